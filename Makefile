@@ -1,0 +1,58 @@
+# Stopline: `make run` starts everything with simulated traffic; `make test` runs the whole suite.
+# All state goes under .local/ (git-ignored).
+
+PYTHON ?= python3.11
+VENV := .local/venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STACK := $(PY) -m deploy.local.stack
+
+.PHONY: all setup run test test-unit lint mypy bench stack-up stack-down clean train
+
+all: lint mypy test
+
+$(STAMP): pyproject.toml constraints.txt
+	@mkdir -p .local
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP)
+
+stack-up: setup
+	$(STACK) up
+
+stack-down: setup
+	$(STACK) down
+
+run: setup
+	$(PY) -m deploy.local.run
+
+# Starts Kafka and PostgreSQL if they are not running, runs every test against them, and stops
+# them again unless they were already running before (a `make run` in another terminal).
+test: setup
+	@if $(STACK) status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
+	$(STACK) up || exit $$?; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$was_up = 0 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+test-unit: setup
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+mypy: setup
+	$(VENV)/bin/mypy services streams models deploy
+
+bench: setup
+	$(PY) -m deploy.local.bench
+
+stack-clean: setup
+	$(STACK) down
+	rm -rf .local/kafka .local/pg
+
+clean:
+	rm -rf .local

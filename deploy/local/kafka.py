@@ -1,0 +1,252 @@
+"""Single-node Kafka 4.1 (KRaft, combined broker+controller) from Maven-resolved jars.
+
+State lives in .local/kafka; the jars come from deploy/kafka/pom.xml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from deploy.local.common import (
+    LOCAL_DIR,
+    REPO_ROOT,
+    StackError,
+    cmdline_of,
+    env_port,
+    live_process,
+    port_open,
+    read_pid,
+    run_logged,
+    terminate,
+)
+
+KAFKA_DIR = LOCAL_DIR / "kafka"
+DATA_DIR = KAFKA_DIR / "data"
+LOGS_DIR = KAFKA_DIR / "logs"
+CLASSPATH_FILE = KAFKA_DIR / "classpath.txt"
+PROPERTIES_FILE = KAFKA_DIR / "server.properties"
+PID_FILE = KAFKA_DIR / "kafka.pid"
+CLUSTER_ID_FILE = KAFKA_DIR / "cluster.id"
+STDOUT_LOG = LOGS_DIR / "stdout.log"
+SERVER_LOG = LOGS_DIR / "server.log"
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.xml"
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+def broker_port() -> int:
+    return env_port("STOPLINE_KAFKA_PORT", 19092)
+
+
+def controller_port() -> int:
+    return env_port("STOPLINE_KAFKA_CONTROLLER_PORT", 19093)
+
+
+def bootstrap_servers() -> str:
+    return f"127.0.0.1:{broker_port()}"
+
+
+def running() -> psutil.Process | None:
+    """Our broker process, or None; a pid file pointing at a dead or unrelated process counts as stale."""
+    proc = live_process(read_pid(PID_FILE))
+    if proc is None:
+        return None
+    argv = cmdline_of(proc)
+    return proc if "kafka.Kafka" in argv and str(PROPERTIES_FILE) in argv else None
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise StackError("java not found (need Java 17+ on PATH or JAVA_HOME)")
+    return java
+
+
+def _classpath_is_fresh() -> bool:
+    try:
+        if CLASSPATH_FILE.stat().st_mtime < POM.stat().st_mtime:
+            return False
+        entries = CLASSPATH_FILE.read_text().strip().split(os.pathsep)
+    except OSError:
+        return False
+    # A cleaned ~/.m2 leaves a classpath that looks fine but fails at JVM start.
+    return bool(entries[0]) and all(Path(e).exists() for e in entries)
+
+
+def classpath() -> str:
+    """Resolve the broker classpath with Maven once; reuse it while the pom is unchanged."""
+    if not _classpath_is_fresh():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise StackError("mvn not found; it is needed once to resolve the Kafka jars")
+        tmp = CLASSPATH_FILE.with_suffix(".tmp")
+        run_logged(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-Dstyle.color=never",
+                "-f",
+                str(POM),
+                "dependency:build-classpath",
+                f"-Dmdep.outputFile={tmp}",
+            ],
+            log=LOGS_DIR / "maven.log",
+            timeout=900,
+            what="mvn dependency:build-classpath",
+        )
+        tmp.replace(CLASSPATH_FILE)  # atomic, so an interrupted run never leaves a half-written file
+    return CLASSPATH_FILE.read_text().strip()
+
+
+def _jvm(main_class: str, *args: str, heap: tuple[str, str] = ("-Xms256m", "-Xmx512m")) -> list[str]:
+    return [
+        _java(),
+        *heap,
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={LOGS_DIR}",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        main_class,
+        *args,
+    ]
+
+
+def _jvm_env() -> dict[str, str]:
+    # The classpath goes in $CLASSPATH rather than -cp so `ps` output stays readable (it is ~45 jars).
+    return {**os.environ, "CLASSPATH": classpath()}
+
+
+def _write_properties() -> None:
+    port, cport = broker_port(), controller_port()
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(DATA_DIR),
+        "num.partitions": "3",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "log.retention.hours": "168",
+    }
+    header = "# Generated by deploy/local/kafka.py on every start; edits are lost.\n"
+    PROPERTIES_FILE.write_text(header + "".join(f"{key}={value}\n" for key, value in settings.items()))
+
+
+def _cluster_id() -> str:
+    if CLUSTER_ID_FILE.exists():
+        return CLUSTER_ID_FILE.read_text().strip()
+    # Same shape as Kafka's Uuid.randomUuid(): 16 random bytes, url-safe base64, no leading '-'.
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    CLUSTER_ID_FILE.write_text(cid + "\n")
+    return cid
+
+
+def _ensure_formatted() -> None:
+    if (DATA_DIR / "meta.properties").exists():
+        return
+    # No meta.properties means format never finished; start from an empty dir.
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+    DATA_DIR.mkdir(parents=True)
+    args = ("format", "--standalone", "-t", _cluster_id(), "-c", str(PROPERTIES_FILE))
+    run_logged(
+        _jvm("kafka.tools.StorageTool", *args, heap=("-Xms64m", "-Xmx256m")),
+        log=LOGS_DIR / "format.log",
+        timeout=120,
+        what="kafka storage format",
+        env=_jvm_env(),
+    )
+
+
+def _spawn() -> psutil.Process:
+    ports = {"STOPLINE_KAFKA_PORT": broker_port(), "STOPLINE_KAFKA_CONTROLLER_PORT": controller_port()}
+    for var, port in ports.items():
+        if port_open(port):
+            raise StackError(f"port {port} is taken by another process (set {var})")
+    argv = _jvm("kafka.Kafka", str(PROPERTIES_FILE))
+    with STDOUT_LOG.open("ab") as out:
+        # Own session: the broker must outlive this CLI and ignore Ctrl-C sent to the terminal.
+        child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=KAFKA_DIR,
+            env=_jvm_env(),
+            start_new_session=True,
+        )
+    PID_FILE.write_text(f"{child.pid}\n")
+    return psutil.Process(child.pid)
+
+
+def ensure_started() -> tuple[psutil.Process, bool]:
+    """Start the broker if it is not running; returns (process, started_now) without waiting for readiness."""
+    proc = running()
+    if proc is not None:
+        return proc, False
+    PID_FILE.unlink(missing_ok=True)
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    _write_properties()
+    _ensure_formatted()
+    return _spawn(), True
+
+
+async def _metadata_ok() -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient  # deferred: only the health check needs it
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(), request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), timeout=6)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout=6)
+        return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) >= 0
+    except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
+        return False
+    finally:
+        await admin.close()
+
+
+def wait_ready(proc: psutil.Process, timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live_process(proc.pid) is None:
+            raise StackError(f"kafka exited during startup; see {SERVER_LOG} and {STDOUT_LOG}")
+        if port_open(broker_port()) and asyncio.run(_metadata_ok()):
+            return
+        time.sleep(0.3)
+    raise StackError(f"kafka not ready after {timeout:.0f}s (pid {proc.pid} left running); see {SERVER_LOG}")
+
+
+def stop() -> bool | None:
+    """Stop the broker; None if it was not running, else whether it shut down without SIGKILL."""
+    proc = running()
+    if proc is None:
+        PID_FILE.unlink(missing_ok=True)
+        return None
+    clean = terminate(proc, signal.SIGTERM, STOP_TIMEOUT_S)
+    PID_FILE.unlink(missing_ok=True)
+    return clean

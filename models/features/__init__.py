@@ -1,0 +1,1 @@
+"""Streaming features, defined once: the live scorer and model training both compute them here."""

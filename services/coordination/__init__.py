@@ -1,0 +1,1 @@
+"""Coordination service: alerts, and (later) cases and instructions to institutions."""

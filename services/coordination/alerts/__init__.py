@@ -1,0 +1,1 @@
+"""Alerts received from the scorer and their triage."""

@@ -1,0 +1,125 @@
+"""The ingest API application: routes, and the producer and database it holds for its lifetime."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.ingest import metrics, repository, service
+from services.ingest.settings import IngestSettings
+from services.institutions.credentials import Caller, CredentialVerifier
+from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
+from services.kit.errors import InvalidInput, NotAuthenticated, NotFound
+from services.kit.http import create_app
+from services.kit.logging import log_fields
+from services.kit.settings import CommonSettings
+from streams.producer import Producer
+from streams.schemas.events import EVENT_TYPES, json_schemas
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False)
+
+
+def build(common: CommonSettings | None = None, settings: IngestSettings | None = None) -> FastAPI:
+    common = common or CommonSettings()
+    settings = settings or IngestSettings()
+    common.check_production_secrets()
+    engine = make_engine(common.database_url)
+    sessions = make_sessionmaker(engine)
+    producer = Producer(common.kafka_bootstrap, client_id="stopline-ingest")
+    verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
+    schemas = json_schemas()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await producer.start()
+        purge = asyncio.create_task(_purge_loop())
+        try:
+            yield
+        finally:
+            purge.cancel()
+            await producer.stop()
+            await engine.dispose()
+
+    async def _purge_loop() -> None:
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=settings.dedup_retention_days)
+            try:
+                async with unit_of_work(sessions) as session:
+                    removed = await repository.forget_before(session, cutoff=cutoff)
+                log.info("dedup ledger purged", extra=log_fields(removed=removed))
+            except Exception:  # noqa: BLE001 - housekeeping; retried next hour, never blocks ingest
+                log.exception("dedup ledger purge failed")
+            await asyncio.sleep(3600)
+
+    async def health() -> dict[str, Any]:
+        return {"database": await ping(engine), "kafka": await producer.ping()}
+
+    app = create_app(
+        title="Stopline ingest API",
+        description="Institutions post telecom, bank and payment events; see /v1/schemas.",
+        health=health,
+        max_body_bytes=settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+
+    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        if creds is None:
+            metrics.REJECTED.labels("unknown", "unauthenticated").inc()
+            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
+        try:
+            return await verifier.verify(creds.credentials)
+        except NotAuthenticated:
+            metrics.REJECTED.labels("unknown", "unauthenticated").inc()
+            raise
+
+    @app.post("/v1/events", tags=["events"], summary="Post a batch of events (all or nothing)")
+    async def post_events(request: Request, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+        """Body: `{"events": [...]}`, each event one of the schemas under /v1/schemas. Answers only after
+        Kafka has acknowledged every new event. Events already accepted before are listed as duplicates."""
+        try:
+            raw = service.parse_batch(await request.body(), max_events=settings.max_batch_events)
+        except InvalidInput:
+            metrics.REJECTED.labels(who.kind, "invalid").inc()
+            raise
+        events = service.validate_events(raw, source=who.kind)
+        service.check_kinds(who, events)
+        async with unit_of_work(sessions) as session:
+            result = await service.accept(
+                session, producer, caller=who, events=events, topic_prefix=common.topic_prefix
+            )
+        return {"accepted": result.accepted, "duplicates": result.duplicates}
+
+    @app.get("/v1/schemas", tags=["schemas"], summary="Names of the event schemas")
+    async def list_schemas() -> dict[str, list[str]]:
+        return {"event_types": sorted(EVENT_TYPES), "kafka": ["envelope"]}
+
+    @app.get("/v1/schemas/{name}", tags=["schemas"], summary="JSON Schema of one event type")
+    async def get_schema(name: str) -> dict[str, Any]:
+        if name not in schemas:
+            raise NotFound(f"no schema {name}")
+        return schemas[name]
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from services.kit.logging import configure_logging
+
+    common = CommonSettings()
+    settings = IngestSettings()
+    configure_logging(service="ingest", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    uvicorn.run(
+        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""Prometheus metrics of the ingest API."""
+
+from prometheus_client import Counter
+
+INGESTED = Counter("stopline_ingest_events_total", "events accepted and produced to Kafka", ["source"])
+REJECTED = Counter(
+    "stopline_ingest_rejected_total",
+    "events refused (invalid, forbidden_kind, duplicate, unauthenticated, too_large, unavailable)",
+    ["source", "reason"],
+)

@@ -1,0 +1,150 @@
+"""Accepting a batch: validate every event, check the sender may send it, de-duplicate, produce.
+
+A batch is all or nothing: one bad event rejects the whole batch and nothing is written. The
+de-duplication rows and the Kafka writes commit together: the rows are committed only after Kafka
+has acknowledged every event, so a Kafka failure leaves no id marked as seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest import metrics, repository
+from services.institutions.credentials import Caller
+from services.kit.errors import Forbidden, InvalidInput
+from streams import keys, topics
+from streams.producer import Producer, Record
+from streams.schemas.events import EventBase, event_adapter
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int
+    duplicates: list[str]
+
+
+def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("body is not valid JSON", details=[{"field": "body", "reason": str(exc)}]) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
+        raise InvalidInput(
+            "body must be an object with a list `events`",
+            details=[{"field": "events", "reason": "missing or not a list"}],
+        )
+    events: list[Any] = doc["events"]
+    if not events:
+        raise InvalidInput("batch is empty", details=[{"field": "events", "reason": "at least one event"}])
+    if len(events) > max_events:
+        raise InvalidInput(
+            f"batch has {len(events)} events; at most {max_events}",
+            details=[{"field": "events", "reason": f"at most {max_events} events"}],
+        )
+    return events
+
+
+def validate_events(raw: Sequence[Any], *, source: str) -> list[EventBase]:
+    """Validate every event and report every problem at once, each with its index and event id."""
+    events: list[EventBase] = []
+    problems: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        try:
+            event = event_adapter.validate_python(item)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                # Drop the union tag pydantic puts first in the location of a discriminated union.
+                loc = [str(p) for p in err["loc"]]
+                if isinstance(item, dict) and loc and loc[0] == item.get("type"):
+                    loc = loc[1:]
+                problems.append(
+                    {
+                        "index": index,
+                        "event_id": event_id,
+                        "field": ".".join(loc) or "event",
+                        "reason": err["msg"],
+                    }
+                )
+            continue
+        if event.event_id in seen:
+            problems.append(
+                {
+                    "index": index,
+                    "event_id": event.event_id,
+                    "field": "event_id",
+                    "reason": f"repeats the event_id of event {seen[event.event_id]} in this batch",
+                }
+            )
+            continue
+        seen[event.event_id] = index
+        events.append(event)
+    if problems:
+        metrics.REJECTED.labels(source, "invalid").inc(len(raw))
+        raise InvalidInput(f"{len(problems)} problem(s) in the batch; nothing was accepted", details=problems)
+    return events
+
+
+def check_kinds(caller: Caller, events: Sequence[EventBase]) -> None:
+    wrong = [
+        {
+            "index": i,
+            "event_id": e.event_id,
+            "field": "type",
+            "reason": f"a {caller.kind} may not send {e.type}",
+        }
+        for i, e in enumerate(events)
+        if e.source != caller.kind
+    ]
+    if wrong:
+        metrics.REJECTED.labels(caller.kind, "forbidden_kind").inc(len(events))
+        raise Forbidden(f"{caller.institution_id} may send only {caller.kind} events", details=wrong)
+
+
+async def accept(
+    session: AsyncSession,
+    producer: Producer,
+    *,
+    caller: Caller,
+    events: Sequence[EventBase],
+    topic_prefix: str,
+) -> BatchResult:
+    received_at = datetime.now(UTC)
+    new_ids = await repository.claim_new(
+        session,
+        institution_id=caller.institution_id,
+        event_ids=[e.event_id for e in events],
+        received_at=received_at,
+    )
+    fresh = [e for e in events if e.event_id in new_ids]
+    topic = topics.name(topics.EVENT_TOPICS[caller.kind], topic_prefix)
+    stamp = received_at.isoformat()
+    records = [
+        Record(
+            topic=topic,
+            key=keys.person_key(e.person_phone),
+            value=_envelope_json(caller.institution_id, stamp, e),
+        )
+        for e in fresh
+    ]
+    if records:
+        await producer.send_all(records)
+    duplicates = [e.event_id for e in events if e.event_id not in new_ids]
+    metrics.INGESTED.labels(caller.kind).inc(len(fresh))
+    if duplicates:
+        metrics.REJECTED.labels(caller.kind, "duplicate").inc(len(duplicates))
+    return BatchResult(accepted=len(fresh), duplicates=duplicates)
+
+
+def _envelope_json(institution: str, received_at: str, event: EventBase) -> bytes:
+    return orjson.dumps(
+        {"institution": institution, "received_at": received_at, "event": event.model_dump(mode="json")}
+    )

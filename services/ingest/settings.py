@@ -1,0 +1,17 @@
+"""Settings of the ingest API (env prefix `STOPLINE_INGEST_`)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_INGEST_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address the ingest API listens on")
+    port: int = Field(8001, description="port of the ingest API")
+    max_batch_events: int = Field(1000, ge=1, description="most events in one posted batch")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="largest accepted request body")
+    dedup_retention_days: int = Field(
+        7, ge=1, description="how long event ids are remembered for de-duplication"
+    )
+    credential_cache_s: float = Field(30.0, ge=0, description="how long a verified API key is cached")

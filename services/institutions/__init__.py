@@ -1,0 +1,1 @@
+"""Institutions (banks, payment providers, telecoms) and their API credentials."""

@@ -1,0 +1,96 @@
+"""Institution API keys: `slk_<key id>.<secret>`. Only a SHA-256 of the secret is stored; the secret
+is 256 random bits, so a fast hash is enough (nothing to brute-force as with passwords)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.institutions.models import ApiCredential, Institution
+from services.kit.errors import Conflict, InvalidInput, NotAuthenticated
+from streams.schemas.events import SOURCES
+
+PREFIX = "slk_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    institution_id: str
+    kind: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_key(raw: str) -> tuple[str, str]:
+    if not raw.startswith(PREFIX) or "." not in raw:
+        raise NotAuthenticated("malformed API key")
+    key_id, _, secret = raw[len(PREFIX) :].partition(".")
+    if not key_id or not secret:
+        raise NotAuthenticated("malformed API key")
+    return key_id, secret
+
+
+async def create_institution(
+    session: AsyncSession, *, institution_id: str, kind: str, name: str
+) -> Institution:
+    if kind not in SOURCES:
+        raise InvalidInput(f"kind must be one of {', '.join(SOURCES)}")
+    if await session.get(Institution, institution_id) is not None:
+        raise Conflict(f"institution {institution_id} exists")
+    institution = Institution(id=institution_id, kind=kind, name=name)
+    session.add(institution)
+    await session.flush()
+    return institution
+
+
+async def issue_key(session: AsyncSession, *, institution_id: str) -> str:
+    """Create a credential and return the full key; it is shown once and never stored."""
+    if await session.get(Institution, institution_id) is None:
+        raise InvalidInput(f"no institution {institution_id}")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    session.add(ApiCredential(key_id=key_id, institution_id=institution_id, secret_sha256=_hash(secret)))
+    await session.flush()
+    return f"{PREFIX}{key_id}.{secret}"
+
+
+class CredentialVerifier:
+    """Checks API keys against the database, caching known keys briefly (revocation takes `ttl_s`)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl_s: float = 30.0) -> None:
+        self.sessions = sessions
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, str, Caller]] = {}
+
+    async def verify(self, raw_key: str) -> Caller:
+        key_id, secret = parse_key(raw_key)
+        cached = self._cache.get(key_id)
+        if cached is None or cached[0] < time.monotonic():
+            cached = await self._load(key_id)
+        _, digest, caller = cached
+        if not hmac.compare_digest(digest, _hash(secret)):
+            raise NotAuthenticated("unknown or revoked API key")
+        return caller
+
+    async def _load(self, key_id: str) -> tuple[float, str, Caller]:
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiCredential.secret_sha256, Institution.id, Institution.kind)
+                    .join(Institution, Institution.id == ApiCredential.institution_id)
+                    .where(ApiCredential.key_id == key_id, ApiCredential.revoked_at.is_(None))
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotAuthenticated("unknown or revoked API key")
+        entry = (time.monotonic() + self.ttl_s, row[0], Caller(institution_id=row[1], kind=row[2]))
+        self._cache[key_id] = entry
+        return entry

@@ -1,0 +1,32 @@
+"""Tables of institutions and their hashed API credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.kit.db import Base
+
+KINDS = ("telecom", "bank", "payment")
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+    __table_args__ = (CheckConstraint("kind in ('telecom', 'bank', 'payment')", name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiCredential(Base):
+    __tablename__ = "api_credentials"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,90 @@
+"""Operator identities: bearer JWTs carrying the officer's unit and role.
+
+Development and tests sign with a shared secret (HS256) and `python -m services.kit.tokens`;
+production verifies the issuer's RS256/ES256 signatures with the public key named in settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import jwt
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kit.errors import Forbidden, NotAuthenticated
+
+Role = Literal["operator", "supervisor", "auditor"]
+ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
+DEV_SECRET = "dev-only-jwt-secret-change-me-0123456789"  # noqa: S105 - refused in production
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_JWT_", extra="ignore")
+
+    secret: str = Field(DEV_SECRET, description="HS256 secret (development and tests only)")
+    public_key: str = Field("", description="PEM public key of the production token issuer (RS256/ES256)")
+    issuer: str = Field("stopline-dev", description="expected `iss` claim")
+    audience: str = Field("stopline", description="expected `aud` claim")
+
+
+@dataclass(frozen=True)
+class Officer:
+    subject: str
+    unit: str
+    role: Role
+
+
+class TokenVerifier:
+    def __init__(self, settings: AuthSettings, *, environment: str) -> None:
+        if settings.public_key:
+            self.key: str = settings.public_key
+            self.algorithms = ["RS256", "ES256"]
+        elif environment == "production":
+            raise ValueError("STOPLINE_JWT_PUBLIC_KEY must be set in production")
+        else:
+            self.key = settings.secret
+            self.algorithms = ["HS256"]
+        self.settings = settings
+
+    def verify(self, token: str) -> Officer:
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated(f"invalid token: {exc}") from exc
+        role, unit = claims.get("role"), claims.get("unit")
+        if role not in ROLES or not isinstance(unit, str) or not unit:
+            raise NotAuthenticated("token lacks a valid `role` or `unit` claim")
+        return Officer(subject=str(claims["sub"]), unit=unit, role=role)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def officer_dependency(
+    verifier: TokenVerifier,
+) -> Callable[..., Coroutine[Any, Any, Officer]]:
+    async def current_officer(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Officer:
+        if creds is None:
+            raise NotAuthenticated("missing bearer token")
+        return verifier.verify(creds.credentials)
+
+    return current_officer
+
+
+def require_role(officer: Officer, *roles: Role) -> None:
+    if officer.role not in roles:
+        raise Forbidden(f"role {officer.role} may not do this; needs {' or '.join(roles)}")

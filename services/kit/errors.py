@@ -1,0 +1,46 @@
+"""Domain errors carry their meaning; `http.py` maps them to HTTP status codes in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause; `code` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+class Unavailable(DomainError):
+    """A dependency (Kafka, the database) did not answer in time; the client may retry."""
+
+    code = "unavailable"

@@ -1,0 +1,113 @@
+"""The FastAPI application every service starts from: error mapping, /metrics, /health, body limit."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.kit import errors
+
+STATUS = {
+    errors.NotAuthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.InvalidInput: 422,
+    errors.Unavailable: 503,
+}
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def _status_of(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return body
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.NotAuthenticated) else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), _status_of(exc), headers=headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]} for err in exc.errors()]
+    return JSONResponse(error_body("invalid_input", "request failed validation", details), 422)
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with 413 before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise errors.PayloadTooLarge(f"request body is over {self.max_bytes} bytes")
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except errors.PayloadTooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body("payload_too_large", f"request body is over {self.max_bytes} bytes"), 413
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_000, **kwargs: Any) -> FastAPI:
+    """A FastAPI app with the kit's error mapping, `/metrics`, `/health` and a body-size limit."""
+    app = FastAPI(title=title, **kwargs)
+    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health", tags=["operations"])
+    async def health_endpoint() -> JSONResponse:
+        report = await health()
+        ok = all(v == "ok" for v in report.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "checks": report}, 200 if ok else 503)
+
+    return app

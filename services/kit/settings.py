@@ -1,0 +1,42 @@
+"""Settings shared by every service; each service adds its own class with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
+
+
+class CommonSettings(BaseSettings):
+    """Connection and identity settings read by every service (env prefix `STOPLINE_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_", extra="ignore")
+
+    environment: str = Field("development", description="development, test or production")
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    topic_prefix: str = Field("", description="prefix of every topic name (isolates test runs)")
+    database_url: str = Field(
+        "postgresql+asyncpg://stopline@127.0.0.1:55432/stopline",
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL of the PostgreSQL database",
+    )
+    pseudonym_key: str = Field(
+        DEFAULT_PSEUDONYM_KEY, description="HMAC key that pseudonymises phone and account numbers in logs"
+    )
+    log_level: str = Field("INFO", description="log level")
+    kafka_request_timeout_ms: int = Field(10_000, description="timeout of every Kafka request")
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, value: str) -> str:
+        # Accept plain postgres URLs (as most tools print them) and use the async driver.
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain) :]
+        return value
+
+    def check_production_secrets(self) -> None:
+        """Refuse development secrets outside development and tests."""
+        if self.environment == "production" and self.pseudonym_key == DEFAULT_PSEUDONYM_KEY:
+            raise ValueError("STOPLINE_PSEUDONYM_KEY must be set to a secret value in production")

@@ -1,0 +1,1 @@
+"""Scorer: stateful stream processing of institution events into alerts."""

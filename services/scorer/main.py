@@ -1,0 +1,120 @@
+"""The scorer process: two consumer runners (persons, accounts), one producer, /metrics and /health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from services.kit.http import create_app
+from services.kit.logging import configure_logging, log_fields
+from services.kit.settings import CommonSettings
+from services.scorer.account_stage import AccountStage
+from services.scorer.person_stage import PersonStage
+from services.scorer.settings import ScorerSettings
+from streams import topics
+from streams.consumer import ConsumerRunner
+from streams.producer import Producer
+
+log = logging.getLogger(__name__)
+VERSION = "rules-1"
+
+
+class Scorer:
+    def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
+        prefix = common.topic_prefix
+        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer", linger_ms=1)
+        self.persons = PersonStage(settings, self.producer, prefix=prefix, version=VERSION)
+        self.accounts = AccountStage(settings, self.producer, prefix=prefix, version=VERSION)
+        self.runners = [
+            ConsumerRunner(
+                bootstrap=common.kafka_bootstrap,
+                group_id=f"{prefix}scorer-events",
+                topics=[topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()],
+                handle=self.persons.handle,
+                owner=self.persons,
+                max_records=settings.max_batch,
+            ),
+            ConsumerRunner(
+                bootstrap=common.kafka_bootstrap,
+                group_id=f"{prefix}scorer-accounts",
+                topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
+                handle=self.accounts.handle,
+                owner=self.accounts,
+                max_records=settings.max_batch,
+            ),
+        ]
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.producer.start()
+        self.tasks = [asyncio.create_task(r.run(), name=r.group_id) for r in self.runners]
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            runner.stop()
+        await asyncio.wait(self.tasks, timeout=15)
+        await self.producer.stop()
+
+    async def health(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {"kafka": await self.producer.ping()}
+        for task in self.tasks:
+            checks[task.get_name()] = "error: stopped" if task.done() else "ok"
+        return checks
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the scorer decides how it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
+    scorer = Scorer(common, settings)
+    await scorer.start()
+    app = create_app(title="Stopline scorer", health=scorer.health)
+    server = _QuietServer(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    web = asyncio.create_task(server.serve())
+    failed = asyncio.create_task(_first_failure(scorer.tasks))
+    waiting = asyncio.create_task(stopping.wait())
+    done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await scorer.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(web, 5)
+    if failed in done and failed.result() is not None:
+        log.error(
+            "a consumer stopped on an error; exiting for a restart", extra=log_fields(runner=failed.result())
+        )
+        raise SystemExit(1)
+
+
+async def _first_failure(tasks: list[asyncio.Task[None]]) -> str | None:
+    """Wait until a runner ends on its own (an error): the scorer must not run half-alive."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    return next(iter(done)).get_name()
+
+
+def main() -> None:
+    common = CommonSettings()
+    settings = ScorerSettings()
+    configure_logging(service="scorer", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    common.check_production_secrets()
+    asyncio.run(serve(common, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the scorer."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("stopline_scorer_events_total", "events scored", ["type"])
+DUPLICATES = Counter("stopline_scorer_duplicate_events_total", "events seen before and skipped")
+DEAD_LETTERS = Counter(
+    "stopline_scorer_dead_letters_total", "messages sent to the dead-letter topic", ["reason"]
+)
+ALERTS = Counter("stopline_scorer_alerts_total", "alerts raised", ["typology"])
+SCORING_SECONDS = Histogram(
+    "stopline_scorer_event_to_alert_seconds",
+    "from the triggering event's arrival in Kafka to the alert acknowledged by Kafka",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_EVENTS = Histogram(
+    "stopline_scorer_batch_size", "events per micro-batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 2000)
+)
+TRACKED = Gauge("stopline_scorer_tracked", "entities held in scorer state", ["kind"])

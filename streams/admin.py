@@ -1,0 +1,57 @@
+"""Creates the registry's topics on the broker (idempotent) and checks the broker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams import topics
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> list[str]:
+    """Create every registered topic that is missing; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        wanted = [
+            NewTopic(
+                name=topics.name(t, prefix),
+                num_partitions=t.partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(t.retention_ms), "cleanup.policy": t.cleanup_policy},
+            )
+            for t in topics.ALL
+            if topics.name(t, prefix) not in existing
+        ]
+        if wanted:
+            try:
+                await asyncio.wait_for(admin.create_topics(wanted), timeout_s)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another starter: the end state is the same
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    import argparse
+
+    from services.kit.settings import CommonSettings
+
+    parser = argparse.ArgumentParser(description="create the Stopline topics")
+    parser.add_argument("--prefix", default=None)
+    args = parser.parse_args()
+    settings = CommonSettings()
+    prefix = settings.topic_prefix if args.prefix is None else args.prefix
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, prefix))
+    log.info("topics ready", extra={"fields": {"created": created}})
+
+
+if __name__ == "__main__":
+    main()

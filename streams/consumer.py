@@ -1,0 +1,167 @@
+"""The one Kafka consumer loop every Stopline consumer runs.
+
+Offsets are committed by hand, only after the handler has finished its effect (a row committed,
+a message acknowledged), and always as the *next* offset to read. A rebalance waits for the batch
+in hand to finish and commit before partitions move. On stop, the batch in hand finishes, is
+committed, and the consumer leaves its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.kit.logging import log_fields
+
+log = logging.getLogger(__name__)
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+Handler = Callable[[Batch], Awaitable[None]]
+
+LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
+RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
+BATCH_SECONDS = Histogram(
+    "stopline_consumer_batch_seconds",
+    "time to handle and commit one batch",
+    ["group"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class PartitionOwner(Protocol):
+    """Whoever keeps per-partition state is told when partitions arrive and leave."""
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None: ...
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None: ...
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # The lock is held while a batch is handled and committed: waiting for it means every
+        # finished record is committed before the partition goes to another member.
+        async with self.runner.lock:
+            if self.runner.owner is not None and revoked:
+                await self.runner.owner.revoked(set(revoked))
+            for tp in revoked:
+                try:
+                    LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass  # no batch seen on it yet
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
+        if self.runner.owner is not None and assigned:
+            await self.runner.owner.assigned(set(assigned))
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handle: Handler,
+        owner: PartitionOwner | None = None,
+        max_records: int = 1000,
+        poll_timeout_ms: int = 20,
+        attempts: int = 1,
+        client_id: str | None = None,
+        request_timeout_ms: int = 10_000,
+    ) -> None:
+        """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent."""
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handle = handle
+        self.owner = owner
+        self.max_records = max_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.attempts = attempts
+        self.lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._options = dict(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id or group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            fetch_max_wait_ms=poll_timeout_ms,
+            request_timeout_ms=request_timeout_ms,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            max_poll_interval_ms=120_000,
+        )
+        self._consumer: AIOKafkaConsumer | None = None
+        self.started = asyncio.Event()
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("consumer not running")
+        return self._consumer
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit it and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        # aiokafka binds to the running loop, so the client is made here, not in __init__.
+        self._consumer = AIOKafkaConsumer(**self._options)
+        await self.consumer.start()
+        try:
+            self.consumer.subscribe(self.topics, listener=_Listener(self))
+            self.started.set()
+            while not self._stopping.is_set():
+                batch = await self.consumer.getmany(
+                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+                )
+                if not batch:
+                    continue
+                async with self.lock:
+                    await self._process(batch)
+        finally:
+            await self.consumer.stop()
+            log.info("consumer stopped", extra=log_fields(group=self.group_id))
+
+    async def _process(self, batch: Batch) -> None:
+        began = time.perf_counter()
+        await self._handle_with_retries(batch)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        await self.consumer.commit(offsets)
+        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
+        for tp, next_offset in offsets.items():
+            RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
+
+    async def _handle_with_retries(self, batch: Batch) -> None:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await self.handle(batch)
+                return
+            except Exception:
+                if attempt == self.attempts:
+                    log.exception(
+                        "batch failed; stopping without committing it", extra=log_fields(group=self.group_id)
+                    )
+                    raise
+                delay = min(0.2 * 2**attempt, 5.0)
+                log.warning(
+                    "batch failed; retrying",
+                    extra=log_fields(group=self.group_id, attempt=attempt, delay_s=delay),
+                )
+                await asyncio.sleep(delay)

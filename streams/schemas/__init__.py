@@ -1,0 +1,1 @@
+"""The one place where the messages on Stopline's topics are defined."""

@@ -1,0 +1,56 @@
+"""Alerts: what the scorer tells the coordination service about a flow it finds suspicious."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from streams.schemas.events import Account, InstitutionId, Phone
+
+Typology = Literal["call_then_transfer", "mule_fan_in"]
+Action = Literal["warn_citizen", "notify_police", "recommend_stop_payment"]
+
+_ALERT_NS = uuid.UUID("6f1d3c1e-7d0e-4b36-9a57-2f0d7d2e8a11")
+
+
+class Subject(BaseModel):
+    """Who and which money the alert is about; the fields a workflow needs and no more."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone: Phone | None = Field(None, description="the likely victim's phone, to warn them")
+    account: Account | None = Field(None, description="the account the alert is about (victim's or mule's)")
+    institution: InstitutionId | None = Field(None, description="the institution holding `account`")
+    payee_account: Account | None = Field(None, description="where the victim's money went")
+    payee_institution: InstitutionId | None = None
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert_id: uuid.UUID = Field(description="deterministic: the same trigger always gives the same id")
+    typology: Typology
+    score: float = Field(ge=0, le=1)
+    reasons: list[str] = Field(min_length=1, description="in words an operator understands")
+    recommended_actions: list[Action] = Field(min_length=1)
+    subject: Subject
+    triggering_event_ids: list[str] = Field(min_length=1, description="institution:event_id of each trigger")
+    amount_at_risk: str | None = Field(None, description="decimal CNY")
+    event_time: AwareDatetime = Field(description="when the last triggering event happened")
+    created_at: AwareDatetime
+    scorer_version: str
+    schema_version: Literal[1] = 1
+
+
+alert_adapter: TypeAdapter[Alert] = TypeAdapter(Alert)
+
+
+def alert_id_for(typology: str, subject_key: str, trigger: str) -> uuid.UUID:
+    """A stable id, so a re-scored trigger (after a crash) produces the same alert, not a new one."""
+    return uuid.uuid5(_ALERT_NS, f"{typology}|{subject_key}|{trigger}")
+
+
+def event_ref(institution: str, event_id: str) -> str:
+    return f"{institution}:{event_id}"

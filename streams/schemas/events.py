@@ -1,0 +1,185 @@
+"""Versioned schemas of the events institutions send, over HTTPS or straight to Kafka.
+
+Every event is keyed by the phone number of the person it concerns (`person_phone`), so a
+person's calls, transfers and payments meet in one partition of the event topics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
+Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
+InstitutionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="institution id")]
+Amount = Annotated[
+    Decimal, Field(gt=0, le=Decimal("1000000000000"), max_digits=15, decimal_places=2, description="CNY")
+]
+EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+SOURCES = ("telecom", "bank", "payment")
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    event_id: EventId = Field(description="unique per institution; the de-duplication key")
+    occurred_at: AwareDatetime = Field(description="when it happened at the institution, with time zone")
+    schema_version: Literal[1] = 1
+
+    @property
+    def source(self) -> str:
+        return self.type.split(".", 1)[0]
+
+    @property
+    def person_phone(self) -> str:
+        """The partition key: the phone number of the customer this event is about."""
+        raise NotImplementedError
+
+
+class Call(EventBase):
+    """A call received by a subscriber of the reporting operator."""
+
+    type: Literal["telecom.call"]
+    caller: Phone
+    callee: Phone
+    duration_s: int = Field(ge=0, le=86_400)
+    caller_reported: bool = Field(False, description="the operator's own fraud reports name the caller")
+
+    @property
+    def person_phone(self) -> str:
+        return self.callee
+
+
+class Sms(EventBase):
+    type: Literal["telecom.sms"]
+    sender: Phone
+    recipient: Phone
+    contains_link: bool = False
+
+    @property
+    def person_phone(self) -> str:
+        return self.recipient
+
+
+class SimChange(EventBase):
+    type: Literal["telecom.sim_change"]
+    subscriber: Phone
+
+    @property
+    def person_phone(self) -> str:
+        return self.subscriber
+
+
+class Transfer(EventBase):
+    """A transfer out of an account held at the reporting bank."""
+
+    type: Literal["bank.transfer"]
+    payer_account: Account
+    payer_phone: Phone = Field(description="the payer's phone number on file")
+    payee_account: Account
+    payee_institution: InstitutionId
+    amount: Amount
+    currency: Literal["CNY"] = "CNY"
+    channel: Literal["mobile", "online", "counter", "atm"] = "mobile"
+
+    @property
+    def person_phone(self) -> str:
+        return self.payer_phone
+
+
+class AccountOpened(EventBase):
+    type: Literal["bank.account_opened"]
+    account: Account
+    holder_phone: Phone
+
+    @property
+    def person_phone(self) -> str:
+        return self.holder_phone
+
+
+class Login(EventBase):
+    type: Literal["bank.login"]
+    account: Account
+    holder_phone: Phone
+    device_id: str = Field(min_length=1, max_length=64)
+    new_device: bool = False
+
+    @property
+    def person_phone(self) -> str:
+        return self.holder_phone
+
+
+class Payment(EventBase):
+    type: Literal["payment.payment"]
+    payer_account: Account
+    payer_phone: Phone
+    payee_account: Account
+    payee_institution: InstitutionId
+    amount: Amount
+    currency: Literal["CNY"] = "CNY"
+
+    @property
+    def person_phone(self) -> str:
+        return self.payer_phone
+
+
+class TopUp(EventBase):
+    type: Literal["payment.topup"]
+    account: Account
+    holder_phone: Phone
+    amount: Amount
+    source_account: Account
+
+    @property
+    def person_phone(self) -> str:
+        return self.holder_phone
+
+
+class Withdrawal(EventBase):
+    type: Literal["payment.withdrawal"]
+    account: Account
+    holder_phone: Phone
+    amount: Amount
+    destination_account: Account
+
+    @property
+    def person_phone(self) -> str:
+        return self.holder_phone
+
+
+Event = Annotated[
+    Call | Sms | SimChange | Transfer | AccountOpened | Login | Payment | TopUp | Withdrawal,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in (Call, Sms, SimChange, Transfer, AccountOpened, Login, Payment, TopUp, Withdrawal)
+}
+event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class Envelope(BaseModel):
+    """The message on an event topic: the event, who sent it, and when Stopline received it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    institution: InstitutionId
+    received_at: datetime | None = Field(
+        None, description="set by the ingest API; absent when produced directly"
+    )
+    event: Event
+
+
+envelope_adapter: TypeAdapter[Envelope] = TypeAdapter(Envelope)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every event type and of the Kafka envelope, by name."""
+    out = {name: cls.model_json_schema() for name, cls in EVENT_TYPES.items()}
+    out["envelope"] = Envelope.model_json_schema()
+    return out

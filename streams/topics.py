@@ -1,0 +1,53 @@
+"""The one registry of Kafka topics: names, partitions, retention and what each carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 3600 * 1000
+
+# Every event topic has the same partition count and the same key (the person's phone number), so a
+# person's telecom, bank and payment events land in the same partition number of their three topics;
+# the scorer's range assignor then hands those partitions to one instance. Never change one alone.
+EVENT_PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    retention_ms: int
+    purpose: str
+    cleanup_policy: str = "delete"
+
+
+EVENTS_TELECOM = Topic(
+    "events.telecom", EVENT_PARTITIONS, 7 * DAY_MS, "call, SMS and SIM events from telecoms"
+)
+EVENTS_BANK = Topic(
+    "events.bank", EVENT_PARTITIONS, 7 * DAY_MS, "transfer, account and login events from banks"
+)
+EVENTS_PAYMENT = Topic(
+    "events.payment",
+    EVENT_PARTITIONS,
+    7 * DAY_MS,
+    "payment, top-up and withdrawal events from payment providers",
+)
+DEAD_LETTER = Topic(
+    "events.dead-letter", 3, 30 * DAY_MS, "messages that failed validation, with the reason in headers"
+)
+TRANSFERS_BY_ACCOUNT = Topic(
+    "scorer.transfers-by-account",
+    EVENT_PARTITIONS,
+    2 * DAY_MS,
+    "scorer-internal: money movements re-keyed by account, so one account's in- and outflows meet",
+)
+ALERTS = Topic("alerts", 6, 30 * DAY_MS, "alerts from the scorer to the coordination service")
+
+EVENT_TOPICS = {"telecom": EVENTS_TELECOM, "bank": EVENTS_BANK, "payment": EVENTS_PAYMENT}
+ALL = (EVENTS_TELECOM, EVENTS_BANK, EVENTS_PAYMENT, DEAD_LETTER, TRANSFERS_BY_ACCOUNT, ALERTS)
+
+
+def name(topic: Topic, prefix: str = "") -> str:
+    """The topic's name on the broker; a prefix keeps test runs apart from a running stack."""
+    return f"{prefix}{topic.name}"
