@@ -39,6 +39,20 @@ async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30)
         await admin.close()
 
 
+async def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30) -> None:
+    """Delete every topic with this prefix (test runs clean up after themselves)."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        names = [t for t in await asyncio.wait_for(admin.list_topics(), timeout_s) if t.startswith(prefix)]
+        if names:
+            await asyncio.wait_for(admin.delete_topics(names), timeout_s)
+    finally:
+        await admin.close()
+
+
 def main() -> None:
     import argparse
 

@@ -218,6 +218,8 @@ async def _ensure_databases() -> None:
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
             await conn.execute(f'CREATE ROLE "{APP_ROLE}" LOGIN')
+        # Tests make a database of their own per run, so concurrent runs cannot meet.
+        await conn.execute(f'ALTER ROLE "{APP_ROLE}" CREATEDB')
         for db in DATABASES:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
                 try:

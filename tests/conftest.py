@@ -1,0 +1,122 @@
+"""Test fixtures. Integration tests run on the real Kafka and PostgreSQL that `make test` starts:
+each test session makes its own database and its own topic prefix, so concurrent runs (and a
+`make run` beside them) never see each other's data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.kit.db import make_engine, make_sessionmaker
+from services.kit.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from services.scorer.main import Scorer
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+@dataclass(frozen=True)
+class Infra:
+    common: CommonSettings
+    database_url: str
+    prefix: str
+
+
+def _admin_dsn(url: str) -> str:
+    u = make_url(url).set(drivername="postgresql")
+    return u.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    """A fresh database (migrated) and topic prefix for this session; dropped at the end."""
+    from services.migrate import upgrade
+    from streams.admin import delete_topics, ensure_topics
+
+    base = CommonSettings()
+    db_name = f"stopline_test_{RUN_ID}"
+    test_url = make_url(base.database_url).set(database=db_name).render_as_string(hide_password=False)
+    prefix = f"test-{RUN_ID}-"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_admin_dsn(base.database_url), timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{db_name}"')
+        finally:
+            await conn.close()
+        await ensure_topics(base.kafka_bootstrap, prefix)
+
+    asyncio.run(create())
+    upgrade(test_url)
+    os.environ["DATABASE_URL"] = test_url
+    os.environ["STOPLINE_TOPIC_PREFIX"] = prefix
+    common = CommonSettings()
+    assert common.topic_prefix == prefix
+    yield Infra(common=common, database_url=test_url, prefix=prefix)
+
+    async def drop() -> None:
+        await delete_topics(base.kafka_bootstrap, prefix)
+        conn = await asyncpg.connect(_admin_dsn(base.database_url), timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(infra.database_url, pool_size=5)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def ingest(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingest API in-process (its lifespan runs: real producer, real database)."""
+    from services.ingest.app import build
+
+    app = build(infra.common)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest", timeout=30) as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def scorer(infra: Infra) -> AsyncIterator[Scorer]:
+    """The scorer's two stages consuming the session's topics."""
+    from services.scorer.main import Scorer
+    from services.scorer.settings import ScorerSettings
+
+    instance = Scorer(infra.common, ScorerSettings())
+    await instance.start()
+    await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in instance.runners)), 30)
+    yield instance
+    await instance.stop()
+
+
+@pytest.fixture(scope="session")
+async def coordination(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
+    """The coordination API in-process, with its alerts consumer running."""
+    from services.coordination.app import build
+
+    app = build(infra.common)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://coordination", timeout=30
+        ) as client:
+            yield client

@@ -1,0 +1,89 @@
+"""Builders of test data: institutions with keys, events, scam scenarios."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.institutions import credentials
+from services.kit.db import unit_of_work
+from services.kit.tokens import issue
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def phone() -> str:
+    """A fresh Chinese mobile number, so tests never share a person's state."""
+    return f"+86139{uuid.uuid4().int % 10**8:08d}"
+
+
+def account(prefix: str = "ACC") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12].upper()}"
+
+
+async def institution(sessions: async_sessionmaker[AsyncSession], kind: str) -> tuple[str, dict[str, str]]:
+    """Create an institution; return its id and the headers that authenticate as it."""
+    ident = unique(kind)
+    async with unit_of_work(sessions) as session:
+        await credentials.create_institution(session, institution_id=ident, kind=kind, name=ident)
+        key = await credentials.issue_key(session, institution_id=ident)
+    return ident, {"Authorization": f"Bearer {key}"}
+
+
+def officer(role: str = "operator", sub: str | None = None, unit: str = "changji-psb") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue(subject=sub or unique(role), role=role, unit=unit)}"}
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def call(
+    callee: str, *, caller: str | None = None, start: datetime, minutes: float, reported: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": "telecom.call",
+        "event_id": unique("call"),
+        "occurred_at": iso(start),
+        "caller": caller or phone(),
+        "callee": callee,
+        "duration_s": int(minutes * 60),
+        "caller_reported": reported,
+    }
+
+
+def transfer(
+    payer_phone: str,
+    *,
+    payer_account: str,
+    payee_account: str,
+    amount: str,
+    at: datetime,
+    payee_bank: str = "bank-x",
+) -> dict[str, Any]:
+    return {
+        "type": "bank.transfer",
+        "event_id": unique("tr"),
+        "occurred_at": iso(at),
+        "payer_account": payer_account,
+        "payer_phone": payer_phone,
+        "payee_account": payee_account,
+        "payee_institution": payee_bank,
+        "amount": amount,
+    }
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def minutes_ago(n: float) -> datetime:
+    return now() - timedelta(minutes=n)

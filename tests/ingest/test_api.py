@@ -1,0 +1,208 @@
+"""The ingest API on the real Kafka and PostgreSQL: accepted, de-duplicated, and every bad input refused
+with nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from services.ingest.models import IngestedEvent
+from streams import keys, topics
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _ledger_count(sessions, institution: str) -> int:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        return int(
+            (
+                await s.execute(select(func.count()).where(IngestedEvent.institution_id == institution))
+            ).scalar_one()
+        )
+
+
+async def _on_topic(infra: Infra, kind: str, event_ids: set[str]) -> list:  # type: ignore[type-arg]
+    topic = topics.name(topics.EVENT_TOPICS[kind], infra.prefix)
+    records = await read_topic(infra.common.kafka_bootstrap, topic)
+    return [r for r in records if orjson.loads(r.value)["event"]["event_id"] in event_ids]
+
+
+async def test_batch_is_produced_keyed_by_person(infra, ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    person = f.phone()
+    events = [
+        f.transfer(
+            person, payer_account=f.account(), payee_account=f.account(), amount="120.50", at=f.minutes_ago(1)
+        )
+        for _ in range(3)
+    ]
+    response = await ingest.post("/v1/events", json={"events": events}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 3, "duplicates": []}
+    records = await _on_topic(infra, "bank", {e["event_id"] for e in events})
+    assert len(records) == 3
+    assert {r.key for r in records} == {keys.person_key(person)}
+    envelope = orjson.loads(records[0].value)
+    assert envelope["institution"] == bank
+    assert envelope["received_at"]
+    assert envelope["event"]["amount"] == "120.50"
+
+
+async def test_repeated_batch_is_not_produced_twice(infra, ingest, sessions):
+    _, headers = await f.institution(sessions, "telecom")
+    events = [f.call(f.phone(), start=f.minutes_ago(20), minutes=3) for _ in range(2)]
+    first = await ingest.post("/v1/events", json={"events": events}, headers=headers)
+    again = await ingest.post("/v1/events", json={"events": events}, headers=headers)
+    assert first.json()["accepted"] == 2
+    assert again.status_code == 200
+    assert again.json() == {"accepted": 0, "duplicates": [e["event_id"] for e in events]}
+    assert len(await _on_topic(infra, "telecom", {e["event_id"] for e in events})) == 2
+
+
+async def test_concurrent_identical_batches_are_accepted_once(infra, ingest, sessions):
+    _, headers = await f.institution(sessions, "telecom")
+    events = [f.call(f.phone(), start=f.minutes_ago(5), minutes=1) for _ in range(20)]
+    responses = await asyncio.gather(
+        *(ingest.post("/v1/events", json={"events": events}, headers=headers) for _ in range(4))
+    )
+    assert sum(r.json()["accepted"] for r in responses) == 20
+    assert len(await _on_topic(infra, "telecom", {e["event_id"] for e in events})) == 20
+
+
+async def test_malformed_event_rejects_whole_batch_naming_event_field_and_reason(infra, ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    good = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    bad = {**good, "event_id": f.unique("bad"), "amount": "-5"}
+    response = await ingest.post("/v1/events", json={"events": [good, bad]}, headers=headers)
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert details == [
+        {
+            "index": 1,
+            "event_id": bad["event_id"],
+            "field": "amount",
+            "reason": "Input should be greater than 0",
+        }
+    ]
+    assert await _ledger_count(sessions, bank) == 0
+    assert await _on_topic(infra, "bank", {good["event_id"], bad["event_id"]}) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda e: e.pop("occurred_at"), "occurred_at"),
+        (lambda e: e.update(occurred_at="2026-01-01T10:00:00"), "occurred_at"),  # no time zone
+        (lambda e: e.update(payer_phone="13800000000"), "payer_phone"),  # not E.164
+        (lambda e: e.update(amount="1.234"), "amount"),
+        (lambda e: e.update(surprise=1), "surprise"),
+        (lambda e: e.update(type="bank.unknown"), "event"),
+    ],
+)
+async def test_each_malformed_field_is_named(ingest, sessions, mutate, field):
+    _, headers = await f.institution(sessions, "bank")
+    event = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    mutate(event)
+    response = await ingest.post("/v1/events", json={"events": [event]}, headers=headers)
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+
+
+async def test_body_that_is_not_a_batch_is_refused(ingest, sessions):
+    _, headers = await f.institution(sessions, "bank")
+    for body in (b"{not json", b'{"events": {}}', b'{"events": []}', b"[]"):
+        response = await ingest.post("/v1/events", content=body, headers=headers)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == "invalid_input"
+
+
+async def test_duplicate_event_id_inside_a_batch_is_refused(ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    event = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    response = await ingest.post("/v1/events", json={"events": [event, event]}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["index"] == 1
+    assert await _ledger_count(sessions, bank) == 0
+
+
+async def test_oversized_body_gets_413(ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    event = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    huge = {"events": [event], "padding": "x" * 3_000_000}
+    response = await ingest.post("/v1/events", json=huge, headers=headers)
+    assert response.status_code == 413
+    assert await _ledger_count(sessions, bank) == 0
+
+
+async def test_too_many_events_in_one_batch_is_refused(ingest, sessions):
+    _, headers = await f.institution(sessions, "telecom")
+    events = [f.call(f.phone(), start=f.now(), minutes=1) for _ in range(1001)]
+    response = await ingest.post("/v1/events", json={"events": events}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "events"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer slk_nope.nope", "Bearer not-a-key", "Basic Zm9vOmJhcg=="],
+)
+async def test_missing_or_wrong_credentials_get_401(ingest, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    event = f.call(f.phone(), start=f.now(), minutes=1)
+    response = await ingest.post("/v1/events", json={"events": [event]}, headers=headers)
+    assert response.status_code == 401
+
+
+async def test_wrong_secret_for_a_real_key_id_gets_401(ingest, sessions):
+    _, headers = await f.institution(sessions, "telecom")
+    key_id = headers["Authorization"].split(".")[0]
+    response = await ingest.post(
+        "/v1/events",
+        json={"events": [f.call(f.phone(), start=f.now(), minutes=1)]},
+        headers={"Authorization": f"{key_id}.forged"},
+    )
+    assert response.status_code == 401
+
+
+async def test_wrong_kind_of_event_gets_403_and_nothing_is_written(infra, ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    call = f.call(f.phone(), start=f.now(), minutes=1)
+    transfer = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    response = await ingest.post("/v1/events", json={"events": [transfer, call]}, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["error"]["details"][0]["index"] == 1
+    assert await _ledger_count(sessions, bank) == 0
+    assert await _on_topic(infra, "bank", {transfer["event_id"]}) == []
+
+
+async def test_schemas_are_served(ingest):
+    names = (await ingest.get("/v1/schemas")).json()["event_types"]
+    assert "bank.transfer" in names and "telecom.call" in names
+    schema = (await ingest.get("/v1/schemas/bank.transfer")).json()
+    assert "amount" in schema["properties"]
+    assert (await ingest.get("/v1/schemas/nope")).status_code == 404
+
+
+async def test_metrics_and_health(ingest):
+    assert (await ingest.get("/health")).json()["status"] == "ok"
+    body = (await ingest.get("/metrics")).text
+    assert "stopline_ingest_events_total" in body
+    assert (
+        'stopline_ingest_rejected_total{reason="invalid"' in body or "stopline_ingest_rejected_total{" in body
+    )

@@ -1,0 +1,62 @@
+"""Reading topics in tests: everything currently on a topic, or records until a condition holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord]], bool] | None = None,
+    timeout_s: float = 10.0,
+) -> list[ConsumerRecord]:
+    """All records on the topic from the beginning; waits until `until(records)` holds (or, without
+    `until`, until the end offsets present at the start are read)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of a new topic
+            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            for recs in batch.values():
+                records.extend(recs)
+            if until is not None:
+                if until(records):
+                    return records
+            elif all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                return records
+        if until is not None:
+            raise TimeoutError(
+                f"condition not met on {topic} within {timeout_s}s; saw {len(records)} records"
+            )
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, every_s: float = 0.1) -> object:
+    """Poll an async or sync check until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(every_s)
