@@ -1,0 +1,178 @@
+"""`make run`: starts Kafka and PostgreSQL (if needed), migrates, creates topics, then runs every
+Stopline service and the traffic simulator as child processes, prints where to look, and shows
+alerts as they arrive. Ctrl-C stops the children, then the stack it started, leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
+
+PY = sys.executable
+LOGS = LOCAL_DIR / "logs"
+MAX_RESTARTS = 5
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    url: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log = (LOGS / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
+            [PY, "-m", *self.args], cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+CHILDREN = [
+    Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001"),
+    Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002"),
+    Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003"),
+    Child("simulator", ["services.simulator", "--provision", "--sink", "http"], "http://127.0.0.1:8009"),
+]
+
+
+def _step(args: list[str], what: str, timeout: float) -> None:
+    result = subprocess.run([PY, "-m", *args], cwd=REPO_ROOT, timeout=timeout, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {result.returncode})")
+
+
+def _stack_running() -> bool:
+    args = [PY, "-m", "deploy.local.stack", "status"]
+    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, timeout=30, check=False).returncode == 0  # noqa: S603
+
+
+def _wait_healthy(child: Child, timeout: float = 60) -> None:
+    if child.url is None or child.name == "simulator":
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            raise SystemExit(f"{child.name} exited at start; see {LOGS / (child.name + '.log')}")
+        try:
+            if httpx.get(f"{child.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{child.name} not healthy after {timeout:.0f}s; see {LOGS / (child.name + '.log')}")
+
+
+class AlertFeed:
+    """Prints alerts newly stored by the coordination service, so the demo shows what happens."""
+
+    def __init__(self) -> None:
+        from services.kit.tokens import issue
+
+        self.headers = {"Authorization": f"Bearer {issue(subject='make-run', role='auditor', unit='local')}"}
+        self.seen: set[str] = set()
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+    def poll(self) -> None:
+        try:
+            page = httpx.get(
+                "http://127.0.0.1:8003/v1/alerts",
+                params={"since": self.started, "limit": 20},
+                headers=self.headers,
+                timeout=2,
+            ).json()
+        except (httpx.HTTPError, ValueError):
+            return
+        for alert in reversed(page.get("items", [])):
+            if alert["id"] in self.seen:
+                continue
+            self.seen.add(alert["id"])
+            say(
+                f"ALERT {alert['typology']:<18} score {alert['score']:.2f}  {alert['reasons'][0]}"
+                f"  → {', '.join(alert['recommended_actions'])}"
+            )
+
+
+def main() -> None:
+    os.chdir(REPO_ROOT)
+    stack_was_up = _stack_running()
+    _step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        _step(["services.migrate", "upgrade"], "database migrations", timeout=120)
+        _step(["streams.admin"], "topic creation", timeout=60)
+        for child in CHILDREN:
+            child.start()
+            _wait_healthy(child)
+        _banner()
+        feed = AlertFeed()
+        while not stopping:
+            feed.poll()
+            if not stopping:  # a child that exits because of our Ctrl-C is not restarted
+                _restart_crashed()
+            time.sleep(2)
+    finally:
+        say("stopping services …")
+        for child in reversed(CHILDREN):
+            child.stop()
+        if not stack_was_up:
+            _step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
+        say("stopped.")
+
+
+def _restart_crashed() -> None:
+    for child in CHILDREN:
+        if child.proc is None or child.proc.poll() is None:
+            continue
+        if child.restarts >= MAX_RESTARTS:
+            raise SystemExit(f"{child.name} keeps failing; see {LOGS / (child.name + '.log')}")
+        child.restarts += 1
+        say(f"{child.name} exited ({child.proc.returncode}); restarting ({child.restarts}/{MAX_RESTARTS})")
+        child.start()
+
+
+def _banner() -> None:
+    say("")
+    say("Stopline is running with simulated traffic.")
+    say("  ingest API        http://127.0.0.1:8001/docs     metrics http://127.0.0.1:8001/metrics")
+    say("  coordination API  http://127.0.0.1:8003/docs     metrics http://127.0.0.1:8003/metrics")
+    say("  scorer            http://127.0.0.1:8002/health   metrics http://127.0.0.1:8002/metrics")
+    say("  simulator         metrics http://127.0.0.1:8009/metrics")
+    say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
+    say(
+        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit local"
+    )
+    say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
+    say("")
+
+
+if __name__ == "__main__":
+    main()

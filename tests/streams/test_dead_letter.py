@@ -1,0 +1,71 @@
+"""A message produced straight to an event topic that fails validation goes to the dead-letter topic
+with its reason, is counted, and does not stop its partition."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
+
+from streams import keys, topics
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def _dead_letters(reason: str) -> float:
+    return REGISTRY.get_sample_value("stopline_scorer_dead_letters_total", {"reason": reason}) or 0.0
+
+
+async def test_poison_messages_go_to_dead_letter_and_the_next_message_is_processed(infra: Infra, scorer):
+    person = f.phone()
+    key = keys.person_key(person)
+    good = f.transfer(
+        person, payer_account=f.account(), payee_account=f.account(), amount="75.00", at=f.now()
+    )
+    bad_schema = {**good, "event_id": f.unique("bad"), "amount": "lots"}
+    wrong_key_event = {**good, "event_id": f.unique("wk")}
+    messages = [
+        (key, b"\x00\x01 not json at all"),
+        (key, orjson.dumps({"institution": "bank-direct", "event": bad_schema})),
+        (b"some-other-key", orjson.dumps({"institution": "bank-direct", "event": wrong_key_event})),
+        (key, orjson.dumps({"institution": "bank-direct", "received_at": None, "event": good})),
+    ]
+    before = {r: _dead_letters(r) for r in ("invalid", "wrong_key")}
+    topic = topics.name(topics.EVENTS_BANK, infra.prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for k, v in messages:
+            await producer.send_and_wait(topic, v, key=k)
+    finally:
+        await producer.stop()
+
+    # The good message after the poison ones was processed: its movements were re-keyed by account.
+    moves_topic = topics.name(topics.TRANSFERS_BY_ACCOUNT, infra.prefix)
+    ref = f"bank-direct:{good['event_id']}"
+    await read_topic(
+        infra.common.kafka_bootstrap,
+        moves_topic,
+        until=lambda recs: sum(orjson.loads(r.value)["event_ref"] == ref for r in recs) == 2,
+        timeout_s=15,
+    )
+
+    dlq_topic = topics.name(topics.DEAD_LETTER, infra.prefix)
+    dead = await read_topic(
+        infra.common.kafka_bootstrap, dlq_topic, until=lambda recs: len(recs) >= 3, timeout_s=15
+    )
+    by_value = {r.value: dict(r.headers) for r in dead}
+    poison = by_value[messages[0][1]]
+    assert poison["reason"] == b"invalid"
+    assert poison["source.topic"] == topic.encode()
+    schema_failure = by_value[messages[1][1]]
+    assert schema_failure["reason"] == b"invalid"
+    assert b"event.bank.transfer.amount" in schema_failure["detail"]
+    assert by_value[messages[2][1]]["reason"] == b"wrong_key"
+    assert messages[3][1] not in by_value
+    assert _dead_letters("invalid") - before["invalid"] == 2
+    assert _dead_letters("wrong_key") - before["wrong_key"] == 1
