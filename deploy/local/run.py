@@ -168,7 +168,8 @@ def _banner() -> None:
     say("  simulator         metrics http://127.0.0.1:8009/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
     say(
-        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit local"
+        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator"
+        " --unit local"
     )
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")

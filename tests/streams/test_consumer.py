@@ -40,13 +40,13 @@ def _runner(infra: Infra, topic: str, group: str, handle) -> ConsumerRunner:  # 
     )
 
 
-async def _run_until(runner: ConsumerRunner, done: asyncio.Event, timeout: float = 20) -> None:
+async def _run_until(runner: ConsumerRunner, done: asyncio.Event, wait_s: float = 20) -> None:
     task = asyncio.create_task(runner.run())
     try:
-        await asyncio.wait_for(done.wait(), timeout)
+        await asyncio.wait_for(done.wait(), wait_s)
     finally:
         runner.stop()
-        await asyncio.wait_for(task, timeout)
+        await asyncio.wait_for(task, wait_s)
 
 
 async def test_failed_batch_is_not_committed_and_is_read_again(infra):
