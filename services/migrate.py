@@ -34,7 +34,9 @@ def upgrade(database_url: str) -> None:
 
     def work() -> None:
         try:
-            command.upgrade(alembic_config(database_url), "head")
+            # "heads": each domain (coordination, notifier, ...) branches its migrations from the
+            # foundation, so independent schema changes never fight over one linear history.
+            command.upgrade(alembic_config(database_url), "heads")
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
