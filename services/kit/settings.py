@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,10 +16,15 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOPLINE_", extra="ignore")
 
     environment: str = Field("development", description="development, test or production")
-    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    kafka_bootstrap: str = Field(
+        default_factory=lambda: f"127.0.0.1:{os.environ.get('STOPLINE_KAFKA_PORT', '19092')}",
+        description="Kafka bootstrap servers (default: the local stack's broker)",
+    )
     topic_prefix: str = Field("", description="prefix of every topic name (isolates test runs)")
     database_url: str = Field(
-        "postgresql+asyncpg://stopline@127.0.0.1:55432/stopline",
+        default_factory=lambda: (
+            f"postgresql+asyncpg://stopline@127.0.0.1:{os.environ.get('STOPLINE_PG_PORT', '55432')}/stopline"
+        ),
         validation_alias="DATABASE_URL",
         description="SQLAlchemy URL of the PostgreSQL database",
     )
