@@ -39,6 +39,29 @@ async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30)
         await admin.close()
 
 
+async def ensure_topic(bootstrap: str, topic: topics.Topic, prefix: str = "", timeout_s: float = 30) -> bool:
+    """Create one topic (e.g. an institution's `instructions.<id>`) if it is missing; True if created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        full = topics.name(topic, prefix)
+        if full in set(await asyncio.wait_for(admin.list_topics(), timeout_s)):
+            return False
+        new = NewTopic(
+            name=full,
+            num_partitions=topic.partitions,
+            replication_factor=1,
+            topic_configs={"retention.ms": str(topic.retention_ms), "cleanup.policy": topic.cleanup_policy},
+        )
+        try:
+            await asyncio.wait_for(admin.create_topics([new]), timeout_s)
+        except TopicAlreadyExistsError:
+            return False  # created concurrently by another instance
+        return True
+    finally:
+        await admin.close()
+
+
 async def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30) -> None:
     """Delete every topic with this prefix (test runs clean up after themselves)."""
     if not prefix:
@@ -58,11 +81,15 @@ def main() -> None:
 
     from services.kit.settings import CommonSettings
 
-    parser = argparse.ArgumentParser(description="create the Stopline topics")
+    parser = argparse.ArgumentParser(description="create (or, with --delete, remove) the Stopline topics")
     parser.add_argument("--prefix", default=None)
+    parser.add_argument("--delete", action="store_true", help="delete the topics of a (non-empty) prefix")
     args = parser.parse_args()
     settings = CommonSettings()
     prefix = settings.topic_prefix if args.prefix is None else args.prefix
+    if args.delete:
+        asyncio.run(delete_topics(settings.kafka_bootstrap, prefix))
+        return
     created = asyncio.run(ensure_topics(settings.kafka_bootstrap, prefix))
     log.info("topics ready", extra={"fields": {"created": created}})
 

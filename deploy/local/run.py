@@ -6,47 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
 
-from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
+from deploy.local.common import REPO_ROOT, say
+from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
 
-PY = sys.executable
-LOGS = LOCAL_DIR / "logs"
 MAX_RESTARTS = 5
-
-
-@dataclass
-class Child:
-    name: str
-    args: list[str]
-    url: str | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    log: IO[bytes] | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        self.log = (LOGS / f"{self.name}.log").open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
-            [PY, "-m", *self.args], cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT
-        )
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 CHILDREN = [
@@ -55,33 +23,6 @@ CHILDREN = [
     Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003"),
     Child("simulator", ["services.simulator", "--provision", "--sink", "http"], "http://127.0.0.1:8009"),
 ]
-
-
-def _step(args: list[str], what: str, timeout: float) -> None:
-    result = subprocess.run([PY, "-m", *args], cwd=REPO_ROOT, timeout=timeout, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise SystemExit(f"{what} failed (exit {result.returncode})")
-
-
-def _stack_running() -> bool:
-    args = [PY, "-m", "deploy.local.stack", "status"]
-    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, timeout=30, check=False).returncode == 0  # noqa: S603
-
-
-def _wait_healthy(child: Child, timeout: float = 60) -> None:
-    if child.url is None or child.name == "simulator":
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.proc is not None and child.proc.poll() is not None:
-            raise SystemExit(f"{child.name} exited at start; see {LOGS / (child.name + '.log')}")
-        try:
-            if httpx.get(f"{child.url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{child.name} not healthy after {timeout:.0f}s; see {LOGS / (child.name + '.log')}")
 
 
 class AlertFeed:
@@ -116,8 +57,8 @@ class AlertFeed:
 
 def main() -> None:
     os.chdir(REPO_ROOT)
-    stack_was_up = _stack_running()
-    _step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
+    stack_was_up = stack_running()
+    step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -127,11 +68,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        _step(["services.migrate", "upgrade"], "database migrations", timeout=120)
-        _step(["streams.admin"], "topic creation", timeout=60)
+        step(["services.migrate", "upgrade"], "database migrations", timeout=120)
+        step(["streams.admin"], "topic creation", timeout=60)
         for child in CHILDREN:
             child.start()
-            _wait_healthy(child)
+            wait_healthy(child)
         _banner()
         feed = AlertFeed()
         while not stopping:
@@ -144,7 +85,7 @@ def main() -> None:
         for child in reversed(CHILDREN):
             child.stop()
         if not stack_was_up:
-            _step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
+            step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
         say("stopped.")
 
 

@@ -1,0 +1,100 @@
+"""`make bench`: starts the stack and the services on fresh topics, drives them with the simulator,
+and prints every benchmark's figures as one JSON document (also kept under .local/bench/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
+from deploy.local.processes import PY, Child, stack_running, step, wait_healthy
+
+RESULTS = LOCAL_DIR / "bench"
+
+
+def _run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run one benchmark module and return the JSON object it prints last."""
+    result = subprocess.run(  # noqa: S603 - our own modules
+        [PY, "-m", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        return {"error": f"exit {result.returncode}", "stderr_tail": result.stderr[-2000:]}
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return (
+        json.loads(lines[-1]) if lines else {"error": "no JSON printed", "stdout_tail": result.stdout[-2000:]}
+    )
+
+
+# (name, module arguments, needs the running services)
+BENCHMARKS: list[tuple[str, list[str], bool]] = [
+    (
+        "ingest_max_throughput",
+        ["services.simulator.bench", "--mode", "max", "--duration", "30", "--batch", "250", "--provision"],
+        True,
+    ),
+    (
+        "event_to_alert_at_1000_per_s",
+        ["services.simulator.bench", "--rate", "1000", "--duration", "60", "--batch", "100", "--provision"],
+        True,
+    ),
+]
+
+
+def main() -> None:
+    os.chdir(REPO_ROOT)
+    only = set(sys.argv[1:])
+    prefix = f"bench-{int(time.time())}-"
+    env = {"STOPLINE_TOPIC_PREFIX": prefix, "STOPLINE_LOG_LEVEL": "WARNING"}
+    os.environ.update(env)
+    stack_was_up = stack_running()
+    step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
+    services = [
+        Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001", env=env),
+        Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002", env=env),
+        Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003", env=env),
+    ]
+    results: dict[str, Any] = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        step(["services.migrate", "upgrade"], "database migrations", timeout=120)
+        step(["streams.admin"], "topic creation", timeout=60)
+        for child in services:
+            child.start()
+            wait_healthy(child)
+        for name, args, _ in BENCHMARKS:
+            if only and name not in only:
+                continue
+            say(f"bench: {name} …")
+            results[name] = _run_json(args, env, timeout=600)
+    finally:
+        for child in reversed(services):
+            child.stop()
+        step(["streams.admin", "--delete"], "removing the benchmark topics", timeout=60)
+        if not stack_was_up:
+            step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = json.dumps(results, indent=2)
+    (RESULTS / f"{results['started_at'].replace(':', '')}.json").write_text(out)
+    sys.stdout.write(out + "\n")
+
+
+if __name__ == "__main__":
+    main()

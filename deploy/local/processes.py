@@ -1,0 +1,77 @@
+"""Child processes of `make run` and `make bench`: the services, started, health-checked and stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+import httpx
+
+from deploy.local.common import LOCAL_DIR, REPO_ROOT
+
+PY = sys.executable
+LOGS = LOCAL_DIR / "logs"
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    url: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log = (LOGS / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
+            [PY, "-m", *self.args],
+            cwd=REPO_ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def step(args: list[str], what: str, timeout: float) -> None:
+    result = subprocess.run([PY, "-m", *args], cwd=REPO_ROOT, timeout=timeout, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {result.returncode})")
+
+
+def stack_running() -> bool:
+    args = [PY, "-m", "deploy.local.stack", "status"]
+    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, timeout=30, check=False).returncode == 0  # noqa: S603
+
+
+def wait_healthy(child: Child, timeout: float = 60) -> None:
+    if child.url is None or child.name == "simulator":
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            raise SystemExit(f"{child.name} exited at start; see {LOGS / (child.name + '.log')}")
+        try:
+            if httpx.get(f"{child.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{child.name} not healthy after {timeout:.0f}s; see {LOGS / (child.name + '.log')}")
