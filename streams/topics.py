@@ -43,11 +43,43 @@ TRANSFERS_BY_ACCOUNT = Topic(
     "scorer-internal: money movements re-keyed by account, so one account's in- and outflows meet",
 )
 ALERTS = Topic("alerts", 6, 30 * DAY_MS, "alerts from the scorer to the coordination service")
+INSTRUCTION_RESPONSES = Topic(
+    "instruction-responses",
+    6,
+    30 * DAY_MS,
+    "institutions' answers to instructions (keyed by instruction id), consumed by coordination",
+)
+ESCALATIONS = Topic(
+    "escalations", 3, 90 * DAY_MS, "overdue instructions and failed deliveries, announced to supervisors"
+)
+# One topic per institution, `instructions.<institution id>`, made when the institution is first sent
+# something (streams.admin.ensure_topic): the set of institutions lives in the database, not here.
+INSTRUCTIONS_PARTITIONS = 3
+INSTRUCTIONS_RETENTION_MS = 30 * DAY_MS
 
 EVENT_TOPICS = {"telecom": EVENTS_TELECOM, "bank": EVENTS_BANK, "payment": EVENTS_PAYMENT}
-ALL = (EVENTS_TELECOM, EVENTS_BANK, EVENTS_PAYMENT, DEAD_LETTER, TRANSFERS_BY_ACCOUNT, ALERTS)
+ALL = (
+    EVENTS_TELECOM,
+    EVENTS_BANK,
+    EVENTS_PAYMENT,
+    DEAD_LETTER,
+    TRANSFERS_BY_ACCOUNT,
+    ALERTS,
+    INSTRUCTION_RESPONSES,
+    ESCALATIONS,
+)
 
 
 def name(topic: Topic, prefix: str = "") -> str:
     """The topic's name on the broker; a prefix keeps test runs apart from a running stack."""
     return f"{prefix}{topic.name}"
+
+
+def instructions_for(institution_id: str) -> Topic:
+    """The topic an institution reads its instructions and notices from (keyed by instruction id)."""
+    return Topic(
+        f"instructions.{institution_id}",
+        INSTRUCTIONS_PARTITIONS,
+        INSTRUCTIONS_RETENTION_MS,
+        f"instructions and notices addressed to {institution_id}",
+    )

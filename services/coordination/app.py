@@ -1,54 +1,87 @@
-"""The coordination service: the police-facing API and the consumer that stores alerts."""
-
-from __future__ import annotations
+"""The coordination service: the police- and institution-facing API, the alerts and responses consumers,
+the outbox relay and the deadline scheduler (each can be switched off to run in its own process)."""
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import consumer as alerts_consumer
 from services.coordination.alerts.endpoints import router as alerts_router
+from services.coordination.audit.endpoints import router as audit_router
+from services.coordination.cases.endpoints import router as cases_router
+from services.coordination.deadlines.scheduler import Scheduler
+from services.coordination.delivery.relay import Relay
+from services.coordination.deps import Deps
+from services.coordination.instructions import consumer as responses_consumer
+from services.coordination.instructions.endpoints import router as instructions_router
+from services.coordination.instructions.institution_endpoints import router as institution_router
+from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
+from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
+from services.kit.errors import NotAuthenticated
 from services.kit.http import create_app
 from services.kit.settings import CommonSettings
+from streams.consumer import ConsumerRunner
 
 log = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False)
 
 
 def build(common: CommonSettings | None = None, settings: CoordinationSettings | None = None) -> FastAPI:
     common = common or CommonSettings()
     settings = settings or CoordinationSettings()
     common.check_production_secrets()
-    engine = make_engine(common.database_url)
+    engine = make_engine(common.database_url, pool_size=20)
     sessions = make_sessionmaker(engine)
     verifier = TokenVerifier(AuthSettings(), environment=common.environment)
-    runner = alerts_consumer.build_runner(common, sessions) if settings.consume else None
-    consuming: list[asyncio.Task[None]] = []
+    credentials = CredentialVerifier(sessions)
+    ctx = Context(policy=settings, topic_prefix=common.topic_prefix)
+    runners: dict[str, ConsumerRunner] = {}
+    if settings.consume:
+        runners["alerts_consumer"] = alerts_consumer.build_runner(common, sessions)
+        runners["responses_consumer"] = responses_consumer.build_runner(common, sessions, ctx)
+    relay = Relay(common, settings, sessions) if settings.relay else None
+    scheduler = (
+        Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
+    )
+    consuming: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if runner is not None:
-            consuming.append(asyncio.create_task(runner.run(), name="alerts-consumer"))
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for name, runner in runners.items():
+            consuming[name] = asyncio.create_task(runner.run(), name=name)
+        if relay is not None:
+            await relay.start()
+        if scheduler is not None:
+            scheduler.start()
+        app.state.relay, app.state.scheduler, app.state.runners = relay, scheduler, runners
         try:
             yield
         finally:
-            if runner is not None:
+            if scheduler is not None:
+                await scheduler.stop()
+            if relay is not None:
+                await relay.stop()
+            for runner in runners.values():
                 runner.stop()
-                await asyncio.wait(consuming, timeout=15)
+            if consuming:
+                await asyncio.wait(consuming.values(), timeout=15)
             await engine.dispose()
 
     async def health() -> dict[str, Any]:
         checks = {"database": await ping(engine)}
-        if consuming:
-            task = consuming[0]
-            checks["alerts_consumer"] = "ok" if not task.done() else "error: stopped"
+        for name, task in consuming.items():
+            checks[name] = "ok" if not task.done() else "error: stopped"
+        if relay is not None:
+            checks["relay"] = "ok" if all(not t.done() for t in relay.tasks) else "error: stopped"
         return checks
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
@@ -56,8 +89,26 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
         async with sessions() as session, session.begin():
             yield session
 
+    async def institution_dep(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        if creds is None or not creds.credentials.startswith("slk_"):
+            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
+        return await credentials.verify(creds.credentials)
+
+    # Function scope: the commit happens before the response is sent, so a client never sees 2xx for
+    # work that then fails to commit.
+    async def committed_session(
+        session: Annotated[AsyncSession, Depends(session_dep, scope="function")],
+    ) -> AsyncSession:
+        return session
+
     app = create_app(title="Stopline coordination API", health=health, lifespan=lifespan)
-    app.include_router(alerts_router(session_dep, officer_dependency(verifier)))
+    officer = officer_dependency(verifier)
+    app.include_router(alerts_router(session_dep, officer))
+    deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)  # type: ignore[arg-type]
+    for router in (cases_router, instructions_router, institution_router, audit_router):
+        app.include_router(router(deps))
     return app
 
 

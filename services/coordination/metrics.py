@@ -1,9 +1,36 @@
 """Prometheus metrics of the coordination service."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 ALERTS_RECEIVED = Counter("stopline_coordination_alerts_received_total", "alerts consumed", ["typology"])
 ALERTS_STORED = Counter("stopline_coordination_alerts_stored_total", "alerts stored (not seen before)")
 ALERTS_INVALID = Counter(
     "stopline_coordination_alerts_invalid_total", "alert messages that failed validation"
 )
+
+INSTRUCTIONS_ISSUED = Counter("stopline_instructions_issued_total", "instructions issued", ["kind"])
+INSTRUCTION_TRANSITIONS = Counter(
+    "stopline_instruction_transitions_total", "instruction status changes", ["kind", "status"]
+)
+RESPONSES = Counter("stopline_instruction_responses_total", "institution answers", ["channel", "outcome"])
+RESPONSES_REFUSED = Counter(
+    "stopline_instruction_responses_refused_total",
+    "answers refused (invalid, foreign or illegal)",
+    ["reason"],
+)
+DELIVERED = Counter("stopline_outbox_delivered_total", "messages delivered", ["channel"])
+DELIVERY_SECONDS = Histogram(
+    "stopline_outbox_delivery_seconds",
+    "from queued to delivered",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+WEBHOOK_SECONDS = Histogram("stopline_webhook_call_seconds", "duration of one webhook call")
+WEBHOOK_FAILURES = Counter("stopline_webhook_failures_total", "webhook attempts that failed")
+RELAY_ERRORS = Counter("stopline_relay_errors_total", "relay batches that failed and will be retried")
+ESCALATIONS = Counter(
+    "stopline_escalations_total", "overdue or undeliverable instructions", ["kind", "stage"]
+)
+OVERDUE = Gauge("stopline_instructions_overdue", "instructions past a deadline and not answered")
+EXPIRED = Counter("stopline_holds_expired_total", "stop-payments and freezes that lapsed", ["kind"])
+SCHEDULER_ERRORS = Counter("stopline_scheduler_errors_total", "scheduled job runs that failed", ["job"])

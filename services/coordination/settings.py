@@ -1,7 +1,37 @@
-"""Settings of the coordination service (env prefix `STOPLINE_COORDINATION_`)."""
+"""Settings of the coordination service (env prefix `STOPLINE_COORDINATION_`).
 
-from pydantic import Field
+The policy periods of the workflows (stop-payment lapse, freeze duration, deadlines) are settings,
+so a prefecture can follow its own rules and tests can shorten them to seconds.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+# Acknowledge within minutes: money moves on within minutes. Execution deadlines are longer for
+# formal measures (a freeze needs the bank's legal desk).
+DEFAULT_ACK_S = {
+    "query": 600.0,
+    "stop_payment": 300.0,
+    "freeze": 1800.0,
+    "extend": 1800.0,
+    "release": 1800.0,
+    "return_funds": 3600.0,
+}
+DEFAULT_EXEC_S = {
+    "query": 1800.0,
+    "stop_payment": 900.0,
+    "freeze": 4 * HOUR,
+    "extend": 4 * HOUR,
+    "release": 4 * HOUR,
+    "return_funds": 2 * DAY,
+}
 
 
 class CoordinationSettings(BaseSettings):
@@ -9,4 +39,42 @@ class CoordinationSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address the coordination API listens on")
     port: int = Field(8003, description="port of the coordination API")
-    consume: bool = Field(True, description="run the alerts consumer inside the API process")
+    consume: bool = Field(True, description="run the alerts and institution-response consumers in the API")
+    relay: bool = Field(True, description="run the outbox relay (Kafka and webhooks) in the API process")
+    scheduler: bool = Field(True, description="run the deadline and expiry jobs in the API process")
+
+    stop_payment_period_s: float = Field(48 * HOUR, gt=0, description="a stop-payment lapses after this")
+    stop_payment_max_renewals: int = Field(1, ge=0, description="how often a stop-payment may be extended")
+    freeze_period_s: float = Field(182 * DAY, gt=0, description="a freeze lasts this long (about 6 months)")
+    freeze_max_renewals: int = Field(-1, ge=-1, description="how often a freeze may be renewed; -1: no limit")
+    ack_deadline_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_ACK_S),
+        description='JSON, per instruction kind: seconds to acknowledge, e.g. {"stop_payment": 300}',
+    )
+    exec_deadline_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EXEC_S),
+        description="JSON, per instruction kind: seconds to execute",
+    )
+
+    follow_threshold: Decimal = Field(
+        Decimal("1000.00"), ge=0, description="downstream transfers from this amount are proposed for a stop"
+    )
+    follow_max_depth: int = Field(5, ge=1, description="how many layers of next-hop accounts are proposed")
+
+    scheduler_interval_s: float = Field(1.0, gt=0, description="how often deadline and expiry jobs run")
+    relay_poll_s: float = Field(1.0, gt=0, description="relay poll interval when no NOTIFY wakes it")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook call")
+    webhook_max_attempts: int = Field(8, ge=1, description="webhook attempts before the message is dead")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay; doubles each attempt")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="longest delay between two attempts")
+
+    @field_validator("ack_deadline_s", "exec_deadline_s")
+    @classmethod
+    def _complete(cls, value: dict[str, float], info: object) -> dict[str, float]:
+        # An override of one kind keeps the defaults of the others.
+        name = getattr(info, "field_name", "")
+        defaults = DEFAULT_ACK_S if name == "ack_deadline_s" else DEFAULT_EXEC_S
+        unknown = set(value) - set(defaults)
+        if unknown:
+            raise ValueError(f"unknown instruction kinds: {sorted(unknown)}")
+        return {**defaults, **value}

@@ -2,8 +2,10 @@
 
     python -m services.institutions.cli create bank-a --kind bank --name "Bank A"
     python -m services.institutions.cli issue-key bank-a
+    python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/stopline [--no-kafka]
 
-The key is printed once on stdout and only its hash is stored.
+The key is printed once on stdout and only its hash is stored. `delivery` prints the webhook signing
+secret when it makes one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import asyncio
 import sys
 
-from services.institutions import credentials
+from services.institutions import credentials, delivery
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.errors import DomainError
 from services.kit.settings import CommonSettings
@@ -22,6 +24,15 @@ async def _run(args: argparse.Namespace) -> str:
     engine = make_engine(CommonSettings().database_url, pool_size=1)
     try:
         async with unit_of_work(make_sessionmaker(engine)) as session:
+            if args.command == "delivery":
+                secret = await delivery.configure(
+                    session,
+                    institution_id=args.id,
+                    kafka=not args.no_kafka,
+                    webhook_url=args.webhook,
+                    rotate_secret=args.rotate_secret,
+                )
+                return secret or "(webhook secret unchanged)"
             if args.command == "create":
                 await credentials.create_institution(
                     session, institution_id=args.id, kind=args.kind, name=args.name or args.id
@@ -40,6 +51,11 @@ def main() -> None:
     create.add_argument("--name")
     issue = sub.add_parser("issue-key", help="print a new API key for an existing institution")
     issue.add_argument("id")
+    chan = sub.add_parser("delivery", help="set how instructions reach the institution")
+    chan.add_argument("id")
+    chan.add_argument("--webhook", help="URL that receives signed instruction webhooks")
+    chan.add_argument("--no-kafka", action="store_true", help="do not publish to instructions.<id>")
+    chan.add_argument("--rotate-secret", action="store_true", help="make a new webhook signing secret")
     args = parser.parse_args()
     try:
         key = asyncio.run(_run(args))

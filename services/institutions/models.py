@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kit.db import Base
@@ -20,6 +20,11 @@ class Institution(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Delivery of instructions: the Kafka topic `instructions.<id>` and/or a signed webhook. The
+    # webhook secret is kept in clear because Stopline must sign with it (HMAC is symmetric).
+    kafka_delivery: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApiCredential(Base):

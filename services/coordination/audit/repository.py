@@ -1,0 +1,71 @@
+"""SQL of the audit log: the chain lock, the chain head, appends and reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.audit.models import AuditEntry
+
+# One advisory lock orders every append: the chain is a single sequence, so appends take turns
+# (held from the append to the end of its transaction; appends are the last write of an action).
+CHAIN_LOCK = 0x5701_A0D1
+
+
+async def lock_chain(session: AsyncSession) -> None:
+    await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+
+
+async def head_hash(session: AsyncSession) -> str | None:
+    stmt = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def append(session: AsyncSession, entry: AuditEntry) -> None:
+    session.add(entry)
+    await session.flush()
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    case_id: uuid.UUID | None,
+    entity_id: str | None,
+    actor: str | None,
+    since: datetime | None,
+    after_id: int,
+    limit: int,
+) -> list[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.id > after_id)
+    if case_id is not None:
+        stmt = stmt.where(AuditEntry.case_id == case_id)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEntry.entity_id == entity_id)
+    if actor is not None:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    stmt = stmt.order_by(AuditEntry.id).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(AuditEntry))).scalar_one())
+
+
+async def stream_all(session: AsyncSession, *, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+    """Every row in chain order, read in keyset pages so a long log does not sit in memory."""
+    after = 0
+    while True:
+        stmt = select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(batch)
+        rows = list((await session.execute(stmt)).scalars())
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].id
+        session.expunge_all()

@@ -1,0 +1,133 @@
+"""Recording actions in the hash-chained audit log, and verifying the chain.
+
+Each row's hash is SHA-256 over the canonical JSON of its content and the previous row's hash. A
+changed row no longer matches its hash; a deleted or re-ordered row breaks the next row's link.
+(Deleting the newest rows is only detected against a head hash kept elsewhere; see `verify`.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.audit import repository
+from services.coordination.audit.models import AuditEntry
+from services.institutions.credentials import Caller
+from services.kit.auth import Officer
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    subject: str
+    role: str
+    unit: str
+
+    @classmethod
+    def of(cls, who: Officer | Caller) -> Actor:
+        if isinstance(who, Officer):
+            return cls(who.subject, who.role, who.unit)
+        return cls(who.institution_id, "institution", who.institution_id)
+
+
+SYSTEM = Actor("stopline", "system", "stopline")
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe snapshot value: decimals, times and ids as strings, so they hash the same after a
+    round trip through JSONB (which would turn numbers into floats of its own choosing)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    content = {
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "actor": entry.actor,
+        "actor_role": entry.actor_role,
+        "actor_unit": entry.actor_unit,
+        "action": entry.action,
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "case_id": str(entry.case_id) if entry.case_id else None,
+        "legal_basis": entry.legal_basis,
+        "before": entry.before,
+        "after": entry.after,
+        "prev_hash": entry.prev_hash,
+    }
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | uuid.UUID,
+    case_id: uuid.UUID | None = None,
+    legal_basis: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one action to the chain, in the caller's transaction (so it commits with the action)."""
+    await repository.lock_chain(session)
+    entry = AuditEntry(
+        at=datetime.now(UTC),
+        actor=actor.subject,
+        actor_role=actor.role,
+        actor_unit=actor.unit,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        case_id=case_id,
+        legal_basis=legal_basis,
+        before=plain(before) if before is not None else None,
+        after=plain(after) if after is not None else None,
+        prev_hash=await repository.head_hash(session) or GENESIS,
+    )
+    entry.hash = entry_hash(entry)
+    await repository.append(session, entry)
+    return entry
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    head_hash: str
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+
+async def verify(session: AsyncSession) -> Verdict:
+    """Walk the chain from the first row; name the first row whose content or link does not hold."""
+    prev, checked = GENESIS, 0
+    async for row in repository.stream_all(session):
+        if row.prev_hash != prev:
+            return Verdict(
+                False, checked, prev, row.id, "link broken: a row before it was changed or removed"
+            )
+        if entry_hash(row) != row.hash:
+            return Verdict(
+                False, checked, prev, row.id, "content does not match its hash: the row was changed"
+            )
+        prev, checked = row.hash, checked + 1
+    return Verdict(True, checked, prev)

@@ -1,0 +1,107 @@
+"""API shapes of cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from services.coordination.instructions.schemas import InstructionRead
+from streams.schemas.events import Account, Amount, InstitutionId, Phone
+
+
+class Destination(BaseModel):
+    """An account the victim's money went to, as the victim (or the alert) reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    institution_id: InstitutionId
+    account: Account
+    amount: Amount
+    at: AwareDatetime
+
+
+class Victim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    phone: Phone | None = None
+    institution_id: InstitutionId | None = None
+    account: Account | None = Field(None, description="where returned funds go")
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_number: str = Field(min_length=1, max_length=64, description="the police case registration number")
+    title: str = Field(min_length=1, max_length=200)
+    source: Literal["alert", "report"]
+    alert_ids: list[uuid.UUID] = Field(default_factory=list, description="required when source is alert")
+    victim: Victim = Field(default_factory=Victim)
+    amount_lost: Amount
+    lost_at: AwareDatetime
+    destinations: list[Destination] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _alert_source(self) -> CaseCreate:
+        if self.source == "alert" and not self.alert_ids:
+            raise ValueError("a case opened from an alert names it in alert_ids")
+        return self
+
+
+class CaseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "closed"] | None = None
+    assignee: str | None = Field(None, min_length=1, max_length=120)
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class LinkAlert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: uuid.UUID
+
+
+class NoteRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    author: str
+    text: str
+    at: datetime
+
+
+class CaseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    case_number: str
+    unit: str
+    status: str
+    source: str
+    title: str
+    opened_by: str
+    assignee: str | None
+    victim_name: str | None
+    victim_phone: str | None
+    victim_institution: str | None
+    victim_account: str | None
+    amount_lost: Decimal
+    lost_at: datetime
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class CaseDetail(CaseRead):
+    alert_ids: list[uuid.UUID]
+    notes: list[NoteRead]
+    instructions: list[InstructionRead]

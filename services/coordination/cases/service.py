@@ -1,0 +1,124 @@
+"""Case rules: opening from an alert or a report, assignment, closing, notes, linking alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.audit import service as audit
+from services.coordination.cases import repository
+from services.coordination.cases.models import Case, CaseNote
+from services.coordination.cases.schemas import CaseCreate, CaseUpdate
+from services.coordination.money import service as money
+from services.kit.auth import Officer
+from services.kit.errors import Conflict, InvalidInput
+from services.kit.logging import pseudonym
+
+
+def _snapshot(case: Case) -> dict[str, object]:
+    # Phone and account numbers are pseudonymised in the audit trail, as in logs.
+    return {
+        "case_number": case.case_number,
+        "status": case.status,
+        "assignee": case.assignee,
+        "amount_lost": case.amount_lost,
+        "victim_phone": pseudonym(case.victim_phone) if case.victim_phone else None,
+    }
+
+
+async def open_case(session: AsyncSession, *, spec: CaseCreate, officer: Officer) -> Case:
+    case = Case(
+        id=uuid.uuid4(),
+        case_number=spec.case_number,
+        unit=officer.unit,
+        status="open",
+        source=spec.source,
+        title=spec.title,
+        opened_by=officer.subject,
+        assignee=officer.subject,
+        victim_name=spec.victim.name,
+        victim_phone=spec.victim.phone,
+        victim_institution=spec.victim.institution_id,
+        victim_account=spec.victim.account,
+        amount_lost=spec.amount_lost,
+        lost_at=spec.lost_at,
+        opened_at=datetime.now(UTC),
+    )
+    await repository.add(session, case)
+    for alert_id in spec.alert_ids:
+        await _link(session, case, alert_id, officer)
+    await money.seed_from_report(
+        session,
+        case=case,
+        destinations=[(d.institution_id, d.account, d.amount, d.at) for d in spec.destinations],
+    )
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action="case.opened",
+        entity_type="case",
+        entity_id=case.id,
+        case_id=case.id,
+        legal_basis=f"case {case.case_number}",
+        after=_snapshot(case)
+        | {"alerts": [str(a) for a in spec.alert_ids], "destinations": len(spec.destinations)},
+    )
+    return case
+
+
+async def _link(session: AsyncSession, case: Case, alert_id: uuid.UUID, officer: Officer) -> bool:
+    if await repository.alert(session, alert_id) is None:
+        raise InvalidInput(f"no alert {alert_id}")
+    return await repository.link_alert(session, case_id=case.id, alert_id=alert_id, by=officer.subject)
+
+
+async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, officer: Officer) -> None:
+    if await _link(session, case, alert_id, officer):
+        await audit.record(
+            session,
+            actor=audit.Actor.of(officer),
+            action="case.alert_linked",
+            entity_type="case",
+            entity_id=case.id,
+            case_id=case.id,
+            after={"alert_id": alert_id},
+        )
+
+
+async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer) -> Case:
+    before = _snapshot(case)
+    if spec.status is not None and spec.status != case.status:
+        if spec.status == "open":
+            raise Conflict("a closed case stays closed", details={"current_status": case.status})
+        case.status, case.closed_at = "closed", datetime.now(UTC)
+    if spec.assignee is not None:
+        case.assignee = spec.assignee
+    await session.flush()
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action="case.updated",
+        entity_type="case",
+        entity_id=case.id,
+        case_id=case.id,
+        before=before,
+        after=_snapshot(case),
+    )
+    return case
+
+
+async def add_note(session: AsyncSession, *, case: Case, text: str, officer: Officer) -> CaseNote:
+    note = CaseNote(case_id=case.id, author=officer.subject, text=text, at=datetime.now(UTC))
+    await repository.add_note(session, note)
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action="case.note_added",
+        entity_type="case",
+        entity_id=case.id,
+        case_id=case.id,
+        after={"note_id": note.id},
+    )
+    return note

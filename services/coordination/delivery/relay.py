@@ -1,0 +1,222 @@
+"""The outbox relay: publishes queued messages to Kafka and posts them to webhooks, then marks them sent.
+
+Kafka: rows are locked (FOR UPDATE SKIP LOCKED), published, acknowledged by the broker, and marked
+sent in the same transaction. A relay that dies after publishing and before committing leaves the
+rows unsent, so they are published again: at-least-once, with the message id as the receiver's
+de-duplication key (the instruction id is also the Kafka key, so repeats stay in order).
+
+Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
+or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
+instruction that reached its institution on no channel is failed and escalated.
+
+The relay wakes on PostgreSQL NOTIFY (sent at commit by whoever queued a message) and polls anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.coordination import metrics
+from services.coordination.delivery import repository, signing
+from services.coordination.delivery.models import OutboxMessage
+from services.coordination.instructions import service as instructions
+from services.coordination.settings import CoordinationSettings
+from services.kit.db import unit_of_work
+from services.kit.logging import log_fields
+from services.kit.settings import CommonSettings
+from streams import admin, topics
+from streams.producer import Producer, Record
+
+log = logging.getLogger(__name__)
+KAFKA_BATCH = 500
+WEBHOOK_BATCH = 50
+
+
+class Relay:
+    def __init__(
+        self,
+        common: CommonSettings,
+        settings: CoordinationSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        after_publish: Callable[[list[OutboxMessage]], Awaitable[None]] | None = None,
+    ) -> None:
+        """`after_publish` runs between the broker's acknowledgement and the mark-sent commit (tests
+        use it to kill the relay at the worst moment)."""
+        self.common = common
+        self.settings = settings
+        self.sessions = sessions
+        self.after_publish = after_publish
+        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-relay")
+        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._topics_ready: set[str] = set()
+        self._listener: asyncpg.Connection | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.producer.start()
+        url = make_url(self.common.database_url).set(drivername="postgresql")
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
+        await self._listener.add_listener(repository.CHANNEL, self._notified)
+        self.tasks = [
+            asyncio.create_task(self._loop(self.kafka_once), name="relay-kafka"),
+            asyncio.create_task(self._loop(self.webhooks_once), name="relay-webhooks"),
+        ]
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Finish the batch in hand (within the grace period), then close the clients."""
+        self._stopping.set()
+        self._wake.set()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=2)
+        await self.http.aclose()
+        await self.producer.stop()
+
+    async def _loop(self, once: Callable[[], Awaitable[int]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await once()
+            except Exception:
+                # A failed batch stays in the outbox and is retried; the relay itself must go on.
+                log.exception("relay batch failed; retrying")
+                metrics.RELAY_ERRORS.inc()
+                busy = 0
+                await asyncio.sleep(0.5)
+            if busy:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_s)
+
+    async def kafka_once(self) -> int:
+        """Publish one batch of due Kafka messages; return how many were sent."""
+        async with unit_of_work(self.sessions) as session:
+            rows = await repository.claim_kafka(session, limit=KAFKA_BATCH)
+            if not rows:
+                return 0
+            await self._ensure_topics(rows)
+            records = [
+                Record(
+                    topic=row.topic or "",
+                    key=(row.key or "").encode(),
+                    value=orjson.dumps(row.payload),
+                    headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
+                )
+                for row in rows
+            ]
+            await self.producer.send_all(records)
+            if self.after_publish is not None:
+                await self.after_publish(rows)
+            now = datetime.now(UTC)
+            await repository.mark_sent(session, [r.id for r in rows], at=now)
+            await instructions.mark_delivered(session, instruction_ids=_instruction_ids(rows), at=now)
+        for row in rows:
+            metrics.DELIVERED.labels("kafka").inc()
+            metrics.DELIVERY_SECONDS.labels("kafka").observe((now - row.created_at).total_seconds())
+        return len(rows)
+
+    async def _ensure_topics(self, rows: list[OutboxMessage]) -> None:
+        prefix = topics.name(topics.instructions_for(""), self.common.topic_prefix)
+        for row in rows:
+            topic = row.topic or ""
+            if topic in self._topics_ready or not topic.startswith(prefix):
+                continue
+            await admin.ensure_topic(
+                self.common.kafka_bootstrap,
+                topics.instructions_for(topic[len(prefix) :]),
+                self.common.topic_prefix,
+            )
+            self._topics_ready.add(topic)
+
+    async def webhooks_once(self) -> int:
+        """Post one batch of due webhooks concurrently; return how many were attempted."""
+        lease = timedelta(seconds=self.settings.webhook_timeout_s + 5)
+        async with unit_of_work(self.sessions) as session:
+            rows = await repository.claim_webhooks(session, limit=WEBHOOK_BATCH, lease=lease)
+            targets = {}
+            for row in rows:
+                inst = await repository.institution(session, row.institution_id or "")
+                targets[row.id] = (inst.webhook_url, inst.webhook_secret) if inst else (None, None)
+        if not rows:
+            return 0
+        await asyncio.gather(*(self._post(row, *targets[row.id]) for row in rows))
+        return len(rows)
+
+    async def _post(self, row: OutboxMessage, url: str | None, secret: str | None) -> None:
+        error: str | None = None
+        began = time.perf_counter()
+        if not url or not secret:
+            error = "institution has no webhook configured any more"
+        else:
+            body = orjson.dumps(row.payload)
+            try:
+                response = await self.http.post(
+                    url, content=body, headers=signing.headers(secret, body, row.message_id)
+                )
+                if not 200 <= response.status_code < 300:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - began)
+        now = datetime.now(UTC)
+        async with unit_of_work(self.sessions) as session:
+            if error is None:
+                await repository.mark_sent(session, [row.id], at=now)
+                await instructions.mark_delivered(session, instruction_ids=_instruction_ids([row]), at=now)
+            elif row.attempts >= self.settings.webhook_max_attempts:
+                await repository.give_up(session, row.id, at=now, error=error)
+                if row.payload.get("type") == "instruction" and row.instruction_id is not None:
+                    await instructions.delivery_failed(
+                        session,
+                        instruction_id=row.instruction_id,
+                        error=error,
+                        topic_prefix=self.common.topic_prefix,
+                    )
+            else:
+                await repository.retry_later(
+                    session, row.id, at=now + self._backoff(row.attempts), error=error
+                )
+        if error is None:
+            metrics.DELIVERED.labels("webhook").inc()
+            metrics.DELIVERY_SECONDS.labels("webhook").observe((now - row.created_at).total_seconds())
+        else:
+            metrics.WEBHOOK_FAILURES.inc()
+            log.warning(
+                "webhook failed",
+                extra=log_fields(message_id=row.message_id, attempt=row.attempts, error=error),
+            )
+
+    def _backoff(self, attempts: int) -> timedelta:
+        delay = min(
+            self.settings.webhook_backoff_s * 2 ** (attempts - 1), self.settings.webhook_backoff_max_s
+        )
+        # Jitter spreads retries of many messages to one institution that just came back.
+        return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def _instruction_ids(rows: list[OutboxMessage]) -> list[Any]:
+    return [r.instruction_id for r in rows if r.payload.get("type") == "instruction" and r.instruction_id]

@@ -1,0 +1,49 @@
+"""Queueing messages for delivery: in the caller's transaction, once per channel the receiver uses."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.delivery import repository
+from services.coordination.delivery.models import OutboxMessage
+from services.kit.errors import InvalidInput
+from streams import topics
+from streams.schemas.instructions import Escalation, InstructionMessage
+
+
+async def enqueue_instruction(
+    session: AsyncSession, *, message: InstructionMessage, topic_prefix: str
+) -> None:
+    """Queue an instruction or notice for its institution's topic and/or webhook."""
+    institution = await repository.institution(session, message.institution_id)
+    if institution is None:
+        raise InvalidInput(f"no institution {message.institution_id}")
+    payload = message.model_dump(mode="json")
+    common = {
+        "message_id": message.message_id,
+        "instruction_id": message.instruction_id,
+        "institution_id": message.institution_id,
+        "payload": payload,
+    }
+    rows = []
+    if institution.kafka_delivery:
+        topic = topics.name(topics.instructions_for(message.institution_id), topic_prefix)
+        rows.append(OutboxMessage(channel="kafka", topic=topic, key=str(message.instruction_id), **common))
+    if institution.webhook_url:
+        rows.append(OutboxMessage(channel="webhook", **common))
+    if not rows:
+        raise InvalidInput(f"institution {message.institution_id} has no delivery channel configured")
+    await repository.add(session, rows)
+
+
+async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, topic_prefix: str) -> None:
+    row = OutboxMessage(
+        channel="kafka",
+        message_id=escalation.escalation_id,
+        instruction_id=escalation.instruction_id,
+        institution_id=escalation.institution_id,
+        topic=topics.name(topics.ESCALATIONS, topic_prefix),
+        key=str(escalation.instruction_id),
+        payload=escalation.model_dump(mode="json"),
+    )
+    await repository.add(session, [row])

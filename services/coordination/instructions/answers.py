@@ -1,0 +1,141 @@
+"""Institutions' answers (through the API or the response topic) and what each answer sets in motion:
+an executed freeze converts the stop-payment it follows, an executed extension moves the hold's end,
+an executed release releases the hold, an executed query feeds the money-flow tree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination import metrics
+from services.coordination.audit import service as audit
+from services.coordination.instructions import repository
+from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.service import Context, _period, transition
+from services.coordination.money import service as money
+from services.kit.errors import InvalidInput, NotFound
+from streams.schemas.instructions import Response
+
+ACTIONS = {
+    "acknowledged": "instruction.acknowledged",
+    "executed": "instruction.executed",
+    "partially_executed": "instruction.partially_executed",
+    "rejected": "instruction.rejected",
+    "account_not_found": "instruction.account_not_found",
+}
+
+
+def _check_content(row: Instruction, answer: Response) -> None:
+    holds = row.kind in ("stop_payment", "freeze")
+    if answer.outcome in ("executed", "partially_executed") and holds:
+        if answer.held_amount is None:
+            raise InvalidInput(f"an executed {row.kind} states `held_amount`")
+        if row.amount is not None and answer.held_amount > row.amount:
+            raise InvalidInput(f"held {answer.held_amount} is more than the {row.amount} instructed")
+    if answer.outcome == "partially_executed" and not answer.reason:
+        raise InvalidInput("a partial execution states the `reason`")
+    if answer.outcome == "rejected" and not answer.reason:
+        raise InvalidInput("a rejection states the `reason`")
+    if row.kind == "query" and answer.outcome == "executed" and answer.query_result is None:
+        raise InvalidInput("an executed query carries `query_result`")
+
+
+async def answer(session: AsyncSession, *, response: Response, channel: str, ctx: Context) -> Instruction:
+    """Apply an institution's answer once; a repeated response id returns the instruction unchanged."""
+    row = await repository.get(session, response.instruction_id, for_update=True)
+    # An institution learns nothing about instructions that are not addressed to it.
+    if row is None or row.institution_id != response.institution_id or row.issued_at is None:
+        raise NotFound(f"no instruction {response.instruction_id} for {response.institution_id}")
+    previous = await repository.get_response(session, response.response_id)
+    if previous is not None:
+        if previous.instruction_id != row.id:
+            raise InvalidInput("this response id was used for another instruction")
+        return row
+    _check_content(row, response)
+    now = datetime.now(UTC)
+    held = response.held_amount if row.kind in ("stop_payment", "freeze", "return_funds", "release") else None
+    if held is None and row.kind in ("release", "return_funds") and response.outcome == "executed":
+        held = row.amount
+    await transition(
+        session,
+        row,
+        response.outcome,
+        actor=audit.Actor(response.institution_id, "institution", response.institution_id),
+        action=ACTIONS[response.outcome],
+        now=now,
+        answered_at=now,
+        held_amount=held if response.outcome in ("executed", "partially_executed") else row.held_amount,
+        outcome_reason=response.reason,
+    )
+    await repository.add_response(
+        session,
+        {
+            "response_id": response.response_id,
+            "instruction_id": row.id,
+            "institution_id": response.institution_id,
+            "outcome": response.outcome,
+            "held_amount": response.held_amount,
+            "reason": response.reason,
+            "query_result": response.query_result.model_dump(mode="json") if response.query_result else None,
+            "channel": channel,
+            "responded_at": response.responded_at,
+        },
+    )
+    metrics.RESPONSES.labels(channel, response.outcome).inc()
+    if response.outcome in ("executed", "partially_executed"):
+        await _effects(session, row, response, ctx=ctx, now=now)
+    return row
+
+
+async def _effects(
+    session: AsyncSession, row: Instruction, response: Response, *, ctx: Context, now: datetime
+) -> None:
+    actor = audit.Actor(response.institution_id, "institution", response.institution_id)
+    if row.kind == "freeze":
+        # The freeze takes over the provisional stop-payment on the same account.
+        stop = await repository.active_hold(
+            session,
+            case_id=row.case_id,
+            kind="stop_payment",
+            institution_id=row.institution_id,
+            account=row.account,
+        )
+        if stop is not None:
+            await transition(
+                session, stop, "converted", actor=actor, action="instruction.converted_to_freeze", now=now
+            )
+    elif row.kind == "extend" and row.parent_id is not None:
+        parent = await repository.get(session, row.parent_id, for_update=True)
+        if parent is not None and parent.status in (
+            "issued",
+            "delivered",
+            "acknowledged",
+            "executed",
+            "partially_executed",
+        ):
+            base = max(parent.expires_at or now, now)
+            before = {"expires_at": parent.expires_at, "renewals": parent.renewals}
+            parent.expires_at = base + _period(parent.kind, ctx.policy)
+            parent.renewals += 1
+            parent.updated_at = now
+            await session.flush()
+            await audit.record(
+                session,
+                actor=actor,
+                action="instruction.renewed",
+                entity_type="instruction",
+                entity_id=parent.id,
+                case_id=parent.case_id,
+                legal_basis=f"case {row.case_number}; document {row.document_number}",
+                before=before,
+                after={"expires_at": parent.expires_at, "renewals": parent.renewals},
+            )
+    elif row.kind == "release" and row.parent_id is not None:
+        parent = await repository.get(session, row.parent_id, for_update=True)
+        if parent is not None and parent.status in ("executed", "partially_executed"):
+            await transition(session, parent, "released", actor=actor, action="instruction.released", now=now)
+    elif row.kind == "query" and response.query_result is not None:
+        await money.record_query_answer(
+            session, instruction=row, result=response.query_result, policy=ctx.policy, actor=actor
+        )

@@ -1,0 +1,67 @@
+"""Consumes institutions' answers from the `instruction-responses` topic; the offset is committed after
+each answer is applied (or refused). A message naming an instruction that is not addressed to the
+sender, or an illegal transition, is refused and counted: it must not stop the partition.
+
+Kafka gives no sender identity in the message here: in production each institution's principal may
+only write records whose `institution_id` is its own (enforced by Kafka ACLs plus this check).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.coordination import metrics
+from services.coordination.instructions import answers
+from services.coordination.instructions.service import Context
+from services.kit.db import unit_of_work
+from services.kit.errors import DomainError
+from services.kit.logging import log_fields
+from services.kit.settings import CommonSettings
+from streams import topics
+from streams.consumer import Batch, ConsumerRunner
+from streams.schemas.instructions import response_adapter
+
+log = logging.getLogger(__name__)
+GROUP = "coordination-responses"
+
+
+def build_runner(
+    common: CommonSettings, sessions: async_sessionmaker[AsyncSession], ctx: Context
+) -> ConsumerRunner:
+    async def handle(batch: Batch) -> None:
+        for records in batch.values():
+            for record in records:
+                try:
+                    response = response_adapter.validate_json(record.value or b"")
+                except ValidationError as exc:
+                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
+                    log.error(
+                        "invalid response skipped",
+                        extra=log_fields(offset=record.offset, errors=exc.error_count()),
+                    )
+                    continue
+                try:
+                    async with unit_of_work(sessions) as session:
+                        await answers.answer(session, response=response, channel="kafka", ctx=ctx)
+                except DomainError as exc:
+                    # The institution's mistake (wrong instruction, illegal move): recorded, not retried.
+                    metrics.RESPONSES_REFUSED.labels(exc.code).inc()
+                    log.warning(
+                        "response refused",
+                        extra=log_fields(
+                            instruction_id=str(response.instruction_id),
+                            institution=response.institution_id,
+                            reason=exc.message,
+                        ),
+                    )
+
+    return ConsumerRunner(
+        bootstrap=common.kafka_bootstrap,
+        group_id=f"{common.topic_prefix}{GROUP}",
+        topics=[topics.name(topics.INSTRUCTION_RESPONSES, common.topic_prefix)],
+        handle=handle,
+        attempts=5,  # answers are idempotent by response id, so a retried batch is safe
+    )

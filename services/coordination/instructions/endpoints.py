@@ -1,0 +1,123 @@
+"""Officer routes of instructions: issue within a case, read, approve, decline, cancel; overdue list."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.cases import access
+from services.coordination.deps import Deps
+from services.coordination.instructions import repository, service
+from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.schemas import (
+    Decision,
+    InstructionCreate,
+    InstructionRead,
+    ResponseRead,
+)
+from services.coordination.instructions.states import STATUSES
+from services.kit.auth import Officer, Role, require_role
+from services.kit.errors import InvalidInput, NotFound
+
+READERS: tuple[Role, ...] = ("operator", "supervisor", "auditor")
+
+
+def router(deps: Deps) -> APIRouter:
+    api = APIRouter(tags=["instructions"])
+    Session = Annotated[AsyncSession, Depends(deps.session)]
+    Who = Annotated[Officer, Depends(deps.officer)]
+
+    async def visible(session: AsyncSession, instruction_id: uuid.UUID, who: Officer) -> Instruction:
+        row = await repository.get(session, instruction_id)
+        if row is None or (who.role != "auditor" and row.issued_by_unit != who.unit):
+            raise NotFound(f"no instruction {instruction_id}")
+        return row
+
+    @api.post(
+        "/v1/cases/{case_id}/instructions",
+        response_model=InstructionRead,
+        status_code=201,
+        summary="Issue a query, stop-payment, freeze, extension, release or return",
+    )
+    async def issue(
+        case_id: uuid.UUID, body: InstructionCreate, session: Session, who: Who
+    ) -> InstructionRead:
+        require_role(who, "operator", "supervisor")
+        case = await access.workable(session, case_id, who)
+        row = await service.issue(session, case=case, officer=who, spec=body, ctx=deps.ctx)
+        return InstructionRead.model_validate(row)
+
+    @api.get(
+        "/v1/cases/{case_id}/instructions",
+        response_model=list[InstructionRead],
+        summary="A case's instructions",
+    )
+    async def for_case(case_id: uuid.UUID, session: Session, who: Who) -> list[InstructionRead]:
+        require_role(who, *READERS)
+        case = await access.readable(session, case_id, who)
+        return [InstructionRead.model_validate(r) for r in await repository.for_case(session, case.id)]
+
+    @api.get(
+        "/v1/instructions",
+        response_model=list[InstructionRead],
+        summary="Instructions of the caller's unit; `overdue=true` lists the escalated ones",
+    )
+    async def search(
+        session: Session,
+        who: Who,
+        status: str | None = None,
+        overdue: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[InstructionRead]:
+        require_role(who, *READERS)
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"status is one of {', '.join(STATUSES)}")
+        unit = None if who.role == "auditor" else who.unit
+        rows = await repository.search(session, unit=unit, status=status, overdue=overdue, limit=limit)
+        return [InstructionRead.model_validate(r) for r in rows]
+
+    @api.get("/v1/instructions/{instruction_id}", response_model=InstructionRead, summary="One instruction")
+    async def get_one(instruction_id: uuid.UUID, session: Session, who: Who) -> InstructionRead:
+        require_role(who, *READERS)
+        return InstructionRead.model_validate(await visible(session, instruction_id, who))
+
+    @api.get(
+        "/v1/instructions/{instruction_id}/responses",
+        response_model=list[ResponseRead],
+        summary="The institution's answers, as given",
+    )
+    async def responses(instruction_id: uuid.UUID, session: Session, who: Who) -> list[ResponseRead]:
+        require_role(who, *READERS)
+        row = await visible(session, instruction_id, who)
+        return [ResponseRead.model_validate(r) for r in await repository.responses(session, row.id)]
+
+    @api.post(
+        "/v1/instructions/{instruction_id}/approve",
+        response_model=InstructionRead,
+        summary="Approve (a supervisor other than the issuer); the instruction is issued",
+    )
+    async def approve(instruction_id: uuid.UUID, session: Session, who: Who) -> InstructionRead:
+        require_role(who, "supervisor")
+        row = await service.approve(session, instruction_id=instruction_id, officer=who, ctx=deps.ctx)
+        return InstructionRead.model_validate(row)
+
+    @api.post("/v1/instructions/{instruction_id}/decline", response_model=InstructionRead, summary="Decline")
+    async def decline(
+        instruction_id: uuid.UUID, body: Decision, session: Session, who: Who
+    ) -> InstructionRead:
+        require_role(who, "supervisor")
+        row = await service.decline(session, instruction_id=instruction_id, officer=who)
+        return InstructionRead.model_validate(row)
+
+    @api.post(
+        "/v1/instructions/{instruction_id}/cancel",
+        response_model=InstructionRead,
+        summary="Withdraw a request not yet approved",
+    )
+    async def cancel(instruction_id: uuid.UUID, session: Session, who: Who) -> InstructionRead:
+        require_role(who, "operator", "supervisor")
+        row = await service.cancel(session, instruction_id=instruction_id, officer=who)
+        return InstructionRead.model_validate(row)
+
+    return api

@@ -1,0 +1,386 @@
+"""Instruction rules: issuing, approval by a second officer, the policy periods, and every status change
+(through `transition`, which enforces the state machine of `states.py`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination import metrics
+from services.coordination.audit import service as audit
+from services.coordination.cases.models import Case
+from services.coordination.deadlines import escalation
+from services.coordination.delivery import service as delivery
+from services.coordination.instructions import repository, states
+from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.schemas import InstructionCreate
+from services.coordination.settings import CoordinationSettings
+from services.institutions.models import Institution
+from services.kit.auth import Officer
+from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from streams.schemas.instructions import Beneficiary, InstructionMessage, LegalBasis, Notice
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every decision needs besides the session: the policy and where messages go."""
+
+    policy: CoordinationSettings
+    topic_prefix: str
+
+
+def snapshot(row: Instruction) -> dict[str, Any]:
+    """The fields an audit entry records before and after a change."""
+    return {
+        "status": row.status,
+        "amount": row.amount,
+        "held_amount": row.held_amount,
+        "expires_at": row.expires_at,
+        "renewals": row.renewals,
+        "approved_by": row.approved_by,
+        "overdue": row.overdue,
+    }
+
+
+def legal_basis(row: Instruction) -> str:
+    return f"case {row.case_number}" + (f"; document {row.document_number}" if row.document_number else "")
+
+
+async def transition(
+    session: AsyncSession,
+    row: Instruction,
+    target: str,
+    *,
+    actor: audit.Actor,
+    action: str,
+    now: datetime,
+    **changes: Any,
+) -> None:
+    """The one place an instruction changes status: checked against the state machine, audited."""
+    states.check(kind=row.kind, current=row.status, target=target)
+    before = snapshot(row)
+    row.status = target
+    row.updated_at = now
+    for name, value in changes.items():
+        setattr(row, name, value)
+    await session.flush()
+    metrics.INSTRUCTION_TRANSITIONS.labels(row.kind, target).inc()
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="instruction",
+        entity_id=row.id,
+        case_id=row.case_id,
+        legal_basis=legal_basis(row),
+        before=before,
+        after=snapshot(row),
+    )
+
+
+def to_message(row: Instruction, *, notice: Notice | None = None) -> InstructionMessage:
+    if row.issued_at is None or row.ack_due_at is None or row.exec_due_at is None:
+        raise RuntimeError(f"instruction {row.id} has not been issued")
+    beneficiary = (
+        Beneficiary(institution=row.beneficiary_institution, account=row.beneficiary_account)
+        if row.beneficiary_institution and row.beneficiary_account
+        else None
+    )
+    return InstructionMessage(
+        message_id=str(row.id) if notice is None else f"{row.id}:{notice}",
+        type="instruction" if notice is None else "notice",
+        notice=notice,
+        instruction_id=row.id,
+        kind=row.kind,
+        institution_id=row.institution_id,
+        account=row.account,
+        amount=row.amount,
+        since=row.since,
+        parent_instruction_id=row.parent_id,
+        beneficiary=beneficiary,
+        legal_basis=LegalBasis(case_number=row.case_number, document_number=row.document_number),
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        ack_due_at=row.ack_due_at,
+        exec_due_at=row.exec_due_at,
+    )
+
+
+def _period(kind: str, policy: CoordinationSettings) -> timedelta:
+    return timedelta(
+        seconds=policy.stop_payment_period_s if kind == "stop_payment" else policy.freeze_period_s
+    )
+
+
+async def _send(
+    session: AsyncSession, row: Instruction, ctx: Context, *, actor: audit.Actor, now: datetime
+) -> None:
+    """Issue: deadlines start, a hold's period starts, and the message is queued in this transaction."""
+    changes: dict[str, Any] = {
+        "issued_at": now,
+        "ack_due_at": now + timedelta(seconds=ctx.policy.ack_deadline_s[row.kind]),
+        "exec_due_at": now + timedelta(seconds=ctx.policy.exec_deadline_s[row.kind]),
+    }
+    if row.kind in states.HOLD_KINDS:
+        changes["expires_at"] = now + _period(row.kind, ctx.policy)
+    if row.status == "awaiting_approval":
+        await transition(
+            session, row, "issued", actor=actor, action="instruction.approved", now=now, **changes
+        )
+    else:
+        for name, value in changes.items():
+            setattr(row, name, value)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="instruction.issued",
+            entity_type="instruction",
+            entity_id=row.id,
+            case_id=row.case_id,
+            legal_basis=legal_basis(row),
+            after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
+        )
+    await delivery.enqueue_instruction(session, message=to_message(row), topic_prefix=ctx.topic_prefix)
+    metrics.INSTRUCTIONS_ISSUED.labels(row.kind).inc()
+
+
+async def issue(
+    session: AsyncSession, *, case: Case, officer: Officer, spec: InstructionCreate, ctx: Context
+) -> Instruction:
+    """Create an instruction: issued at once, or awaiting a supervisor's approval (freeze, extend,
+    release)."""
+    now = datetime.now(UTC)
+    row = Instruction(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        kind=spec.kind,
+        case_number=case.case_number,
+        document_number=spec.document_number,
+        reason=spec.reason,
+        issued_by=officer.subject,
+        issued_by_unit=officer.unit,
+        amount=spec.amount,
+        renewals=0,
+        created_at=now,
+        updated_at=now,
+    )
+    await _shape(session, row, case=case, spec=spec, ctx=ctx)
+    row.status = "awaiting_approval" if spec.kind in states.NEEDS_APPROVAL else "issued"
+    await repository.add(session, row)
+    actor = audit.Actor.of(officer)
+    if row.status == "issued":
+        await _send(session, row, ctx, actor=actor, now=now)
+    else:
+        await audit.record(
+            session,
+            actor=actor,
+            action="instruction.requested",
+            entity_type="instruction",
+            entity_id=row.id,
+            case_id=case.id,
+            legal_basis=legal_basis(row),
+            after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
+        )
+    return row
+
+
+async def _shape(
+    session: AsyncSession, row: Instruction, *, case: Case, spec: InstructionCreate, ctx: Context
+) -> None:
+    """Check the request against the kind's rules and fill in what follows from them."""
+    if spec.kind in ("query", "stop_payment", "freeze"):
+        if not spec.institution_id or not spec.account:
+            raise InvalidInput(f"a {spec.kind} names `institution_id` and `account`")
+        if spec.parent_id is not None:
+            raise InvalidInput(f"a {spec.kind} has no `parent_id`")
+        await _institution(session, spec.institution_id)
+        row.institution_id, row.account = spec.institution_id, spec.account
+    if spec.kind == "query":
+        if spec.amount is not None:
+            raise InvalidInput("a query has no amount")
+        row.since = spec.since or case.lost_at
+    elif spec.kind == "stop_payment" and spec.amount is None:
+        raise InvalidInput("a stop-payment names the amount to stop")
+    elif spec.kind == "freeze" and not spec.document_number:
+        raise InvalidInput("a freeze needs the legal document number")
+    elif spec.kind in ("extend", "release", "return_funds"):
+        await _shape_follow_up(session, row, case=case, spec=spec, ctx=ctx)
+
+
+async def _shape_follow_up(
+    session: AsyncSession, row: Instruction, *, case: Case, spec: InstructionCreate, ctx: Context
+) -> None:
+    if spec.parent_id is None:
+        raise InvalidInput(f"a {spec.kind} names the instruction it acts on in `parent_id`")
+    parent = await repository.get(session, spec.parent_id, for_update=True)
+    if parent is None or parent.case_id != case.id:
+        raise InvalidInput(f"no instruction {spec.parent_id} in this case")
+    if parent.kind not in states.HOLD_KINDS:
+        raise InvalidInput(f"a {spec.kind} acts on a stop-payment or a freeze, not a {parent.kind}")
+    if spec.institution_id not in (None, parent.institution_id) or spec.account not in (None, parent.account):
+        raise InvalidInput("institution and account are those of the parent instruction")
+    row.parent_id, row.institution_id, row.account = parent.id, parent.institution_id, parent.account
+    if spec.kind in ("extend", "release") and not spec.document_number:
+        raise InvalidInput(f"a {spec.kind} needs the legal document number")
+    if spec.kind == "extend":
+        if spec.amount is not None:
+            raise InvalidInput("an extension keeps the amount of the hold")
+        if parent.status not in states.PENDING_ANSWER + states.HOLDING:
+            raise Conflict(f"the {parent.kind} is {parent.status}", details={"current_status": parent.status})
+        limit = (
+            ctx.policy.stop_payment_max_renewals
+            if parent.kind == "stop_payment"
+            else ctx.policy.freeze_max_renewals
+        )
+        pending = [
+            c
+            for c in await repository.children(session, parent.id, kind="extend")
+            if c.status in states.ACTIVE
+        ]
+        if limit >= 0 and parent.renewals + len(pending) >= limit:
+            raise Conflict(
+                f"a {parent.kind} may be renewed {limit} time(s); it has been",
+                details={
+                    "current_status": parent.status,
+                    "renewals": parent.renewals,
+                    "pending": len(pending),
+                },
+            )
+    elif spec.kind == "release":
+        if parent.status not in states.HOLDING:
+            raise Conflict(
+                f"only a hold in force can be released; it is {parent.status}",
+                details={"current_status": parent.status},
+            )
+        # A release ends the hold as a whole; a smaller hold is a new freeze, not a partial release.
+        held = parent.held_amount or Decimal(0)
+        if spec.amount is not None and spec.amount != held:
+            raise InvalidInput(f"a release releases the whole hold of {held}")
+        row.amount = held if held > 0 else None
+    else:  # return_funds
+        if parent.status != "released":
+            raise Conflict(
+                f"funds are returned after release; the hold is {parent.status}",
+                details={"current_status": parent.status},
+            )
+        returned = sum(
+            (c.amount or Decimal(0))
+            for c in await repository.children(session, parent.id, kind="return_funds")
+            if c.status not in ("rejected", "account_not_found", "failed", "declined", "cancelled")
+        )
+        available = (parent.held_amount or Decimal(0)) - returned
+        row.amount = spec.amount or available
+        if row.amount <= 0 or row.amount > available:
+            raise InvalidInput(f"cannot return {row.amount}: {available} is left of the released hold")
+        beneficiary = spec.beneficiary or (
+            Beneficiary(institution=case.victim_institution, account=case.victim_account)
+            if case.victim_institution and case.victim_account
+            else None
+        )
+        if beneficiary is None:
+            raise InvalidInput("a return names the victim's account (`beneficiary`), or the case must")
+        row.beneficiary_institution, row.beneficiary_account = beneficiary.institution, beneficiary.account
+
+
+async def _institution(session: AsyncSession, institution_id: str) -> Institution:
+    inst = await session.get(Institution, institution_id)
+    if inst is None or inst.kind not in ("bank", "payment"):
+        raise InvalidInput(f"no bank or payment provider {institution_id}")
+    return inst
+
+
+async def _owned(session: AsyncSession, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
+    row = await repository.get(session, instruction_id, for_update=True)
+    if row is None or row.issued_by_unit != officer.unit:
+        raise NotFound(f"no instruction {instruction_id}")
+    return row
+
+
+async def approve(
+    session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer, ctx: Context
+) -> Instruction:
+    """A supervisor other than the issuer approves; the instruction is issued in the same transaction."""
+    row = await _owned(session, instruction_id, officer)
+    if row.issued_by == officer.subject:
+        raise Forbidden("the issuer cannot approve their own instruction")
+    states.check(kind=row.kind, current=row.status, target="issued")
+    now = datetime.now(UTC)
+    row.approved_by, row.approved_at = officer.subject, now
+    await _send(session, row, ctx, actor=audit.Actor.of(officer), now=now)
+    return row
+
+
+async def decline(session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
+    row = await _owned(session, instruction_id, officer)
+    now = datetime.now(UTC)
+    await transition(
+        session, row, "declined", actor=audit.Actor.of(officer), action="instruction.declined", now=now
+    )
+    return row
+
+
+async def cancel(session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
+    """The issuer (or a supervisor) withdraws a request that has not been approved yet."""
+    row = await _owned(session, instruction_id, officer)
+    if officer.role != "supervisor" and row.issued_by != officer.subject:
+        raise Forbidden("only the issuer or a supervisor can cancel")
+    now = datetime.now(UTC)
+    await transition(
+        session, row, "cancelled", actor=audit.Actor.of(officer), action="instruction.cancelled", now=now
+    )
+    return row
+
+
+async def mark_delivered(
+    session: AsyncSession, *, instruction_ids: Sequence[uuid.UUID], at: datetime
+) -> None:
+    """The relay carried these instructions to their institution; answers may have overtaken it."""
+    if not instruction_ids:
+        return
+    for row in await repository.get_many_for_update(session, list(set(instruction_ids))):
+        if row.status == "issued":
+            await transition(
+                session,
+                row,
+                "delivered",
+                actor=audit.SYSTEM,
+                action="instruction.delivered",
+                now=at,
+                delivered_at=at,
+            )
+        elif row.delivered_at is None:
+            row.delivered_at = at
+
+
+async def delivery_failed(
+    session: AsyncSession, *, instruction_id: uuid.UUID, error: str, topic_prefix: str
+) -> None:
+    """No channel could deliver the instruction: it fails, and supervisors are told."""
+    row = await repository.get(session, instruction_id, for_update=True)
+    if row is None or row.status != "issued":
+        return  # delivered by another channel, or answered: nothing failed
+    now = datetime.now(UTC)
+    await transition(
+        session,
+        row,
+        "failed",
+        actor=audit.SYSTEM,
+        action="instruction.delivery_failed",
+        now=now,
+        outcome_reason=error,
+    )
+    await escalation.announce(session, row, stage="delivery", due_at=None, now=now, topic_prefix=topic_prefix)
+
+
+async def notify(session: AsyncSession, row: Instruction, *, notice: Notice, ctx: Context) -> None:
+    """Tell the institution about a change it must act on (a lapse)."""
+    await delivery.enqueue_instruction(
+        session, message=to_message(row, notice=notice), topic_prefix=ctx.topic_prefix
+    )

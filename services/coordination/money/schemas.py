@@ -1,0 +1,58 @@
+"""API shapes of the money-flow tree and of proposals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FlowNode(BaseModel):
+    """One account the case's money reached. `gone` is what moved on out of it (followed into its
+    children); `stopped`, `frozen` are held now; `returned` went back to the victim."""
+
+    id: int
+    institution_id: str
+    account: str
+    depth: int
+    parent_id: int | None
+    received: Decimal
+    stopped: Decimal
+    frozen: Decimal
+    returned: Decimal
+    gone: Decimal
+
+
+class FlowTotals(BaseModel):
+    lost: Decimal
+    stopped: Decimal
+    frozen: Decimal
+    returned: Decimal
+    recovered: Decimal = Field(description="stopped + frozen + returned")
+    outstanding: Decimal = Field(description="lost − recovered")
+
+
+class FlowView(BaseModel):
+    nodes: list[FlowNode]
+    totals: FlowTotals
+
+
+class ProposalRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    institution_id: str
+    account: str
+    amount: Decimal
+    depth: int
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class Accept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    proposal_ids: list[int] | None = Field(None, description="default: every open proposal")
+    follow_with_query: bool = Field(True, description="also query each account, to find the next layer")

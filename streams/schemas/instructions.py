@@ -1,0 +1,125 @@
+"""Messages between Stopline and institutions about instructions: the instruction (or a notice about
+it) on `instructions.<institution>` and in webhooks, the institution's answer on
+`instruction-responses` or the API, and escalations to supervisors.
+
+The instruction id is the idempotency key end to end: it is the Kafka message key, the webhook's
+`Idempotency-Key` header and `message_id` of the instruction itself; a notice about an instruction
+(expired, cancelled) has `message_id` `<instruction id>:<notice>`. A receiver that remembers the
+message ids it has processed drops repeats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from streams.schemas.events import Account, Amount, InstitutionId
+
+Kind = Literal["query", "stop_payment", "freeze", "extend", "release", "return_funds"]
+KINDS: tuple[Kind, ...] = ("query", "stop_payment", "freeze", "extend", "release", "return_funds")
+Outcome = Literal["acknowledged", "executed", "partially_executed", "rejected", "account_not_found"]
+Notice = Literal["expired", "cancelled"]
+Held = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, description="CNY")]
+
+
+class LegalBasis(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    case_number: str = Field(min_length=1, max_length=64)
+    document_number: str | None = Field(None, max_length=64, description="required for freeze and release")
+
+
+class Beneficiary(BaseModel):
+    """Where returned funds go: the victim's account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    institution: InstitutionId
+    account: Account
+
+
+class InstructionMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: str = Field(description="idempotency key: the instruction id, or `<id>:<notice>`")
+    type: Literal["instruction", "notice"]
+    notice: Notice | None = None
+    instruction_id: uuid.UUID
+    kind: Kind
+    institution_id: InstitutionId
+    account: Account
+    amount: Amount | None = Field(None, description="amount to stop, freeze, release or return")
+    since: AwareDatetime | None = Field(None, description="query: transfers out of the account since")
+    parent_instruction_id: uuid.UUID | None = Field(None, description="extend/release/return: of which")
+    beneficiary: Beneficiary | None = None
+    legal_basis: LegalBasis
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime | None = Field(None, description="when a stop-payment or freeze lapses")
+    ack_due_at: AwareDatetime
+    exec_due_at: AwareDatetime
+    schema_version: Literal[1] = 1
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(max_length=200)
+    id_number_last4: str | None = Field(None, pattern=r"^[0-9Xx]{4}$")
+    phone: str | None = Field(None, max_length=20)
+
+
+class OutgoingTransfer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transfer_id: str = Field(min_length=1, max_length=64)
+    to_institution: InstitutionId
+    to_account: Account
+    amount: Amount
+    at: AwareDatetime
+
+
+class QueryResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holder: Holder
+    balance: Held
+    transfers: list[OutgoingTransfer] = Field(default_factory=list, max_length=10_000)
+
+
+class Response(BaseModel):
+    """An institution's answer. `response_id` is chosen by the institution; a repeat is a no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    response_id: uuid.UUID
+    instruction_id: uuid.UUID
+    institution_id: InstitutionId
+    outcome: Outcome
+    held_amount: Held | None = Field(None, description="executed or partially executed: amount held")
+    reason: str | None = Field(None, max_length=1000, description="rejected or partially executed: why")
+    query_result: QueryResult | None = Field(None, description="an executed query's answer")
+    responded_at: AwareDatetime
+    schema_version: Literal[1] = 1
+
+
+class Escalation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    escalation_id: str = Field(description="`<instruction id>:<stage>`, unique")
+    instruction_id: uuid.UUID
+    case_id: uuid.UUID
+    unit: str
+    institution_id: InstitutionId
+    kind: Kind
+    stage: Literal["acknowledgement", "execution", "delivery"]
+    due_at: AwareDatetime | None
+    detected_at: AwareDatetime
+    schema_version: Literal[1] = 1
+
+
+instruction_adapter: TypeAdapter[InstructionMessage] = TypeAdapter(InstructionMessage)
+response_adapter: TypeAdapter[Response] = TypeAdapter(Response)
+escalation_adapter: TypeAdapter[Escalation] = TypeAdapter(Escalation)
