@@ -1,0 +1,5 @@
+"""Entry point of `python -m services.simulator`."""
+
+from services.simulator.cli import main
+
+main()

@@ -1,0 +1,160 @@
+"""`python -m services.simulator`: run the simulated institutions against the ingest API or Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import start_http_server
+
+from services.kit.logging import configure_logging, log_fields
+from services.kit.settings import CommonSettings
+from services.simulator.model import IdSource
+from services.simulator.normal import NormalTraffic
+from services.simulator.population import build_population
+from services.simulator.provision import DEFAULT_KEYS, load_keys, provision
+from services.simulator.runner import Runner, Stats, TrafficConfig, TruthWriter
+from services.simulator.scenarios import ScenarioFactory
+from services.simulator.sinks import HttpSink, KafkaSink, MissingKeys, Sink
+
+log = logging.getLogger("services.simulator")
+
+DEFAULT_TRUTH = Path(".local/simulator/truth.jsonl")
+DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
+# Scenario time runs 10x faster than the clock: the longest scenario (a fan-in over five minutes and its
+# pay-out) plays out in about a minute; the call before a transfer keeps its real, reported duration.
+DEFAULT_TIME_SCALE = 10.0
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared with the benchmark."""
+    parser.add_argument("--population", type=int, default=5000, help="people in the simulated population")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the population and of the traffic")
+    parser.add_argument(
+        "--time-scale", type=float, default=DEFAULT_TIME_SCALE, help="scenario time compression"
+    )
+    parser.add_argument("--batch", type=int, default=100, help="events per batch (at most 1000)")
+    parser.add_argument("--concurrency", type=int, default=8, help="batches in flight at once")
+    parser.add_argument("--linger", type=float, default=0.25, help="longest wait (s) to fill a batch")
+    parser.add_argument("--ingest-url", default=DEFAULT_INGEST_URL)
+    parser.add_argument(
+        "--provision", action="store_true", help="create institutions and API keys if missing"
+    )
+    parser.add_argument("--keys", type=Path, default=DEFAULT_KEYS, help="file of the institutions' API keys")
+    parser.add_argument(
+        "--run-tag",
+        help="event id prefix; with --seed, fixes the traffic (default: from the clock, fresh per run)",
+    )
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.simulator", description=__doc__)
+    parser.add_argument("--sink", choices=("http", "kafka"), default="http")
+    parser.add_argument("--rate", type=float, default=200.0, help="average events/s of normal traffic")
+    parser.add_argument("--scams-per-minute", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 runs until stopped")
+    parser.add_argument("--flat", action="store_true", help="no daily rhythm: a constant rate")
+    parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH, help="JSONL file of the ground truth")
+    parser.add_argument("--metrics-port", type=int, default=8009, help="Prometheus /metrics port; 0 disables")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= 1000:
+        parser.error("--batch must be between 1 and 1000")
+    return args
+
+
+def run_tag(args: argparse.Namespace) -> str:
+    # Ids must differ between runs: the ingest API remembers event ids for days and drops repeats.
+    return str(args.run_tag or f"s{args.seed}-{int(time.time() * 1000):x}")
+
+
+async def keys_for(args: argparse.Namespace, common: CommonSettings) -> dict[str, str]:
+    if args.provision:
+        return await provision(common.database_url, args.keys)
+    return load_keys(args.keys)
+
+
+async def make_sink(args: argparse.Namespace, common: CommonSettings) -> Sink:
+    if args.sink == "kafka":
+        return KafkaSink(common.kafka_bootstrap, topic_prefix=common.topic_prefix)
+    return HttpSink(args.ingest_url, await keys_for(args, common), connections=args.concurrency)
+
+
+def summary(stats: Stats) -> dict[str, Any]:
+    return {
+        "elapsed_s": round(stats.elapsed, 3),
+        "events_generated": stats.generated,
+        "events_acknowledged": stats.acked,
+        "duplicates": stats.duplicates,
+        "events_per_s": round(stats.acked / stats.elapsed, 1),
+        "batches": stats.batches,
+        "errors": dict(stats.errors),
+        "scams_injected": dict(stats.scams),
+    }
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    common = CommonSettings()
+    tag = run_tag(args)
+    population = build_population(args.population, seed=args.seed)
+    ids = IdSource(tag)
+    config = TrafficConfig(
+        rate=args.rate,
+        duration_s=args.duration,
+        scams_per_minute=args.scams_per_minute,
+        flat=args.flat,
+        batch=args.batch,
+        linger_s=args.linger,
+        concurrency=args.concurrency,
+        seed=args.seed,
+    )
+    truth = TruthWriter(args.truth)
+    runner = Runner(
+        config,
+        NormalTraffic(population, ids, seed=args.seed),
+        ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale),
+        await make_sink(args, common),
+        truth=truth,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runner.stop)
+    log.info(
+        "simulator started",
+        extra=log_fields(
+            sink=args.sink, rate=args.rate, population=args.population, run_tag=tag, flat=args.flat
+        ),
+    )
+    try:
+        stats = await runner.run()
+    finally:
+        truth.close()
+    result = summary(stats)
+    log.info("simulator stopped", extra=log_fields(**result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    common = CommonSettings()
+    configure_logging(service="simulator", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line a request otherwise
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1")
+    try:
+        result = asyncio.run(_main(args))
+    except MissingKeys as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from exc
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

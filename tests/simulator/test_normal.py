@@ -1,0 +1,58 @@
+"""Normal traffic validates against the event schemas and is deterministic by seed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.simulator.model import INSTITUTIONS, IdSource
+from services.simulator.normal import MAX_NORMAL_TRANSFER, MIX, NormalTraffic
+from services.simulator.population import build_population
+from streams.schemas.events import Call, Transfer, event_adapter
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def generate(n: int, seed: int = 1) -> list:
+    pop = build_population(500, seed=seed)
+    traffic = NormalTraffic(pop, IdSource("t"), seed=seed)
+    return [traffic.next(NOW) for _ in range(n)]
+
+
+def test_every_event_validates_and_is_sent_by_an_institution_of_its_kind() -> None:
+    events = generate(5000)
+    for sim in events:
+        event = event_adapter.validate_python(sim.body)
+        assert INSTITUTIONS[sim.institution] == event.source
+        assert sim.person_phone == event.person_phone
+    assert len({e.event_id for e in events}) == len(events)
+    kinds = Counter(e.body["type"] for e in events)
+    assert set(kinds) >= {k for k, share in MIX.items() if share > 0.01}
+
+
+def test_deterministic_by_seed() -> None:
+    assert [e.body for e in generate(500, seed=4)] == [e.body for e in generate(500, seed=4)]
+    assert [e.body for e in generate(50, seed=4)] != [e.body for e in generate(50, seed=5)]
+
+
+def test_calls_mostly_from_contacts_and_reported_at_their_end() -> None:
+    pop = build_population(500, seed=1)
+    traffic = NormalTraffic(pop, IdSource("t"), seed=1)
+    calls = [c for c in (traffic.next(NOW) for _ in range(5000)) if c.body["type"] == "telecom.call"]
+    from_contacts = 0
+    for sim in calls:
+        call = Call.model_validate(sim.body)
+        assert call.occurred_at.timestamp() + call.duration_s == NOW.timestamp()  # dated at its start
+        from_contacts += call.caller in pop.by_phone[call.callee].contacts
+    assert 0.75 < from_contacts / len(calls) < 0.95
+
+
+def test_normal_transfers_stay_small_and_mostly_go_to_usual_payees() -> None:
+    pop = build_population(500, seed=1)
+    traffic = NormalTraffic(pop, IdSource("t"), seed=1)
+    events = [traffic.next(NOW) for _ in range(5000)]
+    transfers = [Transfer.model_validate(e.body) for e in events if e.body["type"] == "bank.transfer"]
+    usual = sum(t.payee_account in {p.account for p in pop.by_phone[t.payer_phone].payees} for t in transfers)
+    assert usual / len(transfers) > 0.85
+    assert all(t.amount <= Decimal(str(MAX_NORMAL_TRANSFER)) for t in transfers)
