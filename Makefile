@@ -47,6 +47,9 @@ lint: setup
 mypy: setup
 	$(VENV)/bin/mypy services streams models deploy
 
+train: setup
+	$(PY) -m models.train
+
 bench: setup
 	$(PY) -m deploy.local.bench
 
