@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from services.blocklist import models as _blocklist  # noqa: F401
 from services.coordination.alerts import models as _alerts  # noqa: F401 - registers tables
 from services.coordination.audit import models as _audit  # noqa: F401
 from services.coordination.cases import models as _cases  # noqa: F401
@@ -19,6 +20,9 @@ from services.ingest import models as _ingest  # noqa: F401
 from services.institutions import models as _institutions  # noqa: F401
 from services.kit.db import Base
 from services.kit.settings import CommonSettings
+from services.notifier.delivery import models as _deliveries  # noqa: F401
+from services.notifier.desk import models as _desk  # noqa: F401
+from services.notifier.warnings import models as _warnings  # noqa: F401
 
 target_metadata = Base.metadata
 HERE = Path(__file__).parent / "migrations"

@@ -52,6 +52,15 @@ INSTRUCTION_RESPONSES = Topic(
 ESCALATIONS = Topic(
     "escalations", 3, 90 * DAY_MS, "overdue instructions and failed deliveries, announced to supervisors"
 )
+# Compacted, keyed by a hash of the number: the latest record per number is its state, so the scorer
+# (and a telecom) reading from the beginning holds the whole list. Removals are records, not tombstones.
+BLOCKLIST = Topic(
+    "blocklist",
+    3,
+    365 * DAY_MS,
+    "fraud numbers to block, for telecoms and the scorer",
+    cleanup_policy="compact",
+)
 # One topic per institution, `instructions.<institution id>`, made when the institution is first sent
 # something (streams.admin.ensure_topic): the set of institutions lives in the database, not here.
 INSTRUCTIONS_PARTITIONS = 3
@@ -67,6 +76,7 @@ ALL = (
     ALERTS,
     INSTRUCTION_RESPONSES,
     ESCALATIONS,
+    BLOCKLIST,
 )
 
 

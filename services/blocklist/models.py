@@ -1,0 +1,114 @@
+"""Tables of the blocklist: entries, the telecom reports behind them, appeals, the Kafka feed cursor.
+
+Every change is audited in the shared hash-chained audit log (services.coordination.audit)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.kit.db import Base
+
+# proposed ─review─► active ─► expired | removed (appeal upheld or withdrawn)
+#     └──review──► rejected
+STATUSES = ("proposed", "active", "rejected", "expired", "removed")
+LIVE = ("proposed", "active")
+# Every change to the published list takes the next value; readers sync "everything after version N".
+VERSION_SEQ = Sequence("blocklist_version_seq", metadata=Base.metadata)
+
+
+class Entry(Base):
+    __tablename__ = "blocklist_entries"
+    __table_args__ = (
+        CheckConstraint("status in ('proposed', 'active', 'rejected', 'expired', 'removed')", name="status"),
+        CheckConstraint("source in ('case', 'telecom_report', 'operator')", name="source"),
+        # At most one live (proposed or active) entry per number: a second report joins the first.
+        Index(
+            "uq_blocklist_entries_live_number",
+            "number",
+            unique=True,
+            postgresql_where=text("status in ('proposed', 'active')"),
+        ),
+        Index("ix_blocklist_entries_version", "version"),
+        Index("ix_blocklist_entries_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    number: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), comment="coordination case")
+    reports: Mapped[int] = mapped_column(Integer, server_default="0")
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(120))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(BigInteger, comment="of its last published change")
+
+
+class Report(Base):
+    """A telecom's report of a fraud number; several reports may back one entry."""
+
+    __tablename__ = "blocklist_reports"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blocklist_entries.id"), index=True)
+    institution_id: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Appeal(Base):
+    __tablename__ = "blocklist_appeals"
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'upheld', 'dismissed')", name="status"),
+        Index(
+            "uq_blocklist_appeals_pending_entry",
+            "entry_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blocklist_entries.id"), index=True)
+    statement: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FeedCursor(Base):
+    """How far the Kafka feed has published (one row): the entries' versions are the outbox."""
+
+    __tablename__ = "blocklist_feed"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    published_version: Mapped[int] = mapped_column(BigInteger, server_default="0")

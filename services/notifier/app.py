@@ -1,0 +1,121 @@
+"""The notifier service: alerts consumer, delivery worker, escalation job, and its API (receipts,
+answers, contacts, phone desk)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.institutions.credentials import Caller, CredentialVerifier
+from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
+from services.kit.db import make_engine, make_sessionmaker, ping
+from services.kit.errors import NotAuthenticated
+from services.kit.http import create_app
+from services.kit.settings import CommonSettings
+from services.notifier.cases import NoCaseService
+from services.notifier.delivery.channels import Channels
+from services.notifier.delivery.endpoints import router as receipts_router
+from services.notifier.delivery.worker import DeliveryWorker
+from services.notifier.desk.endpoints import router as desk_router
+from services.notifier.escalation import Escalator
+from services.notifier.sealing import Sealer
+from services.notifier.settings import NotifierSettings
+from services.notifier.warnings import consumer
+from services.notifier.warnings.endpoints import router as citizens_router
+from services.notifier.warnings.service import CaseBridge
+
+log = logging.getLogger(__name__)
+_bearer = HTTPBearer(auto_error=False)
+
+
+def institution_dependency(verifier: CredentialVerifier) -> Callable[..., Coroutine[Any, Any, Caller]]:
+    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+        if creds is None:
+            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
+        return await verifier.verify(creds.credentials)
+
+    return caller
+
+
+def build(
+    common: CommonSettings | None = None,
+    settings: NotifierSettings | None = None,
+    *,
+    bridge: CaseBridge | None = None,
+) -> FastAPI:
+    common = common or CommonSettings()
+    settings = settings or NotifierSettings()
+    common.check_production_secrets()
+    settings.check_production_secrets(common.environment)
+    engine = make_engine(common.database_url)
+    sessions = make_sessionmaker(engine)
+    sealer = Sealer(settings.payload_key)
+    bridge = bridge or NoCaseService()
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)
+    escalator = Escalator(sessions, settings)
+    runner = (
+        consumer.build_runner(common, settings, sessions, sealer, worker.wake) if settings.consume else None
+    )
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            tasks["delivery_worker"] = asyncio.create_task(worker.run(), name="delivery-worker")
+            tasks["escalation"] = asyncio.create_task(escalator.run(), name="escalation")
+            tasks["alerts_consumer"] = asyncio.create_task(runner.run(), name="notifier-alerts")
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            worker.stop()
+            escalator.stop()
+            if tasks:
+                await asyncio.wait(tasks.values(), timeout=15)
+            await client.aclose()
+            await engine.dispose()
+
+    async def health() -> dict[str, Any]:
+        checks = {"database": await ping(engine)}
+        for name, task in tasks.items():
+            checks[name] = "ok" if not task.done() else "error: stopped"
+        return checks
+
+    async def session_dep() -> AsyncIterator[AsyncSession]:
+        # The unit of work is the request: commit when the route returns, roll back when it raises.
+        async with sessions() as session, session.begin():
+            yield session
+
+    app = create_app(title="Stopline notifier", health=health, lifespan=lifespan)
+    officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
+    institution = institution_dependency(CredentialVerifier(sessions))
+    app.include_router(receipts_router(session_dep, settings))
+    app.include_router(citizens_router(session_dep, institution, bridge))
+    app.include_router(desk_router(session_dep, officer, bridge))
+    app.state.worker = worker
+    app.state.escalator = escalator
+    app.state.sessions = sessions
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from services.kit.logging import configure_logging
+
+    common = CommonSettings()
+    settings = NotifierSettings()
+    configure_logging(service="notifier", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    uvicorn.run(
+        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )

@@ -1,0 +1,41 @@
+"""The HTTP side of the channels: one signed POST per attempt, bounded by a timeout."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from services.notifier import signing
+from services.notifier.settings import NotifierSettings
+
+
+class Channels:
+    def __init__(self, settings: NotifierSettings, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.targets = {
+            "sms": (settings.sms_url, settings.sms_secret),
+            "push": (settings.push_url, settings.push_secret),
+        }
+        self.timeout = httpx.Timeout(settings.send_timeout_s)
+
+    def secret(self, channel: str) -> str:
+        return self.targets[channel][1]
+
+    async def post(
+        self, channel: str, *, message_id: str, body: bytes
+    ) -> tuple[bool, int | None, str | None]:
+        """Send once; (accepted, HTTP status, error). Never raises for network trouble: that is a result."""
+        url, secret = self.targets[channel]
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": message_id,
+            **signing.headers(secret, int(time.time()), body),
+        }
+        try:
+            response = await self.client.post(url, content=body, headers=headers, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return False, None, f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= response.status_code < 300:
+            return True, response.status_code, None
+        return False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"

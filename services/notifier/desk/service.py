@@ -1,0 +1,67 @@
+"""Phone-desk rules: who goes into the queue, and how desk staff take and close a call."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.auth import Officer
+from services.kit.errors import Conflict, Forbidden, NotFound
+from services.notifier import metrics
+from services.notifier.desk import repository
+from services.notifier.desk.models import DeskTask
+
+
+async def open_task(session: AsyncSession, *, warning_id: uuid.UUID, reason: str, priority: float) -> None:
+    if await repository.open_task(session, warning_id=warning_id, reason=reason, priority=priority):
+        metrics.DESK_TASKS.labels(reason).inc()
+
+
+async def escalate(session: AsyncSession, *, now: datetime, answer_timeout_s: float, limit: int = 500) -> int:
+    """Hand to the desk every open warning that was not delivered, or not answered in time."""
+    undelivered = await repository.escalate_undelivered(session, limit=limit)
+    unanswered = await repository.escalate_unanswered(
+        session, before=now - timedelta(seconds=answer_timeout_s), limit=limit
+    )
+    if undelivered:
+        metrics.DESK_TASKS.labels("undelivered").inc(undelivered)
+    if unanswered:
+        metrics.DESK_TASKS.labels("unanswered").inc(unanswered)
+    return undelivered + unanswered
+
+
+async def take(session: AsyncSession, *, task_id: uuid.UUID, officer: Officer, now: datetime) -> DeskTask:
+    task = await repository.get(session, task_id, for_update=True)
+    if task is None:
+        raise NotFound(f"no desk task {task_id}")
+    if task.status != "open":
+        raise Conflict(
+            f"the task is {task.status}", details={"current_status": task.status, "taken_by": task.taken_by}
+        )
+    task.status, task.taken_by, task.taken_at = "taken", officer.subject, now
+    await session.flush()
+    return task
+
+
+async def close(
+    session: AsyncSession,
+    *,
+    task_id: uuid.UUID,
+    officer: Officer,
+    outcome: str,
+    note: str | None,
+    now: datetime,
+) -> DeskTask:
+    task = await repository.get(session, task_id, for_update=True)
+    if task is None:
+        raise NotFound(f"no desk task {task_id}")
+    if task.status != "taken":
+        raise Conflict(f"the task is {task.status}; take it first", details={"current_status": task.status})
+    if task.taken_by != officer.subject:
+        raise Forbidden("the task was taken by someone else")
+    task.status, task.closed_by, task.closed_at = "closed", officer.subject, now
+    task.outcome, task.note = outcome, note
+    await session.flush()
+    return task

@@ -1,0 +1,60 @@
+"""Settings of the notifier (env prefix `STOPLINE_NOTIFIER_`).
+
+Periods are settings so that tests can shorten them to seconds and a deployment can follow its desk's
+practice. Secrets have development defaults that are refused in production.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SMS_SECRET = "dev-only-sms-gateway-secret"  # noqa: S105 - refused in production
+DEV_PUSH_SECRET = "dev-only-push-provider-secret"  # noqa: S105 - refused in production
+DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcGF5bG9hZC1rZXktY2hhbmdlLW1lLTA="  # 32 bytes, base64; refused in production
+
+
+class NotifierSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_NOTIFIER_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address the notifier API listens on")
+    port: int = Field(8004, description="port of the notifier API (receipts, answers, phone desk)")
+    public_url: str = Field(
+        "http://127.0.0.1:8004", description="base URL citizens and gateways reach the notifier API at"
+    )
+    consume: bool = Field(True, description="run the alerts consumer, delivery worker and escalation job")
+
+    sms_url: str = Field("", description="SMS gateway endpoint; empty: no SMS channel")
+    sms_secret: str = Field(DEV_SMS_SECRET, description="HMAC secret shared with the SMS gateway")
+    push_url: str = Field("", description="app-push provider endpoint; empty: no push channel")
+    push_secret: str = Field(DEV_PUSH_SECRET, description="HMAC secret shared with the push provider")
+    payload_key: str = Field(
+        DEV_PAYLOAD_KEY, description="base64 AES-256 key sealing queued message bodies (they hold the link)"
+    )
+
+    send_timeout_s: float = Field(2.0, gt=0, description="timeout of one call to a gateway")
+    max_attempts: int = Field(5, ge=1, description="attempts per channel before the message is dead")
+    backoff_s: float = Field(0.5, gt=0, description="first retry delay; doubles each attempt")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest delay between two attempts")
+    worker_batch: int = Field(200, ge=1, description="most messages one delivery round sends")
+    worker_poll_s: float = Field(0.5, gt=0, description="delivery poll interval when nothing wakes it")
+    receipt_tolerance_s: float = Field(300.0, gt=0, description="accepted clock skew of signed receipts")
+
+    token_ttl_s: float = Field(24 * 3600.0, gt=0, description="how long the answer link is valid")
+    rate_limit_s: float = Field(
+        1800.0, ge=0, description="at most one warning per person in this period; later alerts join it"
+    )
+    desk_score: float = Field(0.9, ge=0, le=1, description="score from which the phone desk calls at once")
+    answer_timeout_s: float = Field(
+        600.0, gt=0, description="a warning not answered in this time goes to the phone desk"
+    )
+    escalation_interval_s: float = Field(1.0, gt=0, description="how often the escalation job runs")
+    default_language: str = Field("zh", pattern="^(zh|ug|kk)$", description="language when none is known")
+
+    def check_production_secrets(self, environment: str) -> None:
+        if environment != "production":
+            return
+        if self.sms_secret == DEV_SMS_SECRET or self.push_secret == DEV_PUSH_SECRET:
+            raise ValueError("STOPLINE_NOTIFIER_SMS_SECRET and _PUSH_SECRET must be set in production")
+        if self.payload_key == DEV_PAYLOAD_KEY:
+            raise ValueError("STOPLINE_NOTIFIER_PAYLOAD_KEY must be set in production")

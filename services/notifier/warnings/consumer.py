@@ -1,0 +1,61 @@
+"""Consumes alerts; warnings and their queued messages are committed before the offset is."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.kit.db import unit_of_work
+from services.kit.logging import log_fields
+from services.kit.settings import CommonSettings
+from services.notifier import metrics
+from services.notifier.sealing import Sealer
+from services.notifier.settings import NotifierSettings
+from services.notifier.warnings import service
+from streams import topics
+from streams.consumer import Batch, ConsumerRunner
+from streams.schemas.alerts import Alert, alert_adapter
+
+log = logging.getLogger(__name__)
+GROUP = "notifier-alerts"
+
+
+def build_runner(
+    common: CommonSettings,
+    settings: NotifierSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    sealer: Sealer,
+    on_queued: Callable[[], None],
+) -> ConsumerRunner:
+    async def handle(batch: Batch) -> None:
+        alerts: list[Alert] = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    alerts.append(alert_adapter.validate_json(record.value or b""))
+                except ValidationError as exc:
+                    # The scorer is ours: a bad alert is a bug to see, not a reason to stop warning people.
+                    metrics.DECISIONS.labels("invalid").inc()
+                    log.error(
+                        "invalid alert skipped",
+                        extra=log_fields(offset=record.offset, errors=exc.error_count()),
+                    )
+        async with unit_of_work(sessions) as session:
+            received = await service.receive(
+                session, alerts=alerts, settings=settings, sealer=sealer, now=datetime.now(UTC)
+            )
+        if received.channels:
+            on_queued()  # only after commit: the worker must find the rows
+
+    return ConsumerRunner(
+        bootstrap=common.kafka_bootstrap,
+        group_id=f"{common.topic_prefix}{GROUP}",
+        topics=[topics.name(topics.ALERTS, common.topic_prefix)],
+        handle=handle,
+        poll_timeout_ms=10,
+        attempts=5,  # receiving is idempotent by alert id, so a retried batch is safe
+    )

@@ -1,0 +1,102 @@
+"""SQL of warnings, their alerts and contacts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert
+
+
+async def known_alerts(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not alert_ids:
+        return set()
+    rows = await session.execute(select(WarningAlert.alert_id).where(WarningAlert.alert_id.in_(alert_ids)))
+    return set(rows.scalars())
+
+
+async def by_episode(session: AsyncSession, *, episode: str, person: str) -> CitizenWarning | None:
+    stmt = select(CitizenWarning).where(CitizenWarning.episode == episode, CitizenWarning.person == person)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_since(session: AsyncSession, *, person: str, since: datetime) -> CitizenWarning | None:
+    stmt = (
+        select(CitizenWarning)
+        .where(CitizenWarning.person == person, CitizenWarning.created_at >= since)
+        .order_by(CitizenWarning.created_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_warning(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert unless the (episode, person) pair exists; the unique constraint decides. True if new."""
+    stmt = (
+        insert(CitizenWarning)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_citizen_warnings_episode_person")
+        .returning(CitizenWarning.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def link_alert(
+    session: AsyncSession, *, alert_id: uuid.UUID, warning_id: uuid.UUID, joined: str
+) -> None:
+    stmt = insert(WarningAlert).values(alert_id=alert_id, warning_id=warning_id, joined=joined)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id"]))
+
+
+async def contact(session: AsyncSession, phone: str) -> Contact | None:
+    return await session.get(Contact, phone)
+
+
+async def upsert_contact(
+    session: AsyncSession, *, phone: str, language: str, push_id: str | None, by: str, at: datetime
+) -> None:
+    values = {"phone": phone, "language": language, "push_id": push_id, "updated_by": by, "updated_at": at}
+    stmt = insert(Contact).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={"language": language, "push_id": push_id, "updated_by": by, "updated_at": at},
+    )
+    await session.execute(stmt)
+
+
+async def by_token(session: AsyncSession, token_sha256: str) -> CitizenWarning | None:
+    """The warning the token belongs to, locked, so two answers with one token cannot both pass."""
+    stmt = select(CitizenWarning).where(CitizenWarning.token_sha256 == token_sha256).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get(
+    session: AsyncSession, warning_id: uuid.UUID, *, for_update: bool = False
+) -> CitizenWarning | None:
+    stmt = select(CitizenWarning).where(CitizenWarning.id == warning_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def event_times(session: AsyncSession, warning_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    if not warning_ids:
+        return {}
+    rows = await session.execute(
+        select(CitizenWarning.id, CitizenWarning.event_time).where(CitizenWarning.id.in_(warning_ids))
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def mark_delivered(session: AsyncSession, *, warning_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(CitizenWarning)
+        .where(CitizenWarning.id == warning_id, CitizenWarning.first_delivered_at.is_(None))
+        .values(first_delivered_at=at)
+    )

@@ -1,0 +1,212 @@
+"""Warning rules: who is warned for which alert (one warning per scam episode and person, rate
+limited), and what the person's answer does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.errors import Conflict, NotFound
+from services.kit.logging import pseudonym
+from services.notifier import metrics
+from services.notifier.delivery import service as delivery
+from services.notifier.desk import service as desk
+from services.notifier.sealing import Sealer
+from services.notifier.settings import NotifierSettings
+from services.notifier.warnings import repository, tokens
+from services.notifier.warnings.models import CitizenWarning
+from streams.schemas.alerts import Alert
+
+Answer = Literal["safe", "defrauded"]
+OUTCOME_OF_ANSWER = {"safe": "dissuaded", "defrauded": "reached_too_late"}
+
+
+class TokenUsed(Conflict):
+    code = "token_used"
+
+
+class TokenExpired(Conflict):
+    code = "token_expired"
+
+
+class CaseBridge(Protocol):
+    """Opens or updates the coordination case of a person who says they are being defrauded."""
+
+    async def defrauded(
+        self, session: AsyncSession, *, warning: CitizenWarning, actor: str
+    ) -> uuid.UUID | None: ...
+
+
+def wants_warning(alert: Alert) -> bool:
+    return "warn_citizen" in alert.recommended_actions and alert.subject.phone is not None
+
+
+def episode_of(alert: Alert) -> str:
+    """The scam episode: the first triggering event (the scam call); every transfer it leads to shares it."""
+    return f"{alert.typology}|{alert.triggering_event_ids[0]}"
+
+
+@dataclass
+class Received:
+    created: list[uuid.UUID]
+    channels: int
+
+
+async def receive(
+    session: AsyncSession,
+    *,
+    alerts: Sequence[Alert],
+    settings: NotifierSettings,
+    sealer: Sealer,
+    now: datetime,
+) -> Received:
+    """Turn alerts into warnings and queued messages; redelivered alerts change nothing."""
+    out = Received(created=[], channels=0)
+    known = await repository.known_alerts(session, [a.alert_id for a in alerts])
+    for alert in alerts:
+        if alert.alert_id in known:
+            metrics.DECISIONS.labels("duplicate").inc()
+            continue
+        known.add(alert.alert_id)
+        if not wants_warning(alert):
+            metrics.DECISIONS.labels("no_warning").inc()
+            continue
+        await _one(session, alert, settings, sealer, now, out)
+    return out
+
+
+async def _one(
+    session: AsyncSession,
+    alert: Alert,
+    settings: NotifierSettings,
+    sealer: Sealer,
+    now: datetime,
+    out: Received,
+) -> None:
+    phone = alert.subject.phone
+    assert phone is not None
+    person, episode = pseudonym(phone), episode_of(alert)
+    existing = await repository.by_episode(session, episode=episode, person=person)
+    joined = "episode"
+    if existing is None and settings.rate_limit_s > 0:
+        existing = await repository.latest_since(
+            session, person=person, since=now - timedelta(seconds=settings.rate_limit_s)
+        )
+        joined = "rate_limit"
+    if existing is not None:
+        await repository.link_alert(session, alert_id=alert.alert_id, warning_id=existing.id, joined=joined)
+        metrics.DECISIONS.labels("episode" if joined == "episode" else "rate_limited").inc()
+        return
+    contact = await repository.contact(session, phone)
+    token, token_sha256 = tokens.new_token()
+    values = {
+        "id": uuid.uuid4(),
+        "person": person,
+        "episode": episode,
+        "phone": phone,
+        "language": contact.language if contact else settings.default_language,
+        "typology": alert.typology,
+        "score": alert.score,
+        "amount_at_risk": Decimal(alert.amount_at_risk) if alert.amount_at_risk else None,
+        "account": alert.subject.account,
+        "institution": alert.subject.institution,
+        "payee_account": alert.subject.payee_account,
+        "payee_institution": alert.subject.payee_institution,
+        "first_alert_id": alert.alert_id,
+        "event_time": alert.event_time,
+        "status": "open",
+        "token_sha256": token_sha256,
+        "token_expires_at": now + timedelta(seconds=settings.token_ttl_s),
+        "created_at": now,
+    }
+    if not await repository.insert_warning(session, values):
+        # Another consumer instance warned this episode a moment ago: the constraint kept it to one.
+        winner = await repository.by_episode(session, episode=episode, person=person)
+        assert winner is not None
+        await repository.link_alert(session, alert_id=alert.alert_id, warning_id=winner.id, joined="episode")
+        metrics.DECISIONS.labels("episode").inc()
+        return
+    warning = CitizenWarning(**values)
+    await repository.link_alert(session, alert_id=alert.alert_id, warning_id=warning.id, joined="created")
+    channels = await delivery.enqueue(
+        session,
+        warning=warning,
+        token=token,
+        push_id=contact.push_id if contact else None,
+        settings=settings,
+        sealer=sealer,
+        now=now,
+    )
+    if not channels:
+        await desk.open_task(session, warning_id=warning.id, reason="undelivered", priority=alert.score)
+    elif alert.score >= settings.desk_score:
+        await desk.open_task(session, warning_id=warning.id, reason="high_risk", priority=alert.score)
+    metrics.DECISIONS.labels("created").inc()
+    out.created.append(warning.id)
+    out.channels += len(channels)
+
+
+async def answer(
+    session: AsyncSession, *, token: str, answer: Answer, bridge: CaseBridge, now: datetime
+) -> CitizenWarning:
+    """Record the person's answer once. An unknown token, a used one and an expired one are refused
+    alike in what they reveal: nothing about whom the token was for."""
+    warning = await repository.by_token(session, tokens.digest(token))
+    if warning is None:
+        metrics.TOKENS_REFUSED.labels("unknown").inc()
+        raise NotFound("this link is not valid")
+    if warning.token_used_at is not None:
+        metrics.TOKENS_REFUSED.labels("used").inc()
+        raise TokenUsed("this link has already been used")
+    if warning.token_expires_at <= now:
+        metrics.TOKENS_REFUSED.labels("expired").inc()
+        raise TokenExpired("this link has expired")
+    warning.token_used_at = now
+    warning.answer = answer
+    warning.answered_at = now
+    warning.status = "answered"
+    _set_outcome(warning, OUTCOME_OF_ANSWER[answer])
+    metrics.ANSWERS.labels(answer).inc()
+    if answer == "defrauded":
+        warning.case_id = await bridge.defrauded(session, warning=warning, actor="citizen")
+    await session.flush()
+    return warning
+
+
+def _set_outcome(warning: CitizenWarning, outcome: str) -> None:
+    """The first outcome stands: a later desk call does not rewrite what the person told us."""
+    if warning.outcome is None:
+        warning.outcome = outcome
+        metrics.OUTCOMES.labels(outcome).inc()
+
+
+async def close_by_desk(
+    session: AsyncSession,
+    *,
+    warning_id: uuid.UUID,
+    outcome: str,
+    defrauded: bool,
+    actor: str,
+    bridge: CaseBridge,
+) -> CitizenWarning:
+    warning = await repository.get(session, warning_id, for_update=True)
+    if warning is None:
+        raise NotFound(f"no warning {warning_id}")
+    _set_outcome(warning, outcome)
+    warning.status = "closed"
+    if defrauded and warning.case_id is None:
+        warning.case_id = await bridge.defrauded(session, warning=warning, actor=actor)
+    await session.flush()
+    return warning
+
+
+async def set_contact(
+    session: AsyncSession, *, phone: str, language: str, push_id: str | None, by: str, now: datetime
+) -> None:
+    await repository.upsert_contact(session, phone=phone, language=language, push_id=push_id, by=by, at=now)

@@ -1,0 +1,119 @@
+"""Notifier fixtures: two real local gateways (SMS, push) on random ports, and the notifier serving on
+a real port too, because the gateways post receipts back and simulated citizens open their links."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.notifier.app import build
+from services.notifier.receiver import Behaviour, Receiver, free_port, serving
+from services.notifier.settings import NotifierSettings
+from streams import keys, topics
+from streams.producer import Producer, Record
+from streams.schemas.alerts import Alert, Subject, alert_id_for
+from tests.conftest import Infra
+
+
+@dataclass
+class Gateway:
+    receiver: Receiver
+    port: int
+    stack: contextlib.AsyncExitStack
+
+    async def down(self) -> None:
+        await self.stack.aclose()
+
+    async def up(self) -> None:
+        self.stack = contextlib.AsyncExitStack()
+        await self.stack.enter_async_context(serving(self.receiver.app(), self.port))
+
+
+@dataclass
+class Notifier:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: NotifierSettings
+    sms: Gateway
+    push: Gateway
+    producer: Producer
+    prefix: str
+
+    async def alert(self, phone: str, *, score: float = 0.8, call: str | None = None, **extra: Any) -> Alert:
+        """Produce an alert for `phone` to the alerts topic, as the scorer would."""
+        call = call or f"tel-a:{uuid.uuid4().hex[:10]}"
+        transfer = f"bank-a:{uuid.uuid4().hex[:10]}"
+        alert = Alert(
+            alert_id=alert_id_for("call_then_transfer", phone, transfer),
+            typology="call_then_transfer",
+            score=score,
+            reasons=["a long call from an unknown number, then a large transfer"],
+            recommended_actions=["warn_citizen", "notify_police"],
+            subject=Subject(
+                phone=phone,
+                account="ACC0001",
+                institution="bank-a",
+                payee_account="MULE0001",
+                payee_institution="bank-x",
+            ),
+            triggering_event_ids=[call, transfer],
+            amount_at_risk="30000.00",
+            event_time=extra.pop("event_time", datetime.now(UTC)),
+            created_at=datetime.now(UTC),
+            scorer_version="test",
+            **extra,
+        )
+        await self.producer.send_all(
+            [
+                Record(
+                    topics.name(topics.ALERTS, self.prefix),
+                    alert.model_dump_json().encode(),
+                    keys.person_key(phone),
+                )
+            ]
+        )
+        return alert
+
+
+async def _gateway(secret_sms: str, secret_push: str) -> Gateway:
+    gw = Gateway(Receiver(secret_sms, secret_push, Behaviour()), free_port(), contextlib.AsyncExitStack())
+    await gw.up()
+    return gw
+
+
+@pytest.fixture(scope="session")
+async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
+    base = NotifierSettings()
+    sms = await _gateway(base.sms_secret, base.push_secret)
+    push = await _gateway(base.sms_secret, base.push_secret)
+    port = free_port()
+    settings = NotifierSettings(
+        public_url=f"http://127.0.0.1:{port}",
+        sms_url=f"http://127.0.0.1:{sms.port}/sms",
+        push_url=f"http://127.0.0.1:{push.port}/push",
+        send_timeout_s=0.5,
+        max_attempts=3,
+        backoff_s=0.2,
+        backoff_max_s=1.0,
+        worker_poll_s=0.1,
+        answer_timeout_s=6.0,
+        escalation_interval_s=0.2,
+        desk_score=0.95,
+    )
+    app = build(infra.common, settings)
+    producer = Producer(infra.common.kafka_bootstrap, client_id="test-notifier")
+    await producer.start()
+    async with app.router.lifespan_context(app), serving(app, port) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            yield Notifier(app, client, settings, sms, push, producer, infra.prefix)
+    await producer.stop()
+    await sms.down()
+    await push.down()

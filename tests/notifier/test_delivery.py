@@ -1,0 +1,96 @@
+"""Delivery through gateways that are down, slow or failing: bounded retries, one message, dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests import factories as f
+from tests.kafka_tools import eventually
+from tests.notifier.helpers import deliveries_for, desk_task_for, messages_to
+
+pytestmark = pytest.mark.integration
+
+
+async def _status(sessions, phone, *wanted) -> bool:  # type: ignore[no-untyped-def]
+    ds = await deliveries_for(sessions, phone)
+    return bool(ds) and all(d.status in wanted for d in ds)
+
+
+async def test_gateway_down_then_back_gets_the_message_once(notifier, sessions):
+    phone = f.phone()
+    await notifier.sms.down()
+    try:
+        await notifier.alert(phone)
+        # The first attempt fails (connection refused) and a retry is scheduled, within the bound.
+        await eventually(lambda: _attempted(sessions, phone), timeout_s=20)
+    finally:
+        await notifier.sms.up()
+    await eventually(lambda: _status(sessions, phone, "delivered"), timeout_s=10)
+    [d] = await deliveries_for(sessions, phone)
+    assert 2 <= d.attempts <= notifier.settings.max_attempts
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1
+
+
+async def _attempted(sessions, phone) -> bool:  # type: ignore[no-untyped-def]
+    ds = await deliveries_for(sessions, phone)
+    return bool(ds) and ds[0].attempts >= 1 and ds[0].last_error is not None
+
+
+async def test_gateway_down_for_good_dead_letters_and_the_desk_calls(notifier, sessions):
+    phone = f.phone()
+    await notifier.sms.down()
+    try:
+        await notifier.alert(phone)
+        await eventually(lambda: _status(sessions, phone, "dead"), timeout_s=20)
+    finally:
+        await notifier.sms.up()
+    [d] = await deliveries_for(sessions, phone)
+    assert d.attempts == notifier.settings.max_attempts
+    assert d.sealed_body is None and d.last_error
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
+    assert task.reason == "undelivered"  # type: ignore[attr-defined]
+    await asyncio.sleep(0.5)
+    assert messages_to(notifier.sms.receiver, phone) == []  # dead means no later surprise delivery
+
+    # The desk: one operator takes the call; nobody else can take or close it.
+    desk, other = f.officer("operator"), f.officer("operator")
+    queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
+    mine = next(t for t in queue if t["phone"] == phone)
+    auditor = await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/take", headers=f.officer("auditor"))
+    assert auditor.status_code == 403
+    assert (await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/take", headers=desk)).status_code == 200
+    assert (await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/take", headers=other)).status_code == 409
+    close = {"outcome": "not_reached", "note": "no answer, two tries"}
+    stolen = await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/close", json=close, headers=other)
+    assert stolen.status_code == 403
+    done = await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/close", json=close, headers=desk)
+    assert done.status_code == 200 and done.json()["outcome"] == "not_reached"
+    assert (await notifier.client.get("/v1/desk/tasks")).status_code == 401
+
+
+async def test_slow_gateway_times_out_then_the_retry_lands_once(notifier, sessions):
+    phone = f.phone()
+    notifier.sms.receiver.behaviour.delay_s = notifier.settings.send_timeout_s + 0.5
+    try:
+        await notifier.alert(phone)
+        await eventually(lambda: _attempted(sessions, phone), timeout_s=20)
+    finally:
+        notifier.sms.receiver.behaviour.delay_s = 0.0
+    await eventually(lambda: _status(sessions, phone, "delivered"), timeout_s=10)
+    [d] = await deliveries_for(sessions, phone)
+    assert d.attempts >= 2 and "Timeout" in (d.last_error or "")  # the last error is kept for the record
+    # The slow first request did reach the gateway; the retry carried the same id and was not re-sent.
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1
+
+
+async def test_gateway_errors_are_retried_with_backoff(notifier, sessions):
+    phone = f.phone()
+    notifier.sms.receiver.behaviour.fail_next = 2  # two 503s (another test's message may take one)
+    await notifier.alert(phone)
+    await eventually(lambda: _status(sessions, phone, "delivered"), timeout_s=20)
+    [d] = await deliveries_for(sessions, phone)
+    assert 2 <= d.attempts <= notifier.settings.max_attempts
+    assert d.last_error and "503" in d.last_error
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1

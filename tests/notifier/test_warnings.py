@@ -1,0 +1,153 @@
+"""Warnings end to end on the real Kafka, PostgreSQL and local HTTP gateways."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import update
+
+from services.notifier.warnings.models import CitizenWarning
+from tests import factories as f
+from tests.kafka_tools import eventually
+from tests.notifier.helpers import (
+    alerts_joined,
+    deliveries_for,
+    desk_task_for,
+    messages_to,
+    token_in,
+    warnings_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_one_warning_per_episode_signed_delivered_with_receipt(notifier, sessions):
+    phone = f.phone()
+    first = await notifier.alert(phone)
+    call = first.triggering_event_ids[0]
+    await notifier.alert(phone, call=call)  # a second transfer in the same scam call
+    await notifier.producer.send_all([])  # nothing; the alerts are acknowledged already
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    await asyncio.sleep(0.5)
+    warnings = await warnings_for(sessions, phone)
+    assert len(warnings) == 1
+    assert warnings[0].first_delivered_at is not None
+    sent = messages_to(notifier.sms.receiver, phone)
+    assert len(sent) == 1  # one message, not one per alert
+    assert "反诈预警" in str(sent[0]["text"])  # Mandarin when no language is known
+    assert warnings[0].token_sha256 != token_in(str(sent[0]["text"]))  # only a hash is stored
+    assert [d.channel for d in await deliveries_for(sessions, phone)] == ["sms"]  # no app: no push
+
+
+async def _delivered(sessions, phone) -> bool:  # type: ignore[no-untyped-def]
+    ds = await deliveries_for(sessions, phone)
+    return bool(ds) and all(d.status == "delivered" and d.sealed_body is None for d in ds)
+
+
+async def _count_joined(sessions, phone, n) -> bool:  # type: ignore[no-untyped-def]
+    return len(await alerts_joined(sessions, phone)) == n
+
+
+async def test_language_and_app_push_from_the_telecom(notifier, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    _, bank = await f.institution(sessions, "bank")
+    phone = f.phone()
+    body = {"phone": phone, "language": "ug", "push_id": "app-123"}
+    assert (await notifier.client.put("/v1/contacts", json=body, headers=bank)).status_code == 403
+    assert (await notifier.client.put("/v1/contacts", json=body, headers=telecom)).status_code == 204
+    await notifier.alert(phone)
+    await eventually(lambda: _delivered_on(sessions, phone, 2), timeout_s=20)
+    sms = messages_to(notifier.sms.receiver, phone)
+    push = messages_to(notifier.push.receiver, "app-123")
+    assert len(sms) == 1 and len(push) == 1
+    assert sms[0]["language"] == "ug" and "ئاگاھلاندۇرۇش" in str(sms[0]["text"])
+    assert push[0]["answer_url"] and "/a/" in str(push[0]["answer_url"])
+
+
+async def _delivered_on(sessions, phone, n) -> bool:  # type: ignore[no-untyped-def]
+    ds = await deliveries_for(sessions, phone)
+    return len(ds) == n and all(d.status == "delivered" for d in ds)
+
+
+async def test_a_second_episode_soon_after_is_rate_limited(notifier, sessions):
+    phone = f.phone()
+    await notifier.alert(phone)
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    await notifier.alert(phone)  # another scam call minutes later
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    assert len(await warnings_for(sessions, phone)) == 1
+    joined = sorted(a.joined for a in await alerts_joined(sessions, phone))
+    assert joined == ["created", "rate_limit"]
+
+
+async def test_answer_link_is_single_use_expires_and_reveals_nothing(notifier, sessions):
+    phone = f.phone()
+    await notifier.alert(phone)
+    await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    token = token_in(str(messages_to(notifier.sms.receiver, phone)[0]["text"]))
+    page = await notifier.client.get(f"/a/{token}")
+    assert page.status_code == 200 and phone not in page.text  # opening the link uses nothing
+    first = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "safe"})
+    assert first.status_code == 200, first.text
+    assert phone not in first.text and phone[-4:] not in first.text
+    again = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "defrauded"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "token_used"
+    unknown = await notifier.client.post(f"/v1/answers/{token[:-2]}xx", json={"answer": "safe"})
+    assert unknown.status_code == 404
+    [warning] = await warnings_for(sessions, phone)
+    assert warning.answer == "safe" and warning.outcome == "dissuaded"
+
+    late = f.phone()
+    await notifier.alert(late)
+    await eventually(lambda: messages_to(notifier.sms.receiver, late), timeout_s=20)
+    late_token = token_in(str(messages_to(notifier.sms.receiver, late)[0]["text"]))
+    async with sessions() as s, s.begin():  # time passes: the link's validity ends
+        await s.execute(
+            update(CitizenWarning)
+            .where(CitizenWarning.phone == late)
+            .values(token_expires_at=CitizenWarning.created_at)
+        )
+    expired = await notifier.client.post(f"/v1/answers/{late_token}", json={"answer": "safe"})
+    assert expired.status_code == 409 and expired.json()["error"]["code"] == "token_expired"
+    [late_warning] = await warnings_for(sessions, late)
+    assert late_warning.answer is None
+
+
+async def test_high_risk_goes_to_the_phone_desk_at_once(notifier, sessions):
+    phone = f.phone()
+    await notifier.alert(phone, score=0.97)
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=20)
+    assert task.reason == "high_risk"  # type: ignore[attr-defined]
+
+
+async def test_unanswered_warning_goes_to_the_desk(notifier, sessions):
+    phone = f.phone()
+    await notifier.alert(phone)
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=15)
+    assert task.reason == "unanswered"  # type: ignore[attr-defined]
+
+
+async def test_receipts_must_be_signed(notifier, sessions):
+    body = b'{"message_id": "00000000-0000-0000-0000-000000000000", "status": "delivered"}'
+    unsigned = await notifier.client.post("/v1/receipts/sms", content=body)
+    assert unsigned.status_code == 401
+    forged = await notifier.client.post(
+        "/v1/receipts/sms",
+        content=body,
+        headers={"X-Stopline-Timestamp": "1700000000", "X-Stopline-Signature": "v1=00"},
+    )
+    assert forged.status_code == 401
+
+
+async def test_metrics_are_exposed(notifier):
+    text = (await notifier.client.get("/metrics")).text
+    for name in (
+        "stopline_warning_event_to_sent_seconds",
+        "stopline_warning_event_to_delivered_seconds",
+        "stopline_warning_deliveries_total",
+        "stopline_warning_outcomes_total",
+    ):
+        assert name in text
