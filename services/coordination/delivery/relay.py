@@ -61,7 +61,7 @@ class Relay:
         self.sessions = sessions
         self.after_publish = after_publish
         self.producer = Producer(common.kafka_bootstrap, client_id="stopline-relay")
-        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        self.http: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._topics_ready: set[str] = set()
@@ -69,7 +69,9 @@ class Relay:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.producer.start()
+        """Start (or restart after `stop`): clients, the NOTIFY listener and the two loops."""
+        self._stopping.clear()
+        await self.open_clients()
         url = make_url(self.common.database_url).set(drivername="postgresql")
         self._listener = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
         await self._listener.add_listener(repository.CHANNEL, self._notified)
@@ -77,6 +79,10 @@ class Relay:
             asyncio.create_task(self._loop(self.kafka_once), name="relay-kafka"),
             asyncio.create_task(self._loop(self.webhooks_once), name="relay-webhooks"),
         ]
+
+    async def open_clients(self) -> None:
+        await self.producer.start()
+        self.http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()
@@ -93,8 +99,10 @@ class Relay:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close(timeout=2)
-        await self.http.aclose()
+        if self.http is not None:
+            await self.http.aclose()
         await self.producer.stop()
+        self.tasks = []
 
     async def _loop(self, once: Callable[[], Awaitable[int]]) -> None:
         while not self._stopping.is_set():
@@ -173,6 +181,7 @@ class Relay:
             error = "institution has no webhook configured any more"
         else:
             body = orjson.dumps(row.payload)
+            assert self.http is not None, "relay clients not open"
             try:
                 response = await self.http.post(
                     url, content=body, headers=signing.headers(secret, body, row.message_id)

@@ -1,0 +1,96 @@
+"""Deadlines on time, by themselves: a stop-payment lapses after its (shortened) period and the bank is
+told; an unanswered instruction is escalated for acknowledgement, then execution."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from streams import topics
+from tests import factories as f
+from tests.coordination.conftest import App, bank, issue, open_case, respond, running
+from tests.kafka_tools import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def short(infra, coord: App) -> AsyncIterator[App]:
+    """A second instance with short periods (the shared one relays its messages)."""
+    async with running(
+        infra,
+        consume=False,
+        relay=False,
+        stop_payment_period_s=1.5,
+        ack_deadline_s={"query": 0.5},
+        exec_deadline_s={"query": 1.2},
+    ) as app:
+        yield app
+
+
+async def _get(app: App, headers: dict[str, str], iid: str) -> dict[str, object]:
+    return dict((await app.client.get(f"/v1/instructions/{iid}", headers=headers)).json())
+
+
+async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
+    op = f.officer()
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(short.client, op, (inst, account, "3000.00"))
+    stop = await issue(
+        short.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="3000.00"
+    )
+    assert (
+        await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
+    ).status_code == 200
+    flow = (await short.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    assert flow["totals"]["stopped"] == "3000.00"
+
+    async def lapsed() -> bool:
+        return (await _get(short, op, stop["id"]))["status"] == "expired"
+
+    await eventually(lapsed, timeout_s=6)
+    flow = (await short.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    assert flow["totals"]["stopped"] == "0.00"
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    records = await read_topic(
+        infra.common.kafka_bootstrap,
+        topic,
+        until=lambda rs: any(orjson.loads(r.value)["message_id"] == f"{stop['id']}:expired" for r in rs),
+    )
+    notice = next(orjson.loads(r.value) for r in records if orjson.loads(r.value)["type"] == "notice")
+    assert notice["notice"] == "expired" and notice["instruction_id"] == stop["id"]
+    audit = (await short.client.get(f"/v1/audit?entity_id={stop['id']}", headers=f.officer("auditor"))).json()
+    assert [e["action"] for e in audit["items"]][-1] == "instruction.expired"
+    assert audit["items"][-1]["actor_role"] == "system"
+
+
+async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
+    op = f.officer(unit="deadline-unit")
+    sup = f.officer("supervisor", unit="deadline-unit")
+    inst, _, _ = await bank(sessions)
+    case_id = await open_case(short.client, op, (inst, f.account("MULE"), "900.00"))
+    query = await issue(
+        short.client, op, case_id, kind="query", institution_id=inst, account=f.account("MULE")
+    )
+
+    async def overdue(stage: str) -> bool:
+        listed = (await short.client.get("/v1/instructions?overdue=true", headers=sup)).json()
+        return any(i["id"] == query["id"] and i["overdue"] == stage for i in listed)
+
+    await eventually(lambda: overdue("acknowledgement"), timeout_s=5)
+    await eventually(lambda: overdue("execution"), timeout_s=5)
+    records = await read_topic(
+        infra.common.kafka_bootstrap,
+        topics.name(topics.ESCALATIONS, infra.prefix),
+        until=lambda rs: sum(orjson.loads(r.value)["instruction_id"] == query["id"] for r in rs) >= 2,
+    )
+    stages = [
+        orjson.loads(r.value)["stage"]
+        for r in records
+        if orjson.loads(r.value)["instruction_id"] == query["id"]
+    ]
+    assert stages == ["acknowledgement", "execution"]
+    assert "stopline_escalations_total" in (await short.client.get("/metrics")).text

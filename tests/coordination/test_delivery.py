@@ -1,0 +1,133 @@
+"""Delivery exactly once to a de-duplicating receiver: through a relay killed between publishing and
+marking sent, and to a webhook receiver that is down and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.coordination.delivery import signing
+from services.coordination.delivery.models import OutboxMessage
+from services.coordination.delivery.relay import Relay
+from services.coordination.settings import CoordinationSettings
+from streams import topics
+from tests import factories as f
+from tests.coordination.conftest import FAST, App, bank, issue, open_case
+from tests.coordination.receiver import Receiver
+from tests.kafka_tools import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True, scope="module")
+async def shared_relays_paused(coord: App, coordination: httpx.AsyncClient) -> AsyncIterator[None]:
+    """These tests run their own relays; the relays of the session's apps wait meanwhile."""
+    lead_app = coordination._transport.app  # type: ignore[attr-defined]  # the tests/conftest.py app
+    relays = [coord.app.state.relay, lead_app.state.relay]
+    for relay in relays:
+        await relay.stop()
+    yield
+    for relay in relays:
+        await relay.start()
+
+
+class Killed(Exception):
+    pass
+
+
+async def _die(_: object) -> None:
+    raise Killed("relay process killed after the broker acknowledged")
+
+
+async def test_relay_killed_after_publish_does_not_deliver_twice(infra, coord, sessions):
+    op = f.officer()
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "8000.00"))
+    stop = await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="8000.00"
+    )
+    settings = CoordinationSettings(**FAST)
+
+    crashing = Relay(infra.common, settings, sessions, after_publish=_die)
+    await crashing.open_clients()
+    with pytest.raises(Killed):
+        await crashing.kafka_once()
+    await crashing.producer.stop()
+
+    async with sessions() as s:
+        row = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.message_id == stop["id"]))
+        ).scalar_one()
+        assert row.sent_at is None  # the crash rolled back the mark: it will be published again
+
+    survivor = Relay(infra.common, settings, sessions)
+    await survivor.open_clients()
+    try:
+        assert await survivor.kafka_once() >= 1
+    finally:
+        await survivor.producer.stop()
+
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    records = await read_topic(infra.common.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2)
+    assert [r.key for r in records] == [stop["id"].encode()] * 2  # published twice, same key
+    ids = [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records]
+    assert ids == [stop["id"]] * 2
+    processed: dict[str, bytes] = {}
+    for mid, r in zip(ids, records, strict=True):
+        processed.setdefault(mid, r.value)  # the receiver drops what it has seen
+    assert list(processed) == [stop["id"]]
+    got = (await coord.client.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
+    assert got["status"] == "delivered"
+
+
+async def test_webhook_down_then_back_gets_each_instruction_once(infra, coord, sessions):
+    op = f.officer()
+    receiver = Receiver(secret="")
+    inst, _, secret = await bank(sessions, kafka=False, webhook_url=receiver.url)
+    assert secret is not None
+    receiver.secret = secret
+    accounts = [f.account("MULE") for _ in range(3)]
+    case_id = await open_case(coord.client, op, *[(inst, a, "1000.00") for a in accounts])
+    issued = [
+        await issue(
+            coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=a, amount="1000.00"
+        )
+        for a in accounts
+    ]
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await relay.start()
+    try:
+
+        async def attempted() -> bool:
+            async with sessions() as s:
+                rows = (
+                    await s.execute(select(OutboxMessage).where(OutboxMessage.institution_id == inst))
+                ).scalars()
+                return all(r.attempts >= 2 and r.last_error for r in rows)
+
+        await eventually(attempted, timeout_s=10)  # the receiver was down: attempts failed and back off
+        await receiver.start()
+        await eventually(lambda: len(receiver.processed) == 3, timeout_s=10)
+        await asyncio.sleep(1.0)  # long enough for any stray retry to show up
+    finally:
+        await relay.stop()
+        await receiver.stop()
+    assert sorted(receiver.raw) == sorted(i["id"] for i in issued)  # each exactly once
+    assert receiver.bad_signatures == 0
+    for i in issued:
+        got = (await coord.client.get(f"/v1/instructions/{i['id']}", headers=op)).json()
+        assert got["status"] == "delivered"
+
+
+def test_signature_covers_timestamp_and_body():
+    body = b'{"a":1}'
+    headers = signing.headers("s3cret", body, "m-1", now=1_000_000)
+    assert signing.verify("s3cret", headers, body, now=1_000_010)
+    assert not signing.verify("s3cret", headers, b'{"a":2}', now=1_000_010)
+    assert not signing.verify("other", headers, body, now=1_000_010)
+    assert not signing.verify("s3cret", headers, body, now=1_000_000 + 3600)  # replayed later

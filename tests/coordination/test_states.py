@@ -1,0 +1,137 @@
+"""The instruction state machine and approval rules: illegal moves get 409 with the current state."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.coordination.instructions import states
+from services.kit.errors import Conflict
+from tests import factories as f
+from tests.coordination.conftest import bank, issue, open_case, respond
+
+
+def test_final_states_never_change():
+    for status in ("rejected", "account_not_found", "failed", "declined", "cancelled", "expired", "released"):
+        assert states.allowed("stop_payment", status) == frozenset()
+    with pytest.raises(Conflict) as err:
+        states.check(kind="query", current="executed", target="expired")
+    assert err.value.details["current_status"] == "executed"
+
+
+@pytest.mark.integration
+async def test_illegal_answers_and_decisions_get_409_with_current_state(coord, sessions):
+    c = coord.client
+    op, sup = f.officer(unit="sm-unit"), f.officer("supervisor", unit="sm-unit")
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "5000.00"))
+    stop = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="5000.00"
+    )
+    assert (await respond(c, key, stop["id"], "rejected", reason="account closed")).status_code == 200
+    again = await respond(c, key, stop["id"], "executed", held_amount="5000.00")
+    assert again.status_code == 409
+    assert again.json()["error"]["details"]["current_status"] == "rejected"
+
+    # Approving what needs no approval, or twice.
+    approve = await c.post(f"/v1/instructions/{stop['id']}/approve", headers=sup)
+    assert approve.status_code == 409 and approve.json()["error"]["details"]["current_status"] == "rejected"
+    freeze = await issue(
+        c,
+        op,
+        case_id,
+        kind="freeze",
+        institution_id=inst,
+        account=account,
+        amount="5000.00",
+        document_number="DOC-1",
+    )
+    assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+    twice = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)
+    assert twice.status_code == 409 and twice.json()["error"]["details"]["current_status"] == "issued"
+    cancel = await c.post(f"/v1/instructions/{freeze['id']}/cancel", headers=op)
+    assert cancel.status_code == 409
+
+    # Releasing a hold that is not in force yet.
+    release = await c.post(
+        f"/v1/cases/{case_id}/instructions",
+        json={"kind": "release", "parent_id": freeze["id"], "document_number": "DOC-2"},
+        headers=op,
+    )
+    assert release.status_code == 409 and release.json()["error"]["details"]["current_status"] == "issued"
+
+
+@pytest.mark.integration
+async def test_approval_needs_a_supervisor_other_than_the_issuer(coord, sessions):
+    c = coord.client
+    boss = f.officer("supervisor", sub="boss-1", unit="ap-unit")
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, boss, (inst, account, "700.00"))
+    freeze = await issue(
+        c,
+        boss,
+        case_id,
+        kind="freeze",
+        institution_id=inst,
+        account=account,
+        amount="700.00",
+        document_number="DOC-9",
+    )
+    own = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=boss)
+    assert own.status_code == 403
+    by_operator = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=f.officer(unit="ap-unit"))
+    assert by_operator.status_code == 403
+    other_unit = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=f.officer("supervisor"))
+    assert other_unit.status_code == 404
+    ok = await c.post(
+        f"/v1/instructions/{freeze['id']}/approve", headers=f.officer("supervisor", unit="ap-unit")
+    )
+    assert ok.status_code == 200 and ok.json()["approved_by"] != "boss-1"
+
+
+@pytest.mark.integration
+async def test_stop_payment_renews_at_most_once(coord, sessions):
+    c = coord.client
+    op, sup = f.officer(unit="rn-unit"), f.officer("supervisor", unit="rn-unit")
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "1200.00"))
+    stop = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1200.00"
+    )
+    assert (await respond(c, key, stop["id"], "executed", held_amount="1200.00")).status_code == 200
+    ext = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
+    assert ext["status"] == "awaiting_approval"
+    assert (await c.post(f"/v1/instructions/{ext['id']}/approve", headers=sup)).status_code == 200
+    assert (await respond(c, key, ext["id"], "executed")).status_code == 200
+    renewed = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
+    assert renewed["renewals"] == 1 and renewed["expires_at"] > stop["expires_at"]
+    second = await c.post(
+        f"/v1/cases/{case_id}/instructions",
+        json={"kind": "extend", "parent_id": stop["id"], "document_number": "EXT-2"},
+        headers=op,
+    )
+    assert second.status_code == 409
+
+
+@pytest.mark.integration
+async def test_answers_are_checked_and_idempotent(coord, sessions):
+    c = coord.client
+    op = f.officer()
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "400.00"))
+    stop = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="400.00"
+    )
+    over = await respond(c, key, stop["id"], "executed", held_amount="401.00")
+    assert over.status_code == 422
+    body = {"response_id": str(uuid.uuid4()), "outcome": "executed", "held_amount": "400.00"}
+    url = f"/v1/institution/instructions/{stop['id']}/responses"
+    first = await c.post(url, json=body, headers=key)
+    repeat = await c.post(url, json=body, headers=key)
+    assert first.status_code == repeat.status_code == 200
+    assert len((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()) == 1
