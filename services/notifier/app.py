@@ -20,7 +20,7 @@ from services.kit.db import make_engine, make_sessionmaker, ping
 from services.kit.errors import NotAuthenticated
 from services.kit.http import create_app
 from services.kit.settings import CommonSettings
-from services.notifier.cases import NoCaseService
+from services.notifier.cases import CoordinationCases
 from services.notifier.delivery.channels import Channels
 from services.notifier.delivery.endpoints import router as receipts_router
 from services.notifier.delivery.worker import DeliveryWorker
@@ -58,7 +58,7 @@ def build(
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
     sealer = Sealer(settings.payload_key)
-    bridge = bridge or NoCaseService()
+    bridge = bridge or CoordinationCases(unit=settings.case_unit)
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)
     escalator = Escalator(sessions, settings)

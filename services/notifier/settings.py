@@ -49,6 +49,9 @@ class NotifierSettings(BaseSettings):
         600.0, gt=0, description="a warning not answered in this time goes to the phone desk"
     )
     escalation_interval_s: float = Field(1.0, gt=0, description="how often the escalation job runs")
+    case_unit: str = Field(
+        "changji-anti-fraud-centre", description="police unit that owns cases opened from citizens' answers"
+    )
     default_language: str = Field("zh", pattern="^(zh|ug|kk)$", description="language when none is known")
 
     def check_production_secrets(self, environment: str) -> None:

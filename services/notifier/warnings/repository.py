@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination.cases.models import Case, CaseAlert
 from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert
 
 
@@ -100,3 +101,16 @@ async def mark_delivered(session: AsyncSession, *, warning_id: uuid.UUID, at: da
         .where(CitizenWarning.id == warning_id, CitizenWarning.first_delivered_at.is_(None))
         .values(first_delivered_at=at)
     )
+
+
+async def open_case_for(session: AsyncSession, warning_id: uuid.UUID) -> uuid.UUID | None:
+    """An open coordination case already linked to one of the warning's alerts (police were first)."""
+    stmt = (
+        select(Case.id)
+        .join(CaseAlert, CaseAlert.case_id == Case.id)
+        .join(WarningAlert, WarningAlert.alert_id == CaseAlert.alert_id)
+        .where(WarningAlert.warning_id == warning_id, Case.status == "open")
+        .order_by(Case.opened_at)
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
