@@ -23,6 +23,7 @@ from services.coordination.instructions.endpoints import router as instructions_
 from services.coordination.instructions.institution_endpoints import router as institution_router
 from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
+from services.coordination.uow import unit_of_work
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
@@ -86,7 +87,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the request: commit when the route returns, roll back when it raises.
-        async with sessions() as session, session.begin():
+        async with unit_of_work(sessions) as session:
             yield session
 
     async def institution_dep(

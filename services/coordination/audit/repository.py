@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.audit.models import AuditEntry
 
 # One advisory lock orders every append: the chain is a single sequence, so appends take turns
-# (held from the append to the end of its transaction; appends are the last write of an action).
+# (held from the append to the commit; appends are the last statements of a unit of work).
 CHAIN_LOCK = 0x5701_A0D1
 
 
@@ -25,8 +25,8 @@ async def head_hash(session: AsyncSession) -> str | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> None:
-    session.add(entry)
+async def append_all(session: AsyncSession, entries: list[AuditEntry]) -> None:
+    session.add_all(entries)
     await session.flush()
 
 

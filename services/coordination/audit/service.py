@@ -1,5 +1,10 @@
 """Recording actions in the hash-chained audit log, and verifying the chain.
 
+An action's entries are queued on its session and chained at the end of its unit of work
+(`seal`, called by `services.coordination.uow`), right before the commit: the chain lock is held
+only for those last statements, so concurrent actions queue behind each other for milliseconds. A
+session that would commit with unsealed entries refuses to (nothing is silently left out).
+
 Each row's hash is SHA-256 over the canonical JSON of its content and the previous row's hash. A
 changed row no longer matches its hash; a deleted or re-ordered row breaks the next row's link.
 (Deleting the newest rows is only detected against a head hash kept elsewhere; see `verify`.)
@@ -15,7 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.coordination.audit import repository
 from services.coordination.audit.models import AuditEntry
@@ -23,6 +30,7 @@ from services.institutions.credentials import Caller
 from services.kit.auth import Officer
 
 GENESIS = "0" * 64
+PENDING = "audit_pending"
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,7 @@ async def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one action to the chain, in the caller's transaction (so it commits with the action)."""
-    await repository.lock_chain(session)
+    """Queue one action for the chain; it is written with the caller's transaction (see `seal`)."""
     entry = AuditEntry(
         at=datetime.now(UTC),
         actor=actor.subject,
@@ -101,11 +108,30 @@ async def record(
         legal_basis=legal_basis,
         before=plain(before) if before is not None else None,
         after=plain(after) if after is not None else None,
-        prev_hash=await repository.head_hash(session) or GENESIS,
     )
-    entry.hash = entry_hash(entry)
-    await repository.append(session, entry)
+    pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
+    if not pending:
+        event.listen(session.sync_session, "before_commit", _refuse_unsealed, once=True)
+    pending.append(entry)
     return entry
+
+
+def _refuse_unsealed(session: Session) -> None:
+    if session.info.get(PENDING):
+        raise RuntimeError("audit entries were not sealed before commit: use services.coordination.uow")
+
+
+async def seal(session: AsyncSession) -> None:
+    """Chain and write the queued entries; the caller commits next (the chain lock ends with it)."""
+    pending: list[AuditEntry] = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    await repository.lock_chain(session)
+    head = await repository.head_hash(session) or GENESIS
+    for entry in pending:
+        entry.prev_hash = head
+        entry.hash = head = entry_hash(entry)
+    await repository.append_all(session, pending)
 
 
 @dataclass(frozen=True)

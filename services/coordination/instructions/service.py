@@ -118,10 +118,8 @@ def _period(kind: str, policy: CoordinationSettings) -> timedelta:
     )
 
 
-async def _send(
-    session: AsyncSession, row: Instruction, ctx: Context, *, actor: audit.Actor, now: datetime
-) -> None:
-    """Issue: deadlines start, a hold's period starts, and the message is queued in this transaction."""
+def _issue_fields(row: Instruction, ctx: Context, now: datetime) -> dict[str, Any]:
+    """Issuing starts the deadlines and, for a hold, its period."""
     changes: dict[str, Any] = {
         "issued_at": now,
         "ack_due_at": now + timedelta(seconds=ctx.policy.ack_deadline_s[row.kind]),
@@ -129,24 +127,11 @@ async def _send(
     }
     if row.kind in states.HOLD_KINDS:
         changes["expires_at"] = now + _period(row.kind, ctx.policy)
-    if row.status == "awaiting_approval":
-        await transition(
-            session, row, "issued", actor=actor, action="instruction.approved", now=now, **changes
-        )
-    else:
-        for name, value in changes.items():
-            setattr(row, name, value)
-        await session.flush()
-        await audit.record(
-            session,
-            actor=actor,
-            action="instruction.issued",
-            entity_type="instruction",
-            entity_id=row.id,
-            case_id=row.case_id,
-            legal_basis=legal_basis(row),
-            after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
-        )
+    return changes
+
+
+async def _queue(session: AsyncSession, row: Instruction, ctx: Context) -> None:
+    """The message goes into the outbox in this transaction: sent if and only if the issue commits."""
     await delivery.enqueue_instruction(session, message=to_message(row), topic_prefix=ctx.topic_prefix)
     metrics.INSTRUCTIONS_ISSUED.labels(row.kind).inc()
 
@@ -173,21 +158,22 @@ async def issue(
     )
     await _shape(session, row, case=case, spec=spec, ctx=ctx)
     row.status = "awaiting_approval" if spec.kind in states.NEEDS_APPROVAL else "issued"
-    await repository.add(session, row)
-    actor = audit.Actor.of(officer)
     if row.status == "issued":
-        await _send(session, row, ctx, actor=actor, now=now)
-    else:
-        await audit.record(
-            session,
-            actor=actor,
-            action="instruction.requested",
-            entity_type="instruction",
-            entity_id=row.id,
-            case_id=case.id,
-            legal_basis=legal_basis(row),
-            after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
-        )
+        for name, value in _issue_fields(row, ctx, now).items():
+            setattr(row, name, value)
+    await repository.add(session, row)
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action="instruction.issued" if row.status == "issued" else "instruction.requested",
+        entity_type="instruction",
+        entity_id=row.id,
+        case_id=case.id,
+        legal_basis=legal_basis(row),
+        after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
+    )
+    if row.status == "issued":
+        await _queue(session, row, ctx)
     return row
 
 
@@ -310,10 +296,18 @@ async def approve(
     row = await _owned(session, instruction_id, officer)
     if row.issued_by == officer.subject:
         raise Forbidden("the issuer cannot approve their own instruction")
-    states.check(kind=row.kind, current=row.status, target="issued")
     now = datetime.now(UTC)
-    row.approved_by, row.approved_at = officer.subject, now
-    await _send(session, row, ctx, actor=audit.Actor.of(officer), now=now)
+    changes = _issue_fields(row, ctx, now) | {"approved_by": officer.subject, "approved_at": now}
+    await transition(
+        session,
+        row,
+        "issued",
+        actor=audit.Actor.of(officer),
+        action="instruction.approved",
+        now=now,
+        **changes,
+    )
+    await _queue(session, row, ctx)
     return row
 
 

@@ -1,0 +1,218 @@
+"""Benchmark: from "issue" (the officer's POST) to "delivered to the institution" (the message read from
+its Kafka topic), at a fixed rate of stop-payments per second, on the real Kafka and PostgreSQL.
+
+    python -m services.coordination.bench [--rate 100] [--duration 30] [--url http://127.0.0.1:8003]
+
+Without `--url` it starts its own coordination process (API + relay + scheduler) on a free port. It
+creates its own banks and cases, reads the banks' topics with a plain consumer, and prints one JSON
+object: p50/p90/p99/max issue-to-delivery latency, API latency, and instructions per second sustained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.institutions import credentials
+from services.kit.db import make_engine, make_sessionmaker, unit_of_work
+from services.kit.settings import CommonSettings
+from services.kit.tokens import issue as issue_token
+from streams import admin, topics
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def _service(url: str | None) -> AsyncIterator[str]:
+    """The coordination API to drive: the given one, or a child process started here."""
+    if url:
+        yield url
+        return
+    port = _free_port()
+    env = {
+        **os.environ,
+        "STOPLINE_COORDINATION_PORT": str(port),
+        "STOPLINE_COORDINATION_CONSUME": "false",
+        "STOPLINE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.coordination.app", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
+                        break
+                if proc.returncode is not None:
+                    raise SystemExit("coordination exited at start")
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+async def run(*, rate: float, duration: float, url: str | None, banks: int) -> dict[str, Any]:
+    common = CommonSettings()
+    run_id = uuid.uuid4().hex[:6]
+    bank_ids = [f"bench-{run_id}-{n}" for n in range(banks)]
+    engine = make_engine(common.database_url, pool_size=2)
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        for b in bank_ids:
+            await credentials.create_institution(session, institution_id=b, kind="bank", name=b)
+    await engine.dispose()
+    names = []
+    for b in bank_ids:  # made up front: topic creation is set-up, not delivery
+        await admin.ensure_topic(common.kafka_bootstrap, topics.instructions_for(b), common.topic_prefix)
+        names.append(topics.name(topics.instructions_for(b), common.topic_prefix))
+
+    received: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=common.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
+    await consumer.start()
+    parts = [TopicPartition(t, p) for t in names for p in range(topics.INSTRUCTIONS_PARTITIONS)]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+
+    async def consume_some() -> None:
+        batch = await consumer.getmany(timeout_ms=50)
+        now = time.perf_counter()
+        for records in batch.values():
+            for r in records:
+                received.setdefault(orjson.loads(r.value)["message_id"], now)
+
+    sent: dict[str, float] = {}
+    issuing_done = asyncio.Event()
+    all_in = asyncio.Event()
+
+    async def consume_all() -> None:
+        while True:
+            await consume_some()
+            if issuing_done.is_set() and all(i in received for i in sent):
+                all_in.set()
+
+    reading = asyncio.create_task(consume_all())
+    api: list[float] = []
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {issue_token(subject='bench', role='operator', unit='bench-unit')}"}
+    async with (
+        _service(url) as base,
+        httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=30, limits=httpx.Limits(max_connections=200)
+        ) as client,
+    ):
+        case = await client.post(
+            "/v1/cases",
+            json={
+                "case_number": f"BENCH-{run_id}",
+                "title": "benchmark",
+                "source": "report",
+                "amount_lost": "1000000.00",
+                "lost_at": "2026-01-01T00:00:00+00:00",
+            },
+        )
+        case.raise_for_status()
+        case_id = case.json()["id"]
+
+        async def one(n: int) -> None:
+            body = {
+                "kind": "stop_payment",
+                "institution_id": bank_ids[n % banks],
+                "account": f"B{run_id}{n:08d}",
+                "amount": "1000.00",
+            }
+            began = time.perf_counter()
+            try:
+                r = await client.post(f"/v1/cases/{case_id}/instructions", json=body)
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                return
+            api.append(time.perf_counter() - began)
+            if r.status_code != 201:
+                errors.append(f"HTTP {r.status_code}")
+                return
+            sent[r.json()["id"]] = began
+
+        total = int(rate * duration)
+        start = time.perf_counter()
+        tasks = []
+        for n in range(total):  # open loop: requests go out on schedule whatever the answers do
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        issuing_done.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), 15)
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    await consumer.stop()
+
+    latencies = [received[i] - t for i, t in sent.items() if i in received]
+    delivered_times = sorted(received[i] for i in sent if i in received)
+    span = (delivered_times[-1] - delivered_times[0]) if len(delivered_times) > 1 else float("nan")
+    return {
+        "benchmark": "issue_to_delivered",
+        "target_rate_per_s": rate,
+        "duration_s": duration,
+        "issued": len(sent),
+        "delivered": len(latencies),
+        "errors": len(errors),
+        "sustained_per_s": round(len(delivered_times) / span, 1) if span == span and span > 0 else None,
+        "latency_ms": {
+            "p50": _pct(latencies, 0.50),
+            "p90": _pct(latencies, 0.90),
+            "p99": _pct(latencies, 0.99),
+            "max": _pct(latencies, 1.0),
+        },
+        "api_latency_ms": {"p50": _pct(api, 0.50), "p99": _pct(api, 0.99)},
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="issue-to-delivery benchmark of stop-payments")
+    parser.add_argument("--rate", type=float, default=100.0, help="instructions issued per second")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of issuing")
+    parser.add_argument("--url", default=None, help="a running coordination API (default: start one)")
+    parser.add_argument("--banks", type=int, default=4, help="receiving institutions")
+    args = parser.parse_args()
+    result = asyncio.run(run(rate=args.rate, duration=args.duration, url=args.url, banks=args.banks))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
