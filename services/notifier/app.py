@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination.uow import unit_of_work
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
@@ -93,7 +94,8 @@ def build(
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the request: commit when the route returns, roll back when it raises.
-        async with sessions() as session, session.begin():
+        # The coordination unit of work seals audit entries (case, blocklist changes) into the chain.
+        async with unit_of_work(sessions) as session:
             yield session
 
     app = create_app(title="Stopline notifier", health=health, lifespan=lifespan)
