@@ -1,0 +1,87 @@
+"""The blocklist service: its API, the Kafka feed publisher and the expiry job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.blocklist.endpoints import router
+from services.blocklist.expiry import Expiry
+from services.blocklist.feed import Feed
+from services.blocklist.settings import BlocklistSettings
+from services.coordination.uow import unit_of_work
+from services.institutions.credentials import CredentialVerifier
+from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
+from services.kit.db import make_engine, make_sessionmaker, ping
+from services.kit.http import create_app
+from services.kit.settings import CommonSettings
+from services.notifier.app import institution_dependency
+from streams.producer import Producer
+
+
+def build(common: CommonSettings | None = None, settings: BlocklistSettings | None = None) -> FastAPI:
+    common = common or CommonSettings()
+    settings = settings or BlocklistSettings()
+    common.check_production_secrets()
+    engine = make_engine(common.database_url)
+    sessions = make_sessionmaker(engine)
+    producer = Producer(common.kafka_bootstrap, client_id="stopline-blocklist")
+    feed = Feed(sessions, producer, prefix=common.topic_prefix, poll_s=settings.publish_poll_s)
+    expiry = Expiry(sessions, interval_s=settings.expiry_interval_s, on_change=feed.wake)
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.background:
+            await producer.start()
+            tasks["feed"] = asyncio.create_task(feed.run(), name="blocklist-feed")
+            tasks["expiry"] = asyncio.create_task(expiry.run(), name="blocklist-expiry")
+        try:
+            yield
+        finally:
+            feed.stop()
+            expiry.stop()
+            if tasks:
+                await asyncio.wait(tasks.values(), timeout=15)
+                await producer.stop()
+            await engine.dispose()
+
+    async def health() -> dict[str, Any]:
+        checks = {"database": await ping(engine)}
+        for name, task in tasks.items():
+            checks[name] = "ok" if not task.done() else "error: stopped"
+        return checks
+
+    async def session_dep() -> AsyncIterator[AsyncSession]:
+        # The unit of work is the request; after it commits, the feed is told to publish at once.
+        # The coordination unit of work seals audit entries (case, blocklist changes) into the chain.
+        async with unit_of_work(sessions) as session:
+            yield session
+        feed.wake()
+
+    app = create_app(title="Stopline blocklist", health=health, lifespan=lifespan)
+    officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
+    app.include_router(
+        router(session_dep, officer, institution_dependency(CredentialVerifier(sessions)), settings)
+    )
+    app.state.expiry = expiry
+    app.state.feed = feed
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from services.kit.logging import configure_logging
+
+    common = CommonSettings()
+    settings = BlocklistSettings()
+    configure_logging(service="blocklist", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    uvicorn.run(
+        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )

@@ -1,0 +1,145 @@
+"""Routes of the blocklist: telecom reports and sync (API keys), officers' proposals, review, appeals."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.blocklist import repository, service
+from services.blocklist.schemas import (
+    AppealDecision,
+    AppealIn,
+    AppealRead,
+    EntryRead,
+    ProposalIn,
+    ReportIn,
+    Review,
+    SyncPage,
+)
+from services.blocklist.settings import BlocklistSettings
+from services.coordination.audit.service import Actor
+from services.institutions.credentials import Caller
+from services.kit.auth import Officer, require_role
+from services.kit.errors import Forbidden
+
+SessionDep = Callable[[], AsyncIterator[AsyncSession]]
+
+
+def _telecom(caller: Caller) -> Caller:
+    if caller.kind != "telecom":
+        raise Forbidden("the blocklist is for telecom operators")
+    return caller
+
+
+def router(
+    session_dep: SessionDep,
+    officer_dep: Callable[..., Coroutine[Any, Any, Officer]],
+    institution_dep: Callable[..., Coroutine[Any, Any, Caller]],
+    settings: BlocklistSettings,
+) -> APIRouter:
+    api = APIRouter(prefix="/v1/blocklist", tags=["blocklist"])
+    Session = Annotated[AsyncSession, Depends(session_dep)]
+    Who = Annotated[Officer, Depends(officer_dep)]
+    Institution = Annotated[Caller, Depends(institution_dep)]
+
+    @api.get("", response_model=SyncPage, summary="Incremental sync for telecoms (ETag / version)")
+    async def sync(
+        session: Session,
+        caller: Institution,
+        response: Response,
+        since: Annotated[int, Query(ge=0, description="the `version` of your last sync; 0: everything")] = 0,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> SyncPage | Response:
+        _telecom(caller)
+        version, more, changes = await service.sync(session, since=since, limit=settings.sync_page)
+        etag = f'"{version}"'
+        if if_none_match == etag and not changes:
+            return Response(status_code=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return SyncPage(version=version, more=more, changes=changes)
+
+    @api.post(
+        "/reports", response_model=EntryRead, status_code=202, summary="A telecom reports a fraud number"
+    )
+    async def report(body: ReportIn, session: Session, caller: Institution) -> EntryRead:
+        _telecom(caller)
+        entry = await service.report(
+            session,
+            number=body.number,
+            category=body.category,
+            note=body.note,
+            actor=Actor.of(caller),
+            now=datetime.now(UTC),
+        )
+        return EntryRead.model_validate(entry)
+
+    @api.post("/proposals", response_model=EntryRead, status_code=201, summary="Propose a number from a case")
+    async def propose(body: ProposalIn, session: Session, who: Who) -> EntryRead:
+        require_role(who, "operator", "supervisor")
+        entry = await service.propose(
+            session,
+            number=body.number,
+            category=body.category,
+            reason=body.reason,
+            case_id=body.case_id,
+            actor=Actor.of(who),
+            now=datetime.now(UTC),
+        )
+        return EntryRead.model_validate(entry)
+
+    @api.get("/entries", response_model=list[EntryRead], summary="Entries, newest first")
+    async def entries(
+        session: Session,
+        who: Who,
+        status: Literal["proposed", "active", "rejected", "expired", "removed"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[EntryRead]:
+        require_role(who, "operator", "supervisor", "auditor")
+        return [
+            EntryRead.model_validate(e)
+            for e in await repository.list_entries(session, status=status, limit=limit)
+        ]
+
+    @api.post("/entries/{entry_id}/review", response_model=EntryRead, summary="Approve or reject a proposal")
+    async def review(entry_id: uuid.UUID, body: Review, session: Session, who: Who) -> EntryRead:
+        require_role(who, "operator", "supervisor")
+        entry = await service.review(
+            session,
+            entry_id=entry_id,
+            approve=body.decision == "approve",
+            note=body.note,
+            actor=Actor.of(who),
+            ttl_s=settings.entry_ttl_s,
+            now=datetime.now(UTC),
+        )
+        return EntryRead.model_validate(entry)
+
+    @api.post(
+        "/entries/{entry_id}/appeals", response_model=AppealRead, status_code=201, summary="File an appeal"
+    )
+    async def appeal(entry_id: uuid.UUID, body: AppealIn, session: Session, who: Who) -> AppealRead:
+        require_role(who, "operator", "supervisor")
+        row = await service.file_appeal(
+            session, entry_id=entry_id, statement=body.statement, actor=Actor.of(who), now=datetime.now(UTC)
+        )
+        return AppealRead.model_validate(row)
+
+    @api.post(
+        "/appeals/{appeal_id}/decision", response_model=AppealRead, summary="Uphold (remove) or dismiss"
+    )
+    async def decide(appeal_id: uuid.UUID, body: AppealDecision, session: Session, who: Who) -> AppealRead:
+        require_role(who, "supervisor")
+        row = await service.decide_appeal(
+            session,
+            appeal_id=appeal_id,
+            uphold=body.uphold,
+            note=body.note,
+            actor=Actor.of(who),
+            now=datetime.now(UTC),
+        )
+        return AppealRead.model_validate(row)
+
+    return api

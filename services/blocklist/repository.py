@@ -1,0 +1,91 @@
+"""SQL of the blocklist: entries, reports, appeals, versions and the feed cursor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Report
+
+# Advisory lock of the published list: versions are taken and committed in order, so a reader that
+# has seen version N never later finds a change numbered below N (no gaps behind a sync cursor).
+_LIST_LOCK = 0x5B10C
+
+
+async def next_version(session: AsyncSession) -> int:
+    await session.execute(select(func.pg_advisory_xact_lock(_LIST_LOCK)))
+    return int((await session.execute(select(VERSION_SEQ.next_value()))).scalar_one())
+
+
+async def live_for_number(session: AsyncSession, number: str) -> Entry | None:
+    stmt = select(Entry).where(Entry.number == number, Entry.status.in_(LIVE)).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def get(session: AsyncSession, entry_id: uuid.UUID, *, for_update: bool = False) -> Entry | None:
+    stmt = select(Entry).where(Entry.id == entry_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_entries(session: AsyncSession, *, status: str | None, limit: int) -> list[Entry]:
+    stmt = select(Entry)
+    if status is not None:
+        stmt = stmt.where(Entry.status == status)
+    return list((await session.execute(stmt.order_by(Entry.proposed_at.desc()).limit(limit))).scalars())
+
+
+async def due_to_expire(session: AsyncSession, *, now: datetime, limit: int) -> list[Entry]:
+    stmt = (
+        select(Entry)
+        .where(Entry.status == "active", Entry.expires_at <= now)
+        .order_by(Entry.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Appeal | None:
+    stmt = select(Appeal).where(Appeal.id == appeal_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def pending_appeal(session: AsyncSession, entry_id: uuid.UUID) -> Appeal | None:
+    stmt = select(Appeal).where(Appeal.entry_id == entry_id, Appeal.status == "pending")
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def current_version(session: AsyncSession) -> int:
+    value = (await session.execute(select(func.max(Entry.version)))).scalar_one()
+    return int(value or 0)
+
+
+async def changes_after(session: AsyncSession, *, since: int, limit: int, active_only: bool) -> list[Entry]:
+    """Published changes after `since`, in version order (`active_only`: what is listed now)."""
+    stmt = select(Entry).where(Entry.version > since)
+    if active_only:
+        stmt = stmt.where(Entry.status == "active")
+    else:
+        stmt = stmt.where(Entry.status.in_(("active", "expired", "removed")))
+    return list((await session.execute(stmt.order_by(Entry.version).limit(limit))).scalars())
+
+
+async def feed_cursor(session: AsyncSession) -> int:
+    """The feed's published version, locked: one publisher at a time."""
+    stmt = select(FeedCursor.published_version).where(FeedCursor.id == 1).with_for_update()
+    value: int = (await session.execute(stmt)).scalar_one()
+    return value
+
+
+async def set_feed_cursor(session: AsyncSession, version: int) -> None:
+    await session.execute(update(FeedCursor).where(FeedCursor.id == 1).values(published_version=version))

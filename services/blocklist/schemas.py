@@ -1,0 +1,90 @@
+"""API shapes of the blocklist."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.schemas.blocklist import BlocklistChange
+from streams.schemas.events import Phone
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: Phone
+    category: str = Field("fraud", min_length=1, max_length=40)
+    note: str = Field(min_length=1, max_length=2000, description="what the operator saw")
+
+
+class ProposalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: Phone
+    category: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=2000)
+    case_id: uuid.UUID | None = Field(None, description="the confirmed case the number comes from")
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=4000, description="the number holder's statement")
+
+
+class AppealDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uphold: bool
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class EntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    number: str
+    status: str
+    source: str
+    category: str
+    reason: str
+    case_id: uuid.UUID | None
+    reports: int
+    proposed_by: str
+    proposed_at: datetime
+    reviewed_by: str | None
+    listed_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    version: int | None
+
+
+class AppealRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    entry_id: uuid.UUID
+    status: str
+    filed_by: str
+    decided_by: str | None
+    decision_note: str | None
+
+
+class SyncPage(BaseModel):
+    """`since=0` gives the active list; `since=N` every change after version N (adds and removals).
+    Call again with `since=version` while `more` is true."""
+
+    version: int
+    more: bool
+    changes: list[BlocklistChange]

@@ -1,0 +1,233 @@
+"""Blocklist rules: proposals and telecom reports, review by a second person, listing for a period,
+expiry, appeal and removal. Every change is recorded in the hash-chained audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.blocklist import metrics, repository
+from services.blocklist.models import Appeal, Entry, Report
+from services.coordination.audit import service as audit
+from services.coordination.cases import repository as cases_repo
+from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from streams.schemas.blocklist import BlocklistChange
+
+ENTITY = "blocklist_entry"
+
+
+def snapshot(entry: Entry) -> dict[str, Any]:
+    return {
+        "number": entry.number,
+        "status": entry.status,
+        "category": entry.category,
+        "reports": entry.reports,
+        "expires_at": entry.expires_at,
+        "version": entry.version,
+    }
+
+
+async def _audit(
+    session: AsyncSession,
+    entry: Entry,
+    *,
+    actor: audit.Actor,
+    action: str,
+    basis: str,
+    before: dict[str, Any] | None,
+) -> None:
+    await audit.record(
+        session,
+        actor=actor,
+        action=f"blocklist.{action}",
+        entity_type=ENTITY,
+        entity_id=entry.id,
+        case_id=entry.case_id,
+        legal_basis=basis,
+        before=before,
+        after=snapshot(entry),
+    )
+    metrics.CHANGES.labels(action).inc()
+
+
+async def propose(
+    session: AsyncSession,
+    *,
+    number: str,
+    category: str,
+    reason: str,
+    case_id: uuid.UUID | None,
+    actor: audit.Actor,
+    now: datetime,
+) -> Entry:
+    """An operator proposes a number from a confirmed case; a live entry for it is returned as is."""
+    if case_id is not None and await cases_repo.get(session, case_id) is None:
+        raise InvalidInput(f"no case {case_id}")
+    existing = await repository.live_for_number(session, number)
+    if existing is not None:
+        return existing
+    entry = Entry(
+        id=uuid.uuid4(),
+        number=number,
+        status="proposed",
+        source="case" if case_id else "operator",
+        category=category,
+        reason=reason,
+        case_id=case_id,
+        reports=0,
+        proposed_by=actor.subject,
+        proposed_at=now,
+    )
+    await repository.add(session, entry)
+    basis = f"case {case_id}" if case_id else "operator proposal"
+    await _audit(session, entry, actor=actor, action="proposed", basis=basis, before=None)
+    return entry
+
+
+async def report(
+    session: AsyncSession, *, number: str, category: str, note: str, actor: audit.Actor, now: datetime
+) -> Entry:
+    """A telecom reports a number: it joins the live entry or becomes a new proposal."""
+    entry = await repository.live_for_number(session, number)
+    before = snapshot(entry) if entry else None
+    if entry is None:
+        entry = Entry(
+            id=uuid.uuid4(),
+            number=number,
+            status="proposed",
+            source="telecom_report",
+            category=category,
+            reason=note,
+            reports=0,
+            proposed_by=actor.subject,
+            proposed_at=now,
+        )
+        await repository.add(session, entry)
+    entry.reports += 1
+    await repository.add(session, Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now))
+    await _audit(
+        session, entry, actor=actor, action="reported", basis=f"report by {actor.subject}", before=before
+    )
+    return entry
+
+
+async def review(
+    session: AsyncSession,
+    *,
+    entry_id: uuid.UUID,
+    approve: bool,
+    note: str | None,
+    actor: audit.Actor,
+    ttl_s: float,
+    now: datetime,
+) -> Entry:
+    """A second person decides: approved numbers are listed (and published) for `ttl_s`."""
+    entry = await _get(session, entry_id)
+    if entry.status != "proposed":
+        raise Conflict(f"the entry is {entry.status}", details={"current_status": entry.status})
+    if entry.proposed_by == actor.subject:
+        raise Forbidden("the proposer may not review their own proposal")
+    before = snapshot(entry)
+    entry.reviewed_by, entry.reviewed_at, entry.review_note = actor.subject, now, note
+    if approve:
+        entry.status, entry.listed_at = "active", now
+        entry.expires_at = now + timedelta(seconds=ttl_s)
+        entry.version = await repository.next_version(session)
+    else:
+        entry.status = "rejected"
+    await session.flush()
+    action = "approved" if approve else "rejected"
+    await _audit(session, entry, actor=actor, action=action, basis=note or action, before=before)
+    return entry
+
+
+async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """Take entries past their time off the list (and the feed)."""
+    due = await repository.due_to_expire(session, now=now, limit=limit)
+    for entry in due:
+        before = snapshot(entry)
+        entry.status, entry.ended_at, entry.end_reason = "expired", now, "listing period ended"
+        entry.version = await repository.next_version(session)
+        await session.flush()
+        await _audit(
+            session, entry, actor=audit.SYSTEM, action="expired", basis="listing period ended", before=before
+        )
+    return len(due)
+
+
+async def file_appeal(
+    session: AsyncSession, *, entry_id: uuid.UUID, statement: str, actor: audit.Actor, now: datetime
+) -> Appeal:
+    entry = await _get(session, entry_id)
+    if entry.status != "active":
+        raise Conflict(f"only a listed number can be appealed; it is {entry.status}")
+    if await repository.pending_appeal(session, entry_id) is not None:
+        raise Conflict("an appeal on this entry is pending")
+    appeal = Appeal(
+        id=uuid.uuid4(), entry_id=entry_id, statement=statement, filed_by=actor.subject, filed_at=now
+    )
+    await repository.add(session, appeal)
+    await _audit(session, entry, actor=actor, action="appealed", basis=f"appeal {appeal.id}", before=None)
+    return appeal
+
+
+async def decide_appeal(
+    session: AsyncSession, *, appeal_id: uuid.UUID, uphold: bool, note: str, actor: audit.Actor, now: datetime
+) -> Appeal:
+    """A supervisor decides; an upheld appeal removes the number from the list at once."""
+    appeal = await repository.get_appeal(session, appeal_id)
+    if appeal is None:
+        raise NotFound(f"no appeal {appeal_id}")
+    if appeal.status != "pending":
+        raise Conflict(f"the appeal is {appeal.status}", details={"current_status": appeal.status})
+    if appeal.filed_by == actor.subject:
+        raise Forbidden("whoever filed the appeal may not decide it")
+    entry = await _get(session, appeal.entry_id)
+    appeal.status = "upheld" if uphold else "dismissed"
+    appeal.decided_by, appeal.decided_at, appeal.decision_note = actor.subject, now, note
+    before = snapshot(entry)
+    if uphold and entry.status == "active":
+        entry.status, entry.ended_at, entry.end_reason = "removed", now, f"appeal upheld: {note}"
+        entry.version = await repository.next_version(session)
+    await session.flush()
+    action = "removed" if uphold else "appeal_dismissed"
+    await _audit(
+        session, entry, actor=actor, action=action, basis=f"appeal {appeal.id}: {note}", before=before
+    )
+    return appeal
+
+
+async def _get(session: AsyncSession, entry_id: uuid.UUID) -> Entry:
+    entry = await repository.get(session, entry_id, for_update=True)
+    if entry is None:
+        raise NotFound(f"no blocklist entry {entry_id}")
+    return entry
+
+
+def to_change(entry: Entry) -> BlocklistChange:
+    assert entry.version is not None and entry.status in ("active", "expired", "removed")
+    return BlocklistChange(
+        entry_id=entry.id,
+        number=entry.number,
+        status=entry.status,
+        version=entry.version,
+        category=entry.category,
+        listed_at=entry.listed_at,
+        expires_at=entry.expires_at,
+        changed_at=entry.ended_at or entry.listed_at or entry.proposed_at,
+    )
+
+
+async def sync(session: AsyncSession, *, since: int, limit: int) -> tuple[int, bool, list[BlocklistChange]]:
+    """Changes after `since` (from 0: the active list), the version to ask from next, and if more wait."""
+    current = await repository.current_version(session)
+    # From 0 a reader starts afresh and needs only what is listed; after that, every change.
+    rows = await repository.changes_after(session, since=since, limit=limit, active_only=since == 0)
+    last = max((r.version or 0 for r in rows), default=since)
+    more = len(rows) == limit
+    # A change committed between the two reads may be in `rows` and above `current`: take the larger.
+    version = last if more else max(current, last, since)
+    return version, more, [to_change(r) for r in rows]

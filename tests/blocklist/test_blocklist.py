@@ -1,0 +1,183 @@
+"""The blocklist on the real PostgreSQL and Kafka: review, sync by version and ETag, the Kafka feed,
+appeal, expiry, the audit chain, and the scorer's view of the list."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from services.coordination.audit import service as audit
+from services.coordination.audit.models import AuditEntry
+from services.scorer.blocklist import Blocklist
+from streams import topics
+from tests import factories as f
+from tests.blocklist.conftest import blocklist_client
+from tests.kafka_tools import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _sync(client, headers, since=0, etag=None):  # type: ignore[no-untyped-def]
+    extra = {"If-None-Match": etag} if etag else {}
+    return await client.get("/v1/blocklist", params={"since": since}, headers=headers | extra)
+
+
+async def _feed_has(infra, number: str, status: str) -> None:  # type: ignore[no-untyped-def]
+    def seen(records) -> bool:  # type: ignore[no-untyped-def]
+        return any(
+            (v := orjson.loads(r.value))["number"] == number and v["status"] == status for r in records
+        )
+
+    await read_topic(
+        infra.common.kafka_bootstrap, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10
+    )
+
+
+async def _approved(blocklist, number: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    proposed = await blocklist.post(
+        "/v1/blocklist/proposals",
+        json={"number": number, "category": "impersonation", "reason": "confirmed in case"},
+        headers=f.officer("operator", sub="proposer"),
+    )
+    assert proposed.status_code == 201, proposed.text
+    reviewed = await blocklist.post(
+        f"/v1/blocklist/entries/{proposed.json()['id']}/review",
+        json={"decision": "approve"},
+        headers=f.officer("operator", sub="reviewer"),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    return reviewed.json()  # type: ignore[no-any-return]
+
+
+async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infra, sessions):
+    _, tel_a = await f.institution(sessions, "telecom")
+    _, tel_b = await f.institution(sessions, "telecom")
+    _, bank = await f.institution(sessions, "bank")
+    number = f.phone()
+    for headers in (tel_a, tel_b):
+        r = await blocklist.post(
+            "/v1/blocklist/reports", json={"number": number, "note": "scam calls"}, headers=headers
+        )
+        assert r.status_code == 202, r.text
+    entry = r.json()
+    assert entry["status"] == "proposed" and entry["reports"] == 2
+    assert (
+        await blocklist.post("/v1/blocklist/reports", json={"number": number, "note": "x"}, headers=bank)
+    ).status_code == 403
+    assert (await _sync(blocklist, bank)).status_code == 403
+    assert number not in {c["number"] for c in (await _sync(blocklist, tel_a)).json()["changes"]}
+
+    # An operator reviews it; the telecom's sync then carries it, under a new version and ETag.
+    reviewed = await blocklist.post(
+        f"/v1/blocklist/entries/{entry['id']}/review", json={"decision": "approve"}, headers=f.officer()
+    )
+    assert reviewed.status_code == 200 and reviewed.json()["status"] == "active"
+    version = reviewed.json()["version"]
+    full = await _sync(blocklist, tel_a)
+    assert full.headers["ETag"] == f'"{full.json()["version"]}"' and full.json()["version"] >= version
+    assert number in {c["number"] for c in full.json()["changes"] if c["status"] == "active"}
+    unchanged = await _sync(blocklist, tel_a, since=full.json()["version"], etag=full.headers["ETag"])
+    assert unchanged.status_code == 304
+    await _feed_has(infra, number, "active")
+
+    # Every step is in the audit chain, which still verifies.
+    async with sessions() as s:
+        actions = list(
+            (await s.execute(select(AuditEntry.action).where(AuditEntry.entity_id == entry["id"]))).scalars()
+        )
+        verdict = await audit.verify(s)
+    assert actions == ["blocklist.reported", "blocklist.reported", "blocklist.approved"]
+    assert verdict.ok, verdict
+
+
+async def test_review_needs_a_second_person_and_happens_once(blocklist):
+    number = f.phone()
+    me = f.officer("operator", sub="op-one")
+    entry = (
+        await blocklist.post(
+            "/v1/blocklist/proposals", json={"number": number, "category": "c", "reason": "r"}, headers=me
+        )
+    ).json()
+    own = await blocklist.post(
+        f"/v1/blocklist/entries/{entry['id']}/review", json={"decision": "approve"}, headers=me
+    )
+    assert own.status_code == 403
+    other = f.officer("operator", sub="op-two")
+    rejected = await blocklist.post(
+        f"/v1/blocklist/entries/{entry['id']}/review", json={"decision": "reject"}, headers=other
+    )
+    assert rejected.json()["status"] == "rejected" and rejected.json()["version"] is None  # never published
+    again = await blocklist.post(
+        f"/v1/blocklist/entries/{entry['id']}/review", json={"decision": "approve"}, headers=other
+    )
+    assert again.status_code == 409
+    auditor = await blocklist.post(
+        "/v1/blocklist/proposals",
+        json={"number": f.phone(), "category": "c", "reason": "r"},
+        headers=f.officer("auditor"),
+    )
+    assert auditor.status_code == 403
+
+
+async def test_appeal_upheld_removes_the_number_everywhere(blocklist, infra, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    scorer_view = Blocklist()
+    runner = scorer_view.runner(infra.common)
+    task = asyncio.create_task(runner.run())
+    try:
+        number = f.phone()
+        entry = await _approved(blocklist, number)
+        await eventually(lambda: scorer_view.blocks(number), timeout_s=15)
+        before = (await _sync(blocklist, telecom)).json()["version"]
+
+        appeal = await blocklist.post(
+            f"/v1/blocklist/entries/{entry['id']}/appeals",
+            json={"statement": "this is my shop's number; it was spoofed"},
+            headers=f.officer("operator", sub="desk-1"),
+        )
+        assert appeal.status_code == 201, appeal.text
+        by_operator = await blocklist.post(
+            f"/v1/blocklist/appeals/{appeal.json()['id']}/decision",
+            json={"uphold": True, "note": "spoofed caller id confirmed"},
+            headers=f.officer("operator"),
+        )
+        assert by_operator.status_code == 403
+        decided = await blocklist.post(
+            f"/v1/blocklist/appeals/{appeal.json()['id']}/decision",
+            json={"uphold": True, "note": "spoofed caller id confirmed"},
+            headers=f.officer("supervisor", sub="chief"),
+        )
+        assert decided.status_code == 200 and decided.json()["status"] == "upheld"
+
+        changes = (await _sync(blocklist, telecom, since=before)).json()["changes"]
+        assert {(c["number"], c["status"]) for c in changes} >= {(number, "removed")}
+        full = (await _sync(blocklist, telecom)).json()["changes"]
+        assert number not in {c["number"] for c in full}
+        await _feed_has(infra, number, "removed")
+        await eventually(lambda: not scorer_view.blocks(number), timeout_s=15)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_listed_numbers_expire(infra, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
+        number = f.phone()
+        entry = await _approved(short, number)
+        assert number in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+
+        async def expired() -> bool:
+            rows = (
+                await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
+            ).json()
+            return entry["id"] in {r["id"] for r in rows}
+
+        await eventually(expired, timeout_s=10)
+        changes = (await _sync(short, telecom, since=entry["version"])).json()["changes"]
+        assert (number, "expired") in {(c["number"], c["status"]) for c in changes}
+        assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+        await _feed_has(infra, number, "expired")
