@@ -9,7 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -120,3 +120,13 @@ async def coordination(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
             transport=transport, base_url="http://coordination", timeout=30
         ) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+async def coord(infra: Infra) -> AsyncIterator[Any]:
+    """The coordination app (tests/coordination/conftest.py `App`) shared by the coordination and
+    banksim tests: consumers, relay and scheduler on, short scheduler and retry intervals."""
+    from tests.coordination.conftest import running
+
+    async with running(infra) as app:
+        yield app

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,13 +50,6 @@ async def running(infra: Infra, **overrides: Any) -> AsyncIterator[App]:
             transport=transport, base_url="http://coordination", timeout=30
         ) as client:
             yield App(client, app, settings)
-
-
-@pytest.fixture(scope="session")
-async def coord(infra: Infra) -> AsyncIterator[App]:
-    """The coordination app every test shares: consumers, relay and scheduler on, default policy."""
-    async with running(infra) as app:
-        yield app
 
 
 async def bank(

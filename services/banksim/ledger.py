@@ -1,0 +1,140 @@
+"""The simulated banks' books, in memory: balances, holds, and transfers out. Money that is not held
+moves on to another account after a while, layer after layer, as mule networks do; what is held stays."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from streams.schemas.instructions import Holder, InstructionMessage, OutgoingTransfer, QueryResult
+
+CENT = Decimal("0.01")
+Key = tuple[str, str]  # (institution, account)
+
+
+@dataclass
+class Account:
+    institution: str
+    number: str
+    holder: str
+    layer: int = 0
+    balance: Decimal = Decimal("0.00")
+    holds: dict[str, Decimal] = field(default_factory=dict)  # instruction id → amount held
+    received_at: datetime | None = None
+    transfers_out: list[OutgoingTransfer] = field(default_factory=list)
+
+    @property
+    def held(self) -> Decimal:
+        return sum(self.holds.values(), Decimal("0.00"))
+
+    @property
+    def free(self) -> Decimal:
+        return self.balance - self.held
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: str
+    held_amount: Decimal | None = None
+    reason: str | None = None
+    query_result: QueryResult | None = None
+
+
+class Ledger:
+    def __init__(
+        self,
+        institutions: list[str],
+        *,
+        rng: random.Random,
+        forward_after: timedelta,
+        forward_share: Decimal,
+        max_layers: int,
+    ) -> None:
+        self.institutions = institutions
+        self.rng = rng
+        self.forward_after = forward_after
+        self.forward_share = forward_share
+        self.max_layers = max_layers
+        self.accounts: dict[Key, Account] = {}
+
+    def credit(
+        self, institution: str, number: str, amount: Decimal, *, at: datetime, layer: int = 0
+    ) -> Account:
+        acc = self.accounts.get((institution, number))
+        if acc is None:
+            acc = Account(institution, number, holder=f"Holder {number[-4:]}", layer=layer)
+            self.accounts[(institution, number)] = acc
+        acc.balance += amount
+        acc.received_at = at
+        return acc
+
+    def move_on(self, now: datetime) -> list[OutgoingTransfer]:
+        """Every account that received money long enough ago sends its free share onward."""
+        moved: list[OutgoingTransfer] = []
+        for acc in list(self.accounts.values()):
+            if (
+                acc.layer >= self.max_layers
+                or acc.received_at is None
+                or now - acc.received_at < self.forward_after
+            ):
+                continue
+            amount = (acc.free * self.forward_share).quantize(CENT)
+            acc.received_at = None  # one hop per receipt
+            if amount <= 0:
+                continue
+            target = self.rng.choice(self.institutions)
+            number = f"L{acc.layer + 1}{uuid.uuid4().hex[:10].upper()}"
+            transfer = OutgoingTransfer(
+                transfer_id=uuid.uuid4().hex[:16],
+                to_institution=target,
+                to_account=number,
+                amount=amount,
+                at=now,
+            )
+            acc.balance -= amount
+            acc.transfers_out.append(transfer)
+            self.credit(target, number, amount, at=now, layer=acc.layer + 1)
+            moved.append(transfer)
+        return moved
+
+    def apply(self, message: InstructionMessage) -> Answer:
+        """What the bank does with an instruction (or a notice) addressed to it."""
+        acc = self.accounts.get((message.institution_id, message.account))
+        iid = str(message.instruction_id)
+        if message.type == "notice":
+            if acc is not None:
+                acc.holds.pop(iid, None)  # a lapsed hold is lifted
+            return Answer("acknowledged")
+        if acc is None:
+            return Answer("account_not_found")
+        if message.kind == "query":
+            since = message.since or datetime.min.replace(tzinfo=UTC)
+            result = QueryResult(
+                holder=Holder(name=acc.holder),
+                balance=acc.balance,
+                transfers=[t for t in acc.transfers_out if t.at >= since],
+            )
+            return Answer("executed", query_result=result)
+        if message.kind in ("stop_payment", "freeze"):
+            if message.kind == "freeze":
+                acc.holds.clear()  # the freeze takes over the holds of the stop-payments before it
+            wanted = message.amount or acc.free
+            held = min(wanted, acc.free).quantize(CENT)
+            if held <= 0:
+                return Answer("rejected", reason="no funds left in the account")
+            acc.holds[iid] = held
+            if held < wanted:
+                return Answer("partially_executed", held, reason=f"only {held} left in the account")
+            return Answer("executed", held)
+        if message.kind == "release" and message.parent_instruction_id is not None:
+            acc.holds.pop(str(message.parent_instruction_id), None)
+            return Answer("executed")
+        if message.kind == "return_funds" and message.amount is not None:
+            if acc.balance < message.amount:
+                return Answer("rejected", reason="balance is lower than the amount to return")
+            acc.balance -= message.amount
+            return Answer("executed")
+        return Answer("executed")  # extend: the hold simply stays

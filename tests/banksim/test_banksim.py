@@ -1,0 +1,146 @@
+"""The institution simulator: its books (money moves on unless held) and its answers through the real
+interfaces — Kafka for one bank, a signed webhook and the API for another."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import uvicorn
+
+from services.banksim import webhook
+from services.banksim.bank import SimBanks
+from services.banksim.ledger import Ledger
+from services.banksim.settings import BanksimSettings
+from streams.schemas.instructions import InstructionMessage, LegalBasis
+from tests import factories as f
+from tests.coordination.conftest import App, bank, issue, open_case
+from tests.coordination.receiver import free_port
+from tests.kafka_tools import eventually
+
+
+def _msg(kind: str, account: str, amount: str | None = None, **extra: object) -> InstructionMessage:
+    now = datetime.now(UTC)
+    iid = uuid.uuid4()
+    return InstructionMessage(
+        message_id=str(iid),
+        type="instruction",
+        instruction_id=iid,
+        kind=kind,
+        institution_id="bank-x",  # type: ignore[arg-type]
+        account=account,
+        amount=Decimal(amount) if amount else None,
+        legal_basis=LegalBasis(case_number="C-1"),
+        issued_at=now,
+        ack_due_at=now,
+        exec_due_at=now,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_money_moves_on_unless_held():
+    ledger = Ledger(
+        ["bank-x"],
+        rng=random.Random(1),
+        forward_after=timedelta(seconds=60),
+        forward_share=Decimal("1"),
+        max_layers=2,
+    )
+    t0 = datetime.now(UTC)
+    ledger.credit("bank-x", "MULE0001", Decimal("1000.00"), at=t0)
+    ledger.credit("bank-x", "MULE0002", Decimal("1000.00"), at=t0)
+    stop = ledger.apply(_msg("stop_payment", "MULE0001", "600.00"))
+    assert (stop.outcome, stop.held_amount) == ("executed", Decimal("600.00"))
+    moved = ledger.move_on(t0 + timedelta(seconds=61))
+    assert sorted(t.amount for t in moved) == [Decimal("400.00"), Decimal("1000.00")]  # held money stays
+    answer = ledger.apply(_msg("query", "MULE0002", since=t0 - timedelta(minutes=1)))
+    assert answer.query_result is not None and answer.query_result.transfers[0].amount == Decimal("1000.00")
+    late = ledger.apply(_msg("stop_payment", "MULE0002", "1000.00"))
+    assert late.outcome == "rejected"  # too late: the money is gone
+    assert ledger.apply(_msg("stop_payment", "NOPE0000", "1.00")).outcome == "account_not_found"
+
+
+@pytest.mark.integration
+async def test_banks_answer_through_kafka_and_webhook(infra, coord: App, sessions):
+    port = free_port()
+    kafka_bank, _, _ = await bank(sessions)
+    hook_bank, hook_key, secret = await bank(
+        sessions, kafka=False, webhook_url=f"http://127.0.0.1:{port}/webhooks/placeholder"
+    )
+    from services.institutions import delivery
+    from services.kit.db import unit_of_work
+
+    async with unit_of_work(sessions) as s:  # the real URL names the institution
+        secret = await delivery.configure(
+            s,
+            institution_id=hook_bank,
+            kafka=False,
+            webhook_url=f"http://127.0.0.1:{port}/webhooks/{hook_bank}",
+            rotate_secret=True,
+        )
+    assert secret
+    settings = BanksimSettings(
+        kafka_institutions=[kafka_bank],
+        webhook_institutions=[hook_bank],
+        delay_min_s=0.05,
+        delay_max_s=0.1,
+        reject_rate=0,
+        silent_rate=0,
+        learn_from_events=False,
+        seed=7,
+    )
+    banks = SimBanks(
+        infra.common,
+        settings,
+        api_keys={hook_bank: hook_key["Authorization"][7:]},
+        webhook_secrets={hook_bank: secret},
+        http=coord.client,
+    )
+    mule_k, mule_h = f.account("MK"), f.account("MH")
+    now = datetime.now(UTC)
+    banks.ledger.credit(kafka_bank, mule_k, Decimal("5000.00"), at=now)
+    banks.ledger.credit(hook_bank, mule_h, Decimal("800.00"), at=now)
+    server = uvicorn.Server(uvicorn.Config(webhook.app(banks), host="127.0.0.1", port=port, log_config=None))
+    serving = asyncio.create_task(server.serve())
+    await banks.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in banks.runners)), 20)
+        op = f.officer()
+        case_id = await open_case(
+            coord.client, op, (kafka_bank, mule_k, "5000.00"), (hook_bank, mule_h, "1000.00")
+        )
+        by_kafka = await issue(
+            coord.client,
+            op,
+            case_id,
+            kind="stop_payment",
+            institution_id=kafka_bank,
+            account=mule_k,
+            amount="5000.00",
+        )
+        by_hook = await issue(
+            coord.client,
+            op,
+            case_id,
+            kind="stop_payment",
+            institution_id=hook_bank,
+            account=mule_h,
+            amount="1000.00",
+        )
+
+        async def answered(iid: str, status: str) -> bool:
+            got = (await coord.client.get(f"/v1/instructions/{iid}", headers=op)).json()
+            return bool(got["status"] == status)
+
+        await eventually(lambda: answered(by_kafka["id"], "executed"), timeout_s=20)
+        await eventually(lambda: answered(by_hook["id"], "partially_executed"), timeout_s=20)
+        flow = (await coord.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+        assert flow["totals"]["stopped"] == "5800.00"
+    finally:
+        await banks.stop()
+        server.should_exit = True
+        await serving
