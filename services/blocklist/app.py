@@ -58,7 +58,8 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
         return checks
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
-        # The unit of work is the request; after it commits, the feed is told to publish at once.
+        # The unit of work is the route (scope="function" in the routers): it commits before the answer
+        # is sent, so a 2xx means the change is durable; then the feed is told to publish at once.
         # The coordination unit of work seals audit entries (case, blocklist changes) into the chain.
         async with unit_of_work(sessions) as session:
             yield session

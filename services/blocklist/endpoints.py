@@ -41,7 +41,7 @@ def router(
     settings: BlocklistSettings,
 ) -> APIRouter:
     api = APIRouter(prefix="/v1/blocklist", tags=["blocklist"])
-    Session = Annotated[AsyncSession, Depends(session_dep)]
+    Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
     Who = Annotated[Officer, Depends(officer_dep)]
     Institution = Annotated[Caller, Depends(institution_dep)]
 

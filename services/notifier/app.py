@@ -93,7 +93,8 @@ def build(
         return checks
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
-        # The unit of work is the request: commit when the route returns, roll back when it raises.
+        # The unit of work is the route (scope="function" in the routers): it commits before the answer
+        # is sent, so a 2xx means the change is durable.
         # The coordination unit of work seals audit entries (case, blocklist changes) into the chain.
         async with unit_of_work(sessions) as session:
             yield session

@@ -20,7 +20,7 @@ SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 
 def router(session_dep: SessionDep, settings: NotifierSettings) -> APIRouter:
     api = APIRouter(prefix="/v1/receipts", tags=["gateways"])
-    Session = Annotated[AsyncSession, Depends(session_dep)]
+    Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
     secrets = {"sms": settings.sms_secret, "push": settings.push_secret}
 
     @api.post("/{channel}", status_code=204, summary="A signed delivery receipt from a gateway")

@@ -43,7 +43,7 @@ def router(
     bridge: warnings.CaseBridge,
 ) -> APIRouter:
     api = APIRouter(prefix="/v1/desk/tasks", tags=["phone desk"])
-    Session = Annotated[AsyncSession, Depends(session_dep)]
+    Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
     Who = Annotated[Officer, Depends(officer_dep)]
 
     @api.get("", response_model=TaskPage, summary="The queue, riskiest first")

@@ -38,7 +38,7 @@ def router(
     bridge: service.CaseBridge,
 ) -> APIRouter:
     api = APIRouter(tags=["citizens"])
-    Session = Annotated[AsyncSession, Depends(session_dep)]
+    Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
     Institution = Annotated[Caller, Depends(institution_dep)]
 
     @api.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
