@@ -52,6 +52,7 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
         ],
         True,
     ),
+    ("notifier_event_to_warning", ["services.notifier.bench", "--duration", "30"], True),
 ]
 
 

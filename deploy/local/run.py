@@ -17,10 +17,19 @@ from deploy.local.processes import LOGS, Child, stack_running, step, wait_health
 MAX_RESTARTS = 5
 
 
+GATEWAY = "http://127.0.0.1:8007"  # the local stand-in for the SMS gateway and the app-push provider
 CHILDREN = [
     Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001"),
     Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002"),
     Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003"),
+    Child("gateway", ["services.notifier.receiver", "--port", "8007"], None),
+    Child(
+        "notifier",
+        ["services.notifier"],
+        "http://127.0.0.1:8004",
+        env={"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"},
+    ),
+    Child("blocklist", ["services.blocklist"], "http://127.0.0.1:8005"),
     Child("simulator", ["services.simulator", "--provision", "--sink", "http"], "http://127.0.0.1:8009"),
 ]
 
@@ -106,6 +115,9 @@ def _banner() -> None:
     say("  ingest API        http://127.0.0.1:8001/docs     metrics http://127.0.0.1:8001/metrics")
     say("  coordination API  http://127.0.0.1:8003/docs     metrics http://127.0.0.1:8003/metrics")
     say("  scorer            http://127.0.0.1:8002/health   metrics http://127.0.0.1:8002/metrics")
+    say("  notifier          http://127.0.0.1:8004/docs     metrics http://127.0.0.1:8004/metrics")
+    say("  blocklist         http://127.0.0.1:8005/docs     metrics http://127.0.0.1:8005/metrics")
+    say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
     say("  simulator         metrics http://127.0.0.1:8009/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
     say(

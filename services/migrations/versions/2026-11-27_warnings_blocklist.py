@@ -16,7 +16,8 @@ from alembic import op
 revision: str = "0003_warnings"
 down_revision: str | None = "0001_foundation"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+# The blocklist writes its changes to the coordination audit log.
+depends_on: str | Sequence[str] | None = "0002_coordination"
 
 
 def upgrade() -> None:
