@@ -3,9 +3,11 @@ its Kafka topic), at a fixed rate of stop-payments per second, on the real Kafka
 
     python -m services.coordination.bench [--rate 100] [--duration 30] [--url http://127.0.0.1:8003]
 
-Without `--url` it starts its own coordination process (API + relay + scheduler) on a free port. It
-creates its own banks and cases, reads the banks' topics with a plain consumer, and prints one JSON
-object: p50/p90/p99/max issue-to-delivery latency, API latency, and instructions per second sustained.
+Without `--url` it makes a scratch database and topic prefix, starts its own coordination process
+(API + relay + scheduler) on a free port against them, and drops both at the end, so runs neither see
+nor leave data. With `--url` it drives that service and its database. It creates its own banks and
+cases, reads the banks' topics with a plain consumer, and prints one JSON object: p50/p90/p99/max
+issue-to-delivery latency, API latency, and instructions per second sustained.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy.engine import make_url
 
 from services.institutions import credentials
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.settings import CommonSettings
 from services.kit.tokens import issue as issue_token
+from services.migrate import upgrade
 from streams import admin, topics
 
 
@@ -41,7 +46,34 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _service(url: str | None) -> AsyncIterator[str]:
+async def _scratch(common: CommonSettings) -> AsyncIterator[CommonSettings]:
+    """A migrated database and a topic prefix of this run only; removed afterwards."""
+    name = f"stopline_bench_{uuid.uuid4().hex[:8]}"
+    admin_dsn = (
+        make_url(common.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    conn = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(common.database_url).set(database=name).render_as_string(hide_password=False)
+    prefix = f"bench-coord-{name[-8:]}-"
+    try:
+        await asyncio.to_thread(upgrade, url)
+        await admin.ensure_topics(common.kafka_bootstrap, prefix)
+        yield common.model_copy(update={"database_url": url, "topic_prefix": prefix})
+    finally:
+        await admin.delete_topics(common.kafka_bootstrap, prefix)
+        conn = await asyncpg.connect(admin_dsn, timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str]:
     """The coordination API to drive: the given one, or a child process started here."""
     if url:
         yield url
@@ -49,12 +81,20 @@ async def _service(url: str | None) -> AsyncIterator[str]:
     port = _free_port()
     env = {
         **os.environ,
+        "DATABASE_URL": common.database_url,
+        "STOPLINE_TOPIC_PREFIX": common.topic_prefix,
         "STOPLINE_COORDINATION_PORT": str(port),
         "STOPLINE_COORDINATION_CONSUME": "false",
+        # The API and the relay + scheduler in two processes, one per core, as deployed.
+        "STOPLINE_COORDINATION_RELAY": "false",
+        "STOPLINE_COORDINATION_SCHEDULER": "false",
         "STOPLINE_LOG_LEVEL": "WARNING",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.coordination.app", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.coordination.worker", env=env, stdout=asyncio.subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -68,11 +108,12 @@ async def _service(url: str | None) -> AsyncIterator[str]:
                 await asyncio.sleep(0.1)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
+        for child in (proc, worker):
+            child.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(child.wait(), 15)
+            except TimeoutError:
+                child.kill()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -83,7 +124,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def run(*, rate: float, duration: float, url: str | None, banks: int) -> dict[str, Any]:
-    common = CommonSettings()
+    if url:
+        return await _run(CommonSettings(), rate=rate, duration=duration, url=url, banks=banks)
+    async with _scratch(CommonSettings()) as common:
+        return await _run(common, rate=rate, duration=duration, url=None, banks=banks)
+
+
+async def _run(
+    common: CommonSettings, *, rate: float, duration: float, url: str | None, banks: int
+) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:6]
     bank_ids = [f"bench-{run_id}-{n}" for n in range(banks)]
     engine = make_engine(common.database_url, pool_size=2)
@@ -127,7 +176,7 @@ async def run(*, rate: float, duration: float, url: str | None, banks: int) -> d
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {issue_token(subject='bench', role='operator', unit='bench-unit')}"}
     async with (
-        _service(url) as base,
+        _service(url, common) as base,
         httpx.AsyncClient(
             base_url=base, headers=headers, timeout=30, limits=httpx.Limits(max_connections=200)
         ) as client,

@@ -19,6 +19,7 @@ from services.coordination.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 Job = Callable[..., Awaitable[int]]
+MAX_BATCHES = 5
 JOBS: dict[str, Job] = {"expire_holds": jobs.expire_holds, "escalate_overdue": jobs.escalate_overdue}
 
 
@@ -45,7 +46,8 @@ class Scheduler:
                     await self.task
 
     async def tick(self) -> dict[str, int]:
-        """Run every job once; each job repeats while it fills whole batches."""
+        """Run every job once; a job repeats while it fills whole batches, up to `MAX_BATCHES` a tick,
+        so a backlog (thousands overdue at once) is worked off without starving the API."""
         done: dict[str, int] = {}
         for name, job in JOBS.items():
             total = 0
@@ -54,7 +56,7 @@ class Scheduler:
                     async with unit_of_work(self.sessions) as session:
                         n = await job(session, now=datetime.now(UTC), ctx=self.ctx)
                     total += n
-                    if n < jobs.BATCH:
+                    if n < jobs.BATCH or total >= MAX_BATCHES * jobs.BATCH:
                         break
             except Exception:
                 metrics.SCHEDULER_ERRORS.labels(name).inc()

@@ -1,0 +1,55 @@
+"""The coordination background worker in its own process: outbox relay, deadline scheduler and the
+institution-responses consumer, for when the API runs with them switched off
+(`STOPLINE_COORDINATION_RELAY=false STOPLINE_COORDINATION_SCHEDULER=false`):
+
+    python -m services.coordination.worker
+
+Several workers (and API processes) may run at once: rows are claimed with SKIP LOCKED and the
+consumer group shares the partitions. SIGTERM finishes the batch in hand, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from services.coordination.deadlines.scheduler import Scheduler
+from services.coordination.delivery.relay import Relay
+from services.coordination.instructions import consumer as responses_consumer
+from services.coordination.instructions.service import Context
+from services.coordination.settings import CoordinationSettings
+from services.kit.db import make_engine, make_sessionmaker
+from services.kit.logging import configure_logging
+from services.kit.settings import CommonSettings
+
+
+async def main() -> None:
+    common, settings = CommonSettings(), CoordinationSettings()
+    configure_logging(
+        service="coordination-worker", level=common.log_level, pseudonym_key=common.pseudonym_key
+    )
+    engine = make_engine(common.database_url, pool_size=10)
+    sessions = make_sessionmaker(engine)
+    ctx = Context(policy=settings, topic_prefix=common.topic_prefix)
+    relay = Relay(common, settings, sessions)
+    scheduler = Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s)
+    runner = responses_consumer.build_runner(common, sessions, ctx)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await relay.start()
+    scheduler.start()
+    consuming = asyncio.create_task(runner.run())
+    try:
+        await stop.wait()
+    finally:
+        runner.stop()
+        await scheduler.stop()
+        await relay.stop()
+        await asyncio.wait([consuming], timeout=15)
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
