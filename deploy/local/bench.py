@@ -53,6 +53,11 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
         True,
     ),
     ("notifier_event_to_warning", ["services.notifier.bench", "--duration", "30"], True),
+    (
+        "instruction_issue_to_delivered",
+        ["services.coordination.bench", "--rate", "100", "--duration", "30"],
+        False,
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ CHILDREN = [
     Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001"),
     Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002"),
     Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003"),
+    Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
     Child("gateway", ["services.notifier.receiver", "--port", "8007"], None),
     Child(
         "notifier",
@@ -118,6 +119,7 @@ def _banner() -> None:
     say("  notifier          http://127.0.0.1:8004/docs     metrics http://127.0.0.1:8004/metrics")
     say("  blocklist         http://127.0.0.1:8005/docs     metrics http://127.0.0.1:8005/metrics")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
+    say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
     say("  simulator         metrics http://127.0.0.1:8009/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
     say(
