@@ -1,61 +1,112 @@
-"""Per-account state (inflows and outflows) and the features of an account as a possible mule."""
+"""Per-account state (inflows and outflows) and the graph features of an account: as the payee of a
+money-out (fan-in, age, how long money rests) and as a possible mule paying out what it collected."""
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
+from models.features.person import DAY_S, MAX_DAYS, log10
+from models.features.windows import Window
+
 WINDOW_S = 3600
+NEVER_RESTS_MIN = 24 * 60.0  # "money rests a day or more": the value for an account that never paid out
 
-FEATURE_NAMES = (
-    "distinct_payers_1h",
-    "received_1h_sum",
-    "paid_out_1h_sum",
-    "payout_ratio",
-    "minutes_money_rests",
-    "distinct_payees_1h",
+PAYEE_FEATURES = (
+    "payee_account_age_days",
+    "payee_payers_10m",
+    "payee_payers_1h",
+    "payee_payers_24h",
+    "payee_inflows_24h",
+    "payee_received_24h_log10",
+    "payee_paid_out_24h_log10",
+    "payee_payout_ratio_24h",
+    "payee_minutes_money_rests",
+    "payee_payees_24h",
 )
-
-
-@dataclass(frozen=True)
-class Flow:
-    at: float
-    counterparty: str
-    amount: float
-    ref: str
 
 
 @dataclass
 class AccountState:
-    ins: deque[Flow] = field(default_factory=deque)
-    outs: deque[Flow] = field(default_factory=deque)
+    first_seen: float | None = None
+    last_seen: float = 0.0
+    ins_10m: Window = field(default_factory=lambda: Window(600))
+    ins_1h: Window = field(default_factory=lambda: Window(WINDOW_S))
+    ins_24h: Window = field(default_factory=lambda: Window(DAY_S))
+    outs_1h: Window = field(default_factory=lambda: Window(WINDOW_S))
+    outs_24h: Window = field(default_factory=lambda: Window(DAY_S))
+    refs: dict[str, float] = field(default_factory=dict)  # movements already counted (replays)
+    first_in_since_out: float | None = None  # the oldest inflow not yet followed by an outflow
+    rests_min: float = NEVER_RESTS_MIN  # last observed time from an inflow to the next outflow
     holder_phone: str | None = None
     alerted_at: float | None = None
-    last_seen: float = 0.0
+    alerted: dict[str, float] = field(default_factory=dict)  # victim-side alert keys raised here
+
+    def seen(self, at: float) -> None:
+        self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
+        self.last_seen = max(self.last_seen, at)
 
     def prune(self, now: float) -> None:
-        for flows in (self.ins, self.outs):
-            while flows and flows[0].at < now - 2 * WINDOW_S:
-                flows.popleft()
+        for ref in [r for r, t in self.refs.items() if t < now - DAY_S]:
+            del self.refs[ref]
+        for key in [k for k, t in self.alerted.items() if t < now - DAY_S]:
+            del self.alerted[key]
 
-    def add(self, flows: deque[Flow], flow: Flow) -> None:
-        flows.append(flow)
-        if len(flows) > 1 and flows[-2].at > flow.at:  # late event: keep time order
-            ordered = sorted(flows, key=lambda f: f.at)
-            flows.clear()
-            flows.extend(ordered)
+    def record_in(self, at: float, payer: str, amount: float, ref: str) -> bool:
+        """Count an inflow; False if this movement was counted before (a replay)."""
+        if ref in self.refs:
+            return False
+        self.refs[ref] = at
+        self.seen(at)
+        for window in (self.ins_10m, self.ins_1h, self.ins_24h):
+            window.add(at, payer, amount)
+        if self.first_in_since_out is None or at < self.first_in_since_out:
+            self.first_in_since_out = at
+        return True
 
-    def features(self, now: float) -> dict[str, float]:
-        ins = [f for f in self.ins if now - WINDOW_S <= f.at <= now]
-        outs = [f for f in self.outs if now - WINDOW_S <= f.at <= now]
-        received = sum(f.amount for f in ins)
-        paid = sum(f.amount for f in outs)
-        rests = (outs[0].at - ins[0].at) / 60 if ins and outs and outs[0].at >= ins[0].at else 0.0
+    def record_out(self, at: float, payee: str, amount: float, ref: str) -> bool:
+        """Count an outflow; False if counted before."""
+        if ref in self.refs:
+            return False
+        self.refs[ref] = at
+        self.seen(at)
+        for window in (self.outs_1h, self.outs_24h):
+            window.add(at, payee, amount)
+        if self.first_in_since_out is not None and at >= self.first_in_since_out:
+            self.rests_min = (at - self.first_in_since_out) / 60
+            self.first_in_since_out = None
+        return True
+
+    def payee_features(self, now: float) -> list[float]:
+        """The PAYEE_FEATURES of this account as it receives a payment at `now`, in order."""
+        _, _, payers_10m = self.ins_10m.stats(now)
+        _, _, payers_1h = self.ins_1h.stats(now)
+        n24, received, payers_24h = self.ins_24h.stats(now)
+        _, paid, payees = self.outs_24h.stats(now)
+        return [
+            min((now - self.first_seen) / DAY_S, MAX_DAYS) if self.first_seen is not None else 0.0,
+            float(payers_10m),
+            float(payers_1h),
+            float(payers_24h),
+            float(n24),
+            log10(received),
+            log10(paid),
+            min(paid / received, 1.0) if received > 0 else 0.0,
+            self.rests_min,
+            float(payees),
+        ]
+
+    def mule_features(self, now: float) -> dict[str, float]:
+        """What the mule fan-in rule reads: the last hour's collection and pay-out."""
+        _, received, payers = self.ins_1h.stats(now)
+        _, paid, payees = self.outs_1h.stats(now)
+        first_in = self.ins_1h.times[0] if self.ins_1h.times else None
+        first_out = next((t for t in self.outs_1h.times if first_in is not None and t >= first_in), None)
+        rests = (first_out - first_in) / 60 if first_in is not None and first_out is not None else 0.0
         return {
-            "distinct_payers_1h": float(len({f.counterparty for f in ins})),
+            "distinct_payers_1h": float(payers),
             "received_1h_sum": received,
             "paid_out_1h_sum": paid,
             "payout_ratio": min(paid / received, 1.0) if received else 0.0,
             "minutes_money_rests": rests,
-            "distinct_payees_1h": float(len({f.counterparty for f in outs})),
+            "distinct_payees_1h": float(payees),
         }

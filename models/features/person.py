@@ -1,38 +1,65 @@
-"""Per-person state and the features of a money-out event (a transfer or payment) in its context.
+"""Per-person state and the person-side features of a money-out event (a transfer or payment).
 
-State is kept per person (by phone), bounded by age: everything older than `horizon_s` of event
-time is dropped. Events may arrive out of order: a call record arrives when the call ends, often
-after a transfer the victim made while still on the phone, so features are recomputed for recent
-money-out events when a call arrives.
+State is kept per person (by phone) and bounded by age: contacts and payees older than the horizon are
+forgotten, detail (calls, money-outs) is kept for two hours, windowed counts for at most a week. Events
+may arrive out of order: a call record arrives when the call ends, often after a transfer the victim made
+while still on the phone, so `calls_arrived` tells which recent money-outs must be scored again.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
-CALL_WINDOW_S = 3600  # a call counts for transfers up to an hour after it ended
-RECENT_S = 2 * 3600  # calls and transfers kept in detail this long
+from models.features.numbers import is_international, is_virtual_operator
+from models.features.windows import Window
 
-FEATURE_NAMES = (
-    "amount",
+CALL_WINDOW_S = 3600  # a call counts for money-outs up to an hour after it ended
+RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
+LONG_CALL_S = 300  # a call this long from an unknown number is worth counting
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+MAX_DAYS = 60.0
+
+PERSON_FEATURES = (
+    "amount_log10",
+    "amount_vs_typical",
+    "prior_money_outs",
+    "person_known_days",
+    "wallet_payment",
     "payee_new",
+    "payee_prior_count",
+    "payee_known_days",
+    "to_payee_24h_sum_log10",
+    "outs_10m_count",
+    "outs_1h_count",
+    "outs_1h_sum_log10",
+    "outs_24h_count",
+    "outs_24h_sum_log10",
+    "new_payees_24h",
     "call_present",
     "call_duration_min",
     "caller_unknown",
     "caller_reported",
     "caller_international",
+    "caller_virtual_operator",
     "minutes_call_end_to_transfer",
-    "transfers_1h_count",
-    "transfers_1h_sum",
-    "new_payees_24h",
+    "unknown_calls_24h",
+    "long_unknown_calls_7d",
+    "reported_calls_7d",
+    "link_sms_7d",
     "sim_change_24h",
     "new_device_24h",
     "hour_of_day",
 )
 
 
-@dataclass(frozen=True)
+def log10(value: float) -> float:
+    return math.log10(1.0 + max(value, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
 class CallSeen:
     caller: str
     start: float
@@ -41,8 +68,12 @@ class CallSeen:
     caller_known: bool
     ref: str
 
+    @property
+    def suspicious(self) -> bool:
+        return self.reported or not self.caller_known
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class MoneyOut:
     at: float
     payee: str  # "institution/account"
@@ -53,31 +84,60 @@ class MoneyOut:
     account: str
     payee_account: str
     payee_institution: str
+    wallet: bool = False
+
+
+@dataclass(slots=True)
+class PayeeSeen:
+    first: float
+    last: float
+    count: int
+
+
+def _windows(span: float) -> Window:
+    return Window(span, cap=500)  # one person's activity: 500 entries is far beyond any real day
 
 
 @dataclass
 class PersonState:
+    first_seen: float | None = None
+    last_seen: float = 0.0
     contacts: dict[str, float] = field(default_factory=dict)  # number → last contact (event time)
-    payees: dict[str, float] = field(default_factory=dict)  # payee → last paid
-    new_payee_times: deque[float] = field(default_factory=deque)
+    payees: dict[str, PayeeSeen] = field(default_factory=dict)
     calls: deque[CallSeen] = field(default_factory=deque)
     outs: deque[MoneyOut] = field(default_factory=deque)
+    outs_10m: Window = field(default_factory=lambda: _windows(600))
+    outs_1h: Window = field(default_factory=lambda: _windows(3600))
+    outs_24h: Window = field(default_factory=lambda: _windows(DAY_S))
+    new_payees_24h: Window = field(default_factory=lambda: _windows(DAY_S))
+    to_payee_24h: dict[str, Window] = field(default_factory=dict)
+    unknown_calls_24h: Window = field(default_factory=lambda: _windows(DAY_S))
+    long_unknown_calls_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
+    reported_calls_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
+    link_sms_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
+    out_count: int = 0
+    out_log_sum: float = 0.0
     sim_change_at: float | None = None
     new_device_at: float | None = None
     alerted: dict[str, float] = field(default_factory=dict)  # alert key → when
-    last_seen: float = 0.0
+
+    def seen(self, at: float) -> None:
+        self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
+        self.last_seen = max(self.last_seen, at)
 
     def prune(self, now: float, horizon_s: float) -> None:
         """Drop what is older than the horizon (contacts, payees) or than the recent window (detail)."""
-        for book in (self.contacts, self.payees, self.alerted):
+        for book in (self.contacts, self.alerted):
             for key in [k for k, t in book.items() if t < now - horizon_s]:
                 del book[key]
+        for key in [k for k, p in self.payees.items() if p.last < now - horizon_s]:
+            del self.payees[key]
+        for key in [k for k, w in self.to_payee_24h.items() if w.newest < now - DAY_S]:
+            del self.to_payee_24h[key]
         while self.calls and self.calls[0].end < now - RECENT_S:
             self.calls.popleft()
         while self.outs and self.outs[0].at < now - RECENT_S:
             self.outs.popleft()
-        while self.new_payee_times and self.new_payee_times[0] < now - 86_400:
-            self.new_payee_times.popleft()
 
     def record_contact(self, number: str, at: float) -> bool:
         """Remember a contact; return whether the number had been in contact before."""
@@ -85,48 +145,99 @@ class PersonState:
         self.contacts[number] = max(at, self.contacts.get(number, at))
         return known
 
-    def record_call(self, call: CallSeen) -> None:
+    def record_call(self, call: CallSeen) -> list[MoneyOut]:
+        """Remember a call; return the money-outs it may have led to (made during it or within the hour
+        after it), which must be scored again now that the call is known."""
         self.calls.append(call)
         if len(self.calls) > 1 and self.calls[-2].end > call.end:
             self.calls = deque(sorted(self.calls, key=lambda c: c.end))
+        if not call.caller_known:
+            self.unknown_calls_24h.add(call.start, call.caller, 1.0)
+            if call.end - call.start >= LONG_CALL_S:
+                self.long_unknown_calls_7d.add(call.start, call.caller, 1.0)
+        if call.reported:
+            self.reported_calls_7d.add(call.start, call.caller, 1.0)
+        return [o for o in self.outs if call.start <= o.at <= call.end + CALL_WINDOW_S]
+
+    def record_link_sms(self, sender: str, at: float) -> None:
+        self.link_sms_7d.add(at, sender, 1.0)
+
+    def new_money_out(self, at: float, payee: str) -> bool:
+        """Whether this payee is new for the person at `at`."""
+        seen = self.payees.get(payee)
+        return seen is None or seen.first >= at
 
     def record_out(self, out: MoneyOut) -> None:
+        seen = self.payees.get(out.payee)
+        if seen is None:
+            self.payees[out.payee] = PayeeSeen(out.at, out.at, 1)
+        else:
+            seen.first, seen.last, seen.count = (
+                min(seen.first, out.at),
+                max(seen.last, out.at),
+                seen.count + 1,
+            )
         if out.payee_new:
-            self.new_payee_times.append(out.at)
-        self.payees[out.payee] = max(out.at, self.payees.get(out.payee, out.at))
+            self.new_payees_24h.add(out.at, out.payee, 1.0)
+        for window in (self.outs_10m, self.outs_1h, self.outs_24h):
+            window.add(out.at, out.payee, out.amount)
+        self.to_payee_24h.setdefault(out.payee, _windows(DAY_S)).add(out.at, out.payee, out.amount)
+        self.out_count += 1
+        self.out_log_sum += math.log10(max(out.amount, 1.0))
         self.outs.append(out)
         if len(self.outs) > 1 and self.outs[-2].at > out.at:
             self.outs = deque(sorted(self.outs, key=lambda o: o.at))
 
     def suspicious_call_before(self, out: MoneyOut) -> CallSeen | None:
-        """The most suspicious call that could have led to this money-out: started before it and
-        ended at most an hour before it. Unknown or reported callers first, then the longest."""
+        """The most suspicious call that could have led to this money-out: started before it and ended at
+        most an hour before it. Reported or unknown callers first, then the longest."""
         candidates = [c for c in self.calls if c.start <= out.at <= c.end + CALL_WINDOW_S]
         if not candidates:
             return None
-        return max(candidates, key=lambda c: (c.reported or not c.caller_known, c.end - c.start))
+        return max(candidates, key=lambda c: (c.reported, not c.caller_known, c.end - c.start))
 
-    def features(self, out: MoneyOut, hour_of_day: int) -> tuple[dict[str, float], CallSeen | None]:
+    def features(self, out: MoneyOut, hour_of_day: int) -> tuple[list[float], CallSeen | None]:
+        """The PERSON_FEATURES of a money-out already recorded, in order, and the call it follows."""
+        at = out.at
         call = self.suspicious_call_before(out)
-        last_hour = [o for o in self.outs if out.at - 3600 <= o.at <= out.at]
-        values = {
-            "amount": out.amount,
-            "payee_new": float(out.payee_new),
-            "call_present": float(call is not None),
-            "call_duration_min": (call.end - call.start) / 60 if call else 0.0,
-            "caller_unknown": float(call is not None and not call.caller_known),
-            "caller_reported": float(call is not None and call.reported),
-            "caller_international": float(call is not None and not call.caller.startswith("+86")),
-            "minutes_call_end_to_transfer": (out.at - call.end) / 60 if call else 0.0,
-            "transfers_1h_count": float(len(last_hour)),
-            "transfers_1h_sum": sum(o.amount for o in last_hour),
-            "new_payees_24h": float(sum(1 for t in self.new_payee_times if out.at - 86_400 <= t <= out.at)),
-            "sim_change_24h": float(
-                self.sim_change_at is not None and 0 <= out.at - self.sim_change_at <= 86_400
-            ),
-            "new_device_24h": float(
-                self.new_device_at is not None and 0 <= out.at - self.new_device_at <= 86_400
-            ),
-            "hour_of_day": float(hour_of_day),
-        }
-        return values, call
+        seen = self.payees.get(out.payee)
+        prior = max(self.out_count - 1, 0)
+        typical = (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior if prior else None
+        n10, _, _ = self.outs_10m.stats(at)
+        n1, s1, _ = self.outs_1h.stats(at)
+        n24, s24, _ = self.outs_24h.stats(at)
+        _, to_payee, _ = (
+            self.to_payee_24h[out.payee].stats(at) if out.payee in self.to_payee_24h else (0, 0, 0)
+        )
+        gap = (at - call.end) / 60 if call else 0.0
+        return [
+            math.log10(max(out.amount, 1.0)),
+            math.log10(max(out.amount, 1.0)) - typical if typical is not None else 0.0,
+            float(min(prior, 1000)),
+            min((at - self.first_seen) / DAY_S, MAX_DAYS) if self.first_seen is not None else 0.0,
+            float(out.wallet),
+            float(out.payee_new),
+            float(min(seen.count - 1, 50)) if seen else 0.0,
+            min(max(at - seen.first, 0.0) / DAY_S, MAX_DAYS) if seen else 0.0,
+            log10(to_payee),
+            float(n10),
+            float(n1),
+            log10(s1),
+            float(n24),
+            log10(s24),
+            float(self.new_payees_24h.stats(at)[0]),
+            float(call is not None),
+            (call.end - call.start) / 60 if call else 0.0,
+            float(call is not None and not call.caller_known),
+            float(call is not None and call.reported),
+            float(call is not None and is_international(call.caller)),
+            float(call is not None and is_virtual_operator(call.caller)),
+            max(min(gap, 60.0), -180.0),
+            float(self.unknown_calls_24h.stats(at)[0]),
+            float(self.long_unknown_calls_7d.stats(at)[0]),
+            float(self.reported_calls_7d.stats(at)[0]),
+            float(self.link_sms_7d.stats(at)[0]),
+            float(self.sim_change_at is not None and 0 <= at - self.sim_change_at <= DAY_S),
+            float(self.new_device_at is not None and 0 <= at - self.new_device_at <= DAY_S),
+            float(hour_of_day),
+        ], call

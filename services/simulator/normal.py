@@ -3,13 +3,14 @@ and the rare SIM change or new account; counterparts are mostly the person's usu
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from services.simulator.model import PAYMENT, IdSource, SimEvent, money, stamp
-from services.simulator.population import PREFIXES, Numbers, Person, Population
+from services.simulator.model import BANKS, PAYMENT, IdSource, SimEvent, money, stamp
+from services.simulator.population import BANK_BIN, PREFIXES, Numbers, Person, Population
 
 # Share of each kind of event in normal traffic; SIM changes and new accounts are rare on purpose.
 MIX: dict[str, float] = {
@@ -26,6 +27,14 @@ MIX: dict[str, float] = {
 CONTACT_CALL_SHARE = 0.85
 NEW_PAYEE_SHARE = 0.08
 MAX_NORMAL_TRANSFER = 50_000.0
+# Hard negatives: what innocent people do that looks like a scam in one respect.
+LONG_STRANGER_CALL_SHARE = 0.04  # a contractor, a doctor, a new colleague: long calls from new numbers
+STRANGER_VIRTUAL_SHARE = 0.10  # strangers on virtual-operator numbers (couriers, sales)
+STRANGER_ABROAD_SHARE = 0.03
+BIG_PURCHASE_SHARE = 0.015  # a car, a deposit, tuition: a large sum to a payee never paid before
+BIG_PURCHASE = (5_000.0, 150_000.0)
+NEW_PRIVATE_PAYEE_SHARE = 0.3  # of new payees: a private seller's account never seen before
+BIG_REGULAR_SHARE = 0.01  # rent, a loan repaid to family: a large sum to someone paid before
 
 
 def lognormal(rng: random.Random, median: float, sigma: float, low: float, high: float) -> float:
@@ -55,11 +64,22 @@ class NormalTraffic:
 
     def next(self, now: datetime) -> SimEvent:
         kind = self.rng.choices(self._kinds, self._weights)[0]
-        people = self.population.wallet_holders if kind.startswith("payment.") else self.population.people
-        return self._builders[kind](self.rng.choice(people), now)
+        pop = self.population
+        if kind.startswith("payment."):
+            people, cum = pop.wallet_holders, pop.cum_wallet_activity
+        else:
+            people, cum = pop.people, pop.cum_activity
+        # People are drawn in proportion to their activity: heavy users are many times busier than others.
+        person = people[min(bisect.bisect_right(cum, self.rng.random() * cum[-1]), len(people) - 1)]
+        return self._builders[kind](person, now)
 
     def _stranger(self) -> str:
         """A number outside the population; not remembered, so a long run does not grow memory."""
+        roll = self.rng.random()
+        if roll < STRANGER_ABROAD_SHARE:
+            return f"+{self.rng.choice(('1', '44', '852', '60', '95'))}{self.rng.randrange(10**9):09d}"
+        if roll < STRANGER_ABROAD_SHARE + STRANGER_VIRTUAL_SHARE:
+            return f"+86{self.rng.choice(('170', '171', '162', '165', '167'))}{self.rng.randrange(10**8):08d}"
         while True:
             phone = f"+86{self.rng.choice(PREFIXES)}{self.rng.randrange(10**9):09d}"
             if phone not in self.population.by_phone:
@@ -77,7 +97,10 @@ class NormalTraffic:
         else:
             # Unknown numbers: deliveries, sales, wrong numbers; mostly short, rarely already reported.
             caller = self._stranger()
-            duration = lognormal(rng, 20, 0.9, 1, 1800)
+            if rng.random() < LONG_STRANGER_CALL_SHARE:
+                duration = lognormal(rng, 900, 0.7, 300, 5400)
+            else:
+                duration = lognormal(rng, 20, 0.9, 1, 1800)
             reported = rng.random() < 0.01
         seconds = int(duration)
         # An operator reports a call when it ends, dated at its start (as call detail records are).
@@ -101,9 +124,18 @@ class NormalTraffic:
 
     def _transfer(self, person: Person, now: datetime) -> SimEvent:
         rng = self.rng
-        if rng.random() < NEW_PAYEE_SHARE:
-            # A new payee is mostly a business; now and then a person never paid before.
-            if rng.random() < 0.8:
+        amount = lognormal(rng, 300, 1.2, 1, MAX_NORMAL_TRANSFER)
+        big = rng.random() < BIG_PURCHASE_SHARE
+        if big:
+            amount = math.exp(rng.uniform(math.log(BIG_PURCHASE[0]), math.log(BIG_PURCHASE[1])))
+        if big or rng.random() < NEW_PAYEE_SHARE:
+            # A new payee is mostly a business; now and then a person never paid before, or a private
+            # seller's account nobody here has paid before (not remembered: memory stays flat).
+            roll = rng.random()
+            if roll < NEW_PRIVATE_PAYEE_SHARE:
+                payee_institution = rng.choice(BANKS)
+                payee_account = f"{BANK_BIN[payee_institution]}{rng.randrange(10**15):015d}"
+            elif roll < 0.85:
                 new = rng.choice(self.population.businesses)
                 payee_institution, payee_account = new.institution, new.account
             else:
@@ -112,13 +144,15 @@ class NormalTraffic:
         else:
             payee = rng.choice(person.payees)
             payee_institution, payee_account = payee.institution, payee.account
+            if rng.random() < BIG_REGULAR_SHARE:
+                amount = math.exp(rng.uniform(math.log(BIG_PURCHASE[0]), math.log(BIG_PURCHASE[1])))
         body = self._base("bank.transfer", now)
         body.update(
             payer_account=person.account,
             payer_phone=person.phone,
             payee_account=payee_account,
             payee_institution=payee_institution,
-            amount=money(lognormal(rng, 300, 1.2, 1, MAX_NORMAL_TRANSFER)),
+            amount=money(amount),
             currency="CNY",
             channel=rng.choices(("mobile", "online", "counter", "atm"), (0.8, 0.1, 0.05, 0.05))[0],
         )

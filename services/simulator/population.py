@@ -3,6 +3,8 @@ and payees; everything drawn from one seed so a run can be replayed."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -10,7 +12,7 @@ from services.simulator.model import BANKS, TELECOMS
 
 # Prefixes of Chinese mobile numbers (13x, 15x, 17x, 18x, 19x); 11 digits after +86.
 PREFIXES = ("13", "15", "17", "18", "19")
-_BANK_BIN = {"bank-a": "6222", "bank-b": "6217", "bank-c": "6228"}
+BANK_BIN = {"bank-a": "6222", "bank-b": "6217", "bank-c": "6228"}
 LANGUAGES = (("zh", 0.85), ("ug", 0.10), ("kk", 0.05))
 WALLET_SHARE = 0.7
 MAX_PERSON_PAYERS = 3
@@ -34,6 +36,7 @@ class Person:
     device_id: str
     contacts: list[str] = field(default_factory=list)
     payees: list[Payee] = field(default_factory=list)
+    activity: float = 1.0  # relative activity: heavy users make many more calls and payments a day
 
 
 class Numbers:
@@ -56,7 +59,7 @@ class Numbers:
         return self._unique("+86" + self.rng.choice(PREFIXES) + "{}" * 9)
 
     def bank_account(self, bank: str) -> str:
-        return self._unique(_BANK_BIN[bank] + "{}" * 15)
+        return self._unique(BANK_BIN[bank] + "{}" * 15)
 
     def wallet(self) -> str:
         return self._unique("PA" + "{}" * 12)
@@ -73,10 +76,14 @@ class Population:
     businesses: list[Payee] = field(default_factory=list)  # bank accounts that receive but never pay out
     by_phone: dict[str, Person] = field(init=False)
     wallet_holders: list[Person] = field(init=False)
+    cum_activity: list[float] = field(init=False)  # for drawing people in proportion to their activity
+    cum_wallet_activity: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_phone = {p.phone: p for p in self.people}
         self.wallet_holders = [p for p in self.people if p.wallet is not None]
+        self.cum_activity = list(itertools.accumulate(p.activity for p in self.people))
+        self.cum_wallet_activity = list(itertools.accumulate(p.activity for p in self.wallet_holders))
 
 
 def _language(rng: random.Random) -> str:
@@ -86,6 +93,24 @@ def _language(rng: random.Random) -> str:
             return lang
         roll -= share
     return LANGUAGES[0][0]
+
+
+ACTIVITY = (0.25, 16.0)  # log-uniform: from a person who pays once a week to a small trader
+ABROAD_SHARE = 0.05  # people with a relative or friend calling from abroad
+VIRTUAL_CONTACT_SHARE = 0.10  # people with a contact on a virtual operator's number
+
+
+def _enrich(people: list[Person], rng: random.Random) -> None:
+    """Activity levels and the contacts that make innocent calls look odd (hard negatives); drawn from their
+    own random stream so the rest of the population is the same as before for a given seed."""
+    for person in people:
+        person.activity = math.exp(rng.uniform(math.log(ACTIVITY[0]), math.log(ACTIVITY[1])))
+        if rng.random() < ABROAD_SHARE:
+            person.contacts.append(
+                rng.choice(("+1", "+44", "+49", "+7", "+971")) + f"{rng.randrange(10**9):09d}"
+            )
+        if rng.random() < VIRTUAL_CONTACT_SHARE:
+            person.contacts.append(f"+86{rng.choice(('170', '171', '165'))}{rng.randrange(10**8):08d}")
 
 
 def build_population(size: int = 5000, *, seed: int = 1, merchants: int = 200) -> Population:
@@ -127,6 +152,7 @@ def build_population(size: int = 5000, *, seed: int = 1, merchants: int = 200) -
             incoming[j] += 1
         person.payees = [Payee(people[j].bank, people[j].account) for j in friends]
         person.payees += rng.sample(businesses, k=rng.randint(1, 3))
+    _enrich(people, random.Random(f"population-extra:{seed}"))
     return Population(
         people=people,
         merchants=[numbers.merchant() for _ in range(merchants)],

@@ -1,5 +1,6 @@
 """Fraud scenarios with ground truth: an impersonation call followed by a large transfer to a mule, and a
-mule account collecting from many victims then paying out. Scenario time is compressed by `time_scale`."""
+mule account collecting from many victims then paying out (the live demo's two), plus the training
+typologies of `typologies`. Scenario time is compressed by `time_scale`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.simulator import typologies
 from services.simulator.model import BANKS, CENT, IdSource, SimEvent, money, stamp
 from services.simulator.population import Numbers, Person, Population
+from services.simulator.typologies import Collector
 
 TYPOLOGIES = ("call_then_transfer", "mule_fan_in")
 
@@ -77,6 +80,7 @@ class ScenarioFactory:
         # rightly seen by the scorer as a known caller and a known payee, and not alerted again.
         self.rng = random.Random(f"scenarios:{seed}:{ids.run_tag}")
         self.numbers = Numbers(self.rng, population.numbers.used)
+        self.collectors: list[Collector] = []  # collection accounts shared by the training typologies
         self._n = 0
 
     def make(self, start: datetime, typology: str | None = None) -> Scenario:
@@ -87,6 +91,8 @@ class ScenarioFactory:
             return self.impersonation(scenario_id, start)
         if typology == "mule_fan_in":
             return self.mule_fan_in(scenario_id, start)
+        if typology in typologies.BUILDERS:
+            return typologies.build(self, scenario_id, typology, start)
         raise ValueError(f"unknown typology {typology}")
 
     def _event(

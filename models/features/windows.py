@@ -1,0 +1,80 @@
+"""Sliding time windows with running count, sum and distinct counterparties, tolerant of late events.
+
+Each window is bounded twice: by age (entries older than its span are dropped) and by count (at most
+`cap` entries, the oldest dropped first), so an account receiving thousands of payments a day keeps a
+fixed memory; its counts then saturate at the cap, which is still far above any threshold that matters.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+DEFAULT_CAP = 2000
+
+
+@dataclass
+class Window:
+    span_s: float
+    cap: int = DEFAULT_CAP
+    times: deque[float] = field(default_factory=deque)
+    keys: deque[str] = field(default_factory=deque)
+    amounts: deque[float] = field(default_factory=deque)
+    total: float = 0.0
+    distinct: Counter[str] = field(default_factory=Counter)
+    newest: float = float("-inf")
+
+    def add(self, at: float, key: str, amount: float) -> None:
+        """Add an entry; a late one is put in time order, one older than the window is ignored."""
+        if at < self.newest - self.span_s:
+            return
+        if at >= self.newest:
+            self.times.append(at)
+            self.keys.append(key)
+            self.amounts.append(amount)
+            self.newest = at
+        else:
+            # Late: the deque is short near its end in practice, so the O(n) insert is rare and cheap.
+            i = bisect.bisect_right(self.times, at)
+            self.times.insert(i, at)
+            self.keys.insert(i, key)
+            self.amounts.insert(i, amount)
+        self.total += amount
+        self.distinct[key] += 1
+        self._expire(self.newest)
+        while len(self.times) > self.cap:
+            self._pop()
+
+    def _pop(self) -> None:
+        self.times.popleft()
+        key = self.keys.popleft()
+        self.total -= self.amounts.popleft()
+        left = self.distinct[key] - 1
+        if left:
+            self.distinct[key] = left
+        else:
+            del self.distinct[key]
+
+    def _expire(self, now: float) -> None:
+        start = now - self.span_s
+        while self.times and self.times[0] < start:
+            self._pop()
+
+    def stats(self, now: float) -> tuple[int, float, int]:
+        """(count, sum, distinct keys) of the entries in [now - span, now].
+
+        Entries after `now` (events that happened later but arrived earlier) are left out, so a feature
+        describes what was known at the event's own time."""
+        self._expire(max(self.newest, now))
+        if not self.times or self.times[-1] <= now:
+            return len(self.times), max(self.total, 0.0), len(self.distinct)
+        # Rare: some entries are newer than `now`; count the earlier ones by hand.
+        end = bisect.bisect_right(self.times, now)
+        start = bisect.bisect_left(self.times, now - self.span_s)
+        keys = set()
+        total = 0.0
+        for i in range(start, end):
+            keys.add(self.keys[i])
+            total += self.amounts[i]
+        return end - start, total, len(keys)

@@ -1,0 +1,183 @@
+"""Feature values on hand-built event sequences: window edges, late and out-of-order events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from models.features.account import AccountState
+from models.features.engine import apply_person_event, hour_of_day
+from models.features.person import CALL_WINDOW_S, PERSON_FEATURES, CallSeen, MoneyOut, PersonState
+from models.features.windows import Window
+from streams.schemas import events as ev
+
+T0 = 1_800_000_000.0
+P = {name: i for i, name in enumerate(PERSON_FEATURES)}
+ME = "+8613900000001"
+
+
+def out(
+    at: float, amount: float = 10_000, payee: str = "b/MULE1", new: bool = True, ref: str = "t"
+) -> MoneyOut:
+    return MoneyOut(at, payee, amount, new, ref, "bank-a", "ACC1", payee.split("/")[1], payee.split("/")[0])
+
+
+def call(
+    start: float, minutes: float, *, known: bool = False, reported: bool = False, ref: str = "c"
+) -> CallSeen:
+    return CallSeen("+447700900000", start, start + minutes * 60, reported, known, ref)
+
+
+def feats(person: PersonState, money: MoneyOut) -> dict[str, float]:
+    values, _ = person.features(money, 10)
+    return dict(zip(PERSON_FEATURES, values, strict=True))
+
+
+def test_window_edges_are_inclusive_and_expire_after_the_span():
+    w = Window(3600)
+    w.add(T0, "a", 100)
+    w.add(T0 + 1800, "b", 200)
+    assert w.stats(T0 + 3600) == (2, 300.0, 2)  # exactly an hour after the first: still in
+    assert w.stats(T0 + 3601) == (1, 200.0, 1)
+
+
+def test_window_puts_a_late_event_in_order_and_ignores_one_older_than_the_span():
+    w = Window(3600)
+    w.add(T0 + 600, "a", 1)
+    w.add(T0 + 100, "b", 2)  # late, but inside the window
+    w.add(T0 - 4000, "c", 4)  # older than the window already is: ignored
+    assert list(w.times) == [T0 + 100, T0 + 600]
+    assert w.stats(T0 + 600) == (2, 3.0, 2)
+    # Asked about a moment before the newest entry, it leaves later entries out.
+    assert w.stats(T0 + 300) == (1, 2.0, 1)
+
+
+def test_window_is_bounded_by_count():
+    w = Window(86_400, cap=10)
+    for i in range(25):
+        w.add(T0 + i, f"k{i % 3}", 1.0)
+    assert w.stats(T0 + 25) == (10, 10.0, 3)
+
+
+def test_call_counts_up_to_the_window_edge_after_it_ended():
+    person = PersonState()
+    person.record_call(call(T0, 20))
+    end = T0 + 20 * 60
+    inside = feats(person, out(end + CALL_WINDOW_S))
+    outside = feats(person, out(end + CALL_WINDOW_S + 1))
+    assert inside["call_present"] == 1.0 and inside["minutes_call_end_to_transfer"] == 60.0
+    assert outside["call_present"] == 0.0
+
+
+def test_transfer_during_the_call_has_negative_gap():
+    person = PersonState()
+    person.record_call(call(T0, 30))
+    values = feats(person, out(T0 + 10 * 60))
+    assert values["minutes_call_end_to_transfer"] == -20.0
+    assert values["call_duration_min"] == 30.0 and values["caller_international"] == 1.0
+
+
+def test_reported_caller_is_preferred_over_a_longer_unknown_one():
+    person = PersonState()
+    person.record_call(call(T0, 50, ref="long"))
+    person.record_call(call(T0 + 60, 10, reported=True, ref="reported"))
+    found = person.suspicious_call_before(out(T0 + 55 * 60))
+    assert found is not None and found.ref == "reported"
+
+
+def test_late_call_returns_the_money_outs_to_score_again():
+    person = PersonState()
+    person.record_out(out(T0 + 600, ref="during"))
+    person.record_out(out(T0 - 60, ref="before"))  # also out of order
+    again = person.record_call(call(T0, 20, ref="late"))
+    assert [o.ref for o in again] == ["during"]
+    assert [o.ref for o in person.outs] == ["before", "during"]
+
+
+def test_velocity_payee_history_and_typical_amount():
+    person = PersonState()
+    person.seen(T0 - 86_400)
+    for i, amount in enumerate((100.0, 100.0, 100.0)):
+        person.record_out(out(T0 + i * 600, amount, payee="b/SHOP", new=i == 0, ref=f"r{i}"))
+    big = out(T0 + 3000, 10_000, payee="b/SHOP", new=False, ref="big")
+    person.record_out(big)
+    values = feats(person, big)
+    assert values["outs_1h_count"] == 4.0 and values["outs_10m_count"] == 1.0  # 10 min: only itself
+    assert values["payee_prior_count"] == 3.0 and values["payee_new"] == 0.0
+    assert values["amount_vs_typical"] == 2.0  # log10(10000) - log10(100)
+    assert values["new_payees_24h"] == 1.0
+    assert round(values["person_known_days"], 3) == round((T0 + 3000 - (T0 - 86_400)) / 86_400, 3)
+
+
+def test_new_device_and_sim_change_only_count_within_a_day_before():
+    person = PersonState(sim_change_at=T0, new_device_at=T0 + 10)
+    person.record_out(out(T0 + 86_400))
+    values = feats(person, out(T0 + 86_400))
+    assert values["sim_change_24h"] == 1.0 and values["new_device_24h"] == 1.0
+    values = feats(person, out(T0 + 86_411))
+    assert values["sim_change_24h"] == 0.0 and values["new_device_24h"] == 0.0
+
+
+def test_prune_drops_detail_beyond_the_recent_window_and_contacts_beyond_the_horizon():
+    person = PersonState()
+    person.record_contact("+8613000000001", T0)
+    person.record_call(call(T0, 5))
+    person.record_out(out(T0))
+    person.prune(T0 + 3 * 3600, horizon_s=7 * 86_400)
+    assert not person.calls and not person.outs
+    assert "+8613000000001" in person.contacts
+    person.prune(T0 + 8 * 86_400, horizon_s=7 * 86_400)
+    assert not person.contacts and not person.payees
+
+
+def test_account_fan_in_money_rests_and_replays():
+    acct = AccountState()
+    for i in range(6):
+        assert acct.record_in(T0 + i * 60, f"b/P{i}", 1000, f"in{i}")
+    assert acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # same payer again, out of order
+    assert not acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # a replay is not counted twice
+    assert acct.record_out(T0 + 600, "b/L2", 5600, "out1")
+    f = acct.payee_features(T0 + 600)
+    assert f[2] == 6.0  # distinct payers in the hour
+    assert f[7] == 0.8  # paid out 5600 of 7000
+    assert f[8] == 10.0  # the oldest inflow waited 10 minutes
+    mule = acct.mule_features(T0 + 600)
+    assert mule["distinct_payers_1h"] == 6.0 and mule["minutes_money_rests"] == 10.0
+    assert acct.mule_features(T0 + 3631)["distinct_payers_1h"] == 5.0  # P0 and its repeat left the hour
+
+
+def _transfer(at: float, payee: str, amount: str, ref: str) -> ev.Transfer:
+    return ev.Transfer(
+        type="bank.transfer",
+        event_id=ref,
+        occurred_at=datetime.fromtimestamp(at, UTC),
+        payer_account="ACC1",
+        payer_phone=ME,
+        payee_account=payee,
+        payee_institution="bank-b",
+        amount=amount,  # type: ignore[arg-type]
+    )
+
+
+def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
+    people: dict[str, PersonState] = {}
+    first = apply_person_event(
+        people, "bank-a", _transfer(T0, "MULE1", "30000", "t1"), "bank-a:t1", 7 * 86_400
+    )
+    assert len(first) == 1 and not first[0].rescore and first[0].call is None
+    late_call = ev.Call(
+        type="telecom.call",
+        event_id="c1",
+        occurred_at=datetime.fromtimestamp(T0 - 600, UTC),
+        caller="+17025550100",
+        callee=ME,
+        duration_s=1800,
+    )
+    again = apply_person_event(people, "telecom-a", late_call, "telecom-a:c1", 7 * 86_400)
+    assert len(again) == 1 and again[0].rescore and again[0].call is not None
+    values = dict(zip(PERSON_FEATURES, again[0].features, strict=True))
+    assert values["call_duration_min"] == 30.0 and values["minutes_call_end_to_transfer"] == -20.0
+    assert values["hour_of_day"] == hour_of_day(T0)
+
+
+def test_hour_of_day_is_beijing_time():
+    assert hour_of_day(datetime(2026, 1, 1, 16, 30, tzinfo=UTC).timestamp()) == 0
