@@ -1,0 +1,133 @@
+"""Versioned model artifacts: `models/artifacts/<version>/` holds `model.joblib`, `card.json` (the model
+card, with the model file's SHA-256 and the feature-set hash) and `card.md`. `ACTIVE` names the version
+the live scorer uses. Loading refuses, with a clear message, a missing or altered file and an artifact
+built for other features than the code computes: a wrong score is worse than no start."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import joblib
+import numpy as np
+
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ACTIVE = "ACTIVE"
+MODEL_FILE = "model.joblib"
+CARD_FILE = "card.json"
+
+
+class ArtifactError(RuntimeError):
+    """The artifact cannot be used; the message says why and what to do."""
+
+
+class Classifier(Protocol):
+    def predict_proba(self, X: Any) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Artifact:
+    version: str
+    path: Path
+    model: Classifier
+    card: dict[str, Any]
+
+    @property
+    def typical(self) -> np.ndarray:
+        """Typical (median, ordinary traffic) value of each feature: the reference for explanations."""
+        return np.array(self.card["typical_values"], dtype=np.float64)
+
+    @property
+    def alert_threshold(self) -> float:
+        return float(self.card["thresholds"]["alert"])
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(rows)[:, 1]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save(model: Classifier, card: dict[str, Any], root: Path, version: str) -> Path:
+    """Write the artifact directory; the card gets the model file's checksum and the feature set."""
+    where = root / version
+    where.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, where / MODEL_FILE, compress=3)
+    card = {
+        **card,
+        "version": version,
+        "model_file": MODEL_FILE,
+        "model_sha256": sha256(where / MODEL_FILE),
+        "feature_names": list(FEATURE_NAMES),
+        "feature_set_hash": FEATURE_SET_HASH,
+    }
+    (where / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return where
+
+
+def active_version(root: Path = ARTIFACTS) -> str:
+    pointer = root / ACTIVE
+    if not pointer.is_file():
+        raise ArtifactError(f"no active model: {pointer} is missing (run `make train`, or set the version)")
+    version = pointer.read_text().strip()
+    if not version:
+        raise ArtifactError(f"{pointer} is empty: it must name a version directory under {root}")
+    return version
+
+
+def promote(version: str, root: Path = ARTIFACTS) -> None:
+    """Make `version` the active model: checked first, then the pointer replaced atomically, so a scorer
+    watching it never reads half a name."""
+    load(version, root)
+    tmp = root / f".{ACTIVE}.tmp"
+    tmp.write_text(version + "\n")
+    os.replace(tmp, root / ACTIVE)
+
+
+def load(version: str, root: Path = ARTIFACTS) -> Artifact:
+    where = root / version
+    card_path, model_path = where / CARD_FILE, where / MODEL_FILE
+    if not where.is_dir():
+        raise ArtifactError(f"model {version!r}: no directory {where}")
+    if not card_path.is_file():
+        raise ArtifactError(f"model {version!r}: the model card {card_path} is missing")
+    try:
+        card = json.loads(card_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(
+            f"model {version!r}: the model card {card_path} is not valid JSON: {exc}"
+        ) from exc
+    if not model_path.is_file():
+        raise ArtifactError(f"model {version!r}: the model file {model_path} is missing")
+    if card.get("feature_set_hash") != FEATURE_SET_HASH or card.get("feature_names") != list(FEATURE_NAMES):
+        raise ArtifactError(
+            f"model {version!r} was built for feature set {card.get('feature_set_hash')!r}, but this code "
+            f"computes {FEATURE_SET_HASH!r}: retrain (`make train`) or run the code it was built with"
+        )
+    actual = sha256(model_path)
+    if actual != card.get("model_sha256"):
+        raise ArtifactError(
+            f"model {version!r}: {model_path} has SHA-256 {actual[:12]}…, the card says "
+            f"{str(card.get('model_sha256'))[:12]}…: the file was altered or truncated"
+        )
+    try:
+        # The checksum above ties the file to its card: only a file the training step wrote is unpickled.
+        model = joblib.load(model_path)
+        probe = np.array([card["typical_values"]], dtype=np.float64)
+        model.predict_proba(probe)
+    except Exception as exc:
+        raise ArtifactError(
+            f"model {version!r}: {model_path} cannot be used: {type(exc).__name__}: {exc}"
+        ) from exc
+    return Artifact(version, where, model, card)
