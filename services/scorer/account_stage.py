@@ -1,16 +1,25 @@
-"""Stage two of the scorer: money movements keyed by account → per-account state → mule alerts."""
+"""Stage two of the scorer: money movements keyed by account → per-account state. Each inflow is joined
+with the payer's features from stage one and scored by the model, all inflows of a consumer batch in one
+call, then hard rules (reported or blocked numbers, known mule accounts) and thresholds → actions.
+Outflows feed the mule fan-in rule on the paying account."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from models.features.account import AccountState, Flow
-from services.scorer import metrics
+from models.features.account import AccountState
+from models.features.engine import account
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from services.scorer import explain, metrics
 from services.scorer.dead_letter import dead_letter, describe
+from services.scorer.hooks import FraudKnowledge, NothingKnown
+from services.scorer.model_slot import ModelSlot
 from services.scorer.rules import MuleFanIn, Rule, actions_for
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
@@ -20,6 +29,17 @@ from streams.schemas.alerts import Alert, Subject, alert_id_for
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+@dataclass
+class Pending:
+    """An inflow waiting for the batch's one model call."""
+
+    move: Movement
+    state: AccountState
+    row: list[float]
+    source_ts: int
 
 
 class AccountStage:
@@ -30,13 +50,17 @@ class AccountStage:
         *,
         prefix: str,
         version: str,
+        model: ModelSlot,
         rule: Rule | None = None,
+        knowledge: FraudKnowledge | None = None,
     ) -> None:
         self.s = settings
         self.producer = producer
         self.prefix = prefix
         self.version = version
+        self.model = model
         self.rule: Rule = rule or MuleFanIn(settings)
+        self.knowledge: FraudKnowledge = knowledge or NothingKnown()
         self.accounts: dict[int, dict[str, AccountState]] = {}
         self._last_prune = time.monotonic()
 
@@ -49,8 +73,10 @@ class AccountStage:
             self.accounts.pop(tp.partition, None)
 
     async def handle(self, batch: Batch) -> None:
+        self.model.maybe_swap()  # between batches: a promotion never splits one
         out: list[Record] = []
-        alerts: list[int] = []
+        alerts: list[tuple[Alert, int]] = []
+        pending: list[Pending] = []
         for tp, records in batch.items():
             accounts = self.accounts.setdefault(tp.partition, {})
             for record in records:
@@ -61,42 +87,129 @@ class AccountStage:
                         dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix)
                     )
                     continue
-                alert = self._apply(accounts, move)
-                if alert is not None:
-                    out.append(self._alert_record(alert))
-                    alerts.append(record.timestamp)
+                if move.direction == "out":
+                    alert = self._outflow(accounts, move)
+                    if alert is not None:
+                        alerts.append((alert, record.timestamp))
+                else:
+                    waiting = self._inflow(accounts, move, record.timestamp)
+                    if waiting is not None:
+                        pending.append(waiting)
+        alerts += self._score(pending)
+        out += [self._alert_record(a) for a, _ in alerts]
         if out:
             await self.producer.send_all(out)
         now_ms = time.time() * 1000
-        for ts in alerts:
+        for _, ts in alerts:
             metrics.SCORING_SECONDS.observe(max(now_ms - ts, 0) / 1000)
         self._maybe_prune()
 
-    def _apply(self, accounts: dict[str, AccountState], move: Movement) -> Alert | None:
-        key = f"{move.institution}/{move.account}"
-        state = accounts.get(key)
-        if state is None:
-            state = accounts[key] = AccountState()
+    def _inflow(self, accounts: dict[str, AccountState], move: Movement, ts: int) -> Pending | None:
+        state = account(accounts, f"{move.institution}/{move.account}")
         at = move.occurred_at.timestamp()
-        flows = state.ins if move.direction == "in" else state.outs
-        if any(f.ref == move.event_ref for f in flows):
-            return None  # replayed movement
-        state.add(
-            flows,
-            Flow(at, f"{move.counterparty_institution}/{move.counterparty}", move.amount, move.event_ref),
+        payer = f"{move.counterparty_institution}/{move.counterparty}"
+        if not move.rescore and not state.record_in(at, payer, move.amount, move.event_ref):
+            return None  # a replayed movement: counted and scored already
+        state.prune(state.last_seen)
+        if move.person_features is None or move.payer_phone is None:
+            metrics.SKIPPED.labels("no_features").inc()
+            return None
+        if move.feature_set != FEATURE_SET_HASH:
+            # Stage one runs other feature code (a rolling upgrade): its numbers would be misread.
+            metrics.SKIPPED.labels("feature_set").inc()
+            return None
+        return Pending(move, state, move.person_features + state.payee_features(at), ts)
+
+    def _score(self, pending: list[Pending]) -> list[tuple[Alert, int]]:
+        if not pending:
+            return []
+        rows = np.array([p.row for p in pending], dtype=np.float64)
+        scores = self.model.score(rows)  # the micro-batch: one call for every inflow of the batch
+        metrics.SCORED.inc(len(pending))
+        threshold = self.model.threshold
+        chosen: list[tuple[int, float, list[str]]] = []
+        for i, p in enumerate(pending):
+            score, hard = self._hard_rules(p, float(scores[i]))
+            if score >= threshold and self._first_alert(p):
+                chosen.append((i, score, hard))
+        if not chosen:
+            return []
+        index = [i for i, _, _ in chosen]
+        words = explain.reasons(rows[index], scores[index], self.model.live.typical, self.model.live.score)
+        return [
+            (self._victim_alert(pending[i], score, hard + said), pending[i].source_ts)
+            for (i, score, hard), said in zip(chosen, words, strict=True)
+        ]
+
+    def _hard_rules(self, p: Pending, score: float) -> tuple[float, list[str]]:
+        """Facts that alert whatever the model says, with their reason first."""
+        move, f = p.move, p.row
+        said = []
+        if move.call_caller and self.knowledge.is_blocked_number(move.call_caller):
+            said.append("the caller's number is on the fraud blocklist")
+        elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
+            said.append("the caller's number has been reported for fraud by its operator")
+        if self.knowledge.is_known_mule(move.institution, move.account):
+            said.append("the payee account is a known mule account")
+        return (max(score, self.s.hard_rule_score) if said else score), said
+
+    def _first_alert(self, p: Pending) -> bool:
+        """One alert per scam call (or per victim and payee without a call); repeats are also dropped
+        downstream by the deterministic alert id."""
+        key = self._trigger(p)
+        if key in p.state.alerted:
+            return False
+        p.state.alerted[key] = p.move.occurred_at.timestamp()
+        return True
+
+    @staticmethod
+    def _trigger(p: Pending) -> str:
+        move = p.move
+        return move.call_ref or f"{move.payer_phone}|{move.institution}/{move.account}"
+
+    def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
+        move = p.move
+        assert move.payer_phone is not None
+        typology = "call_then_transfer" if move.call_ref else "mule_fan_in"
+        metrics.ALERTS.labels(f"model_{typology}").inc()
+        return Alert(
+            alert_id=alert_id_for(typology, keys.person_key(move.payer_phone).decode(), self._trigger(p)),
+            typology=typology,
+            score=round(min(score, 1.0), 4),
+            reasons=reasons,
+            recommended_actions=actions_for(score, self.s, victim_known=True),
+            subject=Subject(
+                phone=move.payer_phone,
+                account=move.counterparty,
+                institution=move.counterparty_institution,
+                payee_account=move.account,
+                payee_institution=move.institution,
+            ),
+            triggering_event_ids=[r for r in (move.call_ref, move.event_ref) if r],
+            amount_at_risk=f"{move.amount:.2f}",
+            event_time=move.occurred_at,
+            created_at=datetime.now(UTC),
+            scorer_version=f"{self.version}+{self.model.live.version}",
         )
+
+    def _outflow(self, accounts: dict[str, AccountState], move: Movement) -> Alert | None:
+        state = account(accounts, f"{move.institution}/{move.account}")
+        at = move.occurred_at.timestamp()
+        payee = f"{move.counterparty_institution}/{move.counterparty}"
+        if not state.record_out(at, payee, move.amount, move.event_ref):
+            return None
         if move.holder_phone:
             state.holder_phone = move.holder_phone
-        state.last_seen = max(state.last_seen, at)
         state.prune(state.last_seen)
         if state.alerted_at is not None and at - state.alerted_at < COOLDOWN_S:
             return None
-        finding = self.rule.score(state.features(at))
+        finding = self.rule.score(state.mule_features(at))
         if finding is None or finding.score < self.s.alert_threshold:
             return None
         state.alerted_at = at
         metrics.ALERTS.labels("mule_fan_in").inc()
-        refs = [f.ref for f in state.ins if at - 3600 <= f.at <= at] + [move.event_ref]
+        ins = state.ins_1h
+        refs = [r for r, t in state.refs.items() if at - 3600 <= t <= at and r != move.event_ref]
         return Alert(
             alert_id=alert_id_for(
                 "mule_fan_in", keys.account_key(move.institution, move.account).decode(), move.event_ref
@@ -106,19 +219,22 @@ class AccountStage:
             reasons=finding.reasons,
             recommended_actions=actions_for(finding.score, self.s, victim_known=False),
             subject=Subject(account=move.account, institution=move.institution),
-            triggering_event_ids=list(dict.fromkeys(refs)),
-            amount_at_risk=f"{sum(f.amount for f in state.ins if at - 3600 <= f.at <= at):.2f}",
+            triggering_event_ids=list(dict.fromkeys([*refs, move.event_ref])),
+            amount_at_risk=f"{ins.stats(at)[1]:.2f}",
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=self.version,
         )
 
     def _alert_record(self, alert: Alert) -> Record:
-        assert alert.subject.account and alert.subject.institution
+        subject = alert.subject
+        key = (
+            keys.person_key(subject.phone)
+            if subject.phone
+            else keys.account_key(subject.institution or "", subject.account or "")
+        )
         return Record(
-            topic=topics.name(topics.ALERTS, self.prefix),
-            key=keys.account_key(alert.subject.institution, alert.subject.account),
-            value=alert.model_dump_json().encode(),
+            topic=topics.name(topics.ALERTS, self.prefix), key=key, value=alert.model_dump_json().encode()
         )
 
     def _maybe_prune(self) -> None:
@@ -129,9 +245,8 @@ class AccountStage:
         tracked = 0
         for accounts in self.accounts.values():
             newest = max((a.last_seen for a in accounts.values()), default=0.0)
-            for key in [
-                k for k, a in accounts.items() if a.last_seen < newest - 2 * 3600 and a.alerted_at is None
-            ]:
+            horizon = self.s.account_horizon_hours * 3600
+            for key in [k for k, a in accounts.items() if a.last_seen < newest - horizon]:
                 del accounts[key]
             tracked += len(accounts)
         metrics.TRACKED.labels("account").set(tracked)

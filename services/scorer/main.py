@@ -6,15 +6,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
+from models.artifact import ArtifactError
 from services.kit.http import create_app
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
+from services.scorer.blocklist import Blocklist
+from services.scorer.hooks import BlocklistKnowledge
+from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import topics
@@ -22,15 +27,32 @@ from streams.consumer import ConsumerRunner
 from streams.producer import Producer
 
 log = logging.getLogger(__name__)
-VERSION = "rules-1"
+VERSION = "scorer-2"
 
 
 class Scorer:
     def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
         prefix = common.topic_prefix
         self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer", linger_ms=1)
-        self.persons = PersonStage(settings, self.producer, prefix=prefix, version=VERSION)
-        self.accounts = AccountStage(settings, self.producer, prefix=prefix, version=VERSION)
+        # Loaded before anything starts: a missing, altered or mismatched artifact stops the start-up.
+        self.model = ModelSlot(
+            settings.model_dir,
+            version=settings.model,
+            shadow=settings.shadow_model,
+            watch_s=settings.model_watch_seconds,
+            threshold=settings.model_alert_threshold,
+        )
+        self.persons = PersonStage(settings, self.producer, prefix=prefix)
+        # Reported-number hard rule: numbers on the published blocklist (read whole by every instance).
+        self.blocklist = Blocklist()
+        self.accounts = AccountStage(
+            settings,
+            self.producer,
+            prefix=prefix,
+            version=VERSION,
+            model=self.model,
+            knowledge=BlocklistKnowledge(self.blocklist),
+        )
         self.runners = [
             ConsumerRunner(
                 bootstrap=common.kafka_bootstrap,
@@ -48,6 +70,7 @@ class Scorer:
                 owner=self.accounts,
                 max_records=settings.max_batch,
             ),
+            self.blocklist.runner(common),
         ]
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -77,7 +100,12 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
-    scorer = Scorer(common, settings)
+    try:
+        scorer = Scorer(common, settings)
+    except ArtifactError as exc:
+        log.error("cannot start: the model artifact is unusable", extra=log_fields(reason=str(exc)))
+        sys.stderr.write(f"scorer: cannot start: {exc}\n")
+        raise SystemExit(2) from exc
     await scorer.start()
     app = create_app(title="Stopline scorer", health=scorer.health)
     server = _QuietServer(

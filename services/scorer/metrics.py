@@ -17,3 +17,16 @@ BATCH_EVENTS = Histogram(
     "stopline_scorer_batch_size", "events per micro-batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 2000)
 )
 TRACKED = Gauge("stopline_scorer_tracked", "entities held in scorer state", ["kind"])
+MODEL_INFO = Gauge("stopline_scorer_model", "1 for the model version in each role", ["role", "version"])
+MODEL_SWAPS = Counter("stopline_scorer_model_swaps_total", "active-model changes seen", ["outcome"])
+SCORED = Counter("stopline_scorer_scored_total", "money-outs scored by the model")
+SHADOW_COMPARED = Counter("stopline_scorer_shadow_compared_total", "money-outs scored by live and shadow")
+SHADOW_DISAGREED = Counter(
+    "stopline_scorer_shadow_disagreed_total", "money-outs alerted by one model only", ["which"]
+)
+SHADOW_SCORE_DIFF = Histogram(
+    "stopline_scorer_shadow_score_diff",
+    "absolute difference between live and shadow scores",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1),
+)
+SKIPPED = Counter("stopline_scorer_unscored_total", "inflows not scored, by reason", ["reason"])

@@ -94,9 +94,10 @@ class MuleFanIn:
 
 
 def actions_for(score: float, settings: ScorerSettings, *, victim_known: bool) -> list[str]:
-    """Map a score to recommended actions by the configured thresholds."""
+    """Map a score to recommended actions by the configured thresholds. An alert about a likely victim
+    always warns them (a warning is cheap and may save the money); police and stop-payment need more."""
     actions = []
-    if victim_known and score >= settings.warn_threshold:
+    if victim_known:
         actions.append("warn_citizen")
     if score >= settings.police_threshold or not victim_known:
         actions.append("notify_police")

@@ -1,5 +1,7 @@
 """Settings of the scorer (env prefix `STOPLINE_SCORER_`)."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -10,7 +12,6 @@ class ScorerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address of the scorer's /metrics and /health")
     port: int = Field(8002, description="port of the scorer's /metrics and /health")
     alert_threshold: float = Field(0.6, ge=0, le=1, description="score at or above which an alert is raised")
-    warn_threshold: float = Field(0.6, ge=0, le=1, description="score from which the citizen is warned")
     police_threshold: float = Field(0.75, ge=0, le=1, description="score from which police are notified")
     stop_payment_threshold: float = Field(
         0.85, ge=0, le=1, description="score from which stop-payment is advised"
@@ -31,3 +32,27 @@ class ScorerSettings(BaseSettings):
         24 * 7, gt=0, description="how long contacts and payees are remembered"
     )
     max_batch: int = Field(1000, ge=1, description="most records handled in one micro-batch")
+    account_horizon_hours: float = Field(
+        48, gt=0, description="an account silent this long is forgotten (its windows reach back 24 h)"
+    )
+    model_dir: Path = Field(
+        Path(__file__).resolve().parents[2] / "models" / "artifacts",
+        description="directory of versioned model artifacts and of the ACTIVE pointer",
+    )
+    model: str = Field(
+        "", description="model version to score with; empty: the one ACTIVE names, swapped live on promotion"
+    )
+    shadow_model: str = Field(
+        "", description="a second model version scored beside the live one; only agreement is recorded"
+    )
+    model_alert_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="calibrated model score from which to alert (0.5: more likely a scam than not; on "
+        "held-out simulated data about 0.04% false positives); 0: the card's daily-budget threshold",
+    )
+    model_watch_seconds: float = Field(5.0, gt=0, description="how often the ACTIVE pointer is checked")
+    hard_rule_score: float = Field(
+        0.95, ge=0, le=1, description="score given when a hard rule fires (reported caller, known mule)"
+    )

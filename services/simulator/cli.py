@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.simulator.provision import DEFAULT_KEYS, load_keys, provision
 from services.simulator.runner import Runner, Stats, TrafficConfig, TruthWriter
 from services.simulator.scenarios import ScenarioFactory
 from services.simulator.sinks import HttpSink, KafkaSink, MissingKeys, Sink
+from services.simulator.warmup import warm_up
 
 log = logging.getLogger("services.simulator")
 
@@ -63,6 +65,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flat", action="store_true", help="no daily rhythm: a constant rate")
     parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH, help="JSONL file of the ground truth")
     parser.add_argument("--metrics-port", type=int, default=8009, help="Prometheus /metrics port; 0 disables")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="days of ordinary history to send first, dated in the past, so the scorer knows people",
+    )
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.batch <= 1000:
@@ -115,10 +123,26 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         concurrency=args.concurrency,
         seed=args.seed,
     )
+    normal = NormalTraffic(population, ids, seed=args.seed)
+    if args.warmup > 0:
+        sink = await make_sink(args, common)
+        await sink.start()
+        try:
+            sent = await warm_up(
+                sink,
+                normal,
+                days=args.warmup,
+                until=datetime.now(UTC),
+                batch=args.batch,
+                concurrency=args.concurrency,
+            )
+        finally:
+            await sink.close()
+        log.info("warm-up history sent", extra=log_fields(days=args.warmup, events=sent))
     truth = TruthWriter(args.truth)
     runner = Runner(
         config,
-        NormalTraffic(population, ids, seed=args.seed),
+        normal,
         ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale),
         await make_sink(args, common),
         truth=truth,

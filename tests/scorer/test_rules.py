@@ -93,6 +93,7 @@ def test_mule_needs_fan_in_and_fast_payout(change):
 @pytest.mark.parametrize(
     ("score", "victim", "expected"),
     [
+        (0.05, True, ["warn_citizen"]),  # a likely victim is always warned
         (0.62, True, ["warn_citizen"]),
         (0.8, True, ["warn_citizen", "notify_police"]),
         (0.9, True, ["warn_citizen", "notify_police", "recommend_stop_payment"]),

@@ -1,0 +1,58 @@
+"""Warm-up: a few days of ordinary history (calls from contacts, payments to regular payees, the rest of
+normal life), dated in the past and sent as fast as the sink takes them before live traffic starts, so a
+freshly started scorer knows people's usual counterparts and does not find everyone new."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from services.simulator import rhythm
+from services.simulator.model import SimEvent
+from services.simulator.normal import NormalTraffic
+from services.simulator.offline import EVENTS_PER_PERSON_DAY
+from services.simulator.sinks import Sink
+
+
+def history(normal: NormalTraffic, *, days: float, until: datetime, seed: int = 1) -> Iterator[SimEvent]:
+    """Normal events from `until - days` to `until`, minute by minute with the daily rhythm."""
+    rng = np.random.default_rng(seed)
+    people = normal.population.people
+    per_s = EVENTS_PER_PERSON_DAY * sum(p.activity for p in people) / 86_400
+    start = until - timedelta(days=days)
+    for minute in range(int(days * 1440)):
+        at = start + timedelta(minutes=minute)
+        for offset in np.sort(rng.uniform(0, 60, int(rng.poisson(per_s * 60 * rhythm.factor(at))))):
+            yield normal.next(at + timedelta(seconds=float(offset)))
+
+
+async def warm_up(
+    sink: Sink, normal: NormalTraffic, *, days: float, until: datetime, batch: int, concurrency: int
+) -> int:
+    """Send the history; return how many events were acknowledged. Batches go out in time order per
+    institution, `concurrency` at a time."""
+    buffers: dict[str, list[SimEvent]] = defaultdict(list)
+    in_flight: set[asyncio.Task[int]] = set()
+    acked = 0
+
+    async def send(institution: str, events: list[SimEvent]) -> int:
+        result = await sink.send(institution, events)
+        return result.acked
+
+    for event in history(normal, days=days, until=until):
+        buffer = buffers[event.institution]
+        buffer.append(event)
+        if len(buffer) >= batch:
+            in_flight.add(asyncio.create_task(send(event.institution, buffers.pop(event.institution))))
+            if len(in_flight) >= concurrency:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                acked += sum(t.result() for t in done)
+    for institution, events in buffers.items():
+        in_flight.add(asyncio.create_task(send(institution, events)))
+    if in_flight:
+        acked += sum(await asyncio.gather(*in_flight))
+    return acked
