@@ -15,12 +15,12 @@ from services.blocklist.expiry import Expiry
 from services.blocklist.feed import Feed
 from services.blocklist.settings import BlocklistSettings
 from services.coordination.uow import unit_of_work
+from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
 from services.kit.http import create_app
 from services.kit.settings import CommonSettings
-from services.notifier.app import institution_dependency
 from streams.producer import Producer
 
 

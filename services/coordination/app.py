@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import consumer as alerts_consumer
@@ -24,10 +24,10 @@ from services.coordination.instructions.institution_endpoints import router as i
 from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
 from services.coordination.uow import unit_of_work
-from services.institutions.credentials import Caller, CredentialVerifier
+from services.institutions.auth import institution_dependency
+from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.errors import NotAuthenticated
 from services.kit.http import create_app
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
@@ -90,12 +90,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
         async with unit_of_work(sessions) as session:
             yield session
 
-    async def institution_dep(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Caller:
-        if creds is None or not creds.credentials.startswith("slk_"):
-            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
-        return await credentials.verify(creds.credentials)
+    institution_dep = institution_dependency(credentials)
 
     # Function scope: the commit happens before the response is sent, so a client never sees 2xx for
     # work that then fails to commit.

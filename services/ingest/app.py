@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from services.ingest import metrics, repository, service
 from services.ingest.settings import IngestSettings
+from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.errors import InvalidInput, NotAuthenticated, NotFound
+from services.kit.errors import InvalidInput, NotFound
 from services.kit.http import create_app
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
@@ -68,15 +69,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         lifespan=lifespan,
     )
 
-    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-        if creds is None:
-            metrics.REJECTED.labels("unknown", "unauthenticated").inc()
-            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
-        try:
-            return await verifier.verify(creds.credentials)
-        except NotAuthenticated:
-            metrics.REJECTED.labels("unknown", "unauthenticated").inc()
-            raise
+    caller = institution_dependency(
+        verifier, on_reject=metrics.REJECTED.labels("unknown", "unauthenticated").inc
+    )
 
     @app.post("/v1/events", tags=["events"], summary="Post a batch of events (all or nothing)")
     async def post_events(request: Request, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.uow import unit_of_work
-from services.institutions.credentials import Caller, CredentialVerifier
+from services.institutions.auth import institution_dependency
+from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.errors import NotAuthenticated
 from services.kit.http import create_app
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
@@ -35,15 +35,6 @@ from services.notifier.warnings.service import CaseBridge
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
-
-
-def institution_dependency(verifier: CredentialVerifier) -> Callable[..., Coroutine[Any, Any, Caller]]:
-    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
-        if creds is None:
-            raise NotAuthenticated("missing API key: send `Authorization: Bearer slk_...`")
-        return await verifier.verify(creds.credentials)
-
-    return caller
 
 
 def build(

@@ -1,0 +1,30 @@
+"""The FastAPI dependency that authenticates an institution by its API key (`Bearer slk_...`)."""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.institutions.credentials import PREFIX, Caller, CredentialVerifier
+from services.kit.errors import NotAuthenticated
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def institution_dependency(
+    verifier: CredentialVerifier, *, on_reject: Callable[[], None] | None = None
+) -> Callable[..., Coroutine[Any, Any, Caller]]:
+    """`on_reject` is called on every refused key (the ingest API counts them)."""
+
+    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+        try:
+            if creds is None or not creds.credentials.startswith(PREFIX):
+                raise NotAuthenticated(f"missing API key: send `Authorization: Bearer {PREFIX}...`")
+            return await verifier.verify(creds.credentials)
+        except NotAuthenticated:
+            if on_reject is not None:
+                on_reject()
+            raise
+
+    return caller
