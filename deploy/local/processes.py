@@ -62,7 +62,7 @@ def stack_running() -> bool:
 
 
 def wait_healthy(child: Child, timeout: float = 60) -> None:
-    if child.url is None or child.name == "simulator":
+    if child.url is None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

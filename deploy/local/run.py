@@ -10,28 +10,56 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic_settings import BaseSettings
 
 from deploy.local.common import REPO_ROOT, say
 from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
+from services.blocklist.settings import BlocklistSettings
+from services.coordination.settings import CoordinationSettings
+from services.ingest.settings import IngestSettings
+from services.notifier.settings import NotifierSettings
+from services.scorer.settings import ScorerSettings
 
 MAX_RESTARTS = 5
 
 
-GATEWAY = "http://127.0.0.1:8007"  # the local stand-in for the SMS gateway and the app-push provider
+GATEWAY_PORT = 8007  # the local stand-in for the SMS gateway and the app-push provider
+GATEWAY = f"http://127.0.0.1:{GATEWAY_PORT}"
+SIMULATOR_METRICS_PORT = 8009
+
+
+def _url(settings: BaseSettings) -> str:
+    return f"http://{getattr(settings, 'host', '127.0.0.1')}:{getattr(settings, 'port', 0)}"
+
+
+INGEST = _url(IngestSettings())
+SCORER = _url(ScorerSettings())
+COORDINATION = _url(CoordinationSettings())
+NOTIFIER = _url(NotifierSettings())
+BLOCKLIST = _url(BlocklistSettings())
+
 CHILDREN = [
-    Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001"),
-    Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002"),
-    Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003"),
+    Child("ingest", ["services.ingest.app"], INGEST),
+    Child("scorer", ["services.scorer.main"], SCORER),
+    Child("coordination", ["services.coordination.app"], COORDINATION),
     Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
-    Child("gateway", ["services.notifier.receiver", "--port", "8007"], None),
+    Child("gateway", ["services.notifier.receiver", "--port", str(GATEWAY_PORT)], None),
     Child(
         "notifier",
         ["services.notifier"],
-        "http://127.0.0.1:8004",
+        NOTIFIER,
         env={"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"},
     ),
-    Child("blocklist", ["services.blocklist"], "http://127.0.0.1:8005"),
-    Child("simulator", ["services.simulator", "--provision", "--sink", "http"], "http://127.0.0.1:8009"),
+    Child("blocklist", ["services.blocklist"], BLOCKLIST),
+    Child(
+        "simulator",
+        [
+            *("services.simulator", "--provision", "--sink", "http", "--ingest-url", INGEST),
+            # Two days of ordinary history first, so the scorer knows people's contacts and payees.
+            *("--warmup", "2", "--metrics-port", str(SIMULATOR_METRICS_PORT)),
+        ],
+        None,
+    ),
 ]
 
 
@@ -48,7 +76,7 @@ class AlertFeed:
     def poll(self) -> None:
         try:
             page = httpx.get(
-                "http://127.0.0.1:8003/v1/alerts",
+                f"{COORDINATION}/v1/alerts",
                 params={"since": self.started, "limit": 20},
                 headers=self.headers,
                 timeout=2,
@@ -113,19 +141,19 @@ def _restart_crashed() -> None:
 def _banner() -> None:
     say("")
     say("Stopline is running with simulated traffic.")
-    say("  ingest API        http://127.0.0.1:8001/docs     metrics http://127.0.0.1:8001/metrics")
-    say("  coordination API  http://127.0.0.1:8003/docs     metrics http://127.0.0.1:8003/metrics")
-    say("  scorer            http://127.0.0.1:8002/health   metrics http://127.0.0.1:8002/metrics")
-    say("  notifier          http://127.0.0.1:8004/docs     metrics http://127.0.0.1:8004/metrics")
-    say("  blocklist         http://127.0.0.1:8005/docs     metrics http://127.0.0.1:8005/metrics")
+    say(f"  ingest API        {INGEST}/docs     metrics {INGEST}/metrics")
+    say(f"  coordination API  {COORDINATION}/docs     metrics {COORDINATION}/metrics")
+    say(f"  scorer            {SCORER}/health   metrics {SCORER}/metrics")
+    say(f"  notifier          {NOTIFIER}/docs     metrics {NOTIFIER}/metrics")
+    say(f"  blocklist         {BLOCKLIST}/docs     metrics {BLOCKLIST}/metrics")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
     say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
-    say("  simulator         metrics http://127.0.0.1:8009/metrics")
+    say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
     say(
-        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator"
-        " --unit local"
+        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit u1"
     )
+    say("  the whole story   .local/venv/bin/python -m services.coordination.story")
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")
 
