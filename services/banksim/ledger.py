@@ -23,7 +23,8 @@ class Account:
     layer: int = 0
     balance: Decimal = Decimal("0.00")
     holds: dict[str, Decimal] = field(default_factory=dict)  # instruction id → amount held
-    received_at: datetime | None = None
+    hold_cases: dict[str, str] = field(default_factory=dict)  # instruction id → case number
+    received_at: datetime | None = None  # the oldest receipt not moved on yet
     transfers_out: list[OutgoingTransfer] = field(default_factory=list)
 
     @property
@@ -68,7 +69,10 @@ class Ledger:
             acc = Account(institution, number, holder=f"Holder {number[-4:]}", layer=layer)
             self.accounts[(institution, number)] = acc
         acc.balance += amount
-        acc.received_at = at
+        # The clock runs from the first receipt not yet moved on: a busy mule account that keeps
+        # receiving still pays out, instead of holding everything while new money keeps arriving.
+        if acc.received_at is None:
+            acc.received_at = at
         return acc
 
     def move_on(self, now: datetime) -> list[OutgoingTransfer]:
@@ -105,8 +109,9 @@ class Ledger:
         acc = self.accounts.get((message.institution_id, message.account))
         iid = str(message.instruction_id)
         if message.type == "notice":
-            if acc is not None:
-                acc.holds.pop(iid, None)  # a lapsed hold is lifted
+            if acc is not None:  # a lapsed hold is lifted
+                acc.holds.pop(iid, None)
+                acc.hold_cases.pop(iid, None)
             return Answer("acknowledged")
         if acc is None:
             return Answer("account_not_found")
@@ -120,17 +125,24 @@ class Ledger:
             return Answer("executed", query_result=result)
         if message.kind in ("stop_payment", "freeze"):
             if message.kind == "freeze":
-                acc.holds.clear()  # the freeze takes over the holds of the stop-payments before it
+                # The freeze takes over the stop-payments of its own case only: another case's hold on
+                # the same mule account stays in force.
+                case = message.legal_basis.case_number
+                for old in [i for i, c in acc.hold_cases.items() if c == case]:
+                    acc.holds.pop(old, None)
+                    acc.hold_cases.pop(old, None)
             wanted = message.amount or acc.free
             held = min(wanted, acc.free).quantize(CENT)
             if held <= 0:
                 return Answer("rejected", reason="no funds left in the account")
             acc.holds[iid] = held
+            acc.hold_cases[iid] = message.legal_basis.case_number
             if held < wanted:
                 return Answer("partially_executed", held, reason=f"only {held} left in the account")
             return Answer("executed", held)
         if message.kind == "release" and message.parent_instruction_id is not None:
             acc.holds.pop(str(message.parent_instruction_id), None)
+            acc.hold_cases.pop(str(message.parent_instruction_id), None)
             return Answer("executed")
         if message.kind == "return_funds" and message.amount is not None:
             if acc.balance < message.amount:

@@ -1,0 +1,53 @@
+"""The simulated banks' books: busy mule accounts still pay out; a freeze takes over its own case's holds."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from services.banksim.ledger import Ledger
+from tests.banksim.test_banksim import _msg
+
+
+def _ledger() -> Ledger:
+    return Ledger(
+        ["bank-x"],
+        rng=random.Random(1),
+        forward_after=timedelta(seconds=60),
+        forward_share=Decimal("1"),
+        max_layers=2,
+    )
+
+
+def test_a_busy_mule_account_still_moves_money_on():
+    # A mule receiving from many victims every few seconds used to restart its clock with each
+    # receipt and never pay out, so the story's query never found a next hop.
+    ledger = _ledger()
+    t0 = datetime.now(UTC)
+    for n in range(10):
+        ledger.credit("bank-x", "MULE0001", Decimal("100.00"), at=t0 + timedelta(seconds=10 * n))
+    moved = ledger.move_on(t0 + timedelta(seconds=95))
+    assert [t.amount for t in moved] == [Decimal("1000.00")]
+    ledger.credit("bank-x", "MULE0001", Decimal("50.00"), at=t0 + timedelta(seconds=100))
+    assert ledger.move_on(t0 + timedelta(seconds=120)) == []  # the clock restarts at the next receipt
+    ledger.move_on(t0 + timedelta(seconds=161))
+    out = ledger.accounts[("bank-x", "MULE0001")].transfers_out
+    assert [t.amount for t in out] == [Decimal("1000.00"), Decimal("50.00")]
+
+
+def test_a_freeze_takes_over_only_its_own_cases_stop_payment():
+    ledger = _ledger()
+    ledger.credit("bank-x", "MULE0001", Decimal("1000.00"), at=datetime.now(UTC))
+    mine = _msg("stop_payment", "MULE0001", "300.00")
+    other = _msg("stop_payment", "MULE0001", "200.00").model_copy(
+        update={"legal_basis": mine.legal_basis.model_copy(update={"case_number": "C-2"})}
+    )
+    assert ledger.apply(mine).held_amount == Decimal("300.00")
+    assert ledger.apply(other).held_amount == Decimal("200.00")
+    freeze = ledger.apply(_msg("freeze", "MULE0001", "300.00"))
+    assert (freeze.outcome, freeze.held_amount) == ("executed", Decimal("300.00"))
+    acc = ledger.accounts[("bank-x", "MULE0001")]
+    # The other case's 200 stays held: 300 frozen + 200 stopped, not 300 alone.
+    assert acc.held == Decimal("500.00")
+    assert str(other.instruction_id) in acc.holds and str(mine.instruction_id) not in acc.holds
