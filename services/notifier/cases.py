@@ -16,6 +16,7 @@ from services.coordination.audit import service as audit
 from services.coordination.cases import repository as cases_repo
 from services.coordination.cases import service as cases
 from services.coordination.cases.schemas import CaseCreate, Destination, Victim
+from services.coordination.instructions import repository as instructions_repo
 from services.coordination.money import repository as money_repo
 from services.coordination.money.models import Proposal
 from services.kit.auth import Officer
@@ -83,6 +84,15 @@ class CoordinationCases:
     ) -> None:
         if not (warning.payee_account and warning.payee_institution and warning.amount_at_risk):
             return
+        active = await instructions_repo.find_active(
+            session,
+            case_id=case_id,
+            kind="stop_payment",
+            institution_id=warning.payee_institution,
+            account=warning.payee_account,
+        )
+        if active is not None:
+            return  # police stop this account already: a draft would only ask for it twice
         node = await money_repo.account(
             session,
             case_id=case_id,
@@ -91,17 +101,26 @@ class CoordinationCases:
             depth=0,
             parent_id=None,
         )
-        transfer_id = await money_repo.add_transfer(
-            session,
-            case_id=case_id,
-            ref=f"warning:{warning.id}",
-            from_id=None,
-            to_id=node.id,
-            amount=warning.amount_at_risk,
-            at=warning.event_time,
-        )
+        # The victim's payment may be in the tree already (the case was opened from the alert with
+        # it as a destination): draft on that transfer rather than count the same money twice.
+        known = [t for t in await money_repo.transfers(session, case_id) if t.to_account_id == node.id]
+        if known:
+            drafted = {p.transfer_id for p in await money_repo.proposals(session, case_id)}
+            if known[0].id in drafted:
+                return  # drafted already (the desk and the person both said so)
+            transfer_id: int | None = known[0].id
+        else:
+            transfer_id = await money_repo.add_transfer(
+                session,
+                case_id=case_id,
+                ref=f"warning:{warning.id}",
+                from_id=None,
+                to_id=node.id,
+                amount=warning.amount_at_risk,
+                at=warning.event_time,
+            )
         if transfer_id is None:
-            return  # drafted already (the desk and the person both said so)
+            return
         proposal = Proposal(
             case_id=case_id,
             transfer_id=transfer_id,

@@ -1,0 +1,101 @@
+"""A "defrauded" answer when police opened the case from the alert first: a note on their case, the
+victim's payment counted once in the money flow, and no second stop-payment on a stopped account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import factories as f
+from tests.kafka_tools import eventually
+from tests.notifier.helpers import messages_to, token_in, warnings_for
+
+pytestmark = pytest.mark.integration
+
+
+async def _police_first(ingest: Any, coordination: Any, notifier: Any, sessions: Any, *, stop: bool) -> Any:
+    """A scam reaches the victim's phone; police open the case from the alert (and maybe stop); the
+    person then answers "defrauded". Returns (case id, operator headers, mule bank, mule account)."""
+    _, telecom = await f.institution(sessions, "telecom")
+    _, bank = await f.institution(sessions, "bank")
+    mule_bank, _ = await f.institution(sessions, "bank")
+    victim, mule = f.phone(), f.account("MULE")
+    events_call = [f.call(victim, start=f.minutes_ago(40), minutes=35)]
+    at = f.minutes_ago(2)
+    events_pay = [
+        f.transfer(
+            victim,
+            payer_account=f.account(),
+            payee_account=mule,
+            amount="30000.00",
+            at=at,
+            payee_bank=mule_bank,
+        )
+    ]
+    assert (await ingest.post("/v1/events", json={"events": events_call}, headers=telecom)).status_code == 200
+    assert (await ingest.post("/v1/events", json={"events": events_pay}, headers=bank)).status_code == 200
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, victim), timeout_s=20)
+
+    operator = f.officer("operator", unit=notifier.settings.case_unit)
+
+    async def stored_alert() -> Any:
+        items = (await coordination.get("/v1/alerts", headers=operator)).json()["items"]
+        return next((a for a in items if a["subject"].get("phone") == victim), None)
+
+    alert = await eventually(stored_alert, timeout_s=10)
+    body = {
+        "case_number": f"POL-{mule}",
+        "title": "opened by police from the alert",
+        "source": "alert",
+        "alert_ids": [alert["id"]],
+        "amount_lost": "30000.00",
+        "lost_at": alert["event_time"],
+        "destinations": [
+            {"institution_id": mule_bank, "account": mule, "amount": "30000.00", "at": alert["event_time"]}
+        ],
+    }
+    opened = await coordination.post("/v1/cases", json=body, headers=operator)
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    if stop:
+        spec = {"kind": "stop_payment", "institution_id": mule_bank, "account": mule, "amount": "30000.00"}
+        issued = await coordination.post(f"/v1/cases/{case_id}/instructions", json=spec, headers=operator)
+        assert issued.status_code == 201, issued.text
+    token = token_in(str(sms[0]["text"]))
+    answered = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "defrauded"})
+    assert answered.status_code == 200, answered.text
+    [warning] = await warnings_for(sessions, victim)
+    assert str(warning.case_id) == case_id  # the police case, not a second one
+    return case_id, operator, mule_bank, mule
+
+
+async def _flow_and_proposals(coordination: Any, case_id: str, operator: Any) -> tuple[Any, Any]:
+    flow = (await coordination.get(f"/v1/cases/{case_id}/flow", headers=operator)).json()
+    proposals = (await coordination.get(f"/v1/cases/{case_id}/proposals", headers=operator)).json()
+    return flow, proposals
+
+
+async def test_defrauded_on_a_police_case_drafts_on_the_reported_payment(
+    ingest, scorer, coordination, notifier, sessions
+):
+    case_id, operator, mule_bank, mule = await _police_first(
+        ingest, coordination, notifier, sessions, stop=False
+    )
+    flow, proposals = await _flow_and_proposals(coordination, case_id, operator)
+    [node] = flow["nodes"]
+    assert node["received"] == "30000.00"  # once, not once per report and once per answer
+    assert [(p["institution_id"], p["account"], p["amount"], p["status"]) for p in proposals] == [
+        (mule_bank, mule, "30000.00", "open")
+    ]
+    case = (await coordination.get(f"/v1/cases/{case_id}", headers=operator)).json()
+    assert any("being defrauded" in n["text"] for n in case["notes"])
+
+
+async def test_defrauded_on_a_stopped_account_drafts_nothing_more(
+    ingest, scorer, coordination, notifier, sessions
+):
+    case_id, operator, _, _ = await _police_first(ingest, coordination, notifier, sessions, stop=True)
+    flow, proposals = await _flow_and_proposals(coordination, case_id, operator)
+    assert [n["received"] for n in flow["nodes"]] == ["30000.00"]
+    assert proposals == []  # the stop-payment is issued already
