@@ -55,8 +55,10 @@ CHILDREN = [
         "simulator",
         [
             *("services.simulator", "--provision", "--sink", "http", "--ingest-url", INGEST),
-            # Two days of ordinary history first, so the scorer knows people's contacts and payees.
-            *("--warmup", "2", "--metrics-port", str(SIMULATOR_METRICS_PORT)),
+            # A day of ordinary history first, so the scorer knows people's contacts and payees; then a
+            # realistic per-person rate (5 events/s over 5,000 people is ~90 events a person a day).
+            *("--warmup", "1", "--rate", "5", "--population", "5000"),
+            *("--metrics-port", str(SIMULATOR_METRICS_PORT)),
         ],
         None,
     ),
