@@ -3,6 +3,7 @@ code the live scorer runs (`models.features.engine`), in the order institutions 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -15,23 +16,46 @@ from models.features.vector import FEATURE_NAMES
 from models.table import FeatureTable
 from services.simulator.model import SimEvent
 from services.simulator.offline import Truth
-from streams.schemas.events import event_adapter
+from streams.schemas.events import EventBase, event_adapter
 
 HORIZON_S = 7 * 86_400.0  # the live scorer's default state horizon
+
+
+@dataclass(frozen=True)
+class Observation:
+    """When the replayed scorer starts watching each person. A live scorer knows a person only since it
+    was deployed (or since its state was lost), so a `late_share` of people are first watched at a random
+    moment of the period: the model then meets short histories in training too, and does not read
+    "little history" as "scam". Drawn from a hash of the phone, independent of any label."""
+
+    start: float
+    span_s: float
+    late_share: float = 0.5
+    seed: int = 7
+
+    def since(self, phone: str) -> float:
+        digest = hashlib.sha256(f"observe:{self.seed}:{phone}".encode()).digest()
+        late, when = (int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in (0, 8))
+        return self.start + when * self.span_s if late < self.late_share else self.start
 
 
 @dataclass
 class Replay:
     """The two stages' state, in one process: people by phone, accounts by `institution/account`."""
 
+    observe: Observation | None = None
     people: dict[str, PersonState] = field(default_factory=dict)
     accounts: dict[str, AccountState] = field(default_factory=dict)
     rows: list[list[float]] = field(default_factory=list)
     meta: list[tuple[str, float, float]] = field(default_factory=list)  # (ref, scored_at, occurred_at)
 
     def event(self, reported_at: float, sim: SimEvent) -> None:
-        event = event_adapter.validate_python(sim.body)
-        for outcome in apply_person_event(self.people, sim.institution, event, sim.ref, HORIZON_S):
+        self.apply(reported_at, sim.institution, event_adapter.validate_python(sim.body), sim.ref)
+
+    def apply(self, reported_at: float, institution: str, event: EventBase, ref: str) -> None:
+        if self.observe is not None and reported_at < self.observe.since(event.person_phone):
+            return  # not watched yet: the scorer never saw it
+        for outcome in apply_person_event(self.people, institution, event, ref, HORIZON_S):
             self.rows.append(outcome.features + self.movement(outcome))
             self.meta.append((outcome.money.ref, reported_at, outcome.money.at))
 
@@ -47,11 +71,16 @@ class Replay:
 
 
 def build_table(
-    events: Iterable[tuple[float, SimEvent]], truth: Truth, *, burn_in_until: float
+    events: Iterable[tuple[float, SimEvent]],
+    truth: Truth,
+    *,
+    burn_in_until: float,
+    observe: Observation | None = None,
 ) -> FeatureTable:
-    """Replay everything (state warms up from the start) and keep rows scored after `burn_in_until`.
-    Transfers between mule accounts are left out: they are neither a victim's loss nor ordinary life."""
-    replay = Replay()
+    """Replay everything (state warms up from the start, or from each person's `observe` time) and keep
+    rows scored after `burn_in_until`. Transfers between mule accounts are left out: they are neither a
+    victim's loss nor ordinary life."""
+    replay = Replay(observe)
     for reported_at, sim in events:
         replay.event(reported_at, sim)
     keep = [

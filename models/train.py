@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models import artifact, report
-from models.dataset import build_table
+from models.dataset import Observation, build_table
 from models.evaluate import evaluate, per_event, single_feature_auc
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
@@ -51,6 +51,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "little history sees (a restart without snapshots, a new customer)",
     )
     p.add_argument(
+        "--late-share",
+        type=float,
+        default=0.5,
+        help="share of people first watched at a random moment of the period (a scorer knows people only "
+        "since it started), so short histories are in training as they are live",
+    )
+    p.add_argument(
         "--budget-per-day",
         type=float,
         default=500.0,
@@ -77,8 +84,10 @@ def simulate(args: argparse.Namespace) -> tuple[FeatureTable, Truth, OfflineConf
     )
     truth = Truth()
     began = time.perf_counter()
+    start = config.start.timestamp()
+    observe = Observation(start, config.days * 86_400, late_share=args.late_share, seed=args.seed)
     table = build_table(
-        generate(config, truth), truth, burn_in_until=config.start.timestamp() + args.burn_in_days * 86_400
+        generate(config, truth), truth, burn_in_until=start + args.burn_in_days * 86_400, observe=observe
     )
     log.info(
         "feature table: %d rows, %d positive, %.0f s",
@@ -141,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "test_rows": len(test),
             "test_days": args.test_days,
             "burn_in_days": args.burn_in_days,
+            "late_share": args.late_share,
         },
         "metrics": result.as_dict(),
         "leakage": {"shuffled_label_pr_auc": shuffled, "single_feature_auc": leakage[:10]},

@@ -1,18 +1,17 @@
 """Per-account state (inflows and outflows) and the graph features of an account: as the payee of a
-money-out (fan-in, age, how long money rests) and as a possible mule paying out what it collected."""
+money-out (fan-in, how long money rests) and as a possible mule paying out what it collected."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.features.person import DAY_S, MAX_DAYS, log10
+from models.features.person import DAY_S, log10
 from models.features.windows import Window
 
 WINDOW_S = 3600
 NEVER_RESTS_MIN = 24 * 60.0  # "money rests a day or more": the value for an account that never paid out
 
 PAYEE_FEATURES = (
-    "payee_account_age_days",
     "payee_payers_10m",
     "payee_payers_1h",
     "payee_payers_24h",
@@ -83,7 +82,6 @@ class AccountState:
         n24, received, payers_24h = self.ins_24h.stats(now)
         _, paid, payees = self.outs_24h.stats(now)
         return [
-            min((now - self.first_seen) / DAY_S, MAX_DAYS) if self.first_seen is not None else 0.0,
             float(payers_10m),
             float(payers_1h),
             float(payers_24h),

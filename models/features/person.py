@@ -20,17 +20,17 @@ RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
 LONG_CALL_S = 300  # a call this long from an unknown number is worth counting
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
-MAX_DAYS = 60.0
+# Enough earlier payments to trust "typical"; a cap, so the feature does not keep growing with how long
+# Stopline has been running (no feature may measure that: a fresh deployment would look like fraud).
+PRIOR_CAP = 20
 
 PERSON_FEATURES = (
     "amount_log10",
     "amount_vs_typical",
     "prior_money_outs",
-    "person_known_days",
     "wallet_payment",
     "payee_new",
     "payee_prior_count",
-    "payee_known_days",
     "to_payee_24h_sum_log10",
     "outs_10m_count",
     "outs_1h_count",
@@ -213,12 +213,10 @@ class PersonState:
         return [
             math.log10(max(out.amount, 1.0)),
             math.log10(max(out.amount, 1.0)) - typical if typical is not None else 0.0,
-            float(min(prior, 1000)),
-            min((at - self.first_seen) / DAY_S, MAX_DAYS) if self.first_seen is not None else 0.0,
+            float(min(prior, PRIOR_CAP)),
             float(out.wallet),
             float(out.payee_new),
             float(min(seen.count - 1, 50)) if seen else 0.0,
-            min(max(at - seen.first, 0.0) / DAY_S, MAX_DAYS) if seen else 0.0,
             log10(to_payee),
             float(n10),
             float(n1),

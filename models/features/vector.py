@@ -9,7 +9,7 @@ from models.features.account import PAYEE_FEATURES
 from models.features.person import PERSON_FEATURES
 
 # Bump when a feature's meaning changes without its name changing: the hash then changes too.
-FEATURE_SET_REVISION = 1
+FEATURE_SET_REVISION = 2  # 2: no observation-length features (Stopline's uptime is no signal)
 FEATURE_NAMES: tuple[str, ...] = PERSON_FEATURES + PAYEE_FEATURES
 FEATURE_SET_HASH = hashlib.sha256(f"{FEATURE_SET_REVISION}|{','.join(FEATURE_NAMES)}".encode()).hexdigest()[
     :16

@@ -54,7 +54,7 @@ def _payee(f: F) -> str:
     if f["payee_new"]:
         return f"{_money(_amount(f))} went to a payee this person had never paid"
     return (
-        f"{_money(_amount(f))} to a payee first paid {f['payee_known_days']:.1f} days ago, "
+        f"{_money(_amount(f))} to a payee paid {f['payee_prior_count']:.0f} times before, "
         f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
     )
 
@@ -81,13 +81,6 @@ def _rests(f: F) -> str:
     return (
         f"money rests about {max(f['payee_minutes_money_rests'], 1):.0f} min in the payee account before it "
         f"moves on ({100 * f['payee_payout_ratio_24h']:.0f}% paid out in 24 h)"
-    )
-
-
-def _age(f: F) -> str:
-    days = f["payee_account_age_days"]
-    return (
-        "the payee account was first seen today" if days < 1 else f"the payee account is {days:.0f} days old"
     )
 
 
@@ -142,7 +135,7 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
         ),
         _call,
     ),
-    (("payee_new", "payee_prior_count", "payee_known_days", "to_payee_24h_sum_log10"), _payee),
+    (("payee_new", "payee_prior_count", "to_payee_24h_sum_log10"), _payee),
     (("amount_log10", "amount_vs_typical"), _amount_reason),
     (
         (
@@ -163,7 +156,6 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
         ),
         _rests,
     ),
-    (("payee_account_age_days",), _age),
     (
         (
             "outs_10m_count",
@@ -177,7 +169,7 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
     ),
     (("unknown_calls_24h", "long_unknown_calls_7d", "reported_calls_7d", "link_sms_7d"), _contacts),
     (("sim_change_24h", "new_device_24h"), _device),
-    (("prior_money_outs", "person_known_days", "wallet_payment"), _history),
+    (("prior_money_outs", "wallet_payment"), _history),
     (("hour_of_day",), _hour),
 ]
 _GROUP_INDEX = [np.array([INDEX[n] for n in names]) for names, _ in GROUPS]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from models.features.account import AccountState
+from models.features.account import PAYEE_FEATURES, AccountState
 from models.features.engine import apply_person_event, hour_of_day
 from models.features.person import CALL_WINDOW_S, PERSON_FEATURES, CallSeen, MoneyOut, PersonState
 from models.features.windows import Window
@@ -105,7 +105,29 @@ def test_velocity_payee_history_and_typical_amount():
     assert values["payee_prior_count"] == 3.0 and values["payee_new"] == 0.0
     assert values["amount_vs_typical"] == 2.0  # log10(10000) - log10(100)
     assert values["new_payees_24h"] == 1.0
-    assert round(values["person_known_days"], 3) == round((T0 + 3000 - (T0 - 86_400)) / 86_400, 3)
+    assert values["prior_money_outs"] == 3.0
+
+
+def test_no_feature_grows_with_how_long_stopline_has_watched():
+    """A month of ordinary history and one day of it give the same features for the same payment: what a
+    deployment's age would change (known days, account age, lifetime counts) is no feature. Only the
+    count of earlier payments to this payee differs, a novelty count capped at 50."""
+
+    def history(days: int) -> dict[str, float]:
+        person = PersonState()
+        for d in range(days):
+            for i in range(30):
+                at = T0 - (days - d) * 86_400 + i * 600
+                person.seen(at)
+                person.record_out(out(at, 100.0, payee="b/SHOP", new=False, ref=f"d{d}-{i}"))
+        payment = out(T0 + 60, 100.0, payee="b/SHOP", new=False, ref="now")
+        person.record_out(payment)
+        return feats(person, payment)
+
+    short, long = history(1), history(30)
+    assert {k: v for k, v in short.items() if k != "payee_prior_count"} == {
+        k: v for k, v in long.items() if k != "payee_prior_count"
+    }
 
 
 def test_new_device_and_sim_change_only_count_within_a_day_before():
@@ -136,10 +158,10 @@ def test_account_fan_in_money_rests_and_replays():
     assert acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # same payer again, out of order
     assert not acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # a replay is not counted twice
     assert acct.record_out(T0 + 600, "b/L2", 5600, "out1")
-    f = acct.payee_features(T0 + 600)
-    assert f[2] == 6.0  # distinct payers in the hour
-    assert f[7] == 0.8  # paid out 5600 of 7000
-    assert f[8] == 10.0  # the oldest inflow waited 10 minutes
+    f = dict(zip(PAYEE_FEATURES, acct.payee_features(T0 + 600), strict=True))
+    assert f["payee_payers_1h"] == 6.0  # distinct payers in the hour
+    assert f["payee_payout_ratio_24h"] == 0.8  # paid out 5600 of 7000
+    assert f["payee_minutes_money_rests"] == 10.0  # the oldest inflow waited 10 minutes
     mule = acct.mule_features(T0 + 600)
     assert mule["distinct_payers_1h"] == 6.0 and mule["minutes_money_rests"] == 10.0
     assert acct.mule_features(T0 + 3631)["distinct_payers_1h"] == 5.0  # P0 and its repeat left the hour
