@@ -1,0 +1,53 @@
+"""Live precision and recall: alerts matched with the simulator's ground truth by event reference."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from models.live_truth import load_truth, measure
+from streams.schemas.alerts import Alert, Subject
+
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _alert(*refs: str, typology: str = "call_then_transfer") -> Alert:
+    return Alert(
+        alert_id=uuid.uuid4(),
+        typology=typology,  # type: ignore[arg-type]
+        score=0.9,
+        reasons=["r"],
+        recommended_actions=["warn_citizen"],
+        subject=Subject(),
+        triggering_event_ids=list(refs),
+        event_time=NOW,
+        created_at=NOW,
+        scorer_version="t",
+    )
+
+
+def test_precision_recall_and_cut_short_scenarios(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    lines = [
+        {"scenario_id": "s1", "typology": "loan", "event_ids": ["b:1", "b:2"], "victim_payment_ids": ["b:2"]},
+        {"scenario_id": "s2", "typology": "loan", "event_ids": ["b:3"], "victim_payment_ids": ["b:4"]},
+        {
+            "scenario_id": "s3",
+            "typology": "mule_fan_in",
+            "event_ids": ["b:5"],
+            "triggering_event_ids": ["b:5"],
+        },
+    ]
+    truth.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    episodes = load_truth(truth)
+    hit, false, repeat = _alert("t:9", "b:2"), _alert("b:99"), _alert("b:5", typology="mule_fan_in")
+    quality = measure([hit, false, repeat, repeat], episodes, minutes=2.0)
+    out = quality.as_dict()
+    assert (out["alerts"], out["true_alerts"], out["precision"]) == (3, 2, round(2 / 3, 4))
+    # s2 never sent its money (cut short): it is not counted as missed.
+    assert (out["episodes"], out["caught"], out["recall"]) == (2, 2, 1.0)
+    assert out["alerts_per_min"] == 1.5 and out["false_alerts_per_min"] == 0.5
+    assert out["per_typology"]["loan"] == {"caught": 1, "episodes": 1}
