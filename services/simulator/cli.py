@@ -22,9 +22,10 @@ from services.simulator.normal import NormalTraffic
 from services.simulator.population import build_population
 from services.simulator.provision import DEFAULT_KEYS, load_keys, provision
 from services.simulator.runner import Runner, Stats, TrafficConfig, TruthWriter
-from services.simulator.scenarios import ScenarioFactory
+from services.simulator.scenarios import TYPOLOGIES, ScenarioFactory
 from services.simulator.sinks import HttpSink, KafkaSink, MissingKeys, Sink
-from services.simulator.warmup import warm_up
+from services.simulator.typologies import TRAINING_TYPOLOGIES
+from services.simulator.warmup import population_rate, warm_up
 
 log = logging.getLogger("services.simulator")
 
@@ -33,6 +34,8 @@ DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
 # Scenario time runs 10x faster than the clock: the longest scenario (a fan-in over five minutes and its
 # pay-out) plays out in about a minute; the call before a transfer keeps its real, reported duration.
 DEFAULT_TIME_SCALE = 10.0
+TYPOLOGY_SETS = {"demo": TYPOLOGIES, "training": TRAINING_TYPOLOGIES, "all": TYPOLOGIES + TRAINING_TYPOLOGIES}
+WARMUP_BATCH = 1000  # history is not latency-bound: the largest batch the ingest API takes
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,8 +62,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m services.simulator", description=__doc__)
     parser.add_argument("--sink", choices=("http", "kafka"), default="http")
-    parser.add_argument("--rate", type=float, default=200.0, help="average events/s of normal traffic")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="average events/s of normal traffic (default: the population's own pace, the events a person "
+        "makes a day in the training data; a faster rate makes everyone busier than the model knows)",
+    )
     parser.add_argument("--scams-per-minute", type=float, default=2.0)
+    parser.add_argument(
+        "--typologies",
+        choices=tuple(TYPOLOGY_SETS),
+        default="all",
+        help="scams to inject: the two demo scenarios, the model's training typologies, or both",
+    )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 runs until stopped")
     parser.add_argument("--flat", action="store_true", help="no daily rhythm: a constant rate")
     parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH, help="JSONL file of the ground truth")
@@ -113,8 +128,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     tag = run_tag(args)
     population = build_population(args.population, seed=args.seed)
     ids = IdSource(tag)
+    rate = population_rate(population) if args.rate is None else args.rate
     config = TrafficConfig(
-        rate=args.rate,
+        rate=rate,
         duration_s=args.duration,
         scams_per_minute=args.scams_per_minute,
         flat=args.flat,
@@ -133,7 +149,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 normal,
                 days=args.warmup,
                 until=datetime.now(UTC),
-                batch=args.batch,
+                batch=max(args.batch, WARMUP_BATCH),
                 concurrency=args.concurrency,
             )
         finally:
@@ -143,7 +159,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     runner = Runner(
         config,
         normal,
-        ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale),
+        ScenarioFactory(
+            population, ids, seed=args.seed, time_scale=args.time_scale, kinds=TYPOLOGY_SETS[args.typologies]
+        ),
         await make_sink(args, common),
         truth=truth,
     )
@@ -153,7 +171,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     log.info(
         "simulator started",
         extra=log_fields(
-            sink=args.sink, rate=args.rate, population=args.population, run_tag=tag, flat=args.flat
+            sink=args.sink,
+            rate=round(rate, 2),
+            population=args.population,
+            events_per_person_day=round(rate * 86_400 / args.population, 1),
+            typologies=args.typologies,
+            run_tag=tag,
+            flat=args.flat,
         ),
     )
     try:

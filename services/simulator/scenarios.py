@@ -69,10 +69,20 @@ def split(total: Decimal, parts: int, rng: random.Random) -> list[Decimal]:
 
 class ScenarioFactory:
     def __init__(
-        self, population: Population, ids: IdSource, *, seed: int = 1, time_scale: float = 10.0
+        self,
+        population: Population,
+        ids: IdSource,
+        *,
+        seed: int = 1,
+        time_scale: float = 10.0,
+        kinds: tuple[str, ...] = TYPOLOGIES,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        unknown = set(kinds) - set(TYPOLOGIES) - set(typologies.BUILDERS)
+        if not kinds or unknown:
+            raise ValueError(f"unknown typologies {sorted(unknown)}" if unknown else "no typology to draw")
+        self.kinds = kinds  # drawn from when `make` is not told which typology
         self.population = population
         self.ids = ids
         self.time_scale = time_scale
@@ -84,7 +94,7 @@ class ScenarioFactory:
         self._n = 0
 
     def make(self, start: datetime, typology: str | None = None) -> Scenario:
-        typology = typology or self.rng.choice(TYPOLOGIES)
+        typology = typology or self.rng.choice(self.kinds)
         self._n += 1
         scenario_id = f"scn-{self.ids.run_tag}-{self._n}"
         if typology == "call_then_transfer":

@@ -15,14 +15,19 @@ from services.simulator import rhythm
 from services.simulator.model import SimEvent
 from services.simulator.normal import NormalTraffic
 from services.simulator.offline import EVENTS_PER_PERSON_DAY
+from services.simulator.population import Population
 from services.simulator.sinks import Sink
+
+
+def population_rate(population: Population) -> float:
+    """Average events/s of this population at the pace of the training data (and of the warm-up)."""
+    return EVENTS_PER_PERSON_DAY * sum(p.activity for p in population.people) / 86_400
 
 
 def history(normal: NormalTraffic, *, days: float, until: datetime, seed: int = 1) -> Iterator[SimEvent]:
     """Normal events from `until - days` to `until`, minute by minute with the daily rhythm."""
     rng = np.random.default_rng(seed)
-    people = normal.population.people
-    per_s = EVENTS_PER_PERSON_DAY * sum(p.activity for p in people) / 86_400
+    per_s = population_rate(normal.population)
     start = until - timedelta(days=days)
     for minute in range(int(days * 1440)):
         at = start + timedelta(minutes=minute)

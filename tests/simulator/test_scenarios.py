@@ -10,6 +10,7 @@ import pytest
 from services.simulator import scenarios as sc
 from services.simulator.model import IdSource
 from services.simulator.population import build_population
+from services.simulator.typologies import TRAINING_TYPOLOGIES
 from streams.schemas.events import Call, Transfer, event_adapter
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -103,3 +104,12 @@ def test_split_sums_exactly() -> None:
     for parts in (1, 2, 3):
         amounts = sc.split(Decimal("12345.67"), parts, rng)
         assert sum(amounts) == Decimal("12345.67") and all(a > 0 for a in amounts)
+
+
+def test_factory_draws_only_the_typologies_it_is_given():
+    pop = build_population(300)
+    factory = sc.ScenarioFactory(pop, IdSource("k"), kinds=TRAINING_TYPOLOGIES)
+    drawn = {factory.make(datetime(2026, 3, 2, 12, tzinfo=UTC)).typology for _ in range(60)}
+    assert drawn <= set(TRAINING_TYPOLOGIES) and len(drawn) > 3
+    with pytest.raises(ValueError, match="unknown typologies"):
+        sc.ScenarioFactory(pop, IdSource("k"), kinds=("no_such_scam",))
