@@ -101,7 +101,8 @@ async def scorer(infra: Infra) -> AsyncIterator[Scorer]:
     from services.scorer.main import Scorer
     from services.scorer.settings import ScorerSettings
 
-    instance = Scorer(infra.common, ScorerSettings())
+    # Tests send a few minutes of events to a fresh state: no warm-up gate (tested on its own).
+    instance = Scorer(infra.common, ScorerSettings(model_warmup_hours=0))
     await instance.start()
     await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in instance.runners)), 30)
     yield instance

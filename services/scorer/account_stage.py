@@ -40,6 +40,7 @@ class Pending:
     state: AccountState
     row: list[float]
     source_ts: int
+    cold: bool = False  # the partition's state covers too little time for the 24 h windows to mean much
 
 
 class AccountStage:
@@ -62,6 +63,7 @@ class AccountStage:
         self.rule: Rule = rule or MuleFanIn(settings)
         self.knowledge: FraudKnowledge = knowledge or NothingKnown()
         self.accounts: dict[int, dict[str, AccountState]] = {}
+        self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
         self._last_prune = time.monotonic()
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
@@ -71,6 +73,7 @@ class AccountStage:
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self.accounts.pop(tp.partition, None)
+            self.watching_since.pop(tp.partition, None)
 
     async def handle(self, batch: Batch) -> None:
         self.model.maybe_swap()  # between batches: a promotion never splits one
@@ -92,7 +95,7 @@ class AccountStage:
                     if alert is not None:
                         alerts.append((alert, record.timestamp))
                 else:
-                    waiting = self._inflow(accounts, move, record.timestamp)
+                    waiting = self._inflow(tp.partition, accounts, move, record.timestamp)
                     if waiting is not None:
                         pending.append(waiting)
         alerts += self._score(pending)
@@ -104,9 +107,12 @@ class AccountStage:
             metrics.SCORING_SECONDS.observe(max(now_ms - ts, 0) / 1000)
         self._maybe_prune()
 
-    def _inflow(self, accounts: dict[str, AccountState], move: Movement, ts: int) -> Pending | None:
+    def _inflow(
+        self, partition: int, accounts: dict[str, AccountState], move: Movement, ts: int
+    ) -> Pending | None:
         state = account(accounts, f"{move.institution}/{move.account}")
         at = move.occurred_at.timestamp()
+        since = self._watching_since(partition, accounts, at)
         payer = f"{move.counterparty_institution}/{move.counterparty}"
         if not move.rescore and not state.record_in(at, payer, move.amount, move.event_ref):
             return None  # a replayed movement: counted and scored already
@@ -118,7 +124,17 @@ class AccountStage:
             # Stage one runs other feature code (a rolling upgrade): its numbers would be misread.
             metrics.SKIPPED.labels("feature_set").inc()
             return None
-        return Pending(move, state, move.person_features + state.payee_features(at), ts)
+        cold = at - since < self.s.model_warmup_hours * 3600
+        return Pending(move, state, move.person_features + state.payee_features(at), ts, cold)
+
+    def _watching_since(self, partition: int, accounts: dict[str, AccountState], at: float) -> float:
+        """The oldest event time this partition's state holds: from restored accounts the first time (a
+        snapshot keeps their history), then lowered by any older event."""
+        since = self.watching_since.get(partition)
+        if since is None:
+            since = min((a.first_seen for a in accounts.values() if a.first_seen is not None), default=at)
+        since = self.watching_since[partition] = min(since, at)
+        return since
 
     def _score(self, pending: list[Pending]) -> list[tuple[Alert, int]]:
         if not pending:
@@ -130,6 +146,11 @@ class AccountStage:
         chosen: list[tuple[int, float, list[str]]] = []
         for i, p in enumerate(pending):
             score, hard = self._hard_rules(p, float(scores[i]))
+            if p.cold and not hard:
+                # A state younger than the windows (fresh start, or replayed history) sees every account
+                # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
+                metrics.SKIPPED.labels("cold_state").inc()
+                continue
             if score >= threshold and self._first_alert(p):
                 chosen.append((i, score, hard))
         if not chosen:

@@ -1,0 +1,83 @@
+"""The model alerts only once a partition's state covers `model_warmup_hours` of event time: on a younger
+state every payee looks new. Hard rules are not held back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from models.features.engine import account
+from models.features.person import PERSON_FEATURES
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from services.scorer.account_stage import AccountStage
+from services.scorer.settings import ScorerSettings
+from streams.schemas.movements import Movement
+
+T0 = 1_800_000_000.0
+
+
+class SureModel:
+    """Scores everything 0.99; enough of ModelSlot for the account stage."""
+
+    threshold = 0.5
+    live = SimpleNamespace(
+        typical=np.zeros(len(FEATURE_NAMES)), score=lambda rows: np.zeros(len(rows)), version="stub"
+    )
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        return np.full(len(rows), 0.99)
+
+    def maybe_swap(self) -> None:
+        return None
+
+
+def _inflow(at: float, ref: str, payer: str = "+8613800000001") -> Movement:
+    return Movement(
+        direction="in",
+        account="6222000000000000001",
+        institution="bank-a",
+        counterparty="6217000000000000002",
+        counterparty_institution="bank-b",
+        amount=50_000.0,
+        occurred_at=datetime.fromtimestamp(at, UTC),
+        event_ref=ref,
+        payer_phone=payer,
+        person_features=[0.0] * len(PERSON_FEATURES),
+        feature_set=FEATURE_SET_HASH,
+    )
+
+
+def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Any]:
+    accounts = stage.accounts.setdefault(0, {})
+    pending = [p for m in moves if (p := stage._inflow(0, accounts, m, 0)) is not None]
+    return stage._score(pending)
+
+
+def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
+    stage = AccountStage(
+        ScorerSettings(model_warmup_hours=12),
+        producer=None,
+        prefix="",
+        version="t",
+        model=SureModel(),  # type: ignore[arg-type]
+    )
+    assert _alerts(stage, [_inflow(T0, "b:1")]) == []  # the first event: nothing watched yet
+    assert _alerts(stage, [_inflow(T0 + 11 * 3600, "b:2", "+8613800000003")]) == []
+    late = _alerts(stage, [_inflow(T0 + 12 * 3600, "b:3", "+8613800000004")])
+    assert len(late) == 1
+
+
+def test_a_restored_state_is_not_cold():
+    stage = AccountStage(
+        ScorerSettings(model_warmup_hours=12),
+        producer=None,
+        prefix="",
+        version="t",
+        model=SureModel(),  # type: ignore[arg-type]
+    )
+    restored = stage.accounts.setdefault(0, {})
+    account(restored, "bank-c/6228000000000000009").seen(T0 - 86_400)  # as a snapshot brings it back
+    assert len(_alerts(stage, [_inflow(T0, "b:1")])) == 1
