@@ -58,21 +58,21 @@ def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Any]:
 
 def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
     stage = AccountStage(
-        ScorerSettings(model_warmup_hours=12),
+        ScorerSettings(model_warmup_hours=24),
         producer=None,
         prefix="",
         version="t",
         model=SureModel(),  # type: ignore[arg-type]
     )
     assert _alerts(stage, [_inflow(T0, "b:1")]) == []  # the first event: nothing watched yet
-    assert _alerts(stage, [_inflow(T0 + 11 * 3600, "b:2", "+8613800000003")]) == []
-    late = _alerts(stage, [_inflow(T0 + 12 * 3600, "b:3", "+8613800000004")])
+    assert _alerts(stage, [_inflow(T0 + 23 * 3600, "b:2", "+8613800000003")]) == []
+    late = _alerts(stage, [_inflow(T0 + 24 * 3600, "b:3", "+8613800000004")])
     assert len(late) == 1
 
 
 def test_a_restored_state_is_not_cold():
     stage = AccountStage(
-        ScorerSettings(model_warmup_hours=12),
+        ScorerSettings(model_warmup_hours=24),
         producer=None,
         prefix="",
         version="t",
