@@ -55,9 +55,11 @@ CHILDREN = [
         "simulator",
         [
             *("services.simulator", "--provision", "--sink", "http", "--ingest-url", INGEST),
-            # A day of ordinary history first, so the scorer knows people's contacts and payees; then a
-            # realistic per-person rate (5 events/s over 5,000 people is ~90 events a person a day).
-            *("--warmup", "1", "--rate", "5", "--population", "5000"),
+            # A little over a day of ordinary history first, so the scorer knows people's contacts and
+            # payees and its state covers the model's 24 h windows (before that only hard rules alert);
+            # then each person at the pace the model was trained on (~30 events a day: ~4.9 events/s for
+            # 14,000 people, the simulator's default rate), the training typologies and the demo scenarios.
+            *("--warmup", "1.1", "--population", "14000"),
             *("--metrics-port", str(SIMULATOR_METRICS_PORT)),
         ],
         None,
