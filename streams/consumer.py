@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Handler = Callable[[Batch], Awaitable[None]]
+# Given the committed offsets of newly assigned partitions (None: nothing committed yet), where to start
+# reading instead, e.g. a state snapshot's offset; partitions left out start at their committed offset.
+Rewind = Callable[[dict[TopicPartition, int | None]], Awaitable[dict[TopicPartition, int]]]
+# Told the offsets just committed after a batch (e.g. to snapshot state that agrees with them).
+AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
@@ -63,6 +68,13 @@ class _Listener(ConsumerRebalanceListener):
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
         if self.runner.owner is not None and assigned:
             await self.runner.owner.assigned(set(assigned))
+        if self.runner.rewind is not None and assigned:
+            consumer = self.runner.consumer
+            committed = {tp: await consumer.committed(tp) for tp in assigned}
+            # Seeking here, before the first fetch of the new generation, is what aiokafka documents
+            # for offsets kept outside the group (here: with a state snapshot).
+            for tp, offset in (await self.runner.rewind(committed)).items():
+                consumer.seek(tp, offset)
 
 
 class ConsumerRunner:
@@ -79,9 +91,14 @@ class ConsumerRunner:
         attempts: int = 1,
         client_id: str | None = None,
         request_timeout_ms: int = 10_000,
+        rewind: Rewind | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
-        """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent."""
+        """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
+        `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets."""
         self.group_id = group_id
+        self.rewind = rewind
+        self.after_commit = after_commit
         self.topics = list(topics)
         self.handle = handle
         self.owner = owner
@@ -132,6 +149,11 @@ class ConsumerRunner:
                     continue
                 async with self.lock:
                     await self._process(batch)
+            # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
+            # not after a failed batch, whose half-applied state must not be taken for finished work).
+            async with self.lock:
+                if self.owner is not None and self.consumer.assignment():
+                    await self.owner.revoked(set(self.consumer.assignment()))
         finally:
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
@@ -141,6 +163,8 @@ class ConsumerRunner:
         await self._handle_with_retries(batch)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         await self.consumer.commit(offsets)
+        if self.after_commit is not None:
+            await self.after_commit(offsets)
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
         for tp, next_offset in offsets.items():
             RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
