@@ -172,6 +172,7 @@ class Checkpoints:
         self.positions: dict[TopicPartition, int] = {}
         self.replay_until: dict[TopicPartition, int] = {}
         self._saved_at: dict[int, float] = {}
+        self.held: set[int] = set()  # partitions whose state this instance holds
         self.replayed = 0  # records read again after restores, output suppressed (tests read it)
         self.restored: dict[int, dict[str, int]] = {}  # partition → the offsets its snapshot reflected
 
@@ -196,6 +197,11 @@ class Checkpoints:
             by_partition[tp.partition].append(tp)
         seek: dict[TopicPartition, int] = {}
         for partition, tps in sorted(by_partition.items()):
+            if partition in self.held:
+                # Assigned again without being revoked (aiokafka may rejoin with an empty revocation):
+                # the state in memory is newer than any snapshot, and the consumer's position is right.
+                continue
+            self.held.add(partition)
             for tp in tps:
                 if committed[tp] is not None:
                     self.positions[tp] = committed[tp]  # type: ignore[assignment]
@@ -256,6 +262,7 @@ class Checkpoints:
             self.replay_until.pop(tp, None)
         for partition in numbers:
             self._saved_at.pop(partition, None)
+            self.held.discard(partition)
 
     async def save(self, partition: int) -> None:
         offsets = {tp.topic: o for tp, o in self.positions.items() if tp.partition == partition}
