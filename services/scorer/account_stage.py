@@ -27,7 +27,7 @@ from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch
 from streams.producer import Producer, Record
-from streams.schemas.alerts import Alert, Subject, alert_id_for
+from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
@@ -192,7 +192,8 @@ class AccountStage:
     def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
         move = p.move
         assert move.payer_phone is not None
-        typology = "call_then_transfer" if move.call_ref else "mule_fan_in"
+        # Without a call the victim alert is not about a mule account (that is `_outflow`'s alert).
+        typology: Typology = "call_then_transfer" if move.call_ref else "suspicious_payment"
         metrics.ALERTS.labels(f"model_{typology}").inc()
         return Alert(
             alert_id=alert_id_for(typology, keys.person_key(move.payer_phone).decode(), self._trigger(p)),

@@ -105,3 +105,23 @@ def _phone_in(partitions: set[int]) -> str:
         phone = f.phone()
         if DefaultPartitioner()(keys.person_key(phone), every, every) in partitions:
             return phone
+
+
+async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
+    """A payment the model finds likely a scam with no call before it is not called a mule fan-in."""
+    prefix = await h.fresh_prefix(infra)
+    victim, mule = f.phone(), f.account("MULE")
+    payers = [f.phone() for _ in range(8)]
+    instance = h.scorer(infra, prefix)
+    await h.start(instance)
+    try:
+        # The payee collects from many people within the hour, then the victim pays it a large sum.
+        fan_in = [h.big_transfer(p, f.account(), mule, "9000.00", 30 - i) for i, p in enumerate(payers)]
+        await h.send(infra, prefix, "bank", "bank-a", fan_in)
+        await h.send(
+            infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "60000.00", 1)]
+        )
+        alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
+        assert {a.typology for a in alerts} == {"suspicious_payment"}  # type: ignore[union-attr]
+    finally:
+        await instance.stop()
