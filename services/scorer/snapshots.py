@@ -247,9 +247,13 @@ class Checkpoints:
         """ConsumerRunner hook: the state now agrees with these offsets; write partitions due a snapshot."""
         self.positions.update(offsets)
         now = time.monotonic()
-        for partition in sorted({tp.partition for tp in offsets}):
-            if now - self._saved_at.get(partition, 0.0) >= self.interval_s:
-                await self.save(partition)
+        due = [
+            p for p in {tp.partition for tp in offsets} if now - self._saved_at.get(p, 0.0) >= self.interval_s
+        ]
+        if due:
+            # One partition per batch, the most overdue first: encoding a partition's state blocks the
+            # loop, and doing them all at once put a latency spike on every event in flight.
+            await self.save(min(due, key=lambda p: self._saved_at.get(p, 0.0)))
 
     async def release(self, partitions: set[TopicPartition]) -> None:
         """On revocation (or a clean stop): a last snapshot, then forget the partitions' bookkeeping."""
