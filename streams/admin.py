@@ -24,7 +24,7 @@ async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30)
                 name=topics.name(t, prefix),
                 num_partitions=t.partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(t.retention_ms), "cleanup.policy": t.cleanup_policy},
+                topic_configs=t.topic_configs(),
             )
             for t in topics.ALL
             if topics.name(t, prefix) not in existing
@@ -51,7 +51,7 @@ async def ensure_topic(bootstrap: str, topic: topics.Topic, prefix: str = "", ti
             name=full,
             num_partitions=topic.partitions,
             replication_factor=1,
-            topic_configs={"retention.ms": str(topic.retention_ms), "cleanup.policy": topic.cleanup_policy},
+            topic_configs=topic.topic_configs(),
         )
         try:
             await asyncio.wait_for(admin.create_topics([new]), timeout_s)

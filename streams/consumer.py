@@ -3,7 +3,8 @@
 Offsets are committed by hand, only after the handler has finished its effect (a row committed,
 a message acknowledged), and always as the *next* offset to read. A rebalance waits for the batch
 in hand to finish and commit before partitions move. On stop, the batch in hand finishes, is
-committed, and the consumer leaves its group.
+committed, and the consumer leaves its group. Owners of per-partition state may also resume from their
+own snapshots (`rewind`, a seek on assignment) and write them after each commit (`after_commit`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Handler = Callable[[Batch], Awaitable[None]]
+# Given the committed offsets of newly assigned partitions (None: nothing committed yet), where to start
+# reading instead, e.g. a state snapshot's offset; partitions left out start at their committed offset.
+Rewind = Callable[[dict[TopicPartition, int | None]], Awaitable[dict[TopicPartition, int]]]
+# Told the offsets just committed after a batch (e.g. to snapshot state that agrees with them).
+AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
@@ -36,7 +42,8 @@ BATCH_SECONDS = Histogram(
 
 
 class PartitionOwner(Protocol):
-    """Whoever keeps per-partition state is told when partitions arrive and leave."""
+    """Whoever keeps per-partition state is told when partitions arrive and leave (a clean stop counts as
+    leaving: `revoked` is called with the whole assignment, with no batch in hand)."""
 
     async def assigned(self, partitions: set[TopicPartition]) -> None: ...
 
@@ -61,8 +68,20 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
-        if self.runner.owner is not None and assigned:
-            await self.runner.owner.assigned(set(assigned))
+        # Under the lock, and a new generation: the fetcher runs on during this callback, and a batch
+        # fetched before it (from positions that the seek below or the new assignment replace) is dropped.
+        async with self.runner.lock:
+            self.runner.generation += 1
+            if self.runner.owner is not None and assigned:
+                await self.runner.owner.assigned(set(assigned))
+            if self.runner.rewind is not None and assigned:
+                consumer = self.runner.consumer
+                committed = {tp: await consumer.committed(tp) for tp in assigned}
+                # Seeking in this callback is how aiokafka resumes from offsets kept outside the group
+                # (here: with a state snapshot).
+                self.runner.rewound = await self.runner.rewind(committed)
+                for tp, offset in self.runner.rewound.items():
+                    consumer.seek(tp, offset)
 
 
 class ConsumerRunner:
@@ -79,9 +98,14 @@ class ConsumerRunner:
         attempts: int = 1,
         client_id: str | None = None,
         request_timeout_ms: int = 10_000,
+        rewind: Rewind | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
-        """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent."""
+        """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
+        `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets."""
         self.group_id = group_id
+        self.rewind = rewind
+        self.after_commit = after_commit
         self.topics = list(topics)
         self.handle = handle
         self.owner = owner
@@ -89,6 +113,8 @@ class ConsumerRunner:
         self.poll_timeout_ms = poll_timeout_ms
         self.attempts = attempts
         self.lock = asyncio.Lock()
+        self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
+        self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
         self._stopping = asyncio.Event()
         self._options = dict(
             bootstrap_servers=bootstrap,
@@ -125,22 +151,42 @@ class ConsumerRunner:
             self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
             while not self._stopping.is_set():
+                generation = self.generation
                 batch = await self.consumer.getmany(
                     timeout_ms=self.poll_timeout_ms, max_records=self.max_records
                 )
                 if not batch:
                     continue
                 async with self.lock:
+                    if generation != self.generation:
+                        self._refetch(batch)
+                        continue
                     await self._process(batch)
+            # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
+            # not after a failed batch, whose half-applied state must not be taken for finished work).
+            async with self.lock:
+                if self.owner is not None and self.consumer.assignment():
+                    await self.owner.revoked(set(self.consumer.assignment()))
         finally:
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
+
+    def _refetch(self, batch: Batch) -> None:
+        """Partitions were reassigned while this batch was fetched: it may come from positions the
+        assignment replaced. Read its partitions again from where the assignment starts them (the
+        owner's rewind, or the batch's first record: everything before it was committed)."""
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned and records:
+                self.consumer.seek(tp, self.rewound.get(tp, records[0].offset))
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()
         await self._handle_with_retries(batch)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         await self.consumer.commit(offsets)
+        if self.after_commit is not None:
+            await self.after_commit(offsets)
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
         for tp, next_offset in offsets.items():
             RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))

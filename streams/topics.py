@@ -19,6 +19,15 @@ class Topic:
     retention_ms: int
     purpose: str
     cleanup_policy: str = "delete"
+    configs: tuple[tuple[str, str], ...] = ()  # further topic configs, e.g. a larger max.message.bytes
+
+    def topic_configs(self) -> dict[str, str]:
+        """The configs a new topic is created with."""
+        return {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": self.cleanup_policy,
+            **dict(self.configs),
+        }
 
 
 EVENTS_TELECOM = Topic(
@@ -41,6 +50,23 @@ TRANSFERS_BY_ACCOUNT = Topic(
     EVENT_PARTITIONS,
     2 * DAY_MS,
     "scorer-internal: money movements re-keyed by account, so one account's in- and outflows meet",
+)
+# Compacted: the latest snapshot of each scorer stage partition, which a restarted or newly assigned
+# instance loads instead of replaying the whole input. Partition i holds stage persons/i, partition
+# EVENT_PARTITIONS + i stage accounts/i, so the newest snapshot is simply a partition's last record.
+# Snapshots are large (a partition's whole state, compressed), hence the raised message size; short
+# segments let compaction drop superseded snapshots within the hour.
+SNAPSHOTS = Topic(
+    "scorer.snapshots",
+    2 * EVENT_PARTITIONS,
+    7 * DAY_MS,
+    "scorer-internal: per-partition state snapshots with the input offsets they reflect",
+    cleanup_policy="compact",
+    configs=(
+        ("max.message.bytes", str(64 * 1024 * 1024)),
+        ("segment.ms", str(3600 * 1000)),
+        ("min.cleanable.dirty.ratio", "0.1"),
+    ),
 )
 ALERTS = Topic("alerts", 6, 30 * DAY_MS, "alerts from the scorer to the coordination service")
 INSTRUCTION_RESPONSES = Topic(
@@ -73,6 +99,7 @@ ALL = (
     EVENTS_PAYMENT,
     DEAD_LETTER,
     TRANSFERS_BY_ACCOUNT,
+    SNAPSHOTS,
     ALERTS,
     INSTRUCTION_RESPONSES,
     ESCALATIONS,

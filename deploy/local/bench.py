@@ -49,6 +49,7 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
         [
             *("services.simulator.bench", "--rate", "1000", "--duration", "60", "--batch", "100"),
             *("--scams-per-minute", "120", "--provision"),  # enough scams for a meaningful p99
+            *("--truth", ".local/bench/scams-at-1000-per-s.jsonl"),  # each scam: alerted? how fast?
         ],
         True,
     ),

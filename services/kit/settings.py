@@ -26,7 +26,10 @@ class CommonSettings(BaseSettings):
             f"postgresql+asyncpg://stopline@127.0.0.1:{os.environ.get('STOPLINE_PG_PORT', '55432')}/stopline"
         ),
         validation_alias="DATABASE_URL",
-        description="SQLAlchemy URL of the PostgreSQL database",
+        description=(
+            "PostgreSQL URL (default: the local stack's server, "
+            "postgresql+asyncpg://stopline@127.0.0.1:$STOPLINE_PG_PORT/stopline)"
+        ),
     )
     pseudonym_key: str = Field(
         DEFAULT_PSEUDONYM_KEY, description="HMAC key that pseudonymises phone and account numbers in logs"

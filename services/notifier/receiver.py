@@ -63,6 +63,8 @@ class Receiver:
     messages: dict[str, Received] = field(default_factory=dict)
     requests: int = 0
     answers: list[tuple[str, str, int]] = field(default_factory=list)  # token, answer, HTTP status
+    # message id → the person's answer and its HTTP status, or None when they chose not to answer
+    answer_of: dict[str, tuple[str, int] | None] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def app(self) -> FastAPI:
@@ -77,8 +79,12 @@ class Receiver:
             return await self._take("push", self.push_secret, request)
 
         @app.get("/messages")
-        async def listing() -> dict[str, Any]:
-            return {"count": len(self.messages), "answers": len(self.answers)}
+        async def listing(to: str | None = None) -> dict[str, Any]:
+            """Counts; with `to`, also what that person received and whether they answered (demos)."""
+            out: dict[str, Any] = {"count": len(self.messages), "answers": len(self.answers)}
+            if to is not None:
+                out["items"] = [self._view(m) for m in self.messages.values() if m.payload.get("to") == to]
+            return out
 
         return app
 
@@ -109,6 +115,20 @@ class Receiver:
         self._spawn(self._follow_up(channel, secret, payload))
         return Response(status_code=202)
 
+    def _view(self, m: Received) -> dict[str, Any]:
+        ident = m.message_id
+        answered = self.answer_of.get(ident)
+        return {
+            "channel": m.channel,
+            "message_id": ident,
+            "at": m.at,
+            "language": m.payload.get("language"),
+            "text": m.payload.get("text") or m.payload.get("body"),
+            # pending: the person has not decided yet; none: they chose not to answer
+            "answer": answered[0] if answered else ("none" if ident in self.answer_of else "pending"),
+            "answer_status": answered[1] if answered else None,
+        }
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -129,6 +149,7 @@ class Receiver:
             text = payload.get("text") or payload.get("answer_url") or ""
             match = LINK.search(text)
             if match is None or random.random() >= b.answer_rate:
+                self.answer_of[str(payload["message_id"])] = None
                 return
             await asyncio.sleep(b.answer_delay_s)
             answer = "defrauded" if random.random() < b.defrauded_rate else "safe"
@@ -136,6 +157,7 @@ class Receiver:
             with contextlib.suppress(httpx.HTTPError):
                 r = await client.post(f"{base}/v1/answers/{token}", json={"answer": answer})
                 self.answers.append((token, answer, r.status_code))
+                self.answer_of[str(payload["message_id"])] = (answer, r.status_code)
                 log.info("simulated citizen answered", extra=log_fields(answer=answer, status=r.status_code))
 
 

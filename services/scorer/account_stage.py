@@ -14,6 +14,7 @@ from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from models.features.account import AccountState
+from models.features.codec import decode, encode, layout
 from models.features.engine import account
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.scorer import explain, metrics
@@ -22,10 +23,11 @@ from services.scorer.hooks import FraudKnowledge, NothingKnown
 from services.scorer.model_slot import ModelSlot
 from services.scorer.rules import MuleFanIn, Rule, actions_for
 from services.scorer.settings import ScorerSettings
+from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch
 from streams.producer import Producer, Record
-from streams.schemas.alerts import Alert, Subject, alert_id_for
+from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
@@ -41,6 +43,7 @@ class Pending:
     row: list[float]
     source_ts: int
     cold: bool = False  # the partition's state covers too little time for the 24 h windows to mean much
+    replay: bool = False  # read again after a restore: state is updated, no alert is sent
 
 
 class AccountStage:
@@ -54,6 +57,7 @@ class AccountStage:
         model: ModelSlot,
         rule: Rule | None = None,
         knowledge: FraudKnowledge | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.s = settings
         self.producer = producer
@@ -65,12 +69,25 @@ class AccountStage:
         self.accounts: dict[int, dict[str, AccountState]] = {}
         self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
         self._last_prune = time.monotonic()
+        self.checkpoints = Checkpoints(
+            snapshots,
+            stage="accounts",
+            layout=layout(AccountState),
+            interval_s=settings.snapshot_interval_seconds,
+            export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, {}).items()},
+            restore=self._restore,
+            on_revoke=settings.snapshot_on_revoke,
+        )
+
+    def _restore(self, partition: int, state: dict[str, object]) -> None:
+        self.accounts[partition] = {k: decode(AccountState, a) for k, a in state.items()}
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self.accounts.setdefault(tp.partition, {})
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
+        await self.checkpoints.release(partitions)
         for tp in partitions:
             self.accounts.pop(tp.partition, None)
             self.watching_since.pop(tp.partition, None)
@@ -83,20 +100,24 @@ class AccountStage:
         for tp, records in batch.items():
             accounts = self.accounts.setdefault(tp.partition, {})
             for record in records:
+                # Read again after a restore: the previous owner sent this record's alerts already.
+                replay = self.checkpoints.replaying(tp, record.offset)
                 try:
                     move = movement_adapter.validate_json(record.value or b"")
                 except ValidationError as exc:
-                    out.append(
-                        dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix)
-                    )
+                    if not replay:
+                        out.append(
+                            dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix)
+                        )
                     continue
                 if move.direction == "out":
                     alert = self._outflow(accounts, move)
-                    if alert is not None:
+                    if alert is not None and not replay:
                         alerts.append((alert, record.timestamp))
                 else:
                     waiting = self._inflow(tp.partition, accounts, move, record.timestamp)
                     if waiting is not None:
+                        waiting.replay = replay
                         pending.append(waiting)
         alerts += self._score(pending)
         out += [self._alert_record(a) for a, _ in alerts]
@@ -151,7 +172,8 @@ class AccountStage:
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
                 metrics.SKIPPED.labels("cold_state").inc()
                 continue
-            if score >= threshold and self._first_alert(p):
+            # A replayed inflow still marks its trigger as alerted, so it is not alerted on again.
+            if score >= threshold and self._first_alert(p) and not p.replay:
                 chosen.append((i, score, hard))
         if not chosen:
             return []
@@ -191,7 +213,8 @@ class AccountStage:
     def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
         move = p.move
         assert move.payer_phone is not None
-        typology = "call_then_transfer" if move.call_ref else "mule_fan_in"
+        # Without a call the victim alert is not about a mule account (that is `_outflow`'s alert).
+        typology: Typology = "call_then_transfer" if move.call_ref else "suspicious_payment"
         metrics.ALERTS.labels(f"model_{typology}").inc()
         return Alert(
             alert_id=alert_id_for(typology, keys.person_key(move.payer_phone).decode(), self._trigger(p)),
@@ -263,6 +286,10 @@ class AccountStage:
         if now - self._last_prune < 10:
             return
         self._last_prune = now
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget accounts silent longer than the horizon, in event time against the partition's newest."""
         tracked = 0
         for accounts in self.accounts.values():
             newest = max((a.last_seen for a in accounts.values()), default=0.0)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
 from services.kit.http import create_app
@@ -22,6 +23,7 @@ from services.scorer.hooks import BlocklistKnowledge
 from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
+from services.scorer.snapshots import SnapshotStore
 from streams import topics
 from streams.consumer import ConsumerRunner
 from streams.producer import Producer
@@ -42,7 +44,10 @@ class Scorer:
             watch_s=settings.model_watch_seconds,
             threshold=settings.model_alert_threshold,
         )
-        self.persons = PersonStage(settings, self.producer, prefix=prefix)
+        self.snapshots = SnapshotStore(
+            common.kafka_bootstrap, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000
+        )
+        self.persons = PersonStage(settings, self.producer, prefix=prefix, snapshots=self.snapshots)
         # Reported-number hard rule: numbers on the published blocklist (read whole by every instance).
         self.blocklist = Blocklist()
         self.accounts = AccountStage(
@@ -52,6 +57,7 @@ class Scorer:
             version=VERSION,
             model=self.model,
             knowledge=BlocklistKnowledge(self.blocklist),
+            snapshots=self.snapshots,
         )
         self.runners = [
             ConsumerRunner(
@@ -61,6 +67,8 @@ class Scorer:
                 handle=self.persons.handle,
                 owner=self.persons,
                 max_records=settings.max_batch,
+                rewind=self.persons.checkpoints.rewind,
+                after_commit=self.persons.checkpoints.after_commit,
             ),
             ConsumerRunner(
                 bootstrap=common.kafka_bootstrap,
@@ -69,6 +77,8 @@ class Scorer:
                 handle=self.accounts.handle,
                 owner=self.accounts,
                 max_records=settings.max_batch,
+                rewind=self.accounts.checkpoints.rewind,
+                after_commit=self.accounts.checkpoints.after_commit,
             ),
             self.blocklist.runner(common),
         ]
@@ -76,6 +86,7 @@ class Scorer:
 
     async def start(self) -> None:
         await self.producer.start()
+        await self.snapshots.start()
         self.tasks = [asyncio.create_task(r.run(), name=r.group_id) for r in self.runners]
 
     async def stop(self) -> None:
@@ -83,6 +94,7 @@ class Scorer:
             runner.stop()
         await asyncio.wait(self.tasks, timeout=15)
         await self.producer.stop()
+        await self.snapshots.stop()
 
     async def health(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"kafka": await self.producer.ping()}
@@ -141,6 +153,10 @@ def main() -> None:
     settings = ScorerSettings()
     configure_logging(service="scorer", level=common.log_level, pseudonym_key=common.pseudonym_key)
     common.check_production_secrets()
+    # One thread for the model: OpenMP's worker threads spin-wait for work, and on a machine whose
+    # cores are shared with Kafka and the other services they turned a 10 ms micro-batch into
+    # seconds. The scorer scales out by partitions (more instances), not by threads.
+    threadpool_limits(limits=1)
     asyncio.run(serve(common, settings))
 
 

@@ -30,3 +30,25 @@ SHADOW_SCORE_DIFF = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1),
 )
 SKIPPED = Counter("stopline_scorer_unscored_total", "inflows not scored, by reason", ["reason"])
+REPLAYED = Counter(
+    "stopline_scorer_replayed_total",
+    "records read again after a snapshot restore, output suppressed",
+    ["stage"],
+)
+SNAPSHOTS = Counter(
+    "stopline_scorer_snapshots_total",
+    "partition snapshots written, restored or refused",
+    ["stage", "outcome"],
+)
+SNAPSHOT_BYTES = Histogram(
+    "stopline_scorer_snapshot_bytes",
+    "compressed size of one partition snapshot",
+    ["stage"],
+    buckets=(1e3, 1e4, 1e5, 1e6, 4e6, 16e6, 64e6),
+)
+SNAPSHOT_SECONDS = Histogram(
+    "stopline_scorer_snapshot_seconds",
+    "time to encode, compress and write one partition snapshot (the consumer waits)",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)

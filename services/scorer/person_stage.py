@@ -7,17 +7,20 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from models.features.codec import decode, encode, layout
 from models.features.engine import PersonOutcome, apply_person_event
 from models.features.person import PersonState
 from models.features.vector import FEATURE_SET_HASH
 from services.scorer import metrics
 from services.scorer.dead_letter import dead_letter, describe
 from services.scorer.settings import ScorerSettings
+from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch
 from streams.producer import Producer, Record
@@ -31,13 +34,29 @@ DEDUP_S = 3600.0
 class PersonStage:
     """Holds the state of the person partitions assigned to this instance."""
 
-    def __init__(self, settings: ScorerSettings, producer: Producer, *, prefix: str) -> None:
+    def __init__(
+        self,
+        settings: ScorerSettings,
+        producer: Producer,
+        *,
+        prefix: str,
+        snapshots: SnapshotStore | None = None,
+    ) -> None:
         self.s = settings
         self.producer = producer
         self.prefix = prefix
         self.people: dict[int, dict[str, PersonState]] = {}
-        self.seen: dict[int, OrderedDict[str, float]] = {}
+        self.seen: dict[int, OrderedDict[str, float]] = {}  # event ref → when handled (monotonic)
         self._last_prune = time.monotonic()
+        self.checkpoints = Checkpoints(
+            snapshots,
+            stage="persons",
+            layout=layout(PersonState),
+            interval_s=settings.snapshot_interval_seconds,
+            export=self._export,
+            restore=self._restore,
+            on_revoke=settings.snapshot_on_revoke,
+        )
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
@@ -46,9 +65,25 @@ class PersonStage:
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         # Co-partitioned topics move together (range assignor), so partition n's state goes with them.
+        await self.checkpoints.release(partitions)
         for tp in partitions:
             self.people.pop(tp.partition, None)
             self.seen.pop(tp.partition, None)
+
+    def _export(self, partition: int) -> dict[str, object]:
+        now = time.monotonic()
+        people = self.people.get(partition, {})
+        seen = self.seen.get(partition, OrderedDict())
+        # Dedup times are monotonic, which means nothing in another process: kept as ages.
+        return {
+            "people": {phone: encode(p) for phone, p in people.items()},
+            "seen": [[ref, round(now - at, 1)] for ref, at in seen.items()],
+        }
+
+    def _restore(self, partition: int, state: dict[str, Any]) -> None:
+        now = time.monotonic()
+        self.people[partition] = {phone: decode(PersonState, p) for phone, p in state["people"].items()}
+        self.seen[partition] = OrderedDict((str(ref), now - float(age)) for ref, age in state["seen"])
 
     async def handle(self, batch: Batch) -> None:
         out: list[Record] = []
@@ -56,7 +91,12 @@ class PersonStage:
         for tp, records in batch.items():
             for record in records:
                 count += 1
-                self._one(tp.partition, record, out)
+                if self.checkpoints.replaying(tp, record.offset):
+                    # Handled by this partition's previous owner, which forwarded its movements: the
+                    # state is rebuilt, the output dropped.
+                    self._one(tp.partition, record, [])
+                else:
+                    self._one(tp.partition, record, out)
         metrics.BATCH_EVENTS.observe(count)
         if out:
             await self.producer.send_all(out)
@@ -85,6 +125,8 @@ class PersonStage:
             metrics.DUPLICATES.inc()
             return
         seen[ref] = time.monotonic()
+        if len(seen) > self.s.dedup_max_refs:
+            seen.popitem(last=False)  # bounded memory under any load; the oldest ids go first
         metrics.EVENTS.labels(event.type).inc()
         people = self.people.setdefault(partition, {})
         horizon = self.s.state_horizon_hours * 3600
@@ -144,6 +186,11 @@ class PersonStage:
         if now - self._last_prune < 10:
             return
         self._last_prune = now
+        self.prune(now)
+
+    def prune(self, now: float) -> None:
+        """Forget people silent for longer than the horizon (in event time, against the partition's newest
+        event, so a replay of old traffic forgets like live traffic did) and dedup ids older than an hour."""
         horizon = self.s.state_horizon_hours * 3600
         tracked = 0
         for people in self.people.values():

@@ -63,3 +63,17 @@ class ScorerSettings(BaseSettings):
     hard_rule_score: float = Field(
         0.95, ge=0, le=1, description="score given when a hard rule fires (reported caller, known mule)"
     )
+    snapshot_interval_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="how often each partition's state is written to `scorer.snapshots` (after a committed "
+        "batch); a restarted or newly assigned instance replays only the input since the last one",
+    )
+    snapshot_on_revoke: bool = Field(
+        True, description="write a last snapshot when a partition is revoked or the scorer stops cleanly"
+    )
+    dedup_max_refs: int = Field(
+        50_000,
+        ge=100,
+        description="most event ids remembered per partition to drop redelivered events (within an hour)",
+    )

@@ -9,7 +9,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from streams.schemas.events import Account, InstitutionId, Phone
 
-Typology = Literal["call_then_transfer", "mule_fan_in"]
+# call_then_transfer: a victim paying after a suspicious call; mule_fan_in: an account collecting from
+# many and paying on; suspicious_payment: a victim's payment the model finds likely a scam with no call
+# before it (investment, job or loan scams run over apps and messages). Consumers store it as text.
+Typology = Literal["call_then_transfer", "mule_fan_in", "suspicious_payment"]
 Action = Literal["warn_citizen", "notify_police", "recommend_stop_payment"]
 
 _ALERT_NS = uuid.UUID("6f1d3c1e-7d0e-4b36-9a57-2f0d7d2e8a11")

@@ -60,7 +60,9 @@ async def test_illegal_answers_and_decisions_get_409_with_current_state(coord, s
         json={"kind": "release", "parent_id": freeze["id"], "document_number": "DOC-2"},
         headers=op,
     )
-    assert release.status_code == 409 and release.json()["error"]["details"]["current_status"] == "issued"
+    # The relay may have delivered the freeze by now: either way it is not in force yet.
+    assert release.status_code == 409
+    assert release.json()["error"]["details"]["current_status"] in ("issued", "delivered")
 
 
 @pytest.mark.integration

@@ -1,0 +1,283 @@
+"""State that survives: each stage partition's state is written, now and then, to the compacted
+`scorer.snapshots` topic with the input offsets it reflects; an instance given the partition loads the
+newest snapshot, reads the input again from those offsets and stays silent until it reaches the offsets
+the group had committed (what lies between was already forwarded or alerted on by the previous owner).
+
+Snapshots are zlib-compressed JSON of plain values (`models.features.codec`): nothing in them is executed
+on load, and state from feature code with another layout is refused (the partition then starts empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.kit.logging import log_fields
+from services.scorer import metrics
+from streams import topics
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+MAX_BYTES = 64 * 1024 * 1024  # as the topic's max.message.bytes
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stage: str  # "persons" or "accounts"
+    partition: int
+    offsets: dict[str, int]  # input topic → the next offset to read after the state
+    layout: str  # models.features.codec.layout of the state classes
+    state: Any
+    taken_at: float  # unix seconds
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "format": FORMAT,
+            "stage": self.stage,
+            "partition": self.partition,
+            "offsets": self.offsets,
+            "layout": self.layout,
+            "taken_at": self.taken_at,
+            "state": self.state,
+        }
+        return zlib.compress(orjson.dumps(body), 1)  # level 1: taken inside the consumer loop
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Snapshot:
+        body = orjson.loads(zlib.decompress(raw))
+        if body.get("format") != FORMAT:
+            raise ValueError(f"snapshot format {body.get('format')!r}")
+        return cls(
+            body["stage"], body["partition"], body["offsets"], body["layout"], body["state"], body["taken_at"]
+        )
+
+
+class SnapshotStore:
+    """Writes and reads the snapshot topic; one partition per stage partition, so the newest snapshot of
+    a stage partition is the last record of its own partition (see streams.topics.SNAPSHOTS)."""
+
+    def __init__(self, bootstrap: str, *, prefix: str, timeout_s: float = 10.0) -> None:
+        self.topic = topics.name(topics.SNAPSHOTS, prefix)
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._reader: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        # Its own clients: snapshots need a far larger request size than events, and reading one
+        # partition's last record is an assign-and-seek, outside any consumer group.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id="stopline-scorer-snapshots",
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=MAX_BYTES,
+            request_timeout_ms=int(self.timeout_s * 1000),
+        )
+        self._reader = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=MAX_BYTES,
+            fetch_max_bytes=MAX_BYTES,
+            request_timeout_ms=int(self.timeout_s * 1000),
+        )
+        await asyncio.wait_for(self._producer.start(), self.timeout_s)
+        await asyncio.wait_for(self._reader.start(), self.timeout_s)
+
+    async def stop(self) -> None:
+        for client in (self._producer, self._reader):
+            if client is not None:
+                await client.stop()
+
+    @staticmethod
+    def partition_of(stage: str, partition: int) -> int:
+        return partition if stage == "persons" else topics.EVENT_PARTITIONS + partition
+
+    async def save(self, snapshot: Snapshot) -> int:
+        """Write the snapshot and wait for Kafka's acknowledgement; return its size in bytes."""
+        assert self._producer is not None, "snapshot store not started"
+        raw = snapshot.to_bytes()
+        await asyncio.wait_for(
+            self._producer.send_and_wait(
+                self.topic,
+                raw,
+                key=f"{snapshot.stage}/{snapshot.partition}".encode(),
+                partition=self.partition_of(snapshot.stage, snapshot.partition),
+            ),
+            self.timeout_s,
+        )
+        return len(raw)
+
+    async def load(self, stage: str, partition: int) -> Snapshot | None:
+        """The newest snapshot of a stage partition, or None if there is none (or it cannot be read)."""
+        assert self._reader is not None, "snapshot store not started"
+        tp = TopicPartition(self.topic, self.partition_of(stage, partition))
+        async with self._lock:
+            self._reader.assign([tp])
+            end = (await self._reader.end_offsets([tp]))[tp]
+            if end == 0:
+                return None
+            self._reader.seek(tp, end - 1)
+            deadline = time.monotonic() + self.timeout_s
+            while time.monotonic() < deadline:
+                got = await self._reader.getmany(tp, timeout_ms=200)
+                for record in got.get(tp, []):
+                    try:
+                        return Snapshot.from_bytes(record.value or b"")
+                    except (ValueError, zlib.error, KeyError) as exc:
+                        log.error(
+                            "unreadable snapshot ignored",
+                            extra=log_fields(stage=stage, partition=partition, reason=str(exc)),
+                        )
+                        return None
+            raise TimeoutError(f"snapshot {stage}/{partition} not read within {self.timeout_s}s")
+
+
+class Checkpoints:
+    """The snapshot bookkeeping of one stage: the input offsets its state reflects, when each partition
+    was last written, and which records are being read again after a restore (their output suppressed).
+
+    The stage supplies `export(partition)` and `restore(partition, state)`; `layout` names its state
+    classes. `interval_s` 0 writes after every committed batch."""
+
+    def __init__(
+        self,
+        store: SnapshotStore | None,
+        *,
+        stage: str,
+        layout: str,
+        interval_s: float,
+        export: Callable[[int], Any],
+        restore: Callable[[int, Any], None],
+        on_revoke: bool = True,
+    ) -> None:
+        self.store = store
+        self.stage = stage
+        self.layout = layout
+        self.interval_s = interval_s
+        self.on_revoke = on_revoke
+        self._export = export
+        self._restore = restore
+        self.positions: dict[TopicPartition, int] = {}
+        self.replay_until: dict[TopicPartition, int] = {}
+        self._saved_at: dict[int, float] = {}
+        self.held: set[int] = set()  # partitions whose state this instance holds
+        self.replayed = 0  # records read again after restores, output suppressed (tests read it)
+        self.restored: dict[int, dict[str, int]] = {}  # partition → the offsets its snapshot reflected
+
+    def replaying(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether this record was handled by the partition's previous owner (its output is out)."""
+        until = self.replay_until.get(tp)
+        if until is None:
+            return False
+        if offset + 1 >= until:
+            del self.replay_until[tp]  # this is the last record handled before (or a later one)
+        if offset < until:
+            self.replayed += 1
+            metrics.REPLAYED.labels(self.stage).inc()
+            return True
+        return False
+
+    async def rewind(self, committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        """ConsumerRunner hook on assignment: restore each partition's newest snapshot and return the
+        offsets to read from (the snapshot's); replay ends at the committed offsets."""
+        by_partition: dict[int, list[TopicPartition]] = defaultdict(list)
+        for tp in committed:
+            by_partition[tp.partition].append(tp)
+        seek: dict[TopicPartition, int] = {}
+        for partition, tps in sorted(by_partition.items()):
+            if partition in self.held:
+                # Assigned again without being revoked (aiokafka may rejoin with an empty revocation):
+                # the state in memory is newer than any snapshot, and the consumer's position is right.
+                continue
+            self.held.add(partition)
+            for tp in tps:
+                if committed[tp] is not None:
+                    self.positions[tp] = committed[tp]  # type: ignore[assignment]
+            snapshot = await self.store.load(self.stage, partition) if self.store else None
+            if snapshot is not None and snapshot.layout != self.layout:
+                metrics.SNAPSHOTS.labels(self.stage, "refused").inc()
+                log.warning(
+                    "snapshot of another state layout ignored",
+                    extra=log_fields(stage=self.stage, partition=partition),
+                )
+                snapshot = None
+            if snapshot is None:
+                # No usable snapshot but work was committed: the state can only be rebuilt from the
+                # start of the retained input (silently). Rare: the first commit of a partition writes
+                # one (its time of last save stays unset), so this is a first deployment or a crash
+                # within the first batch.
+                for tp in tps:
+                    done = committed[tp]
+                    if done:
+                        seek[tp] = 0  # before the log start: the consumer resets to the earliest
+                        self.positions.pop(tp, None)
+                        self.replay_until[tp] = done
+                continue
+            self._saved_at[partition] = time.monotonic()
+            self._restore(partition, snapshot.state)
+            self.restored[partition] = snapshot.offsets
+            metrics.SNAPSHOTS.labels(self.stage, "restored").inc()
+            for tp in tps:
+                # A topic missing from the snapshot had nothing read when it was taken: all of it is new.
+                start = snapshot.offsets.get(tp.topic, 0)
+                seek[tp] = start
+                self.positions[tp] = start
+                done = committed[tp]
+                if done is not None and done > start:
+                    self.replay_until[tp] = done
+            log.info(
+                "partition state restored",
+                extra=log_fields(stage=self.stage, partition=partition, offsets=snapshot.offsets),
+            )
+        return seek
+
+    async def after_commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """ConsumerRunner hook: the state now agrees with these offsets; write partitions due a snapshot."""
+        self.positions.update(offsets)
+        now = time.monotonic()
+        due = [
+            p for p in {tp.partition for tp in offsets} if now - self._saved_at.get(p, 0.0) >= self.interval_s
+        ]
+        if due:
+            # One partition per batch, the most overdue first: encoding a partition's state blocks the
+            # loop, and doing them all at once put a latency spike on every event in flight.
+            await self.save(min(due, key=lambda p: self._saved_at.get(p, 0.0)))
+
+    async def release(self, partitions: set[TopicPartition]) -> None:
+        """On revocation (or a clean stop): a last snapshot, then forget the partitions' bookkeeping."""
+        numbers = {tp.partition for tp in partitions}
+        if self.on_revoke:
+            for partition in sorted(numbers):
+                await self.save(partition)
+        for tp in [tp for tp in self.positions if tp.partition in numbers]:
+            del self.positions[tp]
+            self.replay_until.pop(tp, None)
+        for partition in numbers:
+            self._saved_at.pop(partition, None)
+            self.held.discard(partition)
+
+    async def save(self, partition: int) -> None:
+        offsets = {tp.topic: o for tp, o in self.positions.items() if tp.partition == partition}
+        if self.store is None or not offsets:
+            return
+        if any(tp.partition == partition for tp in self.replay_until):
+            return  # mid-replay, the state is not yet what the committed offsets say
+        began = time.perf_counter()
+        snapshot = Snapshot(self.stage, partition, offsets, self.layout, self._export(partition), time.time())
+        size = await self.store.save(snapshot)
+        self._saved_at[partition] = time.monotonic()
+        metrics.SNAPSHOTS.labels(self.stage, "written").inc()
+        metrics.SNAPSHOT_BYTES.labels(self.stage).observe(size)
+        metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)

@@ -1,0 +1,112 @@
+"""Scorer instances on a topic prefix of their own (so the session's scorer is not in their groups),
+events produced straight to the event topics, and what the alerts topic holds about a person."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.scorer.main import Scorer
+from services.scorer.settings import ScorerSettings
+from streams import keys, topics
+from streams.admin import ensure_topics
+from streams.schemas.alerts import Alert, alert_adapter
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import eventually, read_topic
+
+
+async def fresh_prefix(infra: Infra) -> str:
+    """A prefix under the session's (deleted with it) with every registered topic made."""
+    prefix = f"{infra.prefix}{f.unique('sc')}-"
+    await ensure_topics(infra.common.kafka_bootstrap, prefix)
+    return prefix
+
+
+def scorer(infra: Infra, prefix: str, **settings: Any) -> Scorer:
+    common = infra.common.model_copy(update={"topic_prefix": prefix})
+    settings.setdefault("model_warmup_hours", 0)  # minutes of events on a fresh state: no warm-up gate
+    return Scorer(common, ScorerSettings(**settings))
+
+
+async def start(instance: Scorer) -> None:
+    """Start and wait until both stages hold partitions."""
+    await instance.start()
+    stages = instance.runners[:2]
+    await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in stages)), 30)
+    await eventually(lambda: all(r.consumer.assignment() for r in stages), timeout_s=30)
+
+
+def person_partitions(instance: Scorer) -> set[int]:
+    return {tp.partition for tp in instance.runners[0].consumer.assignment()}
+
+
+async def send(
+    infra: Infra, prefix: str, kind: str, institution: str, events: Sequence[dict[str, Any]]
+) -> None:
+    """Events as an institution producing to Kafka directly would (envelope, keyed by person)."""
+    topic = topics.name(topics.EVENT_TOPICS[kind], prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            phone = event.get("callee") or event["payer_phone"]
+            value = orjson.dumps({"institution": institution, "event": event})
+            await producer.send_and_wait(topic, value, key=keys.person_key(phone))
+    finally:
+        await producer.stop()
+
+
+async def ends(infra: Infra, *names: str) -> int:
+    """How many records the topics hold (the sum of their end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.common.kafka_bootstrap)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - as tests.kafka_tools does
+        parts = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or set()]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+
+
+async def committed_all(instance: Scorer, infra: Infra, prefix: str) -> None:
+    """Wait until both stages have handled and committed everything on their input topics."""
+    person_topics = [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]
+    moves = topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)
+
+    async def done() -> bool:
+        want_persons = await ends(infra, *person_topics)
+        want_moves = await ends(infra, moves)
+        have_persons = sum(instance.persons.checkpoints.positions.values())
+        have_moves = sum(instance.accounts.checkpoints.positions.values())
+        return have_persons == want_persons and have_moves == want_moves
+
+    await eventually(done, timeout_s=20, every_s=0.2)
+
+
+async def alerts_about(infra: Infra, prefix: str, phone: str, *, settle_s: float = 0.0) -> list[Alert]:
+    """Every alert message on the topic about this person (raw messages: duplicates would show)."""
+    if settle_s:
+        await asyncio.sleep(settle_s)
+    records = await read_topic(infra.common.kafka_bootstrap, topics.name(topics.ALERTS, prefix))
+    alerts = [alert_adapter.validate_json(r.value or b"") for r in records]
+    return [a for a in alerts if a.subject.phone == phone]
+
+
+def ago(minutes: float) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def scam_call(victim: str, minutes_ago: float = 40) -> dict[str, Any]:
+    return f.call(victim, start=ago(minutes_ago), minutes=35)
+
+
+def big_transfer(
+    victim: str, account: str, mule: str, amount: str = "30000.00", minutes_ago: float = 3
+) -> dict[str, Any]:
+    return f.transfer(victim, payer_account=account, payee_account=mule, amount=amount, at=ago(minutes_ago))

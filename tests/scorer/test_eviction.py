@@ -1,0 +1,83 @@
+"""Bounded state: people and accounts silent longer than their horizon are forgotten (in event time),
+dedup ids are capped, and what is kept survives the snapshot codec unchanged."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka import ConsumerRecord
+
+from models.features.account import AccountState
+from models.features.codec import decode, encode
+from services.scorer.account_stage import AccountStage
+from services.scorer.model_slot import ModelSlot
+from services.scorer.person_stage import PersonStage
+from services.scorer.settings import ScorerSettings
+from streams import keys
+from streams.producer import Producer
+from tests import factories as f
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def _record(phone: str, event: dict[str, object], offset: int) -> ConsumerRecord[bytes, bytes]:
+    value = orjson.dumps({"institution": "tel-a", "event": event})
+    return ConsumerRecord("events.telecom", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
+
+
+def _stage(**settings: object) -> PersonStage:
+    producer = Producer("127.0.0.1:1", client_id="unused")  # never started: calls forward nothing
+    return PersonStage(ScorerSettings(**settings), producer, prefix="")  # type: ignore[arg-type]
+
+
+def _call_at(phone: str, at: datetime) -> dict[str, object]:
+    return f.call(phone, start=at, minutes=2)
+
+
+def test_people_silent_longer_than_the_horizon_are_forgotten():
+    stage = _stage(state_horizon_hours=2)
+    old, recent = f.phone(), f.phone()
+    for i, (phone, at) in enumerate(
+        [(old, NOW - timedelta(hours=3)), (recent, NOW - timedelta(hours=1)), (recent, NOW)]
+    ):
+        stage._one(0, _record(phone, _call_at(phone, at), i), [])
+    assert set(stage.people[0]) == {old, recent}
+    stage.prune(time.monotonic())
+    assert set(stage.people[0]) == {recent}  # 3 h before the partition's newest event > 2 h horizon
+
+
+def test_dedup_ids_are_capped_per_partition():
+    stage = _stage(dedup_max_refs=100)
+    phone = f.phone()
+    for i in range(150):
+        stage._one(0, _record(phone, _call_at(phone, NOW + timedelta(minutes=i)), i), [])
+    assert len(stage.seen[0]) == 100
+
+
+def test_accounts_silent_longer_than_the_horizon_are_forgotten():
+    settings = ScorerSettings(account_horizon_hours=1)
+    stage = AccountStage(
+        settings,
+        Producer("127.0.0.1:1", client_id="unused"),
+        prefix="",
+        version="t",
+        model=ModelSlot(settings.model_dir),
+    )
+    at = NOW.timestamp()
+    for key, when in (("b/old", at - 7200), ("b/new", at)):
+        state = stage.accounts.setdefault(0, {}).setdefault(key, AccountState())
+        state.record_in(when, "b/payer", 100.0, f"ref-{key}")
+    stage.prune()
+    assert set(stage.accounts[0]) == {"b/new"}
+
+
+def test_person_state_round_trips_through_the_snapshot_codec():
+    stage = _stage()
+    phone = f.phone()
+    stage._one(0, _record(phone, _call_at(phone, NOW), 0), [])
+    person = stage.people[0][phone]
+    again = decode(type(person), orjson.loads(orjson.dumps(encode(person))))
+    assert again == person
+    assert again.unknown_calls_24h.stats(NOW.timestamp()) == person.unknown_calls_24h.stats(NOW.timestamp())

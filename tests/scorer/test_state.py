@@ -1,0 +1,127 @@
+"""State that survives, on the real Kafka: a restart resumes from the partition snapshots (replaying only
+what followed them, silently), and two instances in one group hand partitions over with their state."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams import topics
+from tests import factories as f
+from tests.kafka_tools import eventually
+from tests.scorer import helpers as h
+
+pytestmark = pytest.mark.integration
+
+
+async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(infra):
+    prefix = await h.fresh_prefix(infra)
+    v1, v2 = f.phone(), f.phone()
+    mule1, mule2 = f.account("MULE"), f.account("MULE")
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=0)  # a snapshot after every committed batch
+    await h.start(a)
+    try:
+        # Before the last snapshot: v1's scam call, and ordinary calls for v2 (so v2's partition has one).
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v1)])
+        await h.send(
+            infra, prefix, "telecom", "tel-a", [f.call(v2, caller=f.phone(), start=h.ago(300), minutes=3)]
+        )
+        await h.committed_all(a, infra, prefix)
+        # After it (snapshots off, as if the process died between two): v2's scam, alerted by A.
+        a.persons.checkpoints.interval_s = a.accounts.checkpoints.interval_s = 1e9
+        a.persons.checkpoints.on_revoke = a.accounts.checkpoints.on_revoke = False
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v2, minutes_ago=50)])
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, f.account(), mule2, minutes_ago=8)])
+        await eventually(lambda: h.alerts_about(infra, prefix, v2), timeout_s=15)
+        await h.committed_all(a, infra, prefix)
+    finally:
+        await a.stop()
+
+    b = h.scorer(infra, prefix)
+    await h.start(b)
+    try:
+        await eventually(lambda: b.persons.checkpoints.restored, timeout_s=10)  # B loaded the snapshots
+        # v1's call is known to B only through the snapshot; v2's through the silent replay.
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v1, f.account(), mule1)])
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, f.account(), mule2, "9000.00", 2)])
+        await eventually(lambda: h.alerts_about(infra, prefix, v1), timeout_s=15)
+        await h.committed_all(b, infra, prefix)
+        assert len(await h.alerts_about(infra, prefix, v1)) == 1
+        v2_alerts = await h.alerts_about(infra, prefix, v2)
+        assert len(v2_alerts) == 1, "the replay re-sent v2's alert, or B alerted v2's second payment again"
+        # Read again: v2's call and transfer on stage one, the transfer's in- and outflow on stage two;
+        # not the 4 person events (and their movements) from offset 0.
+        assert b.persons.checkpoints.replayed == 2
+        assert b.accounts.checkpoints.replayed == 2
+        total = await h.ends(infra, *(topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()))
+        assert total == 6
+    finally:
+        await b.stop()
+
+
+async def test_two_instances_split_partitions_and_a_scam_across_a_handover_alerts_once(infra):
+    prefix = await h.fresh_prefix(infra)
+    a, b = h.scorer(infra, prefix), h.scorer(infra, prefix)
+    await h.start(a)
+    await h.start(b)
+    stopped = False
+    try:
+        await eventually(lambda: h.person_partitions(a) and h.person_partitions(b), timeout_s=30)
+        await eventually(lambda: len(h.person_partitions(a) | h.person_partitions(b)) == 6, timeout_s=30)
+        assert not h.person_partitions(a) & h.person_partitions(b)
+        # Two victims whose events A handles; one is alerted before the handover, one after.
+        mine = h.person_partitions(a)
+        early, late = _phone_in(mine), _phone_in(mine)
+        mule = f.account("MULE")
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(early), h.scam_call(late)])
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(early, f.account(), mule)])
+        await eventually(lambda: h.alerts_about(infra, prefix, early), timeout_s=15)
+
+        await a.stop()  # a clean stop: its partitions go to B with their last snapshots
+        stopped = True
+        await eventually(lambda: len(h.person_partitions(b)) == 6, timeout_s=30)
+        await h.send(
+            infra, prefix, "bank", "bank-a", [h.big_transfer(early, f.account(), mule, "20000.00", 2)]
+        )
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(late, f.account(), f.account("MULE"))])
+        await eventually(lambda: h.alerts_about(infra, prefix, late), timeout_s=15)
+        await h.committed_all(b, infra, prefix)
+        assert len(await h.alerts_about(infra, prefix, early)) == 1
+        assert len(await h.alerts_about(infra, prefix, late)) == 1
+        assert b.persons.checkpoints.replayed == 0  # handed over with a final snapshot: nothing to re-read
+    finally:
+        if not stopped:
+            await a.stop()
+        await b.stop()
+
+
+def _phone_in(partitions: set[int]) -> str:
+    """A new phone number whose events land in one of these partitions (the default partitioner)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams import keys
+
+    every = list(range(topics.EVENT_PARTITIONS))
+    while True:
+        phone = f.phone()
+        if DefaultPartitioner()(keys.person_key(phone), every, every) in partitions:
+            return phone
+
+
+async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
+    """A payment the model finds likely a scam with no call before it is not called a mule fan-in."""
+    prefix = await h.fresh_prefix(infra)
+    victim, mule = f.phone(), f.account("MULE")
+    payers = [f.phone() for _ in range(8)]
+    instance = h.scorer(infra, prefix)
+    await h.start(instance)
+    try:
+        # The payee collects from many people within the hour, then the victim pays it a large sum.
+        fan_in = [h.big_transfer(p, f.account(), mule, "9000.00", 30 - i) for i, p in enumerate(payers)]
+        await h.send(infra, prefix, "bank", "bank-a", fan_in)
+        await h.send(
+            infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "60000.00", 1)]
+        )
+        alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
+        assert {a.typology for a in alerts} == {"suspicious_payment"}  # type: ignore[union-attr]
+    finally:
+        await instance.stop()
