@@ -3,7 +3,7 @@ and coordination on a scratch database and topic prefix, drives them with the si
 live traffic with scams), and matches the alerts on Kafka with the simulator's ground truth: precision,
 scam recall and alerts a minute. A separate check from the offline held-out evaluation of `make train`.
 
-    python -m models.live_check --warmup 1.1 --population 14000 --duration 300
+    python -m models.live_check --warmup 1 --population 14000 --duration 300
     python -m models.live_check ... --table .local/live_check/live.npz   # also the live feature rows
 """
 
@@ -42,7 +42,7 @@ SERVICES = {
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.live_check", description=__doc__)
-    p.add_argument("--warmup", type=float, default=1.1, help="days of history the simulator sends first")
+    p.add_argument("--warmup", type=float, default=1.0, help="days of history the simulator sends first")
     p.add_argument("--rate", type=float, help="events/s of live traffic (default: the population's pace)")
     p.add_argument("--population", type=int, default=14000)
     p.add_argument("--duration", type=float, default=300.0, help="seconds of live traffic")

@@ -55,11 +55,11 @@ CHILDREN = [
         "simulator",
         [
             *("services.simulator", "--provision", "--sink", "http", "--ingest-url", INGEST),
-            # A little over a day of ordinary history first, so the scorer knows people's contacts and
-            # payees and its state covers the model's 24 h windows (before that only hard rules alert);
-            # then each person at the pace the model was trained on (~30 events a day: ~4.9 events/s for
+            # A day of ordinary history first, so the scorer knows people's contacts and payees; the
+            # model alerts once its state covers its 24 h windows, so on the history only hard rules do.
+            # Then each person at the pace the model was trained on (~30 events a day: ~4.9 events/s for
             # 14,000 people, the simulator's default rate), the training typologies and the demo scenarios.
-            *("--warmup", "1.1", "--population", "14000"),
+            *("--warmup", "1", "--population", "14000"),
             *("--metrics-port", str(SIMULATOR_METRICS_PORT)),
         ],
         None,
