@@ -197,8 +197,9 @@ class AccountStage:
         return (max(score, self.s.hard_rule_score) if said else score), said
 
     def _first_alert(self, p: Pending) -> bool:
-        """One alert per scam call (or per victim and payee without a call); repeats are also dropped
-        downstream by the deterministic alert id."""
+        """One alert per victim and payee account: a call reported after the payment (calls are
+        reported when they end) rescores it, but must not raise a second alert for the same money.
+        Repeats are also dropped downstream by the deterministic alert id."""
         key = self._trigger(p)
         if key in p.state.alerted:
             return False
@@ -208,7 +209,7 @@ class AccountStage:
     @staticmethod
     def _trigger(p: Pending) -> str:
         move = p.move
-        return move.call_ref or f"{move.payer_phone}|{move.institution}/{move.account}"
+        return f"{move.payer_phone}|{move.institution}/{move.account}"
 
     def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
         move = p.move

@@ -87,17 +87,20 @@ class PersonStage:
 
     async def handle(self, batch: Batch) -> None:
         out: list[Record] = []
-        count = 0
-        for tp, records in batch.items():
-            for record in records:
-                count += 1
-                if self.checkpoints.replaying(tp, record.offset):
-                    # Handled by this partition's previous owner, which forwarded its movements: the
-                    # state is rebuilt, the output dropped.
-                    self._one(tp.partition, record, [])
-                else:
-                    self._one(tp.partition, record, out)
-        metrics.BATCH_EVENTS.observe(count)
+        # A person's calls and payments arrive on different topics; within a batch they are applied in
+        # the order Kafka received them, not topic by topic, so a call is seen before the payment it led to.
+        ordered = sorted(
+            ((tp, record) for tp, records in batch.items() for record in records),
+            key=lambda item: (item[1].timestamp, item[0].topic, item[1].offset),
+        )
+        for tp, record in ordered:
+            if self.checkpoints.replaying(tp, record.offset):
+                # Handled by this partition's previous owner, which forwarded its movements: the
+                # state is rebuilt, the output dropped.
+                self._one(tp.partition, record, [])
+            else:
+                self._one(tp.partition, record, out)
+        metrics.BATCH_EVENTS.observe(len(ordered))
         if out:
             await self.producer.send_all(out)
         self._maybe_prune()
