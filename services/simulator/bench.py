@@ -67,8 +67,8 @@ class Ledger:
         if result.error is not None:
             return
         for event in batch:
-            if event.scenario_id is not None:
-                self.sent_at[event.ref] = result.sent_at
+            # Every event, not only the scams': any alert's latency is measured, whatever raised it.
+            self.sent_at[event.ref] = result.sent_at
 
     def match(self, alerts: list[SeenAlert]) -> tuple[dict[str, float], int]:
         """Latency of the first alert of each scenario, and how many alerts matched no scenario.
@@ -87,6 +87,16 @@ class Ledger:
             if sid not in latency and sent:
                 latency[sid] = alert.arrived - max(sent)
         return latency, other
+
+    def any_alert_latency(self, alerts: list[SeenAlert]) -> list[float]:
+        """For every alert (scam or false alarm) whose triggers this run posted: the time from the POST
+        of its last-sent trigger to the alert. The path is the same whatever the verdict."""
+        out = []
+        for alert in alerts:
+            sent = [self.sent_at[r] for r in alert.triggering_event_ids if r in self.sent_at]
+            if sent:
+                out.append(alert.arrived - max(sent))
+        return out
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,6 +157,12 @@ def report(args: argparse.Namespace, stats: Stats, ledger: Ledger, watcher: Aler
             "p50": ms(percentile(values, 50)),
             "p99": ms(percentile(values, 99)),
             "max": ms(max(values) if values else None),
+        },
+        "event_to_any_alert_ms": {
+            "alerts": len(every := ledger.any_alert_latency(watcher.alerts)),
+            "p50": ms(percentile(every, 50)),
+            "p99": ms(percentile(every, 99)),
+            "max": ms(max(every) if every else None),
         },
         "scams": {
             "injected": sum(injected.values()),
