@@ -34,9 +34,30 @@ async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30)
                 await asyncio.wait_for(admin.create_topics(wanted), timeout_s)
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another starter: the end state is the same
+            await wait_for_leaders(admin, {t.name: t.num_partitions for t in wanted}, timeout_s)
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def wait_for_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], timeout_s: float) -> None:
+    """Wait until every partition of the new topics has a leader in the broker's metadata: a topic is
+    created before its partitions are led, and a produce or fetch in between fails (NotLeader)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await asyncio.wait_for(admin.describe_topics(list(wanted)), timeout_s)
+        ready = {
+            t["topic"]
+            for t in described
+            if t["error_code"] == 0
+            and len(t["partitions"]) == wanted[t["topic"]]
+            and all(p["error_code"] == 0 and p["leader"] >= 0 for p in t["partitions"])
+        }
+        if ready >= set(wanted):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s}s: {sorted(set(wanted) - ready)}")
+        await asyncio.sleep(0.1)
 
 
 async def ensure_topic(bootstrap: str, topic: topics.Topic, prefix: str = "", timeout_s: float = 30) -> bool:
@@ -57,6 +78,7 @@ async def ensure_topic(bootstrap: str, topic: topics.Topic, prefix: str = "", ti
             await asyncio.wait_for(admin.create_topics([new]), timeout_s)
         except TopicAlreadyExistsError:
             return False  # created concurrently by another instance
+        await wait_for_leaders(admin, {full: topic.partitions}, timeout_s)
         return True
     finally:
         await admin.close()

@@ -250,7 +250,10 @@ class Checkpoints:
         due = [
             p for p in {tp.partition for tp in offsets} if now - self._saved_at.get(p, 0.0) >= self.interval_s
         ]
-        if due:
+        if self.interval_s <= 0:
+            for partition in sorted(due):  # "after every batch": each touched partition, every time
+                await self.save(partition)
+        elif due:
             # One partition per batch, the most overdue first: encoding a partition's state blocks the
             # loop, and doing them all at once put a latency spike on every event in flight.
             await self.save(min(due, key=lambda p: self._saved_at.get(p, 0.0)))

@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.admin import wait_for_leaders
 from streams.consumer import Batch, ConsumerRunner
 from tests import factories as f
 from tests.conftest import Infra
@@ -22,6 +23,7 @@ async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) ->
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
+        await wait_for_leaders(admin, {name: partitions}, 30)
     finally:
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
