@@ -17,6 +17,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
@@ -33,6 +34,9 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
+COMMITS_LOST = Counter(
+    "stopline_consumer_commits_refused_total", "batches whose commit a rebalance refused", ["group"]
+)
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
     "time to handle and commit one batch",
@@ -126,8 +130,10 @@ class ConsumerRunner:
             partition_assignment_strategy=(RangePartitionAssignor,),
             fetch_max_wait_ms=poll_timeout_ms,
             request_timeout_ms=request_timeout_ms,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
+            # Kafka's default: long enough that a busy event loop (a big batch, a state snapshot)
+            # does not cost the member its partitions; a crashed member is still noticed in 45 s.
+            session_timeout_ms=45_000,
+            heartbeat_interval_ms=3_000,
             max_poll_interval_ms=120_000,
         )
         self._consumer: AIOKafkaConsumer | None = None
@@ -184,7 +190,14 @@ class ConsumerRunner:
         began = time.perf_counter()
         await self._handle_with_retries(batch)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-        await self.consumer.commit(offsets)
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError:
+            # The group moved these partitions while the batch ran: their new owner reads the batch
+            # again, and its effects are idempotent (deterministic ids), so this member just goes on.
+            COMMITS_LOST.labels(self.group_id).inc()
+            log.warning("commit refused after a rebalance", extra=log_fields(group=self.group_id))
+            return
         if self.after_commit is not None:
             await self.after_commit(offsets)
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
