@@ -21,6 +21,7 @@ from services.notifier.settings import NotifierSettings
 from services.scorer.settings import ScorerSettings
 
 MAX_RESTARTS = 5
+RUN_PREFIX_ROOT = "run-"
 
 
 GATEWAY_PORT = 8007  # the local stand-in for the SMS gateway and the app-push provider
@@ -111,6 +112,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         step(["services.migrate", "upgrade"], "database migrations", timeout=120)
+        # Each run streams on fresh topics (the database keeps its cases and alerts): the simulator
+        # warms the scorer up with a day of history every time, and a scorer restored from an earlier
+        # run's state would take that history for live traffic.
+        step(["streams.admin", "--delete", "--prefix", RUN_PREFIX_ROOT], "removing earlier runs' topics", 60)
+        os.environ["STOPLINE_TOPIC_PREFIX"] = f"{RUN_PREFIX_ROOT}{int(time.time())}-"
         step(["streams.admin"], "topic creation", timeout=60)
         for child in CHILDREN:
             child.start()
