@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -10,31 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
+from services.kit.periodic import PeriodicJob
 from services.notifier.desk import service as desk
 from services.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 
 
-class Escalator:
+class Escalator(PeriodicJob):
+    name = "warning escalation"
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: NotifierSettings) -> None:
+        super().__init__(interval_s=settings.escalation_interval_s)
         self.sessions = sessions
         self.settings = settings
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.once()
-            except Exception:  # noqa: BLE001 - nothing is lost: the next run finds the same warnings
-                log.exception("escalation run failed; retrying")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.settings.escalation_interval_s)
-            except TimeoutError:
-                pass
 
     async def once(self) -> int:
         async with unit_of_work(self.sessions) as session:
