@@ -153,10 +153,7 @@ def main() -> None:
     settings = ScorerSettings()
     configure_logging(service="scorer", level=common.log_level, pseudonym_key=common.pseudonym_key)
     common.check_production_secrets()
-    # One thread for the model: OpenMP's worker threads spin-wait for work, and on a machine whose
-    # cores are shared with Kafka and the other services they turned a 10 ms micro-batch into
-    # seconds. The scorer scales out by partitions (more instances), not by threads.
-    threadpool_limits(limits=1)
+    threadpool_limits(limits=1)  # and in case OpenMP was loaded before OMP_NUM_THREADS was set
     asyncio.run(serve(common, settings))
 
 
