@@ -28,7 +28,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.http import create_app
+from services.kit.http import create_app, task_health
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
 
@@ -78,9 +78,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
             await engine.dispose()
 
     async def health() -> dict[str, Any]:
-        checks = {"database": await ping(engine)}
-        for name, task in consuming.items():
-            checks[name] = "ok" if not task.done() else "error: stopped"
+        checks = {"database": await ping(engine), **task_health(consuming)}
         if relay is not None:
             checks["relay"] = "ok" if all(not t.done() for t in relay.tasks) else "error: stopped"
         return checks

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -111,3 +112,8 @@ def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_0
         return JSONResponse({"status": "ok" if ok else "degraded", "checks": report}, 200 if ok else 503)
 
     return app
+
+
+def task_health(tasks: Mapping[str, asyncio.Task[Any]]) -> dict[str, str]:
+    """A health check per background task: a consumer or worker that has ended is reported, not hidden."""
+    return {name: "error: stopped" if task.done() else "ok" for name, task in tasks.items()}

@@ -19,7 +19,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.http import create_app
+from services.kit.http import create_app, task_health
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
 from services.notifier.delivery.channels import Channels
@@ -78,10 +78,7 @@ def build(
             await engine.dispose()
 
     async def health() -> dict[str, Any]:
-        checks = {"database": await ping(engine)}
-        for name, task in tasks.items():
-            checks[name] = "ok" if not task.done() else "error: stopped"
-        return checks
+        return {"database": await ping(engine), **task_health(tasks)}
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the route (scope="function" in the routers): it commits before the answer

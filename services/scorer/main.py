@@ -14,7 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
-from services.kit.http import create_app
+from services.kit.http import create_app, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -97,10 +97,7 @@ class Scorer:
         await self.snapshots.stop()
 
     async def health(self) -> dict[str, Any]:
-        checks: dict[str, Any] = {"kafka": await self.producer.ping()}
-        for task in self.tasks:
-            checks[task.get_name()] = "error: stopped" if task.done() else "ok"
-        return checks
+        return {"kafka": await self.producer.ping(), **task_health({t.get_name(): t for t in self.tasks})}
 
 
 class _QuietServer(uvicorn.Server):
