@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.coordination.alerts.models import AlertRow
@@ -18,6 +19,10 @@ async def _alerts_for(sessions, predicate) -> list[AlertRow]:  # type: ignore[no
     async with sessions() as s:
         rows = list((await s.execute(select(AlertRow))).scalars())
     return [r for r in rows if predicate(r)]
+
+
+def _calls_scored() -> float:
+    return REGISTRY.get_sample_value("stopline_scorer_events_total", {"type": "telecom.call"}) or 0.0
 
 
 async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordination, sessions):
@@ -37,7 +42,11 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
         for amount, m in (("30000.00", 3), ("18000.00", 2))
     ]
     batch = {"events": [scam_call]}
+    calls_before = _calls_scored()
     assert (await ingest.post("/v1/events", json=batch, headers=tel_headers)).json()["accepted"] == 1
+    # The call reached the scorer before the money moved, as in the story. (The two topics are read
+    # independently; a call seen only after the payment is test_call_reported_after_the_transfer.)
+    await eventually(lambda: _calls_scored() > calls_before, timeout_s=15)
     assert (await ingest.post("/v1/events", json={"events": transfers}, headers=bank_headers)).json()[
         "accepted"
     ] == 2
