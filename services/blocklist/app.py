@@ -19,7 +19,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.http import create_app, task_health
+from services.kit.http import create_app, serve, task_health
 from services.kit.settings import CommonSettings
 from streams.producer import Producer
 
@@ -73,13 +73,4 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
 
 
 def main() -> None:
-    import uvicorn
-
-    from services.kit.logging import configure_logging
-
-    common = CommonSettings()
-    settings = BlocklistSettings()
-    configure_logging(service="blocklist", level=common.log_level, pseudonym_key=common.pseudonym_key)
-    uvicorn.run(
-        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    serve(build, BlocklistSettings(), service="blocklist")

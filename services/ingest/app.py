@@ -16,7 +16,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.errors import InvalidInput, NotFound
-from services.kit.http import create_app
+from services.kit.http import create_app, serve
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams.producer import Producer
@@ -104,16 +104,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
 
 
 def main() -> None:
-    import uvicorn
-
-    from services.kit.logging import configure_logging
-
-    common = CommonSettings()
-    settings = IngestSettings()
-    configure_logging(service="ingest", level=common.log_level, pseudonym_key=common.pseudonym_key)
-    uvicorn.run(
-        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    serve(build, IngestSettings(), service="ingest")
 
 
 if __name__ == "__main__":

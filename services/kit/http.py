@@ -117,3 +117,17 @@ def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_0
 def task_health(tasks: Mapping[str, asyncio.Task[Any]]) -> dict[str, str]:
     """A health check per background task: a consumer or worker that has ended is reported, not hidden."""
     return {name: "error: stopped" if task.done() else "ok" for name, task in tasks.items()}
+
+
+def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) -> None:
+    """Run a service's API: JSON logs, then uvicorn on the settings' host and port (no access log)."""
+    import uvicorn
+
+    from services.kit.logging import configure_logging
+    from services.kit.settings import CommonSettings
+
+    common = CommonSettings()
+    configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
+    uvicorn.run(
+        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.coordination import metrics
 from services.coordination.alerts import service
 from services.kit.db import unit_of_work
-from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import topics
 from streams.consumer import Batch, ConsumerRunner
-from streams.schemas.alerts import Alert, alert_adapter
+from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
 GROUP = "coordination-alerts"
@@ -22,18 +20,8 @@ GROUP = "coordination-alerts"
 
 def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
     async def handle(batch: Batch) -> None:
-        alerts: list[Alert] = []
-        for records in batch.values():
-            for record in records:
-                try:
-                    alerts.append(alert_adapter.validate_json(record.value or b""))
-                except ValidationError as exc:
-                    # The scorer is ours; a bad alert is a bug to see, not a reason to stop the line.
-                    metrics.ALERTS_INVALID.inc()
-                    log.error(
-                        "invalid alert skipped",
-                        extra=log_fields(offset=record.offset, errors=exc.error_count()),
-                    )
+        alerts, invalid = decode_alerts(batch)
+        metrics.ALERTS_INVALID.inc(invalid)
         async with unit_of_work(sessions) as session:
             stored = await service.store(session, alerts=alerts)
         for alert in alerts:

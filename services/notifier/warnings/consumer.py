@@ -6,11 +6,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import unit_of_work
-from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from services.notifier import metrics
 from services.notifier.sealing import Sealer
@@ -18,7 +16,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import service
 from streams import topics
 from streams.consumer import Batch, ConsumerRunner
-from streams.schemas.alerts import Alert, alert_adapter
+from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
 GROUP = "notifier-alerts"
@@ -32,18 +30,8 @@ def build_runner(
     on_queued: Callable[[], None],
 ) -> ConsumerRunner:
     async def handle(batch: Batch) -> None:
-        alerts: list[Alert] = []
-        for records in batch.values():
-            for record in records:
-                try:
-                    alerts.append(alert_adapter.validate_json(record.value or b""))
-                except ValidationError as exc:
-                    # The scorer is ours: a bad alert is a bug to see, not a reason to stop warning people.
-                    metrics.DECISIONS.labels("invalid").inc()
-                    log.error(
-                        "invalid alert skipped",
-                        extra=log_fields(offset=record.offset, errors=exc.error_count()),
-                    )
+        alerts, invalid = decode_alerts(batch)
+        metrics.DECISIONS.labels("invalid").inc(invalid)
         async with unit_of_work(sessions) as session:
             received = await service.receive(
                 session, alerts=alerts, settings=settings, sealer=sealer, now=datetime.now(UTC)
