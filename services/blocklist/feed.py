@@ -4,13 +4,13 @@ acknowledged, so a crash republishes (readers keep the highest version per numbe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.blocklist import metrics, repository, service
 from services.kit.db import unit_of_work
+from services.kit.periodic import PeriodicJob
 from streams import topics
 from streams.producer import Producer, Record
 from streams.schemas.blocklist import number_key
@@ -18,37 +18,22 @@ from streams.schemas.blocklist import number_key
 log = logging.getLogger(__name__)
 
 
-class Feed:
+class Feed(PeriodicJob):
+    name = "blocklist feed"
+
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], producer: Producer, *, prefix: str, poll_s: float
     ) -> None:
+        super().__init__(interval_s=poll_s)
         self.sessions = sessions
         self.producer = producer
         self.topic = topics.name(topics.BLOCKLIST, prefix)
-        self.poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
+    async def once(self) -> int:
+        return await self.publish()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                sent = await self.publish()
-            except Exception:  # noqa: BLE001 - the cursor did not move: the next round sends them again
-                log.exception("blocklist feed round failed; retrying")
-                sent = 0
-            if not sent:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
-                except TimeoutError:
-                    pass
+    def more_work(self, result: int) -> bool:
+        return result > 0  # the cursor moved: there may be more changes behind it
 
     async def publish(self, limit: int = 500) -> int:
         async with unit_of_work(self.sessions) as session:

@@ -1,4 +1,5 @@
-"""A job that runs every few seconds until stopped: deadlines, expiries, escalations."""
+"""A job that runs every few seconds until stopped, or at once when woken: expiries, escalations,
+delivery rounds, feeds."""
 
 from __future__ import annotations
 
@@ -18,20 +19,33 @@ class PeriodicJob:
     def __init__(self, *, interval_s: float) -> None:
         self.interval_s = interval_s
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work is there: run now instead of at the next tick."""
+        self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
 
     async def once(self) -> Any:
         raise NotImplementedError
 
+    def more_work(self, result: Any) -> bool:
+        """Whether `once`'s result says work is left over (a full batch): then run again at once."""
+        return False
+
     async def run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()
             try:
-                await self.once()
+                more = self.more_work(await self.once())
             except Exception:  # noqa: BLE001 - nothing is lost: the next run finds the same work
                 log.exception("%s failed; retrying at the next tick", self.name)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
-            except TimeoutError:
-                pass
+                more = False
+            if not more:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                except TimeoutError:
+                    pass

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
+from services.kit.periodic import PeriodicJob
 from services.notifier.delivery import repository, service
 from services.notifier.delivery.channels import Channels
 from services.notifier.delivery.models import Delivery
@@ -24,7 +25,9 @@ from services.notifier.warnings import repository as warnings_repo
 log = logging.getLogger(__name__)
 
 
-class DeliveryWorker:
+class DeliveryWorker(PeriodicJob):
+    name = "delivery round"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -32,36 +35,19 @@ class DeliveryWorker:
         channels: Channels,
         sealer: Sealer,
     ) -> None:
+        super().__init__(interval_s=settings.worker_poll_s)
         self.sessions = sessions
         self.settings = settings
         self.channels = channels
         self.sealer = sealer
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
         # A lease longer than one send (timeout) plus the time to record it.
         self.lease_s = settings.send_timeout_s + 5.0
 
-    def wake(self) -> None:
-        """New messages are queued: look now instead of at the next poll."""
-        self._wake.set()
+    async def once(self) -> int:
+        return await self.round()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                sent = await self.round()
-            except Exception:  # noqa: BLE001 - the messages stay queued in the database; retry the round
-                log.exception("delivery round failed; retrying")
-                sent = 0
-            if sent < self.settings.worker_batch:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_s)
-                except TimeoutError:
-                    pass
+    def more_work(self, result: int) -> bool:
+        return result >= self.settings.worker_batch  # a full round: more may be due
 
     async def round(self) -> int:
         """One claim-send-record round; returns how many messages were attempted."""
