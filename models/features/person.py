@@ -147,7 +147,9 @@ class PersonState:
 
     def record_call(self, call: CallSeen) -> list[MoneyOut]:
         """Remember a call; return the money-outs it may have led to (made during it or within the hour
-        after it), which must be scored again now that the call is known."""
+        after it) whose call-before it now is: they were scored without it and must be scored again. A
+        money-out still attributed to another, more suspicious call is not: its score would barely move,
+        and a busy person's every call would otherwise rescore every payment of the hour."""
         self.calls.append(call)
         if len(self.calls) > 1 and self.calls[-2].end > call.end:
             self.calls = deque(sorted(self.calls, key=lambda c: c.end))
@@ -157,7 +159,11 @@ class PersonState:
                 self.long_unknown_calls_7d.add(call.start, call.caller, 1.0)
         if call.reported:
             self.reported_calls_7d.add(call.start, call.caller, 1.0)
-        return [o for o in self.outs if call.start <= o.at <= call.end + CALL_WINDOW_S]
+        return [
+            o
+            for o in self.outs
+            if call.start <= o.at <= call.end + CALL_WINDOW_S and self.suspicious_call_before(o) is call
+        ]
 
     def record_link_sms(self, sender: str, at: float) -> None:
         self.link_sms_7d.add(at, sender, 1.0)

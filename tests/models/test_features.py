@@ -93,6 +93,17 @@ def test_late_call_returns_the_money_outs_to_score_again():
     assert [o.ref for o in person.outs] == ["before", "during"]
 
 
+def test_late_call_rescoring_only_what_it_now_explains():
+    person = PersonState()
+    person.record_call(call(T0, 30, reported=True, ref="scam"))
+    person.record_out(out(T0 + 600, ref="during"))
+    # A late, shorter call from an unknown number: the payment still follows the reported call.
+    assert person.record_call(call(T0 + 300, 5, ref="other")) == []
+    # A late, longer reported call: the payment now follows it, and is scored again.
+    again = person.record_call(call(T0 + 60, 40, reported=True, ref="longer"))
+    assert [o.ref for o in again] == ["during"]
+
+
 def test_velocity_payee_history_and_typical_amount():
     person = PersonState()
     person.seen(T0 - 86_400)
