@@ -108,6 +108,8 @@ def load(version: str, root: Path = ARTIFACTS) -> Artifact:
         raise ArtifactError(
             f"model {version!r}: the model card {card_path} is not valid JSON: {exc}"
         ) from exc
+    if not isinstance(card, dict):
+        raise ArtifactError(f"model {version!r}: the model card {card_path} is not a JSON object")
     if not model_path.is_file():
         raise ArtifactError(f"model {version!r}: the model file {model_path} is missing")
     if card.get("feature_set_hash") != FEATURE_SET_HASH or card.get("feature_names") != list(FEATURE_NAMES):

@@ -66,13 +66,19 @@ def _amount_reason(f: F) -> str:
     return f"a large payment: {_money(_amount(f))}"
 
 
+def _count(n: float, noun: str) -> str:
+    """ "1 payment", "3 payments": operators read these sentences."""
+    return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
+
+
+def _people(n: float) -> str:
+    return "1 person" if round(n) == 1 else f"{n:.0f} different people"
+
+
 def _fan_in(f: F) -> str:
     if f["payee_payers_1h"] >= 2:
-        people = f"{f['payee_payers_1h']:.0f} different people"
-        return f"the payee account received money from {people} in the last hour"
-    return (
-        f"the payee account received money from {f['payee_payers_24h']:.0f} different people in the last 24 h"
-    )
+        return f"the payee account received money from {_people(f['payee_payers_1h'])} in the last hour"
+    return f"the payee account received money from {_people(f['payee_payers_24h'])} in the last 24 h"
 
 
 def _rests(f: F) -> str:
@@ -85,9 +91,10 @@ def _rests(f: F) -> str:
 
 
 def _velocity(f: F) -> str:
+    total = _money(10 ** f["outs_1h_sum_log10"] - 1)
     return (
-        f"{f['outs_1h_count']:.0f} payments totalling {_money(10 ** f['outs_1h_sum_log10'] - 1)} in the last "
-        f"hour, {f['new_payees_24h']:.0f} new payees in 24 h"
+        f"{_count(f['outs_1h_count'], 'payment')} totalling {total} in the last hour, "
+        f"{_count(f['new_payees_24h'], 'new payee')} in 24 h"
     )
 
 
@@ -96,10 +103,10 @@ def _contacts(f: F) -> str:
     if f["link_sms_7d"]:
         parts.append(f"{f['link_sms_7d']:.0f} SMS with links from unknown senders this week")
     if f["long_unknown_calls_7d"]:
-        parts.append(f"{f['long_unknown_calls_7d']:.0f} long calls from unknown numbers this week")
+        parts.append(f"{_count(f['long_unknown_calls_7d'], 'long call')} from unknown numbers this week")
     if f["reported_calls_7d"]:
-        parts.append(f"{f['reported_calls_7d']:.0f} calls from reported numbers this week")
-    return "; ".join(parts) or f"{f['unknown_calls_24h']:.0f} calls from unknown numbers in 24 h"
+        parts.append(f"{_count(f['reported_calls_7d'], 'call')} from reported numbers this week")
+    return "; ".join(parts) or f"{_count(f['unknown_calls_24h'], 'call')} from unknown numbers in 24 h"
 
 
 def _device(f: F) -> str:
@@ -115,7 +122,7 @@ def _device(f: F) -> str:
 
 
 def _history(f: F) -> str:
-    return f"little history for this person ({f['prior_money_outs']:.0f} earlier payments)"
+    return f"little history for this person ({_count(f['prior_money_outs'], 'earlier payment')})"
 
 
 def _hour(f: F) -> str:

@@ -1,0 +1,112 @@
+"""Money-outs as the account stage receives them: institution events through stage one (the feature
+engine), so the feature rows are the ones the live scorer computes; and an account stage to score them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import ConsumerRecord
+
+from services.scorer.account_stage import AccountStage, Pending
+from services.scorer.model_slot import ModelSlot
+from services.scorer.person_stage import PersonStage
+from services.scorer.settings import ScorerSettings
+from streams import keys, topics
+from streams.producer import Producer, Record
+from streams.schemas.alerts import Alert
+from streams.schemas.movements import Movement, movement_adapter
+from tests import factories as f
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+Event = tuple[str, dict[str, Any]]  # (institution, event)
+
+
+def unused_producer() -> Producer:
+    return Producer("127.0.0.1:1", client_id="unused")  # never started: the code under test sends nothing
+
+
+def stage_one() -> PersonStage:
+    return PersonStage(ScorerSettings(), unused_producer(), prefix="")
+
+
+def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement]:
+    """Events through stage one (a fresh one unless given); the inflows it forwards to the account stage."""
+    persons = persons or stage_one()
+    out: list[Record] = []
+    for offset, (institution, event) in enumerate(events):
+        phone = event.get("callee") or event["payer_phone"]
+        value = orjson.dumps({"institution": institution, "event": event})
+        record = ConsumerRecord("events", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
+        persons._one(0, record, out)
+    assert {r.topic for r in out} <= {topics.name(topics.TRANSFERS_BY_ACCOUNT)}  # no dead letters
+    moves = [movement_adapter.validate_json(r.value) for r in out]
+    return [m for m in moves if m.direction == "in"]
+
+
+@dataclass
+class Scene:
+    """A victim, the number that calls them, their account and the payee account, times before NOW."""
+
+    victim: str
+    caller: str
+    payer_account: str
+    payee_account: str
+    payee_bank: str = "bank-x"
+
+    def call(self, *, reported: bool = False, minutes_ago: float = 40, minutes: float = 35) -> Event:
+        start = NOW - timedelta(minutes=minutes_ago)
+        return "tel-a", f.call(
+            self.victim, caller=self.caller, start=start, minutes=minutes, reported=reported
+        )
+
+    def transfer(self, amount: str, *, minutes_ago: float = 3) -> Event:
+        event = f.transfer(
+            self.victim,
+            payer_account=self.payer_account,
+            payee_account=self.payee_account,
+            amount=amount,
+            at=NOW - timedelta(minutes=minutes_ago),
+            payee_bank=self.payee_bank,
+        )
+        return "bank-a", event
+
+
+def scene(payee_account: str | None = None) -> Scene:
+    return Scene(f.phone(), f.phone(), f.account("V"), payee_account or f.account("M"))
+
+
+@dataclass
+class Known:
+    """What the blocklist service and mule reports would tell the scorer (our FraudKnowledge protocol)."""
+
+    numbers: set[str] = field(default_factory=set)
+    mules: set[tuple[str, str]] = field(default_factory=set)
+
+    def is_blocked_number(self, number: str) -> bool:
+        return number in self.numbers
+
+    def is_known_mule(self, institution: str, account: str) -> bool:
+        return (institution, account) in self.mules
+
+
+def stage(
+    model_dir: Path, knowledge: Known | None = None, *, cold: bool = False, **settings: Any
+) -> AccountStage:
+    """An account stage whose model slot is built from its settings as the scorer builds it."""
+    # Warm-up 0: the state counts as covering the feature windows from its first event.
+    s = ScorerSettings(model_dir=model_dir, model_warmup_hours=24 if cold else 0, **settings)
+    slot = ModelSlot(s.model_dir, version=s.model, threshold=s.model_alert_threshold)
+    return AccountStage(
+        s, unused_producer(), prefix="", version="t", model=slot, knowledge=knowledge or Known()
+    )
+
+
+def score(account_stage: AccountStage, moves: list[Movement]) -> tuple[list[Alert], list[Pending]]:
+    """The inflows through the stage's state and its one model call: the alerts and what was scored."""
+    accounts = account_stage.accounts.setdefault(0, {})
+    pending = [p for m in moves if (p := account_stage._inflow(0, accounts, m, 0)) is not None]
+    return [a for a, _ in account_stage._score(pending)], pending

@@ -1,0 +1,153 @@
+"""Hard rules in the account stage: a blocklisted caller, a reported caller before a large payment to a new
+payee, or a known mule payee alert whatever the model says and however young the state, with the fact as
+the first reason; without them a quiet payment raises nothing. Rows come from the feature engine: events
+go through stage one as the scorer's consumer would hand them over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models import artifact
+from streams.schemas.movements import Movement
+from tests.scorer.model_factory import save_artifact
+from tests.scorer.scenes import Known, Scene, inflows, scene, score, stage, stage_one
+
+BLOCKED = "the caller's number is on the fraud blocklist"
+REPORTED = "the caller's number has been reported for fraud by its operator"
+MULE = "the payee account is a known mule account"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model that alerts only on link SMS, which these payments never have: it scores them all 0."""
+    root = tmp_path_factory.mktemp("artifacts")
+    save_artifact(root, "quiet", "link_sms_7d")
+    artifact.promote("quiet", root)
+    return root
+
+
+def blocklisted_caller(s: Scene) -> tuple[list[Movement], Known]:
+    """An unreported caller the blocklist lists, then a small payment."""
+    return inflows(s.call(), s.transfer("800.00")), Known(numbers={s.caller})
+
+
+def reported_caller(s: Scene) -> tuple[list[Movement], Known]:
+    """A caller the operator reported, then a large payment to a payee never paid before."""
+    return inflows(s.call(reported=True), s.transfer("30000.00")), Known()
+
+
+def known_mule(s: Scene) -> tuple[list[Movement], Known]:
+    """No call at all: a small payment into an account reported as a mule."""
+    return inflows(s.transfer("500.00")), Known(mules={(s.payee_bank, s.payee_account)})
+
+
+RULES = {
+    "blocklisted caller": (blocklisted_caller, BLOCKED, "call_then_transfer"),
+    "reported caller, new payee, large amount": (reported_caller, REPORTED, "call_then_transfer"),
+    "known mule payee": (known_mule, MULE, "suspicious_payment"),
+}
+
+
+@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+@pytest.mark.parametrize(("build", "reason", "typology"), RULES.values(), ids=RULES.keys())
+def test_a_hard_rule_alerts_whatever_the_model_says(
+    model_dir: Path, build: Any, reason: str, typology: str, cold: bool
+) -> None:
+    s = scene()
+    moves, knowledge = build(s)
+    account_stage = stage(model_dir, knowledge, cold=cold)
+    alerts, pending = score(account_stage, moves)
+
+    # The premise: the model alone would not alert, and the state is as young as the case says.
+    assert [p.cold for p in pending] == [cold]
+    model_score = account_stage.model.score(np.array([pending[0].row]))[0]
+    assert model_score < account_stage.model.threshold
+
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.reasons[0] == reason
+    assert alert.score == account_stage.s.hard_rule_score
+    assert alert.typology == typology
+    assert alert.recommended_actions == ["warn_citizen", "notify_police", "recommend_stop_payment"]
+    assert (alert.subject.phone, alert.subject.payee_account) == (s.victim, s.payee_account)
+
+
+@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+def test_a_blocklisted_caller_that_called_before_still_alerts(model_dir: Path, cold: bool) -> None:
+    # Scam numbers often ring first: the later call then comes from a "known" contact, which the
+    # features do not count as suspicious. The blocklist must still see the caller.
+    s = scene()
+    moves = inflows(s.call(minutes_ago=180, minutes=1), s.call(), s.transfer("800.00"))
+    alerts, _ = score(stage(model_dir, Known(numbers={s.caller}), cold=cold), moves)
+    assert [a.reasons[0] for a in alerts] == [BLOCKED]
+
+
+@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        # The same events with nothing known about the caller or the payee.
+        lambda s: inflows(s.call(), s.transfer("800.00")),
+        lambda s: inflows(s.call(minutes_ago=200), s.call(), s.transfer("800.00")),
+        lambda s: inflows(s.transfer("500.00")),
+        # A reported caller alone is not enough: the payment must be large and to a new payee.
+        lambda s: inflows(s.call(reported=True), s.transfer("4999.00")),
+        lambda s: inflows(
+            s.transfer("200.00", minutes_ago=24 * 60), s.call(reported=True), s.transfer("30000.00")
+        )[-1:],
+    ],
+    ids=[
+        "unknown caller",
+        "caller called before",
+        "no call",
+        "reported caller, small amount",
+        "reported caller, known payee",
+    ],
+)
+def test_without_a_hard_rule_a_low_score_raises_nothing(model_dir: Path, build: Any, cold: bool) -> None:
+    account_stage = stage(model_dir, Known(), cold=cold)
+    alerts, pending = score(account_stage, build(scene()))
+    assert len(pending) == 1
+    assert alerts == []
+
+
+def test_every_fact_is_told_before_the_models_reasons(model_dir: Path) -> None:
+    s = scene()
+    moves = inflows(s.call(reported=True), s.transfer("30000.00"))
+    knowledge = Known(numbers={s.caller}, mules={(s.payee_bank, s.payee_account)})
+    (alert,), _ = score(stage(model_dir, knowledge, cold=True), moves)
+    # Blocklisted and reported: the stronger fact once, not both; the mule fact after it.
+    assert alert.reasons[:2] == [BLOCKED, MULE]
+    assert REPORTED not in alert.reasons
+    assert alert.reasons[2] == "30,000 CNY went to a payee this person had never paid"
+
+
+def test_one_alert_per_victim_and_payee(model_dir: Path) -> None:
+    s = scene()
+    account_stage = stage(model_dir, Known(mules={(s.payee_bank, s.payee_account)}), cold=True)
+    persons = stage_one()
+    (paid,) = inflows(s.transfer("500.00"), persons=persons)
+    first, _ = score(account_stage, [paid])
+    assert len(first) == 1
+    # The call before the payment arrives late (calls are reported when they end): the same payment
+    # is scored again, and must not alert a second time.
+    (again,) = inflows(s.call(), persons=persons)
+    assert (again.event_ref, again.rescore) == (paid.event_ref, True)
+    second, pending = score(account_stage, [again])
+    assert len(pending) == 1 and second == []
+    # Another victim paying the same mule is another alert.
+    other = scene(s.payee_account)
+    (alert,), _ = score(account_stage, inflows(other.transfer("700.00")))
+    assert alert.subject.phone == other.victim
+
+
+def test_a_hard_rule_alerts_even_with_a_model_threshold_above_the_hard_rule_score(model_dir: Path) -> None:
+    s = scene()
+    moves, knowledge = known_mule(s)
+    account_stage = stage(model_dir, knowledge, cold=False, model_alert_threshold=0.97)
+    alerts, _ = score(account_stage, moves)
+    assert [a.reasons[0] for a in alerts] == [MULE]
