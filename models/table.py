@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -14,6 +15,10 @@ import numpy as np
 
 META = ("event_ref", "episode_id", "typology")  # text columns
 TIMES = ("scored_at", "occurred_at")  # seconds since the epoch
+
+
+class TableError(ValueError):
+    """A table that cannot be used as asked; the message names the file and what is wrong."""
 
 
 @dataclass
@@ -96,7 +101,7 @@ def load(path: Path) -> FeatureTable:
         rows = list(reader)
     col = {name: i for i, name in enumerate(header)}
     if "label" not in col:
-        raise ValueError(f"{path}: a feature table needs a `label` column")
+        raise TableError(f"{path}: a feature table needs a `label` column")
     features = tuple(h for h in header if h not in (*META, *TIMES, "label"))
 
     def text(name: str) -> np.ndarray:
@@ -116,6 +121,37 @@ def load(path: Path) -> FeatureTable:
         text("event_ref"),
         text("episode_id"),
         text("typology"),
+    )
+
+
+def load_all(paths: Sequence[Path]) -> FeatureTable:
+    """One table from several (e.g. a simulated one and a feedback export), rows in the order given. Each
+    must have the first one's feature columns (in any order); else TableError names the file and the
+    columns it lacks or adds."""
+    if not paths:
+        raise TableError("no feature table given")
+    first = load(paths[0])
+    if len(paths) == 1:
+        return first
+    parts = [first]
+    for path in paths[1:]:
+        table = load(path)
+        missing = [f for f in first.features if f not in table.features]
+        extra = [f for f in table.features if f not in first.features]
+        if missing or extra:
+            raise TableError(
+                f"{path}: its feature columns differ from {paths[0]}'s: missing {missing}, extra {extra}"
+            )
+        parts.append(table)
+    return FeatureTable(
+        first.features,
+        np.concatenate([t.columns(first.features) for t in parts]),
+        np.concatenate([t.label for t in parts]).astype(np.int8),
+        np.concatenate([t.scored_at for t in parts]).astype(np.float64),
+        np.concatenate([t.occurred_at for t in parts]).astype(np.float64),
+        np.concatenate([t.event_ref.astype(str) for t in parts]),
+        np.concatenate([t.episode_id.astype(str) for t in parts]),
+        np.concatenate([t.typology.astype(str) for t in parts]),
     )
 
 

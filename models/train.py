@@ -3,6 +3,7 @@ model, evaluate it on a held-out later period, and write the versioned artifact 
 
     python -m models.train                      # everything (`make train`)
     python -m models.train --table rows.csv     # train on any labelled feature table instead
+    python -m models.train --table sim.npz --table feedback.csv.gz   # several, concatenated
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from models.dataset import Observation, build_table
 from models.evaluate import evaluate, per_event, single_feature_auc
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
-from models.table import FeatureTable, load, save
+from models.table import FeatureTable, TableError, load_all, save
 from services.simulator.offline import OfflineConfig, Truth, generate, parameter_ranges
 
 log = logging.getLogger("models.train")
@@ -63,7 +64,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=500.0,
         help="alerts a day operators can triage (the simulation runs ~45 scams a day in 2,000 people)",
     )
-    p.add_argument("--table", type=Path, help="train on this feature table (.npz/.csv/.csv.gz) instead")
+    p.add_argument(
+        "--table",
+        type=Path,
+        action="append",
+        help="train on this feature table (.npz/.csv/.csv.gz) instead; repeat to concatenate several with "
+        "the same feature columns (e.g. a simulated table and a `models.feedback` export)",
+    )
     p.add_argument("--version", help="artifact version (default: m-<UTC time>)")
     p.add_argument("--artifacts", type=Path, default=artifact.ARTIFACTS)
     p.add_argument("--reports", type=Path, default=REPORTS)
@@ -116,10 +123,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "parameter_ranges": parameter_ranges(),
         }
     else:
-        table = load(args.table)
+        table = load_all(args.table)
         episodes_all = _episodes_from_table(table)
         data = {
-            "source": str(args.table),
+            "source": ", ".join(str(p) for p in args.table),
             "population": "n/a",
             "days": "n/a",
             "typologies": sorted({str(t) for t in table.typology if t}),
@@ -216,7 +223,11 @@ def _shuffled_pr_auc(train: FeatureTable, test: FeatureTable) -> float:
 
 def cli(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    summary = main(argv)
+    try:
+        summary = main(argv)
+    except TableError as exc:  # a table that does not fit: the message says which and why
+        sys.stderr.write(f"python -m models.train: {exc}\n")
+        raise SystemExit(2) from None
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -26,6 +28,7 @@ from services.notifier.warnings import models as _warnings  # noqa: F401
 
 target_metadata = Base.metadata
 HERE = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -37,23 +40,31 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the schema to the newest revision. Runs in its own thread, so callers inside an event
-    loop (tests, services) can use it: the Alembic environment starts its own loop."""
+    """Bring the schema to the newest revision (callers inside an event loop, tests and services, can
+    use it: see `in_thread`)."""
+    # "heads": each domain (coordination, notifier, ...) branches its migrations from the
+    # foundation, so independent schema changes never fight over one linear history.
+    in_thread(lambda: command.upgrade(alembic_config(database_url), "heads"))
+
+
+def in_thread(work: Callable[[], T]) -> T:
+    """Run an Alembic command in a thread of its own: the Alembic environment starts its own event
+    loop, which cannot run inside the caller's. Its error is raised again here."""
+    result: list[T] = []
     errors: list[BaseException] = []
 
-    def work() -> None:
+    def run() -> None:
         try:
-            # "heads": each domain (coordination, notifier, ...) branches its migrations from the
-            # foundation, so independent schema changes never fight over one linear history.
-            command.upgrade(alembic_config(database_url), "heads")
+            result.append(work())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
-    thread = threading.Thread(target=work)
+    thread = threading.Thread(target=run)
     thread.start()
     thread.join()
     if errors:
         raise errors[0]
+    return result[0]
 
 
 def main() -> None:

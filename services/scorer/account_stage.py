@@ -173,7 +173,8 @@ class AccountStage:
                 metrics.SKIPPED.labels("cold_state").inc()
                 continue
             # A replayed inflow still marks its trigger as alerted, so it is not alerted on again.
-            if score >= threshold and self._first_alert(p) and not p.replay:
+            # A hard rule alerts whatever the model threshold is set to.
+            if (score >= threshold or hard) and self._first_alert(p) and not p.replay:
                 chosen.append((i, score, hard))
         if not chosen:
             return []
@@ -235,6 +236,8 @@ class AccountStage:
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=f"{self.version}+{self.model.live.version}",
+            features=p.row,
+            feature_set=FEATURE_SET_HASH,
         )
 
     def _outflow(self, accounts: dict[str, AccountState], move: Movement) -> Alert | None:

@@ -16,6 +16,9 @@ Typology = Literal["call_then_transfer", "mule_fan_in", "suspicious_payment"]
 Action = Literal["warn_citizen", "notify_police", "recommend_stop_payment"]
 
 _ALERT_NS = uuid.UUID("6f1d3c1e-7d0e-4b36-9a57-2f0d7d2e8a11")
+# A bound on the feature vector an alert carries (the model has 36 today), so a malformed message
+# cannot make every consumer store a huge array.
+MAX_FEATURES = 256
 
 
 class Subject(BaseModel):
@@ -44,6 +47,12 @@ class Alert(BaseModel):
     event_time: AwareDatetime = Field(description="when the last triggering event happened")
     created_at: AwareDatetime
     scorer_version: str
+    # The model's input, kept so a case's outcome can later label it for training (models.feedback).
+    # Optional: rule-based alerts have none, and messages from before these fields stay valid.
+    features: list[float] | None = Field(None, max_length=MAX_FEATURES, description="model input, in order")
+    feature_set: str | None = Field(
+        None, max_length=16, description="FEATURE_SET_HASH of the code that computed `features`"
+    )
     schema_version: Literal[1] = 1
 
 

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.coordination.alerts.models import AlertRow
 from tests import factories as f
 from tests.kafka_tools import eventually
@@ -70,6 +71,9 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
     }
     assert "warn_citizen" in alert.recommended_actions
     assert any("35-minute call" in reason for reason in alert.reasons)
+    # The model's input travels with the alert, for the case outcome to label it (models.feedback).
+    assert alert.feature_set == FEATURE_SET_HASH
+    assert alert.features is not None and len(alert.features) == len(FEATURE_NAMES)
 
     # The operator sees it through the API.
     listed = await coordination.get(
@@ -178,6 +182,7 @@ async def test_mule_account_collecting_from_many_gives_one_alert(ingest, scorer,
     assert len(alerts) == 1
     assert alerts[0].subject["institution"] == mule_bank
     assert any("8 different people" in reason for reason in alerts[0].reasons)
+    assert alerts[0].features is None and alerts[0].feature_set is None  # a rule, not the model
     assert (
         "recommend_stop_payment" in alerts[0].recommended_actions
         or "notify_police" in alerts[0].recommended_actions

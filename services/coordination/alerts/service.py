@@ -40,6 +40,8 @@ def to_row(alert: Alert) -> dict[str, Any]:
         "event_time": alert.event_time,
         "created_at": alert.created_at,
         "scorer_version": alert.scorer_version,
+        "features": alert.features,
+        "feature_set": alert.feature_set,
     }
 
 

@@ -68,7 +68,7 @@ def router(deps: Deps) -> APIRouter:
             ],
         )
 
-    @api.patch("/{case_id}", response_model=CaseRead, summary="Assign or close a case")
+    @api.patch("/{case_id}", response_model=CaseRead, summary="Assign, or close a case with its outcome")
     async def update_case(case_id: uuid.UUID, body: CaseUpdate, session: Session, who: Who) -> CaseRead:
         require_role(who, *WORKERS)
         case = await access.workable(session, case_id, who, for_update=True)

@@ -20,6 +20,10 @@ class Case(Base):
     __table_args__ = (
         CheckConstraint("status in ('open', 'closed')", name="status"),
         CheckConstraint("source in ('alert', 'report')", name="source"),
+        # What the officer closing a case found (schemas.Outcome); its alerts' label for training.
+        CheckConstraint(
+            "outcome is null or outcome in ('confirmed_fraud', 'false_alarm', 'undetermined')", name="outcome"
+        ),
         Index("ix_cases_unit_opened", "unit", "opened_at"),
     )
 
@@ -39,6 +43,7 @@ class Case(Base):
     lost_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16), comment="set on closing; null while open")
 
 
 class CaseAlert(Base):

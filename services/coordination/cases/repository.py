@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -73,3 +74,71 @@ async def add_note(session: AsyncSession, note: CaseNote) -> None:
 async def notes(session: AsyncSession, case_id: uuid.UUID) -> list[CaseNote]:
     stmt = select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.id)
     return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class LinkedCase:
+    case_number: str
+    status: str
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class AlertWithCases:
+    """An alert's model input and triage status, with the cases it is linked to; no personal data."""
+
+    id: uuid.UUID
+    typology: str
+    status: str
+    features: list[float] | None
+    feature_set: str | None
+    triggering_event_ids: list[str]
+    event_time: datetime
+    created_at: datetime
+    cases: list[LinkedCase] = field(default_factory=list)
+
+
+async def alerts_with_cases(
+    session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None
+) -> list[AlertWithCases]:
+    """Alerts created in [since, until), oldest first, each with its linked cases (first closed first):
+    what models.feedback turns into training labels. Subjects (phones, accounts) are not read."""
+    stmt = (
+        select(
+            AlertRow.id,
+            AlertRow.typology,
+            AlertRow.status,
+            AlertRow.features,
+            AlertRow.feature_set,
+            AlertRow.triggering_event_ids,
+            AlertRow.event_time,
+            AlertRow.created_at,
+            Case.case_number,
+            Case.status.label("case_status"),
+            Case.outcome,
+        )
+        .outerjoin(CaseAlert, CaseAlert.alert_id == AlertRow.id)
+        .outerjoin(Case, Case.id == CaseAlert.case_id)
+        .order_by(AlertRow.created_at, AlertRow.id, Case.closed_at.asc().nulls_last(), Case.case_number)
+    )
+    if since is not None:
+        stmt = stmt.where(AlertRow.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AlertRow.created_at < until)
+    out: dict[uuid.UUID, AlertWithCases] = {}
+    for r in await session.execute(stmt):
+        alert = out.get(r.id)
+        if alert is None:
+            alert = out[r.id] = AlertWithCases(
+                r.id,
+                r.typology,
+                r.status,
+                r.features,
+                r.feature_set,
+                r.triggering_event_ids,
+                r.event_time,
+                r.created_at,
+            )
+        if r.case_number is not None:
+            alert.cases.append(LinkedCase(r.case_number, r.case_status, r.outcome))
+    return list(out.values())

@@ -7,10 +7,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.coordination.instructions.schemas import InstructionRead
 from streams.schemas.events import Account, Amount, InstitutionId, Phone
+
+# confirmed_fraud: money was lost to a scam (or would have been); false_alarm: no scam; undetermined:
+# the case could not tell. The first two label the case's alerts for training; see models.feedback.
+Outcome = Literal["confirmed_fraud", "false_alarm", "undetermined"]
 
 
 class Destination(BaseModel):
@@ -57,6 +69,24 @@ class CaseUpdate(BaseModel):
 
     status: Literal["open", "closed"] | None = None
     assignee: str | None = Field(None, min_length=1, max_length=120)
+    outcome: Outcome | None = Field(
+        None, validate_default=True, description="what the case found: required to close it, only then"
+    )
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome_with_closing(cls, value: Outcome | None, info: ValidationInfo) -> Outcome | None:
+        # Declared after `status`, so a valid status is in info.data; an invalid one is reported alone.
+        if "status" not in info.data:
+            return value
+        closing = info.data["status"] == "closed"
+        if closing and value is None:
+            raise ValueError(
+                "closing a case states its outcome: confirmed_fraud, false_alarm or undetermined"
+            )
+        if value is not None and not closing:
+            raise ValueError('an outcome is stated only when closing the case (status "closed")')
+        return value
 
 
 class NoteCreate(BaseModel):
@@ -99,6 +129,7 @@ class CaseRead(BaseModel):
     lost_at: datetime
     opened_at: datetime
     closed_at: datetime | None
+    outcome: Outcome | None
 
 
 class CaseDetail(CaseRead):

@@ -1,4 +1,5 @@
-"""Case rules: opening from an alert or a report, assignment, closing, notes, linking alerts."""
+"""Case rules: opening from an alert or a report, assignment, closing with its outcome, notes, linking
+alerts."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _snapshot(case: Case) -> dict[str, object]:
         "status": case.status,
         "assignee": case.assignee,
         "amount_lost": case.amount_lost,
+        "outcome": case.outcome,
         "victim_phone": pseudonym(case.victim_phone) if case.victim_phone else None,
     }
 
@@ -92,7 +94,9 @@ async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer
     if spec.status is not None and spec.status != case.status:
         if spec.status == "open":
             raise Conflict("a closed case stays closed", details={"current_status": case.status})
-        case.status, case.closed_at = "closed", datetime.now(UTC)
+        # The schema requires the outcome with closing; a closed case is not worked on any more
+        # (access.workable), so the outcome is never rewritten after training may have used it.
+        case.status, case.closed_at, case.outcome = "closed", datetime.now(UTC), spec.outcome
     if spec.assignee is not None:
         case.assignee = spec.assignee
     await session.flush()

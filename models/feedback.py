@@ -1,0 +1,157 @@
+"""`python -m models.feedback export`: what officers decided about alerts, as a labelled feature table for
+the next training (`python -m models.train --table simulated.npz --table feedback.csv.gz`).
+
+    python -m models.feedback export --out .local/models/feedback.csv.gz --since 2026-11-01T00:00:00Z
+
+Labels, from the coordination database (first rule that applies):
+- an alert linked to a case closed as confirmed_fraud: 1 (episode = the case number);
+- an alert linked to a case still open: left out, its decision is pending;
+- an alert linked to a case closed as false_alarm, or dismissed in triage: 0;
+- anything else (undetermined cases, no decision yet) is left out, and so is an alert without the model's
+  input (rule-based alerts, alerts stored before alerts carried it) or with input from another feature
+  set than the current code's, whose numbers would be misread.
+One row per labelled alert: its model input, the money event that triggered it, when it was scored and
+when the money moved. No phone or account number is read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from models.table import FeatureTable, save
+from services.coordination.cases.repository import AlertWithCases, alerts_with_cases
+from services.kit.db import make_engine, make_sessionmaker
+from services.kit.settings import CommonSettings
+
+SUFFIXES = (".npz", ".csv", ".csv.gz")
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: int | None  # None: left out of the table
+    reason: str  # what gave the label, or why the alert is left out
+    episode_id: str = ""
+
+
+def decide(alert: AlertWithCases) -> Decision:
+    """The training label of one alert, or why it has none (the rules of the module docstring)."""
+    if alert.features is None:
+        return Decision(None, "no_features")
+    if alert.feature_set != FEATURE_SET_HASH or len(alert.features) != len(FEATURE_NAMES):
+        return Decision(None, "other_feature_set")
+    closed = [c for c in alert.cases if c.status == "closed"]
+    confirmed = [c for c in closed if c.outcome == "confirmed_fraud"]
+    if confirmed:
+        # A confirmed case outweighs a triage dismissal or another case's false alarm: money was lost.
+        return Decision(1, "confirmed_fraud", confirmed[0].case_number)
+    if len(closed) < len(alert.cases):
+        return Decision(None, "case_open")
+    if any(c.outcome == "false_alarm" for c in closed):
+        return Decision(0, "false_alarm")
+    if alert.status == "dismissed":
+        return Decision(0, "dismissed")
+    if closed:
+        return Decision(None, "undetermined")  # also a case closed before outcomes were asked
+    return Decision(None, "no_decision")
+
+
+def build(alerts: Sequence[AlertWithCases]) -> tuple[FeatureTable, dict[str, Any]]:
+    """The feature table of the labelled alerts and a summary of what was kept and left out."""
+    kept: list[tuple[AlertWithCases, Decision]] = []
+    labelled_by: Counter[str] = Counter()
+    left_out: Counter[str] = Counter()
+    for alert in alerts:
+        decision = decide(alert)
+        if decision.label is None:
+            left_out[decision.reason] += 1
+        else:
+            kept.append((alert, decision))
+            labelled_by[decision.reason] += 1
+    positive = [d.label == 1 for _, d in kept]
+    table = FeatureTable(
+        features=FEATURE_NAMES,
+        X=np.array([a.features for a, _ in kept], dtype=np.float64).reshape(len(kept), len(FEATURE_NAMES)),
+        label=np.array([d.label for _, d in kept], dtype=np.int8),
+        scored_at=np.array([a.created_at.timestamp() for a, _ in kept], dtype=np.float64),
+        occurred_at=np.array([a.event_time.timestamp() for a, _ in kept], dtype=np.float64),
+        # The money event is the last trigger (a call, when there was one, comes before it).
+        event_ref=np.array([a.triggering_event_ids[-1] for a, _ in kept], dtype=str),
+        # As in simulated tables, episode and typology are empty outside a scam.
+        episode_id=np.array([d.episode_id for _, d in kept], dtype=str),
+        typology=np.array(
+            [a.typology if p else "" for (a, _), p in zip(kept, positive, strict=True)], dtype=str
+        ),
+    )
+    summary = {
+        "rows": len(table),
+        "by_label": {"1": int(sum(positive)), "0": len(kept) - int(sum(positive))},
+        "labelled_by": dict(sorted(labelled_by.items())),
+        "left_out": dict(sorted(left_out.items())),
+        "feature_set": FEATURE_SET_HASH,
+    }
+    return table, summary
+
+
+async def export(
+    session: AsyncSession, *, out: Path, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """Write the labelled alerts created in [since, until) to `out`; return the summary."""
+    table, summary = build(await alerts_with_cases(session, since=since, until=until))
+    save(table, out)
+    return {"out": str(out), **summary}
+
+
+async def _export_from(database_url: str, out: Path, since: datetime | None, until: datetime | None) -> Any:
+    engine = make_engine(database_url, pool_size=1, statement_timeout_ms=600_000)
+    try:
+        async with make_sessionmaker(engine)() as session:  # read only: nothing to commit
+            return await export(session, out=out, since=since, until=until)
+    finally:
+        await engine.dispose()
+
+
+def _instant(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone (e.g. 2026-11-01T00:00:00+08:00 or ...Z)"
+        )
+    return at
+
+
+def _table_path(text: str) -> Path:
+    if not text.endswith(SUFFIXES):
+        raise argparse.ArgumentTypeError(f"{text!r}: the table is written as {', '.join(SUFFIXES)}")
+    return Path(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.feedback", description="officers' decisions on alerts as training labels"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("export", help="write the labelled alerts as a feature table")
+    ex.add_argument("--out", type=_table_path, required=True, help="the table (.npz, .csv or .csv.gz)")
+    ex.add_argument("--since", type=_instant, help="alerts created at or after (ISO 8601 with zone)")
+    ex.add_argument("--until", type=_instant, help="alerts created before (ISO 8601 with zone)")
+    args = parser.parse_args(argv)
+    summary = asyncio.run(_export_from(CommonSettings().database_url, args.out, args.since, args.until))
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Feedback for training: alerts keep the model's input (features and their feature-set hash), and a
+closed case records its outcome (confirmed fraud, false alarm, undetermined).
+
+On the coordination branch: it changes only coordination tables. Existing rows keep nulls: old alerts
+have no features and cases closed before have no outcome; models.feedback leaves both out.
+
+Revision ID: 0004_feedback
+Revises: 0002_coordination
+Create Date: 2026-11-27 12:16:33.906314
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0004_feedback"
+down_revision: str | None = "0002_coordination"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("alerts", sa.Column("features", postgresql.ARRAY(sa.Float()), nullable=True))
+    op.add_column("alerts", sa.Column("feature_set", sa.String(length=16), nullable=True))
+    op.add_column(
+        "cases",
+        sa.Column("outcome", sa.String(length=16), nullable=True, comment="set on closing; null while open"),
+    )
+    op.create_check_constraint(
+        op.f("ck_cases_outcome"),
+        "cases",
+        "outcome is null or outcome in ('confirmed_fraud', 'false_alarm', 'undetermined')",
+    )
+
+
+def downgrade() -> None:
+    op.drop_constraint(op.f("ck_cases_outcome"), "cases", type_="check")
+    op.drop_column("cases", "outcome")
+    op.drop_column("alerts", "feature_set")
+    op.drop_column("alerts", "features")

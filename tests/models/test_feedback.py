@@ -1,0 +1,219 @@
+"""Case outcomes and triage become training labels: the label rules, and `models.feedback export` on the
+real database from alerts stored by the coordination service and cases closed through its API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from models import feedback
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from models.table import load
+from services.coordination.alerts import service
+from services.coordination.cases.repository import AlertWithCases, LinkedCase
+from services.kit.db import unit_of_work
+from streams.schemas.alerts import Alert, Subject
+from tests import factories as f
+from tests.coordination.conftest import case_body
+
+# The alerts of this test are made in a window of their own, so alerts of other tests in the session's
+# database are not counted.
+WINDOW = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _alert(
+    n: int, *, typology: str = "call_then_transfer", features: bool = True, feature_set: str = ""
+) -> Alert:
+    created = WINDOW + timedelta(minutes=n)
+    return Alert(
+        alert_id=uuid.uuid4(),
+        typology=typology,  # type: ignore[arg-type]
+        score=0.9,
+        reasons=["a long call from a number that had never called before"],
+        recommended_actions=["warn_citizen"],
+        subject=Subject(
+            phone=f.phone(), account=f.account(), institution="bank-a", payee_account=f.account()
+        ),
+        triggering_event_ids=[f"telecom-a:call-{n}", f"bank-a:tr-{n}"],
+        amount_at_risk="5000.00",
+        event_time=created - timedelta(seconds=30),
+        created_at=created,
+        scorer_version="test",
+        features=[n + i / 100 for i in range(len(FEATURE_NAMES))] if features else None,
+        feature_set=(feature_set or FEATURE_SET_HASH) if features else None,
+    )
+
+
+@pytest.mark.integration
+async def test_export_labels_alerts_by_case_outcome_and_triage(coord, sessions, infra, tmp_path: Path):
+    c, op = coord.client, f.officer()
+    confirmed, false_alarm, dismissed, undetermined = _alert(1), _alert(2), _alert(3), _alert(4)
+    stale, rule, pending, untouched = (
+        _alert(5, feature_set="0" * 16),
+        _alert(6, typology="mule_fan_in", features=False),
+        _alert(7),
+        _alert(8),
+    )
+    dismissed_but_confirmed = _alert(9, typology="suspicious_payment")
+    outside = _alert(-10)  # before the window
+    alerts = [confirmed, false_alarm, dismissed, undetermined, stale, rule, pending, untouched]
+    alerts += [dismissed_but_confirmed, outside]
+    async with unit_of_work(sessions) as s:
+        assert await service.store(s, alerts=alerts) == len(alerts)
+
+    async def case(*linked: Alert, outcome: str | None) -> str:
+        body = case_body(source="alert", alert_ids=[str(a.alert_id) for a in linked])
+        opened = await c.post("/v1/cases", json=body, headers=op)
+        assert opened.status_code == 201, opened.text
+        if outcome is not None:
+            closed = await c.patch(
+                f"/v1/cases/{opened.json()['id']}", json={"status": "closed", "outcome": outcome}, headers=op
+            )
+            assert closed.status_code == 200, closed.text
+        return str(body["case_number"])
+
+    for a in (dismissed, dismissed_but_confirmed):
+        for status in ("triaged", "dismissed"):
+            moved = await c.post(f"/v1/alerts/{a.alert_id}/status", json={"status": status}, headers=op)
+            assert moved.status_code == 200, moved.text
+    fraud_case = await case(confirmed, stale, dismissed_but_confirmed, outcome="confirmed_fraud")
+    await case(false_alarm, outcome="false_alarm")
+    await case(undetermined, outcome="undetermined")
+    await case(pending, outcome=None)
+
+    out = tmp_path / "feedback.csv"
+    async with sessions() as s:
+        summary = await feedback.export(s, out=out, since=WINDOW, until=WINDOW + timedelta(hours=1))
+    assert summary == {
+        "out": str(out),
+        "rows": 4,
+        "by_label": {"1": 2, "0": 2},
+        "labelled_by": {"confirmed_fraud": 2, "dismissed": 1, "false_alarm": 1},
+        "left_out": {
+            "case_open": 1,
+            "no_decision": 1,
+            "no_features": 1,
+            "other_feature_set": 1,
+            "undetermined": 1,
+        },
+        "feature_set": FEATURE_SET_HASH,
+    }
+
+    table = load(out)
+    assert table.features == FEATURE_NAMES
+    rows = {str(ref): i for i, ref in enumerate(table.event_ref)}
+    expected = {
+        "bank-a:tr-1": (1, fraud_case, "call_then_transfer"),
+        "bank-a:tr-2": (0, "", ""),
+        "bank-a:tr-3": (0, "", ""),
+        "bank-a:tr-9": (1, fraud_case, "suspicious_payment"),
+    }
+    assert {
+        ref: (int(table.label[i]), str(table.episode_id[i]), str(table.typology[i]))
+        for ref, i in rows.items()
+    } == expected
+    first = rows["bank-a:tr-1"]
+    assert table.X[first].tolist() == pytest.approx(confirmed.features)
+    assert table.scored_at[first] == pytest.approx(confirmed.created_at.timestamp())
+    assert table.occurred_at[first] == pytest.approx(confirmed.event_time.timestamp())
+    text = out.read_text()
+    for a in alerts:
+        assert a.subject.phone and a.subject.phone not in text
+        assert a.subject.account and a.subject.account not in text
+    assert "+86" not in text
+
+    # The command line gives the same, from DATABASE_URL.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "models.feedback",
+        "export",
+        "--out",
+        str(tmp_path / "feedback.npz"),
+        "--since",
+        WINDOW.isoformat(),
+        "--until",
+        (WINDOW + timedelta(hours=1)).isoformat(),
+        env={**os.environ, "DATABASE_URL": infra.database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    printed = json.loads(stdout)
+    assert printed == {**summary, "out": str(tmp_path / "feedback.npz")}
+    again = load(tmp_path / "feedback.npz")
+    assert sorted(again.event_ref.tolist()) == sorted(rows)
+
+
+@pytest.mark.integration
+async def test_an_empty_window_writes_an_empty_table(sessions, tmp_path: Path):
+    out = tmp_path / "none.csv.gz"
+    async with sessions() as s:
+        summary = await feedback.export(
+            s, out=out, since=WINDOW - timedelta(days=2), until=WINDOW - timedelta(days=1)
+        )
+    assert summary["rows"] == 0 and summary["left_out"] == {}
+    table = load(out)
+    assert len(table) == 0 and table.features == FEATURE_NAMES
+
+
+def _linked(status: str = "new", *cases: tuple[str, str | None]) -> AlertWithCases:
+    return AlertWithCases(
+        id=uuid.uuid4(),
+        typology="call_then_transfer",
+        status=status,
+        features=[0.0] * len(FEATURE_NAMES),
+        feature_set=FEATURE_SET_HASH,
+        triggering_event_ids=["bank-a:tr"],
+        event_time=WINDOW,
+        created_at=WINDOW,
+        cases=[LinkedCase(f"CJ-{i}", case_status, outcome) for i, (case_status, outcome) in enumerate(cases)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("alert", "label", "reason"),
+    [
+        # A confirmed case outweighs another case's false alarm and one still open.
+        (
+            _linked("new", ("closed", "false_alarm"), ("closed", "confirmed_fraud"), ("open", None)),
+            1,
+            "confirmed_fraud",
+        ),
+        # A case still open may yet confirm it: no label now, even if triage dismissed the alert.
+        (_linked("dismissed", ("open", None)), None, "case_open"),
+        (_linked("new", ("closed", "false_alarm"), ("open", None)), None, "case_open"),
+        (_linked("dismissed", ("closed", "undetermined")), 0, "dismissed"),
+        (_linked("escalated", ("closed", "undetermined")), None, "undetermined"),
+        # Closed before outcomes were asked.
+        (_linked("escalated", ("closed", None)), None, "undetermined"),
+        (_linked("triaged"), None, "no_decision"),
+    ],
+)
+def test_label_rules(alert: AlertWithCases, label: int | None, reason: str) -> None:
+    decision = feedback.decide(alert)
+    assert (decision.label, decision.reason) == (label, reason)
+    if label == 1:
+        assert decision.episode_id == "CJ-1"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "--out", "rows.parquet"],
+        ["export", "--out", "rows.csv", "--since", "2026-11-01T00:00:00"],  # no time zone
+        ["export"],
+    ],
+)
+def test_command_line_refuses_bad_arguments(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        feedback.main(argv)
+    assert exit_.value.code == 2

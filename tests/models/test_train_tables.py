@@ -1,0 +1,79 @@
+"""Training on several feature tables (e.g. a simulated one and a feedback export): concatenated when
+their feature columns agree, refused with the file and the columns named when they do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import artifact, train
+from models.features.vector import FEATURE_NAMES
+from models.table import FeatureTable, TableError, load, load_all, save
+from tests.models.test_artifact import tiny_table
+
+
+def _later(table: FeatureTable, seconds: float) -> FeatureTable:
+    table.scored_at = table.scored_at + seconds
+    table.occurred_at = table.occurred_at + seconds
+    table.event_ref = np.array([f"fb{r}" for r in table.event_ref])
+    return table
+
+
+def test_tables_are_concatenated_in_the_first_ones_column_order(tmp_path: Path) -> None:
+    first, second = tiny_table(50, seed=1), _later(tiny_table(20, seed=2), 3600)
+    save(first, tmp_path / "sim.npz")
+    # The second written with its columns in another order, as an outside tool might.
+    order = tuple(reversed(FEATURE_NAMES))
+    save(FeatureTable(order, second.columns(order), *_rest(second)), tmp_path / "feedback.csv")
+    both = load_all([tmp_path / "sim.npz", tmp_path / "feedback.csv"])
+    assert both.features == FEATURE_NAMES and len(both) == 70
+    assert np.allclose(both.X[:50], first.X) and np.allclose(both.X[50:], second.X, rtol=1e-5)
+    assert both.label.tolist() == first.label.tolist() + second.label.tolist()
+    assert both.event_ref.tolist() == first.event_ref.tolist() + second.event_ref.tolist()
+    assert both.scored_at[50] == pytest.approx(3600)
+    # One table is read exactly as before.
+    one = load_all([tmp_path / "sim.npz"])
+    expected = load(tmp_path / "sim.npz")
+    assert one.features == expected.features and np.array_equal(one.X, expected.X)
+
+
+def _rest(t: FeatureTable) -> tuple[np.ndarray, ...]:
+    return (t.label, t.scored_at, t.occurred_at, t.event_ref, t.episode_id, t.typology)
+
+
+def test_other_feature_columns_are_a_clear_error(tmp_path: Path) -> None:
+    save(tiny_table(30), tmp_path / "sim.npz")
+    short = tiny_table(10)
+    kept = FEATURE_NAMES[:-2]
+    save(
+        FeatureTable((*kept, "new_feature"), np.c_[short.columns(kept), short.X[:, :1]], *_rest(short)),
+        tmp_path / "old.csv",
+    )
+    with pytest.raises(TableError) as err:
+        load_all([tmp_path / "sim.npz", tmp_path / "old.csv"])
+    message = str(err.value)
+    assert str(tmp_path / "old.csv") in message
+    assert repr(list(FEATURE_NAMES[-2:])) in message and "new_feature" in message
+
+
+def test_train_on_two_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(tiny_table(600, seed=0), tmp_path / "sim.npz")
+    save(_later(tiny_table(300, seed=1), 600 * 60), tmp_path / "feedback.csv.gz")
+    tables = ["--table", str(tmp_path / "sim.npz"), "--table", str(tmp_path / "feedback.csv.gz")]
+    where = ["--artifacts", str(tmp_path / "artifacts"), "--reports", str(tmp_path / "reports")]
+    test_days = str((300 * 60 - 30) / 86_400)  # the second table's span: it is the held-out period
+    summary = train.main([*tables, *where, "--no-promote", "--version", "v2", "--test-days", test_days])
+    card = json.loads((Path(summary["artifact"]) / artifact.CARD_FILE).read_text())
+    assert card["data"]["source"] == f"{tmp_path / 'sim.npz'}, {tmp_path / 'feedback.csv.gz'}"
+    assert (card["data"]["train_rows"], card["data"]["test_rows"]) == (600, 300)
+
+    save(
+        FeatureTable(FEATURE_NAMES[1:], tiny_table(10).X[:, 1:], *_rest(tiny_table(10))), tmp_path / "bad.csv"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        train.cli([*tables[:2], "--table", str(tmp_path / "bad.csv"), *where, "--no-promote"])
+    assert exit_.value.code == 2
+    assert f"{tmp_path / 'bad.csv'}: its feature columns differ" in capsys.readouterr().err

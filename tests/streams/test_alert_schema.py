@@ -1,0 +1,50 @@
+"""The alert message: alerts from before the model's input was carried stay valid, and the feature list
+is bounded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from streams.schemas.alerts import MAX_FEATURES, alert_adapter
+
+OLD_MESSAGE = {
+    "alert_id": str(uuid.uuid4()),
+    "typology": "call_then_transfer",
+    "score": 0.9,
+    "reasons": ["a long call from a number that had never called before"],
+    "recommended_actions": ["warn_citizen"],
+    "subject": {"phone": "+8613900001111", "account": "ACC1", "institution": "bank-a"},
+    "triggering_event_ids": ["telecom-a:c1", "bank-a:t1"],
+    "amount_at_risk": "5000.00",
+    "event_time": datetime.now(UTC).isoformat(),
+    "created_at": datetime.now(UTC).isoformat(),
+    "scorer_version": "0.1.0+m-1",
+    "schema_version": 1,
+}
+
+
+def test_an_alert_without_features_is_still_valid() -> None:
+    alert = alert_adapter.validate_json(orjson.dumps(OLD_MESSAGE))
+    assert alert.features is None and alert.feature_set is None
+
+
+def test_features_round_trip() -> None:
+    row = [float(i) / 3 for i in range(len(FEATURE_NAMES))]
+    message = {**OLD_MESSAGE, "features": row, "feature_set": FEATURE_SET_HASH}
+    alert = alert_adapter.validate_json(orjson.dumps(message))
+    back = alert_adapter.validate_json(alert.model_dump_json())
+    assert back.features == row and back.feature_set == FEATURE_SET_HASH
+
+
+def test_a_feature_list_over_the_bound_is_refused() -> None:
+    message = {**OLD_MESSAGE, "features": [0.0] * (MAX_FEATURES + 1), "feature_set": FEATURE_SET_HASH}
+    with pytest.raises(ValidationError) as err:
+        alert_adapter.validate_json(orjson.dumps(message))
+    assert err.value.errors()[0]["loc"] == ("features",)
+    assert alert_adapter.validate_json(orjson.dumps({**message, "features": [0.0] * MAX_FEATURES}))
