@@ -48,7 +48,13 @@ SNAPSHOT_BYTES = Histogram(
 )
 SNAPSHOT_SECONDS = Histogram(
     "stopline_scorer_snapshot_seconds",
-    "time to encode, compress and write one partition snapshot (the consumer waits)",
+    "time to encode, compress and write one partition snapshot",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+SNAPSHOT_BLOCKED_SECONDS = Histogram(
+    "stopline_scorer_snapshot_blocked_seconds",
+    "time one snapshot held the event loop (a fork for periodic ones; the whole encoding on a revocation)",
     ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )

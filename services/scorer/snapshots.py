@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.kit.logging import log_fields
 from services.scorer import metrics
+from services.scorer.forked import ChildFailed, ForkedEncoding
 from streams import topics
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class Snapshot:
             "taken_at": self.taken_at,
             "state": self.state,
         }
-        return zlib.compress(orjson.dumps(body), 1)  # level 1: taken inside the consumer loop
+        return zlib.compress(orjson.dumps(body), 1)  # level 1: revocations encode in the loop
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Snapshot:
@@ -104,20 +106,18 @@ class SnapshotStore:
     def partition_of(stage: str, partition: int) -> int:
         return partition if stage == "persons" else topics.EVENT_PARTITIONS + partition
 
-    async def save(self, snapshot: Snapshot) -> int:
-        """Write the snapshot and wait for Kafka's acknowledgement; return its size in bytes."""
+    async def save(self, stage: str, partition: int, raw: bytes) -> None:
+        """Write an encoded snapshot (`Snapshot.to_bytes`) and wait for Kafka's acknowledgement."""
         assert self._producer is not None, "snapshot store not started"
-        raw = snapshot.to_bytes()
         await asyncio.wait_for(
             self._producer.send_and_wait(
                 self.topic,
                 raw,
-                key=f"{snapshot.stage}/{snapshot.partition}".encode(),
-                partition=self.partition_of(snapshot.stage, snapshot.partition),
+                key=f"{stage}/{partition}".encode(),
+                partition=self.partition_of(stage, partition),
             ),
             self.timeout_s,
         )
-        return len(raw)
 
     async def load(self, stage: str, partition: int) -> Snapshot | None:
         """The newest snapshot of a stage partition, or None if there is none (or it cannot be read)."""
@@ -149,7 +149,8 @@ class Checkpoints:
     was last written, and which records are being read again after a restore (their output suppressed).
 
     The stage supplies `export(partition)` and `restore(partition, state)`; `layout` names its state
-    classes. `interval_s` 0 writes after every committed batch."""
+    classes. `interval_s` 0 writes after every committed batch, in the loop (deterministic, for tests);
+    otherwise a forked child encodes one partition at a time (see `services.scorer.forked`)."""
 
     def __init__(
         self,
@@ -175,6 +176,8 @@ class Checkpoints:
         self.held: set[int] = set()  # partitions whose state this instance holds
         self.replayed = 0  # records read again after restores, output suppressed (tests read it)
         self.restored: dict[int, dict[str, int]] = {}  # partition → the offsets its snapshot reflected
+        self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
+        self.written_by_child = 0  # tests read it
 
     def replaying(self, tp: TopicPartition, offset: int) -> bool:
         """Whether this record was handled by the partition's previous owner (its output is out)."""
@@ -253,13 +256,24 @@ class Checkpoints:
         if self.interval_s <= 0:
             for partition in sorted(due):  # "after every batch": each touched partition, every time
                 await self.save(partition)
-        elif due:
-            # One partition per batch, the most overdue first: encoding a partition's state blocks the
-            # loop, and doing them all at once put a latency spike on every event in flight.
-            await self.save(min(due, key=lambda p: self._saved_at.get(p, 0.0)))
+        elif due and not self.saving:
+            # One partition at a time, the most overdue first, encoded by a forked child while the loop
+            # goes on (encoding in the loop held it up to a second per partition under load).
+            self._save_in_child(min(due, key=lambda p: self._saved_at.get(p, 0.0)))
+
+    @property
+    def saving(self) -> bool:
+        return self._background is not None and not self._background.done()
+
+    async def settle(self) -> None:
+        """Wait for the snapshot being written in the background, if any (its child is killed after the
+        store's timeout): a later one must not be overtaken by it."""
+        if self._background is not None:
+            await asyncio.wait([self._background])
 
     async def release(self, partitions: set[TopicPartition]) -> None:
         """On revocation (or a clean stop): a last snapshot, then forget the partitions' bookkeeping."""
+        await self.settle()
         numbers = {tp.partition for tp in partitions}
         if self.on_revoke:
             for partition in sorted(numbers):
@@ -271,16 +285,59 @@ class Checkpoints:
             self._saved_at.pop(partition, None)
             self.held.discard(partition)
 
-    async def save(self, partition: int) -> None:
+    def _offsets(self, partition: int) -> dict[str, int] | None:
+        """The input offsets the partition's state agrees with, or None if it cannot be saved now."""
         offsets = {tp.topic: o for tp, o in self.positions.items() if tp.partition == partition}
         if self.store is None or not offsets:
-            return
+            return None
         if any(tp.partition == partition for tp in self.replay_until):
-            return  # mid-replay, the state is not yet what the committed offsets say
+            return None  # mid-replay, the state is not yet what the committed offsets say
+        return offsets
+
+    def _encode(self, partition: int, offsets: dict[str, int]) -> bytes:
+        return Snapshot(
+            self.stage, partition, offsets, self.layout, self._export(partition), time.time()
+        ).to_bytes()
+
+    async def save(self, partition: int) -> None:
+        """Encode in the loop and write: for revocations and stops, which must finish before moving on."""
+        offsets = self._offsets(partition)
+        if offsets is None:
+            return
         began = time.perf_counter()
-        snapshot = Snapshot(self.stage, partition, offsets, self.layout, self._export(partition), time.time())
-        size = await self.store.save(snapshot)
+        raw = self._encode(partition, offsets)
+        metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+        await self._write(partition, raw, began)
+
+    def _save_in_child(self, partition: int) -> None:
+        offsets = self._offsets(partition)
+        if offsets is None:
+            return
+        began = time.perf_counter()
+        child = ForkedEncoding(lambda: self._encode(partition, offsets))
+        metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+        self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
+        self._background = asyncio.create_task(self._finish(child, partition, began))
+
+    async def _finish(self, child: ForkedEncoding, partition: int, began: float) -> None:
+        assert self.store is not None
+        try:
+            raw = await child.result(timeout_s=self.store.timeout_s * 6)
+            await self._write(partition, raw, began)
+            self.written_by_child += 1
+        except (ChildFailed, OSError, TimeoutError, KafkaError) as exc:
+            # Not a decision path: a missed snapshot only means a longer replay after a restart, and the
+            # partition is due again at the next interval.
+            metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
+            log.warning(
+                "snapshot not written",
+                extra=log_fields(stage=self.stage, partition=partition, reason=repr(exc)),
+            )
+
+    async def _write(self, partition: int, raw: bytes, began: float) -> None:
+        assert self.store is not None
+        await self.store.save(self.stage, partition, raw)
         self._saved_at[partition] = time.monotonic()
         metrics.SNAPSHOTS.labels(self.stage, "written").inc()
-        metrics.SNAPSHOT_BYTES.labels(self.stage).observe(size)
+        metrics.SNAPSHOT_BYTES.labels(self.stage).observe(len(raw))
         metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)

@@ -73,8 +73,9 @@ class Ledger:
     def match(self, alerts: list[SeenAlert]) -> tuple[dict[str, float], int]:
         """Latency of the first alert of each scenario, and how many alerts matched no scenario.
 
-        An alert's latency is measured from the POST of the last-sent of its triggering events that
-        belong to the scenario: that is the event whose arrival let the scorer conclude."""
+        An alert's latency is measured from the POST of the last-sent of its triggering events: that is
+        the event whose arrival let the scorer conclude. It may be the victim's own later payment, not
+        one of the scenario's (a scam call, then an ordinary payment made under its influence)."""
         latency: dict[str, float] = {}
         other = 0
         for alert in sorted(alerts, key=lambda a: a.arrived):
@@ -83,7 +84,7 @@ class Ledger:
                 other += 1
                 continue
             sid = self.owner[refs[0]]
-            sent = [self.sent_at[r] for r in refs if r in self.sent_at and self.owner[r] == sid]
+            sent = [self.sent_at[r] for r in alert.triggering_event_ids if r in self.sent_at]
             if sid not in latency and sent:
                 latency[sid] = alert.arrived - max(sent)
         return latency, other

@@ -3,6 +3,8 @@ what followed them, silently), and two instances in one group hand partitions ov
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from streams import topics
@@ -125,3 +127,39 @@ async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
         assert {a.typology for a in alerts} == {"suspicious_payment"}  # type: ignore[union-attr]
     finally:
         await instance.stop()
+
+
+async def test_periodic_snapshots_are_encoded_by_a_child_and_restore(infra):
+    prefix = await h.fresh_prefix(infra)
+    victim, mule = f.phone(), f.account("MULE")
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=0.2, snapshot_on_revoke=False)
+    await h.start(a)
+    try:
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
+        await h.committed_all(a, infra, prefix)
+        # More batches on the same partition, each committed: one of them makes the snapshot due.
+        for _ in range(3):
+            await asyncio.sleep(0.3)
+            await h.send(
+                infra,
+                prefix,
+                "telecom",
+                "tel-a",
+                [f.call(victim, caller=f.phone(), start=h.ago(2), minutes=1)],
+            )
+            await h.committed_all(a, infra, prefix)
+        await eventually(lambda: a.persons.checkpoints.written_by_child, timeout_s=15)
+        await a.persons.checkpoints.settle()
+    finally:
+        await a.stop()  # no snapshot on revocation: only the child's can be restored
+
+    b = h.scorer(infra, prefix)
+    await h.start(b)
+    try:
+        await eventually(lambda: b.persons.checkpoints.restored, timeout_s=10)
+        # The scam call is known to B only through the child's snapshot (or a replay after it).
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule)])
+        await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
+        assert b.persons.checkpoints.replayed < 4, "B replayed from the start instead of the snapshot"
+    finally:
+        await b.stop()
