@@ -44,6 +44,7 @@ class Pending:
     source_ts: int
     cold: bool = False  # the partition's state covers too little time for the 24 h windows to mean much
     replay: bool = False  # read again after a restore: state is updated, no alert is sent
+    blocked: bool = False  # the call before it came from a blocklisted number
 
 
 class AccountStage:
@@ -190,6 +191,7 @@ class AccountStage:
         move, f = p.move, p.row
         said = []
         if move.call_caller and self.knowledge.is_blocked_number(move.call_caller):
+            p.blocked = True
             said.append("the caller's number is on the fraud blocklist")
         elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
             said.append("the caller's number has been reported for fraud by its operator")
@@ -215,8 +217,11 @@ class AccountStage:
     def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
         move = p.move
         assert move.payer_phone is not None
-        # Without a call the victim alert is not about a mule account (that is `_outflow`'s alert).
-        typology: Typology = "call_then_transfer" if move.call_ref else "suspicious_payment"
+        # The call is evidence if its caller was unknown, reported or is on the blocklist; without such a
+        # call the victim alert is a suspicious payment (the mule account's alert is `_outflow`'s).
+        f = p.row
+        call = move.call_ref if f[F["caller_unknown"]] or f[F["caller_reported"]] or p.blocked else None
+        typology: Typology = "call_then_transfer" if call else "suspicious_payment"
         metrics.ALERTS.labels(f"model_{typology}").inc()
         return Alert(
             alert_id=alert_id_for(typology, keys.person_key(move.payer_phone).decode(), self._trigger(p)),
@@ -231,13 +236,14 @@ class AccountStage:
                 payee_account=move.account,
                 payee_institution=move.institution,
             ),
-            triggering_event_ids=[r for r in (move.call_ref, move.event_ref) if r],
+            triggering_event_ids=[r for r in (call, move.event_ref) if r],
             amount_at_risk=f"{move.amount:.2f}",
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=f"{self.version}+{self.model.live.version}",
-            features=p.row,
-            feature_set=FEATURE_SET_HASH,
+            # A cold state's features describe a scorer that has just started, not the payment: no label.
+            features=None if p.cold else p.row,
+            feature_set=None if p.cold else FEATURE_SET_HASH,
         )
 
     def _outflow(self, accounts: dict[str, AccountState], move: Movement) -> Alert | None:

@@ -155,9 +155,9 @@ class PersonStage:
             payer_phone=o.person_phone,
             person_features=o.features,
             feature_set=FEATURE_SET_HASH,
-            call_ref=o.call.ref if o.call is not None and o.call.suspicious else None,
             # Whatever the features think of the caller: a scam number that texted or called before is
             # a "known" contact, and the blocklist check in stage two must still see it.
+            call_ref=o.call.ref if o.call is not None else None,
             call_caller=o.call.caller if o.call is not None else None,
             rescore=o.rescore,
             **common,

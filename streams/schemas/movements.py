@@ -28,8 +28,8 @@ class Movement(BaseModel):
     payer_phone: Phone | None = None  # inflows: the payer, who is warned if this looks like a scam
     person_features: list[float] | None = None  # inflows: models.features.person.PERSON_FEATURES
     feature_set: str | None = None  # the FEATURE_SET_HASH of the code that computed them
-    call_ref: str | None = None  # the suspicious call before the money-out, if any
-    call_caller: Phone | None = None
+    call_ref: str | None = None  # the call before the money-out (the most suspicious one), if any
+    call_caller: Phone | None = None  # its caller, checked against the blocklist
     rescore: bool = False  # already counted; scored again because a call before it arrived late
 
 

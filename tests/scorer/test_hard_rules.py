@@ -84,6 +84,19 @@ def test_a_blocklisted_caller_that_called_before_still_alerts(model_dir: Path, c
     moves = inflows(s.call(minutes_ago=180, minutes=1), s.call(), s.transfer("800.00"))
     alerts, _ = score(stage(model_dir, Known(numbers={s.caller}), cold=cold), moves)
     assert [a.reasons[0] for a in alerts] == [BLOCKED]
+    # The blocklisted call is the evidence: the alert is about it and names it.
+    assert alerts[0].typology == "call_then_transfer"
+    assert moves[-1].call_ref in alerts[0].triggering_event_ids
+    assert alerts[0].triggering_event_ids[-1] == moves[-1].event_ref
+
+
+@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+def test_only_a_warm_state_alert_carries_its_features_for_feedback(model_dir: Path, cold: bool) -> None:
+    s = scene()
+    moves, knowledge = known_mule(s)
+    (alert,), _ = score(stage(model_dir, knowledge, cold=cold), moves)
+    assert (alert.features is None) == cold
+    assert (alert.feature_set is None) == cold
 
 
 @pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
