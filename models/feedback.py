@@ -3,15 +3,20 @@ the next training (`python -m models.train --table simulated.npz --table feedbac
 
     python -m models.feedback export --out .local/models/feedback.csv.gz --since 2026-11-01T00:00:00Z
 
-Labels, from the coordination database (first rule that applies):
-- an alert linked to a case closed as confirmed_fraud: 1 (episode = the case number);
-- an alert linked to a case still open: left out, its decision is pending;
-- an alert linked to a case closed as false_alarm, or dismissed in triage: 0;
-- anything else (undetermined cases, no decision yet) is left out, and so is an alert without the model's
-  input (rule-based alerts, alerts stored before alerts carried it) or with input from another feature
-  set than the current code's, whose numbers would be misread.
+Labels, from the coordination database (the first rule that applies):
+1. an alert without the model's input (rule-based alerts, alerts stored before alerts carried it) or with
+   input from another feature set than the current code's, whose numbers would be misread: left out;
+2. an alert linked to a case closed as confirmed_fraud: 1, whatever triage or its other cases said;
+3. an alert linked to a case still open: left out, its decision is pending;
+4. an alert linked to a case closed as false_alarm: 0;
+5. an alert dismissed in triage: 0. An undetermined case says nothing either way, so the operator's
+   dismissal stands;
+6. anything else is left out: an alert whose only decision is an undetermined case, or with no decision.
 One row per labelled alert: its model input, the money event that triggered it, when it was scored and
-when the money moved. No phone or account number is read or written.
+when the money moved. No phone or account number is read or written, and the identifiers that could be
+joined back to a victim are keyed pseudonyms (services.kit.logging.pseudonym, STOPLINE_PSEUDONYM_KEY):
+`event_ref` is that of the bank's transaction id, `episode_id` that of the police case number (so the
+rows of one case still share it).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from models.table import FeatureTable, save
 from services.coordination.cases.repository import AlertWithCases, alerts_with_cases
 from services.kit.db import make_engine, make_sessionmaker
+from services.kit.logging import configure_logging, pseudonym
 from services.kit.settings import CommonSettings
 
 SUFFIXES = (".npz", ".csv", ".csv.gz")
@@ -62,9 +68,9 @@ def decide(alert: AlertWithCases) -> Decision:
     if any(c.outcome == "false_alarm" for c in closed):
         return Decision(0, "false_alarm")
     if alert.status == "dismissed":
-        return Decision(0, "dismissed")
+        return Decision(0, "dismissed")  # its cases, if any, are undetermined: the dismissal stands
     if closed:
-        return Decision(None, "undetermined")  # also a case closed before outcomes were asked
+        return Decision(None, "undetermined")
     return Decision(None, "no_decision")
 
 
@@ -87,10 +93,11 @@ def build(alerts: Sequence[AlertWithCases]) -> tuple[FeatureTable, dict[str, Any
         label=np.array([d.label for _, d in kept], dtype=np.int8),
         scored_at=np.array([a.created_at.timestamp() for a, _ in kept], dtype=np.float64),
         occurred_at=np.array([a.event_time.timestamp() for a, _ in kept], dtype=np.float64),
-        # The money event is the last trigger (a call, when there was one, comes before it).
-        event_ref=np.array([a.triggering_event_ids[-1] for a, _ in kept], dtype=str),
+        # The money event is the last trigger (a call, when there was one, comes before it). Pseudonyms,
+        # keyed: a bank's transaction id or a police case number would lead back to the victim.
+        event_ref=np.array([pseudonym(a.triggering_event_ids[-1]) for a, _ in kept], dtype=str),
         # As in simulated tables, episode and typology are empty outside a scam.
-        episode_id=np.array([d.episode_id for _, d in kept], dtype=str),
+        episode_id=np.array([pseudonym(d.episode_id) if d.episode_id else "" for _, d in kept], dtype=str),
         typology=np.array(
             [a.typology if p else "" for (a, _), p in zip(kept, positive, strict=True)], dtype=str
         ),
@@ -148,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--since", type=_instant, help="alerts created at or after (ISO 8601 with zone)")
     ex.add_argument("--until", type=_instant, help="alerts created before (ISO 8601 with zone)")
     args = parser.parse_args(argv)
-    summary = asyncio.run(_export_from(CommonSettings().database_url, args.out, args.since, args.until))
+    common = CommonSettings()
+    common.check_production_secrets()  # the pseudonyms are only as good as their key
+    configure_logging(service="models.feedback", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    summary = asyncio.run(_export_from(common.database_url, args.out, args.since, args.until))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 

@@ -61,7 +61,7 @@ def markdown(
         "",
         f"- {card['data']['population']} simulated people, {card['data']['days']} days, "
         f"{card['data']['episodes']} scam episodes over {len(card['data']['typologies'])} typologies",
-        f"- training: {card['data']['train_rows']} scored money-outs; test (last "
+        f"- training: {card['data']['train_rows']} scored money-outs{_training_only(card)}; test (last "
         f"{card['data']['test_days']} days): {e.events} money-out events, {e.positives} scam payments",
         "- labels: a money-out is positive when it is a victim's payment within a scam episode; transfers "
         "between mule accounts are left out of the table (neither a victim's loss nor ordinary life)",
@@ -118,6 +118,11 @@ def markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _training_only(card: dict[str, Any]) -> str:
+    n = card["data"].get("training_only_rows", 0)
+    return f" ({n} of them from further tables, trained on and never tested on)" if n else ""
 
 
 def card_markdown(card: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -128,12 +128,15 @@ def load_all(paths: Sequence[Path]) -> FeatureTable:
     """One table from several (e.g. a simulated one and a feedback export), rows in the order given. Each
     must have the first one's feature columns (in any order); else TableError names the file and the
     columns it lacks or adds."""
+    return concat(load_each(paths))
+
+
+def load_each(paths: Sequence[Path]) -> list[FeatureTable]:
+    """The tables, each with its columns in the first one's order (TableError as load_all)."""
     if not paths:
         raise TableError("no feature table given")
     first = load(paths[0])
-    if len(paths) == 1:
-        return first
-    parts = [first]
+    out = [first]
     for path in paths[1:]:
         table = load(path)
         missing = [f for f in first.features if f not in table.features]
@@ -142,16 +145,24 @@ def load_all(paths: Sequence[Path]) -> FeatureTable:
             raise TableError(
                 f"{path}: its feature columns differ from {paths[0]}'s: missing {missing}, extra {extra}"
             )
-        parts.append(table)
+        out.append(replace(table, features=first.features, X=table.columns(first.features)))
+    return out
+
+
+def concat(tables: Sequence[FeatureTable]) -> FeatureTable:
+    """The rows of tables with the same feature columns, in the order given; columns in the first's order."""
+    if len(tables) == 1:
+        return tables[0]
+    features = tables[0].features
     return FeatureTable(
-        first.features,
-        np.concatenate([t.columns(first.features) for t in parts]),
-        np.concatenate([t.label for t in parts]).astype(np.int8),
-        np.concatenate([t.scored_at for t in parts]).astype(np.float64),
-        np.concatenate([t.occurred_at for t in parts]).astype(np.float64),
-        np.concatenate([t.event_ref.astype(str) for t in parts]),
-        np.concatenate([t.episode_id.astype(str) for t in parts]),
-        np.concatenate([t.typology.astype(str) for t in parts]),
+        features,
+        np.concatenate([t.columns(features) for t in tables]).astype(np.float64),
+        np.concatenate([t.label for t in tables]).astype(np.int8),
+        np.concatenate([t.scored_at for t in tables]).astype(np.float64),
+        np.concatenate([t.occurred_at for t in tables]).astype(np.float64),
+        np.concatenate([t.event_ref.astype(str) for t in tables]),
+        np.concatenate([t.episode_id.astype(str) for t in tables]),
+        np.concatenate([t.typology.astype(str) for t in tables]),
     )
 
 

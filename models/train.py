@@ -3,7 +3,13 @@ model, evaluate it on a held-out later period, and write the versioned artifact 
 
     python -m models.train                      # everything (`make train`)
     python -m models.train --table rows.csv     # train on any labelled feature table instead
-    python -m models.train --table sim.npz --table feedback.csv.gz   # several, concatenated
+    python -m models.train --table sim.npz --table feedback.csv.gz   # more rows to train on
+
+With several tables the first is the evaluation table: it is split by time (the last --test-days held
+out) as a single table is; its held-out part alone gives the metrics and the thresholds (alert,
+fpr_1pct, budget), its training part the model card's typical values. Every further table only adds
+training rows. A feedback export holds the payments the old model alerted on, a biased sample of
+traffic: evaluated on, it would set thresholds for the alerted few rather than for all payments.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from models.dataset import Observation, build_table
 from models.evaluate import evaluate, per_event, single_feature_auc
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
-from models.table import FeatureTable, TableError, load_all, save
+from models.table import FeatureTable, TableError, concat, load_each, save
 from services.simulator.offline import OfflineConfig, Truth, generate, parameter_ranges
 
 log = logging.getLogger("models.train")
@@ -68,8 +74,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--table",
         type=Path,
         action="append",
-        help="train on this feature table (.npz/.csv/.csv.gz) instead; repeat to concatenate several with "
-        "the same feature columns (e.g. a simulated table and a `models.feedback` export)",
+        help="train on this feature table (.npz/.csv/.csv.gz) instead. Repeatable, with the same feature "
+        "columns: the first is the evaluation table (split by time; its last --test-days alone give the "
+        "metrics and thresholds); every further one (e.g. a `models.feedback` export) is only added to "
+        "the training rows, never evaluated on",
     )
     p.add_argument("--version", help="artifact version (default: m-<UTC time>)")
     p.add_argument("--artifacts", type=Path, default=artifact.ARTIFACTS)
@@ -109,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
     began = time.perf_counter()
     version = args.version or datetime.now(UTC).strftime("m-%Y%m%d-%H%M%S")
+    training_only: list[FeatureTable] = []  # tables after the first: trained on, never evaluated on
     if args.table is None:
         table, truth, config = simulate(args)
         DATA.mkdir(parents=True, exist_ok=True)
@@ -123,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "parameter_ranges": parameter_ranges(),
         }
     else:
-        table = load_all(args.table)
+        table, *training_only = load_each(args.table)
         episodes_all = _episodes_from_table(table)
         data = {
             "source": ", ".join(str(p) for p in args.table),
@@ -132,9 +141,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "typologies": sorted({str(t) for t in table.typology if t}),
             "parameter_ranges": {},
         }
+    # `table` is the evaluation table: split by time; the further tables only add training rows.
     cut = float(table.scored_at.max()) - args.test_days * 86_400
     train_mask = table.scored_at < cut
-    train, test = table.subset(train_mask), table.subset(~train_mask)
+    older, test = table.subset(train_mask), table.subset(~train_mask)
+    train = concat([older, *training_only])
     model = fit(train, FEATURE_NAMES, FitConfig())
     scores = model.predict_proba(test.columns(FEATURE_NAMES))[:, 1]
     episodes = [
@@ -143,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = evaluate(test, scores, episodes, budget_per_day=args.budget_per_day)
     shuffled = _shuffled_pr_auc(train, test)
     leakage = single_feature_auc(test)
-    negatives = train.columns(FEATURE_NAMES)[train.label == 0]
+    # Typical values stand for ordinary traffic (explain.py): not the alerted sample of a feedback table.
+    negatives = older.columns(FEATURE_NAMES)[older.label == 0]
     card: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
@@ -154,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **data,
             "episodes": len(episodes_all),
             "train_rows": len(train),
+            "training_only_rows": len(train) - len(older),
             "test_rows": len(test),
             "test_days": args.test_days,
             "burn_in_days": args.burn_in_days,

@@ -1,5 +1,5 @@
 """The migrations: on an empty database they build exactly the schema the ORM models declare, and the
-newest coordination revision goes down and up again cleanly."""
+newest coordination revision goes down and up again cleanly, giving cases closed before it an outcome."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import CheckConstraint, inspect
 from sqlalchemy.engine import Connection, make_url
 
 from services.kit.db import make_engine
@@ -71,20 +71,57 @@ def _checks(conn: Connection) -> set[str]:
     return {str(c["name"]) for c in inspect(conn).get_check_constraints("cases")}
 
 
+def _all_checks(conn: Connection) -> set[tuple[str, str]]:
+    look = inspect(conn)
+    return {(t, str(c["name"])) for t in look.get_table_names() for c in look.get_check_constraints(t)}
+
+
+def _model_checks() -> set[tuple[str, str]]:
+    # compare_metadata does not compare CHECK constraints: the names at least must agree.
+    return {
+        (t.name, str(c.name))
+        for t in target_metadata.tables.values()
+        for c in t.constraints
+        if isinstance(c, CheckConstraint)
+    }
+
+
+OUTCOME_CHECKS = {"ck_cases_outcome", "ck_cases_outcome_when_closed"}
+
+
 def test_migrations_match_the_models_and_the_feedback_revision_goes_down_and_up(empty_database: str) -> None:
     url = empty_database
     upgrade(url)
     assert _inspect(url, _drift) == []
+    assert _inspect(url, _all_checks) == _model_checks()
     assert {"features", "feature_set"} <= _inspect(url, _columns("alerts"))
-    assert "outcome" in _inspect(url, _columns("cases")) and "ck_cases_outcome" in _inspect(url, _checks)
+    assert "outcome" in _inspect(url, _columns("cases")) and OUTCOME_CHECKS <= _inspect(url, _checks)
 
     in_thread(lambda: command.downgrade(alembic_config(url), "0002_coordination"))
     assert not {"features", "feature_set"} & _inspect(url, _columns("alerts"))
-    assert "outcome" not in _inspect(url, _columns("cases")) and "ck_cases_outcome" not in _inspect(
-        url, _checks
-    )
+    assert "outcome" not in _inspect(url, _columns("cases")) and not OUTCOME_CHECKS & _inspect(url, _checks)
     assert "citizen_warnings" in _inspect(url, lambda conn: set(inspect(conn).get_table_names()))
+    # Cases of before the revision: one still open, one closed without an outcome.
+    asyncio.run(_sql(url, _OLD_CASE.format(n="CJ-old-open", status="open", closed_at="null")))
+    asyncio.run(_sql(url, _OLD_CASE.format(n="CJ-old-closed", status="closed", closed_at="now()")))
 
     upgrade(url)
     assert _inspect(url, _drift) == []
-    assert "outcome" in _inspect(url, _columns("cases")) and "ck_cases_outcome" in _inspect(url, _checks)
+    assert "outcome" in _inspect(url, _columns("cases")) and OUTCOME_CHECKS <= _inspect(url, _checks)
+    outcomes = asyncio.run(_sql(url, "select case_number, outcome from cases order by case_number"))
+    assert outcomes == [("CJ-old-closed", "undetermined"), ("CJ-old-open", None)]
+
+
+_OLD_CASE = (
+    "insert into cases (id, case_number, unit, status, source, title, opened_by, amount_lost, lost_at, "
+    "closed_at) values (gen_random_uuid(), '{n}', 'changji-psb', '{status}', 'report', 'old case', "
+    "'officer-7', 1000, now(), {closed_at})"
+)
+
+
+async def _sql(url: str, sql: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(_admin(url), timeout=10)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()

@@ -15,7 +15,8 @@ _pseudonym_key = b"dev-only-pseudonym-key-change-me"
 
 
 def pseudonym(value: str) -> str:
-    """A stable, keyed pseudonym of a phone or account number, safe to log and to correlate on."""
+    """A stable, keyed pseudonym of a phone or account number (or another identifier that leads back to a
+    person: a case number, a bank's transaction id in a feedback export), safe to log and to correlate on."""
     return "p_" + hmac.new(_pseudonym_key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 

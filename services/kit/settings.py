@@ -32,7 +32,9 @@ class CommonSettings(BaseSettings):
         ),
     )
     pseudonym_key: str = Field(
-        DEFAULT_PSEUDONYM_KEY, description="HMAC key that pseudonymises phone and account numbers in logs"
+        DEFAULT_PSEUDONYM_KEY,
+        description="HMAC key that pseudonymises phone and account numbers in logs, and case numbers and "
+        "transaction ids in feedback exports",
     )
     log_level: str = Field("INFO", description="log level")
     kafka_request_timeout_ms: int = Field(10_000, description="timeout of every Kafka request")

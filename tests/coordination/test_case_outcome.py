@@ -1,12 +1,20 @@
 """Closing a case states its outcome (confirmed fraud, false alarm, undetermined): required to close,
-refused otherwise, stored, shown, and recorded in the audit log."""
+refused otherwise (by the API, the case service and the database), stored, shown, and recorded in the
+audit log."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from services.coordination.cases import repository, service
+from services.coordination.cases.schemas import CaseUpdate
+from services.kit.auth import Officer
+from services.kit.errors import InvalidInput
 from tests import factories as f
 from tests.coordination.conftest import open_case
 
@@ -57,12 +65,74 @@ async def test_closing_requires_an_outcome_and_records_it(coord):
     assert (await c.get("/v1/audit/verify", headers=f.officer("auditor"))).json()["ok"]
 
 
-async def test_the_database_refuses_an_unknown_outcome(infra, coord):
-    case = await open_case(coord.client, f.officer())
+async def test_an_outcome_on_an_open_case_is_refused_and_closing_may_reassign(coord):
+    c, op = coord.client, f.officer()
+    case = await open_case(c, op)
+    url = f"/v1/cases/{case}"
+    kept_open = await c.patch(url, json={"status": "open", "outcome": "false_alarm"}, headers=op)
+    assert kept_open.status_code == 422 and _fields(kept_open) == ["body.outcome"]
+    assert (await c.get(url, headers=op)).json()["outcome"] is None
+
+    closed = await c.patch(
+        url, json={"status": "closed", "outcome": "false_alarm", "assignee": "officer-wu"}, headers=op
+    )
+    assert closed.status_code == 200, closed.text
+    body = closed.json()
+    assert (body["status"], body["outcome"], body["assignee"]) == ("closed", "false_alarm", "officer-wu")
+    assert body["closed_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # Built without validation, as code other than the API (a flow, a script) could build it.
+        (CaseUpdate.model_construct(status="closed", assignee=None, outcome=None), "states its outcome"),
+        (CaseUpdate.model_construct(status=None, assignee=None, outcome="false_alarm"), "only when closing"),
+    ],
+)
+async def test_the_case_service_refuses_an_outcome_without_closing_and_closing_without_one(
+    coord, sessions, spec: CaseUpdate, message: str
+):
+    case_id = uuid.UUID(await open_case(coord.client, f.officer()))
+    officer = Officer(subject="officer-li", unit="changji-psb", role="operator")
+    async with sessions() as s:
+        case = await repository.get(s, case_id)
+        assert case is not None
+        with pytest.raises(InvalidInput) as refused:
+            await service.update(s, case=case, spec=spec, officer=officer)
+        assert message in refused.value.message
+        assert [d["field"] for d in refused.value.details] == ["outcome"]
+        assert (case.status, case.outcome) == ("open", None)
+
+
+@pytest.fixture
+async def db(infra) -> AsyncIterator[asyncpg.Connection]:  # type: ignore[no-untyped-def]
     dsn = make_url(infra.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
-        with pytest.raises(asyncpg.CheckViolationError):
-            await conn.execute("update cases set outcome = 'maybe' where id = $1::uuid", case)
+        yield conn
     finally:
         await conn.close()
+
+
+async def test_the_database_refuses_an_unknown_outcome(coord, db):
+    case = await open_case(coord.client, f.officer())
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("update cases set outcome = 'maybe' where id = $1::uuid", case)
+
+
+async def test_the_database_holds_an_outcome_exactly_on_closed_cases(coord, db):
+    case = await open_case(coord.client, f.officer())
+    with pytest.raises(asyncpg.CheckViolationError) as closing_without:
+        await db.execute("update cases set status = 'closed', closed_at = now() where id = $1::uuid", case)
+    assert closing_without.value.constraint_name == "ck_cases_outcome_when_closed"
+    with pytest.raises(asyncpg.CheckViolationError) as open_with:
+        await db.execute("update cases set outcome = 'false_alarm' where id = $1::uuid", case)
+    assert open_with.value.constraint_name == "ck_cases_outcome_when_closed"
+    await db.execute(
+        "update cases set status = 'closed', closed_at = now(), outcome = 'undetermined' where id = $1::uuid",
+        case,
+    )
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("update cases set outcome = null where id = $1::uuid", case)
+    assert await db.fetchval("select outcome from cases where id = $1::uuid", case) == "undetermined"

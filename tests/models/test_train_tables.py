@@ -1,15 +1,18 @@
 """Training on several feature tables (e.g. a simulated one and a feedback export): concatenated when
-their feature columns agree, refused with the file and the columns named when they do not."""
+their feature columns agree, refused with the file and the columns named when they do not; the first
+is the evaluation table, the others are trained on only."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from models import artifact, train
+from models.evaluate import evaluate
 from models.features.vector import FEATURE_NAMES
 from models.table import FeatureTable, TableError, load, load_all, save
 from tests.models.test_artifact import tiny_table
@@ -59,16 +62,39 @@ def test_other_feature_columns_are_a_clear_error(tmp_path: Path) -> None:
     assert repr(list(FEATURE_NAMES[-2:])) in message and "new_feature" in message
 
 
-def test_train_on_two_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_on_two_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first table is split by time; the second (newer, like a feedback export) is only trained on:
+    none of its rows is in the test set the metrics and thresholds come from."""
     save(tiny_table(600, seed=0), tmp_path / "sim.npz")
     save(_later(tiny_table(300, seed=1), 600 * 60), tmp_path / "feedback.csv.gz")
     tables = ["--table", str(tmp_path / "sim.npz"), "--table", str(tmp_path / "feedback.csv.gz")]
     where = ["--artifacts", str(tmp_path / "artifacts"), "--reports", str(tmp_path / "reports")]
-    test_days = str((300 * 60 - 30) / 86_400)  # the second table's span: it is the held-out period
+    # The first table's last 200 minutes. A split of both tables together would hold out the newest
+    # 200 minutes instead: feedback rows only, none of the first table's.
+    test_days = str((200 * 60 - 30) / 86_400)
+    evaluated: list[FeatureTable] = []
+
+    def spy(test: FeatureTable, *args: Any, **kwargs: Any) -> Any:
+        evaluated.append(test)
+        return evaluate(test, *args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", spy)
     summary = train.main([*tables, *where, "--no-promote", "--version", "v2", "--test-days", test_days])
+    (test,) = evaluated  # the rows the metrics and the thresholds (alert, fpr_1pct) are computed on
+    assert test.event_ref.tolist() == [f"e{i}" for i in range(400, 600)]
     card = json.loads((Path(summary["artifact"]) / artifact.CARD_FILE).read_text())
     assert card["data"]["source"] == f"{tmp_path / 'sim.npz'}, {tmp_path / 'feedback.csv.gz'}"
-    assert (card["data"]["train_rows"], card["data"]["test_rows"]) == (600, 300)
+    assert (card["data"]["test_rows"], card["metrics"]["events"]) == (200, 200)
+    assert (card["data"]["train_rows"], card["data"]["training_only_rows"]) == (400 + 300, 300)
+    # Typical values (explain.py's "ordinary traffic") come from the first table's training rows too.
+    older = tiny_table(600, seed=0).subset(np.arange(600) < 400)
+    assert card["typical_values"] == pytest.approx(np.median(older.X[older.label == 0], axis=0).tolist())
+    report_text = Path(summary["report"]).read_text()
+    assert "700 scored money-outs (300 of them from further tables, trained on and never tested on)" in (
+        report_text
+    )
 
     save(
         FeatureTable(FEATURE_NAMES[1:], tiny_table(10).X[:, 1:], *_rest(tiny_table(10))), tmp_path / "bad.csv"

@@ -24,6 +24,8 @@ class Case(Base):
         CheckConstraint(
             "outcome is null or outcome in ('confirmed_fraud', 'false_alarm', 'undetermined')", name="outcome"
         ),
+        # A closed case has an outcome, an open one none: a label is never missing nor premature.
+        CheckConstraint("(status = 'closed') = (outcome is not null)", name="outcome_when_closed"),
         Index("ix_cases_unit_opened", "unit", "opened_at"),
     )
 

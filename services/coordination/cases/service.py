@@ -90,12 +90,24 @@ async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, 
 
 
 async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer) -> Case:
+    """Assign, or close with the outcome (required then, and only then: the label training reads)."""
+    closing = spec.status == "closed"
+    if closing and spec.outcome is None:
+        raise InvalidInput(
+            "closing a case states its outcome",
+            details=[{"field": "outcome", "reason": "confirmed_fraud, false_alarm or undetermined"}],
+        )
+    if spec.outcome is not None and not closing:
+        raise InvalidInput(
+            "an outcome is stated only when closing the case",
+            details=[{"field": "outcome", "reason": 'only with status "closed"'}],
+        )
     before = _snapshot(case)
     if spec.status is not None and spec.status != case.status:
         if spec.status == "open":
             raise Conflict("a closed case stays closed", details={"current_status": case.status})
-        # The schema requires the outcome with closing; a closed case is not worked on any more
-        # (access.workable), so the outcome is never rewritten after training may have used it.
+        # A closed case is not worked on any more (access.workable), so the outcome is never rewritten
+        # after training may have used it.
         case.status, case.closed_at, case.outcome = "closed", datetime.now(UTC), spec.outcome
     if spec.assignee is not None:
         case.assignee = spec.assignee

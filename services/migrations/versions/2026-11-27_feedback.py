@@ -1,8 +1,10 @@
 """Feedback for training: alerts keep the model's input (features and their feature-set hash), and a
 closed case records its outcome (confirmed fraud, false alarm, undetermined).
 
-On the coordination branch: it changes only coordination tables. Existing rows keep nulls: old alerts
-have no features and cases closed before have no outcome; models.feedback leaves both out.
+On the coordination branch: it changes only coordination tables. Old alerts keep null features
+(models.feedback leaves them out); cases closed before get the outcome `undetermined` (nobody stated
+one; like any undetermined case it labels no alert by itself), so that every closed case has an
+outcome and no open one has: a CHECK constraint holds that from then on.
 
 Revision ID: 0004_feedback
 Revises: 0002_coordination
@@ -33,9 +35,14 @@ def upgrade() -> None:
         "cases",
         "outcome is null or outcome in ('confirmed_fraud', 'false_alarm', 'undetermined')",
     )
+    op.execute("update cases set outcome = 'undetermined' where status = 'closed'")
+    op.create_check_constraint(
+        op.f("ck_cases_outcome_when_closed"), "cases", "(status = 'closed') = (outcome is not null)"
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("ck_cases_outcome_when_closed"), "cases", type_="check")
     op.drop_constraint(op.f("ck_cases_outcome"), "cases", type_="check")
     op.drop_column("cases", "outcome")
     op.drop_column("alerts", "feature_set")
