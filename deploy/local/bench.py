@@ -54,6 +54,14 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
         ],
         True,
     ),
+    (
+        "event_to_alert_at_2000_per_s",
+        [
+            *("services.simulator.bench", "--rate", "2000", "--duration", "60", "--batch", "100"),
+            *("--scams-per-minute", "120", "--provision"),
+        ],
+        True,
+    ),
     ("notifier_event_to_warning", ["services.notifier.bench", "--duration", "30"], True),
     ("scoring_throughput", ["services.scorer.bench"], False),
     (

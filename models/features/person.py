@@ -17,6 +17,9 @@ from models.features.windows import Window
 
 CALL_WINDOW_S = 3600  # a call counts for money-outs up to an hour after it ended
 RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
+# ... and at most this many of each: a person makes a handful in two hours, a company's switchboard
+# number thousands, and every call or payment looks through them (the oldest go first).
+RECENT_MAX = 100
 LONG_CALL_S = 300  # a call this long from an unknown number is worth counting
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
@@ -153,6 +156,8 @@ class PersonState:
         self.calls.append(call)
         if len(self.calls) > 1 and self.calls[-2].end > call.end:
             self.calls = deque(sorted(self.calls, key=lambda c: c.end))
+        while len(self.calls) > RECENT_MAX:
+            self.calls.popleft()
         if not call.caller_known:
             self.unknown_calls_24h.add(call.start, call.caller, 1.0)
             if call.end - call.start >= LONG_CALL_S:
@@ -193,6 +198,8 @@ class PersonState:
         self.outs.append(out)
         if len(self.outs) > 1 and self.outs[-2].at > out.at:
             self.outs = deque(sorted(self.outs, key=lambda o: o.at))
+        while len(self.outs) > RECENT_MAX:
+            self.outs.popleft()
 
     def suspicious_call_before(self, out: MoneyOut) -> CallSeen | None:
         """The most suspicious call that could have led to this money-out: started before it and ended at

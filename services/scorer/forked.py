@@ -86,6 +86,7 @@ def _child(build: Callable[[], bytes], read_fd: int, write_fd: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         gc.disable()  # a short-lived process: collecting would only copy the parent's pages
+        os.nice(10)  # background work: the scorer and its neighbours on the machine come first
         os.close(read_fd)
         data = build()
         view = memoryview(data)

@@ -14,6 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
+from services.kit.collector import pace_full_collections
 from services.kit.http import create_app, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
@@ -83,15 +84,20 @@ class Scorer:
             self.blocklist.runner(common),
         ]
         self.tasks: list[asyncio.Task[None]] = []
+        self.collections = pace_full_collections(settings.gc_full_interval_seconds)
 
     async def start(self) -> None:
         await self.producer.start()
         await self.snapshots.start()
         self.tasks = [asyncio.create_task(r.run(), name=r.group_id) for r in self.runners]
+        if self.collections is not None:
+            self.tasks.append(asyncio.create_task(self.collections.run(), name="gc"))
 
     async def stop(self) -> None:
         for runner in self.runners:
             runner.stop()
+        if self.collections is not None:
+            self.collections.stop()
         await asyncio.wait(self.tasks, timeout=15)
         await self.producer.stop()
         await self.snapshots.stop()

@@ -69,6 +69,12 @@ class ScorerSettings(BaseSettings):
         description="how often each partition's state is written to `scorer.snapshots` (after a committed "
         "batch); a restarted or newly assigned instance replays only the input since the last one",
     )
+    gc_full_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="how often the old generation of Python's cycle collector is scanned (a pause of up "
+        "to ~0.7 s with a large state, which Python's own pacing brought every few seconds); 0: Python's",
+    )
     snapshot_on_revoke: bool = Field(
         True, description="write a last snapshot when a partition is revoked or the scorer stops cleanly"
     )

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +151,7 @@ class Checkpoints:
 
     The stage supplies `export(partition)` and `restore(partition, state)`; `layout` names its state
     classes. `interval_s` 0 writes after every committed batch, in the loop (deterministic, for tests);
-    otherwise a forked child encodes one partition at a time (see `services.scorer.forked`)."""
+    otherwise a forked child encodes every partition due (see `services.scorer.forked`)."""
 
     def __init__(
         self,
@@ -257,9 +258,12 @@ class Checkpoints:
             for partition in sorted(due):  # "after every batch": each touched partition, every time
                 await self.save(partition)
         elif due and not self.saving:
-            # One partition at a time, the most overdue first, encoded by a forked child while the loop
-            # goes on (encoding in the loop held it up to a second per partition under load).
-            self._save_in_child(min(due, key=lambda p: self._saved_at.get(p, 0.0)))
+            # A forked child encodes them while the loop goes on (in the loop, encoding held it up to a
+            # second per partition under load). Each fork costs the loop a pause (the fork, then the
+            # parent's first copy-on-write faults), so one child takes every partition half-way due too.
+            held = {tp.partition for tp in self.positions}
+            batch = [p for p in sorted(held) if now - self._saved_at.get(p, 0.0) >= self.interval_s / 2]
+            self._save_in_child(batch)
 
     @property
     def saving(self) -> bool:
@@ -309,30 +313,29 @@ class Checkpoints:
         metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
         await self._write(partition, raw, began)
 
-    def _save_in_child(self, partition: int) -> None:
-        offsets = self._offsets(partition)
-        if offsets is None:
+    def _save_in_child(self, partitions: list[int]) -> None:
+        wanted = {p: o for p in partitions if (o := self._offsets(p)) is not None}
+        if not wanted:
             return
         began = time.perf_counter()
-        child = ForkedEncoding(lambda: self._encode(partition, offsets))
+        child = ForkedEncoding(lambda: b"".join(_framed(p, self._encode(p, o)) for p, o in wanted.items()))
         metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
-        self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
-        self._background = asyncio.create_task(self._finish(child, partition, began))
+        for partition in wanted:
+            self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
+        self._background = asyncio.create_task(self._finish(child, began))
 
-    async def _finish(self, child: ForkedEncoding, partition: int, began: float) -> None:
+    async def _finish(self, child: ForkedEncoding, began: float) -> None:
         assert self.store is not None
         try:
-            raw = await child.result(timeout_s=self.store.timeout_s * 6)
-            await self._write(partition, raw, began)
-            self.written_by_child += 1
-        except (ChildFailed, OSError, TimeoutError, KafkaError) as exc:
+            framed = await child.result(timeout_s=self.store.timeout_s * 6)
+            for partition, raw in _unframed(framed):
+                await self._write(partition, raw, began)
+                self.written_by_child += 1
+        except (ChildFailed, OSError, TimeoutError, KafkaError, ValueError) as exc:
             # Not a decision path: a missed snapshot only means a longer replay after a restart, and the
-            # partition is due again at the next interval.
+            # partitions are due again at the next interval.
             metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
-            log.warning(
-                "snapshot not written",
-                extra=log_fields(stage=self.stage, partition=partition, reason=repr(exc)),
-            )
+            log.warning("snapshots not written", extra=log_fields(stage=self.stage, reason=repr(exc)))
 
     async def _write(self, partition: int, raw: bytes, began: float) -> None:
         assert self.store is not None
@@ -341,3 +344,23 @@ class Checkpoints:
         metrics.SNAPSHOTS.labels(self.stage, "written").inc()
         metrics.SNAPSHOT_BYTES.labels(self.stage).observe(len(raw))
         metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+
+
+_FRAME = struct.Struct(">IQ")  # partition, length of its snapshot
+
+
+def _framed(partition: int, raw: bytes) -> bytes:
+    return _FRAME.pack(partition, len(raw)) + raw
+
+
+def _unframed(data: bytes) -> Iterator[tuple[int, bytes]]:
+    at = 0
+    while at < len(data):
+        if len(data) - at < _FRAME.size:
+            raise ValueError("truncated snapshot frame")
+        partition, size = _FRAME.unpack_from(data, at)
+        at += _FRAME.size
+        if len(data) - at < size:
+            raise ValueError("truncated snapshot")
+        yield partition, data[at : at + size]
+        at += size

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 from models.features.account import PAYEE_FEATURES, AccountState
 from models.features.engine import apply_person_event, hour_of_day
-from models.features.person import CALL_WINDOW_S, PERSON_FEATURES, CallSeen, MoneyOut, PersonState
+from models.features.person import (
+    CALL_WINDOW_S,
+    PERSON_FEATURES,
+    RECENT_MAX,
+    CallSeen,
+    MoneyOut,
+    PersonState,
+)
 from models.features.windows import Window
 from streams.schemas import events as ev
 
@@ -102,6 +109,15 @@ def test_late_call_rescoring_only_what_it_now_explains():
     # A late, longer reported call: the payment now follows it, and is scored again.
     again = person.record_call(call(T0 + 60, 40, reported=True, ref="longer"))
     assert [o.ref for o in again] == ["during"]
+
+
+def test_detail_of_a_switchboard_number_stays_bounded():
+    person = PersonState()
+    for i in range(3 * RECENT_MAX):
+        person.record_call(call(T0 + i, 1, ref=f"c{i}"))
+        person.record_out(out(T0 + i + 30, ref=f"o{i}"))
+    assert len(person.calls) == len(person.outs) == RECENT_MAX
+    assert person.calls[-1].ref == f"c{3 * RECENT_MAX - 1}" and person.outs[0].ref == f"o{2 * RECENT_MAX}"
 
 
 def test_velocity_payee_history_and_typical_amount():

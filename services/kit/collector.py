@@ -1,0 +1,48 @@
+"""Python's collector of reference cycles, paced for a process that holds a large state in memory.
+
+CPython scans every tracked object of the old generation in one pass, holding the event loop: with the
+scorer's state (millions of small containers) that is 0.1-0.7 s, and it came every few seconds under
+load, because state churn keeps promoting objects. The state itself holds no cycles (reference counting
+frees it), so the young generations are collected as Python does and the old one on a slow clock."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+from prometheus_client import Histogram
+
+from services.kit.logging import log_fields
+from services.kit.periodic import PeriodicJob
+
+log = logging.getLogger(__name__)
+NEVER = 1_000_000_000  # gen-1 collections before an automatic full one
+
+FULL_SECONDS = Histogram(
+    "stopline_gc_full_collection_seconds",
+    "time one full (old-generation) garbage collection held the process",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+class FullCollections(PeriodicJob):
+    name = "full garbage collection"
+
+    async def once(self) -> int:
+        began = time.perf_counter()
+        found = gc.collect(2)
+        took = time.perf_counter() - began
+        FULL_SECONDS.observe(took)
+        log.info("full garbage collection", extra=log_fields(seconds=round(took, 3), unreachable=found))
+        return found
+
+
+def pace_full_collections(interval_s: float) -> FullCollections | None:
+    """Stop automatic full collections and return the job that runs one every `interval_s` (its first run
+    is at once); 0 leaves Python's own pacing and returns None."""
+    if interval_s <= 0:
+        return None
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, NEVER)
+    return FullCollections(interval_s=interval_s)

@@ -1,0 +1,49 @@
+"""Snapshots encoded in a forked child: the bytes come back whole, a failing or hanging child is reported
+and reaped, and the frames of several partitions are read back exactly."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from services.scorer.forked import ChildFailed, ForkedEncoding
+from services.scorer.snapshots import _framed, _unframed
+
+STATE = {"n": 1}
+
+
+async def test_the_child_sees_the_state_at_the_fork_and_hands_back_every_byte():
+    STATE["n"] = 1
+    child = ForkedEncoding(lambda: bytes([STATE["n"]]) * 3_000_000)  # far beyond a pipe's buffer
+    STATE["n"] = 2  # the parent goes on; the child's copy does not change
+    assert await child.result(timeout_s=10) == b"\x01" * 3_000_000
+    assert child.exit_code == 0
+
+
+async def test_a_failing_child_is_reported():
+    def boom() -> bytes:
+        raise RuntimeError("encoding failed")
+
+    with pytest.raises(ChildFailed):
+        await ForkedEncoding(boom).result(timeout_s=10)
+
+
+async def test_a_hanging_child_is_killed_and_reaped():
+    def hang() -> bytes:
+        time.sleep(30)
+        return b""
+
+    child = ForkedEncoding(hang)
+    with pytest.raises(TimeoutError):
+        await child.result(timeout_s=0.2)
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(child.pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+
+
+def test_frames_of_several_partitions_read_back_and_a_cut_one_is_refused():
+    data = _framed(0, b"abc") + _framed(5, b"") + _framed(3, b"x" * 1000)
+    assert list(_unframed(data)) == [(0, b"abc"), (5, b""), (3, b"x" * 1000)]
+    with pytest.raises(ValueError, match="truncated"):
+        list(_unframed(data[:-1]))
