@@ -230,3 +230,11 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
 
 def test_hour_of_day_is_beijing_time():
     assert hour_of_day(datetime(2026, 1, 1, 16, 30, tzinfo=UTC).timestamp()) == 0
+
+
+def test_books_are_pruned_once_a_minute_of_event_time_not_per_event():
+    from models.features.engine import prune_due
+
+    assert prune_due(0.0, T0)  # a new entity
+    assert not prune_due(T0 - T0 % 60 + 1, T0 - T0 % 60 + 59)  # within one minute: no walk
+    assert prune_due(T0 - T0 % 60 + 59, T0 - T0 % 60 + 60)  # into the next: pruned
