@@ -17,8 +17,8 @@ from models.table import FeatureTable
 
 @dataclass(frozen=True)
 class FitConfig:
-    max_iter: int = 300
-    learning_rate: float = 0.06
+    max_iter: int = 100
+    learning_rate: float = 0.15
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 40
     l2_regularization: float = 1.0
