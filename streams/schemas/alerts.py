@@ -59,6 +59,17 @@ class Alert(BaseModel):
 alert_adapter: TypeAdapter[Alert] = TypeAdapter(Alert)
 
 
+class ReceivedAlert(Alert):
+    """An alert as its consumers (coordination, notifier) read it: top-level fields a newer scorer adds
+    are ignored, so a scorer may be upgraded before its consumers without them skipping its alerts.
+    The scorer itself writes `Alert`, which refuses unknown fields, so its own mistakes still show."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+received_alert_adapter: TypeAdapter[ReceivedAlert] = TypeAdapter(ReceivedAlert)
+
+
 def alert_id_for(typology: str, subject_key: str, trigger: str) -> uuid.UUID:
     """A stable id, so a re-scored trigger (after a crash) produces the same alert, not a new one."""
     return uuid.uuid5(_ALERT_NS, f"{typology}|{subject_key}|{trigger}")

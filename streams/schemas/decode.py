@@ -8,20 +8,20 @@ from pydantic import ValidationError
 
 from services.kit.logging import log_fields
 from streams.consumer import Batch
-from streams.schemas.alerts import Alert, alert_adapter
+from streams.schemas.alerts import Alert, received_alert_adapter
 
 log = logging.getLogger(__name__)
 
 
 def decode_alerts(batch: Batch) -> tuple[list[Alert], int]:
     """The scorer is ours: a bad alert is a bug to see (logged, counted by the caller), not a reason
-    to stop the consumer."""
+    to stop the consumer. Fields of a newer scorer are ignored (see `ReceivedAlert`)."""
     alerts: list[Alert] = []
     invalid = 0
     for records in batch.values():
         for record in records:
             try:
-                alerts.append(alert_adapter.validate_json(record.value or b""))
+                alerts.append(received_alert_adapter.validate_json(record.value or b""))
             except ValidationError as exc:
                 invalid += 1
                 log.error(

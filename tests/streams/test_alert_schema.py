@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from streams.schemas.alerts import MAX_FEATURES, alert_adapter
+from streams.schemas.decode import decode_alerts
 
 OLD_MESSAGE = {
     "alert_id": str(uuid.uuid4()),
@@ -48,3 +50,23 @@ def test_a_feature_list_over_the_bound_is_refused() -> None:
         alert_adapter.validate_json(orjson.dumps(message))
     assert err.value.errors()[0]["loc"] == ("features",)
     assert alert_adapter.validate_json(orjson.dumps({**message, "features": [0.0] * MAX_FEATURES}))
+
+
+def _batch(*messages: dict[str, object]) -> dict[TopicPartition, list[ConsumerRecord]]:
+    tp = TopicPartition("alerts", 0)
+    records = [
+        ConsumerRecord("alerts", 0, i, 0, 0, None, orjson.dumps(m), None, 0, 0, ())
+        for i, m in enumerate(messages)
+    ]
+    return {tp: records}
+
+
+def test_consumers_ignore_fields_of_a_newer_scorer_but_not_bad_values():
+    newer = {**OLD_MESSAGE, "a_field_of_a_later_version": [1, 2, 3]}
+    bad = {**OLD_MESSAGE, "score": 7}
+    alerts, invalid = decode_alerts(_batch(newer, bad))
+    assert [str(a.alert_id) for a in alerts] == [OLD_MESSAGE["alert_id"]]
+    assert invalid == 1
+    # The scorer's own writing stays strict: a field it does not know is its own bug.
+    with pytest.raises(ValidationError, match="a_field_of_a_later_version"):
+        alert_adapter.validate_json(orjson.dumps(newer))
