@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from models.features.person import DAY_S, log10
-from models.features.windows import Window
+from models.features.windows import Window, prune_due
 
 WINDOW_S = 3600
 NEVER_RESTS_MIN = 24 * 60.0  # "money rests a day or more": the value for an account that never paid out
@@ -41,8 +41,12 @@ class AccountState:
     alerted: dict[str, float] = field(default_factory=dict)  # victim-side alert keys raised here
 
     def seen(self, at: float) -> None:
+        """Note an event's time; the books are pruned when it enters another minute (`prune_due`)."""
+        before = self.last_seen
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
         self.last_seen = max(self.last_seen, at)
+        if prune_due(before, self.last_seen):
+            self.prune(self.last_seen)
 
     def prune(self, now: float) -> None:
         for ref in [r for r, t in self.refs.items() if t < now - DAY_S]:

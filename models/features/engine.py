@@ -11,8 +11,6 @@ from streams.schemas import events as ev
 
 LOCAL_OFFSET_S = 8 * 3600  # the prefecture keeps Beijing time (UTC+8, no daylight saving)
 
-PRUNE_EVERY_S = 60.0  # entries outlive their window by at most this much
-
 
 def hour_of_day(at: float) -> int:
     return int(((at + LOCAL_OFFSET_S) % 86_400) // 3600)
@@ -38,9 +36,7 @@ def apply_person_event(
     if person is None:
         person = people[phone] = PersonState()
     at = event.occurred_at.timestamp()
-    before = person.last_seen
-    person.seen(at)
-    if prune_due(before, person.last_seen):
+    if person.seen(at):
         person.prune(person.last_seen, horizon_s)
     if isinstance(event, ev.Call):
         known = person.record_contact(event.caller, at)
@@ -76,13 +72,6 @@ def apply_person_event(
 def _outcome(phone: str, person: PersonState, money: MoneyOut, *, rescore: bool) -> PersonOutcome:
     features, call = person.features(money, hour_of_day(money.at))
     return PersonOutcome(phone, money, features, call, rescore)
-
-
-def prune_due(before: float, newest: float) -> bool:
-    """Whether an entity's newest event time moved into another minute: its books are pruned then, not
-    on every event, because a merchant's or a switchboard number's books hold thousands of entries and
-    walking them per event made its every event cost more as they grew."""
-    return before // PRUNE_EVERY_S != newest // PRUNE_EVERY_S
 
 
 def account(accounts: dict[str, AccountState], key: str) -> AccountState:

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from models.features.numbers import is_international, is_virtual_operator
-from models.features.windows import Window
+from models.features.windows import Window, prune_due
 
 CALL_WINDOW_S = 3600  # a call counts for money-outs up to an hour after it ended
 RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
@@ -124,9 +124,12 @@ class PersonState:
     new_device_at: float | None = None
     alerted: dict[str, float] = field(default_factory=dict)  # alert key → when
 
-    def seen(self, at: float) -> None:
+    def seen(self, at: float) -> bool:
+        """Note an event's time; return whether the books are due a pruning (`prune_due`)."""
+        before = self.last_seen
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
         self.last_seen = max(self.last_seen, at)
+        return prune_due(before, self.last_seen)
 
     def prune(self, now: float, horizon_s: float) -> None:
         """Drop what is older than the horizon (contacts, payees) or than the recent window (detail)."""

@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 
 DEFAULT_CAP = 2000
 
+PRUNE_EVERY_S = 60.0  # books are walked for expired entries at most once a minute of event time
+
+
+def prune_due(before: float, newest: float) -> bool:
+    """Whether an entity's newest event time moved into another minute: its books are pruned then, not
+    on every event, because a merchant's or a switchboard number's books hold thousands of entries and
+    walking them per event made its every event cost more as they grew."""
+    return before // PRUNE_EVERY_S != newest // PRUNE_EVERY_S
+
 
 @dataclass
 class Window:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from models.features.account import AccountState
 from models.features.codec import decode, encode, layout
-from models.features.engine import account, prune_due
+from models.features.engine import account
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.scorer import explain, metrics
 from services.scorer.dead_letter import dead_letter, describe
@@ -136,11 +136,8 @@ class AccountStage:
         at = move.occurred_at.timestamp()
         since = self._watching_since(partition, accounts, at)
         payer = f"{move.counterparty_institution}/{move.counterparty}"
-        before = state.last_seen
         if not move.rescore and not state.record_in(at, payer, move.amount, move.event_ref):
             return None  # a replayed movement: counted and scored already
-        if prune_due(before, state.last_seen):
-            state.prune(state.last_seen)
         if move.person_features is None or move.payer_phone is None:
             metrics.SKIPPED.labels("no_features").inc()
             return None
@@ -252,13 +249,10 @@ class AccountStage:
         state = account(accounts, f"{move.institution}/{move.account}")
         at = move.occurred_at.timestamp()
         payee = f"{move.counterparty_institution}/{move.counterparty}"
-        before = state.last_seen
         if not state.record_out(at, payee, move.amount, move.event_ref):
             return None
         if move.holder_phone:
             state.holder_phone = move.holder_phone
-        if prune_due(before, state.last_seen):
-            state.prune(state.last_seen)
         if state.alerted_at is not None and at - state.alerted_at < COOLDOWN_S:
             return None
         finding = self.rule.score(state.mule_features(at))

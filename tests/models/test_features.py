@@ -233,7 +233,7 @@ def test_hour_of_day_is_beijing_time():
 
 
 def test_books_are_pruned_once_a_minute_of_event_time_not_per_event():
-    from models.features.engine import prune_due
+    from models.features.windows import prune_due
 
     assert prune_due(0.0, T0)  # a new entity
     assert not prune_due(T0 - T0 % 60 + 1, T0 - T0 % 60 + 59)  # within one minute: no walk
