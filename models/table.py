@@ -124,15 +124,10 @@ def load(path: Path) -> FeatureTable:
     )
 
 
-def load_all(paths: Sequence[Path]) -> FeatureTable:
-    """One table from several (e.g. a simulated one and a feedback export), rows in the order given. Each
-    must have the first one's feature columns (in any order); else TableError names the file and the
-    columns it lacks or adds."""
-    return concat(load_each(paths))
-
-
 def load_each(paths: Sequence[Path]) -> list[FeatureTable]:
-    """The tables, each with its columns in the first one's order (TableError as load_all)."""
+    """The tables (e.g. a simulated one and a feedback export), each with its columns in the first one's
+    order; a table without the first one's feature columns (in any order) is a TableError naming the
+    file and the columns it lacks or adds."""
     if not paths:
         raise TableError("no feature table given")
     first = load(paths[0])

@@ -7,8 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.features.vector import FEATURE_NAMES
+from models.table import FeatureTable
 from services.institutions import credentials
 from services.kit.db import unit_of_work
 from services.kit.tokens import issue
@@ -87,3 +90,18 @@ def now() -> datetime:
 
 def minutes_ago(n: float) -> datetime:
     return now() - timedelta(minutes=n)
+
+
+def feature_table(X: np.ndarray, label: np.ndarray) -> FeatureTable:
+    """A feature table over FEATURE_NAMES: one row a minute, the scam rows in one episode."""
+    times = np.arange(len(label), dtype=np.float64) * 60
+    return FeatureTable(
+        FEATURE_NAMES,
+        X,
+        label,
+        times,
+        times.copy(),
+        np.array([f"e{i}" for i in range(len(label))]),
+        np.array(["ep" if y else "" for y in label]),
+        np.array(["t" if y else "" for y in label]),
+    )

@@ -13,22 +13,14 @@ from models.evaluate import lowest_threshold, threshold_at_fpr
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
 from models.table import FeatureTable, load, save
+from tests import factories as f
 
 
 def tiny_table(n: int = 600, seed: int = 0) -> FeatureTable:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, len(FEATURE_NAMES)))
     label = (X[:, 0] + 0.3 * rng.normal(size=n) > 1.2).astype(np.int8)
-    return FeatureTable(
-        FEATURE_NAMES,
-        X,
-        label,
-        np.arange(n, dtype=np.float64) * 60,
-        np.arange(n, dtype=np.float64) * 60,
-        np.array([f"e{i}" for i in range(n)]),
-        np.array(["ep" if y else "" for y in label]),
-        np.array(["t" if y else "" for y in label]),
-    )
+    return f.feature_table(X, label)
 
 
 @pytest.fixture(scope="module")

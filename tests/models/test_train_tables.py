@@ -14,7 +14,7 @@ import pytest
 from models import artifact, train
 from models.evaluate import evaluate
 from models.features.vector import FEATURE_NAMES
-from models.table import FeatureTable, TableError, load, load_all, save
+from models.table import FeatureTable, TableError, concat, load, load_each, save
 from tests.models.test_artifact import tiny_table
 
 
@@ -31,14 +31,14 @@ def test_tables_are_concatenated_in_the_first_ones_column_order(tmp_path: Path) 
     # The second written with its columns in another order, as an outside tool might.
     order = tuple(reversed(FEATURE_NAMES))
     save(FeatureTable(order, second.columns(order), *_rest(second)), tmp_path / "feedback.csv")
-    both = load_all([tmp_path / "sim.npz", tmp_path / "feedback.csv"])
+    both = concat(load_each([tmp_path / "sim.npz", tmp_path / "feedback.csv"]))
     assert both.features == FEATURE_NAMES and len(both) == 70
     assert np.allclose(both.X[:50], first.X) and np.allclose(both.X[50:], second.X, rtol=1e-5)
     assert both.label.tolist() == first.label.tolist() + second.label.tolist()
     assert both.event_ref.tolist() == first.event_ref.tolist() + second.event_ref.tolist()
     assert both.scored_at[50] == pytest.approx(3600)
     # One table is read exactly as before.
-    one = load_all([tmp_path / "sim.npz"])
+    one = concat(load_each([tmp_path / "sim.npz"]))
     expected = load(tmp_path / "sim.npz")
     assert one.features == expected.features and np.array_equal(one.X, expected.X)
 
@@ -56,7 +56,7 @@ def test_other_feature_columns_are_a_clear_error(tmp_path: Path) -> None:
         tmp_path / "old.csv",
     )
     with pytest.raises(TableError) as err:
-        load_all([tmp_path / "sim.npz", tmp_path / "old.csv"])
+        concat(load_each([tmp_path / "sim.npz", tmp_path / "old.csv"]))
     message = str(err.value)
     assert str(tmp_path / "old.csv") in message
     assert repr(list(FEATURE_NAMES[-2:])) in message and "new_feature" in message

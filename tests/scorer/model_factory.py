@@ -13,7 +13,7 @@ from models import artifact
 from models.artifact import Classifier
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
-from models.table import FeatureTable
+from tests import factories as f
 
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -28,18 +28,7 @@ def one_feature_model(feature: str) -> Classifier:
     X = np.zeros((n, len(FEATURE_NAMES)))
     X[:, INDEX[feature]] = rng.normal(size=n)
     label = (X[:, INDEX[feature]] + 0.3 * rng.normal(size=n) > 1.2).astype(np.int8)
-    times = np.arange(n, dtype=np.float64) * 60
-    table = FeatureTable(
-        FEATURE_NAMES,
-        X,
-        label,
-        times,
-        times,
-        np.array([f"e{i}" for i in range(n)]),
-        np.array(["ep" if y else "" for y in label]),
-        np.array(["t" if y else "" for y in label]),
-    )
-    return fit(table, FEATURE_NAMES, FitConfig(max_iter=20))
+    return fit(f.feature_table(X, label), FEATURE_NAMES, FitConfig(max_iter=20))
 
 
 def save_artifact(root: Path, version: str, feature: str, *, alert: float = 0.5) -> Path:
