@@ -18,7 +18,7 @@ INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 MAX_REASONS = 4
 
 
-def _money(amount: float) -> str:
+def money(amount: float) -> str:
     return f"{amount:,.0f} CNY"
 
 
@@ -52,9 +52,9 @@ def _call(f: F) -> str | None:
 
 def _payee(f: F) -> str:
     if f["payee_new"]:
-        return f"{_money(_amount(f))} went to a payee this person had never paid"
+        return f"{money(_amount(f))} went to a payee this person had never paid"
     return (
-        f"{_money(_amount(f))} to a payee paid {f['payee_prior_count']:.0f} times before, "
+        f"{money(_amount(f))} to a payee paid {f['payee_prior_count']:.0f} times before, "
         f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
     )
 
@@ -62,8 +62,8 @@ def _payee(f: F) -> str:
 def _amount_reason(f: F) -> str:
     times = 10 ** f["amount_vs_typical"]
     if f["prior_money_outs"] and times >= 2:
-        return f"{_money(_amount(f))} is {times:.0f} times this person's typical payment"
-    return f"a large payment: {_money(_amount(f))}"
+        return f"{money(_amount(f))} is {times:.0f} times this person's typical payment"
+    return f"a large payment: {money(_amount(f))}"
 
 
 def _count(n: float, noun: str) -> str:
@@ -91,7 +91,7 @@ def _rests(f: F) -> str:
 
 
 def _velocity(f: F) -> str:
-    total = _money(10 ** f["outs_1h_sum_log10"] - 1)
+    total = money(10 ** f["outs_1h_sum_log10"] - 1)
     return (
         f"{_count(f['outs_1h_count'], 'payment')} totalling {total} in the last hour, "
         f"{_count(f['new_payees_24h'], 'new payee')} in 24 h"

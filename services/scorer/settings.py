@@ -19,9 +19,6 @@ class ScorerSettings(BaseSettings):
     large_amount: float = Field(
         5000.0, gt=0, description="CNY from which a transfer after a suspicious call counts"
     )
-    min_call_minutes: float = Field(
-        5.0, ge=0, description="shortest call that counts as a possible scam call"
-    )
     mule_min_payers: int = Field(
         5, ge=2, description="distinct payers in an hour that make an account suspect"
     )
