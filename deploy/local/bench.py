@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
 from deploy.local.processes import PY, Child, stack_running, step, wait_healthy
@@ -86,8 +87,13 @@ def wait_drained(scorer_url: str, timeout: float = 600) -> float:
             text = httpx.get(f"{scorer_url}/metrics", timeout=5).text
         except httpx.HTTPError:
             text = ""
-        lags = [line for line in text.splitlines() if line.startswith("stopline_consumer_lag{")]
-        if lags and sum(float(line.rsplit(" ", 1)[1]) for line in lags) == 0:
+        lags = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "stopline_consumer_lag"
+            for sample in family.samples
+        ]
+        if lags and sum(lags) == 0:
             return round(time.monotonic() - began, 1)
         time.sleep(1)
     raise SystemExit(f"the scorer did not catch up within {timeout:.0f} s")
@@ -110,7 +116,7 @@ def main() -> None:
     step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
     services = [
         Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001", env=env),
-        Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002", env=env),
+        scorer := Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002", env=env),
         Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003", env=env),
     ]
     results: dict[str, Any] = {
@@ -133,7 +139,7 @@ def main() -> None:
         _run_json([*SETTLE, "--provision"], env, timeout=120)
         for name, args, needs_services in BENCHMARKS:
             if needs_services and (not only or name in only):
-                waited = wait_drained(services[1].url or "")
+                waited = wait_drained(scorer.url or "")
                 say(f"bench: {name} (the scorer caught up in {waited} s) …")
                 results[name] = {**_run_json(args, env, timeout=600), "scorer_catch_up_s_before": waited}
         # The self-contained benchmarks start what they measure; idle services would only compete.
