@@ -97,6 +97,16 @@ class PayeeSeen:
     count: int
 
 
+def _covers(call: CallSeen, at: float) -> bool:
+    """Whether a money-out at `at` may follow the call: made during it or up to CALL_WINDOW_S after."""
+    return call.start <= at <= call.end + CALL_WINDOW_S
+
+
+def _rank(call: CallSeen) -> tuple[bool, bool, float]:
+    """How suspicious a call is: reported callers first, then unknown ones, then the longest."""
+    return (call.reported, not call.caller_known, call.end - call.start)
+
+
 def _windows(span: float) -> Window:
     return Window(span, cap=500)  # one person's activity: 500 entries is far beyond any real day
 
@@ -167,11 +177,19 @@ class PersonState:
                 self.long_unknown_calls_7d.add(call.start, call.caller, 1.0)
         if call.reported:
             self.reported_calls_7d.add(call.start, call.caller, 1.0)
-        return [
-            o
-            for o in self.outs
-            if call.start <= o.at <= call.end + CALL_WINDOW_S and self.suspicious_call_before(o) is call
-        ]
+        after = [o for o in self.outs if _covers(call, o.at)]
+        if not after:
+            return []
+        # The call is a money-out's call-before unless another call covering it ranks higher (or as high,
+        # coming first: `max` keeps the first). Only calls ranked that high can be rivals: one pass over
+        # the calls, not one per money-out (a busy number has up to RECENT_MAX of each).
+        rank, rivals, earlier = _rank(call), [], True
+        for c in self.calls:
+            if c is call:
+                earlier = False
+            elif _rank(c) > rank or (earlier and _rank(c) == rank):
+                rivals.append(c)
+        return [o for o in after if not any(_covers(c, o.at) for c in rivals)]
 
     def record_link_sms(self, sender: str, at: float) -> None:
         self.link_sms_7d.add(at, sender, 1.0)
@@ -207,10 +225,8 @@ class PersonState:
     def suspicious_call_before(self, out: MoneyOut) -> CallSeen | None:
         """The most suspicious call that could have led to this money-out: started before it and ended at
         most an hour before it. Reported or unknown callers first, then the longest."""
-        candidates = [c for c in self.calls if c.start <= out.at <= c.end + CALL_WINDOW_S]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda c: (c.reported, not c.caller_known, c.end - c.start))
+        candidates = [c for c in self.calls if _covers(c, out.at)]
+        return max(candidates, key=_rank) if candidates else None
 
     def features(self, out: MoneyOut, hour_of_day: int) -> tuple[list[float], CallSeen | None]:
         """The PERSON_FEATURES of a money-out already recorded, in order, and the call it follows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 from models.features.account import PAYEE_FEATURES, AccountState
@@ -109,6 +110,32 @@ def test_late_call_rescoring_only_what_it_now_explains():
     # A late, longer reported call: the payment now follows it, and is scored again.
     again = person.record_call(call(T0 + 60, 40, reported=True, ref="longer"))
     assert [o.ref for o in again] == ["during"]
+
+
+def test_late_call_rescoring_matches_the_call_before_of_every_money_out():
+    """record_call finds the money-outs whose call-before the new call becomes without asking each of
+    them: on random busy histories it must name exactly those the definition names."""
+    rng = random.Random(7)
+    for _ in range(200):
+        person = PersonState()
+        for i in range(rng.randint(1, 30)):
+            if rng.random() < 0.5:
+                person.record_out(out(T0 + rng.uniform(0, 7200), ref=f"o{i}"))
+                continue
+            new = call(
+                T0 + rng.choice((0, 60, 600, 1800, rng.uniform(0, 7200))),
+                rng.choice((1, 5, 20, rng.uniform(0, 60))),
+                known=rng.random() < 0.4,
+                reported=rng.random() < 0.2,
+                ref=f"c{i}",
+            )
+            found = person.record_call(new)
+            expected = [
+                o
+                for o in person.outs
+                if new.start <= o.at <= new.end + CALL_WINDOW_S and person.suspicious_call_before(o) is new
+            ]
+            assert found == expected
 
 
 def test_detail_of_a_switchboard_number_stays_bounded():
