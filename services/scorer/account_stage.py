@@ -18,6 +18,7 @@ from models.features.codec import decode, encode, layout
 from models.features.engine import account
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.scorer import explain, metrics
+from services.scorer.books import Book
 from services.scorer.dead_letter import dead_letter, describe
 from services.scorer.hooks import FraudKnowledge, NothingKnown
 from services.scorer.model_slot import ModelSlot
@@ -67,25 +68,24 @@ class AccountStage:
         self.model = model
         self.rule: Rule = rule or MuleFanIn(settings)
         self.knowledge: FraudKnowledge = knowledge or NothingKnown()
-        self.accounts: dict[int, dict[str, AccountState]] = {}
+        self.accounts: dict[int, Book[AccountState]] = {}
         self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
-        self._last_prune = time.monotonic()
         self.checkpoints = Checkpoints(
             snapshots,
             stage="accounts",
             layout=layout(AccountState),
             interval_s=settings.snapshot_interval_seconds,
-            export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, {}).items()},
+            export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, Book()).items()},
             restore=self._restore,
             on_revoke=settings.snapshot_on_revoke,
         )
 
     def _restore(self, partition: int, state: dict[str, object]) -> None:
-        self.accounts[partition] = {k: decode(AccountState, a) for k, a in state.items()}
+        self.accounts[partition] = Book.restored({k: decode(AccountState, a) for k, a in state.items()})
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
-            self.accounts.setdefault(tp.partition, {})
+            self.accounts.setdefault(tp.partition, Book())
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         await self.checkpoints.release(partitions)
@@ -99,7 +99,7 @@ class AccountStage:
         alerts: list[tuple[Alert, int]] = []
         pending: list[Pending] = []
         for tp, records in batch.items():
-            accounts = self.accounts.setdefault(tp.partition, {})
+            accounts = self.accounts.setdefault(tp.partition, Book())
             for record in records:
                 # Read again after a restore: the previous owner sent this record's alerts already.
                 replay = self.checkpoints.replaying(tp, record.offset)
@@ -127,13 +127,15 @@ class AccountStage:
         now_ms = time.time() * 1000
         for _, ts in alerts:
             metrics.SCORING_SECONDS.observe(max(now_ms - ts, 0) / 1000)
-        self._maybe_prune()
+        self.prune()
 
     def _inflow(
-        self, partition: int, accounts: dict[str, AccountState], move: Movement, ts: int
+        self, partition: int, accounts: Book[AccountState], move: Movement, ts: int
     ) -> Pending | None:
-        state = account(accounts, f"{move.institution}/{move.account}")
+        key = f"{move.institution}/{move.account}"
+        state = account(accounts, key)
         at = move.occurred_at.timestamp()
+        accounts.touched(key, at)
         since = self._watching_since(partition, accounts, at)
         payer = f"{move.counterparty_institution}/{move.counterparty}"
         if not move.rescore and not state.record_in(at, payer, move.amount, move.event_ref):
@@ -148,7 +150,7 @@ class AccountStage:
         cold = at - since < self.s.model_warmup_hours * 3600
         return Pending(move, state, move.person_features + state.payee_features(at), ts, cold)
 
-    def _watching_since(self, partition: int, accounts: dict[str, AccountState], at: float) -> float:
+    def _watching_since(self, partition: int, accounts: Book[AccountState], at: float) -> float:
         """The oldest event time this partition's state holds: from restored accounts the first time (a
         snapshot keeps their history), then lowered by any older event."""
         since = self.watching_since.get(partition)
@@ -245,9 +247,11 @@ class AccountStage:
             feature_set=None if p.cold else FEATURE_SET_HASH,
         )
 
-    def _outflow(self, accounts: dict[str, AccountState], move: Movement) -> Alert | None:
-        state = account(accounts, f"{move.institution}/{move.account}")
+    def _outflow(self, accounts: Book[AccountState], move: Movement) -> Alert | None:
+        key = f"{move.institution}/{move.account}"
+        state = account(accounts, key)
         at = move.occurred_at.timestamp()
+        accounts.touched(key, at)
         payee = f"{move.counterparty_institution}/{move.counterparty}"
         if not state.record_out(at, payee, move.amount, move.event_ref):
             return None
@@ -289,20 +293,9 @@ class AccountStage:
             topic=topics.name(topics.ALERTS, self.prefix), key=key, value=alert.model_dump_json().encode()
         )
 
-    def _maybe_prune(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < 10:
-            return
-        self._last_prune = now
-        self.prune()
-
     def prune(self) -> None:
-        """Forget accounts silent longer than the horizon, in event time against the partition's newest."""
-        tracked = 0
+        """Forget accounts silent longer than the horizon, in event time against the partition's newest
+        (found at the front of the book: the cost is what is forgotten, so it runs every batch)."""
         for accounts in self.accounts.values():
-            newest = max((a.last_seen for a in accounts.values()), default=0.0)
-            horizon = self.s.account_horizon_hours * 3600
-            for key in [k for k, a in accounts.items() if a.last_seen < newest - horizon]:
-                del accounts[key]
-            tracked += len(accounts)
-        metrics.TRACKED.labels("account").set(tracked)
+            accounts.forget_silent(self.s.account_horizon_hours * 3600)
+        metrics.TRACKED.labels("account").set(sum(len(accounts) for accounts in self.accounts.values()))

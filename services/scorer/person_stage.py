@@ -18,6 +18,7 @@ from models.features.engine import PersonOutcome, apply_person_event
 from models.features.person import PersonState
 from models.features.vector import FEATURE_SET_HASH
 from services.scorer import metrics
+from services.scorer.books import Book
 from services.scorer.dead_letter import dead_letter, describe
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
@@ -45,9 +46,8 @@ class PersonStage:
         self.s = settings
         self.producer = producer
         self.prefix = prefix
-        self.people: dict[int, dict[str, PersonState]] = {}
+        self.people: dict[int, Book[PersonState]] = {}
         self.seen: dict[int, OrderedDict[str, float]] = {}  # event ref → when handled (monotonic)
-        self._last_prune = time.monotonic()
         self.checkpoints = Checkpoints(
             snapshots,
             stage="persons",
@@ -60,7 +60,7 @@ class PersonStage:
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
-            self.people.setdefault(tp.partition, {})
+            self.people.setdefault(tp.partition, Book())
             self.seen.setdefault(tp.partition, OrderedDict())
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
@@ -72,7 +72,7 @@ class PersonStage:
 
     def _export(self, partition: int) -> dict[str, object]:
         now = time.monotonic()
-        people = self.people.get(partition, {})
+        people = self.people.get(partition, Book())
         seen = self.seen.get(partition, OrderedDict())
         # Dedup times are monotonic, which means nothing in another process: kept as ages.
         return {
@@ -82,7 +82,9 @@ class PersonStage:
 
     def _restore(self, partition: int, state: dict[str, Any]) -> None:
         now = time.monotonic()
-        self.people[partition] = {phone: decode(PersonState, p) for phone, p in state["people"].items()}
+        self.people[partition] = Book.restored(
+            {phone: decode(PersonState, p) for phone, p in state["people"].items()}
+        )
         self.seen[partition] = OrderedDict((str(ref), now - float(age)) for ref, age in state["seen"])
 
     async def handle(self, batch: Batch) -> None:
@@ -103,7 +105,7 @@ class PersonStage:
         metrics.BATCH_EVENTS.observe(len(ordered))
         if out:
             await self.producer.send_all(out)
-        self._maybe_prune()
+        self.prune(time.monotonic())
 
     def _one(self, partition: int, record: ConsumerRecord, out: list[Record]) -> None:
         try:
@@ -131,10 +133,11 @@ class PersonStage:
         if len(seen) > self.s.dedup_max_refs:
             seen.popitem(last=False)  # bounded memory under any load; the oldest ids go first
         metrics.EVENTS.labels(event.type).inc()
-        people = self.people.setdefault(partition, {})
+        people = self.people.setdefault(partition, Book())
         horizon = self.s.state_horizon_hours * 3600
         for outcome in apply_person_event(people, envelope.institution, event, ref, horizon):
             out.extend(self._movements(outcome, record.timestamp))
+        people.touched(event.person_phone, event.occurred_at.timestamp())
 
     def _movements(self, o: PersonOutcome, ts: int) -> list[Record]:
         """The money-out seen from the payee (with the payer's features, to be scored there) and, the
@@ -185,25 +188,14 @@ class PersonStage:
             for mv in moves
         ]
 
-    def _maybe_prune(self) -> None:
-        """Every few seconds, forget people silent for longer than the horizon and old dedup ids."""
-        now = time.monotonic()
-        if now - self._last_prune < 10:
-            return
-        self._last_prune = now
-        self.prune(now)
-
     def prune(self, now: float) -> None:
         """Forget people silent for longer than the horizon (in event time, against the partition's newest
-        event, so a replay of old traffic forgets like live traffic did) and dedup ids older than an hour."""
+        event, so a replay of old traffic forgets like live traffic did) and dedup ids older than an hour.
+        Both are found at the front of their books: the cost is what is forgotten, so it runs every batch."""
         horizon = self.s.state_horizon_hours * 3600
-        tracked = 0
         for people in self.people.values():
-            newest = max((p.last_seen for p in people.values()), default=0.0)
-            for phone in [ph for ph, p in people.items() if p.last_seen < newest - horizon]:
-                del people[phone]
-            tracked += len(people)
+            people.forget_silent(horizon)
         for seen in self.seen.values():
             while seen and next(iter(seen.values())) < now - DEDUP_S:
                 seen.popitem(last=False)
-        metrics.TRACKED.labels("person").set(tracked)
+        metrics.TRACKED.labels("person").set(sum(len(people) for people in self.people.values()))

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from services.scorer.account_stage import AccountStage, Pending
+from services.scorer.books import Book
 from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
@@ -107,6 +108,6 @@ def stage(
 
 def score(account_stage: AccountStage, moves: list[Movement]) -> tuple[list[Alert], list[Pending]]:
     """The inflows through the stage's state and its one model call: the alerts and what was scored."""
-    accounts = account_stage.accounts.setdefault(0, {})
+    accounts = account_stage.accounts.setdefault(0, Book())
     pending = [p for m in moves if (p := account_stage._inflow(0, accounts, m, 0)) is not None]
     return [a for a, _ in account_stage._score(pending)], pending

@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 from models.features.account import AccountState
 from models.features.codec import decode, encode
 from services.scorer.account_stage import AccountStage
+from services.scorer.books import Book
 from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
@@ -66,11 +67,28 @@ def test_accounts_silent_longer_than_the_horizon_are_forgotten():
         model=ModelSlot(settings.model_dir),
     )
     at = NOW.timestamp()
-    for key, when in (("b/old", at - 7200), ("b/new", at)):
-        state = stage.accounts.setdefault(0, {}).setdefault(key, AccountState())
+    book = stage.accounts.setdefault(0, Book())
+    for key, when in (("b/old", at - 7200), ("b/new", at), ("b/late", at - 7300)):
+        state = book.setdefault(key, AccountState())
         state.record_in(when, "b/payer", 100.0, f"ref-{key}")
+        book.touched(key, when)
+    stage.prune()
+    # The late one was touched last: it goes once the silent entries before it have gone.
+    assert set(stage.accounts[0]) == {"b/new", "b/late"}
+    book.touched("b/new", at + 60)
     stage.prune()
     assert set(stage.accounts[0]) == {"b/new"}
+
+
+def test_a_restored_book_forgets_in_event_time_order():
+    at = NOW.timestamp()
+    states = {}
+    for key, when in (("b/new", at), ("b/old", at - 7200), ("b/mid", at - 1800)):
+        states[key] = AccountState()
+        states[key].record_in(when, "b/payer", 100.0, f"ref-{key}")
+    book = Book.restored(states)
+    assert list(book) == ["b/old", "b/mid", "b/new"] and book.newest == at
+    assert book.forget_silent(3600) == 1 and list(book) == ["b/mid", "b/new"]
 
 
 def test_person_state_round_trips_through_the_snapshot_codec():

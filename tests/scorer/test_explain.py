@@ -12,6 +12,7 @@ import pytest
 from models.artifact import ARTIFACTS
 from models.features.vector import FEATURE_NAMES
 from services.scorer import explain
+from services.scorer.books import Book
 from tests.scorer.model_factory import INDEX, row
 from tests.scorer.scenes import inflows, scene, stage
 
@@ -135,7 +136,7 @@ def test_the_live_models_reasons_for_a_mule_payee_are_plain_words() -> None:
     """The active artifact and its card's typical values, on a row from the feature engine: a payee that
     twelve other people paid within the hour is named in words, among at most MAX_REASONS reasons."""
     account_stage = stage(ARTIFACTS)
-    slot, accounts = account_stage.model, account_stage.accounts.setdefault(0, {})
+    slot, accounts = account_stage.model, account_stage.accounts.setdefault(0, Book())
     victim = scene()
     for i in range(12):
         (paid,) = inflows(scene(victim.payee_account).transfer("2000.00", minutes_ago=50 - i))

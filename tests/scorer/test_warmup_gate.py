@@ -13,6 +13,7 @@ from models.features.engine import account
 from models.features.person import PERSON_FEATURES
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.scorer.account_stage import AccountStage
+from services.scorer.books import Book
 from services.scorer.settings import ScorerSettings
 from streams.schemas.movements import Movement
 
@@ -51,7 +52,7 @@ def _inflow(at: float, ref: str, payer: str = "+8613800000001") -> Movement:
 
 
 def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Any]:
-    accounts = stage.accounts.setdefault(0, {})
+    accounts = stage.accounts.setdefault(0, Book())
     pending = [p for m in moves if (p := stage._inflow(0, accounts, m, 0)) is not None]
     return stage._score(pending)
 
@@ -78,6 +79,6 @@ def test_a_restored_state_is_not_cold():
         version="t",
         model=SureModel(),  # type: ignore[arg-type]
     )
-    restored = stage.accounts.setdefault(0, {})
+    restored = stage.accounts.setdefault(0, Book())
     account(restored, "bank-c/6228000000000000009").seen(T0 - 86_400)  # as a snapshot brings it back
     assert len(_alerts(stage, [_inflow(T0, "b:1")])) == 1
