@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from services.kit.collector import FULL_SECONDS, NEVER, pace_full_collections
+from services.kit.collector import FULL_SECONDS, NEVER, freeze_startup, pace_full_collections
 
 
 def _observed() -> float:
@@ -34,3 +34,19 @@ def test_zero_keeps_pythons_own_pacing():
     before = gc.get_threshold()
     assert pace_full_collections(0) is None
     assert gc.get_threshold() == before
+
+
+def test_what_lives_at_start_is_out_of_the_collectors_sight():
+    class Held:
+        pass
+
+    held = [Held() for _ in range(1000)]
+    try:
+        freeze_startup()
+        assert gc.get_freeze_count() >= len(held)
+        tracked = {id(o) for o in gc.get_objects()}  # what a full collection would scan
+        assert not any(id(h) in tracked for h in held)
+        later = Held()
+        assert id(later) in {id(o) for o in gc.get_objects()}
+    finally:
+        gc.unfreeze()

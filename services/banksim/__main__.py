@@ -17,6 +17,7 @@ from services.banksim.bank import SimBanks
 from services.banksim.settings import BanksimSettings
 from services.institutions import credentials, delivery
 from services.institutions.models import Institution
+from services.kit.collector import freeze_startup
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
@@ -58,6 +59,7 @@ async def main() -> None:
     keys, secrets = await provision(common, settings)
     banks = SimBanks(common, settings, api_keys=keys, webhook_secrets=secrets)
     await banks.start()
+    freeze_startup()
     server = uvicorn.Server(
         uvicorn.Config(
             webhook.app(banks),

@@ -123,11 +123,12 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     """Run a service's API: JSON logs, then uvicorn on the settings' host and port (no access log)."""
     import uvicorn
 
+    from services.kit.collector import freeze_startup
     from services.kit.logging import configure_logging
     from services.kit.settings import CommonSettings
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
-    uvicorn.run(
-        build(common, settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    app = build(common, settings)
+    freeze_startup()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
