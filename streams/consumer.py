@@ -1,10 +1,13 @@
 """The one Kafka consumer loop every Stopline consumer runs.
 
 Offsets are committed by hand, only after the handler has finished its effect (a row committed,
-a message acknowledged), and always as the *next* offset to read. A rebalance waits for the batch
-in hand to finish and commit before partitions move. On stop, the batch in hand finishes, is
-committed, and the consumer leaves its group. Owners of per-partition state may also resume from their
-own snapshots (`rewind`, a seek on assignment) and write them after each commit (`after_commit`).
+a message acknowledged), and always as the *next* offset to read: after every batch, or, with a commit
+interval, at most that often (each commit is a round trip the next batch would wait for; what a crash
+leaves uncommitted is read again, so only idempotent handlers take an interval). A rebalance waits for
+the batch in hand to finish and commits before partitions move. On stop, the batch in hand finishes,
+everything finished is committed, and the consumer leaves its group. Owners of per-partition state may
+also resume from their own snapshots (`rewind`, a seek on assignment) and write them after each commit
+(`after_commit`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ Handler = Callable[[Batch], Awaitable[None]]
 Rewind = Callable[[dict[TopicPartition, int | None]], Awaitable[dict[TopicPartition, int]]]
 # Told the offsets just committed after a batch (e.g. to snapshot state that agrees with them).
 AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
+# Told that a poll found nothing and everything finished is committed (e.g. to snapshot state now).
+OnIdle = Callable[[], Awaitable[None]]
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
@@ -62,6 +67,7 @@ class _Listener(ConsumerRebalanceListener):
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
+            await self.runner.commit_finished()
             if self.runner.owner is not None and revoked:
                 await self.runner.owner.revoked(set(revoked))
             for tp in revoked:
@@ -104,18 +110,25 @@ class ConsumerRunner:
         request_timeout_ms: int = 10_000,
         rewind: Rewind | None = None,
         after_commit: AfterCommit | None = None,
+        commit_interval_ms: int = 0,
+        on_idle: OnIdle | None = None,
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
-        `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets."""
+        `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
+        `commit_interval_ms` > 0 commits finished batches at most that often instead of after each."""
         self.group_id = group_id
         self.rewind = rewind
         self.after_commit = after_commit
+        self.on_idle = on_idle
         self.topics = list(topics)
         self.handle = handle
         self.owner = owner
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
         self.attempts = attempts
+        self.commit_interval_s = commit_interval_ms / 1000
+        self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
+        self._committed_at = 0.0
         self.lock = asyncio.Lock()
         self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
@@ -161,16 +174,22 @@ class ConsumerRunner:
                 batch = await self.consumer.getmany(
                     timeout_ms=self.poll_timeout_ms, max_records=self.max_records
                 )
-                if not batch:
-                    continue
                 async with self.lock:
+                    if not batch:
+                        if self._commit_due():  # quiet input: what is finished is committed anyway
+                            await self.commit_finished()
+                        elif self.on_idle is not None and not self.finished:
+                            await self.on_idle()
+                        continue
                     if generation != self.generation:
                         self._refetch(batch)
                         continue
                     await self._process(batch)
             # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
-            # not after a failed batch, whose half-applied state must not be taken for finished work).
+            # not after a failed batch, whose half-applied state must not be taken for finished work;
+            # the batches finished before it are committed by neither: they are read again).
             async with self.lock:
+                await self.commit_finished()
                 if self.owner is not None and self.consumer.assignment():
                     await self.owner.revoked(set(self.consumer.assignment()))
         finally:
@@ -190,6 +209,27 @@ class ConsumerRunner:
         began = time.perf_counter()
         await self._handle_with_retries(batch)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        self.finished.update(offsets)
+        if self._commit_due():
+            await self.commit_finished()
+        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
+        for tp, next_offset in offsets.items():
+            RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
+
+    def _commit_due(self) -> bool:
+        return bool(self.finished) and time.monotonic() - self._committed_at >= self.commit_interval_s
+
+    async def commit_finished(self) -> None:
+        """Commit every finished batch's offsets (held by this member), then tell `after_commit`."""
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in self.finished.items() if tp in assigned}
+        self.finished.clear()
+        if not offsets:
+            return
+        self._committed_at = time.monotonic()
         try:
             await self.consumer.commit(offsets)
         except CommitFailedError:
@@ -200,12 +240,6 @@ class ConsumerRunner:
             return
         if self.after_commit is not None:
             await self.after_commit(offsets)
-        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
-        for tp, next_offset in offsets.items():
-            RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
-            highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
 
     async def _handle_with_retries(self, batch: Batch) -> None:
         for attempt in range(1, self.attempts + 1):

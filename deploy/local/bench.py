@@ -16,7 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
-from deploy.local.processes import PY, Child, stack_running, step, wait_healthy
+from deploy.local.processes import PY, Child, scorer_children, stack_running, step, wait_healthy
 
 RESULTS = LOCAL_DIR / "bench"
 
@@ -40,7 +40,12 @@ def _run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str,
     )
 
 
-SETTLE = ["services.simulator.bench", "--rate", "1000", "--duration", "15", "--batch", "100"]
+# 2,000 events/s come from millions of people (about 30 events a day each). The traffic benchmarks draw
+# from 200,000: each person still sends ~30 times more than a real one, but no longer hundreds of events
+# in a few minutes, which made the per-person windows the benchmark's bottleneck. And the scorer's state
+# is that of 200,000 people: forks and memory are measured at a realistic size.
+LOADGEN = ["services.simulator.bench", "--population", "200000"]
+SETTLE = [*LOADGEN, "--rate", "1000", "--duration", "15", "--batch", "100"]
 # (name, module arguments, needs the running ingest/scorer/coordination services)
 BENCHMARKS: list[tuple[str, list[str], bool]] = [
     # First: its notifier starts fresh and reads the whole alerts topic, so the thousands of (mostly
@@ -48,13 +53,13 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
     ("notifier_event_to_warning", ["services.notifier.bench", "--duration", "30"], True),
     (
         "ingest_max_throughput",
-        ["services.simulator.bench", "--mode", "max", "--duration", "30", "--batch", "250", "--provision"],
+        [*LOADGEN, "--mode", "max", "--duration", "30", "--batch", "250", "--provision"],
         True,
     ),
     (
         "event_to_alert_at_1000_per_s",
         [
-            *("services.simulator.bench", "--rate", "1000", "--duration", "60", "--batch", "100"),
+            *(*LOADGEN, "--rate", "1000", "--duration", "60", "--batch", "100"),
             *("--scams-per-minute", "120", "--provision"),  # enough scams for a meaningful p99
             *("--truth", ".local/bench/scams-at-1000-per-s.jsonl"),  # each scam: alerted? how fast?
         ],
@@ -63,7 +68,7 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
     (
         "event_to_alert_at_2000_per_s",
         [
-            *("services.simulator.bench", "--rate", "2000", "--duration", "60", "--batch", "100"),
+            *(*LOADGEN, "--rate", "2000", "--duration", "60", "--batch", "100"),
             *("--scams-per-minute", "120", "--provision"),
         ],
         True,
@@ -77,26 +82,31 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
 ]
 
 
-def wait_drained(scorer_url: str, timeout: float = 600) -> float:
-    """Wait until the scorer has caught up with everything sent so far (its consumer lag is zero): a
-    latency benchmark must not measure the backlog the previous one left (the throughput benchmark sends
-    far faster than one scorer scores). Returns the seconds waited."""
+def wait_drained(scorer_urls: list[str], timeout: float = 600) -> float:
+    """Wait until the scorer has caught up with everything sent so far (every stage's consumer lag is
+    zero): a latency benchmark must not measure the backlog the previous one left (the throughput
+    benchmark sends far faster than one scorer scores). Returns the seconds waited."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        try:
-            text = httpx.get(f"{scorer_url}/metrics", timeout=5).text
-        except httpx.HTTPError:
-            text = ""
-        lags = [
-            sample.value
-            for family in text_string_to_metric_families(text)
-            if family.name == "stopline_consumer_lag"
-            for sample in family.samples
-        ]
-        if lags and sum(lags) == 0:
+        if all(_lag(url) == 0 for url in scorer_urls):
             return round(time.monotonic() - began, 1)
         time.sleep(1)
     raise SystemExit(f"the scorer did not catch up within {timeout:.0f} s")
+
+
+def _lag(scorer_url: str) -> float | None:
+    """The scorer's consumer lag summed over its partitions; None before it has any (or is unreachable)."""
+    try:
+        text = httpx.get(f"{scorer_url}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    lags = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "stopline_consumer_lag"
+        for sample in family.samples
+    ]
+    return sum(lags) if lags else None
 
 
 def main() -> None:
@@ -116,7 +126,7 @@ def main() -> None:
     step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
     services = [
         Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001", env=env),
-        scorer := Child("scorer", ["services.scorer.main"], "http://127.0.0.1:8002", env=env),
+        *(scorers := scorer_children(env)),
         Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003", env=env),
     ]
     results: dict[str, Any] = {
@@ -139,7 +149,7 @@ def main() -> None:
         _run_json([*SETTLE, "--provision"], env, timeout=120)
         for name, args, needs_services in BENCHMARKS:
             if needs_services and (not only or name in only):
-                waited = wait_drained(scorer.url or "")
+                waited = wait_drained([s.url or "" for s in scorers])
                 say(f"bench: {name} (the scorer caught up in {waited} s) …")
                 results[name] = {**_run_json(args, env, timeout=600), "scorer_catch_up_s_before": waited}
         # The self-contained benchmarks start what they measure; idle services would only compete.

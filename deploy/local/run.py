@@ -13,12 +13,19 @@ import httpx
 from pydantic_settings import BaseSettings
 
 from deploy.local.common import REPO_ROOT, say
-from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
+from deploy.local.processes import (
+    LOGS,
+    SCORER_PORTS,
+    Child,
+    scorer_children,
+    stack_running,
+    step,
+    wait_healthy,
+)
 from services.blocklist.settings import BlocklistSettings
 from services.coordination.settings import CoordinationSettings
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
-from services.scorer.settings import ScorerSettings
 
 MAX_RESTARTS = 5
 RUN_PREFIX_ROOT = "run-"
@@ -34,14 +41,13 @@ def _url(settings: BaseSettings) -> str:
 
 
 INGEST = _url(IngestSettings())
-SCORER = _url(ScorerSettings())
 COORDINATION = _url(CoordinationSettings())
 NOTIFIER = _url(NotifierSettings())
 BLOCKLIST = _url(BlocklistSettings())
 
 CHILDREN = [
     Child("ingest", ["services.ingest.app"], INGEST),
-    Child("scorer", ["services.scorer.main"], SCORER),
+    *scorer_children(),
     Child("coordination", ["services.coordination.app"], COORDINATION),
     Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
     Child("gateway", ["services.notifier.receiver", "--port", str(GATEWAY_PORT)], None),
@@ -153,7 +159,9 @@ def _banner() -> None:
     say("Stopline is running with simulated traffic.")
     say(f"  ingest API        {INGEST}/docs     metrics {INGEST}/metrics")
     say(f"  coordination API  {COORDINATION}/docs     metrics {COORDINATION}/metrics")
-    say(f"  scorer            {SCORER}/health   metrics {SCORER}/metrics")
+    for stage, port in SCORER_PORTS.items():
+        url = f"http://127.0.0.1:{port}"
+        say(f"  scorer, {stage:<9} {url}/health   metrics {url}/metrics")
     say(f"  notifier          {NOTIFIER}/docs     metrics {NOTIFIER}/metrics")
     say(f"  blocklist         {BLOCKLIST}/docs     metrics {BLOCKLIST}/metrics")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")

@@ -14,7 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
-from services.kit.collector import pace_full_collections
+from services.kit.collector import freeze_startup, pace_full_collections
 from services.kit.http import create_app, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
@@ -34,55 +34,59 @@ VERSION = "scorer-2"
 
 
 class Scorer:
+    """The stages named in the settings: both in one process, or one per process (each then has a core
+    of its own; they meet only through the movements topic)."""
+
     def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
         prefix = common.topic_prefix
         self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer", linger_ms=1)
-        # Loaded before anything starts: a missing, altered or mismatched artifact stops the start-up.
-        self.model = ModelSlot(
-            settings.model_dir,
-            version=settings.model,
-            shadow=settings.shadow_model,
-            watch_s=settings.model_watch_seconds,
-            threshold=settings.model_alert_threshold,
-        )
         self.snapshots = SnapshotStore(
             common.kafka_bootstrap, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000
         )
-        self.persons = PersonStage(settings, self.producer, prefix=prefix, snapshots=self.snapshots)
-        # Reported-number hard rule: numbers on the published blocklist (read whole by every instance).
-        self.blocklist = Blocklist()
-        self.accounts = AccountStage(
-            settings,
-            self.producer,
-            prefix=prefix,
-            version=VERSION,
-            model=self.model,
-            knowledge=BlocklistKnowledge(self.blocklist),
-            snapshots=self.snapshots,
-        )
-        self.runners = [
-            ConsumerRunner(
-                bootstrap=common.kafka_bootstrap,
-                group_id=f"{prefix}scorer-events",
-                topics=[topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()],
-                handle=self.persons.handle,
-                owner=self.persons,
-                max_records=settings.max_batch,
-                rewind=self.persons.checkpoints.rewind,
-                after_commit=self.persons.checkpoints.after_commit,
-            ),
-            ConsumerRunner(
-                bootstrap=common.kafka_bootstrap,
-                group_id=f"{prefix}scorer-accounts",
-                topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
-                handle=self.accounts.handle,
-                owner=self.accounts,
-                max_records=settings.max_batch,
-                rewind=self.accounts.checkpoints.rewind,
-                after_commit=self.accounts.checkpoints.after_commit,
-            ),
-            self.blocklist.runner(common),
-        ]
+        self.runners: list[ConsumerRunner] = []
+        self.persons: PersonStage | None = None
+        self.accounts: AccountStage | None = None
+        if "persons" in settings.stages:
+            self.persons = PersonStage(settings, self.producer, prefix=prefix, snapshots=self.snapshots)
+            self.runners.append(
+                _stage_runner(
+                    common,
+                    settings,
+                    group=f"{prefix}scorer-events",
+                    topics=[topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()],
+                    stage=self.persons,
+                )
+            )
+        if "accounts" in settings.stages:
+            # Loaded before anything starts: a missing, altered or mismatched artifact stops the start-up.
+            model = ModelSlot(
+                settings.model_dir,
+                version=settings.model,
+                shadow=settings.shadow_model,
+                watch_s=settings.model_watch_seconds,
+                threshold=settings.model_alert_threshold,
+            )
+            # Reported-number hard rule: numbers on the published blocklist (read whole by every instance).
+            blocklist = Blocklist()
+            self.accounts = AccountStage(
+                settings,
+                self.producer,
+                prefix=prefix,
+                version=VERSION,
+                model=model,
+                knowledge=BlocklistKnowledge(blocklist),
+                snapshots=self.snapshots,
+            )
+            self.runners += [
+                _stage_runner(
+                    common,
+                    settings,
+                    group=f"{prefix}scorer-accounts",
+                    topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
+                    stage=self.accounts,
+                ),
+                blocklist.runner(common),
+            ]
         self.tasks: list[asyncio.Task[None]] = []
         self.collections = pace_full_collections(settings.gc_full_interval_seconds)
 
@@ -106,6 +110,28 @@ class Scorer:
         return {"kafka": await self.producer.ping(), **task_health({t.get_name(): t for t in self.tasks})}
 
 
+def _stage_runner(
+    common: CommonSettings,
+    settings: ScorerSettings,
+    *,
+    group: str,
+    topics: list[str],
+    stage: PersonStage | AccountStage,
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        bootstrap=common.kafka_bootstrap,
+        group_id=group,
+        topics=topics,
+        handle=stage.handle,
+        owner=stage,
+        max_records=settings.max_batch,
+        rewind=stage.checkpoints.rewind,
+        after_commit=stage.checkpoints.after_commit,
+        commit_interval_ms=settings.commit_interval_ms,
+        on_idle=stage.checkpoints.idle,
+    )
+
+
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the scorer decides how it stops."""
 
@@ -123,6 +149,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     await scorer.start()
     app = create_app(title="Stopline scorer", health=scorer.health)
+    freeze_startup()
     server = _QuietServer(
         uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     )

@@ -1,9 +1,13 @@
 """Settings of the scorer (env prefix `STOPLINE_SCORER_`)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Stage = Literal["persons", "accounts"]
+STAGES: tuple[Stage, ...] = ("persons", "accounts")
 
 
 class ScorerSettings(BaseSettings):
@@ -11,6 +15,12 @@ class ScorerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address of the scorer's /metrics and /health")
     port: int = Field(8002, description="port of the scorer's /metrics and /health")
+    stages: list[Stage] = Field(
+        default_factory=lambda: list(STAGES),
+        min_length=1,
+        description="the stages this process runs (JSON list): both, or one per process so that each has a "
+        "core (`make run` and `make bench` run one process per stage)",
+    )
     alert_threshold: float = Field(0.6, ge=0, le=1, description="score at or above which an alert is raised")
     police_threshold: float = Field(0.75, ge=0, le=1, description="score from which police are notified")
     stop_payment_threshold: float = Field(
@@ -29,6 +39,12 @@ class ScorerSettings(BaseSettings):
         24 * 7, gt=0, description="how long contacts and payees are remembered"
     )
     max_batch: int = Field(1000, ge=1, description="most records handled in one micro-batch")
+    commit_interval_ms: int = Field(
+        100,
+        ge=0,
+        description="how often handled offsets are committed (0: after every batch); a commit is a round "
+        "trip the next batch waits for, and what a crash leaves uncommitted is read again and de-duplicated",
+    )
     account_horizon_hours: float = Field(
         48, gt=0, description="an account silent this long is forgotten (its windows reach back 24 h)"
     )

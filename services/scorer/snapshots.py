@@ -261,9 +261,17 @@ class Checkpoints:
             # A forked child encodes them while the loop goes on (in the loop, encoding held it up to a
             # second per partition under load). Each fork costs the loop a pause (the fork, then the
             # parent's first copy-on-write faults), so one child takes every partition half-way due too.
-            held = {tp.partition for tp in self.positions}
-            batch = [p for p in sorted(held) if now - self._saved_at.get(p, 0.0) >= self.interval_s / 2]
-            self._save_in_child(batch)
+            self._save_in_child(self._half_due(now))
+
+    async def idle(self) -> None:
+        """ConsumerRunner hook: the input is quiet and everything handled is committed. A fork now delays
+        no event, so partitions half-way due are written now rather than under the next burst."""
+        if self.interval_s > 0 and not self.saving:
+            self._save_in_child(self._half_due(time.monotonic()))
+
+    def _half_due(self, now: float) -> list[int]:
+        held = {tp.partition for tp in self.positions}
+        return [p for p in sorted(held) if now - self._saved_at.get(p, 0.0) >= self.interval_s / 2]
 
     @property
     def saving(self) -> bool:

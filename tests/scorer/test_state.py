@@ -163,3 +163,45 @@ async def test_periodic_snapshots_are_encoded_by_a_child_and_restore(infra):
         assert b.persons.checkpoints.replayed < 4, "B replayed from the start instead of the snapshot"
     finally:
         await b.stop()
+
+
+async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
+    prefix = await h.fresh_prefix(infra)
+    victim, mule = f.phone(), f.account("MULE")
+    persons = h.scorer(infra, prefix, stages=["persons"])
+    accounts = h.scorer(infra, prefix, stages=["accounts"])
+    assert persons.accounts is None and [r.group_id for r in persons.runners] == [f"{prefix}scorer-events"]
+    assert accounts.persons is None and accounts.runners[0].group_id == f"{prefix}scorer-accounts"
+    await persons.start()
+    await accounts.start()
+    try:
+        await eventually(lambda: persons.runners[0].consumer.assignment(), timeout_s=30)
+        await eventually(lambda: accounts.runners[0].consumer.assignment(), timeout_s=30)
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
+        # The call handled first (the two topics are fetched independently).
+        stage = persons.persons
+        assert stage is not None
+        await eventually(lambda: sum(stage.checkpoints.positions.values()) == 1, timeout_s=20)
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule)])
+        alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=20)
+        assert [a.typology for a in alerts] == ["call_then_transfer"]  # type: ignore[union-attr]
+    finally:
+        await persons.stop()
+        await accounts.stop()
+
+
+async def test_quiet_input_is_when_snapshots_are_written(infra):
+    prefix = await h.fresh_prefix(infra)
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=1.0, snapshot_on_revoke=False)
+    await h.start(a)
+    try:
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(f.phone())])
+        await h.committed_all(a, infra, prefix)
+        assert a.persons is not None
+        await eventually(lambda: a.persons.checkpoints.written_by_child, timeout_s=15)  # due at once
+        await a.persons.checkpoints.settle()
+        written = a.persons.checkpoints.written_by_child
+        # No input, so no commit: only the quiet input brings the next one, once half-way due.
+        await eventually(lambda: a.persons.checkpoints.written_by_child > written, timeout_s=15)
+    finally:
+        await a.stop()

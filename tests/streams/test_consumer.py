@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.admin import wait_for_leaders
 from streams.consumer import Batch, ConsumerRunner
 from tests import factories as f
 from tests.conftest import Infra
+from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +123,53 @@ async def test_retries_are_bounded_then_the_runner_stops(infra):
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(runner.run(), 30)
     assert calls == 3
+
+
+async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_finished(infra):
+    values = [f"m{i}".encode() for i in range(10)]
+    topic = await _topic_with(infra, values)
+    group = f.unique("g")
+    seen: list[bytes] = []
+    runner = ConsumerRunner(
+        bootstrap=infra.common.kafka_bootstrap,
+        group_id=group,
+        topics=[topic],
+        handle=lambda batch: _record(seen, batch),
+        commit_interval_ms=600_000,  # after the first commit, none is due again during the test
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: len(seen) == 10, timeout_s=20)
+        await asyncio.sleep(0.5)
+        first = await _committed(runner, topic)  # the first batch's commit is due at once
+        producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
+        await producer.start()
+        try:
+            for i in range(4):
+                await producer.send_and_wait(topic, f"late{i}".encode(), key=str(i % 2).encode())
+        finally:
+            await producer.stop()
+        await eventually(lambda: len(seen) == 14, timeout_s=20)
+        await asyncio.sleep(0.5)  # quiet input, but the interval has not passed: nothing more is committed
+        assert 0 < first == await _committed(runner, topic) < 14
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+    again: list[bytes] = []
+    second = _runner(infra, topic, group, lambda batch: _record(again, batch))
+    task = asyncio.create_task(second.run())
+    await asyncio.wait_for(second.started.wait(), 10)
+    await asyncio.sleep(2)  # time enough to join, be assigned and fetch
+    second.stop()
+    await task
+    assert again == []
+
+
+async def _record(into: list[bytes], batch: Batch) -> None:
+    into.extend(r.value for recs in batch.values() for r in recs)
+
+
+async def _committed(runner: ConsumerRunner, topic: str) -> int:
+    parts = [TopicPartition(topic, p) for p in runner.consumer.partitions_for_topic(topic) or ()]
+    return sum([await runner.consumer.committed(tp) or 0 for tp in parts])
