@@ -9,7 +9,6 @@ while still on the phone, so `calls_arrived` tells which recent money-outs must 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 from models.features.numbers import is_international, is_virtual_operator
@@ -117,8 +116,8 @@ class PersonState:
     last_seen: float = 0.0
     contacts: dict[str, float] = field(default_factory=dict)  # number → last contact (event time)
     payees: dict[str, PayeeSeen] = field(default_factory=dict)
-    calls: deque[CallSeen] = field(default_factory=deque)
-    outs: deque[MoneyOut] = field(default_factory=deque)
+    calls: list[CallSeen] = field(default_factory=list)  # by end time
+    outs: list[MoneyOut] = field(default_factory=list)  # by time
     outs_10m: Window = field(default_factory=lambda: _windows(600))
     outs_1h: Window = field(default_factory=lambda: _windows(3600))
     outs_24h: Window = field(default_factory=lambda: _windows(DAY_S))
@@ -150,10 +149,8 @@ class PersonState:
             del self.payees[key]
         for key in [k for k, w in self.to_payee_24h.items() if w.newest < now - DAY_S]:
             del self.to_payee_24h[key]
-        while self.calls and self.calls[0].end < now - RECENT_S:
-            self.calls.popleft()
-        while self.outs and self.outs[0].at < now - RECENT_S:
-            self.outs.popleft()
+        del self.calls[: next((i for i, c in enumerate(self.calls) if c.end >= now - RECENT_S), None)]
+        del self.outs[: next((i for i, o in enumerate(self.outs) if o.at >= now - RECENT_S), None)]
 
     def record_contact(self, number: str, at: float) -> bool:
         """Remember a contact; return whether the number had been in contact before."""
@@ -168,9 +165,8 @@ class PersonState:
         and a busy person's every call would otherwise rescore every payment of the hour."""
         self.calls.append(call)
         if len(self.calls) > 1 and self.calls[-2].end > call.end:
-            self.calls = deque(sorted(self.calls, key=lambda c: c.end))
-        while len(self.calls) > RECENT_MAX:
-            self.calls.popleft()
+            self.calls.sort(key=lambda c: c.end)
+        del self.calls[:-RECENT_MAX]
         if not call.caller_known:
             self.unknown_calls_24h.add(call.start, call.caller, 1.0)
             if call.end - call.start >= LONG_CALL_S:
@@ -218,9 +214,8 @@ class PersonState:
         self.out_log_sum += math.log10(max(out.amount, 1.0))
         self.outs.append(out)
         if len(self.outs) > 1 and self.outs[-2].at > out.at:
-            self.outs = deque(sorted(self.outs, key=lambda o: o.at))
-        while len(self.outs) > RECENT_MAX:
-            self.outs.popleft()
+            self.outs.sort(key=lambda o: o.at)
+        del self.outs[:-RECENT_MAX]
 
     def suspicious_call_before(self, out: MoneyOut) -> CallSeen | None:
         """The most suspicious call that could have led to this money-out: started before it and ended at
