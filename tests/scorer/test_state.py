@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from streams import topics
+from streams.consumer import ConsumerRunner
 from tests import factories as f
 from tests.kafka_tools import eventually
 from tests.scorer import helpers as h
@@ -175,8 +176,8 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
     await persons.start()
     await accounts.start()
     try:
-        await eventually(lambda: persons.runners[0].consumer.assignment(), timeout_s=30)
-        await eventually(lambda: accounts.runners[0].consumer.assignment(), timeout_s=30)
+        await _assigned(persons.runners[0])
+        await _assigned(accounts.runners[0])
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
         # The call handled first (the two topics are fetched independently).
         stage = persons.persons
@@ -188,6 +189,11 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
     finally:
         await persons.stop()
         await accounts.stop()
+
+
+async def _assigned(runner: ConsumerRunner) -> None:
+    await asyncio.wait_for(runner.started.wait(), 30)  # its consumer exists from then on
+    await eventually(lambda: runner.consumer.assignment(), timeout_s=30)
 
 
 async def test_quiet_input_is_when_snapshots_are_written(infra):
