@@ -15,6 +15,7 @@ from models.table import FeatureTable
 from services.institutions import credentials
 from services.kit.db import unit_of_work
 from services.kit.tokens import issue
+from streams.schemas.alerts import Alert, Subject
 
 _counter = itertools.count(1)
 
@@ -90,6 +91,24 @@ def now() -> datetime:
 
 def minutes_ago(n: float) -> datetime:
     return now() - timedelta(minutes=n)
+
+
+def alert(**fields: Any) -> Alert:
+    """A valid alert message about nobody in particular; the fields given replace the defaults."""
+    at = now()
+    defaults: dict[str, Any] = {
+        "alert_id": uuid.uuid4(),
+        "typology": "call_then_transfer",
+        "score": 0.9,
+        "reasons": ["r"],
+        "recommended_actions": ["warn_citizen"],
+        "subject": Subject(),
+        "triggering_event_ids": [],
+        "event_time": at,
+        "created_at": at,
+        "scorer_version": "t",
+    }
+    return Alert(**{**defaults, **fields})
 
 
 def feature_table(X: np.ndarray, label: np.ndarray) -> FeatureTable:

@@ -37,12 +37,9 @@ def _alert(
     n: int, *, typology: str = "call_then_transfer", features: bool = True, feature_set: str = ""
 ) -> Alert:
     created = WINDOW + timedelta(minutes=n)
-    return Alert(
-        alert_id=uuid.uuid4(),
-        typology=typology,  # type: ignore[arg-type]
-        score=0.9,
+    return f.alert(
+        typology=typology,
         reasons=["a long call from a number that had never called before"],
-        recommended_actions=["warn_citizen"],
         subject=Subject(
             phone=f.phone(), account=f.account(), institution="bank-a", payee_account=f.account()
         ),

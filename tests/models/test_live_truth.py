@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 from models.live_truth import load_truth, measure
-from streams.schemas.alerts import Alert, Subject
+from streams.schemas.alerts import Alert
+from tests import factories as f
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def _alert(*refs: str, typology: str = "call_then_transfer") -> Alert:
-    return Alert(
-        alert_id=uuid.uuid4(),
-        typology=typology,  # type: ignore[arg-type]
-        score=0.9,
-        reasons=["r"],
-        recommended_actions=["warn_citizen"],
-        subject=Subject(),
-        triggering_event_ids=list(refs),
-        event_time=NOW,
-        created_at=NOW,
-        scorer_version="t",
-    )
+    return f.alert(typology=typology, triggering_event_ids=list(refs), event_time=NOW, created_at=NOW)
 
 
 def test_precision_recall_and_cut_short_scenarios(tmp_path: Path) -> None:

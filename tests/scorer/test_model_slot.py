@@ -51,21 +51,9 @@ def test_shadow_leaves_live_scores_alone_and_counts_each_disagreement(root: Path
     assert list(shadow_alone >= 0.5) == [True, False, False, False, True, True] + [False] * 4
 
     slot = ModelSlot(root, shadow="s1", watch_s=0)
-    before = (
-        sample(COMPARED),
-        sample(DISAGREED, which="live_only"),
-        sample(DISAGREED, which="shadow_only"),
-        sample(f"{DIFF}_count"),
-        sample(f"{DIFF}_sum"),
-    )
+    before = _agreement()
     scores = slot.score(rows)
-    after = (
-        sample(COMPARED),
-        sample(DISAGREED, which="live_only"),
-        sample(DISAGREED, which="shadow_only"),
-        sample(f"{DIFF}_count"),
-        sample(f"{DIFF}_sum"),
-    )
+    after = _agreement()
 
     np.testing.assert_array_equal(scores, live_alone)  # what alerts is the live model's, untouched
     compared, live_only, shadow_only, diffs, diff_sum = (a - b for a, b in zip(after, before, strict=True))
@@ -227,3 +215,14 @@ def test_a_bad_artifact_at_start_up_stops_the_start(root: Path) -> None:
     (root / artifact.ACTIVE).unlink()
     with pytest.raises(artifact.ArtifactError, match="no active model"):
         ModelSlot(root)
+
+
+def _agreement() -> tuple[float, ...]:
+    """The shadow agreement metrics: compared, live-only and shadow-only alerts, score differences."""
+    return (
+        sample(COMPARED),
+        sample(DISAGREED, which="live_only"),
+        sample(DISAGREED, which="shadow_only"),
+        sample(f"{DIFF}_count"),
+        sample(f"{DIFF}_sum"),
+    )
