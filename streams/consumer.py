@@ -46,7 +46,7 @@ COMMITS_LOST = Counter(
 )
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
-    "time to handle and commit one batch",
+    "time to handle one batch (and to commit, when a commit is due)",
     ["group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

@@ -70,10 +70,6 @@ class CallSeen:
     caller_known: bool
     ref: str
 
-    @property
-    def suspicious(self) -> bool:
-        return self.reported or not self.caller_known
-
 
 @dataclass(frozen=True, slots=True)
 class MoneyOut:

@@ -45,7 +45,6 @@ class Pending:
     source_ts: int
     cold: bool = False  # the partition's state covers too little time for the 24 h windows to mean much
     replay: bool = False  # read again after a restore: state is updated, no alert is sent
-    blocked: bool = False  # the call before it came from a blocklisted number
 
 
 class AccountStage:
@@ -191,14 +190,17 @@ class AccountStage:
         """Facts that alert whatever the model says, with their reason first."""
         move, f = p.move, p.row
         said = []
-        if move.call_caller and self.knowledge.is_blocked_number(move.call_caller):
-            p.blocked = True
+        if self._blocked_caller(move):
             said.append("the caller's number is on the fraud blocklist")
         elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
             said.append("the caller's number has been reported for fraud by its operator")
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
         return (max(score, self.s.hard_rule_score) if said else score), said
+
+    def _blocked_caller(self, move: Movement) -> bool:
+        """Whether the call before the payment came from a number on the blocklist."""
+        return bool(move.call_caller) and self.knowledge.is_blocked_number(move.call_caller or "")
 
     def _first_alert(self, p: Pending) -> bool:
         """One alert per victim and payee account: a call reported after the payment (calls are
@@ -221,7 +223,8 @@ class AccountStage:
         # The call is evidence if its caller was unknown, reported or is on the blocklist; without such a
         # call the victim alert is a suspicious payment (the mule account's alert is `_outflow`'s).
         f = p.row
-        call = move.call_ref if f[F["caller_unknown"]] or f[F["caller_reported"]] or p.blocked else None
+        suspicious = f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(move)
+        call = move.call_ref if suspicious else None
         typology: Typology = "call_then_transfer" if call else "suspicious_payment"
         metrics.ALERTS.labels(f"model_{typology}").inc()
         return Alert(

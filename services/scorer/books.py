@@ -5,7 +5,6 @@ over the whole state (which, at a few million entities, would hold the event loo
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
 
@@ -18,14 +17,15 @@ S = TypeVar("S", bound=Aging)
 
 
 class Book(OrderedDict[str, S]):
-    def __init__(self, entries: Iterable[tuple[str, S]] = ()) -> None:
-        super().__init__(entries)
-        self.newest = max((s.last_seen for s in self.values()), default=0.0)  # in event time
+    newest: float = 0.0  # the newest event time taken, in event time
 
     @classmethod
     def restored(cls, entries: dict[str, S]) -> Book[S]:
         """From a snapshot: the least recently seen first, as if touched in event-time order."""
-        return cls(sorted(entries.items(), key=lambda item: item[1].last_seen))
+        book = cls(sorted(entries.items(), key=lambda item: item[1].last_seen))
+        if book:
+            book.newest = next(reversed(book.values())).last_seen
+        return book
 
     def touched(self, key: str, at: float) -> None:
         """The entity took an event at `at` (event time): it goes to the back."""

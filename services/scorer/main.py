@@ -14,7 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
-from services.kit.collector import freeze_startup, pace_full_collections
+from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
 from services.kit.http import create_app, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
@@ -88,7 +88,8 @@ class Scorer:
                 blocklist.runner(common),
             ]
         self.tasks: list[asyncio.Task[None]] = []
-        self.collections = pace_full_collections(settings.gc_full_interval_seconds)
+        # Set by `serve`: the collector's pacing is the process's, not every Scorer's (tests build many).
+        self.collections: FullCollections | None = None
 
     async def start(self) -> None:
         await self.producer.start()
@@ -147,6 +148,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         log.error("cannot start: the model artifact is unusable", extra=log_fields(reason=str(exc)))
         sys.stderr.write(f"scorer: cannot start: {exc}\n")
         raise SystemExit(2) from exc
+    scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
     await scorer.start()
     app = create_app(title="Stopline scorer", health=scorer.health)
     freeze_startup()

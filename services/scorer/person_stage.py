@@ -133,7 +133,9 @@ class PersonStage:
         if len(seen) > self.s.dedup_max_refs:
             seen.popitem(last=False)  # bounded memory under any load; the oldest ids go first
         metrics.EVENTS.labels(event.type).inc()
-        people = self.people.setdefault(partition, Book())
+        people = self.people.get(partition)
+        if people is None:  # not assigned through `assigned` (a test feeding records by hand)
+            people = self.people[partition] = Book()
         horizon = self.s.state_horizon_hours * 3600
         for outcome in apply_person_event(people, envelope.institution, event, ref, horizon):
             out.extend(self._movements(outcome, record.timestamp))

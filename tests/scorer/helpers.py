@@ -15,6 +15,7 @@ from services.scorer.main import Scorer
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
 from streams.admin import ensure_topics
+from streams.consumer import ConsumerRunner
 from streams.schemas.alerts import Alert, alert_adapter
 from tests import factories as f
 from tests.conftest import Infra
@@ -35,11 +36,15 @@ def scorer(infra: Infra, prefix: str, **settings: Any) -> Scorer:
 
 
 async def start(instance: Scorer) -> None:
-    """Start and wait until both stages hold partitions."""
+    """Start and wait until its stages hold partitions (the first two runners: both stages, or the one
+    stage and the blocklist reader)."""
     await instance.start()
-    stages = instance.runners[:2]
-    await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in stages)), 30)
-    await eventually(lambda: all(r.consumer.assignment() for r in stages), timeout_s=30)
+    await asyncio.gather(*(assigned(r) for r in instance.runners[:2]))
+
+
+async def assigned(runner: ConsumerRunner) -> None:
+    await asyncio.wait_for(runner.started.wait(), 30)  # its consumer exists from then on
+    await eventually(lambda: runner.consumer.assignment(), timeout_s=30)
 
 
 def person_partitions(instance: Scorer) -> set[int]:

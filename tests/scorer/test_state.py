@@ -8,7 +8,6 @@ import asyncio
 import pytest
 
 from streams import topics
-from streams.consumer import ConsumerRunner
 from tests import factories as f
 from tests.kafka_tools import eventually
 from tests.scorer import helpers as h
@@ -173,11 +172,9 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
     accounts = h.scorer(infra, prefix, stages=["accounts"])
     assert persons.accounts is None and [r.group_id for r in persons.runners] == [f"{prefix}scorer-events"]
     assert accounts.persons is None and accounts.runners[0].group_id == f"{prefix}scorer-accounts"
-    await persons.start()
-    await accounts.start()
+    await h.start(persons)
+    await h.start(accounts)
     try:
-        await _assigned(persons.runners[0])
-        await _assigned(accounts.runners[0])
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
         # The call handled first (the two topics are fetched independently).
         stage = persons.persons
@@ -189,11 +186,6 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
     finally:
         await persons.stop()
         await accounts.stop()
-
-
-async def _assigned(runner: ConsumerRunner) -> None:
-    await asyncio.wait_for(runner.started.wait(), 30)  # its consumer exists from then on
-    await eventually(lambda: runner.consumer.assignment(), timeout_s=30)
 
 
 async def test_quiet_input_is_when_snapshots_are_written(infra):
