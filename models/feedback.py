@@ -86,7 +86,6 @@ def build(alerts: Sequence[AlertWithCases]) -> tuple[FeatureTable, dict[str, Any
         else:
             kept.append((alert, decision))
             labelled_by[decision.reason] += 1
-    positive = [d.label == 1 for _, d in kept]
     table = FeatureTable(
         features=FEATURE_NAMES,
         X=np.array([a.features for a, _ in kept], dtype=np.float64).reshape(len(kept), len(FEATURE_NAMES)),
@@ -98,13 +97,11 @@ def build(alerts: Sequence[AlertWithCases]) -> tuple[FeatureTable, dict[str, Any
         event_ref=np.array([pseudonym(a.triggering_event_ids[-1]) for a, _ in kept], dtype=str),
         # As in simulated tables, episode and typology are empty outside a scam.
         episode_id=np.array([pseudonym(d.episode_id) if d.episode_id else "" for _, d in kept], dtype=str),
-        typology=np.array(
-            [a.typology if p else "" for (a, _), p in zip(kept, positive, strict=True)], dtype=str
-        ),
+        typology=np.array([a.typology if d.label else "" for a, d in kept], dtype=str),
     )
     summary = {
         "rows": len(table),
-        "by_label": {"1": int(sum(positive)), "0": len(kept) - int(sum(positive))},
+        "by_label": {"1": int(table.label.sum()), "0": len(table) - int(table.label.sum())},
         "labelled_by": dict(sorted(labelled_by.items())),
         "left_out": dict(sorted(left_out.items())),
         "feature_set": FEATURE_SET_HASH,

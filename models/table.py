@@ -145,16 +145,15 @@ def load_each(paths: Sequence[Path]) -> list[FeatureTable]:
 
 
 def concat(tables: Sequence[FeatureTable]) -> FeatureTable:
-    """The rows of tables with the same feature columns, in the order given; columns in the first's order."""
+    """The rows of tables in the order given; their columns are in one order already (`load_each`)."""
     if len(tables) == 1:
         return tables[0]
-    features = tables[0].features
     return FeatureTable(
-        features,
-        np.concatenate([t.columns(features) for t in tables]).astype(np.float64),
-        np.concatenate([t.label for t in tables]).astype(np.int8),
-        np.concatenate([t.scored_at for t in tables]).astype(np.float64),
-        np.concatenate([t.occurred_at for t in tables]).astype(np.float64),
+        tables[0].features,
+        np.concatenate([t.X for t in tables]).astype(np.float64, copy=False),
+        np.concatenate([t.label for t in tables]).astype(np.int8, copy=False),
+        np.concatenate([t.scored_at for t in tables]).astype(np.float64, copy=False),
+        np.concatenate([t.occurred_at for t in tables]).astype(np.float64, copy=False),
         np.concatenate([t.event_ref.astype(str) for t in tables]),
         np.concatenate([t.episode_id.astype(str) for t in tables]),
         np.concatenate([t.typology.astype(str) for t in tables]),

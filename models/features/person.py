@@ -8,8 +8,12 @@ while still on the phone, so `calls_arrived` tells which recent money-outs must 
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TypeVar
 
 from models.features.numbers import is_international, is_virtual_operator
 from models.features.windows import Window, prune_due
@@ -102,6 +106,18 @@ def _rank(call: CallSeen) -> tuple[bool, bool, float]:
     return (call.reported, not call.caller_known, call.end - call.start)
 
 
+_ended = attrgetter("end")
+_made = attrgetter("at")
+T = TypeVar("T")
+
+
+def _keep(book: list[T], item: T, key: Callable[[T], float]) -> None:
+    """Put an item in a recent-detail book in time order (a late one after those of its time, as they
+    came) and keep the newest RECENT_MAX."""
+    bisect.insort(book, item, key=key)
+    del book[:-RECENT_MAX]
+
+
 def _windows(span: float) -> Window:
     return Window(span, cap=500)  # one person's activity: 500 entries is far beyond any real day
 
@@ -145,8 +161,8 @@ class PersonState:
             del self.payees[key]
         for key in [k for k, w in self.to_payee_24h.items() if w.newest < now - DAY_S]:
             del self.to_payee_24h[key]
-        del self.calls[: next((i for i, c in enumerate(self.calls) if c.end >= now - RECENT_S), None)]
-        del self.outs[: next((i for i, o in enumerate(self.outs) if o.at >= now - RECENT_S), None)]
+        del self.calls[: bisect.bisect_left(self.calls, now - RECENT_S, key=_ended)]
+        del self.outs[: bisect.bisect_left(self.outs, now - RECENT_S, key=_made)]
 
     def record_contact(self, number: str, at: float) -> bool:
         """Remember a contact; return whether the number had been in contact before."""
@@ -159,10 +175,7 @@ class PersonState:
         after it) whose call-before it now is: they were scored without it and must be scored again. A
         money-out still attributed to another, more suspicious call is not: its score would barely move,
         and a busy person's every call would otherwise rescore every payment of the hour."""
-        self.calls.append(call)
-        if len(self.calls) > 1 and self.calls[-2].end > call.end:
-            self.calls.sort(key=lambda c: c.end)
-        del self.calls[:-RECENT_MAX]
+        _keep(self.calls, call, _ended)
         if not call.caller_known:
             self.unknown_calls_24h.add(call.start, call.caller, 1.0)
             if call.end - call.start >= LONG_CALL_S:
@@ -179,7 +192,7 @@ class PersonState:
         for c in self.calls:
             if c is call:
                 earlier = False
-            elif _rank(c) > rank or (earlier and _rank(c) == rank):
+            elif (theirs := _rank(c)) > rank or (earlier and theirs == rank):
                 rivals.append(c)
         return [o for o in after if not any(_covers(c, o.at) for c in rivals)]
 
@@ -208,10 +221,7 @@ class PersonState:
         self.to_payee_24h.setdefault(out.payee, _windows(DAY_S)).add(out.at, out.payee, out.amount)
         self.out_count += 1
         self.out_log_sum += math.log10(max(out.amount, 1.0))
-        self.outs.append(out)
-        if len(self.outs) > 1 and self.outs[-2].at > out.at:
-            self.outs.sort(key=lambda o: o.at)
-        del self.outs[:-RECENT_MAX]
+        _keep(self.outs, out, _made)
 
     def suspicious_call_before(self, out: MoneyOut) -> CallSeen | None:
         """The most suspicious call that could have led to this money-out: started before it and ended at

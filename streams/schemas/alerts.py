@@ -64,7 +64,7 @@ class ReceivedAlert(Alert):
     are ignored, so a scorer may be upgraded before its consumers without them skipping its alerts.
     The scorer itself writes `Alert`, which refuses unknown fields, so its own mistakes still show."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore")  # frozen, as Alert
 
 
 received_alert_adapter: TypeAdapter[ReceivedAlert] = TypeAdapter(ReceivedAlert)
