@@ -124,3 +124,11 @@ def feature_table(X: np.ndarray, label: np.ndarray) -> FeatureTable:
         np.array(["ep" if y else "" for y in label]),
         np.array(["t" if y else "" for y in label]),
     )
+
+
+def tiny_table(n: int = 600, seed: int = 0) -> FeatureTable:
+    """A random feature table whose label follows the first feature (a model can learn it)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, len(FEATURE_NAMES)))
+    label = (X[:, 0] + 0.3 * rng.normal(size=n) > 1.2).astype(np.int8)
+    return feature_table(X, label)

@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings
 from deploy.local.common import REPO_ROOT, say
 from deploy.local.processes import (
     LOGS,
-    SCORER_PORTS,
     Child,
     scorer_children,
     stack_running,
@@ -159,9 +158,9 @@ def _banner() -> None:
     say("Stopline is running with simulated traffic.")
     say(f"  ingest API        {INGEST}/docs     metrics {INGEST}/metrics")
     say(f"  coordination API  {COORDINATION}/docs     metrics {COORDINATION}/metrics")
-    for stage, port in SCORER_PORTS.items():
-        url = f"http://127.0.0.1:{port}"
-        say(f"  scorer, {stage:<9} {url}/health   metrics {url}/metrics")
+    for child in CHILDREN:
+        if child.name.startswith("scorer-"):
+            say(f"  {child.name:<17} {child.url}/health   metrics {child.url}/metrics")
     say(f"  notifier          {NOTIFIER}/docs     metrics {NOTIFIER}/metrics")
     say(f"  blocklist         {BLOCKLIST}/docs     metrics {BLOCKLIST}/metrics")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")

@@ -12,21 +12,14 @@ from models import artifact
 from models.evaluate import lowest_threshold, threshold_at_fpr
 from models.features.vector import FEATURE_NAMES
 from models.fit import FitConfig, fit
-from models.table import FeatureTable, load, save
+from models.table import load, save
 from tests import factories as f
-
-
-def tiny_table(n: int = 600, seed: int = 0) -> FeatureTable:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, len(FEATURE_NAMES)))
-    label = (X[:, 0] + 0.3 * rng.normal(size=n) > 1.2).astype(np.int8)
-    return f.feature_table(X, label)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("artifacts")
-    table = tiny_table()
+    table = f.tiny_table()
     model = fit(table, FEATURE_NAMES, FitConfig(max_iter=20))
     card = {
         "typical_values": np.median(table.X, axis=0).tolist(),
@@ -38,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def test_table_round_trips_as_npz_and_csv(tmp_path: Path) -> None:
-    table = tiny_table(50)
+    table = f.tiny_table(50)
     for name in ("t.npz", "t.csv.gz"):
         save(table, tmp_path / name)
         back = load(tmp_path / name)

@@ -15,7 +15,7 @@ from models.features.person import (
     MoneyOut,
     PersonState,
 )
-from models.features.windows import Window
+from models.features.windows import Window, prune_due
 from streams.schemas import events as ev
 
 T0 = 1_800_000_000.0
@@ -260,8 +260,8 @@ def test_hour_of_day_is_beijing_time():
 
 
 def test_books_are_pruned_once_a_minute_of_event_time_not_per_event():
-    from models.features.windows import prune_due
 
     assert prune_due(0.0, T0)  # a new entity
-    assert not prune_due(T0 - T0 % 60 + 1, T0 - T0 % 60 + 59)  # within one minute: no walk
-    assert prune_due(T0 - T0 % 60 + 59, T0 - T0 % 60 + 60)  # into the next: pruned
+    minute = T0 - T0 % 60
+    assert not prune_due(minute + 1, minute + 59)  # within one minute: no walk
+    assert prune_due(minute + 59, minute + 60)  # into the next: pruned

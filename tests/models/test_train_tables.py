@@ -15,7 +15,7 @@ from models import artifact, train
 from models.evaluate import evaluate
 from models.features.vector import FEATURE_NAMES
 from models.table import FeatureTable, TableError, concat, load, load_each, save
-from tests.models.test_artifact import tiny_table
+from tests import factories as f
 
 
 def _later(table: FeatureTable, seconds: float) -> FeatureTable:
@@ -26,7 +26,7 @@ def _later(table: FeatureTable, seconds: float) -> FeatureTable:
 
 
 def test_tables_are_concatenated_in_the_first_ones_column_order(tmp_path: Path) -> None:
-    first, second = tiny_table(50, seed=1), _later(tiny_table(20, seed=2), 3600)
+    first, second = f.tiny_table(50, seed=1), _later(f.tiny_table(20, seed=2), 3600)
     save(first, tmp_path / "sim.npz")
     # The second written with its columns in another order, as an outside tool might.
     order = tuple(reversed(FEATURE_NAMES))
@@ -48,8 +48,8 @@ def _rest(t: FeatureTable) -> tuple[np.ndarray, ...]:
 
 
 def test_other_feature_columns_are_a_clear_error(tmp_path: Path) -> None:
-    save(tiny_table(30), tmp_path / "sim.npz")
-    short = tiny_table(10)
+    save(f.tiny_table(30), tmp_path / "sim.npz")
+    short = f.tiny_table(10)
     kept = FEATURE_NAMES[:-2]
     save(
         FeatureTable((*kept, "new_feature"), np.c_[short.columns(kept), short.X[:, :1]], *_rest(short)),
@@ -67,8 +67,8 @@ def test_train_on_two_tables(
 ) -> None:
     """The first table is split by time; the second (newer, like a feedback export) is only trained on:
     none of its rows is in the test set the metrics and thresholds come from."""
-    save(tiny_table(600, seed=0), tmp_path / "sim.npz")
-    save(_later(tiny_table(300, seed=1), 600 * 60), tmp_path / "feedback.csv.gz")
+    save(f.tiny_table(600, seed=0), tmp_path / "sim.npz")
+    save(_later(f.tiny_table(300, seed=1), 600 * 60), tmp_path / "feedback.csv.gz")
     tables = ["--table", str(tmp_path / "sim.npz"), "--table", str(tmp_path / "feedback.csv.gz")]
     where = ["--artifacts", str(tmp_path / "artifacts"), "--reports", str(tmp_path / "reports")]
     # The first table's last 200 minutes. A split of both tables together would hold out the newest
@@ -89,7 +89,7 @@ def test_train_on_two_tables(
     assert (card["data"]["test_rows"], card["metrics"]["events"]) == (200, 200)
     assert (card["data"]["train_rows"], card["data"]["training_only_rows"]) == (400 + 300, 300)
     # Typical values (explain.py's "ordinary traffic") come from the first table's training rows too.
-    older = tiny_table(600, seed=0).subset(np.arange(600) < 400)
+    older = f.tiny_table(600, seed=0).subset(np.arange(600) < 400)
     assert card["typical_values"] == pytest.approx(np.median(older.X[older.label == 0], axis=0).tolist())
     report_text = Path(summary["report"]).read_text()
     assert "700 scored money-outs (300 of them from further tables, trained on and never tested on)" in (
@@ -97,7 +97,8 @@ def test_train_on_two_tables(
     )
 
     save(
-        FeatureTable(FEATURE_NAMES[1:], tiny_table(10).X[:, 1:], *_rest(tiny_table(10))), tmp_path / "bad.csv"
+        FeatureTable(FEATURE_NAMES[1:], f.tiny_table(10).X[:, 1:], *_rest(f.tiny_table(10))),
+        tmp_path / "bad.csv",
     )
     with pytest.raises(SystemExit) as exit_:
         train.cli([*tables[:2], "--table", str(tmp_path / "bad.csv"), *where, "--no-promote"])

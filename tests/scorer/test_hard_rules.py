@@ -52,7 +52,10 @@ RULES = {
 }
 
 
-@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+COLD_OR_WARM = pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+
+
+@COLD_OR_WARM
 @pytest.mark.parametrize(("build", "reason", "typology"), RULES.values(), ids=RULES.keys())
 def test_a_hard_rule_alerts_whatever_the_model_says(
     model_dir: Path, build: Any, reason: str, typology: str, cold: bool
@@ -76,7 +79,7 @@ def test_a_hard_rule_alerts_whatever_the_model_says(
     assert (alert.subject.phone, alert.subject.payee_account) == (s.victim, s.payee_account)
 
 
-@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+@COLD_OR_WARM
 def test_a_blocklisted_caller_that_called_before_still_alerts(model_dir: Path, cold: bool) -> None:
     # Scam numbers often ring first: the later call then comes from a "known" contact, which the
     # features do not count as suspicious. The blocklist must still see the caller.
@@ -90,7 +93,7 @@ def test_a_blocklisted_caller_that_called_before_still_alerts(model_dir: Path, c
     assert alerts[0].triggering_event_ids[-1] == moves[-1].event_ref
 
 
-@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+@COLD_OR_WARM
 def test_only_a_warm_state_alert_carries_its_features_for_feedback(model_dir: Path, cold: bool) -> None:
     s = scene()
     moves, knowledge = known_mule(s)
@@ -99,7 +102,7 @@ def test_only_a_warm_state_alert_carries_its_features_for_feedback(model_dir: Pa
     assert (alert.feature_set is None) == cold
 
 
-@pytest.mark.parametrize("cold", [True, False], ids=["cold state", "warm state"])
+@COLD_OR_WARM
 @pytest.mark.parametrize(
     "build",
     [

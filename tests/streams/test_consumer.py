@@ -27,19 +27,24 @@ async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) ->
         await wait_for_leaders(admin, {name: partitions}, 30)
     finally:
         await admin.close()
+    await _produce(infra, name, values, partitions)
+    return name
+
+
+async def _produce(infra: Infra, topic: str, values: list[bytes], partitions: int = 2) -> None:
+    """The values in order, spread over the partitions by key."""
     producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
     await producer.start()
     try:
         for i, v in enumerate(values):
-            await producer.send_and_wait(name, v, key=str(i % partitions).encode())
+            await producer.send_and_wait(topic, v, key=str(i % partitions).encode())
     finally:
         await producer.stop()
-    return name
 
 
-def _runner(infra: Infra, topic: str, group: str, handle) -> ConsumerRunner:  # type: ignore[no-untyped-def]
+def _runner(infra: Infra, topic: str, group: str, handle, **options) -> ConsumerRunner:  # type: ignore[no-untyped-def]
     return ConsumerRunner(
-        bootstrap=infra.common.kafka_bootstrap, group_id=group, topics=[topic], handle=handle
+        bootstrap=infra.common.kafka_bootstrap, group_id=group, topics=[topic], handle=handle, **options
     )
 
 
@@ -113,13 +118,7 @@ async def test_retries_are_bounded_then_the_runner_stops(infra):
         calls += 1
         raise RuntimeError("still down")
 
-    runner = ConsumerRunner(
-        bootstrap=infra.common.kafka_bootstrap,
-        group_id=f.unique("g"),
-        topics=[topic],
-        handle=flaky,
-        attempts=3,
-    )
+    runner = _runner(infra, topic, f.unique("g"), flaky, attempts=3)
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(runner.run(), 30)
     assert calls == 3
@@ -130,25 +129,14 @@ async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_fi
     topic = await _topic_with(infra, values)
     group = f.unique("g")
     seen: list[bytes] = []
-    runner = ConsumerRunner(
-        bootstrap=infra.common.kafka_bootstrap,
-        group_id=group,
-        topics=[topic],
-        handle=lambda batch: _record(seen, batch),
-        commit_interval_ms=600_000,  # after the first commit, none is due again during the test
-    )
+    # After the first commit, none is due again during the test.
+    runner = _runner(infra, topic, group, lambda batch: _record(seen, batch), commit_interval_ms=600_000)
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: len(seen) == 10, timeout_s=20)
         await asyncio.sleep(0.5)
         first = await _committed(runner, topic)  # the first batch's commit is due at once
-        producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
-        await producer.start()
-        try:
-            for i in range(4):
-                await producer.send_and_wait(topic, f"late{i}".encode(), key=str(i % 2).encode())
-        finally:
-            await producer.stop()
+        await _produce(infra, topic, [f"late{i}".encode() for i in range(4)])
         await eventually(lambda: len(seen) == 14, timeout_s=20)
         await asyncio.sleep(0.5)  # quiet input, but the interval has not passed: nothing more is committed
         assert 0 < first == await _committed(runner, topic) < 14
