@@ -30,8 +30,15 @@ def unused_producer() -> Producer:
     return Producer("127.0.0.1:1", client_id="unused")  # never started: the code under test sends nothing
 
 
-def stage_one() -> PersonStage:
-    return PersonStage(ScorerSettings(), unused_producer(), prefix="")
+def stage_one(**settings: Any) -> PersonStage:
+    return PersonStage(ScorerSettings(**settings), unused_producer(), prefix="")
+
+
+def event_record(institution: str, event: dict[str, Any], offset: int) -> ConsumerRecord[bytes, bytes]:
+    """An institution event as stage one reads it from Kafka (envelope, keyed by person)."""
+    phone = event.get("callee") or event["payer_phone"]
+    value = orjson.dumps({"institution": institution, "event": event})
+    return ConsumerRecord("events", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
 
 
 def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement]:
@@ -39,10 +46,7 @@ def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement
     persons = persons or stage_one()
     out: list[Record] = []
     for offset, (institution, event) in enumerate(events):
-        phone = event.get("callee") or event["payer_phone"]
-        value = orjson.dumps({"institution": institution, "event": event})
-        record = ConsumerRecord("events", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
-        persons._one(0, record, out)
+        persons._one(0, event_record(institution, event, offset), out)
     assert {r.topic for r in out} <= {topics.name(topics.TRANSFERS_BY_ACCOUNT)}  # no dead letters
     moves = [movement_adapter.validate_json(r.value) for r in out]
     return [m for m in moves if m.direction == "in"]

@@ -7,30 +7,17 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from aiokafka import ConsumerRecord
 
 from models.features.account import AccountState
 from models.features.codec import decode, encode
 from services.scorer.account_stage import AccountStage
 from services.scorer.books import Book
 from services.scorer.model_slot import ModelSlot
-from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
-from streams import keys
-from streams.producer import Producer
 from tests import factories as f
+from tests.scorer.scenes import event_record, stage_one, unused_producer
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
-
-
-def _record(phone: str, event: dict[str, object], offset: int) -> ConsumerRecord[bytes, bytes]:
-    value = orjson.dumps({"institution": "tel-a", "event": event})
-    return ConsumerRecord("events.telecom", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
-
-
-def _stage(**settings: object) -> PersonStage:
-    producer = Producer("127.0.0.1:1", client_id="unused")  # never started: calls forward nothing
-    return PersonStage(ScorerSettings(**settings), producer, prefix="")  # type: ignore[arg-type]
 
 
 def _call_at(phone: str, at: datetime) -> dict[str, object]:
@@ -38,22 +25,22 @@ def _call_at(phone: str, at: datetime) -> dict[str, object]:
 
 
 def test_people_silent_longer_than_the_horizon_are_forgotten():
-    stage = _stage(state_horizon_hours=2)
+    stage = stage_one(state_horizon_hours=2)
     old, recent = f.phone(), f.phone()
     for i, (phone, at) in enumerate(
         [(old, NOW - timedelta(hours=3)), (recent, NOW - timedelta(hours=1)), (recent, NOW)]
     ):
-        stage._one(0, _record(phone, _call_at(phone, at), i), [])
+        stage._one(0, event_record("tel-a", _call_at(phone, at), i), [])
     assert set(stage.people[0]) == {old, recent}
     stage.prune(time.monotonic())
     assert set(stage.people[0]) == {recent}  # 3 h before the partition's newest event > 2 h horizon
 
 
 def test_dedup_ids_are_capped_per_partition():
-    stage = _stage(dedup_max_refs=100)
+    stage = stage_one(dedup_max_refs=100)
     phone = f.phone()
     for i in range(150):
-        stage._one(0, _record(phone, _call_at(phone, NOW + timedelta(minutes=i)), i), [])
+        stage._one(0, event_record("tel-a", _call_at(phone, NOW + timedelta(minutes=i)), i), [])
     assert len(stage.seen[0]) == 100
 
 
@@ -61,7 +48,7 @@ def test_accounts_silent_longer_than_the_horizon_are_forgotten():
     settings = ScorerSettings(account_horizon_hours=1)
     stage = AccountStage(
         settings,
-        Producer("127.0.0.1:1", client_id="unused"),
+        unused_producer(),
         prefix="",
         version="t",
         model=ModelSlot(settings.model_dir),
@@ -92,9 +79,9 @@ def test_a_restored_book_forgets_in_event_time_order():
 
 
 def test_person_state_round_trips_through_the_snapshot_codec():
-    stage = _stage()
+    stage = stage_one()
     phone = f.phone()
-    stage._one(0, _record(phone, _call_at(phone, NOW), 0), [])
+    stage._one(0, event_record("tel-a", _call_at(phone, NOW), 0), [])
     person = stage.people[0][phone]
     again = decode(type(person), orjson.loads(orjson.dumps(encode(person))))
     assert again == person

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
@@ -15,7 +14,9 @@ from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.scorer.account_stage import AccountStage
 from services.scorer.books import Book
 from services.scorer.settings import ScorerSettings
+from streams.schemas.alerts import Alert
 from streams.schemas.movements import Movement
+from tests.scorer.scenes import score
 
 T0 = 1_800_000_000.0
 
@@ -51,10 +52,8 @@ def _inflow(at: float, ref: str, payer: str = "+8613800000001") -> Movement:
     )
 
 
-def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Any]:
-    accounts = stage.accounts.setdefault(0, Book())
-    pending = [p for m in moves if (p := stage._inflow(0, accounts, m, 0)) is not None]
-    return stage._score(pending)
+def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Alert]:
+    return score(stage, moves)[0]
 
 
 def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
