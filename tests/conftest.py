@@ -33,7 +33,8 @@ class Infra:
     prefix: str
 
 
-def _admin_dsn(url: str) -> str:
+def plain_dsn(url: str) -> str:
+    """A SQLAlchemy URL as asyncpg takes it (no driver name)."""
     u = make_url(url).set(drivername="postgresql")
     return u.render_as_string(hide_password=False)
 
@@ -50,7 +51,7 @@ def infra() -> Iterator[Infra]:
     prefix = f"test-{RUN_ID}-"
 
     async def create() -> None:
-        conn = await asyncpg.connect(_admin_dsn(base.database_url), timeout=10)
+        conn = await asyncpg.connect(plain_dsn(base.database_url), timeout=10)
         try:
             await conn.execute(f'CREATE DATABASE "{db_name}"')
         finally:
@@ -67,7 +68,7 @@ def infra() -> Iterator[Infra]:
 
     async def drop() -> None:
         await delete_topics(base.kafka_bootstrap, prefix)
-        conn = await asyncpg.connect(_admin_dsn(base.database_url), timeout=10)
+        conn = await asyncpg.connect(plain_dsn(base.database_url), timeout=10)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         finally:

@@ -19,12 +19,9 @@ from sqlalchemy.engine import Connection, make_url
 from services.kit.db import make_engine
 from services.kit.settings import CommonSettings
 from services.migrate import alembic_config, in_thread, target_metadata, upgrade
+from tests.conftest import plain_dsn
 
 pytestmark = pytest.mark.integration
-
-
-def _admin(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -33,7 +30,7 @@ def empty_database() -> Iterator[str]:
     name = f"stopline_migrations_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_admin(base), timeout=10)
+        conn = await asyncpg.connect(plain_dsn(base), timeout=10)
         try:
             await conn.execute(sql)
         finally:
@@ -120,7 +117,7 @@ _OLD_CASE = (
 
 
 async def _sql(url: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = await asyncpg.connect(_admin(url), timeout=10)
+    conn = await asyncpg.connect(plain_dsn(url), timeout=10)
     try:
         return [tuple(r) for r in await conn.fetch(sql)]
     finally:

@@ -9,16 +9,12 @@ import sys
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests import factories as f
+from tests.conftest import plain_dsn
 from tests.coordination.conftest import bank, issue, open_case
 
 pytestmark = pytest.mark.integration
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _cli(database_url: str) -> tuple[int, str]:
@@ -51,7 +47,7 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     assert verdict["ok"] and verdict["checked"] >= 2
 
     target = entries[1]["id"]
-    conn = await asyncpg.connect(_dsn(infra.database_url))
+    conn = await asyncpg.connect(plain_dsn(infra.database_url))
     try:
         with pytest.raises(asyncpg.RaiseError):
             await conn.execute("update audit_log set actor = 'someone else' where id = $1", target)

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from services.coordination.cases import repository, service
 from services.coordination.cases.schemas import CaseUpdate
 from services.kit.auth import Officer
 from services.kit.errors import InvalidInput
 from tests import factories as f
+from tests.conftest import plain_dsn
 from tests.coordination.conftest import open_case
 
 pytestmark = pytest.mark.integration
@@ -107,8 +107,7 @@ async def test_the_case_service_refuses_an_outcome_without_closing_and_closing_w
 
 @pytest.fixture
 async def db(infra) -> AsyncIterator[asyncpg.Connection]:  # type: ignore[no-untyped-def]
-    dsn = make_url(infra.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(plain_dsn(infra.database_url))
     try:
         yield conn
     finally:
