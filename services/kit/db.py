@@ -55,3 +55,8 @@ async def ping(engine: AsyncEngine) -> str:
     except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
         return f"error: {type(exc).__name__}"
     return "ok"
+
+
+def in_list(values: tuple[str, ...]) -> str:
+    """Values as the list of a SQL `in (...)` in a CHECK constraint: the enum's one spelling in Python."""
+    return ", ".join(f"'{v}'" for v in values)

@@ -10,7 +10,8 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Numeric, St
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.kit.db import Base
+from services.coordination.cases.schemas import OUTCOMES
+from services.kit.db import Base, in_list
 
 CASE_STATUSES = ("open", "closed")
 
@@ -21,9 +22,7 @@ class Case(Base):
         CheckConstraint("status in ('open', 'closed')", name="status"),
         CheckConstraint("source in ('alert', 'report')", name="source"),
         # What the officer closing a case found (schemas.Outcome); its alerts' label for training.
-        CheckConstraint(
-            "outcome is null or outcome in ('confirmed_fraud', 'false_alarm', 'undetermined')", name="outcome"
-        ),
+        CheckConstraint(f"outcome is null or outcome in ({in_list(OUTCOMES)})", name="outcome"),
         # A closed case has an outcome, an open one none: a label is never missing nor premature.
         CheckConstraint("(status = 'closed') = (outcome is not null)", name="outcome_when_closed"),
         Index("ix_cases_unit_opened", "unit", "opened_at"),

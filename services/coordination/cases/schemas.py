@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -23,6 +23,17 @@ from streams.schemas.events import Account, Amount, InstitutionId, Phone
 # confirmed_fraud: money was lost to a scam (or would have been); false_alarm: no scam; undetermined:
 # the case could not tell. The first two label the case's alerts for training; see models.feedback.
 Outcome = Literal["confirmed_fraud", "false_alarm", "undetermined"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+
+def outcome_problem(status: str | None, outcome: Outcome | None) -> str | None:
+    """What is wrong with an update's status and outcome together (an outcome exactly when closing)."""
+    closing = status == "closed"
+    if closing and outcome is None:
+        return f"closing a case states its outcome: {', '.join(OUTCOMES[:-1])} or {OUTCOMES[-1]}"
+    if outcome is not None and not closing:
+        return 'an outcome is stated only when closing the case (status "closed")'
+    return None
 
 
 class Destination(BaseModel):
@@ -79,13 +90,8 @@ class CaseUpdate(BaseModel):
         # Declared after `status`, so a valid status is in info.data; an invalid one is reported alone.
         if "status" not in info.data:
             return value
-        closing = info.data["status"] == "closed"
-        if closing and value is None:
-            raise ValueError(
-                "closing a case states its outcome: confirmed_fraud, false_alarm or undetermined"
-            )
-        if value is not None and not closing:
-            raise ValueError('an outcome is stated only when closing the case (status "closed")')
+        if (problem := outcome_problem(info.data["status"], value)) is not None:
+            raise ValueError(problem)
         return value
 
 

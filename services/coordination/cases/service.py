@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.audit import service as audit
 from services.coordination.cases import repository
 from services.coordination.cases.models import Case, CaseNote
-from services.coordination.cases.schemas import CaseCreate, CaseUpdate
+from services.coordination.cases.schemas import CaseCreate, CaseUpdate, outcome_problem
 from services.coordination.money import service as money
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, InvalidInput
@@ -91,17 +91,9 @@ async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, 
 
 async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer) -> Case:
     """Assign, or close with the outcome (required then, and only then: the label training reads)."""
-    closing = spec.status == "closed"
-    if closing and spec.outcome is None:
-        raise InvalidInput(
-            "closing a case states its outcome",
-            details=[{"field": "outcome", "reason": "confirmed_fraud, false_alarm or undetermined"}],
-        )
-    if spec.outcome is not None and not closing:
-        raise InvalidInput(
-            "an outcome is stated only when closing the case",
-            details=[{"field": "outcome", "reason": 'only with status "closed"'}],
-        )
+    # The request schema refuses this already; checked again for callers that build the spec themselves.
+    if (problem := outcome_problem(spec.status, spec.outcome)) is not None:
+        raise InvalidInput(problem, details=[{"field": "outcome", "reason": problem}])
     before = _snapshot(case)
     if spec.status is not None and spec.status != case.status:
         if spec.status == "open":

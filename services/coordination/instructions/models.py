@@ -23,19 +23,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, STATUSES
-from services.kit.db import Base
+from services.kit.db import Base, in_list
 from streams.schemas.instructions import KINDS
-
-
-def _in(values: tuple[str, ...]) -> str:
-    return ", ".join(f"'{v}'" for v in values)
 
 
 class Instruction(Base):
     __tablename__ = "instructions"
     __table_args__ = (
-        CheckConstraint(f"kind in ({_in(KINDS)})", name="kind"),
-        CheckConstraint(f"status in ({_in(STATUSES)})", name="status"),
+        CheckConstraint(f"kind in ({in_list(KINDS)})", name="kind"),
+        CheckConstraint(f"status in ({in_list(STATUSES)})", name="status"),
         CheckConstraint("amount is null or amount > 0", name="amount_positive"),
         # Two operators issuing the same stop-payment (or freeze) on the same account for the same
         # case: the database lets only one be active.
@@ -46,7 +42,7 @@ class Instruction(Base):
             "institution_id",
             "account",
             unique=True,
-            postgresql_where=text(f"kind in ({_in(HOLD_KINDS)}) and status in ({_in(ACTIVE)})"),
+            postgresql_where=text(f"kind in ({in_list(HOLD_KINDS)}) and status in ({in_list(ACTIVE)})"),
         ),
         # The scheduler's scans: open deadlines and holds that may lapse.
         Index(
