@@ -22,17 +22,13 @@ pytestmark = pytest.mark.integration
 
 
 def make_alert(*, typology: str = "call_then_transfer", score: float = 0.8) -> Alert:
-    return Alert(
-        alert_id=uuid.uuid4(),
-        typology=typology,  # type: ignore[arg-type]
+    return f.alert(
+        typology=typology,
         score=score,
         reasons=["the person had a 30-minute call from a number that had never called before"],
-        recommended_actions=["warn_citizen"],
         subject=Subject(phone=f.phone(), account=f.account(), institution="bank-a"),
         triggering_event_ids=[f"telecom-a:{f.unique('c')}"],
         amount_at_risk="5000.00",
-        event_time=datetime.now(UTC),
-        created_at=datetime.now(UTC),
         scorer_version="test",
     )
 

@@ -3,7 +3,6 @@ query → next-hop stop-payment → freeze with approval → release → return,
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from services.coordination.alerts import service as alerts_service
 from services.kit.db import unit_of_work
 from streams import topics
-from streams.schemas.alerts import Alert, Subject
+from streams.schemas.alerts import Subject
 from tests import factories as f
 from tests.coordination.conftest import bank, case_body, issue, respond
 from tests.kafka_tools import eventually, read_topic
@@ -22,9 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _alert(sessions: Any, *, payee: str, payee_bank: str, amount: str) -> str:
-    alert = Alert(
-        alert_id=uuid.uuid4(),
-        typology="call_then_transfer",
+    alert = f.alert(
         score=0.93,
         reasons=["long call from a number never seen", "large transfer to a new payee"],
         recommended_actions=["recommend_stop_payment"],

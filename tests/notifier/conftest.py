@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from services.notifier.settings import NotifierSettings
 from streams import keys, topics
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, Subject, alert_id_for
+from tests import factories as f
 from tests.conftest import Infra
 
 
@@ -51,9 +51,8 @@ class Notifier:
         """Produce an alert for `phone` to the alerts topic, as the scorer would."""
         call = call or f"tel-a:{uuid.uuid4().hex[:10]}"
         transfer = f"bank-a:{uuid.uuid4().hex[:10]}"
-        alert = Alert(
+        alert = f.alert(
             alert_id=alert_id_for("call_then_transfer", phone, transfer),
-            typology="call_then_transfer",
             score=score,
             reasons=["a long call from an unknown number, then a large transfer"],
             recommended_actions=["warn_citizen", "notify_police"],
@@ -66,8 +65,6 @@ class Notifier:
             ),
             triggering_event_ids=[call, transfer],
             amount_at_risk="30000.00",
-            event_time=extra.pop("event_time", datetime.now(UTC)),
-            created_at=datetime.now(UTC),
             scorer_version="test",
             **extra,
         )
