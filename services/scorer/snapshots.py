@@ -174,6 +174,7 @@ class Checkpoints:
         self.positions: dict[TopicPartition, int] = {}
         self.replay_until: dict[TopicPartition, int] = {}
         self._saved_at: dict[int, float] = {}
+        self._written: dict[int, dict[str, int]] = {}  # the input offsets of each partition's last snapshot
         self.held: set[int] = set()  # partitions whose state this instance holds
         self.replayed = 0  # records read again after restores, output suppressed (tests read it)
         self.restored: dict[int, dict[str, int]] = {}  # partition → the offsets its snapshot reflected
@@ -295,6 +296,7 @@ class Checkpoints:
             self.replay_until.pop(tp, None)
         for partition in numbers:
             self._saved_at.pop(partition, None)
+            self._written.pop(partition, None)
             self.held.discard(partition)
 
     def _offsets(self, partition: int) -> dict[str, int] | None:
@@ -311,18 +313,24 @@ class Checkpoints:
             self.stage, partition, offsets, self.layout, self._export(partition), time.time()
         ).to_bytes()
 
+    def _unsaved(self, partition: int) -> dict[str, int] | None:
+        """The partition's offsets if a snapshot at them can be taken and is not written yet (a quiet
+        input, or a stop right after a periodic snapshot, changes nothing since the last one)."""
+        offsets = self._offsets(partition)
+        return None if offsets is None or offsets == self._written.get(partition) else offsets
+
     async def save(self, partition: int) -> None:
         """Encode in the loop and write: for revocations and stops, which must finish before moving on."""
-        offsets = self._offsets(partition)
+        offsets = self._unsaved(partition)
         if offsets is None:
             return
         began = time.perf_counter()
         raw = self._encode(partition, offsets)
         metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
-        await self._write(partition, raw, began)
+        await self._write(partition, offsets, raw, began)
 
     def _save_in_child(self, partitions: list[int]) -> None:
-        wanted = {p: o for p in partitions if (o := self._offsets(p)) is not None}
+        wanted = {p: o for p in partitions if (o := self._unsaved(p)) is not None}
         if not wanted:
             return
         began = time.perf_counter()
@@ -330,14 +338,14 @@ class Checkpoints:
         metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
         for partition in wanted:
             self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
-        self._background = asyncio.create_task(self._finish(child, began))
+        self._background = asyncio.create_task(self._finish(child, wanted, began))
 
-    async def _finish(self, child: ForkedEncoding, began: float) -> None:
+    async def _finish(self, child: ForkedEncoding, wanted: dict[int, dict[str, int]], began: float) -> None:
         assert self.store is not None
         try:
             framed = await child.result(timeout_s=self.store.timeout_s * 6)
             for partition, raw in _unframed(framed):
-                await self._write(partition, raw, began)
+                await self._write(partition, wanted[partition], raw, began)
                 self.written_by_child += 1
         except (ChildFailed, OSError, TimeoutError, KafkaError, ValueError) as exc:
             # Not a decision path: a missed snapshot only means a longer replay after a restart, and the
@@ -345,10 +353,11 @@ class Checkpoints:
             metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
             log.warning("snapshots not written", extra=log_fields(stage=self.stage, reason=repr(exc)))
 
-    async def _write(self, partition: int, raw: bytes, began: float) -> None:
+    async def _write(self, partition: int, offsets: dict[str, int], raw: bytes, began: float) -> None:
         assert self.store is not None
         await self.store.save(self.stage, partition, raw)
         self._saved_at[partition] = time.monotonic()
+        self._written[partition] = offsets
         metrics.SNAPSHOTS.labels(self.stage, "written").inc()
         metrics.SNAPSHOT_BYTES.labels(self.stage).observe(len(raw))
         metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)

@@ -190,16 +190,25 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
 
 async def test_quiet_input_is_when_snapshots_are_written(infra):
     prefix = await h.fresh_prefix(infra)
-    a = h.scorer(infra, prefix, snapshot_interval_seconds=1.0, snapshot_on_revoke=False)
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=4.0, snapshot_on_revoke=False)
     await h.start(a)
     try:
-        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(f.phone())])
+        victim = f.phone()
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
         await h.committed_all(a, infra, prefix)
         assert a.persons is not None
         await eventually(lambda: a.persons.checkpoints.written_by_child, timeout_s=15)  # due at once
         await a.persons.checkpoints.settle()
         written = a.persons.checkpoints.written_by_child
-        # No input, so no commit: only the quiet input brings the next one, once half-way due.
+        # One more event on that partition, committed long before its snapshot is due again; then no
+        # input, so no commit: only the quiet input brings the next snapshot, once half-way due.
+        call = f.call(victim, caller=f.phone(), start=h.ago(2), minutes=1)
+        await h.send(infra, prefix, "telecom", "tel-a", [call])
+        await h.committed_all(a, infra, prefix)
         await eventually(lambda: a.persons.checkpoints.written_by_child > written, timeout_s=15)
+        await a.persons.checkpoints.settle()
+        again = a.persons.checkpoints.written_by_child
+        await asyncio.sleep(3)  # half-way due again, still quiet: nothing changed since it was written
+        assert a.persons.checkpoints.written_by_child == again
     finally:
         await a.stop()
