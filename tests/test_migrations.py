@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -60,17 +61,31 @@ def _drift(conn: Connection) -> list[Any]:
     return list(compare_metadata(context, target_metadata))
 
 
-def _columns(table: str) -> Callable[[Connection], set[str]]:
-    return lambda conn: {c["name"] for c in inspect(conn).get_columns(table)}
+@dataclass
+class Schema:
+    """What one look at a database finds (one connection, not one per question)."""
+
+    drift: list[Any]  # differences from the models
+    checks: set[tuple[str, str]]  # (table, CHECK constraint name)
+    tables: set[str]
+    columns: dict[str, set[str]]  # of the alerts and cases tables
+
+    def cases_checks(self) -> set[str]:
+        return {name for table, name in self.checks if table == "cases"}
 
 
-def _checks(conn: Connection) -> set[str]:
-    return {str(c["name"]) for c in inspect(conn).get_check_constraints("cases")}
+def _schema(url: str) -> Schema:
+    def look(conn: Connection) -> Schema:
+        db = inspect(conn)
+        tables = set(db.get_table_names())
+        return Schema(
+            drift=_drift(conn),
+            checks={(t, str(c["name"])) for t in tables for c in db.get_check_constraints(t)},
+            tables=tables,
+            columns={t: {c["name"] for c in db.get_columns(t)} for t in ("alerts", "cases")},
+        )
 
-
-def _all_checks(conn: Connection) -> set[tuple[str, str]]:
-    look = inspect(conn)
-    return {(t, str(c["name"])) for t in look.get_table_names() for c in look.get_check_constraints(t)}
+    return _inspect(url, look)
 
 
 def _model_checks() -> set[tuple[str, str]]:
@@ -89,22 +104,25 @@ OUTCOME_CHECKS = {"ck_cases_outcome", "ck_cases_outcome_when_closed"}
 def test_migrations_match_the_models_and_the_feedback_revision_goes_down_and_up(empty_database: str) -> None:
     url = empty_database
     upgrade(url)
-    assert _inspect(url, _drift) == []
-    assert _inspect(url, _all_checks) == _model_checks()
-    assert {"features", "feature_set"} <= _inspect(url, _columns("alerts"))
-    assert "outcome" in _inspect(url, _columns("cases")) and OUTCOME_CHECKS <= _inspect(url, _checks)
+    up = _schema(url)
+    assert up.drift == []
+    assert up.checks == _model_checks()
+    assert {"features", "feature_set"} <= up.columns["alerts"]
+    assert "outcome" in up.columns["cases"] and OUTCOME_CHECKS <= up.cases_checks()
 
     in_thread(lambda: command.downgrade(alembic_config(url), "0002_coordination"))
-    assert not {"features", "feature_set"} & _inspect(url, _columns("alerts"))
-    assert "outcome" not in _inspect(url, _columns("cases")) and not OUTCOME_CHECKS & _inspect(url, _checks)
-    assert "citizen_warnings" in _inspect(url, lambda conn: set(inspect(conn).get_table_names()))
+    down = _schema(url)
+    assert not {"features", "feature_set"} & down.columns["alerts"]
+    assert "outcome" not in down.columns["cases"] and not OUTCOME_CHECKS & down.cases_checks()
+    assert "citizen_warnings" in down.tables
     # Cases of before the revision: one still open, one closed without an outcome.
     asyncio.run(_sql(url, _OLD_CASE.format(n="CJ-old-open", status="open", closed_at="null")))
     asyncio.run(_sql(url, _OLD_CASE.format(n="CJ-old-closed", status="closed", closed_at="now()")))
 
     upgrade(url)
-    assert _inspect(url, _drift) == []
-    assert "outcome" in _inspect(url, _columns("cases")) and OUTCOME_CHECKS <= _inspect(url, _checks)
+    again = _schema(url)
+    assert again.drift == []
+    assert "outcome" in again.columns["cases"] and OUTCOME_CHECKS <= again.cases_checks()
     outcomes = asyncio.run(_sql(url, "select case_number, outcome from cases order by case_number"))
     assert outcomes == [("CJ-old-closed", "undetermined"), ("CJ-old-open", None)]
 
