@@ -3,7 +3,9 @@
 Offsets are committed by hand, only after the handler has finished its effect (a row committed,
 a message acknowledged), and always as the *next* offset to read: after every batch, or, with a commit
 interval, at most that often (each commit is a round trip the next batch would wait for; what a crash
-leaves uncommitted is read again, so only idempotent handlers take an interval). A rebalance waits for
+leaves uncommitted is read again, so only idempotent handlers take an interval). A handler may also
+return its effect still landing (e.g. records Kafka has yet to acknowledge): the next batch is handled
+meanwhile, and every commit first waits for all that is landing. A rebalance waits for
 the batch in hand to finish and commits before partitions move. On stop, the batch in hand finishes,
 everything finished is committed, and the consumer leaves its group. Owners of per-partition state may
 also resume from their own snapshots (`rewind`, a seek on assignment) and write them after each commit
@@ -15,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -28,7 +31,9 @@ from services.kit.logging import log_fields
 log = logging.getLogger(__name__)
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
-Handler = Callable[[Batch], Awaitable[None]]
+# A handler's effect still landing (None: done when the handler returns); its failure stops the runner.
+Landing = asyncio.Future[Any] | None
+Handler = Callable[[Batch], Awaitable[Landing]]
 # Given the committed offsets of newly assigned partitions (None: nothing committed yet), where to start
 # reading instead, e.g. a state snapshot's offset; partitions left out start at their committed offset.
 Rewind = Callable[[dict[TopicPartition, int | None]], Awaitable[dict[TopicPartition, int]]]
@@ -130,6 +135,8 @@ class ConsumerRunner:
         self.attempts = attempts
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
+        self._landing: deque[tuple[Landing, dict[TopicPartition, int]]] = deque()  # handled, effect landing
+        self._failure: BaseException | None = None  # an effect that did not land: the runner stops
         self._committed_at = 0.0
         self._records_at = 0.0  # when the last batch came
         self.lock = asyncio.Lock()
@@ -173,6 +180,8 @@ class ConsumerRunner:
             self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
             while not self._stopping.is_set():
+                if self._failure is not None:
+                    raise self._failure
                 generation = self.generation
                 batch = await self.consumer.getmany(
                     timeout_ms=self.poll_timeout_ms, max_records=self.max_records
@@ -181,7 +190,7 @@ class ConsumerRunner:
                     if not batch:
                         if self._commit_due():  # quiet input: what is finished is committed anyway
                             await self.commit_finished()
-                        elif self.on_idle is not None and not self.finished and self._quiet():
+                        elif self.on_idle is not None and not self._pending() and self._quiet():
                             await self.on_idle()
                         continue
                     if generation != self.generation:
@@ -210,9 +219,10 @@ class ConsumerRunner:
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()
-        await self._handle_with_retries(batch)
+        landing = await self._handle_with_retries(batch)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-        self.finished.update(offsets)
+        self._landing.append((landing, offsets))
+        self._landed()
         self._records_at = time.monotonic()
         if self._commit_due():
             await self.commit_finished()
@@ -226,11 +236,44 @@ class ConsumerRunner:
     def _quiet(self) -> bool:
         return time.monotonic() - self._records_at >= IDLE_AFTER_S
 
+    def _pending(self) -> bool:
+        return bool(self.finished or self._landing)
+
     def _commit_due(self) -> bool:
-        return bool(self.finished) and time.monotonic() - self._committed_at >= self.commit_interval_s
+        return self._pending() and time.monotonic() - self._committed_at >= self.commit_interval_s
+
+    def _landed(self) -> None:
+        """Batches whose effects have landed, in order, are finished; a failed effect raises here."""
+        while self._landing and (self._landing[0][0] is None or self._landing[0][0].done()):
+            landing, offsets = self._landing.popleft()
+            if landing is not None and (failure := landing.exception()) is not None:
+                self._effect_failed(failure)
+                raise failure
+            self.finished.update(offsets)
+
+    def _effect_failed(self, failure: BaseException) -> None:
+        # Remembered, not only raised: a rebalance callback that meets it cannot stop the runner, and
+        # no later batch of the partition may be committed over the lost one.
+        self._failure = failure
+        log.error(
+            "a batch's effect did not land; stopping without committing it",
+            extra=log_fields(group=self.group_id, reason=repr(failure)),
+        )
 
     async def commit_finished(self) -> None:
-        """Commit every finished batch's offsets (held by this member), then tell `after_commit`."""
+        """Wait for the effects still landing, commit every finished batch's offsets (held by this
+        member), then tell `after_commit` (the state then agrees with the offsets: nothing is in flight)."""
+        if self._failure is not None:
+            raise self._failure
+        while self._landing:
+            landing, offsets = self._landing.popleft()
+            if landing is not None:
+                try:
+                    await landing
+                except Exception as exc:
+                    self._effect_failed(exc)
+                    raise
+            self.finished.update(offsets)
         assigned = self.consumer.assignment()
         offsets = {tp: o for tp, o in self.finished.items() if tp in assigned}
         self.finished.clear()
@@ -248,20 +291,21 @@ class ConsumerRunner:
         if self.after_commit is not None:
             await self.after_commit(offsets)
 
-    async def _handle_with_retries(self, batch: Batch) -> None:
-        for attempt in range(1, self.attempts + 1):
+    async def _handle_with_retries(self, batch: Batch) -> Landing:
+        for attempt in range(1, self.attempts):
             try:
-                await self.handle(batch)
-                return
-            except Exception:
-                if attempt == self.attempts:
-                    log.exception(
-                        "batch failed; stopping without committing it", extra=log_fields(group=self.group_id)
-                    )
-                    raise
+                return await self.handle(batch)
+            except Exception:  # noqa: BLE001 - retried; the last attempt's failure is raised below
                 delay = min(0.2 * 2**attempt, 5.0)
                 log.warning(
                     "batch failed; retrying",
                     extra=log_fields(group=self.group_id, attempt=attempt, delay_s=delay),
                 )
                 await asyncio.sleep(delay)
+        try:
+            return await self.handle(batch)
+        except Exception:
+            log.exception(
+                "batch failed; stopping without committing it", extra=log_fields(group=self.group_id)
+            )
+            raise

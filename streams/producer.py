@@ -54,6 +54,12 @@ class Producer:
 
     async def send_all(self, records: Sequence[Record]) -> list[RecordMetadata]:
         """Send the records and wait until Kafka has acknowledged every one, or raise Unavailable."""
+        return await (await self.enqueue(records))
+
+    async def enqueue(self, records: Sequence[Record]) -> asyncio.Future[list[RecordMetadata]]:
+        """Hand the records to the producer and return at once with a future of Kafka's acknowledgement of
+        every one (failing with Unavailable), so the caller can go on meanwhile; keyed records keep their
+        order per partition either way."""
         try:
             futures = [
                 await self._producer.send(
@@ -61,12 +67,20 @@ class Producer:
                 )
                 for r in records
             ]
+        except Exception as exc:
+            if _from_kafka(exc):
+                raise _refused(exc) from exc
+            raise
+        return asyncio.ensure_future(self._acknowledged(futures))
+
+    async def _acknowledged(self, futures: list[asyncio.Future[RecordMetadata]]) -> list[RecordMetadata]:
+        try:
             return list(await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s))
         except TimeoutError as exc:
             raise Unavailable("Kafka did not acknowledge in time") from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("aiokafka"):
-                raise Unavailable(f"Kafka refused the records: {type(exc).__name__}") from exc
+            if _from_kafka(exc):
+                raise _refused(exc) from exc
             raise
 
     async def ping(self) -> str:
@@ -75,3 +89,11 @@ class Producer:
         except Exception as exc:  # noqa: BLE001 - health checks report
             return f"error: {type(exc).__name__}"
         return "ok"
+
+
+def _from_kafka(exc: Exception) -> bool:
+    return type(exc).__module__.startswith("aiokafka")
+
+
+def _refused(exc: Exception) -> Unavailable:
+    return Unavailable(f"Kafka refused the records: {type(exc).__name__}")

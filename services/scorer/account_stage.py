@@ -26,7 +26,7 @@ from services.scorer.rules import MuleFanIn, Rule, actions_for
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
-from streams.consumer import Batch
+from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for
 from streams.schemas.movements import Movement, movement_adapter
@@ -92,7 +92,7 @@ class AccountStage:
             self.accounts.pop(tp.partition, None)
             self.watching_since.pop(tp.partition, None)
 
-    async def handle(self, batch: Batch) -> None:
+    async def handle(self, batch: Batch) -> Landing:
         self.model.maybe_swap()  # between batches: a promotion never splits one
         out: list[Record] = []
         alerts: list[tuple[Alert, int]] = []
@@ -121,12 +121,11 @@ class AccountStage:
                         pending.append(waiting)
         alerts += self._score(pending)
         out += [self._alert_record(a) for a, _ in alerts]
-        if out:
-            await self.producer.send_all(out)
-        now_ms = time.time() * 1000
-        for _, ts in alerts:
-            metrics.SCORING_SECONDS.observe(max(now_ms - ts, 0) / 1000)
+        landing = await self.producer.enqueue(out) if out else None  # acknowledged while the next is scored
+        if landing is not None and alerts:
+            landing.add_done_callback(lambda _: _observe_alerted([ts for _, ts in alerts]))
         self.prune()
+        return landing
 
     def _inflow(
         self, partition: int, accounts: Book[AccountState], move: Movement, ts: int
@@ -302,3 +301,9 @@ class AccountStage:
         for accounts in self.accounts.values():
             accounts.forget_silent(self.s.account_horizon_hours * 3600)
         metrics.TRACKED.labels("account").set(sum(len(accounts) for accounts in self.accounts.values()))
+
+
+def _observe_alerted(timestamps_ms: list[int]) -> None:
+    now_ms = time.time() * 1000
+    for ts in timestamps_ms:
+        metrics.SCORING_SECONDS.observe(max(now_ms - ts, 0) / 1000)

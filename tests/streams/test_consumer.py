@@ -1,5 +1,5 @@
-"""The consumer runner: offsets are committed only after the handler's effect, so a failed batch is
-read again, and a clean stop commits what was finished."""
+"""The consumer runner: offsets are committed only after the handler's effect (also one still landing
+when the handler returns), so a failed batch is read again, and a clean stop commits what was finished."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.kit.errors import Unavailable
 from streams.admin import wait_for_leaders
 from streams.consumer import Batch, ConsumerRunner
 from tests import factories as f
@@ -154,6 +155,71 @@ async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_fi
     assert again == []
 
 
+async def test_effects_still_landing_let_the_next_batch_go_on_and_are_committed_once_landed(infra):
+    topic = await _topic_with(infra, [])
+    seen: list[bytes] = []
+    landings: list[asyncio.Future[None]] = []
+
+    async def landing_later(batch: Batch) -> asyncio.Future[None]:
+        await _record(seen, batch)
+        landings.append(asyncio.get_running_loop().create_future())
+        return landings[-1]
+
+    def land_all() -> None:
+        for landing in landings:
+            if not landing.done():
+                landing.set_result(None)
+
+    runner = _runner(infra, topic, f.unique("g"), landing_later, commit_interval_ms=600_000)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(runner.started.wait(), 10)
+        await _produce(infra, topic, [b"first"])  # one record: one batch
+        await eventually(lambda: seen == [b"first"], timeout_s=20)
+        await asyncio.sleep(0.5)
+        assert await _committed(runner, topic) == 0  # the first commit is due, but waits for the effect
+        land_all()
+        await eventually(lambda: _committed(runner, topic), timeout_s=10)
+        await _produce(infra, topic, [f"late{i}".encode() for i in range(7)])
+        # Handled although the effects of the batches before have not landed: no wait per batch.
+        await eventually(lambda: len(seen) == 8, timeout_s=20)
+        runner.stop()
+        await asyncio.sleep(0.5)
+        assert not task.done()  # the stop commits, so it waits for what is landing
+        assert await _committed(runner, topic) == 1
+        land_all()
+        await asyncio.wait_for(task, 20)
+    finally:
+        land_all()
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+    assert await _committed_in_group(infra, topic, runner.group_id) == 8
+
+
+async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_read_again(infra):
+    values = [f"m{i}".encode() for i in range(10)]
+    topic = await _topic_with(infra, values)
+    group = f.unique("g")
+
+    async def never_lands(batch: Batch) -> asyncio.Future[None]:
+        landing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        landing.set_exception(Unavailable("Kafka did not acknowledge in time"))
+        return landing
+
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(_runner(infra, topic, group, never_lands).run(), 20)
+    seen: list[bytes] = []
+    done = asyncio.Event()
+
+    async def recording(batch: Batch) -> None:
+        await _record(seen, batch)
+        if len(seen) >= len(values):
+            done.set()
+
+    await _run_until(_runner(infra, topic, group, recording), done)
+    assert sorted(seen) == sorted(values)
+
+
 async def _record(into: list[bytes], batch: Batch) -> None:
     into.extend(r.value for recs in batch.values() for r in recs)
 
@@ -161,3 +227,14 @@ async def _record(into: list[bytes], batch: Batch) -> None:
 async def _committed(runner: ConsumerRunner, topic: str) -> int:
     parts = [TopicPartition(topic, p) for p in runner.consumer.partitions_for_topic(topic) or ()]
     return sum([await runner.consumer.committed(tp) or 0 for tp in parts])
+
+
+async def _committed_in_group(infra: Infra, topic: str, group: str) -> int:
+    """The group's committed offsets, asked of Kafka by a client outside the group."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.common.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic)
