@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 from datetime import UTC, datetime
 
 from models.features.account import PAYEE_FEATURES, AccountState
@@ -38,6 +39,23 @@ def call(
 def feats(person: PersonState, money: MoneyOut) -> dict[str, float]:
     values, _ = person.features(money, 10)
     return dict(zip(PERSON_FEATURES, values, strict=True))
+
+
+def test_empty_windows_share_nothing_they_change_and_stay_small():
+    a, b = Window(60.0), Window(60.0)
+    a.add(T0, "x", 5.0)
+    assert (a.stats(T0), b.stats(T0)) == ((1, 5.0, 1), (0, 0.0, 0))
+    assert a.stats(T0 + 61) == (0, 0.0, 0)  # its entry expired: a is empty again
+    b.add(T0 + 100, "y", 1.0)
+    a.add(T0 + 110, "z", 2.0)
+    assert (a.stats(T0 + 110), b.stats(T0 + 110)) == ((1, 2.0, 1), (1, 1.0, 1))
+    tracemalloc.start()
+    try:
+        people = [PersonState() for _ in range(1000)]
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(people) == 1000 and used < 1000 * 1600  # nine windows each: was 3.4 KB a person
 
 
 def test_window_edges_are_inclusive_and_expire_after_the_span():
