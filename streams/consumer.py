@@ -204,6 +204,11 @@ class ConsumerRunner:
                 await self.commit_finished()
                 if self.owner is not None and self.consumer.assignment():
                     await self.owner.revoked(set(self.consumer.assignment()))
+        except Exception:
+            # Whatever stops the loop (a handler, an effect that did not land, a bug) is logged once,
+            # here, with its traceback; nothing after the last commit is committed.
+            log.exception("consumer stopped on an error", extra=log_fields(group=self.group_id))
+            raise
         finally:
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
@@ -247,18 +252,9 @@ class ConsumerRunner:
         while self._landing and (self._landing[0][0] is None or self._landing[0][0].done()):
             landing, offsets = self._landing.popleft()
             if landing is not None and (failure := landing.exception()) is not None:
-                self._effect_failed(failure)
+                self._failure = failure
                 raise failure
             self.finished.update(offsets)
-
-    def _effect_failed(self, failure: BaseException) -> None:
-        # Remembered, not only raised: a rebalance callback that meets it cannot stop the runner, and
-        # no later batch of the partition may be committed over the lost one.
-        self._failure = failure
-        log.error(
-            "a batch's effect did not land; stopping without committing it",
-            extra=log_fields(group=self.group_id, reason=repr(failure)),
-        )
 
     async def commit_finished(self) -> None:
         """Wait for the effects still landing, commit every finished batch's offsets (held by this
@@ -271,7 +267,9 @@ class ConsumerRunner:
                 try:
                     await landing
                 except Exception as exc:
-                    self._effect_failed(exc)
+                    # Remembered, not only raised: a rebalance callback that meets it cannot stop the
+                    # runner, and no later batch of the partition may be committed over the lost one.
+                    self._failure = exc
                     raise
             self.finished.update(offsets)
         assigned = self.consumer.assignment()
@@ -295,17 +293,11 @@ class ConsumerRunner:
         for attempt in range(1, self.attempts):
             try:
                 return await self.handle(batch)
-            except Exception:  # noqa: BLE001 - retried; the last attempt's failure is raised below
+            except Exception:  # noqa: BLE001 - retried; the last attempt's failure stops the runner
                 delay = min(0.2 * 2**attempt, 5.0)
                 log.warning(
                     "batch failed; retrying",
                     extra=log_fields(group=self.group_id, attempt=attempt, delay_s=delay),
                 )
                 await asyncio.sleep(delay)
-        try:
-            return await self.handle(batch)
-        except Exception:
-            log.exception(
-                "batch failed; stopping without committing it", extra=log_fields(group=self.group_id)
-            )
-            raise
+        return await self.handle(batch)  # its failure stops the runner (logged in `run`)

@@ -196,7 +196,7 @@ async def test_effects_still_landing_let_the_next_batch_go_on_and_are_committed_
     assert await _committed_in_group(infra, topic, runner.group_id) == 8
 
 
-async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_read_again(infra):
+async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_read_again(infra, caplog):
     values = [f"m{i}".encode() for i in range(10)]
     topic = await _topic_with(infra, values)
     group = f.unique("g")
@@ -208,6 +208,8 @@ async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_re
 
     with pytest.raises(Unavailable):
         await asyncio.wait_for(_runner(infra, topic, group, never_lands).run(), 20)
+    [stopped] = [r for r in caplog.records if r.getMessage() == "consumer stopped on an error"]
+    assert stopped.exc_info and stopped.exc_info[0] is Unavailable  # logged once, with its cause
     seen: list[bytes] = []
     done = asyncio.Event()
 
