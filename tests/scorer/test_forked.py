@@ -1,10 +1,13 @@
 """Snapshots encoded in a forked child: the bytes come back whole, a failing or hanging child is reported
-and reaped, and the frames of several partitions are read back exactly."""
+and reaped, what the collector was kept from while the child lived is collected after, and the frames of
+several partitions are read back exactly."""
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+import weakref
 
 import pytest
 
@@ -20,6 +23,23 @@ async def test_the_child_sees_the_state_at_the_fork_and_hands_back_every_byte():
     STATE["n"] = 2  # the parent goes on; the child's copy does not change
     assert await child.result(timeout_s=10) == b"\x01" * 3_000_000
     assert child.exit_code == 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the collector frees it
+
+
+async def test_the_collector_is_kept_off_the_parents_objects_while_the_child_lives_and_only_then():
+    node = _Node()
+    gone = weakref.ref(node)
+    child = ForkedEncoding(lambda: (time.sleep(0.3), b"done")[1])
+    del node  # garbage now, in a cycle
+    gc.collect()
+    assert gone() is not None and gc.get_freeze_count() > 0  # out of sight: its pages are not written
+    assert await child.result(timeout_s=10) == b"done"
+    gc.collect()
+    assert gone() is None and gc.get_freeze_count() == 0  # handed back: nothing leaks
 
 
 async def test_a_failing_child_is_reported():
