@@ -39,7 +39,7 @@ class Scorer:
 
     def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
         prefix = common.topic_prefix
-        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer", linger_ms=1)
+        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer")
         self.snapshots = SnapshotStore(
             common.kafka_bootstrap, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000
         )
