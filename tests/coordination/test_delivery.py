@@ -1,21 +1,24 @@
 """Delivery exactly once to a de-duplicating receiver: through a relay killed between publishing and
-marking sent, and to a webhook receiver that is down and comes back."""
+marking sent, and to a webhook receiver that is down and comes back; a queued message wakes the relay
+loop of its channel only."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
 
-from services.coordination.delivery import signing
+from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
 from services.coordination.settings import CoordinationSettings
 from streams import topics
 from tests import factories as f
+from tests.conftest import plain_dsn
 from tests.coordination.conftest import FAST, App, bank, issue, open_case
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
@@ -131,3 +134,42 @@ def test_signature_covers_timestamp_and_body():
     assert not signing.verify("s3cret", headers, b'{"a":2}', now=1_000_010)
     assert not signing.verify("other", headers, body, now=1_000_010)
     assert not signing.verify("s3cret", headers, body, now=1_000_000 + 3600)  # replayed later
+
+
+async def test_a_queued_message_wakes_only_the_relay_loop_of_its_channel(infra, coord, sessions):
+    heard: list[str] = []
+    listener = await asyncpg.connect(plain_dsn(infra.database_url), timeout=10)
+    await listener.add_listener(repository.CHANNEL, lambda *args: heard.append(args[3]))
+    try:
+        op = f.officer()
+        kafka_only, _, _ = await bank(sessions)
+        with_webhook, _, _ = await bank(sessions, webhook_url="http://127.0.0.1:9/hook")
+        for inst in (kafka_only, with_webhook):
+            account = f.account("MULE")
+            case_id = await open_case(coord.client, op, (inst, account, "100.00"))
+            await issue(
+                coord.client,
+                op,
+                case_id,
+                kind="stop_payment",
+                institution_id=inst,
+                account=account,
+                amount="100.00",
+            )
+        await eventually(lambda: {"kafka", "kafka,webhook"} <= set(heard))
+    finally:
+        await listener.close()
+
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    woken = {}
+    for payload in ("kafka", "webhook", "kafka,webhook", ""):
+        for wake in relay._wake.values():
+            wake.clear()
+        relay._notified(None, 0, repository.CHANNEL, payload)
+        woken[payload] = sorted(c for c, wake in relay._wake.items() if wake.is_set())
+    assert woken == {
+        "kafka": ["kafka"],
+        "webhook": ["webhook"],
+        "kafka,webhook": ["kafka", "webhook"],
+        "": ["kafka", "webhook"],  # a bare NOTIFY, as older writers send: both look
+    }

@@ -62,7 +62,7 @@ class Relay:
         self.after_publish = after_publish
         self.producer = Producer(common.kafka_bootstrap, client_id="stopline-relay")
         self.http: httpx.AsyncClient | None = None
-        self._wake = asyncio.Event()
+        self._wake = {"kafka": asyncio.Event(), "webhook": asyncio.Event()}  # by delivery channel
         self._stopping = asyncio.Event()
         self._topics_ready: set[str] = set()
         self._listener: asyncpg.Connection | None = None
@@ -76,21 +76,24 @@ class Relay:
         self._listener = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
         await self._listener.add_listener(repository.CHANNEL, self._notified)
         self.tasks = [
-            asyncio.create_task(self._loop(self.kafka_once), name="relay-kafka"),
-            asyncio.create_task(self._loop(self.webhooks_once), name="relay-webhooks"),
+            asyncio.create_task(self._loop(self.kafka_once, self._wake["kafka"]), name="relay-kafka"),
+            asyncio.create_task(self._loop(self.webhooks_once, self._wake["webhook"]), name="relay-webhooks"),
         ]
 
     async def open_clients(self) -> None:
         await self.producer.start()
         self.http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
 
-    def _notified(self, *_: Any) -> None:
-        self._wake.set()
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        named = [self._wake[c] for c in payload.split(",") if c in self._wake]
+        for wake in named or self._wake.values():  # a bare NOTIFY (older writers) wakes both
+            wake.set()
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Finish the batch in hand (within the grace period), then close the clients."""
         self._stopping.set()
-        self._wake.set()
+        for wake in self._wake.values():
+            wake.set()
         if self.tasks:
             _, pending = await asyncio.wait(self.tasks, timeout=grace_s)
             for task in pending:
@@ -104,7 +107,7 @@ class Relay:
         await self.producer.stop()
         self.tasks = []
 
-    async def _loop(self, once: Callable[[], Awaitable[int]]) -> None:
+    async def _loop(self, once: Callable[[], Awaitable[int]], wake: asyncio.Event) -> None:
         while not self._stopping.is_set():
             try:
                 busy = await once()
@@ -116,9 +119,9 @@ class Relay:
                 await asyncio.sleep(0.5)
             if busy:
                 continue
-            self._wake.clear()
+            wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_s)
+                await asyncio.wait_for(wake.wait(), self.settings.relay_poll_s)
 
     async def kafka_once(self) -> int:
         """Publish one batch of due Kafka messages; return how many were sent."""

@@ -17,8 +17,11 @@ CHANNEL = "stopline_outbox"
 async def add(session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
     session.add_all(rows)
     await session.flush()
-    # Delivered to listening relays when (and only if) this transaction commits.
-    await session.execute(text("select pg_notify(:c, '')"), {"c": CHANNEL})
+    # Delivered to listening relays when (and only if) this transaction commits. It names the delivery
+    # channels queued, so a relay wakes only the loop with work (a webhook claim per Kafka message was
+    # half of the relay's database round trips).
+    channels = ",".join(sorted({r.channel for r in rows}))
+    await session.execute(text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": channels})
 
 
 async def institution(session: AsyncSession, institution_id: str) -> Institution | None:
