@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from models.live_topics import read_alerts, save_live_table
 from models.live_truth import load_truth, measure
+from services.kit.db import scratch_database
 from services.kit.settings import CommonSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,23 +78,12 @@ def _step(args: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"{' '.join(args)} failed")
 
 
-async def _database(admin_url: str, name: str, *, create: bool) -> None:
-    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def scratch(tag: str, logs: Path, *, keep: bool) -> Iterator[dict[str, str]]:
     """A migrated database, topics and the three services; everything removed at the end."""
     base = CommonSettings().database_url
     name = f"stopline_lc_{tag}"
-    env = _env(tag, make_url(base).set(database=name).render_as_string(hide_password=False))
-    asyncio.run(_database(base, name, create=True))
+    env = _env(tag, asyncio.run(scratch_database(base, name, create=True)))
     children: list[subprocess.Popen[bytes]] = []
     try:
         _step(["services.migrate", "upgrade"], env)
@@ -114,7 +102,7 @@ def scratch(tag: str, logs: Path, *, keep: bool) -> Iterator[dict[str, str]]:
                 child.wait(5)
         if not keep:
             _step(["streams.admin", "--delete"], env)
-            asyncio.run(_database(base, name, create=False))
+            asyncio.run(scratch_database(base, name, create=False))
 
 
 def _healthy(service: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
