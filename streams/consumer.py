@@ -187,6 +187,8 @@ class ConsumerRunner:
                     timeout_ms=self.poll_timeout_ms, max_records=self.max_records
                 )
                 async with self.lock:
+                    if self._failure is not None:  # met by a rebalance callback while this waited
+                        raise self._failure
                     if not batch:
                         if self._commit_due():  # quiet input: what is finished is committed anyway
                             await self.commit_finished()
@@ -204,9 +206,12 @@ class ConsumerRunner:
                 await self.commit_finished()
                 if self.owner is not None and self.consumer.assignment():
                     await self.owner.revoked(set(self.consumer.assignment()))
-        except Exception:
+        except Exception as exc:
             # Whatever stops the loop (a handler, an effect that did not land, a bug) is logged once,
-            # here, with its traceback; nothing after the last commit is committed.
+            # here, with its traceback; nothing after the last commit is committed, nor is the owner
+            # told of a revocation (its half-applied state must not be snapshotted) when leaving the
+            # group calls the rebalance callback.
+            self._failure = self._failure or exc
             log.exception("consumer stopped on an error", extra=log_fields(group=self.group_id))
             raise
         finally:

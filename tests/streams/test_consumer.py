@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.kit.errors import Unavailable
 from streams.admin import wait_for_leaders
-from streams.consumer import Batch, ConsumerRunner
+from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, _Listener
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import eventually
@@ -220,6 +220,46 @@ async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_re
 
     await _run_until(_runner(infra, topic, group, recording), done)
     assert sorted(seen) == sorted(values)
+
+
+async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anything_else(infra):
+    topic = await _topic_with(infra, [])
+    landings: list[asyncio.Future[None]] = []
+    told: list[str] = []
+
+    async def landing_later(batch: Batch) -> asyncio.Future[None]:
+        landings.append(asyncio.get_running_loop().create_future())
+        return landings[-1]
+
+    class Owner:
+        async def assigned(self, partitions: set[TopicPartition]) -> None:
+            pass
+
+        async def revoked(self, partitions: set[TopicPartition]) -> None:
+            told.append("revoked")  # would snapshot state holding the lost batch
+
+    async def idle() -> None:
+        told.append("idle")  # would snapshot too
+
+    runner = _runner(
+        infra, topic, f.unique("g"), landing_later, owner=Owner(), on_idle=idle, commit_interval_ms=600_000
+    )
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 10)
+    await _produce(infra, topic, [b"first"])
+    await eventually(lambda: landings, timeout_s=20)
+    landings[0].set_result(None)  # the first commit, due at once, goes through
+    await eventually(lambda: _committed(runner, topic), timeout_s=10)
+    await _produce(infra, topic, [b"second"])
+    await eventually(lambda: len(landings) == 2, timeout_s=20)  # handled; not committed (interval)
+    landings[1].set_exception(Unavailable("Kafka did not acknowledge in time"))
+    await asyncio.sleep(IDLE_AFTER_S + 0.2)  # long enough that the input looks quiet
+    with pytest.raises(Unavailable):  # as aiokafka would meet it: it logs and goes on
+        await _Listener(runner).on_partitions_revoked(runner.consumer.assignment())
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(task, 20)
+    assert told == []
+    assert await _committed_in_group(infra, topic, runner.group_id) == 1
 
 
 async def _record(into: list[bytes], batch: Batch) -> None:
