@@ -57,6 +57,18 @@ class Window:
     def __post_init__(self) -> None:
         if not self.times:  # e.g. decoded from a snapshot
             self._share()
+        else:  # entries given, some books left to their defaults: those must be its own
+            self._own()
+
+    def _own(self) -> None:
+        if self.times is _NO_ENTRIES:
+            self.times = []
+        if self.keys is _NO_ENTRIES:
+            self.keys = []
+        if self.amounts is _NO_ENTRIES:
+            self.amounts = []
+        if self.distinct is _NO_KEYS:
+            self.distinct = Counter()
 
     def _share(self) -> None:
         self.times = self.keys = self.amounts = _NO_ENTRIES
@@ -66,7 +78,7 @@ class Window:
         """Add an entry; a late one is put in time order, one older than the window is ignored."""
         if at < self.newest - self.span_s:
             return
-        if self.times is _NO_ENTRIES:
+        if not self.times:  # books of its own, never the shared empty ones (nor one list for three)
             self.times, self.keys, self.amounts, self.distinct = [], [], [], Counter()
         if at >= self.newest:
             self.times.append(at)

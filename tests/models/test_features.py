@@ -49,6 +49,9 @@ def test_empty_windows_share_nothing_they_change_and_stay_small():
     b.add(T0 + 100, "y", 1.0)
     a.add(T0 + 110, "z", 2.0)
     assert (a.stats(T0 + 110), b.stats(T0 + 110)) == ((1, 2.0, 1), (1, 1.0, 1))
+    given = Window(60.0, times=[T0], keys=["k"], amounts=[3.0], total=3.0)  # its counter left to default
+    assert given.stats(T0 + 61) == (0, 0.0, 0)  # expiring "k" must not touch what empty windows share
+    assert Window(60.0).distinct == {} and Window(60.0).times == []
     tracemalloc.start()
     try:
         people = [PersonState() for _ in range(1000)]
