@@ -31,7 +31,13 @@ class ForkedEncoding:
         # collections stalled its loop by up to 120 ms after each fork. They now scan only what the
         # parent made since. `result` hands the objects back to the collector (no cycle leaks).
         gc.freeze()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            gc.unfreeze()
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         if pid == 0:  # the child: never returns
             _child(build, read_fd, write_fd)
         os.close(write_fd)
@@ -65,8 +71,10 @@ class ForkedEncoding:
         finally:
             loop.remove_reader(self._fd)
             os.close(self._fd)
-            await self._reap()
-            gc.unfreeze()  # the start-up freeze (services.kit.collector) with it: full collections are paced
+            try:
+                await self._reap()
+            finally:
+                gc.unfreeze()  # the start-up freeze (services.kit.collector) with it
         if self.exit_code != 0:
             raise ChildFailed(f"snapshot child exited with {self.exit_code}")
         return b"".join(chunks)
