@@ -48,7 +48,9 @@ def _run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str,
 # from 200,000: each person still sends ~30 times more than a real one, but no longer hundreds of events
 # in a few minutes, which made the per-person windows the benchmark's bottleneck. And the scorer's state
 # is that of 200,000 people: forks and memory are measured at a realistic size.
-LOADGEN = ["services.simulator.bench", "--population", "200000"]
+# The institutions' keys it provisions live and die with the bench's database: kept apart from the
+# simulator's own file, which holds the keys `make run` uses.
+LOADGEN = ["services.simulator.bench", "--population", "200000", "--keys", str(RESULTS / "keys.json")]
 SETTLE = [*LOADGEN, "--rate", "1000", "--duration", "15", "--batch", "100"]
 # (name, module arguments, needs the running ingest/scorer/coordination services)
 BENCHMARKS: list[tuple[str, list[str], bool]] = [
@@ -173,7 +175,10 @@ def main() -> None:
         for child in reversed(services):
             child.stop()
         step(["streams.admin", "--delete"], "removing the benchmark topics", timeout=60)
-        asyncio.run(scratch_database(server, database, create=False))
+        try:
+            asyncio.run(scratch_database(server, database, create=False))
+        except Exception as exc:  # noqa: BLE001 - cleanup must not hide the run's own error
+            say(f"bench: the database {database} was not dropped: {exc!r}")
         if not stack_was_up:
             step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
     RESULTS.mkdir(parents=True, exist_ok=True)
