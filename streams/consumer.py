@@ -180,14 +180,12 @@ class ConsumerRunner:
             self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
             while not self._stopping.is_set():
-                if self._failure is not None:
-                    raise self._failure
                 generation = self.generation
                 batch = await self.consumer.getmany(
                     timeout_ms=self.poll_timeout_ms, max_records=self.max_records
                 )
                 async with self.lock:
-                    if self._failure is not None:  # met by a rebalance callback while this waited
+                    if self._failure is not None:  # e.g. met by a rebalance callback meanwhile
                         raise self._failure
                     if not batch:
                         if self._commit_due():  # quiet input: what is finished is committed anyway
@@ -257,6 +255,8 @@ class ConsumerRunner:
         while self._landing and (self._landing[0][0] is None or self._landing[0][0].done()):
             landing, offsets = self._landing.popleft()
             if landing is not None and (failure := landing.exception()) is not None:
+                # Remembered, not only raised: a rebalance callback that meets it cannot stop the runner,
+                # and no later batch of the partition may be committed over the lost one.
                 self._failure = failure
                 raise failure
             self.finished.update(offsets)
@@ -266,17 +266,9 @@ class ConsumerRunner:
         member), then tell `after_commit` (the state then agrees with the offsets: nothing is in flight)."""
         if self._failure is not None:
             raise self._failure
-        while self._landing:
-            landing, offsets = self._landing.popleft()
-            if landing is not None:
-                try:
-                    await landing
-                except Exception as exc:
-                    # Remembered, not only raised: a rebalance callback that meets it cannot stop the
-                    # runner, and no later batch of the partition may be committed over the lost one.
-                    self._failure = exc
-                    raise
-            self.finished.update(offsets)
+        if landing := [effect for effect, _ in self._landing if effect is not None]:
+            await asyncio.wait(landing)
+        self._landed()
         assigned = self.consumer.assignment()
         offsets = {tp: o for tp, o in self.finished.items() if tp in assigned}
         self.finished.clear()
