@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.kit.db import make_engine, make_sessionmaker
+from services.kit.db import make_engine, make_sessionmaker, scratch_database
 from services.kit.settings import CommonSettings
 
 if TYPE_CHECKING:
@@ -47,18 +46,14 @@ def infra() -> Iterator[Infra]:
 
     base = CommonSettings()
     db_name = f"stopline_test_{RUN_ID}"
-    test_url = make_url(base.database_url).set(database=db_name).render_as_string(hide_password=False)
     prefix = f"test-{RUN_ID}-"
 
-    async def create() -> None:
-        conn = await asyncpg.connect(plain_dsn(base.database_url), timeout=10)
-        try:
-            await conn.execute(f'CREATE DATABASE "{db_name}"')
-        finally:
-            await conn.close()
+    async def create() -> str:
+        url = await scratch_database(base.database_url, db_name, create=True)
         await ensure_topics(base.kafka_bootstrap, prefix)
+        return url
 
-    asyncio.run(create())
+    test_url = asyncio.run(create())
     upgrade(test_url)
     os.environ["DATABASE_URL"] = test_url
     os.environ["STOPLINE_TOPIC_PREFIX"] = prefix
@@ -68,11 +63,7 @@ def infra() -> Iterator[Infra]:
 
     async def drop() -> None:
         await delete_topics(base.kafka_bootstrap, prefix)
-        conn = await asyncpg.connect(plain_dsn(base.database_url), timeout=10)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await scratch_database(base.database_url, db_name, create=False)
 
     asyncio.run(drop())
 

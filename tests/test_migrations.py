@@ -15,9 +15,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, inspect
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
-from services.kit.db import make_engine
+from services.kit.db import make_engine, scratch_database
 from services.kit.settings import CommonSettings
 from services.migrate import alembic_config, in_thread, target_metadata, upgrade
 from tests.conftest import plain_dsn
@@ -30,18 +30,11 @@ def empty_database() -> Iterator[str]:
     base = CommonSettings().database_url
     name = f"stopline_migrations_{uuid.uuid4().hex[:10]}"
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(plain_dsn(base), timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(scratch_database(base, name, create=True))
     try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(scratch_database(base, name, create=False))
 
 
 def _inspect(url: str, look: Callable[[Connection], Any]) -> Any:

@@ -24,14 +24,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy.engine import make_url
 
 from services.institutions import credentials
-from services.kit.db import make_engine, make_sessionmaker, unit_of_work
+from services.kit.db import make_engine, make_sessionmaker, scratch_database, unit_of_work
 from services.kit.settings import CommonSettings
 from services.kit.tokens import issue as issue_token
 from services.migrate import upgrade
@@ -49,15 +47,7 @@ def _free_port() -> int:
 async def _scratch(common: CommonSettings) -> AsyncIterator[CommonSettings]:
     """A migrated database and a topic prefix of this run only; removed afterwards."""
     name = f"stopline_bench_{uuid.uuid4().hex[:8]}"
-    admin_dsn = (
-        make_url(common.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    conn = await asyncpg.connect(admin_dsn, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = make_url(common.database_url).set(database=name).render_as_string(hide_password=False)
+    url = await scratch_database(common.database_url, name, create=True)
     prefix = f"bench-coord-{name[-8:]}-"
     try:
         await asyncio.to_thread(upgrade, url)
@@ -65,11 +55,7 @@ async def _scratch(common: CommonSettings) -> AsyncIterator[CommonSettings]:
         yield common.model_copy(update={"database_url": url, "topic_prefix": prefix})
     finally:
         await admin.delete_topics(common.kafka_bootstrap, prefix)
-        conn = await asyncpg.connect(admin_dsn, timeout=10)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await scratch_database(common.database_url, name, create=False)
 
 
 @contextlib.asynccontextmanager
