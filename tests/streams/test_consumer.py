@@ -136,11 +136,11 @@ async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_fi
     try:
         await eventually(lambda: len(seen) == 10, timeout_s=20)
         await asyncio.sleep(0.5)
-        first = await _committed(runner, topic)  # the first batch's commit is due at once
+        first = await _committed(infra, topic, runner.group_id)  # the first batch's commit is due at once
         await _produce(infra, topic, [f"late{i}".encode() for i in range(4)])
         await eventually(lambda: len(seen) == 14, timeout_s=20)
         await asyncio.sleep(0.5)  # quiet input, but the interval has not passed: nothing more is committed
-        assert 0 < first == await _committed(runner, topic) < 14
+        assert 0 < first == await _committed(infra, topic, runner.group_id) < 14
     finally:
         runner.stop()
         await asyncio.wait_for(task, 20)
@@ -177,23 +177,24 @@ async def test_effects_still_landing_let_the_next_batch_go_on_and_are_committed_
         await _produce(infra, topic, [b"first"])  # one record: one batch
         await eventually(lambda: seen == [b"first"], timeout_s=20)
         await asyncio.sleep(0.5)
-        assert await _committed(runner, topic) == 0  # the first commit is due, but waits for the effect
+        # The first commit is due, but waits for the effect.
+        assert await _committed(infra, topic, runner.group_id) == 0
         land_all()
-        await eventually(lambda: _committed(runner, topic), timeout_s=10)
+        await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10)
         await _produce(infra, topic, [f"late{i}".encode() for i in range(7)])
         # Handled although the effects of the batches before have not landed: no wait per batch.
         await eventually(lambda: len(seen) == 8, timeout_s=20)
         runner.stop()
         await asyncio.sleep(0.5)
         assert not task.done()  # the stop commits, so it waits for what is landing
-        assert await _committed(runner, topic) == 1
+        assert await _committed(infra, topic, runner.group_id) == 1
         land_all()
         await asyncio.wait_for(task, 20)
     finally:
         land_all()
         runner.stop()
         await asyncio.wait_for(task, 20)
-    assert await _committed_in_group(infra, topic, runner.group_id) == 8
+    assert await _committed(infra, topic, runner.group_id) == 8
 
 
 async def test_an_effect_that_fails_to_land_stops_the_runner_and_its_batch_is_read_again(infra, caplog):
@@ -249,7 +250,7 @@ async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anyth
     await _produce(infra, topic, [b"first"])
     await eventually(lambda: landings, timeout_s=20)
     landings[0].set_result(None)  # the first commit, due at once, goes through
-    await eventually(lambda: _committed(runner, topic), timeout_s=10)
+    await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10)
     await _produce(infra, topic, [b"second"])
     await eventually(lambda: len(landings) == 2, timeout_s=20)  # handled; not committed (interval)
     landings[1].set_exception(Unavailable("Kafka did not acknowledge in time"))
@@ -259,19 +260,14 @@ async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anyth
     with pytest.raises(Unavailable):
         await asyncio.wait_for(task, 20)
     assert told == []
-    assert await _committed_in_group(infra, topic, runner.group_id) == 1
+    assert await _committed(infra, topic, runner.group_id) == 1
 
 
 async def _record(into: list[bytes], batch: Batch) -> None:
     into.extend(r.value for recs in batch.values() for r in recs)
 
 
-async def _committed(runner: ConsumerRunner, topic: str) -> int:
-    parts = [TopicPartition(topic, p) for p in runner.consumer.partitions_for_topic(topic) or ()]
-    return sum([await runner.consumer.committed(tp) or 0 for tp in parts])
-
-
-async def _committed_in_group(infra: Infra, topic: str, group: str) -> int:
+async def _committed(infra: Infra, topic: str, group: str) -> int:
     """The group's committed offsets, asked of Kafka by a client outside the group."""
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.common.kafka_bootstrap)
     await admin.start()
