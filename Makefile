@@ -28,9 +28,9 @@ stack-down: setup
 run: setup
 	$(PY) -m deploy.local.run
 
-# Starts Kafka and PostgreSQL if they are not running, runs every test against them, and stops
-# them again unless they were already running before (a `make run` in another terminal).
-test: setup
+# Lint and type checks first, then every test on Kafka and PostgreSQL: starts them if they are not
+# running, and stops them again unless they were already running before (a `make run` elsewhere).
+test: lint mypy
 	@if $(STACK) status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
 	$(STACK) up || exit $$?; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -51,7 +51,7 @@ train: setup
 	$(PY) -m models.train
 
 bench: setup
-	$(PY) -m deploy.local.bench
+	$(PY) -m deploy.bench
 
 stack-clean: setup
 	$(STACK) down

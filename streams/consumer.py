@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -137,8 +138,10 @@ class ConsumerRunner:
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
         self._landing: deque[tuple[Landing, dict[TopicPartition, int]]] = deque()  # handled, effect landing
         self._failure: BaseException | None = None  # an effect that did not land: the runner stops
-        self._committed_at = 0.0
-        self._records_at = 0.0  # when the last batch came
+        # Never: the first commit is due at once and the input counts as quiet until a batch comes,
+        # whatever the monotonic clock reads (on Linux, the time since boot).
+        self._committed_at = -math.inf
+        self._records_at = -math.inf  # when the last batch came
         self.lock = asyncio.Lock()
         self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started

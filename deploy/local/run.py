@@ -49,7 +49,7 @@ CHILDREN = [
     *scorer_children(),
     Child("coordination", ["services.coordination.app"], COORDINATION),
     Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
-    Child("gateway", ["services.notifier.receiver", "--port", str(GATEWAY_PORT)], None),
+    Child("gateway", ["deploy.local.gateway", "--port", str(GATEWAY_PORT)], None),
     Child(
         "notifier",
         ["services.notifier"],
@@ -170,7 +170,7 @@ def _banner() -> None:
     say(
         "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit u1"
     )
-    say("  the whole story   .local/venv/bin/python -m services.coordination.story")
+    say("  the whole story   .local/venv/bin/python -m deploy.story")
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")
 

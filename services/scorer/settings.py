@@ -70,7 +70,7 @@ class ScorerSettings(BaseSettings):
         ge=0,
         description="event time a partition's state must cover before the model alerts (hard rules alert "
         "at once): the longest feature window; with less, ordinary payees look like fresh mule accounts "
-        "(models.live_check measured 1.3% false positives in the state's first two hours, 0.06% after 8 h)",
+        "(deploy.live_check measured 1.3% false positives in the state's first two hours, 0.06% after 8 h)",
     )
     model_watch_seconds: float = Field(5.0, gt=0, description="how often the ACTIVE pointer is checked")
     hard_rule_score: float = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 import time
 import zlib
@@ -253,7 +254,9 @@ class Checkpoints:
         self.positions.update(offsets)
         now = time.monotonic()
         due = [
-            p for p in {tp.partition for tp in offsets} if now - self._saved_at.get(p, 0.0) >= self.interval_s
+            p
+            for p in {tp.partition for tp in offsets}
+            if now - self._saved_at.get(p, -math.inf) >= self.interval_s
         ]
         if self.interval_s <= 0:
             for partition in sorted(due):  # "after every batch": each touched partition, every time
@@ -272,7 +275,7 @@ class Checkpoints:
 
     def _half_due(self, now: float) -> list[int]:
         held = {tp.partition for tp in self.positions}
-        return [p for p in sorted(held) if now - self._saved_at.get(p, 0.0) >= self.interval_s / 2]
+        return [p for p in sorted(held) if now - self._saved_at.get(p, -math.inf) >= self.interval_s / 2]
 
     @property
     def saving(self) -> bool:

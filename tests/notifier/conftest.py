@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from deploy.local.gateway import Behaviour, Receiver, free_port, serving
 from services.notifier.app import build
-from services.notifier.receiver import Behaviour, Receiver, free_port, serving
 from services.notifier.settings import NotifierSettings
 from streams import keys, topics
 from streams.producer import Producer, Record

@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from deploy.local.gateway import Receiver
 from services.notifier.delivery.models import Delivery
 from services.notifier.desk.models import DeskTask
-from services.notifier.receiver import Receiver
 from services.notifier.warnings.models import CitizenWarning, WarningAlert
 
 Sessions = async_sessionmaker[AsyncSession]

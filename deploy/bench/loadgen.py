@@ -1,7 +1,7 @@
 """End-to-end benchmark of the running stack: events through the ingest API at a fixed rate (or as fast as
 it takes them), scams injected, and the time from posting a scam's triggering event to its alert on Kafka.
 
-    python -m services.simulator.bench --rate 1000 --duration 60 --batch 100 [--provision] [--mode max]
+    python -m deploy.bench.loadgen --rate 1000 --duration 60 --batch 100 [--provision] [--mode max]
 
 Prints one JSON object on stdout.
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
+from deploy.bench.alert_watch import AlertWatcher, SeenAlert
 from services.kit.collector import defer_full_collections, freeze_startup
 from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
-from services.simulator.alerts import AlertWatcher, SeenAlert
 from services.simulator.cli import add_common_arguments, make_sink, run_tag
 from services.simulator.model import IdSource, SimEvent
 from services.simulator.normal import NormalTraffic
@@ -35,7 +35,7 @@ from services.simulator.scenarios import Scenario, ScenarioFactory
 from services.simulator.sinks import MissingKeys, SendResult
 from streams import topics
 
-log = logging.getLogger("services.simulator.bench")
+log = logging.getLogger("deploy.bench.loadgen")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -102,7 +102,7 @@ class Ledger:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m services.simulator.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deploy.bench.loadgen", description=__doc__)
     parser.add_argument("--mode", choices=("fixed", "max"), default="fixed")
     parser.add_argument("--rate", type=float, default=1000.0, help="target events/s (fixed mode)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic")

@@ -1,5 +1,5 @@
 """Live quality from what a run left behind: the alerts the scorer published and the simulator's ground
-truth (JSONL), matched by event reference. Pure functions, so `models.live_check` stays orchestration."""
+truth (JSONL), matched by event reference. Pure functions, so `deploy.live_check` stays orchestration."""
 
 from __future__ import annotations
 

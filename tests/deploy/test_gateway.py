@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from services.notifier.receiver import Received, Receiver
+from deploy.local.gateway import Received, Receiver
 
 
 async def test_messages_to_one_person_with_their_answers():

@@ -50,13 +50,13 @@ def _run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str,
 # is that of 200,000 people: forks and memory are measured at a realistic size.
 # The institutions' keys it provisions live and die with the bench's database: kept apart from the
 # simulator's own file, which holds the keys `make run` uses.
-LOADGEN = ["services.simulator.bench", "--population", "200000", "--keys", str(RESULTS / "keys.json")]
+LOADGEN = ["deploy.bench.loadgen", "--population", "200000", "--keys", str(RESULTS / "keys.json")]
 SETTLE = [*LOADGEN, "--rate", "1000", "--duration", "15", "--batch", "100"]
 # (name, module arguments, needs the running ingest/scorer/coordination services)
 BENCHMARKS: list[tuple[str, list[str], bool]] = [
     # First: its notifier starts fresh and reads the whole alerts topic, so the thousands of (mostly
     # false) alerts the dense benchmarks below raise would queue ahead of its measured warnings.
-    ("notifier_event_to_warning", ["services.notifier.bench", "--duration", "30"], True),
+    ("notifier_event_to_warning", ["deploy.bench.warning_latency", "--duration", "30"], True),
     (
         "ingest_max_throughput",
         [*LOADGEN, "--mode", "max", "--duration", "30", "--batch", "250", "--provision"],
@@ -79,10 +79,10 @@ BENCHMARKS: list[tuple[str, list[str], bool]] = [
         ],
         True,
     ),
-    ("scoring_throughput", ["services.scorer.bench"], False),
+    ("scoring_throughput", ["deploy.bench.scoring"], False),
     (
         "instruction_issue_to_delivered",
-        ["services.coordination.bench", "--rate", "100", "--duration", "30"],
+        ["deploy.bench.instructions", "--rate", "100", "--duration", "30"],
         False,
     ),
 ]

@@ -1,4 +1,4 @@
-"""`python -m services.scorer.bench`: scoring throughput and per-event latency on one core, through the
+"""`python -m deploy.bench.scoring`: scoring throughput and per-event latency on one core, through the
 live feature code (both stages) and the active model, micro-batch versus one event at a time. Events come
 from the offline simulator, parsed beforehand (JSON parsing is reported on its own). Prints one JSON object.
 """
@@ -59,7 +59,7 @@ def _run(events: list[tuple[str, str, Any]], model: Any, batch: int) -> tuple[fl
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="python -m services.scorer.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m deploy.bench.scoring", description=__doc__)
     p.add_argument("--days", type=float, default=0.5, help="simulated days of traffic to score")
     p.add_argument("--population", type=int, default=2000)
     p.add_argument("--batch", type=int, default=1000, help="events per micro-batch")

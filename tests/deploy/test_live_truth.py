@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from models.live_truth import load_truth, measure
+from deploy.live_check.truth import load_truth, measure
 from streams.schemas.alerts import Alert
 from tests import factories as f
 

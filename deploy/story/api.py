@@ -1,4 +1,4 @@
-"""The public-API client of `services.coordination.story`: officers' calls, bounded waits, printing."""
+"""The public-API client of `deploy.story`: officers' calls, bounded waits, printing."""
 
 from __future__ import annotations
 

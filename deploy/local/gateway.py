@@ -1,6 +1,6 @@
 """A local stand-in for the SMS gateway and the push provider, with simulated citizens:
 
-    python -m services.notifier.receiver --port 8007 --answer-rate 0.5 --defrauded-rate 0.3
+    python -m deploy.local.gateway --port 8007 --answer-rate 0.5 --defrauded-rate 0.3
 
 It checks each request's signature, records each message once (by message id), posts a signed
 delivery receipt, and some of the simulated citizens open the link and answer. Tests run it on a

@@ -1,7 +1,7 @@
 """Benchmark: from "issue" (the officer's POST) to "delivered to the institution" (the message read from
 its Kafka topic), at a fixed rate of stop-payments per second, on the real Kafka and PostgreSQL.
 
-    python -m services.coordination.bench [--rate 100] [--duration 30] [--url http://127.0.0.1:8003]
+    python -m deploy.bench.instructions [--rate 100] [--duration 30] [--url http://127.0.0.1:8003]
 
 Without `--url` it makes a scratch database and topic prefix, starts its own coordination process
 (API + relay + scheduler) on a free port against them, and drops both at the end, so runs neither see

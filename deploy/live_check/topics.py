@@ -1,4 +1,4 @@
-"""What a live run left on Kafka, read back for `models.live_check`: the alerts, and (for diagnosis) the
+"""What a live run left on Kafka, read back for `deploy.live_check`: the alerts, and (for diagnosis) the
 events replayed through the shared feature code into a labelled feature table of the live money-outs."""
 
 from __future__ import annotations

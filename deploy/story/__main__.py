@@ -1,6 +1,6 @@
 """The whole police story against a running Stopline and its simulated banks, through the public APIs:
 
-    python -m services.coordination.story [--url http://127.0.0.1:8003] [--gateway http://127.0.0.1:8007]
+    python -m deploy.story [--url http://127.0.0.1:8003] [--gateway http://127.0.0.1:8007]
 
 alert → case → stop-payment → bank executes → query → follow the money → freeze (approved by another
 supervisor) → release → return to the victim, with the amounts at each step, and the citizen's side
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from services.coordination.story_api import Officers, StoryFailed, money, say, wait_until
+from deploy.story.api import Officers, StoryFailed, money, say, wait_until
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})

@@ -3,7 +3,7 @@ background traffic produced straight to Kafka. The scorer must be running on the
 (`make bench` starts it; `--spawn-scorer` starts one here); the notifier is started here, pointed at an
 in-process gateway that timestamps each message it takes. Prints one JSON object.
 
-    python -m services.notifier.bench --rate 1000 --duration 30 --scams-per-s 5 [--spawn-scorer]
+    python -m deploy.bench.warning_latency --rate 1000 --duration 30 --scams-per-s 5 [--spawn-scorer]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
+from deploy.local.gateway import Behaviour, Receiver, free_port, serving
 from deploy.local.processes import Child, step, wait_healthy
 from services.kit.settings import CommonSettings
-from services.notifier.receiver import Behaviour, Receiver, free_port, serving
 from services.notifier.settings import NotifierSettings
 from streams import keys, topics
 from streams.admin import delete_topics, ensure_topics

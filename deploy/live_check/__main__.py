@@ -1,10 +1,10 @@
-"""`python -m models.live_check`: the model's quality on the live path, end to end. Starts ingest, scorer
+"""`python -m deploy.live_check`: the model's quality on the live path, end to end. Starts ingest, scorer
 and coordination on a scratch database and topic prefix, drives them with the simulator (warm-up, then
 live traffic with scams), and matches the alerts on Kafka with the simulator's ground truth: precision,
 scam recall and alerts a minute. A separate check from the offline held-out evaluation of `make train`.
 
-    python -m models.live_check --warmup 1 --population 14000 --duration 300
-    python -m models.live_check ... --table .local/live_check/live.npz   # also the live feature rows
+    python -m deploy.live_check --warmup 1 --population 14000 --duration 300
+    python -m deploy.live_check ... --table .local/live_check/live.npz   # also the live feature rows
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import IO, Any
 
 import httpx
 
-from models.live_topics import read_alerts, save_live_table
-from models.live_truth import load_truth, measure
+from deploy.live_check.topics import read_alerts, save_live_table
+from deploy.live_check.truth import load_truth, measure
+from deploy.local.common import REPO_ROOT as REPO
 from services.kit.db import scratch_database
 from services.kit.settings import CommonSettings
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".local" / "live_check"
 PORTS = {"ingest": 28001, "scorer": 28002, "coordination": 28003}  # 8001-8010, 18001-18010 are taken
 SERVICES = {
@@ -40,7 +40,7 @@ SERVICES = {
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m models.live_check", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m deploy.live_check", description=__doc__)
     p.add_argument("--warmup", type=float, default=1.0, help="days of history the simulator sends first")
     p.add_argument("--rate", type=float, help="events/s of live traffic (default: the population's pace)")
     p.add_argument("--population", type=int, default=14000)

@@ -1,0 +1,1 @@
+"""The whole police story, walked against a running `make run` through the public APIs."""
