@@ -9,7 +9,7 @@ STACK := $(PY) -m deploy.local.stack
 
 .PHONY: all setup run test test-unit lint mypy bench stack-up stack-down clean train
 
-all: lint mypy test
+all: test
 
 $(STAMP): pyproject.toml constraints.txt
 	@mkdir -p .local
