@@ -29,8 +29,7 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         )
         await h.committed_all(a, infra, prefix)
         # After it (snapshots off, as if the process died between two): v2's scam, alerted by A.
-        a.persons.checkpoints.interval_s = a.accounts.checkpoints.interval_s = 1e9
-        a.persons.checkpoints.on_revoke = a.accounts.checkpoints.on_revoke = False
+        a.persons.checkpoints.store = a.accounts.checkpoints.store = None
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v2, minutes_ago=50)])
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, f.account(), mule2, minutes_ago=8)])
         await eventually(lambda: h.alerts_about(infra, prefix, v2), timeout_s=15)
