@@ -17,6 +17,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kit.errors import Forbidden, NotAuthenticated
+from services.kit.settings import Environment
 
 Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
@@ -40,12 +41,13 @@ class Officer:
 
 
 class TokenVerifier:
-    def __init__(self, settings: AuthSettings, *, environment: str) -> None:
+    def __init__(self, settings: AuthSettings, *, environment: Environment) -> None:
         if settings.public_key:
             self.key: str = settings.public_key
             self.algorithms = ["RS256", "ES256"]
-        elif environment == "production":
-            raise ValueError("STOPLINE_JWT_PUBLIC_KEY must be set in production")
+        elif environment == Environment.PRODUCTION:
+            # The HS256 secret is shared with whoever signs, so production only verifies an issuer's keys.
+            raise ValueError("STOPLINE_JWT_PUBLIC_KEY must be set in production (HS256 is for development)")
         else:
             self.key = settings.secret
             self.algorithms = ["HS256"]

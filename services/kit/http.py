@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors
+from services.kit.inputs import refuse_unstorable
 
 STATUS = {
     errors.NotAuthenticated: 401,
@@ -95,8 +96,10 @@ async def _empty_receive() -> Message:
 
 
 def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_000, **kwargs: Any) -> FastAPI:
-    """A FastAPI app with the kit's error mapping, `/metrics`, `/health` and a body-size limit."""
-    app = FastAPI(title=title, **kwargs)
+    """A FastAPI app with the kit's error mapping, its input rule, `/metrics`, `/health` and a body-size
+    limit."""
+    dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
+    app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -10,12 +13,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 
 
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+def refuse_development_secrets(environment: Environment, secrets: Mapping[str, tuple[str, str]]) -> None:
+    """In production, refuse to start while any secret (env var name → (value, development default)) is
+    empty or still its public development default."""
+    if environment != Environment.PRODUCTION:
+        return
+    left = sorted(name for name, (value, default) in secrets.items() if not value or value == default)
+    if left:
+        raise ValueError(f"{', '.join(left)} must be set to secret values in production")
+
+
 class CommonSettings(BaseSettings):
     """Connection and identity settings read by every service (env prefix `STOPLINE_`)."""
 
     model_config = SettingsConfigDict(env_prefix="STOPLINE_", extra="ignore")
 
-    environment: str = Field("development", description="development, test or production")
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="development, test or production (any case); production refuses development secrets",
+    )
     kafka_bootstrap: str = Field(
         default_factory=lambda: f"127.0.0.1:{os.environ.get('STOPLINE_KAFKA_PORT', '19092')}",
         description="Kafka bootstrap servers (default: the local stack's broker)",
@@ -39,6 +61,12 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="log level")
     kafka_request_timeout_ms: int = Field(10_000, description="timeout of every Kafka request")
 
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        # `Production` and `PRODUCTION` are production; an unknown word refuses to start (enum check).
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_driver(cls, value: str) -> str:
@@ -49,6 +77,7 @@ class CommonSettings(BaseSettings):
         return value
 
     def check_production_secrets(self) -> None:
-        """Refuse development secrets outside development and tests."""
-        if self.environment == "production" and self.pseudonym_key == DEFAULT_PSEUDONYM_KEY:
-            raise ValueError("STOPLINE_PSEUDONYM_KEY must be set to a secret value in production")
+        """Refuse development secrets in production."""
+        refuse_development_secrets(
+            self.environment, {"STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY)}
+        )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.settings import Environment, refuse_development_secrets
+
 DEV_SMS_SECRET = "dev-only-sms-gateway-secret"  # noqa: S105 - refused in production
 DEV_PUSH_SECRET = "dev-only-push-provider-secret"  # noqa: S105 - refused in production
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcGF5bG9hZC1rZXktY2hhbmdlLW1lLTA="  # 32 bytes, base64; refused in production
@@ -54,10 +56,12 @@ class NotifierSettings(BaseSettings):
     )
     default_language: str = Field("zh", pattern="^(zh|ug|kk)$", description="language when none is known")
 
-    def check_production_secrets(self, environment: str) -> None:
-        if environment != "production":
-            return
-        if self.sms_secret == DEV_SMS_SECRET or self.push_secret == DEV_PUSH_SECRET:
-            raise ValueError("STOPLINE_NOTIFIER_SMS_SECRET and _PUSH_SECRET must be set in production")
-        if self.payload_key == DEV_PAYLOAD_KEY:
-            raise ValueError("STOPLINE_NOTIFIER_PAYLOAD_KEY must be set in production")
+    def check_production_secrets(self, environment: Environment) -> None:
+        refuse_development_secrets(
+            environment,
+            {
+                "STOPLINE_NOTIFIER_SMS_SECRET": (self.sms_secret, DEV_SMS_SECRET),
+                "STOPLINE_NOTIFIER_PUSH_SECRET": (self.push_secret, DEV_PUSH_SECRET),
+                "STOPLINE_NOTIFIER_PAYLOAD_KEY": (self.payload_key, DEV_PAYLOAD_KEY),
+            },
+        )

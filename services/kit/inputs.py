@@ -1,0 +1,102 @@
+"""The edge rule every route shares: values no route can store are refused with 422 naming the field.
+
+PostgreSQL refuses a NUL character in text, and a BIGINT holds 64 bits; Python and JSON take both, so
+without this rule they travel down to the database and come back as a 500. The rule runs once per request,
+before the route's own validation, on the query string, the path and a JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+
+from services.kit.errors import InvalidInput
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT = re.compile(r"[+-]?\d+")
+# A JSON body can hold a NUL only escaped, an integer beyond 64 bits only as 19 digits or more, and a
+# non-finite number only as Python's extensions to JSON; a body with none (nearly all) is not parsed twice.
+_SUSPECT = re.compile(rb"\\u0000|\d{19}|NaN|Infinity")
+
+
+def _problem(field: str, reason: str) -> dict[str, str]:
+    return {"field": field, "reason": reason}
+
+
+def _walk(value: Any, path: str, found: list[dict[str, str]]) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(_problem(path, "must not contain a NUL character"))
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            found.append(_problem(path, "integer beyond 64 bits"))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            found.append(_problem(path, "number must be finite"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                found.append(_problem(path, "a key must not contain a NUL character"))
+            _walk(item, f"{path}.{key}", found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}.{index}", found)
+
+
+def body_problems(body: bytes) -> list[dict[str, str]]:
+    """What no route can store in a JSON body (an empty list for a body that is not JSON: the route
+    answers that itself)."""
+    if not _SUSPECT.search(body):
+        return []
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return []
+    found: list[dict[str, str]] = []
+    _walk(doc, "body", found)
+    return found
+
+
+def _takes_int(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (typing.Union, list, set):
+        return any(_takes_int(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _parameter_problems(request: Request) -> list[dict[str, str]]:
+    route = request.scope.get("route")
+    ints: dict[tuple[str, str], bool] = {}
+    if isinstance(route, APIRoute):
+        for where, params in (("query", route.dependant.query_params), ("path", route.dependant.path_params)):
+            for param in params:
+                ints[(where, param.alias)] = _takes_int(param.field_info.annotation)
+    found: list[dict[str, str]] = []
+    given = (("query", request.query_params.multi_items()), ("path", list(request.path_params.items())))
+    for where, items in given:
+        for name, value in items:
+            if "\x00" in value or "\x00" in name:
+                found.append(_problem(f"{where}.{name}", "must not contain a NUL character"))
+            elif ints.get((where, name)) and _INT.fullmatch(value.strip()):
+                if not INT64_MIN <= int(value) <= INT64_MAX:
+                    found.append(_problem(f"{where}.{name}", "integer beyond 64 bits"))
+    return found
+
+
+async def refuse_unstorable(request: Request) -> None:
+    """App-wide dependency: NUL characters anywhere, integers beyond 64 bits, non-finite numbers → 422."""
+    found = _parameter_problems(request)
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", "json"):
+        found += body_problems(await request.body())
+    if found:
+        raise InvalidInput("request has values that cannot be stored", details=found)

@@ -1,0 +1,68 @@
+"""The kit's input rule on the real services: a NUL character or an integer beyond 64 bits is a 422 naming
+the field (it used to travel to PostgreSQL and come back as a 500), and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.kit.inputs import body_problems
+from tests import factories as f
+
+pytestmark = pytest.mark.integration
+TOO_BIG = 2**63
+
+
+def _fields(response) -> set[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 422, response.text
+    return {d["field"] for d in response.json()["error"]["details"]}
+
+
+async def test_a_nul_in_a_case_title_is_refused_and_nothing_is_written(coordination):
+    case = {
+        "case_number": f.unique("CN"),
+        "title": "scam\x00call",
+        "source": "report",
+        "amount_lost": "100.00",
+        "lost_at": f.iso(f.minutes_ago(5)),
+    }
+    r = await coordination.post("/v1/cases", json=case, headers=f.officer())
+    assert _fields(r) == {"body.title"}
+    listed = await coordination.get("/v1/cases", headers=f.officer())
+    assert case["case_number"] not in {c["case_number"] for c in listed.json()}
+
+
+async def test_a_nul_in_a_query_parameter_is_refused(coordination):
+    r = await coordination.get("/v1/cases", params={"status": "open\x00"}, headers=f.officer())
+    assert _fields(r) == {"query.status"}
+
+
+async def test_an_integer_beyond_64_bits_in_the_query_is_refused(blocklist, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    r = await blocklist.get("/v1/blocklist", params={"since": str(TOO_BIG)}, headers=telecom)
+    assert _fields(r) == {"query.since"}
+    assert (await blocklist.get("/v1/blocklist", params={"since": "0"}, headers=telecom)).status_code == 200
+
+
+async def test_a_nul_in_a_blocklist_note_is_refused(blocklist, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    r = await blocklist.post(
+        "/v1/blocklist/reports", json={"number": f.phone(), "note": "\x00"}, headers=telecom
+    )
+    assert _fields(r) == {"body.note"}
+
+
+async def test_a_nul_in_an_event_names_the_event(ingest, sessions):
+    _, telecom = await f.institution(sessions, "telecom")
+    good = f.call(f.phone(), start=f.minutes_ago(1), minutes=1)
+    bad = {**f.call(f.phone(), start=f.minutes_ago(1), minutes=1), "event_id": "id\x00x"}
+    r = await ingest.post("/v1/events", json={"events": [good, bad]}, headers=telecom)
+    assert _fields(r) == {"body.events.1.event_id"}
+
+
+def test_body_rule_finds_every_unstorable_value_and_nothing_else():
+    assert body_problems(b'{"a": [1, 2], "b": "6222021234567890123"}') == []  # a 19-digit account is text
+    found = body_problems(
+        b'{"ids": [1, 18446744073709551615], "n": -9223372036854775809, "x": NaN, "s": {"k\\u0000": 1}}'
+    )
+    assert {p["field"] for p in found} == {"body.ids.1", "body.n", "body.x", "body.s"}
+    assert body_problems(b"not json \\u0000") == []  # the route reports bad JSON itself

@@ -1,0 +1,86 @@
+"""Production mode cannot be dodged: the environment is one of three words in any case, an unknown word
+refuses to start, and production refuses every service's development secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from services.blocklist.app import build as build_blocklist
+from services.coordination.app import build as build_coordination
+from services.ingest.app import build as build_ingest
+from services.kit.settings import CommonSettings, Environment
+from services.notifier.app import build as build_notifier
+from services.notifier.settings import NotifierSettings
+
+SECRET = "a-real-secret-of-this-deployment-0123456789"
+
+
+@pytest.mark.parametrize("word", ["production", "Production", "PRODUCTION", " production "])
+def test_production_in_any_case_is_production(word: str):
+    common = CommonSettings(environment=word)
+    assert common.environment is Environment.PRODUCTION
+    with pytest.raises(ValueError, match="STOPLINE_PSEUDONYM_KEY"):
+        common.check_production_secrets()
+
+
+@pytest.mark.parametrize("word", ["prod", "staging", "", "production!"])
+def test_an_unknown_environment_refuses_to_start(word: str):
+    with pytest.raises(ValidationError, match="environment"):
+        CommonSettings(environment=word)
+
+
+def test_the_environment_is_read_from_the_environment_variable(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STOPLINE_ENVIRONMENT", "PRODUCTION")
+    assert CommonSettings().environment is Environment.PRODUCTION
+    monkeypatch.setenv("STOPLINE_ENVIRONMENT", "prod")
+    with pytest.raises(ValidationError):
+        CommonSettings()
+
+
+def _production(**extra: Any) -> CommonSettings:
+    return CommonSettings(environment="Production", pseudonym_key=SECRET, **extra)
+
+
+@pytest.mark.parametrize("build", [build_coordination, build_blocklist, build_notifier])
+def test_operator_services_refuse_the_development_jwt_secret(build: Any):
+    with pytest.raises(ValueError, match="STOPLINE_JWT_PUBLIC_KEY"):
+        if build is build_notifier:
+            build(_production(), _notifier_secrets())
+        else:
+            build(_production())
+
+
+@pytest.mark.parametrize("build", [build_ingest, build_coordination, build_blocklist, build_notifier])
+def test_every_service_refuses_the_development_pseudonym_key(build: Any):
+    with pytest.raises(ValueError, match="STOPLINE_PSEUDONYM_KEY"):
+        build(CommonSettings(environment="PRODUCTION"))
+
+
+def _notifier_secrets(**override: str) -> NotifierSettings:
+    key = "c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE="  # 32 bytes, base64
+    secrets = {"sms_secret": SECRET, "push_secret": SECRET, "payload_key": key}
+    return NotifierSettings(**{**secrets, **override})
+
+
+@pytest.mark.parametrize(
+    ("left", "variable"),
+    [
+        ({"sms_secret": NotifierSettings().sms_secret}, "STOPLINE_NOTIFIER_SMS_SECRET"),
+        ({"push_secret": NotifierSettings().push_secret}, "STOPLINE_NOTIFIER_PUSH_SECRET"),
+        ({"payload_key": NotifierSettings().payload_key}, "STOPLINE_NOTIFIER_PAYLOAD_KEY"),
+        ({"sms_secret": ""}, "STOPLINE_NOTIFIER_SMS_SECRET"),
+    ],
+)
+def test_the_notifier_refuses_each_development_secret(left: dict[str, str], variable: str):
+    with pytest.raises(ValueError, match=variable):
+        build_notifier(_production(), _notifier_secrets(**left))
+
+
+def test_development_and_test_start_with_development_secrets():
+    for word in ("development", "TEST"):
+        common = CommonSettings(environment=word)
+        common.check_production_secrets()
+        NotifierSettings().check_production_secrets(common.environment)
