@@ -35,6 +35,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     producer = Producer(common.kafka_bootstrap, client_id="stopline-ingest")
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
     schemas = json_schemas()
+    bounds = common.event_time_bounds()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,7 +83,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         except InvalidInput:
             metrics.REJECTED.labels(who.kind, "invalid").inc()
             raise
-        events = service.validate_events(raw, source=who.kind)
+        events = service.validate_events(raw, source=who.kind, bounds=bounds)
         service.check_kinds(who, events)
         async with unit_of_work(sessions) as session:
             result = await service.accept(

@@ -7,6 +7,7 @@ has acknowledged every event, so a Kafka failure leaves no id marked as seen.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from services.institutions.credentials import Caller
 from services.kit.errors import Forbidden, InvalidInput
 from streams import keys, topics
 from streams.producer import Producer, Record
+from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import EventBase, event_adapter
 
 
@@ -51,8 +53,11 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
     return events
 
 
-def validate_events(raw: Sequence[Any], *, source: str) -> list[EventBase]:
+def validate_events(
+    raw: Sequence[Any], *, source: str, bounds: EventTimeBounds, now: float | None = None
+) -> list[EventBase]:
     """Validate every event and report every problem at once, each with its index and event id."""
+    now = time.time() if now is None else now
     events: list[EventBase] = []
     problems: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
@@ -74,6 +79,11 @@ def validate_events(raw: Sequence[Any], *, source: str) -> list[EventBase]:
                         "reason": err["msg"],
                     }
                 )
+            continue
+        if (late_or_early := bounds.problem(event.occurred_at, now=now)) is not None:
+            problems.append(
+                {"index": index, "event_id": event.event_id, "field": "occurred_at", "reason": late_or_early}
+            )
             continue
         if event.event_id in seen:
             problems.append(

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.schemas.event_time import EventTimeBounds
+
 DEFAULT_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 
 
@@ -59,6 +61,14 @@ class CommonSettings(BaseSettings):
         "transaction ids in feedback exports",
     )
     log_level: str = Field("INFO", description="log level")
+    event_max_ahead_s: float = Field(
+        300.0,
+        gt=0,
+        description="an event dated further ahead of the clock is refused (ingest: 422; scorer: dead letter)",
+    )
+    event_history_days: float = Field(
+        7.0, gt=0, description="an event older than this is refused, at ingest and in the scorer"
+    )
     kafka_request_timeout_ms: int = Field(10_000, description="timeout of every Kafka request")
 
     @field_validator("environment", mode="before")
@@ -75,6 +85,9 @@ class CommonSettings(BaseSettings):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
         return value
+
+    def event_time_bounds(self) -> EventTimeBounds:
+        return EventTimeBounds(max_ahead_s=self.event_max_ahead_s, history_s=self.event_history_days * 86_400)
 
     def check_production_secrets(self) -> None:
         """Refuse development secrets in production."""

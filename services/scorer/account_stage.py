@@ -298,8 +298,9 @@ class AccountStage:
     def prune(self) -> None:
         """Forget accounts silent longer than the horizon, in event time against the partition's newest
         (found at the front of the book: the cost is what is forgotten, so it runs every batch)."""
+        now = time.time()
         for accounts in self.accounts.values():
-            accounts.forget_silent(self.s.account_horizon_hours * 3600)
+            accounts.forget_silent(self.s.account_horizon_hours * 3600, now=now)
         metrics.TRACKED.labels("account").set(sum(len(accounts) for accounts in self.accounts.values()))
 
 

@@ -32,10 +32,15 @@ class Book(OrderedDict[str, S]):
         self.move_to_end(key)
         self.newest = max(self.newest, at)
 
-    def forget_silent(self, horizon_s: float) -> int:
-        """Drop entities silent for longer than the horizon before the newest event, from the front. An
+    def watermark(self, now: float) -> float:
+        """The partition's clock: its newest event time, but never ahead of the wall clock `now`, so an
+        event dated ahead (by up to the accepted skew) cannot make the partition forget early."""
+        return min(self.newest, now)
+
+    def forget_silent(self, horizon_s: float, *, now: float) -> int:
+        """Drop entities silent for longer than the horizon before the watermark, from the front. An
         entity touched late by an old event sits behind newer ones and goes a little later: never early."""
-        cutoff = self.newest - horizon_s
+        cutoff = self.watermark(now) - horizon_s
         forgotten = 0
         while self:
             key, state = next(iter(self.items()))

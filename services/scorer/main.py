@@ -47,7 +47,13 @@ class Scorer:
         self.persons: PersonStage | None = None
         self.accounts: AccountStage | None = None
         if "persons" in settings.stages:
-            self.persons = PersonStage(settings, self.producer, prefix=prefix, snapshots=self.snapshots)
+            self.persons = PersonStage(
+                settings,
+                self.producer,
+                prefix=prefix,
+                snapshots=self.snapshots,
+                bounds=common.event_time_bounds(),
+            )
             self.runners.append(
                 _stage_runner(
                     common,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from models.features.codec import decode, encode, layout
 from models.features.engine import PersonOutcome, apply_person_event
 from models.features.person import PersonState
 from models.features.vector import FEATURE_SET_HASH
+from services.kit.settings import CommonSettings
 from services.scorer import metrics
 from services.scorer.books import Book
 from services.scorer.dead_letter import dead_letter, describe
@@ -27,6 +29,7 @@ from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
 from streams.schemas import events as ev
 from streams.schemas.alerts import event_ref
+from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.movements import Movement
 
 DEDUP_S = 3600.0
@@ -42,8 +45,14 @@ class PersonStage:
         *,
         prefix: str,
         snapshots: SnapshotStore | None = None,
+        bounds: EventTimeBounds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.s = settings
+        # Events produced straight to Kafka meet the ingest API's bounds here (else they are dead-lettered):
+        # one event dated 9999 would otherwise be the partition's clock and every person would be forgotten.
+        self.bounds = bounds or CommonSettings().event_time_bounds()
+        self.clock = clock
         self.producer = producer
         self.prefix = prefix
         self.people: dict[int, Book[PersonState]] = {}
@@ -126,6 +135,11 @@ class PersonStage:
                 )
             )
             return
+        if (problem := self.bounds.problem(event.occurred_at, now=self.clock())) is not None:
+            out.append(
+                dead_letter(record, reason="event_time", detail=f"occurred_at: {problem}", prefix=self.prefix)
+            )
+            return
         ref = event_ref(envelope.institution, event.event_id)
         seen = self.seen.setdefault(partition, OrderedDict())
         if ref in seen:
@@ -193,12 +207,13 @@ class PersonStage:
         ]
 
     def prune(self, now: float) -> None:
-        """Forget people silent for longer than the horizon (in event time, against the partition's newest
-        event, so a replay of old traffic forgets like live traffic did) and dedup ids older than an hour.
+        """Forget people silent for longer than the horizon (in event time, against the partition's
+        watermark, so a replay of old traffic forgets like live traffic did) and dedup ids older than an hour.
         Both are found at the front of their books: the cost is what is forgotten, so it runs every batch."""
         horizon = self.s.state_horizon_hours * 3600
+        wall = self.clock()
         for people in self.people.values():
-            people.forget_silent(horizon)
+            people.forget_silent(horizon, now=wall)
         for seen in self.seen.values():
             while seen and next(iter(seen.values())) < now - DEDUP_S:
                 seen.popitem(last=False)

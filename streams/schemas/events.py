@@ -6,19 +6,61 @@ person's calls, transfers and payments meet in one partition of the event topics
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
 Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
 InstitutionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="institution id")]
+# Amounts travel as decimal strings (a JSON number would pass through a binary float): "48000.00". The
+# published pattern and the checks below accept the same strings (the range is Field's, with its message).
+AMOUNT_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,11}(\.[0-9]{1,2})?)$"
+_DECIMAL_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
+
+
+def _amount_text(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError('a decimal string with at most two places, like "48000.00"')
+        return Decimal(value)
+    if isinstance(value, int | float):
+        raise ValueError('a decimal string, like "48000.00", not a JSON number')
+    return value
+
+
 Amount = Annotated[
-    Decimal, Field(gt=0, le=Decimal("1000000000000"), max_digits=15, decimal_places=2, description="CNY")
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(gt=0, lt=Decimal("1000000000000"), max_digits=14, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "description": 'CNY, e.g. "48000.00"'}),
 ]
 EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic reads a bare number as Unix time (seconds or milliseconds, by its size): too easy to
+    # get wrong by a factor of 1,000, so an event time is always written out with its time zone.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("an ISO 8601 date-time with a time zone, not a number")
+    return value
+
+
+EventTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_not_a_number),
+    Field(
+        description="when it happened at the institution: ISO 8601 with a time zone, at most a few minutes "
+        "ahead of Stopline's clock and within its history window (STOPLINE_EVENT_MAX_AHEAD_S, "
+        "STOPLINE_EVENT_HISTORY_DAYS)"
+    ),
+]
 
 SOURCES = ("telecom", "bank", "payment")
 
@@ -28,7 +70,7 @@ class EventBase(BaseModel):
 
     type: str
     event_id: EventId = Field(description="unique per institution; the de-duplication key")
-    occurred_at: AwareDatetime = Field(description="when it happened at the institution, with time zone")
+    occurred_at: EventTime
     schema_version: Literal[1] = 1
 
     @property

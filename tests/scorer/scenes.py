@@ -23,6 +23,7 @@ from streams.schemas.movements import Movement, movement_adapter
 from tests import factories as f
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+CLOCK = NOW + timedelta(hours=6)
 Event = tuple[str, dict[str, Any]]  # (institution, event)
 
 
@@ -31,7 +32,9 @@ def unused_producer() -> Producer:
 
 
 def stage_one(**settings: Any) -> PersonStage:
-    return PersonStage(ScorerSettings(**settings), unused_producer(), prefix="")
+    # Its wall clock is a little after NOW: scenes are dated around NOW, which the history window of a real
+    # clock would leave behind one day.
+    return PersonStage(ScorerSettings(**settings), unused_producer(), prefix="", clock=CLOCK.timestamp)
 
 
 def event_record(institution: str, event: dict[str, Any], offset: int) -> ConsumerRecord[bytes, bytes]:
