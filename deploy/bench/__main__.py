@@ -45,8 +45,8 @@ def _run_json(args: list[str], env: dict[str, str], timeout: float) -> dict[str,
 
 
 # 2,000 events/s come from millions of people (about 30 events a day each). The traffic benchmarks draw
-# from 200,000: each person still sends ~30 times more than a real one, but no longer hundreds of events
-# in a few minutes, which made the per-person windows the benchmark's bottleneck. And the scorer's state
+# from 200,000: each person still sends ~30 times more than a real one, but not hundreds of events in a
+# few minutes, which would make the per-person windows the benchmark's bottleneck. And the scorer's state
 # is that of 200,000 people: forks and memory are measured at a realistic size.
 # The institutions' keys it provisions live and die with the bench's database: kept apart from the
 # simulator's own file, which holds the keys `make run` uses.
@@ -131,7 +131,7 @@ def main() -> None:
     stack_was_up = stack_running()
     step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
     # Its own database: the millions of ledger rows and alerts each run writes would otherwise pile up,
-    # and PostgreSQL's vacuum of them ran into later runs' measurements (instruction p99 0.8-1 s).
+    # and PostgreSQL's vacuum of them would run into later runs' measurements.
     server = CommonSettings().database_url
     database = f"stopline_bench_{prefix.split('-')[1]}"
     env["DATABASE_URL"] = asyncio.run(scratch_database(server, database, create=True))

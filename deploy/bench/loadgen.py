@@ -221,8 +221,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.stop)
-        # The measuring process must not pause itself: full collections of its growing ledger held it
-        # 40-75 ms several times a minute, and every event in flight then looked that much slower.
+        # The measuring process must not pause itself: a full collection of its growing ledger holds it
+        # for tens of milliseconds, and every event in flight would then look that much slower.
         freeze_startup()
         defer_full_collections()
         stats = await runner.run()

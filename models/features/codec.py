@@ -45,8 +45,8 @@ def _floats(values: Any) -> Any:
 
 def _dataclass_encoder(cls: type) -> Encoder:
     # Generated, as the dataclasses module writes __init__: one list display of the fields, each read
-    # directly and encoded only if its type needs it. A loop over getters and encoders cost half as much
-    # again. The source holds nothing but the class's own field names.
+    # directly and encoded only if its type needs it, with no per-field loop. The source holds nothing but
+    # the class's own field names.
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     encoders = {f"e{i}": _encoder(hints[name]) for i, name in enumerate(names)}
@@ -61,7 +61,7 @@ def _dataclass_encoder(cls: type) -> Encoder:
 @cache
 def _encoder(tp: Any) -> Encoder:
     """The encoder of a type, built once from its hints: a snapshot encodes a few hundred thousand
-    entities, and asking each value what it is (as a generic walk does) cost 114 µs per person."""
+    entities, so no value is asked what it is while encoding (as a generic walk would)."""
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _dataclass_encoder(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)

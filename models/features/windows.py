@@ -41,10 +41,10 @@ def _no_keys() -> Counter[str]:
 @dataclass(slots=True)
 class Window:
     # Lists, not deques: every person holds nine windows, mostly empty, and an empty deque takes a
-    # 64-slot block (an empty person was 22 KB, heap, forks and snapshots growing with it). Entries
-    # leave from the front in slices, so the lists' O(n) front removal is paid once per expiry. And
-    # empty windows share their (empty) books: three lists and a counter were 280 of a window's 360
-    # bytes, and most of a person's windows are empty.
+    # 64-slot block (heap, forks and snapshots grow with it). Entries leave from the front in slices,
+    # so the lists' O(n) front removal is paid once per expiry. And empty windows share their (empty)
+    # books: three lists and a counter are most of a window's size, and most of a person's windows
+    # are empty.
     span_s: float
     cap: int = DEFAULT_CAP
     times: list[float] = field(default_factory=_none)

@@ -2,14 +2,15 @@
 for a process that holds a large state in memory.
 
 A full collection scans every tracked object of the old generation in one pass, holding the event loop.
-Every service starts with a few hundred thousand (modules, FastAPI, SQLAlchemy, pydantic): scanning them
-cost the ingest API 40-75 ms several times a minute under load. They live as long as the process, so
-`freeze_startup` moves them out of the collector's sight (reference counting still frees them).
+Every service starts with a few hundred thousand (modules, FastAPI, SQLAlchemy, pydantic), and scanning
+them again and again under load would hold each request for tens of milliseconds. They live as long as
+the process, so `freeze_startup` moves them out of the collector's sight (reference counting still frees
+them).
 
-In the scorer, the old generation is millions of small containers of state: a full collection took
-0.1-0.7 s, and it came every few seconds under load, because state churn keeps promoting objects. The
-state itself holds no cycles (reference counting frees it), so the young generations are collected as
-Python does and the old one on a slow clock."""
+In the scorer, the old generation is millions of small containers of state: a full collection holds the
+loop for a large fraction of a second, and Python's own pacing would run one every few seconds under
+load, because state churn keeps promoting objects. The state itself holds no cycles (reference counting
+frees it), so the young generations are collected as Python does and the old one on a slow clock."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class CommonSettings(BaseSettings):
     )
     kafka_bootstrap: str = Field(
         default_factory=lambda: f"127.0.0.1:{os.environ.get('STOPLINE_KAFKA_PORT', '19092')}",
-        description="Kafka bootstrap servers (default: the local stack's broker)",
+        description="Kafka bootstrap servers (default: the local stack's broker, port $STOPLINE_KAFKA_PORT)",
     )
     topic_prefix: str = Field("", description="prefix of every topic name (isolates test runs)")
     database_url: str = Field(
@@ -50,10 +50,7 @@ class CommonSettings(BaseSettings):
             f"postgresql+asyncpg://stopline@127.0.0.1:{os.environ.get('STOPLINE_PG_PORT', '55432')}/stopline"
         ),
         validation_alias="DATABASE_URL",
-        description=(
-            "PostgreSQL URL (default: the local stack's server, "
-            "postgresql+asyncpg://stopline@127.0.0.1:$STOPLINE_PG_PORT/stopline)"
-        ),
+        description="PostgreSQL URL (default: the local stack's server, on port $STOPLINE_PG_PORT)",
     )
     pseudonym_key: str = Field(
         DEFAULT_PSEUDONYM_KEY,

@@ -4,5 +4,5 @@ import os
 
 # One OpenMP thread for the model, set before scikit-learn loads its OpenMP runtime (which reads this
 # once): its worker threads spin-wait for work, and on cores shared with Kafka and the other services
-# they turned 2 ms predictions into tens of milliseconds. The scorer scales out by partitions.
+# a prediction would wait for them. The scorer scales out by partitions.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

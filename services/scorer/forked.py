@@ -27,9 +27,9 @@ class ForkedEncoding:
         """Fork now: the child sees the state as it is at this call, whatever the loop does next."""
         read_fd, write_fd = os.pipe()
         # Out of the collector's sight while the child lives: a collection writes to every object it
-        # scans, and each page written after the fork is copied (copy-on-write), so the parent's young
-        # collections stalled its loop by up to 120 ms after each fork. They now scan only what the
-        # parent made since. `result` hands the objects back to the collector (no cycle leaks).
+        # scans, and each page written after the fork is copied (copy-on-write), which would stall the
+        # parent's loop while the child lives. Collections then scan only what the parent made since.
+        # `result` hands the objects back to the collector (no cycle leaks).
         gc.freeze()
         try:
             pid = os.fork()

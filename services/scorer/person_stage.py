@@ -113,7 +113,7 @@ class PersonStage:
                 self._one(tp.partition, record, out)
         metrics.BATCH_EVENTS.observe(len(ordered))
         # Not waited for: the next batch is scored while Kafka acknowledges (the runner waits before it
-        # commits), which took 5 ms of every batch.
+        # commits).
         landing = await self.producer.enqueue(out) if out else None
         self.prune(time.monotonic())
         return landing

@@ -62,15 +62,14 @@ class ScorerSettings(BaseSettings):
         0.5,
         ge=0,
         le=1,
-        description="calibrated model score from which to alert (0.5: more likely a scam than not; on "
-        "held-out simulated data about 0.04% false positives); 0: the card's daily-budget threshold",
+        description="calibrated model score from which to alert (0.5: more likely a scam than not); 0: the "
+        "card's daily-budget threshold",
     )
     model_warmup_hours: float = Field(
         24.0,
         ge=0,
         description="event time a partition's state must cover before the model alerts (hard rules alert "
-        "at once): the longest feature window; with less, ordinary payees look like fresh mule accounts "
-        "(deploy.live_check measured 1.3% false positives in the state's first two hours, 0.06% after 8 h)",
+        "at once): the longest feature window; with less, ordinary payees look like fresh mule accounts",
     )
     model_watch_seconds: float = Field(5.0, gt=0, description="how often the ACTIVE pointer is checked")
     hard_rule_score: float = Field(
@@ -85,8 +84,8 @@ class ScorerSettings(BaseSettings):
     gc_full_interval_seconds: float = Field(
         3600.0,
         ge=0,
-        description="how often the old generation of Python's cycle collector is scanned (a pause of up "
-        "to ~0.7 s with a large state, which Python's own pacing brought every few seconds); 0: Python's",
+        description="how often the old generation of Python's cycle collector is scanned (each scan holds "
+        "the loop a large fraction of a second with a large state); 0: as often as Python's own pacing",
     )
     snapshot_on_revoke: bool = Field(
         True, description="write a last snapshot when a partition is revoked or the scorer stops cleanly"

@@ -262,8 +262,8 @@ class Checkpoints:
             for partition in sorted(due):  # "after every batch": each touched partition, every time
                 await self.save(partition)
         elif due and not self.saving:
-            # A forked child encodes them while the loop goes on (in the loop, encoding held it up to a
-            # second per partition under load). Each fork costs the loop a pause (the fork, then the
+            # A forked child encodes them while the loop goes on (encoding a partition takes far longer
+            # than an event may wait). Each fork costs the loop a pause (the fork, then the
             # parent's first copy-on-write faults), so one child takes every partition half-way due too.
             self._save_in_child(self._half_due(now))
 

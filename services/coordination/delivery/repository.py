@@ -18,8 +18,7 @@ async def add(session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
     session.add_all(rows)
     await session.flush()
     # Delivered to listening relays when (and only if) this transaction commits. It names the delivery
-    # channels queued, so a relay wakes only the loop with work (a webhook claim per Kafka message was
-    # half of the relay's database round trips).
+    # channels queued, so a relay wakes only the loop with work (no webhook claim for a Kafka message).
     channels = ",".join(sorted({r.channel for r in rows}))
     await session.execute(text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": channels})
 
