@@ -1,4 +1,5 @@
-"""Reading topics in tests: everything currently on a topic, or records until a condition holds."""
+"""Reading topics in tests: everything currently on a topic, records until a condition holds, and what a
+consumer group has committed (the barrier for "everything before this was handled")."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_topic(
@@ -60,3 +62,15 @@ async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, ev
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(every_s)
+
+
+async def committed(bootstrap: str, group: str, *topics: str) -> int:
+    """The sum of the group's committed offsets on these topics, asked of Kafka by a client outside the
+    group. A runner commits only after a batch's effects landed: everything below is handled."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)

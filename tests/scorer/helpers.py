@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from streams.consumer import ConsumerRunner
 from streams.schemas.alerts import Alert, alert_adapter
 from tests import factories as f
 from tests.conftest import Infra
-from tests.kafka_tools import eventually, read_topic
+from tests.kafka_tools import committed, eventually, read_topic
 
 
 async def fresh_prefix(infra: Infra) -> str:
@@ -80,18 +81,22 @@ async def ends(infra: Infra, *names: str) -> int:
 
 
 async def committed_all(instance: Scorer, infra: Infra, prefix: str) -> None:
-    """Wait until both stages have handled and committed everything on their input topics."""
+    """Wait until both stages have handled and committed everything on their input topics: first the
+    person stage (its commit follows its movements' landing, so the movements topic is then complete),
+    then the account stage."""
     person_topics = [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]
     moves = topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)
+    bootstrap = infra.common.kafka_bootstrap
+    for group, names in (
+        (instance.runners[0].group_id, person_topics),
+        (f"{prefix}scorer-accounts", [moves]),
+    ):
+        want = await ends(infra, *names)
+        await eventually(partial(_reached, bootstrap, group, names, want), timeout_s=20, every_s=0.2)
 
-    async def done() -> bool:
-        want_persons = await ends(infra, *person_topics)
-        want_moves = await ends(infra, moves)
-        have_persons = sum(instance.persons.checkpoints.positions.values())
-        have_moves = sum(instance.accounts.checkpoints.positions.values())
-        return have_persons == want_persons and have_moves == want_moves
 
-    await eventually(done, timeout_s=20, every_s=0.2)
+async def _reached(bootstrap: str, group: str, names: list[str], want: int) -> bool:
+    return await committed(bootstrap, group, *names) >= want
 
 
 async def alerts_about(infra: Infra, prefix: str, phone: str, *, settle_s: float = 0.0) -> list[Alert]:

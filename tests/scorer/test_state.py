@@ -19,19 +19,24 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
     prefix = await h.fresh_prefix(infra)
     v1, v2 = f.phone(), f.phone()
     mule1, mule2 = f.account("MULE"), f.account("MULE")
+    v2_account = f.account()
     a = h.scorer(infra, prefix, snapshot_interval_seconds=0)  # a snapshot after every committed batch
     await h.start(a)
     try:
-        # Before the last snapshot: v1's scam call, and ordinary calls for v2 (so v2's partition has one).
+        # Before the last snapshot: v1's scam call, and an ordinary call and a small payment for v2, so
+        # that v2's person partition and both account partitions its scam payment lands on have one
+        # (stage two then replays from a snapshot too, not from the start of its input).
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v1)])
         await h.send(
             infra, prefix, "telecom", "tel-a", [f.call(v2, caller=f.phone(), start=h.ago(300), minutes=3)]
         )
+        shop = _account_beside(mule2)
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, shop, "80.00", 200)])
         await h.committed_all(a, infra, prefix)
         # After it (snapshots off, as if the process died between two): v2's scam, alerted by A.
         a.persons.checkpoints.store = a.accounts.checkpoints.store = None
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v2, minutes_ago=50)])
-        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, f.account(), mule2, minutes_ago=8)])
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, mule2, minutes_ago=8)])
         await eventually(lambda: h.alerts_about(infra, prefix, v2), timeout_s=15)
         await h.committed_all(a, infra, prefix)
     finally:
@@ -43,7 +48,7 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         await eventually(lambda: b.persons.checkpoints.restored, timeout_s=10)  # B loaded the snapshots
         # v1's call is known to B only through the snapshot; v2's through the silent replay.
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v1, f.account(), mule1)])
-        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, f.account(), mule2, "9000.00", 2)])
+        await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, mule2, "9000.00", 2)])
         await eventually(lambda: h.alerts_about(infra, prefix, v1), timeout_s=15)
         await h.committed_all(b, infra, prefix)
         assert len(await h.alerts_about(infra, prefix, v1)) == 1
@@ -54,7 +59,7 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         assert b.persons.checkpoints.replayed == 2
         assert b.accounts.checkpoints.replayed == 2
         total = await h.ends(infra, *(topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()))
-        assert total == 6
+        assert total == 7
     finally:
         await b.stop()
 
@@ -106,6 +111,20 @@ def _phone_in(partitions: set[int]) -> str:
         phone = f.phone()
         if DefaultPartitioner()(keys.person_key(phone), every, every) in partitions:
             return phone
+
+
+def _account_beside(account: str, institution: str = "bank-x") -> str:
+    """A new payee account whose movements land in the same account partition as this one's."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams import keys
+
+    every = list(range(topics.TRANSFERS_BY_ACCOUNT.partitions))
+    target = DefaultPartitioner()(keys.account_key(institution, account), every, every)
+    while True:
+        other = f.account()
+        if DefaultPartitioner()(keys.account_key(institution, other), every, every) == target:
+            return other
 
 
 async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
