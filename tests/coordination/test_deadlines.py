@@ -1,13 +1,19 @@
-"""Deadlines on time, by themselves: a stop-payment lapses after its (shortened) period and the bank is
-told; an unanswered instruction is escalated for acknowledgement, then execution."""
+"""Deadlines on time, by themselves: a stop-payment's period runs from its issue, and once it is over the
+hold lapses and the bank is told; an unanswered instruction is escalated for acknowledgement, then
+execution."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from sqlalchemy import update
 
+from services.coordination.instructions.models import Instruction
+from services.kit.db import unit_of_work
 from streams import topics
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case, respond, running
@@ -23,7 +29,7 @@ async def short(infra, coord: App) -> AsyncIterator[App]:
         infra,
         consume=False,
         relay=False,
-        stop_payment_period_s=1.5,
+        stop_payment_period_s=3600.0,
         ack_deadline_s={"query": 0.5},
         exec_deadline_s={"query": 1.2},
     ) as app:
@@ -47,6 +53,17 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     ).status_code == 200
     flow = (await short.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
     assert flow["totals"]["stopped"] == "3000.00"
+    held = await _get(short, op, stop["id"])
+    issued_at = datetime.fromisoformat(str(held["issued_at"]))
+    assert datetime.fromisoformat(str(held["expires_at"])) == issued_at + timedelta(hours=1)
+
+    # The hour passes: rather than waiting for it, its expiry is moved to now.
+    async with unit_of_work(sessions) as session:
+        await session.execute(
+            update(Instruction)
+            .where(Instruction.id == uuid.UUID(stop["id"]))
+            .values(expires_at=datetime.now(UTC))
+        )
 
     async def lapsed() -> bool:
         return (await _get(short, op, stop["id"]))["status"] == "expired"
