@@ -48,7 +48,7 @@ mypy: setup
 	$(VENV)/bin/mypy services streams models deploy
 
 train: setup
-	$(PY) -m models.train
+	$(PY) -m models.training
 
 bench: setup
 	$(PY) -m deploy.bench

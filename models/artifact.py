@@ -1,7 +1,8 @@
-"""Versioned model artifacts: `models/artifacts/<version>/` holds `model.joblib`, `card.json` (the model
-card, with the model file's SHA-256 and the feature-set hash) and `card.md`. `ACTIVE` names the version
-the live scorer uses. Loading refuses, with a clear message, a missing or altered file and an artifact
-built for other features than the code computes: a wrong score is worse than no start."""
+"""Versioned model artifacts, as the scorer loads them: `models/artifacts/<version>/` holds `model.joblib`,
+`card.json` (the model card, with the model file's SHA-256 and the feature-set hash) and `card.md`.
+`ACTIVE` names the version the live scorer uses. Loading refuses, with a clear message, a missing or
+altered file and an artifact built for other features than the code computes: a wrong score is worse
+than no start. Training writes them (`models.training.publish`)."""
 
 from __future__ import annotations
 
@@ -59,21 +60,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save(model: Classifier, card: dict[str, Any], root: Path, version: str) -> Path:
-    """Write the artifact directory; the card gets the model file's checksum and the feature set."""
-    where = root / version
-    where.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, where / MODEL_FILE, compress=3)
-    card = {
-        **card,
-        "version": version,
-        "model_file": MODEL_FILE,
-        "model_sha256": sha256(where / MODEL_FILE),
-        "feature_names": list(FEATURE_NAMES),
-        "feature_set_hash": FEATURE_SET_HASH,
-    }
-    (where / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return where
+def read_card(where: Path) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads((where / CARD_FILE).read_text())
+    return card
 
 
 def active_version(root: Path = ARTIFACTS) -> str:
@@ -113,9 +102,11 @@ def load(version: str, root: Path = ARTIFACTS) -> Artifact:
     if not model_path.is_file():
         raise ArtifactError(f"model {version!r}: the model file {model_path} is missing")
     if card.get("feature_set_hash") != FEATURE_SET_HASH or card.get("feature_names") != list(FEATURE_NAMES):
+        why = card.get("not_for_scorer")
         raise ArtifactError(
             f"model {version!r} was built for feature set {card.get('feature_set_hash')!r}, but this code "
-            f"computes {FEATURE_SET_HASH!r}: retrain (`make train`) or run the code it was built with"
+            f"computes {FEATURE_SET_HASH!r}: "
+            + (why if why else "retrain (`make train`) or run the code it was built with")
         )
     actual = sha256(model_path)
     if actual != card.get("model_sha256"):

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.features.vector import FEATURE_NAMES
-from models.table import FeatureTable
+from models.training.table import FeatureTable
 from services.institutions import credentials
 from services.kit.db import unit_of_work
 from services.kit.tokens import issue

@@ -16,8 +16,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from models.artifact import active_version, load
-from models.dataset import Replay
 from models.features.engine import apply_person_event
+from models.training.dataset import Replay
 from services.simulator.offline import OfflineConfig, Truth, generate
 from streams.schemas.events import envelope_adapter, event_adapter
 

@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from models.dataset import Replay
 from models.features.vector import FEATURE_NAMES
-from models.table import FeatureTable, save
+from models.training.dataset import Replay
+from models.training.table import FeatureTable, save
 from services.kit.settings import CommonSettings
 from streams import topics
 from streams.schemas.alerts import Alert, alert_adapter, event_ref

@@ -47,7 +47,7 @@ class Alert(BaseModel):
     event_time: AwareDatetime = Field(description="when the last triggering event happened")
     created_at: AwareDatetime
     scorer_version: str
-    # The model's input, kept so a case's outcome can later label it for training (models.feedback).
+    # The model's input, kept so a case's outcome can later label it for training (models.training.feedback).
     # Optional: rule-based alerts have none, and messages from before these fields stay valid.
     features: list[float] | None = Field(None, max_length=MAX_FEATURES, description="model input, in order")
     feature_set: str | None = Field(

@@ -71,7 +71,7 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
     }
     assert "warn_citizen" in alert.recommended_actions
     assert any("35-minute call" in reason for reason in alert.reasons)
-    # The model's input travels with the alert, for the case outcome to label it (models.feedback).
+    # The model's input travels with the alert, for the case outcome to label it (models.training.feedback).
     assert alert.feature_set == FEATURE_SET_HASH
     assert alert.features is not None and len(alert.features) == len(FEATURE_NAMES)
 

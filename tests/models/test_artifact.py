@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from models import artifact
-from models.evaluate import lowest_threshold, threshold_at_fpr
 from models.features.vector import FEATURE_NAMES
-from models.fit import FitConfig, fit
-from models.table import load, save
+from models.training import publish
+from models.training.evaluate import lowest_threshold, threshold_at_fpr
+from models.training.fit import FitConfig, fit
+from models.training.table import load, save
 from tests import factories as f
 
 
@@ -25,7 +26,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "typical_values": np.median(table.X, axis=0).tolist(),
         "thresholds": {"alert": 0.5, "fpr_1pct": 0.4},
     }
-    artifact.save(model, card, root, "v1")
+    publish.save(model, card, root, "v1")
     artifact.promote("v1", root)
     return root, "v1"
 

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from models.dataset import Replay
 from models.features.account import AccountState
 from models.features.codec import decode, encode
 from models.features.person import PersonState
 from models.features.windows import Window
+from models.training.dataset import Replay
 from services.simulator.offline import OfflineConfig, Truth, generate
 
 

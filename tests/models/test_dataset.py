@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from models.dataset import Observation, Replay
+from models.training.dataset import Observation, Replay
 from streams.schemas import events as ev
 
 T0 = 1_800_000_000.0

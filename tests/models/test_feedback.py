@@ -1,5 +1,5 @@
-"""Case outcomes and triage become training labels: the label rules, and `models.feedback export` on the
-real database from alerts stored by the coordination service and cases closed through its API. The
+"""Case outcomes and triage become training labels: the label rules, and `models.training.feedback export` on
+the real database from alerts stored by the coordination service and cases closed through its API. The
 export's event and episode ids are keyed pseudonyms: no case number or transaction id leaves."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import feedback
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
-from models.table import load
+from models.training import feedback
+from models.training.table import load
 from services.coordination.alerts import service
 from services.coordination.cases.repository import AlertWithCases, LinkedCase
 from services.kit import logging as kit_logging
@@ -152,7 +152,7 @@ async def test_export_labels_alerts_by_case_outcome_and_triage(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "models.feedback",
+        "models.training.feedback",
         "export",
         "--out",
         str(tmp_path / "feedback.npz"),

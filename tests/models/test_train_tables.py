@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import artifact, train
-from models.evaluate import evaluate
-from models.features.vector import FEATURE_NAMES
-from models.table import FeatureTable, TableError, concat, load, load_each, save
+from models import artifact
+from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from models.training import generic, train
+from models.training.table import FeatureTable, TableError, concat, load, load_each, save
 from tests import factories as f
 
 
@@ -66,7 +66,7 @@ def test_train_on_two_tables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first table is split by time; the second (newer, like a feedback export) is only trained on:
-    none of its rows is in the test set the metrics and thresholds come from."""
+    none of its rows is in the validation slice (thresholds, calibration) nor in the test set."""
     save(f.tiny_table(600, seed=0), tmp_path / "sim.npz")
     save(_later(f.tiny_table(300, seed=1), 600 * 60), tmp_path / "feedback.csv.gz")
     tables = ["--table", str(tmp_path / "sim.npz"), "--table", str(tmp_path / "feedback.csv.gz")]
@@ -74,27 +74,29 @@ def test_train_on_two_tables(
     # The first table's last 200 minutes. A split of both tables together would hold out the newest
     # 200 minutes instead: feedback rows only, none of the first table's.
     test_days = str((200 * 60 - 30) / 86_400)
-    evaluated: list[FeatureTable] = []
+    splits: list[generic.Split] = []
+    real = generic.split
 
-    def spy(test: FeatureTable, *args: Any, **kwargs: Any) -> Any:
-        evaluated.append(test)
-        return evaluate(test, *args, **kwargs)
+    def spy(*args: Any, **kwargs: Any) -> generic.Split:
+        splits.append(real(*args, **kwargs))
+        return splits[-1]
 
-    monkeypatch.setattr(train, "evaluate", spy)
+    monkeypatch.setattr(generic, "split", spy)
     summary = train.main([*tables, *where, "--no-promote", "--version", "v2", "--test-days", test_days])
-    (test,) = evaluated  # the rows the metrics and the thresholds (alert, fpr_1pct) are computed on
-    assert test.event_ref.tolist() == [f"e{i}" for i in range(400, 600)]
-    card = json.loads((Path(summary["artifact"]) / artifact.CARD_FILE).read_text())
-    assert card["data"]["source"] == f"{tmp_path / 'sim.npz'}, {tmp_path / 'feedback.csv.gz'}"
-    assert (card["data"]["test_rows"], card["metrics"]["events"]) == (200, 200)
-    assert (card["data"]["train_rows"], card["data"]["training_only_rows"]) == (400 + 300, 300)
-    # Typical values (explain.py's "ordinary traffic") come from the first table's training rows too.
-    older = f.tiny_table(600, seed=0).subset(np.arange(600) < 400)
-    assert card["typical_values"] == pytest.approx(np.median(older.X[older.label == 0], axis=0).tolist())
-    report_text = Path(summary["report"]).read_text()
-    assert "700 scored money-outs (300 of them from further tables, trained on and never tested on)" in (
-        report_text
+    (split,) = splits
+    assert split.test.event_ref.tolist() == [f"e{i}" for i in range(400, 600)]
+    assert split.validation.event_ref.tolist() == [f"e{i}" for i in range(300, 400)]
+    assert sorted(split.fit.event_ref.tolist()) == sorted(
+        [f"e{i}" for i in range(300)] + [f"fbe{i}" for i in range(300)]
     )
+    card = json.loads((Path(summary["artifact"]) / artifact.CARD_FILE).read_text())
+    assert card["data"]["files"] == [str(tmp_path / "sim.npz"), str(tmp_path / "feedback.csv.gz")]
+    assert (card["data"]["test_rows"], card["data"]["validation_rows"]) == (200, 100)
+    assert (card["data"]["fit_rows"], card["data"]["training_only_rows"]) == (600, 300)
+    # The scorer's own feature columns: a model the live scorer may load.
+    assert card["not_for_scorer"] is None and card["feature_set_hash"] == FEATURE_SET_HASH
+    report_text = Path(summary["report"]).read_text()
+    assert "600 rows to fit (300 of them from further tables, never tested on)" in report_text
 
     save(
         FeatureTable(FEATURE_NAMES[1:], f.tiny_table(10).X[:, 1:], *_rest(f.tiny_table(10))),

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import REGISTRY
 
-from models import artifact
 from models.artifact import Classifier
 from models.features.vector import FEATURE_NAMES
-from models.fit import FitConfig, fit
+from models.training import publish
+from models.training.fit import FitConfig, fit
 from tests import factories as f
 
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -38,7 +38,7 @@ def save_artifact(root: Path, version: str, feature: str, *, alert: float = 0.5)
         "typical_values": [0.0] * len(FEATURE_NAMES),
         "thresholds": {"alert": alert, "fpr_1pct": alert},
     }
-    return artifact.save(one_feature_model(feature), card, root, version)
+    return publish.save(one_feature_model(feature), card, root, version)
 
 
 def row(**values: float) -> list[float]:

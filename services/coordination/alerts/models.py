@@ -40,7 +40,7 @@ class AlertRow(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_changed_by: Mapped[str | None] = mapped_column(String(120))
     # The model's input and the feature-set hash it was computed by: with the case outcome, a
-    # training label (models.feedback). Null for rule-based alerts and those stored before.
+    # training label (models.training.feedback). Null for rule-based alerts and those stored before.
     features: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     feature_set: Mapped[str | None] = mapped_column(String(16))
 

@@ -102,7 +102,7 @@ async def alerts_with_cases(
     session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[AlertWithCases]:
     """Alerts created in [since, until), oldest first, each with its linked cases (first closed first):
-    what models.feedback turns into training labels. Subjects (phones, accounts) are not read."""
+    what models.training.feedback turns into training labels. Subjects (phones, accounts) are not read."""
     stmt = (
         select(
             AlertRow.id,

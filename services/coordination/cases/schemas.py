@@ -21,7 +21,7 @@ from services.coordination.instructions.schemas import InstructionRead
 from streams.schemas.events import Account, Amount, InstitutionId, Phone
 
 # confirmed_fraud: money was lost to a scam (or would have been); false_alarm: no scam; undetermined:
-# the case could not tell. The first two label the case's alerts for training; see models.feedback.
+# the case could not tell. The first two label the case's alerts for training; see models.training.feedback.
 Outcome = Literal["confirmed_fraud", "false_alarm", "undetermined"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 

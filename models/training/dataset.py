@@ -13,7 +13,7 @@ from models.features.account import AccountState
 from models.features.engine import PersonOutcome, account, apply_person_event
 from models.features.person import PersonState
 from models.features.vector import FEATURE_NAMES
-from models.table import FeatureTable
+from models.training.table import FeatureTable
 from services.simulator.model import SimEvent
 from services.simulator.offline import Truth
 from streams.schemas.events import EventBase, event_adapter

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.table import FeatureTable
+from models.training.table import FeatureTable
 
 TARGET_FPR = 0.01
 
@@ -153,3 +153,38 @@ def single_feature_auc(table: FeatureTable) -> list[tuple[str, float]]:
         auc = float(roc_auc_score(table.label, column))
         out.append((name, max(auc, 1 - auc)))
     return sorted(out, key=lambda x: -x[1])
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How well scores order the rows, whatever threshold is later chosen."""
+
+    pr_auc: float
+    roc_auc: float
+
+
+def ranking(label: np.ndarray, score: np.ndarray) -> Ranking:
+    if len(np.unique(label)) < 2:
+        return Ranking(float("nan"), float("nan"))
+    return Ranking(float(average_precision_score(label, score)), float(roc_auc_score(label, score)))
+
+
+@dataclass(frozen=True)
+class AtThreshold:
+    """What a threshold chosen elsewhere (on the validation slice) does on these rows."""
+
+    threshold: float
+    fpr: float  # the false-positive rate actually reached
+    recall: float
+    alerts: int
+
+
+def at_threshold(label: np.ndarray, score: np.ndarray, threshold: float) -> AtThreshold:
+    alerted = score >= threshold
+    negatives, positives = label == 0, label == 1
+    return AtThreshold(
+        threshold,
+        float(alerted[negatives].mean()) if negatives.any() else float("nan"),
+        float(alerted[positives].mean()) if positives.any() else float("nan"),
+        int(alerted.sum()),
+    )

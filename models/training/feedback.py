@@ -1,7 +1,7 @@
-"""`python -m models.feedback export`: what officers decided about alerts, as a labelled feature table for
-the next training (`python -m models.train --table simulated.npz --table feedback.csv.gz`).
+"""`python -m models.training.feedback export`: what officers decided about alerts, as a labelled feature
+table for the next training (`python -m models.training --table simulated.npz --table feedback.csv.gz`).
 
-    python -m models.feedback export --out .local/models/feedback.csv.gz --since 2026-11-01T00:00:00Z
+    python -m models.training.feedback export --out .local/models/feedback.csv.gz --since 2026-11-01T00:00:00Z
 
 Labels, from the coordination database (the first rule that applies):
 1. an alert without the model's input (rule-based alerts, alerts stored before alerts carried it) or with
@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
-from models.table import FeatureTable, save
+from models.training.table import FeatureTable, save
 from services.coordination.cases.repository import AlertWithCases, alerts_with_cases
 from services.kit.db import make_engine, make_sessionmaker
 from services.kit.logging import configure_logging, pseudonym
@@ -144,7 +144,8 @@ def _table_path(text: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m models.feedback", description="officers' decisions on alerts as training labels"
+        prog="python -m models.training.feedback",
+        description="officers' decisions on alerts as training labels",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="write the labelled alerts as a feature table")
@@ -154,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common = CommonSettings()
     common.check_production_secrets()  # the pseudonyms are only as good as their key
-    configure_logging(service="models.feedback", level=common.log_level, pseudonym_key=common.pseudonym_key)
+    configure_logging(
+        service="models.training.feedback", level=common.log_level, pseudonym_key=common.pseudonym_key
+    )
     summary = asyncio.run(_export_from(common.database_url, args.out, args.since, args.until))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from models.evaluate import Evaluation, EventScores  # noqa: E402
+from models.training.evaluate import Evaluation, EventScores  # noqa: E402
 
 
 def plots(ev: EventScores, where: Path) -> None:
@@ -145,7 +145,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             "- **Libraries**: " + ", ".join(f"{k} {v}" for k, v in card["libraries"].items()),
             f"- **Model file**: `{card['model_file']}`, SHA-256 `{card['model_sha256']}`.",
             "- **Limits**: trained only on simulated behaviour; real traffic differs. Retrain on labelled "
-            "outcomes (`python -m models.feedback`) before relying on it.",
+            "outcomes (`python -m models.training.feedback`) before relying on it.",
             "",
         ]
     )

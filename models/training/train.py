@@ -1,15 +1,15 @@
-"""`python -m models.train`: simulate labelled traffic, build the feature table, train and calibrate the
+"""`python -m models.training`: simulate labelled traffic, build the feature table, train and calibrate the
 model, evaluate it on a held-out later period, and write the versioned artifact and its report.
 
-    python -m models.train                      # everything (`make train`)
-    python -m models.train --table rows.csv     # train on any labelled feature table instead
-    python -m models.train --table sim.npz --table feedback.csv.gz   # more rows to train on
+    python -m models.training                      # everything (`make train`)
+    python -m models.training --table rows.csv     # any labelled table instead (models.training.generic)
+    python -m models.training --table sim.npz --table feedback.csv.gz   # more rows to train on
 
 With several tables the first is the evaluation table: it is split by time (the last --test-days held
-out) as a single table is; its held-out part alone gives the metrics and the thresholds (alert,
-fpr_1pct, budget), its training part the model card's typical values. Every further table only adds
-training rows. A feedback export holds the payments the old model alerted on, a biased sample of
-traffic: evaluated on, it would set thresholds for the alerted few rather than for all payments.
+out) as a single table is; its held-out part alone gives the metrics, its validation slice the
+thresholds. Every further table only adds training rows. A feedback export holds the payments the old
+model alerted on, a biased sample of traffic: evaluated on, it would set thresholds for the alerted few
+rather than for all payments.
 """
 
 from __future__ import annotations
@@ -28,28 +28,34 @@ from typing import Any
 
 import numpy as np
 
-from models import artifact, report
-from models.dataset import Observation, build_table
-from models.evaluate import evaluate, per_event, single_feature_auc
+from models import artifact
 from models.features.vector import FEATURE_NAMES
-from models.fit import FitConfig, fit
-from models.table import FeatureTable, TableError, concat, load_each, save
+from models.training import generic, publish, report
+from models.training.dataset import Observation, build_table
+from models.training.evaluate import evaluate, per_event, single_feature_auc
+from models.training.fit import FitConfig, fit
+from models.training.table import Columns, FeatureTable, TableError, save
 from services.simulator.offline import OfflineConfig, Truth, generate, parameter_ranges
 
-log = logging.getLogger("models.train")
-REPORTS = Path(__file__).resolve().parent / "reports"
+log = logging.getLogger("models.training")
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
 DATA = Path(".local/models")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m models.training", description=__doc__)
     p.add_argument("--days", type=float, default=21.0, help="simulated days")
     p.add_argument("--population", type=int, default=2000)
     p.add_argument(
         "--scams-per-day", type=float, default=80.0, help="scam episodes started a day (before rhythm)"
     )
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--test-days", type=float, default=7.0, help="the last days held out for evaluation")
+    p.add_argument(
+        "--test-days",
+        type=float,
+        help="the last days held out for evaluation (default 7 for the simulated traffic; with --table, "
+        "--test-share applies unless this is given)",
+    )
     p.add_argument(
         "--burn-in-days",
         type=float,
@@ -74,10 +80,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--table",
         type=Path,
         action="append",
-        help="train on this feature table (.npz/.csv/.csv.gz) instead. Repeatable, with the same feature "
-        "columns: the first is the evaluation table (split by time; its last --test-days alone give the "
-        "metrics and thresholds); every further one (e.g. a `models.feedback` export) is only added to "
-        "the training rows, never evaluated on",
+        help="train on this labelled table (.npz/.csv/.csv.gz) instead, on its own feature columns. "
+        "Repeatable, with the same feature columns: the first is the evaluation table (split by time); "
+        "every further one (e.g. a `models.training.feedback` export) is only added to the rows trained on",
+    )
+    p.add_argument("--label-column", default="label", help="with --table: the 0/1 label column")
+    p.add_argument(
+        "--time-column",
+        default="scored_at",
+        help="with --table: the time column (seconds since the epoch, or ISO 8601 with a zone)",
+    )
+    p.add_argument("--id-column", default="event_ref", help="with --table: the row id column")
+    p.add_argument(
+        "--features",
+        help="with --table: the feature columns, comma-separated (default: every column that is not the "
+        "label, time or id column nor occurred_at, episode_id or typology)",
+    )
+    p.add_argument(
+        "--test-share",
+        type=float,
+        default=0.25,
+        help="with --table and no --test-days: the latest share of the first table's rows held out",
     )
     p.add_argument("--version", help="artifact version (default: m-<UTC time>)")
     p.add_argument("--artifacts", type=Path, default=artifact.ARTIFACTS)
@@ -115,37 +138,46 @@ def simulate(args: argparse.Namespace) -> tuple[FeatureTable, Truth, OfflineConf
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
-    began = time.perf_counter()
     version = args.version or datetime.now(UTC).strftime("m-%Y%m%d-%H%M%S")
-    training_only: list[FeatureTable] = []  # tables after the first: trained on, never evaluated on
-    if args.table is None:
-        table, truth, config = simulate(args)
-        DATA.mkdir(parents=True, exist_ok=True)
-        save(table, DATA / f"{version}.npz")
-        episodes_all = truth.episodes
-        data: dict[str, Any] = {
-            "source": "simulated (services.simulator.offline)",
-            "population": config.population,
-            "days": config.days,
-            "seed": config.seed,
-            "typologies": list(config.typologies),
-            "parameter_ranges": parameter_ranges(),
-        }
-    else:
-        table, *training_only = load_each(args.table)
-        episodes_all = _episodes_from_table(table)
-        data = {
-            "source": ", ".join(str(p) for p in args.table),
-            "population": "n/a",
-            "days": "n/a",
-            "typologies": sorted({str(t) for t in table.typology if t}),
-            "parameter_ranges": {},
-        }
-    # `table` is the evaluation table: split by time; the further tables only add training rows.
-    cut = float(table.scored_at.max()) - args.test_days * 86_400
+    if args.table is not None:
+        columns = Columns(
+            label=args.label_column,
+            time=args.time_column,
+            id=args.id_column,
+            features=tuple(f.strip() for f in args.features.split(",")) if args.features else None,
+        )
+        return generic.run(
+            args.table,
+            columns=columns,
+            test_days=args.test_days,
+            test_share=args.test_share,
+            version=version,
+            artifacts=args.artifacts,
+            reports=args.reports,
+            promote=not args.no_promote,
+            libraries=_libraries(),
+        )
+    return simulated(args, version)
+
+
+def simulated(args: argparse.Namespace, version: str) -> dict[str, Any]:
+    began = time.perf_counter()
+    test_days = 7.0 if args.test_days is None else args.test_days
+    table, truth, config = simulate(args)
+    DATA.mkdir(parents=True, exist_ok=True)
+    save(table, DATA / f"{version}.npz")
+    episodes_all = truth.episodes
+    data: dict[str, Any] = {
+        "source": "simulated (services.simulator.offline)",
+        "population": config.population,
+        "days": config.days,
+        "seed": config.seed,
+        "typologies": list(config.typologies),
+        "parameter_ranges": parameter_ranges(),
+    }
+    cut = float(table.scored_at.max()) - test_days * 86_400
     train_mask = table.scored_at < cut
-    older, test = table.subset(train_mask), table.subset(~train_mask)
-    train = concat([older, *training_only])
+    train, test = table.subset(train_mask), table.subset(~train_mask)
     model = fit(train, FEATURE_NAMES, FitConfig())
     scores = model.predict_proba(test.columns(FEATURE_NAMES))[:, 1]
     episodes = [
@@ -154,8 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = evaluate(test, scores, episodes, budget_per_day=args.budget_per_day)
     shuffled = _shuffled_pr_auc(train, test)
     leakage = single_feature_auc(test)
-    # Typical values stand for ordinary traffic (explain.py): not the alerted sample of a feedback table.
-    negatives = older.columns(FEATURE_NAMES)[older.label == 0]
+    negatives = train.columns(FEATURE_NAMES)[train.label == 0]
     card: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
@@ -166,9 +197,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **data,
             "episodes": len(episodes_all),
             "train_rows": len(train),
-            "training_only_rows": len(train) - len(older),
+            "training_only_rows": 0,
             "test_rows": len(test),
-            "test_days": args.test_days,
+            "test_days": test_days,
             "burn_in_days": args.burn_in_days,
             "late_share": args.late_share,
         },
@@ -178,8 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "typical_values": np.median(negatives, axis=0).tolist(),
         "libraries": _libraries(),
     }
-    where = artifact.save(model, card, args.artifacts, version)
-    card = json.loads((where / artifact.CARD_FILE).read_text())
+    where = publish.save(model, card, args.artifacts, version)
+    card = artifact.read_card(where)
     (where / "card.md").write_text(report.card_markdown(card))
     out = args.reports / version
     report.plots(per_event(test, scores), out)
@@ -205,25 +236,6 @@ def _started(episode: dict[str, Any]) -> float:
     return datetime.fromisoformat(started).timestamp() if started else float(episode.get("first_seen", 0.0))
 
 
-def _episodes_from_table(table: FeatureTable) -> list[dict[str, Any]]:
-    """Without simulator truth: an episode is the positive rows sharing an episode id (when the money
-    left the first payee is not known, so every catch counts as early)."""
-    out: dict[str, dict[str, Any]] = {}
-    for i in np.flatnonzero(table.label == 1):
-        sid = str(table.episode_id[i]) or str(table.event_ref[i])
-        ep = out.setdefault(
-            sid,
-            {
-                "scenario_id": sid,
-                "typology": str(table.typology[i]) or "unknown",
-                "first_seen": float(table.scored_at[i]),
-                "first_payout_at": None,
-            },
-        )
-        ep["first_seen"] = min(ep["first_seen"], float(table.scored_at[i]))
-    return list(out.values())
-
-
 def _shuffled_pr_auc(train: FeatureTable, test: FeatureTable) -> float:
     """Leakage check: the same pipeline on permuted training labels must score near the base rate."""
     from sklearn.metrics import average_precision_score
@@ -239,7 +251,7 @@ def cli(argv: list[str] | None = None) -> None:
     try:
         summary = main(argv)
     except TableError as exc:  # a table that does not fit: the message says which and why
-        sys.stderr.write(f"python -m models.train: {exc}\n")
+        sys.stderr.write(f"python -m models.training: {exc}\n")
         raise SystemExit(2) from None
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 

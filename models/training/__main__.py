@@ -1,0 +1,3 @@
+from models.training.train import cli
+
+cli()
