@@ -13,13 +13,13 @@ from alembic.config import Config
 
 from services.blocklist import models as _blocklist  # noqa: F401
 from services.coordination.alerts import models as _alerts  # noqa: F401 - registers tables
-from services.coordination.audit import models as _audit  # noqa: F401
 from services.coordination.cases import models as _cases  # noqa: F401
 from services.coordination.delivery import models as _delivery  # noqa: F401
 from services.coordination.instructions import models as _instructions  # noqa: F401
 from services.coordination.money import models as _money  # noqa: F401
 from services.ingest import models as _ingest  # noqa: F401
 from services.institutions import models as _institutions  # noqa: F401
+from services.kit.audit import models as _audit  # noqa: F401
 from services.kit.db import Base
 from services.kit.settings import CommonSettings
 from services.notifier.delivery import models as _deliveries  # noqa: F401

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from models.training.table import FeatureTable, save
-from services.coordination.cases.repository import AlertWithCases, alerts_with_cases
+from services.coordination.public import AlertWithCases, alerts_with_cases
 from services.kit.db import make_engine, make_sessionmaker
 from services.kit.logging import configure_logging, pseudonym
 from services.kit.settings import CommonSettings

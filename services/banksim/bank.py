@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from services.banksim.ledger import Answer, Ledger
 from services.banksim.settings import BanksimSettings
-from services.coordination.delivery import signing
+from services.coordination import public as coordination
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import admin, topics
@@ -201,4 +201,4 @@ class SimBanks:
 
     def check_webhook(self, institution: str, headers: dict[str, str], body: bytes) -> bool:
         secret = self.webhook_secrets.get(institution)
-        return secret is not None and signing.verify(secret, headers, body)
+        return secret is not None and coordination.verify_webhook(secret, headers, body)

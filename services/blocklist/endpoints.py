@@ -20,8 +20,8 @@ from services.blocklist.schemas import (
     SyncPage,
 )
 from services.blocklist.settings import BlocklistSettings
-from services.coordination.audit.service import Actor
 from services.institutions.credentials import Caller
+from services.kit.audit.service import Actor
 from services.kit.auth import Officer, require_role
 from services.kit.errors import Forbidden
 

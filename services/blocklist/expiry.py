@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.blocklist import service
-from services.coordination.uow import unit_of_work
+from services.kit.db import unit_of_work
 from services.kit.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Tables of the blocklist: entries, the telecom reports behind them, appeals, the Kafka feed cursor.
 
-Every change is audited in the shared hash-chained audit log (services.coordination.audit)."""
+Every change is audited in the shared hash-chained audit log (services.kit.audit)."""
 
 from __future__ import annotations
 

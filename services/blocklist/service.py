@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.blocklist import metrics, repository
 from services.blocklist.models import Appeal, Entry, Report
-from services.coordination.audit import service as audit
-from services.coordination.cases import repository as cases_repo
+from services.coordination import public as coordination
+from services.kit.audit import service as audit
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from streams.schemas.blocklist import BlocklistChange
 
@@ -64,7 +64,7 @@ async def propose(
     now: datetime,
 ) -> Entry:
     """An operator proposes a number from a confirmed case; a live entry for it is returned as is."""
-    if case_id is not None and await cases_repo.get(session, case_id) is None:
+    if case_id is not None and await coordination.case_summary(session, case_id) is None:
         raise InvalidInput(f"no case {case_id}")
     existing = await repository.live_for_number(session, number)
     if existing is not None:

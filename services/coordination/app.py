@@ -23,11 +23,10 @@ from services.coordination.instructions.endpoints import router as instructions_
 from services.coordination.instructions.institution_endpoints import router as institution_router
 from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
-from services.coordination.uow import unit_of_work
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
-from services.kit.db import make_engine, make_sessionmaker, ping
+from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, serve, task_health
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner

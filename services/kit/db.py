@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -55,11 +55,27 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+_BEFORE_COMMIT = "before_commit_hooks"
+
+
+def before_commit(session: AsyncSession, hook: BeforeCommit) -> None:
+    """Run `hook` as the last statements of this session's unit of work, once, in the order asked
+    (e.g. sealing the audit entries an action queued). Nothing runs if the work rolls back."""
+    hooks: list[BeforeCommit] = session.info.setdefault(_BEFORE_COMMIT, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """The edge of a piece of work: commits when the block succeeds, rolls back when it raises."""
+    """The edge of a piece of work, and the one place it commits: when the block succeeds, its
+    before-commit hooks run and then it commits; when it raises, it rolls back."""
     async with sessions() as session, session.begin():
         yield session
+        hooks: list[BeforeCommit] = session.info.setdefault(_BEFORE_COMMIT, [])
+        while hooks:  # a hook may ask for another
+            await hooks.pop(0)(session)
 
 
 async def ping(engine: AsyncEngine) -> str:

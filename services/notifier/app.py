@@ -14,11 +14,10 @@ from fastapi import FastAPI
 from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.uow import unit_of_work
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
-from services.kit.db import make_engine, make_sessionmaker, ping
+from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, serve, task_health
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
@@ -83,7 +82,6 @@ def build(
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the route (scope="function" in the routers): it commits before the answer
         # is sent, so a 2xx means the change is durable.
-        # The coordination unit of work seals audit entries (case, blocklist changes) into the chain.
         async with unit_of_work(sessions) as session:
             yield session
 

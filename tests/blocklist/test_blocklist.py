@@ -9,8 +9,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from services.coordination.audit import service as audit
-from services.coordination.audit.models import AuditEntry
+from services.kit.audit import service as audit
+from services.kit.audit.models import AuditEntry
 from services.scorer.blocklist import Blocklist
 from streams import topics
 from tests import factories as f

@@ -8,7 +8,7 @@ import sys
 
 import orjson
 
-from services.coordination.audit import service
+from services.kit.audit import service
 from services.kit.db import make_engine, make_sessionmaker
 from services.kit.settings import CommonSettings
 

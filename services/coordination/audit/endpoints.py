@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.audit import repository, service
 from services.coordination.audit.schemas import AuditPage, AuditRead, VerdictRead
 from services.coordination.deps import Deps
+from services.kit.audit import repository, service
 from services.kit.auth import Officer, require_role
 
 

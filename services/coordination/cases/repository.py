@@ -61,6 +61,20 @@ async def link_alert(session: AsyncSession, *, case_id: uuid.UUID, alert_id: uui
     return (await session.execute(stmt)).first() is not None
 
 
+async def open_case_for_alerts(session: AsyncSession, alert_ids: list[uuid.UUID]) -> uuid.UUID | None:
+    """The first opened case still open that one of these alerts is linked to."""
+    if not alert_ids:
+        return None
+    stmt = (
+        select(Case.id)
+        .join(CaseAlert, CaseAlert.case_id == Case.id)
+        .where(CaseAlert.alert_id.in_(alert_ids), Case.status == "open")
+        .order_by(Case.opened_at)
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def alert_ids(session: AsyncSession, case_id: uuid.UUID) -> list[uuid.UUID]:
     stmt = select(CaseAlert.alert_id).where(CaseAlert.case_id == case_id).order_by(CaseAlert.linked_at)
     return list((await session.execute(stmt)).scalars())

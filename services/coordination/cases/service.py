@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.audit import service as audit
 from services.coordination.cases import repository
 from services.coordination.cases.models import Case, CaseNote
 from services.coordination.cases.schemas import CaseCreate, CaseUpdate, outcome_problem
 from services.coordination.money import service as money
+from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, InvalidInput
 from services.kit.logging import pseudonym

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
-from services.coordination.audit import service as audit
 from services.coordination.deadlines import escalation
 from services.coordination.instructions import repository, service
 from services.coordination.instructions.service import Context
+from services.kit.audit import service as audit
 
 BATCH = 100
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.deadlines import jobs
 from services.coordination.instructions.service import Context
-from services.coordination.uow import unit_of_work
+from services.kit.db import unit_of_work
 
 log = logging.getLogger(__name__)
 Job = Callable[..., Awaitable[int]]

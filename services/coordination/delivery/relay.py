@@ -34,7 +34,7 @@ from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
-from services.coordination.uow import unit_of_work
+from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import admin, topics

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
-from services.coordination.audit import service as audit
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, transition
 from services.coordination.money import service as money
+from services.kit.audit import service as audit
 from services.kit.errors import InvalidInput, NotFound
 from streams.schemas.instructions import Response
 
@@ -61,7 +61,7 @@ async def answer(session: AsyncSession, *, response: Response, channel: str, ctx
         session,
         row,
         response.outcome,
-        actor=audit.Actor(response.institution_id, "institution", response.institution_id),
+        actor=audit.Actor.institution(response.institution_id),
         action=ACTIONS[response.outcome],
         now=now,
         answered_at=now,
@@ -91,7 +91,7 @@ async def answer(session: AsyncSession, *, response: Response, channel: str, ctx
 async def _effects(
     session: AsyncSession, row: Instruction, response: Response, *, ctx: Context, now: datetime
 ) -> None:
-    actor = audit.Actor(response.institution_id, "institution", response.institution_id)
+    actor = audit.Actor.institution(response.institution_id)
     if row.kind == "freeze":
         # The freeze takes over the provisional stop-payment on the same account.
         stop = await repository.active_hold(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.instructions import answers
 from services.coordination.instructions.service import Context
-from services.coordination.uow import unit_of_work
+from services.kit.db import unit_of_work
 from services.kit.errors import DomainError
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
-from services.coordination.audit import service as audit
 from services.coordination.cases.models import Case
 from services.coordination.deadlines import escalation
 from services.coordination.delivery import service as delivery
@@ -22,6 +21,7 @@ from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
 from services.coordination.settings import CoordinationSettings
 from services.institutions.models import Institution
+from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from streams.schemas.instructions import Beneficiary, InstructionMessage, LegalBasis, Notice

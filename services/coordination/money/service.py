@@ -11,13 +11,13 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.audit import service as audit
 from services.coordination.cases.models import Case
 from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository
 from services.coordination.money.models import Proposal
 from services.coordination.money.schemas import FlowNode, FlowTotals, FlowView
 from services.coordination.settings import CoordinationSettings
+from services.kit.audit import service as audit
 from streams.schemas.instructions import QueryResult
 
 ZERO = Decimal("0.00")

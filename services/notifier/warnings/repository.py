@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.cases.models import Case, CaseAlert
 from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert
 
 
@@ -103,14 +102,11 @@ async def mark_delivered(session: AsyncSession, *, warning_id: uuid.UUID, at: da
     )
 
 
-async def open_case_for(session: AsyncSession, warning_id: uuid.UUID) -> uuid.UUID | None:
-    """An open coordination case already linked to one of the warning's alerts (police were first)."""
+async def alert_ids(session: AsyncSession, warning: CitizenWarning) -> list[uuid.UUID]:
+    """The warning's alerts, the one that raised it first."""
     stmt = (
-        select(Case.id)
-        .join(CaseAlert, CaseAlert.case_id == Case.id)
-        .join(WarningAlert, WarningAlert.alert_id == CaseAlert.alert_id)
-        .where(WarningAlert.warning_id == warning_id, Case.status == "open")
-        .order_by(Case.opened_at)
-        .limit(1)
+        select(WarningAlert.alert_id)
+        .where(WarningAlert.warning_id == warning.id, WarningAlert.alert_id != warning.first_alert_id)
+        .order_by(WarningAlert.at)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return [warning.first_alert_id, *(await session.execute(stmt)).scalars()]

@@ -1,7 +1,7 @@
 """Recording actions in the hash-chained audit log, and verifying the chain.
 
-An action's entries are queued on its session and chained at the end of its unit of work
-(`seal`, called by `services.coordination.uow`), right before the commit: the chain lock is held
+An action's entries are queued on its session and chained at the end of its unit of work (`seal`, a
+before-commit hook of `services.kit.db.unit_of_work`), right before the commit: the chain lock is held
 only for those last statements, so concurrent actions queue behind each other for milliseconds. A
 session that would commit with unsealed entries refuses to (nothing is silently left out).
 
@@ -17,20 +17,27 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.coordination.audit import repository
-from services.coordination.audit.models import AuditEntry
-from services.institutions.credentials import Caller
+from services.kit.audit import repository
+from services.kit.audit.models import AuditEntry
 from services.kit.auth import Officer
+from services.kit.db import before_commit
 
 GENESIS = "0" * 64
 PENDING = "audit_pending"
+
+
+class Institution(Protocol):
+    """An institution acting through its API key (`services.institutions.credentials.Caller`)."""
+
+    @property
+    def institution_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,14 @@ class Actor:
     unit: str
 
     @classmethod
-    def of(cls, who: Officer | Caller) -> Actor:
+    def of(cls, who: Officer | Institution) -> Actor:
         if isinstance(who, Officer):
             return cls(who.subject, who.role, who.unit)
-        return cls(who.institution_id, "institution", who.institution_id)
+        return cls.institution(who.institution_id)
+
+    @classmethod
+    def institution(cls, institution_id: str) -> Actor:
+        return cls(institution_id, "institution", institution_id)
 
 
 SYSTEM = Actor("stopline", "system", "stopline")
@@ -111,6 +122,7 @@ async def record(
     )
     pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
     if not pending:
+        before_commit(session, seal)
         event.listen(session.sync_session, "before_commit", _refuse_unsealed, once=True)
     pending.append(entry)
     return entry
@@ -118,7 +130,7 @@ async def record(
 
 def _refuse_unsealed(session: Session) -> None:
     if session.info.get(PENDING):
-        raise RuntimeError("audit entries were not sealed before commit: use services.coordination.uow")
+        raise RuntimeError("audit entries were not sealed before commit: use services.kit.db.unit_of_work")
 
 
 async def seal(session: AsyncSession) -> None:

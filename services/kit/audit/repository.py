@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.audit.models import AuditEntry
+from services.kit.audit.models import AuditEntry
 
 # One advisory lock orders every append: the chain is a single sequence, so appends take turns
 # (held from the append to the commit; appends are the last statements of a unit of work).

@@ -1,0 +1,140 @@
+"""A person's "I am being defrauded" (answered to a citizen warning, or told to the phone desk) becomes a
+case and a drafted stop-payment.
+
+The case is opened, or, when police already opened one from one of the warning's alerts, noted. The
+stop-payment is drafted as an open money-flow proposal on the account the money went to, for the amount
+at risk: an operator issues it by accepting the proposal (`POST /v1/cases/{id}/proposals/accept`), as
+with follow-the-money.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.cases import repository
+from services.coordination.cases import service as cases
+from services.coordination.cases.models import Case
+from services.coordination.cases.schemas import CaseCreate, Destination, Victim
+from services.coordination.instructions import repository as instructions_repo
+from services.coordination.money import repository as money_repo
+from services.coordination.money.models import Proposal
+from services.kit.audit import service as audit
+from services.kit.auth import Officer
+
+
+@dataclass(frozen=True)
+class CitizenReport:
+    """What the notifier knows of a warned person who says they are being defrauded."""
+
+    warning_id: uuid.UUID
+    alert_ids: list[uuid.UUID]  # the warning's alerts, first the one that raised it
+    phone: str
+    institution: str | None  # the person's own bank and account, where returned funds go
+    account: str | None
+    payee_institution: str | None  # where the money went, if known
+    payee_account: str | None
+    amount_at_risk: Decimal | None
+    event_time: datetime
+
+
+async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Officer) -> uuid.UUID | None:
+    """Open or note the case and draft the stop; the case's id, or None when there is nothing to open
+    a case on (no amount at risk and no case yet)."""
+    existing = await repository.open_case_for_alerts(session, report.alert_ids)
+    if existing is not None:
+        case = await repository.get(session, existing, for_update=True)
+        assert case is not None
+        text = f"The person answered a citizen warning: being defrauded (warning {report.warning_id})."
+        await cases.add_note(session, case=case, text=text, officer=officer)
+    elif report.amount_at_risk is None:
+        return None
+    else:
+        case = await cases.open_case(session, spec=await _spec(session, report), officer=officer)
+    await _draft_stop(session, case=case, report=report, officer=officer)
+    return case.id
+
+
+async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
+    assert report.amount_at_risk is not None
+    first = report.alert_ids[0] if report.alert_ids else None
+    # Linking needs the alert stored here; if it is not there yet, the case is opened as a report.
+    alert_known = first is not None and await repository.alert(session, first) is not None
+    destinations = []
+    if report.payee_account and report.payee_institution:
+        destinations.append(
+            Destination(
+                institution_id=report.payee_institution,
+                account=report.payee_account,
+                amount=report.amount_at_risk,
+                at=report.event_time,
+            )
+        )
+    return CaseCreate(
+        case_number=f"WARN-{report.warning_id.hex[:16].upper()}",
+        title="Citizen answered a warning: being defrauded",
+        source="alert" if alert_known else "report",
+        alert_ids=[first] if alert_known and first is not None else [],
+        victim=Victim(phone=report.phone, institution_id=report.institution, account=report.account),
+        amount_lost=report.amount_at_risk,
+        lost_at=report.event_time,
+        destinations=destinations,
+    )
+
+
+async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:
+    institution, account, amount = report.payee_institution, report.payee_account, report.amount_at_risk
+    if not (account and institution and amount):
+        return
+    active = await instructions_repo.find_active(
+        session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
+    )
+    if active is not None:
+        return  # police stop this account already: a draft would only ask for it twice
+    node = await money_repo.account(
+        session, case_id=case.id, institution_id=institution, account=account, depth=0, parent_id=None
+    )
+    # The victim's payment may be in the tree already (the case was opened from the alert with it as
+    # a destination): draft on that transfer rather than count the same money twice.
+    known = [t for t in await money_repo.transfers(session, case.id) if t.to_account_id == node.id]
+    if known:
+        drafted = {p.transfer_id for p in await money_repo.proposals(session, case.id)}
+        if known[0].id in drafted:
+            return  # drafted already (the desk and the person both said so)
+        transfer_id: int | None = known[0].id
+    else:
+        transfer_id = await money_repo.add_transfer(
+            session,
+            case_id=case.id,
+            ref=f"warning:{report.warning_id}",
+            from_id=None,
+            to_id=node.id,
+            amount=amount,
+            at=report.event_time,
+        )
+    if transfer_id is None:
+        return
+    proposal = Proposal(
+        case_id=case.id,
+        transfer_id=transfer_id,
+        institution_id=institution,
+        account=account,
+        amount=amount,
+        depth=0,
+        status="open",
+    )
+    await money_repo.add_proposal(session, proposal)
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action="money.stop_drafted",
+        entity_type="case",
+        entity_id=case.id,
+        case_id=case.id,
+        legal_basis=f"citizen warning {report.warning_id}: the person reports being defrauded",
+        after={"proposal_id": proposal.id, "amount": amount, "institution": institution},
+    )

@@ -1,0 +1,1 @@
+"""The hash-chained audit log every service records its actions in (one chain, one table)."""
