@@ -4,6 +4,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 ALERTS_RECEIVED = Counter("stopline_coordination_alerts_received_total", "alerts consumed", ["typology"])
 ALERTS_STORED = Counter("stopline_coordination_alerts_stored_total", "alerts stored (not seen before)")
+ALERTS_UPDATED = Counter(
+    "stopline_coordination_alerts_updated_total", "stored alerts a later revision changed (episode grew)"
+)
 ALERTS_INVALID = Counter(
     "stopline_coordination_alerts_invalid_total", "alert messages that failed validation"
 )

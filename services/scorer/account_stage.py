@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import numpy as np
 from aiokafka import TopicPartition
@@ -28,7 +29,7 @@ from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
-from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for
+from streams.schemas.alerts import Alert, AlertPayment, Subject, Typology, alert_id_for, incident_id_for
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
@@ -241,6 +242,16 @@ class AccountStage:
             ),
             triggering_event_ids=[r for r in (call, move.event_ref) if r],
             amount_at_risk=f"{move.amount:.2f}",
+            incident_id=incident_id_for(move.institution, move.account),
+            payments=[
+                AlertPayment(
+                    event_ref=move.event_ref,
+                    amount=Decimal(f"{move.amount:.2f}"),
+                    occurred_at=move.occurred_at,
+                    payee_account=move.account,
+                    payee_institution=move.institution,
+                )
+            ],
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=f"{self.version}+{self.model.live.version}",
@@ -279,6 +290,7 @@ class AccountStage:
             subject=Subject(account=move.account, institution=move.institution),
             triggering_event_ids=list(dict.fromkeys([*refs, move.event_ref])),
             amount_at_risk=f"{ins.stats(at)[1]:.2f}",
+            incident_id=incident_id_for(move.institution, move.account),
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=self.version,

@@ -7,18 +7,31 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from streams.schemas.events import Account, InstitutionId, Phone
+from streams.schemas.events import Account, Amount, InstitutionId, Phone
 
 # call_then_transfer: a victim paying after a suspicious call; mule_fan_in: an account collecting from
 # many and paying on; suspicious_payment: a victim's payment the model finds likely a scam with no call
 # before it (investment, job or loan scams run over apps and messages). Consumers store it as text.
 Typology = Literal["call_then_transfer", "mule_fan_in", "suspicious_payment"]
 Action = Literal["warn_citizen", "notify_police", "recommend_stop_payment"]
+# The kind of scam the model thinks it is (docs/simulator.md describes each), beside the alert's kind.
+ScamTypology = Literal[
+    "impersonation_police",
+    "impersonation_service",
+    "investment",
+    "job_scam",
+    "loan",
+    "mule_network",
+    "wallet_scam",
+    "account_takeover",
+    "sim_swap",
+]
 
 _ALERT_NS = uuid.UUID("6f1d3c1e-7d0e-4b36-9a57-2f0d7d2e8a11")
 # A bound on the feature vector an alert carries (the model has 36 today), so a malformed message
 # cannot make every consumer store a huge array.
 MAX_FEATURES = 256
+MAX_PAYMENTS = 200  # a victim's payments in one episode; more are summed into the last revision's amount
 
 
 class Subject(BaseModel):
@@ -33,10 +46,26 @@ class Subject(BaseModel):
     payee_institution: InstitutionId | None = None
 
 
-class Alert(BaseModel):
+class AlertPayment(BaseModel):
+    """One of the episode's money-outs the alert is about."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert_id: uuid.UUID = Field(description="deterministic: the same trigger always gives the same id")
+    event_ref: str = Field(max_length=200, description="institution:event_id of the money-out")
+    amount: Amount
+    occurred_at: AwareDatetime
+    payee_account: Account | None = None
+    payee_institution: InstitutionId | None = None
+
+
+class Alert(BaseModel):
+    """One alert per scam episode and subject. Later payments of the same episode are sent as revisions of
+    the same alert (same `alert_id`, a higher `revision`, the payments so far): a consumer updates what it
+    holds instead of counting a new alert. docs/alerts.md says how to merge them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert_id: uuid.UUID = Field(description="deterministic: the same episode always gives the same id")
     typology: Typology
     score: float = Field(ge=0, le=1)
     reasons: list[str] = Field(min_length=1, description="in words an operator understands")
@@ -52,6 +81,23 @@ class Alert(BaseModel):
     features: list[float] | None = Field(None, max_length=MAX_FEATURES, description="model input, in order")
     feature_set: str | None = Field(
         None, max_length=16, description="FEATURE_SET_HASH of the code that computed `features`"
+    )
+    revision: int = Field(
+        1, ge=1, description="1 when raised; each later payment of the episode sends the alert again, +1"
+    )
+    incident_id: uuid.UUID | None = Field(
+        None,
+        description="the incident the alert belongs to: alerts about the same collection account (its "
+        "victims' alerts and the account's own) share it (`incident_id_for`)",
+    )
+    payments: list[AlertPayment] = Field(
+        default_factory=list,
+        max_length=MAX_PAYMENTS,
+        description="the episode's money-outs known at this revision; amount_at_risk is their sum",
+    )
+    scam_typology: ScamTypology | None = Field(None, description="the kind of scam the model thinks it is")
+    scam_typology_score: float | None = Field(
+        None, ge=0, le=1, description="the model's probability of `scam_typology` among scam kinds"
     )
     schema_version: Literal[1] = 1
 
@@ -73,6 +119,11 @@ received_alert_adapter: TypeAdapter[ReceivedAlert] = TypeAdapter(ReceivedAlert)
 def alert_id_for(typology: str, subject_key: str, trigger: str) -> uuid.UUID:
     """A stable id, so a re-scored trigger (after a crash) produces the same alert, not a new one."""
     return uuid.uuid5(_ALERT_NS, f"{typology}|{subject_key}|{trigger}")
+
+
+def incident_id_for(institution: str, account: str) -> uuid.UUID:
+    """The incident around a collection account: every alert naming it as payee or subject shares it."""
+    return uuid.uuid5(_ALERT_NS, f"incident|{institution}/{account}")
 
 
 def event_ref(institution: str, event_id: str) -> str:

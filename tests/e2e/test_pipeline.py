@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.coordination.alerts.models import AlertRow
+from streams.schemas.alerts import incident_id_for
 from tests import factories as f
 from tests.kafka_tools import eventually
 
@@ -65,6 +66,7 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
     assert alert.typology == "call_then_transfer"
     assert alert.status == "new"
     assert alert.subject["payee_account"] == mule
+    assert alert.incident_id == incident_id_for("bank-x", mule)  # the incident around the mule account
     assert set(alert.triggering_event_ids) == {
         f"{telecom}:{scam_call['event_id']}",
         f"{bank}:{transfers[0]['event_id']}",

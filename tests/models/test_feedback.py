@@ -74,7 +74,7 @@ async def test_export_labels_alerts_by_case_outcome_and_triage(
     alerts = [confirmed, false_alarm, dismissed, undetermined, stale, rule, pending, untouched]
     alerts += [dismissed_but_confirmed, dismissed_undetermined, outside]
     async with unit_of_work(sessions) as s:
-        assert await service.store(s, alerts=alerts) == len(alerts)
+        assert (await service.store(s, alerts=alerts)).new == len(alerts)
 
     case_numbers: list[str] = []
 

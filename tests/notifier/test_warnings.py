@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import update
 
 from services.notifier.warnings.models import CitizenWarning
+from streams import keys, topics
+from streams.producer import Record
 from tests import factories as f
 from tests.kafka_tools import eventually
 from tests.notifier.helpers import (
@@ -69,6 +71,28 @@ async def test_language_and_app_push_from_the_telecom(notifier, sessions):
 async def _delivered_on(sessions, phone, n) -> bool:  # type: ignore[no-untyped-def]
     ds = await deliveries_for(sessions, phone)
     return len(ds) == n and all(d.status == "delivered" for d in ds)
+
+
+async def test_a_revision_of_the_alert_warns_no_one_again(notifier, sessions):
+    """The episode's next payment comes as revision 2 of the same alert: the person was warned already."""
+    phone = f.phone()
+    alert = await notifier.alert(phone)
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    grown = alert.model_copy(update={"revision": 2, "amount_at_risk": "60000.00"})
+    await notifier.producer.send_all(
+        [
+            Record(
+                topics.name(topics.ALERTS, notifier.prefix),
+                grown.model_dump_json().encode(),
+                keys.person_key(phone),
+            )
+        ]
+    )
+    await notifier.alert(phone)  # a barrier behind it on the same partition: another episode, joined
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    assert len(await warnings_for(sessions, phone)) == 1
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1
+    assert sorted(a.joined for a in await alerts_joined(sessions, phone)) == ["created", "rate_limit"]
 
 
 async def test_a_second_episode_soon_after_is_rate_limited(notifier, sessions):

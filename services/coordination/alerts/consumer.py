@@ -26,7 +26,8 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
             stored = await service.store(session, alerts=alerts)
         for alert in alerts:
             metrics.ALERTS_RECEIVED.labels(alert.typology).inc()
-        metrics.ALERTS_STORED.inc(stored)
+        metrics.ALERTS_STORED.inc(stored.new)
+        metrics.ALERTS_UPDATED.inc(stored.updated)
 
     return ConsumerRunner(
         bootstrap=common.kafka_bootstrap,

@@ -31,11 +31,14 @@ def router(session_dep: SessionDep, officer_dep: Callable[..., Coroutine[Any, An
         max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
         since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
         until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+        incident_id: Annotated[
+            uuid.UUID | None, Query(description="only the alerts of this incident (one collection account)")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> AlertPage:
         require_role(who, "operator", "supervisor", "auditor")
-        where = repository.AlertFilter(status, typology, min_score, max_score, since, until)
+        where = repository.AlertFilter(status, typology, min_score, max_score, since, until, incident_id)
         after = service.decode_cursor(cursor) if cursor else None
         rows = await repository.list_page(session, where=where, limit=limit + 1, after=after)
         page = rows[:limit]

@@ -7,7 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +33,7 @@ class AlertRow(Base):
         CheckConstraint("status in ('new', 'triaged', 'dismissed', 'escalated')", name="status"),
         Index("ix_alerts_received_id", "received_at", "id"),
         Index("ix_alerts_status_received", "status", "received_at"),
+        CheckConstraint("revision >= 1", name="revision"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -43,6 +55,16 @@ class AlertRow(Base):
     # training label (models.training.feedback). Null for rule-based alerts and those stored before.
     features: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     feature_set: Mapped[str | None] = mapped_column(String(16))
+    # One alert per scam episode: later payments of the episode arrive as revisions of the same alert and
+    # are merged in (docs/alerts.md). `incident_id` groups the alerts about one collection account.
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    payments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    scam_typology: Mapped[str | None] = mapped_column(String(40))
+    scam_typology_score: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="when a later revision last changed it"
+    )
 
 
 class AlertStatusChange(Base):

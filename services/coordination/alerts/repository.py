@@ -15,17 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts.models import AlertRow, AlertStatusChange
 
 
-async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert alerts not stored yet (the alert id is the idempotency key); return how many were new."""
+async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert alerts not stored yet (the alert id is the idempotency key); return the ids inserted."""
     if not rows:
-        return 0
+        return set()
     stmt = (
         insert(AlertRow)
         .values(list(rows))
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(AlertRow.id)
     )
-    return len((await session.execute(stmt)).all())
+    return set((await session.execute(stmt)).scalars())
+
+
+async def lock(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AlertRow]:
+    """The stored alerts of these ids, locked for this transaction (a revision is merged into them)."""
+    if not alert_ids:
+        return {}
+    stmt = select(AlertRow).where(AlertRow.id.in_(alert_ids)).order_by(AlertRow.id).with_for_update()
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class AlertFilter:
     max_score: float | None = None
     since: datetime | None = None
     until: datetime | None = None
+    incident_id: uuid.UUID | None = None
 
 
 async def list_page(
@@ -55,6 +64,8 @@ async def list_page(
         stmt = stmt.where(AlertRow.received_at >= where.since)
     if where.until:
         stmt = stmt.where(AlertRow.received_at < where.until)
+    if where.incident_id:
+        stmt = stmt.where(AlertRow.incident_id == where.incident_id)
     if after is not None:
         stmt = stmt.where(
             (AlertRow.received_at < after[0])

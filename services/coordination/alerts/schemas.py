@@ -30,6 +30,12 @@ class AlertRead(BaseModel):
     scorer_version: str
     status_changed_at: datetime | None
     status_changed_by: str | None
+    revision: int = Field(description="1 as raised; higher once later payments of the episode were merged in")
+    incident_id: uuid.UUID | None = Field(description="alerts about the same collection account share it")
+    payments: list[dict[str, Any]] = Field(description="the episode's money-outs: event_ref, amount, ...")
+    scam_typology: str | None
+    scam_typology_score: float | None
+    updated_at: datetime | None = Field(description="when a later revision last changed the alert")
 
 
 class StatusChangeRead(BaseModel):

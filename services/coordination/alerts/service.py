@@ -1,10 +1,12 @@
-"""Alert rules: storing alerts from the scorer once, and the triage state machine."""
+"""Alert rules: storing alerts from the scorer once (a later revision of an alert is merged into it), and
+the triage state machine."""
 
 from __future__ import annotations
 
 import base64
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -42,13 +44,69 @@ def to_row(alert: Alert) -> dict[str, Any]:
         "scorer_version": alert.scorer_version,
         "features": alert.features,
         "feature_set": alert.feature_set,
+        "revision": alert.revision,
+        "incident_id": alert.incident_id,
+        "payments": [p.model_dump(mode="json") for p in alert.payments],
+        "scam_typology": alert.scam_typology,
+        "scam_typology_score": alert.scam_typology_score,
     }
 
 
-async def store(session: AsyncSession, *, alerts: Sequence[Alert]) -> int:
-    """Store alerts not seen before; a redelivered alert is a no-op. Returns the number stored."""
-    unique = {a.alert_id: a for a in alerts}
-    return await repository.insert_new(session, [to_row(a) for a in unique.values()])
+@dataclass(frozen=True)
+class Stored:
+    new: int  # alerts not seen before
+    updated: int  # stored alerts a later revision changed
+
+
+async def store(session: AsyncSession, *, alerts: Sequence[Alert]) -> Stored:
+    """Store alerts not seen before and merge later revisions into those stored (`merge`). A redelivered
+    revision changes nothing, so the consumer may read a batch again."""
+    by_id: dict[uuid.UUID, list[Alert]] = {}
+    for alert in sorted(alerts, key=lambda a: a.revision):
+        by_id.setdefault(alert.alert_id, []).append(alert)
+    rows = await repository.lock(session, list(by_id))
+    first = {i: revisions[0] for i, revisions in by_id.items() if i not in rows}
+    inserted = await repository.insert_new(session, [to_row(a) for a in first.values()])
+    # Inserted now, or by a concurrent consumer a moment ago (its row is then merged into like any other).
+    rows |= await repository.lock(session, [i for i in by_id if i not in rows])
+    now = datetime.now(UTC)
+    updated = 0
+    for alert_id, revisions in by_id.items():
+        later = revisions[1:] if alert_id in inserted else revisions
+        changed = [merge(rows[alert_id], alert, now) for alert in later]
+        updated += any(changed) and alert_id not in inserted
+    return Stored(len(inserted), updated)
+
+
+def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
+    """Merge a revision of a stored alert into it; True if anything changed. The payments are united by
+    event ref and the amount at risk is the largest of their sum and what either side says, so revisions
+    merge in any order, a repeated one changes nothing, and two revisions made from the same earlier one
+    (two payments scored at once on two partitions) both count. The triage status is the operators'."""
+    payments = {p["event_ref"]: p for p in row.payments}
+    added = [p.model_dump(mode="json") for p in alert.payments if p.event_ref not in payments]
+    incoming = Decimal(alert.amount_at_risk) if alert.amount_at_risk else None
+    grows = incoming is not None and (row.amount_at_risk is None or incoming > row.amount_at_risk)
+    if not added and not grows and alert.revision <= row.revision:
+        return False
+    payments.update((p["event_ref"], p) for p in added)
+    row.payments = sorted(payments.values(), key=lambda p: (p["occurred_at"], p["event_ref"]))
+    total = sum((Decimal(p["amount"]) for p in row.payments), Decimal(0)) if row.payments else None
+    amounts = [a for a in (row.amount_at_risk, incoming, total) if a is not None]
+    row.amount_at_risk = max(amounts) if amounts else None
+    row.triggering_event_ids = list(dict.fromkeys([*row.triggering_event_ids, *alert.triggering_event_ids]))
+    row.recommended_actions = list(dict.fromkeys([*row.recommended_actions, *alert.recommended_actions]))
+    if alert.revision >= row.revision:  # the newest description of the episode
+        row.reasons = list(alert.reasons)
+        row.typology = alert.typology
+        row.scam_typology = alert.scam_typology or row.scam_typology
+        row.scam_typology_score = alert.scam_typology_score or row.scam_typology_score
+    row.score = max(row.score, alert.score)
+    row.event_time = max(row.event_time, alert.event_time)
+    row.incident_id = row.incident_id or alert.incident_id
+    row.revision = max(row.revision + 1, alert.revision)
+    row.updated_at = now
+    return True
 
 
 async def change_status(
