@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
+from aiokafka.partitioner import murmur2
+
 
 def person_key(phone: str) -> bytes:
     """Key of every event about the person with this phone number (see streams.topics)."""
@@ -13,3 +15,10 @@ def person_key(phone: str) -> bytes:
 
 def account_key(institution: str, account: str) -> bytes:
     return b"a:" + hashlib.blake2b(f"{institution}/{account}".encode(), digest_size=12).hexdigest().encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's Java client (and aiokafka) put a key on by default: murmur2 of the key bytes,
+    made positive, modulo the partition count. A client with another partitioner (librdkafka's default is
+    CRC32) puts the same key elsewhere; the scorer moves such records back (services/scorer)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

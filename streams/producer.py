@@ -19,6 +19,7 @@ class Record:
     key: bytes | None = None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     timestamp_ms: int | None = None
+    partition: int | None = None  # None: the key's partition (murmur2, as every Kafka client by default)
 
 
 class Producer:
@@ -65,7 +66,12 @@ class Producer:
         try:
             futures = [
                 await self._producer.send(
-                    r.topic, r.value, key=r.key, headers=r.headers or None, timestamp_ms=r.timestamp_ms
+                    r.topic,
+                    r.value,
+                    key=r.key,
+                    partition=r.partition,
+                    headers=r.headers or None,
+                    timestamp_ms=r.timestamp_ms,
                 )
                 for r in records
             ]

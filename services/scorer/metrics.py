@@ -4,6 +4,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("stopline_scorer_events_total", "events scored", ["type"])
 DUPLICATES = Counter("stopline_scorer_duplicate_events_total", "events seen before and skipped")
+REPARTITIONED = Counter(
+    "stopline_scorer_repartitioned_total",
+    "events found on a partition their key does not hash to (a producer with another partitioner), moved "
+    "to the right one so that a person's events meet",
+    ["topic"],
+)
 DEAD_LETTERS = Counter(
     "stopline_scorer_dead_letters_total", "messages sent to the dead-letter topic", ["reason"]
 )

@@ -140,6 +140,11 @@ class PersonStage:
                 dead_letter(record, reason="event_time", detail=f"occurred_at: {problem}", prefix=self.prefix)
             )
             return
+        right = keys.partition_of(record.key, topics.EVENT_PARTITIONS)
+        if record.partition != right:
+            # A producer with another partitioner: here the person's other events never meet this one.
+            out.append(_moved(record, right))
+            return
         ref = event_ref(envelope.institution, event.event_id)
         seen = self.seen.setdefault(partition, OrderedDict())
         if ref in seen:
@@ -218,3 +223,16 @@ class PersonStage:
             while seen and next(iter(seen.values())) < now - DEDUP_S:
                 seen.popitem(last=False)
         metrics.TRACKED.labels("person").set(sum(len(people) for people in self.people.values()))
+
+
+def _moved(record: ConsumerRecord, partition: int) -> Record:
+    """The record, untouched, to the partition its key hashes to, with where it was found."""
+    metrics.REPARTITIONED.labels(record.topic).inc()
+    return Record(
+        record.topic,
+        record.value or b"",
+        record.key,
+        headers=[*record.headers, ("stopline.moved-from", str(record.partition).encode())],
+        timestamp_ms=record.timestamp,
+        partition=partition,
+    )

@@ -41,7 +41,9 @@ def event_record(institution: str, event: dict[str, Any], offset: int) -> Consum
     """An institution event as stage one reads it from Kafka (envelope, keyed by person)."""
     phone = event.get("callee") or event["payer_phone"]
     value = orjson.dumps({"institution": institution, "event": event})
-    return ConsumerRecord("events", 0, offset, 0, 0, keys.person_key(phone), value, None, 0, 0, ())
+    key = keys.person_key(phone)
+    partition = keys.partition_of(key, topics.EVENT_PARTITIONS)  # where Kafka's default partitioner puts it
+    return ConsumerRecord("events", partition, offset, 0, 0, key, value, None, 0, 0, ())
 
 
 def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement]:

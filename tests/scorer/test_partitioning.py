@@ -1,0 +1,78 @@
+"""Partitioning a foreign client cannot break: a record on a partition its key does not hash to (a producer
+with another partitioner than Kafka's murmur2, e.g. librdkafka's default CRC32) is moved by the scorer to
+the right partition, counted, so a person's call and transfer still meet and alert."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+
+from streams import keys, topics
+from streams.producer import Producer, Record
+from tests import factories as f
+from tests.kafka_tools import eventually, read_topic
+from tests.scorer import helpers as h
+from tests.scorer.model_factory import sample
+
+EVERY = list(range(topics.EVENT_PARTITIONS))
+
+
+def test_murmur2_is_the_java_clients() -> None:
+    # Kafka's own test vectors for org.apache.kafka.common.utils.Utils.murmur2 (UtilsTest).
+    cases = {
+        b"21": -973932308,
+        b"foobar": -790332482,
+        b"a-little-bit-long-string": -985981536,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+        b"abc": 479470107,
+    }
+    assert {k: ctypes.c_int32(murmur2(k)).value for k in cases} == cases
+    for _ in range(50):
+        key = keys.person_key(f.phone())
+        assert keys.partition_of(key, len(EVERY)) == DefaultPartitioner()(key, EVERY, EVERY)
+
+
+@pytest.mark.integration
+async def test_events_on_wrong_partitions_are_moved_and_meet(infra: Any) -> None:
+    prefix = await h.fresh_prefix(infra)
+    victim, mule = f.phone(), f.account("MULE")
+    key = keys.person_key(victim)
+    right = keys.partition_of(key, topics.EVENT_PARTITIONS)
+    telecom, bank = (topics.name(topics.EVENT_TOPICS[k], prefix) for k in ("telecom", "bank"))
+    # Two different wrong partitions, as a client hashing the key otherwise would pick.
+    call, transfer = h.scam_call(victim), h.big_transfer(victim, f.account(), mule)
+    misplaced = [
+        Record(
+            telecom, orjson.dumps({"institution": "tel-a", "event": call}), key, partition=(right + 1) % 6
+        ),
+        Record(
+            bank, orjson.dumps({"institution": "bank-a", "event": transfer}), key, partition=(right + 4) % 6
+        ),
+    ]
+    before = {t: sample("stopline_scorer_repartitioned_total", topic=t) for t in (telecom, bank)}
+    instance = h.scorer(infra, prefix)
+    await h.start(instance)
+    producer = Producer(infra.common.kafka_bootstrap, client_id="test-foreign-partitioner")
+    await producer.start()
+    try:
+        await producer.send_all(misplaced[:1])
+        await eventually(
+            lambda: sample("stopline_scorer_repartitioned_total", topic=telecom) > before[telecom]
+        )
+        await producer.send_all(misplaced[1:])
+        (alert,) = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=20)
+    finally:
+        await producer.stop()
+        await instance.stop()
+    # They met: the transfer is alerted as following the call.
+    assert alert.typology == "call_then_transfer"
+    assert set(alert.triggering_event_ids) == {f"tel-a:{call['event_id']}", f"bank-a:{transfer['event_id']}"}
+    for topic, record in zip((telecom, bank), misplaced, strict=True):
+        assert sample("stopline_scorer_repartitioned_total", topic=topic) == before[topic] + 1
+        moved = [r for r in await read_topic(infra.common.kafka_bootstrap, topic) if r.partition == right]
+        assert [r.value for r in moved] == [record.value]  # the record, untouched, where its key belongs
+        assert dict(moved[0].headers)["stopline.moved-from"] == str(record.partition).encode()
