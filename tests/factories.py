@@ -103,7 +103,7 @@ def alert(**fields: Any) -> Alert:
         "reasons": ["r"],
         "recommended_actions": ["warn_citizen"],
         "subject": Subject(),
-        "triggering_event_ids": [],
+        "triggering_event_ids": [f"bank-a:{unique('tr')}"],
         "event_time": at,
         "created_at": at,
         "scorer_version": "t",

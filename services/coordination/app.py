@@ -98,9 +98,8 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
 
     app = create_app(title="Stopline coordination API", health=health, lifespan=lifespan)
     officer = officer_dependency(verifier)
-    app.include_router(alerts_router(session_dep, officer))
-    deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)  # type: ignore[arg-type]
-    for router in (cases_router, instructions_router, institution_router, audit_router):
+    deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)
+    for router in (alerts_router, cases_router, instructions_router, institution_router, audit_router):
         app.include_router(router(deps))
     return app
 

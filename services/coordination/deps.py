@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from services.kit.auth import Officer
 
 @dataclass(frozen=True)
 class Deps:
-    session: Callable[[], AsyncIterator[AsyncSession]]
+    session: Callable[..., Coroutine[Any, Any, AsyncSession]]  # the request's unit of work
     officer: Callable[..., Coroutine[Any, Any, Officer]]
     institution: Callable[..., Coroutine[Any, Any, Caller]]
     ctx: Context

@@ -10,6 +10,8 @@ import sys
 import asyncpg
 import pytest
 
+from services.coordination.alerts import service as alerts
+from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.conftest import plain_dsn
 from tests.coordination.conftest import bank, issue, open_case
@@ -80,3 +82,54 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     assert (await coord.client.get("/v1/audit/verify", headers=auditor)).json()["ok"]
     assert (await _cli(infra.database_url))[0] == 0
     assert stop["id"]
+
+
+async def _audited(client, entity_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    auditor = f.officer("auditor")
+    return list((await client.get(f"/v1/audit?entity_id={entity_id}", headers=auditor)).json()["items"])
+
+
+async def test_alert_triage_is_in_the_chain(coord, sessions):
+    alert = f.alert()
+    async with unit_of_work(sessions) as session:
+        await alerts.store(session, alerts=[alert])
+    op = f.officer("operator", sub="officer-wang", unit="triage-unit")
+    url = f"/v1/alerts/{alert.alert_id}/status"
+    assert (await coord.client.post(url, json={"status": "triaged"}, headers=op)).status_code == 200
+    dismissed = await coord.client.post(url, json={"status": "dismissed", "note": "a known shop"}, headers=op)
+    assert dismissed.status_code == 200
+    entries = await _audited(coord.client, str(alert.alert_id))
+    assert [(e["action"], e["actor"], e["actor_role"], e["actor_unit"]) for e in entries] == [
+        ("alert.triaged", "officer-wang", "operator", "triage-unit"),
+        ("alert.dismissed", "officer-wang", "operator", "triage-unit"),
+    ]
+    assert entries[1]["before"] == {"status": "triaged"}
+    assert entries[1]["after"] == {"status": "dismissed", "note": "a known shop"}
+    assert entries[1]["legal_basis"] == "a known shop"
+
+
+async def test_a_declined_instruction_keeps_the_supervisors_note(coord, sessions):
+    op, sup = f.officer(unit="decline-unit"), f.officer("supervisor", sub="sup-zhao", unit="decline-unit")
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "7000.00"))
+    freeze = await issue(
+        coord.client,
+        op,
+        case_id,
+        kind="freeze",
+        institution_id=inst,
+        account=account,
+        amount="7000.00",
+        document_number="DOC-1",
+    )
+    assert freeze["status"] == "awaiting_approval"
+    note = "the document number does not match the court order"
+    declined = await coord.client.post(
+        f"/v1/instructions/{freeze['id']}/decline", json={"note": note}, headers=sup
+    )
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "declined" and declined.json()["decision_note"] == note
+    [entry] = [e for e in await _audited(coord.client, freeze["id"]) if e["action"] == "instruction.declined"]
+    assert entry["actor"] == "sup-zhao" and entry["after"]["decision_note"] == note
+    assert entry["before"]["status"] == "awaiting_approval" and entry["after"]["status"] == "declined"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
+from services.kit.audit.models import AuditEntry
 from tests import factories as f
 from tests.kafka_tools import eventually
 from tests.notifier.helpers import deliveries_for, desk_task_for, messages_to
@@ -55,7 +57,8 @@ async def test_gateway_down_for_good_dead_letters_and_the_desk_calls(notifier, s
     assert messages_to(notifier.sms.receiver, phone) == []  # dead means no later surprise delivery
 
     # The desk: one operator takes the call; nobody else can take or close it.
-    desk, other = f.officer("operator"), f.officer("operator")
+    desk_subject = f.unique("desk")
+    desk, other = f.officer("operator", sub=desk_subject), f.officer("operator")
     queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
     mine = next(t for t in queue if t["phone"] == phone)
     auditor = await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/take", headers=f.officer("auditor"))
@@ -67,6 +70,17 @@ async def test_gateway_down_for_good_dead_letters_and_the_desk_calls(notifier, s
     assert stolen.status_code == 403
     done = await notifier.client.post(f"/v1/desk/tasks/{mine['id']}/close", json=close, headers=desk)
     assert done.status_code == 200 and done.json()["outcome"] == "not_reached"
+    # Both are in the audit chain: who took and closed the call, with the outcome and note.
+    async with sessions() as s:
+        stmt = select(AuditEntry).where(AuditEntry.entity_id == mine["id"]).order_by(AuditEntry.id)
+        entries = list((await s.execute(stmt)).scalars())
+    assert [(e.action, e.actor, e.actor_role) for e in entries] == [
+        ("desk.taken", desk_subject, "operator"),
+        ("desk.closed", desk_subject, "operator"),
+    ]
+    assert entries[1].after is not None
+    assert entries[1].after["outcome"] == "not_reached" and entries[1].after["note"] == close["note"]
+    assert entries[1].after["warning_id"] == str(mine["warning_id"]) and phone not in str(entries[1].after)
     assert (await notifier.client.get("/v1/desk/tasks")).status_code == 401
 
 

@@ -1,25 +1,23 @@
 """Routes of /v1/alerts."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import repository, service
 from services.coordination.alerts.schemas import AlertDetail, AlertPage, AlertRead, Status, StatusChange
+from services.coordination.deps import Deps
 from services.kit.auth import Officer, require_role
 from services.kit.errors import NotFound
 
-SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 
-
-def router(session_dep: SessionDep, officer_dep: Callable[..., Coroutine[Any, Any, Officer]]) -> APIRouter:
+def router(deps: Deps) -> APIRouter:
     api = APIRouter(prefix="/v1/alerts", tags=["alerts"])
-    Session = Annotated[AsyncSession, Depends(session_dep)]
-    Who = Annotated[Officer, Depends(officer_dep)]
+    Session = Annotated[AsyncSession, Depends(deps.session)]
+    Who = Annotated[Officer, Depends(deps.officer)]
 
     @api.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(

@@ -1,5 +1,5 @@
 """Alert rules: storing alerts from the scorer once (a later revision of an alert is merged into it), and
-the triage state machine."""
+the triage state machine (each move audited)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import repository
 from services.coordination.alerts.models import AlertRow, AlertStatusChange
+from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from streams.schemas.alerts import Alert
@@ -133,6 +134,16 @@ async def change_status(
     )
     await repository.set_status(session, change=change)
     await session.refresh(alert)
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action=f"alert.{to}",
+        entity_type="alert",
+        entity_id=alert_id,
+        legal_basis=note,
+        before={"status": change.from_status},
+        after={"status": to, "note": note},
+    )
     return alert
 
 

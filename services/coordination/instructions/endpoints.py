@@ -107,7 +107,7 @@ def router(deps: Deps) -> APIRouter:
         instruction_id: uuid.UUID, body: Decision, session: Session, who: Who
     ) -> InstructionRead:
         require_role(who, "supervisor")
-        row = await service.decline(session, instruction_id=instruction_id, officer=who)
+        row = await service.decline(session, instruction_id=instruction_id, officer=who, note=body.note)
         return InstructionRead.model_validate(row)
 
     @api.post(

@@ -89,6 +89,7 @@ class Instruction(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     held_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
     outcome_reason: Mapped[str | None] = mapped_column(Text, comment="the institution's reason")
+    decision_note: Mapped[str | None] = mapped_column(Text, comment="the supervisor's note on declining")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -65,6 +65,7 @@ class InstructionRead(BaseModel):
     escalated_at: datetime | None
     held_amount: Decimal | None
     outcome_reason: str | None
+    decision_note: str | None
     created_at: datetime
 
 

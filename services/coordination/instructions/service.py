@@ -45,6 +45,7 @@ def snapshot(row: Instruction) -> dict[str, Any]:
         "renewals": row.renewals,
         "approved_by": row.approved_by,
         "overdue": row.overdue,
+        "decision_note": row.decision_note,
     }
 
 
@@ -311,11 +312,20 @@ async def approve(
     return row
 
 
-async def decline(session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
+async def decline(
+    session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer, note: str | None
+) -> Instruction:
+    """A supervisor refuses the request; their note (why) is kept on it and in the audit log."""
     row = await _owned(session, instruction_id, officer)
     now = datetime.now(UTC)
     await transition(
-        session, row, "declined", actor=audit.Actor.of(officer), action="instruction.declined", now=now
+        session,
+        row,
+        "declined",
+        actor=audit.Actor.of(officer),
+        action="instruction.declined",
+        now=now,
+        decision_note=note,
     )
     return row
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, Forbidden, NotFound
 from services.notifier import metrics
@@ -42,6 +43,7 @@ async def take(session: AsyncSession, *, task_id: uuid.UUID, officer: Officer, n
         )
     task.status, task.taken_by, task.taken_at = "taken", officer.subject, now
     await session.flush()
+    await _audit(session, task, officer=officer, action="desk.taken", before="open")
     return task
 
 
@@ -64,4 +66,27 @@ async def close(
     task.status, task.closed_by, task.closed_at = "closed", officer.subject, now
     task.outcome, task.note = outcome, note
     await session.flush()
+    await _audit(session, task, officer=officer, action="desk.closed", before="taken")
     return task
+
+
+async def _audit(
+    session: AsyncSession, task: DeskTask, *, officer: Officer, action: str, before: str
+) -> None:
+    """Who called whom back and with what outcome; the person is named by their warning, not their phone."""
+    await audit.record(
+        session,
+        actor=audit.Actor.of(officer),
+        action=action,
+        entity_type="desk_task",
+        entity_id=task.id,
+        legal_basis=f"citizen warning {task.warning_id}",
+        before={"status": before},
+        after={
+            "status": task.status,
+            "warning_id": task.warning_id,
+            "reason": task.reason,
+            "outcome": task.outcome,
+            "note": task.note,
+        },
+    )
