@@ -6,8 +6,12 @@ VENV := .local/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK := $(PY) -m deploy.local.stack
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here); a
+# CJK font so pages and screenshots show Mandarin.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup run test test-unit lint mypy bench stack-up stack-down clean train
+.PHONY: all setup run test test-unit lint mypy bench stack-up stack-down clean train browser
 
 all: test
 
@@ -28,9 +32,14 @@ stack-down: setup
 run: setup
 	$(PY) -m deploy.local.run
 
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing $(BROWSER_PACKAGES) from Debian for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PACKAGES); }
+
 # Lint and type checks first, then every test on Kafka and PostgreSQL: starts them if they are not
 # running, and stops them again unless they were already running before (a `make run` elsewhere).
-test: lint mypy
+test: lint mypy browser
 	@if $(STACK) status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
 	$(STACK) up || exit $$?; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

@@ -30,6 +30,7 @@ SETTINGS = (
     ("services.coordination.settings", "CoordinationSettings", "coordination service"),
     ("services.notifier.settings", "NotifierSettings", "notifier"),
     ("services.blocklist.settings", "BlocklistSettings", "blocklist"),
+    ("services.console.settings", "ConsoleSettings", "console"),
     ("services.banksim.settings", "BanksimSettings", "simulated banks"),
 )
 SECRET_WORDS = ("secret", "key")

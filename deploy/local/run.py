@@ -21,7 +21,9 @@ from deploy.local.processes import (
     step,
     wait_healthy,
 )
+from deploy.local.staff import USERNAME, Staff
 from services.blocklist.settings import BlocklistSettings
+from services.console.settings import ConsoleSettings
 from services.coordination.settings import CoordinationSettings
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
@@ -43,6 +45,8 @@ INGEST = _url(IngestSettings())
 COORDINATION = _url(CoordinationSettings())
 NOTIFIER = _url(NotifierSettings())
 BLOCKLIST = _url(BlocklistSettings())
+CONSOLE = _url(ConsoleSettings())
+BANK_STAFF = ["bank-a", "bank-b", "bank-c", "pay-a"]  # the simulated banks and payment provider
 
 CHILDREN = [
     Child("ingest", ["services.ingest.app"], INGEST),
@@ -57,6 +61,7 @@ CHILDREN = [
         env={"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"},
     ),
     Child("blocklist", ["services.blocklist"], BLOCKLIST),
+    Child("console", ["services.console"], CONSOLE),
     Child(
         "simulator",
         [
@@ -128,8 +133,14 @@ def main() -> None:
             wait_healthy(child)
         _banner()
         feed = AlertFeed()
+        staff = Staff(BANK_STAFF)
         while not stopping:
             feed.poll()
+            if staff.poll():
+                say(
+                    f"CONSOLE bank staff sign in at {CONSOLE}/signin as {USERNAME} of "
+                    f"{', '.join(staff.ready)}, password {staff.password}"
+                )
             if not stopping:  # a child that exits because of our Ctrl-C is not restarted
                 _restart_crashed()
             time.sleep(2)
@@ -163,6 +174,7 @@ def _banner() -> None:
             say(f"  {child.name:<17} {child.url}/health   metrics {child.url}/metrics")
     say(f"  notifier          {NOTIFIER}/docs     metrics {NOTIFIER}/metrics")
     say(f"  blocklist         {BLOCKLIST}/docs     metrics {BLOCKLIST}/metrics")
+    say(f"  console           {CONSOLE}/   (officers: the local issuer; bank staff: printed below)")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
     say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
     say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")

@@ -15,9 +15,12 @@ from services.coordination.alerts import consumer as alerts_consumer
 from services.coordination.alerts.endpoints import router as alerts_router
 from services.coordination.audit.endpoints import router as audit_router
 from services.coordination.cases.endpoints import router as cases_router
+from services.coordination.dashboard.endpoints import router as dashboard_router
+from services.coordination.dashboard.gauges import DashboardGauges
 from services.coordination.deadlines.scheduler import Scheduler
 from services.coordination.delivery.relay import Relay
 from services.coordination.deps import Deps
+from services.coordination.incidents.endpoints import router as incidents_router
 from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.endpoints import router as instructions_router
 from services.coordination.instructions.institution_endpoints import router as institution_router
@@ -25,6 +28,8 @@ from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
+from services.institutions.endpoints import router as institution_sessions_router
+from services.institutions.users import SessionVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, serve, task_health
@@ -52,6 +57,9 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     scheduler = (
         Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
     )
+    gauges = (
+        DashboardGauges(sessions, interval_s=settings.dashboard_interval_s) if settings.scheduler else None
+    )
     consuming: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
@@ -62,12 +70,16 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
             await relay.start()
         if scheduler is not None:
             scheduler.start()
+        if gauges is not None:
+            consuming["dashboard_gauges"] = asyncio.create_task(gauges.run(), name="dashboard-gauges")
         app.state.relay, app.state.scheduler, app.state.runners = relay, scheduler, runners
         try:
             yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if gauges is not None:
+                gauges.stop()
             if relay is not None:
                 await relay.stop()
             for runner in runners.values():
@@ -87,7 +99,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
         async with unit_of_work(sessions) as session:
             yield session
 
-    institution_dep = institution_dependency(credentials)
+    institution_dep = institution_dependency(credentials, users=SessionVerifier(sessions))
 
     # Function scope: the commit happens before the response is sent, so a client never sees 2xx for
     # work that then fails to commit.
@@ -98,8 +110,19 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
 
     app = create_app(title="Stopline coordination API", health=health, lifespan=lifespan)
     officer = officer_dependency(verifier)
+    app.include_router(
+        institution_sessions_router(committed_session, ttl_s=settings.institution_session_ttl_s)
+    )
     deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)
-    for router in (alerts_router, cases_router, instructions_router, institution_router, audit_router):
+    for router in (
+        alerts_router,
+        incidents_router,
+        dashboard_router,
+        cases_router,
+        instructions_router,
+        institution_router,
+        audit_router,
+    ):
         app.include_router(router(deps))
     return app
 

@@ -62,6 +62,12 @@ class CoordinationSettings(BaseSettings):
     follow_max_depth: int = Field(5, ge=1, description="how many layers of next-hop accounts are proposed")
 
     scheduler_interval_s: float = Field(1.0, gt=0, description="how often deadline and expiry jobs run")
+    institution_session_ttl_s: float = Field(
+        8 * HOUR, gt=0, description="an institution user's sign-in lasts this long"
+    )
+    dashboard_interval_s: float = Field(
+        15.0, gt=0, description="how often the day's figures (metrics) refresh"
+    )
     relay_poll_s: float = Field(1.0, gt=0, description="relay poll interval when no NOTIFY wakes it")
     webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook call")
     webhook_max_attempts: int = Field(8, ge=1, description="webhook attempts before the message is dead")

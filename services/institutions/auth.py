@@ -1,4 +1,5 @@
-"""The FastAPI dependency that authenticates an institution by its API key (`Bearer slk_...`)."""
+"""The FastAPI dependency that authenticates an institution: by its API key (`Bearer slk_...`) or,
+where the routes allow people (the console's institution portal), by a user's session (`Bearer sls_...`)."""
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -6,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.institutions import users as institution_users
 from services.institutions.credentials import PREFIX, Caller, CredentialVerifier
 from services.kit.errors import NotAuthenticated
 
@@ -13,12 +15,22 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def institution_dependency(
-    verifier: CredentialVerifier, *, on_reject: Callable[[], None] | None = None
+    verifier: CredentialVerifier,
+    *,
+    on_reject: Callable[[], None] | None = None,
+    users: institution_users.SessionVerifier | None = None,
 ) -> Callable[..., Coroutine[Any, Any, Caller]]:
-    """`on_reject` is called on every refused key (the ingest API counts them)."""
+    """`on_reject` is called on every refused key (the ingest API counts them). With `users`, a signed-in
+    institution user's session is taken too, with the rights of the institution's key."""
 
     async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
         try:
+            if (
+                creds is not None
+                and users is not None
+                and creds.credentials.startswith(institution_users.PREFIX)
+            ):
+                return await users.verify(creds.credentials)
             if creds is None or not creds.credentials.startswith(PREFIX):
                 raise NotAuthenticated(f"missing API key: send `Authorization: Bearer {PREFIX}...`")
             return await verifier.verify(creds.credentials)

@@ -3,9 +3,11 @@
     python -m services.institutions.cli create bank-a --kind bank --name "Bank A"
     python -m services.institutions.cli issue-key bank-a
     python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/stopline [--no-kafka]
+    python -m services.institutions.cli add-user bank-a li.na        # a person who signs in to the console
+    python -m services.institutions.cli set-password bank-a li.na    # reads the new password on stdin
 
-The key is printed once on stdout and only its hash is stored. `delivery` prints the webhook signing
-secret when it makes one.
+The key (and a new user's password) is printed once on stdout and only its hash is stored. `delivery`
+prints the webhook signing secret when it makes one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import asyncio
 import sys
 
-from services.institutions import credentials, delivery
+from services.institutions import credentials, delivery, users
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.errors import DomainError
 from services.kit.settings import CommonSettings
@@ -33,6 +35,14 @@ async def _run(args: argparse.Namespace) -> str:
                     rotate_secret=args.rotate_secret,
                 )
                 return secret or "(webhook secret unchanged)"
+            if args.command == "add-user":
+                return await users.add_user(session, institution_id=args.id, username=args.username)
+            if args.command == "set-password":
+                password = sys.stdin.readline().rstrip("\n")
+                await users.set_password(
+                    session, institution_id=args.id, username=args.username, password=password
+                )
+                return "(password set)"
             if args.command == "create":
                 await credentials.create_institution(
                     session, institution_id=args.id, kind=args.kind, name=args.name or args.id
@@ -56,6 +66,13 @@ def main() -> None:
     chan.add_argument("--webhook", help="URL that receives signed instruction webhooks")
     chan.add_argument("--no-kafka", action="store_true", help="do not publish to instructions.<id>")
     chan.add_argument("--rotate-secret", action="store_true", help="make a new webhook signing secret")
+    for name, what in (
+        ("add-user", "add a person who answers instructions in the console; prints the password"),
+        ("set-password", "set a user's password, read from standard input"),
+    ):
+        user = sub.add_parser(name, help=what)
+        user.add_argument("id")
+        user.add_argument("username")
     args = parser.parse_args()
     try:
         key = asyncio.run(_run(args))

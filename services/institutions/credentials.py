@@ -23,9 +23,15 @@ PREFIX = "slk_"
 class Caller:
     institution_id: str
     kind: str
+    user: str | None = None  # an institution user signed in (the console); None: the API key
+
+    @property
+    def name(self) -> str:
+        """Who acted, as the audit trail names it: the institution, or its user."""
+        return f"{self.institution_id}/{self.user}" if self.user else self.institution_id
 
 
-def _hash(secret: str) -> str:
+def sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -57,7 +63,7 @@ async def issue_key(session: AsyncSession, *, institution_id: str) -> str:
         raise InvalidInput(f"no institution {institution_id}")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    session.add(ApiCredential(key_id=key_id, institution_id=institution_id, secret_sha256=_hash(secret)))
+    session.add(ApiCredential(key_id=key_id, institution_id=institution_id, secret_sha256=sha256(secret)))
     await session.flush()
     return f"{PREFIX}{key_id}.{secret}"
 
@@ -76,7 +82,7 @@ class CredentialVerifier:
         if cached is None or cached[0] < time.monotonic():
             cached = await self._load(key_id)
         _, digest, caller = cached
-        if not hmac.compare_digest(digest, _hash(secret)):
+        if not hmac.compare_digest(digest, sha256(secret)):
             raise NotAuthenticated("unknown or revoked API key")
         return caller
 

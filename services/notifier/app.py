@@ -19,6 +19,7 @@ from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, serve, task_health
+from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
 from services.notifier.delivery.channels import Channels
@@ -26,10 +27,10 @@ from services.notifier.delivery.endpoints import router as receipts_router
 from services.notifier.delivery.worker import DeliveryWorker
 from services.notifier.desk.endpoints import router as desk_router
 from services.notifier.escalation import Escalator
-from services.notifier.sealing import Sealer
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import consumer
 from services.notifier.warnings.endpoints import router as citizens_router
+from services.notifier.warnings.officer_endpoints import router as warnings_router
 from services.notifier.warnings.service import CaseBridge
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def build(
     app.include_router(receipts_router(session_dep, settings))
     app.include_router(citizens_router(session_dep, institution, bridge))
     app.include_router(desk_router(session_dep, officer, bridge))
+    app.include_router(warnings_router(session_dep, officer))
     app.state.worker = worker
     app.state.escalator = escalator
     app.state.sessions = sessions

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination.audit.schemas import AuditPage, AuditRead
 from services.coordination.cases import access, repository, service
 from services.coordination.cases.schemas import (
     CaseCreate,
@@ -24,6 +25,7 @@ from services.coordination.money import flows
 from services.coordination.money import repository as money_repo
 from services.coordination.money import service as money
 from services.coordination.money.schemas import Accept, FlowView, ProposalRead
+from services.kit.audit import repository as audit_repo
 from services.kit.auth import Officer, Role, require_role
 
 READERS: tuple[Role, ...] = ("operator", "supervisor", "auditor")
@@ -87,6 +89,28 @@ def router(deps: Deps) -> APIRouter:
         require_role(who, *WORKERS)
         case = await access.workable(session, case_id, who)
         await service.link_alert(session, case=case, alert_id=body.alert_id, officer=who)
+
+    @api.get(
+        "/{case_id}/timeline",
+        response_model=AuditPage,
+        summary="Everything that happened in the case, in order (its audit entries)",
+    )
+    async def timeline(
+        case_id: uuid.UUID,
+        session: Session,
+        who: Who,
+        after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> AuditPage:
+        require_role(who, *READERS)
+        case = await access.readable(session, case_id, who)
+        rows = await audit_repo.page(
+            session, case_id=case.id, entity_id=None, actor=None, since=None, after_id=after_id, limit=limit
+        )
+        return AuditPage(
+            items=[AuditRead.model_validate(r) for r in rows],
+            next_after_id=rows[-1].id if len(rows) == limit else None,
+        )
 
     @api.get("/{case_id}/flow", response_model=FlowView, summary="The money-flow tree and what is recovered")
     async def get_flow(case_id: uuid.UUID, session: Session, who: Who) -> FlowView:

@@ -41,8 +41,11 @@ def _check_content(row: Instruction, answer: Response) -> None:
         raise InvalidInput("an executed query carries `query_result`")
 
 
-async def answer(session: AsyncSession, *, response: Response, channel: str, ctx: Context) -> Instruction:
-    """Apply an institution's answer once; a repeated response id returns the instruction unchanged."""
+async def answer(
+    session: AsyncSession, *, response: Response, channel: str, ctx: Context, by: str | None = None
+) -> Instruction:
+    """Apply an institution's answer once; a repeated response id returns the instruction unchanged.
+    `by` names who answered when it is a person of the institution (the audit trail's actor)."""
     row = await repository.get(session, response.instruction_id, for_update=True)
     # An institution learns nothing about instructions that are not addressed to it.
     if row is None or row.institution_id != response.institution_id or row.issued_at is None:
@@ -61,7 +64,7 @@ async def answer(session: AsyncSession, *, response: Response, channel: str, ctx
         session,
         row,
         response.outcome,
-        actor=audit.Actor.institution(response.institution_id),
+        actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
         action=ACTIONS[response.outcome],
         now=now,
         answered_at=now,

@@ -1,6 +1,7 @@
 """Officer routes of instructions: issue within a case, read, approve, decline, cancel; overdue list."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -19,6 +20,7 @@ from services.coordination.instructions.schemas import (
 from services.coordination.instructions.states import STATUSES
 from services.kit.auth import Officer, Role, require_role
 from services.kit.errors import InvalidInput, NotFound
+from streams.schemas.instructions import Kind
 
 READERS: tuple[Role, ...] = ("operator", "supervisor", "auditor")
 
@@ -68,13 +70,27 @@ def router(deps: Deps) -> APIRouter:
         who: Who,
         status: str | None = None,
         overdue: bool | None = None,
+        kind: Kind | None = None,
+        holding: Annotated[bool | None, Query(description="holds in force (executed, partially)")] = None,
+        expires_before: Annotated[
+            datetime | None, Query(description="holds lapsing before this time")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[InstructionRead]:
         require_role(who, *READERS)
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status is one of {', '.join(STATUSES)}")
         unit = None if who.role == "auditor" else who.unit
-        rows = await repository.search(session, unit=unit, status=status, overdue=overdue, limit=limit)
+        rows = await repository.search(
+            session,
+            unit=unit,
+            status=status,
+            overdue=overdue,
+            kind=kind,
+            holding=holding,
+            expires_before=expires_before,
+            limit=limit,
+        )
         return [InstructionRead.model_validate(r) for r in rows]
 
     @api.get("/v1/instructions/{instruction_id}", response_model=InstructionRead, summary="One instruction")
@@ -95,14 +111,23 @@ def router(deps: Deps) -> APIRouter:
     @api.post(
         "/v1/instructions/{instruction_id}/approve",
         response_model=InstructionRead,
-        summary="Approve (a supervisor other than the issuer); the instruction is issued",
+        summary="Approve (a supervisor other than the issuer, with an optional note); it is issued",
     )
-    async def approve(instruction_id: uuid.UUID, session: Session, who: Who) -> InstructionRead:
+    async def approve(
+        instruction_id: uuid.UUID, session: Session, who: Who, body: Decision | None = None
+    ) -> InstructionRead:
         require_role(who, "supervisor")
-        row = await service.approve(session, instruction_id=instruction_id, officer=who, ctx=deps.ctx)
+        note = body.note if body is not None else None
+        row = await service.approve(
+            session, instruction_id=instruction_id, officer=who, ctx=deps.ctx, note=note
+        )
         return InstructionRead.model_validate(row)
 
-    @api.post("/v1/instructions/{instruction_id}/decline", response_model=InstructionRead, summary="Decline")
+    @api.post(
+        "/v1/instructions/{instruction_id}/decline",
+        response_model=InstructionRead,
+        summary="Decline, with the reason",
+    )
     async def decline(
         instruction_id: uuid.UUID, body: Decision, session: Session, who: Who
     ) -> InstructionRead:

@@ -71,7 +71,7 @@ def router(deps: Deps) -> APIRouter:
             query_result=body.query_result,
             responded_at=body.responded_at or datetime.now(UTC),
         )
-        row = await answers.answer(session, response=response, channel="api", ctx=deps.ctx)
+        row = await answers.answer(session, response=response, channel="api", ctx=deps.ctx, by=caller.name)
         return _view(row)
 
     return api

@@ -96,8 +96,17 @@ async def search(
     hide_unissued: bool = False,
     limit: int = 100,
     before: datetime | None = None,
+    kind: str | None = None,
+    holding: bool | None = None,
+    expires_before: datetime | None = None,
 ) -> list[Instruction]:
     stmt = select(Instruction)
+    if kind is not None:
+        stmt = stmt.where(Instruction.kind == kind)
+    if holding is True:
+        stmt = stmt.where(Instruction.status.in_(HOLDING))
+    if expires_before is not None:
+        stmt = stmt.where(Instruction.expires_at < expires_before)
     if unit is not None:
         stmt = stmt.where(Instruction.issued_by_unit == unit)
     if institution_id is not None:

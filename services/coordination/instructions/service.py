@@ -291,7 +291,12 @@ async def _owned(session: AsyncSession, instruction_id: uuid.UUID, officer: Offi
 
 
 async def approve(
-    session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer, ctx: Context
+    session: AsyncSession,
+    *,
+    instruction_id: uuid.UUID,
+    officer: Officer,
+    ctx: Context,
+    note: str | None = None,
 ) -> Instruction:
     """A supervisor other than the issuer approves; the instruction is issued in the same transaction."""
     row = await _owned(session, instruction_id, officer)
@@ -306,6 +311,7 @@ async def approve(
         actor=audit.Actor.of(officer),
         action="instruction.approved",
         now=now,
+        decision_note=note,
         **changes,
     )
     await _queue(session, row, ctx)

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.errors import NotFound
+from services.kit.sealing import Sealer
 from services.notifier import metrics, templates
 from services.notifier.delivery import repository
 from services.notifier.delivery.models import Delivery
-from services.notifier.sealing import Sealer
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import repository as warnings_repo
 from services.notifier.warnings.models import CitizenWarning

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
 from services.kit.periodic import PeriodicJob
+from services.kit.sealing import Sealer
 from services.notifier.delivery import repository, service
 from services.notifier.delivery.channels import Channels
 from services.notifier.delivery.models import Delivery
-from services.notifier.sealing import Sealer
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import repository as warnings_repo
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import unit_of_work
+from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from services.notifier import metrics
-from services.notifier.sealing import Sealer
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import service
 from streams import topics

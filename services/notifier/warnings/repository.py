@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,3 +110,42 @@ async def alert_ids(session: AsyncSession, warning: CitizenWarning) -> list[uuid
         .order_by(WarningAlert.at)
     )
     return [warning.first_alert_id, *(await session.execute(stmt)).scalars()]
+
+
+async def for_alerts(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> list[CitizenWarning]:
+    """The warnings these alerts led to or joined, oldest first."""
+    stmt = (
+        select(CitizenWarning)
+        .join(WarningAlert, WarningAlert.warning_id == CitizenWarning.id)
+        .where(WarningAlert.alert_id.in_(alert_ids))
+        .distinct()
+        .order_by(CitizenWarning.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def summary(session: AsyncSession, *, since: datetime, until: datetime) -> dict[str, int]:
+    """Warnings created in the period: how many, delivered, answered (each way), and their outcomes."""
+    w = CitizenWarning
+    stmt = select(
+        func.count(),
+        func.count(w.first_delivered_at),
+        func.count(w.answered_at),
+        func.count().filter(w.answer == "safe"),
+        func.count().filter(w.answer == "defrauded"),
+        func.count().filter(w.outcome == "dissuaded"),
+        func.count().filter(w.outcome == "reached_too_late"),
+        func.count().filter(w.outcome == "not_reached"),
+    ).where(w.created_at >= since, w.created_at < until)
+    row = (await session.execute(stmt)).one()
+    names = (
+        "warned",
+        "delivered",
+        "answered",
+        "safe",
+        "defrauded",
+        "dissuaded",
+        "reached_too_late",
+        "not_reached",
+    )
+    return dict(zip(names, (int(v) for v in row), strict=True))

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.errors import Conflict, NotFound
 from services.kit.logging import pseudonym
+from services.kit.sealing import Sealer
 from services.notifier import metrics
 from services.notifier.delivery import service as delivery
 from services.notifier.desk import service as desk
-from services.notifier.sealing import Sealer
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import repository, tokens
 from services.notifier.warnings.models import CitizenWarning

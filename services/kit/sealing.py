@@ -1,5 +1,6 @@
-"""Seals queued message bodies with AES-256-GCM: they carry the answer link, and the token in it must
-not sit readable in the database (only its hash is kept for checking answers)."""
+"""Seals secrets at rest with AES-256-GCM: the notifier's queued message bodies (they carry the answer
+link, whose token must not sit readable in the database) and the console's session cookies (they carry
+the signed-in person's credential)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ class Sealer:
         self._aead = AESGCM(key)
 
     def seal(self, plain: bytes, *, context: bytes) -> bytes:
-        """`context` (the delivery id) is bound in, so a sealed body cannot be moved to another row."""
+        """`context` (a delivery id, a cookie name) is bound in: a sealed value cannot be moved elsewhere."""
         nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, plain, context)
 

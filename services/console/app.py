@@ -1,0 +1,93 @@
+"""The console service: server-rendered pages, live pieces over server-sent events, static assets.
+`python -m services.console` serves it on STOPLINE_CONSOLE_PORT (8008)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from services.console import audit, cases, dashboard, live, portal, queue, signin, supervisor, web
+from services.console.api import ApiError
+from services.console.session import COOKIE, Sessions
+from services.console.settings import ConsoleSettings
+from services.kit.auth import AuthSettings
+from services.kit.http import create_app, serve
+from services.kit.sealing import Sealer
+from services.kit.settings import CommonSettings
+
+
+def build(common: CommonSettings | None = None, settings: ConsoleSettings | None = None) -> FastAPI:
+    common = common or CommonSettings()
+    settings = settings or ConsoleSettings()
+    common.check_production_secrets()
+    settings.check_production(common.environment)
+    http = httpx.AsyncClient(
+        timeout=settings.api_timeout_s, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    )
+    state = web.Console(
+        settings=settings,
+        sessions=Sessions(settings.session_key, ttl_s=settings.session_ttl_s, idle_s=settings.idle_ttl_s),
+        http=http,
+        templates=web.templates(),
+        flash_sealer=Sealer(settings.session_key),
+        dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    async def health() -> dict[str, Any]:
+        return {"console": "ok"}
+
+    app = create_app(
+        title="Stopline console", health=health, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.console = state
+    app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
+    for module in (signin, queue, cases, supervisor, portal, audit, dashboard, live):
+        app.include_router(module.router())
+
+    @app.exception_handler(web.SignInRequired)
+    async def _sign_in(request: Request, _: Exception) -> Response:
+        return web.sign_in_redirect(request)
+
+    @app.exception_handler(web.NotAllowed)
+    async def _not_allowed(request: Request, _: Exception) -> Response:
+        user = web.current_user(request)
+        return web.render(request, "error.html", user=user, status=403, code="not_allowed", message=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        if exc.status == 401:
+            response: Response = web.sign_in_redirect(request)
+            response.delete_cookie(COOKIE, path="/")
+            return response
+        user = web.current_user(request)
+        return web.render(
+            request, "error.html", user=user, status=exc.status, code=exc.code, message=exc.message
+        )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", 301)
+
+    return app
+
+
+def main() -> None:
+    serve(build, ConsoleSettings(), service="console")
+
+
+if __name__ == "__main__":
+    main()

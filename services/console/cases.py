@@ -1,0 +1,228 @@
+"""Case pages: the timeline, the money-flow graph, instructions with their deadlines and the buttons the
+law provides (query, stop-payment, freeze, extend, release, return), proposed next hops accepted in
+one action, the citizen's warning and answer, notes; and the actions on instructions (approve,
+decline, cancel) shared with the supervisor's view."""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import Response
+
+from services.console import graph, web
+from services.console.api import ApiError
+from services.console.session import User
+
+CaseId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
+InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
+Csrf = Annotated[str, Form(max_length=200)]
+Text = Annotated[str, Form(max_length=2000)]
+KINDS = ("query", "stop_payment", "freeze", "extend", "release", "return_funds")
+HOLDING = ("executed", "partially_executed")
+PENDING = ("issued", "delivered", "acknowledged")
+
+
+async def _warnings(request: Request, user: User, alert_ids: list[str]) -> list[dict[str, Any]]:
+    """The citizen warnings of the case's alerts, from the notifier (the case page works without it)."""
+    if not alert_ids:
+        return []
+    try:
+        found = await web.console(request).notifier(user).get("/v1/warnings", alert_id=alert_ids[:50])
+    except ApiError:
+        return []
+    return list(found.get("items", []))
+
+
+async def live_data(request: Request, user: User, case_id: str) -> dict[str, Any]:
+    api = web.console(request).coordination(user)
+    case, flow, proposals, timeline = await asyncio.gather(
+        api.get(f"/v1/cases/{case_id}"),
+        api.get(f"/v1/cases/{case_id}/flow"),
+        api.get(f"/v1/cases/{case_id}/proposals", status="open"),
+        api.get(f"/v1/cases/{case_id}/timeline"),
+    )
+    instructions = case["instructions"]
+    return {
+        "case": case,
+        "flow": flow,
+        "layout": graph.layout(flow["nodes"], instructions),
+        "proposals": proposals,
+        "instructions": sorted(instructions, key=lambda i: i["created_at"], reverse=True),
+        "timeline": list(reversed(timeline["items"])),
+        "HOLDING": HOLDING,
+        "PENDING": PENDING,
+    }
+
+
+async def live_pieces(request: Request, user: User, case_id: str) -> dict[str, str]:
+    data = await live_data(request, user, case_id)
+    return {
+        name: web.fragment(request, f"_case_{name}.html", user=user, **data)
+        for name in ("totals", "flow", "instructions", "proposals", "timeline")
+    }
+
+
+def router() -> APIRouter:
+    api = APIRouter(include_in_schema=False)
+    Officer = Annotated[User, Depends(web.officer)]
+
+    @api.get("/cases")
+    async def case_list(
+        request: Request,
+        user: Officer,
+        status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    ) -> Response:
+        rows = await web.console(request).coordination(user).get("/v1/cases", status=status, limit=200)
+        return web.render(request, "cases.html", user=user, cases=rows, status_filter=status or "")
+
+    @api.get("/cases/{case_id}")
+    async def case_page(
+        request: Request,
+        case_id: CaseId,
+        user: Officer,
+        kind: Annotated[str | None, Query(max_length=20)] = None,
+        institution: Annotated[str | None, Query(max_length=40)] = None,
+        account: Annotated[str | None, Query(max_length=34)] = None,
+        amount: Annotated[str | None, Query(max_length=20)] = None,
+    ) -> Response:
+        data = await live_data(request, user, case_id)
+        prefill = {
+            "kind": kind if kind in ("query", "stop_payment", "freeze") else "stop_payment",
+            "institution": institution or "",
+            "account": account or "",
+            "amount": amount or "",
+        }
+        warnings = await _warnings(request, user, data["case"]["alert_ids"])
+        return web.render(
+            request,
+            "case.html",
+            user=user,
+            prefill=prefill,
+            warnings=warnings,
+            now=datetime.now(UTC),
+            **data,
+        )
+
+    @api.post("/cases/{case_id}/instructions")
+    async def issue(
+        request: Request,
+        case_id: CaseId,
+        user: Officer,
+        kind: Annotated[str, Form(pattern="^(query|stop_payment|freeze|extend|release|return_funds)$")],
+        csrf: Csrf = "",
+        institution_id: Annotated[str, Form(max_length=40)] = "",
+        account: Annotated[str, Form(max_length=34)] = "",
+        amount: Annotated[str, Form(max_length=20)] = "",
+        document_number: Annotated[str, Form(max_length=64)] = "",
+        parent_id: Annotated[str, Form(max_length=36)] = "",
+        reason: Text = "",
+    ) -> Response:
+        body = {
+            "kind": kind,
+            "institution_id": institution_id.strip() or None,
+            "account": account.strip() or None,
+            "amount": amount.strip() or None,
+            "document_number": document_number.strip() or None,
+            "parent_id": parent_id or None,
+            "reason": reason.strip() or None,
+        }
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/cases/{case_id}/instructions",
+            body,
+            ok=f"issued_{kind}",
+            to=f"/cases/{case_id}",
+        )
+
+    @api.post("/cases/{case_id}/proposals/accept")
+    async def accept(
+        request: Request,
+        case_id: CaseId,
+        user: Officer,
+        csrf: Csrf = "",
+        proposal_id: Annotated[list[int] | None, Form()] = None,
+    ) -> Response:
+        body = {"proposal_ids": proposal_id or None, "follow_with_query": True}
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/cases/{case_id}/proposals/accept",
+            body,
+            ok="proposals_accepted",
+            to=f"/cases/{case_id}",
+        )
+
+    @api.post("/cases/{case_id}/notes")
+    async def note(
+        request: Request,
+        case_id: CaseId,
+        user: Officer,
+        text: Annotated[str, Form(min_length=1, max_length=10_000)],
+        csrf: Csrf = "",
+    ) -> Response:
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/cases/{case_id}/notes",
+            {"text": text},
+            ok="note_added",
+            to=f"/cases/{case_id}",
+        )
+
+    @api.post("/cases/{case_id}/close")
+    async def close(
+        request: Request,
+        case_id: CaseId,
+        user: Officer,
+        outcome: Annotated[str, Form(pattern="^(confirmed_fraud|false_alarm|undetermined)$")],
+        csrf: Csrf = "",
+    ) -> Response:
+        body = {"status": "closed", "outcome": outcome}
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/cases/{case_id}",
+            body,
+            ok="case_closed_done",
+            to=f"/cases/{case_id}",
+            method="PATCH",
+        )
+
+    @api.post("/instructions/{instruction_id}/{decision}")
+    async def decide(
+        request: Request,
+        instruction_id: InstructionId,
+        decision: Annotated[str, Path(pattern="^(approve|decline|cancel)$")],
+        user: Officer,
+        csrf: Csrf = "",
+        note: Text = "",
+    ) -> Response:
+        body = {"note": note.strip() or None} if decision != "cancel" else None
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/instructions/{instruction_id}/{decision}",
+            body,
+            ok=f"decided_{decision}",
+            to=web.back(request, "/supervisor"),
+        )
+
+    return api
+
+
+async def _act(
+    request: Request, user: User, csrf: str, path: str, body: Any, *, ok: str, to: str, method: str = "POST"
+) -> Response:
+    try:
+        web.check_csrf(user, csrf)
+        await web.console(request).coordination(user).call(method, path, json=body)
+    except ApiError as exc:
+        return web.done(request, to=web.back(request, to), error=exc)
+    return web.done(request, to=web.back(request, to), ok=ok)

@@ -1,0 +1,90 @@
+"""Live pages without reload: server-sent events carrying re-rendered pieces of the page.
+
+Each stream looks at the APIs every `live_interval_s` with the person's own credential, renders the
+page's live pieces as the page itself renders them, and sends a piece only when it changed (ages and
+countdowns tick in the browser, so an unchanged piece renders the same). A session that ends ends the
+stream, and the page goes to the sign-in page."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import StreamingResponse
+
+from services.console import cases, portal, queue, supervisor, web
+from services.console.api import ApiError
+from services.console.session import User
+
+Pieces = Callable[[], Awaitable[dict[str, str]]]
+HEARTBEAT_S = 15.0
+
+
+def _event(name: str, data: object) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator[bytes]:
+    interval = web.console(request).settings.live_interval_s
+    sent: dict[str, str] = {}
+    quiet_since = time.monotonic()
+    yield b"retry: 3000\n\n"
+    while not await request.is_disconnected():
+        if time.time() >= user.ends_at:
+            yield _event("signedout", {})
+            return
+        try:
+            now = await pieces()
+        except ApiError as exc:
+            if exc.status == 401:
+                yield _event("signedout", {})
+                return
+            now = {}  # the API is away for a moment: keep what the page shows, try again
+        for target, html in now.items():
+            if sent.get(target) != html:
+                sent[target] = html
+                quiet_since = time.monotonic()
+                yield _event("swap", {"target": target, "html": html})
+        if time.monotonic() - quiet_since > HEARTBEAT_S:
+            quiet_since = time.monotonic()
+            yield b": still here\n\n"
+        await asyncio.sleep(interval)
+
+
+def _response(stream: AsyncIterator[bytes]) -> StreamingResponse:
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/live", include_in_schema=False)
+    Officer = Annotated[User, Depends(web.officer)]
+    Staff = Annotated[User, Depends(web.institution_staff)]
+
+    @api.get("/queue")
+    async def live_queue(
+        request: Request, user: Officer, where: Annotated[queue.QueueFilter, Depends(queue.filters)]
+    ) -> StreamingResponse:
+        async def pieces() -> dict[str, str]:
+            items = await queue.incidents(request, user, where)
+            return {"queue": web.fragment(request, "_queue.html", user=user, items=items, where=where)}
+
+        return _response(_stream(request, user, pieces))
+
+    @api.get("/cases/{case_id}")
+    async def live_case(
+        request: Request, user: Officer, case_id: Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
+    ) -> StreamingResponse:
+        return _response(_stream(request, user, lambda: cases.live_pieces(request, user, case_id)))
+
+    @api.get("/supervisor")
+    async def live_supervisor(request: Request, user: Officer) -> StreamingResponse:
+        return _response(_stream(request, user, lambda: supervisor.live_pieces(request, user)))
+
+    @api.get("/portal")
+    async def live_portal(request: Request, user: Staff) -> StreamingResponse:
+        return _response(_stream(request, user, lambda: portal.live_pieces(request, user)))
+
+    return api

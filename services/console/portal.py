@@ -1,0 +1,142 @@
+"""The institution portal: a bank's staff see the instructions addressed to their institution and
+answer them, with the same answers the API takes (acknowledged, executed with the amount held,
+partially executed, rejected, account not found; a query's holder, balance and transfers out)."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import Response
+
+from services.console import web
+from services.console.api import ApiError
+from services.console.session import User
+
+InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
+Field = Annotated[str, Form(max_length=200)]
+OUTCOMES = ("acknowledged", "executed", "partially_executed", "rejected", "account_not_found")
+
+
+async def live_data(request: Request, user: User, status: str | None = None) -> dict[str, Any]:
+    rows = (
+        await web.console(request)
+        .coordination(user)
+        .get("/v1/institution/instructions", status=status, limit=200)
+    )
+    return {"rows": rows}
+
+
+async def live_pieces(request: Request, user: User) -> dict[str, str]:
+    data = await live_data(request, user)
+    return {"inbox": web.fragment(request, "_portal_inbox.html", user=user, **data)}
+
+
+def _transfers(
+    to_institution: list[str], to_account: list[str], amount: list[str], at: list[str], transfer_id: list[str]
+) -> list[dict[str, Any]]:
+    out = []
+    for n, (inst, acc, amt) in enumerate(zip(to_institution, to_account, amount, strict=False)):
+        if not (inst.strip() or acc.strip() or amt.strip()):
+            continue
+        when = at[n].strip() if n < len(at) else ""
+        stamp = (
+            datetime.fromisoformat(when).replace(tzinfo=web.LOCAL).isoformat()
+            if when and "T" in when and "+" not in when
+            else (when or datetime.now(UTC).isoformat())
+        )
+        ident = (
+            transfer_id[n].strip()
+            if n < len(transfer_id) and transfer_id[n].strip()
+            else f"portal-{uuid.uuid4().hex[:12]}"
+        )
+        out.append(
+            {
+                "transfer_id": ident,
+                "to_institution": inst.strip(),
+                "to_account": acc.strip(),
+                "amount": amt.strip(),
+                "at": stamp,
+            }
+        )
+    return out
+
+
+def router() -> APIRouter:
+    api = APIRouter(include_in_schema=False)
+    Staff = Annotated[User, Depends(web.institution_staff)]
+
+    @api.get("/portal")
+    async def inbox(
+        request: Request, user: Staff, status: Annotated[str | None, Query(max_length=24)] = None
+    ) -> Response:
+        data = await live_data(request, user, status)
+        return web.render(request, "portal.html", user=user, status_filter=status or "", **data)
+
+    @api.get("/portal/{instruction_id}")
+    async def one(request: Request, instruction_id: InstructionId, user: Staff) -> Response:
+        row = (
+            await web.console(request)
+            .coordination(user)
+            .get(f"/v1/institution/instructions/{instruction_id}")
+        )
+        return web.render(
+            request,
+            "portal_instruction.html",
+            user=user,
+            row=row,
+            outcomes=OUTCOMES,
+            response_id=str(uuid.uuid4()),
+            now=datetime.now(UTC),
+        )
+
+    @api.post("/portal/{instruction_id}/answer")
+    async def answer(
+        request: Request,
+        instruction_id: InstructionId,
+        user: Staff,
+        outcome: Annotated[
+            str, Form(pattern="^(acknowledged|executed|partially_executed|rejected|account_not_found)$")
+        ],
+        response_id: Annotated[uuid.UUID, Form()],
+        csrf: Field = "",
+        held_amount: Field = "",
+        reason: Annotated[str, Form(max_length=1000)] = "",
+        holder_name: Field = "",
+        balance: Field = "",
+        to_institution: Annotated[list[str] | None, Form()] = None,
+        to_account: Annotated[list[str] | None, Form()] = None,
+        amount: Annotated[list[str] | None, Form()] = None,
+        at: Annotated[list[str] | None, Form()] = None,
+        transfer_id: Annotated[list[str] | None, Form()] = None,
+    ) -> Response:
+        to = f"/portal/{instruction_id}"
+        body: dict[str, Any] = {"response_id": str(response_id), "outcome": outcome}
+        if held_amount.strip():
+            body["held_amount"] = held_amount.strip()
+        if reason.strip():
+            body["reason"] = reason.strip()
+        if holder_name.strip() or balance.strip():
+            try:
+                transfers = _transfers(
+                    to_institution or [], to_account or [], amount or [], at or [], transfer_id or []
+                )
+            except ValueError as exc:
+                return web.done(request, to=to, error=ApiError(422, "invalid_input", f"transfer time: {exc}"))
+            body["query_result"] = {
+                "holder": {"name": holder_name.strip()},
+                "balance": balance.strip() or "0",
+                "transfers": transfers,
+            }
+        try:
+            web.check_csrf(user, csrf)
+            await (
+                web.console(request)
+                .coordination(user)
+                .post(f"/v1/institution/instructions/{instruction_id}/responses", body)
+            )
+        except ApiError as exc:
+            return web.done(request, to=to, error=exc)
+        return web.done(request, to="/portal", ok=f"answered_{outcome}")
+
+    return api

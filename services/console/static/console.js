@@ -1,0 +1,91 @@
+// The console's one script: live pieces from server-sent events, ticking ages and deadlines, actions
+// sent without leaving the page, and the triage keys. Every page works without it (forms post and
+// redirect); it only saves reloads and clicks.
+"use strict";
+
+const csrf = () => document.querySelector('meta[name="csrf"]')?.content || "";
+
+function notice(text, kind) {
+  const box = document.getElementById("notice");
+  if (!box) return;
+  box.textContent = text;
+  box.className = "flash live " + (kind || "ok");
+  box.hidden = !text;
+}
+
+// ── live pieces ───────────────────────────────────────────────────────────────
+function connect(url) {
+  const source = new EventSource(url);
+  source.addEventListener("swap", (event) => {
+    const { target, html } = JSON.parse(event.data);
+    const node = document.getElementById(target);
+    if (!node) return;
+    const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
+    const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+    if (typing) return; // never pull a form away from someone filling it in; the next change brings it
+    node.innerHTML = html;
+    tick();
+    if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
+  });
+  source.addEventListener("signedout", () => { source.close(); location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search); });
+}
+
+// ── ages and countdowns ───────────────────────────────────────────────────────
+function span(seconds) {
+  const s = Math.abs(Math.round(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(r).padStart(2, "0");
+}
+const zh = () => document.documentElement.lang.startsWith("zh");
+function tick() {
+  const now = Date.now();
+  document.querySelectorAll("[data-age]").forEach((el) => {
+    const s = (now - Date.parse(el.dataset.age)) / 1000;
+    el.textContent = zh() ? span(s) + " 前" : span(s) + " ago";
+  });
+  document.querySelectorAll("[data-due]").forEach((el) => {
+    const s = (Date.parse(el.dataset.due) - now) / 1000;
+    el.textContent = s >= 0 ? (zh() ? "剩 " : "in ") + span(s) : (zh() ? "超时 " : "late ") + span(s);
+    el.classList.toggle("late", s < 0);
+    el.classList.toggle("soon", s >= 0 && s < 120);
+  });
+}
+
+// ── actions without leaving the page ──────────────────────────────────────────
+async function send(form) {
+  const response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+  let body = {};
+  try { body = await response.json(); } catch (e) { body = { message: response.statusText }; }
+  notice(body.message, body.ok ? "ok" : "error");
+}
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.method !== "post" || !form.closest("[data-live], .live-piece")) return; // other forms post as usual
+  event.preventDefault();
+  send(form);
+});
+
+// ── triage keys ───────────────────────────────────────────────────────────────
+function rows() { return [...document.querySelectorAll("tr.incident")]; }
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || /INPUT|TEXTAREA|SELECT/.test(event.target.tagName)) return;
+  const all = rows();
+  if (!all.length) return;
+  const at = all.indexOf(document.activeElement?.closest("tr.incident"));
+  const row = all[at];
+  if (event.key === "j" || event.key === "ArrowDown") { (all[at + 1] || all[0]).focus(); event.preventDefault(); }
+  else if (event.key === "k" || event.key === "ArrowUp") { (all[at - 1] || all[all.length - 1]).focus(); event.preventDefault(); }
+  else if (row && event.key === "Enter") { location.href = row.dataset.href; }
+  else if (row && event.key === "e") { location.href = row.dataset.href; }
+  else if (row && (event.key === "t" || event.key === "d")) {
+    const form = row.querySelector(`form[data-key="${event.key}"]`);
+    if (form) send(form);
+  }
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-live]").forEach((el) => connect(el.dataset.live));
+  tick();
+  setInterval(tick, 1000);
+  if (!document.activeElement || document.activeElement === document.body) rows()[0]?.focus();
+});

@@ -1,0 +1,245 @@
+"""What every console page is built with: the templates, the signed-in person, CSRF checks, flash
+messages, the API clients and the one way a page is rendered or an action answered."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import orjson
+from cryptography.exceptions import InvalidTag
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.console import i18n
+from services.console.api import Api, ApiError
+from services.console.session import COOKIE, Sessions, User
+from services.console.settings import ConsoleSettings
+from services.kit.sealing import Sealer
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "stopline_lang"
+FLASH_COOKIE = "stopline_flash"
+# The prefecture keeps Beijing time (no daylight saving): what officers read on their clocks.
+LOCAL = timezone(timedelta(hours=8))
+
+
+class SignInRequired(Exception):
+    """No valid session: the person is sent to the sign-in page (and back after it)."""
+
+
+class NotAllowed(Exception):
+    """The signed-in person's kind or role has no business on this page."""
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    sessions: Sessions
+    http: httpx.AsyncClient
+    templates: Environment
+    flash_sealer: Sealer
+    dev_tokens: bool
+
+    def coordination(self, user: User | None) -> Api:
+        return Api(self.http, self.settings.coordination_url, user.token if user else None)
+
+    def notifier(self, user: User | None) -> Api:
+        return Api(self.http, self.settings.notifier_url, user.token if user else None)
+
+
+def templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=money, when=when, iso=iso, short=short)
+    return env
+
+
+def console(request: Request) -> Console:
+    found: Console = request.app.state.console
+    return found
+
+
+def language(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in i18n.LANGUAGES else console(request).settings.language
+
+
+def current_user(request: Request) -> User | None:
+    return console(request).sessions.open(request.cookies.get(COOKIE))
+
+
+async def signed_in(request: Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise SignInRequired
+    return user
+
+
+async def officer(request: Request) -> User:
+    user = await signed_in(request)
+    if not user.officer:
+        raise NotAllowed
+    return user
+
+
+async def institution_staff(request: Request) -> User:
+    user = await signed_in(request)
+    if user.officer:
+        raise NotAllowed
+    return user
+
+
+def check_csrf(user: User, token: str | None) -> None:
+    if not token or not hmac.compare_digest(token.encode(), user.csrf.encode()):
+        raise ApiError(403, "csrf", "the form is stale or not from this console; reload the page and retry")
+
+
+# ── rendering ─────────────────────────────────────────────────────────────────────────────────
+def render(
+    request: Request, name: str, *, user: User | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    c = console(request)
+    lang = language(request)
+    flash = _take_flash(request, c)
+    html = c.templates.get_template(name).render(
+        request=request,
+        user=user,
+        lang=lang,
+        t=i18n.translator(lang),
+        flash=flash,
+        path=request.url.path,
+        **context,
+    )
+    response = HTMLResponse(html, status)
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    if user is not None and (fresh := c.sessions.touched(user)) is not None:
+        set_session(response, c, fresh)
+    return response
+
+
+def fragment(request: Request, name: str, *, user: User, **context: Any) -> str:
+    """A piece of a page, rendered as the page renders it (for live updates)."""
+    lang = language(request)
+    template = console(request).templates.get_template(name)
+    return template.render(request=request, user=user, lang=lang, t=i18n.translator(lang), **context)
+
+
+def set_session(response: Response, c: Console, user: User) -> None:
+    response.set_cookie(
+        COOKIE,
+        c.sessions.seal(user),
+        max_age=int(max(1, user.ends_at - user.seen_at)),
+        httponly=True,
+        secure=c.settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+
+
+def back(request: Request, default: str) -> str:
+    """Where an action returns to: the form's own page, never another site."""
+    target = request.headers.get("referer") or default
+    parts = urlsplit(target)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return default
+    path = parts.path or default
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def flash(request: Request, response: Response, kind: str, text: str) -> None:
+    c = console(request)
+    sealed = c.flash_sealer.seal(orjson.dumps({"kind": kind, "text": text[:500]}), context=b"flash")
+    response.set_cookie(
+        FLASH_COOKIE,
+        base64.urlsafe_b64encode(sealed).decode(),
+        max_age=60,
+        httponly=True,
+        secure=c.settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+
+
+def _take_flash(request: Request, c: Console) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        found: dict[str, str] = orjson.loads(
+            c.flash_sealer.open(base64.urlsafe_b64decode(raw.encode()), context=b"flash")
+        )
+    except (InvalidTag, binascii.Error, ValueError, orjson.JSONDecodeError):
+        return None
+    return found
+
+
+def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | None = None) -> Response:
+    """The answer to an action: JSON for the page's own script (it stays where it is and the live view
+    shows the change), otherwise a redirect back with the outcome as a flash message."""
+    t = i18n.translator(language(request))
+    text = t(ok) if ok else ""
+    if error is not None:
+        text = f"{t('refused')} ({error.status}): {error.message}"
+    if "application/json" in request.headers.get("accept", ""):
+        status = 200 if error is None else error.status
+        return JSONResponse({"ok": error is None, "message": text}, status)
+    response = RedirectResponse(to, 303)
+    if text:
+        flash(request, response, "error" if error else "ok", text)
+    return response
+
+
+def sign_in_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
+
+
+# ── formatting ────────────────────────────────────────────────────────────────────────────────
+def money(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"¥{Decimal(str(value)):,.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def when(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
+    at = parse_time(value)
+    return at.astimezone(LOCAL).strftime(fmt) if at else "—"
+
+
+def iso(value: Any) -> str:
+    at = parse_time(value)
+    return at.astimezone(UTC).isoformat() if at else ""
+
+
+def short(value: Any, n: int = 8) -> str:
+    text = str(value or "")
+    return text[:n]

@@ -1,0 +1,1 @@
+"""Incidents: the alerts of one mule account or one scam episode, seen and triaged as one."""

@@ -1,0 +1,185 @@
+"""Fixtures of the console tests: the coordination API, the notifier and the console served on real
+ports (the browser needs them), headless Chromium from Debian driven by Playwright, and helpers to sign
+people in. Screenshots go to .local/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.coordination.settings import CoordinationSettings
+from services.institutions import users
+from services.kit.db import unit_of_work
+from streams import topics
+from streams.producer import Producer, Record
+from streams.schemas.alerts import Alert
+from tests import factories as f
+from tests.conftest import Infra
+from tests.coordination.conftest import FAST
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).parents[2] / ".local" / "screenshots"
+UNIT = "changji-anti-fraud-centre"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app on a port of its own, in this event loop; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@dataclass
+class Site:
+    console: str
+    coordination: str
+    notifier: str
+    browser: Browser
+    sessions: async_sessionmaker[AsyncSession]
+    infra: Infra
+
+    async def person(self, *, viewport: dict[str, int] | None = None, js: bool = True) -> BrowserContext:
+        context = await self.browser.new_context(
+            viewport=viewport or {"width": 1440, "height": 900}, java_script_enabled=js, locale="zh-CN"
+        )
+        context.set_default_timeout(20_000)
+        return context
+
+    async def officer(self, subject: str, role: str, unit: str = UNIT) -> Page:
+        page = await (await self.person()).new_page()
+        await page.goto(self.console + "/signin")
+        form = page.locator("#officer-signin")
+        await form.locator("input[name=subject]").fill(subject)
+        await form.locator("input[name=unit]").fill(unit)
+        await form.locator("select[name=role]").select_option(role)
+        await form.locator("button").click()
+        await page.wait_for_load_state()
+        return page
+
+    async def bank_user(self, institution: str, username: str, password: str) -> Page:
+        page = await (await self.person()).new_page()
+        await page.goto(self.console + "/signin")
+        form = page.locator("#institution-signin")
+        await form.locator("input[name=institution]").fill(institution)
+        await form.locator("input[name=username]").fill(username)
+        await form.locator("input[name=password]").fill(password)
+        await form.locator("button").click()
+        await page.wait_for_load_state()
+        return page
+
+    async def send_alerts(self, *alerts: Alert) -> None:
+        producer = Producer(self.infra.common.kafka_bootstrap, client_id="console-tests")
+        await producer.start()
+        try:
+            topic = topics.name(topics.ALERTS, self.infra.prefix)
+            await producer.send_all([Record(topic=topic, value=a.model_dump_json().encode()) for a in alerts])
+        finally:
+            await producer.stop()
+
+    async def institution_user(self, kind: str = "bank") -> tuple[str, str, str]:
+        """A new institution with a person who signs in: (institution id, user name, password)."""
+        ident, _ = await f.institution(self.sessions, kind)
+        async with unit_of_work(self.sessions) as session:
+            password = await users.add_user(session, institution_id=ident, username="li.na")
+        return ident, "li.na", password
+
+
+async def shot(page: Page, name: str, *, full: bool = True) -> Path:
+    """A screenshot of the page as it is, under .local/screenshots/ (the main ones are copied to docs/)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full)
+    return path
+
+
+@pytest.fixture(scope="session")
+async def site(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
+    from services.console.app import build as build_console
+    from services.console.settings import ConsoleSettings
+    from services.coordination.app import build as build_coordination
+    from services.notifier.app import build as build_notifier
+    from services.notifier.settings import NotifierSettings
+
+    coordination_app = build_coordination(
+        infra.common, CoordinationSettings(**FAST, dashboard_interval_s=1.0)
+    )
+    notifier_app = build_notifier(infra.common, NotifierSettings(consume=False))
+    async with (
+        serving(coordination_app) as coordination,
+        serving(notifier_app) as notifier,
+    ):
+        console_settings = ConsoleSettings(
+            coordination_url=coordination, notifier_url=notifier, live_interval_s=0.5
+        )
+        async with (
+            serving(build_console(infra.common, console_settings)) as console,
+            async_playwright() as pw,
+        ):
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield Site(console, coordination, notifier, browser, sessions, infra)
+            finally:
+                await browser.close()
+
+
+def victim_alert(*, mule_bank: str, mule: str, amount: str, score: float = 0.93, **subject: Any) -> Alert:
+    from streams.schemas.alerts import Subject
+
+    return f.alert(
+        typology="call_then_transfer",
+        score=score,
+        reasons=[
+            "the person had a 41-minute call from a number never seen before",
+            "the payee account received money from 3 different people in the last hour",
+        ],
+        recommended_actions=["warn_citizen", "notify_police", "recommend_stop_payment"],
+        subject=Subject(
+            phone=subject.get("phone") or f.phone(),
+            account=f.account("V"),
+            institution="victim-bank",
+            payee_account=mule,
+            payee_institution=mule_bank,
+        ),
+        triggering_event_ids=[f"telecom-a:{f.unique('call')}", f"victim-bank:{f.unique('tr')}"],
+        amount_at_risk=amount,
+        scorer_version="test",
+    )

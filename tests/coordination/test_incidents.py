@@ -1,0 +1,73 @@
+"""Incidents: the alerts of one mule account (its victims' and its own) are one incident, with its
+victims counted and its amounts summed; triaging the incident moves each of its alerts."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.coordination.alerts import service as alerts
+from services.kit.db import unit_of_work
+from streams.schemas.alerts import Subject
+from tests import factories as f
+
+pytestmark = pytest.mark.integration
+
+
+def _victim(mule_bank: str, mule: str, amount: str, phone: str | None = None):  # type: ignore[no-untyped-def]
+    return f.alert(
+        typology="call_then_transfer",
+        score=0.91,
+        reasons=["a long call from an unknown number"],
+        recommended_actions=["warn_citizen", "recommend_stop_payment"],
+        subject=Subject(
+            phone=phone or f.phone(),
+            account=f.account("V"),
+            institution="victim-bank",
+            payee_account=mule,
+            payee_institution=mule_bank,
+        ),
+        triggering_event_ids=[f"t:{f.unique('call')}", f"b:{f.unique('tr')}"],
+        amount_at_risk=amount,
+    )
+
+
+async def test_fourteen_victims_of_one_mule_are_one_incident(coord, sessions):
+    mule, bank = f.account("MULE"), f.unique("bank")
+    victims = [_victim(bank, mule, "1000.00") for _ in range(14)]
+    own = f.alert(
+        typology="mule_fan_in",
+        score=0.97,
+        reasons=["the account received money from 14 different people in the last hour"],
+        recommended_actions=["notify_police", "recommend_stop_payment"],
+        subject=Subject(account=mule, institution=bank),
+        triggering_event_ids=[f"b:{f.unique('out')}"],
+        amount_at_risk="14000.00",
+    )
+    unrelated = _victim(bank, f.account("OTHER"), "5.00")
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=[*victims, own, unrelated])
+    c, op = coord.client, f.officer()
+    page = (await c.get("/v1/incidents", params={"status": "open", "limit": 200}, headers=op)).json()
+    mine = [i for i in page["items"] if i["account"] == mule]
+    assert len(mine) == 1
+    incident = mine[0]
+    assert incident["kind"] == "mule" and incident["institution"] == bank
+    assert (incident["alerts"], incident["victims"], incident["new"]) == (15, 14, 15)
+    assert incident["amount_at_risk"] == "14000.00"  # the victims' payments, the mule's inflow not again
+    assert incident["typologies"] == ["call_then_transfer", "mule_fan_in"]
+    assert incident["top"]["typology"] == "mule_fan_in"  # the highest score speaks for the incident
+
+    moved = await c.post(f"/v1/incidents/{incident['id']}/status", json={"status": "dismissed"}, headers=op)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["changed"] == 15 and moved.json()["incident"]["open"] == 0
+    detail = (await c.get(f"/v1/alerts/{own.alert_id}", headers=op)).json()
+    assert [h["to_status"] for h in detail["history"]] == ["triaged", "dismissed"]
+    again = await c.post(f"/v1/incidents/{incident['id']}/status", json={"status": "triaged"}, headers=op)
+    assert again.status_code == 404  # nothing of it is open any more
+    still = (await c.get(f"/v1/alerts/{unrelated.alert_id}", headers=op)).json()
+    assert still["status"] == "new"
+
+
+async def test_an_incident_id_must_look_like_one(coord):
+    bad = await coord.client.get("/v1/incidents/NOT-AN-ID", headers=f.officer())
+    assert bad.status_code == 422
