@@ -131,7 +131,9 @@ async def shot(page: Page, name: str, *, full: bool = True) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Per module: the servers' consumers, relay and scheduler must not outlive the console tests (the
+# coordination tests count on being the only relay and consumers of the session's topics).
+@pytest.fixture(scope="module")
 async def site(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Site]:
     from services.console.app import build as build_console
     from services.console.settings import ConsoleSettings

@@ -23,8 +23,9 @@ from streams.schemas.warnings import PushMessage, Receipt, SmsMessage
 PERMANENT = frozenset({400, 401, 403, 404, 410, 413, 422})
 
 
-def answer_link(settings: NotifierSettings, token: str) -> str:
-    return f"{settings.public_url}/a/{token}"
+def answer_link(settings: NotifierSettings, token: str, language: str) -> str:
+    """The one-time link; the page opens in the person's language (the token alone says nothing)."""
+    return f"{settings.public_url}/a/{token}?l={language}"
 
 
 async def enqueue(
@@ -38,7 +39,7 @@ async def enqueue(
     now: datetime,
 ) -> list[str]:
     """Queue the warning on every configured channel the person can be reached on; return the channels."""
-    link = answer_link(settings, token)
+    link = answer_link(settings, token, warning.language)
     title, text = templates.render(warning.language, link=link)
     rows: list[dict[str, object]] = []
     if settings.sms_url:

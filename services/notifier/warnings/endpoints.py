@@ -2,34 +2,27 @@
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.credentials import Caller
-from services.kit.errors import Forbidden
-from services.notifier.warnings import service
+from services.kit.errors import Conflict, Forbidden, NotFound
+from services.notifier.warnings import page, service
 from services.notifier.warnings.schemas import AnswerIn, AnswerOut, ContactIn
 
 SessionDep = Callable[[], AsyncIterator[AsyncSession]]
+# 256 random bits in URL-safe base64 are 43 characters; anything much longer is not a token of ours.
+Token = Annotated[str, Path(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 THANKS = {
-    "safe": "谢谢。请继续保持警惕：公安机关不会要求您转账。",
-    "defrauded": "谢谢。反诈中心民警将立即与您联系并设法止付。请勿再转账。",
+    "safe": page.TEXTS["zh"]["thanks_safe"],
+    "defrauded": page.TEXTS["zh"]["thanks_defrauded"],
 }
-
-# The page behind the link in the SMS: it shows two buttons and sends the answer; the token is
-# checked only when the answer is posted, so merely opening the link (a preview bot) uses nothing.
-PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>反诈预警</title><h1>反诈预警</h1><p>您是否安全？</p>
-<button onclick="go('safe')">我很安全</button> <button onclick="go('defrauded')">我正在被骗</button>
-<p id="r"></p><script>
-async function go(a){const r=await fetch(location.pathname.replace('/a/','/v1/answers/'),
-{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({answer:a})});
-document.getElementById('r').textContent=(await r.json()).message||(await r.text());}
-</script>"""
+REFUSED = {"not_found": "invalid", "token_used": "used", "token_expired": "expired"}
+Language = Annotated[str | None, Query(alias="l", max_length=4, description="zh, ug or kk")]
 
 
 def router(
@@ -42,11 +35,29 @@ def router(
     Institution = Annotated[Caller, Depends(institution_dep)]
 
     @api.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
-    async def page(token: str) -> str:
-        return PAGE
+    async def question(token: Token, lang: Language = None) -> HTMLResponse:
+        # Nothing is looked up: opening the link (or a preview of it) uses nothing and reveals nothing.
+        return HTMLResponse(page.render(token=token, language=page.language_of(lang)))
+
+    @api.post("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def answer_page(
+        token: Token,
+        session: Session,
+        answer: Annotated[Literal["safe", "defrauded"], Form()],
+        lang: Language = None,
+    ) -> HTMLResponse:
+        """The page's own answer, a plain form post: the same one-time rules as the API."""
+        language = page.language_of(lang)
+        try:
+            await service.answer(session, token=token, answer=answer, bridge=bridge, now=datetime.now(UTC))
+        except (NotFound, Conflict) as exc:
+            outcome = REFUSED.get(exc.code, "invalid")
+            status = 404 if isinstance(exc, NotFound) else 409
+            return HTMLResponse(page.render(token=token, language=language, outcome=outcome), status)
+        return HTMLResponse(page.render(token=token, language=language, outcome=f"thanks_{answer}"))
 
     @api.post("/v1/answers/{token}", response_model=AnswerOut, summary="The citizen's one-time answer")
-    async def answer(token: str, body: AnswerIn, session: Session) -> AnswerOut:
+    async def answer(token: Token, body: AnswerIn, session: Session) -> AnswerOut:
         await service.answer(session, token=token, answer=body.answer, bridge=bridge, now=datetime.now(UTC))
         return AnswerOut(recorded=True, message=THANKS[body.answer])
 
