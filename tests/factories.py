@@ -111,6 +111,31 @@ def alert(**fields: Any) -> Alert:
     return Alert(**{**defaults, **fields})
 
 
+def victim_alert(
+    *, mule_bank: str, mule: str, amount: str, score: float = 0.93, victim_phone: str | None = None
+) -> Alert:
+    """A victim's payment after a suspicious call, into `mule` at `mule_bank`, as the scorer alerts it."""
+    return alert(
+        typology="call_then_transfer",
+        score=score,
+        reasons=[
+            "the person had a 41-minute call from a number never seen before",
+            "the payee account received money from 3 different people in the last hour",
+        ],
+        recommended_actions=["warn_citizen", "notify_police", "recommend_stop_payment"],
+        subject=Subject(
+            phone=victim_phone or phone(),
+            account=account("V"),
+            institution="victim-bank",
+            payee_account=mule,
+            payee_institution=mule_bank,
+        ),
+        triggering_event_ids=[f"telecom-a:{unique('call')}", f"victim-bank:{unique('tr')}"],
+        amount_at_risk=amount,
+        scorer_version="test",
+    )
+
+
 def feature_table(X: np.ndarray, label: np.ndarray) -> FeatureTable:
     """A feature table over FEATURE_NAMES: one row a minute, the scam rows in one episode."""
     times = np.arange(len(label), dtype=np.float64) * 60

@@ -10,7 +10,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -84,27 +83,28 @@ class Site:
         context.set_default_timeout(20_000)
         return context
 
-    async def officer(self, subject: str, role: str, unit: str = UNIT) -> Page:
+    async def _signed_in(self, form_id: str, fields: dict[str, str]) -> Page:
         page = await (await self.person()).new_page()
         await page.goto(self.console + "/signin")
-        form = page.locator("#officer-signin")
-        await form.locator("input[name=subject]").fill(subject)
-        await form.locator("input[name=unit]").fill(unit)
-        await form.locator("select[name=role]").select_option(role)
+        form = page.locator(form_id)
+        for name, value in fields.items():
+            field = form.locator(f"[name={name}]")
+            if await field.evaluate("e => e.tagName") == "SELECT":
+                await field.select_option(value)
+            else:
+                await field.fill(value)
         await form.locator("button").click()
         await page.wait_for_load_state()
         return page
 
+    async def officer(self, subject: str, role: str, unit: str = UNIT) -> Page:
+        """A browser session of an officer signed in through the local issuer."""
+        return await self._signed_in("#officer-signin", {"subject": subject, "unit": unit, "role": role})
+
     async def bank_user(self, institution: str, username: str, password: str) -> Page:
-        page = await (await self.person()).new_page()
-        await page.goto(self.console + "/signin")
-        form = page.locator("#institution-signin")
-        await form.locator("input[name=institution]").fill(institution)
-        await form.locator("input[name=username]").fill(username)
-        await form.locator("input[name=password]").fill(password)
-        await form.locator("button").click()
-        await page.wait_for_load_state()
-        return page
+        """A browser session of an institution's user signed in with their password."""
+        fields = {"institution": institution, "username": username, "password": password}
+        return await self._signed_in("#institution-signin", fields)
 
     async def send_alerts(self, *alerts: Alert) -> None:
         producer = Producer(self.infra.common.kafka_bootstrap, client_id="console-tests")
@@ -161,27 +161,3 @@ async def site(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> Asyn
                 yield Site(console, coordination, notifier, browser, sessions, infra)
             finally:
                 await browser.close()
-
-
-def victim_alert(*, mule_bank: str, mule: str, amount: str, score: float = 0.93, **subject: Any) -> Alert:
-    from streams.schemas.alerts import Subject
-
-    return f.alert(
-        typology="call_then_transfer",
-        score=score,
-        reasons=[
-            "the person had a 41-minute call from a number never seen before",
-            "the payee account received money from 3 different people in the last hour",
-        ],
-        recommended_actions=["warn_citizen", "notify_police", "recommend_stop_payment"],
-        subject=Subject(
-            phone=subject.get("phone") or f.phone(),
-            account=f.account("V"),
-            institution="victim-bank",
-            payee_account=mule,
-            payee_institution=mule_bank,
-        ),
-        triggering_event_ids=[f"telecom-a:{f.unique('call')}", f"victim-bank:{f.unique('tr')}"],
-        amount_at_risk=amount,
-        scorer_version="test",
-    )

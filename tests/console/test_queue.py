@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests import factories as f
-from tests.console.conftest import Site, shot, victim_alert
+from tests.console.conftest import Site, shot
 
 pytestmark = pytest.mark.integration
 
@@ -17,14 +17,14 @@ async def test_alert_arrives_live_and_groups_by_mule(site: Site):
     await expect(page.get_by_test_id("who")).to_contain_text("officer-wang")
     await page.evaluate("window.__notReloaded = true")
     mule, bank = f.account("MULE"), f.unique("bank")
-    await site.send_alerts(victim_alert(mule_bank=bank, mule=mule, amount="48000.00"))
+    await site.send_alerts(f.victim_alert(mule_bank=bank, mule=mule, amount="48000.00"))
     row = page.get_by_test_id("incident").filter(has_text=mule)
     await expect(row).to_have_count(1)
     await expect(row.get_by_test_id("victims")).to_have_text("1")
 
     await site.send_alerts(
-        victim_alert(mule_bank=bank, mule=mule, amount="12000.00"),
-        victim_alert(mule_bank=bank, mule=mule, amount="9000.00"),
+        f.victim_alert(mule_bank=bank, mule=mule, amount="12000.00"),
+        f.victim_alert(mule_bank=bank, mule=mule, amount="9000.00"),
     )
     await expect(row.get_by_test_id("victims")).to_have_text("3")
     await expect(row).to_contain_text("¥69,000.00")

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests import factories as f
-from tests.console.conftest import Site, shot, victim_alert
+from tests.console.conftest import Site, shot
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,8 @@ async def test_the_police_story(site: Site):
     mule, victim_phone = f.account("MULE"), f.phone()
     operator = await site.officer("officer-zhao", "operator")
     await site.send_alerts(
-        victim_alert(mule_bank=bank_id, mule=mule, amount="30000.00", phone=victim_phone),
-        victim_alert(mule_bank=bank_id, mule=mule, amount="18000.00"),
+        f.victim_alert(mule_bank=bank_id, mule=mule, amount="30000.00", victim_phone=victim_phone),
+        f.victim_alert(mule_bank=bank_id, mule=mule, amount="18000.00"),
     )
 
     # 1. The incident arrives in the queue; the operator opens it and opens the case.

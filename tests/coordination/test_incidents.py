@@ -13,27 +13,9 @@ from tests import factories as f
 pytestmark = pytest.mark.integration
 
 
-def _victim(mule_bank: str, mule: str, amount: str, phone: str | None = None):  # type: ignore[no-untyped-def]
-    return f.alert(
-        typology="call_then_transfer",
-        score=0.91,
-        reasons=["a long call from an unknown number"],
-        recommended_actions=["warn_citizen", "recommend_stop_payment"],
-        subject=Subject(
-            phone=phone or f.phone(),
-            account=f.account("V"),
-            institution="victim-bank",
-            payee_account=mule,
-            payee_institution=mule_bank,
-        ),
-        triggering_event_ids=[f"t:{f.unique('call')}", f"b:{f.unique('tr')}"],
-        amount_at_risk=amount,
-    )
-
-
 async def test_fourteen_victims_of_one_mule_are_one_incident(coord, sessions):
     mule, bank = f.account("MULE"), f.unique("bank")
-    victims = [_victim(bank, mule, "1000.00") for _ in range(14)]
+    victims = [f.victim_alert(mule_bank=bank, mule=mule, amount="1000.00") for _ in range(14)]
     own = f.alert(
         typology="mule_fan_in",
         score=0.97,
@@ -43,7 +25,7 @@ async def test_fourteen_victims_of_one_mule_are_one_incident(coord, sessions):
         triggering_event_ids=[f"b:{f.unique('out')}"],
         amount_at_risk="14000.00",
     )
-    unrelated = _victim(bank, f.account("OTHER"), "5.00")
+    unrelated = f.victim_alert(mule_bank=bank, mule=f.account("OTHER"), amount="5.00")
     async with unit_of_work(sessions) as s:
         await alerts.store(s, alerts=[*victims, own, unrelated])
     c, op = coord.client, f.officer()

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,15 +45,18 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
     incident_id: uuid.UUID | None = None
+    statuses: tuple[str, ...] = ()  # any of these (the incidents' "open": new or triaged)
 
 
-async def list_page(
-    session: AsyncSession, *, where: AlertFilter, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[AlertRow]:
-    """Newest first; keyset pagination on (received_at, id) so pages stay stable while alerts arrive."""
-    stmt = select(AlertRow)
+S = TypeVar("S", bound=Select)
+
+
+def filtered(stmt: S, where: AlertFilter) -> S:
+    """The statement with the filter's conditions on `AlertRow`."""
     if where.status:
         stmt = stmt.where(AlertRow.status == where.status)
+    if where.statuses:
+        stmt = stmt.where(AlertRow.status.in_(where.statuses))
     if where.typology:
         stmt = stmt.where(AlertRow.typology == where.typology)
     if where.min_score is not None:
@@ -66,6 +69,14 @@ async def list_page(
         stmt = stmt.where(AlertRow.received_at < where.until)
     if where.incident_id:
         stmt = stmt.where(AlertRow.incident_id == where.incident_id)
+    return stmt
+
+
+async def list_page(
+    session: AsyncSession, *, where: AlertFilter, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[AlertRow]:
+    """Newest first; keyset pagination on (received_at, id) so pages stay stable while alerts arrive."""
+    stmt = filtered(select(AlertRow), where)
     if after is not None:
         stmt = stmt.where(
             (AlertRow.received_at < after[0])

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.deps import Deps
-from services.coordination.incidents import service
-from services.coordination.incidents.repository import IncidentFilter
+from services.coordination.incidents import repository, service
 from services.coordination.incidents.schemas import (
     IncidentPage,
     IncidentRead,
@@ -38,7 +37,7 @@ def router(deps: Deps) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> IncidentPage:
         require_role(who, "operator", "supervisor", "auditor")
-        where = IncidentFilter(status, typology, min_score, since, until)
+        where = repository.of_queue(status, typology, min_score, since, until)
         return IncidentPage(items=await service.page(session, where=where, limit=limit, who=who))
 
     @api.get("/{incident_id}", response_model=IncidentRead, summary="One incident with its alerts")

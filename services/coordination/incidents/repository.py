@@ -4,51 +4,37 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts.models import AlertRow
+from services.coordination.alerts.repository import AlertFilter, filtered
 from services.coordination.cases.models import Case, CaseAlert
 from services.coordination.incidents.grouping import incident_id, incident_key
 
 MEMBERS = 50
-S = TypeVar("S", bound=Select)
 OPEN = ("new", "triaged")
 
 
-@dataclass(frozen=True)
-class IncidentFilter:
-    status: str | None = None  # an alert status, or "open" (new or triaged)
-    typology: str | None = None
-    min_score: float | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+def of_queue(
+    status: str | None,
+    typology: str | None,
+    min_score: float | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> AlertFilter:
+    """The alerts an incident queue shows: `status` is an alert's, or "open" (new or triaged)."""
+    if status == "open":
+        return AlertFilter(None, typology, min_score, None, since, until, statuses=OPEN)
+    return AlertFilter(status, typology, min_score, None, since, until)
 
 
-def _where(stmt: S, where: IncidentFilter) -> S:
-    if where.status == "open":
-        stmt = stmt.where(AlertRow.status.in_(OPEN))
-    elif where.status:
-        stmt = stmt.where(AlertRow.status == where.status)
-    if where.typology:
-        stmt = stmt.where(AlertRow.typology == where.typology)
-    if where.min_score is not None:
-        stmt = stmt.where(AlertRow.score >= where.min_score)
-    if where.since is not None:
-        stmt = stmt.where(AlertRow.received_at >= where.since)
-    if where.until is not None:
-        stmt = stmt.where(AlertRow.received_at < where.until)
-    return stmt
-
-
-async def newest_ids(session: AsyncSession, *, where: IncidentFilter, limit: int) -> list[str]:
+async def newest_ids(session: AsyncSession, *, where: AlertFilter, limit: int) -> list[str]:
     """Ids of the incidents with a matching alert, the most recently active first."""
     ident = incident_id().label("incident")
-    inner = _where(select(ident, AlertRow.received_at), where).subquery()
+    inner = filtered(select(ident, AlertRow.received_at), where).subquery()
     stmt = (
         select(inner.c.incident)
         .group_by(inner.c.incident)
@@ -59,7 +45,7 @@ async def newest_ids(session: AsyncSession, *, where: IncidentFilter, limit: int
 
 
 async def members(
-    session: AsyncSession, *, ids: list[str], where: IncidentFilter
+    session: AsyncSession, *, ids: list[str], where: AlertFilter
 ) -> dict[str, tuple[str, list[AlertRow], int]]:
     """incident id → (key, its matching alerts, highest score first and at most MEMBERS, total count)."""
     if not ids:
@@ -70,7 +56,7 @@ async def members(
     )
     total = func.count().over(partition_by=ident)
     inner = (
-        _where(select(AlertRow.id, ident, key, rank.label("rank"), total.label("total")), where)
+        filtered(select(AlertRow.id, ident, key, rank.label("rank"), total.label("total")), where)
         .where(incident_id().in_(ids))
         .subquery()
     )
@@ -87,9 +73,7 @@ async def members(
     return out
 
 
-async def counts(
-    session: AsyncSession, *, ids: list[str], where: IncidentFilter
-) -> dict[str, dict[str, int]]:
+async def counts(session: AsyncSession, *, ids: list[str], where: AlertFilter) -> dict[str, dict[str, int]]:
     """Per incident: matching alerts by status, and distinct victims (phones of victims' alerts)."""
     if not ids:
         return {}
@@ -97,7 +81,7 @@ async def counts(
     victims = func.count(func.distinct(AlertRow.subject["phone"].astext)).filter(
         AlertRow.typology != "mule_fan_in"
     )
-    stmt = _where(
+    stmt = filtered(
         select(
             ident,
             func.count().label("alerts"),

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts import repository as alerts_repo
 from services.coordination.alerts import service as alerts
 from services.coordination.alerts.models import AlertRow
+from services.coordination.alerts.repository import AlertFilter
 from services.coordination.alerts.schemas import AlertRead
 from services.coordination.incidents import repository
-from services.coordination.incidents.repository import IncidentFilter
 from services.coordination.incidents.schemas import IncidentRead
 from services.kit.auth import Officer
 from services.kit.errors import NotFound
@@ -65,16 +65,14 @@ def _read(
     )
 
 
-async def page(
-    session: AsyncSession, *, where: IncidentFilter, limit: int, who: Officer
-) -> list[IncidentRead]:
+async def page(session: AsyncSession, *, where: AlertFilter, limit: int, who: Officer) -> list[IncidentRead]:
     """The most recently active incidents with an alert matching the filters."""
     ids = await repository.newest_ids(session, where=where, limit=limit)
     return await _load(session, ids=ids, where=where, who=who)
 
 
 async def _load(
-    session: AsyncSession, *, ids: list[str], where: IncidentFilter, who: Officer
+    session: AsyncSession, *, ids: list[str], where: AlertFilter, who: Officer
 ) -> list[IncidentRead]:
     found = await repository.members(session, ids=ids, where=where)
     counts = await repository.counts(session, ids=ids, where=where)
@@ -88,7 +86,7 @@ async def _load(
 
 
 async def get(session: AsyncSession, *, ident: str, who: Officer) -> IncidentRead:
-    found = await _load(session, ids=[ident], where=IncidentFilter(), who=who)
+    found = await _load(session, ids=[ident], where=AlertFilter(), who=who)
     if not found:
         raise NotFound(f"no incident {ident}")
     return found[0]
