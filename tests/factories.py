@@ -15,7 +15,7 @@ from models.training.table import FeatureTable
 from services.institutions import credentials
 from services.kit.db import unit_of_work
 from services.kit.tokens import issue
-from streams.schemas.alerts import Alert, Subject
+from streams.schemas.alerts import Alert, Subject, incident_id_for
 
 _counter = itertools.count(1)
 
@@ -133,6 +133,7 @@ def victim_alert(
         triggering_event_ids=[f"telecom-a:{unique('call')}", f"victim-bank:{unique('tr')}"],
         amount_at_risk=amount,
         scorer_version="test",
+        incident_id=incident_id_for(mule_bank, mule),
     )
 
 

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.console import i18n
+from services.console import i18n, reasons
 from services.console.api import Api, ApiError
 from services.console.session import COOKIE, Sessions, User
 from services.console.settings import ConsoleSettings
@@ -64,7 +64,7 @@ def templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, when=when, iso=iso, short=short)
+    env.filters.update(money=money, when=when, iso=iso, short=short, reason=reasons.in_language)
     return env
 
 

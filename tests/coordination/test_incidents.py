@@ -7,7 +7,7 @@ import pytest
 
 from services.coordination.alerts import service as alerts
 from services.kit.db import unit_of_work
-from streams.schemas.alerts import Subject
+from streams.schemas.alerts import Subject, incident_id_for
 from tests import factories as f
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,7 @@ async def test_fourteen_victims_of_one_mule_are_one_incident(coord, sessions):
         subject=Subject(account=mule, institution=bank),
         triggering_event_ids=[f"b:{f.unique('out')}"],
         amount_at_risk="14000.00",
+        incident_id=incident_id_for(bank, mule),
     )
     unrelated = f.victim_alert(mule_bank=bank, mule=f.account("OTHER"), amount="5.00")
     async with unit_of_work(sessions) as s:
@@ -53,3 +54,17 @@ async def test_fourteen_victims_of_one_mule_are_one_incident(coord, sessions):
 async def test_an_incident_id_must_look_like_one(coord):
     bad = await coord.client.get("/v1/incidents/NOT-AN-ID", headers=f.officer())
     assert bad.status_code == 422
+
+
+async def test_alerts_from_before_incident_ids_group_by_the_account_they_name(coord, sessions):
+    """Alerts stored before the scorer named incidents group by the payee (or subject) account."""
+    mule, bank = f.account("OLD"), f.unique("bank")
+    old = [
+        f.victim_alert(mule_bank=bank, mule=mule, amount="300.00").model_copy(update={"incident_id": None})
+        for _ in range(2)
+    ]
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=old)
+    page = (await coord.client.get("/v1/incidents", params={"limit": 200}, headers=f.officer())).json()
+    [incident] = [i for i in page["items"] if i["account"] == mule]
+    assert (incident["victims"], incident["amount_at_risk"], incident["institution"]) == (2, "600.00", bank)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from services.coordination.audit.models import AuditEntry
 from sqlalchemy import select, update
 
 from services.institutions import users
 from services.institutions.models import InstitutionSession
+from services.kit.audit.models import AuditEntry
 from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case

@@ -1,17 +1,15 @@
 """Which incident an alert belongs to: the one rule, in SQL, that every incident query uses.
 
-Victims' alerts name the account their money went to (the payee); the mule's own alert names it as
-its subject. Both group under that account, so one mule paying out 14 victims is one incident with
-14 victims. An alert with no account (a warning-only episode) groups by the victim's phone and its
-first trigger (the scam call every transfer of the episode shares).
-
-When the scorer's alerts carry an incident key of their own, `incident_key` returns that column and
-nothing else changes.
+The scorer names the collection account at the centre of an alert in its `incident_id` (docs/alerts.md):
+victims' alerts and the account's own share it, so one mule paying out 14 victims is one incident with
+14 victims. Alerts stored before the scorer did so group by the same account read from their subject
+(the payee of a victim's alert, the subject of a `mule_fan_in` alert); one with no account at all (a
+warning-only episode) by the victim's phone and its first trigger.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import String, case, func, literal
+from sqlalchemy import String, case, cast, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.coordination.alerts.models import AlertRow
@@ -22,9 +20,10 @@ def _field(name: str) -> ColumnElement[str]:
 
 
 def incident_key() -> ColumnElement[str]:
-    """The grouping key of an alert (it holds account numbers: never shown or sent; see `incident_id`)."""
+    """The grouping key of an alert (it may hold account numbers: never shown or sent; see `incident_id`)."""
     unknown = literal("?", String)
     return case(
+        (AlertRow.incident_id.is_not(None), "incident:" + cast(AlertRow.incident_id, String)),
         (
             (AlertRow.typology == "mule_fan_in") & _field("account").is_not(None),
             "mule:" + func.coalesce(_field("institution"), unknown) + "/" + _field("account"),

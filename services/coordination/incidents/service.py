@@ -31,10 +31,14 @@ def _read(
     count: dict[str, int],
     cases: dict[object, list[object]],
 ) -> IncidentRead:
-    kind = "mule" if key.startswith("mule:") else "episode"
+    kind = "episode" if key.startswith("episode:") else "mule"
     institution = account = None
     if kind == "mule":
-        institution, _, account = key.removeprefix("mule:").partition("/")
+        # The account at the centre, as the alerts name it (the key may be the scorer's opaque id).
+        top = rows[0].subject
+        own = rows[0].typology == VICTIM
+        institution = top.get("institution" if own else "payee_institution")
+        account = top.get("account" if own else "payee_account")
     victims_amounts = [
         r.amount_at_risk for r in rows if r.typology != VICTIM and r.amount_at_risk is not None
     ]
@@ -47,7 +51,7 @@ def _read(
     return IncidentRead(
         id=ident,
         kind=kind,
-        institution=institution if institution != "?" else None,
+        institution=institution,
         account=account,
         typologies=sorted({r.typology for r in rows}),
         alerts=count.get("alerts", len(rows)),

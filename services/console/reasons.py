@@ -1,0 +1,153 @@
+"""Alert reasons in Mandarin. The scorer words its reasons in English (`services/scorer/explain.py`,
+`rules.py`); the console shows them in the reader's language. A reason no pattern knows is shown as
+the scorer wrote it, so a new wording is never lost, only untranslated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+Match = re.Match[str]
+
+WHO = {
+    "a number reported for fraud": "被举报的涉诈号码",
+    "a number that had never called before": "从未来电的陌生号码",
+    "a known number": "熟悉的号码",
+}
+KINDS = {
+    "international": "境外",
+    "virtual-operator": "虚拟运营商",
+    "international virtual-operator": "境外、虚拟运营商",
+}
+
+
+def _money(text: str) -> str:
+    """ "48,000 CNY" → "48,000元"."""
+    return text.replace(" CNY", "元")
+
+
+def _call(m: Match) -> str:
+    who = WHO.get(m["who"], m["who"])
+    if m["kinds"]:
+        who += f"（{KINDS.get(m['kinds'], m['kinds'])}）"
+    when = "通话期间" if m["when"] == "during the call" else f"通话结束{m['gap']}分钟后"
+    return f"当事人与{who}通话{m['minutes']}分钟，{when}转账"
+
+
+def _people(text: str) -> str:
+    return "1人" if text == "1 person" else text.replace(" different people", "人")
+
+
+def _window(text: str) -> str:
+    return "1小时" if text == "hour" else "24小时"
+
+
+def _device(m: Match) -> str:
+    parts = {"a new device logged in": "新设备登录", "the SIM card changed": "更换了SIM卡"}
+    return "24小时内" + "、".join(parts.get(p, p) for p in m["parts"].split(" and "))
+
+
+PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+    (
+        re.compile(
+            r"the person had a (?P<minutes>\d+)-minute call from (?P<who>.+?)(?: \((?P<kinds>[a-z -]+)\))? "
+            r"and paid (?P<when>during the call|(?P<gap>\d+) min after the call ended)"
+        ),
+        _call,
+    ),
+    (
+        re.compile(r"(?P<a>[\d,]+ CNY) went to a payee this person had never paid"),
+        lambda m: f"{_money(m['a'])}转给了此人从未付过款的收款人",
+    ),
+    (
+        re.compile(
+            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times before, (?P<s>[\d,]+) CNY to it in 24 h"
+        ),
+        lambda m: f"{_money(m['a'])}转给此前付过{m['n']}次的收款人，24小时内共{m['s']}元",
+    ),
+    (
+        re.compile(r"(?P<a>[\d,]+ CNY) is (?P<n>\d+) times this person's typical payment"),
+        lambda m: f"{_money(m['a'])}，是此人平时付款的{m['n']}倍",
+    ),
+    (re.compile(r"a large payment: (?P<a>[\d,]+ CNY)"), lambda m: f"大额付款：{_money(m['a'])}"),
+    (
+        re.compile(
+            r"the payee account received money from (?P<p>1 person|\d+ different people) "
+            r"in the last (?P<w>hour|24 h)"
+        ),
+        lambda m: f"收款账户在过去{_window(m['w'])}内收到{_people(m['p'])}的汇款",
+    ),
+    (re.compile(r"the payee account has not paid money on"), lambda m: "收款账户尚未转出资金"),
+    (
+        re.compile(
+            r"money rests about (?P<n>\d+) min in the payee account before it moves on "
+            r"\((?P<p>\d+)% paid out in 24 h\)"
+        ),
+        lambda m: f"资金在收款账户停留约{m['n']}分钟即转出（24小时内转出{m['p']}%）",
+    ),
+    (
+        re.compile(
+            r"(?P<n>\d+) payments? totalling (?P<a>[\d,]+ CNY) in the last hour, "
+            r"(?P<k>\d+) new payees? in 24 h"
+        ),
+        lambda m: f"过去1小时付款{m['n']}笔，共{_money(m['a'])}；24小时内新增收款人{m['k']}个",
+    ),
+    (re.compile(r"(?P<parts>.+) within 24 h"), _device),
+    (re.compile(r"no device change"), lambda m: "设备无变化"),
+    (
+        re.compile(r"little history for this person \((?P<n>\d+) earlier payments?\)"),
+        lambda m: f"此人历史记录很少（此前付款{m['n']}笔）",
+    ),
+    (re.compile(r"at (?P<h>\d+):00 local time"), lambda m: f"当地时间{m['h']}点"),
+    (re.compile(r"the caller's number is on the fraud blocklist"), lambda m: "来电号码在涉诈号码黑名单中"),
+    (
+        re.compile(r"the caller's number has been reported for fraud by its operator"),
+        lambda m: "来电号码已被运营商举报涉诈",
+    ),
+    (re.compile(r"the payee account is a known mule account"), lambda m: "收款账户是已知的涉诈账户"),
+    (
+        re.compile(
+            r"the account received money from (?P<n>\d+) different people in the last hour "
+            r"\((?P<a>[\d,]+ CNY)\)"
+        ),
+        lambda m: f"该账户过去1小时收到{m['n']}人汇款（{_money(m['a'])}）",
+    ),
+    (
+        re.compile(r"it paid out (?P<p>\d+)% of it within (?P<m>\d+) minutes to (?P<k>\d+) account\(s\)"),
+        lambda m: f"其中{m['p']}%在{m['m']}分钟内转至{m['k']}个账户",
+    ),
+]
+CONTACTS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+    (
+        re.compile(r"(?P<n>\d+) SMS with links from unknown senders this week"),
+        lambda m: f"本周收到陌生号码带链接短信{m['n']}条",
+    ),
+    (
+        re.compile(r"(?P<n>\d+) long calls? from unknown numbers this week"),
+        lambda m: f"本周陌生号码长时间来电{m['n']}次",
+    ),
+    (
+        re.compile(r"(?P<n>\d+) calls? from reported numbers this week"),
+        lambda m: f"本周被举报号码来电{m['n']}次",
+    ),
+    (re.compile(r"(?P<n>\d+) calls? from unknown numbers in 24 h"), lambda m: f"24小时内陌生来电{m['n']}次"),
+]
+
+
+def _one(text: str, table: list[tuple[re.Pattern[str], Callable[[Match], str]]]) -> str | None:
+    for pattern, words in table:
+        found = pattern.fullmatch(text)
+        if found:
+            return words(found)
+    return None
+
+
+def in_language(reason: str, lang: str) -> str:
+    """The reason in `lang` (zh or en); as written when no pattern knows it."""
+    if lang != "zh":
+        return reason
+    found = _one(reason, PATTERNS)
+    if found is not None:
+        return found
+    parts = [_one(p, CONTACTS) for p in reason.split("; ")]
+    return "；".join(p for p in parts if p) if all(parts) else reason
