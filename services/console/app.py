@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.console import audit, cases, dashboard, live, portal, queue, signin, supervisor, web
+from services.console import audit, cases, dashboard, live, oidc, portal, queue, signin, supervisor, web
 from services.console.api import ApiError
 from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
@@ -37,6 +37,14 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         templates=web.templates(),
         flash_sealer=Sealer(settings.session_key),
         dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
+        oidc=oidc.Provider(
+            http,
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+        )
+        if settings.oidc_issuer
+        else None,
     )
 
     @contextlib.asynccontextmanager

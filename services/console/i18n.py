@@ -30,7 +30,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "开发环境：由本地令牌签发方签发身份（生产环境使用统一身份认证）。",
         "Development: the local token issuer signs your identity (production uses the OIDC provider).",
     ),
-    "oidc_hint": ("请通过统一身份认证登录。", "Sign in through your organisation's identity provider."),
+    "oidc_hint": (
+        "未配置统一身份认证，暂不能登录。",
+        "No identity provider is configured: officers cannot sign in.",
+    ),
+    "oidc_sign_in": ("统一身份认证登录", "Sign in with your organisation's account"),
+    "signin_oidc_failed": (
+        "统一身份认证未能完成登录，请重试。",
+        "The identity provider's sign-in did not complete; try again.",
+    ),
+    "signin_oidc_off": ("未配置统一身份认证。", "No identity provider is configured."),
     "officer_id": ("警号/账号", "Officer id"),
     "unit": ("单位", "Unit"),
     "role": ("角色", "Role"),

@@ -30,6 +30,16 @@ class ConsoleSettings(BaseSettings):
         description="officers sign in through the local token issuer (development and tests; refused in "
         "production, where the OIDC provider signs officers in)",
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8008", description="the console's address as browsers reach it (OIDC redirects)"
+    )
+    oidc_issuer: str = Field(
+        "", description="production: the OIDC provider officers sign in with (its issuer URL); empty: none"
+    )
+    oidc_client_id: str = Field(
+        "stopline-console", description="the console's client id at the OIDC provider"
+    )
+    oidc_client_secret: str = Field("", description="the console's client secret at the OIDC provider")
     api_timeout_s: float = Field(5.0, gt=0, description="timeout of one call to a Stopline API")
     live_interval_s: float = Field(1.0, gt=0, description="how often live pages look for changes")
     language: str = Field("zh", pattern="^(zh|en)$", description="language of a person who chose none")
@@ -42,5 +52,10 @@ class ConsoleSettings(BaseSettings):
             return
         if self.dev_sign_in:
             raise ValueError("STOPLINE_CONSOLE_DEV_SIGN_IN must be false in production")
+        if not self.oidc_issuer or not self.oidc_client_secret:
+            raise ValueError(
+                "STOPLINE_CONSOLE_OIDC_ISSUER and _OIDC_CLIENT_SECRET must be set in production: "
+                "officers sign in through the OIDC provider"
+            )
         if not self.secure_cookies:
             raise ValueError("STOPLINE_CONSOLE_SECURE_COOKIES must be true in production")

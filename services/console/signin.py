@@ -3,21 +3,28 @@ development the local token issuer); institution staff with their own user of th
 whose password the coordination API checks. Sign-out ends the session (and the institution session
 at the API)."""
 
+import base64
+import binascii
+import hmac
 import time
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
 import jwt
-from fastapi import APIRouter, Depends, Form, Request
+import orjson
+from cryptography.exceptions import InvalidTag
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.console import web
+from services.console import oidc, web
 from services.console.api import ApiError
 from services.console.session import COOKIE, User
 from services.kit.auth import ROLES, AuthSettings
 from services.kit.settings import Environment
 from services.kit.tokens import issue
 
+OIDC_COOKIE = "stopline_oidc"
 Name = Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[\w.@-]+$")]
 
 
@@ -39,10 +46,57 @@ def router() -> APIRouter:
 
     @api.get("/signin")
     async def page(request: Request, next: str | None = None) -> Response:
+        return _page(request, next=next or "")
+
+    @api.get("/signin/oidc")
+    async def start_oidc(request: Request, next: Annotated[str, Query(max_length=2000)] = "") -> Response:
+        """Send the officer to the identity provider, remembering (sealed) what to check on return."""
         c = web.console(request)
-        return web.render(
-            request, "signin.html", user=None, next=next or "", dev=c.dev_tokens, roles=ROLES, error=None
+        if c.oidc is None:
+            return _page(request, next=next, status=404, error="oidc_off")
+        attempt = oidc.Attempt.new(next)
+        try:
+            target = await c.oidc.authorize_url(attempt, _redirect_uri(c))
+        except oidc.SignInFailed:
+            return _page(request, next=next, status=503, error="unavailable")
+        response = RedirectResponse(target, 303)
+        sealed = c.flash_sealer.seal(orjson.dumps(asdict(attempt)), context=OIDC_COOKIE.encode())
+        response.set_cookie(
+            OIDC_COOKIE,
+            base64.urlsafe_b64encode(sealed).decode(),
+            max_age=600,
+            httponly=True,
+            secure=c.settings.secure_cookies,
+            samesite="lax",
+            path="/signin/oidc",
         )
+        return response
+
+    @api.get("/signin/oidc/callback")
+    async def finish_oidc(
+        request: Request,
+        code: Annotated[str, Query(min_length=1, max_length=4000)] = "",
+        state: Annotated[str, Query(max_length=200)] = "",
+    ) -> Response:
+        c = web.console(request)
+        attempt = _attempt(request, c)
+        if c.oidc is None or attempt is None or not code or not hmac.compare_digest(state, attempt.state):
+            return _page(request, next="", status=401, error="oidc_failed")
+        try:
+            who = await c.oidc.finish(code=code, attempt=attempt, redirect_uri=_redirect_uri(c))
+        except oidc.SignInFailed:
+            return _page(request, next=attempt.next, status=401, error="oidc_failed")
+        user = c.sessions.start(
+            kind="officer",
+            subject=who.subject,
+            role=who.role,
+            unit=who.unit,
+            token=who.access_token,
+            credential_ends_at=who.ends_at,
+        )
+        response = _started(request, user, attempt.next)
+        response.delete_cookie(OIDC_COOKIE, path="/signin/oidc")
+        return response
 
     @api.post("/signin/officer")
     async def sign_in_officer(
@@ -54,16 +108,7 @@ def router() -> APIRouter:
     ) -> Response:
         c = web.console(request)
         if not c.dev_tokens:
-            return web.render(
-                request,
-                "signin.html",
-                user=None,
-                status=403,
-                next=next,
-                dev=False,
-                roles=ROLES,
-                error="dev_sign_in_off",
-            )
+            return _page(request, next=next, status=403, error="dev_sign_in_off")
         token = issue(subject=subject, role=role, unit=unit, ttl_s=int(c.settings.session_ttl_s))
         user = c.sessions.start(
             kind="officer",
@@ -90,17 +135,7 @@ def router() -> APIRouter:
         except ApiError as exc:
             error = "wrong_password" if exc.status in (401, 422) else "unavailable"
             status = 401 if exc.status in (401, 422) else exc.status
-            return web.render(
-                request,
-                "signin.html",
-                user=None,
-                status=status,
-                next=next,
-                dev=c.dev_tokens,
-                roles=ROLES,
-                error=error,
-                institution=institution,
-            )
+            return _page(request, next=next, status=status, error=error, institution=institution)
         ends = datetime.fromisoformat(granted["expires_at"]).timestamp()
         user = c.sessions.start(
             kind="institution",
@@ -137,6 +172,39 @@ def router() -> APIRouter:
         return response
 
     return api
+
+
+def _page(
+    request: Request, *, next: str, status: int = 200, error: str | None = None, **more: str
+) -> Response:
+    c = web.console(request)
+    return web.render(
+        request,
+        "signin.html",
+        user=None,
+        status=status,
+        next=next,
+        dev=c.dev_tokens,
+        oidc=c.oidc is not None,
+        roles=ROLES,
+        error=error,
+        **more,
+    )
+
+
+def _redirect_uri(c: web.Console) -> str:
+    return c.settings.public_url.rstrip("/") + "/signin/oidc/callback"
+
+
+def _attempt(request: Request, c: web.Console) -> oidc.Attempt | None:
+    raw = request.cookies.get(OIDC_COOKIE)
+    if not raw or len(raw) > 4096:
+        return None
+    try:
+        plain = c.flash_sealer.open(base64.urlsafe_b64decode(raw.encode()), context=OIDC_COOKIE.encode())
+        return oidc.Attempt(**orjson.loads(plain))
+    except (InvalidTag, binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        return None
 
 
 def _token_end(token: str) -> float:

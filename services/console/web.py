@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.console import i18n, reasons
+from services.console import i18n, oidc, reasons
 from services.console.api import Api, ApiError
 from services.console.session import COOKIE, Sessions, User
 from services.console.settings import ConsoleSettings
@@ -49,6 +49,7 @@ class Console:
     templates: Environment
     flash_sealer: Sealer
     dev_tokens: bool
+    oidc: oidc.Provider | None = None
 
     def coordination(self, user: User | None) -> Api:
         return Api(self.http, self.settings.coordination_url, user.token if user else None)
