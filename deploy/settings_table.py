@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,9 @@ def env_names(cls: type[BaseSettings]) -> Iterator[tuple[str, str, str]]:
     for name, field in cls.model_fields.items():
         alias = field.validation_alias
         variable = alias if isinstance(alias, str) else (prefix + name).upper()
-        if any(word in name for word in SECRET_WORDS) and field.default:
+        if isinstance(field.default, SecretStr) and not field.default.get_secret_value():
+            default = "(empty)"
+        elif any(word in name for word in SECRET_WORDS) and field.default:
             default = "development value; must be set in production"
         elif field.default_factory is not None:
             # What the default is on a machine that sets nothing (e.g. no local stack ports).

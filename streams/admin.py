@@ -4,30 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams import topics
+from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30) -> list[str]:
-    """Create every registered topic that is missing; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    await asyncio.wait_for(admin.start(), timeout_s)
+@asynccontextmanager
+async def admin_client(kafka: KafkaConnection, timeout_s: float = 30) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client of this connection, closed on leaving."""
+    admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=int(timeout_s * 1000))
     try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def replication(admin: AIOKafkaAdminClient, timeout_s: float) -> int:
+    """Replicas per partition: three on a cluster of three or more brokers (writes then need two in sync,
+    `min.insync.replicas`, so one broker may be down without losing an acknowledged record), else one
+    per broker."""
+    cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+    return max(1, min(3, len(cluster.get("brokers") or ())))
+
+
+def new_topic(topic: topics.Topic, prefix: str, replicas: int) -> NewTopic:
+    return NewTopic(
+        name=topics.name(topic, prefix),
+        num_partitions=topic.partitions,
+        replication_factor=replicas,
+        topic_configs={**topic.topic_configs(), "min.insync.replicas": str(min(2, replicas))},
+    )
+
+
+async def ensure_topics(kafka: KafkaConnection, prefix: str = "", timeout_s: float = 30) -> list[str]:
+    """Create every registered topic that is missing; return the names created."""
+    async with admin_client(kafka, timeout_s) as admin:
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        replicas = await replication(admin, timeout_s)
         wanted = [
-            NewTopic(
-                name=topics.name(t, prefix),
-                num_partitions=t.partitions,
-                replication_factor=1,
-                topic_configs=t.topic_configs(),
-            )
-            for t in topics.ALL
-            if topics.name(t, prefix) not in existing
+            new_topic(t, prefix, replicas) for t in topics.ALL if topics.name(t, prefix) not in existing
         ]
         if wanted:
             try:
@@ -36,8 +59,6 @@ async def ensure_topics(bootstrap: str, prefix: str = "", timeout_s: float = 30)
                 pass  # created concurrently by another starter: the end state is the same
             await wait_for_leaders(admin, {t.name: t.num_partitions for t in wanted}, timeout_s)
         return [t.name for t in wanted]
-    finally:
-        await admin.close()
 
 
 async def wait_for_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], timeout_s: float) -> None:
@@ -60,48 +81,39 @@ async def wait_for_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], t
         await asyncio.sleep(0.1)
 
 
-async def ensure_topic(bootstrap: str, topic: topics.Topic, prefix: str = "", timeout_s: float = 30) -> bool:
+async def ensure_topic(
+    kafka: KafkaConnection, topic: topics.Topic, prefix: str = "", timeout_s: float = 30
+) -> bool:
     """Create one topic (e.g. an institution's `instructions.<id>`) if it is missing; True if created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    await asyncio.wait_for(admin.start(), timeout_s)
-    try:
+    async with admin_client(kafka, timeout_s) as admin:
         full = topics.name(topic, prefix)
         if full in set(await asyncio.wait_for(admin.list_topics(), timeout_s)):
             return False
-        new = NewTopic(
-            name=full,
-            num_partitions=topic.partitions,
-            replication_factor=1,
-            topic_configs=topic.topic_configs(),
-        )
+        new = new_topic(topic, prefix, await replication(admin, timeout_s))
         try:
             await asyncio.wait_for(admin.create_topics([new]), timeout_s)
         except TopicAlreadyExistsError:
             return False  # created concurrently by another instance
         await wait_for_leaders(admin, {full: topic.partitions}, timeout_s)
         return True
-    finally:
-        await admin.close()
 
 
-async def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30) -> None:
+async def delete_topics(kafka: KafkaConnection, prefix: str, timeout_s: float = 30) -> None:
     """Delete every topic with this prefix (test runs clean up after themselves)."""
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
-    await asyncio.wait_for(admin.start(), timeout_s)
-    try:
+    async with admin_client(kafka, timeout_s) as admin:
         names = [t for t in await asyncio.wait_for(admin.list_topics(), timeout_s) if t.startswith(prefix)]
         if names:
             await asyncio.wait_for(admin.delete_topics(names), timeout_s)
-    finally:
-        await admin.close()
 
 
 def main() -> None:
     import argparse
 
     from services.kit.settings import CommonSettings
+    from streams.acls import ADMIN
+    from streams.connection import connection
 
     parser = argparse.ArgumentParser(description="create (or, with --delete, remove) the Stopline topics")
     parser.add_argument("--prefix", default=None)
@@ -109,10 +121,11 @@ def main() -> None:
     args = parser.parse_args()
     settings = CommonSettings()
     prefix = settings.topic_prefix if args.prefix is None else args.prefix
+    kafka = connection(settings, ADMIN)
     if args.delete:
-        asyncio.run(delete_topics(settings.kafka_bootstrap, prefix))
+        asyncio.run(delete_topics(kafka, prefix))
         return
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, prefix))
+    created = asyncio.run(ensure_topics(kafka, prefix))
     log.info("topics ready", extra={"fields": {"created": created}})
 
 

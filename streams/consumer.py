@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
+from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class ConsumerRunner:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         group_id: str,
         topics: Sequence[str],
         handle: Handler,
@@ -147,7 +148,7 @@ class ConsumerRunner:
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
         self._stopping = asyncio.Event()
         self._options = dict(
-            bootstrap_servers=bootstrap,
+            **kafka.options(),
             group_id=group_id,
             client_id=client_id or group_id,
             enable_auto_commit=False,

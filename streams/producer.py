@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from services.kit.errors import Unavailable
+from streams.connection import KafkaConnection
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,13 @@ class Record:
 
 class Producer:
     def __init__(
-        self, bootstrap: str, *, client_id: str, timeout_s: float = 10.0, linger_ms: int = 0
+        self, kafka: KafkaConnection, *, client_id: str, timeout_s: float = 10.0, linger_ms: int = 0
     ) -> None:
         # No linger by default: every caller hands a whole batch over before it waits, so the records are
         # batched anyway, and lingering only added its milliseconds to each batch's acknowledgement.
         self.timeout_s = timeout_s
         self._options = {
-            "bootstrap_servers": bootstrap,
+            **kafka.options(),
             "client_id": client_id,
             "enable_idempotence": True,  # no duplicates from the producer's own retries
             "acks": "all",

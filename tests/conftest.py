@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import make_engine, make_sessionmaker, scratch_database
 from services.kit.settings import CommonSettings
+from streams.acls import ADMIN
+from streams.connection import KafkaConnection, connection
 
 if TYPE_CHECKING:
     from services.scorer.main import Scorer
@@ -30,6 +32,7 @@ class Infra:
     common: CommonSettings
     database_url: str
     prefix: str
+    kafka: KafkaConnection  # the administrator: tests' own tools read and write any topic
 
 
 def plain_dsn(url: str) -> str:
@@ -45,12 +48,13 @@ def infra() -> Iterator[Infra]:
     from streams.admin import delete_topics, ensure_topics
 
     base = CommonSettings()
+    kafka = connection(base, ADMIN)
     db_name = f"stopline_test_{RUN_ID}"
     prefix = f"test-{RUN_ID}-"
 
     async def create() -> str:
         url = await scratch_database(base.database_url, db_name, create=True)
-        await ensure_topics(base.kafka_bootstrap, prefix)
+        await ensure_topics(kafka, prefix)
         return url
 
     test_url = asyncio.run(create())
@@ -59,10 +63,10 @@ def infra() -> Iterator[Infra]:
     os.environ["STOPLINE_TOPIC_PREFIX"] = prefix
     common = CommonSettings()
     assert common.topic_prefix == prefix
-    yield Infra(common=common, database_url=test_url, prefix=prefix)
+    yield Infra(common=common, database_url=test_url, prefix=prefix, kafka=kafka)
 
     async def drop() -> None:
-        await delete_topics(base.kafka_bootstrap, prefix)
+        await delete_topics(kafka, prefix)
         await scratch_database(base.database_url, db_name, create=False)
 
     asyncio.run(drop())

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.connection import KafkaConnection
+
 
 async def read_topic(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     *,
     until: Callable[[list[ConsumerRecord]], bool] | None = None,
@@ -20,7 +22,7 @@ async def read_topic(
 ) -> list[ConsumerRecord]:
     """All records on the topic from the beginning; waits until `until(records)` holds (or, without
     `until`, until the end offsets present at the start are read)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
@@ -64,10 +66,10 @@ async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, ev
         await asyncio.sleep(every_s)
 
 
-async def committed(bootstrap: str, group: str, *topics: str) -> int:
+async def committed(kafka: KafkaConnection, group: str, *topics: str) -> int:
     """The sum of the group's committed offsets on these topics, asked of Kafka by a client outside the
     group. A runner commits only after a batch's effects landed: everything below is handled."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from services.kit.logging import log_fields
+from streams.connection import KafkaConnection
 from streams.schemas.alerts import alert_adapter
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,16 @@ class SeenAlert:
 class AlertWatcher:
     """Manual assignment without a group: reads every partition, commits nothing, disturbs no consumer."""
 
-    def __init__(self, bootstrap: str, topic: str, *, partitions: int, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, kafka: KafkaConnection, topic: str, *, partitions: int, timeout_s: float = 10.0
+    ) -> None:
         self.topic = topic
         self.partitions = partitions
         self.timeout_s = timeout_s
         self.alerts: list[SeenAlert] = []
         self.invalid = 0
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **kafka.options(),
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",

@@ -33,7 +33,8 @@ from services.kit.db import make_engine, make_sessionmaker, scratch_database, un
 from services.kit.settings import CommonSettings
 from services.kit.tokens import issue as issue_token
 from services.migrate import upgrade
-from streams import admin, topics
+from streams import acls, admin, topics
+from streams.connection import connection
 
 
 def _free_port() -> int:
@@ -51,10 +52,10 @@ async def _scratch(common: CommonSettings) -> AsyncIterator[CommonSettings]:
     prefix = f"bench-coord-{name[-8:]}-"
     try:
         await asyncio.to_thread(upgrade, url)
-        await admin.ensure_topics(common.kafka_bootstrap, prefix)
+        await admin.ensure_topics(connection(common, acls.ADMIN), prefix)
         yield common.model_copy(update={"database_url": url, "topic_prefix": prefix})
     finally:
-        await admin.delete_topics(common.kafka_bootstrap, prefix)
+        await admin.delete_topics(connection(common, acls.ADMIN), prefix)
         await scratch_database(common.database_url, name, create=False)
 
 
@@ -127,14 +128,13 @@ async def _run(
             await credentials.create_institution(session, institution_id=b, kind="bank", name=b)
     await engine.dispose()
     names = []
+    kafka = connection(common, acls.ADMIN)
     for b in bank_ids:  # made up front: topic creation is set-up, not delivery
-        await admin.ensure_topic(common.kafka_bootstrap, topics.instructions_for(b), common.topic_prefix)
+        await admin.ensure_topic(kafka, topics.instructions_for(b), common.topic_prefix)
         names.append(topics.name(topics.instructions_for(b), common.topic_prefix))
 
     received: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=common.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
-    )
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, fetch_max_wait_ms=5)
     await consumer.start()
     parts = [TopicPartition(t, p) for t in names for p in range(topics.INSTRUCTIONS_PARTITIONS)]
     consumer.assign(parts)

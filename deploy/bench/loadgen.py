@@ -33,7 +33,8 @@ from services.simulator.population import build_population
 from services.simulator.runner import Runner, Stats, TrafficConfig
 from services.simulator.scenarios import Scenario, ScenarioFactory
 from services.simulator.sinks import MissingKeys, SendResult
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 
 log = logging.getLogger("deploy.bench.loadgen")
 
@@ -204,7 +205,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     )
     ledger = Ledger()
     watcher = AlertWatcher(
-        common.kafka_bootstrap,
+        connection(common, acls.ADMIN),
         topics.name(topics.ALERTS, common.topic_prefix),
         partitions=topics.ALERTS.partitions,
     )

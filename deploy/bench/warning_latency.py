@@ -25,8 +25,9 @@ from deploy.local.gateway import Behaviour, Receiver, free_port, serving
 from deploy.local.processes import Child, step, wait_healthy
 from services.kit.settings import CommonSettings
 from services.notifier.settings import NotifierSettings
-from streams import keys, topics
+from streams import acls, keys, topics
 from streams.admin import delete_topics, ensure_topics
+from streams.connection import connection
 from streams.producer import Producer, Record
 
 TEL, BANK = "bench-telecom", "bench-bank"
@@ -118,7 +119,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _drive(args: argparse.Namespace, common: CommonSettings, receiver: Receiver) -> dict[str, Any]:
     traffic = Traffic(common.topic_prefix)
-    producer = Producer(common.kafka_bootstrap, client_id="notifier-bench", linger_ms=5)
+    producer = Producer(connection(common, acls.ADMIN), client_id="notifier-bench", linger_ms=5)
     await producer.start()
     scams: dict[str, datetime] = {}
     sent_events = 0
@@ -167,7 +168,7 @@ async def _drive(args: argparse.Namespace, common: CommonSettings, receiver: Rec
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     common = CommonSettings()
-    await ensure_topics(common.kafka_bootstrap, common.topic_prefix)
+    await ensure_topics(connection(common, acls.ADMIN), common.topic_prefix)
     base = NotifierSettings()
     receiver = Receiver(base.sms_secret, base.push_secret, Behaviour(receipt_delay_s=0.2))
     gateway_port, notifier_port = free_port(), free_port()
@@ -221,7 +222,7 @@ def main() -> None:
     finally:
         if own_topics:
             common = CommonSettings()
-            asyncio.run(delete_topics(common.kafka_bootstrap, common.topic_prefix))
+            asyncio.run(delete_topics(connection(common, acls.ADMIN), common.topic_prefix))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

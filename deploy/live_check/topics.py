@@ -16,7 +16,8 @@ from models.features.vector import FEATURE_NAMES
 from models.training.dataset import Replay
 from models.training.table import FeatureTable, save
 from services.kit.settings import CommonSettings
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.schemas.alerts import Alert, alert_adapter, event_ref
 from streams.schemas.events import envelope_adapter
 
@@ -24,7 +25,7 @@ from streams.schemas.events import envelope_adapter
 async def read_topics(common: CommonSettings, wanted: Iterable[topics.Topic]) -> list[ConsumerRecord]:
     """Every record of these topics, from the beginning to the end they have now."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=common.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        **connection(common, acls.ADMIN).options(), group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:

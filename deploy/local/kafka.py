@@ -1,17 +1,26 @@
-"""Single-node Kafka 4.1 (KRaft, combined broker+controller) from Maven-resolved jars.
+"""The local Kafka 4.1 (KRaft) from Maven-resolved jars: one combined broker+controller by default, or
+`STOPLINE_KAFKA_BROKERS=3` combined nodes in one controller quorum.
 
-State lives in .local/kafka; the jars come from deploy/kafka/pom.xml.
+Clients authenticate with SASL/SCRAM-SHA-512 (over TLS when `STOPLINE_KAFKA_KEYSTORE` names a PKCS12 key
+store) and the StandardAuthorizer allows each principal only what `streams.acls` grants. The broker's
+own principal and the stack's administrator are written into the storage at format time; every other
+principal is created by the stack over the admin API (`deploy.local.stack`). The controller listener
+takes SASL/PLAIN with the broker's static credential (SCRAM credentials live in the metadata the
+controllers serve, so controllers cannot use them). State lives in .local/kafka; the jars come from
+deploy/kafka/pom.xml.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -28,21 +37,28 @@ from deploy.local.common import (
     run_logged,
     terminate,
 )
+from streams.acls import ADMIN, BROKER
+from streams.connection import MECHANISM, KafkaConnection, development_password
 
 KAFKA_DIR = LOCAL_DIR / "kafka"
-DATA_DIR = KAFKA_DIR / "data"
-LOGS_DIR = KAFKA_DIR / "logs"
 CLASSPATH_FILE = KAFKA_DIR / "classpath.txt"
-PROPERTIES_FILE = KAFKA_DIR / "server.properties"
-PID_FILE = KAFKA_DIR / "kafka.pid"
 CLUSTER_ID_FILE = KAFKA_DIR / "cluster.id"
-STDOUT_LOG = LOGS_DIR / "stdout.log"
-SERVER_LOG = LOGS_DIR / "server.log"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.xml"
+# What the storage was formatted with; another layout (an older, unauthenticated one) is formatted anew.
+FORMAT_MARKER = "stopline-format.json"
+FORMAT_VERSION = 2
 
-READY_TIMEOUT_S = 60.0
+AUTHORIZE = False
+READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
+
+
+def brokers() -> int:
+    raw = os.environ.get("STOPLINE_KAFKA_BROKERS", "1").strip() or "1"
+    if raw not in ("1", "3"):
+        raise StackError(f"STOPLINE_KAFKA_BROKERS={raw!r}: 1 or 3")
+    return int(raw)
 
 
 def broker_port() -> int:
@@ -53,17 +69,86 @@ def controller_port() -> int:
     return env_port("STOPLINE_KAFKA_CONTROLLER_PORT", 19093)
 
 
+@dataclass(frozen=True)
+class Node:
+    """One combined broker+controller. A single node keeps the historical layout under .local/kafka."""
+
+    id: int
+    port: int
+    controller_port: int
+    dir: Path
+    host: str = "127.0.0.1"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.dir / "logs"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "kafka.pid"
+
+    @property
+    def server_log(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def nodes() -> list[Node]:
+    """The cluster's nodes: node i listens on the base ports + 2 (i - 1), so one port pair per node."""
+    count = brokers()
+    if count == 1:
+        return [Node(1, broker_port(), controller_port(), KAFKA_DIR)]
+    found = [
+        Node(
+            i,
+            broker_port() + 2 * (i - 1),
+            controller_port() + 2 * (i - 1),
+            KAFKA_DIR / "cluster" / f"node-{i}",
+        )
+        for i in range(1, count + 1)
+    ]
+    ports = [p for n in found for p in (n.port, n.controller_port)]
+    if len(set(ports)) != len(ports):
+        raise StackError(
+            f"the nodes' ports overlap ({ports}); set STOPLINE_KAFKA_CONTROLLER_PORT further off"
+        )
+    return found
+
+
 def bootstrap_servers() -> str:
-    return f"127.0.0.1:{broker_port()}"
+    return ",".join(n.address for n in nodes())
 
 
-def running() -> psutil.Process | None:
-    """Our broker process, or None; a pid file pointing at a dead or unrelated process counts as stale."""
-    proc = live_process(read_pid(PID_FILE))
+def admin_connection() -> KafkaConnection:
+    """The stack's administrator (a super user): creates principals, topics and ACLs."""
+    return KafkaConnection(
+        bootstrap=bootstrap_servers(), username=ADMIN, password=development_password(ADMIN)
+    )
+
+
+def running_node(node: Node) -> psutil.Process | None:
+    """The node's broker process, or None; a pid file pointing at a dead or unrelated process is stale."""
+    proc = live_process(read_pid(node.pid_file))
     if proc is None:
         return None
     argv = cmdline_of(proc)
-    return proc if "kafka.Kafka" in argv and str(PROPERTIES_FILE) in argv else None
+    return proc if "kafka.Kafka" in argv and str(node.properties_file) in argv else None
+
+
+def running() -> list[psutil.Process]:
+    """The running brokers of the configured cluster (all of them, or fewer when some are down)."""
+    return [p for n in nodes() if (p := running_node(n)) is not None]
 
 
 def _java() -> str:
@@ -103,7 +188,7 @@ def classpath() -> str:
                 "dependency:build-classpath",
                 f"-Dmdep.outputFile={tmp}",
             ],
-            log=LOGS_DIR / "maven.log",
+            log=KAFKA_DIR / "maven.log",
             timeout=900,
             what="mvn dependency:build-classpath",
         )
@@ -111,14 +196,16 @@ def classpath() -> str:
     return CLASSPATH_FILE.read_text().strip()
 
 
-def _jvm(main_class: str, *args: str, heap: tuple[str, str] = ("-Xms256m", "-Xmx512m")) -> list[str]:
+def _jvm(
+    node: Node, main_class: str, *args: str, heap: tuple[str, str] = ("-Xms256m", "-Xmx512m")
+) -> list[str]:
     return [
         _java(),
         *heap,
         "-XX:+UseG1GC",
         "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
-        f"-Dkafka.logs.dir={LOGS_DIR}",
+        f"-Dkafka.logs.dir={node.logs_dir}",
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         main_class,
         *args,
@@ -130,30 +217,71 @@ def _jvm_env() -> dict[str, str]:
     return {**os.environ, "CLASSPATH": classpath()}
 
 
-def _write_properties() -> None:
-    port, cport = broker_port(), controller_port()
+def _keystore() -> tuple[str, str] | None:
+    """(path, password) of the PKCS12 key store that turns the client listener to TLS, if set."""
+    path = os.environ.get("STOPLINE_KAFKA_KEYSTORE", "").strip()
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise StackError(f"STOPLINE_KAFKA_KEYSTORE={path!r} is not a file")
+    return path, os.environ.get("STOPLINE_KAFKA_KEYSTORE_PASSWORD", "")
+
+
+def _jaas(module: str, username: str, password: str, *users: str) -> str:
+    extra = "".join(f' user_{u}="{development_password(u)}"' for u in users)
+    return f'{module} required username="{username}" password="{password}"{extra};'
+
+
+def _properties(node: Node, cluster: list[Node]) -> str:
+    replicas = len(cluster)
+    broker_password = development_password(BROKER)
+    client_protocol = "SASL_SSL" if _keystore() else "SASL_PLAINTEXT"
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "node.id": str(node.id),
+        "controller.quorum.voters": ",".join(f"{n.id}@{n.host}:{n.controller_port}" for n in cluster),
+        "listeners": f"CLIENT://{node.host}:{node.port},CONTROLLER://{node.host}:{node.controller_port}",
+        "advertised.listeners": f"CLIENT://{node.address},CONTROLLER://{node.host}:{node.controller_port}",
+        "listener.security.protocol.map": f"CLIENT:{client_protocol},CONTROLLER:SASL_PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "log.dirs": str(DATA_DIR),
+        "inter.broker.listener.name": "CLIENT",
+        "sasl.enabled.mechanisms": MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": MECHANISM,
+        "listener.name.client.scram-sha-512.sasl.jaas.config": _jaas(
+            "org.apache.kafka.common.security.scram.ScramLoginModule", BROKER, broker_password
+        ),
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": _jaas(
+            "org.apache.kafka.common.security.plain.PlainLoginModule", BROKER, broker_password, BROKER
+        ),
+        "log.dirs": str(node.data_dir),
         "num.partitions": "3",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min(2, replicas)),
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min(2, replicas)),
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min(2, replicas)),
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
         "log.retention.hours": "168",
     }
+    if AUTHORIZE:
+        settings |= {
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{BROKER};User:{ADMIN}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+    if keystore := _keystore():
+        settings |= {
+            "listener.name.client.ssl.keystore.type": "PKCS12",
+            "listener.name.client.ssl.keystore.location": keystore[0],
+            "listener.name.client.ssl.keystore.password": keystore[1],
+        }
     header = "# Generated by deploy/local/kafka.py on every start; edits are lost.\n"
-    PROPERTIES_FILE.write_text(header + "".join(f"{key}={value}\n" for key, value in settings.items()))
+    return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
 def _cluster_id() -> str:
@@ -163,90 +291,135 @@ def _cluster_id() -> str:
     cid = "-"
     while cid.startswith("-"):
         cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    CLUSTER_ID_FILE.parent.mkdir(parents=True, exist_ok=True)
     CLUSTER_ID_FILE.write_text(cid + "\n")
     return cid
 
 
-def _ensure_formatted() -> None:
-    if (DATA_DIR / "meta.properties").exists():
-        return
-    # No meta.properties means format never finished; start from an empty dir.
-    shutil.rmtree(DATA_DIR, ignore_errors=True)
-    DATA_DIR.mkdir(parents=True)
-    args = ("format", "--standalone", "-t", _cluster_id(), "-c", str(PROPERTIES_FILE))
+def _format_wanted(cluster: list[Node]) -> dict[str, object]:
+    return {"version": FORMAT_VERSION, "nodes": len(cluster), "cluster_id": _cluster_id()}
+
+
+def _formatted(node: Node, cluster: list[Node]) -> bool:
+    try:
+        found = json.loads((node.data_dir / FORMAT_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(found == _format_wanted(cluster) and (node.data_dir / "meta.properties").exists())
+
+
+def _format(node: Node, cluster: list[Node]) -> None:
+    """Format the node's storage, with the broker's and the administrator's SCRAM credentials in it."""
+    # A storage of another layout (or a format that never finished) is started afresh: local topics
+    # are disposable (each run and each test session makes its own).
+    shutil.rmtree(node.data_dir, ignore_errors=True)
+    node.data_dir.mkdir(parents=True)
+    scram = [
+        arg
+        for user in (BROKER, ADMIN)
+        for arg in ("--add-scram", f"{MECHANISM}=[name={user},password={development_password(user)}]")
+    ]
+    args = ("format", "-t", _cluster_id(), "-c", str(node.properties_file), *scram)
     run_logged(
-        _jvm("kafka.tools.StorageTool", *args, heap=("-Xms64m", "-Xmx256m")),
-        log=LOGS_DIR / "format.log",
+        _jvm(node, "kafka.tools.StorageTool", *args, heap=("-Xms64m", "-Xmx256m")),
+        log=node.logs_dir / "format.log",
         timeout=120,
         what="kafka storage format",
         env=_jvm_env(),
     )
+    (node.data_dir / FORMAT_MARKER).write_text(json.dumps(_format_wanted(cluster)))
 
 
-def _spawn() -> psutil.Process:
-    ports = {"STOPLINE_KAFKA_PORT": broker_port(), "STOPLINE_KAFKA_CONTROLLER_PORT": controller_port()}
-    for var, port in ports.items():
-        if port_open(port):
-            raise StackError(f"port {port} is taken by another process (set {var})")
-    argv = _jvm("kafka.Kafka", str(PROPERTIES_FILE))
-    with STDOUT_LOG.open("ab") as out:
+def _spawn(node: Node) -> psutil.Process:
+    for port in (node.port, node.controller_port):
+        if port_open(port, node.host):
+            raise StackError(
+                f"port {port} is taken by another process "
+                "(set STOPLINE_KAFKA_PORT and STOPLINE_KAFKA_CONTROLLER_PORT)"
+            )
+    argv = _jvm(node, "kafka.Kafka", str(node.properties_file))
+    with (node.logs_dir / "stdout.log").open("ab") as out:
         # Own session: the broker must outlive this CLI and ignore Ctrl-C sent to the terminal.
         child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=KAFKA_DIR,
+            cwd=node.dir,
             env=_jvm_env(),
             start_new_session=True,
         )
-    PID_FILE.write_text(f"{child.pid}\n")
+    node.pid_file.write_text(f"{child.pid}\n")
     return psutil.Process(child.pid)
 
 
-def ensure_started() -> tuple[psutil.Process, bool]:
-    """Start the broker if it is not running; returns (process, started_now) without waiting for readiness."""
-    proc = running()
-    if proc is not None:
-        return proc, False
-    PID_FILE.unlink(missing_ok=True)
-    LOGS_DIR.mkdir(parents=True, exist_ok=True)
-    _write_properties()
-    _ensure_formatted()
-    return _spawn(), True
+def ensure_started() -> tuple[list[psutil.Process], bool]:
+    """Start every node that is not running with the wanted settings; returns (processes, started_now)
+    without waiting for readiness. A node running with other settings (an older layout) is restarted."""
+    cluster = nodes()
+    procs: list[psutil.Process] = []
+    started = False
+    for node in cluster:
+        node.logs_dir.mkdir(parents=True, exist_ok=True)
+        wanted = _properties(node, cluster)
+        proc = running_node(node)
+        if proc is not None and node.properties_file.read_text() == wanted and _formatted(node, cluster):
+            procs.append(proc)
+            continue
+        if proc is not None:
+            terminate(proc, signal.SIGTERM, STOP_TIMEOUT_S)
+        node.pid_file.unlink(missing_ok=True)
+        node.properties_file.write_text(wanted)
+        if not _formatted(node, cluster):
+            _format(node, cluster)
+        procs.append(_spawn(node))
+        started = True
+    return procs, started
 
 
-async def _metadata_ok() -> bool:
+async def _metadata_ok(expected_brokers: int) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient  # deferred: only the health check needs it
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(), request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**admin_connection().options(), request_timeout_ms=5000)
     try:
         await asyncio.wait_for(admin.start(), timeout=6)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout=6)
-        return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) >= 0
+        return len(cluster.get("brokers") or ()) >= expected_brokers and cluster.get("controller_id", -1) >= 0
     except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
         return False
     finally:
         await admin.close()
 
 
-def wait_ready(proc: psutil.Process, timeout: float = READY_TIMEOUT_S) -> None:
+def wait_ready(procs: list[psutil.Process], timeout: float = READY_TIMEOUT_S) -> None:
+    """Wait until every node answers and all of them are in the cluster's metadata."""
     deadline = time.monotonic() + timeout
+    cluster = nodes()
     while time.monotonic() < deadline:
-        if live_process(proc.pid) is None:
-            raise StackError(f"kafka exited during startup; see {SERVER_LOG} and {STDOUT_LOG}")
-        if port_open(broker_port()) and asyncio.run(_metadata_ok()):
+        for node, proc in zip(cluster, procs, strict=True):
+            if live_process(proc.pid) is None:
+                raise StackError(f"kafka node {node.id} exited during startup; see {node.server_log}")
+        if all(port_open(n.port, n.host) for n in cluster) and asyncio.run(_metadata_ok(len(cluster))):
             return
         time.sleep(0.3)
-    raise StackError(f"kafka not ready after {timeout:.0f}s (pid {proc.pid} left running); see {SERVER_LOG}")
+    raise StackError(f"kafka not ready after {timeout:.0f}s (left running); see {cluster[0].server_log}")
 
 
 def stop() -> bool | None:
-    """Stop the broker; None if it was not running, else whether it shut down without SIGKILL."""
-    proc = running()
-    if proc is None:
-        PID_FILE.unlink(missing_ok=True)
+    """Stop every node; None if none was running, else whether all shut down without SIGKILL."""
+    cluster = nodes()
+    found = [(n, p) for n in cluster if (p := running_node(n)) is not None]
+    for node in cluster:
+        if running_node(node) is None:
+            node.pid_file.unlink(missing_ok=True)
+    if not found:
         return None
-    clean = terminate(proc, signal.SIGTERM, STOP_TIMEOUT_S)
-    PID_FILE.unlink(missing_ok=True)
+    for _, proc in found:  # all at once: a lone remaining controller would wait for its quorum
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    clean = all([terminate(proc, signal.SIGTERM, STOP_TIMEOUT_S) for _, proc in found])
+    for node, _ in found:
+        node.pid_file.unlink(missing_ok=True)
     return clean

@@ -6,6 +6,7 @@ All state lives under <repo>/.local/; `up` reuses running servers and is idempot
 from __future__ import annotations
 
 import argparse
+import asyncio
 import fcntl
 import logging
 import sys
@@ -13,8 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psutil
+
 from deploy.local import kafka, postgres
 from deploy.local.common import LOCAL_DIR, StackError, say
+from streams import acls
 
 
 @contextmanager
@@ -38,16 +42,17 @@ def up() -> None:
     for read_port in (kafka.broker_port, kafka.controller_port, postgres.port):
         read_port()
     # Kafka boots in the background while PostgreSQL is prepared, to shorten a cold start.
-    broker, kafka_started = kafka.ensure_started()
+    brokers, kafka_started = kafka.ensure_started()
     if postgres.external():
         say("postgres: skipped (DATABASE_URL is set, using the external server)")
     else:
         pm, pg_started = postgres.ensure_up()
         verb = f"started in {time.monotonic() - t0:.1f}s" if pg_started else "already running"
         say(f"postgres: {verb} (pid {pm.pid}, {postgres.describe()})")
-    kafka.wait_ready(broker)
+    kafka.wait_ready(brokers)
+    asyncio.run(acls.ensure_service_principals(kafka.admin_connection()))
     verb = f"started in {time.monotonic() - t0:.1f}s" if kafka_started else "already running"
-    say(f"kafka: {verb} (pid {broker.pid}, {kafka.bootstrap_servers()})")
+    say(f"kafka: {verb} (pid {_pids(brokers)}, {kafka.bootstrap_servers()}, SASL/SCRAM)")
 
 
 def down() -> None:
@@ -57,8 +62,13 @@ def down() -> None:
 
 
 def status() -> int:
-    broker = kafka.running()
-    say(f"kafka: running (pid {broker.pid}, {kafka.bootstrap_servers()})" if broker else "kafka: not running")
+    brokers = kafka.running()
+    up = len(brokers) == len(kafka.nodes())
+    if brokers:
+        state = "running" if up else f"{len(brokers)} of {len(kafka.nodes())} nodes running"
+        say(f"kafka: {state} (pid {_pids(brokers)}, {kafka.bootstrap_servers()})")
+    else:
+        say("kafka: not running")
     pm = postgres.running()
     if pm is not None:
         say(f"postgres: running (pid {pm.pid}, {postgres.describe()})")
@@ -67,7 +77,11 @@ def status() -> int:
     else:
         say("postgres: not running")
     # LSB convention: 3 means "not running", so scripts can branch on it.
-    return 0 if broker and (pm or postgres.external()) else 3
+    return 0 if up and (pm or postgres.external()) else 3
+
+
+def _pids(procs: list[psutil.Process]) -> str:
+    return ", ".join(str(p.pid) for p in procs)
 
 
 def _locked(action: Callable[[], None]) -> Callable[[], int]:

@@ -18,7 +18,8 @@ from services.banksim.settings import BanksimSettings
 from services.coordination import public as coordination
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
-from streams import admin, topics
+from streams import acls, admin, topics
+from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.producer import Producer, Record
 from streams.schemas.events import Payment, Transfer, envelope_adapter
@@ -52,7 +53,8 @@ class SimBanks:
         )
         self.seen: set[str] = set()  # message ids handled: repeats are dropped
         self.answered: dict[str, str] = {}  # instruction id → outcome, for tests and logs
-        self.producer = Producer(common.kafka_bootstrap, client_id="banksim")
+        self.kafka = connection(common, acls.BANKSIM)
+        self.producer = Producer(self.kafka, client_id="banksim")
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(base_url=settings.coordination_url, timeout=10)
         self.runners: list[ConsumerRunner] = []
@@ -62,16 +64,14 @@ class SimBanks:
     async def start(self) -> None:
         await self.producer.start()
         for ident in self.settings.kafka_institutions:  # a bank sets up its topic before it listens
-            await admin.ensure_topic(
-                self.common.kafka_bootstrap, topics.instructions_for(ident), self.common.topic_prefix
-            )
+            await admin.ensure_topic(self.kafka, topics.instructions_for(ident), self.common.topic_prefix)
         instruction_topics = [
             topics.name(topics.instructions_for(i), self.common.topic_prefix)
             for i in self.settings.kafka_institutions
         ]
         self.runners.append(
             ConsumerRunner(
-                bootstrap=self.common.kafka_bootstrap,
+                kafka=self.kafka,
                 group_id=f"{self.common.topic_prefix}banksim-instructions",
                 topics=instruction_topics,
                 handle=self._on_instructions,
@@ -80,7 +80,7 @@ class SimBanks:
         if self.settings.learn_from_events:
             self.runners.append(
                 ConsumerRunner(
-                    bootstrap=self.common.kafka_bootstrap,
+                    kafka=self.kafka,
                     group_id=f"{self.common.topic_prefix}banksim-events",
                     topics=[
                         topics.name(topics.EVENTS_BANK, self.common.topic_prefix),

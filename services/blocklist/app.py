@@ -20,6 +20,8 @@ from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, serve, task_health
 from services.kit.settings import CommonSettings
+from streams import acls
+from streams.connection import connection
 from streams.producer import Producer
 
 
@@ -29,7 +31,7 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
     common.check_production_secrets()
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    producer = Producer(common.kafka_bootstrap, client_id="stopline-blocklist")
+    producer = Producer(connection(common, acls.BLOCKLIST), client_id="stopline-blocklist")
     feed = Feed(sessions, producer, prefix=common.topic_prefix, poll_s=settings.publish_poll_s)
     expiry = Expiry(sessions, interval_s=settings.expiry_interval_s, on_change=feed.wake)
     tasks: dict[str, asyncio.Task[None]] = {}

@@ -19,6 +19,8 @@ from services.kit.errors import InvalidInput, NotFound
 from services.kit.http import create_app, serve
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
+from streams import acls
+from streams.connection import connection
 from streams.producer import Producer
 from streams.schemas.events import EVENT_TYPES, json_schemas
 
@@ -32,7 +34,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     common.check_production_secrets()
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    producer = Producer(common.kafka_bootstrap, client_id="stopline-ingest")
+    producer = Producer(connection(common, acls.INGEST), client_id="stopline-ingest")
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
     schemas = json_schemas()
     bounds = common.event_time_bounds()

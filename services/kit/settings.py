@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.schemas.event_time import EventTimeBounds
@@ -44,6 +44,18 @@ class CommonSettings(BaseSettings):
         default_factory=lambda: f"127.0.0.1:{os.environ.get('STOPLINE_KAFKA_PORT', '19092')}",
         description="Kafka bootstrap servers (default: the local stack's broker, port $STOPLINE_KAFKA_PORT)",
     )
+    kafka_username: str = Field(
+        "", description="Kafka principal (SCRAM-SHA-512 user); empty: the service's own (`streams.acls`)"
+    )
+    kafka_password: SecretStr = Field(
+        SecretStr(""),
+        description="password of the Kafka principal; empty: the local stack's development password "
+        "(refused in production)",
+    )
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT", "SSL"] = Field(
+        "SASL_PLAINTEXT", description="how clients reach Kafka (SASL_SSL with a CA file in production)"
+    )
+    kafka_ca_file: str = Field("", description="CA certificate (PEM) the brokers' TLS certificates chain to")
     topic_prefix: str = Field("", description="prefix of every topic name (isolates test runs)")
     database_url: str = Field(
         default_factory=lambda: (
@@ -88,6 +100,8 @@ class CommonSettings(BaseSettings):
 
     def check_production_secrets(self) -> None:
         """Refuse development secrets in production."""
-        refuse_development_secrets(
-            self.environment, {"STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY)}
-        )
+        secrets = {"STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY)}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            # Empty means the local stack's development password, derived from a public key.
+            secrets["STOPLINE_KAFKA_PASSWORD"] = (self.kafka_password.get_secret_value(), "")
+        refuse_development_secrets(self.environment, secrets)

@@ -15,7 +15,8 @@ import uuid
 from pydantic import ValidationError
 
 from services.kit.settings import CommonSettings
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.schemas.blocklist import change_adapter
 
@@ -58,7 +59,7 @@ class Blocklist:
     def runner(self, common: CommonSettings) -> ConsumerRunner:
         group = f"{common.topic_prefix}scorer-blocklist-{uuid.uuid4().hex[:8]}"
         return ConsumerRunner(
-            bootstrap=common.kafka_bootstrap,
+            kafka=connection(common, acls.SCORER),
             group_id=group,
             topics=[topics.name(topics.BLOCKLIST, common.topic_prefix)],
             handle=self.handle,

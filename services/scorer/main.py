@@ -25,7 +25,8 @@ from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import SnapshotStore
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.consumer import ConsumerRunner
 from streams.producer import Producer
 
@@ -39,10 +40,9 @@ class Scorer:
 
     def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
         prefix = common.topic_prefix
-        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-scorer")
-        self.snapshots = SnapshotStore(
-            common.kafka_bootstrap, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000
-        )
+        kafka = connection(common, acls.SCORER)
+        self.producer = Producer(kafka, client_id="stopline-scorer")
+        self.snapshots = SnapshotStore(kafka, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000)
         self.runners: list[ConsumerRunner] = []
         self.persons: PersonStage | None = None
         self.accounts: AccountStage | None = None
@@ -126,7 +126,7 @@ def _stage_runner(
     stage: PersonStage | AccountStage,
 ) -> ConsumerRunner:
     return ConsumerRunner(
-        bootstrap=common.kafka_bootstrap,
+        kafka=connection(common, acls.SCORER),
         group_id=group,
         topics=topics,
         handle=stage.handle,

@@ -28,6 +28,7 @@ from services.kit.logging import log_fields
 from services.scorer import metrics
 from services.scorer.forked import ChildFailed, ForkedEncoding
 from streams import topics
+from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -69,9 +70,9 @@ class SnapshotStore:
     """Writes and reads the snapshot topic; one partition per stage partition, so the newest snapshot of
     a stage partition is the last record of its own partition (see streams.topics.SNAPSHOTS)."""
 
-    def __init__(self, bootstrap: str, *, prefix: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, kafka: KafkaConnection, *, prefix: str, timeout_s: float = 10.0) -> None:
         self.topic = topics.name(topics.SNAPSHOTS, prefix)
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None
@@ -81,7 +82,7 @@ class SnapshotStore:
         # Its own clients: snapshots need a far larger request size than events, and reading one
         # partition's last record is an assign-and-seek, outside any consumer group.
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.options(),
             client_id="stopline-scorer-snapshots",
             enable_idempotence=True,
             acks="all",
@@ -89,7 +90,7 @@ class SnapshotStore:
             request_timeout_ms=int(self.timeout_s * 1000),
         )
         self._reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.options(),
             group_id=None,
             enable_auto_commit=False,
             max_partition_fetch_bytes=MAX_BYTES,

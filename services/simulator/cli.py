@@ -26,6 +26,8 @@ from services.simulator.scenarios import TYPOLOGIES, ScenarioFactory
 from services.simulator.sinks import HttpSink, KafkaSink, MissingKeys, Sink
 from services.simulator.typologies import TRAINING_TYPOLOGIES
 from services.simulator.warmup import population_rate, warm_up
+from streams import acls
+from streams.connection import connection
 
 log = logging.getLogger("services.simulator")
 
@@ -106,7 +108,7 @@ async def keys_for(args: argparse.Namespace, common: CommonSettings) -> dict[str
 
 async def make_sink(args: argparse.Namespace, common: CommonSettings) -> Sink:
     if args.sink == "kafka":
-        return KafkaSink(common.kafka_bootstrap, topic_prefix=common.topic_prefix)
+        return KafkaSink(connection(common, acls.SIMULATOR), topic_prefix=common.topic_prefix)
     return HttpSink(args.ingest_url, await keys_for(args, common), connections=args.concurrency)
 
 

@@ -17,6 +17,7 @@ from services.kit.errors import Unavailable
 from services.kit.logging import log_fields
 from services.simulator.model import INSTITUTIONS, SimEvent
 from streams import keys, topics
+from streams.connection import KafkaConnection
 from streams.producer import Producer, Record
 from streams.schemas.events import envelope_adapter
 
@@ -139,9 +140,9 @@ class KafkaSink:
     """Produces envelopes as an institution connected to Kafka would: `received_at` null, keyed by person."""
 
     def __init__(
-        self, bootstrap: str, *, topic_prefix: str = "", attempts: int = 5, timeout_s: float = 10.0
+        self, kafka: KafkaConnection, *, topic_prefix: str = "", attempts: int = 5, timeout_s: float = 10.0
     ) -> None:
-        self.producer = Producer(bootstrap, client_id="stopline-simulator", timeout_s=timeout_s)
+        self.producer = Producer(kafka, client_id="stopline-simulator", timeout_s=timeout_s)
         self.topic_prefix = topic_prefix
         self.attempts = attempts
 

@@ -31,9 +31,7 @@ async def _feed_has(infra, number: str, status: str) -> None:  # type: ignore[no
             (v := orjson.loads(r.value))["number"] == number and v["status"] == status for r in records
         )
 
-    await read_topic(
-        infra.common.kafka_bootstrap, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10
-    )
+    await read_topic(infra.kafka, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10)
 
 
 async def _approved(blocklist, number: str) -> dict:  # type: ignore[no-untyped-def, type-arg]

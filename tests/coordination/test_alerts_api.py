@@ -40,7 +40,7 @@ async def _store(sessions, *alerts: Alert) -> None:  # type: ignore[no-untyped-d
 
 async def test_alert_delivered_twice_on_kafka_is_stored_once(infra, coordination, sessions):
     alert = make_alert()
-    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
+    producer = AIOKafkaProducer(**infra.kafka.options())
     await producer.start()
     try:
         for _ in range(2):

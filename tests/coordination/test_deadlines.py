@@ -73,7 +73,7 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     assert flow["totals"]["stopped"] == "0.00"
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
     records = await read_topic(
-        infra.common.kafka_bootstrap,
+        infra.kafka,
         topic,
         until=lambda rs: any(orjson.loads(r.value)["message_id"] == f"{stop['id']}:expired" for r in rs),
     )
@@ -100,7 +100,7 @@ async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
     await eventually(lambda: overdue("acknowledgement"), timeout_s=5)
     await eventually(lambda: overdue("execution"), timeout_s=5)
     records = await read_topic(
-        infra.common.kafka_bootstrap,
+        infra.kafka,
         topics.name(topics.ESCALATIONS, infra.prefix),
         until=lambda rs: sum(orjson.loads(r.value)["instruction_id"] == query["id"] for r in rs) >= 2,
     )

@@ -76,7 +76,7 @@ async def test_relay_killed_after_publish_does_not_deliver_twice(infra, coord, s
         await survivor.producer.stop()
 
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
-    records = await read_topic(infra.common.kafka_bootstrap, topic, until=lambda rs: len(rs) >= 2)
+    records = await read_topic(infra.kafka, topic, until=lambda rs: len(rs) >= 2)
     assert [r.key for r in records] == [stop["id"].encode()] * 2  # published twice, same key
     ids = [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records]
     assert ids == [stop["id"]] * 2

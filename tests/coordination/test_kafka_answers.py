@@ -43,7 +43,7 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
             value=msg.model_dump_json().encode(),
         )
 
-    producer = Producer(infra.common.kafka_bootstrap, client_id="test-bank")
+    producer = Producer(infra.kafka, client_id="test-bank")
     await producer.start()
     try:
         await producer.send_all(

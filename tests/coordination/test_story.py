@@ -79,7 +79,7 @@ async def test_whole_story_reconciles(infra, coord, sessions):
     await eventually(lambda: _is(status(stop["id"]), "delivered"), timeout_s=10)
     topic = topics.name(topics.instructions_for(bank_a), infra.prefix)
     records = await read_topic(
-        infra.common.kafka_bootstrap, topic, until=lambda rs: any(r.key == stop["id"].encode() for r in rs)
+        infra.kafka, topic, until=lambda rs: any(r.key == stop["id"].encode() for r in rs)
     )
     message = orjson.loads(next(r for r in records if r.key == stop["id"].encode()).value)
     assert message["kind"] == "stop_payment" and message["amount"] == "50000.00"

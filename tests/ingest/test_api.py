@@ -29,7 +29,7 @@ async def _ledger_count(sessions, institution: str) -> int:  # type: ignore[no-u
 
 async def _on_topic(infra: Infra, kind: str, event_ids: set[str]) -> list:  # type: ignore[type-arg]
     topic = topics.name(topics.EVENT_TOPICS[kind], infra.prefix)
-    records = await read_topic(infra.common.kafka_bootstrap, topic)
+    records = await read_topic(infra.kafka, topic)
     # By the value's text: the run's topic also holds other tests' records, some deliberately not JSON.
     return [r for r in records if any(f'"event_id":"{i}"'.encode() in r.value for i in event_ids)]
 

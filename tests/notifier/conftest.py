@@ -106,7 +106,7 @@ async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
         desk_score=0.95,
     )
     app = build(infra.common, settings)
-    producer = Producer(infra.common.kafka_bootstrap, client_id="test-notifier")
+    producer = Producer(infra.kafka, client_id="test-notifier")
     await producer.start()
     async with app.router.lifespan_context(app), serving(app, port) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:

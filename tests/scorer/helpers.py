@@ -16,6 +16,7 @@ from services.scorer.main import Scorer
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
 from streams.admin import ensure_topics
+from streams.connection import KafkaConnection
 from streams.consumer import ConsumerRunner
 from streams.schemas.alerts import Alert, alert_adapter
 from tests import factories as f
@@ -26,7 +27,7 @@ from tests.kafka_tools import committed, eventually, read_topic
 async def fresh_prefix(infra: Infra) -> str:
     """A prefix under the session's (deleted with it) with every registered topic made."""
     prefix = f"{infra.prefix}{f.unique('sc')}-"
-    await ensure_topics(infra.common.kafka_bootstrap, prefix)
+    await ensure_topics(infra.kafka, prefix)
     return prefix
 
 
@@ -57,7 +58,7 @@ async def send(
 ) -> None:
     """Events as an institution producing to Kafka directly would (envelope, keyed by person)."""
     topic = topics.name(topics.EVENT_TOPICS[kind], prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
+    producer = AIOKafkaProducer(**infra.kafka.options())
     await producer.start()
     try:
         for event in events:
@@ -70,7 +71,7 @@ async def send(
 
 async def ends(infra: Infra, *names: str) -> int:
     """How many records the topics hold (the sum of their end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.common.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**infra.kafka.options())
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()  # noqa: SLF001 - as tests.kafka_tools does
@@ -86,24 +87,23 @@ async def committed_all(instance: Scorer, infra: Infra, prefix: str) -> None:
     then the account stage."""
     person_topics = [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]
     moves = topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)
-    bootstrap = infra.common.kafka_bootstrap
     for group, names in (
         (instance.runners[0].group_id, person_topics),
         (f"{prefix}scorer-accounts", [moves]),
     ):
         want = await ends(infra, *names)
-        await eventually(partial(_reached, bootstrap, group, names, want), timeout_s=20, every_s=0.2)
+        await eventually(partial(_reached, infra.kafka, group, names, want), timeout_s=20, every_s=0.2)
 
 
-async def _reached(bootstrap: str, group: str, names: list[str], want: int) -> bool:
-    return await committed(bootstrap, group, *names) >= want
+async def _reached(kafka: KafkaConnection, group: str, names: list[str], want: int) -> bool:
+    return await committed(kafka, group, *names) >= want
 
 
 async def alerts_about(infra: Infra, prefix: str, phone: str, *, settle_s: float = 0.0) -> list[Alert]:
     """Every alert message on the topic about this person (raw messages: duplicates would show)."""
     if settle_s:
         await asyncio.sleep(settle_s)
-    records = await read_topic(infra.common.kafka_bootstrap, topics.name(topics.ALERTS, prefix))
+    records = await read_topic(infra.kafka, topics.name(topics.ALERTS, prefix))
     alerts = [alert_adapter.validate_json(r.value or b"") for r in records]
     return [a for a in alerts if a.subject.phone == phone]
 

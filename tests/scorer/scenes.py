@@ -17,10 +17,13 @@ from services.scorer.model_slot import ModelSlot
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
+from streams.connection import KafkaConnection
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert
 from streams.schemas.movements import Movement, movement_adapter
 from tests import factories as f
+
+UNUSED = KafkaConnection("127.0.0.1:1", username="unused", password="unused")
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 CLOCK = NOW + timedelta(hours=6)
@@ -28,7 +31,7 @@ Event = tuple[str, dict[str, Any]]  # (institution, event)
 
 
 def unused_producer() -> Producer:
-    return Producer("127.0.0.1:1", client_id="unused")  # never started: the code under test sends nothing
+    return Producer(UNUSED, client_id="unused")  # never started: the code under test sends nothing
 
 
 def stage_one(**settings: Any) -> PersonStage:

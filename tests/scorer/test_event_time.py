@@ -119,7 +119,7 @@ async def test_events_dated_9999_change_nothing_the_scorer_holds(infra: Infra, i
         assert after[partition][1] <= datetime.now(UTC).timestamp()  # the clock was not dragged ahead
     assert {p for book in scorer.persons.people.values() for p in book} >= set(people)
     dead = await read_topic(
-        infra.common.kafka_bootstrap,
+        infra.kafka,
         topics.name(topics.DEAD_LETTER, infra.prefix),
         until=lambda recs: (
             {orjson.dumps({"institution": bank_id, "event": e}) for e in dated} <= {r.value for r in recs}

@@ -14,6 +14,7 @@ from services.simulator.population import build_population
 from services.simulator.runner import Runner, TrafficConfig, TruthWriter
 from services.simulator.scenarios import ScenarioFactory
 from services.simulator.sinks import KafkaSink, SendResult
+from streams.connection import KafkaConnection
 
 
 class RecordingSink:
@@ -70,7 +71,7 @@ async def test_kafka_sink_builds_envelopes_keyed_by_person() -> None:
 
     pop = build_population(100, seed=1)
     traffic = NormalTraffic(pop, IdSource("t"))
-    sink = KafkaSink("127.0.0.1:1", topic_prefix="x.")
+    sink = KafkaSink(KafkaConnection("127.0.0.1:1", "unused", "unused"), topic_prefix="x.")
     for _ in range(200):
         event = traffic.next(datetime.now(UTC))
         record = sink._record(event.institution, event)

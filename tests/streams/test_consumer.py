@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) -> str:
     name = f"{infra.prefix}runner-{f.unique('t')}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.common.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
@@ -34,7 +34,7 @@ async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) ->
 
 async def _produce(infra: Infra, topic: str, values: list[bytes], partitions: int = 2) -> None:
     """The values in order, spread over the partitions by key."""
-    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap)
+    producer = AIOKafkaProducer(**infra.kafka.options())
     await producer.start()
     try:
         for i, v in enumerate(values):
@@ -44,9 +44,7 @@ async def _produce(infra: Infra, topic: str, values: list[bytes], partitions: in
 
 
 def _runner(infra: Infra, topic: str, group: str, handle, **options) -> ConsumerRunner:  # type: ignore[no-untyped-def]
-    return ConsumerRunner(
-        bootstrap=infra.common.kafka_bootstrap, group_id=group, topics=[topic], handle=handle, **options
-    )
+    return ConsumerRunner(kafka=infra.kafka, group_id=group, topics=[topic], handle=handle, **options)
 
 
 async def _run_until(runner: ConsumerRunner, done: asyncio.Event, wait_s: float = 20) -> None:
@@ -269,4 +267,4 @@ async def _record(into: list[bytes], batch: Batch) -> None:
 
 
 async def _committed(infra: Infra, topic: str, group: str) -> int:
-    return await committed(infra.common.kafka_bootstrap, group, topic)
+    return await committed(infra.kafka, group, topic)

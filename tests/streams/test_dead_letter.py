@@ -36,7 +36,7 @@ async def test_poison_messages_go_to_dead_letter_and_the_next_message_is_process
     ]
     before = {r: _dead_letters(r) for r in ("invalid", "wrong_key")}
     topic = topics.name(topics.EVENTS_BANK, infra.prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.common.kafka_bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**infra.kafka.options(), enable_idempotence=True)
     await producer.start()
     try:
         for k, v in messages:
@@ -48,16 +48,14 @@ async def test_poison_messages_go_to_dead_letter_and_the_next_message_is_process
     moves_topic = topics.name(topics.TRANSFERS_BY_ACCOUNT, infra.prefix)
     ref = f"bank-direct:{good['event_id']}"
     await read_topic(
-        infra.common.kafka_bootstrap,
+        infra.kafka,
         moves_topic,
         until=lambda recs: sum(orjson.loads(r.value)["event_ref"] == ref for r in recs) == 2,
         timeout_s=15,
     )
 
     dlq_topic = topics.name(topics.DEAD_LETTER, infra.prefix)
-    dead = await read_topic(
-        infra.common.kafka_bootstrap, dlq_topic, until=lambda recs: len(recs) >= 3, timeout_s=15
-    )
+    dead = await read_topic(infra.kafka, dlq_topic, until=lambda recs: len(recs) >= 3, timeout_s=15)
     by_value = {r.value: dict(r.headers) for r in dead}
     poison = by_value[messages[0][1]]
     assert poison["reason"] == b"invalid"

@@ -7,7 +7,10 @@ import pytest
 from aiokafka import TopicPartition
 
 from streams import consumer as consumer_module
+from streams.connection import KafkaConnection
 from streams.consumer import ConsumerRunner
+
+UNUSED = KafkaConnection("unused:9092", username="unused", password="unused")
 
 
 async def _noop(batch: object) -> None:
@@ -18,7 +21,7 @@ async def _noop(batch: object) -> None:
 def test_the_first_commit_is_due_at_once_whatever_the_clock_reads(monkeypatch, uptime_s):
     monkeypatch.setattr(consumer_module.time, "monotonic", lambda: uptime_s)
     runner = ConsumerRunner(
-        bootstrap="unused:9092", group_id="g", topics=["t"], handle=_noop, commit_interval_ms=600_000
+        kafka=UNUSED, group_id="g", topics=["t"], handle=_noop, commit_interval_ms=600_000
     )
     assert not runner._commit_due()  # nothing finished yet
     runner.finished[TopicPartition("t", 0)] = 1

@@ -10,7 +10,8 @@ from services.coordination import metrics
 from services.coordination.alerts import service
 from services.kit.db import unit_of_work
 from services.kit.settings import CommonSettings
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.schemas.decode import decode_alerts
 
@@ -30,7 +31,7 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
         metrics.ALERTS_UPDATED.inc(stored.updated)
 
     return ConsumerRunner(
-        bootstrap=common.kafka_bootstrap,
+        kafka=connection(common, acls.COORDINATION),
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,

@@ -37,7 +37,8 @@ from services.coordination.settings import CoordinationSettings
 from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
-from streams import admin, topics
+from streams import acls, admin, topics
+from streams.connection import connection
 from streams.producer import Producer, Record
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class Relay:
         self.settings = settings
         self.sessions = sessions
         self.after_publish = after_publish
-        self.producer = Producer(common.kafka_bootstrap, client_id="stopline-relay")
+        self.kafka = connection(common, acls.COORDINATION)
+        self.producer = Producer(self.kafka, client_id="stopline-relay")
         self.http: httpx.AsyncClient | None = None
         self._wake = {"kafka": asyncio.Event(), "webhook": asyncio.Event()}  # by delivery channel
         self._stopping = asyncio.Event()
@@ -157,7 +159,7 @@ class Relay:
             if topic in self._topics_ready or not topic.startswith(prefix):
                 continue
             await admin.ensure_topic(
-                self.common.kafka_bootstrap,
+                self.kafka,
                 topics.instructions_for(topic[len(prefix) :]),
                 self.common.topic_prefix,
             )

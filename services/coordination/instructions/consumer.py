@@ -20,7 +20,8 @@ from services.kit.db import unit_of_work
 from services.kit.errors import DomainError
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.schemas.instructions import response_adapter
 
@@ -59,7 +60,7 @@ def build_runner(
                     )
 
     return ConsumerRunner(
-        bootstrap=common.kafka_bootstrap,
+        kafka=connection(common, acls.COORDINATION),
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.INSTRUCTION_RESPONSES, common.topic_prefix)],
         handle=handle,

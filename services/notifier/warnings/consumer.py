@@ -14,7 +14,8 @@ from services.kit.settings import CommonSettings
 from services.notifier import metrics
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import service
-from streams import topics
+from streams import acls, topics
+from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.schemas.decode import decode_alerts
 
@@ -40,7 +41,7 @@ def build_runner(
             on_queued()  # only after commit: the worker must find the rows
 
     return ConsumerRunner(
-        bootstrap=common.kafka_bootstrap,
+        kafka=connection(common, acls.NOTIFIER),
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
