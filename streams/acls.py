@@ -1,10 +1,33 @@
-"""The Kafka principals: one per service, one per institution, and the administrator."""
+"""The Kafka principals and what each may do: one principal per service, one per institution, and the
+administrator. The brokers deny whatever is not granted here (StandardAuthorizer, no ACL → no access).
+
+A service may read and write only the topics it uses and join only its own consumer groups. An
+institution may read only its own instruction topic and write only its own answer and intake topics
+(`streams.topics.institution_topics`): Kafka's ACLs are per topic, not per record, so a shared topic
+could not keep one institution from writing records in another's name; a topic of its own can, and the
+topic then says who sent each record. Coordination takes an answer's institution from its topic, and
+ingest an event's from its intake topic; a body that names another institution is refused.
+
+Grants are made per topic prefix (a `make run`, a test session, a benchmark), with the topics.
+`python -m streams.acls institution <id> --kind bank` gives an institution its principal, topics and
+grants.
+"""
 
 from __future__ import annotations
 
-from streams.admin import admin_client
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams import topics
+from streams.admin import admin_client, new_topic, replication, wait_for_leaders
 from streams.connection import KafkaConnection, development_password
-from streams.credentials import upsert_users
+from streams.credentials import GROUP, LITERAL, PREFIXED, TOPIC, AclBinding, create_acls, upsert_users
+
+log = logging.getLogger(__name__)
 
 ADMIN = "stopline-admin"  # super user: the stack and operators' tools (topics, principals, ACLs)
 BROKER = "stopline-broker"  # the brokers' own principal, between brokers and towards the controllers
@@ -14,11 +37,133 @@ COORDINATION = "stopline-coordination"
 NOTIFIER = "stopline-notifier"
 BLOCKLIST = "stopline-blocklist"
 BANKSIM = "stopline-banksim"  # the simulated banks' shortcut: they learn balances from the event topics
-SIMULATOR = "stopline-simulator"
-SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM, SIMULATOR)
+SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM)
+RESERVED = "stopline"  # no institution id may start with it: service principals are named so
+
+
+class _Grants:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.bindings: list[AclBinding] = []
+
+    def topic(self, principal: str, topic: topics.Topic, *operations: str) -> None:
+        for op in operations:
+            self.bindings.append(AclBinding(principal, TOPIC, topics.name(topic, self.prefix), LITERAL, op))
+
+    def family(self, principal: str, family: topics.Topic, *operations: str) -> None:
+        """Every institution's topic of a family (`instructions.`, `instruction-responses.`, `intake.`)."""
+        for op in operations:
+            self.bindings.append(AclBinding(principal, TOPIC, topics.name(family, self.prefix), PREFIXED, op))
+
+    def groups(self, principal: str, head: str) -> None:
+        """The consumer groups whose names start with `head` (under the prefix)."""
+        self.bindings.append(AclBinding(principal, GROUP, f"{self.prefix}{head}", PREFIXED, "read"))
+
+
+def service_grants(prefix: str) -> list[AclBinding]:
+    g = _Grants(prefix)
+    events = list(topics.EVENT_TOPICS.values())
+    for t in events:  # posted batches, and events forwarded from the intake topics
+        g.topic(INGEST, t, "write")
+    g.family(INGEST, topics.intake_for(""), "read")
+    g.topic(INGEST, topics.DEAD_LETTER, "write")
+    g.groups(INGEST, "ingest-")
+
+    for t in events:
+        g.topic(SCORER, t, "read")
+    g.topic(SCORER, topics.TRANSFERS_BY_ACCOUNT, "read", "write")
+    g.topic(SCORER, topics.SNAPSHOTS, "read", "write")
+    g.topic(SCORER, topics.ALERTS, "write")
+    g.topic(SCORER, topics.DEAD_LETTER, "write")
+    g.topic(SCORER, topics.BLOCKLIST, "read")
+    g.groups(SCORER, "scorer-")
+
+    g.topic(COORDINATION, topics.ALERTS, "read")
+    g.family(COORDINATION, topics.responses_from(""), "read")
+    # Creates an institution's instruction topic on its first instruction if it was not provisioned.
+    g.family(COORDINATION, topics.instructions_for(""), "write", "create")
+    g.topic(COORDINATION, topics.ESCALATIONS, "write")
+    g.groups(COORDINATION, "coordination-")
+
+    g.topic(NOTIFIER, topics.ALERTS, "read")
+    g.groups(NOTIFIER, "notifier-")
+
+    g.topic(BLOCKLIST, topics.BLOCKLIST, "write")
+
+    g.topic(BANKSIM, topics.EVENTS_BANK, "read")
+    g.topic(BANKSIM, topics.EVENTS_PAYMENT, "read")
+    g.groups(BANKSIM, "banksim-")
+    return g.bindings
+
+
+def institution_grants(institution: str, kind: str, prefix: str) -> list[AclBinding]:
+    g = _Grants(prefix)
+    instructions, responses, intake = topics.institution_topics(institution)
+    g.topic(institution, instructions, "read")
+    g.topic(institution, responses, "write")
+    g.topic(institution, intake, "write")
+    g.groups(institution, f"{institution}.")
+    if kind == "telecom":  # the numbers to block
+        g.topic(institution, topics.BLOCKLIST, "read")
+    return g.bindings
 
 
 async def ensure_service_principals(admin: KafkaConnection) -> None:
     """Create every service's principal with its development password (the local stack only)."""
     async with admin_client(admin) as client:
         await upsert_users(client, {p: development_password(p) for p in SERVICES})
+
+
+async def provision_institution(
+    admin: KafkaConnection, institution: str, *, kind: str, prefix: str, password: str | None = None
+) -> None:
+    """Give an institution its principal (the development password unless one is given), its three
+    topics and its grants. Idempotent; a given password replaces the one it had."""
+    if institution.startswith(RESERVED) or institution in (ADMIN, BROKER):
+        raise ValueError(f"{institution!r}: institution ids starting with {RESERVED!r} are reserved")
+    async with admin_client(admin) as client:
+        await upsert_users(client, {institution: password or development_password(institution)})
+        existing = set(await client.list_topics())
+        replicas = await replication(client, 30)
+        wanted = [t for t in topics.institution_topics(institution) if topics.name(t, prefix) not in existing]
+        if wanted:
+            try:
+                await client.create_topics([new_topic(t, prefix, replicas) for t in wanted])
+            except TopicAlreadyExistsError:
+                pass  # made concurrently: the end state is the same
+            await wait_for_leaders(client, {topics.name(t, prefix): t.partitions for t in wanted}, 30)
+        await create_acls(client, institution_grants(institution, kind, prefix))
+
+
+def main() -> None:
+    from services.kit.settings import CommonSettings
+    from streams.connection import connection
+
+    parser = argparse.ArgumentParser(prog="python -m streams.acls", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("institution", help="give an institution its principal, topics and grants")
+    one.add_argument("id")
+    one.add_argument("--kind", required=True, choices=("bank", "payment", "telecom"))
+    one.add_argument("--password-file", type=Path, help="its password (default: the development one)")
+    many = sub.add_parser("institutions", help="the same for several, as id:kind (development passwords)")
+    many.add_argument("pairs", nargs="+")
+    args = parser.parse_args()
+    common = CommonSettings()
+    admin = connection(common, ADMIN)
+    if args.command == "institution":
+        password = args.password_file.read_text().strip() if args.password_file else None
+        pairs = [(args.id, args.kind, password)]
+    else:
+        pairs = [(*pair.split(":", 1), None) for pair in args.pairs]
+
+    async def provision_all() -> None:
+        for institution, kind, password in pairs:
+            await provision_institution(
+                admin, institution, kind=kind, prefix=common.topic_prefix, password=password
+            )
+
+    asyncio.run(provision_all())
+
+
+if __name__ == "__main__":
+    main()

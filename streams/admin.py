@@ -12,6 +12,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams import topics
 from streams.connection import KafkaConnection
+from streams.credentials import create_acls, delete_acls_under
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,12 @@ def new_topic(topic: topics.Topic, prefix: str, replicas: int) -> NewTopic:
 
 
 async def ensure_topics(kafka: KafkaConnection, prefix: str = "", timeout_s: float = 30) -> list[str]:
-    """Create every registered topic that is missing; return the names created."""
+    """Create every registered topic that is missing, and grant the services what they use of the
+    prefix's topics (streams.acls); return the names created."""
+    from streams.acls import service_grants  # the grants name the topics: streams.acls imports this module
+
     async with admin_client(kafka, timeout_s) as admin:
+        await asyncio.wait_for(create_acls(admin, service_grants(prefix)), timeout_s)
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
         replicas = await replication(admin, timeout_s)
         wanted = [
@@ -99,10 +104,12 @@ async def ensure_topic(
 
 
 async def delete_topics(kafka: KafkaConnection, prefix: str, timeout_s: float = 30) -> None:
-    """Delete every topic with this prefix (test runs clean up after themselves)."""
+    """Delete every topic with this prefix, and the grants on its topics and groups (test runs clean up
+    after themselves)."""
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix")
     async with admin_client(kafka, timeout_s) as admin:
+        await asyncio.wait_for(delete_acls_under(admin, prefix), timeout_s)
         names = [t for t in await asyncio.wait_for(admin.list_topics(), timeout_s) if t.startswith(prefix)]
         if names:
             await asyncio.wait_for(admin.delete_topics(names), timeout_s)

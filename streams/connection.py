@@ -69,3 +69,16 @@ def connection(common: CommonSettings, principal: str) -> KafkaConnection:
         security_protocol=common.kafka_security_protocol,
         ca_file=common.kafka_ca_file or None,
     )
+
+
+def main() -> None:
+    """`python -m streams.connection <principal>` prints a principal's development password."""
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m streams.connection <principal>")
+    sys.stdout.write(development_password(sys.argv[1]) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -45,6 +45,7 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 # state now). Not after one empty poll: under load those are 20 ms gaps between bursts.
 OnIdle = Callable[[], Awaitable[None]]
 IDLE_AFTER_S = 1.0
+PATTERN_REFRESH_MS = 5_000  # how often a pattern subscription looks for new topics (a metadata request)
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
@@ -109,7 +110,8 @@ class ConsumerRunner:
         *,
         kafka: KafkaConnection,
         group_id: str,
-        topics: Sequence[str],
+        topics: Sequence[str] = (),
+        pattern: str | None = None,
         handle: Handler,
         owner: PartitionOwner | None = None,
         max_records: int = 1000,
@@ -124,7 +126,12 @@ class ConsumerRunner:
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
-        `commit_interval_ms` > 0 commits finished batches at most that often instead of after each."""
+        `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
+        `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
+        of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`."""
+        if bool(topics) == bool(pattern):
+            raise ValueError("give either topics or a pattern")
+        self.pattern = pattern
         self.group_id = group_id
         self.rewind = rewind
         self.after_commit = after_commit
@@ -163,6 +170,8 @@ class ConsumerRunner:
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=120_000,
         )
+        if pattern is not None:
+            self._options["metadata_max_age_ms"] = PATTERN_REFRESH_MS
         self._consumer: AIOKafkaConsumer | None = None
         self.started = asyncio.Event()
 
@@ -181,7 +190,10 @@ class ConsumerRunner:
         self._consumer = AIOKafkaConsumer(**self._options)
         await self.consumer.start()
         try:
-            self.consumer.subscribe(self.topics, listener=_Listener(self))
+            if self.pattern is not None:
+                self.consumer.subscribe(pattern=self.pattern, listener=_Listener(self))
+            else:
+                self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
             while not self._stopping.is_set():
                 generation = self.generation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DAY_MS = 24 * 3600 * 1000
@@ -69,12 +70,6 @@ SNAPSHOTS = Topic(
     ),
 )
 ALERTS = Topic("alerts", 6, 30 * DAY_MS, "alerts from the scorer to the coordination service")
-INSTRUCTION_RESPONSES = Topic(
-    "instruction-responses",
-    6,
-    30 * DAY_MS,
-    "institutions' answers to instructions (keyed by instruction id), consumed by coordination",
-)
 ESCALATIONS = Topic(
     "escalations", 3, 90 * DAY_MS, "overdue instructions and failed deliveries, announced to supervisors"
 )
@@ -87,10 +82,15 @@ BLOCKLIST = Topic(
     "fraud numbers to block, for telecoms and the scorer",
     cleanup_policy="compact",
 )
-# One topic per institution, `instructions.<institution id>`, made when the institution is first sent
-# something (streams.admin.ensure_topic): the set of institutions lives in the database, not here.
+# Three topics per institution that uses Kafka, made when it is given its principal (streams.acls): the
+# set of institutions lives in the database, not here. Kafka ACLs are per topic, not per record, so what
+# an institution writes goes to topics only its principal may write: the topic names the sender.
+#   instructions.<id>            it reads its instructions and notices (keyed by instruction id)
+#   instruction-responses.<id>   it writes its answers (keyed by instruction id); coordination reads all
+#   intake.<id>                  it writes events straight to Kafka; ingest checks and forwards them
 INSTRUCTIONS_PARTITIONS = 3
 INSTRUCTIONS_RETENTION_MS = 30 * DAY_MS
+INSTITUTION_ID = r"[a-z0-9][a-z0-9-]{1,39}"  # as streams.schemas.events.InstitutionId
 
 EVENT_TOPICS = {"telecom": EVENTS_TELECOM, "bank": EVENTS_BANK, "payment": EVENTS_PAYMENT}
 ALL = (
@@ -101,7 +101,6 @@ ALL = (
     TRANSFERS_BY_ACCOUNT,
     SNAPSHOTS,
     ALERTS,
-    INSTRUCTION_RESPONSES,
     ESCALATIONS,
     BLOCKLIST,
 )
@@ -112,11 +111,41 @@ def name(topic: Topic, prefix: str = "") -> str:
     return f"{prefix}{topic.name}"
 
 
+def _institution_topic(head: str, institution_id: str, retention_ms: int, purpose: str) -> Topic:
+    return Topic(f"{head}.{institution_id}", INSTRUCTIONS_PARTITIONS, retention_ms, purpose)
+
+
 def instructions_for(institution_id: str) -> Topic:
     """The topic an institution reads its instructions and notices from (keyed by instruction id)."""
-    return Topic(
-        f"instructions.{institution_id}",
-        INSTRUCTIONS_PARTITIONS,
-        INSTRUCTIONS_RETENTION_MS,
-        f"instructions and notices addressed to {institution_id}",
-    )
+    purpose = f"instructions and notices addressed to {institution_id}"
+    return _institution_topic("instructions", institution_id, INSTRUCTIONS_RETENTION_MS, purpose)
+
+
+def responses_from(institution_id: str) -> Topic:
+    """The topic an institution writes its answers to (only its principal may)."""
+    purpose = f"answers of {institution_id} to its instructions, consumed by coordination"
+    return _institution_topic("instruction-responses", institution_id, INSTRUCTIONS_RETENTION_MS, purpose)
+
+
+def intake_for(institution_id: str) -> Topic:
+    """The topic an institution produces its events to straight (only its principal may); ingest checks
+    them as it checks a posted batch and forwards them to the event topics."""
+    purpose = f"events of {institution_id} produced straight to Kafka, forwarded by ingest"
+    return _institution_topic("intake", institution_id, 7 * DAY_MS, purpose)
+
+
+def institution_topics(institution_id: str) -> tuple[Topic, Topic, Topic]:
+    return instructions_for(institution_id), responses_from(institution_id), intake_for(institution_id)
+
+
+def family_pattern(family: Topic, prefix: str = "") -> str:
+    """The regular expression of a per-institution family's names (e.g. every institution's answers),
+    for a pattern subscription. `family` is the family's topic for an empty institution id."""
+    return f"^{re.escape(name(family, prefix))}{INSTITUTION_ID}$"
+
+
+def institution_of(topic_name: str, family: Topic, prefix: str = "") -> str | None:
+    """The institution a family's topic belongs to (its name says so), or None if it is not the family's."""
+    head = name(family, prefix)
+    rest = topic_name[len(head) :] if topic_name.startswith(head) else ""
+    return rest if re.fullmatch(INSTITUTION_ID, rest) else None

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.acls import provision_institution
+from streams.admin import admin_client
 from streams.connection import KafkaConnection
+
+if TYPE_CHECKING:
+    from tests.conftest import Infra
 
 
 async def read_topic(
@@ -66,13 +71,15 @@ async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, ev
         await asyncio.sleep(every_s)
 
 
+async def on_kafka(infra: Infra, institution: str, kind: str) -> KafkaConnection:
+    """Give an institution its Kafka principal, topics and grants; return its connection."""
+    await provision_institution(infra.kafka, institution, kind=kind, prefix=infra.prefix)
+    return infra.kafka.as_principal(institution)
+
+
 async def committed(kafka: KafkaConnection, group: str, *topics: str) -> int:
     """The sum of the group's committed offsets on these topics, asked of Kafka by a client outside the
     group. A runner commits only after a batch's effects landed: everything below is handled."""
-    admin = AIOKafkaAdminClient(**kafka.options())
-    await admin.start()
-    try:
+    async with admin_client(kafka) as admin:
         offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)

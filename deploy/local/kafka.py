@@ -49,7 +49,6 @@ LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.xml"
 FORMAT_MARKER = "stopline-format.json"
 FORMAT_VERSION = 2
 
-AUTHORIZE = False
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 
@@ -255,6 +254,9 @@ def _properties(node: Node, cluster: list[Node]) -> str:
         "listener.name.controller.plain.sasl.jaas.config": _jaas(
             "org.apache.kafka.common.security.plain.PlainLoginModule", BROKER, broker_password, BROKER
         ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{BROKER};User:{ADMIN}",
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(node.data_dir),
         "num.partitions": "3",
         "default.replication.factor": str(replicas),
@@ -268,12 +270,6 @@ def _properties(node: Node, cluster: list[Node]) -> str:
         "auto.create.topics.enable": "false",
         "log.retention.hours": "168",
     }
-    if AUTHORIZE:
-        settings |= {
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": f"User:{BROKER};User:{ADMIN}",
-            "allow.everyone.if.no.acl.found": "false",
-        }
     if keystore := _keystore():
         settings |= {
             "listener.name.client.ssl.keystore.type": "PKCS12",

@@ -26,7 +26,9 @@ from services.blocklist.settings import BlocklistSettings
 from services.console.settings import ConsoleSettings
 from services.coordination.settings import CoordinationSettings
 from services.ingest.settings import IngestSettings
+from services.kit.settings import CommonSettings
 from services.notifier.settings import NotifierSettings
+from services.simulator.model import INSTITUTIONS
 
 MAX_RESTARTS = 5
 RUN_PREFIX_ROOT = "run-"
@@ -128,6 +130,10 @@ def main() -> None:
         step(["streams.admin", "--delete", "--prefix", RUN_PREFIX_ROOT], "removing earlier runs' topics", 60)
         os.environ["STOPLINE_TOPIC_PREFIX"] = f"{RUN_PREFIX_ROOT}{int(time.time())}-"
         step(["streams.admin"], "topic creation", timeout=60)
+        # Each simulated institution connects as itself (the simulated banks on Kafka, an institution
+        # producing straight to Kafka), with its own topics and grants.
+        pairs = [f"{ident}:{kind}" for ident, kind in INSTITUTIONS.items()]
+        step(["streams.acls", "institutions", *pairs], "institutions' Kafka principals", timeout=60)
         for child in CHILDREN:
             child.start()
             wait_healthy(child)
@@ -179,6 +185,8 @@ def _banner() -> None:
     say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
     say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
+    prefix = os.environ["STOPLINE_TOPIC_PREFIX"]
+    say(f"  Kafka             {CommonSettings().kafka_bootstrap} (SASL/SCRAM), topics {prefix}*")
     say(
         "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit u1"
     )

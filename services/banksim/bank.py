@@ -18,7 +18,7 @@ from services.banksim.settings import BanksimSettings
 from services.coordination import public as coordination
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
-from streams import acls, admin, topics
+from streams import acls, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.producer import Producer, Record
@@ -53,8 +53,13 @@ class SimBanks:
         )
         self.seen: set[str] = set()  # message ids handled: repeats are dropped
         self.answered: dict[str, str] = {}  # instruction id → outcome, for tests and logs
+        # Each bank on Kafka connects as itself (its principal reads only its instructions and writes only
+        # its answers); reading the event topics to learn balances is the simulation's own shortcut.
         self.kafka = connection(common, acls.BANKSIM)
-        self.producer = Producer(self.kafka, client_id="banksim")
+        self.producers = {
+            i: Producer(self.kafka.as_principal(i), client_id=f"banksim-{i}")
+            for i in settings.kafka_institutions
+        }
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(base_url=settings.coordination_url, timeout=10)
         self.runners: list[ConsumerRunner] = []
@@ -62,21 +67,18 @@ class SimBanks:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.producer.start()
-        for ident in self.settings.kafka_institutions:  # a bank sets up its topic before it listens
-            await admin.ensure_topic(self.kafka, topics.instructions_for(ident), self.common.topic_prefix)
-        instruction_topics = [
-            topics.name(topics.instructions_for(i), self.common.topic_prefix)
-            for i in self.settings.kafka_institutions
-        ]
-        self.runners.append(
-            ConsumerRunner(
-                kafka=self.kafka,
-                group_id=f"{self.common.topic_prefix}banksim-instructions",
-                topics=instruction_topics,
-                handle=self._on_instructions,
+        """Each Kafka bank's principal and topics must exist (`python -m streams.acls institution`)."""
+        prefix = self.common.topic_prefix
+        for ident, producer in self.producers.items():
+            await producer.start()
+            self.runners.append(
+                ConsumerRunner(
+                    kafka=self.kafka.as_principal(ident),
+                    group_id=f"{prefix}{ident}.instructions",
+                    topics=[topics.name(topics.instructions_for(ident), prefix)],
+                    handle=self._on_instructions,
+                )
             )
-        )
         if self.settings.learn_from_events:
             self.runners.append(
                 ConsumerRunner(
@@ -98,7 +100,8 @@ class SimBanks:
         for t in self.tasks[len(self.runners) :]:
             t.cancel()
         await asyncio.gather(*self.tasks, *self._pending, return_exceptions=True)
-        await self.producer.stop()
+        for producer in self.producers.values():
+            await producer.stop()
         if self._own_http:
             await self.http.aclose()
 
@@ -177,9 +180,10 @@ class SimBanks:
         )
         self.answered[str(message.instruction_id)] = answer.outcome
         if channel == "kafka":
-            topic = topics.name(topics.INSTRUCTION_RESPONSES, self.common.topic_prefix)
+            topic = topics.name(topics.responses_from(message.institution_id), self.common.topic_prefix)
             value = response.model_dump_json().encode()
-            await self.producer.send_all([Record(topic, value, key=str(message.instruction_id).encode())])
+            producer = self.producers[message.institution_id]
+            await producer.send_all([Record(topic, value, key=str(message.instruction_id).encode())])
             return
         body = response.model_dump(
             mode="json", exclude={"instruction_id", "institution_id", "schema_version"}

@@ -11,12 +11,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
 
 from services.ingest import metrics, repository, service
+from services.ingest.intake import Intake
 from services.ingest.settings import IngestSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.errors import InvalidInput, NotFound
-from services.kit.http import create_app, serve
+from services.kit.http import create_app, serve, task_health
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls
@@ -36,6 +37,8 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     sessions = make_sessionmaker(engine)
     producer = Producer(connection(common, acls.INGEST), client_id="stopline-ingest")
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
+    intake = Intake(common, sessions, producer)
+    tasks: dict[str, asyncio.Task[None]] = {}
     schemas = json_schemas()
     bounds = common.event_time_bounds()
 
@@ -43,10 +46,15 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await producer.start()
         purge = asyncio.create_task(_purge_loop())
+        if settings.intake:
+            tasks["intake"] = asyncio.create_task(intake.runner.run(), name="intake")
         try:
             yield
         finally:
             purge.cancel()
+            intake.runner.stop()
+            if tasks:
+                await asyncio.wait(tasks.values(), timeout=15)
             await producer.stop()
             await engine.dispose()
 
@@ -62,7 +70,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             await asyncio.sleep(3600)
 
     async def health() -> dict[str, Any]:
-        return {"database": await ping(engine), "kafka": await producer.ping()}
+        return {"database": await ping(engine), "kafka": await producer.ping(), **task_health(tasks)}
 
     app = create_app(
         title="Stopline ingest API",

@@ -15,3 +15,6 @@ class IngestSettings(BaseSettings):
         7, ge=1, description="how long event ids are remembered for de-duplication"
     )
     credential_cache_s: float = Field(30.0, ge=0, description="how long a verified API key is cached")
+    intake: bool = Field(
+        True, description="forward the events institutions produce to their Kafka intake topics (in the API)"
+    )

@@ -17,7 +17,7 @@ from prometheus_client import start_http_server
 
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
-from services.simulator.model import IdSource
+from services.simulator.model import INSTITUTIONS, IdSource
 from services.simulator.normal import NormalTraffic
 from services.simulator.population import build_population
 from services.simulator.provision import DEFAULT_KEYS, load_keys, provision
@@ -108,7 +108,11 @@ async def keys_for(args: argparse.Namespace, common: CommonSettings) -> dict[str
 
 async def make_sink(args: argparse.Namespace, common: CommonSettings) -> Sink:
     if args.sink == "kafka":
-        return KafkaSink(connection(common, acls.SIMULATOR), topic_prefix=common.topic_prefix)
+        admin = connection(common, acls.ADMIN)
+        if args.provision:  # each institution produces as itself, to its own intake topic
+            for ident, kind in INSTITUTIONS.items():
+                await acls.provision_institution(admin, ident, kind=kind, prefix=common.topic_prefix)
+        return KafkaSink(admin, list(INSTITUTIONS), topic_prefix=common.topic_prefix)
     return HttpSink(args.ingest_url, await keys_for(args, common), connections=args.concurrency)
 
 

@@ -137,24 +137,35 @@ class HttpSink:
 
 
 class KafkaSink:
-    """Produces envelopes as an institution connected to Kafka would: `received_at` null, keyed by person."""
+    """Produces envelopes as an institution connected to Kafka would: as its own principal, to its own
+    intake topic (ingest checks and forwards them), `received_at` null, keyed by person."""
 
     def __init__(
-        self, kafka: KafkaConnection, *, topic_prefix: str = "", attempts: int = 5, timeout_s: float = 10.0
+        self,
+        kafka: KafkaConnection,
+        institutions: Sequence[str],
+        *,
+        topic_prefix: str = "",
+        attempts: int = 5,
+        timeout_s: float = 10.0,
     ) -> None:
-        self.producer = Producer(kafka, client_id="stopline-simulator", timeout_s=timeout_s)
+        self.producers = {
+            i: Producer(kafka.as_principal(i), client_id=f"simulator-{i}", timeout_s=timeout_s)
+            for i in institutions
+        }
         self.topic_prefix = topic_prefix
         self.attempts = attempts
 
     async def start(self) -> None:
-        await self.producer.start()
+        for producer in self.producers.values():
+            await producer.start()
 
     def _record(self, institution: str, event: SimEvent) -> Record:
         envelope = {"institution": institution, "received_at": None, "event": event.body}
         # Nothing validates between here and the scorer, so check every event against the schema first.
         envelope_adapter.validate_python(envelope)
         return Record(
-            topic=topics.name(topics.EVENT_TOPICS[event.source], self.topic_prefix),
+            topic=topics.name(topics.intake_for(institution), self.topic_prefix),
             key=keys.person_key(event.person_phone),
             value=orjson.dumps(envelope),
         )
@@ -164,7 +175,7 @@ class KafkaSink:
         began = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             try:
-                await self.producer.send_all(records)
+                await self.producers[institution].send_all(records)
             except Unavailable as exc:
                 if attempt == self.attempts:
                     log.warning("batch not produced after retries", extra=log_fields(reason=exc.message))
@@ -175,4 +186,5 @@ class KafkaSink:
         raise AssertionError("unreachable: the last attempt returns")
 
     async def close(self) -> None:
-        await self.producer.stop()
+        for producer in self.producers.values():
+            await producer.stop()

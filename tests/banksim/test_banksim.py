@@ -20,7 +20,7 @@ from streams.schemas.instructions import InstructionMessage, LegalBasis
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case
 from tests.coordination.receiver import free_port
-from tests.kafka_tools import eventually
+from tests.kafka_tools import eventually, on_kafka
 
 
 def _msg(kind: str, account: str, amount: str | None = None, **extra: object) -> InstructionMessage:
@@ -68,6 +68,7 @@ def test_money_moves_on_unless_held():
 async def test_banks_answer_through_kafka_and_webhook(infra, coord: App, sessions):
     port = free_port()
     kafka_bank, _, _ = await bank(sessions)
+    await on_kafka(infra, kafka_bank, "bank")
     hook_bank, hook_key, secret = await bank(
         sessions, kafka=False, webhook_url=f"http://127.0.0.1:{port}/webhooks/placeholder"
     )

@@ -41,7 +41,16 @@ def test_the_environment_is_read_from_the_environment_variable(monkeypatch: pyte
 
 
 def _production(**extra: Any) -> CommonSettings:
-    return CommonSettings(environment="Production", pseudonym_key=SECRET, **extra)
+    return CommonSettings(environment="Production", pseudonym_key=SECRET, kafka_password=SECRET, **extra)
+
+
+def test_production_refuses_the_development_kafka_password():
+    # Empty means the local stack's password, derived from a public key (streams.connection).
+    with pytest.raises(ValueError, match="STOPLINE_KAFKA_PASSWORD"):
+        CommonSettings(environment="production", pseudonym_key=SECRET).check_production_secrets()
+    CommonSettings(
+        environment="production", pseudonym_key=SECRET, kafka_password=SECRET
+    ).check_production_secrets()
 
 
 @pytest.mark.parametrize("build", [build_coordination, build_blocklist, build_notifier])

@@ -65,17 +65,19 @@ async def test_runner_batches_by_institution_and_writes_truth(tmp_path: Path) ->
         assert set(record["event_ids"]) <= refs
 
 
-async def test_kafka_sink_builds_envelopes_keyed_by_person() -> None:
+async def test_kafka_sink_builds_envelopes_keyed_by_person_on_each_institution_intake() -> None:
     from streams import keys
     from streams.schemas.events import envelope_adapter
 
     pop = build_population(100, seed=1)
     traffic = NormalTraffic(pop, IdSource("t"))
-    sink = KafkaSink(KafkaConnection("127.0.0.1:1", "unused", "unused"), topic_prefix="x.")
+    sink = KafkaSink(
+        KafkaConnection("127.0.0.1:1", "unused", "unused"), list(INSTITUTIONS), topic_prefix="x."
+    )
     for _ in range(200):
         event = traffic.next(datetime.now(UTC))
         record = sink._record(event.institution, event)
         envelope = envelope_adapter.validate_json(record.value)
         assert envelope.received_at is None and envelope.institution == event.institution
         assert record.key == keys.person_key(envelope.event.person_phone)
-        assert record.topic == f"x.events.{event.source}"
+        assert record.topic == f"x.intake.{event.institution}"

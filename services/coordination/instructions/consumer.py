@@ -1,9 +1,9 @@
-"""Consumes institutions' answers from the `instruction-responses` topic; the offset is committed after
-each answer is applied (or refused). A message naming an instruction that is not addressed to the
-sender, or an illegal transition, is refused and counted: it must not stop the partition.
+"""Consumes institutions' answers from their `instruction-responses.<institution>` topics; the offset is
+committed after each answer is applied (or refused). A message naming an instruction that is not
+addressed to the sender, or an illegal transition, is refused and counted: it must not stop the partition.
 
-Kafka gives no sender identity in the message here: in production each institution's principal may
-only write records whose `institution_id` is its own (enforced by Kafka ACLs plus this check).
+The sender is the topic's institution: only its principal may write there (streams.acls). An answer whose
+body names another institution is refused, whatever the instruction.
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ GROUP = "coordination-responses"
 def build_runner(
     common: CommonSettings, sessions: async_sessionmaker[AsyncSession], ctx: Context
 ) -> ConsumerRunner:
+    family = topics.responses_from("")
+
     async def handle(batch: Batch) -> None:
-        for records in batch.values():
+        for tp, records in batch.items():
+            sender = topics.institution_of(tp.topic, family, common.topic_prefix)
             for record in records:
                 try:
                     response = response_adapter.validate_json(record.value or b"")
@@ -42,6 +45,17 @@ def build_runner(
                     log.error(
                         "invalid response skipped",
                         extra=log_fields(offset=record.offset, errors=exc.error_count()),
+                    )
+                    continue
+                if response.institution_id != sender:
+                    metrics.RESPONSES_REFUSED.labels("wrong_sender").inc()
+                    log.warning(
+                        "response naming another institution refused",
+                        extra=log_fields(
+                            instruction_id=str(response.instruction_id),
+                            sender=sender,
+                            named=response.institution_id,
+                        ),
                     )
                     continue
                 try:
@@ -62,7 +76,7 @@ def build_runner(
     return ConsumerRunner(
         kafka=connection(common, acls.COORDINATION),
         group_id=f"{common.topic_prefix}{GROUP}",
-        topics=[topics.name(topics.INSTRUCTION_RESPONSES, common.topic_prefix)],
+        pattern=topics.family_pattern(family, common.topic_prefix),
         handle=handle,
         attempts=5,  # answers are idempotent by response id, so a retried batch is safe
     )

@@ -1,0 +1,112 @@
+"""Events institutions produce straight to Kafka, each on its own `intake.<institution>` topic (only its
+principal may write there, see streams.acls): checked as a posted event is, de-duplicated in the same
+ledger, and forwarded to the event topic of the institution's kind, so the scorer reads only what ingest
+has checked. The sender is the topic's institution, never the envelope's: an envelope naming another
+institution, an event of a kind the institution may not send, or an invalid event goes to the
+dead-letter topic with its reason. Offsets are committed once the forwarded events are acknowledged
+and their ledger rows committed; a batch read again finds its events in the ledger and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.ingest import metrics, service
+from services.institutions.credentials import Caller
+from services.institutions.models import Institution
+from services.kit.db import unit_of_work
+from services.kit.errors import InvalidInput
+from services.kit.logging import log_fields
+from services.kit.settings import CommonSettings
+from streams import acls, topics
+from streams.connection import connection
+from streams.consumer import Batch, ConsumerRunner
+from streams.dead_letter import dead_letter_record
+from streams.producer import Producer, Record
+from streams.schemas.events import EventBase
+
+log = logging.getLogger(__name__)
+GROUP = "ingest-intake"
+FAMILY = topics.intake_for("")
+
+
+class Intake:
+    def __init__(
+        self, common: CommonSettings, sessions: async_sessionmaker[AsyncSession], producer: Producer
+    ) -> None:
+        self.prefix = common.topic_prefix
+        self.sessions = sessions
+        self.producer = producer
+        self._kinds: dict[str, str] = {}  # institution → kind (an institution's kind never changes)
+        self.runner = ConsumerRunner(
+            kafka=connection(common, acls.INGEST),
+            group_id=f"{self.prefix}{GROUP}",
+            pattern=topics.family_pattern(FAMILY, self.prefix),
+            handle=self.handle,
+            attempts=5,  # the ledger makes a repeated batch send nothing twice
+        )
+
+    async def _kind(self, institution: str) -> str | None:
+        if institution not in self._kinds:
+            async with self.sessions() as session:
+                found = await session.get(Institution, institution)
+            if found is None:
+                return None
+            self._kinds[institution] = found.kind
+        return self._kinds[institution]
+
+    async def handle(self, batch: Batch) -> None:
+        refused: list[Record] = []
+        accepted: dict[str, dict[str, EventBase]] = {}  # sender → event id → event (first of repeats)
+        for tp, records in batch.items():
+            sender = topics.institution_of(tp.topic, FAMILY, self.prefix) or ""
+            kind = await self._kind(sender)
+            for record in records:
+                event, reason, detail = self._check(record.value or b"", sender, kind)
+                if event is None:
+                    metrics.REJECTED.labels(kind or "unknown", reason).inc()
+                    refused.append(
+                        dead_letter_record(record, reason=reason, detail=detail, prefix=self.prefix)
+                    )
+                    continue
+                accepted.setdefault(sender, {}).setdefault(event.event_id, event)
+        for sender, events in accepted.items():
+            async with unit_of_work(self.sessions) as session:
+                result = await service.accept(
+                    session,
+                    self.producer,
+                    caller=Caller(institution_id=sender, kind=self._kinds[sender]),
+                    events=list(events.values()),
+                    topic_prefix=self.prefix,
+                )
+            log.debug("intake forwarded", extra=log_fields(sender=sender, accepted=result.accepted))
+        if refused:
+            await self.producer.send_all(refused)
+
+    def _check(self, value: bytes, sender: str, kind: str | None) -> tuple[EventBase | None, str, str]:
+        """(the event, "", "") or (None, reason, detail)."""
+        if kind is None:
+            return None, "unknown_institution", f"no institution {sender!r}"
+        try:
+            doc: Any = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            return None, "invalid", f"not JSON: {exc}"
+        if not isinstance(doc, dict) or set(doc) - {"institution", "received_at", "event"}:
+            return None, "invalid", "not an envelope {institution, received_at, event}"
+        if doc.get("institution") != sender:
+            return (
+                None,
+                "wrong_sender",
+                f"the envelope names {doc.get('institution')!r}; the topic is {sender}'s",
+            )
+        try:
+            (event,) = service.validate_events([doc.get("event")], source=kind)
+        except InvalidInput as exc:
+            return None, "invalid", orjson.dumps(exc.details).decode()
+        if event.source != kind:
+            return None, "forbidden_kind", f"a {kind} may not send {event.type}"
+        return event, "", ""

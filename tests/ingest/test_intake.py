@@ -1,0 +1,69 @@
+"""Events produced straight to Kafka on an institution's intake topic: checked and forwarded once by
+ingest; an envelope naming another institution, a forbidden kind or an invalid event is dead-lettered."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from services.ingest.intake import GROUP
+from streams import keys, topics
+from streams.producer import Producer, Record
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import committed, eventually, on_kafka, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def _record(infra: Infra, on: str, naming: str, event: dict) -> Record:  # type: ignore[type-arg]
+    phone = event.get("payer_phone") or event["callee"]
+    envelope = {"institution": naming, "received_at": None, "event": event}
+    return Record(
+        topics.name(topics.intake_for(on), infra.prefix), orjson.dumps(envelope), keys.person_key(phone)
+    )
+
+
+async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, ingest, sessions):
+    bank, headers = await f.institution(sessions, "bank")
+    other, _ = await f.institution(sessions, "bank")
+    kafka = await on_kafka(infra, bank, "bank")
+    person = f.phone()
+    good = f.transfer(
+        person, payer_account=f.account(), payee_account=f.account(), amount="75.00", at=f.now()
+    )
+    posted = f.transfer(
+        person, payer_account=f.account(), payee_account=f.account(), amount="9.00", at=f.now()
+    )
+    assert (await ingest.post("/v1/events", json={"events": [posted]}, headers=headers)).status_code == 200
+    records = [
+        _record(infra, bank, bank, good),
+        _record(infra, bank, other, {**good, "event_id": f.unique("forged")}),  # names another: refused
+        _record(infra, bank, bank, f.call(person, start=f.minutes_ago(3), minutes=2)),  # a bank's call
+        _record(infra, bank, bank, {**good, "event_id": f.unique("bad"), "amount": "-1"}),
+        _record(infra, bank, bank, good),  # a repeat
+        _record(infra, bank, bank, posted),  # posted over HTTP before
+    ]
+    producer = Producer(kafka, client_id="test-intake")
+    await producer.start()
+    try:
+        await producer.send_all(records)
+    finally:
+        await producer.stop()
+    intake = topics.name(topics.intake_for(bank), infra.prefix)
+
+    async def all_read() -> bool:
+        return await committed(infra.kafka, f"{infra.prefix}{GROUP}", intake) == len(records)
+
+    await eventually(all_read, timeout_s=30)
+    events = await read_topic(infra.kafka, topics.name(topics.EVENTS_BANK, infra.prefix))
+    mine = [orjson.loads(r.value) for r in events if r.key == keys.person_key(person)]
+    assert sorted((e["event"]["event_id"], e["institution"]) for e in mine) == sorted(
+        [(good["event_id"], bank), (posted["event_id"], bank)]
+    )
+    assert all(e["received_at"] for e in mine)  # stamped by ingest
+    dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
+    reasons = sorted(
+        dict(r.headers)["reason"].decode() for r in dead if dict(r.headers)["source.topic"] == intake.encode()
+    )
+    assert reasons == ["forbidden_kind", "invalid", "wrong_sender"]

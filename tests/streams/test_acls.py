@@ -1,0 +1,90 @@
+"""The broker's own refusals: an institution's principal reaches only its own topics, a service only what
+it uses, and a wrong password nothing (streams.acls on the real, authorizing broker)."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
+
+from streams import acls, topics
+from streams.connection import KafkaConnection
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import on_kafka, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _produce(kafka: KafkaConnection, topic: str) -> None:
+    producer = AIOKafkaProducer(**kafka.options(), request_timeout_ms=5000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b'{"probe": true}', key=b"k")
+    finally:
+        await producer.stop()
+
+
+async def _read(kafka: KafkaConnection, topic: str, group: str) -> None:
+    """Join `group` and fetch from the topic's first partition (committing, as a group member does)."""
+    consumer = AIOKafkaConsumer(**kafka.options(), group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.getmany(tp, timeout_ms=1000)
+        await consumer.commit({tp: 0})
+    finally:
+        await consumer.stop()
+
+
+async def test_an_institution_reaches_only_its_own_topics(infra: Infra, sessions):
+    mine, _ = await f.institution(sessions, "bank")
+    other, _ = await f.institution(sessions, "bank")
+    me = await on_kafka(infra, mine, "bank")
+    await on_kafka(infra, other, "bank")
+    name = lambda t: topics.name(t, infra.prefix)  # noqa: E731
+
+    # Its own: answers and events written, instructions read in a group of its own.
+    await _produce(me, name(topics.responses_from(mine)))
+    await _produce(me, name(topics.intake_for(mine)))
+    await _read(me, name(topics.instructions_for(mine)), f"{infra.prefix}{mine}.instructions")
+
+    # Another institution's answers and intake, the shared event topic, another's instructions: refused.
+    for topic in (
+        topics.responses_from(other),
+        topics.intake_for(other),
+        topics.EVENTS_BANK,
+        topics.ALERTS,
+    ):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _produce(me, name(topic))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _read(me, name(topics.instructions_for(other)), f"{infra.prefix}{mine}.instructions")
+    with pytest.raises(GroupAuthorizationFailedError):  # another's group name
+        await _read(me, name(topics.instructions_for(mine)), f"{infra.prefix}{other}.instructions")
+
+    # What it wrote on its own topics is there (the refused writes left nothing anywhere).
+    assert len(await read_topic(infra.kafka, name(topics.responses_from(mine)))) == 1
+    assert await read_topic(infra.kafka, name(topics.responses_from(other))) == []
+
+
+async def test_a_service_has_only_what_it_uses(infra: Infra):
+    notifier = infra.kafka.as_principal(acls.NOTIFIER)
+    scorer = infra.kafka.as_principal(acls.SCORER)
+    name = lambda t: topics.name(t, infra.prefix)  # noqa: E731
+    await _read(notifier, name(topics.ALERTS), f"{infra.prefix}notifier-probe")
+    with pytest.raises(TopicAuthorizationFailedError):  # the notifier writes no instruction
+        await _produce(notifier, name(topics.instructions_for("bank-a")))
+    with pytest.raises(TopicAuthorizationFailedError):  # the scorer writes alerts, not the blocklist
+        await _produce(scorer, name(topics.BLOCKLIST))
+
+
+async def test_a_wrong_password_reaches_nothing(infra: Infra):
+    impostor = infra.kafka.as_principal(acls.COORDINATION, password="not-the-password")
+    with pytest.raises(KafkaConnectionError):
+        await _produce(impostor, topics.name(topics.ALERTS, infra.prefix))
