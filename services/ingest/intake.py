@@ -39,6 +39,7 @@ class Intake:
         self, common: CommonSettings, sessions: async_sessionmaker[AsyncSession], producer: Producer
     ) -> None:
         self.prefix = common.topic_prefix
+        self.bounds = common.event_time_bounds()  # the same bounds as posted events
         self.sessions = sessions
         self.producer = producer
         self._kinds: dict[str, str] = {}  # institution → kind (an institution's kind never changes)
@@ -104,7 +105,7 @@ class Intake:
                 f"the envelope names {doc.get('institution')!r}; the topic is {sender}'s",
             )
         try:
-            (event,) = service.validate_events([doc.get("event")], source=kind)
+            (event,) = service.validate_events([doc.get("event")], source=kind, bounds=self.bounds)
         except InvalidInput as exc:
             return None, "invalid", orjson.dumps(exc.details).decode()
         if event.source != kind:
