@@ -154,7 +154,7 @@ async def test_a_revision_on_kafka_updates_the_stored_alert(infra, coordination,
     p1, p2 = payment("30000.00", 0), payment("20000.00", 5)
     alert = first(p1)
     later = revision(alert, 2, [p1, p2], event_time=f.now() + timedelta(seconds=1))
-    producer = Producer(infra.common.kafka_bootstrap, client_id="test-revisions")
+    producer = Producer(infra.kafka, client_id="test-revisions")
     await producer.start()
     try:
         # The same key as the scorer's: one partition, in order.
