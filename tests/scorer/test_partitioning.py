@@ -56,7 +56,7 @@ async def test_events_on_wrong_partitions_are_moved_and_meet(infra: Any) -> None
     before = {t: sample("stopline_scorer_repartitioned_total", topic=t) for t in (telecom, bank)}
     instance = h.scorer(infra, prefix)
     await h.start(instance)
-    producer = Producer(infra.common.kafka_bootstrap, client_id="test-foreign-partitioner")
+    producer = Producer(infra.kafka, client_id="test-foreign-partitioner")
     await producer.start()
     try:
         await producer.send_all(misplaced[:1])
@@ -73,6 +73,6 @@ async def test_events_on_wrong_partitions_are_moved_and_meet(infra: Any) -> None
     assert set(alert.triggering_event_ids) == {f"tel-a:{call['event_id']}", f"bank-a:{transfer['event_id']}"}
     for topic, record in zip((telecom, bank), misplaced, strict=True):
         assert sample("stopline_scorer_repartitioned_total", topic=topic) == before[topic] + 1
-        moved = [r for r in await read_topic(infra.common.kafka_bootstrap, topic) if r.partition == right]
+        moved = [r for r in await read_topic(infra.kafka, topic) if r.partition == right]
         assert [r.value for r in moved] == [record.value]  # the record, untouched, where its key belongs
         assert dict(moved[0].headers)["stopline.moved-from"] == str(record.partition).encode()
