@@ -69,8 +69,8 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.topic(INGEST, topics.DEAD_LETTER, "write")
     g.groups(INGEST, "ingest-")
 
-    for t in events:
-        g.topic(SCORER, t, "read")
+    for t in events:  # and written: a record found on the wrong partition is moved to its own
+        g.topic(SCORER, t, "read", "write")
     g.topic(SCORER, topics.TRANSFERS_BY_ACCOUNT, "read", "write")
     g.topic(SCORER, topics.SNAPSHOTS, "read", "write")
     g.topic(SCORER, topics.ALERTS, "write")
