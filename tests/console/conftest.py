@@ -107,7 +107,7 @@ class Site:
         return await self._signed_in("#institution-signin", fields)
 
     async def send_alerts(self, *alerts: Alert) -> None:
-        producer = Producer(self.infra.common.kafka_bootstrap, client_id="console-tests")
+        producer = Producer(self.infra.kafka, client_id="console-tests")
         await producer.start()
         try:
             topic = topics.name(topics.ALERTS, self.infra.prefix)
