@@ -63,8 +63,8 @@ class _Grants:
 def service_grants(prefix: str) -> list[AclBinding]:
     g = _Grants(prefix)
     events = list(topics.EVENT_TOPICS.values())
-    for t in events:  # posted batches, and events forwarded from the intake topics
-        g.topic(INGEST, t, "write")
+    for t in events:  # posted batches and events forwarded from the intake topics; read back when in doubt
+        g.topic(INGEST, t, "write", "read")
     g.family(INGEST, topics.intake_for(""), "read")
     g.topic(INGEST, topics.DEAD_LETTER, "write")
     g.groups(INGEST, "ingest-")
@@ -80,8 +80,9 @@ def service_grants(prefix: str) -> list[AclBinding]:
 
     g.topic(COORDINATION, topics.ALERTS, "read")
     g.family(COORDINATION, topics.responses_from(""), "read")
-    # Creates an institution's instruction topic on its first instruction if it was not provisioned.
-    g.family(COORDINATION, topics.instructions_for(""), "write", "create")
+    # Creates an institution's instruction topic on its first instruction if it was not provisioned;
+    # reads it back when a publish is in doubt.
+    g.family(COORDINATION, topics.instructions_for(""), "write", "create", "read")
     g.topic(COORDINATION, topics.ESCALATIONS, "write")
     g.groups(COORDINATION, "coordination-")
 

@@ -1,4 +1,13 @@
-"""The idempotent producer every service uses: acks from all replicas, bounded waits."""
+"""The idempotent producer every service uses: acks from all replicas, bounded waits, and no record whose
+fate is unknown reported as not sent.
+
+aiokafka keeps records it was handed and retries them (idempotently: the broker drops repeats) until
+they are acknowledged or it gives up; a record it gives up on may still have been written (the broker
+wrote it and could not answer). So a caller is told one of three things: acknowledged; `Unavailable`,
+nothing was handed over and nothing can land; or `InDoubt`, handed over and not acknowledged yet (or
+given up on) - it may land, and the caller must not send it again before it knows (the exception holds
+the delivery still running; `streams.settle` reads back what landed once the producer gave up).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
-from services.kit.errors import Unavailable
+from services.kit.errors import InDoubt, Unavailable
 from streams.connection import KafkaConnection
 
 
@@ -21,6 +30,15 @@ class Record:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     timestamp_ms: int | None = None
     partition: int | None = None  # None: the key's partition (murmur2, as every Kafka client by default)
+
+
+class DeliveryInDoubt(InDoubt):
+    """Records handed to Kafka and not acknowledged yet: `delivery` resolves with their metadata once they
+    are, or fails (InDoubt) if the producer gives up on them."""
+
+    def __init__(self, message: str, delivery: asyncio.Future[list[RecordMetadata]]) -> None:
+        super().__init__(message)
+        self.delivery = delivery
 
 
 class Producer:
@@ -57,39 +75,47 @@ class Producer:
             await self._client.stop()
 
     async def send_all(self, records: Sequence[Record]) -> list[RecordMetadata]:
-        """Send the records and wait until Kafka has acknowledged every one, or raise Unavailable."""
-        return await (await self.enqueue(records))
+        """Send the records and wait until Kafka has acknowledged every one. Unavailable: nothing was
+        handed over. InDoubt: not acknowledged within the timeout (or given up on); may still land."""
+        delivery = await self.enqueue(records)
+        try:
+            return await asyncio.wait_for(asyncio.shield(delivery), self.timeout_s)
+        except TimeoutError as exc:
+            raise DeliveryInDoubt("Kafka has not acknowledged yet", delivery) from exc
 
     async def enqueue(self, records: Sequence[Record]) -> asyncio.Future[list[RecordMetadata]]:
         """Hand the records to the producer and return at once with a future of Kafka's acknowledgement of
-        every one (failing with Unavailable), so the caller can go on meanwhile; keyed records keep their
-        order per partition either way."""
+        every one, so the caller can go on meanwhile; keyed records keep their order per partition either
+        way. The future has no deadline of its own: it fails (InDoubt) only when the producer gives up.
+        Unavailable when nothing was handed over; InDoubt (holding the delivery of what was) when part was."""
+        futures: list[asyncio.Future[RecordMetadata]] = []
         try:
-            futures = [
-                await self._producer.send(
-                    r.topic,
-                    r.value,
-                    key=r.key,
-                    partition=r.partition,
-                    headers=r.headers or None,
-                    timestamp_ms=r.timestamp_ms,
+            for r in records:
+                futures.append(
+                    await self._producer.send(
+                        r.topic,
+                        r.value,
+                        key=r.key,
+                        partition=r.partition,
+                        headers=r.headers or None,
+                        timestamp_ms=r.timestamp_ms,
+                    )
                 )
-                for r in records
-            ]
         except Exception as exc:
-            if _from_kafka(exc):
+            if not _from_kafka(exc):
+                raise
+            if not futures:
                 raise _refused(exc) from exc
-            raise
+            partial = asyncio.ensure_future(self._acknowledged(futures))
+            raise DeliveryInDoubt("only part of the records was handed to Kafka", partial) from exc
         return asyncio.ensure_future(self._acknowledged(futures))
 
     async def _acknowledged(self, futures: list[asyncio.Future[RecordMetadata]]) -> list[RecordMetadata]:
         try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), self.timeout_s))
-        except TimeoutError as exc:
-            raise Unavailable("Kafka did not acknowledge in time") from exc
+            return list(await asyncio.gather(*futures))
         except Exception as exc:
             if _from_kafka(exc):
-                raise _refused(exc) from exc
+                raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc
             raise
 
     async def ping(self) -> str:

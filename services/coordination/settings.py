@@ -69,6 +69,12 @@ class CoordinationSettings(BaseSettings):
         15.0, gt=0, description="how often the day's figures (metrics) refresh"
     )
     relay_poll_s: float = Field(1.0, gt=0, description="relay poll interval when no NOTIFY wakes it")
+    relay_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="a Kafka message being published is its relay's for this long (renewed while Kafka has "
+        "not answered); past it, another relay reads the topic back before publishing it again",
+    )
     webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook call")
     webhook_max_attempts: int = Field(8, ge=1, description="webhook attempts before the message is dead")
     webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay; doubles each attempt")

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
 
 from services.ingest import metrics, repository, service
+from services.ingest.claims import Claims
 from services.ingest.intake import Intake
 from services.ingest.settings import IngestSettings
 from services.institutions.auth import institution_dependency
@@ -35,9 +36,11 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     common.check_production_secrets()
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    producer = Producer(connection(common, acls.INGEST), client_id="stopline-ingest")
+    kafka = connection(common, acls.INGEST)
+    producer = Producer(kafka, client_id="stopline-ingest")
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
-    intake = Intake(common, sessions, producer)
+    claims = Claims(sessions, producer, kafka, topic_prefix=common.topic_prefix)
+    intake = Intake(common, sessions, producer, claims)
     tasks: dict[str, asyncio.Task[None]] = {}
     schemas = json_schemas()
     bounds = common.event_time_bounds()
@@ -46,6 +49,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await producer.start()
         purge = asyncio.create_task(_purge_loop())
+        tasks["claims"] = asyncio.create_task(claims.sweep(), name="claims")
         if settings.intake:
             tasks["intake"] = asyncio.create_task(intake.runner.run(), name="intake")
         try:
@@ -53,8 +57,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         finally:
             purge.cancel()
             intake.runner.stop()
-            if tasks:
-                await asyncio.wait(tasks.values(), timeout=15)
+            tasks["claims"].cancel()
+            await asyncio.wait(tasks.values(), timeout=15)
+            await claims.stop()
             await producer.stop()
             await engine.dispose()
 
@@ -95,10 +100,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             raise
         events = service.validate_events(raw, source=who.kind, bounds=bounds)
         service.check_kinds(who, events)
-        async with unit_of_work(sessions) as session:
-            result = await service.accept(
-                session, producer, caller=who, events=events, topic_prefix=common.topic_prefix
-            )
+        result = await claims.accept(caller=who, events=events, answer_within_s=settings.answer_timeout_s)
         return {"accepted": result.accepted, "duplicates": result.duplicates}
 
     @app.get("/v1/schemas", tags=["schemas"], summary="Names of the event schemas")

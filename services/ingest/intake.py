@@ -16,11 +16,10 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest import metrics, service
+from services.ingest.claims import Claims
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
-from services.kit.db import unit_of_work
 from services.kit.errors import InvalidInput
-from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, topics
 from streams.connection import connection
@@ -36,12 +35,17 @@ FAMILY = topics.intake_for("")
 
 class Intake:
     def __init__(
-        self, common: CommonSettings, sessions: async_sessionmaker[AsyncSession], producer: Producer
+        self,
+        common: CommonSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: Producer,
+        claims: Claims,
     ) -> None:
         self.prefix = common.topic_prefix
         self.bounds = common.event_time_bounds()  # the same bounds as posted events
         self.sessions = sessions
         self.producer = producer
+        self.claims = claims
         self._kinds: dict[str, str] = {}  # institution → kind (an institution's kind never changes)
         self.runner = ConsumerRunner(
             kafka=connection(common, acls.INGEST),
@@ -76,15 +80,9 @@ class Intake:
                     continue
                 accepted.setdefault(sender, {}).setdefault(event.event_id, event)
         for sender, events in accepted.items():
-            async with unit_of_work(self.sessions) as session:
-                result = await service.accept(
-                    session,
-                    self.producer,
-                    caller=Caller(institution_id=sender, kind=self._kinds[sender]),
-                    events=list(events.values()),
-                    topic_prefix=self.prefix,
-                )
-            log.debug("intake forwarded", extra=log_fields(sender=sender, accepted=result.accepted))
+            # Waits as long as Kafka takes: the offsets are committed only once the events are accepted.
+            caller = Caller(institution_id=sender, kind=self._kinds[sender])
+            await self.claims.accept(caller=caller, events=list(events.values()), answer_within_s=None)
         if refused:
             await self.producer.send_all(refused)
 

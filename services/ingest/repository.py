@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, delete, func, literal, select
+from sqlalchemy import ColumnElement, DateTime, String, and_, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,17 +13,26 @@ from services.ingest.models import IngestedEvent
 
 
 async def claim_new(
-    session: AsyncSession, *, institution_id: str, event_ids: Sequence[str], received_at: datetime
+    session: AsyncSession,
+    *,
+    institution_id: str,
+    event_ids: Sequence[str],
+    received_at: datetime,
+    pending_until: datetime,
 ) -> set[str]:
-    """Record the ids not seen before and return them. A concurrent claim of the same id waits on
-    the primary key until the first transaction ends, so an id is claimed at most once. The ids go as
-    one array parameter (`unnest`), not a row of parameters each: a third of the time for 100 ids."""
+    """Claim the ids not seen before (in doubt until `pending_until`) and return them. A concurrent claim
+    of the same id waits on the primary key until the first transaction ends, so an id is claimed at
+    most once. The ids go as one array parameter (`unnest`), not a row of parameters each: a third of the
+    time for 100 ids."""
     ids = func.unnest(literal(list(event_ids), ARRAY(String)))
+    at = DateTime(timezone=True)
     stmt = (
         insert(IngestedEvent)
         .from_select(
-            ["institution_id", "event_id", "received_at"],
-            select(literal(institution_id, String), ids, literal(received_at, DateTime(timezone=True))),
+            ["institution_id", "event_id", "received_at", "pending_until"],
+            select(
+                literal(institution_id, String), ids, literal(received_at, at), literal(pending_until, at)
+            ),
         )
         .on_conflict_do_nothing()
         .returning(IngestedEvent.event_id)
@@ -34,3 +43,57 @@ async def claim_new(
 async def forget_before(session: AsyncSession, *, cutoff: datetime) -> int:
     result = await session.execute(delete(IngestedEvent).where(IngestedEvent.received_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _ids(institution_id: str, event_ids: Iterable[str]) -> ColumnElement[bool]:
+    return and_(IngestedEvent.institution_id == institution_id, IngestedEvent.event_id.in_(list(event_ids)))
+
+
+async def pending_among(session: AsyncSession, *, institution_id: str, event_ids: Sequence[str]) -> set[str]:
+    """Which of these ids are claimed and still in doubt."""
+    stmt = select(IngestedEvent.event_id).where(
+        _ids(institution_id, event_ids), IngestedEvent.pending_until.is_not(None)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def settle(
+    session: AsyncSession, *, institution_id: str, accepted: Iterable[str], released: Iterable[str]
+) -> None:
+    """Claims in doubt become accepted (on Kafka) or are released (not on Kafka: a retry may send them)."""
+    accepted, released = list(accepted), list(released)
+    doubtful = IngestedEvent.pending_until.is_not(None)
+    if accepted:
+        await session.execute(
+            update(IngestedEvent)
+            .where(_ids(institution_id, accepted), doubtful)
+            .values(pending_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    if released:
+        await session.execute(delete(IngestedEvent).where(_ids(institution_id, released), doubtful))
+
+
+async def renew(
+    session: AsyncSession, *, institution_id: str, event_ids: Sequence[str], until: datetime
+) -> None:
+    """Extend the lease of claims whose delivery is still running."""
+    await session.execute(
+        update(IngestedEvent)
+        .where(_ids(institution_id, event_ids), IngestedEvent.pending_until.is_not(None))
+        .values(pending_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def lapsed_claims(session: AsyncSession, *, now: datetime, limit: int) -> list[IngestedEvent]:
+    """Claims in doubt whose lease ran out (the instance that made them is gone), locked until this
+    transaction ends; claims another instance is settling are skipped."""
+    stmt = (
+        select(IngestedEvent)
+        .where(IngestedEvent.pending_until < now)
+        .order_by(IngestedEvent.pending_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())

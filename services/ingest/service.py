@@ -1,35 +1,23 @@
-"""Accepting a batch: validate every event, check the sender may send it, de-duplicate, produce.
+"""Checking a batch: parse it, validate every event, check the sender may send it (services.ingest.claims
+then claims, produces and settles it).
 
-A batch is all or nothing: one bad event rejects the whole batch and nothing is written. The
-de-duplication rows and the Kafka writes commit together: the rows are committed only after Kafka
-has acknowledged every event, so a Kafka failure leaves no id marked as seen.
+A batch is all or nothing: one bad event rejects the whole batch and nothing is written.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest import metrics, repository
+from services.ingest import metrics
 from services.institutions.credentials import Caller
 from services.kit.errors import Forbidden, InvalidInput
-from streams import keys, topics
-from streams.producer import Producer, Record
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import EventBase, event_adapter
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    accepted: int
-    duplicates: list[str]
 
 
 def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
@@ -117,44 +105,3 @@ def check_kinds(caller: Caller, events: Sequence[EventBase]) -> None:
     if wrong:
         metrics.REJECTED.labels(caller.kind, "forbidden_kind").inc(len(events))
         raise Forbidden(f"{caller.institution_id} may send only {caller.kind} events", details=wrong)
-
-
-async def accept(
-    session: AsyncSession,
-    producer: Producer,
-    *,
-    caller: Caller,
-    events: Sequence[EventBase],
-    topic_prefix: str,
-) -> BatchResult:
-    received_at = datetime.now(UTC)
-    new_ids = await repository.claim_new(
-        session,
-        institution_id=caller.institution_id,
-        event_ids=[e.event_id for e in events],
-        received_at=received_at,
-    )
-    fresh = [e for e in events if e.event_id in new_ids]
-    topic = topics.name(topics.EVENT_TOPICS[caller.kind], topic_prefix)
-    stamp = received_at.isoformat()
-    records = [
-        Record(
-            topic=topic,
-            key=keys.person_key(e.person_phone),
-            value=_envelope_json(caller.institution_id, stamp, e),
-        )
-        for e in fresh
-    ]
-    if records:
-        await producer.send_all(records)
-    duplicates = [e.event_id for e in events if e.event_id not in new_ids]
-    metrics.INGESTED.labels(caller.kind).inc(len(fresh))
-    if duplicates:
-        metrics.REJECTED.labels(caller.kind, "duplicate").inc(len(duplicates))
-    return BatchResult(accepted=len(fresh), duplicates=duplicates)
-
-
-def _envelope_json(institution: str, received_at: str, event: EventBase) -> bytes:
-    return orjson.dumps(
-        {"institution": institution, "received_at": received_at, "event": event.model_dump(mode="json")}
-    )

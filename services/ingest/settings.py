@@ -18,3 +18,9 @@ class IngestSettings(BaseSettings):
     intake: bool = Field(
         True, description="forward the events institutions produce to their Kafka intake topics (in the API)"
     )
+    answer_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="longest a posted batch waits for Kafka's acknowledgement; past it the answer is 503 "
+        "in_doubt and a retry is told the outcome",
+    )

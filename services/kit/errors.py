@@ -41,6 +41,16 @@ class PayloadTooLarge(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (Kafka, the database) did not answer in time; the client may retry."""
+    """A dependency (Kafka, the database) did not answer in time; the client may retry after
+    `retry_after_s` seconds (the answer's Retry-After)."""
 
     code = "unavailable"
+    retry_after_s = 1
+
+
+class InDoubt(Unavailable):
+    """Work was handed to a dependency that has not confirmed it yet: it may still be done. A retry is
+    told the outcome once it is known, and nothing is done twice meanwhile."""
+
+    code = "in_doubt"
+    retry_after_s = 2

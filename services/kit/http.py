@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors
 from services.kit.inputs import refuse_unstorable
+from services.kit.logging import log_fields
+
+log = logging.getLogger(__name__)
 
 STATUS = {
     errors.NotAuthenticated: 401,
@@ -45,7 +51,27 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.NotAuthenticated) else None
+    if isinstance(exc, errors.Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(error_body(exc.code, exc.message, exc.details), _status_of(exc), headers=headers)
+
+
+# What the database driver raises while PostgreSQL is down, restarting or refusing connections.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL could not be reached: retryable, like any unavailable dependency (never a 500)."""
+    log.warning("database unavailable", extra=log_fields(error=type(exc).__name__))
+    return await _domain_error(_, errors.Unavailable("the database is unavailable; retry later"))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -101,6 +127,8 @@ def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_0
     dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
     app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
+    for down in DATABASE_DOWN:
+        app.add_exception_handler(down, _database_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 

@@ -1,9 +1,11 @@
 """The outbox relay: publishes queued messages to Kafka and posts them to webhooks, then marks them sent.
 
-Kafka: rows are locked (FOR UPDATE SKIP LOCKED), published, acknowledged by the broker, and marked
-sent in the same transaction. A relay that dies after publishing and before committing leaves the
-rows unsent, so they are published again: at-least-once, with the message id as the receiver's
-de-duplication key (the instruction id is also the Kafka key, so repeats stay in order).
+Kafka: rows are leased in a short transaction (FOR UPDATE SKIP LOCKED, their attempt counted), published
+outside it, and marked sent once the broker acknowledges; while Kafka has not answered (a broker
+restarting), the lease is renewed and nobody publishes the rows again. A row whose lease lapsed (its relay
+died) or whose producer gave up had an attempt that may have landed: the topic is read back first
+(streams.settle), and only a message not on it is published again. So a message reaches its topic once;
+the message id is still the receiver's de-duplication key (the instruction id is also the Kafka key).
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -26,6 +28,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from aiokafka import ConsumerRecord
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,11 +38,13 @@ from services.coordination.delivery.models import OutboxMessage
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
 from services.kit.db import unit_of_work
+from services.kit.errors import Unavailable
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, admin, topics
 from streams.connection import connection
-from streams.producer import Producer, Record
+from streams.producer import DeliveryInDoubt, Producer, Record
+from streams.settle import landed
 
 log = logging.getLogger(__name__)
 KAFKA_BATCH = 500
@@ -126,31 +131,83 @@ class Relay:
                 await asyncio.wait_for(wake.wait(), self.settings.relay_poll_s)
 
     async def kafka_once(self) -> int:
-        """Publish one batch of due Kafka messages; return how many were sent."""
+        """Publish one batch of due Kafka messages; return how many were delivered."""
+        lease = timedelta(seconds=self.settings.relay_lease_s)
         async with unit_of_work(self.sessions) as session:
-            rows = await repository.claim_kafka(session, limit=KAFKA_BATCH)
-            if not rows:
-                return 0
-            await self._ensure_topics(rows)
-            records = [
-                Record(
-                    topic=row.topic or "",
-                    key=(row.key or "").encode(),
-                    value=orjson.dumps(row.payload),
-                    headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
-                )
-                for row in rows
-            ]
-            await self.producer.send_all(records)
-            if self.after_publish is not None:
-                await self.after_publish(rows)
-            now = datetime.now(UTC)
-            await repository.mark_sent(session, [r.id for r in rows], at=now)
-            await instructions.mark_delivered(session, instruction_ids=_instruction_ids(rows), at=now)
-        for row in rows:
+            rows = await repository.claim(session, channel="kafka", limit=KAFKA_BATCH, lease=lease)
+        if not rows:
+            return 0
+        # An earlier attempt whose relay died or gave up may have landed: look before publishing again.
+        delivered = await self._landed([r for r in rows if r.attempts > 0])
+        to_send = [r for r in rows if r.id not in delivered]
+        if to_send:
+            delivered |= await self._publish(to_send)
+        if self.after_publish is not None:
+            await self.after_publish(rows)
+        done = [r for r in rows if r.id in delivered]
+        now = datetime.now(UTC)
+        async with unit_of_work(self.sessions) as session:
+            await repository.mark_sent(session, [r.id for r in done], at=now)
+            await instructions.mark_delivered(session, instruction_ids=_instruction_ids(done), at=now)
+            # The rest is known not to be on Kafka: published again at the next round.
+            await repository.lease_kafka(
+                session, [r.id for r in rows if r.id not in delivered], until=timedelta()
+            )
+        for row in done:
             metrics.DELIVERED.labels("kafka").inc()
             metrics.DELIVERY_SECONDS.labels("kafka").observe((now - row.created_at).total_seconds())
-        return len(rows)
+        return len(done)
+
+    async def _publish(self, rows: list[OutboxMessage]) -> set[int]:
+        """Publish the rows and wait for Kafka's answer, however long (the lease is renewed meanwhile);
+        return the ids of the rows on Kafka. Unavailable when nothing was handed over."""
+        await self._ensure_topics(rows)
+        records = [
+            Record(
+                topic=row.topic or "",
+                key=(row.key or "").encode(),
+                value=orjson.dumps(row.payload),
+                headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
+            )
+            for row in rows
+        ]
+        try:
+            delivery = await self.producer.enqueue(records)
+        except DeliveryInDoubt as exc:  # part was handed over
+            delivery = exc.delivery
+        except Unavailable:
+            async with unit_of_work(self.sessions) as session:
+                await repository.lease_kafka(session, [r.id for r in rows], until=timedelta())
+            raise
+        lease = timedelta(seconds=self.settings.relay_lease_s)
+        while not delivery.done():
+            await asyncio.wait([delivery], timeout=self.settings.relay_lease_s / 3)
+            if not delivery.done():
+                with contextlib.suppress(Exception):  # the database may be down: the lease then lapses
+                    async with unit_of_work(self.sessions) as session:
+                        await repository.lease_kafka(session, [r.id for r in rows], until=lease)
+        if delivery.exception() is None:
+            return {r.id for r in rows}
+        metrics.RELAY_ERRORS.inc()
+        return await self._landed(rows)  # the producer gave up: what landed is what Kafka holds
+
+    async def _landed(self, rows: list[OutboxMessage]) -> set[int]:
+        """The rows whose message is on its topic already (read back since the message was queued)."""
+        found: set[int] = set()
+        by_topic: dict[str, list[OutboxMessage]] = {}
+        for row in rows:
+            by_topic.setdefault(row.topic or "", []).append(row)
+        for topic, group in by_topic.items():
+            ids = await landed(
+                self.kafka,
+                topic,
+                since=min(r.created_at for r in group),
+                identify=_message_id,
+                wanted=[r.message_id for r in group],
+                keys=[(r.key or "").encode() for r in group],
+            )
+            found |= {r.id for r in group if r.message_id in ids}
+        return found
 
     async def _ensure_topics(self, rows: list[OutboxMessage]) -> None:
         prefix = topics.name(topics.instructions_for(""), self.common.topic_prefix)
@@ -169,7 +226,7 @@ class Relay:
         """Post one batch of due webhooks concurrently; return how many were attempted."""
         lease = timedelta(seconds=self.settings.webhook_timeout_s + 5)
         async with unit_of_work(self.sessions) as session:
-            rows = await repository.claim_webhooks(session, limit=WEBHOOK_BATCH, lease=lease)
+            rows = await repository.claim(session, channel="webhook", limit=WEBHOOK_BATCH, lease=lease)
             targets = {}
             for row in rows:
                 inst = await repository.institution(session, row.institution_id or "")
@@ -234,3 +291,8 @@ class Relay:
 
 def _instruction_ids(rows: list[OutboxMessage]) -> list[Any]:
     return [r.instruction_id for r in rows if r.payload.get("type") == "instruction" and r.instruction_id]
+
+
+def _message_id(record: ConsumerRecord) -> str | None:
+    value = dict(record.headers or ()).get(signing.IDEMPOTENCY_KEY)
+    return value.decode() if value is not None else None

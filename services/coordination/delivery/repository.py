@@ -27,16 +27,14 @@ async def institution(session: AsyncSession, institution_id: str) -> Institution
     return await session.get(Institution, institution_id)
 
 
-async def claim_kafka(session: AsyncSession, *, limit: int) -> list[OutboxMessage]:
-    """Unsent Kafka messages, locked until this transaction ends; rows another relay holds are skipped."""
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.channel == "kafka", OutboxMessage.sent_at.is_(None))
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+async def lease_kafka(session: AsyncSession, ids: Sequence[int], *, until: timedelta) -> None:
+    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+        .values(next_attempt_at=func.now() + until)
+        .execution_options(synchronize_session=False)
     )
-    return list((await session.execute(stmt)).scalars())
 
 
 async def mark_sent(session: AsyncSession, ids: Sequence[int], *, at: datetime) -> None:
@@ -48,13 +46,15 @@ async def mark_sent(session: AsyncSession, ids: Sequence[int], *, at: datetime) 
     )
 
 
-async def claim_webhooks(session: AsyncSession, *, limit: int, lease: timedelta) -> list[OutboxMessage]:
-    """Due webhook messages; each is leased (its next attempt pushed past the call's timeout) so the
-    HTTP call runs outside any transaction and another relay does not take it meanwhile."""
+async def claim(session: AsyncSession, *, channel: str, limit: int, lease: timedelta) -> list[OutboxMessage]:
+    """Due messages of a channel; each is leased (its next attempt pushed past `lease`, its attempt counted)
+    so the publish or call runs outside any transaction and another relay does not take it meanwhile. The
+    rows keep the attempts counted before this one: a Kafka message with any had an attempt that may have
+    landed."""
     stmt = (
         select(OutboxMessage)
         .where(
-            OutboxMessage.channel == "webhook",
+            OutboxMessage.channel == channel,
             OutboxMessage.sent_at.is_(None),
             OutboxMessage.dead_at.is_(None),
             OutboxMessage.next_attempt_at <= func.now(),
@@ -71,8 +71,6 @@ async def claim_webhooks(session: AsyncSession, *, limit: int, lease: timedelta)
             .values(next_attempt_at=func.now() + lease, attempts=OutboxMessage.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-        for row in rows:
-            row.attempts += 1
     return rows
 
 

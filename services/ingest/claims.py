@@ -1,0 +1,268 @@
+"""Accepting events exactly once: the ledger claims an event id before the event is produced, and the
+claim is settled by what Kafka says, never by a guess.
+
+A batch's new ids are claimed, in doubt for a lease (`pending_until`), and committed before anything is
+produced; a retry of the same events, on this instance or another, finds them claimed and waits for the
+claim to settle, or is told they are in doubt (503 `in_doubt`, Retry-After), instead of sending them
+again. Kafka's acknowledgement settles the claims as accepted; a refusal before anything was handed over
+releases them (nothing can land). While a delivery runs past the answer, its lease is renewed; when the
+producer gives up on it, or the instance that claimed them is gone (the lease ran out), the topic is read
+back (streams.settle) and each claim settled by it: accepted if its event is there, released if not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.ingest import metrics, repository
+from services.institutions.credentials import Caller
+from services.institutions.models import Institution
+from services.kit.db import unit_of_work
+from services.kit.errors import InDoubt, Unavailable
+from services.kit.logging import log_fields
+from streams import keys, topics
+from streams.connection import KafkaConnection
+from streams.producer import DeliveryInDoubt, Producer, Record
+from streams.schemas.events import EventBase
+from streams.settle import Identify, landed
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0  # a claim in doubt is its instance's for this long, renewed while its delivery runs
+SWEEP_S = 5.0  # how often lapsed claims are looked for
+SWEEP_BATCH = 5000
+IN_DOUBT = "these events were handed to Kafka and not acknowledged yet; retry to be told their outcome"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int
+    duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class _Claim:
+    caller: Caller
+    topic: str
+    received_at: datetime
+    records: dict[str, Record]  # event id → record
+
+
+class Claims:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: Producer,
+        kafka: KafkaConnection,
+        *,
+        topic_prefix: str,
+    ) -> None:
+        self.sessions = sessions
+        self.producer = producer
+        self.kafka = kafka
+        self.prefix = topic_prefix
+        self._following: set[asyncio.Task[None]] = set()
+
+    async def accept(
+        self, *, caller: Caller, events: Sequence[EventBase], answer_within_s: float | None
+    ) -> BatchResult:
+        """Claim, produce and settle; within `answer_within_s` (None: however long it takes). Raises
+        InDoubt when the outcome is not known by then (it is followed up), Unavailable when nothing was
+        handed to Kafka (nothing was accepted)."""
+        deadline = None if answer_within_s is None else asyncio.get_running_loop().time() + answer_within_s
+        ids = [e.event_id for e in events]
+        claim, duplicates = await self._claim(caller, events, deadline)
+        if claim.records:
+            await self._deliver(claim, deadline)
+        metrics.INGESTED.labels(caller.kind).inc(len(claim.records))
+        if duplicates:
+            metrics.REJECTED.labels(caller.kind, "duplicate").inc(len(duplicates))
+        assert len(claim.records) + len(duplicates) == len(ids)
+        return BatchResult(accepted=len(claim.records), duplicates=duplicates)
+
+    async def _claim(
+        self, caller: Caller, events: Sequence[EventBase], deadline: float | None
+    ) -> tuple[_Claim, list[str]]:
+        """Claim the new ids; wait while some of the others are in doubt elsewhere (a concurrent or
+        earlier attempt of the same events), up to the deadline."""
+        ids = [e.event_id for e in events]
+        pause = 0.005
+        while True:
+            received_at = datetime.now(UTC)
+            async with unit_of_work(self.sessions) as session:
+                fresh = await repository.claim_new(
+                    session,
+                    institution_id=caller.institution_id,
+                    event_ids=ids,
+                    received_at=received_at,
+                    pending_until=received_at + timedelta(seconds=LEASE_S),
+                )
+                doubtful = await repository.pending_among(
+                    session,
+                    institution_id=caller.institution_id,
+                    event_ids=[i for i in ids if i not in fresh],
+                )
+                if not doubtful:
+                    break
+                await session.rollback()  # all or nothing: none claimed while some are in doubt
+            if deadline is not None and asyncio.get_running_loop().time() + pause > deadline:
+                metrics.REJECTED.labels(caller.kind, "in_doubt").inc(len(ids))
+                raise InDoubt(IN_DOUBT, details=sorted(doubtful)[:100])
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+        topic = topics.name(topics.EVENT_TOPICS[caller.kind], self.prefix)
+        stamp = received_at.isoformat()
+        records = {
+            e.event_id: Record(
+                topic=topic,
+                key=keys.person_key(e.person_phone),
+                value=_envelope_json(caller.institution_id, stamp, e),
+            )
+            for e in events
+            if e.event_id in fresh
+        }
+        duplicates = [i for i in ids if i not in fresh]
+        return _Claim(caller, topic, received_at, records), duplicates
+
+    async def _deliver(self, claim: _Claim, deadline: float | None) -> None:
+        try:
+            delivery = await self.producer.enqueue(list(claim.records.values()))
+        except DeliveryInDoubt as exc:  # part was handed over
+            self._follow(claim, exc.delivery)
+            raise InDoubt(IN_DOUBT) from exc
+        except Unavailable:
+            await self._settle(claim, accepted=())  # nothing was handed over: nothing can land
+            metrics.REJECTED.labels(claim.caller.kind, "unavailable").inc(len(claim.records))
+            raise
+        timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(asyncio.shield(delivery), timeout)
+        except (TimeoutError, InDoubt) as exc:
+            self._follow(claim, delivery)
+            metrics.REJECTED.labels(claim.caller.kind, "in_doubt").inc(len(claim.records))
+            raise InDoubt(IN_DOUBT) from exc
+        await self._settle(claim, accepted=claim.records)
+
+    def _follow(self, claim: _Claim, delivery: asyncio.Future[Any]) -> None:
+        """Settle the claim in the background once the delivery's outcome is known."""
+        task = asyncio.create_task(self._follow_up(claim, delivery))
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
+
+    async def _follow_up(self, claim: _Claim, delivery: asyncio.Future[Any]) -> None:
+        ids = list(claim.records)
+        while not delivery.done():
+            await asyncio.wait([delivery], timeout=LEASE_S / 3)
+            if not delivery.done():
+                try:
+                    async with unit_of_work(self.sessions) as session:
+                        until = datetime.now(UTC) + timedelta(seconds=LEASE_S)
+                        await repository.renew(
+                            session, institution_id=claim.caller.institution_id, event_ids=ids, until=until
+                        )
+                except Exception:  # noqa: BLE001 - the database may be down; the lease then lapses
+                    log.warning("claim lease not renewed", extra=log_fields(events=len(ids)))
+        if delivery.exception() is None:
+            await self._settle(claim, accepted=ids)
+            return
+        # The producer gave up: what it had handed over may be on the topic or not. Read it back.
+        found = await landed(
+            self.kafka,
+            claim.topic,
+            since=claim.received_at,
+            identify=_identify(claim.caller.institution_id),
+            wanted=ids,
+            keys=[r.key for r in claim.records.values() if r.key is not None],
+        )
+        await self._settle(claim, accepted=found)
+
+    async def _settle(self, claim: _Claim, *, accepted: Iterable[str]) -> None:
+        """Mark the claim's accepted ids accepted and release the rest. If the database cannot be reached
+        the claims stay in doubt; their lease lapses and the sweeper settles them by reading Kafka."""
+        accepted_ids = set(accepted)
+        try:
+            async with unit_of_work(self.sessions) as session:
+                await repository.settle(
+                    session,
+                    institution_id=claim.caller.institution_id,
+                    accepted=accepted_ids,
+                    released=[i for i in claim.records if i not in accepted_ids],
+                )
+        except Exception:  # noqa: BLE001 - left to the sweeper, which decides from Kafka itself
+            log.warning("claims not settled; the sweeper will", extra=log_fields(events=len(claim.records)))
+
+    async def sweep_once(self) -> int:
+        """Settle claims whose lease lapsed (their instance died or lost the database) by reading back
+        the topic; returns how many were settled."""
+        async with unit_of_work(self.sessions) as session:
+            lapsed = await repository.lapsed_claims(session, now=datetime.now(UTC), limit=SWEEP_BATCH)
+            by_institution: dict[str, list[repository.IngestedEvent]] = {}
+            for row in lapsed:
+                by_institution.setdefault(row.institution_id, []).append(row)
+            for institution_id, rows in by_institution.items():
+                found_institution = await session.get(Institution, institution_id)
+                assert found_institution is not None  # the ledger's foreign key
+                topic = topics.name(topics.EVENT_TOPICS[found_institution.kind], self.prefix)
+                ids = [r.event_id for r in rows]
+                found = await landed(
+                    self.kafka,
+                    topic,
+                    since=min(r.received_at for r in rows),
+                    identify=_identify(institution_id),
+                    wanted=ids,
+                )
+                await repository.settle(
+                    session,
+                    institution_id=institution_id,
+                    accepted=found,
+                    released=[i for i in ids if i not in found],
+                )
+                log.info(
+                    "lapsed claims settled from Kafka",
+                    extra=log_fields(
+                        institution=institution_id, landed=len(found), released=len(ids) - len(found)
+                    ),
+                )
+        return len(lapsed)
+
+    async def sweep(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception:  # noqa: BLE001 - retried at the next round; claims stay in doubt meanwhile
+                log.exception("sweeping lapsed claims failed")
+            await asyncio.sleep(SWEEP_S)
+
+    async def stop(self) -> None:
+        """Deliveries still followed are left to the sweeper (their leases lapse)."""
+        for task in list(self._following):
+            task.cancel()
+        await asyncio.gather(*self._following, return_exceptions=True)
+
+
+def _identify(institution_id: str) -> Identify:
+    def identify(record: ConsumerRecord) -> str | None:
+        try:
+            envelope = orjson.loads(record.value or b"")
+            if envelope.get("institution") != institution_id:
+                return None
+            return str(envelope["event"]["event_id"])
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            return None
+
+    return identify
+
+
+def _envelope_json(institution: str, received_at: str, event: EventBase) -> bytes:
+    return orjson.dumps(
+        {"institution": institution, "received_at": received_at, "event": event.model_dump(mode="json")}
+    )

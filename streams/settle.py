@@ -1,0 +1,84 @@
+"""Settling records in doubt: were they written or not? Read back from Kafka itself.
+
+A produce that the client gave up on, or whose sender died, may still have been written (the broker
+wrote it and could not answer). Before such work is sent again, or forgotten, the topic is read from
+shortly before the first attempt to its end and the records are looked for by their ids. Settle only
+when nothing of the first attempt can still be in flight (its producer gave up, or its process is gone):
+what the partitions hold then is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.connection import KafkaConnection
+
+# Record timestamps are the producer's clock when it was handed the record: read from a little earlier.
+CLOCK_MARGIN_S = 5.0
+
+# An id of a record (or None if it is not one of ours); its value and headers are given.
+Identify = Callable[[ConsumerRecord], str | None]
+
+
+async def landed(
+    kafka: KafkaConnection,
+    topic: str,
+    *,
+    since: datetime,
+    identify: Identify,
+    wanted: Iterable[str],
+    keys: Iterable[bytes] | None = None,
+    timeout_s: float = 30.0,
+) -> set[str]:
+    """Which of the `wanted` ids are on the topic in records written since `since` (a little before the
+    first attempt). With `keys`, only the partitions those keys go to are read; else all of them."""
+    wanted = set(wanted)
+    if not wanted:
+        return set()
+    consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), timeout_s)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of the topic here
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"no partitions of {topic} in the cluster's metadata")
+        ordered = sorted(partitions)
+        if keys is not None:
+            chosen = {DefaultPartitioner()(k, ordered, ordered) for k in keys}
+        else:
+            chosen = set(ordered)
+        parts = [TopicPartition(topic, p) for p in sorted(chosen)]
+        consumer.assign(parts)
+        since_ms = int((since.timestamp() - CLOCK_MARGIN_S) * 1000)
+        starts = await asyncio.wait_for(consumer.offsets_for_times(dict.fromkeys(parts, since_ms)), timeout_s)
+        ends = await asyncio.wait_for(consumer.end_offsets(parts), timeout_s)
+        todo = {}
+        for tp in parts:
+            found = starts.get(tp)
+            if found is not None and found.offset < ends[tp]:
+                consumer.seek(tp, found.offset)
+                todo[tp] = ends[tp]
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout_s
+        while todo and wanted - seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} back within {timeout_s}s")
+            batch = await consumer.getmany(*todo, timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    if (ident := identify(record)) is not None:
+                        seen.add(ident)
+            for tp in list(todo):
+                if await consumer.position(tp) >= todo[tp]:
+                    del todo[tp]
+        return seen & wanted
+    finally:
+        await consumer.stop()

@@ -1,0 +1,118 @@
+"""Events handed to Kafka that it has not acknowledged yet are in doubt: the answer says so, a retry is told
+so (or waits) instead of sending them again, and the claims are settled by what Kafka holds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import httpx
+import orjson
+import pytest
+
+from deploy.local import kafka as local_kafka
+from services.ingest.claims import Claims
+from services.ingest.models import IngestedEvent
+from services.ingest.settings import IngestSettings
+from streams import keys, topics
+from streams.producer import Producer, Record
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def _ingest(infra: Infra, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+    from services.ingest.app import build
+
+    app = build(infra.common, IngestSettings(intake=False, **settings))  # type: ignore[arg-type]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest", timeout=60) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def _broker_frozen() -> Iterator[None]:
+    """Every broker stopped (SIGSTOP): connections stay open, nothing is answered, until SIGCONT."""
+    pids = [p.pid for p in local_kafka.running()]
+    assert pids, "the test broker is not running"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+async def _copies(infra: Infra, event_ids: set[str]) -> list[str]:
+    records = await read_topic(infra.kafka, topics.name(topics.EVENTS_TELECOM, infra.prefix))
+    found = [
+        orjson.loads(r.value)["event"]["event_id"] for r in records if r.value and r.value.startswith(b"{")
+    ]
+    return sorted(i for i in found if i in event_ids)
+
+
+async def test_an_answer_past_kafkas_silence_is_in_doubt_and_a_retry_is_told_the_outcome(infra, sessions):
+    _, headers = await f.institution(sessions, "telecom")
+    events = [f.call(f.phone(), start=f.minutes_ago(10), minutes=2) for _ in range(3)]
+    batch = {"events": events}
+    async with _ingest(infra, answer_timeout_s=1.0) as ingest:
+        warm = [f.call(f.phone(), start=f.minutes_ago(10), minutes=2)]
+        assert (await ingest.post("/v1/events", json={"events": warm}, headers=headers)).status_code == 200
+        with _broker_frozen():
+            first = await ingest.post("/v1/events", json=batch, headers=headers)
+            again = await ingest.post("/v1/events", json=batch, headers=headers)
+        for answer in (first, again):
+            assert answer.status_code == 503
+            assert answer.json()["error"]["code"] == "in_doubt"
+            assert int(answer.headers["Retry-After"]) >= 1
+
+        async def settled() -> httpx.Response | None:
+            answer = await ingest.post("/v1/events", json=batch, headers=headers)
+            return answer if answer.status_code == 200 else None
+
+        answer = await eventually(settled, timeout_s=60, every_s=0.5)
+    assert isinstance(answer, httpx.Response)
+    ids = [e["event_id"] for e in events]
+    assert answer.json() == {"accepted": 0, "duplicates": ids}  # the first attempt landed, once
+    assert await _copies(infra, set(ids)) == sorted(ids)
+
+
+async def test_lapsed_claims_are_settled_by_what_kafka_holds(infra, ingest, sessions):
+    """A claim whose instance died: accepted if its event is on the topic, released (sendable) if not."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    landed, lost = (f.call(f.phone(), start=f.minutes_ago(5), minutes=1) for _ in range(2))
+    past = f.now() - timedelta(minutes=1)
+    async with sessions() as s, s.begin():
+        for event in (landed, lost):
+            s.add(
+                IngestedEvent(
+                    institution_id=telecom, event_id=event["event_id"], received_at=past, pending_until=past
+                )
+            )
+    envelope = {"institution": telecom, "received_at": past.isoformat(), "event": landed}
+    producer = Producer(infra.kafka, client_id="test-dead-ingest")  # what the dead instance had sent
+    await producer.start()
+    try:
+        topic = topics.name(topics.EVENTS_TELECOM, infra.prefix)
+        await producer.send_all([Record(topic, orjson.dumps(envelope), keys.person_key(landed["callee"]))])
+    finally:
+        await producer.stop()
+
+    claims = Claims(
+        sessions, producer, infra.kafka.as_principal("stopline-ingest"), topic_prefix=infra.prefix
+    )
+    await claims.sweep_once()  # (the session's ingest may have swept them first: the outcome is the same)
+    answer = await ingest.post("/v1/events", json={"events": [landed, lost]}, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 1, "duplicates": [landed["event_id"]]}
+    assert await _copies(infra, {landed["event_id"], lost["event_id"]}) == sorted(
+        [landed["event_id"], lost["event_id"]]
+    )
