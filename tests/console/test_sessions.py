@@ -1,0 +1,73 @@
+"""Console sessions: sealed, so a changed or foreign cookie is no session; they end at their absolute
+end and when idle; and a form posted without the session's CSRF token changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from services.console.session import Sessions
+from services.console.settings import DEV_SESSION_KEY
+from tests import factories as f
+from tests.console.conftest import Site
+
+OTHER_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def _sessions(key: str = DEV_SESSION_KEY) -> Sessions:
+    return Sessions(key, ttl_s=3600, idle_s=600)
+
+
+def _user(sessions: Sessions):  # type: ignore[no-untyped-def]
+    return sessions.start(
+        kind="officer",
+        subject="o-1",
+        role="operator",
+        unit="u",
+        token="t",
+        credential_ends_at=time.time() + 60,
+    )
+
+
+def test_a_session_reads_back_only_from_its_own_sealed_cookie():
+    sessions = _sessions()
+    user = _user(sessions)
+    cookie = sessions.seal(user)
+    assert sessions.open(cookie) == user
+    assert "o-1" not in base64.urlsafe_b64decode(cookie).decode(errors="replace")  # sealed, not signed only
+    tampered = cookie[:-6] + ("A" if cookie[-6] != "A" else "B") + cookie[-5:]
+    assert sessions.open(tampered) is None
+    assert _sessions(OTHER_KEY).open(cookie) is None  # another deployment's key
+    assert sessions.open("not a cookie") is None and sessions.open(None) is None
+
+
+def test_a_session_ends_with_its_credential_and_when_idle():
+    sessions = _sessions()
+    user = _user(sessions)
+    assert user.ends_at <= time.time() + 60  # the credential ends before the session TTL
+    assert sessions.open(sessions.seal(replace(user, ends_at=time.time() - 1))) is None
+    assert sessions.open(sessions.seal(replace(user, seen_at=time.time() - 601))) is None
+    touched = sessions.touched(replace(user, seen_at=time.time() - 61))
+    assert touched is not None and touched.seen_at > time.time() - 5
+
+
+@pytest.mark.integration
+async def test_a_form_without_the_csrf_token_changes_nothing(site: Site):
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+        signed = await browser.post(
+            "/signin/officer", data={"subject": "officer-csrf", "unit": "changji-psb", "role": "operator"}
+        )
+        assert signed.status_code == 303
+        incident = "0123456789abcdef0123"
+        forged = await browser.post(
+            f"/incidents/{incident}/status",
+            data={"status": "dismissed", "csrf": "not-the-token"},
+            headers={"Accept": "application/json"},
+        )
+        assert forged.status_code == 403 and "reload the page" in forged.json()["message"]
+        note = await browser.post(f"/cases/{f.unique('x')}/notes", data={"text": "hi"})
+        assert note.status_code == 422  # not even a well-formed case id: refused before anything
