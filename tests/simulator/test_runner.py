@@ -54,7 +54,9 @@ async def test_runner_batches_by_institution_and_writes_truth(tmp_path: Path) ->
     truth.close()
 
     sent = [e for _, batch in sink.batches for e in batch]
-    assert stats.acked == stats.generated == len(sent) > 500
+    # How many events half a second paces out depends on the machine; that all are acknowledged does not.
+    assert stats.acked == stats.generated == len(sent) > 0
+    assert len({i for i, _ in sink.batches}) >= 2  # several institutions, each batched on its own
     assert all(len(b) <= 20 and all(e.institution == i for e in b) for i, b in sink.batches)
     assert {i for i, _ in sink.batches} <= set(INSTITUTIONS)
     records = [orjson.loads(line) for line in (tmp_path / "truth.jsonl").read_bytes().splitlines()]
