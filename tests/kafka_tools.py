@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import ClusterAuthorizationFailedError
 
 from streams.acls import provision_institution
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
+from streams.producer import Producer
 
 if TYPE_CHECKING:
     from tests.conftest import Infra
@@ -72,9 +75,23 @@ async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, ev
 
 
 async def on_kafka(infra: Infra, institution: str, kind: str) -> KafkaConnection:
-    """Give an institution its Kafka principal, topics and grants; return its connection."""
+    """Give an institution its Kafka principal, topics and grants; return its connection once the
+    broker applies them (an idempotent producer of the principal is let in: its grants are in force)."""
     await provision_institution(infra.kafka, institution, kind=kind, prefix=infra.prefix)
-    return infra.kafka.as_principal(institution)
+    principal = infra.kafka.as_principal(institution)
+
+    async def admitted() -> bool:
+        producer = Producer(principal, client_id=f"grants-{institution}")
+        try:
+            await producer.start()
+        except ClusterAuthorizationFailedError:
+            return False  # the grants are committed but not yet applied by the broker
+        finally:
+            await producer.stop()
+        return True
+
+    await eventually(admitted, timeout_s=15, every_s=0.2)
+    return principal
 
 
 async def committed(kafka: KafkaConnection, group: str, *topics: str) -> int:
@@ -83,3 +100,29 @@ async def committed(kafka: KafkaConnection, group: str, *topics: str) -> int:
     async with admin_client(kafka) as admin:
         offsets = await admin.list_consumer_group_offsets(group)
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic in topics and meta.offset > 0)
+
+
+async def ends(kafka: KafkaConnection, *topics: str) -> int:
+    """How many records the topics hold (the sum of their end offsets)."""
+    consumer = AIOKafkaConsumer(**kafka.options())
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of a new topic
+        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or set()]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+
+
+async def _caught_up(kafka: KafkaConnection, group: str, topics: Sequence[str], want: int) -> bool:
+    return await committed(kafka, group, *topics) >= want
+
+
+async def drained(kafka: KafkaConnection, *stages: tuple[str, Sequence[str]], timeout_s: float = 30) -> None:
+    """The barrier of a pipeline: each consumer group in turn has committed everything its topics held
+    when its turn came. A stage commits only after its effects (records downstream, rows) landed, so
+    once the last group is through, every effect of what was sent before this call is in place, and a
+    negative assertion ("no alert about this person") can be trusted."""
+    for group, topics in stages:
+        want = await ends(kafka, *topics)
+        await eventually(partial(_caught_up, kafka, group, topics, want), timeout_s=timeout_s, every_s=0.1)

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 import uvicorn
 
@@ -16,11 +17,13 @@ from services.banksim import webhook
 from services.banksim.bank import SimBanks
 from services.banksim.ledger import Ledger
 from services.banksim.settings import BanksimSettings
+from streams import topics
+from streams.producer import Producer, Record
 from streams.schemas.instructions import InstructionMessage, LegalBasis
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case
 from tests.coordination.receiver import free_port
-from tests.kafka_tools import eventually, on_kafka
+from tests.kafka_tools import drained, eventually, on_kafka, read_topic
 
 
 def _msg(kind: str, account: str, amount: str | None = None, **extra: object) -> InstructionMessage:
@@ -145,3 +148,42 @@ async def test_banks_answer_through_kafka_and_webhook(infra, coord: App, session
         await banks.stop()
         server.should_exit = True
         await serving
+
+
+@pytest.mark.integration
+async def test_an_instruction_read_twice_is_answered_once(infra, sessions):
+    """At least once on the way in, once in effect: the bank drops a repeat by its message id."""
+    inst, _, _ = await bank(sessions)
+    await on_kafka(infra, inst, "bank")
+    account = f.account("MULE")
+    message = _msg("stop_payment", account, "700.00").model_copy(update={"institution_id": inst})
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    producer = Producer(infra.kafka, client_id="test-redelivery")
+    await producer.start()
+    try:
+        record = Record(topic, message.model_dump_json().encode(), key=str(message.instruction_id).encode())
+        await producer.send_all([record, record])  # delivered twice, as after a retry
+    finally:
+        await producer.stop()
+    settings = BanksimSettings(
+        kafka_institutions=[inst],
+        webhook_institutions=[],
+        delay_min_s=0.01,
+        delay_max_s=0.02,
+        reject_rate=0,
+        silent_rate=0,
+        learn_from_events=False,
+    )
+    banks = SimBanks(infra.common, settings, api_keys={}, webhook_secrets={})
+    banks.ledger.credit(inst, account, Decimal("700.00"), at=datetime.now(UTC))
+    await banks.start()
+    try:
+        # Barrier: the bank's consumer committed past both copies.
+        await drained(infra.kafka, (f"{infra.prefix}{inst}.instructions", [topic]))
+    finally:
+        await banks.stop()  # waits for the answers in hand
+    answers = await read_topic(infra.kafka, topics.name(topics.responses_from(inst), infra.prefix))
+    mine = [
+        orjson.loads(r.value)["outcome"] for r in answers if r.key == str(message.instruction_id).encode()
+    ]
+    assert mine == ["acknowledged", "executed"]

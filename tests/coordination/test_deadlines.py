@@ -18,6 +18,7 @@ from streams import topics
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case, respond, running
 from tests.kafka_tools import eventually, read_topic
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +58,7 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     issued_at = datetime.fromisoformat(str(held["issued_at"]))
     assert datetime.fromisoformat(str(held["expires_at"])) == issued_at + timedelta(hours=1)
 
+    lapsed_before = await sample(short.client, "stopline_holds_expired_total", kind="stop_payment")
     # The hour passes: rather than waiting for it, its expiry is moved to now.
     async with unit_of_work(sessions) as session:
         await session.execute(
@@ -82,6 +84,9 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     audit = (await short.client.get(f"/v1/audit?entity_id={stop['id']}", headers=f.officer("auditor"))).json()
     assert [e["action"] for e in audit["items"]][-1] == "instruction.expired"
     assert audit["items"][-1]["actor_role"] == "system"
+    assert (
+        await sample(short.client, "stopline_holds_expired_total", kind="stop_payment") == lapsed_before + 1
+    )
 
 
 async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
@@ -89,6 +94,10 @@ async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
     sup = f.officer("supervisor", unit="deadline-unit")
     inst, _, _ = await bank(sessions)
     case_id = await open_case(short.client, op, (inst, f.account("MULE"), "900.00"))
+    escalated = [
+        await sample(short.client, "stopline_escalations_total", kind="query", stage=stage)
+        for stage in ("acknowledgement", "execution")
+    ]
     query = await issue(
         short.client, op, case_id, kind="query", institution_id=inst, account=f.account("MULE")
     )
@@ -110,4 +119,7 @@ async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
         if orjson.loads(r.value)["instruction_id"] == query["id"]
     ]
     assert stages == ["acknowledgement", "execution"]
-    assert "stopline_escalations_total" in (await short.client.get("/metrics")).text
+    assert [
+        await sample(short.client, "stopline_escalations_total", kind="query", stage=stage)
+        for stage in ("acknowledgement", "execution")
+    ] == [escalated[0] + 1, escalated[1] + 1]

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.coordination.alerts.models import AlertRow
+from streams import topics
 from streams.schemas.alerts import incident_id_for
 from tests import factories as f
-from tests.kafka_tools import eventually
+from tests.conftest import Infra
+from tests.kafka_tools import drained, eventually
 
 pytestmark = pytest.mark.integration
+
+
+async def _drained(infra: Infra) -> None:
+    """Everything posted so far went through the scorer's two stages and the coordination alerts
+    consumer, each committed after its effects: every alert it raises is stored by now."""
+    prefix = infra.prefix
+    await drained(
+        infra.kafka,
+        (f"{prefix}scorer-events", [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]),
+        (f"{prefix}scorer-accounts", [topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)]),
+        (f"{prefix}coordination-alerts", [topics.name(topics.ALERTS, prefix)]),
+    )
 
 
 async def _alerts_for(sessions, predicate) -> list[AlertRow]:  # type: ignore[no-untyped-def]
@@ -27,7 +39,7 @@ def _calls_scored() -> float:
     return REGISTRY.get_sample_value("stopline_scorer_events_total", {"type": "telecom.call"}) or 0.0
 
 
-async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordination, sessions):
+async def test_impersonation_scam_gives_exactly_one_alert(infra, ingest, scorer, coordination, sessions):
     telecom, tel_headers = await f.institution(sessions, "telecom")
     bank, bank_headers = await f.institution(sessions, "bank")
     victim, victim_account, mule = f.phone(), f.account(), f.account("MULE")
@@ -58,8 +70,8 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
     def mine(r: AlertRow) -> bool:
         return r.subject.get("phone") == victim
 
-    alerts = await eventually(lambda: _alerts_for(sessions, mine), timeout_s=15)
-    await asyncio.sleep(1.0)  # anything duplicated would arrive within this time
+    await eventually(lambda: _alerts_for(sessions, mine), timeout_s=15)
+    await _drained(infra)  # the retried batch and all the scorer made of the events are through
     alerts = await _alerts_for(sessions, mine)
     assert len(alerts) == 1
     alert = alerts[0]
@@ -84,7 +96,7 @@ async def test_impersonation_scam_gives_exactly_one_alert(ingest, scorer, coordi
     assert str(alert.id) in {a["id"] for a in listed.json()["items"]}
 
 
-async def test_call_reported_after_the_transfer_still_alerts(ingest, scorer, coordination, sessions):
+async def test_call_reported_after_the_transfer_still_alerts(infra, ingest, scorer, coordination, sessions):
     """Telecoms report a call when it ends: the victim often pays while still on the phone."""
     _, tel_headers = await f.institution(sessions, "telecom")
     _, bank_headers = await f.institution(sessions, "bank")
@@ -97,7 +109,7 @@ async def test_call_reported_after_the_transfer_still_alerts(ingest, scorer, coo
         at=f.minutes_ago(10),
     )
     await ingest.post("/v1/events", json={"events": [transfer]}, headers=bank_headers)
-    await asyncio.sleep(0.5)
+    await _drained(infra)
     assert await _alerts_for(sessions, lambda r: r.subject.get("phone") == victim) == []
     call = f.call(victim, start=f.minutes_ago(30), minutes=25, reported=True)
     await ingest.post("/v1/events", json={"events": [call]}, headers=tel_headers)
@@ -108,7 +120,7 @@ async def test_call_reported_after_the_transfer_still_alerts(ingest, scorer, coo
     assert any("during the call" in reason for reason in alerts[0].reasons)  # type: ignore[index]
 
 
-async def test_ordinary_activity_gives_no_alert(ingest, scorer, coordination, sessions):
+async def test_ordinary_activity_gives_no_alert(infra, ingest, scorer, coordination, sessions):
     _, tel_headers = await f.institution(sessions, "telecom")
     _, bank_headers = await f.institution(sessions, "bank")
     person, payee = f.phone(), f.account()
@@ -145,11 +157,13 @@ async def test_ordinary_activity_gives_no_alert(ingest, scorer, coordination, se
         person, payer_account=f.account(), payee_account=payee, amount="80000", at=f.minutes_ago(1)
     )
     await ingest.post("/v1/events", json={"events": [marker]}, headers=bank_headers)
-    await asyncio.sleep(1.5)
+    await _drained(infra)
     assert await _alerts_for(sessions, lambda r: r.subject.get("phone") == person) == []
 
 
-async def test_mule_account_collecting_from_many_gives_one_alert(ingest, scorer, coordination, sessions):
+async def test_mule_account_collecting_from_many_gives_one_alert(
+    infra, ingest, scorer, coordination, sessions
+):
     mule_bank, mule_headers = await f.institution(sessions, "bank")
     _, bank_headers = await f.institution(sessions, "bank")
     mule, mule_phone = f.account("MULE"), f.phone()
@@ -179,7 +193,7 @@ async def test_mule_account_collecting_from_many_gives_one_alert(ingest, scorer,
         return r.typology == "mule_fan_in" and r.subject.get("account") == mule and not r.subject.get("phone")
 
     await eventually(lambda: _alerts_for(sessions, about_mule), timeout_s=15)
-    await asyncio.sleep(1.0)
+    await _drained(infra)
     alerts = await _alerts_for(sessions, about_mule)
     assert len(alerts) == 1
     assert alerts[0].subject["institution"] == mule_bank

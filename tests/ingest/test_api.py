@@ -14,6 +14,7 @@ from streams import keys, topics
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import read_topic
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -200,10 +201,33 @@ async def test_schemas_are_served(ingest):
     assert (await ingest.get("/v1/schemas/nope")).status_code == 404
 
 
-async def test_metrics_and_health(ingest):
+async def test_metrics_count_what_was_accepted_and_refused(ingest, sessions):
     assert (await ingest.get("/health")).json()["status"] == "ok"
-    body = (await ingest.get("/metrics")).text
-    assert "stopline_ingest_events_total" in body
-    assert (
-        'stopline_ingest_rejected_total{reason="invalid"' in body or "stopline_ingest_rejected_total{" in body
+    _, headers = await f.institution(sessions, "telecom")
+
+    async def counts() -> tuple[float, ...]:
+        return (
+            await sample(ingest, "stopline_ingest_events_total", source="telecom"),
+            await sample(ingest, "stopline_ingest_rejected_total", source="telecom", reason="duplicate"),
+            await sample(ingest, "stopline_ingest_rejected_total", source="telecom", reason="invalid"),
+            await sample(ingest, "stopline_ingest_rejected_total", source="telecom", reason="forbidden_kind"),
+            await sample(
+                ingest, "stopline_ingest_rejected_total", source="unknown", reason="unauthenticated"
+            ),
+        )
+
+    before = await counts()
+    calls = [f.call(f.phone(), start=f.minutes_ago(20), minutes=3) for _ in range(3)]
+    assert (await ingest.post("/v1/events", json={"events": calls}, headers=headers)).status_code == 200
+    assert (await ingest.post("/v1/events", json={"events": calls[:2]}, headers=headers)).status_code == 200
+    broken = [{**calls[0], "event_id": f.unique("c"), "minutes": "long"}, {"type": "telecom.call"}]
+    assert (await ingest.post("/v1/events", json={"events": broken}, headers=headers)).status_code == 422
+    transfer = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="1", at=f.now()
     )
+    assert (await ingest.post("/v1/events", json={"events": [transfer]}, headers=headers)).status_code == 403
+    assert (
+        await ingest.post("/v1/events", json={"events": calls}, headers={"Authorization": "Bearer x"})
+    ).status_code == 401
+    after = await counts()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 2, 2, 1, 1]

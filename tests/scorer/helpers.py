@@ -6,22 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from services.scorer.main import Scorer
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
 from streams.admin import ensure_topics
-from streams.connection import KafkaConnection
 from streams.consumer import ConsumerRunner
 from streams.schemas.alerts import Alert, alert_adapter
 from tests import factories as f
+from tests import kafka_tools
 from tests.conftest import Infra
-from tests.kafka_tools import committed, eventually, read_topic
+from tests.kafka_tools import eventually, read_topic
 
 
 async def fresh_prefix(infra: Infra) -> str:
@@ -71,38 +70,23 @@ async def send(
 
 async def ends(infra: Infra, *names: str) -> int:
     """How many records the topics hold (the sum of their end offsets)."""
-    consumer = AIOKafkaConsumer(**infra.kafka.options())
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - as tests.kafka_tools does
-        parts = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or set()]
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
+    return await kafka_tools.ends(infra.kafka, *names)
 
 
 async def committed_all(instance: Scorer, infra: Infra, prefix: str) -> None:
     """Wait until both stages have handled and committed everything on their input topics: first the
     person stage (its commit follows its movements' landing, so the movements topic is then complete),
     then the account stage."""
-    person_topics = [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]
-    moves = topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)
-    for group, names in (
-        (instance.runners[0].group_id, person_topics),
-        (f"{prefix}scorer-accounts", [moves]),
-    ):
-        want = await ends(infra, *names)
-        await eventually(partial(_reached, infra.kafka, group, names, want), timeout_s=20, every_s=0.2)
+    await kafka_tools.drained(
+        infra.kafka,
+        (instance.runners[0].group_id, [topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()]),
+        (f"{prefix}scorer-accounts", [topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)]),
+        timeout_s=20,
+    )
 
 
-async def _reached(kafka: KafkaConnection, group: str, names: list[str], want: int) -> bool:
-    return await committed(kafka, group, *names) >= want
-
-
-async def alerts_about(infra: Infra, prefix: str, phone: str, *, settle_s: float = 0.0) -> list[Alert]:
+async def alerts_about(infra: Infra, prefix: str, phone: str) -> list[Alert]:
     """Every alert message on the topic about this person (raw messages: duplicates would show)."""
-    if settle_s:
-        await asyncio.sleep(settle_s)
     records = await read_topic(infra.kafka, topics.name(topics.ALERTS, prefix))
     alerts = [alert_adapter.validate_json(r.value or b"") for r in records]
     return [a for a in alerts if a.subject.phone == phone]

@@ -4,6 +4,8 @@ when the handler returns), so a failed batch is read again, and a clean stop com
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -41,6 +43,47 @@ async def _produce(infra: Infra, topic: str, values: list[bytes], partitions: in
             await producer.send_and_wait(topic, v, key=str(i % partitions).encode())
     finally:
         await producer.stop()
+
+
+async def _markers(infra: Infra, topic: str, partitions: int = 2) -> list[bytes]:
+    """A marker at the end of every partition: a runner that has handled them all has read everything
+    before them (a partition is read in order), which is the barrier for "nothing else was read"."""
+    markers = [f"marker-{f.unique('m')}-p{p}".encode() for p in range(partitions)]
+    producer = AIOKafkaProducer(**infra.kafka.options())
+    await producer.start()
+    try:
+        for partition, marker in enumerate(markers):
+            await producer.send_and_wait(topic, marker, partition=partition)
+    finally:
+        await producer.stop()
+    return markers
+
+
+def _commits(runner: ConsumerRunner, effects: list[asyncio.Future[None]]) -> list[bool]:
+    """Spy on the runner's commits (once its consumer exists): for each, whether every effect handed
+    over so far had landed when it was sent."""
+    calls: list[bool] = []
+    commit = runner.consumer.commit
+
+    async def spied(*args: Any, **kwargs: Any) -> None:
+        calls.append(all(e.done() for e in effects))
+        await commit(*args, **kwargs)
+
+    runner.consumer.commit = spied  # type: ignore[method-assign]
+    return calls
+
+
+def _polls(runner: ConsumerRunner) -> list[float]:
+    """Spy on the runner's polls (once its consumer exists): when each began."""
+    began: list[float] = []
+    getmany = runner.consumer.getmany
+
+    async def spied(*args: Any, **kwargs: Any) -> Any:
+        began.append(time.monotonic())
+        return await getmany(*args, **kwargs)
+
+    runner.consumer.getmany = spied  # type: ignore[method-assign]
+    return began
 
 
 def _runner(infra: Infra, topic: str, group: str, handle, **options) -> ConsumerRunner:  # type: ignore[no-untyped-def]
@@ -101,11 +144,12 @@ async def test_clean_stop_commits_finished_work_so_nothing_is_done_twice(infra):
     runner = _runner(infra, topic, group, second)
     task = asyncio.create_task(runner.run())
     await asyncio.wait_for(runner.started.wait(), 10)
-    await asyncio.sleep(2)  # time enough to join, be assigned and fetch
+    markers = await _markers(infra, topic)
+    await eventually(lambda: len(again) >= len(markers), timeout_s=20)
     runner.stop()
     await task
     assert sorted(seen) == sorted(values)
-    assert again == []
+    assert sorted(again) == sorted(markers)  # read from the committed offsets: only what came after
 
 
 async def test_retries_are_bounded_then_the_runner_stops(infra):
@@ -133,11 +177,16 @@ async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_fi
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: len(seen) == 10, timeout_s=20)
-        await asyncio.sleep(0.5)
-        first = await _committed(infra, topic, runner.group_id)  # the first batch's commit is due at once
+        # The first batch's commit is due at once (whatever the clock): it is made.
+        first = await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10)
+        polls = _polls(runner)
         await _produce(infra, topic, [f"late{i}".encode() for i in range(4)])
         await eventually(lambda: len(seen) == 14, timeout_s=20)
-        await asyncio.sleep(0.5)  # quiet input, but the interval has not passed: nothing more is committed
+        # Barrier: the loop polled again after handling them, and the input is quiet; the interval has
+        # not passed, so what was handled is held, not committed.
+        handled_at = time.monotonic()
+        await eventually(lambda: len([p for p in polls if p > handled_at]) >= 2, timeout_s=10)
+        assert runner.finished
         assert 0 < first == await _committed(infra, topic, runner.group_id) < 14
     finally:
         runner.stop()
@@ -147,10 +196,11 @@ async def test_a_commit_interval_defers_commits_but_a_stop_commits_everything_fi
     second = _runner(infra, topic, group, lambda batch: _record(again, batch))
     task = asyncio.create_task(second.run())
     await asyncio.wait_for(second.started.wait(), 10)
-    await asyncio.sleep(2)  # time enough to join, be assigned and fetch
+    markers = await _markers(infra, topic)
+    await eventually(lambda: len(again) >= len(markers), timeout_s=20)
     second.stop()
     await task
-    assert again == []
+    assert sorted(again) == sorted(markers)  # the stop had committed all 14
 
 
 async def test_effects_still_landing_let_the_next_batch_go_on_and_are_committed_once_landed(infra):
@@ -172,26 +222,23 @@ async def test_effects_still_landing_let_the_next_batch_go_on_and_are_committed_
     task = asyncio.create_task(runner.run())
     try:
         await asyncio.wait_for(runner.started.wait(), 10)
+        commits = _commits(runner, landings)
         await _produce(infra, topic, [b"first"])  # one record: one batch
         await eventually(lambda: seen == [b"first"], timeout_s=20)
-        await asyncio.sleep(0.5)
-        # The first commit is due, but waits for the effect.
-        assert await _committed(infra, topic, runner.group_id) == 0
+        # The first commit is due, but waits for the effect: it is sent once the effect landed.
         land_all()
         await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10)
         await _produce(infra, topic, [f"late{i}".encode() for i in range(7)])
         # Handled although the effects of the batches before have not landed: no wait per batch.
         await eventually(lambda: len(seen) == 8, timeout_s=20)
-        runner.stop()
-        await asyncio.sleep(0.5)
-        assert not task.done()  # the stop commits, so it waits for what is landing
-        assert await _committed(infra, topic, runner.group_id) == 1
+        runner.stop()  # the stop commits, so it waits for what is landing
         land_all()
         await asyncio.wait_for(task, 20)
     finally:
         land_all()
         runner.stop()
         await asyncio.wait_for(task, 20)
+    assert len(commits) >= 2 and all(commits), "a commit was sent while an effect was still landing"
     assert await _committed(infra, topic, runner.group_id) == 8
 
 
@@ -252,8 +299,12 @@ async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anyth
     await _produce(infra, topic, [b"second"])
     await eventually(lambda: len(landings) == 2, timeout_s=20)  # handled; not committed (interval)
     told.clear()  # the input may have looked quiet before the second batch: idle was right then
+    polls = _polls(runner)
     landings[1].set_exception(Unavailable("Kafka did not acknowledge in time"))
-    await asyncio.sleep(IDLE_AFTER_S + 0.2)  # long enough that the input looks quiet
+    # Barrier: the loop has polled twice since the input became quiet (no record for IDLE_AFTER_S), where
+    # it would have told the idle hook had it not held the failed effect.
+    quiet_from = time.monotonic() + IDLE_AFTER_S
+    await eventually(lambda: len([p for p in polls if p > quiet_from]) >= 2, timeout_s=IDLE_AFTER_S + 10)
     with pytest.raises(Unavailable):  # as aiokafka would meet it: it logs and goes on
         await _Listener(runner).on_partitions_revoked(runner.consumer.assignment())
     with pytest.raises(Unavailable):
