@@ -34,6 +34,8 @@ class KafkaConnection:
     password: str = field(repr=False)
     security_protocol: str = "SASL_PLAINTEXT"
     ca_file: str | None = None
+    instance: str | None = None  # the process's stable name: its consumers are static group members
+    session_timeout_ms: int = 6_000
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
@@ -68,6 +70,8 @@ def connection(common: CommonSettings, principal: str) -> KafkaConnection:
         password=common.kafka_password.get_secret_value() or development_password(username),
         security_protocol=common.kafka_security_protocol,
         ca_file=common.kafka_ca_file or None,
+        instance=common.instance or None,
+        session_timeout_ms=common.kafka_session_timeout_ms,
     )
 
 

@@ -74,6 +74,7 @@ class _Listener(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.runner.in_group = False  # rebalancing: not ready until the new assignment
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
@@ -102,6 +103,7 @@ class _Listener(ConsumerRebalanceListener):
                 self.runner.rewound = await self.runner.rewind(committed)
                 for tp, offset in self.runner.rewound.items():
                     consumer.seek(tp, offset)
+        self.runner.in_group = True
 
 
 class ConsumerRunner:
@@ -164,22 +166,37 @@ class ConsumerRunner:
             partition_assignment_strategy=(RangePartitionAssignor,),
             fetch_max_wait_ms=poll_timeout_ms,
             request_timeout_ms=request_timeout_ms,
-            # Kafka's default: long enough that a busy event loop (a big batch, a state snapshot)
-            # does not cost the member its partitions; a crashed member is still noticed in 45 s.
-            session_timeout_ms=45_000,
-            heartbeat_interval_ms=3_000,
+            # A killed or frozen member's partitions move after the session timeout (6 s by default:
+            # another member takes them over well within 10 s; the event loop never stalls that long).
+            # A static member (an instance name) that restarts within it takes them back with no
+            # rebalance at all, so a crash-looping process does not stall the rest of its group. The
+            # rebalance timeout is how long the others get to finish the batch in hand and rejoin.
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
+            rebalance_timeout_ms=30_000,
             max_poll_interval_ms=120_000,
+            group_instance_id=kafka.instance,
         )
         if pattern is not None:
             self._options["metadata_max_age_ms"] = PATTERN_REFRESH_MS
         self._consumer: AIOKafkaConsumer | None = None
         self.started = asyncio.Event()
+        self.in_group = False  # holds its assignment of the group's current generation
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("consumer not running")
         return self._consumer
+
+    def readiness(self) -> str:
+        """ "ok" while the runner holds the partitions the group gave it; not while it is joining or
+        rebalancing (then nobody may be processing some of the group's partitions)."""
+        if self.in_group or (
+            self.pattern is not None and self._consumer and not self._consumer.subscription()
+        ):
+            return "ok"  # (a pattern no topic matches yet has nothing to hold)
+        return "error: not in its consumer group (joining or rebalancing)"
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it and leave the group."""
@@ -229,6 +246,7 @@ class ConsumerRunner:
             log.exception("consumer stopped on an error", extra=log_fields(group=self.group_id))
             raise
         finally:
+            self.in_group = False
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
 

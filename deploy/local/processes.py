@@ -24,12 +24,13 @@ class Child:
     args: list[str]
     url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
     env: dict[str, str] = field(default_factory=dict)
     log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
+        if self.log is not None:
+            self.log.close()
         self.log = (LOGS / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
             [PY, "-m", *self.args],
@@ -42,6 +43,7 @@ class Child:
     def stop(self, timeout: float = 15) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.proc.send_signal(signal.SIGCONT)  # a stopped process cannot take its SIGTERM
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)

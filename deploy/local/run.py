@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client import start_http_server
 from pydantic_settings import BaseSettings
 
 from deploy.local.common import REPO_ROOT, say
@@ -22,6 +23,7 @@ from deploy.local.processes import (
     wait_healthy,
 )
 from deploy.local.staff import USERNAME, Staff
+from deploy.local.supervisor import Supervisor
 from services.blocklist.settings import BlocklistSettings
 from services.console.settings import ConsoleSettings
 from services.coordination.settings import CoordinationSettings
@@ -30,13 +32,13 @@ from services.kit.settings import CommonSettings
 from services.notifier.settings import NotifierSettings
 from services.simulator.model import INSTITUTIONS
 
-MAX_RESTARTS = 5
 RUN_PREFIX_ROOT = "run-"
 
 
 GATEWAY_PORT = 8007  # the local stand-in for the SMS gateway and the app-push provider
 GATEWAY = f"http://127.0.0.1:{GATEWAY_PORT}"
 SIMULATOR_METRICS_PORT = 8009
+SUPERVISOR_METRICS_PORT = 8011
 
 
 def _url(settings: BaseSettings) -> str:
@@ -134,22 +136,28 @@ def main() -> None:
         # producing straight to Kafka), with its own topics and grants.
         pairs = [f"{ident}:{kind}" for ident, kind in INSTITUTIONS.items()]
         step(["streams.acls", "institutions", *pairs], "institutions' Kafka principals", timeout=60)
+        supervisor = Supervisor(CHILDREN)
+        start_http_server(SUPERVISOR_METRICS_PORT, addr="127.0.0.1")  # the restart counts
         for child in CHILDREN:
             child.start()
+            supervisor.started(child)
             wait_healthy(child)
         _banner()
         feed = AlertFeed()
         staff = Staff(BANK_STAFF)
+        polled_at = 0.0
         while not stopping:
-            feed.poll()
-            if staff.poll():
-                say(
-                    f"CONSOLE bank staff sign in at {CONSOLE}/signin as {USERNAME} of "
-                    f"{', '.join(staff.ready)}, password {staff.password}"
-                )
+            if time.monotonic() - polled_at >= 2:
+                polled_at = time.monotonic()
+                feed.poll()
+                if staff.poll():
+                    say(
+                        f"CONSOLE bank staff sign in at {CONSOLE}/signin as {USERNAME} of "
+                        f"{', '.join(staff.ready)}, password {staff.password}"
+                    )
             if not stopping:  # a child that exits because of our Ctrl-C is not restarted
-                _restart_crashed()
-            time.sleep(2)
+                supervisor.tick()
+            time.sleep(0.5)
     finally:
         say("stopping services …")
         for child in reversed(CHILDREN):
@@ -157,17 +165,6 @@ def main() -> None:
         if not stack_was_up:
             step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
         say("stopped.")
-
-
-def _restart_crashed() -> None:
-    for child in CHILDREN:
-        if child.proc is None or child.proc.poll() is None:
-            continue
-        if child.restarts >= MAX_RESTARTS:
-            raise SystemExit(f"{child.name} keeps failing; see {LOGS / (child.name + '.log')}")
-        child.restarts += 1
-        say(f"{child.name} exited ({child.proc.returncode}); restarting ({child.restarts}/{MAX_RESTARTS})")
-        child.start()
 
 
 def _banner() -> None:
@@ -185,6 +182,7 @@ def _banner() -> None:
     say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
     say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
+    say(f"  supervisor        metrics http://127.0.0.1:{SUPERVISOR_METRICS_PORT}/metrics (restarts)")
     prefix = os.environ["STOPLINE_TOPIC_PREFIX"]
     say(f"  Kafka             {CommonSettings().kafka_bootstrap} (SASL/SCRAM), topics {prefix}*")
     say(

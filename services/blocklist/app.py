@@ -62,7 +62,9 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
             yield session
         feed.wake()
 
-    app = create_app(title="Stopline blocklist", health=health, lifespan=lifespan)
+    app = create_app(
+        title="Stopline blocklist", health=health, liveness=lambda: task_health(tasks), lifespan=lifespan
+    )
     officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
     app.include_router(
         router(session_dep, officer, institution_dependency(CredentialVerifier(sessions)), settings)

@@ -32,7 +32,7 @@ from services.institutions.endpoints import router as institution_sessions_route
 from services.institutions.users import SessionVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.http import create_app, serve, task_health
+from services.kit.http import STOPPED, create_app, group_health, serve, task_health
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
 
@@ -89,9 +89,12 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
             await engine.dispose()
 
     async def health() -> dict[str, Any]:
-        checks = {"database": await ping(engine), **task_health(consuming)}
+        return {"database": await ping(engine), **liveness(), **group_health(runners)}
+
+    def liveness() -> dict[str, str]:
+        checks = task_health(consuming)
         if relay is not None:
-            checks["relay"] = "ok" if all(not t.done() for t in relay.tasks) else "error: stopped"
+            checks["relay"] = "ok" if all(not t.done() for t in relay.tasks) else STOPPED
         return checks
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
@@ -108,7 +111,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     ) -> AsyncSession:
         return session
 
-    app = create_app(title="Stopline coordination API", health=health, lifespan=lifespan)
+    app = create_app(title="Stopline coordination API", health=health, liveness=liveness, lifespan=lifespan)
     officer = officer_dependency(verifier)
     app.include_router(
         institution_sessions_router(committed_session, ttl_s=settings.institution_session_ttl_s)

@@ -18,7 +18,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.errors import InvalidInput, NotFound
-from services.kit.http import create_app, serve, task_health
+from services.kit.http import create_app, group_health, serve, task_health
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls
@@ -75,12 +75,15 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             await asyncio.sleep(3600)
 
     async def health() -> dict[str, Any]:
-        return {"database": await ping(engine), "kafka": await producer.ping(), **task_health(tasks)}
+        consumers = {"intake": intake.runner} if settings.intake else {}
+        checks = {"database": await ping(engine), "kafka": await producer.ping(), **task_health(tasks)}
+        return checks | group_health(consumers)
 
     app = create_app(
         title="Stopline ingest API",
         description="Institutions post telecom, bank and payment events; see /v1/schemas.",
         health=health,
+        liveness=lambda: task_health(tasks),
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )

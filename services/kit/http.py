@@ -32,6 +32,8 @@ STATUS = {
 }
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+LivenessCheck = Callable[[], Mapping[str, str]]
+STOPPED = "error: stopped"
 
 
 def _status_of(exc: errors.DomainError) -> int:
@@ -121,9 +123,19 @@ async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_000, **kwargs: Any) -> FastAPI:
-    """A FastAPI app with the kit's error mapping, its input rule, `/metrics`, `/health` and a body-size
-    limit."""
+def create_app(
+    *,
+    title: str,
+    health: HealthCheck,
+    liveness: LivenessCheck | None = None,
+    max_body_bytes: int = 1_000_000,
+    **kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with the kit's error mapping, its input rule, `/metrics`, health and a body-size
+    limit. Health is two questions: `/health/ready` (also `/health`): may it take work now - its database
+    and Kafka answer, its consumers hold their partitions (`health`); `/health/live`: is it worth keeping -
+    no background task has ended (`liveness`, which must not wait on any dependency: an outage of one
+    is not a reason to restart)."""
     dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
     app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
@@ -137,17 +149,30 @@ def create_app(*, title: str, health: HealthCheck, max_body_bytes: int = 1_000_0
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", tags=["operations"])
-    async def health_endpoint() -> JSONResponse:
-        report = await health()
-        ok = all(v == "ok" for v in report.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "checks": report}, 200 if ok else 503)
+    @app.get("/health/ready", tags=["operations"])
+    async def readiness_endpoint() -> JSONResponse:
+        return _report(await health())
+
+    @app.get("/health/live", tags=["operations"])
+    async def liveness_endpoint() -> JSONResponse:
+        return _report(dict(liveness()) if liveness is not None else {})
 
     return app
 
 
+def _report(checks: dict[str, Any]) -> JSONResponse:
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+
+
 def task_health(tasks: Mapping[str, asyncio.Task[Any]]) -> dict[str, str]:
     """A health check per background task: a consumer or worker that has ended is reported, not hidden."""
-    return {name: "error: stopped" if task.done() else "ok" for name, task in tasks.items()}
+    return {name: STOPPED if task.done() else "ok" for name, task in tasks.items()}
+
+
+def group_health(runners: Mapping[str, Any]) -> dict[str, str]:
+    """A readiness check per consumer (a streams.consumer.ConsumerRunner): it holds its partitions."""
+    return {f"{name} partitions": runner.readiness() for name, runner in runners.items()}
 
 
 def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) -> None:

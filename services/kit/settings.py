@@ -56,6 +56,17 @@ class CommonSettings(BaseSettings):
         "SASL_PLAINTEXT", description="how clients reach Kafka (SASL_SSL with a CA file in production)"
     )
     kafka_ca_file: str = Field("", description="CA certificate (PEM) the brokers' TLS certificates chain to")
+    kafka_session_timeout_ms: int = Field(
+        6_000,
+        ge=1_000,
+        description="a consumer that stops heart-beating (killed, frozen) loses its partitions after this",
+    )
+    instance: str = Field(
+        "",
+        description="this process's stable name among its service's instances (e.g. ingest-1, a StatefulSet "
+        "pod's name); its consumers are then static group members, so a restart within the session timeout "
+        "takes its partitions back without a rebalance of the group",
+    )
     topic_prefix: str = Field("", description="prefix of every topic name (isolates test runs)")
     database_url: str = Field(
         default_factory=lambda: (

@@ -18,7 +18,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.http import create_app, serve, task_health
+from services.kit.http import create_app, group_health, serve, task_health
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
@@ -78,7 +78,8 @@ def build(
             await engine.dispose()
 
     async def health() -> dict[str, Any]:
-        return {"database": await ping(engine), **task_health(tasks)}
+        consumers = {"alerts_consumer": runner} if runner is not None else {}
+        return {"database": await ping(engine), **task_health(tasks), **group_health(consumers)}
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the route (scope="function" in the routers): it commits before the answer
@@ -86,7 +87,9 @@ def build(
         async with unit_of_work(sessions) as session:
             yield session
 
-    app = create_app(title="Stopline notifier", health=health, lifespan=lifespan)
+    app = create_app(
+        title="Stopline notifier", health=health, liveness=lambda: task_health(tasks), lifespan=lifespan
+    )
     officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
     institution = institution_dependency(CredentialVerifier(sessions))
     app.include_router(receipts_router(session_dep, settings))

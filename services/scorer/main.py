@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import create_app, task_health
+from services.kit.http import create_app, group_health, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -114,7 +114,15 @@ class Scorer:
         await self.snapshots.stop()
 
     async def health(self) -> dict[str, Any]:
-        return {"kafka": await self.producer.ping(), **task_health({t.get_name(): t for t in self.tasks})}
+        """Readiness: Kafka answers, and each stage holds its partitions."""
+        return {
+            "kafka": await self.producer.ping(),
+            **self.liveness(),
+            **group_health({r.group_id: r for r in self.runners}),
+        }
+
+    def liveness(self) -> dict[str, str]:
+        return task_health({t.get_name(): t for t in self.tasks})
 
 
 def _stage_runner(
@@ -156,7 +164,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
     await scorer.start()
-    app = create_app(title="Stopline scorer", health=scorer.health)
+    app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
     server = _QuietServer(
         uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

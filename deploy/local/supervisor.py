@@ -1,0 +1,128 @@
+"""The local supervisor: keeps every child of `make run` (and of the fault suite) running, never giving up.
+
+A child that exits is started again after a backoff that doubles with each quick failure (1 s up to 30 s)
+and falls back to nothing once the child has run a stable minute; a child that stops answering its
+liveness probe (`/health/live`) three times in a row is killed and started the same way. Every restart is
+logged with its cause and counted in `stopline_supervisor_restarts_total{child, cause}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client import Counter, Gauge
+
+from deploy.local.common import say
+from deploy.local.processes import Child
+
+log = logging.getLogger(__name__)
+
+RESTARTS = Counter("stopline_supervisor_restarts_total", "children started again", ["child", "cause"])
+UP = Gauge("stopline_supervisor_child_up", "1 while the child runs", ["child"])
+
+
+def exit_cause(returncode: int) -> str:
+    """`killed by SIGKILL`, `exit code 1`, ... from a Popen return code."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+@dataclass
+class _Watch:
+    child: Child
+    started_at: float = 0.0
+    failures: int = 0  # quick failures in a row (reset after a stable period)
+    restart_at: float | None = None  # when a child that ended is due to start again
+    probe_failures: int = 0
+    next_probe_at: float = 0.0
+    causes: list[str] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        stable_s: float = 60.0,
+        probe_every_s: float = 5.0,
+        probe_failures: int = 3,
+    ) -> None:
+        self.watches = {c.name: _Watch(c) for c in children}
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.stable_s = stable_s
+        self.probe_every_s = probe_every_s
+        self.probe_limit = probe_failures
+        self.paused: set[str] = set()  # children deliberately left down (the fault suite's choice)
+
+    def started(self, child: Child) -> None:
+        """Note that a child was started (by whoever started it)."""
+        watch = self.watches[child.name]
+        watch.started_at = time.monotonic()
+        watch.restart_at = None
+        watch.probe_failures = 0
+        watch.next_probe_at = watch.started_at + self.probe_every_s * 3  # time to come up
+        UP.labels(child.name).set(1)
+
+    def tick(self) -> None:
+        """Restart what is due, schedule what ended, probe what runs. Call it often (e.g. every 0.5 s)."""
+        now = time.monotonic()
+        for name, watch in self.watches.items():
+            child = watch.child
+            if child.proc is None or name in self.paused:
+                continue
+            returncode = child.proc.poll()
+            if returncode is None:
+                if child.url is not None and now >= watch.next_probe_at:
+                    self._probe(watch, now)
+                continue
+            if watch.restart_at is None:
+                self._ended(watch, exit_cause(returncode), now)
+            elif now >= watch.restart_at:
+                child.start()
+                self.started(child)
+
+    def _ended(self, watch: _Watch, cause: str, now: float) -> None:
+        UP.labels(watch.child.name).set(0)
+        lived = now - watch.started_at
+        watch.failures = 0 if lived >= self.stable_s else watch.failures + 1
+        delay = (
+            0.0
+            if watch.failures == 0
+            else min(self.backoff_s * 2 ** (watch.failures - 1), self.backoff_max_s)
+        )
+        watch.restart_at = now + delay
+        watch.causes.append(cause)
+        RESTARTS.labels(watch.child.name, cause).inc()
+        say(
+            f"{watch.child.name} ended ({cause}) after {lived:.1f}s; starting it again in {delay:.1f}s"
+            f" (restart {len(watch.causes)})"
+        )
+
+    def _probe(self, watch: _Watch, now: float) -> None:
+        watch.next_probe_at = now + self.probe_every_s
+        try:
+            live = httpx.get(f"{watch.child.url}/health/live", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            live = False
+        watch.probe_failures = 0 if live else watch.probe_failures + 1
+        if watch.probe_failures >= self.probe_limit and watch.child.proc is not None:
+            say(f"{watch.child.name} failed its liveness probe {watch.probe_failures} times; killing it")
+            watch.child.proc.kill()
+            watch.child.proc.wait(10)
+            self._ended(watch, "not live", now)
+
+    def restarts(self, name: str) -> list[str]:
+        """The causes of the child's restarts so far."""
+        return list(self.watches[name].causes)

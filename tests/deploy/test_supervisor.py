@@ -1,0 +1,76 @@
+"""The local supervisor never gives up: a failing child is started again with a growing backoff, the count
+of quick failures resets once it has run a stable while, and each restart says why and is counted."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from prometheus_client import REGISTRY
+
+from deploy.local.processes import Child
+from deploy.local.supervisor import Supervisor, exit_cause
+
+
+def _run(supervisor: Supervisor, child: str, restarts: int, limit_s: float = 60) -> None:
+    """Supervise until the child was restarted that often (or the limit passed)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and len(supervisor.restarts(child)) < restarts:
+        supervisor.tick()
+        time.sleep(0.01)
+
+
+def _restarts_counted(child: str, cause: str) -> float:
+    return (
+        REGISTRY.get_sample_value("stopline_supervisor_restarts_total", {"child": child, "cause": cause})
+        or 0.0
+    )
+
+
+def test_a_child_that_keeps_failing_is_started_again_and_again_with_a_growing_backoff():
+    child = Child("sup-failing", ["tests.deploy.child", "0", "3"])
+    supervisor = Supervisor([child], backoff_s=0.05, backoff_max_s=0.4, stable_s=60)
+    child.start()
+    supervisor.started(child)
+    try:
+        _run(supervisor, "sup-failing", 7)
+    finally:
+        child.stop()
+    causes = supervisor.restarts("sup-failing")
+    assert len(causes) > 6  # the old supervisor stopped everything at the sixth
+    assert set(causes) == {"exit code 3"}
+    assert supervisor.watches["sup-failing"].failures == len(causes)  # none ran a stable while
+    assert _restarts_counted("sup-failing", "exit code 3") == len(causes)
+
+
+def test_the_failure_count_resets_after_a_stable_period():
+    child = Child("sup-stable", ["tests.deploy.child", "0.5", "1"])
+    supervisor = Supervisor([child], backoff_s=5, stable_s=0.3)  # a quick failure would wait 5 s
+    child.start()
+    supervisor.started(child)
+    try:
+        _run(supervisor, "sup-stable", 2)
+    finally:
+        child.stop()
+    assert len(supervisor.restarts("sup-stable")) >= 2  # each ran past the stable period: no backoff
+    assert supervisor.watches["sup-stable"].failures == 0
+
+
+def test_a_killed_child_is_started_again_and_the_cause_named():
+    child = Child("sup-killed", ["tests.deploy.child", "60", "0"])
+    supervisor = Supervisor([child], backoff_s=0.05)
+    child.start()
+    supervisor.started(child)
+    try:
+        assert child.proc is not None
+        first = child.proc.pid
+        child.proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (child.proc.pid == first or child.proc.poll() is not None):
+            supervisor.tick()
+            time.sleep(0.01)
+        assert child.proc.pid != first and child.proc.poll() is None
+    finally:
+        child.stop()
+    assert supervisor.restarts("sup-killed") == ["killed by SIGKILL"]
+    assert exit_cause(-9) == "killed by SIGKILL" and exit_cause(2) == "exit code 2"

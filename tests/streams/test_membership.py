@@ -1,0 +1,79 @@
+"""Consumer group membership on the real broker: a static member (an instance name) that comes back takes
+its partitions back without the group rebalancing; one that does not come back loses them to the others
+after the session timeout; readiness says whether a runner holds its partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from streams.consumer import Batch, ConsumerRunner
+from tests import factories as f
+from tests.conftest import Infra
+from tests.kafka_tools import eventually
+from tests.streams.test_consumer import _topic_with
+
+pytestmark = pytest.mark.integration
+
+
+async def _nothing(_: Batch) -> None:
+    return None
+
+
+def _member(infra: Infra, topic: str, group: str, instance: str) -> ConsumerRunner:
+    kafka = dataclasses.replace(infra.kafka, instance=instance)
+    return ConsumerRunner(kafka=kafka, group_id=group, topics=[topic], handle=_nothing)
+
+
+async def _joined(runner: ConsumerRunner) -> asyncio.Task[None]:
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 20)
+    await eventually(lambda: runner.readiness() == "ok", timeout_s=30)
+    return task
+
+
+async def _stopped(runner: ConsumerRunner, task: asyncio.Task[None]) -> None:
+    runner.stop()
+    await asyncio.wait_for(task, 20)
+
+
+async def test_a_static_member_back_takes_its_partitions_and_nobody_rebalances(infra: Infra):
+    topic = await _topic_with(infra, [], partitions=4)
+    group = f"{infra.prefix}{f.unique('static')}"
+    a, b = _member(infra, topic, group, "a"), _member(infra, topic, group, "b")
+    a_task = await _joined(a)
+    b_task = await _joined(b)
+    try:
+        await eventually(
+            lambda: len(a.consumer.assignment()) == len(b.consumer.assignment()) == 2, timeout_s=30
+        )
+        held, b_generation = set(a.consumer.assignment()), b.generation
+        # A static member does not leave its group when it stops: to the group, this is a crash.
+        await _stopped(a, a_task)
+        again = _member(infra, topic, group, "a")
+        again_task = await _joined(again)
+        try:
+            assert set(again.consumer.assignment()) == held
+            assert b.generation == b_generation  # b was never asked to give anything up
+            assert b.readiness() == "ok"
+        finally:
+            await _stopped(again, again_task)
+    finally:
+        await _stopped(b, b_task)
+
+
+async def test_a_member_that_does_not_come_back_loses_its_partitions_to_the_others(infra: Infra):
+    topic = await _topic_with(infra, [], partitions=4)
+    group = f"{infra.prefix}{f.unique('static')}"
+    a, b = _member(infra, topic, group, "a"), _member(infra, topic, group, "b")
+    a_task = await _joined(a)
+    b_task = await _joined(b)
+    try:
+        await eventually(lambda: len(b.consumer.assignment()) == 2, timeout_s=30)
+        await _stopped(a, a_task)
+        await eventually(lambda: len(b.consumer.assignment()) == 4, timeout_s=30)  # after the session timeout
+        assert b.readiness() == "ok"
+    finally:
+        await _stopped(b, b_task)
