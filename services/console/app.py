@@ -35,7 +35,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         sessions=Sessions(settings.session_key, ttl_s=settings.session_ttl_s, idle_s=settings.idle_ttl_s),
         http=http,
         templates=web.templates(),
-        flash_sealer=Sealer(settings.session_key),
+        sealer=Sealer(settings.session_key),
         dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
         oidc=oidc.Provider(
             http,

@@ -3,8 +3,6 @@ development the local token issuer); institution staff with their own user of th
 whose password the coordination API checks. Sign-out ends the session (and the institution session
 at the API)."""
 
-import base64
-import binascii
 import hmac
 import time
 from dataclasses import asdict
@@ -12,8 +10,6 @@ from datetime import datetime
 from typing import Annotated
 
 import jwt
-import orjson
-from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -60,16 +56,7 @@ def router() -> APIRouter:
         except oidc.SignInFailed:
             return _page(request, next=next, status=503, error="unavailable")
         response = RedirectResponse(target, 303)
-        sealed = c.flash_sealer.seal(orjson.dumps(asdict(attempt)), context=OIDC_COOKIE.encode())
-        response.set_cookie(
-            OIDC_COOKIE,
-            base64.urlsafe_b64encode(sealed).decode(),
-            max_age=600,
-            httponly=True,
-            secure=c.settings.secure_cookies,
-            samesite="lax",
-            path="/signin/oidc",
-        )
+        web.set_sealed(request, response, OIDC_COOKIE, asdict(attempt), max_age=600, path="/signin/oidc")
         return response
 
     @api.get("/signin/oidc/callback")
@@ -79,7 +66,7 @@ def router() -> APIRouter:
         state: Annotated[str, Query(max_length=200)] = "",
     ) -> Response:
         c = web.console(request)
-        attempt = _attempt(request, c)
+        attempt = _attempt(request)
         if c.oidc is None or attempt is None or not code or not hmac.compare_digest(state, attempt.state):
             return _page(request, next="", status=401, error="oidc_failed")
         try:
@@ -196,14 +183,11 @@ def _redirect_uri(c: web.Console) -> str:
     return c.settings.public_url.rstrip("/") + "/signin/oidc/callback"
 
 
-def _attempt(request: Request, c: web.Console) -> oidc.Attempt | None:
-    raw = request.cookies.get(OIDC_COOKIE)
-    if not raw or len(raw) > 4096:
-        return None
+def _attempt(request: Request) -> oidc.Attempt | None:
+    found = web.open_sealed(request, OIDC_COOKIE)
     try:
-        plain = c.flash_sealer.open(base64.urlsafe_b64decode(raw.encode()), context=OIDC_COOKIE.encode())
-        return oidc.Attempt(**orjson.loads(plain))
-    except (InvalidTag, binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        return oidc.Attempt(**found) if isinstance(found, dict) else None
+    except TypeError:
         return None
 
 

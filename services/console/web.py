@@ -47,7 +47,7 @@ class Console:
     sessions: Sessions
     http: httpx.AsyncClient
     templates: Environment
-    flash_sealer: Sealer
+    sealer: Sealer
     dev_tokens: bool
     oidc: oidc.Provider | None = None
 
@@ -115,7 +115,7 @@ def render(
 ) -> HTMLResponse:
     c = console(request)
     lang = language(request)
-    flash = _take_flash(request, c)
+    flash = open_sealed(request, FLASH_COOKIE)
     html = c.templates.get_template(name).render(
         request=request,
         user=user,
@@ -162,31 +162,38 @@ def back(request: Request, default: str) -> str:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
-def flash(request: Request, response: Response, kind: str, text: str) -> None:
+def set_sealed(
+    request: Request, response: Response, name: str, value: Any, *, max_age: int, path: str = "/"
+) -> None:
+    """A short-lived cookie of the console's own (a flash message, a sign-in under way), sealed."""
     c = console(request)
-    sealed = c.flash_sealer.seal(orjson.dumps({"kind": kind, "text": text[:500]}), context=b"flash")
+    sealed = c.sealer.seal(orjson.dumps(value), context=name.encode())
     response.set_cookie(
-        FLASH_COOKIE,
+        name,
         base64.urlsafe_b64encode(sealed).decode(),
-        max_age=60,
+        max_age=max_age,
         httponly=True,
         secure=c.settings.secure_cookies,
         samesite="lax",
-        path="/",
+        path=path,
     )
 
 
-def _take_flash(request: Request, c: Console) -> dict[str, str] | None:
-    raw = request.cookies.get(FLASH_COOKIE)
-    if not raw:
+def open_sealed(request: Request, name: str) -> Any:
+    """What `set_sealed` put in the cookie `name`, or None when it is missing, changed or foreign."""
+    raw = request.cookies.get(name)
+    if not raw or len(raw) > 4096:
         return None
     try:
-        found: dict[str, str] = orjson.loads(
-            c.flash_sealer.open(base64.urlsafe_b64decode(raw.encode()), context=b"flash")
+        return orjson.loads(
+            console(request).sealer.open(base64.urlsafe_b64decode(raw.encode()), context=name.encode())
         )
     except (InvalidTag, binascii.Error, ValueError, orjson.JSONDecodeError):
         return None
-    return found
+
+
+def flash(request: Request, response: Response, kind: str, text: str) -> None:
+    set_sealed(request, response, FLASH_COOKIE, {"kind": kind, "text": text[:500]}, max_age=60)
 
 
 def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | None = None) -> Response:
