@@ -119,7 +119,8 @@ def victim_alert(
         typology="call_then_transfer",
         score=score,
         reasons=[
-            "the person had a 41-minute call from a number never seen before",
+            "the person had a 41-minute call from a number that had never called before "
+            "and paid 3 min after the call ended",
             "the payee account received money from 3 different people in the last hour",
         ],
         recommended_actions=["warn_citizen", "notify_police", "recommend_stop_payment"],

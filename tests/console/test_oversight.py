@@ -73,18 +73,19 @@ async def test_the_auditor_reads_and_verifies_the_chain(site: Site):
 
 
 async def test_the_queue_on_a_wall_screen(site: Site):
+    first, second = f.account("WALL"), f.account("WALL")
     await site.send_alerts(
-        *(
-            f.victim_alert(mule_bank="bank-w", mule=f.account("WALL"), amount=f"{n}000.00")
-            for n in range(1, 4)
-        )
+        *(f.victim_alert(mule_bank="bank-w", mule=first, amount=f"{n}000.00") for n in (5, 8, 13)),
+        *(f.victim_alert(mule_bank="pay-w", mule=second, amount=f"{n}000.00") for n in (2, 3)),
     )
     context = await site.person(viewport={"width": 1920, "height": 1080})
     page = await context.new_page()
     await page.goto(site.console + "/signin")
     await page.locator("#officer-signin input[name=subject]").fill("wall-screen")
     await page.locator("#officer-signin button").click()
-    await expect(page.get_by_test_id("incident").first).to_be_visible()
+    await expect(
+        page.get_by_test_id("incident").filter(has_text=first).get_by_test_id("victims")
+    ).to_have_text("3")
     size = await page.evaluate("getComputedStyle(document.documentElement).fontSize")
     assert size == "18px"  # the wall-screen layout
     await shot(page, "queue-wall", full=False)
