@@ -11,7 +11,7 @@ STACK := $(PY) -m deploy.local.stack
 BROWSER_PACKAGES := chromium fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup run test test-unit lint mypy bench stack-up stack-down clean train browser
+.PHONY: all setup run test test-unit lint mypy bench chaos stack-up stack-down clean train browser
 
 all: test
 
@@ -61,6 +61,11 @@ train: setup
 
 bench: setup
 	$(PY) -m deploy.bench
+
+# The fault suite (root: network namespaces): its own stack of three Kafka nodes, PostgreSQL and two of
+# every service; ~1,000 faults over 25 minutes, then the checks; the report in .local/chaos-report.json.
+chaos: setup
+	$(PY) -m deploy.chaos $(CHAOS_ARGS)
 
 stack-clean: setup
 	$(STACK) down

@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.local import fleet
 from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
-from deploy.local.processes import PY, Child, scorer_children, stack_running, step, wait_healthy
+from deploy.local.processes import PY, stack_running, step, wait_healthy
 from services.kit.db import scratch_database
 from services.kit.settings import CommonSettings
 
@@ -136,11 +137,8 @@ def main() -> None:
     database = f"stopline_bench_{prefix.split('-')[1]}"
     env["DATABASE_URL"] = asyncio.run(scratch_database(server, database, create=True))
     os.environ.update(env)
-    services = [
-        Child("ingest", ["services.ingest.app"], "http://127.0.0.1:8001", env=env),
-        *(scorers := scorer_children(env)),
-        Child("coordination", ["services.coordination.app"], "http://127.0.0.1:8003", env=env),
-    ]
+    services = fleet.children(1, env=env, services=fleet.SERVICES[:4])  # ingest, both stages, coordination
+    scorers = services[1:3]
     results: dict[str, Any] = {
         "machine": {
             "cores": os.cpu_count(),

@@ -14,7 +14,9 @@ from typing import Any
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_DIR = REPO_ROOT / ".local"
+# Where a stack keeps its state; the fault suite runs a stack of its own elsewhere.
+LOCAL_DIR = Path(os.environ.get("STOPLINE_LOCAL_DIR") or REPO_ROOT / ".local")
+CACHE_DIR = REPO_ROOT / ".local"  # what every stack of this checkout shares (the broker's classpath)
 
 
 class StackError(RuntimeError):

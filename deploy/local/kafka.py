@@ -1,5 +1,7 @@
 """The local Kafka 4.1 (KRaft) from Maven-resolved jars: one combined broker+controller by default, or
-`STOPLINE_KAFKA_BROKERS=3` combined nodes in one controller quorum.
+`STOPLINE_KAFKA_BROKERS=3` combined nodes in one controller quorum. Run as root, the three nodes live in
+network namespaces of their own (`ip netns`, joined by veth pairs to a bridge), so the fault suite can
+cut one off the network (`partition`) as a real network failure would.
 
 Clients authenticate with SASL/SCRAM-SHA-512 (over TLS when `STOPLINE_KAFKA_KEYSTORE` names a PKCS12 key
 store) and the StandardAuthorizer allows each principal only what `streams.acls` grants. The broker's
@@ -26,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from deploy.local.common import (
+    CACHE_DIR,
     LOCAL_DIR,
     REPO_ROOT,
     StackError,
@@ -41,7 +44,7 @@ from streams.acls import ADMIN, BROKER
 from streams.connection import MECHANISM, KafkaConnection, development_password
 
 KAFKA_DIR = LOCAL_DIR / "kafka"
-CLASSPATH_FILE = KAFKA_DIR / "classpath.txt"
+CLASSPATH_FILE = CACHE_DIR / "kafka" / "classpath.txt"
 CLUSTER_ID_FILE = KAFKA_DIR / "cluster.id"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.xml"
@@ -77,6 +80,8 @@ class Node:
     controller_port: int
     dir: Path
     host: str = "127.0.0.1"
+    netns: str | None = None  # the network namespace it runs in, if any
+    veth: str | None = None  # its link to the bridge, on the host's side
 
     @property
     def data_dir(self) -> Path:
@@ -108,12 +113,14 @@ def nodes() -> list[Node]:
     count = brokers()
     if count == 1:
         return [Node(1, broker_port(), controller_port(), KAFKA_DIR)]
+    net = _network()
     found = [
         Node(
             i,
             broker_port() + 2 * (i - 1),
             controller_port() + 2 * (i - 1),
             KAFKA_DIR / "cluster" / f"node-{i}",
+            **({} if net is None else {"host": net.host(i), "netns": net.netns(i), "veth": net.veth(i)}),
         )
         for i in range(1, count + 1)
     ]
@@ -123,6 +130,85 @@ def nodes() -> list[Node]:
             f"the nodes' ports overlap ({ports}); set STOPLINE_KAFKA_CONTROLLER_PORT further off"
         )
     return found
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The namespaces, veth pairs and bridge of a three-node cluster, named after its base port (so two
+    stacks of this machine never share them); addresses 10.<a>.<b>.<node>, the bridge .254."""
+
+    base: int
+
+    @property
+    def bridge(self) -> str:
+        return f"slk{self.base}"
+
+    @property
+    def subnet(self) -> str:
+        return f"10.{100 + self.base // 256 % 100}.{self.base % 256}"
+
+    def host(self, i: int) -> str:
+        return f"{self.subnet}.{i}"
+
+    def netns(self, i: int) -> str:
+        return f"stopline-{self.base}-k{i}"
+
+    def veth(self, i: int) -> str:
+        return f"slk{self.base}v{i}"
+
+
+def _network() -> _Network | None:
+    """Namespaces when there are three nodes, we are root and `ip` is here (STOPLINE_KAFKA_NETNS=0: never)."""
+    wanted = os.environ.get("STOPLINE_KAFKA_NETNS", "1") != "0"
+    if brokers() == 1 or not wanted or os.geteuid() != 0 or shutil.which("ip") is None:
+        return None
+    return _Network(broker_port())
+
+
+def _ip(*args: str, check: bool = True) -> bool:
+    done = subprocess.run(["ip", *args], capture_output=True, timeout=30, check=False)  # noqa: S603, S607
+    if check and done.returncode != 0:
+        raise StackError(f"ip {' '.join(args)}: {done.stderr.decode().strip()}")
+    return done.returncode == 0
+
+
+def _ensure_network(cluster: list[Node]) -> None:
+    """Create the bridge, and per node its namespace and veth pair (idempotent)."""
+    net = _network()
+    if net is None:
+        return
+    if not _ip("link", "show", net.bridge, check=False):
+        _ip("link", "add", net.bridge, "type", "bridge")
+        _ip("addr", "add", f"{net.subnet}.254/24", "dev", net.bridge)
+    _ip("link", "set", net.bridge, "up")
+    for node in cluster:
+        assert node.netns is not None and node.veth is not None
+        if not _ip("netns", "exec", node.netns, "true", check=False):
+            _ip("netns", "add", node.netns)
+        if not _ip("link", "show", node.veth, check=False):
+            _ip("link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
+            _ip("link", "set", node.veth, "master", net.bridge)
+            _ip("-n", node.netns, "addr", "add", f"{node.host}/24", "dev", "eth0")
+        for link in ("lo", "eth0"):
+            _ip("-n", node.netns, "link", "set", link, "up")
+        _ip("link", "set", node.veth, "up")
+
+
+def _remove_network() -> None:
+    net = _network()
+    if net is None:
+        return
+    for i in range(1, brokers() + 1):
+        _ip("link", "del", net.veth(i), check=False)  # takes its peer along
+        _ip("netns", "del", net.netns(i), check=False)
+    _ip("link", "del", net.bridge, check=False)
+
+
+def partition(node: Node, cut: bool) -> None:
+    """Cut the node off the network (or join it again): its link to the bridge goes down (or up)."""
+    if node.veth is None:
+        raise StackError("a network partition needs the nodes in namespaces (three nodes, run as root)")
+    _ip("link", "set", node.veth, "down" if cut else "up")
 
 
 def bootstrap_servers() -> str:
@@ -267,6 +353,11 @@ def _properties(node: Node, cluster: list[Node]) -> str:
         "share.coordinator.state.topic.replication.factor": str(replicas),
         "share.coordinator.state.topic.min.isr": str(min(2, replicas)),
         "group.initial.rebalance.delay.ms": "0",
+        # A node that stops heart-beating to the controllers is fenced (its partitions led elsewhere)
+        # after 4 s, not Kafka's 9 s: what its clients wait for a new leader when it dies or is cut off.
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "1000",
+        "replica.lag.time.max.ms": "10000",
         "auto.create.topics.enable": "false",
         "log.retention.hours": "168",
     }
@@ -334,6 +425,8 @@ def _spawn(node: Node) -> psutil.Process:
                 "(set STOPLINE_KAFKA_PORT and STOPLINE_KAFKA_CONTROLLER_PORT)"
             )
     argv = _jvm(node, "kafka.Kafka", str(node.properties_file))
+    if node.netns is not None:
+        argv = ["ip", "netns", "exec", node.netns, *argv]  # execs the JVM: the pid is the broker's
     with (node.logs_dir / "stdout.log").open("ab") as out:
         # Own session: the broker must outlive this CLI and ignore Ctrl-C sent to the terminal.
         child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -349,10 +442,17 @@ def _spawn(node: Node) -> psutil.Process:
     return psutil.Process(child.pid)
 
 
+def start_node(node: Node) -> psutil.Process:
+    """Start one node again (after a crash) with the settings it had."""
+    node.pid_file.unlink(missing_ok=True)
+    return _spawn(node)
+
+
 def ensure_started() -> tuple[list[psutil.Process], bool]:
     """Start every node that is not running with the wanted settings; returns (processes, started_now)
     without waiting for readiness. A node running with other settings (an older layout) is restarted."""
     cluster = nodes()
+    _ensure_network(cluster)
     procs: list[psutil.Process] = []
     started = False
     for node in cluster:
@@ -409,6 +509,7 @@ def stop() -> bool | None:
         if running_node(node) is None:
             node.pid_file.unlink(missing_ok=True)
     if not found:
+        _remove_network()
         return None
     for _, proc in found:  # all at once: a lone remaining controller would wait for its quorum
         try:
@@ -418,4 +519,5 @@ def stop() -> bool | None:
     clean = all([terminate(proc, signal.SIGTERM, STOP_TIMEOUT_S) for _, proc in found])
     for node, _ in found:
         node.pid_file.unlink(missing_ok=True)
+    _remove_network()
     return clean

@@ -77,20 +77,3 @@ def wait_healthy(child: Child, timeout: float = 60) -> None:
             pass
         time.sleep(0.3)
     raise SystemExit(f"{child.name} not healthy after {timeout:.0f}s; see {LOGS / (child.name + '.log')}")
-
-
-# The scorer runs one process per stage: each gets a core of its own instead of taking turns in one
-# event loop (they meet only on the movements topic). Ports of their /metrics and /health:
-SCORER_PORTS = {"persons": 8002, "accounts": 8012}
-
-
-def scorer_children(env: dict[str, str] | None = None) -> list[Child]:
-    return [
-        Child(
-            f"scorer-{stage}",
-            ["services.scorer.main"],
-            f"http://127.0.0.1:{port}",
-            env={**(env or {}), "STOPLINE_SCORER_STAGES": f'["{stage}"]', "STOPLINE_SCORER_PORT": str(port)},
-        )
-        for stage, port in SCORER_PORTS.items()
-    ]

@@ -13,15 +13,9 @@ import httpx
 from prometheus_client import start_http_server
 from pydantic_settings import BaseSettings
 
+from deploy.local import fleet, kafka
 from deploy.local.common import REPO_ROOT, say
-from deploy.local.processes import (
-    LOGS,
-    Child,
-    scorer_children,
-    stack_running,
-    step,
-    wait_healthy,
-)
+from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import Supervisor
 from services.blocklist.settings import BlocklistSettings
@@ -52,20 +46,14 @@ BLOCKLIST = _url(BlocklistSettings())
 CONSOLE = _url(ConsoleSettings())
 BANK_STAFF = ["bank-a", "bank-b", "bank-c", "pay-a"]  # the simulated banks and payment provider
 
+# STOPLINE_INSTANCES=2: two instances of every service on the same Kafka and PostgreSQL (the second
+# ones 100 ports up), as a deployment beyond one machine would run them.
+INSTANCES = int(os.environ.get("STOPLINE_INSTANCES", "1") or "1")
+SMS_PUSH = {"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"}
 CHILDREN = [
-    Child("ingest", ["services.ingest.app"], INGEST),
-    *scorer_children(),
-    Child("coordination", ["services.coordination.app"], COORDINATION),
+    *fleet.children(INSTANCES, env=SMS_PUSH),
     Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
     Child("gateway", ["deploy.local.gateway", "--port", str(GATEWAY_PORT)], None),
-    Child(
-        "notifier",
-        ["services.notifier"],
-        NOTIFIER,
-        env={"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"},
-    ),
-    Child("blocklist", ["services.blocklist"], BLOCKLIST),
-    Child("console", ["services.console"], CONSOLE),
     Child(
         "simulator",
         [
@@ -116,6 +104,8 @@ def main() -> None:
     os.chdir(REPO_ROOT)
     stack_was_up = stack_running()
     step(["deploy.local.stack", "up"], "starting Kafka and PostgreSQL", timeout=900)
+    # Three nodes (STOPLINE_KAFKA_BROKERS=3) may live in network namespaces: the children are told where.
+    os.environ.setdefault("STOPLINE_KAFKA_BOOTSTRAP", kafka.bootstrap_servers())
     stopping = False
 
     def request_stop(*_: object) -> None:

@@ -70,6 +70,17 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A driver error that says the server is restarting or gone (not yet accepting connections, shut down
+    by an administrator) is the database being unavailable; any other is a bug and stays one."""
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    connection = isinstance(cause, DATABASE_DOWN) or getattr(exc, "connection_invalidated", False)
+    text_ = str(exc).lower()
+    if connection or "not yet accepting connections" in text_ or "shutting down" in text_:
+        return await _database_down(request, exc)
+    raise exc
+
+
 async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL could not be reached: retryable, like any unavailable dependency (never a 500)."""
     log.warning("database unavailable", extra=log_fields(error=type(exc).__name__))
@@ -141,6 +152,7 @@ def create_app(
     app.add_exception_handler(errors.DomainError, _domain_error)
     for down in DATABASE_DOWN:
         app.add_exception_handler(down, _database_down)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 

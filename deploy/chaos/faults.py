@@ -1,0 +1,233 @@
+"""Faults injected at random while the traffic runs, and how long each took to heal.
+
+Kinds: a service instance SIGKILLed (the supervisor starts it again) or frozen (SIGSTOP, then SIGCONT);
+a Kafka node SIGKILLed (started again after a while), frozen, or cut off the network (its veth down);
+PostgreSQL stopped at once (SIGQUIT, `immediate`) and started again; the webhook bank down or slower
+than the relay waits. At most one instance of a service, one Kafka node and the database are faulted
+at a time (the cluster keeps two of three replicas in sync; the other instance works on), and a node
+is faulted only when every partition is back in full sync.
+
+Recovery: from the fault's start until the instance answers ready again (a service), until every
+partition has a leader and two replicas in sync again (a Kafka node: writes with acks=all go through),
+until every service instance is ready again (the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.chaos.stack import Stack, ready, signal_child
+from deploy.chaos.traffic import Traffic
+from deploy.local import kafka, postgres
+from deploy.local.processes import Child
+from streams.admin import admin_client
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = {
+    "service_kill": 3.0,
+    "service_freeze": 4.0,
+    "broker_kill": 1.0,
+    "broker_freeze": 1.0,
+    "broker_partition": 1.0,
+    "database_stop": 0.5,
+    "webhook_down": 0.7,
+    "webhook_slow": 0.7,
+}
+HEALED_WITHIN_S = 120.0  # a fault not healed by then is reported as such (recovery = None)
+
+
+@dataclass
+class Fault:
+    kind: str
+    target: str
+    at: float  # seconds since the run started
+    recovery_s: float | None = None
+
+
+class Injector:
+    def __init__(self, stack: Stack, traffic: Traffic, *, seed: int = 11) -> None:
+        self.stack = stack
+        self.traffic = traffic
+        self.rng = random.Random(seed)  # noqa: S311 - fault choice, not security
+        self.faults: list[Fault] = []
+        self.busy: set[str] = set()
+        self.t0 = time.monotonic()
+        self._admin: AIOKafkaAdminClient | None = None
+        self._topics: list[str] = []
+
+    async def run(self, *, seconds: float, faults: int) -> None:
+        """Inject `faults` faults, spread over `seconds` (or fewer, if targets stay busy)."""
+        async with admin_client(kafka.admin_connection()) as admin:
+            self._admin = admin
+            self._topics = [t for t in await admin.list_topics() if t.startswith("chaos-")]
+            interval = seconds / faults
+            end = time.monotonic() + seconds
+            running: set[asyncio.Task[None]] = set()
+            while time.monotonic() < end and len(self.faults) < faults:
+                started = await self._one()
+                if started is not None:
+                    running.add(started)
+                    started.add_done_callback(running.discard)
+                await asyncio.sleep(interval if started is not None else 0.2)
+            await asyncio.gather(*running, return_exceptions=True)
+            self._admin = None
+
+    async def _one(self) -> asyncio.Task[None] | None:
+        kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+        plan = await self._plan(kind)
+        if plan is None:
+            return None
+        target, lock, action = plan
+        fault = Fault(kind, target, round(time.monotonic() - self.t0, 1))
+        self.faults.append(fault)
+        self.busy.add(lock)
+
+        async def inject() -> None:
+            try:
+                fault.recovery_s = await action()
+            except Exception:  # a fault the suite could not inject or heal is reported, not hidden
+                log.exception("fault failed", extra={"fields": {"kind": kind, "target": target}})
+            finally:
+                self.busy.discard(lock)
+
+        return asyncio.create_task(inject(), name=f"{kind}:{target}")
+
+    async def _plan(self, kind: str) -> tuple[str, str, Callable[[], Awaitable[float | None]]] | None:
+        if kind.startswith("service"):
+            free = [c for c in self.stack.children if _service(c) not in self.busy]
+            if not free:
+                return None
+            child = self.rng.choice(free)
+            action = self._kill if kind == "service_kill" else self._freeze
+            return child.name, _service(child), lambda: action(child)
+        if kind.startswith("broker"):
+            if "broker" in self.busy or not await self._in_sync():
+                return None
+            node = self.rng.choice(kafka.nodes())
+            actions = {"broker_kill": self._kill_node, "broker_freeze": self._freeze_node}
+            act = actions.get(kind, self._cut_node)
+            return f"kafka-{node.id}", "broker", lambda: act(node)
+        if kind == "database_stop":
+            return None if "database" in self.busy else ("postgres", "database", self._stop_database)
+        if "webhook" in self.busy:
+            return None
+        seconds = self.rng.uniform(2, 10)
+        if kind == "webhook_down":
+            return "webhook-bank", "webhook", lambda: self._timed(self.traffic.hook_outage(seconds))
+        return (
+            "webhook-bank",
+            "webhook",
+            lambda: self._timed(self.traffic.hook_slowness(seconds, delay_s=4.0)),
+        )
+
+    # -- services ----------------------------------------------------------------------------------------
+
+    async def _kill(self, child: Child) -> float | None:
+        began = time.monotonic()
+        signal_child(child, signal.SIGKILL)
+        return await self._ready_again(child, began)
+
+    async def _freeze(self, child: Child) -> float | None:
+        began = time.monotonic()
+        if signal_child(child, signal.SIGSTOP):
+            await asyncio.sleep(self.rng.uniform(1, 4))
+            signal_child(child, signal.SIGCONT)
+        return await self._ready_again(child, began)
+
+    async def _ready_again(self, child: Child, began: float) -> float | None:
+        await asyncio.sleep(0.5)  # the supervisor notices the exit
+        assert child.url is not None
+        while time.monotonic() - began < HEALED_WITHIN_S:
+            if await ready(child.url):
+                return round(time.monotonic() - began, 2)
+            await asyncio.sleep(0.25)
+        return None
+
+    # -- Kafka nodes ---------------------------------------------------------------------------------------
+
+    async def _kill_node(self, node: kafka.Node) -> float | None:
+        began = time.monotonic()
+        proc = kafka.running_node(node)
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        await asyncio.sleep(self.rng.uniform(1, 6))
+        await asyncio.to_thread(kafka.start_node, node)
+        return await self._writable(began)
+
+    async def _freeze_node(self, node: kafka.Node) -> float | None:
+        began = time.monotonic()
+        proc = kafka.running_node(node)
+        if proc is not None:
+            proc.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(self.rng.uniform(1, 8))
+            proc.send_signal(signal.SIGCONT)
+        return await self._writable(began)
+
+    async def _cut_node(self, node: kafka.Node) -> float | None:
+        began = time.monotonic()
+        await asyncio.to_thread(kafka.partition, node, True)
+        try:
+            await asyncio.sleep(self.rng.uniform(2, 10))
+        finally:
+            await asyncio.to_thread(kafka.partition, node, False)
+        return await self._writable(began)
+
+    async def _writable(self, began: float) -> float | None:
+        """From the fault's start until every partition has a leader and two replicas in sync; then the
+        node is left to catch up (no other node is faulted before every partition is in full sync)."""
+        while time.monotonic() - began < HEALED_WITHIN_S:
+            if await self._partitions(lambda p: p["leader"] >= 0 and len(p["isr"]) >= 2):
+                return round(time.monotonic() - began, 2)
+            await asyncio.sleep(0.25)
+        return None
+
+    async def _in_sync(self) -> bool:
+        return await self._partitions(lambda p: p["leader"] >= 0 and len(p["isr"]) == len(p["replicas"]))
+
+    async def _partitions(self, healthy: Callable[[dict[str, Any]], bool]) -> bool:
+        assert self._admin is not None
+        try:
+            described = await asyncio.wait_for(self._admin.describe_topics(self._topics), 5)
+        except Exception:  # noqa: BLE001 - not answering is not healthy
+            return False
+        return all(t["error_code"] == 0 and all(healthy(p) for p in t["partitions"]) for t in described)
+
+    # -- the database and the webhook bank ----------------------------------------------------------------
+
+    async def _stop_database(self) -> float | None:
+        began = time.monotonic()
+        proc = postgres.running()
+        if proc is not None:
+            proc.send_signal(signal.SIGQUIT)  # immediate shutdown: no checkpoint, clients cut off
+            proc.wait(30)
+        await asyncio.sleep(self.rng.uniform(1, 5))
+        await asyncio.to_thread(postgres.ensure_up)
+        while time.monotonic() - began < HEALED_WITHIN_S:
+            if all(await asyncio.gather(*(ready(c.url or "") for c in self.stack.children))):
+                return round(time.monotonic() - began, 2)
+            await asyncio.sleep(0.5)
+        return None
+
+    async def _timed(self, outage: Awaitable[None]) -> float | None:
+        began = time.monotonic()
+        await outage
+        return round(time.monotonic() - began, 2)
+
+    def by_kind(self) -> dict[str, int]:
+        return dict(Counter(f.kind for f in self.faults))
+
+
+def _service(child: Child) -> str:
+    return child.name.rsplit("-", 1)[0]  # ingest-2 → ingest, scorer-persons-1 → scorer-persons

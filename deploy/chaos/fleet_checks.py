@@ -1,0 +1,90 @@
+"""Two of each, checked on the broker: both instances of a service are members of its consumer groups and
+every partition is owned; with one instance of every service killed (and kept down), the other owns all
+of its group's partitions and takes the traffic; once they are back, the groups have two members again."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+from deploy.chaos.stack import PREFIX, Stack, signal_child
+from streams import topics
+from streams.admin import admin_client
+from streams.connection import KafkaConnection
+
+GROUPS = {
+    "scorer-events": [topics.name(t, PREFIX) for t in topics.EVENT_TOPICS.values()],
+    "scorer-accounts": [topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)],
+    "coordination-alerts": [topics.name(topics.ALERTS, PREFIX)],
+    "coordination-responses": None,  # every institution's answer topic (a pattern)
+    "notifier-alerts": [topics.name(topics.ALERTS, PREFIX)],
+    "ingest-intake": None,  # every institution's intake topic (a pattern)
+}
+FAMILIES = {"coordination-responses": topics.responses_from(""), "ingest-intake": topics.intake_for("")}
+
+
+async def ownership(kafka: KafkaConnection) -> dict[str, dict[str, Any]]:
+    """Per group: its members and whether every partition of its topics is owned by exactly one."""
+    found: dict[str, dict[str, Any]] = {}
+    async with admin_client(kafka) as admin:
+        names = await admin.list_topics()
+        partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
+        for group, wanted in GROUPS.items():
+            if wanted is None:
+                head = topics.name(FAMILIES[group], PREFIX)
+                wanted = [t for t in names if t.startswith(head)]
+            full = {(t, p) for t in wanted for p in range(partitions.get(t, 0))}
+            owned: list[tuple[str, int]] = []
+            members = 0
+            for response in await admin.describe_consumer_groups([f"{PREFIX}{group}"]):
+                for described in response.to_object()["groups"]:
+                    for member in described["members"]:
+                        members += 1
+                        raw = member["member_assignment"]
+                        if raw:
+                            assignment = ConsumerProtocolMemberAssignment.decode(raw)
+                            owned += [(t, p) for t, ps in assignment.assignment for p in ps]
+            found[group] = {
+                "members": members,
+                "partitions": len(full),
+                "owned_once": sorted(owned) == sorted(full) and len(set(owned)) == len(owned),
+            }
+    return found
+
+
+async def _until(
+    kafka: KafkaConnection, members: int, timeout_s: float
+) -> tuple[float | None, dict[str, Any]]:
+    began = time.monotonic()
+    state: dict[str, Any] = {}
+    while time.monotonic() - began < timeout_s:
+        state = await ownership(kafka)
+        if all(g["members"] == members and g["owned_once"] for g in state.values()):
+            return round(time.monotonic() - began, 2), state
+        await asyncio.sleep(0.5)
+    return None, state
+
+
+async def run(kafka: KafkaConnection, stack: Stack) -> dict[str, Any]:
+    shared_s, shared = await _until(kafka, 2, 180)
+    firsts = [c for c in stack.children if c.name.endswith("-1")]
+    stack.supervisor.paused.update(c.name for c in firsts)
+    for child in firsts:
+        signal_child(child, signal.SIGKILL)
+    moved_s, moved = await _until(kafka, 1, 120)
+    await asyncio.sleep(10)  # the survivors take the traffic meanwhile (the ledger's retries say how much)
+    stack.supervisor.paused.difference_update(c.name for c in firsts)
+    back_s, back = await _until(kafka, 2, 180)
+    return {
+        "ok": None not in (shared_s, moved_s, back_s),
+        "two_members_every_partition_owned_once_after_s": shared_s,
+        "one_of_each_killed_all_partitions_moved_after_s": moved_s,
+        "back_to_two_members_after_s": back_s,
+        "groups": shared,
+        "with_one_of_each": moved,
+        "after": back,
+    }

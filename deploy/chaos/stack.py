@@ -1,0 +1,153 @@
+"""The fault suite's own stack: three Kafka nodes in network namespaces, a PostgreSQL, and two instances of
+every service, all on ports chosen free at start, so it never meets `make run`, `make test` or another
+helper's stack (its state lives in .local/chaos, wiped at each start).
+
+The harness process imports deploy.local.* with this stack's environment (`environment()`), so
+deploy.local.kafka and deploy.local.postgres act on the suite's nodes, not on the developer's stack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from unittest import mock
+
+import httpx
+
+from deploy.local import fleet, kafka
+from deploy.local.common import CACHE_DIR, StackError
+from deploy.local.processes import PY, Child, step, wait_healthy
+from deploy.local.supervisor import Supervisor
+
+ROOT = CACHE_DIR / "chaos"
+PREFIX = "chaos-"
+SERVICES = tuple(s for s in fleet.SERVICES if s.name != "console")  # the console is a window, not a path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url() -> str:
+    return f"postgresql+asyncpg://stopline@127.0.0.1:{os.environ['STOPLINE_PG_PORT']}/stopline"
+
+
+def environment(sms_url: str) -> dict[str, str]:
+    """The suite's environment: its state dir, three nodes, its ports and the services' settings (the
+    caller's DATABASE_URL is dropped: the suite's services use its own server)."""
+    kafka_base, pg_port = free_port(), free_port()
+    nodes = {
+        "STOPLINE_KAFKA_BROKERS": "3",
+        "STOPLINE_KAFKA_PORT": str(kafka_base),
+        "STOPLINE_KAFKA_CONTROLLER_PORT": str(kafka_base + 1),
+    }
+    with mock.patch.dict(os.environ, nodes):
+        bootstrap = kafka.bootstrap_servers()  # the nodes' addresses in their namespaces
+    return {
+        **nodes,
+        "STOPLINE_KAFKA_BOOTSTRAP": bootstrap,
+        "STOPLINE_LOCAL_DIR": str(ROOT),
+        "STOPLINE_PG_PORT": str(pg_port),
+        "STOPLINE_TOPIC_PREFIX": PREFIX,
+        "STOPLINE_SCORER_MODEL_WARMUP_HOURS": "0",  # minutes of traffic on a fresh state
+        # A webhook bank that is down for a while gets its instructions when it is back, never dead.
+        "STOPLINE_COORDINATION_WEBHOOK_BACKOFF_S": "0.5",
+        "STOPLINE_COORDINATION_WEBHOOK_BACKOFF_MAX_S": "3",
+        "STOPLINE_COORDINATION_WEBHOOK_MAX_ATTEMPTS": "100000",
+        "STOPLINE_COORDINATION_WEBHOOK_TIMEOUT_S": "3",
+        # An unanswered stop-payment is escalated 5 s after it was issued (a scheduled job on both
+        # coordination instances: each due item must be escalated once).
+        "STOPLINE_COORDINATION_ACK_DEADLINE_S": '{"stop_payment": 5}',
+        "STOPLINE_COORDINATION_SCHEDULER_INTERVAL_S": "0.5",
+        "STOPLINE_NOTIFIER_SMS_URL": f"{sms_url}/sms",
+        "STOPLINE_NOTIFIER_PUSH_URL": f"{sms_url}/push",
+        "STOPLINE_NOTIFIER_MAX_ATTEMPTS": "100000",
+        "STOPLINE_NOTIFIER_BACKOFF_MAX_S": "3",
+        "STOPLINE_LOG_LEVEL": "INFO",
+    }
+
+
+class Stack:
+    """Start, supervise and stop the suite's stack; every process it starts, it stops."""
+
+    def __init__(self) -> None:
+        ports: dict[tuple[str, int], int] = {}
+        self.port_of = lambda service, n: ports.setdefault((service, n), free_port())
+        self.children = fleet.children(2, port_of=self.port_of, services=SERVICES)
+        self.supervisor = Supervisor(self.children, backoff_s=0.5, backoff_max_s=5, stable_s=20)
+        self._supervising = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def urls(self, service: str) -> list[str]:
+        return [fleet.url_of(self.port_of, service, n) for n in (1, 2)]
+
+    def up(self) -> None:
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            raise StackError("the fault suite needs root and `ip` (network namespaces for its brokers)")
+        self.down_stack()
+        shutil.rmtree(ROOT, ignore_errors=True)
+        ROOT.mkdir(parents=True)
+        step(["deploy.local.stack", "up"], "starting the suite's Kafka nodes and PostgreSQL", timeout=600)
+        step(["services.migrate", "upgrade"], "database migrations", timeout=180)
+        step(["streams.admin"], "topics and the services' grants", timeout=120)
+
+    def start_services(self) -> None:
+        for child in self.children:
+            child.start()
+            self.supervisor.started(child)
+        for child in self.children:
+            wait_healthy(child, timeout=180)
+        self._supervising.set()
+        self._thread = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while self._supervising.is_set():
+            self.supervisor.tick()
+            time.sleep(0.2)
+
+    def stop_services(self) -> None:
+        self._supervising.clear()
+        if self._thread is not None:
+            self._thread.join(10)
+        for child in reversed(self.children):
+            child.stop()
+
+    def down_stack(self) -> None:
+        if ROOT.exists():
+            subprocess.run(  # noqa: S603 - our own module
+                [PY, "-m", "deploy.local.stack", "down"], timeout=180, check=False, capture_output=True
+            )
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+
+async def ready(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            return (await client.get(f"{url}/health/ready")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def signal_child(child: Child, sig: signal.Signals) -> bool:
+    if child.proc is None or child.proc.poll() is not None:
+        return False
+    try:
+        child.proc.send_signal(sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def log_path(name: str) -> Path:
+    return ROOT / "logs" / f"{name}.log"

@@ -1,0 +1,465 @@
+"""The fault suite's traffic on every path, and its ledger of what Stopline acknowledged.
+
+The harness plays everyone outside Stopline: a telecom and a bank posting events (scams among them) to
+both ingest instances; officers opening cases and issuing stop-payments through both coordination
+instances, and proposing and approving blocklist numbers; two banks reading their instructions from
+Kafka as their own principals and answering there; a bank receiving signed webhooks (which the fault
+injector takes down or slows) and answering through the API; the SMS and push gateway the notifier
+warns citizens through. Each records what it was told was accepted, and how often each message reached
+it (what a receiver de-duplicates), for the checks at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from deploy.chaos.stack import PREFIX
+from services.coordination.delivery import signing
+from services.institutions import credentials, delivery
+from services.kit.db import make_engine, make_sessionmaker, unit_of_work
+from services.kit.tokens import issue
+from streams import acls, topics
+from streams.connection import KafkaConnection
+from streams.consumer import Batch, ConsumerRunner
+from streams.producer import Producer, Record
+from streams.schemas.instructions import Response as Answer
+from streams.schemas.instructions import instruction_adapter
+
+log = logging.getLogger(__name__)
+
+TELECOM, BANK = "chaos-tel", "chaos-bank"
+KAFKA_BANKS = ("chaos-k1", "chaos-k2", "chaos-k3")
+SILENT_BANK = "chaos-k3"  # receives its instructions and never answers: they go overdue, escalated once each
+HOOK_BANK = "chaos-w1"
+UNIT = "chaos-psb"
+RETRY_S = 0.5  # between attempts of a call that failed
+
+
+@dataclass
+class Ledger:
+    events: set[tuple[str, str]] = field(default_factory=set)  # (institution, event id) answered 200
+    batches: int = 0
+    instructions: dict[str, str] = field(default_factory=dict)  # instruction id → institution
+    received: Counter[str] = field(default_factory=Counter)  # message id → times a bank got it
+    answers: set[str] = field(default_factory=set)  # response ids acknowledged (Kafka or API)
+    sms: Counter[str] = field(default_factory=Counter)  # delivery id → times the gateway got it
+    blocklisted: set[str] = field(default_factory=set)  # numbers approved
+    retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
+
+
+def _phone() -> str:
+    return f"+86139{uuid.uuid4().int % 10**8:08d}"
+
+
+def _account(prefix: str = "ACC") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12].upper()}"
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+class Traffic:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        kafka: KafkaConnection,
+        ingest: list[str],
+        coordination: list[str],
+        blocklist: list[str],
+        ledger: Ledger,
+    ) -> None:
+        self.database_url = database_url
+        self.kafka = kafka  # the administrator's connection; banks connect as themselves
+        self.ingest, self.coordination, self.blocklist = ingest, coordination, blocklist
+        self.ledger = ledger
+        self.keys: dict[str, str] = {}
+        self.hook_secret = ""
+        self.hook_port = 0
+        self.hook_down = False
+        self.hook_delay_s = 0.0
+        self.stopping = asyncio.Event()
+        self.rng = random.Random(7)  # noqa: S311 - traffic, not security
+        self.http = httpx.AsyncClient(timeout=10)
+        self.officer = {"Authorization": f"Bearer {issue(subject='chaos-op', role='operator', unit=UNIT)}"}
+        self.approver = {
+            "Authorization": f"Bearer {issue(subject='chaos-sup', role='supervisor', unit=UNIT)}"
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runners: list[ConsumerRunner] = []
+        self._producers: dict[str, Producer] = {}
+        self._hook_server: uvicorn.Server | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------------------
+
+    async def provision(self, hook_url: str) -> None:
+        """The institutions, their API keys, channels and Kafka principals."""
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            async with unit_of_work(make_sessionmaker(engine)) as session:
+                kinds = {
+                    TELECOM: "telecom",
+                    BANK: "bank",
+                    HOOK_BANK: "bank",
+                    **dict.fromkeys(KAFKA_BANKS, "bank"),
+                }
+                for ident, kind in kinds.items():
+                    await credentials.create_institution(session, institution_id=ident, kind=kind, name=ident)
+                    self.keys[ident] = await credentials.issue_key(session, institution_id=ident)
+                secret = await delivery.configure(
+                    session, institution_id=HOOK_BANK, kafka=False, webhook_url=hook_url, rotate_secret=True
+                )
+                assert secret is not None
+                self.hook_secret = secret
+        finally:
+            await engine.dispose()
+        for bank in KAFKA_BANKS:
+            await acls.provision_institution(self.kafka, bank, kind="bank", prefix=PREFIX)
+
+    async def start(self, sms_port: int, hook_port: int) -> None:
+        self.hook_port = hook_port
+        await self._serve(self._sms_app(), sms_port)
+        self._hook_server = await self._serve(self._hook_app(), hook_port)
+        for bank in KAFKA_BANKS:
+            producer = Producer(self.kafka.as_principal(bank), client_id=f"chaos-{bank}", timeout_s=10)
+            await producer.start()
+            self._producers[bank] = producer
+            runner = ConsumerRunner(
+                kafka=self.kafka.as_principal(bank),
+                group_id=f"{PREFIX}{bank}.instructions",
+                topics=[topics.name(topics.instructions_for(bank), PREFIX)],
+                handle=functools.partial(self._instructions, bank),
+                attempts=1000,  # an answer that cannot be produced is retried, never dropped
+            )
+            self._runners.append(runner)
+            self._tasks.append(asyncio.create_task(runner.run(), name=f"bank-{bank}"))
+
+    def drive(self) -> None:
+        """Start the traffic loops (until `stop`)."""
+        for loop in (self._events, self._events, self._instructions_issued, self._blocklist):
+            self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
+
+    async def stop_traffic(self) -> None:
+        """Stop sending; the banks go on receiving and answering."""
+        self.stopping.set()
+        drivers = [t for t in self._tasks if not t.get_name().startswith("bank-")]
+        await asyncio.gather(*drivers, return_exceptions=True)
+
+    async def close(self) -> None:
+        for runner in self._runners:
+            runner.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for producer in self._producers.values():
+            await producer.stop()
+        await self.http.aclose()
+
+    async def _serve(self, app: Starlette, port: int) -> uvicorn.Server:
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        )
+        self._tasks.append(asyncio.create_task(server.serve(), name=f"bank-server-{port}"))
+        while not server.started:  # noqa: ASYNC110 - uvicorn has no event to wait on
+            await asyncio.sleep(0.05)
+        return server
+
+    # -- the webhook bank, and its faults ---------------------------------------------------------------
+
+    async def hook_outage(self, seconds: float) -> None:
+        """The webhook bank's receiver is down (connection refused) for a while."""
+        assert self._hook_server is not None
+        self._hook_server.should_exit = True
+        await asyncio.sleep(seconds)
+        self._hook_server = await self._serve(self._hook_app(), self.hook_port)
+
+    async def hook_slowness(self, seconds: float, delay_s: float) -> None:
+        """The webhook bank answers slower than the relay waits, for a while."""
+        self.hook_delay_s = delay_s
+        await asyncio.sleep(seconds)
+        self.hook_delay_s = 0.0
+
+    def _hook_app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            body = await request.body()
+            if not signing.verify(self.hook_secret, dict(request.headers), body):
+                return Response(status_code=401)
+            if self.hook_delay_s:
+                await asyncio.sleep(self.hook_delay_s)
+            message_id = request.headers.get(signing.IDEMPOTENCY_KEY, "")
+            self.ledger.received[message_id] += 1
+            if self.ledger.received[message_id] == 1:  # the receiver drops repeats
+                message = instruction_adapter.validate_json(body)
+                if message.type == "instruction":
+                    self._tasks.append(asyncio.create_task(self._answer_by_api(message)))
+            return Response(status_code=200)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+    async def _answer_by_api(self, message: Any) -> None:
+        answer = _answer_to(message)
+        body = answer.model_dump(mode="json", exclude={"instruction_id", "institution_id", "schema_version"})
+        headers = {"Authorization": f"Bearer {self.keys[HOOK_BANK]}"}
+        path = f"/v1/institution/instructions/{message.instruction_id}/responses"
+        while True:
+            status = await self._call("POST", self.coordination, path, "answers", json=body, headers=headers)
+            if status is not None and status < 500:
+                if status < 300:
+                    self.ledger.answers.add(str(answer.response_id))
+                return
+
+    # -- the Kafka banks -----------------------------------------------------------------------------------
+
+    async def _instructions(self, bank: str, batch: Batch) -> None:
+        for records in batch.values():
+            for record in records:
+                message_id = dict(record.headers or ()).get(signing.IDEMPOTENCY_KEY, b"").decode()
+                self.ledger.received[message_id] += 1
+                if self.ledger.received[message_id] > 1:
+                    continue  # the receiver drops repeats
+                message = instruction_adapter.validate_json(record.value or b"")
+                if message.type != "instruction" or bank == SILENT_BANK:
+                    continue
+                answer = _answer_to(message)
+                topic = topics.name(topics.responses_from(bank), PREFIX)
+                value = answer.model_dump_json().encode()
+                # Until Kafka acknowledges it (an answer in doubt is sent again: same response id).
+                while True:
+                    try:
+                        await self._producers[bank].send_all(
+                            [Record(topic, value, key=str(message.instruction_id).encode())]
+                        )
+                    except Exception:  # noqa: BLE001 - Kafka unavailable or in doubt: the answer is repeated
+                        self.ledger.retries["answers"] += 1
+                        await asyncio.sleep(RETRY_S)
+                        continue
+                    break
+                self.ledger.answers.add(str(answer.response_id))
+
+    # -- the citizens' gateway -----------------------------------------------------------------------------
+
+    def _sms_app(self) -> Starlette:
+        async def sink(request: Request) -> Response:
+            await request.body()
+            self.ledger.sms[request.headers.get("Idempotency-Key", "")] += 1
+            return Response(status_code=200)
+
+        return Starlette(
+            routes=[Route("/sms", sink, methods=["POST"]), Route("/push", sink, methods=["POST"])]
+        )
+
+    # -- events ----------------------------------------------------------------------------------------------
+
+    async def _events(self) -> None:
+        while not self.stopping.is_set():
+            now = datetime.now(UTC)
+            calls = [self._call_event(_phone(), now - timedelta(minutes=30), 3) for _ in range(6)]
+            transfers = [self._transfer(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
+            await self._post(TELECOM, calls)
+            await self._post(BANK, transfers)
+            if self.rng.random() < 0.3:  # a scam: a long call from an unknown number, then a large transfer
+                victim = _phone()
+                await self._post(TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)])
+                await asyncio.sleep(1.5)
+                await self._post(BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))])
+            await asyncio.sleep(0.2)
+
+    def _call_event(self, callee: str, start: datetime, minutes: float) -> dict[str, Any]:
+        return {
+            "type": "telecom.call",
+            "event_id": f"c-{uuid.uuid4().hex}",
+            "occurred_at": _iso(start),
+            "caller": _phone(),
+            "callee": callee,
+            "duration_s": int(minutes * 60),
+            "caller_reported": False,
+        }
+
+    def _transfer(self, payer: str, amount: str, at: datetime) -> dict[str, Any]:
+        return {
+            "type": "bank.transfer",
+            "event_id": f"t-{uuid.uuid4().hex}",
+            "occurred_at": _iso(at),
+            "payer_account": _account(),
+            "payer_phone": payer,
+            "payee_account": _account("MULE"),
+            "payee_institution": "bank-x",
+            "amount": amount,
+        }
+
+    async def _post(self, institution: str, events: list[dict[str, Any]]) -> None:
+        """Post until answered 200 (a retry of the same batch is always safe); then every event is in."""
+        headers = {"Authorization": f"Bearer {self.keys[institution]}"}
+        while True:
+            status = await self._call(
+                "POST", self.ingest, "/v1/events", "events", json={"events": events}, headers=headers
+            )
+            if status == 200:
+                self.ledger.events.update((institution, e["event_id"]) for e in events)
+                self.ledger.batches += 1
+                return
+            if status is not None and status < 500:
+                raise RuntimeError(f"ingest refused a chaos batch: HTTP {status}")
+
+    # -- instructions ----------------------------------------------------------------------------------------
+
+    async def _instructions_issued(self) -> None:
+        while not self.stopping.is_set():
+            bank = self.rng.choice([*KAFKA_BANKS, HOOK_BANK])
+            case_id = await self._open_case(bank)
+            if case_id is not None:
+                await self._issue(case_id, bank)
+            await asyncio.sleep(0.7)
+
+    async def _open_case(self, bank: str) -> str | None:
+        number = f"CHAOS-{uuid.uuid4().hex[:16]}"
+        now = datetime.now(UTC)
+        body = {
+            "case_number": number,
+            "title": "chaos: impersonation scam",
+            "source": "report",
+            "victim": {"name": "Victim", "phone": _phone(), "institution_id": BANK, "account": _account("V")},
+            "amount_lost": "50000.00",
+            "lost_at": _iso(now - timedelta(minutes=30)),
+            "destinations": [
+                {
+                    "institution_id": bank,
+                    "account": _account("MULE"),
+                    "amount": "5000.00",
+                    "at": _iso(now - timedelta(minutes=25)),
+                }
+            ],
+        }
+        while True:
+            answer = await self._request(
+                "POST", self.coordination, "/v1/cases", "cases", json=body, headers=self.officer
+            )
+            if answer is not None and answer.status_code == 201:
+                return str(answer.json()["id"])
+            if answer is not None and answer.status_code == 409:  # made by an attempt that seemed to fail
+                return await self._case_by_number(number)
+            if answer is not None and answer.status_code < 500:
+                raise RuntimeError(f"a chaos case was refused: HTTP {answer.status_code} {answer.text[:200]}")
+            if self.stopping.is_set():
+                return None
+
+    async def _case_by_number(self, number: str) -> str | None:
+        while True:
+            answer = await self._request(
+                "GET", self.coordination, "/v1/cases?limit=500", "cases", headers=self.officer
+            )
+            if answer is not None and answer.status_code == 200:
+                found = [c["id"] for c in answer.json() if c["case_number"] == number]
+                return str(found[0]) if found else None
+
+    async def _issue(self, case_id: str, bank: str) -> None:
+        body = {
+            "kind": "stop_payment",
+            "institution_id": bank,
+            "account": _account("MULE"),
+            "amount": "5000.00",
+            "reason": "chaos: the victim's money went there",
+        }
+        path = f"/v1/cases/{case_id}/instructions"
+        while True:
+            answer = await self._request(
+                "POST", self.coordination, path, "instructions", json=body, headers=self.officer
+            )
+            if answer is not None and answer.status_code == 201:
+                self.ledger.instructions[str(answer.json()["id"])] = bank
+                return
+            if answer is not None and answer.status_code == 409:  # issued by an attempt that seemed to fail
+                await self._issued_on(case_id, bank)
+                return
+            if answer is not None and answer.status_code < 500:
+                raise RuntimeError(
+                    f"a chaos instruction was refused: HTTP {answer.status_code} {answer.text[:200]}"
+                )
+
+    async def _issued_on(self, case_id: str, bank: str) -> None:
+        while True:
+            answer = await self._request(
+                "GET", self.coordination, f"/v1/cases/{case_id}", "instructions", headers=self.officer
+            )
+            if answer is not None and answer.status_code == 200:
+                for row in answer.json().get("instructions", []):
+                    self.ledger.instructions[str(row["id"])] = bank
+                return
+
+    # -- blocklist -------------------------------------------------------------------------------------------
+
+    async def _blocklist(self) -> None:
+        while not self.stopping.is_set():
+            number = _phone()
+            body = {"number": number, "category": "impersonation", "reason": "chaos: reported by victims"}
+            entry = None
+            while entry is None and not self.stopping.is_set():
+                answer = await self._request(
+                    "POST",
+                    self.blocklist,
+                    "/v1/blocklist/proposals",
+                    "blocklist",
+                    json=body,
+                    headers=self.officer,
+                )
+                if answer is not None and answer.status_code in (200, 201):
+                    entry = answer.json()["id"]
+            review = {"decision": "approve", "note": "chaos"}
+            while entry is not None:
+                path = f"/v1/blocklist/entries/{entry}/review"
+                answer = await self._request(
+                    "POST", self.blocklist, path, "blocklist", json=review, headers=self.approver
+                )
+                if answer is not None and answer.status_code in (
+                    200,
+                    409,
+                ):  # 409: approved by an earlier attempt
+                    self.ledger.blocklisted.add(number)
+                    break
+            await asyncio.sleep(3)
+
+    # -- calls -----------------------------------------------------------------------------------------------
+
+    async def _request(
+        self, method: str, urls: list[str], path: str, what: str, **kw: Any
+    ) -> httpx.Response | None:
+        """One attempt at a random instance; None (after a pause) when it could not be reached or was 5xx."""
+        url = self.rng.choice(urls)
+        try:
+            answer = await self.http.request(method, f"{url}{path}", **kw)
+        except httpx.HTTPError:
+            answer = None
+        if answer is None or answer.status_code >= 500:
+            self.ledger.retries[what] += 1
+            await asyncio.sleep(RETRY_S)
+            return None
+        return answer
+
+    async def _call(self, method: str, urls: list[str], path: str, what: str, **kw: Any) -> int | None:
+        answer = await self._request(method, urls, path, what, **kw)
+        return None if answer is None else answer.status_code
+
+
+def _answer_to(message: Any) -> Answer:
+    return Answer(
+        response_id=uuid.uuid5(uuid.NAMESPACE_URL, f"chaos/{message.message_id}"),
+        instruction_id=message.instruction_id,
+        institution_id=message.institution_id,
+        outcome="executed",
+        held_amount=message.amount,
+        responded_at=datetime.now(UTC),
+    )
