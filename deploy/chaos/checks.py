@@ -19,8 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from deploy.chaos.stack import PREFIX
-from deploy.chaos.traffic import KAFKA_BANKS, SILENT_BANK, Ledger
-from services.coordination.delivery import signing
+from deploy.chaos.traffic import IDEMPOTENCY_KEY, KAFKA_BANKS, SILENT_BANK, Ledger
 from services.kit.audit.service import verify
 from streams import topics
 from streams.admin import admin_client
@@ -183,7 +182,7 @@ async def check(
     copies: Counter[str] = Counter()
     for bank in KAFKA_BANKS:
         for record in await read_all(kafka, topics.name(topics.instructions_for(bank), PREFIX)):
-            copies[dict(record.headers or ()).get(signing.IDEMPOTENCY_KEY, b"").decode()] += 1
+            copies[dict(record.headers or ()).get(IDEMPOTENCY_KEY, b"").decode()] += 1
     unreached = [i for i in issued if ledger.received[i] == 0]
     paths["instructions"] = _path(
         len(issued),

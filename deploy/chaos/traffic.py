@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from deploy.chaos.stack import PREFIX
-from services.coordination.delivery import signing
+from services.coordination.public import verify_webhook
 from services.institutions import credentials, delivery
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.tokens import issue
@@ -48,6 +48,8 @@ SILENT_BANK = "chaos-k3"  # receives its instructions and never answers: they go
 HOOK_BANK = "chaos-w1"
 UNIT = "chaos-psb"
 RETRY_S = 0.5  # between attempts of a call that failed
+
+IDEMPOTENCY_KEY = "Idempotency-Key"  # the receiver's de-duplication key, as Stopline sends it
 
 
 @dataclass
@@ -196,11 +198,11 @@ class Traffic:
     def _hook_app(self) -> Starlette:
         async def hook(request: Request) -> Response:
             body = await request.body()
-            if not signing.verify(self.hook_secret, dict(request.headers), body):
+            if not verify_webhook(self.hook_secret, dict(request.headers), body):
                 return Response(status_code=401)
             if self.hook_delay_s:
                 await asyncio.sleep(self.hook_delay_s)
-            message_id = request.headers.get(signing.IDEMPOTENCY_KEY, "")
+            message_id = request.headers.get(IDEMPOTENCY_KEY, "")
             self.ledger.received[message_id] += 1
             if self.ledger.received[message_id] == 1:  # the receiver drops repeats
                 message = instruction_adapter.validate_json(body)
@@ -227,7 +229,7 @@ class Traffic:
     async def _instructions(self, bank: str, batch: Batch) -> None:
         for records in batch.values():
             for record in records:
-                message_id = dict(record.headers or ()).get(signing.IDEMPOTENCY_KEY, b"").decode()
+                message_id = dict(record.headers or ()).get(IDEMPOTENCY_KEY, b"").decode()
                 self.ledger.received[message_id] += 1
                 if self.ledger.received[message_id] > 1:
                     continue  # the receiver drops repeats
