@@ -23,7 +23,7 @@ from pathlib import Path
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams import topics
-from streams.admin import admin_client, new_topic, replication, wait_for_leaders
+from streams.admin import admin_client, ensure_topics, new_topic, replication, wait_for_leaders
 from streams.connection import KafkaConnection, development_password
 from streams.credentials import GROUP, LITERAL, PREFIXED, TOPIC, AclBinding, create_acls, upsert_users
 
@@ -38,6 +38,7 @@ NOTIFIER = "stopline-notifier"
 BLOCKLIST = "stopline-blocklist"
 BANKSIM = "stopline-banksim"  # the simulated banks' shortcut: they learn balances from the event topics
 SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM)
+PRODUCTION_SERVICES = tuple(p for p in SERVICES if p != BANKSIM)
 RESERVED = "stopline"  # no institution id may start with it: service principals are named so
 
 
@@ -115,6 +116,30 @@ async def ensure_service_principals(admin: KafkaConnection) -> None:
         await upsert_users(client, {p: development_password(p) for p in SERVICES})
 
 
+def read_passwords(directory: Path, principals: tuple[str, ...] = PRODUCTION_SERVICES) -> dict[str, str]:
+    """Each principal's password from the file of its name in `directory` (mounted secrets)."""
+    passwords = {}
+    for principal in principals:
+        path = directory / principal
+        try:
+            password = path.read_text().strip()
+        except OSError as exc:
+            raise SystemExit(f"{principal}: no password file {path} ({exc.strerror})") from exc
+        if not password:
+            raise SystemExit(f"{principal}: the password file {path} is empty")
+        passwords[principal] = password
+    return passwords
+
+
+async def provision_services(admin: KafkaConnection, *, prefix: str, passwords: dict[str, str]) -> list[str]:
+    """A deployment's Kafka setup: the services' principals with these passwords (a given password
+    replaces the one it had), then the prefix's topics and the services' grants; returns the topics
+    created. Idempotent: a deployment runs it on every install and upgrade."""
+    async with admin_client(admin) as client:
+        await upsert_users(client, passwords)
+    return await ensure_topics(admin, prefix)
+
+
 async def provision_institution(
     admin: KafkaConnection, institution: str, *, kind: str, prefix: str, password: str | None = None
 ) -> None:
@@ -148,9 +173,25 @@ def main() -> None:
     one.add_argument("--password-file", type=Path, help="its password (default: the development one)")
     many = sub.add_parser("institutions", help="the same for several, as id:kind (development passwords)")
     many.add_argument("pairs", nargs="+")
+    services = sub.add_parser(
+        "services", help="the services' principals (passwords from files), the topics and the grants"
+    )
+    services.add_argument(
+        "--password-dir",
+        type=Path,
+        required=True,
+        help="a file per principal, named as it (stopline-ingest, ...)",
+    )
     args = parser.parse_args()
     common = CommonSettings()
     admin = connection(common, ADMIN)
+    if args.command == "services":
+        passwords = read_passwords(args.password_dir)
+        created = asyncio.run(provision_services(admin, prefix=common.topic_prefix, passwords=passwords))
+        log.info(
+            "services provisioned", extra={"fields": {"principals": sorted(passwords), "created": created}}
+        )
+        return
     if args.command == "institution":
         password = args.password_file.read_text().strip() if args.password_file else None
         pairs = [(args.id, args.kind, password)]

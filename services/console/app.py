@@ -25,7 +25,7 @@ from services.kit.settings import CommonSettings
 def build(common: CommonSettings | None = None, settings: ConsoleSettings | None = None) -> FastAPI:
     common = common or CommonSettings()
     settings = settings or ConsoleSettings()
-    common.check_production_secrets()
+    common.check_production_secrets(kafka=False)  # it reaches Stopline through the APIs only
     settings.check_production(common.environment)
     http = httpx.AsyncClient(
         timeout=settings.api_timeout_s, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)

@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import consumer as alerts_consumer
 from services.coordination.alerts.endpoints import router as alerts_router
+from services.coordination.audit.check import AuditCheck
 from services.coordination.audit.endpoints import router as audit_router
 from services.coordination.cases.endpoints import router as cases_router
 from services.coordination.dashboard.endpoints import router as dashboard_router
 from services.coordination.dashboard.gauges import DashboardGauges
 from services.coordination.deadlines.scheduler import Scheduler
+from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.relay import Relay
 from services.coordination.deps import Deps
 from services.coordination.incidents.endpoints import router as incidents_router
@@ -33,6 +35,7 @@ from services.institutions.users import SessionVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import STOPPED, create_app, group_health, serve, task_health
+from services.kit.periodic import PeriodicJob
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
 
@@ -57,9 +60,12 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     scheduler = (
         Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
     )
-    gauges = (
-        DashboardGauges(sessions, interval_s=settings.dashboard_interval_s) if settings.scheduler else None
-    )
+    # The figures' jobs run with the scheduler: one set per instance that runs it.
+    jobs: dict[str, PeriodicJob] = {}
+    if settings.scheduler:
+        jobs["dashboard_gauges"] = DashboardGauges(sessions, interval_s=settings.dashboard_interval_s)
+        jobs["outbox_backlog"] = OutboxBacklog(sessions, interval_s=settings.dashboard_interval_s)
+        jobs["audit_check"] = AuditCheck(sessions, interval_s=settings.audit_verify_interval_s)
     consuming: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
@@ -70,16 +76,16 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
             await relay.start()
         if scheduler is not None:
             scheduler.start()
-        if gauges is not None:
-            consuming["dashboard_gauges"] = asyncio.create_task(gauges.run(), name="dashboard-gauges")
+        for name, job in jobs.items():
+            consuming[name] = asyncio.create_task(job.run(), name=name)
         app.state.relay, app.state.scheduler, app.state.runners = relay, scheduler, runners
         try:
             yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()
-            if gauges is not None:
-                gauges.stop()
+            for job in jobs.values():
+                job.stop()
             if relay is not None:
                 await relay.stop()
             for runner in runners.values():

@@ -30,10 +30,28 @@ DELIVERY_SECONDS = Histogram(
 )
 WEBHOOK_SECONDS = Histogram("stopline_webhook_call_seconds", "duration of one webhook call")
 WEBHOOK_FAILURES = Counter("stopline_webhook_failures_total", "webhook attempts that failed")
+DEAD = Counter(
+    "stopline_outbox_dead_total", "messages given up after their last attempt (dead letters)", ["channel"]
+)
+PENDING = Gauge("stopline_outbox_pending", "messages neither delivered nor given up", ["channel"])
+OLDEST_PENDING = Gauge(
+    "stopline_outbox_oldest_pending_seconds",
+    "age of the oldest message neither delivered nor given up (0: none waits)",
+    ["channel"],
+)
 RELAY_ERRORS = Counter("stopline_relay_errors_total", "relay batches that failed and will be retried")
 ESCALATIONS = Counter(
     "stopline_escalations_total", "overdue or undeliverable instructions", ["kind", "stage"]
 )
 OVERDUE = Gauge("stopline_instructions_overdue", "instructions past a deadline and not answered")
 EXPIRED = Counter("stopline_holds_expired_total", "stop-payments and freezes that lapsed", ["kind"])
+# NaN until the first verification ends: neither "broken" nor "verified" before anything was checked.
+AUDIT_CHAIN_OK = Gauge(
+    "stopline_audit_chain_ok", "1: the audit chain verified; 0: broken (the log names the row)"
+)
+AUDIT_CHAIN_OK.set(float("nan"))
+AUDIT_ROWS_VERIFIED = Gauge("stopline_audit_rows_verified", "audit rows the last verification walked")
+AUDIT_VERIFIED_AT = Gauge(
+    "stopline_audit_verified_timestamp_seconds", "when the last audit verification ended (Unix time)"
+)
 SCHEDULER_ERRORS = Counter("stopline_scheduler_errors_total", "scheduled job runs that failed", ["job"])

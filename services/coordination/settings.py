@@ -66,7 +66,13 @@ class CoordinationSettings(BaseSettings):
         8 * HOUR, gt=0, description="an institution user's sign-in lasts this long"
     )
     dashboard_interval_s: float = Field(
-        15.0, gt=0, description="how often the day's figures (metrics) refresh"
+        15.0, gt=0, description="how often the day's figures and the outbox backlog (metrics) refresh"
+    )
+    audit_verify_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="how often the whole audit chain is verified (metric stopline_audit_chain_ok); each "
+        "instance running the scheduler does it",
     )
     relay_poll_s: float = Field(1.0, gt=0, description="relay poll interval when no NOTIFY wakes it")
     relay_lease_s: float = Field(

@@ -12,7 +12,7 @@ import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors
@@ -34,6 +34,10 @@ STATUS = {
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 LivenessCheck = Callable[[], Mapping[str, str]]
 STOPPED = "error: stopped"
+# The last readiness answer, for alerts: set by every /health/ready (the orchestrator probes it every few
+# seconds), so that /metrics never waits on a dependency. NaN until the first probe.
+READY = Gauge("stopline_ready", "1: the last readiness check passed; 0: it did not")
+READY.set(float("nan"))
 
 
 def _status_of(exc: errors.DomainError) -> int:
@@ -163,7 +167,9 @@ def create_app(
     @app.get("/health", tags=["operations"])
     @app.get("/health/ready", tags=["operations"])
     async def readiness_endpoint() -> JSONResponse:
-        return _report(await health())
+        report = _report(await health())
+        READY.set(1 if report.status_code == 200 else 0)
+        return report
 
     @app.get("/health/live", tags=["operations"])
     async def liveness_endpoint() -> JSONResponse:

@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 
 from services.coordination.alerts import service as alerts
+from services.coordination.audit.check import AuditCheck
 from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.conftest import plain_dsn
 from tests.coordination.conftest import bank, issue, open_case
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +49,9 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     assert entries[1]["legal_basis"].startswith("case ") and entries[1]["actor"]
     verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
     assert verdict["ok"] and verdict["checked"] >= 2
+    check = AuditCheck(sessions, interval_s=3600)  # the scheduled verification, and its gauges
+    await check.once()
+    assert await sample(coord.client, "stopline_audit_chain_ok") == 1
 
     target = entries[1]["id"]
     conn = await asyncpg.connect(plain_dsn(infra.database_url))
@@ -65,6 +70,8 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
             assert not verdict["ok"] and verdict["first_bad_id"] == target and "changed" in verdict["reason"]
             code, err = await _cli(infra.database_url)
             assert code == 1 and f"row {target}" in err
+            assert (await check.once()).first_bad_id == target
+            assert await sample(coord.client, "stopline_audit_chain_ok") == 0  # what the alert reads
 
             # Deleted: the next row's link breaks, and it is the one named.
             await conn.execute("update audit_log set after = $2 where id = $1", target, original["after"])
@@ -81,6 +88,10 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
         await conn.close()
     assert (await coord.client.get("/v1/audit/verify", headers=auditor)).json()["ok"]
     assert (await _cli(infra.database_url))[0] == 0
+    before = await sample(coord.client, "stopline_audit_verified_timestamp_seconds")
+    assert (await check.once()).ok
+    assert await sample(coord.client, "stopline_audit_chain_ok") == 1
+    assert await sample(coord.client, "stopline_audit_verified_timestamp_seconds") >= before
     assert stop["id"]
 
 

@@ -5,13 +5,15 @@ once; a queued message wakes the relay loop of its channel only."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.coordination.delivery import repository, signing
+from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
 from services.coordination.settings import CoordinationSettings
@@ -21,6 +23,7 @@ from tests.conftest import plain_dsn
 from tests.coordination.conftest import FAST, App, bank, issue, open_case
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +133,56 @@ async def test_webhook_down_then_back_gets_each_instruction_once(infra, coord, s
     for i in issued:
         got = (await coord.client.get(f"/v1/instructions/{i['id']}", headers=op)).json()
         assert got["status"] == "delivered"
+
+
+async def _dead_webhooks(sessions) -> int:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        stmt = select(func.count()).where(
+            OutboxMessage.channel == "webhook", OutboxMessage.dead_at.is_not(None)
+        )
+        return int((await s.execute(stmt)).scalar_one())
+
+
+async def test_the_backlog_and_the_dead_letters_are_measured(infra, coord, sessions):
+    op = f.officer()
+    receiver = Receiver(secret="")  # never started: the bank's endpoint does not answer
+    inst, _, _ = await bank(sessions, kafka=False, webhook_url=receiver.url)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "1000.00"))
+    await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1000.00"
+    )
+    async with sessions() as s:
+        stmt = select(OutboxMessage.id, OutboxMessage.created_at).where(OutboxMessage.institution_id == inst)
+        row_id, queued = (await s.execute(stmt)).one()
+
+    # Waiting (the relays are paused): counted, and the oldest is at least as old as this one.
+    waited = (datetime.now(UTC) - queued).total_seconds()
+    await OutboxBacklog(sessions, interval_s=60).once()
+    assert await sample(coord.client, "stopline_outbox_pending", channel="webhook") >= 1
+    assert await sample(coord.client, "stopline_outbox_oldest_pending_seconds", channel="webhook") >= waited
+
+    # Given up after its last attempt: a dead letter, counted once per row given up.
+    dead_rows, dead_count = (
+        await _dead_webhooks(sessions),
+        await sample(coord.client, "stopline_outbox_dead_total", channel="webhook"),
+    )
+    relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 2}), sessions)
+    await relay.start()
+    try:
+
+        async def given_up() -> bool:
+            async with sessions() as s:
+                stmt = select(OutboxMessage.dead_at).where(OutboxMessage.id == row_id)
+                return (await s.execute(stmt)).scalar_one() is not None
+
+        await eventually(given_up, timeout_s=10)
+    finally:
+        await relay.stop()
+    given_up_rows = await _dead_webhooks(sessions) - dead_rows
+    assert given_up_rows >= 1
+    counted = await sample(coord.client, "stopline_outbox_dead_total", channel="webhook") - dead_count
+    assert counted == given_up_rows
 
 
 def test_signature_covers_timestamp_and_body():

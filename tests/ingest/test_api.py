@@ -203,6 +203,7 @@ async def test_schemas_are_served(ingest):
 
 async def test_metrics_count_what_was_accepted_and_refused(ingest, sessions):
     assert (await ingest.get("/health")).json()["status"] == "ok"
+    assert await sample(ingest, "stopline_ready") == 1
     _, headers = await f.institution(sessions, "telecom")
 
     async def counts() -> tuple[float, ...]:

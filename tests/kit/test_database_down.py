@@ -15,6 +15,7 @@ from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from tests import factories as f
 from tests.conftest import Infra
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +73,11 @@ async def test_an_api_without_its_database_answers_503_with_retry_after(
                 else None
             )
             answer = await client.request(method, path, headers=headers, json=body)
+            ready = await client.get("/health/ready")
+            ready_gauge = await sample(client, "stopline_ready")
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "unavailable"
     assert int(answer.headers["Retry-After"]) >= 1
+    # Not ready, and the readiness gauge (what the alert rules read) says so.
+    assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("error")
+    assert ready_gauge == 0

@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.blocklist.app import build as build_blocklist
+from services.console.app import build as build_console
+from services.console.settings import ConsoleSettings
 from services.coordination.app import build as build_coordination
 from services.ingest.app import build as build_ingest
 from services.kit.settings import CommonSettings, Environment
@@ -66,6 +68,21 @@ def test_operator_services_refuse_the_development_jwt_secret(build: Any):
 def test_every_service_refuses_the_development_pseudonym_key(build: Any):
     with pytest.raises(ValueError, match="STOPLINE_PSEUDONYM_KEY"):
         build(CommonSettings(environment="PRODUCTION"))
+
+
+def test_the_console_needs_no_kafka_password():
+    # It has no Kafka client, and so no principal: production asks it for no Kafka password.
+    console = ConsoleSettings(
+        session_key="c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE=",
+        dev_sign_in=False,
+        oidc_issuer="https://sso.example.org/realms/police",
+        oidc_client_secret=SECRET,
+        secure_cookies=True,
+    )
+    app = build_console(CommonSettings(environment="production", pseudonym_key=SECRET), console)
+    assert app.title
+    with pytest.raises(ValueError, match="STOPLINE_PSEUDONYM_KEY"):
+        build_console(CommonSettings(environment="production"), console)
 
 
 def _notifier_secrets(**override: str) -> NotifierSettings:

@@ -12,6 +12,7 @@ from aiokafka.errors import (
 )
 
 from streams import acls, topics
+from streams.admin import delete_topics
 from streams.connection import KafkaConnection
 from tests import factories as f
 from tests.conftest import Infra
@@ -88,3 +89,45 @@ async def test_a_wrong_password_reaches_nothing(infra: Infra):
     impostor = infra.kafka.as_principal(acls.COORDINATION, password="not-the-password")
     with pytest.raises(KafkaConnectionError):
         await _produce(impostor, topics.name(topics.ALERTS, infra.prefix))
+
+
+def test_a_deployment_reads_each_service_password_from_its_file(tmp_path):
+    for principal in acls.PRODUCTION_SERVICES:
+        (tmp_path / principal).write_text(f"password-of-{principal}\n")
+    assert acls.read_passwords(tmp_path) == {p: f"password-of-{p}" for p in acls.PRODUCTION_SERVICES}
+    assert acls.BANKSIM not in acls.PRODUCTION_SERVICES  # the simulated banks are no deployment's
+    (tmp_path / acls.NOTIFIER).write_text("\n")
+    with pytest.raises(SystemExit, match="stopline-notifier: the password file .* is empty"):
+        acls.read_passwords(tmp_path)
+    (tmp_path / acls.NOTIFIER).unlink()
+    with pytest.raises(SystemExit, match="stopline-notifier: no password file"):
+        acls.read_passwords(tmp_path)
+
+
+async def test_a_deployment_provisions_principals_topics_and_grants(infra: Infra):
+    # A principal of its own (the services' are in use by this session): its password is the one given.
+    prefix = f"{infra.prefix}deploy-"
+    probe = "stopline-probe"
+    try:
+        created = await acls.provision_services(
+            infra.kafka, prefix=prefix, passwords={probe: "given-password"}
+        )
+        assert topics.name(topics.ALERTS, prefix) in created
+        # The password given works (the broker then refuses only for want of a grant), another does not.
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _produce(
+                infra.kafka.as_principal(probe, "given-password"), topics.name(topics.ALERTS, prefix)
+            )
+        with pytest.raises(KafkaConnectionError):
+            await _produce(infra.kafka.as_principal(probe, "another"), topics.name(topics.ALERTS, prefix))
+        # The services' grants on the new prefix's topics.
+        await _read(
+            infra.kafka.as_principal(acls.NOTIFIER), topics.name(topics.ALERTS, prefix), f"{prefix}notifier-x"
+        )
+        # Run again (every install and upgrade does): nothing to create, nothing refused.
+        assert (
+            await acls.provision_services(infra.kafka, prefix=prefix, passwords={probe: "given-password"})
+            == []
+        )
+    finally:
+        await delete_topics(infra.kafka, prefix)

@@ -276,6 +276,8 @@ class Relay:
             metrics.DELIVERY_SECONDS.labels("webhook").observe((now - row.created_at).total_seconds())
         else:
             metrics.WEBHOOK_FAILURES.inc()
+            if row.attempts >= self.settings.webhook_max_attempts:
+                metrics.DEAD.labels("webhook").inc()
             log.warning(
                 "webhook failed",
                 extra=log_fields(message_id=row.message_id, attempt=row.attempts, error=error),

@@ -86,6 +86,16 @@ async def give_up(session: AsyncSession, row_id: int, *, at: datetime, error: st
     )
 
 
+async def backlog(session: AsyncSession) -> dict[str, tuple[int, datetime]]:
+    """Per channel with messages waiting: how many, and when the oldest was queued."""
+    stmt = (
+        select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
+        .group_by(OutboxMessage.channel)
+    )
+    return {channel: (int(count), oldest) for channel, count, oldest in (await session.execute(stmt)).all()}
+
+
 async def pending_count(session: AsyncSession) -> int:
     stmt = select(func.count()).where(OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
     return int((await session.execute(stmt)).scalar_one())
