@@ -77,6 +77,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.topic(SCORER, topics.ALERTS, "write")
     g.topic(SCORER, topics.DEAD_LETTER, "write")
     g.topic(SCORER, topics.BLOCKLIST, "read")
+    g.topic(SCORER, topics.BLOCKLIST_ACCOUNTS, "read")
     g.groups(SCORER, "scorer-")
 
     g.topic(COORDINATION, topics.ALERTS, "read")
@@ -85,12 +86,16 @@ def service_grants(prefix: str) -> list[AclBinding]:
     # reads it back when a publish is in doubt.
     g.family(COORDINATION, topics.instructions_for(""), "write", "create", "read")
     g.topic(COORDINATION, topics.ESCALATIONS, "write")
+    g.topic(COORDINATION, topics.FRAUD_RECEIVERS, "write", "read")
     g.groups(COORDINATION, "coordination-")
 
     g.topic(NOTIFIER, topics.ALERTS, "read")
     g.groups(NOTIFIER, "notifier-")
 
     g.topic(BLOCKLIST, topics.BLOCKLIST, "write")
+    g.topic(BLOCKLIST, topics.BLOCKLIST_ACCOUNTS, "write")
+    g.topic(BLOCKLIST, topics.FRAUD_RECEIVERS, "read")
+    g.groups(BLOCKLIST, "blocklist-")
 
     g.topic(BANKSIM, topics.EVENTS_BANK, "read")
     g.topic(BANKSIM, topics.EVENTS_PAYMENT, "read")
@@ -107,6 +112,8 @@ def institution_grants(institution: str, kind: str, prefix: str) -> list[AclBind
     g.groups(institution, f"{institution}.")
     if kind == "telecom":  # the numbers to block
         g.topic(institution, topics.BLOCKLIST, "read")
+    else:  # banks and payment providers: the mule accounts
+        g.topic(institution, topics.BLOCKLIST_ACCOUNTS, "read")
     return g.bindings
 
 

@@ -82,6 +82,23 @@ BLOCKLIST = Topic(
     "fraud numbers to block, for telecoms and the scorer",
     cleanup_policy="compact",
 )
+# The same for accounts confirmed as fraud receivers (mule accounts), keyed by a hash of institution and
+# account; a topic of its own, for banks, payment providers and the scorer: telecoms see no accounts.
+BLOCKLIST_ACCOUNTS = Topic(
+    "blocklist.accounts",
+    3,
+    365 * DAY_MS,
+    "mule accounts confirmed as fraud receivers, for banks, payment providers and the scorer",
+    cleanup_policy="compact",
+)
+# Coordination to the blocklist: accounts that received victims' money (a case confirmed as fraud, an
+# executed freeze), to be reviewed for the accounts list. Keyed by account, read by the blocklist only.
+FRAUD_RECEIVERS = Topic(
+    "fraud-receivers",
+    3,
+    30 * DAY_MS,
+    "accounts confirmed as fraud receivers, from coordination to the blocklist's review",
+)
 # Three topics per institution that uses Kafka, made when it is given its principal (streams.acls): the
 # set of institutions lives in the database, not here. Kafka ACLs are per topic, not per record, so what
 # an institution writes goes to topics only its principal may write: the topic names the sender.
@@ -103,6 +120,8 @@ ALL = (
     ALERTS,
     ESCALATIONS,
     BLOCKLIST,
+    BLOCKLIST_ACCOUNTS,
+    FRAUD_RECEIVERS,
 )
 
 

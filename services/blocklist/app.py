@@ -1,4 +1,5 @@
-"""The blocklist service: its API, the Kafka feed publisher and the expiry job."""
+"""The blocklist service: its API, the Kafka feed publisher, the expiry job and the consumer of
+coordination's fraud receivers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.blocklist.endpoints import router
 from services.blocklist.expiry import Expiry
 from services.blocklist.feed import Feed
+from services.blocklist.receivers import build_runner
 from services.blocklist.settings import BlocklistSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
@@ -34,6 +36,7 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
     producer = Producer(connection(common, acls.BLOCKLIST), client_id="stopline-blocklist")
     feed = Feed(sessions, producer, prefix=common.topic_prefix, poll_s=settings.publish_poll_s)
     expiry = Expiry(sessions, interval_s=settings.expiry_interval_s, on_change=feed.wake)
+    receivers = build_runner(common, sessions)
     tasks: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
@@ -42,11 +45,13 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
             await producer.start()
             tasks["feed"] = asyncio.create_task(feed.run(), name="blocklist-feed")
             tasks["expiry"] = asyncio.create_task(expiry.run(), name="blocklist-expiry")
+            tasks["receivers"] = asyncio.create_task(receivers.run(), name="blocklist-receivers")
         try:
             yield
         finally:
             feed.stop()
             expiry.stop()
+            receivers.stop()
             if tasks:
                 await asyncio.wait(tasks.values(), timeout=15)
                 await producer.stop()

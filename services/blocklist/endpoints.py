@@ -1,4 +1,5 @@
-"""Routes of the blocklist: telecom reports and sync (API keys), officers' proposals, review, appeals."""
+"""Routes of the blocklist: telecom reports and sync, banks' sync of mule accounts (API keys), officers'
+proposals, review, appeals."""
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.blocklist import repository, service
 from services.blocklist.schemas import (
+    AccountProposalIn,
+    AccountSyncPage,
     AppealDecision,
     AppealIn,
     AppealRead,
@@ -34,6 +37,12 @@ def _telecom(caller: Caller) -> Caller:
     return caller
 
 
+def _account_holder(caller: Caller) -> Caller:
+    if caller.kind not in service.ACCOUNT_HOLDERS:
+        raise Forbidden("the mule accounts are for banks and payment providers")
+    return caller
+
+
 def router(
     session_dep: SessionDep,
     officer_dep: Callable[..., Coroutine[Any, Any, Officer]],
@@ -54,12 +63,44 @@ def router(
         if_none_match: Annotated[str | None, Header()] = None,
     ) -> SyncPage | Response:
         _telecom(caller)
-        version, more, changes = await service.sync(session, since=since, limit=settings.sync_page)
-        etag = f'"{version}"'
-        if if_none_match == etag and not changes:
-            return Response(status_code=304, headers={"ETag": etag})
-        response.headers["ETag"] = etag
-        return SyncPage(version=version, more=more, changes=changes)
+        page = await _page(session, "number", since, settings.sync_page, if_none_match, response)
+        return page if isinstance(page, Response) else SyncPage.model_validate(page)
+
+    @api.get(
+        "/accounts",
+        response_model=AccountSyncPage,
+        summary="Incremental sync of mule accounts for banks and payment providers (ETag / version)",
+    )
+    async def sync_accounts(
+        session: Session,
+        caller: Institution,
+        response: Response,
+        since: Annotated[int, Query(ge=0, description="the `version` of your last sync; 0: everything")] = 0,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> AccountSyncPage | Response:
+        _account_holder(caller)
+        page = await _page(session, "account", since, settings.sync_page, if_none_match, response)
+        return page if isinstance(page, Response) else AccountSyncPage.model_validate(page)
+
+    @api.post(
+        "/accounts",
+        response_model=EntryRead,
+        status_code=201,
+        summary="A supervisor lists a mule account (reviewed by a second officer)",
+    )
+    async def propose_account(body: AccountProposalIn, session: Session, who: Who) -> EntryRead:
+        require_role(who, "supervisor")
+        entry = await service.propose_account(
+            session,
+            institution=body.institution,
+            account=body.account,
+            source="operator",
+            reason=body.reason,
+            case_id=body.case_id,
+            actor=Actor.of(who),
+            now=datetime.now(UTC),
+        )
+        return EntryRead.model_validate(entry)
 
     @api.post(
         "/reports", response_model=EntryRead, status_code=202, summary="A telecom reports a fraud number"
@@ -143,3 +184,16 @@ def router(
         return AppealRead.model_validate(row)
 
     return api
+
+
+async def _page(
+    session: AsyncSession, kind: str, since: int, limit: int, if_none_match: str | None, response: Response
+) -> dict[str, Any] | Response:
+    """One sync page of numbers or accounts; 304 when the reader already holds the version, else the
+    page with its version as the ETag."""
+    version, more, changes = await service.sync(session, kind=kind, since=since, limit=limit)
+    etag = f'"{version}"'
+    if if_none_match == etag and not changes:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return {"version": version, "more": more, "changes": changes}

@@ -1,6 +1,7 @@
-"""Publishes blocklist changes to the compacted Kafka topic. The entries' versions are the outbox: the
+"""Publishes blocklist changes to the compacted Kafka topics (numbers on `blocklist`, mule accounts on
+`blocklist.accounts`). The entries' versions are the outbox: the
 feed publishes every change above its cursor, in version order, and moves the cursor after Kafka has
-acknowledged, so a crash republishes (readers keep the highest version per number) and loses nothing."""
+acknowledged, so a crash republishes (readers keep the highest version per subject) and loses nothing."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.blocklist import metrics, repository, service
+from services.blocklist.models import Entry
 from services.kit.db import unit_of_work
 from services.kit.periodic import PeriodicJob
 from streams import topics
 from streams.producer import Producer, Record
-from streams.schemas.blocklist import number_key
+from streams.schemas.blocklist import account_key, number_key
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ class Feed(PeriodicJob):
         super().__init__(interval_s=poll_s)
         self.sessions = sessions
         self.producer = producer
-        self.topic = topics.name(topics.BLOCKLIST, prefix)
+        self.numbers = topics.name(topics.BLOCKLIST, prefix)
+        self.accounts = topics.name(topics.BLOCKLIST_ACCOUNTS, prefix)
 
     async def once(self) -> int:
         return await self.publish()
@@ -41,13 +44,16 @@ class Feed(PeriodicJob):
             rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
             if not rows:
                 return 0
-            records = [
-                Record(self.topic, service.to_change(r).model_dump_json().encode(), number_key(r.number))
-                for r in rows
-            ]
+            records = [self._record(r) for r in rows]
             await self.producer.send_all(records)
             newest = max(r.version or 0 for r in rows)
             await repository.set_feed_cursor(session, newest)
         metrics.PUBLISHED.inc(len(rows))
         metrics.VERSION.set(newest)
         return len(rows)
+
+    def _record(self, entry: Entry) -> Record:
+        value = service.to_change(entry).model_dump_json().encode()
+        if entry.kind == "account":
+            return Record(self.accounts, value, account_key(entry.institution or "", entry.account or ""))
+        return Record(self.numbers, value, number_key(entry.number or ""))

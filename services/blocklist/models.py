@@ -1,4 +1,5 @@
-"""Tables of the blocklist: entries, the telecom reports behind them, appeals, the Kafka feed cursor.
+"""Tables of the blocklist: entries (fraud numbers and mule accounts), the telecom reports behind them,
+appeals, the Kafka feed cursor.
 
 Every change is audited in the shared hash-chained audit log (services.kit.audit)."""
 
@@ -29,6 +30,12 @@ from services.kit.db import Base
 #     └──review──► rejected
 STATUSES = ("proposed", "active", "rejected", "expired", "removed")
 LIVE = ("proposed", "active")
+# A number (published to telecoms) or an account confirmed as a fraud receiver (to banks and payment
+# providers); both go through the same review, expiry and appeal.
+KINDS = ("number", "account")
+# case: from a case (a number an officer proposes, or a confirmed case's receiving accounts); freeze: an
+# account a freeze was executed on; operator: an officer's own listing; telecom_report: merged reports.
+SOURCES = ("case", "telecom_report", "operator", "freeze")
 # Every change to the published list takes the next value; readers sync "everything after version N".
 VERSION_SEQ = Sequence("blocklist_version_seq", metadata=Base.metadata)
 
@@ -37,11 +44,25 @@ class Entry(Base):
     __tablename__ = "blocklist_entries"
     __table_args__ = (
         CheckConstraint("status in ('proposed', 'active', 'rejected', 'expired', 'removed')", name="status"),
-        CheckConstraint("source in ('case', 'telecom_report', 'operator')", name="source"),
+        CheckConstraint("source in ('case', 'telecom_report', 'operator', 'freeze')", name="source"),
+        CheckConstraint("kind in ('number', 'account')", name="kind"),
+        CheckConstraint(
+            "(kind = 'number') = (number is not null) "
+            "and (kind = 'account') = (institution is not null and account is not null)",
+            name="subject",
+        ),
         # At most one live (proposed or active) entry per number: a second report joins the first.
         Index(
             "uq_blocklist_entries_live_number",
             "number",
+            unique=True,
+            postgresql_where=text("status in ('proposed', 'active')"),
+        ),
+        # And per account: a second source (a freeze, then the closed case) joins the first.
+        Index(
+            "uq_blocklist_entries_live_account",
+            "institution",
+            "account",
             unique=True,
             postgresql_where=text("status in ('proposed', 'active')"),
         ),
@@ -50,7 +71,10 @@ class Entry(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    number: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(8), server_default="number")
+    number: Mapped[str | None] = mapped_column(String(20))
+    institution: Mapped[str | None] = mapped_column(String(40), comment="of a listed account")
+    account: Mapped[str | None] = mapped_column(String(34))
     status: Mapped[str] = mapped_column(String(10))
     source: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(40))

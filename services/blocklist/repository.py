@@ -25,6 +25,15 @@ async def live_for_number(session: AsyncSession, number: str) -> Entry | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def live_for_account(session: AsyncSession, institution: str, account: str) -> Entry | None:
+    stmt = (
+        select(Entry)
+        .where(Entry.institution == institution, Entry.account == account, Entry.status.in_(LIVE))
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
     session.add(row)
     await session.flush()
@@ -65,14 +74,20 @@ async def pending_appeal(session: AsyncSession, entry_id: uuid.UUID) -> Appeal |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def current_version(session: AsyncSession) -> int:
-    value = (await session.execute(select(func.max(Entry.version)))).scalar_one()
+async def current_version(session: AsyncSession, *, kind: str) -> int:
+    stmt = select(func.max(Entry.version)).where(Entry.kind == kind)
+    value = (await session.execute(stmt)).scalar_one()
     return int(value or 0)
 
 
-async def changes_after(session: AsyncSession, *, since: int, limit: int, active_only: bool) -> list[Entry]:
-    """Published changes after `since`, in version order (`active_only`: what is listed now)."""
+async def changes_after(
+    session: AsyncSession, *, since: int, limit: int, active_only: bool, kind: str | None = None
+) -> list[Entry]:
+    """Published changes after `since`, in version order (`active_only`: what is listed now; `kind`:
+    numbers or accounts only)."""
     stmt = select(Entry).where(Entry.version > since)
+    if kind is not None:
+        stmt = stmt.where(Entry.kind == kind)
     if active_only:
         stmt = stmt.where(Entry.status == "active")
     else:

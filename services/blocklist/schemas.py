@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.schemas.blocklist import BlocklistChange
-from streams.schemas.events import Phone
+from streams.schemas.blocklist import AccountChange, BlocklistChange
+from streams.schemas.events import Account, InstitutionId, Phone
 
 
 class ReportIn(BaseModel):
@@ -27,6 +27,17 @@ class ProposalIn(BaseModel):
     category: str = Field(min_length=1, max_length=40)
     reason: str = Field(min_length=1, max_length=2000)
     case_id: uuid.UUID | None = Field(None, description="the confirmed case the number comes from")
+
+
+class AccountProposalIn(BaseModel):
+    """A supervisor lists an account as a mule account (a second officer still reviews it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    institution: InstitutionId
+    account: Account
+    reason: str = Field(min_length=1, max_length=2000)
+    case_id: uuid.UUID | None = Field(None, description="the case the account comes from, if any")
 
 
 class Review(BaseModel):
@@ -53,7 +64,10 @@ class EntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    number: str
+    kind: Literal["number", "account"]
+    number: str | None
+    institution: str | None
+    account: str | None
     status: str
     source: str
     category: str
@@ -88,3 +102,11 @@ class SyncPage(BaseModel):
     version: int
     more: bool
     changes: list[BlocklistChange]
+
+
+class AccountSyncPage(BaseModel):
+    """The mule accounts, for banks and payment providers: as `SyncPage`, with accounts."""
+
+    version: int
+    more: bool
+    changes: list[AccountChange]

@@ -1,5 +1,6 @@
 """Blocklist rules: proposals and telecom reports, review by a second person, listing for a period,
-expiry, appeal and removal. Every change is recorded in the hash-chained audit log."""
+expiry, appeal and removal, for fraud numbers and for mule accounts alike. Every change is recorded in
+the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -9,48 +10,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.blocklist import metrics, repository
+from services.blocklist import changes, repository
 from services.blocklist.models import Appeal, Entry, Report
 from services.coordination import public as coordination
+from services.institutions.models import Institution
 from services.kit.audit import service as audit
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
-from streams.schemas.blocklist import BlocklistChange
+from streams.schemas.blocklist import AccountChange, BlocklistChange
 
-ENTITY = "blocklist_entry"
-
-
-def snapshot(entry: Entry) -> dict[str, Any]:
-    return {
-        "number": entry.number,
-        "status": entry.status,
-        "category": entry.category,
-        "reports": entry.reports,
-        "expires_at": entry.expires_at,
-        "version": entry.version,
-    }
-
-
-async def _audit(
-    session: AsyncSession,
-    entry: Entry,
-    *,
-    actor: audit.Actor,
-    action: str,
-    basis: str,
-    before: dict[str, Any] | None,
-) -> None:
-    await audit.record(
-        session,
-        actor=actor,
-        action=f"blocklist.{action}",
-        entity_type=ENTITY,
-        entity_id=entry.id,
-        case_id=entry.case_id,
-        legal_basis=basis,
-        before=before,
-        after=snapshot(entry),
-    )
-    metrics.CHANGES.labels(action).inc()
+# Who may hold a listed account: the institutions that keep accounts.
+ACCOUNT_HOLDERS = ("bank", "payment")
 
 
 async def propose(
@@ -83,7 +52,51 @@ async def propose(
     )
     await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "operator proposal"
-    await _audit(session, entry, actor=actor, action="proposed", basis=basis, before=None)
+    await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
+    return entry
+
+
+async def propose_account(
+    session: AsyncSession,
+    *,
+    institution: str,
+    account: str,
+    source: str,
+    reason: str,
+    case_id: uuid.UUID | None,
+    actor: audit.Actor,
+    now: datetime,
+) -> Entry:
+    """An account that received victims' money is proposed for the mule list (from a confirmed case,
+    an executed freeze, or a supervisor); a live entry for it is returned as is."""
+    holder = await session.get(Institution, institution)
+    if holder is None or holder.kind not in ACCOUNT_HOLDERS:
+        raise InvalidInput(
+            f"no bank or payment provider {institution}",
+            details=[{"field": "institution", "reason": "not a bank or payment provider"}],
+        )
+    if case_id is not None and await coordination.case_summary(session, case_id) is None:
+        raise InvalidInput(f"no case {case_id}", details=[{"field": "case_id", "reason": "no such case"}])
+    existing = await repository.live_for_account(session, institution, account)
+    if existing is not None:
+        return existing
+    entry = Entry(
+        id=uuid.uuid4(),
+        kind="account",
+        institution=institution,
+        account=account,
+        status="proposed",
+        source=source,
+        category="mule",
+        reason=reason,
+        case_id=case_id,
+        reports=0,
+        proposed_by=actor.subject,
+        proposed_at=now,
+    )
+    await repository.add(session, entry)
+    basis = f"case {case_id}" if case_id else "supervisor's listing"
+    await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry
 
 
@@ -92,7 +105,7 @@ async def report(
 ) -> Entry:
     """A telecom reports a number: it joins the live entry or becomes a new proposal."""
     entry = await repository.live_for_number(session, number)
-    before = snapshot(entry) if entry else None
+    before = changes.snapshot(entry) if entry else None
     if entry is None:
         entry = Entry(
             id=uuid.uuid4(),
@@ -108,7 +121,7 @@ async def report(
         await repository.add(session, entry)
     entry.reports += 1
     await repository.add(session, Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now))
-    await _audit(
+    await changes.record(
         session, entry, actor=actor, action="reported", basis=f"report by {actor.subject}", before=before
     )
     return entry
@@ -130,7 +143,7 @@ async def review(
         raise Conflict(f"the entry is {entry.status}", details={"current_status": entry.status})
     if entry.proposed_by == actor.subject:
         raise Forbidden("the proposer may not review their own proposal")
-    before = snapshot(entry)
+    before = changes.snapshot(entry)
     entry.reviewed_by, entry.reviewed_at, entry.review_note = actor.subject, now, note
     if approve:
         entry.status, entry.listed_at = "active", now
@@ -140,7 +153,7 @@ async def review(
         entry.status = "rejected"
     await session.flush()
     action = "approved" if approve else "rejected"
-    await _audit(session, entry, actor=actor, action=action, basis=note or action, before=before)
+    await changes.record(session, entry, actor=actor, action=action, basis=note or action, before=before)
     return entry
 
 
@@ -148,11 +161,11 @@ async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 500) 
     """Take entries past their time off the list (and the feed)."""
     due = await repository.due_to_expire(session, now=now, limit=limit)
     for entry in due:
-        before = snapshot(entry)
+        before = changes.snapshot(entry)
         entry.status, entry.ended_at, entry.end_reason = "expired", now, "listing period ended"
         entry.version = await repository.next_version(session)
         await session.flush()
-        await _audit(
+        await changes.record(
             session, entry, actor=audit.SYSTEM, action="expired", basis="listing period ended", before=before
         )
     return len(due)
@@ -170,7 +183,9 @@ async def file_appeal(
         id=uuid.uuid4(), entry_id=entry_id, statement=statement, filed_by=actor.subject, filed_at=now
     )
     await repository.add(session, appeal)
-    await _audit(session, entry, actor=actor, action="appealed", basis=f"appeal {appeal.id}", before=None)
+    await changes.record(
+        session, entry, actor=actor, action="appealed", basis=f"appeal {appeal.id}", before=None
+    )
     return appeal
 
 
@@ -188,13 +203,13 @@ async def decide_appeal(
     entry = await _get(session, appeal.entry_id)
     appeal.status = "upheld" if uphold else "dismissed"
     appeal.decided_by, appeal.decided_at, appeal.decision_note = actor.subject, now, note
-    before = snapshot(entry)
+    before = changes.snapshot(entry)
     if uphold and entry.status == "active":
         entry.status, entry.ended_at, entry.end_reason = "removed", now, f"appeal upheld: {note}"
         entry.version = await repository.next_version(session)
     await session.flush()
     action = "removed" if uphold else "appeal_dismissed"
-    await _audit(
+    await changes.record(
         session, entry, actor=actor, action=action, basis=f"appeal {appeal.id}: {note}", before=before
     )
     return appeal
@@ -207,25 +222,33 @@ async def _get(session: AsyncSession, entry_id: uuid.UUID) -> Entry:
     return entry
 
 
-def to_change(entry: Entry) -> BlocklistChange:
+def to_change(entry: Entry) -> BlocklistChange | AccountChange:
+    """The published state of an entry, as its feed and sync carry it."""
     assert entry.version is not None and entry.status in ("active", "expired", "removed")
-    return BlocklistChange(
-        entry_id=entry.id,
-        number=entry.number,
-        status=entry.status,
-        version=entry.version,
-        category=entry.category,
-        listed_at=entry.listed_at,
-        expires_at=entry.expires_at,
-        changed_at=entry.ended_at or entry.listed_at or entry.proposed_at,
-    )
+    common: dict[str, Any] = {
+        "entry_id": entry.id,
+        "status": entry.status,
+        "version": entry.version,
+        "category": entry.category,
+        "listed_at": entry.listed_at,
+        "expires_at": entry.expires_at,
+        "changed_at": entry.ended_at or entry.listed_at or entry.proposed_at,
+    }
+    if entry.kind == "account":
+        return AccountChange(institution=entry.institution, account=entry.account, **common)
+    return BlocklistChange(number=entry.number, **common)
 
 
-async def sync(session: AsyncSession, *, since: int, limit: int) -> tuple[int, bool, list[BlocklistChange]]:
-    """Changes after `since` (from 0: the active list), the version to ask from next, and if more wait."""
-    current = await repository.current_version(session)
+async def sync(
+    session: AsyncSession, *, kind: str, since: int, limit: int
+) -> tuple[int, bool, list[BlocklistChange | AccountChange]]:
+    """Changes of one kind (numbers or accounts) after `since` (from 0: the active list), the version to
+    ask from next, and if more wait."""
+    current = await repository.current_version(session, kind=kind)
     # From 0 a reader starts afresh and needs only what is listed; after that, every change.
-    rows = await repository.changes_after(session, since=since, limit=limit, active_only=since == 0)
+    rows = await repository.changes_after(
+        session, since=since, limit=limit, active_only=since == 0, kind=kind
+    )
     last = max((r.version or 0 for r in rows), default=since)
     more = len(rows) == limit
     # A change committed between the two reads may be in `rows` and above `current`: take the larger.

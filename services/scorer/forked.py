@@ -45,23 +45,6 @@ class ForkedEncoding:
         self.pid = pid
         self._fd = read_fd
         self.exit_code: int | None = None
-        self._handed_back = False  # the child reaped, the pipe closed, the collector given its objects
-
-    def abandon(self) -> None:
-        """Kill and reap the child, close the pipe and hand the objects back to the collector, unless
-        `result` did already. For a child whose `result` never ran (its task cancelled before its first
-        step, a loop closed): without it the objects stay frozen and the child a zombie."""
-        if self._handed_back:
-            return
-        self._handed_back = True
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass  # gone and reaped already
-        finally:
-            os.close(self._fd)
-            gc.unfreeze()
 
     async def result(self, timeout_s: float) -> bytes:
         """The encoded snapshot; a child that fails or outlives `timeout_s` is killed and reaped."""
@@ -79,7 +62,6 @@ class ForkedEncoding:
             elif not finished.done():
                 finished.set_result(None)
 
-        self._handed_back = True  # from here on the `finally` below hands everything back
         loop.add_reader(self._fd, readable)
         try:
             await asyncio.wait_for(finished, timeout_s)

@@ -16,7 +16,7 @@ class FraudKnowledge(Protocol):
 
 
 class BlocklistKnowledge:
-    """Numbers from the published blocklist (`services.scorer.blocklist`); mule accounts not yet fed."""
+    """Numbers and mule accounts from the published blocklist (`services.scorer.blocklist`)."""
 
     def __init__(self, blocklist: Blocklist) -> None:
         self.blocklist = blocklist
@@ -25,7 +25,7 @@ class BlocklistKnowledge:
         return self.blocklist.blocks(number)
 
     def is_known_mule(self, institution: str, account: str) -> bool:
-        return False
+        return self.blocklist.lists_account(institution, account)
 
 
 class NothingKnown:

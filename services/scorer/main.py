@@ -72,7 +72,7 @@ class Scorer:
                 watch_s=settings.model_watch_seconds,
                 threshold=settings.model_alert_threshold,
             )
-            # Reported-number hard rule: numbers on the published blocklist (read whole by every instance).
+            # Hard rules: numbers and mule accounts on the published blocklist (read whole by every instance).
             blocklist = Blocklist()
             self.accounts = AccountStage(
                 settings,

@@ -343,8 +343,6 @@ class Checkpoints:
         for partition in wanted:
             self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
         self._background = asyncio.create_task(self._finish(child, wanted, began))
-        # A task cancelled before its first step never runs `_finish`: the child is abandoned then.
-        self._background.add_done_callback(lambda _: child.abandon())
 
     async def _finish(self, child: ForkedEncoding, wanted: dict[int, dict[str, int]], began: float) -> None:
         assert self.store is not None

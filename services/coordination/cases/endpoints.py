@@ -74,7 +74,11 @@ def router(deps: Deps) -> APIRouter:
     async def update_case(case_id: uuid.UUID, body: CaseUpdate, session: Session, who: Who) -> CaseRead:
         require_role(who, *WORKERS)
         case = await access.workable(session, case_id, who, for_update=True)
-        return CaseRead.model_validate(await service.update(session, case=case, spec=body, officer=who))
+        return CaseRead.model_validate(
+            await service.update(
+                session, case=case, spec=body, officer=who, topic_prefix=deps.ctx.topic_prefix
+            )
+        )
 
     @api.post("/{case_id}/notes", response_model=NoteRead, status_code=201, summary="Add a note")
     async def add_note(case_id: uuid.UUID, body: NoteCreate, session: Session, who: Who) -> NoteRead:

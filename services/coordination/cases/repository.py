@@ -80,6 +80,16 @@ async def alert_ids(session: AsyncSession, case_id: uuid.UUID) -> list[uuid.UUID
     return list((await session.execute(stmt)).scalars())
 
 
+async def alert_payees(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The payee accounts (institution, account) of the case's alerts."""
+    stmt = (
+        select(AlertRow.subject["payee_institution"].astext, AlertRow.subject["payee_account"].astext)
+        .join(CaseAlert, CaseAlert.alert_id == AlertRow.id)
+        .where(CaseAlert.case_id == case_id)
+    )
+    return [(i, a) for i, a in (await session.execute(stmt)).all() if i and a]
+
+
 async def add_note(session: AsyncSession, note: CaseNote) -> None:
     session.add(note)
     await session.flush()

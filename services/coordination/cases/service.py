@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination.cases import repository
+from services.coordination.cases import receivers, repository
 from services.coordination.cases.models import Case, CaseNote
 from services.coordination.cases.schemas import CaseCreate, CaseUpdate, outcome_problem
 from services.coordination.money import service as money
@@ -89,8 +89,11 @@ async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, 
         )
 
 
-async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer) -> Case:
-    """Assign, or close with the outcome (required then, and only then: the label training reads)."""
+async def update(
+    session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer, topic_prefix: str
+) -> Case:
+    """Assign, or close with the outcome (required then, and only then: the label training reads). A case
+    closed as confirmed fraud tells the blocklist the accounts that received its money."""
     # The request schema refuses this already; checked again for callers that build the spec themselves.
     if (problem := outcome_problem(spec.status, spec.outcome)) is not None:
         raise InvalidInput(problem, details=[{"field": "outcome", "reason": problem}])
@@ -101,6 +104,10 @@ async def update(session: AsyncSession, *, case: Case, spec: CaseUpdate, officer
         # A closed case is not worked on any more (access.workable), so the outcome is never rewritten
         # after training may have used it.
         case.status, case.closed_at, case.outcome = "closed", datetime.now(UTC), spec.outcome
+        if spec.outcome == "confirmed_fraud":
+            await receivers.case_confirmed(
+                session, case=case, officer=officer, at=case.closed_at, topic_prefix=topic_prefix
+            )
     if spec.assignee is not None:
         case.assignee = spec.assignee
     await session.flush()

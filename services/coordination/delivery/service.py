@@ -8,6 +8,7 @@ from services.coordination.delivery import repository
 from services.coordination.delivery.models import OutboxMessage
 from services.kit.errors import InvalidInput
 from streams import topics
+from streams.schemas.blocklist import FraudReceiver, account_key
 from streams.schemas.instructions import Escalation, InstructionMessage
 
 
@@ -45,5 +46,17 @@ async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, t
         topic=topics.name(topics.ESCALATIONS, topic_prefix),
         key=str(escalation.instruction_id),
         payload=escalation.model_dump(mode="json"),
+    )
+    await repository.add(session, [row])
+
+
+async def enqueue_receiver(session: AsyncSession, *, receiver: FraudReceiver, topic_prefix: str) -> None:
+    """Tell the blocklist an account received victims' money (its `fraud-receivers` topic)."""
+    row = OutboxMessage(
+        channel="kafka",
+        message_id=receiver.message_id,
+        topic=topics.name(topics.FRAUD_RECEIVERS, topic_prefix),
+        key=account_key(receiver.institution, receiver.account).decode(),
+        payload=receiver.model_dump(mode="json"),
     )
     await repository.add(session, [row])

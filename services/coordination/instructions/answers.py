@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
+from services.coordination.cases import receivers
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, transition
@@ -96,6 +97,7 @@ async def _effects(
 ) -> None:
     actor = audit.Actor.institution(response.institution_id)
     if row.kind == "freeze":
+        await receivers.freeze_executed(session, row=row, at=now, topic_prefix=ctx.topic_prefix)
         # The freeze takes over the provisional stop-payment on the same account.
         stop = await repository.active_hold(
             session,

@@ -1,0 +1,78 @@
+"""The accounts that received victims' money, told to the blocklist (which lists them as mule accounts
+after a second officer's review): those of a case closed as confirmed fraud, and an account a freeze
+was executed on. Through the outbox: sent if and only if the decision commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.cases import repository
+from services.coordination.cases.models import Case
+from services.coordination.delivery import service as delivery
+from services.coordination.instructions import repository as instructions_repo
+from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.states import HOLD_KINDS
+from services.coordination.money import repository as money_repo
+from services.kit.auth import Officer
+from streams.schemas.blocklist import FraudReceiver
+
+# Holds that never reached the account, or found no such account: no evidence it received anything.
+_NOT_REACHED = frozenset({"awaiting_approval", "declined", "cancelled", "failed", "account_not_found"})
+_IDS = uuid.UUID("5b6e1c1e-3f0a-4c55-9a51-6d2f0c7e4b10")  # namespace of the messages' idempotency keys
+
+
+async def receiving_accounts(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The payees of the case's alerts, the accounts of its money-flow tree (the victim's payees and the
+    layers found after them) and the accounts its holds (stop-payments, freezes) reached."""
+    flow = [(a.institution_id, a.account) for a in await money_repo.accounts(session, case_id)]
+    held = [
+        (row.institution_id, row.account)
+        for row in await instructions_repo.for_case(session, case_id)
+        if row.kind in HOLD_KINDS and row.status not in _NOT_REACHED
+    ]
+    return list(dict.fromkeys(await repository.alert_payees(session, case_id) + flow + held))
+
+
+async def case_confirmed(
+    session: AsyncSession, *, case: Case, officer: Officer, at: datetime, topic_prefix: str
+) -> int:
+    """A case closed as confirmed fraud: each account that received its money goes to the blocklist."""
+    accounts = await receiving_accounts(session, case.id)
+    for institution, account in accounts:
+        receiver = FraudReceiver(
+            message_id=str(uuid.uuid5(_IDS, f"case/{case.id}/{institution}/{account}")),
+            source="case",
+            institution=institution,
+            account=account,
+            case_id=case.id,
+            case_number=case.case_number,
+            decided_by=officer.subject,
+            role=officer.role,
+            unit=officer.unit,
+            decided_at=at,
+        )
+        await delivery.enqueue_receiver(session, receiver=receiver, topic_prefix=topic_prefix)
+    return len(accounts)
+
+
+async def freeze_executed(
+    session: AsyncSession, *, row: Instruction, at: datetime, topic_prefix: str
+) -> None:
+    """A freeze was executed on an account: it goes to the blocklist."""
+    receiver = FraudReceiver(
+        message_id=str(uuid.uuid5(_IDS, f"freeze/{row.id}")),
+        source="freeze",
+        institution=row.institution_id,
+        account=row.account,
+        case_id=row.case_id,
+        case_number=row.case_number,
+        # A freeze is approved by a supervisor other than the issuer: theirs is the decision.
+        decided_by=row.approved_by or row.issued_by,
+        role="supervisor" if row.approved_by else "operator",
+        unit=row.issued_by_unit,
+        decided_at=at,
+    )
+    await delivery.enqueue_receiver(session, receiver=receiver, topic_prefix=topic_prefix)

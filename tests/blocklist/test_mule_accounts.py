@@ -1,0 +1,142 @@
+"""Mule accounts on the blocklist, on the real PostgreSQL and Kafka: a supervisor's listing reviewed by a
+second officer, the banks' sync and feed (telecoms see no accounts), appeal and expiry, and the
+scorer's view of the list."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from services.scorer.blocklist import Blocklist
+from streams import topics
+from tests import factories as f
+from tests.blocklist.conftest import blocklist_client
+from tests.kafka_tools import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _listed(blocklist, institution: str, account: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    proposed = await blocklist.post(
+        "/v1/blocklist/accounts",
+        json={"institution": institution, "account": account, "reason": "received victims' money"},
+        headers=f.officer("supervisor", sub="chief"),
+    )
+    assert proposed.status_code == 201, proposed.text
+    assert proposed.json()["status"] == "proposed" and proposed.json()["kind"] == "account"
+    reviewed = await blocklist.post(
+        f"/v1/blocklist/entries/{proposed.json()['id']}/review",
+        json={"decision": "approve"},
+        headers=f.officer("operator", sub="reviewer"),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    return reviewed.json()  # type: ignore[no-any-return]
+
+
+async def _feed_has(infra, institution: str, account: str, status: str) -> None:  # type: ignore[no-untyped-def]
+    def seen(records) -> bool:  # type: ignore[no-untyped-def]
+        return any(
+            (v := orjson.loads(r.value))["account"] == account
+            and v["institution"] == institution
+            and v["status"] == status
+            for r in records
+        )
+
+    await read_topic(
+        infra.kafka, topics.name(topics.BLOCKLIST_ACCOUNTS, infra.prefix), until=seen, timeout_s=10
+    )
+
+
+async def test_a_listed_account_reaches_banks_and_the_scorer_and_leaves_on_appeal(blocklist, infra, sessions):
+    bank, bank_headers = await f.institution(sessions, "bank")
+    _, telecom = await f.institution(sessions, "telecom")
+    mule = f.account("MULE")
+    scorer_view = Blocklist()
+    runner = scorer_view.runner(infra.common)
+    task = asyncio.create_task(runner.run())
+    try:
+        # Only a supervisor lists an account; an operator may not, and an unknown bank is named as such.
+        by_operator = await blocklist.post(
+            "/v1/blocklist/accounts",
+            json={"institution": bank, "account": mule, "reason": "r"},
+            headers=f.officer("operator"),
+        )
+        assert by_operator.status_code == 403
+        unknown = await blocklist.post(
+            "/v1/blocklist/accounts",
+            json={"institution": "no-such-bank", "account": mule, "reason": "r"},
+            headers=f.officer("supervisor"),
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["error"]["details"][0]["field"] == "institution"
+        own = await blocklist.post(
+            "/v1/blocklist/accounts",
+            json={"institution": bank, "account": mule, "reason": "r"},
+            headers=f.officer("supervisor", sub="chief"),
+        )
+        refused = await blocklist.post(
+            f"/v1/blocklist/entries/{own.json()['id']}/review",
+            json={"decision": "approve"},
+            headers=f.officer("supervisor", sub="chief"),
+        )
+        assert refused.status_code == 403  # the lister does not review their own listing
+
+        entry = await _listed(blocklist, bank, mule)
+        assert entry["id"] == own.json()["id"] and entry["status"] == "active"
+        page = (await blocklist.get("/v1/blocklist/accounts", headers=bank_headers)).json()
+        assert (bank, mule, "active") in {
+            (c["institution"], c["account"], c["status"]) for c in page["changes"]
+        }
+        # Telecoms get numbers only: no account in their sync, and the accounts' sync is not for them.
+        assert all(
+            "account" not in c
+            for c in (await blocklist.get("/v1/blocklist", headers=telecom)).json()["changes"]
+        )
+        assert (await blocklist.get("/v1/blocklist/accounts", headers=telecom)).status_code == 403
+        await _feed_has(infra, bank, mule, "active")
+        await eventually(lambda: scorer_view.lists_account(bank, mule), timeout_s=15)
+
+        appeal = await blocklist.post(
+            f"/v1/blocklist/entries/{entry['id']}/appeals",
+            json={"statement": "the account was rented without the holder knowing; now closed"},
+            headers=f.officer("operator", sub="desk-1"),
+        )
+        assert appeal.status_code == 201, appeal.text
+        decided = await blocklist.post(
+            f"/v1/blocklist/appeals/{appeal.json()['id']}/decision",
+            json={"uphold": True, "note": "holder cleared"},
+            headers=f.officer("supervisor", sub="chief-2"),
+        )
+        assert decided.status_code == 200
+        changes = (
+            await blocklist.get(
+                "/v1/blocklist/accounts", params={"since": entry["version"]}, headers=bank_headers
+            )
+        ).json()["changes"]
+        assert (mule, "removed") in {(c["account"], c["status"]) for c in changes}
+        await _feed_has(infra, bank, mule, "removed")
+        await eventually(lambda: not scorer_view.lists_account(bank, mule), timeout_s=15)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_listed_accounts_expire(infra, sessions):
+    bank, bank_headers = await f.institution(sessions, "bank")
+    mule = f.account("MULE")
+    async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
+        entry = await _listed(short, bank, mule)
+
+        async def expired() -> bool:
+            rows = (
+                await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
+            ).json()
+            return entry["id"] in {r["id"] for r in rows}
+
+        await eventually(expired, timeout_s=10)
+        current = (await short.get("/v1/blocklist/accounts", headers=bank_headers)).json()["changes"]
+        assert mule not in {c["account"] for c in current}
+        await _feed_has(infra, bank, mule, "expired")
