@@ -78,7 +78,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 mypy: setup
-	$(VENV)/bin/mypy services streams models deploy
+	$(VENV)/bin/mypy services streams models deploy tests
 
 train: setup
 	$(PY) -m models.training

@@ -21,4 +21,4 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's Java client (and aiokafka) put a key on by default: murmur2 of the key bytes,
     made positive, modulo the partition count. A client with another partitioner (librdkafka's default is
     CRC32) puts the same key elsewhere; the scorer moves such records back (services/scorer)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions

@@ -4,10 +4,11 @@ consumer group has committed (the barrier for "everything before this was handle
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import ClusterAuthorizationFailedError
@@ -19,6 +20,8 @@ from streams.producer import Producer
 
 if TYPE_CHECKING:
     from tests.conftest import Infra
+
+T = TypeVar("T")
 
 
 async def read_topic(
@@ -60,13 +63,18 @@ async def read_topic(
         await consumer.stop()
 
 
-async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, every_s: float = 0.1) -> object:
-    """Poll an async or sync check until it returns something truthy."""
+@overload
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, timeout_s: float = ..., every_s: float = ...
+) -> T: ...
+@overload
+async def eventually(check: Callable[[], T | None], *, timeout_s: float = ..., every_s: float = ...) -> T: ...
+async def eventually(check: Callable[[], Any], *, timeout_s: float = 10.0, every_s: float = 0.1) -> Any:
+    """Poll an async or sync check until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout_s
     while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
+        outcome = check()
+        result = await outcome if inspect.isawaitable(outcome) else outcome
         if result:
             return result
         if time.monotonic() > deadline:

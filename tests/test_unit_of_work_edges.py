@@ -37,7 +37,7 @@ def _sessions(dependant: Dependant) -> Iterator[tuple[str, str | None]]:
 def test_every_route_commits_before_it_answers(build: Callable[[], FastAPI]) -> None:
     app = build()
     routes = list(_api_routes(app.routes))
-    using = {r.path + " " + ",".join(sorted(r.methods)): list(_sessions(r.dependant)) for r in routes}
+    using = {r.path + " " + ",".join(sorted(r.methods or ())): list(_sessions(r.dependant)) for r in routes}
     with_sessions = {route: scopes for route, scopes in using.items() if scopes}
     assert len(with_sessions) >= 5
     late = {

@@ -67,7 +67,7 @@ def live_process(pid: int | None) -> psutil.Process | None:
 
 def cmdline_of(proc: psutil.Process) -> list[str]:
     try:
-        return proc.cmdline()
+        return list(proc.cmdline())
     except psutil.Error:
         return []
 

@@ -203,7 +203,7 @@ class Story:
 
     def release(self, case: dict[str, Any], freeze: dict[str, Any]) -> dict[str, Any]:
         body = {"kind": "release", "parent_id": freeze["id"], "document_number": f"CJ-REL-{self.run}"}
-        row = self.api.call(
+        row: dict[str, Any] = self.api.call(
             "supervisor", "POST", f"/v1/cases/{case['id']}/instructions", json=body, expect=201
         )
         say(f"7. RELEASE {row['id']} of {money(row['amount'])} requested: {row['status']}")

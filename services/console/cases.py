@@ -18,7 +18,6 @@ CaseId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
 InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
 Csrf = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=2000)]
-KINDS = ("query", "stop_payment", "freeze", "extend", "release", "return_funds")
 HOLDING = ("executed", "partially_executed")
 PENDING = ("issued", "delivered", "acknowledged")
 

@@ -24,6 +24,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest import metrics, repository
+from services.ingest.models import IngestedEvent
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
 from services.kit.db import unit_of_work
@@ -205,7 +206,7 @@ class Claims:
         the topic; returns how many were settled."""
         async with unit_of_work(self.sessions) as session:
             lapsed = await repository.lapsed_claims(session, now=datetime.now(UTC), limit=SWEEP_BATCH)
-            by_institution: dict[str, list[repository.IngestedEvent]] = {}
+            by_institution: dict[str, list[IngestedEvent]] = {}
             for row in lapsed:
                 by_institution.setdefault(row.institution_id, []).append(row)
             for institution_id, rows in by_institution.items():

@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from streams.schemas.events import Account, Amount, InstitutionId
 
-Kind = Literal["query", "stop_payment", "freeze", "extend", "release", "return_funds"]
-KINDS: tuple[Kind, ...] = ("query", "stop_payment", "freeze", "extend", "release", "return_funds")
+
+class Kind(StrEnum):
+    """What an instruction asks: the one spelling, on the wire and in coordination's CHECK constraint."""
+
+    QUERY = "query"
+    STOP_PAYMENT = "stop_payment"
+    FREEZE = "freeze"
+    EXTEND = "extend"
+    RELEASE = "release"
+    RETURN_FUNDS = "return_funds"
+
+
+KINDS = tuple(Kind)
 Outcome = Literal["acknowledged", "executed", "partially_executed", "rejected", "account_not_found"]
 Notice = Literal["expired", "cancelled"]
 Held = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, description="CNY")]

@@ -34,14 +34,14 @@ def _msg(kind: str, account: str, amount: str | None = None, **extra: object) ->
         type="instruction",
         instruction_id=iid,
         kind=kind,
-        institution_id="bank-x",  # type: ignore[arg-type]
+        institution_id="bank-x",
         account=account,
         amount=Decimal(amount) if amount else None,
         legal_basis=LegalBasis(case_number="C-1"),
         issued_at=now,
         ack_due_at=now,
         exec_due_at=now,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

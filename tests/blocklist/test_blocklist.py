@@ -20,13 +20,13 @@ from tests.kafka_tools import eventually, read_topic
 pytestmark = pytest.mark.integration
 
 
-async def _sync(client, headers, since=0, etag=None):  # type: ignore[no-untyped-def]
+async def _sync(client, headers, since=0, etag=None):
     extra = {"If-None-Match": etag} if etag else {}
     return await client.get("/v1/blocklist", params={"since": since}, headers=headers | extra)
 
 
-async def _feed_has(infra, number: str, status: str) -> None:  # type: ignore[no-untyped-def]
-    def seen(records) -> bool:  # type: ignore[no-untyped-def]
+async def _feed_has(infra, number: str, status: str) -> None:
+    def seen(records) -> bool:
         return any(
             (v := orjson.loads(r.value))["number"] == number and v["status"] == status for r in records
         )
@@ -34,7 +34,7 @@ async def _feed_has(infra, number: str, status: str) -> None:  # type: ignore[no
     await read_topic(infra.kafka, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10)
 
 
-async def _approved(blocklist, number: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+async def _approved(blocklist, number: str) -> dict:
     proposed = await blocklist.post(
         "/v1/blocklist/proposals",
         json={"number": number, "category": "impersonation", "reason": "confirmed in case"},
@@ -47,7 +47,7 @@ async def _approved(blocklist, number: str) -> dict:  # type: ignore[no-untyped-
         headers=f.officer("operator", sub="reviewer"),
     )
     assert reviewed.status_code == 200, reviewed.text
-    return reviewed.json()  # type: ignore[no-any-return]
+    return reviewed.json()
 
 
 async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infra, sessions):

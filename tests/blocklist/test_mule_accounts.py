@@ -19,7 +19,7 @@ from tests.kafka_tools import eventually, read_topic
 pytestmark = pytest.mark.integration
 
 
-async def _listed(blocklist, institution: str, account: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _listed(blocklist, institution: str, account: str) -> dict[str, Any]:
     proposed = await blocklist.post(
         "/v1/blocklist/accounts",
         json={"institution": institution, "account": account, "reason": "received victims' money"},
@@ -33,11 +33,11 @@ async def _listed(blocklist, institution: str, account: str) -> dict[str, Any]: 
         headers=f.officer("operator", sub="reviewer"),
     )
     assert reviewed.status_code == 200, reviewed.text
-    return reviewed.json()  # type: ignore[no-any-return]
+    return reviewed.json()
 
 
-async def _feed_has(infra, institution: str, account: str, status: str) -> None:  # type: ignore[no-untyped-def]
-    def seen(records) -> bool:  # type: ignore[no-untyped-def]
+async def _feed_has(infra, institution: str, account: str, status: str) -> None:
+    def seen(records) -> bool:
         return any(
             (v := orjson.loads(r.value))["account"] == account
             and v["institution"] == institution

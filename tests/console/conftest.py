@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.coordination.settings import CoordinationSettings
@@ -76,7 +76,7 @@ class Site:
     sessions: async_sessionmaker[AsyncSession]
     infra: Infra
 
-    async def person(self, *, viewport: dict[str, int] | None = None, js: bool = True) -> BrowserContext:
+    async def person(self, *, viewport: ViewportSize | None = None, js: bool = True) -> BrowserContext:
         context = await self.browser.new_context(
             viewport=viewport or {"width": 1440, "height": 900}, java_script_enabled=js, locale="zh-CN"
         )

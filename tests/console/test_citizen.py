@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import ViewportSize, expect
 
 from services.kit.db import unit_of_work
 from services.notifier.warnings import repository, tokens
@@ -16,7 +16,7 @@ from tests import factories as f
 from tests.console.conftest import Site, shot
 
 pytestmark = pytest.mark.integration
-PHONE = {"width": 360, "height": 740}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
 async def _warning(site: Site, language: str) -> tuple[str, str]:

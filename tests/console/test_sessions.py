@@ -22,7 +22,7 @@ def _sessions(key: str = DEV_SESSION_KEY) -> Sessions:
     return Sessions(key, ttl_s=3600, idle_s=600)
 
 
-def _user(sessions: Sessions):  # type: ignore[no-untyped-def]
+def _user(sessions: Sessions):
     return sessions.start(
         kind="officer",
         subject="o-1",

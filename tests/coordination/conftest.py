@@ -20,7 +20,7 @@ from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.conftest import Infra
 
-FAST = {
+FAST: dict[str, Any] = {
     "scheduler_interval_s": 0.2,
     "relay_poll_s": 0.5,
     "webhook_backoff_s": 0.2,

@@ -64,12 +64,12 @@ def first(*payments: AlertPayment) -> Alert:
     )
 
 
-async def _store(sessions, *alerts: Alert) -> service.Stored:  # type: ignore[no-untyped-def]
+async def _store(sessions, *alerts: Alert) -> service.Stored:
     async with unit_of_work(sessions) as s:
         return await service.store(s, alerts=list(alerts))
 
 
-async def _row(sessions, alert_id: uuid.UUID) -> AlertRow:  # type: ignore[no-untyped-def]
+async def _row(sessions, alert_id: uuid.UUID) -> AlertRow:
     async with sessions() as s:
         row = await s.get(AlertRow, alert_id)
         assert row is not None

@@ -34,7 +34,7 @@ def make_alert(*, typology: str = "call_then_transfer", score: float = 0.8) -> A
     )
 
 
-async def _store(sessions, *alerts: Alert) -> None:  # type: ignore[no-untyped-def]
+async def _store(sessions, *alerts: Alert) -> None:
     async with unit_of_work(sessions) as s:
         await service.store(s, alerts=list(alerts))
 

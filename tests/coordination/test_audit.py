@@ -95,7 +95,7 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     assert stop["id"]
 
 
-async def _audited(client, entity_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _audited(client, entity_id: str) -> list[dict]:
     auditor = f.officer("auditor")
     return list((await client.get(f"/v1/audit?entity_id={entity_id}", headers=auditor)).json()["items"])
 

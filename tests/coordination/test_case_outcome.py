@@ -21,7 +21,7 @@ from tests.coordination.conftest import open_case
 pytestmark = pytest.mark.integration
 
 
-def _fields(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _fields(response) -> list[str]:
     return [d["field"] for d in response.json()["error"]["details"]]
 
 
@@ -106,7 +106,7 @@ async def test_the_case_service_refuses_an_outcome_without_closing_and_closing_w
 
 
 @pytest.fixture
-async def db(infra) -> AsyncIterator[asyncpg.Connection]:  # type: ignore[no-untyped-def]
+async def db(infra) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(plain_dsn(infra.database_url))
     try:
         yield conn

@@ -135,7 +135,7 @@ async def test_webhook_down_then_back_gets_each_instruction_once(infra, coord, s
         assert got["status"] == "delivered"
 
 
-async def _dead_webhooks(sessions) -> int:  # type: ignore[no-untyped-def]
+async def _dead_webhooks(sessions) -> int:
     async with sessions() as s:
         stmt = select(func.count()).where(
             OutboxMessage.channel == "webhook", OutboxMessage.dead_at.is_not(None)

@@ -19,7 +19,7 @@ from tests.coordination.conftest import bank, issue, open_case
 pytestmark = pytest.mark.integration
 
 
-async def _user(sessions, institution: str, name: str = "li.na") -> str:  # type: ignore[no-untyped-def]
+async def _user(sessions, institution: str, name: str = "li.na") -> str:
     async with unit_of_work(sessions) as session:
         return await users.add_user(session, institution_id=institution, username=name)
 

@@ -28,8 +28,8 @@ def _answer(
         response_id=uuid.uuid4(),
         instruction_id=uuid.UUID(stop["id"]),
         institution_id=naming,
-        outcome=outcome,  # type: ignore[arg-type]
-        held_amount=held,  # type: ignore[arg-type]
+        outcome=outcome,
+        held_amount=held,
         responded_at=f.now(),
     )
     return Record(

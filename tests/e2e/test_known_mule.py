@@ -37,7 +37,7 @@ async def _proposed(blocklist: httpx.AsyncClient, account: str) -> dict[str, Any
         ).json()
         return next((r for r in rows if r["account"] == account), None)
 
-    return await eventually(found, timeout_s=20)  # type: ignore[return-value]
+    return await eventually(found, timeout_s=20)
 
 
 async def _review(blocklist: httpx.AsyncClient, entry: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +47,7 @@ async def _review(blocklist: httpx.AsyncClient, entry: dict[str, Any]) -> dict[s
         headers=f.officer("operator", sub="reviewer"),
     )
     assert reviewed.status_code == 200, reviewed.text
-    return reviewed.json()  # type: ignore[no-any-return]
+    return reviewed.json()
 
 
 async def _pays(ingest: httpx.AsyncClient, headers: dict[str, str], payee_bank: str, mule: str) -> str:
@@ -67,7 +67,7 @@ async def _pays(ingest: httpx.AsyncClient, headers: dict[str, str], payee_bank: 
     return payer
 
 
-def _mule_alerts(payer: str):  # type: ignore[no-untyped-def]
+def _mule_alerts(payer: str):
     return lambda r: r.subject.get("phone") == payer and MULE_REASON in r.reasons
 
 
@@ -92,7 +92,7 @@ async def test_a_confirmed_case_payee_alerts_until_delisted(infra, ingest, score
 
         payer = await _pays(ingest, payer_bank, mule_bank, mule)
         alerts = await eventually(lambda: _alerts_for(sessions, _mule_alerts(payer)), timeout_s=15)
-        alert: AlertRow = alerts[0]  # type: ignore[index]
+        alert: AlertRow = alerts[0]
         assert alert.reasons[0] == MULE_REASON  # a hard rule's reason comes first
         assert alert.subject["payee_account"] == mule and alert.subject["payee_institution"] == mule_bank
         assert scorer.accounts is not None and alert.score >= scorer.accounts.s.hard_rule_score

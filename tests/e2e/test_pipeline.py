@@ -29,7 +29,7 @@ async def _drained(infra: Infra) -> None:
     )
 
 
-async def _alerts_for(sessions, predicate) -> list[AlertRow]:  # type: ignore[no-untyped-def]
+async def _alerts_for(sessions, predicate) -> list[AlertRow]:
     async with sessions() as s:
         rows = list((await s.execute(select(AlertRow))).scalars())
     return [r for r in rows if predicate(r)]
@@ -116,8 +116,8 @@ async def test_call_reported_after_the_transfer_still_alerts(infra, ingest, scor
     alerts = await eventually(
         lambda: _alerts_for(sessions, lambda r: r.subject.get("phone") == victim), timeout_s=15
     )
-    assert len(alerts) == 1  # type: ignore[arg-type]
-    assert any("during the call" in reason for reason in alerts[0].reasons)  # type: ignore[index]
+    assert len(alerts) == 1
+    assert any("during the call" in reason for reason in alerts[0].reasons)
 
 
 async def test_ordinary_activity_gives_no_alert(infra, ingest, scorer, coordination, sessions):

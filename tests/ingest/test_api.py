@@ -19,7 +19,7 @@ from tests.metrics import sample
 pytestmark = pytest.mark.integration
 
 
-async def _ledger_count(sessions, institution: str) -> int:  # type: ignore[no-untyped-def]
+async def _ledger_count(sessions, institution: str) -> int:
     async with sessions() as s:
         return int(
             (
@@ -28,7 +28,7 @@ async def _ledger_count(sessions, institution: str) -> int:  # type: ignore[no-u
         )
 
 
-async def _on_topic(infra: Infra, kind: str, event_ids: set[str]) -> list:  # type: ignore[type-arg]
+async def _on_topic(infra: Infra, kind: str, event_ids: set[str]) -> list:
     topic = topics.name(topics.EVENT_TOPICS[kind], infra.prefix)
     records = await read_topic(infra.kafka, topic)
     # By the value's text: the run's topic also holds other tests' records, some deliberately not JSON.

@@ -16,7 +16,7 @@ from tests.kafka_tools import committed, eventually, on_kafka, read_topic
 pytestmark = pytest.mark.integration
 
 
-def _record(infra: Infra, on: str, naming: str, event: dict) -> Record:  # type: ignore[type-arg]
+def _record(infra: Infra, on: str, naming: str, event: dict) -> Record:
     phone = event.get("payer_phone") or event["callee"]
     envelope = {"institution": naming, "received_at": None, "event": event}
     return Record(

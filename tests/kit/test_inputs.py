@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 TOO_BIG = 2**63
 
 
-def _fields(response) -> set[str]:  # type: ignore[no-untyped-def]
+def _fields(response) -> set[str]:
     assert response.status_code == 422, response.text
     return {d["field"] for d in response.json()["error"]["details"]}
 

@@ -87,7 +87,7 @@ def test_the_console_needs_no_kafka_password():
 
 def _notifier_secrets(**override: str) -> NotifierSettings:
     key = "c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE="  # 32 bytes, base64
-    secrets = {"sms_secret": SECRET, "push_secret": SECRET, "payload_key": key}
+    secrets: dict[str, Any] = {"sms_secret": SECRET, "push_secret": SECRET, "payload_key": key}
     return NotifierSettings(**{**secrets, **override})
 
 

@@ -251,7 +251,7 @@ def _transfer(at: float, payee: str, amount: str, ref: str) -> ev.Transfer:
         payer_phone=ME,
         payee_account=payee,
         payee_institution="bank-b",
-        amount=amount,  # type: ignore[arg-type]
+        amount=amount,
     )
 
 

@@ -43,7 +43,7 @@ def test_tables_are_concatenated_in_the_first_ones_column_order(tmp_path: Path) 
     assert one.features == expected.features and np.array_equal(one.X, expected.X)
 
 
-def _rest(t: FeatureTable) -> tuple[np.ndarray, ...]:
+def _rest(t: FeatureTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (t.label, t.scored_at, t.occurred_at, t.event_ref, t.episode_id, t.typology)
 
 

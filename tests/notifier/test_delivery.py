@@ -13,7 +13,7 @@ from tests.notifier.helpers import deliveries_for, desk_task_for, messages_to
 pytestmark = pytest.mark.integration
 
 
-async def _status(sessions, phone, *wanted) -> bool:  # type: ignore[no-untyped-def]
+async def _status(sessions, phone, *wanted) -> bool:
     ds = await deliveries_for(sessions, phone)
     return bool(ds) and all(d.status in wanted for d in ds)
 
@@ -33,7 +33,7 @@ async def test_gateway_down_then_back_gets_the_message_once(notifier, sessions):
     assert len(messages_to(notifier.sms.receiver, phone)) == 1
 
 
-async def _attempted(sessions, phone) -> bool:  # type: ignore[no-untyped-def]
+async def _attempted(sessions, phone) -> bool:
     ds = await deliveries_for(sessions, phone)
     return bool(ds) and ds[0].attempts >= 1 and ds[0].last_error is not None
 
@@ -50,7 +50,7 @@ async def test_gateway_down_for_good_dead_letters_and_the_desk_calls(notifier, s
     assert d.attempts == notifier.settings.max_attempts
     assert d.sealed_body is None and d.last_error
     task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
-    assert task.reason == "undelivered"  # type: ignore[attr-defined]
+    assert task.reason == "undelivered"
     # Dead means no later surprise delivery: a warning to someone else, alerted after, is delivered
     # (the worker has made its rounds since), and still nothing reached this person.
     marker = f.phone()

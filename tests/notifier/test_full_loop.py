@@ -32,7 +32,7 @@ async def test_defrauded_answer_opens_a_case_with_a_drafted_stop_payment(
     assert (await ingest.post("/v1/events", json={"events": [transfer]}, headers=bank)).status_code == 200
 
     sms = await eventually(lambda: messages_to(notifier.sms.receiver, victim), timeout_s=20)
-    token = token_in(str(sms[0]["text"]))  # type: ignore[index]
+    token = token_in(str(sms[0]["text"]))
     answered = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "defrauded"})
     assert answered.status_code == 200, answered.text
 

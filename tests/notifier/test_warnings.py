@@ -44,12 +44,12 @@ async def test_one_warning_per_episode_signed_delivered_with_receipt(notifier, s
     assert [d.channel for d in await deliveries_for(sessions, phone)] == ["sms"]  # no app: no push
 
 
-async def _delivered(sessions, phone) -> bool:  # type: ignore[no-untyped-def]
+async def _delivered(sessions, phone) -> bool:
     ds = await deliveries_for(sessions, phone)
     return bool(ds) and all(d.status == "delivered" and d.sealed_body is None for d in ds)
 
 
-async def _count_joined(sessions, phone, n) -> bool:  # type: ignore[no-untyped-def]
+async def _count_joined(sessions, phone, n) -> bool:
     return len(await alerts_joined(sessions, phone)) == n
 
 
@@ -69,7 +69,7 @@ async def test_language_and_app_push_from_the_telecom(notifier, sessions):
     assert push[0]["answer_url"] and "/a/" in str(push[0]["answer_url"])
 
 
-async def _delivered_on(sessions, phone, n) -> bool:  # type: ignore[no-untyped-def]
+async def _delivered_on(sessions, phone, n) -> bool:
     ds = await deliveries_for(sessions, phone)
     return len(ds) == n and all(d.status == "delivered" for d in ds)
 
@@ -144,7 +144,7 @@ async def test_high_risk_goes_to_the_phone_desk_at_once(notifier, sessions):
     phone = f.phone()
     await notifier.alert(phone, score=0.97)
     task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=20)
-    assert task.reason == "high_risk"  # type: ignore[attr-defined]
+    assert task.reason == "high_risk"
 
 
 async def test_unanswered_warning_goes_to_the_desk(notifier, sessions):
@@ -152,7 +152,7 @@ async def test_unanswered_warning_goes_to_the_desk(notifier, sessions):
     await notifier.alert(phone)
     await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
     task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=15)
-    assert task.reason == "unanswered"  # type: ignore[attr-defined]
+    assert task.reason == "unanswered"
 
 
 async def test_receipts_must_be_signed(notifier, sessions):

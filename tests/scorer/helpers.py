@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from services.scorer.account_stage import AccountStage
 from services.scorer.main import Scorer
+from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
 from streams.admin import ensure_topics
@@ -34,6 +36,18 @@ def scorer(infra: Infra, prefix: str, **settings: Any) -> Scorer:
     common = infra.common.model_copy(update={"topic_prefix": prefix})
     settings.setdefault("model_warmup_hours", 0)  # minutes of events on a fresh state: no warm-up gate
     return Scorer(common, ScorerSettings(**settings))
+
+
+def persons(instance: Scorer) -> PersonStage:
+    """The instance's person stage (it runs one)."""
+    assert instance.persons is not None
+    return instance.persons
+
+
+def accounts(instance: Scorer) -> AccountStage:
+    """The instance's account stage (it runs one)."""
+    assert instance.accounts is not None
+    return instance.accounts
 
 
 async def start(instance: Scorer) -> None:

@@ -33,7 +33,12 @@ class _Node:
 async def test_the_collector_is_kept_off_the_parents_objects_while_the_child_lives_and_only_then():
     node = _Node()
     gone = weakref.ref(node)
-    child = ForkedEncoding(lambda: (time.sleep(0.3), b"done")[1])
+
+    def slow() -> bytes:
+        time.sleep(0.3)
+        return b"done"
+
+    child = ForkedEncoding(slow)
     del node  # garbage now, in a cycle
     gc.collect()
     assert gone() is not None and gc.get_freeze_count() > 0  # out of sight: its pages are not written

@@ -35,7 +35,7 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, shop, "80.00", 200)])
         await h.committed_all(a, infra, prefix)
         # After it (snapshots off, as if the process died between two): v2's scam, alerted by A.
-        a.persons.checkpoints.store = a.accounts.checkpoints.store = None
+        h.persons(a).checkpoints.store = h.accounts(a).checkpoints.store = None
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v2, minutes_ago=50)])
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, mule2, minutes_ago=8)])
         await eventually(lambda: h.alerts_about(infra, prefix, v2), timeout_s=15)
@@ -46,7 +46,7 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
     b = h.scorer(infra, prefix)
     await h.start(b)
     try:
-        await eventually(lambda: b.persons.checkpoints.restored, timeout_s=10)  # B loaded the snapshots
+        await eventually(lambda: h.persons(b).checkpoints.restored, timeout_s=10)  # B loaded the snapshots
         # v1's call is known to B only through the snapshot; v2's through the silent replay.
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v1, f.account(), mule1)])
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(v2, v2_account, mule2, "9000.00", 2)])
@@ -57,8 +57,8 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         assert len(v2_alerts) == 1, "the replay re-sent v2's alert, or B alerted v2's second payment again"
         # Read again: v2's call and transfer on stage one, the transfer's in- and outflow on stage two;
         # not the 4 person events (and their movements) from offset 0.
-        assert b.persons.checkpoints.replayed == 2
-        assert b.accounts.checkpoints.replayed == 2
+        assert h.persons(b).checkpoints.replayed == 2
+        assert h.accounts(b).checkpoints.replayed == 2
         total = await h.ends(infra, *(topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()))
         assert total == 7
     finally:
@@ -94,7 +94,7 @@ async def test_two_instances_split_partitions_and_a_scam_across_a_handover_alert
         await h.committed_all(b, infra, prefix)
         assert len(await h.alerts_about(infra, prefix, early)) == 1
         assert len(await h.alerts_about(infra, prefix, late)) == 1
-        assert b.persons.checkpoints.replayed == 0  # handed over with a final snapshot: nothing to re-read
+        assert h.persons(b).checkpoints.replayed == 0  # handed over with a final snapshot: nothing to re-read
     finally:
         if not stopped:
             await a.stop()
@@ -143,7 +143,7 @@ async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
             infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "60000.00", 1)]
         )
         alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
-        assert {a.typology for a in alerts} == {"suspicious_payment"}  # type: ignore[union-attr]
+        assert {a.typology for a in alerts} == {"suspicious_payment"}
     finally:
         await instance.stop()
 
@@ -167,19 +167,19 @@ async def test_periodic_snapshots_are_encoded_by_a_child_and_restore(infra):
                 [f.call(victim, caller=f.phone(), start=h.ago(2), minutes=1)],
             )
             await h.committed_all(a, infra, prefix)
-        await eventually(lambda: a.persons.checkpoints.written_by_child, timeout_s=15)
-        await a.persons.checkpoints.settle()
+        await eventually(lambda: h.persons(a).checkpoints.written_by_child, timeout_s=15)
+        await h.persons(a).checkpoints.settle()
     finally:
         await a.stop()  # no snapshot on revocation: only the child's can be restored
 
     b = h.scorer(infra, prefix)
     await h.start(b)
     try:
-        await eventually(lambda: b.persons.checkpoints.restored, timeout_s=10)
+        await eventually(lambda: h.persons(b).checkpoints.restored, timeout_s=10)
         # The scam call is known to B only through the child's snapshot (or a replay after it).
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule)])
         await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
-        assert b.persons.checkpoints.replayed < 4, "B replayed from the start instead of the snapshot"
+        assert h.persons(b).checkpoints.replayed < 4, "B replayed from the start instead of the snapshot"
     finally:
         await b.stop()
 
@@ -201,7 +201,7 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
         await eventually(lambda: sum(stage.checkpoints.positions.values()) == 1, timeout_s=20)
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule)])
         alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=20)
-        assert [a.typology for a in alerts] == ["call_then_transfer"]  # type: ignore[union-attr]
+        assert [a.typology for a in alerts] == ["call_then_transfer"]
     finally:
         await persons.stop()
         await accounts.stop()
@@ -216,20 +216,20 @@ async def test_quiet_input_is_when_snapshots_are_written(infra):
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
         await h.committed_all(a, infra, prefix)
         assert a.persons is not None
-        await eventually(lambda: a.persons.checkpoints.written_by_child, timeout_s=15)  # due at once
-        await a.persons.checkpoints.settle()
-        written = a.persons.checkpoints.written_by_child
+        await eventually(lambda: h.persons(a).checkpoints.written_by_child, timeout_s=15)  # due at once
+        await h.persons(a).checkpoints.settle()
+        written = h.persons(a).checkpoints.written_by_child
         # One more event on that partition, committed long before its snapshot is due again; then no
         # input, so no commit: only the quiet input brings the next snapshot, once half-way due.
         call = f.call(victim, caller=f.phone(), start=h.ago(2), minutes=1)
         await h.send(infra, prefix, "telecom", "tel-a", [call])
         await h.committed_all(a, infra, prefix)
-        await eventually(lambda: a.persons.checkpoints.written_by_child > written, timeout_s=15)
-        await a.persons.checkpoints.settle()
-        again = a.persons.checkpoints.written_by_child
+        await eventually(lambda: h.persons(a).checkpoints.written_by_child > written, timeout_s=15)
+        await h.persons(a).checkpoints.settle()
+        again = h.persons(a).checkpoints.written_by_child
         # Half-way due again, still quiet, nothing changed since it was written: the quiet input's hook
         # (which the runner calls on every empty poll) writes nothing.
-        checkpoints = a.persons.checkpoints
+        checkpoints = h.persons(a).checkpoints
         await eventually(lambda: checkpoints._half_due(time.monotonic()), timeout_s=10)
         await checkpoints.idle()
         assert not checkpoints.saving and checkpoints.written_by_child == again

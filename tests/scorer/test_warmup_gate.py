@@ -16,7 +16,7 @@ from services.scorer.books import Book
 from services.scorer.settings import ScorerSettings
 from streams.schemas.alerts import Alert
 from streams.schemas.movements import Movement
-from tests.scorer.scenes import score
+from tests.scorer.scenes import score, unused_producer
 
 T0 = 1_800_000_000.0
 
@@ -59,7 +59,7 @@ def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Alert]:
 def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
     stage = AccountStage(
         ScorerSettings(model_warmup_hours=24),
-        producer=None,
+        producer=unused_producer(),
         prefix="",
         version="t",
         model=SureModel(),  # type: ignore[arg-type]
@@ -73,7 +73,7 @@ def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
 def test_a_restored_state_is_not_cold():
     stage = AccountStage(
         ScorerSettings(model_warmup_hours=24),
-        producer=None,
+        producer=unused_producer(),
         prefix="",
         version="t",
         model=SureModel(),  # type: ignore[arg-type]

@@ -69,7 +69,7 @@ def _commits(runner: ConsumerRunner, effects: list[asyncio.Future[None]]) -> lis
         calls.append(all(e.done() for e in effects))
         await commit(*args, **kwargs)
 
-    runner.consumer.commit = spied  # type: ignore[method-assign]
+    runner.consumer.commit = spied
     return calls
 
 
@@ -82,11 +82,11 @@ def _polls(runner: ConsumerRunner) -> list[float]:
         began.append(time.monotonic())
         return await getmany(*args, **kwargs)
 
-    runner.consumer.getmany = spied  # type: ignore[method-assign]
+    runner.consumer.getmany = spied
     return began
 
 
-def _runner(infra: Infra, topic: str, group: str, handle, **options) -> ConsumerRunner:  # type: ignore[no-untyped-def]
+def _runner(infra: Infra, topic: str, group: str, handle, **options) -> ConsumerRunner:
     return ConsumerRunner(kafka=infra.kafka, group_id=group, topics=[topic], handle=handle, **options)
 
 

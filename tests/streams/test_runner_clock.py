@@ -3,10 +3,11 @@ boot, so a machine booted a minute ago reads ~60 s, less than the intervals it i
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from aiokafka import TopicPartition
 
-from streams import consumer as consumer_module
 from streams.connection import KafkaConnection
 from streams.consumer import ConsumerRunner
 
@@ -19,7 +20,7 @@ async def _noop(batch: object) -> None:
 
 @pytest.mark.parametrize("uptime_s", [0.5, 5.0, 300.0, 1e6])
 def test_the_first_commit_is_due_at_once_whatever_the_clock_reads(monkeypatch, uptime_s):
-    monkeypatch.setattr(consumer_module.time, "monotonic", lambda: uptime_s)
+    monkeypatch.setattr("streams.consumer.time.monotonic", lambda: uptime_s)
     runner = ConsumerRunner(
         kafka=UNUSED, group_id="g", topics=["t"], handle=_noop, commit_interval_ms=600_000
     )
@@ -32,7 +33,7 @@ def test_the_first_commit_is_due_at_once_whatever_the_clock_reads(monkeypatch, u
 def test_snapshots_of_a_partition_never_saved_are_due_whatever_the_clock_reads(monkeypatch):
     from services.scorer import snapshots
 
-    monkeypatch.setattr(snapshots.time, "monotonic", lambda: 2.0)
+    monkeypatch.setattr("services.scorer.snapshots.time.monotonic", lambda: 2.0)
     checkpoints = snapshots.Checkpoints(
         None,
         stage="persons",
@@ -42,4 +43,4 @@ def test_snapshots_of_a_partition_never_saved_are_due_whatever_the_clock_reads(m
         restore=lambda p, s: None,
     )
     checkpoints.positions = {TopicPartition("t", 3): 10}
-    assert checkpoints._half_due(snapshots.time.monotonic()) == [3]
+    assert checkpoints._half_due(time.monotonic()) == [3]

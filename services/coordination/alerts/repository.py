@@ -48,7 +48,7 @@ class AlertFilter:
     statuses: tuple[str, ...] = ()  # any of these (the incidents' "open": new or triaged)
 
 
-S = TypeVar("S", bound=Select)
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 def filtered(stmt: S, where: AlertFilter) -> S:

@@ -14,13 +14,16 @@ from services.coordination.cases.models import Case
 from services.coordination.delivery import service as delivery
 from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.states import HOLD_KINDS
+from services.coordination.instructions.states import HOLD_KINDS, Status
 from services.coordination.money import repository as money_repo
 from services.kit.auth import Officer
 from streams.schemas.blocklist import FraudReceiver
+from streams.schemas.instructions import Kind
 
 # Holds that never reached the account, or found no such account: no evidence it received anything.
-_NOT_REACHED = frozenset({"awaiting_approval", "declined", "cancelled", "failed", "account_not_found"})
+_NOT_REACHED = frozenset(
+    {Status.AWAITING_APPROVAL, Status.DECLINED, Status.CANCELLED, Status.FAILED, Status.ACCOUNT_NOT_FOUND}
+)
 _IDS = uuid.UUID("5b6e1c1e-3f0a-4c55-9a51-6d2f0c7e4b10")  # namespace of the messages' idempotency keys
 
 
@@ -64,7 +67,7 @@ async def freeze_executed(
     """A freeze was executed on an account: it goes to the blocklist."""
     receiver = FraudReceiver(
         message_id=str(uuid.uuid5(_IDS, f"freeze/{row.id}")),
-        source="freeze",
+        source=Kind.FREEZE,
         institution=row.institution_id,
         account=row.account,
         case_id=row.case_id,

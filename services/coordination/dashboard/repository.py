@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts.models import AlertRow
 from services.coordination.cases.models import Case, CaseAlert
 from services.coordination.instructions.models import Instruction, InstructionResponse
-from services.coordination.instructions.states import HOLDING, PENDING_ANSWER
+from services.coordination.instructions.states import HOLDING, PENDING_ANSWER, Status
+from streams.schemas.instructions import Kind
 
 
 async def alert_counts(session: AsyncSession, *, since: datetime, until: datetime) -> dict[str, Any]:
@@ -60,8 +61,8 @@ async def amounts(
             select(Instruction.kind, held)
             .where(
                 in_cases,
-                ((Instruction.kind.in_(("stop_payment", "freeze"))) & Instruction.status.in_(HOLDING))
-                | ((Instruction.kind == "return_funds") & (Instruction.status == "executed")),
+                ((Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE))) & Instruction.status.in_(HOLDING))
+                | ((Instruction.kind == Kind.RETURN_FUNDS) & (Instruction.status == Status.EXECUTED)),
             )
             .group_by(Instruction.kind)
         )
@@ -77,7 +78,7 @@ async def median_to_stop_payment(
     case's first stop-payment issued."""
     first_stop = (
         select(Instruction.case_id, func.min(Instruction.issued_at).label("at"))
-        .where(Instruction.kind == "stop_payment", Instruction.issued_at.is_not(None))
+        .where(Instruction.kind == Kind.STOP_PAYMENT, Instruction.issued_at.is_not(None))
         .group_by(Instruction.case_id)
         .subquery()
     )
@@ -115,7 +116,7 @@ async def institution_times(
             InstructionResponse.instruction_id,
             func.min(InstructionResponse.received_at).label("answer"),
             func.min(InstructionResponse.received_at)
-            .filter(InstructionResponse.outcome.in_(("executed", "partially_executed")))
+            .filter(InstructionResponse.outcome.in_((Status.EXECUTED, Status.PARTIALLY_EXECUTED)))
             .label("executed"),
         )
         .group_by(InstructionResponse.instruction_id)

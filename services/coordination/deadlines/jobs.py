@@ -11,6 +11,7 @@ from services.coordination import metrics
 from services.coordination.deadlines import escalation
 from services.coordination.instructions import repository, service
 from services.coordination.instructions.service import Context
+from services.coordination.instructions.states import Status
 from services.kit.audit import service as audit
 
 BATCH = 100
@@ -21,7 +22,7 @@ async def expire_holds(session: AsyncSession, *, now: datetime, ctx: Context) ->
     rows = await repository.due_to_expire(session, now=now, limit=BATCH)
     for row in rows:
         await service.transition(
-            session, row, "expired", actor=audit.SYSTEM, action="instruction.expired", now=now
+            session, row, Status.EXPIRED, actor=audit.SYSTEM, action="instruction.expired", now=now
         )
         await service.notify(session, row, notice="expired", ctx=ctx)
         metrics.EXPIRED.labels(row.kind).inc()

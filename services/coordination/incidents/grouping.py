@@ -16,7 +16,8 @@ from services.coordination.alerts.models import AlertRow
 
 
 def _field(name: str) -> ColumnElement[str]:
-    return AlertRow.subject[name].astext
+    field: ColumnElement[str] = AlertRow.subject[name].astext
+    return field
 
 
 def incident_key() -> ColumnElement[str]:

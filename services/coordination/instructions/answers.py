@@ -13,10 +13,11 @@ from services.coordination.cases import receivers
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, transition
+from services.coordination.instructions.states import Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.errors import InvalidInput, NotFound
-from streams.schemas.instructions import Response
+from streams.schemas.instructions import Kind, Response
 
 ACTIONS = {
     "acknowledged": "instruction.acknowledged",
@@ -28,7 +29,7 @@ ACTIONS = {
 
 
 def _check_content(row: Instruction, answer: Response) -> None:
-    holds = row.kind in ("stop_payment", "freeze")
+    holds = row.kind in (Kind.STOP_PAYMENT, Kind.FREEZE)
     if answer.outcome in ("executed", "partially_executed") and holds:
         if answer.held_amount is None:
             raise InvalidInput(f"an executed {row.kind} states `held_amount`")
@@ -38,7 +39,7 @@ def _check_content(row: Instruction, answer: Response) -> None:
         raise InvalidInput("a partial execution states the `reason`")
     if answer.outcome == "rejected" and not answer.reason:
         raise InvalidInput("a rejection states the `reason`")
-    if row.kind == "query" and answer.outcome == "executed" and answer.query_result is None:
+    if row.kind == Kind.QUERY and answer.outcome == "executed" and answer.query_result is None:
         raise InvalidInput("an executed query carries `query_result`")
 
 
@@ -58,8 +59,12 @@ async def answer(
         return row
     _check_content(row, response)
     now = datetime.now(UTC)
-    held = response.held_amount if row.kind in ("stop_payment", "freeze", "return_funds", "release") else None
-    if held is None and row.kind in ("release", "return_funds") and response.outcome == "executed":
+    held = (
+        response.held_amount
+        if row.kind in (Kind.STOP_PAYMENT, Kind.FREEZE, Kind.RETURN_FUNDS, Kind.RELEASE)
+        else None
+    )
+    if held is None and row.kind in (Kind.RELEASE, Kind.RETURN_FUNDS) and response.outcome == "executed":
         held = row.amount
     await transition(
         session,
@@ -96,28 +101,33 @@ async def _effects(
     session: AsyncSession, row: Instruction, response: Response, *, ctx: Context, now: datetime
 ) -> None:
     actor = audit.Actor.institution(response.institution_id)
-    if row.kind == "freeze":
+    if row.kind == Kind.FREEZE:
         await receivers.freeze_executed(session, row=row, at=now, topic_prefix=ctx.topic_prefix)
         # The freeze takes over the provisional stop-payment on the same account.
         stop = await repository.active_hold(
             session,
             case_id=row.case_id,
-            kind="stop_payment",
+            kind=Kind.STOP_PAYMENT,
             institution_id=row.institution_id,
             account=row.account,
         )
         if stop is not None:
             await transition(
-                session, stop, "converted", actor=actor, action="instruction.converted_to_freeze", now=now
+                session,
+                stop,
+                Status.CONVERTED,
+                actor=actor,
+                action="instruction.converted_to_freeze",
+                now=now,
             )
-    elif row.kind == "extend" and row.parent_id is not None:
+    elif row.kind == Kind.EXTEND and row.parent_id is not None:
         parent = await repository.get(session, row.parent_id, for_update=True)
         if parent is not None and parent.status in (
-            "issued",
-            "delivered",
-            "acknowledged",
-            "executed",
-            "partially_executed",
+            Status.ISSUED,
+            Status.DELIVERED,
+            Status.ACKNOWLEDGED,
+            Status.EXECUTED,
+            Status.PARTIALLY_EXECUTED,
         ):
             base = max(parent.expires_at or now, now)
             before = {"expires_at": parent.expires_at, "renewals": parent.renewals}
@@ -136,11 +146,13 @@ async def _effects(
                 before=before,
                 after={"expires_at": parent.expires_at, "renewals": parent.renewals},
             )
-    elif row.kind == "release" and row.parent_id is not None:
+    elif row.kind == Kind.RELEASE and row.parent_id is not None:
         parent = await repository.get(session, row.parent_id, for_update=True)
-        if parent is not None and parent.status in ("executed", "partially_executed"):
-            await transition(session, parent, "released", actor=actor, action="instruction.released", now=now)
-    elif row.kind == "query" and response.query_result is not None:
+        if parent is not None and parent.status in (Status.EXECUTED, Status.PARTIALLY_EXECUTED):
+            await transition(
+                session, parent, Status.RELEASED, actor=actor, action="instruction.released", now=now
+            )
+    elif row.kind == Kind.QUERY and response.query_result is not None:
         await money.record_query_answer(
             session, instruction=row, result=response.query_result, policy=ctx.policy, actor=actor
         )

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, STATUSES
+from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, HOLDING, PENDING_ANSWER, STATUSES
 from services.kit.db import Base, in_list
 from streams.schemas.instructions import KINDS
 
@@ -48,14 +48,12 @@ class Instruction(Base):
         Index(
             "ix_instructions_open_deadlines",
             "exec_due_at",
-            postgresql_where=text("status in ('issued', 'delivered', 'acknowledged')"),
+            postgresql_where=text(f"status in ({in_list(PENDING_ANSWER)})"),
         ),
         Index(
             "ix_instructions_expiring",
             "expires_at",
-            postgresql_where=text(
-                "status in ('issued', 'delivered', 'acknowledged', 'executed', 'partially_executed')"
-            ),
+            postgresql_where=text(f"status in ({in_list(PENDING_ANSWER + HOLDING)})"),
         ),
         Index("ix_instructions_institution_created", "institution_id", "created_at"),
     )

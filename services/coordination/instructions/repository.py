@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.instructions.models import Instruction, InstructionResponse
-from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, HOLDING, PENDING_ANSWER
+from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, HOLDING, PENDING_ANSWER, Status
 from services.kit.errors import Conflict
 
 ONE_ACTIVE_HOLD = "uq_instructions_one_active_hold"
@@ -166,7 +166,7 @@ async def due_to_expire(session: AsyncSession, *, now: datetime, limit: int) -> 
 async def newly_overdue(session: AsyncSession, *, now: datetime, limit: int) -> list[Instruction]:
     """Unanswered instructions past a deadline they have not been escalated for yet."""
     ack_late = (
-        (Instruction.status.in_(("issued", "delivered")))
+        (Instruction.status.in_((Status.ISSUED, Status.DELIVERED)))
         & (Instruction.ack_due_at <= now)
         & (Instruction.overdue.is_(None))
     )

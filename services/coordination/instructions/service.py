@@ -19,12 +19,13 @@ from services.coordination.delivery import service as delivery
 from services.coordination.instructions import repository, states
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
+from services.coordination.instructions.states import Status
 from services.coordination.settings import CoordinationSettings
 from services.institutions.models import Institution
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
-from streams.schemas.instructions import Beneficiary, InstructionMessage, LegalBasis, Notice
+from streams.schemas.instructions import Beneficiary, InstructionMessage, Kind, LegalBasis, Notice
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def to_message(row: Instruction, *, notice: Notice | None = None) -> Instruction
 
 def _period(kind: str, policy: CoordinationSettings) -> timedelta:
     return timedelta(
-        seconds=policy.stop_payment_period_s if kind == "stop_payment" else policy.freeze_period_s
+        seconds=policy.stop_payment_period_s if kind == Kind.STOP_PAYMENT else policy.freeze_period_s
     )
 
 
@@ -158,22 +159,22 @@ async def issue(
         updated_at=now,
     )
     await _shape(session, row, case=case, spec=spec, ctx=ctx)
-    row.status = "awaiting_approval" if spec.kind in states.NEEDS_APPROVAL else "issued"
-    if row.status == "issued":
+    row.status = Status.AWAITING_APPROVAL if spec.kind in states.NEEDS_APPROVAL else Status.ISSUED
+    if row.status == Status.ISSUED:
         for name, value in _issue_fields(row, ctx, now).items():
             setattr(row, name, value)
     await repository.add(session, row)
     await audit.record(
         session,
         actor=audit.Actor.of(officer),
-        action="instruction.issued" if row.status == "issued" else "instruction.requested",
+        action="instruction.issued" if row.status == Status.ISSUED else "instruction.requested",
         entity_type="instruction",
         entity_id=row.id,
         case_id=case.id,
         legal_basis=legal_basis(row),
         after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
     )
-    if row.status == "issued":
+    if row.status == Status.ISSUED:
         await _queue(session, row, ctx)
     return row
 
@@ -182,22 +183,22 @@ async def _shape(
     session: AsyncSession, row: Instruction, *, case: Case, spec: InstructionCreate, ctx: Context
 ) -> None:
     """Check the request against the kind's rules and fill in what follows from them."""
-    if spec.kind in ("query", "stop_payment", "freeze"):
+    if spec.kind in (Kind.QUERY, Kind.STOP_PAYMENT, Kind.FREEZE):
         if not spec.institution_id or not spec.account:
             raise InvalidInput(f"a {spec.kind} names `institution_id` and `account`")
         if spec.parent_id is not None:
             raise InvalidInput(f"a {spec.kind} has no `parent_id`")
         await _institution(session, spec.institution_id)
         row.institution_id, row.account = spec.institution_id, spec.account
-    if spec.kind == "query":
+    if spec.kind == Kind.QUERY:
         if spec.amount is not None:
             raise InvalidInput("a query has no amount")
         row.since = spec.since or case.lost_at
-    elif spec.kind == "stop_payment" and spec.amount is None:
+    elif spec.kind == Kind.STOP_PAYMENT and spec.amount is None:
         raise InvalidInput("a stop-payment names the amount to stop")
-    elif spec.kind == "freeze" and not spec.document_number:
+    elif spec.kind == Kind.FREEZE and not spec.document_number:
         raise InvalidInput("a freeze needs the legal document number")
-    elif spec.kind in ("extend", "release", "return_funds"):
+    elif spec.kind in (Kind.EXTEND, Kind.RELEASE, Kind.RETURN_FUNDS):
         await _shape_follow_up(session, row, case=case, spec=spec, ctx=ctx)
 
 
@@ -214,21 +215,21 @@ async def _shape_follow_up(
     if spec.institution_id not in (None, parent.institution_id) or spec.account not in (None, parent.account):
         raise InvalidInput("institution and account are those of the parent instruction")
     row.parent_id, row.institution_id, row.account = parent.id, parent.institution_id, parent.account
-    if spec.kind in ("extend", "release") and not spec.document_number:
+    if spec.kind in (Kind.EXTEND, Kind.RELEASE) and not spec.document_number:
         raise InvalidInput(f"a {spec.kind} needs the legal document number")
-    if spec.kind == "extend":
+    if spec.kind == Kind.EXTEND:
         if spec.amount is not None:
             raise InvalidInput("an extension keeps the amount of the hold")
         if parent.status not in states.PENDING_ANSWER + states.HOLDING:
             raise Conflict(f"the {parent.kind} is {parent.status}", details={"current_status": parent.status})
         limit = (
             ctx.policy.stop_payment_max_renewals
-            if parent.kind == "stop_payment"
+            if parent.kind == Kind.STOP_PAYMENT
             else ctx.policy.freeze_max_renewals
         )
         pending = [
             c
-            for c in await repository.children(session, parent.id, kind="extend")
+            for c in await repository.children(session, parent.id, kind=Kind.EXTEND)
             if c.status in states.ACTIVE
         ]
         if limit >= 0 and parent.renewals + len(pending) >= limit:
@@ -240,7 +241,7 @@ async def _shape_follow_up(
                     "pending": len(pending),
                 },
             )
-    elif spec.kind == "release":
+    elif spec.kind == Kind.RELEASE:
         if parent.status not in states.HOLDING:
             raise Conflict(
                 f"only a hold in force can be released; it is {parent.status}",
@@ -252,15 +253,22 @@ async def _shape_follow_up(
             raise InvalidInput(f"a release releases the whole hold of {held}")
         row.amount = held if held > 0 else None
     else:  # return_funds
-        if parent.status != "released":
+        if parent.status != Status.RELEASED:
             raise Conflict(
                 f"funds are returned after release; the hold is {parent.status}",
                 details={"current_status": parent.status},
             )
         returned = sum(
             (c.amount or Decimal(0))
-            for c in await repository.children(session, parent.id, kind="return_funds")
-            if c.status not in ("rejected", "account_not_found", "failed", "declined", "cancelled")
+            for c in await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS)
+            if c.status
+            not in (
+                Status.REJECTED,
+                Status.ACCOUNT_NOT_FOUND,
+                Status.FAILED,
+                Status.DECLINED,
+                Status.CANCELLED,
+            )
         )
         available = (parent.held_amount or Decimal(0)) - returned
         row.amount = spec.amount or available
@@ -307,7 +315,7 @@ async def approve(
     await transition(
         session,
         row,
-        "issued",
+        Status.ISSUED,
         actor=audit.Actor.of(officer),
         action="instruction.approved",
         now=now,
@@ -327,7 +335,7 @@ async def decline(
     await transition(
         session,
         row,
-        "declined",
+        Status.DECLINED,
         actor=audit.Actor.of(officer),
         action="instruction.declined",
         now=now,
@@ -343,7 +351,7 @@ async def cancel(session: AsyncSession, *, instruction_id: uuid.UUID, officer: O
         raise Forbidden("only the issuer or a supervisor can cancel")
     now = datetime.now(UTC)
     await transition(
-        session, row, "cancelled", actor=audit.Actor.of(officer), action="instruction.cancelled", now=now
+        session, row, Status.CANCELLED, actor=audit.Actor.of(officer), action="instruction.cancelled", now=now
     )
     return row
 
@@ -355,11 +363,11 @@ async def mark_delivered(
     if not instruction_ids:
         return
     for row in await repository.get_many_for_update(session, list(set(instruction_ids))):
-        if row.status == "issued":
+        if row.status == Status.ISSUED:
             await transition(
                 session,
                 row,
-                "delivered",
+                Status.DELIVERED,
                 actor=audit.SYSTEM,
                 action="instruction.delivered",
                 now=at,
@@ -374,13 +382,13 @@ async def delivery_failed(
 ) -> None:
     """No channel could deliver the instruction: it fails, and supervisors are told."""
     row = await repository.get(session, instruction_id, for_update=True)
-    if row is None or row.status != "issued":
+    if row is None or row.status != Status.ISSUED:
         return  # delivered by another channel, or answered: nothing failed
     now = datetime.now(UTC)
     await transition(
         session,
         row,
-        "failed",
+        Status.FAILED,
         actor=audit.SYSTEM,
         action="instruction.delivery_failed",
         now=now,

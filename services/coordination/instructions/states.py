@@ -16,38 +16,63 @@ supervisor other than the issuer. Final states never change.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from services.kit.errors import Conflict
+from streams.schemas.instructions import Kind
 
-ANSWERS = frozenset({"acknowledged", "executed", "partially_executed", "rejected", "account_not_found"})
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "awaiting_approval": frozenset({"issued", "declined", "cancelled"}),
-    "issued": frozenset({"delivered", "failed", "expired"} | ANSWERS),
-    "delivered": frozenset({"expired"} | ANSWERS),
-    "acknowledged": frozenset({"executed", "partially_executed", "rejected", "account_not_found", "expired"}),
-    "executed": frozenset({"expired", "released", "converted"}),
-    "partially_executed": frozenset({"expired", "released", "converted"}),
-    "rejected": frozenset(),
-    "account_not_found": frozenset(),
-    "failed": frozenset(),
-    "declined": frozenset(),
-    "cancelled": frozenset(),
-    "expired": frozenset(),
-    "released": frozenset(),
-    "converted": frozenset(),
+
+class Status(StrEnum):
+    """An instruction's status: the one spelling, used by the code, the CHECK constraint and the indexes."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    ISSUED = "issued"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    EXECUTED = "executed"
+    PARTIALLY_EXECUTED = "partially_executed"
+    REJECTED = "rejected"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    FAILED = "failed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    CONVERTED = "converted"
+
+
+S = Status
+ANSWERS = frozenset({S.ACKNOWLEDGED, S.EXECUTED, S.PARTIALLY_EXECUTED, S.REJECTED, S.ACCOUNT_NOT_FOUND})
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.AWAITING_APPROVAL: frozenset({S.ISSUED, S.DECLINED, S.CANCELLED}),
+    S.ISSUED: frozenset({S.DELIVERED, S.FAILED, S.EXPIRED} | ANSWERS),
+    S.DELIVERED: frozenset({S.EXPIRED} | ANSWERS),
+    S.ACKNOWLEDGED: frozenset({S.EXECUTED, S.PARTIALLY_EXECUTED, S.REJECTED, S.ACCOUNT_NOT_FOUND, S.EXPIRED}),
+    S.EXECUTED: frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED}),
+    S.PARTIALLY_EXECUTED: frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED}),
+    S.REJECTED: frozenset(),
+    S.ACCOUNT_NOT_FOUND: frozenset(),
+    S.FAILED: frozenset(),
+    S.DECLINED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.RELEASED: frozenset(),
+    S.CONVERTED: frozenset(),
 }
-STATUSES = tuple(TRANSITIONS)
+STATUSES = tuple(Status)
+# Waiting for the institution's answer.
+PENDING_ANSWER = (S.ISSUED, S.DELIVERED, S.ACKNOWLEDGED)
+HOLDING = (S.EXECUTED, S.PARTIALLY_EXECUTED)
 # A hold that is (or may soon be) in force at the institution; one per case, account and kind.
-ACTIVE = ("awaiting_approval", "issued", "delivered", "acknowledged", "executed", "partially_executed")
-HOLDING = ("executed", "partially_executed")
-PENDING_ANSWER = ("issued", "delivered", "acknowledged")
-HOLD_KINDS = ("stop_payment", "freeze")
-NEEDS_APPROVAL = frozenset({"freeze", "extend", "release"})
+ACTIVE = (S.AWAITING_APPROVAL, *PENDING_ANSWER, *HOLDING)
+HOLD_KINDS = (Kind.STOP_PAYMENT, Kind.FREEZE)
+NEEDS_APPROVAL = frozenset({Kind.FREEZE, Kind.EXTEND, Kind.RELEASE})
 # Only holds lapse or are released; the other kinds are done once executed.
-_HOLD_ONLY = frozenset({"expired", "released", "converted"})
+_HOLD_ONLY = frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED})
 
 
-def allowed(kind: str, current: str) -> frozenset[str]:
-    nexts = TRANSITIONS[current]
+def allowed(kind: str, current: str) -> frozenset[Status]:
+    nexts = TRANSITIONS[Status(current)]
     if kind not in HOLD_KINDS:
         nexts = nexts - _HOLD_ONLY
     return nexts

@@ -84,7 +84,7 @@ def _row(
 
 def retry_delay(attempt: int, settings: NotifierSettings) -> float:
     """Exponential backoff from `backoff_s`, capped, with jitter so retries of many do not align."""
-    base = min(settings.backoff_s * 2 ** (attempt - 1), settings.backoff_max_s)
+    base = min(settings.backoff_s * 2.0 ** (attempt - 1), settings.backoff_max_s)
     return base * random.uniform(0.8, 1.2)
 
 
