@@ -128,6 +128,15 @@ class Appeal(Base):
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class Receipt(Base):
+    """A message from coordination's `fraud-receivers` topic, taken once: a redelivery finds its id."""
+
+    __tablename__ = "blocklist_receipts"
+
+    message_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class FeedCursor(Base):
     """How far the Kafka feed has published (one row): the entries' versions are the outbox."""
 

@@ -9,7 +9,7 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.blocklist import service
+from services.blocklist import repository, service
 from services.kit.audit import service as audit
 from services.kit.db import unit_of_work
 from services.kit.errors import InvalidInput
@@ -30,8 +30,11 @@ def _reason(receiver: FraudReceiver) -> str:
     return f"the account received victims' money in case {receiver.case_number}, confirmed as fraud"
 
 
-async def _propose(session: AsyncSession, receiver: FraudReceiver) -> None:
-    # A repeat (redelivery after a crash) finds the live entry and joins it.
+async def take(session: AsyncSession, receiver: FraudReceiver) -> None:
+    """Propose the account, once per message: a redelivery (after a crash, a retried batch) is dropped by
+    its message id; a second message about a listed account joins the live entry."""
+    if not await repository.first_receipt(session, receiver.message_id):
+        return
     try:
         await service.propose_account(
             session,
@@ -61,12 +64,12 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
                     log.error("invalid fraud receiver skipped", extra={"fields": {"offset": record.offset}})
         async with unit_of_work(sessions) as session:
             for receiver in receivers:
-                await _propose(session, receiver)
+                await take(session, receiver)
 
     return ConsumerRunner(
         kafka=connection(common, acls.BLOCKLIST),
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.FRAUD_RECEIVERS, common.topic_prefix)],
         handle=handle,
-        attempts=5,  # a live entry absorbs a repeat, so a retried batch is safe
+        attempts=5,  # a repeated message is dropped by its id, so a retried batch is safe
     )

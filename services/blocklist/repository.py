@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Report
+from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Receipt, Report
 
 # Advisory lock of the published list: versions are taken and committed in order, so a reader that
 # has seen version N never later finds a change numbered below N (no gaps behind a sync cursor).
@@ -32,6 +33,14 @@ async def live_for_account(session: AsyncSession, institution: str, account: str
         .with_for_update()
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def first_receipt(session: AsyncSession, message_id: str) -> bool:
+    """Record a fraud-receivers message; False if it was taken before."""
+    stmt = (
+        insert(Receipt).values(message_id=message_id).on_conflict_do_nothing().returning(Receipt.message_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:

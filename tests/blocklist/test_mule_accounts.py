@@ -5,15 +5,23 @@ scorer's view of the list."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
+from services.blocklist import receivers
+from services.blocklist.models import Entry
+from services.kit.db import unit_of_work
 from services.scorer.blocklist import Blocklist
 from streams import topics
+from streams.schemas.blocklist import FraudReceiver
 from tests import factories as f
 from tests.blocklist.conftest import blocklist_client
+from tests.coordination.conftest import open_case
 from tests.kafka_tools import eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -140,3 +148,50 @@ async def test_listed_accounts_expire(infra, sessions):
         current = (await short.get("/v1/blocklist/accounts", headers=bank_headers)).json()["changes"]
         assert mule not in {c["account"] for c in current}
         await _feed_has(infra, bank, mule, "expired")
+
+
+async def test_a_fraud_receiver_message_is_taken_once(blocklist, coord, sessions):
+    """Coordination's message redelivered (a relay or a batch retried after a crash) after the first was
+    reviewed and rejected: no second proposal; another message about the account is a new one."""
+    bank, _ = await f.institution(sessions, "bank")
+    mule = f.account("MULE")
+    case_id = uuid.UUID(await open_case(coord.client, f.officer(), (bank, mule, "900.00")))
+
+    def message(message_id: str) -> FraudReceiver:
+        return FraudReceiver(
+            message_id=message_id,
+            source="freeze",
+            institution=bank,
+            account=mule,
+            case_id=case_id,
+            case_number="CJ-RECEIPT-1",
+            decided_by="fz-chief",
+            role="supervisor",
+            unit="changji-psb",
+            decided_at=datetime.now(UTC),
+        )
+
+    async def proposals() -> list[str]:
+        async with sessions() as s:
+            rows = (await s.execute(select(Entry).where(Entry.account == mule))).scalars()
+            return [e.status for e in rows]
+
+    first = message(f.unique("msg"))
+    async with unit_of_work(sessions) as s:
+        await receivers.take(s, first)
+    assert await proposals() == ["proposed"]
+    entry = (
+        await blocklist.get("/v1/blocklist/entries", params={"status": "proposed"}, headers=f.officer())
+    ).json()
+    entry_id = next(e["id"] for e in entry if e["account"] == mule)
+    rejected = await blocklist.post(
+        f"/v1/blocklist/entries/{entry_id}/review", json={"decision": "reject"}, headers=f.officer()
+    )
+    assert rejected.status_code == 200
+
+    async with unit_of_work(sessions) as s:
+        await receivers.take(s, first)
+    assert await proposals() == ["rejected"]
+    async with unit_of_work(sessions) as s:
+        await receivers.take(s, message(f.unique("msg")))
+    assert sorted(await proposals()) == ["proposed", "rejected"]

@@ -1,5 +1,6 @@
 """The blocklist lists mule accounts too: an entry is a number or an account (institution and account),
 with the same review, expiry and appeal; a freeze executed on an account is a source of its own.
+blocklist_receipts: the ids of coordination's fraud-receivers messages already taken.
 
 On the warnings and blocklist branch: blocklist_entries only. Existing entries are numbers.
 
@@ -49,8 +50,16 @@ def upgrade() -> None:
         postgresql_where=sa.text("status in ('proposed', 'active')"),
     )
 
+    op.create_table(
+        "blocklist_receipts",
+        sa.Column("message_id", sa.String(length=80), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_blocklist_receipts")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("blocklist_receipts")
     op.execute(
         "delete from blocklist_appeals where entry_id in "
         "(select id from blocklist_entries where kind = 'account')"
