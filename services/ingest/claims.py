@@ -1,5 +1,7 @@
-"""Accepting events exactly once: the ledger claims an event id before the event is produced, and the
-claim is settled by what Kafka says, never by a guess.
+"""Accepting each event once: the ledger's key (institution, event id) drops a repeated post, and a claim
+on it is taken before the event is produced and settled by what Kafka says, never by a guess. That
+makes the acceptance happen once by a key, not the delivery: downstream, the scorer still drops a
+repeated record by its event id.
 
 A batch's new ids are claimed, in doubt for a lease (`pending_until`), and committed before anything is
 produced; a retry of the same events, on this instance or another, finds them claimed and waits for the
