@@ -180,6 +180,10 @@ def _write_settings(user: pwd.struct_passwd | None) -> None:
         "shared_buffers": "'256MB'",
         "fsync": "on",
         "synchronous_commit": "on",
+        # No row values in the server log: terse drops an error's DETAIL (the key or failing row of a
+        # violated constraint: phone and account numbers) and panic its STATEMENT.
+        "log_error_verbosity": "terse",
+        "log_min_error_statement": "panic",
     }
     target = DATA_DIR / "stopline.conf"
     target.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))

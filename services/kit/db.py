@@ -43,6 +43,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 10
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=10,
+        hide_parameters=True,  # an error's message must not carry a statement's values (phone numbers)
         connect_args={
             "timeout": 10,
             "command_timeout": statement_timeout_ms / 1000,
