@@ -26,6 +26,7 @@ MARKERS = re.compile(r"<!-- settings:start -->.*<!-- settings:end -->", flags=re
 SETTINGS = (
     ("services.kit.settings", "CommonSettings", "every service"),
     ("services.kit.auth", "AuthSettings", "operator tokens"),
+    ("services.kit.ratelimit", "RateLimitSettings", "rate limits"),
     ("services.ingest.settings", "IngestSettings", "ingest API"),
     ("services.scorer.settings", "ScorerSettings", "scorer"),
     ("services.coordination.settings", "CoordinationSettings", "coordination service"),

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Receipt, Report
+from services.kit.errors import Conflict
 
 # Advisory lock of the published list: versions are taken and committed in order, so a reader that
 # has seen version N never later finds a change numbered below N (no gaps behind a sync cursor).
@@ -45,7 +47,13 @@ async def first_receipt(session: AsyncSession, message_id: str) -> bool:
 
 async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Two requests for one number (or account) at once: both found no live entry, one made it first.
+        if any(f"uq_blocklist_entries_live_{what}" in str(exc.orig) for what in ("number", "account")):
+            raise Conflict("a live entry for this number or account was made meanwhile; retry") from exc
+        raise
 
 
 async def get(session: AsyncSession, entry_id: uuid.UUID, *, for_update: bool = False) -> Entry | None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from streams.schemas.blocklist import AccountChange, BlocklistChange
 from streams.schemas.events import Account, InstitutionId, Phone
@@ -56,7 +56,7 @@ class AppealIn(BaseModel):
 class AppealDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    uphold: bool
+    uphold: StrictBool
     note: str = Field(min_length=1, max_length=2000)
 
 

@@ -24,7 +24,7 @@ from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
 from streams.producer import Producer
-from streams.schemas.events import EVENT_TYPES, json_schemas
+from streams.schemas.events import EVENT_TYPES, batch_schema, json_schemas
 
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False)
@@ -43,6 +43,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     intake = Intake(common, sessions, producer, claims)
     tasks: dict[str, asyncio.Task[None]] = {}
     schemas = json_schemas()
+    batch = batch_schema(settings.max_batch_events)
     bounds = common.event_time_bounds()
 
     @contextlib.asynccontextmanager
@@ -86,13 +87,24 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         liveness=lambda: task_health(tasks),
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
+        components={**batch.pop("$defs"), "EventBatch": batch},
     )
 
     caller = institution_dependency(
         verifier, on_reject=metrics.REJECTED.labels("unknown", "unauthenticated").inc
     )
 
-    @app.post("/v1/events", tags=["events"], summary="Post a batch of events (all or nothing)")
+    @app.post(
+        "/v1/events",
+        tags=["events"],
+        summary="Post a batch of events (all or nothing)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}},
+            }
+        },
+    )
     async def post_events(request: Request, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
         """Body: `{"events": [...]}`, each event one of the schemas under /v1/schemas. Answers only after
         Kafka has acknowledged every new event. Events already accepted before are listed as duplicates."""

@@ -4,12 +4,13 @@ where the routes allow people (the console's institution portal), by a user's se
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.institutions import users as institution_users
-from services.institutions.credentials import PREFIX, Caller, CredentialVerifier
+from services.institutions.credentials import PREFIX, Caller, CredentialVerifier, parse_key
 from services.kit.errors import NotAuthenticated
+from services.kit.ratelimit import AuthGuard
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -19,24 +20,36 @@ def institution_dependency(
     *,
     on_reject: Callable[[], None] | None = None,
     users: institution_users.SessionVerifier | None = None,
+    guard: AuthGuard | None = None,
 ) -> Callable[..., Coroutine[Any, Any, Caller]]:
     """`on_reject` is called on every refused key (the ingest API counts them). With `users`, a signed-in
-    institution user's session is taken too, with the rights of the institution's key."""
+    institution user's session is taken too, with the rights of the institution's key. Requests are
+    limited per credential and failed attempts per client address (`guard`)."""
+    guard = guard or AuthGuard()
 
-    async def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    async def caller(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Caller:
+        address = guard.before(request)
         try:
             if (
                 creds is not None
                 and users is not None
                 and creds.credentials.startswith(institution_users.PREFIX)
             ):
-                return await users.verify(creds.credentials)
-            if creds is None or not creds.credentials.startswith(PREFIX):
-                raise NotAuthenticated(f"missing API key: send `Authorization: Bearer {PREFIX}...`")
-            return await verifier.verify(creds.credentials)
+                who = await users.verify(creds.credentials)
+                credential = "session:" + creds.credentials.partition(".")[0]
+            else:
+                if creds is None or not creds.credentials.startswith(PREFIX):
+                    raise NotAuthenticated(f"missing API key: send `Authorization: Bearer {PREFIX}...`")
+                who = await verifier.verify(creds.credentials)
+                credential = parse_key(creds.credentials)[0]
         except NotAuthenticated:
+            guard.failed(address)
             if on_reject is not None:
                 on_reject()
             raise
+        guard.succeeded(credential)
+        return who
 
     return caller

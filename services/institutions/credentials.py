@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +19,9 @@ from services.kit.errors import Conflict, InvalidInput, NotAuthenticated
 from streams.schemas.events import SOURCES
 
 PREFIX = "slk_"
+KEY_ID = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6), as issue_key makes them
+UNKNOWN_TTL_S = 10.0
+UNKNOWN_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def parse_key(raw: str) -> tuple[str, str]:
     if not raw.startswith(PREFIX) or "." not in raw:
         raise NotAuthenticated("malformed API key")
     key_id, _, secret = raw[len(PREFIX) :].partition(".")
-    if not key_id or not secret:
+    if not KEY_ID.fullmatch(key_id) or not secret:
         raise NotAuthenticated("malformed API key")
     return key_id, secret
 
@@ -69,15 +74,21 @@ async def issue_key(session: AsyncSession, *, institution_id: str) -> str:
 
 
 class CredentialVerifier:
-    """Checks API keys against the database, caching known keys briefly (revocation takes `ttl_s`)."""
+    """Checks API keys against the database, caching known keys briefly (revocation takes `ttl_s`) and
+    unknown key ids for `UNKNOWN_TTL_S`, so made-up keys cost no database lookup each."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl_s: float = 30.0) -> None:
         self.sessions = sessions
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, str, Caller]] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()  # key id → until when it is known unknown
+        self.lookups = 0
 
     async def verify(self, raw_key: str) -> Caller:
         key_id, secret = parse_key(raw_key)
+        until = self._unknown.get(key_id)
+        if until is not None and until > time.monotonic():
+            raise NotAuthenticated("unknown or revoked API key")
         cached = self._cache.get(key_id)
         if cached is None or cached[0] < time.monotonic():
             cached = await self._load(key_id)
@@ -87,6 +98,7 @@ class CredentialVerifier:
         return caller
 
     async def _load(self, key_id: str) -> tuple[float, str, Caller]:
+        self.lookups += 1
         async with self.sessions() as session:
             row = (
                 await session.execute(
@@ -96,6 +108,10 @@ class CredentialVerifier:
                 )
             ).one_or_none()
         if row is None:
+            self._unknown.pop(key_id, None)
+            self._unknown[key_id] = time.monotonic() + UNKNOWN_TTL_S
+            if len(self._unknown) > UNKNOWN_MAX:
+                self._unknown.popitem(last=False)
             raise NotAuthenticated("unknown or revoked API key")
         entry = (time.monotonic() + self.ttl_s, row[0], Caller(institution_id=row[1], kind=row[2]))
         self._cache[key_id] = entry

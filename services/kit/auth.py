@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kit.errors import Forbidden, NotAuthenticated
+from services.kit.ratelimit import AuthGuard
 from services.kit.settings import Environment
 
 Role = Literal["operator", "supervisor", "auditor"]
@@ -75,14 +76,23 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def officer_dependency(
-    verifier: TokenVerifier,
+    verifier: TokenVerifier, *, guard: AuthGuard | None = None
 ) -> Callable[..., Coroutine[Any, Any, Officer]]:
+    guard = guard or AuthGuard()
+
     async def current_officer(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Officer:
-        if creds is None:
-            raise NotAuthenticated("missing bearer token")
-        return verifier.verify(creds.credentials)
+        address = guard.before(request)
+        try:
+            if creds is None:
+                raise NotAuthenticated("missing bearer token")
+            officer = verifier.verify(creds.credentials)
+        except NotAuthenticated:
+            guard.failed(address)
+            raise
+        guard.succeeded(f"officer:{officer.subject}")
+        return officer
 
     return current_officer
 

@@ -54,3 +54,13 @@ class InDoubt(Unavailable):
 
     code = "in_doubt"
     retry_after_s = 2
+
+
+class TooManyRequests(DomainError):
+    """A rate limit: the client may retry after `retry_after_s` seconds."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, details: Any = None, retry_after_s: int = 1) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, retry_after_s)

@@ -13,6 +13,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors
@@ -27,6 +29,7 @@ STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
+    errors.TooManyRequests: 429,
     errors.InvalidInput: 422,
     errors.Unavailable: 503,
 }
@@ -57,7 +60,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.NotAuthenticated) else None
-    if isinstance(exc, errors.Unavailable):
+    if isinstance(exc, errors.Unavailable | errors.TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(error_body(exc.code, exc.message, exc.details), _status_of(exc), headers=headers)
 
@@ -95,6 +98,24 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]} for err in exc.errors()]
     return JSONResponse(error_body("invalid_input", "request failed validation", details), 422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (no route, wrong method, a body that is not JSON) in the kit's error body."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, not JSON)
+        details = [{"field": "body", "reason": str(exc.detail)}]
+        return JSONResponse(error_body("invalid_input", "request body could not be parsed", details), 422)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # One route per method: Starlette names only the first route matching the path; name them all.
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+                allowed |= route.methods
+        headers["Allow"] = ", ".join(sorted(allowed))
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
 
 class BodyLimit:
@@ -138,12 +159,66 @@ async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+ERROR_ANSWERS = {
+    401: "no credential, or one that is malformed, unknown, revoked or expired",
+    403: "the credential may not do this",
+    404: "no such resource (or none the caller may see)",
+    409: "the resource's current state does not allow it; the message names the state",
+    413: "request body too large",
+    422: "invalid input: `details` names each field and reason",
+    429: "too many requests: retry after `Retry-After` seconds",
+    503: "a dependency (the database, Kafka) did not answer in time: retry",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
+        }
+    },
+}
+
+
+def _document_errors(app: FastAPI, components: dict[str, Any]) -> None:
+    """Every operation's OpenAPI lists the error answers any route may give, in the kit's one error body
+    (FastAPI's own 422 schema is not what the kit answers); `components` adds schemas a route names in
+    its `openapi_extra` (a body it reads itself)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components, Error=ERROR_SCHEMA)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in schema.get("paths", {}).items():
+            if path == "/health" or path.startswith("/health/"):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, said in ERROR_ANSWERS.items():
+                    answer: dict[str, Any] = {"description": said, "content": error}
+                    if status in (429, 503):
+                        answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+                    responses[str(status)] = answer
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *,
     title: str,
     health: HealthCheck,
     liveness: LivenessCheck | None = None,
     max_body_bytes: int = 1_000_000,
+    components: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the kit's error mapping, its input rule, `/metrics`, health and a body-size
@@ -158,23 +233,29 @@ def create_app(
         app.add_exception_handler(down, _database_down)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/health", tags=["operations"])
-    @app.get("/health/ready", tags=["operations"])
+    degraded: dict[int | str, dict[str, Any]] = {
+        503: {"description": "a check failed", "content": {"application/json": {"schema": {}}}}
+    }
+
+    @app.get("/health", tags=["operations"], responses=degraded)
+    @app.get("/health/ready", tags=["operations"], responses=degraded)
     async def readiness_endpoint() -> JSONResponse:
         report = _report(await health())
         READY.set(1 if report.status_code == 200 else 0)
         return report
 
-    @app.get("/health/live", tags=["operations"])
+    @app.get("/health/live", tags=["operations"], responses=degraded)
     async def liveness_endpoint() -> JSONResponse:
         return _report(dict(liveness()) if liveness is not None else {})
 
+    _document_errors(app, components or {})
     return app
 
 

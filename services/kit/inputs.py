@@ -12,6 +12,7 @@ import math
 import re
 import types
 import typing
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -21,6 +22,7 @@ from services.kit.errors import InvalidInput
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # A JSON body can hold a NUL only escaped, an integer beyond 64 bits only as 19 digits or more, and a
 # non-finite number only as Python's extensions to JSON; a body with none (nearly all) is not parsed twice.
 _SUSPECT = re.compile(rb"\\u0000|\d{19}|NaN|Infinity")
@@ -66,30 +68,37 @@ def body_problems(body: bytes) -> list[dict[str, str]]:
     return found
 
 
-def _takes_int(annotation: Any) -> bool:
-    if annotation is int:
+def _takes(annotation: Any, kind: type) -> bool:
+    if annotation is kind:
         return True
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (typing.Union, list, set):
-        return any(_takes_int(arg) for arg in typing.get_args(annotation))
+        return any(_takes(arg, kind) for arg in typing.get_args(annotation))
     return False
 
 
 def _parameter_problems(request: Request) -> list[dict[str, str]]:
     route = request.scope.get("route")
-    ints: dict[tuple[str, str], bool] = {}
+    ints: set[tuple[str, str]] = set()
+    times: set[tuple[str, str]] = set()
     if isinstance(route, APIRoute):
         for where, params in (("query", route.dependant.query_params), ("path", route.dependant.path_params)):
             for param in params:
-                ints[(where, param.alias)] = _takes_int(param.field_info.annotation)
+                if _takes(param.field_info.annotation, int):
+                    ints.add((where, param.alias))
+                if _takes(param.field_info.annotation, datetime):
+                    times.add((where, param.alias))
     found: list[dict[str, str]] = []
     given = (("query", request.query_params.multi_items()), ("path", list(request.path_params.items())))
     for where, items in given:
         for name, value in items:
             if "\x00" in value or "\x00" in name:
                 found.append(_problem(f"{where}.{name}", "must not contain a NUL character"))
-            elif ints.get((where, name)) and _INT.fullmatch(value.strip()):
+            elif (where, name) in ints and _INT.fullmatch(value.strip()):
                 if not INT64_MIN <= int(value) <= INT64_MAX:
                     found.append(_problem(f"{where}.{name}", "integer beyond 64 bits"))
+            elif (where, name) in times and _NUMBER.fullmatch(value.strip()):
+                # Pydantic would read a number as Unix time; the schema says ISO 8601.
+                found.append(_problem(f"{where}.{name}", "an ISO 8601 date-time, not a number"))
     return found
 
 

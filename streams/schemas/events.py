@@ -11,7 +11,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    WithJsonSchema,
+)
 
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
 Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
@@ -90,7 +99,7 @@ class Call(EventBase):
     caller: Phone
     callee: Phone
     duration_s: int = Field(ge=0, le=86_400)
-    caller_reported: bool = Field(False, description="the operator's own fraud reports name the caller")
+    caller_reported: StrictBool = Field(False, description="the operator's own fraud reports name the caller")
 
     @property
     def person_phone(self) -> str:
@@ -101,7 +110,7 @@ class Sms(EventBase):
     type: Literal["telecom.sms"]
     sender: Phone
     recipient: Phone
-    contains_link: bool = False
+    contains_link: StrictBool = False
 
     @property
     def person_phone(self) -> str:
@@ -149,7 +158,7 @@ class Login(EventBase):
     account: Account
     holder_phone: Phone
     device_id: str = Field(min_length=1, max_length=64)
-    new_device: bool = False
+    new_device: StrictBool = False
 
     @property
     def person_phone(self) -> str:
@@ -218,6 +227,17 @@ class Envelope(BaseModel):
 
 
 envelope_adapter: TypeAdapter[Envelope] = TypeAdapter(Envelope)
+
+
+def batch_schema(max_events: int) -> dict[str, Any]:
+    """JSON Schema of the ingest API's body, `{"events": [...]}`, with its definitions under `$defs` as
+    `#/components/schemas/...` references (as OpenAPI holds them)."""
+
+    class EventBatch(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        events: list[Event] = Field(min_length=1, max_length=max_events)
+
+    return TypeAdapter(EventBatch).json_schema(ref_template="#/components/schemas/{model}")
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

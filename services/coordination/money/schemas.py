@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class FlowNode(BaseModel):
@@ -55,4 +55,4 @@ class Accept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     proposal_ids: list[int] | None = Field(None, description="default: every open proposal")
-    follow_with_query: bool = Field(True, description="also query each account, to find the next layer")
+    follow_with_query: StrictBool = Field(True, description="also query each account, to find the next layer")

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.errors import InvalidInput
+from services.kit.ratelimit import RateLimiter, RateLimitSettings, client_address
 from services.notifier import signing
 from services.notifier.delivery import service
 from services.notifier.settings import NotifierSettings
@@ -22,9 +23,12 @@ def router(session_dep: SessionDep, settings: NotifierSettings) -> APIRouter:
     api = APIRouter(prefix="/v1/receipts", tags=["gateways"])
     Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
     secrets = {"sms": settings.sms_secret, "push": settings.push_secret}
+    limit = RateLimitSettings().receipts_per_s
+    per_address = RateLimiter(per_s=limit, burst=2 * limit)
 
     @api.post("/{channel}", status_code=204, summary="A signed delivery receipt from a gateway")
     async def receipt(channel: Literal["sms", "push"], request: Request, session: Session) -> None:
+        per_address.take(client_address(request), "receipts from this address")
         body = await request.body()
         signing.verify(
             secrets[channel],

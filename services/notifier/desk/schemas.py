@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Outcome = Literal["dissuaded", "reached_too_late", "not_reached"]
 
@@ -36,5 +36,5 @@ class Close(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
-    defrauded: bool = Field(False, description="the person has been defrauded: open or update the case")
+    defrauded: StrictBool = Field(False, description="the person has been defrauded: open or update the case")
     note: str | None = Field(None, max_length=2000)

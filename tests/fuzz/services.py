@@ -1,0 +1,85 @@
+"""The HTTP services as real processes (uvicorn, JSON logs to a file each) on free ports, on the test
+session's database and topics: what a schema-driven fuzzer and a log search run against."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Infra
+
+SERVICES = ("ingest", "coordination", "notifier", "blocklist")
+
+
+@dataclass(frozen=True)
+class Running:
+    urls: dict[str, str]
+    logs: dict[str, Path]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextlib.contextmanager
+def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
+    """Start every HTTP service; stop them all on leaving (and if one does not come up)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: dict[str, str] = {}
+    logs: dict[str, Path] = {}
+    try:
+        for name in SERVICES:
+            port = _free_port()
+            logs[name] = log_dir / f"{name}.log"
+            child_env = {
+                **os.environ,
+                "DATABASE_URL": infra.database_url,
+                "STOPLINE_TOPIC_PREFIX": infra.prefix,
+                f"STOPLINE_{name.upper()}_PORT": str(port),
+                **env,
+            }
+            with logs[name].open("wb") as out:
+                procs.append(
+                    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                        [sys.executable, "-c", f"from services.{name}.app import main; main()"],
+                        env=child_env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            urls[name] = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        for name, url in urls.items():
+            while not _healthy(url):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"{name} did not come up; see {logs[name]}")
+                time.sleep(0.2)
+        yield Running(urls, logs)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)

@@ -1,0 +1,104 @@
+"""Rate limits on the authentication paths, the citizen answer link and gateway receipts (429 with
+Retry-After), and unknown API key ids remembered briefly (no database lookup each)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.blocklist.app import build as build_blocklist
+from services.institutions.credentials import CredentialVerifier
+from services.kit.ratelimit import RateLimiter
+from services.notifier.app import build as build_notifier
+from services.notifier.settings import NotifierSettings
+from tests import factories as f
+from tests.conftest import Infra
+
+SLOW = "0.001"  # a token every 1,000 s (a minute's count of 0.06): the first request passes, the next not
+
+
+@contextlib.asynccontextmanager
+async def _client(app: FastAPI, address: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc", timeout=30) as client:
+        yield client
+
+
+def _limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "too_many_requests"
+
+
+def test_a_bucket_refills_at_its_rate():
+    limiter = RateLimiter(per_s=1, burst=2)
+    assert [limiter.retry_after("k", now=0) for _ in range(3)] == [None, None, 1.0]
+    assert limiter.retry_after("k", now=1.0) is None  # one token back after a second
+    assert limiter.retry_after("other", now=1.0) is None  # every key has its own bucket
+
+
+def test_memory_is_bounded_whatever_the_keys():
+    limiter = RateLimiter(per_s=1, burst=1, max_keys=100)
+    for i in range(1000):
+        limiter.retry_after(f"k{i}", now=0)
+    assert len(limiter._buckets) == 100  # noqa: SLF001
+
+
+@pytest.mark.integration
+async def test_failed_authentications_are_limited_per_address(infra: Infra, sessions, monkeypatch):
+    monkeypatch.setenv("STOPLINE_RATE_AUTH_FAILURES_PER_MIN", "3")
+    _, telecom = await f.institution(sessions, "telecom")
+    app = build_blocklist(infra.common)
+    async with _client(app) as attacker, _client(app, "198.51.100.9") as other:
+        bad = {"Authorization": "Bearer slk_0123456789ab.guess"}
+        for _ in range(3):
+            assert (await attacker.get("/v1/blocklist", headers=bad)).status_code == 401
+        _limited(await attacker.get("/v1/blocklist", headers=bad))
+        _limited(await attacker.get("/v1/blocklist", headers=telecom))  # refused before any lookup
+        assert (await other.get("/v1/blocklist", headers=telecom)).status_code == 200
+
+
+@pytest.mark.integration
+async def test_requests_are_limited_per_credential(infra: Infra, sessions, monkeypatch):
+    monkeypatch.setenv("STOPLINE_RATE_CREDENTIAL_PER_S", SLOW)
+    _, telecom = await f.institution(sessions, "telecom")
+    _, other = await f.institution(sessions, "telecom")
+    app = build_blocklist(infra.common)
+    async with _client(app) as client:
+        assert (await client.get("/v1/blocklist", headers=telecom)).status_code == 200
+        _limited(await client.get("/v1/blocklist", headers=telecom))
+        assert (await client.get("/v1/blocklist", headers=other)).status_code == 200
+        operator = f.officer()
+        assert (await client.get("/v1/blocklist/entries", headers=operator)).status_code == 200
+        _limited(await client.get("/v1/blocklist/entries", headers=operator))
+
+
+@pytest.mark.integration
+async def test_the_answer_link_and_receipts_are_limited_per_address(infra: Infra, monkeypatch):
+    monkeypatch.setenv("STOPLINE_RATE_CITIZEN_PER_MIN", "2")
+    monkeypatch.setenv("STOPLINE_RATE_RECEIPTS_PER_S", SLOW)
+    app = build_notifier(infra.common, NotifierSettings(consume=False))
+    async with _client(app) as client, _client(app, "198.51.100.9") as neighbour:
+        for token in ("guess-1", "guess-2"):
+            answered = await client.post(f"/v1/answers/{token}", json={"answer": "safe"})
+            assert answered.status_code == 404, answered.text
+        _limited(await client.post("/v1/answers/guess-3", json={"answer": "safe"}))
+        assert (await neighbour.post("/v1/answers/guess-4", json={"answer": "safe"})).status_code == 404
+        assert (await client.post("/v1/receipts/sms", content=b"{}")).status_code == 401  # unsigned
+        _limited(await client.post("/v1/receipts/sms", content=b"{}"))
+
+
+@pytest.mark.integration
+async def test_an_unknown_key_id_is_looked_up_once(sessions):
+    verifier = CredentialVerifier(sessions)
+    for _ in range(5):
+        with pytest.raises(Exception, match="unknown or revoked"):
+            await verifier.verify("slk_0123456789ab.guess")
+    assert verifier.lookups == 1
+    with pytest.raises(Exception, match="malformed"):
+        await verifier.verify("slk_not-a-key-id.guess")
+    assert verifier.lookups == 1
