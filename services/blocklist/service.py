@@ -32,9 +32,16 @@ async def propose(
     actor: audit.Actor,
     now: datetime,
 ) -> Entry:
-    """An operator proposes a number from a confirmed case; a live entry for it is returned as is."""
-    if case_id is not None and await coordination.case_summary(session, case_id) is None:
-        raise InvalidInput(f"no case {case_id}")
+    """An operator proposes a number from a confirmed case of their unit; a live entry for it is returned
+    as is."""
+    if case_id is not None:
+        case = await coordination.case_summary(session, case_id)
+        # One answer whether the case is missing, another unit's or not confirmed: no probing of case ids.
+        if case is None or case.unit != actor.unit or case.outcome != "confirmed_fraud":
+            raise InvalidInput(
+                f"case {case_id} is not a case of your unit closed as confirmed_fraud",
+                details=[{"field": "case_id", "reason": "not a confirmed case of your unit"}],
+            )
     existing = await repository.live_for_number(session, number)
     if existing is not None:
         return existing

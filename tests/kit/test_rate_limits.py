@@ -83,11 +83,11 @@ async def test_the_answer_link_and_receipts_are_limited_per_address(infra: Infra
     monkeypatch.setenv("STOPLINE_RATE_RECEIPTS_PER_S", SLOW)
     app = build_notifier(infra.common, NotifierSettings(consume=False))
     async with _client(app) as client, _client(app, "198.51.100.9") as neighbour:
-        for token in ("guess-1", "guess-2"):
+        for token in ("guess-token-000001", "guess-token-000002"):
             answered = await client.post(f"/v1/answers/{token}", json={"answer": "safe"})
             assert answered.status_code == 404, answered.text
-        _limited(await client.post("/v1/answers/guess-3", json={"answer": "safe"}))
-        assert (await neighbour.post("/v1/answers/guess-4", json={"answer": "safe"})).status_code == 404
+        _limited(await client.post("/v1/answers/guess-token-000003", json={"answer": "safe"}))
+        assert (await neighbour.post("/v1/answers/guess-token-000004", json={"answer": "safe"})).status_code == 404
         assert (await client.post("/v1/receipts/sms", content=b"{}")).status_code == 401  # unsigned
         _limited(await client.post("/v1/receipts/sms", content=b"{}"))
 

@@ -4,14 +4,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Query
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.credentials import Caller
 from services.kit.errors import Conflict, Forbidden, NotFound
+from services.kit.ratelimit import RateLimitSettings, client_address, per_minute
 from services.notifier.warnings import page, service
-from services.notifier.warnings.schemas import AnswerIn, AnswerOut, ContactIn
+from services.notifier.warnings.schemas import AnswerIn, AnswerOut, ContactIn, ContactRelease
 
 SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 # 256 random bits in URL-safe base64 are 43 characters; anything much longer is not a token of ours.
@@ -32,7 +33,14 @@ def router(
 ) -> APIRouter:
     api = APIRouter(tags=["citizens"])
     Session = Annotated[AsyncSession, Depends(session_dep, scope="function")]
+    # The link is public: guessing tokens or flooding one is limited per address and per token.
+    limits = RateLimitSettings()
+    per_address, per_token = per_minute(limits.citizen_per_min), per_minute(limits.citizen_per_min)
     Institution = Annotated[Caller, Depends(institution_dep)]
+
+    def limit_answers(request: Request, token: str) -> None:
+        per_address.take(client_address(request), "answers from this address")
+        per_token.take(token, "answers to this link")
 
     @api.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def question(token: Token, lang: Language = None) -> HTMLResponse:
@@ -44,9 +52,11 @@ def router(
         token: Token,
         session: Session,
         answer: Annotated[Literal["safe", "defrauded"], Form()],
+        request: Request,
         lang: Language = None,
     ) -> HTMLResponse:
-        """The page's own answer, a plain form post: the same one-time rules as the API."""
+        """The page's own answer, a plain form post: the same one-time rules (and limits) as the API."""
+        limit_answers(request, token)
         language = page.language_of(lang)
         try:
             await service.answer(session, token=token, answer=answer, bridge=bridge, now=datetime.now(UTC))
@@ -57,7 +67,8 @@ def router(
         return HTMLResponse(page.render(token=token, language=language, outcome=f"thanks_{answer}"))
 
     @api.post("/v1/answers/{token}", response_model=AnswerOut, summary="The citizen's one-time answer")
-    async def answer(token: Token, body: AnswerIn, session: Session) -> AnswerOut:
+    async def answer(token: Token, body: AnswerIn, session: Session, request: Request) -> AnswerOut:
+        limit_answers(request, token)
         await service.answer(session, token=token, answer=body.answer, bridge=bridge, now=datetime.now(UTC))
         return AnswerOut(recorded=True, message=THANKS[body.answer])
 
@@ -73,5 +84,11 @@ def router(
             by=caller.institution_id,
             now=datetime.now(UTC),
         )
+
+    @api.post("/v1/contacts/release", status_code=204, summary="Port-out: give a subscriber's number up")
+    async def release(body: ContactRelease, session: Session, caller: Institution) -> None:
+        if caller.kind != "telecom":
+            raise Forbidden("only telecom operators report subscribers' contact preferences")
+        await service.release_contact(session, phone=body.phone, by=caller.institution_id)
 
     return api

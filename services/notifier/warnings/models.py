@@ -86,6 +86,9 @@ class Contact(Base):
     __table_args__ = (CheckConstraint("language in ('zh', 'ug', 'kk')", name="language"),)
 
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    operator: Mapped[str] = mapped_column(
+        String(40), comment="the telecom operator the number is with; only it sets the contact"
+    )
     language: Mapped[str] = mapped_column(String(4))
     push_id: Mapped[str | None] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(40))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,14 +60,34 @@ async def contact(session: AsyncSession, phone: str) -> Contact | None:
 
 async def upsert_contact(
     session: AsyncSession, *, phone: str, language: str, push_id: str | None, by: str, at: datetime
-) -> None:
-    values = {"phone": phone, "language": language, "push_id": push_id, "updated_by": by, "updated_at": at}
-    stmt = insert(Contact).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["phone"],
-        set_={"language": language, "push_id": push_id, "updated_by": by, "updated_at": at},
+) -> bool:
+    """Set the contact of a number that is `by`'s or no one's (it becomes `by`'s); False if the number
+    is another operator's (nothing changed). One statement, so two operators cannot race past the check."""
+    values = {
+        "phone": phone,
+        "operator": by,
+        "language": language,
+        "push_id": push_id,
+        "updated_by": by,
+        "updated_at": at,
+    }
+    stmt = (
+        insert(Contact)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=["phone"],
+            set_={"language": language, "push_id": push_id, "updated_by": by, "updated_at": at},
+            where=Contact.operator == by,
+        )
+        .returning(Contact.phone)
     )
-    await session.execute(stmt)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def release_contact(session: AsyncSession, *, phone: str, by: str) -> bool:
+    """Forget the contact of `by`'s number (a port-out); False if it is not `by`'s."""
+    stmt = delete(Contact).where(Contact.phone == phone, Contact.operator == by).returning(Contact.phone)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def by_token(session: AsyncSession, token_sha256: str) -> CitizenWarning | None:

@@ -30,3 +30,9 @@ class ContactIn(BaseModel):
     push_id: str | None = Field(
         None, max_length=200, description="the anti-fraud app's push id, if installed"
     )
+
+
+class ContactRelease(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone

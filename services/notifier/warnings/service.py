@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.errors import Conflict, NotFound
+from services.kit.errors import Conflict, Forbidden, NotFound
 from services.kit.logging import pseudonym
 from services.kit.sealing import Sealer
 from services.notifier import metrics
@@ -209,4 +209,15 @@ async def close_by_desk(
 async def set_contact(
     session: AsyncSession, *, phone: str, language: str, push_id: str | None, by: str, now: datetime
 ) -> None:
-    await repository.upsert_contact(session, phone=phone, language=language, push_id=push_id, by=by, at=now)
+    """Only the subscriber's operator sets the push id and language (they route the warnings); the first
+    operator to report a number owns it until it releases it (a port-out)."""
+    if not await repository.upsert_contact(
+        session, phone=phone, language=language, push_id=push_id, by=by, at=now
+    ):
+        raise Forbidden("the number is another operator's subscriber; it must release it first (port-out)")
+
+
+async def release_contact(session: AsyncSession, *, phone: str, by: str) -> None:
+    """A port-out: the operator gives the number up; its contact is forgotten."""
+    if not await repository.release_contact(session, phone=phone, by=by):
+        raise NotFound("no contact of this number reported by you")

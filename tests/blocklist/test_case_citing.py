@@ -1,0 +1,57 @@
+"""A blocklist proposal may cite only a case of the proposer's own unit that was closed as confirmed fraud;
+every other case id (another unit's, an open one, none at all) gets one and the same answer, so case ids
+cannot be probed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests import factories as f
+
+pytestmark = pytest.mark.integration
+UNIT, OTHER_UNIT = "changji-psb", "urumqi-psb"
+
+
+async def _case(coordination, *, confirmed: bool) -> str:  # type: ignore[no-untyped-def]
+    me = f.officer(unit=UNIT)
+    body = {
+        "case_number": f.unique("CN"),
+        "title": "scam call",
+        "source": "report",
+        "amount_lost": "100.00",
+        "lost_at": f.iso(f.minutes_ago(30)),
+    }
+    opened = await coordination.post("/v1/cases", json=body, headers=me)
+    assert opened.status_code == 201, opened.text
+    case_id = str(opened.json()["id"])
+    if confirmed:
+        closing = {"status": "closed", "outcome": "confirmed_fraud"}
+        closed = await coordination.patch(f"/v1/cases/{case_id}", json=closing, headers=me)
+        assert closed.status_code == 200, closed.text
+    return case_id
+
+
+async def _propose(blocklist, case_id: str, unit: str):  # type: ignore[no-untyped-def]
+    body = {"number": f.phone(), "category": "impersonation", "reason": "from the case", "case_id": case_id}
+    return await blocklist.post("/v1/blocklist/proposals", json=body, headers=f.officer(unit=unit))
+
+
+async def test_only_a_confirmed_case_of_the_own_unit_may_be_cited(coordination, blocklist):
+    confirmed = await _case(coordination, confirmed=True)
+    still_open = await _case(coordination, confirmed=False)
+
+    cited = await _propose(blocklist, confirmed, UNIT)
+    assert cited.status_code == 201, cited.text
+    assert cited.json()["case_id"] == confirmed
+
+    unknown = str(uuid.uuid4())
+    tried = [(confirmed, OTHER_UNIT), (still_open, UNIT), (unknown, UNIT)]
+    answers = [await _propose(blocklist, case_id, unit) for case_id, unit in tried]
+    assert [r.status_code for r in answers] == [422, 422, 422]
+    said = {
+        (r.json()["error"]["message"].replace(case_id, "<case>"), str(r.json()["error"]["details"]))
+        for r, (case_id, _) in zip(answers, tried, strict=True)
+    }
+    assert len(said) == 1  # the same answer for each: nothing tells them apart
