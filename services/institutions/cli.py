@@ -5,6 +5,7 @@
     python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/stopline [--no-kafka]
     python -m services.institutions.cli add-user bank-a li.na        # a person who signs in to the console
     python -m services.institutions.cli set-password bank-a li.na    # reads the new password on stdin
+    python -m services.institutions.cli delivery bank-a --webhook URL --rotate-secret [--overlap-days 7]
 
 The key (and a new user's password) is printed once on stdout and only its hash is stored. `delivery`
 prints the webhook signing secret when it makes one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 
 from services.institutions import credentials, delivery, users
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
@@ -33,6 +35,7 @@ async def _run(args: argparse.Namespace) -> str:
                     kafka=not args.no_kafka,
                     webhook_url=args.webhook,
                     rotate_secret=args.rotate_secret,
+                    overlap=timedelta(days=args.overlap_days),
                 )
                 return secret or "(webhook secret unchanged)"
             if args.command == "add-user":
@@ -66,6 +69,12 @@ def main() -> None:
     chan.add_argument("--webhook", help="URL that receives signed instruction webhooks")
     chan.add_argument("--no-kafka", action="store_true", help="do not publish to instructions.<id>")
     chan.add_argument("--rotate-secret", action="store_true", help="make a new webhook signing secret")
+    chan.add_argument(
+        "--overlap-days",
+        type=float,
+        default=delivery.ROTATION_OVERLAP.days,
+        help="after a rotation, how long the previous secret also signs",
+    )
     for name, what in (
         ("add-user", "add a person who answers instructions in the console; prints the password"),
         ("set-password", "set a user's password, read from standard input"),

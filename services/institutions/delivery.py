@@ -1,14 +1,28 @@
-"""How an institution receives instructions: its Kafka topic, a signed webhook, or both."""
+"""How an institution receives instructions: its Kafka topic, a signed webhook, or both.
+
+The webhook signing secret is sealed at rest (STOPLINE_SECRETS_KEY). Rotating it keeps the previous one
+signing too for an overlap (every webhook then carries both signatures), so the institution can switch
+its receiver to the new secret without missing a message.
+"""
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.models import Institution
 from services.kit.errors import InvalidInput
+from services.kit.sealing import Sealer
+from services.kit.settings import CommonSettings
+
+ROTATION_OVERLAP = timedelta(days=7)
+
+
+def secrets_sealer(common: CommonSettings | None = None) -> Sealer:
+    return Sealer((common or CommonSettings()).secrets_key)
 
 
 async def configure(
@@ -18,6 +32,8 @@ async def configure(
     kafka: bool,
     webhook_url: str | None,
     rotate_secret: bool = False,
+    sealer: Sealer | None = None,
+    overlap: timedelta = ROTATION_OVERLAP,
 ) -> str | None:
     """Set the channels; returns the webhook signing secret when one is (newly) made, else None."""
     institution = await session.get(Institution, institution_id, with_for_update=True)
@@ -31,9 +47,32 @@ async def configure(
     institution.webhook_url = webhook_url
     secret: str | None = None
     if webhook_url is None:
-        institution.webhook_secret = None
-    elif rotate_secret or institution.webhook_secret is None:
+        institution.webhook_secret_sealed = None
+        institution.webhook_previous_sealed = None
+        institution.webhook_previous_until = None
+    elif rotate_secret or institution.webhook_secret_sealed is None:
         secret = "whsec_" + secrets.token_urlsafe(32)
-        institution.webhook_secret = secret
+        if institution.webhook_secret_sealed is not None:
+            institution.webhook_previous_sealed = institution.webhook_secret_sealed
+            institution.webhook_previous_until = datetime.now(UTC) + overlap
+        institution.webhook_secret_sealed = seal_secret(sealer or secrets_sealer(), institution_id, secret)
     await session.flush()
     return secret
+
+
+def seal_secret(sealer: Sealer, institution_id: str, secret: str) -> bytes:
+    return sealer.seal(secret.encode(), context=_context(institution_id))
+
+
+def signing_secrets(institution: Institution, sealer: Sealer, *, now: datetime) -> list[str]:
+    """The secrets webhooks to `institution` are signed with: the current one, and the previous one while
+    its overlap lasts."""
+    sealed = [institution.webhook_secret_sealed]
+    if institution.webhook_previous_until is not None and institution.webhook_previous_until > now:
+        sealed.append(institution.webhook_previous_sealed)
+    context = _context(institution.id)
+    return [sealer.open(s, context=context).decode() for s in sealed if s is not None]
+
+
+def _context(institution_id: str) -> bytes:
+    return f"webhook-secret:{institution_id}".encode()

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kit.db import Base
@@ -20,11 +30,14 @@ class Institution(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Delivery of instructions: the Kafka topic `instructions.<id>` and/or a signed webhook. The
-    # webhook secret is kept in clear because Stopline must sign with it (HMAC is symmetric).
+    # Delivery of instructions: the Kafka topic `instructions.<id>` and/or a signed webhook. Stopline
+    # signs with the webhook secret (HMAC is symmetric), so it is kept, sealed with STOPLINE_SECRETS_KEY;
+    # after a rotation the previous secret signs too until `webhook_previous_until`.
     kafka_delivery: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     webhook_url: Mapped[str | None] = mapped_column(String(500))
-    webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    webhook_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    webhook_previous_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    webhook_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiCredential(Base):

@@ -1,6 +1,7 @@
-"""Seals secrets at rest with AES-256-GCM: the notifier's queued message bodies (they carry the answer
-link, whose token must not sit readable in the database) and the console's session cookies (they carry
-the signed-in person's credential)."""
+"""Seals secrets at rest with AES-256-GCM under a key from the settings: the notifier's queued message
+bodies (they carry the answer link, whose token must not sit readable in the database), the console's
+session cookies (they carry the signed-in person's credential) and the institutions' webhook signing
+secrets."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ class Sealer:
     def __init__(self, key_b64: str) -> None:
         key = base64.b64decode(key_b64)
         if len(key) != 32:
-            raise ValueError("the payload key must be 32 bytes, base64-encoded")
+            raise ValueError("a sealing key must be 32 bytes, base64-encoded")
         self._aead = AESGCM(key)
 
     def seal(self, plain: bytes, *, context: bytes) -> bytes:

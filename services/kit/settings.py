@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streams.schemas.event_time import EventTimeBounds
 
 DEFAULT_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
+DEV_SECRETS_KEY = "ZGV2LW9ubHktc2VjcmV0cy1rZXktY2hhbmdlLW1lLTA="  # 32 bytes, base64; refused in production
 
 
 class Environment(StrEnum):
@@ -80,6 +81,11 @@ class CommonSettings(BaseSettings):
         description="HMAC key that pseudonymises phone and account numbers in logs, and case numbers and "
         "transaction ids in feedback exports",
     )
+    secrets_key: str = Field(
+        DEV_SECRETS_KEY,
+        description="base64 AES-256 key sealing the secrets kept in the database (institutions' webhook "
+        "signing secrets)",
+    )
     log_level: str = Field("INFO", description="log level")
     event_max_ahead_s: float = Field(
         300.0,
@@ -111,7 +117,10 @@ class CommonSettings(BaseSettings):
 
     def check_production_secrets(self, *, kafka: bool = True) -> None:
         """Refuse development secrets in production (`kafka=False`: a process with no Kafka client)."""
-        secrets = {"STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY)}
+        secrets = {
+            "STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY),
+            "STOPLINE_SECRETS_KEY": (self.secrets_key, DEV_SECRETS_KEY),
+        }
         if kafka and self.kafka_security_protocol.startswith("SASL_"):
             # Empty means the local stack's development password, derived from a public key.
             secrets["STOPLINE_KAFKA_PASSWORD"] = (self.kafka_password.get_secret_value(), "")

@@ -43,15 +43,21 @@ def test_the_environment_is_read_from_the_environment_variable(monkeypatch: pyte
 
 
 def _production(**extra: Any) -> CommonSettings:
-    return CommonSettings(environment="Production", pseudonym_key=SECRET, kafka_password=SECRET, **extra)
+    key = "c2VhbGluZy1rZXktb2YtdGhpcy1kZXBsb3ltZW50ISE="  # 32 bytes, base64
+    return CommonSettings(
+        environment="Production", pseudonym_key=SECRET, kafka_password=SECRET, secrets_key=key, **extra
+    )
 
 
 def test_production_refuses_the_development_kafka_password():
     # Empty means the local stack's password, derived from a public key (streams.connection).
+    key = "c2VhbGluZy1rZXktb2YtdGhpcy1kZXBsb3ltZW50ISE="
     with pytest.raises(ValueError, match="STOPLINE_KAFKA_PASSWORD"):
-        CommonSettings(environment="production", pseudonym_key=SECRET).check_production_secrets()
+        CommonSettings(
+            environment="production", pseudonym_key=SECRET, secrets_key=key
+        ).check_production_secrets()
     CommonSettings(
-        environment="production", pseudonym_key=SECRET, kafka_password=SECRET
+        environment="production", pseudonym_key=SECRET, kafka_password=SECRET, secrets_key=key
     ).check_production_secrets()
 
 
@@ -65,8 +71,9 @@ def test_operator_services_refuse_the_development_jwt_secret(build: Any):
 
 
 @pytest.mark.parametrize("build", [build_ingest, build_coordination, build_blocklist, build_notifier])
-def test_every_service_refuses_the_development_pseudonym_key(build: Any):
-    with pytest.raises(ValueError, match="STOPLINE_PSEUDONYM_KEY"):
+@pytest.mark.parametrize("variable", ["STOPLINE_PSEUDONYM_KEY", "STOPLINE_SECRETS_KEY"])
+def test_every_service_refuses_the_development_keys(build: Any, variable: str):
+    with pytest.raises(ValueError, match=variable):
         build(CommonSettings(environment="PRODUCTION"))
 
 

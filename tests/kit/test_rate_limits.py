@@ -87,7 +87,9 @@ async def test_the_answer_link_and_receipts_are_limited_per_address(infra: Infra
             answered = await client.post(f"/v1/answers/{token}", json={"answer": "safe"})
             assert answered.status_code == 404, answered.text
         _limited(await client.post("/v1/answers/guess-token-000003", json={"answer": "safe"}))
-        assert (await neighbour.post("/v1/answers/guess-token-000004", json={"answer": "safe"})).status_code == 404
+        assert (
+            await neighbour.post("/v1/answers/guess-token-000004", json={"answer": "safe"})
+        ).status_code == 404
         assert (await client.post("/v1/receipts/sms", content=b"{}")).status_code == 401  # unsigned
         _limited(await client.post("/v1/receipts/sms", content=b"{}"))
 

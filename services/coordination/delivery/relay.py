@@ -29,6 +29,7 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import ConsumerRecord
+from cryptography.exceptions import InvalidTag
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +38,8 @@ from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
+from services.institutions.delivery import secrets_sealer, signing_secrets
+from services.institutions.models import Institution
 from services.kit.db import unit_of_work
 from services.kit.errors import Unavailable
 from services.kit.logging import log_fields
@@ -65,6 +68,7 @@ class Relay:
         self.common = common
         self.settings = settings
         self.sessions = sessions
+        self.sealer = secrets_sealer(common)
         self.after_publish = after_publish
         self.kafka = connection(common, acls.COORDINATION)
         self.producer = Producer(self.kafka, client_id="stopline-relay")
@@ -227,20 +231,31 @@ class Relay:
         lease = timedelta(seconds=self.settings.webhook_timeout_s + 5)
         async with unit_of_work(self.sessions) as session:
             rows = await repository.claim(session, channel="webhook", limit=WEBHOOK_BATCH, lease=lease)
-            targets = {}
+            targets: dict[Any, tuple[str | None, list[str]]] = {}
+            now = datetime.now(UTC)
             for row in rows:
                 inst = await repository.institution(session, row.institution_id or "")
-                targets[row.id] = (inst.webhook_url, inst.webhook_secret) if inst else (None, None)
+                targets[row.id] = (inst.webhook_url, self._secrets(inst, now)) if inst else (None, [])
         if not rows:
             return 0
         await asyncio.gather(*(self._post(row, *targets[row.id]) for row in rows))
         return len(rows)
 
-    async def _post(self, row: OutboxMessage, url: str | None, secret: str | None) -> None:
+    def _secrets(self, institution: Institution, now: datetime) -> list[str]:
+        try:
+            return signing_secrets(institution, self.sealer, now=now)
+        except InvalidTag:
+            log.error(
+                "webhook secret does not open: was STOPLINE_SECRETS_KEY changed? rotate the secret",
+                extra=log_fields(institution=institution.id),
+            )
+            return []
+
+    async def _post(self, row: OutboxMessage, url: str | None, secret: list[str]) -> None:
         error: str | None = None
         began = time.perf_counter()
         if not url or not secret:
-            error = "institution has no webhook configured any more"
+            error = "institution has no usable webhook (URL, or a secret that opens) any more"
         else:
             body = orjson.dumps(row.payload)
             assert self.http is not None, "relay clients not open"

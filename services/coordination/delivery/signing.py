@@ -2,10 +2,11 @@
 
 Headers sent with every webhook:
     Stopline-Timestamp: 1764236800
-    Stopline-Signature: v1=<hex digest>
+    Stopline-Signature: v1=<hex digest>[,v1=<hex digest>]
     Idempotency-Key:    <message id>   (the instruction id for the instruction itself)
-A receiver recomputes the digest, compares in constant time, refuses timestamps older than its
-tolerance (replays), and drops message ids it has already processed.
+A receiver recomputes the digest, compares in constant time with each signature given (while a rotated
+secret overlaps, there is one per active secret), refuses timestamps older than its tolerance (replays),
+and drops message ids it has already processed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 TIMESTAMP = "Stopline-Timestamp"
 SIGNATURE = "Stopline-Signature"
@@ -25,11 +26,15 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-def headers(secret: str, body: bytes, message_id: str, *, now: float | None = None) -> dict[str, str]:
+def headers(
+    secret: str | Sequence[str], body: bytes, message_id: str, *, now: float | None = None
+) -> dict[str, str]:
+    """Signed with each active secret (one, or two while a rotation overlaps)."""
     ts = int(now if now is not None else time.time())
+    active = [secret] if isinstance(secret, str) else list(secret)
     return {
         TIMESTAMP: str(ts),
-        SIGNATURE: signature(secret, ts, body),
+        SIGNATURE: ",".join(signature(s, ts, body) for s in active),
         IDEMPOTENCY_KEY: message_id,
         "Content-Type": "application/json",
     }
@@ -50,4 +55,5 @@ def verify(
         return False
     if abs((now if now is not None else time.time()) - int(stamp)) > tolerance_s:
         return False
-    return hmac.compare_digest(signature(secret, int(stamp), body), sig)
+    expected = signature(secret, int(stamp), body)
+    return any(hmac.compare_digest(expected, given.strip()) for given in sig.split(","))

@@ -1,0 +1,71 @@
+"""Webhook signing secrets are sealed at rest, bound to their institution, and rotate with an overlap in
+which every webhook is signed with both the new and the previous secret."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import text
+
+from services.coordination.delivery import signing
+from services.institutions import delivery
+from services.institutions.models import Institution
+from services.kit.db import unit_of_work
+from tests import factories as f
+
+pytestmark = pytest.mark.integration
+URL = "https://bank.example/stopline"
+
+
+async def _configure(sessions, ident: str, **kwargs):  # type: ignore[no-untyped-def]
+    async with unit_of_work(sessions) as session:
+        return await delivery.configure(session, institution_id=ident, kafka=False, webhook_url=URL, **kwargs)
+
+
+async def _secrets(sessions, ident: str, at: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        institution = await session.get(Institution, ident)
+        return delivery.signing_secrets(institution, delivery.secrets_sealer(), now=at)
+
+
+async def test_a_secret_is_stored_sealed_and_opens_only_for_its_institution(sessions):
+    ident, _ = await f.institution(sessions, "bank")
+    other, _ = await f.institution(sessions, "bank")
+    secret = await _configure(sessions, ident)
+    assert secret and await _secrets(sessions, ident, datetime.now(UTC)) == [secret]
+    async with sessions() as session:
+        row = await session.execute(text("select * from institutions where id = :id"), {"id": ident})
+        stored = row.one()
+    assert secret not in str(tuple(stored))
+    assert all(secret.encode() not in value for value in stored if isinstance(value, bytes))
+    async with unit_of_work(sessions) as session:  # a sealed secret copied onto another row does not open
+        await session.execute(
+            text(
+                "update institutions set webhook_secret_sealed = :sealed, webhook_url = :url where id = :id"
+            ),
+            {"sealed": stored.webhook_secret_sealed, "url": URL, "id": other},
+        )
+    with pytest.raises(InvalidTag):
+        await _secrets(sessions, other, datetime.now(UTC))
+
+
+async def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends(sessions):
+    ident, _ = await f.institution(sessions, "bank")
+    first = await _configure(sessions, ident)
+    second = await _configure(sessions, ident, rotate_secret=True, overlap=timedelta(days=2))
+    assert first and second and first != second
+    now = datetime.now(UTC)
+    both = await _secrets(sessions, ident, now)
+    assert both == [second, first]
+
+    body = b'{"type":"instruction"}'
+    headers = signing.headers(both, body, "m-1")
+    assert signing.verify(first, headers, body)  # a receiver still on the old secret
+    assert signing.verify(second, headers, body)  # and one that switched
+    assert not signing.verify("whsec_other", headers, body)
+
+    assert await _secrets(sessions, ident, now + timedelta(days=2, seconds=1)) == [second]
+    unchanged = await _configure(sessions, ident)  # no rotation asked: the secret stays
+    assert unchanged is None and (await _secrets(sessions, ident, now))[0] == second
