@@ -1,7 +1,8 @@
 """Operator identities: bearer JWTs carrying the officer's unit and role.
 
 Development and tests sign with a shared secret (HS256) and `python -m services.kit.tokens`;
-production verifies the issuer's RS256/ES256 signatures with the public key named in settings.
+production verifies the issuer's RS256/ES256 signatures with the keys of an OIDC issuer's JWKS (fetched
+and cached; rotated keys are taken without a restart) or with a static public key named in settings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kit.errors import Forbidden, NotAuthenticated
+from services.kit.jwks import JwksKeys
 from services.kit.ratelimit import AuthGuard
 from services.kit.settings import Environment
 
@@ -30,6 +32,14 @@ class AuthSettings(BaseSettings):
 
     secret: str = Field(DEV_SECRET, description="HS256 secret (development and tests only)")
     public_key: str = Field("", description="PEM public key of the production token issuer (RS256/ES256)")
+    jwks_url: str = Field(
+        "", description="the OIDC issuer's JWKS URL (its `jwks_uri`); keys are fetched, cached and refreshed"
+    )
+    jwks_timeout_s: float = Field(5.0, gt=0, description="timeout of one JWKS fetch")
+    jwks_min_refresh_s: float = Field(
+        30.0, ge=0, description="an unknown key id fetches the JWKS again at most this often"
+    )
+    jwks_max_age_s: float = Field(3600.0, gt=0, description="the cached JWKS is fetched again after this")
     issuer: str = Field("stopline-dev", description="expected `iss` claim")
     audience: str = Field("stopline", description="expected `aud` claim")
 
@@ -43,22 +53,35 @@ class Officer:
 
 class TokenVerifier:
     def __init__(self, settings: AuthSettings, *, environment: Environment) -> None:
-        if settings.public_key:
+        self.jwks: JwksKeys | None = None
+        if settings.jwks_url:
+            self.jwks = JwksKeys(
+                settings.jwks_url,
+                timeout_s=settings.jwks_timeout_s,
+                min_refresh_s=settings.jwks_min_refresh_s,
+                max_age_s=settings.jwks_max_age_s,
+            )
+            self.algorithms = ["RS256", "ES256"]
+        elif settings.public_key:
             self.key: str = settings.public_key
             self.algorithms = ["RS256", "ES256"]
         elif environment == Environment.PRODUCTION:
             # The HS256 secret is shared with whoever signs, so production only verifies an issuer's keys.
-            raise ValueError("STOPLINE_JWT_PUBLIC_KEY must be set in production (HS256 is for development)")
+            raise ValueError(
+                "STOPLINE_JWT_JWKS_URL or STOPLINE_JWT_PUBLIC_KEY must be set in production "
+                "(HS256 is for development)"
+            )
         else:
             self.key = settings.secret
             self.algorithms = ["HS256"]
         self.settings = settings
 
-    def verify(self, token: str) -> Officer:
+    async def verify(self, token: str) -> Officer:
+        key: Any = self.key if self.jwks is None else await self._issuer_key(token)
         try:
             claims = jwt.decode(
                 token,
-                self.key,
+                key,
                 algorithms=self.algorithms,
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
@@ -70,6 +93,14 @@ class TokenVerifier:
         if role not in ROLES or not isinstance(unit, str) or not unit:
             raise NotAuthenticated("token lacks a valid `role` or `unit` claim")
         return Officer(subject=str(claims["sub"]), unit=unit, role=role)
+
+    async def _issuer_key(self, token: str) -> Any:
+        assert self.jwks is not None
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated(f"invalid token: {exc}") from exc
+        return (await self.jwks.key(kid)).key
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -87,7 +118,7 @@ def officer_dependency(
         try:
             if creds is None:
                 raise NotAuthenticated("missing bearer token")
-            officer = verifier.verify(creds.credentials)
+            officer = await verifier.verify(creds.credentials)
         except NotAuthenticated:
             guard.failed(address)
             raise
