@@ -61,6 +61,10 @@ def infra() -> Iterator[Infra]:
     upgrade(test_url)
     os.environ["DATABASE_URL"] = test_url
     os.environ["STOPLINE_TOPIC_PREFIX"] = prefix
+    # The apps of a session serve every test from one client address, and many tests send wrong
+    # credentials on purpose: the failed-authentication limit (tests/kit/test_rate_limits.py) would soon
+    # answer them all 429.
+    os.environ["STOPLINE_RATE_AUTH_FAILURES_PER_MIN"] = "1000000"
     common = CommonSettings()
     assert common.topic_prefix == prefix
     yield Infra(common=common, database_url=test_url, prefix=prefix, kafka=kafka)
