@@ -17,7 +17,7 @@ import httpx
 
 from tests.conftest import Infra
 
-SERVICES = ("ingest", "coordination", "notifier", "blocklist")
+SERVICES = ("ingest", "coordination", "notifier", "blocklist", "console")
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,23 @@ def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
     """Start every HTTP service; stop them all on leaving (and if one does not come up)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
     logs: dict[str, Path] = {}
+    ports = {name: _free_port() for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    # The console is a client of the coordination and notifier APIs.
+    console = {
+        "STOPLINE_CONSOLE_COORDINATION_URL": urls["coordination"],
+        "STOPLINE_CONSOLE_NOTIFIER_URL": urls["notifier"],
+    }
     try:
-        for name in SERVICES:
-            port = _free_port()
+        for name, port in ports.items():
             logs[name] = log_dir / f"{name}.log"
             child_env = {
                 **os.environ,
                 "DATABASE_URL": infra.database_url,
                 "STOPLINE_TOPIC_PREFIX": infra.prefix,
                 f"STOPLINE_{name.upper()}_PORT": str(port),
+                **console,
                 **env,
             }
             with logs[name].open("wb") as out:
@@ -66,7 +72,6 @@ def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
                         stderr=subprocess.STDOUT,
                     )
                 )
-            urls[name] = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         for name, url in urls.items():
             while not _healthy(url):

@@ -31,6 +31,7 @@ OWNERS = {
     "coordination": {"operator", "bank"},
     "notifier": {"operator", "telecom", "citizen"},
     "blocklist": {"operator", "telecom"},
+    "console": {"operator", "citizen"},  # its JSON routes; people sign in with a session cookie
 }
 SEED = "20261130"
 
