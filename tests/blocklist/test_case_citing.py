@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests import factories as f
+from tests.coordination.conftest import case_body
 
 pytestmark = pytest.mark.integration
 UNIT, OTHER_UNIT = "changji-psb", "urumqi-psb"
@@ -16,14 +17,7 @@ UNIT, OTHER_UNIT = "changji-psb", "urumqi-psb"
 
 async def _case(coordination, *, confirmed: bool) -> str:  # type: ignore[no-untyped-def]
     me = f.officer(unit=UNIT)
-    body = {
-        "case_number": f.unique("CN"),
-        "title": "scam call",
-        "source": "report",
-        "amount_lost": "100.00",
-        "lost_at": f.iso(f.minutes_ago(30)),
-    }
-    opened = await coordination.post("/v1/cases", json=body, headers=me)
+    opened = await coordination.post("/v1/cases", json=case_body(), headers=me)
     assert opened.status_code == 201, opened.text
     case_id = str(opened.json()["id"])
     if confirmed:

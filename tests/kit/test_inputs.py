@@ -7,6 +7,7 @@ import pytest
 
 from services.kit.inputs import body_problems
 from tests import factories as f
+from tests.coordination.conftest import case_body
 
 pytestmark = pytest.mark.integration
 TOO_BIG = 2**63
@@ -18,13 +19,7 @@ def _fields(response) -> set[str]:
 
 
 async def test_a_nul_in_a_case_title_is_refused_and_nothing_is_written(coordination):
-    case = {
-        "case_number": f.unique("CN"),
-        "title": "scam\x00call",
-        "source": "report",
-        "amount_lost": "100.00",
-        "lost_at": f.iso(f.minutes_ago(5)),
-    }
+    case = case_body(title="scam\x00call")
     r = await coordination.post("/v1/cases", json=case, headers=f.officer())
     assert _fields(r) == {"body.title"}
     listed = await coordination.get("/v1/cases", headers=f.officer())

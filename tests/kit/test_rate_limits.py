@@ -1,5 +1,6 @@
-"""Rate limits on the authentication paths, the citizen answer link and gateway receipts (429 with
-Retry-After), and unknown API key ids remembered briefly (no database lookup each)."""
+"""Rate limits on the authentication paths (keys, tokens, an institution user's password), the citizen
+answer link and gateway receipts (429 with Retry-After), and unknown API key ids remembered briefly (no
+database lookup each)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 from fastapi import FastAPI
 
 from services.blocklist.app import build as build_blocklist
+from services.coordination.app import build as build_coordination
+from services.coordination.settings import CoordinationSettings
+from services.institutions import users
 from services.institutions.credentials import CredentialVerifier
+from services.kit.db import unit_of_work
 from services.kit.ratelimit import RateLimiter
 from services.notifier.app import build as build_notifier
 from services.notifier.settings import NotifierSettings
@@ -104,3 +109,24 @@ async def test_an_unknown_key_id_is_looked_up_once(sessions):
     with pytest.raises(Exception, match="malformed"):
         await verifier.verify("slk_not-a-key-id.guess")
     assert verifier.lookups == 1
+
+
+@pytest.mark.integration
+async def test_wrong_passwords_are_limited_per_account(infra: Infra, sessions, monkeypatch):
+    monkeypatch.setenv("STOPLINE_RATE_AUTH_FAILURES_PER_MIN", "2")
+    institution, _ = await f.institution(sessions, "bank")
+    async with unit_of_work(sessions) as session:
+        password = await users.add_user(session, institution_id=institution, username="li.na")
+        other = await users.add_user(session, institution_id=institution, username="wang.fang")
+    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+
+    def attempt(username: str, secret: str) -> dict[str, str]:
+        return {"institution_id": institution, "username": username, "password": secret}
+
+    async with _client(app) as client:
+        for _ in range(2):
+            wrong = await client.post("/v1/institution/sessions", json=attempt("li.na", "guess"))
+            assert wrong.status_code == 401
+        _limited(await client.post("/v1/institution/sessions", json=attempt("li.na", password)))
+        granted = await client.post("/v1/institution/sessions", json=attempt("wang.fang", other))
+        assert granted.status_code == 201, granted.text

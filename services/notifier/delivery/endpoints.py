@@ -26,7 +26,15 @@ def router(session_dep: SessionDep, settings: NotifierSettings) -> APIRouter:
     limit = RateLimitSettings().receipts_per_s
     per_address = RateLimiter(per_s=limit, burst=2 * limit)
 
-    @api.post("/{channel}", status_code=204, summary="A signed delivery receipt from a gateway")
+    # The body is read raw (its signature covers the bytes), so its schema is given to OpenAPI by hand.
+    body_doc = {"required": True, "content": {"application/json": {"schema": Receipt.model_json_schema()}}}
+
+    @api.post(
+        "/{channel}",
+        status_code=204,
+        summary="A signed delivery receipt from a gateway",
+        openapi_extra={"requestBody": body_doc},
+    )
     async def receipt(channel: Literal["sms", "push"], request: Request, session: Session) -> None:
         per_address.take(client_address(request), "receipts from this address")
         body = await request.body()
