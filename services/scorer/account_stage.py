@@ -6,6 +6,7 @@ Outflows feed the mule fan-in rule on the paying account."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,9 +19,10 @@ from models.features.account import AccountState
 from models.features.codec import decode, encode, layout
 from models.features.engine import account
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from services.kit.settings import CommonSettings
 from services.scorer import explain, metrics
 from services.scorer.books import Book
-from services.scorer.dead_letter import dead_letter, describe
+from services.scorer.dead_letter import dead_letter, describe, untimely
 from services.scorer.hooks import FraudKnowledge, NothingKnown
 from services.scorer.model_slot import ModelSlot
 from services.scorer.rules import MuleFanIn, Rule, actions_for
@@ -30,6 +32,7 @@ from streams import keys, topics
 from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, AlertPayment, Subject, Typology, alert_id_for, incident_id_for
+from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
@@ -60,10 +63,16 @@ class AccountStage:
         rule: Rule | None = None,
         knowledge: FraudKnowledge | None = None,
         snapshots: SnapshotStore | None = None,
+        bounds: EventTimeBounds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.s = settings
         self.producer = producer
         self.prefix = prefix
+        # Movements meet the events' time bounds again (dead letter otherwise): one dated 9999 would be an
+        # account never forgotten, and windows counted from a date no other movement reaches.
+        self.bounds = bounds or CommonSettings().event_time_bounds()
+        self.clock = clock
         self.version = version
         self.model = model
         self.rule: Rule = rule or MuleFanIn(settings)
@@ -110,6 +119,13 @@ class AccountStage:
                         out.append(
                             dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix)
                         )
+                    continue
+                late = untimely(
+                    record, move.occurred_at, bounds=self.bounds, now=self.clock(), prefix=self.prefix
+                )
+                if late is not None:
+                    if not replay:
+                        out.append(late)
                     continue
                 if move.direction == "out":
                     alert = self._outflow(accounts, move)
@@ -310,7 +326,7 @@ class AccountStage:
     def prune(self) -> None:
         """Forget accounts silent longer than the horizon, in event time against the partition's newest
         (found at the front of the book: the cost is what is forgotten, so it runs every batch)."""
-        now = time.time()
+        now = self.clock()
         for accounts in self.accounts.values():
             accounts.forget_silent(self.s.account_horizon_hours * 3600, now=now)
         metrics.TRACKED.labels("account").set(sum(len(accounts) for accounts in self.accounts.values()))

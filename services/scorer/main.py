@@ -82,6 +82,7 @@ class Scorer:
                 model=model,
                 knowledge=BlocklistKnowledge(blocklist),
                 snapshots=self.snapshots,
+                bounds=common.event_time_bounds(),
             )
             self.runners += [
                 _stage_runner(

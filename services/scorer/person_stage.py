@@ -21,7 +21,7 @@ from models.features.vector import FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
 from services.scorer import metrics
 from services.scorer.books import Book
-from services.scorer.dead_letter import dead_letter, describe
+from services.scorer.dead_letter import dead_letter, describe, untimely
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
@@ -135,10 +135,9 @@ class PersonStage:
                 )
             )
             return
-        if (problem := self.bounds.problem(event.occurred_at, now=self.clock())) is not None:
-            out.append(
-                dead_letter(record, reason="event_time", detail=f"occurred_at: {problem}", prefix=self.prefix)
-            )
+        late = untimely(record, event.occurred_at, bounds=self.bounds, now=self.clock(), prefix=self.prefix)
+        if late is not None:
+            out.append(late)
             return
         right = keys.partition_of(record.key, topics.EVENT_PARTITIONS)
         if record.partition != right:

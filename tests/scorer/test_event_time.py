@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from services.scorer.books import Book
@@ -17,6 +18,7 @@ from services.scorer.main import Scorer
 from streams import keys, topics
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import event_adapter
+from streams.schemas.movements import Movement
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import eventually, read_topic
@@ -128,3 +130,65 @@ async def test_events_dated_9999_change_nothing_the_scorer_holds(infra: Infra, i
     )
     reasons = {dict(r.headers)["reason"] for r in dead if r.key == keys.person_key(people[0])}
     assert b"event_time" in reasons
+
+
+def _accounts(instance: Scorer) -> dict[int, tuple[set[str], float]]:
+    assert instance.accounts is not None
+    return {p: (set(book), book.newest) for p, book in instance.accounts.accounts.items()}
+
+
+@pytest.mark.integration
+async def test_movements_dated_9999_change_nothing_the_account_stage_holds(infra: Infra, scorer):
+    """Stage two keeps the same rule: a movement produced straight to its topic dated out of bounds is
+    dead-lettered, not held (an account dated 9999 would never be forgotten, nor its clock come back)."""
+    institution, held, fresh = "bank-direct", f.account(), f.account()
+    topic = topics.name(topics.TRANSFERS_BY_ACCOUNT, infra.prefix)
+
+    def move(account: str, at: datetime) -> tuple[bytes, bytes]:
+        value = Movement(
+            direction="out",
+            account=account,
+            institution=institution,
+            counterparty=f.account(),
+            counterparty_institution="bank-b",
+            amount=50.0,
+            occurred_at=at,
+            event_ref=f.unique("ref"),
+        )
+        return keys.account_key(institution, account), value.model_dump_json().encode()
+
+    async def produce(messages: list[tuple[bytes, bytes]]) -> None:
+        producer = AIOKafkaProducer(**infra.kafka.options())
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    async def handled_all() -> bool:
+        return sum(scorer.accounts.checkpoints.positions.values()) >= await ends(infra, topic)
+
+    await produce([move(held, f.minutes_ago(2))])
+    await eventually(handled_all, timeout_s=20, every_s=0.2)
+    before = _accounts(scorer)
+    assert f"{institution}/{held}" in {k for keys_, _ in before.values() for k in keys_}
+
+    far = [datetime(9999, 12, 31, 23, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]
+    dated = [move(account, at) for account in (held, fresh) for at in far]
+    await produce([*dated, move(held, f.minutes_ago(1))])  # the last one: an ordinary marker
+    await eventually(handled_all, timeout_s=20, every_s=0.2)
+
+    after = _accounts(scorer)
+    for partition, (accounts, _) in before.items():
+        assert accounts <= after[partition][0]  # nothing forgotten
+    assert all(newest <= datetime.now(UTC).timestamp() for _, newest in after.values())  # no clock ahead
+    assert f"{institution}/{fresh}" not in {k for keys_, _ in after.values() for k in keys_}
+    dead = await read_topic(
+        infra.kafka,
+        topics.name(topics.DEAD_LETTER, infra.prefix),
+        until=lambda recs: {v for _, v in dated} <= {r.value for r in recs},
+        timeout_s=15,
+    )
+    reasons = {dict(r.headers)["reason"] for r in dead if r.value in {v for _, v in dated}}
+    assert reasons == {b"event_time"}
