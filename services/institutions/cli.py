@@ -6,6 +6,7 @@
     python -m services.institutions.cli add-user bank-a li.na        # a person who signs in to the console
     python -m services.institutions.cli set-password bank-a li.na    # reads the new password on stdin
     python -m services.institutions.cli delivery bank-a --webhook URL --rotate-secret [--overlap-days 7]
+    python -m services.institutions.cli reseal [bank-a ...]   # after STOPLINE_SECRETS_KEY changed
 
 The key (and a new user's password) is printed once on stdout and only its hash is stored. `delivery`
 prints the webhook signing secret when it makes one.
@@ -38,6 +39,11 @@ async def _run(args: argparse.Namespace) -> str:
                     overlap=timedelta(days=args.overlap_days),
                 )
                 return secret or "(webhook secret unchanged)"
+            if args.command == "reseal":
+                count = await delivery.reseal(
+                    session, sealer=delivery.secrets_sealer(), institution_ids=args.ids
+                )
+                return f"(webhook secrets of {count} institutions sealed under the current key)"
             if args.command == "add-user":
                 return await users.add_user(session, institution_id=args.id, username=args.username)
             if args.command == "set-password":
@@ -75,6 +81,10 @@ def main() -> None:
         default=delivery.ROTATION_OVERLAP.days,
         help="after a rotation, how long the previous secret also signs",
     )
+    reseal = sub.add_parser(
+        "reseal", help="seal webhook secrets again under STOPLINE_SECRETS_KEY (after a change of key)"
+    )
+    reseal.add_argument("ids", nargs="*", help="only these institutions (default: every one)")
     for name, what in (
         ("add-user", "add a person who answers instructions in the console; prints the password"),
         ("set-password", "set a user's password, read from standard input"),

@@ -8,9 +8,11 @@ its receiver to the new secret without missing a message.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.models import Institution
@@ -22,7 +24,8 @@ ROTATION_OVERLAP = timedelta(days=7)
 
 
 def secrets_sealer(common: CommonSettings | None = None) -> Sealer:
-    return Sealer((common or CommonSettings()).secrets_key)
+    common = common or CommonSettings()
+    return Sealer(common.secrets_key, previous=[common.secrets_key_previous])
 
 
 async def configure(
@@ -58,6 +61,31 @@ async def configure(
         institution.webhook_secret_sealed = seal_secret(sealer or secrets_sealer(), institution_id, secret)
     await session.flush()
     return secret
+
+
+async def reseal(session: AsyncSession, *, sealer: Sealer, institution_ids: Sequence[str] = ()) -> int:
+    """Seal the kept webhook secrets again under the current key (after STOPLINE_SECRETS_KEY changed, with
+    the former key as STOPLINE_SECRETS_KEY_PREVIOUS): every institution's, or those named. Returns how
+    many institutions were resealed; a secret that opens under neither key stops it, nothing written."""
+    query = select(Institution).where(
+        Institution.webhook_secret_sealed.is_not(None) | Institution.webhook_previous_sealed.is_not(None)
+    )
+    if institution_ids:
+        query = query.where(Institution.id.in_(institution_ids))
+    count = 0
+    for institution in await session.scalars(query.order_by(Institution.id).with_for_update()):
+        context = _context(institution.id)
+        if institution.webhook_secret_sealed is not None:
+            institution.webhook_secret_sealed = sealer.reseal(
+                institution.webhook_secret_sealed, context=context
+            )
+        if institution.webhook_previous_sealed is not None:
+            institution.webhook_previous_sealed = sealer.reseal(
+                institution.webhook_previous_sealed, context=context
+            )
+        count += 1
+    await session.flush()
+    return count
 
 
 def seal_secret(sealer: Sealer, institution_id: str, secret: str) -> bytes:

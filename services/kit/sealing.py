@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
+def _aead(key_b64: str) -> AESGCM:
+    key = base64.b64decode(key_b64)
+    if len(key) != 32:
+        raise ValueError("a sealing key must be 32 bytes, base64-encoded")
+    return AESGCM(key)
+
+
 class Sealer:
-    def __init__(self, key_b64: str) -> None:
-        key = base64.b64decode(key_b64)
-        if len(key) != 32:
-            raise ValueError("a sealing key must be 32 bytes, base64-encoded")
-        self._aead = AESGCM(key)
+    """Seals under `key_b64`; opens under it or a `previous` key (a key being rotated out: what it sealed
+    still opens until it is sealed again, see `reseal`)."""
+
+    def __init__(self, key_b64: str, *, previous: Sequence[str] = ()) -> None:
+        self._aead = _aead(key_b64)
+        self._previous = [_aead(key) for key in previous if key]
 
     def seal(self, plain: bytes, *, context: bytes) -> bytes:
         """`context` (a delivery id, a cookie name) is bound in: a sealed value cannot be moved elsewhere."""
@@ -24,4 +34,13 @@ class Sealer:
         return nonce + self._aead.encrypt(nonce, plain, context)
 
     def open(self, sealed: bytes, *, context: bytes) -> bytes:
-        return self._aead.decrypt(sealed[:12], sealed[12:], context)
+        for aead in (self._aead, *self._previous):
+            try:
+                return aead.decrypt(sealed[:12], sealed[12:], context)
+            except InvalidTag:
+                continue
+        raise InvalidTag
+
+    def reseal(self, sealed: bytes, *, context: bytes) -> bytes:
+        """The same secret sealed under the current key (whichever key sealed it)."""
+        return self.seal(self.open(sealed, context=context), context=context)

@@ -86,6 +86,11 @@ class CommonSettings(BaseSettings):
         description="base64 AES-256 key sealing the secrets kept in the database (institutions' webhook "
         "signing secrets)",
     )
+    secrets_key_previous: str = Field(
+        "",
+        description="the STOPLINE_SECRETS_KEY being rotated out: what it sealed still opens until "
+        "`python -m services.institutions.cli reseal` seals it under the current key",
+    )
     log_level: str = Field("INFO", description="log level")
     event_max_ahead_s: float = Field(
         300.0,

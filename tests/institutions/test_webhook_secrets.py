@@ -3,6 +3,8 @@ which every webhook is signed with both the new and the previous secret."""
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +15,8 @@ from services.coordination.delivery import signing
 from services.institutions import delivery
 from services.institutions.models import Institution
 from services.kit.db import unit_of_work
+from services.kit.sealing import Sealer
+from services.kit.settings import CommonSettings
 from tests import factories as f
 
 pytestmark = pytest.mark.integration
@@ -69,3 +73,39 @@ async def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends(session
     assert await _secrets(sessions, ident, now + timedelta(days=2, seconds=1)) == [second]
     unchanged = await _configure(sessions, ident)  # no rotation asked: the secret stays
     assert unchanged is None and (await _secrets(sessions, ident, now))[0] == second
+
+
+async def test_a_change_of_secrets_key_loses_no_secret(sessions):
+    """STOPLINE_SECRETS_KEY rotated: with the former key as the previous one, secrets it sealed still open
+    (webhooks keep their signatures), and `reseal` seals them all under the current key, after which the
+    former key can go."""
+    former = base64.b64encode(os.urandom(32)).decode()
+    ident, _ = await f.institution(sessions, "bank")
+    async with unit_of_work(sessions) as session:
+        first = await delivery.configure(
+            session, institution_id=ident, kafka=False, webhook_url=URL, sealer=Sealer(former)
+        )
+        second = await delivery.configure(
+            session,
+            institution_id=ident,
+            kafka=False,
+            webhook_url=URL,
+            rotate_secret=True,
+            sealer=Sealer(former),
+        )
+    current = delivery.secrets_sealer()  # the session's key, which sealed every other institution's
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidTag):
+        await _secrets(sessions, ident, now)
+    rotating = delivery.secrets_sealer(CommonSettings(secrets_key_previous=former))
+    async with sessions() as session:
+        institution = await session.get(Institution, ident)
+        assert delivery.signing_secrets(institution, rotating, now=now) == [second, first]
+
+    async with unit_of_work(sessions) as session:
+        assert await delivery.reseal(session, sealer=rotating, institution_ids=[ident]) == 1
+    async with sessions() as session:
+        institution = await session.get(Institution, ident)
+        assert delivery.signing_secrets(institution, current, now=now) == [second, first]
+    with pytest.raises(InvalidTag):
+        Sealer(former).open(institution.webhook_secret_sealed, context=f"webhook-secret:{ident}".encode())
