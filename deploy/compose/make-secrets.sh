@@ -23,6 +23,7 @@ done
 put kafka-cluster-id "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/')"
 put pseudonym-key "$(random_b64 32)"
 put notifier-payload-key "$(random_b64 32)"
+put secrets-key "$(random_b64 32)"
 put console-session-key "$(random_b64 32)"
 put notifier-sms-secret "REPLACE: the secret shared with the SMS gateway"
 put notifier-push-secret "REPLACE: the secret shared with the app-push provider"

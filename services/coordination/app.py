@@ -46,7 +46,7 @@ _bearer = HTTPBearer(auto_error=False)
 def build(common: CommonSettings | None = None, settings: CoordinationSettings | None = None) -> FastAPI:
     common = common or CommonSettings()
     settings = settings or CoordinationSettings()
-    common.check_production_secrets()
+    common.check_production_secrets(sealing=True)  # the relay signs webhooks with the sealed secrets
     engine = make_engine(common.database_url, pool_size=20)
     sessions = make_sessionmaker(engine)
     verifier = TokenVerifier(AuthSettings(), environment=common.environment)

@@ -120,12 +120,12 @@ class CommonSettings(BaseSettings):
     def event_time_bounds(self) -> EventTimeBounds:
         return EventTimeBounds(max_ahead_s=self.event_max_ahead_s, history_s=self.event_history_days * 86_400)
 
-    def check_production_secrets(self, *, kafka: bool = True) -> None:
-        """Refuse development secrets in production (`kafka=False`: a process with no Kafka client)."""
-        secrets = {
-            "STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY),
-            "STOPLINE_SECRETS_KEY": (self.secrets_key, DEV_SECRETS_KEY),
-        }
+    def check_production_secrets(self, *, kafka: bool = True, sealing: bool = False) -> None:
+        """Refuse development secrets in production (`kafka=False`: a process with no Kafka client;
+        `sealing`: one that opens the secrets kept in the database, which only it is given)."""
+        secrets = {"STOPLINE_PSEUDONYM_KEY": (self.pseudonym_key, DEFAULT_PSEUDONYM_KEY)}
+        if sealing:
+            secrets["STOPLINE_SECRETS_KEY"] = (self.secrets_key, DEV_SECRETS_KEY)
         if kafka and self.kafka_security_protocol.startswith("SASL_"):
             # Empty means the local stack's development password, derived from a public key.
             secrets["STOPLINE_KAFKA_PASSWORD"] = (self.kafka_password.get_secret_value(), "")

@@ -35,6 +35,8 @@ coordination:
   principal: stopline-coordination
   database: true
   workload: Deployment
+  secrets:
+    STOPLINE_SECRETS_KEY: secrets-key
 notifier:
   module: services.notifier
   prefix: NOTIFIER
