@@ -30,7 +30,7 @@ def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
     return [
         (path, method, op)
         for path, methods in schema["paths"].items()
-        if path != "/health"
+        if path != "/health" and not path.startswith("/health/")  # probes: 200 or 503, nothing else
         for method, op in methods.items()
     ]
 
