@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 UNIT, OTHER_UNIT = "changji-psb", "urumqi-psb"
 
 
-async def _case(coordination, *, confirmed: bool) -> str:  # type: ignore[no-untyped-def]
+async def _case(coordination, *, confirmed: bool) -> str:
     me = f.officer(unit=UNIT)
     opened = await coordination.post("/v1/cases", json=case_body(), headers=me)
     assert opened.status_code == 201, opened.text
@@ -27,7 +27,7 @@ async def _case(coordination, *, confirmed: bool) -> str:  # type: ignore[no-unt
     return case_id
 
 
-async def _propose(blocklist, case_id: str, unit: str):  # type: ignore[no-untyped-def]
+async def _propose(blocklist, case_id: str, unit: str):
     body = {"number": f.phone(), "category": "impersonation", "reason": "from the case", "case_id": case_id}
     return await blocklist.post("/v1/blocklist/proposals", json=body, headers=f.officer(unit=unit))
 

@@ -69,7 +69,7 @@ def running(infra: Infra, pg_log_at: int) -> Iterator[Running]:  # noqa: ARG001 
 
 
 @pytest.fixture(scope="module")
-async def who(sessions) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+async def who(sessions) -> dict[str, dict[str, str]]:
     who: dict[str, dict[str, str]] = {
         role: {"Authorization": f"Bearer {issue(subject=f'fuzz-{role}', role=role, unit='changji-psb')}"}
         for role in POLICE
@@ -91,7 +91,8 @@ async def _uses(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> t
     """The operation ids of a service that a credential may use and those it is refused (401/403): one
     request each, with placeholder path parameters (authentication and role come before any lookup)."""
     spec = (await http.get(f"{url}/openapi.json")).json()
-    uses, refused = [], []
+    uses: list[str] = []
+    refused: list[str] = []
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if path == "/health" or path.startswith("/health/"):
@@ -100,8 +101,8 @@ async def _uses(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> t
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     concrete = concrete.replace("{" + parameter["name"] + "}", _placeholder(parameter))
-            body = {"json": {}} if "requestBody" in operation else {}
-            answer = await http.request(method.upper(), f"{url}{concrete}", headers=headers, **body)
+            body: dict[str, Any] | None = {} if "requestBody" in operation else None
+            answer = await http.request(method.upper(), f"{url}{concrete}", headers=headers, json=body)
             (refused if answer.status_code in REFUSED else uses).append(operation["operationId"])
     return uses, refused
 
@@ -147,7 +148,7 @@ def _config(run: Run) -> Path:
     return path
 
 
-async def _fuzz(run: Run, url: str, headers: dict[str, str]) -> dict[str, object]:
+async def _fuzz(run: Run, url: str, headers: dict[str, str]) -> dict[str, Any]:
     phases = "examples,coverage,fuzzing,stateful" if run.covers else "fuzzing"
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(_config(run)),
@@ -193,7 +194,7 @@ async def test_every_service_as_every_role(running: Running, who: dict[str, dict
     }
     slots = asyncio.Semaphore(CONCURRENT_RUNS)
 
-    async def one(run: Run) -> dict[str, object]:
+    async def one(run: Run) -> dict[str, Any]:
         async with slots:
             return await _fuzz(run, running.urls[run.service], who[run.role])
 
@@ -263,7 +264,7 @@ async def _story(running: Running, who: dict[str, dict[str, str]]) -> set[str]:
     return {victim, scammer, listed, account, mule}
 
 
-async def test_no_phone_or_account_number_in_any_log(running: Running, who, pg_log_at: int):  # type: ignore[no-untyped-def]
+async def test_no_phone_or_account_number_in_any_log(running: Running, who, pg_log_at: int):
     """After the fuzz and a story: no number of theirs in the services' logs or in PostgreSQL's; nor any
     phone number at all (an E.164 number in a log can only be a leak)."""
     numbers = await _story(running, who)

@@ -23,12 +23,12 @@ pytestmark = pytest.mark.integration
 URL = "https://bank.example/stopline"
 
 
-async def _configure(sessions, ident: str, **kwargs):  # type: ignore[no-untyped-def]
+async def _configure(sessions, ident: str, **kwargs):
     async with unit_of_work(sessions) as session:
         return await delivery.configure(session, institution_id=ident, kafka=False, webhook_url=URL, **kwargs)
 
 
-async def _secrets(sessions, ident: str, at: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+async def _secrets(sessions, ident: str, at: datetime) -> list[str]:
     async with sessions() as session:
         institution = await session.get(Institution, ident)
         return delivery.signing_secrets(institution, delivery.secrets_sealer(), now=at)

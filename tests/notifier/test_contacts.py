@@ -11,7 +11,7 @@ from tests import factories as f
 pytestmark = pytest.mark.integration
 
 
-async def _contact(sessions, phone: str):  # type: ignore[no-untyped-def]
+async def _contact(sessions, phone: str):
     async with sessions() as session:
         return await repository.contact(session, phone)
 

@@ -1,7 +1,7 @@
 """Citizen contacts record the operator that owns the number: only it may change the push id and language.
 
-Revision ID: 0005_contact_operator
-Revises: 0003_warnings
+Revision ID: 0009_contact_operator
+Revises: 0008_mule_accounts
 Create Date: 2026-11-30 23:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_contact_operator"
-down_revision: str | None = "0003_warnings"
+revision: str = "0009_contact_operator"
+down_revision: str | None = "0008_mule_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
