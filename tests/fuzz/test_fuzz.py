@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,15 @@ pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 OUT = Path(".local/fuzz")
 # The order decides who covers an operation: its first role that may use it gets the coverage phase
-# (every boundary and negative case the schema defines, once per operation); every other role fuzzes it
-# briefly (for one refused, that is its refusals). Officers' roles that may use the same routes (found
-# by asking each route once) share one run: on those routes they are the same caller.
+# (every boundary and negative case the schema defines, once per operation); every other role that may
+# use it fuzzes it briefly. Each route is first asked once as each role: a refusal (401/403) is checked
+# there against the schema (a documented status, the kit's error body), and the role is not fuzzed on
+# that route (its body would never be read). Officers' roles that may use the same routes share a run:
+# on those routes they are the same caller.
 ROLES = ("operator", "bank", "telecom", "citizen", "supervisor", "auditor")
 POLICE = ("operator", "supervisor", "auditor")
 SEED = "20261130"
-OWNED_EXAMPLES, REFUSED_EXAMPLES = 3, 1
+COVERED_EXAMPLES, SHARED_EXAMPLES = 3, 2
 CONCURRENT_RUNS = 3
 REFUSED = (401, 403)
 
@@ -45,8 +47,17 @@ class Run:
     role: str
     covers: tuple[str, ...]  # operation ids this run gives the coverage phase
     uses: tuple[str, ...]  # operation ids the role may use (not refused 401/403)
-    refused: tuple[str, ...]
+    refused: tuple[str, ...]  # not fuzzed: refused on the probe already
     also_for: tuple[str, ...] = ()  # roles this run stands for (the same kind of caller, the same routes)
+
+
+@dataclass
+class Asked:
+    """One probe of every route of a service as one role."""
+
+    uses: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # answers that break the published schema
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +98,12 @@ def _placeholder(parameter: dict[str, Any]) -> str:
     return str(uuid.uuid4()) if schema.get("format") == "uuid" else "x"
 
 
-async def _uses(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The operation ids of a service that a credential may use and those it is refused (401/403): one
-    request each, with placeholder path parameters (authentication and role come before any lookup)."""
+async def _ask(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Asked:
+    """Every route of a service once, with placeholder path parameters and an empty body: which it refuses
+    this caller (authentication and role come before any lookup), and whether each answer is one the
+    schema publishes."""
     spec = (await http.get(f"{url}/openapi.json")).json()
-    uses: list[str] = []
-    refused: list[str] = []
+    asked = Asked()
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if path == "/health" or path.startswith("/health/"):
@@ -103,53 +114,68 @@ async def _uses(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> t
                     concrete = concrete.replace("{" + parameter["name"] + "}", _placeholder(parameter))
             body: dict[str, Any] | None = {} if "requestBody" in operation else None
             answer = await http.request(method.upper(), f"{url}{concrete}", headers=headers, json=body)
-            (refused if answer.status_code in REFUSED else uses).append(operation["operationId"])
-    return uses, refused
+            said = f"{method.upper()} {path} -> {answer.status_code}"
+            if answer.status_code >= 500 or str(answer.status_code) not in operation["responses"]:
+                asked.problems.append(f"{said}: not a published answer")
+            if answer.status_code not in REFUSED:
+                asked.uses.append(operation["operationId"])
+                continue
+            asked.refused.append(operation["operationId"])
+            error = answer.json().get("error", {}) if _is_json(answer) else {}
+            if not (isinstance(error.get("code"), str) and isinstance(error.get("message"), str)):
+                asked.problems.append(f"{said}: not the kit's error body")
+    return asked
 
 
-async def _plan(running: Running, who: dict[str, dict[str, str]]) -> list[Run]:
+def _is_json(answer: httpx.Response) -> bool:
+    return answer.headers.get("content-type", "").startswith("application/json")
+
+
+async def _plan(running: Running, who: dict[str, dict[str, str]]) -> tuple[list[Run], dict[str, Any]]:
+    """The runs, and what the probes found: each (service, role) asked, and any answer off the schema."""
     runs: list[Run] = []
+    probed: dict[str, Any] = {"asked": [], "problems": []}
     async with httpx.AsyncClient(timeout=30) as http:
         for service in SERVICES:
             covered: set[str] = set()
             seen: dict[tuple[str, ...], int] = {}  # (kind of caller, the routes it may use) -> its run
             for role in ROLES:
-                uses, refused = await _uses(http, running.urls[service], who[role])
+                asked = await _ask(http, running.urls[service], who[role])
+                probed["asked"].append((service, role, len(asked.uses), len(asked.refused)))
+                probed["problems"] += [f"{service} as {role}: {p}" for p in asked.problems]
+                if asked.refused and not asked.uses:
+                    continue  # refused everywhere: the probe was the whole test
                 # Officers' tokens differ only in their role; with no operation, callers do not differ at all.
-                caller = ("police" if role in POLICE else role) if uses or refused else "anyone"
-                key = (caller, *uses)
+                caller = ("police" if role in POLICE else role) if asked.refused or asked.uses else "anyone"
+                key = (caller, *asked.uses)
                 if key in seen:
                     runs[seen[key]] = replace(runs[seen[key]], also_for=(*runs[seen[key]].also_for, role))
                     continue
-                covers = tuple(op for op in uses if op not in covered)
+                covers = tuple(op for op in asked.uses if op not in covered)
                 covered |= set(covers)
                 seen[key] = len(runs)
-                runs.append(Run(service, role, covers, tuple(uses), tuple(refused)))
-    return runs
+                runs.append(Run(service, role, covers, tuple(asked.uses), tuple(asked.refused)))
+    return runs, probed
 
 
 def _config(run: Run) -> Path:
     """The shared schemathesis.toml and, per operation, what this run does with it."""
     shared = tuple(op for op in run.uses if op not in run.covers)
-    groups = (
-        (True, OWNED_EXAMPLES, run.covers),
-        (False, OWNED_EXAMPLES, shared),
-        (False, REFUSED_EXAMPLES, run.refused),
-    )
-    text = CONFIG.read_text() + f"\n[generation]\nmax-examples = {REFUSED_EXAMPLES}\n"
-    for cover, examples, ops in groups:
+    text = CONFIG.read_text() + f"\n[generation]\nmax-examples = {SHARED_EXAMPLES}\n"
+    for ops, settings in (
+        (run.covers, f"phases.coverage.enabled = true\ngeneration.max-examples = {COVERED_EXAMPLES}"),
+        (shared, f"phases.coverage.enabled = false\ngeneration.max-examples = {SHARED_EXAMPLES}"),
+        (run.refused, "enabled = false"),
+    ):
         if ops:
-            text += (
-                f"\n[[operations]]\ninclude-operation-id = {json.dumps(list(ops))}\n"
-                f"phases.coverage.enabled = {str(cover).lower()}\ngeneration.max-examples = {examples}\n"
-            )
+            text += f"\n[[operations]]\ninclude-operation-id = {json.dumps(list(ops))}\n{settings}\n"
     path = OUT / f"{run.service}-{run.role}.toml"
     path.write_text(text)
     return path
 
 
 async def _fuzz(run: Run, url: str, headers: dict[str, str]) -> dict[str, Any]:
-    phases = "examples,coverage,fuzzing,stateful" if run.covers else "fuzzing"
+    phases = "examples,coverage,fuzzing,stateful" if run.covers else "examples,fuzzing"
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(_config(run)),
         "run", f"{url}/openapi.json", "--checks", "all", "--seed", SEED, "--no-shrink", "--workers", "1",
@@ -184,14 +210,14 @@ async def _fuzz(run: Run, url: str, headers: dict[str, str]) -> dict[str, Any]:
 
 async def test_every_service_as_every_role(running: Running, who: dict[str, dict[str, str]]):
     started = time.monotonic()
-    runs = await _plan(running, who)
-    # Every operation some role may use gets the coverage phase from one of them, once.
+    runs, probed = await _plan(running, who)
+    assert probed["problems"] == []
+    # Every role asked every route of every service; every operation some role may use gets the coverage
+    # phase from one of them, once, and is fuzzed as every role that may use it.
+    assert {(s, role) for s, role, _, _ in probed["asked"]} == {(s, role) for s in SERVICES for role in ROLES}
     covers = [(r.service, op) for r in runs for op in r.covers]
     assert sorted(covers) == sorted({(r.service, op) for r in runs for op in r.uses}), covers
-    # Every role is fuzzed on every service (officers who may use the same routes share one run).
-    assert {(r.service, role) for r in runs for role in (r.role, *r.also_for)} == {
-        (s, role) for s in SERVICES for role in ROLES
-    }
+    assert {s for s, _, uses, refused in probed["asked"] if uses or not refused} == {r.service for r in runs}
     slots = asyncio.Semaphore(CONCURRENT_RUNS)
 
     async def one(run: Run) -> dict[str, Any]:
@@ -205,7 +231,9 @@ async def test_every_service_as_every_role(running: Running, who: dict[str, dict
     }
     plan = [asdict(r) for r in runs]
     summary = {"totals": totals, "runs": len(results), "seconds": round(time.monotonic() - started, 1)}
-    (OUT / "summary.json").write_text(json.dumps({**summary, "each": results, "plan": plan}, indent=1))
+    requests = sum(uses + refused for _, _, uses, refused in probed["asked"])
+    report = {**summary, "probe_requests": requests, "each": results, "plan": plan}
+    (OUT / "summary.json").write_text(json.dumps(report, indent=1))
     failed = [
         f"{r['service']} as {r['role']}: see {OUT}/{r['service']}-{r['role']}.txt"
         for r in results
