@@ -31,9 +31,9 @@ OUT = Path(".local/fuzz")
 # (every boundary and negative case the schema defines, once per operation); every other role that may
 # use it fuzzes it briefly. Each route is first asked once as each role: a refusal (401/403) is checked
 # there against the schema (a documented status, the kit's error body), and the role is not fuzzed on
-# that route (its body would never be read). Officers' roles that may use the same routes share a run:
-# on those routes they are the same caller.
-ROLES = ("operator", "bank", "telecom", "citizen", "supervisor", "auditor")
+# that route (its body would never be read); public routes are fuzzed as the citizen only. Officers'
+# roles that may use the same routes share a run: on those routes they are the same caller.
+ROLES = ("citizen", "operator", "bank", "telecom", "supervisor", "auditor")
 POLICE = ("operator", "supervisor", "auditor")
 SEED = "20261130"
 COVERED_EXAMPLES, SHARED_EXAMPLES = 3, 2
@@ -47,7 +47,7 @@ class Run:
     role: str
     covers: tuple[str, ...]  # operation ids this run gives the coverage phase
     uses: tuple[str, ...]  # operation ids the role may use (not refused 401/403)
-    refused: tuple[str, ...]  # not fuzzed: refused on the probe already
+    skipped: tuple[str, ...]  # not fuzzed: refused on the probe already, or public (the citizen's)
     also_for: tuple[str, ...] = ()  # roles this run stands for (the same kind of caller, the same routes)
 
 
@@ -137,24 +137,30 @@ async def _plan(running: Running, who: dict[str, dict[str, str]]) -> tuple[list[
     probed: dict[str, Any] = {"asked": [], "problems": []}
     async with httpx.AsyncClient(timeout=30) as http:
         for service in SERVICES:
+            asked = {role: await _ask(http, running.urls[service], who[role]) for role in ROLES}
+            for role, one in asked.items():
+                probed["asked"].append((service, role, len(one.uses), len(one.refused)))
+                probed["problems"] += [f"{service} as {role}: {p}" for p in one.problems]
+            # Routes anyone may use (the citizen has no credential) are the citizen's to fuzz: another
+            # caller's credential is not read there.
+            public = set(asked["citizen"].uses)
             covered: set[str] = set()
             seen: dict[tuple[str, ...], int] = {}  # (kind of caller, the routes it may use) -> its run
-            for role in ROLES:
-                asked = await _ask(http, running.urls[service], who[role])
-                probed["asked"].append((service, role, len(asked.uses), len(asked.refused)))
-                probed["problems"] += [f"{service} as {role}: {p}" for p in asked.problems]
-                if asked.refused and not asked.uses:
-                    continue  # refused everywhere: the probe was the whole test
+            for role, one in asked.items():
+                uses = tuple(op for op in one.uses if role == "citizen" or op not in public)
+                if not uses and (one.uses or one.refused):
+                    continue  # refused everywhere but on public routes: the probe was the whole test
                 # Officers' tokens differ only in their role; with no operation, callers do not differ at all.
-                caller = ("police" if role in POLICE else role) if asked.refused or asked.uses else "anyone"
-                key = (caller, *asked.uses)
+                caller = ("police" if role in POLICE else role) if one.uses or one.refused else "anyone"
+                key = (caller, *uses)
                 if key in seen:
                     runs[seen[key]] = replace(runs[seen[key]], also_for=(*runs[seen[key]].also_for, role))
                     continue
-                covers = tuple(op for op in asked.uses if op not in covered)
+                covers = tuple(op for op in uses if op not in covered)
                 covered |= set(covers)
                 seen[key] = len(runs)
-                runs.append(Run(service, role, covers, tuple(asked.uses), tuple(asked.refused)))
+                skipped = tuple(op for op in (*one.uses, *one.refused) if op not in uses)
+                runs.append(Run(service, role, covers, uses, skipped))
     return runs, probed
 
 
@@ -165,7 +171,7 @@ def _config(run: Run) -> Path:
     for ops, settings in (
         (run.covers, f"phases.coverage.enabled = true\ngeneration.max-examples = {COVERED_EXAMPLES}"),
         (shared, f"phases.coverage.enabled = false\ngeneration.max-examples = {SHARED_EXAMPLES}"),
-        (run.refused, "enabled = false"),
+        (run.skipped, "enabled = false"),
     ):
         if ops:
             text += f"\n[[operations]]\ninclude-operation-id = {json.dumps(list(ops))}\n{settings}\n"
@@ -217,7 +223,7 @@ async def test_every_service_as_every_role(running: Running, who: dict[str, dict
     assert {(s, role) for s, role, _, _ in probed["asked"]} == {(s, role) for s in SERVICES for role in ROLES}
     covers = [(r.service, op) for r in runs for op in r.covers]
     assert sorted(covers) == sorted({(r.service, op) for r in runs for op in r.uses}), covers
-    assert {s for s, _, uses, refused in probed["asked"] if uses or not refused} == {r.service for r in runs}
+    assert {r.service for r in runs} == set(SERVICES)
     slots = asyncio.Semaphore(CONCURRENT_RUNS)
 
     async def one(run: Run) -> dict[str, Any]:
