@@ -45,6 +45,7 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 # state now). Not after one empty poll: under load those are 20 ms gaps between bursts.
 OnIdle = Callable[[], Awaitable[None]]
 IDLE_AFTER_S = 1.0
+RETRY_MAX_S = 5.0  # the longest pause between two attempts at a failed batch
 PATTERN_REFRESH_MS = 5_000  # how often a pattern subscription looks for new topics (a metadata request)
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
@@ -119,6 +120,7 @@ class ConsumerRunner:
         max_records: int = 1000,
         poll_timeout_ms: int = 20,
         attempts: int = 1,
+        retry_while: Callable[[Exception], bool] | None = None,
         client_id: str | None = None,
         request_timeout_ms: int = 10_000,
         rewind: Rewind | None = None,
@@ -127,6 +129,8 @@ class ConsumerRunner:
         on_idle: OnIdle | None = None,
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
+        `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
+        are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
@@ -144,6 +148,8 @@ class ConsumerRunner:
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
         self.attempts = attempts
+        self.retry_while = retry_while
+        self.retrying = False  # a batch failed and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
         self._landing: deque[tuple[Landing, dict[TopicPartition, int]]] = deque()  # handled, effect landing
@@ -192,6 +198,8 @@ class ConsumerRunner:
     def readiness(self) -> str:
         """ "ok" while the runner holds the partitions the group gave it; not while it is joining or
         rebalancing (then nobody may be processing some of the group's partitions)."""
+        if self.retrying:
+            return "error: retrying a failed batch (a dependency is down)"
         if self.in_group or (
             self.pattern is not None and self._consumer and not self._consumer.subscription()
         ):
@@ -321,14 +329,38 @@ class ConsumerRunner:
             await self.after_commit(offsets)
 
     async def _handle_with_retries(self, batch: Batch) -> Landing:
-        for attempt in range(1, self.attempts):
+        """Handle the batch; a failure is retried with backoff: an outage (`retry_while`) until it is over
+        or the runner is stopped, any other failure up to `attempts` in all. The last failure stops the
+        runner (logged in `run`)."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return await self.handle(batch)
-            except Exception:  # noqa: BLE001 - retried; the last attempt's failure stops the runner
-                delay = min(0.2 * 2**attempt, 5.0)
+                landing = await self.handle(batch)
+            except Exception as exc:
+                outage = self.retry_while is not None and self.retry_while(exc)
+                if self._stopping.is_set() or not (outage or attempt < self.attempts):
+                    raise
+                self.retrying = True
+                delay = min(0.2 * 2**attempt, RETRY_MAX_S)
                 log.warning(
                     "batch failed; retrying",
-                    extra=log_fields(group=self.group_id, attempt=attempt, delay_s=delay),
+                    extra=log_fields(
+                        group=self.group_id,
+                        attempt=attempt,
+                        delay_s=delay,
+                        outage=outage,
+                        error=type(exc).__name__,
+                    ),
                 )
-                await asyncio.sleep(delay)
-        return await self.handle(batch)  # its failure stops the runner (logged in `run`)
+                await self._pause(delay)
+                continue
+            self.retrying = False
+            return landing
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between two attempts, cut short by a stop (the next attempt is the last)."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass

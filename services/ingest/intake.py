@@ -19,6 +19,7 @@ from services.ingest import metrics, service
 from services.ingest.claims import Claims
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
+from services.kit import outages
 from services.kit.errors import InvalidInput
 from services.kit.settings import CommonSettings
 from streams import acls, topics
@@ -53,6 +54,7 @@ class Intake:
             pattern=topics.family_pattern(FAMILY, self.prefix),
             handle=self.handle,
             attempts=5,  # the ledger makes a repeated batch send nothing twice
+            retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
         )
 
     async def _kind(self, institution: str) -> str | None:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import asyncpg
 import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit import errors
+from services.kit import errors, outages
 from services.kit.inputs import refuse_unstorable
 from services.kit.logging import log_fields
 
@@ -65,25 +64,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.details), _status_of(exc), headers=headers)
 
 
-# What the database driver raises while PostgreSQL is down, restarting or refusing connections.
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    OSError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A driver error that says the server is restarting or gone (not yet accepting connections, shut down
-    by an administrator) is the database being unavailable; any other is a bug and stays one."""
-    cause = getattr(exc, "orig", None) or exc.__cause__
-    connection = isinstance(cause, DATABASE_DOWN) or getattr(exc, "connection_invalidated", False)
-    text_ = str(exc).lower()
-    if connection or "not yet accepting connections" in text_ or "shutting down" in text_:
+    """A driver error that says the database is unavailable answers 503; any other is a bug and stays one."""
+    if outages.database_down(exc):
         return await _database_down(request, exc)
     raise exc
 
@@ -229,7 +212,7 @@ def create_app(
     dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
     app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
-    for down in DATABASE_DOWN:
+    for down in outages.DATABASE_DOWN:
         app.add_exception_handler(down, _database_down)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -4,18 +4,22 @@ when the handler returns), so a failed batch is read again, and a clean stop com
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.engine import make_url
 
+from services.kit import outages
 from services.kit.errors import Unavailable
 from streams.admin import wait_for_leaders
 from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, _Listener
 from tests import factories as f
-from tests.conftest import Infra
+from tests.conftest import Infra, plain_dsn
 from tests.kafka_tools import committed, eventually
 
 pytestmark = pytest.mark.integration
@@ -163,6 +167,58 @@ async def test_retries_are_bounded_then_the_runner_stops(infra):
 
     runner = _runner(infra, topic, f.unique("g"), flaky, attempts=3)
     with pytest.raises(RuntimeError):
+        await asyncio.wait_for(runner.run(), 30)
+    assert calls == 3
+
+
+async def test_an_outage_is_retried_for_as_long_as_it_lasts_and_the_runner_is_not_ready_meanwhile(infra):
+    """The database is down (nothing listens where the handler connects) far past `attempts`: the batch
+    is retried until it is back, the runner says it is not ready meanwhile, then handles and commits it."""
+    topic = await _topic_with(infra, [b"x", b"y"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # free once closed: connecting there is refused
+    down = make_url(plain_dsn(infra.database_url)).set(port=closed).render_as_string(hide_password=False)
+    target = {"dsn": down}
+    calls = 0
+    seen: list[bytes] = []
+
+    async def storing(batch: Batch) -> None:
+        nonlocal calls
+        calls += 1
+        connection = await asyncpg.connect(target["dsn"], timeout=5)
+        try:
+            await connection.execute("select 1")
+        finally:
+            await connection.close()
+        await _record(seen, batch)
+
+    runner = _runner(infra, topic, f.unique("g"), storing, attempts=2, retry_while=outages.unavailable)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: calls >= 6, timeout_s=30)  # three times `attempts`, and still going
+        assert not task.done()
+        assert runner.readiness() != "ok"
+        target["dsn"] = plain_dsn(infra.database_url)  # the database is back
+        await eventually(lambda: len(seen) == 2, timeout_s=30)
+        assert await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10) == 2
+        assert runner.readiness() == "ok"
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_a_failure_that_is_not_an_outage_still_stops_after_its_attempts(infra):
+    topic = await _topic_with(infra, [b"x"])
+    calls = 0
+
+    async def buggy(batch: Batch) -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("a bug, not an outage")
+
+    runner = _runner(infra, topic, f.unique("g"), buggy, attempts=3, retry_while=outages.unavailable)
+    with pytest.raises(KeyError):
         await asyncio.wait_for(runner.run(), 30)
     assert calls == 3
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.coordination import metrics
 from services.coordination.alerts import service
+from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.settings import CommonSettings
 from streams import acls, topics
@@ -36,4 +37,5 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
         attempts=5,  # storing is idempotent by alert id, so a retried batch is safe
+        retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
     )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.instructions import answers
 from services.coordination.instructions.service import Context
+from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.errors import DomainError
 from services.kit.logging import log_fields
@@ -79,4 +80,5 @@ def build_runner(
         pattern=topics.family_pattern(family, common.topic_prefix),
         handle=handle,
         attempts=5,  # answers are idempotent by response id, so a retried batch is safe
+        retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
@@ -47,4 +48,5 @@ def build_runner(
         handle=handle,
         poll_timeout_ms=10,
         attempts=5,  # receiving is idempotent by alert id, so a retried batch is safe
+        retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
     )
