@@ -109,11 +109,13 @@ class Claims:
                     received_at=received_at,
                     pending_until=received_at + timedelta(seconds=LEASE_S),
                 )
-                doubtful = await repository.pending_among(
-                    session,
-                    institution_id=caller.institution_id,
-                    event_ids=[i for i in ids if i not in fresh],
+                # Not claimed now and not accepted: in doubt elsewhere, or released since the insert met
+                # its claim (then the next round claims it); never taken for a duplicate.
+                others = [i for i in ids if i not in fresh]
+                accepted = await repository.accepted_among(
+                    session, institution_id=caller.institution_id, event_ids=others
                 )
+                doubtful = set(others) - accepted
                 if not doubtful:
                     break
                 await session.rollback()  # all or nothing: none claimed while some are in doubt

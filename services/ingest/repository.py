@@ -49,10 +49,10 @@ def _ids(institution_id: str, event_ids: Iterable[str]) -> ColumnElement[bool]:
     return and_(IngestedEvent.institution_id == institution_id, IngestedEvent.event_id.in_(list(event_ids)))
 
 
-async def pending_among(session: AsyncSession, *, institution_id: str, event_ids: Sequence[str]) -> set[str]:
-    """Which of these ids are claimed and still in doubt."""
+async def accepted_among(session: AsyncSession, *, institution_id: str, event_ids: Sequence[str]) -> set[str]:
+    """Which of these ids are claimed and settled as accepted (on Kafka)."""
     stmt = select(IngestedEvent.event_id).where(
-        _ids(institution_id, event_ids), IngestedEvent.pending_until.is_not(None)
+        _ids(institution_id, event_ids), IngestedEvent.pending_until.is_(None)
     )
     return set((await session.execute(stmt)).scalars())
 

@@ -8,15 +8,19 @@ import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.local import kafka as local_kafka
+from services.ingest import repository
 from services.ingest.claims import Claims
 from services.ingest.models import IngestedEvent
 from services.ingest.settings import IngestSettings
+from services.kit.db import unit_of_work
 from streams import keys, topics
 from streams.producer import Producer, Record
 from tests import factories as f
@@ -116,3 +120,42 @@ async def test_lapsed_claims_are_settled_by_what_kafka_holds(infra, ingest, sess
     assert await _copies(infra, {landed["event_id"], lost["event_id"]}) == sorted(
         [landed["event_id"], lost["event_id"]]
     )
+
+
+async def test_a_claim_released_just_after_a_retry_met_it_is_claimed_again_not_taken_for_a_duplicate(
+    infra, ingest, sessions, monkeypatch
+):
+    """An earlier attempt's claim is released (nothing of it reached Kafka) between a retry's insert, which
+    met the claim, and its look at it: the retry claims and sends the event instead of answering that it
+    was accepted before (it is on no topic)."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    event = f.call(f.phone(), start=f.minutes_ago(5), minutes=1)
+    now = f.now()
+    async with sessions() as s, s.begin():
+        s.add(
+            IngestedEvent(
+                institution_id=telecom,
+                event_id=event["event_id"],
+                received_at=now,
+                pending_until=now + timedelta(seconds=30),
+            )
+        )
+    claim_new = repository.claim_new
+    released: list[str] = []
+
+    async def claim_then_release(session: AsyncSession, **kw: Any) -> set[str]:
+        fresh = await claim_new(session, **kw)
+        if kw["institution_id"] == telecom and not released:
+            async with unit_of_work(sessions) as other:  # the earlier attempt settles: nothing landed
+                await repository.settle(
+                    other, institution_id=telecom, accepted=(), released=[event["event_id"]]
+                )
+            released.append(event["event_id"])
+        return fresh
+
+    monkeypatch.setattr(repository, "claim_new", claim_then_release)
+    answer = await ingest.post("/v1/events", json={"events": [event]}, headers=headers)
+    assert released
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 1, "duplicates": []}
+    assert await _copies(infra, {event["event_id"]}) == [event["event_id"]]
