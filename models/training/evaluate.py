@@ -63,15 +63,15 @@ class Evaluation:
     event_recall_1pct: float
     fpr_1pct: float
     episodes: int
-    episode_recall_1pct: float
+    episode_recall_1pct: float | None  # None: no scam episode in the held-out period
     per_typology_1pct: dict[str, tuple[int, int]]
-    early_share_1pct: float
+    early_share_1pct: float | None  # None: no caught episode whose money left
     budget_per_day: float
     threshold_budget: float
     alerts_per_day_budget: float
-    episode_recall_budget: float
+    episode_recall_budget: float | None
     per_typology_budget: dict[str, tuple[int, int]]
-    early_share_budget: float
+    early_share_budget: float | None
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -80,15 +80,17 @@ class Evaluation:
 
 def episode_recall(
     table: FeatureTable, scores: np.ndarray, threshold: float, episodes: list[dict[str, Any]]
-) -> tuple[float, dict[str, tuple[int, int]], float]:
+) -> tuple[float | None, dict[str, tuple[int, int]], float | None]:
     """(share of episodes caught, caught/total per typology, share caught before the money left the first
-    payee account). An episode is caught when any of its victims' payments scores at or above threshold."""
+    payee account). An episode is caught when any of its victims' payments scores at or above threshold.
+    The early share counts only caught episodes whose money left (a known first payout): an episode whose
+    money never moved on says nothing about speed. None where nothing is counted, never a made-up 0%."""
     first_alert: dict[str, float] = {}
     for i in np.flatnonzero((table.label == 1) & (scores >= threshold)):
         sid = str(table.episode_id[i])
         first_alert[sid] = min(first_alert.get(sid, np.inf), float(table.scored_at[i]))
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    early = 0
+    early = left = 0
     for ep in episodes:
         caught = ep["scenario_id"] in first_alert
         per[ep["typology"]][1] += 1
@@ -96,14 +98,17 @@ def episode_recall(
             continue
         per[ep["typology"]][0] += 1
         payout = ep.get("first_payout_at")
-        if payout is None or first_alert[ep["scenario_id"]] < datetime.fromisoformat(payout).timestamp():
+        if payout is None:
+            continue
+        left += 1
+        if first_alert[ep["scenario_id"]] < datetime.fromisoformat(payout).timestamp():
             early += 1
     total = sum(t for _, t in per.values())
     caught_all = sum(c for c, _ in per.values())
     return (
-        caught_all / total if total else 0.0,
+        caught_all / total if total else None,
         {k: (c, t) for k, (c, t) in sorted(per.items())},
-        early / caught_all if caught_all else 0.0,
+        early / left if left else None,
     )
 
 

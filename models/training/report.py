@@ -43,8 +43,8 @@ def plots(ev: EventScores, where: Path) -> None:
     plt.close(fig)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def markdown(
@@ -75,11 +75,12 @@ def markdown(
         f"| threshold at 1% FPR | {e.threshold_1pct:.4f} (measured FPR {_pct(e.fpr_1pct)}) |",
         f"| recall of scam payments at 1% FPR | {_pct(e.event_recall_1pct)} |",
         f"| **recall of scam episodes at 1% FPR** | **{_pct(e.episode_recall_1pct)}** of {e.episodes} |",
-        f"| caught before money left the first payee account (1% FPR) | {_pct(e.early_share_1pct)} |",
+        f"| caught before money left the first payee account (1% FPR) | {_pct(e.early_share_1pct)} "
+        "of caught episodes whose money left |",
         f"| daily alert budget | {e.budget_per_day:.0f} alerts/day → threshold {e.threshold_budget:.4f}, "
         f"{e.alerts_per_day_budget:.1f} alerts/day |",
         f"| recall of scam episodes at the budget | {_pct(e.episode_recall_budget)} |",
-        f"| caught early at the budget | {_pct(e.early_share_budget)} of caught |",
+        f"| caught early at the budget | {_pct(e.early_share_budget)} of caught episodes whose money left |",
         "",
         "## Recall per typology (episodes caught / episodes)",
         "",
@@ -138,8 +139,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"- **Features** ({len(card['feature_names'])}, set `{card['feature_set_hash']}`): "
             + ", ".join(card["feature_names"]),
             f"- **Held-out quality** (simulated): PR-AUC {m['pr_auc']:.3f}; episode recall at 1% FPR "
-            f"{100 * m['episode_recall_1pct']:.1f}%; at {m['budget_per_day']:.0f} alerts/day "
-            f"{100 * m['episode_recall_budget']:.1f}%.",
+            f"{_pct(m['episode_recall_1pct'])}; at {m['budget_per_day']:.0f} alerts/day "
+            f"{_pct(m['episode_recall_budget'])}.",
             f"- **Thresholds**: alert {card['thresholds']['alert']:.4f} (the daily budget), 1% FPR "
             f"{card['thresholds']['fpr_1pct']:.4f}.",
             "- **Libraries**: " + ", ".join(f"{k} {v}" for k, v in card["libraries"].items()),

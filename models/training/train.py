@@ -223,12 +223,16 @@ def simulated(args: argparse.Namespace, version: str) -> dict[str, Any]:
         "report": str(out / "report.md"),
         "seconds": round(time.perf_counter() - began, 1),
         "pr_auc": round(result.pr_auc, 4),
-        "episode_recall_1pct": round(result.episode_recall_1pct, 4),
+        "episode_recall_1pct": _rounded(result.episode_recall_1pct),
         "per_typology_1pct": result.per_typology_1pct,
-        "episode_recall_budget": round(result.episode_recall_budget, 4),
-        "early_share_1pct": round(result.early_share_1pct, 4),
+        "episode_recall_budget": _rounded(result.episode_recall_budget),
+        "early_share_1pct": _rounded(result.early_share_1pct),
     }
     return summary
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
 
 
 def _started(episode: dict[str, Any]) -> float:
