@@ -236,6 +236,11 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
 
 
+def _rate(x: float | None) -> str:
+    """A false-positive rate: small, so to two decimals (0.013% must not read 0.0%)."""
+    return "n/a" if x is None or x != x else f"{100 * x:.2f}%"
+
+
 def _num(x: float | None) -> str:
     return "n/a" if x is None or x != x else f"{x:.3f}"
 
@@ -283,7 +288,7 @@ def markdown(card: dict[str, Any]) -> str:
         episodes = m["episodes"]
         caught = f"{episodes[0]}/{episodes[1]}" if episodes else "n/a"
         lines.append(
-            f"| {m['name']} | {_num(m['pr_auc'])} | {_num(m['roc_auc'])} | {_pct(m['fpr_reached'])} | "
+            f"| {m['name']} | {_num(m['pr_auc'])} | {_num(m['roc_auc'])} | {_rate(m['fpr_reached'])} | "
             f"{_pct(m['recall'])} | {caught} |"
         )
     per = card["metrics"]["per_typology"]
@@ -324,7 +329,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"- **Features** ({len(card['feature_names'])}, set `{card['feature_set_hash']}`): "
             + ", ".join(card["feature_names"]),
             f"- **Held-out quality**: PR-AUC {_num(m['pr_auc'])}, ROC-AUC {_num(m['roc_auc'])}; recall "
-            f"{_pct(m['recall'])} at a false-positive rate of {_pct(m['fpr_reached'])}.",
+            f"{_pct(m['recall'])} at a false-positive rate of {_rate(m['fpr_reached'])}.",
             "- **Live scorer**: "
             + (card["not_for_scorer"] or "may be promoted (the scorer's own features)."),
             "- **Libraries**: " + ", ".join(f"{k} {v}" for k, v in card["libraries"].items()),

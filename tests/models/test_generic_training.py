@@ -107,6 +107,8 @@ def test_training_on_an_outside_table(
     assert f"`{table}`" in report and "not on Stopline's simulator" in report
     assert "logistic regression (baseline)" in report and "random forest (baseline)" in report
     assert "| n/a |" in report  # episodes caught: the table has none
+    # The false-positive rate reached is small: shown to two decimals, so it never reads 0.0% when it is not.
+    assert f"| {100 * model['fpr_reached']:.2f}% |" in report
     assert "simulated" not in report and "typology" not in report.split("## Data")[1].split("not in the")[0]
     assert "## Not for the live scorer" in report
 
