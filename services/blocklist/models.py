@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.kit.db import Base
+from services.kit.db import Base, in_list
 
 # proposed ─review─► active ─► expired | removed (appeal upheld or withdrawn)
 #     └──review──► rejected
@@ -43,9 +43,9 @@ VERSION_SEQ = Sequence("blocklist_version_seq", metadata=Base.metadata)
 class Entry(Base):
     __tablename__ = "blocklist_entries"
     __table_args__ = (
-        CheckConstraint("status in ('proposed', 'active', 'rejected', 'expired', 'removed')", name="status"),
-        CheckConstraint("source in ('case', 'telecom_report', 'operator', 'freeze')", name="source"),
-        CheckConstraint("kind in ('number', 'account')", name="kind"),
+        CheckConstraint(f"status in ({in_list(STATUSES)})", name="status"),
+        CheckConstraint(f"source in ({in_list(SOURCES)})", name="source"),
+        CheckConstraint(f"kind in ({in_list(KINDS)})", name="kind"),
         CheckConstraint(
             "(kind = 'number') = (number is not null) "
             "and (kind = 'account') = (institution is not null and account is not null)",
@@ -56,7 +56,7 @@ class Entry(Base):
             "uq_blocklist_entries_live_number",
             "number",
             unique=True,
-            postgresql_where=text("status in ('proposed', 'active')"),
+            postgresql_where=text(f"status in ({in_list(LIVE)})"),
         ),
         # And per account: a second source (a freeze, then the closed case) joins the first.
         Index(
@@ -64,7 +64,7 @@ class Entry(Base):
             "institution",
             "account",
             unique=True,
-            postgresql_where=text("status in ('proposed', 'active')"),
+            postgresql_where=text(f"status in ({in_list(LIVE)})"),
         ),
         Index("ix_blocklist_entries_version", "version"),
         Index("ix_blocklist_entries_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
