@@ -35,13 +35,7 @@ async def propose(
     """An operator proposes a number from a confirmed case of their unit; a live entry for it is returned
     as is."""
     if case_id is not None:
-        case = await coordination.case_summary(session, case_id)
-        # One answer whether the case is missing, another unit's or not confirmed: no probing of case ids.
-        if case is None or case.unit != actor.unit or case.outcome != "confirmed_fraud":
-            raise InvalidInput(
-                f"case {case_id} is not a case of your unit closed as confirmed_fraud",
-                details=[{"field": "case_id", "reason": "not a confirmed case of your unit"}],
-            )
+        await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_number(session, number)
     if existing is not None:
         return existing
@@ -63,6 +57,17 @@ async def propose(
     return entry
 
 
+async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> None:
+    """An officer may cite only a case of their unit closed as confirmed fraud. One answer whether the case
+    is missing, another unit's or not confirmed: no probing of case ids."""
+    case = await coordination.case_summary(session, case_id)
+    if case is None or case.unit != actor.unit or case.outcome != "confirmed_fraud":
+        raise InvalidInput(
+            f"case {case_id} is not a case of your unit closed as confirmed_fraud",
+            details=[{"field": "case_id", "reason": "not a confirmed case of your unit"}],
+        )
+
+
 async def propose_account(
     session: AsyncSession,
     *,
@@ -74,16 +79,17 @@ async def propose_account(
     actor: audit.Actor,
     now: datetime,
 ) -> Entry:
-    """An account that received victims' money is proposed for the mule list (from a confirmed case,
-    an executed freeze, or a supervisor); a live entry for it is returned as is."""
+    """An account that received victims' money is proposed for the mule list: from coordination (a
+    confirmed case, an executed freeze: `source` case or freeze) or a supervisor's listing (`operator`,
+    citing a confirmed case of their unit, if any); a live entry for it is returned as is."""
     holder = await session.get(Institution, institution)
     if holder is None or holder.kind not in ACCOUNT_HOLDERS:
         raise InvalidInput(
             f"no bank or payment provider {institution}",
             details=[{"field": "institution", "reason": "not a bank or payment provider"}],
         )
-    if case_id is not None and await coordination.case_summary(session, case_id) is None:
-        raise InvalidInput(f"no case {case_id}", details=[{"field": "case_id", "reason": "no such case"}])
+    if source == "operator" and case_id is not None:
+        await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_account(session, institution, account)
     if existing is not None:
         return existing

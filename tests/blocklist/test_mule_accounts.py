@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select
@@ -195,3 +196,32 @@ async def test_a_fraud_receiver_message_is_taken_once(blocklist, coord, sessions
     async with unit_of_work(sessions) as s:
         await receivers.take(s, message(f.unique("msg")))
     assert sorted(await proposals()) == ["proposed", "rejected"]
+
+
+async def test_a_listing_cites_only_a_confirmed_case_of_the_supervisors_unit(blocklist, coord, sessions):
+    bank, _ = await f.institution(sessions, "bank")
+    mule = f.account("MULE")
+    officer = f.officer("operator", unit="cite-unit")
+    case_id = await open_case(coord.client, officer, (bank, mule, "900.00"))
+    # Another account than the case's own (which coordination proposes itself once the case is confirmed).
+    listed_account = f.account("MULE")
+
+    async def cite(unit: str) -> httpx.Response:
+        body = {"institution": bank, "account": listed_account, "reason": "paid on from the case's mule"}
+        return await blocklist.post(
+            "/v1/blocklist/accounts",
+            json=body | {"case_id": case_id},
+            headers=f.officer("supervisor", unit=unit),
+        )
+
+    for unit in ("cite-unit", "another-unit"):  # still open; another unit's: the same answer
+        refused = await cite(unit)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["details"][0]["field"] == "case_id"
+    closed = await coord.client.patch(
+        f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "confirmed_fraud"}, headers=officer
+    )
+    assert closed.status_code == 200
+    assert (await cite("another-unit")).status_code == 422
+    listed = await cite("cite-unit")
+    assert listed.status_code == 201 and listed.json()["case_id"] == case_id
