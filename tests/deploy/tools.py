@@ -42,10 +42,10 @@ def docker_compose() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def run(*args: str | Path, cwd: Path = REPO_ROOT, stdin: str | None = None) -> str:
+def run(*args: str | Path, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> str:
     """Run a validator; its output, or a failure that shows what it said."""
     done = subprocess.run(  # noqa: S603 - our validators, fixed arguments
-        [str(a) for a in args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=300, check=False
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     if done.returncode != 0:
         pytest.fail(f"{Path(str(args[0])).name} {' '.join(map(str, args[1:]))}\n{done.stdout}\n{done.stderr}")
