@@ -1,4 +1,4 @@
-"""The deployment files' validators: the Go programs `make deploy-tools` builds into .local/tools/bin
+"""The deployment files' validators: the ones `make deploy-tools` puts into .local/tools/bin
 (helm, promtool) and the ones pip installs into the venv with the dev extras (hadolint, Docker Compose,
 kubernetes-validate)."""
 
