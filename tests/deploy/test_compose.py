@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.tools import DEPLOY, docker_compose, run
+from tests.deploy.tools import DEPLOY, docker_compose, run, settings_read_by
 
 SITE = DEPLOY / "compose"
 SERVICES = ("ingest", "scorer-persons", "scorer-accounts", "coordination", "notifier", "blocklist", "console")
@@ -92,6 +92,21 @@ def test_every_service_is_there_ready_checked_and_after_the_setup_jobs(config: d
         env = service["environment"]
         assert env[f"STOPLINE_{name.split('-')[0].upper()}_PORT"] == "8080"
         assert env["STOPLINE_INSTANCE"].startswith(name)
+
+
+def test_every_setting_the_site_gives_is_one_the_process_reads(site: Path, config: dict[str, Any]):
+    # site.env goes to every service (each reads its own part); the rest is each container's own.
+    shared = {
+        line.split("=", 1)[0]
+        for line in (site / "site.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert shared <= set().union(*(settings_read_by(name) for name in SERVICES))
+    for name in (*SERVICES, "migrate", "kafka-setup"):
+        # The entrypoint reads NAME_FILE into NAME.
+        given = {variable.removesuffix("_FILE") for variable in config["services"][name]["environment"]}
+        assert ("STOPLINE_KAFKA_BOOTSTRAP" in given) == (name not in ("console", "migrate")), name
+        assert given - shared - settings_read_by(name) == set(), name
 
 
 def test_no_secret_is_written_in_the_files(site: Path, config: dict[str, Any]):

@@ -27,6 +27,20 @@ SERVICE_MODULES = (
 )
 
 
+def settings_read_by(service: str) -> set[str]:
+    """The environment variables a service's settings read: the kit's (every service) and its own. A name
+    outside them is ignored without a word, so a deployment file that sets one has a typo."""
+    from deploy.settings_table import env_names, settings_classes
+
+    package = service.split("-")[0]  # scorer-persons and scorer-accounts run the scorer
+    return {
+        variable
+        for cls, _ in settings_classes()
+        if cls.__module__.startswith(("services.kit.", f"services.{package}."))
+        for variable, _, _ in env_names(cls)
+    }
+
+
 def tool(name: str) -> Path:
     """A validator's executable; missing, the test fails and says how to get it (never skips)."""
     for where in (CACHE_DIR / "tools" / "bin", Path(sys.executable).parent):
