@@ -32,28 +32,37 @@ stack-down: setup
 run: setup
 	$(PY) -m deploy.local.run
 
-# The deployment files' validators that are Go programs (tests/deploy), built from the Go module proxy
-# into .local/tools/bin once per version: ~15 min on a fresh clone (helm ~2 min, promtool ~13 min on
-# 2 cores), then nothing. Their module and build caches (~4.5 GB) are removed after the build.
+# The deployment files' validators that are not Python packages (tests/deploy), into .local/tools/bin
+# once. helm is built from the Go module proxy (~2 min on 2 cores; its module and build caches removed
+# after) into the user's cache, where the next clone on the machine finds it, as pip and Maven find
+# their packages. promtool is taken out of Debian's prometheus package (seconds). Only the binary is
+# taken: installing the package would add a system user and have its postinst start a Prometheus
+# daemon on :9090 wherever no policy-rc.d forbids it.
 HELM_VERSION := v3.22.0
-PROMTOOL_VERSION := v0.316.0
 TOOLS := .local/tools/bin
+HELM_BUILT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/stopline/helm-$(HELM_VERSION)
 GO_BUILD := GOPATH=$(CURDIR)/.local/go GOCACHE=$(CURDIR)/.local/go/cache GOFLAGS='-modcacherw -buildvcs=false' \
-	GOTOOLCHAIN=local GOBIN=$(CURDIR)/$(TOOLS) go install
+	GOTOOLCHAIN=local go install -trimpath
+# As root, apt would fetch as its sandbox user, who cannot write under .local.
+APT_DOWNLOAD := apt-get download -q $(if $(SUDO),,-o APT::Sandbox::User=root)
 
 $(TOOLS)/.helm-$(HELM_VERSION):
 	@mkdir -p $(TOOLS)
-	@echo "building helm $(HELM_VERSION) (once)"
-	$(GO_BUILD) helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@test -x $(HELM_BUILT)/helm || { echo "building helm $(HELM_VERSION) (once; ~2 min)" && \
+	  GOBIN=$(HELM_BUILT) $(GO_BUILD) -ldflags '-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)' \
+	    helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
+	cp $(HELM_BUILT)/helm $(TOOLS)/helm
 	@rm -f $(TOOLS)/.helm-* && touch $@
 
-$(TOOLS)/.promtool-$(PROMTOOL_VERSION):
-	@mkdir -p $(TOOLS)
-	@echo "building promtool $(PROMTOOL_VERSION) (once; ~13 min)"
-	$(GO_BUILD) github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
-	@rm -f $(TOOLS)/.promtool-* && touch $@
+$(TOOLS)/.promtool-debian:
+	@rm -rf .local/tools/deb && mkdir -p $(TOOLS) .local/tools/deb
+	@echo "taking promtool out of Debian's prometheus package (once)"
+	cd .local/tools/deb && { $(APT_DOWNLOAD) prometheus || { $(SUDO) apt-get update -qq && $(APT_DOWNLOAD) prometheus; }; }
+	dpkg-deb --fsys-tarfile .local/tools/deb/prometheus_*.deb | tar -xO ./usr/bin/promtool > $(TOOLS)/promtool.part
+	chmod 755 $(TOOLS)/promtool.part && mv $(TOOLS)/promtool.part $(TOOLS)/promtool
+	@rm -rf .local/tools/deb $(TOOLS)/.promtool-* && touch $@
 
-deploy-tools: $(TOOLS)/.helm-$(HELM_VERSION) $(TOOLS)/.promtool-$(PROMTOOL_VERSION)
+deploy-tools: $(TOOLS)/.helm-$(HELM_VERSION) $(TOOLS)/.promtool-debian
 	@rm -rf .local/go
 
 browser:

@@ -236,12 +236,13 @@ def running() -> list[psutil.Process]:
     return [p for n in nodes() if (p := running_node(n)) is not None]
 
 
-def _java() -> str:
+def java() -> str:
+    """The java to run Kafka's classes with: JAVA_HOME's, else the one on PATH."""
     java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-    if not java or not Path(java).exists():
+    found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not found or not Path(found).exists():
         raise StackError("java not found (need Java 17+ on PATH or JAVA_HOME)")
-    return java
+    return found
 
 
 def _classpath_is_fresh() -> bool:
@@ -285,7 +286,7 @@ def _jvm(
     node: Node, main_class: str, *args: str, heap: tuple[str, str] = ("-Xms256m", "-Xmx512m")
 ) -> list[str]:
     return [
-        _java(),
+        java(),
         *heap,
         "-XX:+UseG1GC",
         "-XX:+ExitOnOutOfMemoryError",

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.tools import CHART, DASHBOARD, RULES, run, tool
+from tests.deploy.tools import CHART, DASHBOARD, RULES, run, settings_read_by, tool
 
 KUBE_VERSIONS = ("1.27.0", "1.37.0")  # Chart.yaml's kubeVersion floor, and the newest schemas here
 SERVICES = ("ingest", "scorer-persons", "scorer-accounts", "coordination", "notifier", "blocklist", "console")
@@ -108,6 +108,38 @@ def test_each_service_is_probed_bounded_and_budgeted(rendered: list[dict[str, An
     assert stages == {"scorer-persons": '["persons"]', "scorer-accounts": '["accounts"]'}
     args = {name: _container(w)["args"] for name, w in workloads.items()}
     assert args["coordination"] == ["services.coordination.app"] and args["ingest"] == ["services.ingest.app"]
+
+
+def test_every_setting_the_chart_gives_is_one_the_process_reads(rendered: list[dict[str, Any]]):
+    processes = _by(rendered, "Deployment") | _by(rendered, "StatefulSet") | _by(rendered, "Job")
+    assert len(processes) == len(SERVICES) + 2
+    for name, process in processes.items():
+        given = set(_env(_container(process)))
+        assert "STOPLINE_KAFKA_BOOTSTRAP" in given, name
+        assert given - settings_read_by(name) == set(), name
+
+
+def test_kafka_and_postgresql_are_the_sites_own_given_by_values():
+    bootstrap = "kafka-a.example.org:9093,kafka-b.example.org:9093,kafka-c.example.org:9093"
+    rendered = _template(
+        *("--set", "kafka.bootstrap=" + bootstrap.replace(",", r"\,")),  # --set splits on a bare comma
+        *("--set", "kafka.existingSecret=site-scram"),
+        *("--set", "database.existingSecret=site-postgres"),
+        *("--set", "database.key=dsn"),
+    )
+    processes = _by(rendered, "Deployment") | _by(rendered, "StatefulSet") | _by(rendered, "Job")
+    with_database = set()
+    for name, process in processes.items():
+        env = _env(_container(process))
+        assert env["STOPLINE_KAFKA_BOOTSTRAP"]["value"] == bootstrap, name
+        if "STOPLINE_KAFKA_PASSWORD" in env:
+            assert env["STOPLINE_KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "site-scram"
+        if "DATABASE_URL" in env:
+            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "site-postgres", "key": "dsn"}
+            with_database.add(name)
+    assert with_database == {"ingest", "coordination", "notifier", "blocklist", "migrate"}
+    # Neither runs in the chart: what it runs is the services and their two jobs.
+    assert set(processes) == {*SERVICES, "migrate", "kafka-setup"}
 
 
 def test_secrets_come_by_reference_only(rendered: list[dict[str, Any]]):

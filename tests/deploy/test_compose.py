@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.tools import DEPLOY, docker_compose, run
+from tests.deploy.tools import DEPLOY, docker_compose, run, settings_read_by
 
 SITE = DEPLOY / "compose"
 SERVICES = ("ingest", "scorer-persons", "scorer-accounts", "coordination", "notifier", "blocklist", "console")
@@ -94,6 +94,21 @@ def test_every_service_is_there_ready_checked_and_after_the_setup_jobs(config: d
         assert env["STOPLINE_INSTANCE"].startswith(name)
 
 
+def test_every_setting_the_site_gives_is_one_the_process_reads(site: Path, config: dict[str, Any]):
+    # site.env goes to every service (each reads its own part); the rest is each container's own.
+    shared = {
+        line.split("=", 1)[0]
+        for line in (site / "site.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert shared <= set().union(*(settings_read_by(name) for name in SERVICES))
+    for name in (*SERVICES, "migrate", "kafka-setup"):
+        # The entrypoint reads NAME_FILE into NAME.
+        given = {variable.removesuffix("_FILE") for variable in config["services"][name]["environment"]}
+        assert ("STOPLINE_KAFKA_BOOTSTRAP" in given) == (name not in ("console", "migrate")), name
+        assert given - shared - settings_read_by(name) == set(), name
+
+
 def test_no_secret_is_written_in_the_files(site: Path, config: dict[str, Any]):
     secrets = {p.read_text() for p in (site / "secrets").rglob("*") if p.is_file()}
     for name, service in config["services"].items():
@@ -103,3 +118,42 @@ def test_no_secret_is_written_in_the_files(site: Path, config: dict[str, Any]):
                 assert variable.endswith("_FILE"), f"{name}: {variable} must come from a file"
     text = (SITE / "compose.yaml").read_text() + (SITE / "site.env.example").read_text()
     assert not any(secret in text for secret in secrets)
+
+
+@pytest.mark.integration
+def test_a_kafka_node_of_the_site_formats_its_storage_with_kafkas_own_tool(site: Path, tmp_path: Path):
+    """kafka/start.sh run against the local stack's Kafka jars (the version the image pins): Kafka's
+    StorageTool reads the configuration the script writes (KafkaConfig checks every setting) and
+    formats the storage with the broker's and administrator's SCRAM credentials; a restart keeps it."""
+    from deploy.local import kafka
+
+    dist = tmp_path / "kafka"
+    (dist / "bin").mkdir(parents=True)
+    storage = dist / "bin" / "kafka-storage.sh"
+    storage.write_text(
+        f'#!/bin/sh\nexec "{kafka.java()}" -cp "{kafka.classpath()}" kafka.tools.StorageTool "$@"\n'
+    )
+    server = dist / "bin" / "kafka-server-start.sh"  # the broker itself is not started here
+    server.write_text('#!/bin/sh\necho "would start with $1"\n')
+    for script in (storage, server):
+        script.chmod(0o755)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_NODE_ID": "2",
+        "KAFKA_VOTERS": "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
+        "STOPLINE_KAFKA_DIST": str(dist),
+        "STOPLINE_SECRETS_DIR": str(site / "secrets"),
+        "STOPLINE_KAFKA_DATA": str(tmp_path / "data"),
+        "STOPLINE_KAFKA_WORK": str(tmp_path),
+    }
+    for _ in range(2):  # the first start formats; a restart finds the storage formatted and keeps it
+        out = run("/bin/sh", site / "kafka" / "start.sh", env=env)
+        assert f"would start with {tmp_path / 'server.properties'}" in out
+    meta = dict(
+        line.split("=", 1)
+        for line in (tmp_path / "data" / "meta.properties").read_text().splitlines()
+        if "=" in line
+    )
+    assert meta["node.id"] == "2"
+    assert meta["cluster.id"] == (site / "secrets" / "kafka-cluster-id").read_text()
+    assert (tmp_path / "data" / "bootstrap.checkpoint").stat().st_size > 0  # the SCRAM credentials' records

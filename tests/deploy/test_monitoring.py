@@ -37,6 +37,16 @@ def _exported() -> set[str]:
     return names
 
 
+def _labels() -> dict[str, set[str]]:
+    """Each exported sample name's label names (prometheus_client keeps them on its metric objects)."""
+    _exported()
+    found: dict[str, set[str]] = {}
+    for collector, names in REGISTRY._collector_to_names.items():  # no public way to list label names
+        for name in names:
+            found[name] = set(getattr(collector, "_labelnames", ()))
+    return found
+
+
 def _rule_queries() -> list[str]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return [rule["expr"] for group in groups for rule in group["rules"]]
@@ -90,6 +100,19 @@ def test_every_metric_the_rules_and_the_dashboard_use_is_exported():
         "stopline_audit_chain_ok",
         "stopline_audit_verified_timestamp_seconds",
     } <= _names(_rule_queries())
+
+
+def test_every_label_the_queries_select_on_is_the_metrics_own():
+    labels = _labels()
+    targets = {"job", "instance"}  # Prometheus's own, on every series
+    selectors = re.compile(r"\b(stopline_[a-z0-9_]+)\{([^}]*)\}")
+    checked = 0
+    for query in _rule_queries() + _dashboard_queries():
+        for name, matchers in selectors.findall(query):
+            used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers))
+            assert used - targets <= labels[name], f"{name}{{{matchers}}}: {sorted(labels[name])}"
+            checked += 1
+    assert checked >= 5
 
 
 def test_the_dashboard_is_well_formed():

@@ -1,4 +1,4 @@
-"""The deployment files' validators: the Go programs `make deploy-tools` builds into .local/tools/bin
+"""The deployment files' validators: the ones `make deploy-tools` puts into .local/tools/bin
 (helm, promtool) and the ones pip installs into the venv with the dev extras (hadolint, Docker Compose,
 kubernetes-validate)."""
 
@@ -27,6 +27,20 @@ SERVICE_MODULES = (
 )
 
 
+def settings_read_by(service: str) -> set[str]:
+    """The environment variables a service's settings read: the kit's (every service) and its own. A name
+    outside them is ignored without a word, so a deployment file that sets one has a typo."""
+    from deploy.settings_table import env_names, settings_classes
+
+    package = service.split("-")[0]  # scorer-persons and scorer-accounts run the scorer
+    return {
+        variable
+        for cls, _ in settings_classes()
+        if cls.__module__.startswith(("services.kit.", f"services.{package}."))
+        for variable, _, _ in env_names(cls)
+    }
+
+
 def tool(name: str) -> Path:
     """A validator's executable; missing, the test fails and says how to get it (never skips)."""
     for where in (CACHE_DIR / "tools" / "bin", Path(sys.executable).parent):
@@ -42,10 +56,10 @@ def docker_compose() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-def run(*args: str | Path, cwd: Path = REPO_ROOT, stdin: str | None = None) -> str:
+def run(*args: str | Path, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> str:
     """Run a validator; its output, or a failure that shows what it said."""
     done = subprocess.run(  # noqa: S603 - our validators, fixed arguments
-        [str(a) for a in args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=300, check=False
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     if done.returncode != 0:
         pytest.fail(f"{Path(str(args[0])).name} {' '.join(map(str, args[1:]))}\n{done.stdout}\n{done.stderr}")

@@ -6,11 +6,15 @@
 # brokers, SASL/PLAIN on the controller listener, the StandardAuthorizer, nothing allowed without a grant.
 set -eu
 : "${KAFKA_NODE_ID:?}" "${KAFKA_VOTERS:?}"
-secrets=/run/secrets/kafka
-broker_password="$(cat "$secrets/stopline-broker")"
-admin_password="$(cat "$secrets/stopline-admin")"
-cluster_id="$(cat /run/secrets/kafka-cluster-id)"
-conf=/tmp/server.properties
+# Where the image and the site put things (a test runs this script against Kafka's jars elsewhere).
+kafka_home="${STOPLINE_KAFKA_DIST:-/opt/kafka}"
+secrets="${STOPLINE_SECRETS_DIR:-/run/secrets}"
+data="${STOPLINE_KAFKA_DATA:-/var/lib/kafka/data}"
+work="${STOPLINE_KAFKA_WORK:-/tmp}"
+broker_password="$(cat "$secrets/kafka/stopline-broker")"
+admin_password="$(cat "$secrets/kafka/stopline-admin")"
+cluster_id="$(cat "$secrets/kafka-cluster-id")"
+conf="$work/server.properties"
 umask 077
 cat > "$conf" <<PROPERTIES
 process.roles=broker,controller
@@ -30,7 +34,7 @@ listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:stopline-broker;User:stopline-admin
 allow.everyone.if.no.acl.found=false
-log.dirs=/var/lib/kafka/data
+log.dirs=${data}
 num.partitions=3
 default.replication.factor=3
 min.insync.replicas=2
@@ -46,12 +50,12 @@ auto.create.topics.enable=false
 log.retention.hours=168
 PROPERTIES
 # The healthcheck's client: the broker's own principal.
-cat > /tmp/client.properties <<PROPERTIES
+cat > "$work/client.properties" <<PROPERTIES
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="stopline-broker" password="${broker_password}";
 PROPERTIES
-/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -t "$cluster_id" -c "$conf" \
+"$kafka_home/bin/kafka-storage.sh" format --ignore-formatted -t "$cluster_id" -c "$conf" \
   --add-scram "SCRAM-SHA-512=[name=stopline-broker,password=${broker_password}]" \
   --add-scram "SCRAM-SHA-512=[name=stopline-admin,password=${admin_password}]"
-exec /opt/kafka/bin/kafka-server-start.sh "$conf"
+exec "$kafka_home/bin/kafka-server-start.sh" "$conf"
