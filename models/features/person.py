@@ -35,6 +35,10 @@ WEEK_S = 7 * DAY_S
 # Enough earlier payments to trust "typical"; a cap, so the feature does not keep growing with how long
 # Stopline has been running (no feature may measure that: a fresh deployment would look like fraud).
 PRIOR_CAP = 20
+# A person's typical payment before Stopline has seen one of theirs: an everyday payment's size. Without
+# it a first payment of any size read as "as usual", and a new customer's first large transfer after a
+# stranger's call scored as if it were their habit.
+TYPICAL_FIRST_PAYMENT_CNY = 300.0
 
 PERSON_FEATURES = (
     "amount_log10",
@@ -294,7 +298,11 @@ class PersonState:
         call = self.suspicious_call_before(out)
         seen = self.payees.get(out.payee)
         prior = max(self.out_count - 1, 0)
-        typical = (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior if prior else None
+        typical = (
+            (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior
+            if prior
+            else math.log10(TYPICAL_FIRST_PAYMENT_CNY)
+        )
         n10, _, _ = self.outs_10m.stats(at)
         n1, s1, _ = self.outs_1h.stats(at)
         n24, s24, _ = self.outs_24h.stats(at)
@@ -308,7 +316,7 @@ class PersonState:
         recent_device = since_device * 3600 <= SEQUENCE_S * 2
         return [
             math.log10(max(out.amount, 1.0)),
-            math.log10(max(out.amount, 1.0)) - typical if typical is not None else 0.0,
+            math.log10(max(out.amount, 1.0)) - typical,
             float(min(prior, PRIOR_CAP)),
             float(out.wallet),
             float(out.payee_new),

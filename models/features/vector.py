@@ -13,7 +13,8 @@ from models.features.person import PERSON_FEATURES
 # Bump when a feature's meaning changes without its name changing: the hash then changes too.
 # 3: wallet top-ups and withdrawals are money movements, sequences, coverage; no hour of day.
 # 4: an unknown call then a new payee counts the call's minutes; callers known for two days are known.
-FEATURE_SET_REVISION = 4
+# 5: a person's first payment is compared with an everyday payment's size, not with itself.
+FEATURE_SET_REVISION = 5
 FEATURE_NAMES: tuple[str, ...] = PERSON_FEATURES + PAYEE_FEATURES
 FEATURE_SET_HASH = hashlib.sha256(f"{FEATURE_SET_REVISION}|{','.join(FEATURE_NAMES)}".encode()).hexdigest()[
     :16
