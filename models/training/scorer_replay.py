@@ -23,6 +23,7 @@ from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from services.simulator.model import SimEvent
 from streams import keys, topics
+from streams.connection import KafkaConnection
 from streams.consumer import Batch
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert
@@ -71,7 +72,10 @@ class OfflineScorer:
         self.settings = settings or ScorerSettings()
         load(version, artifacts)  # a clear error before anything runs
         self.now = 0.0
-        unused = Producer("127.0.0.1:1", client_id="offline")  # never started: the stages' output is ours
+        # Never started: the stages' output is ours.
+        unused = Producer(
+            KafkaConnection("127.0.0.1:1", username="offline", password=""), client_id="offline"
+        )
         # Old traffic is not refused: the clock is the replay's.
         bounds = EventTimeBounds(max_ahead_s=300, history_s=7 * 86_400)
         self.persons = PersonStage(self.settings, unused, prefix="", bounds=bounds, clock=lambda: self.now)

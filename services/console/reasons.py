@@ -61,7 +61,7 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     ),
     (
         re.compile(
-            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times before, (?P<s>[\d,]+) CNY to it in 24 h"
+            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times? before, (?P<s>[\d,]+) CNY to it in 24 h"
         ),
         lambda m: f"{_money(m['a'])}转给此前付过{m['n']}次的收款人，24小时内共{m['s']}元",
     ),

@@ -92,7 +92,7 @@ def _payee(f: F) -> str:
     if f["payee_new"]:
         return f"{money(_amount(f))} went to a payee this person had never paid"
     return (
-        f"{money(_amount(f))} to a payee paid {f['payee_prior_count']:.0f} times before, "
+        f"{money(_amount(f))} to a payee paid {_count(f['payee_prior_count'], 'time')} before, "
         f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
     )
 
