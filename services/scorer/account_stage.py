@@ -223,7 +223,9 @@ class AccountStage:
         kinds = live.typology(rows[index])
         out = []
         for (i, score, hard, raised), words, kind in zip(chosen, said, kinds, strict=True):
-            reasons = hard + words or [f"the model finds this payment likely a scam (score {score:.2f})"]
+            reasons = hard + [w for w in words if w not in hard] or [
+                f"the model finds this payment likely a scam (score {score:.2f})"
+            ]
             out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
         return out
 
@@ -242,9 +244,25 @@ class AccountStage:
             said.append("the caller's number is on the fraud blocklist")
         elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
             said.append("the caller's number has been reported for fraud by its operator")
+        elif not p.cold and self._talked_into_it(p):
+            # The scorer's own example: long on the phone with a stranger, then a large sum to a new payee
+            # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
+            said.append(explain.call_reason({name: float(p.row[i]) for name, i in F.items()}))
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
         return (max(score, self.s.hard_rule_score) if said else score), said
+
+    def _talked_into_it(self, p: Pending) -> bool:
+        """A long call from an unknown number, then soon after a large payment to a payee never paid (the
+        state is warm: young state sees every caller and payee as new)."""
+        f = p.row
+        return bool(
+            f[F["caller_unknown"]]
+            and f[F["payee_new"]]
+            and f[F["call_duration_min"]] >= self.s.long_call_minutes
+            and f[F["minutes_call_end_to_transfer"]] <= self.s.call_gap_minutes
+            and p.move.amount >= self.s.large_amount
+        )
 
     def _blocked_caller(self, move: Movement) -> bool:
         """Whether the call before the payment came from a number on the blocklist."""

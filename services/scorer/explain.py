@@ -45,6 +45,11 @@ def _ago(hours: float) -> str:
 def _call(f: F) -> str | None:
     if not f["call_present"]:
         return None
+    return call_reason(f)
+
+
+def call_reason(f: F) -> str:
+    """The call before the payment, as it happened (also a hard rule's reason)."""
     if f["caller_reported"]:
         who = "a number reported for fraud"
     elif f["caller_unknown"]:

@@ -29,6 +29,15 @@ class ScorerSettings(BaseSettings):
     large_amount: float = Field(
         5000.0, gt=0, description="CNY from which a transfer after a suspicious call counts"
     )
+    long_call_minutes: float = Field(
+        20.0,
+        gt=0,
+        description="a call from an unknown number at least this long, ended at most call_gap_minutes "
+        "before a large transfer to a payee never paid, alerts whatever the model says (warm state only)",
+    )
+    call_gap_minutes: float = Field(
+        30.0, gt=0, description="longest gap from the end of that call to the transfer"
+    )
     mule_min_payers: int = Field(
         5, ge=2, description="distinct payers in an hour that make an account suspect"
     )

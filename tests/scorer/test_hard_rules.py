@@ -166,3 +166,32 @@ def test_a_hard_rule_alerts_even_with_a_model_threshold_above_the_hard_rule_scor
     account_stage = stage(model_dir, knowledge, cold=False, model_alert_threshold=0.97)
     alerts, _ = score(account_stage, moves)
     assert [a.reasons[0] for a in alerts] == [MULE]
+
+
+@pytest.mark.parametrize(
+    ("minutes", "amount", "cold", "alerted"),
+    [
+        (35, "30000.00", False, True),
+        (35, "30000.00", True, False),  # a young state sees every caller and payee as new
+        (10, "30000.00", False, False),  # a short call
+        (35, "4999.00", False, False),  # a small payment
+    ],
+    ids=["long call, large payment", "cold state", "short call", "small payment"],
+)
+def test_a_long_call_from_a_stranger_then_a_large_payment_to_a_new_payee_alerts(
+    model_dir: Path, minutes: float, amount: str, cold: bool, alerted: bool
+) -> None:
+    s = scene()
+    account_stage = stage(model_dir, Known(), cold=cold)
+    alerts, _ = score(
+        account_stage, inflows(s.call(minutes_ago=minutes + 5, minutes=minutes), s.transfer(amount))
+    )
+    assert [a.reasons[0] for a in alerts] == (
+        [
+            f"the person had a {minutes}-minute call from a number that had never called before and paid "
+            "to a payee never paid before 2 min after the call ended"
+        ]
+        if alerted
+        else []
+    )
+    assert [a.typology for a in alerts] == (["call_then_transfer"] if alerted else [])
