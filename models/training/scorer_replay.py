@@ -80,7 +80,15 @@ class OfflineScorer:
         bounds = EventTimeBounds(max_ahead_s=300, history_s=7 * 86_400)
         self.persons = PersonStage(self.settings, unused, prefix="", bounds=bounds, clock=lambda: self.now)
         slot = ModelSlot(artifacts, version=version, threshold=self.settings.model_alert_threshold)
-        self.accounts = _Recording(self.settings, unused, prefix="", version=VERSION, model=slot)
+        self.accounts = _Recording(
+            self.settings,
+            unused,
+            prefix="",
+            version=VERSION,
+            model=slot,
+            bounds=bounds,
+            clock=lambda: self.now,
+        )
         self._offsets: dict[TopicPartition, itertools.count[int]] = {}
         self._alerts_back: list[Record] = []
 

@@ -7,7 +7,7 @@ import tracemalloc
 from datetime import UTC, datetime
 
 from models.features.account import PAYEE_FEATURES, AccountState, Reporters
-from models.features.engine import WalletFlow, apply_person_event
+from models.features.engine import PersonOutcome, WalletFlow, apply_person_event
 from models.features.person import (
     CALL_WINDOW_S,
     PERSON_FEATURES,
@@ -325,7 +325,8 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
     first = apply_person_event(
         people, "bank-a", _transfer(T0, "MULE1", "30000", "t1"), "bank-a:t1", 7 * 86_400
     )
-    assert len(first) == 1 and not first[0].rescore and first[0].call is None
+    assert len(first) == 1 and isinstance(first[0], PersonOutcome)
+    assert not first[0].rescore and first[0].call is None
     late_call = ev.Call(
         type="telecom.call",
         event_id="c1",
@@ -335,7 +336,8 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
         duration_s=1800,
     )
     again = apply_person_event(people, "telecom-a", late_call, "telecom-a:c1", 7 * 86_400)
-    assert len(again) == 1 and again[0].rescore and again[0].call is not None
+    assert len(again) == 1 and isinstance(again[0], PersonOutcome)
+    assert again[0].rescore and again[0].call is not None
     values = dict(zip(PERSON_FEATURES, again[0].features, strict=True))
     assert values["call_duration_min"] == 30.0 and values["minutes_call_end_to_transfer"] == -20.0
     assert values["telecom_seen"] == 1.0  # the operator reports: a missing call is a call that did not happen
@@ -354,7 +356,7 @@ def test_wallet_top_ups_and_withdrawals_are_money_movements():
         occurred_at=datetime.fromtimestamp(T0, UTC),
         account="PA000000000001",
         holder_phone=ME,
-        amount="5000",  # type: ignore[arg-type]
+        amount="5000",
         source_account="ACC1",
     )
     withdrawal = ev.Withdrawal(
@@ -363,7 +365,7 @@ def test_wallet_top_ups_and_withdrawals_are_money_movements():
         occurred_at=datetime.fromtimestamp(T0 + 60, UTC),
         account="PA000000000001",
         holder_phone=ME,
-        amount="4900",  # type: ignore[arg-type]
+        amount="4900",
         destination_account="ACC9",
     )
     (flow_in,) = apply_person_event(people, "pay-a", topup, "pay-a:u1", 7 * 86_400)

@@ -17,6 +17,7 @@ from services.scorer.account_stage import AccountStage
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
+from streams.producer import Record
 from streams.schemas.alerts import Alert, incident_id_for
 from streams.schemas.movements import Movement
 from tests.scorer.scenes import Scene, event_record, scene, score, stage_one, unused_producer
@@ -50,7 +51,7 @@ def accounts() -> AccountStage:
 def through(persons: PersonStage, *events: tuple[str, dict]) -> list[Movement]:
     from streams.schemas.movements import movement_adapter
 
-    out = []
+    out: list[Record] = []
     for offset, (institution, event) in enumerate(events):
         persons._one(0, event_record(institution, event, 1000 + offset), out)
     moves = [movement_adapter.validate_json(r.value) for r in out]

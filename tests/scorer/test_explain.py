@@ -11,6 +11,7 @@ import pytest
 
 from models.artifact import ARTIFACTS
 from models.features.vector import FEATURE_NAMES
+from models.model import ScamModel
 from services.scorer import explain
 from services.scorer.books import Book
 from tests.scorer.model_factory import INDEX, row
@@ -146,6 +147,7 @@ def test_contributions_of_the_live_model_add_up_and_its_reasons_are_plain_words(
     assert p is not None and p.row[INDEX["payee_payers_1h"]] == 13  # premise: the engine saw them all
     rows = np.array([p.row])
     model = slot.live.model
+    assert isinstance(model, ScamModel)
     phi = slot.live.contributions(rows)
     assert phi.sum() + model.expected_raw == pytest.approx(model.raw(rows)[0])
     (reasons,) = explain.reasons(rows, phi)
