@@ -31,6 +31,10 @@ class ArtifactError(RuntimeError):
 class Classifier(Protocol):
     def predict_proba(self, X: Any) -> np.ndarray: ...
 
+    def contributions(self, X: np.ndarray) -> np.ndarray: ...
+
+    def typology(self, X: np.ndarray) -> list[tuple[str, float]]: ...
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -40,16 +44,18 @@ class Artifact:
     card: dict[str, Any]
 
     @property
-    def typical(self) -> np.ndarray:
-        """Typical (median, ordinary traffic) value of each feature: the reference for explanations."""
-        return np.array(self.card["typical_values"], dtype=np.float64)
-
-    @property
     def alert_threshold(self) -> float:
         return float(self.card["thresholds"]["alert"])
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(rows)[:, 1]
+
+    def contributions(self, rows: np.ndarray) -> np.ndarray:
+        """Each feature's share of each row's raw score departing from the model's expected score."""
+        return self.model.contributions(rows)
+
+    def typology(self, rows: np.ndarray) -> list[tuple[str, float]]:
+        return self.model.typology(rows)
 
 
 def sha256(path: Path) -> str:
@@ -117,8 +123,11 @@ def load(version: str, root: Path = ARTIFACTS) -> Artifact:
     try:
         # The checksum above ties the file to its card: only a file the training step wrote is unpickled.
         model = joblib.load(model_path)
-        probe = np.array([card["typical_values"]], dtype=np.float64)
+        probe = np.zeros((1, len(FEATURE_NAMES)))
+        # Scores, reasons and typology: a model that cannot give all three cannot serve the scorer.
         model.predict_proba(probe)
+        model.contributions(probe)
+        model.typology(probe)
     except Exception as exc:
         raise ArtifactError(
             f"model {version!r}: {model_path} cannot be used: {type(exc).__name__}: {exc}"

@@ -74,7 +74,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
         g.topic(SCORER, t, "read", "write")
     g.topic(SCORER, topics.TRANSFERS_BY_ACCOUNT, "read", "write")
     g.topic(SCORER, topics.SNAPSHOTS, "read", "write")
-    g.topic(SCORER, topics.ALERTS, "write")
+    g.topic(SCORER, topics.ALERTS, "write", "read")  # read back: a later payment updates the open alert
     g.topic(SCORER, topics.DEAD_LETTER, "write")
     g.topic(SCORER, topics.BLOCKLIST, "read")
     g.topic(SCORER, topics.BLOCKLIST_ACCOUNTS, "read")

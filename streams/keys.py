@@ -3,6 +3,7 @@ broker indexes or tooling output; the same input always gives the same key, henc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from aiokafka.partitioner import murmur2
@@ -17,6 +18,7 @@ def account_key(institution: str, account: str) -> bytes:
     return b"a:" + hashlib.blake2b(f"{institution}/{account}".encode(), digest_size=12).hexdigest().encode()
 
 
+@functools.lru_cache(maxsize=200_000)  # a person's events come again and again: murmur2 is pure Python
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's Java client (and aiokafka) put a key on by default: murmur2 of the key bytes,
     made positive, modulo the partition count. A client with another partitioner (librdkafka's default is

@@ -69,7 +69,11 @@ SNAPSHOTS = Topic(
         ("min.cleanable.dirty.ratio", "0.1"),
     ),
 )
-ALERTS = Topic("alerts", 6, 30 * DAY_MS, "alerts from the scorer to the coordination service")
+# Co-partitioned with the event topics: the scorer's stage one reads a person's alerts back (keyed by
+# person) beside their events.
+ALERTS = Topic(
+    "alerts", EVENT_PARTITIONS, 30 * DAY_MS, "alerts from the scorer to the coordination service (and back)"
+)
 ESCALATIONS = Topic(
     "escalations", 3, 90 * DAY_MS, "overdue instructions and failed deliveries, announced to supervisors"
 )

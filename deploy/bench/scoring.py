@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from models.artifact import active_version, load
-from models.features.engine import apply_person_event
+from models.features.engine import WalletFlow, apply_person_event
 from models.training.dataset import Replay
 from services.simulator.offline import OfflineConfig, Truth, generate
 from streams.schemas.events import envelope_adapter, event_adapter
@@ -41,7 +41,10 @@ def _run(events: list[tuple[str, str, Any]], model: Any, batch: int) -> tuple[fl
     for i, (institution, ref, event) in enumerate(events):
         t0 = time.perf_counter()
         for outcome in apply_person_event(replay.people, institution, event, ref, HORIZON_S):
-            rows.append(outcome.features + replay.movement(outcome))
+            if isinstance(outcome, WalletFlow):
+                replay.wallet(outcome)
+            else:
+                rows.append(outcome.features + replay.movement(outcome))
         if batch == 1:
             if rows:
                 model.score(np.array(rows))

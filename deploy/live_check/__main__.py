@@ -1,10 +1,13 @@
-"""`python -m deploy.live_check`: the model's quality on the live path, end to end. Starts ingest, scorer
-and coordination on a scratch database and topic prefix, drives them with the simulator (warm-up, then
-live traffic with scams), and matches the alerts on Kafka with the simulator's ground truth: precision,
-scam recall and alerts a minute. A separate check from the offline held-out evaluation of `make train`.
+"""`python -m deploy.live_check`: the model's quality on the live path, end to end, against the offline
+figures on the same traffic. It generates evaluation traffic (the offline generator of `make train`:
+another world than the model was trained on, every typology and hard negative, partial coverage, a
+realistic pace), dated so it ends now; starts ingest, scorer and coordination on a scratch database and
+topic prefix; posts the traffic through the ingest API as fast as it takes it; waits until the scorer has
+worked through it; and reads the alerts back from Kafka. The same traffic also goes through the scorer's
+code offline (`models.training.scorer_replay`). Both are measured alike (`models.training.alert_quality`,
+an alert timed at its newest triggering event) and compared.
 
-    python -m deploy.live_check --warmup 1 --population 14000 --duration 300
-    python -m deploy.live_check ... --table .local/live_check/live.npz   # also the live feature rows
+    flock /tmp/stopline-ports.lock python -m deploy.live_check --population 10000 --days 1 --warm-days 1
 """
 
 from __future__ import annotations
@@ -17,18 +20,25 @@ import os
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
-from deploy.live_check.topics import read_alerts, save_live_table
-from deploy.live_check.truth import load_truth, measure
+from deploy.live_check.topics import caught_up, read_alerts
 from deploy.local.common import REPO_ROOT as REPO
+from models.artifact import ARTIFACTS, active_version
+from models.training.alert_quality import measure
+from models.training.scorer_replay import OfflineScorer
 from services.kit.db import scratch_database
 from services.kit.settings import CommonSettings
+from services.scorer.settings import ScorerSettings
+from services.simulator.offline import OfflineConfig, Truth, generate
+from services.simulator.provision import provision
+from services.simulator.sinks import HttpSink
 
 OUT = REPO / ".local" / "live_check"
 PORTS = {"ingest": 28001, "scorer": 28002, "coordination": 28003}  # 8001-8010, 18001-18010 are taken
@@ -37,20 +47,19 @@ SERVICES = {
     "scorer": "services.scorer.main",
     "coordination": "services.coordination.app",
 }
+BATCH = 1000  # events a post: the most the ingest API takes
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m deploy.live_check", description=__doc__)
-    p.add_argument("--warmup", type=float, default=1.0, help="days of history the simulator sends first")
-    p.add_argument("--rate", type=float, help="events/s of live traffic (default: the population's pace)")
-    p.add_argument("--population", type=int, default=14000)
-    p.add_argument("--duration", type=float, default=300.0, help="seconds of live traffic")
-    p.add_argument("--scams-per-minute", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--drain", type=float, default=20.0, help="seconds left to the scorer after the end")
-    p.add_argument("--table", type=Path, help="also write the live money-outs' feature rows (.npz)")
+    p.add_argument("--population", type=int, default=10_000)
+    p.add_argument("--warm-days", type=float, default=1.0, help="days of traffic before the measured ones")
+    p.add_argument("--days", type=float, default=1.0, help="days of traffic measured")
+    p.add_argument("--scams-per-day", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=1007, help="the world's seed (make train evaluates on 1007)")
+    p.add_argument("--concurrency", type=int, default=8, help="posts in flight")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds the scorer may take to catch up")
     p.add_argument("--keep", action="store_true", help="keep the scratch database and topics")
-    p.add_argument("sim_args", nargs="*", help="more simulator arguments, after `--`")
     return p.parse_args(argv)
 
 
@@ -117,61 +126,117 @@ def _healthy(service: str, proc: subprocess.Popen[bytes], timeout: float = 90) -
     raise SystemExit(f"{service} not healthy after {timeout:.0f} s")
 
 
-def _live_start(sim_log: Path, fallback: datetime) -> datetime:
-    """When the simulator's live phase began (its 'simulator started' log line): warm-up alerts are
-    reported apart, since warm-up history carries no scams."""
-    for line in sim_log.read_text(errors="replace").splitlines():
-        if "simulator started" in line and line.startswith("{"):
-            with contextlib.suppress(ValueError, KeyError):
-                return datetime.fromisoformat(json.loads(line)["ts"])
-    return fallback
+async def post(events: list[tuple[float, Any]], keys: dict[str, str], concurrency: int) -> dict[str, int]:
+    """The events in report order, in per-institution batches, `concurrency` posts in flight."""
+    sink = HttpSink(f"http://127.0.0.1:{PORTS['ingest']}", keys, connections=concurrency)
+    buffers: dict[str, list[Any]] = defaultdict(list)
+    in_flight: set[asyncio.Task[Any]] = set()
+    counts = {"acked": 0, "failed": 0}
+
+    def done(tasks: set[asyncio.Task[Any]]) -> None:
+        for task in tasks:
+            result = task.result()
+            counts["acked" if result.error is None else "failed"] += result.acked or 0
+
+    for _, event in events:
+        buffer = buffers[event.institution]
+        buffer.append(event)
+        if len(buffer) >= BATCH:
+            in_flight.add(asyncio.create_task(sink.send(event.institution, buffers.pop(event.institution))))
+            if len(in_flight) >= concurrency:
+                finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                done(finished)
+    for institution, rest in buffers.items():
+        in_flight.add(asyncio.create_task(sink.send(institution, rest)))
+    if in_flight:
+        finished, _ = await asyncio.wait(in_flight)
+        done(finished)
+    await sink.close()
+    return counts
+
+
+def compare(live: dict[str, Any], offline: dict[str, Any]) -> dict[str, Any]:
+    """Where the live path and the offline replay of the same traffic differ."""
+    keys = ("alerts", "false_alerts", "false_per_1000_people_day", "caught", "caught_early", "recall")
+    out: dict[str, Any] = {k: {"live": live[k], "offline": offline[k]} for k in keys}
+    out["per_typology"] = {
+        t: {
+            "live": live["per_typology"].get(t, {}).get("caught"),
+            "offline": v["caught"],
+            "episodes": v["episodes"],
+        }
+        for t, v in offline["per_typology"].items()
+    }
+    out["hard_negatives"] = {
+        k: {
+            "live": live["hard_negatives"].get(k, {}).get("alerted"),
+            "offline": v["alerted"],
+            "episodes": v["episodes"],
+        }
+        for k, v in offline["hard_negatives"].items()
+    }
+    out["agree"] = all(live[k] == offline[k] for k in ("caught", "false_alerts", "alerts"))
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     tag = f"{int(time.time()):x}"
     logs = OUT / tag
     logs.mkdir(parents=True, exist_ok=True)
-    truth, keys, sim_log = logs / "truth.jsonl", logs / "keys.json", logs / "simulator.log"
-    simulator = [
-        *("services.simulator", "--provision", "--sink", "http", "--metrics-port", "0"),
-        *("--ingest-url", f"http://127.0.0.1:{PORTS['ingest']}", "--truth", str(truth), "--keys", str(keys)),
-        *("--warmup", str(args.warmup), "--population", str(args.population)),
-        *(("--rate", str(args.rate)) if args.rate is not None else ()),
-        *("--duration", str(args.duration), "--scams-per-minute", str(args.scams_per_minute)),
-        *("--seed", str(args.seed), *args.sim_args),
-    ]
+    span = args.warm_days + args.days
+    # Dated to end a few minutes ago: the ingest API refuses events from the future and older than its
+    # history window.
+    start = (datetime.now(UTC) - timedelta(days=span, minutes=10)).replace(microsecond=0)
+    config = OfflineConfig(
+        population=args.population,
+        days=span,
+        scams_per_day=args.scams_per_day,
+        seed=args.seed,
+        start=start,
+        run_tag=f"lc{tag}",
+    )
+    truth = Truth()
+    events = list(generate(config, truth))
+    window = (start.timestamp() + args.warm_days * 86_400, start.timestamp() + span * 86_400)
+    version = active_version(ARTIFACTS)
+    began = time.monotonic()
+    offline_alerts = (
+        OfflineScorer(ARTIFACTS, version, ScorerSettings(model_alert_threshold=0)).run(events).alerts
+    )
+    offline_s = time.monotonic() - began
     with scratch(tag, logs, keep=args.keep) as env:
-        launched = datetime.now(UTC)
-        env_sim = {**env, "STOPLINE_LOG_LEVEL": "INFO"}
+        common = CommonSettings(topic_prefix=env["STOPLINE_TOPIC_PREFIX"], database_url=env["DATABASE_URL"])
+        keys = asyncio.run(provision(common.database_url, logs / "keys.json"))
         began = time.monotonic()
-        with sim_log.open("ab") as out:
-            if _module(simulator, env_sim, out).wait() != 0:
-                raise SystemExit(f"the simulator failed; see {sim_log}")
-        sim_seconds = time.monotonic() - began
-        time.sleep(args.drain)
-        common = CommonSettings(topic_prefix=env["STOPLINE_TOPIC_PREFIX"])
+        sent = asyncio.run(post(events, keys, args.concurrency))
+        posted_s = time.monotonic() - began
+        if not asyncio.run(caught_up(common, timeout_s=args.timeout)):
+            raise SystemExit(f"the scorer did not catch up within {args.timeout:.0f} s; see {logs}")
+        live_s = time.monotonic() - began
         alerts = asyncio.run(read_alerts(common))
-        (logs / "alerts.jsonl").write_text("".join(a.model_dump_json() + "\n" for a in alerts))
-        live_from = _live_start(sim_log, launched)
-        warmup_minutes = (live_from - launched).total_seconds() / 60
-        live = [a for a in alerts if a.event_time >= live_from]
-        episodes = load_truth(truth)
-        quality = measure(live, episodes, minutes=args.duration / 60)
-        # What an operator of `make run` sees from the start: warm-up history carries no scams, so every
-        # alert on it is false, and it arrives in the first minutes.
-        overall = measure(alerts, episodes, minutes=warmup_minutes + args.duration / 60)
-        table = None
-        if args.table is not None:
-            table = asyncio.run(save_live_table(common, truth, args.table, since=0.0))
+    (logs / "alerts.jsonl").write_text("".join(a.model_dump_json() + "\n" for a in alerts))
+
+    def measured(found: list[Any]) -> dict[str, Any]:
+        timed = [(a.event_time.timestamp(), a) for a in found]
+        return measure(
+            timed, truth.episodes, truth.benign, people=args.population, start=window[0], end=window[1]
+        ).as_dict()
+
+    live = measured(alerts)
+    offline = measured([a for _, a in offline_alerts])
     result = {
-        "settings": {k: v for k, v in vars(args).items() if k not in ("table", "keep")},
-        "model": (REPO / "models" / "artifacts" / "ACTIVE").read_text().strip(),
-        "live": quality.as_dict(),
-        "warmup": {"minutes": round(warmup_minutes, 2), "alerts": overall.alerts - quality.alerts},
-        "from_start": {k: overall.as_dict()[k] for k in ("alerts", "precision", "alerts_per_min", "minutes")},
-        "live_from": live_from.isoformat(),
-        "simulator_seconds": round(sim_seconds, 1),
-        "live_table": table,
+        "settings": vars(args),
+        "model": version,
+        "events": len(events),
+        "posted": sent,
+        "seconds": {
+            "offline": round(offline_s, 1),
+            "post": round(posted_s, 1),
+            "post_and_score": round(live_s, 1),
+        },
+        "live": live,
+        "offline": offline,
+        "comparison": compare(live, offline),
         "logs": str(logs),
     }
     (logs / "result.json").write_text(json.dumps(result, indent=2))

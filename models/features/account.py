@@ -1,11 +1,16 @@
 """Per-account state (inflows and outflows) and the graph features of an account: as the payee of a
-money-out (fan-in, how long money rests) and as a possible mule paying out what it collected."""
+money-out (fan-in, how long money rests, whether it paid the payer before) and as a possible mule paying
+out what it collected.
+
+An account's outflows reach Stopline only if its own institution reports; many do not. So the payee
+features say whether the payee's institution is seen reporting outflows at all (`Reporters`): without
+it, "never paid out" would be read where nothing can be known."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.features.person import DAY_S, log10
+from models.features.person import DAY_S, AlertSeen, log10
 from models.features.windows import Window, prune_due
 
 WINDOW_S = 3600
@@ -21,7 +26,27 @@ PAYEE_FEATURES = (
     "payee_payout_ratio_24h",
     "payee_minutes_money_rests",
     "payee_payees_24h",
+    "payee_paid_payer_24h",
+    "payee_outflows_seen",
+    "payee_active_hours",
 )
+ACTIVE_CAP_H = 24.0  # "seen active for a day or more": no feature may grow with how long Stopline has run
+EPISODE_S = 3 * DAY_S  # an alert's episode stays open this long after its last payment
+REPORTING_S = 2 * DAY_S  # an institution seen reporting an outflow this recently is taken to report
+
+
+@dataclass
+class Reporters:
+    """Institutions seen reporting outflows, by when they last did (event time)."""
+
+    last: dict[str, float] = field(default_factory=dict)
+
+    def saw(self, institution: str, at: float) -> None:
+        if at > self.last.get(institution, float("-inf")):
+            self.last[institution] = at
+
+    def reports(self, institution: str, at: float) -> bool:
+        return at - self.last.get(institution, float("-inf")) <= REPORTING_S
 
 
 @dataclass
@@ -37,8 +62,8 @@ class AccountState:
     first_in_since_out: float | None = None  # the oldest inflow not yet followed by an outflow
     rests_min: float = NEVER_RESTS_MIN  # last observed time from an inflow to the next outflow
     holder_phone: str | None = None
-    alerted_at: float | None = None
-    alerted: dict[str, float] = field(default_factory=dict)  # victim-side alert keys raised here
+    mule_alert: AlertSeen | None = None  # this account's own (mule_fan_in) alert
+    victims: dict[str, AlertSeen] = field(default_factory=dict)  # payer's phone → their alert, paying here
 
     def seen(self, at: float) -> None:
         """Note an event's time; the books are pruned when it enters another minute (`prune_due`)."""
@@ -51,8 +76,8 @@ class AccountState:
     def prune(self, now: float) -> None:
         for ref in [r for r, t in self.refs.items() if t < now - DAY_S]:
             del self.refs[ref]
-        for key in [k for k, t in self.alerted.items() if t < now - DAY_S]:
-            del self.alerted[key]
+        for key in [k for k, a in self.victims.items() if a.last_at < now - EPISODE_S]:
+            del self.victims[key]
 
     def record_in(self, at: float, payer: str, amount: float, ref: str) -> bool:
         """Count an inflow; False if this movement was counted before (a replay)."""
@@ -79,8 +104,9 @@ class AccountState:
             self.first_in_since_out = None
         return True
 
-    def payee_features(self, now: float) -> list[float]:
-        """The PAYEE_FEATURES of this account as it receives a payment at `now`, in order."""
+    def payee_features(self, now: float, payer: str, outflows_seen: bool) -> list[float]:
+        """The PAYEE_FEATURES of this account as it receives a payment at `now` from `payer`
+        ("institution/account"), in order; `outflows_seen`: its institution reports outflows."""
         _, _, payers_10m = self.ins_10m.stats(now)
         _, _, payers_1h = self.ins_1h.stats(now)
         n24, received, payers_24h = self.ins_24h.stats(now)
@@ -95,6 +121,9 @@ class AccountState:
             min(paid / received, 1.0) if received > 0 else 0.0,
             self.rests_min,
             float(payees),
+            float(payer in self.outs_24h.distinct),
+            float(outflows_seen),
+            min((now - self.first_seen) / 3600, ACTIVE_CAP_H) if self.first_seen is not None else 0.0,
         ]
 
     def mule_features(self, now: float) -> dict[str, float]:
@@ -110,5 +139,6 @@ class AccountState:
             "paid_out_1h_sum": paid,
             "payout_ratio": min(paid / received, 1.0) if received else 0.0,
             "minutes_money_rests": rests,
+            "minutes_money_rested": self.rests_min,  # since the oldest inflow this pay-out took on
             "distinct_payees_1h": float(payees),
         }

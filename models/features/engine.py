@@ -4,16 +4,14 @@ money-out, shared by the live scorer (per Kafka partition) and by training (an o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from models.features.account import AccountState
 from models.features.person import CallSeen, MoneyOut, PersonState
 from streams.schemas import events as ev
 
-LOCAL_OFFSET_S = 8 * 3600  # the prefecture keeps Beijing time (UTC+8, no daylight saving)
-
-
-def hour_of_day(at: float) -> int:
-    return int(((at + LOCAL_OFFSET_S) % 86_400) // 3600)
+# A wallet's counterpart bank account is named without its bank (top-ups and withdrawals do not say).
+UNKNOWN_INSTITUTION = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +25,29 @@ class PersonOutcome:
     rescore: bool  # scored before; scored again because a call that preceded it arrived late
 
 
+@dataclass(frozen=True, slots=True)
+class WalletFlow:
+    """A wallet top-up (money in) or withdrawal (money out): the holder's own money, so not scored, but a
+    money movement of the wallet account all the same: a wallet that collects and withdraws pays out."""
+
+    person_phone: str
+    direction: Literal["in", "out"]
+    institution: str  # the payment provider holding the wallet
+    account: str  # the wallet
+    counterparty: str  # the bank account it was topped up from or withdrawn to
+    amount: float
+    at: float
+    ref: str
+
+
+Outcome = PersonOutcome | WalletFlow
+
+
 def apply_person_event(
     people: dict[str, PersonState], institution: str, event: ev.EventBase, ref: str, horizon_s: float
-) -> list[PersonOutcome]:
-    """Update the person's state with one event; return the money-outs to score because of it."""
+) -> list[Outcome]:
+    """Update the person's state with one event; return the money-outs to score because of it and the
+    wallet movements to count."""
     phone = event.person_phone
     person = people.get(phone)
     if person is None:
@@ -38,6 +55,8 @@ def apply_person_event(
     at = event.occurred_at.timestamp()
     if person.seen(at):
         person.prune(person.last_seen, horizon_s)
+    if isinstance(event, ev.Call | ev.Sms | ev.SimChange):
+        person.telecom_at = at if person.telecom_at is None else max(person.telecom_at, at)
     if isinstance(event, ev.Call):
         known = person.record_contact(event.caller, at)
         call = CallSeen(event.caller, at, at + event.duration_s, event.caller_reported, known, ref)
@@ -49,7 +68,27 @@ def apply_person_event(
     elif isinstance(event, ev.SimChange):
         person.sim_change_at = at
     elif isinstance(event, ev.Login) and event.new_device:
-        person.new_device_at = at
+        person.record_new_device(at)
+    elif isinstance(event, ev.TopUp):
+        person.topup_at = at if person.topup_at is None else max(person.topup_at, at)
+        return [
+            WalletFlow(
+                phone, "in", institution, event.account, event.source_account, float(event.amount), at, ref
+            )
+        ]
+    elif isinstance(event, ev.Withdrawal):
+        return [
+            WalletFlow(
+                phone,
+                "out",
+                institution,
+                event.account,
+                event.destination_account,
+                float(event.amount),
+                at,
+                ref,
+            )
+        ]
     elif isinstance(event, ev.Transfer | ev.Payment):
         payee = f"{event.payee_institution}/{event.payee_account}"
         money = MoneyOut(
@@ -70,7 +109,7 @@ def apply_person_event(
 
 
 def _outcome(phone: str, person: PersonState, money: MoneyOut, *, rescore: bool) -> PersonOutcome:
-    features, call = person.features(money, hour_of_day(money.at))
+    features, call = person.features(money)
     return PersonOutcome(phone, money, features, call, rescore)
 
 

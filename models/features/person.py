@@ -1,9 +1,14 @@
-"""Per-person state and the person-side features of a money-out event (a transfer or payment).
+"""Per-person state and the person-side features of a money-out event (a transfer or wallet payment).
 
 State is kept per person (by phone) and bounded by age: contacts and payees older than the horizon are
 forgotten, detail (calls, money-outs) is kept for two hours, windowed counts for at most a week. Events
 may arrive out of order: a call record arrives when the call ends, often after a transfer the victim made
-while still on the phone, so `calls_arrived` tells which recent money-outs must be scored again.
+while still on the phone, so `record_call` tells which recent money-outs must be scored again.
+
+Sequences are features of their own, because the order is the signal: a call from an unknown number
+*then* a payment to a new payee within the hour; a link SMS *then* a login from a new device *then* a
+payment; a SIM card changed *then* payments; a wallet topped up *then* paid to a new payee. Each fact
+alone is common in ordinary life (couriers call, phones are replaced, notices carry links).
 """
 
 from __future__ import annotations
@@ -18,17 +23,22 @@ from typing import TypeVar
 from models.features.numbers import is_international, is_virtual_operator
 from models.features.windows import Window, prune_due
 
+DAY_S = 86_400.0
 CALL_WINDOW_S = 3600  # a call counts for money-outs up to an hour after it ended
 RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
 # ... and at most this many of each: a person makes a handful in two hours, a company's switchboard
 # number thousands, and every call or payment looks through them (the oldest go first).
 RECENT_MAX = 100
 LONG_CALL_S = 300  # a call this long from an unknown number is worth counting
-DAY_S = 86_400.0
+ESTABLISHED_S = 2 * DAY_S  # a number first in touch this long ago is a known contact
 WEEK_S = 7 * DAY_S
 # Enough earlier payments to trust "typical"; a cap, so the feature does not keep growing with how long
 # Stopline has been running (no feature may measure that: a fresh deployment would look like fraud).
 PRIOR_CAP = 20
+# A person's typical payment before Stopline has seen one of theirs: an everyday payment's size. Without
+# it a first payment of any size read as "as usual", and a new customer's first large transfer after a
+# stranger's call scored as if it were their habit.
+TYPICAL_FIRST_PAYMENT_CNY = 300.0
 
 PERSON_FEATURES = (
     "amount_log10",
@@ -55,10 +65,17 @@ PERSON_FEATURES = (
     "long_unknown_calls_7d",
     "reported_calls_7d",
     "link_sms_7d",
-    "sim_change_24h",
-    "new_device_24h",
-    "hour_of_day",
+    "hours_since_sim_change",
+    "hours_since_new_device",
+    "seq_unknown_call_new_payee",
+    "seq_link_new_device_payment",
+    "seq_sim_change_payment",
+    "seq_topup_new_payee",
+    "telecom_seen",
 )
+SINCE_CAP_H = 72.0  # "hours since" a SIM change or a new device: this value means "not in three days"
+SEQUENCE_S = 3600  # the steps of a sequence follow each other within an hour
+LINK_BEFORE_DEVICE_S = DAY_S  # a link SMS may come a day before the login it gave away
 
 
 def log10(value: float) -> float:
@@ -87,6 +104,31 @@ class MoneyOut:
     payee_account: str
     payee_institution: str
     wallet: bool = False
+
+
+@dataclass(slots=True)
+class PaidSeen:
+    """One payment of an alerted episode, as the alert said it."""
+
+    ref: str
+    amount: float
+    at: float
+    payee_institution: str
+    payee_account: str
+
+
+@dataclass
+class AlertSeen:
+    """The person's latest alert as a victim (stage one reads the alerts topic): while it is open, the
+    person's later payments are sent as revisions of it (services/scorer/episodes.py)."""
+
+    alert_id: str
+    revision: int
+    incident_id: str  # "" when the alert names none
+    last_at: float  # event time of its newest payment
+    kind: str  # the alert's typology (call_then_transfer, suspicious_payment, mule_fan_in)
+    payments: list[PaidSeen] = field(default_factory=list)
+    amount: float = 0.0  # a mule_fan_in alert's amount at risk (a victim's is the sum of its payments)
 
 
 @dataclass(slots=True)
@@ -127,6 +169,7 @@ class PersonState:
     first_seen: float | None = None
     last_seen: float = 0.0
     contacts: dict[str, float] = field(default_factory=dict)  # number → last contact (event time)
+    contacts_since: dict[str, float] = field(default_factory=dict)  # number → first contact (event time)
     payees: dict[str, PayeeSeen] = field(default_factory=dict)
     calls: list[CallSeen] = field(default_factory=list)  # by end time
     outs: list[MoneyOut] = field(default_factory=list)  # by time
@@ -143,7 +186,12 @@ class PersonState:
     out_log_sum: float = 0.0
     sim_change_at: float | None = None
     new_device_at: float | None = None
-    alerted: dict[str, float] = field(default_factory=dict)  # alert key → when
+    link_sms_at: float | None = None  # the last SMS with a link from an unknown sender
+    link_before_device: bool = False  # such an SMS came within a day before the last new device's login
+    topup_at: float | None = None  # the last wallet top-up
+    telecom_at: float | None = None  # the last telecom event: its operator reports (calls are seen)
+    books_pruned_at: float = 0.0
+    alert: AlertSeen | None = None
 
     def seen(self, at: float) -> bool:
         """Note an event's time; return whether the books are due a pruning (`prune_due`)."""
@@ -153,21 +201,29 @@ class PersonState:
         return prune_due(before, self.last_seen)
 
     def prune(self, now: float, horizon_s: float) -> None:
-        """Drop what is older than the horizon (contacts, payees) or than the recent window (detail)."""
-        for book in (self.contacts, self.alerted):
-            for key in [k for k, t in book.items() if t < now - horizon_s]:
-                del book[key]
+        """Drop what is older than the recent window (detail, each minute) or than the horizon (contacts,
+        payees: hourly, as a walk over a busy number's contacts costs more than their age is worth)."""
+        del self.calls[: bisect.bisect_left(self.calls, now - RECENT_S, key=_ended)]
+        del self.outs[: bisect.bisect_left(self.outs, now - RECENT_S, key=_made)]
+        if now - self.books_pruned_at < 3600:
+            return
+        self.books_pruned_at = now
+        for key in [k for k, t in self.contacts.items() if t < now - horizon_s]:
+            del self.contacts[key]
+            self.contacts_since.pop(key, None)
         for key in [k for k, p in self.payees.items() if p.last < now - horizon_s]:
             del self.payees[key]
         for key in [k for k, w in self.to_payee_24h.items() if w.newest < now - DAY_S]:
             del self.to_payee_24h[key]
-        del self.calls[: bisect.bisect_left(self.calls, now - RECENT_S, key=_ended)]
-        del self.outs[: bisect.bisect_left(self.outs, now - RECENT_S, key=_made)]
 
     def record_contact(self, number: str, at: float) -> bool:
-        """Remember a contact; return whether the number had been in contact before."""
-        known = number in self.contacts and self.contacts[number] < at
+        """Remember a contact; return whether the number is an established contact: first in touch more
+        than ESTABLISHED_S before. A scammer who called yesterday to prepare today's call is no
+        acquaintance; someone the person has been in touch with for days is."""
+        first = self.contacts_since.get(number)
+        known = first is not None and first < at - ESTABLISHED_S
         self.contacts[number] = max(at, self.contacts.get(number, at))
+        self.contacts_since[number] = at if first is None else min(first, at)
         return known
 
     def record_call(self, call: CallSeen) -> list[MoneyOut]:
@@ -198,6 +254,13 @@ class PersonState:
 
     def record_link_sms(self, sender: str, at: float) -> None:
         self.link_sms_7d.add(at, sender, 1.0)
+        self.link_sms_at = at if self.link_sms_at is None else max(self.link_sms_at, at)
+
+    def record_new_device(self, at: float) -> None:
+        self.new_device_at = at
+        self.link_before_device = (
+            self.link_sms_at is not None and 0 <= at - self.link_sms_at <= LINK_BEFORE_DEVICE_S
+        )
 
     def new_money_out(self, at: float, payee: str) -> bool:
         """Whether this payee is new for the person at `at`."""
@@ -229,13 +292,17 @@ class PersonState:
         candidates = [c for c in self.calls if _covers(c, out.at)]
         return max(candidates, key=_rank) if candidates else None
 
-    def features(self, out: MoneyOut, hour_of_day: int) -> tuple[list[float], CallSeen | None]:
+    def features(self, out: MoneyOut) -> tuple[list[float], CallSeen | None]:
         """The PERSON_FEATURES of a money-out already recorded, in order, and the call it follows."""
         at = out.at
         call = self.suspicious_call_before(out)
         seen = self.payees.get(out.payee)
         prior = max(self.out_count - 1, 0)
-        typical = (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior if prior else None
+        typical = (
+            (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior
+            if prior
+            else math.log10(TYPICAL_FIRST_PAYMENT_CNY)
+        )
         n10, _, _ = self.outs_10m.stats(at)
         n1, s1, _ = self.outs_1h.stats(at)
         n24, s24, _ = self.outs_24h.stats(at)
@@ -243,9 +310,13 @@ class PersonState:
             self.to_payee_24h[out.payee].stats(at) if out.payee in self.to_payee_24h else (0, 0, 0)
         )
         gap = (at - call.end) / 60 if call else 0.0
+        suspicious_call = call is not None and (call.reported or not call.caller_known)
+        since_sim = _hours_since(self.sim_change_at, at)
+        since_device = _hours_since(self.new_device_at, at)
+        recent_device = since_device * 3600 <= SEQUENCE_S * 2
         return [
             math.log10(max(out.amount, 1.0)),
-            math.log10(max(out.amount, 1.0)) - typical if typical is not None else 0.0,
+            math.log10(max(out.amount, 1.0)) - typical,
             float(min(prior, PRIOR_CAP)),
             float(out.wallet),
             float(out.payee_new),
@@ -268,7 +339,26 @@ class PersonState:
             float(self.long_unknown_calls_7d.stats(at)[0]),
             float(self.reported_calls_7d.stats(at)[0]),
             float(self.link_sms_7d.stats(at)[0]),
-            float(self.sim_change_at is not None and 0 <= at - self.sim_change_at <= DAY_S),
-            float(self.new_device_at is not None and 0 <= at - self.new_device_at <= DAY_S),
-            float(hour_of_day),
+            since_sim,
+            since_device,
+            # The sequence's strength in one feature: the minutes of the call, so one split can tell it.
+            min((call.end - call.start) / 60, 120.0)
+            if call is not None and suspicious_call and out.payee_new
+            else 0.0,
+            float(recent_device and self.link_before_device),
+            float(since_sim < 24 and (out.payee_new or since_device <= since_sim)),
+            float(
+                out.wallet
+                and out.payee_new
+                and self.topup_at is not None
+                and 0 <= at - self.topup_at <= SEQUENCE_S
+            ),
+            float(self.telecom_at is not None and at - self.telecom_at <= WEEK_S),
         ], call
+
+
+def _hours_since(when: float | None, at: float) -> float:
+    """Hours from `when` to `at`, capped at SINCE_CAP_H (also for never, or for a time after `at`)."""
+    if when is None or when > at:
+        return SINCE_CAP_H
+    return min((at - when) / 3600, SINCE_CAP_H)

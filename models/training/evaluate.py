@@ -193,3 +193,79 @@ def at_threshold(label: np.ndarray, score: np.ndarray, threshold: float) -> AtTh
         float(alerted[positives].mean()) if positives.any() else float("nan"),
         int(alerted.sum()),
     )
+
+
+EPISODE_S = 3 * 86_400.0  # as the scorer: a person's alerts within this of each other are one episode
+
+
+@dataclass(frozen=True)
+class RowAlerts:
+    """Alerts as the scorer would raise them from these scores, counted on the rows of a table: a
+    person's first row at or above the threshold raises an alert, their further ones within EPISODE_S
+    update it. (The scorer's rules and warm-up gate are left out: `scorer_replay` has them.)"""
+
+    alerts: int
+    false_alerts: int
+    people: int
+    days: float
+    episodes: dict[str, tuple[int, int]]  # scam typology → (caught, episodes with a row here)
+    hard_negatives: dict[str, tuple[int, int]]  # kind → (alerted, episodes with a row here)
+
+    @property
+    def false_per_1000_people_day(self) -> float:
+        return self.false_alerts / max(self.people / 1000 * self.days, 1e-9)
+
+    @property
+    def recall(self) -> float:
+        caught = sum(c for c, _ in self.episodes.values())
+        total = sum(n for _, n in self.episodes.values())
+        return caught / total if total else 0.0
+
+
+def row_alerts(
+    table: FeatureTable, person: np.ndarray, scores: np.ndarray, threshold: float, *, people: int, days: float
+) -> RowAlerts:
+    alerted = scores >= threshold
+    order = np.lexsort((table.scored_at, person))
+    alerts = false = 0
+    last_person, last_at = None, -np.inf
+    for i in order[alerted[order]]:
+        if person[i] != last_person or table.scored_at[i] - last_at > EPISODE_S:
+            alerts += 1
+            false += int(table.label[i] == 0)
+        last_person, last_at = person[i], table.scored_at[i]
+    episodes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    hard: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    grouped: dict[str, tuple[bool, str]] = {}
+    for i in np.flatnonzero(table.episode_id != ""):
+        hit, _ = grouped.get(str(table.episode_id[i]), (False, ""))
+        grouped[str(table.episode_id[i])] = (hit or bool(alerted[i]), str(table.typology[i]))
+    for hit, typology in grouped.values():
+        book = hard if typology.startswith("benign:") else episodes
+        name = typology.removeprefix("benign:")
+        book[name][0] += hit
+        book[name][1] += 1
+    return RowAlerts(
+        alerts,
+        false,
+        people,
+        days,
+        {k: (c, n) for k, (c, n) in sorted(episodes.items())},
+        {k: (c, n) for k, (c, n) in sorted(hard.items())},
+    )
+
+
+def threshold_for_false_alerts(
+    table: FeatureTable, person: np.ndarray, scores: np.ndarray, target: float, *, people: int, days: float
+) -> float:
+    """The lowest threshold whose emulated false alerts per 1,000 people a day stay at or under `target`
+    (a bisection over the scores: fewer alerts as the threshold rises)."""
+    lo, hi = 0.0, float(np.nextafter(scores.max(), np.inf)) if len(scores) else 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        found = row_alerts(table, person, scores, mid, people=people, days=days)
+        if found.false_per_1000_people_day <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -1,4 +1,4 @@
-"""Training on a feature table: gradient-boosted trees, then isotonic calibration on a later time slice;
+"""Training on a feature table: gradient-boosted trees, then a logistic calibration on a later time slice;
 and the plain baselines every model is compared with on the same split (logistic regression, a random
 forest).
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from models.model import ScamModel
 from models.training.table import FeatureTable
 
 BASELINE_ROWS = 100_000  # each forest tree sees a bootstrap sample of at most this many rows
@@ -58,17 +57,39 @@ def trees(
     return model.fit(X, y)
 
 
-def calibrate(model: HistGradientBoostingClassifier, X: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
-    """Isotonic calibration of fitted trees on rows they did not see."""
+def calibrate(
+    model: HistGradientBoostingClassifier,
+    X: np.ndarray,
+    y: np.ndarray,
+    typology: HistGradientBoostingClassifier | None = None,
+) -> ScamModel:
+    """Calibration of fitted trees' raw score by a logistic map (Platt scaling), on rows they did not see."""
     if len(np.unique(y)) < 2:
         raise ValueError("the calibration rows need both labels")
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="isotonic")
-    return calibrated.fit(X, y)
+    raw = model.decision_function(X).reshape(-1, 1)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(raw, y)
+    return ScamModel(model, float(platt.coef_[0, 0]), float(platt.intercept_[0]), typology)
 
 
-def fit(
-    table: FeatureTable, features: tuple[str, ...], config: FitConfig = FitConfig()
-) -> CalibratedClassifierCV:
+def typology_classifier(
+    X: np.ndarray, typology: np.ndarray, config: FitConfig
+) -> HistGradientBoostingClassifier | None:
+    """Which scam it is, learnt on the scam rows alone (None with fewer than two typologies)."""
+    if len(np.unique(typology)) < 2:
+        return None
+    model = HistGradientBoostingClassifier(
+        max_iter=80,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=10,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=config.seed,
+    )
+    return model.fit(X, typology)
+
+
+def fit(table: FeatureTable, features: tuple[str, ...], config: FitConfig = FitConfig()) -> ScamModel:
     """A calibrated classifier over `features` (columns taken by name from the table)."""
     if len(np.unique(table.label)) < 2:
         raise ValueError("the table needs both labels to train on")

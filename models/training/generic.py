@@ -30,7 +30,14 @@ from models.training.evaluate import (
     single_feature_auc,
     threshold_at_fpr,
 )
-from models.training.fit import FitConfig, calibrate, logistic_regression, random_forest, trees
+from models.training.fit import (
+    FitConfig,
+    calibrate,
+    logistic_regression,
+    random_forest,
+    trees,
+    typology_classifier,
+)
 from models.training.table import Columns, FeatureTable, TableError, concat, load_each
 
 log = logging.getLogger(__name__)
@@ -150,7 +157,13 @@ def run(
     s = split(tables, test_days=test_days, test_share=test_share)
     config = FitConfig()
     model_trees = trees(s.fit.X, s.fit.label, config)
-    model = calibrate(model_trees, s.validation.X, s.validation.label)
+    scams = (s.fit.label == 1) & (s.fit.typology != "")
+    kinds = (
+        typology_classifier(s.fit.X[scams], s.fit.typology[scams], config)
+        if "typology" in s.fit.present
+        else None
+    )
+    model = calibrate(model_trees, s.validation.X, s.validation.label, kinds)
     log.info("trained on %d rows, calibrated on %d", len(s.fit), len(s.validation))
 
     def both(m: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +191,7 @@ def run(
     card: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
-            "kind": "HistGradientBoostingClassifier + isotonic CalibratedClassifierCV",
+            "kind": "HistGradientBoostingClassifier + logistic calibration",
             **config.__dict__,
         },
         "data": {
@@ -203,7 +216,6 @@ def run(
             "single_feature_auc": single_feature_auc(s.test)[:10],
         },
         "thresholds": {"alert": measured[0].at_fpr.threshold, "fpr_1pct": measured[0].at_fpr.threshold},
-        "typical_values": np.median(s.fit.X[s.fit.label == 0], axis=0).tolist(),
         "libraries": libraries,
         "not_for_scorer": why_not,
     }

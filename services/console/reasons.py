@@ -38,6 +38,12 @@ def _people(text: str) -> str:
     return "1人" if text == "1 person" else text.replace(" different people", "人")
 
 
+def _span(text: str) -> str:
+    """ "7 min" → "7分钟", "5 h" → "5小时"."""
+    n, unit = text.split()
+    return f"{n}{'分钟' if unit == 'min' else '小时'}"
+
+
 def _window(text: str) -> str:
     return "1小时" if text == "hour" else "24小时"
 
@@ -61,7 +67,7 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     ),
     (
         re.compile(
-            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times before, (?P<s>[\d,]+) CNY to it in 24 h"
+            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times? before, (?P<s>[\d,]+) CNY to it in 24 h"
         ),
         lambda m: f"{_money(m['a'])}转给此前付过{m['n']}次的收款人，24小时内共{m['s']}元",
     ),
@@ -97,6 +103,31 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (
         re.compile(r"little history for this person \((?P<n>\d+) earlier payments?\)"),
         lambda m: f"此人历史记录很少（此前付款{m['n']}笔）",
+    ),
+    (
+        re.compile(
+            r"a new device logged in to the account (?P<t>\d+ (?:min|h)) before the payment"
+            r"(?P<sms> after an SMS with a link from an unknown sender)?"
+        ),
+        lambda m: (
+            ("收到陌生号码带链接短信后，" if m["sms"] else "") + f"付款前{_span(m['t'])}有新设备登录账户"
+        ),
+    ),
+    (
+        re.compile(r"the person's SIM card was changed (?P<t>\d+ (?:min|h)) before the payment"),
+        lambda m: f"付款前{_span(m['t'])}此人的SIM卡被更换",
+    ),
+    (
+        re.compile(r"the wallet was topped up from the bank just before paying a payee it never paid"),
+        lambda m: "钱包刚从银行充值，随即向从未付过款的收款人付款",
+    ),
+    (
+        re.compile(r"the payee account had paid this person's account in the last 24 h, then asked for more"),
+        lambda m: "收款账户24小时内曾向此人账户付款，随后又收到此人更多汇款",
+    ),
+    (
+        re.compile(r"little payment history for this person \((?P<n>\d+) earlier payments?\)"),
+        lambda m: f"此人付款记录很少（此前付款{m['n']}笔）",
     ),
     (re.compile(r"at (?P<h>\d+):00 local time"), lambda m: f"当地时间{m['h']}点"),
     (re.compile(r"the caller's number is on the fraud blocklist"), lambda m: "来电号码在涉诈号码黑名单中"),

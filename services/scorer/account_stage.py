@@ -1,26 +1,29 @@
 """Stage two of the scorer: money movements keyed by account → per-account state. Each inflow is joined
 with the payer's features from stage one and scored by the model, all inflows of a consumer batch in one
-call, then hard rules (reported or blocked numbers, known mule accounts) and thresholds → actions.
-Outflows feed the mule fan-in rule on the paying account."""
+call, then hard rules (reported or blocked numbers, known mule accounts) and thresholds → actions; one
+alert per episode (`episodes`), its reasons from the model's attribution, its scam typology from the
+model's typology classifier. Outflows (bank transfers and wallet withdrawals) feed the mule fan-in rule
+on the paying account."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import numpy as np
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from models.features.account import AccountState
+from models.features.account import AccountState, Reporters
 from models.features.codec import decode, encode, layout
 from models.features.engine import account
+from models.features.person import AlertSeen
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
-from services.scorer import explain, metrics
+from services.scorer import episodes, explain, metrics
 from services.scorer.books import Book
 from services.scorer.dead_letter import dead_letter, describe, untimely
 from services.scorer.hooks import FraudKnowledge, NothingKnown
@@ -31,7 +34,7 @@ from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
-from streams.schemas.alerts import Alert, AlertPayment, Subject, Typology, alert_id_for, incident_id_for
+from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for, incident_id_for
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.movements import Movement, movement_adapter
 
@@ -78,6 +81,8 @@ class AccountStage:
         self.rule: Rule = rule or MuleFanIn(settings)
         self.knowledge: FraudKnowledge = knowledge or NothingKnown()
         self.accounts: dict[int, Book[AccountState]] = {}
+        # Institutions seen reporting outflows (any partition's): not snapshotted, relearnt in minutes.
+        self.reporters = Reporters()
         self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
         self.checkpoints = Checkpoints(
             snapshots,
@@ -104,6 +109,16 @@ class AccountStage:
 
     async def handle(self, batch: Batch) -> Landing:
         self.model.maybe_swap()  # between batches: a promotion never splits one
+        out, alerts = self.process(batch)
+        landing = await self.producer.enqueue(out) if out else None  # acknowledged while the next is scored
+        if landing is not None and alerts:
+            landing.add_done_callback(lambda _: _observe_alerted([ts for _, ts in alerts]))
+        self.prune()
+        return landing
+
+    def process(self, batch: Batch) -> tuple[list[Record], list[tuple[Alert, int]]]:
+        """The batch's movements applied to state and scored; the records to produce, and the alerts
+        among them with the source record's time."""
         out: list[Record] = []
         alerts: list[tuple[Alert, int]] = []
         pending: list[Pending] = []
@@ -138,11 +153,7 @@ class AccountStage:
                         pending.append(waiting)
         alerts += self._score(pending)
         out += [self._alert_record(a) for a, _ in alerts]
-        landing = await self.producer.enqueue(out) if out else None  # acknowledged while the next is scored
-        if landing is not None and alerts:
-            landing.add_done_callback(lambda _: _observe_alerted([ts for _, ts in alerts]))
-        self.prune()
-        return landing
+        return out, alerts
 
     def _inflow(
         self, partition: int, accounts: Book[AccountState], move: Movement, ts: int
@@ -163,7 +174,8 @@ class AccountStage:
             metrics.SKIPPED.labels("feature_set").inc()
             return None
         cold = at - since < self.s.model_warmup_hours * 3600
-        return Pending(move, state, move.person_features + state.payee_features(at), ts, cold)
+        seen = self.reporters.reports(move.institution, at)
+        return Pending(move, state, move.person_features + state.payee_features(at, payer, seen), ts, cold)
 
     def _watching_since(self, partition: int, accounts: Book[AccountState], at: float) -> float:
         """The oldest event time this partition's state holds: from restored accounts the first time (a
@@ -181,26 +193,48 @@ class AccountStage:
         scores = self.model.score(rows)  # the micro-batch: one call for every inflow of the batch
         metrics.SCORED.inc(len(pending))
         threshold = self.model.threshold
-        chosen: list[tuple[int, float, list[str]]] = []
+        chosen: list[tuple[int, float, list[str], episodes.Raised]] = []
         for i, p in enumerate(pending):
             score, hard = self._hard_rules(p, float(scores[i]))
             if p.cold and not hard:
                 # A state younger than the windows (fresh start, or replayed history) sees every account
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
                 metrics.SKIPPED.labels("cold_state").inc()
+            payer = p.move.payer_phone
+            assert payer is not None
+            raised = episodes.decide(
+                p.move,
+                p.state.victims.get(payer),
+                alertable=score >= threshold or bool(hard),
+                may_open=not p.cold or bool(hard),
+                kind=self._kind(p),
+            )
+            if raised is None:
                 continue
-            # A replayed inflow still marks its trigger as alerted, so it is not alerted on again.
-            # A hard rule alerts whatever the model threshold is set to.
-            if (score >= threshold or hard) and self._first_alert(p) and not p.replay:
-                chosen.append((i, score, hard))
+            # Also when replayed (state rebuilt after a restore): the payment is not alerted on again.
+            p.state.victims[payer] = episodes.seen(raised, p.move.occurred_at.timestamp())
+            if not p.replay:
+                chosen.append((i, score, hard, raised))
         if not chosen:
             return []
-        index = [i for i, _, _ in chosen]
-        words = explain.reasons(rows[index], scores[index], self.model.live.typical, self.model.live.score)
-        return [
-            (self._victim_alert(pending[i], score, hard + said), pending[i].source_ts)
-            for (i, score, hard), said in zip(chosen, words, strict=True)
-        ]
+        index = [i for i, _, _, _ in chosen]
+        live = self.model.live
+        said = explain.reasons(rows[index], live.contributions(rows[index]))
+        kinds = live.typology(rows[index])
+        out = []
+        for (i, score, hard, raised), words, kind in zip(chosen, said, kinds, strict=True):
+            reasons = hard + [w for w in words if w not in hard] or [
+                f"the model finds this payment likely a scam (score {score:.2f})"
+            ]
+            out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
+        return out
+
+    def _kind(self, p: Pending) -> Typology:
+        """call_then_transfer if the call before the payment was from an unknown, reported or blocked
+        number; otherwise the payment is suspicious on its own (the mule account's alert is `_outflow`'s)."""
+        f = p.row
+        suspicious = f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(p.move)
+        return "call_then_transfer" if suspicious else "suspicious_payment"
 
     def _hard_rules(self, p: Pending, score: float) -> tuple[float, list[str]]:
         """Facts that alert whatever the model says, with their reason first."""
@@ -210,41 +244,44 @@ class AccountStage:
             said.append("the caller's number is on the fraud blocklist")
         elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
             said.append("the caller's number has been reported for fraud by its operator")
+        elif not p.cold and self._talked_into_it(p):
+            # The scorer's own example: long on the phone with a stranger, then a large sum to a new payee
+            # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
+            said.append(explain.call_reason({name: float(p.row[i]) for name, i in F.items()}))
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
         return (max(score, self.s.hard_rule_score) if said else score), said
+
+    def _talked_into_it(self, p: Pending) -> bool:
+        """A long call from an unknown number, then soon after a large payment to a payee never paid (the
+        state is warm: young state sees every caller and payee as new)."""
+        f = p.row
+        return bool(
+            f[F["caller_unknown"]]
+            and f[F["payee_new"]]
+            and f[F["call_duration_min"]] >= self.s.long_call_minutes
+            and f[F["minutes_call_end_to_transfer"]] <= self.s.call_gap_minutes
+            and p.move.amount >= self.s.large_amount
+        )
 
     def _blocked_caller(self, move: Movement) -> bool:
         """Whether the call before the payment came from a number on the blocklist."""
         return bool(move.call_caller) and self.knowledge.is_blocked_number(move.call_caller or "")
 
-    def _first_alert(self, p: Pending) -> bool:
-        """One alert per victim and payee account: a call reported after the payment (calls are
-        reported when they end) rescores it, but must not raise a second alert for the same money.
-        Repeats are also dropped downstream by the deterministic alert id."""
-        key = self._trigger(p)
-        if key in p.state.alerted:
-            return False
-        p.state.alerted[key] = p.move.occurred_at.timestamp()
-        return True
-
-    @staticmethod
-    def _trigger(p: Pending) -> str:
-        move = p.move
-        return f"{move.payer_phone}|{move.institution}/{move.account}"
-
-    def _victim_alert(self, p: Pending, score: float, reasons: list[str]) -> Alert:
+    def _victim_alert(
+        self, p: Pending, score: float, reasons: list[str], raised: episodes.Raised, kind: tuple[str, float]
+    ) -> Alert:
         move = p.move
         assert move.payer_phone is not None
-        # The call is evidence if its caller was unknown, reported or is on the blocklist; without such a
-        # call the victim alert is a suspicious payment (the mule account's alert is `_outflow`'s).
-        f = p.row
-        suspicious = f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(move)
-        call = move.call_ref if suspicious else None
-        typology: Typology = "call_then_transfer" if call else "suspicious_payment"
-        metrics.ALERTS.labels(f"model_{typology}").inc()
+        typology: Typology = (
+            "call_then_transfer" if raised.kind == "call_then_transfer" else "suspicious_payment"
+        )
+        call = move.call_ref if typology == "call_then_transfer" and move.call_ref else None
+        metrics.ALERTS.labels(f"model_{typology}" if raised.revision == 1 else "revision").inc()
+        scam, scam_score = kind
         return Alert(
-            alert_id=alert_id_for(typology, keys.person_key(move.payer_phone).decode(), self._trigger(p)),
+            alert_id=raised.alert_id,
+            revision=raised.revision,
             typology=typology,
             score=round(min(score, 1.0), 4),
             reasons=reasons,
@@ -256,18 +293,12 @@ class AccountStage:
                 payee_account=move.account,
                 payee_institution=move.institution,
             ),
-            triggering_event_ids=[r for r in (call, move.event_ref) if r],
-            amount_at_risk=f"{move.amount:.2f}",
-            incident_id=incident_id_for(move.institution, move.account),
-            payments=[
-                AlertPayment(
-                    event_ref=move.event_ref,
-                    amount=Decimal(f"{move.amount:.2f}"),
-                    occurred_at=move.occurred_at,
-                    payee_account=move.account,
-                    payee_institution=move.institution,
-                )
-            ],
+            triggering_event_ids=[r for r in (call, *(pay.event_ref for pay in raised.payments)) if r],
+            amount_at_risk=f"{raised.amount:.2f}",
+            incident_id=raised.incident_id,
+            payments=raised.payments,
+            scam_typology=scam or None,  # the classifier's classes are ScamTypology
+            scam_typology_score=round(scam_score, 4) if scam else None,
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=f"{self.version}+{self.model.live.version}",
@@ -284,29 +315,41 @@ class AccountStage:
         payee = f"{move.counterparty_institution}/{move.counterparty}"
         if not state.record_out(at, payee, move.amount, move.event_ref):
             return None
+        self.reporters.saw(move.institution, at)
         if move.holder_phone:
             state.holder_phone = move.holder_phone
-        if state.alerted_at is not None and at - state.alerted_at < COOLDOWN_S:
-            return None
         finding = self.rule.score(state.mule_features(at))
         if finding is None or finding.score < self.s.alert_threshold:
             return None
-        state.alerted_at = at
-        metrics.ALERTS.labels("mule_fan_in").inc()
-        ins = state.ins_1h
+        received = state.ins_1h.stats(at)[1]
+        open_alert = state.mule_alert
+        if open_alert is not None and at - open_alert.last_at < COOLDOWN_S:
+            # The same incident still collecting: a revision once what it took in has grown by a fifth.
+            if received < 1.2 * open_alert.amount:
+                return None
+            alert_id, revision = uuid.UUID(open_alert.alert_id), open_alert.revision + 1
+        else:
+            alert_id = alert_id_for(
+                "mule_fan_in", keys.account_key(move.institution, move.account).decode(), move.event_ref
+            )
+            revision = 1
+        incident = incident_id_for(move.institution, move.account)
+        state.mule_alert = AlertSeen(
+            str(alert_id), revision, str(incident), at, "mule_fan_in", amount=received
+        )
+        metrics.ALERTS.labels("mule_fan_in" if revision == 1 else "revision").inc()
         refs = [r for r, t in state.refs.items() if at - 3600 <= t <= at and r != move.event_ref]
         return Alert(
-            alert_id=alert_id_for(
-                "mule_fan_in", keys.account_key(move.institution, move.account).decode(), move.event_ref
-            ),
+            alert_id=alert_id,
+            revision=revision,
             typology="mule_fan_in",
             score=finding.score,
             reasons=finding.reasons,
             recommended_actions=actions_for(finding.score, self.s, victim_known=False),
             subject=Subject(account=move.account, institution=move.institution),
             triggering_event_ids=list(dict.fromkeys([*refs, move.event_ref])),
-            amount_at_risk=f"{ins.stats(at)[1]:.2f}",
-            incident_id=incident_id_for(move.institution, move.account),
+            amount_at_risk=f"{received:.2f}",
+            incident_id=incident,
             event_time=move.occurred_at,
             created_at=datetime.now(UTC),
             scorer_version=self.version,

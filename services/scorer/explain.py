@@ -1,9 +1,10 @@
-"""Reasons in words: which groups of features pushed a money-out's score up, told as an operator reads.
+"""Reasons in words: the facts that raised this money-out's score most, told as an operator reads them.
 
-Attribution by occlusion: a group's contribution is how much the score falls when its features are set
-to their typical values in ordinary traffic (from the model card). It is honest about this model and
-this event, and cheap (one small batch per alerted event); it is not a causal claim, and correlated
-groups can share credit. The top groups, in order, become the alert's reasons."""
+The model attributes each row's raw score to its features (`models.model.Path`: the contributions add up
+exactly to the score's departure from the model's expected score); features that describe one fact are
+summed into a group, and the groups that raised the score, strongest first, become the reasons. A group
+that lowered the score or left it unchanged is never said, nor is a fact its words cannot state (a call
+that did not happen)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from models.features.person import SINCE_CAP_H
 from models.features.vector import FEATURE_NAMES
 
 F = dict[str, float]
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 MAX_REASONS = 4
+MIN_CONTRIBUTION = 0.05  # in log-odds: less than this raised the score by nothing worth saying
 
 
 def money(amount: float) -> str:
@@ -26,9 +29,27 @@ def _amount(f: F) -> float:
     return 10 ** f["amount_log10"]
 
 
+def _count(n: float, noun: str) -> str:
+    """ "1 payment", "3 payments": operators read these sentences."""
+    return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
+
+
+def _people(n: float) -> str:
+    return "1 person" if round(n) == 1 else f"{n:.0f} different people"
+
+
+def _ago(hours: float) -> str:
+    return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.0f} h"
+
+
 def _call(f: F) -> str | None:
     if not f["call_present"]:
         return None
+    return call_reason(f)
+
+
+def call_reason(f: F) -> str:
+    """The call before the payment, as it happened (also a hard rule's reason)."""
     if f["caller_reported"]:
         who = "a number reported for fraud"
     elif f["caller_unknown"]:
@@ -47,14 +68,36 @@ def _call(f: F) -> str | None:
         who += f" ({' '.join(kinds)})"
     gap = f["minutes_call_end_to_transfer"]
     when = "during the call" if gap < 0 else f"{gap:.0f} min after the call ended"
-    return f"the person had a {f['call_duration_min']:.0f}-minute call from {who} and paid {when}"
+    to = " to a payee never paid before" if f["seq_unknown_call_new_payee"] else ""
+    return f"the person had a {f['call_duration_min']:.0f}-minute call from {who} and paid{to} {when}"
+
+
+def _takeover(f: F) -> str | None:
+    hours = f["hours_since_new_device"]
+    if hours >= SINCE_CAP_H:
+        return None
+    after = " after an SMS with a link from an unknown sender" if f["seq_link_new_device_payment"] else ""
+    return f"a new device logged in to the account {_ago(hours)} before the payment{after}"
+
+
+def _sim(f: F) -> str | None:
+    hours = f["hours_since_sim_change"]
+    if hours >= SINCE_CAP_H:
+        return None
+    return f"the person's SIM card was changed {_ago(hours)} before the payment"
+
+
+def _wallet(f: F) -> str | None:
+    if f["seq_topup_new_payee"]:
+        return "the wallet was topped up from the bank just before paying a payee it never paid"
+    return None
 
 
 def _payee(f: F) -> str:
     if f["payee_new"]:
         return f"{money(_amount(f))} went to a payee this person had never paid"
     return (
-        f"{money(_amount(f))} to a payee paid {f['payee_prior_count']:.0f} times before, "
+        f"{money(_amount(f))} to a payee paid {_count(f['payee_prior_count'], 'time')} before, "
         f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
     )
 
@@ -66,28 +109,27 @@ def _amount_reason(f: F) -> str:
     return f"a large payment: {money(_amount(f))}"
 
 
-def _count(n: float, noun: str) -> str:
-    """ "1 payment", "3 payments": operators read these sentences."""
-    return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
-
-
-def _people(n: float) -> str:
-    return "1 person" if round(n) == 1 else f"{n:.0f} different people"
-
-
-def _fan_in(f: F) -> str:
+def _fan_in(f: F) -> str | None:
     if f["payee_payers_1h"] >= 2:
         return f"the payee account received money from {_people(f['payee_payers_1h'])} in the last hour"
-    return f"the payee account received money from {_people(f['payee_payers_24h'])} in the last 24 h"
+    if f["payee_payers_24h"] >= 2:
+        return f"the payee account received money from {_people(f['payee_payers_24h'])} in the last 24 h"
+    return None
 
 
-def _rests(f: F) -> str:
-    if f["payee_minutes_money_rests"] >= 1440:
-        return "the payee account has not paid money on"
+def _rests(f: F) -> str | None:
+    if not f["payee_outflows_seen"] or f["payee_minutes_money_rests"] >= 1440:
+        return None
     return (
         f"money rests about {max(f['payee_minutes_money_rests'], 1):.0f} min in the payee account before it "
         f"moves on ({100 * f['payee_payout_ratio_24h']:.0f}% paid out in 24 h)"
     )
+
+
+def _refund(f: F) -> str | None:
+    if f["payee_paid_payer_24h"]:
+        return "the payee account had paid this person's account in the last 24 h, then asked for more"
+    return None
 
 
 def _velocity(f: F) -> str:
@@ -98,35 +140,21 @@ def _velocity(f: F) -> str:
     )
 
 
-def _contacts(f: F) -> str:
+def _contacts(f: F) -> str | None:
     parts = []
     if f["link_sms_7d"]:
-        parts.append(f"{f['link_sms_7d']:.0f} SMS with links from unknown senders this week")
+        parts.append(f"{_count(f['link_sms_7d'], 'SMS')} with links from unknown senders this week")
     if f["long_unknown_calls_7d"]:
         parts.append(f"{_count(f['long_unknown_calls_7d'], 'long call')} from unknown numbers this week")
     if f["reported_calls_7d"]:
         parts.append(f"{_count(f['reported_calls_7d'], 'call')} from reported numbers this week")
-    return "; ".join(parts) or f"{_count(f['unknown_calls_24h'], 'call')} from unknown numbers in 24 h"
+    return "; ".join(parts) or None
 
 
-def _device(f: F) -> str:
-    parts = [
-        p
-        for p, on in (
-            ("a new device logged in", f["new_device_24h"]),
-            ("the SIM card changed", f["sim_change_24h"]),
-        )
-        if on
-    ]
-    return " and ".join(parts) + " within 24 h" if parts else "no device change"
-
-
-def _history(f: F) -> str:
-    return f"little history for this person ({_count(f['prior_money_outs'], 'earlier payment')})"
-
-
-def _hour(f: F) -> str:
-    return f"at {f['hour_of_day']:.0f}:00 local time"
+def _history(f: F) -> str | None:
+    if f["prior_money_outs"] >= 5:
+        return None
+    return f"little payment history for this person ({_count(f['prior_money_outs'], 'earlier payment')})"
 
 
 GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
@@ -139,9 +167,13 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
             "caller_international",
             "caller_virtual_operator",
             "minutes_call_end_to_transfer",
+            "seq_unknown_call_new_payee",
         ),
         _call,
     ),
+    (("hours_since_new_device", "seq_link_new_device_payment"), _takeover),
+    (("hours_since_sim_change", "seq_sim_change_payment"), _sim),
+    (("seq_topup_new_payee", "wallet_payment"), _wallet),
     (("payee_new", "payee_prior_count", "to_payee_24h_sum_log10"), _payee),
     (("amount_log10", "amount_vs_typical"), _amount_reason),
     (
@@ -160,9 +192,12 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
             "payee_payout_ratio_24h",
             "payee_minutes_money_rests",
             "payee_payees_24h",
+            "payee_outflows_seen",
+            "payee_active_hours",
         ),
         _rests,
     ),
+    (("payee_paid_payer_24h",), _refund),
     (
         (
             "outs_10m_count",
@@ -175,32 +210,29 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
         _velocity,
     ),
     (("unknown_calls_24h", "long_unknown_calls_7d", "reported_calls_7d", "link_sms_7d"), _contacts),
-    (("sim_change_24h", "new_device_24h"), _device),
-    (("prior_money_outs", "wallet_payment"), _history),
-    (("hour_of_day",), _hour),
+    (("prior_money_outs", "telecom_seen"), _history),
 ]
 _GROUP_INDEX = [np.array([INDEX[n] for n in names]) for names, _ in GROUPS]
+assert sorted(i for index in _GROUP_INDEX for i in index.tolist()) == list(range(len(FEATURE_NAMES)))
 
 
-def reasons(
-    rows: np.ndarray, scores: np.ndarray, typical: np.ndarray, score: Callable[[np.ndarray], np.ndarray]
-) -> list[list[str]]:
-    """For each row (an alerted money-out), its reasons: the groups whose typical values lower the score
-    most, best first, in words; at least one reason per row."""
-    n, g = len(rows), len(GROUPS)
-    probes = np.repeat(rows, g, axis=0)
-    for k, index in enumerate(_GROUP_INDEX):
-        probes[k::g, index] = typical[index]
-    drops = scores[:, None] - score(probes).reshape(n, g)
+def group_contributions(contributions: np.ndarray) -> np.ndarray:
+    """Rows × GROUPS: each group's share of the score's departure from the expected score."""
+    return np.column_stack([contributions[:, index].sum(axis=1) for index in _GROUP_INDEX])
+
+
+def reasons(rows: np.ndarray, contributions: np.ndarray) -> list[list[str]]:
+    """For each row, the groups that raised its score, strongest first, in words (at most MAX_REASONS);
+    an empty list when no group raised it by MIN_CONTRIBUTION (a hard rule says its own reason)."""
     out = []
-    for row, drop in zip(rows, drops, strict=True):
+    for row, by_group in zip(rows, group_contributions(contributions), strict=True):
         f = {name: float(row[i]) for name, i in INDEX.items()}
         said: list[str] = []
-        for k in np.argsort(-drop):
-            if drop[k] <= 0 or len(said) >= MAX_REASONS:
+        for k in np.argsort(-by_group):
+            if by_group[k] < MIN_CONTRIBUTION or len(said) >= MAX_REASONS:
                 break
             text = GROUPS[k][1](f)
             if text:
                 said.append(text)
-        out.append(said or [_payee(f)])
+        out.append(said)
     return out

@@ -59,7 +59,9 @@ class Scorer:
                     common,
                     settings,
                     group=f"{prefix}scorer-events",
-                    topics=[topics.name(t, prefix) for t in topics.EVENT_TOPICS.values()],
+                    # The alerts too: keyed by person, a person's alerts come back to the partition of
+                    # their events, so their later payments update the open alert (episodes).
+                    topics=[topics.name(t, prefix) for t in (*topics.EVENT_TOPICS.values(), topics.ALERTS)],
                     stage=self.persons,
                 )
             )

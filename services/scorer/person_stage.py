@@ -15,11 +15,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from models.features.codec import decode, encode, layout
-from models.features.engine import PersonOutcome, apply_person_event
+from models.features.engine import UNKNOWN_INSTITUTION, PersonOutcome, WalletFlow, apply_person_event
 from models.features.person import PersonState
 from models.features.vector import FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
-from services.scorer import metrics
+from services.scorer import episodes, metrics
 from services.scorer.books import Book
 from services.scorer.dead_letter import dead_letter, describe, untimely
 from services.scorer.settings import ScorerSettings
@@ -28,9 +28,9 @@ from streams import keys, topics
 from streams.consumer import Batch, Landing
 from streams.producer import Producer, Record
 from streams.schemas import events as ev
-from streams.schemas.alerts import event_ref
+from streams.schemas.alerts import event_ref, received_alert_adapter
 from streams.schemas.event_time import EventTimeBounds
-from streams.schemas.movements import Movement
+from streams.schemas.movements import Movement, OpenEpisode
 
 DEDUP_S = 3600.0
 
@@ -97,7 +97,18 @@ class PersonStage:
         self.seen[partition] = OrderedDict((str(ref), now - float(age)) for ref, age in state["seen"])
 
     async def handle(self, batch: Batch) -> Landing:
+        out = self.process(batch)
+        # Not waited for: the next batch is scored while Kafka acknowledges (the runner waits before it
+        # commits).
+        landing = await self.producer.enqueue(out) if out else None
+        self.prune(time.monotonic())
+        return landing
+
+    def process(self, batch: Batch) -> list[Record]:
+        """The batch's records applied to state; the records to produce (movements, moved events, dead
+        letters). The person's own alerts come on the alerts topic (co-partitioned: keyed by person)."""
         out: list[Record] = []
+        alerts = topics.name(topics.ALERTS, self.prefix)
         # A person's calls and payments arrive on different topics; within a batch they are applied in
         # the order Kafka received them, not topic by topic, so a call is seen before the payment it led to.
         ordered = sorted(
@@ -105,18 +116,29 @@ class PersonStage:
             key=lambda item: (item[1].timestamp, item[0].topic, item[1].offset),
         )
         for tp, record in ordered:
-            if self.checkpoints.replaying(tp, record.offset):
+            if tp.topic == alerts:
+                self._alert(tp.partition, record)
+            elif self.checkpoints.replaying(tp, record.offset):
                 # Handled by this partition's previous owner, which forwarded its movements: the
                 # state is rebuilt, the output dropped.
                 self._one(tp.partition, record, [])
             else:
                 self._one(tp.partition, record, out)
         metrics.BATCH_EVENTS.observe(len(ordered))
-        # Not waited for: the next batch is scored while Kafka acknowledges (the runner waits before it
-        # commits).
-        landing = await self.producer.enqueue(out) if out else None
-        self.prune(time.monotonic())
-        return landing
+        return out
+
+    def _alert(self, partition: int, record: ConsumerRecord) -> None:
+        """A victim's alert (ours, from stage two): their later payments in its episode update it."""
+        try:
+            alert = received_alert_adapter.validate_json(record.value or b"")
+        except ValidationError:
+            return  # not ours to judge: the alerts' consumers count invalid ones
+        phone = alert.subject.phone
+        if phone is None or alert.typology == "mule_fan_in":
+            return
+        person = self.people.setdefault(partition, Book()).get(phone)
+        if person is not None:  # a person forgotten since has no episode to continue
+            episodes.remember(person, alert)
 
     def _one(self, partition: int, record: ConsumerRecord, out: list[Record]) -> None:
         try:
@@ -158,13 +180,24 @@ class PersonStage:
             people = self.people[partition] = Book()
         horizon = self.s.state_horizon_hours * 3600
         for outcome in apply_person_event(people, envelope.institution, event, ref, horizon):
-            out.extend(self._movements(outcome, record.timestamp))
+            if isinstance(outcome, WalletFlow):
+                out.append(self._record(_wallet_movement(outcome), record.timestamp))
+            else:
+                episode = episodes.open_episode(people[event.person_phone], outcome.money)
+                out.extend(self._record(m, record.timestamp) for m in self._movements(outcome, episode))
         people.touched(event.person_phone, event.occurred_at.timestamp())
 
-    def _movements(self, o: PersonOutcome, ts: int) -> list[Record]:
+    def _record(self, move: Movement, ts: int) -> Record:
+        return Record(
+            topics.name(topics.TRANSFERS_BY_ACCOUNT, self.prefix),
+            orjson.dumps(move.model_dump(mode="json", exclude_none=True)),
+            keys.account_key(move.institution, move.account),
+            timestamp_ms=ts,
+        )
+
+    def _movements(self, o: PersonOutcome, episode: OpenEpisode | None) -> list[Movement]:
         """The money-out seen from the payee (with the payer's features, to be scored there) and, the
         first time only, from the payer's account."""
-        topic = topics.name(topics.TRANSFERS_BY_ACCOUNT, self.prefix)
         m = o.money
         common = {
             "amount": m.amount,
@@ -185,6 +218,7 @@ class PersonStage:
             call_ref=o.call.ref if o.call is not None else None,
             call_caller=o.call.caller if o.call is not None else None,
             rescore=o.rescore,
+            episode=episode,
             **common,
         )
         moves = [inflow]
@@ -200,15 +234,7 @@ class PersonStage:
                     **common,
                 )
             )
-        return [
-            Record(
-                topic,
-                orjson.dumps(mv.model_dump(mode="json", exclude_none=True)),
-                keys.account_key(mv.institution, mv.account),
-                timestamp_ms=ts,
-            )
-            for mv in moves
-        ]
+        return moves
 
     def prune(self, now: float) -> None:
         """Forget people silent for longer than the horizon (in event time, against the partition's
@@ -234,4 +260,19 @@ def _moved(record: ConsumerRecord, partition: int) -> Record:
         headers=[*record.headers, ("stopline.moved-from", str(record.partition).encode())],
         timestamp_ms=record.timestamp,
         partition=partition,
+    )
+
+
+def _wallet_movement(flow: WalletFlow) -> Movement:
+    """A top-up (into the wallet) or a withdrawal (out of it), seen from the wallet's side."""
+    return Movement(
+        direction=flow.direction,
+        account=flow.account,
+        institution=flow.institution,
+        counterparty=flow.counterparty,
+        counterparty_institution=UNKNOWN_INSTITUTION,
+        amount=flow.amount,
+        occurred_at=datetime.fromtimestamp(flow.at, UTC),
+        event_ref=flow.ref,
+        holder_phone=flow.person_phone,
     )

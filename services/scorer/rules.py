@@ -33,6 +33,8 @@ class MuleFanIn:
         payers = f["distinct_payers_1h"]
         if payers < self.s.mule_min_payers or f["payout_ratio"] < self.s.mule_min_payout_ratio:
             return None
+        if f["minutes_money_rested"] > self.s.mule_max_rest_minutes:
+            return None
         score = (
             0.55
             + min(0.03 * (payers - self.s.mule_min_payers), 0.2)

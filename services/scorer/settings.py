@@ -29,11 +29,26 @@ class ScorerSettings(BaseSettings):
     large_amount: float = Field(
         5000.0, gt=0, description="CNY from which a transfer after a suspicious call counts"
     )
+    long_call_minutes: float = Field(
+        20.0,
+        gt=0,
+        description="a call from an unknown number at least this long, ended at most call_gap_minutes "
+        "before a large transfer to a payee never paid, alerts whatever the model says (warm state only)",
+    )
+    call_gap_minutes: float = Field(
+        30.0, gt=0, description="longest gap from the end of that call to the transfer"
+    )
     mule_min_payers: int = Field(
         5, ge=2, description="distinct payers in an hour that make an account suspect"
     )
     mule_min_payout_ratio: float = Field(
         0.5, ge=0, le=1, description="share paid out in the hour that confirms it"
+    )
+    mule_max_rest_minutes: float = Field(
+        120.0,
+        gt=0,
+        description="longest the money may have rested in the account before this pay-out (a shop collects "
+        "all day and pays its supplier at night; a collection account passes money on within the hour)",
     )
     state_horizon_hours: float = Field(
         24 * 7, gt=0, description="how long contacts and payees are remembered"
@@ -59,11 +74,11 @@ class ScorerSettings(BaseSettings):
         "", description="a second model version scored beside the live one; only agreement is recorded"
     )
     model_alert_threshold: float = Field(
-        0.5,
+        0.0,
         ge=0,
         le=1,
-        description="calibrated model score from which to alert (0.5: more likely a scam than not); 0: the "
-        "card's daily-budget threshold",
+        description="calibrated model score from which to alert; 0: the model card's threshold (set on the "
+        "training's validation slice to keep false alerts under 1 per 1,000 people a day)",
     )
     model_warmup_hours: float = Field(
         24.0,

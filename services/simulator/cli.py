@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
+from services.simulator.benign import KINDS
 from services.simulator.model import INSTITUTIONS, IdSource
 from services.simulator.normal import NormalTraffic
 from services.simulator.population import build_population
@@ -26,6 +27,7 @@ from services.simulator.scenarios import TYPOLOGIES, ScenarioFactory
 from services.simulator.sinks import HttpSink, KafkaSink, MissingKeys, Sink
 from services.simulator.typologies import TRAINING_TYPOLOGIES
 from services.simulator.warmup import population_rate, warm_up
+from services.simulator.world import World
 from streams import acls
 from streams.connection import connection
 
@@ -36,7 +38,12 @@ DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
 # Scenario time runs 10x faster than the clock: the longest scenario (a fan-in over five minutes and its
 # pay-out) plays out in about a minute; the call before a transfer keeps its real, reported duration.
 DEFAULT_TIME_SCALE = 10.0
-TYPOLOGY_SETS = {"demo": TYPOLOGIES, "training": TRAINING_TYPOLOGIES, "all": TYPOLOGIES + TRAINING_TYPOLOGIES}
+TYPOLOGY_SETS = {
+    "demo": TYPOLOGIES,
+    "training": TRAINING_TYPOLOGIES,
+    "all": TYPOLOGIES + TRAINING_TYPOLOGIES,
+    "hard": TRAINING_TYPOLOGIES + KINDS,  # the typologies and the hard negatives, drawn alike
+}
 WARMUP_BATCH = 1000  # history is not latency-bound: the largest batch the ingest API takes
 
 
@@ -80,6 +87,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 runs until stopped")
     parser.add_argument("--flat", action="store_true", help="no daily rhythm: a constant rate")
+    parser.add_argument(
+        "--silent-share",
+        type=float,
+        default=None,
+        help="share of institutions that report nothing (default: the run's world draws it, 15-35%%)",
+    )
     parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH, help="JSONL file of the ground truth")
     parser.add_argument("--metrics-port", type=int, default=8009, help="Prometheus /metrics port; 0 disables")
     parser.add_argument(
@@ -132,9 +145,10 @@ def summary(stats: Stats) -> dict[str, Any]:
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     common = CommonSettings()
     tag = run_tag(args)
-    population = build_population(args.population, seed=args.seed)
+    world = World.draw(args.seed, silent_share=args.silent_share)
+    population = build_population(args.population, seed=args.seed, pace_sigma=world.pace_sigma)
     ids = IdSource(tag)
-    rate = population_rate(population) if args.rate is None else args.rate
+    rate = population_rate(population, world.events_per_person_day) if args.rate is None else args.rate
     config = TrafficConfig(
         rate=rate,
         duration_s=args.duration,
@@ -145,7 +159,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         concurrency=args.concurrency,
         seed=args.seed,
     )
-    normal = NormalTraffic(population, ids, seed=args.seed)
+    normal = NormalTraffic(population, ids, seed=args.seed, world=world)
     if args.warmup > 0:
         sink = await make_sink(args, common)
         await sink.start()
@@ -184,6 +198,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             typologies=args.typologies,
             run_tag=tag,
             flat=args.flat,
+            silent_institutions=sorted(world.silent),
         ),
     )
     try:

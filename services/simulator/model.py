@@ -7,17 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-TELECOMS = ("telecom-a", "telecom-b")
-BANKS = ("bank-a", "bank-b", "bank-c")
-PAYMENT = "pay-a"
+TELECOMS = ("telecom-a", "telecom-b", "telecom-c")
+BANKS = ("bank-a", "bank-b", "bank-c", "bank-d", "bank-e", "bank-f", "bank-g", "bank-h")
+PAYMENT = "pay-a"  # the payment provider of most wallets
+PAYMENTS = (PAYMENT, "pay-b")
 INSTITUTIONS: dict[str, str] = {
-    "telecom-a": "telecom",
-    "telecom-b": "telecom",
-    "bank-a": "bank",
-    "bank-b": "bank",
-    "bank-c": "bank",
-    PAYMENT: "payment",
+    **{t: "telecom" for t in TELECOMS},
+    **{b: "bank" for b in BANKS},
+    **{p: "payment" for p in PAYMENTS},
 }
+# Always report: the simulated banks (services.banksim) and the demo story answer for these. Of the
+# others, a share reports nothing (`World.silent`), as small institutions in practice do not.
+ALWAYS_REPORTING = ("telecom-a", "telecom-b", "bank-a", "bank-b", "bank-c", PAYMENT)
 CENT = Decimal("0.01")
 
 

@@ -21,14 +21,8 @@ from services.simulator.model import INSTITUTIONS
 log = logging.getLogger(__name__)
 
 DEFAULT_KEYS = Path(".local/simulator/keys.json")
-NAMES = {
-    "telecom-a": "Telecom A (simulated)",
-    "telecom-b": "Telecom B (simulated)",
-    "bank-a": "Bank A (simulated)",
-    "bank-b": "Bank B (simulated)",
-    "bank-c": "Bank C (simulated)",
-    "pay-a": "Payment provider A (simulated)",
-}
+KIND_NAMES = {"telecom": "Telecom", "bank": "Bank", "payment": "Payment provider"}
+NAMES = {i: f"{KIND_NAMES[kind]} {i[-1].upper()} (simulated)" for i, kind in INSTITUTIONS.items()}
 
 
 def load_keys(path: Path = DEFAULT_KEYS) -> dict[str, str]:

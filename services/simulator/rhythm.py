@@ -1,4 +1,5 @@
-"""The daily rhythm of activity: quiet at night, peaks in the morning and the evening (local time)."""
+"""The rhythm of activity: quiet at night, peaks in the morning and the evening (local time), and a week
+whose Saturday and Sunday run at `weekend` times a weekday's pace."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def _raw(hour: float) -> float:
 _MEAN = sum(_raw(m / 60) for m in range(24 * 60)) / (24 * 60)
 
 
-def factor(when: datetime) -> float:
-    """Multiplier of the average rate at this moment (mean 1 over a day)."""
+def factor(when: datetime, weekend: float = 1.0) -> float:
+    """Multiplier of the average rate at this moment (mean 1 over a week)."""
     local = when.astimezone(LOCAL)
     hour = local.hour + local.minute / 60 + local.second / 3600
-    return _raw(hour) / _MEAN
+    day = weekend if local.weekday() >= 5 else 1.0
+    return _raw(hour) / _MEAN * day / ((5 + 2 * weekend) / 7)

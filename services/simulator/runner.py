@@ -174,7 +174,7 @@ class Runner:
                 await self._flush_lingering(now)
                 await asyncio.sleep(0)
                 continue
-            factor = 1.0 if cfg.flat else rhythm.factor(self.wall(now))
+            factor = 1.0 if cfg.flat else rhythm.factor(self.wall(now), self.normal.world.weekend_factor)
             # Catch-up after a stall is capped at one second's worth, so a slow sink sees no burst storm.
             credit = min(credit + cfg.rate * factor * (now - last), max(cfg.rate * factor, 1.0))
             last = now
@@ -216,15 +216,22 @@ class Runner:
         if len(emitted) == len(scenario.steps):
             del self._open[sid]
             if self.truth is not None:
-                self.truth.write({**scenario.truth, "complete": True})
+                self.truth.write({**scenario.truth, "event_ids": self._reported(emitted), "complete": True})
+
+    def _reported(self, refs: list[str]) -> list[str]:
+        """The events that were sent: an institution that reports nothing sent none of its own."""
+        world = self.normal.world
+        return [ref for ref in refs if world.reports(ref.split(":", 1)[0])]
 
     def _close_open_scenarios(self) -> None:
         for scenario, emitted in self._open.values():
             if self.truth is not None:
-                self.truth.write({**scenario.truth, "event_ids": emitted, "complete": False})
+                self.truth.write({**scenario.truth, "event_ids": self._reported(emitted), "complete": False})
         self._open.clear()
 
     async def _add(self, event: SimEvent) -> None:
+        if not self.normal.world.reports(event.institution):
+            return  # an institution that reports nothing (the world's coverage)
         self.stats.generated += 1
         buffer = self._buffers[event.institution]
         if not buffer:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from services.simulator import typologies
+from services.simulator import benign, typologies
 from services.simulator.model import BANKS, CENT, IdSource, SimEvent, money, stamp
 from services.simulator.population import Numbers, Person, Population
 from services.simulator.typologies import Collector
@@ -79,7 +79,7 @@ class ScenarioFactory:
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
-        unknown = set(kinds) - set(TYPOLOGIES) - set(typologies.BUILDERS)
+        unknown = set(kinds) - set(TYPOLOGIES) - set(typologies.BUILDERS) - set(benign.BUILDERS)
         if not kinds or unknown:
             raise ValueError(f"unknown typologies {sorted(unknown)}" if unknown else "no typology to draw")
         self.kinds = kinds  # drawn from when `make` is not told which typology
@@ -103,6 +103,8 @@ class ScenarioFactory:
             return self.mule_fan_in(scenario_id, start)
         if typology in typologies.BUILDERS:
             return typologies.build(self, scenario_id, typology, start)
+        if typology in benign.BUILDERS:
+            return benign.build(self, scenario_id, typology, start)
         raise ValueError(f"unknown typology {typology}")
 
     def _event(

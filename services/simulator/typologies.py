@@ -1,5 +1,7 @@
-"""Training typologies with ground truth: impersonation of police or customer service, investment scam,
-part-time "order brushing" job scam, loan scam, and multi-layer mule networks.
+"""Scam typologies with ground truth: impersonation of police or customer service, investment scam,
+part-time "order brushing" job scam, loan scam, multi-layer mule networks, scams paid and cashed out
+through wallets, and account takeovers without a call (a link SMS, then a login from a new device; a SIM
+card swapped, then transfers). docs/simulator.md describes each.
 
 Every parameter is drawn from a wide range (RANGES, reported in the model card) so that a model learns the
 behaviour, not one script. Victims are ordinary people of the population, with their usual history; the
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from services.simulator.model import BANKS, PAYMENT, SimEvent, money, stamp
+from services.simulator.model import BANKS, PAYMENTS, SimEvent, money, stamp
 from services.simulator.population import Person
 
 if TYPE_CHECKING:
@@ -29,6 +31,9 @@ TRAINING_TYPOLOGIES = (
     "job_scam",
     "loan",
     "mule_network",
+    "wallet_scam",
+    "account_takeover",
+    "sim_swap",
 )
 MIN = 60.0
 HOUR = 3600.0
@@ -78,6 +83,26 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "layers": (2, 4),
         "accounts_per_layer": (1, 4),
     },
+    "wallet_scam": {
+        "call_minutes": (3, 60),
+        "amount_total": (500, 30_000),
+        "payments": (1, 3),
+        "topup_to_payment_min": (1, 30),
+        "cash_out_after_min": (3, 120),
+    },
+    "account_takeover": {
+        "link_to_login_min": (2, 600),
+        "login_to_transfer_min": (0.5, 20),
+        "amount_total": (2_000, 150_000),
+        "transfers": (1, 4),
+        "gap_between_transfers_min": (0.5, 10),
+    },
+    "sim_swap": {
+        "swap_to_transfer_min": (5, 240),
+        "amount_total": (3_000, 200_000),
+        "transfers": (1, 5),
+        "gap_between_transfers_min": (0.5, 15),
+    },
 }
 PAYOUT_AFTER_S = (2 * MIN, 6 * HOUR)  # a collection account pays on what it received after this delay
 PAYOUT_SHARE = (0.70, 0.98)
@@ -89,7 +114,10 @@ FRAUD_NUMBER_KINDS = {  # share of international, virtual-operator and ordinary 
     "investment": (0.3, 0.3),
     "job_scam": (0.2, 0.4),
     "loan": (0.2, 0.4),
+    "wallet_scam": (0.2, 0.4),
+    "account_takeover": (0.1, 0.5),
 }
+TEST_PAYMENT = (1.0, 50.0)  # a small first payment to check the account works
 INTERNATIONAL = ("+855", "+95", "+63", "+856", "+60")  # where call centres are often based
 VIRTUAL = ("170", "171", "162", "165", "167")
 
@@ -129,6 +157,7 @@ class Build:
     first_payee_accounts: set[str] = field(default_factory=set)
     first_payout_s: float | None = None
     victims: set[str] = field(default_factory=set)
+    params: dict[str, float] = field(default_factory=dict)  # what was drawn: held-out range tests use it
 
     @property
     def rng(self) -> random.Random:
@@ -194,11 +223,46 @@ class Build:
             ),
         )
 
+    def sim_change(self, victim: Person, t: float) -> None:
+        self.emit(
+            t, self.event(victim.operator, victim.phone, "telecom.sim_change", t, subscriber=victim.phone)
+        )
+
+    def topup(self, victim: Person, t: float, amount: float) -> SimEvent:
+        """The victim's own money into their wallet: not yet lost, so not a victim payment."""
+        return self.event(
+            victim.wallet_provider,
+            victim.phone,
+            "payment.topup",
+            t,
+            account=victim.wallet,
+            holder_phone=victim.phone,
+            amount=money(amount),
+            source_account=victim.account,
+        )
+
+    def cash_out(self, merchant: Collector, t: float, amount: float) -> None:
+        """A scam's wallet account withdraws to a bank account: the money leaves the first payee."""
+        bank = self.rng.choice(BANKS)
+        event = self.event(
+            merchant.institution,
+            merchant.phone,
+            "payment.withdrawal",
+            t,
+            account=merchant.account,
+            holder_phone=merchant.phone,
+            amount=money(amount),
+            destination_account=self.f.numbers.bank_account(bank),
+        )
+        self.emit(t, event)
+        self.mule_refs.append(event.ref)
+        self.first_payout_s = t if self.first_payout_s is None else min(self.first_payout_s, t)
+
     def pay(self, victim: Person, to: Collector, t: float, amount: float, *, wallet: bool = False) -> None:
         """The victim pays a scam account; the account pays most of it on later (one more layer)."""
         if wallet and victim.wallet is not None:
             event = self.event(
-                PAYMENT,
+                victim.wallet_provider,
                 victim.phone,
                 "payment.payment",
                 t,
@@ -217,7 +281,7 @@ class Build:
         self.victim_refs.append(event.ref)
         self.victims.add(victim.phone)
         self.first_payee_accounts.add(to.account)
-        if to.institution != PAYMENT:
+        if to.institution not in PAYMENTS:
             later = t + log_uniform(self.rng, *PAYOUT_AFTER_S)
             self.move_on(to, later, amount * self.rng.uniform(*PAYOUT_SHARE))
 
@@ -282,6 +346,7 @@ class Build:
             "mule_transfer_ids": self.mule_refs,
             "first_payout_at": first_payout,
             "triggering_event_ids": self.victim_refs,
+            "params": {k: round(v, 3) for k, v in self.params.items()},
         }
         return scenario
 
@@ -307,8 +372,9 @@ def collector(b: Build, *, fresh: bool = False) -> Collector:
     return made
 
 
-def victim(b: Build) -> Person:
-    return b.rng.choice(b.f.population.people)
+def victim(b: Build, *, wallet: bool = False) -> Person:
+    people = b.f.population.wallet_holders if wallet else b.f.population.people
+    return b.rng.choice(people)
 
 
 def impersonation(b: Build) -> None:
@@ -334,10 +400,19 @@ def impersonation(b: Build) -> None:
         b.login(person, pay_at - rng.uniform(20, 120), new_device=rng.random() < 0.3)
     total = draw(rng, ty, "amount_total", log=True)
     parts = int(draw(rng, ty, "transfers", integer=True))
+    b.params.update(call_minutes=duration / MIN, amount_total=total)
     accounts = [collector(b, fresh=True) for _ in range(rng.choice((1, 1, 2)))]
+    if ty == "impersonation_service" and rng.random() < 0.4:
+        # "to check the refund works": a small first payment, then the large ones.
+        b.pay(person, accounts[0], pay_at, draw_test_payment(rng))
+        pay_at += log_uniform(rng, 0.5 * MIN, 5 * MIN)
     for i in range(parts):
         b.pay(person, accounts[i % len(accounts)], pay_at, total / parts * rng.uniform(0.6, 1.4))
         pay_at += draw(rng, ty, "gap_between_transfers_min", log=True) * MIN
+
+
+def draw_test_payment(rng: random.Random) -> float:
+    return log_uniform(rng, *TEST_PAYMENT)
 
 
 def investment(b: Build) -> None:
@@ -350,6 +425,7 @@ def investment(b: Build) -> None:
     for _ in range(rng.randint(0, 2)):
         t = b.call(person, contact, t, log_uniform(rng, MIN, 10 * MIN)) + log_uniform(rng, 10 * MIN, DAY)
     amount = draw(rng, ty, "first_amount", log=True)
+    b.params.update(amount_total=amount)
     accounts = [collector(b) for _ in range(rng.randint(1, 3))]
     for i in range(int(draw(rng, ty, "payments", integer=True))):
         if rng.random() < 0.2:
@@ -384,6 +460,7 @@ def job_scam(b: Build) -> None:
         b.mule_refs.append(refund.ref)
         t += draw(rng, ty, "gap_between_payments_min", log=True) * MIN
     amount = draw(rng, ty, "first_big_amount", log=True)
+    b.params.update(amount_total=amount)
     for _ in range(int(draw(rng, ty, "big_payments", integer=True))):
         b.pay(person, account, t, min(amount, 300_000), wallet=wallet and amount < 5_000)
         amount *= draw(rng, ty, "growth_per_payment")
@@ -406,7 +483,9 @@ def loan(b: Build) -> None:
             t = b.call(person, officer, t, log_uniform(rng, 2 * MIN, 15 * MIN)) + log_uniform(
                 rng, MIN, 30 * MIN
             )
-        b.pay(person, accounts[i % len(accounts)], t, draw(rng, ty, "fee_amount", log=True))
+        fee = draw(rng, ty, "fee_amount", log=True)
+        b.params.setdefault("amount_total", fee)
+        b.pay(person, accounts[i % len(accounts)], t, fee)
         t += draw(rng, ty, "gap_between_fees_min", log=True) * MIN
 
 
@@ -420,6 +499,7 @@ def mule_network(b: Build) -> None:
     received = 0.0
     for person, t in zip(payers, times, strict=True):
         amount = draw(rng, ty, "victim_amount", log=True)
+        b.params.setdefault("amount_total", amount)
         received += amount
         event = b.transfer(
             (person.bank, person.account, person.phone), (first.institution, first.account), t, amount
@@ -443,6 +523,75 @@ def mule_network(b: Build) -> None:
         t += log_uniform(rng, MIN, 30 * MIN)
 
 
+def wallet_scam(b: Build) -> None:
+    """Paid through a wallet: the victim tops the wallet up from the bank, pays a merchant account the
+    scammers hold at the payment provider, and they cash it out to a bank account."""
+    rng, ty = b.rng, b.typology
+    person = victim(b, wallet=True)
+    contact = b.fraud_number()
+    t = 0.0
+    if rng.random() < 0.5:
+        b.sms(person, contact, t)
+        t += log_uniform(rng, 5 * MIN, 6 * HOUR)
+    duration = draw(rng, ty, "call_minutes", log=True) * MIN
+    t = b.call(person, contact, t, duration)
+    total = draw(rng, ty, "amount_total", log=True)
+    b.params.update(call_minutes=duration / MIN, amount_total=total)
+    merchant = Collector(
+        person.wallet_provider, b.f.numbers.merchant(person.wallet_provider), b.f.numbers.phone(), 1
+    )
+    payments = int(draw(rng, ty, "payments", integer=True))
+    for _ in range(payments):
+        amount = total / payments * rng.uniform(0.7, 1.3)
+        b.emit(t, b.topup(person, t, amount))
+        t += draw(rng, ty, "topup_to_payment_min", log=True) * MIN
+        b.pay(person, merchant, t, amount, wallet=True)
+        later = t + draw(rng, ty, "cash_out_after_min", log=True) * MIN
+        b.cash_out(merchant, later, amount * rng.uniform(*PAYOUT_SHARE))
+        t += log_uniform(rng, 2 * MIN, 30 * MIN)
+
+
+def account_takeover(b: Build) -> None:
+    """No call: a link SMS steals the credentials, the fraudster logs in from a new device and transfers
+    the money out within minutes, sometimes after a small test payment."""
+    rng, ty = b.rng, b.typology
+    person = victim(b)
+    t = 0.0
+    b.sms(person, b.fraud_number(), t)
+    t += draw(rng, ty, "link_to_login_min", log=True) * MIN
+    b.login(person, t, new_device=True)
+    t += draw(rng, ty, "login_to_transfer_min", log=True) * MIN
+    total = draw(rng, ty, "amount_total", log=True)
+    b.params.update(amount_total=total)
+    accounts = [collector(b, fresh=True) for _ in range(rng.choice((1, 1, 2)))]
+    if rng.random() < 0.4:
+        b.pay(person, accounts[0], t, draw_test_payment(rng))
+        t += log_uniform(rng, 0.5 * MIN, 3 * MIN)
+    parts = int(draw(rng, ty, "transfers", integer=True))
+    for i in range(parts):
+        b.pay(person, accounts[i % len(accounts)], t, total / parts * rng.uniform(0.6, 1.4))
+        t += draw(rng, ty, "gap_between_transfers_min", log=True) * MIN
+
+
+def sim_swap(b: Build) -> None:
+    """No call: the victim's number moves to the fraudster's SIM (the victim's phone goes quiet), a new
+    device logs in with the codes sent to it, and the accounts are emptied."""
+    rng, ty = b.rng, b.typology
+    person = victim(b)
+    t = 0.0
+    b.sim_change(person, t)
+    t += draw(rng, ty, "swap_to_transfer_min", log=True) * MIN
+    if rng.random() < 0.8:
+        b.login(person, t - rng.uniform(30, 300), new_device=True)
+    total = draw(rng, ty, "amount_total", log=True)
+    b.params.update(amount_total=total)
+    accounts = [collector(b, fresh=True) for _ in range(rng.randint(1, 3))]
+    parts = int(draw(rng, ty, "transfers", integer=True))
+    for i in range(parts):
+        b.pay(person, accounts[i % len(accounts)], t, total / parts * rng.uniform(0.6, 1.4))
+        t += draw(rng, ty, "gap_between_transfers_min", log=True) * MIN
+
+
 BUILDERS = {
     "impersonation_police": impersonation,
     "impersonation_service": impersonation,
@@ -450,6 +599,9 @@ BUILDERS = {
     "job_scam": job_scam,
     "loan": loan,
     "mule_network": mule_network,
+    "wallet_scam": wallet_scam,
+    "account_takeover": account_takeover,
+    "sim_swap": sim_swap,
 }
 
 

@@ -14,25 +14,28 @@ import numpy as np
 from services.simulator import rhythm
 from services.simulator.model import SimEvent
 from services.simulator.normal import NormalTraffic
-from services.simulator.offline import EVENTS_PER_PERSON_DAY
 from services.simulator.population import Population
 from services.simulator.sinks import Sink
 
 
-def population_rate(population: Population) -> float:
-    """Average events/s of this population at the pace of the training data (and of the warm-up)."""
-    return EVENTS_PER_PERSON_DAY * sum(p.activity for p in population.people) / 86_400
+def population_rate(population: Population, events_per_person_day: float) -> float:
+    """Average events/s of this population at its world's pace (as in the training data)."""
+    return events_per_person_day * len(population.people) / 86_400
 
 
 def history(normal: NormalTraffic, *, days: float, until: datetime, seed: int = 1) -> Iterator[SimEvent]:
     """Normal events from `until - days` to `until`, minute by minute with the daily rhythm."""
     rng = np.random.default_rng(seed)
-    per_s = population_rate(normal.population)
+    world = normal.world
+    per_s = population_rate(normal.population, world.events_per_person_day)
     start = until - timedelta(days=days)
     for minute in range(int(days * 1440)):
         at = start + timedelta(minutes=minute)
-        for offset in np.sort(rng.uniform(0, 60, int(rng.poisson(per_s * 60 * rhythm.factor(at))))):
-            yield normal.next(at + timedelta(seconds=float(offset)))
+        count = int(rng.poisson(per_s * 60 * rhythm.factor(at, world.weekend_factor)))
+        for offset in np.sort(rng.uniform(0, 60, count)):
+            event = normal.next(at + timedelta(seconds=float(offset)))
+            if world.reports(event.institution):
+                yield event
 
 
 async def warm_up(

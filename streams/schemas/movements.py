@@ -6,11 +6,26 @@ the call before it), so stage two can join it with the payee account's features 
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
+from streams.schemas.alerts import MAX_PAYMENTS, AlertPayment
 from streams.schemas.events import Account, InstitutionId, Phone
+
+
+class OpenEpisode(BaseModel):
+    """The payer's alert still open when the money-out was made (stage one learns it from the alerts
+    topic): a later payment of the episode updates that alert instead of raising another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert_id: uuid.UUID
+    revision: int = Field(ge=1)
+    incident_id: uuid.UUID | None = None
+    payments: list[AlertPayment] = Field(default_factory=list, max_length=MAX_PAYMENTS)
+    typology: str = Field(max_length=40, description="the alert's typology")
 
 
 class Movement(BaseModel):
@@ -31,6 +46,7 @@ class Movement(BaseModel):
     call_ref: str | None = None  # the call before the money-out (the most suspicious one), if any
     call_caller: Phone | None = None  # its caller, checked against the blocklist
     rescore: bool = False  # already counted; scored again because a call before it arrived late
+    episode: OpenEpisode | None = None  # inflows: the payer's open alert, if any
 
 
 movement_adapter: TypeAdapter[Movement] = TypeAdapter(Movement)

@@ -44,4 +44,4 @@ def test_replay_skips_a_persons_events_before_they_are_watched():
     replay = Replay(observe)
     replay.apply(watched_from - 1, "bank-a", _transfer(watched_from - 1, "before"), "bank-a:before")
     replay.apply(watched_from + 1, "bank-a", _transfer(watched_from + 1, "after"), "bank-a:after")
-    assert [ref for ref, _, _ in replay.meta] == ["bank-a:after"]
+    assert [ref for ref, *_ in replay.meta] == ["bank-a:after"]

@@ -6,12 +6,13 @@ import random
 import tracemalloc
 from datetime import UTC, datetime
 
-from models.features.account import PAYEE_FEATURES, AccountState
-from models.features.engine import apply_person_event, hour_of_day
+from models.features.account import PAYEE_FEATURES, AccountState, Reporters
+from models.features.engine import PersonOutcome, WalletFlow, apply_person_event
 from models.features.person import (
     CALL_WINDOW_S,
     PERSON_FEATURES,
     RECENT_MAX,
+    SINCE_CAP_H,
     CallSeen,
     MoneyOut,
     PersonState,
@@ -37,7 +38,7 @@ def call(
 
 
 def feats(person: PersonState, money: MoneyOut) -> dict[str, float]:
-    values, _ = person.features(money, 10)
+    values, _ = person.features(money)
     return dict(zip(PERSON_FEATURES, values, strict=True))
 
 
@@ -205,13 +206,61 @@ def test_no_feature_grows_with_how_long_stopline_has_watched():
     }
 
 
-def test_new_device_and_sim_change_only_count_within_a_day_before():
-    person = PersonState(sim_change_at=T0, new_device_at=T0 + 10)
-    person.record_out(out(T0 + 86_400))
-    values = feats(person, out(T0 + 86_400))
-    assert values["sim_change_24h"] == 1.0 and values["new_device_24h"] == 1.0
-    values = feats(person, out(T0 + 86_411))
-    assert values["sim_change_24h"] == 0.0 and values["new_device_24h"] == 0.0
+def test_hours_since_a_sim_change_or_a_new_device_are_capped_at_three_days():
+    person = PersonState(sim_change_at=T0, new_device_at=T0 + 1800)
+    values = feats(person, out(T0 + 3600))
+    assert values["hours_since_sim_change"] == 1.0 and values["hours_since_new_device"] == 0.5
+    values = feats(person, out(T0 + 80 * 3600))
+    assert values["hours_since_sim_change"] == values["hours_since_new_device"] == SINCE_CAP_H
+    never = feats(PersonState(), out(T0))
+    assert never["hours_since_sim_change"] == never["hours_since_new_device"] == SINCE_CAP_H
+    # A change after the payment (reported late) says nothing about it.
+    assert feats(PersonState(sim_change_at=T0 + 60), out(T0))["hours_since_sim_change"] == SINCE_CAP_H
+
+
+def test_an_unknown_call_then_a_new_payee_is_a_sequence_a_known_caller_or_payee_is_not():
+    # Its value is the call's minutes: the longer the call before the payment, the stronger the sequence.
+    for known, new, expected in ((False, True, 30.0), (True, True, 0.0), (False, False, 0.0)):
+        person = PersonState()
+        person.record_call(call(T0, 30, known=known))
+        assert feats(person, out(T0 + 40 * 60, new=new))["seq_unknown_call_new_payee"] == expected
+
+
+def test_a_link_sms_then_a_new_device_then_a_payment_is_a_sequence():
+    person = PersonState()
+    person.record_link_sms("+8617012345678", T0)
+    person.record_new_device(T0 + 3 * 3600)
+    assert feats(person, out(T0 + 3 * 3600 + 600))["seq_link_new_device_payment"] == 1.0
+    assert (
+        feats(person, out(T0 + 6 * 3600))["seq_link_new_device_payment"] == 0.0
+    )  # the login was long before
+    alone = PersonState()
+    alone.record_new_device(T0)  # a new phone, no link before it
+    assert feats(alone, out(T0 + 600))["seq_link_new_device_payment"] == 0.0
+    late = PersonState()
+    late.record_link_sms("+8617012345678", T0 - 2 * 86_400)  # two days before the login: not its cause
+    late.record_new_device(T0)
+    assert feats(late, out(T0 + 600))["seq_link_new_device_payment"] == 0.0
+
+
+def test_a_sim_change_then_a_payment_to_a_new_payee_is_a_sequence():
+    person = PersonState(sim_change_at=T0)
+    assert feats(person, out(T0 + 3600, new=True))["seq_sim_change_payment"] == 1.0
+    assert feats(person, out(T0 + 3600, new=False))["seq_sim_change_payment"] == 0.0
+    person.record_new_device(T0 + 1800)  # a new device after the swap: any payment counts
+    assert feats(person, out(T0 + 3600, new=False))["seq_sim_change_payment"] == 1.0
+    assert feats(person, out(T0 + 25 * 3600, new=True))["seq_sim_change_payment"] == 0.0
+
+
+def test_a_top_up_then_a_wallet_payment_to_a_new_payee_is_a_sequence():
+    person = PersonState(topup_at=T0)
+    wallet = out(T0 + 600, 3000, payee="pay-a/PM1", new=True)
+    wallet = MoneyOut(
+        wallet.at, wallet.payee, wallet.amount, True, "w", "pay-a", "PA1", "PM1", "pay-a", wallet=True
+    )
+    assert feats(person, wallet)["seq_topup_new_payee"] == 1.0
+    assert feats(PersonState(topup_at=T0 - 7200), wallet)["seq_topup_new_payee"] == 0.0
+    assert feats(person, out(T0 + 600))["seq_topup_new_payee"] == 0.0  # a bank transfer, not the wallet
 
 
 def test_prune_drops_detail_beyond_the_recent_window_and_contacts_beyond_the_horizon():
@@ -233,13 +282,29 @@ def test_account_fan_in_money_rests_and_replays():
     assert acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # same payer again, out of order
     assert not acct.record_in(T0 + 30, "b/P0", 1000, "in-repeat")  # a replay is not counted twice
     assert acct.record_out(T0 + 600, "b/L2", 5600, "out1")
-    f = dict(zip(PAYEE_FEATURES, acct.payee_features(T0 + 600), strict=True))
+    f = dict(zip(PAYEE_FEATURES, acct.payee_features(T0 + 600, "b/P9", True), strict=True))
     assert f["payee_payers_1h"] == 6.0  # distinct payers in the hour
     assert f["payee_payout_ratio_24h"] == 0.8  # paid out 5600 of 7000
     assert f["payee_minutes_money_rests"] == 10.0  # the oldest inflow waited 10 minutes
     mule = acct.mule_features(T0 + 600)
     assert mule["distinct_payers_1h"] == 6.0 and mule["minutes_money_rests"] == 10.0
     assert acct.mule_features(T0 + 3631)["distinct_payers_1h"] == 5.0  # P0 and its repeat left the hour
+
+
+def test_a_payee_that_paid_the_payer_and_a_payee_whose_outflows_are_unseen():
+    acct = AccountState()
+    assert acct.record_out(T0, "bank-a/ACC1", 50, "refund")  # the "commission" of a job scam
+    f = dict(zip(PAYEE_FEATURES, acct.payee_features(T0 + 600, "bank-a/ACC1", True), strict=True))
+    assert f["payee_paid_payer_24h"] == 1.0 and f["payee_outflows_seen"] == 1.0
+    f = dict(zip(PAYEE_FEATURES, acct.payee_features(T0 + 600, "bank-a/ACC2", False), strict=True))
+    assert f["payee_paid_payer_24h"] == 0.0 and f["payee_outflows_seen"] == 0.0
+
+
+def test_reporters_are_the_institutions_seen_paying_out_lately():
+    reporters = Reporters()
+    reporters.saw("bank-a", T0)
+    assert reporters.reports("bank-a", T0 + 86_400) and not reporters.reports("bank-z", T0)
+    assert not reporters.reports("bank-a", T0 + 3 * 86_400)  # silent for longer than REPORTING_S
 
 
 def _transfer(at: float, payee: str, amount: str, ref: str) -> ev.Transfer:
@@ -260,7 +325,8 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
     first = apply_person_event(
         people, "bank-a", _transfer(T0, "MULE1", "30000", "t1"), "bank-a:t1", 7 * 86_400
     )
-    assert len(first) == 1 and not first[0].rescore and first[0].call is None
+    assert len(first) == 1 and isinstance(first[0], PersonOutcome)
+    assert not first[0].rescore and first[0].call is None
     late_call = ev.Call(
         type="telecom.call",
         event_id="c1",
@@ -270,14 +336,43 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
         duration_s=1800,
     )
     again = apply_person_event(people, "telecom-a", late_call, "telecom-a:c1", 7 * 86_400)
-    assert len(again) == 1 and again[0].rescore and again[0].call is not None
+    assert len(again) == 1 and isinstance(again[0], PersonOutcome)
+    assert again[0].rescore and again[0].call is not None
     values = dict(zip(PERSON_FEATURES, again[0].features, strict=True))
     assert values["call_duration_min"] == 30.0 and values["minutes_call_end_to_transfer"] == -20.0
-    assert values["hour_of_day"] == hour_of_day(T0)
+    assert values["telecom_seen"] == 1.0  # the operator reports: a missing call is a call that did not happen
 
 
-def test_hour_of_day_is_beijing_time():
-    assert hour_of_day(datetime(2026, 1, 1, 16, 30, tzinfo=UTC).timestamp()) == 0
+def test_no_feature_is_the_time_of_day():
+    # Scams follow the day's rhythm as ordinary life does: the hour told nothing, and was said as a reason.
+    assert not [name for name in PERSON_FEATURES if "hour_of_day" in name]
+
+
+def test_wallet_top_ups_and_withdrawals_are_money_movements():
+    people: dict[str, PersonState] = {}
+    topup = ev.TopUp(
+        type="payment.topup",
+        event_id="u1",
+        occurred_at=datetime.fromtimestamp(T0, UTC),
+        account="PA000000000001",
+        holder_phone=ME,
+        amount="5000",
+        source_account="ACC1",
+    )
+    withdrawal = ev.Withdrawal(
+        type="payment.withdrawal",
+        event_id="w1",
+        occurred_at=datetime.fromtimestamp(T0 + 60, UTC),
+        account="PA000000000001",
+        holder_phone=ME,
+        amount="4900",
+        destination_account="ACC9",
+    )
+    (flow_in,) = apply_person_event(people, "pay-a", topup, "pay-a:u1", 7 * 86_400)
+    (flow_out,) = apply_person_event(people, "pay-a", withdrawal, "pay-a:w1", 7 * 86_400)
+    assert flow_in == WalletFlow(ME, "in", "pay-a", "PA000000000001", "ACC1", 5000.0, T0, "pay-a:u1")
+    assert isinstance(flow_out, WalletFlow) and flow_out.direction == "out" and flow_out.amount == 4900.0
+    assert people[ME].topup_at == T0
 
 
 def test_books_are_pruned_once_a_minute_of_event_time_not_per_event():

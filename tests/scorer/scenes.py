@@ -42,7 +42,9 @@ def stage_one(**settings: Any) -> PersonStage:
 
 def event_record(institution: str, event: dict[str, Any], offset: int) -> ConsumerRecord[bytes, bytes]:
     """An institution event as stage one reads it from Kafka (envelope, keyed by person)."""
-    phone = event.get("callee") or event["payer_phone"]
+    phone = next(
+        event[k] for k in ("callee", "recipient", "subscriber", "holder_phone", "payer_phone") if k in event
+    )
     value = orjson.dumps({"institution": institution, "event": event})
     key = keys.person_key(phone)
     partition = keys.partition_of(key, topics.EVENT_PARTITIONS)  # where Kafka's default partitioner puts it

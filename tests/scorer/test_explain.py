@@ -1,6 +1,6 @@
-"""Reasons in words: the feature groups that pushed a score up are named, strongest first, in sentences an
+"""Reasons in words: the feature groups that raised a score are named, strongest first, in sentences an
 operator reads (numbers and money as they would say them, never a raw feature name), at most
-MAX_REASONS of them and at least one."""
+MAX_REASONS of them; a group that lowered the score or left it unchanged is never said."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 
 from models.artifact import ARTIFACTS
 from models.features.vector import FEATURE_NAMES
+from models.model import ScamModel
 from services.scorer import explain
 from services.scorer.books import Book
 from tests.scorer.model_factory import INDEX, row
 from tests.scorer.scenes import inflows, scene, stage
 
-# A transparent model: a logistic score of weighted features, typical values all 0. Occluding a group
-# then removes exactly its weighted sum from the logit, so the order of the reasons is known.
+# A transparent model: a logistic score of weighted features. Its exact attribution against an all-zero
+# reference is each feature's weight times its value, so the order of the reasons is known.
 WEIGHTS = {
     "payee_payers_1h": 0.5,
     "call_duration_min": 0.1,
@@ -25,23 +26,21 @@ WEIGHTS = {
     "amount_log10": 0.3,
     "payee_minutes_money_rests": -0.001,
     "outs_1h_count": 0.4,
-    "sim_change_24h": 0.6,
+    "hours_since_sim_change": -0.02,
     "link_sms_7d": 0.2,
 }
-BIAS = -6.0  # keeps the scores of these rows off 1.0, where every drop would round to nothing
-TYPICAL = np.zeros(len(FEATURE_NAMES))
 
 
-def logistic(rows: np.ndarray) -> np.ndarray:
+def contributions(rows: np.ndarray) -> np.ndarray:
     w = np.zeros(len(FEATURE_NAMES))
     for name, weight in WEIGHTS.items():
         w[INDEX[name]] = weight
-    return 1 / (1 + np.exp(-(rows @ w + BIAS)))
+    return rows * w
 
 
 def explained(*rows: list[float]) -> list[list[str]]:
     batch = np.array(rows)
-    return explain.reasons(batch, logistic(batch), TYPICAL, logistic)
+    return explain.reasons(batch, contributions(batch))
 
 
 def assert_plain_words(reasons: list[str]) -> None:
@@ -50,13 +49,14 @@ def assert_plain_words(reasons: list[str]) -> None:
         assert not [name for name in FEATURE_NAMES if name in text], text
 
 
-FAN_IN = row(payee_payers_1h=12, payee_payers_24h=12, payee_inflows_24h=12)
+FAN_IN = row(payee_payers_1h=12, payee_payers_24h=12, payee_inflows_24h=12, hours_since_sim_change=72)
 SCAM_CALL = row(
     call_present=1,
     call_duration_min=35,
     caller_unknown=1,
     minutes_call_end_to_transfer=4,
     long_unknown_calls_7d=1,
+    hours_since_sim_change=72,
 )
 
 
@@ -76,14 +76,14 @@ def test_a_long_call_from_an_unknown_number_is_told_in_words() -> None:
 
 
 def test_reasons_come_strongest_first_and_stop_at_the_maximum() -> None:
-    # Logit contributions: fan-in 6.0, call 3.5, payee and amount (two groups) 1.0 and 1.35,
-    # payments in the hour 1.2, SIM change 0.6, link SMS 0.2: seven groups push the score up.
+    # Contributions: fan-in 6.0, call 3.5, amount 1.35, payments in the hour 1.2, payee 1.0, link SMS
+    # 0.2; the SIM card changed an hour before (-0.02 × 1): that one lowered the score.
     busy = np.add.reduce(
         [
             np.array(FAN_IN),
             np.array(SCAM_CALL),
             np.array(row(payee_new=1, amount_log10=math.log10(30_000), outs_1h_count=3)),
-            np.array(row(outs_1h_sum_log10=math.log10(45_001), sim_change_24h=1, link_sms_7d=1)),
+            np.array(row(outs_1h_sum_log10=math.log10(45_001), link_sms_7d=1, hours_since_sim_change=-143)),
         ]
     ).tolist()
     (reasons,) = explained(busy)
@@ -104,16 +104,15 @@ def test_each_row_of_a_batch_gets_its_own_reasons() -> None:
     assert "35-minute call" in call[0] and not any("different people" in r for r in call)
 
 
-def test_a_row_no_group_pushes_up_still_gets_one_reason() -> None:
-    typical_payment = row(amount_log10=math.log10(200), payee_prior_count=4, to_payee_24h_sum_log10=0)
-    # The only weighted feature is the amount, and it is typical here: no group raises the score.
-    (reasons,) = explain.reasons(
-        np.array([typical_payment]),
-        logistic(np.array([typical_payment])),
-        np.array(typical_payment),
-        logistic,
-    )
-    assert reasons == ["200 CNY to a payee paid 4 times before, 0 CNY to it in 24 h"]
+def test_a_fact_that_lowered_or_did_not_change_the_score_is_never_said() -> None:
+    # A known payee paid four times (its group contributes nothing here) and a SIM card changed three days
+    # ago (it lowers this model's score): neither is a reason; nothing raised the score, nothing is said.
+    typical = row(payee_prior_count=4, to_payee_24h_sum_log10=0, hours_since_sim_change=72)
+    assert explained(typical) == [[]]
+    recent = row(hours_since_sim_change=0.5, payee_new=1, amount_log10=math.log10(200))
+    (reasons,) = explained(recent)
+    assert not any("SIM" in r for r in reasons)  # -0.01: lowered, not raised
+    assert reasons == ["200 CNY went to a payee this person had never paid", "a large payment: 200 CNY"]
 
 
 @pytest.mark.parametrize(
@@ -122,6 +121,7 @@ def test_a_row_no_group_pushes_up_still_gets_one_reason() -> None:
         ({"caller_reported": 1, "minutes_call_end_to_transfer": -5}, "from a number reported for fraud"),
         ({"minutes_call_end_to_transfer": -5}, "and paid during the call"),
         ({"caller_international": 1, "caller_virtual_operator": 1}, "(international virtual-operator)"),
+        ({"seq_unknown_call_new_payee": 1}, "and paid to a payee never paid before 4 min after"),
     ],
 )
 def test_the_call_is_described_as_it_happened(values: dict[str, float], words: str) -> None:
@@ -132,9 +132,10 @@ def test_the_call_is_described_as_it_happened(values: dict[str, float], words: s
     assert words in reasons[0]
 
 
-def test_the_live_models_reasons_for_a_mule_payee_are_plain_words() -> None:
-    """The active artifact and its card's typical values, on a row from the feature engine: a payee that
-    twelve other people paid within the hour is named in words, among at most MAX_REASONS reasons."""
+def test_contributions_of_the_live_model_add_up_and_its_reasons_are_plain_words() -> None:
+    """The active artifact on a row from the feature engine (a payee that twelve other people paid within
+    the hour, after a long call from an unknown number): the contributions add up exactly to the raw score's
+    departure from the model's expected score, and the reasons it gives are said in words."""
     account_stage = stage(ARTIFACTS)
     slot, accounts = account_stage.model, account_stage.accounts.setdefault(0, Book())
     victim = scene()
@@ -145,18 +146,24 @@ def test_the_live_models_reasons_for_a_mule_payee_are_plain_words() -> None:
     p = account_stage._inflow(0, accounts, move, 0)
     assert p is not None and p.row[INDEX["payee_payers_1h"]] == 13  # premise: the engine saw them all
     rows = np.array([p.row])
-    scores = slot.score(rows)
-    assert scores[0] >= slot.threshold  # premise: the model alerts on it
-
-    (reasons,) = explain.reasons(rows, scores, slot.live.typical, slot.live.score)
+    model = slot.live.model
+    assert isinstance(model, ScamModel)
+    phi = slot.live.contributions(rows)
+    assert phi.sum() + model.expected_raw == pytest.approx(model.raw(rows)[0])
+    (reasons,) = explain.reasons(rows, phi)
     assert 1 <= len(reasons) <= explain.MAX_REASONS
-    assert "the payee account received money from 13 different people in the last hour" in reasons
     assert_plain_words(reasons)
+    by_group = explain.group_contributions(phi)[0]
+    said = {
+        explain.GROUPS[k][1](dict(zip(FEATURE_NAMES, p.row, strict=True)))
+        for k in np.flatnonzero(by_group < 0)
+    }
+    assert not said & set(reasons)  # nothing that lowered the score
 
 
 def test_counts_of_one_read_in_the_singular() -> None:
-    # One payer into the payee (told over 24 h: the hour's form needs two or more) and one payment, to
-    # one new payee: both groups push the score up, so both reasons are said, each in the singular.
+    # One payer into the payee and one payment, to one new payee: the payments group raises the score and
+    # is said in the singular; the payee's group says nothing for a single payer.
     (reasons,) = explained(
         row(
             payee_payers_24h=1,
@@ -164,9 +171,7 @@ def test_counts_of_one_read_in_the_singular() -> None:
             outs_1h_count=1,
             outs_1h_sum_log10=math.log10(501),
             new_payees_24h=1,
+            hours_since_sim_change=72,
         )
     )
-    assert reasons == [
-        "the payee account received money from 1 person in the last 24 h",
-        "1 payment totalling 500 CNY in the last hour, 1 new payee in 24 h",
-    ]
+    assert reasons == ["1 payment totalling 500 CNY in the last hour, 1 new payee in 24 h"]

@@ -136,10 +136,9 @@ def test_every_fact_is_told_before_the_models_reasons(model_dir: Path) -> None:
     moves = inflows(s.call(reported=True), s.transfer("30000.00"))
     knowledge = Known(numbers={s.caller}, mules={(s.payee_bank, s.payee_account)})
     (alert,), _ = score(stage(model_dir, knowledge, cold=True), moves)
-    # Blocklisted and reported: the stronger fact once, not both; the mule fact after it.
-    assert alert.reasons[:2] == [BLOCKED, MULE]
-    assert REPORTED not in alert.reasons
-    assert alert.reasons[2] == "30,000 CNY went to a payee this person had never paid"
+    # Blocklisted and reported: the stronger fact once, not both; the mule fact after it. This model knows
+    # only link SMS, so no fact of the payment raised its score: none is said.
+    assert alert.reasons == [BLOCKED, MULE]
 
 
 def test_one_alert_per_victim_and_payee(model_dir: Path) -> None:
@@ -167,3 +166,32 @@ def test_a_hard_rule_alerts_even_with_a_model_threshold_above_the_hard_rule_scor
     account_stage = stage(model_dir, knowledge, cold=False, model_alert_threshold=0.97)
     alerts, _ = score(account_stage, moves)
     assert [a.reasons[0] for a in alerts] == [MULE]
+
+
+@pytest.mark.parametrize(
+    ("minutes", "amount", "cold", "alerted"),
+    [
+        (35, "30000.00", False, True),
+        (35, "30000.00", True, False),  # a young state sees every caller and payee as new
+        (10, "30000.00", False, False),  # a short call
+        (35, "4999.00", False, False),  # a small payment
+    ],
+    ids=["long call, large payment", "cold state", "short call", "small payment"],
+)
+def test_a_long_call_from_a_stranger_then_a_large_payment_to_a_new_payee_alerts(
+    model_dir: Path, minutes: float, amount: str, cold: bool, alerted: bool
+) -> None:
+    s = scene()
+    account_stage = stage(model_dir, Known(), cold=cold)
+    alerts, _ = score(
+        account_stage, inflows(s.call(minutes_ago=minutes + 5, minutes=minutes), s.transfer(amount))
+    )
+    assert [a.reasons[0] for a in alerts] == (
+        [
+            f"the person had a {minutes}-minute call from a number that had never called before and paid "
+            "to a payee never paid before 2 min after the call ended"
+        ]
+        if alerted
+        else []
+    )
+    assert [a.typology for a in alerts] == (["call_then_transfer"] if alerted else [])

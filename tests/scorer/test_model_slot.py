@@ -65,7 +65,7 @@ def test_shadow_leaves_live_scores_alone_and_counts_each_disagreement(root: Path
 def test_shadow_is_compared_at_the_threshold_it_would_alert_with_if_promoted(root: Path) -> None:
     # The same model with a looser card threshold: it alerts on rows the live card does not.
     save_artifact(root, "loose", LIVE, alert=0.1)
-    rows = np.array([row(**{LIVE: 0.5})] * 3 + [row()] * 2)
+    rows = np.array([row(**{LIVE: 1.0})] * 3 + [row()] * 2)
     assert list(artifact.load("v1", root).score(rows) >= 0.1) == [True] * 3 + [False] * 2  # premise
 
     by_cards = ModelSlot(root, shadow="loose", watch_s=0)

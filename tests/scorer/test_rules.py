@@ -17,6 +17,7 @@ def mule(**overrides: float) -> dict[str, float]:
         "paid_out_1h_sum": 85_000.0,
         "payout_ratio": 0.94,
         "minutes_money_rests": 7.0,
+        "minutes_money_rested": 25.0,
         "distinct_payees_1h": 2.0,
     }
     return {**base, **overrides}
@@ -36,7 +37,15 @@ def test_thresholds_are_settings():
     assert MuleFanIn(strict).score(mule()) is None
 
 
-@pytest.mark.parametrize("change", [{"distinct_payers_1h": 4.0}, {"payout_ratio": 0.3}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"distinct_payers_1h": 4.0},
+        {"payout_ratio": 0.3},
+        # A shop collects all day and pays its supplier at night: the money rested for hours.
+        {"minutes_money_rested": 9 * 60.0},
+    ],
+)
 def test_mule_needs_fan_in_and_fast_payout(change):
     assert MuleFanIn(SETTINGS).score(mule(**change)) is None
 

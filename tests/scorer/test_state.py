@@ -54,7 +54,12 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
         await h.committed_all(b, infra, prefix)
         assert len(await h.alerts_about(infra, prefix, v1)) == 1
         v2_alerts = await h.alerts_about(infra, prefix, v2)
-        assert len(v2_alerts) == 1, "the replay re-sent v2's alert, or B alerted v2's second payment again"
+        # v2's second payment is the episode's revision 2 (B knows the alert from the replayed state),
+        # and the replay did not send the first again.
+        assert [(a.alert_id, a.revision) for a in v2_alerts] == [
+            (v2_alerts[0].alert_id, 1),
+            (v2_alerts[0].alert_id, 2),
+        ], "the replay re-sent v2's alert, or B alerted v2's second payment as a new one"
         # Read again: v2's call and transfer on stage one, the transfer's in- and outflow on stage two;
         # not the 4 person events (and their movements) from offset 0.
         assert h.persons(b).checkpoints.replayed == 2
@@ -92,7 +97,9 @@ async def test_two_instances_split_partitions_and_a_scam_across_a_handover_alert
         await h.send(infra, prefix, "bank", "bank-a", [h.big_transfer(late, f.account(), f.account("MULE"))])
         await eventually(lambda: h.alerts_about(infra, prefix, late), timeout_s=15)
         await h.committed_all(b, infra, prefix)
-        assert len(await h.alerts_about(infra, prefix, early)) == 1
+        # The early victim's second payment, handled by B after the handover, is the same alert's revision.
+        early_alerts = await h.alerts_about(infra, prefix, early)
+        assert len({a.alert_id for a in early_alerts}) == 1 and [a.revision for a in early_alerts] == [1, 2]
         assert len(await h.alerts_about(infra, prefix, late)) == 1
         assert h.persons(b).checkpoints.replayed == 0  # handed over with a final snapshot: nothing to re-read
     finally:
@@ -139,8 +146,11 @@ async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
         # The payee collects from many people within the hour, then the victim pays it a large sum.
         fan_in = [h.big_transfer(p, f.account(), mule, "9000.00", 30 - i) for i, p in enumerate(payers)]
         await h.send(infra, prefix, "bank", "bank-a", fan_in)
+        # 20,000 CNY: m-20261201-r3 scores 60,000 into this account below its threshold (0.74), larger
+        # sums than a fan-in victim's being, in its training, a car or a deposit. What is tested here is
+        # the alert's typology.
         await h.send(
-            infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "60000.00", 1)]
+            infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "20000.00", 1)]
         )
         alerts = await eventually(lambda: h.alerts_about(infra, prefix, victim), timeout_s=15)
         assert {a.typology for a in alerts} == {"suspicious_payment"}

@@ -10,7 +10,7 @@ import numpy as np
 
 from models.features.engine import account
 from models.features.person import PERSON_FEATURES
-from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from models.features.vector import FEATURE_SET_HASH
 from services.scorer.account_stage import AccountStage
 from services.scorer.books import Book
 from services.scorer.settings import ScorerSettings
@@ -26,7 +26,9 @@ class SureModel:
 
     threshold = 0.5
     live = SimpleNamespace(
-        typical=np.zeros(len(FEATURE_NAMES)), score=lambda rows: np.zeros(len(rows)), version="stub"
+        contributions=lambda rows: np.zeros(rows.shape),
+        typology=lambda rows: [("", 0.0)] * len(rows),
+        version="stub",
     )
 
     def score(self, rows: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.simulator.model import INSTITUTIONS, IdSource
-from services.simulator.normal import BIG_PURCHASE, MAX_NORMAL_TRANSFER, MIX, NormalTraffic
+from services.simulator.normal import MAX_NORMAL_TRANSFER, MIX, NormalTraffic
 from services.simulator.population import build_population
 from streams.schemas.events import Call, Transfer, event_adapter
 
@@ -45,17 +45,28 @@ def test_calls_mostly_from_contacts_and_reported_at_their_end() -> None:
         call = Call.model_validate(sim.body)
         assert call.occurred_at.timestamp() + call.duration_s == NOW.timestamp()  # dated at its start
         from_contacts += call.caller in pop.by_phone[call.callee].contacts
-    assert 0.75 < from_contacts / len(calls) < 0.95
+    share = 1 - traffic.world.stranger_call_share
+    assert share - 0.05 < from_contacts / len(calls) < share + 0.05
 
 
-def test_normal_transfers_stay_small_and_mostly_go_to_usual_payees() -> None:
+def test_normal_transfers_stay_below_a_bound_and_mostly_go_to_usual_payees() -> None:
     pop = build_population(500, seed=1)
     traffic = NormalTraffic(pop, IdSource("t"), seed=1)
     events = [traffic.next(NOW) for _ in range(20_000)]
     transfers = [Transfer.model_validate(e.body) for e in events if e.body["type"] == "bank.transfer"]
     usual = sum(t.payee_account in {p.account for p in pop.by_phone[t.payer_phone].payees} for t in transfers)
-    assert usual / len(transfers) > 0.85
-    # Big purchases (a car, a deposit) are the rare exception, on purpose: hard negatives for the model.
-    big = [t for t in transfers if t.amount > Decimal(str(MAX_NORMAL_TRANSFER))]
-    assert all(t.amount <= Decimal(str(BIG_PURCHASE[1])) + 1 for t in big)
-    assert 0 < len(big) / len(transfers) < 0.02
+    expected = 1 - traffic.world.new_payee_share
+    assert expected - 0.05 < usual / len(transfers) < expected + 0.05
+    # Large first-time payments (a car, a deposit) are hard negatives of their own (simulator.benign).
+    assert all(t.amount <= Decimal(str(MAX_NORMAL_TRANSFER)) for t in transfers)
+
+
+def test_a_person_day_is_about_the_worlds_pace() -> None:
+    """20-30 events a person-day: the world draws the pace, the mix spreads it over the kinds."""
+    pop = build_population(1000, seed=2)
+    traffic = NormalTraffic(pop, IdSource("t"), seed=2)
+    assert 20 <= traffic.world.events_per_person_day <= 30
+    kinds = Counter(traffic.next(NOW).body["type"] for _ in range(30_000))
+    per_day = {k: n / 30_000 * traffic.world.events_per_person_day for k, n in kinds.items()}
+    assert 5 < per_day["telecom.call"] < 10 and 1 < per_day["bank.transfer"] < 3
+    assert 3 < per_day["payment.payment"] + per_day["payment.topup"] + per_day["payment.withdrawal"] < 10

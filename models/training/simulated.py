@@ -1,0 +1,355 @@
+"""`make train`: the model of the scorer, from simulated traffic, with the tests that say whether it holds
+outside the traffic it learnt from.
+
+1. Training traffic (one simulated world: its own pace, amounts, habits and silent institutions) is
+   replayed through the feature code; its last `validation_share` of time is the validation slice.
+2. Candidate settings are fitted on the earlier part and chosen by PR-AUC on the validation slice; the
+   chosen trees are calibrated there, and the alert threshold is the lowest that keeps the false alerts
+   per 1,000 people a day at `target_false` on that slice. The test days play no part in any choice.
+3. Evaluation traffic is another world (another seed: other parameters, other people, other silent
+   institutions) at a realistic pace, later in time. It is replayed through the live scorer's own code
+   (`scorer_replay`) for the alert-level figures (one alert per episode, rules, warm-up), and through the
+   feature code for the row-level figures every variant shares (`generalisation`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import artifact
+from models.features.person import SINCE_CAP_H
+from models.features.vector import FEATURE_NAMES, MONOTONIC, monotonic_constraints
+from models.training import generalisation, publish, report
+from models.training.alert_quality import measure
+from models.training.dataset import Dataset, Observation, build_dataset, dataset_of
+from models.training.evaluate import ranking, row_alerts, single_feature_auc, threshold_for_false_alerts
+from models.training.fit import FitConfig, calibrate, trees, typology_classifier
+from models.training.scorer_replay import OfflineScorer
+from services.scorer.explain import GROUPS, group_contributions
+from services.scorer.settings import ScorerSettings
+from services.simulator.offline import OfflineConfig, Truth, generate
+from services.simulator.typologies import RANGES
+
+log = logging.getLogger(__name__)
+DATA = Path(".local/models")
+
+CONFIGS = (
+    FitConfig(max_iter=200, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0),
+    FitConfig(
+        max_iter=300, learning_rate=0.05, max_leaf_nodes=63, min_samples_leaf=80, l2_regularization=1.0
+    ),
+    FitConfig(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=0.5),
+)
+# What each typology's reasons should name (the groups of services.scorer.explain), for the report's check.
+EXPECTED_SIGNAL = {
+    "impersonation_police": ("call",),
+    "impersonation_service": ("call",),
+    "account_takeover": ("takeover",),
+    "sim_swap": ("sim", "takeover"),
+    "wallet_scam": ("wallet", "call"),
+    "job_scam": ("refund", "fan_in", "rests"),
+    "mule_network": ("fan_in", "rests"),
+    "loan": ("call", "fan_in", "rests"),
+    "investment": ("fan_in", "rests", "payee"),
+}
+GROUP_NAMES = (
+    "call",
+    "takeover",
+    "sim",
+    "wallet",
+    "payee",
+    "amount",
+    "fan_in",
+    "rests",
+    "refund",
+    "velocity",
+    "contacts",
+    "history",
+)
+assert len(GROUP_NAMES) == len(GROUPS)
+
+
+@dataclass(frozen=True)
+class Plan:
+    train: OfflineConfig
+    evaluation: OfflineConfig
+    eval_warm_days: float = 2.0
+    validation_share: float = 0.25
+    late_share: float = 0.3
+    fit_negatives: int = 250_000
+    target_false: float = 0.8  # per 1,000 people a day, on the validation slice (the target is 1)
+    configs: tuple[FitConfig, ...] = CONFIGS
+    seed: int = 0
+
+
+@dataclass
+class Timer:
+    began: float = field(default_factory=time.perf_counter)
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = round(now - self.began - sum(self.steps.values()), 1)
+        log.info("%s: %.0f s", name, self.steps[name])
+
+
+def run(
+    plan: Plan, *, version: str, artifacts: Path, reports: Path, promote: bool, libraries: dict[str, str]
+) -> dict[str, Any]:
+    clock = Timer()
+    train_truth = Truth()
+    start = plan.train.start.timestamp()
+    observe = Observation(start, plan.train.days * 86_400, late_share=plan.late_share, seed=plan.train.seed)
+    data = build_dataset(generate(plan.train, train_truth), train_truth, burn_in_until=start, observe=observe)
+    clock.step("training traffic")
+    cut = float(np.quantile(data.table.scored_at, 1 - plan.validation_share))
+    validation = data.subset(data.table.scored_at >= cut)
+    fit = _subsample(data.subset(data.table.scored_at < cut), plan.fit_negatives, plan.seed)
+    val_days = (float(data.table.scored_at.max()) - cut) / 86_400
+    log.info(
+        "fit on %d rows (%d scams), validate on %d",
+        len(fit.table),
+        fit.table.label.sum(),
+        len(validation.table),
+    )
+
+    # Model selection on the validation slice only.
+    candidates = []
+    for config in plan.configs:
+        model = trees(fit.table.X, fit.table.label, config, monotonic_constraints())
+        pr_auc = ranking(validation.table.label, model.predict_proba(validation.table.X)[:, 1]).pr_auc
+        candidates.append((pr_auc, config, model))
+        log.info("candidate %s: validation PR-AUC %.4f", config, pr_auc)
+    _, config, chosen = max(candidates, key=lambda c: c[0])
+    scams = fit.table.label == 1
+    kinds = typology_classifier(fit.table.X[scams], fit.table.typology[scams], config)
+    model = calibrate(chosen, validation.table.X, validation.table.label, kinds)
+    val_scores = model.predict_proba(validation.table.X)[:, 1]
+    people = plan.train.population
+    threshold = threshold_for_false_alerts(
+        validation.table, validation.person, val_scores, plan.target_false, people=people, days=val_days
+    )
+    val_alerts = row_alerts(
+        validation.table, validation.person, val_scores, threshold, people=people, days=val_days
+    )
+    clock.step("model selection, calibration, threshold")
+
+    card: dict[str, Any] = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "kind": "HistGradientBoostingClassifier (monotonic constraints) + logistic calibration; "
+            "typology: "
+            "HistGradientBoostingClassifier on the scam rows",
+            **asdict(config),
+            "monotonic": MONOTONIC,
+            "selection": [{"config": asdict(c), "validation_pr_auc": round(p, 4)} for p, c, _ in candidates],
+        },
+        "data": {
+            "source": "simulated (services.simulator.offline)",
+            "training": _traffic(plan.train, train_truth),
+            "validation_share": plan.validation_share,
+            "late_share": plan.late_share,
+            "fit_rows": len(fit.table),
+            "fit_negatives_kept": plan.fit_negatives,
+            "validation_rows": len(validation.table),
+        },
+        "thresholds": {
+            "alert": threshold,
+            "target_false_per_1000_people_day": plan.target_false,
+            "validation": {
+                "false_per_1000_people_day": round(val_alerts.false_per_1000_people_day, 3),
+                "recall": round(val_alerts.recall, 4),
+            },
+        },
+        "libraries": libraries,
+    }
+    where = publish.save(model, card, artifacts, version)
+    clock.step("artifact")
+
+    # Evaluation traffic through the scorer's own code: its alerts, and the rows it scored.
+    eval_truth = Truth()
+    scorer = OfflineScorer(artifacts, version, ScorerSettings(model_alert_threshold=0))
+    scored = scorer.run(generate(plan.evaluation, eval_truth))
+    clock.step("evaluation traffic through the scorer")
+    eval_start = plan.evaluation.start.timestamp() + plan.eval_warm_days * 86_400
+    eval_end = plan.evaluation.start.timestamp() + plan.evaluation.days * 86_400
+    test = dataset_of(scored, eval_truth, burn_in_until=eval_start)
+    quality = measure(
+        scored.alerts,
+        eval_truth.episodes,
+        eval_truth.benign,
+        people=plan.evaluation.population,
+        start=eval_start,
+        end=eval_end,
+    )
+    split = generalisation.Split(
+        fit,
+        validation,
+        test,
+        people,
+        val_days,
+        plan.evaluation.population,
+        (eval_end - eval_start) / 86_400,
+        plan.target_false,
+    )
+    test_scores = model.predict_proba(test.table.X)[:, 1]
+    main_rows = generalisation.measured("the model", lambda X: model.predict_proba(X)[:, 1], split)
+    results: dict[str, Any] = {
+        "alert_level": quality.as_dict(),
+        "row_level": main_rows.as_dict(),
+        "baselines": [v.as_dict() for v in generalisation.baselines(split)],
+    }
+    clock.step("baselines")
+    results["ablations"] = [v.as_dict() for v in generalisation.ablations(split, config)]
+    clock.step("ablations")
+    typologies = sorted({str(t) for t in fit.table.typology[fit.table.label == 1]})
+    results["leave_one_typology_out"] = generalisation.leave_one_typology_out(split, config, typologies)
+    clock.step("leave one typology out")
+    params = {e["scenario_id"]: e.get("params", {}) for e in train_truth.episodes + eval_truth.episodes}
+    results["held_out_ranges"] = generalisation.held_out_ranges(split, config, params, RANGES)
+    results["coverage"] = generalisation.coverage(split, test_scores, threshold)
+    results["shuffled_label_pr_auc"] = generalisation.shuffled_labels(split, config)
+    results["base_rate"] = float(test.table.label.mean())
+    results["single_feature_auc"] = single_feature_auc(test.table)[:8]
+    results["reasons"] = _reason_check(model, test, test_scores, threshold)
+    results["typology"] = _typology_check(model, test, test_scores, threshold)
+    clock.step("generalisation tests")
+
+    card["data"]["evaluation"] = {**_traffic(plan.evaluation, eval_truth), "warm_days": plan.eval_warm_days}
+    card["metrics"] = {"alert_level": results["alert_level"], "row_level": results["row_level"]}
+    card["seconds"] = clock.steps
+    where = publish.save(model, card, artifacts, version)  # the card with the evaluation
+    card = artifact.read_card(where)
+    (where / "card.md").write_text(report.card_markdown(card))
+    out = reports / version
+    report.plots(test.table.label, test_scores, out)
+    (out / "report.md").write_text(report.markdown(card, results))
+    (out / "results.json").write_text(_json(results))
+    DATA.mkdir(parents=True, exist_ok=True)
+    if promote:
+        artifact.promote(version, artifacts)
+    clock.step("report")
+    return {
+        "version": version,
+        "artifact": str(where),
+        "report": str(out / "report.md"),
+        "promoted": promote,
+        "seconds": clock.steps,
+        "alert_level": {
+            k: results["alert_level"][k]
+            for k in (
+                "recall",
+                "early_share_of_episodes",
+                "false_per_1000_people_day",
+                "hard_negatives",
+                "per_typology",
+            )
+        },
+    }
+
+
+def _subsample(data: Dataset, negatives: int, seed: int) -> Dataset:
+    """Every scam row and at most `negatives` others (the trees learn the boundary as well, faster; the
+    calibration on the full validation slice puts the probabilities back where they belong)."""
+    neg = np.flatnonzero(data.table.label == 0)
+    if len(neg) <= negatives:
+        return data
+    keep = np.zeros(len(data.table), dtype=bool)
+    keep[data.table.label == 1] = True
+    keep[np.random.default_rng(seed).choice(neg, negatives, replace=False)] = True
+    return data.subset(keep)
+
+
+def _traffic(config: OfflineConfig, truth: Truth) -> dict[str, Any]:
+    world = truth.world
+    return {
+        "population": config.population,
+        "days": config.days,
+        "start": config.start.isoformat(),
+        "seed": config.seed,
+        "scams_per_day": config.scams_per_day,
+        "scam_episodes": len(truth.episodes),
+        "hard_negative_episodes": len(truth.benign),
+        "world": world.describe() if world else {},
+    }
+
+
+def present(group: str, f: dict[str, float]) -> bool:
+    """Whether the fact a reason group tells is there at all in a row (a payment made during a call is
+    scored before the call is reported: its call cannot be a reason yet)."""
+    facts = {
+        "call": f["call_present"] == 1,
+        "takeover": f["hours_since_new_device"] < SINCE_CAP_H,
+        "sim": f["hours_since_sim_change"] < SINCE_CAP_H,
+        "wallet": f["seq_topup_new_payee"] == 1,
+        "refund": f["payee_paid_payer_24h"] == 1,
+        "fan_in": f["payee_payers_24h"] >= 2,
+        "rests": f["payee_outflows_seen"] == 1 and f["payee_minutes_money_rests"] < 1440,
+    }
+    return facts.get(group, True)
+
+
+def _reason_check(model: Any, test: Dataset, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """For each typology, on its alerted scam payments where the signal it is known by (EXPECTED_SIGNAL)
+    is there, the share whose three strongest reasons include that signal."""
+    table = test.table
+    rows = np.flatnonzero((table.label == 1) & (scores >= threshold))
+    if len(rows) == 0:
+        return {}
+    groups = group_contributions(model.contributions(table.X[rows]))
+    out: dict[str, list[int]] = {}
+    for r, by_group in zip(rows, groups, strict=True):
+        typology = str(table.typology[r])
+        f = dict(zip(FEATURE_NAMES, table.X[r].tolist(), strict=True))
+        expected = [g for g in EXPECTED_SIGNAL.get(typology, ()) if present(g, f)]
+        if not expected:
+            continue
+        top = [GROUP_NAMES[k] for k in np.argsort(-by_group)[:3] if by_group[k] > 0]
+        book = out.setdefault(typology, [0, 0])
+        book[0] += any(g in top for g in expected)
+        book[1] += 1
+    return {
+        k: {"expected": list(EXPECTED_SIGNAL.get(k, ())), "in_top3": a, "alerted_rows": n}
+        for k, (a, n) in sorted(out.items())
+    }
+
+
+def _typology_check(model: Any, test: Dataset, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """How often the predicted scam typology is the true one, on the alerted scam payments."""
+    table = test.table
+    rows = np.flatnonzero((table.label == 1) & (scores >= threshold))
+    predicted = [t for t, _ in model.typology(table.X[rows])]
+    out: dict[str, list[int]] = {}
+    for r, guess in zip(rows, predicted, strict=True):
+        book = out.setdefault(str(table.typology[r]), [0, 0])
+        book[0] += guess == table.typology[r]
+        book[1] += 1
+    return {k: {"right": a, "alerted_rows": n} for k, (a, n) in sorted(out.items())}
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, default=str) + "\n"
+
+
+def default_plan(args: Any) -> Plan:
+    train = OfflineConfig(
+        population=args.population, days=args.days, scams_per_day=args.scams_per_day, seed=args.seed
+    )
+    evaluation = OfflineConfig(
+        population=args.eval_population,
+        days=args.eval_warm_days + args.eval_days,
+        scams_per_day=args.eval_scams_per_day,
+        seed=args.seed + 1000,
+        start=train.start + timedelta(days=args.days),
+        run_tag=f"eval{args.seed}",
+    )
+    return Plan(train, evaluation, eval_warm_days=args.eval_warm_days, target_false=args.target_false)

@@ -1,0 +1,80 @@
+"""Alert-level quality against ground truth, as the report and the live check measure it: an alert and its
+revisions are one; an episode counts when observable; hard negatives by kind; the live and offline
+figures compared."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from deploy.live_check.__main__ import compare
+from models.training.alert_quality import measure
+from streams.schemas.alerts import Alert
+from tests import factories as f
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _alert(*refs: str, alert_id: uuid.UUID | None = None, revision: int = 1) -> Alert:
+    return f.alert(
+        alert_id=alert_id or uuid.uuid4(), revision=revision, triggering_event_ids=list(refs), event_time=T0
+    )
+
+
+EPISODES = [
+    {
+        "scenario_id": "s1",
+        "typology": "loan",
+        "started_at": T0.isoformat(),
+        "event_ids": ["b:1", "b:2"],
+        "observable": True,
+        "first_payout_at": (T0 + timedelta(minutes=30)).isoformat(),
+    },
+    {
+        "scenario_id": "s2",
+        "typology": "loan",
+        "started_at": T0.isoformat(),
+        "event_ids": ["b:3"],
+        "observable": True,
+        "first_payout_at": (T0 + timedelta(minutes=5)).isoformat(),
+    },
+    {
+        "scenario_id": "s3",
+        "typology": "sim_swap",
+        "started_at": T0.isoformat(),
+        "event_ids": ["b:9"],
+        "observable": False,
+    },
+]
+BENIGN = [
+    {"scenario_id": "h1", "kind": "payroll", "started_at": T0.isoformat(), "event_ids": ["b:20"]},
+    {"scenario_id": "h2", "kind": "payroll", "started_at": T0.isoformat(), "event_ids": ["b:21"]},
+]
+
+
+def test_alerts_episodes_and_hard_negatives_are_counted_once_each() -> None:
+    one = uuid.uuid4()
+    t = T0.timestamp()
+    alerts = [
+        (t + 60, _alert("b:2", alert_id=one)),
+        (t + 120, _alert("b:2", "b:7", alert_id=one, revision=2)),  # its revision: the same alert
+        (t + 600, _alert("b:3")),  # s2 alerted after its money left (5 min)
+        (t + 60, _alert("b:20")),  # a false alert on a hard negative
+        (t + 60, _alert("x:1")),  # a false alert on ordinary traffic
+    ]
+    q = measure(alerts, EPISODES, BENIGN, people=2000, start=t, end=t + 86_400).as_dict()
+    assert (q["alerts"], q["revisions"], q["false_alerts"]) == (4, 1, 2)
+    assert q["false_per_1000_people_day"] == 1.0
+    assert (q["episodes"], q["caught"], q["caught_early"], q["unobservable_episodes"]) == (2, 2, 1, 1)
+    assert q["per_typology"] == {"loan": {"caught": 2, "episodes": 2}}
+    assert q["hard_negatives"]["payroll"] == {"alerted": 1, "episodes": 2, "share": 0.5}
+
+
+def test_the_live_and_offline_figures_are_set_side_by_side() -> None:
+    t = T0.timestamp()
+    offline = measure([(t, _alert("b:2"))], EPISODES, BENIGN, people=2000, start=t, end=t + 86_400).as_dict()
+    live = measure([], EPISODES, BENIGN, people=2000, start=t, end=t + 86_400).as_dict()
+    diff = compare(live, offline)
+    assert diff["caught"] == {"live": 0, "offline": 1} and not diff["agree"]
+    assert diff["per_typology"]["loan"] == {"live": 0, "offline": 1, "episodes": 2}
+    assert compare(offline, offline)["agree"]

@@ -1,0 +1,129 @@
+"""One alert per scam episode: a victim's later payments update the open alert (revision and amount at
+risk grow), whichever payee they go to, once stage one has the alert back from the alerts topic; an
+ordinary payment meanwhile raises nothing; a payment scored again after a late call raises nothing new;
+the victims of one collection account share its incident, each alerted (so warned) once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+import numpy as np
+import orjson
+from aiokafka import ConsumerRecord
+
+from models.features.vector import FEATURE_NAMES
+from services.scorer.account_stage import AccountStage
+from services.scorer.person_stage import PersonStage
+from services.scorer.settings import ScorerSettings
+from streams import keys, topics
+from streams.producer import Record
+from streams.schemas.alerts import Alert, incident_id_for
+from streams.schemas.movements import Movement
+from tests.scorer.scenes import Scene, event_record, scene, score, stage_one, unused_producer
+
+NEW = FEATURE_NAMES.index("payee_new")
+AMOUNT = FEATURE_NAMES.index("amount_log10")
+
+
+class NewPayeeModel:
+    """Alerts on payments of 1,000 CNY or more to payees never paid; enough of ModelSlot for the stage."""
+
+    threshold = 0.5
+    live = SimpleNamespace(
+        contributions=lambda rows: np.zeros(rows.shape),
+        typology=lambda rows: [("impersonation_police", 0.8)] * len(rows),
+        version="stub",
+    )
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        return np.where((rows[:, NEW] == 1) & (rows[:, AMOUNT] >= 3), 0.99, 0.01)
+
+    def maybe_swap(self) -> None:
+        return None
+
+
+def accounts() -> AccountStage:
+    settings = ScorerSettings(model_warmup_hours=0)
+    return AccountStage(settings, unused_producer(), prefix="", version="t", model=NewPayeeModel())  # type: ignore[arg-type]
+
+
+def through(persons: PersonStage, *events: tuple[str, dict]) -> list[Movement]:
+    from streams.schemas.movements import movement_adapter
+
+    out: list[Record] = []
+    for offset, (institution, event) in enumerate(events):
+        persons._one(0, event_record(institution, event, 1000 + offset), out)
+    moves = [movement_adapter.validate_json(r.value) for r in out]
+    return [m for m in moves if m.direction == "in"]
+
+
+def back(persons: PersonStage, alert: Alert) -> None:
+    """The alert as stage one reads it from the alerts topic."""
+    key = keys.person_key(alert.subject.phone or "")
+    record = ConsumerRecord(
+        topics.ALERTS.name,
+        keys.partition_of(key, topics.EVENT_PARTITIONS),
+        0,
+        0,
+        0,
+        key,
+        orjson.dumps(alert.model_dump(mode="json")),
+        None,
+        0,
+        0,
+        (),
+    )
+    persons._alert(0, record)
+
+
+def test_a_second_payment_to_the_same_payee_is_a_revision() -> None:
+    s = scene()
+    stage_two = accounts()
+    (first,), _ = score(stage_two, through(stage_one(), s.call(), s.transfer("30000.00", minutes_ago=10)))
+    (second,), _ = score(stage_two, through(stage_one(), s.transfer("18000.00", minutes_ago=5)))
+    assert second.alert_id == first.alert_id and (first.revision, second.revision) == (1, 2)
+    assert Decimal(second.amount_at_risk or "0") == Decimal("48000.00")
+    assert len(second.payments) == 2 and second.incident_id == incident_id_for(s.payee_bank, s.payee_account)
+
+
+def test_a_payment_to_another_payee_continues_the_episode_once_stage_one_knows_the_alert() -> None:
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    (alert,), _ = score(stage_two, through(persons, s.call(), s.transfer("30000.00", minutes_ago=10)))
+    back(persons, alert)
+    other = Scene(s.victim, s.caller, s.payer_account, "MULE2OTHER")
+    (revision,), _ = score(stage_two, through(persons, other.transfer("20000.00", minutes_ago=4)))
+    assert revision.alert_id == alert.alert_id and revision.revision == 2
+    assert [p.payee_account for p in revision.payments] == [s.payee_account, "MULE2OTHER"]
+    assert Decimal(revision.amount_at_risk or "0") == Decimal("50000.00")
+    # An ordinary payment meanwhile (a small one, to a payee paid before): no revision, no new alert.
+    friend = Scene(s.victim, s.caller, s.payer_account, "FRIEND0001")
+    through(persons, friend.transfer("50.00", minutes_ago=600))
+    assert score(stage_two, through(persons, friend.transfer("60.00", minutes_ago=2)))[0] == []
+
+
+def test_a_payment_scored_again_after_a_late_call_raises_nothing_new() -> None:
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    (alert,), _ = score(stage_two, through(persons, s.transfer("30000.00", minutes_ago=10)))
+    assert alert.typology == "suspicious_payment"
+    # The call it was made during ends and is reported now: the payment is scored again, not alerted again.
+    rescored = through(persons, s.call(minutes_ago=20, minutes=15))
+    assert [m.rescore for m in rescored] == [True]
+    assert score(stage_two, rescored)[0] == []
+
+
+def test_the_victims_of_one_collection_account_share_an_incident_each_alerted_once() -> None:
+    stage_two = accounts()
+    mule = "MULE14VICTIMS"
+    alerts = []
+    for i in range(14):
+        victim = scene(mule)
+        found, _ = score(
+            stage_two, through(stage_one(), victim.transfer(f"{2000 + i}.00", minutes_ago=30 - i))
+        )
+        alerts += found
+    assert len(alerts) == 14 and len({a.subject.phone for a in alerts}) == 14
+    assert {a.incident_id for a in alerts} == {incident_id_for("bank-x", mule)}
+    assert {a.revision for a in alerts} == {1}

@@ -1,0 +1,77 @@
+"""Each run draws its own world from wide ranges; a share of institutions reports nothing, and the offline
+generator leaves their events out while the truth still knows them; hard negatives come with truth."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from services.simulator import benign
+from services.simulator.model import ALWAYS_REPORTING, INSTITUTIONS, IdSource
+from services.simulator.offline import OfflineConfig, Truth, generate
+from services.simulator.population import build_population
+from services.simulator.scenarios import ScenarioFactory
+from services.simulator.world import RANGES, World
+from streams.schemas.events import event_adapter
+
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_worlds_are_drawn_from_their_ranges_by_seed() -> None:
+    worlds = [World.draw(seed) for seed in range(20)]
+    assert World.draw(3) == worlds[3]
+    for name, (low, high) in RANGES.items():
+        values = [getattr(w, name) for w in worlds]
+        assert all(low <= v <= high for v in values) and len(set(values)) == len(values)
+    for w in worlds:
+        assert not w.silent & set(ALWAYS_REPORTING)
+        assert len(w.silent) == round(w.silent_share * len(INSTITUTIONS))
+
+
+def test_the_silent_share_can_be_set() -> None:
+    assert World.draw(1, silent_share=0.0).silent == frozenset()
+    assert len(World.draw(1, silent_share=0.3).silent) == 4
+
+
+@pytest.mark.parametrize("kind", benign.KINDS)
+@pytest.mark.parametrize("seed", range(1, 4))
+def test_hard_negatives_are_well_formed_with_truth(kind: str, seed: int) -> None:
+    factory = ScenarioFactory(build_population(300, seed=seed), IdSource("t"), seed=seed, time_scale=1.0)
+    scenario = factory.make(START, kind)
+    truth = scenario.truth
+    assert truth["benign"] and truth["kind"] == kind
+    refs = {s.event.ref for s in scenario.steps}
+    assert truth["money_ids"] and set(truth["money_ids"]) <= refs
+    for step in scenario.steps:
+        event = event_adapter.validate_python(step.event.body)
+        assert event.person_phone == step.event.person_phone
+    money = [s.event for s in scenario.steps if s.event.ref in truth["money_ids"]]
+    assert all(e.body["type"] in ("bank.transfer", "payment.payment") for e in money)
+    if kind.endswith("fan_in") or kind in ("payroll", "group_purchase"):
+        (account,) = truth["accounts"]
+        payers = {e.person_phone for e in money if e.body["payee_account"] == account}
+        assert len(payers) >= (2 if kind == "payroll" else 3)  # many pay in: what makes it look like a mule
+
+
+def test_offline_traffic_leaves_the_silent_institutions_out_at_the_worlds_pace() -> None:
+    config = OfflineConfig(population=400, days=2.0, scams_per_day=30, seed=5, silent_share=0.3)
+    truth = Truth()
+    events = list(generate(config, truth))
+    world = truth.world
+    assert world is not None and len(world.silent) == 4
+    assert not {e.institution for _, e in events} & world.silent
+    # The pace: 20-30 a person-day (fewer reach Stopline: the silent institutions' are left out).
+    sent = Counter(e.institution for _, e in events)
+    assert (
+        0.5 * world.events_per_person_day < sum(sent.values()) / 400 / 2 < 1.2 * world.events_per_person_day
+    )
+    assert {e["typology"] for e in truth.episodes} and truth.benign
+    emitted = {e.ref for _, e in events}
+    for episode in truth.episodes:
+        # Observable: one of the victims' payments comes from an institution that reports.
+        reporting = [r for r in episode["victim_payment_ids"] if r.split(":")[0] not in world.silent]
+        assert episode["observable"] == bool(reporting)
+        assert not (set(episode["victim_payment_ids"]) - set(reporting)) & emitted
+    assert any(not e["observable"] for e in truth.episodes)
