@@ -39,22 +39,26 @@ async def propose(
     existing = await repository.live_for_number(session, number)
     if existing is not None:
         return existing
-    entry = Entry(
-        id=uuid.uuid4(),
+    entry = _proposal(
+        actor,
+        now,
         number=number,
-        status="proposed",
         source="case" if case_id else "operator",
         category=category,
         reason=reason,
         case_id=case_id,
-        reports=0,
-        proposed_by=actor.subject,
-        proposed_at=now,
     )
     await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "operator proposal"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry
+
+
+def _proposal(actor: audit.Actor, now: datetime, **fields: Any) -> Entry:
+    """A new entry awaiting review, proposed by `actor`: a number or an account, by `fields`."""
+    return Entry(
+        id=uuid.uuid4(), status="proposed", reports=0, proposed_by=actor.subject, proposed_at=now, **fields
+    )
 
 
 async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> None:
@@ -93,19 +97,16 @@ async def propose_account(
     existing = await repository.live_for_account(session, institution, account)
     if existing is not None:
         return existing
-    entry = Entry(
-        id=uuid.uuid4(),
+    entry = _proposal(
+        actor,
+        now,
         kind="account",
         institution=institution,
         account=account,
-        status="proposed",
         source=source,
         category="mule",
         reason=reason,
         case_id=case_id,
-        reports=0,
-        proposed_by=actor.subject,
-        proposed_at=now,
     )
     await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "supervisor's listing"
@@ -120,17 +121,7 @@ async def report(
     entry = await repository.live_for_number(session, number)
     before = changes.snapshot(entry) if entry else None
     if entry is None:
-        entry = Entry(
-            id=uuid.uuid4(),
-            number=number,
-            status="proposed",
-            source="telecom_report",
-            category=category,
-            reason=note,
-            reports=0,
-            proposed_by=actor.subject,
-            proposed_at=now,
-        )
+        entry = _proposal(actor, now, number=number, source="telecom_report", category=category, reason=note)
         await repository.add(session, entry)
     entry.reports += 1
     await repository.add(session, Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now))
