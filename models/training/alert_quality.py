@@ -6,7 +6,11 @@ An alert is true when one of its triggering events belongs to a scam episode (a 
 scam's call); every other alert is false. An episode is alerted when any alert names one of its events,
 early when its first alert came before the money left the first payee account. Only observable episodes
 count in recall: those with at least one victim payment that Stopline receives (the victim's bank or
-payment provider reports). A hard-negative episode is alerted when any alert names one of its events."""
+payment provider reports). A hard-negative episode is alerted when any alert names one of its events.
+
+An episode is measured in the days Stopline first receives its money in (a victim's payment, a hard
+negative's money-out), not those it started in: an investment scam's first deposit may come days after
+the first message, after the measured days, when no one could have alerted on it yet."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class Quality:
     caught: int
     early: int  # caught before the money left the first payee account
     unobservable: int  # scam episodes Stopline receives no victim payment of
+    paid_later: int  # scam episodes started in the measured days whose first payment came after them
     per_typology: dict[str, tuple[int, int]]  # typology → (caught, observable episodes)
     hard_negatives: dict[str, tuple[int, int]]  # kind → (alerted, episodes)
     alerts_per_caught_episode: float
@@ -62,6 +67,7 @@ class Quality:
             "caught_early": self.early,
             "early_share_of_episodes": round(self.early_share, 4),
             "unobservable_episodes": self.unobservable,
+            "paid_after_the_window": self.paid_later,
             "per_typology": {
                 k: {"caught": c, "episodes": n} for k, (c, n) in sorted(self.per_typology.items())
             },
@@ -79,6 +85,13 @@ def _time(value: Any) -> float | None:
     return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else float(value)
 
 
+def _measured_from(episode: dict[str, Any]) -> float:
+    """When Stopline first received the episode's money; when it started, where the truth does not say
+    (or none of its money is received)."""
+    first = _time(episode.get("first_money_at"))
+    return first if first is not None else _time(episode["started_at"]) or 0.0
+
+
 def measure(
     alerts: Iterable[tuple[float, Alert]],
     episodes: Sequence[dict[str, Any]],
@@ -89,16 +102,20 @@ def measure(
     end: float,
 ) -> Quality:
     """`alerts`: (when made, alert) for every message; `episodes`, `benign`: the truth records (as the
-    offline generator and the simulator's truth file write them). Episodes started in [start, end) and
-    alerts made in it are measured."""
+    offline generator and the simulator's truth file write them). Episodes whose money Stopline first
+    receives in [start, end) (those started in it, where the truth does not say) and alerts made in it
+    are measured."""
     scam_ref: dict[str, str] = {}
-    scams = [e for e in episodes if start <= (_time(e["started_at"]) or 0) < end]
+    scams = [e for e in episodes if start <= _measured_from(e) < end]
+    paid_later = sum(
+        start <= (_time(e["started_at"]) or 0) < end and _measured_from(e) >= end for e in episodes
+    )
     for e in episodes:  # an alert in the window may name an earlier episode's event: still true
         for ref in e.get("event_ids", []):
             scam_ref[ref] = e["scenario_id"]
     benign_ref: dict[str, str] = {}
     kinds = {e["scenario_id"]: e["kind"] for e in benign}
-    hard = [e for e in benign if start <= (_time(e["started_at"]) or 0) < end]
+    hard = [e for e in benign if start <= _measured_from(e) < end]
     for e in benign:
         for ref in e.get("event_ids", []):
             benign_ref[ref] = e["scenario_id"]
@@ -153,6 +170,7 @@ def measure(
         caught=len(caught),
         early=early,
         unobservable=len(scams) - len(observable),
+        paid_later=paid_later,
         per_typology={k: (c, n) for k, (c, n) in per.items()},
         hard_negatives={k: (a, n) for k, (a, n) in per_kind.items()},
         alerts_per_caught_episode=sum(len(alerts_of[s]) for s in caught) / len(caught) if caught else 0.0,

@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -91,32 +92,37 @@ def _columns(features: tuple[str, ...]) -> np.ndarray:
     return np.array([FEATURE_NAMES.index(f) for f in features])
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A fitted model over some of the feature columns, as a Scorer of full rows. Picklable: variants are
+    fitted in worker processes (`models.training.parallel`) and measured in the parent."""
+
+    model: Any
+    columns: np.ndarray
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(X[:, self.columns])[:, 1])
+
+
 def trees_on(
-    s: Split,
+    fit: Dataset,
     features: tuple[str, ...],
     config: FitConfig,
     rows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
-) -> Scorer:
+) -> Columns:
     """Trees over `features` only, fitted on the fitting rows (or those of `rows`)."""
     cols = _columns(features)
-    fit = s.fit.table
-    mask = np.ones(len(fit), dtype=bool) if rows is None else rows
-    y = fit.label if labels is None else labels
-    model = trees(fit.X[mask][:, cols], y[mask], config, monotonic_constraints(features))
-    return lambda X: model.predict_proba(X[:, cols])[:, 1]
+    table = fit.table
+    mask = np.ones(len(table), dtype=bool) if rows is None else rows
+    y = table.label if labels is None else labels
+    return Columns(trees(table.X[mask][:, cols], y[mask], config, monotonic_constraints(features)), cols)
 
 
-def baselines(s: Split) -> list[Variant]:
-    X, y = s.fit.table.X, s.fit.table.label
-    lr = logistic_regression(X, y)
-    rf = random_forest(X, y)
-    return [
-        measured("logistic regression (baseline)", lambda Z: lr.predict_proba(Z)[:, 1], s),
-        measured("random forest (baseline)", lambda Z: rf.predict_proba(Z)[:, 1], s),
-    ]
-
-
+BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
+    "logistic regression (baseline)": logistic_regression,
+    "random forest (baseline)": random_forest,
+}
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "telecom only": TELECOM,
     "bank and payment only (no telecom, no sequences)": BANK,
@@ -124,64 +130,98 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
     "no sequence features": tuple(f for f in FEATURE_NAMES if f not in SEQUENCES),
     "no payee-side features": tuple(f for f in FEATURE_NAMES if f not in PAYEE_FEATURES),
 }
-
-
-def ablations(s: Split, config: FitConfig) -> list[Variant]:
-    return [measured(name, trees_on(s, features, config), s) for name, features in ABLATIONS.items()]
-
-
-def leave_one_typology_out(s: Split, config: FitConfig, typologies: list[str]) -> dict[str, dict[str, Any]]:
-    """Trained and thresholded without any of the typology's scam payments: how much of it is still
-    caught, and the false alerts of that model (its threshold is set without the typology too)."""
-    out = {}
-    for typology in typologies:
-        absent = s.fit.table.typology != typology
-        kept_val = s.validation.table.typology != typology
-        without = replace(s, validation=s.validation.subset(kept_val))
-        v = measured(f"without {typology}", trees_on(without, FEATURE_NAMES, config, rows=absent), without)
-        caught, total = v.alerts.episodes.get(typology, (0, 0))
-        out[typology] = {
-            "caught": caught,
-            "episodes": total,
-            "recall": _r(caught / total) if total else None,
-            "false_per_1000_people_day": _r(v.alerts.false_per_1000_people_day),
-        }
-    return out
-
-
+HELD_OUT = "trained on the middle of the ranges"
+SHUFFLED = "shuffled labels"
 INNER = 0.5  # the middle half (in log scale) of a parameter's range is all the held-out-range model sees
+
+
+def without(typology: str) -> str:
+    return f"without {typology}"
+
+
+def _baseline(fit: Dataset, learn: Callable[[np.ndarray, np.ndarray], Any]) -> Columns:
+    return Columns(learn(fit.table.X, fit.table.label), _columns(FEATURE_NAMES))
+
+
+def _middle(
+    fit: Dataset, params: dict[str, dict[str, float]], ranges: dict[str, dict[str, tuple[float, float]]]
+) -> np.ndarray:
+    """The fitting rows the held-out-range model keeps: every ordinary row, and the scam rows of episodes
+    whose amounts and call lengths lie in the middle of their ranges."""
+    table = fit.table
+    return np.array(
+        [
+            y == 0 or _inside(params, ranges, str(e), str(t))
+            for y, e, t in zip(table.label, table.episode_id, table.typology, strict=True)
+        ]
+    )
+
+
+def fits(
+    fit: Dataset,
+    config: FitConfig,
+    typologies: list[str],
+    params: dict[str, dict[str, float]],
+    ranges: dict[str, dict[str, tuple[float, float]]],
+) -> dict[str, Callable[[], Columns]]:
+    """Every variant's fit, by name, as a job of its own (a fit needs only the fitting rows), longest
+    first: one per left-out typology, the ablations, the held-out ranges, the baselines, the shuffled
+    labels. `measured`, `left_out`, `held_out_ranges` and `shuffled_labels` measure them on the split."""
+    table = fit.table
+    jobs: dict[str, Callable[[], Columns]] = {
+        without(t): partial(trees_on, fit, FEATURE_NAMES, config, table.typology != t) for t in typologies
+    }
+    jobs.update({name: partial(trees_on, fit, features, config) for name, features in ABLATIONS.items()})
+    jobs[HELD_OUT] = partial(trees_on, fit, FEATURE_NAMES, config, _middle(fit, params, ranges))
+    jobs.update({name: partial(_baseline, fit, learn) for name, learn in BASELINES.items()})
+    permuted = np.random.default_rng(0).permutation(table.label)
+    jobs[SHUFFLED] = partial(trees_on, fit, FEATURE_NAMES, replace(config, max_iter=60), None, permuted)
+    return jobs
+
+
+def left_out(s: Split, typology: str, score: Scorer) -> dict[str, Any]:
+    """The model trained and thresholded without any of the typology's scam payments: how much of it is
+    still caught, and that model's false alerts (its threshold is set without the typology too)."""
+    kept_val = s.validation.table.typology != typology
+    v = measured(without(typology), score, replace(s, validation=s.validation.subset(kept_val)))
+    caught, total = v.alerts.episodes.get(typology, (0, 0))
+    return {
+        "caught": caught,
+        "episodes": total,
+        "recall": _r(caught / total) if total else None,
+        "false_per_1000_people_day": _r(v.alerts.false_per_1000_people_day),
+    }
+
+
+def _inside(
+    params: dict[str, dict[str, float]],
+    ranges: dict[str, dict[str, tuple[float, float]]],
+    episode: str,
+    typology: str,
+) -> bool:
+    for name in ("amount_total", "call_minutes"):
+        value = params.get(episode, {}).get(name)
+        bounds = ranges.get(typology, {}).get(name)
+        if value is None or bounds is None:
+            continue
+        lo, hi = (math.log(b) for b in bounds)
+        margin = (hi - lo) * (1 - INNER) / 2
+        if not lo + margin <= math.log(value) <= hi - margin:
+            return False
+    return True
 
 
 def held_out_ranges(
     s: Split,
-    config: FitConfig,
+    score: Scorer,
     params: dict[str, dict[str, float]],
     ranges: dict[str, dict[str, tuple[float, float]]],
 ) -> dict[str, Any]:
-    """Trained only on scam episodes whose amounts and call lengths lie in the middle of their ranges,
-    tested on episodes inside that middle and outside it (`params`: episode id → drawn parameters)."""
-
-    def inside(episode: str, typology: str) -> bool:
-        for name in ("amount_total", "call_minutes"):
-            value = params.get(episode, {}).get(name)
-            bounds = ranges.get(typology, {}).get(name)
-            if value is None or bounds is None:
-                continue
-            lo, hi = (math.log(b) for b in bounds)
-            margin = (hi - lo) * (1 - INNER) / 2
-            if not lo + margin <= math.log(value) <= hi - margin:
-                return False
-        return True
-
-    fit = s.fit.table
-    keep = np.array(
-        [
-            y == 0 or inside(str(e), str(t))
-            for y, e, t in zip(fit.label, fit.episode_id, fit.typology, strict=True)
-        ]
-    )
-    score = trees_on(s, FEATURE_NAMES, config, rows=keep)
-    v = measured("trained on the middle of the ranges", score, s)
+    """The model trained only on scam episodes whose amounts and call lengths lie in the middle of their
+    ranges (`fits`), tested on episodes inside and outside that middle (`params`: episode id → drawn
+    parameters)."""
+    keep = _middle(s.fit, params, ranges)
+    v = measured(HELD_OUT, score, s)
     test = s.test.table
     groups: dict[str, list[int]] = {"inside": [0, 0], "outside": [0, 0]}
     val = score(test.X) >= v.threshold
@@ -190,7 +230,7 @@ def held_out_ranges(
         e, t = str(test.episode_id[i]), str(test.typology[i])
         by_episode[e] = (by_episode.get(e, (False, t))[0] or bool(val[i]), t)
     for episode, (hit, typology) in by_episode.items():
-        where = "inside" if inside(episode, typology) else "outside"
+        where = "inside" if _inside(params, ranges, episode, typology) else "outside"
         groups[where][0] += hit
         groups[where][1] += 1
     return {
@@ -202,11 +242,9 @@ def held_out_ranges(
     }
 
 
-def shuffled_labels(s: Split, config: FitConfig) -> float:
-    """PR-AUC on the test rows of trees fitted on permuted labels: near the base rate, or the pipeline
-    leaks the label."""
-    permuted = np.random.default_rng(0).permutation(s.fit.table.label)
-    score = trees_on(s, FEATURE_NAMES, replace(config, max_iter=60), labels=permuted)
+def shuffled_labels(s: Split, score: Scorer) -> float:
+    """PR-AUC on the test rows of trees fitted on permuted labels (`fits`): near the base rate, or the
+    pipeline leaks the label."""
     return ranking(s.test.table.label, score(s.test.table.X)).pr_auc
 
 

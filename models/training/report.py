@@ -98,12 +98,15 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         + ", ".join(f"{k} {n}" for k, n in a["false_by_alert_typology"].items())
         + f". Not counted in recall: {a['unobservable_episodes']} episodes whose victims' payments "
         "Stopline never "
-        "receives (their bank or payment provider reports nothing): no one could alert on them.",
+        "receives (their bank or payment provider reports nothing): no one could alert on them; "
+        f"{a.get('paid_after_the_window', 0)} episodes that started in the measured days but whose first "
+        "payment came after them. An episode is measured in the days its first payment reaches Stopline.",
         "",
         "### Per typology",
         "",
-        "Alert level: the episodes that started in the measured days (an investment scam's later payments "
-        "may fall after them). Row level: every episode with a payment scored in the measured days, at the "
+        "Alert level: the episodes whose first payment reached Stopline in the measured days (an "
+        "investment scam's later payments may fall after them). Row level: every episode with a "
+        "payment scored in the measured days, at the "
         "model's threshold; and the same for a model trained and thresholded without any of the typology's "
         "payments (leave one typology out): what is caught of a scam the model never saw.",
         "",
@@ -220,9 +223,11 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         f"{ev['scam_episodes']} scam episodes, {ev['hard_negative_episodes']} hard-negative episodes; world "
         f"{_world(ev['world'])}",
         f"- fitted on {card['data']['fit_rows']:,} rows (every scam payment, at most "
-        f"{card['data']['fit_negatives_kept']:,} others), selected and calibrated on the last "
+        f"{card['data']['fit_negatives_kept']:,} others; "
+        f"{_pct(card['data'].get('silent_payee_share', 0.0))} of them drawn at random with the payee's "
+        "outflow features blanked, as a silent institution leaves them), selected and calibrated on the last "
         f"{_pct(card['data']['validation_share'])} of the training traffic "
-        f"({card['data']['validation_rows']:,} rows)",
+        f"({card['data']['validation_rows']:,} rows, as they are)",
         "- settings compared on the validation slice (PR-AUC): "
         + "; ".join(
             f"{s['config']['max_iter']} trees, learning rate {s['config']['learning_rate']}, "
@@ -234,7 +239,9 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         f"recall {_pct(th['validation']['recall'])}",
         "- monotonic constraints: "
         + ", ".join(f"`{k}` {'+' if v > 0 else '−'}" for k, v in card["model"]["monotonic"].items()),
-        "- time taken: " + ", ".join(f"{k} {v:.0f} s" for k, v in card.get("seconds", {}).items()),
+        f"- time taken: {sum(card.get('seconds', {}).values()) / 60:.0f} min in all ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in card.get("seconds", {}).items())
+        + ")",
         "",
         f"Model: {card['model']['kind']}; features: {len(card['feature_names'])} (set "
         f"{card['feature_set_hash']}); "

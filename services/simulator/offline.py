@@ -55,6 +55,13 @@ class Truth:
     def record(self, scenario: Scenario, reports: Any) -> None:
         record = dict(scenario.truth)
         reported = {s.event.ref for s in scenario.steps if reports(s.event.institution)}
+        # When Stopline receives the episode's first money-out (victim payment, or the hard negative's
+        # money): an episode is measured in the days it can first be alerted in.
+        money = set(record["money_ids" if record.get("benign") else "victim_payment_ids"]) & reported
+        t0 = scenario.started_at.timestamp()
+        record["first_money_at"] = min(
+            (t0 + s.delay_s for s in scenario.steps if s.event.ref in money), default=None
+        )
         if record.get("benign"):
             record["reported_ids"] = sorted(set(record["event_ids"]) & reported)
             self.benign.append(record)

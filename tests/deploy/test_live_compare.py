@@ -78,3 +78,22 @@ def test_the_live_and_offline_figures_are_set_side_by_side() -> None:
     assert diff["caught"] == {"live": 0, "offline": 1} and not diff["agree"]
     assert diff["per_typology"]["loan"] == {"live": 0, "offline": 1, "episodes": 2}
     assert compare(offline, offline)["agree"]
+
+
+def test_an_episode_is_measured_in_the_days_its_first_payment_arrives_in() -> None:
+    """An investment scam that starts with messages on the last evening and takes its first deposit the
+    next day belongs to the next day's figures; one started before and first paid today, to today's."""
+    t = T0.timestamp()
+    day = 86_400
+    episodes = [
+        {**EPISODES[0], "scenario_id": "late", "event_ids": ["b:30"], "first_money_at": t + day + 600},
+        {
+            **EPISODES[0],
+            "scenario_id": "early",
+            "event_ids": ["b:31"],
+            "started_at": (T0 - timedelta(hours=5)).isoformat(),
+            "first_money_at": t + 600,
+        },
+    ]
+    q = measure([(t + 700, _alert("b:31"))], episodes, [], people=1000, start=t, end=t + day).as_dict()
+    assert (q["episodes"], q["caught"], q["paid_after_the_window"]) == (1, 1, 1)

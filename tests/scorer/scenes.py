@@ -51,15 +51,20 @@ def event_record(institution: str, event: dict[str, Any], offset: int) -> Consum
     return ConsumerRecord("events", partition, offset, 0, 0, key, value, None, 0, 0, ())
 
 
-def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement]:
-    """Events through stage one (a fresh one unless given); the inflows it forwards to the account stage."""
+def movements(*events: Event, persons: PersonStage | None = None) -> list[Movement]:
+    """Events through stage one (a fresh one unless given); the movements (both sides of each money
+    movement) it forwards to the account stage."""
     persons = persons or stage_one()
     out: list[Record] = []
     for offset, (institution, event) in enumerate(events):
         persons._one(0, event_record(institution, event, offset), out)
     assert {r.topic for r in out} <= {topics.name(topics.TRANSFERS_BY_ACCOUNT)}  # no dead letters
-    moves = [movement_adapter.validate_json(r.value) for r in out]
-    return [m for m in moves if m.direction == "in"]
+    return [movement_adapter.validate_json(r.value) for r in out]
+
+
+def inflows(*events: Event, persons: PersonStage | None = None) -> list[Movement]:
+    """The inflows stage one forwards to the account stage."""
+    return [m for m in movements(*events, persons=persons) if m.direction == "in"]
 
 
 @dataclass
@@ -121,7 +126,14 @@ def stage(
 
 
 def score(account_stage: AccountStage, moves: list[Movement]) -> tuple[list[Alert], list[Pending]]:
-    """The inflows through the stage's state and its one model call: the alerts and what was scored."""
+    """The movements through the stage's state in order (an outflow counts on the paying account: what
+    the payee accounts paid out, and which institutions report outflows) and the inflows in its one
+    model call: the alerts and what was scored."""
     accounts = account_stage.accounts.setdefault(0, Book())
-    pending = [p for m in moves if (p := account_stage._inflow(0, accounts, m, 0)) is not None]
+    pending = []
+    for m in moves:
+        if m.direction == "out":
+            account_stage._outflow(accounts, m)
+        elif (p := account_stage._inflow(0, accounts, m, 0)) is not None:
+            pending.append(p)
     return [a for a, _ in account_stage._score(pending)], pending
