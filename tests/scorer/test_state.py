@@ -146,9 +146,9 @@ async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
         # The payee collects from many people within the hour, then the victim pays it a large sum.
         fan_in = [h.big_transfer(p, f.account(), mule, "9000.00", 30 - i) for i, p in enumerate(payers)]
         await h.send(infra, prefix, "bank", "bank-a", fan_in)
-        # 20,000 CNY: m-20261201-r3 scores 60,000 into this account below its threshold (0.74), larger
-        # sums than a fan-in victim's being, in its training, a car or a deposit. What is tested here is
-        # the alert's typology.
+        # 20,000 CNY: the committed model scores 60,000 into this account under its threshold (0.74),
+        # larger sums than a fan-in victim's being, in its training, a car or a deposit; that weakness is
+        # kept in view by tests/scorer/test_typology_reasons.py. What is tested here is the typology.
         await h.send(
             infra, prefix, "bank", "bank-a", [h.big_transfer(victim, f.account(), mule, "20000.00", 1)]
         )

@@ -1,5 +1,6 @@
 """The committed model on hand-built scams of each typology, through both stages: it alerts, and among the
-alert's reasons is the signal the typology is known by (services.scorer.explain, in words)."""
+alert's three strongest reasons is the signal the typology is known by (services.scorer.explain, in
+words; the typologies and their signals are those of docs/simulator.md and the report's reason check)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from models.artifact import ARTIFACTS
 from tests import factories as f
-from tests.scorer.scenes import NOW, Scene, inflows, scene, score, stage, stage_one
+from tests.scorer.scenes import NOW, Scene, movements, scene, score, stage, stage_one
 
 Event = tuple[str, dict[str, Any]]
 
@@ -110,8 +111,66 @@ def mule_network(s: Scene) -> list[Event]:
     return [*payers, *history(s), s.transfer("9000.00", minutes_ago=3)]
 
 
+def collecting(s: Scene, payers: int, *, paid_out: bool = True) -> list[Event]:
+    """The payee account collecting from other people over the last hours and passing the money on."""
+    events = [scene(s.payee_account).transfer("6000.00", minutes_ago=180 - 15 * i) for i in range(payers)]
+    if paid_out:
+        onward = Scene(f.phone(), f.phone(), s.payee_account, f.account("L2"))
+        events += [_from_bank_x(onward.transfer("5000.00", minutes_ago=170 - 15 * i)) for i in range(payers)]
+    return sorted(events, key=lambda e: e[1]["occurred_at"])
+
+
+def _from_bank_x(event: Event) -> Event:
+    """A transfer out of an account at bank-x, as bank-x reports it."""
+    return "bank-x", {**event[1], "payee_institution": "bank-y"}
+
+
+def impersonation_service(s: Scene, minutes: float = 18, amount: str = "12000.00") -> list[Event]:
+    # "Customer service" about a refund: a shorter call than the hard rule's 20 minutes (the model's own
+    # alert), a smaller sum than a police impersonation.
+    return [*history(s), s.call(minutes_ago=minutes + 6, minutes=minutes), s.transfer(amount, minutes_ago=4)]
+
+
+def investment(s: Scene) -> list[Event]:
+    # A platform's collection account taking in from several investors and passing it on within minutes;
+    # the victim's third deposit, larger than the first two.
+    return [
+        *history(s),
+        *collecting(s, 6),
+        s.transfer("1000.00", minutes_ago=60 * 30),
+        s.transfer("2500.00", minutes_ago=60 * 6),
+        s.transfer("6000.00", minutes_ago=4),
+    ]
+
+
+def job_scam(s: Scene) -> list[Event]:
+    # A small "task", paid back with a commission by the scam's account; then the large "tasks".
+    refund = Scene(f.phone(), f.phone(), s.payee_account, s.payer_account, payee_bank="bank-a")
+    return [
+        *history(s),
+        s.transfer("100.00", minutes_ago=90),
+        ("bank-x", refund.transfer("130.00", minutes_ago=80)[1]),
+        s.transfer("3000.00", minutes_ago=30),
+        s.transfer("9000.00", minutes_ago=4),
+    ]
+
+
+def loan(s: Scene) -> list[Event]:
+    # The "loan officer" calls, then a fee to an account that collects fees from many people.
+    return [
+        *history(s),
+        *collecting(s, 6),
+        s.call(minutes_ago=20, minutes=8),
+        s.transfer("3000.00", minutes_ago=5),
+    ]
+
+
 CASES: dict[str, tuple[Callable[[Scene], list[Event]], str | tuple[str, ...]]] = {
-    "impersonation": (impersonation, "-minute call from a number that had never called before"),
+    "impersonation (police)": (impersonation, "-minute call from a number that had never called before"),
+    "impersonation (customer service)": (
+        impersonation_service,
+        "-minute call from a number that had never called before",
+    ),
     "account takeover": (account_takeover, "a new device logged in to the account"),
     "SIM swap": (sim_swap, "SIM card was changed"),
     "mule network": (mule_network, "the payee account received money from"),
@@ -119,6 +178,15 @@ CASES: dict[str, tuple[Callable[[Scene], list[Event]], str | tuple[str, ...]]] =
     "wallet scam": (
         wallet_scam,
         ("the wallet was topped up from the bank", "from a number that had never called"),
+    ),
+    "investment": (investment, ("the payee account received money from", "money rests about")),
+    "job scam": (
+        job_scam,
+        ("the payee account had paid this person's account", "the payee account received money from"),
+    ),
+    "loan": (
+        loan,
+        ("from a number that had never called", "the payee account received money from", "money rests"),
     ),
 }
 
@@ -130,9 +198,39 @@ def test_the_typologys_signal_is_among_the_reasons(
     account_stage = stage(ARTIFACTS)
     persons = stage_one()
     s = scene()
-    moves = inflows(*build(s), persons=persons)
-    alerts, _ = score(account_stage, moves)
+    events = sorted(build(s), key=lambda e: e[1]["occurred_at"])
+    alerts, _ = score(account_stage, movements(*events, persons=persons))
     mine = [a for a in alerts if a.subject.phone == s.victim]
     assert mine, "the model did not alert on it"
     signals = (words,) if isinstance(words, str) else words
-    assert any(w in reason for w in signals for reason in mine[-1].reasons), mine[-1].reasons
+    top = mine[-1].reasons[:3]
+    assert any(w in reason for w in signals for reason in top), mine[-1].reasons
+
+
+def _alerted(events: list[Event], s: Scene) -> bool:
+    alerts, _ = score(stage(ARTIFACTS), movements(*events, persons=stage_one()))
+    return any(a.subject.phone == s.victim for a in alerts)
+
+
+# Known weaknesses of the committed model, kept in view (strict: the day a model catches them, these fail
+# and are made plain tests). Both are in its report.
+@pytest.mark.xfail(
+    strict=True,
+    reason="m-20261201-r4 scores a typical customer-service scam (8,000 CNY to a new payee 4 min after a "
+    "15-minute call from a stranger) 0.74, under its threshold 0.79: impersonation_service is its "
+    "weakest typology",
+)
+def test_a_typical_customer_service_scam_is_alerted() -> None:
+    s = scene()
+    assert _alerted(impersonation_service(s, minutes=15, amount="8000.00"), s)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="m-20261201-r4 scores 60,000 CNY into an account that collected from 8 people in half an hour "
+    "0.74 (20,000: 0.95): large first sums to a busy payee are cars and deposits in its training world",
+)
+def test_a_large_payment_into_an_account_collecting_from_many_is_alerted() -> None:
+    s = scene()
+    payers = [scene(s.payee_account).transfer("9000.00", minutes_ago=30 - i) for i in range(8)]
+    assert _alerted([*payers, s.transfer("60000.00", minutes_ago=1)], s)
