@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
-from deploy.live_check.__main__ import compare
+from deploy.live_check.__main__ import batches, compare
 from models.training.alert_quality import measure
 from streams.schemas.alerts import Alert
 from tests import factories as f
@@ -97,3 +98,20 @@ def test_an_episode_is_measured_in_the_days_its_first_payment_arrives_in() -> No
     ]
     q = measure([(t + 700, _alert("b:31"))], episodes, [], people=1000, start=t, end=t + day).as_dict()
     assert (q["episodes"], q["caught"], q["paid_after_the_window"]) == (1, 1, 1)
+
+
+def test_posts_follow_report_time_whatever_an_institutions_volume() -> None:
+    """A small bank's transfers are posted within a minute of report time of everyone else's events, not
+    once a thousand of them have gathered (hours of traffic later)."""
+    events = sorted(
+        [(float(t), SimpleNamespace(institution="telecom-a", t=float(t))) for t in range(0, 3600, 2)]
+        + [(t + 0.5, SimpleNamespace(institution="bank-g", t=t + 0.5)) for t in range(0, 3600, 300)],
+        key=lambda e: e[0],
+    )
+    posted = [(institution, [e.t for e in batch]) for institution, batch in batches(events, flush_s=60)]
+    assert sorted(t for _, ts in posted for t in ts) == [t for t, _ in events]  # every event, once
+    newest = 0.0
+    for _, ts in posted:
+        assert newest - min(ts) <= 60 + 2  # nothing posted after events a minute younger than it
+        newest = max(newest, *ts)
+    assert max(len(ts) for _, ts in posted) <= 31
