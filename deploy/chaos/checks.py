@@ -9,8 +9,10 @@ receiver met; on a topic whose consumer drops repeats by id these are counted, n
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,15 +20,21 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from deploy.chaos.stack import PREFIX
+from deploy.chaos.stack import ANSWER_TIMEOUT_S, PREFIX
 from deploy.chaos.traffic import IDEMPOTENCY_KEY, KAFKA_BANKS, SILENT_BANK, Ledger
 from services.kit.audit.service import verify
 from streams import topics
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
 
+log = logging.getLogger(__name__)
 
-async def read_all(kafka: KafkaConnection, topic: str) -> list[ConsumerRecord]:
+LOOK_S = 30.0  # the longest one look at the lag or the database may take while settling
+
+
+async def read_all(kafka: KafkaConnection, topic: str, timeout_s: float = 300) -> list[ConsumerRecord]:
+    """Every record of the topic, from its start to its end as it is now."""
+    deadline = time.monotonic() + timeout_s
     consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -39,6 +47,8 @@ async def read_all(kafka: KafkaConnection, topic: str) -> list[ConsumerRecord]:
         ends = await consumer.end_offsets(parts)
         records: list[ConsumerRecord] = []
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end in {timeout_s:.0f}s")
             for recs in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 records.extend(recs)
         return records
@@ -72,11 +82,18 @@ async def settle(
     """Wait until every group's lag is 0 and nothing is left to send (outbox, warnings, claims)."""
     began = time.monotonic()
     lag_zero_s = None
+    remaining: int | None = None
+    pending: dict[str, int] = {}
     while time.monotonic() - began < timeout_s:
-        remaining = await lag(kafka)
-        if remaining == 0 and lag_zero_s is None:
-            lag_zero_s = round(time.monotonic() - began, 1)
-        pending = await _pending(sessions)
+        try:  # each look bounded: a node or the database that does not answer is not settled
+            remaining = await asyncio.wait_for(lag(kafka), LOOK_S)
+            if remaining == 0 and lag_zero_s is None:
+                lag_zero_s = round(time.monotonic() - began, 1)
+            pending = await asyncio.wait_for(_pending(sessions), LOOK_S)
+        except Exception:  # noqa: BLE001 - looked at again in a moment
+            log.warning("settling: a look failed", exc_info=True)
+            await asyncio.sleep(2)
+            continue
         if remaining == 0 and not any(pending.values()):
             return {"lag_zero_after_s": lag_zero_s, "settled_after_s": round(time.monotonic() - began, 1)}
         await asyncio.sleep(2)
@@ -90,6 +107,24 @@ async def _pending(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]
             "select count(*) from warning_deliveries where status in ('pending', 'sending')"
         ),
         "ingest_claims": "select count(*) from ingested_events where pending_until is not null",
+        # Scheduled jobs' due items not handled yet: unanswered instructions past their acknowledgement
+        # deadline, holds past their period, listed numbers past their time, warnings past their answer time.
+        "escalations_due": (
+            "select count(*) from instructions where status in ('issued', 'delivered') "
+            "and ack_due_at <= now() and overdue is null"
+        ),
+        "holds_due": (
+            "select count(*) from instructions where kind in ('stop_payment', 'freeze') and status in ("
+            "'issued', 'delivered', 'acknowledged', 'executed', 'partially_executed') and expires_at <= now()"
+        ),
+        "blocklist_due": (
+            "select count(*) from blocklist_entries where status = 'active' and expires_at <= now()"
+        ),
+        "desk_due": (
+            "select count(*) from citizen_warnings w where w.status = 'open' "
+            "and w.created_at < now() - make_interval(secs => :answer_s) "
+            "and not exists (select 1 from desk_tasks t where t.warning_id = w.id)"
+        ),
         "blocklist_unpublished": (
             "select count(*) from blocklist_entries e where e.version > "
             "coalesce((select published_version from blocklist_feed), 0)"
@@ -98,11 +133,8 @@ async def _pending(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]
     found = {}
     async with sessions() as s:
         for name, sql in queries.items():
-            try:
-                found[name] = int((await s.execute(text(sql))).scalar_one())
-            except Exception:  # noqa: BLE001 - a column this version does not have: not checked
-                await s.rollback()
-                found[name] = 0
+            bound = {"answer_s": ANSWER_TIMEOUT_S} if ":answer_s" in sql else {}
+            found[name] = int((await s.execute(text(sql), bound)).scalar_one())
     return found
 
 
@@ -129,18 +161,20 @@ async def check(
             envelope = orjson.loads(record.value or b"{}")
             seen[(envelope.get("institution"), envelope.get("event", {}).get("event_id"))] += 1
     mine = {k: n for k, n in seen.items() if k in ledger.events}
+    lost_events = sorted(ledger.events.keys() - mine.keys())
     paths["events"] = _path(
         len(ledger.events),
-        len(ledger.events - set(mine)),
+        len(lost_events),
         sum(n - 1 for n in mine.values()),
         batches=ledger.batches,
+        lost_sample=await _claims_of(sessions, lost_events[:20], ledger),
     )
 
     # Alerts: every alert (revision) on the topic is stored, once; repeats are dropped by their id.
     on_topic: Counter[tuple[str, int]] = Counter()
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
-        on_topic[(alert["id"], int(alert.get("revision", 1)))] += 1
+        on_topic[(alert["alert_id"], int(alert.get("revision", 1)))] += 1
     latest: dict[str, int] = {}
     for alert_id, revision in on_topic:
         latest[alert_id] = max(revision, latest.get(alert_id, 0))
@@ -168,7 +202,7 @@ async def check(
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
         if "warn_citizen" in alert.get("recommended_actions", []):
-            to_warn.add(alert["id"])
+            to_warn.add(alert["alert_id"])
     lost_deliveries = [d for d in sent if ledger.sms[d] == 0]
     paths["warnings"] = _path(
         len(to_warn),
@@ -206,18 +240,97 @@ async def check(
         escalations=len(escalations),
     )
 
-    # Answers: every answer the banks got acknowledged (by Kafka or the API) is stored, once (by response id).
-    paths["answers"] = _path(len(ledger.answers), len(ledger.answers - responses), 0)
+    # Answers: every answer the banks got acknowledged (by Kafka or the API) is stored, once (by response
+    # id); an answer that came after its stop-payment had lapsed is refused by design (counted apart).
+    lapsed = await _lapsed(sessions)
+    unstored = {r: ledger.answers[r] for r in set(ledger.answers) - responses}
+    late = [
+        r for r, (instruction, at) in unstored.items() if instruction in lapsed and at > lapsed[instruction]
+    ]
+    paths["answers"] = _path(
+        len(ledger.answers), len(unstored) - len(late), 0, refused_after_the_hold_lapsed=len(late)
+    )
 
-    # Blocklist: every approved number is on the compacted topic, active (the last record of its key wins).
+    # Blocklist: every approved number is on the compacted topic as it is in the database (the last record
+    # of its key wins): listed, or taken off by the expiry job.
     last: dict[str, str] = {}
     for record in await read_all(kafka, topics.name(topics.BLOCKLIST, PREFIX)):
         change = orjson.loads(record.value or b"{}")
         last[str(change.get("number"))] = str(change.get("status"))
+    async with sessions() as s:
+        rows = await s.execute(
+            text("select number, status from blocklist_entries where number = any(:n)"),
+            {"n": list(ledger.blocklisted)},
+        )
+        status = {str(r[0]): str(r[1]) for r in rows}
     paths["blocklist"] = _path(
-        len(ledger.blocklisted), len([n for n in ledger.blocklisted if last.get(n) != "active"]), 0
+        len(ledger.blocklisted),
+        len([n for n in ledger.blocklisted if last.get(n) is None or last.get(n) != status.get(n)]),
+        0,
+        expired=sum(1 for n in ledger.blocklisted if status.get(n) == "expired"),
     )
+    paths.update(await _scheduled(sessions))
     return {
         "paths": paths,
         "audit": {"ok": verdict.ok, "checked": verdict.checked, "first_bad_id": verdict.first_bad_id},
     }
+
+
+async def _lapsed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, datetime]:
+    """Instruction id → when its hold lapsed (the expiry job's audit entry)."""
+    async with sessions() as s:
+        rows = await s.execute(
+            text("select entity_id, min(at) from audit_log where action = 'instruction.expired' group by 1")
+        )
+        return {str(r[0]): r[1] for r in rows}
+
+
+async def _scheduled(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """The scheduled jobs other than escalations (checked on their topic), each run by both instances of
+    its service: every due item handled (none left due after the settling), and handled once."""
+    found: dict[str, Any] = {}
+    pending = await _pending(sessions)
+    async with sessions() as s:
+        for path, action, due in (
+            ("hold_expiries", "instruction.expired", "holds_due"),
+            ("blocklist_expiries", "blocklist.expired", "blocklist_due"),
+        ):
+            rows = await s.execute(
+                text("select entity_id, count(*) from audit_log where action = :a group by 1"), {"a": action}
+            )
+            runs = Counter({str(r[0]): int(r[1]) for r in rows})
+            doubled = sum(n - 1 for n in runs.values())
+            found[path] = _path(len(runs) + pending[due], pending[due], doubled, doubled)
+        rows = await s.execute(text("select warning_id, count(*) from desk_tasks group by 1"))
+        tasks = Counter({str(r[0]): int(r[1]) for r in rows})
+    doubled = sum(n - 1 for n in tasks.values())
+    found["desk_escalations"] = _path(len(tasks) + pending["desk_due"], pending["desk_due"], doubled, doubled)
+    return found
+
+
+async def _claims_of(
+    sessions: async_sessionmaker[AsyncSession], events: list[tuple[str, str]], ledger: Ledger
+) -> list[dict[str, Any]]:
+    """What ingest's ledger says of these events, and when the harness was told they were accepted."""
+    found = []
+    async with sessions() as s:
+        for institution, event_id in events:
+            row = (
+                await s.execute(
+                    text(
+                        "select received_at, pending_until from ingested_events "
+                        "where institution_id = :i and event_id = :e"
+                    ),
+                    {"i": institution, "e": event_id},
+                )
+            ).first()
+            acked_at, attempts = ledger.events[(institution, event_id)]
+            found.append(
+                {
+                    "event": f"{institution}:{event_id}",
+                    "acknowledged_at": acked_at.isoformat(),
+                    "attempts": attempts,
+                    "claim": None if row is None else [str(v) for v in row],
+                }
+            )
+    return found

@@ -7,7 +7,9 @@ than the relay waits. At most one instance of a service, one Kafka node and the 
 at a time (the cluster keeps two of three replicas in sync; the other instance works on), and a node
 is faulted only when every partition is back in full sync.
 
-Recovery: from the fault's start until the instance answers ready again (a service), until every
+Recovery: from the fault's start until the instance's work is done again (a service: the instance is ready
+again, or the other one is and holds every partition of the service's groups without it; how long the
+instance itself took to be ready again is kept too), until every
 partition has a leader and two replicas in sync again (a Kafka node: writes with acks=all go through),
 until every service instance is ready again (the database).
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from deploy.chaos import fleet_checks
 from deploy.chaos.stack import Stack, ready, signal_child
 from deploy.chaos.traffic import Traffic
 from deploy.local import kafka, postgres
@@ -53,6 +56,7 @@ class Fault:
     target: str
     at: float  # seconds since the run started
     recovery_s: float | None = None
+    instance_ready_s: float | None = None  # a service instance's: until it is ready itself
 
 
 class Injector:
@@ -95,7 +99,7 @@ class Injector:
 
         async def inject() -> None:
             try:
-                fault.recovery_s = await action()
+                fault.recovery_s = await action(fault)
             except Exception:  # a fault the suite could not inject or heal is reported, not hidden
                 log.exception("fault failed", extra={"fields": {"kind": kind, "target": target}})
             finally:
@@ -103,56 +107,81 @@ class Injector:
 
         return asyncio.create_task(inject(), name=f"{kind}:{target}")
 
-    async def _plan(self, kind: str) -> tuple[str, str, Callable[[], Awaitable[float | None]]] | None:
+    async def _plan(self, kind: str) -> tuple[str, str, Callable[[Fault], Awaitable[float | None]]] | None:
         if kind.startswith("service"):
             free = [c for c in self.stack.children if _service(c) not in self.busy]
             if not free:
                 return None
             child = self.rng.choice(free)
             action = self._kill if kind == "service_kill" else self._freeze
-            return child.name, _service(child), lambda: action(child)
+            return child.name, _service(child), lambda fault: action(child, fault)
         if kind.startswith("broker"):
             if "broker" in self.busy or not await self._in_sync():
                 return None
             node = self.rng.choice(kafka.nodes())
+            if kind == "broker_partition" and node.veth is None:
+                return None  # the nodes share the host's network (not root): no link to cut
             actions = {"broker_kill": self._kill_node, "broker_freeze": self._freeze_node}
             act = actions.get(kind, self._cut_node)
-            return f"kafka-{node.id}", "broker", lambda: act(node)
+            return f"kafka-{node.id}", "broker", lambda _: act(node)
         if kind == "database_stop":
-            return None if "database" in self.busy else ("postgres", "database", self._stop_database)
+            return (
+                None if "database" in self.busy else ("postgres", "database", lambda _: self._stop_database())
+            )
         if "webhook" in self.busy:
             return None
         seconds = self.rng.uniform(2, 10)
         if kind == "webhook_down":
-            return "webhook-bank", "webhook", lambda: self._timed(self.traffic.hook_outage(seconds))
+            return "webhook-bank", "webhook", lambda _: self._timed(self.traffic.hook_outage(seconds))
         return (
             "webhook-bank",
             "webhook",
-            lambda: self._timed(self.traffic.hook_slowness(seconds, delay_s=4.0)),
+            lambda _: self._timed(self.traffic.hook_slowness(seconds, delay_s=4.0)),
         )
 
     # -- services ----------------------------------------------------------------------------------------
 
-    async def _kill(self, child: Child) -> float | None:
+    async def _kill(self, child: Child, fault: Fault) -> float | None:
         began = time.monotonic()
         signal_child(child, signal.SIGKILL)
-        return await self._ready_again(child, began)
+        return await self._ready_again(child, began, fault)
 
-    async def _freeze(self, child: Child) -> float | None:
+    async def _freeze(self, child: Child, fault: Fault) -> float | None:
         began = time.monotonic()
         if signal_child(child, signal.SIGSTOP):
             await asyncio.sleep(self.rng.uniform(1, 4))
             signal_child(child, signal.SIGCONT)
-        return await self._ready_again(child, began)
+        return await self._ready_again(child, began, fault)
 
-    async def _ready_again(self, child: Child, began: float) -> float | None:
+    async def _ready_again(self, child: Child, began: float, fault: Fault) -> float | None:
+        """Until the instance's work is done again (returned): by itself, ready again, or by the other
+        instance, ready and holding every partition of the service's groups with the faulted instance out
+        of them; then on until the instance itself is ready (`fault.instance_ready_s`)."""
         await asyncio.sleep(0.5)  # the supervisor notices the exit
         assert child.url is not None
+        other = next(c for c in self.stack.children if _service(c) == _service(child) and c is not child)
+        groups = fleet_checks.SERVICE_GROUPS[_service(child)]
+        resumed = None
         while time.monotonic() - began < HEALED_WITHIN_S:
             if await ready(child.url):
-                return round(time.monotonic() - began, 2)
+                fault.instance_ready_s = round(time.monotonic() - began, 2)
+                return resumed if resumed is not None else fault.instance_ready_s
+            if resumed is None and await ready(other.url or "") and await self._taken_over(child, groups):
+                resumed = round(time.monotonic() - began, 2)
             await asyncio.sleep(0.25)
-        return None
+        return resumed
+
+    async def _taken_over(self, child: Child, groups: tuple[str, ...]) -> bool:
+        if not groups:
+            return True
+        try:
+            state = await asyncio.wait_for(fleet_checks.ownership(kafka.admin_connection(), groups), 5)
+        except Exception:  # noqa: BLE001 - not answering is not taken over
+            return False
+        mine = f"{child.name}-"
+        return all(
+            g["owned_once"] and not any(m.startswith(mine) for m in g["member_ids"]) for g in state.values()
+        )
 
     # -- Kafka nodes ---------------------------------------------------------------------------------------
 
@@ -161,7 +190,7 @@ class Injector:
         proc = kafka.running_node(node)
         if proc is not None:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
+            await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 6))
         await asyncio.to_thread(kafka.start_node, node)
         return await self._writable(began)
@@ -211,7 +240,7 @@ class Injector:
         proc = postgres.running()
         if proc is not None:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown: no checkpoint, clients cut off
-            proc.wait(30)
+            await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 5))
         await asyncio.to_thread(postgres.ensure_up)
         while time.monotonic() - began < HEALED_WITHIN_S:

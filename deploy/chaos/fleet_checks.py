@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
@@ -16,6 +17,15 @@ from streams import topics
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
 
+# Each service's consumer groups (the blocklist service has none: its jobs run in every instance).
+SERVICE_GROUPS = {
+    "ingest": ("ingest-intake",),
+    "scorer-persons": ("scorer-events",),
+    "scorer-accounts": ("scorer-accounts",),
+    "coordination": ("coordination-alerts", "coordination-responses"),
+    "notifier": ("notifier-alerts",),
+    "blocklist": (),
+}
 GROUPS = {
     "scorer-events": [topics.name(t, PREFIX) for t in topics.EVENT_TOPICS.values()],
     "scorer-accounts": [topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)],
@@ -27,29 +37,32 @@ GROUPS = {
 FAMILIES = {"coordination-responses": topics.responses_from(""), "ingest-intake": topics.intake_for("")}
 
 
-async def ownership(kafka: KafkaConnection) -> dict[str, dict[str, Any]]:
+async def ownership(kafka: KafkaConnection, groups: Iterable[str] = GROUPS) -> dict[str, dict[str, Any]]:
     """Per group: its members and whether every partition of its topics is owned by exactly one."""
     found: dict[str, dict[str, Any]] = {}
     async with admin_client(kafka) as admin:
         names = await admin.list_topics()
         partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
-        for group, wanted in GROUPS.items():
+        for group in groups:
+            wanted = GROUPS[group]
             if wanted is None:
                 head = topics.name(FAMILIES[group], PREFIX)
                 wanted = [t for t in names if t.startswith(head)]
             full = {(t, p) for t in wanted for p in range(partitions.get(t, 0))}
             owned: list[tuple[str, int]] = []
-            members = 0
+            members: list[str] = []
             for response in await admin.describe_consumer_groups([f"{PREFIX}{group}"]):
                 for described in response.to_object()["groups"]:
                     for member in described["members"]:
-                        members += 1
+                        members.append(member["member_id"])
                         raw = member["member_assignment"]
                         if raw:
                             assignment = ConsumerProtocolMemberAssignment.decode(raw)
                             owned += [(t, p) for t, ps in assignment.assignment for p in ps]
             found[group] = {
-                "members": members,
+                "members": len(members),
+                # A static member's id starts with its instance's name (`coordination-1-<uuid>`).
+                "member_ids": sorted(members),
                 "partitions": len(full),
                 "owned_once": sorted(owned) == sorted(full) and len(set(owned)) == len(owned),
             }
@@ -62,7 +75,11 @@ async def _until(
     began = time.monotonic()
     state: dict[str, Any] = {}
     while time.monotonic() - began < timeout_s:
-        state = await ownership(kafka)
+        try:
+            state = await asyncio.wait_for(ownership(kafka), 10)
+        except Exception:  # noqa: BLE001 - not answering yet: looked at again
+            await asyncio.sleep(0.5)
+            continue
         if all(g["members"] == members and g["owned_once"] for g in state.values()):
             return round(time.monotonic() - began, 2), state
         await asyncio.sleep(0.5)

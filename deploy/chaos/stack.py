@@ -21,12 +21,17 @@ from unittest import mock
 import httpx
 
 from deploy.local import fleet, kafka
-from deploy.local.common import CACHE_DIR, StackError
+from deploy.local.common import CACHE_DIR
 from deploy.local.processes import PY, Child, step, wait_healthy
 from deploy.local.supervisor import Supervisor
 
 ROOT = CACHE_DIR / "chaos"
 PREFIX = "chaos-"
+CHAOS_PORT_OFFSET = 10
+# The scheduled jobs' periods in the suite: short, so each job has many due items.
+HOLD_PERIOD_S = 60  # a stop-payment lapses
+LISTING_S = 30  # a listed number is taken off
+ANSWER_TIMEOUT_S = 20  # an unanswered warning goes to the phone desk
 SERVICES = tuple(s for s in fleet.SERVICES if s.name != "console")  # the console is a window, not a path
 
 
@@ -43,7 +48,9 @@ def database_url() -> str:
 def environment(sms_url: str) -> dict[str, str]:
     """The suite's environment: its state dir, three nodes, its ports and the services' settings (the
     caller's DATABASE_URL is dropped: the suite's services use its own server)."""
-    kafka_base, pg_port = free_port(), free_port()
+    # The nodes take six ports from the caller's Kafka port + 10 (node i: base + 2 (i - 1), its controller
+    # one above), so the suite stays in the port range its caller was given, clear of the caller's stack.
+    kafka_base, pg_port = kafka.broker_port() + CHAOS_PORT_OFFSET, free_port()
     nodes = {
         "STOPLINE_KAFKA_BROKERS": "3",
         "STOPLINE_KAFKA_PORT": str(kafka_base),
@@ -67,6 +74,13 @@ def environment(sms_url: str) -> dict[str, str]:
         # coordination instances: each due item must be escalated once).
         "STOPLINE_COORDINATION_ACK_DEADLINE_S": '{"stop_payment": 5}',
         "STOPLINE_COORDINATION_SCHEDULER_INTERVAL_S": "0.5",
+        # Every scheduled job has due items, each of which must be handled once with both instances
+        # running it: stop-payments lapse a minute after their issue, listed numbers 30 s after their
+        # approval, and warnings nobody answers go to the phone desk after 20 s.
+        "STOPLINE_COORDINATION_STOP_PAYMENT_PERIOD_S": str(HOLD_PERIOD_S),
+        "STOPLINE_BLOCKLIST_ENTRY_TTL_S": str(LISTING_S),
+        "STOPLINE_BLOCKLIST_EXPIRY_INTERVAL_S": "1",
+        "STOPLINE_NOTIFIER_ANSWER_TIMEOUT_S": str(ANSWER_TIMEOUT_S),
         "STOPLINE_NOTIFIER_SMS_URL": f"{sms_url}/sms",
         "STOPLINE_NOTIFIER_PUSH_URL": f"{sms_url}/push",
         "STOPLINE_NOTIFIER_MAX_ATTEMPTS": "100000",
@@ -90,8 +104,6 @@ class Stack:
         return [fleet.url_of(self.port_of, service, n) for n in (1, 2)]
 
     def up(self) -> None:
-        if os.geteuid() != 0 or shutil.which("ip") is None:
-            raise StackError("the fault suite needs root and `ip` (network namespaces for its brokers)")
         self.down_stack()
         shutil.rmtree(ROOT, ignore_errors=True)
         ROOT.mkdir(parents=True)

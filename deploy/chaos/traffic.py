@@ -48,20 +48,26 @@ SILENT_BANK = "chaos-k3"  # receives its instructions and never answers: they go
 HOOK_BANK = "chaos-w1"
 UNIT = "chaos-psb"
 RETRY_S = 0.5  # between attempts of a call that failed
+GRACE_S = 120.0  # how long an item in hand may still take once the traffic stops
 
 IDEMPOTENCY_KEY = "Idempotency-Key"  # the receiver's de-duplication key, as Stopline sends it
 
 
 @dataclass
 class Ledger:
-    events: set[tuple[str, str]] = field(default_factory=set)  # (institution, event id) answered 200
+    # (institution, event id) answered 200 → when, and the attempts its batch took
+    events: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
     batches: int = 0
     instructions: dict[str, str] = field(default_factory=dict)  # instruction id → institution
     received: Counter[str] = field(default_factory=Counter)  # message id → times a bank got it
-    answers: set[str] = field(default_factory=set)  # response ids acknowledged (Kafka or API)
+    # response id → (its instruction, when Kafka or the API acknowledged it)
+    answers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     sms: Counter[str] = field(default_factory=Counter)  # delivery id → times the gateway got it
     blocklisted: set[str] = field(default_factory=set)  # numbers approved
     retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
+
+    def acknowledged(self, answer: Answer) -> None:
+        self.answers[str(answer.response_id)] = (str(answer.instruction_id), datetime.now(UTC))
 
 
 def _phone() -> str:
@@ -96,7 +102,8 @@ class Traffic:
         self.hook_port = 0
         self.hook_down = False
         self.hook_delay_s = 0.0
-        self.stopping = asyncio.Event()
+        self.stopping = asyncio.Event()  # no new item is started
+        self.abandoned = asyncio.Event()  # an item in hand is given up (never acknowledged: not counted)
         self.rng = random.Random(7)  # noqa: S311 - traffic, not security
         self.http = httpx.AsyncClient(timeout=10)
         self.officer = {"Authorization": f"Bearer {issue(subject='chaos-op', role='operator', unit=UNIT)}"}
@@ -107,6 +114,7 @@ class Traffic:
         self._runners: list[ConsumerRunner] = []
         self._producers: dict[str, Producer] = {}
         self._hook_server: uvicorn.Server | None = None
+        self._servers: dict[uvicorn.Server, asyncio.Task[None]] = {}  # the gateway's and the webhook bank's
 
     # -- set-up ---------------------------------------------------------------------------------------------
 
@@ -157,26 +165,43 @@ class Traffic:
         for loop in (self._events, self._events, self._instructions_issued, self._blocklist):
             self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
 
-    async def stop_traffic(self) -> None:
-        """Stop sending; the banks go on receiving and answering."""
+    async def stop_traffic(self, grace_s: float = GRACE_S) -> None:
+        """Stop sending; the banks go on receiving and answering. An item in hand gets `grace_s` to be
+        acknowledged, then is given up (the system is then broken, and the checks say so)."""
         self.stopping.set()
         drivers = [t for t in self._tasks if not t.get_name().startswith("bank-")]
-        await asyncio.gather(*drivers, return_exceptions=True)
+        _, late = await asyncio.wait(drivers, timeout=grace_s) if drivers else (set(), set())
+        if late:
+            log.warning("traffic items given up after the grace period", extra={"fields": {"n": len(late)}})
+            self.abandoned.set()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def close(self) -> None:
+        self.stopping.set()
+        self.abandoned.set()
         for runner in self._runners:
             runner.stop()
+        for server in self._servers:
+            server.should_exit = True
+        _, late = await asyncio.wait(self._tasks, timeout=30) if self._tasks else (set(), set())
+        for task in late:  # e.g. an answer to a coordination that no longer answers
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for producer in self._producers.values():
             await producer.stop()
         await self.http.aclose()
 
     async def _serve(self, app: Starlette, port: int) -> uvicorn.Server:
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_graceful_shutdown=1
         )
-        self._tasks.append(asyncio.create_task(server.serve(), name=f"bank-server-{port}"))
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(), name=f"bank-server-{port}")
+        self._servers[server] = task
+        self._tasks.append(task)
         while not server.started:  # noqa: ASYNC110 - uvicorn has no event to wait on
+            if task.done():
+                raise RuntimeError(f"the harness could not serve on port {port}")
             await asyncio.sleep(0.05)
         return server
 
@@ -186,7 +211,9 @@ class Traffic:
         """The webhook bank's receiver is down (connection refused) for a while."""
         assert self._hook_server is not None
         self._hook_server.should_exit = True
+        down = self._servers.pop(self._hook_server)
         await asyncio.sleep(seconds)
+        await asyncio.wait_for(down, 30)  # its port is free again
         self._hook_server = await self._serve(self._hook_app(), self.hook_port)
 
     async def hook_slowness(self, seconds: float, delay_s: float) -> None:
@@ -217,11 +244,14 @@ class Traffic:
         body = answer.model_dump(mode="json", exclude={"instruction_id", "institution_id", "schema_version"})
         headers = {"Authorization": f"Bearer {self.keys[HOOK_BANK]}"}
         path = f"/v1/institution/instructions/{message.instruction_id}/responses"
-        while True:
+        while not self.abandoned.is_set():
             status = await self._call("POST", self.coordination, path, "answers", json=body, headers=headers)
             if status is not None and status < 500:
                 if status < 300:
-                    self.ledger.answers.add(str(answer.response_id))
+                    self.ledger.answers[str(answer.response_id)] = (
+                        str(answer.instruction_id),
+                        datetime.now(UTC),
+                    )
                 return
 
     # -- the Kafka banks -----------------------------------------------------------------------------------
@@ -240,7 +270,7 @@ class Traffic:
                 topic = topics.name(topics.responses_from(bank), PREFIX)
                 value = answer.model_dump_json().encode()
                 # Until Kafka acknowledges it (an answer in doubt is sent again: same response id).
-                while True:
+                while not self.abandoned.is_set():
                     try:
                         await self._producers[bank].send_all(
                             [Record(topic, value, key=str(message.instruction_id).encode())]
@@ -249,8 +279,11 @@ class Traffic:
                         self.ledger.retries["answers"] += 1
                         await asyncio.sleep(RETRY_S)
                         continue
+                    self.ledger.answers[str(answer.response_id)] = (
+                        str(answer.instruction_id),
+                        datetime.now(UTC),
+                    )
                     break
-                self.ledger.answers.add(str(answer.response_id))
 
     # -- the citizens' gateway -----------------------------------------------------------------------------
 
@@ -306,12 +339,15 @@ class Traffic:
     async def _post(self, institution: str, events: list[dict[str, Any]]) -> None:
         """Post until answered 200 (a retry of the same batch is always safe); then every event is in."""
         headers = {"Authorization": f"Bearer {self.keys[institution]}"}
-        while True:
+        attempts = 0
+        while not self.abandoned.is_set():
+            attempts += 1
             status = await self._call(
                 "POST", self.ingest, "/v1/events", "events", json={"events": events}, headers=headers
             )
             if status == 200:
-                self.ledger.events.update((institution, e["event_id"]) for e in events)
+                now = datetime.now(UTC)
+                self.ledger.events.update({(institution, e["event_id"]): (now, attempts) for e in events})
                 self.ledger.batches += 1
                 return
             if status is not None and status < 500:
@@ -346,7 +382,7 @@ class Traffic:
                 }
             ],
         }
-        while True:
+        while not self.abandoned.is_set():
             answer = await self._request(
                 "POST", self.coordination, "/v1/cases", "cases", json=body, headers=self.officer
             )
@@ -358,15 +394,17 @@ class Traffic:
                 raise RuntimeError(f"a chaos case was refused: HTTP {answer.status_code} {answer.text[:200]}")
             if self.stopping.is_set():
                 return None
+        return None
 
     async def _case_by_number(self, number: str) -> str | None:
-        while True:
+        while not self.abandoned.is_set():
             answer = await self._request(
                 "GET", self.coordination, "/v1/cases?limit=500", "cases", headers=self.officer
             )
             if answer is not None and answer.status_code == 200:
                 found = [c["id"] for c in answer.json() if c["case_number"] == number]
                 return str(found[0]) if found else None
+        return None
 
     async def _issue(self, case_id: str, bank: str) -> None:
         body = {
@@ -377,7 +415,7 @@ class Traffic:
             "reason": "chaos: the victim's money went there",
         }
         path = f"/v1/cases/{case_id}/instructions"
-        while True:
+        while not self.abandoned.is_set():
             answer = await self._request(
                 "POST", self.coordination, path, "instructions", json=body, headers=self.officer
             )
@@ -393,7 +431,7 @@ class Traffic:
                 )
 
     async def _issued_on(self, case_id: str, bank: str) -> None:
-        while True:
+        while not self.abandoned.is_set():
             answer = await self._request(
                 "GET", self.coordination, f"/v1/cases/{case_id}", "instructions", headers=self.officer
             )
@@ -421,7 +459,7 @@ class Traffic:
                 if answer is not None and answer.status_code in (200, 201):
                     entry = answer.json()["id"]
             review = {"decision": "approve", "note": "chaos"}
-            while entry is not None:
+            while entry is not None and not self.abandoned.is_set():
                 path = f"/v1/blocklist/entries/{entry}/review"
                 answer = await self._request(
                     "POST", self.blocklist, path, "blocklist", json=review, headers=self.approver
