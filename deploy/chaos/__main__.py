@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -52,11 +53,17 @@ def main(argv: list[str] | None = None) -> None:
             "STOPLINE_CHAOS_PORTS": f"{sms_port},{hook_port}",
         }
         os.execve(sys.executable, [sys.executable, "-m", "deploy.chaos", *(argv or sys.argv[1:])], env)  # noqa: S606
+    # SIGTERM (a test's timeout, a CI cancel) unwinds like Ctrl-C, so `run` stops every process it started.
+    signal.signal(signal.SIGTERM, _interrupt)
     report = run(args)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.exit(0 if report["pass"] else 1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -27,7 +27,8 @@ SERVICE_GROUPS = {
     "blocklist": (),
 }
 GROUPS = {
-    "scorer-events": [topics.name(t, PREFIX) for t in topics.EVENT_TOPICS.values()],
+    # The persons stage reads its alerts back too (a person's open alert meets their later payments).
+    "scorer-events": [topics.name(t, PREFIX) for t in (*topics.EVENT_TOPICS.values(), topics.ALERTS)],
     "scorer-accounts": [topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)],
     "coordination-alerts": [topics.name(topics.ALERTS, PREFIX)],
     "coordination-responses": None,  # every institution's answer topic (a pattern)

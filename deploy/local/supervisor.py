@@ -2,7 +2,9 @@
 
 A child that exits is started again after a backoff that doubles with each quick failure (1 s up to 30 s)
 and falls back to nothing once the child has run a stable minute; a child that stops answering its
-liveness probe (`/health/live`) three times in a row is killed and started the same way. Every restart is
+liveness probe (`/health/live`) three times in a row is killed and started the same way; until its first
+answer a child is starting (loading its model, restoring its state) and is given `startup_s` for it, as a
+Kubernetes startup probe would. Every restart is
 logged with its cause and counted in `stopline_supervisor_restarts_total{child, cause}`.
 """
 
@@ -44,6 +46,7 @@ class _Watch:
     restart_at: float | None = None  # when a child that ended is due to start again
     probe_failures: int = 0
     next_probe_at: float = 0.0
+    answered: bool = False  # live at least once since its start
     causes: list[str] = field(default_factory=list)
 
 
@@ -57,6 +60,7 @@ class Supervisor:
         stable_s: float = 60.0,
         probe_every_s: float = 5.0,
         probe_failures: int = 3,
+        startup_s: float = 120.0,
     ) -> None:
         self.watches = {c.name: _Watch(c) for c in children}
         self.backoff_s = backoff_s
@@ -64,6 +68,7 @@ class Supervisor:
         self.stable_s = stable_s
         self.probe_every_s = probe_every_s
         self.probe_limit = probe_failures
+        self.startup_s = startup_s
         self.paused: set[str] = set()  # children deliberately left down (the fault suite's choice)
 
     def started(self, child: Child) -> None:
@@ -72,7 +77,8 @@ class Supervisor:
         watch.started_at = time.monotonic()
         watch.restart_at = None
         watch.probe_failures = 0
-        watch.next_probe_at = watch.started_at + self.probe_every_s * 3  # time to come up
+        watch.answered = False
+        watch.next_probe_at = watch.started_at + self.probe_every_s
         UP.labels(child.name).set(1)
 
     def tick(self) -> None:
@@ -113,12 +119,19 @@ class Supervisor:
     def _probe(self, watch: _Watch, now: float) -> None:
         watch.next_probe_at = now + self.probe_every_s
         try:
-            live = httpx.get(f"{watch.child.url}/health/live", timeout=1).status_code == 200
+            live = httpx.get(f"{watch.child.url}/health/live", timeout=2).status_code == 200
         except httpx.HTTPError:
             live = False
+        watch.answered = watch.answered or live
         watch.probe_failures = 0 if live else watch.probe_failures + 1
-        if watch.probe_failures >= self.probe_limit and watch.child.proc is not None:
-            say(f"{watch.child.name} failed its liveness probe {watch.probe_failures} times; killing it")
+        if watch.answered:
+            dead = watch.probe_failures >= self.probe_limit
+            why = f"failed its liveness probe {watch.probe_failures} times"
+        else:
+            dead = now - watch.started_at >= self.startup_s
+            why = f"not live {self.startup_s:.0f}s after its start"
+        if dead and watch.child.proc is not None:
+            say(f"{watch.child.name} {why}; killing it")
             watch.child.proc.kill()
             watch.child.proc.wait(10)
             self._ended(watch, "not live", now)

@@ -1,9 +1,28 @@
-"""A stand-in child process for the supervisor's tests: `python -m tests.deploy.child <seconds> <exit code>`
-lives that long, then exits with that code."""
+"""A stand-in child process for the supervisor's tests.
+
+`python -m tests.deploy.child <seconds> <exit code>` lives that long, then exits with that code.
+`python -m tests.deploy.child serve <port> <delay>` answers `/health/live` on the port from `delay`
+seconds after its start (it is "starting" until then) until it is stopped.
+"""
 
 import sys
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class _Live(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(200 if self.path == "/health/live" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
 
 if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        time.sleep(float(sys.argv[3]))
+        HTTPServer(("127.0.0.1", int(sys.argv[2])), _Live).serve_forever()
     time.sleep(float(sys.argv[1]))
     sys.exit(int(sys.argv[2]))

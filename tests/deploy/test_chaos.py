@@ -32,17 +32,21 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("chaos") / "report.json"
     args = ["--minutes", "1.5", "--faults", str(FAULTS), "--settle-minutes", "3", "--report", str(path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOPLINE_CHAOS")}
-    done = subprocess.run(  # noqa: S603 - our own module
+    suite = subprocess.Popen(  # noqa: S603 - our own module
         [sys.executable, "-m", "deploy.chaos", *args],
         cwd=REPO_ROOT,
         env=env,
-        capture_output=True,
-        timeout=900,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
+    try:
+        output, _ = suite.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        suite.terminate()  # the suite stops every process it started on SIGTERM
+        output, _ = suite.communicate(timeout=180)
     if not path.exists():
-        tail = (done.stdout + done.stderr).decode(errors="replace")[-4000:]
-        pytest.fail(f"the fault suite wrote no report (exit {done.returncode}):\n{tail}")
+        tail = output.decode(errors="replace")[-4000:]
+        pytest.fail(f"the fault suite wrote no report (exit {suite.returncode}):\n{tail}")
     found: dict[str, Any] = json.loads(Path(path).read_text())
     return found
 

@@ -4,6 +4,7 @@ of quick failures resets once it has run a stable while, and each restart says w
 from __future__ import annotations
 
 import signal
+import socket
 import time
 
 from prometheus_client import REGISTRY
@@ -74,3 +75,50 @@ def test_a_killed_child_is_started_again_and_the_cause_named():
         child.stop()
     assert supervisor.restarts("sup-killed") == ["killed by SIGKILL"]
     assert exit_cause(-9) == "killed by SIGKILL" and exit_cause(2) == "exit code 2"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serving(name: str, delay_s: float) -> Child:
+    port = _free_port()
+    return Child(
+        name, ["tests.deploy.child", "serve", str(port), str(delay_s)], url=f"http://127.0.0.1:{port}"
+    )
+
+
+def test_a_child_that_never_comes_up_is_killed_once_its_start_up_time_is_over():
+    child = _serving("sup-never-up", delay_s=3600)
+    supervisor = Supervisor([child], backoff_s=5, probe_every_s=0.05, probe_failures=1, startup_s=1)
+    child.start()
+    supervisor.started(child)
+    try:
+        _run(supervisor, "sup-never-up", restarts=1)
+    finally:
+        child.stop()
+    assert supervisor.restarts("sup-never-up") == ["not live"]
+
+
+def test_a_slow_start_is_not_taken_for_a_hang_and_a_hang_after_it_is():
+    # Not listening for 1.5 s, with a probe every 0.05 s that kills after one failure once the child
+    # has answered: only the start-up allowance keeps it alive until its first answer.
+    child = _serving("sup-slow-start", delay_s=1.5)
+    supervisor = Supervisor([child], backoff_s=5, probe_every_s=0.05, probe_failures=1, startup_s=60)
+    child.start()
+    supervisor.started(child)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not supervisor.watches["sup-slow-start"].answered:
+            supervisor.tick()
+            time.sleep(0.01)
+        assert supervisor.watches["sup-slow-start"].answered
+        assert supervisor.restarts("sup-slow-start") == []
+        assert child.proc is not None
+        child.proc.send_signal(signal.SIGSTOP)  # it hangs: the next failed probe kills it
+        _run(supervisor, "sup-slow-start", restarts=1)
+    finally:
+        child.stop()
+    assert supervisor.restarts("sup-slow-start") == ["not live"]
