@@ -66,9 +66,23 @@ class Producer:
         return self._client
 
     async def start(self) -> None:
-        # aiokafka binds to the running loop, so the client is made here, not in __init__.
-        self._client = AIOKafkaProducer(**self._options)
-        await asyncio.wait_for(self._client.start(), self.timeout_s)
+        """Connect, through any one node of the bootstrap list that answers (TimeoutError if none does)."""
+        # aiokafka binds to the running loop, so the client is made here, not in __init__. It tries the
+        # bootstrap servers in order, and a node cut off the network hangs the connect instead of refusing
+        # it: each attempt starts from the next server, so one such node cannot keep a service from starting.
+        servers = str(self._options["bootstrap_servers"]).split(",")
+        for attempt in range(len(servers)):
+            order = servers[attempt:] + servers[:attempt]
+            client = AIOKafkaProducer(**{**self._options, "bootstrap_servers": ",".join(order)})
+            try:
+                await asyncio.wait_for(client.start(), self.timeout_s)
+            except Exception as exc:
+                await client.stop()
+                if attempt == len(servers) - 1 or not (isinstance(exc, TimeoutError) or _from_kafka(exc)):
+                    raise
+                continue
+            self._client = client
+            return
 
     async def stop(self) -> None:
         if self._client is not None:

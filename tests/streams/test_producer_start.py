@@ -1,0 +1,55 @@
+"""A producer starts through any node of its bootstrap list that answers: one whose connect hangs (a node cut
+off the network drops the handshake) cannot keep a service from starting."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from streams.producer import Producer
+from tests.conftest import Infra
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _unreachable() -> Iterator[str]:
+    """An address whose connects hang: a listener whose accept queue is full drops every further SYN."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        host, port = listener.getsockname()
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for s in queued:
+                s.setblocking(False)
+                s.connect_ex((host, port))
+            yield f"{host}:{port}"
+        finally:
+            for s in queued:
+                s.close()
+
+
+async def test_a_unreachable_node_first_in_the_bootstrap_list_does_not_keep_the_producer_from_starting(
+    infra: Infra,
+) -> None:
+    with _unreachable() as node:
+        kafka = dataclasses.replace(infra.kafka, bootstrap=f"{node},{infra.kafka.bootstrap}")
+        producer = Producer(kafka, client_id="test-silent-bootstrap", timeout_s=2)
+        await producer.start()
+        try:
+            assert await producer.ping() == "ok"
+        finally:
+            await producer.stop()
+
+
+async def test_a_producer_with_no_node_reachable_fails_to_start_within_its_bounds(infra: Infra) -> None:
+    with _unreachable() as node:
+        kafka = dataclasses.replace(infra.kafka, bootstrap=node)
+        producer = Producer(kafka, client_id="test-silent-bootstrap", timeout_s=1)
+        with pytest.raises(TimeoutError):
+            await producer.start()
