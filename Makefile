@@ -96,7 +96,8 @@ bench: setup
 	$(PY) -m deploy.bench
 
 # The fault suite (root: network namespaces): its own stack of three Kafka nodes, PostgreSQL and two of
-# every service; ~1,000 faults over 25 minutes, then the checks; the report in .local/chaos-report.json.
+# every service; 1,000 faults (about 45 minutes on two cores), then the checks; the report in
+# .local/chaos-report.json (docs/chaos.md).
 chaos: setup
 	$(PY) -m deploy.chaos $(CHAOS_ARGS)
 

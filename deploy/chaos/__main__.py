@@ -4,7 +4,7 @@ every consumer group and that killing one of each moves its work to the other, i
 for a bounded time, lets the system settle and checks from Kafka and the database that nothing
 acknowledged was lost and nothing doubled past what its receiver drops. Writes a JSON report.
 
-    python -m deploy.chaos --minutes 25 --faults 1000 --report .local/chaos-report.json
+    python -m deploy.chaos --faults 1000 --minutes 60 --report .local/chaos-report.json
 
 As root (with `ip`) the nodes live in network namespaces and one may be cut off the network; otherwise they
 share the host's and that fault is left out. Every process it starts, it stops.
@@ -33,8 +33,11 @@ TARGET_SERVICE_S, TARGET_BROKER_S = 10.0, 30.0
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m deploy.chaos", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=25.0, help="how long faults are injected")
-    parser.add_argument("--faults", type=int, default=1000, help="how many faults, spread over that time")
+    parser.add_argument("--faults", type=int, default=1000, help="how many faults to inject")
+    parser.add_argument(
+        "--minutes", type=float, default=60.0, help="the longest the faults may take (the run fails short)"
+    )
+    parser.add_argument("--every", type=float, default=1.0, help="seconds at least between two faults")
     parser.add_argument("--report", type=Path, default=ROOT.parent / "chaos-report.json")
     parser.add_argument(
         "--settle-minutes", type=float, default=10.0, help="longest wait for lag 0 at the end"
@@ -112,10 +115,10 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
         traffic.drive()
         say("chaos: traffic on every path; checking the two instances share every group")
         report["fleet"] = await fleet_checks.run(admin, stack)
-        say(f"chaos: injecting {args.faults} faults over {args.minutes:g} minutes")
+        say(f"chaos: injecting {args.faults} faults (at most {args.minutes:g} minutes)")
         injector = Injector(stack, traffic)
         t0 = time.monotonic()
-        await injector.run(seconds=args.minutes * 60, faults=args.faults)
+        await injector.run(seconds=args.minutes * 60, faults=args.faults, every_s=args.every)
         report["fault_phase_s"] = round(time.monotonic() - t0, 1)
         say("chaos: faults over; the traffic stops and the system settles")
         await traffic.stop_traffic()

@@ -32,6 +32,7 @@ from deploy.chaos import fleet_checks
 from deploy.chaos.stack import Stack, ready, signal_child
 from deploy.chaos.traffic import Traffic
 from deploy.local import kafka, postgres
+from deploy.local.common import say
 from deploy.local.processes import Child
 from streams.admin import admin_client
 
@@ -70,12 +71,12 @@ class Injector:
         self._admin: AIOKafkaAdminClient | None = None
         self._topics: list[str] = []
 
-    async def run(self, *, seconds: float, faults: int) -> None:
-        """Inject `faults` faults, spread over `seconds` (or fewer, if targets stay busy)."""
+    async def run(self, *, seconds: float, faults: int, every_s: float) -> None:
+        """Inject `faults` faults, at most one every `every_s`, each as soon as its kind has a target that is
+        not faulted already; stop after `seconds` if fewer were injected by then."""
         async with admin_client(kafka.admin_connection()) as admin:
             self._admin = admin
             self._topics = [t for t in await admin.list_topics() if t.startswith("chaos-")]
-            interval = seconds / faults
             end = time.monotonic() + seconds
             running: set[asyncio.Task[None]] = set()
             while time.monotonic() < end and len(self.faults) < faults:
@@ -83,7 +84,9 @@ class Injector:
                 if started is not None:
                     running.add(started)
                     started.add_done_callback(running.discard)
-                await asyncio.sleep(interval if started is not None else 0.2)
+                    if len(self.faults) % 50 == 0:
+                        say(f"chaos: {len(self.faults)} faults injected, {len(running)} healing")
+                await asyncio.sleep(every_s if started is not None else 0.2)
             await asyncio.gather(*running, return_exceptions=True)
             self._admin = None
 

@@ -127,9 +127,12 @@ class Stack:
             time.sleep(0.2)
 
     def stop_services(self) -> None:
+        # Paused first: a tick under way (its probes may take seconds) must not start again a child
+        # stopped below.
+        self.supervisor.paused.update(c.name for c in self.children)
         self._supervising.clear()
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(60)
         for child in reversed(self.children):
             child.stop()
 

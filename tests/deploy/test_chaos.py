@@ -30,7 +30,18 @@ SCHEDULED = ("escalations", "hold_expiries", "blocklist_expiries", "desk_escalat
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("chaos") / "report.json"
-    args = ["--minutes", "1.5", "--faults", str(FAULTS), "--settle-minutes", "3", "--report", str(path)]
+    args = [
+        "--faults",
+        str(FAULTS),
+        "--minutes",
+        "4",
+        "--every",
+        "0.5",
+        "--settle-minutes",
+        "3",
+        "--report",
+        str(path),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOPLINE_CHAOS")}
     suite = subprocess.Popen(  # noqa: S603 - our own module
         [sys.executable, "-m", "deploy.chaos", *args],
