@@ -85,7 +85,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     # Creates an institution's instruction topic on its first instruction if it was not provisioned;
     # reads it back when a publish is in doubt.
     g.family(COORDINATION, topics.instructions_for(""), "write", "create", "read")
-    g.topic(COORDINATION, topics.ESCALATIONS, "write")
+    g.topic(COORDINATION, topics.ESCALATIONS, "write", "read")  # read back when a publish is in doubt
     g.topic(COORDINATION, topics.FRAUD_RECEIVERS, "write", "read")
     g.groups(COORDINATION, "coordination-")
 
