@@ -67,18 +67,18 @@ class Producer:
 
     async def start(self) -> None:
         """Connect, through any one node of the bootstrap list that answers (TimeoutError if none does)."""
-        # aiokafka binds to the running loop, so the client is made here, not in __init__. It tries the
-        # bootstrap servers in order, and a node cut off the network hangs the connect instead of refusing
-        # it: each attempt starts from the next server, so one such node cannot keep a service from starting.
+        # aiokafka binds to the running loop, so the client is made here, not in __init__. A node cut off
+        # the network hangs the connect instead of refusing it, and aiokafka tries the bootstrap servers in
+        # a random order within one deadline: each attempt is given one server, so such a node costs one
+        # timeout, not the start-up.
         servers = str(self._options["bootstrap_servers"]).split(",")
-        for attempt in range(len(servers)):
-            order = servers[attempt:] + servers[:attempt]
-            client = AIOKafkaProducer(**{**self._options, "bootstrap_servers": ",".join(order)})
+        for n, server in enumerate(servers, 1):
+            client = AIOKafkaProducer(**{**self._options, "bootstrap_servers": server})
             try:
                 await asyncio.wait_for(client.start(), self.timeout_s)
             except Exception as exc:
                 await client.stop()
-                if attempt == len(servers) - 1 or not (isinstance(exc, TimeoutError) or _from_kafka(exc)):
+                if n == len(servers) or not (isinstance(exc, TimeoutError) or _from_kafka(exc)):
                     raise
                 continue
             self._client = client
