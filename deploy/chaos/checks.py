@@ -134,10 +134,10 @@ async def _pending(sessions: async_sessionmaker[AsyncSession], *, grace_s: float
             "coalesce((select published_version from blocklist_feed), 0)"
         ),
     }
+    given = {"desk_s": float(ANSWER_TIMEOUT_S + grace_s), "grace_s": float(grace_s)}
     found = {}
     async with sessions() as s:
         for name, sql in queries.items():
-            given = {"desk_s": float(ANSWER_TIMEOUT_S + grace_s), "grace_s": float(grace_s)}
             bound = {k: v for k, v in given.items() if f":{k}" in sql}
             found[name] = int((await s.execute(text(sql), bound)).scalar_one())
     return found

@@ -178,7 +178,8 @@ class Injector:
         if not groups:
             return True
         try:
-            state = await asyncio.wait_for(fleet_checks.ownership(kafka.admin_connection(), groups), 5)
+            assert self._admin is not None
+            state = await asyncio.wait_for(fleet_checks.ownership(self._admin, groups), 5)
         except Exception:  # noqa: BLE001 - not answering is not taken over
             return False
         mine = f"{child.name}-"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from deploy.chaos.stack import PREFIX, Stack, signal_child
@@ -38,35 +39,34 @@ GROUPS = {
 FAMILIES = {"coordination-responses": topics.responses_from(""), "ingest-intake": topics.intake_for("")}
 
 
-async def ownership(kafka: KafkaConnection, groups: Iterable[str] = GROUPS) -> dict[str, dict[str, Any]]:
+async def ownership(admin: AIOKafkaAdminClient, groups: Iterable[str] = GROUPS) -> dict[str, dict[str, Any]]:
     """Per group: its members and whether every partition of its topics is owned by exactly one."""
     found: dict[str, dict[str, Any]] = {}
-    async with admin_client(kafka) as admin:
-        names = await admin.list_topics()
-        partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
-        for group in groups:
-            wanted = GROUPS[group]
-            if wanted is None:
-                head = topics.name(FAMILIES[group], PREFIX)
-                wanted = [t for t in names if t.startswith(head)]
-            full = {(t, p) for t in wanted for p in range(partitions.get(t, 0))}
-            owned: list[tuple[str, int]] = []
-            members: list[str] = []
-            for response in await admin.describe_consumer_groups([f"{PREFIX}{group}"]):
-                for described in response.to_object()["groups"]:
-                    for member in described["members"]:
-                        members.append(member["member_id"])
-                        raw = member["member_assignment"]
-                        if raw:
-                            assignment = ConsumerProtocolMemberAssignment.decode(raw)
-                            owned += [(t, p) for t, ps in assignment.assignment for p in ps]
-            found[group] = {
-                "members": len(members),
-                # A static member's id starts with its instance's name (`coordination-1-<uuid>`).
-                "member_ids": sorted(members),
-                "partitions": len(full),
-                "owned_once": sorted(owned) == sorted(full) and len(set(owned)) == len(owned),
-            }
+    names = await admin.list_topics()
+    partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
+    for group in groups:
+        wanted = GROUPS[group]
+        if wanted is None:
+            head = topics.name(FAMILIES[group], PREFIX)
+            wanted = [t for t in names if t.startswith(head)]
+        full = {(t, p) for t in wanted for p in range(partitions.get(t, 0))}
+        owned: list[tuple[str, int]] = []
+        members: list[str] = []
+        for response in await admin.describe_consumer_groups([f"{PREFIX}{group}"]):
+            for described in response.to_object()["groups"]:
+                for member in described["members"]:
+                    members.append(member["member_id"])
+                    raw = member["member_assignment"]
+                    if raw:
+                        assignment = ConsumerProtocolMemberAssignment.decode(raw)
+                        owned += [(t, p) for t, ps in assignment.assignment for p in ps]
+        found[group] = {
+            "members": len(members),
+            # A static member's id starts with its instance's name (`coordination-1-<uuid>`).
+            "member_ids": sorted(members),
+            "partitions": len(full),
+            "owned_once": sorted(owned) == sorted(full) and len(set(owned)) == len(owned),
+        }
     return found
 
 
@@ -75,15 +75,16 @@ async def _until(
 ) -> tuple[float | None, dict[str, Any]]:
     began = time.monotonic()
     state: dict[str, Any] = {}
-    while time.monotonic() - began < timeout_s:
-        try:
-            state = await asyncio.wait_for(ownership(kafka), 10)
-        except Exception:  # noqa: BLE001 - not answering yet: looked at again
+    async with admin_client(kafka) as admin:
+        while time.monotonic() - began < timeout_s:
+            try:
+                state = await asyncio.wait_for(ownership(admin), 10)
+            except Exception:  # noqa: BLE001 - not answering yet: looked at again
+                await asyncio.sleep(0.5)
+                continue
+            if all(g["members"] == members and g["owned_once"] for g in state.values()):
+                return round(time.monotonic() - began, 2), state
             await asyncio.sleep(0.5)
-            continue
-        if all(g["members"] == members and g["owned_once"] for g in state.values()):
-            return round(time.monotonic() - began, 2), state
-        await asyncio.sleep(0.5)
     return None, state
 
 

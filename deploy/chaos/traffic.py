@@ -248,10 +248,7 @@ class Traffic:
             status = await self._call("POST", self.coordination, path, "answers", json=body, headers=headers)
             if status is not None and status < 500:
                 if status < 300:
-                    self.ledger.answers[str(answer.response_id)] = (
-                        str(answer.instruction_id),
-                        datetime.now(UTC),
-                    )
+                    self.ledger.acknowledged(answer)
                 return
 
     # -- the Kafka banks -----------------------------------------------------------------------------------
@@ -279,10 +276,7 @@ class Traffic:
                         self.ledger.retries["answers"] += 1
                         await asyncio.sleep(RETRY_S)
                         continue
-                    self.ledger.answers[str(answer.response_id)] = (
-                        str(answer.instruction_id),
-                        datetime.now(UTC),
-                    )
+                    self.ledger.acknowledged(answer)
                     break
 
     # -- the citizens' gateway -----------------------------------------------------------------------------
