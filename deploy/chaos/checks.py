@@ -57,24 +57,30 @@ async def read_all(kafka: KafkaConnection, topic: str, timeout_s: float = 300) -
         await consumer.stop()
 
 
-async def lag(kafka: KafkaConnection) -> int:
-    """Records not yet committed by the suite's consumer groups (summed over every group and partition)."""
+async def lag(kafka: KafkaConnection, prefix: str = PREFIX) -> dict[str, int]:
+    """Records not yet committed by each consumer group of the prefix (summed over its partitions; only
+    groups with some)."""
     async with admin_client(kafka) as admin:
-        groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(PREFIX)]
-        committed: dict[TopicPartition, int] = {}
+        groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(prefix)]
+        # Per group: several groups read the same topic (alerts: coordination, notifier, the persons stage).
+        committed: dict[tuple[str, TopicPartition], int] = {}
         for group in groups:
             for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
                 if meta.offset >= 0 and "scorer-blocklist" not in group:
-                    committed[tp] = meta.offset
+                    committed[(group, tp)] = meta.offset
     if not committed:
-        return 0
+        return {}
     consumer = AIOKafkaConsumer(**kafka.options(), group_id=None)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(list(committed))
+        ends = await consumer.end_offsets(list({tp for _, tp in committed}))
     finally:
         await consumer.stop()
-    return sum(max(ends[tp] - offset, 0) for tp, offset in committed.items())
+    behind: Counter[str] = Counter()
+    for (group, tp), offset in committed.items():
+        if ends[tp] > offset:
+            behind[group.removeprefix(prefix)] += ends[tp] - offset
+    return dict(behind)
 
 
 async def settle(
@@ -83,22 +89,22 @@ async def settle(
     """Wait until every group's lag is 0 and nothing is left to send (outbox, warnings, claims)."""
     began = time.monotonic()
     lag_zero_s = None
-    remaining: int | None = None
+    behind: dict[str, int] | None = None
     pending: dict[str, int] = {}
     while time.monotonic() - began < timeout_s:
         try:  # each look bounded: a node or the database that does not answer is not settled
-            remaining = await asyncio.wait_for(lag(kafka), LOOK_S)
-            if remaining == 0 and lag_zero_s is None:
+            behind = await asyncio.wait_for(lag(kafka), LOOK_S)
+            if not behind and lag_zero_s is None:
                 lag_zero_s = round(time.monotonic() - began, 1)
             pending = await asyncio.wait_for(_pending(sessions), LOOK_S)
         except Exception:  # noqa: BLE001 - looked at again in a moment
             log.warning("settling: a look failed", exc_info=True)
             await asyncio.sleep(2)
             continue
-        if remaining == 0 and not any(pending.values()):
+        if behind == {} and not any(pending.values()):
             return {"lag_zero_after_s": lag_zero_s, "settled_after_s": round(time.monotonic() - began, 1)}
         await asyncio.sleep(2)
-    return {"lag_zero_after_s": lag_zero_s, "settled_after_s": None, "left": {"lag": remaining, **pending}}
+    return {"lag_zero_after_s": lag_zero_s, "settled_after_s": None, "left": {"lag": behind, **pending}}
 
 
 async def _pending(sessions: async_sessionmaker[AsyncSession], *, grace_s: float = 0.0) -> dict[str, int]:
@@ -177,9 +183,13 @@ async def check(
 
     # Alerts: every alert (revision) on the topic is stored, once; repeats are dropped by their id.
     on_topic: Counter[tuple[str, int]] = Counter()
+    where: dict[str, list[tuple[int, int, int]]] = {}  # alert id → (partition, offset, revision) of each
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
         on_topic[(alert["alert_id"], int(alert.get("revision", 1)))] += 1
+        where.setdefault(alert["alert_id"], []).append(
+            (record.partition, record.offset, int(alert.get("revision", 1)))
+        )
     latest: dict[str, int] = {}
     for alert_id, revision in on_topic:
         latest[alert_id] = max(revision, latest.get(alert_id, 0))
@@ -199,7 +209,15 @@ async def check(
         }
         verdict = await verify(s)
     lost_alerts = [a for a, rev in latest.items() if stored.get(a, 0) < rev]
-    paths["alerts"] = _path(len(latest), len(lost_alerts), sum(n - 1 for n in on_topic.values()))
+    paths["alerts"] = _path(
+        len(latest),
+        len(lost_alerts),
+        sum(n - 1 for n in on_topic.values()),
+        lost_sample=[
+            {"alert": a, "stored_revision": stored.get(a), "records": where[a]} for a in lost_alerts[:10]
+        ],
+        committed=await _committed(kafka, ("coordination-alerts", "notifier-alerts")) if lost_alerts else {},
+    )
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier
     # marked sent reached the gateway (repeats are dropped by the gateway, by message id).
@@ -279,6 +297,17 @@ async def check(
         "paths": paths,
         "audit": {"ok": verdict.ok, "checked": verdict.checked, "first_bad_id": verdict.first_bad_id},
     }
+
+
+async def _committed(kafka: KafkaConnection, groups: tuple[str, ...]) -> dict[str, dict[int, int]]:
+    """Each group's committed offset per partition (to tell a consumer that skipped from one that never
+    read)."""
+    found: dict[str, dict[int, int]] = {}
+    async with admin_client(kafka) as admin:
+        for group in groups:
+            offsets = await admin.list_consumer_group_offsets(f"{PREFIX}{group}")
+            found[group] = {tp.partition: meta.offset for tp, meta in offsets.items()}
+    return found
 
 
 async def _lapsed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, datetime]:
