@@ -197,15 +197,14 @@ def run(
     # the report's model variants are fitted beside it: each is a job of its own, on `workers` cores.
     typologies = sorted({str(t) for t in fit.table.typology[fit.table.label == 1]})
     train_params = {e["scenario_id"]: e.get("params", {}) for e in train_truth.episodes}
+    eval_start = plan.evaluation.start.timestamp() + plan.eval_warm_days * 86_400
     jobs: dict[str, Callable[[], Any]] = {
-        EVALUATION: partial(_evaluation, plan, artifacts, version),
+        EVALUATION: partial(_evaluation, plan, artifacts, version, eval_start),
         **generalisation.fits(fit, config, typologies, train_params, RANGES),
     }
     done = parallel.run(jobs, workers=plan.workers)
     clock.step(f"evaluation traffic through the scorer, and the model variants fitted ({plan.workers} cores)")
     test, alerts, eval_truth = done.pop(EVALUATION)
-    cached.keep(DATA / f"evaluation-{version}.pickle", (test, alerts, eval_truth))  # to look into later
-    eval_start = plan.evaluation.start.timestamp() + plan.eval_warm_days * 86_400
     eval_end = plan.evaluation.start.timestamp() + plan.evaluation.days * 86_400
     quality = measure(
         alerts,
@@ -282,14 +281,13 @@ def run(
 
 
 def _evaluation(
-    plan: Plan, artifacts: Path, version: str
+    plan: Plan, artifacts: Path, version: str, measured_from: float
 ) -> tuple[Dataset, list[tuple[float, Alert]], Truth]:
     """The evaluation traffic through the scorer's own code (`scorer_replay`): the rows it scored in the
-    measured days, its alerts (with when they were made), and the truth."""
+    measured days (from `measured_from`), its alerts (with when they were made), and the truth."""
     truth = Truth()
     scorer = OfflineScorer(artifacts, version, ScorerSettings(model_alert_threshold=0))
     scored = scorer.run(generate(plan.evaluation, truth))
-    measured_from = plan.evaluation.start.timestamp() + plan.eval_warm_days * 86_400
     return dataset_of(scored, truth, burn_in_until=measured_from), scored.alerts, truth
 
 

@@ -71,7 +71,7 @@ class Truth:
         record["typology"] = scenario.typology
         # Observable: Stopline receives at least one of the victims' payments (their bank or payment
         # provider reports); an episode paid only through silent institutions cannot be alerted at all.
-        record["observable"] = bool(set(record["victim_payment_ids"]) & reported)
+        record["observable"] = bool(money)
         self.episodes.append(record)
         for ref in record["victim_payment_ids"]:
             self.role[ref] = (scenario.scenario_id, scenario.typology, "victim")
