@@ -1,23 +1,25 @@
 """Delivery of instructions: a relay killed between publishing and marking sent does not publish again
-(the survivor reads the topic back); a webhook receiver that is down and comes back gets each instruction
-once; a queued message wakes the relay loop of its channel only."""
+(the survivor reads the topic back); a topic that cannot be read back holds up only its own messages; a
+webhook receiver that is down and comes back gets each instruction once; a queued message wakes the relay
+loop of its channel only."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
 from services.coordination.settings import CoordinationSettings
-from streams import topics
+from streams import admin, topics
 from tests import factories as f
 from tests.conftest import plain_dsn
 from tests.coordination.conftest import FAST, App, bank, issue, open_case
@@ -48,7 +50,8 @@ async def _die(_: object) -> None:
     raise Killed("relay process killed after the broker acknowledged")
 
 
-async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, sessions):
+async def _stop_payment(coord: App, sessions) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """An officer's headers, a Kafka bank, and a stop-payment issued to it (queued in the outbox)."""
     op = f.officer()
     inst, _, _ = await bank(sessions)
     account = f.account("MULE")
@@ -56,6 +59,11 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     stop = await issue(
         coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="8000.00"
     )
+    return op, inst, stop
+
+
+async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, sessions):
+    op, inst, stop = await _stop_payment(coord, sessions)
     settings = CoordinationSettings(**{**FAST, "relay_lease_s": 1.0})
 
     crashing = Relay(infra.common, settings, sessions, after_publish=_die)
@@ -86,6 +94,57 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
     got = (await coord.client.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
     assert got["status"] == "delivered"
+
+
+async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord, sessions):
+    _, inst, stop = await _stop_payment(coord, sessions)
+    # Beside it, a message tried before on a topic coordination may write but not read (as `escalations`
+    # once was): whether that attempt landed cannot be known, so it must be neither sent again nor
+    # forgotten, and the instruction must not wait for it.
+    unreadable = topics.name(topics.BLOCKLIST, infra.prefix)
+    odd_id = f.unique("odd")
+    await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)  # as a first try does
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(OutboxMessage).where(OutboxMessage.message_id == stop["id"]).values(attempts=1)
+        )
+        s.add(
+            OutboxMessage(
+                message_id=odd_id, channel="kafka", topic=unreadable, key="k", payload={}, attempts=1
+            )
+        )
+
+    settings = CoordinationSettings(**FAST)
+    relay = Relay(infra.common, settings, sessions)
+    await relay.open_clients()
+
+    async def sent() -> bool:
+        await relay.kafka_once()
+        return await _sent(sessions, stop["id"])
+
+    try:
+        await eventually(sent, timeout_s=20)
+    finally:
+        await relay.producer.stop()
+
+    async with sessions() as s:
+        odd = (await s.execute(select(OutboxMessage).where(OutboxMessage.message_id == odd_id))).scalar_one()
+        now = (await s.execute(select(func.now()))).scalar_one()
+    assert odd.sent_at is None
+    # Leased, not claimed again at once: looked at again when the lease lapses.
+    assert odd.next_attempt_at > now + timedelta(seconds=settings.relay_lease_s / 2)
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    records = await read_topic(infra.kafka, topic)
+    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    on_unreadable = await read_topic(infra.kafka, unreadable)
+    keys = {dict(r.headers or ()).get(signing.IDEMPOTENCY_KEY, b"").decode() for r in on_unreadable}
+    assert odd_id not in keys
+
+
+async def _sent(sessions, message_id: str) -> bool:
+    async with sessions() as s:
+        query = select(OutboxMessage.sent_at).where(OutboxMessage.message_id == message_id)
+        return (await s.execute(query)).scalar_one() is not None
 
 
 async def test_webhook_down_then_back_gets_each_instruction_once(infra, coord, sessions):

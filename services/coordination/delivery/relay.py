@@ -5,7 +5,9 @@ outside it, and marked sent once the broker acknowledges; while Kafka has not an
 restarting), the lease is renewed and nobody publishes the rows again. A row whose lease lapsed (its relay
 died) or whose producer gave up had an attempt that may have landed: the topic is read back first
 (streams.settle), and only a message not on it is published again. So a message reaches its topic once;
-the message id is still the receiver's de-duplication key (the instruction id is also the Kafka key).
+the message id is still the receiver's de-duplication key (the instruction id is also the Kafka key). A
+topic that cannot be read back holds up only its own rows: they keep their lease and are looked at again
+when it lapses.
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -142,10 +144,11 @@ class Relay:
         if not rows:
             return 0
         # An earlier attempt whose relay died or gave up may have landed: look before publishing again.
-        delivered = await self._landed([r for r in rows if r.attempts > 0])
-        to_send = [r for r in rows if r.id not in delivered]
+        delivered, unknown = await self._landed([r for r in rows if r.attempts > 0])
+        to_send = [r for r in rows if r.id not in delivered | unknown]
         if to_send:
-            delivered |= await self._publish(to_send)
+            sent, in_doubt = await self._publish(to_send)
+            delivered, unknown = delivered | sent, unknown | in_doubt
         if self.after_publish is not None:
             await self.after_publish(rows)
         done = [r for r in rows if r.id in delivered]
@@ -153,18 +156,20 @@ class Relay:
         async with unit_of_work(self.sessions) as session:
             await repository.mark_sent(session, [r.id for r in done], at=now)
             await instructions.mark_delivered(session, instruction_ids=_instruction_ids(done), at=now)
-            # The rest is known not to be on Kafka: published again at the next round.
+            # The rest is known not to be on Kafka: published again at the next round (those not read back
+            # keep their lease: they are looked for again when it lapses).
             await repository.lease_kafka(
-                session, [r.id for r in rows if r.id not in delivered], until=timedelta()
+                session, [r.id for r in rows if r.id not in delivered | unknown], until=timedelta()
             )
         for row in done:
             metrics.DELIVERED.labels("kafka").inc()
             metrics.DELIVERY_SECONDS.labels("kafka").observe((now - row.created_at).total_seconds())
         return len(done)
 
-    async def _publish(self, rows: list[OutboxMessage]) -> set[int]:
+    async def _publish(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
         """Publish the rows and wait for Kafka's answer, however long (the lease is renewed meanwhile);
-        return the ids of the rows on Kafka. Unavailable when nothing was handed over."""
+        return the ids of the rows on Kafka, and of those not known to be or not to be (`_landed`).
+        Unavailable when nothing was handed over."""
         await self._ensure_topics(rows)
         records = [
             Record(
@@ -191,27 +196,38 @@ class Relay:
                     async with unit_of_work(self.sessions) as session:
                         await repository.lease_kafka(session, [r.id for r in rows], until=lease)
         if delivery.exception() is None:
-            return {r.id for r in rows}
+            return {r.id for r in rows}, set()
         metrics.RELAY_ERRORS.inc()
         return await self._landed(rows)  # the producer gave up: what landed is what Kafka holds
 
-    async def _landed(self, rows: list[OutboxMessage]) -> set[int]:
-        """The rows whose message is on its topic already (read back since the message was queued)."""
+    async def _landed(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
+        """The rows whose message is on its topic already (read back since the message was queued), and
+        the rows whose topic could not be read back (not known either way: not to be published)."""
         found: set[int] = set()
+        unknown: set[int] = set()
         by_topic: dict[str, list[OutboxMessage]] = {}
         for row in rows:
             by_topic.setdefault(row.topic or "", []).append(row)
         for topic, group in by_topic.items():
-            ids = await landed(
-                self.kafka,
-                topic,
-                since=min(r.created_at for r in group),
-                identify=_message_id,
-                wanted=[r.message_id for r in group],
-                keys=[(r.key or "").encode() for r in group],
-            )
+            try:
+                ids = await landed(
+                    self.kafka,
+                    topic,
+                    since=min(r.created_at for r in group),
+                    identify=_message_id,
+                    wanted=[r.message_id for r in group],
+                    keys=[(r.key or "").encode() for r in group],
+                )
+            except Exception as exc:  # noqa: BLE001 - logged and counted; the other topics go on
+                metrics.RELAY_ERRORS.inc()
+                log.warning(
+                    "outbox topic not read back; its messages wait",
+                    extra=log_fields(topic=topic, messages=len(group), error=type(exc).__name__),
+                )
+                unknown |= {r.id for r in group}
+                continue
             found |= {r.id for r in group if r.message_id in ids}
-        return found
+        return found, unknown
 
     async def _ensure_topics(self, rows: list[OutboxMessage]) -> None:
         prefix = topics.name(topics.instructions_for(""), self.common.topic_prefix)
