@@ -11,7 +11,7 @@ Recovery: from the fault's start until the instance's work is done again (a serv
 again, or the other one is and holds every partition of the service's groups without it; how long the
 instance itself took to be ready again is kept too), until every
 partition has a leader and two replicas in sync again (a Kafka node: writes with acks=all go through),
-until every service instance is ready again (the database).
+until every service instance is ready again, but for one under a fault of its own (the database).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class Injector:
         self.traffic = traffic
         self.rng = random.Random(seed)  # noqa: S311 - fault choice, not security
         self.faults: list[Fault] = []
-        self.busy: set[str] = set()
+        self.busy: set[str] = set()  # the lanes under a fault: a service, "broker", "database", "webhook"
+        self.faulted: set[str] = set()  # the service instances under a fault
         self.t0 = time.monotonic()
         self._admin: AIOKafkaAdminClient | None = None
         self._topics: list[str] = []
@@ -99,6 +100,7 @@ class Injector:
         fault = Fault(kind, target, round(time.monotonic() - self.t0, 1))
         self.faults.append(fault)
         self.busy.add(lock)
+        self.faulted.add(target)
 
         async def inject() -> None:
             try:
@@ -107,6 +109,7 @@ class Injector:
                 log.exception("fault failed", extra={"fields": {"kind": kind, "target": target}})
             finally:
                 self.busy.discard(lock)
+                self.faulted.discard(target)
 
         return asyncio.create_task(inject(), name=f"{kind}:{target}")
 
@@ -248,7 +251,9 @@ class Injector:
         await asyncio.sleep(self.rng.uniform(1, 5))
         await asyncio.to_thread(postgres.ensure_up)
         while time.monotonic() - began < HEALED_WITHIN_S:
-            if all(await asyncio.gather(*(ready(c.url or "") for c in self.stack.children))):
+            # An instance killed or frozen meanwhile heals as its own fault (and counts there).
+            others = [c for c in self.stack.children if c.name not in self.faulted]
+            if all(await asyncio.gather(*(ready(c.url or "") for c in others))):
                 return round(time.monotonic() - began, 2)
             await asyncio.sleep(0.5)
         return None
