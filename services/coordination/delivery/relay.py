@@ -145,7 +145,7 @@ class Relay:
             return 0
         # An earlier attempt whose relay died or gave up may have landed: look before publishing again.
         delivered, unknown = await self._landed([r for r in rows if r.attempts > 0])
-        to_send = [r for r in rows if r.id not in delivered | unknown]
+        to_send = [r for r in rows if r.id not in delivered and r.id not in unknown]
         if to_send:
             sent, in_doubt = await self._publish(to_send)
             delivered, unknown = delivered | sent, unknown | in_doubt
@@ -159,7 +159,9 @@ class Relay:
             # The rest is known not to be on Kafka: published again at the next round (those not read back
             # keep their lease: they are looked for again when it lapses).
             await repository.lease_kafka(
-                session, [r.id for r in rows if r.id not in delivered | unknown], until=timedelta()
+                session,
+                [r.id for r in rows if r.id not in delivered and r.id not in unknown],
+                until=timedelta(),
             )
         for row in done:
             metrics.DELIVERED.labels("kafka").inc()
