@@ -18,19 +18,31 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
 )
 
+# SQLSTATEs of a server that is not there: a connection exception (class 08), an administrator's or a
+# crash's shutdown, and a server starting up or replaying its log (57P01, 57P02, 57P03).
+DOWN_STATES = ("08", "57P01", "57P02", "57P03")
+
 
 def database_down(exc: BaseException) -> bool:
-    """A driver error that says the server is restarting or gone (not yet accepting connections, shut down
-    by an administrator, the connection cut); any other database error is a bug and stays one."""
-    if isinstance(exc, DATABASE_DOWN):
-        return True
-    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return False
-    cause = getattr(exc, "orig", None) or exc.__cause__
-    if isinstance(cause, DATABASE_DOWN) or exc.connection_invalidated:
-        return True
-    text = str(exc).lower()
-    return "not yet accepting connections" in text or "shutting down" in text
+    """A driver error that says the server is restarting or gone (starting up, recovering after a crash,
+    shut down, the connection cut); any other database error is a bug and stays one. SQLAlchemy wraps the
+    driver's error in its own (`orig`, `__cause__`): the whole chain is looked at."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        link = todo.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        state = str(getattr(link, "sqlstate", None) or "")
+        if isinstance(link, DATABASE_DOWN) or state.startswith(DOWN_STATES):
+            return True
+        if isinstance(link, sqlalchemy.exc.DBAPIError):
+            if link.connection_invalidated:
+                return True
+            todo.append(link.orig)
+        todo.append(link.__cause__)
+    return False
 
 
 def unavailable(exc: BaseException) -> bool:

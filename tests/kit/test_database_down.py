@@ -1,9 +1,11 @@
-"""PostgreSQL out of reach: every API answers 503 with Retry-After (retryable), never a 500."""
+"""PostgreSQL out of reach, or there but starting up (replaying its log after a crash: it refuses every
+connection with SQLSTATE 57P03): every API answers 503 with Retry-After (retryable), never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -26,6 +28,38 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # closed again on leaving: nothing listens there
 
 
+async def _starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What PostgreSQL answers while it starts up: no to encryption, then FATAL 57P03 to the login."""
+    try:
+        while True:
+            length = int.from_bytes(await reader.readexactly(4), "big")
+            body = await reader.readexactly(length - 4)
+            if int.from_bytes(body[:4], "big") not in (80877103, 80877104):  # SSL, GSS encryption requests
+                break
+            writer.write(b"N")
+        fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+        writer.write(b"E" + (len(fields) + 4).to_bytes(4, "big") + fields)
+        await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture(params=["not listening", "starting up"])
+async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A database URL whose server is down, or up but not accepting connections yet."""
+    if request.param == "not listening":
+        yield f"postgresql+asyncpg://stopline@127.0.0.1:{_closed_port()}/stopline"
+        return
+    server = await asyncio.start_server(_starting_up, "127.0.0.1", 0)
+    try:
+        yield f"postgresql+asyncpg://stopline@127.0.0.1:{server.sockets[0].getsockname()[1]}/stopline"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 def _ingest(common: Any) -> Any:
     from services.ingest.app import build
 
@@ -35,7 +69,8 @@ def _ingest(common: Any) -> Any:
 def _coordination(common: Any) -> Any:
     from services.coordination.app import build
 
-    return build(common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+    # With its relay and scheduler: coordination starts, and answers, while the database is away.
+    return build(common, CoordinationSettings(consume=False))
 
 
 def _notifier(common: Any) -> Any:
@@ -60,10 +95,14 @@ CASES: list[tuple[Callable[[Any], Any], str, str, dict[str, str]]] = [
 
 @pytest.mark.parametrize(("build", "method", "path", "headers"), CASES)
 async def test_an_api_without_its_database_answers_503_with_retry_after(
-    infra: Infra, build: Callable[[Any], Any], method: str, path: str, headers: dict[str, str]
+    infra: Infra,
+    unreachable: str,
+    build: Callable[[Any], Any],
+    method: str,
+    path: str,
+    headers: dict[str, str],
 ):
-    url = f"postgresql+asyncpg://stopline@127.0.0.1:{_closed_port()}/stopline"
-    app = build(infra.common.model_copy(update={"database_url": url}))
+    app = build(infra.common.model_copy(update={"database_url": unreachable}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=30) as client:
