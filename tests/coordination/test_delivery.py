@@ -1,18 +1,18 @@
 """Delivery of instructions: a relay killed between publishing and marking sent does not publish again
 (the survivor reads the topic back); a topic that cannot be read back holds up only its own messages; a
 webhook receiver that is down and comes back gets each instruction once; a queued message wakes the relay
-loop of its channel only."""
+loop of its channel only, also after the relay's LISTEN connection was cut."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.backlog import OutboxBacklog
@@ -290,3 +290,40 @@ async def test_a_queued_message_wakes_only_the_relay_loop_of_its_channel(infra, 
         "kafka,webhook": ["kafka", "webhook"],
         "": ["kafka", "webhook"],  # a bare NOTIFY, as older writers send: both look
     }
+
+
+async def test_the_relay_listens_again_after_its_connection_is_cut(infra, coord, sessions):
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    heard: list[str] = []
+    original = relay._notified
+
+    def notified(*args: Any) -> None:  # what the listener is told, whichever connection it is on
+        heard.append(args[3])
+        original(*args)
+
+    relay._notified = notified  # type: ignore[method-assign,assignment]
+    listeners = text(
+        "select pid from pg_stat_activity where datname = current_database() and query like 'LISTEN %'"
+    )
+
+    async def listening() -> list[int]:
+        async with sessions() as s:
+            return list((await s.execute(listeners)).scalars())
+
+    await relay.start()
+    try:
+        first = await eventually(listening, timeout_s=20)
+        async with sessions() as s:  # as a database restart does to it
+            await s.execute(text("select pg_terminate_backend(:pid)"), {"pid": first[0]})
+        again = await eventually(lambda: _other_than(listening, first), timeout_s=20)
+        assert len(again) == 1
+        async with sessions() as s, s.begin():
+            await s.execute(text(f"notify {repository.CHANNEL}, 'kafka'"))
+        await eventually(lambda: "kafka" in heard, timeout_s=10)
+    finally:
+        await relay.stop()
+
+
+async def _other_than(listening: Callable[[], Awaitable[list[int]]], before: list[int]) -> list[int]:
+    now = await listening()
+    return now if now and not set(now) & set(before) else []

@@ -13,7 +13,9 @@ Webhooks: rows are leased in a short transaction, posted outside it with a timeo
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
 instruction that reached its institution on no channel is failed and escalated.
 
-The relay wakes on PostgreSQL NOTIFY (sent at commit by whoever queued a message) and polls anyway.
+The relay wakes on PostgreSQL NOTIFY (sent at commit by whoever queued a message) and polls anyway. Its
+LISTEN connection is made again whenever it is lost (the database restarted); while the database is away,
+the relay starts and runs on polling alone.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from streams.settle import landed
 log = logging.getLogger(__name__)
 KAFKA_BATCH = 500
 WEBHOOK_BATCH = 50
+LISTEN_RETRY_S = 2.0  # between two attempts at the LISTEN connection, and how often it is looked at
 
 
 class Relay:
@@ -78,19 +81,18 @@ class Relay:
         self._wake = {"kafka": asyncio.Event(), "webhook": asyncio.Event()}  # by delivery channel
         self._stopping = asyncio.Event()
         self._topics_ready: set[str] = set()
-        self._listener: asyncpg.Connection | None = None
+        self.listening = asyncio.Event()  # the LISTEN connection is up
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start (or restart after `stop`): clients, the NOTIFY listener and the two loops."""
+        """Start (or restart after `stop`): clients, the NOTIFY listener and the two loops. The database
+        need not be up: the loops retry, and the listener connects when it can."""
         self._stopping.clear()
         await self.open_clients()
-        url = make_url(self.common.database_url).set(drivername="postgresql")
-        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
-        await self._listener.add_listener(repository.CHANNEL, self._notified)
         self.tasks = [
             asyncio.create_task(self._loop(self.kafka_once, self._wake["kafka"]), name="relay-kafka"),
             asyncio.create_task(self._loop(self.webhooks_once, self._wake["webhook"]), name="relay-webhooks"),
+            asyncio.create_task(self._listen(), name="relay-listen"),
         ]
 
     async def open_clients(self) -> None:
@@ -102,6 +104,35 @@ class Relay:
         for wake in named or self._wake.values():  # a bare NOTIFY (older writers) wakes both
             wake.set()
 
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection, made again whenever it is lost; each time it is (re)made, both loops
+        look once (a message queued while nobody listened woke nobody)."""
+        url = make_url(self.common.database_url).set(drivername="postgresql")
+        while not self._stopping.is_set():
+            try:
+                conn = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
+            except Exception as exc:  # noqa: BLE001 - the database away: polled meanwhile, tried again
+                log.info("relay not listening; trying again", extra=log_fields(error=type(exc).__name__))
+                await self._pause(LISTEN_RETRY_S)
+                continue
+            try:
+                await conn.add_listener(repository.CHANNEL, self._notified)
+                self.listening.set()
+                for wake in self._wake.values():
+                    wake.set()
+                while not conn.is_closed() and not self._stopping.is_set():
+                    await self._pause(LISTEN_RETRY_S)
+            except Exception as exc:  # noqa: BLE001 - the connection lost while listening: made again
+                log.info("relay listener lost", extra=log_fields(error=type(exc).__name__))
+            finally:
+                self.listening.clear()
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def stop(self, grace_s: float = 10.0) -> None:
         """Finish the batch in hand (within the grace period), then close the clients."""
         self._stopping.set()
@@ -112,9 +143,6 @@ class Relay:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close(timeout=2)
         if self.http is not None:
             await self.http.aclose()
         await self.producer.stop()
