@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
@@ -46,12 +46,19 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 OnIdle = Callable[[], Awaitable[None]]
 IDLE_AFTER_S = 1.0
 RETRY_MAX_S = 5.0  # the longest pause between two attempts at a failed batch
+# aiokafka hands some group failures to the poller (a JoinGroup answered with an unknown error while a node
+# restarts) and rejoins once the poller has read them: polled again this many times in a row before the
+# runner gives up (an error that keeps coming, e.g. the group task dead, stops it: its process restarts).
+POLL_FAILURES_MAX = 5
 PATTERN_REFRESH_MS = 5_000  # how often a pattern subscription looks for new topics (a metadata request)
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
 COMMITS_LOST = Counter(
     "stopline_consumer_commits_refused_total", "batches whose commit a rebalance refused", ["group"]
+)
+POLL_FAILURES = Counter(
+    "stopline_consumer_poll_failures_total", "polls failed with a Kafka error and made again", ["group"]
 )
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
@@ -220,11 +227,25 @@ class ConsumerRunner:
             else:
                 self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
+            poll_failures = 0
             while not self._stopping.is_set():
                 generation = self.generation
-                batch = await self.consumer.getmany(
-                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-                )
+                try:
+                    batch = await self.consumer.getmany(
+                        timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+                    )
+                except KafkaError as exc:
+                    poll_failures += 1
+                    if poll_failures > POLL_FAILURES_MAX:
+                        raise
+                    POLL_FAILURES.labels(self.group_id).inc()
+                    log.warning(
+                        "poll failed; polling again",
+                        extra=log_fields(group=self.group_id, failures=poll_failures, error=repr(exc)[:200]),
+                    )
+                    await self._pause(min(0.2 * 2**poll_failures, RETRY_MAX_S))
+                    continue
+                poll_failures = 0
                 async with self.lock:
                     if self._failure is not None:  # e.g. met by a rebalance callback meanwhile
                         raise self._failure

@@ -12,12 +12,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
 from services.kit import outages
 from services.kit.errors import Unavailable
 from streams.admin import wait_for_leaders
-from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, _Listener
+from streams.consumer import IDLE_AFTER_S, POLL_FAILURES_MAX, Batch, ConsumerRunner, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
 from tests.kafka_tools import committed, eventually
@@ -375,3 +377,54 @@ async def _record(into: list[bytes], batch: Batch) -> None:
 
 async def _committed(infra: Infra, topic: str, group: str) -> int:
     return await committed(infra.kafka, group, topic)
+
+
+def _fail_polls(runner: ConsumerRunner, times: int | None) -> asyncio.Task[None]:
+    """Hand the runner's poller group failures the way aiokafka's group task does (one JoinGroup answered
+    with an unknown error, say), each once the last was read; `times` of them, or without end."""
+
+    async def hand_over() -> None:
+        n = 0
+        while times is None or n < times:
+            n += 1
+            await runner.consumer._coordinator._push_error_to_user(KafkaError("join group: unknown error"))
+
+    return asyncio.create_task(hand_over())
+
+
+async def test_a_group_failure_handed_to_the_poller_is_polled_past(infra):
+    topic = await _topic_with(infra, [])
+    group = f.unique("g")
+    seen: list[bytes] = []
+    runner = _runner(infra, topic, group, lambda batch: _record(seen, batch))
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.readiness() == "ok", timeout_s=30)
+        failing = _fail_polls(runner, 2)
+        await asyncio.wait_for(failing, 20)  # both read by the poller
+        markers = await _markers(infra, topic)
+        await eventually(lambda: set(markers) <= set(seen), timeout_s=20)
+        assert not task.done()
+        # Counted (a failure can reach the poller twice: at its next poll, and in a wait for an assignment).
+        failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": group})
+        assert (failures or 0) >= 2
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
+    topic = await _topic_with(infra, [])
+    runner = _runner(infra, topic, f.unique("g"), lambda batch: _record([], batch))
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 20)
+    failing = _fail_polls(runner, None)
+    try:
+        with pytest.raises(KafkaError):
+            await asyncio.wait_for(task, 60)
+    finally:
+        failing.cancel()
+    assert (
+        REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
+        == POLL_FAILURES_MAX
+    )
