@@ -46,10 +46,11 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 OnIdle = Callable[[], Awaitable[None]]
 IDLE_AFTER_S = 1.0
 RETRY_MAX_S = 5.0  # the longest pause between two attempts at a failed batch
-# aiokafka hands some group failures to the poller (a JoinGroup answered with an unknown error while a node
-# restarts) and rejoins once the poller has read them: polled again this many times in a row before the
-# runner gives up (an error that keeps coming, e.g. the group task dead, stops it: its process restarts).
-POLL_FAILURES_MAX = 5
+# aiokafka hands some group failures to the poller (JoinGroup answered with an unknown error, for 15 s in
+# one chaos run, while a node restarts) and rejoins once the poller has read them: polled again, for this
+# long at most, before the runner gives up (an error that keeps coming, e.g. the group task dead, stops it:
+# its process restarts). A new process would meet the same broker, so the bound outlasts a node's restart.
+POLL_FAILING_MAX_S = 60.0
 PATTERN_REFRESH_MS = 5_000  # how often a pattern subscription looks for new topics (a metadata request)
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
@@ -134,12 +135,14 @@ class ConsumerRunner:
         after_commit: AfterCommit | None = None,
         commit_interval_ms: int = 0,
         on_idle: OnIdle | None = None,
+        poll_failing_max_s: float = POLL_FAILING_MAX_S,
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
         are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
+        `poll_failing_max_s`: how long polls may keep failing (see `POLL_FAILING_MAX_S`) before it stops.
         `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
         of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`."""
         if bool(topics) == bool(pattern):
@@ -149,6 +152,7 @@ class ConsumerRunner:
         self.rewind = rewind
         self.after_commit = after_commit
         self.on_idle = on_idle
+        self.poll_failing_max_s = poll_failing_max_s
         self.topics = list(topics)
         self.handle = handle
         self.owner = owner
@@ -227,7 +231,7 @@ class ConsumerRunner:
             else:
                 self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
-            poll_failures = 0
+            poll_failures, failing_since = 0, 0.0
             while not self._stopping.is_set():
                 generation = self.generation
                 try:
@@ -236,7 +240,8 @@ class ConsumerRunner:
                     )
                 except KafkaError as exc:
                     poll_failures += 1
-                    if poll_failures > POLL_FAILURES_MAX:
+                    failing_since = failing_since if poll_failures > 1 else time.monotonic()
+                    if time.monotonic() - failing_since > self.poll_failing_max_s:
                         raise
                     POLL_FAILURES.labels(self.group_id).inc()
                     log.warning(
@@ -245,7 +250,7 @@ class ConsumerRunner:
                     )
                     await self._pause(min(0.2 * 2**poll_failures, RETRY_MAX_S))
                     continue
-                poll_failures = 0
+                poll_failures, failing_since = 0, 0.0
                 async with self.lock:
                     if self._failure is not None:  # e.g. met by a rebalance callback meanwhile
                         raise self._failure

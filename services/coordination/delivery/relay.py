@@ -128,6 +128,7 @@ class Relay:
                 self.listening.clear()
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=2)
+            await self._pause(LISTEN_RETRY_S / 4)  # not a busy loop if it is lost as soon as it is made
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
