@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -62,12 +63,9 @@ async def lag(kafka: KafkaConnection, prefix: str = PREFIX) -> dict[str, int]:
     groups with some)."""
     async with admin_client(kafka) as admin:
         groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(prefix)]
-        # Per group: several groups read the same topic (alerts: coordination, notifier, the persons stage).
-        committed: dict[tuple[str, TopicPartition], int] = {}
-        for group in groups:
-            for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
-                if meta.offset >= 0 and "scorer-blocklist" not in group:
-                    committed[(group, tp)] = meta.offset
+        by_group = await _group_offsets(admin, [g for g in groups if "scorer-blocklist" not in g])
+    # Per group: several groups read the same topic (alerts: coordination, notifier, the persons stage).
+    committed = {(group, tp): o for group, offsets in by_group.items() for tp, o in offsets.items() if o >= 0}
     if not committed:
         return {}
     consumer = AIOKafkaConsumer(**kafka.options(), group_id=None)
@@ -101,7 +99,7 @@ async def settle(
             log.warning("settling: a look failed", exc_info=True)
             await asyncio.sleep(2)
             continue
-        if behind == {} and not any(pending.values()):
+        if not behind and not any(pending.values()):
             return {"lag_zero_after_s": lag_zero_s, "settled_after_s": round(time.monotonic() - began, 1)}
         await asyncio.sleep(2)
     return {"lag_zero_after_s": lag_zero_s, "settled_after_s": None, "left": {"lag": behind, **pending}}
@@ -182,17 +180,19 @@ async def check(
     )
 
     # Alerts: every alert (revision) on the topic is stored, once; repeats are dropped by their id.
-    on_topic: Counter[tuple[str, int]] = Counter()
-    where: dict[str, list[tuple[int, int, int]]] = {}  # alert id → (partition, offset, revision) of each
+    # Each alert's records: (partition, offset, revision); and the alerts that ask to warn the citizen.
+    where: dict[str, list[tuple[int, int, int]]] = {}
+    to_warn = set()
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
-        on_topic[(alert["alert_id"], int(alert.get("revision", 1)))] += 1
         where.setdefault(alert["alert_id"], []).append(
             (record.partition, record.offset, int(alert.get("revision", 1)))
         )
-    latest: dict[str, int] = {}
-    for alert_id, revision in on_topic:
-        latest[alert_id] = max(revision, latest.get(alert_id, 0))
+        if "warn_citizen" in alert.get("recommended_actions", []):
+            to_warn.add(alert["alert_id"])
+    latest = {alert_id: max(rev for _, _, rev in records) for alert_id, records in where.items()}
+    # A copy: a revision of an alert on the topic more than once.
+    alert_copies = sum(len(records) - len({rev for _, _, rev in records}) for records in where.values())
     async with sessions() as s:
         stored = {str(r[0]): int(r[1]) for r in await s.execute(text("select id, revision from alerts"))}
         warned = {str(r[0]) for r in await s.execute(text("select alert_id from citizen_warning_alerts"))}
@@ -212,7 +212,7 @@ async def check(
     paths["alerts"] = _path(
         len(latest),
         len(lost_alerts),
-        sum(n - 1 for n in on_topic.values()),
+        alert_copies,
         lost_sample=[
             {"alert": a, "stored_revision": stored.get(a), "records": where[a]} for a in lost_alerts[:10]
         ],
@@ -221,11 +221,6 @@ async def check(
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier
     # marked sent reached the gateway (repeats are dropped by the gateway, by message id).
-    to_warn = set()
-    for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
-        alert = orjson.loads(record.value or b"{}")
-        if "warn_citizen" in alert.get("recommended_actions", []):
-            to_warn.add(alert["alert_id"])
     lost_deliveries = [d for d in sent if ledger.sms[d] == 0]
     paths["warnings"] = _path(
         len(to_warn),
@@ -299,15 +294,24 @@ async def check(
     }
 
 
+async def _group_offsets(
+    admin: AIOKafkaAdminClient, groups: list[str]
+) -> dict[str, dict[TopicPartition, int]]:
+    """Each group's committed offsets."""
+    return {
+        group: {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+        for group in groups
+    }
+
+
 async def _committed(kafka: KafkaConnection, groups: tuple[str, ...]) -> dict[str, dict[int, int]]:
     """Each group's committed offset per partition (to tell a consumer that skipped from one that never
     read)."""
-    found: dict[str, dict[int, int]] = {}
     async with admin_client(kafka) as admin:
-        for group in groups:
-            offsets = await admin.list_consumer_group_offsets(f"{PREFIX}{group}")
-            found[group] = {tp.partition: meta.offset for tp, meta in offsets.items()}
-    return found
+        found = await _group_offsets(admin, [f"{PREFIX}{g}" for g in groups])
+    return {
+        g.removeprefix(PREFIX): {tp.partition: o for tp, o in offsets.items()} for g, offsets in found.items()
+    }
 
 
 async def _lapsed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, datetime]:
