@@ -66,8 +66,8 @@ class Injector:
         self.traffic = traffic
         self.rng = random.Random(seed)  # noqa: S311 - fault choice, not security
         self.faults: list[Fault] = []
-        self.busy: set[str] = set()  # the lanes under a fault: a service, "broker", "database", "webhook"
-        self.faulted: set[str] = set()  # the service instances under a fault
+        # The lanes under a fault (a service, "broker", "database", "webhook"), each with its fault's target.
+        self.busy: dict[str, str] = {}
         self.t0 = time.monotonic()
         self._admin: AIOKafkaAdminClient | None = None
         self._topics: list[str] = []
@@ -99,8 +99,7 @@ class Injector:
         target, lock, action = plan
         fault = Fault(kind, target, round(time.monotonic() - self.t0, 1))
         self.faults.append(fault)
-        self.busy.add(lock)
-        self.faulted.add(target)
+        self.busy[lock] = target
 
         async def inject() -> None:
             try:
@@ -108,8 +107,7 @@ class Injector:
             except Exception:  # a fault the suite could not inject or heal is reported, not hidden
                 log.exception("fault failed", extra={"fields": {"kind": kind, "target": target}})
             finally:
-                self.busy.discard(lock)
-                self.faulted.discard(target)
+                del self.busy[lock]
 
         return asyncio.create_task(inject(), name=f"{kind}:{target}")
 
@@ -252,7 +250,7 @@ class Injector:
         await asyncio.to_thread(postgres.ensure_up)
         while time.monotonic() - began < HEALED_WITHIN_S:
             # An instance killed or frozen meanwhile heals as its own fault (and counts there).
-            others = [c for c in self.stack.children if c.name not in self.faulted]
+            others = [c for c in self.stack.children if c.name not in self.busy.values()]
             if all(await asyncio.gather(*(ready(c.url or "") for c in others))):
                 return round(time.monotonic() - began, 2)
             await asyncio.sleep(0.5)
