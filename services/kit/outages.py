@@ -13,14 +13,12 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
-    asyncpg.PostgresConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, replaying its log after a crash
 )
-
-# SQLSTATEs of a server that is not there: a connection exception (class 08), an administrator's or a
-# crash's shutdown, and a server starting up or replaying its log (57P01, 57P02, 57P03).
-DOWN_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def database_down(exc: BaseException) -> bool:
@@ -34,8 +32,7 @@ def database_down(exc: BaseException) -> bool:
         if link is None or id(link) in seen:
             continue
         seen.add(id(link))
-        state = str(getattr(link, "sqlstate", None) or "")
-        if isinstance(link, DATABASE_DOWN) or state.startswith(DOWN_STATES):
+        if isinstance(link, DATABASE_DOWN):
             return True
         if isinstance(link, sqlalchemy.exc.DBAPIError):
             if link.connection_invalidated:
