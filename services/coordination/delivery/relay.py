@@ -81,7 +81,6 @@ class Relay:
         self._wake = {"kafka": asyncio.Event(), "webhook": asyncio.Event()}  # by delivery channel
         self._stopping = asyncio.Event()
         self._topics_ready: set[str] = set()
-        self.listening = asyncio.Event()  # the LISTEN connection is up
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -117,7 +116,6 @@ class Relay:
                 continue
             try:
                 await conn.add_listener(repository.CHANNEL, self._notified)
-                self.listening.set()
                 for wake in self._wake.values():
                     wake.set()
                 while not conn.is_closed() and not self._stopping.is_set():
@@ -125,7 +123,6 @@ class Relay:
             except Exception as exc:  # noqa: BLE001 - the connection lost while listening: made again
                 log.info("relay listener lost", extra=log_fields(error=type(exc).__name__))
             finally:
-                self.listening.clear()
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=2)
             await self._pause(LISTEN_RETRY_S / 4)  # not a busy loop if it is lost as soon as it is made
