@@ -100,18 +100,25 @@ class _Listener(ConsumerRebalanceListener):
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
         # Under the lock, and a new generation: the fetcher runs on during this callback, and a batch
         # fetched before it (from positions that the seek below or the new assignment replace) is dropped.
-        async with self.runner.lock:
-            self.runner.generation += 1
-            if self.runner.owner is not None and assigned:
-                await self.runner.owner.assigned(set(assigned))
-            if self.runner.rewind is not None and assigned:
-                consumer = self.runner.consumer
-                committed = {tp: await consumer.committed(tp) for tp in assigned}
-                # Seeking in this callback is how aiokafka resumes from offsets kept outside the group
-                # (here: with a state snapshot).
-                self.runner.rewound = await self.runner.rewind(committed)
-                for tp, offset in self.runner.rewound.items():
-                    consumer.seek(tp, offset)
+        try:
+            async with self.runner.lock:
+                self.runner.generation += 1
+                if self.runner.owner is not None and assigned:
+                    await self.runner.owner.assigned(set(assigned))
+                if self.runner.rewind is not None and assigned:
+                    consumer = self.runner.consumer
+                    committed = {tp: await consumer.committed(tp) for tp in assigned}
+                    # Seeking in this callback is how aiokafka resumes from offsets kept outside the group
+                    # (here: with a state snapshot).
+                    self.runner.rewound = await self.runner.rewind(committed)
+                    for tp, offset in self.runner.rewound.items():
+                        consumer.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - any failure: the runner stops on it (below)
+            # aiokafka logs a listener's failure and goes on: the member would read its partitions without
+            # the state it did not restore (a snapshot not read while a node was down), never ready. The
+            # runner stops on it instead; its process starts again and rejoins.
+            self.runner._failure = self.runner._failure or exc
+            return
         self.runner.in_group = True
 
 
@@ -164,7 +171,7 @@ class ConsumerRunner:
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
         self._landing: deque[tuple[Landing, dict[TopicPartition, int]]] = deque()  # handled, effect landing
-        self._failure: BaseException | None = None  # an effect that did not land: the runner stops
+        self._failure: BaseException | None = None  # an effect that did not land, an assignment not taken
         # Never: the first commit is due at once and the input counts as quiet until a batch comes,
         # whatever the monotonic clock reads (on Linux, the time since boot).
         self._committed_at = -math.inf

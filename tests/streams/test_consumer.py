@@ -428,3 +428,24 @@ async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
     assert time.monotonic() - began >= 2.0  # polled again meanwhile, not given up at once
     failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
     assert (failures or 0) >= 2
+
+
+class SnapshotNotRead(Exception):
+    pass
+
+
+async def test_an_assignment_whose_state_is_not_restored_stops_the_runner_and_nothing_is_read(infra):
+    """aiokafka swallows a listener's failure: a member whose rewind failed (its snapshot not read while a
+    node was down) would read on without its state. The runner stops instead, having handled nothing."""
+    topic = await _topic_with(infra, [b"a", b"b"])
+    seen: list[bytes] = []
+
+    async def unreadable(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        raise SnapshotNotRead
+
+    runner = _runner(infra, topic, f.unique("g"), lambda batch: _record(seen, batch), rewind=unreadable)
+    with pytest.raises(SnapshotNotRead):
+        await asyncio.wait_for(runner.run(), 30)
+    assert seen == []
+    assert runner.readiness() != "ok"
+    assert await _committed(infra, topic, runner.group_id) == 0
