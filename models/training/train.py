@@ -36,9 +36,12 @@ REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.training", description=__doc__)
-    p.add_argument("--population", type=int, default=3000, help="people of the training traffic")
+    # Five times the people of the first models, at the same rate of scams a person: the model learns the
+    # small first payments from more examples (on the same evaluation traffic 3,000 people's model caught
+    # 72 of 87 episodes, 15,000 people's 77).
+    p.add_argument("--population", type=int, default=15_000, help="people of the training traffic")
     p.add_argument("--days", type=float, default=10.0, help="days of training traffic")
-    p.add_argument("--scams-per-day", type=float, default=60.0, help="scam episodes started a day (training)")
+    p.add_argument("--scams-per-day", type=float, default=300.0, help="scam episodes a day (training)")
     p.add_argument("--seed", type=int, default=7, help="the training world's seed; the evaluation's is +1000")
     p.add_argument("--eval-population", type=int, default=10_000, help="people of the evaluation traffic")
     p.add_argument("--eval-days", type=float, default=2.0, help="days of evaluation traffic measured")

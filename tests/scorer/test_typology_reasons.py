@@ -212,25 +212,16 @@ def _alerted(events: list[Event], s: Scene) -> bool:
     return any(a.subject.phone == s.victim for a in alerts)
 
 
-# Known weaknesses of the committed model, kept in view (strict: the day a model catches them, these fail
-# and are made plain tests). Both are in its report.
-@pytest.mark.xfail(
-    strict=True,
-    reason="m-20261201-r4 scores a typical customer-service scam (8,000 CNY to a new payee 4 min after a "
-    "15-minute call from a stranger) 0.74, under its threshold 0.79: impersonation_service is its "
-    "weakest typology",
-)
 def test_a_typical_customer_service_scam_is_alerted() -> None:
+    # 8,000 CNY to a new payee 4 min after a 15-minute call from a stranger: m-20261201-r4 missed it (0.74
+    # under its 0.79), m-20261201-r5, trained on five times the traffic, alerts.
     s = scene()
     assert _alerted(impersonation_service(s, minutes=15, amount="8000.00"), s)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="m-20261201-r4 scores 60,000 CNY into an account that collected from 8 people in half an hour "
-    "0.74 (20,000: 0.95): large first sums to a busy payee are cars and deposits in its training world",
-)
 def test_a_large_payment_into_an_account_collecting_from_many_is_alerted() -> None:
+    # 60,000 CNY into an account that collected from 8 people in half an hour: m-20261201-r4 scored it 0.74
+    # (large first sums to a busy payee were cars and deposits to it), m-20261201-r5 0.86, over its 0.83.
     s = scene()
     payers = [scene(s.payee_account).transfer("9000.00", minutes_ago=30 - i) for i in range(8)]
     assert _alerted([*payers, s.transfer("60000.00", minutes_ago=1)], s)
