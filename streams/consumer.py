@@ -117,7 +117,7 @@ class _Listener(ConsumerRebalanceListener):
             # aiokafka logs a listener's failure and goes on: the member would read its partitions without
             # the state it did not restore (a snapshot not read while a node was down), never ready. The
             # runner stops on it instead; its process starts again and rejoins.
-            self.runner._failure = self.runner._failure or exc
+            self.runner.fail(exc)
             return
         self.runner.in_group = True
 
@@ -238,7 +238,7 @@ class ConsumerRunner:
             else:
                 self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
-            poll_failures, failing_since = 0, 0.0
+            poll_failures, failing_since = 0, None
             while not self._stopping.is_set():
                 generation = self.generation
                 try:
@@ -247,7 +247,7 @@ class ConsumerRunner:
                     )
                 except KafkaError as exc:
                     poll_failures += 1
-                    failing_since = failing_since if poll_failures > 1 else time.monotonic()
+                    failing_since = failing_since or time.monotonic()
                     if time.monotonic() - failing_since > self.poll_failing_max_s:
                         raise
                     POLL_FAILURES.labels(self.group_id).inc()
@@ -257,7 +257,7 @@ class ConsumerRunner:
                     )
                     await self._pause(min(0.2 * 2**poll_failures, RETRY_MAX_S))
                     continue
-                poll_failures, failing_since = 0, 0.0
+                poll_failures, failing_since = 0, None
                 async with self.lock:
                     if self._failure is not None:  # e.g. met by a rebalance callback meanwhile
                         raise self._failure
@@ -283,13 +283,17 @@ class ConsumerRunner:
             # here, with its traceback; nothing after the last commit is committed, nor is the owner
             # told of a revocation (its half-applied state must not be snapshotted) when leaving the
             # group calls the rebalance callback.
-            self._failure = self._failure or exc
+            self.fail(exc)
             log.exception("consumer stopped on an error", extra=log_fields(group=self.group_id))
             raise
         finally:
             self.in_group = False
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the runner on `exc` (the first failure is the one it stops on)."""
+        self._failure = self._failure or exc
 
     def _refetch(self, batch: Batch) -> None:
         """Partitions were reassigned while this batch was fetched: it may come from positions the
@@ -332,7 +336,7 @@ class ConsumerRunner:
             if landing is not None and (failure := landing.exception()) is not None:
                 # Remembered, not only raised: a rebalance callback that meets it cannot stop the runner,
                 # and no later batch of the partition may be committed over the lost one.
-                self._failure = failure
+                self.fail(failure)
                 raise failure
             self.finished.update(offsets)
 

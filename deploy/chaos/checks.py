@@ -182,7 +182,7 @@ async def check(
     # Alerts: every alert (revision) on the topic is stored, once; repeats are dropped by their id.
     # Each alert's records: (partition, offset, revision); and the alerts that ask to warn the citizen.
     where: dict[str, list[tuple[int, int, int]]] = {}
-    to_warn = set()
+    to_warn: set[str] = set()
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
         where.setdefault(alert["alert_id"], []).append(

@@ -36,9 +36,8 @@ REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.training", description=__doc__)
-    # Five times the people of the first models, at the same rate of scams a person: the model learns the
-    # small first payments from more examples (on the same evaluation traffic 3,000 people's model caught
-    # 72 of 87 episodes, 15,000 people's 77).
+    # Five times the first models' people at the same rate of scams a person: more examples of the small
+    # first payments (docs/model.md has what it changed).
     p.add_argument("--population", type=int, default=15_000, help="people of the training traffic")
     p.add_argument("--days", type=float, default=10.0, help="days of training traffic")
     p.add_argument("--scams-per-day", type=float, default=300.0, help="scam episodes a day (training)")
