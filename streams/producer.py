@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import RecordMetadata
 
 from services.kit.errors import InDoubt, Unavailable
 from streams.connection import KafkaConnection
+
+PING_S = 2.0  # a readiness probe's wait for Kafka (the probes' own timeouts are a few seconds)
 
 
 @dataclass(frozen=True)
@@ -133,11 +136,29 @@ class Producer:
             raise
 
     async def ping(self) -> str:
+        """Whether any Kafka node answers a metadata request within PING_S ("ok"). Every node is asked at
+        once: asked one after another, a node frozen or cut off the network (whose partitions lead elsewhere
+        meanwhile) would take the whole wait and make every instance unready together."""
+        client = self._producer.client
+        asks = [
+            asyncio.ensure_future(client.send(node.nodeId, MetadataRequest([])))
+            for node in client.cluster.brokers()
+        ]
+        error = "error: no Kafka node known"
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
-        except Exception as exc:  # noqa: BLE001 - health checks report
-            return f"error: {type(exc).__name__}"
-        return "ok"
+            for answer in asyncio.as_completed(asks, timeout=PING_S):
+                try:
+                    await answer
+                    return "ok"
+                except Exception as exc:  # noqa: BLE001 - health checks report
+                    error = f"error: {type(exc).__name__}"
+        except TimeoutError:
+            error = "error: TimeoutError"
+        finally:
+            for ask in asks:
+                ask.cancel()
+            await asyncio.gather(*asks, return_exceptions=True)
+        return error
 
 
 def _from_kafka(exc: Exception) -> bool:

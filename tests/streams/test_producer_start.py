@@ -1,16 +1,19 @@
-"""A producer starts through any node of its bootstrap list that answers: one whose connect hangs (a node cut
-off the network drops the handshake) cannot keep a service from starting."""
+"""A producer starts through any node of its bootstrap list that answers, and is ready while any node
+answers: one whose connect hangs (a node cut off the network drops the handshake) can neither keep a service
+from starting nor make it unready."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from aiokafka.structs import BrokerMetadata
 
-from streams.producer import Producer
+from streams.producer import PING_S, Producer
 from tests.conftest import Infra
 
 pytestmark = pytest.mark.integration
@@ -53,3 +56,23 @@ async def test_a_producer_with_no_node_reachable_fails_to_start_within_its_bound
         producer = Producer(kafka, client_id="test-silent-bootstrap", timeout_s=1)
         with pytest.raises(TimeoutError):
             await producer.start()
+
+
+async def test_a_known_node_that_does_not_answer_leaves_the_producer_ready(infra: Infra) -> None:
+    """A node frozen or cut off the network is still in the cluster's metadata while its partitions lead
+    elsewhere; readiness must not wait on it (asked first, it took the whole probe)."""
+    producer = Producer(infra.kafka, client_id="test-silent-node", timeout_s=2)
+    await producer.start()
+    try:
+        with _unreachable() as node:
+            host, port = node.rsplit(":", 1)
+            # The test's stand-in for a node that hangs: the client learns of nodes only from metadata.
+            cluster = producer._producer.client.cluster
+            cluster._brokers[99] = BrokerMetadata(99, host, int(port), None)
+            assert 99 in {b.nodeId for b in cluster.brokers()}  # premise: asked like any other node
+            for _ in range(6):
+                began = time.monotonic()
+                assert await producer.ping() == "ok"
+                assert time.monotonic() - began < PING_S
+    finally:
+        await producer.stop()
