@@ -1,7 +1,6 @@
 """The model's feature vector: person-side features of a money-out followed by its payee's features, and
-the hash that names this exact feature set (an artifact built for another set is refused at load); the
-direction each feature may push a score (monotonic constraints); and the groups features are told,
-ablated and explained by."""
+the hash that names this exact feature set (an artifact built for another set is refused at load); and the
+groups features are told, ablated and explained by."""
 
 from __future__ import annotations
 
@@ -19,33 +18,6 @@ FEATURE_NAMES: tuple[str, ...] = PERSON_FEATURES + PAYEE_FEATURES
 FEATURE_SET_HASH = hashlib.sha256(f"{FEATURE_SET_REVISION}|{','.join(FEATURE_NAMES)}".encode()).hexdigest()[
     :16
 ]
-
-# Where the direction is known, more of the feature may only raise the score (+1) or only lower it (-1):
-# an innocuous fact (a known payee, an old SIM card) then cannot raise a score. The rest are free.
-MONOTONIC: dict[str, int] = {
-    "payee_new": 1,
-    "payee_prior_count": -1,
-    "caller_unknown": 1,
-    "caller_reported": 1,
-    "caller_international": 1,
-    "caller_virtual_operator": 1,
-    "long_unknown_calls_7d": 1,
-    "reported_calls_7d": 1,
-    "link_sms_7d": 1,
-    "hours_since_sim_change": -1,
-    "hours_since_new_device": -1,
-    "seq_unknown_call_new_payee": 1,
-    "seq_link_new_device_payment": 1,
-    "seq_sim_change_payment": 1,
-    "seq_topup_new_payee": 1,
-    "payee_payers_10m": 1,
-    "payee_payers_1h": 1,
-    "payee_payers_24h": 1,
-    "payee_payout_ratio_24h": 1,
-    "payee_minutes_money_rests": -1,
-    "payee_paid_payer_24h": 1,
-    "payee_active_hours": -1,
-}
 
 # Who reports what: the ablations train on one side only, and the reasons are told by group.
 TELECOM = (
@@ -79,7 +51,3 @@ AMOUNTS = (
     "payee_paid_out_24h_log10",
 )
 BANK = tuple(f for f in FEATURE_NAMES if f not in TELECOM and f not in SEQUENCES)
-
-
-def monotonic_constraints(features: tuple[str, ...] = FEATURE_NAMES) -> list[int]:
-    return [MONOTONIC.get(f, 0) for f in features]

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from models.features.account import PAYEE_FEATURES
-from models.features.vector import AMOUNTS, BANK, FEATURE_NAMES, SEQUENCES, TELECOM, monotonic_constraints
+from models.features.vector import AMOUNTS, BANK, FEATURE_NAMES, SEQUENCES, TELECOM
+from models.training.constraints import monotonic_constraints
 from models.training.dataset import BENIGN, Dataset
 from models.training.evaluate import RowAlerts, ranking, row_alerts, threshold_for_false_alerts
 from models.training.fit import FitConfig, logistic_regression, random_forest, trees

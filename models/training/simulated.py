@@ -28,9 +28,10 @@ import numpy as np
 from models import artifact
 from models.features.account import PAYEE_FEATURES, AccountState
 from models.features.person import SINCE_CAP_H
-from models.features.vector import FEATURE_NAMES, MONOTONIC, monotonic_constraints
+from models.features.vector import FEATURE_NAMES
 from models.training import cached, generalisation, parallel, publish, report
 from models.training.alert_quality import measure
+from models.training.constraints import MONOTONIC, monotonic_constraints
 from models.training.dataset import Dataset, Observation, build_dataset, dataset_of
 from models.training.evaluate import ranking, row_alerts, single_feature_auc, threshold_for_false_alerts
 from models.training.fit import FitConfig, calibrate, trees, typology_classifier
