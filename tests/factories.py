@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,13 @@ def unique(prefix: str) -> str:
 def phone() -> str:
     """A fresh Chinese mobile number, so tests never share a person's state."""
     return f"+86139{uuid.uuid4().int % 10**8:08d}"
+
+
+def shows_phone(text: str, phone: str) -> bool:
+    """Whether `text` shows the number, whole or by its last four digits as a masked number does ("尾号1234",
+    "****1234"); the same four digits inside a longer run of letters and digits (the hotline 96110, an id)
+    are not the number."""
+    return phone in text or re.search(rf"(?<![0-9A-Za-z]){phone[-4:]}(?![0-9A-Za-z])", text) is not None
 
 
 def account(prefix: str = "ACC") -> str:
