@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.client import ConnectionGroup
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import RecordMetadata
 
@@ -138,22 +139,27 @@ class Producer:
     async def ping(self) -> str:
         """Whether any Kafka node answers a metadata request within PING_S ("ok"). Every node is asked at
         once: asked one after another, a node frozen or cut off the network (whose partitions lead elsewhere
-        meanwhile) would take the whole wait and make every instance unready together."""
-        client = self._producer.client
-        asks = [
-            asyncio.ensure_future(client.send(node.nodeId, MetadataRequest([])))
-            for node in client.cluster.brokers()
-        ]
+        meanwhile) would take the whole wait and make every instance unready together. Each is asked twice: on
+        the producer's connection, there already (aiokafka opens new connections one at a time, and a connect
+        to a cut-off node hangs), and on one of its own (the coordination group, which an idempotent producer
+        does not use), where it does not wait behind produce requests waiting for their replicas."""
+        asks: list[asyncio.Future[object]] = []
         error = "error: no Kafka node known"
         try:
+            client = self._producer.client
+            asks = [
+                asyncio.ensure_future(client.send(node.nodeId, MetadataRequest([]), group=group))
+                for node in client.cluster.brokers()
+                for group in (ConnectionGroup.DEFAULT, ConnectionGroup.COORDINATION)
+            ]
             for answer in asyncio.as_completed(asks, timeout=PING_S):
                 try:
                     await answer
                     return "ok"
-                except Exception as exc:  # noqa: BLE001 - health checks report
+                except Exception as exc:  # noqa: BLE001 - health checks report (a timeout too)
                     error = f"error: {type(exc).__name__}"
-        except TimeoutError:
-            error = "error: TimeoutError"
+        except Exception as exc:  # noqa: BLE001 - health checks report, they do not raise
+            error = f"error: {type(exc).__name__}"
         finally:
             for ask in asks:
                 ask.cancel()

@@ -31,10 +31,12 @@ def phone() -> str:
 
 
 def shows_phone(text: str, phone: str) -> bool:
-    """Whether `text` shows the number, whole or by its last four digits as a masked number does ("尾号1234",
-    "****1234"); the same four digits inside a longer run of letters and digits (the hotline 96110, an id)
-    are not the number."""
-    return phone in text or re.search(rf"(?<![0-9A-Za-z]){phone[-4:]}(?![0-9A-Za-z])", text) is not None
+    """Whether `text` shows the number, whole (with or without +86) or by its last four digits as a masked
+    number does ("尾号1234", "****1234"); the same four digits inside a longer run of letters and digits
+    (the hotline 96110, an id) are not the number."""
+    national = (phone, phone.removeprefix("+"), phone.removeprefix("+86"))  # +8613912345678, 86..., 139...
+    last_four = rf"(?<![0-9A-Za-z]){re.escape(phone[-4:])}(?![0-9A-Za-z])"
+    return any(n in text for n in national) or re.search(last_four, text) is not None
 
 
 def account(prefix: str = "ACC") -> str:
