@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.deadlines import jobs
 from services.coordination.instructions.service import Context
+from services.kit import outages
 from services.kit.db import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,16 @@ class Scheduler:
                     total += n
                     if n < jobs.BATCH or total >= MAX_BATCHES * jobs.BATCH:
                         break
-            except Exception:
+            except Exception as exc:
                 metrics.SCHEDULER_ERRORS.labels(name).inc()
-                log.exception("scheduled job failed; retried next tick", extra={"fields": {"job": name}})
+                if outages.unavailable(exc):  # an outage, not a bug: a line, not a traceback every tick
+                    fields = {"job": name, "error": type(exc).__name__}
+                    log.warning(
+                        "scheduled job deferred: a dependency is down; retried next tick",
+                        extra={"fields": fields},
+                    )
+                else:
+                    log.exception("scheduled job failed; retried next tick", extra={"fields": {"job": name}})
             done[name] = total
         return done
 
