@@ -51,7 +51,13 @@ RETRY_MAX_S = 5.0  # the longest pause between two attempts at a failed batch
 # long at most, before the runner gives up (an error that keeps coming, e.g. the group task dead, stops it:
 # its process restarts). A new process would meet the same broker, so the bound outlasts a node's restart.
 POLL_FAILING_MAX_S = 60.0
-PATTERN_REFRESH_MS = 5_000  # how often a pattern subscription looks for new topics (a metadata request)
+# How old a consumer's metadata (the partitions' leaders, the topics) may get: a pattern subscription
+# finds a new topic at the next refresh. And aiokafka (0.14) does not refresh it when a partition's
+# position has to be looked up (ListOffsets) and the node asked no longer leads the partition: it asks
+# that node again every 100 ms until the periodic refresh (5 min by default), and nobody reads the
+# partition meanwhile (up to 29 s seen after a Kafka node's restart in the fault suite).
+METADATA_MAX_AGE_MS = 5_000
+PATTERN_REFRESH_MS = METADATA_MAX_AGE_MS
 
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
@@ -107,7 +113,14 @@ class _Listener(ConsumerRebalanceListener):
                     await self.runner.owner.assigned(set(assigned))
                 if self.runner.rewind is not None and assigned:
                     consumer = self.runner.consumer
-                    committed = {tp: await consumer.committed(tp) for tp in assigned}
+                    # Asked all at once (one request each, pipelined): one after another, a member given
+                    # a few dozen partitions spent seconds here while nobody processed them.
+                    ordered = list(assigned)
+                    answers = await asyncio.wait_for(
+                        asyncio.gather(*(consumer.committed(tp) for tp in ordered)),
+                        self.runner.request_timeout_s,
+                    )
+                    committed = dict(zip(ordered, answers, strict=True))
                     # Seeking in this callback is how aiokafka resumes from offsets kept outside the group
                     # (here: with a state snapshot).
                     self.runner.rewound = await self.runner.rewind(committed)
@@ -157,6 +170,7 @@ class ConsumerRunner:
         self.pattern = pattern
         self.group_id = group_id
         self.rewind = rewind
+        self.request_timeout_s = request_timeout_ms / 1000
         self.after_commit = after_commit
         self.on_idle = on_idle
         self.poll_failing_max_s = poll_failing_max_s
@@ -200,9 +214,8 @@ class ConsumerRunner:
             rebalance_timeout_ms=30_000,
             max_poll_interval_ms=120_000,
             group_instance_id=kafka.instance,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
-        if pattern is not None:
-            self._options["metadata_max_age_ms"] = PATTERN_REFRESH_MS
         self._consumer: AIOKafkaConsumer | None = None
         self.started = asyncio.Event()
         self.in_group = False  # holds its assignment of the group's current generation

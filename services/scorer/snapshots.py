@@ -16,7 +16,7 @@ import struct
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,29 +122,43 @@ class SnapshotStore:
             self.timeout_s,
         )
 
-    async def load(self, stage: str, partition: int) -> Snapshot | None:
-        """The newest snapshot of a stage partition, or None if there is none (or it cannot be read)."""
+    async def load(self, stage: str, partitions: Iterable[int]) -> dict[int, Snapshot | None]:
+        """The newest snapshot of each stage partition, or None where there is none (or it cannot be
+        read). All are read at once: a member given half a group's partitions after a rebalance
+        processes none of them until they are all restored."""
         assert self._reader is not None, "snapshot store not started"
-        tp = TopicPartition(self.topic, self.partition_of(stage, partition))
+        wanted = {TopicPartition(self.topic, self.partition_of(stage, p)): p for p in partitions}
+        found: dict[int, Snapshot | None] = {p: None for p in wanted.values()}
+        if not wanted:
+            return found
         async with self._lock:
-            self._reader.assign([tp])
-            end = (await self._reader.end_offsets([tp]))[tp]
-            if end == 0:
-                return None
-            self._reader.seek(tp, end - 1)
+            self._reader.assign(list(wanted))
+            ends = await self._reader.end_offsets(list(wanted))
+            waiting = {tp for tp, end in ends.items() if end > 0}
+            for tp in waiting:
+                self._reader.seek(tp, ends[tp] - 1)
             deadline = time.monotonic() + self.timeout_s
-            while time.monotonic() < deadline:
-                got = await self._reader.getmany(tp, timeout_ms=200)
-                for record in got.get(tp, []):
-                    try:
-                        return Snapshot.from_bytes(record.value or b"")
-                    except (ValueError, zlib.error, KeyError) as exc:
-                        log.error(
-                            "unreadable snapshot ignored",
-                            extra=log_fields(stage=stage, partition=partition, reason=str(exc)),
-                        )
-                        return None
-            raise TimeoutError(f"snapshot {stage}/{partition} not read within {self.timeout_s}s")
+            while waiting and time.monotonic() < deadline:
+                got = await self._reader.getmany(*waiting, timeout_ms=200)
+                for tp, records in got.items():
+                    if records and tp in waiting:
+                        waiting.discard(tp)
+                        found[wanted[tp]] = self._decode(records[0].value, stage, wanted[tp])
+            if waiting:
+                missing = sorted(wanted[tp] for tp in waiting)
+                raise TimeoutError(f"snapshots {stage}/{missing} not read within {self.timeout_s}s")
+        return found
+
+    @staticmethod
+    def _decode(raw: bytes | None, stage: str, partition: int) -> Snapshot | None:
+        try:
+            return Snapshot.from_bytes(raw or b"")
+        except (ValueError, zlib.error, KeyError) as exc:
+            log.error(
+                "unreadable snapshot ignored",
+                extra=log_fields(stage=stage, partition=partition, reason=str(exc)),
+            )
+            return None
 
 
 class Checkpoints:
@@ -203,16 +217,17 @@ class Checkpoints:
         for tp in committed:
             by_partition[tp.partition].append(tp)
         seek: dict[TopicPartition, int] = {}
-        for partition, tps in sorted(by_partition.items()):
-            if partition in self.held:
-                # Assigned again without being revoked (aiokafka may rejoin with an empty revocation):
-                # the state in memory is newer than any snapshot, and the consumer's position is right.
-                continue
+        # A partition assigned again without being revoked (aiokafka may rejoin with an empty
+        # revocation) keeps its state: the state in memory is newer than any snapshot, and the consumer's
+        # position is right.
+        new = {p: tps for p, tps in sorted(by_partition.items()) if p not in self.held}
+        snapshots = await self.store.load(self.stage, new) if self.store else {}
+        for partition, tps in new.items():
             self.held.add(partition)
             for tp in tps:
                 if committed[tp] is not None:
                     self.positions[tp] = committed[tp]  # type: ignore[assignment]
-            snapshot = await self.store.load(self.stage, partition) if self.store else None
+            snapshot = snapshots.get(partition)
             if snapshot is not None and snapshot.layout != self.layout:
                 metrics.SNAPSHOTS.labels(self.stage, "refused").inc()
                 log.warning(

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from services.scorer.snapshots import Snapshot, SnapshotStore
 from streams import topics
 from tests import factories as f
 from tests.kafka_tools import eventually
@@ -245,3 +246,30 @@ async def test_quiet_input_is_when_snapshots_are_written(infra):
         assert not checkpoints.saving and checkpoints.written_by_child == again
     finally:
         await a.stop()
+
+
+async def test_the_store_reads_the_newest_snapshot_of_several_partitions_at_once(infra):
+    prefix = await h.fresh_prefix(infra)
+    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
+    await store.start()
+    try:
+
+        def snap(partition: int, offset: int) -> Snapshot:
+            return Snapshot("persons", partition, {"events.bank": offset}, "layout-1", {"n": offset}, 0.0)
+
+        for partition, offset in [(0, 5), (0, 9), (2, 7), (4, 3), (4, 11)]:
+            await store.save("persons", partition, snap(partition, offset).to_bytes())
+        # A stage-two snapshot on its own partitions of the topic is not a persons snapshot.
+        await store.save("accounts", 1, snap(1, 99).to_bytes())
+
+        got = await store.load("persons", [0, 1, 2, 4])
+
+        assert {p: s.offsets["events.bank"] if s else None for p, s in got.items()} == {
+            0: 9,
+            1: None,
+            2: 7,
+            4: 11,
+        }
+        assert await store.load("persons", []) == {}
+    finally:
+        await store.stop()
