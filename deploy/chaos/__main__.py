@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 import traceback
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[str, Any]:
     from deploy.chaos import checks, fleet_checks
-    from deploy.chaos.faults import Injector
+    from deploy.chaos.faults import HEALED_WITHIN_S, Injector
     from deploy.chaos.traffic import Ledger, Traffic
     from deploy.local import kafka
     from deploy.local.common import say
@@ -132,8 +133,16 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
         report["recovery_s"] = _recoveries(injector.faults)
         report["faults"]["unhealed"] = sum(1 for f in injector.faults if f.recovery_s is None)
         report["faults"]["each"] = [
-            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s] for f in injector.faults
+            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s, f.waited_on] for f in injector.faults
         ]
+        # Why the slow ones were slow: what the other instance lacked (see faults.Fault.waited_on).
+        report["recovery_s"]["service_slow_waited_on"] = dict(
+            Counter(
+                f.waited_on
+                for f in injector.faults
+                if f.kind.startswith("service_") and (f.recovery_s or HEALED_WITHIN_S) >= TARGET_SERVICE_S
+            ).most_common()
+        )
         report["retries"] = dict(ledger.retries)
         report["restarts"] = {c.name: len(stack.supervisor.restarts(c.name)) for c in stack.children}
     finally:

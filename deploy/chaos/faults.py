@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.chaos import fleet_checks
-from deploy.chaos.stack import Stack, ready, signal_child
+from deploy.chaos.stack import Stack, readiness, ready, signal_child
 from deploy.chaos.traffic import Traffic
 from deploy.local import kafka, postgres
 from deploy.local.common import say
@@ -58,6 +58,9 @@ class Fault:
     at: float  # seconds since the run started
     recovery_s: float | None = None
     instance_ready_s: float | None = None  # a service instance's: until it is ready itself
+    # A service instance's: what the other instance lacked when last asked before the work resumed
+    # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once.
+    waited_on: str | None = None
 
 
 class Injector:
@@ -170,8 +173,14 @@ class Injector:
             if await ready(child.url):
                 fault.instance_ready_s = round(time.monotonic() - began, 2)
                 return resumed if resumed is not None else fault.instance_ready_s
-            if resumed is None and await ready(other.url or "") and await self._taken_over(child, groups):
-                resumed = round(time.monotonic() - began, 2)
+            if resumed is None:
+                state = await readiness(other.url or "")
+                if state == "ok" and not await self._taken_over(child, groups):
+                    state = "partitions not moved"
+                if state == "ok":
+                    resumed = round(time.monotonic() - began, 2)
+                else:
+                    fault.waited_on = state
             await asyncio.sleep(0.25)
         return resumed
 

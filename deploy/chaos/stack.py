@@ -146,12 +146,24 @@ class Stack:
         return next(c for c in self.children if c.name == name)
 
 
-async def ready(url: str) -> bool:
+async def readiness(url: str) -> str:
+    """ "ok" if the instance is ready, else what is not: its failing checks, or that it did not answer."""
     try:
         async with httpx.AsyncClient(timeout=2) as client:
-            return (await client.get(f"{url}/health/ready")).status_code == 200
-    except httpx.HTTPError:
-        return False
+            answer = await client.get(f"{url}/health/ready")
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})"
+    if answer.status_code == 200:
+        return "ok"
+    try:
+        checks = answer.json().get("checks", {})
+        return ", ".join(sorted(name for name, state in checks.items() if state != "ok")) or "degraded"
+    except ValueError:
+        return f"status {answer.status_code}"
+
+
+async def ready(url: str) -> bool:
+    return await readiness(url) == "ok"
 
 
 def signal_child(child: Child, sig: signal.Signals) -> bool:
