@@ -6,6 +6,9 @@ liveness probe (`/health/live`) three times in a row is killed and started the s
 answer a child is starting (loading its model, restoring its state) and is given `startup_s` for it, as a
 Kubernetes startup probe would. Every restart is
 logged with its cause and counted in `stopline_supervisor_restarts_total{child, cause}`.
+
+Probes run in threads of their own and a tick only collects their answers: a hung child's probe takes its
+whole timeout, and the ticks meanwhile still start again the children that ended.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -47,6 +51,7 @@ class _Watch:
     probe_failures: int = 0
     next_probe_at: float = 0.0
     answered: bool = False  # live at least once since its start
+    probing: Future[bool] | None = None  # a probe of the child's current run, in flight or answered
     causes: list[str] = field(default_factory=list)
 
 
@@ -70,6 +75,7 @@ class Supervisor:
         self.probe_limit = probe_failures
         self.startup_s = startup_s
         self.paused: set[str] = set()  # children deliberately left down (the fault suite's choice)
+        self._probes = ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="probe")
 
     def started(self, child: Child) -> None:
         """Note that a child was started (by whoever started it)."""
@@ -78,6 +84,7 @@ class Supervisor:
         watch.restart_at = None
         watch.probe_failures = 0
         watch.answered = False
+        watch.probing = None  # a probe of the run before is not about this one
         watch.next_probe_at = watch.started_at + self.probe_every_s
         UP.labels(child.name).set(1)
 
@@ -90,8 +97,11 @@ class Supervisor:
                 continue
             returncode = child.proc.poll()
             if returncode is None:
-                if child.url is not None and now >= watch.next_probe_at:
-                    self._probe(watch, now)
+                if watch.probing is not None and watch.probing.done():
+                    self._judge(watch, watch.probing.result(), now)
+                    watch.probing = None
+                elif watch.probing is None and child.url is not None and now >= watch.next_probe_at:
+                    watch.probing = self._probes.submit(_live, child.url)
                 continue
             if watch.restart_at is None:
                 self._ended(watch, exit_cause(returncode), now)
@@ -116,12 +126,8 @@ class Supervisor:
             f" (restart {len(watch.causes)})"
         )
 
-    def _probe(self, watch: _Watch, now: float) -> None:
+    def _judge(self, watch: _Watch, live: bool, now: float) -> None:
         watch.next_probe_at = now + self.probe_every_s
-        try:
-            live = httpx.get(f"{watch.child.url}/health/live", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            live = False
         watch.answered = watch.answered or live
         watch.probe_failures = 0 if live else watch.probe_failures + 1
         if watch.answered:
@@ -139,3 +145,10 @@ class Supervisor:
     def restarts(self, name: str) -> list[str]:
         """The causes of the child's restarts so far."""
         return list(self.watches[name].causes)
+
+
+def _live(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/live", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

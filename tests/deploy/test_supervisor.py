@@ -21,6 +21,14 @@ def _run(supervisor: Supervisor, child: str, restarts: int, limit_s: float = 60)
         time.sleep(0.01)
 
 
+def _until_answered(supervisor: Supervisor, child: str, limit_s: float = 30) -> None:
+    """Supervise until the child has answered a liveness probe (or the limit passed)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and not supervisor.watches[child].answered:
+        supervisor.tick()
+        time.sleep(0.01)
+
+
 def _restarts_counted(child: str, cause: str) -> float:
     return (
         REGISTRY.get_sample_value("stopline_supervisor_restarts_total", {"child": child, "cause": cause})
@@ -110,10 +118,7 @@ def test_a_slow_start_is_not_taken_for_a_hang_and_a_hang_after_it_is():
     child.start()
     supervisor.started(child)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not supervisor.watches["sup-slow-start"].answered:
-            supervisor.tick()
-            time.sleep(0.01)
+        _until_answered(supervisor, "sup-slow-start")
         assert supervisor.watches["sup-slow-start"].answered
         assert supervisor.restarts("sup-slow-start") == []
         assert child.proc is not None
@@ -122,3 +127,33 @@ def test_a_slow_start_is_not_taken_for_a_hang_and_a_hang_after_it_is():
     finally:
         child.stop()
     assert supervisor.restarts("sup-slow-start") == ["not live"]
+
+
+def test_a_hung_child_does_not_delay_the_restart_of_another():
+    # The hung child's probes each take their whole 2 s timeout; they must not hold up the ticks that
+    # start the killed one again (they did when a tick waited for its probes: 2 s or more).
+    hung = _serving("sup-hung", delay_s=0)
+    killed = Child("sup-killed-beside", ["tests.deploy.child", "60", "0"])
+    supervisor = Supervisor([hung, killed], backoff_s=0.05, probe_every_s=0.05, probe_failures=3)
+    for child in (hung, killed):
+        child.start()
+        supervisor.started(child)
+    try:
+        _until_answered(supervisor, "sup-hung")
+        assert hung.proc is not None and killed.proc is not None
+        hung.proc.send_signal(signal.SIGSTOP)
+        supervisor.tick()  # a probe of the hung child is now in flight
+        first = killed.proc.pid
+        killed.proc.send_signal(signal.SIGKILL)
+        began = time.monotonic()
+        while time.monotonic() - began < 10 and (killed.proc.pid == first or killed.proc.poll() is not None):
+            supervisor.tick()
+            time.sleep(0.01)
+        restarted_after_s = time.monotonic() - began
+        _run(supervisor, "sup-hung", restarts=1)  # and the hung one is still found out
+    finally:
+        for child in (hung, killed):
+            child.stop()
+    assert killed.proc.pid != first and restarted_after_s < 1.0
+    assert supervisor.restarts("sup-killed-beside") == ["killed by SIGKILL"]
+    assert supervisor.restarts("sup-hung") == ["not live"]
