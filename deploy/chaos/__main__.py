@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.chaos.stack import PREFIX, ROOT, environment, free_port
+from deploy.chaos.stack import PREFIX, ROOT, environment, free_port, watch_closely
 from deploy.chaos.stack import database_url as stack_database_url
 
 TARGET_SERVICE_S, TARGET_BROKER_S = 10.0, 30.0
@@ -109,7 +109,11 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
     )
     engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
-    report: dict[str, Any] = {"started_at": began.isoformat(timespec="seconds"), "prefix": PREFIX}
+    report: dict[str, Any] = {
+        "started_at": began.isoformat(timespec="seconds"),
+        "prefix": PREFIX,
+        "observer_nice": watch_closely(),
+    }
     try:
         await traffic.provision(f"http://127.0.0.1:{hook_port}/hook")
         await traffic.start(sms_port, hook_port)

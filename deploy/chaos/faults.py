@@ -26,10 +26,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.chaos import fleet_checks
-from deploy.chaos.stack import Stack, readiness, ready, signal_child
+from deploy.chaos.stack import Stack, at_normal_priority, readiness, ready, signal_child
 from deploy.chaos.traffic import Traffic
 from deploy.local import kafka, postgres
 from deploy.local.common import say
@@ -73,6 +74,7 @@ class Injector:
         self.busy: dict[str, str] = {}
         self.t0 = time.monotonic()
         self._admin: AIOKafkaAdminClient | None = None
+        self.http = httpx.AsyncClient()  # the readiness probes'
         self._topics: list[str] = []
 
     async def run(self, *, seconds: float, faults: int, every_s: float) -> None:
@@ -93,6 +95,7 @@ class Injector:
                 await asyncio.sleep(every_s if started is not None else 0.2)
             await asyncio.gather(*running, return_exceptions=True)
             self._admin = None
+        await self.http.aclose()
 
     async def _one(self) -> asyncio.Task[None] | None:
         kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
@@ -170,11 +173,11 @@ class Injector:
         groups = fleet_checks.SERVICE_GROUPS[_service(child)]
         resumed = None
         while time.monotonic() - began < HEALED_WITHIN_S:
-            if await ready(child.url):
+            if await ready(self.http, child.url):
                 fault.instance_ready_s = round(time.monotonic() - began, 2)
                 return resumed if resumed is not None else fault.instance_ready_s
             if resumed is None:
-                state = await readiness(other.url or "")
+                state = await readiness(self.http, other.url or "")
                 if state == "ok" and not await self._taken_over(child, groups):
                     state = "partitions not moved"
                 if state == "ok":
@@ -206,7 +209,7 @@ class Injector:
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 6))
-        await asyncio.to_thread(kafka.start_node, node)
+        await asyncio.to_thread(at_normal_priority, kafka.start_node, node)
         return await self._writable(began)
 
     async def _freeze_node(self, node: kafka.Node) -> float | None:
@@ -256,11 +259,11 @@ class Injector:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown: no checkpoint, clients cut off
             await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 5))
-        await asyncio.to_thread(postgres.ensure_up)
+        await asyncio.to_thread(at_normal_priority, postgres.ensure_up)
         while time.monotonic() - began < HEALED_WITHIN_S:
             # An instance killed or frozen meanwhile heals as its own fault (and counts there).
             others = [c for c in self.stack.children if c.name not in self.busy.values()]
-            if all(await asyncio.gather(*(ready(c.url or "") for c in others))):
+            if all(await asyncio.gather(*(ready(self.http, c.url or "") for c in others))):
                 return round(time.monotonic() - began, 2)
             await asyncio.sleep(0.5)
         return None

@@ -15,7 +15,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from unittest import mock
 
 import httpx
@@ -146,11 +148,37 @@ class Stack:
         return next(c for c in self.children if c.name == name)
 
 
-async def readiness(url: str) -> str:
-    """ "ok" if the instance is ready, else what is not: its failing checks, or that it did not answer."""
+# The suite's own event loop (its clients, the banks, the SMS gateway, and the probes that time the
+# recoveries) runs ahead of the system under test: in production those are other machines. Sharing two
+# cores with a dozen services and three brokers at equal priority, it timed its own lag: in a 300-fault
+# run 41 of 101 slow service recoveries were its readiness probe not even connecting within 2 s.
+OBSERVER_NICE = -10
+T = TypeVar("T")
+
+
+def watch_closely() -> int:
+    """Run the calling thread at `OBSERVER_NICE` (Linux: a thread's own priority) if allowed (root);
+    returns the niceness it runs at."""
+    tid = threading.get_native_id()
     try:
-        async with httpx.AsyncClient(timeout=2) as client:
-            answer = await client.get(f"{url}/health/ready")
+        os.setpriority(os.PRIO_PROCESS, tid, OBSERVER_NICE)
+    except PermissionError:
+        pass
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+def at_normal_priority(start: Callable[..., T], *args: Any) -> T:
+    """Call `start` in this worker thread at the normal priority: a Kafka node or PostgreSQL it starts
+    must not inherit the observer's."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 0)
+    return start(*args)
+
+
+async def readiness(http: httpx.AsyncClient, url: str) -> str:
+    """ "ok" if the instance is ready, else what is not: its failing checks, or that it did not answer.
+    One client for all the probes: a client made per call costs ~50 ms of CPU (its TLS context)."""
+    try:
+        answer = await http.get(f"{url}/health/ready", timeout=2)
     except httpx.HTTPError as exc:
         return f"no answer ({type(exc).__name__})"
     if answer.status_code == 200:
@@ -162,8 +190,8 @@ async def readiness(url: str) -> str:
         return f"status {answer.status_code}"
 
 
-async def ready(url: str) -> bool:
-    return await readiness(url) == "ok"
+async def ready(http: httpx.AsyncClient, url: str) -> bool:
+    return await readiness(http, url) == "ok"
 
 
 def signal_child(child: Child, sig: signal.Signals) -> bool:
