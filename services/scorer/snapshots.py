@@ -308,8 +308,12 @@ class Checkpoints:
         await self.settle()
         numbers = {tp.partition for tp in partitions}
         if self.on_revoke:
-            for partition in sorted(numbers):
-                await self.save(partition)
+            # Written all at once (each encodes, then waits for its acknowledgement): the rebalance, and
+            # with it the whole group, waits for this callback.
+            saved = await asyncio.gather(*(self.save(p) for p in sorted(numbers)), return_exceptions=True)
+            failed = next((e for e in saved if isinstance(e, BaseException)), None)
+            if failed is not None:
+                raise failed  # once every write has ended: none lands after the state is forgotten
         for tp in [tp for tp in self.positions if tp.partition in numbers]:
             del self.positions[tp]
             self.replay_until.pop(tp, None)
