@@ -259,7 +259,7 @@ async def check(
     )
 
     # Answers: every answer the banks got acknowledged (by Kafka or the API) is stored, once (by response
-    # id); an answer that came after its stop-payment had lapsed is refused by design (counted apart).
+    # id); an answer given after its stop-payment's hold had ended is refused by design (counted apart).
     lapsed = await _lapsed(sessions)
     unstored = {r: ledger.answers[r] for r in set(ledger.answers) - responses}
     late = [
@@ -315,11 +315,10 @@ async def _committed(kafka: KafkaConnection, groups: tuple[str, ...]) -> dict[st
 
 
 async def _lapsed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, datetime]:
-    """Instruction id → when its hold lapsed (the expiry job's audit entry)."""
+    """Instruction id → when its hold ended, for the holds that lapsed (an answer given before that is
+    kept even when read after the expiry job ran)."""
     async with sessions() as s:
-        rows = await s.execute(
-            text("select entity_id, min(at) from audit_log where action = 'instruction.expired' group by 1")
-        )
+        rows = await s.execute(text("select id, expires_at from instructions where status = 'expired'"))
         return {str(r[0]): r[1] for r in rows}
 
 

@@ -60,14 +60,14 @@ class Ledger:
     batches: int = 0
     instructions: dict[str, str] = field(default_factory=dict)  # instruction id → institution
     received: Counter[str] = field(default_factory=Counter)  # message id → times a bank got it
-    # response id → (its instruction, when Kafka or the API acknowledged it)
+    # response id → (its instruction, when the bank gave it), for the answers Kafka or the API acknowledged
     answers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     sms: Counter[str] = field(default_factory=Counter)  # delivery id → times the gateway got it
     blocklisted: set[str] = field(default_factory=set)  # numbers approved
     retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
 
     def acknowledged(self, answer: Answer) -> None:
-        self.answers[str(answer.response_id)] = (str(answer.instruction_id), datetime.now(UTC))
+        self.answers[str(answer.response_id)] = (str(answer.instruction_id), answer.responded_at)
 
 
 def _phone() -> str:

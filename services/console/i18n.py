@@ -257,6 +257,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "act_instruction.released": ("已解冻", "released"),
     "act_instruction.renewed": ("已延期", "renewed"),
     "act_instruction.expired": ("已失效", "lapsed"),
+    "act_instruction.answered_after_lapse": (
+        "失效前的答复（失效后收到）",
+        "answer given before the lapse, read after it",
+    ),
     "act_instruction.delivery_failed": ("送达失败", "delivery failed"),
     "act_money.query_answered": ("查询结果入图", "query answer added to the graph"),
     # supervision

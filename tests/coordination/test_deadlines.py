@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -41,14 +42,38 @@ async def _get(app: App, headers: dict[str, str], iid: str) -> dict[str, object]
     return dict((await app.client.get(f"/v1/instructions/{iid}", headers=headers)).json())
 
 
-async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
-    op = f.officer()
+async def _stop_payment(
+    app: App, sessions: Any, op: dict[str, str], amount: str
+) -> tuple[str, dict[str, str], str, dict[str, Any]]:
+    """A bank, a case and a stop-payment of `amount` issued to it: (institution, its key, case, stop)."""
     inst, key, _ = await bank(sessions)
     account = f.account("MULE")
-    case_id = await open_case(short.client, op, (inst, account, "3000.00"))
+    case_id = await open_case(app.client, op, (inst, account, amount))
     stop = await issue(
-        short.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="3000.00"
+        app.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount=amount
     )
+    return inst, key, case_id, stop
+
+
+async def _lapse_now(app: App, sessions: Any, op: dict[str, str], stop: dict[str, Any]) -> datetime:
+    """The hold's period passes: rather than waiting for it, its end is moved to now; returns when the
+    expiry job has lapsed it, with that end."""
+    end = datetime.now(UTC)
+    async with unit_of_work(sessions) as session:
+        await session.execute(
+            update(Instruction).where(Instruction.id == uuid.UUID(stop["id"])).values(expires_at=end)
+        )
+
+    async def lapsed() -> bool:
+        return (await _get(app, op, stop["id"]))["status"] == "expired"
+
+    await eventually(lapsed, timeout_s=6)
+    return end
+
+
+async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
+    op = f.officer()
+    inst, key, case_id, stop = await _stop_payment(short, sessions, op, "3000.00")
     assert (
         await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
     ).status_code == 200
@@ -59,18 +84,7 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     assert datetime.fromisoformat(str(held["expires_at"])) == issued_at + timedelta(hours=1)
 
     lapsed_before = await sample(short.client, "stopline_holds_expired_total", kind="stop_payment")
-    # The hour passes: rather than waiting for it, its expiry is moved to now.
-    async with unit_of_work(sessions) as session:
-        await session.execute(
-            update(Instruction)
-            .where(Instruction.id == uuid.UUID(stop["id"]))
-            .values(expires_at=datetime.now(UTC))
-        )
-
-    async def lapsed() -> bool:
-        return (await _get(short, op, stop["id"]))["status"] == "expired"
-
-    await eventually(lapsed, timeout_s=6)
+    await _lapse_now(short, sessions, op, stop)  # the hour passes
     flow = (await short.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
     assert flow["totals"]["stopped"] == "0.00"
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
@@ -87,6 +101,45 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     assert (
         await sample(short.client, "stopline_holds_expired_total", kind="stop_payment") == lapsed_before + 1
     )
+
+
+async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra, short, sessions):
+    # The bank answered while the hold was in force; this service read the answer only after its expiry
+    # job had lapsed the hold (it was behind). The answer is stored and audited, the hold stays lapsed;
+    # an answer given after the lapse is still refused.
+    op = f.officer()
+    _, key, _, stop = await _stop_payment(short, sessions, op, "900.00")
+    lapse_at = await _lapse_now(short, sessions, op, stop)
+    given, too_late = str(uuid.uuid4()), str(uuid.uuid4())
+    kept = await respond(
+        short.client,
+        key,
+        stop["id"],
+        "executed",
+        response_id=given,
+        held_amount="900.00",
+        responded_at=(lapse_at - timedelta(seconds=2)).isoformat(),
+    )
+    late = await respond(
+        short.client,
+        key,
+        stop["id"],
+        "executed",
+        response_id=too_late,
+        held_amount="900.00",
+        responded_at=(lapse_at + timedelta(seconds=1)).isoformat(),
+    )
+
+    assert kept.status_code == 200 and kept.json()["status"] == "expired"
+    assert late.status_code == 409, late.text
+    stored = (await short.client.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()
+    assert [(r["response_id"], r["outcome"], r["held_amount"]) for r in stored] == [
+        (given, "executed", "900.00")
+    ]
+    assert (await _get(short, op, stop["id"]))["status"] == "expired"
+    audit = (await short.client.get(f"/v1/audit?entity_id={stop['id']}", headers=f.officer("auditor"))).json()
+    actions = [e["action"] for e in audit["items"]]
+    assert actions[-2:] == ["instruction.expired", "instruction.answered_after_lapse"]
 
 
 async def test_unanswered_query_is_escalated_twice(infra, short, sessions):

@@ -12,7 +12,7 @@ from services.coordination import metrics
 from services.coordination.cases import receivers
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.service import Context, _period, transition
+from services.coordination.instructions.service import Context, _period, legal_basis, transition
 from services.coordination.instructions.states import Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
@@ -58,6 +58,27 @@ async def answer(
             raise InvalidInput("this response id was used for another instruction")
         return row
     _check_content(row, response)
+    if (
+        row.status == Status.EXPIRED
+        and row.expires_at is not None
+        and response.responded_at <= row.expires_at
+    ):
+        # Given while the hold was in force, read after the expiry job had lapsed it (this service was
+        # behind: a restart, an outage). The answer is kept and audited, not refused as an illegal move;
+        # the hold stays lapsed (its period is over at the bank too, which was told so).
+        await _store(session, row, response, channel)
+        await audit.record(
+            session,
+            actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
+            action="instruction.answered_after_lapse",
+            entity_type="instruction",
+            entity_id=row.id,
+            case_id=row.case_id,
+            legal_basis=legal_basis(row),
+            after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
+        )
+        metrics.RESPONSES.labels(channel, response.outcome).inc()
+        return row
     now = datetime.now(UTC)
     held = (
         response.held_amount
@@ -77,6 +98,14 @@ async def answer(
         held_amount=held if response.outcome in ("executed", "partially_executed") else row.held_amount,
         outcome_reason=response.reason,
     )
+    await _store(session, row, response, channel)
+    metrics.RESPONSES.labels(channel, response.outcome).inc()
+    if response.outcome in ("executed", "partially_executed"):
+        await _effects(session, row, response, ctx=ctx, now=now)
+    return row
+
+
+async def _store(session: AsyncSession, row: Instruction, response: Response, channel: str) -> None:
     await repository.add_response(
         session,
         {
@@ -91,10 +120,6 @@ async def answer(
             "responded_at": response.responded_at,
         },
     )
-    metrics.RESPONSES.labels(channel, response.outcome).inc()
-    if response.outcome in ("executed", "partially_executed"):
-        await _effects(session, row, response, ctx=ctx, now=now)
-    return row
 
 
 async def _effects(
