@@ -80,7 +80,7 @@ class Injector:
     async def run(self, *, seconds: float, faults: int, every_s: float) -> None:
         """Inject `faults` faults, at most one every `every_s`, each as soon as its kind has a target that is
         not faulted already; stop after `seconds` if fewer were injected by then."""
-        async with admin_client(kafka.admin_connection()) as admin:
+        async with admin_client(kafka.admin_connection()) as admin, self.http:
             self._admin = admin
             self._topics = [t for t in await admin.list_topics() if t.startswith("chaos-")]
             end = time.monotonic() + seconds
@@ -95,7 +95,6 @@ class Injector:
                 await asyncio.sleep(every_s if started is not None else 0.2)
             await asyncio.gather(*running, return_exceptions=True)
             self._admin = None
-        await self.http.aclose()
 
     async def _one(self) -> asyncio.Task[None] | None:
         kind = self.rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]

@@ -135,6 +135,7 @@ class Stack:
         self._supervising.clear()
         if self._thread is not None:
             self._thread.join(60)
+        self.supervisor.close()
         for child in reversed(self.children):
             child.stop()
 
@@ -156,21 +157,28 @@ OBSERVER_NICE = -10
 T = TypeVar("T")
 
 
+_normal_nice: int | None = None  # the thread's own niceness before `watch_closely` raised its priority
+
+
 def watch_closely() -> int:
     """Run the calling thread at `OBSERVER_NICE` (Linux: a thread's own priority) if allowed (root);
     returns the niceness it runs at."""
+    global _normal_nice
     tid = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, tid)
     try:
         os.setpriority(os.PRIO_PROCESS, tid, OBSERVER_NICE)
+        _normal_nice = before
     except PermissionError:
         pass
     return os.getpriority(os.PRIO_PROCESS, tid)
 
 
 def at_normal_priority(start: Callable[..., T], *args: Any) -> T:
-    """Call `start` in this worker thread at the normal priority: a Kafka node or PostgreSQL it starts
-    must not inherit the observer's."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 0)
+    """Call `start` in this worker thread at the priority the suite was started with: a Kafka node or
+    PostgreSQL it starts must not inherit the observer's (a thread inherits its creator's)."""
+    if _normal_nice is not None:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _normal_nice)
     return start(*args)
 
 
@@ -186,7 +194,7 @@ async def readiness(http: httpx.AsyncClient, url: str) -> str:
     try:
         checks = answer.json().get("checks", {})
         return ", ".join(sorted(name for name, state in checks.items() if state != "ok")) or "degraded"
-    except ValueError:
+    except (ValueError, AttributeError):  # not JSON, or not an object of checks
         return f"status {answer.status_code}"
 
 

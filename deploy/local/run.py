@@ -114,6 +114,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    supervisor = Supervisor(CHILDREN)
     try:
         step(["services.migrate", "upgrade"], "database migrations", timeout=120)
         # Each run streams on fresh topics (the database keeps its cases and alerts): the simulator
@@ -126,7 +127,6 @@ def main() -> None:
         # producing straight to Kafka), with its own topics and grants.
         pairs = [f"{ident}:{kind}" for ident, kind in INSTITUTIONS.items()]
         step(["streams.acls", "institutions", *pairs], "institutions' Kafka principals", timeout=60)
-        supervisor = Supervisor(CHILDREN)
         start_http_server(SUPERVISOR_METRICS_PORT, addr="127.0.0.1")  # the restart counts
         for child in CHILDREN:
             child.start()
@@ -150,6 +150,7 @@ def main() -> None:
             time.sleep(0.5)
     finally:
         say("stopping services …")
+        supervisor.close()
         for child in reversed(CHILDREN):
             child.stop()
         if not stack_was_up:

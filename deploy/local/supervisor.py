@@ -150,6 +150,11 @@ class Supervisor:
         except httpx.HTTPError:
             return False
 
+    def close(self) -> None:
+        """Let go of the probes: one in flight to a hung child is not waited for."""
+        self._probes.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
     def restarts(self, name: str) -> list[str]:
         """The causes of the child's restarts so far."""
         return list(self.watches[name].causes)

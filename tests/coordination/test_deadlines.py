@@ -110,6 +110,8 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
     op = f.officer()
     _, key, _, stop = await _stop_payment(short, sessions, op, "900.00")
     lapse_at = await _lapse_now(short, sessions, op, stop)
+    issued_at = datetime.fromisoformat(str((await _get(short, op, stop["id"]))["issued_at"]))
+    in_force = issued_at + (lapse_at - issued_at) / 2  # a time between the issue and the hold's end
     given, too_late = str(uuid.uuid4()), str(uuid.uuid4())
     kept = await respond(
         short.client,
@@ -118,7 +120,7 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
         "executed",
         response_id=given,
         held_amount="900.00",
-        responded_at=(lapse_at - timedelta(seconds=2)).isoformat(),
+        responded_at=in_force.isoformat(),
     )
     late = await respond(
         short.client,
@@ -130,8 +132,26 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
         responded_at=(lapse_at + timedelta(seconds=1)).isoformat(),
     )
 
+    # Nor is a second final answer (backdated or not), nor one "given" before the instruction existed.
+    again = await respond(
+        short.client,
+        key,
+        stop["id"],
+        "rejected",
+        reason="no such hold",
+        responded_at=in_force.isoformat(),
+    )
+    before_issue = await respond(
+        short.client,
+        key,
+        stop["id"],
+        "acknowledged",
+        responded_at=(issued_at - timedelta(seconds=1)).isoformat(),
+    )
+
     assert kept.status_code == 200 and kept.json()["status"] == "expired"
     assert late.status_code == 409, late.text
+    assert again.status_code == 409 and before_issue.status_code == 409
     stored = (await short.client.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()
     assert [(r["response_id"], r["outcome"], r["held_amount"]) for r in stored] == [
         (given, "executed", "900.00")

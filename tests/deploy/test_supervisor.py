@@ -154,6 +154,6 @@ def test_a_hung_child_does_not_delay_the_restart_of_another():
     finally:
         for child in (hung, killed):
             child.stop()
-    assert killed.proc.pid != first and restarted_after_s < 1.0
+    assert killed.proc.pid != first and restarted_after_s < 1.5
     assert supervisor.restarts("sup-killed-beside") == ["killed by SIGKILL"]
     assert supervisor.restarts("sup-hung") == ["not live"]

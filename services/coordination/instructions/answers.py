@@ -13,12 +13,13 @@ from services.coordination.cases import receivers
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, legal_basis, transition
-from services.coordination.instructions.states import Status
+from services.coordination.instructions.states import ANSWERS, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.errors import InvalidInput, NotFound
 from streams.schemas.instructions import Kind, Response
 
+FINAL_OUTCOMES = ANSWERS - {Status.ACKNOWLEDGED}  # an answer after which the instruction waits for none
 ACTIONS = {
     "acknowledged": "instruction.acknowledged",
     "executed": "instruction.executed",
@@ -58,14 +59,9 @@ async def answer(
             raise InvalidInput("this response id was used for another instruction")
         return row
     _check_content(row, response)
-    if (
-        row.status == Status.EXPIRED
-        and row.expires_at is not None
-        and response.responded_at <= row.expires_at
-    ):
-        # Given while the hold was in force, read after the expiry job had lapsed it (this service was
-        # behind: a restart, an outage). The answer is kept and audited, not refused as an illegal move;
-        # the hold stays lapsed (its period is over at the bank too, which was told so).
+    if await _given_before_the_lapse(session, row, response):
+        # The hold stays lapsed (its period is over at the bank too, which was told so); the answer is
+        # kept and audited, not refused as an illegal move.
         await _store(session, row, response, channel)
         await audit.record(
             session,
@@ -103,6 +99,19 @@ async def answer(
     if response.outcome in ("executed", "partially_executed"):
         await _effects(session, row, response, ctx=ctx, now=now)
     return row
+
+
+async def _given_before_the_lapse(session: AsyncSession, row: Instruction, response: Response) -> bool:
+    """An answer the institution gave (its `responded_at`, its statement like the rest of the answer)
+    while the hold was in force, read only after the expiry job had lapsed it (this service was behind: a
+    restart, an outage), to an instruction that had no final answer yet: it is kept. Anything else to a
+    lapsed hold is an illegal move, as before."""
+    if row.status != Status.EXPIRED or row.expires_at is None or row.issued_at is None:
+        return False
+    if not row.issued_at <= response.responded_at <= row.expires_at:
+        return False
+    earlier = await repository.responses(session, row.id)
+    return not any(r.outcome in FINAL_OUTCOMES for r in earlier)
 
 
 async def _store(session: AsyncSession, row: Instruction, response: Response, channel: str) -> None:
