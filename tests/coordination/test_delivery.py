@@ -96,6 +96,77 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     assert got["status"] == "delivered"
 
 
+async def test_a_lapsed_lease_waits_for_its_relay_before_the_message_is_published_again(
+    infra, coord, sessions
+):
+    # Two stop-payments whose relay published them and then could not renew their lease (the database
+    # was down): their lease lapsed while Kafka had not answered. Another relay finds neither on the topic
+    # and must not publish them at once: one's relay is alive (it renews once the database is back, and
+    # its publication lands), the other's is dead (its message is published half a lease later).
+    shared = coord.app.state.relay  # the shared app's relay would take the rows too: it rests meanwhile
+    await shared.stop()
+    try:
+        await _lapsed_lease_waits(infra, coord, sessions)
+    finally:
+        await shared.start()
+
+
+async def _lapsed_lease_waits(infra, coord, sessions) -> None:
+    _, inst, alive = await _stop_payment(coord, sessions)
+    _, inst_of_dead, dead = await _stop_payment(coord, sessions)
+    ids = [alive["id"], dead["id"]]
+
+    async def rows() -> dict[str, OutboxMessage]:
+        async with sessions() as s:
+            found = await s.execute(select(OutboxMessage).where(OutboxMessage.message_id.in_(ids)))
+            return {r.message_id: r for r in found.scalars()}
+
+    bank_topics = [topics.name(topics.instructions_for(i), infra.prefix) for i in (inst, inst_of_dead)]
+    for i in (inst, inst_of_dead):  # made by the first attempts
+        await admin.ensure_topic(infra.kafka, topics.instructions_for(i), infra.prefix)
+    lapsed = func.now() - timedelta(seconds=1)
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.message_id.in_(ids))
+            .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=lapsed)
+        )
+    settings = CoordinationSettings(**{**FAST, "relay_lease_s": 4.0})
+    other, original = Relay(infra.common, settings, sessions), Relay(infra.common, settings, sessions)
+    await other.open_clients()
+    await original.open_clients()
+    try:
+        await other.kafka_once()
+        waited = await rows()
+        assert {m: (r.sent_at, r.last_error) for m, r in waited.items()} == {
+            m: (None, repository.WAITED) for m in ids
+        }
+        for topic in bank_topics:
+            assert await read_topic(infra.kafka, topic, timeout_s=2) == []  # published by nobody yet
+
+        # The live relay renews its lease once the database is back, then its publication lands.
+        async with sessions() as s, s.begin():
+            await repository.lease_kafka(s, [waited[alive["id"]].id], until=timedelta(seconds=4))
+        sent, _ = await original._publish([waited[alive["id"]]])
+        async with sessions() as s, s.begin():
+            await repository.mark_sent(s, list(sent), at=datetime.now(UTC))
+
+        # Half a lease later the dead one's message is published, once; the live one's is not touched.
+        async def both_sent() -> bool:
+            await other.kafka_once()
+            return all(r.sent_at is not None for r in (await rows()).values())
+
+        await eventually(both_sent, timeout_s=15)
+    finally:
+        await other.producer.stop()
+        await original.producer.stop()
+    published = [
+        [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in await read_topic(infra.kafka, topic)]
+        for topic in bank_topics
+    ]
+    assert published == [[alive["id"]], [dead["id"]]]  # each once
+
+
 async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord, sessions):
     _, inst, stop = await _stop_payment(coord, sessions)
     # Beside it, a message tried before on a topic coordination may write but not read (as `escalations`
@@ -106,7 +177,9 @@ async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord
     await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)  # as a first try does
     async with sessions() as s, s.begin():
         await s.execute(
-            update(OutboxMessage).where(OutboxMessage.message_id == stop["id"]).values(attempts=1)
+            update(OutboxMessage)
+            .where(OutboxMessage.message_id == stop["id"])
+            .values(attempts=1, last_error=repository.NOT_ON_KAFKA)
         )
         s.add(
             OutboxMessage(

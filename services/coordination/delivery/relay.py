@@ -4,7 +4,12 @@ Kafka: rows are leased in a short transaction (FOR UPDATE SKIP LOCKED, their att
 outside it, and marked sent once the broker acknowledges; while Kafka has not answered (a broker
 restarting), the lease is renewed and nobody publishes the rows again. A row whose lease lapsed (its relay
 died) or whose producer gave up had an attempt that may have landed: the topic is read back first
-(streams.settle), and only a message not on it is published again. So a message reaches its topic once;
+(streams.settle), and only a message not on it is published again. A lease can also lapse while its relay
+lives and still waits for Kafka: the relay cannot renew it while PostgreSQL is down, and aiokafka's
+idempotent producer never gives a record up. So a message not found after its lease lapsed is published
+only at the next look, half a lease later, if its relay has not renewed the lease meanwhile (it renews it
+every third of one while the database answers); a row known not to be on Kafka is published at once. So
+a message reaches its topic once;
 the message id is still the receiver's de-duplication key (the instruction id is also the Kafka key). A
 topic that cannot be read back holds up only its own rows: they keep their lease and are looked at again
 when it lapses.
@@ -40,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
+from services.coordination.delivery.repository import NOT_ON_KAFKA, WAITED
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
 from services.institutions.delivery import secrets_sealer, signing_secrets
@@ -169,8 +175,19 @@ class Relay:
             rows = await repository.claim(session, channel="kafka", limit=KAFKA_BATCH, lease=lease)
         if not rows:
             return 0
-        # An earlier attempt whose relay died or gave up may have landed: look before publishing again.
-        delivered, unknown = await self._landed([r for r in rows if r.attempts > 0])
+        # An earlier attempt whose relay died or gave up may have landed: look before publishing again. One
+        # whose relay may still be waiting for Kafka is given half a lease to renew (`WAITED`) first.
+        tried = [r for r in rows if r.attempts > 0]
+        delivered, unknown = await self._landed(tried)
+        in_flight = {
+            r.id
+            for r in tried
+            if r.id not in delivered and r.id not in unknown and r.last_error not in (NOT_ON_KAFKA, WAITED)
+        }
+        if in_flight:
+            async with unit_of_work(self.sessions) as session:
+                await repository.lease_kafka(session, list(in_flight), until=lease / 2, note=WAITED)
+            unknown |= in_flight
         to_send = [r for r in rows if r.id not in delivered and r.id not in unknown]
         if to_send:
             sent, in_doubt = await self._publish(to_send)
@@ -188,6 +205,7 @@ class Relay:
                 session,
                 [r.id for r in rows if r.id not in delivered and r.id not in unknown],
                 until=timedelta(),
+                note=NOT_ON_KAFKA,
             )
         for row in done:
             metrics.DELIVERED.labels("kafka").inc()
@@ -214,7 +232,9 @@ class Relay:
             delivery = exc.delivery
         except Unavailable:
             async with unit_of_work(self.sessions) as session:
-                await repository.lease_kafka(session, [r.id for r in rows], until=timedelta())
+                await repository.lease_kafka(
+                    session, [r.id for r in rows], until=timedelta(), note=NOT_ON_KAFKA
+                )
             raise
         lease = timedelta(seconds=self.settings.relay_lease_s)
         while not delivery.done():

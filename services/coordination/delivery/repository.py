@@ -27,12 +27,20 @@ async def institution(session: AsyncSession, institution_id: str) -> Institution
     return await session.get(Institution, institution_id)
 
 
-async def lease_kafka(session: AsyncSession, ids: Sequence[int], *, until: timedelta) -> None:
-    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages."""
+# What a Kafka row's `last_error` says about its last attempt, for the relay that claims it next.
+NOT_ON_KAFKA = "not on Kafka: nothing in flight"
+WAITED = "not found on Kafka after its lease lapsed: waited for an attempt still in flight"
+
+
+async def lease_kafka(
+    session: AsyncSession, ids: Sequence[int], *, until: timedelta, note: str | None = None
+) -> None:
+    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages,
+    noting what is known of their attempt (`NOT_ON_KAFKA`, `WAITED`; None: an attempt in flight)."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-        .values(next_attempt_at=func.now() + until)
+        .values(next_attempt_at=func.now() + until, last_error=note)
         .execution_options(synchronize_session=False)
     )
 
