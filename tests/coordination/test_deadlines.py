@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import update
@@ -112,42 +113,16 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
     lapse_at = await _lapse_now(short, sessions, op, stop)
     issued_at = datetime.fromisoformat(str((await _get(short, op, stop["id"]))["issued_at"]))
     in_force = issued_at + (lapse_at - issued_at) / 2  # a time between the issue and the hold's end
-    given, too_late = str(uuid.uuid4()), str(uuid.uuid4())
-    kept = await respond(
-        short.client,
-        key,
-        stop["id"],
-        "executed",
-        response_id=given,
-        held_amount="900.00",
-        responded_at=in_force.isoformat(),
-    )
-    late = await respond(
-        short.client,
-        key,
-        stop["id"],
-        "executed",
-        response_id=too_late,
-        held_amount="900.00",
-        responded_at=(lapse_at + timedelta(seconds=1)).isoformat(),
-    )
+    given = str(uuid.uuid4())
 
+    async def answer_at(at: datetime, outcome: str, **body: str) -> httpx.Response:
+        return await respond(short.client, key, stop["id"], outcome, responded_at=at.isoformat(), **body)
+
+    kept = await answer_at(in_force, "executed", response_id=given, held_amount="900.00")
+    late = await answer_at(lapse_at + timedelta(seconds=1), "executed", held_amount="900.00")
     # Nor is a second final answer (backdated or not), nor one "given" before the instruction existed.
-    again = await respond(
-        short.client,
-        key,
-        stop["id"],
-        "rejected",
-        reason="no such hold",
-        responded_at=in_force.isoformat(),
-    )
-    before_issue = await respond(
-        short.client,
-        key,
-        stop["id"],
-        "acknowledged",
-        responded_at=(issued_at - timedelta(seconds=1)).isoformat(),
-    )
+    again = await answer_at(in_force, "rejected", reason="no such hold")
+    before_issue = await answer_at(issued_at - timedelta(seconds=1), "acknowledged")
 
     assert kept.status_code == 200 and kept.json()["status"] == "expired"
     assert late.status_code == 409, late.text
