@@ -96,6 +96,44 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     assert got["status"] == "delivered"
 
 
+async def test_a_batch_kafka_took_only_in_part_marks_only_what_landed_as_sent(infra, coord, sessions):
+    # Two messages for one bank in one relay batch; the producer refuses the second before taking it (it
+    # is larger than a request may be), after it took the first. Only the first is on Kafka, so only the
+    # first may be marked sent: the second was once counted as delivered too, and lost.
+    _, inst, stop = await _stop_payment(coord, sessions)
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)
+    oversized = f"{stop['id']}-big"
+    async with sessions() as s, s.begin():
+        s.add(
+            OutboxMessage(
+                message_id=oversized,
+                channel="kafka",
+                topic=topic,
+                key=stop["id"],
+                payload={"padding": "x" * (2 * 1024 * 1024)},  # over the producer's 1 MiB request size
+            )
+        )
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await relay.open_clients()
+    try:
+        await relay.kafka_once()
+    finally:
+        await relay.producer.stop()
+    async with sessions() as s:
+        found = await s.execute(
+            select(OutboxMessage).where(OutboxMessage.message_id.in_([stop["id"], oversized]))
+        )
+        sent = {r.message_id: r.sent_at is not None for r in found.scalars()}
+    assert sent == {stop["id"]: True, oversized: False}
+    records = await read_topic(infra.kafka, topic)
+    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    async with sessions() as s, s.begin():  # no other test's relay may meet it
+        await s.execute(
+            update(OutboxMessage).where(OutboxMessage.message_id == oversized).values(dead_at=func.now())
+        )
+
+
 async def test_a_lapsed_lease_waits_for_its_relay_before_the_message_is_published_again(
     infra, coord, sessions
 ):
