@@ -60,7 +60,8 @@ class Fault:
     recovery_s: float | None = None
     instance_ready_s: float | None = None  # a service instance's: until it is ready itself
     # A service instance's: what the other instance lacked when last asked before the work resumed
-    # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once.
+    # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once. A
+    # PostgreSQL stop's: the instances not ready when last asked.
     waited_on: str | None = None
 
 
@@ -134,9 +135,7 @@ class Injector:
             act = actions.get(kind, self._cut_node)
             return f"kafka-{node.id}", "broker", lambda _: act(node)
         if kind == "database_stop":
-            return (
-                None if "database" in self.busy else ("postgres", "database", lambda _: self._stop_database())
-            )
+            return None if "database" in self.busy else ("postgres", "database", self._stop_database)
         if "webhook" in self.busy:
             return None
         seconds = self.rng.uniform(2, 10)
@@ -251,7 +250,7 @@ class Injector:
 
     # -- the database and the webhook bank ----------------------------------------------------------------
 
-    async def _stop_database(self) -> float | None:
+    async def _stop_database(self, fault: Fault) -> float | None:
         began = time.monotonic()
         proc = postgres.running()
         if proc is not None:
@@ -262,8 +261,10 @@ class Injector:
         while time.monotonic() - began < HEALED_WITHIN_S:
             # An instance killed or frozen meanwhile heals as its own fault (and counts there).
             others = [c for c in self.stack.children if c.name not in self.busy.values()]
-            if all(await asyncio.gather(*(ready(self.http, c.url or "") for c in others))):
+            answers = await asyncio.gather(*(ready(self.http, c.url or "") for c in others))
+            if all(answers):
                 return round(time.monotonic() - began, 2)
+            fault.waited_on = ", ".join(c.name for c, ok in zip(others, answers, strict=True) if not ok)
             await asyncio.sleep(0.5)
         return None
 
