@@ -8,6 +8,7 @@ deploy.local.kafka and deploy.local.postgres act on the suite's nodes, not on th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -214,3 +215,22 @@ def signal_child(child: Child, sig: signal.Signals) -> bool:
 
 def log_path(name: str) -> Path:
     return ROOT / "logs" / f"{name}.log"
+
+
+async def dump_tasks(children: list[Child], timeout_s: float = 10.0) -> list[str]:
+    """Have every running instance log what its tasks wait on (SIGUSR1, `services.kit.taskdump`), and
+    wait until each has (its log says so), within `timeout_s`; return the instances that did."""
+    logs = {c.name: Path(c.log.name) for c in children if c.log is not None}
+    sizes = {name: path.stat().st_size for name, path in logs.items()}
+    waiting = [c.name for c in children if c.name in logs and signal_child(c, signal.SIGUSR1)]
+    deadline = time.monotonic() + timeout_s
+    done: list[str] = []
+    while waiting and time.monotonic() < deadline:
+        for name in list(waiting):
+            with logs[name].open("rb") as log:
+                log.seek(sizes[name])
+                if b'"task dump done"' in log.read():
+                    done.append(name)
+                    waiting.remove(name)
+        await asyncio.sleep(0.2)
+    return done

@@ -261,12 +261,19 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     """Run a service's API: JSON logs, then uvicorn on the settings' host and port (no access log)."""
     import uvicorn
 
+    from services.kit import taskdump
     from services.kit.collector import freeze_startup
     from services.kit.logging import configure_logging
     from services.kit.settings import CommonSettings
+
+    class Server(uvicorn.Server):
+        async def serve(self, sockets: Any = None) -> None:
+            taskdump.install()  # SIGUSR1 logs what every task waits on
+            await super().serve(sockets)
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
     app = build(common, settings)
     freeze_startup()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    Server(config).run()

@@ -14,6 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
+from services.kit import taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
 from services.kit.http import create_app, group_health, task_health
 from services.kit.logging import configure_logging, log_fields
@@ -166,6 +167,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         sys.stderr.write(f"scorer: cannot start: {exc}\n")
         raise SystemExit(2) from exc
     scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
+    taskdump.install()  # SIGUSR1 logs what every task waits on
     await scorer.start()
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()

@@ -3,6 +3,7 @@
 `python -m tests.deploy.child <seconds> <exit code>` lives that long, then exits with that code.
 `python -m tests.deploy.child serve <port> <delay>` answers `/health/live` on the port from `delay`
 seconds after its start (it is "starting" until then) until it is stopped.
+`python -m tests.deploy.child kit <port>` is an empty service run as every service is (`services.kit.http`).
 """
 
 import sys
@@ -20,7 +21,22 @@ class _Live(BaseHTTPRequestHandler):
         pass
 
 
+def _kit(port: int) -> None:
+    import types
+
+    from services.kit.http import create_app, serve
+
+    async def ready() -> dict[str, str]:
+        return {}
+
+    settings = types.SimpleNamespace(host="127.0.0.1", port=port)
+    serve(lambda common, _: create_app(title="child", health=ready), settings, service="child")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "kit":
+        _kit(int(sys.argv[2]))
+        sys.exit(0)
     if sys.argv[1] == "serve":
         time.sleep(float(sys.argv[3]))
         HTTPServer(("127.0.0.1", int(sys.argv[2])), _Live).serve_forever()
