@@ -38,7 +38,8 @@ class Record:
 
 class DeliveryInDoubt(InDoubt):
     """Records handed to Kafka and not acknowledged yet: `delivery` resolves with their metadata once they
-    are, or fails (InDoubt) if the producer gives up on them."""
+    are, or fails (InDoubt) if the producer gives up on them, or once they are settled if it took only part
+    of them."""
 
     def __init__(self, message: str, delivery: asyncio.Future[list[RecordMetadata]]) -> None:
         super().__init__(message)
@@ -124,9 +125,18 @@ class Producer:
                 raise
             if not futures:
                 raise _refused(exc) from exc
-            partial = asyncio.ensure_future(self._acknowledged(futures))
+            partial = asyncio.ensure_future(self._partly(futures, len(records), exc))
             raise DeliveryInDoubt("only part of the records was handed to Kafka", partial) from exc
         return asyncio.ensure_future(self._acknowledged(futures))
+
+    async def _partly(
+        self, futures: list[asyncio.Future[RecordMetadata]], of: int, refused: Exception
+    ) -> list[RecordMetadata]:
+        """The delivery of a batch Kafka took only in part: InDoubt once the part taken is settled, even
+        acknowledged (the rest was never sent), so that the caller reads back what landed rather than take
+        the whole batch for sent."""
+        await self._acknowledged(futures)
+        raise InDoubt(f"Kafka's producer took {len(futures)} of {of} records ({type(refused).__name__})")
 
     async def _acknowledged(self, futures: list[asyncio.Future[RecordMetadata]]) -> list[RecordMetadata]:
         try:

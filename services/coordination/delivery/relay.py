@@ -226,11 +226,10 @@ class Relay:
             )
             for row in rows
         ]
-        partly = False
         try:
             delivery = await self.producer.enqueue(records)
-        except DeliveryInDoubt as exc:  # part was handed over, and which part is not said
-            delivery, partly = exc.delivery, True
+        except DeliveryInDoubt as exc:  # part was handed over
+            delivery = exc.delivery
         except Unavailable:
             async with unit_of_work(self.sessions) as session:
                 await repository.lease_kafka(
@@ -244,11 +243,10 @@ class Relay:
                 with contextlib.suppress(Exception):  # the database may be down: the lease then lapses
                     async with unit_of_work(self.sessions) as session:
                         await repository.lease_kafka(session, [r.id for r in rows], until=lease)
-        if delivery.exception() is None and not partly:
+        if delivery.exception() is None:
             return {r.id for r in rows}, set()
         metrics.RELAY_ERRORS.inc()
-        # The producer gave up, or took only part of the batch: what landed is what Kafka holds.
-        return await self._landed(rows)
+        return await self._landed(rows)  # the producer gave up: what landed is what Kafka holds
 
     async def _landed(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
         """The rows whose message is on its topic already (read back since the message was queued), and

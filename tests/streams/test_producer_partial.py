@@ -1,0 +1,42 @@
+"""A batch Kafka's producer takes only in part (it refuses a record after taking the ones before it) is in
+doubt even once the part taken is acknowledged: the callers (the ingest API's claims, the outbox relay)
+then read back what landed instead of taking every record for sent."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.kit.errors import InDoubt
+from streams.admin import wait_for_leaders
+from streams.producer import DeliveryInDoubt, Producer, Record
+from tests import factories as f
+from tests.kafka_tools import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_batch_taken_in_part_is_in_doubt_after_the_part_taken_lands(infra):
+    topic = f"{infra.prefix}partial-{f.unique('t')}"
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+        await wait_for_leaders(admin, {topic: 1}, 30)
+    finally:
+        await admin.close()
+    producer = Producer(infra.kafka, client_id="partial-test")
+    await producer.start()
+    try:
+        batch = [
+            Record(topic=topic, value=b"taken"),
+            Record(topic=topic, value=b"x" * (2 * 1024 * 1024)),  # over the request size: refused
+            Record(topic=topic, value=b"never handed over"),
+        ]
+        with pytest.raises(DeliveryInDoubt) as raised:
+            await producer.enqueue(batch)
+        with pytest.raises(InDoubt, match="took 1 of 3"):
+            await raised.value.delivery
+    finally:
+        await producer.stop()
+    assert [r.value for r in await read_topic(infra.kafka, topic)] == [b"taken"]
