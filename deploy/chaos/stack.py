@@ -222,7 +222,11 @@ async def dump_tasks(children: list[Child], timeout_s: float = 10.0) -> list[str
     wait until each has (its log says so), within `timeout_s`; return the instances that did."""
     logs = {c.name: Path(c.log.name) for c in children if c.log is not None}
     sizes = {name: path.stat().st_size for name, path in logs.items()}
-    waiting = [c.name for c in children if c.name in logs and signal_child(c, signal.SIGUSR1)]
+    # Only instances serving: one still starting has no handler yet, and SIGUSR1 would end it.
+    async with httpx.AsyncClient(timeout=2) as http:
+        serving = await asyncio.gather(*(_serving(http, c) for c in children))
+    chosen = [c for c, up in zip(children, serving, strict=True) if up and c.name in logs]
+    waiting = [c.name for c in chosen if signal_child(c, signal.SIGUSR1)]
     deadline = time.monotonic() + timeout_s
     done: list[str] = []
     while waiting and time.monotonic() < deadline:
@@ -234,3 +238,11 @@ async def dump_tasks(children: list[Child], timeout_s: float = 10.0) -> list[str
                     waiting.remove(name)
         await asyncio.sleep(0.2)
     return done
+
+
+async def _serving(http: httpx.AsyncClient, child: Child) -> bool:
+    try:
+        await http.get(f"{child.url}/health/live")
+    except httpx.HTTPError:
+        return False
+    return True

@@ -36,15 +36,13 @@ def dump(loop: asyncio.AbstractEventLoop) -> int:
 
 def awaits(coro: Any) -> list[str]:
     """The chain of awaits of a suspended coroutine, outermost first: `file:line function` for each
-    coroutine or generator, then what the innermost waits on (a future, another task)."""
+    coroutine or generator, then what the innermost waits on ("Future": awaiting another task or a
+    gather shows as one too)."""
     chain: list[str] = []
     while coro is not None and len(chain) < DEPTH:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            if isinstance(coro, asyncio.Task):
-                chain.append(f"task {coro.get_name()}")
-            elif coro is not None:  # a future's iterator (C asyncio names it FutureIter) or other awaitable
-                chain.append("Future" if type(coro).__name__ == "FutureIter" else type(coro).__name__)
+        if frame is None:  # a future's iterator (C asyncio names it FutureIter) or another awaitable
+            chain.append("Future" if type(coro).__name__ == "FutureIter" else type(coro).__name__)
             break
         code = frame.f_code
         chain.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_qualname}")
