@@ -90,7 +90,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[str, Any]:
     from deploy.chaos import checks, fleet_checks
     from deploy.chaos.faults import HEALED_WITHIN_S, Injector
-    from deploy.chaos.stack import dump_tasks
     from deploy.chaos.traffic import Ledger, Traffic
     from deploy.local import kafka
     from deploy.local.common import say
@@ -131,7 +130,7 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
         report["settle"] = await checks.settle(admin, sessions, timeout_s=args.settle_minutes * 60)
         if report["settle"]["settled_after_s"] is None:
             # Something stopped working without an error: what each instance's tasks wait on is in its log.
-            report["settle"]["tasks_dumped"] = await dump_tasks(stack.children)
+            report["settle"]["tasks_dumped"] = await stack.dump_tasks()
         say(f"chaos: settled ({report['settle']}); checking every path from Kafka and the database")
         try:
             report.update(await checks.check(admin, sessions, ledger))

@@ -129,6 +129,11 @@ class Stack:
             self.supervisor.tick()
             time.sleep(0.2)
 
+    async def dump_tasks(self) -> list[str]:
+        """Have every instance serving since its last start (its liveness answered the supervisor: its
+        handler is installed; before it, SIGUSR1 would end it) log what its tasks wait on."""
+        return await dump_tasks([c for c in self.children if self.supervisor.watches[c.name].answered])
+
     def stop_services(self) -> None:
         # Paused first: a tick under way (its probes may take seconds) must not start again a child
         # stopped below.
@@ -218,31 +223,21 @@ def log_path(name: str) -> Path:
 
 
 async def dump_tasks(children: list[Child], timeout_s: float = 10.0) -> list[str]:
-    """Have every running instance log what its tasks wait on (SIGUSR1, `services.kit.taskdump`), and
+    """Have these running instances log what their tasks wait on (SIGUSR1, `services.kit.taskdump`), and
     wait until each has (its log says so), within `timeout_s`; return the instances that did."""
     logs = {c.name: Path(c.log.name) for c in children if c.log is not None}
-    sizes = {name: path.stat().st_size for name, path in logs.items()}
-    # Only instances serving: one still starting has no handler yet, and SIGUSR1 would end it.
-    async with httpx.AsyncClient(timeout=2) as http:
-        serving = await asyncio.gather(*(_serving(http, c) for c in children))
-    chosen = [c for c, up in zip(children, serving, strict=True) if up and c.name in logs]
-    waiting = [c.name for c in chosen if signal_child(c, signal.SIGUSR1)]
+    read = {name: path.stat().st_size for name, path in logs.items()}  # each log is read on from here
+    waiting = [c.name for c in children if c.name in logs and signal_child(c, signal.SIGUSR1)]
     deadline = time.monotonic() + timeout_s
     done: list[str] = []
     while waiting and time.monotonic() < deadline:
         for name in list(waiting):
             with logs[name].open("rb") as log:
-                log.seek(sizes[name])
-                if b'"task dump done"' in log.read():
-                    done.append(name)
-                    waiting.remove(name)
+                log.seek(read[name])
+                tail = log.read()
+            read[name] += tail.rfind(b"\n") + 1  # whole lines only: a line half written is read again
+            if b'"task dump done"' in tail:
+                done.append(name)
+                waiting.remove(name)
         await asyncio.sleep(0.2)
     return done
-
-
-async def _serving(http: httpx.AsyncClient, child: Child) -> bool:
-    try:
-        await http.get(f"{child.url}/health/live")
-    except httpx.HTTPError:
-        return False
-    return True
