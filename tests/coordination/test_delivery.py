@@ -5,6 +5,7 @@ loop of its channel only, also after the relay's LISTEN connection was cut."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,15 +142,6 @@ async def test_a_lapsed_lease_waits_for_its_relay_before_the_message_is_publishe
     # was down): their lease lapsed while Kafka had not answered. Another relay finds neither on the topic
     # and must not publish them at once: one's relay is alive (it renews once the database is back, and
     # its publication lands), the other's is dead (its message is published half a lease later).
-    shared = coord.app.state.relay  # the shared app's relay would take the rows too: it rests meanwhile
-    await shared.stop()
-    try:
-        await _lapsed_lease_waits(infra, coord, sessions)
-    finally:
-        await shared.start()
-
-
-async def _lapsed_lease_waits(infra, coord, sessions) -> None:
     _, inst, alive = await _stop_payment(coord, sessions)
     _, inst_of_dead, dead = await _stop_payment(coord, sessions)
     ids = [alive["id"], dead["id"]]
@@ -203,6 +195,54 @@ async def _lapsed_lease_waits(infra, coord, sessions) -> None:
         for topic in bank_topics
     ]
     assert published == [[alive["id"]], [dead["id"]]]  # each once
+
+
+async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_database_answers_again(
+    infra, coord, sessions
+):
+    # A relay waits for Kafka's answer to its publication; the database refuses the renewal due at a
+    # third of the lease and answers again right after. The renewal must come within about a second, not
+    # a third of a lease later: past half a lease after another relay's look at the lapsed row, that relay
+    # publishes it again.
+    _, _, stop = await _stop_payment(coord, sessions)
+    lease = timedelta(seconds=12.0)
+    async with sessions() as s, s.begin():  # published: leased, Kafka has not answered
+        rows = await repository.claim(s, channel="kafka", limit=500, lease=lease)
+    (row,) = [r for r in rows if r.message_id == stop["id"]]
+
+    refused = asyncio.Event()
+    database_up = True
+
+    def flaky_sessions() -> Any:
+        if not database_up:
+            refused.set()
+            raise ConnectionRefusedError("the database is restarting")
+        return sessions()
+
+    async def lease_end() -> datetime:
+        async with sessions() as s:
+            query = select(OutboxMessage.next_attempt_at).where(OutboxMessage.id == row.id)
+            return (await s.execute(query)).scalar_one()
+
+    settings = CoordinationSettings(**{**FAST, "relay_lease_s": lease.total_seconds()})
+    relay = Relay(infra.common, settings, sessions)
+    relay.sessions = flaky_sessions  # type: ignore[assignment]
+    kafka_answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    database_up = False
+    waiting = asyncio.create_task(relay._renew_while_waiting(kafka_answer, [row.id]))
+    try:
+        await asyncio.wait_for(refused.wait(), timeout=lease.total_seconds())  # the renewal at a third
+        before = await lease_end()
+        database_up = True
+
+        async def renewed() -> bool:
+            return await lease_end() > before
+
+        # The next renewal at a steady beat would come 4 s after the refused one.
+        await eventually(renewed, timeout_s=2.5, every_s=0.1)
+    finally:
+        kafka_answer.set_result(None)
+        await asyncio.wait_for(waiting, timeout=5)
 
 
 async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord, sessions):

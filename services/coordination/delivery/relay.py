@@ -8,11 +8,13 @@ died) or whose producer gave up had an attempt that may have landed: the topic i
 lives and still waits for Kafka: the relay cannot renew it while PostgreSQL is down, and aiokafka's
 idempotent producer never gives a record up. So a message not found after its lease lapsed is published
 only at the next look, half a lease later, if its relay has not renewed the lease meanwhile (it renews it
-every third of one while the database answers); a row known not to be on Kafka is published at once. So
-a message reaches its topic once;
-the message id is still the receiver's de-duplication key (the instruction id is also the Kafka key). A
-topic that cannot be read back holds up only its own rows: they keep their lease and are looked at again
-when it lapses.
+every third of one while the database answers, and within a second of its coming back); a row known not
+to be on Kafka is published at once. What this cannot rule out is a relay that lives but does not renew
+for half a lease after the database is back (its process frozen that long) and whose publication lands
+afterwards: a copy. Only fencing the first publisher would (a transactional producer per relay, fenced
+by whoever takes its rows over; docs/operations.md), so the message id is still the receiver's
+de-duplication key (the instruction id is also the Kafka key). A topic that cannot be read back holds
+up only its own rows: they keep their lease and are looked at again when it lapses.
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 KAFKA_BATCH = 500
 WEBHOOK_BATCH = 50
 LISTEN_RETRY_S = 2.0  # between two attempts at the LISTEN connection, and how often it is looked at
+RENEW_RETRY_S = 1.0  # between two attempts at renewing a lease while Kafka has not answered
 
 
 class Relay:
@@ -236,17 +239,32 @@ class Relay:
                     session, [r.id for r in rows], until=timedelta(), note=NOT_ON_KAFKA
                 )
             raise
-        lease = timedelta(seconds=self.settings.relay_lease_s)
-        while not delivery.done():
-            await asyncio.wait([delivery], timeout=self.settings.relay_lease_s / 3)
-            if not delivery.done():
-                with contextlib.suppress(Exception):  # the database may be down: the lease then lapses
-                    async with unit_of_work(self.sessions) as session:
-                        await repository.lease_kafka(session, [r.id for r in rows], until=lease)
+        await self._renew_while_waiting(delivery, [r.id for r in rows])
         if delivery.exception() is None:
             return {r.id for r in rows}, set()
         metrics.RELAY_ERRORS.inc()
         return await self._landed(rows)  # the producer gave up: what landed is what Kafka holds
+
+    async def _renew_while_waiting(self, delivery: asyncio.Future[Any], ids: list[int]) -> None:
+        """Renew the rows' lease every third of one until Kafka answers. A renewal the database refuses is
+        tried again within a second, not a third of a lease later: after an outage the lease may have
+        lapsed, and another relay that found the rows meanwhile publishes them unless the lease is renewed
+        within half a lease of its look; one more failed renewal at a steady beat would miss that."""
+        lease = timedelta(seconds=self.settings.relay_lease_s)
+        beat = self.settings.relay_lease_s / 3
+        retry = min(RENEW_RETRY_S, beat)
+        wait = beat
+        while not delivery.done():
+            await asyncio.wait([delivery], timeout=wait)
+            if delivery.done():
+                return
+            try:
+                async with unit_of_work(self.sessions) as session:
+                    await repository.lease_kafka(session, ids, until=lease)
+                wait = beat
+            except Exception as exc:  # noqa: BLE001 - the database away: the lease may lapse meanwhile
+                log.info("outbox lease not renewed; trying again", extra=log_fields(error=type(exc).__name__))
+                wait = retry
 
     async def _landed(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
         """The rows whose message is on its topic already (read back since the message was queued), and
