@@ -271,19 +271,10 @@ async def check(
 
     # Blocklist: every approved number is on the compacted topic as it is in the database (the last record
     # of its key wins): listed, or taken off by the expiry job.
-    last: dict[str, str] = {}
-    for record in await read_all(kafka, topics.name(topics.BLOCKLIST, PREFIX)):
-        change = orjson.loads(record.value or b"{}")
-        last[str(change.get("number"))] = str(change.get("status"))
-    async with sessions() as s:
-        rows = await s.execute(
-            text("select number, status from blocklist_entries where number = any(:n)"),
-            {"n": list(ledger.blocklisted)},
-        )
-        status = {str(r[0]): str(r[1]) for r in rows}
+    unpublished, status = await _blocklist(kafka, sessions, ledger.blocklisted)
     paths["blocklist"] = _path(
         len(ledger.blocklisted),
-        len([n for n in ledger.blocklisted if last.get(n) is None or last.get(n) != status.get(n)]),
+        len(unpublished),
         0,
         expired=sum(1 for n in ledger.blocklisted if status.get(n) == "expired"),
     )
@@ -292,6 +283,34 @@ async def check(
         "paths": paths,
         "audit": {"ok": verdict.ok, "checked": verdict.checked, "first_bad_id": verdict.first_bad_id},
     }
+
+
+async def _blocklist(
+    kafka: KafkaConnection, sessions: async_sessionmaker[AsyncSession], numbers: set[str], *, looks: int = 20
+) -> tuple[set[str], dict[str, str]]:
+    """The numbers whose last change the feed has published but the topic does not end with (lost), and
+    each number's status. Listings keep expiring while this looks, so it reads the feed's cursor first,
+    then the topic (which holds every change up to the cursor, at least), then the database (whose
+    version of a number is as new as the topic's, or newer): a number whose version is past the cursor
+    was changed meanwhile and is looked at again."""
+    for _ in range(looks):
+        async with sessions() as s:
+            cursor = int((await s.execute(text("select published_version from blocklist_feed"))).scalar_one())
+        last: dict[str, tuple[str, int]] = {}
+        for record in await read_all(kafka, topics.name(topics.BLOCKLIST, PREFIX)):
+            change = orjson.loads(record.value or b"{}")
+            last[str(change.get("number"))] = (str(change.get("status")), int(change.get("version") or 0))
+        async with sessions() as s:
+            rows = await s.execute(
+                text("select number, status, version from blocklist_entries where number = any(:n)"),
+                {"n": list(numbers)},
+            )
+            now = {str(r[0]): (str(r[1]), int(r[2] or 0)) for r in rows}
+        if all(version <= cursor for _, version in now.values()):
+            break
+        await asyncio.sleep(1)
+    lost = {n for n in numbers if n not in now or last.get(n) != now[n]}
+    return lost, {n: state for n, (state, _) in now.items()}
 
 
 async def _group_offsets(
