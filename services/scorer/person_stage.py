@@ -117,6 +117,9 @@ class PersonStage:
         )
         for tp, record in ordered:
             if tp.topic == alerts:
+                # An alert only updates state, replayed or not; but its replay ends here too, or the
+                # partition would never be saved again.
+                self.checkpoints.replaying(tp, record.offset)
                 self._alert(tp.partition, record)
             elif self.checkpoints.replaying(tp, record.offset):
                 # Handled by this partition's previous owner, which forwarded its movements: the
