@@ -25,7 +25,16 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams import topics
 from streams.admin import admin_client, ensure_topics, new_topic, replication, wait_for_leaders
 from streams.connection import KafkaConnection, development_password
-from streams.credentials import GROUP, LITERAL, PREFIXED, TOPIC, AclBinding, create_acls, upsert_users
+from streams.credentials import (
+    GROUP,
+    LITERAL,
+    PREFIXED,
+    TOPIC,
+    TRANSACTIONAL_ID,
+    AclBinding,
+    create_acls,
+    upsert_users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,13 @@ BLOCKLIST = "stopline-blocklist"
 BANKSIM = "stopline-banksim"  # the simulated banks' shortcut: they learn balances from the event topics
 SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM)
 PRODUCTION_SERVICES = tuple(p for p in SERVICES if p != BANKSIM)
+RELAY_TRANSACTIONS = "relay-"  # the outbox relay's transactional ids start with it (under the prefix)
 RESERVED = "stopline"  # no institution id may start with it: service principals are named so
+
+
+def relay_transactions(prefix: str) -> str:
+    """How the transactional ids of the outbox relay begin."""
+    return f"{prefix}{RELAY_TRANSACTIONS}"
 
 
 class _Grants:
@@ -55,6 +70,13 @@ class _Grants:
         """Every institution's topic of a family (`instructions.`, `instruction-responses.`, `intake.`)."""
         for op in operations:
             self.bindings.append(AclBinding(principal, TOPIC, topics.name(family, self.prefix), PREFIXED, op))
+
+    def transactions(self, principal: str, head: str) -> None:
+        """The transactional ids that start with `head` (under the prefix): use (write) and look up."""
+        for op in ("write", "describe"):
+            self.bindings.append(
+                AclBinding(principal, TRANSACTIONAL_ID, f"{self.prefix}{head}", PREFIXED, op)
+            )
 
     def groups(self, principal: str, head: str) -> None:
         """The consumer groups whose names start with `head` (under the prefix)."""
@@ -88,6 +110,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.topic(COORDINATION, topics.ESCALATIONS, "write", "read")  # read back when a publish is in doubt
     g.topic(COORDINATION, topics.FRAUD_RECEIVERS, "write", "read")
     g.groups(COORDINATION, "coordination-")
+    g.transactions(COORDINATION, RELAY_TRANSACTIONS)  # the outbox relay's, and fencing another relay's
 
     g.topic(NOTIFIER, topics.ALERTS, "read")
     g.groups(NOTIFIER, "notifier-")

@@ -7,6 +7,10 @@ wrote it and could not answer). So a caller is told one of three things: acknowl
 nothing was handed over and nothing can land; or `InDoubt`, handed over and not acknowledged yet (or
 given up on) - it may land, and the caller must not send it again before it knows (the exception holds
 the delivery still running; `streams.settle` reads back what landed once the producer gave up).
+
+A producer with a transactional id (the outbox relay) publishes a batch in one transaction. That bounds
+an attempt in doubt: starting a producer with the same id fences the old one, after which nothing of it
+can land, so a relay taking over another's messages can read the topic back and know.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import ConnectionGroup
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from services.kit.errors import InDoubt, Unavailable
 from streams.connection import KafkaConnection
 
+MAX_REQUEST_BYTES = 1024 * 1024  # the largest record the producer takes (Kafka's default, the brokers' too)
 PING_S = 2.0  # a readiness probe's wait for Kafka (the probes' own timeouts are a few seconds)
 
 
@@ -48,11 +54,21 @@ class DeliveryInDoubt(InDoubt):
 
 class Producer:
     def __init__(
-        self, kafka: KafkaConnection, *, client_id: str, timeout_s: float = 10.0, linger_ms: int = 0
+        self,
+        kafka: KafkaConnection,
+        *,
+        client_id: str,
+        timeout_s: float = 10.0,
+        linger_ms: int = 0,
+        transactional_id: str | None = None,
+        transaction_timeout_s: float = 60.0,
     ) -> None:
+        """With a `transactional_id`, records go in transactions (`transact`), and whoever starts a
+        producer with the same id fences this one (`fence`)."""
         # No linger by default: every caller hands a whole batch over before it waits, so the records are
         # batched anyway, and lingering only added its milliseconds to each batch's acknowledgement.
         self.timeout_s = timeout_s
+        self.transactional_id = transactional_id
         self._options = {
             **kafka.options(),
             "client_id": client_id,
@@ -60,9 +76,16 @@ class Producer:
             "acks": "all",
             "linger_ms": linger_ms,
             "max_batch_size": 256 * 1024,
+            "max_request_size": MAX_REQUEST_BYTES,
             "request_timeout_ms": int(timeout_s * 1000),
         }
+        if transactional_id is not None:
+            self._options |= {
+                "transactional_id": transactional_id,
+                "transaction_timeout_ms": int(transaction_timeout_s * 1000),
+            }
         self._client: AIOKafkaProducer | None = None
+        self._unsettled = False  # a transaction of this client may be open: `restart` before the next
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -92,6 +115,66 @@ class Producer:
     async def stop(self) -> None:
         if self._client is not None:
             await self._client.stop()
+
+    @staticmethod
+    def fits(record: Record) -> bool:
+        """Whether the producer takes the record at all: no larger than a request may be. One that does
+        not is refused for good, and a transaction holding it never commits."""
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, record.headers)
+        return bool(size <= MAX_REQUEST_BYTES)
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether a transaction of this producer may be open (one in doubt): `restart` settles it."""
+        return self._unsettled
+
+    async def restart(self) -> None:
+        """A new client in place of this one; with a transactional id, its start fences the old one: a
+        transaction of the old that had not asked to commit is aborted, one that had is committed, and
+        nothing of the old can land afterwards. What the topic then holds (read committed) is final."""
+        old, self._client = self._client, None
+        if old is not None:
+            try:  # the old client may wait for a broker that does not answer: it is fenced anyway
+                await asyncio.wait_for(old.stop(), self.timeout_s)
+            except Exception:  # noqa: BLE001, S110 - whatever it left in flight is fenced by the start
+                pass
+        await self.start()
+        self._unsettled = False
+
+    async def transact(self, records: Sequence[Record]) -> asyncio.Future[list[RecordMetadata]]:
+        """Hand the records over in one transaction and return at once with a future of its commit.
+        Unavailable: nothing was handed over (nothing can land). The future fails InDoubt when the commit
+        is not known to have happened: call `restart`, after which what landed is on the topic (read
+        committed). The broker aborts a transaction not committed within the transaction timeout."""
+        try:
+            if self._unsettled:
+                await self.restart()
+            self._unsettled = True
+            await asyncio.wait_for(self._producer.begin_transaction(), self.timeout_s)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) or _from_kafka(exc):
+                raise _refused(exc) from exc
+            raise
+        try:
+            delivery = await self.enqueue(records)
+        except DeliveryInDoubt as exc:  # taken in part: the transaction is not committed
+            delivery = exc.delivery
+        return asyncio.ensure_future(self._commit(self._producer, delivery))
+
+    async def _commit(
+        self, client: AIOKafkaProducer, delivery: asyncio.Future[list[RecordMetadata]]
+    ) -> list[RecordMetadata]:
+        # The client the transaction began on: after a restart, the current one holds another (or none).
+        acknowledged = await delivery
+        try:
+            await client.commit_transaction()
+        except Exception as exc:
+            if _from_kafka(exc):
+                raise InDoubt(f"Kafka did not confirm the commit: {type(exc).__name__}") from exc
+            raise
+        if client is self._client:
+            self._unsettled = False
+        return acknowledged
 
     async def send_all(self, records: Sequence[Record]) -> list[RecordMetadata]:
         """Send the records and wait until Kafka has acknowledged every one. Unavailable: nothing was
@@ -175,6 +258,17 @@ class Producer:
                 ask.cancel()
             await asyncio.gather(*asks, return_exceptions=True)
         return error
+
+
+async def fence(kafka: KafkaConnection, transactional_id: str, *, client_id: str, timeout_s: float) -> None:
+    """Fence the producer of another process by its transactional id: a producer with that id is started
+    (which ends the other's open transaction: aborted, or committed if it had asked to commit) and
+    stopped. TimeoutError, or Kafka's error, if that could not be done."""
+    producer = Producer(kafka, client_id=client_id, timeout_s=timeout_s, transactional_id=transactional_id)
+    try:
+        await producer.start()
+    finally:
+        await producer.stop()
 
 
 def _from_kafka(exc: Exception) -> bool:

@@ -3,8 +3,8 @@
 A produce that the client gave up on, or whose sender died, may still have been written (the broker
 wrote it and could not answer). Before such work is sent again, or forgotten, the topic is read from
 shortly before the first attempt to its end and the records are looked for by their ids. Settle only
-when nothing of the first attempt can still be in flight (its producer gave up, or its process is gone):
-what the partitions hold then is final.
+when nothing of the first attempt can still be in flight (its producer gave up, its process is gone, or
+its transactional producer was fenced): what the partitions hold then is final.
 """
 
 from __future__ import annotations
@@ -41,9 +41,16 @@ async def landed(
     wanted = set(wanted)
     if not wanted:
         return set()
-    consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
-    await asyncio.wait_for(consumer.start(), timeout_s)
+    # Read committed: a record of an aborted transaction (the outbox relay's) is not there. Up to the end
+    # of the partition, not to its last stable offset: a transaction still open when we look (another
+    # relay's) is waited out, so a committed record after it is seen.
+    consumer = AIOKafkaConsumer(
+        **kafka.options(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    # Where to read from and to: every record counts, committed or not.
+    offsets = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
     try:
+        await asyncio.wait_for(asyncio.gather(consumer.start(), offsets.start()), timeout_s)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of the topic here
@@ -58,8 +65,8 @@ async def landed(
         parts = [TopicPartition(topic, p) for p in sorted(chosen)]
         consumer.assign(parts)
         since_ms = int((since.timestamp() - CLOCK_MARGIN_S) * 1000)
-        starts = await asyncio.wait_for(consumer.offsets_for_times(dict.fromkeys(parts, since_ms)), timeout_s)
-        ends = await asyncio.wait_for(consumer.end_offsets(parts), timeout_s)
+        starts = await asyncio.wait_for(offsets.offsets_for_times(dict.fromkeys(parts, since_ms)), timeout_s)
+        ends = await asyncio.wait_for(offsets.end_offsets(parts), timeout_s)
         todo = {}
         for tp in parts:
             found = starts.get(tp)
@@ -81,4 +88,4 @@ async def landed(
                     del todo[tp]
         return seen & wanted
     finally:
-        await consumer.stop()
+        await asyncio.gather(consumer.stop(), offsets.stop())

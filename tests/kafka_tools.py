@@ -33,7 +33,9 @@ async def read_topic(
 ) -> list[ConsumerRecord]:
     """All records on the topic from the beginning; waits until `until(records)` holds (or, without
     `until`, until the end offsets present at the start are read)."""
-    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        **kafka.options(), enable_auto_commit=False, group_id=None, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]

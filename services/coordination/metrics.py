@@ -39,6 +39,9 @@ OLDEST_PENDING = Gauge(
     "age of the oldest message neither delivered nor given up (0: none waits)",
     ["channel"],
 )
+RELAY_FENCED = Counter(
+    "stopline_relay_fenced_total", "producers of other relays fenced before their messages were taken over"
+)
 RELAY_ERRORS = Counter("stopline_relay_errors_total", "relay batches that failed and will be retried")
 ESCALATIONS = Counter(
     "stopline_escalations_total", "overdue or undeliverable instructions", ["kind", "stage"]

@@ -79,8 +79,8 @@ class CoordinationSettings(BaseSettings):
         30.0,
         gt=0,
         description="a Kafka message being published is its relay's for this long (renewed while Kafka has "
-        "not answered); past it, another relay reads the topic back, and publishes a message not found "
-        "there half a lease later if its relay has not renewed the lease meanwhile",
+        "not answered), and its transaction's timeout; past it, another relay fences the first one's "
+        "producer, reads the topic back and publishes a message not found there",
     )
     webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook call")
     webhook_max_attempts: int = Field(8, ge=1, description="webhook attempts before the message is dead")

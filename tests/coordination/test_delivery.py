@@ -12,7 +12,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
+from aiokafka.errors import ProducerFenced
 from sqlalchemy import func, select, text, update
 
 from services.coordination.delivery import repository, signing
@@ -97,10 +99,11 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     assert got["status"] == "delivered"
 
 
-async def test_a_batch_kafka_took_only_in_part_marks_only_what_landed_as_sent(infra, coord, sessions):
-    # Two messages for one bank in one relay batch; the producer refuses the second before taking it (it
-    # is larger than a request may be), after it took the first. Only the first is on Kafka, so only the
-    # first may be marked sent: the second was once counted as delivered too, and lost.
+async def test_a_message_kafka_never_takes_is_given_up_and_holds_up_nothing(infra, coord, sessions):
+    # Two messages for one bank in one relay batch; the second is larger than a Kafka request may be, so
+    # Kafka's producer would refuse it for ever, and the batch's transaction with it. It is given up at
+    # once (dead, with the reason); the first is published and marked sent. Once, the first was marked sent
+    # with the second (lost); later, both were tried again at every round.
     _, inst, stop = await _stop_payment(coord, sessions)
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
     await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)
@@ -115,86 +118,71 @@ async def test_a_batch_kafka_took_only_in_part_marks_only_what_landed_as_sent(in
                 payload={"padding": "x" * (2 * 1024 * 1024)},  # over the producer's 1 MiB request size
             )
         )
+    dead_before = await sample(coord.client, "stopline_outbox_dead_total", channel="kafka")
     relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
     await relay.open_clients()
     try:
         await relay.kafka_once()
-        async with sessions() as s:
-            found = await s.execute(
-                select(OutboxMessage).where(OutboxMessage.message_id.in_([stop["id"], oversized]))
-            )
-            sent = {r.message_id: r.sent_at is not None for r in found.scalars()}
     finally:
         await relay.producer.stop()
-        async with sessions() as s, s.begin():  # Kafka refuses it for ever: no other relay may meet it
-            await s.execute(
-                update(OutboxMessage).where(OutboxMessage.message_id == oversized).values(dead_at=func.now())
-            )
-    assert sent == {stop["id"]: True, oversized: False}
+    async with sessions() as s:
+        found = await s.execute(
+            select(OutboxMessage).where(OutboxMessage.message_id.in_([stop["id"], oversized]))
+        )
+        rows = {r.message_id: r for r in found.scalars()}
+    assert rows[stop["id"]].sent_at is not None
+    assert rows[oversized].sent_at is None
+    assert rows[oversized].dead_at is not None
+    assert "larger than a Kafka request may be" in (rows[oversized].last_error or "")
+    assert await sample(coord.client, "stopline_outbox_dead_total", channel="kafka") == dead_before + 1
     records = await read_topic(infra.kafka, topic)
     assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
 
 
-async def test_a_lapsed_lease_waits_for_its_relay_before_the_message_is_published_again(
-    infra, coord, sessions
-):
-    # Two stop-payments whose relay published them and then could not renew their lease (the database
-    # was down): their lease lapsed while Kafka had not answered. Another relay finds neither on the topic
-    # and must not publish them at once: one's relay is alive (it renews once the database is back, and
-    # its publication lands), the other's is dead (its message is published half a lease later).
-    _, inst, alive = await _stop_payment(coord, sessions)
-    _, inst_of_dead, dead = await _stop_payment(coord, sessions)
-    ids = [alive["id"], dead["id"]]
-
-    async def rows() -> dict[str, OutboxMessage]:
-        async with sessions() as s:
-            found = await s.execute(select(OutboxMessage).where(OutboxMessage.message_id.in_(ids)))
-            return {r.message_id: r for r in found.scalars()}
-
-    bank_topics = [topics.name(topics.instructions_for(i), infra.prefix) for i in (inst, inst_of_dead)]
-    for i in (inst, inst_of_dead):  # made by the first attempts
-        await admin.ensure_topic(infra.kafka, topics.instructions_for(i), infra.prefix)
-    lapsed = func.now() - timedelta(seconds=1)
-    async with sessions() as s, s.begin():
-        await s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.message_id.in_(ids))
-            .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=lapsed)
-        )
+async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_flight(infra, coord, sessions):
+    # A relay published a stop-payment and waits for Kafka: its transaction is open, not committed. It
+    # could not renew its lease (the database was down), so the lease lapsed and another relay takes the
+    # row over. The message is not on the topic yet; the other relay must publish it only once the first
+    # attempt can no longer land: it fences the first relay's producer, then reads back, then publishes.
+    _, inst, stop = await _stop_payment(coord, sessions)
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)
     settings = CoordinationSettings(**{**FAST, "relay_lease_s": 4.0})
-    other, original = Relay(infra.common, settings, sessions), Relay(infra.common, settings, sessions)
+    first, other = Relay(infra.common, settings, sessions), Relay(infra.common, settings, sessions)
+    await first.open_clients()
     await other.open_clients()
-    await original.open_clients()
     try:
-        await other.kafka_once()
-        waited = await rows()
-        assert {m: (r.sent_at, r.last_error) for m, r in waited.items()} == {
-            m: (None, repository.WAITED) for m in ids
-        }
-        for topic in bank_topics:
-            assert await read_topic(infra.kafka, topic, timeout_s=2) == []  # published by nobody yet
-
-        # The live relay renews its lease once the database is back, then its publication lands.
         async with sessions() as s, s.begin():
-            await repository.lease_kafka(s, [waited[alive["id"]].id], until=timedelta(seconds=4))
-        sent, _ = await original._publish([waited[alive["id"]]])
+            rows = await repository.claim(s, channel="kafka", limit=500, lease=timedelta(seconds=4))
+        (row,) = [r for r in rows if r.message_id == stop["id"]]
         async with sessions() as s, s.begin():
-            await repository.mark_sent(s, list(sent), at=datetime.now(UTC))
+            await repository.publish_as(s, [row.id], publisher=first.publisher)
+        held = first.producer._producer  # noqa: SLF001 - a transaction held open, as Kafka's answer is
+        await held.begin_transaction()
+        sent = await held.send(
+            topic,
+            orjson.dumps(row.payload),
+            key=(row.key or "").encode(),
+            headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
+        )
+        await asyncio.wait_for(sent, 10)  # on the partition, not committed
+        async with sessions() as s, s.begin():  # the lease lapses
+            lapsed = func.now() - timedelta(seconds=1)
+            await s.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id).values(next_attempt_at=lapsed)
+            )
+        fenced_before = await sample(coord.client, "stopline_relay_fenced_total")
 
-        # Half a lease later the dead one's message is published, once; the live one's is not touched.
-        async def both_sent() -> bool:
-            await other.kafka_once()
-            return all(r.sent_at is not None for r in (await rows()).values())
-
-        await eventually(both_sent, timeout_s=15)
+        assert await other.kafka_once() >= 1
+        assert await _sent(sessions, stop["id"])
+        assert await sample(coord.client, "stopline_relay_fenced_total") == fenced_before + 1
+        with pytest.raises(ProducerFenced):  # the first attempt can no longer be committed
+            await held.commit_transaction()
     finally:
+        await first.producer.stop()
         await other.producer.stop()
-        await original.producer.stop()
-    published = [
-        [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in await read_topic(infra.kafka, topic)]
-        for topic in bank_topics
-    ]
-    assert published == [[alive["id"]], [dead["id"]]]  # each once
+    records = await read_topic(infra.kafka, topic)  # as a consumer reading committed records sees it
+    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
 
 
 async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_database_answers_again(
@@ -202,13 +190,16 @@ async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_databas
 ):
     # A relay waits for Kafka's answer to its publication; the database refuses the renewal due at a
     # third of the lease and answers again right after. The renewal must come within about a second, not
-    # a third of a lease later: past half a lease after another relay's look at the lapsed row, that relay
-    # publishes it again.
+    # a third of a lease later: a lease that lapses meanwhile lets another relay fence the publication,
+    # which is then aborted and made again.
     _, _, stop = await _stop_payment(coord, sessions)
     lease = timedelta(seconds=12.0)
+    settings = CoordinationSettings(**{**FAST, "relay_lease_s": lease.total_seconds()})
+    relay = Relay(infra.common, settings, sessions)
     async with sessions() as s, s.begin():  # published: leased, Kafka has not answered
         rows = await repository.claim(s, channel="kafka", limit=500, lease=lease)
-    (row,) = [r for r in rows if r.message_id == stop["id"]]
+        (row,) = [r for r in rows if r.message_id == stop["id"]]
+        await repository.publish_as(s, [row.id], publisher=relay.publisher)
 
     refused = asyncio.Event()
     database_up = True
@@ -224,8 +215,6 @@ async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_databas
             query = select(OutboxMessage.next_attempt_at).where(OutboxMessage.id == row.id)
             return (await s.execute(query)).scalar_one()
 
-    settings = CoordinationSettings(**{**FAST, "relay_lease_s": lease.total_seconds()})
-    relay = Relay(infra.common, settings, sessions)
     relay.sessions = flaky_sessions  # type: ignore[assignment]
     kafka_answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     database_up = False

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from deploy.chaos.checks import lag
@@ -36,3 +36,26 @@ async def test_a_group_behind_on_a_topic_another_group_has_read_to_its_end_is_co
 
     await _commit(infra, f"{prefix}behind", ends)
     assert await lag(infra.kafka, prefix) == {}
+
+
+async def test_a_group_past_the_last_record_of_a_transaction_has_no_lag(infra: Infra):
+    # The outbox relay writes in transactions: a partition ends with a commit marker (and, after a fenced
+    # attempt, aborted records) that no consumer receives, so a consumer's commit after its last record
+    # stays short of the end. That is no lag; a committed record not handled yet is.
+    topic = await _topic_with(infra, [], partitions=1)
+    tp = TopicPartition(topic, 0)
+    producer = AIOKafkaProducer(**infra.kafka.options(), transactional_id=f.unique("lag-relay"))
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"handled", partition=0)  # offset 0, its marker 1
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"aborted", partition=0)  # offset 2, its marker 3
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+    prefix = f"{infra.prefix}{f.unique('lag')}-"
+    await _commit(infra, f"{prefix}done", {tp: 1})
+    await _commit(infra, f"{prefix}behind", {tp: 0})
+
+    assert await lag(infra.kafka, prefix) == {"behind": 4}

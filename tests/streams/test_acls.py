@@ -3,6 +3,7 @@ it uses, and a wrong password nothing (streams.acls on the real, authorizing bro
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -12,13 +13,14 @@ from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaConnectionError,
     TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
 )
 
 from services.coordination.delivery import signing
 from streams import acls, admin, topics
 from streams.admin import delete_topics
 from streams.connection import KafkaConnection
-from streams.producer import Producer, Record
+from streams.producer import Producer, Record, fence
 from streams.settle import landed
 from tests import factories as f
 from tests.conftest import Infra
@@ -89,6 +91,9 @@ async def test_a_service_has_only_what_it_uses(infra: Infra):
         await _produce(notifier, name(topics.instructions_for("bank-a")))
     with pytest.raises(TopicAuthorizationFailedError):  # the scorer writes alerts, not the blocklist
         await _produce(scorer, name(topics.BLOCKLIST))
+    with pytest.raises(TransactionalIdAuthorizationFailed):  # nor may it fence the outbox relay
+        relay_id = f"{acls.relay_transactions(infra.prefix)}coordination-{uuid.uuid4().hex}"
+        await fence(scorer, relay_id, client_id="test-fence", timeout_s=10)
 
 
 def _idempotency_key(record: ConsumerRecord) -> str | None:
@@ -97,21 +102,24 @@ def _idempotency_key(record: ConsumerRecord) -> str | None:
 
 
 async def test_coordination_reads_back_every_topic_its_outbox_publishes_to(infra: Infra):
-    """A publish in doubt is looked for on its topic before it is sent again: without the grant to read
-    one of them, every batch holding a row of that topic failed for good (found by the fault suite)."""
+    """The relay publishes in transactions under its own transactional ids, fences another relay's, and
+    looks for a publish in doubt on its topic before it is sent again: without the grant to read one of
+    them, every batch holding a row of that topic failed for good (found by the fault suite)."""
     coordination = infra.kafka.as_principal(acls.COORDINATION)
     await admin.ensure_topic(infra.kafka, topics.instructions_for("bank-readback"), infra.prefix)
     since = datetime.now(UTC)
+    relay_id = f"{acls.relay_transactions(infra.prefix)}test-{uuid.uuid4().hex}"
     for family in (topics.ESCALATIONS, topics.FRAUD_RECEIVERS, topics.instructions_for("bank-readback")):
         topic = topics.name(family, infra.prefix)
         message_id = str(uuid.uuid4())
-        producer = Producer(coordination, client_id="test-readback")
+        producer = Producer(coordination, client_id="test-readback", transactional_id=relay_id)
         await producer.start()
         try:
             record = Record(topic, b"{}", b"k", headers=[(signing.IDEMPOTENCY_KEY, message_id.encode())])
-            await producer.send_all([record])
+            await asyncio.wait_for(await producer.transact([record]), 20)
         finally:
             await producer.stop()
+        await fence(coordination, relay_id, client_id="test-fence", timeout_s=10)
         found = await landed(
             coordination, topic, since=since, identify=_idempotency_key, wanted=[message_id], keys=[b"k"]
         )

@@ -41,3 +41,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(
+        String(200), comment="kafka: transactional id of the producer of the last attempt"
+    )

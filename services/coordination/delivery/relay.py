@@ -1,20 +1,19 @@
 """The outbox relay: publishes queued messages to Kafka and posts them to webhooks, then marks them sent.
 
-Kafka: rows are leased in a short transaction (FOR UPDATE SKIP LOCKED, their attempt counted), published
-outside it, and marked sent once the broker acknowledges; while Kafka has not answered (a broker
-restarting), the lease is renewed and nobody publishes the rows again. A row whose lease lapsed (its relay
-died) or whose producer gave up had an attempt that may have landed: the topic is read back first
-(streams.settle), and only a message not on it is published again. A lease can also lapse while its relay
-lives and still waits for Kafka: the relay cannot renew it while PostgreSQL is down, and aiokafka's
-idempotent producer never gives a record up. So a message not found after its lease lapsed is published
-only at the next look, half a lease later, if its relay has not renewed the lease meanwhile (it renews it
-every third of one while the database answers, and within a second of its coming back); a row known not
-to be on Kafka is published at once. What this cannot rule out is a relay that lives but does not renew
-for half a lease after the database is back (its process frozen that long) and whose publication lands
-afterwards: a copy. Only fencing the first publisher would (a transactional producer per relay, fenced
-by whoever takes its rows over; docs/operations.md), so the message id is still the receiver's
-de-duplication key (the instruction id is also the Kafka key). A topic that cannot be read back holds
-up only its own rows: they keep their lease and are looked at again when it lapses.
+Kafka: rows are leased in a short transaction (FOR UPDATE SKIP LOCKED, their attempt counted), noted as
+the relay's producer's, published outside it in one Kafka transaction, and marked sent once it is committed;
+while Kafka has not answered (a broker restarting), the lease is renewed and nobody publishes the rows
+again. A row whose lease lapsed (its relay died, or could not renew it while PostgreSQL was down) or
+whose publication failed had an attempt that may have landed or may still land: the relay taking it
+over first fences that attempt's producer (it starts one with the same transactional id: the other's open
+transaction is aborted, or completed if it had asked to commit, and nothing of it can land afterwards),
+then reads the topic back, read committed (streams.settle), and publishes only a message not on it. A
+row known not to be on Kafka is published at once. So a message reaches its topic, as a consumer reading
+committed sees it, once; the message id is still the receiver's de-duplication key (the instruction id
+is also the Kafka key), and a consumer reading uncommitted records may see a fenced attempt's. A
+producer that cannot be fenced now, or a topic that cannot be read back, holds up only its own rows: they
+keep their lease and are looked at again when it lapses. Rows queued before the relay noted producers
+(no publisher) cannot be fenced: they are read back and published if not found.
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -32,6 +31,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
-from services.coordination.delivery.repository import NOT_ON_KAFKA, WAITED
+from services.coordination.delivery.repository import NOT_ON_KAFKA
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
 from services.institutions.delivery import secrets_sealer, signing_secrets
@@ -58,7 +58,7 @@ from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, admin, topics
 from streams.connection import connection
-from streams.producer import DeliveryInDoubt, Producer, Record
+from streams.producer import MAX_REQUEST_BYTES, Producer, Record, fence
 from streams.settle import landed
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Relay:
         self.sealer = secrets_sealer(common)
         self.after_publish = after_publish
         self.kafka = connection(common, acls.COORDINATION)
-        self.producer = Producer(self.kafka, client_id="stopline-relay")
+        self.producer = self._new_producer()
         self.http: httpx.AsyncClient | None = None
         self._wake = {"kafka": asyncio.Event(), "webhook": asyncio.Event()}  # by delivery channel
         self._stopping = asyncio.Event()
@@ -102,6 +102,18 @@ class Relay:
             asyncio.create_task(self._loop(self.webhooks_once, self._wake["webhook"]), name="relay-webhooks"),
             asyncio.create_task(self._listen(), name="relay-listen"),
         ]
+
+    def _new_producer(self) -> Producer:
+        # A transactional id of its own (each process anew): the rows this relay leases name it, and
+        # whoever takes them over fences it by that id.
+        instance = self.common.instance or "coordination"
+        name = f"{acls.relay_transactions(self.common.topic_prefix)}{instance}-{uuid.uuid4().hex}"
+        return Producer(
+            self.kafka,
+            client_id="stopline-relay",
+            transactional_id=name,
+            transaction_timeout_s=self.settings.relay_lease_s,
+        )
 
     async def open_clients(self) -> None:
         await self.producer.start()
@@ -171,6 +183,10 @@ class Relay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.settings.relay_poll_s)
 
+    @property
+    def publisher(self) -> str:
+        return self.producer.transactional_id or ""
+
     async def kafka_once(self) -> int:
         """Publish one batch of due Kafka messages; return how many were delivered."""
         lease = timedelta(seconds=self.settings.relay_lease_s)
@@ -178,20 +194,19 @@ class Relay:
             rows = await repository.claim(session, channel="kafka", limit=KAFKA_BATCH, lease=lease)
         if not rows:
             return 0
-        # An earlier attempt whose relay died or gave up may have landed: look before publishing again. One
-        # whose relay may still be waiting for Kafka is given half a lease to renew (`WAITED`) first.
+        # An earlier attempt may have landed, or may still: its producer is fenced, then the topic says.
         tried = [r for r in rows if r.attempts > 0]
-        delivered, unknown = await self._landed(tried)
-        in_flight = {
-            r.id
-            for r in tried
-            if r.id not in delivered and r.id not in unknown and r.last_error not in (NOT_ON_KAFKA, WAITED)
-        }
-        if in_flight:
-            async with unit_of_work(self.sessions) as session:
-                await repository.lease_kafka(session, list(in_flight), until=lease / 2, note=WAITED)
-            unknown |= in_flight
+        unfenced = await self._fence({r.publisher for r in tried if r.last_error != NOT_ON_KAFKA})
+        unknown = {r.id for r in tried if r.publisher in unfenced}
+        delivered, unread = await self._landed([r for r in tried if r.id not in unknown])
+        unknown |= unread
         to_send = [r for r in rows if r.id not in delivered and r.id not in unknown]
+        refused = [r for r in to_send if not Producer.fits(_record(r))]
+        if refused:  # Kafka never takes them; in the batch's transaction they would hold up the rest
+            await self._give_up(
+                refused, error=f"larger than a Kafka request may be ({MAX_REQUEST_BYTES} bytes)"
+            )
+            to_send = [r for r in to_send if r not in refused]
         if to_send:
             sent, in_doubt = await self._publish(to_send)
             delivered, unknown = delivered | sent, unknown | in_doubt
@@ -202,12 +217,13 @@ class Relay:
         async with unit_of_work(self.sessions) as session:
             await repository.mark_sent(session, [r.id for r in done], at=now)
             await instructions.mark_delivered(session, instruction_ids=_instruction_ids(done), at=now)
-            # The rest is known not to be on Kafka: published again at the next round (those not read back
-            # keep their lease: they are looked for again when it lapses).
+            # The rest is known not to be on Kafka: published again at the next round (those not known
+            # either way keep their lease: they are looked at again when it lapses).
             await repository.lease_kafka(
                 session,
                 [r.id for r in rows if r.id not in delivered and r.id not in unknown],
                 until=timedelta(),
+                publisher=self.publisher,
                 note=NOT_ON_KAFKA,
             )
         for row in done:
@@ -215,52 +231,97 @@ class Relay:
             metrics.DELIVERY_SECONDS.labels("kafka").observe((now - row.created_at).total_seconds())
         return len(done)
 
+    async def _give_up(self, rows: list[OutboxMessage], *, error: str) -> None:
+        """The messages are dead; an instruction among them that reached its institution on no channel
+        fails and is escalated."""
+        now = datetime.now(UTC)
+        async with unit_of_work(self.sessions) as session:
+            for row in rows:
+                await self._dead(session, row, at=now, error=error)
+        for row in rows:
+            metrics.DEAD.labels("kafka").inc()
+            log.error("outbox message given up", extra=log_fields(message_id=row.message_id, error=error))
+
+    async def _dead(self, session: AsyncSession, row: OutboxMessage, *, at: datetime, error: str) -> None:
+        await repository.give_up(session, row.id, at=at, error=error)
+        if row.payload.get("type") == "instruction" and row.instruction_id is not None:
+            await instructions.delivery_failed(
+                session, instruction_id=row.instruction_id, error=error, topic_prefix=self.common.topic_prefix
+            )
+
+    async def _fence(self, publishers: set[str | None]) -> set[str | None]:
+        """Fence the producers of earlier attempts; return those that could not be (their rows wait). This
+        relay's own is fenced by starting it again, when a transaction of it may still be open."""
+        unfenced: set[str | None] = set()
+        for publisher in publishers:
+            if publisher is None:  # queued before producers were noted: nothing to fence
+                continue
+            try:
+                if publisher == self.publisher:
+                    if self.producer.unsettled:
+                        await self.producer.restart()
+                else:
+                    timeout = self.producer.timeout_s
+                    await fence(self.kafka, publisher, client_id="stopline-relay-fence", timeout_s=timeout)
+                    metrics.RELAY_FENCED.inc()
+            except Exception as exc:  # noqa: BLE001 - logged and counted; its rows are looked at later
+                metrics.RELAY_ERRORS.inc()
+                log.warning(
+                    "outbox producer not fenced; its messages wait",
+                    extra=log_fields(error=type(exc).__name__),
+                )
+                unfenced.add(publisher)
+        return unfenced
+
     async def _publish(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
-        """Publish the rows and wait for Kafka's answer, however long (the lease is renewed meanwhile);
-        return the ids of the rows on Kafka, and of those not known to be or not to be (`_landed`).
+        """Publish the rows in one Kafka transaction and wait for its commit (the lease is renewed
+        meanwhile); return the ids of the rows on Kafka, and of those not known to be or not to be.
         Unavailable when nothing was handed over."""
         await self._ensure_topics(rows)
-        records = [
-            Record(
-                topic=row.topic or "",
-                key=(row.key or "").encode(),
-                value=orjson.dumps(row.payload),
-                headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
-            )
-            for row in rows
-        ]
+        async with unit_of_work(self.sessions) as session:
+            await repository.publish_as(session, [r.id for r in rows], publisher=self.publisher)
         try:
-            delivery = await self.producer.enqueue(records)
-        except DeliveryInDoubt as exc:  # part was handed over
-            delivery = exc.delivery
+            delivery = await self.producer.transact([_record(row) for row in rows])
         except Unavailable:
             async with unit_of_work(self.sessions) as session:
                 await repository.lease_kafka(
-                    session, [r.id for r in rows], until=timedelta(), note=NOT_ON_KAFKA
+                    session,
+                    [r.id for r in rows],
+                    until=timedelta(),
+                    publisher=self.publisher,
+                    note=NOT_ON_KAFKA,
                 )
             raise
         await self._renew_while_waiting(delivery, [r.id for r in rows])
-        if delivery.exception() is None:
+        if delivery.done() and delivery.exception() is None:
             return {r.id for r in rows}, set()
+        delivery.add_done_callback(_retrieved)  # given up on: its outcome is read from the topic
         metrics.RELAY_ERRORS.inc()
-        return await self._landed(rows)  # the producer gave up: what landed is what Kafka holds
+        # The commit's fate is not known: fence this relay's own transaction, then the topic says.
+        try:
+            await self.producer.restart()
+        except Exception as exc:  # noqa: BLE001 - the rows keep their lease; the next look fences again
+            log.warning("outbox producer not restarted", extra=log_fields(error=type(exc).__name__))
+            return set(), {r.id for r in rows}
+        return await self._landed(rows)
 
     async def _renew_while_waiting(self, delivery: asyncio.Future[Any], ids: list[int]) -> None:
-        """Renew the rows' lease every third of one until Kafka answers. A renewal the database refuses is
-        tried again within a second, not a third of a lease later: after an outage the lease may have
-        lapsed, and another relay that found the rows meanwhile publishes them unless the lease is renewed
-        within half a lease of its look; one more failed renewal at a steady beat would miss that."""
+        """Renew the rows' lease every third of one until Kafka answers, or until the transaction is past
+        its timeout (the broker aborts it unless its commit had reached it: the caller fences it to know).
+        Renewing keeps other relays from fencing a publication that is only slow, which would cost it a
+        retry; a renewal the database refuses is tried again within a second."""
         lease = timedelta(seconds=self.settings.relay_lease_s)
         beat = self.settings.relay_lease_s / 3
         retry = min(RENEW_RETRY_S, beat)
         wait = beat
-        while not delivery.done():
+        give_up = time.monotonic() + 2 * self.settings.relay_lease_s
+        while not delivery.done() and time.monotonic() < give_up:
             await asyncio.wait([delivery], timeout=wait)
             if delivery.done():
                 return
             try:
                 async with unit_of_work(self.sessions) as session:
-                    await repository.lease_kafka(session, ids, until=lease)
+                    await repository.lease_kafka(session, ids, until=lease, publisher=self.publisher)
                 wait = beat
             except Exception as exc:  # noqa: BLE001 - the database away: the lease may lapse meanwhile
                 log.info("outbox lease not renewed; trying again", extra=log_fields(error=type(exc).__name__))
@@ -356,14 +417,7 @@ class Relay:
                 await repository.mark_sent(session, [row.id], at=now)
                 await instructions.mark_delivered(session, instruction_ids=_instruction_ids([row]), at=now)
             elif row.attempts >= self.settings.webhook_max_attempts:
-                await repository.give_up(session, row.id, at=now, error=error)
-                if row.payload.get("type") == "instruction" and row.instruction_id is not None:
-                    await instructions.delivery_failed(
-                        session,
-                        instruction_id=row.instruction_id,
-                        error=error,
-                        topic_prefix=self.common.topic_prefix,
-                    )
+                await self._dead(session, row, at=now, error=error)
             else:
                 await repository.retry_later(
                     session, row.id, at=now + self._backoff(row.attempts), error=error
@@ -386,6 +440,20 @@ class Relay:
         )
         # Jitter spreads retries of many messages to one institution that just came back.
         return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def _record(row: OutboxMessage) -> Record:
+    return Record(
+        topic=row.topic or "",
+        key=(row.key or "").encode(),
+        value=orjson.dumps(row.payload),
+        headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
+    )
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _instruction_ids(rows: list[OutboxMessage]) -> list[Any]:

@@ -29,18 +29,38 @@ async def institution(session: AsyncSession, institution_id: str) -> Institution
 
 # What a Kafka row's `last_error` says about its last attempt, for the relay that claims it next.
 NOT_ON_KAFKA = "not on Kafka: nothing in flight"
-WAITED = "not found on Kafka after its lease lapsed: waited for an attempt still in flight"
 
 
 async def lease_kafka(
-    session: AsyncSession, ids: Sequence[int], *, until: timedelta, note: str | None = None
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    until: timedelta,
+    publisher: str,
+    note: str | None = None,
 ) -> None:
-    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages,
-    noting what is known of their attempt (`NOT_ON_KAFKA`, `WAITED`; None: an attempt in flight)."""
+    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages that
+    `publisher` still holds (another relay may have taken them over), noting what is known of their
+    attempt (`NOT_ON_KAFKA`; None: an attempt in flight)."""
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.dead_at.is_(None),
+            OutboxMessage.publisher == publisher,
+        )
         .values(next_attempt_at=func.now() + until, last_error=note)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def publish_as(session: AsyncSession, ids: Sequence[int], *, publisher: str) -> None:
+    """Note the producer about to publish these messages: whoever takes them over fences it first."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(publisher=publisher)
         .execution_options(synchronize_session=False)
     )
 
@@ -58,7 +78,7 @@ async def claim(session: AsyncSession, *, channel: str, limit: int, lease: timed
     """Due messages of a channel; each is leased (its next attempt pushed past `lease`, its attempt counted)
     so the publish or call runs outside any transaction and another relay does not take it meanwhile. The
     rows keep the attempts counted before this one: a Kafka message with any had an attempt that may have
-    landed."""
+    landed, by its `publisher`, which stays noted until the claimant publishes (`publish_as`)."""
     stmt = (
         select(OutboxMessage)
         .where(
