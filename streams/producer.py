@@ -16,6 +16,7 @@ can land, so a relay taking over another's messages can read the topic back and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -134,21 +135,19 @@ class Producer:
         nothing of the old can land afterwards. What the topic then holds (read committed) is final."""
         old, self._client = self._client, None
         if old is not None:
-            try:  # the old client may wait for a broker that does not answer: it is fenced anyway
-                await asyncio.wait_for(old.stop(), self.timeout_s)
-            except Exception:  # noqa: BLE001, S110 - whatever it left in flight is fenced by the start
-                pass
+            await _discard(old, self.timeout_s)
         await self.start()
         self._unsettled = False
 
     async def transact(self, records: Sequence[Record]) -> asyncio.Future[list[RecordMetadata]]:
         """Hand the records over in one transaction and return at once with a future of its commit.
         Unavailable: nothing was handed over (nothing can land). The future fails InDoubt when the commit
-        is not known to have happened: call `restart`, after which what landed is on the topic (read
-        committed). The broker aborts a transaction not committed within the transaction timeout."""
+        is not known to have happened: call `restart` (before any other transaction), after which what
+        landed is on the topic (read committed). The broker aborts a transaction not committed within the
+        transaction timeout."""
+        if self._unsettled:  # restarted first by the caller, who then knows what the old one left
+            raise Unavailable("a transaction of this producer is in doubt: restart it first")
         try:
-            if self._unsettled:
-                await self.restart()
             self._unsettled = True
             await asyncio.wait_for(self._producer.begin_transaction(), self.timeout_s)
         except Exception as exc:
@@ -258,6 +257,22 @@ class Producer:
                 ask.cancel()
             await asyncio.gather(*asks, return_exceptions=True)
         return error
+
+
+async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
+    """Stop a client that may be waiting for a broker that does not answer: what it holds is fenced by
+    its successor's start, so it is not waited for past the timeout; its tasks and connections are
+    closed either way."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout_s)
+    except Exception:  # noqa: BLE001 - stopped by hand below
+        client._message_accumulator.fail_all(InDoubt("producer discarded"))  # noqa: SLF001
+        task = client._sender.sender_task  # noqa: SLF001
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.client.close(), timeout_s)
 
 
 async def fence(kafka: KafkaConnection, transactional_id: str, *, client_id: str, timeout_s: float) -> None:

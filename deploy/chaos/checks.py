@@ -90,7 +90,7 @@ async def _records_after(consumer: AIOKafkaConsumer, tp: TopicPartition, offset:
     consumer.assign([tp])
     consumer.seek(tp, offset)
     while await consumer.position(tp) < end:
-        if (await consumer.getmany(tp, timeout_ms=500)).get(tp):
+        if (await consumer.getmany(tp, timeout_ms=200)).get(tp):
             return True
     return False
 

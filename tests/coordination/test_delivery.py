@@ -155,8 +155,9 @@ async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_fl
         async with sessions() as s, s.begin():
             rows = await repository.claim(s, channel="kafka", limit=500, lease=timedelta(seconds=4))
         (row,) = [r for r in rows if r.message_id == stop["id"]]
+        first_claim = repository.claim_of(row)
         async with sessions() as s, s.begin():
-            await repository.publish_as(s, [row.id], publisher=first.publisher)
+            assert await repository.publish_as(s, [first_claim], publisher=first.publisher) == {row.id}
         held = first.producer._producer  # noqa: SLF001 - a transaction held open, as Kafka's answer is
         await held.begin_transaction()
         sent = await held.send(
@@ -178,6 +179,8 @@ async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_fl
         assert await sample(coord.client, "stopline_relay_fenced_total") == fenced_before + 1
         with pytest.raises(ProducerFenced):  # the first attempt can no longer be committed
             await held.commit_transaction()
+        # Nor may the first relay publish it again: its claim was taken over.
+        assert await first._publish([row], [first_claim]) == (set(), set())
     finally:
         await first.producer.stop()
         await other.producer.stop()
@@ -199,7 +202,7 @@ async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_databas
     async with sessions() as s, s.begin():  # published: leased, Kafka has not answered
         rows = await repository.claim(s, channel="kafka", limit=500, lease=lease)
         (row,) = [r for r in rows if r.message_id == stop["id"]]
-        await repository.publish_as(s, [row.id], publisher=relay.publisher)
+        await repository.publish_as(s, [repository.claim_of(row)], publisher=relay.publisher)
 
     refused = asyncio.Event()
     database_up = True
@@ -218,7 +221,7 @@ async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_databas
     relay.sessions = flaky_sessions  # type: ignore[assignment]
     kafka_answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     database_up = False
-    waiting = asyncio.create_task(relay._renew_while_waiting(kafka_answer, [row.id]))
+    waiting = asyncio.create_task(relay._renew_while_waiting(kafka_answer, [repository.claim_of(row)]))
     try:
         await asyncio.wait_for(refused.wait(), timeout=lease.total_seconds())  # the renewal at a third
         before = await lease_end()

@@ -12,8 +12,9 @@ row known not to be on Kafka is published at once. So a message reaches its topi
 committed sees it, once; the message id is still the receiver's de-duplication key (the instruction id
 is also the Kafka key), and a consumer reading uncommitted records may see a fenced attempt's. A
 producer that cannot be fenced now, or a topic that cannot be read back, holds up only its own rows: they
-keep their lease and are looked at again when it lapses. Rows queued before the relay noted producers
-(no publisher) cannot be fenced: they are read back and published if not found.
+keep their lease and are looked at again when it lapses. A relay writes to a row only while its claim
+holds (the attempts it counted): one whose lease was taken over can neither publish the row nor note
+anything on it.
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -47,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.coordination import metrics
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.models import OutboxMessage
-from services.coordination.delivery.repository import NOT_ON_KAFKA
+from services.coordination.delivery.repository import NOT_ON_KAFKA, claim_of
 from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
 from services.institutions.delivery import secrets_sealer, signing_secrets
@@ -190,10 +191,13 @@ class Relay:
     async def kafka_once(self) -> int:
         """Publish one batch of due Kafka messages; return how many were delivered."""
         lease = timedelta(seconds=self.settings.relay_lease_s)
+        if self.producer.unsettled:  # a transaction of its own in doubt: fenced before anything else
+            await self.producer.restart()
         async with unit_of_work(self.sessions) as session:
             rows = await repository.claim(session, channel="kafka", limit=KAFKA_BATCH, lease=lease)
         if not rows:
             return 0
+        claims = {r.id: claim_of(r) for r in rows}
         # An earlier attempt may have landed, or may still: its producer is fenced, then the topic says.
         tried = [r for r in rows if r.attempts > 0]
         unfenced = await self._fence({r.publisher for r in tried if r.last_error != NOT_ON_KAFKA})
@@ -208,7 +212,7 @@ class Relay:
             )
             to_send = [r for r in to_send if r not in refused]
         if to_send:
-            sent, in_doubt = await self._publish(to_send)
+            sent, in_doubt = await self._publish(to_send, [claims[r.id] for r in to_send])
             delivered, unknown = delivered | sent, unknown | in_doubt
         if self.after_publish is not None:
             await self.after_publish(rows)
@@ -221,9 +225,8 @@ class Relay:
             # either way keep their lease: they are looked at again when it lapses).
             await repository.lease_kafka(
                 session,
-                [r.id for r in rows if r.id not in delivered and r.id not in unknown],
+                [claims[r.id] for r in rows if r.id not in delivered and r.id not in unknown],
                 until=timedelta(),
-                publisher=self.publisher,
                 note=NOT_ON_KAFKA,
             )
         for row in done:
@@ -251,19 +254,15 @@ class Relay:
 
     async def _fence(self, publishers: set[str | None]) -> set[str | None]:
         """Fence the producers of earlier attempts; return those that could not be (their rows wait). This
-        relay's own is fenced by starting it again, when a transaction of it may still be open."""
+        relay's own has no transaction open here (`kafka_once` settled it first)."""
         unfenced: set[str | None] = set()
         for publisher in publishers:
-            if publisher is None:  # queued before producers were noted: nothing to fence
+            if publisher is None or publisher == self.publisher:  # None: noted by no relay yet
                 continue
             try:
-                if publisher == self.publisher:
-                    if self.producer.unsettled:
-                        await self.producer.restart()
-                else:
-                    timeout = self.producer.timeout_s
-                    await fence(self.kafka, publisher, client_id="stopline-relay-fence", timeout_s=timeout)
-                    metrics.RELAY_FENCED.inc()
+                timeout = self.producer.timeout_s
+                await fence(self.kafka, publisher, client_id="stopline-relay-fence", timeout_s=timeout)
+                metrics.RELAY_FENCED.inc()
             except Exception as exc:  # noqa: BLE001 - logged and counted; its rows are looked at later
                 metrics.RELAY_ERRORS.inc()
                 log.warning(
@@ -273,26 +272,27 @@ class Relay:
                 unfenced.add(publisher)
         return unfenced
 
-    async def _publish(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
-        """Publish the rows in one Kafka transaction and wait for its commit (the lease is renewed
-        meanwhile); return the ids of the rows on Kafka, and of those not known to be or not to be.
-        Unavailable when nothing was handed over."""
+    async def _publish(
+        self, rows: list[OutboxMessage], claims: list[repository.Claim]
+    ) -> tuple[set[int], set[int]]:
+        """Publish the rows this relay's claim still holds in one Kafka transaction and wait for its commit
+        (the lease is renewed meanwhile); return the ids of the rows on Kafka, and of those not known to
+        be or not to be (a row claimed by another relay since is neither). Unavailable when nothing was
+        handed over."""
         await self._ensure_topics(rows)
         async with unit_of_work(self.sessions) as session:
-            await repository.publish_as(session, [r.id for r in rows], publisher=self.publisher)
+            held = await repository.publish_as(session, claims, publisher=self.publisher)
+        rows = [r for r in rows if r.id in held]
+        claims = [c for c in claims if c[0] in held]
+        if not rows:
+            return set(), set()
         try:
             delivery = await self.producer.transact([_record(row) for row in rows])
         except Unavailable:
             async with unit_of_work(self.sessions) as session:
-                await repository.lease_kafka(
-                    session,
-                    [r.id for r in rows],
-                    until=timedelta(),
-                    publisher=self.publisher,
-                    note=NOT_ON_KAFKA,
-                )
+                await repository.lease_kafka(session, claims, until=timedelta(), note=NOT_ON_KAFKA)
             raise
-        await self._renew_while_waiting(delivery, [r.id for r in rows])
+        await self._renew_while_waiting(delivery, claims)
         if delivery.done() and delivery.exception() is None:
             return {r.id for r in rows}, set()
         delivery.add_done_callback(_retrieved)  # given up on: its outcome is read from the topic
@@ -305,7 +305,9 @@ class Relay:
             return set(), {r.id for r in rows}
         return await self._landed(rows)
 
-    async def _renew_while_waiting(self, delivery: asyncio.Future[Any], ids: list[int]) -> None:
+    async def _renew_while_waiting(
+        self, delivery: asyncio.Future[Any], claims: list[repository.Claim]
+    ) -> None:
         """Renew the rows' lease every third of one until Kafka answers, or until the transaction is past
         its timeout (the broker aborts it unless its commit had reached it: the caller fences it to know).
         Renewing keeps other relays from fencing a publication that is only slow, which would cost it a
@@ -321,7 +323,7 @@ class Relay:
                 return
             try:
                 async with unit_of_work(self.sessions) as session:
-                    await repository.lease_kafka(session, ids, until=lease, publisher=self.publisher)
+                    await repository.lease_kafka(session, claims, until=lease)
                 wait = beat
             except Exception as exc:  # noqa: BLE001 - the database away: the lease may lapse meanwhile
                 log.info("outbox lease not renewed; trying again", extra=log_fields(error=type(exc).__name__))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.delivery.models import OutboxMessage
@@ -30,39 +30,49 @@ async def institution(session: AsyncSession, institution_id: str) -> Institution
 # What a Kafka row's `last_error` says about its last attempt, for the relay that claims it next.
 NOT_ON_KAFKA = "not on Kafka: nothing in flight"
 
+# A relay's claim of a row: its id and its attempts counted by that claim. Another claim counts another
+# attempt, so a relay that lost a row (its lease lapsed) can no longer write to it.
+Claim = tuple[int, int]
+
+
+def claim_of(row: OutboxMessage) -> Claim:
+    """The claim `claim` just made of a row it returned (the row still shows the attempts before it)."""
+    return (row.id, row.attempts + 1)
+
 
 async def lease_kafka(
-    session: AsyncSession,
-    ids: Sequence[int],
-    *,
-    until: timedelta,
-    publisher: str,
-    note: str | None = None,
+    session: AsyncSession, claims: Sequence[Claim], *, until: timedelta, note: str | None = None
 ) -> None:
-    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages that
-    `publisher` still holds (another relay may have taken them over), noting what is known of their
+    """Renew (a positive `until`) or end (zero: publish again at once) the lease of unsent messages this
+    relay's claim still holds (another relay may have claimed them since), noting what is known of their
     attempt (`NOT_ON_KAFKA`; None: an attempt in flight)."""
+    if not claims:
+        return
     await session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.id.in_(ids),
+            tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(claims),
             OutboxMessage.sent_at.is_(None),
             OutboxMessage.dead_at.is_(None),
-            OutboxMessage.publisher == publisher,
         )
         .values(next_attempt_at=func.now() + until, last_error=note)
         .execution_options(synchronize_session=False)
     )
 
 
-async def publish_as(session: AsyncSession, ids: Sequence[int], *, publisher: str) -> None:
-    """Note the producer about to publish these messages: whoever takes them over fences it first."""
-    await session.execute(
+async def publish_as(session: AsyncSession, claims: Sequence[Claim], *, publisher: str) -> set[int]:
+    """Note the producer about to publish these messages, where this relay's claim still holds; returns
+    those (only they may be published). Whoever claims them next fences that producer first."""
+    if not claims:
+        return set()
+    taken = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
+        .where(tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(claims), OutboxMessage.sent_at.is_(None))
         .values(publisher=publisher)
+        .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )
+    return set(taken.scalars())
 
 
 async def mark_sent(session: AsyncSession, ids: Sequence[int], *, at: datetime) -> None:
@@ -78,7 +88,8 @@ async def claim(session: AsyncSession, *, channel: str, limit: int, lease: timed
     """Due messages of a channel; each is leased (its next attempt pushed past `lease`, its attempt counted)
     so the publish or call runs outside any transaction and another relay does not take it meanwhile. The
     rows keep the attempts counted before this one: a Kafka message with any had an attempt that may have
-    landed, by its `publisher`, which stays noted until the claimant publishes (`publish_as`)."""
+    landed, by its `publisher`, which stays noted until the claimant publishes (`publish_as`), and the
+    claim is known by the attempts it counted (`claim_of`)."""
     stmt = (
         select(OutboxMessage)
         .where(
