@@ -266,7 +266,10 @@ async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
     try:
         await asyncio.wait_for(client.stop(), timeout_s)
     except Exception:  # noqa: BLE001 - stopped by hand below
-        client._message_accumulator.fail_all(InDoubt("producer discarded"))  # noqa: SLF001
+        discarded = InDoubt("producer discarded")
+        client._message_accumulator.fail_all(discarded)  # noqa: SLF001
+        if client._txn_manager is not None:  # noqa: SLF001 - a commit waiting on it ends too
+            client._txn_manager.fatal_error(discarded)  # noqa: SLF001
         task = client._sender.sender_task  # noqa: SLF001
         if task is not None:
             task.cancel()

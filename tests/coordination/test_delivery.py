@@ -144,6 +144,7 @@ async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_fl
     # could not renew its lease (the database was down), so the lease lapsed and another relay takes the
     # row over. The message is not on the topic yet; the other relay must publish it only once the first
     # attempt can no longer land: it fences the first relay's producer, then reads back, then publishes.
+    # (What an earlier round noted, "not on Kafka", must not spare the first relay the fence.)
     _, inst, stop = await _stop_payment(coord, sessions)
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
     await admin.ensure_topic(infra.kafka, topics.instructions_for(inst), infra.prefix)
@@ -152,12 +153,21 @@ async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_fl
     await first.open_clients()
     await other.open_clients()
     try:
+        async with sessions() as s, s.begin():  # an earlier round left it known not to be on Kafka
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.message_id == stop["id"])
+                .values(attempts=1, last_error=repository.NOT_ON_KAFKA)
+            )
         async with sessions() as s, s.begin():
             rows = await repository.claim(s, channel="kafka", limit=500, lease=timedelta(seconds=4))
         (row,) = [r for r in rows if r.message_id == stop["id"]]
         first_claim = repository.claim_of(row)
         async with sessions() as s, s.begin():
-            assert await repository.publish_as(s, [first_claim], publisher=first.publisher) == {row.id}
+            noted = await repository.publish_as(
+                s, [first_claim], publisher=first.publisher, lease=timedelta(seconds=4)
+            )
+            assert noted == {row.id}
         held = first.producer._producer  # noqa: SLF001 - a transaction held open, as Kafka's answer is
         await held.begin_transaction()
         sent = await held.send(
@@ -202,7 +212,7 @@ async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_databas
     async with sessions() as s, s.begin():  # published: leased, Kafka has not answered
         rows = await repository.claim(s, channel="kafka", limit=500, lease=lease)
         (row,) = [r for r in rows if r.message_id == stop["id"]]
-        await repository.publish_as(s, [repository.claim_of(row)], publisher=relay.publisher)
+        await repository.publish_as(s, [repository.claim_of(row)], publisher=relay.publisher, lease=lease)
 
     refused = asyncio.Event()
     database_up = True

@@ -281,7 +281,12 @@ class Relay:
         handed over."""
         await self._ensure_topics(rows)
         async with unit_of_work(self.sessions) as session:
-            held = await repository.publish_as(session, claims, publisher=self.publisher)
+            held = await repository.publish_as(
+                session,
+                claims,
+                publisher=self.publisher,
+                lease=timedelta(seconds=self.settings.relay_lease_s),
+            )
         rows = [r for r in rows if r.id in held]
         claims = [c for c in claims if c[0] in held]
         if not rows:

@@ -60,15 +60,22 @@ async def lease_kafka(
     )
 
 
-async def publish_as(session: AsyncSession, claims: Sequence[Claim], *, publisher: str) -> set[int]:
-    """Note the producer about to publish these messages, where this relay's claim still holds; returns
-    those (only they may be published). Whoever claims them next fences that producer first."""
+async def publish_as(
+    session: AsyncSession, claims: Sequence[Claim], *, publisher: str, lease: timedelta
+) -> set[int]:
+    """Note the producer about to publish these messages, where this relay's claim and lease still hold,
+    and renew the lease; returns those (only they may be published). Whoever claims them next fences
+    that producer first: what an earlier attempt left noted (`NOT_ON_KAFKA`) no longer holds."""
     if not claims:
         return set()
     taken = await session.execute(
         update(OutboxMessage)
-        .where(tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(claims), OutboxMessage.sent_at.is_(None))
-        .values(publisher=publisher)
+        .where(
+            tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(claims),
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.next_attempt_at > func.now(),
+        )
+        .values(publisher=publisher, last_error=None, next_attempt_at=func.now() + lease)
         .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
     )
