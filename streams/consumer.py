@@ -92,21 +92,15 @@ class _Listener(ConsumerRebalanceListener):
         self.runner.in_group = False  # rebalancing: not ready until the new assignment
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
-        try:
-            async with self.runner.lock:
-                await self.runner.commit_finished()
-                if self.runner.owner is not None and revoked:
-                    await self.runner.owner.revoked(set(revoked))
-        except Exception as exc:  # noqa: BLE001 - any failure: the runner stops on it
-            # As on assignment: aiokafka would log it and go on, and an owner that could not let go of
-            # its partitions (a last snapshot not written while a node was down) would keep their state,
-            # and reuse it, stale, if they came back.
-            self.runner.fail(exc)
-        for tp in revoked:
-            try:
-                LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
-            except KeyError:
-                pass  # no batch seen on it yet
+        async with self.runner.lock:
+            await self.runner.commit_finished()
+            if self.runner.owner is not None and revoked:
+                await self.runner.owner.revoked(set(revoked))
+            for tp in revoked:
+                try:
+                    LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass  # no batch seen on it yet
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
