@@ -134,7 +134,9 @@ async def _run(
         names.append(topics.name(topics.instructions_for(b), common.topic_prefix))
 
     received: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False, fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(  # as a bank reads: committed records only (the relay writes transactions)
+        **kafka.options(), enable_auto_commit=False, fetch_max_wait_ms=5, isolation_level="read_committed"
+    )
     await consumer.start()
     parts = [TopicPartition(t, p) for t in names for p in range(topics.INSTRUCTIONS_PARTITIONS)]
     consumer.assign(parts)
