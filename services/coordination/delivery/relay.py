@@ -205,12 +205,6 @@ class Relay:
         delivered, unread = await self._landed([r for r in tried if r.id not in unknown])
         unknown |= unread
         to_send = [r for r in rows if r.id not in delivered and r.id not in unknown]
-        refused = [r for r in to_send if not Producer.fits(_record(r))]
-        if refused:  # Kafka never takes them; in the batch's transaction they would hold up the rest
-            await self._give_up(
-                refused, error=f"larger than a Kafka request may be ({MAX_REQUEST_BYTES} bytes)"
-            )
-            to_send = [r for r in to_send if r not in refused]
         if to_send:
             sent, in_doubt = await self._publish(to_send, [claims[r.id] for r in to_send])
             delivered, unknown = delivered | sent, unknown | in_doubt
@@ -278,7 +272,15 @@ class Relay:
         """Publish the rows this relay's claim still holds in one Kafka transaction and wait for its commit
         (the lease is renewed meanwhile); return the ids of the rows on Kafka, and of those not known to
         be or not to be (a row claimed by another relay since is neither). Unavailable when nothing was
-        handed over."""
+        handed over. A message Kafka would never take is given up instead (its row is neither)."""
+        records = {row.id: _record(row) for row in rows}  # serialized once, here
+        refused = [r for r in rows if not Producer.fits(records[r.id])]
+        if refused:  # in the batch's transaction they would hold up the rest
+            await self._give_up(
+                refused, error=f"larger than a Kafka request may be ({MAX_REQUEST_BYTES} bytes)"
+            )
+            claims = [c for c, r in zip(claims, rows, strict=True) if r not in refused]
+            rows = [r for r in rows if r not in refused]
         await self._ensure_topics(rows)
         async with unit_of_work(self.sessions) as session:
             held = await repository.publish_as(
@@ -292,7 +294,7 @@ class Relay:
         if not rows:
             return set(), set()
         try:
-            delivery = await self.producer.transact([_record(row) for row in rows])
+            delivery = await self.producer.transact([records[row.id] for row in rows])
         except Unavailable:
             async with unit_of_work(self.sessions) as session:
                 await repository.lease_kafka(session, claims, until=timedelta(), note=NOT_ON_KAFKA)
