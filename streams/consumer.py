@@ -38,8 +38,10 @@ Landing = asyncio.Future[Any] | None
 Handler = Callable[[Batch], Awaitable[Landing]]
 # Given the committed offsets of newly assigned partitions (None: nothing committed yet), where to start
 # reading instead, e.g. a state snapshot's offset; partitions left out start at their committed offset.
+# Called on every assignment, an empty one too.
 Rewind = Callable[[dict[TopicPartition, int | None]], Awaitable[dict[TopicPartition, int]]]
-# Told the offsets just committed after a batch (e.g. to snapshot state that agrees with them).
+# Told the offsets of batches whose effects have landed, once their commit is done or refused (e.g. to
+# snapshot state that agrees with them).
 AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 # Told that no record has come for IDLE_AFTER_S and everything finished is committed (e.g. to snapshot
 # state now). Not after one empty poll: under load those are 20 ms gaps between bursts.
@@ -109,9 +111,9 @@ class _Listener(ConsumerRebalanceListener):
         try:
             async with self.runner.lock:
                 self.runner.generation += 1
-                if self.runner.owner is not None and assigned:
-                    await self.runner.owner.assigned(set(assigned))
-                if self.runner.rewind is not None and assigned:
+                # Rewound first, and on an empty assignment too: the owner may hold state kept since the
+                # revocation, which the rewind takes back or drops, before `assigned` starts what is new.
+                if self.runner.rewind is not None:
                     consumer = self.runner.consumer
                     # Asked all at once (one request each, pipelined): one after another, a member given
                     # a few dozen partitions spent seconds here while nobody processed them.
@@ -126,6 +128,8 @@ class _Listener(ConsumerRebalanceListener):
                     self.runner.rewound = await self.runner.rewind(committed)
                     for tp, offset in self.runner.rewound.items():
                         consumer.seek(tp, offset)
+                if self.runner.owner is not None and assigned:
+                    await self.runner.owner.assigned(set(assigned))
         except Exception as exc:  # noqa: BLE001 - any failure: the runner stops on it (below)
             # aiokafka logs a listener's failure and goes on: the member would read its partitions without
             # the state it did not restore (a snapshot not read while a node was down), never ready. The
@@ -374,8 +378,9 @@ class ConsumerRunner:
             # again, and its effects are idempotent (deterministic ids), so this member just goes on.
             COMMITS_LOST.labels(self.group_id).inc()
             log.warning("commit refused after a rebalance", extra=log_fields(group=self.group_id))
-            return
         if self.after_commit is not None:
+            # Committed or refused, the effects have landed: the owner's state is at these offsets (a
+            # snapshot taken at older ones would make its next owner apply these records twice).
             await self.after_commit(offsets)
 
     async def _handle_with_retries(self, batch: Batch) -> Landing:

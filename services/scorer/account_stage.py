@@ -91,6 +91,7 @@ class AccountStage:
             interval_s=settings.snapshot_interval_seconds,
             export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, Book()).items()},
             restore=self._restore,
+            drop=self._drop,
             on_revoke=settings.snapshot_on_revoke,
         )
 
@@ -102,10 +103,11 @@ class AccountStage:
             self.accounts.setdefault(tp.partition, Book())
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
-        await self.checkpoints.release(partitions)
-        for tp in partitions:
-            self.accounts.pop(tp.partition, None)
-            self.watching_since.pop(tp.partition, None)
+        await self.checkpoints.release(partitions)  # it drops the state when it is not given back
+
+    def _drop(self, partition: int) -> None:
+        self.accounts.pop(partition, None)
+        self.watching_since.pop(partition, None)
 
     async def handle(self, batch: Batch) -> Landing:
         self.model.maybe_swap()  # between batches: a promotion never splits one

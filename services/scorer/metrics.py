@@ -43,7 +43,7 @@ REPLAYED = Counter(
 )
 SNAPSHOTS = Counter(
     "stopline_scorer_snapshots_total",
-    "partition snapshots written, restored or refused",
+    "partition snapshots written, restored, refused or failed; partitions kept in memory across a rebalance",
     ["stage", "outcome"],
 )
 SNAPSHOT_BYTES = Histogram(
@@ -60,7 +60,7 @@ SNAPSHOT_SECONDS = Histogram(
 )
 SNAPSHOT_BLOCKED_SECONDS = Histogram(
     "stopline_scorer_snapshot_blocked_seconds",
-    "time one snapshot held the event loop (a fork for periodic ones; the whole encoding on a revocation)",
+    "time a periodic snapshot held the event loop (its fork; revocations encode in a worker thread)",
     ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )

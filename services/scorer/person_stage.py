@@ -64,6 +64,7 @@ class PersonStage:
             interval_s=settings.snapshot_interval_seconds,
             export=self._export,
             restore=self._restore,
+            drop=self._drop,
             on_revoke=settings.snapshot_on_revoke,
         )
 
@@ -74,10 +75,11 @@ class PersonStage:
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         # Co-partitioned topics move together (range assignor), so partition n's state goes with them.
-        await self.checkpoints.release(partitions)
-        for tp in partitions:
-            self.people.pop(tp.partition, None)
-            self.seen.pop(tp.partition, None)
+        await self.checkpoints.release(partitions)  # it drops the state when it is not given back
+
+    def _drop(self, partition: int) -> None:
+        self.people.pop(partition, None)
+        self.seen.pop(partition, None)
 
     def _export(self, partition: int) -> dict[str, object]:
         now = time.monotonic()

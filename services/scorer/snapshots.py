@@ -3,6 +3,10 @@
 newest snapshot, reads the input again from those offsets and stays silent until it reaches the offsets
 the group had committed (what lies between was already forwarded or alerted on by the previous owner).
 
+An eager rebalance takes every partition from every member and gives most of them back: a partition given
+back to the member that held it, with nothing committed meanwhile, keeps the state in memory (the
+snapshot written on its revocation is not read back).
+
 Snapshots are zlib-compressed JSON of plain values (`models.features.codec`): nothing in them is executed
 on load, and state from feature code with another layout is refused (the partition then starts empty).
 """
@@ -54,7 +58,7 @@ class Snapshot:
             "taken_at": self.taken_at,
             "state": self.state,
         }
-        return zlib.compress(orjson.dumps(body), 1)  # level 1: revocations encode in the loop
+        return zlib.compress(orjson.dumps(body), 1)  # level 1: a revocation waits for it
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Snapshot:
@@ -141,16 +145,22 @@ class SnapshotStore:
             for tp in waiting:
                 self._reader.seek(tp, ends[tp] - 1)
             deadline = time.monotonic() + self.timeout_s
+            raw: dict[int, bytes | None] = {}
             while waiting and time.monotonic() < deadline:
                 got = await self._reader.getmany(*waiting, timeout_ms=200)
                 for tp, records in got.items():
                     if records and tp in waiting:
                         waiting.discard(tp)
-                        found[wanted[tp]] = self._decode(records[0].value, stage, wanted[tp])
+                        raw[wanted[tp]] = records[0].value
                         deadline = time.monotonic() + self.timeout_s  # the time is for each one to come
             if waiting:
                 missing = sorted(wanted[tp] for tp in waiting)
                 raise TimeoutError(f"snapshots {stage}/{missing} not read within {self.timeout_s}s")
+        # Decoded off the loop (as is the state's restoring, in `Checkpoints.rewind`): seconds of work
+        # under load, and a loop held that long misses the group's heartbeats, which expels the member
+        # and starts another rebalance.
+        for partition, value in raw.items():
+            found[partition] = await asyncio.to_thread(self._decode, value, stage, partition)
         return found
 
     @staticmethod
@@ -165,13 +175,24 @@ class SnapshotStore:
             return None
 
 
+@dataclass
+class _Kept:
+    """A revoked partition's bookkeeping, kept until the assignment that follows says whether it is back."""
+
+    positions: dict[TopicPartition, int]
+    written: dict[str, int] | None
+    saved_at: float | None
+
+
 class Checkpoints:
     """The snapshot bookkeeping of one stage: the input offsets its state reflects, when each partition
     was last written, and which records are being read again after a restore (their output suppressed).
 
-    The stage supplies `export(partition)` and `restore(partition, state)`; `layout` names its state
-    classes. `interval_s` 0 writes after every committed batch, in the loop (deterministic, for tests);
-    otherwise a forked child encodes every partition due (see `services.scorer.forked`)."""
+    The stage supplies `export(partition)`, `restore(partition, state)` and `drop(partition)` (forget
+    its state: only Checkpoints decides when, as a revoked partition's state may be kept); `layout`
+    names its state classes. `interval_s` 0 writes after every committed batch, before the
+    next (deterministic, for tests); otherwise a forked child encodes every partition due (see
+    `services.scorer.forked`)."""
 
     def __init__(
         self,
@@ -182,6 +203,7 @@ class Checkpoints:
         interval_s: float,
         export: Callable[[int], Any],
         restore: Callable[[int, Any], None],
+        drop: Callable[[int], None],
         on_revoke: bool = True,
     ) -> None:
         self.store = store
@@ -191,6 +213,7 @@ class Checkpoints:
         self.on_revoke = on_revoke
         self._export = export
         self._restore = restore
+        self._drop = drop
         self.positions: dict[TopicPartition, int] = {}
         self.replay_until: dict[TopicPartition, int] = {}
         self._saved_at: dict[int, float] = {}
@@ -198,6 +221,8 @@ class Checkpoints:
         self.held: set[int] = set()  # partitions whose state this instance holds
         self.replayed = 0  # records read again after restores, output suppressed (tests read it)
         self.restored: dict[int, dict[str, int]] = {}  # partition → the offsets its snapshot reflected
+        self.kept: dict[int, _Kept] = {}  # revoked partitions whose state is still in memory
+        self.reused = 0  # partitions given back and resumed from the state in memory (tests read it)
         self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
         self.written_by_child = 0  # tests read it
 
@@ -215,16 +240,31 @@ class Checkpoints:
         return False
 
     async def rewind(self, committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
-        """ConsumerRunner hook on assignment: restore each partition's newest snapshot and return the
-        offsets to read from (the snapshot's); replay ends at the committed offsets."""
+        """ConsumerRunner hook on assignment (before the owner's `assigned`): resume each partition from
+        the state kept since its revocation if nothing was committed meanwhile, else restore its newest
+        snapshot; return the offsets to read from (the snapshot's); replay ends at the committed offsets.
+        Kept partitions not given back are dropped."""
         by_partition: dict[int, list[TopicPartition]] = defaultdict(list)
         for tp in committed:
             by_partition[tp.partition].append(tp)
         seek: dict[TopicPartition, int] = {}
+        for partition in [p for p in self.kept if p not in by_partition]:
+            del self.kept[partition]  # another member has it now
+            self._drop(partition)
         # A partition assigned again without being revoked (aiokafka may rejoin with an empty
         # revocation) keeps its state: the state in memory is newer than any snapshot, and the consumer's
         # position is right.
-        new = {p: tps for p, tps in sorted(by_partition.items()) if p not in self.held}
+        new: dict[int, list[TopicPartition]] = {}
+        for partition, tps in sorted(by_partition.items()):
+            if partition in self.held:
+                continue
+            kept = self.kept.pop(partition, None)
+            if kept is not None and all(committed[tp] == kept.positions.get(tp) for tp in tps):
+                self._resume(partition, kept, seek)
+                continue
+            if kept is not None:
+                self._drop(partition)  # committed past what this member did: its state is stale
+            new[partition] = tps
         snapshots = await self.store.load(self.stage, new) if self.store else {}
         for partition, tps in new.items():
             self.held.add(partition)
@@ -252,7 +292,9 @@ class Checkpoints:
                         self.replay_until[tp] = done
                 continue
             self._saved_at[partition] = time.monotonic()
-            self._restore(partition, snapshot.state)
+            # In a worker thread: the loop answers the group's heartbeats meanwhile. Nothing else touches
+            # the partition's state: the runner's lock is held through the assignment.
+            await asyncio.to_thread(self._restore, partition, snapshot.state)
             self.restored[partition] = snapshot.offsets
             metrics.SNAPSHOTS.labels(self.stage, "restored").inc()
             for tp in tps:
@@ -268,6 +310,19 @@ class Checkpoints:
                 extra=log_fields(stage=self.stage, partition=partition, offsets=snapshot.offsets),
             )
         return seek
+
+    def _resume(self, partition: int, kept: _Kept, seek: dict[TopicPartition, int]) -> None:
+        """A partition given back with nothing committed since its revocation: its state in memory is
+        exactly at the committed offsets."""
+        self.held.add(partition)
+        for tp, offset in kept.positions.items():
+            self.positions[tp] = seek[tp] = offset
+        if kept.written is not None:
+            self._written[partition] = kept.written
+        if kept.saved_at is not None:
+            self._saved_at[partition] = kept.saved_at
+        self.reused += 1
+        metrics.SNAPSHOTS.labels(self.stage, "kept").inc()
 
     async def after_commit(self, offsets: dict[TopicPartition, int]) -> None:
         """ConsumerRunner hook: the state now agrees with these offsets; write partitions due a snapshot."""
@@ -308,7 +363,8 @@ class Checkpoints:
             await asyncio.wait([self._background])
 
     async def release(self, partitions: set[TopicPartition]) -> None:
-        """On revocation (or a clean stop): a last snapshot, then forget the partitions' bookkeeping."""
+        """On revocation (or a clean stop): a last snapshot; the partitions' state is kept for the
+        assignment that follows (`rewind`)."""
         await self.settle()
         numbers = {tp.partition for tp in partitions}
         if self.on_revoke:
@@ -319,6 +375,16 @@ class Checkpoints:
             if failed is not None:
                 raise failed  # once every write has ended or timed out (one timed out may still land: it
                 # agrees with its own offsets, so it is as good as any other)
+        for partition in numbers:
+            # Kept until the next assignment: most partitions of an eager rebalance come back to the
+            # member that had them. Not a partition mid-replay: its state is behind its offsets.
+            if not any(tp.partition == partition for tp in self.replay_until):
+                positions = {tp: o for tp, o in self.positions.items() if tp.partition == partition}
+                self.kept[partition] = _Kept(
+                    positions, self._written.get(partition), self._saved_at.get(partition)
+                )
+            else:
+                self._drop(partition)
         for tp in [tp for tp in self.positions if tp.partition in numbers]:
             del self.positions[tp]
             self.replay_until.pop(tp, None)
@@ -348,13 +414,14 @@ class Checkpoints:
         return None if offsets is None or offsets == self._written.get(partition) else offsets
 
     async def save(self, partition: int) -> None:
-        """Encode in the loop and write: for revocations and stops, which must finish before moving on."""
+        """Encode and write now: for revocations and stops, which must finish before moving on. Encoded in
+        a worker thread, so the loop answers the group's heartbeats meanwhile; the runner's lock is held
+        (a revocation, a commit, a stop), so nothing changes the state while it is read."""
         offsets = self._unsaved(partition)
         if offsets is None:
             return
         began = time.perf_counter()
-        raw = self._encode(partition, offsets)
-        metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+        raw = await asyncio.to_thread(self._encode, partition, offsets)
         await self._write(partition, offsets, raw, began)
 
     def _save_in_child(self, partitions: list[int]) -> None:

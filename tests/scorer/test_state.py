@@ -4,6 +4,7 @@ what followed them, silently), and two instances in one group hand partitions ov
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import pytest
@@ -276,3 +277,46 @@ async def test_the_store_reads_the_newest_snapshot_of_several_partitions_at_once
         assert await store.load("persons", []) == {}
     finally:
         await store.stop()
+
+
+async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_reading_it_back(infra):
+    """A second member joining takes every partition from the first (eager rebalance) and gives it back
+    half: that half resumes from the state in memory (no snapshot read), and it is the whole state."""
+    prefix = await h.fresh_prefix(infra)
+    a = h.scorer(infra, prefix)
+    await h.start(a)
+    b = None
+    try:
+        await eventually(lambda: len(h.person_partitions(a)) == topics.EVENT_PARTITIONS, timeout_s=30)
+        victims = {p: _phone_in({p}) for p in range(topics.EVENT_PARTITIONS)}
+        await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(v) for v in victims.values()])
+        await h.committed_all(a, infra, prefix)
+
+        b = h.scorer(infra, prefix)
+        await h.start(b)
+        await eventually(lambda: len(h.person_partitions(a) | h.person_partitions(b)) == 6, timeout_s=30)
+        kept = h.person_partitions(a)
+        assert kept and not kept & h.person_partitions(b)
+        await eventually(lambda: h.persons(a).checkpoints.reused == len(kept), timeout_s=10)
+        assert not h.persons(a).checkpoints.restored  # nothing read back from the snapshots
+        assert set(h.persons(b).checkpoints.restored) == set(range(6)) - kept  # B read what it got
+        accounts_kept = {tp.partition for tp in a.runners[1].consumer.assignment()}
+        assert h.accounts(a).checkpoints.reused == len(accounts_kept)
+
+        # Every victim's call is known to whoever holds the victim now: each transfer is alerted, once.
+        await h.send(
+            infra,
+            prefix,
+            "bank",
+            "bank-a",
+            [h.big_transfer(v, f.account(), f.account("MULE")) for v in victims.values()],
+        )
+        for victim in victims.values():
+            await eventually(functools.partial(h.alerts_about, infra, prefix, victim), timeout_s=15)
+        await h.committed_all(a, infra, prefix)
+        for victim in victims.values():
+            assert len(await h.alerts_about(infra, prefix, victim)) == 1
+    finally:
+        await a.stop()
+        if b is not None:
+            await b.stop()

@@ -41,6 +41,7 @@ def test_snapshots_of_a_partition_never_saved_are_due_whatever_the_clock_reads(m
         interval_s=30.0,
         export=lambda p: None,
         restore=lambda p, s: None,
+        drop=lambda p: None,
     )
     checkpoints.positions = {TopicPartition("t", 3): 10}
     assert checkpoints._half_due(time.monotonic()) == [3]

@@ -1,0 +1,54 @@
+"""A partition given back by a rebalance resumes from the state in memory only if nothing was committed on
+it meanwhile; a partition that went elsewhere, or moved on, is forgotten (bookkeeping only: the store is
+off, so nothing is written or read)."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from services.scorer.snapshots import Checkpoints
+
+
+async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory():
+    dropped: list[int] = []
+    checkpoints = Checkpoints(
+        None,
+        stage="persons",
+        layout="test",
+        interval_s=0,
+        export=lambda p: None,
+        restore=lambda p, s: None,
+        drop=dropped.append,
+    )
+    back, moved_on, gone = TopicPartition("t", 1), TopicPartition("t", 2), TopicPartition("t", 0)
+    await checkpoints.rewind({back: None, moved_on: None, gone: None})  # nothing committed yet
+    await checkpoints.after_commit({back: 9, moved_on: 8, gone: 3})
+    await checkpoints.release({back, moved_on, gone})
+    assert dropped == []  # kept until the next assignment says where they are
+
+    seek = await checkpoints.rewind({back: 9, moved_on: 12})
+
+    assert checkpoints.reused == 1 and seek[back] == 9 and checkpoints.positions[back] == 9
+    assert sorted(dropped) == [0, 2]  # gone elsewhere; committed past this member's state
+    # With no snapshot to restore, the stale one is rebuilt from the start of its input, silently.
+    assert seek[moved_on] == 0 and checkpoints.replay_until[moved_on] == 12
+    assert not checkpoints.kept
+
+
+async def test_a_partition_revoked_mid_replay_is_not_kept():
+    dropped: list[int] = []
+    checkpoints = Checkpoints(
+        None,
+        stage="persons",
+        layout="test",
+        interval_s=0,
+        export=lambda p: None,
+        restore=lambda p, s: None,
+        drop=dropped.append,
+    )
+    tp = TopicPartition("t", 4)
+    await checkpoints.rewind({tp: 6})  # no snapshot: replays up to 6 from the start
+    await checkpoints.release({tp})  # before the replay reached 6: the state is behind its offsets
+    assert dropped == [4]
+    await checkpoints.rewind({tp: 6})
+    assert checkpoints.reused == 0 and checkpoints.replay_until[tp] == 6
