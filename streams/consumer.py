@@ -128,6 +128,12 @@ class _Listener(ConsumerRebalanceListener):
                     self.runner.rewound = await self.runner.rewind(committed)
                     for tp, offset in self.runner.rewound.items():
                         consumer.seek(tp, offset)
+                        done = committed.get(tp)
+                        if offset > (done or 0):
+                            # A snapshot taken after a refused commit is ahead of the group's offsets:
+                            # what lies between landed, so it is committed now (with nothing after it to
+                            # read, the group would show that lag for ever).
+                            self.runner.finished[tp] = max(offset, self.runner.finished.get(tp, offset))
                 if self.runner.owner is not None and assigned:
                     await self.runner.owner.assigned(set(assigned))
         except Exception as exc:  # noqa: BLE001 - any failure: the runner stops on it (below)

@@ -449,3 +449,24 @@ async def test_an_assignment_whose_state_is_not_restored_stops_the_runner_and_no
     assert seen == []
     assert runner.readiness() != "ok"
     assert await _committed(infra, topic, runner.group_id) == 0
+
+
+async def test_an_assignment_rewound_past_the_committed_offsets_commits_them(infra):
+    """A snapshot taken after a refused commit is ahead of the group's offsets (its records' effects
+    landed): the member reads on from it, and commits it at once, or the group would show that lag for
+    ever when nothing follows."""
+    topic = await _topic_with(infra, [b"a", b"b"], partitions=1)
+    seen: list[bytes] = []
+
+    async def past_both(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        return {tp: 2 for tp in committed}  # the state already holds both records
+
+    runner = _runner(infra, topic, f.unique("g"), lambda batch: _record(seen, batch), rewind=past_both)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=30)
+        assert await _committed(infra, topic, runner.group_id) == 2
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert seen == []  # nothing read again
