@@ -259,11 +259,17 @@ class Checkpoints:
             if partition in self.held:
                 continue
             kept = self.kept.pop(partition, None)
-            if kept is not None and all(committed[tp] == kept.positions.get(tp) for tp in tps):
+            # Only the very topic-partitions it had (co-partitioned topics may be split between members
+            # while a group changes), and nothing committed on any since.
+            if (
+                kept is not None
+                and set(kept.positions) <= set(tps)
+                and all(committed[tp] == kept.positions.get(tp) for tp in tps)
+            ):
                 self._resume(partition, kept, seek)
                 continue
             if kept is not None:
-                self._drop(partition)  # committed past what this member did: its state is stale
+                self._drop(partition)  # committed past what this member did, or split: its state is stale
             new[partition] = tps
         snapshots = await self.store.load(self.stage, new) if self.store else {}
         for partition, tps in new.items():
@@ -364,17 +370,25 @@ class Checkpoints:
 
     async def release(self, partitions: set[TopicPartition]) -> None:
         """On revocation (or a clean stop): a last snapshot; the partitions' state is kept for the
-        assignment that follows (`rewind`)."""
+        assignment that follows (`rewind`), also when the snapshot could not be written (what decides
+        whether kept state is reused is the committed offsets, not the snapshot)."""
         await self.settle()
         numbers = {tp.partition for tp in partitions}
-        if self.on_revoke:
-            # Written all at once (each encodes, then waits for its acknowledgement): the rebalance, and
-            # with it the whole group, waits for this callback.
-            saved = await asyncio.gather(*(self.save(p) for p in sorted(numbers)), return_exceptions=True)
-            failed = next((e for e in saved if isinstance(e, BaseException)), None)
-            if failed is not None:
-                raise failed  # once every write has ended or timed out (one timed out may still land: it
-                # agrees with its own offsets, so it is as good as any other)
+        try:
+            if self.on_revoke:
+                # Written all at once (each encodes, then waits for its acknowledgement): the rebalance,
+                # and with it the whole group, waits for this callback.
+                saved = await asyncio.gather(*(self.save(p) for p in sorted(numbers)), return_exceptions=True)
+                failed = next((e for e in saved if isinstance(e, BaseException)), None)
+                if failed is not None:
+                    raise failed  # once every write has ended or timed out (one timed out may still land:
+                    # it agrees with its own offsets, so it is as good as any other)
+        finally:
+            # Whatever the snapshots' fate, the partitions are no longer this member's: a held partition
+            # assigned again would go on from its state, stale if another member has had it meanwhile.
+            self._forget(numbers)
+
+    def _forget(self, numbers: set[int]) -> None:
         for partition in numbers:
             # Kept until the next assignment: most partitions of an eager rebalance come back to the
             # member that had them. Not a partition mid-replay: its state is behind its offsets.
@@ -387,7 +401,8 @@ class Checkpoints:
                 self._drop(partition)
         for tp in [tp for tp in self.positions if tp.partition in numbers]:
             del self.positions[tp]
-            self.replay_until.pop(tp, None)
+        for tp in [tp for tp in self.replay_until if tp.partition in numbers]:
+            del self.replay_until[tp]
         for partition in numbers:
             self._saved_at.pop(partition, None)
             self._written.pop(partition, None)

@@ -9,9 +9,8 @@ from aiokafka import TopicPartition
 from services.scorer.snapshots import Checkpoints
 
 
-async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory():
-    dropped: list[int] = []
-    checkpoints = Checkpoints(
+def _bookkeeping(dropped: list[int]) -> Checkpoints:
+    return Checkpoints(
         None,
         stage="persons",
         layout="test",
@@ -20,6 +19,11 @@ async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory()
         restore=lambda p, s: None,
         drop=dropped.append,
     )
+
+
+async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory():
+    dropped: list[int] = []
+    checkpoints = _bookkeeping(dropped)
     back, moved_on, gone = TopicPartition("t", 1), TopicPartition("t", 2), TopicPartition("t", 0)
     await checkpoints.rewind({back: None, moved_on: None, gone: None})  # nothing committed yet
     await checkpoints.after_commit({back: 9, moved_on: 8, gone: 3})
@@ -37,18 +41,27 @@ async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory()
 
 async def test_a_partition_revoked_mid_replay_is_not_kept():
     dropped: list[int] = []
-    checkpoints = Checkpoints(
-        None,
-        stage="persons",
-        layout="test",
-        interval_s=0,
-        export=lambda p: None,
-        restore=lambda p, s: None,
-        drop=dropped.append,
-    )
+    checkpoints = _bookkeeping(dropped)
     tp = TopicPartition("t", 4)
     await checkpoints.rewind({tp: 6})  # no snapshot: replays up to 6 from the start
     await checkpoints.release({tp})  # before the replay reached 6: the state is behind its offsets
     assert dropped == [4]
     await checkpoints.rewind({tp: 6})
     assert checkpoints.reused == 0 and checkpoints.replay_until[tp] == 6
+
+
+async def test_a_partition_split_from_its_co_partitioned_topic_is_not_resumed():
+    """While a group changes, partition n of one input may come back without partition n of the other:
+    the state kept for both is stale for either alone, and only what is assigned is sought."""
+    dropped: list[int] = []
+    checkpoints = _bookkeeping(dropped)
+    events, alerts = TopicPartition("events", 3), TopicPartition("alerts", 3)
+    await checkpoints.rewind({events: None, alerts: None})
+    await checkpoints.after_commit({events: 7, alerts: 2})
+    await checkpoints.release({events, alerts})
+
+    seek = await checkpoints.rewind({events: 7})
+
+    assert checkpoints.reused == 0 and dropped == [3]
+    assert set(seek) <= {events}  # never a partition this member was not given
+    assert checkpoints.replay_until == {events: 7}  # rebuilt (no store here: from the start)

@@ -8,8 +8,10 @@ import functools
 import time
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
-from services.scorer.snapshots import Snapshot, SnapshotStore
+from services.scorer.snapshots import Checkpoints, Snapshot, SnapshotStore
 from streams import topics
 from tests import factories as f
 from tests.kafka_tools import eventually
@@ -321,3 +323,38 @@ async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_rea
         await a.stop()
         if b is not None:
             await b.stop()
+
+
+async def test_a_revocation_whose_snapshot_fails_does_not_leave_the_partition_held(infra):
+    """The last snapshot of a revoked partition is not written (Kafka does not take it): the partition is
+    still given up, so if it comes back after another member has moved it on, it is restored from the
+    newest snapshot and replayed, not continued from the state this member had."""
+    prefix = await h.fresh_prefix(infra)
+    # A store whose topic does not exist: every write times out.
+    store = SnapshotStore(infra.kafka, prefix=f"{prefix}missing-", timeout_s=1)
+    await store.start()
+    dropped: list[int] = []
+    try:
+        checkpoints = Checkpoints(
+            store,
+            stage="persons",
+            layout="test",
+            interval_s=3600,
+            export=lambda p: {"n": p},
+            restore=lambda p, s: None,
+            drop=dropped.append,
+        )
+        tp = TopicPartition(f"{prefix}events", 2)
+        checkpoints.held.add(2)
+        checkpoints.positions[tp] = 5
+        with pytest.raises((TimeoutError, KafkaError)):
+            await checkpoints.release({tp})
+        assert 2 not in checkpoints.held and tp not in checkpoints.positions
+
+        # Another member committed up to 9 meanwhile: the state kept at 5 is stale, and is dropped.
+        store.topic = topics.name(topics.SNAPSHOTS, prefix)  # the snapshots are readable again (none yet)
+        seek = await checkpoints.rewind({tp: 9})
+        assert dropped == [2] and checkpoints.reused == 0
+        assert seek == {tp: 0} and checkpoints.replay_until == {tp: 9}  # no snapshot: from the start
+    finally:
+        await store.stop()
