@@ -36,6 +36,8 @@ from services.migrate import upgrade
 from streams import acls, admin, topics
 from streams.connection import connection
 
+CLIENTS = 8  # HTTP clients the requests are spread over (8 connections each)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -163,12 +165,19 @@ async def _run(
     api: list[float] = []
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {issue_token(subject='bench', role='operator', unit='bench-unit')}"}
-    async with (
-        _service(url, common) as base,
-        httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=30, limits=httpx.Limits(max_connections=200)
-        ) as client,
-    ):
+    # Several clients with a few connections each: one pool of hundreds costs httpcore time quadratic in
+    # its size at every request, and on two cores the load generator then takes the service's CPU.
+    async with contextlib.AsyncExitStack() as stack:
+        base = await stack.enter_async_context(_service(url, common))
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=base, headers=headers, timeout=30, limits=httpx.Limits(max_connections=8)
+                )
+            )
+            for _ in range(CLIENTS)
+        ]
+        client = clients[0]
         case = await client.post(
             "/v1/cases",
             json={
@@ -191,7 +200,7 @@ async def _run(
             }
             began = time.perf_counter()
             try:
-                r = await client.post(f"/v1/cases/{case_id}/instructions", json=body)
+                r = await clients[n % CLIENTS].post(f"/v1/cases/{case_id}/instructions", json=body)
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 return
