@@ -95,7 +95,15 @@ class _Listener(ConsumerRebalanceListener):
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
-            await self.runner.commit_finished()
+            try:
+                await self.runner.commit_finished()
+            except Exception as exc:
+                # Not a refused commit (that is handled): the owner's state may now be ahead of the
+                # offsets it knows, and is not to be given up as if it agreed with them. The runner stops
+                # on it (its process starts again, with nothing in memory); aiokafka logs the raise.
+                self.runner.fail(exc)
+                raise
+            self.runner.unrewound = None  # partitions not yet made ready are simply given up
             if self.runner.owner is not None and revoked:
                 await self.runner.owner.revoked(set(revoked))
             for tp in revoked:
@@ -111,29 +119,15 @@ class _Listener(ConsumerRebalanceListener):
         try:
             async with self.runner.lock:
                 self.runner.generation += 1
-                # Rewound first, and on an empty assignment too: the owner may hold state kept since the
-                # revocation, which the rewind takes back or drops, before `assigned` starts what is new.
                 if self.runner.rewind is not None:
-                    consumer = self.runner.consumer
-                    # Asked all at once (one request each, pipelined): one after another, a member given
-                    # a few dozen partitions spent seconds here while nobody processed them.
-                    ordered = list(assigned)
-                    answers = await asyncio.wait_for(
-                        asyncio.gather(*(consumer.committed(tp) for tp in ordered)),
-                        self.runner.request_timeout_s,
-                    )
-                    committed = dict(zip(ordered, answers, strict=True))
-                    # Seeking in this callback is how aiokafka resumes from offsets kept outside the group
-                    # (here: with a state snapshot).
-                    self.runner.rewound = await self.runner.rewind(committed)
-                    for tp, offset in self.runner.rewound.items():
-                        consumer.seek(tp, offset)
-                        done = committed.get(tp)
-                        if offset > (done or 0):
-                            # A snapshot taken after a refused commit is ahead of the group's offsets:
-                            # what lies between landed, so it is committed now (with nothing after it to
-                            # read, the group would show that lag for ever).
-                            self.runner.finished[tp] = max(offset, self.runner.finished.get(tp, offset))
+                    # Restoring state takes seconds, and aiokafka sends no heartbeat until this callback
+                    # returns: past the session timeout the member is expelled, and the group rebalances
+                    # again (a storm, with both members restoring by turns). So the partitions are paused
+                    # here and made ready by the runner's loop (`_rewind`), heartbeats going meanwhile.
+                    self.runner.consumer.pause(*assigned)
+                    self.runner.rewound = {}
+                    self.runner.unrewound = set(assigned)
+                    return  # not in the group (ready) until then
                 if self.runner.owner is not None and assigned:
                     await self.runner.owner.assigned(set(assigned))
         except Exception as exc:  # noqa: BLE001 - any failure: the runner stops on it (below)
@@ -229,6 +223,8 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self.started = asyncio.Event()
         self.in_group = False  # holds its assignment of the group's current generation
+        # An assignment whose partitions wait (paused) for their rewind, done by the loop, not the callback.
+        self.unrewound: set[TopicPartition] | None = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -284,6 +280,9 @@ class ConsumerRunner:
                 async with self.lock:
                     if self._failure is not None:  # e.g. met by a rebalance callback meanwhile
                         raise self._failure
+                    if self.unrewound is not None:
+                        await self._rewind(self.unrewound)
+                        continue  # the batch (if any) is of no paused partition: nothing lost by it
                     if not batch:
                         if self._commit_due():  # quiet input: what is finished is committed anyway
                             await self.commit_finished()
@@ -313,6 +312,39 @@ class ConsumerRunner:
             self.in_group = False
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
+
+    async def _rewind(self, assigned: set[TopicPartition]) -> None:
+        """Complete an assignment (under the lock): the owner's rewind (on an empty one too: the owner
+        may hold state kept since the revocation, which the rewind takes back or drops), the seeks, the
+        owner's `assigned`, then the partitions resume. A failure stops the runner: its process starts
+        again and rejoins (reading on without the state would leave it never ready)."""
+        assert self.rewind is not None
+        try:
+            # Asked all at once (one request each, pipelined): one after another, a member given a few
+            # dozen partitions spent seconds here while nobody processed them.
+            ordered = list(assigned)
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(self.consumer.committed(tp) for tp in ordered)), self.request_timeout_s
+            )
+            committed = dict(zip(ordered, answers, strict=True))
+            self.rewound = await self.rewind(committed)
+            for tp, offset in self.rewound.items():
+                self.consumer.seek(tp, offset)  # how aiokafka resumes from offsets kept outside the group
+                done = committed.get(tp)
+                if offset > (done or 0):
+                    # A snapshot taken after a refused commit is ahead of the group's offsets: what lies
+                    # between landed, so it is committed now (with nothing after it to read, the group
+                    # would show that lag for ever).
+                    self.finished[tp] = max(offset, self.finished.get(tp, offset))
+            if self.owner is not None and assigned:
+                await self.owner.assigned(set(assigned))
+        except Exception as exc:
+            self.fail(exc)
+            raise
+        self.unrewound = None
+        self.generation += 1  # a batch fetched before the seeks is dropped
+        self.consumer.resume(*assigned)
+        self.in_group = True
 
     def fail(self, exc: BaseException) -> None:
         """Stop the runner on `exc` (the first failure is the one it stops on)."""

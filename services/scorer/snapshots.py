@@ -392,6 +392,8 @@ class Checkpoints:
         for partition in numbers:
             # Kept until the next assignment: most partitions of an eager rebalance come back to the
             # member that had them. Not a partition mid-replay: its state is behind its offsets.
+            if partition not in self.held:
+                continue  # given up already (a stop, then the group's own revocation)
             if not any(tp.partition == partition for tp in self.replay_until):
                 positions = {tp: o for tp, o in self.positions.items() if tp.partition == partition}
                 self.kept[partition] = _Kept(

@@ -470,3 +470,32 @@ async def test_an_assignment_rewound_past_the_committed_offsets_commits_them(inf
         runner.stop()
         await asyncio.wait_for(task, 30)
     assert seen == []  # nothing read again
+
+
+async def test_a_rewind_longer_than_the_session_timeout_keeps_the_member_in_its_group(infra):
+    """Restoring state can take longer than the session timeout, and aiokafka sends no heartbeat while an
+    assignment callback runs: done there, the member was expelled before it could commit, rejoined,
+    restored again, and so on. Done by the loop, with the partitions paused, it is restored once, reads
+    from where the rewind said, and commits."""
+    topic = await _topic_with(infra, [b"a", b"b", b"c"], partitions=1)
+    seen: list[bytes] = []
+    rewinds = 0
+    session_s = infra.kafka.session_timeout_ms / 1000
+
+    async def slow(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        nonlocal rewinds
+        rewinds += 1
+        await asyncio.sleep(session_s + 3)
+        return {tp: 1 for tp in committed}  # the state already holds the first record
+
+    runner = _runner(infra, topic, f.unique("g"), lambda batch: _record(seen, batch), rewind=slow)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=60)
+        await eventually(lambda: seen == [b"b", b"c"], timeout_s=10)
+        assert runner.readiness() == "ok"
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert rewinds == 1  # never expelled, so never assigned again
+    assert await _committed(infra, topic, runner.group_id) == 3
