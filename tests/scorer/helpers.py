@@ -59,7 +59,8 @@ async def start(instance: Scorer) -> None:
 
 async def assigned(runner: ConsumerRunner) -> None:
     await asyncio.wait_for(runner.started.wait(), 30)  # its consumer exists from then on
-    await eventually(lambda: runner.consumer.assignment(), timeout_s=30)
+    # Holding partitions, and their state restored (by the runner's loop, after the assignment).
+    await eventually(lambda: runner.consumer.assignment() and runner.in_group, timeout_s=30)
 
 
 def person_partitions(instance: Scorer) -> set[int]:

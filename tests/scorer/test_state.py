@@ -11,6 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.scorer.main import Scorer
 from services.scorer.snapshots import Checkpoints, Snapshot, SnapshotStore
 from streams import topics
 from tests import factories as f
@@ -303,6 +304,7 @@ async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_rea
         assert not h.persons(a).checkpoints.restored  # nothing read back from the snapshots
         # B read what it got (its assignment may still be under way).
         await eventually(lambda: set(h.persons(b).checkpoints.restored) == set(range(6)) - kept, timeout_s=10)
+        await eventually(functools.partial(_split_and_ready, a, b), timeout_s=30)  # both rewinds done
         accounts_kept = {tp.partition for tp in a.runners[1].consumer.assignment()}
         assert h.accounts(a).checkpoints.reused == len(accounts_kept)
 
@@ -358,3 +360,9 @@ async def test_a_revocation_whose_snapshot_fails_does_not_leave_the_partition_he
         assert seek == {tp: 0} and checkpoints.replay_until == {tp: 9}  # no snapshot: from the start
     finally:
         await store.stop()
+
+
+def _split_and_ready(a: Scorer, b: Scorer) -> bool:
+    """The account stage's partitions are shared between the two, and each has made its own ready."""
+    mine, theirs = ({tp.partition for tp in s.runners[1].consumer.assignment()} for s in (a, b))
+    return bool(mine and theirs and not mine & theirs and a.runners[1].in_group and b.runners[1].in_group)
