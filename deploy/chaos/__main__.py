@@ -140,7 +140,8 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
         report["recovery_s"] = _recoveries(injector.faults)
         report["faults"]["unhealed"] = sum(1 for f in injector.faults if f.recovery_s is None)
         report["faults"]["each"] = [
-            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s, f.waited_on] for f in injector.faults
+            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s, f.waited_on, f.error]
+            for f in injector.faults
         ]
         # Why the slow ones were slow: what the other instance lacked (see faults.Fault.waited_on).
         report["recovery_s"]["service_slow_waited_on"] = dict(

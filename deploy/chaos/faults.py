@@ -63,6 +63,7 @@ class Fault:
     # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once. A
     # PostgreSQL stop's: the instances not ready when last asked.
     waited_on: str | None = None
+    error: str | None = None  # why the suite could not inject or heal it, if it could not
 
 
 class Injector:
@@ -110,7 +111,8 @@ class Injector:
         async def inject() -> None:
             try:
                 fault.recovery_s = await action(fault)
-            except Exception:  # a fault the suite could not inject or heal is reported, not hidden
+            except Exception as exc:  # a fault the suite could not inject or heal is reported, not hidden
+                fault.error = f"{type(exc).__name__}: {exc}"[:300]
                 log.exception("fault failed", extra={"fields": {"kind": kind, "target": target}})
             finally:
                 del self.busy[lock]

@@ -4,7 +4,7 @@ events produced straight to the event topics, and what the alerts topic holds ab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from services.scorer.account_stage import AccountStage
 from services.scorer.main import Scorer
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
+from services.scorer.snapshots import Checkpoints
 from streams import keys, topics
 from streams.admin import ensure_topics
 from streams.consumer import ConsumerRunner
@@ -23,6 +24,19 @@ from tests import factories as f
 from tests import kafka_tools
 from tests.conftest import Infra
 from tests.kafka_tools import eventually, read_topic
+
+
+def bookkeeping(*, interval_s: float = 0, drop: Callable[[int], None] = lambda p: None) -> Checkpoints:
+    """The person stage's snapshot bookkeeping without a store: nothing is written or read."""
+    return Checkpoints(
+        None,
+        stage="persons",
+        layout="test",
+        interval_s=interval_s,
+        export=lambda p: None,
+        restore=lambda p, s: None,
+        drop=drop,
+    )
 
 
 async def fresh_prefix(infra: Infra) -> str:

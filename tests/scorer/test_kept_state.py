@@ -6,24 +6,12 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from services.scorer.snapshots import Checkpoints
-
-
-def _bookkeeping(dropped: list[int]) -> Checkpoints:
-    return Checkpoints(
-        None,
-        stage="persons",
-        layout="test",
-        interval_s=0,
-        export=lambda p: None,
-        restore=lambda p, s: None,
-        drop=dropped.append,
-    )
+from tests.scorer.helpers import bookkeeping
 
 
 async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory():
     dropped: list[int] = []
-    checkpoints = _bookkeeping(dropped)
+    checkpoints = bookkeeping(drop=dropped.append)
     back, moved_on, gone = TopicPartition("t", 1), TopicPartition("t", 2), TopicPartition("t", 0)
     await checkpoints.rewind({back: None, moved_on: None, gone: None})  # nothing committed yet
     await checkpoints.after_commit({back: 9, moved_on: 8, gone: 3})
@@ -41,7 +29,7 @@ async def test_only_a_partition_given_back_unchanged_keeps_its_state_in_memory()
 
 async def test_a_partition_revoked_mid_replay_is_not_kept():
     dropped: list[int] = []
-    checkpoints = _bookkeeping(dropped)
+    checkpoints = bookkeeping(drop=dropped.append)
     tp = TopicPartition("t", 4)
     await checkpoints.rewind({tp: 6})  # no snapshot: replays up to 6 from the start
     await checkpoints.release({tp})  # before the replay reached 6: the state is behind its offsets
@@ -54,7 +42,7 @@ async def test_a_partition_split_from_its_co_partitioned_topic_is_not_resumed():
     """While a group changes, partition n of one input may come back without partition n of the other:
     the state kept for both is stale for either alone, and only what is assigned is sought."""
     dropped: list[int] = []
-    checkpoints = _bookkeeping(dropped)
+    checkpoints = bookkeeping(drop=dropped.append)
     events, alerts = TopicPartition("events", 3), TopicPartition("alerts", 3)
     await checkpoints.rewind({events: None, alerts: None})
     await checkpoints.after_commit({events: 7, alerts: 2})

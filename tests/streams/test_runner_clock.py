@@ -31,17 +31,9 @@ def test_the_first_commit_is_due_at_once_whatever_the_clock_reads(monkeypatch, u
 
 
 def test_snapshots_of_a_partition_never_saved_are_due_whatever_the_clock_reads(monkeypatch):
-    from services.scorer import snapshots
+    from tests.scorer.helpers import bookkeeping
 
     monkeypatch.setattr("services.scorer.snapshots.time.monotonic", lambda: 2.0)
-    checkpoints = snapshots.Checkpoints(
-        None,
-        stage="persons",
-        layout="test",
-        interval_s=30.0,
-        export=lambda p: None,
-        restore=lambda p, s: None,
-        drop=lambda p: None,
-    )
+    checkpoints = bookkeeping(interval_s=30.0)
     checkpoints.positions = {TopicPartition("t", 3): 10}
     assert checkpoints._half_due(time.monotonic()) == [3]
