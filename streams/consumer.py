@@ -69,6 +69,17 @@ COMMITS_LOST = Counter(
 POLL_FAILURES = Counter(
     "stopline_consumer_poll_failures_total", "polls failed with a Kafka error and made again", ["group"]
 )
+# A member reassigned again and again is in a rebalance storm (members expelled while they restore state,
+# rejoining by turns); how long each assignment takes to be read again is what its partitions wait.
+ASSIGNMENTS = Counter(
+    "stopline_consumer_assignments_total", "assignments the group gave this member (rebalances)", ["group"]
+)
+ASSIGNMENT_SECONDS = Histogram(
+    "stopline_consumer_assignment_seconds",
+    "from an assignment until its partitions are read again (state restored, positions sought)",
+    ["group"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
     "time to handle one batch (and to commit, when a commit is due)",
@@ -114,6 +125,8 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
+        ASSIGNMENTS.labels(self.runner.group_id).inc()
+        self.runner.assigned_at = time.monotonic()
         # Under the lock, and a new generation: the fetcher runs on during this callback, and a batch
         # fetched before it (from positions that the seek below or the new assignment replace) is dropped.
         try:
@@ -136,7 +149,7 @@ class _Listener(ConsumerRebalanceListener):
             # runner stops on it instead; its process starts again and rejoins.
             self.runner.fail(exc)
             return
-        self.runner.in_group = True
+        self.runner.ready_again()
 
 
 class ConsumerRunner:
@@ -225,6 +238,7 @@ class ConsumerRunner:
         self.in_group = False  # holds its assignment of the group's current generation
         # An assignment whose partitions wait (paused) for their rewind, done by the loop, not the callback.
         self.unrewound: set[TopicPartition] | None = None
+        self.assigned_at = 0.0  # when the group's last assignment came (monotonic)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -344,7 +358,12 @@ class ConsumerRunner:
         self.unrewound = None
         self.generation += 1  # a batch fetched before the seeks is dropped
         self.consumer.resume(*assigned)
+        self.ready_again()
+
+    def ready_again(self) -> None:
+        """The assignment is complete: its partitions are read from where they should be."""
         self.in_group = True
+        ASSIGNMENT_SECONDS.labels(self.group_id).observe(time.monotonic() - self.assigned_at)
 
     def fail(self, exc: BaseException) -> None:
         """Stop the runner on `exc` (the first failure is the one it stops on)."""

@@ -1,6 +1,7 @@
 """Consumer group membership on the real broker: a static member (an instance name) that comes back takes
 its partitions back without the group rebalancing; one that does not come back loses them to the others
-after the session timeout; readiness says whether a runner holds its partitions."""
+after the session timeout; readiness says whether a runner holds its partitions; each
+assignment is counted, with how long it took to be read again."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import dataclasses
 
 import pytest
+from prometheus_client import REGISTRY
 
 from streams.consumer import Batch, ConsumerRunner
 from tests import factories as f
@@ -77,5 +79,12 @@ async def test_a_member_that_does_not_come_back_loses_its_partitions_to_the_othe
         # where the runner becomes ready: wait for both.
         await eventually(lambda: len(b.consumer.assignment()) == 4 and b.readiness() == "ok", timeout_s=30)
         assert sorted(tp.partition for tp in b.consumer.assignment()) == [0, 1, 2, 3]
+        # Each assignment either member was given is counted, and the time until it was read again kept
+        # (no rewind here: one generation each).
+        given = a.generation + b.generation
+        assert given >= 3  # a alone, both, b alone
+        labels = {"group": group}
+        assert REGISTRY.get_sample_value("stopline_consumer_assignments_total", labels) == given
+        assert REGISTRY.get_sample_value("stopline_consumer_assignment_seconds_count", labels) == given
     finally:
         await _stopped(b, b_task)
