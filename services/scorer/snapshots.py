@@ -184,6 +184,9 @@ class _Kept:
     saved_at: float | None
 
 
+ENCODED_AT_ONCE = 2
+
+
 class Checkpoints:
     """The snapshot bookkeeping of one stage: the input offsets its state reflects, when each partition
     was last written, and which records are being read again after a restore (their output suppressed).
@@ -224,6 +227,9 @@ class Checkpoints:
         self.kept: dict[int, _Kept] = {}  # revoked partitions whose state is still in memory
         self.reused = 0  # partitions given back and resumed from the state in memory (tests read it)
         self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
+        # Snapshots written at once (a revocation) are encoded two at a time: each holds its partition's
+        # exported state and encoding meanwhile, and under the GIL more threads would not encode faster.
+        self._encoding = asyncio.Semaphore(ENCODED_AT_ONCE)
         self.written_by_child = 0  # tests read it
 
     def replaying(self, tp: TopicPartition, offset: int) -> bool:
@@ -376,8 +382,8 @@ class Checkpoints:
         numbers = {tp.partition for tp in partitions}
         try:
             if self.on_revoke:
-                # Written all at once (each encodes, then waits for its acknowledgement): the rebalance,
-                # and with it the whole group, waits for this callback.
+                # Written all at once (encoded two at a time, then each waits for its acknowledgement):
+                # the rebalance, and with it the whole group, waits for this callback.
                 saved = await asyncio.gather(*(self.save(p) for p in sorted(numbers)), return_exceptions=True)
                 failed = next((e for e in saved if isinstance(e, BaseException)), None)
                 if failed is not None:
@@ -438,7 +444,8 @@ class Checkpoints:
         if offsets is None:
             return
         began = time.perf_counter()
-        raw = await asyncio.to_thread(self._encode, partition, offsets)
+        async with self._encoding:
+            raw = await asyncio.to_thread(self._encode, partition, offsets)
         await self._write(partition, offsets, raw, began)
 
     def _save_in_child(self, partitions: list[int]) -> None:

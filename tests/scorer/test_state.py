@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.scorer import snapshots
 from services.scorer.main import Scorer
 from services.scorer.snapshots import Checkpoints, Snapshot, SnapshotStore
 from streams import topics
@@ -280,6 +282,47 @@ async def test_the_store_reads_the_newest_snapshot_of_several_partitions_at_once
         assert await store.load("persons", []) == {}
     finally:
         await store.stop()
+
+
+async def test_a_revocation_encodes_its_snapshots_two_at_a_time_and_writes_them_all(infra):
+    """Each encoding holds a partition's exported state: six revoked at once do not hold six at once."""
+    prefix = await h.fresh_prefix(infra)
+    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
+    await store.start()
+    encoding, most = 0, 0
+    lock = threading.Lock()
+
+    def export(partition: int) -> dict[str, int]:
+        nonlocal encoding, most
+        with lock:
+            encoding += 1
+            most = max(most, encoding)
+        time.sleep(0.05)  # a large state: others would start meanwhile if they could
+        with lock:
+            encoding -= 1
+        return {"n": partition}
+
+    checkpoints = Checkpoints(
+        store,
+        stage="persons",
+        layout="layout-1",
+        interval_s=3600,
+        export=export,
+        restore=lambda p, s: None,
+        drop=lambda p: None,
+    )
+    partitions = range(6)
+    checkpoints.positions = {TopicPartition("events.bank", p): 10 + p for p in partitions}
+    checkpoints.held = set(partitions)
+    try:
+        await checkpoints.release(set(checkpoints.positions))
+        got = await store.load("persons", list(partitions))
+    finally:
+        await store.stop()
+    assert most == snapshots.ENCODED_AT_ONCE
+    assert {p: s.offsets if s else None for p, s in got.items()} == {
+        p: {"events.bank": 10 + p} for p in partitions
+    }
 
 
 async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_reading_it_back(infra):
