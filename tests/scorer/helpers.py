@@ -15,7 +15,7 @@ from services.scorer.account_stage import AccountStage
 from services.scorer.main import Scorer
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
-from services.scorer.snapshots import Checkpoints
+from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.admin import ensure_topics
 from streams.consumer import ConsumerRunner
@@ -26,14 +26,21 @@ from tests.conftest import Infra
 from tests.kafka_tools import eventually, read_topic
 
 
-def bookkeeping(*, interval_s: float = 0, drop: Callable[[int], None] = lambda p: None) -> Checkpoints:
-    """The person stage's snapshot bookkeeping without a store: nothing is written or read."""
+def bookkeeping(
+    store: SnapshotStore | None = None,
+    *,
+    interval_s: float = 0,
+    export: Callable[[int], Any] = lambda p: None,
+    drop: Callable[[int], None] = lambda p: None,
+) -> Checkpoints:
+    """The person stage's snapshot bookkeeping alone, with no stage behind it; without a store, nothing is
+    written or read."""
     return Checkpoints(
-        None,
+        store,
         stage="persons",
         layout="test",
         interval_s=interval_s,
-        export=lambda p: None,
+        export=export,
         restore=lambda p, s: None,
         drop=drop,
     )

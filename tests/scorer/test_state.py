@@ -12,9 +12,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.scorer import snapshots
 from services.scorer.main import Scorer
-from services.scorer.snapshots import Checkpoints, Snapshot, SnapshotStore
+from services.scorer.snapshots import ENCODED_AT_ONCE, Snapshot, SnapshotStore
 from streams import topics
 from tests import factories as f
 from tests.kafka_tools import eventually
@@ -302,15 +301,7 @@ async def test_a_revocation_encodes_its_snapshots_two_at_a_time_and_writes_them_
             encoding -= 1
         return {"n": partition}
 
-    checkpoints = Checkpoints(
-        store,
-        stage="persons",
-        layout="layout-1",
-        interval_s=3600,
-        export=export,
-        restore=lambda p, s: None,
-        drop=lambda p: None,
-    )
+    checkpoints = h.bookkeeping(store, interval_s=3600, export=export)
     partitions = range(6)
     checkpoints.positions = {TopicPartition("events.bank", p): 10 + p for p in partitions}
     checkpoints.held = set(partitions)
@@ -319,7 +310,7 @@ async def test_a_revocation_encodes_its_snapshots_two_at_a_time_and_writes_them_
         got = await store.load("persons", list(partitions))
     finally:
         await store.stop()
-    assert most == snapshots.ENCODED_AT_ONCE
+    assert most == ENCODED_AT_ONCE
     assert {p: s.offsets if s else None for p, s in got.items()} == {
         p: {"events.bank": 10 + p} for p in partitions
     }
@@ -380,15 +371,7 @@ async def test_a_revocation_whose_snapshot_fails_does_not_leave_the_partition_he
     await store.start()
     dropped: list[int] = []
     try:
-        checkpoints = Checkpoints(
-            store,
-            stage="persons",
-            layout="test",
-            interval_s=3600,
-            export=lambda p: {"n": p},
-            restore=lambda p, s: None,
-            drop=dropped.append,
-        )
+        checkpoints = h.bookkeeping(store, interval_s=3600, export=lambda p: {"n": p}, drop=dropped.append)
         tp = TopicPartition(f"{prefix}events", 2)
         checkpoints.held.add(2)
         checkpoints.positions[tp] = 5
