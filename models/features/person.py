@@ -39,6 +39,13 @@ PRIOR_CAP = 20
 # it a first payment of any size read as "as usual", and a new customer's first large transfer after a
 # stranger's call scored as if it were their habit.
 TYPICAL_FIRST_PAYMENT_CNY = 300.0
+# A payee first paid within the last week is a new relationship, unless that first payment came within a
+# day of the person's first money-out Stopline saw: a regular payee's first payment after a deployment (or
+# after state was lost, or once the person's bank starts reporting) is no new acquaintance, and no feature
+# may read a fresh deployment as fraud. Such a payee reads as an old relationship, RELATIONSHIP_CAP_H.
+RELATIONSHIP_CAP_H = WEEK_S / 3600
+SETTLING_S = DAY_S
+PAYEE_STEPS_KEPT = 4  # a payee's latest payments kept, for the step from the one before (late ones too)
 
 PERSON_FEATURES = (
     "amount_log10",
@@ -54,6 +61,9 @@ PERSON_FEATURES = (
     "outs_24h_count",
     "outs_24h_sum_log10",
     "new_payees_24h",
+    "payee_first_paid_h",
+    "amount_vs_last_to_payee",
+    "to_recent_payees_7d_sum_log10",
     "call_present",
     "call_duration_min",
     "caller_unknown",
@@ -136,6 +146,9 @@ class PayeeSeen:
     first: float
     last: float
     count: int
+    # Its latest payments (at most PAYEE_STEPS_KEPT), in time order.
+    times: list[float] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)
 
 
 def _covers(call: CallSeen, at: float) -> bool:
@@ -177,11 +190,15 @@ class PersonState:
     outs_1h: Window = field(default_factory=lambda: _windows(3600))
     outs_24h: Window = field(default_factory=lambda: _windows(DAY_S))
     new_payees_24h: Window = field(default_factory=lambda: _windows(DAY_S))
+    # Money paid to payees that were new relationships when paid (`new_relationship`): an investment or a
+    # loan scam's deposits and fees pile up there over days, each one ordinary in size.
+    to_recent_payees_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
     to_payee_24h: dict[str, Window] = field(default_factory=dict)
     unknown_calls_24h: Window = field(default_factory=lambda: _windows(DAY_S))
     long_unknown_calls_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
     reported_calls_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
     link_sms_7d: Window = field(default_factory=lambda: _windows(WEEK_S))
+    first_out_at: float | None = None  # the first money-out seen (event time)
     out_count: int = 0
     out_log_sum: float = 0.0
     sim_change_at: float | None = None
@@ -267,16 +284,45 @@ class PersonState:
         seen = self.payees.get(payee)
         return seen is None or seen.first >= at
 
+    def new_relationship(self, seen: PayeeSeen, at: float) -> bool:
+        """Whether the person first paid this payee within the week before `at`, as a new acquaintance
+        (see SETTLING_S)."""
+        settled = self.first_out_at is not None and seen.first - self.first_out_at > SETTLING_S
+        return settled and at - seen.first <= WEEK_S
+
+    def relationship(self, seen: PayeeSeen | None, out: MoneyOut) -> tuple[float, float]:
+        """(hours since the person first paid the payee: 0 for a new payee, RELATIONSHIP_CAP_H for an old
+        relationship; the log step from the payment to it just before this one, 0 with none kept). Both
+        as known at the payment's own time: a rescore after a late call, or a late payment, is not
+        compared with a payment made after it."""
+        if out.payee_new or seen is None:
+            return 0.0, 0.0
+        hours = (out.at - seen.first) / 3600 if self.new_relationship(seen, out.at) else RELATIONSHIP_CAP_H
+        before = bisect.bisect_left(seen.times, out.at)
+        step = (
+            math.log10(max(out.amount, 1.0)) - math.log10(max(seen.amounts[before - 1], 1.0))
+            if before
+            else 0.0
+        )
+        return max(hours, 0.0), step
+
     def record_out(self, out: MoneyOut) -> None:
         seen = self.payees.get(out.payee)
         if seen is None:
-            self.payees[out.payee] = PayeeSeen(out.at, out.at, 1)
+            seen = self.payees[out.payee] = PayeeSeen(out.at, out.at, 1)
         else:
             seen.first, seen.last, seen.count = (
                 min(seen.first, out.at),
                 max(seen.last, out.at),
                 seen.count + 1,
             )
+        i = bisect.bisect_right(seen.times, out.at)
+        seen.times.insert(i, out.at)
+        seen.amounts.insert(i, out.amount)
+        del seen.times[:-PAYEE_STEPS_KEPT], seen.amounts[:-PAYEE_STEPS_KEPT]
+        self.first_out_at = out.at if self.first_out_at is None else min(self.first_out_at, out.at)
+        if self.new_relationship(seen, out.at):
+            self.to_recent_payees_7d.add(out.at, out.payee, out.amount)
         if out.payee_new:
             self.new_payees_24h.add(out.at, out.payee, 1.0)
         for window in (self.outs_10m, self.outs_1h, self.outs_24h):
@@ -310,6 +356,7 @@ class PersonState:
             self.to_payee_24h[out.payee].stats(at) if out.payee in self.to_payee_24h else (0, 0, 0)
         )
         gap = (at - call.end) / 60 if call else 0.0
+        known_for_h, step_up = self.relationship(seen, out)
         suspicious_call = call is not None and (call.reported or not call.caller_known)
         since_sim = _hours_since(self.sim_change_at, at)
         since_device = _hours_since(self.new_device_at, at)
@@ -328,6 +375,9 @@ class PersonState:
             float(n24),
             log10(s24),
             float(self.new_payees_24h.stats(at)[0]),
+            known_for_h,
+            step_up,
+            log10(self.to_recent_payees_7d.stats(at)[1]),
             float(call is not None),
             (call.end - call.start) / 60 if call else 0.0,
             float(call is not None and not call.caller_known),

@@ -13,7 +13,8 @@ from models.features.person import PERSON_FEATURES
 # 3: wallet top-ups and withdrawals are money movements, sequences, coverage; no hour of day.
 # 4: an unknown call then a new payee counts the call's minutes; callers known for two days are known.
 # 5: a person's first payment is compared with an everyday payment's size, not with itself.
-FEATURE_SET_REVISION = 5
+# 6: a payee's relationship (first paid when, the step from the last payment), money to new payees a week.
+FEATURE_SET_REVISION = 6
 FEATURE_NAMES: tuple[str, ...] = PERSON_FEATURES + PAYEE_FEATURES
 FEATURE_SET_HASH = hashlib.sha256(f"{FEATURE_SET_REVISION}|{','.join(FEATURE_NAMES)}".encode()).hexdigest()[
     :16
@@ -44,6 +45,8 @@ SEQUENCES = (
 AMOUNTS = (
     "amount_log10",
     "amount_vs_typical",
+    "amount_vs_last_to_payee",
+    "to_recent_payees_7d_sum_log10",
     "to_payee_24h_sum_log10",
     "outs_1h_sum_log10",
     "outs_24h_sum_log10",

@@ -14,6 +14,9 @@ from models.features.vector import FEATURE_NAMES
 MONOTONIC: dict[str, int] = {
     "payee_new": 1,
     "payee_prior_count": -1,
+    "payee_first_paid_h": -1,
+    "amount_vs_last_to_payee": 1,
+    "to_recent_payees_7d_sum_log10": 1,
     "caller_unknown": 1,
     "caller_reported": 1,
     "caller_international": 1,

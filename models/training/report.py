@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from scipy.stats import beta, chi2
 
 matplotlib.use("Agg")  # files only, no display
 
@@ -53,6 +54,26 @@ def _of(c: int, n: int) -> str:
     return f"{c}/{n} ({_pct(c / n) if n else 'n/a'})"
 
 
+def interval(c: int, n: int) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) 95% interval of a share c/n: a few dozen episodes leave a wide one."""
+    low = float(beta.ppf(0.025, c, n - c + 1)) if c > 0 else 0.0
+    high = float(beta.ppf(0.975, c + 1, n - c)) if c < n else 1.0
+    return low, high
+
+
+def _of_ci(c: int, n: int) -> str:
+    if not n:
+        return _of(c, n)
+    low, high = interval(c, n)
+    return f"{c}/{n} ({_pct(c / n)}; 95% interval {_pct(low)}-{_pct(high)})"
+
+
+def rate_interval(events: int) -> tuple[float, float]:
+    """The exact 95% interval of a Poisson count."""
+    low = float(chi2.ppf(0.025, 2 * events)) / 2 if events > 0 else 0.0
+    return low, float(chi2.ppf(0.975, 2 * events + 2)) / 2
+
+
 def _ok(good: bool) -> str:
     return "met" if good else "**missed**"
 
@@ -63,6 +84,8 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
     th = card["thresholds"]
     hard = a["hard_negatives"]
     worst_hard = max((v["share"] or 0.0 for v in hard.values()), default=0.0)
+    thousand_person_days = a["people"] / 1000 * a["days"]
+    rate = "-".join(f"{x / thousand_person_days:.2f}" for x in rate_interval(a["false_alerts"]))
     lines = [
         f"# Model {card['version']}: evaluation report",
         "",
@@ -82,16 +105,19 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         "",
         "| measure | value | target | |",
         "| --- | --- | --- | --- |",
-        f"| scam episodes alerted | {_of(a['caught'], a['episodes'])} | ≥ 90% | "
+        f"| scam episodes alerted | {_of_ci(a['caught'], a['episodes'])} | ≥ 90% | "
         f"{_ok(a['recall'] >= TARGETS['recall'])} |",
         "| alerted before the money left the first payee account | "
-        f"{_of(a['caught_early'], a['episodes'])} | ≥ 80% "
+        f"{_of_ci(a['caught_early'], a['episodes'])} | ≥ 80% "
         f"| {_ok(a['early_share_of_episodes'] >= TARGETS['early'])} |",
         f"| false alerts per 1,000 people a day | {a['false_per_1000_people_day']:.2f} "
-        f"({a['false_alerts']} in "
-        f"{a['days']:.1f} days) | ≤ 1 | {_ok(a['false_per_1000_people_day'] <= TARGETS['false'])} |",
+        f"({a['false_alerts']} in {a['days']:.1f} days; 95% interval {rate}) | ≤ 1 | "
+        f"{_ok(a['false_per_1000_people_day'] <= TARGETS['false'])} |",
         f"| worst hard-negative kind alerted | {_pct(worst_hard)} | ≤ 5% each | "
         f"{_ok(worst_hard <= TARGETS['hard'])} |",
+        "",
+        "The intervals are the exact 95% ones of the counts: with a few dozen episodes of a kind, a share "
+        "a few points from its target says little either way. The last column reads the share itself.",
         "",
         f"Alerts: {a['alerts']} (one per episode and subject; {a['revisions']} further revisions grew them, "
         f"{a['alerts_per_caught_episode']:.2f} alerts per caught episode); false ones by kind: "
@@ -130,7 +156,8 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
     ]
     for k, v in hard.items():
         lines.append(
-            f"| {k} | {_of(v['alerted'], v['episodes'])} | ≤ 5% {_ok((v['share'] or 0) <= TARGETS['hard'])} |"
+            f"| {k} | {_of_ci(v['alerted'], v['episodes'])} | ≤ 5% "
+            f"{_ok((v['share'] or 0) <= TARGETS['hard'])} |"
         )
     rl = r["row_level"]
     lines += [

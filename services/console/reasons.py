@@ -48,6 +48,14 @@ def _window(text: str) -> str:
     return "1小时" if text == "hour" else "24小时"
 
 
+def _payee(m: Match) -> str:
+    said = f"{_money(m['a'])}转给此前付过{m['n']}次的收款人"
+    if m["t"]:
+        said += "（不到1分钟前首次付款）" if m["t"] == "under a minute" else f"（{_span(m['t'])}前首次付款）"
+    said += f"，24小时内共{m['s']}元"
+    return said + (f"，是上一笔的{m['x']}倍" if m["x"] else "")
+
+
 def _device(m: Match) -> str:
     parts = {"a new device logged in": "新设备登录", "the SIM card changed": "更换了SIM卡"}
     return "24小时内" + "、".join(parts.get(p, p) for p in m["parts"].split(" and "))
@@ -67,9 +75,11 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     ),
     (
         re.compile(
-            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times? before, (?P<s>[\d,]+) CNY to it in 24 h"
+            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times? before"
+            r"(?:, first (?P<t>\d+ (?:min|h)|under a minute) ago)?, (?P<s>[\d,]+) CNY to it in 24 h"
+            r"(?:, (?P<x>[\d.]+) times the payment before)?"
         ),
-        lambda m: f"{_money(m['a'])}转给此前付过{m['n']}次的收款人，24小时内共{m['s']}元",
+        _payee,
     ),
     (
         re.compile(r"(?P<a>[\d,]+ CNY) is (?P<n>\d+) times this person's typical payment"),
@@ -94,9 +104,12 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (
         re.compile(
             r"(?P<n>\d+) payments? totalling (?P<a>[\d,]+ CNY) in the last hour, "
-            r"(?P<k>\d+) new payees? in 24 h"
+            r"(?P<k>\d+) new payees? in 24 h(?:, (?P<r>[\d,]+ CNY) to new payees in 7 days)?"
         ),
-        lambda m: f"过去1小时付款{m['n']}笔，共{_money(m['a'])}；24小时内新增收款人{m['k']}个",
+        lambda m: (
+            f"过去1小时付款{m['n']}笔，共{_money(m['a'])}；24小时内新增收款人{m['k']}个"
+            + (f"；7天内付给新收款人共{_money(m['r'])}" if m["r"] else "")
+        ),
     ),
     (re.compile(r"(?P<parts>.+) within 24 h"), _device),
     (re.compile(r"no device change"), lambda m: "设备无变化"),

@@ -8,17 +8,19 @@ that did not happen)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
-from models.features.person import SINCE_CAP_H
+from models.features.person import RELATIONSHIP_CAP_H, SINCE_CAP_H
 from models.features.vector import FEATURE_NAMES
 
 F = dict[str, float]
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 MAX_REASONS = 4
 MIN_CONTRIBUTION = 0.05  # in log-odds: less than this raised the score by nothing worth saying
+STEP_UP = math.log10(1.5)  # a payment this much larger than the last to the payee is worth saying
 
 
 def money(amount: float) -> str:
@@ -96,10 +98,14 @@ def _wallet(f: F) -> str | None:
 def _payee(f: F) -> str:
     if f["payee_new"]:
         return f"{money(_amount(f))} went to a payee this person had never paid"
-    return (
-        f"{money(_amount(f))} to a payee paid {_count(f['payee_prior_count'], 'time')} before, "
-        f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
-    )
+    said = f"{money(_amount(f))} to a payee paid {_count(f['payee_prior_count'], 'time')} before"
+    hours = f["payee_first_paid_h"]
+    if 0 < hours < RELATIONSHIP_CAP_H:
+        said += f", first {'under a minute' if hours * 60 < 1 else _ago(hours)} ago"
+    said += f", {10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
+    if f["amount_vs_last_to_payee"] >= STEP_UP:
+        said += f", {10 ** f['amount_vs_last_to_payee']:.1f} times the payment before"
+    return said
 
 
 def _amount_reason(f: F) -> str:
@@ -134,10 +140,13 @@ def _refund(f: F) -> str | None:
 
 def _velocity(f: F) -> str:
     total = money(10 ** f["outs_1h_sum_log10"] - 1)
-    return (
+    said = (
         f"{_count(f['outs_1h_count'], 'payment')} totalling {total} in the last hour, "
         f"{_count(f['new_payees_24h'], 'new payee')} in 24 h"
     )
+    if f["to_recent_payees_7d_sum_log10"] > 0:
+        said += f", {money(10 ** f['to_recent_payees_7d_sum_log10'] - 1)} to new payees in 7 days"
+    return said
 
 
 def _contacts(f: F) -> str | None:
@@ -174,7 +183,16 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
     (("hours_since_new_device", "seq_link_new_device_payment"), _takeover),
     (("hours_since_sim_change", "seq_sim_change_payment"), _sim),
     (("seq_topup_new_payee", "wallet_payment"), _wallet),
-    (("payee_new", "payee_prior_count", "to_payee_24h_sum_log10"), _payee),
+    (
+        (
+            "payee_new",
+            "payee_prior_count",
+            "to_payee_24h_sum_log10",
+            "payee_first_paid_h",
+            "amount_vs_last_to_payee",
+        ),
+        _payee,
+    ),
     (("amount_log10", "amount_vs_typical"), _amount_reason),
     (
         (
@@ -206,6 +224,7 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
             "outs_24h_count",
             "outs_24h_sum_log10",
             "new_payees_24h",
+            "to_recent_payees_7d_sum_log10",
         ),
         _velocity,
     ),

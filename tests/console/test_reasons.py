@@ -33,6 +33,9 @@ def _variants() -> list[dict[str, float]]:
         f["amount_log10"], f["amount_vs_typical"] = 4.68, 1.2 if flags[1] else 0.1
         f["prior_money_outs"] = 3.0 * flags[1]
         f["payee_prior_count"], f["to_payee_24h_sum_log10"] = 2.0, 3.5
+        f["payee_first_paid_h"] = (20.0, 0.005)[int(flags[0])] if flags[1] else 168.0
+        f["amount_vs_last_to_payee"] = 0.6 * flags[2]
+        f["to_recent_payees_7d_sum_log10"] = 4.2 * flags[3]
         f["payee_payers_1h"], f["payee_payers_24h"] = (3.0, 5.0) if flags[3] else (1.0, 1.0)
         f["payee_minutes_money_rests"] = 1440.0 if flags[4] else 7.0
         f["payee_payout_ratio_24h"] = 0.92
@@ -63,6 +66,14 @@ def test_every_reason_the_scorer_words_reads_in_mandarin():
     assert untranslated == []
     assert in_language("the payee account received money from 3 different people in the last hour", "zh") == (
         "收款账户在过去1小时内收到3人的汇款"
+    )
+    assert (
+        in_language(
+            "3,000 CNY to a payee paid 1 time before, first 20 h ago, 1,000 CNY to it in 24 h, "
+            "3.0 times the payment before",
+            "zh",
+        )
+        == "3,000元转给此前付过1次的收款人（20小时前首次付款），24小时内共1,000元，是上一笔的3.0倍"
     )
 
 

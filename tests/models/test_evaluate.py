@@ -3,15 +3,17 @@ episodes whose money did leave, and a figure with nothing to count is n/a, never
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pytest
 
 from models.features.vector import FEATURE_NAMES
 from models.training.evaluate import episode_recall
-from models.training.report import _pct
+from models.training.report import _pct, interval, rate_interval
 from models.training.table import FeatureTable
 from tests import factories as f
 
@@ -53,3 +55,17 @@ def test_nothing_to_count_reads_n_a():
     recall, per, early = episode_recall(table, scores, 0.5, [])
     assert (recall, per, early) == (None, {}, None)
     assert _pct(None) == "n/a" and _pct(0.5) == "50.0%"
+
+
+def test_intervals_of_a_few_dozen_episodes_are_wide_and_exact():
+    # None of 19 alerted: the share may still be up to 17.6% (1 - 0.025^(1/19)); 78 of 87 spans 81-95%.
+    low, high = interval(0, 19)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 19))
+    low, high = interval(78, 87)
+    assert 0.81 < low < 0.82 and 0.95 < high < 0.96
+    assert interval(87, 87)[1] == 1.0
+    # No false alert in a period: the rate may still be up to 3.69 a period (-ln 0.025).
+    low, high = rate_interval(0)
+    assert low == 0.0 and high == pytest.approx(-math.log(0.025))
+    low, high = rate_interval(17)
+    assert 9.9 < low < 10.0 and 27.2 < high < 27.3

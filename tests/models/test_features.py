@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import tracemalloc
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from models.features.person import (
     CALL_WINDOW_S,
     PERSON_FEATURES,
     RECENT_MAX,
+    RELATIONSHIP_CAP_H,
     SINCE_CAP_H,
     CallSeen,
     MoneyOut,
@@ -381,3 +383,55 @@ def test_books_are_pruned_once_a_minute_of_event_time_not_per_event():
     minute = T0 - T0 % 60
     assert not prune_due(minute + 1, minute + 59)  # within one minute: no walk
     assert prune_due(minute + 59, minute + 60)  # into the next: pruned
+
+
+def test_a_payee_first_paid_this_week_its_step_up_and_the_money_to_new_payees():
+    """An investment scam's pattern: a payee first paid yesterday, paid again three times as much; the
+    week's money to new payees adds up. A regular payee is none of these."""
+    person = PersonState()
+    person.record_out(out(T0 - 5 * 86_400, 200.0, payee="b/RENT", new=True, ref="rent0"))
+    person.record_out(out(T0 - 86_400, 1_000.0, payee="b/INVEST", new=True, ref="i0"))
+    first = feats(person, out(T0 - 86_400, 1_000.0, payee="b/INVEST", new=True, ref="i0"))
+    assert first["payee_first_paid_h"] == 0.0 and first["amount_vs_last_to_payee"] == 0.0
+    assert first["to_recent_payees_7d_sum_log10"] == math.log10(1_001.0)
+    again = out(T0, 3_000.0, payee="b/INVEST", new=False, ref="i1")
+    person.record_out(again)
+    values = feats(person, again)
+    assert values["payee_first_paid_h"] == 24.0
+    assert values["amount_vs_last_to_payee"] == math.log10(3_000.0) - math.log10(1_000.0)
+    assert values["to_recent_payees_7d_sum_log10"] == math.log10(4_001.0)
+    # The rent payee was first paid with the person's first money-out Stopline saw: an old relationship.
+    rent = out(T0 + 60, 200.0, payee="b/RENT", new=False, ref="rent1")
+    person.record_out(rent)
+    values = feats(person, rent)
+    assert values["payee_first_paid_h"] == RELATIONSHIP_CAP_H and values["amount_vs_last_to_payee"] == 0.0
+    assert values["to_recent_payees_7d_sum_log10"] == math.log10(4_001.0)
+
+
+def test_a_persons_first_day_of_payments_holds_no_new_relationship():
+    """Stopline's first day of a person's payments (a deployment, a bank that starts reporting): a payee
+    paid twice in it is not told apart from a regular one, and none of it counts as money to new payees;
+    calls seen before change nothing."""
+    person = PersonState()
+    person.seen(T0 - 10 * 86_400)  # a call, ten days before the first payment seen
+    person.record_out(out(T0, 500.0, payee="b/SHOP", new=True, ref="s0"))
+    second = out(T0 + 120, 500.0, payee="b/SHOP", new=False, ref="s1")
+    person.record_out(second)
+    values = feats(person, second)
+    assert values["payee_first_paid_h"] == RELATIONSHIP_CAP_H
+    assert values["to_recent_payees_7d_sum_log10"] == 0.0
+
+
+def test_steps_are_from_the_payment_before_in_time_late_or_rescored():
+    person = PersonState()
+    person.record_out(out(T0, 100.0, payee="b/X", new=True, ref="a"))
+    person.record_out(out(T0 + 600, 400.0, payee="b/X", new=False, ref="b"))
+    late = out(T0 + 300, 800.0, payee="b/X", new=False, ref="late")
+    person.record_out(late)
+    assert feats(person, late)["amount_vs_last_to_payee"] == math.log10(800.0) - math.log10(100.0)
+    # A first payment scored again (a late call) after a smaller one followed it: still no step, still new.
+    big = out(T0 + 3 * 86_400, 5_000.0, payee="b/Y", new=True, ref="big")
+    person.record_out(big)
+    person.record_out(out(T0 + 3 * 86_400 + 60, 100.0, payee="b/Y", new=False, ref="small"))
+    again = feats(person, big)
+    assert again["amount_vs_last_to_payee"] == 0.0 and again["payee_first_paid_h"] == 0.0

@@ -214,7 +214,8 @@ def _alerted(events: list[Event], s: Scene) -> bool:
 
 def test_a_typical_customer_service_scam_is_alerted() -> None:
     # 8,000 CNY to a new payee 4 min after a 15-minute call from a stranger: m-20261201-r4 missed it (0.74
-    # under its 0.79), m-20261201-r5, trained on five times the traffic, alerts.
+    # under its 0.79), m-20261201-r5, trained on five times the traffic, alerts; so does m-20261202-r7
+    # (0.867 over its 0.808).
     s = scene()
     assert _alerted(impersonation_service(s, minutes=15, amount="8000.00"), s)
 
