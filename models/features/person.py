@@ -144,11 +144,14 @@ class AlertSeen:
 @dataclass(slots=True)
 class PayeeSeen:
     first: float
-    last: float
     count: int
-    # Its latest payments (at most PAYEE_STEPS_KEPT), in time order.
+    # Its latest payments (at most PAYEE_STEPS_KEPT, never none), in time order.
     times: list[float] = field(default_factory=list)
     amounts: list[float] = field(default_factory=list)
+
+    @property
+    def last(self) -> float:
+        return self.times[-1]
 
 
 def _covers(call: CallSeen, at: float) -> bool:
@@ -309,13 +312,9 @@ class PersonState:
     def record_out(self, out: MoneyOut) -> None:
         seen = self.payees.get(out.payee)
         if seen is None:
-            seen = self.payees[out.payee] = PayeeSeen(out.at, out.at, 1)
+            seen = self.payees[out.payee] = PayeeSeen(out.at, 1)
         else:
-            seen.first, seen.last, seen.count = (
-                min(seen.first, out.at),
-                max(seen.last, out.at),
-                seen.count + 1,
-            )
+            seen.first, seen.count = min(seen.first, out.at), seen.count + 1
         i = bisect.bisect_right(seen.times, out.at)
         seen.times.insert(i, out.at)
         seen.amounts.insert(i, out.amount)
