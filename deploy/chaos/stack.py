@@ -26,7 +26,7 @@ import httpx
 from deploy.local import fleet, kafka
 from deploy.local.common import CACHE_DIR
 from deploy.local.processes import PY, Child, step, wait_healthy
-from deploy.local.supervisor import Supervisor
+from deploy.local.supervisor import GroupRelease, Supervisor
 
 ROOT = CACHE_DIR / "chaos"
 PREFIX = "chaos-"
@@ -99,7 +99,10 @@ class Stack:
         ports: dict[tuple[str, int], int] = {}
         self.port_of = lambda service, n: ports.setdefault((service, n), free_port())
         self.children = fleet.children(2, port_of=self.port_of, services=SERVICES)
-        self.supervisor = Supervisor(self.children, backoff_s=0.5, backoff_max_s=5, stable_s=20)
+        self.release = GroupRelease()
+        self.supervisor = Supervisor(
+            self.children, backoff_s=0.5, backoff_max_s=5, stable_s=20, release=self.release
+        )
         self._supervising = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,6 +145,7 @@ class Stack:
         if self._thread is not None:
             self._thread.join(60)
         self.supervisor.close()
+        self.release.close()
         for child in reversed(self.children):
             child.stop()
 

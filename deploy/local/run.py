@@ -17,7 +17,7 @@ from deploy.local import fleet, kafka
 from deploy.local.common import REPO_ROOT, say
 from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
 from deploy.local.staff import USERNAME, Staff
-from deploy.local.supervisor import Supervisor
+from deploy.local.supervisor import GroupRelease, Supervisor
 from services.blocklist.settings import BlocklistSettings
 from services.console.settings import ConsoleSettings
 from services.coordination.settings import CoordinationSettings
@@ -114,7 +114,8 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    supervisor = Supervisor(CHILDREN)
+    release = GroupRelease()
+    supervisor = Supervisor(CHILDREN, release=release)
     try:
         step(["services.migrate", "upgrade"], "database migrations", timeout=120)
         # Each run streams on fresh topics (the database keeps its cases and alerts): the simulator
@@ -151,6 +152,7 @@ def main() -> None:
     finally:
         say("stopping services …")
         supervisor.close()
+        release.close()
         for child in reversed(CHILDREN):
             child.stop()
         if not stack_was_up:

@@ -7,29 +7,122 @@ answer a child is starting (loading its model, restoring its state) and is given
 Kubernetes startup probe would. Every restart is
 logged with its cause and counted in `stopline_supervisor_restarts_total{child, cause}`.
 
+A child that ended is first taken out of its consumer groups (`release`, e.g. `GroupRelease`): its
+consumers are static members, whose partitions a group otherwise keeps for the session timeout in case
+the process comes back; the supervisor knows it is gone, so the other instances take them over at once.
+It starts again only after that (or after the release gave up), lest the new process be removed too.
+
 Probes run in threads of their own and a tick only collects their answers: a hung child's probe takes its
 whole timeout, and the ticks meanwhile still start again the children that ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter, Gauge
 
+from deploy.local import kafka
 from deploy.local.common import say
 from deploy.local.processes import Child
+from streams import membership
 
 log = logging.getLogger(__name__)
 
 RESTARTS = Counter("stopline_supervisor_restarts_total", "children started again", ["child", "cause"])
 UP = Gauge("stopline_supervisor_child_up", "1 while the child runs", ["child"])
+RELEASES = Counter(
+    "stopline_supervisor_group_releases_total",
+    "ended children taken out of their consumer groups: removed (from one or more), none (in none), failed",
+    ["child", "outcome"],
+)
+
+
+class GroupRelease:
+    """`release` of children whose consumers are static members (named by their `STOPLINE_INSTANCE`):
+    takes an ended child out of its consumer groups (`streams.membership.Expeller`). One admin client,
+    kept on a loop of its own, serves every release and describes the groups every `DESCRIBE_EVERY_S`
+    meanwhile: a client made per release would find the cluster again each time, seconds when a node is
+    down or cut off."""
+
+    TIMEOUT_S = 6.0  # past it, the groups keep the member for their session timeout, as without this
+    DESCRIBE_EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="group-release", daemon=True)
+        self._thread.start()
+        self._expeller: membership.Expeller | None = None
+        self._connecting = asyncio.Lock()
+        self._keeping = asyncio.run_coroutine_threadsafe(self._keep(), self._loop)
+
+    def __call__(self, child: Child) -> None:
+        instance = child.env.get("STOPLINE_INSTANCE")
+        if not instance:
+            return
+        began = time.monotonic()
+        expelling = asyncio.run_coroutine_threadsafe(self._expel(instance), self._loop)
+        try:
+            removed = expelling.result(self.TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
+            # Cancelled, so that it cannot remove the process started next. (A request already sent
+            # could still land: the new process would then join again, one more rebalance, no harm.)
+            expelling.cancel()
+            RELEASES.labels(child.name, "failed").inc()
+            say(f"{child.name} not taken out of its consumer groups ({type(exc).__name__})")
+            return
+        RELEASES.labels(child.name, "removed" if removed else "none").inc()
+        took = time.monotonic() - began
+        groups = ", ".join(removed) or "none"
+        say(f"{child.name} taken out of its consumer groups in {took:.1f}s: {groups}")
+
+    async def _expel(self, instance: str) -> list[str]:
+        return await (await self._connected()).expel(instance)
+
+    async def _connected(self) -> membership.Expeller:
+        async with self._connecting:
+            if self._expeller is None:
+                admin = AIOKafkaAdminClient(**kafka.admin_connection().options(), request_timeout_ms=3000)
+                try:
+                    await asyncio.wait_for(admin.start(), self.TIMEOUT_S / 2)
+                except BaseException:
+                    await admin.close()
+                    raise
+                self._expeller = membership.Expeller(admin)
+            return self._expeller
+
+    async def _keep(self) -> None:
+        while True:
+            try:
+                await (await self._connected()).describe()
+            except Exception:  # noqa: BLE001 - Kafka not up yet, or down: tried again
+                log.debug("group release not connected yet")
+            await asyncio.sleep(self.DESCRIBE_EVERY_S)
+
+    def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._keeping.cancel()
+
+        async def closed() -> None:
+            if self._expeller is not None:
+                await self._expeller.admin.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(closed(), self._loop).result(5)
+        except Exception:  # noqa: BLE001 - closing at exit: nothing to do about it
+            log.debug("group release's admin client not closed cleanly")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
 
 
 def exit_cause(returncode: int) -> str:
@@ -52,6 +145,7 @@ class _Watch:
     next_probe_at: float = 0.0
     answered: bool = False  # live at least once since its start
     probing: Future[bool] | None = None  # a probe of the child's current run, in flight or answered
+    releasing: Future[None] | None = None  # the ended child's release from its groups, until it is done
     causes: list[str] = field(default_factory=list)
 
 
@@ -66,6 +160,7 @@ class Supervisor:
         probe_every_s: float = 5.0,
         probe_failures: int = 3,
         startup_s: float = 120.0,
+        release: Callable[[Child], None] | None = None,
     ) -> None:
         self.watches = {c.name: _Watch(c) for c in children}
         self.backoff_s = backoff_s
@@ -74,6 +169,7 @@ class Supervisor:
         self.probe_every_s = probe_every_s
         self.probe_limit = probe_failures
         self.startup_s = startup_s
+        self.release = release
         self.paused: set[str] = set()  # children deliberately left down (the fault suite's choice)
         self._probes = ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="probe")
         # One client for every probe (it is thread-safe): a client made per probe costs ~50 ms of CPU.
@@ -107,7 +203,8 @@ class Supervisor:
                 continue
             if watch.restart_at is None:
                 self._ended(watch, exit_cause(returncode), now)
-            elif now >= watch.restart_at:
+            elif now >= watch.restart_at and (watch.releasing is None or watch.releasing.done()):
+                watch.releasing = None
                 child.start()
                 self.started(child)
 
@@ -121,6 +218,8 @@ class Supervisor:
             else min(self.backoff_s * 2 ** (watch.failures - 1), self.backoff_max_s)
         )
         watch.restart_at = now + delay
+        if self.release is not None:
+            watch.releasing = self._probes.submit(self.release, watch.child)
         watch.causes.append(cause)
         RESTARTS.labels(watch.child.name, cause).inc()
         say(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 
 from prometheus_client import REGISTRY
@@ -157,3 +158,43 @@ def test_a_hung_child_does_not_delay_the_restart_of_another():
     assert killed.proc.pid != first and restarted_after_s < 1.5
     assert supervisor.restarts("sup-killed-beside") == ["killed by SIGKILL"]
     assert supervisor.restarts("sup-hung") == ["not live"]
+
+
+def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again():
+    # The release takes the dead process's static memberships out of its groups: done for the new
+    # process, it would take it out too, so the restart waits for it.
+    releasing = threading.Event()
+    may_finish = threading.Event()
+    released: list[tuple[str, int | None]] = []
+
+    def release(child: Child) -> None:
+        assert child.proc is not None
+        released.append((child.name, child.proc.returncode))  # the process that ended, not a new one
+        releasing.set()
+        may_finish.wait(10)
+
+    child = Child("sup-released", ["tests.deploy.child", "60", "0"])
+    supervisor = Supervisor([child], backoff_s=0.01, release=release)
+    child.start()
+    supervisor.started(child)
+    try:
+        assert child.proc is not None
+        first = child.proc.pid
+        child.proc.send_signal(signal.SIGKILL)
+        while not releasing.is_set():
+            supervisor.tick()
+            time.sleep(0.01)
+        for _ in range(20):  # well past the backoff: still not started while the release runs
+            supervisor.tick()
+            time.sleep(0.01)
+        assert child.proc.pid == first
+        may_finish.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and child.proc.pid == first:
+            supervisor.tick()
+            time.sleep(0.01)
+        assert child.proc.pid != first and child.proc.poll() is None
+    finally:
+        may_finish.set()
+        child.stop()
+    assert released == [("sup-released", -signal.SIGKILL)]

@@ -1,7 +1,8 @@
 """Consumer group membership on the real broker: a static member (an instance name) that comes back takes
 its partitions back without the group rebalancing; one that does not come back loses them to the others
-after the session timeout; readiness says whether a runner holds its partitions; each
-assignment is counted, with how long it took to be read again."""
+after the session timeout, or at once when whoever saw it die takes it out of its groups; readiness says
+whether a runner holds its partitions; each assignment is counted, with how long it took to be read
+again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import dataclasses
 import pytest
 from prometheus_client import REGISTRY
 
+from deploy.local.processes import Child
+from deploy.local.supervisor import GroupRelease
+from streams.admin import admin_client
 from streams.consumer import Batch, ConsumerRunner
+from streams.membership import expel
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import eventually
@@ -24,8 +29,10 @@ async def _nothing(_: Batch) -> None:
     return None
 
 
-def _member(infra: Infra, topic: str, group: str, instance: str) -> ConsumerRunner:
-    kafka = dataclasses.replace(infra.kafka, instance=instance)
+def _member(
+    infra: Infra, topic: str, group: str, instance: str, session_timeout_ms: int = 6_000
+) -> ConsumerRunner:
+    kafka = dataclasses.replace(infra.kafka, instance=instance, session_timeout_ms=session_timeout_ms)
     return ConsumerRunner(kafka=kafka, group_id=group, topics=[topic], handle=_nothing)
 
 
@@ -88,3 +95,45 @@ async def test_a_member_that_does_not_come_back_loses_its_partitions_to_the_othe
         assert REGISTRY.get_sample_value("stopline_consumer_assignment_seconds_count", labels) == given
     finally:
         await _stopped(b, b_task)
+
+
+async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it(infra: Infra):
+    # A session long enough that the partitions cannot have moved by the timeout alone.
+    topic = await _topic_with(infra, [], partitions=4)
+    group, other_group = (f"{infra.prefix}{f.unique('static')}" for _ in range(2))
+    dead, alive = f.unique("a"), f.unique("b")  # names no earlier test's member still has
+    a, b = (_member(infra, topic, group, name, session_timeout_ms=60_000) for name in (dead, alive))
+    bystander = _member(infra, topic, other_group, alive, session_timeout_ms=60_000)  # b elsewhere
+    tasks = [await _joined(runner) for runner in (a, b, bystander)]
+    try:
+        await eventually(lambda: len(b.consumer.assignment()) == 2, timeout_s=30)
+        await _stopped(a, tasks[0])  # a static member leaves nothing behind: as if killed
+        async with admin_client(infra.kafka) as admin:
+            assert await expel(admin, dead) == [group]
+            assert await expel(admin, dead) == []  # gone already: nothing to remove, no error
+        await eventually(lambda: len(b.consumer.assignment()) == 4 and b.readiness() == "ok", timeout_s=20)
+        assert sorted(tp.partition for tp in b.consumer.assignment()) == [0, 1, 2, 3]
+        assert len(bystander.consumer.assignment()) == 4 and bystander.readiness() == "ok"
+    finally:
+        await _stopped(b, tasks[1])
+        await _stopped(bystander, tasks[2])
+
+
+async def test_the_supervisor_takes_a_dead_child_out_of_its_groups_by_its_instance_name(infra: Infra):
+    topic = await _topic_with(infra, [], partitions=2)
+    group = f"{infra.prefix}{f.unique('static')}"
+    dead, alive = f.unique("a"), f.unique("b")
+    a, b = (_member(infra, topic, group, name, session_timeout_ms=60_000) for name in (dead, alive))
+    tasks = [await _joined(runner) for runner in (a, b)]
+    release = GroupRelease()
+    try:
+        await eventually(lambda: len(b.consumer.assignment()) == 1, timeout_s=30)
+        await _stopped(a, tasks[0])
+        child = Child(dead, [], env={"STOPLINE_INSTANCE": dead})
+        await asyncio.to_thread(release, child)  # as the supervisor calls it, from a thread of its own
+        labels = {"child": dead, "outcome": "removed"}
+        assert REGISTRY.get_sample_value("stopline_supervisor_group_releases_total", labels) == 1
+        await eventually(lambda: len(b.consumer.assignment()) == 2 and b.readiness() == "ok", timeout_s=20)
+    finally:
+        release.close()
+        await _stopped(b, tasks[1])

@@ -1,0 +1,177 @@
+"""Taking a dead process's static memberships out of its consumer groups at once.
+
+A consumer with an instance name (`streams.consumer`, `group_instance_id`) is a static member: when its
+process dies, the group keeps its partitions for the session timeout, so that the process started again
+takes them back with no rebalance. That wait is right when nobody knows the process is gone; a
+supervisor that saw it exit does know, and then the group's other members need not wait for the session
+timeout. `Expeller.expel` removes the instance from its groups by its name, as Kafka's admin client
+does (KIP-345, LeaveGroup v3 with the member id left unknown): each group rebalances at once and its
+other members take the partitions. Call it before the process starts again: removed by name, the new
+process would be expelled too (it would join again, at the cost of one more rebalance).
+
+aiokafka 0.14 knows LeaveGroup v0-v1 only (a member by its member id), hence the v3 request here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TypeAlias
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
+
+log = logging.getLogger(__name__)
+
+GONE = (25, 69)  # UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND: not a member of that group, nothing to remove
+MOVED = {14, 15, 16}  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+
+class _LeaveGroupResponseV3(Response):
+    API_KEY = 13
+    API_VERSION = 3
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("error_code", Int16),
+        (
+            "members",
+            Array(
+                ("member_id", String("utf-8")), ("group_instance_id", String("utf-8")), ("error_code", Int16)
+            ),
+        ),
+    )
+
+
+class _LeaveGroupRequestV3(RequestStruct):
+    API_KEY = 13
+    API_VERSION = 3
+    RESPONSE_TYPE = _LeaveGroupResponseV3
+    SCHEMA = Schema(
+        ("group", String("utf-8")),
+        ("members", Array(("member_id", String("utf-8")), ("group_instance_id", String("utf-8")))),
+    )
+
+
+_Struct: TypeAlias = _LeaveGroupRequestV3
+
+
+class RemoveStaticMember(Request[_Struct]):
+    API_KEY = 13
+
+    def __init__(self, group: str, instance: str) -> None:
+        self.group = group
+        self.instance = instance
+
+    def build(self, request_struct_class: type[_Struct]) -> _Struct:
+        return request_struct_class(self.group, [("", self.instance)])
+
+
+async def _groups(admin: AIOKafkaAdminClient, timeout_s: float) -> set[str]:
+    """Every consumer group any reachable broker coordinates (a broker down coordinates none now)."""
+    cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+    brokers = [broker["node_id"] for broker in cluster.get("brokers") or ()]
+    listed = await asyncio.gather(
+        *(asyncio.wait_for(admin.list_consumer_groups([node]), timeout_s) for node in brokers),
+        return_exceptions=True,  # a broker down: its groups have moved, or wait for it anyway
+    )
+    return {str(group[0]) for groups in listed if not isinstance(groups, BaseException) for group in groups}
+
+
+class Expeller:
+    """Removes dead instances from their groups through one admin client. What it learns of the cluster
+    it keeps: the groups with their members, and each group's coordinator. A removal then asks only the
+    groups that had members when last described (not the empty groups of processes long gone), each at
+    the coordinator known, so that it does not wait on a broker that is down or cut off; a coordinator is
+    looked up again only when the one known fails, and the groups are described again after each
+    removal, for the next."""
+
+    def __init__(self, admin: AIOKafkaAdminClient, timeout_s: float = 2.0) -> None:
+        self.admin = admin
+        self.timeout_s = timeout_s  # each request's
+        self.members: dict[str, list[str]] = {}  # group: member ids (a static member's: `<instance>-<uuid>`)
+        self.coordinators: dict[str, int] = {}
+        self._describing: asyncio.Task[None] | None = None
+
+    async def expel(self, instance: str) -> list[str]:
+        """Remove the static member named `instance` from every consumer group it belongs to; return those
+        groups. A group that cannot be reached is left to its session timeout."""
+        if not self.members:
+            await self.describe()
+        # Every group with members, not only those it was seen in: it may have joined one since.
+        groups = sorted(group for group, members in self.members.items() if members)
+        done = await asyncio.gather(*(self._remove(group, instance) for group in groups))
+        if self._describing is None or self._describing.done():
+            self._describing = asyncio.create_task(self.describe())
+        return [group for group, removed in zip(groups, done, strict=True) if removed]
+
+    async def describe(self) -> None:
+        """Learn every group's members anew (a group that cannot be described keeps what was known)."""
+        try:
+            groups = await _groups(self.admin, self.timeout_s)
+            unknown = sorted(groups - self.coordinators.keys())
+            found = await asyncio.gather(
+                *(asyncio.wait_for(self.admin.find_coordinator(g), self.timeout_s) for g in unknown),
+                return_exceptions=True,
+            )
+            self.coordinators.update(
+                (g, node) for g, node in zip(unknown, found, strict=True) if isinstance(node, int)
+            )
+            # One group a request: aiokafka 0.14 fails to decode an answer describing several.
+            known = sorted(groups & self.coordinators.keys())
+            answers = await asyncio.gather(
+                *(
+                    asyncio.wait_for(
+                        self.admin.describe_consumer_groups([g], group_coordinator_id=self.coordinators[g]),
+                        self.timeout_s,
+                    )
+                    for g in known
+                ),
+                return_exceptions=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - what was known serves meanwhile
+            log.warning("consumer groups not described", extra={"fields": {"error": type(exc).__name__}})
+            return
+        for group, answer in zip(known, answers, strict=True):
+            described = None if isinstance(answer, BaseException) else answer[0].to_object()["groups"][0]
+            if described is not None and described["error_code"] == 0:
+                self.members[group] = [m["member_id"] for m in described["members"]]
+            else:  # its coordinator is looked up again next time
+                self.coordinators.pop(group, None)
+
+    async def _remove(self, group: str, instance: str) -> bool:
+        """Whether the instance was a member of the group and is not any more."""
+        errors: list[int | str] = []  # the broker's error codes, or what the request raised
+        for known in (True, False):
+            if known and group not in self.coordinators:
+                continue
+            try:
+                node = (
+                    self.coordinators[group]
+                    if known
+                    else await asyncio.wait_for(self.admin.find_coordinator(group), self.timeout_s)
+                )
+                request = RemoveStaticMember(group, instance)
+                answer = await asyncio.wait_for(self.admin._send_request(request, node), self.timeout_s)  # noqa: SLF001 - no public call
+            except Exception as exc:  # noqa: BLE001 - asked again of a coordinator found anew, then left
+                self.coordinators.pop(group, None)
+                errors = [type(exc).__name__]
+                continue
+            self.coordinators[group] = node
+            errors = (
+                [member[2] for member in answer.members] if answer.error_code == 0 else [answer.error_code]
+            )
+            if not MOVED.intersection(errors):
+                break
+            self.coordinators.pop(group, None)
+        if any(code not in (0, *GONE) for code in errors):
+            log.warning(
+                "static member not removed",
+                extra={"fields": {"group": group, "instance": instance, "errors": errors}},
+            )
+        return bool(errors) and all(code == 0 for code in errors)
+
+
+async def expel(admin: AIOKafkaAdminClient, instance: str, timeout_s: float = 2.0) -> list[str]:
+    """`Expeller.expel` once, learning the cluster anew."""
+    return await Expeller(admin, timeout_s).expel(instance)
