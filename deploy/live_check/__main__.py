@@ -192,8 +192,42 @@ def compare(live: dict[str, Any], offline: dict[str, Any]) -> dict[str, Any]:
         }
         for k, v in offline["hard_negatives"].items()
     }
-    out["agree"] = all(live[k] == offline[k] for k in ("caught", "false_alerts", "alerts"))
+    out["agree"] = all(
+        live[k] == offline[k] for k in ("alerts", "false_alerts", "caught", "caught_early")
+    ) and all(
+        v["live"] == v["offline"] for part in ("per_typology", "hard_negatives") for v in out[part].values()
+    )
     return out
+
+
+def one_sided(
+    live: list[Any], offline: list[Any], window: tuple[float, float]
+) -> dict[str, list[dict[str, Any]]]:
+    """The alerts of the window only one side raised. Alert ids are derived from what raised the alert
+    (typology, subject, first trigger), so the same alert has the same id on both sides."""
+
+    def latest(found: list[Any]) -> dict[Any, Any]:
+        by_id: dict[Any, Any] = {}
+        for alert in found:
+            if window[0] <= alert.event_time.timestamp() < window[1]:
+                if alert.alert_id not in by_id or alert.revision > by_id[alert.alert_id].revision:
+                    by_id[alert.alert_id] = alert
+        return by_id
+
+    def brief(alert: Any) -> dict[str, Any]:
+        return {
+            "alert_id": str(alert.alert_id),
+            "typology": alert.typology,
+            "event_time": alert.event_time.isoformat(),
+            "revision": alert.revision,
+            "triggering_event_ids": alert.triggering_event_ids,
+        }
+
+    mine, theirs = latest(live), latest(offline)
+    return {
+        "only_live": [brief(a) for i, a in mine.items() if i not in theirs],
+        "only_offline": [brief(a) for i, a in theirs.items() if i not in mine],
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -232,6 +266,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         live_s = time.monotonic() - began
         alerts = asyncio.run(read_alerts(common))
     (logs / "alerts.jsonl").write_text("".join(a.model_dump_json() + "\n" for a in alerts))
+    offline_found = [a for _, a in offline_alerts]
+    (logs / "offline-alerts.jsonl").write_text("".join(a.model_dump_json() + "\n" for a in offline_found))
 
     def measured(found: list[Any]) -> dict[str, Any]:
         timed = [(a.event_time.timestamp(), a) for a in found]
@@ -240,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ).as_dict()
 
     live = measured(alerts)
-    offline = measured([a for _, a in offline_alerts])
+    offline = measured(offline_found)
     result = {
         "settings": vars(args),
         "model": version,
@@ -253,7 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "live": live,
         "offline": offline,
-        "comparison": compare(live, offline),
+        "comparison": {**compare(live, offline), **one_sided(alerts, offline_found, window)},
         "logs": str(logs),
     }
     (logs / "result.json").write_text(json.dumps(result, indent=2))

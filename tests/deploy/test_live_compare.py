@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from deploy.live_check.__main__ import batches, compare
+from deploy.live_check.__main__ import batches, compare, one_sided
 from models.training.alert_quality import measure
 from streams.schemas.alerts import Alert
 from tests import factories as f
@@ -115,3 +115,20 @@ def test_posts_follow_report_time_whatever_an_institutions_volume() -> None:
         assert newest - min(ts) <= 60 + 2  # nothing posted after events a minute younger than it
         newest = max(newest, *ts)
     assert max(len(ts) for _, ts in posted) <= 31
+
+
+def test_the_alerts_only_one_side_raised_are_named_by_their_latest_revision_in_the_window() -> None:
+    both, live_only, offline_only, outside = (uuid.uuid4() for _ in range(4))
+    early = f.alert(alert_id=outside, triggering_event_ids=["b:0"], event_time=T0 - timedelta(days=1))
+    live = [
+        _alert("b:1", alert_id=both),
+        _alert("b:1", "b:2", alert_id=both, revision=2),
+        _alert("b:5", alert_id=live_only),
+        _alert("b:6", alert_id=live_only, revision=2),
+        early,
+    ]
+    offline = [_alert("b:1", alert_id=both), _alert("b:8", alert_id=offline_only)]
+    t = T0.timestamp()
+    found = one_sided(live, offline, (t, t + 86_400))
+    assert [(a["alert_id"], a["revision"]) for a in found["only_live"]] == [(str(live_only), 2)]
+    assert [a["alert_id"] for a in found["only_offline"]] == [str(offline_only)]
