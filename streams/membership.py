@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -67,48 +68,77 @@ class RemoveStaticMember(Request[_Struct]):
         return request_struct_class(self.group, [("", self.instance)])
 
 
-async def _groups(admin: AIOKafkaAdminClient, timeout_s: float) -> set[str]:
-    """Every consumer group any reachable broker coordinates (a broker down coordinates none now)."""
+async def _groups(admin: AIOKafkaAdminClient, prefix: str, timeout_s: float) -> tuple[set[str], bool]:
+    """The consumer groups named with `prefix` that the reachable brokers coordinate, and whether every
+    broker answered (a broker down coordinates none now)."""
     cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
     brokers = [broker["node_id"] for broker in cluster.get("brokers") or ()]
     listed = await asyncio.gather(
         *(asyncio.wait_for(admin.list_consumer_groups([node]), timeout_s) for node in brokers),
-        return_exceptions=True,  # a broker down: its groups have moved, or wait for it anyway
+        return_exceptions=True,
     )
-    return {str(group[0]) for groups in listed if not isinstance(groups, BaseException) for group in groups}
+    found = {
+        str(group[0])
+        for groups in listed
+        if not isinstance(groups, BaseException)
+        for group in groups
+        if str(group[0]).startswith(prefix)
+    }
+    return found, not any(isinstance(groups, BaseException) for groups in listed)
+
+
+@dataclass
+class Expelled:
+    removed: list[str] = field(default_factory=list)  # groups the instance was taken out of
+    failed: list[str] = field(default_factory=list)  # groups that could not be asked: left to the timeout
 
 
 class Expeller:
     """Removes dead instances from their groups through one admin client. What it learns of the cluster
-    it keeps: the groups with their members, and each group's coordinator. A removal then asks only the
-    groups that had members when last described (not the empty groups of processes long gone), each at
-    the coordinator known, so that it does not wait on a broker that is down or cut off; a coordinator is
-    looked up again only when the one known fails, and the groups are described again after each
-    removal, for the next."""
+    it keeps: the groups named with its prefix, their members, and each group's coordinator. A removal
+    then asks only the groups where another instance was a member when last described (not the empty
+    groups of processes long gone, nor a group the instance had to itself: nobody would take anything
+    over, and its restart takes its partitions back with no rebalance), each at the coordinator known,
+    so that it does not wait on a broker that is down or cut off; a coordinator is looked up again only
+    when the one known fails, and the groups are described again after each removal, for the next."""
 
-    def __init__(self, admin: AIOKafkaAdminClient, timeout_s: float = 2.0) -> None:
+    def __init__(self, admin: AIOKafkaAdminClient, prefix: str = "", timeout_s: float = 1.5) -> None:
         self.admin = admin
+        self.prefix = prefix
         self.timeout_s = timeout_s  # each request's
         self.members: dict[str, list[str]] = {}  # group: member ids (a static member's: `<instance>-<uuid>`)
         self.coordinators: dict[str, int] = {}
         self._describing: asyncio.Task[None] | None = None
 
-    async def expel(self, instance: str) -> list[str]:
-        """Remove the static member named `instance` from every consumer group it belongs to; return those
-        groups. A group that cannot be reached is left to its session timeout."""
+    async def expel(self, instance: str) -> Expelled:
+        """Remove the static member named `instance` from the consumer groups it shares with another
+        instance. A group that cannot be reached is left to its session timeout."""
         if not self.members:
             await self.describe()
-        # Every group with members, not only those it was seen in: it may have joined one since.
-        groups = sorted(group for group, members in self.members.items() if members)
-        done = await asyncio.gather(*(self._remove(group, instance) for group in groups))
+        mine = f"{instance}-"
+        # Not only the groups it was seen in: it may have joined one since the last description.
+        groups = sorted(
+            g for g, members in self.members.items() if any(not m.startswith(mine) for m in members)
+        )
+        outcomes = await asyncio.gather(*(self._remove(group, instance) for group in groups))
         if self._describing is None or self._describing.done():
             self._describing = asyncio.create_task(self.describe())
-        return [group for group, removed in zip(groups, done, strict=True) if removed]
+        found = Expelled()
+        for group, outcome in zip(groups, outcomes, strict=True):
+            if outcome == "removed":
+                found.removed.append(group)
+            elif outcome == "failed":
+                found.failed.append(group)
+        return found
 
     async def describe(self) -> None:
         """Learn every group's members anew (a group that cannot be described keeps what was known)."""
         try:
-            groups = await _groups(self.admin, self.timeout_s)
+            groups, complete = await _groups(self.admin, self.prefix, self.timeout_s)
+            if complete:  # groups gone since (deleted): forgotten
+                for gone in (self.members.keys() | self.coordinators.keys()) - groups:
+                    self.members.pop(gone, None)
+                    self.coordinators.pop(gone, None)
             unknown = sorted(groups - self.coordinators.keys())
             found = await asyncio.gather(
                 *(asyncio.wait_for(self.admin.find_coordinator(g), self.timeout_s) for g in unknown),
@@ -129,18 +159,17 @@ class Expeller:
                 ),
                 return_exceptions=True,
             )
+            for group, answer in zip(known, answers, strict=True):
+                described = None if isinstance(answer, BaseException) else answer[0].to_object()["groups"][0]
+                if described is not None and described["error_code"] == 0:
+                    self.members[group] = [m["member_id"] for m in described["members"]]
+                else:  # its coordinator is looked up again next time
+                    self.coordinators.pop(group, None)
         except Exception as exc:  # noqa: BLE001 - what was known serves meanwhile
             log.warning("consumer groups not described", extra={"fields": {"error": type(exc).__name__}})
-            return
-        for group, answer in zip(known, answers, strict=True):
-            described = None if isinstance(answer, BaseException) else answer[0].to_object()["groups"][0]
-            if described is not None and described["error_code"] == 0:
-                self.members[group] = [m["member_id"] for m in described["members"]]
-            else:  # its coordinator is looked up again next time
-                self.coordinators.pop(group, None)
 
-    async def _remove(self, group: str, instance: str) -> bool:
-        """Whether the instance was a member of the group and is not any more."""
+    async def _remove(self, group: str, instance: str) -> str:
+        """ "removed", "absent" (not a member of the group) or "failed" (not asked, or not answered)."""
         errors: list[int | str] = []  # the broker's error codes, or what the request raised
         for known in (True, False):
             if known and group not in self.coordinators:
@@ -164,14 +193,17 @@ class Expeller:
             if not MOVED.intersection(errors):
                 break
             self.coordinators.pop(group, None)
-        if any(code not in (0, *GONE) for code in errors):
-            log.warning(
-                "static member not removed",
-                extra={"fields": {"group": group, "instance": instance, "errors": errors}},
-            )
-        return bool(errors) and all(code == 0 for code in errors)
+        if errors and all(code == 0 for code in errors):
+            return "removed"
+        if errors and all(code in GONE for code in errors):
+            return "absent"
+        log.warning(
+            "static member not removed",
+            extra={"fields": {"group": group, "instance": instance, "errors": errors}},
+        )
+        return "failed"
 
 
-async def expel(admin: AIOKafkaAdminClient, instance: str, timeout_s: float = 2.0) -> list[str]:
+async def expel(admin: AIOKafkaAdminClient, instance: str, prefix: str = "") -> Expelled:
     """`Expeller.expel` once, learning the cluster anew."""
-    return await Expeller(admin, timeout_s).expel(instance)
+    return await Expeller(admin, prefix).expel(instance)

@@ -99,7 +99,7 @@ class Stack:
         ports: dict[tuple[str, int], int] = {}
         self.port_of = lambda service, n: ports.setdefault((service, n), free_port())
         self.children = fleet.children(2, port_of=self.port_of, services=SERVICES)
-        self.release = GroupRelease()
+        self.release = GroupRelease(kafka.admin_connection(), PREFIX)
         self.supervisor = Supervisor(
             self.children, backoff_s=0.5, backoff_max_s=5, stable_s=20, release=self.release
         )

@@ -114,7 +114,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    release = GroupRelease()
+    release = GroupRelease(kafka.admin_connection(), RUN_PREFIX_ROOT)
     supervisor = Supervisor(CHILDREN, release=release)
     try:
         step(["services.migrate", "upgrade"], "database migrations", timeout=120)

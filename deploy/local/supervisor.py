@@ -31,10 +31,10 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter, Gauge
 
-from deploy.local import kafka
 from deploy.local.common import say
 from deploy.local.processes import Child
 from streams import membership
+from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,17 @@ RELEASES = Counter(
 
 class GroupRelease:
     """`release` of children whose consumers are static members (named by their `STOPLINE_INSTANCE`):
-    takes an ended child out of its consumer groups (`streams.membership.Expeller`). One admin client,
-    kept on a loop of its own, serves every release and describes the groups every `DESCRIBE_EVERY_S`
-    meanwhile: a client made per release would find the cluster again each time, seconds when a node is
-    down or cut off."""
+    takes an ended child out of the consumer groups (named with `prefix`) it shares with another
+    instance (`streams.membership.Expeller`). One admin client, kept on a loop of its own, serves every
+    release and describes the groups every `DESCRIBE_EVERY_S` meanwhile: a client made per release would
+    find the cluster again each time, seconds when a node is down or cut off."""
 
-    TIMEOUT_S = 6.0  # past it, the groups keep the member for their session timeout, as without this
     DESCRIBE_EVERY_S = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, kafka: KafkaConnection, prefix: str, *, timeout_s: float = 6.0) -> None:
+        self.kafka = kafka
+        self.prefix = prefix
+        self.timeout_s = timeout_s  # past it, the groups keep the member for their session timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="group-release", daemon=True)
         self._thread.start()
@@ -70,34 +72,36 @@ class GroupRelease:
         if not instance:
             return
         began = time.monotonic()
-        expelling = asyncio.run_coroutine_threadsafe(self._expel(instance), self._loop)
+        # Bounded on the release's own loop: when the bound cuts it short, it has been cancelled there
+        # before this returns, so nothing of it can remove the process started next. (A request already
+        # sent may still land: that process would then join again, one more rebalance, no harm.)
+        bounded = asyncio.wait_for(self._expel(instance), self.timeout_s)
         try:
-            removed = expelling.result(self.TIMEOUT_S)
+            found = asyncio.run_coroutine_threadsafe(bounded, self._loop).result(self.timeout_s + 5)
         except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
-            # Cancelled, so that it cannot remove the process started next. (A request already sent
-            # could still land: the new process would then join again, one more rebalance, no harm.)
-            expelling.cancel()
             RELEASES.labels(child.name, "failed").inc()
             say(f"{child.name} not taken out of its consumer groups ({type(exc).__name__})")
             return
-        RELEASES.labels(child.name, "removed" if removed else "none").inc()
+        outcome = "failed" if found.failed else ("removed" if found.removed else "none")
+        RELEASES.labels(child.name, outcome).inc()
         took = time.monotonic() - began
-        groups = ", ".join(removed) or "none"
-        say(f"{child.name} taken out of its consumer groups in {took:.1f}s: {groups}")
+        groups = ", ".join(found.removed) or "none"
+        failed = f" (not reached: {', '.join(found.failed)})" if found.failed else ""
+        say(f"{child.name} taken out of its consumer groups in {took:.1f}s: {groups}{failed}")
 
-    async def _expel(self, instance: str) -> list[str]:
+    async def _expel(self, instance: str) -> membership.Expelled:
         return await (await self._connected()).expel(instance)
 
     async def _connected(self) -> membership.Expeller:
         async with self._connecting:
             if self._expeller is None:
-                admin = AIOKafkaAdminClient(**kafka.admin_connection().options(), request_timeout_ms=3000)
+                admin = AIOKafkaAdminClient(**self.kafka.options(), request_timeout_ms=3000)
                 try:
-                    await asyncio.wait_for(admin.start(), self.TIMEOUT_S / 2)
+                    await asyncio.wait_for(admin.start(), self.timeout_s / 2)
                 except BaseException:
                     await admin.close()
                     raise
-                self._expeller = membership.Expeller(admin)
+                self._expeller = membership.Expeller(admin, self.prefix)
             return self._expeller
 
     async def _keep(self) -> None:
@@ -204,6 +208,8 @@ class Supervisor:
             if watch.restart_at is None:
                 self._ended(watch, exit_cause(returncode), now)
             elif now >= watch.restart_at and (watch.releasing is None or watch.releasing.done()):
+                if watch.releasing is not None and watch.releasing.exception() is not None:
+                    say(f"{name}'s release from its groups failed ({watch.releasing.exception()!r})")
                 watch.releasing = None
                 child.start()
                 self.started(child)
@@ -224,6 +230,7 @@ class Supervisor:
         RESTARTS.labels(watch.child.name, cause).inc()
         say(
             f"{watch.child.name} ended ({cause}) after {lived:.1f}s; starting it again in {delay:.1f}s"
+            f"{' once out of its consumer groups' if self.release is not None else ''}"
             f" (restart {len(watch.causes)})"
         )
 

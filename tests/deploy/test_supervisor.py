@@ -181,9 +181,11 @@ def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again()
         assert child.proc is not None
         first = child.proc.pid
         child.proc.send_signal(signal.SIGKILL)
-        while not releasing.is_set():
+        deadline = time.monotonic() + 10
+        while not releasing.is_set() and time.monotonic() < deadline:
             supervisor.tick()
             time.sleep(0.01)
+        assert releasing.is_set()
         for _ in range(20):  # well past the backoff: still not started while the release runs
             supervisor.tick()
             time.sleep(0.01)
@@ -197,4 +199,5 @@ def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again()
     finally:
         may_finish.set()
         child.stop()
+        supervisor.close()
     assert released == [("sup-released", -signal.SIGKILL)]
