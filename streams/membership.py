@@ -202,8 +202,3 @@ class Expeller:
             extra={"fields": {"group": group, "instance": instance, "errors": errors}},
         )
         return "failed"
-
-
-async def expel(admin: AIOKafkaAdminClient, instance: str, prefix: str = "") -> Expelled:
-    """`Expeller.expel` once, learning the cluster anew."""
-    return await Expeller(admin, prefix).expel(instance)

@@ -30,6 +30,15 @@ def _until_answered(supervisor: Supervisor, child: str, limit_s: float = 30) -> 
         time.sleep(0.01)
 
 
+def _until_restarted(supervisor: Supervisor, child: Child, first: int, limit_s: float = 10) -> None:
+    """Supervise until the child runs again under a new process (or the limit passed)."""
+    assert child.proc is not None
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and (child.proc.pid == first or child.proc.poll() is not None):
+        supervisor.tick()
+        time.sleep(0.01)
+
+
 def _restarts_counted(child: str, cause: str) -> float:
     return (
         REGISTRY.get_sample_value("stopline_supervisor_restarts_total", {"child": child, "cause": cause})
@@ -75,10 +84,7 @@ def test_a_killed_child_is_started_again_and_the_cause_named():
         assert child.proc is not None
         first = child.proc.pid
         child.proc.send_signal(signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (child.proc.pid == first or child.proc.poll() is not None):
-            supervisor.tick()
-            time.sleep(0.01)
+        _until_restarted(supervisor, child, first)
         assert child.proc.pid != first and child.proc.poll() is None
     finally:
         child.stop()
@@ -147,9 +153,7 @@ def test_a_hung_child_does_not_delay_the_restart_of_another():
         first = killed.proc.pid
         killed.proc.send_signal(signal.SIGKILL)
         began = time.monotonic()
-        while time.monotonic() - began < 10 and (killed.proc.pid == first or killed.proc.poll() is not None):
-            supervisor.tick()
-            time.sleep(0.01)
+        _until_restarted(supervisor, killed, first)
         restarted_after_s = time.monotonic() - began
         _run(supervisor, "sup-hung", restarts=1)  # and the hung one is still found out
     finally:
@@ -191,10 +195,7 @@ def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again()
             time.sleep(0.01)
         assert child.proc.pid == first
         may_finish.set()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and child.proc.pid == first:
-            supervisor.tick()
-            time.sleep(0.01)
+        _until_restarted(supervisor, child, first)
         assert child.proc.pid != first and child.proc.poll() is None
     finally:
         may_finish.set()

@@ -16,7 +16,7 @@ from deploy.local.processes import Child
 from deploy.local.supervisor import GroupRelease
 from streams.admin import admin_client
 from streams.consumer import Batch, ConsumerRunner
-from streams.membership import expel
+from streams.membership import Expeller
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import eventually
@@ -109,9 +109,10 @@ async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it
         await eventually(lambda: len(b.consumer.assignment()) == 2, timeout_s=30)
         await _stopped(a, tasks[0])  # a static member leaves nothing behind: as if killed
         async with admin_client(infra.kafka) as admin:
-            first = await expel(admin, dead, prefix=infra.prefix)
+            expeller = Expeller(admin, infra.prefix)
+            first = await expeller.expel(dead)
             assert (first.removed, first.failed) == ([group], [])
-            again = await expel(admin, dead, prefix=infra.prefix)
+            again = await expeller.expel(dead)
             assert (again.removed, again.failed) == ([], [])  # gone already: nothing to remove, no error
         await eventually(lambda: len(b.consumer.assignment()) == 4 and b.readiness() == "ok", timeout_s=20)
         assert sorted(tp.partition for tp in b.consumer.assignment()) == [0, 1, 2, 3]
