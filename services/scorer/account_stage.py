@@ -92,7 +92,7 @@ class AccountStage:
             export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, Book()).items()},
             restore=self._restore,
             drop=self._drop,
-            on_revoke=settings.snapshot_on_revoke,
+            revoke_tail=settings.snapshot_revoke_tail_records,
         )
 
     def _restore(self, partition: int, state: dict[str, object]) -> None:

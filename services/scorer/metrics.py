@@ -43,7 +43,8 @@ REPLAYED = Counter(
 )
 SNAPSHOTS = Counter(
     "stopline_scorer_snapshots_total",
-    "partition snapshots written, restored, refused or failed; partitions kept in memory across a rebalance",
+    "partition snapshots written, restored, refused or failed; partitions kept in memory across a rebalance; "
+    "revoked partitions not written, their tail since the last snapshot being short (skipped)",
     ["stage", "outcome"],
 )
 SNAPSHOT_BYTES = Histogram(

@@ -65,7 +65,7 @@ class PersonStage:
             export=self._export,
             restore=self._restore,
             drop=self._drop,
-            on_revoke=settings.snapshot_on_revoke,
+            revoke_tail=settings.snapshot_revoke_tail_records,
         )
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:

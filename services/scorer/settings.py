@@ -102,8 +102,12 @@ class ScorerSettings(BaseSettings):
         description="how often the old generation of Python's cycle collector is scanned (each scan holds "
         "the loop a large fraction of a second with a large state); 0: as often as Python's own pacing",
     )
-    snapshot_on_revoke: bool = Field(
-        True, description="write a last snapshot when a partition is revoked or the scorer stops cleanly"
+    snapshot_revoke_tail_records: int = Field(
+        2000,
+        ge=0,
+        description="a partition revoked (or the scorer stopping cleanly) gets a last snapshot only if "
+        "more input records than this were handled since its last one; the next owner replays at most "
+        "that many instead (the whole group waits for a revocation); 0: always",
     )
     dedup_max_refs: int = Field(
         50_000,

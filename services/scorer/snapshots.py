@@ -4,8 +4,10 @@ newest snapshot, reads the input again from those offsets and stays silent until
 the group had committed (what lies between was already forwarded or alerted on by the previous owner).
 
 An eager rebalance takes every partition from every member and gives most of them back: a partition given
-back to the member that held it, with nothing committed meanwhile, keeps the state in memory (the
-snapshot written on its revocation is not read back).
+back to the member that held it, with nothing committed meanwhile, keeps the state in memory. A
+revocation writes a partition's snapshot only when the input handled since its last one is longer than a
+bound (`revoke_tail`): the group waits for every member's revocation, and the next owner replays a short
+tail faster than the revocation would write it (Kafka being slow or a node down then stalls no rebalance).
 
 Snapshots are zlib-compressed JSON of plain values (`models.features.codec`): nothing in them is executed
 on load, and state from feature code with another layout is refused (the partition then starts empty).
@@ -195,7 +197,8 @@ class Checkpoints:
     its state: only Checkpoints decides when, as a revoked partition's state may be kept); `layout`
     names its state classes. `interval_s` 0 writes after every committed batch, before the
     next (deterministic, for tests); otherwise a forked child encodes every partition due (see
-    `services.scorer.forked`)."""
+    `services.scorer.forked`). A revocation writes the partitions more than `revoke_tail` input records
+    past their last snapshot (0: every one with anything new)."""
 
     def __init__(
         self,
@@ -207,13 +210,13 @@ class Checkpoints:
         export: Callable[[int], Any],
         restore: Callable[[int, Any], None],
         drop: Callable[[int], None],
-        on_revoke: bool = True,
+        revoke_tail: int = 0,
     ) -> None:
         self.store = store
         self.stage = stage
         self.layout = layout
         self.interval_s = interval_s
-        self.on_revoke = on_revoke
+        self.revoke_tail = revoke_tail
         self._export = export
         self._restore = restore
         self._drop = drop
@@ -304,6 +307,7 @@ class Checkpoints:
                         self.replay_until[tp] = done
                 continue
             self._saved_at[partition] = time.monotonic()
+            self._written[partition] = snapshot.offsets  # the tail a revocation would leave starts here
             # In a worker thread: the loop answers the group's heartbeats meanwhile. Nothing else touches
             # the partition's state: the runner's lock is held through the assignment.
             await asyncio.to_thread(self._restore, partition, snapshot.state)
@@ -375,20 +379,24 @@ class Checkpoints:
             await asyncio.wait([self._background])
 
     async def release(self, partitions: set[TopicPartition]) -> None:
-        """On revocation (or a clean stop): a last snapshot; the partitions' state is kept for the
-        assignment that follows (`rewind`), also when the snapshot could not be written (what decides
-        whether kept state is reused is the committed offsets, not the snapshot)."""
+        """On revocation (or a clean stop): a last snapshot of the partitions whose tail since their last
+        one is long; the partitions' state is kept for the assignment that follows (`rewind`), also when
+        the snapshot could not be written (what decides whether kept state is reused is the committed
+        offsets, not the snapshot)."""
         await self.settle()
         numbers = {tp.partition for tp in partitions}
         try:
-            if self.on_revoke:
-                # Written all at once (encoded two at a time, then each waits for its acknowledgement):
-                # the rebalance, and with it the whole group, waits for this callback.
-                saved = await asyncio.gather(*(self.save(p) for p in sorted(numbers)), return_exceptions=True)
-                failed = next((e for e in saved if isinstance(e, BaseException)), None)
-                if failed is not None:
-                    raise failed  # once every write has ended or timed out (one timed out may still land:
-                    # it agrees with its own offsets, so it is as good as any other)
+            tails = {p: self._tail(p) for p in sorted(numbers)}
+            due = [p for p, tail in tails.items() if tail > self.revoke_tail]
+            short = sum(0 < tail <= self.revoke_tail for tail in tails.values())
+            metrics.SNAPSHOTS.labels(self.stage, "skipped").inc(short)
+            # Written all at once (encoded two at a time, then each waits for its acknowledgement): the
+            # rebalance, and with it the whole group, waits for this callback.
+            saved = await asyncio.gather(*(self.save(p) for p in due), return_exceptions=True)
+            failed = next((e for e in saved if isinstance(e, BaseException)), None)
+            if failed is not None:
+                raise failed  # once every write has ended or timed out (one timed out may still land: it
+                # agrees with its own offsets, so it is as good as any other)
         finally:
             # Whatever the snapshots' fate, the partitions are no longer this member's: a held partition
             # assigned again would go on from its state, stale if another member has had it meanwhile.
@@ -435,6 +443,17 @@ class Checkpoints:
         input, or a stop right after a periodic snapshot, changes nothing since the last one)."""
         offsets = self._offsets(partition)
         return None if offsets is None or offsets == self._written.get(partition) else offsets
+
+    def _tail(self, partition: int) -> float:
+        """The input records the next owner would replay if no snapshot were written now: 0 if one cannot
+        be taken or nothing is new, all of them (infinite) if the partition has none yet."""
+        offsets = self._unsaved(partition)
+        if offsets is None:
+            return 0
+        written = self._written.get(partition)
+        if written is None:
+            return math.inf
+        return sum(max(0, offset - written.get(topic, 0)) for topic, offset in offsets.items())
 
     async def save(self, partition: int) -> None:
         """Encode and write now: for revocations and stops, which must finish before moving on. Encoded in

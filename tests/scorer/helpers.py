@@ -32,6 +32,7 @@ def bookkeeping(
     interval_s: float = 0,
     export: Callable[[int], Any] = lambda p: None,
     drop: Callable[[int], None] = lambda p: None,
+    revoke_tail: int = 0,
 ) -> Checkpoints:
     """The person stage's snapshot bookkeeping alone, with no stage behind it; without a store, nothing is
     written or read."""
@@ -43,6 +44,7 @@ def bookkeeping(
         export=export,
         restore=lambda p, s: None,
         drop=drop,
+        revoke_tail=revoke_tail,
     )
 
 

@@ -11,6 +11,7 @@ import time
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 
 from services.scorer.main import Scorer
 from services.scorer.snapshots import ENCODED_AT_ONCE, Snapshot, SnapshotStore
@@ -81,7 +82,8 @@ async def test_restart_resumes_from_snapshots_and_replays_only_what_followed(inf
 
 async def test_two_instances_split_partitions_and_a_scam_across_a_handover_alerts_once(infra):
     prefix = await h.fresh_prefix(infra)
-    a, b = h.scorer(infra, prefix), h.scorer(infra, prefix)
+    # A writes a last snapshot of every partition when it stops, however short its tail.
+    a, b = h.scorer(infra, prefix, snapshot_revoke_tail_records=0), h.scorer(infra, prefix)
     await h.start(a)
     await h.start(b)
     stopped = False
@@ -170,7 +172,7 @@ async def test_a_victim_alert_without_a_call_is_a_suspicious_payment(infra):
 async def test_periodic_snapshots_are_encoded_by_a_child_and_restore(infra):
     prefix = await h.fresh_prefix(infra)
     victim, mule = f.phone(), f.account("MULE")
-    a = h.scorer(infra, prefix, snapshot_interval_seconds=0.2, snapshot_on_revoke=False)
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=0.2, snapshot_revoke_tail_records=10**9)
     await h.start(a)
     try:
         await h.send(infra, prefix, "telecom", "tel-a", [h.scam_call(victim)])
@@ -228,7 +230,7 @@ async def test_one_process_per_stage_alerts_like_one_process_with_both(infra):
 
 async def test_quiet_input_is_when_snapshots_are_written(infra):
     prefix = await h.fresh_prefix(infra)
-    a = h.scorer(infra, prefix, snapshot_interval_seconds=4.0, snapshot_on_revoke=False)
+    a = h.scorer(infra, prefix, snapshot_interval_seconds=4.0, snapshot_revoke_tail_records=10**9)
     await h.start(a)
     try:
         victim = f.phone()
@@ -314,6 +316,41 @@ async def test_a_revocation_encodes_its_snapshots_two_at_a_time_and_writes_them_
     assert {p: s.offsets if s else None for p, s in got.items()} == {
         p: {"events.bank": 10 + p} for p in partitions
     }
+
+
+async def test_a_revocation_writes_only_the_partitions_whose_tail_is_long(infra):
+    """The whole group waits for a revocation: a partition only a few records past its last snapshot is
+    not written (its next owner replays them), one with none yet or a long tail is."""
+    prefix = await h.fresh_prefix(infra)
+    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
+    await store.start()
+    checkpoints = h.bookkeeping(store, interval_s=3600, export=lambda p: {"n": p}, revoke_tail=5)
+    tps = {p: TopicPartition("events.bank", p) for p in range(3)}
+    skipped = functools.partial(
+        REGISTRY.get_sample_value,
+        "stopline_scorer_snapshots_total",
+        {"stage": "persons", "outcome": "skipped"},
+    )
+    try:
+        checkpoints.positions = {tp: 10 for tp in tps.values()}
+        checkpoints.held = set(tps)
+        await checkpoints.release(set(tps.values()))  # none had a snapshot: all written
+        assert await checkpoints.rewind(dict.fromkeys(tps.values(), 10)) == dict.fromkeys(tps.values(), 10)
+        assert checkpoints.reused == 3  # given back unchanged: resumed, with what was written known
+
+        before = skipped() or 0
+        checkpoints.positions[tps[0]] = 15  # 5 records past its snapshot: the next owner replays them
+        checkpoints.positions[tps[1]] = 16  # 6: written
+        await checkpoints.release(set(tps.values()))  # partition 2: nothing new, nothing written
+        got = await store.load("persons", list(tps))
+    finally:
+        await store.stop()
+    assert {p: s.offsets if s else None for p, s in got.items()} == {
+        0: {"events.bank": 10},
+        1: {"events.bank": 16},
+        2: {"events.bank": 10},
+    }
+    assert (skipped() or 0) - before == 1
 
 
 async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_reading_it_back(infra):
