@@ -5,11 +5,12 @@ a message acknowledged), and always as the *next* offset to read: after every ba
 interval, at most that often (each commit is a round trip the next batch would wait for; what a crash
 leaves uncommitted is read again, so only idempotent handlers take an interval). A handler may also
 return its effect still landing (e.g. records Kafka has yet to acknowledge): the next batch is handled
-meanwhile, and every commit first waits for all that is landing. A rebalance waits for
-the batch in hand to finish and commits before partitions move. On stop, the batch in hand finishes,
-everything finished is committed, and the consumer leaves its group. Owners of per-partition state may
-also resume from their own snapshots (`rewind`, a seek on assignment) and write them after each commit
-(`after_commit`).
+meanwhile, and every commit first waits for all that is landing. A rebalance waits for the batch in
+hand to finish and commits before partitions move (the whole group waits meanwhile): a batch retried
+through an outage is given up instead, and read again by whoever gets its partitions. On stop, the batch
+in hand finishes, everything finished is committed, and the consumer leaves its group. Owners of
+per-partition state may also resume from their own snapshots (`rewind`, a seek on assignment) and write
+them after each commit (`after_commit`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ ASSIGNMENT_SECONDS = Histogram(
     ["group"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+ABANDONED = Counter(
+    "stopline_consumer_batches_abandoned_total",
+    "batches retried through an outage and given up for a rebalance (read again by the next owner)",
+    ["group"],
+)
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
     "time to handle one batch (and to commit, when a commit is due)",
@@ -103,6 +109,13 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.runner.in_group = False  # rebalancing: not ready until the new assignment
+        self.runner.revoking.set()  # a batch retried through an outage is given up, not waited for
+        try:
+            await self._revoke(revoked)
+        finally:
+            self.runner.revoking.clear()
+
+    async def _revoke(self, revoked: set[TopicPartition]) -> None:
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
@@ -211,6 +224,7 @@ class ConsumerRunner:
         self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
         self._stopping = asyncio.Event()
+        self.revoking = asyncio.Event()  # a rebalance waits for the lock
         self._options = dict(
             **kafka.options(),
             group_id=group_id,
@@ -380,7 +394,16 @@ class ConsumerRunner:
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()
-        landing = await self._handle_with_retries(batch)
+        try:
+            landing = await self._handle_with_retries(batch)
+        except _Abandoned:
+            # Not finished, so not committed: whoever the group gives the partitions reads it again.
+            ABANDONED.labels(self.group_id).inc()
+            log.warning("batch given up for a rebalance", extra=log_fields(group=self.group_id))
+            for tp, records in batch.items():
+                if records:
+                    self.consumer.seek(tp, records[0].offset)
+            return
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         self._landing.append((landing, offsets))
         self._landed()
@@ -443,9 +466,13 @@ class ConsumerRunner:
     async def _handle_with_retries(self, batch: Batch) -> Landing:
         """Handle the batch; a failure is retried with backoff: an outage (`retry_while`) until it is over
         or the runner is stopped, any other failure up to `attempts` in all. The last failure stops the
-        runner (logged in `run`)."""
+        runner (logged in `run`). A rebalance waiting meanwhile has the batch given up (`_Abandoned`),
+        unless the runner keeps per-partition state (a failed attempt may have half-applied it)."""
         attempt = 0
         while True:
+            if attempt and self._abandon():
+                self.retrying = False
+                raise _Abandoned
             attempt += 1
             try:
                 landing = await self.handle(batch)
@@ -465,14 +492,28 @@ class ConsumerRunner:
                         error=type(exc).__name__,
                     ),
                 )
-                await self._pause(delay)
+                await self._pause(delay)  # at once if a rebalance waits (then given up)
                 continue
             self.retrying = False
             return landing
 
+    def _abandon(self) -> bool:
+        """Whether a failed batch is given up rather than retried: a rebalance waits for it, and a handler
+        that is retried is idempotent; not a state owner's, whose failed attempt may be half-applied."""
+        return self.revoking.is_set() and self.owner is None and self.rewind is None
+
     async def _pause(self, seconds: float) -> None:
-        """Sleep between two attempts, cut short by a stop (the next attempt is the last)."""
+        """Sleep between two attempts, cut short by a stop (the next attempt is the last) or by a
+        rebalance that may have the batch given up."""
+        wake = [asyncio.ensure_future(self._stopping.wait())]
+        if self.owner is None and self.rewind is None:
+            wake.append(asyncio.ensure_future(self.revoking.wait()))
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
+            await asyncio.wait(wake, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in wake:
+                waiter.cancel()
+
+
+class _Abandoned(Exception):
+    """A batch given up for a rebalance (see `ConsumerRunner._handle_with_retries`)."""

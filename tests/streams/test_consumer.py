@@ -4,6 +4,7 @@ when the handler returns), so a failed batch is read again, and a clean stop com
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from typing import Any
@@ -208,6 +209,46 @@ async def test_an_outage_is_retried_for_as_long_as_it_lasts_and_the_runner_is_no
     finally:
         runner.stop()
         await asyncio.wait_for(task, 20)
+
+
+async def test_a_batch_retried_through_an_outage_is_given_up_for_a_rebalance(infra):
+    """The whole group waits for a member's revocation, which waits for the batch in hand: one retried
+    until the database is back would hold a joining member out for the outage (up to the rebalance
+    timeout). It is given up instead, uncommitted, and read again by whoever the group gives it."""
+    values = [f"v{i}".encode() for i in range(4)]
+    topic = await _topic_with(infra, values)
+    group = f.unique("g")
+    down = True
+    seen: list[bytes] = []
+
+    async def storing(batch: Batch) -> None:
+        if down:
+            raise Unavailable("database unavailable")
+        await _record(seen, batch)
+
+    abandoned = functools.partial(
+        REGISTRY.get_sample_value, "stopline_consumer_batches_abandoned_total", {"group": group}
+    )
+    a = _runner(infra, topic, group, storing, retry_while=outages.unavailable)
+    b = _runner(infra, topic, group, storing, retry_while=outages.unavailable)
+    tasks = [asyncio.create_task(a.run())]
+    try:
+        await eventually(lambda: a.retrying, timeout_s=20)  # the database is down: A retries its batch
+        tasks.append(asyncio.create_task(b.run()))
+        # Well inside the 30 s rebalance timeout, with the outage still on: B is in the group with a
+        # partition of its own.
+        await eventually(lambda: b.in_group and b.consumer.assignment(), timeout_s=15)
+        assert len(a.consumer.assignment() | b.consumer.assignment()) == 2
+        assert not a.consumer.assignment() & b.consumer.assignment()
+        assert (abandoned() or 0) >= 1 and seen == []
+        down = False
+        await eventually(lambda: len(seen) == len(values), timeout_s=20)
+        assert await eventually(lambda: _committed(infra, topic, group), timeout_s=10) == len(values)
+        assert sorted(seen) == sorted(values)  # each once: the given-up batch had no effect
+    finally:
+        a.stop()
+        b.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
 async def test_a_failure_that_is_not_an_outage_still_stops_after_its_attempts(infra):
