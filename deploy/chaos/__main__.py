@@ -22,12 +22,16 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploy.chaos.stack import PREFIX, ROOT, environment, free_port, watch_closely
 from deploy.chaos.stack import database_url as stack_database_url
+
+if TYPE_CHECKING:
+    from deploy.chaos.faults import Fault
 
 TARGET_SERVICE_S, TARGET_BROKER_S = 10.0, 30.0
 
@@ -140,7 +144,7 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
         report["recovery_s"] = _recoveries(injector.faults)
         report["faults"]["unhealed"] = sum(1 for f in injector.faults if f.recovery_s is None)
         report["faults"]["each"] = [
-            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s, f.waited_on, f.error]
+            [f.kind, f.target, f.at, f.recovery_s, f.instance_ready_s, f.waited_on, f.error, f.down_s]
             for f in injector.faults
         ]
         # Why the slow ones were slow: what the other instance lacked (see faults.Fault.waited_on).
@@ -160,7 +164,7 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
     return report
 
 
-def _recoveries(faults: list[Any]) -> dict[str, Any]:
+def _recoveries(faults: list[Fault]) -> dict[str, Any]:
     groups = {
         "service": ("service_", "recovery_s"),
         "service_instance_ready": ("service_", "instance_ready_s"),
@@ -168,17 +172,51 @@ def _recoveries(faults: list[Any]) -> dict[str, Any]:
         "database": ("database_", "recovery_s"),
     }
     found: dict[str, Any] = {}
+    targets = {"service_": TARGET_SERVICE_S, "broker_": TARGET_BROKER_S}
     for group, (head, field) in groups.items():
-        measured = (getattr(f, field) for f in faults if f.kind.startswith(head))
-        times = sorted(t for t in measured if t is not None)
-        if times:
-            found[group] = {
-                "n": len(times),
-                "p50": round(statistics.median(times), 2),
-                "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
-                "max": times[-1],
-            }
-    return found
+        found[group] = _spread(
+            (getattr(f, field) for f in faults if f.kind.startswith(head)), targets.get(head)
+        )
+    # Service faults by what else was down while they healed: with PostgreSQL stopped or starting again,
+    # no instance of a service that needs it can be ready, whichever instance was faulted.
+    service = [f for f in faults if f.kind.startswith("service_") and f.recovery_s is not None]
+    with_database = [f for f in service if _during(f, faults, "database_")]
+    with_broker = [f for f in service if f not in with_database and _during(f, faults, "broker_")]
+    alone = [f for f in service if f not in with_database and f not in with_broker]
+    for group, these in (
+        ("service_alone", alone),
+        ("service_with_a_kafka_node_faulted", with_broker),
+        ("service_with_postgresql_stopped", with_database),
+    ):
+        found[group] = _spread((f.recovery_s for f in these), TARGET_SERVICE_S)
+    return {group: spread for group, spread in found.items() if spread}
+
+
+def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[str, Any]:
+    times = sorted(t for t in measured if t is not None)
+    if not times:
+        return {}
+    spread: dict[str, Any] = {
+        "n": len(times),
+        "p50": round(statistics.median(times), 2),
+        "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
+        "max": times[-1],
+    }
+    if target_s is not None:
+        spread["within_target"] = sum(t < target_s for t in times)
+    return spread
+
+
+def _during(fault: Fault, faults: list[Fault], head: str) -> bool:
+    """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed."""
+    from deploy.chaos.faults import HEALED_WITHIN_S
+
+    began, healed = fault.at, fault.at + (fault.recovery_s or HEALED_WITHIN_S)
+    return any(
+        other.at < healed and other.at + (other.down_s or HEALED_WITHIN_S) > began
+        for other in faults
+        if other.kind.startswith(head)
+    )
 
 
 def _passed(report: dict[str, Any], faults: int) -> bool:

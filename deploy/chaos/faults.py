@@ -49,6 +49,7 @@ WEIGHTS = {
     "webhook_down": 0.7,
     "webhook_slow": 0.7,
 }
+USES_POSTGRES = frozenset({"ingest", "coordination", "notifier", "blocklist"})
 HEALED_WITHIN_S = 120.0  # a fault not healed by then is reported as such (recovery = None)
 
 
@@ -63,6 +64,8 @@ class Fault:
     # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once. A
     # PostgreSQL stop's: the instances not ready when last asked.
     waited_on: str | None = None
+    # A PostgreSQL stop's or a Kafka node's: until the server ran again (started, resumed, reconnected).
+    down_s: float | None = None
     error: str | None = None  # why the suite could not inject or heal it, if it could not
 
 
@@ -135,7 +138,7 @@ class Injector:
                 return None  # the nodes share the host's network (not root): no link to cut
             actions = {"broker_kill": self._kill_node, "broker_freeze": self._freeze_node}
             act = actions.get(kind, self._cut_node)
-            return f"kafka-{node.id}", "broker", lambda _: act(node)
+            return f"kafka-{node.id}", "broker", lambda fault: act(node, fault)
         if kind == "database_stop":
             return None if "database" in self.busy else ("postgres", "database", self._stop_database)
         if "webhook" in self.busy:
@@ -202,7 +205,7 @@ class Injector:
 
     # -- Kafka nodes ---------------------------------------------------------------------------------------
 
-    async def _kill_node(self, node: kafka.Node) -> float | None:
+    async def _kill_node(self, node: kafka.Node, fault: Fault) -> float | None:
         began = time.monotonic()
         proc = kafka.running_node(node)
         if proc is not None:
@@ -210,24 +213,27 @@ class Injector:
             await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 6))
         await asyncio.to_thread(at_normal_priority, kafka.start_node, node)
+        fault.down_s = _since(began)
         return await self._writable(began)
 
-    async def _freeze_node(self, node: kafka.Node) -> float | None:
+    async def _freeze_node(self, node: kafka.Node, fault: Fault) -> float | None:
         began = time.monotonic()
         proc = kafka.running_node(node)
         if proc is not None:
             proc.send_signal(signal.SIGSTOP)
             await asyncio.sleep(self.rng.uniform(1, 8))
             proc.send_signal(signal.SIGCONT)
+        fault.down_s = _since(began)
         return await self._writable(began)
 
-    async def _cut_node(self, node: kafka.Node) -> float | None:
+    async def _cut_node(self, node: kafka.Node, fault: Fault) -> float | None:
         began = time.monotonic()
         await asyncio.to_thread(kafka.partition, node, True)
         try:
             await asyncio.sleep(self.rng.uniform(2, 10))
         finally:
             await asyncio.to_thread(kafka.partition, node, False)
+        fault.down_s = _since(began)
         return await self._writable(began)
 
     async def _writable(self, began: float) -> float | None:
@@ -260,9 +266,15 @@ class Injector:
             await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 5))
         await asyncio.to_thread(at_normal_priority, postgres.ensure_up)
+        fault.down_s = _since(began)
         while time.monotonic() - began < HEALED_WITHIN_S:
-            # An instance killed or frozen meanwhile heals as its own fault (and counts there).
-            others = [c for c in self.stack.children if c.name not in self.busy.values()]
+            # An instance killed or frozen meanwhile heals as its own fault (and counts there); the
+            # scorers, which keep their state in Kafka, are not waited for.
+            others = [
+                c
+                for c in self.stack.children
+                if c.name not in self.busy.values() and _service(c) in USES_POSTGRES
+            ]
             answers = await asyncio.gather(*(ready(self.http, c.url or "") for c in others))
             if all(answers):
                 return round(time.monotonic() - began, 2)
@@ -277,6 +289,10 @@ class Injector:
 
     def by_kind(self) -> dict[str, int]:
         return dict(Counter(f.kind for f in self.faults))
+
+
+def _since(began: float) -> float:
+    return round(time.monotonic() - began, 2)
 
 
 def _service(child: Child) -> str:

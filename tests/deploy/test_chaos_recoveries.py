@@ -1,0 +1,36 @@
+"""The fault suite's recovery figures: service faults are also reported by what else was down while they
+healed, as no instance of a service that needs PostgreSQL can be ready while it is stopped."""
+
+from __future__ import annotations
+
+from deploy.chaos.__main__ import _recoveries
+from deploy.chaos.faults import Fault
+
+
+def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped():
+    faults = [
+        Fault("service_kill", "ingest-1", at=0.0, recovery_s=3.0),  # nothing else down
+        # PostgreSQL down from 10 s to 16 s; its clients all ready again at 25 s.
+        Fault("database_stop", "postgres", at=10.0, recovery_s=15.0, down_s=6.0),
+        Fault("service_kill", "notifier-2", at=14.0, recovery_s=12.0),  # began while it was down
+        Fault("service_freeze", "ingest-2", at=18.0, recovery_s=5.0),  # after it was back
+        Fault("broker_kill", "kafka-1", at=40.0, recovery_s=5.0, down_s=3.0),
+        Fault("service_freeze", "coordination-1", at=38.0, recovery_s=4.0),  # healed as the node was down
+        Fault("service_freeze", "blocklist-2", at=44.0, recovery_s=2.0),  # after the node had started again
+        Fault("service_kill", "ingest-1", at=60.0, recovery_s=None),  # not healed: in no split
+    ]
+
+    found = _recoveries(faults)
+
+    assert (found["service"]["n"], found["service"]["within_target"]) == (5, 4)  # the unhealed one apart
+    split = {
+        group: (spread["n"], spread["max"], spread["within_target"])
+        for group, spread in found.items()
+        if group.startswith("service_") and group != "service_instance_ready"
+    }
+    assert split == {
+        "service_alone": (3, 5.0, 3),
+        "service_with_a_kafka_node_faulted": (1, 4.0, 1),
+        "service_with_postgresql_stopped": (1, 12.0, 0),
+    }
+    assert "within_target" not in found["database"]  # no target of its own
