@@ -4,10 +4,11 @@ A consumer with an instance name (`streams.consumer`, `group_instance_id`) is a 
 process dies, the group keeps its partitions for the session timeout, so that the process started again
 takes them back with no rebalance. That wait is right when nobody knows the process is gone; a
 supervisor that saw it exit does know, and then the group's other members need not wait for the session
-timeout. `Expeller.expel` removes the instance from its groups by its name, as Kafka's admin client
-does (KIP-345, LeaveGroup v3 with the member id left unknown): each group rebalances at once and its
-other members take the partitions. Call it before the process starts again: removed by name, the new
-process would be expelled too (it would join again, at the cost of one more rebalance).
+timeout. `Expeller.expel` removes the instance from its groups (KIP-345's removal of a static member,
+LeaveGroup v3) naming both the instance and the member id the dead process had: each group rebalances at
+once and its other members take the partitions. A member id names one process: if the process started
+again has joined meanwhile (the same instance name, a new member id), the broker refuses the removal
+(FENCED_INSTANCE_ID) and the new process keeps its place, so the removal may go on while it starts.
 
 aiokafka 0.14 knows LeaveGroup v0-v1 only (a member by its member id), hence the v3 request here.
 """
@@ -25,7 +26,9 @@ from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
 
 log = logging.getLogger(__name__)
 
-GONE = (25, 69)  # UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND: not a member of that group, nothing to remove
+# UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND, FENCED_INSTANCE_ID: not a member of that group, or the instance is
+# another process's now (it started again and joined): nothing to remove.
+GONE = (25, 69, 82)
 MOVED = {14, 15, 16}  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
 
 
@@ -60,12 +63,13 @@ _Struct: TypeAlias = _LeaveGroupRequestV3
 class RemoveStaticMember(Request[_Struct]):
     API_KEY = 13
 
-    def __init__(self, group: str, instance: str) -> None:
+    def __init__(self, group: str, instance: str, member_id: str) -> None:
         self.group = group
         self.instance = instance
+        self.member_id = member_id
 
     def build(self, request_struct_class: type[_Struct]) -> _Struct:
-        return request_struct_class(self.group, [("", self.instance)])
+        return request_struct_class(self.group, [(self.member_id, self.instance)])
 
 
 async def _groups(admin: AIOKafkaAdminClient, prefix: str, timeout_s: float) -> tuple[set[str], bool]:
@@ -96,11 +100,15 @@ class Expelled:
 class Expeller:
     """Removes dead instances from their groups through one admin client. What it learns of the cluster
     it keeps: the groups named with its prefix, their members, and each group's coordinator. A removal
-    then asks only the groups where another instance was a member when last described (not the empty
-    groups of processes long gone, nor a group the instance had to itself: nobody would take anything
-    over, and its restart takes its partitions back with no rebalance), each at the coordinator known,
-    so that it does not wait on a broker that is down or cut off; a coordinator is looked up again only
-    when the one known fails, and the groups are described again after each removal, for the next."""
+    asks the groups where the instance was a member, beside another instance, when last described (not a
+    group it had to itself: nobody would take anything over, and its restart takes its partitions back
+    with no rebalance), each at the coordinator known, so that it does not wait on a broker that is down
+    or cut off; a group whose coordinator does not answer is asked again, its coordinator looked up anew,
+    until the removal's deadline (a coordinator moves within seconds of its node's fault). Describe often:
+    a process that joined since the last description is not known by its member id, and is left to the
+    session timeout."""
+
+    RETRY_EVERY_S = 0.5
 
     def __init__(self, admin: AIOKafkaAdminClient, prefix: str = "", timeout_s: float = 1.5) -> None:
         self.admin = admin
@@ -110,21 +118,27 @@ class Expeller:
         self.coordinators: dict[str, int] = {}
         self._describing: asyncio.Task[None] | None = None
 
-    async def expel(self, instance: str) -> Expelled:
-        """Remove the static member named `instance` from the consumer groups it shares with another
-        instance. A group that cannot be reached is left to its session timeout."""
+    async def expel(self, instance: str, *, deadline_s: float = 0.0) -> Expelled:
+        """Remove the member ids the static member named `instance` had when last described from the
+        consumer groups it shared with another instance. A group that cannot be reached is asked again for
+        `deadline_s`, then left to its session timeout."""
         if not self.members:
             await self.describe()
         mine = f"{instance}-"
-        # Not only the groups it was seen in: it may have joined one since the last description.
-        groups = sorted(
-            g for g, members in self.members.items() if any(not m.startswith(mine) for m in members)
+        dead = {
+            group: member
+            for group, members in self.members.items()
+            for member in members
+            if member.startswith(mine) and any(not m.startswith(mine) for m in members)
+        }
+        until = asyncio.get_running_loop().time() + deadline_s
+        outcomes = await asyncio.gather(
+            *(self._remove_until(group, instance, member, until) for group, member in sorted(dead.items()))
         )
-        outcomes = await asyncio.gather(*(self._remove(group, instance) for group in groups))
         if self._describing is None or self._describing.done():
             self._describing = asyncio.create_task(self.describe())
         found = Expelled()
-        for group, outcome in zip(groups, outcomes, strict=True):
+        for group, outcome in zip(sorted(dead), outcomes, strict=True):
             if outcome == "removed":
                 found.removed.append(group)
             elif outcome == "failed":
@@ -168,8 +182,22 @@ class Expeller:
         except Exception as exc:  # noqa: BLE001 - what was known serves meanwhile
             log.warning("consumer groups not described", extra={"fields": {"error": type(exc).__name__}})
 
-    async def _remove(self, group: str, instance: str) -> str:
-        """ "removed", "absent" (not a member of the group) or "failed" (not asked, or not answered)."""
+    async def _remove_until(self, group: str, instance: str, member: str, until: float) -> str:
+        loop = asyncio.get_running_loop()
+        while True:
+            outcome = await self._remove(group, instance, member)
+            if outcome != "failed":
+                return outcome
+            if loop.time() + self.RETRY_EVERY_S >= until:
+                log.warning(
+                    "static member not removed", extra={"fields": {"group": group, "instance": instance}}
+                )
+                return outcome
+            await asyncio.sleep(self.RETRY_EVERY_S)
+
+    async def _remove(self, group: str, instance: str, member: str) -> str:
+        """ "removed", "absent" (not a member of the group, or replaced) or "failed" (not asked, or not
+        answered)."""
         errors: list[int | str] = []  # the broker's error codes, or what the request raised
         for known in (True, False):
             if known and group not in self.coordinators:
@@ -180,16 +208,14 @@ class Expeller:
                     if known
                     else await asyncio.wait_for(self.admin.find_coordinator(group), self.timeout_s)
                 )
-                request = RemoveStaticMember(group, instance)
+                request = RemoveStaticMember(group, instance, member)
                 answer = await asyncio.wait_for(self.admin._send_request(request, node), self.timeout_s)  # noqa: SLF001 - no public call
             except Exception as exc:  # noqa: BLE001 - asked again of a coordinator found anew, then left
                 self.coordinators.pop(group, None)
                 errors = [type(exc).__name__]
                 continue
             self.coordinators[group] = node
-            errors = (
-                [member[2] for member in answer.members] if answer.error_code == 0 else [answer.error_code]
-            )
+            errors = [each[2] for each in answer.members] if answer.error_code == 0 else [answer.error_code]
             if not MOVED.intersection(errors):
                 break
             self.coordinators.pop(group, None)
@@ -197,8 +223,5 @@ class Expeller:
             return "removed"
         if errors and all(code in GONE for code in errors):
             return "absent"
-        log.warning(
-            "static member not removed",
-            extra={"fields": {"group": group, "instance": instance, "errors": errors}},
-        )
+        log.debug("static member not removed yet", extra={"fields": {"group": group, "errors": errors}})
         return "failed"

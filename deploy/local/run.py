@@ -114,8 +114,8 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    release = GroupRelease(kafka.admin_connection(), RUN_PREFIX_ROOT)
-    supervisor = Supervisor(CHILDREN, release=release)
+    supervisor = Supervisor(CHILDREN)
+    release: GroupRelease | None = None
     try:
         step(["services.migrate", "upgrade"], "database migrations", timeout=120)
         # Each run streams on fresh topics (the database keeps its cases and alerts): the simulator
@@ -123,6 +123,10 @@ def main() -> None:
         # run's state would take that history for live traffic.
         step(["streams.admin", "--delete", "--prefix", RUN_PREFIX_ROOT], "removing earlier runs' topics", 60)
         os.environ["STOPLINE_TOPIC_PREFIX"] = f"{RUN_PREFIX_ROOT}{int(time.time())}-"
+        # This run's groups only (named with its prefix): Kafka keeps earlier runs' for a week.
+        supervisor.release = release = GroupRelease(
+            kafka.admin_connection(), os.environ["STOPLINE_TOPIC_PREFIX"]
+        )
         step(["streams.admin"], "topic creation", timeout=60)
         # Each simulated institution connects as itself (the simulated banks on Kafka, an institution
         # producing straight to Kafka), with its own topics and grants.
@@ -152,7 +156,8 @@ def main() -> None:
     finally:
         say("stopping services …")
         supervisor.close()
-        release.close()
+        if release is not None:
+            release.close()
         for child in reversed(CHILDREN):
             child.stop()
         if not stack_was_up:

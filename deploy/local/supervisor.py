@@ -7,10 +7,10 @@ answer a child is starting (loading its model, restoring its state) and is given
 Kubernetes startup probe would. Every restart is
 logged with its cause and counted in `stopline_supervisor_restarts_total{child, cause}`.
 
-A child that ended is first taken out of its consumer groups (`release`, e.g. `GroupRelease`): its
-consumers are static members, whose partitions a group otherwise keeps for the session timeout in case
-the process comes back; the supervisor knows it is gone, so the other instances take them over at once.
-It starts again only after that (or after the release gave up), lest the new process be removed too.
+A child that ended is taken out of its consumer groups (`release`, e.g. `GroupRelease`): its consumers
+are static members, whose partitions a group otherwise keeps for the session timeout in case the process
+comes back; the supervisor knows it is gone, so the other instances take them over at once. The release
+names the dead process's own memberships, not the new process's, so the child starts again meanwhile.
 
 Probes run in threads of their own and a tick only collects their answers: a hung child's probe takes its
 whole timeout, and the ticks meanwhile still start again the children that ended.
@@ -51,15 +51,18 @@ class GroupRelease:
     """`release` of children whose consumers are static members (named by their `STOPLINE_INSTANCE`):
     takes an ended child out of the consumer groups (named with `prefix`) it shares with another
     instance (`streams.membership.Expeller`). One admin client, kept on a loop of its own, serves every
-    release and describes the groups every `DESCRIBE_EVERY_S` meanwhile: a client made per release would
-    find the cluster again each time, seconds when a node is down or cut off."""
+    release and describes the groups every `DESCRIBE_EVERY_S` meanwhile (a member that joined since is
+    not known by its member id): a client made per release would find the cluster again each time,
+    seconds when a node is down or cut off. A group whose coordinator does not answer (its node faulted)
+    is asked again until `timeout_s`: past the session timeout, and the time a coordinator takes to move,
+    the group has dropped the member by itself."""
 
-    DESCRIBE_EVERY_S = 10.0
+    DESCRIBE_EVERY_S = 3.0
 
-    def __init__(self, kafka: KafkaConnection, prefix: str, *, timeout_s: float = 6.0) -> None:
+    def __init__(self, kafka: KafkaConnection, prefix: str, *, timeout_s: float = 12.0) -> None:
         self.kafka = kafka
         self.prefix = prefix
-        self.timeout_s = timeout_s  # past it, the groups keep the member for their session timeout
+        self.timeout_s = timeout_s
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="group-release", daemon=True)
         self._thread.start()
@@ -72,9 +75,6 @@ class GroupRelease:
         if not instance:
             return
         began = time.monotonic()
-        # Bounded on the release's own loop: when the bound cuts it short, it has been cancelled there
-        # before this returns, so nothing of it can remove the process started next. (A request already
-        # sent may still land: that process would then join again, one more rebalance, no harm.)
         bounded = asyncio.wait_for(self._expel(instance), self.timeout_s)
         try:
             found = asyncio.run_coroutine_threadsafe(bounded, self._loop).result(self.timeout_s + 5)
@@ -90,7 +90,9 @@ class GroupRelease:
         say(f"{child.name} taken out of its consumer groups in {took:.1f}s: {groups}{failed}")
 
     async def _expel(self, instance: str) -> membership.Expelled:
-        return await (await self._connected()).expel(instance)
+        expeller = await self._connected()
+        # A last attempt may take three requests (the coordinator known, one found anew, the removal).
+        return await expeller.expel(instance, deadline_s=self.timeout_s - 3 * expeller.timeout_s)
 
     async def _connected(self) -> membership.Expeller:
         async with self._connecting:
@@ -149,7 +151,6 @@ class _Watch:
     next_probe_at: float = 0.0
     answered: bool = False  # live at least once since its start
     probing: Future[bool] | None = None  # a probe of the child's current run, in flight or answered
-    releasing: Future[None] | None = None  # the ended child's release from its groups, until it is done
     causes: list[str] = field(default_factory=list)
 
 
@@ -176,6 +177,8 @@ class Supervisor:
         self.release = release
         self.paused: set[str] = set()  # children deliberately left down (the fault suite's choice)
         self._probes = ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="probe")
+        # Apart from the probes: a release may take seconds while a Kafka node is down.
+        self._releases = ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="release")
         # One client for every probe (it is thread-safe): a client made per probe costs ~50 ms of CPU.
         self._http = httpx.Client(timeout=2)
 
@@ -207,10 +210,7 @@ class Supervisor:
                 continue
             if watch.restart_at is None:
                 self._ended(watch, exit_cause(returncode), now)
-            elif now >= watch.restart_at and (watch.releasing is None or watch.releasing.done()):
-                if watch.releasing is not None and watch.releasing.exception() is not None:
-                    say(f"{name}'s release from its groups failed ({watch.releasing.exception()!r})")
-                watch.releasing = None
+            elif now >= watch.restart_at:
                 child.start()
                 self.started(child)
 
@@ -225,12 +225,11 @@ class Supervisor:
         )
         watch.restart_at = now + delay
         if self.release is not None:
-            watch.releasing = self._probes.submit(self.release, watch.child)
+            self._releases.submit(self._release, watch.child)
         watch.causes.append(cause)
         RESTARTS.labels(watch.child.name, cause).inc()
         say(
             f"{watch.child.name} ended ({cause}) after {lived:.1f}s; starting it again in {delay:.1f}s"
-            f"{' once out of its consumer groups' if self.release is not None else ''}"
             f" (restart {len(watch.causes)})"
         )
 
@@ -250,6 +249,13 @@ class Supervisor:
             watch.child.proc.wait(10)
             self._ended(watch, "not live", now)
 
+    def _release(self, child: Child) -> None:
+        assert self.release is not None
+        try:
+            self.release(child)
+        except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
+            say(f"{child.name}'s release from its groups failed ({exc!r})")
+
     def _live(self, url: str) -> bool:
         try:
             return self._http.get(f"{url}/health/live").status_code == 200
@@ -259,6 +265,7 @@ class Supervisor:
     def close(self) -> None:
         """Let go of the probes: one in flight to a hung child is not waited for."""
         self._probes.shutdown(wait=False, cancel_futures=True)
+        self._releases.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
     def restarts(self, name: str) -> list[str]:

@@ -164,16 +164,15 @@ def test_a_hung_child_does_not_delay_the_restart_of_another():
     assert supervisor.restarts("sup-hung") == ["not live"]
 
 
-def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again():
-    # The release takes the dead process's static memberships out of its groups: done for the new
-    # process, it would take it out too, so the restart waits for it.
+def test_a_child_that_ended_is_released_from_its_groups_while_it_starts_again():
+    # The release names the dead process's memberships (not the new process's), so the restart does not
+    # wait for it: a release that takes long (a Kafka node down) does not hold the child down.
     releasing = threading.Event()
     may_finish = threading.Event()
-    released: list[tuple[str, int | None]] = []
+    released: list[str] = []
 
     def release(child: Child) -> None:
-        assert child.proc is not None
-        released.append((child.name, child.proc.returncode))  # the process that ended, not a new one
+        released.append(child.name)
         releasing.set()
         may_finish.wait(10)
 
@@ -185,20 +184,11 @@ def test_a_child_that_ended_is_released_from_its_groups_before_it_starts_again()
         assert child.proc is not None
         first = child.proc.pid
         child.proc.send_signal(signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while not releasing.is_set() and time.monotonic() < deadline:
-            supervisor.tick()
-            time.sleep(0.01)
-        assert releasing.is_set()
-        for _ in range(20):  # well past the backoff: still not started while the release runs
-            supervisor.tick()
-            time.sleep(0.01)
-        assert child.proc.pid == first
-        may_finish.set()
         _until_restarted(supervisor, child, first)
         assert child.proc.pid != first and child.proc.poll() is None
+        assert releasing.is_set() and not may_finish.is_set()  # started again while its release runs
     finally:
         may_finish.set()
         child.stop()
         supervisor.close()
-    assert released == [("sup-released", -signal.SIGKILL)]
+    assert released == ["sup-released"]

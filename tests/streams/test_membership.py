@@ -122,6 +122,37 @@ async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it
         await _stopped(bystander, tasks[2])
 
 
+async def test_a_removal_names_the_dead_process_so_one_started_again_keeps_its_place(infra: Infra):
+    """The supervisor starts a process again while its release runs: if the new process has joined by
+    then (the same instance name, a new member id), the removal of the dead one's member id is refused
+    and the new process stays, with no rebalance."""
+    topic = await _topic_with(infra, [], partitions=2)
+    group = f"{infra.prefix}{f.unique('static')}"
+    dead, alive = f.unique("a"), f.unique("b")
+    a, b = (_member(infra, topic, group, name, session_timeout_ms=60_000) for name in (dead, alive))
+    tasks = [await _joined(runner) for runner in (a, b)]
+    again = _member(infra, topic, group, dead, session_timeout_ms=60_000)
+    try:
+        await eventually(lambda: len(b.consumer.assignment()) == 1, timeout_s=30)
+        async with admin_client(infra.kafka) as admin:
+            expeller = Expeller(admin, infra.prefix)
+            await expeller.describe()  # as the supervisor's release does every few seconds
+            old = [m for m in expeller.members[group] if m.startswith(f"{dead}-")]
+            await _stopped(a, tasks[0])
+            tasks[0] = await _joined(again)  # back before the release: it takes the dead one's place
+            generation = b.generation
+            found = await expeller.expel(dead)
+            assert (found.removed, found.failed) == ([], [])  # refused: the instance is another process's
+            await expeller.describe()
+            now = [m for m in expeller.members[group] if m.startswith(f"{dead}-")]
+        assert len(old) == len(now) == 1 and now != old
+        assert len(again.consumer.assignment()) == 1 and again.readiness() == "ok"
+        assert b.generation == generation  # nobody was asked to rebalance
+    finally:
+        await _stopped(again, tasks[0])
+        await _stopped(b, tasks[1])
+
+
 async def test_the_supervisor_takes_a_dead_child_out_of_its_groups_by_its_instance_name(infra: Infra):
     topic = await _topic_with(infra, [], partitions=2)
     group = f"{infra.prefix}{f.unique('static')}"
