@@ -6,8 +6,10 @@ interval, at most that often (each commit is a round trip the next batch would w
 leaves uncommitted is read again, so only idempotent handlers take an interval). A handler may also
 return its effect still landing (e.g. records Kafka has yet to acknowledge): the next batch is handled
 meanwhile, and every commit first waits for all that is landing. A rebalance waits for the batch in
-hand to finish and commits before partitions move (the whole group waits meanwhile): a batch retried
-through an outage is given up instead, and read again by whoever gets its partitions. On stop, the batch
+hand to finish and commits before partitions move (the whole group waits meanwhile): a batch being
+retried after a failure (an outage may last minutes) is given up instead, uncommitted, and read again by
+whoever gets its partitions, except by an owner of per-partition state (a failed attempt may have
+half-applied it). On stop, the batch
 in hand finishes, everything finished is committed, and the consumer leaves its group. Owners of
 per-partition state may also resume from their own snapshots (`rewind`, a seek on assignment) and write
 them after each commit (`after_commit`).
@@ -83,7 +85,7 @@ ASSIGNMENT_SECONDS = Histogram(
 )
 ABANDONED = Counter(
     "stopline_consumer_batches_abandoned_total",
-    "batches retried through an outage and given up for a rebalance (read again by the next owner)",
+    "batches being retried and given up for a rebalance (read again by the next owner)",
     ["group"],
 )
 BATCH_SECONDS = Histogram(
@@ -109,7 +111,7 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.runner.in_group = False  # rebalancing: not ready until the new assignment
-        self.runner.revoking.set()  # a batch retried through an outage is given up, not waited for
+        self.runner.revoking.set()  # a batch being retried is given up, not waited for
         try:
             await self._revoke(revoked)
         finally:
@@ -400,9 +402,7 @@ class ConsumerRunner:
             # Not finished, so not committed: whoever the group gives the partitions reads it again.
             ABANDONED.labels(self.group_id).inc()
             log.warning("batch given up for a rebalance", extra=log_fields(group=self.group_id))
-            for tp, records in batch.items():
-                if records:
-                    self.consumer.seek(tp, records[0].offset)
+            self._refetch(batch)  # should the partitions stay here: the rejoin itself resumes from committed
             return
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         self._landing.append((landing, offsets))

@@ -235,11 +235,16 @@ async def test_a_batch_retried_through_an_outage_is_given_up_for_a_rebalance(inf
     try:
         await eventually(lambda: a.retrying, timeout_s=20)  # the database is down: A retries its batch
         tasks.append(asyncio.create_task(b.run()))
+
         # Well inside the 30 s rebalance timeout, with the outage still on: B is in the group with a
         # partition of its own.
-        await eventually(lambda: b.in_group and b.consumer.assignment(), timeout_s=15)
-        assert len(a.consumer.assignment() | b.consumer.assignment()) == 2
-        assert not a.consumer.assignment() & b.consumer.assignment()
+        def split() -> bool:
+            if not (a.in_group and b.in_group):  # B's consumer is made when it starts
+                return False
+            mine, theirs = a.consumer.assignment(), b.consumer.assignment()
+            return len(mine | theirs) == 2 and not mine & theirs
+
+        await eventually(split, timeout_s=15)
         assert (abandoned() or 0) >= 1 and seen == []
         down = False
         await eventually(lambda: len(seen) == len(values), timeout_s=20)
