@@ -8,7 +8,9 @@ timeout. `Expeller.expel` removes the instance from its groups (KIP-345's remova
 LeaveGroup v3) naming both the instance and the member id the dead process had: each group rebalances at
 once and its other members take the partitions. A member id names one process: if the process started
 again has joined meanwhile (the same instance name, a new member id), the broker refuses the removal
-(FENCED_INSTANCE_ID) and the new process keeps its place, so the removal may go on while it starts.
+(FENCED_INSTANCE_ID) and the new process keeps its place, so the removal may go on while it starts. The
+member ids come from descriptions of the groups received before the process was seen to end: one taken
+later may already show the new process, which the removal would then throw out.
 
 aiokafka 0.14 knows LeaveGroup v0-v1 only (a member by its member id), hence the v3 request here.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -95,49 +99,61 @@ async def _groups(admin: AIOKafkaAdminClient, prefix: str, timeout_s: float) -> 
 class Expelled:
     removed: list[str] = field(default_factory=list)  # groups the instance was taken out of
     failed: list[str] = field(default_factory=list)  # groups that could not be asked: left to the timeout
+    unknown: bool = False  # no group described before the end: every group is left to the timeout
 
 
 class Expeller:
     """Removes dead instances from their groups through one admin client. What it learns of the cluster
-    it keeps: the groups named with its prefix, their members, and each group's coordinator. A removal
-    asks the groups where the instance was a member, beside another instance, when last described (not a
-    group it had to itself: nobody would take anything over, and its restart takes its partitions back
-    with no rebalance), each at the coordinator known, so that it does not wait on a broker that is down
-    or cut off; a group whose coordinator does not answer is asked again, its coordinator looked up anew,
-    until the removal's deadline (a coordinator moves within seconds of its node's fault). Describe often:
-    a process that joined since the last description is not known by its member id, and is left to the
-    session timeout."""
+    it keeps: the groups named with its prefix, their last few descriptions (when each was received, and
+    the members), and each group's coordinator. A removal asks the groups where the instance was a member,
+    beside another instance, in the last description received before it ended (not a group it had to
+    itself: nobody would take anything over, and its restart takes its partitions back with no
+    rebalance), each at the coordinator known, so that it does not wait on a broker that is down or cut
+    off; a group whose coordinator does not answer is asked again, its coordinator looked up anew, until
+    the removal's deadline (a coordinator moves within seconds of its node's fault). Describe often: a
+    process that joined since the last description before its end is not known by its member id, and is
+    left to the session timeout."""
 
     RETRY_EVERY_S = 0.5
+    KEPT = 3  # descriptions a group: a removal may start a little after a describe that came later
 
     def __init__(self, admin: AIOKafkaAdminClient, prefix: str = "", timeout_s: float = 1.5) -> None:
         self.admin = admin
         self.prefix = prefix
         self.timeout_s = timeout_s  # each request's
-        self.members: dict[str, list[str]] = {}  # group: member ids (a static member's: `<instance>-<uuid>`)
+        # group: (when received, on `time.monotonic`; member ids, a static member's `<instance>-<uuid>`)
+        self.described: dict[str, deque[tuple[float, list[str]]]] = {}
         self.coordinators: dict[str, int] = {}
         self._describing: asyncio.Task[None] | None = None
 
-    async def expel(self, instance: str, *, deadline_s: float = 0.0) -> Expelled:
-        """Remove the member ids the static member named `instance` had when last described from the
-        consumer groups it shared with another instance. A group that cannot be reached is asked again for
+    @property
+    def members(self) -> dict[str, list[str]]:
+        """Each group's members, as last described."""
+        return {group: seen[-1][1] for group, seen in self.described.items()}
+
+    async def expel(self, instance: str, *, ended_at: float, deadline_s: float = 0.0) -> Expelled:
+        """Remove the member ids the static member named `instance` had, in the last description received
+        before `ended_at` (`time.monotonic`: when its process was seen to have ended), from the consumer
+        groups it shared with another instance. A group that cannot be reached is asked again for
         `deadline_s`, then left to its session timeout."""
-        if not self.members:
-            await self.describe()
         mine = f"{instance}-"
-        dead = {
-            group: member
-            for group, members in self.members.items()
-            for member in members
-            if member.startswith(mine) and any(not m.startswith(mine) for m in members)
-        }
-        until = asyncio.get_running_loop().time() + deadline_s
+        dead = {}
+        known = False
+        for group, seen in self.described.items():
+            before = [members for at, members in seen if at <= ended_at]
+            if not before:
+                continue
+            known = True
+            for member in before[-1]:
+                if member.startswith(mine) and any(not m.startswith(mine) for m in before[-1]):
+                    dead[group] = member
+        until = time.monotonic() + deadline_s
         outcomes = await asyncio.gather(
             *(self._remove_until(group, instance, member, until) for group, member in sorted(dead.items()))
         )
         if self._describing is None or self._describing.done():
             self._describing = asyncio.create_task(self.describe())
-        found = Expelled()
+        found = Expelled(unknown=not known)
         for group, outcome in zip(sorted(dead), outcomes, strict=True):
             if outcome == "removed":
                 found.removed.append(group)
@@ -150,8 +166,8 @@ class Expeller:
         try:
             groups, complete = await _groups(self.admin, self.prefix, self.timeout_s)
             if complete:  # groups gone since (deleted): forgotten
-                for gone in (self.members.keys() | self.coordinators.keys()) - groups:
-                    self.members.pop(gone, None)
+                for gone in (self.described.keys() | self.coordinators.keys()) - groups:
+                    self.described.pop(gone, None)
                     self.coordinators.pop(gone, None)
             unknown = sorted(groups - self.coordinators.keys())
             found = await asyncio.gather(
@@ -173,22 +189,23 @@ class Expeller:
                 ),
                 return_exceptions=True,
             )
+            received = time.monotonic()  # no earlier than any answer: a removal may trust it less, not more
             for group, answer in zip(known, answers, strict=True):
                 described = None if isinstance(answer, BaseException) else answer[0].to_object()["groups"][0]
                 if described is not None and described["error_code"] == 0:
-                    self.members[group] = [m["member_id"] for m in described["members"]]
+                    members = [m["member_id"] for m in described["members"]]
+                    self.described.setdefault(group, deque(maxlen=self.KEPT)).append((received, members))
                 else:  # its coordinator is looked up again next time
                     self.coordinators.pop(group, None)
         except Exception as exc:  # noqa: BLE001 - what was known serves meanwhile
             log.warning("consumer groups not described", extra={"fields": {"error": type(exc).__name__}})
 
     async def _remove_until(self, group: str, instance: str, member: str, until: float) -> str:
-        loop = asyncio.get_running_loop()
         while True:
             outcome = await self._remove(group, instance, member)
             if outcome != "failed":
                 return outcome
-            if loop.time() + self.RETRY_EVERY_S >= until:
+            if time.monotonic() + self.RETRY_EVERY_S >= until:
                 log.warning(
                     "static member not removed", extra={"fields": {"group": group, "instance": instance}}
                 )

@@ -10,7 +10,8 @@ logged with its cause and counted in `stopline_supervisor_restarts_total{child, 
 A child that ended is taken out of its consumer groups (`release`, e.g. `GroupRelease`): its consumers
 are static members, whose partitions a group otherwise keeps for the session timeout in case the process
 comes back; the supervisor knows it is gone, so the other instances take them over at once. The release
-names the dead process's own memberships, not the new process's, so the child starts again meanwhile.
+names the dead process's own memberships (as described before it was seen to end), not the new
+process's, so the child starts again meanwhile.
 
 Probes run in threads of their own and a tick only collects their answers: a hung child's probe takes its
 whole timeout, and the ticks meanwhile still start again the children that ended.
@@ -42,7 +43,8 @@ RESTARTS = Counter("stopline_supervisor_restarts_total", "children started again
 UP = Gauge("stopline_supervisor_child_up", "1 while the child runs", ["child"])
 RELEASES = Counter(
     "stopline_supervisor_group_releases_total",
-    "ended children taken out of their consumer groups: removed (from one or more), none (in none), failed",
+    "ended children taken out of their consumer groups: removed (from one or more), none (in none),"
+    " unknown (groups not described before it ended), failed",
     ["child", "outcome"],
 )
 
@@ -69,30 +71,47 @@ class GroupRelease:
         self._expeller: membership.Expeller | None = None
         self._connecting = asyncio.Lock()
         self._keeping = asyncio.run_coroutine_threadsafe(self._keep(), self._loop)
+        self._lock = threading.Lock()
+        self._in_flight: set[Future[membership.Expelled]] = set()
 
-    def __call__(self, child: Child) -> None:
+    def __call__(self, child: Child, ended_at: float) -> None:
+        """Take `child`, seen to have ended at `ended_at` (`time.monotonic`), out of its groups."""
         instance = child.env.get("STOPLINE_INSTANCE")
         if not instance:
             return
         began = time.monotonic()
-        bounded = asyncio.wait_for(self._expel(instance), self.timeout_s)
+        bounded = asyncio.wait_for(self._expel(instance, ended_at, began + self.timeout_s), self.timeout_s)
+        releasing = asyncio.run_coroutine_threadsafe(bounded, self._loop)
+        with self._lock:
+            self._in_flight.add(releasing)
         try:
-            found = asyncio.run_coroutine_threadsafe(bounded, self._loop).result(self.timeout_s + 5)
-        except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
+            found = releasing.result(self.timeout_s + 5)
+        except Exception as exc:  # noqa: BLE001 - cancelled at close, or failed: the groups wait for the timeout
             RELEASES.labels(child.name, "failed").inc()
             say(f"{child.name} not taken out of its consumer groups ({type(exc).__name__})")
             return
-        outcome = "failed" if found.failed else ("removed" if found.removed else "none")
+        finally:
+            with self._lock:
+                self._in_flight.discard(releasing)
+        if found.unknown:
+            outcome = "unknown"
+        else:
+            outcome = "failed" if found.failed else ("removed" if found.removed else "none")
         RELEASES.labels(child.name, outcome).inc()
         took = time.monotonic() - began
         groups = ", ".join(found.removed) or "none"
         failed = f" (not reached: {', '.join(found.failed)})" if found.failed else ""
         say(f"{child.name} taken out of its consumer groups in {took:.1f}s: {groups}{failed}")
 
-    async def _expel(self, instance: str) -> membership.Expelled:
+    def knows(self, group: str) -> bool:
+        """Whether `group` has been described: a release names only members described before the end."""
+        return self._expeller is not None and group in self._expeller.described
+
+    async def _expel(self, instance: str, ended_at: float, until: float) -> membership.Expelled:
         expeller = await self._connected()
         # A last attempt may take three requests (the coordinator known, one found anew, the removal).
-        return await expeller.expel(instance, deadline_s=self.timeout_s - 3 * expeller.timeout_s)
+        deadline_s = until - 3 * expeller.timeout_s - time.monotonic()
+        return await expeller.expel(instance, ended_at=ended_at, deadline_s=deadline_s)
 
     async def _connected(self) -> membership.Expeller:
         async with self._connecting:
@@ -118,6 +137,9 @@ class GroupRelease:
         if not self._thread.is_alive():
             return
         self._keeping.cancel()
+        with self._lock:
+            for releasing in self._in_flight:  # its caller's thread returns at once
+                releasing.cancel()
 
         async def closed() -> None:
             if self._expeller is not None:
@@ -165,7 +187,7 @@ class Supervisor:
         probe_every_s: float = 5.0,
         probe_failures: int = 3,
         startup_s: float = 120.0,
-        release: Callable[[Child], None] | None = None,
+        release: Callable[[Child, float], None] | None = None,
     ) -> None:
         self.watches = {c.name: _Watch(c) for c in children}
         self.backoff_s = backoff_s
@@ -225,7 +247,7 @@ class Supervisor:
         )
         watch.restart_at = now + delay
         if self.release is not None:
-            self._releases.submit(self._release, watch.child)
+            self._releases.submit(self._release, watch.child, now)
         watch.causes.append(cause)
         RESTARTS.labels(watch.child.name, cause).inc()
         say(
@@ -249,10 +271,10 @@ class Supervisor:
             watch.child.proc.wait(10)
             self._ended(watch, "not live", now)
 
-    def _release(self, child: Child) -> None:
+    def _release(self, child: Child, ended_at: float) -> None:
         assert self.release is not None
         try:
-            self.release(child)
+            self.release(child, ended_at)
         except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
             say(f"{child.name}'s release from its groups failed ({exc!r})")
 

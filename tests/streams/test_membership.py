@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -107,12 +108,18 @@ async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it
     tasks = [await _joined(runner) for runner in (a, b, bystander)]
     try:
         await eventually(lambda: len(b.consumer.assignment()) == 2, timeout_s=30)
-        await _stopped(a, tasks[0])  # a static member leaves nothing behind: as if killed
         async with admin_client(infra.kafka) as admin:
             expeller = Expeller(admin, infra.prefix)
-            first = await expeller.expel(dead)
-            assert (first.removed, first.failed) == ([group], [])
-            again = await expeller.expel(dead)
+            # Nothing described before the end: nothing known of whom to remove, and nothing asked.
+            blind = await expeller.expel(dead, ended_at=time.monotonic())
+            assert (blind.unknown, blind.removed, blind.failed) == (True, [], [])
+            await expeller.describe()  # as the supervisor's release does every few seconds
+            await _stopped(a, tasks[0])  # a static member leaves nothing behind: as if killed
+            ended = time.monotonic()
+            first = await expeller.expel(dead, ended_at=ended)
+            assert (first.unknown, first.removed, first.failed) == (False, [group], [])
+            await expeller.describe()
+            again = await expeller.expel(dead, ended_at=time.monotonic())
             assert (again.removed, again.failed) == ([], [])  # gone already: nothing to remove, no error
         await eventually(lambda: len(b.consumer.assignment()) == 4 and b.readiness() == "ok", timeout_s=20)
         assert sorted(tp.partition for tp in b.consumer.assignment()) == [0, 1, 2, 3]
@@ -125,7 +132,8 @@ async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it
 async def test_a_removal_names_the_dead_process_so_one_started_again_keeps_its_place(infra: Infra):
     """The supervisor starts a process again while its release runs: if the new process has joined by
     then (the same instance name, a new member id), the removal of the dead one's member id is refused
-    and the new process stays, with no rebalance."""
+    and the new process stays, with no rebalance. A description taken after the end (which shows the new
+    process) is not the one the removal goes by."""
     topic = await _topic_with(infra, [], partitions=2)
     group = f"{infra.prefix}{f.unique('static')}"
     dead, alive = f.unique("a"), f.unique("b")
@@ -139,21 +147,21 @@ async def test_a_removal_names_the_dead_process_so_one_started_again_keeps_its_p
             await expeller.describe()  # as the supervisor's release does every few seconds
             old = [m for m in expeller.members[group] if m.startswith(f"{dead}-")]
             await _stopped(a, tasks[0])
+            ended = time.monotonic()
             tasks[0] = await _joined(again)  # back before the release: it takes the dead one's place
-            generation = b.generation
-            found = await expeller.expel(dead)
-            assert (found.removed, found.failed) == ([], [])  # refused: the instance is another process's
-            await expeller.describe()
+            await expeller.describe()  # the background description, landing before the release starts
             now = [m for m in expeller.members[group] if m.startswith(f"{dead}-")]
+            found = await expeller.expel(dead, ended_at=ended)
+            # Refused: the instance is another process's now (the new member id was not asked for).
+            assert (found.unknown, found.removed, found.failed) == (False, [], [])
         assert len(old) == len(now) == 1 and now != old
         assert len(again.consumer.assignment()) == 1 and again.readiness() == "ok"
-        assert b.generation == generation  # nobody was asked to rebalance
     finally:
         await _stopped(again, tasks[0])
         await _stopped(b, tasks[1])
 
 
-async def test_the_supervisor_takes_a_dead_child_out_of_its_groups_by_its_instance_name(infra: Infra):
+async def test_the_supervisor_release_takes_a_dead_child_out_by_its_instance_name(infra: Infra):
     topic = await _topic_with(infra, [], partitions=2)
     group = f"{infra.prefix}{f.unique('static')}"
     dead, alive = f.unique("a"), f.unique("b")
@@ -162,9 +170,11 @@ async def test_the_supervisor_takes_a_dead_child_out_of_its_groups_by_its_instan
     release = GroupRelease(infra.kafka, infra.prefix, timeout_s=30)  # a cold start on a loaded machine
     try:
         await eventually(lambda: len(b.consumer.assignment()) == 1, timeout_s=30)
+        await eventually(lambda: release.knows(group), timeout_s=30)  # its description every few seconds
         await _stopped(a, tasks[0])
         child = Child(dead, [], env={"STOPLINE_INSTANCE": dead})
-        await asyncio.to_thread(release, child)  # as the supervisor calls it, from a thread of its own
+        # As the supervisor calls it, from a thread of its own.
+        await asyncio.to_thread(release, child, time.monotonic())
         labels = {"child": dead, "outcome": "removed"}
         assert REGISTRY.get_sample_value("stopline_supervisor_group_releases_total", labels) == 1
         await eventually(lambda: len(b.consumer.assignment()) == 2 and b.readiness() == "ok", timeout_s=20)
