@@ -211,9 +211,12 @@ def _during(fault: Fault, faults: list[Fault], head: str) -> bool:
     """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed."""
     from deploy.chaos.faults import HEALED_WITHIN_S
 
-    began, healed = fault.at, fault.at + (fault.recovery_s or HEALED_WITHIN_S)
+    def lasted(seconds: float | None) -> float:  # unknown (not healed, not measured): the longest it may
+        return HEALED_WITHIN_S if seconds is None else seconds
+
+    began, healed = fault.at, fault.at + lasted(fault.recovery_s)
     return any(
-        other.at < healed and other.at + (other.down_s or HEALED_WITHIN_S) > began
+        other.at < healed and other.at + lasted(other.down_s) > began
         for other in faults
         if other.kind.startswith(head)
     )
