@@ -51,6 +51,10 @@ AfterCommit = Callable[[dict[TopicPartition, int]], Awaitable[None]]
 OnIdle = Callable[[], Awaitable[None]]
 IDLE_AFTER_S = 1.0
 RETRY_MAX_S = 5.0  # the longest pause between two attempts at a failed batch
+# An outage (`retry_while`) is tried again at least this often: an attempt while it lasts costs a refused
+# connection, and the batch (and the runner's readiness, false while it retries) comes back within this
+# long of the dependency's return rather than up to RETRY_MAX_S after it.
+OUTAGE_RETRY_MAX_S = 1.0
 # aiokafka hands some group failures to the poller (JoinGroup answered with an unknown error, for 15 s in
 # one chaos run, while a node restarts) and rejoins once the poller has read them: polled again, for this
 # long at most, before the runner gives up (an error that keeps coming, e.g. the group task dead, stops it:
@@ -481,17 +485,18 @@ class ConsumerRunner:
                 if self._stopping.is_set() or not (outage or attempt < self.attempts):
                     raise
                 self.retrying = True
-                delay = min(0.2 * 2**attempt, RETRY_MAX_S)
-                log.warning(
-                    "batch failed; retrying",
-                    extra=log_fields(
-                        group=self.group_id,
-                        attempt=attempt,
-                        delay_s=delay,
-                        outage=outage,
-                        error=type(exc).__name__,
-                    ),
-                )
+                delay = retry_delay(attempt, outage=outage)
+                if attempt & (attempt - 1) == 0:  # the 1st, 2nd, 4th, 8th, ...: an outage logs a few lines
+                    log.warning(
+                        "batch failed; retrying",
+                        extra=log_fields(
+                            group=self.group_id,
+                            attempt=attempt,
+                            delay_s=delay,
+                            outage=outage,
+                            error=type(exc).__name__,
+                        ),
+                    )
                 await self._pause(delay)  # at once if a rebalance waits (then given up)
                 continue
             self.retrying = False
@@ -513,6 +518,12 @@ class ConsumerRunner:
         finally:
             for waiter in wake:
                 waiter.cancel()
+
+
+def retry_delay(attempt: int, *, outage: bool) -> float:
+    """The pause after the `attempt`th failure of a batch: doubling from 0.4 s, to OUTAGE_RETRY_MAX_S for an
+    outage, to RETRY_MAX_S for any other failure (a bug tried again `attempts` times in all)."""
+    return min(0.2 * 2.0**attempt, OUTAGE_RETRY_MAX_S if outage else RETRY_MAX_S)
 
 
 class _Abandoned(Exception):
