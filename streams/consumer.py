@@ -87,6 +87,11 @@ ASSIGNMENT_SECONDS = Histogram(
     ["group"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+REWINDS_RETRIED = Counter(
+    "stopline_consumer_rewinds_retried_total",
+    "assignments whose state could not be restored for a Kafka outage, and was tried again",
+    ["group"],
+)
 ABANDONED = Counter(
     "stopline_consumer_batches_abandoned_total",
     "batches being retried and given up for a rebalance (read again by the next owner)",
@@ -159,6 +164,7 @@ class _Listener(ConsumerRebalanceListener):
                     self.runner.consumer.pause(*assigned)
                     self.runner.rewound = {}
                     self.runner.unrewound = set(assigned)
+                    self.runner.rewind_now()
                     return  # not in the group (ready) until then
                 if self.runner.owner is not None and assigned:
                     await self.runner.owner.assigned(set(assigned))
@@ -198,7 +204,8 @@ class ConsumerRunner:
         are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
-        `poll_failing_max_s`: how long polls may keep failing (see `POLL_FAILING_MAX_S`) before it stops.
+        `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage
+        (see `POLL_FAILING_MAX_S`) before it stops.
         `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
         of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`."""
         if bool(topics) == bool(pattern):
@@ -258,6 +265,8 @@ class ConsumerRunner:
         self.in_group = False  # holds its assignment of the group's current generation
         # An assignment whose partitions wait (paused) for their rewind, done by the loop, not the callback.
         self.unrewound: set[TopicPartition] | None = None
+        self._rewind_at = -math.inf  # a rewind that failed on an outage is tried again from then
+        self._rewind_failing_since: float | None = None
         self.assigned_at = 0.0  # when the group's last assignment came (monotonic)
 
     @property
@@ -294,6 +303,9 @@ class ConsumerRunner:
             poll_failures, failing_since = 0, None
             while not self._stopping.is_set():
                 generation = self.generation
+                if self.unrewound is not None and (wait_s := self._rewind_at - time.monotonic()) > 0:
+                    await self._pause(wait_s)  # off the lock: a rebalance may come meanwhile
+                    continue
                 try:
                     batch = await self.consumer.getmany(
                         timeout_ms=self.poll_timeout_ms, max_records=self.max_records
@@ -350,8 +362,12 @@ class ConsumerRunner:
     async def _rewind(self, assigned: set[TopicPartition]) -> None:
         """Complete an assignment (under the lock): the owner's rewind (on an empty one too: the owner
         may hold state kept since the revocation, which the rewind takes back or drops), the seeks, the
-        owner's `assigned`, then the partitions resume. A failure stops the runner: its process starts
-        again and rejoins (reading on without the state would leave it never ready)."""
+        owner's `assigned`, then the partitions resume. A Kafka outage (a node down: its snapshots or
+        offsets not read in time) has it tried again, the partitions still paused, for up to
+        `poll_failing_max_s`: stopping would restart the process, which would meet the same outage and
+        restore everything again, while the group's partitions wait. Any other failure, or an outage
+        past that, stops the runner: its process starts again and rejoins (reading on without the state
+        would leave it never ready). The owner's rewind must allow a second call after a failed one."""
         assert self.rewind is not None
         try:
             # Asked all at once (one request each, pipelined): one after another, a member given a few
@@ -373,12 +389,29 @@ class ConsumerRunner:
             if self.owner is not None and assigned:
                 await self.owner.assigned(set(assigned))
         except Exception as exc:
+            now = time.monotonic()
+            self._rewind_failing_since = self._rewind_failing_since or now
+            if isinstance(exc, TimeoutError | KafkaError) and now - self._rewind_failing_since <= (
+                self.poll_failing_max_s
+            ):
+                REWINDS_RETRIED.labels(self.group_id).inc()
+                log.warning(
+                    "assignment not restored; trying again",
+                    extra=log_fields(group=self.group_id, error=type(exc).__name__),
+                )
+                self._rewind_at = now + OUTAGE_RETRY_MAX_S
+                return
             self.fail(exc)
             raise
+        self._rewind_failing_since = None
         self.unrewound = None
         self.generation += 1  # a batch fetched before the seeks is dropped
         self.consumer.resume(*assigned)
         self.ready_again()
+
+    def rewind_now(self) -> None:
+        """A new assignment's rewind is not held back by an earlier one's failure."""
+        self._rewind_at = -math.inf
 
     def ready_again(self) -> None:
         """The assignment is complete: its partitions are read from where they should be."""

@@ -252,7 +252,9 @@ class Checkpoints:
         """ConsumerRunner hook on assignment (before the owner's `assigned`): resume each partition from
         the state kept since its revocation if nothing was committed meanwhile, else restore its newest
         snapshot; return the offsets to read from (the snapshot's); replay ends at the committed offsets.
-        Kept partitions not given back are dropped."""
+        Kept partitions not given back are dropped. Called again after a failure (snapshots not read in
+        time), it goes on: a partition resumed already is held, and read from its committed offset, which
+        is where its kept state is; nothing is held of one whose snapshot was not read."""
         by_partition: dict[int, list[TopicPartition]] = defaultdict(list)
         for tp in committed:
             by_partition[tp.partition].append(tp)

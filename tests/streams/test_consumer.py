@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
@@ -495,6 +495,58 @@ async def test_an_assignment_whose_state_is_not_restored_stops_the_runner_and_no
     assert seen == []
     assert runner.readiness() != "ok"
     assert await _committed(infra, topic, runner.group_id) == 0
+
+
+async def test_an_assignment_not_restored_for_a_kafka_outage_is_tried_again_not_given_up(infra):
+    """A node down can keep a member's snapshots from being read in time: stopping would restart the
+    process, which meets the same outage and restores everything again while the group's partitions wait.
+    The member tries again, its partitions paused, and reads from where the rewind says once it works."""
+    topic = await _topic_with(infra, [b"a", b"b", b"c"], partitions=1)
+    group = f.unique("g")
+    seen: list[bytes] = []
+    failures = 2
+
+    async def flaky(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise KafkaTimeoutError
+        return {tp: 1 for tp in committed}  # the state already holds the first record
+
+    retried = functools.partial(
+        REGISTRY.get_sample_value, "stopline_consumer_rewinds_retried_total", {"group": group}
+    )
+    runner = _runner(infra, topic, group, lambda batch: _record(seen, batch), rewind=flaky)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _committed(infra, topic, group), timeout_s=30)
+        await eventually(lambda: seen == [b"b", b"c"], timeout_s=10)
+        assert runner.readiness() == "ok" and not task.done()
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert retried() == 2 and failures == 0
+    assert await _committed(infra, topic, group) == 3
+
+
+async def test_an_assignment_not_restored_past_the_bound_stops_the_runner(infra):
+    topic = await _topic_with(infra, [b"a"])
+    seen: list[bytes] = []
+
+    async def unreachable(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        raise KafkaTimeoutError
+
+    runner = _runner(
+        infra,
+        topic,
+        f.unique("g"),
+        lambda batch: _record(seen, batch),
+        rewind=unreachable,
+        poll_failing_max_s=2,
+    )
+    with pytest.raises(KafkaTimeoutError):
+        await asyncio.wait_for(runner.run(), 30)
+    assert seen == []
 
 
 async def test_an_assignment_rewound_past_the_committed_offsets_commits_them(infra):
