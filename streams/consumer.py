@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
@@ -266,7 +266,9 @@ class ConsumerRunner:
         # An assignment whose partitions wait (paused) for their rewind, done by the loop, not the callback.
         self.unrewound: set[TopicPartition] | None = None
         self._rewind_at = -math.inf  # a rewind that failed on an outage is tried again from then
-        self._rewind_failing_since: float | None = None
+        self._rewind_failures = 0  # this assignment's, in a row
+        self._rewind_failing_since = -math.inf
+        self._assigned_anew = asyncio.Event()
         self.assigned_at = 0.0  # when the group's last assignment came (monotonic)
 
     @property
@@ -304,7 +306,8 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 generation = self.generation
                 if self.unrewound is not None and (wait_s := self._rewind_at - time.monotonic()) > 0:
-                    await self._pause(wait_s)  # off the lock: a rebalance may come meanwhile
+                    # Off the lock (a rebalance may come meanwhile); a new assignment ends it.
+                    await self._pause(wait_s, also=self._assigned_anew)
                     continue
                 try:
                     batch = await self.consumer.getmany(
@@ -316,11 +319,14 @@ class ConsumerRunner:
                     if time.monotonic() - failing_since > self.poll_failing_max_s:
                         raise
                     POLL_FAILURES.labels(self.group_id).inc()
-                    log.warning(
-                        "poll failed; polling again",
-                        extra=log_fields(group=self.group_id, failures=poll_failures, error=repr(exc)[:200]),
-                    )
-                    await self._pause(min(0.2 * 2**poll_failures, RETRY_MAX_S))
+                    if _logged(poll_failures):
+                        log.warning(
+                            "poll failed; polling again",
+                            extra=log_fields(
+                                group=self.group_id, failures=poll_failures, error=repr(exc)[:200]
+                            ),
+                        )
+                    await self._pause(retry_delay(poll_failures, outage=True))
                     continue
                 poll_failures, failing_since = 0, None
                 async with self.lock:
@@ -365,9 +371,10 @@ class ConsumerRunner:
         owner's `assigned`, then the partitions resume. A Kafka outage (a node down: its snapshots or
         offsets not read in time) has it tried again, the partitions still paused, for up to
         `poll_failing_max_s`: stopping would restart the process, which would meet the same outage and
-        restore everything again, while the group's partitions wait. Any other failure, or an outage
-        past that, stops the runner: its process starts again and rejoins (reading on without the state
-        would leave it never ready). The owner's rewind must allow a second call after a failed one."""
+        restore everything again, while the group's partitions wait. Any other failure, an outage past
+        that, or a failure once the owner's rewind has returned stops the runner: its process starts again
+        and rejoins (reading on without the state would leave it never ready). The owner's rewind must
+        allow a second call after a failed one."""
         assert self.rewind is not None
         try:
             # Asked all at once (one request each, pipelined): one after another, a member given a few
@@ -378,6 +385,14 @@ class ConsumerRunner:
             )
             committed = dict(zip(ordered, answers, strict=True))
             self.rewound = await self.rewind(committed)
+        except Exception as exc:
+            if self._rewind_again(exc):
+                return
+            self.fail(exc)
+            raise
+        # Past the rewind, the owner holds the partitions at the offsets it returned: a failure now is not
+        # tried again (a second rewind would not return them), it stops the runner.
+        try:
             for tp, offset in self.rewound.items():
                 self.consumer.seek(tp, offset)  # how aiokafka resumes from offsets kept outside the group
                 done = committed.get(tp)
@@ -389,29 +404,43 @@ class ConsumerRunner:
             if self.owner is not None and assigned:
                 await self.owner.assigned(set(assigned))
         except Exception as exc:
-            now = time.monotonic()
-            self._rewind_failing_since = self._rewind_failing_since or now
-            if isinstance(exc, TimeoutError | KafkaError) and now - self._rewind_failing_since <= (
-                self.poll_failing_max_s
-            ):
-                REWINDS_RETRIED.labels(self.group_id).inc()
-                log.warning(
-                    "assignment not restored; trying again",
-                    extra=log_fields(group=self.group_id, error=type(exc).__name__),
-                )
-                self._rewind_at = now + OUTAGE_RETRY_MAX_S
-                return
             self.fail(exc)
             raise
-        self._rewind_failing_since = None
+        self._rewind_failures = 0
         self.unrewound = None
         self.generation += 1  # a batch fetched before the seeks is dropped
         self.consumer.resume(*assigned)
         self.ready_again()
 
+    def _rewind_again(self, exc: Exception) -> bool:
+        """Whether a failed rewind is tried again (a second later): a Kafka outage, for up to
+        `poll_failing_max_s` since this assignment's first failure."""
+        now = time.monotonic()
+        if not self._rewind_failures:
+            self._rewind_failing_since = now
+        outage = isinstance(exc, TimeoutError | KafkaTimeoutError) or (
+            isinstance(exc, KafkaError) and exc.retriable
+        )
+        if not outage or now - self._rewind_failing_since > self.poll_failing_max_s:
+            return False
+        self._rewind_failures += 1
+        REWINDS_RETRIED.labels(self.group_id).inc()
+        if _logged(self._rewind_failures):
+            log.warning(
+                "assignment not restored; trying again",
+                extra=log_fields(
+                    group=self.group_id, failures=self._rewind_failures, error=type(exc).__name__
+                ),
+            )
+        self._rewind_at = now + OUTAGE_RETRY_MAX_S
+        self._assigned_anew.clear()
+        return True
+
     def rewind_now(self) -> None:
-        """A new assignment's rewind is not held back by an earlier one's failure."""
+        """A new assignment is rewound at once, with a bound of its own (not an earlier one's)."""
         self._rewind_at = -math.inf
+        self._rewind_failures = 0
+        self._assigned_anew.set()
 
     def ready_again(self) -> None:
         """The assignment is complete: its partitions are read from where they should be."""
@@ -519,7 +548,7 @@ class ConsumerRunner:
                     raise
                 self.retrying = True
                 delay = retry_delay(attempt, outage=outage)
-                if attempt & (attempt - 1) == 0:  # the 1st, 2nd, 4th, 8th, ...: an outage logs a few lines
+                if not outage or _logged(attempt):
                     log.warning(
                         "batch failed; retrying",
                         extra=log_fields(
@@ -540,17 +569,24 @@ class ConsumerRunner:
         that is retried is idempotent; not a state owner's, whose failed attempt may be half-applied."""
         return self.revoking.is_set() and self.owner is None and self.rewind is None
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep between two attempts, cut short by a stop (the next attempt is the last) or by a
-        rebalance that may have the batch given up."""
+    async def _pause(self, seconds: float, *, also: asyncio.Event | None = None) -> None:
+        """Sleep between two attempts, cut short by a stop (the next attempt is the last), by a
+        rebalance that may have the batch given up, or by `also`."""
         wake = [asyncio.ensure_future(self._stopping.wait())]
         if self.owner is None and self.rewind is None:
             wake.append(asyncio.ensure_future(self.revoking.wait()))
+        if also is not None:
+            wake.append(asyncio.ensure_future(also.wait()))
         try:
             await asyncio.wait(wake, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in wake:
                 waiter.cancel()
+
+
+def _logged(failures: int) -> bool:
+    """The 1st, 2nd, 4th, 8th, ... failure in a row: an outage retried every second logs a few lines."""
+    return failures & (failures - 1) == 0
 
 
 def retry_delay(attempt: int, *, outage: bool) -> float:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import threading
 import time
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -361,6 +362,42 @@ async def test_a_revocation_writes_only_the_partitions_whose_tail_is_long(infra)
     }
     assert (skipped() or 0) - before == 2
     assert again[1] is not None and again[1].offsets == {"events.bank": 16}
+
+
+async def test_a_rewind_that_failed_reading_snapshots_goes_on_when_called_again(infra, monkeypatch):
+    """The consumer runner calls a rewind again when a Kafka outage failed it: what the first call did
+    (a partition resumed from memory) stands, and the rest is restored."""
+    prefix = await h.fresh_prefix(infra)
+    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
+    await store.start()
+    checkpoints = h.bookkeeping(store, interval_s=3600, export=lambda p: {"n": p})
+    tps = {p: TopicPartition("events.bank", p) for p in range(2)}
+    reading = store.load
+    calls = 0
+
+    async def flaky(stage: str, partitions: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TimeoutError("snapshots not read")  # as with a node down
+        return await reading(stage, partitions)
+
+    try:
+        checkpoints.positions = {tp: 10 for tp in tps.values()}
+        checkpoints.held = set(tps)
+        await checkpoints.release(set(tps.values()))  # snapshots of both at 10, both kept in memory
+        monkeypatch.setattr(store, "load", flaky)
+        # Partition 0 comes back as it was; partition 1 had 4 more records committed by another member.
+        committed: dict[TopicPartition, int | None] = {tps[0]: 10, tps[1]: 14}
+        with pytest.raises(TimeoutError):
+            await checkpoints.rewind(committed)
+        seek = await checkpoints.rewind(committed)
+    finally:
+        await store.stop()
+    assert seek == {tps[1]: 10}  # partition 0 (resumed by the first call) reads from its committed offset
+    assert checkpoints.held == {0, 1} and checkpoints.reused == 1 and set(checkpoints.restored) == {1}
+    assert checkpoints.positions == {tps[0]: 10, tps[1]: 10}
+    assert checkpoints.replay_until == {tps[1]: 14}
 
 
 async def test_partitions_given_back_by_a_rebalance_keep_their_state_without_reading_it_back(infra):

@@ -536,16 +536,16 @@ async def test_an_assignment_not_restored_past_the_bound_stops_the_runner(infra)
     async def unreachable(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
         raise KafkaTimeoutError
 
+    group = f.unique("g")
     runner = _runner(
-        infra,
-        topic,
-        f.unique("g"),
-        lambda batch: _record(seen, batch),
-        rewind=unreachable,
-        poll_failing_max_s=2,
+        infra, topic, group, lambda batch: _record(seen, batch), rewind=unreachable, poll_failing_max_s=2
     )
+    began = time.monotonic()
     with pytest.raises(KafkaTimeoutError):
         await asyncio.wait_for(runner.run(), 30)
+    assert time.monotonic() - began >= 2  # tried again meanwhile, then given up
+    retried = REGISTRY.get_sample_value("stopline_consumer_rewinds_retried_total", {"group": group})
+    assert retried is not None and retried >= 2
     assert seen == []
 
 
