@@ -29,6 +29,7 @@ from services.ingest import metrics, repository
 from services.ingest.models import IngestedEvent
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
+from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.errors import InDoubt, Unavailable
 from services.kit.logging import log_fields
@@ -243,8 +244,8 @@ class Claims:
         while True:
             try:
                 await self.sweep_once()
-            except Exception:  # noqa: BLE001 - retried at the next round; claims stay in doubt meanwhile
-                log.exception("sweeping lapsed claims failed")
+            except Exception as exc:  # noqa: BLE001 - retried next round; claims stay in doubt meanwhile
+                outages.log_failure(log, exc, "sweeping lapsed claims failed")
             await asyncio.sleep(SWEEP_S)
 
     async def stop(self) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import asyncpg
 import sqlalchemy.exc
 
 from services.kit import errors
+from services.kit.logging import log_fields
 
 # What the database driver raises while PostgreSQL is down, restarting or refusing connections.
 DATABASE_DOWN: tuple[type[Exception], ...] = (
@@ -50,3 +54,15 @@ def unavailable(exc: BaseException) -> bool:
 
 def _from_kafka(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("aiokafka")
+
+
+def log_failure(logger: logging.Logger, exc: BaseException, message: str, **fields: Any) -> None:
+    """A background job's failed round, retried at its next: an outage is a warning line naming what was
+    raised (a traceback each round, for as long as the database is down, says nothing more); anything
+    else is an error with its traceback."""
+    if unavailable(exc):
+        logger.warning(
+            f"{message}: a dependency is down", extra=log_fields(**fields, error=type(exc).__name__)
+        )
+    else:
+        logger.error(message, exc_info=exc, extra=log_fields(**fields))

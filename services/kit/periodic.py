@@ -7,6 +7,8 @@ import asyncio
 import logging
 from typing import Any
 
+from services.kit import outages
+
 log = logging.getLogger(__name__)
 
 
@@ -41,8 +43,8 @@ class PeriodicJob:
             self._wake.clear()
             try:
                 more = self.more_work(await self.once())
-            except Exception:  # noqa: BLE001 - nothing is lost: the next run finds the same work
-                log.exception("%s failed; retrying at the next tick", self.name)
+            except Exception as exc:  # noqa: BLE001 - nothing is lost: the next run finds the same work
+                outages.log_failure(log, exc, f"{self.name} failed; retrying at the next tick")
                 more = False
             if not more:
                 try:

@@ -59,16 +59,9 @@ class Scheduler:
                     total += n
                     if n < jobs.BATCH or total >= MAX_BATCHES * jobs.BATCH:
                         break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - logged and counted; the next tick finds the work again
                 metrics.SCHEDULER_ERRORS.labels(name).inc()
-                if outages.unavailable(exc):  # an outage, not a bug: a line, not a traceback every tick
-                    fields = {"job": name, "error": type(exc).__name__}
-                    log.warning(
-                        "scheduled job deferred: a dependency is down; retried next tick",
-                        extra={"fields": fields},
-                    )
-                else:
-                    log.exception("scheduled job failed; retried next tick", extra={"fields": {"job": name}})
+                outages.log_failure(log, exc, "scheduled job failed; retried next tick", job=name)
             done[name] = total
         return done
 

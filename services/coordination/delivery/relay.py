@@ -53,6 +53,7 @@ from services.coordination.instructions import service as instructions
 from services.coordination.settings import CoordinationSettings
 from services.institutions.delivery import secrets_sealer, signing_secrets
 from services.institutions.models import Institution
+from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.errors import Unavailable
 from services.kit.logging import log_fields
@@ -172,9 +173,9 @@ class Relay:
         while not self._stopping.is_set():
             try:
                 busy = await once()
-            except Exception:
-                # A failed batch stays in the outbox and is retried; the relay itself must go on.
-                log.exception("relay batch failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - logged and counted; the relay itself must go on
+                # A failed batch stays in the outbox and is retried.
+                outages.log_failure(log, exc, "relay batch failed; retrying")
                 metrics.RELAY_ERRORS.inc()
                 busy = 0
                 await asyncio.sleep(0.5)
