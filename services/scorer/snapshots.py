@@ -275,7 +275,7 @@ class Checkpoints:
             if (
                 kept is not None
                 and set(kept.positions) <= set(tps)
-                and all(committed[tp] == kept.positions.get(tp) for tp in tps)
+                and all(_same_start(committed[tp], kept.positions.get(tp)) for tp in tps)
             ):
                 self._resume(partition, kept, seek)
                 continue
@@ -501,6 +501,13 @@ class Checkpoints:
         metrics.SNAPSHOTS.labels(self.stage, "written").inc()
         metrics.SNAPSHOT_BYTES.labels(self.stage).observe(len(raw))
         metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+
+
+def _same_start(committed: int | None, kept: int | None) -> bool:
+    """Whether a kept partition's state starts where the group's committed offset says. An input never
+    committed (a quiet topic: no alert on the partition yet) is at 0 in a state restored from a snapshot
+    that read none of it, which is where nothing committed starts too."""
+    return (committed or 0) == (kept or 0)
 
 
 _FRAME = struct.Struct(">IQ")  # partition, length of its snapshot

@@ -476,3 +476,25 @@ def _split_and_ready(a: Scorer, b: Scorer) -> bool:
     """The account stage's partitions are shared between the two, and each has made its own ready."""
     mine, theirs = ({tp.partition for tp in s.runners[1].consumer.assignment()} for s in (a, b))
     return bool(mine and theirs and not mine & theirs and a.runners[1].in_group and b.runners[1].in_group)
+
+
+async def test_a_partition_restored_with_a_quiet_input_is_given_back_from_memory(infra):
+    """An input never committed on (a partition of the alerts topic with no alert yet) is at 0 in a
+    restored state: given back unchanged, the partition resumes from memory, not from its snapshot again."""
+    prefix = await h.fresh_prefix(infra)
+    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
+    await store.start()
+    events, alerts = TopicPartition("events.bank", 2), TopicPartition("alerts", 2)
+    try:
+        await store.save("persons", 2, Snapshot("persons", 2, {"events.bank": 7}, "test", {}, 0.0).to_bytes())
+        checkpoints = h.bookkeeping(store, interval_s=3600)
+        first = await checkpoints.rewind({events: 7, alerts: None})
+        assert first == {events: 7, alerts: 0} and checkpoints.restored == {2: {"events.bank": 7}}
+        await checkpoints.release({events, alerts})
+
+        checkpoints.restored.clear()
+        again = await checkpoints.rewind({events: 7, alerts: None})
+    finally:
+        await store.stop()
+    assert checkpoints.reused == 1 and checkpoints.restored == {}
+    assert again == {events: 7, alerts: 0}
