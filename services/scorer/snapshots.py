@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -184,6 +184,17 @@ class _Kept:
     positions: dict[TopicPartition, int]
     written: dict[str, int] | None
     saved_at: float | None
+    # Inputs still being read again after a restore: where that replay was to end (the committed offset
+    # the partition was assigned with).
+    replaying: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def unchanged(self, tp: TopicPartition, committed: int | None) -> bool:
+        """Whether nothing was committed on `tp` since the revocation. Mid-replay, the runner has committed
+        where the replay had got to, or nothing yet: the group is at either the kept position or the
+        replay's end."""
+        if tp in self.replaying:
+            return committed in (self.positions[tp], self.replaying[tp])
+        return _same_start(committed, self.positions.get(tp))
 
 
 ENCODED_AT_ONCE = 2
@@ -253,8 +264,8 @@ class Checkpoints:
         the state kept since its revocation if nothing was committed meanwhile, else restore its newest
         snapshot; return the offsets to read from (the snapshot's); replay ends at the committed offsets.
         Kept partitions not given back are dropped. Called again after a failure (snapshots not read in
-        time), it goes on: a partition resumed already is held, and read from its committed offset, which
-        is where its kept state is; nothing is held of one whose snapshot was not read."""
+        time), it goes on: a partition resumed already is held, and read from where its kept state is (its
+        committed offset, or its position mid-replay); nothing is held of one whose snapshot was not read."""
         by_partition: dict[int, list[TopicPartition]] = defaultdict(list)
         for tp in committed:
             by_partition[tp.partition].append(tp)
@@ -268,6 +279,9 @@ class Checkpoints:
         new: dict[int, list[TopicPartition]] = {}
         for partition, tps in sorted(by_partition.items()):
             if partition in self.held:
+                # Held since a first call failed: one resumed mid-replay reads on from where its state is,
+                # not from the committed offset.
+                seek.update({tp: self.positions[tp] for tp in tps if tp in self.replay_until})
                 continue
             kept = self.kept.pop(partition, None)
             # Only the very topic-partitions it had (co-partitioned topics may be split between members
@@ -275,7 +289,7 @@ class Checkpoints:
             if (
                 kept is not None
                 and set(kept.positions) <= set(tps)
-                and all(_same_start(committed[tp], kept.positions.get(tp)) for tp in tps)
+                and all(kept.unchanged(tp, committed[tp]) for tp in tps)
             ):
                 self._resume(partition, kept, seek)
                 continue
@@ -335,6 +349,7 @@ class Checkpoints:
         self.held.add(partition)
         for tp, offset in kept.positions.items():
             self.positions[tp] = seek[tp] = offset
+        self.replay_until.update(kept.replaying)
         if kept.written is not None:
             self._written[partition] = kept.written
         if kept.saved_at is not None:
@@ -407,16 +422,18 @@ class Checkpoints:
     def _forget(self, numbers: set[int]) -> None:
         for partition in numbers:
             # Kept until the next assignment: most partitions of an eager rebalance come back to the
-            # member that had them. Not a partition mid-replay: its state is behind its offsets.
+            # member that had them. One mid-replay too (a rebalance follows another while the restarted
+            # member joins), with where its replay ends: restoring it again would rebuild the same state.
             if partition not in self.held:
                 continue  # given up already (a stop, then the group's own revocation)
-            if not any(tp.partition == partition for tp in self.replay_until):
-                positions = {tp: o for tp, o in self.positions.items() if tp.partition == partition}
+            positions = {tp: o for tp, o in self.positions.items() if tp.partition == partition}
+            replaying = {tp: o for tp, o in self.replay_until.items() if tp.partition == partition}
+            if set(replaying) <= set(positions):
                 self.kept[partition] = _Kept(
-                    positions, self._written.get(partition), self._saved_at.get(partition)
+                    positions, self._written.get(partition), self._saved_at.get(partition), replaying
                 )
             else:
-                self._drop(partition)
+                self._drop(partition)  # replayed from the start of its input: no position to resume at
         for tp in [tp for tp in self.positions if tp.partition in numbers]:
             del self.positions[tp]
         for tp in [tp for tp in self.replay_until if tp.partition in numbers]:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from services.scorer.main import Scorer
 from services.scorer.snapshots import ENCODED_AT_ONCE, Snapshot, SnapshotStore
 from streams import topics
 from tests import factories as f
+from tests.conftest import Infra
 from tests.kafka_tools import eventually
 from tests.scorer import helpers as h
 
@@ -364,6 +366,20 @@ async def test_a_revocation_writes_only_the_partitions_whose_tail_is_long(infra)
     assert again[1] is not None and again[1].offsets == {"events.bank": 16}
 
 
+def _failing_once(load: Callable[..., Awaitable[Any]], *, on_call: int) -> Callable[..., Awaitable[Any]]:
+    """The store's `load`, but its `on_call`-th call fails as with a Kafka node down."""
+    calls = 0
+
+    async def flaky(stage: str, partitions: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == on_call:
+            raise TimeoutError("snapshots not read")
+        return await load(stage, partitions)
+
+    return flaky
+
+
 async def test_a_rewind_that_failed_reading_snapshots_goes_on_when_called_again(infra, monkeypatch):
     """The consumer runner calls a rewind again when a Kafka outage failed it: what the first call did
     (a partition resumed from memory) stands, and the rest is restored."""
@@ -372,21 +388,11 @@ async def test_a_rewind_that_failed_reading_snapshots_goes_on_when_called_again(
     await store.start()
     checkpoints = h.bookkeeping(store, interval_s=3600, export=lambda p: {"n": p})
     tps = {p: TopicPartition("events.bank", p) for p in range(2)}
-    reading = store.load
-    calls = 0
-
-    async def flaky(stage: str, partitions: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise TimeoutError("snapshots not read")  # as with a node down
-        return await reading(stage, partitions)
-
     try:
         checkpoints.positions = {tp: 10 for tp in tps.values()}
         checkpoints.held = set(tps)
         await checkpoints.release(set(tps.values()))  # snapshots of both at 10, both kept in memory
-        monkeypatch.setattr(store, "load", flaky)
+        monkeypatch.setattr(store, "load", _failing_once(store.load, on_call=1))
         # Partition 0 comes back as it was; partition 1 had 4 more records committed by another member.
         committed: dict[TopicPartition, int | None] = {tps[0]: 10, tps[1]: 14}
         with pytest.raises(TimeoutError):
@@ -478,15 +484,25 @@ def _split_and_ready(a: Scorer, b: Scorer) -> bool:
     return bool(mine and theirs and not mine & theirs and a.runners[1].in_group and b.runners[1].in_group)
 
 
+async def _store_with_snapshot(infra: Infra, partition: int, *, at: int) -> SnapshotStore:
+    """A started store holding a persons snapshot of `partition` at offset `at` of events.bank."""
+    store = SnapshotStore(infra.kafka, prefix=await h.fresh_prefix(infra), timeout_s=10)
+    await store.start()
+    try:
+        snapshot = Snapshot("persons", partition, {"events.bank": at}, "test", {}, 0.0)
+        await store.save("persons", partition, snapshot.to_bytes())
+    except BaseException:
+        await store.stop()
+        raise
+    return store
+
+
 async def test_a_partition_restored_with_a_quiet_input_is_given_back_from_memory(infra):
     """An input never committed on (a partition of the alerts topic with no alert yet) is at 0 in a
     restored state: given back unchanged, the partition resumes from memory, not from its snapshot again."""
-    prefix = await h.fresh_prefix(infra)
-    store = SnapshotStore(infra.kafka, prefix=prefix, timeout_s=10)
-    await store.start()
+    store = await _store_with_snapshot(infra, 2, at=7)
     events, alerts = TopicPartition("events.bank", 2), TopicPartition("alerts", 2)
     try:
-        await store.save("persons", 2, Snapshot("persons", 2, {"events.bank": 7}, "test", {}, 0.0).to_bytes())
         checkpoints = h.bookkeeping(store, interval_s=3600)
         first = await checkpoints.rewind({events: 7, alerts: None})
         assert first == {events: 7, alerts: 0} and checkpoints.restored == {2: {"events.bank": 7}}
@@ -498,3 +514,65 @@ async def test_a_partition_restored_with_a_quiet_input_is_given_back_from_memory
         await store.stop()
     assert checkpoints.reused == 1 and checkpoints.restored == {}
     assert again == {events: 7, alerts: 0}
+
+
+async def test_a_partition_revoked_mid_replay_and_given_back_resumes_its_replay_from_memory(infra):
+    """A rebalance follows another (a restarted member joins) while a restored partition is still being read
+    again: given back with nothing committed by anyone else, it goes on from where its replay had got to,
+    still silent up to where the replay was to end, instead of being restored again. Committed on by
+    another member meanwhile, it is restored."""
+    store = await _store_with_snapshot(infra, 2, at=7)
+    events = TopicPartition("events.bank", 2)
+    try:
+        checkpoints = h.bookkeeping(store, interval_s=3600)
+        assert await checkpoints.rewind({events: 12}) == {events: 7}
+        assert checkpoints.replay_until == {events: 12}
+        assert checkpoints.replaying(events, 7) and checkpoints.replaying(events, 8)
+        await checkpoints.after_commit({events: 9})  # the runner commits as the replay goes
+        await checkpoints.release({events})
+
+        # Either what the replay committed, or (a refused commit) the offset it was assigned with.
+        for committed in (9, 12):
+            checkpoints.restored.clear()
+            assert await checkpoints.rewind({events: committed}) == {events: 9}
+            assert checkpoints.restored == {} and checkpoints.replay_until == {events: 12}
+            await checkpoints.release({events})
+        assert checkpoints.reused == 2
+
+        # The replay goes on silently up to its end, and no further.
+        await checkpoints.rewind({events: 9})
+        assert [checkpoints.replaying(events, o) for o in (9, 10, 11, 12)] == [True, True, True, False]
+        assert checkpoints.replay_until == {}
+        await checkpoints.after_commit({events: 13})
+        await checkpoints.release({events})  # its tail is long now: a snapshot at 13
+
+        # Another member moved it on to 15: the state kept is stale.
+        checkpoints.restored.clear()
+        assert await checkpoints.rewind({events: 15}) == {events: 13}
+        assert checkpoints.restored == {2: {"events.bank": 13}} and checkpoints.replay_until == {events: 15}
+    finally:
+        await store.stop()
+
+
+async def test_a_rewind_called_again_reads_a_partition_resumed_mid_replay_from_its_position(
+    infra, monkeypatch
+):
+    """The first call resumed a partition mid-replay, then failed reading the other's snapshot: the second
+    call has it read from where its state is, not from the committed offset (the replay's end)."""
+    store = await _store_with_snapshot(infra, 0, at=3)
+    mid, other = TopicPartition("events.bank", 0), TopicPartition("events.bank", 1)
+    try:
+        checkpoints = h.bookkeeping(store, interval_s=3600)
+        monkeypatch.setattr(store, "load", _failing_once(store.load, on_call=2))
+        assert await checkpoints.rewind({mid: 10}) == {mid: 3}
+        assert checkpoints.replaying(mid, 3)
+        await checkpoints.after_commit({mid: 4})
+        await checkpoints.release({mid})
+
+        with pytest.raises(TimeoutError):
+            await checkpoints.rewind({mid: 10, other: 5})
+        seek = await checkpoints.rewind({mid: 10, other: 5})
+    finally:
+        await store.stop()
+    assert seek == {mid: 4, other: 0}  # `other` has no snapshot: from the start of its input
+    assert checkpoints.reused == 1 and checkpoints.replay_until == {mid: 10, other: 5}
