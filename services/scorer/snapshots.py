@@ -279,9 +279,13 @@ class Checkpoints:
         new: dict[int, list[TopicPartition]] = {}
         for partition, tps in sorted(by_partition.items()):
             if partition in self.held:
-                # Held since a first call failed: one resumed mid-replay reads on from where its state is,
-                # not from the committed offset.
-                seek.update({tp: self.positions[tp] for tp in tps if tp in self.replay_until})
+                # Held (a first call failed, or aiokafka assigned it again without revoking it): one
+                # resumed mid-replay reads on from where its state is, not from the committed offset. (One
+                # replayed from the start of its input has no position before its first commit; the
+                # consumer's own is right.)
+                seek.update(
+                    {tp: self.positions[tp] for tp in tps if tp in self.replay_until and tp in self.positions}
+                )
                 continue
             kept = self.kept.pop(partition, None)
             # Only the very topic-partitions it had (co-partitioned topics may be split between members

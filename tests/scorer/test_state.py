@@ -523,8 +523,9 @@ async def test_a_partition_revoked_mid_replay_and_given_back_resumes_its_replay_
     another member meanwhile, it is restored."""
     store = await _store_with_snapshot(infra, 2, at=7)
     events = TopicPartition("events.bank", 2)
+    dropped: list[int] = []
     try:
-        checkpoints = h.bookkeeping(store, interval_s=3600)
+        checkpoints = h.bookkeeping(store, interval_s=3600, drop=dropped.append)
         assert await checkpoints.rewind({events: 12}) == {events: 7}
         assert checkpoints.replay_until == {events: 12}
         assert checkpoints.replaying(events, 7) and checkpoints.replaying(events, 8)
@@ -537,7 +538,7 @@ async def test_a_partition_revoked_mid_replay_and_given_back_resumes_its_replay_
             assert await checkpoints.rewind({events: committed}) == {events: 9}
             assert checkpoints.restored == {} and checkpoints.replay_until == {events: 12}
             await checkpoints.release({events})
-        assert checkpoints.reused == 2
+        assert checkpoints.reused == 2 and dropped == []
 
         # The replay goes on silently up to its end, and no further.
         await checkpoints.rewind({events: 9})
@@ -546,10 +547,21 @@ async def test_a_partition_revoked_mid_replay_and_given_back_resumes_its_replay_
         await checkpoints.after_commit({events: 13})
         await checkpoints.release({events})  # its tail is long now: a snapshot at 13
 
-        # Another member moved it on to 15: the state kept is stale.
+        # Another member moved it on to 20: the state kept is stale.
         checkpoints.restored.clear()
-        assert await checkpoints.rewind({events: 15}) == {events: 13}
-        assert checkpoints.restored == {2: {"events.bank": 13}} and checkpoints.replay_until == {events: 15}
+        assert await checkpoints.rewind({events: 20}) == {events: 13}
+        assert checkpoints.restored == {2: {"events.bank": 13}} and checkpoints.replay_until == {events: 20}
+        assert dropped == [2]
+
+        # Revoked mid-replay again (at 14, to end at 20), and given back at 17: another member has been
+        # there (committed neither where this one was nor where its replay was to end).
+        assert checkpoints.replaying(events, 13)
+        await checkpoints.after_commit({events: 14})
+        await checkpoints.release({events})
+        checkpoints.restored.clear()
+        assert await checkpoints.rewind({events: 17}) == {events: 13}
+        assert checkpoints.restored == {2: {"events.bank": 13}} and checkpoints.replay_until == {events: 17}
+        assert dropped == [2, 2] and checkpoints.reused == 3
     finally:
         await store.stop()
 
@@ -576,3 +588,17 @@ async def test_a_rewind_called_again_reads_a_partition_resumed_mid_replay_from_i
         await store.stop()
     assert seek == {mid: 4, other: 0}  # `other` has no snapshot: from the start of its input
     assert checkpoints.reused == 1 and checkpoints.replay_until == {mid: 10, other: 5}
+
+
+async def test_a_partition_replayed_from_the_start_and_assigned_again_keeps_the_consumers_position(infra):
+    """No snapshot: the partition is replayed from the start of its input, with no position of its own
+    before its first commit. Assigned again without a revocation, it is left where the consumer is."""
+    store = await _store_with_snapshot(infra, 0, at=3)  # of another partition
+    tp = TopicPartition("events.bank", 2)
+    try:
+        checkpoints = h.bookkeeping(store, interval_s=3600)
+        assert await checkpoints.rewind({tp: 9}) == {tp: 0}
+        assert await checkpoints.rewind({tp: 9}) == {}
+    finally:
+        await store.stop()
+    assert checkpoints.replay_until == {tp: 9} and checkpoints.held == {2}
