@@ -12,7 +12,8 @@ whoever gets its partitions, except by an owner of per-partition state (a failed
 half-applied it). On stop, the batch
 in hand finishes, everything finished is committed, and the consumer leaves its group. Owners of
 per-partition state may also resume from their own snapshots (`rewind`, a seek on assignment) and write
-them after each commit (`after_commit`).
+them after each commit (`after_commit`). Records read again from below the group's committed offset
+(an older snapshot) are not committed: the group's offsets never go back.
 """
 
 from __future__ import annotations
@@ -236,6 +237,10 @@ class ConsumerRunner:
         self.lock = asyncio.Lock()
         self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
+        # Partitions a rewind has read again from below their committed offset, with that offset: a batch
+        # read again is not committed over it (a next owner would read again less than was done, and send
+        # its output again); the owner is still told it landed, its state being at its offsets.
+        self.replays: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.revoking = asyncio.Event()  # a rebalance waits for the lock
         self._options = dict(
@@ -393,9 +398,13 @@ class ConsumerRunner:
         # Past the rewind, the owner holds the partitions at the offsets it returned: a failure now is not
         # tried again (a second rewind would not return them), it stops the runner.
         try:
+            for tp in assigned:
+                self.replays.pop(tp, None)
             for tp, offset in self.rewound.items():
                 self.consumer.seek(tp, offset)  # how aiokafka resumes from offsets kept outside the group
                 done = committed.get(tp)
+                if done is not None and offset < done:
+                    self.replays[tp] = done
                 if offset > (done or 0):
                     # A snapshot taken after a refused commit is ahead of the group's offsets: what lies
                     # between landed, so it is committed now (with nothing after it to read, the group
@@ -517,8 +526,12 @@ class ConsumerRunner:
         if not offsets:
             return
         self._committed_at = time.monotonic()
+        ahead = {tp: o for tp, o in offsets.items() if o >= self.replays.get(tp, o)}
+        for tp in ahead:
+            self.replays.pop(tp, None)
         try:
-            await self.consumer.commit(offsets)
+            if ahead:
+                await self.consumer.commit(ahead)
         except CommitFailedError:
             # The group moved these partitions while the batch ran: their new owner reads the batch
             # again, and its effects are idempotent (deterministic ids), so this member just goes on.

@@ -189,11 +189,10 @@ class _Kept:
     replaying: dict[TopicPartition, int] = field(default_factory=dict)
 
     def unchanged(self, tp: TopicPartition, committed: int | None) -> bool:
-        """Whether nothing was committed on `tp` since the revocation. Mid-replay, the runner has committed
-        where the replay had got to, or nothing yet: the group is at either the kept position or the
-        replay's end."""
+        """Whether nothing was committed on `tp` since the revocation. Mid-replay, the runner commits
+        nothing below the replay's end (`ConsumerRunner.replays`): the group is still there."""
         if tp in self.replaying:
-            return committed in (self.positions[tp], self.replaying[tp])
+            return committed == self.replaying[tp]
         return _same_start(committed, self.positions.get(tp))
 
 

@@ -570,6 +570,62 @@ async def test_an_assignment_rewound_past_the_committed_offsets_commits_them(inf
     assert seen == []  # nothing read again
 
 
+async def test_records_read_again_below_the_committed_offset_never_move_the_group_back(infra):
+    """A rewind from an older snapshot reads again records the group had committed: one batch at a time,
+    they are handled and the owner is told each landed, but no commit goes below where the group was (a
+    next owner would replay less and send its output again). Past it, commits go on."""
+    topic = await _topic_with(infra, [b"a", b"b", b"c", b"d"], partitions=1)
+    group = f.unique("g")
+    first = _runner(infra, topic, group, functools.partial(_record, []))
+
+    async def all_four_committed() -> bool:
+        return await _committed(infra, topic, group) == 4
+
+    task = asyncio.create_task(first.run())
+    try:
+        await eventually(all_four_committed, timeout_s=30)
+    finally:
+        first.stop()
+        await asyncio.wait_for(task, 30)
+    await _produce(infra, topic, [b"e"], partitions=1)
+
+    seen: list[bytes] = []
+    landed: list[int] = []
+    commits: list[int] = []
+
+    async def older_snapshot(offsets: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        real = runner.consumer.commit
+
+        async def commit(to: dict[TopicPartition, int]) -> None:  # the real commit, its offsets noted
+            commits.extend(to.values())
+            await real(to)
+
+        runner.consumer.commit = commit
+        return {tp: 1 for tp in offsets}
+
+    async def after_commit(offsets: dict[TopicPartition, int]) -> None:
+        landed.extend(offsets.values())
+
+    runner = _runner(
+        infra,
+        topic,
+        group,
+        lambda batch: _record(seen, batch),
+        rewind=older_snapshot,
+        after_commit=after_commit,
+        max_records=1,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: landed[-1:] == [5], timeout_s=30)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert seen == [b"b", b"c", b"d", b"e"]
+    assert landed == [2, 3, 4, 5] and commits == [4, 5]
+    assert await _committed(infra, topic, group) == 5
+
+
 async def test_a_rewind_longer_than_the_session_timeout_keeps_the_member_in_its_group(infra):
     """Restoring state can take longer than the session timeout, and aiokafka sends no heartbeat while an
     assignment callback runs: done there, the member was expelled before it could commit, rejoined,
