@@ -61,6 +61,10 @@ OUTAGE_RETRY_MAX_S = 1.0
 # long at most, before the runner gives up (an error that keeps coming, e.g. the group task dead, stops it:
 # its process restarts). A new process would meet the same broker, so the bound outlasts a node's restart.
 POLL_FAILING_MAX_S = 60.0
+# What aiokafka hands every poll once its group task has died on an unexpected error (a connection it
+# closed, in one chaos run): that task is never started again, so the consumer never rejoins. Stopped at
+# once, its process starts again in seconds, rather than after POLL_FAILING_MAX_S.
+GROUP_TASK_DEAD = "Unexpected error during coordination"
 # How old a consumer's metadata (the partitions' leaders, the topics) may get: a pattern subscription
 # finds a new topic at the next refresh. And aiokafka (0.14) does not refresh it when a partition's
 # position has to be looked up (ListOffsets) and the node asked no longer leads the partition: it asks
@@ -321,6 +325,8 @@ class ConsumerRunner:
                 except KafkaError as exc:
                     poll_failures += 1
                     failing_since = failing_since or time.monotonic()
+                    if GROUP_TASK_DEAD in str(exc):
+                        raise
                     if time.monotonic() - failing_since > self.poll_failing_max_s:
                         raise
                     POLL_FAILURES.labels(self.group_id).inc()

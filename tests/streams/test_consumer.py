@@ -425,7 +425,9 @@ async def _committed(infra: Infra, topic: str, group: str) -> int:
     return await committed(infra.kafka, group, topic)
 
 
-def _fail_polls(runner: ConsumerRunner, times: int | None) -> asyncio.Task[None]:
+def _fail_polls(
+    runner: ConsumerRunner, times: int | None, error: str = "join group: unknown error"
+) -> asyncio.Task[None]:
     """Hand the runner's poller group failures the way aiokafka's group task does (one JoinGroup answered
     with an unknown error, say), each once the last was read; `times` of them, or without end."""
 
@@ -433,7 +435,7 @@ def _fail_polls(runner: ConsumerRunner, times: int | None) -> asyncio.Task[None]
         n = 0
         while times is None or n < times:
             n += 1
-            await runner.consumer._coordinator._push_error_to_user(KafkaError("join group: unknown error"))
+            await runner.consumer._coordinator._push_error_to_user(KafkaError(error))
 
     return asyncio.create_task(hand_over())
 
@@ -474,6 +476,25 @@ async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
     assert time.monotonic() - began >= 2.0  # polled again meanwhile, not given up at once
     failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
     assert (failures or 0) >= 2
+
+
+async def test_a_dead_group_task_stops_the_runner_at_once(infra):
+    """aiokafka's group task, ended by an unexpected error, is never started again: the consumer would
+    never rejoin, so the runner stops on the first poll that says so (its process starts again), not
+    after polling past it for `poll_failing_max_s`."""
+    topic = await _topic_with(infra, [])
+    runner = _runner(infra, topic, f.unique("g"), lambda batch: _record([], batch))
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 20)
+    dead = "Unexpected error during coordination RuntimeError('the handler is closed')"
+    failing = _fail_polls(runner, None, dead)
+    try:
+        with pytest.raises(KafkaError, match="Unexpected error during coordination"):
+            await asyncio.wait_for(task, runner.poll_failing_max_s / 2)
+    finally:
+        failing.cancel()
+    failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
+    assert not failures  # not polled again
 
 
 class SnapshotNotRead(Exception):
