@@ -265,7 +265,7 @@ class Injector:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown: no checkpoint, clients cut off
             await asyncio.to_thread(proc.wait, 30)
         await asyncio.sleep(self.rng.uniform(1, 5))
-        await asyncio.to_thread(at_normal_priority, postgres.ensure_up)
+        await asyncio.to_thread(at_normal_priority, postgres.start_again)
         fault.down_s = _since(began)
         while time.monotonic() - began < HEALED_WITHIN_S:
             # An instance killed or frozen meanwhile heals as its own fault (and counts there); the
