@@ -65,9 +65,12 @@ POLL_FAILING_MAX_S = 60.0
 # closed, in one chaos run): that task is never started again, so the consumer never rejoins. Stopped at
 # once, its process starts again in seconds, rather than after POLL_FAILING_MAX_S.
 GROUP_TASK_DEAD = "Unexpected error during coordination"
-# How long a runner waits for its group to assign it partitions before it stops (`OutOfGroup`): a
-# rebalance lasts at most its timeout (30 s) and a join.
-ASSIGNMENT_WAIT_MAX_S = 60.0
+# How long a runner waits for its group to assign it partitions before it stops (`OutOfGroup`). A poll
+# waits through a whole rebalance: the revocation (effects landing, the commit: 10 s each at most), the
+# broker waiting for the slowest member (REBALANCE_TIMEOUT_MS), a join sent again, perhaps twice over.
+# Above POLL_FAILING_MAX_S: polls that fail while out of the group stop the runner first, with their error.
+ASSIGNMENT_WAIT_MAX_S = 120.0
+REBALANCE_TIMEOUT_MS = 30_000
 # How old a consumer's metadata (the partitions' leaders, the topics) may get: a pattern subscription
 # finds a new topic at the next refresh. And aiokafka (0.14) does not refresh it when a partition's
 # position has to be looked up (ListOffsets) and the node asked no longer leads the partition: it asks
@@ -114,10 +117,10 @@ BATCH_SECONDS = Histogram(
 
 
 class OutOfGroup(Exception):
-    """The group assigned the runner nothing for `assignment_wait_max_s`. Seen in a fault run: a JoinGroup
-    refused by a node that had just gone down, aiokafka's group task sent no other and handed the poller
-    no error, and the instance stayed out of that group for 10 minutes (its other groups fine, the other
-    instance not given its share). Stopped, its process starts again and rejoins."""
+    """The group assigned the runner nothing for `assignment_wait_max_s`. aiokafka can stay out of a group
+    for good (a JoinGroup refused by a node that went down, never sent again, and no error for the
+    poller), live but never ready; stopped, its process starts again and rejoins. Never caught to poll
+    again: the poll it interrupts leaves aiokafka's fetcher counting a fetch in progress."""
 
 
 class PartitionOwner(Protocol):
@@ -277,7 +280,7 @@ class ConsumerRunner:
             # rebalance timeout is how long the others get to finish the batch in hand and rejoin.
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
-            rebalance_timeout_ms=30_000,
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
             max_poll_interval_ms=120_000,
             group_instance_id=kafka.instance,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
@@ -345,10 +348,10 @@ class ConsumerRunner:
                     continue
                 try:
                     # aiokafka's poll waits, with no bound, for an assignment in progress to complete.
-                    batch = await asyncio.wait_for(
-                        self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records),
-                        self.assignment_wait_max_s - waited_s,
-                    )
+                    async with asyncio.timeout(self.assignment_wait_max_s - waited_s):
+                        batch = await self.consumer.getmany(
+                            timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+                        )
                 except TimeoutError as exc:
                     raise OutOfGroup(f"no assignment for {self.assignment_wait_max_s:.0f} s") from exc
                 except KafkaError as exc:
@@ -385,6 +388,7 @@ class ConsumerRunner:
                         self._refetch(batch)
                         continue
                     await self._process(batch)
+                    outside_since = None  # (fetched once assigned, before the callback said so)
             # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
             # not after a failed batch, whose half-applied state must not be taken for finished work;
             # the batches finished before it are committed by neither: they are read again).

@@ -253,8 +253,8 @@ def _wait_ready(timeout: float = 30.0) -> None:
 
 def start_again() -> psutil.Process:
     """Start the stopped server of a stack that `ensure_up` set up (the fault suite's restart after an
-    immediate stop): none of its walks over the install and the data directory, which in a busy
-    caller's thread wait on the interpreter's lock file by file (seconds under load)."""
+    immediate stop), without its walks over the install and the data directory: in a worker thread of
+    a busy process each file is a wait for the GIL (seconds under load)."""
     proc = running()
     if proc is None:
         _start(_os_user())
