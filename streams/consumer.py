@@ -65,6 +65,12 @@ POLL_FAILING_MAX_S = 60.0
 # closed, in one chaos run): that task is never started again, so the consumer never rejoins. Stopped at
 # once, its process starts again in seconds, rather than after POLL_FAILING_MAX_S.
 GROUP_TASK_DEAD = "Unexpected error during coordination"
+# How long a runner waits for its group to assign it partitions before it stops (`OutOfGroup`). A poll
+# waits through a whole rebalance: the revocation (effects landing, the commit: 10 s each at most), the
+# broker waiting for the slowest member (REBALANCE_TIMEOUT_MS), a join sent again, perhaps twice over.
+# Above POLL_FAILING_MAX_S: polls that fail while out of the group stop the runner first, with their error.
+ASSIGNMENT_WAIT_MAX_S = 120.0
+REBALANCE_TIMEOUT_MS = 30_000
 # How old a consumer's metadata (the partitions' leaders, the topics) may get: a pattern subscription
 # finds a new topic at the next refresh. And aiokafka (0.14) does not refresh it when a partition's
 # position has to be looked up (ListOffsets) and the node asked no longer leads the partition: it asks
@@ -108,6 +114,36 @@ BATCH_SECONDS = Histogram(
     ["group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+
+class OutOfGroup(Exception):
+    """The group assigned the runner nothing for `assignment_wait_max_s`. aiokafka can stay out of a group
+    for good (a JoinGroup refused by a node that went down, never sent again, and no error for the
+    poller), live but never ready; stopped, its process starts again and rejoins. Never caught to poll
+    again: the poll it interrupts leaves aiokafka's fetcher counting a fetch in progress."""
+
+
+_TICK_S = 1.0
+
+
+class _LoopTime:
+    """Time counted only while the event loop runs: between two counts at most a tick and a half. A loop
+    that did not run (a synchronous test holding a test session's loop for minutes, a process stopped)
+    is not a group that keeps a runner out."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._last: float | None = None
+
+    def count(self) -> float:
+        now = time.monotonic()
+        if self._last is not None:
+            self.total += min(now - self._last, 1.5 * _TICK_S)
+        self._last = now
+        return self.total
+
+    def reset(self) -> None:
+        self.total, self._last = 0.0, None
 
 
 class PartitionOwner(Protocol):
@@ -203,6 +239,7 @@ class ConsumerRunner:
         commit_interval_ms: int = 0,
         on_idle: OnIdle | None = None,
         poll_failing_max_s: float = POLL_FAILING_MAX_S,
+        assignment_wait_max_s: float = ASSIGNMENT_WAIT_MAX_S,
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
@@ -210,7 +247,8 @@ class ConsumerRunner:
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage
-        (see `POLL_FAILING_MAX_S`) before it stops.
+        (see `POLL_FAILING_MAX_S`) before it stops; `assignment_wait_max_s`, how long it may wait for the
+        group to assign it partitions (`OutOfGroup`).
         `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
         of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`."""
         if bool(topics) == bool(pattern):
@@ -222,6 +260,7 @@ class ConsumerRunner:
         self.after_commit = after_commit
         self.on_idle = on_idle
         self.poll_failing_max_s = poll_failing_max_s
+        self.assignment_wait_max_s = assignment_wait_max_s
         self.topics = list(topics)
         self.handle = handle
         self.owner = owner
@@ -264,7 +303,7 @@ class ConsumerRunner:
             # rebalance timeout is how long the others get to finish the batch in hand and rejoin.
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
-            rebalance_timeout_ms=30_000,
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
             max_poll_interval_ms=120_000,
             group_instance_id=kafka.instance,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
@@ -291,11 +330,15 @@ class ConsumerRunner:
         rebalancing (then nobody may be processing some of the group's partitions)."""
         if self.retrying:
             return "error: retrying a failed batch (a dependency is down)"
-        if self.in_group or (
-            self.pattern is not None and self._consumer and not self._consumer.subscription()
-        ):
-            return "ok"  # (a pattern no topic matches yet has nothing to hold)
+        if self._holds_its_share():
+            return "ok"
         return "error: not in its consumer group (joining or rebalancing)"
+
+    def _holds_its_share(self) -> bool:
+        # (a pattern no topic matches yet has nothing to hold)
+        return self.in_group or (
+            self.pattern is not None and self._consumer is not None and not self._consumer.subscription()
+        )
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it and leave the group."""
@@ -312,16 +355,19 @@ class ConsumerRunner:
                 self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
             poll_failures, failing_since = 0, None
+            outside = _LoopTime()  # how long it has waited for the group to assign it
             while not self._stopping.is_set():
+                if self._holds_its_share() or self.unrewound is not None:
+                    outside.reset()  # (an assignment waiting for its rewind has a bound of its own)
+                elif outside.count() > self.assignment_wait_max_s:
+                    raise OutOfGroup(f"no assignment for {self.assignment_wait_max_s:.0f} s")
                 generation = self.generation
                 if self.unrewound is not None and (wait_s := self._rewind_at - time.monotonic()) > 0:
                     # Off the lock (a rebalance may come meanwhile); a new assignment ends it.
                     await self._pause(wait_s, also=self._assigned_anew)
                     continue
                 try:
-                    batch = await self.consumer.getmany(
-                        timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-                    )
+                    batch = await self._poll(outside)
                 except KafkaError as exc:
                     poll_failures += 1
                     failing_since = failing_since or time.monotonic()
@@ -356,6 +402,7 @@ class ConsumerRunner:
                         self._refetch(batch)
                         continue
                     await self._process(batch)
+                    outside.reset()  # (fetched once assigned, before the callback said so)
             # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
             # not after a failed batch, whose half-applied state must not be taken for finished work;
             # the batches finished before it are committed by neither: they are read again).
@@ -375,6 +422,21 @@ class ConsumerRunner:
             self.in_group = False
             await self.consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
+
+    async def _poll(self, outside: _LoopTime) -> Batch:
+        """One poll. aiokafka's waits, with no bound, for an assignment in progress to complete: waited
+        for a second at a time, each counted as time out of the group, up to `assignment_wait_max_s`."""
+        poll = asyncio.ensure_future(
+            self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        )
+        while True:
+            done, _ = await asyncio.wait({poll}, timeout=_TICK_S)
+            if done:
+                batch: Batch = poll.result()
+                return batch
+            if outside.count() > self.assignment_wait_max_s:
+                poll.cancel()
+                raise OutOfGroup(f"no assignment for {self.assignment_wait_max_s:.0f} s")
 
     async def _rewind(self, assigned: set[TopicPartition]) -> None:
         """Complete an assignment (under the lock): the owner's rewind (on an empty one too: the owner

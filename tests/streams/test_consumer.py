@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from services.kit import outages
 from services.kit.errors import Unavailable
 from streams.admin import wait_for_leaders
-from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, _Listener
+from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, OutOfGroup, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
 from tests.kafka_tools import committed, eventually
@@ -495,6 +496,74 @@ async def test_a_dead_group_task_stops_the_runner_at_once(infra):
         failing.cancel()
     failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
     assert not failures  # not polled again
+
+
+async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
+    """A runner kept out of its group stops after `assignment_wait_max_s` (its process starts again and
+    rejoins) rather than waiting, never ready, for as long as aiokafka does. Kept out here by a member
+    that never rejoins the rebalance the runner's join starts: the broker waits for that member up to its
+    rebalance timeout."""
+    topic = await _topic_with(infra, [b"a"])
+    group = f.unique("g")
+    never = asyncio.Event()
+
+    class NeverRejoins(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+            if revoked:  # (aiokafka calls it before its first join too, with nothing)
+                await never.wait()
+
+        async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+            pass
+
+    stuck = AIOKafkaConsumer(
+        **infra.kafka.options(),
+        group_id=group,
+        partition_assignment_strategy=(RangePartitionAssignor,),  # the runner's: the same protocol
+        session_timeout_ms=30_000,
+        rebalance_timeout_ms=60_000,
+        max_poll_interval_ms=60_000,
+    )
+    await stuck.start()
+
+    async def polling() -> None:
+        while True:
+            await stuck.getmany(timeout_ms=100)
+
+    stuck.subscribe([topic], listener=NeverRejoins())
+    polls = asyncio.create_task(polling())
+    try:
+        await eventually(stuck.assignment, timeout_s=30)
+        runner = _runner(infra, topic, group, lambda batch: _record([], batch), assignment_wait_max_s=2.0)
+        began = time.monotonic()
+        with pytest.raises(OutOfGroup):
+            await asyncio.wait_for(runner.run(), 30)
+        assert time.monotonic() - began >= 2.0
+    finally:
+        never.set()
+        polls.cancel()
+        await asyncio.gather(polls, return_exceptions=True)
+        await asyncio.wait_for(stuck.stop(), 30)
+
+
+async def test_a_loop_that_did_not_run_does_not_count_as_time_out_of_the_group(infra):
+    """Only the event loop's running time counts: a test session's loop held by a synchronous test for
+    minutes (its in-process runners then stopped for good), or a stopped process, is not a group that
+    keeps the runner out."""
+    topic = await _topic_with(infra, [])
+    seen: list[bytes] = []
+    runner = _runner(
+        infra, topic, f.unique("g"), lambda batch: _record(seen, batch), assignment_wait_max_s=1.0
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.readiness() == "ok", timeout_s=30)
+        time.sleep(2.5)  # noqa: ASYNC251 - the point: the loop does not run (under the session timeout)
+        markers = await _markers(infra, topic)
+        await eventually(lambda: set(markers) <= set(seen), timeout_s=20)
+        assert not task.done()
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
 
 
 class SnapshotNotRead(Exception):
