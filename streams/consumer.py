@@ -429,14 +429,16 @@ class ConsumerRunner:
         poll = asyncio.ensure_future(
             self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         )
-        while True:
-            done, _ = await asyncio.wait({poll}, timeout=_TICK_S)
-            if done:
-                batch: Batch = poll.result()
-                return batch
-            if outside.count() > self.assignment_wait_max_s:
-                poll.cancel()
-                raise OutOfGroup(f"no assignment for {self.assignment_wait_max_s:.0f} s")
+        try:
+            while True:
+                done, _ = await asyncio.wait({poll}, timeout=_TICK_S)
+                if done:
+                    batch: Batch = poll.result()
+                    return batch
+                if outside.count() > self.assignment_wait_max_s:
+                    raise OutOfGroup(f"no assignment for {self.assignment_wait_max_s:.0f} s")
+        finally:
+            poll.cancel()  # (a no-op once done) the runner stopped or cancelled leaves no poll behind
 
     async def _rewind(self, assigned: set[TopicPartition]) -> None:
         """Complete an assignment (under the lock): the owner's rewind (on an empty one too: the owner

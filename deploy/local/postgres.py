@@ -252,9 +252,9 @@ def _wait_ready(timeout: float = 30.0) -> None:
 
 
 def start_again() -> psutil.Process:
-    """Start the stopped server of a stack that `ensure_up` set up (the fault suite's restart after an
-    immediate stop), without its walks over the install and the data directory: in a worker thread of
-    a busy process each file is a wait for the GIL (seconds under load)."""
+    """Start the server of a data directory set up by `ensure_up`. The fault suite's restart after an
+    immediate stop calls it alone, without `ensure_up`'s walks over the install and the data directory:
+    in a worker thread of a busy process each file is a wait for the GIL (seconds under load)."""
     proc = running()
     if proc is None:
         _start(_os_user())
@@ -273,10 +273,7 @@ def ensure_up() -> tuple[psutil.Process, bool]:
         _prepare_dirs(user)
         _ensure_initdb(user)
         _write_settings(user)
-        _start(user)
-        proc = running()
-        if proc is None:
-            raise StackError(f"postgres did not stay up; see {SERVER_LOG}")
+        proc = start_again()
     _wait_ready()
     return proc, started
 

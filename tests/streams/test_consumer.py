@@ -4,9 +4,11 @@ when the handler returns), so a failed batch is read again, and a clean stop com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -498,13 +500,10 @@ async def test_a_dead_group_task_stops_the_runner_at_once(infra):
     assert not failures  # not polled again
 
 
-async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
-    """A runner kept out of its group stops after `assignment_wait_max_s` (its process starts again and
-    rejoins) rather than waiting, never ready, for as long as aiokafka does. Kept out here by a member
-    that never rejoins the rebalance the runner's join starts: the broker waits for that member up to its
-    rebalance timeout."""
-    topic = await _topic_with(infra, [b"a"])
-    group = f.unique("g")
+@contextlib.asynccontextmanager
+async def _member_that_never_rejoins(infra: Infra, topic: str, group: str) -> AsyncIterator[None]:
+    """A member of `group` holding `topic` that never rejoins the next rebalance: the broker waits for it
+    up to its rebalance timeout, and a runner joining meanwhile stays out of the group."""
     never = asyncio.Event()
 
     class NeverRejoins(ConsumerRebalanceListener):
@@ -533,16 +532,53 @@ async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
     polls = asyncio.create_task(polling())
     try:
         await eventually(stuck.assignment, timeout_s=30)
-        runner = _runner(infra, topic, group, lambda batch: _record([], batch), assignment_wait_max_s=2.0)
-        began = time.monotonic()
-        with pytest.raises(OutOfGroup):
-            await asyncio.wait_for(runner.run(), 30)
-        assert time.monotonic() - began >= 2.0
+        yield
     finally:
         never.set()
         polls.cancel()
         await asyncio.gather(polls, return_exceptions=True)
         await asyncio.wait_for(stuck.stop(), 30)
+
+
+async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
+    """A runner kept out of its group stops after `assignment_wait_max_s` (its process starts again and
+    rejoins) rather than waiting, never ready, for as long as aiokafka does."""
+    topic = await _topic_with(infra, [b"a"])
+    group = f.unique("g")
+    async with _member_that_never_rejoins(infra, topic, group):
+        runner = _runner(infra, topic, group, lambda batch: _record([], batch), assignment_wait_max_s=2.0)
+        began = time.monotonic()
+        with pytest.raises(OutOfGroup):
+            await asyncio.wait_for(runner.run(), 30)
+        assert time.monotonic() - began >= 2.0
+
+
+def _getmany_tasks() -> set[asyncio.Task[Any]]:
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "__qualname__", "") == "AIOKafkaConsumer.getmany"
+    }
+
+
+async def test_a_runner_cancelled_while_it_waits_for_the_group_leaves_no_poll_behind(infra):
+    """A service stopping cancels its runners; one waiting for an assignment (aiokafka's poll waits with no
+    bound) must not leave that poll running on the stopped consumer."""
+    topic = await _topic_with(infra, [b"a"])
+    group = f.unique("g")
+    async with _member_that_never_rejoins(infra, topic, group):
+        before = _getmany_tasks()
+        runner = _runner(infra, topic, group, lambda batch: _record([], batch))
+        task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(runner.started.wait(), 20)
+        await eventually(lambda: _getmany_tasks() - before, timeout_s=10)  # its poll, waiting for the group
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        left = _getmany_tasks() - before
+        if left:
+            await asyncio.wait(left, timeout=5)
+        assert [t for t in left if not t.done()] == []
+        assert not runner.in_group
 
 
 async def test_a_loop_that_did_not_run_does_not_count_as_time_out_of_the_group(infra):
