@@ -14,7 +14,7 @@ import pytest
 
 from models.features.account import AccountState
 from models.features.codec import decode, encode
-from models.features.person import PersonState
+from models.features.person import PayeeSeen, PersonState
 from models.features.windows import Window
 from models.training.dataset import Replay
 from services.simulator.offline import OfflineConfig, Truth, generate
@@ -64,3 +64,14 @@ def test_non_finite_floats_and_absent_values_survive():
         again = orjson.loads(orjson.dumps(encoded))
         assert b'"-inf"' in orjson.dumps(again)
         assert decode(cls, again) == state
+
+
+def test_state_of_another_shape_is_refused_not_read_into_the_wrong_slots():
+    encoded = orjson.loads(orjson.dumps(encode(PersonState())))
+    with pytest.raises(ValueError, match="PersonState: .* values for"):
+        decode(PersonState, encoded[:-1])
+    person = PersonState(payees={"x/1": PayeeSeen(first=1.0, count=2, times=[1.0], amounts=[10.0])})
+    nested = orjson.loads(orjson.dumps(encode(person)))
+    nested[[f.name for f in dataclasses.fields(PersonState)].index("payees")]["x/1"].append(1.0)
+    with pytest.raises(ValueError, match="PayeeSeen: 5 values for 4 fields"):
+        decode(PersonState, nested)
