@@ -49,12 +49,18 @@ BANKSIM = "stopline-banksim"  # the simulated banks' shortcut: they learn balanc
 SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM)
 PRODUCTION_SERVICES = tuple(p for p in SERVICES if p != BANKSIM)
 RELAY_TRANSACTIONS = "relay-"  # the outbox relay's transactional ids start with it (under the prefix)
+FEED_TRANSACTIONS = "blocklist-feed"  # the blocklist feed's one transactional id (under the prefix)
 RESERVED = "stopline"  # no institution id may start with it: service principals are named so
 
 
 def relay_transactions(prefix: str) -> str:
     """How the transactional ids of the outbox relay begin."""
     return f"{prefix}{RELAY_TRANSACTIONS}"
+
+
+def feed_transactions(prefix: str) -> str:
+    """The blocklist feed's transactional id, shared by every instance (starting it fences the others)."""
+    return f"{prefix}{FEED_TRANSACTIONS}"
 
 
 class _Grants:
@@ -119,6 +125,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.topic(BLOCKLIST, topics.BLOCKLIST_ACCOUNTS, "write")
     g.topic(BLOCKLIST, topics.FRAUD_RECEIVERS, "read")
     g.groups(BLOCKLIST, "blocklist-")
+    g.transactions(BLOCKLIST, FEED_TRANSACTIONS)
 
     g.topic(BANKSIM, topics.EVENTS_BANK, "read")
     g.topic(BANKSIM, topics.EVENTS_PAYMENT, "read")

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import ConnectionGroup
@@ -287,6 +288,17 @@ async def fence(kafka: KafkaConnection, transactional_id: str, *, client_id: str
         await producer.start()
     finally:
         await producer.stop()
+
+
+def abandon(delivery: asyncio.Future[Any]) -> None:
+    """A delivery its caller gave up on (its outcome settled by fencing, or read back from the topic): its
+    result is read when it comes, so asyncio does not log it as never retrieved."""
+    delivery.add_done_callback(_read)
+
+
+def _read(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 def _from_kafka(exc: Exception) -> bool:

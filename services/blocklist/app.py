@@ -33,7 +33,11 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
     common.check_production_secrets()
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    producer = Producer(connection(common, acls.BLOCKLIST), client_id="stopline-blocklist")
+    producer = Producer(
+        connection(common, acls.BLOCKLIST),
+        client_id="stopline-blocklist",
+        transactional_id=acls.feed_transactions(common.topic_prefix),
+    )
     feed = Feed(sessions, producer, prefix=common.topic_prefix, poll_s=settings.publish_poll_s)
     expiry = Expiry(sessions, interval_s=settings.expiry_interval_s, on_change=feed.wake)
     receivers = build_runner(common, sessions)

@@ -1,10 +1,19 @@
 """Publishes blocklist changes to the compacted Kafka topics (numbers on `blocklist`, mule accounts on
 `blocklist.accounts`). The entries' versions are the outbox: the
 feed publishes every change above its cursor, in version order, and moves the cursor after Kafka has
-acknowledged, so a crash republishes (readers keep the highest version per subject) and loses nothing."""
+committed, so a crash republishes (readers keep the highest version per subject) and loses nothing.
+
+The topics are compacted: the last record of a subject is what a reader starting later sees, so an older
+change must never land after a newer one. A publication given up on (Kafka slow to answer, or the cursor's
+lock lost to a PostgreSQL restart, when another instance takes over) may still land later. So every
+instance publishes in a Kafka transaction under one transactional id, and starts its producer again
+before each publication: that fences any earlier one (its open transaction is aborted, or completed if it
+had asked to commit, before anything new is written), and nothing of it can land afterwards. Readers
+read committed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.blocklist import metrics, repository, service
 from services.blocklist.models import Entry
 from services.kit.db import unit_of_work
+from services.kit.errors import InDoubt
 from services.kit.periodic import PeriodicJob
 from streams import topics
-from streams.producer import Producer, Record
+from streams.producer import Producer, Record, abandon
 from streams.schemas.blocklist import account_key, number_key
 
 log = logging.getLogger(__name__)
@@ -45,7 +55,13 @@ class Feed(PeriodicJob):
             if not rows:
                 return 0
             records = [self._record(r) for r in rows]
-            await self.producer.send_all(records)
+            await self.producer.restart()  # fences every earlier publication (see above)
+            delivery = await self.producer.transact(records)
+            try:
+                await asyncio.wait_for(asyncio.shield(delivery), self.producer.timeout_s)
+            except TimeoutError as exc:
+                abandon(delivery)  # fenced by the next publication
+                raise InDoubt("Kafka has not committed the blocklist changes yet") from exc
             newest = max(r.version or 0 for r in rows)
             await repository.set_feed_cursor(session, newest)
         metrics.PUBLISHED.inc(len(rows))

@@ -4,15 +4,19 @@ appeal, expiry, the audit chain, and the scorer's view of the list."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy import select
 
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
 from services.scorer.blocklist import Blocklist
-from streams import topics
+from streams import acls, topics
+from streams.schemas.blocklist import number_key
 from tests import factories as f
 from tests.blocklist.conftest import blocklist_client
 from tests.kafka_tools import eventually, read_topic
@@ -179,3 +183,29 @@ async def test_listed_numbers_expire(infra, sessions):
         assert (number, "expired") in {(c["number"], c["status"]) for c in changes}
         assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
         await _feed_has(infra, number, "expired")
+
+
+async def test_a_publication_given_up_on_never_lands_after_a_newer_one(blocklist, infra):
+    """A feed may still hold a publication it gave up on (Kafka slow to answer; or its cursor's lock lost to
+    a PostgreSQL restart while the other instance took over), and the topics are compacted: an older change
+    landing after a newer one would stay the number's last record. Every publication first fences the
+    earlier ones: a stale publisher with the feed's transactional id, its transaction open, cannot write
+    the number's old state once the feed has published its new one."""
+    topic = topics.name(topics.BLOCKLIST, infra.prefix)
+    number = f.phone()
+    stale = AIOKafkaProducer(**infra.kafka.options(), transactional_id=acls.feed_transactions(infra.prefix))
+    await stale.start()
+    try:
+        await stale.begin_transaction()
+        entry = await _approved(blocklist, number)  # published by the feed, which fences the stale one
+        await _feed_has(infra, number, "active")
+        old = {"number": number, "status": "removed", "version": entry["version"] - 1, "schema_version": 1}
+        with pytest.raises(KafkaError):
+            await stale.send_and_wait(topic, orjson.dumps(old), key=number_key(number))
+            await stale.commit_transaction()
+    finally:
+        with contextlib.suppress(KafkaError):
+            await stale.stop()
+    records = await read_topic(infra.kafka, topic)
+    last = [orjson.loads(r.value) for r in records if r.key == number_key(number)][-1]
+    assert (last["status"], last["version"]) == ("active", entry["version"])

@@ -60,7 +60,7 @@ from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, admin, topics
 from streams.connection import connection
-from streams.producer import MAX_REQUEST_BYTES, Producer, Record, fence
+from streams.producer import MAX_REQUEST_BYTES, Producer, Record, abandon, fence
 from streams.settle import landed
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class Relay:
         await self._renew_while_waiting(delivery, claims)
         if delivery.done() and delivery.exception() is None:
             return {r.id for r in rows}, set()
-        delivery.add_done_callback(_retrieved)  # given up on: its outcome is read from the topic
+        abandon(delivery)  # given up on: its outcome is read from the topic
         metrics.RELAY_ERRORS.inc()
         # The commit's fate is not known: fence this relay's own transaction, then the topic says.
         try:
@@ -459,11 +459,6 @@ def _record(row: OutboxMessage) -> Record:
         value=orjson.dumps(row.payload),
         headers=[(signing.IDEMPOTENCY_KEY, row.message_id.encode())],
     )
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _instruction_ids(rows: list[OutboxMessage]) -> list[Any]:
