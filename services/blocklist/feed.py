@@ -7,9 +7,9 @@ The topics are compacted: the last record of a subject is what a reader starting
 change must never land after a newer one. A publication given up on (Kafka slow to answer, or the cursor's
 lock lost to a PostgreSQL restart, when another instance takes over) may still land later. So every
 instance publishes in a Kafka transaction under one transactional id, and starts its producer again
-before each publication: that fences any earlier one (its open transaction is aborted, or completed if it
-had asked to commit, before anything new is written), and nothing of it can land afterwards. Readers
-read committed."""
+before it reads what it publishes: that fences any earlier one (its open transaction is aborted, or
+completed if it had asked to commit, before anything new is written), and nothing of it can land
+afterwards. Readers read committed."""
 
 from __future__ import annotations
 
@@ -51,11 +51,15 @@ class Feed(PeriodicJob):
     async def publish(self, limit: int = 500) -> int:
         async with unit_of_work(self.sessions) as session:
             cursor = await repository.feed_cursor(session)
-            rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
-            if not rows:
+            if not await repository.has_changes_after(session, since=cursor):
                 return 0
+            # Fenced before the rows are read: a publisher that lost the lock (a PostgreSQL restart) and
+            # fences after this one can no longer read them on its dead connection, and one that fenced
+            # before can no longer write after this one. Read first, a slow fence of the other's would let
+            # it publish what it read before this publication, after it.
+            await self.producer.restart()
+            rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
             records = [self._record(r) for r in rows]
-            await self.producer.restart()  # fences every earlier publication (see above)
             delivery = await self.producer.transact(records)
             try:
                 await asyncio.wait_for(asyncio.shield(delivery), self.producer.timeout_s)

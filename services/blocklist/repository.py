@@ -97,6 +97,9 @@ async def current_version(session: AsyncSession, *, kind: str) -> int:
     return int(value or 0)
 
 
+PUBLISHED = ("active", "expired", "removed")  # the statuses the feed and the sync carry
+
+
 async def changes_after(
     session: AsyncSession, *, since: int, limit: int, active_only: bool, kind: str | None = None
 ) -> list[Entry]:
@@ -108,8 +111,15 @@ async def changes_after(
     if active_only:
         stmt = stmt.where(Entry.status == "active")
     else:
-        stmt = stmt.where(Entry.status.in_(("active", "expired", "removed")))
+        stmt = stmt.where(Entry.status.in_(PUBLISHED))
     return list((await session.execute(stmt.order_by(Entry.version).limit(limit))).scalars())
+
+
+async def has_changes_after(session: AsyncSession, *, since: int) -> bool:
+    """Whether there is a published change after `since` (no entity loaded: a later read of the changes
+    must see them as they are then, not as this session first loaded them)."""
+    stmt = select(Entry.id).where(Entry.version > since).where(Entry.status.in_(PUBLISHED)).limit(1)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def feed_cursor(session: AsyncSession) -> int:
