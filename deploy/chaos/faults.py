@@ -162,8 +162,10 @@ class Injector:
     async def _freeze(self, child: Child, fault: Fault) -> float | None:
         began = time.monotonic()
         if signal_child(child, signal.SIGSTOP):
-            await asyncio.sleep(self.rng.uniform(1, 4))
-            signal_child(child, signal.SIGCONT)
+            try:
+                await asyncio.sleep(self.rng.uniform(1, 4))
+            finally:  # interrupted too: a stopped process would not stop at the suite's end
+                signal_child(child, signal.SIGCONT)
         return await self._ready_again(child, began, fault)
 
     async def _ready_again(self, child: Child, began: float, fault: Fault) -> float | None:
@@ -221,8 +223,10 @@ class Injector:
         proc = kafka.running_node(node)
         if proc is not None:
             proc.send_signal(signal.SIGSTOP)
-            await asyncio.sleep(self.rng.uniform(1, 8))
-            proc.send_signal(signal.SIGCONT)
+            try:
+                await asyncio.sleep(self.rng.uniform(1, 8))
+            finally:  # interrupted too (see _freeze)
+                proc.send_signal(signal.SIGCONT)
         fault.down_s = _since(began)
         return await self._writable(began)
 
