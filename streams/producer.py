@@ -23,6 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import ConnectionGroup
+from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
@@ -166,6 +167,9 @@ class Producer:
     ) -> list[RecordMetadata]:
         # The client the transaction began on: after a restart, the current one holds another (or none).
         acknowledged = await delivery
+        restarted = client is not self._client
+        if restarted:  # meanwhile: fenced, and a stopped client cannot commit
+            raise InDoubt("the producer was restarted before the commit")
         try:
             await client.commit_transaction()
         except Exception as exc:
@@ -263,20 +267,32 @@ class Producer:
 async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
     """Stop a client that may be waiting for a broker that does not answer: what it holds is fenced by
     its successor's start, so it is not waited for past the timeout; its tasks and connections are
-    closed either way."""
+    closed either way, and a commit waiting on it ends (aiokafka's stop leaves it waiting for good)."""
+    discarded = InDoubt("producer discarded")
+    txn = client._txn_manager  # noqa: SLF001
     try:
         await asyncio.wait_for(client.stop(), timeout_s)
     except Exception:  # noqa: BLE001 - stopped by hand below
-        discarded = InDoubt("producer discarded")
         client._message_accumulator.fail_all(discarded)  # noqa: SLF001
-        if client._txn_manager is not None:  # noqa: SLF001 - a commit waiting on it ends too
-            client._txn_manager.fatal_error(discarded)  # noqa: SLF001
+        _end_transaction(txn, discarded)
         task = client._sender.sender_task  # noqa: SLF001
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.client.close(), timeout_s)
+    else:
+        _end_transaction(txn, discarded)
+
+
+def _end_transaction(txn: TransactionManager | None, exc: Exception) -> None:
+    """End a discarded client's open transaction, so that a commit waiting on it fails rather than waits
+    for good; its outcome is read here, whether or not anyone waits on it."""
+    waiter = None if txn is None else txn.wait_for_transaction_end()
+    if txn is None or waiter is None or waiter.done():  # none ever begun, or it ended
+        return
+    txn.fatal_error(exc)
+    abandon(txn.wait_for_transaction_end())
 
 
 async def fence(kafka: KafkaConnection, transactional_id: str, *, client_id: str, timeout_s: float) -> None:

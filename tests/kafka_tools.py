@@ -11,10 +11,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError
 
 from streams.acls import provision_institution
-from streams.admin import admin_client
+from streams.admin import admin_client, wait_for_leaders
 from streams.connection import KafkaConnection
 from streams.producer import Producer
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from tests.conftest import Infra
 
 T = TypeVar("T")
+
+
+async def new_topic(infra: Infra, name: str, partitions: int = 1) -> str:
+    """A topic of the test's own (one replica), once every partition has a leader."""
+    async with admin_client(infra.kafka) as admin:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+        await wait_for_leaders(admin, {name: partitions}, 30)
+    return name
 
 
 async def read_topic(

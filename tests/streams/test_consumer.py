@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import REGISTRY
@@ -22,24 +21,16 @@ from sqlalchemy.engine import make_url
 
 from services.kit import outages
 from services.kit.errors import Unavailable
-from streams.admin import wait_for_leaders
 from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, OutOfGroup, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
-from tests.kafka_tools import committed, eventually
+from tests.kafka_tools import committed, eventually, new_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) -> str:
-    name = f"{infra.prefix}runner-{f.unique('t')}"
-    admin = AIOKafkaAdminClient(**infra.kafka.options())
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-        await wait_for_leaders(admin, {name: partitions}, 30)
-    finally:
-        await admin.close()
+    name = await new_topic(infra, f"{infra.prefix}runner-{f.unique('t')}", partitions)
     await _produce(infra, name, values, partitions)
     return name
 

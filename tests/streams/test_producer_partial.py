@@ -5,26 +5,17 @@ then read back what landed instead of taking every record for sent."""
 from __future__ import annotations
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.kit.errors import InDoubt
-from streams.admin import wait_for_leaders
 from streams.producer import DeliveryInDoubt, Producer, Record
 from tests import factories as f
-from tests.kafka_tools import read_topic
+from tests.kafka_tools import new_topic, read_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_batch_taken_in_part_is_in_doubt_after_the_part_taken_lands(infra):
-    topic = f"{infra.prefix}partial-{f.unique('t')}"
-    admin = AIOKafkaAdminClient(**infra.kafka.options())
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-        await wait_for_leaders(admin, {topic: 1}, 30)
-    finally:
-        await admin.close()
+    topic = await new_topic(infra, f"{infra.prefix}partial-{f.unique('t')}")
     producer = Producer(infra.kafka, client_id="partial-test")
     await producer.start()
     try:
