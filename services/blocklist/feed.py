@@ -6,10 +6,13 @@ committed, so a crash republishes (readers keep the highest version per subject)
 The topics are compacted: the last record of a subject is what a reader starting later sees, so an older
 change must never land after a newer one. A publication given up on (Kafka slow to answer, or the cursor's
 lock lost to a PostgreSQL restart, when another instance takes over) may still land later. So every
-instance publishes in a Kafka transaction under one transactional id, and starts its producer again
-before it reads what it publishes: that fences any earlier one (its open transaction is aborted, or
-completed if it had asked to commit, before anything new is written), and nothing of it can land
-afterwards. Readers read committed."""
+instance publishes in a Kafka transaction under one transactional id. Starting a producer with that id
+fences every earlier one (its open transaction is aborted, or completed if it had asked to commit, before
+anything new is written, and nothing of it can land afterwards), and a producer started later fences this
+one, whose next transaction then fails. So a producer that has not been fenced was started after every
+other publication's, before the rows it publishes were read; one is started again only after a
+transaction of its own failed (fenced by a takeover, or given up on), before anything is read. Readers
+read committed."""
 
 from __future__ import annotations
 
@@ -56,8 +59,11 @@ class Feed(PeriodicJob):
             # Fenced before the rows are read: a publisher that lost the lock (a PostgreSQL restart) and
             # fences after this one can no longer read them on its dead connection, and one that fenced
             # before can no longer write after this one. Read first, a slow fence of the other's would let
-            # it publish what it read before this publication, after it.
-            await self.producer.restart()
+            # it publish what it read before this publication, after it. A producer not fenced since its
+            # start (each start is before a read) needs none: starting one costs a connection to Kafka.
+            if self.producer.unsettled:
+                await self.producer.restart()
+                metrics.FENCES.inc()
             rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
             records = [self._record(r) for r in rows]
             delivery = await self.producer.transact(records)

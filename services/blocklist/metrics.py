@@ -9,3 +9,8 @@ CHANGES = Counter(
 )
 PUBLISHED = Counter("stopline_blocklist_published_total", "changes published to the Kafka feed")
 VERSION = Gauge("stopline_blocklist_version", "newest version published to the Kafka feed")
+FENCES = Counter(
+    "stopline_blocklist_feed_fences_total",
+    "times the feed started its producer again, fencing every other publisher: after a transaction of its "
+    "own failed (another instance took over, or Kafka was slow to commit)",
+)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.kit.audit import service as audit
@@ -185,27 +186,50 @@ async def test_listed_numbers_expire(infra, sessions):
         await _feed_has(infra, number, "expired")
 
 
+def _fences() -> float:
+    return REGISTRY.get_sample_value("stopline_blocklist_feed_fences_total") or 0.0
+
+
+async def test_a_feed_nobody_else_publishes_beside_keeps_its_producer(blocklist, infra):
+    """Starting the producer again costs a connection to Kafka (a timeout per node down): a feed does it
+    only after a transaction of its own failed, not for each publication."""
+
+    async def published() -> None:
+        number = f.phone()
+        await _approved(blocklist, number)
+        await _feed_has(infra, number, "active")
+
+    await published()  # fenced meanwhile by an earlier test's feed, it starts its producer again here
+    before = _fences()
+    await published()
+    await published()
+    assert _fences() == before
+
+
 async def test_a_publication_given_up_on_never_lands_after_a_newer_one(blocklist, infra):
     """A feed may still hold a publication it gave up on (Kafka slow to answer; or its cursor's lock lost to
     a PostgreSQL restart while the other instance took over), and the topics are compacted: an older change
-    landing after a newer one would stay the number's last record. Every publication first fences the
-    earlier ones: a stale publisher with the feed's transactional id, its transaction open, cannot write
-    the number's old state once the feed has published its new one."""
+    landing after a newer one would stay the number's last record. A stale publisher with the feed's
+    transactional id, started after the feed's producer, has written the number's old state in a
+    transaction still open: the feed's next transaction fails (fenced), it starts its producer again,
+    which aborts the stale one's, and publishes; the stale one can no longer commit."""
     topic = topics.name(topics.BLOCKLIST, infra.prefix)
     number = f.phone()
+    fences = _fences()
     stale = AIOKafkaProducer(**infra.kafka.options(), transactional_id=acls.feed_transactions(infra.prefix))
     await stale.start()
     try:
         await stale.begin_transaction()
-        entry = await _approved(blocklist, number)  # published by the feed, which fences the stale one
+        old = {"number": number, "status": "removed", "version": 1, "schema_version": 1}
+        await stale.send_and_wait(topic, orjson.dumps(old), key=number_key(number))
+        entry = await _approved(blocklist, number)
         await _feed_has(infra, number, "active")
-        old = {"number": number, "status": "removed", "version": entry["version"] - 1, "schema_version": 1}
         with pytest.raises(KafkaError):
-            await stale.send_and_wait(topic, orjson.dumps(old), key=number_key(number))
             await stale.commit_transaction()
     finally:
         with contextlib.suppress(KafkaError):
             await stale.stop()
+    assert _fences() > fences
     records = await read_topic(infra.kafka, topic)
-    last = [orjson.loads(r.value) for r in records if r.key == number_key(number)][-1]
-    assert (last["status"], last["version"]) == ("active", entry["version"])
+    published = [orjson.loads(r.value) for r in records if r.key == number_key(number)]
+    assert [(p["status"], p["version"]) for p in published] == [("active", entry["version"])]
