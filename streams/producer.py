@@ -8,9 +8,10 @@ nothing was handed over and nothing can land; or `InDoubt`, handed over and not 
 given up on) - it may land, and the caller must not send it again before it knows (the exception holds
 the delivery still running; `streams.settle` reads back what landed once the producer gave up).
 
-A producer with a transactional id (the outbox relay) publishes a batch in one transaction. That bounds
-an attempt in doubt: starting a producer with the same id fences the old one, after which nothing of it
-can land, so a relay taking over another's messages can read the topic back and know.
+A producer with a transactional id (the outbox relay's, the blocklist feed's) publishes a batch in one
+transaction. That bounds an attempt in doubt: starting a producer with the same id fences the old one,
+after which nothing of it can land, so a relay taking over another's messages can read the topic back and
+know; and a fenced producer's transaction fails (`Fenced`), its records never committed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import ConnectionGroup
+from aiokafka.errors import ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -53,6 +55,12 @@ class DeliveryInDoubt(InDoubt):
     def __init__(self, message: str, delivery: asyncio.Future[list[RecordMetadata]]) -> None:
         super().__init__(message)
         self.delivery = delivery
+
+
+class Fenced(InDoubt):
+    """A transaction refused because a producer with the same transactional id started since this one did:
+    none of it is committed (its start aborted it). An InDoubt for callers that do not tell the two apart;
+    the producer must `restart` before its next transaction."""
 
 
 class Producer:
@@ -118,6 +126,7 @@ class Producer:
     async def stop(self) -> None:
         if self._client is not None:
             await self._client.stop()
+            _end_transaction(self._client._txn_manager, InDoubt("producer stopped"))  # noqa: SLF001
 
     @staticmethod
     def fits(record: Record) -> bool:
@@ -173,6 +182,8 @@ class Producer:
         try:
             await client.commit_transaction()
         except Exception as exc:
+            if isinstance(exc, ProducerFenced):
+                raise Fenced("fenced by a later producer of the same transactional id") from exc
             if _from_kafka(exc):
                 raise InDoubt(f"Kafka did not confirm the commit: {type(exc).__name__}") from exc
             raise
@@ -229,6 +240,8 @@ class Producer:
         try:
             return list(await asyncio.gather(*futures))
         except Exception as exc:
+            if isinstance(exc, ProducerFenced):
+                raise Fenced("fenced by a later producer of the same transactional id") from exc
             if _from_kafka(exc):
                 raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc
             raise
@@ -277,21 +290,24 @@ async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
         _end_transaction(txn, discarded)
         task = client._sender.sender_task  # noqa: SLF001
         if task is not None:
+            # Cancelled, the sender still waits for its requests in flight (a coordinator looked for
+            # with none to be found loops): not past the timeout.
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.client.close(), timeout_s)
-    else:
-        _end_transaction(txn, discarded)
+    _end_transaction(txn, discarded)
 
 
 def _end_transaction(txn: TransactionManager | None, exc: Exception) -> None:
-    """End a discarded client's open transaction, so that a commit waiting on it fails rather than waits
-    for good; its outcome is read here, whether or not anyone waits on it."""
-    waiter = None if txn is None else txn.wait_for_transaction_end()
-    if txn is None or waiter is None or waiter.done():  # none ever begun, or it ended
+    """End a stopped client's open transaction, so that a commit waiting on it fails rather than waits for
+    good. Its outcome is read here whether or not anyone waits on it (a fenced transaction's, which no
+    commit waited on, too), so asyncio does not log it as never retrieved."""
+    if txn is None or txn.wait_for_transaction_end() is None:  # none ever begun
         return
-    txn.fatal_error(exc)
+    if not txn.wait_for_transaction_end().done():
+        txn.fatal_error(exc)
     abandon(txn.wait_for_transaction_end())
 
 
