@@ -124,6 +124,16 @@ async def coordination(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
+async def blocklist(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
+    """The blocklist service in-process with its feed and expiry running; one for the whole session, so
+    no second feed of the same transactional id fences it between two tests."""
+    from tests.blocklist.conftest import blocklist_client
+
+    async with blocklist_client(infra)() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 async def coord(infra: Infra) -> AsyncIterator[Any]:
     """The coordination app (tests/coordination/conftest.py `App`) shared by the coordination and
     banksim tests: consumers, relay and scheduler on, short scheduler and retry intervals."""

@@ -11,8 +11,8 @@ fences every earlier one (its open transaction is aborted, or completed if it ha
 anything new is written, and nothing of it can land afterwards), and a producer started later fences this
 one, whose next transaction then fails. So a producer that has not been fenced was started after every
 other publication's, before the rows it publishes were read; one is started again only after a
-transaction of its own failed (fenced by a takeover, or given up on), before anything is read. Readers
-read committed."""
+transaction of its own did not commit, before anything is read: at once when fenced (the other instance
+published since), at the next tick when refused or given up on. Readers read committed."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from services.kit.db import unit_of_work
 from services.kit.errors import InDoubt
 from services.kit.periodic import PeriodicJob
 from streams import topics
-from streams.producer import Producer, Record, abandon
+from streams.producer import Fenced, Producer, Record, abandon
 from streams.schemas.blocklist import account_key, number_key
 
 log = logging.getLogger(__name__)
@@ -56,27 +56,40 @@ class Feed(PeriodicJob):
             cursor = await repository.feed_cursor(session)
             if not await repository.has_changes_after(session, since=cursor):
                 return 0
-            # Fenced before the rows are read: a publisher that lost the lock (a PostgreSQL restart) and
-            # fences after this one can no longer read them on its dead connection, and one that fenced
-            # before can no longer write after this one. Read first, a slow fence of the other's would let
-            # it publish what it read before this publication, after it. A producer not fenced since its
-            # start (each start is before a read) needs none: starting one costs a connection to Kafka.
-            if self.producer.unsettled:
-                await self.producer.restart()
-                metrics.FENCES.inc()
-            rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
-            records = [self._record(r) for r in rows]
-            delivery = await self.producer.transact(records)
-            try:
-                await asyncio.wait_for(asyncio.shield(delivery), self.producer.timeout_s)
-            except TimeoutError as exc:
-                abandon(delivery)  # fenced by the next publication
-                raise InDoubt("Kafka has not committed the blocklist changes yet") from exc
+            rows = await self._publish_fenced(session, cursor, limit)
             newest = max(r.version or 0 for r in rows)
             await repository.set_feed_cursor(session, newest)
         metrics.PUBLISHED.inc(len(rows))
         metrics.VERSION.set(newest)
         return len(rows)
+
+    async def _publish_fenced(self, session: AsyncSession, cursor: int, limit: int) -> list[Entry]:
+        """Publish the changes after the cursor in one transaction; the rows published."""
+        try:
+            return await self._attempt(session, cursor, limit)
+        except Fenced:
+            # The other instance published since this one's producer started, and nothing of this landed:
+            # a takeover, not a failure, so the producer is started again at once, not at the next tick.
+            return await self._attempt(session, cursor, limit)
+
+    async def _attempt(self, session: AsyncSession, cursor: int, limit: int) -> list[Entry]:
+        # Fenced before the rows are read: a publisher that lost the lock (a PostgreSQL restart) and
+        # fences after this one can no longer read them on its dead connection, and one that fenced
+        # before can no longer write after this one. Read first, a slow fence of the other's would let
+        # it publish what it read before this publication, after it. A producer not fenced since its
+        # start (each start is before a read) needs none: starting one costs a connection to Kafka.
+        if self.producer.unsettled:
+            await self.producer.restart()
+            metrics.FENCES.inc()
+            session.expire_all()  # read again, not the entities of an attempt before
+        rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
+        delivery = await self.producer.transact([self._record(r) for r in rows])
+        try:
+            await asyncio.wait_for(asyncio.shield(delivery), self.producer.timeout_s)
+        except TimeoutError as exc:
+            abandon(delivery)  # fenced by the next publication
+            raise InDoubt("Kafka has not committed the blocklist changes yet") from exc
+        return rows
 
     def _record(self, entry: Entry) -> Record:
         value = service.to_change(entry).model_dump_json().encode()

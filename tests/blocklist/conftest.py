@@ -1,4 +1,5 @@
-"""Blocklist fixtures: the service in-process with its Kafka feed and expiry job running."""
+"""The blocklist service in-process with its Kafka feed and expiry job running, with settings of a test's
+own (the session's is `tests.conftest.blocklist`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 import httpx
-import pytest
 
 from services.blocklist.app import build
 from services.blocklist.settings import BlocklistSettings
@@ -19,7 +19,8 @@ Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 def blocklist_client(infra: Infra) -> Client:
     @contextlib.asynccontextmanager
     async def start(**overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-        settings = BlocklistSettings(expiry_interval_s=0.2, publish_poll_s=0.2, **overrides)  # type: ignore[arg-type]
+        defaults: dict[str, object] = {"expiry_interval_s": 0.2, "publish_poll_s": 0.2}
+        settings = BlocklistSettings(**(defaults | overrides))  # type: ignore[arg-type]
         app = build(infra.common, settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -29,9 +30,3 @@ def blocklist_client(infra: Infra) -> Client:
                 yield client
 
     return start
-
-
-@pytest.fixture(scope="session")
-async def blocklist(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
-    async with blocklist_client(infra)() as client:
-        yield client

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import orjson
 import pytest
@@ -204,6 +205,22 @@ async def test_a_feed_nobody_else_publishes_beside_keeps_its_producer(blocklist,
     await published()
     await published()
     assert _fences() == before
+
+
+async def test_two_instances_publishing_in_turn_fail_no_run(blocklist, infra, caplog):
+    """Each instance's feed publishes the changes made through it (woken by its own routes): in turn, each
+    finds its producer fenced by the other's start. That is a takeover, not a failure: the feed starts
+    its producer again at once and publishes, no run fails and waits for the next tick. (The other
+    instance publishes only when woken, so the session's feed, fenced by its start, publishes its own.)"""
+    async with blocklist_client(infra)(publish_poll_s=3600.0) as other:
+        fences = _fences()
+        with caplog.at_level(logging.WARNING, logger="services.kit.periodic"):
+            for instance in (other, blocklist, other, blocklist):
+                number = f.phone()
+                await _approved(instance, number)
+                await _feed_has(infra, number, "active")
+        assert [r.getMessage() for r in caplog.records if r.name == "services.kit.periodic"] == []
+        assert _fences() > fences  # they did take over from each other
 
 
 async def test_a_publication_given_up_on_never_lands_after_a_newer_one(blocklist, infra):
