@@ -161,11 +161,13 @@ class Injector:
 
     async def _freeze(self, child: Child, fault: Fault) -> float | None:
         began = time.monotonic()
-        if signal_child(child, signal.SIGSTOP):
-            try:
+        try:
+            if signal_child(child, signal.SIGSTOP):
                 await asyncio.sleep(self.rng.uniform(1, 4))
-            finally:  # interrupted too: a stopped process would not stop at the suite's end
-                signal_child(child, signal.SIGCONT)
+        finally:
+            # Interrupted too, or a stopped process would outlive the suite (SIGCONT does nothing to a running
+            # one, as when the stop was never sent).
+            signal_child(child, signal.SIGCONT)
         return await self._ready_again(child, began, fault)
 
     async def _ready_again(self, child: Child, began: float, fault: Fault) -> float | None:
@@ -222,8 +224,8 @@ class Injector:
         began = time.monotonic()
         proc = kafka.running_node(node)
         if proc is not None:
-            proc.send_signal(signal.SIGSTOP)
             try:
+                proc.send_signal(signal.SIGSTOP)
                 await asyncio.sleep(self.rng.uniform(1, 8))
             finally:  # interrupted too (see _freeze)
                 proc.send_signal(signal.SIGCONT)
