@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,7 +127,7 @@ class Producer:
     async def stop(self) -> None:
         if self._client is not None:
             await self._client.stop()
-            _end_transaction(self._client._txn_manager, InDoubt("producer stopped"))  # noqa: SLF001
+            _settle(self._client, InDoubt("producer stopped"))
 
     @staticmethod
     def fits(record: Record) -> bool:
@@ -282,12 +283,10 @@ async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
     its successor's start, so it is not waited for past the timeout; its tasks and connections are
     closed either way, and a commit waiting on it ends (aiokafka's stop leaves it waiting for good)."""
     discarded = InDoubt("producer discarded")
-    txn = client._txn_manager  # noqa: SLF001
     try:
         await asyncio.wait_for(client.stop(), timeout_s)
     except Exception:  # noqa: BLE001 - stopped by hand below
         client._message_accumulator.fail_all(discarded)  # noqa: SLF001
-        _end_transaction(txn, discarded)
         task = client._sender.sender_task  # noqa: SLF001
         if task is not None:
             # Cancelled, the sender still waits for its requests in flight (a coordinator looked for
@@ -297,18 +296,21 @@ async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
                 await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.client.close(), timeout_s)
-    _end_transaction(txn, discarded)
+    _settle(client, discarded)
 
 
-def _end_transaction(txn: TransactionManager | None, exc: Exception) -> None:
+def _settle(client: AIOKafkaProducer, exc: Exception) -> None:
     """End a stopped client's open transaction, so that a commit waiting on it fails rather than waits for
-    good. Its outcome is read here whether or not anyone waits on it (a fenced transaction's, which no
-    commit waited on, too), so asyncio does not log it as never retrieved."""
-    if txn is None or txn.wait_for_transaction_end() is None:  # none ever begun
-        return
-    if not txn.wait_for_transaction_end().done():
-        txn.fatal_error(exc)
-    abandon(txn.wait_for_transaction_end())
+    good. Its outcome, and the batches' it failed (a fenced producer's sender fails them, with nothing to
+    wait on them), are read here, so asyncio does not log them as never retrieved."""
+    txn: TransactionManager | None = client._txn_manager  # noqa: SLF001
+    if txn is not None and txn.wait_for_transaction_end() is not None:  # one was begun
+        if not txn.wait_for_transaction_end().done():
+            txn.fatal_error(exc)
+        abandon(txn.wait_for_transaction_end())
+    batches = client._message_accumulator._batches  # noqa: SLF001
+    for batch in itertools.chain.from_iterable(batches.values()):
+        abandon(batch._drain_waiter)  # noqa: SLF001
 
 
 async def fence(kafka: KafkaConnection, transactional_id: str, *, client_id: str, timeout_s: float) -> None:
