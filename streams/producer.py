@@ -59,9 +59,11 @@ class DeliveryInDoubt(InDoubt):
 
 
 class Fenced(InDoubt):
-    """A transaction refused because a producer with the same transactional id started since this one did:
-    none of it is committed (its start aborted it). An InDoubt for callers that do not tell the two apart;
-    the producer must `restart` before its next transaction."""
+    """A transaction whose records were refused, before its commit was asked, because a producer with the
+    same transactional id started since this one did: none of it is committed (that start aborted it). An
+    InDoubt for callers that do not tell the two apart; the producer must `restart` before its next
+    transaction. (A fence answered to the commit itself is InDoubt: the commit may have reached Kafka
+    before the other producer's start, which then completed it.)"""
 
 
 class Producer:
@@ -183,8 +185,6 @@ class Producer:
         try:
             await client.commit_transaction()
         except Exception as exc:
-            if isinstance(exc, ProducerFenced):
-                raise Fenced("fenced by a later producer of the same transactional id") from exc
             if _from_kafka(exc):
                 raise InDoubt(f"Kafka did not confirm the commit: {type(exc).__name__}") from exc
             raise
@@ -241,7 +241,7 @@ class Producer:
         try:
             return list(await asyncio.gather(*futures))
         except Exception as exc:
-            if isinstance(exc, ProducerFenced):
+            if isinstance(exc, ProducerFenced) and self.transactional_id is not None:
                 raise Fenced("fenced by a later producer of the same transactional id") from exc
             if _from_kafka(exc):
                 raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc

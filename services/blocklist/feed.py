@@ -11,8 +11,9 @@ fences every earlier one (its open transaction is aborted, or completed if it ha
 anything new is written, and nothing of it can land afterwards), and a producer started later fences this
 one, whose next transaction then fails. So a producer that has not been fenced was started after every
 other publication's, before the rows it publishes were read; one is started again only after a
-transaction of its own did not commit, before anything is read: at once when fenced (the other instance
-published since), at the next tick when refused or given up on. Readers read committed."""
+transaction of its own failed or was given up on, before anything is read: at once when its records
+were refused as fenced (the other instance started since), at the next tick otherwise. Readers read
+committed."""
 
 from __future__ import annotations
 
@@ -65,11 +66,16 @@ class Feed(PeriodicJob):
 
     async def _publish_fenced(self, session: AsyncSession, cursor: int, limit: int) -> list[Entry]:
         """Publish the changes after the cursor in one transaction; the rows published."""
+        restarted = self.producer.unsettled  # started again in the first attempt
         try:
             return await self._attempt(session, cursor, limit)
         except Fenced:
-            # The other instance published since this one's producer started, and nothing of this landed:
-            # a takeover, not a failure, so the producer is started again at once, not at the next tick.
+            # The other instance started or published since this one's producer started, and nothing of
+            # this landed: a takeover, not a failure, so the producer is started again at once, not at the
+            # next tick. Not twice in a run: fenced just after its own start, the other may be an instance
+            # that lost the cursor's lock, and the lock is not held for two starts.
+            if restarted:
+                raise
             return await self._attempt(session, cursor, limit)
 
     async def _attempt(self, session: AsyncSession, cursor: int, limit: int) -> list[Entry]:

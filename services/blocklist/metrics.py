@@ -12,5 +12,5 @@ VERSION = Gauge("stopline_blocklist_version", "newest version published to the K
 FENCES = Counter(
     "stopline_blocklist_feed_fences_total",
     "times the feed started its producer again, fencing every other publisher: after a transaction of its "
-    "own did not commit (fenced by the other instance's start, refused, or given up on)",
+    "own failed or was given up on (fenced by the other instance's start, refused, or timed out)",
 )
