@@ -304,10 +304,10 @@ def _settle(client: AIOKafkaProducer, exc: Exception) -> None:
     good. Its outcome, and the batches' it failed (a fenced producer's sender fails them, with nothing to
     wait on them), are read here, so asyncio does not log them as never retrieved."""
     txn: TransactionManager | None = client._txn_manager  # noqa: SLF001
-    if txn is not None and txn.wait_for_transaction_end() is not None:  # one was begun
-        if not txn.wait_for_transaction_end().done():
-            txn.fatal_error(exc)
-        abandon(txn.wait_for_transaction_end())
+    if txn is not None and (waiter := txn.wait_for_transaction_end()) is not None:  # one was begun
+        if not waiter.done():
+            txn.fatal_error(exc)  # fails this waiter (it replaces only one already done)
+        abandon(waiter)
     batches = client._message_accumulator._batches  # noqa: SLF001
     for batch in itertools.chain.from_iterable(batches.values()):
         abandon(batch._drain_waiter)  # noqa: SLF001

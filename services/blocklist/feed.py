@@ -55,9 +55,9 @@ class Feed(PeriodicJob):
     async def publish(self, limit: int = 500) -> int:
         async with unit_of_work(self.sessions) as session:
             cursor = await repository.feed_cursor(session)
-            if not await repository.has_changes_after(session, since=cursor):
-                return 0
             rows = await self._publish_fenced(session, cursor, limit)
+            if not rows:
+                return 0
             newest = max(r.version or 0 for r in rows)
             await repository.set_feed_cursor(session, newest)
         metrics.PUBLISHED.inc(len(rows))
@@ -89,6 +89,8 @@ class Feed(PeriodicJob):
             metrics.FENCES.inc()
             session.expire_all()  # read again, not the entities of an attempt before
         rows = await repository.changes_after(session, since=cursor, limit=limit, active_only=False)
+        if not rows:
+            return rows
         delivery = await self.producer.transact([self._record(r) for r in rows])
         try:
             await asyncio.wait_for(asyncio.shield(delivery), self.producer.timeout_s)

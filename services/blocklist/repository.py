@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Receipt, Report
 from services.kit.errors import Conflict
@@ -106,23 +105,12 @@ async def changes_after(
 ) -> list[Entry]:
     """Published changes after `since`, in version order (`active_only`: what is listed now; `kind`:
     numbers or accounts only)."""
-    stmt = select(Entry).where(*_published_after(since))
+    stmt = select(Entry).where(Entry.version > since, Entry.status.in_(PUBLISHED))
     if kind is not None:
         stmt = stmt.where(Entry.kind == kind)
     if active_only:
         stmt = stmt.where(Entry.status == "active")
     return list((await session.execute(stmt.order_by(Entry.version).limit(limit))).scalars())
-
-
-async def has_changes_after(session: AsyncSession, *, since: int) -> bool:
-    """Whether there is a published change after `since` (no entity loaded: a later read of the changes
-    must see them as they are then, not as this session first loaded them)."""
-    stmt = select(Entry.id).where(*_published_after(since)).limit(1)
-    return (await session.execute(stmt)).first() is not None
-
-
-def _published_after(since: int) -> tuple[ColumnElement[bool], ...]:
-    return Entry.version > since, Entry.status.in_(PUBLISHED)
 
 
 async def feed_cursor(session: AsyncSession) -> int:
