@@ -171,6 +171,10 @@ class _Listener(ConsumerRebalanceListener):
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
+            # A batch polled before the revocation (waiting for the lock meanwhile) is not handled after
+            # it: the join that follows may take its partitions away while it runs, and its owner was
+            # told they left. It is read again if they stay (`_refetch`).
+            self.runner.generation += 1
             try:
                 await self.runner.commit_finished()
             except Exception as exc:
@@ -556,8 +560,11 @@ class ConsumerRunner:
         if self._commit_due():
             await self.commit_finished()
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
+        assigned = self.consumer.assignment()
         for tp, next_offset in offsets.items():
             RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
+            if tp not in assigned:  # (aiokafka asserts on the highwater of a partition not held)
+                continue
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))

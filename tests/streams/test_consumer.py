@@ -411,6 +411,56 @@ async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anyth
     assert await _committed(infra, topic, runner.group_id) == 1
 
 
+async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra):
+    """A poll hands over a batch while the revocation holds the lock; the join then takes the batch's
+    partition away. The batch is dropped (read again where its partition stays), not handled on a
+    partition no longer held: aiokafka asserted on its highwater, and the runner stopped (a chaos run's
+    coordination instance was out for a minute)."""
+    topic = await _topic_with(infra, [], partitions=1)
+    handled: list[bytes] = []
+    release = asyncio.Event()
+
+    class Owner:
+        async def assigned(self, partitions: set[TopicPartition]) -> None:
+            pass
+
+        async def revoked(self, partitions: set[TopicPartition]) -> None:
+            await release.wait()  # (a snapshot being written, say)
+
+    runner = _runner(infra, topic, f.unique("g"), functools.partial(_record, handled), owner=Owner())
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.in_group, timeout_s=20)
+        revoking: list[asyncio.Task[None]] = []
+        holding = asyncio.Event()  # the revocation holds the lock, the batch is on its way to the loop
+        polls: list[int] = []  # records in each batch a poll handed over
+        getmany = runner.consumer.getmany
+
+        async def spied(*args: Any, **kwargs: Any) -> Any:
+            batch = await getmany(*args, **kwargs)
+            polls.append(sum(len(records) for records in batch.values()))
+            if polls[-1] and not revoking:  # the group's revocation takes the lock before the loop
+                held = runner.consumer.assignment()
+                revoking.append(asyncio.create_task(_Listener(runner).on_partitions_revoked(held)))
+                await eventually(lambda: runner.lock.locked())
+                holding.set()
+            return batch
+
+        runner.consumer.getmany = spied
+        await _produce(infra, topic, [b"stale"], partitions=1)
+        await asyncio.wait_for(holding.wait(), 20)
+        runner.consumer._subscription.assign_from_subscribed(set())  # as the join that follows does
+        release.set()
+        await asyncio.wait_for(revoking[0], 10)
+        n = len(polls)
+        await eventually(lambda: len(polls) >= n + 2, timeout_s=20)  # barrier: polled on since
+        assert not task.done()
+        assert handled == []
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
 async def _record(into: list[bytes], batch: Batch) -> None:
     into.extend(r.value for recs in batch.values() for r in recs)
 
