@@ -140,7 +140,11 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
             report.update(await checks.check(admin, sessions, ledger))
         except Exception as exc:  # noqa: BLE001 - the report says the checks failed, and the run fails
             report["error"] = "".join(traceback.format_exception(exc))
-        report["faults"] = {"total": len(injector.faults), "by_kind": injector.by_kind()}
+        report["faults"] = {
+            "total": len(injector.faults),
+            "by_kind": injector.by_kind(),
+            "from": injector.t0_wall.isoformat(timespec="milliseconds"),
+        }
         report["recovery_s"] = _recoveries(injector.faults)
         report["faults"]["unhealed"] = sum(1 for f in injector.faults if f.recovery_s is None)
         report["faults"]["each"] = [

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -78,6 +79,7 @@ class Injector:
         # The lanes under a fault (a service, "broker", "database", "webhook"), each with its fault's target.
         self.busy: dict[str, str] = {}
         self.t0 = time.monotonic()
+        self.t0_wall = datetime.now(UTC)  # a fault's `at` is seconds from here (the logs' clock)
         self._admin: AIOKafkaAdminClient | None = None
         self.http = httpx.AsyncClient()  # the readiness probes'
         self._topics: list[str] = []
