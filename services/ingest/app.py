@@ -4,22 +4,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
 
-from services.ingest import metrics, repository, service
+from services.ingest import metrics, service
 from services.ingest.claims import Claims
 from services.ingest.intake import Intake
+from services.ingest.purge import LedgerPurge
 from services.ingest.settings import IngestSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
-from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
+from services.kit.db import make_engine, make_sessionmaker, ping
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.http import create_app, group_health, serve, task_health
-from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
@@ -41,6 +40,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
     claims = Claims(sessions, producer, kafka, topic_prefix=common.topic_prefix)
     intake = Intake(common, sessions, producer, claims)
+    purge = LedgerPurge(sessions, retention_days=settings.dedup_retention_days)
     tasks: dict[str, asyncio.Task[None]] = {}
     schemas = json_schemas()
     batch = batch_schema(settings.max_batch_events)
@@ -49,31 +49,20 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await producer.start()
-        purge = asyncio.create_task(_purge_loop())
+        tasks["purge"] = asyncio.create_task(purge.run(), name="purge")
         tasks["claims"] = asyncio.create_task(claims.sweep(), name="claims")
         if settings.intake:
             tasks["intake"] = asyncio.create_task(intake.runner.run(), name="intake")
         try:
             yield
         finally:
-            purge.cancel()
+            purge.stop()
             intake.runner.stop()
             tasks["claims"].cancel()
             await asyncio.wait(tasks.values(), timeout=15)
             await claims.stop()
             await producer.stop()
             await engine.dispose()
-
-    async def _purge_loop() -> None:
-        while True:
-            cutoff = datetime.now(UTC) - timedelta(days=settings.dedup_retention_days)
-            try:
-                async with unit_of_work(sessions) as session:
-                    removed = await repository.forget_before(session, cutoff=cutoff)
-                log.info("dedup ledger purged", extra=log_fields(removed=removed))
-            except Exception:  # noqa: BLE001 - housekeeping; retried next hour, never blocks ingest
-                log.exception("dedup ledger purge failed")
-            await asyncio.sleep(3600)
 
     async def health() -> dict[str, Any]:
         consumers = {"intake": intake.runner} if settings.intake else {}
