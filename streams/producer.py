@@ -32,6 +32,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from services.kit.errors import InDoubt, Unavailable
+from streams.bootstrap import from_kafka, start_through_any_node
 from streams.connection import KafkaConnection
 
 MAX_REQUEST_BYTES = 1024 * 1024  # the largest record the producer takes (Kafka's default, the brokers' too)
@@ -109,22 +110,13 @@ class Producer:
 
     async def start(self) -> None:
         """Connect, through any one node of the bootstrap list that answers (TimeoutError if none does)."""
-        # aiokafka binds to the running loop, so the client is made here, not in __init__. A node cut off
-        # the network hangs the connect instead of refusing it, and aiokafka tries the bootstrap servers in
-        # a random order within one deadline: each attempt is given one server, so such a node costs one
-        # timeout, not the start-up.
-        servers = str(self._options["bootstrap_servers"]).split(",")
-        for n, server in enumerate(servers, 1):
-            client = AIOKafkaProducer(**{**self._options, "bootstrap_servers": server})
-            try:
-                await asyncio.wait_for(client.start(), self.timeout_s)
-            except Exception as exc:
-                await client.stop()
-                if n == len(servers) or not (isinstance(exc, TimeoutError) or _from_kafka(exc)):
-                    raise
-                continue
-            self._client = client
-            return
+        # aiokafka binds to the running loop, so the client is made here, not in __init__.
+        self._client = await start_through_any_node(
+            lambda options: AIOKafkaProducer(**options),
+            self._options,
+            self.timeout_s,
+            close=AIOKafkaProducer.stop,
+        )
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -165,7 +157,7 @@ class Producer:
             self._unsettled = True
             await asyncio.wait_for(self._producer.begin_transaction(), self.timeout_s)
         except Exception as exc:
-            if isinstance(exc, TimeoutError) or _from_kafka(exc):
+            if isinstance(exc, TimeoutError) or from_kafka(exc):
                 raise _refused(exc) from exc
             raise
         try:
@@ -185,7 +177,7 @@ class Producer:
         try:
             await client.commit_transaction()
         except Exception as exc:
-            if _from_kafka(exc):
+            if from_kafka(exc):
                 raise InDoubt(f"Kafka did not confirm the commit: {type(exc).__name__}") from exc
             raise
         if client is self._client:
@@ -220,7 +212,7 @@ class Producer:
                     )
                 )
         except Exception as exc:
-            if not _from_kafka(exc):
+            if not from_kafka(exc):
                 raise
             if not futures:
                 raise _refused(exc) from exc
@@ -243,7 +235,7 @@ class Producer:
         except Exception as exc:
             if isinstance(exc, ProducerFenced) and self.transactional_id is not None:
                 raise Fenced("fenced by a later producer of the same transactional id") from exc
-            if _from_kafka(exc):
+            if from_kafka(exc):
                 raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc
             raise
 
@@ -333,10 +325,6 @@ def abandon(delivery: asyncio.Future[Any]) -> None:
 def _read(delivery: asyncio.Future[Any]) -> None:
     if not delivery.cancelled():
         delivery.exception()
-
-
-def _from_kafka(exc: Exception) -> bool:
-    return type(exc).__module__.startswith("aiokafka")
 
 
 def _refused(exc: Exception) -> Unavailable:

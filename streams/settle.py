@@ -10,6 +10,7 @@ its transactional producer was fenced): what the partitions hold then is final.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -17,6 +18,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
 
 # Record timestamps are the producer's clock when it was handed the record: read from a little earlier.
@@ -37,20 +39,32 @@ async def landed(
     timeout_s: float = 30.0,
 ) -> set[str]:
     """Which of the `wanted` ids are on the topic in records written since `since` (a little before the
-    first attempt). With `keys`, only the partitions those keys go to are read; else all of them."""
+    first attempt). With `keys`, only the partitions those keys go to are read; else all of them. Its
+    clients start through any node that answers, within `timeout_s` each (`streams.bootstrap`)."""
     wanted = set(wanted)
     if not wanted:
         return set()
     # Read committed: a record of an aborted transaction (the outbox relay's) is not there. Up to the end
     # of the partition, not to its last stable offset: a transaction still open when we look (another
     # relay's) is waited out, so a committed record after it is seen.
-    consumer = AIOKafkaConsumer(
-        **kafka.options(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    # Where to read from and to: every record counts, committed or not.
-    offsets = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
-    try:
-        await asyncio.wait_for(asyncio.gather(consumer.start(), offsets.start()), timeout_s)
+    async with contextlib.AsyncExitStack() as started:
+        consumer = await start_through_any_node(
+            lambda options: AIOKafkaConsumer(
+                **options, group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+            ),
+            kafka.options(),
+            timeout_s,
+            close=AIOKafkaConsumer.stop,
+        )
+        started.push_async_callback(consumer.stop)
+        # Where to read from and to: every record counts, committed or not.
+        offsets = await start_through_any_node(
+            lambda options: AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False),
+            kafka.options(),
+            timeout_s,
+            close=AIOKafkaConsumer.stop,
+        )
+        started.push_async_callback(offsets.stop)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of the topic here
@@ -87,5 +101,3 @@ async def landed(
                 if await consumer.position(tp) >= todo[tp]:
                     del todo[tp]
         return seen & wanted
-    finally:
-        await asyncio.gather(consumer.stop(), offsets.stop())

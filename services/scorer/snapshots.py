@@ -34,6 +34,7 @@ from services.kit.logging import log_fields
 from services.scorer import metrics
 from services.scorer.forked import ChildFailed, ForkedEncoding
 from streams import topics
+from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
@@ -87,24 +88,32 @@ class SnapshotStore:
     async def start(self) -> None:
         # Its own clients: snapshots need a far larger request size than events, and reading one
         # partition's last record is an assign-and-seek, outside any consumer group.
-        self._producer = AIOKafkaProducer(
-            **self.kafka.options(),
-            client_id="stopline-scorer-snapshots",
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=MAX_BYTES,
-            request_timeout_ms=int(self.timeout_s * 1000),
+        self._producer = await start_through_any_node(
+            lambda options: AIOKafkaProducer(
+                **options,
+                client_id="stopline-scorer-snapshots",
+                enable_idempotence=True,
+                acks="all",
+                max_request_size=MAX_BYTES,
+                request_timeout_ms=int(self.timeout_s * 1000),
+            ),
+            self.kafka.options(),
+            self.timeout_s,
+            close=AIOKafkaProducer.stop,
         )
-        self._reader = AIOKafkaConsumer(
-            **self.kafka.options(),
-            group_id=None,
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=MAX_BYTES,
-            fetch_max_bytes=MAX_BYTES,
-            request_timeout_ms=int(self.timeout_s * 1000),
+        self._reader = await start_through_any_node(
+            lambda options: AIOKafkaConsumer(
+                **options,
+                group_id=None,
+                enable_auto_commit=False,
+                max_partition_fetch_bytes=MAX_BYTES,
+                fetch_max_bytes=MAX_BYTES,
+                request_timeout_ms=int(self.timeout_s * 1000),
+            ),
+            self.kafka.options(),
+            self.timeout_s,
+            close=AIOKafkaConsumer.stop,
         )
-        await asyncio.wait_for(self._producer.start(), self.timeout_s)
-        await asyncio.wait_for(self._reader.start(), self.timeout_s)
 
     async def stop(self) -> None:
         for client in (self._producer, self._reader):

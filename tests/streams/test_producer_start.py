@@ -1,6 +1,7 @@
-"""A producer starts through any node of its bootstrap list that answers, and is ready while any node
-answers: one whose connect hangs (a node cut off the network drops the handshake) can neither keep a service
-from starting nor make it unready."""
+"""A producer (and every client a service starts: the scorer's snapshot store, the read-back of records
+in doubt) starts through any node of its bootstrap list that answers, and is ready while any node answers:
+one whose connect hangs (a node cut off the network drops the handshake) can neither keep a service from
+starting nor make it unready."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka.structs import BrokerMetadata
 
-from streams.producer import PING_S, Producer
+from services.scorer.snapshots import Snapshot, SnapshotStore
+from streams.producer import PING_S, Producer, Record
+from streams.settle import landed
+from tests import factories as f
 from tests.conftest import Infra
+from tests.kafka_tools import new_topic
+from tests.scorer.helpers import fresh_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +55,43 @@ async def test_a_unreachable_node_first_in_the_bootstrap_list_does_not_keep_the_
             assert await producer.ping() == "ok"
         finally:
             await producer.stop()
+
+
+async def test_a_unreachable_first_node_does_not_keep_the_scorers_snapshot_store_from_starting(
+    infra: Infra,
+) -> None:
+    """(The scorer crashed at its start in a fault run, with a Kafka node cut off, and started again.)"""
+    prefix = await fresh_prefix(infra)
+    with _unreachable() as node:
+        kafka = dataclasses.replace(infra.kafka, bootstrap=f"{node},{infra.kafka.bootstrap}")
+        store = SnapshotStore(kafka, prefix=prefix, timeout_s=2)
+        await store.start()
+        try:
+            saved = Snapshot("persons", 3, {"events.bank": 42}, "layout-1", {"n": 1}, 0.0)
+            await store.save("persons", 3, saved.to_bytes())
+            loaded = (await store.load("persons", [3]))[3]
+            assert loaded is not None and loaded.offsets == {"events.bank": 42}
+        finally:
+            await store.stop()
+
+
+async def test_a_unreachable_first_node_does_not_keep_records_in_doubt_from_being_read_back(
+    infra: Infra,
+) -> None:
+    topic = await new_topic(infra, f"{infra.prefix}readback-{f.unique('t')}", 2)
+    since = datetime.now(UTC)
+    producer = Producer(infra.kafka, client_id="test-readback")
+    await producer.start()
+    try:
+        await producer.send_all([Record(topic, b"the-record", b"k")])
+    finally:
+        await producer.stop()
+    with _unreachable() as node:
+        kafka = dataclasses.replace(infra.kafka, bootstrap=f"{node},{infra.kafka.bootstrap}")
+        found = await landed(
+            kafka, topic, since=since, identify=lambda r: r.value.decode(), wanted=["the-record"], timeout_s=2
+        )
+    assert found == {"the-record"}
 
 
 async def test_a_producer_with_no_node_reachable_fails_to_start_within_its_bounds(infra: Infra) -> None:
