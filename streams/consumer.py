@@ -173,7 +173,7 @@ class _Listener(ConsumerRebalanceListener):
         async with self.runner.lock:
             # A batch polled before the revocation (waiting for the lock meanwhile) is not handled after
             # it: the join that follows may take its partitions away while it runs, and its owner was
-            # told they left. It is read again if they stay (`_refetch`).
+            # told they left. The new assignment reads from the offsets committed here.
             self.runner.generation += 1
             try:
                 await self.runner.commit_finished()
@@ -184,6 +184,7 @@ class _Listener(ConsumerRebalanceListener):
                 self.runner.fail(exc)
                 raise
             self.runner.unrewound = None  # partitions not yet made ready are simply given up
+            self.runner.rewound = {}  # (the old assignment's: no later seek may take it for the next's)
             if self.runner.owner is not None and revoked:
                 await self.runner.owner.revoked(set(revoked))
             for tp in revoked:
@@ -282,7 +283,9 @@ class ConsumerRunner:
         self._committed_at = -math.inf
         self._records_at = -math.inf  # when the last batch came
         self.lock = asyncio.Lock()
-        self.generation = 0  # assignments seen; a batch fetched under an older one is not handled
+        self.generation = (
+            0  # moves on each revocation, assignment and rewind: a batch fetched before is not handled
+        )
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
         # Partitions a rewind has read again from below their committed offset, with that offset: a batch
         # read again is not committed over it (a next owner would read again less than was done, and send
@@ -535,8 +538,8 @@ class ConsumerRunner:
         self._failure = self._failure or exc
 
     def _refetch(self, batch: Batch) -> None:
-        """Partitions were reassigned while this batch was fetched: it may come from positions the
-        assignment replaced. Read its partitions again from where the assignment starts them (the
+        """Partitions were revoked or reassigned while this batch was fetched: it may come from positions
+        the assignment replaced. Read its partitions again from where the assignment starts them (the
         owner's rewind, or the batch's first record: everything before it was committed)."""
         assigned = self.consumer.assignment()
         for tp, records in batch.items():

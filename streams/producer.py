@@ -114,7 +114,7 @@ class Producer:
         self._client = await start_through_any_node(
             lambda options: AIOKafkaProducer(**options),
             self._options,
-            self.timeout_s,
+            attempt_s=self.timeout_s,
             close=AIOKafkaProducer.stop,
         )
 

@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
@@ -40,7 +41,7 @@ async def landed(
 ) -> set[str]:
     """Which of the `wanted` ids are on the topic in records written since `since` (a little before the
     first attempt). With `keys`, only the partitions those keys go to are read; else all of them. Its
-    clients start through any node that answers, within `timeout_s` each (`streams.bootstrap`)."""
+    clients start through any node that answers, both within `timeout_s`."""
     wanted = set(wanted)
     if not wanted:
         return set()
@@ -48,22 +49,12 @@ async def landed(
     # of the partition, not to its last stable offset: a transaction still open when we look (another
     # relay's) is waited out, so a committed record after it is seen.
     async with contextlib.AsyncExitStack() as started:
-        consumer = await start_through_any_node(
-            lambda options: AIOKafkaConsumer(
-                **options, group_id=None, enable_auto_commit=False, isolation_level="read_committed"
-            ),
-            kafka.options(),
-            timeout_s,
-            close=AIOKafkaConsumer.stop,
-        )
+        # Each started within half the time, through any node that answers (one that does not is given
+        # half of that).
+        consumer = await _started(kafka, timeout_s / 2, isolation_level="read_committed")
         started.push_async_callback(consumer.stop)
         # Where to read from and to: every record counts, committed or not.
-        offsets = await start_through_any_node(
-            lambda options: AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False),
-            kafka.options(),
-            timeout_s,
-            close=AIOKafkaConsumer.stop,
-        )
+        offsets = await _started(kafka, timeout_s / 2)
         started.push_async_callback(offsets.stop)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -101,3 +92,14 @@ async def landed(
                 if await consumer.position(tp) >= todo[tp]:
                     del todo[tp]
         return seen & wanted
+
+
+async def _started(kafka: KafkaConnection, timeout_s: float, **options: Any) -> AIOKafkaConsumer:
+    """A consumer outside any group, started within `timeout_s` (`streams.bootstrap`)."""
+    return await start_through_any_node(
+        lambda common: AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False, **options),
+        kafka.options(),
+        attempt_s=timeout_s / 2,
+        total_s=timeout_s,
+        close=AIOKafkaConsumer.stop,
+    )

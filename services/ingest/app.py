@@ -56,9 +56,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         try:
             yield
         finally:
-            purge.stop()
             intake.runner.stop()
             tasks["claims"].cancel()
+            tasks["purge"].cancel()  # (a delete cut short rolls back: the next start purges)
             await asyncio.wait(tasks.values(), timeout=15)
             await claims.stop()
             await producer.stop()

@@ -98,7 +98,7 @@ class SnapshotStore:
                 request_timeout_ms=int(self.timeout_s * 1000),
             ),
             self.kafka.options(),
-            self.timeout_s,
+            attempt_s=self.timeout_s,
             close=AIOKafkaProducer.stop,
         )
         self._reader = await start_through_any_node(
@@ -111,7 +111,7 @@ class SnapshotStore:
                 request_timeout_ms=int(self.timeout_s * 1000),
             ),
             self.kafka.options(),
-            self.timeout_s,
+            attempt_s=self.timeout_s,
             close=AIOKafkaConsumer.stop,
         )
 

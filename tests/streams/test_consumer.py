@@ -457,6 +457,38 @@ async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra)
         assert not task.done()
         assert handled == []
     finally:
+        release.set()
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_a_batch_whose_partition_is_taken_away_while_it_runs_does_not_stop_the_runner(infra):
+    """(The lag gauge asked aiokafka for the partition's highwater, which asserts it is held.)"""
+    topic = await _topic_with(infra, [], partitions=1)
+    handled: list[bytes] = []
+
+    async def handle(batch: Batch) -> None:
+        handled.extend(r.value for records in batch.values() for r in records)
+        runner.consumer._subscription.assign_from_subscribed(set())  # as a join completing meanwhile
+
+    runner = _runner(infra, topic, f.unique("g"), handle)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.in_group, timeout_s=20)
+        polls = _polls(runner)
+        await _produce(infra, topic, [b"taken-away"], partitions=1)
+        await eventually(lambda: handled, timeout_s=20)
+        n = len(polls)
+        await eventually(lambda: len(polls) >= n + 2, timeout_s=20)  # barrier: polled on since
+        assert not task.done()
+        assert handled == [b"taken-away"]
+        assert (
+            REGISTRY.get_sample_value(
+                "stopline_consumer_records_total", {"group": runner.group_id, "topic": topic}
+            )
+            == 1
+        )
+    finally:
         runner.stop()
         await asyncio.wait_for(task, 20)
 
