@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 
-class _Startable(Protocol):
+class _Client(Protocol):  # an aiokafka producer or consumer
     async def start(self) -> Any: ...
 
+    async def stop(self) -> Any: ...
 
-C = TypeVar("C", bound=_Startable)
+
+C = TypeVar("C", bound=_Client)
 
 
 async def start_through_any_node(
@@ -29,7 +31,6 @@ async def start_through_any_node(
     *,
     attempt_s: float,
     total_s: float | None = None,
-    close: Callable[[C], Awaitable[Any]],
 ) -> C:
     """`make(options)` with one bootstrap server at a time, each started within `attempt_s` (and all
     within `total_s`, if given); the first that starts is returned. The last attempt's failure is raised
@@ -46,7 +47,7 @@ async def start_through_any_node(
         try:
             await asyncio.wait_for(client.start(), left)
         except BaseException as exc:
-            await close(client)
+            await client.stop()
             if n == len(servers) or not (isinstance(exc, TimeoutError) or from_kafka(exc)):
                 raise
             continue

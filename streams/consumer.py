@@ -283,9 +283,8 @@ class ConsumerRunner:
         self._committed_at = -math.inf
         self._records_at = -math.inf  # when the last batch came
         self.lock = asyncio.Lock()
-        self.generation = (
-            0  # moves on each revocation, assignment and rewind: a batch fetched before is not handled
-        )
+        # Moves on each revocation, assignment and rewind: a batch fetched before one is not handled.
+        self.generation = 0
         self.rewound: dict[TopicPartition, int] = {}  # where the last assignment's rewind started
         # Partitions a rewind has read again from below their committed offset, with that offset: a batch
         # read again is not committed over it (a next owner would read again less than was done, and send

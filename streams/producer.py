@@ -115,7 +115,6 @@ class Producer:
             lambda options: AIOKafkaProducer(**options),
             self._options,
             attempt_s=self.timeout_s,
-            close=AIOKafkaProducer.stop,
         )
 
     async def stop(self) -> None:

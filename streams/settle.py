@@ -101,5 +101,4 @@ async def _started(kafka: KafkaConnection, timeout_s: float, **options: Any) -> 
         kafka.options(),
         attempt_s=timeout_s / 2,
         total_s=timeout_s,
-        close=AIOKafkaConsumer.stop,
     )

@@ -19,10 +19,8 @@ log = logging.getLogger(__name__)
 class LedgerPurge(PeriodicJob):
     name = "dedup ledger purge"
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, retention_days: int, interval_s: float = 3600.0
-    ) -> None:
-        super().__init__(interval_s=interval_s)
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, retention_days: int) -> None:
+        super().__init__(interval_s=3600.0)
         self.sessions = sessions
         self.retention = timedelta(days=retention_days)
 

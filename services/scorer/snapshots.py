@@ -99,7 +99,6 @@ class SnapshotStore:
             ),
             self.kafka.options(),
             attempt_s=self.timeout_s,
-            close=AIOKafkaProducer.stop,
         )
         self._reader = await start_through_any_node(
             lambda options: AIOKafkaConsumer(
@@ -112,7 +111,6 @@ class SnapshotStore:
             ),
             self.kafka.options(),
             attempt_s=self.timeout_s,
-            close=AIOKafkaConsumer.stop,
         )
 
     async def stop(self) -> None:
