@@ -434,9 +434,11 @@ async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra)
         revoking: list[asyncio.Task[None]] = []
         holding = asyncio.Event()  # the revocation holds the lock, the batch is on its way to the loop
         polls: list[int] = []  # records in each batch a poll handed over
+        began: list[float] = []
         getmany = runner.consumer.getmany
 
         async def spied(*args: Any, **kwargs: Any) -> Any:
+            began.append(time.monotonic())
             batch = await getmany(*args, **kwargs)
             polls.append(sum(len(records) for records in batch.values()))
             if polls[-1] and not revoking:  # the group's revocation takes the lock before the loop
@@ -447,6 +449,8 @@ async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra)
             return batch
 
         runner.consumer.getmany = spied
+        # A poll begun before the spy would hand the record over unseen: produced once the spy polls.
+        await eventually(lambda: began, timeout_s=20)
         await _produce(infra, topic, [b"stale"], partitions=1)
         await asyncio.wait_for(holding.wait(), 20)
         runner.consumer._subscription.assign_from_subscribed(set())  # as the join that follows does
