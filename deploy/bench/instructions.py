@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from deploy.local.common import free_port
 from services.institutions import credentials
 from services.kit.db import make_engine, make_sessionmaker, scratch_database, unit_of_work
 from services.kit.settings import CommonSettings
@@ -37,13 +37,6 @@ from streams import acls, admin, topics
 from streams.connection import connection
 
 CLIENTS = 8  # HTTP clients the requests are spread over (8 connections each)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
@@ -67,7 +60,7 @@ async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str
     if url:
         yield url
         return
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": common.database_url,

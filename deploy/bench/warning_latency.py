@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from deploy.local.gateway import Behaviour, Receiver, free_port, serving
+from deploy.local.common import free_port
+from deploy.local.gateway import Behaviour, Receiver, serving
 from deploy.local.processes import Child, step, wait_healthy
 from services.kit.settings import CommonSettings
 from services.notifier.settings import NotifierSettings

@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deploy.chaos.stack import PREFIX, ROOT, environment, free_port, watch_closely
+from deploy.chaos.stack import PREFIX, ROOT, environment, watch_closely
 from deploy.chaos.stack import database_url as stack_database_url
+from deploy.local.common import free_port
 
 if TYPE_CHECKING:
     from deploy.chaos.faults import Fault

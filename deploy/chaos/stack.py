@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ from unittest import mock
 import httpx
 
 from deploy.local import fleet, kafka
-from deploy.local.common import CACHE_DIR
+from deploy.local.common import CACHE_DIR, free_port
 from deploy.local.processes import PY, Child, step, wait_healthy
 from deploy.local.supervisor import GroupRelease, Supervisor
 
@@ -36,12 +35,6 @@ HOLD_PERIOD_S = 60  # a stop-payment lapses
 LISTING_S = 30  # a listed number is taken off
 ANSWER_TIMEOUT_S = 20  # an unanswered warning goes to the phone desk
 SERVICES = tuple(s for s in fleet.SERVICES if s.name != "console")  # the console is a window, not a path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def database_url() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,39 @@ def say(line: str) -> None:
     """Write one status line to stdout (the CLI's only output channel)."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+# Ports a test or the fault suite chooses for servers that bind later (a service binds its port seconds
+# after its process starts, and again at each restart) come from below the kernel's ephemeral range: a
+# port in that range, free when chosen, may meanwhile be the local end of any outgoing connection (a
+# chaos instance failed its start on "address already in use" so). 28000-28099 is the live check's.
+CHOSEN_PORTS = range(20_000, 28_000)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, outside the ephemeral range if the kernel leaves room for it."""
+    low, _ = ephemeral_ports()
+    choices = range(CHOSEN_PORTS.start, min(CHOSEN_PORTS.stop, low))
+    for _ in range(100 if choices else 0):
+        port = random.choice(choices)  # noqa: S311 - a port, not a secret
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room below the range, or all taken: one the kernel picks
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's default if unknown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
 
 
 def env_port(name: str, default: int) -> int:

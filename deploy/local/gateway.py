@@ -161,12 +161,6 @@ class Receiver:
                 log.info("simulated citizen answered", extra=log_fields(answer=answer, status=r.status_code))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 (a random port by default) for the block; yields the base URL."""

@@ -13,6 +13,7 @@ import orjson
 import pytest
 import uvicorn
 
+from deploy.local.common import free_port
 from services.banksim import webhook
 from services.banksim.bank import SimBanks
 from services.banksim.ledger import Ledger
@@ -22,7 +23,6 @@ from streams.producer import Producer, Record
 from streams.schemas.instructions import InstructionMessage, LegalBasis
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case
-from tests.coordination.receiver import free_port
 from tests.kafka_tools import drained, eventually, on_kafka, read_topic
 
 

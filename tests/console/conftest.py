@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from deploy.local.common import free_port
 from services.coordination.settings import CoordinationSettings
 from services.institutions import users
 from services.kit.db import unit_of_work
@@ -40,12 +40,6 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = Path(__file__).parents[2] / ".local" / "screenshots"
 UNIT = "changji-anti-fraud-centre"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

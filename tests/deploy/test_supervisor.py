@@ -4,12 +4,12 @@ of quick failures resets once it has run a stable while, and each restart says w
 from __future__ import annotations
 
 import signal
-import socket
 import threading
 import time
 
 from prometheus_client import REGISTRY
 
+from deploy.local.common import free_port
 from deploy.local.processes import Child
 from deploy.local.supervisor import Supervisor, exit_cause
 
@@ -92,14 +92,8 @@ def test_a_killed_child_is_started_again_and_the_cause_named():
     assert exit_cause(-9) == "killed by SIGKILL" and exit_cause(2) == "exit code 2"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serving(name: str, delay_s: float) -> Child:
-    port = _free_port()
+    port = free_port()
     return Child(
         name, ["tests.deploy.child", "serve", str(port), str(delay_s)], url=f"http://127.0.0.1:{port}"
     )

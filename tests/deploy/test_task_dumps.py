@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from deploy.chaos.stack import dump_tasks, free_port
+from deploy.chaos.stack import dump_tasks
+from deploy.local.common import free_port
 from deploy.local.processes import Child, wait_healthy
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy.local.common import free_port
 from tests.conftest import Infra
 
 SERVICES = ("ingest", "coordination", "notifier", "blocklist", "console")
@@ -24,12 +24,6 @@ SERVICES = ("ingest", "coordination", "notifier", "blocklist", "console")
 class Running:
     urls: dict[str, str]
     logs: dict[str, Path]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:
@@ -45,7 +39,7 @@ def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     logs: dict[str, Path] = {}
-    ports = {name: _free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     # The console is a client of the coordination and notifier APIs.
     console = {

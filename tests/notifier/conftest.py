@@ -13,7 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from deploy.local.gateway import Behaviour, Receiver, free_port, serving
+from deploy.local.common import free_port
+from deploy.local.gateway import Behaviour, Receiver, serving
 from services.notifier.app import build
 from services.notifier.settings import NotifierSettings
 from streams import keys, topics
