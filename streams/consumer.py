@@ -108,6 +108,16 @@ ABANDONED = Counter(
     "batches being retried and given up for a rebalance (read again by the next owner)",
     ["group"],
 )
+# A revocation holds the whole group: no member is given partitions again until every member's has ended.
+# One that takes long is logged with where its time went (the batch in hand finishing, the commit, the
+# owner's state), which is where a slow recovery after a fault is looked for first.
+SLOW_REVOCATION_S = 1.0
+REVOCATION_SECONDS = Histogram(
+    "stopline_consumer_revocation_seconds",
+    "from a revocation until this member let its partitions go (batch in hand, commit, owner's state)",
+    ["group"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
     "time to handle one batch (and to commit, when a commit is due)",
@@ -147,12 +157,36 @@ class _LoopTime:
 
 
 class PartitionOwner(Protocol):
-    """Whoever keeps per-partition state is told when partitions arrive and leave (a clean stop counts as
-    leaving: `revoked` is called with the whole assignment, with no batch in hand)."""
+    """Whoever keeps per-partition state is told when partitions arrive and leave. A clean stop is
+    `leaving`: `revoked` is called with the whole assignment, with no batch in hand, and nobody else waits
+    for it (a rebalance's revocation holds the whole group)."""
 
     async def assigned(self, partitions: set[TopicPartition]) -> None: ...
 
-    async def revoked(self, partitions: set[TopicPartition]) -> None: ...
+    async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None: ...
+
+
+class _RevocationTime:
+    """How long one revocation took, in spans: `mark(span)` ends the span begun at the last mark."""
+
+    def __init__(self, group: str, n: int) -> None:
+        self.group, self.n = group, n
+        self.began = self._last = time.monotonic()
+        self.spans: dict[str, float] = {}
+
+    def mark(self, span: str) -> None:
+        now = time.monotonic()
+        self.spans[span] = round(now - self._last, 3)
+        self._last = now
+
+    def done(self) -> None:
+        seconds = time.monotonic() - self.began
+        REVOCATION_SECONDS.labels(self.group).observe(seconds)
+        if seconds >= SLOW_REVOCATION_S:
+            log.warning(
+                "slow revocation",
+                extra=log_fields(group=self.group, n=self.n, seconds=round(seconds, 3), **self.spans),
+            )
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -162,15 +196,18 @@ class _Listener(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.runner.in_group = False  # rebalancing: not ready until the new assignment
         self.runner.revoking.set()  # a batch being retried is given up, not waited for
+        spent = _RevocationTime(self.runner.group_id, len(revoked))
         try:
-            await self._revoke(revoked)
+            await self._revoke(revoked, spent)
         finally:
             self.runner.revoking.clear()
+            spent.done()
 
-    async def _revoke(self, revoked: set[TopicPartition]) -> None:
+    async def _revoke(self, revoked: set[TopicPartition], spent: _RevocationTime) -> None:
         # The lock is held while a batch is handled and committed: waiting for it means every
         # finished record is committed before the partition goes to another member.
         async with self.runner.lock:
+            spent.mark("batch")
             # A batch polled before the revocation (waiting for the lock meanwhile) is not handled after
             # it: the join that follows may take its partitions away while it runs, and its owner was
             # told they left. The new assignment reads from the offsets committed here.
@@ -183,10 +220,12 @@ class _Listener(ConsumerRebalanceListener):
                 # on it (its process starts again, with nothing in memory); aiokafka logs the raise.
                 self.runner.fail(exc)
                 raise
+            spent.mark("commit")
             self.runner.unrewound = None  # partitions not yet made ready are simply given up
             self.runner.rewound = {}  # (the old assignment's: no later seek may take it for the next's)
             if self.runner.owner is not None and revoked:
                 await self.runner.owner.revoked(set(revoked))
+                spent.mark("owner")
             for tp in revoked:
                 try:
                     LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
@@ -415,7 +454,7 @@ class ConsumerRunner:
             async with self.lock:
                 await self.commit_finished()
                 if self.owner is not None and self.consumer.assignment():
-                    await self.owner.revoked(set(self.consumer.assignment()))
+                    await self.owner.revoked(set(self.consumer.assignment()), leaving=True)
         except Exception as exc:
             # Whatever stops the loop (a handler, an effect that did not land, a bug) is logged once,
             # here, with its traceback; nothing after the last commit is committed, nor is the owner

@@ -93,6 +93,7 @@ class AccountStage:
             restore=self._restore,
             drop=self._drop,
             revoke_tail=settings.snapshot_revoke_tail_records,
+            revoke_budget_s=settings.snapshot_revoke_budget_seconds,
         )
 
     def _restore(self, partition: int, state: dict[str, object]) -> None:
@@ -102,8 +103,9 @@ class AccountStage:
         for tp in partitions:
             self.accounts.setdefault(tp.partition, Book())
 
-    async def revoked(self, partitions: set[TopicPartition]) -> None:
-        await self.checkpoints.release(partitions)  # it drops the state when it is not given back
+    async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
+        # (Checkpoints drops the state once it is not given back.)
+        await self.checkpoints.release(partitions, leaving=leaving)
 
     def _drop(self, partition: int) -> None:
         self.accounts.pop(partition, None)

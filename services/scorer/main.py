@@ -114,6 +114,11 @@ class Scorer:
         if self.collections is not None:
             self.collections.stop()
         await asyncio.wait(self.tasks, timeout=15)
+        # Snapshots still landing (a revocation's past its budget, a periodic one) are not cut off by
+        # closing the store under them; each write is bounded by the store's timeout.
+        settling = [asyncio.create_task(s.checkpoints.settle()) for s in (self.persons, self.accounts) if s]
+        if settling:
+            await asyncio.wait(settling, timeout=15)
         await self.producer.stop()
         await self.snapshots.stop()
 

@@ -66,6 +66,7 @@ class PersonStage:
             restore=self._restore,
             drop=self._drop,
             revoke_tail=settings.snapshot_revoke_tail_records,
+            revoke_budget_s=settings.snapshot_revoke_budget_seconds,
         )
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
@@ -73,9 +74,10 @@ class PersonStage:
             self.people.setdefault(tp.partition, Book())
             self.seen.setdefault(tp.partition, OrderedDict())
 
-    async def revoked(self, partitions: set[TopicPartition]) -> None:
+    async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
         # Co-partitioned topics move together (range assignor), so partition n's state goes with them.
-        await self.checkpoints.release(partitions)  # it drops the state when it is not given back
+        # (Checkpoints drops the state once it is not given back.)
+        await self.checkpoints.release(partitions, leaving=leaving)
 
     def _drop(self, partition: int) -> None:
         self.people.pop(partition, None)

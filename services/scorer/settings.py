@@ -109,6 +109,13 @@ class ScorerSettings(BaseSettings):
         "more input records than this were handled since its last one; the next owner replays at most "
         "that many instead (the whole group waits for a revocation); 0: always",
     )
+    snapshot_revoke_budget_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="how long a revocation waits for Kafka to acknowledge its last snapshots (and a "
+        "periodic one being written): the whole group waits for it; past it they land in the background "
+        "and the next owner may replay from an older snapshot; 0: not at all. A clean stop waits for all",
+    )
     dedup_max_refs: int = Field(
         50_000,
         ge=100,

@@ -7,7 +7,11 @@ An eager rebalance takes every partition from every member and gives most of the
 back to the member that held it, with nothing committed meanwhile, keeps the state in memory. A
 revocation writes a partition's snapshot only when the input handled since its last one is longer than a
 bound (`revoke_tail`): the group waits for every member's revocation, and the next owner replays a short
-tail faster than the revocation would write it (Kafka being slow or a node down then stalls no rebalance).
+tail faster than the revocation would write it. Nor does a revocation wait for Kafka to acknowledge its
+snapshots (or a periodic one being written) past a budget (`revoke_budget_s`): with a node down, that wait
+held whole groups for tens of seconds in fault runs. What is not acknowledged by then lands in the background;
+the next owner may read an older snapshot meanwhile, which agrees with its own offsets as any snapshot
+does, and replays more. A clean stop, which nobody waits for, waits for them all.
 
 Snapshots are zlib-compressed JSON of plain values (`models.features.codec`): nothing in them is executed
 on load, and state from feature code with another layout is refused (the partition then starts empty).
@@ -215,7 +219,8 @@ class Checkpoints:
     names its state classes. `interval_s` 0 writes after every committed batch, before the
     next (deterministic, for tests); otherwise a forked child encodes every partition due (see
     `services.scorer.forked`). A revocation writes the partitions more than `revoke_tail` input records
-    past their last snapshot (0: every one with anything new)."""
+    past their last snapshot (0: every one with anything new), and waits for their acknowledgement (and a
+    periodic snapshot's) `revoke_budget_s` at most."""
 
     def __init__(
         self,
@@ -228,12 +233,14 @@ class Checkpoints:
         restore: Callable[[int, Any], None],
         drop: Callable[[int], None],
         revoke_tail: int = 0,
+        revoke_budget_s: float = math.inf,
     ) -> None:
         self.store = store
         self.stage = stage
         self.layout = layout
         self.interval_s = interval_s
         self.revoke_tail = revoke_tail
+        self.revoke_budget_s = revoke_budget_s
         self._export = export
         self._restore = restore
         self._drop = drop
@@ -247,6 +254,7 @@ class Checkpoints:
         self.kept: dict[int, _Kept] = {}  # revoked partitions whose state is still in memory
         self.reused = 0  # partitions given back and resumed from the state in memory (tests read it)
         self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
+        self._landing: set[asyncio.Task[None]] = set()  # revocations' writes past their budget
         # Snapshots written at once (a revocation) are encoded two at a time: each holds its partition's
         # exported state and encoding meanwhile, and under the GIL more threads would not encode faster.
         self._encoding = asyncio.Semaphore(ENCODED_AT_ONCE)
@@ -400,30 +408,52 @@ class Checkpoints:
         return self._background is not None and not self._background.done()
 
     async def settle(self) -> None:
-        """Wait for the snapshot being written in the background, if any (its child is killed after the
-        store's timeout): a later one must not be overtaken by it."""
-        if self._background is not None:
-            await asyncio.wait([self._background])
+        """Wait for every snapshot still being written: a periodic one (its child is killed after the
+        store's timeout), those of revocations past their budget. Before the store is closed, and before a
+        later snapshot that must not be overtaken by them."""
+        while pending := self._writes_pending():
+            await asyncio.wait(pending)
 
-    async def release(self, partitions: set[TopicPartition]) -> None:
-        """On revocation (or a clean stop): a last snapshot of the partitions whose tail since their last
-        one is long; the partitions' state is kept for the assignment that follows (`rewind`), also when
-        the snapshot could not be written (what decides whether kept state is reused is the committed
-        offsets, not the snapshot)."""
-        await self.settle()
+    def _writes_pending(self) -> set[asyncio.Task[None]]:
+        pending = {task for task in self._landing if not task.done()}
+        if self.saving:
+            assert self._background is not None
+            pending.add(self._background)
+        return pending
+
+    async def release(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
+        """On revocation (or a clean stop, `leaving`): a last snapshot of the partitions whose tail since
+        their last one is long; the partitions' state is kept for the assignment that follows (`rewind`),
+        also when the snapshot is not written (what decides whether kept state is reused is the committed
+        offsets, not the snapshot). The state is encoded before this returns (the loop may change it
+        next), but Kafka's acknowledgement, and a periodic snapshot's, are waited for `revoke_budget_s` at
+        most, unless leaving; a snapshot that fails is counted and logged, not raised: it only makes the
+        next owner's replay longer."""
+        deadline = math.inf if leaving else time.monotonic() + self.revoke_budget_s
         numbers = {tp.partition for tp in partitions}
         try:
+            if self.saving:
+                assert self._background is not None
+                # Its writes first: the tails below count from the snapshots it wrote.
+                await asyncio.wait([self._background], timeout=_left(deadline))
             tails = {p: self._tail(p) for p in sorted(numbers)}
             due = [p for p, tail in tails.items() if tail > self.revoke_tail]
             short = sum(0 < tail <= self.revoke_tail for tail in tails.values())
             metrics.SNAPSHOTS.labels(self.stage, "skipped").inc(short)
-            # Written all at once (encoded two at a time, then each waits for its acknowledgement): the
-            # rebalance, and with it the whole group, waits for this callback.
-            saved = await asyncio.gather(*(self.save(p) for p in due), return_exceptions=True)
-            failed = next((e for e in saved if isinstance(e, BaseException)), None)
-            if failed is not None:
-                raise failed  # once every write has ended or timed out (one timed out may still land: it
-                # agrees with its own offsets, so it is as good as any other)
+            # Encoded two at a time, then written all at once: the whole group waits for this callback.
+            encoded = await asyncio.gather(*(self._encoded(p) for p in due), return_exceptions=True)
+            writes = set()
+            for partition, done in zip(due, encoded, strict=True):
+                if isinstance(done, BaseException):
+                    self._not_written(done)
+                elif done is not None:
+                    writes.add(asyncio.create_task(self._write_or_count(partition, *done)))
+            if writes:
+                _, late = await asyncio.wait(writes, timeout=_left(deadline))
+                metrics.SNAPSHOTS.labels(self.stage, "late").inc(len(late))
+                self._landing |= late
+                for task in late:
+                    task.add_done_callback(self._landing.discard)
         finally:
             # Whatever the snapshots' fate, the partitions are no longer this member's: a held partition
             # assigned again would go on from its state, stale if another member has had it meanwhile.
@@ -485,16 +515,35 @@ class Checkpoints:
         return sum(max(0, offset - written.get(topic, 0)) for topic, offset in offsets.items())
 
     async def save(self, partition: int) -> None:
-        """Encode and write now: for revocations and stops, which must finish before moving on. Encoded in
-        a worker thread, so the loop answers the group's heartbeats meanwhile; the runner's lock is held
-        (a revocation, a commit, a stop), so nothing changes the state while it is read."""
+        """Encode and write now, if there is anything new (after each committed batch, with no interval)."""
+        encoded = await self._encoded(partition)
+        if encoded is not None:
+            await self._write(partition, *encoded)
+
+    async def _encoded(self, partition: int) -> tuple[dict[str, int], bytes, float] | None:
+        """The partition's offsets and snapshot, encoded now (None: nothing new to write), and when this
+        began. In a worker thread, so the loop answers the group's heartbeats meanwhile; the runner's lock
+        is held (a revocation, a commit, a stop), so nothing changes the state while it is read."""
         offsets = self._unsaved(partition)
         if offsets is None:
-            return
+            return None
         began = time.perf_counter()
         async with self._encoding:
             raw = await asyncio.to_thread(self._encode, partition, offsets)
-        await self._write(partition, offsets, raw, began)
+        return offsets, raw, began
+
+    async def _write_or_count(
+        self, partition: int, offsets: dict[str, int], raw: bytes, began: float
+    ) -> None:
+        try:
+            await self._write(partition, offsets, raw, began)
+        except (OSError, TimeoutError, KafkaError) as exc:
+            self._not_written(exc)
+
+    def _not_written(self, exc: BaseException) -> None:
+        # Not a decision path: a missed snapshot only means a longer replay after a restart or a move.
+        metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
+        log.warning("snapshots not written", extra=log_fields(stage=self.stage, reason=repr(exc)))
 
     def _save_in_child(self, partitions: list[int]) -> None:
         wanted = {p: o for p in partitions if (o := self._unsaved(p)) is not None}
@@ -515,19 +564,26 @@ class Checkpoints:
                 await self._write(partition, wanted[partition], raw, began)
                 self.written_by_child += 1
         except (ChildFailed, OSError, TimeoutError, KafkaError, ValueError) as exc:
-            # Not a decision path: a missed snapshot only means a longer replay after a restart, and the
-            # partitions are due again at the next interval.
-            metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
-            log.warning("snapshots not written", extra=log_fields(stage=self.stage, reason=repr(exc)))
+            self._not_written(exc)  # (the partitions are due again at the next interval)
 
     async def _write(self, partition: int, offsets: dict[str, int], raw: bytes, began: float) -> None:
         assert self.store is not None
         await self.store.save(self.stage, partition, raw)
-        self._saved_at[partition] = time.monotonic()
-        self._written[partition] = offsets
+        # Acknowledged after its partition was revoked (past a revocation's budget): known to its kept
+        # state, if any; of a partition given up, this member knows nothing any more.
+        if partition in self.held:
+            self._saved_at[partition] = time.monotonic()
+            self._written[partition] = offsets
+        elif (kept := self.kept.get(partition)) is not None:
+            kept.saved_at, kept.written = time.monotonic(), offsets
         metrics.SNAPSHOTS.labels(self.stage, "written").inc()
         metrics.SNAPSHOT_BYTES.labels(self.stage).observe(len(raw))
         metrics.SNAPSHOT_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
+
+
+def _left(deadline: float) -> float | None:
+    """The time to a deadline, for `asyncio.wait` (None: no deadline)."""
+    return None if deadline == math.inf else max(0.0, deadline - time.monotonic())
 
 
 def _same_start(committed: int | None, kept: int | None) -> bool:

@@ -4,6 +4,7 @@ events produced straight to the event topics, and what the alerts topic holds ab
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ def bookkeeping(
     export: Callable[[int], Any] = lambda p: None,
     drop: Callable[[int], None] = lambda p: None,
     revoke_tail: int = 0,
+    revoke_budget_s: float = math.inf,
 ) -> Checkpoints:
     """The person stage's snapshot bookkeeping alone, with no stage behind it; without a store, nothing is
     written or read."""
@@ -45,6 +47,7 @@ def bookkeeping(
         restore=lambda p, s: None,
         drop=drop,
         revoke_tail=revoke_tail,
+        revoke_budget_s=revoke_budget_s,
     )
 
 

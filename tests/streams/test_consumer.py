@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -379,7 +380,7 @@ async def test_an_effect_failing_under_a_rebalance_stops_the_runner_before_anyth
         async def assigned(self, partitions: set[TopicPartition]) -> None:
             pass
 
-        async def revoked(self, partitions: set[TopicPartition]) -> None:
+        async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
             told.append("revoked")  # would snapshot state holding the lost batch
 
     async def idle() -> None:
@@ -424,7 +425,7 @@ async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra)
         async def assigned(self, partitions: set[TopicPartition]) -> None:
             pass
 
-        async def revoked(self, partitions: set[TopicPartition]) -> None:
+        async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
             await release.wait()  # (a snapshot being written, say)
 
     runner = _runner(infra, topic, f.unique("g"), functools.partial(_record, handled), owner=Owner())
@@ -464,6 +465,46 @@ async def test_a_batch_polled_before_a_revocation_is_not_handled_after_it(infra)
         release.set()
         runner.stop()
         await asyncio.wait_for(task, 20)
+
+
+async def test_a_slow_revocation_is_measured_and_logged_with_where_its_time_went(infra, caplog):
+    """The whole group waits for each member's revocation: its time is a metric, and one that takes long is
+    logged with its spans (here a batch in hand, then the owner's state), not only its total."""
+    caplog.set_level(logging.WARNING, logger="streams.consumer")
+    topic = await _topic_with(infra, [], partitions=1)
+
+    class Owner:
+        async def assigned(self, partitions: set[TopicPartition]) -> None:
+            pass
+
+        async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
+            if not leaving:
+                await asyncio.sleep(0.7)  # a snapshot being written, say
+
+    runner = _runner(infra, topic, f.unique("g"), functools.partial(_record, []), owner=Owner())
+    measured = functools.partial(
+        REGISTRY.get_sample_value, "stopline_consumer_revocation_seconds_sum", {"group": runner.group_id}
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.in_group, timeout_s=20)
+        async with runner.lock:  # a batch in hand
+            revoking = asyncio.create_task(
+                _Listener(runner).on_partitions_revoked(runner.consumer.assignment())
+            )
+            await asyncio.sleep(0.6)
+        await asyncio.wait_for(revoking, 10)
+        seconds = measured()
+        [slow] = [
+            r.fields
+            for r in caplog.records
+            if r.getMessage() == "slow revocation" and r.fields["group"] == runner.group_id
+        ]
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+    assert slow["n"] == 1 and slow["batch"] >= 0.5 and slow["owner"] >= 0.6
+    assert seconds is not None and seconds >= 1.1 and slow["seconds"] == pytest.approx(seconds, abs=0.01)
 
 
 async def test_a_batch_whose_partition_is_taken_away_while_it_runs_does_not_stop_the_runner(infra):
