@@ -194,6 +194,12 @@ def _recoveries(faults: list[Fault]) -> dict[str, Any]:
         ("service_with_postgresql_stopped", with_database),
     ):
         found[group] = _spread((f.recovery_s for f in these), TARGET_SERVICE_S)
+    # Across those: whether Kafka was whole while they healed, no node down nor back with its partitions
+    # not yet all in sync (writes with acks=all, group coordinators and leaders wait on that too).
+    found["service_with_kafka_whole"] = _spread(
+        (f.recovery_s for f in service if not _during(f, faults, "broker_", until_healed=True)),
+        TARGET_SERVICE_S,
+    )
     return {group: spread for group, spread in found.items() if spread}
 
 
@@ -212,8 +218,9 @@ def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[st
     return spread
 
 
-def _during(fault: Fault, faults: list[Fault], head: str) -> bool:
-    """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed."""
+def _during(fault: Fault, faults: list[Fault], head: str, *, until_healed: bool = False) -> bool:
+    """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed (or,
+    `until_healed`, down or not yet healed)."""
     from deploy.chaos.faults import HEALED_WITHIN_S
 
     def lasted(seconds: float | None) -> float:  # unknown (not healed, not measured): the longest it may
@@ -221,7 +228,7 @@ def _during(fault: Fault, faults: list[Fault], head: str) -> bool:
 
     began, healed = fault.at, fault.at + lasted(fault.recovery_s)
     return any(
-        other.at < healed and other.at + lasted(other.down_s) > began
+        other.at < healed and other.at + lasted(other.recovery_s if until_healed else other.down_s) > began
         for other in faults
         if other.kind.startswith(head)
     )

@@ -1,5 +1,6 @@
 """The fault suite's recovery figures: service faults are also reported by what else was down while they
-healed, as no instance of a service that needs PostgreSQL can be ready while it is stopped."""
+healed, as no instance of a service that needs PostgreSQL can be ready while it is stopped, and by whether
+Kafka was whole meanwhile."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped()
         Fault("service_freeze", "ingest-2", at=18.0, recovery_s=5.0),  # after it was back
         Fault("broker_kill", "kafka-1", at=40.0, recovery_s=5.0, down_s=3.0),
         Fault("service_freeze", "coordination-1", at=38.0, recovery_s=4.0),  # healed as the node was down
-        Fault("service_freeze", "blocklist-2", at=44.0, recovery_s=2.0),  # after the node had started again
+        # After the node had started again, but before its partitions were all in sync (at 45 s).
+        Fault("service_freeze", "blocklist-2", at=44.0, recovery_s=2.0),
         Fault("service_kill", "ingest-1", at=60.0, recovery_s=None),  # not healed: in no split
     ]
 
@@ -32,5 +34,6 @@ def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped()
         "service_alone": (3, 5.0, 3),
         "service_with_a_kafka_node_faulted": (1, 4.0, 1),
         "service_with_postgresql_stopped": (1, 12.0, 0),
+        "service_with_kafka_whole": (3, 12.0, 2),  # (PostgreSQL's stop is in it)
     }
     assert "within_target" not in found["database"]  # no target of its own
