@@ -67,6 +67,11 @@ class Fenced(InDoubt):
     before the other producer's start, which then completed it.)"""
 
 
+# How long a service's start-up tries to reach Kafka before it gives up (and its process is started
+# again): within the start-up time its supervisor allows (2 minutes locally, 3 in the Helm chart).
+START_WITHIN_S = 60.0
+
+
 class Producer:
     def __init__(
         self,
@@ -108,13 +113,16 @@ class Producer:
             raise RuntimeError("producer not started")
         return self._client
 
-    async def start(self) -> None:
-        """Connect, through any one node of the bootstrap list that answers (TimeoutError if none does)."""
+    async def start(self, *, within_s: float | None = None) -> None:
+        """Connect, through any one node of the bootstrap list that answers (TimeoutError if none does):
+        the list tried once, or, `within_s`, again and again for that long (a service's start-up, not
+        ready meanwhile: `START_WITHIN_S`)."""
         # aiokafka binds to the running loop, so the client is made here, not in __init__.
         self._client = await start_through_any_node(
             lambda options: AIOKafkaProducer(**options),
             self._options,
             attempt_s=self.timeout_s,
+            total_s=within_s,
         )
 
     async def stop(self) -> None:

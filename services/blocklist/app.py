@@ -24,7 +24,7 @@ from services.kit.http import create_app, serve, task_health
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
-from streams.producer import Producer
+from streams.producer import START_WITHIN_S, Producer
 
 
 def build(common: CommonSettings | None = None, settings: BlocklistSettings | None = None) -> FastAPI:
@@ -46,7 +46,7 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.background:
-            await producer.start()
+            await producer.start(within_s=START_WITHIN_S)
             tasks["feed"] = asyncio.create_task(feed.run(), name="blocklist-feed")
             tasks["expiry"] = asyncio.create_task(expiry.run(), name="blocklist-expiry")
             tasks["receivers"] = asyncio.create_task(receivers.run(), name="blocklist-receivers")

@@ -22,7 +22,7 @@ from services.kit.http import create_app, group_health, serve, task_health
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
-from streams.producer import Producer
+from streams.producer import START_WITHIN_S, Producer
 from streams.schemas.events import EVENT_TYPES, batch_schema, json_schemas
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await producer.start()
+        await producer.start(within_s=START_WITHIN_S)
         tasks["purge"] = asyncio.create_task(purge.run(), name="purge")
         tasks["claims"] = asyncio.create_task(claims.sweep(), name="claims")
         if settings.intake:

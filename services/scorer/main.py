@@ -29,7 +29,7 @@ from services.scorer.snapshots import SnapshotStore
 from streams import acls, topics
 from streams.connection import connection
 from streams.consumer import ConsumerRunner
-from streams.producer import Producer
+from streams.producer import START_WITHIN_S, Producer
 
 log = logging.getLogger(__name__)
 VERSION = "scorer-2"
@@ -102,8 +102,8 @@ class Scorer:
         self.collections: FullCollections | None = None
 
     async def start(self) -> None:
-        await self.producer.start()
-        await self.snapshots.start()
+        await self.producer.start(within_s=START_WITHIN_S)
+        await self.snapshots.start(within_s=START_WITHIN_S)
         self.tasks = [asyncio.create_task(r.run(), name=r.group_id) for r in self.runners]
         if self.collections is not None:
             self.tasks.append(asyncio.create_task(self.collections.run(), name="gc"))

@@ -89,7 +89,8 @@ class SnapshotStore:
         self._reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
+    async def start(self, *, within_s: float | None = None) -> None:
+        """Start both clients, each through any node (`Producer.start`; `within_s` likewise)."""
         # Its own clients: snapshots need a far larger request size than events, and reading one
         # partition's last record is an assign-and-seek, outside any consumer group.
         self._producer = await start_through_any_node(
@@ -103,6 +104,7 @@ class SnapshotStore:
             ),
             self.kafka.options(),
             attempt_s=self.timeout_s,
+            total_s=within_s,
         )
         self._reader = await start_through_any_node(
             lambda options: AIOKafkaConsumer(
@@ -115,6 +117,7 @@ class SnapshotStore:
             ),
             self.kafka.options(),
             attempt_s=self.timeout_s,
+            total_s=within_s,
         )
 
     async def stop(self) -> None:

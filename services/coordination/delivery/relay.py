@@ -60,7 +60,7 @@ from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, admin, topics
 from streams.connection import connection
-from streams.producer import MAX_REQUEST_BYTES, Producer, Record, abandon, fence
+from streams.producer import MAX_REQUEST_BYTES, START_WITHIN_S, Producer, Record, abandon, fence
 from streams.settle import landed
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Relay:
         )
 
     async def open_clients(self) -> None:
-        await self.producer.start()
+        await self.producer.start(within_s=START_WITHIN_S)
         self.http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
