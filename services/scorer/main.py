@@ -115,10 +115,12 @@ class Scorer:
             self.collections.stop()
         await asyncio.wait(self.tasks, timeout=15)
         # Snapshots still landing (a revocation's past its budget, a periodic one) are not cut off by
-        # closing the store under them; each write is bounded by the store's timeout.
+        # closing the store under them, for a while: a missed one only lengthens the next owner's replay.
         settling = [asyncio.create_task(s.checkpoints.settle()) for s in (self.persons, self.accounts) if s]
         if settling:
-            await asyncio.wait(settling, timeout=15)
+            _, unsettled = await asyncio.wait(settling, timeout=15)
+            for task in unsettled:
+                task.cancel()
         await self.producer.stop()
         await self.snapshots.stop()
 

@@ -44,7 +44,8 @@ REPLAYED = Counter(
 SNAPSHOTS = Counter(
     "stopline_scorer_snapshots_total",
     "partition snapshots written, restored, refused or failed; partitions kept in memory across a rebalance; "
-    "revoked partitions not written, their tail since the last snapshot being short (skipped)",
+    "revoked partitions not written, their tail since the last snapshot being short (skipped); revoked "
+    "partitions' snapshots not acknowledged within the revocation's budget (late: written or failed later)",
     ["stage", "outcome"],
 )
 SNAPSHOT_BYTES = Histogram(

@@ -107,14 +107,15 @@ class ScorerSettings(BaseSettings):
         ge=0,
         description="a partition revoked (or the scorer stopping cleanly) gets a last snapshot only if "
         "more input records than this were handled since its last one; the next owner replays at most "
-        "that many instead (the whole group waits for a revocation); 0: always",
+        "that many instead, unless a snapshot is late (the whole group waits for a revocation); 0: always",
     )
     snapshot_revoke_budget_seconds: float = Field(
         2.0,
         ge=0,
-        description="how long a revocation waits for Kafka to acknowledge its last snapshots (and a "
-        "periodic one being written): the whole group waits for it; past it they land in the background "
-        "and the next owner may replay from an older snapshot; 0: not at all. A clean stop waits for all",
+        description="how long, from its start, a revocation waits for a periodic snapshot being written "
+        "and for Kafka to acknowledge its own last snapshots, their encoding counted in (the whole group "
+        "waits for a revocation); those not acknowledged by then land in the background, and the next "
+        "owner may replay from an older snapshot; 0: no wait. A clean stop waits for all",
     )
     dedup_max_refs: int = Field(
         50_000,

@@ -257,7 +257,10 @@ class Checkpoints:
         self.kept: dict[int, _Kept] = {}  # revoked partitions whose state is still in memory
         self.reused = 0  # partitions given back and resumed from the state in memory (tests read it)
         self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
-        self._landing: set[asyncio.Task[None]] = set()  # revocations' writes past their budget
+        self._landing: set[asyncio.Task[None]] = set()  # revocations' writes (past their budget: landing)
+        # The offsets of the newest snapshot sent of each partition: an older one is not sent after it (a
+        # periodic snapshot a child encoded before a revocation wrote a newer one would overtake it).
+        self._sent: dict[int, dict[str, int]] = {}
         # Snapshots written at once (a revocation) are encoded two at a time: each holds its partition's
         # exported state and encoding meanwhile, and under the GIL more threads would not encode faster.
         self._encoding = asyncio.Semaphore(ENCODED_AT_ONCE)
@@ -411,9 +414,9 @@ class Checkpoints:
         return self._background is not None and not self._background.done()
 
     async def settle(self) -> None:
-        """Wait for every snapshot still being written: a periodic one (its child is killed after the
-        store's timeout), those of revocations past their budget. Before the store is closed, and before a
-        later snapshot that must not be overtaken by them."""
+        """Wait for every snapshot still being written: a periodic one (its child is killed after six
+        times the store's timeout, and each write takes one at most), those of revocations. Before the
+        store is closed."""
         while pending := self._writes_pending():
             await asyncio.wait(pending)
 
@@ -428,10 +431,11 @@ class Checkpoints:
         """On revocation (or a clean stop, `leaving`): a last snapshot of the partitions whose tail since
         their last one is long; the partitions' state is kept for the assignment that follows (`rewind`),
         also when the snapshot is not written (what decides whether kept state is reused is the committed
-        offsets, not the snapshot). The state is encoded before this returns (the loop may change it
-        next), but Kafka's acknowledgement, and a periodic snapshot's, are waited for `revoke_budget_s` at
-        most, unless leaving; a snapshot that fails is counted and logged, not raised: it only makes the
-        next owner's replay longer."""
+        offsets, not the snapshot). Unless leaving, it waits `revoke_budget_s` at most from its start for
+        a periodic snapshot being written and for Kafka's acknowledgements of its own, their encoding
+        counted in (encoding always finishes: the loop may change the state next); acknowledgements not in
+        by then land in the background. A snapshot that fails is counted and logged, not raised: it only
+        makes the next owner's replay longer."""
         deadline = math.inf if leaving else time.monotonic() + self.revoke_budget_s
         numbers = {tp.partition for tp in partitions}
         try:
@@ -448,15 +452,15 @@ class Checkpoints:
             writes = set()
             for partition, done in zip(due, encoded, strict=True):
                 if isinstance(done, BaseException):
-                    self._not_written(done)
+                    self._not_written(done, partition)
                 elif done is not None:
-                    writes.add(asyncio.create_task(self._write_or_count(partition, *done)))
+                    task = asyncio.create_task(self._write_or_count(partition, *done))
+                    self._landing.add(task)  # (settled by a stop even if this wait is cut short)
+                    task.add_done_callback(self._landing.discard)
+                    writes.add(task)
             if writes:
                 _, late = await asyncio.wait(writes, timeout=_left(deadline))
                 metrics.SNAPSHOTS.labels(self.stage, "late").inc(len(late))
-                self._landing |= late
-                for task in late:
-                    task.add_done_callback(self._landing.discard)
         finally:
             # Whatever the snapshots' fate, the partitions are no longer this member's: a held partition
             # assigned again would go on from its state, stale if another member has had it meanwhile.
@@ -540,13 +544,18 @@ class Checkpoints:
     ) -> None:
         try:
             await self._write(partition, offsets, raw, began)
-        except (OSError, TimeoutError, KafkaError) as exc:
-            self._not_written(exc)
+        except Exception as exc:  # noqa: BLE001 - counted and logged: nobody awaits a write left landing
+            self._not_written(exc, partition)
 
-    def _not_written(self, exc: BaseException) -> None:
+    def _not_written(self, exc: BaseException, partition: int | None = None) -> None:
         # Not a decision path: a missed snapshot only means a longer replay after a restart or a move.
         metrics.SNAPSHOTS.labels(self.stage, "failed").inc()
-        log.warning("snapshots not written", extra=log_fields(stage=self.stage, reason=repr(exc)))
+        outage = isinstance(exc, OSError | TimeoutError | KafkaError | ChildFailed)
+        log.warning(
+            "snapshots not written",
+            extra=log_fields(stage=self.stage, partition=partition, reason=repr(exc)),
+            exc_info=None if outage else exc,  # (a bug, in the export or the codec: where it is)
+        )
 
     def _save_in_child(self, partitions: list[int]) -> None:
         wanted = {p: o for p in partitions if (o := self._unsaved(p)) is not None}
@@ -571,6 +580,10 @@ class Checkpoints:
 
     async def _write(self, partition: int, offsets: dict[str, int], raw: bytes, began: float) -> None:
         assert self.store is not None
+        sent = self._sent.get(partition)
+        if sent is not None and all(o <= sent.get(topic, -1) for topic, o in offsets.items()):
+            return  # as old as one sent already (which lands after any sent before it): not sent again
+        self._sent[partition] = offsets
         await self.store.save(self.stage, partition, raw)
         # Acknowledged after its partition was revoked (past a revocation's budget): known to its kept
         # state, if any; of a partition given up, this member knows nothing any more.

@@ -482,19 +482,23 @@ async def test_a_slow_revocation_is_measured_and_logged_with_where_its_time_went
                 await asyncio.sleep(0.7)  # a snapshot being written, say
 
     runner = _runner(infra, topic, f.unique("g"), functools.partial(_record, []), owner=Owner())
-    measured = functools.partial(
-        REGISTRY.get_sample_value, "stopline_consumer_revocation_seconds_sum", {"group": runner.group_id}
-    )
+
+    def measured() -> tuple[float, float]:  # revocations timed, and their seconds
+        labels = {"group": runner.group_id}
+        count = REGISTRY.get_sample_value("stopline_consumer_revocation_seconds_count", labels)
+        return count or 0, REGISTRY.get_sample_value("stopline_consumer_revocation_seconds_sum", labels) or 0
+
     task = asyncio.create_task(runner.run())
     try:
         await eventually(lambda: runner.in_group, timeout_s=20)
+        before = measured()
         async with runner.lock:  # a batch in hand
             revoking = asyncio.create_task(
                 _Listener(runner).on_partitions_revoked(runner.consumer.assignment())
             )
             await asyncio.sleep(0.6)
         await asyncio.wait_for(revoking, 10)
-        seconds = measured()
+        after = measured()
         [slow] = [
             r.fields
             for r in caplog.records
@@ -503,8 +507,9 @@ async def test_a_slow_revocation_is_measured_and_logged_with_where_its_time_went
     finally:
         runner.stop()
         await asyncio.wait_for(task, 20)
-    assert slow["n"] == 1 and slow["batch"] >= 0.5 and slow["owner"] >= 0.6
-    assert seconds is not None and seconds >= 1.1 and slow["seconds"] == pytest.approx(seconds, abs=0.01)
+    assert slow["n"] == 1 and slow["batch"] >= 0.5 and slow["commit"] < 0.5 and slow["owner"] >= 0.6
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] >= 1.1 and slow["seconds"] == pytest.approx(after[1] - before[1], abs=0.01)
 
 
 async def test_a_batch_whose_partition_is_taken_away_while_it_runs_does_not_stop_the_runner(infra):
