@@ -58,10 +58,10 @@ async def start_through_any_node(
                 await asyncio.wait_for(client.start(), left)
             except BaseException as exc:
                 await client.stop()
-                again = deadline is not None and deadline - time.monotonic() > PASS_PAUSE_S
-                if (n == len(servers) and not again) or not (
-                    isinstance(exc, TimeoutError) or from_kafka(exc)
-                ):
+                if not (isinstance(exc, TimeoutError) or from_kafka(exc)):
+                    raise
+                last_round = deadline is None or deadline - time.monotonic() <= PASS_PAUSE_S
+                if n == len(servers) and last_round:
                     raise
                 continue
             return client

@@ -116,11 +116,9 @@ class Scorer:
         await asyncio.wait(self.tasks, timeout=15)
         # Snapshots still landing (a revocation's past its budget, a periodic one) are not cut off by
         # closing the store under them, for a while: a missed one only lengthens the next owner's replay.
-        settling = [asyncio.create_task(s.checkpoints.settle()) for s in (self.persons, self.accounts) if s]
-        if settling:
-            _, unsettled = await asyncio.wait(settling, timeout=15)
-            for task in unsettled:
-                task.cancel()
+        settling = asyncio.gather(*(s.checkpoints.settle() for s in (self.persons, self.accounts) if s))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settling, 15)
         await self.producer.stop()
         await self.snapshots.stop()
 

@@ -26,7 +26,7 @@ import struct
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,7 +257,7 @@ class Checkpoints:
         self.kept: dict[int, _Kept] = {}  # revoked partitions whose state is still in memory
         self.reused = 0  # partitions given back and resumed from the state in memory (tests read it)
         self._background: asyncio.Task[None] | None = None  # a periodic snapshot a child is encoding
-        self._landing: set[asyncio.Task[None]] = set()  # revocations' writes (past their budget: landing)
+        self._writing: set[asyncio.Task[None]] = set()  # every snapshot write not yet ended
         # The offsets of the newest snapshot sent of each partition: an older one is not sent after it (a
         # periodic snapshot a child encoded before a revocation wrote a newer one would overtake it).
         self._sent: dict[int, dict[str, int]] = {}
@@ -417,15 +417,15 @@ class Checkpoints:
         """Wait for every snapshot still being written: a periodic one (its child is killed after six
         times the store's timeout, and each write takes one at most), those of revocations. Before the
         store is closed."""
-        while pending := self._writes_pending():
-            await asyncio.wait(pending)
+        while self._writing:
+            await asyncio.wait(set(self._writing))
 
-    def _writes_pending(self) -> set[asyncio.Task[None]]:
-        pending = {task for task in self._landing if not task.done()}
-        if self.saving:
-            assert self._background is not None
-            pending.add(self._background)
-        return pending
+    def _track(self, write: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A write run in a task of its own, known to `settle` until it ends."""
+        task = asyncio.create_task(write)
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        return task
 
     async def release(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
         """On revocation (or a clean stop, `leaving`): a last snapshot of the partitions whose tail since
@@ -454,10 +454,7 @@ class Checkpoints:
                 if isinstance(done, BaseException):
                     self._not_written(done, partition)
                 elif done is not None:
-                    task = asyncio.create_task(self._write_or_count(partition, *done))
-                    self._landing.add(task)  # (settled by a stop even if this wait is cut short)
-                    task.add_done_callback(self._landing.discard)
-                    writes.add(task)
+                    writes.add(self._track(self._write_or_count(partition, *done)))
             if writes:
                 _, late = await asyncio.wait(writes, timeout=_left(deadline))
                 metrics.SNAPSHOTS.labels(self.stage, "late").inc(len(late))
@@ -566,7 +563,7 @@ class Checkpoints:
         metrics.SNAPSHOT_BLOCKED_SECONDS.labels(self.stage).observe(time.perf_counter() - began)
         for partition in wanted:
             self._saved_at[partition] = time.monotonic()  # not chosen again while the child works
-        self._background = asyncio.create_task(self._finish(child, wanted, began))
+        self._background = self._track(self._finish(child, wanted, began))
 
     async def _finish(self, child: ForkedEncoding, wanted: dict[int, dict[str, int]], began: float) -> None:
         assert self.store is not None
