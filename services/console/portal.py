@@ -32,6 +32,16 @@ async def live_pieces(request: Request, user: User) -> dict[str, str]:
     return {"inbox": web.fragment(request, "_portal_inbox.html", user=user, **data)}
 
 
+def _local_time(when: str) -> str:
+    """A form's date-time: the browser's `datetime-local` has no offset, and means the centre's time; one
+    typed with its own offset (or Z) keeps it; anything else goes on as typed, for the API to name."""
+    try:
+        parsed = datetime.fromisoformat(when)
+    except ValueError:
+        return when
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=web.LOCAL)).isoformat()
+
+
 def _transfers(
     to_institution: list[str], to_account: list[str], amount: list[str], at: list[str], transfer_id: list[str]
 ) -> list[dict[str, Any]]:
@@ -40,11 +50,7 @@ def _transfers(
         if not (inst.strip() or acc.strip() or amt.strip()):
             continue
         when = at[n].strip() if n < len(at) else ""
-        stamp = (
-            datetime.fromisoformat(when).replace(tzinfo=web.LOCAL).isoformat()
-            if when and "T" in when and "+" not in when
-            else (when or datetime.now(UTC).isoformat())
-        )
+        stamp = _local_time(when) if when else datetime.now(UTC).isoformat()
         ident = (
             transfer_id[n].strip()
             if n < len(transfer_id) and transfer_id[n].strip()

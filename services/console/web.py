@@ -155,7 +155,10 @@ def set_session(response: Response, c: Console, user: User) -> None:
 def back(request: Request, default: str) -> str:
     """Where an action returns to: the form's own page, never another site."""
     target = request.headers.get("referer") or default
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # not a URL ("http://["): never an error, the action may have been done already
+        return default
     if parts.netloc and parts.netloc != request.url.netloc:
         return default
     path = parts.path or default

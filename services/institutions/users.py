@@ -19,6 +19,7 @@ from services.institutions.models import Institution, InstitutionSession, Instit
 from services.kit.errors import Conflict, InvalidInput, NotAuthenticated
 
 PREFIX = "sls_"
+ACTOR_MAX = 120  # the audit trail's actor column
 # scrypt at 2**14 × 8: ~16 MB and some tens of ms per check, the cost the standard library recommends.
 N, R, P = 2**14, 8, 1
 # Spent on unknown users too, so a failed sign-in takes as long whether or not the name exists.
@@ -47,6 +48,15 @@ async def add_user(session: AsyncSession, *, institution_id: str, username: str)
     """Create a user and return a generated password (shown once; only its hash is stored)."""
     if await session.get(Institution, institution_id) is None:
         raise InvalidInput(f"no institution {institution_id}")
+    if (
+        len(f"{institution_id}/{username}") > ACTOR_MAX
+    ):  # the user's name in the audit trail (Credentials.name)
+        raise InvalidInput(
+            "username too long",
+            details=[
+                {"field": "username", "reason": f"with the institution id, at most {ACTOR_MAX} characters"}
+            ],
+        )
     found = await session.execute(
         select(InstitutionUser.id).where(
             InstitutionUser.institution_id == institution_id, InstitutionUser.username == username

@@ -44,6 +44,9 @@ class AuthSettings(BaseSettings):
     audience: str = Field("stopline", description="expected `aud` claim")
 
 
+CLAIM_MAX = 100
+
+
 @dataclass(frozen=True)
 class Officer:
     subject: str
@@ -92,7 +95,12 @@ class TokenVerifier:
         role, unit = claims.get("role"), claims.get("unit")
         if role not in ROLES or not isinstance(unit, str) or not unit:
             raise NotAuthenticated("token lacks a valid `role` or `unit` claim")
-        return Officer(subject=str(claims["sub"]), unit=unit, role=role)
+        subject = str(claims["sub"])
+        # Both name who acted in the audit trail and the records (120 characters, with a prefix such as
+        # "notifier:"): a longer one is refused here rather than failing the write it would sign.
+        if len(subject) > CLAIM_MAX or len(unit) > CLAIM_MAX:
+            raise NotAuthenticated(f"the `sub` and `unit` claims must be at most {CLAIM_MAX} characters")
+        return Officer(subject=subject, unit=unit, role=role)
 
     async def _issuer_key(self, token: str) -> Any:
         assert self.jwks is not None

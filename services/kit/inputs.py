@@ -1,7 +1,8 @@
 """The edge rule every route shares: values no route can store are refused with 422 naming the field.
 
-PostgreSQL refuses a NUL character in text, and a BIGINT holds 64 bits; Python and JSON take both, so
-without this rule they travel down to the database and come back as a 500. The rule runs once per request,
+PostgreSQL refuses a NUL character in text, and a BIGINT holds 64 bits; Python and JSON take both, and a
+date-time whose offset takes it past year 1 or 9999 in UTC, which the driver cannot convert; so without
+this rule they travel down to the database and come back as a 500. The rule runs once per request,
 before the route's own validation, on the query string, the path and a JSON body.
 """
 
@@ -12,7 +13,7 @@ import math
 import re
 import types
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -25,17 +26,37 @@ _INT = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # A JSON body can hold a NUL only escaped, an integer beyond 64 bits only as 19 digits or more, and a
 # non-finite number only as Python's extensions to JSON; a body with none (nearly all) is not parsed twice.
-_SUSPECT = re.compile(rb"\\u0000|\d{19}|NaN|Infinity")
+_SUSPECT = re.compile(rb"\\u0000|\d{19}|NaN|Infinity|\"(0001|9999)-")
+# Only a date-time in the first or the last year Python holds can leave its range once converted to UTC,
+# as the driver does to store it ("0001-01-01T00:00:00+01:00").
+_EDGE_YEAR = re.compile(r"\s*(0001|9999)-")
+
+
+OUT_OF_RANGE = "date-time out of range once converted to UTC"
 
 
 def _problem(field: str, reason: str) -> dict[str, str]:
     return {"field": field, "reason": reason}
 
 
+def _beyond_utc(text: str) -> bool:
+    if not _EDGE_YEAR.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text.strip()).astimezone(UTC)
+    except ValueError:
+        return False  # not a date-time: the route's own validation says what it is
+    except OverflowError:
+        return True
+    return False
+
+
 def _walk(value: Any, path: str, found: list[dict[str, str]]) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             found.append(_problem(path, "must not contain a NUL character"))
+        elif _beyond_utc(value):
+            found.append(_problem(path, OUT_OF_RANGE))
     elif isinstance(value, bool):
         return
     elif isinstance(value, int):
@@ -96,6 +117,8 @@ def _parameter_problems(request: Request) -> list[dict[str, str]]:
             elif (where, name) in ints and _INT.fullmatch(value.strip()):
                 if not INT64_MIN <= int(value) <= INT64_MAX:
                     found.append(_problem(f"{where}.{name}", "integer beyond 64 bits"))
+            elif _beyond_utc(value):
+                found.append(_problem(f"{where}.{name}", OUT_OF_RANGE))
             elif (where, name) in times and _NUMBER.fullmatch(value.strip()):
                 # Pydantic would read a number as Unix time; the schema says ISO 8601.
                 found.append(_problem(f"{where}.{name}", "an ISO 8601 date-time, not a number"))
@@ -105,7 +128,10 @@ def _parameter_problems(request: Request) -> list[dict[str, str]]:
 async def refuse_unstorable(request: Request) -> None:
     """App-wide dependency: NUL characters anywhere, integers beyond 64 bits, non-finite numbers → 422."""
     found = _parameter_problems(request)
-    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", "json"):
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and "json" in request.headers.get("content-type", "json").lower()
+    ):
         found += body_problems(await request.body())
     if found:
         raise InvalidInput("request has values that cannot be stored", details=found)

@@ -22,13 +22,18 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,  # 57P01
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.CannotConnectNowError,  # 57P03: starting up, replaying its log after a crash
+    # There, but not able to do the work now; the same work succeeds when tried again.
+    asyncpg.DeadlockDetectedError,  # 40P01: one of two transactions locking in other orders
+    asyncpg.SerializationError,  # 40001
+    asyncpg.QueryCanceledError,  # 57014: a statement past statement_timeout (a server under load)
 )
 
 
 def database_down(exc: BaseException) -> bool:
     """A driver error that says the server is restarting or gone (starting up, recovering after a crash,
-    shut down, the connection cut); any other database error is a bug and stays one. SQLAlchemy wraps the
-    driver's error in its own (`orig`, `__cause__`): the whole chain is looked at."""
+    shut down, the connection cut) or cannot do the work now (a deadlock, a statement timeout); any other
+    database error is a bug and stays one. SQLAlchemy wraps the driver's error in its own (`orig`,
+    `__cause__`): the whole chain is looked at."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from services.kit.errors import NotAuthenticated
 
@@ -27,7 +28,8 @@ def verify(
     secret: str, *, timestamp: str | None, sig: str | None, body: bytes, now: float, tolerance_s: float
 ) -> None:
     """Raise NotAuthenticated unless the signature matches and the timestamp is recent."""
-    if not timestamp or not sig or not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses, and a long one int() refuses too.
+    if not timestamp or not sig or not re.fullmatch(r"[0-9]{1,12}", timestamp):
         raise NotAuthenticated("missing or malformed signature headers")
     if abs(now - int(timestamp)) > tolerance_s:
         raise NotAuthenticated("signature timestamp outside the accepted window")

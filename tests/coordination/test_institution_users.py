@@ -13,6 +13,7 @@ from services.institutions import users
 from services.institutions.models import InstitutionSession
 from services.kit.audit.models import AuditEntry
 from services.kit.db import unit_of_work
+from services.kit.errors import InvalidInput
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case
 
@@ -104,3 +105,14 @@ def test_passwords_are_stored_as_salted_scrypt_hashes():
     assert users.hash_password("correct horse battery") != stored  # salted
     assert users.check_password("correct horse battery", stored)
     assert not users.check_password("correct horse battery!", stored)
+
+
+async def test_a_username_too_long_to_name_its_actions_is_refused(sessions):
+    """`institution/username` names the user's answers in the audit trail (120 characters)."""
+    inst, _, _ = await bank(sessions)
+    with pytest.raises(InvalidInput) as refused:
+        await _user(sessions, inst, "u" * (users.ACTOR_MAX - len(inst)))
+    assert refused.value.details == [
+        {"field": "username", "reason": f"with the institution id, at most {users.ACTOR_MAX} characters"}
+    ]
+    assert await _user(sessions, inst, "u" * (users.ACTOR_MAX - len(inst) - 1))

@@ -69,6 +69,8 @@ async def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends(session
     assert signing.verify(first, headers, body)  # a receiver still on the old secret
     assert signing.verify(second, headers, body)  # and one that switched
     assert not signing.verify("whsec_other", headers, body)
+    for stamp in ("²", "1" * 5000):  # str.isdigit() says yes, int() no: refused, not raised
+        assert not signing.verify(first, {**headers, signing.TIMESTAMP: stamp}, body)
 
     assert await _secrets(sessions, ident, now + timedelta(days=2, seconds=1)) == [second]
     unchanged = await _configure(sessions, ident)  # no rotation asked: the secret stays

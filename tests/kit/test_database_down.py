@@ -8,12 +8,15 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+import sqlalchemy.exc
 
 from services.blocklist.settings import BlocklistSettings
 from services.coordination.settings import CoordinationSettings
 from services.ingest.settings import IngestSettings
+from services.kit import outages
 from services.notifier.settings import NotifierSettings
 from tests import factories as f
 from tests.conftest import Infra
@@ -120,3 +123,22 @@ async def test_an_api_without_its_database_answers_503_with_retry_after(
     # Not ready, and the readiness gauge (what the alert rules read) says so.
     assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("error")
     assert ready_gauge == 0
+
+
+@pytest.mark.parametrize(
+    "orig",
+    [
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+    ],
+)
+def test_a_deadlock_or_a_statement_past_its_timeout_is_retryable(orig: Exception):
+    """What the APIs answer 503 for and the consumers retry: the same work succeeds when tried again."""
+    assert outages.database_down(sqlalchemy.exc.DBAPIError("SELECT 1", None, orig))
+
+
+def test_a_broken_invariant_stays_a_bug():
+    assert not outages.database_down(
+        sqlalchemy.exc.DBAPIError("INSERT", None, asyncpg.UniqueViolationError("dup"))
+    )

@@ -3,6 +3,8 @@ the field (it used to travel to PostgreSQL and come back as a 500), and nothing 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from services.kit.inputs import body_problems
@@ -61,3 +63,32 @@ def test_body_rule_finds_every_unstorable_value_and_nothing_else():
     )
     assert {p["field"] for p in found} == {"body.ids.1", "body.n", "body.x", "body.s"}
     assert body_problems(b"not json \\u0000") == []  # the route reports bad JSON itself
+
+
+async def test_the_rule_holds_whatever_the_case_of_the_content_type(coordination):
+    """FastAPI parses "Application/JSON" as JSON too: the rule must look at it as well."""
+    case = case_body(title="scam\x00call")
+    headers = {**f.officer(), "Content-Type": "Application/JSON"}
+    r = await coordination.post("/v1/cases", content=json.dumps(case), headers=headers)
+    assert _fields(r) == {"body.title"}
+
+
+async def test_a_date_time_beyond_year_9999_in_utc_is_refused(coordination):
+    """It exists with its offset, not in UTC, where the driver converts it to store or compare it."""
+    case = case_body(lost_at="0001-01-01T00:00:00+01:00")
+    r = await coordination.post("/v1/cases", json=case, headers=f.officer())
+    assert _fields(r) == {"body.lost_at"}
+    r = await coordination.get(
+        "/v1/alerts", params={"since": "9999-12-31T23:59:59-01:00"}, headers=f.officer()
+    )
+    assert _fields(r) == {"query.since"}
+    fine = await coordination.get(
+        "/v1/alerts", params={"since": "0001-01-01T00:00:00-01:00"}, headers=f.officer()
+    )
+    assert fine.status_code == 200, fine.text
+
+
+def test_body_rule_finds_date_times_out_of_range_in_utc_only():
+    found = body_problems(b'{"a": {"at": "9999-12-31T23:00:00-02:00"}, "b": "9999-12-31T23:00:00+02:00"}')
+    assert [p["field"] for p in found] == ["body.a.at"]
+    assert body_problems(b'{"n": "0001-01-01 and more text"}') == []

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.blocklist.app import build as build_blocklist
-from services.kit.auth import AuthSettings, TokenVerifier
+from services.kit.auth import CLAIM_MAX, AuthSettings, TokenVerifier
 from services.kit.errors import NotAuthenticated, Unavailable
 from services.kit.settings import Environment
 from tests.conftest import Infra
@@ -61,12 +61,19 @@ class Issuer:
             keys.append(jwk | {"kid": kid, "use": "sig", "alg": "RS256"})
         return {"keys": keys}
 
-    def token(self, kid: str, private: rsa.RSAPrivateKey | None = None, role: str = "operator") -> str:
+    def token(
+        self,
+        kid: str,
+        private: rsa.RSAPrivateKey | None = None,
+        role: str = "operator",
+        sub: str = "officer-7",
+        unit: str = "changji-psb",
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
-            "sub": "officer-7",
+            "sub": sub,
             "role": role,
-            "unit": "changji-psb",
+            "unit": unit,
             "iss": ISSUER,
             "aud": AUDIENCE,
             "iat": now,
@@ -112,6 +119,21 @@ async def test_a_rotated_key_is_taken_without_a_restart_and_the_old_one_refused(
             await verifier.verify(issuer.token("k1", retired))
         with pytest.raises(NotAuthenticated):  # a forged token naming the current kid
             await verifier.verify(issuer.token("k2", retired))
+
+
+async def test_a_subject_or_unit_too_long_to_name_an_actor_is_refused():
+    """They name who acted in the audit trail (120 characters with a prefix): refused at sign-in, not by
+    the write they would sign."""
+    with running_issuer() as issuer:
+        issuer.rotate("k1")
+        verifier = TokenVerifier(_settings(issuer.url), environment=Environment.PRODUCTION)
+        assert (await verifier.verify(issuer.token("k1", sub="o" * CLAIM_MAX))).subject == "o" * CLAIM_MAX
+        for token in (
+            issuer.token("k1", sub="o" * (CLAIM_MAX + 1)),
+            issuer.token("k1", unit="u" * (CLAIM_MAX + 1)),
+        ):
+            with pytest.raises(NotAuthenticated, match="at most"):
+                await verifier.verify(token)
 
 
 async def test_unknown_key_ids_fetch_at_most_once_per_refresh_interval():

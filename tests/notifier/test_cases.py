@@ -9,34 +9,39 @@ import pytest
 
 from tests import factories as f
 from tests.kafka_tools import eventually
-from tests.notifier.helpers import messages_to, token_in, warnings_for
+from tests.notifier.helpers import desk_task_for, messages_to, token_in, warnings_for
 
 pytestmark = pytest.mark.integration
 
 
-async def _police_first(ingest: Any, coordination: Any, notifier: Any, sessions: Any, *, stop: bool) -> Any:
-    """A scam reaches the victim's phone; police open the case from the alert (and maybe stop); the
-    person then answers "defrauded". Returns (case id, operator headers, mule bank, mule account)."""
+async def _scam_reaches_the_victim(ingest: Any, notifier: Any, sessions: Any) -> tuple[str, str, str, Any]:
+    """A long call from a stranger, then 30,000 CNY to a new payee: (victim, mule account, its bank, the
+    warning SMS sent to the victim)."""
     _, telecom = await f.institution(sessions, "telecom")
     _, bank = await f.institution(sessions, "bank")
     mule_bank, _ = await f.institution(sessions, "bank")
     victim, mule = f.phone(), f.account("MULE")
     events_call = [f.call(victim, start=f.minutes_ago(40), minutes=35)]
-    at = f.minutes_ago(2)
     events_pay = [
         f.transfer(
             victim,
             payer_account=f.account(),
             payee_account=mule,
             amount="30000.00",
-            at=at,
+            at=f.minutes_ago(2),
             payee_bank=mule_bank,
         )
     ]
     assert (await ingest.post("/v1/events", json={"events": events_call}, headers=telecom)).status_code == 200
     assert (await ingest.post("/v1/events", json={"events": events_pay}, headers=bank)).status_code == 200
     sms = await eventually(lambda: messages_to(notifier.sms.receiver, victim), timeout_s=20)
+    return victim, mule, mule_bank, sms
 
+
+async def _police_first(ingest: Any, coordination: Any, notifier: Any, sessions: Any, *, stop: bool) -> Any:
+    """A scam reaches the victim's phone; police open the case from the alert (and maybe stop); the
+    person then answers "defrauded". Returns (case id, operator headers, mule bank, mule account)."""
+    victim, mule, mule_bank, sms = await _scam_reaches_the_victim(ingest, notifier, sessions)
     operator = f.officer("operator", unit=notifier.settings.case_unit)
 
     async def stored_alert() -> Any:
@@ -99,3 +104,34 @@ async def test_defrauded_on_a_stopped_account_drafts_nothing_more(
     flow, proposals = await _flow_and_proposals(coordination, case_id, operator)
     assert [n["received"] for n in flow["nodes"]] == ["30000.00"]
     assert proposals == []  # the stop-payment is issued already
+
+
+async def test_defrauded_after_the_desks_case_was_closed_is_noted_on_that_case(
+    ingest, scorer, coordination, notifier, sessions
+):
+    """The desk said "defrauded" (a case WARN-…), police closed that case, then the person answers the
+    SMS with "defrauded" too: their answer is noted on the same case, not refused as a taken number."""
+    victim, _, _, sms = await _scam_reaches_the_victim(ingest, notifier, sessions)
+    task = await eventually(lambda: desk_task_for(sessions, victim), timeout_s=10)
+
+    desk = f.officer("operator")
+    assert (await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)).status_code == 200
+    close = {"outcome": "reached_too_late", "defrauded": True}
+    closed = await notifier.client.post(f"/v1/desk/tasks/{task.id}/close", json=close, headers=desk)
+    assert closed.status_code == 200, closed.text
+    [warning] = await warnings_for(sessions, victim)
+    case_id = str(warning.case_id)
+    operator = f.officer("operator", unit=notifier.settings.case_unit)
+    closing = {"status": "closed", "outcome": "confirmed_fraud"}
+    assert (
+        await coordination.patch(f"/v1/cases/{case_id}", json=closing, headers=operator)
+    ).status_code == 200
+
+    token = token_in(str(sms[0]["text"]))
+    answered = await notifier.client.post(f"/a/{token}", data={"answer": "defrauded"})
+    assert answered.status_code == 200, answered.text
+    [warning] = await warnings_for(sessions, victim)
+    assert warning.answer == "defrauded" and str(warning.case_id) == case_id
+    case = (await coordination.get(f"/v1/cases/{case_id}", headers=operator)).json()
+    assert case["status"] == "closed"
+    assert [n["text"] for n in case["notes"] if "answered a citizen warning" in n["text"]] != []

@@ -165,6 +165,14 @@ async def test_receipts_must_be_signed(notifier, sessions):
         headers={"X-Stopline-Timestamp": "1700000000", "X-Stopline-Signature": "v1=00"},
     )
     assert forged.status_code == 401
+    # Digits to str.isdigit() that int() refuses ("²", read from the header as Latin-1), and too many.
+    for stamp in (b"\xb2", b"1" * 5000):
+        odd = await notifier.client.post(
+            "/v1/receipts/sms",
+            content=body,
+            headers={"X-Stopline-Timestamp": stamp, "X-Stopline-Signature": "v1=00"},
+        )
+        assert odd.status_code == 401, odd.text
 
 
 async def test_metrics_count_a_warning_from_alert_to_answer(notifier, sessions):

@@ -154,8 +154,10 @@ def encode_cursor(row: AlertRow) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         stamp, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError) as exc:
+        at = datetime.fromisoformat(stamp)
+        at.astimezone(UTC)  # a hand-made one past year 9999 in UTC cannot be sent to the database
+        return at, uuid.UUID(ident)
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise InvalidInput(
             "malformed cursor", details=[{"field": "cursor", "reason": "not from a previous page"}]
         ) from exc

@@ -45,7 +45,11 @@ class CitizenReport:
 async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Officer) -> uuid.UUID | None:
     """Open or note the case and draft the stop; the case's id, or None when there is nothing to open
     a case on (no amount at risk and no case yet)."""
-    existing = await repository.open_case_for_alerts(session, report.alert_ids)
+    # The warning's own case, opened by an earlier "defrauded" (the desk's) and closed since, is noted
+    # again: its number is taken, and the person's word belongs with it.
+    existing = await repository.open_case_for_alerts(session, report.alert_ids) or await repository.by_number(
+        session, _case_number(report)
+    )
     if existing is not None:
         case = await repository.get(session, existing, for_update=True)
         assert case is not None
@@ -75,7 +79,7 @@ async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
             )
         )
     return CaseCreate(
-        case_number=f"WARN-{report.warning_id.hex[:16].upper()}",
+        case_number=_case_number(report),
         title="Citizen answered a warning: being defrauded",
         source="alert" if alert_known else "report",
         alert_ids=[first] if alert_known and first is not None else [],
@@ -84,6 +88,10 @@ async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
         lost_at=report.event_time,
         destinations=destinations,
     )
+
+
+def _case_number(report: CitizenReport) -> str:
+    return f"WARN-{report.warning_id.hex[:16].upper()}"
 
 
 async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:

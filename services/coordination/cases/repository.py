@@ -75,6 +75,12 @@ async def open_case_for_alerts(session: AsyncSession, alert_ids: list[uuid.UUID]
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def by_number(session: AsyncSession, case_number: str) -> uuid.UUID | None:
+    return (
+        await session.execute(select(Case.id).where(Case.case_number == case_number))
+    ).scalar_one_or_none()
+
+
 async def alert_ids(session: AsyncSession, case_id: uuid.UUID) -> list[uuid.UUID]:
     stmt = select(CaseAlert.alert_id).where(CaseAlert.case_id == case_id).order_by(CaseAlert.linked_at)
     return list((await session.execute(stmt)).scalars())

@@ -62,7 +62,9 @@ class CaseCreate(BaseModel):
     case_number: str = Field(min_length=1, max_length=64, description="the police case registration number")
     title: str = Field(min_length=1, max_length=200)
     source: Literal["alert", "report"]
-    alert_ids: list[uuid.UUID] = Field(default_factory=list, description="required when source is alert")
+    alert_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=500, description="required when source is alert"
+    )
     victim: Victim = Field(default_factory=Victim)
     amount_lost: Amount
     lost_at: AwareDatetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -54,5 +55,7 @@ class ProposalRead(BaseModel):
 class Accept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    proposal_ids: list[int] | None = Field(None, description="default: every open proposal")
+    proposal_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        None, max_length=500, description="default: every open proposal"
+    )
     follow_with_query: StrictBool = Field(True, description="also query each account, to find the next layer")

@@ -38,4 +38,5 @@ class Channels:
             return False, None, f"{type(exc).__name__}: {exc}"[:500]
         if 200 <= response.status_code < 300:
             return True, response.status_code, None
-        return False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
+        # Not the gateway's body: gateways echo the destination number, and the error is stored and logged.
+        return False, response.status_code, f"HTTP {response.status_code}"
