@@ -246,6 +246,14 @@ class Producer:
                 raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc
             raise
 
+    async def partition_counts(self, names: Sequence[str]) -> dict[str, int | None]:
+        """Each topic's partition count in the cluster's metadata (None: no such topic)."""
+        counts: dict[str, int | None] = {}
+        for name in names:
+            found = await asyncio.wait_for(self._producer.partitions_for(name), self.timeout_s)
+            counts[name] = len(found) if found else None
+        return counts
+
     async def ping(self) -> str:
         """Whether any Kafka node answers a metadata request within PING_S ("ok"). Every node is asked at
         once: asked one after another, a node frozen or cut off the network (whose partitions lead elsewhere

@@ -342,12 +342,13 @@ class PersonState:
         at = out.at
         call = self.suspicious_call_before(out)
         seen = self.payees.get(out.payee)
-        prior = max(self.out_count - 1, 0)
-        typical = (
-            (self.out_log_sum - math.log10(max(out.amount, 1.0))) / prior
-            if prior
-            else math.log10(TYPICAL_FIRST_PAYMENT_CNY)
-        )
+        # What had been paid before it: not the payments made after it, already recorded when it is scored
+        # again (after a late call) or when it came late itself.
+        later = [o for o in self.outs if o.at > out.at]
+        prior = max(self.out_count - 1 - len(later), 0)
+        prior_log_sum = self.out_log_sum - sum(math.log10(max(o.amount, 1.0)) for o in (out, *later))
+        typical = prior_log_sum / prior if prior else math.log10(TYPICAL_FIRST_PAYMENT_CNY)
+        payee_prior = seen.count - 1 - sum(o.payee == out.payee for o in later) if seen else 0
         n10, _, _ = self.outs_10m.stats(at)
         n1, s1, _ = self.outs_1h.stats(at)
         n24, s24, _ = self.outs_24h.stats(at)
@@ -366,7 +367,7 @@ class PersonState:
             float(min(prior, PRIOR_CAP)),
             float(out.wallet),
             float(out.payee_new),
-            float(min(seen.count - 1, 50)) if seen else 0.0,
+            float(min(max(payee_prior, 0), 50)),
             log10(to_payee),
             float(n10),
             float(n1),

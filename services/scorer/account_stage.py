@@ -39,6 +39,7 @@ from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
+MULE_TRIGGERS_MAX = 200  # event refs a mule alert names
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
@@ -342,7 +343,10 @@ class AccountStage:
             str(alert_id), revision, str(incident), at, "mule_fan_in", amount=received
         )
         metrics.ALERTS.labels("mule_fan_in" if revision == 1 else "revision").inc()
+        # The newest of the hour's (a merchant sweeping its takings may have thousands): the alert stays
+        # far under Kafka's record size, which would otherwise refuse it again at every restart.
         refs = [r for r, t in state.refs.items() if at - 3600 <= t <= at and r != move.event_ref]
+        refs = refs[-(MULE_TRIGGERS_MAX - 1) :]
         return Alert(
             alert_id=alert_id,
             revision=revision,

@@ -33,6 +33,7 @@ from streams.producer import START_WITHIN_S, Producer
 
 log = logging.getLogger(__name__)
 VERSION = "scorer-2"
+BLOCKLIST_WAIT_S = 30.0
 
 
 class Scorer:
@@ -41,12 +42,15 @@ class Scorer:
 
     def __init__(self, common: CommonSettings, settings: ScorerSettings) -> None:
         prefix = common.topic_prefix
+        self.prefix = prefix
         kafka = connection(common, acls.SCORER)
         self.producer = Producer(kafka, client_id="stopline-scorer")
         self.snapshots = SnapshotStore(kafka, prefix=prefix, timeout_s=common.kafka_request_timeout_ms / 1000)
         self.runners: list[ConsumerRunner] = []
         self.persons: PersonStage | None = None
         self.accounts: AccountStage | None = None
+        self.blocklist: Blocklist | None = None
+        self.after_blocklist: ConsumerRunner | None = None  # the account stage's: joins once it is read
         if "persons" in settings.stages:
             self.persons = PersonStage(
                 settings,
@@ -76,7 +80,7 @@ class Scorer:
                 threshold=settings.model_alert_threshold,
             )
             # Hard rules: numbers and mule accounts on the published blocklist (read whole by every instance).
-            blocklist = Blocklist()
+            self.blocklist = blocklist = Blocklist()
             self.accounts = AccountStage(
                 settings,
                 self.producer,
@@ -87,28 +91,70 @@ class Scorer:
                 snapshots=self.snapshots,
                 bounds=common.event_time_bounds(),
             )
-            self.runners += [
-                _stage_runner(
-                    common,
-                    settings,
-                    group=f"{prefix}scorer-accounts",
-                    topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
-                    stage=self.accounts,
-                ),
-                blocklist.runner(common),
-            ]
+            self.after_blocklist = _stage_runner(
+                common,
+                settings,
+                group=f"{prefix}scorer-accounts",
+                topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
+                stage=self.accounts,
+            )
+            self.runners += [self.after_blocklist, blocklist.runner(common)]
         self.tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         # Set by `serve`: the collector's pacing is the process's, not every Scorer's (tests build many).
         self.collections: FullCollections | None = None
 
     async def start(self) -> None:
         await self.producer.start(within_s=START_WITHIN_S)
+        await self._check_partitions()
         await self.snapshots.start(within_s=START_WITHIN_S)
-        self.tasks = [asyncio.create_task(r.run(), name=r.group_id) for r in self.runners]
+        self.tasks = [asyncio.create_task(self._run(r), name=r.group_id) for r in self.runners]
         if self.collections is not None:
             self.tasks.append(asyncio.create_task(self.collections.run(), name="gc"))
 
+    async def _run(self, runner: ConsumerRunner) -> None:
+        """A runner; the account stage's once the blocklist is read to the ends its topics had (a payment is
+        scored once: against half a list it would never be checked again), or after BLOCKLIST_WAIT_S (then
+        the model and the other rules decide, as for a number listed later). Meanwhile the group's other
+        members hold the stage's partitions, and this instance is not ready."""
+        if runner is self.after_blocklist and self.blocklist is not None:
+            waits = {asyncio.ensure_future(e.wait()) for e in (self.blocklist.loaded, self._stopping)}
+            await asyncio.wait(waits, timeout=BLOCKLIST_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
+            if self._stopping.is_set():
+                return
+            if not self.blocklist.loaded.is_set():
+                log.warning(
+                    "scoring before the blocklist is read whole", extra=log_fields(waited_s=BLOCKLIST_WAIT_S)
+                )
+        await runner.run()
+
+    async def _check_partitions(self) -> None:
+        """A person's records meet because every producer and this scorer hash the same key to the same
+        partition number of topics with the registry's counts (`streams.topics`); partitions added to one
+        topic later would split them silently (records moved back and forth, snapshots refused)."""
+        prefix = self.prefix
+        expected = {
+            topics.name(t, prefix): t.partitions
+            for t in (
+                *topics.EVENT_TOPICS.values(),
+                topics.ALERTS,
+                topics.TRANSFERS_BY_ACCOUNT,
+                topics.SNAPSHOTS,
+            )
+        }
+        found = await self.producer.partition_counts(list(expected))
+        wrong = {name: n for name, n in found.items() if n is not None and n != expected[name]}
+        if wrong:
+            await self.producer.stop()
+            said = ", ".join(
+                f"{name} has {n} (registry: {expected[name]})" for name, n in sorted(wrong.items())
+            )
+            raise TopicLayoutError(f"partition counts differ from streams.topics: {said}")
+
     async def stop(self) -> None:
+        self._stopping.set()
         for runner in self.runners:
             runner.stop()
         if self.collections is not None:
@@ -132,6 +178,10 @@ class Scorer:
 
     def liveness(self) -> dict[str, str]:
         return task_health({t.get_name(): t for t in self.tasks})
+
+
+class TopicLayoutError(RuntimeError):
+    """The topics' partition counts are not the registry's: a person's records would not stay together."""
 
 
 def _stage_runner(
@@ -173,7 +223,15 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
     taskdump.install()  # SIGUSR1 logs what every task waits on
-    await scorer.start()
+    try:
+        await scorer.start()
+    except TopicLayoutError as exc:
+        log.error(
+            "cannot start: the topics are not laid out as the registry says",
+            extra=log_fields(reason=str(exc)),
+        )
+        sys.stderr.write(f"scorer: cannot start: {exc}\n")
+        raise SystemExit(2) from exc
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
     server = _QuietServer(

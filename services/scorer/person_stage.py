@@ -119,13 +119,19 @@ class PersonStage:
             ((tp, record) for tp, records in batch.items() for record in records),
             key=lambda item: (item[1].timestamp, item[0].topic, item[1].offset),
         )
+        # Whether each was handled by the previous owner, asked in offset order: in time order a record
+        # past the replay (one moved here keeps its first timestamp) may come before replayed ones, and its
+        # question ends the replay. Alerts' replay ends this way too, or the partition would never be
+        # saved again.
+        replayed = {
+            (tp, record.offset): self.checkpoints.replaying(tp, record.offset)
+            for tp, records in batch.items()
+            for record in records
+        }
         for tp, record in ordered:
-            if tp.topic == alerts:
-                # An alert only updates state, replayed or not; but its replay ends here too, or the
-                # partition would never be saved again.
-                self.checkpoints.replaying(tp, record.offset)
+            if tp.topic == alerts:  # an alert only updates state, replayed or not
                 self._alert(tp.partition, record)
-            elif self.checkpoints.replaying(tp, record.offset):
+            elif replayed[tp, record.offset]:
                 # Handled by this partition's previous owner, which forwarded its movements: the
                 # state is rebuilt, the output dropped.
                 self._one(tp.partition, record, [])

@@ -107,6 +107,17 @@ async def test_a_listed_account_reaches_banks_and_the_scorer_and_leaves_on_appea
         assert (await blocklist.get("/v1/blocklist/accounts", headers=telecom)).status_code == 403
         await _feed_has(infra, bank, mule, "active")
         await eventually(lambda: scorer_view.lists_account(bank, mule), timeout_s=15)
+        # A scorer started now reads the lists whole before it says they are loaded (its account stage
+        # scores nothing before): the account is listed by then.
+        late = Blocklist()
+        late_runner = late.runner(infra.common)
+        late_task = asyncio.create_task(late_runner.run())
+        try:
+            await asyncio.wait_for(late.loaded.wait(), 30)
+            assert late.lists_account(bank, mule)
+        finally:
+            late_runner.stop()
+            await asyncio.wait_for(late_task, 15)
 
         appeal = await blocklist.post(
             f"/v1/blocklist/entries/{entry['id']}/appeals",

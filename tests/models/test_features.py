@@ -435,3 +435,19 @@ def test_steps_are_from_the_payment_before_in_time_late_or_rescored():
     person.record_out(out(T0 + 3 * 86_400 + 60, 100.0, payee="b/Y", new=False, ref="small"))
     again = feats(person, big)
     assert again["amount_vs_last_to_payee"] == 0.0 and again["payee_first_paid_h"] == 0.0
+
+
+def test_a_payment_scored_again_is_not_compared_with_the_payments_made_after_it():
+    """Both paid during the call, whose record comes when it ends: the first payment, scored again then,
+    has the history it had when it was made, whichever order the payments and the call arrived in."""
+    person = PersonState()
+    person.record_out(out(T0 - 86_400, 300.0, payee="b/SHOP", new=True, ref="old"))
+    first = out(T0, 200.0, payee="b/MULE1", new=True, ref="first")
+    person.record_out(first)
+    before = feats(person, first)
+    person.record_out(out(T0 + 240, 20_000.0, payee="b/MULE1", new=False, ref="second"))
+    again = feats(person, first)
+    for name in ("amount_vs_typical", "prior_money_outs", "payee_prior_count"):
+        assert again[name] == before[name], name
+    assert before["prior_money_outs"] == 1.0 and before["payee_prior_count"] == 0.0
+    assert before["amount_vs_typical"] == math.log10(200.0) - math.log10(300.0)

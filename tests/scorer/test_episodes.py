@@ -5,6 +5,7 @@ the victims of one collection account share its incident, each alerted (so warne
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -13,14 +14,16 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from models.features.vector import FEATURE_NAMES
-from services.scorer.account_stage import AccountStage
+from services.scorer.account_stage import MULE_TRIGGERS_MAX, AccountStage
+from services.scorer.books import Book
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import keys, topics
 from streams.producer import Record
 from streams.schemas.alerts import Alert, incident_id_for
-from streams.schemas.movements import Movement
-from tests.scorer.scenes import Scene, event_record, scene, score, stage_one, unused_producer
+from streams.schemas.movements import Movement, movement_adapter
+from tests import factories as f
+from tests.scorer.scenes import NOW, Scene, event_record, scene, score, stage_one, unused_producer
 
 NEW = FEATURE_NAMES.index("payee_new")
 AMOUNT = FEATURE_NAMES.index("amount_log10")
@@ -127,3 +130,30 @@ def test_the_victims_of_one_collection_account_share_an_incident_each_alerted_on
     assert len(alerts) == 14 and len({a.subject.phone for a in alerts}) == 14
     assert {a.incident_id for a in alerts} == {incident_id_for("bank-x", mule)}
     assert {a.revision for a in alerts} == {1}
+
+
+def test_a_mule_alert_names_at_most_its_newest_triggers() -> None:
+    """A merchant-like account collecting from hundreds within the hour, then paying it all out: the alert
+    names the newest triggers, so it stays far under Kafka's record size (refused at every restart else)."""
+    stage_two = accounts()
+    mule = "MULE400PAYERS"
+    moves: list[Movement] = []
+    for i in range(400):
+        moves += through(stage_one(), scene(mule).transfer("50.00", minutes_ago=50 - i / 10))
+    score(stage_two, moves)
+    payout = f.transfer(
+        f.phone(),
+        payer_account=mule,
+        payee_account=f.account(),
+        amount="19000.00",
+        at=NOW - timedelta(minutes=5),
+    )
+    persons = stage_one()
+    out: list[Record] = []
+    persons._one(0, event_record("bank-x", payout, 1), out)
+    [outflow] = [m for m in (movement_adapter.validate_json(r.value) for r in out) if m.direction == "out"]
+    alert = stage_two._outflow(stage_two.accounts.setdefault(0, Book()), outflow)
+    assert alert is not None and alert.typology == "mule_fan_in"
+    assert len(alert.triggering_event_ids) == MULE_TRIGGERS_MAX
+    assert alert.triggering_event_ids[-1] == outflow.event_ref
+    assert alert.triggering_event_ids[-2] == moves[-1].event_ref  # the newest payment in

@@ -5,18 +5,24 @@ the right partition, counted, so a person's call and transfer still meet and ale
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from services.scorer.main import TopicLayoutError
 from streams import keys, topics
+from streams.admin import admin_client, ensure_topics, replication, wait_for_leaders
 from streams.producer import Producer, Record
 from tests import factories as f
 from tests.kafka_tools import eventually, read_topic
 from tests.scorer import helpers as h
 from tests.scorer.model_factory import sample
+from tests.scorer.scenes import event_record, scene, stage_one
 
 EVERY = list(range(topics.EVENT_PARTITIONS))
 
@@ -76,3 +82,42 @@ async def test_events_on_wrong_partitions_are_moved_and_meet(infra: Any) -> None
         moved = [r for r in await read_topic(infra.kafka, topic) if r.partition == right]
         assert [r.value for r in moved] == [record.value]  # the record, untouched, where its key belongs
         assert dict(moved[0].headers)["stopline.moved-from"] == str(record.partition).encode()
+
+
+def test_a_record_past_the_replay_with_an_older_timestamp_leaves_the_replay_whole() -> None:
+    """A record moved here keeps its first timestamp, so in time order it may come before records the
+    partition's previous owner handled: those stay replayed (their movements are out already), and only
+    the new record's are sent."""
+    s = scene()
+    persons = stage_one()
+    handled = dataclasses.replace(
+        event_record(*s.transfer("100.00", minutes_ago=5), offset=10), timestamp=2_000
+    )
+    new = dataclasses.replace(event_record(*s.transfer("200.00", minutes_ago=4), offset=11), timestamp=1_000)
+    tp = TopicPartition(handled.topic, handled.partition)
+    persons.checkpoints.replay_until[tp] = 11  # the previous owner committed offset 11
+    out = persons.process({tp: [handled, new]})
+    sent = {orjson.loads(r.value or b"")["event_ref"] for r in out}
+    assert sent and all(new_id(new) in ref for ref in sent)
+    assert persons.checkpoints.replayed == 1 and persons.checkpoints.replay_until == {}
+
+
+def new_id(record: Any) -> str:
+    return str(orjson.loads(record.value)["event"]["event_id"])
+
+
+@pytest.mark.integration
+async def test_a_scorer_refuses_topics_whose_partition_counts_are_not_the_registrys(infra: Any) -> None:
+    """Partitions added to one event topic would split a person's records silently: the scorer does not
+    start, and says which topic and why."""
+    prefix = f"{infra.prefix}{f.unique('parts')}-"
+    grown = topics.name(topics.EVENTS_BANK, prefix)
+    async with admin_client(infra.kafka) as admin:
+        replicas = await replication(admin, 10)
+        await admin.create_topics([NewTopic(grown, topics.EVENT_PARTITIONS + 2, replicas)])
+        await wait_for_leaders(admin, {grown: topics.EVENT_PARTITIONS + 2}, 30)
+    await ensure_topics(infra.kafka, prefix)
+    instance = h.scorer(infra, prefix)
+    with pytest.raises(TopicLayoutError, match=rf"{grown} has 8 \(registry: 6\)"):
+        await instance.start()
+    assert instance.tasks == []  # nothing was started

@@ -7,16 +7,19 @@ import asyncio
 import functools
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
+from services.scorer.blocklist import Blocklist
 from services.scorer.main import Scorer
 from services.scorer.snapshots import ENCODED_AT_ONCE, Snapshot, SnapshotStore
 from streams import topics
+from streams.schemas.blocklist import AccountChange
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import eventually
@@ -697,3 +700,49 @@ async def test_a_partition_replayed_from_the_start_and_assigned_again_keeps_the_
     finally:
         await store.stop()
     assert checkpoints.replay_until == {tp: 9} and checkpoints.held == {2}
+
+
+async def test_the_account_stage_joins_once_the_blocklist_is_read_whole(infra, monkeypatch):
+    """After a start the blocklist is read from its beginning: a payment into a listed mule account scored
+    against half a list would never be checked again, so the account stage joins its group only once the
+    reader has reached the ends the topics had."""
+    prefix = await h.fresh_prefix(infra)
+    bank, mule = "bank-x", f.account("MULE")
+    listed = AccountChange(
+        entry_id=uuid.uuid4(),
+        status="active",
+        version=1,
+        category="mule",
+        changed_at=h.ago(1),
+        institution=bank,
+        account=mule,
+    )
+    producer = AIOKafkaProducer(**infra.kafka.options())
+    await producer.start()
+    try:
+        topic = topics.name(topics.BLOCKLIST_ACCOUNTS, prefix)
+        await producer.send_and_wait(topic, listed.model_dump_json().encode(), key=b"a:test")
+    finally:
+        await producer.stop()
+
+    read, release = asyncio.Event(), asyncio.Event()
+    check_loaded = Blocklist._check_loaded
+
+    async def held(self: Blocklist) -> None:
+        read.set()  # it has read a batch, or found nothing more to read
+        await release.wait()
+        await check_loaded(self)
+
+    monkeypatch.setattr(Blocklist, "_check_loaded", held)
+    instance = h.scorer(infra, prefix)
+    await instance.start()
+    try:
+        assert instance.after_blocklist is not None and instance.blocklist is not None
+        await asyncio.wait_for(read.wait(), 30)
+        assert not instance.after_blocklist.started.is_set()  # not before the list is known whole
+        release.set()
+        await h.assigned(instance.after_blocklist)
+        assert instance.blocklist.loaded.is_set() and instance.blocklist.lists_account(bank, mule)
+    finally:
+        release.set()
+        await instance.stop()
