@@ -247,12 +247,9 @@ class Producer:
             raise
 
     async def partition_counts(self, names: Sequence[str]) -> dict[str, int | None]:
-        """Each topic's partition count in the cluster's metadata (None: no such topic)."""
-        counts: dict[str, int | None] = {}
-        for name in names:
-            found = await asyncio.wait_for(self._producer.partitions_for(name), self.timeout_s)
-            counts[name] = len(found) if found else None
-        return counts
+        """Each topic's partition count in the cluster's metadata, asked once (None: no such topic)."""
+        cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), self.timeout_s)
+        return {name: len(cluster.partitions_for_topic(name) or ()) or None for name in names}
 
     async def ping(self) -> str:
         """Whether any Kafka node answers a metadata request within PING_S ("ok"). Every node is asked at

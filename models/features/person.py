@@ -342,9 +342,11 @@ class PersonState:
         at = out.at
         call = self.suspicious_call_before(out)
         seen = self.payees.get(out.payee)
-        # What had been paid before it: not the payments made after it, already recorded when it is scored
-        # again (after a late call) or when it came late itself.
-        later = [o for o in self.outs if o.at > out.at]
+        # What had been paid before it: not the payments made after it (those after it in the recent detail,
+        # in time order, ties as they came), already recorded when it is scored again after a late call, or
+        # when it came late itself (within the detail's RECENT_S).
+        mine = next((i for i, o in enumerate(self.outs) if o.ref == out.ref), None)
+        later = self.outs[mine + 1 :] if mine is not None else [o for o in self.outs if o.at > out.at]
         prior = max(self.out_count - 1 - len(later), 0)
         prior_log_sum = self.out_log_sum - sum(math.log10(max(o.amount, 1.0)) for o in (out, *later))
         typical = prior_log_sum / prior if prior else math.log10(TYPICAL_FIRST_PAYMENT_CNY)

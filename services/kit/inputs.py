@@ -24,9 +24,10 @@ from services.kit.errors import InvalidInput
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-# A JSON body can hold a NUL only escaped, an integer beyond 64 bits only as 19 digits or more, and a
-# non-finite number only as Python's extensions to JSON; a body with none (nearly all) is not parsed twice.
-_SUSPECT = re.compile(rb"\\u0000|\d{19}|NaN|Infinity|\"(0001|9999)-")
+# A JSON body can hold a NUL only escaped (and any escape may spell one, or a date's digits), an integer
+# beyond 64 bits only as 19 digits or more, and a non-finite number only as Python's extensions to JSON;
+# a body with none of them is not parsed twice.
+_SUSPECT = re.compile(rb"\\u|\d{19}|NaN|Infinity|\"(0001|9999)-")
 # Only a date-time in the first or the last year Python holds can leave its range once converted to UTC,
 # as the driver does to store it ("0001-01-01T00:00:00+01:00").
 _EDGE_YEAR = re.compile(r"\s*(0001|9999)-")

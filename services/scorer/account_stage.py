@@ -345,8 +345,8 @@ class AccountStage:
         metrics.ALERTS.labels("mule_fan_in" if revision == 1 else "revision").inc()
         # The newest of the hour's (a merchant sweeping its takings may have thousands): the alert stays
         # far under Kafka's record size, which would otherwise refuse it again at every restart.
-        refs = [r for r, t in state.refs.items() if at - 3600 <= t <= at and r != move.event_ref]
-        refs = refs[-(MULE_TRIGGERS_MAX - 1) :]
+        hour = sorted((t, r) for r, t in state.refs.items() if at - 3600 <= t <= at and r != move.event_ref)
+        refs = [r for _, r in hour[-(MULE_TRIGGERS_MAX - 1) :]]
         return Alert(
             alert_id=alert_id,
             revision=revision,

@@ -106,7 +106,11 @@ class Scorer:
 
     async def start(self) -> None:
         await self.producer.start(within_s=START_WITHIN_S)
-        await self._check_partitions()
+        try:
+            await self._check_partitions()
+        except BaseException:
+            await self.producer.stop()  # nothing else is started yet
+            raise
         await self.snapshots.start(within_s=START_WITHIN_S)
         self.tasks = [asyncio.create_task(self._run(r), name=r.group_id) for r in self.runners]
         if self.collections is not None:
@@ -145,11 +149,11 @@ class Scorer:
             )
         }
         found = await self.producer.partition_counts(list(expected))
-        wrong = {name: n for name, n in found.items() if n is not None and n != expected[name]}
+        wrong = {name: n for name, n in found.items() if n != expected[name]}
         if wrong:
-            await self.producer.stop()
             said = ", ".join(
-                f"{name} has {n} (registry: {expected[name]})" for name, n in sorted(wrong.items())
+                f"{name} has {n or 'no'} partitions (registry: {expected[name]})"
+                for name, n in sorted(wrong.items())
             )
             raise TopicLayoutError(f"partition counts differ from streams.topics: {said}")
 

@@ -4,6 +4,7 @@ the field (it used to travel to PostgreSQL and come back as a 500), and nothing 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_body_rule_finds_date_times_out_of_range_in_utc_only():
     found = body_problems(b'{"a": {"at": "9999-12-31T23:00:00-02:00"}, "b": "9999-12-31T23:00:00+02:00"}')
     assert [p["field"] for p in found] == ["body.a.at"]
     assert body_problems(b'{"n": "0001-01-01 and more text"}') == []
+
+
+async def test_proposal_ids_are_bounded_as_the_column_and_the_request_are(coordination):
+    """`flow_proposals.id` is an INTEGER: a larger id is refused here, not by PostgreSQL as a 500."""
+    url = f"/v1/cases/{uuid.uuid4()}/proposals/accept"
+    r = await coordination.post(url, json={"proposal_ids": [2**31]}, headers=f.officer())
+    assert _fields(r) == {"body.proposal_ids.0"}
+    r = await coordination.post(url, json={"proposal_ids": list(range(1, 502))}, headers=f.officer())
+    assert _fields(r) == {"body.proposal_ids"}

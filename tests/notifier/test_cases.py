@@ -134,4 +134,5 @@ async def test_defrauded_after_the_desks_case_was_closed_is_noted_on_that_case(
     assert warning.answer == "defrauded" and str(warning.case_id) == case_id
     case = (await coordination.get(f"/v1/cases/{case_id}", headers=operator)).json()
     assert case["status"] == "closed"
-    assert [n["text"] for n in case["notes"] if "answered a citizen warning" in n["text"]] != []
+    said = f"The person answered a citizen warning: being defrauded (warning {warning.id})."
+    assert said in [n["text"] for n in case["notes"]]

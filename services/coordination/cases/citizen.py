@@ -59,7 +59,8 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
         return None
     else:
         case = await cases.open_case(session, spec=await _spec(session, report), officer=officer)
-    await _draft_stop(session, case=case, report=report, officer=officer)
+    if case.status == "open":  # a closed case's officers decide again from the note; nothing is drafted
+        await _draft_stop(session, case=case, report=report, officer=officer)
     return case.id
 
 
