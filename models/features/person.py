@@ -345,8 +345,11 @@ class PersonState:
         # What had been paid before it: not the payments made after it (those after it in the recent detail,
         # in time order, ties as they came), already recorded when it is scored again after a late call, or
         # when it came late itself (within the detail's RECENT_S).
-        mine = next((i for i, o in enumerate(self.outs) if o.ref == out.ref), None)
-        later = self.outs[mine + 1 :] if mine is not None else [o for o in self.outs if o.at > out.at]
+        # (Found by bisection: this runs for every payment scored, nearly always the newest.)
+        first = bisect.bisect_left(self.outs, at, key=_made)
+        after = bisect.bisect_right(self.outs, at, lo=first, key=_made)
+        mine = next((i for i in range(first, after) if self.outs[i].ref == out.ref), after - 1)
+        later = self.outs[mine + 1 :]
         prior = max(self.out_count - 1 - len(later), 0)
         prior_log_sum = self.out_log_sum - sum(math.log10(max(o.amount, 1.0)) for o in (out, *later))
         typical = prior_log_sum / prior if prior else math.log10(TYPICAL_FIRST_PAYMENT_CNY)
