@@ -212,6 +212,7 @@ class PersonState:
     telecom_at: float | None = None  # the last telecom event: its operator reports (calls are seen)
     books_pruned_at: float = 0.0
     alert: AlertSeen | None = None
+    next_alert: str | None = None  # the id the person's next alert takes (services/scorer/episodes.py)
 
     def seen(self, at: float) -> bool:
         """Note an event's time; return whether the books are due a pruning (`prune_due`)."""

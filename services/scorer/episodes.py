@@ -4,7 +4,11 @@ revision with the payments so far, the amount at risk grown) instead of raising 
 Two stages know the episode: stage one reads the person's own alerts back from the alerts topic (keyed by
 person, so co-partitioned with their events) and tells stage two, with each money-out, the alert still
 open (`open_episode`); stage two also remembers, per payee account, the payers it alerted about, which
-covers the moment before an alert comes back round. Both stages' state is snapshotted with the rest."""
+covers the moment before an alert comes back round. Before stage one hears of an alert, a victim's
+payments to two payees (a second apart, or a backlog caught up after a restart) are scored on two
+partitions of stage two at once: both may raise one, so stage one names the id the person's next alert
+takes (`opening`), and both reach coordination as revisions of the same alert. Both stages' state is
+snapshotted with the rest."""
 
 from __future__ import annotations
 
@@ -22,20 +26,39 @@ from streams.schemas.movements import Movement, OpenEpisode
 
 def remember(person: PersonState, alert: Alert) -> None:
     """Stage one: the person's alert, or a later revision of it, as the alerts topic brings it back."""
+    if person.next_alert == str(alert.alert_id):
+        person.next_alert = None  # raised: the next alert, after this episode, takes another id
     current = person.alert
-    if current is not None:
-        if current.alert_id == str(alert.alert_id) and current.revision >= alert.revision:
+    payments = [_seen(p) for p in alert.payments]
+    if current is not None and current.alert_id == str(alert.alert_id):
+        # Revisions made apart (two payees' partitions) each hold their own payments: keep them all.
+        known = {p.ref for p in payments}
+        payments += [p for p in current.payments if p.ref not in known]
+        if current.revision >= alert.revision and len(payments) == len(current.payments):
             return  # an older revision, or a repeat
-        if current.alert_id != str(alert.alert_id) and current.last_at > alert.event_time.timestamp():
-            return  # an older episode's alert, late
+    elif current is not None and current.last_at > alert.event_time.timestamp():
+        return  # an older episode's alert, late
+    else:
+        current = None  # another alert: this one replaces it
+    payments.sort(key=lambda p: (p.at, p.ref))
+    newer = current if current is not None and current.revision > alert.revision else None
     person.alert = AlertSeen(
         alert_id=str(alert.alert_id),
-        revision=alert.revision,
-        incident_id=str(alert.incident_id or ""),
-        last_at=alert.event_time.timestamp(),
-        kind=alert.typology,
-        payments=[_seen(p) for p in alert.payments],
+        revision=newer.revision if newer else alert.revision,
+        incident_id=newer.incident_id if newer else str(alert.incident_id or ""),
+        last_at=max(alert.event_time.timestamp(), current.last_at if current else 0.0),
+        kind=newer.kind if newer else alert.typology,
+        payments=payments[-MAX_PAYMENTS:],
     )
+
+
+def opening(person: PersonState, phone: str, money: MoneyOut) -> uuid.UUID:
+    """Stage one: the id the person's next alert takes, named by their first money-out since their last
+    alert came back. Every alert stage two raises for the person before stage one hears of the first
+    shares it; the alert's consumers unite its revisions (docs/alerts.md)."""
+    if person.next_alert is None:
+        person.next_alert = str(alert_id_for("episode", keys.person_key(phone).decode(), money.ref))
+    return uuid.UUID(person.next_alert)
 
 
 def open_episode(person: PersonState, money: MoneyOut) -> OpenEpisode | None:
@@ -107,15 +130,10 @@ def decide(
             _Open(told.alert_id, told.revision, told.incident_id, list(told.payments), told.typology, last)
         )
     if candidates:
-        # The same alert seen twice: its latest revision; two alerts: the newer episode.
-        base = max(
-            candidates,
-            key=lambda c: (
-                (c.revision, c.last_at)
-                if len({x.alert_id for x in candidates}) == 1
-                else (c.last_at, c.revision)
-            ),
-        )
+        if len({c.alert_id for c in candidates}) == 1:
+            base = _united(candidates)  # the same alert seen twice: its payments from both
+        else:
+            base = max(candidates, key=lambda c: (c.last_at, c.revision))  # two alerts: the newer episode
         if any(p.event_ref == this.event_ref for p in base.payments):
             return None
         same_payee = any(
@@ -134,11 +152,27 @@ def decide(
     if not (alertable and may_open):
         return None
     return Raised(
-        alert_id_for("episode", keys.person_key(move.payer_phone).decode(), move.event_ref),
+        move.opens or alert_id_for("episode", keys.person_key(move.payer_phone).decode(), move.event_ref),
         1,
         incident_id_for(move.institution, move.account),
         [this],
         kind,
+    )
+
+
+def _united(same: list[_Open]) -> _Open:
+    """One alert as two sides know it (stage one, this partition): its latest revision, every payment
+    either holds."""
+    newest = max(same, key=lambda c: (c.revision, c.last_at))
+    payments = {p.event_ref: p for c in same for p in c.payments}
+    ordered = sorted(payments.values(), key=lambda p: (p.occurred_at, p.event_ref))[-MAX_PAYMENTS:]
+    return _Open(
+        newest.alert_id,
+        newest.revision,
+        newest.incident_id,
+        ordered,
+        newest.kind,
+        max(c.last_at for c in same),
     )
 
 

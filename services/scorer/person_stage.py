@@ -5,6 +5,7 @@ payee account's features and scores them (the payee lives in another partition o
 from __future__ import annotations
 
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -196,8 +197,11 @@ class PersonStage:
             if isinstance(outcome, WalletFlow):
                 out.append(self._record(_wallet_movement(outcome), record.timestamp))
             else:
-                episode = episodes.open_episode(people[event.person_phone], outcome.money)
-                out.extend(self._record(m, record.timestamp) for m in self._movements(outcome, episode))
+                person = people[event.person_phone]
+                episode = episodes.open_episode(person, outcome.money)
+                opens = episodes.opening(person, event.person_phone, outcome.money)
+                moves = self._movements(outcome, episode, opens)
+                out.extend(self._record(m, record.timestamp) for m in moves)
         people.touched(event.person_phone, event.occurred_at.timestamp())
 
     def _record(self, move: Movement, ts: int) -> Record:
@@ -208,7 +212,7 @@ class PersonStage:
             timestamp_ms=ts,
         )
 
-    def _movements(self, o: PersonOutcome, episode: OpenEpisode | None) -> list[Movement]:
+    def _movements(self, o: PersonOutcome, episode: OpenEpisode | None, opens: uuid.UUID) -> list[Movement]:
         """The money-out seen from the payee (with the payer's features, to be scored there) and, the
         first time only, from the payer's account."""
         m = o.money
@@ -232,6 +236,7 @@ class PersonStage:
             call_caller=o.call.caller if o.call is not None else None,
             rescore=o.rescore,
             episode=episode,
+            opens=opens,
             **common,
         )
         moves = [inflow]

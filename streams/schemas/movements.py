@@ -47,6 +47,9 @@ class Movement(BaseModel):
     call_caller: Phone | None = None  # its caller, checked against the blocklist
     rescore: bool = False  # already counted; scored again because a call before it arrived late
     episode: OpenEpisode | None = None  # inflows: the payer's open alert, if any
+    # Inflows: the id a new alert of the payer takes (stage one's `episodes.opening`); absent from an older
+    # scorer's records, where the payment's own ref names it.
+    opens: uuid.UUID | None = None
 
 
 movement_adapter: TypeAdapter[Movement] = TypeAdapter(Movement)

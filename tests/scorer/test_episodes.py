@@ -106,6 +106,39 @@ def test_a_payment_to_another_payee_continues_the_episode_once_stage_one_knows_t
     assert score(stage_two, through(persons, friend.transfer("60.00", minutes_ago=2)))[0] == []
 
 
+def test_two_payees_paid_before_stage_one_hears_of_the_alert_make_one_alert() -> None:
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    other = Scene(s.victim, s.caller, s.payer_account, "MULE2OTHER")
+    # Both payments reach stage two (two partitions) before the first alert comes back round.
+    first_moves = through(persons, s.call(), s.transfer("30000.00", minutes_ago=10))
+    second_moves = through(persons, other.transfer("20000.00", minutes_ago=9))
+    (first,), _ = score(stage_two, first_moves)
+    (second,), _ = score(accounts(), second_moves)
+    assert second.alert_id == first.alert_id and (first.revision, second.revision) == (1, 1)
+    # Back on the alerts topic, in either order: stage one keeps both payments, and the next payment, to
+    # the second payee, is the next revision with all three.
+    back(persons, second)
+    back(persons, first)
+    third = through(persons, other.transfer("10000.00", minutes_ago=5))
+    (revision,), _ = score(stage_two, third)
+    assert revision.alert_id == first.alert_id and revision.revision == 2
+    assert [p.payee_account for p in revision.payments] == [s.payee_account, "MULE2OTHER", "MULE2OTHER"]
+    assert Decimal(revision.amount_at_risk or "0") == Decimal("60000.00")
+
+
+def test_the_alert_after_an_episode_has_an_id_of_its_own() -> None:
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    days_4 = 4 * 24 * 60
+    episode = through(persons, s.call(minutes_ago=days_4 + 40), s.transfer("30000.00", minutes_ago=days_4))
+    (alert,), _ = score(stage_two, episode)
+    back(persons, alert)
+    later = Scene(s.victim, s.caller, s.payer_account, "MULE3LATER")  # four days later, the episode closed
+    (fresh,), _ = score(stage_two, through(persons, later.transfer("40000.00", minutes_ago=4)))
+    assert fresh.alert_id != alert.alert_id and fresh.revision == 1
+
+
 def test_a_payment_scored_again_after_a_late_call_raises_nothing_new() -> None:
     s = scene()
     persons, stage_two = stage_one(), accounts()
