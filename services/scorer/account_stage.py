@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from aiokafka import TopicPartition
@@ -82,23 +83,36 @@ class AccountStage:
         self.rule: Rule = rule or MuleFanIn(settings)
         self.knowledge: FraudKnowledge = knowledge or NothingKnown()
         self.accounts: dict[int, Book[AccountState]] = {}
-        # Institutions seen reporting outflows (any partition's): not snapshotted, relearnt in minutes.
+        # Institutions seen reporting outflows (any partition's). Every partition's snapshot holds the
+        # whole map, so a restarted instance knows at once which payees' outflows can be seen: a bank that
+        # reports a few outflows a day would otherwise read as silent for hours.
         self.reporters = Reporters()
         self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
         self.checkpoints = Checkpoints(
             snapshots,
             stage="accounts",
-            layout=layout(AccountState),
+            layout=layout(AccountState, Reporters),
             interval_s=settings.snapshot_interval_seconds,
-            export=lambda n: {k: encode(a) for k, a in self.accounts.get(n, Book()).items()},
+            export=self._export,
             restore=self._restore,
             drop=self._drop,
             revoke_tail=settings.snapshot_revoke_tail_records,
             revoke_budget_s=settings.snapshot_revoke_budget_seconds,
         )
 
-    def _restore(self, partition: int, state: dict[str, object]) -> None:
-        self.accounts[partition] = Book.restored({k: decode(AccountState, a) for k, a in state.items()})
+    def _export(self, partition: int) -> dict[str, object]:
+        accounts = self.accounts.get(partition, Book())
+        return {
+            "accounts": {k: encode(a) for k, a in accounts.items()},
+            "reporters": dict(self.reporters.last),
+        }
+
+    def _restore(self, partition: int, state: dict[str, Any]) -> None:
+        self.accounts[partition] = Book.restored(
+            {k: decode(AccountState, a) for k, a in state["accounts"].items()}
+        )
+        for institution, at in state["reporters"].items():
+            self.reporters.saw(str(institution), float(at))
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
