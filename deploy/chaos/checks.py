@@ -196,17 +196,20 @@ async def check(
     # Alerts: every alert (revision) on the topic is stored, once; repeats are dropped by their id.
     # Each alert's records: (partition, offset, revision); and the alerts that ask to warn the citizen.
     where: dict[str, list[tuple[int, int, int]]] = {}
+    made: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # each record's revision and payments
     to_warn: set[str] = set()
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
-        where.setdefault(alert["alert_id"], []).append(
-            (record.partition, record.offset, int(alert.get("revision", 1)))
-        )
+        revision = int(alert.get("revision", 1))
+        where.setdefault(alert["alert_id"], []).append((record.partition, record.offset, revision))
+        refs = tuple(sorted(p["event_ref"] for p in alert.get("payments", [])))
+        made.setdefault(alert["alert_id"], []).append((revision, refs))
         if "warn_citizen" in alert.get("recommended_actions", []):
             to_warn.add(alert["alert_id"])
     latest = {alert_id: max(rev for _, _, rev in records) for alert_id, records in where.items()}
-    # A copy: a revision of an alert on the topic more than once.
-    alert_copies = sum(len(records) - len({rev for _, _, rev in records}) for records in where.values())
+    # A copy: the same revision of an alert on the topic more than once. Two revisions 1 with other
+    # payments (a victim's two payees scored at once, docs/alerts.md) are both the alert's, not copies.
+    alert_copies = sum(len(records) - len(set(records)) for records in made.values())
     async with sessions() as s:
         stored = {str(r[0]): int(r[1]) for r in await s.execute(text("select id, revision from alerts"))}
         warned = {str(r[0]) for r in await s.execute(text("select alert_id from citizen_warning_alerts"))}
