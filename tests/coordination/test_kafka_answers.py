@@ -3,10 +3,12 @@ refused without stopping the partition; an answer is bound to the topic it came 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable
 from typing import Any
 
+import orjson
 import pytest
 
 from services.coordination.instructions import consumer
@@ -79,10 +81,17 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
     await eventually(lambda: _is(2, committed(infra.kafka, group, intruder_topic)), timeout_s=20)
     got = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
     assert got["status"] in ("issued", "delivered") and got["held_amount"] is None
+    # A value no column can store (a NUL in its reason) passes the schema: refused, not retried until the
+    # consumer stops, so the answers after it are applied.
+    rejected = _answer(infra, stop, on=inst, naming=inst, outcome="rejected")
+    unstorable = dataclasses.replace(
+        rejected, value=orjson.dumps({**orjson.loads(rejected.value), "reason": "no\x00pe"})
+    )
     await _send(
         inst_kafka,
         [
             Record(topics.name(topics.responses_from(inst), infra.prefix), b"not json", key=b"x"),
+            unstorable,
             _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),
             _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="6000.00"),
             _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),  # too late: illegal, refused

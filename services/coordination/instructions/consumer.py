@@ -19,6 +19,7 @@ from services.coordination.instructions.service import Context
 from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.errors import DomainError
+from services.kit.inputs import body_problems
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
 from streams import acls, topics
@@ -39,6 +40,15 @@ def build_runner(
         for tp, records in batch.items():
             sender = topics.institution_of(tp.topic, family, common.topic_prefix)
             for record in records:
+                # The HTTP routes' edge rule too: a value the database cannot store (a NUL, a date past
+                # year 9999 in UTC) would fail every attempt and stop the partition's answers.
+                if unstorable := body_problems(record.value or b""):
+                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
+                    log.error(
+                        "unstorable response skipped",
+                        extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
+                    )
+                    continue
                 try:
                     response = response_adapter.validate_json(record.value or b"")
                 except ValidationError as exc:
