@@ -7,9 +7,10 @@ A batch's new ids are claimed, in doubt for a lease (`pending_until`), and commi
 produced; a retry of the same events, on this instance or another, finds them claimed and waits for the
 claim to settle, or is told they are in doubt (503 `in_doubt`, Retry-After), instead of sending them
 again. Kafka's acknowledgement settles the claims as accepted; a refusal before anything was handed over
-releases them (nothing can land). While a delivery runs past the answer, its lease is renewed; when the
-producer gives up on it, or the instance that claimed them is gone (the lease ran out), the topic is read
-back (streams.settle) and each claim settled by it: accepted if its event is there, released if not.
+releases them (nothing can land). While a delivery runs, its lease is renewed (as the caller waits for
+it, and after the answer if it runs past it); when the producer gives up on it, or the instance that
+claimed them is gone (the lease ran out), the topic is read back (streams.settle) and each claim settled
+by it: accepted if its event is there, released if not.
 """
 
 from __future__ import annotations
@@ -149,14 +150,28 @@ class Claims:
             await self._settle(claim, accepted=())  # nothing was handed over: nothing can land
             metrics.REJECTED.labels(claim.caller.kind, "unavailable").inc(len(claim.records))
             raise
-        timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
         try:
-            await asyncio.wait_for(asyncio.shield(delivery), timeout)
+            await self._wait(claim, delivery, deadline)
         except (TimeoutError, InDoubt) as exc:
             self._follow(claim, delivery)
             metrics.REJECTED.labels(claim.caller.kind, "in_doubt").inc(len(claim.records))
             raise InDoubt(IN_DOUBT) from exc
         await self._settle(claim, accepted=claim.records)
+
+    async def _wait(self, claim: _Claim, delivery: asyncio.Future[Any], deadline: float | None) -> None:
+        """Wait for the delivery until the deadline (None: however long Kafka takes), renewing the claim's
+        lease meanwhile: a lease that lapsed while its records were still in the producer's hands would
+        have the sweeper release them, and a retry send them again. TimeoutError at the deadline."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = LEASE_S / 3 if deadline is None else min(LEASE_S / 3, max(0.0, deadline - loop.time()))
+            try:
+                await asyncio.wait_for(asyncio.shield(delivery), wait)
+                return
+            except TimeoutError:
+                if deadline is not None and loop.time() >= deadline:
+                    raise
+            await self._renew(claim)
 
     def _follow(self, claim: _Claim, delivery: asyncio.Future[Any]) -> None:
         """Settle the claim in the background once the delivery's outcome is known."""
@@ -164,19 +179,23 @@ class Claims:
         self._following.add(task)
         task.add_done_callback(self._following.discard)
 
+    async def _renew(self, claim: _Claim) -> None:
+        ids = list(claim.records)
+        try:
+            async with unit_of_work(self.sessions) as session:
+                until = datetime.now(UTC) + timedelta(seconds=LEASE_S)
+                await repository.renew(
+                    session, institution_id=claim.caller.institution_id, event_ids=ids, until=until
+                )
+        except Exception:  # noqa: BLE001 - the database may be down; the lease then lapses
+            log.warning("claim lease not renewed", extra=log_fields(events=len(ids)))
+
     async def _follow_up(self, claim: _Claim, delivery: asyncio.Future[Any]) -> None:
         ids = list(claim.records)
         while not delivery.done():
             await asyncio.wait([delivery], timeout=LEASE_S / 3)
             if not delivery.done():
-                try:
-                    async with unit_of_work(self.sessions) as session:
-                        until = datetime.now(UTC) + timedelta(seconds=LEASE_S)
-                        await repository.renew(
-                            session, institution_id=claim.caller.institution_id, event_ids=ids, until=until
-                        )
-                except Exception:  # noqa: BLE001 - the database may be down; the lease then lapses
-                    log.warning("claim lease not renewed", extra=log_fields(events=len(ids)))
+                await self._renew(claim)
         if delivery.exception() is None:
             await self._settle(claim, accepted=ids)
             return

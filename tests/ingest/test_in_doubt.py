@@ -3,6 +3,7 @@ so (or waits) instead of sending them again, and the claims are settled by what 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -16,10 +17,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.local import kafka as local_kafka
-from services.ingest import repository
+from services.ingest import claims as claims_module
+from services.ingest import repository, service
 from services.ingest.claims import Claims
 from services.ingest.models import IngestedEvent
 from services.ingest.settings import IngestSettings
+from services.institutions.credentials import Caller
 from services.kit.db import unit_of_work
 from streams import keys, topics
 from streams.producer import Producer, Record
@@ -159,3 +162,41 @@ async def test_a_claim_released_just_after_a_retry_met_it_is_claimed_again_not_t
     assert answer.status_code == 200
     assert answer.json() == {"accepted": 1, "duplicates": []}
     assert await _copies(infra, {event["event_id"]}) == [event["event_id"]]
+
+
+async def test_events_waiting_on_kafka_as_long_as_it_takes_keep_their_claims(infra, sessions, monkeypatch):
+    """The intake waits for Kafka however long it takes; meanwhile the claims' lease is renewed, since a
+    lapsed one would have the sweeper release events still in the producer's hands (and a retry of them
+    send them again once they had landed)."""
+    monkeypatch.setattr(claims_module, "LEASE_S", 1.5)
+    telecom, _ = await f.institution(sessions, "telecom")
+    caller = Caller(institution_id=telecom, kind="telecom")
+    bounds = infra.common.event_time_bounds()
+    calls = [f.call(f.phone(), start=f.minutes_ago(5), minutes=1) for _ in range(2)]
+    warm, event = service.validate_events(calls, source="telecom", bounds=bounds)
+    kafka = infra.kafka.as_principal("stopline-ingest")
+    producer = Producer(kafka, client_id="test-ingest-lease")
+    await producer.start()
+    claims = Claims(sessions, producer, kafka, topic_prefix=infra.prefix)
+    try:
+        # The producer learns the topic's partitions first (a frozen broker would not tell it).
+        await claims.accept(caller=caller, events=[warm], answer_within_s=None)
+        with _broker_frozen():
+            waiting = asyncio.create_task(claims.accept(caller=caller, events=[event], answer_within_s=None))
+            first = await eventually(lambda: _lease(sessions, telecom, event.event_id))
+            # Past the lease it was claimed with, the claim is still the waiting instance's.
+            await eventually(lambda: f.now() > first + timedelta(seconds=0.5), timeout_s=5)
+            assert await _lease(sessions, telecom, event.event_id) > f.now()
+            assert not waiting.done()
+        result = await waiting
+    finally:
+        await producer.stop()
+    assert (result.accepted, result.duplicates) == (1, [])
+    assert await _lease(sessions, telecom, event.event_id) is None  # settled: accepted
+    assert await _copies(infra, {event.event_id}) == [event.event_id]
+
+
+async def _lease(sessions: Any, institution: str, event_id: str) -> Any:
+    async with sessions() as s:
+        row = await s.get(IngestedEvent, (institution, event_id))
+        return None if row is None else row.pending_until
