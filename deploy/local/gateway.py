@@ -25,6 +25,7 @@ import httpx
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from services.kit.errors import NotAuthenticated
 from services.kit.logging import log_fields
@@ -39,6 +40,7 @@ class Behaviour:
     """How the gateway behaves; tests change it while it runs."""
 
     delay_s: float = 0.0  # answer this late (a slow gateway)
+    trickle_s: float = 0.0  # take the message, then send the answer's body a byte at a time this far apart
     fail_next: int = 0  # answer the next N requests with 503
     receipt: str | None = "delivered"  # receipt to send back; None: none
     receipt_delay_s: float = 0.05
@@ -113,7 +115,15 @@ class Receiver:
             return Response(status_code=202)
         self.messages[ident] = Received(channel, ident, time.time(), payload)
         self._spawn(self._follow_up(channel, secret, payload))
+        if self.behaviour.trickle_s:
+            return StreamingResponse(self._trickle(self.behaviour.trickle_s), status_code=202)
         return Response(status_code=202)
+
+    @staticmethod
+    async def _trickle(every_s: float) -> AsyncIterator[bytes]:
+        for _ in range(10):
+            await asyncio.sleep(every_s)
+            yield b" "
 
     def _view(self, m: Received) -> dict[str, Any]:
         ident = m.message_id

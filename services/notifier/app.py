@@ -49,7 +49,7 @@ def build(
     settings.check_production_secrets(common.environment)
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    sealer = Sealer(settings.payload_key)
+    sealer = Sealer(settings.payload_key, previous=[settings.payload_key_previous])
     bridge = bridge or CoordinationCases(unit=settings.case_unit)
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)

@@ -33,6 +33,11 @@ class NotifierSettings(BaseSettings):
     payload_key: str = Field(
         DEV_PAYLOAD_KEY, description="base64 AES-256 key sealing queued message bodies (they hold the link)"
     )
+    payload_key_previous: str = Field(
+        "",
+        description="the STOPLINE_NOTIFIER_PAYLOAD_KEY being rotated out: messages it sealed, still queued, "
+        "open until sent or dead",
+    )
 
     send_timeout_s: float = Field(2.0, gt=0, description="timeout of one call to a gateway")
     max_attempts: int = Field(5, ge=1, description="attempts per channel before the message is dead")

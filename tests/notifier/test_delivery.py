@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import uuid
+from datetime import timedelta
+
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.kit.audit.models import AuditEntry
+from services.kit.db import unit_of_work
+from services.kit.sealing import Sealer
+from services.notifier.delivery import repository
+from services.notifier.delivery.channels import Channels
+from services.notifier.delivery.models import Delivery
+from services.notifier.delivery.worker import DeliveryWorker
+from services.notifier.settings import NotifierSettings
 from tests import factories as f
 from tests.kafka_tools import eventually
 from tests.notifier.helpers import deliveries_for, desk_task_for, messages_to
@@ -110,3 +123,58 @@ async def test_gateway_errors_are_retried_with_backoff(notifier, sessions):
     assert 2 <= d.attempts <= notifier.settings.max_attempts
     assert d.last_error and "503" in d.last_error
     assert len(messages_to(notifier.sms.receiver, phone)) == 1
+
+
+async def test_a_gateway_slow_to_finish_its_answer_is_cut_at_the_send_timeout(notifier, sessions):
+    """httpx's timeout bounds each read, not the send: an answer a byte at a time (each within it) would
+    keep the send past the worker's lease, and another worker would send the message again."""
+    phone = f.phone()
+    behaviour = notifier.sms.receiver.behaviour
+    behaviour.trickle_s = notifier.settings.send_timeout_s / 4  # 10 bytes: 2.5 times the timeout
+    behaviour.receipt = None  # (a receipt would settle the message before the attempt's outcome)
+    try:
+        await notifier.alert(phone)
+        await eventually(lambda: _attempted(sessions, phone), timeout_s=20)
+    finally:
+        behaviour.trickle_s, behaviour.receipt = 0.0, "delivered"
+    [d] = await deliveries_for(sessions, phone)
+    assert f"Timeout: no answer within {notifier.settings.send_timeout_s} s" == d.last_error
+    # The gateway had taken it: the retry carries the same id, is acknowledged and not sent again.
+    await eventually(lambda: _status(sessions, phone, "sent"), timeout_s=10)
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1
+
+
+async def test_a_sender_whose_lease_ran_out_does_not_set_back_a_newer_claim(notifier, sessions):
+    phone = f.phone()
+    await notifier.alert(phone)
+    await eventually(lambda: _status(sessions, phone, "delivered"), timeout_s=20)
+    [d] = await deliveries_for(sessions, phone)
+    # The row as another worker's claim leaves it: its third attempt, leased far ahead.
+    async with unit_of_work(sessions) as s:
+        values = {"status": "sending", "attempts": 3, "next_attempt_at": f.now() + timedelta(hours=1)}
+        await s.execute(update(Delivery).where(Delivery.id == d.id).values(**values))
+    retry = {"status": "pending", "next_attempt_at": f.now(), "last_error": "late"}
+    async with unit_of_work(sessions) as s:  # the second claim's late failure: not recorded
+        assert not await repository.finish_attempt(s, delivery_id=d.id, attempt=2, values=retry)
+    [now] = await deliveries_for(sessions, phone)
+    assert (now.status, now.attempts, now.last_error) == ("sending", 3, d.last_error)
+    async with unit_of_work(sessions) as s:  # its late success is: the gateway has the message
+        sent = {"status": "sent", "sent_at": f.now(), "sealed_body": None}
+        assert await repository.finish_attempt(s, delivery_id=d.id, attempt=2, values=sent)
+    [now] = await deliveries_for(sessions, phone)
+    assert now.status == "sent"
+
+
+async def test_a_message_no_configured_key_opens_fails_alone(sessions):
+    """Sealed under a key rotated out and no longer configured: that attempt fails, with a reason, and the
+    round's other sends are recorded as usual (before, it raised out of the whole round)."""
+    settings = NotifierSettings()
+    old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    worker = DeliveryWorker(sessions, settings, Channels(settings, httpx.AsyncClient()), Sealer(new))
+    d = Delivery(id=uuid.uuid4(), channel="sms", attempts=1)
+    d.sealed_body = Sealer(old).seal(b"{}", context=d.id.bytes)
+    attempt = await worker._send(d)
+    assert (attempt.ok, attempt.error) == (False, "sealed body cannot be opened with the payload key")
+    # With the former key configured as the previous one, it opens (and is sent: here, to nowhere).
+    rotated = DeliveryWorker(sessions, settings, worker.channels, Sealer(new, previous=[old]))
+    assert rotated.sealer.open(d.sealed_body, context=d.id.bytes) == b"{}"

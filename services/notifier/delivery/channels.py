@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -17,6 +18,7 @@ class Channels:
             "sms": (settings.sms_url, settings.sms_secret),
             "push": (settings.push_url, settings.push_secret),
         }
+        self.send_timeout_s = settings.send_timeout_s
         self.timeout = httpx.Timeout(settings.send_timeout_s)
 
     def secret(self, channel: str) -> str:
@@ -33,7 +35,12 @@ class Channels:
             **signing.headers(secret, int(time.time()), body),
         }
         try:
-            response = await self.client.post(url, content=body, headers=headers, timeout=self.timeout)
+            # httpx's timeout bounds each step (connect, write, every read), not the whole send: a gateway
+            # answering a byte at a time would outlast the worker's lease, and another worker send it again.
+            async with asyncio.timeout(self.send_timeout_s):
+                response = await self.client.post(url, content=body, headers=headers, timeout=self.timeout)
+        except TimeoutError:
+            return False, None, f"Timeout: no answer within {self.send_timeout_s} s"
         except httpx.HTTPError as exc:
             return False, None, f"{type(exc).__name__}: {exc}"[:500]
         if 200 <= response.status_code < 300:

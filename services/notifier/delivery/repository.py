@@ -43,15 +43,18 @@ async def claim_due(session: AsyncSession, *, now: datetime, lease_s: float, lim
     return list((await session.execute(stmt)).scalars())
 
 
-async def finish_attempt(session: AsyncSession, *, delivery_id: uuid.UUID, values: dict[str, Any]) -> bool:
-    """Record the attempt's result unless a receipt got there first (then the row is no longer sending)."""
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "sending")
-        .values(**values)
-        .returning(Delivery.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+async def finish_attempt(
+    session: AsyncSession, *, delivery_id: uuid.UUID, attempt: int, values: dict[str, Any]
+) -> bool:
+    """Record the result of the row's `attempt`th claim unless a receipt got there first (then the row is no
+    longer sending). A failure is recorded only by the claim still current: a sender whose lease ran out
+    must not set back a row another has claimed since (its outcome then overwritten, or the row marked
+    dead while the other's send goes through). A success is recorded whichever claim made it."""
+    stmt = update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending")
+    if values.get("status") != "sent":
+        stmt = stmt.where(Delivery.attempts == attempt)
+    returned = await session.execute(stmt.values(**values).returning(Delivery.id))
+    return returned.scalar_one_or_none() is not None
 
 
 async def get(session: AsyncSession, delivery_id: uuid.UUID, *, for_update: bool = False) -> Delivery | None:

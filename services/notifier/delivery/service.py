@@ -119,7 +119,7 @@ async def record_attempt(
             "next_attempt_at": now + timedelta(seconds=delay),
             "last_error": attempt.error,
         }
-    if await repository.finish_attempt(session, delivery_id=d.id, values=values):
+    if await repository.finish_attempt(session, delivery_id=d.id, attempt=d.attempts, values=values):
         metrics.DELIVERIES.labels(d.channel, result).inc()
         if result == "sent":
             metrics.EVENT_TO_SENT.labels(d.channel).observe(max((now - event_time).total_seconds(), 0))

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit.db import unit_of_work
@@ -87,6 +88,11 @@ class DeliveryWorker(PeriodicJob):
         if delivery.sealed_body is None or delivery.attempts > self.settings.max_attempts:
             # A lease ran out after the last attempt (the sender died): nothing more to try.
             return service.Attempt(delivery, False, None, "no attempts left")
-        body = self.sealer.open(delivery.sealed_body, context=delivery.id.bytes)
+        try:
+            body = self.sealer.open(delivery.sealed_body, context=delivery.id.bytes)
+        except InvalidTag:
+            # Sealed under a key this process does not hold: this message fails, not the whole round (the
+            # others' sends would go out with their results unrecorded, and go out again).
+            return service.Attempt(delivery, False, None, "sealed body cannot be opened with the payload key")
         ok, status, error = await self.channels.post(delivery.channel, message_id=str(delivery.id), body=body)
         return service.Attempt(delivery, ok, status, error)
