@@ -20,6 +20,7 @@ class Receiver:
     raw: list[str] = field(default_factory=list)  # message id of every delivery, repeats included
     processed: dict[str, dict[str, object]] = field(default_factory=dict)
     bad_signatures: int = 0
+    trickle_s: float = 0.0  # take the message, then send the answer's body a byte at a time this far apart
     _server: asyncio.Server | None = None
 
     @property
@@ -45,8 +46,15 @@ class Receiver:
                 lowered = {k.lower(): v for k, v in headers.items()}
                 body = await reader.readexactly(int(lowered.get("content-length", "0")))
                 status = self._handle(headers, body)
-                writer.write(f"HTTP/1.1 {status} OK\r\ncontent-length: 0\r\n\r\n".encode())
-                await writer.drain()
+                if not self.trickle_s:
+                    writer.write(f"HTTP/1.1 {status} OK\r\ncontent-length: 0\r\n\r\n".encode())
+                    await writer.drain()
+                    continue
+                writer.write(f"HTTP/1.1 {status} OK\r\ncontent-length: 10\r\n\r\n".encode())
+                for _ in range(10):
+                    await asyncio.sleep(self.trickle_s)
+                    writer.write(b" ")
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -22,10 +22,11 @@ from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
 from services.coordination.settings import CoordinationSettings
+from services.kit.audit.models import AuditEntry
 from streams import admin, topics
 from tests import factories as f
 from tests.conftest import plain_dsn
-from tests.coordination.conftest import FAST, App, bank, issue, open_case
+from tests.coordination.conftest import FAST, App, bank, issue, open_case, respond
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
 from tests.metrics import sample
@@ -395,6 +396,61 @@ async def test_the_backlog_and_the_dead_letters_are_measured(infra, coord, sessi
     assert given_up_rows >= 1
     counted = await sample(coord.client, "stopline_outbox_dead_total", channel="webhook") - dead_count
     assert counted == given_up_rows
+
+
+async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_answer(infra, coord, sessions):
+    """The last webhook attempt takes the instruction, then answers slower than the relay's timeout (a
+    byte at a time, each within httpx's own read timeout): the whole call is cut at the timeout, the
+    message is dead after exactly its attempts, the instruction fails; the bank, which had it, executes
+    it and answers, and the answer is applied, not refused. Once the same hold is issued again, a late
+    answer to the failed one is kept and audited beside it."""
+    op = f.officer()
+    receiver = Receiver(secret="", trickle_s=FAST["webhook_timeout_s"] / 4)
+    inst, key, secret = await bank(sessions, kafka=False, webhook_url=receiver.url)
+    assert secret is not None
+    receiver.secret = secret
+    accounts = [f.account("MULE") for _ in range(2)]
+    case_id = await open_case(coord.client, op, *[(inst, a, "1000.00") for a in accounts])
+    stops = [
+        await issue(
+            coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=a, amount="1000.00"
+        )
+        for a in accounts
+    ]
+    relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 1}), sessions)
+    await receiver.start()
+    await relay.start()
+    try:
+
+        async def failed() -> bool:
+            statuses = [
+                (await coord.client.get(f"/v1/instructions/{s['id']}", headers=op)).json()["status"]
+                for s in stops
+            ]
+            return statuses == ["failed", "failed"]
+
+        await eventually(failed, timeout_s=15)
+    finally:
+        await relay.stop()
+        await receiver.stop()
+    assert sorted(receiver.raw) == sorted(s["id"] for s in stops)  # one attempt each: the bound
+    async with sessions() as s:
+        mine = (OutboxMessage.institution_id == inst) & (OutboxMessage.channel == "webhook")
+        rows = (await s.execute(select(OutboxMessage).where(mine))).scalars()
+        assert {(r.attempts, r.last_error) for r in rows} == {(1, "Timeout: no answer within 2.0 s")}
+
+    answered = await respond(coord.client, key, stops[0]["id"], "executed", held_amount="1000.00")
+    assert answered.status_code == 200 and answered.json()["status"] == "executed"
+
+    hold = {"kind": "stop_payment", "institution_id": inst, "account": accounts[1], "amount": "1000.00"}
+    again = await issue(coord.client, op, case_id, **hold)
+    late = await respond(coord.client, key, stops[1]["id"], "executed", held_amount="1000.00")
+    assert late.status_code == 200 and late.json()["status"] == "failed"
+    async with sessions() as s:
+        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == stops[1]["id"]).order_by(AuditEntry.id)
+        assert (await s.execute(stmt)).scalars().all()[-1] == "instruction.answered_after_failure"
+    held = (await coord.client.get(f"/v1/instructions/{again['id']}", headers=op)).json()
+    assert held["status"] in ("issued", "delivered")  # the hold in force is the one issued again
 
 
 def test_signature_covers_timestamp_and_body():

@@ -13,8 +13,10 @@ from tests.coordination.conftest import bank, issue, open_case, respond
 
 
 def test_final_states_never_change():
-    for status in ("rejected", "account_not_found", "failed", "declined", "cancelled", "expired", "released"):
+    for status in ("rejected", "account_not_found", "declined", "cancelled", "expired", "released"):
         assert states.allowed("stop_payment", status) == frozenset()
+    # Failed (delivery given up) takes only an answer: the institution had the instruction after all.
+    assert states.allowed("stop_payment", "failed") == states.ANSWERS
     with pytest.raises(Conflict) as err:
         states.check(kind="query", current="executed", target="expired")
     assert err.value.details["current_status"] == "executed"

@@ -240,12 +240,26 @@ class Relay:
             metrics.DEAD.labels("kafka").inc()
             log.error("outbox message given up", extra=log_fields(message_id=row.message_id, error=error))
 
-    async def _dead(self, session: AsyncSession, row: OutboxMessage, *, at: datetime, error: str) -> None:
-        await repository.give_up(session, row.id, at=at, error=error)
-        if row.payload.get("type") == "instruction" and row.instruction_id is not None:
+    async def _dead(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        *,
+        at: datetime,
+        error: str,
+        claim: repository.Claim | None = None,
+    ) -> bool:
+        """Give the message up (where `claim`, if given, still holds it); its instruction fails when no
+        other channel's message of it is still to be sent. True if it was given up here."""
+        if not await repository.give_up(session, claim or row.id, at=at, error=error):
+            return False
+        instruction = row.payload.get("type") == "instruction" and row.instruction_id is not None
+        if instruction and not await repository.others_waiting(session, row):
+            assert row.instruction_id is not None
             await instructions.delivery_failed(
                 session, instruction_id=row.instruction_id, error=error, topic_prefix=self.common.topic_prefix
             )
+        return True
 
     async def _fence(self, publishers: set[str | None]) -> set[str | None]:
         """Fence the producers of earlier attempts; return those that could not be (their rows wait). This
@@ -412,36 +426,44 @@ class Relay:
         else:
             body = orjson.dumps(row.payload)
             assert self.http is not None, "relay clients not open"
+            timeout_s = self.settings.webhook_timeout_s
             try:
-                response = await self.http.post(
-                    url, content=body, headers=signing.headers(secret, body, row.message_id)
-                )
+                # httpx's timeout bounds each step (connect, write, every read), not the call: a receiver
+                # answering a byte at a time would outlast the lease, and another relay post it again.
+                async with asyncio.timeout(timeout_s):
+                    response = await self.http.post(
+                        url, content=body, headers=signing.headers(secret, body, row.message_id)
+                    )
                 if not 200 <= response.status_code < 300:
                     error = f"HTTP {response.status_code}"
+            except TimeoutError:
+                error = f"Timeout: no answer within {timeout_s} s"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
         metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - began)
         now = datetime.now(UTC)
+        claim = repository.claim_of(row)
+        attempt = claim[1]  # this one's number: the row still shows the attempts before it
+        last = attempt >= self.settings.webhook_max_attempts
         async with unit_of_work(self.sessions) as session:
-            if error is None:
+            if error is None:  # delivered, whichever relay's claim holds the row now
                 await repository.mark_sent(session, [row.id], at=now)
                 await instructions.mark_delivered(session, instruction_ids=_instruction_ids([row]), at=now)
-            elif row.attempts >= self.settings.webhook_max_attempts:
-                await self._dead(session, row, at=now, error=error)
+            elif last:
+                # Not if another relay took the row meanwhile (this lease lapsed): its attempt decides.
+                last = await self._dead(session, row, at=now, error=error, claim=claim)
             else:
-                await repository.retry_later(
-                    session, row.id, at=now + self._backoff(row.attempts), error=error
-                )
+                await repository.retry_later(session, claim, at=now + self._backoff(attempt - 1), error=error)
         if error is None:
             metrics.DELIVERED.labels("webhook").inc()
             metrics.DELIVERY_SECONDS.labels("webhook").observe((now - row.created_at).total_seconds())
         else:
             metrics.WEBHOOK_FAILURES.inc()
-            if row.attempts >= self.settings.webhook_max_attempts:
+            if last:
                 metrics.DEAD.labels("webhook").inc()
             log.warning(
                 "webhook failed",
-                extra=log_fields(message_id=row.message_id, attempt=row.attempts, error=error),
+                extra=log_fields(message_id=row.message_id, attempt=attempt, error=error),
             )
 
     def _backoff(self, attempts: int) -> timedelta:

@@ -120,16 +120,51 @@ async def claim(session: AsyncSession, *, channel: str, limit: int, lease: timed
     return rows
 
 
-async def retry_later(session: AsyncSession, row_id: int, *, at: datetime, error: str) -> None:
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id).values(next_attempt_at=at, last_error=error)
-    )
+async def retry_later(session: AsyncSession, claim: Claim, *, at: datetime, error: str) -> bool:
+    """Schedule the next attempt where this claim still holds the unsent row (a relay whose lease lapsed
+    must not move another's lease); True if it did."""
+    return await _where_claimed(session, claim, next_attempt_at=at, last_error=error)
 
 
-async def give_up(session: AsyncSession, row_id: int, *, at: datetime, error: str) -> None:
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row_id).values(dead_at=at, last_error=error)
+async def give_up(session: AsyncSession, claim: Claim | int, *, at: datetime, error: str) -> bool:
+    """The row is dead (where this claim still holds it, unsent; a bare id: whatever claimed it); True if
+    it was given up here."""
+    if isinstance(claim, int):
+        done = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claim, OutboxMessage.sent_at.is_(None))
+            .values(dead_at=at, last_error=error)
+            .returning(OutboxMessage.id)
+        )
+        return done.scalar_one_or_none() is not None
+    return await _where_claimed(session, claim, dead_at=at, last_error=error)
+
+
+async def _where_claimed(session: AsyncSession, claim: Claim, **values: object) -> bool:
+    row_id, attempts = claim
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.attempts == attempts,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.dead_at.is_(None),
+        )
+        .values(**values)
+        .returning(OutboxMessage.id)
     )
+    return done.scalar_one_or_none() is not None
+
+
+async def others_waiting(session: AsyncSession, row: OutboxMessage) -> bool:
+    """Whether another message of the same instruction is still to be sent (its other channel)."""
+    stmt = select(func.count()).where(
+        OutboxMessage.instruction_id == row.instruction_id,
+        OutboxMessage.id != row.id,
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.dead_at.is_(None),
+    )
+    return int((await session.execute(stmt)).scalar_one()) > 0
 
 
 async def backlog(session: AsyncSession) -> dict[str, tuple[int, datetime]]:

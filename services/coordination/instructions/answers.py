@@ -13,7 +13,7 @@ from services.coordination.cases import receivers
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, legal_basis, transition
-from services.coordination.instructions.states import ANSWERS, Status
+from services.coordination.instructions.states import ACTIVE, ANSWERS, HOLD_KINDS, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.errors import InvalidInput, NotFound
@@ -75,6 +75,23 @@ async def answer(
         )
         metrics.RESPONSES.labels(channel, response.outcome).inc()
         return row
+    if await _issued_again(session, row, response):
+        # Delivery had been given up (the last attempt timed out after the institution took it) and the
+        # hold issued again: the institution answers the first after all. Kept and audited; the hold in
+        # force at Stopline is the one issued again, which the institution answers too.
+        await _store(session, row, response, channel)
+        await audit.record(
+            session,
+            actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
+            action="instruction.answered_after_failure",
+            entity_type="instruction",
+            entity_id=row.id,
+            case_id=row.case_id,
+            legal_basis=legal_basis(row),
+            after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
+        )
+        metrics.RESPONSES.labels(channel, response.outcome).inc()
+        return row
     now = datetime.now(UTC)
     held = (
         response.held_amount
@@ -114,8 +131,21 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
     return not any(r.outcome in FINAL_OUTCOMES for r in earlier)
 
 
+async def _issued_again(session: AsyncSession, row: Instruction, response: Response) -> bool:
+    """A failed hold (delivery given up) whose answer would put it in force beside the same hold issued
+    again since: one hold per case, account and kind is in force (the database's unique index)."""
+    if row.status != Status.FAILED or row.kind not in HOLD_KINDS or response.outcome not in ACTIVE:
+        return False
+    again = await repository.find_active(
+        session, case_id=row.case_id, kind=row.kind, institution_id=row.institution_id, account=row.account
+    )
+    return again is not None
+
+
 async def _store(session: AsyncSession, row: Instruction, response: Response, channel: str) -> None:
-    await repository.add_response(
+    """Keep the answer; its id taken meanwhile by an answer to another instruction (whose row lock this
+    one did not wait on) undoes the whole answer."""
+    stored = await repository.add_response(
         session,
         {
             "response_id": response.response_id,
@@ -129,6 +159,8 @@ async def _store(session: AsyncSession, row: Instruction, response: Response, ch
             "responded_at": response.responded_at,
         },
     )
+    if not stored:
+        raise InvalidInput("this response id was used for another instruction")
 
 
 async def _effects(

@@ -5,13 +5,14 @@
           ├─decline─► declined       │                  ▼               ▼
           └─cancel──► cancelled      └──(an answer may overtake the relay's mark)──►
                                         executed | partially_executed | rejected | account_not_found
-    issued ──delivery gave up──► failed
+    issued ──delivery gave up──► failed ──(the institution had it after all: its answer)──► an answer
     executed | partially_executed (a hold: stop-payment or freeze)
           ──lapse──► expired   ──release executed──► released   ──freeze executed──► converted
     issued | delivered | acknowledged (a hold not yet executed) ──lapse──► expired
 
 Queries, stop-payments and returns are issued at once; freezes, extensions and releases wait for a
-supervisor other than the issuer. Final states never change.
+supervisor other than the issuer. Final states never change; `failed` (delivery given up) yields to an
+answer, which shows the institution had the instruction after all.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.PARTIALLY_EXECUTED: frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED}),
     S.REJECTED: frozenset(),
     S.ACCOUNT_NOT_FOUND: frozenset(),
-    S.FAILED: frozenset(),
+    S.FAILED: ANSWERS,  # a last attempt that timed out may have reached the institution
     S.DECLINED: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
