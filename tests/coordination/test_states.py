@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from services.coordination.instructions import states
 from services.kit.errors import Conflict
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.kafka_tools import eventually
 
 
 def test_final_states_never_change():
@@ -101,16 +105,101 @@ async def test_approval_needs_a_supervisor_other_than_the_issuer(coord, sessions
 
 
 @pytest.mark.integration
+async def test_a_freeze_awaiting_approval_is_not_approved_once_its_case_is_closed(coord, sessions):
+    c = coord.client
+    op, sup = f.officer(unit="cl-unit"), f.officer("supervisor", unit="cl-unit")
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "900.00"))
+    freeze = await issue(
+        c,
+        op,
+        case_id,
+        kind="freeze",
+        institution_id=inst,
+        account=account,
+        amount="900.00",
+        document_number="D",
+    )
+    closed = await c.patch(
+        f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "false_alarm"}, headers=op
+    )
+    assert closed.status_code == 200
+    approve = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)
+    assert approve.status_code == 409 and approve.json()["error"]["details"]["case_status"] == "closed"
+    got = (await c.get(f"/v1/instructions/{freeze['id']}", headers=op)).json()
+    assert got["status"] == "awaiting_approval"  # never sent to the bank
+
+
+@pytest.mark.integration
+async def test_an_instruction_issued_while_its_case_closes_waits_and_is_refused(coord, sessions):
+    c = coord.client
+    op = f.officer(unit="cl-unit")
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "800.00"))
+    stop = {"kind": "stop_payment", "institution_id": inst, "account": account, "amount": "800.00"}
+    async with sessions() as closing, closing.begin():  # a close, not committed yet
+        await closing.execute(
+            text("update cases set status = 'closed', outcome = 'false_alarm' where id = :id"),
+            {"id": case_id},
+        )
+        issuing = asyncio.create_task(c.post(f"/v1/cases/{case_id}/instructions", json=stop, headers=op))
+        await eventually(lambda: _waiting_on_a_lock(sessions), timeout_s=10)  # the issue waits for it
+    answer = await issuing
+    assert answer.status_code == 409 and answer.json()["error"]["details"]["current_status"] == "closed"
+    assert (await c.get(f"/v1/cases/{case_id}/instructions", headers=op)).json() == []
+
+
+async def _waiting_on_a_lock(sessions) -> bool:
+    async with sessions() as s:
+        query = text(
+            "select count(*) from pg_stat_activity"
+            " where wait_event_type = 'Lock' and query ilike '%from cases%'"
+        )
+        return int((await s.execute(query)).scalar_one()) > 0
+
+
+async def _stop_in_force(coord, sessions, op: dict[str, str]) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """A bank's key, a case, and a stop-payment of 1,200 CNY the bank executed."""
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "1200.00"))
+    stop = await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1200.00"
+    )
+    assert (
+        await respond(coord.client, key, stop["id"], "executed", held_amount="1200.00")
+    ).status_code == 200
+    return key, case_id, stop
+
+
+@pytest.mark.integration
+async def test_one_release_at_a_time_and_nothing_approved_on_a_hold_no_longer_in_force(coord, sessions):
+    c = coord.client
+    op, sup = f.officer(unit="rl-unit"), f.officer("supervisor", unit="rl-unit")
+    key, case_id, stop = await _stop_in_force(coord, sessions, op)
+    release = await issue(c, op, case_id, kind="release", parent_id=stop["id"], document_number="REL-1")
+    second = await c.post(
+        f"/v1/cases/{case_id}/instructions",
+        json={"kind": "release", "parent_id": stop["id"], "document_number": "REL-2"},
+        headers=op,
+    )
+    assert second.status_code == 409 and second.json()["error"]["details"]["release_id"] == release["id"]
+    ext = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
+    assert (await c.post(f"/v1/instructions/{release['id']}/approve", headers=sup)).status_code == 200
+    assert (await respond(c, key, release["id"], "executed")).status_code == 200
+    assert (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()["status"] == "released"
+    # The extension asked for while the hold was in force: nothing left to extend at the bank.
+    late = await c.post(f"/v1/instructions/{ext['id']}/approve", headers=sup)
+    assert late.status_code == 409 and late.json()["error"]["details"]["parent_status"] == "released"
+
+
+@pytest.mark.integration
 async def test_stop_payment_renews_at_most_once(coord, sessions):
     c = coord.client
     op, sup = f.officer(unit="rn-unit"), f.officer("supervisor", unit="rn-unit")
-    inst, key, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(c, op, (inst, account, "1200.00"))
-    stop = await issue(
-        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1200.00"
-    )
-    assert (await respond(c, key, stop["id"], "executed", held_amount="1200.00")).status_code == 200
+    key, case_id, stop = await _stop_in_force(coord, sessions, op)
     ext = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
     assert ext["status"] == "awaiting_approval"
     assert (await c.post(f"/v1/instructions/{ext['id']}/approve", headers=sup)).status_code == 200

@@ -91,7 +91,7 @@ def router(deps: Deps) -> APIRouter:
     @api.post("/{case_id}/alerts", status_code=204, summary="Link another alert to the case")
     async def link_alert(case_id: uuid.UUID, body: LinkAlert, session: Session, who: Who) -> None:
         require_role(who, *WORKERS)
-        case = await access.workable(session, case_id, who)
+        case = await access.workable(session, case_id, who, for_update=True)  # not while it closes
         await service.link_alert(session, case=case, alert_id=body.alert_id, officer=who)
 
     @api.get(
@@ -144,7 +144,7 @@ def router(deps: Deps) -> APIRouter:
         case_id: uuid.UUID, body: Accept, session: Session, who: Who
     ) -> list[InstructionRead]:
         require_role(who, *WORKERS)
-        case = await access.workable(session, case_id, who)
+        case = await access.workable(session, case_id, who, for_update=True)  # not while it closes
         rows = await flows.accept(
             session,
             case=case,

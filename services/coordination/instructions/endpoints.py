@@ -46,7 +46,8 @@ def router(deps: Deps) -> APIRouter:
         case_id: uuid.UUID, body: InstructionCreate, session: Session, who: Who
     ) -> InstructionRead:
         require_role(who, "operator", "supervisor")
-        case = await access.workable(session, case_id, who)
+        # Locked: a close committing meanwhile would otherwise leave this instruction on a closed case.
+        case = await access.workable(session, case_id, who, for_update=True)
         row = await service.issue(session, case=case, officer=who, spec=body, ctx=deps.ctx)
         return InstructionRead.model_validate(row)
 

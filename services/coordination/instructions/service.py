@@ -247,6 +247,16 @@ async def _shape_follow_up(
                 f"only a hold in force can be released; it is {parent.status}",
                 details={"current_status": parent.status},
             )
+        under_way = [
+            c
+            for c in await repository.children(session, parent.id, kind=Kind.RELEASE)
+            if c.status in states.ACTIVE
+        ]
+        if under_way:
+            raise Conflict(
+                "a release of this hold is already under way",
+                details={"current_status": parent.status, "release_id": str(under_way[0].id)},
+            )
         # A release ends the hold as a whole; a smaller hold is a new freeze, not a partial release.
         held = parent.held_amount or Decimal(0)
         if spec.amount is not None and spec.amount != held:
@@ -291,6 +301,18 @@ async def _institution(session: AsyncSession, institution_id: str) -> Institutio
     return inst
 
 
+async def _parent_still_holds(session: AsyncSession, row: Instruction) -> None:
+    """An extension or release approved later than asked: the hold it acts on may have lapsed or been
+    released meanwhile, and then there is nothing at the bank for it to act on."""
+    if row.kind not in (Kind.EXTEND, Kind.RELEASE) or row.parent_id is None:
+        return
+    parent = await repository.get(session, row.parent_id, for_update=True)
+    may = states.PENDING_ANSWER + states.HOLDING if row.kind == Kind.EXTEND else states.HOLDING
+    if parent is None or parent.status not in may:
+        status = parent.status if parent is not None else "gone"
+        raise Conflict(f"the hold it acts on is {status}", details={"parent_status": status})
+
+
 async def _owned(session: AsyncSession, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
     row = await repository.get(session, instruction_id, for_update=True)
     if row is None or row.issued_by_unit != officer.unit:
@@ -310,6 +332,12 @@ async def approve(
     row = await _owned(session, instruction_id, officer)
     if row.issued_by == officer.subject:
         raise Forbidden("the issuer cannot approve their own instruction")
+    # Share-locked: a close waits for this approval, or this approval sees the case closed.
+    case = await session.get(Case, row.case_id, with_for_update={"read": True})
+    if case is None or case.status != "open":
+        status = case.status if case is not None else "gone"
+        raise Conflict(f"the instruction's case is {status}", details={"case_status": status})
+    await _parent_still_holds(session, row)
     now = datetime.now(UTC)
     changes = _issue_fields(row, ctx, now) | {"approved_by": officer.subject, "approved_at": now}
     await transition(
