@@ -301,20 +301,24 @@ async def _sent(sessions, message_id: str) -> bool:
         return (await s.execute(query)).scalar_one() is not None
 
 
+async def _stops_by_webhook(
+    coord: App, sessions, op: dict[str, str], receiver: Receiver, n: int
+) -> tuple[str, dict[str, str], str, list[dict[str, Any]]]:
+    """A bank taking instructions by webhook at `receiver` (its secret set there), its API key, a case,
+    and `n` stop-payments of 1,000 CNY issued to it."""
+    inst, key, secret = await bank(sessions, kafka=False, webhook_url=receiver.url)
+    assert secret is not None
+    receiver.secret = secret
+    accounts = [f.account("MULE") for _ in range(n)]
+    case_id = await open_case(coord.client, op, *[(inst, a, "1000.00") for a in accounts])
+    stop = {"kind": "stop_payment", "amount": "1000.00", "institution_id": inst}
+    return inst, key, case_id, [await issue(coord.client, op, case_id, account=a, **stop) for a in accounts]
+
+
 async def test_webhook_down_then_back_gets_each_instruction_once(infra, coord, sessions):
     op = f.officer()
     receiver = Receiver(secret="")
-    inst, _, secret = await bank(sessions, kafka=False, webhook_url=receiver.url)
-    assert secret is not None
-    receiver.secret = secret
-    accounts = [f.account("MULE") for _ in range(3)]
-    case_id = await open_case(coord.client, op, *[(inst, a, "1000.00") for a in accounts])
-    issued = [
-        await issue(
-            coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=a, amount="1000.00"
-        )
-        for a in accounts
-    ]
+    inst, _, _, issued = await _stops_by_webhook(coord, sessions, op, receiver, 3)
     relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
     await relay.start()
     try:
@@ -406,17 +410,7 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     answer to the failed one is kept and audited beside it."""
     op = f.officer()
     receiver = Receiver(secret="", trickle_s=FAST["webhook_timeout_s"] / 4)
-    inst, key, secret = await bank(sessions, kafka=False, webhook_url=receiver.url)
-    assert secret is not None
-    receiver.secret = secret
-    accounts = [f.account("MULE") for _ in range(2)]
-    case_id = await open_case(coord.client, op, *[(inst, a, "1000.00") for a in accounts])
-    stops = [
-        await issue(
-            coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=a, amount="1000.00"
-        )
-        for a in accounts
-    ]
+    inst, key, case_id, stops = await _stops_by_webhook(coord, sessions, op, receiver, 2)
     relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 1}), sessions)
     await receiver.start()
     await relay.start()
@@ -442,8 +436,8 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     answered = await respond(coord.client, key, stops[0]["id"], "executed", held_amount="1000.00")
     assert answered.status_code == 200 and answered.json()["status"] == "executed"
 
-    hold = {"kind": "stop_payment", "institution_id": inst, "account": accounts[1], "amount": "1000.00"}
-    again = await issue(coord.client, op, case_id, **hold)
+    failed_stop = {k: stops[1][k] for k in ("kind", "institution_id", "account", "amount")}
+    again = await issue(coord.client, op, case_id, **failed_stop)
     late = await respond(coord.client, key, stops[1]["id"], "executed", held_amount="1000.00")
     assert late.status_code == 200 and late.json()["status"] == "failed"
     async with sessions() as s:

@@ -79,19 +79,7 @@ async def test_illegal_answers_and_decisions_get_409_with_current_state(coord, s
 async def test_approval_needs_a_supervisor_other_than_the_issuer(coord, sessions):
     c = coord.client
     boss = f.officer("supervisor", sub="boss-1", unit="ap-unit")
-    inst, _, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(c, boss, (inst, account, "700.00"))
-    freeze = await issue(
-        c,
-        boss,
-        case_id,
-        kind="freeze",
-        institution_id=inst,
-        account=account,
-        amount="700.00",
-        document_number="DOC-9",
-    )
+    _, freeze = await _freeze_awaiting_approval(coord, sessions, boss)
     own = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=boss)
     assert own.status_code == 403
     by_operator = await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=f.officer(unit="ap-unit"))
@@ -104,23 +92,20 @@ async def test_approval_needs_a_supervisor_other_than_the_issuer(coord, sessions
     assert ok.status_code == 200 and ok.json()["approved_by"] != "boss-1"
 
 
+async def _freeze_awaiting_approval(coord, sessions, by: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """A case and a freeze of 700 CNY `by` issued in it, waiting for a supervisor's approval."""
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, by, (inst, account, "700.00"))
+    hold = {"institution_id": inst, "account": account, "amount": "700.00", "document_number": "DOC-9"}
+    return case_id, await issue(coord.client, by, case_id, kind="freeze", **hold)
+
+
 @pytest.mark.integration
 async def test_a_freeze_awaiting_approval_is_not_approved_once_its_case_is_closed(coord, sessions):
     c = coord.client
     op, sup = f.officer(unit="cl-unit"), f.officer("supervisor", unit="cl-unit")
-    inst, _, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(c, op, (inst, account, "900.00"))
-    freeze = await issue(
-        c,
-        op,
-        case_id,
-        kind="freeze",
-        institution_id=inst,
-        account=account,
-        amount="900.00",
-        document_number="D",
-    )
+    case_id, freeze = await _freeze_awaiting_approval(coord, sessions, op)
     closed = await c.patch(
         f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "false_alarm"}, headers=op
     )

@@ -62,35 +62,13 @@ async def answer(
     if await _given_before_the_lapse(session, row, response):
         # The hold stays lapsed (its period is over at the bank too, which was told so); the answer is
         # kept and audited, not refused as an illegal move.
-        await _store(session, row, response, channel)
-        await audit.record(
-            session,
-            actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
-            action="instruction.answered_after_lapse",
-            entity_type="instruction",
-            entity_id=row.id,
-            case_id=row.case_id,
-            legal_basis=legal_basis(row),
-            after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
-        )
-        metrics.RESPONSES.labels(channel, response.outcome).inc()
+        await _keep(session, row, response, channel, by=by, action="instruction.answered_after_lapse")
         return row
     if await _issued_again(session, row, response):
         # Delivery had been given up (the last attempt timed out after the institution took it) and the
         # hold issued again: the institution answers the first after all. Kept and audited; the hold in
         # force at Stopline is the one issued again, which the institution answers too.
-        await _store(session, row, response, channel)
-        await audit.record(
-            session,
-            actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
-            action="instruction.answered_after_failure",
-            entity_type="instruction",
-            entity_id=row.id,
-            case_id=row.case_id,
-            legal_basis=legal_basis(row),
-            after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
-        )
-        metrics.RESPONSES.labels(channel, response.outcome).inc()
+        await _keep(session, row, response, channel, by=by, action="instruction.answered_after_failure")
         return row
     now = datetime.now(UTC)
     held = (
@@ -140,6 +118,24 @@ async def _issued_again(session: AsyncSession, row: Instruction, response: Respo
         session, case_id=row.case_id, kind=row.kind, institution_id=row.institution_id, account=row.account
     )
     return again is not None
+
+
+async def _keep(
+    session: AsyncSession, row: Instruction, response: Response, channel: str, *, by: str | None, action: str
+) -> None:
+    """An answer kept and audited that does not move the instruction."""
+    await _store(session, row, response, channel)
+    await audit.record(
+        session,
+        actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
+        action=action,
+        entity_type="instruction",
+        entity_id=row.id,
+        case_id=row.case_id,
+        legal_basis=legal_basis(row),
+        after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
+    )
+    metrics.RESPONSES.labels(channel, response.outcome).inc()
 
 
 async def _store(session: AsyncSession, row: Instruction, response: Response, channel: str) -> None:
