@@ -52,13 +52,16 @@ def remember(person: PersonState, alert: Alert) -> None:
     )
 
 
-def opening(person: PersonState, phone: str, money: MoneyOut) -> uuid.UUID:
+def opening(person: PersonState, phone: str, money: MoneyOut, *, rescore: bool) -> uuid.UUID | None:
     """Stage one: the id the person's next alert takes, named by their first money-out since their last
     alert came back. Every alert stage two raises for the person before stage one hears of the first
-    shares it; the alert's consumers unite its revisions (docs/alerts.md)."""
-    if person.next_alert is None:
+    shares it; the alert's consumers unite its revisions (docs/alerts.md). Never named by a payment seen
+    before (scored again) nor by one no later than the last alert's newest payment: that one may have
+    named the last alert, whose id a new episode must not take. None: stage two names it by the payment."""
+    last = person.alert
+    if person.next_alert is None and not rescore and (last is None or money.at > last.last_at):
         person.next_alert = str(alert_id_for("episode", keys.person_key(phone).decode(), money.ref))
-    return uuid.UUID(person.next_alert)
+    return uuid.UUID(person.next_alert) if person.next_alert is not None else None
 
 
 def open_episode(person: PersonState, money: MoneyOut) -> OpenEpisode | None:

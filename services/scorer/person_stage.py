@@ -199,7 +199,7 @@ class PersonStage:
             else:
                 person = people[event.person_phone]
                 episode = episodes.open_episode(person, outcome.money)
-                opens = episodes.opening(person, event.person_phone, outcome.money)
+                opens = episodes.opening(person, event.person_phone, outcome.money, rescore=outcome.rescore)
                 moves = self._movements(outcome, episode, opens)
                 out.extend(self._record(m, record.timestamp) for m in moves)
         people.touched(event.person_phone, event.occurred_at.timestamp())
@@ -212,7 +212,9 @@ class PersonStage:
             timestamp_ms=ts,
         )
 
-    def _movements(self, o: PersonOutcome, episode: OpenEpisode | None, opens: uuid.UUID) -> list[Movement]:
+    def _movements(
+        self, o: PersonOutcome, episode: OpenEpisode | None, opens: uuid.UUID | None
+    ) -> list[Movement]:
         """The money-out seen from the payee (with the payer's features, to be scored there) and, the
         first time only, from the payer's account."""
         m = o.money

@@ -19,7 +19,7 @@ class OpenEpisode(BaseModel):
     """The payer's alert still open when the money-out was made (stage one learns it from the alerts
     topic): a later payment of the episode updates that alert instead of raising another."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     alert_id: uuid.UUID
     revision: int = Field(ge=1)
@@ -29,7 +29,8 @@ class OpenEpisode(BaseModel):
 
 
 class Movement(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A tolerant reader: stage two ignores what a newer stage one adds (docs/operations.md, upgrades).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     direction: Literal["in", "out"]
     account: Account

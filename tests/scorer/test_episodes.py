@@ -139,6 +139,32 @@ def test_the_alert_after_an_episode_has_an_id_of_its_own() -> None:
     assert fresh.alert_id != alert.alert_id and fresh.revision == 1
 
 
+def test_a_payment_scored_again_never_gives_a_later_episode_the_last_alerts_id() -> None:
+    """The first money-out since the last alert names the next alert's id; scored again after a late call,
+    the payment that named the last one must not name the next one too (its episode would be merged into
+    the old alert, and its victim not warned)."""
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    days_4 = 4 * 24 * 60
+    small = s.transfer("50.00", minutes_ago=days_4 + 30)  # names the next alert's id; alerts on nothing
+    assert score(stage_two, through(persons, small))[0] == []
+    other = Scene(s.victim, s.caller, s.payer_account, "MULE4OTHER")
+    (first,), _ = score(stage_two, through(persons, other.transfer("30000.00", minutes_ago=days_4)))
+    back(persons, first)
+    # A call during the small payment, reported late: the payment is scored again, and raises nothing.
+    rescored = through(persons, s.call(minutes_ago=days_4 + 40, minutes=15))
+    assert [m.event_ref for m in rescored if m.rescore][:1] == [through_ref(small)]
+    assert score(stage_two, rescored)[0] == []
+    later = Scene(s.victim, s.caller, s.payer_account, "MULE5LATER")  # four days on: a new episode
+    (fresh,), _ = score(stage_two, through(persons, later.transfer("40000.00", minutes_ago=4)))
+    assert fresh.alert_id != first.alert_id and fresh.revision == 1
+
+
+def through_ref(event: tuple[str, dict]) -> str:
+    institution, body = event
+    return f"{institution}:{body['event_id']}"
+
+
 def test_a_payment_scored_again_after_a_late_call_raises_nothing_new() -> None:
     s = scene()
     persons, stage_two = stage_one(), accounts()
