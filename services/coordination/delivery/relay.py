@@ -251,13 +251,16 @@ class Relay:
     ) -> bool:
         """Give the message up (where `claim`, if given, still holds it); its instruction fails when no
         other channel's message of it is still to be sent. True if it was given up here."""
+        instruction = row.instruction_id if row.payload.get("type") == "instruction" else None
+        if instruction is not None:
+            # Locked first: the instruction's two channels giving up at once would each see the other's
+            # message still waiting, and neither fail it.
+            await instructions.lock(session, instruction)
         if not await repository.give_up(session, claim or row.id, at=at, error=error):
             return False
-        instruction = row.payload.get("type") == "instruction" and row.instruction_id is not None
-        if instruction and not await repository.others_waiting(session, row):
-            assert row.instruction_id is not None
+        if instruction is not None and not await repository.others_waiting(session, row):
             await instructions.delivery_failed(
-                session, instruction_id=row.instruction_id, error=error, topic_prefix=self.common.topic_prefix
+                session, instruction_id=instruction, error=error, topic_prefix=self.common.topic_prefix
             )
         return True
 

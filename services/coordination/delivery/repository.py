@@ -157,9 +157,10 @@ async def _where_claimed(session: AsyncSession, claim: Claim, **values: object) 
 
 
 async def others_waiting(session: AsyncSession, row: OutboxMessage) -> bool:
-    """Whether another message of the same instruction is still to be sent (its other channel)."""
+    """Whether the same message is still to be sent on another channel (the instruction's Kafka topic
+    beside its webhook: one message id), escalations and notices about the instruction aside."""
     stmt = select(func.count()).where(
-        OutboxMessage.instruction_id == row.instruction_id,
+        OutboxMessage.message_id == row.message_id,
         OutboxMessage.id != row.id,
         OutboxMessage.sent_at.is_(None),
         OutboxMessage.dead_at.is_(None),

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
 from services.coordination.cases import receivers
+from services.coordination.cases.models import Case
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.service import Context, _period, legal_basis, transition
-from services.coordination.instructions.states import ACTIVE, ANSWERS, HOLD_KINDS, Status
+from services.coordination.instructions.service import Context, _period, legal_basis, notify, transition
+from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.errors import InvalidInput, NotFound
@@ -66,9 +67,12 @@ async def answer(
         return row
     if await _issued_again(session, row, response):
         # Delivery had been given up (the last attempt timed out after the institution took it) and the
-        # hold issued again: the institution answers the first after all. Kept and audited; the hold in
-        # force at Stopline is the one issued again, which the institution answers too.
+        # same instruction issued again: the institution answers the first after all. Kept and audited;
+        # the one in effect at Stopline is the one issued again, so the institution is told the first is
+        # cancelled (a hold it placed under it is lifted; the simulated banks do).
         await _keep(session, row, response, channel, by=by, action="instruction.answered_after_failure")
+        if response.outcome in SUPERSEDED_IN_EFFECT:
+            await notify(session, row, notice="cancelled", ctx=ctx)
         return row
     now = datetime.now(UTC)
     held = (
@@ -96,6 +100,13 @@ async def answer(
     return row
 
 
+# Answers that put an instruction in effect at its institution; and the statuses of one that did nothing.
+SUPERSEDED_IN_EFFECT = frozenset({"acknowledged", "executed", "partially_executed"})
+NOTHING_DONE = frozenset(
+    {Status.FAILED, Status.DECLINED, Status.CANCELLED, Status.REJECTED, Status.ACCOUNT_NOT_FOUND}
+)
+
+
 async def _given_before_the_lapse(session: AsyncSession, row: Instruction, response: Response) -> bool:
     """An answer the institution gave (its `responded_at`, its statement like the rest of the answer)
     while the hold was in force, read only after the expiry job had lapsed it (this service was behind: a
@@ -110,14 +121,26 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
 
 
 async def _issued_again(session: AsyncSession, row: Instruction, response: Response) -> bool:
-    """A failed hold (delivery given up) whose answer would put it in force beside the same hold issued
-    again since: one hold per case, account and kind is in force (the database's unique index)."""
-    if row.status != Status.FAILED or row.kind not in HOLD_KINDS or response.outcome not in ACTIVE:
+    """A failed instruction (delivery given up) whose answer would put it in effect beside the same
+    instruction issued again since: the same hold on the account (one is in force: the database's unique
+    index), or the same follow-up (extension, release, return) of the same hold."""
+    if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT:
         return False
-    again = await repository.find_active(
-        session, case_id=row.case_id, kind=row.kind, institution_id=row.institution_id, account=row.account
-    )
-    return again is not None
+    # Share-locked: an instruction being issued in the case (which locks it) has committed, or waits.
+    await session.get(Case, row.case_id, with_for_update={"read": True})
+    if row.kind in HOLD_KINDS:
+        again = await repository.find_active(
+            session,
+            case_id=row.case_id,
+            kind=row.kind,
+            institution_id=row.institution_id,
+            account=row.account,
+        )
+        return again is not None
+    if row.parent_id is None:
+        return False  # a query: answered as it comes
+    siblings = await repository.children(session, row.parent_id, kind=row.kind)
+    return any(c.id != row.id and c.status not in NOTHING_DONE for c in siblings)
 
 
 async def _keep(

@@ -40,15 +40,6 @@ def build_runner(
         for tp, records in batch.items():
             sender = topics.institution_of(tp.topic, family, common.topic_prefix)
             for record in records:
-                # The HTTP routes' edge rule too: a value the database cannot store (a NUL, a date past
-                # year 9999 in UTC) would fail every attempt and stop the partition's answers.
-                if unstorable := body_problems(record.value or b""):
-                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
-                    log.error(
-                        "unstorable response skipped",
-                        extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
-                    )
-                    continue
                 try:
                     response = response_adapter.validate_json(record.value or b"")
                 except ValidationError as exc:
@@ -56,6 +47,16 @@ def build_runner(
                     log.error(
                         "invalid response skipped",
                         extra=log_fields(offset=record.offset, errors=exc.error_count()),
+                    )
+                    continue
+                # The HTTP routes' edge rule too (on a body the schema took, so of bounded depth): a value
+                # the database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and
+                # stop the partition's answers.
+                if unstorable := body_problems(record.value or b""):
+                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
+                    log.error(
+                        "unstorable response skipped",
+                        extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
                     )
                     continue
                 if response.institution_id != sender:

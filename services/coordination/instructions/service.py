@@ -405,6 +405,11 @@ async def mark_delivered(
             row.delivered_at = at
 
 
+async def lock(session: AsyncSession, instruction_id: uuid.UUID) -> None:
+    """Hold the instruction's row for the rest of the transaction (a relay deciding its delivery failed)."""
+    await repository.get(session, instruction_id, for_update=True)
+
+
 async def delivery_failed(
     session: AsyncSession, *, instruction_id: uuid.UUID, error: str, topic_prefix: str
 ) -> None:
