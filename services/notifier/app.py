@@ -19,7 +19,6 @@ from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
 from services.kit.http import create_app, group_health, serve, task_health
-from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
 from services.notifier.delivery.channels import Channels
@@ -49,7 +48,7 @@ def build(
     settings.check_production_secrets(common.environment)
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
-    sealer = Sealer(settings.payload_key, previous=[settings.payload_key_previous])
+    sealer = settings.payload_sealer()
     bridge = bridge or CoordinationCases(unit=settings.case_unit)
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)

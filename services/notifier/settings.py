@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.sealing import Sealer
 from services.kit.settings import Environment, refuse_development_secrets
 
 DEV_SMS_SECRET = "dev-only-sms-gateway-secret"  # noqa: S105 - refused in production
@@ -60,6 +61,10 @@ class NotifierSettings(BaseSettings):
         "changji-anti-fraud-centre", description="police unit that owns cases opened from citizens' answers"
     )
     default_language: str = Field("zh", pattern="^(zh|ug|kk)$", description="language when none is known")
+
+    def payload_sealer(self) -> Sealer:
+        """Seals queued message bodies under the payload key; opens them under it or the previous one."""
+        return Sealer(self.payload_key, previous=[self.payload_key_previous])
 
     def check_production_secrets(self, environment: Environment) -> None:
         refuse_development_secrets(

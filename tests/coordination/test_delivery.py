@@ -431,7 +431,8 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     async with sessions() as s:
         mine = (OutboxMessage.institution_id == inst) & (OutboxMessage.channel == "webhook")
         rows = (await s.execute(select(OutboxMessage).where(mine))).scalars()
-        assert {(r.attempts, r.last_error) for r in rows} == {(1, "Timeout: no answer within 2.0 s")}
+        timed_out = f"Timeout: no answer within {FAST['webhook_timeout_s']} s"
+        assert {(r.attempts, r.last_error) for r in rows} == {(1, timed_out)}
 
     answered = await respond(coord.client, key, stops[0]["id"], "executed", held_amount="1000.00")
     assert answered.status_code == 200 and answered.json()["status"] == "executed"
@@ -445,6 +446,10 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
         assert (await s.execute(stmt)).scalars().all()[-1] == "instruction.answered_after_failure"
     held = (await coord.client.get(f"/v1/instructions/{again['id']}", headers=op)).json()
     assert held["status"] in ("issued", "delivered")  # the hold in force is the one issued again
+    # The bank is told the first is cancelled, so the hold it placed under it is lifted.
+    async with sessions() as s:
+        stmt = select(OutboxMessage.message_id).where(OutboxMessage.instruction_id == stops[1]["id"])
+        assert f"{stops[1]['id']}:cancelled" in set((await s.execute(stmt)).scalars())
 
 
 def test_signature_covers_timestamp_and_body():
