@@ -240,23 +240,15 @@ class Relay:
             metrics.DEAD.labels("kafka").inc()
             log.error("outbox message given up", extra=log_fields(message_id=row.message_id, error=error))
 
-    async def _dead(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        *,
-        at: datetime,
-        error: str,
-        claim: repository.Claim | None = None,
-    ) -> bool:
-        """Give the message up (where `claim`, if given, still holds it); its instruction fails when no
-        other channel's message of it is still to be sent. True if it was given up here."""
+    async def _dead(self, session: AsyncSession, row: OutboxMessage, *, at: datetime, error: str) -> bool:
+        """Give up the message this relay claimed (not if another relay has claimed it since); its
+        instruction fails when no other channel's message of it is still to be sent. True if given up."""
         instruction = row.instruction_id if row.payload.get("type") == "instruction" else None
         if instruction is not None:
             # Locked first: the instruction's two channels giving up at once would each see the other's
             # message still waiting, and neither fail it.
             await instructions.lock(session, instruction)
-        if not await repository.give_up(session, claim or row.id, at=at, error=error):
+        if not await repository.give_up(session, claim_of(row), at=at, error=error):
             return False
         if instruction is not None and not await repository.others_waiting(session, row):
             await instructions.delivery_failed(
@@ -445,7 +437,7 @@ class Relay:
                 error = f"{type(exc).__name__}: {exc}"[:500]
         metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - began)
         now = datetime.now(UTC)
-        claim = repository.claim_of(row)
+        claim = claim_of(row)
         attempt = claim[1]  # this one's number: the row still shows the attempts before it
         last = attempt >= self.settings.webhook_max_attempts
         async with unit_of_work(self.sessions) as session:
@@ -454,7 +446,7 @@ class Relay:
                 await instructions.mark_delivered(session, instruction_ids=_instruction_ids([row]), at=now)
             elif last:
                 # Not if another relay took the row meanwhile (this lease lapsed): its attempt decides.
-                last = await self._dead(session, row, at=now, error=error, claim=claim)
+                last = await self._dead(session, row, at=now, error=error)
             else:
                 await repository.retry_later(session, claim, at=now + self._backoff(attempt - 1), error=error)
         if error is None:

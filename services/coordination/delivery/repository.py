@@ -126,17 +126,8 @@ async def retry_later(session: AsyncSession, claim: Claim, *, at: datetime, erro
     return await _where_claimed(session, claim, next_attempt_at=at, last_error=error)
 
 
-async def give_up(session: AsyncSession, claim: Claim | int, *, at: datetime, error: str) -> bool:
-    """The row is dead (where this claim still holds it, unsent; a bare id: whatever claimed it); True if
-    it was given up here."""
-    if isinstance(claim, int):
-        done = await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == claim, OutboxMessage.sent_at.is_(None))
-            .values(dead_at=at, last_error=error)
-            .returning(OutboxMessage.id)
-        )
-        return done.scalar_one_or_none() is not None
+async def give_up(session: AsyncSession, claim: Claim, *, at: datetime, error: str) -> bool:
+    """The row is dead, where this claim still holds it unsent; True if it was given up here."""
     return await _where_claimed(session, claim, dead_at=at, last_error=error)
 
 
