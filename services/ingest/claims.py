@@ -9,15 +9,16 @@ claim to settle, or is told they are in doubt (503 `in_doubt`, Retry-After), ins
 again. Kafka's acknowledgement settles the claims as accepted; a refusal before anything was handed over
 releases them (nothing can land). While a delivery runs, its lease is renewed (as the caller waits for
 it, and after the answer if it runs past it); when the producer gives up on it, or the instance that
-claimed them is gone (the lease ran out), the topic is read back (streams.settle) and each claim settled
-by it: accepted if its event is there, released if not.
+claimed them is gone (the lease ran out while the database answered), the topic is read back
+(streams.settle) and each claim settled by it: accepted if its event is there, released if not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from services.ingest.models import IngestedEvent
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
 from services.kit import outages
-from services.kit.db import unit_of_work
+from services.kit.db import reach, unit_of_work
 from services.kit.errors import InDoubt, Unavailable
 from services.kit.logging import log_fields
 from streams import keys, topics
@@ -70,8 +71,11 @@ class Claims:
         kafka: KafkaConnection,
         *,
         topic_prefix: str,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sessions = sessions
+        self._clock = clock
+        self._database_up_since: float | None = None  # since when every look of the sweeper reached it
         self.producer = producer
         self.kafka = kafka
         self.prefix = topic_prefix
@@ -259,10 +263,34 @@ class Claims:
                 )
         return len(lapsed)
 
+    async def sweep_round(self) -> int:
+        """One round of the sweeper. A lease lapses when its instance is gone, but also when the database was
+        down for longer than a lease: every instance failed to renew, and a live instance may still hold the
+        records in its producer, delivering them once Kafka answers (read back now, they would be missing,
+        released, and sent again by a retry). So lapsed claims are settled only by an instance that has seen
+        the database answer for a whole lease, in which any live instance renewed what it still holds;
+        until then a round only looks at the database. Returns how many claims were settled."""
+        if self._database_up_since is None or self._clock() - self._database_up_since < LEASE_S:
+            try:
+                async with self.sessions() as session:
+                    await reach(session)
+            except Exception:
+                self._database_up_since = None
+                raise
+            if self._database_up_since is None:
+                self._database_up_since = self._clock()
+            return 0
+        try:
+            return await self.sweep_once()
+        except Exception as exc:
+            if outages.database_down(exc):
+                self._database_up_since = None
+            raise
+
     async def sweep(self) -> None:
         while True:
             try:
-                await self.sweep_once()
+                await self.sweep_round()
             except Exception as exc:  # noqa: BLE001 - retried next round; claims stay in doubt meanwhile
                 outages.log_failure(log, exc, "sweeping lapsed claims failed")
             await asyncio.sleep(SWEEP_S)

@@ -79,6 +79,11 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
             await hooks.pop(0)(session)
 
 
+async def reach(session: AsyncSession) -> None:
+    """Ask the database the simplest question: raises what the driver raises if it does not answer."""
+    await session.execute(text("select 1"))
+
+
 async def ping(engine: AsyncEngine) -> str:
     try:
         async with engine.connect() as conn:

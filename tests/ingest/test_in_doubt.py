@@ -23,7 +23,7 @@ from services.ingest.claims import Claims
 from services.ingest.models import IngestedEvent
 from services.ingest.settings import IngestSettings
 from services.institutions.credentials import Caller
-from services.kit.db import unit_of_work
+from services.kit.db import make_engine, make_sessionmaker, reach, unit_of_work
 from streams import keys, topics
 from streams.producer import Producer, Record
 from tests import factories as f
@@ -123,6 +123,57 @@ async def test_lapsed_claims_are_settled_by_what_kafka_holds(infra, ingest, sess
     assert await _copies(infra, {landed["event_id"], lost["event_id"]}) == sorted(
         [landed["event_id"], lost["event_id"]]
     )
+
+
+async def test_claims_are_swept_only_after_the_database_answered_for_a_whole_lease(
+    infra, sessions, monkeypatch
+):
+    """Every lease lapses in a database outage longer than a lease, those of live instances too, whose
+    producers may still deliver what they claimed: read back at once, it would be released and sent again
+    by a retry. The sweeper settles lapsed claims only after a whole lease of the database answering (in
+    which any live instance renews), after it starts and after every outage."""
+    clock = [1000.0]
+    kafka = infra.kafka.as_principal("stopline-ingest")
+    claims = Claims(
+        sessions,
+        Producer(kafka, client_id="unused"),
+        kafka,
+        topic_prefix=infra.prefix,
+        clock=lambda: clock[0],
+    )
+    swept: list[float] = []
+
+    async def sweep_once() -> int:  # what the round decides, not the settling (tested above)
+        async with claims.sessions() as session:
+            await reach(session)
+        swept.append(clock[0])
+        return 0
+
+    monkeypatch.setattr(claims, "sweep_once", sweep_once)
+    lease = claims_module.LEASE_S
+
+    async def rounds(*at: float) -> list[float]:
+        swept.clear()
+        for t in at:
+            clock[0] = t
+            await claims.sweep_round()
+        return list(swept)
+
+    assert await rounds(1000, 1000 + lease - 1) == []  # just started
+    assert await rounds(1000 + lease, 1000 + lease + 5) == [1000 + lease, 1000 + lease + 5]
+
+    down = make_engine("postgresql+asyncpg://stopline@127.0.0.1:1/stopline")  # nothing listens there
+    claims.sessions = make_sessionmaker(down)
+    try:
+        for t in (2000, 2005):  # the database gone (whether the round was looking or settling)
+            clock[0] = t
+            with pytest.raises(OSError):
+                await claims.sweep_round()
+    finally:
+        await down.dispose()
+    claims.sessions = sessions
+    assert await rounds(2010, 2010 + lease - 1) == []  # back: renewals get a whole lease first
+    assert await rounds(2010 + lease) == [2010 + lease]
 
 
 async def test_a_claim_released_just_after_a_retry_met_it_is_claimed_again_not_taken_for_a_duplicate(
