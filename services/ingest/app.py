@@ -66,7 +66,8 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
 
     async def health() -> dict[str, Any]:
         consumers = {"intake": intake.runner} if settings.intake else {}
-        checks = {"database": await ping(engine), "kafka": await producer.ping(), **task_health(tasks)}
+        database, kafka = await asyncio.gather(ping(engine), producer.ping())  # the probe waits for one
+        checks = {"database": database, "kafka": kafka, **task_health(tasks)}
         return checks | group_health(consumers)
 
     app = create_app(

@@ -4,6 +4,7 @@ connection with SQLSTATE 57P03): every API answers 503 with Retry-After (retryab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,7 +17,7 @@ import sqlalchemy.exc
 from services.blocklist.settings import BlocklistSettings
 from services.coordination.settings import CoordinationSettings
 from services.ingest.settings import IngestSettings
-from services.kit import outages
+from services.kit import db, outages
 from services.notifier.settings import NotifierSettings
 from tests import factories as f
 from tests.conftest import Infra
@@ -142,3 +143,24 @@ def test_a_broken_invariant_stays_a_bug():
     assert not outages.database_down(
         sqlalchemy.exc.DBAPIError("INSERT", None, asyncpg.UniqueViolationError("dup"))
     )
+
+
+async def test_readiness_answers_in_time_when_the_database_says_nothing(monkeypatch):
+    """A frozen PostgreSQL takes the connection and answers nothing: the readiness check says so within its
+    bound instead of holding the probe for the engine's 10 s connect timeout (past the probe's own)."""
+    monkeypatch.setattr(db, "PING_S", 0.3)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    engine = db.make_engine(f"postgresql+asyncpg://stopline@127.0.0.1:{server.sockets[0].getsockname()[1]}/x")
+    try:
+        async with asyncio.timeout(5):  # the engine's own connect timeout is 10 s
+            assert await db.ping(engine) == "error: no answer within 0.3 s"
+    finally:
+        await engine.dispose()
+        server.close()
+        await server.wait_closed()
