@@ -32,6 +32,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
+from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
@@ -390,10 +391,16 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def run(self) -> None:
-        # aiokafka binds to the running loop, so the client is made here, not in __init__.
-        self._consumer = AIOKafkaConsumer(**self._options)
-        await self.consumer.start()
         try:
+            # aiokafka binds to the running loop, so the client is made here, not in __init__. Kafka not
+            # answering at the start (a node down as an instance restarts) is waited out, as a poll's
+            # failures are, not a reason to restart the whole process (a scorer's reload costs seconds).
+            self._consumer = await start_through_any_node(
+                lambda options: AIOKafkaConsumer(**options),
+                self._options,
+                attempt_s=self._options["request_timeout_ms"] / 1000,
+                total_s=self.poll_failing_max_s,
+            )
             if self.pattern is not None:
                 self.consumer.subscribe(pattern=self.pattern, listener=_Listener(self))
             else:
@@ -465,7 +472,8 @@ class ConsumerRunner:
             raise
         finally:
             self.in_group = False
-            await self.consumer.stop()
+            if self._consumer is not None:
+                await self._consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
 
     async def _poll(self, outside: _LoopTime) -> Batch:

@@ -4,9 +4,12 @@ consumer group has committed (the barrier for "everything before this was handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -14,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError
 
+from deploy.local import kafka as local_kafka
 from streams.acls import provision_institution
 from streams.admin import admin_client, wait_for_leaders
 from streams.connection import KafkaConnection
@@ -23,6 +27,20 @@ if TYPE_CHECKING:
     from tests.conftest import Infra
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def broker_frozen() -> Iterator[None]:
+    """Every broker stopped (SIGSTOP): connections stay open, nothing is answered, until SIGCONT."""
+    pids = [p.pid for p in local_kafka.running()]
+    assert pids, "the test broker is not running"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 async def new_topic(infra: Infra, name: str, partitions: int = 1) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +14,6 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from deploy.local import kafka as local_kafka
 from services.ingest import claims as claims_module
 from services.ingest import repository, service
 from services.ingest.claims import Claims
@@ -28,7 +25,7 @@ from streams import keys, topics
 from streams.producer import Producer, Record
 from tests import factories as f
 from tests.conftest import Infra
-from tests.kafka_tools import eventually, read_topic
+from tests.kafka_tools import broker_frozen, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +39,6 @@ async def _ingest(infra: Infra, **settings: object) -> AsyncIterator[httpx.Async
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest", timeout=60) as client:
             yield client
-
-
-@contextlib.contextmanager
-def _broker_frozen() -> Iterator[None]:
-    """Every broker stopped (SIGSTOP): connections stay open, nothing is answered, until SIGCONT."""
-    pids = [p.pid for p in local_kafka.running()]
-    assert pids, "the test broker is not running"
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
 
 
 async def _copies(infra: Infra, event_ids: set[str]) -> list[str]:
@@ -73,7 +56,7 @@ async def test_an_answer_past_kafkas_silence_is_in_doubt_and_a_retry_is_told_the
     async with _ingest(infra, answer_timeout_s=1.0) as ingest:
         warm = [f.call(f.phone(), start=f.minutes_ago(10), minutes=2)]
         assert (await ingest.post("/v1/events", json={"events": warm}, headers=headers)).status_code == 200
-        with _broker_frozen():
+        with broker_frozen():
             first = await ingest.post("/v1/events", json=batch, headers=headers)
             again = await ingest.post("/v1/events", json=batch, headers=headers)
         for answer in (first, again):
@@ -232,7 +215,7 @@ async def test_events_waiting_on_kafka_as_long_as_it_takes_keep_their_claims(inf
     try:
         # The producer learns the topic's partitions first (a frozen broker would not tell it).
         await claims.accept(caller=caller, events=[warm], answer_within_s=None)
-        with _broker_frozen():
+        with broker_frozen():
             waiting = asyncio.create_task(claims.accept(caller=caller, events=[event], answer_within_s=None))
             first = await eventually(lambda: _lease(sessions, telecom, event.event_id))
             # Past the lease it was claimed with, the claim is still the waiting instance's.

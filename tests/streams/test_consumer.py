@@ -25,7 +25,7 @@ from services.kit.errors import Unavailable
 from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, OutOfGroup, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
-from tests.kafka_tools import committed, eventually, new_topic
+from tests.kafka_tools import broker_frozen, committed, eventually, new_topic
 
 pytestmark = pytest.mark.integration
 
@@ -602,6 +602,25 @@ async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
     assert time.monotonic() - began >= 2.0  # polled again meanwhile, not given up at once
     failures = REGISTRY.get_sample_value("stopline_consumer_poll_failures_total", {"group": runner.group_id})
     assert (failures or 0) >= 2
+
+
+async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra):
+    """Kafka not answering as an instance (re)starts: the runner's start waits it out, as its polls do,
+    rather than ending at once (which ends the process: a scorer then reloads its model and state)."""
+    topic = await _topic_with(infra, [b"before the start"])
+    seen: list[bytes] = []
+    runner = _runner(
+        infra, topic, f.unique("g"), lambda batch: _record(seen, batch), request_timeout_ms=1_000
+    )
+    with broker_frozen():
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(3)  # the fault: three of its start's attempts go unanswered
+        assert not task.done()
+    try:
+        await eventually(lambda: seen == [b"before the start"], timeout_s=30)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
 
 
 async def test_a_dead_group_task_stops_the_runner_at_once(infra):
