@@ -167,8 +167,9 @@ ERROR_SCHEMA = {
 
 def _document_errors(app: FastAPI, components: dict[str, Any]) -> None:
     """Every operation's OpenAPI lists the error answers any route may give, in the kit's one error body
-    (FastAPI's own 422 schema is not what the kit answers); `components` adds schemas a route names in
-    its `openapi_extra` (a body it reads itself)."""
+    (FastAPI's own 422 schema is not what the kit answers), said in the route's own words where its
+    `responses` has them; `components` adds schemas a route names in its `openapi_extra` (a body it reads
+    itself)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -183,7 +184,8 @@ def _document_errors(app: FastAPI, components: dict[str, Any]) -> None:
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for status, said in ERROR_ANSWERS.items():
-                    answer: dict[str, Any] = {"description": said, "content": error}
+                    own = responses.get(str(status), {}).get("description")
+                    answer: dict[str, Any] = {"description": own or said, "content": error}
                     if status in (429, 503):
                         answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
                     responses[str(status)] = answer

@@ -8,17 +8,21 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.coordination.instructions.models import Instruction
 from services.coordination.settings import CoordinationSettings
 from services.institutions import delivery
 from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.conftest import Infra
+from tests.kafka_tools import eventually
 
 FAST: dict[str, Any] = {
     "scheduler_interval_s": 0.2,
@@ -117,3 +121,67 @@ async def respond(
     return await client.post(
         f"/v1/institution/instructions/{instruction_id}/responses", json=payload, headers=headers
     )
+
+
+async def stop_issued(
+    app: App, sessions: async_sessionmaker[AsyncSession], op: dict[str, str], amount: str
+) -> tuple[str, dict[str, str], str, dict[str, Any]]:
+    """A bank, a case and a stop-payment of `amount` issued to it: (institution, its key, case, stop)."""
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(app.client, op, (inst, account, amount))
+    stop = await issue(
+        app.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount=amount
+    )
+    return inst, key, case_id, stop
+
+
+async def stop_in_force(
+    coord: App, sessions: async_sessionmaker[AsyncSession], op: dict[str, str]
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """A bank's key, a case, and a stop-payment of 1,200 CNY the bank executed."""
+    _, key, case_id, stop = await stop_issued(coord, sessions, op, "1200.00")
+    assert (
+        await respond(coord.client, key, stop["id"], "executed", held_amount="1200.00")
+    ).status_code == 200
+    return key, case_id, stop
+
+
+async def lapse_now(
+    app: App, sessions: async_sessionmaker[AsyncSession], op: dict[str, str], hold: dict[str, Any]
+) -> datetime:
+    """The hold's period passes: rather than waiting for it, its end is moved to now; returns when the
+    app's expiry job has lapsed it, with that end."""
+    end = datetime.now(UTC)
+    async with unit_of_work(sessions) as session:
+        await session.execute(
+            update(Instruction).where(Instruction.id == uuid.UUID(hold["id"])).values(expires_at=end)
+        )
+
+    async def lapsed() -> bool:
+        answer = await app.client.get(f"/v1/instructions/{hold['id']}", headers=op)
+        return bool(answer.json()["status"] == "expired")
+
+    await eventually(lapsed, timeout_s=6)
+    return end
+
+
+async def freeze_awaiting_approval(
+    coord: App, sessions: async_sessionmaker[AsyncSession], by: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """A case and a freeze of 700 CNY `by` issued in it, waiting for a supervisor's approval."""
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, by, (inst, account, "700.00"))
+    hold = {"institution_id": inst, "account": account, "amount": "700.00", "document_number": "DOC-9"}
+    return case_id, await issue(coord.client, by, case_id, kind="freeze", **hold)
+
+
+async def waiting_on_a_lock(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether a statement reading cases waits on a lock (a case row another transaction holds)."""
+    async with sessions() as s:
+        query = text(
+            "select count(*) from pg_stat_activity"
+            " where wait_event_type = 'Lock' and query ilike '%from cases%'"
+        )
+        return int((await s.execute(query)).scalar_one()) > 0

@@ -1,22 +1,41 @@
 """Closing a case states its outcome (confirmed fraud, false alarm, undetermined): required to close,
 refused otherwise (by the API, the case service and the database), stored, shown, and recorded in the
-audit log."""
+audit log. A case is closed only once its money work is done: no hold in force, no request awaiting
+approval, no instruction awaiting its institution's answer."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import asyncpg
+import httpx
 import pytest
 
 from services.coordination.cases import repository, service
+from services.coordination.cases.models import Case
 from services.coordination.cases.schemas import CaseUpdate
+from services.coordination.instructions import service as instructions
+from services.coordination.instructions.schemas import InstructionCreate
 from services.kit.auth import Officer
+from services.kit.db import unit_of_work
 from services.kit.errors import InvalidInput
 from tests import factories as f
 from tests.conftest import plain_dsn
-from tests.coordination.conftest import open_case
+from tests.coordination.conftest import (
+    bank,
+    freeze_awaiting_approval,
+    issue,
+    lapse_now,
+    open_case,
+    respond,
+    stop_in_force,
+    stop_issued,
+    waiting_on_a_lock,
+)
+from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +154,117 @@ async def test_the_database_holds_an_outcome_exactly_on_closed_cases(coord, db):
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("update cases set outcome = null where id = $1::uuid", case)
     assert await db.fetchval("select outcome from cases where id = $1::uuid", case) == "undetermined"
+
+
+async def _close(c: httpx.AsyncClient, case_id: str, op: dict[str, str]) -> httpx.Response:
+    return await c.patch(
+        f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "confirmed_fraud"}, headers=op
+    )
+
+
+def _blocking(refused: httpx.Response) -> list[tuple[str, str, str]]:
+    assert refused.status_code == 409, refused.text
+    return [
+        (b["instruction_id"], b["kind"], b["status"]) for b in refused.json()["error"]["details"]["blocking"]
+    ]
+
+
+async def _stored_status(sessions, case_id: str) -> tuple[str, str | None]:
+    async with sessions() as s:
+        case = await s.get(Case, uuid.UUID(case_id))
+        return case.status, case.outcome
+
+
+async def _closings(c: httpx.AsyncClient, case_id: str) -> list[dict]:
+    entries = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
+    return [e for e in entries["items"] if e["action"] == "case.updated" and e["after"]["status"] == "closed"]
+
+
+async def test_a_case_is_not_closed_while_its_stop_payment_holds_money_until_it_is_released(coord, sessions):
+    c = coord.client
+    op, sup = f.officer(unit="cc-unit"), f.officer("supervisor", unit="cc-unit")
+    key, case_id, stop = await stop_in_force(coord, sessions, op)
+
+    refused = await _close(c, case_id, op)
+    assert _blocking(refused) == [(stop["id"], "stop_payment", "executed")]
+    error = refused.json()["error"]
+    assert error["code"] == "conflict" and "release the holds" in error["message"]
+    assert error["details"]["blocking"][0]["expires_at"] == stop["expires_at"]  # when it lapses by itself
+    assert await _stored_status(sessions, case_id) == ("open", None)
+    assert await _closings(c, case_id) == []
+
+    # The release asked for, then sent: the hold is in force until the bank has released it.
+    release = await issue(c, op, case_id, kind="release", parent_id=stop["id"], document_number="REL-1")
+    assert _blocking(await _close(c, case_id, op)) == [
+        (stop["id"], "stop_payment", "executed"),
+        (release["id"], "release", "awaiting_approval"),
+    ]
+    assert (await c.post(f"/v1/instructions/{release['id']}/approve", headers=sup)).status_code == 200
+    still = _blocking(await _close(c, case_id, op))
+    assert [(i, k) for i, k, _ in still] == [(stop["id"], "stop_payment"), (release["id"], "release")]
+    assert still[1][2] in ("issued", "delivered")
+    assert (await respond(c, key, release["id"], "executed")).status_code == 200
+
+    closed = await _close(c, case_id, op)
+    assert closed.status_code == 200, closed.text
+    assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
+    assert len(await _closings(c, case_id)) == 1
+
+
+async def test_a_case_is_not_closed_while_a_request_awaits_approval_until_it_is_decided(coord, sessions):
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    case_id, freeze = await freeze_awaiting_approval(coord, sessions, op)
+
+    refused = await _close(c, case_id, op)
+    assert _blocking(refused) == [(freeze["id"], "freeze", "awaiting_approval")]
+    assert "decide the requests awaiting approval" in refused.json()["error"]["message"]
+    assert await _stored_status(sessions, case_id) == ("open", None)
+    assert await _closings(c, case_id) == []
+
+    assert (await c.post(f"/v1/instructions/{freeze['id']}/cancel", headers=op)).status_code == 200
+    assert (await _close(c, case_id, op)).status_code == 200
+    assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
+
+
+async def test_a_case_is_closed_once_its_unanswered_stop_payment_has_lapsed(coord, sessions):
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    inst, key, case_id, stop = await stop_issued(coord, sessions, op, "900.00")
+    # A rejected stop-payment holds nothing and waits for nobody: it does not keep the case open.
+    other = f.account("MULE")
+    rejected = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=other, amount="5.00"
+    )
+    assert (await respond(c, key, rejected["id"], "rejected", reason="closed account")).status_code == 200
+
+    [(blocker, kind, status)] = _blocking(await _close(c, case_id, op))  # sent, not answered yet
+    assert (blocker, kind) == (stop["id"], "stop_payment") and status in ("issued", "delivered")
+    await lapse_now(coord, sessions, op, stop)
+
+    assert (await _close(c, case_id, op)).status_code == 200
+    assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
+
+
+async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_instruction(
+    coord, sessions, infra
+):
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    inst, _, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "800.00"))
+    spec = InstructionCreate(
+        kind="stop_payment", institution_id=inst, account=account, amount=Decimal("800.00")
+    )
+    ctx = instructions.Context(policy=coord.settings, topic_prefix=infra.common.topic_prefix)
+    async with unit_of_work(sessions) as issuing:  # an issue, not committed yet: it holds the case's row
+        case = await repository.get(issuing, uuid.UUID(case_id), for_update=True)
+        assert case is not None
+        officer = Officer(subject="officer-li", unit="cc-unit", role="operator")
+        stop = await instructions.issue(issuing, case=case, officer=officer, spec=spec, ctx=ctx)
+        closing = asyncio.create_task(_close(c, case_id, op))
+        await eventually(lambda: waiting_on_a_lock(sessions), timeout_s=10)  # the close waits for it
+    [(blocker, kind, status)] = _blocking(await closing)
+    assert (blocker, kind) == (str(stop.id), "stop_payment") and status in ("issued", "delivered")
+    assert await _stored_status(sessions, case_id) == ("open", None)

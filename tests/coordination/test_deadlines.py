@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import httpx
 import orjson
 import pytest
-from sqlalchemy import update
 
-from services.coordination.instructions.models import Instruction
-from services.kit.db import unit_of_work
 from streams import topics
 from tests import factories as f
-from tests.coordination.conftest import App, bank, issue, open_case, respond, running
+from tests.coordination.conftest import App, bank, issue, lapse_now, open_case, respond, running, stop_issued
 from tests.kafka_tools import eventually, read_topic
 from tests.metrics import sample
 
@@ -43,38 +39,9 @@ async def _get(app: App, headers: dict[str, str], iid: str) -> dict[str, object]
     return dict((await app.client.get(f"/v1/instructions/{iid}", headers=headers)).json())
 
 
-async def _stop_payment(
-    app: App, sessions: Any, op: dict[str, str], amount: str
-) -> tuple[str, dict[str, str], str, dict[str, Any]]:
-    """A bank, a case and a stop-payment of `amount` issued to it: (institution, its key, case, stop)."""
-    inst, key, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(app.client, op, (inst, account, amount))
-    stop = await issue(
-        app.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount=amount
-    )
-    return inst, key, case_id, stop
-
-
-async def _lapse_now(app: App, sessions: Any, op: dict[str, str], stop: dict[str, Any]) -> datetime:
-    """The hold's period passes: rather than waiting for it, its end is moved to now; returns when the
-    expiry job has lapsed it, with that end."""
-    end = datetime.now(UTC)
-    async with unit_of_work(sessions) as session:
-        await session.execute(
-            update(Instruction).where(Instruction.id == uuid.UUID(stop["id"])).values(expires_at=end)
-        )
-
-    async def lapsed() -> bool:
-        return (await _get(app, op, stop["id"]))["status"] == "expired"
-
-    await eventually(lapsed, timeout_s=6)
-    return end
-
-
 async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     op = f.officer()
-    inst, key, case_id, stop = await _stop_payment(short, sessions, op, "3000.00")
+    inst, key, case_id, stop = await stop_issued(short, sessions, op, "3000.00")
     assert (
         await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
     ).status_code == 200
@@ -85,7 +52,7 @@ async def test_stop_payment_lapses_and_the_bank_is_told(infra, short, sessions):
     assert datetime.fromisoformat(str(held["expires_at"])) == issued_at + timedelta(hours=1)
 
     lapsed_before = await sample(short.client, "stopline_holds_expired_total", kind="stop_payment")
-    await _lapse_now(short, sessions, op, stop)  # the hour passes
+    await lapse_now(short, sessions, op, stop)  # the hour passes
     flow = (await short.client.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
     assert flow["totals"]["stopped"] == "0.00"
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
@@ -109,8 +76,8 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
     # job had lapsed the hold (it was behind). The answer is stored and audited, the hold stays lapsed;
     # an answer given after the lapse is still refused.
     op = f.officer()
-    _, key, _, stop = await _stop_payment(short, sessions, op, "900.00")
-    lapse_at = await _lapse_now(short, sessions, op, stop)
+    _, key, _, stop = await stop_issued(short, sessions, op, "900.00")
+    lapse_at = await lapse_now(short, sessions, op, stop)
     issued_at = datetime.fromisoformat(str((await _get(short, op, stop["id"]))["issued_at"]))
     in_force = issued_at + (lapse_at - issued_at) / 2  # a time between the issue and the hold's end
     given = str(uuid.uuid4())

@@ -56,3 +56,12 @@ def test_the_bodies_read_raw_are_documented():
     assert {"Transfer", "Call", "Payment"} <= set(events["components"]["schemas"])
     receipts = apps["notifier"].openapi()["paths"]["/v1/receipts/{channel}"]["post"]
     assert receipts["requestBody"]["content"]["application/json"]["schema"]["title"] == "Receipt"
+
+
+def test_a_route_says_its_own_error_answers_in_the_kit_s_error_body():
+    schema = build_coordination().openapi()
+    refused = schema["paths"]["/v1/cases/{case_id}"]["patch"]["responses"]["409"]
+    assert "details.blocking" in refused["description"]
+    assert refused["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    other = schema["paths"]["/v1/cases/{case_id}/notes"]["post"]["responses"]["409"]
+    assert other["description"].startswith("the resource's current state does not allow it")

@@ -28,6 +28,11 @@ from services.coordination.money.schemas import Accept, FlowView, ProposalRead
 from services.kit.audit import repository as audit_repo
 from services.kit.auth import Officer, Role, require_role
 
+CLOSE_REFUSED = (
+    "the case is closed already, or its money work is not done: a hold in force, a request awaiting"
+    " approval, an instruction awaiting its institution's answer; `details.blocking` names each"
+    " (`instruction_id`, `kind`, `status`, `institution_id`, `expires_at`)"
+)
 READERS: tuple[Role, ...] = ("operator", "supervisor", "auditor")
 WORKERS: tuple[Role, ...] = ("operator", "supervisor")
 
@@ -70,7 +75,12 @@ def router(deps: Deps) -> APIRouter:
             ],
         )
 
-    @api.patch("/{case_id}", response_model=CaseRead, summary="Assign, or close a case with its outcome")
+    @api.patch(
+        "/{case_id}",
+        response_model=CaseRead,
+        summary="Assign, or close a case with its outcome",
+        responses={409: {"description": CLOSE_REFUSED}},
+    )
     async def update_case(case_id: uuid.UUID, body: CaseUpdate, session: Session, who: Who) -> CaseRead:
         require_role(who, *WORKERS)
         case = await access.workable(session, case_id, who, for_update=True)

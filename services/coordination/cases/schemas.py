@@ -97,6 +97,18 @@ class CaseUpdate(BaseModel):
         return value
 
 
+class OpenWork(BaseModel):
+    """An instruction that keeps its case from being closed: an item of `details.blocking` in the 409."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    instruction_id: uuid.UUID = Field(validation_alias="id")
+    kind: str
+    status: str
+    institution_id: str
+    expires_at: datetime | None  # a hold lapses by itself then
+
+
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

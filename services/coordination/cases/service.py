@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.cases import receivers, repository
 from services.coordination.cases.models import Case, CaseNote
-from services.coordination.cases.schemas import CaseCreate, CaseUpdate, outcome_problem
+from services.coordination.cases.schemas import CaseCreate, CaseUpdate, OpenWork, outcome_problem
+from services.coordination.instructions import repository as instructions
+from services.coordination.instructions.states import HOLDING, PENDING_ANSWER, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
@@ -92,8 +94,9 @@ async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, 
 async def update(
     session: AsyncSession, *, case: Case, spec: CaseUpdate, officer: Officer, topic_prefix: str
 ) -> Case:
-    """Assign, or close with the outcome (required then, and only then: the label training reads). A case
-    closed as confirmed fraud tells the blocklist the accounts that received its money."""
+    """Assign, or close with the outcome (required then, and only then: the label training reads); a case
+    whose money work is not done is not closed. A case closed as confirmed fraud tells the blocklist the
+    accounts that received its money."""
     # The request schema refuses this already; checked again for callers that build the spec themselves.
     if (problem := outcome_problem(spec.status, spec.outcome)) is not None:
         raise InvalidInput(problem, details=[{"field": "outcome", "reason": problem}])
@@ -101,6 +104,7 @@ async def update(
     if spec.status is not None and spec.status != case.status:
         if spec.status == "open":
             raise Conflict("a closed case stays closed", details={"current_status": case.status})
+        await _nothing_left_to_do(session, case)
         # A closed case is not worked on any more (access.workable), so the outcome is never rewritten
         # after training may have used it.
         case.status, case.closed_at, case.outcome = "closed", datetime.now(UTC), spec.outcome
@@ -122,6 +126,36 @@ async def update(
         after=_snapshot(case),
     )
     return case
+
+
+async def _nothing_left_to_do(session: AsyncSession, case: Case) -> None:
+    """Refuse to close a case whose money work is not done: once closed nobody could release its holds,
+    decide its requests or act on an institution's answer. The caller holds the case's row lock, as issuing,
+    approving and accepting proposals do, so no instruction is issued or approved meanwhile.
+    Rejected, account-not-found, declined, cancelled, lapsed, released and converted instructions do not
+    keep a case open: nothing of them is in force or waits for anyone (a converted stop-payment's freeze
+    does, as a hold of its own). Nor does a failed one: its delivery was given up (supervisors are told, and
+    it may be issued again), so no one is waiting on it."""
+    open_work = await instructions.keeping_open(session, case.id)
+    if not open_work:
+        return
+    said = [
+        f"{n} {what}"
+        for statuses, what in (
+            (HOLDING, "hold(s) in force"),
+            ((Status.AWAITING_APPROVAL,), "request(s) awaiting approval"),
+            (PENDING_ANSWER, "instruction(s) awaiting the institution's answer"),
+        )
+        if (n := sum(1 for i in open_work if i.status in statuses))
+    ]
+    raise Conflict(
+        f"case {case.case_number} has {', '.join(said)}: release the holds (or let them lapse), decide the"
+        " requests awaiting approval and wait for the institutions' answers before closing it",
+        details={
+            "current_status": case.status,
+            "blocking": [OpenWork.model_validate(i).model_dump(mode="json") for i in open_work],
+        },
+    )
 
 
 async def add_note(session: AsyncSession, *, case: Case, text: str, officer: Officer) -> CaseNote:

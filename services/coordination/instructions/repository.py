@@ -76,6 +76,22 @@ async def find_active(
     return (await session.execute(stmt)).scalars().first()
 
 
+async def keeping_open(session: AsyncSession, case_id: uuid.UUID) -> list[Instruction]:
+    """The case's instructions whose work is not done: awaiting approval, waiting for the institution's
+    answer (`ACTIVE` of every kind), or a hold in force. An executed query, extension, release or return is
+    done; only a hold stays in force once executed."""
+    stmt = (
+        select(Instruction)
+        .where(
+            Instruction.case_id == case_id,
+            Instruction.status.in_(ACTIVE),
+            or_(Instruction.kind.in_(HOLD_KINDS), Instruction.status.not_in(HOLDING)),
+        )
+        .order_by(Instruction.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def children(session: AsyncSession, parent_id: uuid.UUID, *, kind: str) -> list[Instruction]:
     stmt = select(Instruction).where(Instruction.parent_id == parent_id, Instruction.kind == kind)
     return list((await session.execute(stmt)).scalars())
