@@ -57,6 +57,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error_unavailable": ("服务暂不可用。", "A service is not available."),
     "back_home": ("返回首页", "Back to the start"),
     "refused": ("操作被拒绝", "Refused"),
+    "refused_open_work": (
+        "案件尚有未了结的资金处置：请先解冻（或待其到期失效），对待审批的申请作出决定，并等待机构答复，然后再结案。"
+        "涉及指令：",
+        "The case's money work is not done: release the holds (or let them lapse), decide the requests"
+        " awaiting approval and wait for the institutions' answers before closing it. Instructions:",
+    ),
     "done_triaged": ("已研判。", "Triaged."),
     "done_dismissed": ("已排除。", "Dismissed."),
     "done_escalated": ("已转立案。", "Escalated."),
@@ -238,6 +244,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notes": ("备注", "Notes"),
     "add_note": ("添加备注", "Add note"),
     "close_case": ("结案", "Close the case"),
+    "close_case_hint": (
+        "止付、冻结解除（或到期）且指令均已审批、答复后方可结案。",
+        "A case closes once its holds are released (or lapsed) and its instructions decided and answered.",
+    ),
     "act_case.opened": ("立案", "case opened"),
     "act_case.updated": ("案件更新", "case updated"),
     "act_case.note_added": ("添加备注", "note added"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -205,7 +206,7 @@ def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | 
     t = i18n.translator(language(request))
     text = t(ok) if ok else ""
     if error is not None:
-        text = f"{t('refused')} ({error.status}): {error.message}"
+        text = refusal(t, error)
     if "application/json" in request.headers.get("accept", ""):
         status = 200 if error is None else error.status
         return JSONResponse({"ok": error is None, "message": text}, status)
@@ -213,6 +214,20 @@ def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | 
     if text:
         flash(request, response, "error" if error else "ok", text)
     return response
+
+
+def refusal(t: Callable[[str], str], error: ApiError) -> str:
+    """What the officer reads of a refusal: the API's message, or the console's words with the instructions
+    that keep a case open, when the refusal names them (`details.blocking` of a close)."""
+    blocking = error.details.get("blocking") if isinstance(error.details, dict) else None
+    if not isinstance(blocking, list) or not blocking:
+        return f"{t('refused')} ({error.status}): {error.message}"
+    items = "; ".join(
+        " ".join((t(f"kind_{b.get('kind')}"), short(b.get("instruction_id")), t(f"status_{b.get('status')}")))
+        for b in blocking
+        if isinstance(b, dict)
+    )
+    return f"{t('refused')} ({error.status}): {t('refused_open_work')} {items}"
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from starlette.requests import Request
 
-from services.console import web
+from services.console import i18n, web
+from services.console.api import ApiError
 from services.console.portal import _local_time
 
 
@@ -35,3 +36,27 @@ def test_an_action_goes_back_to_its_page_and_never_fails_on_a_referer_that_is_no
     assert web.back(_request(b"http://console/cases/1?tab=notes"), "/") == "/cases/1?tab=notes"
     assert web.back(_request(b"https://elsewhere.example/x"), "/") == "/"
     assert web.back(_request(b"http://["), "/cases/1") == "/cases/1"
+
+
+def test_a_refused_close_names_what_keeps_the_case_open_in_the_officers_language():
+    blocking = [
+        {
+            "instruction_id": "0a1b2c3d-0000-4000-8000-000000000001",
+            "kind": "stop_payment",
+            "status": "executed",
+        },
+        {
+            "instruction_id": "9f8e7d6c-0000-4000-8000-000000000002",
+            "kind": "freeze",
+            "status": "awaiting_approval",
+        },
+    ]
+    refused = ApiError(409, "conflict", "case CJ-1 has ...", {"current_status": "open", "blocking": blocking})
+    zh = web.refusal(i18n.translator("zh"), refused)
+    assert zh.startswith("操作被拒绝 (409): 案件尚有未了结的资金处置")
+    assert zh.endswith("紧急止付 0a1b2c3d 已执行; 快速冻结 9f8e7d6c 待审批")
+    en = web.refusal(i18n.translator("en"), refused)
+    assert "release the holds" in en and en.endswith("Freeze 9f8e7d6c awaiting approval")
+    # Any other refusal reads as the API said it.
+    other = ApiError(409, "conflict", "case CJ-1 is closed", {"current_status": "closed"})
+    assert web.refusal(i18n.translator("en"), other) == "Refused (409): case CJ-1 is closed"
