@@ -273,8 +273,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "act_instruction.delivery_failed": ("送达失败", "delivery failed"),
     "act_instruction.answered_after_failure": (
-        "送达失败后的答复（已重新下发，通知机构撤销）",
-        "answer after delivery failed (issued again; the institution is told to cancel it)",
+        "送达失败后的答复（已重新下发或已结案，通知机构撤销）",
+        "answer after delivery failed (issued again, or the case closed; the institution is told to"
+        " cancel it)",
     ),
     "act_money.query_answered": ("查询结果入图", "query answer added to the graph"),
     # supervision

@@ -13,11 +13,14 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from services.coordination.cases import repository, service
 from services.coordination.cases.models import Case
 from services.coordination.cases.schemas import CaseUpdate
+from services.coordination.delivery.models import OutboxMessage
 from services.coordination.instructions import service as instructions
+from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
 from services.kit.auth import Officer
 from services.kit.db import unit_of_work
@@ -244,6 +247,33 @@ async def test_a_case_is_closed_once_its_unanswered_stop_payment_has_lapsed(coor
 
     assert (await _close(c, case_id, op)).status_code == 200
     assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
+
+
+async def test_a_late_answer_to_a_failed_hold_of_a_case_closed_since_is_kept_and_the_hold_cancelled(
+    coord, sessions
+):
+    """A failed stop-payment does not keep its case open (its delivery was given up), but its last attempt may
+    have reached the bank, which then executes it: the answer must not put a hold in force on a closed case,
+    which nobody could release. It is kept and audited, and the bank is told the instruction is cancelled."""
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    _, key, case_id, stop = await stop_issued(coord, sessions, op, "900.00")
+    async with sessions() as s, s.begin():  # (the relay's giving up is tested in test_delivery)
+        await s.execute(
+            sa.update(Instruction).where(Instruction.id == uuid.UUID(stop["id"])).values(status="failed")
+        )
+    assert (await _close(c, case_id, op)).status_code == 200
+
+    late = await respond(c, key, stop["id"], "executed", held_amount="900.00")
+    assert late.status_code == 200 and late.json()["status"] == "failed"
+    entries = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
+    kept = [e for e in entries["items"] if e["action"] == "instruction.answered_after_failure"]
+    assert [(e["entity_id"], e["after"]["kept_because"]) for e in kept] == [(stop["id"], "case_closed")]
+    async with sessions() as s:
+        stmt = sa.select(OutboxMessage.message_id).where(
+            OutboxMessage.instruction_id == uuid.UUID(stop["id"])
+        )
+        assert f"{stop['id']}:cancelled" in set((await s.execute(stmt)).scalars())
 
 
 async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_instruction(

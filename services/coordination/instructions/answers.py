@@ -65,14 +65,22 @@ async def answer(
         # kept and audited, not refused as an illegal move.
         await _keep(session, row, response, channel, by=by, action="instruction.answered_after_lapse")
         return row
-    if await _issued_again(session, row, response):
-        # Delivery had been given up (the last attempt timed out after the institution took it) and the
-        # same instruction issued again: the institution answers the first after all. Kept and audited;
-        # the one in effect at Stopline is the one issued again, so the institution is told the first is
-        # cancelled (a hold it placed under it is lifted; the simulated banks do).
-        await _keep(session, row, response, channel, by=by, action="instruction.answered_after_failure")
-        if response.outcome in SUPERSEDED_IN_EFFECT:
-            await notify(session, row, notice="cancelled", ctx=ctx)
+    if (superseded := await _superseded(session, row, response)) is not None:
+        # Delivery had been given up (the last attempt timed out after the institution took it), and since
+        # then the same instruction was issued again, or its case closed (a failed one does not keep a case
+        # open): the institution answers the first after all. Kept and audited; nothing of it is to be in
+        # effect, so the institution is told it is cancelled (a hold it placed under it is lifted; the
+        # simulated banks do).
+        await _keep(
+            session,
+            row,
+            response,
+            channel,
+            by=by,
+            action="instruction.answered_after_failure",
+            why=superseded,
+        )
+        await notify(session, row, notice="cancelled", ctx=ctx)
         return row
     now = datetime.now(UTC)
     held = (
@@ -120,14 +128,18 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
     return not any(r.outcome in FINAL_OUTCOMES for r in earlier)
 
 
-async def _issued_again(session: AsyncSession, row: Instruction, response: Response) -> bool:
-    """A failed instruction (delivery given up) whose answer would put it in effect beside the same
-    instruction issued again since: the same hold on the account (one is in force: the database's unique
-    index), or the same follow-up (extension, release, return) of the same hold."""
-    if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT:
-        return False
-    # Share-locked: an instruction being issued in the case (which locks it) has committed, or waits.
-    await session.get(Case, row.case_id, with_for_update={"read": True})
+async def _superseded(session: AsyncSession, row: Instruction, response: Response) -> str | None:
+    """Why the answer of a failed instruction (delivery given up) that would put it in effect is not to be
+    applied, if it is not: its case closed since ("case_closed"), or the same instruction issued again
+    since ("issued_again"): the same hold on the account (one is in force: the database's unique index),
+    or the same follow-up (extension, release, return) of the same hold."""
+    if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT or row.kind == Kind.QUERY:
+        return None  # (a query's answer holds nothing: applied as it comes)
+    # Share-locked: an instruction being issued in the case, or the case being closed (each locks it), has
+    # committed, or waits.
+    case = await session.get(Case, row.case_id, with_for_update={"read": True}, populate_existing=True)
+    if case is not None and case.status == "closed":
+        return "case_closed"
     if row.kind in HOLD_KINDS:
         again = await repository.find_active(
             session,
@@ -136,17 +148,23 @@ async def _issued_again(session: AsyncSession, row: Instruction, response: Respo
             institution_id=row.institution_id,
             account=row.account,
         )
-        return again is not None
-    if row.parent_id is None:
-        return False  # a query: answered as it comes
+        return "issued_again" if again is not None else None
+    assert row.parent_id is not None  # an extension, release or return: of a hold
     siblings = await repository.children(session, row.parent_id, kind=row.kind)
-    return any(c.id != row.id and c.status not in NOTHING_DONE for c in siblings)
+    return "issued_again" if any(c.id != row.id and c.status not in NOTHING_DONE for c in siblings) else None
 
 
 async def _keep(
-    session: AsyncSession, row: Instruction, response: Response, channel: str, *, by: str | None, action: str
+    session: AsyncSession,
+    row: Instruction,
+    response: Response,
+    channel: str,
+    *,
+    by: str | None,
+    action: str,
+    why: str | None = None,
 ) -> None:
-    """An answer kept and audited that does not move the instruction."""
+    """An answer kept and audited that does not move the instruction (`why`, in the audit entry)."""
     await _store(session, row, response, channel)
     await audit.record(
         session,
@@ -156,7 +174,11 @@ async def _keep(
         entity_id=row.id,
         case_id=row.case_id,
         legal_basis=legal_basis(row),
-        after={"outcome": response.outcome, "responded_at": response.responded_at.isoformat()},
+        after={
+            "outcome": response.outcome,
+            "responded_at": response.responded_at.isoformat(),
+            **({"kept_because": why} if why else {}),
+        },
     )
     metrics.RESPONSES.labels(channel, response.outcome).inc()
 
