@@ -1,0 +1,35 @@
+"""Every word the console shows is there in both languages: each key its templates and code name as written,
+and each key of the families the templates build from a value (an instruction's kind and status, a case's
+outcome). A missing key would show as itself, in neither language."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from services.console import i18n
+from services.coordination.cases.schemas import OUTCOMES
+from services.coordination.instructions.states import STATUSES
+from streams.schemas.instructions import KINDS
+
+CONSOLE = Path(i18n.__file__).parent
+NAMED = re.compile(r"""\bt\(\s*['"]([a-z0-9_.]+)['"]\s*\)""")  # t('key') in a template, t("key") in code
+
+
+def _named_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in (*CONSOLE.glob("templates/*.html"), *CONSOLE.glob("*.py")):
+        keys |= set(NAMED.findall(path.read_text(encoding="utf-8")))
+    return keys
+
+
+def test_every_key_the_console_names_is_there_in_both_languages():
+    named = _named_keys()
+    assert len(named) > 150  # (the pattern finds the templates' keys: they name some 160)
+    built = (
+        {f"kind_{k}" for k in KINDS} | {f"status_{s}" for s in STATUSES} | {f"outcome_{o}" for o in OUTCOMES}
+    )
+    assert sorted((named | built) - i18n.MESSAGES.keys()) == []
+    assert [
+        k for k, words in i18n.MESSAGES.items() if len(words) != 2 or not all(w.strip() for w in words)
+    ] == []
