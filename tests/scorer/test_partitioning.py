@@ -4,6 +4,7 @@ the right partition, counted, so a person's call and transfer still meet and ale
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import dataclasses
 from typing import Any
@@ -19,7 +20,7 @@ from streams import keys, topics
 from streams.admin import admin_client, ensure_topics, replication, wait_for_leaders
 from streams.producer import Producer, Record
 from tests import factories as f
-from tests.kafka_tools import eventually, read_topic
+from tests.kafka_tools import broker_frozen, eventually, read_topic
 from tests.scorer import helpers as h
 from tests.scorer.model_factory import sample
 from tests.scorer.scenes import event_record, scene, stage_one
@@ -123,3 +124,23 @@ async def test_a_scorer_refuses_topics_whose_partition_counts_are_not_the_regist
     events = topics.name(topics.EVENTS_BANK, bare)
     with pytest.raises(TopicLayoutError, match=rf"{events} has no partitions \(registry: 6\)"):
         await h.scorer(infra, bare).start()
+
+
+@pytest.mark.integration
+async def test_a_scorer_starting_while_kafka_does_not_answer_checks_its_topics_once_it_does(
+    infra: Any,
+) -> None:
+    """The check of the topics' layout asks Kafka until it answers, as the producer's start does: a start
+    that failed on a frozen node restarted the process (in a fault run), to load its model and state again."""
+    scorer = h.scorer(infra, f"{infra.prefix}{f.unique('late')}-")
+    await ensure_topics(infra.kafka, scorer.prefix)
+    await scorer.producer.start()
+    scorer.producer.timeout_s = 1.0
+    try:
+        with broker_frozen():
+            checking = asyncio.create_task(scorer._check_partitions())
+            await asyncio.sleep(3)  # the fault: three of its questions go unanswered
+            assert not checking.done()
+        await asyncio.wait_for(checking, 30)  # the registry's layout: no TopicLayoutError
+    finally:
+        await scorer.producer.stop()
