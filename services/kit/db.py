@@ -8,7 +8,13 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy import MetaData, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -83,9 +89,9 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
             await hooks.pop(0)(session)
 
 
-async def reach(session: AsyncSession) -> None:
+async def reach(db: AsyncSession | AsyncConnection) -> None:
     """Ask the database the simplest question: raises what the driver raises if it does not answer."""
-    await session.execute(text("select 1"))
+    await db.execute(text("select 1"))
 
 
 async def ping(engine: AsyncEngine) -> str:
@@ -106,7 +112,7 @@ async def ping(engine: AsyncEngine) -> str:
 
 async def _select_one(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
-        await conn.execute(text("select 1"))
+        await reach(conn)
 
 
 def in_list(values: tuple[str, ...]) -> str:
