@@ -25,14 +25,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import ConnectionGroup
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from services.kit.errors import InDoubt, Unavailable
-from streams.bootstrap import from_kafka, start_through_any_node
+from streams.bootstrap import PASS_PAUSE_S, from_kafka, start_through_any_node
 from streams.connection import KafkaConnection
 
 MAX_REQUEST_BYTES = 1024 * 1024  # the largest record the producer takes (Kafka's default, the brokers' too)
@@ -246,10 +246,22 @@ class Producer:
                 raise InDoubt(f"Kafka's producer gave up: {type(exc).__name__}") from exc
             raise
 
-    async def partition_counts(self, names: Sequence[str]) -> dict[str, int | None]:
-        """Each topic's partition count in the cluster's metadata, asked once (None: no such topic)."""
-        cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), self.timeout_s)
-        return {name: len(cluster.partitions_for_topic(name) or ()) or None for name in names}
+    async def partition_counts(
+        self, names: Sequence[str], *, within_s: float | None = None
+    ) -> dict[str, int | None]:
+        """Each topic's partition count in the cluster's metadata (None: no such topic): asked once, or,
+        `within_s`, again until Kafka answers, for that long, as `start` does (the node asked may be frozen
+        or cut off as the instance starts)."""
+        deadline = None if within_s is None else asyncio.get_running_loop().time() + within_s
+        while True:
+            try:
+                cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), self.timeout_s)
+            except (TimeoutError, KafkaError):
+                if deadline is None or asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(PASS_PAUSE_S)
+                continue
+            return {name: len(cluster.partitions_for_topic(name) or ()) or None for name in names}
 
     async def ping(self) -> str:
         """Whether any Kafka node answers a metadata request within PING_S ("ok"). Every node is asked at

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from aiokafka.errors import KafkaError
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
@@ -28,7 +27,6 @@ from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import SnapshotStore
 from streams import acls, topics
-from streams.bootstrap import PASS_PAUSE_S
 from streams.connection import connection
 from streams.consumer import ConsumerRunner
 from streams.producer import START_WITHIN_S, Producer
@@ -150,7 +148,7 @@ class Scorer:
                 topics.SNAPSHOTS,
             )
         }
-        found = await self._partition_counts(list(expected))
+        found = await self.producer.partition_counts(list(expected), within_s=START_WITHIN_S)
         wrong = {name: n for name, n in found.items() if n != expected[name]}
         if wrong:
             said = ", ".join(
@@ -158,19 +156,6 @@ class Scorer:
                 for name, n in sorted(wrong.items())
             )
             raise TopicLayoutError(f"partition counts differ from streams.topics: {said}")
-
-    async def _partition_counts(self, names: list[str]) -> dict[str, int | None]:
-        """Asked until Kafka answers, for START_WITHIN_S, as the producer's start is: the node the metadata
-        request goes to may be frozen or cut off as the instance (re)starts, and a start that fails on it
-        restarts the process, to load its model and state again."""
-        deadline = asyncio.get_running_loop().time() + START_WITHIN_S
-        while True:
-            try:
-                return await self.producer.partition_counts(names)
-            except (TimeoutError, KafkaError):
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise
-                await asyncio.sleep(PASS_PAUSE_S)
 
     async def stop(self) -> None:
         self._stopping.set()
