@@ -202,7 +202,7 @@ def router() -> APIRouter:
         csrf: Csrf = "",
         note: Text = "",
     ) -> Response:
-        body = {"note": note.strip() or None} if decision != "cancel" else None
+        body = {"note": note.strip() or None}
         return await _act(
             request,
             user,

@@ -58,10 +58,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "back_home": ("返回首页", "Back to the start"),
     "refused": ("操作被拒绝", "Refused"),
     "refused_open_work": (
-        "案件尚有未了结的资金处置：请先解冻（或待其到期失效），对待审批的申请作出决定，并等待机构答复，然后再结案。"
-        "涉及指令：",
+        "案件尚有未了结的资金处置：请先解冻（或待其到期失效），对待审批的申请作出决定，并等待机构答复"
+        "（或撤回未获答复的查询、延期、解冻、返还指令），然后再结案。涉及指令：",
         "The case's money work is not done: release the holds (or let them lapse), decide the requests"
-        " awaiting approval and wait for the institutions' answers before closing it. Instructions:",
+        " awaiting approval and wait for the institutions' answers (or withdraw an unanswered query,"
+        " extension, release or return) before closing it. Instructions:",
     ),
     "done_triaged": ("已研判。", "Triaged."),
     "done_dismissed": ("已排除。", "Dismissed."),
@@ -204,6 +205,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "approve": ("批准", "Approve"),
     "decline": ("驳回", "Decline"),
     "cancel": ("撤销", "Cancel"),
+    "withdraw": ("撤回（通知机构）", "Withdraw (the institution is told)"),
     "status_awaiting_approval": ("待审批", "awaiting approval"),
     "status_issued": ("已下发", "issued"),
     "status_delivered": ("已送达", "delivered"),
@@ -245,8 +247,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "add_note": ("添加备注", "Add note"),
     "close_case": ("结案", "Close the case"),
     "close_case_hint": (
-        "止付、冻结解除（或到期）且指令均已审批、答复后方可结案。",
-        "A case closes once its holds are released (or lapsed) and its instructions decided and answered.",
+        "止付、冻结解除（或到期）且指令均已审批、答复（或撤回）后方可结案。",
+        "A case closes once its holds are released (or lapsed) and its instructions decided and answered"
+        " (or withdrawn).",
     ),
     "act_case.opened": ("立案", "case opened"),
     "act_case.updated": ("案件更新", "case updated"),
@@ -257,6 +260,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "act_instruction.approved": ("批准", "approved"),
     "act_instruction.declined": ("驳回", "declined"),
     "act_instruction.cancelled": ("撤销", "cancelled"),
+    "act_instruction.withdrawn": ("撤回（已通知机构）", "withdrawn (the institution is told)"),
+    "act_instruction.answered_after_withdrawal": (
+        "撤回后的答复（仅存档，未执行）",
+        "answer after the withdrawal (kept, not applied)",
+    ),
     "act_instruction.delivered": ("送达机构", "delivered"),
     "act_instruction.acknowledged": ("机构确认", "acknowledged"),
     "act_instruction.executed": ("机构执行", "executed"),

@@ -158,6 +158,18 @@ async def test_the_police_story(site: Site):
     await expect(operator.get_by_test_id("total-returned")).to_have_text("¥40,000.00")
     await expect(operator.get_by_test_id("timeline")).to_contain_text("止付转冻结")
     await shot(operator, "case-returned")
+
+    # 7. The next bank has not answered the layer-2 query: the operator withdraws it, saying why. Its
+    # stop-payment is not withdrawn (it lapses by itself): no such button.
+    layer2 = operator.get_by_test_id("instruction").filter(has_text=next_account)
+    query2 = layer2.and_(operator.locator('[data-kind="query"]'))
+    await expect(
+        layer2.and_(operator.locator('[data-kind="stop_payment"]')).get_by_test_id("withdraw")
+    ).to_have_count(0)
+    await query2.get_by_test_id("withdraw").locator("input[name=note]").fill("机构逾期未答复")
+    await query2.get_by_test_id("withdraw").get_by_role("button").click()
+    await expect(query2.get_by_test_id("instruction-status")).to_have_text("已撤销")
+    await expect(operator.get_by_test_id("timeline")).to_contain_text("撤回（已通知机构）")
     for page in (operator, second, stranger, bank, chief, second_chief):
         await page.context.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -274,6 +275,56 @@ async def test_a_late_answer_to_a_failed_hold_of_a_case_closed_since_is_kept_and
             OutboxMessage.instruction_id == uuid.UUID(stop["id"])
         )
         assert f"{stop['id']}:cancelled" in set((await s.execute(stmt)).scalars())
+
+
+async def test_an_unanswered_query_is_withdrawn_with_its_reason_and_the_case_then_closes(coord, sessions):
+    """A bank that never answers a query would keep the case open for good: the issuer withdraws it, saying
+    why; the bank is told it is cancelled; the answer it sends after all is kept, not applied. A hold sent
+    to its bank is not withdrawn (it lapses by itself, or is released), nor is anything by another
+    operator."""
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    inst, key, case_id, stop = await stop_issued(coord, sessions, op, "900.00")
+    account = stop["account"]
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=account)
+    assert [i for i, _, _ in _blocking(await _close(c, case_id, op))] == [stop["id"], query["id"]]
+
+    url = f"/v1/instructions/{query['id']}/cancel"
+    unsaid = await c.post(url, json={"note": "  "}, headers=op)
+    assert unsaid.status_code == 422 and _fields(unsaid) == ["body.note"]
+    assert (await c.post(url, json={"note": "x"}, headers=f.officer(unit="cc-unit"))).status_code == 403
+    hold = await c.post(f"/v1/instructions/{stop['id']}/cancel", json={"note": "no answer"}, headers=op)
+    assert hold.status_code == 409 and "lapses by itself" in hold.json()["error"]["message"]
+    lapses = hold.json()["error"]["details"]["expires_at"]
+    assert datetime.fromisoformat(lapses) == datetime.fromisoformat(stop["expires_at"])
+    assert (await c.get(f"/v1/instructions/{query['id']}", headers=op)).json()["status"] != "cancelled"
+
+    withdrawn = await c.post(url, json={"note": "the bank has not answered in 3 days"}, headers=op)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["status"] == "cancelled"
+    assert withdrawn.json()["decision_note"] == "the bank has not answered in 3 days"
+    async with sessions() as s:
+        stmt = sa.select(OutboxMessage.message_id).where(
+            OutboxMessage.instruction_id == uuid.UUID(query["id"])
+        )
+        assert f"{query['id']}:cancelled" in set((await s.execute(stmt)).scalars())
+    assert (await c.post(url, json={"note": "again"}, headers=op)).status_code == 409  # final
+
+    # Only the stop-payment keeps the case open now; once it lapses the case closes.
+    assert [i for i, _, _ in _blocking(await _close(c, case_id, op))] == [stop["id"]]
+    await lapse_now(coord, sessions, op, stop)
+    assert (await _close(c, case_id, op)).status_code == 200
+
+    result = {"holder": {"name": "Holder"}, "balance": "10.00", "transfers": []}
+    late = await respond(c, key, query["id"], "executed", query_result=result)
+    assert late.status_code == 200 and late.json()["status"] == "cancelled"
+    answers = (await c.get(f"/v1/instructions/{query['id']}/responses", headers=op)).json()
+    assert [a["outcome"] for a in answers] == ["executed"]
+    entries = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
+    said = {e["action"]: e for e in entries["items"] if e["entity_id"] == query["id"]}
+    assert said["instruction.withdrawn"]["after"]["status"] == "cancelled"
+    assert said["instruction.answered_after_withdrawal"]["after"]["outcome"] == "executed"
+    assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
 
 
 async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_instruction(

@@ -29,6 +29,12 @@ def test_final_states_never_change():
         assert states.allowed("stop_payment", status) == frozenset()
     # Failed (delivery given up) takes only an answer: the institution had the instruction after all.
     assert states.allowed("stop_payment", "failed") == states.ANSWERS
+    # An instruction awaiting its answer may be withdrawn, unless it is a hold (it lapses, or is released).
+    for status in ("issued", "delivered", "acknowledged"):
+        assert "cancelled" in states.allowed("query", status)
+        assert "cancelled" in states.allowed("release", status)
+        assert "cancelled" not in states.allowed("stop_payment", status)
+        assert "cancelled" not in states.allowed("freeze", status)
     with pytest.raises(Conflict) as err:
         states.check(kind="query", current="executed", target="expired")
     assert err.value.details["current_status"] == "executed"

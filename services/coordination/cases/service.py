@@ -150,7 +150,8 @@ async def _nothing_left_to_do(session: AsyncSession, case: Case) -> None:
     ]
     raise Conflict(
         f"case {case.case_number} has {', '.join(said)}: release the holds (or let them lapse), decide the"
-        " requests awaiting approval and wait for the institutions' answers before closing it",
+        " requests awaiting approval and wait for the institutions' answers (or withdraw an unanswered"
+        " query, extension, release or return) before closing it",
         details={
             "current_status": case.status,
             "blocking": [OpenWork.model_validate(i).model_dump(mode="json") for i in open_work],

@@ -82,6 +82,12 @@ async def answer(
         )
         await notify(session, row, notice="cancelled", ctx=ctx)
         return row
+    if row.status == Status.CANCELLED:
+        # Withdrawn after it was sent (an unapproved request never reaches an institution): the answer
+        # crossed the withdrawal, or the institution acted before it read it. Kept and audited for the
+        # officers to see, not applied: the case may be closed since, and nobody waits for it.
+        await _keep(session, row, response, channel, by=by, action="instruction.answered_after_withdrawal")
+        return row
     now = datetime.now(UTC)
     held = (
         response.held_amount

@@ -139,11 +139,21 @@ def router(deps: Deps) -> APIRouter:
     @api.post(
         "/v1/instructions/{instruction_id}/cancel",
         response_model=InstructionRead,
-        summary="Withdraw a request not yet approved",
+        summary="Withdraw a request not yet approved, or an instruction not answered yet (not a hold)",
+        description="An instruction already sent to its institution (a query, extension, release or return"
+        " awaiting its answer) is withdrawn with the reason (`note`, required then) and the institution is"
+        " told it is cancelled; an answer it gives later is kept in the instruction's answers and the audit"
+        " log, not applied. A stop-payment or freeze sent is not withdrawn: it lapses by itself, and once in"
+        " force it is released.",
     )
-    async def cancel(instruction_id: uuid.UUID, session: Session, who: Who) -> InstructionRead:
+    async def cancel(
+        instruction_id: uuid.UUID, session: Session, who: Who, body: Decision | None = None
+    ) -> InstructionRead:
         require_role(who, "operator", "supervisor")
-        row = await service.cancel(session, instruction_id=instruction_id, officer=who)
+        note = body.note if body is not None else None
+        row = await service.cancel(
+            session, instruction_id=instruction_id, officer=who, note=note, ctx=deps.ctx
+        )
         return InstructionRead.model_validate(row)
 
     return api

@@ -372,15 +372,40 @@ async def decline(
     return row
 
 
-async def cancel(session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
-    """The issuer (or a supervisor) withdraws a request that has not been approved yet."""
+async def cancel(
+    session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer, note: str | None, ctx: Context
+) -> Instruction:
+    """The issuer (or a supervisor) withdraws a request that has not been approved yet, or an instruction
+    whose institution has not answered it (a query, extension, release or return: an institution that never
+    answers would otherwise keep its case open for good). A withdrawal states why, and the institution is
+    told the instruction is cancelled; an answer it gives later is kept, not applied (`answers`)."""
     row = await _owned(session, instruction_id, officer)
     if officer.role != "supervisor" and row.issued_by != officer.subject:
         raise Forbidden("only the issuer or a supervisor can cancel")
+    sent = row.status in states.PENDING_ANSWER
+    if sent and row.kind in states.HOLD_KINDS:
+        lapses = row.expires_at.isoformat() if row.expires_at is not None else None
+        raise Conflict(
+            f"a {row.kind} sent to its institution is not withdrawn: it lapses by itself"
+            + (f" at {lapses}" if lapses else "")
+            + ", and once in force it is released",
+            details={"current_status": row.status, "expires_at": lapses},
+        )
+    if sent and not (note and note.strip()):
+        problem = "a withdrawal of an instruction sent to its institution states why"
+        raise InvalidInput(problem, details=[{"field": "body.note", "reason": problem}])
     now = datetime.now(UTC)
     await transition(
-        session, row, Status.CANCELLED, actor=audit.Actor.of(officer), action="instruction.cancelled", now=now
+        session,
+        row,
+        Status.CANCELLED,
+        actor=audit.Actor.of(officer),
+        action="instruction.withdrawn" if sent else "instruction.cancelled",
+        now=now,
+        decision_note=note,
     )
+    if sent:
+        await notify(session, row, notice="cancelled", ctx=ctx)
     return row
 
 

@@ -5,6 +5,7 @@
           ├─decline─► declined       │                  ▼               ▼
           └─cancel──► cancelled      └──(an answer may overtake the relay's mark)──►
                                         executed | partially_executed | rejected | account_not_found
+    issued | delivered | acknowledged (not a hold) ──withdraw──► cancelled (the institution is told)
     issued ──delivery gave up──► failed ──(the institution had it after all: its answer)──► an answer
     executed | partially_executed (a hold: stop-payment or freeze)
           ──lapse──► expired   ──release executed──► released   ──freeze executed──► converted
@@ -46,9 +47,11 @@ S = Status
 ANSWERS = frozenset({S.ACKNOWLEDGED, S.EXECUTED, S.PARTIALLY_EXECUTED, S.REJECTED, S.ACCOUNT_NOT_FOUND})
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.AWAITING_APPROVAL: frozenset({S.ISSUED, S.DECLINED, S.CANCELLED}),
-    S.ISSUED: frozenset({S.DELIVERED, S.FAILED, S.EXPIRED} | ANSWERS),
-    S.DELIVERED: frozenset({S.EXPIRED} | ANSWERS),
-    S.ACKNOWLEDGED: frozenset({S.EXECUTED, S.PARTIALLY_EXECUTED, S.REJECTED, S.ACCOUNT_NOT_FOUND, S.EXPIRED}),
+    S.ISSUED: frozenset({S.DELIVERED, S.FAILED, S.EXPIRED, S.CANCELLED} | ANSWERS),
+    S.DELIVERED: frozenset({S.EXPIRED, S.CANCELLED} | ANSWERS),
+    S.ACKNOWLEDGED: frozenset(
+        {S.EXECUTED, S.PARTIALLY_EXECUTED, S.REJECTED, S.ACCOUNT_NOT_FOUND, S.EXPIRED, S.CANCELLED}
+    ),
     S.EXECUTED: frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED}),
     S.PARTIALLY_EXECUTED: frozenset({S.EXPIRED, S.RELEASED, S.CONVERTED}),
     S.REJECTED: frozenset(),
@@ -76,6 +79,10 @@ def allowed(kind: str, current: str) -> frozenset[Status]:
     nexts = TRANSITIONS[Status(current)]
     if kind not in HOLD_KINDS:
         nexts = nexts - _HOLD_ONLY
+    elif current in PENDING_ANSWER:
+        # A hold sent to its institution is not withdrawn: it lapses by itself, and one in force is released
+        # (with a supervisor's approval, which a withdrawal would go round).
+        nexts = nexts - {S.CANCELLED}
     return nexts
 
 
