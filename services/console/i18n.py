@@ -296,6 +296,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "none_lapsing": ("没有即将到期的止付。", "None lapses soon."),
     # portal
     "portal_title": ("协查指令", "Instructions to us"),
+    "portal_withdrawn": (
+        "公安机关已撤回此指令，无需答复；如已执行，请与办案单位联系。",
+        "The police withdrew this instruction: no answer is needed. If you have already executed it, contact"
+        " the issuing unit.",
+    ),
     "portal_empty": ("暂无发给本机构的指令。", "No instructions addressed to your institution."),
     "since": ("自", "since"),
     "beneficiary": ("返还至", "Return to"),

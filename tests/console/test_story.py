@@ -1,8 +1,9 @@
 """The whole police story in a real browser, each person in their own browser session: an operator
 opens a case from a live incident and issues a stop-payment; the bank's staff execute it in the portal;
 the money-flow graph changes; a query's answer proposes the next hop, accepted in one action; a
-supervisor requests a freeze, a second supervisor approves it; release and return follow. A second
-operator is refused where the API refuses, and another unit cannot see the case."""
+supervisor requests a freeze, a second supervisor approves it; release and return follow; the next hop's
+unanswered query is withdrawn. A second operator is refused where the API refuses, and another unit cannot
+see the case."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ async def answer(bank: Page, site: Site, kind: str, outcome: str, **fields: str)
 
 async def test_the_police_story(site: Site):
     bank_id, staff, password = await site.institution_user()
-    next_bank, _, _ = await site.institution_user()
+    next_bank, next_staff, next_password = await site.institution_user()
     mule, victim_phone = f.account("MULE"), f.phone()
     operator = await site.officer("officer-zhao", "operator")
     await site.send_alerts(
@@ -170,7 +171,13 @@ async def test_the_police_story(site: Site):
     await query2.get_by_test_id("withdraw").get_by_role("button").click()
     await expect(query2.get_by_test_id("instruction-status")).to_have_text("已撤销")
     await expect(operator.get_by_test_id("timeline")).to_contain_text("撤回（已通知机构）")
-    for page in (operator, second, stranger, bank, chief, second_chief):
+    # The next bank's staff see it withdrawn, with nothing to answer.
+    next_desk = await site.bank_user(next_bank, next_staff, next_password)
+    withdrawn = next_desk.get_by_test_id("inbox-row").and_(next_desk.locator('[data-kind="query"]'))
+    await withdrawn.get_by_role("link").click()
+    await expect(next_desk.get_by_test_id("portal-withdrawn")).to_contain_text("已撤回此指令")
+    await expect(next_desk.locator("#answer-form")).to_have_count(0)
+    for page in (operator, second, stranger, bank, chief, second_chief, next_desk):
         await page.context.close()
 
 
