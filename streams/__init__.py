@@ -1,0 +1,3 @@
+from streams import uvloop_writes
+
+uvloop_writes.apply()
