@@ -60,6 +60,8 @@ class Ledger:
         self.forward_share = forward_share
         self.max_layers = max_layers
         self.accounts: dict[Key, Account] = {}
+        # Instructions a cancelled notice has withdrawn: final, whenever the instruction itself comes.
+        self.withdrawn: set[str] = set()
 
     def credit(
         self, institution: str, number: str, amount: Decimal, *, at: datetime, layer: int = 0
@@ -109,10 +111,14 @@ class Ledger:
         acc = self.accounts.get((message.institution_id, message.account))
         iid = str(message.instruction_id)
         if message.type == "notice":
-            if acc is not None:  # a lapsed hold is lifted
+            if message.notice == "cancelled":
+                self.withdrawn.add(iid)
+            if acc is not None:  # a lapsed or cancelled hold is lifted
                 acc.holds.pop(iid, None)
                 acc.hold_cases.pop(iid, None)
             return Answer("acknowledged")
+        if iid in self.withdrawn:
+            return Answer("rejected", reason="withdrawn by the police before it was executed")
         if acc is None:
             return Answer("account_not_found")
         if message.kind == "query":

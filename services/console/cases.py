@@ -197,7 +197,7 @@ def router() -> APIRouter:
     async def decide(
         request: Request,
         instruction_id: InstructionId,
-        decision: Annotated[str, Path(pattern="^(approve|decline|cancel)$")],
+        decision: Annotated[str, Path(pattern="^(approve|decline|cancel|withdraw)$")],
         user: Officer,
         csrf: Csrf = "",
         note: Text = "",
@@ -207,7 +207,8 @@ def router() -> APIRouter:
             request,
             user,
             csrf,
-            f"/v1/instructions/{instruction_id}/{decision}",
+            # (a withdrawal is the API's cancel of an instruction already sent)
+            f"/v1/instructions/{instruction_id}/{'cancel' if decision == 'withdraw' else decision}",
             body,
             ok=f"decided_{decision}",
             to=web.back(request, "/supervisor"),

@@ -83,6 +83,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "decided_approve": ("已批准并下发。", "Approved and issued."),
     "decided_decline": ("已驳回，理由已记录。", "Declined; the reason is recorded."),
     "decided_cancel": ("已撤销。", "Cancelled."),
+    "decided_withdraw": ("已撤回，并已通知机构。", "Withdrawn; the institution is told."),
     "answered_acknowledged": ("已回复：已收到。", "Answered: acknowledged."),
     "answered_executed": ("已回复：已执行。", "Answered: executed."),
     "answered_partially_executed": ("已回复：部分执行。", "Answered: partially executed."),

@@ -5,7 +5,8 @@ it) on `instructions.<institution>` and in webhooks, the institution's answer on
 The instruction id is the idempotency key end to end: it is the Kafka message key, the webhook's
 `Idempotency-Key` header and `message_id` of the instruction itself; a notice about an instruction
 (expired, cancelled) has `message_id` `<instruction id>:<notice>`. A receiver that remembers the
-message ids it has processed drops repeats.
+message ids it has processed drops repeats. A cancelled notice is final: the instruction, if it comes
+after it (its delivery was under way as it was withdrawn), is not executed.
 """
 
 from __future__ import annotations

@@ -51,3 +51,17 @@ def test_a_freeze_takes_over_only_its_own_cases_stop_payment():
     # The other case's 200 stays held: 300 frozen + 200 stopped, not 300 alone.
     assert acc.held == Decimal("500.00")
     assert str(other.instruction_id) in acc.holds and str(mine.instruction_id) not in acc.holds
+
+
+def test_a_cancelled_notice_is_final_whenever_its_instruction_comes():
+    """A withdrawn instruction whose delivery attempt was under way may reach the bank after its notice."""
+    ledger = _ledger()
+    ledger.credit("bank-x", "MULE0001", Decimal("1000.00"), at=datetime.now(UTC))
+    back = _msg("return_funds", "MULE0001", "400.00")
+    notice = back.model_copy(
+        update={"type": "notice", "notice": "cancelled", "message_id": f"{back.message_id}:c"}
+    )
+    assert ledger.apply(notice).outcome == "acknowledged"
+    late = ledger.apply(back)
+    assert late.outcome == "rejected" and "withdrawn" in (late.reason or "")
+    assert ledger.accounts[("bank-x", "MULE0001")].balance == Decimal("1000.00")  # nothing returned

@@ -265,16 +265,20 @@ async def test_a_late_answer_to_a_failed_hold_of_a_case_closed_since_is_kept_and
         )
     assert (await _close(c, case_id, op)).status_code == 200
 
+    # Acknowledged, then executed: each kept, the bank told once (a second notice would be refused by the
+    # outbox's unique message id).
+    acknowledged = await respond(c, key, stop["id"], "acknowledged")
+    assert acknowledged.status_code == 200 and acknowledged.json()["status"] == "failed"
     late = await respond(c, key, stop["id"], "executed", held_amount="900.00")
     assert late.status_code == 200 and late.json()["status"] == "failed"
     entries = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
     kept = [e for e in entries["items"] if e["action"] == "instruction.answered_after_failure"]
-    assert [(e["entity_id"], e["after"]["kept_because"]) for e in kept] == [(stop["id"], "case_closed")]
+    assert [(e["entity_id"], e["after"]["kept_because"]) for e in kept] == [(stop["id"], "case_closed")] * 2
     async with sessions() as s:
         stmt = sa.select(OutboxMessage.message_id).where(
             OutboxMessage.instruction_id == uuid.UUID(stop["id"])
         )
-        assert f"{stop['id']}:cancelled" in set((await s.execute(stmt)).scalars())
+        assert list((await s.execute(stmt)).scalars()).count(f"{stop['id']}:cancelled") == 1
 
 
 async def test_an_unanswered_query_is_withdrawn_with_its_reason_and_the_case_then_closes(coord, sessions):
@@ -318,13 +322,64 @@ async def test_an_unanswered_query_is_withdrawn_with_its_reason_and_the_case_the
     result = {"holder": {"name": "Holder"}, "balance": "10.00", "transfers": []}
     late = await respond(c, key, query["id"], "executed", query_result=result)
     assert late.status_code == 200 and late.json()["status"] == "cancelled"
+    again = await respond(c, key, query["id"], "rejected", reason="sent twice by our desk")
+    assert (
+        again.status_code == 200 and again.json()["status"] == "cancelled"
+    )  # the notice is not queued twice
     answers = (await c.get(f"/v1/instructions/{query['id']}/responses", headers=op)).json()
-    assert [a["outcome"] for a in answers] == ["executed"]
+    assert sorted(a["outcome"] for a in answers) == ["executed", "rejected"]
     entries = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
-    said = {e["action"]: e for e in entries["items"] if e["entity_id"] == query["id"]}
-    assert said["instruction.withdrawn"]["after"]["status"] == "cancelled"
-    assert said["instruction.answered_after_withdrawal"]["after"]["outcome"] == "executed"
+    mine = [e for e in entries["items"] if e["entity_id"] == query["id"]]
+    [withdrawal] = [e for e in mine if e["action"] == "instruction.withdrawn"]
+    assert withdrawal["after"]["status"] == "cancelled"
+    kept = [e["after"]["outcome"] for e in mine if e["action"] == "instruction.answered_after_withdrawal"]
+    assert sorted(kept) == ["executed", "rejected"]
     assert await _stored_status(sessions, case_id) == ("closed", "confirmed_fraud")
+
+
+async def test_a_withdrawn_instruction_waiting_for_its_webhook_is_not_sent_and_a_release_is_a_supervisors(
+    coord, sessions
+):
+    """A bank whose webhook is down: the query waits for its next attempt; withdrawn, it is not sent any more,
+    only its notice. An approved release is withdrawn by a supervisor, not by the operator alone."""
+    c = coord.client
+    op, sup = f.officer(unit="cc-unit"), f.officer("supervisor", unit="cc-unit")
+    inst, _, _ = await bank(sessions, kafka=False, webhook_url="http://127.0.0.1:9/hook")
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "500.00"))
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=account)
+
+    async def tried() -> bool:
+        async with sessions() as s:
+            stmt = sa.select(OutboxMessage.attempts).where(OutboxMessage.message_id == query["id"])
+            return bool((await s.execute(stmt)).scalar_one() > 0)
+
+    await eventually(tried, timeout_s=10)  # the relay's first attempt failed: it waits for the next
+    withdrawn = await c.post(
+        f"/v1/instructions/{query['id']}/cancel", json={"note": "wrong bank"}, headers=op
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    async with sessions() as s:
+        stmt = sa.select(
+            OutboxMessage.message_id, OutboxMessage.sent_at, OutboxMessage.dead_at, OutboxMessage.last_error
+        ).where(OutboxMessage.instruction_id == uuid.UUID(query["id"]))
+        rows = {r.message_id: r for r in (await s.execute(stmt)).all()}
+    first = rows[query["id"]]
+    assert (
+        first.sent_at is None
+        and first.dead_at is not None
+        and first.last_error == "withdrawn before delivery"
+    )
+    assert rows[f"{query['id']}:cancelled"].dead_at is None  # the notice is to be sent
+
+    key, stop_case, stop = await stop_in_force(coord, sessions, op)
+    release = await issue(c, op, stop_case, kind="release", parent_id=stop["id"], document_number="REL-9")
+    assert (await c.post(f"/v1/instructions/{release['id']}/approve", headers=sup)).status_code == 200
+    url = f"/v1/instructions/{release['id']}/cancel"
+    by_operator = await c.post(url, json={"note": "no answer"}, headers=op)
+    assert by_operator.status_code == 403 and "supervisor" in by_operator.json()["error"]["message"]
+    by_supervisor = await c.post(url, json={"note": "no answer"}, headers=sup)
+    assert by_supervisor.status_code == 200 and by_supervisor.json()["status"] == "cancelled"
 
 
 async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_instruction(

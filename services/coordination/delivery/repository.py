@@ -120,6 +120,28 @@ async def claim(session: AsyncSession, *, channel: str, limit: int, lease: timed
     return rows
 
 
+async def queued(session: AsyncSession, message_id: str) -> bool:
+    """Whether a message with this id was ever queued (sent, dead or waiting)."""
+    stmt = select(func.count()).where(OutboxMessage.message_id == message_id)
+    return int((await session.execute(stmt)).scalar_one()) > 0
+
+
+async def drop_unsent(session: AsyncSession, message_id: str, *, at: datetime, why: str) -> int:
+    """Stop sending a message not sent yet (dead, with why); a relay's attempt already under way may still
+    land. How many rows were dropped."""
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.message_id == message_id,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.dead_at.is_(None),
+        )
+        .values(dead_at=at, last_error=why)
+        .returning(OutboxMessage.id)
+    )
+    return len(done.scalars().all())
+
+
 async def retry_later(session: AsyncSession, claim: Claim, *, at: datetime, error: str) -> bool:
     """Schedule the next attempt where this claim still holds the unsent row (a relay whose lease lapsed
     must not move another's lease); True if it did."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.delivery import repository
@@ -15,7 +17,10 @@ from streams.schemas.instructions import Escalation, InstructionMessage
 async def enqueue_instruction(
     session: AsyncSession, *, message: InstructionMessage, topic_prefix: str
 ) -> None:
-    """Queue an instruction or notice for its institution's topic and/or webhook."""
+    """Queue an instruction or notice for its institution's topic and/or webhook; a notice once (a second
+    late answer to a superseded instruction, or its withdrawal after one, would tell it again)."""
+    if message.type == "notice" and await repository.queued(session, message.message_id):
+        return
     institution = await repository.institution(session, message.institution_id)
     if institution is None:
         raise InvalidInput(f"no institution {message.institution_id}")
@@ -60,3 +65,10 @@ async def enqueue_receiver(session: AsyncSession, *, receiver: FraudReceiver, to
         payload=receiver.model_dump(mode="json"),
     )
     await repository.add(session, [row])
+
+
+async def withdraw_instruction(session: AsyncSession, instruction_id: str, *, at: datetime) -> int:
+    """An instruction withdrawn is not sent any more where it has not been yet (a webhook waiting for its
+    next attempt, say): dropped, in the withdrawal's transaction. An attempt already under way may land
+    after the withdrawal's notice; institutions take a `<id>:cancelled` notice as final."""
+    return await repository.drop_unsent(session, instruction_id, at=at, why="withdrawn before delivery")

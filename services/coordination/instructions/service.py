@@ -377,8 +377,9 @@ async def cancel(
 ) -> Instruction:
     """The issuer (or a supervisor) withdraws a request that has not been approved yet, or an instruction
     whose institution has not answered it (a query, extension, release or return: an institution that never
-    answers would otherwise keep its case open for good). A withdrawal states why, and the institution is
-    told the instruction is cancelled; an answer it gives later is kept, not applied (`answers`)."""
+    answers would otherwise keep its case open for good; an approved extension or release by a supervisor).
+    A withdrawal states why; what is not sent yet is not sent, and the institution is told the instruction
+    is cancelled; an answer it gives later is kept, not applied (`answers`)."""
     row = await _owned(session, instruction_id, officer)
     if officer.role != "supervisor" and row.issued_by != officer.subject:
         raise Forbidden("only the issuer or a supervisor can cancel")
@@ -391,7 +392,10 @@ async def cancel(
             + ", and once in force it is released",
             details={"current_status": row.status, "expires_at": lapses},
         )
-    if sent and not (note and note.strip()):
+    if sent and row.kind in states.NEEDS_APPROVAL and officer.role != "supervisor":
+        raise Forbidden(f"an approved {row.kind} is withdrawn by a supervisor")
+    note = note.strip() if note else None
+    if sent and not note:
         problem = "a withdrawal of an instruction sent to its institution states why"
         raise InvalidInput(problem, details=[{"field": "body.note", "reason": problem}])
     now = datetime.now(UTC)
@@ -405,6 +409,7 @@ async def cancel(
         decision_note=note,
     )
     if sent:
+        await delivery.withdraw_instruction(session, str(row.id), at=now)
         await notify(session, row, notice="cancelled", ctx=ctx)
     return row
 
