@@ -39,6 +39,10 @@ from streams.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
+# A child killed for not answering its liveness probe is first asked for its threads' Python stacks
+# (faulthandler on SIGUSR2: services.kit.taskdump), written to its log even when its event loop does not
+# run; this long is left for the dump.
+STACKS_WAIT_S = 0.3
 RESTARTS = Counter("stopline_supervisor_restarts_total", "children started again", ["child", "cause"])
 UP = Gauge("stopline_supervisor_child_up", "1 while the child runs", ["child"])
 RELEASES = Counter(
@@ -266,7 +270,9 @@ class Supervisor:
             dead = now - watch.started_at >= self.startup_s
             why = f"not live {self.startup_s:.0f}s after its start"
         if dead and watch.child.proc is not None:
-            say(f"{watch.child.name} {why}; killing it")
+            say(f"{watch.child.name} {why}; killing it (its threads' stacks first, in its log)")
+            watch.child.proc.send_signal(signal.SIGUSR2)
+            time.sleep(STACKS_WAIT_S)
             watch.child.proc.kill()
             watch.child.proc.wait(10)
             self._ended(watch, "not live", now)

@@ -8,6 +8,7 @@ only (no values, so no personal data)."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from pathlib import Path
@@ -20,9 +21,12 @@ DEPTH = 40  # awaits followed per task
 
 
 def install() -> None:
-    """Call from within the running loop: SIGUSR1 then logs every task (see `dump`)."""
+    """Call from within the running loop: SIGUSR1 then logs every task (see `dump`), and SIGUSR2 writes
+    every thread's Python stack to stderr (faulthandler: code locations only), which needs no running loop:
+    the supervisor asks for it before it kills a process that stopped answering its liveness probe."""
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, dump, loop)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
 
 
 def dump(loop: asyncio.AbstractEventLoop) -> int:

@@ -3,7 +3,8 @@
 `python -m tests.deploy.child <seconds> <exit code>` lives that long, then exits with that code.
 `python -m tests.deploy.child serve <port> <delay>` answers `/health/live` on the port from `delay`
 seconds after its start (it is "starting" until then) until it is stopped.
-`python -m tests.deploy.child kit <port>` is an empty service run as every service is (`services.kit.http`).
+`python -m tests.deploy.child kit <port>` is an empty service run as every service is (`services.kit.http`);
+`GET /hang` blocks its event loop.
 """
 
 import sys
@@ -24,13 +25,24 @@ class _Live(BaseHTTPRequestHandler):
 def _kit(port: int) -> None:
     import types
 
+    from fastapi import FastAPI
+
     from services.kit.http import create_app, serve
 
     async def ready() -> dict[str, str]:
         return {}
 
+    def build(common: object, _: object) -> FastAPI:
+        app = create_app(title="child", health=ready)
+
+        @app.get("/hang")
+        async def hang_the_loop() -> None:
+            time.sleep(3600)  # noqa: ASYNC251 - the event loop blocked, as a hung service's
+
+        return app
+
     settings = types.SimpleNamespace(host="127.0.0.1", port=port)
-    serve(lambda common, _: create_app(title="child", health=ready), settings, service="child")
+    serve(build, settings, service="child")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 
+import httpx
 from prometheus_client import REGISTRY
 
 from deploy.local.common import free_port
@@ -188,3 +190,31 @@ def test_a_child_that_ended_is_released_from_its_groups_while_it_starts_again():
         may_finish.set()
         child.stop()
         supervisor.close()
+
+
+def _hang(url: str) -> None:
+    try:
+        httpx.get(f"{url}/hang", timeout=30)
+    except httpx.HTTPError:
+        pass  # (the child is killed while it hangs)
+
+
+def test_a_child_killed_for_liveness_leaves_its_threads_stacks_in_its_log():
+    """Where a service hangs, even with its event loop blocked (no task dump can run then)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    child = Child("sup-stacks", ["tests.deploy.child", "kit", str(port)], url=url)
+    supervisor = Supervisor([child], backoff_s=5, probe_every_s=0.2, probe_failures=2, startup_s=60)
+    child.start()
+    assert child.log is not None
+    before = child.log.tell()  # (the log is appended to, run after run)
+    supervisor.started(child)
+    try:
+        _until_answered(supervisor, "sup-stacks")
+        threading.Thread(target=_hang, args=(url,), daemon=True).start()
+        _run(supervisor, "sup-stacks", restarts=1)
+    finally:
+        child.stop()
+    assert supervisor.restarts("sup-stacks") == ["not live"]
+    written = Path(child.log.name).read_bytes()[before:].decode(errors="replace")
+    assert "most recent call first" in written and "hang_the_loop" in written
