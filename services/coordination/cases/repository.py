@@ -26,10 +26,14 @@ async def add(session: AsyncSession, case: Case) -> None:
         raise
 
 
-async def get(session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> Case | None:
+async def get(
+    session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
+) -> Case | None:
+    """The case; row-locked for update (a close, a change of the case), or shared (work that must not
+    cross a close but may run beside other such work: issuing instructions)."""
     stmt = select(Case).where(Case.id == case_id)
-    if for_update:
-        stmt = stmt.with_for_update()
+    if for_update or for_share:
+        stmt = stmt.with_for_update(read=not for_update)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

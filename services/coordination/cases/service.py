@@ -130,8 +130,9 @@ async def update(
 
 async def _nothing_left_to_do(session: AsyncSession, case: Case) -> None:
     """Refuse to close a case whose money work is not done: once closed nobody could release its holds,
-    decide its requests or act on an institution's answer. The caller holds the case's row lock, as issuing,
-    approving and accepting proposals do, so no instruction is issued or approved meanwhile.
+    decide its requests or act on an institution's answer. The caller holds the case's row lock for update,
+    which issuing and approving share and accepting proposals takes: no instruction is issued or approved
+    meanwhile.
     Rejected, account-not-found, declined, cancelled, lapsed, released and converted instructions do not
     keep a case open: nothing of them is in force or waits for anyone (a converted stop-payment's freeze
     does, as a hold of its own). Nor does a failed one: its delivery was given up (supervisors are told, and

@@ -46,8 +46,10 @@ def router(deps: Deps) -> APIRouter:
         case_id: uuid.UUID, body: InstructionCreate, session: Session, who: Who
     ) -> InstructionRead:
         require_role(who, "operator", "supervisor")
-        # Locked: a close committing meanwhile would otherwise leave this instruction on a closed case.
-        case = await access.workable(session, case_id, who, for_update=True)
+        # Share-locked: a close (which locks the row for update) committing meanwhile would otherwise leave
+        # this instruction on a closed case; issues in one case do not wait for each other (two of the same
+        # hold: the database's unique index answers the second 409).
+        case = await access.workable(session, case_id, who, for_share=True)
         row = await service.issue(session, case=case, officer=who, spec=body, ctx=deps.ctx)
         return InstructionRead.model_validate(row)
 
