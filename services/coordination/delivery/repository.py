@@ -126,10 +126,10 @@ async def queued(session: AsyncSession, message_id: str) -> bool:
     return int((await session.execute(stmt)).scalar_one()) > 0
 
 
-async def drop_unsent(session: AsyncSession, message_id: str, *, at: datetime, why: str) -> int:
+async def drop_unsent(session: AsyncSession, message_id: str, *, at: datetime, why: str) -> None:
     """Stop sending a message not sent yet (dead, with why); a relay's attempt already under way may still
-    land. How many rows were dropped."""
-    done = await session.execute(
+    land."""
+    await session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.message_id == message_id,
@@ -137,9 +137,8 @@ async def drop_unsent(session: AsyncSession, message_id: str, *, at: datetime, w
             OutboxMessage.dead_at.is_(None),
         )
         .values(dead_at=at, last_error=why)
-        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
     )
-    return len(done.scalars().all())
 
 
 async def retry_later(session: AsyncSession, claim: Claim, *, at: datetime, error: str) -> bool:

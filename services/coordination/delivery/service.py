@@ -67,8 +67,8 @@ async def enqueue_receiver(session: AsyncSession, *, receiver: FraudReceiver, to
     await repository.add(session, [row])
 
 
-async def withdraw_instruction(session: AsyncSession, instruction_id: str, *, at: datetime) -> int:
+async def withdraw_instruction(session: AsyncSession, instruction_id: str, *, at: datetime) -> None:
     """An instruction withdrawn is not sent any more where it has not been yet (a webhook waiting for its
     next attempt, say): dropped, in the withdrawal's transaction. An attempt already under way may land
     after the withdrawal's notice; institutions take a `<id>:cancelled` notice as final."""
-    return await repository.drop_unsent(session, instruction_id, at=at, why="withdrawn before delivery")
+    await repository.drop_unsent(session, instruction_id, at=at, why="withdrawn before delivery")

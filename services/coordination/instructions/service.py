@@ -384,7 +384,8 @@ async def cancel(
     if officer.role != "supervisor" and row.issued_by != officer.subject:
         raise Forbidden("only the issuer or a supervisor can cancel")
     sent = row.status in states.PENDING_ANSWER
-    if sent and row.kind in states.HOLD_KINDS:
+    # (the state machine says which: a hold sent is not withdrawn; here, only the words and when it lapses)
+    if sent and Status.CANCELLED not in states.allowed(row.kind, row.status):
         lapses = row.expires_at.isoformat() if row.expires_at is not None else None
         raise Conflict(
             f"a {row.kind} sent to its institution is not withdrawn: it lapses by itself"
