@@ -469,9 +469,16 @@ async def test_a_revocation_whose_snapshot_fails_does_not_leave_the_partition_he
         assert _snapshots("failed") - failed == 1
         assert 2 not in checkpoints.held and tp not in checkpoints.positions
 
-        # Another member committed up to 9 meanwhile: the state kept at 5 is stale, and is dropped.
-        store.topic = topics.name(topics.SNAPSHOTS, prefix)  # the snapshots are readable again (none yet)
-        seek = await checkpoints.rewind({tp: 9})
+        # Another member committed up to 9 meanwhile: the state kept at 5 is stale, and is dropped. The
+        # snapshots are readable again (none yet), through a store with the usual timeout: the one-second
+        # store's first metadata lookup of a topic can take longer than that on a loaded machine.
+        readable = SnapshotStore(infra.kafka, prefix=prefix)
+        await readable.start()
+        try:
+            checkpoints.store = readable
+            seek = await checkpoints.rewind({tp: 9})
+        finally:
+            await readable.stop()
         assert dropped == [2] and checkpoints.reused == 0
         assert seek == {tp: 0} and checkpoints.replay_until == {tp: 9}  # no snapshot: from the start
     finally:
