@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -283,7 +283,10 @@ class Traffic:
 
     def _sms_app(self) -> Starlette:
         async def sink(request: Request) -> Response:
-            await request.body()
+            try:
+                await request.body()
+            except ClientDisconnect:  # the sender killed or frozen mid-request: not delivered, sent again
+                return Response(status_code=499)
             self.ledger.sms[request.headers.get("Idempotency-Key", "")] += 1
             return Response(status_code=200)
 
