@@ -174,6 +174,7 @@ def _recoveries(faults: list[Fault]) -> dict[str, Any]:
         "service": ("service_", "recovery_s"),
         "service_instance_ready": ("service_", "instance_ready_s"),
         "broker": ("broker_", "recovery_s"),
+        "broker_node_back_in_sync": ("broker_", "instance_ready_s"),
         "database": ("database_", "recovery_s"),
     }
     found: dict[str, Any] = {}
@@ -220,15 +221,21 @@ def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[st
 
 def _during(fault: Fault, faults: list[Fault], head: str, *, until_healed: bool = False) -> bool:
     """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed (or,
-    `until_healed`, down or not yet healed)."""
+    `until_healed`, down or not yet healed: a Kafka node until it is back with every partition in full
+    sync)."""
     from deploy.chaos.faults import HEALED_WITHIN_S
 
     def lasted(seconds: float | None) -> float:  # unknown (not healed, not measured): the longest it may
         return HEALED_WITHIN_S if seconds is None else seconds
 
+    def until(other: Fault) -> float | None:
+        if not until_healed:
+            return other.down_s
+        return other.instance_ready_s if other.kind.startswith("broker_") else other.recovery_s
+
     began, healed = fault.at, fault.at + lasted(fault.recovery_s)
     return any(
-        other.at < healed and other.at + lasted(other.recovery_s if until_healed else other.down_s) > began
+        other.at < healed and other.at + lasted(until(other)) > began
         for other in faults
         if other.kind.startswith(head)
     )

@@ -4,19 +4,26 @@ Kinds: a service instance SIGKILLed (the supervisor starts it again) or frozen (
 a Kafka node SIGKILLed (started again after a while), frozen, or cut off the network (its veth down);
 PostgreSQL stopped at once (SIGQUIT, `immediate`) and started again; the webhook bank down or slower
 than the relay waits. At most one instance of a service, one Kafka node and the database are faulted
-at a time (the cluster keeps two of three replicas in sync; the other instance works on), and a node
-is faulted only when every partition is back in full sync.
+at a time (the cluster keeps two of three replicas in sync; the other instance works on): a node fault
+lasts until the node is back and every partition in full sync again, and the next one waits for that.
+
+Kafka's metadata is not taken at its word about a node faulted: a node killed stays a leader and in sync
+in it until the controller fences it (broker.session.timeout.ms), so a node counts only while it accepts
+connections. (Taken at its word, a node killed was "healed" 2 s later, before its process had started,
+and the next node fault then left two of three down.)
 
 Recovery: from the fault's start until the instance's work is done again (a service: the instance is ready
 again, or the other one is and holds every partition of the service's groups without it; how long the
-instance itself took to be ready again is kept too), until every
-partition has a leader and two replicas in sync again (a Kafka node: writes with acks=all go through),
-until every service instance is ready again, but for one under a fault of its own (the database).
+instance itself took to be ready again is kept too), until every partition has a leader and two replicas
+in sync on nodes that answer (a Kafka node: writes with acks=all go through; how long until the node was
+back with every partition in full sync is kept too), until every service instance is ready again, but
+for one under a fault of its own (the database).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -60,7 +67,9 @@ class Fault:
     target: str
     at: float  # seconds since the run started
     recovery_s: float | None = None
-    instance_ready_s: float | None = None  # a service instance's: until it is ready itself
+    # A service instance's: until it is ready itself. A Kafka node's: until it answers and every partition
+    # is in full sync (the next node fault waits for it).
+    instance_ready_s: float | None = None
     # A service instance's: what the other instance lacked when last asked before the work resumed
     # (its failing readiness checks, or "partitions not moved"); None if it had taken over at once. A
     # PostgreSQL stop's: the instances not ready when last asked.
@@ -220,7 +229,7 @@ class Injector:
         await asyncio.sleep(self.rng.uniform(1, 6))
         await asyncio.to_thread(at_normal_priority, kafka.start_node, node)
         fault.down_s = _since(began)
-        return await self._writable(began)
+        return await self._writable(began, fault)
 
     async def _freeze_node(self, node: kafka.Node, fault: Fault) -> float | None:
         began = time.monotonic()
@@ -232,7 +241,7 @@ class Injector:
             finally:  # interrupted too (see _freeze)
                 proc.send_signal(signal.SIGCONT)
         fault.down_s = _since(began)
-        return await self._writable(began)
+        return await self._writable(began, fault)
 
     async def _cut_node(self, node: kafka.Node, fault: Fault) -> float | None:
         began = time.monotonic()
@@ -242,27 +251,35 @@ class Injector:
         finally:
             await asyncio.to_thread(kafka.partition, node, False)
         fault.down_s = _since(began)
-        return await self._writable(began)
+        return await self._writable(began, fault)
 
-    async def _writable(self, began: float) -> float | None:
-        """From the fault's start until every partition has a leader and two replicas in sync; then the
-        node is left to catch up (no other node is faulted before every partition is in full sync)."""
+    async def _writable(self, began: float, fault: Fault) -> float | None:
+        """From the fault's start until every partition has a leader and two replicas in sync on nodes that
+        answer (returned); then on until the node is back in full sync (`fault.instance_ready_s`), so that
+        no other node is faulted before."""
+        writable = None
         while time.monotonic() - began < HEALED_WITHIN_S:
-            if await self._partitions(lambda p: p["leader"] >= 0 and len(p["isr"]) >= 2):
-                return round(time.monotonic() - began, 2)
+            if writable is None and await self._partitions(_writable_on):
+                writable = round(time.monotonic() - began, 2)
+            if writable is not None and await self._in_sync():
+                fault.instance_ready_s = round(time.monotonic() - began, 2)
+                break
             await asyncio.sleep(0.25)
-        return None
+        return writable
 
     async def _in_sync(self) -> bool:
-        return await self._partitions(lambda p: p["leader"] >= 0 and len(p["isr"]) == len(p["replicas"]))
+        return await self._partitions(_in_full_sync)
 
-    async def _partitions(self, healthy: Callable[[dict[str, Any]], bool]) -> bool:
+    async def _partitions(self, healthy: Callable[[dict[str, Any], set[int]], bool]) -> bool:
         assert self._admin is not None
+        cluster = kafka.nodes()
+        answering = await asyncio.gather(*(_answers(n) for n in cluster))
+        live = {n.id for n, ok in zip(cluster, answering, strict=True) if ok}
         try:
             described = await asyncio.wait_for(self._admin.describe_topics(self._topics), 5)
         except Exception:  # noqa: BLE001 - not answering is not healthy
             return False
-        return all(t["error_code"] == 0 and all(healthy(p) for p in t["partitions"]) for t in described)
+        return all(t["error_code"] == 0 and all(healthy(p, live) for p in t["partitions"]) for t in described)
 
     # -- the database and the webhook bank ----------------------------------------------------------------
 
@@ -305,3 +322,25 @@ def _since(began: float) -> float:
 
 def _service(child: Child) -> str:
     return child.name.rsplit("-", 1)[0]  # ingest-2 → ingest, scorer-persons-1 → scorer-persons
+
+
+def _writable_on(partition: dict[str, Any], live: set[int]) -> bool:
+    return partition["leader"] in live and len(set(partition["isr"]) & live) >= 2
+
+
+def _in_full_sync(partition: dict[str, Any], live: set[int]) -> bool:
+    replicas = set(partition["replicas"])
+    return partition["leader"] in live and replicas <= live and replicas <= set(partition["isr"])
+
+
+async def _answers(node: kafka.Node) -> bool:
+    """Whether the node's process accepts connections: a node killed and not yet started again does not,
+    whatever the metadata still says of it. (A frozen one would: it is asked after its SIGCONT.)"""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(node.host, node.port), 2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

@@ -78,6 +78,16 @@ def test_killing_one_instance_of_each_moves_all_its_partitions_to_the_other(repo
     }
 
 
+def test_one_kafka_node_is_faulted_at_a_time_and_each_is_back_in_full_sync_before_the_next(report):
+    nodes = sorted((f for f in report["faults"]["each"] if f[0].startswith("broker_")), key=lambda f: f[2])
+    assert nodes, "no Kafka node was faulted"
+    # [kind, target, at, recovery_s, instance_ready_s (the node back in full sync), ...]
+    assert [f[:2] for f in nodes if f[4] is None] == []
+    pairs = zip(nodes, nodes[1:], strict=False)
+    overlapping = [(a[:5], b[:3]) for a, b in pairs if b[2] < a[2] + a[4] - 0.2]
+    assert overlapping == []
+
+
 def test_every_instruction_issued_reaches_its_bank_and_none_is_sent_twice_on_kafka(report):
     instructions = report["paths"]["instructions"]
     assert instructions["items"] > 0

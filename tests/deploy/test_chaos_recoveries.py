@@ -15,7 +15,8 @@ def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped()
         Fault("database_stop", "postgres", at=10.0, recovery_s=15.0, down_s=6.0),
         Fault("service_kill", "notifier-2", at=14.0, recovery_s=12.0),  # began while it was down
         Fault("service_freeze", "ingest-2", at=18.0, recovery_s=5.0),  # after it was back
-        Fault("broker_kill", "kafka-1", at=40.0, recovery_s=5.0, down_s=3.0),
+        # Writable again at 42 s (two nodes in sync); the node itself back in full sync at 45 s.
+        Fault("broker_kill", "kafka-1", at=40.0, recovery_s=2.0, instance_ready_s=5.0, down_s=3.0),
         Fault("service_freeze", "coordination-1", at=38.0, recovery_s=4.0),  # healed as the node was down
         # After the node had started again, but before its partitions were all in sync (at 45 s).
         Fault("service_freeze", "blocklist-2", at=44.0, recovery_s=2.0),
