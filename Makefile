@@ -70,7 +70,7 @@ browser:
 	  echo "installing $(BROWSER_PACKAGES) from Debian for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(BROWSER_PACKAGES); }
 
-# The slowest tests are listed at the end of every run: the suite is kept well under 15 minutes.
+# The slowest tests are listed at the end of every run, to keep the suite under 15 minutes.
 PYTEST_ARGS ?= --durations=25
 
 # Lint and type checks first, then every test on Kafka and PostgreSQL: starts them if they are not

@@ -8,14 +8,15 @@ at a time (the cluster keeps two of three replicas in sync; the other instance w
 lasts until the node is back and every partition in full sync again, and the next one waits for that.
 
 Kafka's metadata is not taken at its word about a node faulted: a node killed stays a leader and in sync
-in it until the controller fences it (broker.session.timeout.ms), so a node counts only while it accepts
-connections. (Taken at its word, a node killed was "healed" 2 s later, before its process had started,
-and the next node fault then left two of three down.)
+in it until the controller fences it (broker.session.timeout.ms), and a leader waits for every replica in
+sync to take a write with acks=all; so a node counts only while it accepts connections, and a partition is
+writable only when every replica in sync does. The node's lane is freed on two full-sync answers in a row:
+one node's metadata may lag the controller's.
 
 Recovery: from the fault's start until the instance's work is done again (a service: the instance is ready
 again, or the other one is and holds every partition of the service's groups without it; how long the
 instance itself took to be ready again is kept too), until every partition has a leader and two replicas
-in sync on nodes that answer (a Kafka node: writes with acks=all go through; how long until the node was
+in sync, all of them answering (a Kafka node: writes with acks=all go through; how long until the node was
 back with every partition in full sync is kept too), until every service instance is ready again, but
 for one under a fault of its own (the database).
 """
@@ -254,17 +255,21 @@ class Injector:
         return await self._writable(began, fault)
 
     async def _writable(self, began: float, fault: Fault) -> float | None:
-        """From the fault's start until every partition has a leader and two replicas in sync on nodes that
-        answer (returned); then on until the node is back in full sync (`fault.instance_ready_s`), so that
-        no other node is faulted before."""
-        writable = None
+        """From the fault's start until every partition is writable (returned); then on until the node is
+        back in full sync (`fault.instance_ready_s`, from the first of two answers in a row), so that no
+        other node is faulted before."""
+        writable = in_sync_at = None
         while time.monotonic() - began < HEALED_WITHIN_S:
             if writable is None and await self._partitions(_writable_on):
                 writable = round(time.monotonic() - began, 2)
             if writable is not None and await self._in_sync():
-                fault.instance_ready_s = round(time.monotonic() - began, 2)
-                break
-            await asyncio.sleep(0.25)
+                if in_sync_at is not None:
+                    fault.instance_ready_s = in_sync_at
+                    break
+                in_sync_at = round(time.monotonic() - began, 2)
+            else:
+                in_sync_at = None
+            await asyncio.sleep(0.5 if in_sync_at is not None else 0.25)
         return writable
 
     async def _in_sync(self) -> bool:
@@ -325,7 +330,8 @@ def _service(child: Child) -> str:
 
 
 def _writable_on(partition: dict[str, Any], live: set[int]) -> bool:
-    return partition["leader"] in live and len(set(partition["isr"]) & live) >= 2
+    in_sync = set(partition["isr"])
+    return partition["leader"] in live and in_sync <= live and len(in_sync) >= 2
 
 
 def _in_full_sync(partition: dict[str, Any], live: set[int]) -> bool:
