@@ -395,7 +395,7 @@ async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_ins
     )
     ctx = instructions.Context(policy=coord.settings, topic_prefix=infra.common.topic_prefix)
     async with unit_of_work(sessions) as issuing:  # an issue, not committed yet: it holds the case's row
-        case = await repository.get(issuing, uuid.UUID(case_id), for_update=True)
+        case = await repository.get(issuing, uuid.UUID(case_id), lock="update")
         assert case is not None
         officer = Officer(subject="officer-li", unit="cc-unit", role="operator")
         stop = await instructions.issue(issuing, case=case, officer=officer, spec=spec, ctx=ctx)

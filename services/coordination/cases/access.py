@@ -13,30 +13,20 @@ from services.kit.errors import Conflict, NotFound
 
 
 async def readable(
-    session: AsyncSession,
-    case_id: uuid.UUID,
-    who: Officer,
-    *,
-    for_update: bool = False,
-    for_share: bool = False,
+    session: AsyncSession, case_id: uuid.UUID, who: Officer, *, lock: repository.Lock | None = None
 ) -> Case:
     """The case, if this officer may read it; another unit's case is answered as not found."""
-    case = await repository.get(session, case_id, for_update=for_update, for_share=for_share)
+    case = await repository.get(session, case_id, lock=lock)
     if case is None or (who.role != "auditor" and case.unit != who.unit):
         raise NotFound(f"no case {case_id}")
     return case
 
 
 async def workable(
-    session: AsyncSession,
-    case_id: uuid.UUID,
-    who: Officer,
-    *,
-    for_update: bool = False,
-    for_share: bool = False,
+    session: AsyncSession, case_id: uuid.UUID, who: Officer, *, lock: repository.Lock | None = None
 ) -> Case:
     """The case, if this officer may act on it now (own unit, case open)."""
-    case = await readable(session, case_id, who, for_update=for_update, for_share=for_share)
+    case = await readable(session, case_id, who, lock=lock)
     if case.unit != who.unit:
         raise NotFound(f"no case {case_id}")
     if case.status != "open":

@@ -51,7 +51,7 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
         session, _case_number(report)
     )
     if existing is not None:
-        case = await repository.get(session, existing, for_update=True)
+        case = await repository.get(session, existing, lock="update")
         assert case is not None
         text = f"The person answered a citizen warning: being defrauded (warning {report.warning_id})."
         await cases.add_note(session, case=case, text=text, officer=officer)

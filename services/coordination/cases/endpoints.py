@@ -83,7 +83,7 @@ def router(deps: Deps) -> APIRouter:
     )
     async def update_case(case_id: uuid.UUID, body: CaseUpdate, session: Session, who: Who) -> CaseRead:
         require_role(who, *WORKERS)
-        case = await access.workable(session, case_id, who, for_update=True)
+        case = await access.workable(session, case_id, who, lock="update")
         return CaseRead.model_validate(
             await service.update(
                 session, case=case, spec=body, officer=who, topic_prefix=deps.ctx.topic_prefix
@@ -101,7 +101,7 @@ def router(deps: Deps) -> APIRouter:
     @api.post("/{case_id}/alerts", status_code=204, summary="Link another alert to the case")
     async def link_alert(case_id: uuid.UUID, body: LinkAlert, session: Session, who: Who) -> None:
         require_role(who, *WORKERS)
-        case = await access.workable(session, case_id, who, for_update=True)  # not while it closes
+        case = await access.workable(session, case_id, who, lock="update")  # not while it closes
         await service.link_alert(session, case=case, alert_id=body.alert_id, officer=who)
 
     @api.get(
@@ -154,7 +154,7 @@ def router(deps: Deps) -> APIRouter:
         case_id: uuid.UUID, body: Accept, session: Session, who: Who
     ) -> list[InstructionRead]:
         require_role(who, *WORKERS)
-        case = await access.workable(session, case_id, who, for_update=True)  # not while it closes
+        case = await access.workable(session, case_id, who, lock="update")  # not while it closes
         rows = await flows.accept(
             session,
             case=case,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -26,14 +27,15 @@ async def add(session: AsyncSession, case: Case) -> None:
         raise
 
 
-async def get(
-    session: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
-) -> Case | None:
-    """The case; row-locked for update (a close, a change of the case), or shared (work that must not
-    cross a close but may run beside other such work: issuing instructions)."""
+# A case's row lock: "update" for a close or a change of the case; "share" for work that must not cross a
+# close but may run beside other such work (issuing instructions).
+Lock = Literal["update", "share"]
+
+
+async def get(session: AsyncSession, case_id: uuid.UUID, *, lock: Lock | None = None) -> Case | None:
     stmt = select(Case).where(Case.id == case_id)
-    if for_update or for_share:
-        stmt = stmt.with_for_update(read=not for_update)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -49,7 +49,7 @@ def router(deps: Deps) -> APIRouter:
         # Share-locked: a close (which locks the row for update) committing meanwhile would otherwise leave
         # this instruction on a closed case; issues in one case do not wait for each other (two of the same
         # hold: the database's unique index answers the second 409).
-        case = await access.workable(session, case_id, who, for_share=True)
+        case = await access.workable(session, case_id, who, lock="share")
         row = await service.issue(session, case=case, officer=who, spec=body, ctx=deps.ctx)
         return InstructionRead.model_validate(row)
 
