@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -34,13 +35,27 @@ def broker_frozen() -> Iterator[None]:
     """Every broker stopped (SIGSTOP): connections stay open, nothing is answered, until SIGCONT."""
     pids = [p.pid for p in local_kafka.running()]
     assert pids, "the test broker is not running"
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
     try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not all(_stopped(pid) for pid in pids):
+            assert time.monotonic() < deadline, "a broker thread did not stop within 10 s of its SIGSTOP"
+            time.sleep(0.01)
         yield
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
+
+
+def _stopped(pid: int) -> bool:
+    """Whether every thread of the process is stopped: kill() returns before each thread has taken the
+    SIGSTOP (a thread running on the other core goes on until the kernel interrupts it)."""
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            if stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X"):
+                return False
+    return True
 
 
 async def new_topic(infra: Infra, name: str, partitions: int = 1) -> str:

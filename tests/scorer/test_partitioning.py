@@ -136,10 +136,20 @@ async def test_a_scorer_starting_while_kafka_does_not_answer_checks_its_topics_o
     await ensure_topics(infra.kafka, scorer.prefix)
     await scorer.producer.start()
     scorer.producer.timeout_s = 1.0
+    client = scorer.producer._producer.client  # noqa: SLF001 - the questions, counted on their way
+    asked = 0
+    ask = client.fetch_all_metadata
+
+    async def counted() -> Any:
+        nonlocal asked
+        asked += 1
+        return await ask()
+
+    client.fetch_all_metadata = counted
     try:
         with broker_frozen():
             checking = asyncio.create_task(scorer._check_partitions())
-            await asyncio.sleep(3)  # the fault: three of its questions go unanswered
+            await eventually(lambda: asked >= 3, timeout_s=20)  # the fault: two went unanswered
             assert not checking.done()
         await asyncio.wait_for(checking, 30)  # the registry's layout: no TopicLayoutError
     finally:
