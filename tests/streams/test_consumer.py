@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from services.kit import outages
 from services.kit.errors import Unavailable
+from streams import consumer as consumer_module
 from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, OutOfGroup, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
@@ -604,7 +605,7 @@ async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
     assert (failures or 0) >= 2
 
 
-async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra):
+async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra, monkeypatch):
     """Kafka not answering as an instance (re)starts: the runner's start waits it out, as its polls do,
     rather than ending at once (which ends the process: a scorer then reloads its model and state)."""
     topic = await _topic_with(infra, [b"before the start"])
@@ -612,9 +613,17 @@ async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra)
     runner = _runner(
         infra, topic, f.unique("g"), lambda batch: _record(seen, batch), request_timeout_ms=1_000
     )
+    starts: list[AIOKafkaConsumer] = []
+
+    class Counted(AIOKafkaConsumer):  # the real client; each start attempt makes one
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            starts.append(self)
+
+    monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", Counted)
     with broker_frozen():
         task = asyncio.create_task(runner.run())
-        await asyncio.sleep(3)  # the fault: three of its start's attempts go unanswered
+        await eventually(lambda: len(starts) >= 3, timeout_s=20)  # the fault: two attempts unanswered
         assert not task.done()
     try:
         await eventually(lambda: seen == [b"before the start"], timeout_s=30)
