@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from deploy.chaos.faults import Fault
 
 TARGET_SERVICE_S, TARGET_BROKER_S = 10.0, 30.0
+WITHOUT_DATABASE = frozenset({"scorer-persons", "scorer-accounts"})  # the services that never connect to it
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -201,7 +202,32 @@ def _recoveries(faults: list[Fault]) -> dict[str, Any]:
         (f.recovery_s for f in service if not _during(f, faults, "broker_", until_healed=True)),
         TARGET_SERVICE_S,
     )
+    found["service_after_its_servers_back"] = _spread(
+        (_after_servers_back(f, faults) for f in service), TARGET_SERVICE_S
+    )
     return {group: spread for group, spread in found.items() if spread}
+
+
+def _after_servers_back(fault: Fault, faults: list[Fault]) -> float | None:
+    """A service fault's recovery counted from when the servers it needs were back, if one was down while
+    it healed: PostgreSQL running again (not for the scorer, whose state is in Kafka), a Kafka node's
+    partitions writable again. That part is the instance's own; the rest waited on the server (0 when the
+    work resumed before the server was back: the other instance did not need it)."""
+    from deploy.chaos.faults import HEALED_WITHIN_S
+
+    if fault.recovery_s is None:
+        return None
+    healed = fault.at + fault.recovery_s
+    needs = ("broker_",) if fault.target.rsplit("-", 1)[0] in WITHOUT_DATABASE else ("broker_", "database_")
+    began = fault.at
+    for other in faults:
+        if not other.kind.startswith(needs):
+            continue
+        lasted = other.down_s if other.kind.startswith("database_") else other.recovery_s
+        back = other.at + (HEALED_WITHIN_S if lasted is None else lasted)
+        if other.at < healed and back > fault.at:
+            began = max(began, back)
+    return round(max(0.0, healed - began), 2)
 
 
 def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[str, Any]:

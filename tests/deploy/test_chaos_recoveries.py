@@ -29,7 +29,8 @@ def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped()
     split = {
         group: (spread["n"], spread["max"], spread["within_target"])
         for group, spread in found.items()
-        if group.startswith("service_") and group != "service_instance_ready"
+        if group.startswith("service_")
+        and group not in ("service_instance_ready", "service_after_its_servers_back")
     }
     assert split == {
         "service_alone": (3, 5.0, 3),
@@ -38,3 +39,22 @@ def test_service_faults_are_split_by_the_infrastructure_faults_they_overlapped()
         "service_with_kafka_whole": (3, 12.0, 2),  # (PostgreSQL's stop is in it)
     }
     assert "within_target" not in found["database"]  # no target of its own
+
+
+def test_a_service_fault_is_also_counted_from_when_the_servers_it_needs_were_back():
+    faults = [
+        Fault("service_kill", "ingest-1", at=0.0, recovery_s=3.0),  # nothing else down: 3 s
+        # PostgreSQL running again at 16 s.
+        Fault("database_stop", "postgres", at=10.0, recovery_s=15.0, down_s=6.0),
+        Fault("service_kill", "notifier-2", at=14.0, recovery_s=12.0),  # 26 s: 10 s after it was back
+        Fault("service_kill", "scorer-persons-1", at=12.0, recovery_s=11.0),  # never waits on it: 11 s
+        Fault("service_freeze", "ingest-2", at=11.0, recovery_s=2.0),  # resumed before it was back: 0
+        # A node's partitions writable again at 42 s.
+        Fault("broker_kill", "kafka-1", at=40.0, recovery_s=2.0, instance_ready_s=5.0, down_s=3.0),
+        Fault("service_freeze", "scorer-accounts-2", at=38.0, recovery_s=9.0),  # 47 s: 5 s after
+        Fault("service_kill", "blocklist-1", at=43.0, recovery_s=4.0),  # after: all its own, 4 s
+    ]
+
+    found = _recoveries(faults)["service_after_its_servers_back"]
+
+    assert (found["n"], found["p50"], found["max"], found["within_target"]) == (6, 4.5, 11.0, 4)
