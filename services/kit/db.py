@@ -26,6 +26,7 @@ NAMING = {
 }
 
 
+DROP_ATTEMPTS = 3  # each plain DROP waits up to 5 s for autovacuum workers to end
 PING_S = 2.0  # a readiness probe's wait for the database (the probes' own timeouts are a few seconds)
 
 
@@ -39,11 +40,32 @@ async def scratch_database(server_url: str, name: str, *, create: bool) -> str:
     dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        await conn.execute(sql)
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await _drop(conn, name)
     finally:
         await conn.close()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
+    """FORCE ends the database's other sessions, but refuses ("permission denied to terminate process",
+    seen at a test session's end) a session it may not end: an autovacuum worker's (no role: a superuser's
+    or pg_signal_autovacuum_worker's to end) or a superuser's. A plain DROP ends autovacuum workers itself,
+    waits for them, and fails on any other session: each is tried in turn, a bounded number of times."""
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == DROP_ATTEMPTS - 1:
+                raise
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except asyncpg.ObjectInUseError:
+            await asyncio.sleep(0.5)
 
 
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 10_000) -> AsyncEngine:
