@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from deploy.chaos.faults import Fault
 
 TARGET_SERVICE_S, TARGET_BROKER_S = 10.0, 30.0
-WITHOUT_DATABASE = frozenset({"scorer-persons", "scorer-accounts"})  # the services that never connect to it
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -213,12 +212,13 @@ def _after_servers_back(fault: Fault, faults: list[Fault]) -> float | None:
     it healed: PostgreSQL running again (not for the scorer, whose state is in Kafka), a Kafka node's
     partitions writable again. That part is the instance's own; the rest waited on the server (0 when the
     work resumed before the server was back: the other instance did not need it)."""
-    from deploy.chaos.faults import HEALED_WITHIN_S
+    from deploy.chaos.faults import HEALED_WITHIN_S, USES_POSTGRES
 
     if fault.recovery_s is None:
         return None
     healed = fault.at + fault.recovery_s
-    needs = ("broker_",) if fault.target.rsplit("-", 1)[0] in WITHOUT_DATABASE else ("broker_", "database_")
+    service = fault.target.rsplit("-", 1)[0]  # coordination-2 → coordination
+    needs = ("broker_", "database_") if service in USES_POSTGRES else ("broker_",)
     began = fault.at
     for other in faults:
         if not other.kind.startswith(needs):

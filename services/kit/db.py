@@ -26,7 +26,7 @@ NAMING = {
 }
 
 
-DROP_ATTEMPTS = 3  # each plain DROP waits up to 5 s for autovacuum workers to end
+DROP_ATTEMPTS = 3  # each plain DROP waits up to 5 s for the other sessions to end
 PING_S = 2.0  # a readiness probe's wait for the database (the probes' own timeouts are a few seconds)
 
 

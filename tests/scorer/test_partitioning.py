@@ -151,7 +151,7 @@ async def test_a_scorer_starting_while_kafka_does_not_answer_checks_its_topics_o
             checking = asyncio.create_task(scorer._check_partitions())
             # The fault: the first question went unanswered, and it was asked again (not longer: see
             # broker_frozen).
-            await eventually(lambda: asked >= 2, timeout_s=20)
+            await eventually(lambda: asked >= 2, timeout_s=3.5)
             assert not checking.done()
         await asyncio.wait_for(checking, 30)  # the registry's layout: no TopicLayoutError
     finally:

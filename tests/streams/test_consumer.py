@@ -623,7 +623,7 @@ async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra,
     monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", Counted)
     with broker_frozen():
         task = asyncio.create_task(runner.run())
-        await eventually(lambda: len(starts) >= 2, timeout_s=20)  # one attempt unanswered, then another
+        await eventually(lambda: len(starts) >= 2, timeout_s=3.5)  # one attempt unanswered, then another
         assert not task.done()
     try:
         await eventually(lambda: seen == [b"before the start"], timeout_s=30)
