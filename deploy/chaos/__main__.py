@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,22 +212,16 @@ def _after_servers_back(fault: Fault, faults: list[Fault]) -> float | None:
     it healed: PostgreSQL running again (not for the scorer, whose state is in Kafka), a Kafka node's
     partitions writable again. That part is the instance's own; the rest waited on the server (0 when the
     work resumed before the server was back: the other instance did not need it)."""
-    from deploy.chaos.faults import HEALED_WITHIN_S, USES_POSTGRES
+    from deploy.chaos.faults import USES_POSTGRES
 
     if fault.recovery_s is None:
         return None
-    healed = fault.at + fault.recovery_s
     service = fault.target.rsplit("-", 1)[0]  # coordination-2 → coordination
     needs = ("broker_", "database_") if service in USES_POSTGRES else ("broker_",)
-    began = fault.at
-    for other in faults:
-        if not other.kind.startswith(needs):
-            continue
-        lasted = other.down_s if other.kind.startswith("database_") else other.recovery_s
-        back = other.at + (HEALED_WITHIN_S if lasted is None else lasted)
-        if other.at < healed and back > fault.at:
-            began = max(began, back)
-    return round(max(0.0, healed - began), 2)
+    backs = _ended_while_healing(
+        fault, faults, needs, lambda o: o.down_s if o.kind.startswith("database_") else o.recovery_s
+    )
+    return round(max(0.0, fault.at + fault.recovery_s - max([fault.at, *backs])), 2)
 
 
 def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[str, Any]:
@@ -249,22 +243,28 @@ def _during(fault: Fault, faults: list[Fault], head: str, *, until_healed: bool 
     """Whether a server of that kind (PostgreSQL, a Kafka node) was down while this fault healed (or,
     `until_healed`, down or not yet healed: a Kafka node until it is back with every partition in full
     sync)."""
-    from deploy.chaos.faults import HEALED_WITHIN_S
-
-    def lasted(seconds: float | None) -> float:  # unknown (not healed, not measured): the longest it may
-        return HEALED_WITHIN_S if seconds is None else seconds
 
     def until(other: Fault) -> float | None:
         if not until_healed:
             return other.down_s
         return other.instance_ready_s if other.kind.startswith("broker_") else other.recovery_s
 
-    began, healed = fault.at, fault.at + lasted(fault.recovery_s)
-    return any(
-        other.at < healed and other.at + lasted(until(other)) > began
-        for other in faults
-        if other.kind.startswith(head)
-    )
+    return bool(_ended_while_healing(fault, faults, (head,), until))
+
+
+def _ended_while_healing(
+    fault: Fault, faults: list[Fault], heads: tuple[str, ...], until: Callable[[Fault], float | None]
+) -> list[float]:
+    """When each fault of those kinds that overlapped this one's healing ended, `until(it)` after it began
+    (unknown: not healed, not measured, the longest it may)."""
+    from deploy.chaos.faults import HEALED_WITHIN_S
+
+    def lasted(seconds: float | None) -> float:
+        return HEALED_WITHIN_S if seconds is None else seconds
+
+    healed = fault.at + lasted(fault.recovery_s)
+    ends = ((other.at, other.at + lasted(until(other))) for other in faults if other.kind.startswith(heads))
+    return [end for began, end in ends if began < healed and end > fault.at]
 
 
 def _passed(report: dict[str, Any], faults: int) -> bool:
