@@ -8,7 +8,7 @@ import asyncio
 
 import asyncpg
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import URL, make_url
 
 from deploy.local import postgres
 from services.kit import db
@@ -22,13 +22,18 @@ PLAIN_DROP_WAITING = """
 """
 
 
-async def test_a_database_held_by_a_session_it_may_not_end_is_dropped_once_that_session_ends(infra):
+@pytest.fixture
+async def scratch(infra) -> tuple[str, str, URL]:
+    """A new database beside the session's (the server is what counts), its name, and the server's URL."""
     if postgres.running() is None:
         pytest.skip("needs the local stack's superuser")
-    server = infra.database_url  # the server is what counts: the new database is made beside it
     name = f"stopline_scratch_{f.unique('d')}".replace("-", "_")
-    await db.scratch_database(server, name, create=True)
-    at = make_url(server)
+    await db.scratch_database(infra.database_url, name, create=True)
+    return infra.database_url, name, make_url(infra.database_url)
+
+
+async def test_a_database_held_by_a_session_it_may_not_end_is_dropped_once_that_session_ends(scratch):
+    server, name, at = scratch
     admin = await asyncpg.connect(host=at.host, port=at.port, user="postgres", database="postgres")
     # A superuser's session: FORCE may not end it for the application's role, as an autovacuum worker's.
     held = await asyncpg.connect(host=at.host, port=at.port, user="postgres", database=name)
@@ -44,13 +49,8 @@ async def test_a_database_held_by_a_session_it_may_not_end_is_dropped_once_that_
         await admin.close()
 
 
-async def test_a_session_that_does_not_end_fails_the_drop_with_postgresqls_reason(infra, monkeypatch):
-    if postgres.running() is None:
-        pytest.skip("needs the local stack's superuser")
-    server = infra.database_url
-    name = f"stopline_scratch_{f.unique('d')}".replace("-", "_")
-    await db.scratch_database(server, name, create=True)
-    at = make_url(server)
+async def test_a_session_that_does_not_end_fails_the_drop_with_postgresqls_reason(scratch, monkeypatch):
+    server, name, at = scratch
     held = await asyncpg.connect(host=at.host, port=at.port, user="postgres", database=name)
     monkeypatch.setattr(db, "DROP_ATTEMPTS", 1)  # one FORCE refused: the bound reached at once
     try:
