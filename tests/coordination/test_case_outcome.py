@@ -404,3 +404,51 @@ async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_ins
     [(blocker, kind, status)] = _blocking(await closing)
     assert (blocker, kind) == (str(stop.id), "stop_payment") and status in ("issued", "delivered")
     assert await _stored_status(sessions, case_id) == ("open", None)
+
+
+async def test_a_locked_read_sees_the_case_as_it_is_now_not_as_the_session_read_it(coord, sessions):
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    inst, _, _ = await bank(sessions)
+    case_id = await open_case(c, op, (inst, f.account("MULE"), "800.00"))
+    async with sessions() as s:
+        before = await repository.get(s, uuid.UUID(case_id))
+        assert before is not None and before.status == "open"
+        assert (await _close(c, case_id, op)).status_code == 200  # another transaction closes it
+        locked = await repository.get(s, uuid.UUID(case_id), lock="share")  # as an approval reads it
+        assert locked is before and locked.status == "closed"
+
+
+async def test_a_late_answer_to_a_failed_stop_waits_for_the_same_stop_being_issued_again(
+    coord, sessions, infra
+):
+    """The bank executes a stop-payment Stopline had given up on while an officer issues it again: the
+    answer waits for the issue, sees it and is kept, not applied (no second hold, and no 500)."""
+    c = coord.client
+    op = f.officer(unit="cc-unit")
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "800.00"))
+    first = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="800.00"
+    )
+    async with unit_of_work(sessions) as s:  # given up, as the relay does after its last attempt
+        await s.execute(
+            sa.update(Instruction).where(Instruction.id == uuid.UUID(first["id"])).values(status="failed")
+        )
+    spec = InstructionCreate(
+        kind="stop_payment", institution_id=inst, account=account, amount=Decimal("800.00")
+    )
+    ctx = instructions.Context(policy=coord.settings, topic_prefix=infra.common.topic_prefix)
+    async with unit_of_work(sessions) as issuing:  # the same stop issued again, not committed yet
+        case = await repository.get(issuing, uuid.UUID(case_id), lock="share")
+        assert case is not None
+        officer = Officer(subject="officer-li", unit="cc-unit", role="operator")
+        again = await instructions.issue(issuing, case=case, officer=officer, spec=spec, ctx=ctx)
+        answering = asyncio.create_task(respond(c, key, first["id"], "executed", held_amount="800.00"))
+        await eventually(lambda: waiting_on_a_lock(sessions), timeout_s=10)  # the answer waits for it
+    answered = await answering
+    assert answered.status_code == 200 and answered.json()["status"] == "failed", answered.text
+    async with sessions() as s:
+        held = await s.get(Instruction, again.id)
+        assert held is not None and held.status in ("issued", "delivered")

@@ -184,6 +184,25 @@ async def test_stop_payment_renews_at_most_once(coord, sessions):
 
 
 @pytest.mark.integration
+async def test_a_renewal_limit_above_one_counts_each_renewal_once(coord, sessions, monkeypatch):
+    monkeypatch.setattr(coord.settings, "stop_payment_max_renewals", 2)
+    c = coord.client
+    op, sup = f.officer(unit="rn-unit"), f.officer("supervisor", unit="rn-unit")
+    key, case_id, stop = await stop_in_force(coord, sessions, op)
+    for n in (1, 2):
+        ext = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number=f"EXT-{n}")
+        assert (await c.post(f"/v1/instructions/{ext['id']}/approve", headers=sup)).status_code == 200
+        assert (await respond(c, key, ext["id"], "executed")).status_code == 200
+        assert (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()["renewals"] == n
+    third = await c.post(
+        f"/v1/cases/{case_id}/instructions",
+        json={"kind": "extend", "parent_id": stop["id"], "document_number": "EXT-3"},
+        headers=op,
+    )
+    assert third.status_code == 409 and third.json()["error"]["details"]["renewals"] == 2
+
+
+@pytest.mark.integration
 async def test_answers_are_checked_and_idempotent(coord, sessions):
     c = coord.client
     op = f.officer()

@@ -33,9 +33,11 @@ Lock = Literal["update", "share"]
 
 
 async def get(session: AsyncSession, case_id: uuid.UUID, *, lock: Lock | None = None) -> Case | None:
+    """The case; locked, as it is now (a case already in the session is read again: what the lock waited
+    for, e.g. a close, has changed it)."""
     stmt = select(Case).where(Case.id == case_id)
     if lock is not None:
-        stmt = stmt.with_for_update(read=lock == "share")
+        stmt = stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

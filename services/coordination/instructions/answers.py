@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
 from services.coordination.cases import receivers
-from services.coordination.cases.models import Case
+from services.coordination.cases import repository as cases
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, legal_basis, notify, transition
@@ -141,9 +141,10 @@ async def _superseded(session: AsyncSession, row: Instruction, response: Respons
     or the same follow-up (extension, release, return) of the same hold."""
     if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT or row.kind == Kind.QUERY:
         return None  # (a query's answer holds nothing: applied as it comes)
-    # Share-locked: an instruction being issued in the case, or the case being closed (each locks it), has
-    # committed, or waits.
-    case = await session.get(Case, row.case_id, with_for_update={"read": True}, populate_existing=True)
+    # Locked for update: an instruction being issued in the case (it share-locks the case), or the case
+    # being closed, has committed, or waits. A share lock would run beside an issue of the same hold, not
+    # see it, and put this one in force too, which the one-hold index refuses as the issue commits.
+    case = await cases.get(session, row.case_id, lock="update")
     if case is not None and case.status == "closed":
         return "case_closed"
     if row.kind in HOLD_KINDS:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import metrics
+from services.coordination.cases import repository as cases
 from services.coordination.cases.models import Case
 from services.coordination.deadlines import escalation
 from services.coordination.delivery import service as delivery
@@ -227,10 +228,11 @@ async def _shape_follow_up(
             if parent.kind == Kind.STOP_PAYMENT
             else ctx.policy.freeze_max_renewals
         )
+        # Those not answered yet: one executed is counted in the parent's renewals already.
         pending = [
             c
             for c in await repository.children(session, parent.id, kind=Kind.EXTEND)
-            if c.status in states.ACTIVE
+            if c.status in (Status.AWAITING_APPROVAL, *states.PENDING_ANSWER)
         ]
         if limit >= 0 and parent.renewals + len(pending) >= limit:
             raise Conflict(
@@ -333,7 +335,7 @@ async def approve(
     if row.issued_by == officer.subject:
         raise Forbidden("the issuer cannot approve their own instruction")
     # Share-locked: a close waits for this approval, or this approval sees the case closed.
-    case = await session.get(Case, row.case_id, with_for_update={"read": True})
+    case = await cases.get(session, row.case_id, lock="share")
     if case is None or case.status != "open":
         status = case.status if case is not None else "gone"
         raise Conflict(f"the instruction's case is {status}", details={"case_status": status})
