@@ -56,6 +56,8 @@ class Instruction(Base):
             postgresql_where=text(f"status in ({in_list(PENDING_ANSWER + HOLDING)})"),
         ),
         Index("ix_instructions_institution_created", "institution_id", "created_at"),
+        # A request sent twice (a double submit, a retry after a timeout) issues one instruction.
+        Index("uq_instructions_request_id", "request_id", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -90,6 +92,9 @@ class Instruction(Base):
     decision_note: Mapped[str | None] = mapped_column(Text, comment="the supervisor's note on declining")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), comment="the issuing client's idempotency key (its request_id), if it gave one"
+    )
 
 
 class InstructionResponse(Base):

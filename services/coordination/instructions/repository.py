@@ -32,6 +32,14 @@ async def add(session: AsyncSession, row: Instruction) -> None:
         raise
 
 
+async def issued_for(session: AsyncSession, request_id: uuid.UUID) -> Instruction | None:
+    """The instruction a request with this idempotency key issued, if one did. Requests with the same key
+    wait for each other here (a transaction-scoped advisory lock on it), so the second sees the first's."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(request_id), 0))))
+    stmt = select(Instruction).where(Instruction.request_id == request_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def get(
     session: AsyncSession, instruction_id: uuid.UUID, *, for_update: bool = False
 ) -> Instruction | None:

@@ -31,6 +31,11 @@ class InstructionCreate(BaseModel):
         None, description="return: default the victim's account on the case"
     )
     reason: str | None = Field(None, max_length=2000)
+    request_id: uuid.UUID | None = Field(
+        None,
+        description="the client's idempotency key: the same request sent again (a double submit, a retry"
+        " after a timeout) issues nothing more and is answered with the instruction the first issued",
+    )
 
 
 class InstructionRead(BaseModel):

@@ -143,7 +143,14 @@ async def issue(
     session: AsyncSession, *, case: Case, officer: Officer, spec: InstructionCreate, ctx: Context
 ) -> Instruction:
     """Create an instruction: issued at once, or awaiting a supervisor's approval (freeze, extend,
-    release)."""
+    release). A request whose `request_id` issued one already is answered with it."""
+    if spec.request_id is not None and (earlier := await repository.issued_for(session, spec.request_id)):
+        if (earlier.case_id, earlier.kind, earlier.issued_by) != (case.id, spec.kind, officer.subject):
+            raise Conflict(
+                "request_id is the key of another request",
+                details={"field": "body.request_id", "instruction_id": str(earlier.id)},
+            )
+        return earlier
     now = datetime.now(UTC)
     row = Instruction(
         id=uuid.uuid4(),
@@ -158,6 +165,7 @@ async def issue(
         renewals=0,
         created_at=now,
         updated_at=now,
+        request_id=spec.request_id,
     )
     await _shape(session, row, case=case, spec=spec, ctx=ctx)
     row.status = Status.AWAITING_APPROVAL if spec.kind in states.NEEDS_APPROVAL else Status.ISSUED
