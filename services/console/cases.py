@@ -33,13 +33,18 @@ async def _warnings(request: Request, user: User, alert_ids: list[str]) -> list[
     return list(found.get("items", []))
 
 
+# The case page shows the newest entries of its timeline, and links the audit log for the rest.
+TIMELINE_SHOWN = 500
+ISSUED_HERE = ("query", "stop_payment", "freeze")  # the kinds of the page's issue form
+
+
 async def live_data(request: Request, user: User, case_id: str) -> dict[str, Any]:
     api = web.console(request).coordination(user)
     case, flow, proposals, timeline = await asyncio.gather(
         api.get(f"/v1/cases/{case_id}"),
         api.get(f"/v1/cases/{case_id}/flow"),
         api.get(f"/v1/cases/{case_id}/proposals", status="open"),
-        api.get(f"/v1/cases/{case_id}/timeline"),
+        api.get(f"/v1/cases/{case_id}/timeline", newest="true", limit=TIMELINE_SHOWN),
     )
     instructions = case["instructions"]
     return {
@@ -49,6 +54,7 @@ async def live_data(request: Request, user: User, case_id: str) -> dict[str, Any
         "proposals": proposals,
         "instructions": sorted(instructions, key=lambda i: i["created_at"], reverse=True),
         "timeline": list(reversed(timeline["items"])),
+        "timeline_cut": len(timeline["items"]) == TIMELINE_SHOWN,  # older entries: in the audit log
         "HOLDING": HOLDING,
         "PENDING": PENDING,
     }
@@ -85,23 +91,13 @@ def router() -> APIRouter:
         account: Annotated[str | None, Query(max_length=34)] = None,
         amount: Annotated[str | None, Query(max_length=20)] = None,
     ) -> Response:
-        data = await live_data(request, user, case_id)
         prefill = {
-            "kind": kind if kind in ("query", "stop_payment", "freeze") else "stop_payment",
+            "kind": kind if kind in ISSUED_HERE else "stop_payment",
             "institution": institution or "",
             "account": account or "",
             "amount": amount or "",
         }
-        warnings = await _warnings(request, user, data["case"]["alert_ids"])
-        return web.render(
-            request,
-            "case.html",
-            user=user,
-            prefill=prefill,
-            warnings=warnings,
-            now=datetime.now(UTC),
-            **data,
-        )
+        return await _case_page(request, user, case_id, prefill)
 
     @api.post("/cases/{case_id}/instructions")
     async def issue(
@@ -116,6 +112,7 @@ def router() -> APIRouter:
         document_number: Annotated[str, Form(max_length=64)] = "",
         parent_id: Annotated[str, Form(max_length=36)] = "",
         reason: Text = "",
+        request_id: Annotated[str, Form(max_length=36)] = "",
     ) -> Response:
         body = {
             "kind": kind,
@@ -125,16 +122,30 @@ def router() -> APIRouter:
             "document_number": document_number.strip() or None,
             "parent_id": parent_id or None,
             "reason": reason.strip() or None,
+            "request_id": request_id or None,  # (the API names it if it is no UUID)
         }
-        return await _act(
-            request,
-            user,
-            csrf,
-            f"/v1/cases/{case_id}/instructions",
-            body,
-            ok=f"issued_{kind}",
-            to=f"/cases/{case_id}",
-        )
+        try:
+            web.check_csrf(user, csrf)
+            await web.console(request).coordination(user).post(f"/v1/cases/{case_id}/instructions", body)
+        except ApiError as exc:
+            notice = web.refused_again(request, exc)
+            if notice is None or kind not in ISSUED_HERE or parent_id:  # not the page's issue form
+                return web.done(request, to=web.back(request, f"/cases/{case_id}"), error=exc)
+            # The issue form again, as it was sent (its request's key too: sent again, it issues once).
+            typed = {
+                "kind": kind,
+                "institution": institution_id,
+                "account": account,
+                "amount": amount,
+                "document_number": document_number,
+                "reason": reason,
+                "request_id": request_id,
+            }
+            try:
+                return await _case_page(request, user, case_id, typed, status=exc.status, notice=notice)
+            except ApiError:  # the case cannot be shown now: back, with the refusal
+                return web.done(request, to=web.back(request, f"/cases/{case_id}"), error=exc)
+        return web.done(request, to=web.back(request, f"/cases/{case_id}"), ok=f"issued_{kind}")
 
     @api.post("/cases/{case_id}/proposals/accept")
     async def accept(
@@ -215,6 +226,30 @@ def router() -> APIRouter:
         )
 
     return api
+
+
+async def _case_page(
+    request: Request,
+    user: User,
+    case_id: str,
+    prefill: dict[str, str],
+    *,
+    status: int = 200,
+    notice: dict[str, str] | None = None,
+) -> Response:
+    data = await live_data(request, user, case_id)
+    warnings = await _warnings(request, user, data["case"]["alert_ids"])
+    return web.render(
+        request,
+        "case.html",
+        user=user,
+        status=status,
+        notice=notice,
+        prefill=prefill,
+        warnings=warnings,
+        now=datetime.now(UTC),
+        **data,
+    )
 
 
 async def _act(

@@ -24,6 +24,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "signed_out": ("已安全退出。", "You are signed out."),
+    "session_ended": (
+        "会话已结束, 操作未执行; 请重新登录。",
+        "Your session ended; nothing was done. Sign in again.",
+    ),
     "officers": ("公安民警", "Police officers"),
     "institution_staff": ("银行/支付机构人员", "Bank and payment staff"),
     "dev_issuer_hint": (
@@ -244,6 +248,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "warning_reached_too_late": ("已被骗", "reached too late"),
     "warning_not_reached": ("未联系上", "not reached"),
     "timeline": ("办案时间线", "Timeline"),
+    "timeline_older": (
+        "仅显示最近的记录; 更早的记录见审计日志",
+        "Only the latest entries are shown; the earlier ones are in the audit log",
+    ),
     "notes": ("备注", "Notes"),
     "add_note": ("添加备注", "Add note"),
     "close_case": ("结案", "Close the case"),

@@ -31,9 +31,14 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
     sent: dict[str, str] = {}
     quiet_since = time.monotonic()
     yield b"retry: 3000\n\n"
+    idle_s = web.console(request).sessions.idle_s
     while not await request.is_disconnected():
         if time.time() >= user.ends_at:
             yield _event("signedout", {})
+            return
+        if time.time() - user.seen_at >= idle_s:
+            # Idle as this stream's cookie knew it; the officer's actions since may have renewed it: the
+            # browser connects again with the cookie it has now, and that connection says which.
             return
         try:
             now = await pieces()

@@ -2,6 +2,8 @@
 answer them, with the same answers the API takes (acknowledged, executed with the amount held,
 partially executed, rejected, account not found; a query's holder, balance and transfers out)."""
 
+import contextlib
+import itertools
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -81,20 +83,7 @@ def router() -> APIRouter:
 
     @api.get("/portal/{instruction_id}")
     async def one(request: Request, instruction_id: InstructionId, user: Staff) -> Response:
-        row = (
-            await web.console(request)
-            .coordination(user)
-            .get(f"/v1/institution/instructions/{instruction_id}")
-        )
-        return web.render(
-            request,
-            "portal_instruction.html",
-            user=user,
-            row=row,
-            outcomes=OUTCOMES,
-            response_id=str(uuid.uuid4()),
-            now=datetime.now(UTC),
-        )
+        return await _answer_page(request, user, instruction_id, response_id=str(uuid.uuid4()))
 
     @api.post("/portal/{instruction_id}/answer")
     async def answer(
@@ -117,6 +106,40 @@ def router() -> APIRouter:
         transfer_id: Annotated[list[str] | None, Form()] = None,
     ) -> Response:
         to = f"/portal/{instruction_id}"
+        typed = {
+            "outcome": outcome,
+            "held_amount": held_amount,
+            "reason": reason,
+            "holder_name": holder_name,
+            "balance": balance,
+            "transfers": list(
+                itertools.zip_longest(
+                    to_institution or [],
+                    to_account or [],
+                    amount or [],
+                    at or [],
+                    transfer_id or [],
+                    fillvalue="",
+                )
+            ),
+        }
+
+        async def refused(exc: ApiError) -> Response:
+            """The form again as it was sent (its answer's id too: sent again, it is one answer)."""
+            notice = web.refused_again(request, exc)
+            if notice is not None:
+                with contextlib.suppress(ApiError):  # the instruction cannot be shown now: back, with it
+                    return await _answer_page(
+                        request,
+                        user,
+                        instruction_id,
+                        str(response_id),
+                        typed,
+                        status=exc.status,
+                        notice=notice,
+                    )
+            return web.done(request, to=to, error=exc)
+
         body: dict[str, Any] = {"response_id": str(response_id), "outcome": outcome}
         if held_amount.strip():
             body["held_amount"] = held_amount.strip()
@@ -128,7 +151,7 @@ def router() -> APIRouter:
                     to_institution or [], to_account or [], amount or [], at or [], transfer_id or []
                 )
             except ValueError as exc:
-                return web.done(request, to=to, error=ApiError(422, "invalid_input", f"transfer time: {exc}"))
+                return await refused(ApiError(422, "invalid_input", f"transfer time: {exc}"))
             body["query_result"] = {
                 "holder": {"name": holder_name.strip()},
                 "balance": balance.strip() or "0",
@@ -142,7 +165,32 @@ def router() -> APIRouter:
                 .post(f"/v1/institution/instructions/{instruction_id}/responses", body)
             )
         except ApiError as exc:
-            return web.done(request, to=to, error=exc)
+            return await refused(exc)
         return web.done(request, to="/portal", ok=f"answered_{outcome}")
 
     return api
+
+
+async def _answer_page(
+    request: Request,
+    user: User,
+    instruction_id: str,
+    response_id: str,
+    typed: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    notice: dict[str, str] | None = None,
+) -> Response:
+    row = await web.console(request).coordination(user).get(f"/v1/institution/instructions/{instruction_id}")
+    return web.render(
+        request,
+        "portal_instruction.html",
+        user=user,
+        status=status,
+        notice=notice,
+        row=row,
+        outcomes=OUTCOMES,
+        response_id=response_id,
+        typed=typed or {},
+        now=datetime.now(UTC),
+    )

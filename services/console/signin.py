@@ -7,7 +7,7 @@ import hmac
 import time
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -162,7 +162,7 @@ def router() -> APIRouter:
 
 
 def _page(
-    request: Request, *, next: str, status: int = 200, error: str | None = None, **more: str
+    request: Request, *, next: str, status: int = 200, error: str | None = None, **more: Any
 ) -> Response:
     c = web.console(request)
     return web.render(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -67,6 +68,8 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(money=money, when=when, iso=iso, short=short, reason=reasons.in_language)
+    # A form that issues an instruction carries a key of its own: posted twice, it issues one.
+    env.globals["request_id"] = lambda: str(uuid.uuid4())
     return env
 
 
@@ -112,11 +115,19 @@ def check_csrf(user: User, token: str | None) -> None:
 
 # ── rendering ─────────────────────────────────────────────────────────────────────────────────
 def render(
-    request: Request, name: str, *, user: User | None, status: int = 200, **context: Any
+    request: Request,
+    name: str,
+    *,
+    user: User | None,
+    status: int = 200,
+    notice: dict[str, str] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
+    """The page; `notice` (kind, text) is shown as a flash message is (a refused form shown again)."""
     c = console(request)
     lang = language(request)
-    flash = open_sealed(request, FLASH_COOKIE)
+    pending = open_sealed(request, FLASH_COOKIE)
+    flash = notice or pending
     html = c.templates.get_template(name).render(
         request=request,
         user=user,
@@ -127,11 +138,17 @@ def render(
         **context,
     )
     response = HTMLResponse(html, status)
-    if flash is not None:
+    if pending is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")
+    keep_alive(response, c, user)
+    return response
+
+
+def keep_alive(response: Response, c: Console, user: User | None) -> None:
+    """A page or an action is the session in use: its idle clock starts again (a new cookie at most once
+    a minute)."""
     if user is not None and (fresh := c.sessions.touched(user)) is not None:
         set_session(response, c, fresh)
-    return response
 
 
 def fragment(request: Request, name: str, *, user: User, **context: Any) -> str:
@@ -207,13 +224,24 @@ def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | 
     text = t(ok) if ok else ""
     if error is not None:
         text = refusal(t, error)
+    response: Response
     if "application/json" in request.headers.get("accept", ""):
         status = 200 if error is None else error.status
-        return JSONResponse({"ok": error is None, "message": text}, status)
-    response = RedirectResponse(to, 303)
-    if text:
-        flash(request, response, "error" if error else "ok", text)
+        response = JSONResponse({"ok": error is None, "message": text}, status)
+    else:
+        response = RedirectResponse(to, 303)
+        if text:
+            flash(request, response, "error" if error else "ok", text)
+    keep_alive(response, console(request), current_user(request))
     return response
+
+
+def refused_again(request: Request, error: ApiError) -> dict[str, str] | None:
+    """The notice of a refused form to be shown again with what was typed in it: for a page's form, not
+    for the page's script (which stays on its page and shows the refusal itself)."""
+    if "application/json" in request.headers.get("accept", ""):
+        return None
+    return {"kind": "error", "text": refusal(i18n.translator(language(request)), error)}
 
 
 def refusal(t: Callable[[str], str], error: ApiError) -> str:
@@ -230,8 +258,20 @@ def refusal(t: Callable[[str], str], error: ApiError) -> str:
     return f"{t('refused')} ({error.status}): {t('refused_open_work')} {items}"
 
 
-def sign_in_redirect(request: Request) -> RedirectResponse:
+def sign_in_redirect(request: Request) -> Response:
+    """Where a request without a session goes: a page to the sign-in page; the page's own script (an
+    action, a live view) is told so in its own terms, and takes the page there (a redirect would be
+    followed silently, and the action taken for done)."""
+    accept = request.headers.get("accept", "")
+    if "text/event-stream" in accept:
+        stream = (b"retry: 3000\n\n", b"event: signedout\ndata: {}\n\n")
+        return Response(
+            b"".join(stream), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if "application/json" in accept:
+        message = i18n.translator(language(request))("session_ended")
+        return JSONResponse({"ok": False, "message": message, "signin": "/signin"}, 401)
     return RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
 
 
@@ -258,7 +298,12 @@ def parse_time(value: Any) -> datetime | None:
 
 def when(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
     at = parse_time(value)
-    return at.astimezone(LOCAL).strftime(fmt) if at else "—"
+    if at is None:
+        return "—"
+    try:
+        return at.astimezone(LOCAL).strftime(fmt)
+    except OverflowError:  # the API takes up to the end of year 9999 in UTC, past it here: said in UTC
+        return at.astimezone(UTC).strftime(fmt) + " UTC"
 
 
 def iso(value: Any) -> str:

@@ -3,13 +3,20 @@ time moved to another zone."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import datetime
 
+import httpx
+import pytest
 from starlette.requests import Request
 
 from services.console import i18n, web
 from services.console.api import ApiError
 from services.console.portal import _local_time
+from tests import factories as f
+from tests.console.conftest import UNIT, Site
+from tests.coordination.conftest import case_body
 
 
 def test_a_form_time_without_an_offset_is_the_centres_and_one_with_an_offset_keeps_it():
@@ -60,3 +67,79 @@ def test_a_refused_close_names_what_keeps_the_case_open_in_the_officers_language
     # Any other refusal reads as the API said it.
     other = ApiError(409, "conflict", "case CJ-1 is closed", {"current_status": "closed"})
     assert web.refusal(i18n.translator("en"), other) == "Refused (409): case CJ-1 is closed"
+
+
+def test_a_time_the_api_takes_is_shown_even_where_the_centres_zone_takes_it_past_year_9999():
+    last = "9999-12-31T21:00:00+00:00"  # what the API stores of "9999-12-31T23:00:00+02:00"
+    assert web.when(last, "%Y-%m-%d %H:%M") == "9999-12-31 21:00 UTC"
+    assert web.when("2026-12-04T02:30:00+00:00", "%Y-%m-%d %H:%M") == "2026-12-04 10:30"
+
+
+def _hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no {name} in the page"
+    return found.group(1)
+
+
+@pytest.mark.integration
+async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(site: Site):
+    """The case's issue form and the portal's answer form, refused by the API, are shown again as they
+    were sent (a refusal costs no retyping), with the request's key or the answer's id: sent again, it
+    is one instruction, one answer."""
+    inst, username, password = await site.institution_user("bank")
+    officer_api = f.officer(unit=UNIT)
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        body = case_body((inst, f.account("MULE"), "5000.00"))
+        case_id = (await api.post("/v1/cases", json=body, headers=officer_api)).json()["id"]
+        query = {"kind": "query", "institution_id": inst, "account": f.account("MULE")}
+        made = await api.post(f"/v1/cases/{case_id}/instructions", json=query, headers=officer_api)
+        assert made.status_code == 201, made.text
+        query_id = made.json()["id"]
+
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": "o-form", "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        page = (await officer.get(f"/cases/{case_id}")).text
+        key = str(uuid.uuid4())
+        sent = {
+            "csrf": re.search(r'<meta name="csrf" content="([^"]+)"', page).group(1),  # type: ignore[union-attr]
+            "kind": "freeze",  # without the document number a freeze needs: refused
+            "institution_id": inst,
+            "account": f.account("MULE"),
+            "amount": "5000.00",
+            "reason": "victim still on the phone with the caller",
+            "request_id": key,
+        }
+        again = await officer.post(f"/cases/{case_id}/instructions", data=sent)
+        assert again.status_code == 422 and 'data-testid="flash"' in again.text
+        assert 'value="victim still on the phone with the caller"' in again.text
+        assert _hidden(again.text, "request_id") == key
+
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as bank:
+        fields = {"institution": inst, "username": username, "password": password}
+        assert (await bank.post("/signin/institution", data=fields)).status_code == 303
+        page = (await bank.get(f"/portal/{query_id}")).text
+        answer_id = _hidden(page, "response_id")
+        answer = {
+            "csrf": _hidden(page, "csrf"),
+            "response_id": answer_id,
+            "outcome": "executed",
+            "holder_name": "王某",
+            "balance": "40000.00",
+            "to_institution": "bank-z",
+            "to_account": "6222000011112222",
+            "amount": "8000.00",
+            "at": "yesterday noon",  # no time: refused, naming the field
+        }
+        shown = await bank.post(f"/portal/{query_id}/answer", data=answer)
+        assert shown.status_code == 422 and 'data-testid="flash"' in shown.text
+        for typed in (
+            'value="王某"',
+            'value="40000.00"',
+            'value="6222000011112222"',
+            'value="yesterday noon"',
+        ):
+            assert typed in shown.text
+        assert _hidden(shown.text, "response_id") == answer_id

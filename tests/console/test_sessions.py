@@ -10,7 +10,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from services.console.session import Sessions
+from services.console.session import COOKIE, Sessions
 from services.console.settings import DEV_SESSION_KEY
 from tests import factories as f
 from tests.console.conftest import Site
@@ -71,3 +71,30 @@ async def test_a_form_without_the_csrf_token_changes_nothing(site: Site):
         assert forged.status_code == 403 and "reload the page" in forged.json()["message"]
         note = await browser.post(f"/cases/{f.unique('x')}/notes", data={"text": "hi"})
         assert note.status_code == 422  # not even a well-formed case id: refused before anything
+
+
+@pytest.mark.integration
+async def test_an_action_of_the_pages_script_keeps_the_session_alive_and_one_after_it_ended_is_told_so(
+    site: Site,
+):
+    sessions = _sessions()  # the test console's key (its idle limit is its own: 30 minutes)
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+        signed = await browser.post(
+            "/signin/officer", data={"subject": "officer-idle", "unit": "changji-psb", "role": "operator"}
+        )
+        assert signed.status_code == 303
+        user = sessions.open(browser.cookies[COOKIE])
+        assert user is not None
+        action = {"status": "dismissed", "csrf": user.csrf}
+        json = {"Accept": "application/json"}
+
+        browser.cookies.set(COOKIE, sessions.seal(replace(user, seen_at=time.time() - 120)))
+        acted = await browser.post("/incidents/0123456789abcdef0123/status", data=action, headers=json)
+        renewed = sessions.open(acted.cookies.get(COOKIE))  # whatever the API said of the incident
+        assert renewed is not None and renewed.seen_at > time.time() - 10
+
+        browser.cookies.set(COOKIE, sessions.seal(replace(user, seen_at=time.time() - 31 * 60)))
+        late = await browser.post("/incidents/0123456789abcdef0123/status", data=action, headers=json)
+        assert late.status_code == 401 and late.json()["signin"] == "/signin" and not late.json()["ok"]
+        live = await browser.get("/live/queue", headers={"Accept": "text/event-stream"})
+        assert live.status_code == 200 and "event: signedout" in live.text

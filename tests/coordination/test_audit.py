@@ -144,3 +144,19 @@ async def test_a_declined_instruction_keeps_the_supervisors_note(coord, sessions
     [entry] = [e for e in await _audited(coord.client, freeze["id"]) if e["action"] == "instruction.declined"]
     assert entry["actor"] == "sup-zhao" and entry["after"]["decision_note"] == note
     assert entry["before"]["status"] == "awaiting_approval" and entry["after"]["status"] == "declined"
+
+
+async def test_a_cases_newest_timeline_entries_come_in_order_with_nothing_after_them(coord, sessions):
+    c, op = coord.client, f.officer()
+    case_id = await open_case(c, op)
+    for n in range(3):
+        r = await c.post(f"/v1/cases/{case_id}/notes", json={"text": f"note {n}"}, headers=op)
+        assert r.status_code in (200, 201), r.text
+    url = f"/v1/cases/{case_id}/timeline"
+    every = (await c.get(url, headers=op)).json()["items"]
+    assert len(every) >= 4  # opened, three notes
+    first = (await c.get(url, params={"limit": 2}, headers=op)).json()
+    assert [e["id"] for e in first["items"]] == [e["id"] for e in every[:2]] and first["next_after_id"]
+    newest = (await c.get(url, params={"limit": 2, "newest": "true"}, headers=op)).json()
+    assert [e["id"] for e in newest["items"]] == [e["id"] for e in every[-2:]]
+    assert newest["next_after_id"] is None

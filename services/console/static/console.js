@@ -57,6 +57,9 @@ async function send(form) {
   let body = {};
   try { body = await response.json(); } catch (e) { body = { message: response.statusText }; }
   notice(body.message, body.ok ? "ok" : "error");
+  if (response.status === 401 && body.signin) { // the session ended: nothing was done; sign in again
+    location.href = body.signin + "?next=" + encodeURIComponent(location.pathname + location.search);
+  }
 }
 document.addEventListener("submit", (event) => {
   const form = event.target;

@@ -115,15 +115,26 @@ def router(deps: Deps) -> APIRouter:
         who: Who,
         after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+        newest: Annotated[
+            bool,
+            Query(description="the last `limit` entries (still in order), not the first: nothing follows"),
+        ] = False,
     ) -> AuditPage:
         require_role(who, *READERS)
         case = await access.readable(session, case_id, who)
         rows = await audit_repo.page(
-            session, case_id=case.id, entity_id=None, actor=None, since=None, after_id=after_id, limit=limit
+            session,
+            case_id=case.id,
+            entity_id=None,
+            actor=None,
+            since=None,
+            after_id=after_id,
+            limit=limit,
+            newest=newest,
         )
         return AuditPage(
             items=[AuditRead.model_validate(r) for r in rows],
-            next_after_id=rows[-1].id if len(rows) == limit else None,
+            next_after_id=rows[-1].id if len(rows) == limit and not newest else None,
         )
 
     @api.get("/{case_id}/flow", response_model=FlowView, summary="The money-flow tree and what is recovered")

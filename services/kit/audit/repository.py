@@ -39,7 +39,9 @@ async def page(
     since: datetime | None,
     after_id: int,
     limit: int,
+    newest: bool = False,
 ) -> list[AuditEntry]:
+    """Entries in chain order: the first `limit` after `after_id`, or with `newest` the last `limit`."""
     stmt = select(AuditEntry).where(AuditEntry.id > after_id)
     if case_id is not None:
         stmt = stmt.where(AuditEntry.case_id == case_id)
@@ -49,6 +51,9 @@ async def page(
         stmt = stmt.where(AuditEntry.actor == actor)
     if since is not None:
         stmt = stmt.where(AuditEntry.at >= since)
+    if newest:
+        stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
+        return list(reversed((await session.execute(stmt)).scalars().all()))
     stmt = stmt.order_by(AuditEntry.id).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
