@@ -34,6 +34,10 @@ _EDGE_YEAR = re.compile(r"\s*(0001|9999)-")
 
 
 OUT_OF_RANGE = "date-time out of range once converted to UTC"
+# No route takes a body nested more than a few levels; a deeper one is refused here rather than walked (or
+# parsed) until Python's recursion limit, which would end the request in a 500.
+MAX_DEPTH = 32
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 
 
 def _problem(field: str, reason: str) -> dict[str, str]:
@@ -52,8 +56,10 @@ def _beyond_utc(text: str) -> bool:
     return False
 
 
-def _walk(value: Any, path: str, found: list[dict[str, str]]) -> None:
-    if isinstance(value, str):
+def _walk(value: Any, path: str, found: list[dict[str, str]], depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        found.append(_problem(path, TOO_DEEP))
+    elif isinstance(value, str):
         if "\x00" in value:
             found.append(_problem(path, "must not contain a NUL character"))
         elif _beyond_utc(value):
@@ -70,10 +76,10 @@ def _walk(value: Any, path: str, found: list[dict[str, str]]) -> None:
         for key, item in value.items():
             if "\x00" in key:
                 found.append(_problem(path, "a key must not contain a NUL character"))
-            _walk(item, f"{path}.{key}", found)
+            _walk(item, f"{path}.{key}", found, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _walk(item, f"{path}.{index}", found)
+            _walk(item, f"{path}.{index}", found, depth + 1)
 
 
 def body_problems(body: bytes) -> list[dict[str, str]]:
@@ -85,6 +91,8 @@ def body_problems(body: bytes) -> list[dict[str, str]]:
         doc = json.loads(body)
     except ValueError:
         return []
+    except RecursionError:
+        return [_problem("body", TOO_DEEP)]
     found: list[dict[str, str]] = []
     _walk(doc, "body", found)
     return found

@@ -1,7 +1,8 @@
 """An OIDC issuer's signing keys (its JWKS), fetched over HTTP and cached, so the issuer can rotate keys
 without a restart: a token naming an unknown key id (`kid`) makes the cache fetch the set again, at most
-once per `min_refresh_s` (a flood of made-up kids costs the issuer nothing), and every fetch has a
-timeout."""
+once per `min_refresh_s` (a flood of made-up kids costs the issuer nothing); a set older than `max_age_s`
+is fetched again whatever the token names (a key withdrawn from the set stops being trusted then); every
+fetch has a timeout."""
 
 from __future__ import annotations
 
@@ -32,14 +33,19 @@ class JwksKeys:
         """The key a token names; refreshes the set when the kid is unknown (or the set is old)."""
         if not isinstance(kid, str) or not kid:
             raise NotAuthenticated("token names no key id (kid)")
-        if kid not in self._keys or time.monotonic() - self._fetched_at > self.max_age_s:
+        if kid not in self._keys or self._stale():
             async with self._lock:  # one fetch for all the requests that wait on it
-                if kid not in self._keys and time.monotonic() - self._fetched_at >= self.min_refresh_s:
+                # (checked again: the fetch another request made meanwhile may have answered this one)
+                unknown = kid not in self._keys and time.monotonic() - self._fetched_at >= self.min_refresh_s
+                if unknown or self._stale():  # stale: a key the issuer withdrew is not trusted past max_age_s
                     await self._fetch()
         found = self._keys.get(kid)
         if found is None:
             raise NotAuthenticated("token signed with a key the issuer does not publish")
         return found
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._fetched_at > self.max_age_s
 
     async def _fetch(self) -> None:
         self._fetched_at = time.monotonic()  # a failed fetch counts too: no retry storm on a down issuer

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from services.kit.inputs import body_problems
+from services.kit.inputs import MAX_DEPTH, TOO_DEEP, body_problems
 from tests import factories as f
 from tests.coordination.conftest import case_body
 
@@ -102,3 +102,17 @@ async def test_proposal_ids_are_bounded_as_the_column_and_the_request_are(coordi
     assert _fields(r) == {"body.proposal_ids.0"}
     r = await coordination.post(url, json={"proposal_ids": list(range(1, 502))}, headers=f.officer())
     assert _fields(r) == {"body.proposal_ids"}
+
+
+def test_body_rule_refuses_a_body_nested_too_deep_to_walk():
+    assert body_problems(b'{"a": [[["\\u0041"]]]}') == []
+    for depth in (MAX_DEPTH + 1, 5_000):  # past the walk's bound; past Python's recursion limit
+        body = b'{"s": "\\u0041", "a": ' + b"[" * depth + b"]" * depth + b"}"
+        assert [p["reason"] for p in body_problems(body)] == [TOO_DEEP]
+
+
+async def test_a_body_nested_thousands_deep_is_a_422_not_a_500(coordination):
+    body = '{"title": "\\u0041", "x": ' + "[" * 5_000 + "]" * 5_000 + "}"
+    headers = {**f.officer(), "Content-Type": "application/json"}
+    r = await coordination.post("/v1/cases", content=body, headers=headers)
+    assert r.status_code == 422 and _fields(r) == {"body"}

@@ -4,6 +4,7 @@ and made-up key ids do not make Stopline fetch again and again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -171,3 +172,19 @@ async def test_an_operator_route_takes_the_issuers_tokens(infra: Infra, monkeypa
             assert (await client.get("/v1/blocklist/entries", headers=signed_in)).status_code == 200
             developer = {"Authorization": f"Bearer {jwt.encode({'sub': 'x'}, 'k' * 32, algorithm='HS256')}"}
             assert (await client.get("/v1/blocklist/entries", headers=developer)).status_code == 401
+
+
+async def test_a_key_the_issuer_withdraws_is_refused_once_the_cached_set_is_older_than_its_max_age():
+    with running_issuer() as issuer:
+        issuer.rotate("k1")
+        verifier = TokenVerifier(
+            _settings(issuer.url, jwks_min_refresh_s=3600, jwks_max_age_s=0.05),
+            environment=Environment.PRODUCTION,
+        )
+        withdrawn = issuer.token("k1")
+        assert (await verifier.verify(withdrawn)).subject == "officer-7"
+        issuer.rotate("k2")  # the issuer withdraws the key (compromised) for a new one
+        await asyncio.sleep(0.1)  # the cached set is now older than its max age
+        with pytest.raises(NotAuthenticated, match="does not publish"):
+            await verifier.verify(withdrawn)
+        assert issuer.hits == 2
