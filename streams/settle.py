@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.bootstrap import start_through_any_node
@@ -41,7 +42,8 @@ async def landed(
 ) -> set[str]:
     """Which of the `wanted` ids are on the topic in records written since `since` (a little before the
     first attempt). With `keys`, only the partitions those keys go to are read; else all of them. Its
-    clients start through any node that answers, both within `timeout_s`."""
+    clients start through any node that answers, both within `timeout_s`. LookupError: no such topic
+    (nothing is on it); TopicAuthorizationFailedError: one this principal may not see."""
     wanted = set(wanted)
     if not wanted:
         return set()
@@ -58,10 +60,14 @@ async def landed(
         started.push_async_callback(offsets.stop)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of the topic here
+            # First use of the topic here. Asked for by name, not in a list of every topic: one this
+            # principal may not see is refused by name, and only one that does not exist is missing.
+            await consumer._client.add_topic(topic)  # noqa: SLF001
             partitions = consumer.partitions_for_topic(topic)
+        if topic in consumer._client.cluster.unauthorized_topics:  # noqa: SLF001
+            raise TopicAuthorizationFailedError(topic)
         if not partitions:
-            raise LookupError(f"no partitions of {topic} in the cluster's metadata")
+            raise LookupError(f"no topic {topic} in the cluster")
         ordered = sorted(partitions)
         if keys is not None:
             chosen = {DefaultPartitioner()(k, ordered, ordered) for k in keys}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,19 @@ def secrets_sealer(common: CommonSettings | None = None) -> Sealer:
     return Sealer(common.secrets_key, previous=[common.secrets_key_previous])
 
 
+def _url_problem(url: str) -> str | None:
+    """Why the relay could not post to this URL, if it could not (what httpx refuses, it refuses at every
+    attempt: caught here, not found out by the relay at the first instruction)."""
+    try:
+        parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.host  # (the host is decoded here: idna may refuse it)
+    except (httpx.InvalidURL, ValueError) as exc:  # (idna's refusal is a ValueError)
+        return f"is not a URL: {exc}"
+    if scheme not in ("http", "https") or not host:
+        return "must be an http(s) URL with a host"
+    return None
+
+
 async def configure(
     session: AsyncSession,
     *,
@@ -42,8 +55,8 @@ async def configure(
     institution = await session.get(Institution, institution_id, with_for_update=True)
     if institution is None:
         raise InvalidInput(f"no institution {institution_id}")
-    if webhook_url is not None and urlparse(webhook_url).scheme not in ("http", "https"):
-        raise InvalidInput("webhook_url must be an http(s) URL")
+    if webhook_url is not None and (problem := _url_problem(webhook_url)):
+        raise InvalidInput(f"webhook_url {problem}", details=[{"field": "webhook_url", "reason": problem}])
     if not kafka and webhook_url is None:
         raise InvalidInput("an institution needs at least one delivery channel")
     institution.kafka_delivery = kafka

@@ -22,7 +22,9 @@ from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
 from services.coordination.settings import CoordinationSettings
+from services.institutions.models import Institution
 from services.kit.audit.models import AuditEntry
+from services.kit.db import unit_of_work
 from streams import admin, topics
 from tests import factories as f
 from tests.conftest import plain_dsn
@@ -295,6 +297,34 @@ async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord
     assert odd_id not in keys
 
 
+async def test_a_message_whose_first_try_failed_making_its_topic_is_sent_once_kafka_makes_it(
+    infra, coord, sessions
+):
+    """The first attempt claimed the row and failed creating the institution's topic (Kafka away): the next
+    finds no such topic to read back, so nothing landed, and publishes it (making the topic)."""
+    _, inst, stop = await _stop_payment(coord, sessions)
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    async with admin.admin_client(infra.kafka) as client:  # a new institution's: never made
+        assert topic not in await client.list_topics()
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(OutboxMessage).where(OutboxMessage.message_id == stop["id"]).values(attempts=1)
+        )
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await relay.open_clients()
+
+    async def sent() -> bool:
+        await relay.kafka_once()
+        return await _sent(sessions, stop["id"])
+
+    try:
+        await eventually(sent, timeout_s=20)
+    finally:
+        await relay.producer.stop()
+    records = await read_topic(infra.kafka, topic)
+    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+
+
 async def _sent(sessions, message_id: str) -> bool:
     async with sessions() as s:
         query = select(OutboxMessage.sent_at).where(OutboxMessage.message_id == message_id)
@@ -400,6 +430,38 @@ async def test_the_backlog_and_the_dead_letters_are_measured(infra, coord, sessi
     assert given_up_rows >= 1
     counted = await sample(coord.client, "stopline_outbox_dead_total", channel="webhook") - dead_count
     assert counted == given_up_rows
+
+
+async def test_a_webhook_url_httpx_refuses_is_given_up_after_its_attempts_not_retried_for_ever(
+    infra, coord, sessions
+):
+    """A URL stored before configuration checked it: each attempt fails (counted), the last gives it up."""
+    op = f.officer()
+    inst, _, _ = await bank(sessions, kafka=False, webhook_url="https://bank.example/hook")
+    async with unit_of_work(sessions) as s:
+        await s.execute(
+            update(Institution).where(Institution.id == inst).values(webhook_url="http://b.example:8o80/")
+        )
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "1000.00"))
+    await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1000.00"
+    )
+    relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 2}), sessions)
+    await relay.start()
+    try:
+
+        async def given_up() -> OutboxMessage | None:
+            async with sessions() as s:
+                stmt = select(OutboxMessage).where(
+                    OutboxMessage.institution_id == inst, OutboxMessage.dead_at.is_not(None)
+                )
+                return (await s.execute(stmt)).scalar_one_or_none()
+
+        dead = await eventually(given_up, timeout_s=15)
+    finally:
+        await relay.stop()
+    assert dead.attempts == 2 and (dead.last_error or "").startswith("InvalidURL")
 
 
 async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_answer(infra, coord, sessions):

@@ -15,6 +15,7 @@ from services.coordination.delivery import signing
 from services.institutions import delivery
 from services.institutions.models import Institution
 from services.kit.db import unit_of_work
+from services.kit.errors import InvalidInput
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from tests import factories as f
@@ -111,3 +112,20 @@ async def test_a_change_of_secrets_key_loses_no_secret(sessions):
         assert delivery.signing_secrets(institution, current, now=now) == [second, first]
     with pytest.raises(InvalidTag):
         Sealer(former).open(institution.webhook_secret_sealed, context=f"webhook-secret:{ident}".encode())
+
+
+async def test_a_webhook_url_the_relay_could_never_post_to_is_refused_and_nothing_changes(sessions):
+    ident, _ = await f.institution(sessions, "bank")
+    for url in (
+        "http://bank.example:8o80/hook",
+        "http://xn--zz.com/hook",
+        "ftp://bank.example/",
+        "http:///x",
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            async with unit_of_work(sessions) as session:
+                await delivery.configure(session, institution_id=ident, kafka=False, webhook_url=url)
+        assert [d["field"] for d in refused.value.details] == ["webhook_url"]
+    async with sessions() as session:
+        institution = await session.get(Institution, ident)
+        assert institution.webhook_url is None and institution.webhook_secret_sealed is None

@@ -348,7 +348,8 @@ class Relay:
 
     async def _landed(self, rows: list[OutboxMessage]) -> tuple[set[int], set[int]]:
         """The rows whose message is on its topic already (read back since the message was queued), and
-        the rows whose topic could not be read back (not known either way: not to be published)."""
+        the rows whose topic could not be read back (not known either way: not to be published). A topic
+        that does not exist holds none of them."""
         found: set[int] = set()
         unknown: set[int] = set()
         by_topic: dict[str, list[OutboxMessage]] = {}
@@ -364,6 +365,11 @@ class Relay:
                     wanted=[r.message_id for r in group],
                     keys=[(r.key or "").encode() for r in group],
                 )
+            except LookupError:
+                # No such topic (the cluster's metadata asked afresh): nothing landed on it. An attempt
+                # that failed making it (Kafka away) is tried again, and makes it, rather than waiting on
+                # a read-back that can never answer.
+                continue
             except Exception as exc:  # noqa: BLE001 - logged and counted; the other topics go on
                 metrics.RELAY_ERRORS.inc()
                 log.warning(
@@ -433,7 +439,9 @@ class Relay:
                     error = f"HTTP {response.status_code}"
             except TimeoutError:
                 error = f"Timeout: no answer within {timeout_s} s"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+                # (a URL stored before it was checked at configuration, a host IDNA refuses: an attempt
+                # that failed, counted and in the end given up like any other, not a loop that never ends)
                 error = f"{type(exc).__name__}: {exc}"[:500]
         metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - began)
         now = datetime.now(UTC)
