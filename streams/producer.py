@@ -126,9 +126,12 @@ class Producer:
         )
 
     async def stop(self) -> None:
+        """Deliver what it holds, within its timeout, and stop. aiokafka's own stop waits for good while a
+        partition's leader is known but does not answer (its idempotent retries go on), which would hang
+        the service's shutdown: what is left then is in doubt, as after a crash, and the callers' own
+        read-back settles it (the ingest claims' sweep, the outbox relay)."""
         if self._client is not None:
-            await self._client.stop()
-            _settle(self._client, InDoubt("producer stopped"))
+            await _discard(self._client, self.timeout_s)
 
     @staticmethod
     def fits(record: Record) -> bool:
@@ -295,9 +298,10 @@ class Producer:
 
 
 async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
-    """Stop a client that may be waiting for a broker that does not answer: what it holds is fenced by
-    its successor's start, so it is not waited for past the timeout; its tasks and connections are
-    closed either way, and a commit waiting on it ends (aiokafka's stop leaves it waiting for good)."""
+    """Stop a client that may be waiting for a broker that does not answer: what it still holds after the
+    timeout is in doubt (a successor's start fences it, if transactional), so it is not waited for
+    longer; its tasks and connections are closed either way, and a commit waiting on it ends (aiokafka's
+    stop leaves it waiting for good)."""
     discarded = InDoubt("producer discarded")
     try:
         await asyncio.wait_for(client.stop(), timeout_s)

@@ -28,7 +28,6 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest import metrics, repository
-from services.ingest.models import IngestedEvent
 from services.institutions.credentials import Caller
 from services.institutions.models import Institution
 from services.kit import outages
@@ -47,6 +46,10 @@ LEASE_S = 30.0  # a claim in doubt is its instance's for this long, renewed whil
 SWEEP_S = 5.0  # how often lapsed claims are looked for
 SWEEP_BATCH = 5000
 IN_DOUBT = "these events were handed to Kafka and not acknowledged yet; retry to be told their outcome"
+
+
+class ReadBackFailed(Exception):
+    """An institution's topic could not be read back: its lapsed claims stay in doubt until the next round."""
 
 
 @dataclass(frozen=True)
@@ -231,17 +234,33 @@ class Claims:
 
     async def sweep_once(self) -> int:
         """Settle claims whose lease lapsed (their instance died or lost the database) by reading back
-        the topic; returns how many were settled."""
+        the topic, each institution's in a transaction of its own (its claims locked while its topic is
+        read): a topic that cannot be read back now holds up only its institution's. Returns how many
+        were settled."""
+        async with self.sessions() as session:
+            institutions = await repository.lapsed_institutions(session, now=datetime.now(UTC))
+        settled = 0
+        for institution_id in institutions:
+            try:
+                settled += await self._sweep(institution_id)
+            except ReadBackFailed as exc:  # (a Kafka timeout is an OSError: not the database's)
+                outages.log_failure(
+                    log, exc.__cause__ or exc, "lapsed claims not read back", institution=institution_id
+                )
+        return settled
+
+    async def _sweep(self, institution_id: str) -> int:
         async with unit_of_work(self.sessions) as session:
-            lapsed = await repository.lapsed_claims(session, now=datetime.now(UTC), limit=SWEEP_BATCH)
-            by_institution: dict[str, list[IngestedEvent]] = {}
-            for row in lapsed:
-                by_institution.setdefault(row.institution_id, []).append(row)
-            for institution_id, rows in by_institution.items():
-                found_institution = await session.get(Institution, institution_id)
-                assert found_institution is not None  # the ledger's foreign key
-                topic = topics.name(topics.EVENT_TOPICS[found_institution.kind], self.prefix)
-                ids = [r.event_id for r in rows]
+            rows = await repository.lapsed_claims(
+                session, institution_id=institution_id, now=datetime.now(UTC), limit=SWEEP_BATCH
+            )
+            if not rows:
+                return 0
+            found_institution = await session.get(Institution, institution_id)
+            assert found_institution is not None  # the ledger's foreign key
+            topic = topics.name(topics.EVENT_TOPICS[found_institution.kind], self.prefix)
+            ids = [r.event_id for r in rows]
+            try:
                 found = await landed(
                     self.kafka,
                     topic,
@@ -249,19 +268,19 @@ class Claims:
                     identify=_identify(institution_id),
                     wanted=ids,
                 )
-                await repository.settle(
-                    session,
-                    institution_id=institution_id,
-                    accepted=found,
-                    released=[i for i in ids if i not in found],
-                )
-                log.info(
-                    "lapsed claims settled from Kafka",
-                    extra=log_fields(
-                        institution=institution_id, landed=len(found), released=len(ids) - len(found)
-                    ),
-                )
-        return len(lapsed)
+            except Exception as exc:
+                raise ReadBackFailed(institution_id) from exc
+            await repository.settle(
+                session,
+                institution_id=institution_id,
+                accepted=found,
+                released=[i for i in ids if i not in found],
+            )
+        log.info(
+            "lapsed claims settled from Kafka",
+            extra=log_fields(institution=institution_id, landed=len(found), released=len(ids) - len(found)),
+        )
+        return len(rows)
 
     async def sweep_round(self) -> int:
         """One round of the sweeper. A lease lapses when its instance is gone, but also when the database was

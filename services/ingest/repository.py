@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, String, and_, delete, func, literal, select, update
+from sqlalchemy import ColumnElement, DateTime, String, and_, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +40,16 @@ async def claim_new(
     return set((await session.execute(stmt)).scalars())
 
 
-async def forget_before(session: AsyncSession, *, cutoff: datetime) -> int:
-    result = await session.execute(delete(IngestedEvent).where(IngestedEvent.received_at < cutoff))
+async def forget_before(session: AsyncSession, *, cutoff: datetime, limit: int) -> int:
+    """Forget at most `limit` ids received before `cutoff` (the oldest first); how many were."""
+    oldest = (
+        select(IngestedEvent.institution_id, IngestedEvent.event_id)
+        .where(IngestedEvent.received_at < cutoff)
+        .order_by(IngestedEvent.received_at)
+        .limit(limit)
+    )
+    key = tuple_(IngestedEvent.institution_id, IngestedEvent.event_id)
+    result = await session.execute(delete(IngestedEvent).where(key.in_(oldest)))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -86,12 +94,20 @@ async def renew(
     )
 
 
-async def lapsed_claims(session: AsyncSession, *, now: datetime, limit: int) -> list[IngestedEvent]:
-    """Claims in doubt whose lease ran out (the instance that made them is gone), locked until this
-    transaction ends; claims another instance is settling are skipped."""
+async def lapsed_institutions(session: AsyncSession, *, now: datetime) -> list[str]:
+    """The institutions with claims in doubt whose lease ran out (looked at, not locked)."""
+    stmt = select(IngestedEvent.institution_id).where(IngestedEvent.pending_until < now).distinct()
+    return list((await session.execute(stmt)).scalars())
+
+
+async def lapsed_claims(
+    session: AsyncSession, *, institution_id: str, now: datetime, limit: int
+) -> list[IngestedEvent]:
+    """An institution's claims in doubt whose lease ran out (the instance that made them is gone), locked
+    until this transaction ends; claims another instance is settling are skipped."""
     stmt = (
         select(IngestedEvent)
-        .where(IngestedEvent.pending_until < now)
+        .where(IngestedEvent.institution_id == institution_id, IngestedEvent.pending_until < now)
         .order_by(IngestedEvent.pending_until)
         .limit(limit)
         .with_for_update(skip_locked=True)

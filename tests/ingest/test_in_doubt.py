@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import claims as claims_module
@@ -21,7 +22,7 @@ from services.ingest.models import IngestedEvent
 from services.ingest.settings import IngestSettings
 from services.institutions.credentials import Caller
 from services.kit.db import make_engine, make_sessionmaker, reach, unit_of_work
-from streams import keys, topics
+from streams import keys, settle, topics
 from streams.producer import Producer, Record
 from tests import factories as f
 from tests.conftest import Infra
@@ -106,6 +107,43 @@ async def test_lapsed_claims_are_settled_by_what_kafka_holds(infra, ingest, sess
     assert await _copies(infra, {landed["event_id"], lost["event_id"]}) == sorted(
         [landed["event_id"], lost["event_id"]]
     )
+
+
+async def test_an_institution_whose_topic_is_not_read_back_holds_up_only_its_own_claims(
+    infra, sessions, monkeypatch
+):
+    telecom, _ = await f.institution(sessions, "telecom")
+    bank, _ = await f.institution(sessions, "bank")
+    past = f.now() - timedelta(minutes=1)
+    ids = {telecom: f.unique("ev"), bank: f.unique("ev")}
+    async with sessions() as s, s.begin():
+        for institution, event_id in ids.items():
+            s.add(
+                IngestedEvent(
+                    institution_id=institution, event_id=event_id, received_at=past, pending_until=past
+                )
+            )
+    unreadable = topics.name(topics.EVENTS_BANK, infra.prefix)
+    real_landed = settle.landed
+
+    async def landed(kafka: Any, topic: str, **kw: Any) -> set[str]:
+        if topic == unreadable:
+            raise TimeoutError("the bank topic's leader does not answer")  # (an OSError, as Kafka's are)
+        return await real_landed(kafka, topic, **kw)
+
+    monkeypatch.setattr(claims_module, "landed", landed)
+    kafka = infra.kafka.as_principal("stopline-ingest")
+    claims = Claims(sessions, Producer(kafka, client_id="unused"), kafka, topic_prefix=infra.prefix)
+    await claims.sweep_once()  # no error: the bank's claims wait for the next round, the telecom's do not
+    async with sessions() as s:
+        rows = {
+            r.institution_id: r
+            for r in (
+                await s.execute(select(IngestedEvent).where(IngestedEvent.event_id.in_(ids.values())))
+            ).scalars()
+        }
+    assert telecom not in rows  # not on the topic: released (a retry may send it)
+    assert rows[bank].pending_until is not None  # still in doubt
 
 
 async def test_claims_are_swept_only_after_the_database_answered_for_a_whole_lease(

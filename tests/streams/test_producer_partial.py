@@ -1,15 +1,19 @@
 """A batch Kafka's producer takes only in part (it refuses a record after taking the ones before it) is in
 doubt even once the part taken is acknowledged: the callers (the ingest API's claims, the outbox relay)
-then read back what landed instead of taking every record for sent."""
+then read back what landed instead of taking every record for sent. A producer stopping while Kafka does
+not answer stops within its timeout, its records in doubt."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import pytest
 
 from services.kit.errors import InDoubt
 from streams.producer import DeliveryInDoubt, Producer, Record
 from tests import factories as f
-from tests.kafka_tools import new_topic, read_topic
+from tests.kafka_tools import broker_frozen, new_topic, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +35,17 @@ async def test_a_batch_taken_in_part_is_in_doubt_after_the_part_taken_lands(infr
     finally:
         await producer.stop()
     assert [r.value for r in await read_topic(infra.kafka, topic)] == [b"taken"]
+
+
+async def test_a_producer_stops_within_its_timeout_while_kafka_does_not_answer(infra):
+    topic = await new_topic(infra, f"{infra.prefix}stop-{f.unique('t')}")
+    producer = Producer(infra.kafka, client_id="stop-test", timeout_s=1.0)
+    await producer.start()
+    await producer.send_all([Record(topic=topic, value=b"first")])  # the topic's leader known
+    with broker_frozen():
+        delivery = await producer.enqueue([Record(topic=topic, value=b"held")])
+        began = time.monotonic()
+        await asyncio.wait_for(producer.stop(), 3.0)  # (aiokafka's stop alone retries it for good)
+        assert time.monotonic() - began < 3.0
+    with pytest.raises(InDoubt):  # it may land or not: the caller reads back
+        await delivery
