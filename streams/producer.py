@@ -126,10 +126,11 @@ class Producer:
         )
 
     async def stop(self) -> None:
-        """Deliver what it holds, within its timeout, and stop. aiokafka's own stop waits for good while a
-        partition's leader is known but does not answer (its idempotent retries go on), which would hang
-        the service's shutdown: what is left then is in doubt, as after a crash, and the callers' own
-        read-back settles it (the ingest claims' sweep, the outbox relay)."""
+        """Deliver what it holds within its timeout, and stop (in three timeouts at most: the delivery,
+        the sender's end, the connections' close). aiokafka's own stop waits for good while a partition's
+        leader is known but does not answer (its idempotent retries go on), which would hang the service's
+        shutdown: what is left then is in doubt, as after a crash, and the callers' own read-back settles
+        it (the ingest claims' sweep, the outbox relay)."""
         if self._client is not None:
             await _discard(self._client, self.timeout_s)
 

@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import TopicAuthorizationFailedError
+from aiokafka.errors import UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.protocol.metadata import MetadataRequest
 
 from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
@@ -42,8 +43,8 @@ async def landed(
 ) -> set[str]:
     """Which of the `wanted` ids are on the topic in records written since `since` (a little before the
     first attempt). With `keys`, only the partitions those keys go to are read; else all of them. Its
-    clients start through any node that answers, both within `timeout_s`. LookupError: no such topic
-    (nothing is on it); TopicAuthorizationFailedError: one this principal may not see."""
+    clients start through any node that answers, both within `timeout_s`. NoSuchTopic: Kafka says the
+    topic does not exist (nothing is on it); anything else raised leaves what is on it unknown."""
     wanted = set(wanted)
     if not wanted:
         return set()
@@ -60,14 +61,10 @@ async def landed(
         started.push_async_callback(offsets.stop)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            # First use of the topic here. Asked for by name, not in a list of every topic: one this
-            # principal may not see is refused by name, and only one that does not exist is missing.
-            await consumer._client.add_topic(topic)  # noqa: SLF001
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first use of the topic here
             partitions = consumer.partitions_for_topic(topic)
-        if topic in consumer._client.cluster.unauthorized_topics:  # noqa: SLF001
-            raise TopicAuthorizationFailedError(topic)
         if not partitions:
-            raise LookupError(f"no topic {topic} in the cluster")
+            raise await _why_no_partitions(consumer, topic)
         ordered = sorted(partitions)
         if keys is not None:
             chosen = {DefaultPartitioner()(k, ordered, ordered) for k in keys}
@@ -108,3 +105,22 @@ async def _started(kafka: KafkaConnection, timeout_s: float, **options: Any) -> 
         attempt_s=timeout_s / 2,
         total_s=timeout_s,
     )
+
+
+class NoSuchTopic(LookupError):
+    """Kafka says the topic does not exist (asked by name): nothing is on it."""
+
+
+async def _why_no_partitions(consumer: AIOKafkaConsumer, topic: str) -> LookupError:
+    """Why the metadata lists no partitions of the topic, asked of a node by name and not to create it:
+    NoSuchTopic only when Kafka answers that it does not exist. A topic this principal may not see, one
+    with no leader yet, or a metadata request not answered (raised as it is) say nothing of its content."""
+    client = consumer._client  # noqa: SLF001
+    node = client.get_random_node()
+    if node is None:
+        return LookupError(f"no node to ask about {topic}")
+    answer = await client.send(node, MetadataRequest([topic], allow_auto_topic_creation=False))
+    codes = {t["topic"]: t["error_code"] for t in answer.to_object()["topics"]}
+    if codes.get(topic) == UnknownTopicOrPartitionError.errno:
+        return NoSuchTopic(f"no topic {topic} in the cluster")
+    return LookupError(f"no partitions of {topic} known (error {codes.get(topic)})")

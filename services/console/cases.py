@@ -4,6 +4,7 @@ one action, the citizen's warning and answer, notes; and the actions on instruct
 decline, cancel) shared with the supervisor's view."""
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -131,7 +132,8 @@ def router() -> APIRouter:
             notice = web.refused_again(request, exc)
             if notice is None or kind not in ISSUED_HERE or parent_id:  # not the page's issue form
                 return web.done(request, to=web.back(request, f"/cases/{case_id}"), error=exc)
-            # The issue form again, as it was sent (its request's key too: sent again, it issues once).
+            # The issue form again, as it was sent; with its request's key only if the request may have
+            # issued the instruction all the same (no answer, 5xx): sent again, it issues once.
             typed = {
                 "kind": kind,
                 "institution": institution_id,
@@ -139,7 +141,7 @@ def router() -> APIRouter:
                 "amount": amount,
                 "document_number": document_number,
                 "reason": reason,
-                "request_id": request_id,
+                "request_id": request_id if exc.status >= 500 else str(uuid.uuid4()),
             }
             try:
                 return await _case_page(request, user, case_id, typed, status=exc.status, notice=notice)

@@ -125,15 +125,17 @@ def router() -> APIRouter:
         }
 
         async def refused(exc: ApiError) -> Response:
-            """The form again as it was sent (its answer's id too: sent again, it is one answer)."""
+            """The form again as it was sent; with its answer's id only if the answer may have been taken
+            all the same (no answer, 5xx): sent again, it is one answer."""
             notice = web.refused_again(request, exc)
             if notice is not None:
+                answer_id = str(response_id) if exc.status >= 500 else str(uuid.uuid4())
                 with contextlib.suppress(ApiError):  # the instruction cannot be shown now: back, with it
                     return await _answer_page(
                         request,
                         user,
                         instruction_id,
-                        str(response_id),
+                        answer_id,
                         typed,
                         status=exc.status,
                         notice=notice,

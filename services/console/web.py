@@ -60,6 +60,9 @@ class Console:
         return Api(self.http, self.settings.notifier_url, user.token if user else None)
 
 
+ACTION_KEYS = uuid.UUID("0c9f3f4e-6b1d-4a8e-9d52-3f1e7a2b5c60")  # the namespace of `action_key`
+
+
 def templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -69,8 +72,19 @@ def templates() -> Environment:
     )
     env.filters.update(money=money, when=when, iso=iso, short=short, reason=reasons.in_language)
     # A form that issues an instruction carries a key of its own: posted twice, it issues one.
-    env.globals["request_id"] = lambda: str(uuid.uuid4())
+    env.globals.update(request_id=lambda: str(uuid.uuid4()), action_key=action_key)
     return env
+
+
+def action_key(user: User, instruction: dict[str, Any], kind: str, instructions: list[dict[str, Any]]) -> str:
+    """The request key of a follow-up form (`kind`) of an instruction on the case page: the same in every
+    live render while the case's instructions stay as they are (a fresh key each render would change the
+    piece, swapped in every second, and no longer tell a double click), another once any of them moves on
+    (a freeze declined may be asked again; a second extension after the first is in force), and per
+    session."""
+    case_state = sorted(f"{i.get('id')}:{i.get('status')}:{i.get('renewals')}" for i in instructions)
+    state = "|".join([user.csrf, str(instruction.get("id")), kind, *case_state])
+    return str(uuid.uuid5(ACTION_KEYS, state))
 
 
 def console(request: Request) -> Console:

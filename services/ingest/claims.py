@@ -49,7 +49,11 @@ IN_DOUBT = "these events were handed to Kafka and not acknowledged yet; retry to
 
 
 class ReadBackFailed(Exception):
-    """An institution's topic could not be read back: its lapsed claims stay in doubt until the next round."""
+    """A topic could not be read back: the lapsed claims on it stay in doubt until the next round."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(topic)
+        self.topic = topic
 
 
 @dataclass(frozen=True)
@@ -240,25 +244,29 @@ class Claims:
         async with self.sessions() as session:
             institutions = await repository.lapsed_institutions(session, now=datetime.now(UTC))
         settled = 0
+        unread: set[str] = set()  # topics not read back this round: their institutions wait for the next
         for institution_id in institutions:
             try:
-                settled += await self._sweep(institution_id)
+                settled += await self._sweep(institution_id, skip=unread)
             except ReadBackFailed as exc:  # (a Kafka timeout is an OSError: not the database's)
+                unread.add(exc.topic)
                 outages.log_failure(
                     log, exc.__cause__ or exc, "lapsed claims not read back", institution=institution_id
                 )
         return settled
 
-    async def _sweep(self, institution_id: str) -> int:
+    async def _sweep(self, institution_id: str, *, skip: set[str]) -> int:
         async with unit_of_work(self.sessions) as session:
+            found_institution = await session.get(Institution, institution_id)
+            assert found_institution is not None  # the ledger's foreign key
+            topic = topics.name(topics.EVENT_TOPICS[found_institution.kind], self.prefix)
+            if topic in skip:
+                return 0
             rows = await repository.lapsed_claims(
                 session, institution_id=institution_id, now=datetime.now(UTC), limit=SWEEP_BATCH
             )
             if not rows:
                 return 0
-            found_institution = await session.get(Institution, institution_id)
-            assert found_institution is not None  # the ledger's foreign key
-            topic = topics.name(topics.EVENT_TOPICS[found_institution.kind], self.prefix)
             ids = [r.event_id for r in rows]
             try:
                 found = await landed(
@@ -269,7 +277,7 @@ class Claims:
                     wanted=ids,
                 )
             except Exception as exc:
-                raise ReadBackFailed(institution_id) from exc
+                raise ReadBackFailed(topic) from exc
             await repository.settle(
                 session,
                 institution_id=institution_id,

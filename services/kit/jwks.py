@@ -1,7 +1,9 @@
 """An OIDC issuer's signing keys (its JWKS), fetched over HTTP and cached, so the issuer can rotate keys
 without a restart: a token naming an unknown key id (`kid`) makes the cache fetch the set again, at most
 once per `min_refresh_s` (a flood of made-up kids costs the issuer nothing); a set older than `max_age_s`
-is fetched again whatever the token names (a key withdrawn from the set stops being trusted then); every
+is fetched again whatever the token names, so a key withdrawn from the set stops being trusted at the
+first fetch that succeeds after that. A fetch that fails keeps the keys it had (officers keep signing in
+through the issuer's outage; a withdrawn key then stays trusted until the issuer answers again); every
 fetch has a timeout."""
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ time moved to another zone."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime
 
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from services.console import i18n, web
 from services.console.api import ApiError
 from services.console.portal import _local_time
+from services.console.session import Sessions
+from services.console.settings import DEV_SESSION_KEY
 from tests import factories as f
 from tests.console.conftest import UNIT, Site
 from tests.coordination.conftest import case_body
@@ -84,8 +87,9 @@ def _hidden(html: str, name: str) -> str:
 @pytest.mark.integration
 async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(site: Site):
     """The case's issue form and the portal's answer form, refused by the API, are shown again as they
-    were sent (a refusal costs no retyping), with the request's key or the answer's id: sent again, it
-    is one instruction, one answer."""
+    were sent (a refusal costs no retyping). A refusal issued nothing: the form comes back with a new
+    request key or answer id (kept only where the request may have landed, a 5xx), so that what is sent
+    corrected is not taken for the refused request sent again."""
     inst, username, password = await site.institution_user("bank")
     officer_api = f.officer(unit=UNIT)
     async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
@@ -115,7 +119,7 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(si
         again = await officer.post(f"/cases/{case_id}/instructions", data=sent)
         assert again.status_code == 422 and 'data-testid="flash"' in again.text
         assert 'value="victim still on the phone with the caller"' in again.text
-        assert _hidden(again.text, "request_id") == key
+        assert _hidden(again.text, "request_id") not in ("", key)
 
     async with httpx.AsyncClient(base_url=site.console, timeout=10) as bank:
         fields = {"institution": inst, "username": username, "password": password}
@@ -142,4 +146,17 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(si
             'value="yesterday noon"',
         ):
             assert typed in shown.text
-        assert _hidden(shown.text, "response_id") == answer_id
+        assert _hidden(shown.text, "response_id") not in ("", answer_id)
+
+
+def test_a_follow_up_forms_key_holds_across_live_renders_and_changes_once_the_case_moves_on():
+    user = Sessions(DEV_SESSION_KEY, ttl_s=60, idle_s=60).start(
+        kind="officer", subject="o", role="operator", unit="u", token="t", credential_ends_at=time.time() + 60
+    )
+    stop = {"id": "s-1", "status": "executed", "renewals": 0}
+    freeze = {"id": "f-1", "status": "awaiting_approval", "renewals": 0}
+    key = web.action_key(user, stop, "freeze", [stop, freeze])
+    assert key == web.action_key(user, stop, "freeze", [freeze, stop])  # the next render: the same key
+    assert key != web.action_key(user, stop, "extend", [stop, freeze])
+    declined = {**freeze, "status": "declined"}  # the freeze refused: asked again, it is a new request
+    assert key != web.action_key(user, stop, "freeze", [stop, declined])

@@ -61,7 +61,7 @@ from services.kit.settings import CommonSettings
 from streams import acls, admin, topics
 from streams.connection import connection
 from streams.producer import MAX_REQUEST_BYTES, START_WITHIN_S, Producer, Record, abandon, fence
-from streams.settle import landed
+from streams.settle import NoSuchTopic, landed
 
 log = logging.getLogger(__name__)
 KAFKA_BATCH = 500
@@ -365,10 +365,10 @@ class Relay:
                     wanted=[r.message_id for r in group],
                     keys=[(r.key or "").encode() for r in group],
                 )
-            except LookupError:
-                # No such topic (the cluster's metadata asked afresh): nothing landed on it. An attempt
-                # that failed making it (Kafka away) is tried again, and makes it, rather than waiting on
-                # a read-back that can never answer.
+            except NoSuchTopic:
+                # Kafka says there is no such topic: nothing landed on it. An attempt that failed making
+                # it (Kafka away) is tried again, and makes it, rather than waiting on a read-back that can
+                # never answer. (Partitions merely not known, as in a fault, leave the rows unknown.)
                 continue
             except Exception as exc:  # noqa: BLE001 - logged and counted; the other topics go on
                 metrics.RELAY_ERRORS.inc()

@@ -145,11 +145,8 @@ async def issue(
     """Create an instruction: issued at once, or awaiting a supervisor's approval (freeze, extend,
     release). A request whose `request_id` issued one already is answered with it."""
     if spec.request_id is not None and (earlier := await repository.issued_for(session, spec.request_id)):
-        if (earlier.case_id, earlier.kind, earlier.issued_by) != (case.id, spec.kind, officer.subject):
-            raise Conflict(
-                "request_id is the key of another request",
-                details={"field": "body.request_id", "instruction_id": str(earlier.id)},
-            )
+        if not _same_request(earlier, case=case, officer=officer, spec=spec):
+            raise Conflict("request_id is the key of another request", details={"field": "body.request_id"})
         return earlier
     now = datetime.now(UTC)
     row = Instruction(
@@ -186,6 +183,26 @@ async def issue(
     if row.status == Status.ISSUED:
         await _queue(session, row, ctx)
     return row
+
+
+def _same_request(earlier: Instruction, *, case: Case, officer: Officer, spec: InstructionCreate) -> bool:
+    """Whether a request with the key of `earlier` asks for what it issued: a key sent again with an
+    account corrected (after a timeout) must not be answered with the instruction to the old one."""
+    given = {
+        "case_id": case.id,
+        "kind": spec.kind,
+        "issued_by": officer.subject,
+        "parent_id": spec.parent_id,
+        "institution_id": spec.institution_id,
+        "account": spec.account,
+        "amount": spec.amount,
+        "document_number": spec.document_number,
+    }
+    optional = ("institution_id", "account", "amount")  # not given: the parent's (a follow-up), or none
+    return all(
+        (name in optional and value is None) or getattr(earlier, name) == value
+        for name, value in given.items()
+    )
 
 
 async def _shape(
