@@ -220,3 +220,9 @@ async def test_answers_are_checked_and_idempotent(coord, sessions):
     repeat = await c.post(url, json=body, headers=key)
     assert first.status_code == repeat.status_code == 200
     assert len((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()) == 1
+    # The same id with another decision is not taken for a repeat (nor applied): said so.
+    for other in ({"outcome": "partially_executed", "held_amount": "300.00"}, {"outcome": "rejected"}):
+        changed = await c.post(url, json={**body, "held_amount": None, **other}, headers=key)
+        assert changed.status_code == 409, changed.text
+        assert changed.json()["error"]["details"] == {"field": "body.response_id", "outcome": "executed"}
+    assert len((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()) == 1

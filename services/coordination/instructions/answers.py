@@ -17,7 +17,7 @@ from services.coordination.instructions.service import Context, _period, legal_b
 from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
-from services.kit.errors import InvalidInput, NotFound
+from services.kit.errors import Conflict, InvalidInput, NotFound
 from streams.schemas.instructions import Kind, Response
 
 FINAL_OUTCOMES = ANSWERS - {Status.ACKNOWLEDGED}  # an answer after which the instruction waits for none
@@ -58,6 +58,14 @@ async def answer(
     if previous is not None:
         if previous.instruction_id != row.id:
             raise InvalidInput("this response id was used for another instruction")
+        # A repeat is the same decision: one sent again corrected (another outcome or amount, after a
+        # timeout) would be dropped as a repeat without a word. (A query's details may differ in ids a
+        # form makes afresh; its outcome is the decision.)
+        if (previous.outcome, previous.held_amount) != (response.outcome, response.held_amount):
+            raise Conflict(
+                "this response id was used for another answer to this instruction",
+                details={"field": "body.response_id", "outcome": previous.outcome},
+            )
         return row
     _check_content(row, response)
     if await _given_before_the_lapse(session, row, response):
