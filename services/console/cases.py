@@ -4,7 +4,6 @@ one action, the citizen's warning and answer, notes; and the actions on instruct
 decline, cancel) shared with the supervisor's view."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -125,29 +124,29 @@ def router() -> APIRouter:
             "reason": reason.strip() or None,
             "request_id": request_id or None,  # (the API names it if it is no UUID)
         }
-        try:
-            web.check_csrf(user, csrf)
-            await web.console(request).coordination(user).post(f"/v1/cases/{case_id}/instructions", body)
-        except ApiError as exc:
-            notice = web.refused_again(request, exc)
-            if notice is None or kind not in ISSUED_HERE or parent_id:  # not the page's issue form
-                return web.done(request, to=web.back(request, f"/cases/{case_id}"), error=exc)
-            # The issue form again, as it was sent; with its request's key only if the request may have
-            # issued the instruction all the same (no answer, 5xx): sent again, it issues once.
-            typed = {
-                "kind": kind,
-                "institution": institution_id,
-                "account": account,
-                "amount": amount,
-                "document_number": document_number,
-                "reason": reason,
-                "request_id": request_id if exc.status >= 500 else str(uuid.uuid4()),
-            }
-            try:
-                return await _case_page(request, user, case_id, typed, status=exc.status, notice=notice)
-            except ApiError:  # the case cannot be shown now: back, with the refusal
-                return web.done(request, to=web.back(request, f"/cases/{case_id}"), error=exc)
-        return web.done(request, to=web.back(request, f"/cases/{case_id}"), ok=f"issued_{kind}")
+        typed = {  # the page's issue form as it was sent, shown again if it is refused
+            "kind": kind,
+            "institution": institution_id,
+            "account": account,
+            "amount": amount,
+            "document_number": document_number,
+            "reason": reason,
+        }
+
+        async def page(key: str, notice: dict[str, str], status: int) -> Response:
+            prefill = typed | {"request_id": key}
+            return await _case_page(request, user, case_id, prefill, status=status, notice=notice)
+
+        return await _act(
+            request,
+            user,
+            csrf,
+            f"/v1/cases/{case_id}/instructions",
+            body,
+            ok=f"issued_{kind}",
+            to=f"/cases/{case_id}",
+            shown_again=(request_id, page) if kind in ISSUED_HERE and not parent_id else None,
+        )
 
     @api.post("/cases/{case_id}/proposals/accept")
     async def accept(
@@ -255,11 +254,25 @@ async def _case_page(
 
 
 async def _act(
-    request: Request, user: User, csrf: str, path: str, body: Any, *, ok: str, to: str, method: str = "POST"
+    request: Request,
+    user: User,
+    csrf: str,
+    path: str,
+    body: Any,
+    *,
+    ok: str,
+    to: str,
+    method: str = "POST",
+    shown_again: tuple[str, web.ShowAgain] | None = None,
 ) -> Response:
+    """Call the API for a form and answer with its outcome; `shown_again` (the form's key and its page):
+    a refused form comes back as it was sent (`web.shown_again`)."""
     try:
         web.check_csrf(user, csrf)
         await web.console(request).coordination(user).call(method, path, json=body)
     except ApiError as exc:
-        return web.done(request, to=web.back(request, to), error=exc)
+        if shown_again is None:
+            return web.done(request, to=web.back(request, to), error=exc)
+        key, page = shown_again
+        return await web.shown_again(request, exc, to=web.back(request, to), key=key, page=page)
     return web.done(request, to=web.back(request, to), ok=ok)

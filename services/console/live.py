@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
 
@@ -22,21 +21,17 @@ Pieces = Callable[[], Awaitable[dict[str, str]]]
 HEARTBEAT_S = 15.0
 
 
-def _event(name: str, data: object) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
-
-
 async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator[bytes]:
     interval = web.console(request).settings.live_interval_s
     sent: dict[str, str] = {}
     quiet_since = time.monotonic()
-    yield b"retry: 3000\n\n"
-    idle_s = web.console(request).sessions.idle_s
+    yield web.SSE_RETRY
+    sessions = web.console(request).sessions
     while not await request.is_disconnected():
         if time.time() >= user.ends_at:
-            yield _event("signedout", {})
+            yield web.SSE_SIGNED_OUT
             return
-        if time.time() - user.seen_at >= idle_s:
+        if sessions.idle(user, time.time()):
             # Idle as this stream's cookie knew it; the officer's actions since may have renewed it: the
             # browser connects again with the cookie it has now, and that connection says which.
             return
@@ -44,14 +39,14 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
             now = await pieces()
         except ApiError as exc:
             if exc.status == 401:
-                yield _event("signedout", {})
+                yield web.SSE_SIGNED_OUT
                 return
             now = {}  # the API is away for a moment: keep what the page shows, try again
         for target, html in now.items():
             if sent.get(target) != html:
                 sent[target] = html
                 quiet_since = time.monotonic()
-                yield _event("swap", {"target": target, "html": html})
+                yield web.sse_event("swap", {"target": target, "html": html})
         if time.monotonic() - quiet_since > HEARTBEAT_S:
             quiet_since = time.monotonic()
             yield b": still here\n\n"
@@ -59,8 +54,7 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
 
 
 def _response(stream: AsyncIterator[bytes]) -> StreamingResponse:
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=web.SSE_HEADERS)
 
 
 def router() -> APIRouter:

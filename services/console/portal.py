@@ -2,7 +2,6 @@
 answer them, with the same answers the API takes (acknowledged, executed with the amount held,
 partially executed, rejected, account not found; a query's holder, balance and transfers out)."""
 
-import contextlib
 import itertools
 import uuid
 from datetime import UTC, datetime
@@ -124,23 +123,11 @@ def router() -> APIRouter:
             ),
         }
 
+        async def page(key: str, notice: dict[str, str], status: int) -> Response:
+            return await _answer_page(request, user, instruction_id, key, typed, status=status, notice=notice)
+
         async def refused(exc: ApiError) -> Response:
-            """The form again as it was sent; with its answer's id only if the answer may have been taken
-            all the same (no answer, 5xx): sent again, it is one answer."""
-            notice = web.refused_again(request, exc)
-            if notice is not None:
-                answer_id = str(response_id) if exc.status >= 500 else str(uuid.uuid4())
-                with contextlib.suppress(ApiError):  # the instruction cannot be shown now: back, with it
-                    return await _answer_page(
-                        request,
-                        user,
-                        instruction_id,
-                        answer_id,
-                        typed,
-                        status=exc.status,
-                        notice=notice,
-                    )
-            return web.done(request, to=to, error=exc)
+            return await web.shown_again(request, exc, to=to, key=str(response_id), page=page)
 
         body: dict[str, Any] = {"response_id": str(response_id), "outcome": outcome}
         if held_amount.strip():

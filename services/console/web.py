@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -105,6 +106,7 @@ async def signed_in(request: Request) -> User:
     user = current_user(request)
     if user is None:
         raise SignInRequired
+    request.state.user = user  # (for `done`, which renews it: the cookie is opened once a request)
     return user
 
 
@@ -246,16 +248,26 @@ def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | 
         response = RedirectResponse(to, 303)
         if text:
             flash(request, response, "error" if error else "ok", text)
-    keep_alive(response, console(request), current_user(request))
+    keep_alive(response, console(request), getattr(request.state, "user", None))
     return response
 
 
-def refused_again(request: Request, error: ApiError) -> dict[str, str] | None:
-    """The notice of a refused form to be shown again with what was typed in it: for a page's form, not
-    for the page's script (which stays on its page and shows the refusal itself)."""
-    if "application/json" in request.headers.get("accept", ""):
-        return None
-    return {"kind": "error", "text": refusal(i18n.translator(language(request)), error)}
+# Renders a refused form's page again, given the form's key (request_id, response_id), the notice and the
+# status to answer with.
+ShowAgain = Callable[[str, dict[str, str], int], Awaitable[Response]]
+
+
+async def shown_again(request: Request, error: ApiError, *, to: str, key: str, page: ShowAgain) -> Response:
+    """The answer to a page's form the API refused: its page again, with what was typed in it and the
+    refusal (`page`). The form keeps its key only if the refusal may hide a request that landed all the
+    same (no answer, a 5xx): sent again, it is done once; otherwise it gets a new one, so that what is sent
+    corrected is not taken for the refused request sent again. The page's own script, or a page that
+    cannot be shown now, gets `done`'s answer (back to `to`, with the refusal)."""
+    if "application/json" not in request.headers.get("accept", ""):
+        notice = {"kind": "error", "text": refusal(i18n.translator(language(request)), error)}
+        with contextlib.suppress(ApiError):
+            return await page(key if error.status >= 500 else str(uuid.uuid4()), notice, error.status)
+    return done(request, to=to, error=error)
 
 
 def refusal(t: Callable[[str], str], error: ApiError) -> str:
@@ -272,16 +284,26 @@ def refusal(t: Callable[[str], str], error: ApiError) -> str:
     return f"{t('refused')} ({error.status}): {t('refused_open_work')} {items}"
 
 
+# Server-sent events (the live pages, `live.py`): how long the browser waits to connect again, and the
+# event that takes the page to the sign-in page.
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+SSE_RETRY = b"retry: 3000\n\n"
+
+
+def sse_event(name: str, data: object) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+SSE_SIGNED_OUT = sse_event("signedout", {})
+
+
 def sign_in_redirect(request: Request) -> Response:
     """Where a request without a session goes: a page to the sign-in page; the page's own script (an
     action, a live view) is told so in its own terms, and takes the page there (a redirect would be
     followed silently, and the action taken for done)."""
     accept = request.headers.get("accept", "")
     if "text/event-stream" in accept:
-        stream = (b"retry: 3000\n\n", b"event: signedout\ndata: {}\n\n")
-        return Response(
-            b"".join(stream), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-        )
+        return Response(SSE_RETRY + SSE_SIGNED_OUT, media_type="text/event-stream", headers=SSE_HEADERS)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if "application/json" in accept:
         message = i18n.translator(language(request))("session_ended")
