@@ -96,8 +96,7 @@ async def test_relay_killed_after_publish_does_not_publish_twice(infra, coord, s
     assert (await row()).sent_at is not None  # nothing is published after this
 
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
-    records = await read_topic(infra.kafka, topic)
-    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    assert await _keys_on(infra, topic) == [stop["id"]]
     got = (await coord.client.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
     assert got["status"] == "delivered"
 
@@ -138,8 +137,7 @@ async def test_a_message_kafka_never_takes_is_given_up_and_holds_up_nothing(infr
     assert rows[oversized].dead_at is not None
     assert "larger than a Kafka request may be" in (rows[oversized].last_error or "")
     assert await sample(coord.client, "stopline_outbox_dead_total", channel="kafka") == dead_before + 1
-    records = await read_topic(infra.kafka, topic)
-    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    assert await _keys_on(infra, topic) == [stop["id"]]
 
 
 async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_flight(infra, coord, sessions):
@@ -197,8 +195,7 @@ async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_fl
     finally:
         await first.producer.stop()
         await other.producer.stop()
-    records = await read_topic(infra.kafka, topic)  # as a consumer reading committed records sees it
-    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    assert await _keys_on(infra, topic) == [stop["id"]]  # as a consumer reading committed records sees it
 
 
 async def test_a_relay_waiting_for_kafka_renews_its_lease_soon_after_the_database_answers_again(
@@ -271,17 +268,7 @@ async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord
         )
 
     settings = CoordinationSettings(**FAST)
-    relay = Relay(infra.common, settings, sessions)
-    await relay.open_clients()
-
-    async def sent() -> bool:
-        await relay.kafka_once()
-        return await _sent(sessions, stop["id"])
-
-    try:
-        await eventually(sent, timeout_s=20)
-    finally:
-        await relay.producer.stop()
+    await _relayed(infra, sessions, stop["id"], settings)
 
     async with sessions() as s:
         odd = (await s.execute(select(OutboxMessage).where(OutboxMessage.message_id == odd_id))).scalar_one()
@@ -290,8 +277,7 @@ async def test_a_topic_not_read_back_holds_up_only_its_own_messages(infra, coord
     # Leased, not claimed again at once: looked at again when the lease lapses.
     assert odd.next_attempt_at > now + timedelta(seconds=settings.relay_lease_s / 2)
     topic = topics.name(topics.instructions_for(inst), infra.prefix)
-    records = await read_topic(infra.kafka, topic)
-    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+    assert await _keys_on(infra, topic) == [stop["id"]]
     on_unreadable = await read_topic(infra.kafka, unreadable)
     keys = {dict(r.headers or ()).get(signing.IDEMPOTENCY_KEY, b"").decode() for r in on_unreadable}
     assert odd_id not in keys
@@ -310,19 +296,28 @@ async def test_a_message_whose_first_try_failed_making_its_topic_is_sent_once_ka
         await s.execute(
             update(OutboxMessage).where(OutboxMessage.message_id == stop["id"]).values(attempts=1)
         )
-    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await _relayed(infra, sessions, stop["id"], CoordinationSettings(**FAST))
+    assert await _keys_on(infra, topic) == [stop["id"]]
+
+
+async def _relayed(infra, sessions, message_id: str, settings: CoordinationSettings) -> None:
+    """A relay's rounds until the message is marked sent."""
+    relay = Relay(infra.common, settings, sessions)
     await relay.open_clients()
 
     async def sent() -> bool:
         await relay.kafka_once()
-        return await _sent(sessions, stop["id"])
+        return await _sent(sessions, message_id)
 
     try:
         await eventually(sent, timeout_s=20)
     finally:
         await relay.producer.stop()
-    records = await read_topic(infra.kafka, topic)
-    assert [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in records] == [stop["id"]]
+
+
+async def _keys_on(infra, topic: str) -> list[str]:
+    """The idempotency keys of the records on the topic (committed), in order."""
+    return [dict(r.headers)[signing.IDEMPOTENCY_KEY].decode() for r in await read_topic(infra.kafka, topic)]
 
 
 async def _sent(sessions, message_id: str) -> bool:
