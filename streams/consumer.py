@@ -67,7 +67,7 @@ POLL_FAILING_MAX_S = 60.0
 # once, its process starts again in seconds, rather than after POLL_FAILING_MAX_S.
 GROUP_TASK_DEAD = "Unexpected error during coordination"
 # How long a runner waits for its group to assign it partitions before it stops (`OutOfGroup`). A poll
-# waits through a whole rebalance: the revocation (effects landing, the commit: 10 s each at most), the
+# waits through a whole rebalance: the revocation (effects landing, the commit: a request timeout), the
 # broker waiting for the slowest member (REBALANCE_TIMEOUT_MS), a join sent again, perhaps twice over.
 # Above POLL_FAILING_MAX_S: polls that fail while out of the group stop the runner first, with their error.
 ASSIGNMENT_WAIT_MAX_S = 120.0
@@ -84,6 +84,11 @@ LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "top
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
 COMMITS_LOST = Counter(
     "stopline_consumer_commits_refused_total", "batches whose commit a rebalance refused", ["group"]
+)
+COMMITS_TIMED_OUT = Counter(
+    "stopline_consumer_commits_timed_out_total",
+    "commits the group coordinator did not answer within the request timeout",
+    ["group"],
 )
 POLL_FAILURES = Counter(
     "stopline_consumer_poll_failures_total", "polls failed with a Kafka error and made again", ["group"]
@@ -214,7 +219,7 @@ class _Listener(ConsumerRebalanceListener):
             # told they left. The new assignment reads from the offsets committed here.
             self.runner.generation += 1
             try:
-                await self.runner.commit_finished()
+                await self.runner.commit_finished(revoking=True)
             except Exception as exc:
                 # Not a refused commit (that is handled): the owner's state may now be ahead of the
                 # offsets it knows, and is not to be given up as if it agreed with them. The runner stops
@@ -638,9 +643,11 @@ class ConsumerRunner:
                 raise failure
             self.finished.update(offsets)
 
-    async def commit_finished(self) -> None:
+    async def commit_finished(self, *, revoking: bool = False) -> None:
         """Wait for the effects still landing, commit every finished batch's offsets (held by this
-        member), then tell `after_commit` (the state then agrees with the offsets: nothing is in flight)."""
+        member), then tell `after_commit` (the state then agrees with the offsets: nothing is in flight).
+        A commit the coordinator does not answer within the request timeout is given up (`revoking`) or
+        sent again with the next."""
         if self._failure is not None:
             raise self._failure
         if landing := [effect for effect, _ in self._landing if effect is not None]:
@@ -657,7 +664,17 @@ class ConsumerRunner:
             self.replays.pop(tp, None)
         try:
             if ahead:
-                await self.consumer.commit(ahead)
+                # aiokafka retries a commit for as long as the coordinator is unknown (a node restarting):
+                # a revocation waiting on it would hold the whole group. Its request may still land.
+                await asyncio.wait_for(self.consumer.commit(ahead), self.request_timeout_s)
+        except TimeoutError:
+            COMMITS_TIMED_OUT.labels(self.group_id).inc()
+            log.warning("commit timed out", extra=log_fields(group=self.group_id))
+            if not revoking:
+                # Sent again with the next commit (with nothing more to read, the lag would stay);
+                # partitions being revoked are read again by their next owner, as after a refused commit.
+                for tp, o in ahead.items():
+                    self.finished[tp] = max(o, self.finished.get(tp, o))
         except CommitFailedError:
             # The group moved these partitions while the batch ran: their new owner reads the batch
             # again, and its effects are idempotent (deterministic ids), so this member just goes on.

@@ -155,6 +155,55 @@ async def test_clean_stop_commits_finished_work_so_nothing_is_done_twice(infra):
     assert sorted(again) == sorted(markers)  # read from the committed offsets: only what came after
 
 
+async def test_a_commit_the_broker_does_not_answer_is_given_up_in_time_and_sent_again(infra):
+    """aiokafka retries a commit for as long as the coordinator does not answer: the runner waits its
+    request timeout at most (a revocation waiting on it would hold the whole group), counts it, and sends
+    the same offsets again with its next commit, so nothing stays uncommitted once the broker answers."""
+    values = [f"m{i}".encode() for i in range(6)]
+    topic = await _topic_with(infra, values)
+    group = f.unique("g")
+    seen: list[bytes] = []
+    runner = _runner(infra, topic, group, lambda batch: _record(seen, batch))
+    runner.request_timeout_s = 1.0  # frozen longer than 4 s, a broker is fenced (broker_frozen)
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), 20)
+    commit = runner.consumer.commit
+    sent: list[dict[TopicPartition, int]] = []
+    waited: list[float] = []
+
+    async def first_one_frozen(offsets: dict[TopicPartition, int]) -> None:
+        sent.append(dict(offsets))
+        if len(sent) > 1:
+            await commit(offsets)
+            return
+        landing = asyncio.ensure_future(commit(offsets))
+        began = time.monotonic()
+        try:
+            with broker_frozen():  # thawed after 2.5 s whatever the runner does
+                await asyncio.wait({landing}, timeout=2.5)
+        finally:
+            waited.append(time.monotonic() - began)
+        await landing
+
+    runner.consumer.commit = first_one_frozen
+    try:
+        await _produce(infra, topic, [b"after"])
+        await eventually(lambda: len(sent) >= 2, timeout_s=20)
+        assert waited[0] < 2.0  # given up at the request timeout, not when the broker answered
+        assert all(sent[1].get(tp, -1) >= o for tp, o in sent[0].items())  # sent again (or later ones)
+        timed_out = REGISTRY.get_sample_value("stopline_consumer_commits_timed_out_total", {"group": group})
+        assert timed_out == 1
+
+        async def all_committed() -> bool:
+            return await _committed(infra, topic, group) == len(values) + 1
+
+        await eventually(all_committed, timeout_s=20)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+    assert sorted(seen) == sorted([*values, b"after"])
+
+
 async def test_retries_are_bounded_then_the_runner_stops(infra):
     topic = await _topic_with(infra, [b"x"])
     calls = 0
