@@ -21,7 +21,7 @@ class CoordinationCases:
     async def defrauded(
         self, session: AsyncSession, *, warning: CitizenWarning, actor: str
     ) -> uuid.UUID | None:
-        await desk.open_task(session, warning_id=warning.id, reason="high_risk", priority=1.0)
+        await desk.call_back(session, warning_id=warning.id)
         report = coordination.CitizenReport(
             warning_id=warning.id,
             alert_ids=await repository.alert_ids(session, warning),

@@ -136,3 +136,31 @@ async def test_defrauded_after_the_desks_case_was_closed_is_noted_on_that_case(
     assert case["status"] == "closed"
     said = f"The person answered a citizen warning: being defrauded (warning {warning.id})."
     assert said in [n["text"] for n in case["notes"]]
+    after = await desk_task_for(sessions, victim)
+    assert after is not None and (after.status, after.outcome) == ("closed", "reached_too_late")  # it knew
+
+
+async def test_defrauded_after_the_desk_dissuaded_them_puts_the_call_back_at_the_top(
+    ingest, scorer, coordination, notifier, sessions
+):
+    """The desk closed the call as dissuaded; the scam came back and the person answers "defrauded", told
+    that the police will call at once: the desk's task is open again, at the top of the queue."""
+    victim, _, _, sms = await _scam_reaches_the_victim(ingest, notifier, sessions)
+    task = await eventually(lambda: desk_task_for(sessions, victim), timeout_s=10)
+    desk = f.officer("operator")
+    assert (await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)).status_code == 200
+    closed = await notifier.client.post(
+        f"/v1/desk/tasks/{task.id}/close", json={"outcome": "dissuaded"}, headers=desk
+    )
+    assert closed.status_code == 200, closed.text
+
+    token = token_in(str(sms[0]["text"]))
+    answered = await notifier.client.post(f"/a/{token}", data={"answer": "defrauded"})
+    assert answered.status_code == 200, answered.text
+    again = await desk_task_for(sessions, victim)
+    assert again is not None and again.id == task.id
+    assert (again.status, again.reason, again.priority, again.taken_by) == ("open", "high_risk", 1.0, None)
+    queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
+    assert str(task.id) in [t["id"] for t in queue]
+    taken = await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)
+    assert taken.status_code == 200, taken.text

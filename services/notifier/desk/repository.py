@@ -85,7 +85,10 @@ async def get(session: AsyncSession, task_id: uuid.UUID, *, for_update: bool = F
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def for_warning(session: AsyncSession, warning_id: uuid.UUID) -> DeskTask | None:
-    return (
-        await session.execute(select(DeskTask).where(DeskTask.warning_id == warning_id))
-    ).scalar_one_or_none()
+async def for_warning(
+    session: AsyncSession, warning_id: uuid.UUID, *, for_update: bool = False
+) -> DeskTask | None:
+    stmt = select(DeskTask).where(DeskTask.warning_id == warning_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -20,6 +20,31 @@ async def open_task(session: AsyncSession, *, warning_id: uuid.UUID, reason: str
         metrics.DESK_TASKS.labels(reason).inc()
 
 
+async def call_back(session: AsyncSession, *, warning_id: uuid.UUID) -> None:
+    """The person answered that they are being defrauded: their call goes to the top of the queue, also
+    where the desk had closed it without learning of it (dissuaded, or not reached) or queued it for a
+    lesser reason; one an officer holds stays theirs, now at the top. What the closed task said is in the
+    audit log (`desk.closed`)."""
+    if await repository.open_task(session, warning_id=warning_id, reason="high_risk", priority=1.0):
+        metrics.DESK_TASKS.labels("high_risk").inc()
+        return
+    task = await repository.for_warning(session, warning_id, for_update=True)
+    if task is None:
+        return
+    if task.status == "closed" and task.outcome == "reached_too_late":
+        return  # the desk spoke to them after the money had gone: it knows, and the case says so
+    if task.status != "closed" and task.reason == "high_risk" and task.priority >= 1.0:
+        return
+    before = task.status
+    if task.status == "closed":
+        task.status, task.taken_by, task.taken_at = "open", None, None
+        task.closed_by, task.closed_at, task.outcome, task.note = None, None, None, None
+    task.reason, task.priority = "high_risk", 1.0
+    await session.flush()
+    await _audit(session, task, actor=audit.SYSTEM, action="desk.reopened", before=before)
+    metrics.DESK_TASKS.labels("high_risk").inc()
+
+
 async def escalate(session: AsyncSession, *, now: datetime, answer_timeout_s: float, limit: int = 500) -> int:
     """Hand to the desk every open warning that was not delivered, or not answered in time."""
     undelivered = await repository.escalate_undelivered(session, limit=limit)
@@ -43,7 +68,7 @@ async def take(session: AsyncSession, *, task_id: uuid.UUID, officer: Officer, n
         )
     task.status, task.taken_by, task.taken_at = "taken", officer.subject, now
     await session.flush()
-    await _audit(session, task, officer=officer, action="desk.taken", before="open")
+    await _audit(session, task, actor=audit.Actor.of(officer), action="desk.taken", before="open")
     return task
 
 
@@ -66,17 +91,17 @@ async def close(
     task.status, task.closed_by, task.closed_at = "closed", officer.subject, now
     task.outcome, task.note = outcome, note
     await session.flush()
-    await _audit(session, task, officer=officer, action="desk.closed", before="taken")
+    await _audit(session, task, actor=audit.Actor.of(officer), action="desk.closed", before="taken")
     return task
 
 
 async def _audit(
-    session: AsyncSession, task: DeskTask, *, officer: Officer, action: str, before: str
+    session: AsyncSession, task: DeskTask, *, actor: audit.Actor, action: str, before: str
 ) -> None:
     """Who called whom back and with what outcome; the person is named by their warning, not their phone."""
     await audit.record(
         session,
-        actor=audit.Actor.of(officer),
+        actor=actor,
         action=action,
         entity_type="desk_task",
         entity_id=task.id,
