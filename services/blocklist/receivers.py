@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.blocklist import repository, service
+from services.kit import outages
 from services.kit.audit import service as audit
 from services.kit.db import unit_of_work
 from services.kit.errors import InvalidInput
@@ -72,4 +73,5 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
         topics=[topics.name(topics.FRAUD_RECEIVERS, common.topic_prefix)],
         handle=handle,
         attempts=5,  # a repeated message is dropped by its id, so a retried batch is safe
+        retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
     )

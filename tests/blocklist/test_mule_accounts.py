@@ -236,3 +236,13 @@ async def test_a_listing_cites_only_a_confirmed_case_of_the_supervisors_unit(blo
     assert (await cite("another-unit")).status_code == 422
     listed = await cite("cite-unit")
     assert listed.status_code == 201 and listed.json()["case_id"] == case_id
+
+
+async def test_the_receivers_consumer_waits_out_a_database_outage(infra, sessions):
+    """A PostgreSQL restart is an outage, retried until it is over (as every other consumer does), not a
+    failure whose fifth attempt stops the consumer and has its process reported dead."""
+    runner = receivers.build_runner(infra.common, sessions)
+    assert runner.retry_while is not None
+    refused = OSError(111, "Connection refused")  # what the driver raises while the server restarts
+    assert runner.retry_while(refused)
+    assert not runner.retry_while(ValueError("a bug stays one"))
