@@ -156,3 +156,17 @@ async def test_a_scorer_starting_while_kafka_does_not_answer_checks_its_topics_o
         await asyncio.wait_for(checking, 30)  # the registry's layout: no TopicLayoutError
     finally:
         await scorer.producer.stop()
+
+
+def test_a_record_too_large_to_set_aside_whole_is_set_aside_cut_not_crashed_on() -> None:
+    """With a compressed batch the broker takes a record larger than a request may be: its dead letter would
+    be refused by the producer for good, and the stage would stop on it at every read. It is set aside cut
+    to its first bytes, with its size."""
+    good = event_record(*scene().transfer("100.00", minutes_ago=5), offset=1)
+    garbled = dataclasses.replace(good, value=b"\x00" * 3_000_000)
+    [letter] = stage_one().process({TopicPartition(good.topic, good.partition): [garbled]})
+    assert letter.topic == topics.name(topics.DEAD_LETTER)
+    assert Producer.fits(letter)
+    headers = dict(letter.headers)
+    assert (headers["reason"], headers["truncated-from"]) == (b"invalid", b"3000000")
+    assert letter.value == b"\x00" * (64 * 1024)
