@@ -42,6 +42,7 @@ from streams.schemas.movements import Movement, movement_adapter
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
 MULE_TRIGGERS_MAX = 200  # event refs a mule alert names
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+FURTHER_PAYMENT = "a further payment to a payee of this alert's episode"
 
 
 @dataclass
@@ -212,7 +213,7 @@ class AccountStage:
         scores = self.model.score(rows)  # the micro-batch: one call for every inflow of the batch
         metrics.SCORED.inc(len(pending))
         threshold = self.model.threshold
-        chosen: list[tuple[int, float, list[str], episodes.Raised]] = []
+        chosen: list[tuple[int, float, list[str], episodes.Raised, bool]] = []
         for i, p in enumerate(pending):
             score, hard = self._hard_rules(p, float(scores[i]))
             if p.cold and not hard:
@@ -221,10 +222,11 @@ class AccountStage:
                 metrics.SKIPPED.labels("cold_state").inc()
             payer = p.move.payer_phone
             assert payer is not None
+            alertable = score >= threshold or bool(hard)
             raised = episodes.decide(
                 p.move,
                 p.state.victims.get(payer),
-                alertable=score >= threshold or bool(hard),
+                alertable=alertable,
                 may_open=not p.cold or bool(hard),
                 kind=self._kind(p),
             )
@@ -233,18 +235,23 @@ class AccountStage:
             # Also when replayed (state rebuilt after a restore): the payment is not alerted on again.
             p.state.victims[payer] = episodes.seen(raised, p.move.occurred_at.timestamp())
             if not p.replay:
-                chosen.append((i, score, hard, raised))
+                chosen.append((i, score, hard, raised, alertable))
         if not chosen:
             return []
-        index = [i for i, _, _, _ in chosen]
+        index = [i for i, *_ in chosen]
         live = self.model.live
         said = explain.reasons(rows[index], live.contributions(rows[index]))
         kinds = live.typology(rows[index])
         out = []
-        for (i, score, hard, raised), words, kind in zip(chosen, said, kinds, strict=True):
-            reasons = hard + [w for w in words if w not in hard] or [
-                f"the model finds this payment likely a scam (score {score:.2f})"
-            ]
+        for (i, score, hard, raised, alertable), words, kind in zip(chosen, said, kinds, strict=True):
+            if not alertable:
+                # Sent because the episode's payee was paid again: this payment grows the amount at risk,
+                # it does not explain the alert (coordination keeps the reasons of the strongest revision).
+                reasons = [FURTHER_PAYMENT, *words]
+            else:
+                reasons = hard + [w for w in words if w not in hard] or [
+                    f"the model finds this payment likely a scam (score {score:.2f})"
+                ]
             out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
         return out
 

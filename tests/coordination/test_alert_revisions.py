@@ -171,3 +171,26 @@ async def test_a_revision_on_kafka_updates_the_stored_alert(infra, coordination,
 
     await eventually(grown, timeout_s=15)
     assert (await _row(sessions, alert.alert_id)).amount_at_risk == Decimal("50000.00")
+
+
+async def test_a_weaker_revision_grows_the_alert_but_keeps_what_explains_it(sessions):
+    """A later ordinary payment to the episode's payee (scored low, sent because the payee is the
+    episode's) adds its payment and amount; the reasons and kinds stay those of the strongest revision."""
+    p1, p2 = payment("30000.00", 0), payment("200.00", 5)
+    alert = first(p1).model_copy(update={"score": 0.99, "reasons": ["a long call from an unknown number"]})
+    await _store(sessions, alert)
+    weaker = revision(
+        alert,
+        2,
+        [p1, p2],
+        score=0.01,
+        reasons=["a further payment to a payee of this alert's episode"],
+        typology="suspicious_payment",
+        scam_typology="investment",
+        scam_typology_score=0.4,
+    )
+    assert await _store(sessions, weaker) == service.Stored(new=0, updated=1)
+    row = await _row(sessions, alert.alert_id)
+    assert (row.revision, row.amount_at_risk, row.score) == (2, Decimal("30200.00"), 0.99)
+    assert row.reasons == ["a long call from an unknown number"]
+    assert (row.typology, row.scam_typology) == (alert.typology, "impersonation_police")

@@ -216,3 +216,15 @@ def test_a_mule_alert_names_at_most_its_newest_triggers() -> None:
     assert len(alert.triggering_event_ids) == MULE_TRIGGERS_MAX
     assert alert.triggering_event_ids[-1] == outflow.event_ref
     assert alert.triggering_event_ids[-2] == moves[-1].event_ref  # the newest payment in
+
+
+def test_an_ordinary_payment_that_only_grows_the_alert_does_not_claim_to_be_a_scam() -> None:
+    """A small payment to the episode's payee is sent as a revision (the amount at risk grows) though the
+    model scores it low: its reasons say what it is, not "the model finds this payment likely a scam"."""
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    (first,), _ = score(stage_two, through(persons, s.call(), s.transfer("30000.00", minutes_ago=10)))
+    (second,), _ = score(stage_two, through(persons, s.transfer("200.00", minutes_ago=5)))
+    assert second.revision == 2 and second.score < first.score
+    assert second.reasons[0] == "a further payment to a payee of this alert's episode"
+    assert not any("likely a scam" in r for r in second.reasons)
