@@ -88,7 +88,7 @@ class AccountStage:
         # whole map, so a restarted instance knows at once which payees' outflows can be seen: a bank that
         # reports a few outflows a day would otherwise read as silent for hours.
         self.reporters = Reporters()
-        self.watching_since: dict[int, float] = {}  # per partition: the oldest event time its state holds
+        self.watching_since: dict[int, float] = {}  # per partition: since when its state holds history
         self.checkpoints = Checkpoints(
             snapshots,
             stage="accounts",
@@ -198,12 +198,13 @@ class AccountStage:
         return Pending(move, state, move.person_features + state.payee_features(at, payer, seen), ts, cold)
 
     def _watching_since(self, partition: int, accounts: Book[AccountState], at: float) -> float:
-        """The oldest event time this partition's state holds: from restored accounts the first time (a
-        snapshot keeps their history), then lowered by any older event."""
+        """Since when this partition's state holds history: the oldest first-seen of restored accounts (a
+        snapshot keeps their history), else the first event's time. Not lowered by an older event that
+        comes later: one payment a bank sends a day late does not make a day of history."""
         since = self.watching_since.get(partition)
         if since is None:
             since = min((a.first_seen for a in accounts.values() if a.first_seen is not None), default=at)
-        since = self.watching_since[partition] = min(since, at)
+            self.watching_since[partition] = since
         return since
 
     def _score(self, pending: list[Pending]) -> list[tuple[Alert, int]]:
@@ -216,10 +217,10 @@ class AccountStage:
         chosen: list[tuple[int, float, list[str], episodes.Raised, bool]] = []
         for i, p in enumerate(pending):
             score, hard = self._hard_rules(p, float(scores[i]))
-            if p.cold and not hard:
+            if p.cold and not hard and score >= threshold:
                 # A state younger than the windows (fresh start, or replayed history) sees every account
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
-                metrics.SKIPPED.labels("cold_state").inc()
+                metrics.HELD_BACK.inc()
             payer = p.move.payer_phone
             assert payer is not None
             alertable = score >= threshold or bool(hard)

@@ -36,6 +36,10 @@ SHADOW_SCORE_DIFF = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1),
 )
 SKIPPED = Counter("stopline_scorer_unscored_total", "inflows not scored, by reason", ["reason"])
+HELD_BACK = Counter(
+    "stopline_scorer_held_back_total",
+    "inflows scored over the threshold while the state was younger than the warm-up: not alerted",
+)
 REPLAYED = Counter(
     "stopline_scorer_replayed_total",
     "records read again after a snapshot restore, output suppressed",

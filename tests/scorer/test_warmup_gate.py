@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import numpy as np
+from prometheus_client import REGISTRY
 
 from models.features.engine import account
 from models.features.person import PERSON_FEATURES
@@ -83,3 +84,32 @@ def test_a_restored_state_is_not_cold():
     restored = stage.accounts.setdefault(0, Book())
     account(restored, "bank-c/6228000000000000009").seen(T0 - 86_400)  # as a snapshot brings it back
     assert len(_alerts(stage, [_inflow(T0, "b:1")])) == 1
+
+
+def test_one_payment_sent_a_day_late_does_not_warm_a_fresh_state():
+    """A bank's delayed batch (yesterday's payment, inside the history the scorer takes) on a fresh
+    partition: the state still holds minutes of traffic, and the model still waits."""
+    stage = AccountStage(
+        ScorerSettings(model_warmup_hours=24),
+        producer=unused_producer(),
+        prefix="",
+        version="t",
+        model=SureModel(),  # type: ignore[arg-type]
+    )
+    assert _alerts(stage, [_inflow(T0, "b:1")]) == []
+    assert _alerts(stage, [_inflow(T0 - 25 * 3600, "b:0", "+8613800000009")]) == []
+    assert _alerts(stage, [_inflow(T0 + 60, "b:2", "+8613800000003")]) == []
+    assert len(_alerts(stage, [_inflow(T0 + 24 * 3600, "b:3", "+8613800000004")])) == 1
+
+
+def test_only_the_alerts_the_warm_up_held_back_are_counted_as_held_back():
+    stage = AccountStage(
+        ScorerSettings(model_warmup_hours=24),
+        producer=unused_producer(),
+        prefix="",
+        version="t",
+        model=SureModel(),  # type: ignore[arg-type]
+    )
+    before = REGISTRY.get_sample_value("stopline_scorer_held_back_total") or 0.0
+    assert _alerts(stage, [_inflow(T0, "b:1"), _inflow(T0 + 60, "b:2", "+8613800000003")]) == []
+    assert REGISTRY.get_sample_value("stopline_scorer_held_back_total") == before + 2
