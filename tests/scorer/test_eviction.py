@@ -86,3 +86,18 @@ def test_person_state_round_trips_through_the_snapshot_codec():
     again = decode(type(person), orjson.loads(orjson.dumps(encode(person))))
     assert again == person
     assert again.unknown_calls_24h.stats(NOW.timestamp()) == person.unknown_calls_24h.stats(NOW.timestamp())
+
+
+def test_an_accounts_counted_movements_are_forgotten_after_a_day_also_one_that_came_late():
+    """What guards a replay from counting a movement twice is kept a day: a busy account keeps a day's,
+    not more; one that came late (an older time after younger ones) goes too, once those before it have."""
+    state = AccountState()
+    t0 = 1_800_000_000.0
+    for i in range(3 * 1440):  # three days, one inflow a minute
+        state.record_in(t0 + i * 60, f"bank-b/payer-{i}", 10.0, f"bank-b:e{i}")
+        if i == 100:
+            state.record_in(t0 - 3600, "bank-b/late", 10.0, "bank-b:late")  # an hour older than the first
+    newest = t0 + (3 * 1440 - 1) * 60
+    assert min(state.refs.values()) >= newest - 86_400 - 60
+    assert "bank-b:late" not in state.refs
+    assert not state.record_in(newest - 600, "bank-b/payer-x", 10.0, f"bank-b:e{3 * 1440 - 10}")  # a replay
