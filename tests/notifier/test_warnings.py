@@ -96,6 +96,29 @@ async def test_a_revision_of_the_alert_warns_no_one_again(notifier, sessions):
     assert sorted(a.joined for a in await alerts_joined(sessions, phone)) == ["created", "rate_limit"]
 
 
+async def test_a_riskier_revision_or_episode_puts_the_person_on_the_desks_queue(notifier, sessions):
+    """The warning's first alert scored under the desk's threshold; the episode's next payment (revision 2)
+    scores over it: the person is called back, as if the first had. A second episode within the rate
+    limit, riskier still, raises the same task."""
+    phone = f.phone()
+    alert = await notifier.alert(phone, score=0.8)
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    assert await desk_task_for(sessions, phone) is None
+    risky = alert.model_copy(update={"revision": 2, "score": 0.97, "amount_at_risk": "90000.00"})
+    record = Record(
+        topics.name(topics.ALERTS, notifier.prefix), risky.model_dump_json().encode(), keys.person_key(phone)
+    )
+    await notifier.producer.send_all([record])
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
+    assert (task.reason, task.priority, task.status) == ("high_risk", 0.97, "open")
+
+    await notifier.alert(phone, score=0.99)  # another episode minutes later: joins by the rate limit
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    again = await desk_task_for(sessions, phone)
+    assert again is not None and (again.id, again.priority) == (task.id, 0.99)
+    assert len(await warnings_for(sessions, phone)) == 1
+
+
 async def test_a_second_episode_soon_after_is_rate_limited(notifier, sessions):
     phone = f.phone()
     await notifier.alert(phone)

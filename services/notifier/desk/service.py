@@ -22,26 +22,34 @@ async def open_task(session: AsyncSession, *, warning_id: uuid.UUID, reason: str
 
 async def call_back(session: AsyncSession, *, warning_id: uuid.UUID) -> None:
     """The person answered that they are being defrauded: their call goes to the top of the queue, also
-    where the desk had closed it without learning of it (dissuaded, or not reached) or queued it for a
-    lesser reason; one an officer holds stays theirs, now at the top. What the closed task said is in the
-    audit log (`desk.closed`)."""
-    if await repository.open_task(session, warning_id=warning_id, reason="high_risk", priority=1.0):
+    where the desk had closed it without learning of it (dissuaded, or not reached)."""
+    await high_risk(session, warning_id=warning_id, priority=1.0, reopen=True)
+
+
+async def high_risk(session: AsyncSession, *, warning_id: uuid.UUID, priority: float, reopen: bool) -> None:
+    """A high-risk call back at `priority`: a new task, or the warning's task raised to it (one queued for
+    a lesser reason, or lower; one an officer holds stays theirs). A closed one is opened again only where
+    `reopen`, and not if the desk spoke to the person after the money had gone (it knows, and the case says
+    so). What a closed task said stays in the audit log (`desk.closed`)."""
+    if await repository.open_task(session, warning_id=warning_id, reason="high_risk", priority=priority):
         metrics.DESK_TASKS.labels("high_risk").inc()
         return
     task = await repository.for_warning(session, warning_id, for_update=True)
     if task is None:
         return
-    if task.status == "closed" and task.outcome == "reached_too_late":
-        return  # the desk spoke to them after the money had gone: it knows, and the case says so
-    if task.status != "closed" and task.reason == "high_risk" and task.priority >= 1.0:
+    if task.status == "closed":
+        if not reopen or task.outcome == "reached_too_late":
+            return
+    elif task.reason == "high_risk" and task.priority >= priority:
         return
     before = task.status
     if task.status == "closed":
         task.status, task.taken_by, task.taken_at = "open", None, None
         task.closed_by, task.closed_at, task.outcome, task.note = None, None, None, None
-    task.reason, task.priority = "high_risk", 1.0
+    task.reason, task.priority = "high_risk", max(task.priority, priority)
     await session.flush()
-    await _audit(session, task, actor=audit.SYSTEM, action="desk.reopened", before=before)
+    action = "desk.reopened" if before == "closed" else "desk.raised"
+    await _audit(session, task, actor=audit.SYSTEM, action=action, before=before)
     metrics.DESK_TASKS.labels("high_risk").inc()
 
 

@@ -14,11 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert
 
 
-async def known_alerts(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+async def known_alerts(
+    session: AsyncSession, alert_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Of these alerts, those received before, with the warning each made or joined."""
     if not alert_ids:
-        return set()
-    rows = await session.execute(select(WarningAlert.alert_id).where(WarningAlert.alert_id.in_(alert_ids)))
-    return set(rows.scalars())
+        return {}
+    stmt = select(WarningAlert.alert_id, WarningAlert.warning_id).where(WarningAlert.alert_id.in_(alert_ids))
+    return {alert_id: warning_id for alert_id, warning_id in (await session.execute(stmt)).all()}
 
 
 async def by_episode(session: AsyncSession, *, episode: str, person: str) -> CitizenWarning | None:

@@ -72,13 +72,24 @@ async def receive(
     for alert in alerts:
         if alert.alert_id in known:
             metrics.DECISIONS.labels("duplicate").inc()
+            # A revision (the episode's next payment) may be the one risky enough for the desk.
+            await _to_desk_if_risky(session, alert, known[alert.alert_id], settings)
             continue
-        known.add(alert.alert_id)
         if not wants_warning(alert):
+            known[alert.alert_id] = None
             metrics.DECISIONS.labels("no_warning").inc()
             continue
-        await _one(session, alert, settings, sealer, now, out)
+        known[alert.alert_id] = await _one(session, alert, settings, sealer, now, out)
     return out
+
+
+async def _to_desk_if_risky(
+    session: AsyncSession, alert: Alert, warning_id: uuid.UUID | None, settings: NotifierSettings
+) -> None:
+    """An alert joining a warning (a revision, the same episode, the rate limit's window) as risky as the
+    desk's threshold: the person's call back, as the warning's first alert would have had it."""
+    if warning_id is not None and alert.score >= settings.desk_score:
+        await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
 
 
 async def _one(
@@ -88,7 +99,8 @@ async def _one(
     sealer: Sealer,
     now: datetime,
     out: Received,
-) -> None:
+) -> uuid.UUID:
+    """The warning the alert made or joined."""
     phone = alert.subject.phone
     assert phone is not None
     person, episode = pseudonym(phone), episode_of(alert)
@@ -102,7 +114,8 @@ async def _one(
     if existing is not None:
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=existing.id, joined=joined)
         metrics.DECISIONS.labels("episode" if joined == "episode" else "rate_limited").inc()
-        return
+        await _to_desk_if_risky(session, alert, existing.id, settings)
+        return existing.id
     contact = await repository.contact(session, phone)
     token, token_sha256 = tokens.new_token()
     values = {
@@ -131,7 +144,8 @@ async def _one(
         assert winner is not None
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=winner.id, joined="episode")
         metrics.DECISIONS.labels("episode").inc()
-        return
+        await _to_desk_if_risky(session, alert, winner.id, settings)
+        return winner.id
     warning = CitizenWarning(**values)
     await repository.link_alert(session, alert_id=alert.alert_id, warning_id=warning.id, joined="created")
     channels = await delivery.enqueue(
@@ -150,6 +164,7 @@ async def _one(
     metrics.DECISIONS.labels("created").inc()
     out.created.append(warning.id)
     out.channels += len(channels)
+    return warning.id
 
 
 async def answer(
