@@ -179,3 +179,25 @@ async def test_a_message_no_configured_key_opens_fails_alone(sessions):
     assert (attempt.ok, attempt.error) == (False, "sealed body cannot be opened with the payload key")
     rotated = NotifierSettings(payload_key=new, payload_key_previous=old)
     assert rotated.payload_sealer().open(d.sealed_body, context=d.id.bytes) == b"{}"
+
+
+async def test_a_call_taken_and_left_goes_back_to_the_queue_by_a_supervisor(notifier, sessions):
+    """An operator took a call and left (their shift ended): another operator cannot take it, a
+    supervisor puts it back in the queue, and someone else takes and makes it."""
+    phone = f.phone()
+    await notifier.alert(phone, score=0.99)  # over the desk's threshold: a high-risk call back
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=20)
+    gone, other = f.officer("operator"), f.officer("operator")
+    path = f"/v1/desk/tasks/{task.id}"
+    assert (await notifier.client.post(f"{path}/take", headers=gone)).status_code == 200
+    assert (await notifier.client.post(f"{path}/release", headers=other)).status_code == 403
+    chief = f.unique("chief")
+    released = await notifier.client.post(f"{path}/release", headers=f.officer("supervisor", sub=chief))
+    assert released.status_code == 200 and released.json()["status"] == "open"
+    assert released.json()["taken_by"] is None
+    assert (await notifier.client.post(f"{path}/release", headers=other)).status_code == 409  # not taken
+    assert (await notifier.client.post(f"{path}/take", headers=other)).status_code == 200
+    async with sessions() as s:
+        stmt = select(AuditEntry).where(AuditEntry.entity_id == str(task.id)).order_by(AuditEntry.id)
+        actions = [(e.action, e.actor) for e in (await s.execute(stmt)).scalars()]
+    assert actions[1] == ("desk.released", chief)

@@ -1,4 +1,5 @@
-"""Routes of the phone-desk queue: list, take, close (officers with the operator role)."""
+"""Routes of the phone-desk queue: list, take, release, close (officers with the operator role; a
+supervisor may release a call someone else took)."""
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -61,6 +62,16 @@ def router(
     async def take(task_id: uuid.UUID, session: Session, who: Who) -> TaskRead:
         require_role(who, "operator")
         task = await service.take(session, task_id=task_id, officer=who, now=datetime.now(UTC))
+        return await _with_warning(session, task)
+
+    @api.post(
+        "/{task_id}/release",
+        response_model=TaskRead,
+        summary="Put a taken call back in the queue (whoever took it, or a supervisor)",
+    )
+    async def release(task_id: uuid.UUID, session: Session, who: Who) -> TaskRead:
+        require_role(who, "operator", "supervisor")
+        task = await service.release(session, task_id=task_id, officer=who)
         return await _with_warning(session, task)
 
     @api.post("/{task_id}/close", response_model=TaskRead, summary="Close a call with its outcome")

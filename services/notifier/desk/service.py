@@ -80,6 +80,22 @@ async def take(session: AsyncSession, *, task_id: uuid.UUID, officer: Officer, n
     return task
 
 
+async def release(session: AsyncSession, *, task_id: uuid.UUID, officer: Officer) -> DeskTask:
+    """A taken call back in the queue, by whoever took it or a supervisor (their shift ended, their
+    browser died): without it, a call taken and left would never be made."""
+    task = await repository.get(session, task_id, for_update=True)
+    if task is None:
+        raise NotFound(f"no desk task {task_id}")
+    if task.status != "taken":
+        raise Conflict(f"the task is {task.status}", details={"current_status": task.status})
+    if task.taken_by != officer.subject and officer.role != "supervisor":
+        raise Forbidden("a call taken by someone else is released by a supervisor")
+    task.status, task.taken_by, task.taken_at = "open", None, None
+    await session.flush()
+    await _audit(session, task, actor=audit.Actor.of(officer), action="desk.released", before="taken")
+    return task
+
+
 async def close(
     session: AsyncSession,
     *,
