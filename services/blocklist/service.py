@@ -208,11 +208,14 @@ async def decide_appeal(
     appeal.status = "upheld" if uphold else "dismissed"
     appeal.decided_by, appeal.decided_at, appeal.decision_note = actor.subject, now, note
     before = changes.snapshot(entry)
-    if uphold and entry.status == "active":
+    # Upheld on a number no longer listed (it expired while the appeal waited): nothing to remove, and the
+    # log does not say something was.
+    removed = uphold and entry.status == "active"
+    if removed:
         entry.status, entry.ended_at, entry.end_reason = "removed", now, f"appeal upheld: {note}"
         entry.version = await repository.next_version(session)
     await session.flush()
-    action = "removed" if uphold else "appeal_dismissed"
+    action = "removed" if removed else "appeal_upheld" if uphold else "appeal_dismissed"
     await changes.record(
         session, entry, actor=actor, action=action, basis=f"appeal {appeal.id}: {note}", before=before
     )

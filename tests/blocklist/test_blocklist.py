@@ -187,6 +187,40 @@ async def test_listed_numbers_expire(infra, sessions):
         await _feed_has(infra, number, "expired")
 
 
+async def test_an_appeal_upheld_after_the_listing_expired_removes_nothing_and_says_so(infra, sessions):
+    """The number's listing ended while its appeal waited: upholding it is recorded as upheld, not as a
+    removal, and the entry stays as it ended (no new version in the feed)."""
+    async with blocklist_client(infra)(entry_ttl_s=2.0) as short:
+        entry = await _approved(short, f.phone())
+        appeal = await short.post(
+            f"/v1/blocklist/entries/{entry['id']}/appeals",
+            json={"statement": "my shop's number, spoofed"},
+            headers=f.officer("operator"),
+        )
+        assert appeal.status_code == 201, appeal.text
+
+        async def expired() -> dict | None:
+            rows = (
+                await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
+            ).json()
+            return next((r for r in rows if r["id"] == entry["id"]), None)
+
+        ended = await eventually(expired, timeout_s=10)
+        chief = f.unique("chief")
+        decided = await short.post(
+            f"/v1/blocklist/appeals/{appeal.json()['id']}/decision",
+            json={"uphold": True, "note": "spoofed caller id confirmed"},
+            headers=f.officer("supervisor", sub=chief),
+        )
+        assert decided.status_code == 200 and decided.json()["status"] == "upheld"
+        assert await expired() == ended  # still expired, same version
+        async with sessions() as s:
+            stmt = select(AuditEntry).where(AuditEntry.entity_id == entry["id"]).order_by(AuditEntry.id)
+            actions = [(e.action, e.actor) for e in (await s.execute(stmt)).scalars()]
+        assert actions[-1] == ("blocklist.appeal_upheld", chief)
+        assert "blocklist.removed" not in [a for a, _ in actions]
+
+
 def _fences() -> float:
     return REGISTRY.get_sample_value("stopline_blocklist_feed_fences_total") or 0.0
 
