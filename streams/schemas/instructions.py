@@ -127,7 +127,9 @@ class Escalation(BaseModel):
     unit: str
     institution_id: InstitutionId
     kind: Kind
-    stage: Literal["acknowledgement", "execution", "delivery"]
+    # delivery: the instruction reached its institution on no channel; notice_*: a notice did not (the
+    # institution may still hold money Stopline counts as released).
+    stage: Literal["acknowledgement", "execution", "delivery", "notice_expired", "notice_cancelled"]
     due_at: AwareDatetime | None
     detected_at: AwareDatetime
     schema_version: Literal[1] = 1

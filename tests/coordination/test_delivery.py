@@ -28,7 +28,7 @@ from services.kit.db import unit_of_work
 from streams import admin, topics
 from tests import factories as f
 from tests.conftest import plain_dsn
-from tests.coordination.conftest import FAST, App, bank, issue, open_case, respond
+from tests.coordination.conftest import FAST, App, bank, issue, lapse_now, open_case, respond
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
 from tests.metrics import sample
@@ -507,6 +507,48 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     async with sessions() as s:
         stmt = select(OutboxMessage.message_id).where(OutboxMessage.instruction_id == stops[1]["id"])
         assert f"{stops[1]['id']}:cancelled" in set((await s.execute(stmt)).scalars())
+
+
+async def test_a_notice_no_channel_delivers_is_escalated(infra, coord, sessions):
+    """A webhook bank unreachable when its stop-payment lapses: the bank is never told and may hold the
+    money on, while Stopline counts it free. The notice, given up after its attempts, is escalated (once,
+    on the escalations topic) and audited; the stop stays lapsed."""
+    op = f.officer()
+    inst, key, _ = await bank(sessions, kafka=False, webhook_url="http://127.0.0.1:9/hook")
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "3000.00"))
+    stop = await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="3000.00"
+    )
+    assert (
+        await respond(coord.client, key, stop["id"], "executed", held_amount="3000.00")
+    ).status_code == 200
+    await lapse_now(coord, sessions, op, stop)
+    relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 2}), sessions)
+    await relay.start()
+    escalation = f"{stop['id']}:notice_expired"
+    try:
+
+        def ours(records: list[Any]) -> list[Any]:
+            return [m for m in (orjson.loads(r.value) for r in records) if m["escalation_id"] == escalation]
+
+        topic = topics.name(topics.ESCALATIONS, infra.prefix)
+        [message] = ours(await read_topic(infra.kafka, topic, until=lambda rs: bool(ours(rs)), timeout_s=20))
+    finally:
+        await relay.stop()
+    assert (message["stage"], message["instruction_id"], message["case_id"]) == (
+        "notice_expired",
+        stop["id"],
+        case_id,
+    )
+    async with sessions() as s:
+        notice = f"{stop['id']}:expired"
+        dead = (await s.execute(select(OutboxMessage).where(OutboxMessage.message_id == notice))).scalar_one()
+        assert dead.dead_at is not None and dead.attempts == 2
+        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == stop["id"]).order_by(AuditEntry.id)
+        assert (await s.execute(stmt)).scalars().all()[-1] == "instruction.notice_failed"
+    held = (await coord.client.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
+    assert held["status"] == "expired"
 
 
 def test_signature_covers_timestamp_and_body():

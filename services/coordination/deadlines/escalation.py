@@ -20,7 +20,8 @@ async def announce(
     due_at: datetime | None,
     now: datetime,
     topic_prefix: str,
-) -> None:
+) -> bool:
+    """False if this stage of the instruction was announced before."""
     message = Escalation(
         escalation_id=f"{row.id}:{stage}",
         instruction_id=row.id,
@@ -32,5 +33,7 @@ async def announce(
         due_at=due_at,
         detected_at=now,
     )
-    await delivery.enqueue_escalation(session, escalation=message, topic_prefix=topic_prefix)
+    if not await delivery.enqueue_escalation(session, escalation=message, topic_prefix=topic_prefix):
+        return False
     metrics.ESCALATIONS.labels(row.kind, stage).inc()
+    return True

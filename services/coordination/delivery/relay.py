@@ -241,18 +241,28 @@ class Relay:
             log.error("outbox message given up", extra=log_fields(message_id=row.message_id, error=error))
 
     async def _dead(self, session: AsyncSession, row: OutboxMessage, *, at: datetime, error: str) -> bool:
-        """Give up the message this relay claimed (not if another relay has claimed it since); its
-        instruction fails when no other channel's message of it is still to be sent. True if given up."""
-        instruction = row.instruction_id if row.payload.get("type") == "instruction" else None
+        """Give up the message this relay claimed (not if another relay has claimed it since); when no
+        other channel's copy is still to be sent, its instruction fails, or a notice's failure is escalated.
+        True if given up."""
+        kind = row.payload.get("type")
+        instruction = row.instruction_id if kind in ("instruction", "notice") else None
         if instruction is not None:
             # Locked first: the instruction's two channels giving up at once would each see the other's
             # message still waiting, and neither fail it.
             await instructions.lock(session, instruction)
         if not await repository.give_up(session, claim_of(row), at=at, error=error):
             return False
-        if instruction is not None and not await repository.others_waiting(session, row):
+        if instruction is None or await repository.others_waiting(session, row):
+            return True
+        prefix = self.common.topic_prefix
+        if kind == "instruction":
             await instructions.delivery_failed(
-                session, instruction_id=instruction, error=error, topic_prefix=self.common.topic_prefix
+                session, instruction_id=instruction, error=error, topic_prefix=prefix
+            )
+        else:
+            notice = str(row.payload.get("notice"))
+            await instructions.notice_failed(
+                session, instruction_id=instruction, notice=notice, error=error, topic_prefix=prefix
             )
         return True
 

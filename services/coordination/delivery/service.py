@@ -42,7 +42,10 @@ async def enqueue_instruction(
     await repository.add(session, rows)
 
 
-async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, topic_prefix: str) -> None:
+async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, topic_prefix: str) -> bool:
+    """Queue an escalation once (its id names the instruction and the stage); False if it was before."""
+    if await repository.queued(session, escalation.escalation_id):
+        return False
     row = OutboxMessage(
         channel="kafka",
         message_id=escalation.escalation_id,
@@ -53,6 +56,7 @@ async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, t
         payload=escalation.model_dump(mode="json"),
     )
     await repository.add(session, [row])
+    return True
 
 
 async def enqueue_receiver(session: AsyncSession, *, receiver: FraudReceiver, topic_prefix: str) -> None:

@@ -488,6 +488,34 @@ async def delivery_failed(
     await escalation.announce(session, row, stage="delivery", due_at=None, now=now, topic_prefix=topic_prefix)
 
 
+async def notice_failed(
+    session: AsyncSession, *, instruction_id: uuid.UUID, notice: str, error: str, topic_prefix: str
+) -> None:
+    """A notice about the instruction (its hold lapsed, it is cancelled) reached its institution on no
+    channel: the institution may still hold money Stopline counts as free. Supervisors are told, to reach
+    the institution another way; the instruction's status is what Stopline decided and stays."""
+    row = await repository.get(session, instruction_id, for_update=True)
+    if row is None:
+        return
+    now = datetime.now(UTC)
+    stage = f"notice_{notice}"
+    if not await escalation.announce(
+        session, row, stage=stage, due_at=None, now=now, topic_prefix=topic_prefix
+    ):
+        return  # the notice's other channel gave up first
+    await audit.record(
+        session,
+        actor=audit.SYSTEM,
+        action="instruction.notice_failed",
+        entity_type="instruction",
+        entity_id=row.id,
+        case_id=row.case_id,
+        legal_basis=legal_basis(row),
+        before=None,
+        after={"notice": notice, "error": error[:200]},
+    )
+
+
 async def notify(session: AsyncSession, row: Instruction, *, notice: Notice, ctx: Context) -> None:
     """Tell the institution about a change it must act on (a lapse)."""
     await delivery.enqueue_instruction(
