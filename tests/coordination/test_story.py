@@ -3,6 +3,7 @@ query → next-hop stop-payment → freeze with approval → release → return,
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from services.kit.db import unit_of_work
 from streams import topics
 from streams.schemas.alerts import Subject
 from tests import factories as f
-from tests.coordination.conftest import bank, case_body, issue, respond
+from tests.coordination.conftest import bank, case_body, issue, open_case, respond
 from tests.kafka_tools import eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -189,3 +190,38 @@ async def test_whole_story_reconciles(infra, coord, sessions):
 
 async def _is(value: Any, expected: str) -> bool:
     return bool(await value == expected)
+
+
+async def test_a_next_account_paid_twice_is_stopped_for_both_and_queried_once(coord, sessions):
+    """The mule split what it passed on to the next account in two transfers: two proposals, one stop-
+    payment for their sum (not the first's amount, the second then taken as stopped) and one query."""
+    c, op = coord.client, f.officer()
+    bank_a, key_a, _ = await bank(sessions)
+    bank_b, _, _ = await bank(sessions)
+    mule, hop = f.account("MULE"), f.account("HOP")
+    case_id = await open_case(c, op, (bank_a, mule, "50000.00"))
+    query = await issue(c, op, case_id, kind="query", institution_id=bank_a, account=mule)
+    first, second = f.minutes_ago(10), f.minutes_ago(9)
+    transfers = [
+        {
+            "transfer_id": f.unique("tx"),
+            "to_institution": bank_b,
+            "to_account": hop,
+            "amount": amount,
+            "at": at,
+        }
+        for amount, at in (("20000.00", f.iso(first)), ("25000.00", f.iso(second)))
+    ]
+    result = {"holder": {"name": "Zhang San"}, "balance": "100.00", "transfers": transfers}
+    answered = await respond(c, key_a, query["id"], "executed", query_result=result)
+    assert answered.status_code == 200, answered.text
+    proposals = (await c.get(f"/v1/cases/{case_id}/proposals", headers=op)).json()
+    assert sorted(p["amount"] for p in proposals) == ["20000.00", "25000.00"]
+
+    accepted = await c.post(f"/v1/cases/{case_id}/proposals/accept", json={}, headers=op)
+    assert accepted.status_code == 200, accepted.text
+    issued = [(i["kind"], i["institution_id"], i["account"], i["amount"]) for i in accepted.json()]
+    assert issued == [("stop_payment", bank_b, hop, "45000.00"), ("query", bank_b, hop, None)]
+    [hop_query] = [i for i in accepted.json() if i["kind"] == "query"]
+    since = datetime.fromisoformat(hop_query["since"])
+    assert abs((since - first).total_seconds()) < 1  # from the first transfer on

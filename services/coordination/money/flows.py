@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from services.coordination.instructions import service as instructions
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
 from services.coordination.money import repository, service
+from services.coordination.money.models import Proposal
 from services.kit.auth import Officer
 from services.kit.errors import Conflict
 
@@ -25,7 +27,8 @@ async def accept(
     follow_with_query: bool,
     ctx: instructions.Context,
 ) -> list[Instruction]:
-    """Issue the proposed stop-payments; an account already stopped in this case is not stopped twice."""
+    """Issue the proposed stop-payments, one per account for the sum of its proposals (and a query, for
+    the next layer); an account already stopped in this case is not stopped twice."""
     chosen = await repository.proposals(session, case.id, ids=proposal_ids, for_update=True)
     if proposal_ids is not None and len(chosen) != len(set(proposal_ids)):
         raise Conflict("some proposals are not in this case")
@@ -35,28 +38,35 @@ async def accept(
         raise Conflict(
             f"proposal {decided[0].id} is {decided[0].status}", details={"current_status": decided[0].status}
         )
-    issued: list[Instruction] = []
+    # One stop-payment and one query per account: a mule that split its payment to the next account in
+    # two has one proposal per transfer, and stopping the first's amount would leave the second's free.
+    accounts: dict[tuple[str, str], list[Proposal]] = {}
     for p in chosen:
-        transfer = await repository.transfer(session, p.transfer_id)
+        accounts.setdefault((p.institution_id, p.account), []).append(p)
+    issued: list[Instruction] = []
+    for (institution, account), group in accounts.items():
+        depth = min(p.depth for p in group)
         active = await instructions_repo.find_active(
-            session, case_id=case.id, kind="stop_payment", institution_id=p.institution_id, account=p.account
+            session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
         )
         if active is None:
             spec = InstructionCreate(
                 kind="stop_payment",
-                institution_id=p.institution_id,
-                account=p.account,
-                amount=p.amount,
-                reason=f"follow the money: layer {p.depth}",
+                institution_id=institution,
+                account=account,
+                amount=sum((p.amount for p in group), Decimal(0)),
+                reason=f"follow the money: layer {depth}",
             )
             issued.append(await instructions.issue(session, case=case, officer=officer, spec=spec, ctx=ctx))
         if follow_with_query:
+            transfers = [await repository.transfer(session, p.transfer_id) for p in group]
+            times = [t.at for t in transfers if t is not None]
             query = InstructionCreate(
                 kind="query",
-                institution_id=p.institution_id,
-                account=p.account,
-                since=transfer.at if transfer else None,
-                reason=f"follow the money: layer {p.depth}",
+                institution_id=institution,
+                account=account,
+                since=min(times) if times else None,
+                reason=f"follow the money: layer {depth}",
             )
             issued.append(await instructions.issue(session, case=case, officer=officer, spec=query, ctx=ctx))
     await service.decide(session, chosen, by=officer.subject, status="accepted")
