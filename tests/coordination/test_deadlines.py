@@ -104,6 +104,41 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
     assert actions[-2:] == ["instruction.expired", "instruction.answered_after_lapse"]
 
 
+async def test_an_extension_executed_after_its_hold_lapsed_is_cancelled_and_the_bank_told(
+    infra, short, sessions
+):
+    """An approved extension is with the bank when its stop-payment lapses (the bank was told so); the
+    bank then answers the extension executed. Nothing extends a hold no longer in force: the extension is
+    cancelled, with why, the answer kept, and the bank told, so it keeps nothing held under it."""
+    op, sup = f.officer(), f.officer("supervisor")
+    inst, key, case_id, stop = await stop_issued(short, sessions, op, "3000.00")
+    assert (
+        await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
+    ).status_code == 200
+    extension = await issue(
+        short.client, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1"
+    )
+    assert (
+        await short.client.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
+    ).status_code == 200
+    await lapse_now(short, sessions, op, stop)
+
+    answered = await respond(short.client, key, extension["id"], "executed")
+    assert answered.status_code == 200, answered.text
+    got = await _get(short, op, extension["id"])
+    assert got["status"] == "cancelled"
+    assert "no longer in force" in str(got["outcome_reason"])
+    held = await _get(short, op, stop["id"])
+    assert (held["status"], held["renewals"]) == ("expired", 0)
+    stored = (await short.client.get(f"/v1/instructions/{extension['id']}/responses", headers=op)).json()
+    assert [r["outcome"] for r in stored] == ["executed"]
+    topic = topics.name(topics.instructions_for(inst), infra.prefix)
+    cancelled = f"{extension['id']}:cancelled"
+    await read_topic(
+        infra.kafka, topic, until=lambda rs: any(orjson.loads(r.value)["message_id"] == cancelled for r in rs)
+    )
+
+
 async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
     op = f.officer(unit="deadline-unit")
     sup = f.officer("supervisor", unit="deadline-unit")

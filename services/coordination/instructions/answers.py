@@ -14,7 +14,7 @@ from services.coordination.cases import repository as cases
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.service import Context, _period, legal_basis, notify, transition
-from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, Status
+from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, HOLDING, PENDING_ANSWER, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.errors import Conflict, InvalidInput, NotFound
@@ -90,6 +90,23 @@ async def answer(
         )
         await notify(session, row, notice="cancelled", ctx=ctx)
         return row
+    if await _extends_a_lapsed_hold(session, row, response):
+        # The hold ended (lapsed, released) before the institution extended it, or before Stopline read
+        # that it had: the institution was told it lapsed, and nothing extends a hold that is not in force.
+        # The extension is cancelled, its institution told, and the answer kept beside it.
+        now = datetime.now(UTC)
+        await transition(
+            session,
+            row,
+            Status.CANCELLED,
+            actor=audit.SYSTEM,
+            action="instruction.extended_after_lapse",
+            now=now,
+            outcome_reason="the hold was no longer in force when the extension was executed",
+        )
+        await _store(session, row, response, channel)
+        await notify(session, row, notice="cancelled", ctx=ctx)
+        return row
     if row.status == Status.CANCELLED:
         # Withdrawn after it was sent (an unapproved request never reaches an institution): the answer
         # crossed the withdrawal, or the institution acted before it read it. Kept and audited for the
@@ -122,6 +139,8 @@ async def answer(
     return row
 
 
+# A hold's statuses while it is in force (or may be, not yet answered): what an extension extends.
+EXTENDABLE = frozenset({*PENDING_ANSWER, *HOLDING})
 # Answers that put an instruction in effect at its institution; and the statuses of one that did nothing.
 SUPERSEDED_IN_EFFECT = frozenset({"acknowledged", "executed", "partially_executed"})
 NOTHING_DONE = frozenset(
@@ -140,6 +159,16 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
         return False
     earlier = await repository.responses(session, row.id)
     return not any(r.outcome in FINAL_OUTCOMES for r in earlier)
+
+
+async def _extends_a_lapsed_hold(session: AsyncSession, row: Instruction, response: Response) -> bool:
+    """Whether this is an extension executed while waiting for it, whose hold is no longer in force."""
+    if row.kind != Kind.EXTEND or row.parent_id is None or response.outcome not in SUPERSEDED_IN_EFFECT:
+        return False
+    if row.status not in PENDING_ANSWER:
+        return False
+    parent = await repository.get(session, row.parent_id, for_update=True)
+    return parent is not None and parent.status not in EXTENDABLE
 
 
 async def _superseded(session: AsyncSession, row: Instruction, response: Response) -> str | None:
@@ -244,13 +273,7 @@ async def _effects(
             )
     elif row.kind == Kind.EXTEND and row.parent_id is not None:
         parent = await repository.get(session, row.parent_id, for_update=True)
-        if parent is not None and parent.status in (
-            Status.ISSUED,
-            Status.DELIVERED,
-            Status.ACKNOWLEDGED,
-            Status.EXECUTED,
-            Status.PARTIALLY_EXECUTED,
-        ):
+        if parent is not None and parent.status in EXTENDABLE:
             base = max(parent.expires_at or now, now)
             before = {"expires_at": parent.expires_at, "renewals": parent.renewals}
             parent.expires_at = base + _period(parent.kind, ctx.policy)

@@ -8,8 +8,11 @@
     issued | delivered | acknowledged (not a hold) ──withdraw──► cancelled (the institution is told)
     issued ──delivery gave up──► failed ──(the institution had it after all: its answer)──► an answer
     executed | partially_executed (a hold: stop-payment or freeze)
-          ──lapse──► expired   ──release executed──► released   ──freeze executed──► converted
+          ├──lapse──► expired
+          ├──release executed──► released
+          └──freeze executed──► converted (a stop-payment)
     issued | delivered | acknowledged (a hold not yet executed) ──lapse──► expired
+    issued | delivered | acknowledged (an extension executed once its hold is not in force) ──► cancelled
 
 Queries, stop-payments and returns are issued at once; freezes, extensions and releases wait for a
 supervisor other than the issuer. Final states never change; `failed` (delivery given up) yields to an
