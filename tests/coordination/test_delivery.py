@@ -551,6 +551,36 @@ async def test_a_notice_no_channel_delivers_is_escalated(infra, coord, sessions)
     assert held["status"] == "expired"
 
 
+async def test_the_first_webhook_retry_waits_the_first_retry_delay(infra, coord, sessions):
+    """`webhook_backoff_s` is the first retry's delay (doubled each attempt after): it was half of it."""
+    op = f.officer()
+    inst, _, _ = await bank(sessions, kafka=False, webhook_url="http://127.0.0.1:9/hook")
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, "1000.00"))
+    await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1000.00"
+    )
+    settings = CoordinationSettings(
+        **{**FAST, "webhook_backoff_s": 20.0, "webhook_backoff_max_s": 60.0, "webhook_max_attempts": 5}
+    )
+    relay = Relay(infra.common, settings, sessions)
+    await relay.start()
+    try:
+
+        async def failed_once() -> OutboxMessage | None:
+            async with sessions() as s:
+                stmt = select(OutboxMessage).where(OutboxMessage.institution_id == inst)
+                row = (await s.execute(stmt)).scalar_one_or_none()
+                return row if row is not None and row.attempts == 1 and row.last_error else None
+
+        row = await eventually(failed_once, timeout_s=15, every_s=0.05)
+        seen = datetime.now(UTC)
+    finally:
+        await relay.stop()
+    # 16-24 s (20 s, jittered) after the attempt, which failed before `seen` (10 s at most before: 8-12 s).
+    assert (row.next_attempt_at - seen).total_seconds() > 13
+
+
 def test_signature_covers_timestamp_and_body():
     body = b'{"a":1}'
     headers = signing.headers("s3cret", body, "m-1", now=1_000_000)

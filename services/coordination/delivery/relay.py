@@ -466,7 +466,7 @@ class Relay:
                 # Not if another relay took the row meanwhile (this lease lapsed): its attempt decides.
                 last = await self._dead(session, row, at=now, error=error)
             else:
-                await repository.retry_later(session, claim, at=now + self._backoff(attempt - 1), error=error)
+                await repository.retry_later(session, claim, at=now + self._backoff(attempt), error=error)
         if error is None:
             metrics.DELIVERED.labels("webhook").inc()
             metrics.DELIVERY_SECONDS.labels("webhook").observe((now - row.created_at).total_seconds())
@@ -480,6 +480,7 @@ class Relay:
             )
 
     def _backoff(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failed attempt: the first retry delay, doubled each time."""
         delay = min(
             self.settings.webhook_backoff_s * 2 ** (attempts - 1), self.settings.webhook_backoff_max_s
         )
