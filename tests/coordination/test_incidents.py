@@ -68,3 +68,22 @@ async def test_alerts_from_before_incident_ids_group_by_the_account_they_name(co
     page = (await coord.client.get("/v1/incidents", params={"limit": 200}, headers=f.officer())).json()
     [incident] = [i for i in page["items"] if i["account"] == mule]
     assert (incident["victims"], incident["amount_at_risk"], incident["institution"]) == (2, "600.00", bank)
+
+
+async def test_an_incident_larger_than_its_listed_members_counts_every_alert(coord, sessions):
+    """A mule account with 60 victims lists its 50 highest-scoring alerts; its amount at risk and its first
+    alert count all 60 (the lowest-scoring, oldest victim's too)."""
+    mule, bank = f.account("MULE"), f.unique("bank")
+    first = f.victim_alert(mule_bank=bank, mule=mule, amount="7.00", score=0.5)
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=[first])
+    rest = [f.victim_alert(mule_bank=bank, mule=mule, amount="1000.00", score=0.9) for _ in range(59)]
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=rest)
+    c, op = coord.client, f.officer()
+    page = (await c.get("/v1/incidents", params={"status": "open", "limit": 200}, headers=op)).json()
+    [incident] = [i for i in page["items"] if i["account"] == mule]
+    assert (incident["alerts"], incident["victims"], len(incident["members"])) == (60, 60, 50)
+    assert incident["amount_at_risk"] == "59007.00"
+    detail = (await c.get(f"/v1/alerts/{first.alert_id}", headers=op)).json()
+    assert incident["first_received_at"] == detail["received_at"]

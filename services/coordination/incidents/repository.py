@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts.models import AlertRow
@@ -46,54 +48,70 @@ async def newest_ids(session: AsyncSession, *, where: AlertFilter, limit: int) -
 
 async def members(
     session: AsyncSession, *, ids: list[str], where: AlertFilter
-) -> dict[str, tuple[str, list[AlertRow], int]]:
-    """incident id → (key, its matching alerts, highest score first and at most MEMBERS, total count)."""
+) -> dict[str, tuple[str, list[AlertRow]]]:
+    """incident id → (key, its matching alerts: highest score first, at most MEMBERS)."""
     if not ids:
         return {}
     ident, key = incident_id().label("incident"), incident_key().label("key")
     rank = func.row_number().over(
         partition_by=ident, order_by=(AlertRow.score.desc(), AlertRow.received_at.desc())
     )
-    total = func.count().over(partition_by=ident)
     inner = (
-        filtered(select(AlertRow.id, ident, key, rank.label("rank"), total.label("total")), where)
+        filtered(select(AlertRow.id, ident, key, rank.label("rank")), where)
         .where(incident_id().in_(ids))
         .subquery()
     )
     stmt = (
-        select(AlertRow, inner.c.incident, inner.c.key, inner.c.total)
+        select(AlertRow, inner.c.incident, inner.c.key)
         .join(inner, inner.c.id == AlertRow.id)
         .where(inner.c.rank <= MEMBERS)
         .order_by(inner.c.incident, inner.c.rank)
     )
-    out: dict[str, tuple[str, list[AlertRow], int]] = {}
-    for row, ident_, key_, total_ in await session.execute(stmt):
-        entry = out.setdefault(ident_, (key_, [], total_))
-        entry[1].append(row)
+    out: dict[str, tuple[str, list[AlertRow]]] = {}
+    for row, ident_, key_ in await session.execute(stmt):
+        out.setdefault(ident_, (key_, []))[1].append(row)
     return out
 
 
-async def counts(session: AsyncSession, *, ids: list[str], where: AlertFilter) -> dict[str, dict[str, int]]:
-    """Per incident: matching alerts by status, and distinct victims (phones of victims' alerts)."""
+@dataclass(frozen=True)
+class Totals:
+    """An incident's figures over every matching alert (its members are the highest-scoring few)."""
+
+    alerts: int
+    new: int
+    open: int
+    victims: int  # distinct phones of victims' alerts
+    victims_amount: Decimal | None  # the victims' alerts' amounts at risk, summed
+    mule_amount: Decimal | None  # the largest a mule_fan_in alert says the account collected
+    first_received_at: datetime
+    last_received_at: datetime
+
+
+async def counts(session: AsyncSession, *, ids: list[str], where: AlertFilter) -> dict[str, Totals]:
+    """Per incident, over every matching alert: by status, distinct victims, amounts, first and last."""
     if not ids:
         return {}
     ident = incident_id().label("incident")
-    victims = func.count(func.distinct(AlertRow.subject["phone"].astext)).filter(
-        AlertRow.typology != "mule_fan_in"
-    )
+    victim = AlertRow.typology != "mule_fan_in"
     stmt = filtered(
         select(
             ident,
             func.count().label("alerts"),
             func.count().filter(AlertRow.status == "new").label("new"),
             func.count().filter(AlertRow.status.in_(OPEN)).label("open"),
-            victims.label("victims"),
+            func.count(func.distinct(AlertRow.subject["phone"].astext)).filter(victim).label("victims"),
+            func.sum(AlertRow.amount_at_risk).filter(victim).label("victims_amount"),
+            func.max(AlertRow.amount_at_risk).filter(not_(victim)).label("mule_amount"),
+            func.min(AlertRow.received_at).label("first"),
+            func.max(AlertRow.received_at).label("last"),
         ),
         where,
     ).where(incident_id().in_(ids))
     stmt = stmt.group_by(ident)
     return {
-        r.incident: {"alerts": r.alerts, "new": r.new, "open": r.open, "victims": r.victims}
+        r.incident: Totals(
+            r.alerts, r.new, r.open, r.victims, r.victims_amount, r.mule_amount, r.first, r.last
+        )
         for r in await session.execute(stmt)
     }
 

@@ -3,6 +3,7 @@ the alerts' own state machine (each move recorded as for a single alert)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,8 +29,8 @@ def _read(
     ident: str,
     key: str,
     rows: list[AlertRow],
-    count: dict[str, int],
-    cases: dict[object, list[object]],
+    totals: repository.Totals,
+    cases: dict[uuid.UUID, list[uuid.UUID]],
 ) -> IncidentRead:
     kind = "episode" if key.startswith("episode:") else "mule"
     institution = account = None
@@ -39,12 +40,9 @@ def _read(
         own = rows[0].typology == VICTIM
         institution = top.get("institution" if own else "payee_institution")
         account = top.get("account" if own else "payee_account")
-    victims_amounts = [
-        r.amount_at_risk for r in rows if r.typology != VICTIM and r.amount_at_risk is not None
-    ]
-    mule_amounts = [r.amount_at_risk for r in rows if r.typology == VICTIM and r.amount_at_risk is not None]
+    # Over every alert, not only the members shown: the victims' payments, else what the account took.
     amount: Decimal | None = (
-        sum(victims_amounts, Decimal(0)) if victims_amounts else (max(mule_amounts) if mule_amounts else None)
+        totals.victims_amount if totals.victims_amount is not None else totals.mule_amount
     )
     actions = list(dict.fromkeys(a for r in rows for a in r.recommended_actions))
     case_ids = list(dict.fromkeys(c for r in rows for c in cases.get(r.id, [])))
@@ -54,15 +52,15 @@ def _read(
         institution=institution,
         account=account,
         typologies=sorted({r.typology for r in rows}),
-        alerts=count.get("alerts", len(rows)),
-        victims=count.get("victims", 0),
-        new=count.get("new", 0),
-        open=count.get("open", 0),
+        alerts=totals.alerts,
+        victims=totals.victims,
+        new=totals.new,
+        open=totals.open,
         max_score=max(r.score for r in rows),
         amount_at_risk=amount,
         recommended_actions=actions,
-        first_received_at=min(r.received_at for r in rows),
-        last_received_at=max(r.received_at for r in rows),
+        first_received_at=totals.first_received_at,
+        last_received_at=totals.last_received_at,
         top=AlertRead.model_validate(rows[0]),
         members=[AlertRead.model_validate(r) for r in rows],
         case_ids=case_ids,
@@ -80,13 +78,9 @@ async def _load(
 ) -> list[IncidentRead]:
     found = await repository.members(session, ids=ids, where=where)
     counts = await repository.counts(session, ids=ids, where=where)
-    alert_ids = [r.id for _, rows, _ in found.values() for r in rows]
+    alert_ids = [r.id for _, rows in found.values() for r in rows]
     cases = await repository.linked_cases(session, alert_ids=alert_ids, unit=_unit(who))
-    return [
-        _read(i, found[i][0], found[i][1], counts.get(i, {}), cases)  # type: ignore[arg-type]
-        for i in ids
-        if i in found
-    ]
+    return [_read(i, found[i][0], found[i][1], counts[i], cases) for i in ids if i in found and i in counts]
 
 
 async def get(session: AsyncSession, *, ident: str, who: Officer) -> IncidentRead:
