@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import Settings
 
 
-class BanksimSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_BANKSIM_", extra="ignore")
+class BanksimSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_BANKSIM_")
 
     kafka_institutions: list[str] = Field(
         default_factory=lambda: ["bank-a", "bank-b", "pay-a"], description="answer via Kafka (JSON list)"

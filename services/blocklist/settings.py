@@ -1,11 +1,13 @@
 """Settings of the blocklist service (env prefix `STOPLINE_BLOCKLIST_`)."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import Settings
 
 
-class BlocklistSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_BLOCKLIST_", extra="ignore")
+class BlocklistSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_BLOCKLIST_")
 
     host: str = Field("127.0.0.1", description="address the blocklist API listens on")
     port: int = Field(8005, description="port of the blocklist API")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import Environment, refuse_development_secrets
+from services.kit.settings import Environment, Settings, refuse_development_secrets
 
 DEV_SESSION_KEY = "ZGV2LW9ubHktY29uc29sZS1zZXNzaW9uLWtleS0wMDA="  # 32 bytes, base64; refused in production
 
 
-class ConsoleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_CONSOLE_", extra="ignore")
+class ConsoleSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_CONSOLE_")
 
     host: str = Field("127.0.0.1", description="address the console listens on")
     port: int = Field(8008, description="port of the console")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import Settings
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -34,8 +36,8 @@ DEFAULT_EXEC_S = {
 }
 
 
-class CoordinationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_COORDINATION_", extra="ignore")
+class CoordinationSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_COORDINATION_")
 
     host: str = Field("127.0.0.1", description="address the coordination API listens on")
     port: int = Field(8003, description="port of the coordination API")

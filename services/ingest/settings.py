@@ -1,11 +1,13 @@
 """Settings of the ingest API (env prefix `STOPLINE_INGEST_`)."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import Settings
 
 
-class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_INGEST_", extra="ignore")
+class IngestSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_INGEST_")
 
     host: str = Field("127.0.0.1", description="address the ingest API listens on")
     port: int = Field(8001, description="port of the ingest API")

@@ -15,20 +15,20 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.kit.errors import Forbidden, NotAuthenticated
 from services.kit.jwks import JwksKeys
 from services.kit.ratelimit import AuthGuard
-from services.kit.settings import Environment
+from services.kit.settings import Environment, Settings
 
 Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
 DEV_SECRET = "dev-only-jwt-secret-change-me-0123456789"  # noqa: S105 - refused in production
 
 
-class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_JWT_", extra="ignore")
+class AuthSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_JWT_")
 
     secret: str = Field(DEV_SECRET, description="HS256 secret (development and tests only)")
     public_key: str = Field("", description="PEM public key of the production token issuer (RS256/ES256)")

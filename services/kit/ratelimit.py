@@ -11,13 +11,14 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.kit.errors import TooManyRequests
+from services.kit.settings import Settings
 
 
-class RateLimitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_RATE_", extra="ignore")
+class RateLimitSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_RATE_")
 
     credential_per_s: float = Field(
         200.0, gt=0, description="requests a second per credential (API key, operator); bursts of twice"

@@ -32,10 +32,19 @@ def refuse_development_secrets(environment: Environment, secrets: Mapping[str, t
         raise ValueError(f"{', '.join(left)} must be set to secret values in production")
 
 
-class CommonSettings(BaseSettings):
+class Settings(BaseSettings):
+    """What every settings class is: read from env vars named by its `env_prefix` + field (its own
+    `model_config`, merged with this one). Values are stripped: a secret put in an env var from a file
+    (`kubectl create secret --from-file`) keeps the file's last newline, which a password or key must not
+    have (the Kafka setup job strips it: every login would be refused)."""
+
+    model_config = SettingsConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CommonSettings(Settings):
     """Connection and identity settings read by every service (env prefix `STOPLINE_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_")
 
     environment: Environment = Field(
         Environment.DEVELOPMENT,

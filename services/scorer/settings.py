@@ -4,14 +4,16 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import Settings
 
 Stage = Literal["persons", "accounts"]
 STAGES: tuple[Stage, ...] = ("persons", "accounts")
 
 
-class ScorerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_SCORER_", extra="ignore")
+class ScorerSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_SCORER_")
 
     host: str = Field("127.0.0.1", description="address of the scorer's /metrics and /health")
     port: int = Field(8002, description="port of the scorer's /metrics and /health")
