@@ -1,13 +1,16 @@
 #!/bin/sh
-# Creates the compose site's secrets under ./secrets (one file each, readable by you only), unless they
-# exist: the PostgreSQL password and the services' database URL, a SCRAM password per Kafka principal,
+# Creates the compose site's secrets under ./secrets (one file each; the directory is yours only), unless
+# they exist: the PostgreSQL password and the services' database URL, a SCRAM password per Kafka principal,
 # the Kafka cluster id, and the services' keys. What comes from elsewhere (the token issuer's public key,
 # the OIDC client secret, the SMS and push gateways' secrets) is written as a placeholder to replace.
 set -eu
 cd "$(dirname "$0")"
 mkdir -p secrets/kafka
-chmod 700 secrets
-umask 077
+# Compose (without Swarm) bind-mounts a secret's file with its owner and mode on this host: the services
+# run as uid 10001 and Kafka as its image's user, so each file must be readable by them (0644); the
+# directories (0700) keep everyone else on this host out.
+chmod 700 secrets secrets/kafka
+umask 022
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 random_b64() { head -c "$1" /dev/urandom | base64 | tr -d '\n'; }
 put() {  # file value: written only if missing, so a re-run keeps what a running site uses

@@ -57,4 +57,5 @@ AUDIT_ROWS_VERIFIED = Gauge("stopline_audit_rows_verified", "audit rows the last
 AUDIT_VERIFIED_AT = Gauge(
     "stopline_audit_verified_timestamp_seconds", "when the last audit verification ended (Unix time)"
 )
-SCHEDULER_ERRORS = Counter("stopline_scheduler_errors_total", "scheduled job runs that failed", ["job"])
+# Not `job`: Prometheus keeps that label for the scrape target and renames ours to exported_job.
+SCHEDULER_ERRORS = Counter("stopline_scheduler_errors_total", "scheduled job runs that failed", ["task"])

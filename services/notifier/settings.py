@@ -7,18 +7,18 @@ practice. Secrets have development defaults that are refused in production.
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.kit.sealing import Sealer
-from services.kit.settings import Environment, refuse_development_secrets
+from services.kit.settings import Environment, Settings, refuse_development_secrets
 
 DEV_SMS_SECRET = "dev-only-sms-gateway-secret"  # noqa: S105 - refused in production
 DEV_PUSH_SECRET = "dev-only-push-provider-secret"  # noqa: S105 - refused in production
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcGF5bG9hZC1rZXktY2hhbmdlLW1lLTA="  # 32 bytes, base64; refused in production
 
 
-class NotifierSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOPLINE_NOTIFIER_", extra="ignore")
+class NotifierSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="STOPLINE_NOTIFIER_")
 
     host: str = Field("127.0.0.1", description="address the notifier API listens on")
     port: int = Field(8004, description="port of the notifier API (receipts, answers, phone desk)")
@@ -75,3 +75,8 @@ class NotifierSettings(BaseSettings):
                 "STOPLINE_NOTIFIER_PAYLOAD_KEY": (self.payload_key, DEV_PAYLOAD_KEY),
             },
         )
+        if environment == Environment.PRODUCTION and not (self.sms_url or self.push_url):
+            # Started without a channel, every warning would go to the phone desk as undelivered.
+            raise ValueError(
+                "STOPLINE_NOTIFIER_SMS_URL or STOPLINE_NOTIFIER_PUSH_URL must be set in production"
+            )

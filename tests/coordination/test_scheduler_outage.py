@@ -15,7 +15,7 @@ from services.coordination.instructions.service import Context
 
 
 def _errors(job: str) -> float:
-    return REGISTRY.get_sample_value("stopline_scheduler_errors_total", {"job": job}) or 0.0
+    return REGISTRY.get_sample_value("stopline_scheduler_errors_total", {"task": job}) or 0.0
 
 
 async def test_a_database_outage_is_one_warning_line_a_job_and_counted(

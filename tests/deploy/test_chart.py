@@ -75,6 +75,25 @@ def test_values_out_of_range_are_refused():
         _template("--set", "components.scorer-person.replicas=2")
 
 
+def test_production_without_the_token_issuers_keys_is_refused_at_render():
+    # The officers' services would refuse to start (crash-looping): the chart says so first.
+    with pytest.raises(pytest.fail.Exception, match="jwt.jwksUrl, jwt.publicKey or jwt.publicKeyConfigMap"):
+        _template("--set", "jwt.jwksUrl=")
+
+
+def test_the_issuers_keys_come_from_its_jwks_unless_one_key_is_given():
+    jwks = _env(_container(_by(_template(), "Deployment")["coordination"]))
+    assert (
+        jwks["STOPLINE_JWT_JWKS_URL"]["value"].startswith("https://")
+        and "STOPLINE_JWT_PUBLIC_KEY" not in jwks
+    )
+    one = _env(
+        _container(_by(_template("--set", "jwt.publicKeyConfigMap.name=issuer"), "Deployment")["ingest"])
+    )
+    assert one["STOPLINE_JWT_PUBLIC_KEY"]["valueFrom"]["configMapKeyRef"]["name"] == "issuer"
+    assert "STOPLINE_JWT_JWKS_URL" not in one
+
+
 def _container(workload: dict[str, Any]) -> dict[str, Any]:
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     return dict(container)
@@ -100,6 +119,12 @@ def test_each_service_is_probed_bounded_and_budgeted(rendered: list[dict[str, An
         env = _env(container)
         assert env["STOPLINE_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
         assert budgets[name]["spec"]["selector"] == workload["spec"]["selector"]
+        # Pods not ready in an outage (all of a service's) do not block a drain.
+        assert budgets[name]["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    notifier = _env(_container(workloads["notifier"]))
+    assert notifier["STOPLINE_NOTIFIER_SMS_URL"]["value"].startswith(
+        "https://"
+    )  # a channel: production needs one
     stages = {
         n: _env(_container(workloads[n]))["STOPLINE_SCORER_STAGES"]["value"]
         for n in workloads

@@ -101,7 +101,12 @@ def test_the_console_needs_no_kafka_password():
 
 def _notifier_secrets(**override: str) -> NotifierSettings:
     key = "c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE="  # 32 bytes, base64
-    secrets: dict[str, Any] = {"sms_secret": SECRET, "push_secret": SECRET, "payload_key": key}
+    secrets: dict[str, Any] = {
+        "sms_secret": SECRET,
+        "push_secret": SECRET,
+        "payload_key": key,
+        "sms_url": "https://sms.example.org/send",
+    }
     return NotifierSettings(**{**secrets, **override})
 
 
@@ -119,8 +124,27 @@ def test_the_notifier_refuses_each_development_secret(left: dict[str, str], vari
         build_notifier(_production(), _notifier_secrets(**left))
 
 
+def test_the_notifier_refuses_to_start_in_production_with_no_channel():
+    """Without an SMS gateway or a push provider every warning would go to the phone desk, unsent."""
+    with pytest.raises(ValueError, match="STOPLINE_NOTIFIER_SMS_URL or STOPLINE_NOTIFIER_PUSH_URL"):
+        _notifier_secrets(sms_url="").check_production_secrets(Environment.PRODUCTION)
+    _notifier_secrets(sms_url="", push_url="https://push.example.org/v1").check_production_secrets(
+        Environment.PRODUCTION
+    )
+
+
 def test_development_and_test_start_with_development_secrets():
     for word in ("development", "TEST"):
         common = CommonSettings(environment=word)
         common.check_production_secrets()
         NotifierSettings().check_production_secrets(common.environment)
+
+
+def test_a_secret_from_a_file_is_read_without_its_last_newline(monkeypatch: pytest.MonkeyPatch):
+    """`kubectl create secret --from-file` keeps a file's last newline in the env var; the Kafka setup
+    job strips it from the password it registers, so a service must too, or every login is refused."""
+    monkeypatch.setenv("STOPLINE_KAFKA_PASSWORD", "s3cret-of-this-site\n")
+    monkeypatch.setenv("STOPLINE_NOTIFIER_SMS_SECRET", f"{SECRET}\n")
+    common = CommonSettings()
+    assert common.kafka_password.get_secret_value() == "s3cret-of-this-site"
+    assert NotifierSettings().sms_secret == SECRET

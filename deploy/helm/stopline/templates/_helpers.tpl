@@ -129,6 +129,11 @@ app.kubernetes.io/name: {{ .name }}
 {{- else if .Values.jwt.publicKey }}
 - name: STOPLINE_JWT_PUBLIC_KEY
   value: {{ .Values.jwt.publicKey | quote }}
+{{- else if .Values.jwt.jwksUrl }}
+- name: STOPLINE_JWT_JWKS_URL
+  value: {{ .Values.jwt.jwksUrl | quote }}
+{{- else if eq .Values.environment "production" }}
+{{- fail "jwt: production needs the token issuer's keys: jwt.jwksUrl, jwt.publicKey or jwt.publicKeyConfigMap.name (without, the officers' services refuse to start)" }}
 {{- end }}
 {{- range $name, $value := .Values.env }}
 - name: {{ $name }}
