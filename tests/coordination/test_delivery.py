@@ -509,12 +509,14 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
         assert f"{stops[1]['id']}:cancelled" in set((await s.execute(stmt)).scalars())
 
 
-async def test_a_notice_no_channel_delivers_is_escalated(infra, coord, sessions):
-    """A webhook bank unreachable when its stop-payment lapses: the bank is never told and may hold the
-    money on, while Stopline counts it free. The notice, given up after its attempts, is escalated (once,
-    on the escalations topic) and audited; the stop stays lapsed."""
+async def _lapsed_with_its_notice_given_up(
+    infra: Any, coord: App, sessions: Any, *, kafka: bool
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """A bank whose webhook is unreachable (and maybe a Kafka topic too); its stop-payment executed, then
+    lapsed; a relay runs until the lapse notice's webhook copy is given up and its Kafka copy, if any, is
+    done with. (headers, case, stop)"""
     op = f.officer()
-    inst, key, _ = await bank(sessions, kafka=False, webhook_url="http://127.0.0.1:9/hook")
+    inst, key, _ = await bank(sessions, kafka=kafka, webhook_url="http://127.0.0.1:9/hook")
     account = f.account("MULE")
     case_id = await open_case(coord.client, op, (inst, account, "3000.00"))
     stop = await issue(
@@ -526,29 +528,64 @@ async def test_a_notice_no_channel_delivers_is_escalated(infra, coord, sessions)
     await lapse_now(coord, sessions, op, stop)
     relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 2}), sessions)
     await relay.start()
-    escalation = f"{stop['id']}:notice_expired"
     try:
 
-        def ours(records: list[Any]) -> list[Any]:
-            return [m for m in (orjson.loads(r.value) for r in records) if m["escalation_id"] == escalation]
+        async def given_up() -> OutboxMessage | None:
+            """The webhook copy given up (and the Kafka copy, if any, no longer waiting)."""
+            async with sessions() as s:
+                stmt = select(OutboxMessage).where(OutboxMessage.message_id == f"{stop['id']}:expired")
+                rows = {r.channel: r for r in (await s.execute(stmt)).scalars()}
+            settled = all(r.sent_at or r.dead_at for r in rows.values())
+            hook = rows.get("webhook")
+            return hook if settled and hook is not None and hook.dead_at is not None else None
 
-        topic = topics.name(topics.ESCALATIONS, infra.prefix)
-        [message] = ours(await read_topic(infra.kafka, topic, until=lambda rs: bool(ours(rs)), timeout_s=20))
+        dead = await eventually(given_up, timeout_s=20)
     finally:
         await relay.stop()
+    assert dead.attempts == 2
+    return op, case_id, stop
+
+
+async def _actions(sessions: Any, entity_id: str) -> list[str]:
+    async with sessions() as s:
+        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == entity_id).order_by(AuditEntry.id)
+        return list((await s.execute(stmt)).scalars())
+
+
+async def test_a_notice_no_channel_delivers_is_escalated(infra, coord, sessions):
+    """A webhook bank unreachable when its stop-payment lapses: the bank is never told and may hold the
+    money on, while Stopline counts it free. The notice, given up after its attempts, is escalated (once,
+    on the escalations topic) and audited; the stop stays lapsed."""
+    op, case_id, stop = await _lapsed_with_its_notice_given_up(infra, coord, sessions, kafka=False)
+    escalation = f"{stop['id']}:notice_expired"
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [m for m in (orjson.loads(r.value) for r in records) if m["escalation_id"] == escalation]
+
+    topic = topics.name(topics.ESCALATIONS, infra.prefix)
+    [message] = ours(await read_topic(infra.kafka, topic, until=lambda rs: bool(ours(rs)), timeout_s=20))
     assert (message["stage"], message["instruction_id"], message["case_id"]) == (
         "notice_expired",
         stop["id"],
         case_id,
     )
-    async with sessions() as s:
-        notice = f"{stop['id']}:expired"
-        dead = (await s.execute(select(OutboxMessage).where(OutboxMessage.message_id == notice))).scalar_one()
-        assert dead.dead_at is not None and dead.attempts == 2
-        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == stop["id"]).order_by(AuditEntry.id)
-        assert (await s.execute(stmt)).scalars().all()[-1] == "instruction.notice_failed"
+    assert (await _actions(sessions, stop["id"]))[-1] == "instruction.notice_failed"
     held = (await coord.client.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
     assert held["status"] == "expired"
+
+
+async def test_a_notice_its_kafka_topic_took_is_not_escalated_when_its_webhook_fails(infra, coord, sessions):
+    """The same bank also reads its Kafka topic, which took the notice: the bank has it, nothing to tell."""
+    _, _, stop = await _lapsed_with_its_notice_given_up(infra, coord, sessions, kafka=True)
+    # The escalation would have been queued in the transaction that gave the webhook copy up.
+    async with sessions() as s:
+        stmt = select(OutboxMessage.sent_at).where(
+            OutboxMessage.message_id == f"{stop['id']}:expired", OutboxMessage.channel == "kafka"
+        )
+        assert (await s.execute(stmt)).scalar_one() is not None
+        escalations = select(func.count()).where(OutboxMessage.message_id == f"{stop['id']}:notice_expired")
+        assert (await s.execute(escalations)).scalar_one() == 0
+    assert "instruction.notice_failed" not in await _actions(sessions, stop["id"])
 
 
 async def test_the_first_webhook_retry_waits_the_first_retry_delay(infra, coord, sessions):

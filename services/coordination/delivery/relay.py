@@ -252,7 +252,7 @@ class Relay:
             await instructions.lock(session, instruction)
         if not await repository.give_up(session, claim_of(row), at=at, error=error):
             return False
-        if instruction is None or await repository.others_waiting(session, row):
+        if instruction is None or await repository.reached_or_waiting_elsewhere(session, row):
             return True
         prefix = self.common.topic_prefix
         if kind == "instruction":

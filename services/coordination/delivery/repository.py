@@ -168,13 +168,12 @@ async def _where_claimed(session: AsyncSession, claim: Claim, **values: object) 
     return done.scalar_one_or_none() is not None
 
 
-async def others_waiting(session: AsyncSession, row: OutboxMessage) -> bool:
-    """Whether the same message is still to be sent on another channel (the instruction's Kafka topic
-    beside its webhook: one message id), escalations and notices about the instruction aside."""
+async def reached_or_waiting_elsewhere(session: AsyncSession, row: OutboxMessage) -> bool:
+    """Whether the same message (one message id: an instruction's Kafka topic beside its webhook) was sent
+    or is still to be sent on another channel: then its receiver has it, or may yet."""
     stmt = select(func.count()).where(
         OutboxMessage.message_id == row.message_id,
         OutboxMessage.id != row.id,
-        OutboxMessage.sent_at.is_(None),
         OutboxMessage.dead_at.is_(None),
     )
     return int((await session.execute(stmt)).scalar_one()) > 0
