@@ -11,7 +11,10 @@ from datetime import datetime, timedelta
 import httpx
 import orjson
 import pytest
+from sqlalchemy import update
 
+from services.coordination.instructions.models import Instruction
+from services.kit.db import unit_of_work
 from streams import topics
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, lapse_now, open_case, respond, running, stop_issued
@@ -137,6 +140,42 @@ async def test_an_extension_executed_after_its_hold_lapsed_is_cancelled_and_the_
     await read_topic(
         infra.kafka, topic, until=lambda rs: any(orjson.loads(r.value)["message_id"] == cancelled for r in rs)
     )
+
+
+async def test_an_extension_given_up_then_executed_after_its_hold_lapsed_extends_nothing(
+    infra, short, sessions
+):
+    """The relay gave the extension up (its bank did not answer in time), the hold lapsed, and then the
+    bank, which had it after all, answers it executed: kept beside it, not applied, the bank told it is
+    cancelled; the hold stays lapsed."""
+    op, sup = f.officer(), f.officer("supervisor")
+    _, key, case_id, stop = await stop_issued(short, sessions, op, "3000.00")
+    assert (
+        await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
+    ).status_code == 200
+    extension = await issue(
+        short.client, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-2"
+    )
+    assert (
+        await short.client.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
+    ).status_code == 200
+    async with unit_of_work(sessions) as session:  # as the relay leaves it when it gives delivery up
+        await session.execute(
+            update(Instruction).where(Instruction.id == uuid.UUID(extension["id"])).values(status="failed")
+        )
+    await lapse_now(short, sessions, op, stop)
+
+    answered = await respond(short.client, key, extension["id"], "executed")
+    assert answered.status_code == 200, answered.text
+    assert (await _get(short, op, extension["id"]))["status"] == "failed"
+    held = await _get(short, op, stop["id"])
+    assert (held["status"], held["renewals"]) == ("expired", 0)
+    audit = (
+        await short.client.get(f"/v1/audit?entity_id={extension['id']}", headers=f.officer("auditor"))
+    ).json()
+    last = audit["items"][-1]
+    assert last["action"] == "instruction.answered_after_failure"
+    assert last["after"]["kept_because"] == "hold_not_in_force"
 
 
 async def test_unanswered_query_is_escalated_twice(infra, short, sessions):

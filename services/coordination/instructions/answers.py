@@ -163,19 +163,25 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
 
 async def _extends_a_lapsed_hold(session: AsyncSession, row: Instruction, response: Response) -> bool:
     """Whether this is an extension executed while waiting for it, whose hold is no longer in force."""
-    if row.kind != Kind.EXTEND or row.parent_id is None or response.outcome not in SUPERSEDED_IN_EFFECT:
+    if row.kind != Kind.EXTEND or response.outcome not in SUPERSEDED_IN_EFFECT:
         return False
-    if row.status not in PENDING_ANSWER:
-        return False
-    parent = await repository.get(session, row.parent_id, for_update=True)
-    return parent is not None and parent.status not in EXTENDABLE
+    return row.status in PENDING_ANSWER and not await _hold_extendable(session, row)
+
+
+async def _hold_extendable(session: AsyncSession, extension: Instruction) -> bool:
+    """Whether the hold an extension is of is (or may yet be) in force."""
+    parent = (
+        await repository.get(session, extension.parent_id, for_update=True) if extension.parent_id else None
+    )
+    return parent is not None and parent.status in EXTENDABLE
 
 
 async def _superseded(session: AsyncSession, row: Instruction, response: Response) -> str | None:
     """Why the answer of a failed instruction (delivery given up) that would put it in effect is not to be
-    applied, if it is not: its case closed since ("case_closed"), or the same instruction issued again
-    since ("issued_again"): the same hold on the account (one is in force: the database's unique index),
-    or the same follow-up (extension, release, return) of the same hold."""
+    applied, if it is not: its case closed since ("case_closed"), an extension's hold no longer in force
+    ("hold_not_in_force"), or the same instruction issued again since ("issued_again"): the same hold on
+    the account (one is in force: the database's unique index), or the same follow-up (extension, release,
+    return) of the same hold."""
     if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT or row.kind == Kind.QUERY:
         return None  # (a query's answer holds nothing: applied as it comes)
     # Locked for update: an instruction being issued in the case (it share-locks the case), or the case
@@ -184,6 +190,8 @@ async def _superseded(session: AsyncSession, row: Instruction, response: Respons
     case = await cases.get(session, row.case_id, lock="update")
     if case is not None and case.status == "closed":
         return "case_closed"
+    if row.kind == Kind.EXTEND and not await _hold_extendable(session, row):
+        return "hold_not_in_force"
     if row.kind in HOLD_KINDS:
         again = await repository.find_active(
             session,
