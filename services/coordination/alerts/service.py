@@ -98,8 +98,9 @@ def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
     row.triggering_event_ids = list(dict.fromkeys([*row.triggering_event_ids, *alert.triggering_event_ids]))
     row.recommended_actions = list(dict.fromkeys([*row.recommended_actions, *alert.recommended_actions]))
     # The episode is described by its strongest payment (a later ordinary one grows the amount at risk, it
-    # does not explain the alert); of equal ones, the newest.
-    if alert.score > row.score or (alert.score == row.score and alert.revision >= row.revision):
+    # does not explain the alert); of equal ones, the first stored (the stored revision number has moved on
+    # with every merge: it does not tell which revision the description came from).
+    if alert.score > row.score:
         row.reasons = list(alert.reasons)
         row.typology = alert.typology
         row.scam_typology = alert.scam_typology or row.scam_typology
