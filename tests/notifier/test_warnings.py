@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from services.kit.audit.models import AuditEntry
 from services.notifier.warnings.models import CitizenWarning
 from streams import keys, topics
 from streams.producer import Record
@@ -117,6 +118,35 @@ async def test_a_riskier_revision_or_episode_puts_the_person_on_the_desks_queue(
     again = await desk_task_for(sessions, phone)
     assert again is not None and (again.id, again.priority) == (task.id, 0.99)
     assert len(await warnings_for(sessions, phone)) == 1
+
+
+async def test_a_riskier_alert_raises_an_undelivered_call_and_keeps_why(notifier, sessions):
+    """Nothing got through to the person (the desk calls because of that); a later alert riskier still
+    raises the call's priority, and the desk still sees that the warning never reached them. The same
+    alert again changes nothing."""
+    phone = f.phone()
+    await notifier.sms.down()
+    try:
+        await notifier.alert(phone, score=0.8)  # under the desk's threshold: the desk calls as it failed
+        task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=20)
+    finally:
+        await notifier.sms.up()
+    assert task.reason == "undelivered" and task.priority < 0.99
+    riskier = await notifier.alert(phone, score=0.99)  # another episode, within the rate limit
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    raised = await desk_task_for(sessions, phone)
+    assert raised is not None and (raised.reason, raised.priority) == ("undelivered", 0.99)
+    record = Record(
+        topics.name(topics.ALERTS, notifier.prefix),
+        riskier.model_dump_json().encode(),
+        keys.person_key(phone),
+    )
+    await notifier.producer.send_all([record])
+    await notifier.alert(phone, score=0.5)  # a barrier behind it on the same partition
+    await eventually(lambda: _count_joined(sessions, phone, 3), timeout_s=10)
+    async with sessions() as s:
+        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == str(task.id)).order_by(AuditEntry.id)
+        assert list((await s.execute(stmt)).scalars()) == ["desk.raised"]  # once: the redelivery did nothing
 
 
 async def test_a_second_episode_soon_after_is_rate_limited(notifier, sessions):

@@ -27,10 +27,11 @@ async def call_back(session: AsyncSession, *, warning_id: uuid.UUID) -> None:
 
 
 async def high_risk(session: AsyncSession, *, warning_id: uuid.UUID, priority: float, reopen: bool) -> None:
-    """A high-risk call back at `priority`: a new task, or the warning's task raised to it (one queued for
-    a lesser reason, or lower; one an officer holds stays theirs). A closed one is opened again only where
-    `reopen`, and not if the desk spoke to the person after the money had gone (it knows, and the case says
-    so). What a closed task said stays in the audit log (`desk.closed`)."""
+    """A high-risk call back at `priority`: a new task, or the warning's task raised to it (one an officer
+    holds stays theirs; one queued because nothing got through keeps saying so). A closed one is opened
+    again, as high-risk, only where `reopen` (the person said they are being defrauded), and not if the
+    desk spoke to the person after the money had gone (it knows, and the case says so). What a closed task
+    said stays in the audit log (`desk.closed`). Asked again at the same priority, nothing changes."""
     if await repository.open_task(session, warning_id=warning_id, reason="high_risk", priority=priority):
         metrics.DESK_TASKS.labels("high_risk").inc()
         return
@@ -40,17 +41,20 @@ async def high_risk(session: AsyncSession, *, warning_id: uuid.UUID, priority: f
     if task.status == "closed":
         if not reopen or task.outcome == "reached_too_late":
             return
-    elif task.reason == "high_risk" and task.priority >= priority:
+    elif task.priority >= priority and (task.reason == "high_risk" or not reopen):
         return
     before = task.status
     if task.status == "closed":
         task.status, task.taken_by, task.taken_at = "open", None, None
         task.closed_by, task.closed_at, task.outcome, task.note = None, None, None, None
-    task.reason, task.priority = "high_risk", max(task.priority, priority)
+    if reopen:
+        task.reason = "high_risk"
+    task.priority = max(task.priority, priority)
     await session.flush()
     action = "desk.reopened" if before == "closed" else "desk.raised"
     await _audit(session, task, actor=audit.SYSTEM, action=action, before=before)
-    metrics.DESK_TASKS.labels("high_risk").inc()
+    if before == "closed":  # a call to make again; a raised one is counted as the reason it was opened for
+        metrics.DESK_TASKS.labels("high_risk").inc()
 
 
 async def escalate(session: AsyncSession, *, now: datetime, answer_timeout_s: float, limit: int = 500) -> int:
