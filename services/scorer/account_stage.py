@@ -43,6 +43,7 @@ COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case foll
 MULE_TRIGGERS_MAX = 200  # event refs a mule alert names
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 FURTHER_PAYMENT = "a further payment to a payee of this alert's episode"
+REORDER_S = 3600.0  # how far out of order events may come and still count as the state's history
 
 
 @dataclass
@@ -199,12 +200,15 @@ class AccountStage:
 
     def _watching_since(self, partition: int, accounts: Book[AccountState], at: float) -> float:
         """Since when this partition's state holds history: the oldest first-seen of restored accounts (a
-        snapshot keeps their history), else the first event's time. Not lowered by an older event that
-        comes later: one payment a bank sends a day late does not make a day of history."""
+        snapshot keeps their history), else the first event's time; lowered by an older event that comes
+        later only within REORDER_S of it (events come a little out of order; one payment a bank sends a
+        day late does not make a day of history)."""
         since = self.watching_since.get(partition)
         if since is None:
             since = min((a.first_seen for a in accounts.values() if a.first_seen is not None), default=at)
-            self.watching_since[partition] = since
+        if at >= since - REORDER_S:
+            since = min(since, at)
+        self.watching_since[partition] = since
         return since
 
     def _score(self, pending: list[Pending]) -> list[tuple[Alert, int]]:
