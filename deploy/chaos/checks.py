@@ -198,8 +198,10 @@ async def check(
     where: dict[str, list[tuple[int, int, int]]] = {}
     made: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # each record's revision and payments
     to_warn: set[str] = set()
+    alerted: set[str] = set()  # the people alerts name
     for record in await read_all(kafka, topics.name(topics.ALERTS, PREFIX)):
         alert = orjson.loads(record.value or b"{}")
+        alerted.add(str((alert.get("subject") or {}).get("phone")))
         revision = int(alert.get("revision", 1))
         where.setdefault(alert["alert_id"], []).append((record.partition, record.offset, revision))
         refs = tuple(sorted(p["event_ref"] for p in alert.get("payments", [])))
@@ -234,6 +236,11 @@ async def check(
             {"alert": a, "stored_revision": stored.get(a), "records": where[a]} for a in lost_alerts[:10]
         ],
         committed=await _committed(kafka, ("coordination-alerts", "notifier-alerts")) if lost_alerts else {},
+        # Detection under faults, told apart from delivery (a scorer that skips a scam loses nothing the
+        # checks above count): the traffic's scams (a long call from an unknown number, then 30,000 CNY to
+        # a new payee: a hard rule's case) whose victim an alert names.
+        scams=len(ledger.scams),
+        scams_alerted=len(ledger.scams & alerted),
     )
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier

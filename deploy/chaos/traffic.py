@@ -65,6 +65,7 @@ class Ledger:
     sms: Counter[str] = field(default_factory=Counter)  # delivery id → times the gateway got it
     blocklisted: set[str] = field(default_factory=set)  # numbers approved
     retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
+    scams: set[str] = field(default_factory=set)  # victims whose call and transfer were both acknowledged
 
     def acknowledged(self, answer: Answer) -> None:
         self.answers[str(answer.response_id)] = (str(answer.instruction_id), answer.responded_at)
@@ -305,9 +306,15 @@ class Traffic:
             await self._post(BANK, transfers)
             if self.rng.random() < 0.3:  # a scam: a long call from an unknown number, then a large transfer
                 victim = _phone()
-                await self._post(TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)])
+                called = await self._post(
+                    TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)]
+                )
                 await asyncio.sleep(1.5)
-                await self._post(BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))])
+                paid = await self._post(
+                    BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))]
+                )
+                if called and paid:
+                    self.ledger.scams.add(victim)
             await asyncio.sleep(0.2)
 
     def _call_event(self, callee: str, start: datetime, minutes: float) -> dict[str, Any]:
@@ -333,8 +340,9 @@ class Traffic:
             "amount": amount,
         }
 
-    async def _post(self, institution: str, events: list[dict[str, Any]]) -> None:
-        """Post until answered 200 (a retry of the same batch is always safe); then every event is in."""
+    async def _post(self, institution: str, events: list[dict[str, Any]]) -> bool:
+        """Post until answered 200 (a retry of the same batch is always safe); then every event is in.
+        False if the run was abandoned first."""
         headers = {"Authorization": f"Bearer {self.keys[institution]}"}
         attempts = 0
         while not self.abandoned.is_set():
@@ -346,9 +354,10 @@ class Traffic:
                 now = datetime.now(UTC)
                 self.ledger.events.update({(institution, e["event_id"]): (now, attempts) for e in events})
                 self.ledger.batches += 1
-                return
+                return True
             if status is not None and status < 500:
                 raise RuntimeError(f"ingest refused a chaos batch: HTTP {status}")
+        return False
 
     # -- instructions ----------------------------------------------------------------------------------------
 

@@ -116,3 +116,11 @@ def test_under_faults_nothing_acknowledged_is_lost_and_nothing_undeduplicated_is
     assert all(p["items"] > 0 for p in paths.values()), paths
     assert report["settle"]["settled_after_s"] is not None  # lag 0, nothing left to send
     assert report["audit"]["ok"]
+
+
+def test_under_faults_every_scam_of_the_traffic_is_alerted(report):
+    """Detection under faults, told apart from delivery: a scorer that skipped a scam would lose nothing
+    the paths count. Each scam is a hard rule's case (a long call from an unknown number, then 30,000 CNY
+    to a new payee minutes later); the suite runs with no warm-up."""
+    alerts = report["paths"]["alerts"]
+    assert alerts["scams"] > 0 and alerts["scams_alerted"] == alerts["scams"], alerts
