@@ -275,6 +275,7 @@ def _passed(report: dict[str, Any], faults: int) -> bool:
         and report.get("faults", {}).get("total", 0) >= faults
         and not report["faults"].get("unhealed")
         and all(p["lost"] == 0 and p["doubled_undeduplicated"] == 0 for p in paths.values())
+        and paths.get("alerts", {}).get("scams_alerted") == paths.get("alerts", {}).get("scams")
         and report.get("audit", {}).get("ok")
         and report.get("settle", {}).get("settled_after_s") is not None
         and recovery.get("service", {}).get("p99", 0) < TARGET_SERVICE_S
