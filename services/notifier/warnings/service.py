@@ -72,24 +72,17 @@ async def receive(
     for alert in alerts:
         if alert.alert_id in known:
             metrics.DECISIONS.labels("duplicate").inc()
-            # A revision (the episode's next payment) may be the one risky enough for the desk.
-            await _to_desk_if_risky(session, alert, known[alert.alert_id], settings)
-            continue
-        if not wants_warning(alert):
+        elif wants_warning(alert):
+            known[alert.alert_id] = await _one(session, alert, settings, sealer, now, out)
+        else:
             known[alert.alert_id] = None
             metrics.DECISIONS.labels("no_warning").inc()
-            continue
-        known[alert.alert_id] = await _one(session, alert, settings, sealer, now, out)
+        # An alert over the desk's threshold has the person called back: the warning's first, or one that
+        # joined it (a revision: the episode's next payment; the same episode; the rate limit's window).
+        warning_id = known[alert.alert_id]
+        if warning_id is not None and alert.score >= settings.desk_score:
+            await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
     return out
-
-
-async def _to_desk_if_risky(
-    session: AsyncSession, alert: Alert, warning_id: uuid.UUID | None, settings: NotifierSettings
-) -> None:
-    """An alert joining a warning (a revision, the same episode, the rate limit's window) as risky as the
-    desk's threshold: the person's call back, as the warning's first alert would have had it."""
-    if warning_id is not None and alert.score >= settings.desk_score:
-        await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
 
 
 async def _one(
@@ -114,7 +107,6 @@ async def _one(
     if existing is not None:
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=existing.id, joined=joined)
         metrics.DECISIONS.labels("episode" if joined == "episode" else "rate_limited").inc()
-        await _to_desk_if_risky(session, alert, existing.id, settings)
         return existing.id
     contact = await repository.contact(session, phone)
     token, token_sha256 = tokens.new_token()
@@ -144,7 +136,6 @@ async def _one(
         assert winner is not None
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=winner.id, joined="episode")
         metrics.DECISIONS.labels("episode").inc()
-        await _to_desk_if_risky(session, alert, winner.id, settings)
         return winner.id
     warning = CitizenWarning(**values)
     await repository.link_alert(session, alert_id=alert.alert_id, warning_id=warning.id, joined="created")
@@ -157,10 +148,8 @@ async def _one(
         sealer=sealer,
         now=now,
     )
-    if not channels:
+    if not channels:  # (a risky one's call back is `receive`'s, as for every alert)
         await desk.open_task(session, warning_id=warning.id, reason="undelivered", priority=alert.score)
-    elif alert.score >= settings.desk_score:
-        await desk.open_task(session, warning_id=warning.id, reason="high_risk", priority=alert.score)
     metrics.DECISIONS.labels("created").inc()
     out.created.append(warning.id)
     out.channels += len(channels)
