@@ -124,10 +124,11 @@ async def respond(
 
 
 async def stop_issued(
-    app: App, sessions: async_sessionmaker[AsyncSession], op: dict[str, str], amount: str
+    app: App, sessions: async_sessionmaker[AsyncSession], op: dict[str, str], amount: str, **bank_options: Any
 ) -> tuple[str, dict[str, str], str, dict[str, Any]]:
-    """A bank, a case and a stop-payment of `amount` issued to it: (institution, its key, case, stop)."""
-    inst, key, _ = await bank(sessions)
+    """A bank (`bank`'s options: its channels), a case and a stop-payment of `amount` issued to it:
+    (institution, its key, case, stop)."""
+    inst, key, _ = await bank(sessions, **bank_options)
     account = f.account("MULE")
     case_id = await open_case(app.client, op, (inst, account, amount))
     stop = await issue(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
@@ -107,23 +108,31 @@ async def test_an_answer_given_before_the_lapse_and_read_after_it_is_kept(infra,
     assert actions[-2:] == ["instruction.expired", "instruction.answered_after_lapse"]
 
 
+async def _extension_approved(
+    app: App, sessions: Any, op: dict[str, str]
+) -> tuple[str, dict[str, str], dict[str, Any], dict[str, Any]]:
+    """A stop-payment its bank executed, and an extension of it a supervisor approved (sent to the bank):
+    (the bank, its headers, the stop, the extension)."""
+    inst, key, case_id, stop = await stop_issued(app, sessions, op, "3000.00")
+    assert (await respond(app.client, key, stop["id"], "executed", held_amount="3000.00")).status_code == 200
+    extension = await issue(
+        app.client, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1"
+    )
+    approved = await app.client.post(
+        f"/v1/instructions/{extension['id']}/approve", headers=f.officer("supervisor")
+    )
+    assert approved.status_code == 200
+    return inst, key, stop, extension
+
+
 async def test_an_extension_executed_after_its_hold_lapsed_is_cancelled_and_the_bank_told(
     infra, short, sessions
 ):
     """An approved extension is with the bank when its stop-payment lapses (the bank was told so); the
     bank then answers the extension executed. Nothing extends a hold no longer in force: the extension is
     cancelled, with why, the answer kept, and the bank told, so it keeps nothing held under it."""
-    op, sup = f.officer(), f.officer("supervisor")
-    inst, key, case_id, stop = await stop_issued(short, sessions, op, "3000.00")
-    assert (
-        await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
-    ).status_code == 200
-    extension = await issue(
-        short.client, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1"
-    )
-    assert (
-        await short.client.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
-    ).status_code == 200
+    op = f.officer()
+    inst, key, stop, extension = await _extension_approved(short, sessions, op)
     await lapse_now(short, sessions, op, stop)
 
     answered = await respond(short.client, key, extension["id"], "executed")
@@ -148,17 +157,8 @@ async def test_an_extension_given_up_then_executed_after_its_hold_lapsed_extends
     """The relay gave the extension up (its bank did not answer in time), the hold lapsed, and then the
     bank, which had it after all, answers it executed: kept beside it, not applied, the bank told it is
     cancelled; the hold stays lapsed."""
-    op, sup = f.officer(), f.officer("supervisor")
-    _, key, case_id, stop = await stop_issued(short, sessions, op, "3000.00")
-    assert (
-        await respond(short.client, key, stop["id"], "executed", held_amount="3000.00")
-    ).status_code == 200
-    extension = await issue(
-        short.client, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-2"
-    )
-    assert (
-        await short.client.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
-    ).status_code == 200
+    op = f.officer()
+    _, key, stop, extension = await _extension_approved(short, sessions, op)
     async with unit_of_work(sessions) as session:  # as the relay leaves it when it gives delivery up
         await session.execute(
             update(Instruction).where(Instruction.id == uuid.UUID(extension["id"])).values(status="failed")

@@ -28,7 +28,7 @@ from services.kit.db import unit_of_work
 from streams import admin, topics
 from tests import factories as f
 from tests.conftest import plain_dsn
-from tests.coordination.conftest import FAST, App, bank, issue, lapse_now, open_case, respond
+from tests.coordination.conftest import FAST, App, bank, issue, lapse_now, open_case, respond, stop_issued
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
 from tests.metrics import sample
@@ -59,12 +59,7 @@ async def _die(_: object) -> None:
 async def _stop_payment(coord: App, sessions) -> tuple[dict[str, str], str, dict[str, Any]]:
     """An officer's headers, a Kafka bank, and a stop-payment issued to it (queued in the outbox)."""
     op = f.officer()
-    inst, _, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(coord.client, op, (inst, account, "8000.00"))
-    stop = await issue(
-        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="8000.00"
-    )
+    inst, _, _, stop = await stop_issued(coord, sessions, op, "8000.00")
     return op, inst, stop
 
 
@@ -516,11 +511,8 @@ async def _lapsed_with_its_notice_given_up(
     lapsed; a relay runs until the lapse notice's webhook copy is given up and its Kafka copy, if any, is
     done with. (headers, case, stop)"""
     op = f.officer()
-    inst, key, _ = await bank(sessions, kafka=kafka, webhook_url="http://127.0.0.1:9/hook")
-    account = f.account("MULE")
-    case_id = await open_case(coord.client, op, (inst, account, "3000.00"))
-    stop = await issue(
-        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="3000.00"
+    _, key, case_id, stop = await stop_issued(
+        coord, sessions, op, "3000.00", kafka=kafka, webhook_url="http://127.0.0.1:9/hook"
     )
     assert (
         await respond(coord.client, key, stop["id"], "executed", held_amount="3000.00")
@@ -591,11 +583,8 @@ async def test_a_notice_its_kafka_topic_took_is_not_escalated_when_its_webhook_f
 async def test_the_first_webhook_retry_waits_the_first_retry_delay(infra, coord, sessions):
     """`webhook_backoff_s` is the first retry's delay (doubled each attempt after): it was half of it."""
     op = f.officer()
-    inst, _, _ = await bank(sessions, kafka=False, webhook_url="http://127.0.0.1:9/hook")
-    account = f.account("MULE")
-    case_id = await open_case(coord.client, op, (inst, account, "1000.00"))
-    await issue(
-        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="1000.00"
+    inst, _, _, _ = await stop_issued(
+        coord, sessions, op, "1000.00", kafka=False, webhook_url="http://127.0.0.1:9/hook"
     )
     settings = CoordinationSettings(
         **{**FAST, "webhook_backoff_s": 20.0, "webhook_backoff_max_s": 60.0, "webhook_max_attempts": 5}

@@ -55,18 +55,22 @@ def _inflow(at: float, ref: str, payer: str = "+8613800000001") -> Movement:
     )
 
 
-def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Alert]:
-    return score(stage, moves)[0]
-
-
-def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
-    stage = AccountStage(
-        ScorerSettings(model_warmup_hours=24),
+def _stage(*, warmup_hours: float) -> AccountStage:
+    return AccountStage(
+        ScorerSettings(model_warmup_hours=warmup_hours),
         producer=unused_producer(),
         prefix="",
         version="t",
         model=SureModel(),  # type: ignore[arg-type]
     )
+
+
+def _alerts(stage: AccountStage, moves: list[Movement]) -> list[Alert]:
+    return score(stage, moves)[0]
+
+
+def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
+    stage = _stage(warmup_hours=24)
     assert _alerts(stage, [_inflow(T0, "b:1")]) == []  # the first event: nothing watched yet
     assert _alerts(stage, [_inflow(T0 + 23 * 3600, "b:2", "+8613800000003")]) == []
     late = _alerts(stage, [_inflow(T0 + 24 * 3600, "b:3", "+8613800000004")])
@@ -74,13 +78,7 @@ def test_model_alerts_wait_until_the_state_covers_the_warmup_hours():
 
 
 def test_a_restored_state_is_not_cold():
-    stage = AccountStage(
-        ScorerSettings(model_warmup_hours=24),
-        producer=unused_producer(),
-        prefix="",
-        version="t",
-        model=SureModel(),  # type: ignore[arg-type]
-    )
+    stage = _stage(warmup_hours=24)
     restored = stage.accounts.setdefault(0, Book())
     account(restored, "bank-c/6228000000000000009").seen(T0 - 86_400)  # as a snapshot brings it back
     assert len(_alerts(stage, [_inflow(T0, "b:1")])) == 1
@@ -89,13 +87,7 @@ def test_a_restored_state_is_not_cold():
 def test_one_payment_sent_a_day_late_does_not_warm_a_fresh_state():
     """A bank's delayed batch (yesterday's payment, inside the history the scorer takes) on a fresh
     partition: the state still holds minutes of traffic, and the model still waits."""
-    stage = AccountStage(
-        ScorerSettings(model_warmup_hours=24),
-        producer=unused_producer(),
-        prefix="",
-        version="t",
-        model=SureModel(),  # type: ignore[arg-type]
-    )
+    stage = _stage(warmup_hours=24)
     assert _alerts(stage, [_inflow(T0, "b:1")]) == []
     assert _alerts(stage, [_inflow(T0 - 25 * 3600, "b:0", "+8613800000009")]) == []
     assert _alerts(stage, [_inflow(T0 + 60, "b:2", "+8613800000003")]) == []
@@ -103,13 +95,7 @@ def test_one_payment_sent_a_day_late_does_not_warm_a_fresh_state():
 
 
 def test_only_the_alerts_the_warm_up_held_back_are_counted_as_held_back():
-    stage = AccountStage(
-        ScorerSettings(model_warmup_hours=24),
-        producer=unused_producer(),
-        prefix="",
-        version="t",
-        model=SureModel(),  # type: ignore[arg-type]
-    )
+    stage = _stage(warmup_hours=24)
     before = REGISTRY.get_sample_value("stopline_scorer_held_back_total") or 0.0
     assert _alerts(stage, [_inflow(T0, "b:1"), _inflow(T0 + 60, "b:2", "+8613800000003")]) == []
     assert REGISTRY.get_sample_value("stopline_scorer_held_back_total") == before + 2
@@ -118,12 +104,6 @@ def test_only_the_alerts_the_warm_up_held_back_are_counted_as_held_back():
 def test_events_a_little_out_of_order_are_history_without_a_warm_up():
     """With no warm-up (as the fault suite runs), a payment a few minutes older than the first one the
     partition saw (posted later: institutions' batches cross) is scored as any other, not held back."""
-    stage = AccountStage(
-        ScorerSettings(model_warmup_hours=0),
-        producer=unused_producer(),
-        prefix="",
-        version="t",
-        model=SureModel(),  # type: ignore[arg-type]
-    )
+    stage = _stage(warmup_hours=0)
     assert len(_alerts(stage, [_inflow(T0, "b:1")])) == 1
     assert len(_alerts(stage, [_inflow(T0 - 60, "b:0", "+8613800000009")])) == 1
