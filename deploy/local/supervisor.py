@@ -174,9 +174,10 @@ class _Watch:
     failures: int = 0  # quick failures in a row (reset after a stable period)
     restart_at: float | None = None  # when a child that ended is due to start again
     probe_failures: int = 0
+    probe_failed: str = ""  # why the last probe failed
     next_probe_at: float = 0.0
     answered: bool = False  # live at least once since its start
-    probing: Future[bool] | None = None  # a probe of the child's current run, in flight or answered
+    probing: Future[str | None] | None = None  # a probe of the child's current run, in flight or answered
     causes: list[str] = field(default_factory=list)
 
 
@@ -259,13 +260,14 @@ class Supervisor:
             f" (restart {len(watch.causes)})"
         )
 
-    def _judge(self, watch: _Watch, live: bool, now: float) -> None:
+    def _judge(self, watch: _Watch, failed: str | None, now: float) -> None:
         watch.next_probe_at = now + self.probe_every_s
-        watch.answered = watch.answered or live
-        watch.probe_failures = 0 if live else watch.probe_failures + 1
+        watch.answered = watch.answered or failed is None
+        watch.probe_failures = 0 if failed is None else watch.probe_failures + 1
+        watch.probe_failed = failed or ""
         if watch.answered:
             dead = watch.probe_failures >= self.probe_limit
-            why = f"failed its liveness probe {watch.probe_failures} times"
+            why = f"failed its liveness probe {watch.probe_failures} times (the last: {watch.probe_failed})"
         else:
             dead = now - watch.started_at >= self.startup_s
             why = f"not live {self.startup_s:.0f}s after its start"
@@ -284,11 +286,13 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - the groups then wait for the session timeout
             say(f"{child.name}'s release from its groups failed ({exc!r})")
 
-    def _live(self, url: str) -> bool:
+    def _live(self, url: str) -> str | None:
+        """None if the child is live, else why not: its answer (the checks that failed) or the error."""
         try:
-            return self._http.get(f"{url}/health/live").status_code == 200
-        except httpx.HTTPError:
-            return False
+            answer = self._http.get(f"{url}/health/live")
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        return None if answer.status_code == 200 else f"HTTP {answer.status_code} {answer.text[:200]}"
 
     def close(self) -> None:
         """Let go of the probes: one in flight to a hung child is not waited for."""

@@ -18,7 +18,7 @@ from services.coordination.delivery.relay import Relay
 from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.service import Context
 from services.coordination.settings import CoordinationSettings
-from services.kit import taskdump
+from services.kit import loopwatch, taskdump
 from services.kit.db import make_engine, make_sessionmaker
 from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
@@ -40,6 +40,7 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     taskdump.install()  # SIGUSR1 logs what every task waits on
+    loopwatch.start()  # logs where the loop is when it stops turning
     await relay.start()
     scheduler.start()
     consuming = asyncio.create_task(runner.run())

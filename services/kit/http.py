@@ -263,7 +263,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     """Run a service's API: JSON logs, then uvicorn on the settings' host and port (no access log)."""
     import uvicorn
 
-    from services.kit import taskdump
+    from services.kit import loopwatch, taskdump
     from services.kit.collector import freeze_startup
     from services.kit.logging import configure_logging
     from services.kit.settings import CommonSettings
@@ -271,6 +271,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     class Server(uvicorn.Server):
         async def serve(self, sockets: Any = None) -> None:
             taskdump.install()  # SIGUSR1 logs what every task waits on
+            loopwatch.start()  # logs where the loop is when it stops turning
             await super().serve(sockets)
 
     common = CommonSettings()

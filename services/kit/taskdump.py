@@ -12,6 +12,7 @@ import faulthandler
 import logging
 import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from services.kit.logging import log_fields
@@ -48,10 +49,14 @@ def awaits(coro: Any) -> list[str]:
         if frame is None:  # a future's iterator (C asyncio names it FutureIter) or another awaitable
             chain.append("Future" if type(coro).__name__ == "FutureIter" else type(coro).__name__)
             break
-        code = frame.f_code
-        chain.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_qualname}")
+        chain.append(location(frame))
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return chain
+
+
+def location(frame: FrameType) -> str:
+    """`file:line function` of a frame, the file from its package root."""
+    return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_qualname}"
 
 
 def _short(filename: str) -> str:

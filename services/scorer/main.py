@@ -14,7 +14,7 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from models.artifact import ArtifactError
-from services.kit import taskdump
+from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
 from services.kit.http import create_app, group_health, task_health
 from services.kit.logging import configure_logging, log_fields
@@ -227,6 +227,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
     taskdump.install()  # SIGUSR1 logs what every task waits on
+    loopwatch.start()  # logs where the loop is when it stops turning
     try:
         await scorer.start()
     except TopicLayoutError as exc:

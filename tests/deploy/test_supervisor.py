@@ -3,16 +3,18 @@ of quick failures resets once it has run a stable while, and each restart says w
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
 
 from deploy.local.common import free_port
-from deploy.local.processes import Child
+from deploy.local.processes import Child, wait_healthy
 from deploy.local.supervisor import Supervisor, exit_cause
 
 
@@ -216,5 +218,44 @@ def test_a_child_killed_for_liveness_leaves_its_threads_stacks_in_its_log():
     finally:
         child.stop()
     assert supervisor.restarts("sup-stacks") == ["not live"]
+    assert supervisor.watches["sup-stacks"].probe_failed == "ReadTimeout"
     written = Path(child.log.name).read_bytes()[before:].decode(errors="replace")
     assert "most recent call first" in written and "hang_the_loop" in written
+    # and, while it hung, the service's own watch said where its loop was (services.kit.loopwatch)
+    stalls = [e for e in map(_json, written.splitlines()) if e.get("msg") == "event loop stalled"]
+    assert len(stalls) == 1 and stalls[0]["at"][-1].endswith("hang_the_loop"), stalls
+
+
+def _json(line: str) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def test_a_stopped_service_is_counted_as_paused_not_as_a_stalled_loop():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    child = Child("sup-paused", ["tests.deploy.child", "kit", str(port)], url=url)
+    child.start()
+    assert child.proc is not None
+    try:
+        wait_healthy(child)
+        child.proc.send_signal(signal.SIGSTOP)
+        time.sleep(2.5)
+        child.proc.send_signal(signal.SIGCONT)
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    finally:
+        child.stop()
+    assert _sample(metrics, "stopline_process_pause_seconds_count") == 1
+    assert _sample(metrics, 'stopline_process_pause_seconds_bucket{le="2.0"}') == 0
+    assert _sample(metrics, "stopline_event_loop_stall_seconds_count") == 0
+
+
+def _sample(exposition: str, name: str) -> float:
+    """The value of one sample line of a Prometheus exposition."""
+    for line in exposition.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not exposed")
