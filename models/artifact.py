@@ -11,12 +11,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import joblib
 import numpy as np
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from streams.schemas.alerts import ScamTypology
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ACTIVE = "ACTIVE"
@@ -132,4 +133,12 @@ def load(version: str, root: Path = ARTIFACTS) -> Artifact:
         raise ArtifactError(
             f"model {version!r}: {model_path} cannot be used: {type(exc).__name__}: {exc}"
         ) from exc
+    # An alert names one of the scam typologies its schema knows: a classifier trained on other labels
+    # would make every alert it names unsendable, and the scorer's stage stop on it.
+    kinds = getattr(getattr(model, "typology_model", None), "classes_", [])
+    unknown = sorted({str(k) for k in kinds} - set(get_args(ScamTypology)))
+    if unknown:
+        raise ArtifactError(
+            f"model {version!r}: its typology classifier names {unknown}, which no alert can carry"
+        )
     return Artifact(version, where, model, card)

@@ -95,9 +95,11 @@ def build(alerts: Sequence[AlertWithCases]) -> tuple[FeatureTable, dict[str, Any
         # The money event is the last trigger (a call, when there was one, comes before it). Pseudonyms,
         # keyed: a bank's transaction id or a police case number would lead back to the victim.
         event_ref=np.array([pseudonym(a.triggering_event_ids[-1]) for a, _ in kept], dtype=str),
-        # As in simulated tables, episode and typology are empty outside a scam.
+        # As in simulated tables, the episode is empty outside a scam. The scam's typology is left empty:
+        # no officer confirms one (the alert's is its kind, or the model's own guess), so the typology
+        # classifier learns from the simulator's labelled episodes only.
         episode_id=np.array([pseudonym(d.episode_id) if d.episode_id else "" for _, d in kept], dtype=str),
-        typology=np.array([a.typology if d.label else "" for a, d in kept], dtype=str),
+        typology=np.full(len(kept), "", dtype=str),
     )
     summary = {
         "rows": len(table),

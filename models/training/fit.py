@@ -68,7 +68,11 @@ def calibrate(
         raise ValueError("the calibration rows need both labels")
     raw = model.decision_function(X).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(raw, y)
-    return ScamModel(model, float(platt.coef_[0, 0]), float(platt.intercept_[0]), typology)
+    slope = float(platt.coef_[0, 0])
+    if slope <= 0:
+        # A falling map would turn every ranking of the trees, and every monotonic constraint, around.
+        raise ValueError("the trees rank the calibration rows no better than chance: nothing to calibrate")
+    return ScamModel(model, slope, float(platt.intercept_[0]), typology)
 
 
 def typology_classifier(

@@ -14,13 +14,14 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from models import artifact
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from models.training import publish
+from models.training.constraints import monotonic_constraints
 from models.training.evaluate import (
     TARGET_FPR,
     AtThreshold,
@@ -39,8 +40,10 @@ from models.training.fit import (
     typology_classifier,
 )
 from models.training.table import Columns, FeatureTable, TableError, concat, load_each
+from streams.schemas.alerts import ScamTypology
 
 log = logging.getLogger(__name__)
+SCAM_TYPOLOGIES = list(get_args(ScamTypology))  # the typologies an alert can name: all a classifier learns
 VALIDATION_SHARE = 0.25  # the latest quarter of the first table's training period: calibration, thresholds
 
 
@@ -128,6 +131,43 @@ def _episodes(
     return (len(caught), len(ids)), dict(sorted(per.items()))
 
 
+@dataclass(frozen=True)
+class MatchedThreshold:
+    """The alert threshold of a model of the scorer's features trained on a table: it flags no more of the
+    validation slice's ordinary rows than the active model does at its own threshold, which its training
+    set on a whole simulated population for the false-alert target (per 1,000 people a day, which a
+    table without people cannot measure). A retrained model keeps the live alert budget."""
+
+    threshold: float
+    active: str
+    active_threshold: float
+    false_rows: int  # the validation slice's ordinary rows the active model flags, and this one at most
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def matched_threshold(
+    scores: np.ndarray, validation: FeatureTable, artifacts: Path
+) -> tuple[MatchedThreshold | None, str | None]:
+    """The threshold (see MatchedThreshold), or None and why the model cannot be promoted."""
+    try:
+        active = artifact.load(artifact.active_version(artifacts), artifacts)
+    except artifact.ArtifactError as exc:
+        return None, f"no active model of these features to take its alert budget from ({exc})"
+    ordinary = validation.label == 0
+    budget = int((active.score(validation.X[ordinary]) >= active.alert_threshold).sum())
+    ranked = np.sort(scores[ordinary])[::-1]
+    # The lowest threshold flagging at most `budget` of them: just above the next one's score.
+    threshold = float(np.nextafter(ranked[budget], np.inf)) if budget < len(ranked) else 0.0
+    return MatchedThreshold(threshold, active.version, active.alert_threshold, budget), None
+
+
+def _on_test(model: Any, s: Split, threshold: float) -> dict[str, float]:
+    on_test = at_threshold(s.test.label, model.predict_proba(s.test.X)[:, 1], threshold)
+    return {"test_recall": on_test.recall, "test_fpr": on_test.fpr}
+
+
 def feature_set_of(features: tuple[str, ...]) -> str:
     """The scorer's hash for its own features; for any other columns a hash of their names."""
     if features == FEATURE_NAMES:
@@ -156,8 +196,11 @@ def run(
         features = FEATURE_NAMES
     s = split(tables, test_days=test_days, test_share=test_share)
     config = FitConfig()
-    model_trees = trees(s.fit.X, s.fit.label, config)
-    scams = (s.fit.label == 1) & (s.fit.typology != "")
+    scorer_features = features == FEATURE_NAMES
+    # The scorer's features keep their known directions (docs/model.md), whatever the table's labels say:
+    # feedback is a biased sample, and an innocuous fact must not raise a live score.
+    model_trees = trees(s.fit.X, s.fit.label, config, monotonic_constraints() if scorer_features else None)
+    scams = (s.fit.label == 1) & np.isin(s.fit.typology, SCAM_TYPOLOGIES)
     kinds = (
         typology_classifier(s.fit.X[scams], s.fit.typology[scams], config)
         if "typology" in s.fit.present
@@ -181,12 +224,14 @@ def run(
         )
     shuffled = trees(s.fit.X, np.random.default_rng(0).permutation(s.fit.label), replace(config, max_iter=60))
     shuffled_pr_auc = ranking(s.test.label, shuffled.predict_proba(s.test.X)[:, 1]).pr_auc
-    scorer_features = features == FEATURE_NAMES
-    why_not = (
-        None
+    alert, why_not = (
+        matched_threshold(model.predict_proba(s.validation.X)[:, 1], s.validation, artifacts)
         if scorer_features
-        else f"trained on the columns of {paths[0]}, not on the features the scorer computes "
-        f"(set {FEATURE_SET_HASH}): the live scorer cannot feed it"
+        else (
+            None,
+            f"trained on the columns of {paths[0]}, not on the features the scorer computes "
+            f"(set {FEATURE_SET_HASH}): the live scorer cannot feed it",
+        )
     )
     card: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -215,7 +260,11 @@ def run(
             "shuffled_label_pr_auc": shuffled_pr_auc,
             "single_feature_auc": single_feature_auc(s.test)[:10],
         },
-        "thresholds": {"alert": measured[0].at_fpr.threshold, "fpr_1pct": measured[0].at_fpr.threshold},
+        "thresholds": {
+            "alert": alert.threshold if alert else measured[0].at_fpr.threshold,
+            "fpr_1pct": measured[0].at_fpr.threshold,
+            **({"alert_matched": alert.as_dict() | _on_test(model, s, alert.threshold)} if alert else {}),
+        },
         "libraries": libraries,
         "not_for_scorer": why_not,
     }
@@ -303,6 +352,18 @@ def markdown(card: dict[str, Any]) -> str:
             f"| {m['name']} | {_num(m['pr_auc'])} | {_num(m['roc_auc'])} | {_rate(m['fpr_reached'])} | "
             f"{_pct(m['recall'])} | {caught} |"
         )
+    matched = card["thresholds"].get("alert_matched")
+    if matched:
+        lines += [
+            "",
+            f"The alert threshold, {matched['threshold']:.4f}, is not that one: it flags at most the "
+            f"{matched['false_rows']} ordinary rows of the validation slice that the active model "
+            f"{matched['active']} flags at its own ({matched['active_threshold']:.4f}, set for the "
+            "false-alert target on a simulated population), so a retrained model keeps the live alert "
+            "budget. On the "
+            f"test rows it reaches recall {_pct(matched['test_recall'])} at a false-positive rate of "
+            f"{_rate(matched['test_fpr'])}.",
+        ]
     per = card["metrics"]["per_typology"]
     if per:
         lines += [

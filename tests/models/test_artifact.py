@@ -12,7 +12,7 @@ from models import artifact
 from models.features.vector import FEATURE_NAMES
 from models.training import publish
 from models.training.evaluate import lowest_threshold, threshold_at_fpr
-from models.training.fit import FitConfig, fit
+from models.training.fit import FitConfig, fit, typology_classifier
 from models.training.table import load, save
 from tests import factories as f
 
@@ -107,3 +107,16 @@ def test_thresholds_respect_ties_and_the_allowed_count() -> None:
     assert threshold_at_fpr(negatives, 0.01) == 0.9  # one false positive of 100 allowed
     assert threshold_at_fpr(negatives, 0.10) == 0.5  # ten allowed: 0.5 and 0.9
     assert lowest_threshold(np.array([0.7, 0.7, 0.7]), 1) > 0.7  # a tie bigger than allowed: none pass
+
+
+def test_a_typology_no_alert_can_carry_is_refused(tmp_path: Path) -> None:
+    """An alert names its scam typology from a fixed list: a model naming another would stop the scorer."""
+    table = f.tiny_table()
+    model = fit(table, FEATURE_NAMES, FitConfig(max_iter=20))
+    kinds = np.array([("investment", "call_then_transfer")[i % 2] for i in range(len(table.label))])
+    model.typology_model = typology_classifier(table.X, kinds, FitConfig())
+    publish.save(model, {"thresholds": {"alert": 0.5}}, tmp_path, "v1")
+    with pytest.raises(
+        artifact.ArtifactError, match=r"names \['call_then_transfer'\], which no alert can carry"
+    ):
+        artifact.load("v1", tmp_path)

@@ -123,10 +123,10 @@ async def test_export_labels_alerts_by_case_outcome_and_triage(
     rows = {str(ref): i for i, ref in enumerate(table.event_ref)}
     episode = pseudonym(fraud_case)
     expected = {
-        pseudonym("bank-a:tr-1"): (1, episode, "call_then_transfer"),
+        pseudonym("bank-a:tr-1"): (1, episode, ""),  # no officer confirmed a typology
         pseudonym("bank-a:tr-2"): (0, "", ""),
         pseudonym("bank-a:tr-3"): (0, "", ""),
-        pseudonym("bank-a:tr-9"): (1, episode, "suspicious_payment"),
+        pseudonym("bank-a:tr-9"): (1, episode, ""),
         pseudonym("bank-a:tr-11"): (0, "", ""),
     }
     assert {

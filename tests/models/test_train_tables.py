@@ -13,7 +13,9 @@ import pytest
 
 from models import artifact
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
+from models.model import ScamModel
 from models.training import generic, train
+from models.training.constraints import monotonic_constraints
 from models.training.table import FeatureTable, TableError, concat, load, load_each, save
 from tests import factories as f
 
@@ -93,8 +95,9 @@ def test_train_on_two_tables(
     assert card["data"]["files"] == [str(tmp_path / "sim.npz"), str(tmp_path / "feedback.csv.gz")]
     assert (card["data"]["test_rows"], card["data"]["validation_rows"]) == (200, 100)
     assert (card["data"]["fit_rows"], card["data"]["training_only_rows"]) == (600, 300)
-    # The scorer's own feature columns: a model the live scorer may load.
-    assert card["not_for_scorer"] is None and card["feature_set_hash"] == FEATURE_SET_HASH
+    # The scorer's own feature columns, but no active model to take the alert budget from: kept, not live.
+    assert card["feature_set_hash"] == FEATURE_SET_HASH
+    assert card["not_for_scorer"].startswith("no active model of these features")
     report_text = Path(summary["report"]).read_text()
     assert "600 rows to fit (300 of them from further tables, never tested on)" in report_text
 
@@ -106,3 +109,53 @@ def test_train_on_two_tables(
         train.cli([*tables[:2], "--table", str(tmp_path / "bad.csv"), *where, "--no-promote"])
     assert exit_.value.code == 2
     assert f"{tmp_path / 'bad.csv'}: its feature columns differ" in capsys.readouterr().err
+
+
+PRIOR = FEATURE_NAMES.index("payee_prior_count")
+
+
+def test_a_model_of_the_scorers_features_keeps_their_directions_and_the_live_alert_budget(
+    tmp_path: Path,
+) -> None:
+    """Feedback is a biased sample: here its scams go to payees paid many times before. A model trained on
+    it must still not let a known payee raise a score (the scorer's constraints), must alert no more of
+    the ordinary rows than the active model, and must name only typologies an alert can carry."""
+    table = f.tiny_table(1500, seed=0)
+    rng = np.random.default_rng(1)
+    table.X[:, PRIOR] = np.where(table.label == 1, 19, rng.integers(0, 20, size=len(table.label)))
+    table.typology = np.array(["investment" if y else "" for y in table.label])
+    save(table, tmp_path / "sim.npz")
+    feedback = _later(f.tiny_table(300, seed=2), 1500 * 60)
+    feedback.typology = np.array(["call_then_transfer" if y else "" for y in feedback.label])  # an alert kind
+    save(feedback, tmp_path / "feedback.csv.gz")
+    artifacts = tmp_path / "artifacts"
+    where = ["--artifacts", str(artifacts), "--reports", str(tmp_path / "reports")]
+    tables = ["--table", str(tmp_path / "sim.npz"), "--table", str(tmp_path / "feedback.csv.gz")]
+    first = train.main([*tables, *where, "--version", "first"])
+    assert first["promoted"] is False and "no active model" in first["not_promoted"]
+    artifact.promote("first", artifacts)  # as if `make train` had released it
+
+    second = train.main([*tables, *where, "--version", "second", "--test-share", "0.3"])
+
+    assert second["promoted"] is True
+    live = artifact.load(artifact.active_version(artifacts), artifacts)
+    assert live.version == "second"
+    assert isinstance(live.model, ScamModel)
+    assert list(live.model.trees.monotonic_cst) == monotonic_constraints()
+    known = np.zeros((1, len(FEATURE_NAMES)))
+    known[0, PRIOR] = 19.0
+    assert live.score(known)[0] <= live.score(np.zeros((1, len(FEATURE_NAMES))))[0]
+    assert live.contributions(known)[0, PRIOR] <= 0
+    # The feedback's "typology" was an alert kind: not learnt, and one scam typology alone is no classifier.
+    assert live.model.typology_model is None
+    matched = live.card["thresholds"]["alert_matched"]
+    assert matched["active"] == "first"
+    first_model = artifact.load("first", artifacts)
+    validation = generic.split(
+        [load(tmp_path / "sim.npz"), load(tmp_path / "feedback.csv.gz")], test_days=None, test_share=0.3
+    ).validation
+    ordinary = validation.X[validation.label == 0]
+    budget = int((first_model.score(ordinary) >= first_model.alert_threshold).sum())
+    assert matched["false_rows"] == budget
+    assert int((live.score(ordinary) >= live.alert_threshold).sum()) <= budget
+    assert live.alert_threshold == matched["threshold"] != live.card["thresholds"]["fpr_1pct"]
