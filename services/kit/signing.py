@@ -32,6 +32,9 @@ def refusal(
     if abs(now - int(timestamp)) > tolerance_s:
         return "signature timestamp outside the accepted window"
     expected = signature(secret, int(timestamp), body)
-    if not any(hmac.compare_digest(expected, given.strip()) for given in signatures.split(",")):
+    # compare_digest raises TypeError on a str with a non-ASCII character: such a header is no signature.
+    if not signatures.isascii() or not any(
+        hmac.compare_digest(expected, given.strip()) for given in signatures.split(",")
+    ):
         return "bad signature"
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select, update
 
@@ -226,6 +228,12 @@ async def test_receipts_must_be_signed(notifier, sessions):
             headers={"X-Stopline-Timestamp": stamp, "X-Stopline-Signature": "v1=00"},
         )
         assert odd.status_code == 401, odd.text
+    not_ascii = await notifier.client.post(
+        "/v1/receipts/sms",
+        content=body,
+        headers={"X-Stopline-Timestamp": str(int(time.time())), "X-Stopline-Signature": b"v1=\xff"},
+    )
+    assert not_ascii.status_code == 401, not_ascii.text
 
 
 async def test_metrics_count_a_warning_from_alert_to_answer(notifier, sessions):
