@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -45,6 +48,7 @@ class AuthSettings(Settings):
 
 
 CLAIM_MAX = 100
+ISSUER_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Officer:
 class TokenVerifier:
     def __init__(self, settings: AuthSettings, *, environment: Environment) -> None:
         self.jwks: JwksKeys | None = None
+        self.key: str | jwt.PyJWK
         if settings.jwks_url:
             self.jwks = JwksKeys(
                 settings.jwks_url,
@@ -64,10 +69,8 @@ class TokenVerifier:
                 min_refresh_s=settings.jwks_min_refresh_s,
                 max_age_s=settings.jwks_max_age_s,
             )
-            self.algorithms = ["RS256", "ES256"]
         elif settings.public_key:
-            self.key: str = settings.public_key
-            self.algorithms = ["RS256", "ES256"]
+            self.key = public_jwk(settings.public_key)
         elif environment == Environment.PRODUCTION:
             # The HS256 secret is shared with whoever signs, so production only verifies an issuer's keys.
             raise ValueError(
@@ -76,16 +79,15 @@ class TokenVerifier:
             )
         else:
             self.key = settings.secret
-            self.algorithms = ["HS256"]
         self.settings = settings
 
     async def verify(self, token: str) -> Officer:
-        key: Any = self.key if self.jwks is None else await self._issuer_key(token)
+        key = self.key if self.jwks is None else await self._issuer_key(token)
         try:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=self.algorithms,
+                algorithms=[_algorithm(key)],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 options={"require": ["exp", "sub", "iss", "aud"]},
@@ -102,13 +104,32 @@ class TokenVerifier:
             raise NotAuthenticated(f"the `sub` and `unit` claims must be at most {CLAIM_MAX} characters")
         return Officer(subject=subject, unit=unit, role=role)
 
-    async def _issuer_key(self, token: str) -> Any:
+    async def _issuer_key(self, token: str) -> jwt.PyJWK:
         assert self.jwks is not None
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise NotAuthenticated(f"invalid token: {exc}") from exc
-        return (await self.jwks.key(kid)).key
+        key = await self.jwks.key(kid)
+        if key.algorithm_name not in ISSUER_ALGORITHMS:
+            raise NotAuthenticated(f"the issuer's key {kid} is not for {'/'.join(ISSUER_ALGORITHMS)}")
+        return key
+
+
+def _algorithm(key: str | jwt.PyJWK) -> str:
+    """The one algorithm a token may use with `key`: the key's own (a token's header does not choose; with
+    a raw key PyJWT would take the header's `alg` and fail with a TypeError on a key of the other kind)."""
+    return "HS256" if isinstance(key, str) else key.algorithm_name
+
+
+def public_jwk(pem: str) -> jwt.PyJWK:
+    """The issuer's PEM public key as a JWK bound to its algorithm: RS256 for RSA, ESxxx by the curve."""
+    loaded = serialization.load_pem_public_key(pem.encode())
+    if isinstance(loaded, rsa.RSAPublicKey):
+        return jwt.PyJWK(RSAAlgorithm.to_jwk(loaded, as_dict=True))
+    if isinstance(loaded, ec.EllipticCurvePublicKey):
+        return jwt.PyJWK(ECAlgorithm.to_jwk(loaded, as_dict=True))
+    raise ValueError("STOPLINE_JWT_PUBLIC_KEY must be an RSA or EC public key (RS256/ES256)")
 
 
 _bearer = HTTPBearer(auto_error=False)

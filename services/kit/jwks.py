@@ -3,8 +3,9 @@ without a restart: a token naming an unknown key id (`kid`) makes the cache fetc
 once per `min_refresh_s` (a flood of made-up kids costs the issuer nothing); a set older than `max_age_s`
 is fetched again whatever the token names, so a key withdrawn from the set stops being trusted at the
 first fetch that succeeds after that. A fetch that fails keeps the keys it had (officers keep signing in
-through the issuer's outage; a withdrawn key then stays trusted until the issuer answers again); every
-fetch has a timeout."""
+through the issuer's outage; a withdrawn key then stays trusted until the issuer answers again); a key id
+not among them is then Unavailable (503: the issuer may have published it), not refused; every fetch has a
+timeout."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class JwksKeys:
         self.max_age_s = max_age_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -float("inf")
+        self._failed = False  # the last fetch failed: a key id we do not know may be one the issuer has
         self._lock = asyncio.Lock()
         self.fetches = 0
 
@@ -42,6 +44,8 @@ class JwksKeys:
                 if unknown or self._stale():  # stale: a key the issuer withdrew is not trusted past max_age_s
                     await self._fetch()
         found = self._keys.get(kid)
+        if found is None and self._failed:
+            raise Unavailable("the token issuer's keys could not be fetched to find this token's key")
         if found is None:
             raise NotAuthenticated("token signed with a key the issuer does not publish")
         return found
@@ -58,7 +62,9 @@ class JwksKeys:
                 response.raise_for_status()
                 keys = jwt.PyJWKSet.from_dict(response.json())
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            self._failed = True
             if self._keys:
-                return  # keep the keys we have; the next unknown kid tries again after min_refresh_s
+                return  # keep the keys we have; an unknown kid tries again after min_refresh_s
             raise Unavailable(f"the token issuer's keys could not be fetched: {type(exc).__name__}") from exc
         self._keys = {k.key_id: k for k in keys.keys if k.key_id}
+        self._failed = False

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from services.blocklist.app import build as build_blocklist
 from services.kit.auth import CLAIM_MAX, AuthSettings, TokenVerifier
@@ -100,6 +101,14 @@ def _settings(url: str, **extra: Any) -> AuthSettings:
     return AuthSettings(jwks_url=url, issuer=ISSUER, audience=AUDIENCE, **extra)
 
 
+def _forged_es256(kid: str) -> str:
+    """A token whose header names the issuer's RSA key id and ES256, signed by a stranger's EC key."""
+    claims = {"sub": "x", "role": "operator", "unit": "u", "iss": ISSUER, "aud": AUDIENCE}
+    exp = datetime.now(UTC) + timedelta(minutes=1)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    return jwt.encode(claims | {"exp": exp}, stranger, algorithm="ES256", headers={"kid": kid})
+
+
 async def test_a_rotated_key_is_taken_without_a_restart_and_the_old_one_refused():
     with running_issuer() as issuer:
         issuer.rotate("k1")
@@ -151,6 +160,41 @@ async def test_unknown_key_ids_fetch_at_most_once_per_refresh_interval():
         assert issuer.hits == 1
 
 
+async def test_a_token_choosing_another_algorithm_than_its_keys_is_refused():
+    with running_issuer() as issuer:
+        issuer.rotate("k1")
+        verifier = TokenVerifier(_settings(issuer.url), environment=Environment.PRODUCTION)
+        with pytest.raises(NotAuthenticated, match="alg"):
+            await verifier.verify(_forged_es256("k1"))
+        pem = (
+            issuer.keys["k1"]
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+        static = TokenVerifier(
+            AuthSettings(public_key=pem.decode(), issuer=ISSUER, audience=AUDIENCE),
+            environment=Environment.PRODUCTION,
+        )
+        assert (await static.verify(issuer.token("k1"))).subject == "officer-7"
+        with pytest.raises(NotAuthenticated, match="alg"):
+            await static.verify(_forged_es256("k1"))
+
+
+async def test_a_new_key_id_while_the_issuer_is_down_is_a_503():
+    with running_issuer() as issuer:
+        issuer.rotate("k1")
+        verifier = TokenVerifier(
+            _settings(issuer.url, jwks_min_refresh_s=0, jwks_timeout_s=1), environment=Environment.PRODUCTION
+        )
+        known = issuer.token("k1")
+        await verifier.verify(known)
+        issuer.rotate("k2")
+        rotated = issuer.token("k2")
+    with pytest.raises(Unavailable):  # the issuer is gone: it may well publish k2
+        await verifier.verify(rotated)
+    assert (await verifier.verify(known)).subject == "officer-7"  # the cached key goes on working
+
+
 async def test_an_unreachable_issuer_is_a_503_not_a_hang():
     with running_issuer() as issuer:
         url = issuer.url
@@ -172,6 +216,8 @@ async def test_an_operator_route_takes_the_issuers_tokens(infra: Infra, monkeypa
             assert (await client.get("/v1/blocklist/entries", headers=signed_in)).status_code == 200
             developer = {"Authorization": f"Bearer {jwt.encode({'sub': 'x'}, 'k' * 32, algorithm='HS256')}"}
             assert (await client.get("/v1/blocklist/entries", headers=developer)).status_code == 401
+            forged = {"Authorization": f"Bearer {_forged_es256('k1')}"}
+            assert (await client.get("/v1/blocklist/entries", headers=forged)).status_code == 401
 
 
 async def test_a_key_the_issuer_withdraws_is_refused_once_the_cached_set_is_older_than_its_max_age():
