@@ -35,6 +35,7 @@ from streams.credentials import (
     create_acls,
     upsert_users,
 )
+from streams.schemas.events import institution_id_problem
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ SERVICES = (INGEST, SCORER, COORDINATION, NOTIFIER, BLOCKLIST, BANKSIM)
 PRODUCTION_SERVICES = tuple(p for p in SERVICES if p != BANKSIM)
 RELAY_TRANSACTIONS = "relay-"  # the outbox relay's transactional ids start with it (under the prefix)
 FEED_TRANSACTIONS = "blocklist-feed"  # the blocklist feed's one transactional id (under the prefix)
-RESERVED = "stopline"  # no institution id may start with it: service principals are named so
 
 
 def relay_transactions(prefix: str) -> str:
@@ -182,8 +182,8 @@ async def provision_institution(
 ) -> None:
     """Give an institution its principal (the development password unless one is given), its three
     topics and its grants. Idempotent; a given password replaces the one it had."""
-    if institution.startswith(RESERVED) or institution in (ADMIN, BROKER):
-        raise ValueError(f"{institution!r}: institution ids starting with {RESERVED!r} are reserved")
+    if problem := institution_id_problem(institution):
+        raise ValueError(f"institution id {institution!r}: {problem}")
     async with admin_client(admin) as client:
         await upsert_users(client, {institution: password or development_password(institution)})
         existing = set(await client.list_topics())

@@ -17,6 +17,7 @@ from services.console import oidc, web
 from services.console.api import ApiError
 from services.console.session import COOKIE, User
 from services.kit.auth import ROLES, AuthSettings
+from services.kit.ratelimit import client_address
 from services.kit.settings import Environment
 from services.kit.tokens import issue
 
@@ -118,7 +119,10 @@ def router() -> APIRouter:
         c = web.console(request)
         body = {"institution_id": institution, "username": username, "password": password}
         try:
-            granted = await c.coordination(None).post("/v1/institution/sessions", body)
+            coordination = c.coordination(None)
+            # Wrong passwords are limited per person's address (where coordination believes the console)
+            coordination.headers["X-Forwarded-For"] = client_address(request)
+            granted = await coordination.post("/v1/institution/sessions", body)
         except ApiError as exc:
             error = "wrong_password" if exc.status in (401, 422) else "unavailable"
             status = 401 if exc.status in (401, 422) else exc.status

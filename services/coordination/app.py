@@ -120,7 +120,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     app = create_app(title="Stopline coordination API", health=health, liveness=liveness, lifespan=lifespan)
     officer = officer_dependency(verifier)
     app.include_router(
-        institution_sessions_router(committed_session, ttl_s=settings.institution_session_ttl_s)
+        institution_sessions_router(sessions, committed_session, ttl_s=settings.institution_session_ttl_s)
     )
     deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)
     for router in (

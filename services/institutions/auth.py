@@ -30,7 +30,6 @@ def institution_dependency(
     async def caller(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Caller:
-        address = guard.before(request)
         try:
             if (
                 creds is not None
@@ -45,9 +44,9 @@ def institution_dependency(
                 who = await verifier.verify(creds.credentials)
                 credential = parse_key(creds.credentials)[0]
         except NotAuthenticated:
-            guard.failed(address)
             if on_reject is not None:
                 on_reject()
+            guard.failed(request)
             raise
         guard.succeeded(credential)
         return who

@@ -2,10 +2,12 @@
 
     python -m services.institutions.cli create bank-a --kind bank --name "Bank A"
     python -m services.institutions.cli issue-key bank-a
+    python -m services.institutions.cli revoke-key bank-a 0123456789ab   # the key id: slk_<key id>.…
     python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/stopline [--no-kafka]
     python -m services.institutions.cli add-user bank-a li.na        # a person who signs in to the console
     python -m services.institutions.cli set-password bank-a li.na    # reads the new password on stdin
-    python -m services.institutions.cli delivery bank-a --webhook URL --rotate-secret [--overlap-days 7]
+    python -m services.institutions.cli disable-user bank-a li.na    # ends the user's sessions too
+    python -m services.institutions.cli delivery bank-a --rotate-secret [--overlap-days 7] [--force]
     python -m services.institutions.cli reseal [bank-a ...]   # after STOPLINE_SECRETS_KEY changed
 
 The key (and a new user's password) is printed once on stdout and only its hash is stored. `delivery`
@@ -37,6 +39,7 @@ async def _run(args: argparse.Namespace) -> str:
                     webhook_url=args.webhook,
                     rotate_secret=args.rotate_secret,
                     overlap=timedelta(days=args.overlap_days),
+                    force=args.force,
                 )
                 return secret or "(webhook secret unchanged)"
             if args.command == "reseal":
@@ -51,7 +54,13 @@ async def _run(args: argparse.Namespace) -> str:
                 await users.set_password(
                     session, institution_id=args.id, username=args.username, password=password
                 )
-                return "(password set)"
+                return "(password set; the user's open sessions ended)"
+            if args.command == "disable-user":
+                await users.disable_user(session, institution_id=args.id, username=args.username)
+                return "(user disabled; their open sessions ended)"
+            if args.command == "revoke-key":
+                await credentials.revoke_key(session, institution_id=args.id, key_id=args.key_id)
+                return "(key revoked)"
             if args.command == "create":
                 await credentials.create_institution(
                     session, institution_id=args.id, kind=args.kind, name=args.name or args.id
@@ -70,11 +79,19 @@ def main() -> None:
     create.add_argument("--name")
     issue = sub.add_parser("issue-key", help="print a new API key for an existing institution")
     issue.add_argument("id")
+    revoke = sub.add_parser("revoke-key", help="revoke an API key (refused by the services within 30 s)")
+    revoke.add_argument("id")
+    revoke.add_argument("key_id", help="the 12 hex digits after `slk_` in the key")
     chan = sub.add_parser("delivery", help="set how instructions reach the institution")
     chan.add_argument("id")
     chan.add_argument("--webhook", help="URL that receives signed instruction webhooks")
     chan.add_argument("--no-kafka", action="store_true", help="do not publish to instructions.<id>")
-    chan.add_argument("--rotate-secret", action="store_true", help="make a new webhook signing secret")
+    chan.add_argument(
+        "--rotate-secret", action="store_true", help="make a new webhook signing secret (keeps the webhook)"
+    )
+    chan.add_argument(
+        "--force", action="store_true", help="rotate even while the previous secret still signs (drops it)"
+    )
     chan.add_argument(
         "--overlap-days",
         type=float,
@@ -87,7 +104,8 @@ def main() -> None:
     reseal.add_argument("ids", nargs="*", help="only these institutions (default: every one)")
     for name, what in (
         ("add-user", "add a person who answers instructions in the console; prints the password"),
-        ("set-password", "set a user's password, read from standard input"),
+        ("set-password", "set a user's password, read from standard input; ends their open sessions"),
+        ("disable-user", "stop a user signing in and end their open sessions"),
     ):
         user = sub.add_parser(name, help=what)
         user.add_argument("id")

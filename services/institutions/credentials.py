@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.institutions.models import ApiCredential, Institution
+from services.kit.audit import service as audit
 from services.kit.errors import Conflict, InvalidInput, NotAuthenticated
-from streams.schemas.events import SOURCES
+from streams.schemas.events import SOURCES, institution_id_problem
+
+log = logging.getLogger(__name__)
 
 PREFIX = "slk_"
 KEY_ID = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6), as issue_key makes them
 UNKNOWN_TTL_S = 10.0
 UNKNOWN_MAX = 10_000
+ADMINISTRATOR = audit.Actor("institutions-cli", "system", "stopline")  # who acts through the CLI
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ async def create_institution(
 ) -> Institution:
     if kind not in SOURCES:
         raise InvalidInput(f"kind must be one of {', '.join(SOURCES)}")
+    if problem := institution_id_problem(institution_id):
+        raise InvalidInput(f"institution id {problem}", details=[{"field": "id", "reason": problem}])
     if await session.get(Institution, institution_id) is not None:
         raise Conflict(f"institution {institution_id} exists")
     institution = Institution(id=institution_id, kind=kind, name=name)
@@ -71,6 +79,26 @@ async def issue_key(session: AsyncSession, *, institution_id: str) -> str:
     session.add(ApiCredential(key_id=key_id, institution_id=institution_id, secret_sha256=sha256(secret)))
     await session.flush()
     return f"{PREFIX}{key_id}.{secret}"
+
+
+async def revoke_key(session: AsyncSession, *, institution_id: str, key_id: str) -> None:
+    """Revoke one of an institution's keys (rotation: issue a new key, switch to it, revoke the old one);
+    the services refuse it within their cache's lifetime (`CredentialVerifier.ttl_s`)."""
+    revoked = await session.execute(
+        update(ApiCredential)
+        .where(
+            ApiCredential.key_id == key_id,
+            ApiCredential.institution_id == institution_id,
+            ApiCredential.revoked_at.is_(None),
+        )
+        .values(revoked_at=datetime.now(UTC))
+    )
+    if revoked.rowcount == 0:  # type: ignore[attr-defined]
+        raise InvalidInput(f"no unrevoked key {key_id} of {institution_id}")
+    await audit.record(
+        session, actor=ADMINISTRATOR, action="api_key.revoked", entity_type="api_key", entity_id=key_id
+    )
+    log.info("api key revoked", extra={"fields": {"institution": institution_id, "key_id": key_id}})
 
 
 class CredentialVerifier:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.models import Institution
-from services.kit.errors import InvalidInput
+from services.kit.errors import Conflict, InvalidInput
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 
@@ -50,11 +50,24 @@ async def configure(
     rotate_secret: bool = False,
     sealer: Sealer | None = None,
     overlap: timedelta = ROTATION_OVERLAP,
+    force: bool = False,
 ) -> str | None:
-    """Set the channels; returns the webhook signing secret when one is (newly) made, else None."""
+    """Set the channels; returns the webhook signing secret when one is (newly) made, else None. A rotation
+    without a URL keeps the webhook's; one while the previous secret still signs needs `force`."""
+    now = datetime.now(UTC)
     institution = await session.get(Institution, institution_id, with_for_update=True)
     if institution is None:
         raise InvalidInput(f"no institution {institution_id}")
+    if rotate_secret and webhook_url is None:
+        webhook_url = institution.webhook_url  # a rotation keeps the webhook it rotates the secret of
+    if rotate_secret and webhook_url is None:
+        raise InvalidInput("no webhook to rotate the secret of: give --webhook")
+    in_overlap = institution.webhook_previous_until is not None and institution.webhook_previous_until > now
+    if rotate_secret and in_overlap and not force:
+        raise Conflict(
+            f"the previous secret still signs until {institution.webhook_previous_until:%Y-%m-%d %H:%M} UTC;"
+            " another rotation now would drop the secret the institution may still hold (force to do so)"
+        )
     if webhook_url is not None and (problem := _url_problem(webhook_url)):
         raise InvalidInput(f"webhook_url {problem}", details=[{"field": "webhook_url", "reason": problem}])
     if not kafka and webhook_url is None:
@@ -70,7 +83,7 @@ async def configure(
         secret = "whsec_" + secrets.token_urlsafe(32)
         if institution.webhook_secret_sealed is not None:
             institution.webhook_previous_sealed = institution.webhook_secret_sealed
-            institution.webhook_previous_until = datetime.now(UTC) + overlap
+            institution.webhook_previous_until = now + overlap
         institution.webhook_secret_sealed = seal_secret(sealer or secrets_sealer(), institution_id, secret)
     await session.flush()
     return secret

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.institutions import users
+from services.kit.db import unit_of_work
 from services.kit.errors import NotAuthenticated, TooManyRequests
-from services.kit.ratelimit import RateLimitSettings, per_minute
+from services.kit.ratelimit import RateLimitSettings, client_address, per_minute
 from streams.schemas.events import InstitutionId
 
 _bearer = HTTPBearer(auto_error=False)
@@ -32,30 +33,31 @@ class Granted(BaseModel):
     expires_at: datetime
 
 
-def router(session_dep: Callable[..., Any], *, ttl_s: float) -> APIRouter:
+def router(
+    sessions: async_sessionmaker[AsyncSession], session_dep: Callable[..., Any], *, ttl_s: float
+) -> APIRouter:
+    """`sessions` for the sign-in, which holds no connection while it checks a password; `session_dep`
+    (the request's unit of work) for the sign-out."""
     api = APIRouter(prefix="/v1/institution/sessions", tags=["institution"])
     Session = Annotated[AsyncSession, Depends(session_dep)]
-    # Wrong passwords are limited per account: people sign in through the console, so one client address
-    # stands for all of them and a limit per address would lock everyone out with one guesser.
-    failures = per_minute(RateLimitSettings().auth_failures_per_min)
+    limits = RateLimitSettings()
+    guard = SignInGuard(limits)
+    checks = users.PasswordChecks(limits.password_checks)
 
     @api.post("", response_model=Granted, status_code=201, summary="An institution user signs in")
-    async def sign_in(body: SignIn, session: Session) -> Granted:
-        account = f"{body.institution_id}/{body.username}"
-        wait = failures.wait(account)
-        if wait is not None:
-            raise TooManyRequests("too many wrong passwords for this user", retry_after_s=math.ceil(wait))
-        try:
-            token, ends = await users.sign_in(
-                session,
-                institution_id=body.institution_id,
-                username=body.username,
-                password=body.password,
-                ttl_s=ttl_s,
-            )
-        except NotAuthenticated:
-            failures.retry_after(account)
-            raise
+    async def sign_in(body: SignIn, request: Request) -> Granted:
+        attempt = guard.before(request, f"{body.institution_id}/{body.username}")
+        with checks.admitted():
+            async with sessions() as session:  # a read: the connection goes back before the hash
+                found = await users.account(
+                    session, institution_id=body.institution_id, username=body.username
+                )
+            checked = await users.checked(body.password, found)
+        if checked is None:
+            guard.failed(attempt)
+            raise NotAuthenticated(users.WRONG)
+        async with unit_of_work(sessions) as session:
+            token, ends = await users.open_session(session, checked=checked, ttl_s=ttl_s)
         return Granted(token=token, expires_at=ends)
 
     @api.delete("/current", status_code=204, summary="Sign out: the session token stops working at once")
@@ -67,3 +69,28 @@ def router(session_dep: Callable[..., Any], *, ttl_s: float) -> APIRouter:
         await users.sign_out(session, raw=creds.credentials)
 
     return api
+
+
+class SignInGuard:
+    """Wrong passwords are limited per account and client address (a guesser elsewhere cannot lock a
+    user out) and per client address (one address cannot try many accounts)."""
+
+    def __init__(self, settings: RateLimitSettings) -> None:
+        self.accounts = per_minute(settings.auth_failures_per_min)
+        self.addresses = per_minute(settings.auth_failures_per_min)
+
+    def before(self, request: Request, account: str) -> tuple[str, str]:
+        address = client_address(request)
+        for limiter, key, what in (
+            (self.addresses, address, "too many wrong passwords from this address"),
+            (self.accounts, f"{account} {address}", "too many wrong passwords for this user"),
+        ):
+            wait = limiter.wait(key)
+            if wait is not None:
+                raise TooManyRequests(what, retry_after_s=math.ceil(wait))
+        return address, f"{account} {address}"
+
+    def failed(self, attempt: tuple[str, str]) -> None:
+        address, account = attempt
+        self.addresses.retry_after(address)
+        self.accounts.retry_after(account)

@@ -6,23 +6,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.institutions.credentials import Caller, sha256
+from services.institutions.credentials import ADMINISTRATOR, Caller, sha256
 from services.institutions.models import Institution, InstitutionSession, InstitutionUser
-from services.kit.errors import Conflict, InvalidInput, NotAuthenticated
+from services.kit.audit import service as audit
+from services.kit.errors import Conflict, InvalidInput, NotAuthenticated, Unavailable
+
+log = logging.getLogger(__name__)
 
 PREFIX = "sls_"
 ACTOR_MAX = 120  # the audit trail's actor column
 # scrypt at 2**14 × 8: ~16 MB and some tens of ms per check, the cost the standard library recommends.
 N, R, P = 2**14, 8, 1
 # Spent on unknown users too, so a failed sign-in takes as long whether or not the name exists.
+WRONG = "wrong institution, user name or password"
 _DUMMY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 86 + "=="
 
 
@@ -75,38 +83,133 @@ async def add_user(session: AsyncSession, *, institution_id: str, username: str)
 
 
 async def set_password(session: AsyncSession, *, institution_id: str, username: str, password: str) -> None:
-    """Set a user's password (the institution's administrator, through the CLI)."""
+    """Set a user's password (the institution's administrator, through the CLI) and end the user's open
+    sessions: a password is reset because the old one may be known, and so may its sessions be."""
     if len(password) < 10:
         raise InvalidInput("a password has at least 10 characters")
-    result = await session.execute(
+    user_id = await _user_id(session, institution_id=institution_id, username=username)
+    await session.execute(
         update(InstitutionUser)
-        .where(InstitutionUser.institution_id == institution_id, InstitutionUser.username == username)
+        .where(InstitutionUser.id == user_id)
         .values(password_hash=hash_password(password))
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    ended = await _end_sessions(session, user_id)
+    await _record(session, "institution_user.password_set", institution_id, username, ended)
+
+
+async def disable_user(session: AsyncSession, *, institution_id: str, username: str) -> None:
+    """Stop a user signing in and end their open sessions at once (a person who left, a leaked password)."""
+    user_id = await _user_id(session, institution_id=institution_id, username=username)
+    await session.execute(
+        update(InstitutionUser)
+        .where(InstitutionUser.id == user_id, InstitutionUser.disabled_at.is_(None))
+        .values(disabled_at=datetime.now(UTC))
+    )
+    ended = await _end_sessions(session, user_id)
+    await _record(session, "institution_user.disabled", institution_id, username, ended)
+
+
+async def _user_id(session: AsyncSession, *, institution_id: str, username: str) -> int:
+    found = await session.scalar(
+        select(InstitutionUser.id).where(
+            InstitutionUser.institution_id == institution_id, InstitutionUser.username == username
+        )
+    )
+    if found is None:
         raise InvalidInput(f"no user {username} of {institution_id}")
+    return found
 
 
-async def sign_in(
-    session: AsyncSession, *, institution_id: str, username: str, password: str, ttl_s: float
-) -> tuple[str, datetime]:
-    """A new session token and its end; a wrong institution, name or password is refused alike."""
+async def _end_sessions(session: AsyncSession, user_id: int) -> int:
+    ended = await session.execute(
+        update(InstitutionSession)
+        .where(InstitutionSession.user_id == user_id, InstitutionSession.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )
+    return ended.rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+async def _record(session: AsyncSession, action: str, institution_id: str, username: str, ended: int) -> None:
+    name = f"{institution_id}/{username}"
+    await audit.record(
+        session,
+        actor=ADMINISTRATOR,
+        action=action,
+        entity_type="institution_user",
+        entity_id=name,
+        after={"sessions_ended": ended},
+    )
+    log.info(action, extra={"fields": {"user": name, "sessions_ended": ended}})
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a sign-in checks a password against, read before the check so that no database connection
+    waits on the hash."""
+
+    user_id: int
+    password_hash: str
+
+
+async def account(session: AsyncSession, *, institution_id: str, username: str) -> Account | None:
     row = (
         await session.execute(
-            select(InstitutionUser).where(
+            select(InstitutionUser.id, InstitutionUser.password_hash).where(
                 InstitutionUser.institution_id == institution_id,
                 InstitutionUser.username == username,
                 InstitutionUser.disabled_at.is_(None),
             )
         )
-    ).scalar_one_or_none()
-    ok = await asyncio.to_thread(check_password, password, row.password_hash if row else _DUMMY)
-    if row is None or not ok:
-        raise NotAuthenticated("wrong institution, user name or password")
+    ).one_or_none()
+    return None if row is None else Account(user_id=row[0], password_hash=row[1])
+
+
+class PasswordChecks:
+    """Admits at most `limit` sign-ins at once (each reads the account, then holds a thread, ~16 MB and
+    some tens of ms of CPU for its scrypt check); one more is Unavailable (503, Retry-After) at once
+    rather than queued without bound, before it takes a database connection."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        if self.running >= self.limit:
+            raise Unavailable("too many sign-ins at once; retry in a moment")
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+
+
+async def checked(password: str, found: Account | None) -> Account | None:
+    """`found` when it exists and `password` is its password, else None; as slow either way."""
+    ok = await asyncio.to_thread(check_password, password, found.password_hash if found else _DUMMY)
+    return found if ok else None
+
+
+async def open_session(session: AsyncSession, *, checked: Account, ttl_s: float) -> tuple[str, datetime]:
+    """A new session token for an account whose password was just checked, and its end; refused if the
+    user was disabled or given another password meanwhile."""
+    still = await session.scalar(
+        select(InstitutionUser.id)
+        .where(
+            InstitutionUser.id == checked.user_id,
+            InstitutionUser.password_hash == checked.password_hash,
+            InstitutionUser.disabled_at.is_(None),
+        )
+        .with_for_update()
+    )
+    if still is None:
+        raise NotAuthenticated(WRONG)
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     ends = datetime.now(UTC) + timedelta(seconds=ttl_s)
     session.add(
-        InstitutionSession(token_id=token_id, user_id=row.id, secret_sha256=sha256(secret), expires_at=ends)
+        InstitutionSession(
+            token_id=token_id, user_id=checked.user_id, secret_sha256=sha256(secret), expires_at=ends
+        )
     )
     await session.flush()
     return f"{PREFIX}{token_id}.{secret}", ends
@@ -120,7 +223,13 @@ def _parse(raw: str) -> tuple[str, str]:
 
 
 async def sign_out(session: AsyncSession, *, raw: str) -> None:
-    token_id, _ = _parse(raw)
+    """End the session `raw` names, if `raw` carries its secret (an ended one is left as it is)."""
+    token_id, secret = _parse(raw)
+    digest = await session.scalar(
+        select(InstitutionSession.secret_sha256).where(InstitutionSession.token_id == token_id)
+    )
+    if digest is None or not hmac.compare_digest(digest, sha256(secret)):
+        raise NotAuthenticated("unknown session token")
     await session.execute(
         update(InstitutionSession)
         .where(InstitutionSession.token_id == token_id, InstitutionSession.ended_at.is_(None))

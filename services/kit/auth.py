@@ -143,13 +143,12 @@ def officer_dependency(
     async def current_officer(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Officer:
-        address = guard.before(request)
         try:
             if creds is None:
                 raise NotAuthenticated("missing bearer token")
             officer = await verifier.verify(creds.credentials)
         except NotAuthenticated:
-            guard.failed(address)
+            guard.failed(request)
             raise
         guard.succeeded(f"officer:{officer.subject}")
         return officer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
 from fastapi import Depends, FastAPI, Request
@@ -19,6 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.kit import errors, outages
 from services.kit.inputs import refuse_unstorable
 from services.kit.logging import log_fields
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from services.kit.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -278,5 +283,18 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
     app = build(common, settings)
     freeze_startup()
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
-    Server(config).run()
+    Server(server_config(app, settings, common)).run()
+
+
+def server_config(app: ASGIApp, settings: Any, common: CommonSettings) -> uvicorn.Config:
+    """uvicorn's configuration of a service: its host and port, no access log, the proxies it believes."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        forwarded_allow_ips=common.forwarded_allow_ips,
+    )

@@ -30,6 +30,12 @@ class RateLimitSettings(Settings):
         30.0, gt=0, description="answers a minute per client address and per answer link"
     )
     receipts_per_s: float = Field(500.0, gt=0, description="delivery receipts a second per client address")
+    password_checks: int = Field(
+        8,
+        gt=0,
+        description="sign-ins checking a password at once, per process (each some tens of ms of CPU); "
+        "more are answered 503 with Retry-After",
+    )
 
 
 class RateLimiter:
@@ -73,22 +79,18 @@ class RateLimiter:
 
 class AuthGuard:
     """The limits of an authentication path: requests per credential, and failed attempts per client
-    address (an address out of failures is refused before its next credential is even looked up)."""
+    address. A credential that verifies is taken whatever its address's failures (many clients may share
+    one address behind a proxy, and the secrets are too long to guess); a failure past the address's
+    budget is answered 429 instead of 401."""
 
     def __init__(self, settings: RateLimitSettings | None = None) -> None:
         settings = settings or RateLimitSettings()
         self.credentials = RateLimiter(per_s=settings.credential_per_s, burst=2 * settings.credential_per_s)
         self.failures = per_minute(settings.auth_failures_per_min)
 
-    def before(self, request: Request) -> str:
-        address = client_address(request)
-        wait = self.failures.wait(address)
-        if wait is not None:
-            raise TooManyRequests("too many failed authentications", retry_after_s=math.ceil(wait))
-        return address
-
-    def failed(self, address: str) -> None:
-        self.failures.retry_after(address)
+    def failed(self, request: Request) -> None:
+        """Count a failed authentication; raises TooManyRequests when its address is out of failures."""
+        self.failures.take(client_address(request), "failed authentications")
 
     def succeeded(self, credential: str) -> None:
         self.credentials.take(credential, "requests with this credential")

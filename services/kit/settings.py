@@ -101,6 +101,11 @@ class CommonSettings(Settings):
         "`python -m services.institutions.cli reseal` seals it under the current key",
     )
     log_level: str = Field("INFO", description="log level")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="addresses (comma-separated, CIDR allowed, `*` for any) of the proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed: the client address the rate limits key on",
+    )
     event_max_ahead_s: float = Field(
         300.0,
         gt=0,

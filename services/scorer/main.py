@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from models.artifact import ArtifactError
 from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import create_app, group_health, task_health
+from services.kit.http import create_app, group_health, server_config, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -239,9 +239,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
-    server = _QuietServer(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
-    )
+    server = _QuietServer(server_config(app, settings, common))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,7 +24,20 @@ from pydantic import (
 
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
 Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
-InstitutionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="institution id")]
+INSTITUTION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
+InstitutionId = Annotated[str, Field(pattern=INSTITUTION_ID_PATTERN, description="institution id")]
+RESERVED_PREFIX = "stopline"  # no institution id may start with it: the services' Kafka principals do
+
+
+def institution_id_problem(institution_id: str) -> str | None:
+    """Why `institution_id` cannot name an institution (its events, topics and Kafka principal), if not."""
+    if not re.fullmatch(INSTITUTION_ID_PATTERN, institution_id):
+        return "2 to 40 lower-case letters, digits and hyphens, starting with a letter or digit"
+    if institution_id.startswith(RESERVED_PREFIX):
+        return f"ids starting with {RESERVED_PREFIX!r} are reserved"
+    return None
+
+
 # Amounts travel as decimal strings (a JSON number would pass through a binary float): "48000.00". The
 # published pattern and the checks below accept the same strings (the range is Field's, with its message).
 AMOUNT_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,11}(\.[0-9]{1,2})?)$"

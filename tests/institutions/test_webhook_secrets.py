@@ -15,7 +15,7 @@ from services.coordination.delivery import signing
 from services.institutions import delivery
 from services.institutions.models import Institution
 from services.kit.db import unit_of_work
-from services.kit.errors import InvalidInput
+from services.kit.errors import Conflict, InvalidInput
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from tests import factories as f
@@ -129,3 +129,22 @@ async def test_a_webhook_url_the_relay_could_never_post_to_is_refused_and_nothin
     async with sessions() as session:
         institution = await session.get(Institution, ident)
         assert institution.webhook_url is None and institution.webhook_secret_sealed is None
+
+
+async def test_a_rotation_without_a_url_keeps_the_webhook_and_a_second_one_in_the_overlap_needs_force(
+    sessions,
+):
+    ident, _ = await f.institution(sessions, "bank")
+    first = await _configure(sessions, ident)
+    async with unit_of_work(sessions) as session:
+        second = await delivery.configure(
+            session, institution_id=ident, kafka=False, webhook_url=None, rotate_secret=True
+        )
+    async with sessions() as session:
+        assert (await session.get(Institution, ident)).webhook_url == URL
+    assert await _secrets(sessions, ident, datetime.now(UTC)) == [second, first]
+    with pytest.raises(Conflict, match="previous secret still signs"):
+        await _configure(sessions, ident, rotate_secret=True)
+    assert await _secrets(sessions, ident, datetime.now(UTC)) == [second, first]  # nothing changed
+    third = await _configure(sessions, ident, rotate_secret=True, force=True)
+    assert await _secrets(sessions, ident, datetime.now(UTC)) == [third, second]

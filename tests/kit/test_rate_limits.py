@@ -4,7 +4,9 @@ database lookup each)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -54,7 +56,10 @@ def test_memory_is_bounded_whatever_the_keys():
 
 
 @pytest.mark.integration
-async def test_failed_authentications_are_limited_per_address(infra: Infra, sessions, monkeypatch):
+async def test_failed_authentications_are_limited_per_address_not_a_valid_key_behind_it(
+    infra: Infra, sessions, monkeypatch
+):
+    """Banks behind one proxy share its address: a guesser there must not lock their valid keys out."""
     monkeypatch.setenv("STOPLINE_RATE_AUTH_FAILURES_PER_MIN", "3")
     _, telecom = await f.institution(sessions, "telecom")
     app = build_blocklist(infra.common)
@@ -63,7 +68,7 @@ async def test_failed_authentications_are_limited_per_address(infra: Infra, sess
         for _ in range(3):
             assert (await attacker.get("/v1/blocklist", headers=bad)).status_code == 401
         _limited(await attacker.get("/v1/blocklist", headers=bad))
-        _limited(await attacker.get("/v1/blocklist", headers=telecom))  # refused before any lookup
+        assert (await attacker.get("/v1/blocklist", headers=telecom)).status_code == 200
         assert (await other.get("/v1/blocklist", headers=telecom)).status_code == 200
 
 
@@ -128,5 +133,53 @@ async def test_wrong_passwords_are_limited_per_account(infra: Infra, sessions, m
             wrong = await client.post("/v1/institution/sessions", json=attempt("li.na", "guess"))
             assert wrong.status_code == 401
         _limited(await client.post("/v1/institution/sessions", json=attempt("li.na", password)))
-        granted = await client.post("/v1/institution/sessions", json=attempt("wang.fang", other))
+    async with _client(app, "198.51.100.9") as elsewhere:  # the guesser cannot lock li.na out elsewhere
+        granted = await elsewhere.post("/v1/institution/sessions", json=attempt("li.na", password))
         assert granted.status_code == 201, granted.text
+        granted = await elsewhere.post("/v1/institution/sessions", json=attempt("wang.fang", other))
+        assert granted.status_code == 201, granted.text
+
+
+@pytest.mark.integration
+async def test_wrong_passwords_are_limited_per_address_across_accounts(infra: Infra, sessions, monkeypatch):
+    monkeypatch.setenv("STOPLINE_RATE_AUTH_FAILURES_PER_MIN", "3")
+    institution, _ = await f.institution(sessions, "bank")
+    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+    async with _client(app) as attacker:
+        for i in range(3):
+            wrong = await attacker.post(
+                "/v1/institution/sessions",
+                json={"institution_id": institution, "username": f"guess-{i}", "password": "password1"},
+            )
+            assert wrong.status_code == 401
+        _limited(
+            await attacker.post(
+                "/v1/institution/sessions",
+                json={"institution_id": institution, "username": "guess-9", "password": "password1"},
+            )
+        )
+
+
+@pytest.mark.integration
+async def test_a_sign_in_flood_neither_stalls_the_officers_routes_nor_queues_without_bound(
+    infra: Infra, sessions
+):
+    """Each sign-in checks a password for tens of ms in a thread: no database connection waits on it,
+    and past `STOPLINE_RATE_PASSWORD_CHECKS` at once the answer is 503 with Retry-After."""
+    institution, _ = await f.institution(sessions, "bank")
+    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+    body = {"institution_id": institution, "username": "nobody", "password": "password1"}
+    async with _client(app) as attacker, _client(app, "198.51.100.9") as police:
+        officer = f.officer()
+        flood = [
+            asyncio.create_task(attacker.post("/v1/institution/sessions", json=body)) for _ in range(150)
+        ]
+        await asyncio.sleep(0.3)
+        started = time.perf_counter()
+        answer = await police.get("/v1/alerts", headers=officer)
+        waited = time.perf_counter() - started
+        answers = await asyncio.gather(*flood)
+    assert answer.status_code == 200 and waited < 1.0, waited
+    busy = [r for r in answers if r.status_code == 503]
+    assert busy and all(int(r.headers["Retry-After"]) >= 1 for r in busy)
+    assert {r.status_code for r in answers} <= {401, 429, 503}

@@ -99,6 +99,8 @@ app.kubernetes.io/name: {{ .name }}
   value: {{ .Values.environment | quote }}
 - name: STOPLINE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+- name: STOPLINE_FORWARDED_ALLOW_IPS
+  value: {{ .Values.forwardedAllowIps | quote }}
 - name: STOPLINE_KAFKA_BOOTSTRAP
   value: {{ required "kafka.bootstrap is required" .Values.kafka.bootstrap | quote }}
 - name: STOPLINE_KAFKA_SECURITY_PROTOCOL
