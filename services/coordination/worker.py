@@ -40,9 +40,9 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     taskdump.install()  # SIGUSR1 logs what every task waits on
-    loopwatch.start()  # logs where the loop is when it stops turning
     await relay.start()
     scheduler.start()
+    loopwatch.start()  # started: logs where the loop is when it stops turning
     consuming = asyncio.create_task(runner.run())
     try:
         await stop.wait()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
+import sqlalchemy.orm
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -276,12 +277,17 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
     class Server(uvicorn.Server):
         async def serve(self, sockets: Any = None) -> None:
             taskdump.install()  # SIGUSR1 logs what every task waits on
-            loopwatch.start()  # logs where the loop is when it stops turning
             await super().serve(sockets)
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            loopwatch.start()  # serving: logs where the loop is when it stops turning
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
     app = build(common, settings)
+    # The first query would configure the mappers: a second of CPU with the loop held on a busy host.
+    sqlalchemy.orm.configure_mappers()
     freeze_startup()
     Server(server_config(app, settings, common)).run()
 

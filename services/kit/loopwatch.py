@@ -3,7 +3,8 @@
 A loop held by synchronous work answers no probe, heartbeat or request meanwhile, and a liveness kill shows
 only where the loop was at its end. The watch thread logs where the loop's thread is once the loop has not
 turned for `STALL_S` (code locations only: no values, so no personal data), and how long the stall lasted
-when it turns again (`stopline_event_loop_stall_seconds`).
+when it turns again (`stopline_event_loop_stall_seconds`). Started once the service has started: its
+start-up (imports, the model, restoring state) holds the loop by design.
 
 A process stopped as a whole (SIGSTOP), starved of CPU, or held by native code that keeps the GIL stops this
 thread too, so its own sleep overruns: that time is counted as a pause

@@ -227,7 +227,6 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     scorer.collections = pace_full_collections(settings.gc_full_interval_seconds)
     taskdump.install()  # SIGUSR1 logs what every task waits on
-    loopwatch.start()  # logs where the loop is when it stops turning
     try:
         await scorer.start()
     except TopicLayoutError as exc:
@@ -239,6 +238,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
+    loopwatch.start()  # started (the model loaded, the state restored): logs where a stalled loop is
     server = _QuietServer(server_config(app, settings, common))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
