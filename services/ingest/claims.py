@@ -196,7 +196,11 @@ class Claims:
             async with unit_of_work(self.sessions) as session:
                 until = datetime.now(UTC) + timedelta(seconds=LEASE_S)
                 await repository.renew(
-                    session, institution_id=claim.caller.institution_id, event_ids=ids, until=until
+                    session,
+                    institution_id=claim.caller.institution_id,
+                    event_ids=ids,
+                    received_at=claim.received_at,
+                    until=until,
                 )
         except Exception:  # noqa: BLE001 - the database may be down; the lease then lapses
             log.warning("claim lease not renewed", extra=log_fields(events=len(ids)))
@@ -232,6 +236,7 @@ class Claims:
                     institution_id=claim.caller.institution_id,
                     accepted=accepted_ids,
                     released=[i for i in claim.records if i not in accepted_ids],
+                    received_at=claim.received_at,
                 )
         except Exception:  # noqa: BLE001 - left to the sweeper, which decides from Kafka itself
             log.warning("claims not settled; the sweeper will", extra=log_fields(events=len(claim.records)))
@@ -283,6 +288,7 @@ class Claims:
                 institution_id=institution_id,
                 accepted=found,
                 released=[i for i in ids if i not in found],
+                received_at=None,  # the rows locked above
             )
         log.info(
             "lapsed claims settled from Kafka",

@@ -53,8 +53,13 @@ async def forget_before(session: AsyncSession, *, cutoff: datetime, limit: int) 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _ids(institution_id: str, event_ids: Iterable[str]) -> ColumnElement[bool]:
-    return and_(IngestedEvent.institution_id == institution_id, IngestedEvent.event_id.in_(list(event_ids)))
+def _ids(
+    institution_id: str, event_ids: Iterable[str], received_at: datetime | None = None
+) -> ColumnElement[bool]:
+    """The rows of these ids; with `received_at`, only those of the claim made then (a claim that lapsed and
+    was released may have been claimed again, by another attempt, whose rows are not this claim's)."""
+    rows = and_(IngestedEvent.institution_id == institution_id, IngestedEvent.event_id.in_(list(event_ids)))
+    return rows if received_at is None else and_(rows, IngestedEvent.received_at == received_at)
 
 
 async def accepted_among(session: AsyncSession, *, institution_id: str, event_ids: Sequence[str]) -> set[str]:
@@ -66,29 +71,42 @@ async def accepted_among(session: AsyncSession, *, institution_id: str, event_id
 
 
 async def settle(
-    session: AsyncSession, *, institution_id: str, accepted: Iterable[str], released: Iterable[str]
+    session: AsyncSession,
+    *,
+    institution_id: str,
+    accepted: Iterable[str],
+    released: Iterable[str],
+    received_at: datetime | None,
 ) -> None:
-    """Claims in doubt become accepted (on Kafka) or are released (not on Kafka: a retry may send them)."""
+    """Claims in doubt become accepted (on Kafka) or are released (not on Kafka: a retry may send them):
+    those of the claim made at `received_at`, or (None) the rows the caller holds locked."""
     accepted, released = list(accepted), list(released)
     doubtful = IngestedEvent.pending_until.is_not(None)
     if accepted:
         await session.execute(
             update(IngestedEvent)
-            .where(_ids(institution_id, accepted), doubtful)
+            .where(_ids(institution_id, accepted, received_at), doubtful)
             .values(pending_until=None)
             .execution_options(synchronize_session=False)
         )
     if released:
-        await session.execute(delete(IngestedEvent).where(_ids(institution_id, released), doubtful))
+        await session.execute(
+            delete(IngestedEvent).where(_ids(institution_id, released, received_at), doubtful)
+        )
 
 
 async def renew(
-    session: AsyncSession, *, institution_id: str, event_ids: Sequence[str], until: datetime
+    session: AsyncSession,
+    *,
+    institution_id: str,
+    event_ids: Sequence[str],
+    received_at: datetime,
+    until: datetime,
 ) -> None:
-    """Extend the lease of claims whose delivery is still running."""
+    """Extend the lease of the claim made at `received_at`, whose delivery is still running."""
     await session.execute(
         update(IngestedEvent)
-        .where(_ids(institution_id, event_ids), IngestedEvent.pending_until.is_not(None))
+        .where(_ids(institution_id, event_ids, received_at), IngestedEvent.pending_until.is_not(None))
         .values(pending_until=until)
         .execution_options(synchronize_session=False)
     )

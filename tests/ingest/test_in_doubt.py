@@ -235,7 +235,7 @@ async def test_a_claim_released_just_after_a_retry_met_it_is_claimed_again_not_t
         if kw["institution_id"] == telecom and not released:
             async with unit_of_work(sessions) as other:  # the earlier attempt settles: nothing landed
                 await repository.settle(
-                    other, institution_id=telecom, accepted=(), released=[event["event_id"]]
+                    other, institution_id=telecom, accepted=(), released=[event["event_id"]], received_at=now
                 )
             released.append(event["event_id"])
         return fresh
@@ -284,3 +284,60 @@ async def _lease(sessions: Any, institution: str, event_id: str) -> Any:
     async with sessions() as s:
         row = await s.get(IngestedEvent, (institution, event_id))
         return None if row is None else row.pending_until
+
+
+async def test_a_late_read_back_settles_only_its_own_claim_not_a_retrys_newer_one(
+    infra, sessions, monkeypatch
+):
+    """A's producer gave up and A reads the topic back; meanwhile its lease lapses, the sweeper releases
+    the claim, and the client's retry claims and sends the event on C. A's read-back, taken before C's
+    send landed, finds nothing: it must not release C's claim, or the ledger forgets an event on Kafka
+    and a later retry sends it again."""
+    telecom, _ = await f.institution(sessions, "telecom")
+    caller = Caller(institution_id=telecom, kind="telecom")
+    (event,) = service.validate_events(
+        [f.call(f.phone(), start=f.minutes_ago(5), minutes=1)],
+        source="telecom",
+        bounds=infra.common.event_time_bounds(),
+    )
+    kafka = infra.kafka.as_principal("stopline-ingest")
+    producer = Producer(kafka, client_id="test-late-read-back")
+    await producer.start()
+    a, c, sweeper = (Claims(sessions, producer, kafka, topic_prefix=infra.prefix) for _ in range(3))
+    try:
+        claim_a, _ = await a._claim(caller, [event], None)
+        read, go_on = asyncio.Event(), asyncio.Event()
+        real = settle.landed
+
+        async def late(*args: Any, **kw: Any) -> set[str]:
+            found = await real(*args, **kw)  # A's attempt never reached Kafka: nothing found
+            read.set()
+            await go_on.wait()
+            return found
+
+        monkeypatch.setattr(claims_module, "landed", late)
+        gave_up = asyncio.get_running_loop().create_future()
+        gave_up.set_exception(RuntimeError("the producer gave up"))
+        following = asyncio.create_task(a._follow_up(claim_a, gave_up))
+        await read.wait()
+        monkeypatch.setattr(claims_module, "landed", real)
+        async with sessions() as s, s.begin():  # A's lease lapsed
+            row = await s.get(IngestedEvent, (telecom, event.event_id))
+            assert row is not None
+            row.pending_until = f.now() - timedelta(seconds=1)
+        await sweeper.sweep_once()
+        claim_c, duplicates = await c._claim(caller, [event], None)
+        assert list(claim_c.records) == [event.event_id] and not duplicates
+        delivery = await producer.enqueue(list(claim_c.records.values()))
+        go_on.set()
+        await following
+        await delivery
+        await c._settle(claim_c, accepted=claim_c.records)
+        async with sessions() as s:
+            row = await s.get(IngestedEvent, (telecom, event.event_id))
+        assert row is not None and row.pending_until is None
+        again = await c.accept(caller=caller, events=[event], answer_within_s=10)
+    finally:
+        await producer.stop()
+    assert (again.accepted, again.duplicates) == (0, [event.event_id])
+    assert await _copies(infra, {event.event_id}) == [event.event_id]
