@@ -24,7 +24,7 @@ from services.kit.errors import InvalidInput
 from services.kit.settings import CommonSettings
 from streams import acls, topics
 from streams.connection import connection
-from streams.consumer import Batch, ConsumerRunner
+from streams.consumer import Batch, ConsumerRunner, Landing
 from streams.dead_letter import dead_letter_record
 from streams.producer import Producer, Record
 from streams.schemas.events import EventBase
@@ -66,7 +66,7 @@ class Intake:
             self._kinds[institution] = found.kind
         return self._kinds[institution]
 
-    async def handle(self, batch: Batch) -> None:
+    async def handle(self, batch: Batch) -> Landing:
         refused: list[Record] = []
         accepted: dict[str, dict[str, EventBase]] = {}  # sender → event id → event (first of repeats)
         for tp, records in batch.items():
@@ -85,8 +85,9 @@ class Intake:
             # Waits as long as Kafka takes: the offsets are committed only once the events are accepted.
             caller = Caller(institution_id=sender, kind=self._kinds[sender])
             await self.claims.accept(caller=caller, events=list(events.values()), answer_within_s=None)
-        if refused:
-            await self.producer.send_all(refused)
+        # Not waited for here: a wait that timed out would have the batch retried and its letters sent again.
+        # The runner commits once Kafka has them (and stops if the producer gives them up).
+        return await self.producer.enqueue(refused) if refused else None
 
     def _check(self, value: bytes, sender: str, kind: str | None) -> tuple[EventBase | None, str, str]:
         """(the event, "", "") or (None, reason, detail)."""

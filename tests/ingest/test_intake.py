@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord, TopicPartition
 
-from services.ingest.intake import GROUP
+from services.ingest.claims import Claims
+from services.ingest.intake import GROUP, Intake
+from services.kit import outages
 from streams import keys, topics
 from streams.producer import Producer, Record
 from tests import factories as f
@@ -67,3 +70,42 @@ async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, 
         dict(r.headers)["reason"].decode() for r in dead if dict(r.headers)["source.topic"] == intake.encode()
     )
     assert reasons == ["forbidden_kind", "invalid", "wrong_sender"]
+
+
+async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(infra, sessions):
+    """A refused record's dead letter is handed to Kafka and landed by the runner before it commits: a
+    wait for it that ran out (Kafka slow) no longer has the whole batch retried and the letter sent again,
+    on a topic nothing deduplicates."""
+    bank, _ = await f.institution(sessions, "bank")
+    kafka = infra.kafka.as_principal("stopline-ingest")
+    producer = Producer(kafka, client_id="test-intake-dead-letters")
+    await producer.start()
+    intake_topic = topics.name(topics.intake_for(bank), infra.prefix)
+    bad = orjson.dumps({"institution": "someone-else", "received_at": None, "event": {}})
+    record = ConsumerRecord(
+        intake_topic, 0, 12345, 0, 0, keys.person_key(f.phone()), bad, None, 0, len(bad), ()
+    )
+    producer.timeout_s = 0.001  # any wait on Kafka runs out
+    try:
+        intake = Intake(
+            infra.common, sessions, producer, Claims(sessions, producer, kafka, topic_prefix=infra.prefix)
+        )
+        for _ in range(3):  # as the runner does: an outage is retried
+            try:
+                landing = await intake.handle({TopicPartition(intake_topic, 0): [record]})
+            except Exception as exc:  # noqa: BLE001 - only outages are retried
+                assert outages.unavailable(exc)
+                continue
+            assert landing is not None
+            await landing
+            break
+    finally:
+        await producer.stop()
+    letters = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
+    mine = [
+        r
+        for r in letters
+        if (dict(r.headers).get("source.topic"), dict(r.headers).get("source.offset"))
+        == (intake_topic.encode(), b"12345")
+    ]
+    assert len(mine) == 1
