@@ -86,6 +86,7 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
         lambda m: f"{_money(m['a'])}，是此人平时付款的{m['n']}倍",
     ),
     (re.compile(r"a large payment: (?P<a>[\d,]+ CNY)"), lambda m: f"大额付款：{_money(m['a'])}"),
+    (re.compile(r"the amount: (?P<a>[\d,]+ CNY)"), lambda m: f"付款金额：{_money(m['a'])}"),
     (
         re.compile(
             r"the payee account received money from (?P<p>1 person|\d+ different people) "

@@ -60,6 +60,7 @@ def test_every_reason_the_scorer_words_reads_in_mandarin():
         "the payee account is a known mule account",
         "the account received money from 14 different people in the last hour (96,000 CNY)",
         "it paid out 93% of it within 6 minutes to 3 account(s)",
+        "the amount: 856 CNY",
     }
     assert len(said) > 30
     untranslated = [s for s in said if LATIN.search(in_language(s, "zh").replace("SIM", ""))]

@@ -112,7 +112,7 @@ def test_a_fact_that_lowered_or_did_not_change_the_score_is_never_said() -> None
     recent = row(hours_since_sim_change=0.5, payee_new=1, amount_log10=math.log10(200))
     (reasons,) = explained(recent)
     assert not any("SIM" in r for r in reasons)  # -0.01: lowered, not raised
-    assert reasons == ["200 CNY went to a payee this person had never paid", "a large payment: 200 CNY"]
+    assert reasons == ["200 CNY went to a payee this person had never paid", "the amount: 200 CNY"]
 
 
 @pytest.mark.parametrize(
