@@ -93,7 +93,9 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         "measured on another: other people, another seed of every parameter of ordinary life (pace, "
         "amounts, strangers' calls, new payees), other institutions reporting nothing. Every choice "
         "(settings, calibration, the alert threshold) was made on a later slice of the training traffic; "
-        "the evaluation traffic decided nothing. They are not a measurement on real traffic.",
+        "in this run the evaluation traffic decided nothing. Across runs, features and constraints were "
+        "compared on the same evaluation world (its seed follows the training seed; docs/model.md), so "
+        "its figures carry that selection. They are not a measurement on real traffic.",
         "",
         "## Against the targets (evaluation traffic, the scorer's own code)",
         "",
