@@ -20,10 +20,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from aiokafka.errors import TopicAlreadyExistsError
-
 from streams import topics
-from streams.admin import admin_client, ensure_topics, new_topic, replication, wait_for_leaders
+from streams.admin import admin_client, create_missing, ensure_topics
 from streams.connection import KafkaConnection, development_password
 from streams.credentials import (
     GROUP,
@@ -186,15 +184,7 @@ async def provision_institution(
         raise ValueError(f"institution id {institution!r}: {problem}")
     async with admin_client(admin) as client:
         await upsert_users(client, {institution: password or development_password(institution)})
-        existing = set(await client.list_topics())
-        replicas = await replication(client, 30)
-        wanted = [t for t in topics.institution_topics(institution) if topics.name(t, prefix) not in existing]
-        if wanted:
-            try:
-                await client.create_topics([new_topic(t, prefix, replicas) for t in wanted])
-            except TopicAlreadyExistsError:
-                pass  # made concurrently: the end state is the same
-            await wait_for_leaders(client, {topics.name(t, prefix): t.partitions for t in wanted}, 30)
+        await create_missing(client, topics.institution_topics(institution), prefix, 30)
         await create_acls(client, institution_grants(institution, kind, prefix))
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from streams import topics
 from streams.connection import KafkaConnection
@@ -52,18 +52,53 @@ async def ensure_topics(kafka: KafkaConnection, prefix: str = "", timeout_s: flo
 
     async with admin_client(kafka, timeout_s) as admin:
         await asyncio.wait_for(create_acls(admin, service_grants(prefix)), timeout_s)
-        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
-        replicas = await replication(admin, timeout_s)
-        wanted = [
-            new_topic(t, prefix, replicas) for t in topics.ALL if topics.name(t, prefix) not in existing
-        ]
-        if wanted:
-            try:
-                await asyncio.wait_for(admin.create_topics(wanted), timeout_s)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another starter: the end state is the same
-            await wait_for_leaders(admin, {t.name: t.num_partitions for t in wanted}, timeout_s)
-        return [t.name for t in wanted]
+        return await create_missing(admin, topics.ALL, prefix, timeout_s)
+
+
+class TopicRefused(RuntimeError):
+    """Kafka refused to create topics (a policy, an authorisation, too few brokers for the replication)."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__(f"Kafka refused to create topics: {refused}")
+        self.refused = refused  # topic name -> Kafka's error
+
+
+async def create_missing(
+    admin: AIOKafkaAdminClient, wanted: Sequence[topics.Topic], prefix: str, timeout_s: float
+) -> list[str]:
+    """Create those of the topics that do not exist and wait for their leaders; return the names created
+    here. TopicRefused names each topic Kafka would not create, with its error (the others are made)."""
+    existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+    missing = [t for t in wanted if topics.name(t, prefix) not in existing]
+    if not missing:
+        return []
+    replicas = await replication(admin, timeout_s)
+    new = [new_topic(t, prefix, replicas) for t in missing]
+    created, refused = await _create(admin, new, timeout_s)
+    made = {t.name: t.num_partitions for t in new if t.name not in refused}
+    if made:
+        await wait_for_leaders(admin, made, timeout_s)
+    if refused:
+        raise TopicRefused(refused)
+    return created
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, new: list[NewTopic], timeout_s: float
+) -> tuple[list[str], dict[str, str]]:
+    """Ask Kafka for the topics; return those it created, and those it refused with its error. Kafka
+    answers each topic with an error code rather than failing the request; one that exists already (made
+    concurrently by another instance) is neither."""
+    response = await asyncio.wait_for(admin.create_topics(new, timeout_ms=int(timeout_s * 1000)), timeout_s)
+    created: list[str] = []
+    refused: dict[str, str] = {}
+    for name, code, *message in response.topic_errors:  # (topic, code, message): no message before v1
+        if code == 0:
+            created.append(name)
+        elif code != TopicAlreadyExistsError.errno:
+            error = for_code(code).__name__
+            refused[name] = f"{error}: {message[0]}" if message and message[0] else error
+    return created, refused
 
 
 async def wait_for_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], timeout_s: float) -> None:
@@ -91,16 +126,7 @@ async def ensure_topic(
 ) -> bool:
     """Create one topic (e.g. an institution's `instructions.<id>`) if it is missing; True if created."""
     async with admin_client(kafka, timeout_s) as admin:
-        full = topics.name(topic, prefix)
-        if full in set(await asyncio.wait_for(admin.list_topics(), timeout_s)):
-            return False
-        new = new_topic(topic, prefix, await replication(admin, timeout_s))
-        try:
-            await asyncio.wait_for(admin.create_topics([new]), timeout_s)
-        except TopicAlreadyExistsError:
-            return False  # created concurrently by another instance
-        await wait_for_leaders(admin, {full: topic.partitions}, timeout_s)
-        return True
+        return bool(await create_missing(admin, [topic], prefix, timeout_s))
 
 
 async def delete_topics(kafka: KafkaConnection, prefix: str, timeout_s: float = 30) -> None:
