@@ -24,6 +24,8 @@ from streams import topics
 from streams.admin import admin_client, create_missing, ensure_topics
 from streams.connection import KafkaConnection, development_password
 from streams.credentials import (
+    CLUSTER,
+    CLUSTER_NAME,
     GROUP,
     LITERAL,
     PREFIXED,
@@ -82,6 +84,10 @@ class _Grants:
                 AclBinding(principal, TRANSACTIONAL_ID, f"{self.prefix}{head}", PREFIXED, op)
             )
 
+    def cluster(self, principal: str, operation: str) -> None:
+        """The cluster itself (not under the prefix: one grant serves every prefix)."""
+        self.bindings.append(AclBinding(principal, CLUSTER, CLUSTER_NAME, LITERAL, operation))
+
     def groups(self, principal: str, head: str) -> None:
         """The consumer groups whose names start with `head` (under the prefix)."""
         self.bindings.append(AclBinding(principal, GROUP, f"{self.prefix}{head}", PREFIXED, "read"))
@@ -111,6 +117,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     # Creates an institution's instruction topic on its first instruction if it was not provisioned;
     # reads it back when a publish is in doubt.
     g.family(COORDINATION, topics.instructions_for(""), "write", "create", "read")
+    g.cluster(COORDINATION, "describe_configs")  # the replication those topics are made with
     g.topic(COORDINATION, topics.ESCALATIONS, "write", "read")  # read back when a publish is in doubt
     g.topic(COORDINATION, topics.FRAUD_RECEIVERS, "write", "read")
     g.groups(COORDINATION, "coordination-")

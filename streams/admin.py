@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from streams import topics
@@ -15,6 +16,7 @@ from streams.connection import KafkaConnection
 from streams.credentials import create_acls, delete_acls_under
 
 log = logging.getLogger(__name__)
+REPLICATION = "default.replication.factor"
 
 
 @asynccontextmanager
@@ -29,11 +31,20 @@ async def admin_client(kafka: KafkaConnection, timeout_s: float = 30) -> AsyncIt
 
 
 async def replication(admin: AIOKafkaAdminClient, timeout_s: float) -> int:
-    """Replicas per partition: three on a cluster of three or more brokers (writes then need two in sync,
-    `min.insync.replicas`, so one broker may be down without losing an acknowledged record), else one
-    per broker."""
-    cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-    return max(1, min(3, len(cluster.get("brokers") or ())))
+    """Replicas per partition: the cluster's `default.replication.factor`, which every stack sets (three
+    on three nodes: writes then need two in sync, `min.insync.replicas`, so one node may be down without
+    losing an acknowledged record). Not the brokers up now: a topic made while one is down would keep
+    fewer replicas for good; with the configured number Kafka refuses it until enough are up."""
+    brokers = (await asyncio.wait_for(admin.describe_cluster(), timeout_s)).get("brokers") or ()
+    if not brokers:
+        raise RuntimeError("Kafka described a cluster without brokers")
+    broker = str(brokers[0]["node_id"])  # every node is configured alike; any live one answers
+    wanted = ConfigResource(ConfigResourceType.BROKER, broker, {REPLICATION: None})
+    (response,) = await asyncio.wait_for(admin.describe_configs([wanted]), timeout_s)
+    ((code, message, _, _, entries),) = response.resources
+    if code:
+        raise RuntimeError(f"Kafka did not describe broker {broker}: {for_code(code).__name__} {message}")
+    return int({entry[0]: entry[1] for entry in entries}[REPLICATION])
 
 
 def new_topic(topic: topics.Topic, prefix: str, replicas: int) -> NewTopic:

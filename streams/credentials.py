@@ -102,10 +102,11 @@ async def upsert_users(admin: AIOKafkaAdminClient, users: dict[str, str]) -> Non
 
 
 # ACLs (KIP-140), version 1 of each request: aiokafka has the structs but builds one binding per request.
-TOPIC, GROUP, TRANSACTIONAL_ID = 2, 3, 5  # resource types
+TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5  # resource types
+CLUSTER_NAME = "kafka-cluster"  # the one name a cluster grant may have
 ANY, LITERAL, PREFIXED = 1, 3, 4  # pattern types (ANY only in filters)
 ALLOW = 3
-OPERATIONS = {"read": 3, "write": 4, "create": 5, "describe": 8}
+OPERATIONS = {"read": 3, "write": 4, "create": 5, "describe": 8, "describe_configs": 10}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Creating topics on the real broker: Kafka's refusal of a topic comes back at once with its own error
-and the topic's name; a topic another instance made meanwhile is no failure."""
+"""Creating topics on the real broker: with the replication the cluster is configured for; Kafka's refusal
+of a topic comes back at once with its own error and the topic's name; a topic another instance made
+meanwhile is no failure."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 
 import pytest
 
-from streams import admin, topics
+from deploy.local import kafka as local_kafka
+from streams import acls, admin, topics
 from tests.conftest import Infra
 
 pytestmark = pytest.mark.integration
@@ -33,3 +35,17 @@ async def test_topics_created_by_several_instances_at_once_are_created_once(infr
     assert sorted(made) == [False, False, True]
     async with admin.admin_client(infra.kafka) as client:
         assert topics.name(topic, infra.prefix) in await client.list_topics()
+
+
+async def test_the_relay_makes_a_topic_with_the_replication_the_cluster_is_configured_for(infra: Infra):
+    # Not the count of brokers up at the time: a topic made while a node was down kept two replicas for
+    # good, and stopped taking writes whenever either of them was down. (On the one-node test stack both
+    # are one; the decision is `admin.replication`, the configured value, also as coordination's principal.)
+    configured = local_kafka.brokers()  # deploy.local.kafka sets default.replication.factor to it
+    topic = topics.instructions_for("bank-replicated")
+    coordination = infra.kafka.as_principal(acls.COORDINATION)
+    assert await admin.ensure_topic(coordination, topic, infra.prefix)
+    async with admin.admin_client(infra.kafka) as client:
+        assert await admin.replication(client, 10) == configured
+        (described,) = await client.describe_topics([topics.name(topic, infra.prefix)])
+    assert {len(p["replicas"]) for p in described["partitions"]} == {configured}
