@@ -43,6 +43,9 @@ RELAY_FENCED = Counter(
     "stopline_relay_fenced_total", "producers of other relays fenced before their messages were taken over"
 )
 RELAY_ERRORS = Counter("stopline_relay_errors_total", "relay batches that failed and will be retried")
+OUTBOX_HELD = Counter(
+    "stopline_outbox_held_total", "Kafka messages held back, their topic not made; tried again in seconds"
+)
 ESCALATIONS = Counter(
     "stopline_escalations_total", "overdue or undeliverable instructions", ["kind", "stage"]
 )

@@ -135,6 +135,36 @@ async def test_a_message_kafka_never_takes_is_given_up_and_holds_up_nothing(infr
     assert await _keys_on(infra, topic) == [stop["id"]]
 
 
+async def test_a_topic_kafka_will_not_make_holds_up_only_its_own_messages(infra, coord, sessions):
+    # One relay batch: a stop-payment to a bank, and a message to an institution whose topic Kafka refuses
+    # to make. Once, the refusal failed the whole batch (other banks' instructions, escalations), again at
+    # every round. The refused one waits, known not to be on Kafka, and is tried again; the other goes.
+    _, inst, stop = await _stop_payment(coord, sessions)
+    unmade = topics.name(topics.instructions_for("bank!refused"), infra.prefix)
+    async with sessions() as s, s.begin():
+        s.add(OutboxMessage(message_id=f"{stop['id']}-unmade", channel="kafka", topic=unmade, payload={}))
+    held_before = await sample(coord.client, "stopline_outbox_held_total")
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await relay.open_clients()
+    try:
+        assert await relay.kafka_once() >= 1
+    finally:
+        await relay.producer.stop()
+    async with sessions() as s:
+        query = select(OutboxMessage).where(OutboxMessage.message_id == f"{stop['id']}-unmade")
+        waiting = (await s.execute(query)).scalar_one()
+        now = (await s.execute(select(func.now()))).scalar_one()
+    assert await _sent(sessions, stop["id"])
+    assert await _keys_on(infra, topics.name(topics.instructions_for(inst), infra.prefix)) == [stop["id"]]
+    assert waiting.sent_at is None and waiting.dead_at is None
+    assert waiting.last_error == repository.NOT_ON_KAFKA
+    assert now < waiting.next_attempt_at <= now + timedelta(seconds=10)  # tried again within seconds
+    assert await sample(coord.client, "stopline_outbox_held_total") == held_before + 1
+    async with sessions() as s, s.begin():  # not tried again by the relays of the tests after this one
+        dead = update(OutboxMessage).where(OutboxMessage.id == waiting.id).values(dead_at=func.now())
+        await s.execute(dead)
+
+
 async def test_a_relay_taking_over_a_lapsed_lease_fences_the_attempt_still_in_flight(infra, coord, sessions):
     # A relay published a stop-payment and waits for Kafka: its transaction is open, not committed. It
     # could not renew its lease (the database was down), so the lease lapsed and another relay takes the

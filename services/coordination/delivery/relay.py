@@ -12,9 +12,10 @@ row known not to be on Kafka is published at once. So a message reaches its topi
 committed sees it, once; the message id is still the receiver's de-duplication key (the instruction id
 is also the Kafka key), and a consumer reading uncommitted records may see a fenced attempt's. A
 producer that cannot be fenced now, or a topic that cannot be read back, holds up only its own rows: they
-keep their lease and are looked at again when it lapses. A relay writes to a row only while its claim
-holds (the attempts it counted): one whose lease was taken over can neither publish the row nor note
-anything on it.
+keep their lease and are looked at again when it lapses. So does an institution's topic that cannot be
+made (Kafka refuses it, or is away): its rows are tried again seconds later, the rest are published. A
+relay writes to a row only while its claim holds (the attempts it counted): one whose lease was taken
+over can neither publish the row nor note anything on it.
 
 Webhooks: rows are leased in a short transaction, posted outside it with a timeout, then marked sent
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
@@ -68,6 +69,8 @@ KAFKA_BATCH = 500
 WEBHOOK_BATCH = 50
 LISTEN_RETRY_S = 2.0  # between two attempts at the LISTEN connection, and how often it is looked at
 RENEW_RETRY_S = 1.0  # between two attempts at renewing a lease while Kafka has not answered
+TOPIC_RETRY_S = 5.0  # before messages whose topic could not be made are tried again
+TOPIC_TIMEOUT_S = 10.0  # for each of the admin calls that make topics (within the rows' lease)
 
 
 class Relay:
@@ -206,6 +209,8 @@ class Relay:
         delivered, unread = await self._landed([r for r in tried if r.id not in unknown])
         unknown |= unread
         to_send = [r for r in rows if r.id not in delivered and r.id not in unknown]
+        waiting = await self._hold_back_unmade(to_send, claims)
+        to_send = [r for r in to_send if r.id not in waiting]
         if to_send:
             sent, in_doubt = await self._publish(to_send, [claims[r.id] for r in to_send])
             delivered, unknown = delivered | sent, unknown | in_doubt
@@ -217,10 +222,10 @@ class Relay:
             await repository.mark_sent(session, [r.id for r in done], at=now)
             await instructions.mark_delivered(session, instruction_ids=_instruction_ids(done), at=now)
             # The rest is known not to be on Kafka: published again at the next round (those not known
-            # either way keep their lease: they are looked at again when it lapses).
+            # either way keep their lease: they are looked at again when it lapses; those held back wait).
             await repository.lease_kafka(
                 session,
-                [claims[r.id] for r in rows if r.id not in delivered and r.id not in unknown],
+                [claims[r.id] for r in rows if r.id not in delivered | unknown | waiting],
                 until=timedelta(),
                 note=NOT_ON_KAFKA,
             )
@@ -301,7 +306,6 @@ class Relay:
             )
             claims = [c for c, r in zip(claims, rows, strict=True) if r not in refused]
             rows = [r for r in rows if r not in refused]
-        await self._ensure_topics(rows)
         async with unit_of_work(self.sessions) as session:
             held = await repository.publish_as(
                 session,
@@ -391,18 +395,45 @@ class Relay:
             found |= {r.id for r in group if r.message_id in ids}
         return found, unknown
 
-    async def _ensure_topics(self, rows: list[OutboxMessage]) -> None:
-        prefix = topics.name(topics.instructions_for(""), self.common.topic_prefix)
-        for row in rows:
-            topic = row.topic or ""
-            if topic in self._topics_ready or not topic.startswith(prefix):
-                continue
-            await admin.ensure_topic(
-                self.kafka,
-                topics.instructions_for(topic[len(prefix) :]),
-                self.common.topic_prefix,
+    async def _hold_back_unmade(
+        self, rows: list[OutboxMessage], claims: dict[int, repository.Claim]
+    ) -> set[int]:
+        """Make the instruction topics the rows go to (an institution not provisioned gets its topic on its
+        first instruction); return the ids of the rows whose topic could not be made. They are known not to
+        be on Kafka and wait `TOPIC_RETRY_S`; the rest of the batch goes on without them."""
+        unmade = await self._ensure_topics(rows)
+        held = [r for r in rows if r.topic in unmade]
+        if not held:
+            return set()
+        async with unit_of_work(self.sessions) as session:
+            wait = timedelta(seconds=TOPIC_RETRY_S)
+            await repository.lease_kafka(session, [claims[r.id] for r in held], until=wait, note=NOT_ON_KAFKA)
+        metrics.OUTBOX_HELD.inc(len(held))
+        for topic, error in unmade.items():
+            log.warning(
+                "outbox topic not made; its messages wait",
+                extra=log_fields(topic=topic, messages=sum(r.topic == topic for r in held), error=error),
             )
-            self._topics_ready.add(topic)
+        return {r.id for r in held}
+
+    async def _ensure_topics(self, rows: list[OutboxMessage]) -> dict[str, str]:
+        """Make the rows' instruction topics not made yet; return those that could not be, with why."""
+        prefix = self.common.topic_prefix
+        family = topics.name(topics.instructions_for(""), prefix)
+        wanted = {r.topic for r in rows if r.topic and r.topic.startswith(family)} - self._topics_ready
+        if not wanted:
+            return {}
+        unmade: dict[str, str] = {}
+        try:
+            async with admin.admin_client(self.kafka, TOPIC_TIMEOUT_S) as client:
+                made = [topics.instructions_for(t[len(family) :]) for t in sorted(wanted)]
+                await admin.create_missing(client, made, prefix, timeout_s=TOPIC_TIMEOUT_S)
+        except admin.TopicRefused as exc:  # the others were made
+            unmade = exc.refused
+        except Exception as exc:  # noqa: BLE001 - Kafka away: none known made; their rows wait
+            unmade = dict.fromkeys(wanted, type(exc).__name__)
+        self._topics_ready |= wanted - unmade.keys()
+        return unmade
 
     async def webhooks_once(self) -> int:
         """Post one batch of due webhooks concurrently; return how many were attempted."""
