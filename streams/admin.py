@@ -44,7 +44,15 @@ async def replication(admin: AIOKafkaAdminClient, timeout_s: float) -> int:
     ((code, message, _, _, entries),) = response.resources
     if code:
         raise RuntimeError(f"Kafka did not describe broker {broker}: {for_code(code).__name__} {message}")
-    return int({entry[0]: entry[1] for entry in entries}[REPLICATION])
+    replicas = int({entry[0]: entry[1] for entry in entries}[REPLICATION])
+    if replicas < min(3, len(brokers)):
+        # Kafka's own default is 1: on a cluster of three an acknowledged record would live on one node.
+        log.warning(
+            "topics are made with fewer replicas than the cluster has nodes up: set %s to 3",
+            REPLICATION,
+            extra={"fields": {"replicas": replicas, "brokers_up": len(brokers)}},
+        )
+    return replicas
 
 
 def new_topic(topic: topics.Topic, prefix: str, replicas: int) -> NewTopic:
