@@ -10,6 +10,10 @@ ALERTS_UPDATED = Counter(
 ALERTS_INVALID = Counter(
     "stopline_coordination_alerts_invalid_total", "alert messages that failed validation"
 )
+ALERTS_UNSTORED = Counter(
+    "stopline_coordination_alerts_unstored_total",
+    "valid alerts the database refused to store (skipped, logged: a bug to see)",
+)
 
 INSTRUCTIONS_ISSUED = Counter("stopline_instructions_issued_total", "instructions issued", ["kind"])
 INSTRUCTION_TRANSITIONS = Counter(

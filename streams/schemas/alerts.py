@@ -105,12 +105,25 @@ class Alert(BaseModel):
 alert_adapter: TypeAdapter[Alert] = TypeAdapter(Alert)
 
 
+# What the consumers' columns hold (NUMERIC(15, 2): below 10^13; VARCHAR(64)). An amount at risk is a
+# sum (a mule's hour of inflows, each a valid amount), so a scorer can write one that fits no column.
+AMOUNT_AT_RISK_PATTERN = r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
+MAX_SCORER_VERSION = 64
+
+
 class ReceivedAlert(Alert):
     """An alert as its consumers (coordination, notifier) read it: top-level fields a newer scorer adds
     are ignored, so a scorer may be upgraded before its consumers without them skipping its alerts.
-    The scorer itself writes `Alert`, which refuses unknown fields, so its own mistakes still show."""
+    The scorer itself writes `Alert`, which refuses unknown fields, so its own mistakes still show.
+    Its values are bounded to what the consumers store: one they could not store would fail its whole
+    batch at every attempt (the decoder skips it, counted, as it does any invalid alert)."""
 
     model_config = ConfigDict(extra="ignore")  # frozen, as Alert
+
+    amount_at_risk: str | None = Field(
+        None, pattern=AMOUNT_AT_RISK_PATTERN, description="decimal CNY, below 10^13, 2 decimals at most"
+    )
+    scorer_version: str = Field(max_length=MAX_SCORER_VERSION)
 
 
 received_alert_adapter: TypeAdapter[ReceivedAlert] = TypeAdapter(ReceivedAlert)

@@ -70,3 +70,23 @@ def test_consumers_ignore_fields_of_a_newer_scorer_but_not_bad_values():
     # The scorer's own writing stays strict: a field it does not know is its own bug.
     with pytest.raises(ValidationError, match="a_field_of_a_later_version"):
         alert_adapter.validate_json(orjson.dumps(newer))
+
+
+def test_consumers_refuse_values_their_columns_cannot_hold():
+    """An amount at risk is a sum (a mule's hour of inflows) and may pass what NUMERIC(15, 2) holds; the
+    scorer's version is stored in 64 characters. Refused at decoding, counted, as any invalid alert: one
+    such alert would otherwise fail its whole batch at every attempt."""
+    bad = [
+        {**OLD_MESSAGE, "amount_at_risk": f"{11 * 999_999_999_999:.2f}"},
+        {**OLD_MESSAGE, "amount_at_risk": "5000.001"},
+        {**OLD_MESSAGE, "amount_at_risk": "-5.00"},
+        {**OLD_MESSAGE, "amount_at_risk": "NaN"},
+        {**OLD_MESSAGE, "scorer_version": "v" * 65},
+    ]
+    good = [
+        {**OLD_MESSAGE, "alert_id": str(uuid.uuid4()), "amount_at_risk": "9999999999999.99"},
+        {**OLD_MESSAGE, "alert_id": str(uuid.uuid4()), "amount_at_risk": "0.00", "scorer_version": "v" * 64},
+    ]
+    alerts, invalid = decode_alerts(_batch(*bad, *good))
+    assert invalid == len(bad)
+    assert [str(a.alert_id) for a in alerts] == [m["alert_id"] for m in good]
