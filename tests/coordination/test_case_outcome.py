@@ -452,3 +452,70 @@ async def test_a_late_answer_to_a_failed_stop_waits_for_the_same_stop_being_issu
     async with sessions() as s:
         held = await s.get(Instruction, again.id)
         assert held is not None and held.status in ("issued", "delivered")
+
+
+async def test_the_victims_own_accounts_are_not_told_to_the_blocklist(coord, sessions):
+    """A query on the victim's account (where did the money go?) makes it a root of the money-flow tree,
+    and a linked alert about the victim's payment names the account it was paid from: neither received
+    the fraud's money. The case closed as confirmed fraud tells the blocklist of the mule only."""
+    from services.coordination.alerts import service as alerts
+    from streams.schemas.alerts import Subject
+
+    c = coord.client
+    op = f.officer(unit="victim-acc-unit")
+    vbank, vkey, _ = await bank(sessions)
+    mbank, _, _ = await bank(sessions)
+    victim_acc, other_victim_acc, mule = f.account("VIC"), f.account("VIC2"), f.account("MULE")
+    body = {
+        "case_number": f.unique("VICACC"),
+        "title": "t",
+        "source": "report",
+        "victim": {"phone": f.phone(), "institution_id": vbank, "account": victim_acc},
+        "amount_lost": "5000.00",
+        "lost_at": f.iso(f.minutes_ago(30)),
+    }
+    r = await c.post("/v1/cases", json=body, headers=op)
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    # The victim also paid from another account of theirs: the scorer's alert names it as the payer.
+    alert = f.alert(
+        subject=Subject(
+            phone=f.phone(),
+            account=other_victim_acc,
+            institution=vbank,
+            payee_account=mule,
+            payee_institution=mbank,
+        ),
+        amount_at_risk="800.00",
+    )
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=[alert])
+    linked = await c.post(f"/v1/cases/{case_id}/alerts", json={"alert_id": str(alert.alert_id)}, headers=op)
+    assert linked.status_code == 204, linked.text
+    q = await issue(c, op, case_id, kind="query", institution_id=vbank, account=victim_acc)
+    result = {
+        "holder": {"name": "Victim"},
+        "balance": "10.00",
+        "transfers": [
+            {
+                "transfer_id": "t1",
+                "to_institution": mbank,
+                "to_account": mule,
+                "amount": "5000.00",
+                "at": f.iso(f.minutes_ago(29)),
+            }
+        ],
+    }
+    assert (await respond(c, vkey, q["id"], "executed", query_result=result)).status_code == 200
+    closed = await c.patch(
+        f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "confirmed_fraud"}, headers=op
+    )
+    assert closed.status_code == 200, closed.text
+    async with sessions() as s:
+        rows = (
+            (await s.execute(sa.select(OutboxMessage).where(OutboxMessage.topic.like("%fraud-receivers%"))))
+            .scalars()
+            .all()
+        )
+    told = {(m.payload["institution"], m.payload["account"]) for m in rows if m.payload["case_id"] == case_id}
+    assert told == {(mbank, mule)}

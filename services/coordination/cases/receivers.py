@@ -27,23 +27,36 @@ _NOT_REACHED = frozenset(
 _IDS = uuid.UUID("5b6e1c1e-3f0a-4c55-9a51-6d2f0c7e4b10")  # namespace of the messages' idempotency keys
 
 
-async def receiving_accounts(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[str, str]]:
+async def victim_accounts(session: AsyncSession, case: Case) -> set[tuple[str, str]]:
+    """The accounts known to be the case's victims': the one the case names, and those its alerts about a
+    payment were paid from. A query on one (where did the victim's money go?) makes it a root of the
+    money-flow tree; it received nothing of the fraud."""
+    known = set(await repository.alert_payers(session, case.id))
+    if case.victim_institution and case.victim_account:
+        known.add((case.victim_institution, case.victim_account))
+    return known
+
+
+async def receiving_accounts(session: AsyncSession, case: Case) -> list[tuple[str, str]]:
     """The payees of the case's alerts, the accounts of its money-flow tree (the victim's payees and the
-    layers found after them) and the accounts its holds (stop-payments, freezes) reached."""
-    flow = [(a.institution_id, a.account) for a in await money_repo.accounts(session, case_id)]
+    layers found after them) and the accounts its holds (stop-payments, freezes) reached; never the
+    victim's own."""
+    flow = [(a.institution_id, a.account) for a in await money_repo.accounts(session, case.id)]
     held = [
         (row.institution_id, row.account)
-        for row in await instructions_repo.for_case(session, case_id)
+        for row in await instructions_repo.for_case(session, case.id)
         if row.kind in HOLD_KINDS and row.status not in _NOT_REACHED
     ]
-    return list(dict.fromkeys(await repository.alert_payees(session, case_id) + flow + held))
+    victims = await victim_accounts(session, case)
+    found = await repository.alert_payees(session, case.id) + flow + held
+    return [a for a in dict.fromkeys(found) if a not in victims]
 
 
 async def case_confirmed(
     session: AsyncSession, *, case: Case, officer: Officer, at: datetime, topic_prefix: str
 ) -> int:
     """A case closed as confirmed fraud: each account that received its money goes to the blocklist."""
-    accounts = await receiving_accounts(session, case.id)
+    accounts = await receiving_accounts(session, case)
     for institution, account in accounts:
         receiver = FraudReceiver(
             message_id=str(uuid.uuid5(_IDS, f"case/{case.id}/{institution}/{account}")),
@@ -64,7 +77,11 @@ async def case_confirmed(
 async def freeze_executed(
     session: AsyncSession, *, row: Instruction, at: datetime, topic_prefix: str
 ) -> None:
-    """A freeze was executed on an account: it goes to the blocklist."""
+    """A freeze was executed on an account: it goes to the blocklist, unless it is the victim's (frozen,
+    say, to keep a scammer who controls it from moving the rest)."""
+    case = await repository.get(session, row.case_id)
+    if case is not None and (row.institution_id, row.account) in await victim_accounts(session, case):
+        return
     receiver = FraudReceiver(
         message_id=str(uuid.uuid5(_IDS, f"freeze/{row.id}")),
         source=Kind.FREEZE,
