@@ -282,6 +282,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "act_instruction.account_not_found": ("账户不存在", "account not found"),
     "act_instruction.converted_to_freeze": ("止付转冻结", "stop-payment converted to freeze"),
     "act_instruction.released": ("已解冻", "released"),
+    "act_instruction.partially_released": (
+        "部分解冻（其余仍冻结）",
+        "released in part (the rest stays held)",
+    ),
+    "act_instruction.acknowledged_after_answer": (
+        "答复后收到的确认（仅存档）",
+        "acknowledgement after the answer (kept)",
+    ),
     "act_instruction.renewed": ("已延期", "renewed"),
     "act_instruction.expired": ("已失效", "lapsed"),
     "act_instruction.answered_after_lapse": (

@@ -160,3 +160,37 @@ def test_a_follow_up_forms_key_holds_across_live_renders_and_changes_once_the_ca
     assert key != web.action_key(user, stop, "extend", [stop, freeze])
     declined = {**freeze, "status": "declined"}  # the freeze refused: asked again, it is a new request
     assert key != web.action_key(user, stop, "freeze", [stop, declined])
+
+
+def test_the_return_button_is_on_a_freeze_whose_money_was_released_and_never_on_a_stop_payment():
+    """Frozen funds are returned once released (the API refuses a return of a stop-payment): a freeze
+    released, or one a bank released in part and holds the rest of."""
+    from services.console.cases import HOLDING, PENDING
+
+    user = Sessions(DEV_SESSION_KEY, ttl_s=60, idle_s=60).start(
+        kind="officer", subject="o", role="operator", unit="u", token="t", credential_ends_at=time.time() + 60
+    )
+    template = web.templates().get_template("_instruction_actions.html")
+
+    def buttons(i: dict[str, object], *others: dict[str, object]) -> str:
+        return template.render(
+            i=i,
+            instructions=[i, *others],
+            case={"status": "open"},
+            user=user,
+            t=i18n.translator("en"),
+            HOLDING=HOLDING,
+            PENDING=PENDING,
+        )
+
+    def hold(kind: str, status: str) -> dict[str, object]:
+        return {"id": f"{kind}-1", "case_id": "c-1", "kind": kind, "status": status, "renewals": 0}
+
+    def release(status: str) -> dict[str, object]:
+        return {"id": "r-1", "parent_id": "freeze-1", "kind": "release", "status": status, "renewals": 0}
+
+    returnable = 'data-testid="return"'
+    assert returnable in buttons(hold("freeze", "released"))
+    assert returnable in buttons(hold("freeze", "executed"), release("partially_executed"))
+    assert returnable not in buttons(hold("freeze", "executed"), release("delivered"))
+    assert returnable not in buttons(hold("stop_payment", "released"))

@@ -52,10 +52,17 @@ async def test_a_request_sent_again_with_its_key_issues_one_instruction_and_answ
     async with sessions() as s:
         stmt = select(func.count()).where(Instruction.account == account, Instruction.kind == "query")
         assert (await s.execute(stmt)).scalar_one() == 1
-    for other in ({"kind": "stop_payment", "amount": "9000.00"}, {"account": f.account("CORRECTED")}):
+    asked_otherwise = [
+        ({"kind": "stop_payment", "amount": "9000.00"}, ["kind", "amount"]),
+        ({"account": f.account("CORRECTED")}, ["account"]),
+        ({"since": f.iso(f.minutes_ago(90))}, ["since"]),  # a query's start corrected
+        ({"reason": "the victim's second payment"}, ["reason"]),
+    ]
+    for other, differs in asked_otherwise:
         refused = await c.post(url, json={**body, **other}, headers=op)  # the key of another request
         assert refused.status_code == 409 and refused.json()["error"]["details"] == {
-            "field": "body.request_id"
-        }
+            "field": "body.request_id",
+            "differs": differs,
+        }, refused.text
     unkeyed = {k: v for k, v in body.items() if k != "request_id"}
     assert (await c.post(url, json=unkeyed, headers=op)).json()["id"] != at_once[0].json()["id"]

@@ -94,17 +94,20 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
             unstorable,
             _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),
             _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="6000.00"),
-            _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),  # too late: illegal, refused
+            # too late: kept (an acknowledgement after the final answer is stale), not applied
+            _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),
         ],
     )
 
     async def executed() -> bool:
         got = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
-        return got["status"] == "executed" and got["held_amount"] == "6000.00"
+        answers = (await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()
+        return got["status"] == "executed" and got["held_amount"] == "6000.00" and len(answers) == 3
 
     await eventually(executed, timeout_s=20)
     responses = (await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()
     assert [(r["institution_id"], r["outcome"], r["channel"]) for r in responses] == [
         (inst, "acknowledged", "kafka"),
         (inst, "executed", "kafka"),
+        (inst, "acknowledged", "kafka"),
     ]

@@ -62,7 +62,7 @@ async def amounts(
             .where(
                 in_cases,
                 ((Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE))) & Instruction.status.in_(HOLDING))
-                | ((Instruction.kind == Kind.RETURN_FUNDS) & (Instruction.status == Status.EXECUTED)),
+                | ((Instruction.kind == Kind.RETURN_FUNDS) & Instruction.status.in_(HOLDING)),  # all or part
             )
             .group_by(Instruction.kind)
         )

@@ -1,10 +1,12 @@
 """Institutions' answers (through the API or the response topic) and what each answer sets in motion:
-an executed freeze converts the stop-payment it follows, an executed extension moves the hold's end,
-an executed release releases the hold, an executed query feeds the money-flow tree."""
+an executed freeze converts the stop-payment of its case on the account (in force, or executed after
+it), an executed extension moves the hold's end, an executed release releases the hold (one executed in
+part leaves the rest held), an executed query feeds the money-flow tree."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,19 +32,58 @@ ACTIONS = {
 }
 
 
+def _refuse(field: str, problem: str) -> InvalidInput:
+    return InvalidInput(problem, details=[{"field": f"body.{field}", "reason": problem}])
+
+
+# What a bank did under each kind, in the words of its refusals.
+_DONE: dict[str, str] = {Kind.RELEASE: "released", Kind.RETURN_FUNDS: "returned"}
+
+
 def _check_content(row: Instruction, answer: Response) -> None:
-    holds = row.kind in (Kind.STOP_PAYMENT, Kind.FREEZE)
-    if answer.outcome in ("executed", "partially_executed") and holds:
+    """An answer's statement is refused when it contradicts itself or the instruction: a hold executed on
+    nothing, more held, released or returned than instructed. (On the response topic, a refused answer is
+    counted and skipped, as any wrong answer is there.)"""
+    done = answer.outcome in ("executed", "partially_executed")
+    if done and row.kind in HOLD_KINDS:
         if answer.held_amount is None:
-            raise InvalidInput(f"an executed {row.kind} states `held_amount`")
+            raise _refuse("held_amount", f"an executed {row.kind} states `held_amount`")
+        # A hold of nothing is not in force and has nothing to release: a bank that found nothing to hold
+        # answers rejected, with the reason (the simulated banks do).
+        if answer.held_amount <= 0:
+            raise _refuse(
+                "held_amount",
+                f"a {row.kind} that held nothing is answered `rejected` with the reason,"
+                f" not {answer.outcome}",
+            )
         if row.amount is not None and answer.held_amount > row.amount:
-            raise InvalidInput(f"held {answer.held_amount} is more than the {row.amount} instructed")
+            raise _refuse(
+                "held_amount", f"held {answer.held_amount} is more than the {row.amount} instructed"
+            )
+    if done and row.kind in _DONE:
+        what = _DONE[row.kind]
+        if answer.held_amount is not None and row.amount is not None and answer.held_amount > row.amount:
+            raise _refuse(
+                "held_amount", f"{what} {answer.held_amount} is more than the {row.amount} instructed"
+            )
+        # A part is counted as what the bank states: a release keeps the rest held, a return leaves the rest
+        # to return. A part of all of it, or of nothing, is not a part.
+        if answer.outcome == "partially_executed" and (
+            answer.held_amount is None
+            or answer.held_amount <= 0
+            or (row.amount is not None and answer.held_amount >= row.amount)
+        ):
+            raise _refuse(
+                "held_amount",
+                f"a partially executed {row.kind} states the amount {what} (`held_amount`), more than 0"
+                + (f" and less than the {row.amount} instructed" if row.amount is not None else ""),
+            )
     if answer.outcome == "partially_executed" and not answer.reason:
-        raise InvalidInput("a partial execution states the `reason`")
+        raise _refuse("reason", "a partial execution states the `reason`")
     if answer.outcome == "rejected" and not answer.reason:
-        raise InvalidInput("a rejection states the `reason`")
+        raise _refuse("reason", "a rejection states the `reason`")
     if row.kind == Kind.QUERY and answer.outcome == "executed" and answer.query_result is None:
-        raise InvalidInput("an executed query carries `query_result`")
+        raise _refuse("query_result", "an executed query carries `query_result`")
 
 
 async def answer(
@@ -68,6 +109,12 @@ async def answer(
             )
         return row
     _check_content(row, response)
+    if await _acknowledged_after_the_answer(session, row, response):
+        # An acknowledgement that came after the institution's final answer (sent before it, or its
+        # system acknowledges late): nothing is left for it to say. Kept and audited, as an answer after a
+        # withdrawal is, not refused: a refusal would lose it and send the institution retrying.
+        await _keep(session, row, response, channel, by=by, action="instruction.acknowledged_after_answer")
+        return row
     if await _given_before_the_lapse(session, row, response):
         # The hold stays lapsed (its period is over at the bank too, which was told so); the answer is
         # kept and audited, not refused as an illegal move.
@@ -146,6 +193,16 @@ SUPERSEDED_IN_EFFECT = frozenset({"acknowledged", "executed", "partially_execute
 NOTHING_DONE = frozenset(
     {Status.FAILED, Status.DECLINED, Status.CANCELLED, Status.REJECTED, Status.ACCOUNT_NOT_FOUND}
 )
+
+
+async def _acknowledged_after_the_answer(session: AsyncSession, row: Instruction, response: Response) -> bool:
+    """Whether this is an acknowledgement of an instruction its institution has answered finally (one
+    dated before the instruction was issued acknowledges nothing of it: refused as before)."""
+    if response.outcome != "acknowledged" or row.status in (*PENDING_ANSWER, Status.FAILED, Status.CANCELLED):
+        return False
+    if row.issued_at is None or response.responded_at < row.issued_at:
+        return False
+    return any(r.outcome in FINAL_OUTCOMES for r in await repository.responses(session, row.id))
 
 
 async def _given_before_the_lapse(session: AsyncSession, row: Instruction, response: Response) -> bool:
@@ -260,6 +317,10 @@ async def _effects(
     session: AsyncSession, row: Instruction, response: Response, *, ctx: Context, now: datetime
 ) -> None:
     actor = audit.Actor.institution(response.institution_id)
+    if row.kind in HOLD_KINDS:
+        await repository.lock_account_holds(
+            session, case_id=row.case_id, institution_id=row.institution_id, account=row.account
+        )
     if row.kind == Kind.FREEZE:
         await receivers.freeze_executed(session, row=row, at=now, topic_prefix=ctx.topic_prefix)
         # The freeze takes over the provisional stop-payment on the same account.
@@ -299,13 +360,57 @@ async def _effects(
                 before=before,
                 after={"expires_at": parent.expires_at, "renewals": parent.renewals},
             )
+    elif row.kind == Kind.STOP_PAYMENT:
+        # Executed after a freeze of its case on the account was (answers cross, or the bank took the
+        # freeze first): the freeze holds the money, and takes the stop-payment over as it would have one
+        # in force. Left beside it, both would count the same money, and the stop-payment's lapse would
+        # tell the bank "expired" for money under the freeze.
+        freeze = await repository.active_hold(
+            session,
+            case_id=row.case_id,
+            kind=Kind.FREEZE,
+            institution_id=row.institution_id,
+            account=row.account,
+        )
+        if freeze is not None:
+            await transition(
+                session, row, Status.CONVERTED, actor=actor, action="instruction.converted_to_freeze", now=now
+            )
     elif row.kind == Kind.RELEASE and row.parent_id is not None:
         parent = await repository.get(session, row.parent_id, for_update=True)
-        if parent is not None and parent.status in (Status.EXECUTED, Status.PARTIALLY_EXECUTED):
-            await transition(
-                session, parent, Status.RELEASED, actor=actor, action="instruction.released", now=now
-            )
+        if parent is not None and parent.status in HOLDING:
+            await _release(session, parent, row, actor=actor, now=now)
     elif row.kind == Kind.QUERY and response.query_result is not None:
         await money.record_query_answer(
             session, instruction=row, result=response.query_result, policy=ctx.policy, actor=actor
         )
+
+
+async def _release(
+    session: AsyncSession, parent: Instruction, release: Instruction, *, actor: audit.Actor, now: datetime
+) -> None:
+    """An executed release ends the hold. A partly executed one (the bank released `held_amount` of it)
+    leaves the rest held: the hold stays in force for the rest, which lapses with it or is released by
+    another release; what was released may be returned (`service`)."""
+    released = release.held_amount or Decimal(0)
+    rest = (parent.held_amount or Decimal(0)) - released
+    if release.status == Status.EXECUTED or rest <= 0:
+        await transition(
+            session, parent, Status.RELEASED, actor=actor, action="instruction.released", now=now
+        )
+        return
+    before = {"held_amount": parent.held_amount}
+    parent.held_amount = rest
+    parent.updated_at = now
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="instruction.partially_released",
+        entity_type="instruction",
+        entity_id=parent.id,
+        case_id=parent.case_id,
+        legal_basis=legal_basis(release),
+        before=before,
+        after={"held_amount": rest, "released": released, "release_id": str(release.id)},
+    )

@@ -82,7 +82,8 @@ def router(deps: Deps) -> APIRouter:
     ) -> list[InstructionRead]:
         require_role(who, *READERS)
         if status is not None and status not in STATUSES:
-            raise InvalidInput(f"status is one of {', '.join(STATUSES)}")
+            problem = f"status is one of {', '.join(STATUSES)}"
+            raise InvalidInput(problem, details=[{"field": "status", "reason": problem}])
         unit = None if who.role == "auditor" else who.unit
         rows = await repository.search(
             session,

@@ -11,8 +11,9 @@ from services.coordination.deps import Deps
 from services.coordination.instructions import answers, repository, service
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstitutionView, ResponseCreate
+from services.coordination.instructions.states import STATUSES
 from services.institutions.credentials import Caller
-from services.kit.errors import Forbidden, NotFound
+from services.kit.errors import Forbidden, InvalidInput, NotFound
 from streams.schemas.instructions import Response
 
 
@@ -37,6 +38,9 @@ def router(deps: Deps) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[InstitutionView]:
         financial(caller)
+        if status is not None and status not in STATUSES:
+            problem = f"status is one of {', '.join(STATUSES)}"
+            raise InvalidInput(problem, details=[{"field": "status", "reason": problem}])
         rows = await repository.search(
             session, institution_id=caller.institution_id, status=status, hide_unissued=True, limit=limit
         )

@@ -71,6 +71,16 @@ async def active_hold(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def lock_account_holds(
+    session: AsyncSession, *, case_id: uuid.UUID, institution_id: str, account: str
+) -> None:
+    """Serialise, to the end of the transaction, the answers that decide between a case's stop-payment
+    and freeze of one account (each looks for the other in force): two crossing would each miss the
+    other, both uncommitted, and leave both in force."""
+    key = f"holds/{case_id}/{institution_id}/{account}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 async def find_active(
     session: AsyncSession, *, case_id: uuid.UUID, kind: str, institution_id: str, account: str
 ) -> Instruction | None:

@@ -145,8 +145,13 @@ async def issue(
     """Create an instruction: issued at once, or awaiting a supervisor's approval (freeze, extend,
     release). A request whose `request_id` issued one already is answered with it."""
     if spec.request_id is not None and (earlier := await repository.issued_for(session, spec.request_id)):
-        if not _same_request(earlier, case=case, officer=officer, spec=spec):
-            raise Conflict("request_id is the key of another request", details={"field": "body.request_id"})
+        if differs := _differences(earlier, case=case, officer=officer, spec=spec):
+            raise Conflict(
+                "request_id is the key of another request (it asked for another "
+                + ", ".join(differs)
+                + "); a corrected request takes a new request_id",
+                details={"field": "body.request_id", "differs": differs},
+            )
         return earlier
     now = datetime.now(UTC)
     row = Instruction(
@@ -185,10 +190,11 @@ async def issue(
     return row
 
 
-def _same_request(earlier: Instruction, *, case: Case, officer: Officer, spec: InstructionCreate) -> bool:
-    """Whether a request with the key of `earlier` asks for what it issued: a key sent again with an
-    account corrected (after a timeout) must not be answered with the instruction to the old one."""
-    given = {
+def _differences(earlier: Instruction, *, case: Case, officer: Officer, spec: InstructionCreate) -> list[str]:
+    """What a request with the key of `earlier` asks for otherwise than it did (empty: the same request).
+    A key sent again with an account, a beneficiary or a date corrected (after a timeout) must not be
+    answered with the instruction the first issued."""
+    given: dict[str, Any] = {
         "case_id": case.id,
         "kind": spec.kind,
         "issued_by": officer.subject,
@@ -197,12 +203,21 @@ def _same_request(earlier: Instruction, *, case: Case, officer: Officer, spec: I
         "account": spec.account,
         "amount": spec.amount,
         "document_number": spec.document_number,
+        "reason": spec.reason,
     }
+    if spec.kind == Kind.QUERY:
+        given["since"] = spec.since or case.lost_at  # as `_shape` fills it in
+    if spec.kind == Kind.RETURN_FUNDS:
+        to = spec.beneficiary
+        given["beneficiary_institution"] = to.institution if to else case.victim_institution
+        given["beneficiary_account"] = to.account if to else case.victim_account
     optional = ("institution_id", "account", "amount")  # not given: the parent's (a follow-up), or none
-    return all(
-        (name in optional and value is None) or getattr(earlier, name) == value
+    names = {"case_id": "case", "issued_by": "officer", "parent_id": "parent_id"}
+    return [
+        names.get(name, name)
         for name, value in given.items()
-    )
+        if not ((name in optional and value is None) or getattr(earlier, name) == value)
+    ]
 
 
 async def _shape(
@@ -274,51 +289,90 @@ async def _shape_follow_up(
                 f"only a hold in force can be released; it is {parent.status}",
                 details={"current_status": parent.status},
             )
+        # (one executed in part left the rest in force: the rest is released by another)
         under_way = [
             c
             for c in await repository.children(session, parent.id, kind=Kind.RELEASE)
-            if c.status in states.ACTIVE
+            if c.status in (Status.AWAITING_APPROVAL, *states.PENDING_ANSWER)
         ]
         if under_way:
             raise Conflict(
                 "a release of this hold is already under way",
                 details={"current_status": parent.status, "release_id": str(under_way[0].id)},
             )
-        # A release ends the hold as a whole; a smaller hold is a new freeze, not a partial release.
-        held = parent.held_amount or Decimal(0)
+        # A release ends the hold as a whole (what it holds now); a smaller hold is a new freeze, not a
+        # partial release. (The bank may release only part: the rest stays held, `answers._release`.)
+        held = parent.held_amount or Decimal("0.00")
+        if held <= 0:
+            # Only a hold answered before holds of nothing were refused: it holds nothing to release
+            # (a release without an amount would read "release everything"), and lapses by itself.
+            raise Conflict(
+                f"the {parent.kind} holds nothing to release; it lapses by itself",
+                details={"current_status": parent.status, "held_amount": str(held)},
+            )
         if spec.amount is not None and spec.amount != held:
             raise InvalidInput(f"a release releases the whole hold of {held}")
-        row.amount = held if held > 0 else None
+        row.amount = held
     else:  # return_funds
-        if parent.status != Status.RELEASED:
-            raise Conflict(
-                f"funds are returned after release; the hold is {parent.status}",
-                details={"current_status": parent.status},
-            )
-        returned = sum(
-            (c.amount or Decimal(0))
-            for c in await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS)
-            if c.status
-            not in (
-                Status.REJECTED,
-                Status.ACCOUNT_NOT_FOUND,
-                Status.FAILED,
-                Status.DECLINED,
-                Status.CANCELLED,
-            )
+        await _shape_return(session, row, parent, case=case, spec=spec)
+
+
+# A return that did nothing, or is not under way (delivery given up): it returned nothing.
+_RETURNED_NOTHING = frozenset(
+    {Status.REJECTED, Status.ACCOUNT_NOT_FOUND, Status.FAILED, Status.DECLINED, Status.CANCELLED}
+)
+
+
+async def _shape_return(
+    session: AsyncSession, row: Instruction, parent: Instruction, *, case: Case, spec: InstructionCreate
+) -> None:
+    """Frozen funds are returned once released (冻结资金返还): what the bank released under the freeze's
+    releases, less what its returns returned (as the bank stated) or are still to return (as instructed:
+    two returns are never under way for the same money)."""
+    if parent.kind != Kind.FREEZE:
+        raise InvalidInput(
+            "funds are returned from a freeze once released; a stop-payment is frozen first (or released"
+            " and the money left where it is)",
+            details=[{"field": "body.parent_id", "reason": f"a {parent.kind}, not a freeze"}],
         )
-        available = (parent.held_amount or Decimal(0)) - returned
-        row.amount = spec.amount or available
-        if row.amount <= 0 or row.amount > available:
-            raise InvalidInput(f"cannot return {row.amount}: {available} is left of the released hold")
-        beneficiary = spec.beneficiary or (
-            Beneficiary(institution=case.victim_institution, account=case.victim_account)
-            if case.victim_institution and case.victim_account
-            else None
+    released = sum(
+        (_done_amount(c) for c in await repository.children(session, parent.id, kind=Kind.RELEASE)),
+        Decimal(0),
+    )
+    if released <= 0:
+        raise Conflict(
+            f"funds are returned after release; the hold is {parent.status}",
+            details={"current_status": parent.status},
         )
-        if beneficiary is None:
-            raise InvalidInput("a return names the victim's account (`beneficiary`), or the case must")
-        row.beneficiary_institution, row.beneficiary_account = beneficiary.institution, beneficiary.account
+    returned = Decimal(0)
+    for c in await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS):
+        if c.status in states.HOLDING:
+            returned += _done_amount(c)
+        elif c.status not in _RETURNED_NOTHING:  # awaiting its answer
+            returned += c.amount or Decimal(0)
+    available = released - returned
+    row.amount = spec.amount or available
+    if row.amount <= 0 or row.amount > available:
+        raise InvalidInput(
+            f"cannot return {row.amount}: {available} is left of the {released} released",
+            details=[{"field": "body.amount", "reason": f"{available} is left to return"}],
+        )
+    beneficiary = spec.beneficiary or (
+        Beneficiary(institution=case.victim_institution, account=case.victim_account)
+        if case.victim_institution and case.victim_account
+        else None
+    )
+    if beneficiary is None:
+        raise InvalidInput("a return names the victim's account (`beneficiary`), or the case must")
+    row.beneficiary_institution, row.beneficiary_account = beneficiary.institution, beneficiary.account
+
+
+def _done_amount(row: Instruction) -> Decimal:
+    """What a release or return did, as its institution stated it (executed: all of it, if it said no
+    amount; a part: the part); nothing unless executed."""
+    if row.status not in states.HOLDING:
+        return Decimal(0)
+    return row.held_amount if row.held_amount is not None else (row.amount or Decimal(0))
 
 
 async def _institution(session: AsyncSession, institution_id: str) -> Institution:
@@ -384,8 +438,13 @@ async def approve(
 async def decline(
     session: AsyncSession, *, instruction_id: uuid.UUID, officer: Officer, note: str | None
 ) -> Instruction:
-    """A supervisor refuses the request; their note (why) is kept on it and in the audit log."""
+    """A supervisor refuses the request, stating why (`note`): kept on it and in the audit log, for the
+    issuer to read and ask again with what was missing."""
     row = await _owned(session, instruction_id, officer)
+    note = note.strip() if note else None
+    if not note:
+        problem = "a decline states why"
+        raise InvalidInput(problem, details=[{"field": "body.note", "reason": problem}])
     now = datetime.now(UTC)
     await transition(
         session,

@@ -9,8 +9,8 @@
     issued ──delivery gave up──► failed ──(the institution had it after all: its answer)──► an answer
     executed | partially_executed (a hold: stop-payment or freeze)
           ├──lapse──► expired
-          ├──release executed──► released
-          └──freeze executed──► converted (a stop-payment)
+          ├──release executed──► released   (executed in part: the rest stays held, in force)
+          └──freeze executed──► converted (a stop-payment; also one executed after the freeze was)
     issued | delivered | acknowledged (a hold not yet executed) ──lapse──► expired
     issued | delivered | acknowledged (an extension executed once its hold is not in force) ──► cancelled
 

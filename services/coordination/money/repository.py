@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.states import HOLDING, Status
+from services.coordination.instructions.states import HOLDING
 from services.coordination.money.models import FlowAccount, FlowTransfer, Proposal
 from streams.schemas.instructions import Kind
 
@@ -102,9 +102,10 @@ async def transfer(session: AsyncSession, transfer_id: int) -> FlowTransfer | No
 
 
 async def held_by_account(session: AsyncSession, case_id: uuid.UUID) -> dict[tuple[str, str, str], Decimal]:
-    """(kind, institution, account) → amount held now (stop-payment, freeze) or returned (return)."""
+    """(kind, institution, account) → amount held now (stop-payment, freeze) or returned (return: as the
+    bank stated, in full or in part)."""
     in_force = Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE)) & Instruction.status.in_(HOLDING)
-    returned = (Instruction.kind == Kind.RETURN_FUNDS) & (Instruction.status == Status.EXECUTED)
+    returned = (Instruction.kind == Kind.RETURN_FUNDS) & Instruction.status.in_(HOLDING)
     stmt = (
         select(
             Instruction.kind,
