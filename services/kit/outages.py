@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -32,8 +33,17 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 def database_down(exc: BaseException) -> bool:
     """A driver error that says the server is restarting or gone (starting up, recovering after a crash,
     shut down, the connection cut) or cannot do the work now (a deadlock, a statement timeout); any other
-    database error is a bug and stays one. SQLAlchemy wraps the driver's error in its own (`orig`,
-    `__cause__`): the whole chain is looked at."""
+    database error is a bug and stays one."""
+    return any(
+        isinstance(link, DATABASE_DOWN)
+        or (isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated)
+        for link in causes(exc)
+    )
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps, each once: SQLAlchemy wraps the driver's error in its own (`orig`),
+    and errors raised from others keep them (`__cause__`)."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -41,14 +51,10 @@ def database_down(exc: BaseException) -> bool:
         if link is None or id(link) in seen:
             continue
         seen.add(id(link))
-        if isinstance(link, DATABASE_DOWN):
-            return True
+        yield link
         if isinstance(link, sqlalchemy.exc.DBAPIError):
-            if link.connection_invalidated:
-                return True
             todo.append(link.orig)
         todo.append(link.__cause__)
-    return False
 
 
 def unavailable(exc: BaseException) -> bool:

@@ -113,19 +113,8 @@ def _refused_value(exc: BaseException) -> bool:
     """Whether the database refused a value of the alert (SQLSTATE class 22, data exception: a number or
     a text no column holds; class 23, a constraint), not the work: an outage is retried by the consumer,
     and any other error (a missing migration, a bug) must stop it rather than skip every alert."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        link = todo.pop()
-        if link is None or id(link) in seen:
-            continue
-        seen.add(id(link))
-        if isinstance(link, InvalidOperation | asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
-            return not outages.unavailable(exc)
-        if isinstance(link, DBAPIError):
-            todo.append(link.orig)
-        todo.append(link.__cause__)
-    return False
+    refused = (InvalidOperation, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+    return any(isinstance(link, refused) for link in outages.causes(exc)) and not outages.unavailable(exc)
 
 
 async def _store(session: AsyncSession, by_id: dict[uuid.UUID, list[Alert]]) -> Stored:
