@@ -42,11 +42,12 @@ async def main() -> None:
     taskdump.install()  # SIGUSR1 logs what every task waits on
     await relay.start()
     scheduler.start()
-    loopwatch.start()  # started: logs where the loop is when it stops turning
+    watch = loopwatch.start()  # started: logs where the loop is when it stops turning
     consuming = asyncio.create_task(runner.run())
     try:
         await stop.wait()
     finally:
+        watch.stop()
         runner.stop()
         await scheduler.stop()
         await relay.stop()

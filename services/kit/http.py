@@ -279,9 +279,16 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
             taskdump.install()  # SIGUSR1 logs what every task waits on
             await super().serve(sockets)
 
+        watch: loopwatch.LoopWatch | None = None
+
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
-            loopwatch.start()  # serving: logs where the loop is when it stops turning
+            self.watch = loopwatch.start()  # serving: logs where the loop is when it stops turning
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if self.watch is not None:
+                self.watch.stop()  # the loop stops turning now by design
+            await super().shutdown(sockets)
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)

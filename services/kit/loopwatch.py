@@ -78,9 +78,10 @@ class LoopWatch:
             now = time.monotonic()
             overrun = now - woke - self.tick_s
             woke = now
-            if overrun >= self.stall_s:
-                PAUSES.observe(overrun)
+            if overrun > self.tick_s:  # this thread did not run either: the loop is judged from now on
                 judged_from = now
+                if overrun >= self.stall_s:
+                    PAUSES.observe(overrun)
             since = max(self._beat, judged_from)
             if stalled_at is None and now - since >= self.stall_s:
                 stalled_at = since

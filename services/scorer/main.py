@@ -238,7 +238,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
         raise SystemExit(2) from exc
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
-    loopwatch.start()  # started (the model loaded, the state restored): logs where a stalled loop is
+    watch = loopwatch.start()  # started (the model loaded, the state restored): logs where a stalled loop is
     server = _QuietServer(server_config(app, settings, common))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -249,6 +249,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
     waiting = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
+    watch.stop()  # the loop stops turning for the shutdown by design
     await scorer.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(web, 5)

@@ -245,12 +245,23 @@ def test_a_stopped_service_is_counted_as_paused_not_as_a_stalled_loop():
         child.proc.send_signal(signal.SIGSTOP)
         time.sleep(2.5)
         child.proc.send_signal(signal.SIGCONT)
-        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        metrics = _metrics_once(url, "stopline_process_pause_seconds_count")
     finally:
         child.stop()
     assert _sample(metrics, "stopline_process_pause_seconds_count") == 1
     assert _sample(metrics, 'stopline_process_pause_seconds_bucket{le="2.0"}') == 0
     assert _sample(metrics, "stopline_event_loop_stall_seconds_count") == 0
+
+
+def _metrics_once(url: str, counted: str, limit_s: float = 30) -> str:
+    """The child's metrics once `counted` has counted something (its watch thread has run since)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        if _sample(metrics, counted) > 0:
+            return metrics
+        time.sleep(0.05)
+    raise AssertionError(f"{counted} never counted")
 
 
 def _sample(exposition: str, name: str) -> float:
