@@ -30,6 +30,13 @@ def institution_dependency(
     async def caller(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Caller:
+        if refusal := guard.spent(request):
+            # Out of failures: a key verified recently is still taken; nothing is looked up for the rest.
+            known = verifier.known(creds.credentials) if creds is not None else None
+            if creds is None or known is None:
+                raise refusal
+            guard.succeeded(parse_key(creds.credentials)[0])
+            return known
         try:
             if (
                 creds is not None

@@ -35,7 +35,10 @@ async def _run(args: argparse.Namespace) -> str:
                 secret = await delivery.configure(
                     session,
                     institution_id=args.id,
-                    kafka=not args.no_kafka,
+                    # A rotation alone (no --webhook) keeps the channels as they are.
+                    kafka=None
+                    if args.rotate_secret and args.webhook is None and not args.no_kafka
+                    else not args.no_kafka,
                     webhook_url=args.webhook,
                     rotate_secret=args.rotate_secret,
                     overlap=timedelta(days=args.overlap_days),

@@ -125,6 +125,17 @@ class CredentialVerifier:
             raise NotAuthenticated("unknown or revoked API key")
         return caller
 
+    def known(self, raw_key: str) -> Caller | None:
+        """The caller of a key verified recently (cached), else None: nothing is looked up."""
+        try:
+            key_id, secret = parse_key(raw_key)
+        except NotAuthenticated:
+            return None
+        cached = self._cache.get(key_id)
+        if cached is None or cached[0] < time.monotonic():
+            return None
+        return cached[2] if hmac.compare_digest(cached[1], sha256(secret)) else None
+
     async def _load(self, key_id: str) -> tuple[float, str, Caller]:
         self.lookups += 1
         async with self.sessions() as session:

@@ -45,15 +45,16 @@ async def configure(
     session: AsyncSession,
     *,
     institution_id: str,
-    kafka: bool,
+    kafka: bool | None,
     webhook_url: str | None,
     rotate_secret: bool = False,
     sealer: Sealer | None = None,
     overlap: timedelta = ROTATION_OVERLAP,
     force: bool = False,
 ) -> str | None:
-    """Set the channels; returns the webhook signing secret when one is (newly) made, else None. A rotation
-    without a URL keeps the webhook's; one while the previous secret still signs needs `force`."""
+    """Set the channels (`kafka` None: as they are); returns the webhook signing secret when one is (newly)
+    made, else None. A rotation without a URL keeps the webhook's; one while the previous secret still
+    signs needs `force`."""
     now = datetime.now(UTC)
     institution = await session.get(Institution, institution_id, with_for_update=True)
     if institution is None:
@@ -70,6 +71,8 @@ async def configure(
         )
     if webhook_url is not None and (problem := _url_problem(webhook_url)):
         raise InvalidInput(f"webhook_url {problem}", details=[{"field": "webhook_url", "reason": problem}])
+    if kafka is None:
+        kafka = institution.kafka_delivery
     if not kafka and webhook_url is None:
         raise InvalidInput("an institution needs at least one delivery channel")
     institution.kafka_delivery = kafka

@@ -47,7 +47,7 @@ def router(
     @api.post("", response_model=Granted, status_code=201, summary="An institution user signs in")
     async def sign_in(body: SignIn, request: Request) -> Granted:
         attempt = guard.before(request, f"{body.institution_id}/{body.username}")
-        with checks.admitted():
+        with checks.admitted(client_address(request)):
             async with sessions() as session:  # a read: the connection goes back before the hash
                 found = await users.account(
                     session, institution_id=body.institution_id, username=body.username
@@ -72,20 +72,27 @@ def router(
 
 
 class SignInGuard:
-    """Wrong passwords are limited per account and client address: a guesser elsewhere cannot lock a user
-    out. Not per address across accounts: people sign in through the console, whose address stands for
-    all of them unless coordination believes its X-Forwarded-For, and one guesser would lock everyone
-    out; the password checks at once are bounded instead (`users.PasswordChecks`)."""
+    """Wrong passwords are limited per account and client address (a guesser elsewhere cannot lock a user
+    out there), and per account from anywhere at `GLOBAL` times that (guessing from many addresses stays
+    bounded; locking a user out everywhere takes that many failures a minute). Not per address across
+    accounts: people sign in through the console, whose address stands for all of them unless
+    coordination believes its X-Forwarded-For, and one guesser would lock everyone out; the password
+    checks at once are bounded instead, per address too (`users.PasswordChecks`)."""
+
+    GLOBAL = 10
 
     def __init__(self, settings: RateLimitSettings) -> None:
-        self.accounts = per_minute(settings.auth_failures_per_min)
+        self.here = per_minute(settings.auth_failures_per_min)
+        self.anywhere = per_minute(self.GLOBAL * settings.auth_failures_per_min)
 
-    def before(self, request: Request, account: str) -> str:
-        key = f"{account} {client_address(request)}"
-        wait = self.accounts.wait(key)
-        if wait is not None:
-            raise TooManyRequests("too many wrong passwords for this user", retry_after_s=math.ceil(wait))
-        return key
+    def before(self, request: Request, account: str) -> tuple[str, str]:
+        keys = (f"{account} {client_address(request)}", account)
+        for limiter, key in zip((self.here, self.anywhere), keys, strict=True):
+            wait = limiter.wait(key)
+            if wait is not None:
+                raise TooManyRequests("too many wrong passwords for this user", retry_after_s=math.ceil(wait))
+        return keys
 
-    def failed(self, key: str) -> None:
-        self.accounts.retry_after(key)
+    def failed(self, keys: tuple[str, str]) -> None:
+        self.here.retry_after(keys[0])
+        self.anywhere.retry_after(keys[1])

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.institutions.credentials import ADMINISTRATOR, Caller, sha256
 from services.institutions.models import Institution, InstitutionSession, InstitutionUser
 from services.kit.audit import service as audit
-from services.kit.errors import Conflict, InvalidInput, NotAuthenticated, Unavailable
+from services.kit.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -166,22 +167,29 @@ async def account(session: AsyncSession, *, institution_id: str, username: str) 
 
 class PasswordChecks:
     """Admits at most `limit` sign-ins at once (each reads the account, then holds a thread, ~16 MB and
-    some tens of ms of CPU for its scrypt check); one more is Unavailable (503, Retry-After) at once
-    rather than queued without bound, before it takes a database connection."""
+    some tens of ms of CPU for its scrypt check), and `PER_ADDRESS` of them from one client address, so one
+    client cannot hold them all; one more is refused at once (503 past the limit, 429 past an address's
+    share) rather than queued without bound, before it takes a database connection."""
+
+    PER_ADDRESS = 2
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.running = 0
+        self.running: Counter[str] = Counter()
 
     @contextlib.contextmanager
-    def admitted(self) -> Iterator[None]:
-        if self.running >= self.limit:
+    def admitted(self, address: str) -> Iterator[None]:
+        if self.running.total() >= self.limit:
             raise Unavailable("too many sign-ins at once; retry in a moment")
-        self.running += 1
+        if self.running[address] >= self.PER_ADDRESS:
+            raise TooManyRequests("too many sign-ins at once from this address", retry_after_s=1)
+        self.running[address] += 1
         try:
             yield
         finally:
-            self.running -= 1
+            self.running[address] -= 1
+            if not self.running[address]:
+                del self.running[address]
 
 
 async def checked(password: str, found: Account | None) -> Account | None:

@@ -24,7 +24,10 @@ class RateLimitSettings(Settings):
         200.0, gt=0, description="requests a second per credential (API key, operator); bursts of twice"
     )
     auth_failures_per_min: float = Field(
-        30.0, gt=0, description="failed authentications a minute per client address"
+        30.0,
+        gt=0,
+        description="failed authentications a minute per client address; wrong passwords a minute per "
+        "institution user and address (ten times this per user from anywhere)",
     )
     citizen_per_min: float = Field(
         30.0, gt=0, description="answers a minute per client address and per answer link"
@@ -79,14 +82,21 @@ class RateLimiter:
 
 class AuthGuard:
     """The limits of an authentication path: requests per credential, and failed attempts per client
-    address. A credential that verifies is taken whatever its address's failures (many clients may share
-    one address behind a proxy, and the secrets are too long to guess); a failure past the address's
-    budget is answered 429 instead of 401."""
+    address. An address out of failures (`spent`) has only credentials verified recently taken, from the
+    caches, with nothing looked up for the rest (429): many clients may share one address behind a proxy,
+    and a guesser among them must neither lock their keys out nor cost a lookup per guess."""
 
     def __init__(self, settings: RateLimitSettings | None = None) -> None:
         settings = settings or RateLimitSettings()
         self.credentials = RateLimiter(per_s=settings.credential_per_s, burst=2 * settings.credential_per_s)
         self.failures = per_minute(settings.auth_failures_per_min)
+
+    def spent(self, request: Request) -> TooManyRequests | None:
+        """The refusal for the request's address if it is out of failures now, else None."""
+        wait = self.failures.wait(client_address(request))
+        if wait is None:
+            return None
+        return TooManyRequests("too many failed authentications; retry later", retry_after_s=math.ceil(wait))
 
     def failed(self, request: Request) -> None:
         """Count a failed authentication; raises TooManyRequests when its address is out of failures."""

@@ -135,13 +135,16 @@ async def test_a_rotation_without_a_url_keeps_the_webhook_and_a_second_one_in_th
     sessions,
 ):
     ident, _ = await f.institution(sessions, "bank")
-    first = await _configure(sessions, ident)
-    async with unit_of_work(sessions) as session:
+    first = await _configure(sessions, ident)  # webhook only
+    async with unit_of_work(sessions) as session:  # as `cli delivery <id> --rotate-secret`
         second = await delivery.configure(
-            session, institution_id=ident, kafka=False, webhook_url=None, rotate_secret=True
+            session, institution_id=ident, kafka=None, webhook_url=None, rotate_secret=True
         )
     async with sessions() as session:
-        assert (await session.get(Institution, ident)).webhook_url == URL
+        institution = await session.get(Institution, ident)
+        # The channels as they were: the webhook kept, and no Kafka topic, whose copy would pass for a
+        # delivery when the webhook fails.
+        assert (institution.webhook_url, institution.kafka_delivery) == (URL, False)
     assert await _secrets(sessions, ident, datetime.now(UTC)) == [second, first]
     with pytest.raises(Conflict, match="previous secret still signs"):
         await _configure(sessions, ident, rotate_secret=True)

@@ -56,20 +56,26 @@ def test_memory_is_bounded_whatever_the_keys():
 
 
 @pytest.mark.integration
-async def test_failed_authentications_are_limited_per_address_not_a_valid_key_behind_it(
+async def test_an_address_out_of_failures_keeps_the_keys_already_verified_and_looks_up_nothing(
     infra: Infra, sessions, monkeypatch
 ):
-    """Banks behind one proxy share its address: a guesser there must not lock their valid keys out."""
+    """Banks behind one proxy share its address: a guesser there must not lock their keys out, nor cost a
+    database lookup per guess. Past the address's failures, a key verified recently (cached) is taken;
+    any other is refused (429) without a lookup."""
     monkeypatch.setenv("STOPLINE_RATE_AUTH_FAILURES_PER_MIN", "3")
     _, telecom = await f.institution(sessions, "telecom")
+    _, unseen = await f.institution(sessions, "telecom")
     app = build_blocklist(infra.common)
     async with _client(app) as attacker, _client(app, "198.51.100.9") as other:
+        assert (await other.get("/v1/blocklist", headers=telecom)).status_code == 200  # verified, cached
         bad = {"Authorization": "Bearer slk_0123456789ab.guess"}
         for _ in range(3):
             assert (await attacker.get("/v1/blocklist", headers=bad)).status_code == 401
         _limited(await attacker.get("/v1/blocklist", headers=bad))
+        _limited(await attacker.get("/v1/blocklist", headers={"Authorization": "Bearer slk_ba9876543210.x"}))
         assert (await attacker.get("/v1/blocklist", headers=telecom)).status_code == 200
-        assert (await other.get("/v1/blocklist", headers=telecom)).status_code == 200
+        _limited(await attacker.get("/v1/blocklist", headers=unseen))  # not looked up from there now
+        assert (await other.get("/v1/blocklist", headers=unseen)).status_code == 200
 
 
 @pytest.mark.integration
@@ -148,6 +154,7 @@ async def test_a_sign_in_flood_holds_no_database_connection_and_does_not_queue_w
     `STOPLINE_RATE_PASSWORD_CHECKS` at once the answer is 503 with Retry-After. Here more checks are held
     than coordination's pool has connections (20 and 20 more), and an officer's route still answers."""
     monkeypatch.setenv("STOPLINE_RATE_PASSWORD_CHECKS", "45")
+    monkeypatch.setattr(users.PasswordChecks, "PER_ADDRESS", 45)  # (one client here stands for many)
     gate, held = asyncio.Event(), []
 
     async def checking(password: str, found: users.Account | None) -> users.Account | None:
@@ -169,3 +176,32 @@ async def test_a_sign_in_flood_holds_no_database_connection_and_does_not_queue_w
     assert answer.status_code == 200, answer.text
     assert busy.status_code == 503 and int(busy.headers["Retry-After"]) >= 1
     assert {r.status_code for r in answers} <= {401, 429}
+
+
+@pytest.mark.integration
+async def test_one_client_holds_at_most_its_share_of_the_password_checks(infra: Infra, sessions, monkeypatch):
+    """Made-up names still cost a check each: one client sending many at once would hold every check and
+    have everyone's sign-in refused. Past its share it is refused itself (429); others still sign in."""
+    gate, held = asyncio.Event(), []
+
+    async def checking(password: str, found: users.Account | None) -> users.Account | None:
+        held.append(password)
+        await gate.wait()
+        return None
+
+    monkeypatch.setattr(users, "checked", checking)
+    institution, _ = await f.institution(sessions, "bank")
+    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+    body = {"institution_id": institution, "username": "nobody", "password": "password1"}
+    share = users.PasswordChecks.PER_ADDRESS
+    async with _client(app) as attacker, _client(app, "198.51.100.9") as other:
+        flood = [
+            asyncio.create_task(attacker.post("/v1/institution/sessions", json=body)) for _ in range(share)
+        ]
+        await eventually(lambda: len(held) == share)
+        _limited(await attacker.post("/v1/institution/sessions", json=body))
+        elsewhere = asyncio.create_task(other.post("/v1/institution/sessions", json=body))
+        await eventually(lambda: len(held) == share + 1)  # admitted: checking
+        gate.set()
+        answers = await asyncio.gather(*flood, elsewhere)
+    assert {r.status_code for r in answers} == {401}
