@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError, for_code
 
 from streams import topics
 from streams.connection import KafkaConnection
@@ -77,9 +77,16 @@ async def ensure_topics(kafka: KafkaConnection, prefix: str = "", timeout_s: flo
 class TopicRefused(RuntimeError):
     """Kafka refused to create topics (a policy, an authorisation, too few brokers for the replication)."""
 
-    def __init__(self, refused: dict[str, str]) -> None:
+    def __init__(self, refused: dict[str, str], lasting: set[str]) -> None:
         super().__init__(f"Kafka refused to create topics: {refused}")
         self.refused = refused  # topic name -> Kafka's error
+        self.lasting = lasting  # those it will refuse again (a name, a policy, a grant), not a passing state
+
+
+def _passing(code: int) -> bool:
+    """A refusal that may not last: too few brokers up for the replication, or a retriable error."""
+    error = for_code(code)
+    return error.errno == InvalidReplicationFactorError.errno or bool(error.retriable)
 
 
 async def create_missing(
@@ -93,31 +100,34 @@ async def create_missing(
         return []
     replicas = await replication(admin, timeout_s)
     new = [new_topic(t, prefix, replicas) for t in missing]
-    created, refused = await _create(admin, new, timeout_s)
+    created, refused, lasting = await _create(admin, new, timeout_s)
     made = {t.name: t.num_partitions for t in new if t.name not in refused}
     if made:
         await wait_for_leaders(admin, made, timeout_s)
     if refused:
-        raise TopicRefused(refused)
+        raise TopicRefused(refused, lasting)
     return created
 
 
 async def _create(
     admin: AIOKafkaAdminClient, new: list[NewTopic], timeout_s: float
-) -> tuple[list[str], dict[str, str]]:
+) -> tuple[list[str], dict[str, str], set[str]]:
     """Ask Kafka for the topics; return those it created, and those it refused with its error. Kafka
     answers each topic with an error code rather than failing the request; one that exists already (made
     concurrently by another instance) is neither."""
     response = await asyncio.wait_for(admin.create_topics(new, timeout_ms=int(timeout_s * 1000)), timeout_s)
     created: list[str] = []
     refused: dict[str, str] = {}
+    lasting: set[str] = set()
     for name, code, *message in response.topic_errors:  # (topic, code, message): no message before v1
         if code == 0:
             created.append(name)
         elif code != TopicAlreadyExistsError.errno:
             error = for_code(code).__name__
             refused[name] = f"{error}: {message[0]}" if message and message[0] else error
-    return created, refused
+            if not _passing(code):
+                lasting.add(name)
+    return created, refused, lasting
 
 
 async def wait_for_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], timeout_s: float) -> None:

@@ -111,7 +111,11 @@ class Response(BaseModel):
     instruction_id: uuid.UUID
     institution_id: InstitutionId
     outcome: Outcome
-    held_amount: Held | None = Field(None, description="executed or partially executed: amount held")
+    held_amount: Held | None = Field(
+        None,
+        description="executed or partially executed: a stop-payment or freeze, the amount held (more than 0);"
+        " a release or return, the amount released or returned (in part: more than 0, less than instructed)",
+    )
     reason: str | None = Field(None, max_length=1000, description="rejected or partially executed: why")
     query_result: QueryResult | None = Field(None, description="an executed query's answer")
     responded_at: AwareDatetime

@@ -466,6 +466,7 @@ async def test_the_victims_own_accounts_are_not_told_to_the_blocklist(coord, ses
     vbank, vkey, _ = await bank(sessions)
     mbank, _, _ = await bank(sessions)
     victim_acc, other_victim_acc, mule = f.account("VIC"), f.account("VIC2"), f.account("MULE")
+    mule2 = f.account("MULE2")
     body = {
         "case_number": f.unique("VICACC"),
         "title": "t",
@@ -488,10 +489,21 @@ async def test_the_victims_own_accounts_are_not_told_to_the_blocklist(coord, ses
         ),
         amount_at_risk="800.00",
     )
+    # And the mule's onward payment alerted too (the scorer scores any payer): the mule paid in an alert
+    # of the case, but received its money, so it is no victim.
+    onward = f.alert(
+        subject=Subject(
+            phone=f.phone(), account=mule, institution=mbank, payee_account=mule2, payee_institution=mbank
+        ),
+        amount_at_risk="790.00",
+    )
     async with unit_of_work(sessions) as s:
-        await alerts.store(s, alerts=[alert])
-    linked = await c.post(f"/v1/cases/{case_id}/alerts", json={"alert_id": str(alert.alert_id)}, headers=op)
-    assert linked.status_code == 204, linked.text
+        await alerts.store(s, alerts=[alert, onward])
+    for linked_alert in (alert, onward):
+        linked = await c.post(
+            f"/v1/cases/{case_id}/alerts", json={"alert_id": str(linked_alert.alert_id)}, headers=op
+        )
+        assert linked.status_code == 204, linked.text
     q = await issue(c, op, case_id, kind="query", institution_id=vbank, account=victim_acc)
     result = {
         "holder": {"name": "Victim"},
@@ -518,4 +530,4 @@ async def test_the_victims_own_accounts_are_not_told_to_the_blocklist(coord, ses
             .all()
         )
     told = {(m.payload["institution"], m.payload["account"]) for m in rows if m.payload["case_id"] == case_id}
-    assert told == {(mbank, mule)}
+    assert told == {(mbank, mule), (mbank, mule2)}

@@ -135,14 +135,30 @@ async def test_a_message_kafka_never_takes_is_given_up_and_holds_up_nothing(infr
     assert await _keys_on(infra, topic) == [stop["id"]]
 
 
-async def test_a_topic_kafka_will_not_make_holds_up_only_its_own_messages(infra, coord, sessions):
-    # One relay batch: a stop-payment to a bank, and a message to an institution whose topic Kafka refuses
-    # to make. Once, the refusal failed the whole batch (other banks' instructions, escalations), again at
-    # every round. The refused one waits, known not to be on Kafka, and is tried again; the other goes.
+async def test_a_topic_kafka_will_not_make_holds_up_only_its_own_messages(
+    infra, coord, sessions, monkeypatch
+):
+    # One relay batch: a stop-payment to a bank, and messages to institutions whose topic Kafka refuses to
+    # make. Once, the refusal failed the whole batch (other banks' instructions, escalations), again at
+    # every round. A refusal for good (here an invalid name) gives its message up; one that may pass (too
+    # few brokers up for the replication) holds it back, known not to be on Kafka, tried again in seconds.
     _, inst, stop = await _stop_payment(coord, sessions)
-    unmade = topics.name(topics.instructions_for("bank!refused"), infra.prefix)
+    never = topics.name(topics.instructions_for("bank!refused"), infra.prefix)
+    later = topics.name(topics.instructions_for(f.unique("bank-later")), infra.prefix)
     async with sessions() as s, s.begin():
-        s.add(OutboxMessage(message_id=f"{stop['id']}-unmade", channel="kafka", topic=unmade, payload={}))
+        for name, topic in (("never", never), ("later", later)):
+            s.add(OutboxMessage(message_id=f"{stop['id']}-{name}", channel="kafka", topic=topic, payload={}))
+    create_missing = admin.create_missing
+
+    async def too_few_brokers_for_later(client: Any, wanted: Any, prefix: str, **kw: Any) -> list[str]:
+        passing = {later: "InvalidReplicationFactorError: 3 replicas, 2 brokers up"}
+        try:
+            await create_missing(client, [t for t in wanted if topics.name(t, prefix) != later], prefix, **kw)
+        except admin.TopicRefused as exc:
+            raise admin.TopicRefused({**exc.refused, **passing}, exc.lasting) from exc
+        raise admin.TopicRefused(passing, set())
+
+    monkeypatch.setattr(admin, "create_missing", too_few_brokers_for_later)
     held_before = await sample(coord.client, "stopline_outbox_held_total")
     relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
     await relay.open_clients()
@@ -151,14 +167,20 @@ async def test_a_topic_kafka_will_not_make_holds_up_only_its_own_messages(infra,
     finally:
         await relay.producer.stop()
     async with sessions() as s:
-        query = select(OutboxMessage).where(OutboxMessage.message_id == f"{stop['id']}-unmade")
-        waiting = (await s.execute(query)).scalar_one()
+        rows = {
+            r.topic: r
+            for r in (
+                await s.execute(select(OutboxMessage).where(OutboxMessage.topic.in_([never, later])))
+            ).scalars()
+        }
         now = (await s.execute(select(func.now()))).scalar_one()
     assert await _sent(sessions, stop["id"])
     assert await _keys_on(infra, topics.name(topics.instructions_for(inst), infra.prefix)) == [stop["id"]]
+    given_up, waiting = rows[never], rows[later]
+    assert given_up.dead_at is not None and "InvalidTopicError" in (given_up.last_error or "")
     assert waiting.sent_at is None and waiting.dead_at is None
     assert waiting.last_error == repository.NOT_ON_KAFKA
-    assert now < waiting.next_attempt_at <= now + timedelta(seconds=10)  # tried again within seconds
+    assert now < waiting.next_attempt_at  # tried again at a later round
     assert await sample(coord.client, "stopline_outbox_held_total") == held_before + 1
     async with sessions() as s, s.begin():  # not tried again by the relays of the tests after this one
         dead = update(OutboxMessage).where(OutboxMessage.id == waiting.id).values(dead_at=func.now())

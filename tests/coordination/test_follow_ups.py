@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from services.coordination.delivery.models import OutboxMessage
 from services.coordination.instructions.models import Instruction
 from services.kit.db import unit_of_work
 from tests import factories as f
@@ -142,6 +143,10 @@ async def test_a_return_answer_cannot_claim_more_than_instructed(coord, sessions
     other_key, other_case, other = await _freeze_in_force(coord, sessions, op, sup)
     release, too_much = await _release(coord, op, sup, other_key, other_case, other, held_amount="5000.00")
     assert _problem(too_much) == (422, ["body.held_amount"]), too_much.text
+    # An executed release of less than it was asked is a part, said as such (else the hold would end
+    # whole while only the stated amount could be returned).
+    short = await respond(c, other_key, release["id"], "executed", held_amount="1.00")
+    assert _problem(short) == (422, ["body.held_amount"]), short.text
 
 
 async def test_the_rest_of_a_partial_return_is_returned_and_counted(coord, sessions):
@@ -197,6 +202,10 @@ async def test_a_stop_payment_executed_after_its_freeze_is_converted(coord, sess
     assert (await respond(c, key, stop["id"], "executed", held_amount="1200.00")).status_code == 200
     assert (await _get(coord, op, stop["id"]))["status"] == "converted"
     assert await _totals(coord, op, case_id) == {"stopped": "0.00", "frozen": "1200.00", "returned": "0.00"}
+    # At the bank it is a hold of its own, beside the freeze: the bank is told to lift it.
+    async with sessions() as s:
+        sent = select(OutboxMessage.message_id).where(OutboxMessage.instruction_id == uuid.UUID(stop["id"]))
+        assert f"{stop['id']}:cancelled" in list((await s.execute(sent)).scalars())
     # Another case's freeze of the same account does not take this case's stop-payment over.
     other_case = await open_case(c, op, (inst, account, "300.00"))
     other = await issue(c, op, other_case, kind="stop_payment", **{**hold, "amount": "300.00"})

@@ -111,9 +111,10 @@ async def store(session: AsyncSession, *, alerts: Sequence[Alert]) -> Stored:
 
 def _refused_value(exc: BaseException) -> bool:
     """Whether the database refused a value of the alert (SQLSTATE class 22, data exception: a number or
-    a text no column holds; class 23, a constraint), not the work: an outage is retried by the consumer,
-    and any other error (a missing migration, a bug) must stop it rather than skip every alert."""
-    refused = (InvalidOperation, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+    a text no column holds; 23514, a check constraint), not the work: an outage is retried by the consumer,
+    and any other error (a missing migration, a unique or foreign key: a bug) must stop it rather than
+    skip every alert."""
+    refused = (InvalidOperation, asyncpg.DataError, asyncpg.CheckViolationError)
     return any(isinstance(link, refused) for link in outages.causes(exc)) and not outages.unavailable(exc)
 
 

@@ -29,9 +29,13 @@ _IDS = uuid.UUID("5b6e1c1e-3f0a-4c55-9a51-6d2f0c7e4b10")  # namespace of the mes
 
 async def victim_accounts(session: AsyncSession, case: Case) -> set[tuple[str, str]]:
     """The accounts known to be the case's victims': the one the case names, and those its alerts about a
-    payment were paid from. A query on one (where did the victim's money go?) makes it a root of the
-    money-flow tree; it received nothing of the fraud."""
-    known = set(await repository.alert_payers(session, case.id))
+    payment were paid from, unless the case shows that account receiving its money (a payee of its
+    alerts, or found below a root of its money-flow tree: a mule's onward payment alerted too). A query on
+    a victim's account (where did the money go?) makes it a root of the tree; it received nothing."""
+    received = set(await repository.alert_payees(session, case.id)) | {
+        (a.institution_id, a.account) for a in await money_repo.accounts(session, case.id) if a.depth > 0
+    }
+    known = set(await repository.alert_payers(session, case.id)) - received
     if case.victim_institution and case.victim_account:
         known.add((case.victim_institution, case.victim_account))
     return known

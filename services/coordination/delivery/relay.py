@@ -70,7 +70,7 @@ WEBHOOK_BATCH = 50
 LISTEN_RETRY_S = 2.0  # between two attempts at the LISTEN connection, and how often it is looked at
 RENEW_RETRY_S = 1.0  # between two attempts at renewing a lease while Kafka has not answered
 TOPIC_RETRY_S = 5.0  # before messages whose topic could not be made are tried again
-TOPIC_TIMEOUT_S = 10.0  # for each of the admin calls that make topics (within the rows' lease)
+TOPIC_TIMEOUT_S = 10.0  # for making a batch's topics, all calls together (within the rows' lease)
 
 
 class Relay:
@@ -399,12 +399,16 @@ class Relay:
         self, rows: list[OutboxMessage], claims: dict[int, repository.Claim]
     ) -> set[int]:
         """Make the instruction topics the rows go to (an institution not provisioned gets its topic on its
-        first instruction); return the ids of the rows whose topic could not be made. They are known not to
-        be on Kafka and wait `TOPIC_RETRY_S`; the rest of the batch goes on without them."""
-        unmade = await self._ensure_topics(rows)
-        held = [r for r in rows if r.topic in unmade]
+        first instruction); return the ids of the rows whose topic could not be made. Those Kafka will
+        refuse again (a name, a policy, a grant) are given up (an instruction fails and is escalated); the
+        others are known not to be on Kafka and wait `TOPIC_RETRY_S`. The rest of the batch goes on."""
+        unmade, lasting = await self._ensure_topics(rows)
+        never = [r for r in rows if r.topic in lasting]
+        if never:  # refused for good (a name, a policy, a grant): given up, the instruction escalated
+            await self._give_up(never, error=f"its topic was refused: {unmade[never[0].topic or '']}")
+        held = [r for r in rows if r.topic in unmade and r.topic not in lasting]
         if not held:
-            return set()
+            return {r.id for r in never}
         async with unit_of_work(self.sessions) as session:
             wait = timedelta(seconds=TOPIC_RETRY_S)
             await repository.lease_kafka(session, [claims[r.id] for r in held], until=wait, note=NOT_ON_KAFKA)
@@ -414,26 +418,31 @@ class Relay:
                 "outbox topic not made; its messages wait",
                 extra=log_fields(topic=topic, messages=sum(r.topic == topic for r in held), error=error),
             )
-        return {r.id for r in held}
+        return {r.id for r in held} | {r.id for r in never}
 
-    async def _ensure_topics(self, rows: list[OutboxMessage]) -> dict[str, str]:
-        """Make the rows' instruction topics not made yet; return those that could not be, with why."""
+    async def _ensure_topics(self, rows: list[OutboxMessage]) -> tuple[dict[str, str], set[str]]:
+        """Make the rows' instruction topics not made yet; return those that could not be, with why, and
+        which of them Kafka will refuse again."""
         prefix = self.common.topic_prefix
         family = topics.name(topics.instructions_for(""), prefix)
         wanted = {r.topic for r in rows if r.topic and r.topic.startswith(family)} - self._topics_ready
         if not wanted:
-            return {}
+            return {}, set()
         unmade: dict[str, str] = {}
+        lasting: set[str] = set()
         try:
-            async with admin.admin_client(self.kafka, TOPIC_TIMEOUT_S) as client:
+            async with (
+                asyncio.timeout(TOPIC_TIMEOUT_S),
+                admin.admin_client(self.kafka, TOPIC_TIMEOUT_S) as client,
+            ):
                 made = [topics.instructions_for(t[len(family) :]) for t in sorted(wanted)]
                 await admin.create_missing(client, made, prefix, timeout_s=TOPIC_TIMEOUT_S)
         except admin.TopicRefused as exc:  # the others were made
-            unmade = exc.refused
+            unmade, lasting = exc.refused, exc.lasting
         except Exception as exc:  # noqa: BLE001 - Kafka away: none known made; their rows wait
             unmade = dict.fromkeys(wanted, type(exc).__name__)
         self._topics_ready |= wanted - unmade.keys()
-        return unmade
+        return unmade, lasting
 
     async def webhooks_once(self) -> int:
         """Post one batch of due webhooks concurrently; return how many were attempted."""

@@ -66,6 +66,16 @@ def _check_content(row: Instruction, answer: Response) -> None:
             raise _refuse(
                 "held_amount", f"{what} {answer.held_amount} is more than the {row.amount} instructed"
             )
+        if (
+            answer.outcome == "executed"
+            and answer.held_amount is not None
+            and row.amount is not None
+            and answer.held_amount != row.amount
+        ):
+            raise _refuse(
+                "held_amount",
+                f"an executed {row.kind} {what} the {row.amount} instructed; a part is partially_executed",
+            )
         # A part is counted as what the bank states: a release keeps the rest held, a return leaves the rest
         # to return. A part of all of it, or of nothing, is not a part.
         if answer.outcome == "partially_executed" and (
@@ -363,8 +373,10 @@ async def _effects(
     elif row.kind == Kind.STOP_PAYMENT:
         # Executed after a freeze of its case on the account was (answers cross, or the bank took the
         # freeze first): the freeze holds the money, and takes the stop-payment over as it would have one
-        # in force. Left beside it, both would count the same money, and the stop-payment's lapse would
-        # tell the bank "expired" for money under the freeze.
+        # in force; left beside it, both would count the same money. At the bank the stop-payment came
+        # after the freeze took over what was held then, so it is a hold of its own: the bank is told it
+        # is cancelled, and lifts it (nothing else would: a converted instruction neither lapses nor is
+        # released).
         freeze = await repository.active_hold(
             session,
             case_id=row.case_id,
@@ -376,6 +388,7 @@ async def _effects(
             await transition(
                 session, row, Status.CONVERTED, actor=actor, action="instruction.converted_to_freeze", now=now
             )
+            await notify(session, row, notice="cancelled", ctx=ctx)
     elif row.kind == Kind.RELEASE and row.parent_id is not None:
         parent = await repository.get(session, row.parent_id, for_update=True)
         if parent is not None and parent.status in HOLDING:
