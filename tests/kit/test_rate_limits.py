@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -155,17 +156,8 @@ async def test_a_sign_in_flood_holds_no_database_connection_and_does_not_queue_w
     than coordination's pool has connections (20 and 20 more), and an officer's route still answers."""
     monkeypatch.setenv("STOPLINE_RATE_PASSWORD_CHECKS", "45")
     monkeypatch.setattr(users.PasswordChecks, "PER_ADDRESS", 45)  # (one client here stands for many)
-    gate, held = asyncio.Event(), []
-
-    async def checking(password: str, found: users.Account | None) -> users.Account | None:
-        held.append(password)
-        await gate.wait()
-        return None
-
-    monkeypatch.setattr(users, "checked", checking)
-    institution, _ = await f.institution(sessions, "bank")
-    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
-    body = {"institution_id": institution, "username": "nobody", "password": "password1"}
+    gate, held = _checks_held_at_a_gate(monkeypatch)
+    app, body = await _sign_in_app(infra, sessions)
     async with _client(app) as attacker, _client(app, "198.51.100.9") as police:
         flood = [asyncio.create_task(attacker.post("/v1/institution/sessions", json=body)) for _ in range(45)]
         await eventually(lambda: len(held) == 45)
@@ -182,17 +174,8 @@ async def test_a_sign_in_flood_holds_no_database_connection_and_does_not_queue_w
 async def test_one_client_holds_at_most_its_share_of_the_password_checks(infra: Infra, sessions, monkeypatch):
     """Made-up names still cost a check each: one client sending many at once would hold every check and
     have everyone's sign-in refused. Past its share it is refused itself (429); others still sign in."""
-    gate, held = asyncio.Event(), []
-
-    async def checking(password: str, found: users.Account | None) -> users.Account | None:
-        held.append(password)
-        await gate.wait()
-        return None
-
-    monkeypatch.setattr(users, "checked", checking)
-    institution, _ = await f.institution(sessions, "bank")
-    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
-    body = {"institution_id": institution, "username": "nobody", "password": "password1"}
+    gate, held = _checks_held_at_a_gate(monkeypatch)
+    app, body = await _sign_in_app(infra, sessions)
     share = users.PasswordChecks.PER_ADDRESS
     async with _client(app) as attacker, _client(app, "198.51.100.9") as other:
         flood = [
@@ -205,3 +188,23 @@ async def test_one_client_holds_at_most_its_share_of_the_password_checks(infra: 
         gate.set()
         answers = await asyncio.gather(*flood, elsewhere)
     assert {r.status_code for r in answers} == {401}
+
+
+def _checks_held_at_a_gate(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, list[str]]:
+    """Every sign-in's password check waits at the gate; `held` lists those checking."""
+    gate, held = asyncio.Event(), []
+
+    async def checking(password: str, found: users.Account | None) -> users.Account | None:
+        held.append(password)
+        await gate.wait()
+        return None
+
+    monkeypatch.setattr(users, "checked", checking)
+    return gate, held
+
+
+async def _sign_in_app(infra: Infra, sessions: Any) -> tuple[FastAPI, dict[str, str]]:
+    """Coordination's API, and a sign-in to a bank's made-up user."""
+    institution, _ = await f.institution(sessions, "bank")
+    app = build_coordination(infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False))
+    return app, {"institution_id": institution, "username": "nobody", "password": "password1"}
