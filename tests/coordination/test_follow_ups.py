@@ -192,12 +192,7 @@ async def test_a_stop_payment_executed_after_its_freeze_is_converted(coord, sess
     c = coord.client
     op, sup = f.officer(unit="fu6-unit"), f.officer("supervisor", unit="fu6-unit")
     inst, key, _ = await bank(sessions)
-    account = f.account("MULE")
-    case_id = await open_case(c, op, (inst, account, "1200.00"))
-    hold = {"institution_id": inst, "account": account, "amount": "1200.00"}
-    stop = await issue(c, op, case_id, kind="stop_payment", **hold)
-    freeze = await issue(c, op, case_id, kind="freeze", document_number="D-F", **hold)
-    assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+    case_id, hold, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "1200.00")
     assert (await respond(c, key, freeze["id"], "executed", held_amount="1200.00")).status_code == 200
     assert (await respond(c, key, stop["id"], "executed", held_amount="1200.00")).status_code == 200
     assert (await _get(coord, op, stop["id"]))["status"] == "converted"
@@ -207,7 +202,7 @@ async def test_a_stop_payment_executed_after_its_freeze_is_converted(coord, sess
         sent = select(OutboxMessage.message_id).where(OutboxMessage.instruction_id == uuid.UUID(stop["id"]))
         assert f"{stop['id']}:cancelled" in list((await s.execute(sent)).scalars())
     # Another case's freeze of the same account does not take this case's stop-payment over.
-    other_case = await open_case(c, op, (inst, account, "300.00"))
+    other_case = await open_case(c, op, (inst, hold["account"], "300.00"))
     other = await issue(c, op, other_case, kind="stop_payment", **{**hold, "amount": "300.00"})
     assert (await respond(c, key, other["id"], "executed", held_amount="300.00")).status_code == 200
     assert (await _get(coord, op, other["id"]))["status"] == "executed"
@@ -317,12 +312,7 @@ async def test_a_stop_payment_and_its_freeze_answered_at_once_leave_one_hold(coo
     op, sup = f.officer(unit="fu11-unit"), f.officer("supervisor", unit="fu11-unit")
     inst, key, _ = await bank(sessions)
     for _ in range(4):
-        account = f.account("MULE")
-        case_id = await open_case(c, op, (inst, account, "900.00"))
-        hold = {"institution_id": inst, "account": account, "amount": "900.00"}
-        stop = await issue(c, op, case_id, kind="stop_payment", **hold)
-        freeze = await issue(c, op, case_id, kind="freeze", document_number="D-X", **hold)
-        assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+        case_id, _, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "900.00")
         answered = await asyncio.gather(
             respond(c, key, stop["id"], "executed", held_amount="900.00"),
             respond(c, key, freeze["id"], "executed", held_amount="900.00"),
@@ -330,3 +320,16 @@ async def test_a_stop_payment_and_its_freeze_answered_at_once_leave_one_hold(coo
         assert [a.status_code for a in answered] == [200, 200]
         assert (await _get(coord, op, stop["id"]))["status"] == "converted"
         assert (await _totals(coord, op, case_id))["frozen"] == "900.00"
+
+
+async def _stop_and_approved_freeze(
+    c: httpx.AsyncClient, op: dict[str, str], sup: dict[str, str], inst: str, amount: str
+) -> tuple[str, dict[str, str], dict[str, Any], dict[str, Any]]:
+    """A case on a new account of `inst`, its stop-payment issued, its freeze approved (none answered)."""
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, amount))
+    hold = {"institution_id": inst, "account": account, "amount": amount}
+    stop = await issue(c, op, case_id, kind="stop_payment", **hold)
+    freeze = await issue(c, op, case_id, kind="freeze", document_number="D-F", **hold)
+    assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+    return case_id, hold, stop, freeze

@@ -38,14 +38,11 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime, ctx: Context
         before = service.snapshot(row)
         row.overdue, row.escalated_at = stage, now
         await session.flush()
-        await audit.record(
+        await service.record(
             session,
+            row,
             actor=audit.SYSTEM,
             action="instruction.escalated",
-            entity_type="instruction",
-            entity_id=row.id,
-            case_id=row.case_id,
-            legal_basis=service.legal_basis(row),
             before=before,
             after=service.snapshot(row),
         )

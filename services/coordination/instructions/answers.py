@@ -15,7 +15,7 @@ from services.coordination.cases import receivers
 from services.coordination.cases import repository as cases
 from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.service import Context, _period, legal_basis, notify, transition
+from services.coordination.instructions.service import Context, _period, notify, record, transition
 from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, HOLDING, PENDING_ANSWER, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
@@ -285,14 +285,11 @@ async def _keep(
 ) -> None:
     """An answer kept and audited that does not move the instruction (`why`, in the audit entry)."""
     await _store(session, row, response, channel)
-    await audit.record(
+    await record(
         session,
+        row,
         actor=audit.Actor(by or response.institution_id, "institution", response.institution_id),
         action=action,
-        entity_type="instruction",
-        entity_id=row.id,
-        case_id=row.case_id,
-        legal_basis=legal_basis(row),
         after={
             "outcome": response.outcome,
             "responded_at": response.responded_at.isoformat(),
@@ -359,16 +356,14 @@ async def _effects(
             parent.renewals += 1
             parent.updated_at = now
             await session.flush()
-            await audit.record(
+            await record(
                 session,
+                parent,
                 actor=actor,
                 action="instruction.renewed",
-                entity_type="instruction",
-                entity_id=parent.id,
-                case_id=parent.case_id,
-                legal_basis=f"case {row.case_number}; document {row.document_number}",
                 before=before,
                 after={"expires_at": parent.expires_at, "renewals": parent.renewals},
+                basis=row,
             )
     elif row.kind == Kind.STOP_PAYMENT:
         # Executed after a freeze of its case on the account was (answers cross, or the bank took the
@@ -416,14 +411,12 @@ async def _release(
     parent.held_amount = rest
     parent.updated_at = now
     await session.flush()
-    await audit.record(
+    await record(
         session,
+        parent,
         actor=actor,
         action="instruction.partially_released",
-        entity_type="instruction",
-        entity_id=parent.id,
-        case_id=parent.case_id,
-        legal_basis=legal_basis(release),
         before=before,
         after={"held_amount": rest, "released": released, "release_id": str(release.id)},
+        basis=release,
     )

@@ -55,6 +55,30 @@ def legal_basis(row: Instruction) -> str:
     return f"case {row.case_number}" + (f"; document {row.document_number}" if row.document_number else "")
 
 
+async def record(
+    session: AsyncSession,
+    row: Instruction,
+    *,
+    actor: audit.Actor,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    basis: Instruction | None = None,
+) -> None:
+    """An audit entry about the instruction `row`, on the legal basis of `basis` (by default its own)."""
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="instruction",
+        entity_id=row.id,
+        case_id=row.case_id,
+        legal_basis=legal_basis(basis or row),
+        before=before,
+        after=after,
+    )
+
+
 async def transition(
     session: AsyncSession,
     row: Instruction,
@@ -74,17 +98,7 @@ async def transition(
         setattr(row, name, value)
     await session.flush()
     metrics.INSTRUCTION_TRANSITIONS.labels(row.kind, target).inc()
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        entity_type="instruction",
-        entity_id=row.id,
-        case_id=row.case_id,
-        legal_basis=legal_basis(row),
-        before=before,
-        after=snapshot(row),
-    )
+    await record(session, row, actor=actor, action=action, before=before, after=snapshot(row))
 
 
 def to_message(row: Instruction, *, notice: Notice | None = None) -> InstructionMessage:
@@ -175,14 +189,11 @@ async def issue(
         for name, value in _issue_fields(row, ctx, now).items():
             setattr(row, name, value)
     await repository.add(session, row)
-    await audit.record(
+    await record(
         session,
+        row,
         actor=audit.Actor.of(officer),
         action="instruction.issued" if row.status == Status.ISSUED else "instruction.requested",
-        entity_type="instruction",
-        entity_id=row.id,
-        case_id=case.id,
-        legal_basis=legal_basis(row),
         after=snapshot(row) | {"kind": row.kind, "institution": row.institution_id},
     )
     if row.status == Status.ISSUED:
@@ -562,15 +573,11 @@ async def notice_failed(
         session, row, stage=stage, due_at=None, now=now, topic_prefix=topic_prefix
     ):
         return  # the notice's other channel gave up first
-    await audit.record(
+    await record(
         session,
+        row,
         actor=audit.SYSTEM,
         action="instruction.notice_failed",
-        entity_type="instruction",
-        entity_id=row.id,
-        case_id=row.case_id,
-        legal_basis=legal_basis(row),
-        before=None,
         after={"notice": notice, "error": error[:200]},
     )
 
