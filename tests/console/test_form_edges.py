@@ -162,9 +162,9 @@ def test_a_follow_up_forms_key_holds_across_live_renders_and_changes_once_the_ca
     assert key != web.action_key(user, stop, "freeze", [stop, declined])
 
 
-def test_the_return_button_is_on_a_freeze_whose_money_was_released_and_never_on_a_stop_payment():
-    """Frozen funds are returned once released (the API refuses a return of a stop-payment): a freeze
-    released, or one a bank released in part and holds the rest of."""
+def test_the_return_button_is_on_a_freeze_with_money_left_to_return_and_never_on_a_stop_payment():
+    """Frozen funds are returned once released (the API refuses a return of a stop-payment), up to what
+    coordination says is left: nothing once all released is returned or being returned."""
     from services.console.cases import HOLDING, PENDING
 
     user = Sessions(DEV_SESSION_KEY, ttl_s=60, idle_s=60).start(
@@ -172,10 +172,10 @@ def test_the_return_button_is_on_a_freeze_whose_money_was_released_and_never_on_
     )
     template = web.templates().get_template("_instruction_actions.html")
 
-    def buttons(i: dict[str, object], *others: dict[str, object]) -> str:
+    def buttons(i: dict[str, object]) -> str:
         return template.render(
             i=i,
-            instructions=[i, *others],
+            instructions=[i],
             case={"status": "open"},
             user=user,
             t=i18n.translator("en"),
@@ -183,14 +183,19 @@ def test_the_return_button_is_on_a_freeze_whose_money_was_released_and_never_on_
             PENDING=PENDING,
         )
 
-    def hold(kind: str, status: str) -> dict[str, object]:
-        return {"id": f"{kind}-1", "case_id": "c-1", "kind": kind, "status": status, "renewals": 0}
-
-    def release(status: str) -> dict[str, object]:
-        return {"id": "r-1", "parent_id": "freeze-1", "kind": "release", "status": status, "renewals": 0}
+    def hold(kind: str, status: str, left: str | None) -> dict[str, object]:
+        return {
+            "id": "h-1",
+            "case_id": "c-1",
+            "kind": kind,
+            "status": status,
+            "renewals": 0,
+            "returnable_amount": left,
+        }
 
     returnable = 'data-testid="return"'
-    assert returnable in buttons(hold("freeze", "released"))
-    assert returnable in buttons(hold("freeze", "executed"), release("partially_executed"))
-    assert returnable not in buttons(hold("freeze", "executed"), release("delivered"))
-    assert returnable not in buttons(hold("stop_payment", "released"))
+    assert returnable in buttons(hold("freeze", "released", "1200.00"))
+    assert returnable in buttons(hold("freeze", "executed", "500.00"))  # released in part, the rest held
+    assert returnable not in buttons(hold("freeze", "executed", "0"))  # its release not answered yet
+    assert returnable not in buttons(hold("freeze", "released", "0.00"))  # all returned, or under way
+    assert returnable not in buttons(hold("stop_payment", "released", None))

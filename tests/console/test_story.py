@@ -157,6 +157,7 @@ async def test_the_police_story(site: Site):
     await freeze.get_by_test_id("return").get_by_role("button").click()
     await answer(bank, site, "return_funds", "executed")
     await expect(operator.get_by_test_id("total-returned")).to_have_text("¥40,000.00")
+    await expect(freeze.get_by_test_id("return")).to_have_count(0)  # all returned: nothing left to return
     await expect(operator.get_by_test_id("timeline")).to_contain_text("止付转冻结")
     await shot(operator, "case-returned")
 

@@ -73,6 +73,14 @@ async def _totals(coord: App, op: dict[str, str], case_id: str) -> dict[str, str
     return {k: v for k, v in flow["totals"].items() if k in ("stopped", "frozen", "returned")}
 
 
+async def _returnable(coord: App, op: dict[str, str], case_id: str, freeze_id: str) -> str:
+    """What the case's detail says is left to return of a freeze (the console's Return button)."""
+    detail = (await coord.client.get(f"/v1/cases/{case_id}", headers=op)).json()
+    [freeze] = [i for i in detail["instructions"] if i["id"] == freeze_id]
+    left: str = freeze["returnable_amount"]
+    return left
+
+
 def _return_body(hold: dict[str, Any], **more: Any) -> dict[str, Any]:
     return {"kind": "return_funds", "parent_id": hold["id"], **more}
 
@@ -155,18 +163,23 @@ async def test_the_rest_of_a_partial_return_is_returned_and_counted(coord, sessi
     c = coord.client
     op, sup = f.officer(unit="fu4-unit"), f.officer("supervisor", unit="fu4-unit")
     key, case_id, freeze = await _freeze_in_force(coord, sessions, op, sup)
+    assert await _returnable(coord, op, case_id, freeze["id"]) == "0"  # nothing released yet
     await _release(coord, op, sup, key, case_id, freeze)
+    assert await _returnable(coord, op, case_id, freeze["id"]) == "1200.00"
     first = await issue(c, op, case_id, **_return_body(freeze))
     assert first["amount"] == "1200.00"
+    assert await _returnable(coord, op, case_id, freeze["id"]) == "0.00"  # all of it under way
     part = await respond(c, key, first["id"], "partially_executed", held_amount="400.00", reason="part")
     assert part.status_code == 200, part.text
     assert (await _totals(coord, op, case_id))["returned"] == "400.00"
+    assert await _returnable(coord, op, case_id, freeze["id"]) == "800.00"
     rest = await issue(c, op, case_id, **_return_body(freeze))
     assert rest["amount"] == "800.00"
     in_flight = await c.post(f"/v1/cases/{case_id}/instructions", json=_return_body(freeze), headers=op)
     assert _problem(in_flight) == (422, ["body.amount"]), in_flight.text
     assert (await respond(c, key, rest["id"], "executed")).status_code == 200
     assert (await _totals(coord, op, case_id))["returned"] == "1200.00"
+    assert await _returnable(coord, op, case_id, freeze["id"]) == "0.00"  # the console shows no Return
     dashboard = (await c.get("/v1/dashboard", headers=op)).json()
     assert Decimal(str(dashboard["amounts"]["returned"])) == Decimal("1200.00")  # the unit's
 

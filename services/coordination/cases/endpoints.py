@@ -20,13 +20,16 @@ from services.coordination.cases.schemas import (
 )
 from services.coordination.deps import Deps
 from services.coordination.instructions import repository as instructions_repo
+from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionRead
+from services.coordination.instructions.service import returnable
 from services.coordination.money import flows
 from services.coordination.money import repository as money_repo
 from services.coordination.money import service as money
 from services.coordination.money.schemas import Accept, FlowView, ProposalRead
 from services.kit.audit import repository as audit_repo
 from services.kit.auth import Officer, Role, require_role
+from streams.schemas.instructions import Kind
 
 CLOSE_REFUSED = (
     "the case is closed already, or its money work is not done: a hold in force, a request awaiting"
@@ -70,9 +73,7 @@ def router(deps: Deps) -> APIRouter:
             **CaseRead.model_validate(case).model_dump(),
             alert_ids=await repository.alert_ids(session, case.id),
             notes=[NoteRead.model_validate(n) for n in await repository.notes(session, case.id)],
-            instructions=[
-                InstructionRead.model_validate(i) for i in await instructions_repo.for_case(session, case.id)
-            ],
+            instructions=_with_returnable(await instructions_repo.for_case(session, case.id)),
         )
 
     @api.patch(
@@ -177,3 +178,12 @@ def router(deps: Deps) -> APIRouter:
         return [InstructionRead.model_validate(r) for r in rows]
 
     return api
+
+
+def _with_returnable(rows: list[Instruction]) -> list[InstructionRead]:
+    """A case's instructions, each freeze with what is left to return (its children are in the case)."""
+    reads = [InstructionRead.model_validate(i) for i in rows]
+    for read in reads:
+        if read.kind == Kind.FREEZE:
+            read.returnable_amount = returnable(i for i in rows if i.parent_id == read.id)[1]
+    return reads

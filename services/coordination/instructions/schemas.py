@@ -72,6 +72,9 @@ class InstructionRead(BaseModel):
     outcome_reason: str | None
     decision_note: str | None
     created_at: datetime
+    returnable_amount: Decimal | None = Field(
+        None, description="a freeze's released funds not yet returned nor being returned (in a case's detail)"
+    )
 
 
 class Decision(BaseModel):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -334,34 +334,43 @@ _RETURNED_NOTHING = frozenset(
 )
 
 
+def returnable(children: Iterable[Instruction]) -> tuple[Decimal, Decimal]:
+    """What a freeze's releases released, and what is left to return of it (冻结资金返还): the released
+    amount as the bank stated it, less what its returns returned (as the bank stated) or are still to
+    return (as instructed: two returns are never under way for the same money)."""
+    released = returned = Decimal(0)
+    for c in children:
+        if c.kind == Kind.RELEASE:
+            released += _done_amount(c)
+        elif c.kind == Kind.RETURN_FUNDS:
+            if c.status in states.HOLDING:
+                returned += _done_amount(c)
+            elif c.status not in _RETURNED_NOTHING:  # awaiting its answer
+                returned += c.amount or Decimal(0)
+    return released, released - returned
+
+
 async def _shape_return(
     session: AsyncSession, row: Instruction, parent: Instruction, *, case: Case, spec: InstructionCreate
 ) -> None:
-    """Frozen funds are returned once released (冻结资金返还): what the bank released under the freeze's
-    releases, less what its returns returned (as the bank stated) or are still to return (as instructed:
-    two returns are never under way for the same money)."""
+    """Frozen funds are returned once released, up to what is left (`returnable`)."""
     if parent.kind != Kind.FREEZE:
         raise InvalidInput(
             "funds are returned from a freeze once released; a stop-payment is frozen first (or released"
             " and the money left where it is)",
             details=[{"field": "body.parent_id", "reason": f"a {parent.kind}, not a freeze"}],
         )
-    released = sum(
-        (_done_amount(c) for c in await repository.children(session, parent.id, kind=Kind.RELEASE)),
-        Decimal(0),
+    released, available = returnable(
+        [
+            *await repository.children(session, parent.id, kind=Kind.RELEASE),
+            *await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS),
+        ]
     )
     if released <= 0:
         raise Conflict(
             f"funds are returned after release; the hold is {parent.status}",
             details={"current_status": parent.status},
         )
-    returned = Decimal(0)
-    for c in await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS):
-        if c.status in states.HOLDING:
-            returned += _done_amount(c)
-        elif c.status not in _RETURNED_NOTHING:  # awaiting its answer
-            returned += c.amount or Decimal(0)
-    available = released - returned
     row.amount = spec.amount or available
     if row.amount <= 0 or row.amount > available:
         raise InvalidInput(
