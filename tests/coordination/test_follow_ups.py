@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from services.coordination.delivery.models import OutboxMessage
+from services.coordination.instructions import repository
 from services.coordination.instructions.models import Instruction
 from services.kit.db import unit_of_work
 from tests import factories as f
@@ -320,19 +321,40 @@ async def test_the_institution_list_names_an_unknown_status(coord, sessions):
 
 
 async def test_a_stop_payment_and_its_freeze_answered_at_once_leave_one_hold(coord, sessions):
-    """Answers crossing: each looks for the other in force; neither may miss the other."""
+    """Answers crossing: each looks for the other in force; neither may miss the other. The test holds
+    the account's lock until both answers wait on it (so they do cross), then lets them go."""
     c = coord.client
     op, sup = f.officer(unit="fu11-unit"), f.officer("supervisor", unit="fu11-unit")
     inst, key, _ = await bank(sessions)
-    for _ in range(4):
-        case_id, _, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "900.00")
-        answered = await asyncio.gather(
+    case_id, hold, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "900.00")
+    async with sessions() as holder, holder.begin():
+        await repository.lock_account_holds(
+            holder, case_id=uuid.UUID(case_id), institution_id=inst, account=hold["account"]
+        )
+        answering = asyncio.gather(
             respond(c, key, stop["id"], "executed", held_amount="900.00"),
             respond(c, key, freeze["id"], "executed", held_amount="900.00"),
         )
-        assert [a.status_code for a in answered] == [200, 200]
-        assert (await _get(coord, op, stop["id"]))["status"] == "converted"
-        assert (await _totals(coord, op, case_id))["frozen"] == "900.00"
+        await _until_waiting_on_advisory_locks(sessions, 2)
+    answered = await answering
+    assert [a.status_code for a in answered] == [200, 200]
+    assert (await _get(coord, op, stop["id"]))["status"] == "converted"
+    assert (await _totals(coord, op, case_id))["frozen"] == "900.00"
+
+
+async def _until_waiting_on_advisory_locks(sessions: Any, n: int, within_s: float = 20.0) -> None:
+    """Until `n` transactions wait on an advisory lock (the barrier the answers reach)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        " AND datname = current_database()"
+    )
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        async with sessions() as s:
+            if (await s.execute(waiting)).scalar_one() >= n:
+                return
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {n} answers reached the lock"
+        await asyncio.sleep(0.05)
 
 
 async def _stop_and_approved_freeze(
