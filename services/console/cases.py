@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from services.console import graph, web
+from services.console import graph, i18n, web
 from services.console.api import ApiError
 from services.console.session import User
 
@@ -156,7 +156,16 @@ def router() -> APIRouter:
         csrf: Csrf = "",
         proposal_id: Annotated[list[int] | None, Form()] = None,
     ) -> Response:
-        body = {"proposal_ids": proposal_id or None, "follow_with_query": True}
+        to = f"/cases/{case_id}"
+        if not proposal_id:
+            # Nothing ticked is nothing to accept: the API takes no list for every open proposal, even
+            # ones that came after the page was drawn, so the console never sends one.
+            t = i18n.translator(web.language(request))
+            none = ApiError(422, "none_ticked", t("proposals_none_ticked"))
+            return web.done(request, to=web.back(request, to), error=none)
+        # The ids ticked, exactly. (The API takes no request key for an accept: a second one of the same
+        # proposals is refused, 409, as they are accepted already.)
+        body = {"proposal_ids": proposal_id, "follow_with_query": True}
         return await _act(
             request,
             user,
@@ -164,7 +173,7 @@ def router() -> APIRouter:
             f"/v1/cases/{case_id}/proposals/accept",
             body,
             ok="proposals_accepted",
-            to=f"/cases/{case_id}",
+            to=to,
         )
 
     @api.post("/cases/{case_id}/notes")

@@ -81,6 +81,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "issued_extend": ("延期申请已提交，待审批。", "Extension requested; it waits for approval."),
     "issued_release": ("解冻申请已提交，待审批。", "Release requested; it waits for approval."),
     "issued_return_funds": ("返还指令已下发。", "Return of funds issued."),
+    "proposals_none_ticked": (
+        "未勾选任何下一层止付，未下发任何指令。",
+        "No next hop is ticked; nothing was issued.",
+    ),
     "proposals_accepted": ("已一键下发下一层止付与查询。", "Next-hop stop-payments and queries issued."),
     "note_added": ("备注已添加。", "Note added."),
     "case_closed_done": ("案件已结案。", "Case closed."),

@@ -199,3 +199,73 @@ def test_the_return_button_is_on_a_freeze_with_money_left_to_return_and_never_on
     assert returnable not in buttons(hold("freeze", "executed", "0"))  # its release not answered yet
     assert returnable not in buttons(hold("freeze", "released", "0.00"))  # all returned, or under way
     assert returnable not in buttons(hold("stop_payment", "released", None))
+
+
+@pytest.mark.integration
+async def test_accept_sends_exactly_the_ticked_proposals_and_refuses_none_ticked(site: Site):
+    """The API reads no list of proposals as every open one, so an officer who unticks them all and presses
+    the button must issue nothing; with some ticked, those and only those are stopped."""
+    bank, bank_headers = await f.institution(site.sessions, "bank")
+    next_bank, _ = await f.institution(site.sessions, "bank")
+    op = f.officer(unit=UNIT)
+    mule, first, second = f.account("MULE"), f.account("N1"), f.account("N2")
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        case_id = (await api.post("/v1/cases", json=case_body((bank, mule, "5000.00")), headers=op)).json()[
+            "id"
+        ]
+        query = {"kind": "query", "institution_id": bank, "account": mule}
+        query_id = (await api.post(f"/v1/cases/{case_id}/instructions", json=query, headers=op)).json()["id"]
+        at = f.iso(f.minutes_ago(5))
+        transfers = [
+            {
+                "transfer_id": "t1",
+                "to_institution": next_bank,
+                "to_account": first,
+                "amount": "3000.00",
+                "at": at,
+            },
+            {
+                "transfer_id": "t2",
+                "to_institution": next_bank,
+                "to_account": second,
+                "amount": "1000.00",
+                "at": at,
+            },
+        ]
+        answer = {
+            "response_id": str(uuid.uuid4()),
+            "outcome": "executed",
+            "query_result": {"holder": {"name": "Zhang"}, "balance": "10.00", "transfers": transfers},
+        }
+        answered = await api.post(
+            f"/v1/institution/instructions/{query_id}/responses", json=answer, headers=bank_headers
+        )
+        assert answered.status_code == 200, answered.text
+        proposals = (
+            await api.get(f"/v1/cases/{case_id}/proposals", params={"status": "open"}, headers=op)
+        ).json()
+        ids = {p["account"]: p["id"] for p in proposals}
+        assert set(ids) == {first, second}
+
+    async def stopped() -> list[str]:
+        async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+            rows = (await api.get(f"/v1/cases/{case_id}/instructions", headers=op)).json()
+        return sorted(r["account"] for r in rows if r["kind"] == "stop_payment")
+
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": "o-accept", "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        csrf = _hidden((await officer.get(f"/cases/{case_id}")).text, "csrf")
+        url, json = f"/cases/{case_id}/proposals/accept", {"Accept": "application/json"}
+
+        none = await officer.post(url, data={"csrf": csrf}, headers=json)
+        assert none.status_code == 422 and none.json()["message"].endswith(
+            "未勾选任何下一层止付，未下发任何指令。"
+        )
+        assert await stopped() == []
+
+        one = await officer.post(url, data={"csrf": csrf, "proposal_id": str(ids[second])}, headers=json)
+        assert one.status_code == 200 and one.json()["ok"], one.text
+        assert await stopped() == [second]
