@@ -53,12 +53,29 @@ function tick() {
 
 // ── actions without leaving the page ──────────────────────────────────────────
 async function send(form) {
-  const response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
-  let body = {};
-  try { body = await response.json(); } catch (e) { body = { message: response.statusText }; }
-  notice(body.message, body.ok ? "ok" : "error");
-  if (response.status === 401 && body.signin) { // the session ended: nothing was done; sign in again
-    location.href = body.signin + "?next=" + encodeURIComponent(location.pathname + location.search);
+  // One request per form at a time: a double click would send the action twice, and the second one's
+  // refusal (409, already done) would be all the person reads of an action that succeeded.
+  if (form.dataset.sending) return;
+  form.dataset.sending = "1";
+  const buttons = [...form.querySelectorAll("button")];
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    let response;
+    try {
+      response = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+    } catch (e) { // no answer at all: the action may or may not have been done
+      notice(zh() ? "网络错误：操作可能未送达，请刷新页面查看结果。" : "Network error: the action may not have been done; reload the page to see.", "error");
+      return;
+    }
+    let body = {};
+    try { body = await response.json(); } catch (e) { body = { message: response.status + " " + response.statusText }; }
+    notice(body.message, body.ok ? "ok" : "error");
+    if (response.status === 401 && body.signin) { // the session ended: nothing was done; sign in again
+      location.href = body.signin + "?next=" + encodeURIComponent(location.pathname + location.search);
+    }
+  } finally {
+    delete form.dataset.sending;
+    buttons.forEach((b) => { b.disabled = false; });
   }
 }
 document.addEventListener("submit", (event) => {

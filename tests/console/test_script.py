@@ -1,0 +1,84 @@
+"""The page's own script in a real browser: an action is sent once however often its button is clicked,
+a request that gets no answer at all is said so, and live updates come back after the stream is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from playwright.async_api import Page, Route, expect
+
+from tests import factories as f
+from tests.console.conftest import Site
+from tests.coordination.conftest import case_body
+
+pytestmark = pytest.mark.integration
+
+
+async def _freezes_waiting(site: Site, unit: str, n: int) -> list[str]:
+    """`n` freezes requested by one supervisor of `unit`, waiting for a second one's approval."""
+    bank, _ = await f.institution(site.sessions, "bank")
+    requester = f.officer(role="supervisor", sub="sup-a", unit=unit)
+    ids = []
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        for _ in range(n):
+            mule = f.account("MULE")
+            made = await api.post("/v1/cases", json=case_body((bank, mule, "5000.00")), headers=requester)
+            case_id = made.json()["id"]
+            freeze = {
+                "kind": "freeze",
+                "institution_id": bank,
+                "account": mule,
+                "amount": "100.00",
+                "document_number": "DOC-1",
+            }
+            asked = await api.post(f"/v1/cases/{case_id}/instructions", json=freeze, headers=requester)
+            assert asked.status_code == 201 and asked.json()["status"] == "awaiting_approval", asked.text
+            ids.append(asked.json()["id"])
+    return ids
+
+
+async def _status(site: Site, unit: str, instruction_id: str) -> str:
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        found = await api.get(f"/v1/instructions/{instruction_id}", headers=f.officer(unit=unit))
+    status: str = found.json()["status"]
+    return status
+
+
+async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site):
+    unit = f.unique("unit")
+    (freeze_id,) = await _freezes_waiting(site, unit, 1)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    await page.goto(site.console + "/supervisor")
+    sent: list[str] = []
+    answer = asyncio.Event()
+
+    async def held(route: Route) -> None:  # the first approval waits until the test has looked
+        sent.append(route.request.url)
+        await answer.wait()
+        await route.continue_()
+
+    await page.route("**/instructions/*/approve", held)
+    button = page.get_by_test_id("approve").locator("button")
+    await button.dblclick()
+    await expect(button).to_be_disabled()  # while its request is on its way
+    answer.set()
+    await expect(page.locator("#notice")).to_have_text("已批准并下发。")
+    assert sent == [f"{site.console}/instructions/{freeze_id}/approve"]
+    assert await _status(site, unit, freeze_id) != "awaiting_approval"
+    await page.context.close()
+
+
+async def test_an_action_that_gets_no_answer_says_so(site: Site):
+    unit = f.unique("unit")
+    (freeze_id,) = await _freezes_waiting(site, unit, 1)
+    page: Page = await site.officer("sup-b", "supervisor", unit=unit)
+    await page.goto(site.console + "/supervisor")
+    await page.route("**/instructions/*/approve", lambda route: route.abort("connectionreset"))
+    button = page.get_by_test_id("approve").locator("button")
+    await button.click()
+    await expect(page.locator("#notice")).to_contain_text("网络错误")
+    await expect(button).to_be_enabled()  # to be tried again
+    assert await _status(site, unit, freeze_id) == "awaiting_approval"
+    await page.context.close()
