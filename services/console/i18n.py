@@ -60,6 +60,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error_forbidden": ("无权执行此操作。", "You may not do this."),
     "error_unavailable": ("服务暂不可用。", "A service is not available."),
     "back_home": ("返回首页", "Back to the start"),
+    "not_live": (
+        "未实时更新：与服务器的连接已断开，正在重新连接；页面所示可能不是最新。",
+        "Not live: the connection to the server is lost and being restored; the page may be out of date.",
+    ),
     "refused": ("操作被拒绝", "Refused"),
     "refused_open_work": (
         "案件尚有未了结的资金处置：请先解冻（或待其到期失效），对待审批的申请作出决定，并等待机构答复"

@@ -82,3 +82,34 @@ async def test_an_action_that_gets_no_answer_says_so(site: Site):
     await expect(button).to_be_enabled()  # to be tried again
     assert await _status(site, unit, freeze_id) == "awaiting_approval"
     await page.context.close()
+
+
+async def test_live_updates_come_back_after_a_bad_gateway_and_say_when_they_are_not_live(site: Site):
+    """A browser gives an EventSource up after one answer that is not a 200 (a proxy's 502 while the
+    console restarts); the page connects again by itself and shows it is not live until it is."""
+    page = await site.officer("o-wall", "operator")
+    refused = 0
+    tried_again, gateway_back = asyncio.Event(), asyncio.Event()
+
+    async def restarting(route: Route) -> None:
+        nonlocal refused
+        if gateway_back.is_set():
+            await route.continue_()
+            return
+        refused += 1
+        if refused > 1:
+            tried_again.set()
+        await route.fulfill(status=502, body="Bad Gateway")
+
+    await page.route("**/live/queue*", restarting)
+    await page.goto(site.console + "/")
+    banner = page.get_by_test_id("not-live")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("未实时更新")
+    await asyncio.wait_for(tried_again.wait(), 10)  # (a browser alone never asks again)
+    gateway_back.set()
+    await expect(banner).to_be_hidden(timeout=30_000)
+    mule = f.account("WALL")
+    await site.send_alerts(f.victim_alert(mule_bank=f.unique("bank"), mule=mule, amount="700.00"))
+    await expect(page.get_by_test_id("incident").filter(has_text=mule)).to_have_count(1)
+    await page.context.close()

@@ -14,20 +14,41 @@ function notice(text, kind) {
 }
 
 // ── live pieces ───────────────────────────────────────────────────────────────
+// A browser gives an EventSource up for good after one answer that is not a 200 (a 502 while the console
+// restarts): the script connects again itself, waiting twice as long each time up to a minute, and says
+// on the page that it is not live while it is not.
+const down = new Set();
+function showLive() {
+  const banner = document.getElementById("not-live");
+  if (banner) banner.hidden = down.size === 0;
+}
 function connect(url) {
-  const source = new EventSource(url);
-  source.addEventListener("swap", (event) => {
-    const { target, html } = JSON.parse(event.data);
-    const node = document.getElementById(target);
-    if (!node) return;
-    const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
-    const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
-    if (typing) return; // never pull a form away from someone filling it in; the next change brings it
-    node.innerHTML = html;
-    tick();
-    if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
-  });
-  source.addEventListener("signedout", () => { source.close(); location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search); });
+  let wait = 1000;
+  const open = () => {
+    const source = new EventSource(url);
+    source.addEventListener("open", () => { wait = 1000; down.delete(url); showLive(); });
+    source.addEventListener("error", () => {
+      down.add(url);
+      showLive();
+      if (source.readyState === EventSource.CLOSED) { // the browser will not try again: we do
+        setTimeout(open, wait);
+        wait = Math.min(wait * 2, 60000);
+      }
+    });
+    source.addEventListener("swap", (event) => {
+      const { target, html } = JSON.parse(event.data);
+      const node = document.getElementById(target);
+      if (!node) return;
+      const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
+      const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+      if (typing) return; // never pull a form away from someone filling it in; the next change brings it
+      node.innerHTML = html;
+      tick();
+      if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
+    });
+    source.addEventListener("signedout", () => { source.close(); location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search); });
+  };
+  open();
 }
 
 // ── ages and countdowns ───────────────────────────────────────────────────────
