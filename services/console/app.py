@@ -16,6 +16,7 @@ from services.console import audit, cases, dashboard, live, oidc, portal, queue,
 from services.console.api import ApiError
 from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
+from services.console.slots import Slots
 from services.kit.auth import AuthSettings
 from services.kit.http import create_app, serve
 from services.kit.sealing import Sealer
@@ -37,6 +38,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         templates=web.templates(),
         sealer=Sealer(settings.session_key),
         dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
+        slots=Slots(per_session=settings.live_per_session, per_address=settings.live_per_address),
         oidc=oidc.Provider(
             http,
             issuer=settings.oidc_issuer,

@@ -3,7 +3,9 @@
 Each stream looks at the APIs every `live_interval_s` with the person's own credential, renders the
 page's live pieces as the page itself renders them, and sends a piece only when it changed (ages and
 countdowns tick in the browser, so an unchanged piece renders the same). A session that ends ends the
-stream, and the page goes to the sign-in page."""
+stream, and the page goes to the sign-in page; a stream the API will never show anything (a case not
+there, or another unit's) ends saying why; while the API fails, it is asked less and less often. A session
+and a client address have a few streams open at most (`slots.py`)."""
 
 import asyncio
 import time
@@ -11,18 +13,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.console import cases, portal, queue, supervisor, web
 from services.console.api import ApiError
 from services.console.session import User
+from services.kit.ratelimit import client_address
 
 Pieces = Callable[[], Awaitable[dict[str, str]]]
 HEARTBEAT_S = 15.0
+ENDED = (403, 404, 422)  # asked again, the API would answer the same: the stream ends
+BACKOFF_MAX_S = 30.0
 
 
 async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator[bytes]:
     interval = web.console(request).settings.live_interval_s
+    wait = interval
     sent: dict[str, str] = {}
     quiet_since = time.monotonic()
     yield web.SSE_RETRY
@@ -41,7 +48,13 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
             if exc.status == 401:
                 yield web.SSE_SIGNED_OUT
                 return
-            now = {}  # the API is away for a moment: keep what the page shows, try again
+            if exc.status in ENDED:
+                yield web.sse_event("end", {"status": exc.status, "message": exc.message})
+                return
+            now = {}  # the API is away for a moment: keep what the page shows, try again, less often
+            wait = min(wait * 2, BACKOFF_MAX_S)
+        else:
+            wait = interval
         for target, html in now.items():
             if sent.get(target) != html:
                 sent[target] = html
@@ -50,11 +63,29 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
         if time.monotonic() - quiet_since > HEARTBEAT_S:
             quiet_since = time.monotonic()
             yield b": still here\n\n"
-        await asyncio.sleep(interval)
+        await asyncio.sleep(wait)
 
 
-def _response(stream: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(stream, media_type="text/event-stream", headers=web.SSE_HEADERS)
+class _Held(StreamingResponse):
+    """A stream that gives its slot back when the connection is done with, however it ends (a stream the
+    client left before its first byte is never iterated, so its generator's `finally` would not run)."""
+
+    def __init__(self, stream: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        super().__init__(stream, media_type="text/event-stream", headers=web.SSE_HEADERS)
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
+def _response(request: Request, user: User, pieces: Pieces) -> Response:
+    release = web.console(request).slots.take(user.csrf, client_address(request))
+    if release is None:  # (the page's script tries again later, backing off)
+        return Response("too many live views open", 429, headers={"Retry-After": "30"})
+    return _Held(_stream(request, user, pieces), release)
 
 
 def router() -> APIRouter:
@@ -65,25 +96,25 @@ def router() -> APIRouter:
     @api.get("/queue")
     async def live_queue(
         request: Request, user: Officer, where: Annotated[queue.QueueFilter, Depends(queue.filters)]
-    ) -> StreamingResponse:
+    ) -> Response:
         async def pieces() -> dict[str, str]:
             items = await queue.incidents(request, user, where)
             return {"queue": web.fragment(request, "_queue.html", user=user, items=items, where=where)}
 
-        return _response(_stream(request, user, pieces))
+        return _response(request, user, pieces)
 
     @api.get("/cases/{case_id}")
     async def live_case(
         request: Request, user: Officer, case_id: Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
-    ) -> StreamingResponse:
-        return _response(_stream(request, user, lambda: cases.live_pieces(request, user, case_id)))
+    ) -> Response:
+        return _response(request, user, lambda: cases.live_pieces(request, user, case_id))
 
     @api.get("/supervisor")
-    async def live_supervisor(request: Request, user: Officer) -> StreamingResponse:
-        return _response(_stream(request, user, lambda: supervisor.live_pieces(request, user)))
+    async def live_supervisor(request: Request, user: Officer) -> Response:
+        return _response(request, user, lambda: supervisor.live_pieces(request, user))
 
     @api.get("/portal")
-    async def live_portal(request: Request, user: Staff) -> StreamingResponse:
-        return _response(_stream(request, user, lambda: portal.live_pieces(request, user)))
+    async def live_portal(request: Request, user: Staff) -> Response:
+        return _response(request, user, lambda: portal.live_pieces(request, user))
 
     return api

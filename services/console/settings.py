@@ -42,6 +42,12 @@ class ConsoleSettings(Settings):
     oidc_client_secret: str = Field("", description="the console's client secret at the OIDC provider")
     api_timeout_s: float = Field(5.0, gt=0, description="timeout of one call to a Stopline API")
     live_interval_s: float = Field(1.0, gt=0, description="how often live pages look for changes")
+    live_per_session: int = Field(
+        8, ge=1, description="live streams one session may have open at once (more: 429)"
+    )
+    live_per_address: int = Field(
+        64, ge=1, description="live streams one client address may have open at once (more: 429)"
+    )
     language: str = Field("zh", pattern="^(zh|en)$", description="language of a person who chose none")
 
     def check_production(self, environment: Environment) -> None:

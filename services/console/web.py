@@ -27,6 +27,7 @@ from services.console import i18n, oidc, reasons
 from services.console.api import Api, ApiError
 from services.console.session import COOKIE, Sessions, User
 from services.console.settings import ConsoleSettings
+from services.console.slots import Slots
 from services.kit.sealing import Sealer
 
 HERE = Path(__file__).parent
@@ -52,6 +53,7 @@ class Console:
     templates: Environment
     sealer: Sealer
     dev_tokens: bool
+    slots: Slots
     oidc: oidc.Provider | None = None
 
     def coordination(self, user: User | None) -> Api:

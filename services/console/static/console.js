@@ -46,6 +46,12 @@ function connect(url) {
       tick();
       if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
     });
+    source.addEventListener("end", (event) => { // nothing to show here (a case not there): not again
+      source.close();
+      down.delete(url);
+      showLive();
+      notice(JSON.parse(event.data).message, "error");
+    });
     source.addEventListener("signedout", () => { source.close(); location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search); });
   };
   open();
