@@ -52,6 +52,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "signin_wrong_password": ("机构、用户名或密码错误。", "Wrong institution, user name or password."),
     "signin_unavailable": ("服务暂不可用，请稍后再试。", "The service is not available; try again shortly."),
+    "signin_cross_site": (
+        "登录请求并非来自本系统页面，已拒绝；请在本页重新登录。",
+        "This sign-in did not come from the console's own page and is refused; sign in here.",
+    ),
     "signin_dev_sign_in_off": ("此环境不提供本地签发登录。", "Local sign-in is off here."),
     # errors and outcomes of actions
     "error": ("出错了", "Something went wrong"),

@@ -95,6 +95,8 @@ def router() -> APIRouter:
         next: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         c = web.console(request)
+        if not web.same_origin(request):  # login CSRF: another site signing the browser in as someone
+            return _page(request, next=next, status=403, error="cross_site")
         if not c.dev_tokens:
             return _page(request, next=next, status=403, error="dev_sign_in_off")
         token = issue(subject=subject, role=role, unit=unit, ttl_s=int(c.settings.session_ttl_s))
@@ -117,6 +119,8 @@ def router() -> APIRouter:
         next: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
         c = web.console(request)
+        if not web.same_origin(request):
+            return _page(request, next=next, status=403, error="cross_site", institution=institution)
         body = {"institution_id": institution, "username": username, "password": password}
         try:
             coordination = c.coordination(None)

@@ -126,6 +126,23 @@ async def institution_staff(request: Request) -> User:
     return user
 
 
+def same_origin(request: Request) -> bool:
+    """A post sent from the console's own pages, as its Origin (or, without one, its Referer) says: the
+    console as this request reached it, or as `public_url` names it. A post with neither is let through:
+    browsers name the page a form was posted from, and it is a browser that is made to post across
+    sites."""
+    sender = request.headers.get("origin") or request.headers.get("referer")
+    if not sender:
+        return True
+    try:
+        parts = urlsplit(sender)
+    except ValueError:
+        return False
+    public = urlsplit(console(request).settings.public_url)
+    here = (request.url.scheme, request.url.netloc)
+    return (parts.scheme, parts.netloc) in (here, (public.scheme, public.netloc))
+
+
 def check_csrf(user: User, token: str | None) -> None:
     if not token or not hmac.compare_digest(token.encode(), user.csrf.encode()):
         raise ApiError(403, "csrf", "the form is stale or not from this console; reload the page and retry")

@@ -98,3 +98,27 @@ async def test_an_action_of_the_pages_script_keeps_the_session_alive_and_one_aft
         assert late.status_code == 401 and late.json()["signin"] == "/signin" and not late.json()["ok"]
         live = await browser.get("/live/queue", headers={"Accept": "text/event-stream"})
         assert live.status_code == 200 and "event: signedout" in live.text
+
+
+@pytest.mark.integration
+async def test_a_sign_in_posted_from_another_site_is_refused(site: Site):
+    """Login CSRF: another site's page posting the sign-in form would sign the person's browser in as the
+    attacker (whose portal then gets what the person types). The browser names the page it posts from."""
+    inst, username, password = await site.institution_user("bank")
+    forms = {
+        "/signin/institution": {"institution": inst, "username": username, "password": password},
+        "/signin/officer": {"subject": "o-cross", "unit": "changji-psb", "role": "operator"},
+    }
+    for url, form in forms.items():
+        for sender in (
+            {"Origin": "https://attacker.example", "Referer": "https://attacker.example/x"},
+            {"Origin": "null"},  # a sandboxed frame
+            {"Referer": "https://attacker.example/x"},
+        ):
+            async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+                forged = await browser.post(url, data=form, headers=sender)
+                assert forged.status_code == 403 and 'data-testid="signin-error"' in forged.text
+                assert COOKIE not in browser.cookies
+        async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+            own = await browser.post(url, data=form, headers={"Origin": site.console})
+            assert own.status_code == 303 and COOKIE in browser.cookies
