@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.console import audit, cases, dashboard, live, oidc, portal, queue, signin, supervisor, web
 from services.console.api import ApiError
+from services.console.headers import SecurityHeaders
 from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
 from services.console.slots import Slots
@@ -62,6 +63,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
     app = create_app(
         title="Stopline console", health=health, lifespan=lifespan, docs_url=None, redoc_url=None
     )
+    app.add_middleware(SecurityHeaders)
     app.state.console = state
     app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
     for module in (signin, queue, cases, supervisor, portal, audit, dashboard, live):
