@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from services.console import i18n, web
 from services.console.api import ApiError
 from services.console.portal import _local_time
-from services.console.session import Sessions
+from services.console.session import Sessions, User
 from services.console.settings import DEV_SESSION_KEY
 from tests import factories as f
 from tests.console.conftest import UNIT, Site
@@ -269,3 +269,105 @@ async def test_accept_sends_exactly_the_ticked_proposals_and_refuses_none_ticked
         one = await officer.post(url, data={"csrf": csrf, "proposal_id": str(ids[second])}, headers=json)
         assert one.status_code == 200 and one.json()["ok"], one.text
         assert await stopped() == [second]
+
+
+def _officer_user() -> User:
+    return Sessions(DEV_SESSION_KEY, ttl_s=60, idle_s=60).start(
+        kind="officer", subject="o", role="operator", unit="u", token="t", credential_ends_at=time.time() + 60
+    )
+
+
+def test_a_release_or_return_reads_as_the_amount_released_or_returned_not_held():
+    """The API reads an answer's `held_amount` of a release or return as the amount released or returned:
+    the bank's form and the case page say so, where a hold's is the amount held."""
+    from services.console.cases import HOLDING, PENDING
+
+    t = i18n.translator("zh")
+    user = _officer_user()
+
+    def instruction(kind: str, held: str) -> dict[str, object]:
+        return {
+            "id": f"{kind}-1",
+            "case_id": "c-1",
+            "kind": kind,
+            "status": "executed",
+            "amount": "1000.00",
+            "held_amount": held,
+            "renewals": 0,
+        }
+
+    rows = [
+        instruction("freeze", "1000.00"),
+        instruction("release", "400.00"),
+        instruction("return_funds", "300.00"),
+    ]
+    case_page = web.templates().get_template("_case_instructions.html")
+    html = case_page.render(
+        instructions=rows, case={"status": "closed"}, user=user, t=t, HOLDING=HOLDING, PENDING=PENDING
+    )
+    assert re.findall(r">\s*(已\S+ ¥[\d,.]+)\s*<", html) == [
+        "已控制 ¥1,000.00",
+        "已解冻 ¥400.00",
+        "已返还 ¥300.00",
+    ]
+
+    portal = web.templates().get_template("portal_instruction.html")
+    for kind, label in (("freeze", "已控制金额"), ("release", "已解冻金额"), ("return_funds", "已返还金额")):
+        message = {
+            "instruction_id": "i-1",
+            "kind": kind,
+            "account": "A1",
+            "amount": "1000.00",
+            "legal_basis": {"case_number": "CJ-1"},
+        }
+        page = portal.render(
+            user=user,
+            t=t,
+            lang="zh",
+            path="/portal/i-1",
+            row={"status": "delivered", "message": message},
+            outcomes=["executed"],
+            response_id="r-1",
+            typed={},
+        )
+        found = re.search(r'<label[^>]*>([^<]+)<input name="held_amount"', page)
+        assert found and found.group(1).strip() == label, kind
+
+
+def test_the_overdue_list_names_the_deadline_each_instruction_is_late_on():
+    """An instruction late on its acknowledgement is listed with the acknowledgement's deadline (passed),
+    not with an execution deadline still to come."""
+    now = datetime.now(web.LOCAL)
+    late_ack = {
+        "id": "q-1",
+        "case_id": "c-1",
+        "case_number": "CJ-1",
+        "kind": "query",
+        "status": "delivered",
+        "institution_id": "bank-a",
+        "overdue": "acknowledgement",
+        "ack_due_at": (now - timedelta(minutes=5)).isoformat(),
+        "exec_due_at": (now + timedelta(hours=1)).isoformat(),
+    }
+    late_exec = late_ack | {
+        "id": "q-2",
+        "status": "acknowledged",
+        "overdue": "execution",
+        "exec_due_at": (now - timedelta(minutes=1)).isoformat(),
+    }
+    html = (
+        web.templates()
+        .get_template("_supervisor.html")
+        .render(
+            waiting=[],
+            overdue=[late_ack, late_exec],
+            late_institutions=[("bank-a", 2)],
+            lapsing=[],
+            user=_officer_user(),
+            t=i18n.translator("en"),
+        )
+    )
+    assert re.findall(r'<td[^>]*>(ack by|execute by) <time data-due="([^"]+)"', html) == [
+        ("ack by", web.iso(late_ack["ack_due_at"])),
+        ("execute by", web.iso(late_exec["exec_due_at"])),
+    ]
