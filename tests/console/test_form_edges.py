@@ -371,3 +371,31 @@ def test_the_overdue_list_names_the_deadline_each_instruction_is_late_on():
         ("ack by", web.iso(late_ack["ack_due_at"])),
         ("execute by", web.iso(late_exec["exec_due_at"])),
     ]
+
+
+def test_the_overdue_badge_is_on_an_instruction_still_unanswered_only():
+    """The API keeps the deadline an instruction was late on after it is answered (the audit of it); the
+    case page calls it overdue only while the institution's answer is still awaited."""
+    from services.console.cases import HOLDING, PENDING
+
+    def row(status: str) -> dict[str, object]:
+        return {"id": f"s-{status}", "case_id": "c-1", "kind": "stop_payment", "status": status}
+
+    rows = [row(s) | {"overdue": "execution", "renewals": 0} for s in ("delivered", "executed", "released")]
+    html = (
+        web.templates()
+        .get_template("_case_instructions.html")
+        .render(
+            instructions=rows,
+            case={"status": "closed"},
+            user=_officer_user(),
+            t=i18n.translator("en"),
+            HOLDING=HOLDING,
+            PENDING=PENDING,
+        )
+    )
+    badges = {
+        m.group(1): "badge late" in m.group(2)
+        for m in re.finditer(r'data-status="(\w+)"(.*?)</tr>', html, re.S)
+    }
+    assert badges == {"delivered": True, "executed": False, "released": False}
