@@ -1,7 +1,8 @@
 """Sign-in and sign-out. Officers sign in with the coordination service's operator identity (in
 development the local token issuer); institution staff with their own user of their institution,
-whose password the coordination API checks. Sign-out ends the session (and the institution session
-at the API)."""
+whose password the coordination API checks. Sign-out removes the session cookie, and ends an institution
+user's session at the API; an officer's session is sealed in the cookie alone, so a copy of it stays
+valid until it ends by itself (idle or TTL, docs/console.md)."""
 
 import hmac
 import time
