@@ -13,7 +13,8 @@ half-applied it). On stop, the batch
 in hand finishes, everything finished is committed, and the consumer leaves its group. Owners of
 per-partition state may also resume from their own snapshots (`rewind`, a seek on assignment) and write
 them after each commit (`after_commit`). Records read again from below the group's committed offset
-(an older snapshot) are not committed: the group's offsets never go back.
+(an older snapshot) are not committed: the group's offsets never go back. Each partition's lag and the
+time of its last progress are exported, and the lag kept counting while a batch holds the loop (see LAG).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
@@ -80,7 +81,34 @@ REBALANCE_TIMEOUT_MS = 30_000
 METADATA_MAX_AGE_MS = 5_000
 PATTERN_REFRESH_MS = METADATA_MAX_AGE_MS
 
+# What the lag and progress gauges say, and how they stay true while the loop is held. The loop measures
+# its partitions (`_measure`, at most every MEASURE_EVERY_S) from what its fetches last said: a partition's
+# end is its last stable offset (what a read_committed reader can read: an open transaction's records do
+# not wait for this member yet), its lag that end less the member's position (which moves past a commit
+# marker: an idle transactional partition has no lag). A partition at its end, on a fetch answered within
+# CAUGHT_UP_FRESH_S, is progress: an idle member is not stalled. While the loop is held (a handler stuck, a
+# batch retried through an outage, a commit waiting), nothing is measured, and the fetches stop telling:
+# aiokafka does not fetch a partition again while records it fetched wait to be handed over, so its
+# highwater stays where the stall began. Reading it from another task would be safe but stale, and making
+# the fetcher fetch would be its internals driven from outside. So the watcher (`_watch`, a task of the
+# runner's) asks Kafka for the ends itself, every `stall_watch_s` while the loop has not measured:
+# `end_offsets` is public API, one ListOffsets request (with the consumer's isolation level) that shares
+# only the client's connections and metadata, as aiokafka's own tasks do, and leaves the fetcher's state
+# alone. The watcher writes only the lag gauge, from offsets the loop left (`_unfinished`: a batch in
+# hand counts from its first record), checked after its await against revocations (`generation`) and
+# against the loop having measured meanwhile. It stops once a revocation has begun (`in_group` false): the
+# partitions are on their way to another member, whose progress the alert takes (the freshest of any
+# instance's), and a lag still growing here would be false. Progress only the loop moves.
+MEASURE_EVERY_S = 1.0
+CAUGHT_UP_FRESH_S = 10.0
+STALL_WATCH_S = 5.0
 LAG = Gauge("stopline_consumer_lag", "records not yet processed", ["group", "topic", "partition"])
+PROGRESS = Gauge(
+    "stopline_consumer_progress_timestamp_seconds",
+    "when this member last made progress on the partition (Unix time): a batch of it committed, the "
+    "partition found read to its end, or given to this member",
+    ["group", "topic", "partition"],
+)
 RECORDS = Counter("stopline_consumer_records_total", "records processed", ["group", "topic"])
 COMMITS_LOST = Counter(
     "stopline_consumer_commits_refused_total", "batches whose commit a rebalance refused", ["group"]
@@ -232,11 +260,7 @@ class _Listener(ConsumerRebalanceListener):
             if self.runner.owner is not None and revoked:
                 await self.runner.owner.revoked(set(revoked))
                 spent.mark("owner")
-            for tp in revoked:
-                try:
-                    LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
-                except KeyError:
-                    pass  # no batch seen on it yet
+            self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", extra=log_fields(group=self.runner.group_id, n=len(assigned)))
@@ -369,6 +393,12 @@ class ConsumerRunner:
         self._rewind_failing_since = -math.inf
         self._assigned_anew = asyncio.Event()
         self.assigned_at = 0.0  # when the group's last assignment came (monotonic)
+        # Per held partition, the offset of the first record not yet handled (the lag is counted from it):
+        # the loop's position when it measures, a batch in hand's first record while it is handled.
+        self._unfinished: dict[TopicPartition, int] = {}
+        self._measured_at = -math.inf  # when the loop last measured its partitions (monotonic)
+        self._turned_at = math.inf  # when the loop last came round to measure (monotonic); not yet running
+        self.stall_watch_s = STALL_WATCH_S
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -396,6 +426,7 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def run(self) -> None:
+        watcher: asyncio.Task[None] | None = None
         try:
             # aiokafka binds to the running loop, so the client is made here, not in __init__. Kafka not
             # answering at the start (a node down as an instance restarts) is waited out, as a poll's
@@ -411,6 +442,8 @@ class ConsumerRunner:
             else:
                 self.consumer.subscribe(self.topics, listener=_Listener(self))
             self.started.set()
+            self._turned_at = time.monotonic()
+            watcher = asyncio.create_task(self._watch(), name=f"consumer-watch {self.group_id}")
             poll_failures, failing_since = 0, None
             outside = _LoopTime()  # how long it has waited for the group to assign it
             while not self._stopping.is_set():
@@ -454,11 +487,13 @@ class ConsumerRunner:
                             await self.commit_finished()
                         elif self.on_idle is not None and not self._pending() and self._quiet():
                             await self.on_idle()
+                        await self._measure()
                         continue
                     if generation != self.generation:
                         self._refetch(batch)
                         continue
                     await self._process(batch)
+                    await self._measure()
                     outside.reset()  # (fetched once assigned, before the callback said so)
             # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
             # not after a failed batch, whose half-applied state must not be taken for finished work;
@@ -477,6 +512,9 @@ class ConsumerRunner:
             raise
         finally:
             self.in_group = False
+            if watcher is not None:
+                watcher.cancel()  # before the client stops: it may be asking Kafka for the ends
+                await asyncio.gather(watcher, return_exceptions=True)
             if self._consumer is not None:
                 await self._consumer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
@@ -580,9 +618,94 @@ class ConsumerRunner:
         self._assigned_anew.set()
 
     def ready_again(self) -> None:
-        """The assignment is complete: its partitions are read from where they should be."""
+        """The assignment is complete: its partitions are read from where they should be. Their progress is
+        counted from now (a member stuck on its first batch is stalled since it was given the partition)."""
         self.in_group = True
         ASSIGNMENT_SECONDS.labels(self.group_id).observe(time.monotonic() - self.assigned_at)
+        now = time.time()
+        for tp in self.consumer.assignment():
+            PROGRESS.labels(self.group_id, tp.topic, str(tp.partition)).set(now)
+
+    def forget(self, revoked: set[TopicPartition]) -> None:
+        """Partitions leaving this member: its gauges of them go (their next holder's count), and what it
+        knew of where they were."""
+        for tp in revoked:
+            self._unfinished.pop(tp, None)
+            for gauge in (LAG, PROGRESS):
+                try:
+                    gauge.remove(self.group_id, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass  # not measured yet
+
+    async def _measure(self) -> None:
+        """Lag and progress of each held partition from what its fetches last said (see MEASURE_EVERY_S),
+        at most that often. Not while an assignment waits for its rewind (positions about to be sought)."""
+        now = time.monotonic()
+        self._turned_at = now
+        if now - self._measured_at < MEASURE_EVERY_S or self.unrewound is not None:
+            return
+        self._measured_at = now
+        consumer = self.consumer
+        positions: dict[TopicPartition, int] = {}
+        try:
+            # A partition fetched once has a position, which aiokafka returns at once; one that lost it
+            # since (an offset out of range, being reset) is waited for, briefly: measured next time.
+            async with asyncio.timeout(MEASURE_EVERY_S):
+                for tp in consumer.assignment():
+                    # (aiokafka asserts on the highwater of a partition not held: one may go meanwhile)
+                    if tp in consumer.assignment() and consumer.highwater(tp) is not None:
+                        positions[tp] = await consumer.position(tp)  # (None above: not fetched yet)
+        except (TimeoutError, IllegalStateError):  # (one revoked meanwhile: the next measure goes without it)
+            return
+        wall_ms = time.time() * 1000
+        held = consumer.assignment()
+        for tp, position in positions.items():
+            if tp not in held:
+                continue
+            lso, highwater = consumer.last_stable_offset(tp), consumer.highwater(tp)
+            end = lso if lso is not None and lso >= 0 else highwater
+            if end is None:  # assigned anew meanwhile: not fetched since
+                continue
+            self._unfinished[tp] = position
+            labels = (self.group_id, tp.topic, str(tp.partition))
+            LAG.labels(*labels).set(max(end - position, 0))
+            fetched_ms = consumer.last_poll_timestamp(tp)
+            fresh = fetched_ms is not None and wall_ms - fetched_ms <= CAUGHT_UP_FRESH_S * 1000
+            if position >= end and fresh:
+                PROGRESS.labels(*labels).set(wall_ms / 1000)
+
+    async def _watch(self) -> None:
+        """While the loop has not measured for `stall_watch_s`, ask Kafka for its partitions' ends, and keep
+        the lag true: the records behind a stuck batch (see MEASURE_EVERY_S). Progress is left as it was."""
+        try:
+            await self._watching()
+        except Exception:
+            # Only the gauges depend on it: the records go on, and the failure is told once.
+            log.exception("consumer watch stopped", extra=log_fields(group=self.group_id))
+            raise
+
+    async def _watching(self) -> None:
+        while True:
+            await asyncio.sleep(self.stall_watch_s)
+            turned_at = self._turned_at
+            if not self.in_group or time.monotonic() - turned_at < self.stall_watch_s:
+                continue
+            generation, held = self.generation, self.consumer.assignment()
+            asked = [tp for tp in self._unfinished if tp in held]
+            if not asked:
+                continue
+            try:
+                ends = await self.consumer.end_offsets(asked)  # bounded by the request timeout
+            except KafkaError as exc:  # Kafka away: asked again next time
+                log.debug("consumer ends not read", extra=log_fields(group=self.group_id, error=repr(exc)))
+                continue
+            # Measured by the loop meanwhile, or the partitions moved: the loop's numbers (or none) hold.
+            if not self.in_group or self.generation != generation or self._turned_at != turned_at:
+                continue
+            held = self.consumer.assignment()
+            for tp, end in ends.items():
+                if tp in held and (unfinished := self._unfinished.get(tp)) is not None:
+                    LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(end - unfinished, 0))
 
     def fail(self, exc: BaseException) -> None:
         """Stop the runner on `exc` (the first failure is the one it stops on)."""
@@ -599,6 +722,9 @@ class ConsumerRunner:
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()
+        for tp, records in batch.items():
+            if records:  # in hand: unfinished from its first record, however long it takes
+                self._unfinished[tp] = records[0].offset
         try:
             landing = await self._handle_with_retries(batch)
         except _Abandoned:
@@ -608,20 +734,15 @@ class ConsumerRunner:
             self._refetch(batch)  # should the partitions stay here: the rejoin itself resumes from committed
             return
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        self._unfinished.update(offsets)
         self._landing.append((landing, offsets))
         self._landed()
         self._records_at = time.monotonic()
         if self._commit_due():
             await self.commit_finished()
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - began)
-        assigned = self.consumer.assignment()
-        for tp, next_offset in offsets.items():
+        for tp in offsets:
             RECORDS.labels(self.group_id, tp.topic).inc(len(batch[tp]))
-            if tp not in assigned:  # (aiokafka asserts on the highwater of a partition not held)
-                continue
-            highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - next_offset, 0))
 
     def _quiet(self) -> bool:
         return time.monotonic() - self._records_at >= IDLE_AFTER_S
@@ -662,11 +783,13 @@ class ConsumerRunner:
         ahead = {tp: o for tp, o in offsets.items() if o >= self.replays.get(tp, o)}
         for tp in ahead:
             self.replays.pop(tp, None)
+        progressed = set(offsets) - set(ahead)  # records read again below the committed offset: landed
         try:
             if ahead:
                 # aiokafka retries a commit for as long as the coordinator is unknown (a node restarting):
                 # a revocation waiting on it would hold the whole group. Its request may still land.
                 await asyncio.wait_for(self.consumer.commit(ahead), self.request_timeout_s)
+            progressed.update(ahead)
         except TimeoutError:
             COMMITS_TIMED_OUT.labels(self.group_id).inc()
             log.warning("commit timed out", extra=log_fields(group=self.group_id))
@@ -680,6 +803,9 @@ class ConsumerRunner:
             # again, and its effects are idempotent (deterministic ids), so this member just goes on.
             COMMITS_LOST.labels(self.group_id).inc()
             log.warning("commit refused after a rebalance", extra=log_fields(group=self.group_id))
+        now = time.time()
+        for tp in progressed:
+            PROGRESS.labels(self.group_id, tp.topic, str(tp.partition)).set(now)
         if self.after_commit is not None:
             # Committed or refused, the effects have landed: the owner's state is at these offsets (a
             # snapshot taken at older ones would make its next owner apply these records twice).
