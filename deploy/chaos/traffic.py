@@ -38,7 +38,7 @@ from streams.connection import KafkaConnection
 from streams.consumer import Batch, ConsumerRunner
 from streams.producer import Producer, Record
 from streams.schemas.instructions import Response as Answer
-from streams.schemas.instructions import instruction_adapter
+from streams.schemas.instructions import for_institution_adapter
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class Traffic:
             message_id = request.headers.get(IDEMPOTENCY_KEY, "")
             self.ledger.received[message_id] += 1
             if self.ledger.received[message_id] == 1:  # the receiver drops repeats
-                message = instruction_adapter.validate_json(body)
+                message = for_institution_adapter.validate_json(body)
                 if message.type == "instruction":
                     self._tasks.append(asyncio.create_task(self._answer_by_api(message)))
             return Response(status_code=200)
@@ -261,7 +261,7 @@ class Traffic:
                 self.ledger.received[message_id] += 1
                 if self.ledger.received[message_id] > 1:
                     continue  # the receiver drops repeats
-                message = instruction_adapter.validate_json(record.value or b"")
+                message = for_institution_adapter.validate_json(record.value or b"")
                 if message.type != "instruction" or bank == SILENT_BANK:
                     continue
                 answer = _answer_to(message)

@@ -1,6 +1,7 @@
 """The simulated institutions at work: instructions arrive on `instructions.<id>` (Kafka) or as signed
 webhooks; each is handled once (by message id), answered after a realistic delay through the response
-topic or the coordination API; some are rejected, a few never answered; money moves on meanwhile."""
+topic or the coordination API; some are rejected, a few never answered; money moves on meanwhile. A notice
+that an answer on the response topic was refused is logged and counted, never answered."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.producer import Producer, Record
 from streams.schemas.events import Payment, Transfer, envelope_adapter
-from streams.schemas.instructions import InstructionMessage, Response, instruction_adapter
+from streams.schemas.instructions import (
+    AnswerRefused,
+    InstructionMessage,
+    Response,
+    for_institution_adapter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class SimBanks:
         )
         self.seen: set[str] = set()  # message ids handled: repeats are dropped
         self.answered: dict[str, str] = {}  # instruction id → outcome, for tests and logs
+        self.refused: list[AnswerRefused] = []  # notices of answers Stopline refused, each once
         # Each bank on Kafka connects as itself (its principal reads only its instructions and writes only
         # its answers); reading the event topics to learn balances is the simulation's own shortcut.
         self.kafka = connection(common, acls.BANKSIM)
@@ -130,21 +137,40 @@ class SimBanks:
         for records in batch.values():
             for record in records:
                 try:
-                    message = instruction_adapter.validate_json(record.value or b"")
+                    message = for_institution_adapter.validate_json(record.value or b"")
                 except ValidationError:
                     log.error("unreadable instruction dropped", extra=log_fields(offset=record.offset))
                     continue
                 self.receive(message, channel="kafka")
 
-    def receive(self, message: InstructionMessage, *, channel: str) -> bool:
-        """Take an instruction in; False when this message id was handled before (a repeat)."""
+    def receive(self, message: InstructionMessage | AnswerRefused, *, channel: str) -> bool:
+        """Take an instruction or notice in; False when this message id was handled before (a repeat)."""
         if message.message_id in self.seen:
             return False
         self.seen.add(message.message_id)
+        if isinstance(message, AnswerRefused):
+            self._refused(message)
+            return True
         task = asyncio.create_task(self._handle(message, channel))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return True
+
+    def _refused(self, notice: AnswerRefused) -> None:
+        """One of our answers was refused: nothing of it was applied. The simulated banks' answers are
+        valid, so this is one that came too late or crossed another (or a bug to look at): counted and
+        logged, not answered (a notice names an answer, not an instruction to act on)."""
+        self.refused.append(notice)
+        log.warning(
+            "answer refused by Stopline",
+            extra=log_fields(
+                institution=notice.institution_id,
+                response_id=str(notice.response_id),
+                instruction_id=str(notice.instruction_id),
+                code=notice.error.code,
+                reason=notice.error.message,
+            ),
+        )
 
     async def _handle(self, message: InstructionMessage, channel: str) -> None:
         s = self.settings

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.banksim.bank import SimBanks
-from streams.schemas.instructions import instruction_adapter
+from streams.schemas.instructions import for_institution_adapter
 
 
 def app(banks: SimBanks) -> FastAPI:
@@ -19,7 +19,7 @@ def app(banks: SimBanks) -> FastAPI:
         if not banks.check_webhook(institution, dict(request.headers), body):
             return JSONResponse({"error": "bad signature"}, 401)
         try:
-            message = instruction_adapter.validate_json(body)
+            message = for_institution_adapter.validate_json(body)
         except ValidationError:
             return JSONResponse({"error": "not an instruction"}, 422)
         if message.institution_id != institution:

@@ -25,6 +25,12 @@ RESPONSES_REFUSED = Counter(
     "answers refused (invalid, foreign or illegal)",
     ["reason"],
 )
+REFUSALS_TOLD = Counter(
+    "stopline_instruction_refusals_told_total",
+    "answers refused on a response topic, by what became of the notice to their sender: queued; repeat (a"
+    " record handled again, told before); no_channel (the sender has none configured)",
+    ["outcome"],
+)
 DELIVERED = Counter("stopline_outbox_delivered_total", "messages delivered", ["channel"])
 DELIVERY_SECONDS = Histogram(
     "stopline_outbox_delivery_seconds",

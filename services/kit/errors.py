@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -64,3 +65,17 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, details: Any = None, retry_after_s: int = 1) -> None:
         super().__init__(message, details=details)
         self.retry_after_s = max(1, retry_after_s)
+
+
+# What a 422 says of a body that is not JSON, and of one that does not validate (its details name each field).
+UNPARSED = "request body could not be parsed"
+FAILED_VALIDATION = "request failed validation"
+
+
+def field_problems(errors: Iterable[Mapping[str, Any]], *, under: str = "") -> list[dict[str, str]]:
+    """Validation errors (pydantic's) as the problems a 422 lists: each one's `field` (its path, after
+    `under`) and `reason`."""
+    return [
+        {"field": ".".join(str(p) for p in ([under] if under else []) + list(e["loc"])), "reason": e["msg"]}
+        for e in errors
+    ]

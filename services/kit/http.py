@@ -85,8 +85,8 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]} for err in exc.errors()]
-    return JSONResponse(error_body("invalid_input", "request failed validation", details), 422)
+    details = errors.field_problems(exc.errors())
+    return JSONResponse(error_body("invalid_input", errors.FAILED_VALIDATION, details), 422)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -94,7 +94,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, not JSON)
         details = [{"field": "body", "reason": str(exc.detail)}]
-        return JSONResponse(error_body("invalid_input", "request body could not be parsed", details), 422)
+        return JSONResponse(error_body("invalid_input", errors.UNPARSED, details), 422)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # One route per method: Starlette names only the first route matching the path; name them all.

@@ -33,6 +33,7 @@ _SUSPECT = re.compile(rb"\\u|\d{19}|NaN|Infinity|\"(0001|9999)-")
 _EDGE_YEAR = re.compile(r"\s*(0001|9999)-")
 
 
+UNSTORABLE = "request has values that cannot be stored"
 OUT_OF_RANGE = "date-time out of range once converted to UTC"
 # No route takes a body nested more than a few levels; a deeper one is refused here rather than walked (or
 # parsed) until Python's recursion limit, which would end the request in a 500.
@@ -143,4 +144,4 @@ async def refuse_unstorable(request: Request) -> None:
     ):
         found += body_problems(await request.body())
     if found:
-        raise InvalidInput("request has values that cannot be stored", details=found)
+        raise InvalidInput(UNSTORABLE, details=found)

@@ -7,6 +7,10 @@ The instruction id is the idempotency key end to end: it is the Kafka message ke
 (expired, cancelled) has `message_id` `<instruction id>:<notice>`. A receiver that remembers the
 message ids it has processed drops repeats. A cancelled notice is final: the instruction, if it comes
 after it (its delivery was under way as it was withdrawn), is not executed.
+
+An answer produced to the response topic that Stopline refused comes back to its sender on the same
+topic or webhook as `answer_refused`, one per refused record (`message_id` `refused:<digest of the
+record>`): nothing of the answer was applied, and nothing in the notice is to be executed.
 """
 
 from __future__ import annotations
@@ -139,6 +143,50 @@ class Escalation(BaseModel):
     schema_version: Literal[1] = 1
 
 
+class RefusedRecord(BaseModel):
+    """Where a refused answer was read: its record on the institution's answer topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Refusal(BaseModel):
+    """Why an answer was refused: the `error` object the HTTP route answers with (its 4xx body)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(description="as the HTTP error's: invalid_input, not_found, conflict, forbidden")
+    message: str
+    details: list[dict[str, str]] | dict[str, str] | None = Field(
+        None, description="as the HTTP error's: for invalid input, each problem's `field` and `reason`"
+    )
+
+
+class AnswerRefused(BaseModel):
+    """An answer the institution produced to `instruction-responses.<id>` that was refused: nothing of it
+    was applied. Sent once per refused record, on the channels the institution receives instructions on;
+    an unreadable record names no answer, only where it was read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: str = Field(description="idempotency key: `refused:` and a digest of the refused record")
+    type: Literal["answer_refused"]
+    institution_id: InstitutionId
+    response_id: uuid.UUID | None = Field(None, description="the refused answer's, when it could be read")
+    instruction_id: uuid.UUID | None = Field(None, description="the instruction the answer named, if any")
+    error: Refusal
+    record: RefusedRecord
+    refused_at: AwareDatetime
+    schema_version: Literal[1] = 1
+
+
+# Everything an institution reads on `instructions.<id>` (and its webhook receives), told apart by `type`.
+ForInstitution = Annotated[InstructionMessage | AnswerRefused, Field(discriminator="type")]
+
 instruction_adapter: TypeAdapter[InstructionMessage] = TypeAdapter(InstructionMessage)
+for_institution_adapter: TypeAdapter[InstructionMessage | AnswerRefused] = TypeAdapter(ForInstitution)
 response_adapter: TypeAdapter[Response] = TypeAdapter(Response)
 escalation_adapter: TypeAdapter[Escalation] = TypeAdapter(Escalation)

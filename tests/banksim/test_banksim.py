@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import orjson
 import pytest
 import uvicorn
@@ -18,9 +19,10 @@ from services.banksim import webhook
 from services.banksim.bank import SimBanks
 from services.banksim.ledger import Ledger
 from services.banksim.settings import BanksimSettings
+from services.coordination.delivery import signing
 from streams import topics
 from streams.producer import Producer, Record
-from streams.schemas.instructions import InstructionMessage, LegalBasis
+from streams.schemas.instructions import InstructionMessage, LegalBasis, Response
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case
 from tests.kafka_tools import drained, eventually, on_kafka, read_topic
@@ -187,3 +189,73 @@ async def test_an_instruction_read_twice_is_answered_once(infra, sessions):
         orjson.loads(r.value)["outcome"] for r in answers if r.key == str(message.instruction_id).encode()
     ]
     assert mine == ["acknowledged", "executed"]
+
+
+@pytest.mark.integration
+async def test_a_refused_answer_is_counted_not_answered(infra, coord: App, sessions):
+    """Coordination tells a bank of an answer it refused; the bank counts the notice once, answers
+    nothing, and goes on (also through its webhook receiver)."""
+    inst, _, _ = await bank(sessions)
+    principal = await on_kafka(infra, inst, "bank")
+    settings = BanksimSettings(
+        kafka_institutions=[inst],
+        webhook_institutions=[],
+        reject_rate=0,
+        silent_rate=0,
+        learn_from_events=False,
+    )
+    banks = SimBanks(infra.common, settings, api_keys={}, webhook_secrets={})
+    await banks.start()
+    instructions = topics.name(topics.instructions_for(inst), infra.prefix)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(r.started.wait() for r in banks.runners)), 20)
+        stray = Response(
+            response_id=uuid.uuid4(),
+            instruction_id=uuid.uuid4(),  # no such instruction
+            institution_id=inst,
+            outcome="acknowledged",
+            responded_at=datetime.now(UTC),
+        )
+        answers = topics.name(topics.responses_from(inst), infra.prefix)
+        producer = Producer(principal, client_id="test-stray-answer")
+        await producer.start()
+        try:
+            await producer.send_all([Record(answers, stray.model_dump_json().encode(), key=b"k")])
+        finally:
+            await producer.stop()
+        await eventually(lambda: banks.refused, timeout_s=20)
+        # The same notice delivered again (a copy an uncommitted reader would see): dropped by its id.
+        [copy] = [r for r in await read_topic(infra.kafka, instructions) if b"answer_refused" in r.value]
+        producer = Producer(infra.kafka, client_id="test-notice-again")
+        await producer.start()
+        try:
+            await producer.send_all([Record(instructions, copy.value, key=copy.key)])
+        finally:
+            await producer.stop()
+        await drained(infra.kafka, (f"{infra.prefix}{inst}.instructions", [instructions]))
+    finally:
+        await banks.stop()
+    [notice] = banks.refused
+    assert (notice.response_id, notice.instruction_id, notice.error.code) == (
+        stray.response_id,
+        stray.instruction_id,
+        "not_found",
+    )
+    assert banks.answered == {}
+    # Nothing answered: the answer topic holds only the stray answer.
+    on_answers = await read_topic(infra.kafka, answers)
+    assert [orjson.loads(r.value)["response_id"] for r in on_answers] == [str(stray.response_id)]
+
+    # By webhook: taken in once, and acknowledged (200), so the relay does not send it again.
+    secret = "s" * 32
+    by_hook = settings.model_copy(update={"kafka_institutions": [], "webhook_institutions": [inst]})
+    hooks = SimBanks(infra.common, by_hook, api_keys={}, webhook_secrets={inst: secret}, http=coord.client)
+    statuses = []
+    transport = httpx.ASGITransport(app=webhook.app(hooks))
+    async with httpx.AsyncClient(transport=transport, base_url="http://banksim") as client:
+        for _ in range(2):
+            headers = signing.headers(secret, copy.value, notice.message_id)
+            answer = await client.post(f"/webhooks/{inst}", content=copy.value, headers=headers)
+            statuses.append(answer.json()["status"])
+    assert statuses == ["accepted", "duplicate"]
+    assert [n.message_id for n in hooks.refused] == [notice.message_id]

@@ -1,5 +1,6 @@
 """Institutions answering on their own Kafka answer topics: applied once; a foreign or illegal answer is
-refused without stopping the partition; an answer is bound to the topic it came from."""
+refused without stopping the partition, and its sender told so on its instruction topic, once per record;
+an answer is bound to the topic it came from."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
 from services.coordination.instructions import consumer
+from services.coordination.instructions.service import Context
 from streams import topics
 from streams.producer import Producer, Record
 from streams.schemas.instructions import Response
 from tests import factories as f
-from tests.coordination.conftest import bank, issue, open_case
-from tests.kafka_tools import committed, eventually, on_kafka
+from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.kafka_tools import committed, eventually, on_kafka, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +60,8 @@ async def _send(kafka: Any, records: list[Record]) -> None:
 async def test_answers_on_the_response_topic(infra, coord, sessions):
     c = coord.client
     op = f.officer()
-    inst, _, _ = await bank(sessions)
-    intruder, _, _ = await bank(sessions)
+    inst, key, _ = await bank(sessions)
+    intruder, intruder_key, _ = await bank(sessions)
     inst_kafka = await on_kafka(infra, inst, "bank")
     intruder_kafka = await on_kafka(infra, intruder, "bank")
     account = f.account("MULE")
@@ -68,13 +71,9 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
     )
     # On its own topic, the intruder can only name itself (not addressed to it: refused) or name the
     # institution the instruction is for (refused: the topic is the intruder's, whatever the body says).
-    await _send(
-        intruder_kafka,
-        [
-            _answer(infra, stop, on=intruder, naming=intruder, outcome="executed", held="6000.00"),
-            _answer(infra, stop, on=intruder, naming=inst, outcome="account_not_found"),
-        ],
-    )
+    foreign = _answer(infra, stop, on=intruder, naming=intruder, outcome="executed", held="6000.00")
+    forged = _answer(infra, stop, on=intruder, naming=inst, outcome="account_not_found")
+    await _send(intruder_kafka, [foreign, forged])
     # Both read and refused (the offsets committed past them) before the institution answers.
     group = f"{infra.prefix}{consumer.GROUP}"
     intruder_topic = topics.name(topics.responses_from(intruder), infra.prefix)
@@ -87,10 +86,16 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
     unstorable = dataclasses.replace(
         rejected, value=orjson.dumps({**orjson.loads(rejected.value), "reason": "no\x00pe"})
     )
+    # Not an outcome; with the same response id as the answer above, refused as well: each record is told.
+    misspelt = dataclasses.replace(
+        rejected, value=orjson.dumps({**orjson.loads(rejected.value), "outcome": "done"})
+    )
+    garbage = Record(topics.name(topics.responses_from(inst), infra.prefix), b"not json", key=b"x")
     await _send(
         inst_kafka,
         [
-            Record(topics.name(topics.responses_from(inst), infra.prefix), b"not json", key=b"x"),
+            garbage,
+            misspelt,
             unstorable,
             _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged"),
             _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="6000.00"),
@@ -111,3 +116,121 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
         (inst, "executed", "kafka"),
         (inst, "acknowledged", "kafka"),
     ]
+
+    # Each sender is told of its own refused records, on its own instruction topic, as the API would
+    # answer it; the intruder learns nothing of the instruction that is not its own (as on the API: 404).
+    told = await read_topic(
+        infra.kafka,
+        topics.name(topics.instructions_for(intruder), infra.prefix),
+        until=lambda rs: len(_refusals(rs)) == 2,
+        timeout_s=20,
+    )
+    by_response = {n["response_id"]: n for n in _refusals(told)}
+    not_its_own, naming_another = by_response[_of(foreign)], by_response[_of(forged)]
+    by_api = await respond(c, intruder_key, stop["id"], "executed", held_amount="6000.00")
+    assert by_api.status_code == 404 and _as_by_api(not_its_own) == by_api.json()["error"]
+    assert not_its_own["institution_id"] == naming_another["institution_id"] == intruder
+    assert naming_another["error"]["code"] == "forbidden"
+    assert naming_another["error"]["details"][0]["field"] == "body.institution_id"
+    told = await read_topic(
+        infra.kafka,
+        topics.name(topics.instructions_for(inst), infra.prefix),
+        until=lambda rs: len(_refusals(rs)) == 3,
+        timeout_s=20,
+    )
+    # (Read from more than one partition: told apart by what they say.)
+    [not_json] = [n for n in _refusals(told) if n["response_id"] is None]
+    by_field = {n["error"]["details"][0]["field"]: n for n in _refusals(told) if n["response_id"]}
+    assert by_field.keys() == {"body.outcome", "body.reason"}
+    invalid, unstored = by_field["body.outcome"], by_field["body.reason"]
+    # Unreadable: known only by where it was read.
+    [record] = [r for r in await read_topic(infra.kafka, garbage.topic) if r.value == b"not json"]
+    assert not_json["record"] == {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    assert (not_json["response_id"], not_json["instruction_id"]) == (None, None)
+    assert not_json["error"]["message"] == "request body could not be parsed"
+    assert [p["field"] for p in not_json["error"]["details"]] == ["body"]
+    # JSON the schema refused: the ids it names readably, and the field, as a 422 names it.
+    assert (invalid["response_id"], invalid["instruction_id"]) == (_of(misspelt), stop["id"])
+    assert len(invalid["error"]["details"]) == 1
+    assert unstored["response_id"] == _of(unstorable)
+    by_api = await respond(c, key, stop["id"], "rejected", reason="no\x00pe")
+    assert by_api.status_code == 422 and _as_by_api(unstored) == by_api.json()["error"]
+
+
+def _refusals(records: list[Any]) -> list[dict[str, Any]]:
+    """The refused-answer notices among records of an institution's instruction topic, in their order."""
+    values = [orjson.loads(r.value) for r in records]
+    return [v for v in values if v["type"] == "answer_refused"]
+
+
+def _of(record: Record) -> str:
+    return str(orjson.loads(record.value)["response_id"])
+
+
+def _as_by_api(notice: dict[str, Any]) -> dict[str, Any]:
+    """A notice's `error` as an HTTP error body's (which leaves out details it has none of)."""
+    return {k: v for k, v in notice["error"].items() if v is not None}
+
+
+async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, sessions):
+    c = coord.client
+    op = f.officer()
+    inst, key, _ = await bank(sessions)
+    inst_kafka = await on_kafka(infra, inst, "bank")
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "900.00"))
+    stop = await issue(
+        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="900.00"
+    )
+    instructions = topics.name(topics.instructions_for(inst), infra.prefix)
+    held_nothing = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="0.00")
+    await _send(inst_kafka, [held_nothing])
+
+    told = await read_topic(infra.kafka, instructions, until=lambda rs: len(_refusals(rs)) == 1, timeout_s=20)
+    notice = _refusals(told)[0]
+    # Stated as the API states the same answer's refusal (its 422 body's `error`).
+    same_by_api = await respond(c, key, stop["id"], "executed", held_amount="0.00")
+    assert same_by_api.status_code == 422
+    assert _as_by_api(notice) == same_by_api.json()["error"]
+    assert notice["error"]["details"][0]["field"] == "body.held_amount"
+    assert (notice["institution_id"], notice["response_id"], notice["instruction_id"]) == (
+        inst,
+        _of(held_nothing),
+        stop["id"],
+    )
+    [refused] = [
+        r for r in await read_topic(infra.kafka, held_nothing.topic) if r.value == held_nothing.value
+    ]
+    assert notice["record"] == {
+        "topic": refused.topic,
+        "partition": refused.partition,
+        "offset": refused.offset,
+    }
+    assert notice["message_id"].startswith("refused:")
+
+    # The same record handled again, twice: a batch retried after a failure, and a consumer that took the
+    # partition over from the last committed offset (beside the app's, which handled it first).
+    runner = consumer.build_runner(infra.common, sessions, Context(coord.settings, infra.prefix))
+    again = {TopicPartition(refused.topic, refused.partition): [refused]}
+    await runner.handle(again)
+    await runner.handle(again)
+
+    # Barrier: an accepted answer, then a refused one, on the same partition (keyed by the instruction): the
+    # second's notice comes after any notice of the first, and of the record handled again.
+    accepted = _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged")
+    later = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="1000.00")  # over 900
+    await _send(inst_kafka, [accepted, later])
+    told = await read_topic(
+        infra.kafka,
+        instructions,
+        until=lambda rs: any(n["response_id"] == _of(later) for n in _refusals(rs)),
+        timeout_s=20,
+    )
+    assert [n["response_id"] for n in _refusals(told)] == [_of(held_nothing), _of(later)]
+    assert _refusals(told)[1]["error"]["details"][0]["field"] == "body.held_amount"
+    got = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
+    assert got["status"] == "acknowledged"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.delivery.models import OutboxMessage
@@ -17,10 +19,31 @@ CHANNEL = "stopline_outbox"
 async def add(session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
     session.add_all(rows)
     await session.flush()
+    await _wake_relays(session, {r.channel for r in rows})
+
+
+async def add_once(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> bool:
+    """Add the rows whose message id is not queued on their channel yet (the unique key decides, also
+    against a transaction adding the same row at once: this one waits for it, then adds nothing); True
+    if any was added."""
+    if not rows:
+        return False
+    stmt = (
+        insert(OutboxMessage)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["message_id", "channel"])
+        .returning(OutboxMessage.channel)
+    )
+    added = set((await session.execute(stmt)).scalars())
+    if added:
+        await _wake_relays(session, added)
+    return bool(added)
+
+
+async def _wake_relays(session: AsyncSession, channels: set[str]) -> None:
     # Delivered to listening relays when (and only if) this transaction commits. It names the delivery
     # channels queued, so a relay wakes only the loop with work (no webhook claim for a Kafka message).
-    channels = ",".join(sorted({r.channel for r in rows}))
-    await session.execute(text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": channels})
+    await session.execute(text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": ",".join(sorted(channels))})
 
 
 async def institution(session: AsyncSession, institution_id: str) -> Institution | None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.delivery import repository
 from services.coordination.delivery.models import OutboxMessage
+from services.institutions.models import Institution
 from services.kit.errors import InvalidInput
 from streams import topics
 from streams.schemas.blocklist import FraudReceiver, account_key
-from streams.schemas.instructions import Escalation, InstructionMessage
+from streams.schemas.instructions import AnswerRefused, Escalation, InstructionMessage
 
 
 async def enqueue_instruction(
@@ -24,22 +27,67 @@ async def enqueue_instruction(
     institution = await repository.institution(session, message.institution_id)
     if institution is None:
         raise InvalidInput(f"no institution {message.institution_id}")
-    payload = message.model_dump(mode="json")
-    common = {
-        "message_id": message.message_id,
-        "instruction_id": message.instruction_id,
-        "institution_id": message.institution_id,
-        "payload": payload,
-    }
-    rows = []
-    if institution.kafka_delivery:
-        topic = topics.name(topics.instructions_for(message.institution_id), topic_prefix)
-        rows.append(OutboxMessage(channel="kafka", topic=topic, key=str(message.instruction_id), **common))
-    if institution.webhook_url:
-        rows.append(OutboxMessage(channel="webhook", **common))
+    rows = _to_institution(
+        institution,
+        message_id=message.message_id,
+        key=str(message.instruction_id),
+        payload=message.model_dump(mode="json"),
+        topic_prefix=topic_prefix,
+        instruction_id=message.instruction_id,
+    )
     if not rows:
         raise InvalidInput(f"institution {message.institution_id} has no delivery channel configured")
-    await repository.add(session, rows)
+    await repository.add(session, [OutboxMessage(**row) for row in rows])
+
+
+Told = Literal["queued", "repeat", "no_channel"]
+
+
+async def enqueue_refusal(session: AsyncSession, *, message: AnswerRefused, topic_prefix: str) -> Told:
+    """Queue the notice of a refused answer for its sender, on the channels it receives instructions on,
+    once per message id (one per refused record): a batch handled again, or by two consumers at once
+    during a rebalance, queues nothing more ("repeat"). Keyed on Kafka by the instruction the answer
+    named, beside that instruction's own messages. "no_channel": the sender has none to be told on."""
+    institution = await repository.institution(session, message.institution_id)
+    rows = (
+        _to_institution(
+            institution,
+            message_id=message.message_id,
+            key=str(message.instruction_id or message.message_id),
+            payload=message.model_dump(mode="json"),
+            topic_prefix=topic_prefix,
+        )
+        if institution is not None
+        else []
+    )
+    if not rows:
+        return "no_channel"
+    return "queued" if await repository.add_once(session, rows) else "repeat"
+
+
+def _to_institution(
+    institution: Institution,
+    *,
+    message_id: str,
+    key: str,
+    payload: dict[str, Any],
+    topic_prefix: str,
+    instruction_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """The outbox rows of a message to an institution: one per channel it receives instructions on."""
+    common = {
+        "message_id": message_id,
+        "instruction_id": instruction_id,
+        "institution_id": institution.id,
+        "payload": payload,
+    }
+    rows: list[dict[str, Any]] = []
+    if institution.kafka_delivery:
+        topic = topics.name(topics.instructions_for(institution.id), topic_prefix)
+        rows.append({"channel": "kafka", "topic": topic, "key": key, **common})
+    if institution.webhook_url:
+        rows.append({"channel": "webhook", **common})
+    return rows
 
 
 async def enqueue_escalation(session: AsyncSession, *, escalation: Escalation, topic_prefix: str) -> bool:

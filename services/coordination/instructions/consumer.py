@@ -1,6 +1,8 @@
 """Consumes institutions' answers from their `instruction-responses.<institution>` topics; the offset is
 committed after each answer is applied (or refused). A message naming an instruction that is not
 addressed to the sender, or an illegal transition, is refused and counted: it must not stop the partition.
+Its sender is told, once per refused record, by an `answer_refused` notice on its instruction topic
+(`refusals`), as an answer refused on the API is told by the call's 4xx.
 
 The sender is the topic's institution: only its principal may write there (streams.acls). An answer whose
 body names another institution is refused, whatever the instruction.
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.coordination import metrics
-from services.coordination.instructions import answers
+from services.coordination.instructions import answers, refusals
+from services.coordination.instructions.refusals import Refused
 from services.coordination.instructions.service import Context
 from services.kit import outages
 from services.kit.db import unit_of_work
@@ -40,49 +44,20 @@ def build_runner(
         for tp, records in batch.items():
             sender = topics.institution_of(tp.topic, family, common.topic_prefix)
             for record in records:
-                try:
-                    response = response_adapter.validate_json(record.value or b"")
-                except ValidationError as exc:
-                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
-                    log.error(
-                        "invalid response skipped",
-                        extra=log_fields(offset=record.offset, errors=exc.error_count()),
-                    )
+                refused = await _apply(sessions, ctx, record, sender)
+                if refused is None or sender is None:
                     continue
-                # The HTTP routes' edge rule too (on a body the schema took, so of bounded depth): a value
-                # the database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and
-                # stop the partition's answers.
-                if unstorable := body_problems(record.value or b""):
-                    metrics.RESPONSES_REFUSED.labels("invalid").inc()
-                    log.error(
-                        "unstorable response skipped",
-                        extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
+                # In a transaction of its own: the refused answer's rolled back. A batch handled again
+                # refuses the record again, and its notice, queued before, is not queued twice.
+                async with unit_of_work(sessions) as session:
+                    told = await refusals.tell(
+                        session, record=record, sender=sender, refused=refused, topic_prefix=ctx.topic_prefix
                     )
-                    continue
-                if response.institution_id != sender:
-                    metrics.RESPONSES_REFUSED.labels("wrong_sender").inc()
+                metrics.REFUSALS_TOLD.labels(told).inc()
+                if told == "no_channel":
                     log.warning(
-                        "response naming another institution refused",
-                        extra=log_fields(
-                            instruction_id=str(response.instruction_id),
-                            sender=sender,
-                            named=response.institution_id,
-                        ),
-                    )
-                    continue
-                try:
-                    async with unit_of_work(sessions) as session:
-                        await answers.answer(session, response=response, channel="kafka", ctx=ctx)
-                except DomainError as exc:
-                    # The institution's mistake (wrong instruction, illegal move): recorded, not retried.
-                    metrics.RESPONSES_REFUSED.labels(exc.code).inc()
-                    log.warning(
-                        "response refused",
-                        extra=log_fields(
-                            instruction_id=str(response.instruction_id),
-                            institution=response.institution_id,
-                            reason=exc.message,
-                        ),
+                        "refused answer not told: its institution has no delivery channel",
+                        extra=log_fields(institution=sender, offset=record.offset),
                     )
 
     return ConsumerRunner(
@@ -90,9 +65,59 @@ def build_runner(
         group_id=f"{common.topic_prefix}{GROUP}",
         pattern=topics.family_pattern(family, common.topic_prefix),
         handle=handle,
-        attempts=5,  # answers are idempotent by response id, so a retried batch is safe
+        attempts=5,  # answers are idempotent by response id, and refusal notices by record: a retry is safe
         # A transaction per answer (one refused must not undo the others), and a rebalance waits for the
         # batch in hand (up to 1,000 answers of a backlog after an outage held the group for 23 s).
         max_records=50,
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
     )
+
+
+async def _apply(
+    sessions: async_sessionmaker[AsyncSession], ctx: Context, record: ConsumerRecord, sender: str | None
+) -> Refused | None:
+    """Apply the record's answer in a transaction of its own; what refused it, if it was."""
+    try:
+        response = response_adapter.validate_json(record.value or b"")
+    except ValidationError as exc:
+        metrics.RESPONSES_REFUSED.labels("invalid").inc()
+        log.error(
+            "invalid response skipped",
+            extra=log_fields(offset=record.offset, errors=exc.error_count()),
+        )
+        return refusals.unreadable(exc, record.value or b"")
+    # The HTTP routes' edge rule too (on a body the schema took, so of bounded depth): a value the
+    # database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and stop the
+    # partition's answers.
+    if unstorable := body_problems(record.value or b""):
+        metrics.RESPONSES_REFUSED.labels("invalid").inc()
+        log.error(
+            "unstorable response skipped",
+            extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
+        )
+        return refusals.unstorable(unstorable, response)
+    if response.institution_id != sender:
+        metrics.RESPONSES_REFUSED.labels("wrong_sender").inc()
+        log.warning(
+            "response naming another institution refused",
+            extra=log_fields(
+                instruction_id=str(response.instruction_id), sender=sender, named=response.institution_id
+            ),
+        )
+        return refusals.wrong_sender(sender or "", response)
+    try:
+        async with unit_of_work(sessions) as session:
+            await answers.answer(session, response=response, channel="kafka", ctx=ctx)
+    except DomainError as exc:
+        # The institution's mistake (wrong instruction, illegal move): recorded, not retried.
+        metrics.RESPONSES_REFUSED.labels(exc.code).inc()
+        log.warning(
+            "response refused",
+            extra=log_fields(
+                instruction_id=str(response.instruction_id),
+                institution=response.institution_id,
+                reason=exc.message,
+            ),
+        )
+        return Refused.of(exc, response)
+    return None
