@@ -20,6 +20,7 @@ from streams.producer import Producer, Record
 from streams.schemas.instructions import Response
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.coordination.receiver import Receiver
 from tests.kafka_tools import committed, eventually, on_kafka, read_topic
 
 pytestmark = pytest.mark.integration
@@ -234,3 +235,26 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     assert _refusals(told)[1]["error"]["details"][0]["field"] == "body.held_amount"
     got = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
     assert got["status"] == "acknowledged"
+
+
+async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions):
+    """An institution taking instructions on its topic and by webhook is told on both, once on each."""
+    receiver = Receiver(secret="")
+    await receiver.start()
+    try:
+        inst, _, secret = await bank(sessions, kafka=True, webhook_url=receiver.url)
+        assert secret is not None
+        receiver.secret = secret
+        inst_kafka = await on_kafka(infra, inst, "bank")
+        stop = {"id": str(uuid.uuid4())}  # an instruction that does not exist
+        stray = _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged")
+        await _send(inst_kafka, [stray])
+        instructions = topics.name(topics.instructions_for(inst), infra.prefix)
+        told = await read_topic(infra.kafka, instructions, until=lambda rs: bool(_refusals(rs)), timeout_s=20)
+        [notice] = _refusals(told)
+        await eventually(lambda: notice["message_id"] in receiver.processed, timeout_s=20)
+    finally:
+        await receiver.stop()
+    assert receiver.processed[notice["message_id"]] == notice
+    assert receiver.raw == [notice["message_id"]]
+    assert (notice["error"]["code"], notice["response_id"]) == ("not_found", _of(stray))

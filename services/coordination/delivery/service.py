@@ -74,7 +74,8 @@ def _to_institution(
     topic_prefix: str,
     instruction_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """The outbox rows of a message to an institution: one per channel it receives instructions on."""
+    """The outbox rows of a message to an institution: one per channel it receives instructions on (each
+    with every column, as one multi-row insert takes them)."""
     common = {
         "message_id": message_id,
         "instruction_id": instruction_id,
@@ -86,7 +87,7 @@ def _to_institution(
         topic = topics.name(topics.instructions_for(institution.id), topic_prefix)
         rows.append({"channel": "kafka", "topic": topic, "key": key, **common})
     if institution.webhook_url:
-        rows.append({"channel": "webhook", **common})
+        rows.append({"channel": "webhook", "topic": None, "key": None, **common})
     return rows
 
 
