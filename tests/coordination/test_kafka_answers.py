@@ -22,6 +22,7 @@ from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import committed, eventually, on_kafka, read_topic
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -217,8 +218,10 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     # partition over from the last committed offset (beside the app's, which handled it first).
     runner = consumer.build_runner(infra.common, sessions, Context(coord.settings, infra.prefix))
     again = {TopicPartition(refused.topic, refused.partition): [refused]}
+    repeats = await sample(c, "stopline_instruction_refusals_told_total", outcome="repeat")
     await runner.handle(again)
     await runner.handle(again)
+    assert await sample(c, "stopline_instruction_refusals_told_total", outcome="repeat") == repeats + 2
 
     # Barrier: an accepted answer, then a refused one, on the same partition (keyed by the instruction): the
     # second's notice comes after any notice of the first, and of the record handled again.
