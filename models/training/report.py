@@ -78,33 +78,32 @@ def _ok(good: bool) -> str:
     return "met" if good else "**missed**"
 
 
-def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
-    a = r["alert_level"]
-    tr, ev = card["data"]["training"], card["data"]["evaluation"]
-    th = card["thresholds"]
+def false_rate_interval(a: dict[str, Any]) -> tuple[float, float]:
+    """The exact 95% interval of the false alerts per 1,000 people a day of alert-level figures `a`."""
+    thousand_person_days = a["people"] / 1000 * a["days"]
+    low, high = rate_interval(a["false_alerts"])
+    return low / thousand_person_days, high / thousand_person_days
+
+
+def intervals(a: dict[str, Any]) -> dict[str, Any]:
+    """The exact 95% intervals of the figures against the targets (alert level, `Quality.as_dict`)."""
+    return {
+        "recall": interval(a["caught"], a["episodes"]) if a["episodes"] else None,
+        "early_share_of_episodes": interval(a["caught_early"], a["episodes"]) if a["episodes"] else None,
+        "false_per_1000_people_day": false_rate_interval(a),
+        "hard_negatives": {
+            k: interval(v["alerted"], v["episodes"]) if v["episodes"] else None
+            for k, v in a["hard_negatives"].items()
+        },
+    }
+
+
+def targets_table(a: dict[str, Any]) -> list[str]:
+    """The alert-level figures against the targets, with their intervals; then what the alerts were."""
     hard = a["hard_negatives"]
     worst_hard = max((v["share"] or 0.0 for v in hard.values()), default=0.0)
-    thousand_person_days = a["people"] / 1000 * a["days"]
-    rate = "-".join(f"{x / thousand_person_days:.2f}" for x in rate_interval(a["false_alerts"]))
-    lines = [
-        f"# Model {card['version']}: evaluation report",
-        "",
-        "**All figures are on simulated traffic.** The model was trained on one simulated world and is "
-        "measured on another: other people, another seed of every parameter of ordinary life (pace, "
-        "amounts, strangers' calls, new payees), other institutions reporting nothing. Every choice "
-        "(settings, calibration, the alert threshold) was made on a later slice of the training traffic; "
-        "in this run the evaluation traffic decided nothing. Across runs, features and constraints were "
-        "compared on the same evaluation world (its seed follows the training seed; docs/model.md), so "
-        "its figures carry that selection. They are not a measurement on real traffic.",
-        "",
-        "## Against the targets (evaluation traffic, the scorer's own code)",
-        "",
-        "The evaluation traffic ran through the live scorer's code offline "
-        "(`models.training.scorer_replay`): "
-        f"both stages, the hard rules, the warm-up gate, one alert per episode. {ev['population']:,} people "
-        f"at {ev['world']['events_per_person_day']:.1f} events a person-day, {ev['warm_days']:g} days of "
-        f"warm-up, then {a['days']:.1f} days measured.",
-        "",
+    rate = "-".join(f"{x:.2f}" for x in false_rate_interval(a))
+    return [
         "| measure | value | target | |",
         "| --- | --- | --- | --- |",
         f"| scam episodes alerted | {_of_ci(a['caught'], a['episodes'])} | ≥ 90% | "
@@ -129,6 +128,48 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         "receives (their bank or payment provider reports nothing): no one could alert on them; "
         f"{a.get('paid_after_the_window', 0)} episodes that started in the measured days but whose first "
         "payment came after them. An episode is measured in the days its first payment reaches Stopline.",
+    ]
+
+
+def hard_negative_table(hard: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Hard negatives (share of episodes alerted)",
+        "",
+        "| kind | alerted | target |",
+        "| --- | --- | --- |",
+    ]
+    for k, v in hard.items():
+        lines.append(
+            f"| {k} | {_of_ci(v['alerted'], v['episodes'])} | ≤ 5% "
+            f"{_ok((v['share'] or 0) <= TARGETS['hard'])} |"
+        )
+    return lines
+
+
+def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
+    a = r["alert_level"]
+    tr, ev = card["data"]["training"], card["data"]["evaluation"]
+    th = card["thresholds"]
+    lines = [
+        f"# Model {card['version']}: evaluation report",
+        "",
+        "**All figures are on simulated traffic.** The model was trained on one simulated world and is "
+        "measured on another: other people, another seed of every parameter of ordinary life (pace, "
+        "amounts, strangers' calls, new payees), other institutions reporting nothing. Every choice "
+        "(settings, calibration, the alert threshold) was made on a later slice of the training traffic; "
+        "in this run the evaluation traffic decided nothing. Across runs, features and constraints were "
+        "compared on the same evaluation world (its seed follows the training seed; docs/model.md), so "
+        "its figures carry that selection. They are not a measurement on real traffic.",
+        "",
+        "## Against the targets (evaluation traffic, the scorer's own code)",
+        "",
+        "The evaluation traffic ran through the live scorer's code offline "
+        "(`models.training.scorer_replay`): "
+        f"both stages, the hard rules, the warm-up gate, one alert per episode. {ev['population']:,} people "
+        f"at {ev['world']['events_per_person_day']:.1f} events a person-day, {ev['warm_days']:g} days of "
+        f"warm-up, then {a['days']:.1f} days measured.",
+        "",
+        *targets_table(a),
         "",
         "### Per typology",
         "",
@@ -149,18 +190,7 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         row = rows.get(t)
         row_text = _of(row[0], row[1]) if row else "n/a"
         lines.append(f"| {t} | {_of(v['caught'], v['episodes'])} | {row_text} | {lo_text} |")
-    lines += [
-        "",
-        "### Hard negatives (share of episodes alerted)",
-        "",
-        "| kind | alerted | target |",
-        "| --- | --- | --- |",
-    ]
-    for k, v in hard.items():
-        lines.append(
-            f"| {k} | {_of_ci(v['alerted'], v['episodes'])} | ≤ 5% "
-            f"{_ok((v['share'] or 0) <= TARGETS['hard'])} |"
-        )
+    lines += ["", *hard_negative_table(a["hard_negatives"])]
     rl = r["row_level"]
     lines += [
         "",
@@ -315,3 +345,93 @@ def card_markdown(card: dict[str, Any]) -> str:
             "",
         ]
     )
+
+
+def sealed_markdown(s: dict[str, Any]) -> str:
+    """A release measured once more, on another world (`models.training.sealed`): its figures against the
+    targets, beside its training report's."""
+    a, t = s["alert_level"], s["traffic"]
+    dev = s["development"]
+    sealed = s["kind"] == "sealed"
+    lines = [
+        f"# Model {s['version']}: {s['kind']} evaluation, seed {s['seed']}",
+        "",
+        (
+            f"**Measured once, on a sealed world.** Seed {s['seed']} is an evaluation world no training run, "
+            "design or release was measured on before this report, and nothing is to be chosen on it "
+            "(docs/model.md): its figures are the fairer reading of the release, where the training report's "
+            f"(seed {dev['seed']}, the development world designs were compared on) carry that selection."
+            if sealed
+            else f"**The development world.** Seed {s['seed']} is the evaluation world of this model's own "
+            "training report, the one designs were compared on: these figures are that report's, measured "
+            "again, not a sealed measurement."
+        )
+        + " All on simulated traffic, not a measurement on real traffic.",
+        "",
+        f"The artifact as released (model SHA-256 `{s['model_sha256'][:16]}…`, alert threshold "
+        f"{s['alert_threshold']:.4f}), loaded as the scorer loads it, on the training run's evaluation plan "
+        "with another seed, through the live scorer's code offline (`models.training.scorer_replay`: both "
+        "stages, the hard rules, the warm-up gate, one alert per episode) and measured as the training "
+        f"report measures (`models.training.alert_quality`). {t['population']:,} people, "
+        f"{s['plan']['warm_days']:g} days of warm-up, then {a['days']:.1f} days measured; "
+        f"{t['events']:,} events.",
+        "",
+        "## Against the targets",
+        "",
+        *targets_table(a),
+        "",
+        "### Per typology (alert level)",
+        "",
+        "| typology | alerted |",
+        "| --- | --- |",
+        *(f"| {k} | {_of_ci(v['caught'], v['episodes'])} |" for k, v in a["per_typology"].items()),
+        "",
+        *hard_negative_table(a["hard_negatives"]),
+    ]
+    d = dev["alert_level"]
+    if sealed and d:
+        lines += [
+            "",
+            f"## Beside the training report (development world, seed {dev['seed']})",
+            "",
+            f"| measure | development world, seed {dev['seed']} | sealed world, seed {s['seed']} |",
+            "| --- | --- | --- |",
+            f"| scam episodes alerted | {_of_ci(d['caught'], d['episodes'])} | "
+            f"{_of_ci(a['caught'], a['episodes'])} |",
+            f"| alerted early | {_of_ci(d['caught_early'], d['episodes'])} | "
+            f"{_of_ci(a['caught_early'], a['episodes'])} |",
+            f"| false alerts per 1,000 people a day | {_rate_ci(d)} | {_rate_ci(a)} |",
+        ]
+        for k in sorted(set(d["hard_negatives"]) | set(a["hard_negatives"])):
+            was, now = d["hard_negatives"].get(k), a["hard_negatives"].get(k)
+            lines.append(
+                f"| {k.replace('_', ' ')} alerted | "
+                + " | ".join(_of_ci(v["alerted"], v["episodes"]) if v else "n/a" for v in (was, now))
+                + " |"
+            )
+        lines += [
+            "",
+            "The development figures are the training report's, made by the code of its day.",
+        ]
+    lines += [
+        "",
+        "## How it was made",
+        "",
+        f"- world: seed {s['seed']}, {t['days']:g} days from {t['start'][:10]} ({t['scams_per_day']:g} scam "
+        f"episodes a day: {t['scam_episodes']} scam and {t['hard_negative_episodes']} hard-negative "
+        f"episodes); {_world(t['world'])}",
+        "- plan: "
+        + "; ".join(
+            f"{k.replace('_', ' ')} {'drawn' if v is None else v} ({s['plan_from'][k]})"
+            for k, v in s["plan"].items()
+        ),
+        f"- code (the simulator, features, scorer and measure) digest `{s['code_digest']}`; "
+        f"{s['seconds'] / 60:.0f} min",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _rate_ci(a: dict[str, Any]) -> str:
+    low, high = false_rate_interval(a)
+    return f"{a['false_per_1000_people_day']:.2f} ({a['false_alerts']}; 95% interval {low:.2f}-{high:.2f})"

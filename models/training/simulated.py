@@ -30,12 +30,12 @@ from models.features.account import PAYEE_FEATURES, AccountState
 from models.features.person import SINCE_CAP_H
 from models.features.vector import FEATURE_NAMES
 from models.training import cached, generalisation, parallel, publish, report
-from models.training.alert_quality import measure
+from models.training.alert_quality import Quality, measure
 from models.training.constraints import MONOTONIC, monotonic_constraints
 from models.training.dataset import Dataset, Observation, build_dataset, dataset_of
 from models.training.evaluate import ranking, row_alerts, single_feature_auc, threshold_for_false_alerts
 from models.training.fit import FitConfig, calibrate, trees, typology_classifier
-from models.training.scorer_replay import OfflineScorer
+from models.training.scorer_replay import OfflineScorer, Replayed
 from services.scorer.explain import GROUPS, group_contributions
 from services.scorer.settings import ScorerSettings
 from services.simulator.offline import OfflineConfig, Truth, generate
@@ -45,6 +45,9 @@ from streams.schemas.alerts import Alert
 log = logging.getLogger(__name__)
 DATA = Path(".local/models")
 EVALUATION = "evaluation traffic through the scorer"
+# A training run's evaluation world is its seed's +1000: the development world that designs are compared
+# on (docs/model.md). A release is judged once more on a sealed seed (`models.training.sealed`).
+DEVELOPMENT_SEED_OFFSET = 1000
 
 CONFIGS = (
     FitConfig(max_iter=200, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0),
@@ -109,13 +112,20 @@ class Timer:
 
 
 def run(
-    plan: Plan, *, version: str, artifacts: Path, reports: Path, promote: bool, libraries: dict[str, str]
+    plan: Plan,
+    *,
+    version: str,
+    artifacts: Path,
+    reports: Path,
+    promote: bool,
+    libraries: dict[str, str],
+    cache: Path = DATA,
 ) -> dict[str, Any]:
     clock = Timer()
     start = plan.train.start.timestamp()
     observe = Observation(start, plan.train.days * 86_400, late_share=plan.late_share, seed=plan.train.seed)
     data, train_truth = cached.kept(
-        DATA, "training", lambda: _training(plan.train, observe), plan.train, observe
+        cache, "training", lambda: _training(plan.train, observe), plan.train, observe
     )
     clock.step("training traffic")
     cut = float(np.quantile(data.table.scored_at, 1 - plan.validation_share))
@@ -173,7 +183,7 @@ def run(
         },
         "data": {
             "source": "simulated (services.simulator.offline)",
-            "training": _traffic(plan.train, train_truth),
+            "training": traffic(plan.train, train_truth),
             "validation_share": plan.validation_share,
             "late_share": plan.late_share,
             "fit_rows": len(fit.table),
@@ -206,15 +216,7 @@ def run(
     done = parallel.run(jobs, workers=plan.workers)
     clock.step(f"evaluation traffic through the scorer, and the model variants fitted ({plan.workers} cores)")
     test, alerts, eval_truth = done.pop(EVALUATION)
-    eval_end = plan.evaluation.start.timestamp() + plan.evaluation.days * 86_400
-    quality = measure(
-        alerts,
-        eval_truth.episodes,
-        eval_truth.benign,
-        people=plan.evaluation.population,
-        start=eval_start,
-        end=eval_end,
-    )
+    quality = alert_quality(plan.evaluation, plan.eval_warm_days, alerts, eval_truth)
     split = generalisation.Split(
         fit,
         validation,
@@ -222,7 +224,7 @@ def run(
         people,
         val_days,
         plan.evaluation.population,
-        (eval_end - eval_start) / 86_400,
+        quality.days,
         plan.target_false,
     )
     test_scores = model.predict_proba(test.table.X)[:, 1]
@@ -249,7 +251,7 @@ def run(
     results["typology"] = _typology_check(model, test, test_scores, threshold)
     clock.step("coverage, reasons, typology")
 
-    card["data"]["evaluation"] = {**_traffic(plan.evaluation, eval_truth), "warm_days": plan.eval_warm_days}
+    card["data"]["evaluation"] = {**traffic(plan.evaluation, eval_truth), "warm_days": plan.eval_warm_days}
     card["metrics"] = {"alert_level": results["alert_level"], "row_level": results["row_level"]}
     card["seconds"] = clock.steps
     where = publish.save(model, card, artifacts, version)  # the card with the evaluation
@@ -284,12 +286,48 @@ def run(
 def _evaluation(
     plan: Plan, artifacts: Path, version: str, measured_from: float
 ) -> tuple[Dataset, list[tuple[float, Alert]], Truth]:
-    """The evaluation traffic through the scorer's own code (`scorer_replay`): the rows it scored in the
-    measured days (from `measured_from`), its alerts (with when they were made), and the truth."""
+    """The rows the scorer scored in the measured days (from `measured_from`), its alerts, the truth."""
+    scored, truth = replay_evaluation(plan.evaluation, artifacts, version)
+    return dataset_of(scored, truth, burn_in_until=measured_from), scored.alerts, truth
+
+
+def evaluation_world(
+    seed: int, *, population: int, days: float, warm_days: float, scams_per_day: float, start: datetime
+) -> OfflineConfig:
+    """The evaluation traffic of world `seed`: `warm_days` that warm the scorer up, then `days` measured.
+    Its event ids are tagged, and some of its random streams seeded, by the training seed the world is the
+    development world of (`eval7` for 1007), so a seed is the same traffic whichever command makes it."""
+    return OfflineConfig(
+        population=population,
+        days=warm_days + days,
+        scams_per_day=scams_per_day,
+        seed=seed,
+        start=start,
+        run_tag=f"eval{seed - DEVELOPMENT_SEED_OFFSET}",
+    )
+
+
+def replay_evaluation(world: OfflineConfig, artifacts: Path, version: str) -> tuple[Replayed, Truth]:
+    """The evaluation traffic through the scorer's own code (`scorer_replay`), with the artifact's own
+    threshold: every row it scored and alert it made (with when), and the truth."""
     truth = Truth()
     scorer = OfflineScorer(artifacts, version, ScorerSettings(model_alert_threshold=0))
-    scored = scorer.run(generate(plan.evaluation, truth))
-    return dataset_of(scored, truth, burn_in_until=measured_from), scored.alerts, truth
+    return scorer.run(generate(world, truth)), truth
+
+
+def alert_quality(
+    world: OfflineConfig, warm_days: float, alerts: list[tuple[float, Alert]], truth: Truth
+) -> Quality:
+    """The alert-level figures against the targets, on the days after the warm-up."""
+    start = world.start.timestamp()
+    return measure(
+        alerts,
+        truth.episodes,
+        truth.benign,
+        people=world.population,
+        start=start + warm_days * 86_400,
+        end=start + world.days * 86_400,
+    )
 
 
 def _training(config: OfflineConfig, observe: Observation) -> tuple[Dataset, Truth]:
@@ -333,7 +371,7 @@ def _subsample(data: Dataset, negatives: int, seed: int) -> Dataset:
     return data.subset(keep)
 
 
-def _traffic(config: OfflineConfig, truth: Truth) -> dict[str, Any]:
+def traffic(config: OfflineConfig, truth: Truth) -> dict[str, Any]:
     world = truth.world
     return {
         "population": config.population,
@@ -410,13 +448,13 @@ def default_plan(args: Any) -> Plan:
     train = OfflineConfig(
         population=args.population, days=args.days, scams_per_day=args.scams_per_day, seed=args.seed
     )
-    evaluation = OfflineConfig(
+    evaluation = evaluation_world(
+        args.seed + DEVELOPMENT_SEED_OFFSET,
         population=args.eval_population,
-        days=args.eval_warm_days + args.eval_days,
+        days=args.eval_days,
+        warm_days=args.eval_warm_days,
         scams_per_day=args.eval_scams_per_day,
-        seed=args.seed + 1000,
         start=train.start + timedelta(days=args.days),
-        run_tag=f"eval{args.seed}",
     )
     return Plan(
         train,
