@@ -122,7 +122,7 @@ def targets_table(a: dict[str, Any]) -> list[str]:
         "",
         f"Alerts: {a['alerts']} (one per episode and subject; {a['revisions']} further revisions grew them, "
         f"{a['alerts_per_caught_episode']:.2f} alerts per caught episode); false ones by kind: "
-        + ", ".join(f"{k} {n}" for k, n in a["false_by_alert_typology"].items())
+        + (", ".join(f"{k} {n}" for k, n in a["false_by_alert_typology"].items()) or "none")
         + f". Not counted in recall: {a['unobservable_episodes']} episodes whose victims' payments "
         "Stopline never "
         "receives (their bank or payment provider reports nothing): no one could alert on them; "
@@ -158,8 +158,9 @@ def markdown(card: dict[str, Any], r: dict[str, Any]) -> str:
         "amounts, strangers' calls, new payees), other institutions reporting nothing. Every choice "
         "(settings, calibration, the alert threshold) was made on a later slice of the training traffic; "
         "in this run the evaluation traffic decided nothing. Across runs, features and constraints were "
-        "compared on the same evaluation world (its seed follows the training seed; docs/model.md), so "
-        "its figures carry that selection. They are not a measurement on real traffic.",
+        "compared on the same evaluation world (the development world: its seed follows the training seed; "
+        "docs/model.md), so its figures carry that selection; a release's sealed figures "
+        "(`sealed-<seed>.md` beside this report) do not. They are not a measurement on real traffic.",
         "",
         "## Against the targets (evaluation traffic, the scorer's own code)",
         "",
