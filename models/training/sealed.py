@@ -5,11 +5,11 @@ training run, design or release was measured on before (docs/model.md has the pr
     python -m models.training.sealed --model m-20261202-r7 --seed 5107
 
 The world follows the training run's own evaluation plan (people, measured days, warm-up, scams a day,
-start), as the model card records it, with another seed; the artifact is loaded as the scorer loads it and
-the traffic measured by the very code of the training report (`simulated.replay_evaluation`,
-`simulated.alert_quality`). Nothing is trained, and neither the artifact nor `ACTIVE` changes. The figures
-go to `models/reports/<version>/sealed-<seed>.md` and `.json`; on the model's own development world (its
-training seed + 1000) they are the training report's, written as `development-<seed>.*`.
+start), as the model card records it, with another seed; the artifact is loaded as the scorer loads it,
+and the traffic replayed and measured by the training report's own code (`simulated.replay_evaluation`,
+`simulated.evaluation_quality`). Nothing is trained; neither the artifact nor `ACTIVE` changes. The
+figures go to `models/reports/<version>/sealed-<seed>.md` and `.json`; on the model's own development
+world (its training seed + 1000) they are the training report's again, as `development-<seed>.*`.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def kind_of(card: dict[str, Any], seed: int, reports: Path) -> str:
 def measure(version: str, seed: int, *, artifacts: Path, reports: Path) -> dict[str, Any]:
     """Replay the world of `seed` through the scorer with `version`, write the report, return its record."""
     began = time.perf_counter()
+    code = cached.code_digest(CODE)[:16]  # of the code about to run
     loaded = artifact.load(version, artifacts)  # a clear error before anything runs
     card = loaded.card
     kind = kind_of(card, seed, reports)
@@ -119,7 +120,7 @@ def measure(version: str, seed: int, *, artifacts: Path, reports: Path) -> dict[
     world = world_of(plan, seed)
     log.info("%s on the %s world %d: %s", version, kind, seed, plan)
     scored, truth = simulated.replay_evaluation(world, artifacts, version)
-    quality = simulated.alert_quality(world, plan["warm_days"], scored.alerts, truth)
+    quality = simulated.evaluation_quality(world, plan["warm_days"], scored.alerts, truth)
     a = quality.as_dict()
     record: dict[str, Any] = {
         "version": version,
@@ -136,7 +137,7 @@ def measure(version: str, seed: int, *, artifacts: Path, reports: Path) -> dict[
             "seed": card.get("data", {}).get("evaluation", {}).get("seed"),
             "alert_level": card.get("metrics", {}).get("alert_level"),
         },
-        "code_digest": cached.code_digest(CODE)[:16],
+        "code_digest": code,
         "seconds": round(time.perf_counter() - began, 1),
     }
     out = reports / version

@@ -216,7 +216,7 @@ def run(
     done = parallel.run(jobs, workers=plan.workers)
     clock.step(f"evaluation traffic through the scorer, and the model variants fitted ({plan.workers} cores)")
     test, alerts, eval_truth = done.pop(EVALUATION)
-    quality = alert_quality(plan.evaluation, plan.eval_warm_days, alerts, eval_truth)
+    quality = evaluation_quality(plan.evaluation, plan.eval_warm_days, alerts, eval_truth)
     split = generalisation.Split(
         fit,
         validation,
@@ -315,7 +315,7 @@ def replay_evaluation(world: OfflineConfig, artifacts: Path, version: str) -> tu
     return scorer.run(generate(world, truth)), truth
 
 
-def alert_quality(
+def evaluation_quality(
     world: OfflineConfig, warm_days: float, alerts: list[tuple[float, Alert]], truth: Truth
 ) -> Quality:
     """The alert-level figures against the targets, on the days after the warm-up."""
