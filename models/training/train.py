@@ -10,6 +10,9 @@ out) as a single table is; its held-out part alone gives the metrics, its valida
 thresholds. Every further table only adds training rows. A feedback export holds the payments the old
 model alerted on, a biased sample of traffic: evaluated on, it would set thresholds for the alerted few
 rather than for all payments.
+
+The evaluation world (the training seed + 1000) is the development world designs are compared on; a
+release is measured once more on a sealed seed: `python -m models.training.sealed` (docs/model.md).
 """
 
 from __future__ import annotations
