@@ -10,18 +10,25 @@ ingest an event's from its intake topic; a body that names another institution i
 
 Grants are made per topic prefix (a `make run`, a test session, a benchmark), with the topics.
 `python -m streams.acls institution <id> --kind bank` gives an institution its principal, topics and
-grants.
+grants; `python -m streams.acls revoke <id>` takes them away again (the topics stay: their records are
+evidence). docs/kafka-security.md says when to revoke and when to replace a password instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from streams import topics
-from streams.admin import admin_client, create_missing, ensure_topics
+from streams.admin import admin_client, create_missing, ensure_topics, reauth_ms
 from streams.connection import KafkaConnection, development_password
 from streams.credentials import (
     CLUSTER,
@@ -33,11 +40,13 @@ from streams.credentials import (
     TRANSACTIONAL_ID,
     AclBinding,
     create_acls,
+    delete_acls_of,
+    delete_user,
     upsert_users,
 )
 from streams.schemas.events import institution_id_problem
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("streams.acls")  # named, not __name__: the audit's logger also under `python -m`
 
 ADMIN = "stopline-admin"  # super user: the stack and operators' tools (topics, principals, ACLs)
 BROKER = "stopline-broker"  # the brokers' own principal, between brokers and towards the controllers
@@ -179,6 +188,12 @@ async def provision_services(admin: KafkaConnection, *, prefix: str, passwords: 
     created. Idempotent: a deployment runs it on every install and upgrade."""
     async with admin_client(admin) as client:
         await upsert_users(client, passwords)
+        if not await reauth_ms(client):
+            log.warning(
+                "the brokers never ask an open connection to log in again (connections.max.reauth.ms is 0): "
+                "a replaced or revoked password goes on working on every connection that logged in with "
+                "it; set it on the brokers (docs/kafka-security.md)"
+            )
     return await ensure_topics(admin, prefix)
 
 
@@ -195,11 +210,124 @@ async def provision_institution(
         await create_acls(client, institution_grants(institution, kind, prefix))
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """What a revoke took away: the SCRAM mechanisms whose credential it deleted, and the grants."""
+
+    institution: str
+    credentials: list[str]
+    grants: list[AclBinding]
+    # How long a connection already open keeps its login: the brokers' connections.max.reauth.ms (0: until
+    # it closes; None: the brokers did not say).
+    reauth_ms: int | None
+
+    @property
+    def nothing(self) -> bool:
+        """Nothing was left to take: revoked before, or never given Kafka access."""
+        return not self.credentials and not self.grants
+
+
+async def revoke_institution(admin: KafkaConnection, institution: str) -> Revoked:
+    """Take an institution's Kafka access away: every ACL binding of its principal (what
+    `institution_grants` gave, and whatever was granted to it by hand), then its SCRAM credentials.
+    The grants go first: a connection already open is refused every topic at once; with the credential
+    gone no new connection logs in, and an open one is closed at its next re-authentication (the
+    brokers' `connections.max.reauth.ms`). Its topics and their records stay. Idempotent: revoking again
+    takes nothing and says so. Logs one record of what it took, by whom; one that fails part-way logs
+    what it had taken and raises (run it again)."""
+    if problem := institution_id_problem(institution):
+        raise ValueError(f"institution id {institution!r}: {problem}")
+    grants: list[AclBinding] = []
+    credentials: list[str] = []
+
+    def audit(message: str, level: int = logging.INFO, **more: object) -> None:
+        fields = {
+            "institution": institution,
+            "operator": _operator(),
+            "kafka_principal": admin.username,
+            "grants_deleted": [str(grant) for grant in grants],
+            "credentials_deleted": credentials,
+            **more,
+        }
+        log.log(level, message, extra={"fields": fields})
+
+    async with admin_client(admin) as client:
+        try:
+            grants = await delete_acls_of(client, institution)
+            credentials = await delete_user(client, institution)
+        except BaseException:
+            audit("institution's Kafka access only partly revoked: run the revoke again", logging.ERROR)
+            raise
+        try:
+            lifetime: int | None = await reauth_ms(client)
+        except (
+            KafkaError,
+            RuntimeError,
+            TimeoutError,
+        ) as exc:  # the revoke is done; only the report lacks it
+            log.warning("the brokers did not say their connections.max.reauth.ms", exc_info=exc)
+            lifetime = None
+    revoked = Revoked(institution, credentials, grants, lifetime)
+    audit(
+        "nothing left to revoke" if revoked.nothing else "institution's Kafka access revoked",
+        reauth_ms=lifetime,
+    )
+    return revoked
+
+
+def _report(revoked: Revoked, prefix: str) -> str:
+    """What an operator reads after a revoke."""
+    who = revoked.institution
+    if revoked.nothing:
+        return (
+            f"{who}: nothing left to revoke: no SCRAM credential and no grant to User:{who} "
+            "(revoked already, or never given Kafka access)"
+        )
+    kept = ", ".join(topics.name(t, prefix) for t in topics.institution_topics(who))
+    lines = [
+        f"{who}: Kafka access revoked",
+        f"  SCRAM credentials deleted: {', '.join(revoked.credentials) or 'none (had none)'}",
+        f"  grants deleted: {len(revoked.grants)}",
+        *(f"    {grant}" for grant in revoked.grants),
+        f"  topics kept, with their records: {kept}",
+    ]
+    if revoked.reauth_ms:
+        lines.append(
+            f"  a connection still open is closed within {revoked.reauth_ms / 1000:g} s, "
+            "at its next re-authentication (the brokers' connections.max.reauth.ms)"
+        )
+    elif revoked.reauth_ms is None:
+        lines.append(
+            "  a connection still open is closed at its next re-authentication, if the brokers ask for "
+            "one: they did not say their connections.max.reauth.ms"
+        )
+    else:
+        lines.append(
+            "  WARNING: the brokers never ask an open connection to log in again (connections.max.reauth.ms "
+            "is 0): one opened before now keeps its login, though no grant, until it closes. Set it "
+            "(docs/kafka-security.md) and restart the brokers to close such connections now."
+        )
+    return "\n".join(lines)
+
+
+def _operator() -> str:
+    """Who runs the command, as the machine knows them (a container's uid may have no name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 def main() -> None:
+    from services.kit.logging import configure_logging
     from services.kit.settings import CommonSettings
     from streams.connection import connection
 
-    parser = argparse.ArgumentParser(prog="python -m streams.acls", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.acls",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("institution", help="give an institution its principal, topics and grants")
     one.add_argument("id")
@@ -216,9 +344,28 @@ def main() -> None:
         required=True,
         help="a file per principal, named as it (stopline-ingest, ...)",
     )
+    revoke = sub.add_parser(
+        "revoke",
+        help="take an institution's Kafka access away: its SCRAM credentials and every grant to its "
+        "principal (the topics stay); idempotent",
+        description="Delete the institution's SCRAM credentials and every ACL binding of its principal "
+        "(User:<id>), including any granted by hand. No new connection logs in; one already open is "
+        "refused every topic at once and closed at its next re-authentication (the brokers' "
+        "connections.max.reauth.ms). Its topics and their records are kept as evidence. Revoking again "
+        "succeeds and says nothing was left. To replace a leaked password and keep the access, run "
+        "`institution <id> --kind ... --password-file <new>` instead.",
+    )
+    revoke.add_argument("id", help="the institution id (as given to `institution`)")
     args = parser.parse_args()
+    if args.command == "revoke" and (problem := institution_id_problem(args.id)):
+        parser.error(f"institution id {args.id!r}: {problem}")
     common = CommonSettings()
+    configure_logging(service="streams.acls", level=common.log_level, pseudonym_key=common.pseudonym_key)
     admin = connection(common, ADMIN)
+    if args.command == "revoke":
+        revoked = asyncio.run(revoke_institution(admin, args.id))
+        sys.stdout.write(_report(revoked, common.topic_prefix) + "\n")
+        return
     if args.command == "services":
         passwords = read_passwords(args.password_dir)
         created = asyncio.run(provision_services(admin, prefix=common.topic_prefix, passwords=passwords))

@@ -17,6 +17,7 @@ from streams.credentials import create_acls, delete_acls_under
 
 log = logging.getLogger(__name__)
 REPLICATION = "default.replication.factor"
+REAUTH = "connections.max.reauth.ms"
 
 
 @asynccontextmanager
@@ -53,6 +54,24 @@ async def replication(admin: AIOKafkaAdminClient, timeout_s: float) -> int:
             extra={"fields": {"replicas": replicas, "brokers_up": len(brokers)}},
         )
     return replicas
+
+
+async def reauth_ms(admin: AIOKafkaAdminClient, timeout_s: float = 30) -> int:
+    """How long a login lasts on a connection already open: the longest `connections.max.reauth.ms` of the
+    brokers up, or 0 if one of them never asks for a new login (Kafka's default). Only then does a deleted
+    or replaced SCRAM credential stop the connections that logged in with it (KIP-368); clients that do
+    not log in again by themselves (aiokafka) have the connection closed and connect anew."""
+    brokers = (await asyncio.wait_for(admin.describe_cluster(), timeout_s)).get("brokers") or ()
+    wanted = [ConfigResource(ConfigResourceType.BROKER, str(b["node_id"]), {REAUTH: None}) for b in brokers]
+    intervals = []
+    for response in await asyncio.wait_for(admin.describe_configs(wanted), timeout_s):
+        for code, message, _, broker, entries in response.resources:
+            if code:
+                raise RuntimeError(
+                    f"Kafka did not describe broker {broker}: {for_code(code).__name__} {message}"
+                )
+            intervals.append(int({entry[0]: entry[1] for entry in entries}[REAUTH]))
+    return 0 if not intervals or 0 in intervals else max(intervals)
 
 
 def new_topic(topic: topics.Topic, prefix: str, replicas: int) -> NewTopic:

@@ -51,6 +51,9 @@ def environment(sms_url: str) -> dict[str, str]:
         "STOPLINE_KAFKA_BROKERS": "3",
         "STOPLINE_KAFKA_PORT": str(kafka_base),
         "STOPLINE_KAFKA_CONTROLLER_PORT": str(kafka_base + 1),
+        # Production's re-authentication interval, not the local stack's few seconds: the faults are the
+        # suite's own, and each client still has its connection closed by a broker every 5 minutes.
+        "STOPLINE_KAFKA_REAUTH_MS": "300000",
     }
     with mock.patch.dict(os.environ, nodes):
         bootstrap = kafka.bootstrap_servers()  # the nodes' addresses in their namespaces

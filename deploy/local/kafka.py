@@ -4,12 +4,12 @@ network namespaces of their own (`ip netns`, joined by veth pairs to a bridge), 
 cut one off the network (`partition`) as a real network failure would.
 
 Clients authenticate with SASL/SCRAM-SHA-512 (over TLS when `STOPLINE_KAFKA_KEYSTORE` names a PKCS12 key
-store) and the StandardAuthorizer allows each principal only what `streams.acls` grants. The broker's
-own principal and the stack's administrator are written into the storage at format time; every other
-principal is created by the stack over the admin API (`deploy.local.stack`). The controller listener
-takes SASL/PLAIN with the broker's static credential (SCRAM credentials live in the metadata the
-controllers serve, so controllers cannot use them). State lives in .local/kafka; the jars come from
-deploy/kafka/pom.xml.
+store), log in again every `STOPLINE_KAFKA_REAUTH_MS` (10 s), and the StandardAuthorizer allows each
+principal only what `streams.acls` grants. The broker's own principal and the stack's administrator are
+written into the storage at format time; every other principal is created by the stack over the admin
+API (`deploy.local.stack`). The controller listener takes SASL/PLAIN with the broker's static credential
+(SCRAM credentials live in the metadata the controllers serve, so controllers cannot use them). State
+lives in .local/kafka; the jars come from deploy/kafka/pom.xml.
 """
 
 from __future__ import annotations
@@ -69,6 +69,21 @@ def broker_port() -> int:
 
 def controller_port() -> int:
     return env_port("STOPLINE_KAFKA_CONTROLLER_PORT", 19093)
+
+
+# Production asks every 5 minutes (deploy/compose/kafka/start.sh, docs/kafka-security.md); the local stack
+# every 10 s, so a test sees a revoked or replaced password stop an open connection within seconds, and
+# every client here lives through the broker closing its connection (aiokafka does not log in again in
+# place) many times a run, not once in 5 minutes.
+DEFAULT_REAUTH_MS = 10_000
+
+
+def reauth_ms() -> int:
+    """The brokers' `connections.max.reauth.ms`: `STOPLINE_KAFKA_REAUTH_MS`, else DEFAULT_REAUTH_MS."""
+    raw = os.environ.get("STOPLINE_KAFKA_REAUTH_MS", "").strip() or str(DEFAULT_REAUTH_MS)
+    if not raw.isdigit() or int(raw) < 1000:
+        raise StackError(f"STOPLINE_KAFKA_REAUTH_MS={raw!r}: milliseconds, at least 1000")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -344,6 +359,10 @@ def _properties(node: Node, cluster: list[Node]) -> str:
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "super.users": f"User:{BROKER};User:{ADMIN}",
         "allow.everyone.if.no.acl.found": "false",
+        # A connection must log in again this long after it did (KIP-368), else the broker closes it at its
+        # next request: a deleted or replaced SCRAM credential then stops connections already open, not
+        # only new ones. Kafka's default (0) never asks again.
+        "connections.max.reauth.ms": str(reauth_ms()),
         "log.dirs": str(node.data_dir),
         "num.partitions": "3",
         "default.replication.factor": str(replicas),

@@ -38,9 +38,9 @@ def _stopped_line(name: str, clean: bool | None) -> str:
 
 def up() -> None:
     t0 = time.monotonic()
-    # Reject bad port settings before anything is started, not halfway through.
-    for read_port in (kafka.broker_port, kafka.controller_port, postgres.port):
-        read_port()
+    # Reject bad port and broker settings before anything is started, not halfway through.
+    for read_setting in (kafka.broker_port, kafka.controller_port, kafka.reauth_ms, postgres.port):
+        read_setting()
     # Kafka boots in the background while PostgreSQL is prepared, to shorten a cold start.
     brokers, kafka_started = kafka.ensure_started()
     if postgres.external():

@@ -65,6 +65,7 @@ def test_three_kafka_nodes_with_scram_and_the_authorizer(site: Path, config: dic
         "sasl.enabled.mechanisms=SCRAM-SHA-512",
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found=false",
+        "connections.max.reauth.ms=300000",  # a revoked password stops connections already open
         "min.insync.replicas=2",
         "default.replication.factor=3",
     ):

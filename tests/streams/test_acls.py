@@ -1,30 +1,39 @@
 """The broker's own refusals: an institution's principal reaches only its own topics, a service only what
-it uses, and a wrong password nothing (streams.acls on the real, authorizing broker)."""
+it uses, a wrong password nothing, and a revoked institution nothing, not even on a connection it opened
+before (streams.acls on the real, authorizing broker)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
+import sys
+import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaConnectionError,
+    KafkaError,
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
 )
 
 from services.coordination.delivery import signing
-from streams import acls, admin, topics
-from streams.admin import delete_topics
+from streams import acls, admin, credentials, topics
+from streams.admin import admin_client, delete_topics
 from streams.connection import KafkaConnection
 from streams.producer import Producer, Record, fence
 from streams.settle import landed
 from tests import factories as f
 from tests.conftest import Infra
-from tests.kafka_tools import on_kafka, read_topic
+from tests.kafka_tools import eventually, on_kafka, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +181,192 @@ async def test_a_deployment_provisions_principals_topics_and_grants(infra: Infra
         )
     finally:
         await delete_topics(infra.kafka, prefix)
+
+
+async def _reauth_s(infra: Infra) -> float:
+    """The brokers' `connections.max.reauth.ms`, in seconds: how long a login lasts on an open connection."""
+    async with admin_client(infra.kafka) as client:
+        return await admin.reauth_ms(client) / 1000
+
+
+WRITTEN, REFUSED, LOGGED_OUT = "written", "topic refused", "logged out"
+
+
+async def _try_produce(producer: AIOKafkaProducer, topic: str) -> str:
+    """What the broker makes of the producer's next record: written, or its topic refused (the
+    connection still carries its login), or nothing: the broker closed the connection and will not let
+    the producer log in again, so the produce finds no broker to send to."""
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, b'{"probe": true}', key=b"k"), 5)
+    except TopicAuthorizationFailedError:
+        return REFUSED
+    except (KafkaError, TimeoutError):
+        return LOGGED_OUT
+    return WRITTEN
+
+
+async def _logged_out(producer: AIOKafkaProducer, topic: str, reauth_s: float, *, answers: list[str]) -> None:
+    """The barrier: poll the producer's open connection until the broker closes it and refuses it a new
+    login, bounded by a few re-authentication intervals (the login it has may be up to one interval old).
+    On the way the broker may answer only `answers`, in that order (a grant just deleted may still let a
+    record through while the broker applies the deletion, and never after it refused one)."""
+    deadline = time.monotonic() + 4 * reauth_s + 10
+    while (outcome := await _try_produce(producer, topic)) != LOGGED_OUT:
+        assert outcome in answers, f"{outcome} after {answers[0]}"
+        answers = answers[answers.index(outcome) :]
+        assert time.monotonic() < deadline, f"still logged in {4 * reauth_s + 10:.0f}s on"
+        await asyncio.sleep(0.2)
+
+
+def _login_refused(caplog: pytest.LogCaptureFixture) -> bool:
+    return any("SaslAuthenticationFailed" in r.getMessage() for r in caplog.records if r.name == "aiokafka")
+
+
+async def _revoke_cli(institution: str) -> tuple[int, str, str]:
+    """`python -m streams.acls revoke <id>` as an operator runs it (the session's topic prefix and broker
+    from the environment): its exit code, its report (stdout) and its log (stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.acls",
+        "revoke",
+        institution,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _audit(log: str, institution: str) -> dict[str, Any]:
+    """The one log record of the revoke (the JSON lines name their fields)."""
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (audit,) = [r for r in records if r.get("institution") == institution]
+    return audit
+
+
+async def test_a_revoked_institution_logs_in_no_more_and_its_topics_stay(infra: Infra):
+    bank = f.unique("bank")
+    me = await on_kafka(infra, bank, "bank")
+    name = lambda t: topics.name(t, infra.prefix)  # noqa: E731
+    await _produce(me, name(topics.intake_for(bank)))
+    # A grant made by hand, outside `institution_grants`: revoking goes by the principal, so it goes too.
+    by_hand = credentials.AclBinding(
+        bank, credentials.TOPIC, name(topics.ALERTS), credentials.LITERAL, "describe"
+    )
+    async with admin_client(infra.kafka) as client:
+        await credentials.create_acls(client, [by_hand])
+        await eventually(lambda: credentials.acls_of(client, bank), timeout_s=10)
+
+    code, report, log = await _revoke_cli(bank)
+
+    assert code == 0, log
+    assert "SCRAM credentials deleted: SCRAM-SHA-512" in report
+    assert f"grants deleted: {len(acls.institution_grants(bank, 'bank', infra.prefix)) + 1}" in report
+    assert str(by_hand) in report
+    assert f"a connection still open is closed within {await _reauth_s(infra):g} s" in report
+    audit = _audit(log, bank)
+    assert audit["msg"] == "institution's Kafka access revoked"
+    assert audit["credentials_deleted"] == ["SCRAM-SHA-512"]
+    assert set(audit["grants_deleted"]) == {
+        *map(str, acls.institution_grants(bank, "bank", infra.prefix)),
+        str(by_hand),
+    }
+    assert audit["operator"] and audit["kafka_principal"] == acls.ADMIN
+
+    # A new connection with its password is refused (once the broker has the deletion: milliseconds).
+    async def refused() -> bool:
+        try:
+            await _produce(me, name(topics.intake_for(bank)))
+        except KafkaConnectionError:
+            return True
+        return False
+
+    await eventually(refused, timeout_s=10, every_s=0.2)
+    # The broker describes no grant to its principal any more.
+    async with admin_client(infra.kafka) as client:
+        await eventually(lambda: _none_left(client, bank), timeout_s=10)
+    # Its topics and what it wrote stay: evidence.
+    async with admin_client(infra.kafka) as client:
+        assert {name(t) for t in topics.institution_topics(bank)} <= set(await client.list_topics())
+    assert len(await read_topic(infra.kafka, name(topics.intake_for(bank)))) == 1
+
+    # Revoking again is no error, and says that nothing was left.
+    code, report, log = await _revoke_cli(bank)
+    assert code == 0, log
+    assert f"{bank}: nothing left to revoke" in report
+    audit = _audit(log, bank)
+    assert audit["msg"] == "nothing left to revoke"
+    assert audit["credentials_deleted"] == [] and audit["grants_deleted"] == []
+
+
+async def _none_left(client: AIOKafkaAdminClient, principal: str) -> bool:
+    return await credentials.acls_of(client, principal) == []
+
+
+async def test_a_producer_connected_before_the_revoke_is_refused_at_its_next_login(
+    infra: Infra, caplog: pytest.LogCaptureFixture
+):
+    reauth_s = await _reauth_s(infra)
+    assert 0 < reauth_s <= 60, "the local stack's broker must ask for a new login within a minute"
+    bank = f.unique("bank")
+    me = await on_kafka(infra, bank, "bank")
+    intake = topics.name(topics.intake_for(bank), infra.prefix)
+    producer = AIOKafkaProducer(**me.options(), request_timeout_ms=2000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(intake, b'{"before": true}', key=b"k")
+        caplog.set_level(logging.ERROR, logger="aiokafka")
+
+        revoked = await acls.revoke_institution(infra.kafka, bank)
+        assert revoked.credentials == ["SCRAM-SHA-512"]
+        assert set(revoked.grants) == set(acls.institution_grants(bank, "bank", infra.prefix))
+
+        # Its grants go at once (once its topic is refused, nothing more is written); its login lasts
+        # until the broker asks for a new one, which it refuses.
+        await _logged_out(producer, intake, reauth_s, answers=[WRITTEN, REFUSED])
+        assert _login_refused(caplog)
+        assert await _try_produce(producer, intake) == LOGGED_OUT  # and it stays out
+    finally:
+        await asyncio.wait_for(producer.stop(), 30)
+    assert (await acls.revoke_institution(infra.kafka, bank)).nothing
+
+
+async def test_a_replaced_password_stops_a_connection_that_logged_in_with_the_old_one(
+    infra: Infra, caplog: pytest.LogCaptureFixture
+):
+    """A leaked password replaced (`institution <id> --password-file new`): the grants stay, so only the
+    broker's re-authentication stops a connection that logged in with the leaked one."""
+    reauth_s = await _reauth_s(infra)
+    assert reauth_s > 0, "the broker never asks an open connection to log in again"
+    bank = f.unique("bank")
+    leaked = await on_kafka(infra, bank, "bank")
+    intake = topics.name(topics.intake_for(bank), infra.prefix)
+    producer = AIOKafkaProducer(**leaked.options(), request_timeout_ms=2000)
+    await producer.start()
+    try:
+        await producer.send_and_wait(intake, b'{"before": true}', key=b"k")
+        caplog.set_level(logging.ERROR, logger="aiokafka")
+
+        await acls.provision_institution(
+            infra.kafka, bank, kind="bank", prefix=infra.prefix, password="new-one"
+        )
+
+        await _logged_out(producer, intake, reauth_s, answers=[WRITTEN])  # its grants are still there
+        assert _login_refused(caplog)
+        await _produce(infra.kafka.as_principal(bank, "new-one"), intake)  # the new password works
+    finally:
+        await asyncio.wait_for(producer.stop(), 30)
+        await acls.revoke_institution(infra.kafka, bank)
+
+
+async def test_revoking_refuses_an_id_that_names_no_institution(infra: Infra):
+    with pytest.raises(ValueError, match="ids starting with 'stopline' are reserved"):
+        await acls.revoke_institution(infra.kafka, acls.COORDINATION)  # a service is not revoked so
+    with pytest.raises(ValueError, match="lower-case letters"):
+        await acls.revoke_institution(infra.kafka, "Bank_D")
+    code, report, log = await _revoke_cli("Bank_D")
+    assert code == 2 and report == ""
+    assert "error: institution id 'Bank_D': 2 to 40 lower-case letters" in log

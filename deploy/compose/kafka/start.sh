@@ -34,6 +34,11 @@ listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:stopline-broker;User:stopline-admin
 allow.everyone.if.no.acl.found=false
+# A connection must log in again 5 minutes after it did (KIP-368), else the broker closes it at its next
+# request: a revoked or replaced SCRAM password then stops the connections already open with it within 5
+# minutes, not never (Kafka's default, 0). The cost is one reconnection and one retried request per
+# connection every 5 minutes (the Python clients do not log in again in place).
+connections.max.reauth.ms=300000
 log.dirs=${data}
 num.partitions=3
 default.replication.factor=3
