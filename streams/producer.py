@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.client import ConnectionGroup
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.client import AIOKafkaClient, ConnectionGroup
+from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -279,7 +279,7 @@ class Producer:
         try:
             client = self._producer.client
             asks = [
-                asyncio.ensure_future(client.send(node.nodeId, MetadataRequest([]), group=group))
+                asyncio.ensure_future(_ask_metadata(client, node.nodeId, group))
                 for node in client.cluster.brokers()
                 for group in (ConnectionGroup.DEFAULT, ConnectionGroup.COORDINATION)
             ]
@@ -296,6 +296,17 @@ class Producer:
                 ask.cancel()
             await asyncio.gather(*asks, return_exceptions=True)
         return error
+
+
+async def _ask_metadata(client: AIOKafkaClient, node_id: int, group: ConnectionGroup) -> object:
+    """A metadata request to the node, and once more, on a new connection, if the node closed the one it
+    had. A broker closes a connection at its first request after `connections.max.reauth.ms` (aiokafka does
+    not log in again in place): an idle producer's two connections, opened together, are closed by the
+    same probe, which would otherwise find the instance unready once every interval."""
+    try:
+        return await client.send(node_id, MetadataRequest([]), group=group)
+    except KafkaConnectionError:
+        return await client.send(node_id, MetadataRequest([]), group=group)
 
 
 async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:

@@ -724,6 +724,10 @@ async def _member_that_never_rejoins(infra: Infra, topic: str, group: str) -> As
         session_timeout_ms=30_000,
         rebalance_timeout_ms=60_000,
         max_poll_interval_ms=60_000,
+        # Nothing to commit at its stop: its coordinator may be marked dead by then (the broker closed its
+        # connection at a re-authentication while it hung in the listener), and aiokafka's last autocommit
+        # would wait for one for ever.
+        enable_auto_commit=False,
     )
     await stuck.start()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import random
 import socket
 import time
@@ -16,10 +17,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.client import ConnectionGroup
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import BrokerMetadata
 
 from services.scorer.snapshots import Snapshot, SnapshotStore
+from streams.admin import admin_client, reauth_ms
 from streams.producer import PING_S, Producer, Record
 from streams.settle import landed
 from tests import factories as f
@@ -185,5 +189,25 @@ async def test_a_known_node_that_does_not_answer_leaves_the_producer_ready(infra
                 began = time.monotonic()
                 assert await producer.ping() == "ok"
                 assert time.monotonic() - began < PING_S
+    finally:
+        await producer.stop()
+
+
+async def test_a_producer_idle_past_its_login_stays_ready(infra: Infra) -> None:
+    """The broker closes a connection at its first request after `connections.max.reauth.ms` (aiokafka does
+    not log in again in place). An idle producer's two connections, opened together, are then both closed
+    by one readiness probe, which asks again on new ones rather than finding the instance unready (once
+    every interval)."""
+    async with admin_client(infra.kafka) as admin:
+        reauth_s = await reauth_ms(admin) / 1000
+    assert 0 < reauth_s <= 60, "the local stack's broker must ask for a new login within a minute"
+    producer = Producer(infra.kafka, client_id="test-idle-login", timeout_s=2)
+    await producer.start()
+    try:
+        client = producer._producer.client
+        for node, group in itertools.product(client.cluster.brokers(), ConnectionGroup):
+            await client.send(node.nodeId, MetadataRequest([]), group=group)  # both of the probe's, open
+        await asyncio.sleep(reauth_s + 1)  # the point: nothing is sent while both logins lapse
+        assert await producer.ping() == "ok"
     finally:
         await producer.stop()
