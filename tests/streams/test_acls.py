@@ -266,7 +266,12 @@ async def test_a_revoked_institution_logs_in_no_more_and_its_topics_stay(infra: 
     assert "SCRAM credentials deleted: SCRAM-SHA-512" in report
     assert f"grants deleted: {len(acls.institution_grants(bank, 'bank', infra.prefix)) + 1}" in report
     assert str(by_hand) in report
-    assert f"a connection still open is closed within {await _reauth_s(infra):g} s" in report
+    reauth_s = await _reauth_s(infra)
+    assert (
+        f"a connection still open is closed within {reauth_s:g} s"
+        if reauth_s
+        else "WARNING: the brokers never ask an open connection to log in again"
+    ) in report
     audit = _audit(log, bank)
     assert audit["msg"] == "institution's Kafka access revoked"
     assert audit["credentials_deleted"] == ["SCRAM-SHA-512"]
@@ -306,11 +311,10 @@ async def _none_left(client: AIOKafkaAdminClient, principal: str) -> bool:
     return await credentials.acls_of(client, principal) == []
 
 
-async def test_a_producer_connected_before_the_revoke_is_refused_at_its_next_login(
+async def test_a_producer_connected_before_the_revoke_is_refused_at_once_and_logged_out_at_its_next_login(
     infra: Infra, caplog: pytest.LogCaptureFixture
 ):
     reauth_s = await _reauth_s(infra)
-    assert 0 < reauth_s <= 60, "the local stack's broker must ask for a new login within a minute"
     bank = f.unique("bank")
     me = await on_kafka(infra, bank, "bank")
     intake = topics.name(topics.intake_for(bank), infra.prefix)
@@ -324,11 +328,20 @@ async def test_a_producer_connected_before_the_revoke_is_refused_at_its_next_log
         assert revoked.credentials == ["SCRAM-SHA-512"]
         assert set(revoked.grants) == set(acls.institution_grants(bank, "bank", infra.prefix))
 
-        # Its grants go at once (once its topic is refused, nothing more is written); its login lasts
-        # until the broker asks for a new one, which it refuses.
-        await _logged_out(producer, intake, reauth_s, answers=[WRITTEN, REFUSED])
-        assert _login_refused(caplog)
-        assert await _try_produce(producer, intake) == LOGGED_OUT  # and it stays out
+        # Its grants go at once: once its topic is refused, nothing more is written (a record may pass
+        # while the broker applies the deletion: milliseconds).
+        async def topic_refused() -> bool:
+            outcome = await _try_produce(producer, intake)
+            assert outcome in (WRITTEN, REFUSED), outcome
+            return outcome == REFUSED
+
+        await eventually(topic_refused, timeout_s=10, every_s=0.2)
+        if reauth_s:  # its login lasts until the broker asks for a new one, which it refuses
+            await _logged_out(producer, intake, reauth_s, answers=[REFUSED])
+            assert _login_refused(caplog)
+            assert await _try_produce(producer, intake) == LOGGED_OUT  # and it stays out
+        else:  # never asked to log in again: logged in, refused every topic
+            assert await _try_produce(producer, intake) == REFUSED
     finally:
         await asyncio.wait_for(producer.stop(), 30)
     assert (await acls.revoke_institution(infra.kafka, bank)).nothing
@@ -340,7 +353,8 @@ async def test_a_replaced_password_stops_a_connection_that_logged_in_with_the_ol
     """A leaked password replaced (`institution <id> --password-file new`): the grants stay, so only the
     broker's re-authentication stops a connection that logged in with the leaked one."""
     reauth_s = await _reauth_s(infra)
-    assert reauth_s > 0, "the broker never asks an open connection to log in again"
+    if not reauth_s:
+        pytest.skip("the brokers never ask for a new login: start the stack with STOPLINE_KAFKA_REAUTH_MS")
     bank = f.unique("bank")
     leaked = await on_kafka(infra, bank, "bank")
     intake = topics.name(topics.intake_for(bank), infra.prefix)

@@ -200,7 +200,9 @@ async def test_a_producer_idle_past_its_login_stays_ready(infra: Infra) -> None:
     every interval)."""
     async with admin_client(infra.kafka) as admin:
         reauth_s = await reauth_ms(admin) / 1000
-    assert 0 < reauth_s <= 60, "the local stack's broker must ask for a new login within a minute"
+    if not reauth_s:
+        pytest.skip("the brokers never ask for a new login: start the stack with STOPLINE_KAFKA_REAUTH_MS")
+    assert reauth_s <= 60, "the test waits one interval"
     producer = Producer(infra.kafka, client_id="test-idle-login", timeout_s=2)
     await producer.start()
     try:
