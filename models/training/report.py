@@ -370,8 +370,9 @@ def sealed_markdown(s: dict[str, Any]) -> str:
         + " All on simulated traffic, not a measurement on real traffic.",
         "",
         f"The artifact as released (model SHA-256 `{s['model_sha256'][:16]}…`, alert threshold "
-        f"{s['alert_threshold']:.4f}), loaded as the scorer loads it, on the training run's evaluation plan "
-        "with another seed, through the live scorer's code offline (`models.training.scorer_replay`: both "
+        f"{s['alert_threshold']:.4f}), loaded as the scorer loads it, on the training run's evaluation plan"
+        + (" with another seed" if sealed else "")
+        + ", through the live scorer's code offline (`models.training.scorer_replay`: both "
         "stages, the hard rules, the warm-up gate, one alert per episode) and measured as the training "
         f"report measures (`models.training.alert_quality`). {t['population']:,} people, "
         f"{s['plan']['warm_days']:g} days of warm-up, then {a['days']:.1f} days measured; "
