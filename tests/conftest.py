@@ -77,6 +77,16 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture(scope="session")
+def short_login_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaConnection]:
+    """A Kafka node of the session's own whose connections must log in again every few seconds
+    (tests.kafka_tools.short_login_kafka): its administrator. Started at its first use."""
+    from tests.kafka_tools import short_login_kafka as running
+
+    with running(tmp_path_factory.mktemp("short-login")) as kafka:
+        yield kafka
+
+
+@pytest.fixture(scope="session")
 async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = make_engine(infra.database_url, pool_size=5)
     yield make_sessionmaker(engine)

@@ -8,6 +8,8 @@ import contextlib
 import inspect
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
@@ -19,9 +21,10 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError
 
 from deploy.local import kafka as local_kafka
-from streams.acls import provision_institution
+from deploy.local.common import free_port
+from streams.acls import ADMIN, provision_institution
 from streams.admin import admin_client, wait_for_leaders
-from streams.connection import KafkaConnection
+from streams.connection import KafkaConnection, development_password
 from streams.producer import Producer
 
 if TYPE_CHECKING:
@@ -129,11 +132,15 @@ async def eventually(check: Callable[[], Any], *, timeout_s: float = 10.0, every
         await asyncio.sleep(every_s)
 
 
-async def on_kafka(infra: Infra, institution: str, kind: str) -> KafkaConnection:
-    """Give an institution its Kafka principal, topics and grants; return its connection once the
-    broker applies them (an idempotent producer of the principal is let in: its grants are in force)."""
-    await provision_institution(infra.kafka, institution, kind=kind, prefix=infra.prefix)
-    principal = infra.kafka.as_principal(institution)
+async def on_kafka(
+    infra: Infra, institution: str, kind: str, *, kafka: KafkaConnection | None = None
+) -> KafkaConnection:
+    """Give an institution its Kafka principal, topics and grants (on the session's Kafka, or on `kafka`,
+    another cluster's administrator); return its connection once the broker applies them (an idempotent
+    producer of the principal is let in: its grants are in force)."""
+    admin = kafka or infra.kafka
+    await provision_institution(admin, institution, kind=kind, prefix=infra.prefix)
+    principal = admin.as_principal(institution)
 
     async def admitted() -> bool:
         producer = Producer(principal, client_id=f"grants-{institution}")
@@ -181,3 +188,32 @@ async def drained(kafka: KafkaConnection, *stages: tuple[str, Sequence[str]], ti
     for group, topics in stages:
         want = await ends(kafka, *topics)
         await eventually(partial(_caught_up, kafka, group, topics, want), timeout_s=timeout_s, every_s=0.1)
+
+
+SHORT_LOGIN_MS = 3_000  # how long a login lasts on the short-login node's connections
+
+
+@contextlib.contextmanager
+def short_login_kafka(where: Path) -> Iterator[KafkaConnection]:
+    """A one-node Kafka of its own (the local stack's code, its state under `where`, two free ports) whose
+    connections must log in again every SHORT_LOGIN_MS; yields its administrator. The session's Kafka
+    asks every 5 minutes, as production: a test of what a lapsed login does would wait that long, and
+    every client of the session would have its connection closed every few seconds."""
+    broker, controller = free_port(), free_port()
+    env = {
+        **os.environ,
+        "STOPLINE_LOCAL_DIR": str(where),
+        "STOPLINE_KAFKA_BROKERS": "1",
+        "STOPLINE_KAFKA_PORT": str(broker),
+        "STOPLINE_KAFKA_CONTROLLER_PORT": str(controller),
+        "STOPLINE_KAFKA_REAUTH_MS": str(SHORT_LOGIN_MS),
+    }
+    start = "from deploy.local import kafka; kafka.wait_ready(kafka.ensure_started()[0])"
+    try:
+        subprocess.run([sys.executable, "-c", start], env=env, check=True, timeout=300)  # noqa: S603
+        yield KafkaConnection(
+            bootstrap=f"127.0.0.1:{broker}", username=ADMIN, password=development_password(ADMIN)
+        )
+    finally:
+        stop = "from deploy.local import kafka; kafka.stop()"
+        subprocess.run([sys.executable, "-c", stop], env=env, check=False, timeout=120)  # noqa: S603

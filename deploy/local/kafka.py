@@ -74,9 +74,8 @@ def controller_port() -> int:
 # Production asks every 5 minutes (deploy/compose/kafka/start.sh, the fault suite; docs/kafka-security.md).
 # The local stack does not ask unless told (0, Kafka's default): aiokafka does not log in again in place,
 # so the broker closes each connection once per interval, and a few seconds' interval under every test
-# would make the whole suite live through that many times a test. A stack started with it set (e.g. 10000)
-# runs the tests that need it (tests/streams/test_acls.py, test_producer_start.py); they are skipped
-# otherwise.
+# would make the whole suite live through that many times a test. The tests that need it run on a node
+# of their own that asks every 3 s (tests/kafka_tools.py, short_login_kafka).
 DEFAULT_REAUTH_MS = 0
 
 
