@@ -5,12 +5,15 @@ before (streams.acls on the real, authorizing broker)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -311,11 +314,21 @@ async def _none_left(client: AIOKafkaAdminClient, principal: str) -> bool:
     return await credentials.acls_of(client, principal) == []
 
 
-async def test_a_producer_connected_before_the_revoke_is_refused_at_once_and_logged_out_at_its_next_login(
-    infra: Infra, short_login_kafka: KafkaConnection, caplog: pytest.LogCaptureFixture
-):
-    """On a node of the session's own whose logins last seconds (the local stack's never lapse)."""
-    kafka = short_login_kafka
+@dataclass
+class Connected:
+    """A bank's producer that logged in and wrote a record, on a node whose logins last seconds."""
+
+    bank: str
+    intake: str
+    producer: AIOKafkaProducer
+    reauth_s: float
+
+
+@contextlib.asynccontextmanager
+async def _connected(
+    infra: Infra, kafka: KafkaConnection, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[Connected]:
+    """The local stack's logins never lapse, so these run on the session's own node (`short_login_kafka`)."""
     reauth_s = await _reauth_s(kafka)
     assert 0 < reauth_s <= 10
     bank = f.unique("bank")
@@ -326,47 +339,41 @@ async def test_a_producer_connected_before_the_revoke_is_refused_at_once_and_log
     try:
         await producer.send_and_wait(intake, b'{"before": true}', key=b"k")
         caplog.set_level(logging.ERROR, logger="aiokafka")
+        yield Connected(bank, intake, producer, reauth_s)
+    finally:
+        await asyncio.wait_for(producer.stop(), 30)
 
-        revoked = await acls.revoke_institution(kafka, bank)
+
+async def test_a_producer_connected_before_the_revoke_is_refused_at_once_and_logged_out_at_its_next_login(
+    infra: Infra, short_login_kafka: KafkaConnection, caplog: pytest.LogCaptureFixture
+):
+    kafka = short_login_kafka
+    async with _connected(infra, kafka, caplog) as c:
+        revoked = await acls.revoke_institution(kafka, c.bank)
         assert revoked.credentials == ["SCRAM-SHA-512"]
-        assert set(revoked.grants) == set(acls.institution_grants(bank, "bank", infra.prefix))
+        assert set(revoked.grants) == set(acls.institution_grants(c.bank, "bank", infra.prefix))
 
         # Its grants go at once (once its topic is refused, nothing more is written: a record may pass
         # while the broker applies the deletion); its login lasts until the broker asks for a new one,
         # which it refuses.
-        await _logged_out(producer, intake, reauth_s, answers=[WRITTEN, REFUSED])
+        await _logged_out(c.producer, c.intake, c.reauth_s, answers=[WRITTEN, REFUSED])
         assert _login_refused(caplog)
-        assert await _try_produce(producer, intake) == LOGGED_OUT  # and it stays out
-    finally:
-        await asyncio.wait_for(producer.stop(), 30)
-    assert (await acls.revoke_institution(kafka, bank)).nothing
+        assert await _try_produce(c.producer, c.intake) == LOGGED_OUT  # and it stays out
+    assert (await acls.revoke_institution(kafka, c.bank)).nothing
 
 
 async def test_a_replaced_password_stops_a_connection_that_logged_in_with_the_old_one(
     infra: Infra, short_login_kafka: KafkaConnection, caplog: pytest.LogCaptureFixture
 ):
     """A leaked password replaced (`institution <id> --password-file new`): the grants stay, so only the
-    broker's re-authentication stops a connection that logged in with the leaked one (on the node whose
-    logins last seconds)."""
+    broker's re-authentication stops a connection that logged in with the leaked one."""
     kafka = short_login_kafka
-    reauth_s = await _reauth_s(kafka)
-    assert 0 < reauth_s <= 10
-    bank = f.unique("bank")
-    leaked = await on_kafka(infra, bank, "bank", kafka=kafka)
-    intake = topics.name(topics.intake_for(bank), infra.prefix)
-    producer = AIOKafkaProducer(**leaked.options(), request_timeout_ms=2000)
-    await producer.start()
-    try:
-        await producer.send_and_wait(intake, b'{"before": true}', key=b"k")
-        caplog.set_level(logging.ERROR, logger="aiokafka")
+    async with _connected(infra, kafka, caplog) as c:
+        await acls.provision_institution(kafka, c.bank, kind="bank", prefix=infra.prefix, password="new-one")
 
-        await acls.provision_institution(kafka, bank, kind="bank", prefix=infra.prefix, password="new-one")
-
-        await _logged_out(producer, intake, reauth_s, answers=[WRITTEN])  # its grants are still there
+        await _logged_out(c.producer, c.intake, c.reauth_s, answers=[WRITTEN])  # its grants are still there
         assert _login_refused(caplog)
-        await _produce(kafka.as_principal(bank, "new-one"), intake)  # the new password works
-    finally:
-        await asyncio.wait_for(producer.stop(), 30)
+        await _produce(kafka.as_principal(c.bank, "new-one"), c.intake)  # the new password works
 
 
 async def test_revoking_refuses_an_id_that_names_no_institution(infra: Infra):
