@@ -22,8 +22,8 @@ INSTRUCTION_TRANSITIONS = Counter(
 RESPONSES = Counter("stopline_instruction_responses_total", "institution answers", ["channel", "outcome"])
 RESPONSES_REFUSED = Counter(
     "stopline_instruction_responses_refused_total",
-    "answers refused (invalid, foreign or illegal)",
-    ["reason"],
+    "answers refused on a response topic (invalid, foreign or illegal), by the topic's institution",
+    ["institution", "reason"],
 )
 REFUSALS_TOLD = Counter(
     "stopline_instruction_refusals_told_total",

@@ -219,9 +219,18 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     runner = consumer.build_runner(infra.common, sessions, Context(coord.settings, infra.prefix))
     again = {TopicPartition(refused.topic, refused.partition): [refused]}
     repeats = await sample(c, "stopline_instruction_refusals_told_total", outcome="repeat")
+    reason = same_by_api.json()["error"]["code"]
+    refusals_of_inst = await sample(
+        c, "stopline_instruction_responses_refused_total", institution=inst, reason=reason
+    )
     await runner.handle(again)
     await runner.handle(again)
     assert await sample(c, "stopline_instruction_refusals_told_total", outcome="repeat") == repeats + 2
+    # Counted each time it is refused, under the institution whose topic it came on (what the alert names).
+    assert (
+        await sample(c, "stopline_instruction_responses_refused_total", institution=inst, reason=reason)
+        == refusals_of_inst + 2
+    )
 
     # Barrier: an accepted answer, then a refused one, on the same partition (keyed by the instruction): the
     # second's notice comes after any notice of the first, and of the record handled again.

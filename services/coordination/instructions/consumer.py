@@ -33,6 +33,8 @@ from streams.schemas.instructions import response_adapter
 
 log = logging.getLogger(__name__)
 GROUP = "coordination-responses"
+# The metric label of a record on a topic of the family that names no institution the prefix knows.
+UNNAMED = "unknown"
 
 
 def build_runner(
@@ -80,7 +82,7 @@ async def _apply(
     try:
         response = response_adapter.validate_json(record.value or b"")
     except ValidationError as exc:
-        metrics.RESPONSES_REFUSED.labels("invalid").inc()
+        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "invalid").inc()
         log.error(
             "invalid response skipped",
             extra=log_fields(offset=record.offset, errors=exc.error_count()),
@@ -90,14 +92,14 @@ async def _apply(
     # database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and stop the
     # partition's answers.
     if unstorable := body_problems(record.value or b""):
-        metrics.RESPONSES_REFUSED.labels("invalid").inc()
+        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "invalid").inc()
         log.error(
             "unstorable response skipped",
             extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
         )
         return refusals.unstorable(unstorable, response)
     if response.institution_id != sender:
-        metrics.RESPONSES_REFUSED.labels("wrong_sender").inc()
+        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "wrong_sender").inc()
         log.warning(
             "response naming another institution refused",
             extra=log_fields(
@@ -110,7 +112,7 @@ async def _apply(
             await answers.answer(session, response=response, channel="kafka", ctx=ctx)
     except DomainError as exc:
         # The institution's mistake (wrong instruction, illegal move): recorded, not retried.
-        metrics.RESPONSES_REFUSED.labels(exc.code).inc()
+        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, exc.code).inc()
         log.warning(
             "response refused",
             extra=log_fields(
