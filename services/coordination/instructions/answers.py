@@ -269,7 +269,7 @@ async def _superseded(session: AsyncSession, row: Instruction, response: Respons
         )
         return "issued_again" if again is not None else None
     assert row.parent_id is not None  # an extension, release or return: of a hold
-    siblings = await repository.children(session, row.parent_id, kind=row.kind)
+    siblings = await repository.children(session, row.parent_id, row.kind)
     return "issued_again" if any(c.id != row.id and c.status not in NOTHING_DONE for c in siblings) else None
 
 

@@ -110,8 +110,9 @@ async def keeping_open(session: AsyncSession, case_id: uuid.UUID) -> list[Instru
     return list((await session.execute(stmt)).scalars())
 
 
-async def children(session: AsyncSession, parent_id: uuid.UUID, *, kind: str) -> list[Instruction]:
-    stmt = select(Instruction).where(Instruction.parent_id == parent_id, Instruction.kind == kind)
+async def children(session: AsyncSession, parent_id: uuid.UUID, *kinds: str) -> list[Instruction]:
+    """The instructions of these kinds made on an instruction (extensions, releases, returns of a hold)."""
+    stmt = select(Instruction).where(Instruction.parent_id == parent_id, Instruction.kind.in_(kinds))
     return list((await session.execute(stmt)).scalars())
 
 

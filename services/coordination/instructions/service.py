@@ -282,7 +282,7 @@ async def _shape_follow_up(
         # Those not answered yet: one executed is counted in the parent's renewals already.
         pending = [
             c
-            for c in await repository.children(session, parent.id, kind=Kind.EXTEND)
+            for c in await repository.children(session, parent.id, Kind.EXTEND)
             if c.status in (Status.AWAITING_APPROVAL, *states.PENDING_ANSWER)
         ]
         if limit >= 0 and parent.renewals + len(pending) >= limit:
@@ -303,7 +303,7 @@ async def _shape_follow_up(
         # (one executed in part left the rest in force: the rest is released by another)
         under_way = [
             c
-            for c in await repository.children(session, parent.id, kind=Kind.RELEASE)
+            for c in await repository.children(session, parent.id, Kind.RELEASE)
             if c.status in (Status.AWAITING_APPROVAL, *states.PENDING_ANSWER)
         ]
         if under_way:
@@ -361,10 +361,7 @@ async def _shape_return(
             details=[{"field": "body.parent_id", "reason": f"a {parent.kind}, not a freeze"}],
         )
     released, available = returnable(
-        [
-            *await repository.children(session, parent.id, kind=Kind.RELEASE),
-            *await repository.children(session, parent.id, kind=Kind.RETURN_FUNDS),
-        ]
+        await repository.children(session, parent.id, Kind.RELEASE, Kind.RETURN_FUNDS)
     )
     if released <= 0:
         raise Conflict(
