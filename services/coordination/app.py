@@ -20,6 +20,7 @@ from services.coordination.dashboard.endpoints import router as dashboard_router
 from services.coordination.dashboard.gauges import DashboardGauges
 from services.coordination.deadlines.scheduler import Scheduler
 from services.coordination.delivery.backlog import OutboxBacklog
+from services.coordination.delivery.purge import OutboxPurge
 from services.coordination.delivery.relay import Relay
 from services.coordination.deps import Deps
 from services.coordination.incidents.endpoints import router as incidents_router
@@ -60,12 +61,13 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     scheduler = (
         Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
     )
-    # The figures' jobs run with the scheduler: one set per instance that runs it.
+    # The figures' and housekeeping jobs run with the scheduler: one set per instance that runs it.
     jobs: dict[str, PeriodicJob] = {}
     if settings.scheduler:
         jobs["dashboard_gauges"] = DashboardGauges(sessions, interval_s=settings.dashboard_interval_s)
         jobs["outbox_backlog"] = OutboxBacklog(sessions, interval_s=settings.dashboard_interval_s)
         jobs["audit_check"] = AuditCheck(sessions, interval_s=settings.audit_verify_interval_s)
+        jobs["outbox_purge"] = OutboxPurge(sessions, retention_days=settings.outbox_retention_days)
     consuming: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager

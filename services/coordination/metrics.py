@@ -49,6 +49,9 @@ OLDEST_PENDING = Gauge(
     "age of the oldest message neither delivered nor given up (0: none waits)",
     ["channel"],
 )
+OUTBOX_PURGED = Counter(
+    "stopline_outbox_purged_total", "messages delivered or given up that the housekeeping removed"
+)
 RELAY_FENCED = Counter(
     "stopline_relay_fenced_total", "producers of other relays fenced before their messages were taken over"
 )

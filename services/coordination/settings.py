@@ -88,6 +88,13 @@ class CoordinationSettings(Settings):
     webhook_max_attempts: int = Field(8, ge=1, description="webhook attempts before the message is dead")
     webhook_backoff_s: float = Field(1.0, gt=0, description="first retry delay; doubles each attempt")
     webhook_backoff_max_s: float = Field(300.0, gt=0, description="longest delay between two attempts")
+    outbox_retention_days: int = Field(
+        90,
+        ge=1,
+        description="messages delivered or given up are removed from the outbox this long after they were "
+        "queued (hourly); keep it past the answer topics' retention (30 days): a refused answer read again "
+        "after its notice was removed is told again",
+    )
 
     @field_validator("ack_deadline_s", "exec_deadline_s")
     @classmethod

@@ -1,4 +1,5 @@
-"""The outbox: one row per message and channel, written in the transaction that decided to send it."""
+"""The outbox: one row per message and channel, written in the transaction that decided to send it, and
+removed once delivered or given up longer ago than the retention (delivery.purge)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class OutboxMessage(Base):
             "channel",
             "next_attempt_at",
             postgresql_where=text("sent_at is null and dead_at is null"),
+        ),
+        # The housekeeping's: finished messages, the oldest first (delivery.purge).
+        Index(
+            "ix_outbox_finished",
+            "created_at",
+            postgresql_where=text("sent_at is not null or dead_at is not null"),
         ),
     )
 

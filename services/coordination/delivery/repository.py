@@ -1,4 +1,5 @@
-"""SQL of the outbox: enqueue, claim (SKIP LOCKED, so relays never share a row), mark sent or retry."""
+"""SQL of the outbox: enqueue, claim (SKIP LOCKED, so relays never share a row), mark sent or retry, remove
+once finished."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy import delete, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.coordination.delivery.models import OutboxMessage
 from services.institutions.models import Institution
@@ -210,6 +212,36 @@ async def backlog(session: AsyncSession) -> dict[str, tuple[int, datetime]]:
         .group_by(OutboxMessage.channel)
     )
     return {channel: (int(count), oldest) for channel, count, oldest in (await session.execute(stmt)).all()}
+
+
+# A row is final once delivered or given up; nothing writes to it any more (the partial index
+# ix_outbox_finished holds these rows, by when they were queued).
+FINISHED = or_(OutboxMessage.sent_at.is_not(None), OutboxMessage.dead_at.is_not(None))
+
+
+async def remove_finished(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Remove at most `limit` messages queued before `before` and delivered or given up (the oldest first);
+    how many were. Not one whose message is still to be sent on another channel: that channel's giving up
+    asks whether this one reached the receiver (`reached_or_waiting_elsewhere`). Rows another transaction
+    holds (a second instance's batch) are skipped, not waited for."""
+    other = aliased(OutboxMessage)
+    sibling_waiting = exists().where(
+        other.message_id == OutboxMessage.message_id,
+        other.id != OutboxMessage.id,
+        other.sent_at.is_(None),
+        other.dead_at.is_(None),
+    )
+    oldest = (
+        select(OutboxMessage.id)
+        .where(FINISHED, OutboxMessage.created_at < before, ~sibling_waiting)
+        .order_by(OutboxMessage.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        delete(OutboxMessage).where(OutboxMessage.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def pending_count(session: AsyncSession) -> int:
