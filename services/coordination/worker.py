@@ -29,6 +29,7 @@ async def main() -> None:
     configure_logging(
         service="coordination-worker", level=common.log_level, pseudonym_key=common.pseudonym_key
     )
+    common.check_production_secrets(sealing=True)  # the relay signs webhooks with the sealed secrets
     engine = make_engine(common.database_url, pool_size=10)
     sessions = make_sessionmaker(engine)
     ctx = Context(policy=settings, topic_prefix=common.topic_prefix)

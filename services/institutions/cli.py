@@ -27,8 +27,8 @@ from services.kit.errors import DomainError
 from services.kit.settings import CommonSettings
 
 
-async def _run(args: argparse.Namespace) -> str:
-    engine = make_engine(CommonSettings().database_url, pool_size=1)
+async def _run(args: argparse.Namespace, common: CommonSettings) -> str:
+    engine = make_engine(common.database_url, pool_size=1)
     try:
         async with unit_of_work(make_sessionmaker(engine)) as session:
             if args.command == "delivery":
@@ -47,7 +47,7 @@ async def _run(args: argparse.Namespace) -> str:
                 return secret or "(webhook secret unchanged)"
             if args.command == "reseal":
                 count = await delivery.reseal(
-                    session, sealer=delivery.secrets_sealer(), institution_ids=args.ids
+                    session, sealer=delivery.secrets_sealer(common), institution_ids=args.ids
                 )
                 return f"(webhook secrets of {count} institutions sealed under the current key)"
             if args.command == "add-user":
@@ -114,8 +114,11 @@ def main() -> None:
         user.add_argument("id")
         user.add_argument("username")
     args = parser.parse_args()
+    common = CommonSettings()
+    # `delivery` and `reseal` seal webhook secrets: never under the public development key.
+    common.check_production_secrets(kafka=False, sealing=args.command in ("delivery", "reseal"))
     try:
-        key = asyncio.run(_run(args))
+        key = asyncio.run(_run(args, common))
     except DomainError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         raise SystemExit(2) from exc

@@ -3,6 +3,9 @@ refuses to start, and production refuses every service's development secrets."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -148,3 +151,34 @@ def test_a_secret_from_a_file_is_read_without_its_last_newline(monkeypatch: pyte
     common = CommonSettings()
     assert common.kafka_password.get_secret_value() == "s3cret-of-this-site"
     assert NotifierSettings().sms_secret == SECRET
+
+
+@pytest.mark.parametrize(
+    ("command", "refused"),
+    [
+        (
+            ["services.coordination.worker"],  # its relay signs webhooks with the sealed secrets
+            "STOPLINE_KAFKA_PASSWORD, STOPLINE_PSEUDONYM_KEY, STOPLINE_SECRETS_KEY must be set",
+        ),
+        (["services.institutions.cli", "reseal"], "STOPLINE_PSEUDONYM_KEY, STOPLINE_SECRETS_KEY must be set"),
+        (
+            ["services.institutions.cli", "delivery", "bank-a", "--webhook", "https://bank-a.example/hook"],
+            "STOPLINE_PSEUDONYM_KEY, STOPLINE_SECRETS_KEY must be set",
+        ),
+        (["services.institutions.cli", "issue-key", "bank-a"], "STOPLINE_PSEUDONYM_KEY must be set"),
+    ],
+)
+def test_processes_without_http_refuse_development_secrets(command: list[str], refused: str):
+    """Started with nothing listening at the database's and Kafka's addresses: the refusal, naming the
+    secrets, comes before any connection (one would fail otherwise)."""
+    secrets = ("STOPLINE_PSEUDONYM_KEY", "STOPLINE_SECRETS_KEY", "STOPLINE_KAFKA_PASSWORD")
+    env = {name: value for name, value in os.environ.items() if name not in secrets} | {
+        "STOPLINE_ENVIRONMENT": "production",
+        "DATABASE_URL": "postgresql://stopline@127.0.0.1:9/stopline",
+        "STOPLINE_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+    }
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", *command], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode != 0
+    assert f"ValueError: {refused} to secret values in production" in done.stderr
