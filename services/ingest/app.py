@@ -98,12 +98,14 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     async def post_events(request: Request, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
         """Body: `{"events": [...]}`, each event one of the schemas under /v1/schemas. Answers only after
         Kafka has acknowledged every new event. Events already accepted before are listed as duplicates."""
+        raw: list[Any] = []
         try:
             raw = service.parse_batch(await request.body(), max_events=settings.max_batch_events)
+            events = service.validate_events(raw, bounds=bounds)
         except InvalidInput:
-            metrics.REJECTED.labels(who.kind, "invalid").inc()
+            # All or nothing: every event of the batch is refused (one that cannot be read counts one).
+            metrics.REJECTED.labels(who.kind, "invalid").inc(len(raw) or 1)
             raise
-        events = service.validate_events(raw, source=who.kind, bounds=bounds)
         service.check_kinds(who, events)
         result = await claims.accept(caller=who, events=events, answer_within_s=settings.answer_timeout_s)
         return {"accepted": result.accepted, "duplicates": result.duplicates}

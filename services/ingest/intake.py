@@ -106,7 +106,7 @@ class Intake:
                 f"the envelope names {doc.get('institution')!r}; the topic is {sender}'s",
             )
         try:
-            (event,) = service.validate_events([doc.get("event")], source=kind, bounds=self.bounds)
+            (event,) = service.validate_events([doc.get("event")], bounds=self.bounds)
         except InvalidInput as exc:
             return None, "invalid", orjson.dumps(exc.details).decode()
         if event.source != kind:

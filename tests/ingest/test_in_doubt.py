@@ -257,7 +257,7 @@ async def test_events_waiting_on_kafka_as_long_as_it_takes_keep_their_claims(inf
     caller = Caller(institution_id=telecom, kind="telecom")
     bounds = infra.common.event_time_bounds()
     calls = [f.call(f.phone(), start=f.minutes_ago(5), minutes=1) for _ in range(2)]
-    warm, event = service.validate_events(calls, source="telecom", bounds=bounds)
+    warm, event = service.validate_events(calls, bounds=bounds)
     kafka = infra.kafka.as_principal("stopline-ingest")
     producer = Producer(kafka, client_id="test-ingest-lease")
     await producer.start()
@@ -297,7 +297,6 @@ async def test_a_late_read_back_settles_only_its_own_claim_not_a_retrys_newer_on
     caller = Caller(institution_id=telecom, kind="telecom")
     (event,) = service.validate_events(
         [f.call(f.phone(), start=f.minutes_ago(5), minutes=1)],
-        source="telecom",
         bounds=infra.common.event_time_bounds(),
     )
     kafka = infra.kafka.as_principal("stopline-ingest")

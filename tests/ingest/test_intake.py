@@ -15,6 +15,7 @@ from streams.producer import Producer, Record
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import committed, eventually, on_kafka, read_topic
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +40,15 @@ async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, 
         person, payer_account=f.account(), payee_account=f.account(), amount="9.00", at=f.now()
     )
     assert (await ingest.post("/v1/events", json={"events": [posted]}, headers=headers)).status_code == 200
+    reasons = ["forbidden_kind", "invalid", "wrong_sender"]
+
+    async def refusals() -> list[float]:
+        return [
+            await sample(ingest, "stopline_ingest_rejected_total", source="bank", reason=reason)
+            for reason in reasons
+        ]
+
+    before = await refusals()
     records = [
         _record(infra, bank, bank, good),
         _record(infra, bank, other, {**good, "event_id": f.unique("forged")}),  # names another: refused
@@ -66,10 +76,11 @@ async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, 
     )
     assert all(e["received_at"] for e in mine)  # stamped by ingest
     dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
-    reasons = sorted(
+    assert reasons == sorted(
         dict(r.headers)["reason"].decode() for r in dead if dict(r.headers)["source.topic"] == intake.encode()
     )
-    assert reasons == ["forbidden_kind", "invalid", "wrong_sender"]
+    # Each refused record counted once (the offsets committed above: counted before).
+    assert [a - b for a, b in zip(await refusals(), before, strict=True)] == [1, 1, 1]
 
 
 async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(infra, sessions):
