@@ -11,7 +11,8 @@
     python -m services.institutions.cli reseal [bank-a ...]   # after STOPLINE_SECRETS_KEY changed
 
 The key (and a new user's password) is printed once on stdout and only its hash is stored. `delivery`
-prints the webhook signing secret when it makes one.
+prints the webhook signing secret when it makes one. Each credential action is audited (actor
+`institutions-cli`) and logged as JSON on stderr, naming the key id or user, never a key or password.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import timedelta
 from services.institutions import credentials, delivery, users
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.errors import DomainError
+from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
 
 
@@ -115,6 +117,7 @@ def main() -> None:
         user.add_argument("username")
     args = parser.parse_args()
     common = CommonSettings()
+    configure_logging(service="institutions-cli", level=common.log_level, pseudonym_key=common.pseudonym_key)
     # `delivery` and `reseal` seal webhook secrets: never under the public development key.
     common.check_production_secrets(kafka=False, sealing=args.command in ("delivery", "reseal"))
     try:

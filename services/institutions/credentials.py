@@ -67,6 +67,15 @@ async def create_institution(
     institution = Institution(id=institution_id, kind=kind, name=name)
     session.add(institution)
     await session.flush()
+    await audit.record(
+        session,
+        actor=ADMINISTRATOR,
+        action="institution.created",
+        entity_type="institution",
+        entity_id=institution_id,
+        after={"kind": kind, "name": name},
+    )
+    log.info("institution created", extra={"fields": {"institution": institution_id, "kind": kind}})
     return institution
 
 
@@ -78,6 +87,16 @@ async def issue_key(session: AsyncSession, *, institution_id: str) -> str:
     secret = secrets.token_urlsafe(32)
     session.add(ApiCredential(key_id=key_id, institution_id=institution_id, secret_sha256=sha256(secret)))
     await session.flush()
+    # The key id names the key; its secret is in neither the trail nor the log.
+    await audit.record(
+        session,
+        actor=ADMINISTRATOR,
+        action="api_key.issued",
+        entity_type="api_key",
+        entity_id=key_id,
+        after={"institution": institution_id},
+    )
+    log.info("api key issued", extra={"fields": {"institution": institution_id, "key_id": key_id}})
     return f"{PREFIX}{key_id}.{secret}"
 
 

@@ -80,6 +80,7 @@ async def add_user(session: AsyncSession, *, institution_id: str, username: str)
         )
     )
     await session.flush()
+    await _record(session, "institution_user.added", institution_id, username)  # never the password
     return password
 
 
@@ -130,17 +131,21 @@ async def _end_sessions(session: AsyncSession, user_id: int) -> int:
     return ended.rowcount  # type: ignore[attr-defined,no-any-return]
 
 
-async def _record(session: AsyncSession, action: str, institution_id: str, username: str, ended: int) -> None:
+async def _record(
+    session: AsyncSession, action: str, institution_id: str, username: str, ended: int | None = None
+) -> None:
+    """Audit and log an action on a user (`ended`: the open sessions it ended, for those that end them)."""
     name = f"{institution_id}/{username}"
+    after = None if ended is None else {"sessions_ended": ended}
     await audit.record(
         session,
         actor=ADMINISTRATOR,
         action=action,
         entity_type="institution_user",
         entity_id=name,
-        after={"sessions_ended": ended},
+        after=after,
     )
-    log.info(action, extra={"fields": {"user": name, "sessions_ended": ended}})
+    log.info(action, extra={"fields": {"user": name, **(after or {})}})
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ re-issued when the database no longer knows them (after a reset)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -15,10 +14,7 @@ from services.institutions.credentials import create_institution, issue_key, par
 from services.institutions.models import ApiCredential, Institution
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.errors import NotAuthenticated
-from services.kit.logging import log_fields
 from services.simulator.model import INSTITUTIONS
-
-log = logging.getLogger(__name__)
 
 DEFAULT_KEYS = Path(".local/simulator/keys.json")
 KIND_NAMES = {"telecom": "Telecom", "bank": "Bank", "payment": "Payment provider"}
@@ -54,14 +50,12 @@ async def provision(database_url: str, path: Path = DEFAULT_KEYS) -> dict[str, s
                     await create_institution(
                         session, institution_id=institution, kind=kind, name=NAMES[institution]
                     )
-                    log.info("institution created", extra=log_fields(institution=institution))
                 elif found.kind != kind:
                     raise ValueError(
                         f"institution {institution} exists with kind {found.kind}, expected {kind}"
                     )
                 if not await _live(session, keys.get(institution), institution):
                     keys[institution] = await issue_key(session, institution_id=institution)
-                    log.info("api key issued", extra=log_fields(institution=institution))
     finally:
         await engine.dispose()
     save_keys(keys, path)

@@ -163,7 +163,7 @@ async def test_a_new_password_ends_the_users_sessions_and_a_disabled_user_is_out
                 .order_by(AuditEntry.id)
             )
         ).all()
-    assert actions == ["institution_user.password_set", "institution_user.disabled"]
+    assert actions == ["institution_user.added", "institution_user.password_set", "institution_user.disabled"]
 
 
 async def test_a_revoked_key_is_refused_and_the_institutions_other_keys_are_not(sessions):

@@ -24,7 +24,7 @@ class AuditEntry(Base):
     actor_unit: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[str] = mapped_column(String(30))
-    entity_id: Mapped[str] = mapped_column(String(80))
+    entity_id: Mapped[str] = mapped_column(String(120))  # an institution user: `institution/username`
     case_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
