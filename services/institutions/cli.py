@@ -3,7 +3,7 @@
     python -m services.institutions.cli create bank-a --kind bank --name "Bank A"
     python -m services.institutions.cli issue-key bank-a
     python -m services.institutions.cli revoke-key bank-a 0123456789ab   # the key id: slk_<key id>.…
-    python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/stopline [--no-kafka]
+    python -m services.institutions.cli delivery bank-a --webhook https://bank-a.example/hook [--[no-]kafka]
     python -m services.institutions.cli add-user bank-a li.na        # a person who signs in to the console
     python -m services.institutions.cli set-password bank-a li.na    # reads the new password on stdin
     python -m services.institutions.cli disable-user bank-a li.na    # ends the user's sessions too
@@ -37,10 +37,7 @@ async def _run(args: argparse.Namespace, common: CommonSettings) -> str:
                 secret = await delivery.configure(
                     session,
                     institution_id=args.id,
-                    # A rotation alone (no --webhook) keeps the channels as they are.
-                    kafka=None
-                    if args.rotate_secret and args.webhook is None and not args.no_kafka
-                    else not args.no_kafka,
+                    kafka=args.kafka,  # None (neither --kafka nor --no-kafka): as it is
                     webhook_url=args.webhook,
                     rotate_secret=args.rotate_secret,
                     overlap=timedelta(days=args.overlap_days),
@@ -90,7 +87,11 @@ def main() -> None:
     chan = sub.add_parser("delivery", help="set how instructions reach the institution")
     chan.add_argument("id")
     chan.add_argument("--webhook", help="URL that receives signed instruction webhooks")
-    chan.add_argument("--no-kafka", action="store_true", help="do not publish to instructions.<id>")
+    chan.add_argument(
+        "--kafka",
+        action=argparse.BooleanOptionalAction,
+        help="publish to instructions.<id>, or (--no-kafka) not; without either, as it is",
+    )
     chan.add_argument(
         "--rotate-secret", action="store_true", help="make a new webhook signing secret (keeps the webhook)"
     )

@@ -1,6 +1,6 @@
 """The institutions CLI: each credential action is recorded in the audit trail (actor `institutions-cli`)
 with the change and logged as one JSON line on stderr, naming the key id or user, never a key or a
-password."""
+password; `delivery` changes the channels it is asked to change, and no other."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from services.institutions.credentials import parse_key
+from services.institutions.models import Institution
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
 from tests import factories as f
@@ -82,3 +83,28 @@ async def test_each_credential_action_is_audited_and_logged(sessions):
     recorded = orjson.dumps([[r.entity_id, r.before, r.after] for r in rows]).decode()
     for secret in secrets:
         assert secret not in err + err2 + err3 + err4 and secret not in recorded
+
+
+async def _channels(sessions, ident: str) -> tuple[bool, str | None]:
+    async with sessions() as s:
+        institution = await s.get(Institution, ident)
+        assert institution is not None
+        return institution.kafka_delivery, institution.webhook_url
+
+
+async def test_delivery_changes_kafka_only_when_asked(sessions):
+    ident, _ = await f.institution(sessions, "bank")
+    assert await _channels(sessions, ident) == (True, None)
+    await _done("delivery", ident, "--webhook", "https://bank.example/a", "--no-kafka")
+    assert await _channels(sessions, ident) == (False, "https://bank.example/a")
+    # A new URL, and a rotation with one: the URL changes, and only it.
+    await _done("delivery", ident, "--webhook", "https://bank.example/b")
+    assert await _channels(sessions, ident) == (False, "https://bank.example/b")
+    await _done("delivery", ident, "--rotate-secret", "--webhook", "https://bank.example/c")
+    assert await _channels(sessions, ident) == (False, "https://bank.example/c")
+    await _done("delivery", ident, "--webhook", "https://bank.example/c", "--kafka")
+    assert await _channels(sessions, ident) == (True, "https://bank.example/c")
+    # A second rotation within the overlap is refused, as the CLI refuses: `error: …`, exit 2.
+    code, printed, err = await cli("delivery", ident, "--rotate-secret")
+    assert (code, printed) == (2, "")
+    assert err.splitlines()[-1].startswith("error: the previous secret still signs until ")
