@@ -6,7 +6,7 @@ Widening a varchar is a change of the catalogue alone: no row is rewritten, and 
 
 Revision ID: 0013_audit_entity_id
 Revises: 0012_outbox_finished
-Create Date: 2026-12-06 10:00:00
+Create Date: 2026-12-05 18:30:00
 """
 
 from collections.abc import Sequence
