@@ -320,7 +320,7 @@ def _operator() -> str:
 
 def main() -> None:
     from services.kit.logging import configure_logging
-    from services.kit.settings import CommonSettings
+    from services.kit.settings import CommonSettings, Environment
     from streams.connection import connection
 
     parser = argparse.ArgumentParser(
@@ -360,6 +360,11 @@ def main() -> None:
     if args.command == "revoke" and (problem := institution_id_problem(args.id)):
         parser.error(f"institution id {args.id!r}: {problem}")
     common = CommonSettings()
+    if common.environment == Environment.PRODUCTION and (
+        args.command == "institutions" or (args.command == "institution" and args.password_file is None)
+    ):
+        # The development password is derived from a public key: anyone could log in as the institution.
+        parser.error("in production an institution's password comes from --password-file")
     configure_logging(service="streams.acls", level=common.log_level, pseudonym_key=common.pseudonym_key)
     admin = connection(common, ADMIN)
     if args.command == "revoke":

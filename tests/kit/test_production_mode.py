@@ -182,3 +182,21 @@ def test_processes_without_http_refuse_development_secrets(command: list[str], r
     )
     assert done.returncode != 0
     assert f"ValueError: {refused} to secret values in production" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["institution", "bank-a", "--kind", "bank"], ["institutions", "bank-a:bank"]]
+)
+def test_an_institution_is_not_given_the_public_development_password_in_production(command: list[str]):
+    """Refused before anything reaches Kafka (nothing listens at its address)."""
+    env = os.environ | {"STOPLINE_ENVIRONMENT": "production", "STOPLINE_KAFKA_BOOTSTRAP": "127.0.0.1:9"}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "streams.acls", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "in production an institution's password comes from --password-file" in done.stderr
