@@ -68,6 +68,7 @@ class Ledger:
     scams: set[str] = field(default_factory=set)  # victims whose call and transfer were both acknowledged
 
     def acknowledged(self, answer: Answer) -> None:
+        assert answer.responded_at is not None, "the chaos banks date their answers (`_answer_to`)"
         self.answers[str(answer.response_id)] = (str(answer.instruction_id), answer.responded_at)
 
 

@@ -122,7 +122,11 @@ class Response(BaseModel):
     )
     reason: str | None = Field(None, max_length=1000, description="rejected or partially executed: why")
     query_result: QueryResult | None = Field(None, description="an executed query's answer")
-    responded_at: AwareDatetime
+    responded_at: AwareDatetime | None = Field(
+        None,
+        description="when the institution answered; left out, when Stopline received the answer (on Kafka,"
+        " the record's timestamp)",
+    )
     schema_version: Literal[1] = 1
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from streams import topics
 from streams.producer import Producer, Record
 from streams.schemas.instructions import Response
 from tests import factories as f
-from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.coordination.conftest import bank, issue, open_case, respond, stop_issued
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import committed, eventually, on_kafka, read_topic
 from tests.metrics import sample
@@ -270,3 +271,28 @@ async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions):
     assert receiver.processed[notice["message_id"]] == notice
     assert receiver.raw == [notice["message_id"]]
     assert (notice["error"]["code"], notice["response_id"]) == ("not_found", _of(stray))
+
+
+async def test_an_undated_answer_is_dated_by_its_record(infra, coord, sessions):
+    """`responded_at` is optional on Kafka as on the API: left out, the record's timestamp dates it."""
+    c = coord.client
+    op = f.officer()
+    inst, _, _, stop = await stop_issued(coord, sessions, op, "500.00")
+    dated = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="500.00")
+    undated = dataclasses.replace(
+        dated,
+        value=orjson.dumps({k: v for k, v in orjson.loads(dated.value).items() if k != "responded_at"}),
+    )
+    await _send(await on_kafka(infra, inst, "bank"), [undated])
+
+    async def answered() -> bool:
+        return bool((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json())
+
+    await eventually(answered, timeout_s=20)
+    [stored] = (await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json()
+    [record] = [r for r in await read_topic(infra.kafka, undated.topic) if r.value == undated.value]
+    assert stored["response_id"] == _of(undated) and stored["outcome"] == "executed"
+    assert datetime.fromisoformat(stored["responded_at"]) == datetime.fromtimestamp(
+        record.timestamp / 1000, UTC
+    )
+    assert (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()["status"] == "executed"

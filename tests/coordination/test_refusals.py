@@ -42,7 +42,7 @@ def test_an_unreadable_record_names_what_it_can():
     wrong = _refused(orjson.dumps({"response_id": str(rid), "instruction_id": str(iid), "outcome": "done"}))
     assert (wrong.response_id, wrong.instruction_id) == (rid, iid)
     fields = {p["field"] for p in wrong.error.details}
-    assert {"body.outcome", "body.institution_id", "body.responded_at"} <= fields
+    assert {"body.outcome", "body.institution_id"} <= fields and "body.responded_at" not in fields
     odd = _refused(orjson.dumps({"response_id": "x" * 10_000, "instruction_id": 5}))
     assert (odd.response_id, odd.instruction_id) == (None, None)
 

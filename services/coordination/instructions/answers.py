@@ -36,6 +36,13 @@ def _refuse(field: str, problem: str) -> InvalidInput:
     return InvalidInput(problem, details=[{"field": f"body.{field}", "reason": problem}])
 
 
+def _responded_at(answer: Response) -> datetime:
+    """When the answer was given: each channel dates one that does not say before applying it (the API
+    when it receives it, the consumer by its record's timestamp)."""
+    assert answer.responded_at is not None, "an answer is dated by the channel it came on"
+    return answer.responded_at
+
+
 # What a bank did under each kind, in the words of its refusals.
 _DONE: dict[str, str] = {Kind.RELEASE: "released", Kind.RETURN_FUNDS: "returned"}
 
@@ -210,7 +217,7 @@ async def _acknowledged_after_the_answer(session: AsyncSession, row: Instruction
     dated before the instruction was issued acknowledges nothing of it: refused as before)."""
     if response.outcome != "acknowledged" or row.status in (*PENDING_ANSWER, Status.FAILED, Status.CANCELLED):
         return False
-    if row.issued_at is None or response.responded_at < row.issued_at:
+    if row.issued_at is None or _responded_at(response) < row.issued_at:
         return False
     return any(r.outcome in FINAL_OUTCOMES for r in await repository.responses(session, row.id))
 
@@ -222,7 +229,7 @@ async def _given_before_the_lapse(session: AsyncSession, row: Instruction, respo
     lapsed hold is an illegal move, as before."""
     if row.status != Status.EXPIRED or row.expires_at is None or row.issued_at is None:
         return False
-    if not row.issued_at <= response.responded_at <= row.expires_at:
+    if not row.issued_at <= _responded_at(response) <= row.expires_at:
         return False
     earlier = await repository.responses(session, row.id)
     return not any(r.outcome in FINAL_OUTCOMES for r in earlier)
@@ -292,7 +299,7 @@ async def _keep(
         action=action,
         after={
             "outcome": response.outcome,
-            "responded_at": response.responded_at.isoformat(),
+            "responded_at": _responded_at(response).isoformat(),
             **({"kept_because": why} if why else {}),
         },
     )
@@ -313,7 +320,7 @@ async def _store(session: AsyncSession, row: Instruction, response: Response, ch
             "reason": response.reason,
             "query_result": response.query_result.model_dump(mode="json") if response.query_result else None,
             "channel": channel,
-            "responded_at": response.responded_at,
+            "responded_at": _responded_at(response),
         },
     )
     if not stored:

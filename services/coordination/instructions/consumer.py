@@ -11,6 +11,7 @@ body names another institution is refused, whatever the instruction.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -88,6 +89,10 @@ async def _apply(
             extra=log_fields(offset=record.offset, errors=exc.error_count()),
         )
         return refusals.unreadable(exc, record.value or b"")
+    if response.responded_at is None:
+        # Undated: when it was produced (the record's timestamp), as the API dates one when it is received.
+        received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        response = response.model_copy(update={"responded_at": received})
     # The HTTP routes' edge rule too (on a body the schema took, so of bounded depth): a value the
     # database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and stop the
     # partition's answers.

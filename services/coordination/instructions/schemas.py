@@ -93,7 +93,9 @@ class ResponseCreate(BaseModel):
     held_amount: Held | None = None
     reason: str | None = Field(None, max_length=1000)
     query_result: QueryResult | None = None
-    responded_at: AwareDatetime | None = None
+    responded_at: AwareDatetime | None = Field(
+        None, description="when the institution answered; left out, when Stopline received the answer"
+    )
 
 
 class ResponseRead(BaseModel):
