@@ -52,7 +52,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     sessions = make_sessionmaker(engine)
     verifier = TokenVerifier(AuthSettings(), environment=common.environment)
     credentials = CredentialVerifier(sessions)
-    ctx = Context(policy=settings, topic_prefix=common.topic_prefix)
+    ctx = Context(policy=settings, topic_prefix=common.topic_prefix, max_ahead_s=common.event_max_ahead_s)
     runners: dict[str, ConsumerRunner] = {}
     if settings.consume:
         runners["alerts_consumer"] = alerts_consumer.build_runner(common, sessions)

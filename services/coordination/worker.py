@@ -32,7 +32,7 @@ async def main() -> None:
     common.check_production_secrets(sealing=True)  # the relay signs webhooks with the sealed secrets
     engine = make_engine(common.database_url, pool_size=10)
     sessions = make_sessionmaker(engine)
-    ctx = Context(policy=settings, topic_prefix=common.topic_prefix)
+    ctx = Context(policy=settings, topic_prefix=common.topic_prefix, max_ahead_s=common.event_max_ahead_s)
     relay = Relay(common, settings, sessions)
     scheduler = Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s)
     runner = responses_consumer.build_runner(common, sessions, ctx)

@@ -393,7 +393,11 @@ async def test_a_close_waits_for_an_issue_in_progress_and_is_refused_for_its_ins
     spec = InstructionCreate(
         kind="stop_payment", institution_id=inst, account=account, amount=Decimal("800.00")
     )
-    ctx = instructions.Context(policy=coord.settings, topic_prefix=infra.common.topic_prefix)
+    ctx = instructions.Context(
+        policy=coord.settings,
+        topic_prefix=infra.common.topic_prefix,
+        max_ahead_s=infra.common.event_max_ahead_s,
+    )
     async with unit_of_work(sessions) as issuing:  # an issue, not committed yet: it holds the case's row
         case = await repository.get(issuing, uuid.UUID(case_id), lock="update")
         assert case is not None
@@ -439,7 +443,11 @@ async def test_a_late_answer_to_a_failed_stop_waits_for_the_same_stop_being_issu
     spec = InstructionCreate(
         kind="stop_payment", institution_id=inst, account=account, amount=Decimal("800.00")
     )
-    ctx = instructions.Context(policy=coord.settings, topic_prefix=infra.common.topic_prefix)
+    ctx = instructions.Context(
+        policy=coord.settings,
+        topic_prefix=infra.common.topic_prefix,
+        max_ahead_s=infra.common.event_max_ahead_s,
+    )
     async with unit_of_work(sessions) as issuing:  # the same stop issued again, not committed yet
         case = await repository.get(issuing, uuid.UUID(case_id), lock="share")
         assert case is not None

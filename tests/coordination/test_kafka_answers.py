@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -217,7 +217,9 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
 
     # The same record handled again, twice: a batch retried after a failure, and a consumer that took the
     # partition over from the last committed offset (beside the app's, which handled it first).
-    runner = consumer.build_runner(infra.common, sessions, Context(coord.settings, infra.prefix))
+    runner = consumer.build_runner(
+        infra.common, sessions, Context(coord.settings, infra.prefix, infra.common.event_max_ahead_s)
+    )
     again = {TopicPartition(refused.topic, refused.partition): [refused]}
     repeats = await sample(c, "stopline_instruction_refusals_told_total", outcome="repeat")
     reason = same_by_api.json()["error"]["code"]
@@ -296,3 +298,46 @@ async def test_an_undated_answer_is_dated_by_its_record(infra, coord, sessions):
         record.timestamp / 1000, UTC
     )
     assert (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()["status"] == "executed"
+
+
+async def test_an_answer_dated_out_of_bounds_is_refused_on_both_channels(infra, coord, sessions):
+    """Given after its instruction was issued and not in the future (give or take the clocks' skew): one
+    dated outside is refused naming `responded_at`, on the API and on Kafka alike, and nothing is kept."""
+    c = coord.client
+    op = f.officer()
+    inst, key, _, stop = await stop_issued(coord, sessions, op, "700.00")
+    issued_at = datetime.fromisoformat(stop["issued_at"])
+    skew = timedelta(seconds=infra.common.event_max_ahead_s)
+    future, past = f.now() + skew + timedelta(minutes=1), issued_at - skew - timedelta(minutes=1)
+    by_api = {
+        at: await respond(c, key, stop["id"], "executed", held_amount="700.00", responded_at=at.isoformat())
+        for at in (future, past)
+    }
+    for answer in by_api.values():
+        assert answer.status_code == 422, answer.text
+        assert [p["field"] for p in answer.json()["error"]["details"]] == ["body.responded_at"]
+    assert "in the future" in by_api[future].json()["error"]["message"]
+    assert "before the instruction was issued" in by_api[past].json()["error"]["message"]
+
+    on_kafka_at = {}
+    for at in (future, past):
+        dated = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="700.00")
+        value = orjson.dumps({**orjson.loads(dated.value), "responded_at": at.isoformat()})
+        on_kafka_at[at] = dataclasses.replace(dated, value=value)
+    await _send(await on_kafka(infra, inst, "bank"), list(on_kafka_at.values()))
+    told = await read_topic(
+        infra.kafka,
+        topics.name(topics.instructions_for(inst), infra.prefix),
+        until=lambda rs: len(_refusals(rs)) == 2,
+        timeout_s=20,
+    )
+    for notice in _refusals(told):
+        at = next(at for at, record in on_kafka_at.items() if _of(record) == notice["response_id"])
+        assert _as_by_api(notice) == by_api[at].json()["error"]
+    assert (await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json() == []
+    # Within the skew, a bank's clock a little behind Stopline's: taken.
+    behind = issued_at - skew / 2
+    taken = await respond(
+        c, key, stop["id"], "executed", held_amount="700.00", responded_at=behind.isoformat()
+    )
+    assert taken.status_code == 200, taken.text

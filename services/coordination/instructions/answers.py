@@ -5,7 +5,7 @@ part leaves the rest held), an executed query feeds the money-flow tree."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,17 @@ def _responded_at(answer: Response) -> datetime:
     when it receives it, the consumer by its record's timestamp)."""
     assert answer.responded_at is not None, "an answer is dated by the channel it came on"
     return answer.responded_at
+
+
+def _check_time(row: Instruction, answer: Response, *, max_ahead_s: float, now: datetime) -> None:
+    """An answer is given after its instruction was issued and not later than now, give or take the clocks'
+    skew. One dated outside is a wrong clock or a wrong answer: kept, its date would misstate the record
+    (and one dated before the issue be refused as an illegal move it is not)."""
+    at, skew = _responded_at(answer), timedelta(seconds=max_ahead_s)
+    if at > now + skew:
+        raise _refuse("responded_at", f"more than {max_ahead_s:g} s in the future")
+    if row.issued_at is not None and at < row.issued_at - skew:
+        raise _refuse("responded_at", f"before the instruction was issued ({row.issued_at.isoformat()})")
 
 
 # What a bank did under each kind, in the words of its refusals.
@@ -125,6 +136,7 @@ async def answer(
                 details={"field": "body.response_id", "outcome": previous.outcome},
             )
         return row
+    _check_time(row, response, max_ahead_s=ctx.max_ahead_s, now=datetime.now(UTC))
     _check_content(row, response)
     if await _acknowledged_after_the_answer(session, row, response):
         # An acknowledgement that came after the institution's final answer (sent before it, or its

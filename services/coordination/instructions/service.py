@@ -35,6 +35,8 @@ class Context:
 
     policy: CoordinationSettings
     topic_prefix: str
+    # The clocks' skew allowed to a date an institution states (STOPLINE_EVENT_MAX_AHEAD_S, as for events).
+    max_ahead_s: float
 
 
 def snapshot(row: Instruction) -> dict[str, Any]:
