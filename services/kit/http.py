@@ -83,18 +83,33 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     return await _domain_error(_, errors.Unavailable("the database is unavailable; retry later"))
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+NOT_JSON = "the body is read as JSON only when sent with `Content-Type: application/json`"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    for problem in exc.errors():
+        # FastAPI names the character a JSON body stopped parsing at as if it were a field (`body.15`).
+        if problem["type"] == "json_invalid":
+            reason = f"not JSON: {problem['ctx']['error']} at character {problem['loc'][-1]}"
+            return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(reason)]), 422)
+        # A body left as bytes (another content type, or none: curl -d sends a form's) is not "not a dict".
+        if tuple(problem["loc"]) == ("body",) and isinstance(problem.get("input"), bytes):
+            message = f"{NOT_JSON} (sent: {request.headers.get('content-type') or 'no Content-Type'})"
+            return JSONResponse(error_body("unsupported_media_type", message, [_body(message)]), 415)
     details = errors.field_problems(exc.errors())
     return JSONResponse(error_body("invalid_input", errors.FAILED_VALIDATION, details), 422)
+
+
+def _body(reason: str) -> dict[str, str]:
+    return {"field": "body", "reason": reason}
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own answers (no route, wrong method, a body that is not JSON) in the kit's error body."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, not JSON)
-        details = [{"field": "body", "reason": str(exc.detail)}]
-        return JSONResponse(error_body("invalid_input", errors.UNPARSED, details), 422)
+        return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(str(exc.detail))]), 422)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # One route per method: Starlette names only the first route matching the path; name them all.
@@ -154,6 +169,7 @@ ERROR_ANSWERS = {
     404: "no such resource (or none the caller may see)",
     409: "the resource's current state does not allow it; the message names the state",
     413: "request body too large",
+    415: "a body sent without `Content-Type: application/json`",
     422: "invalid input: `details` names each field and reason",
     429: "too many requests: retry after `Retry-After` seconds",
     503: "a dependency (the database, Kafka) did not answer in time: retry",

@@ -1,0 +1,51 @@
+"""The institution routes as a bank's integrator meets them: what a body sent wrong is told, and the
+instructions listed page by page."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from tests import factories as f
+from tests.coordination.conftest import case_body, stop_issued
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_body_sent_wrong_is_told_what_is_wrong(coord, sessions):
+    """Every route with a body (here an institution's answer and an officer's case): one not sent as JSON
+    is told the content type (415), malformed JSON the parse error at `body` (not `body.<offset>`)."""
+    c = coord.client
+    op = f.officer()
+    _, key, _, stop = await stop_issued(coord, sessions, op, "300.00")
+    answer = orjson.dumps({"response_id": str(uuid.uuid4()), "outcome": "acknowledged"})
+    routes = [
+        (f"/v1/institution/instructions/{stop['id']}/responses", answer, key),
+        ("/v1/cases", orjson.dumps(case_body()), op),
+    ]
+    for path, body, headers in routes:
+        # curl -d: a form's content type
+        as_form = await c.post(
+            path, content=body, headers={**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert as_form.status_code == 415, as_form.text
+        error = as_form.json()["error"]
+        assert error["code"] == "unsupported_media_type"
+        assert "Content-Type: application/json" in error["message"]
+        assert "application/x-www-form-urlencoded" in error["message"]
+        assert [p["field"] for p in error["details"]] == ["body"]
+        untyped = await c.post(path, content=body, headers=headers)
+        assert untyped.status_code == 415 and "no Content-Type" in untyped.json()["error"]["message"]
+
+        malformed = await c.post(
+            path, content=body[:15], headers={**headers, "Content-Type": "application/json"}
+        )
+        assert malformed.status_code == 422, malformed.text
+        [problem] = malformed.json()["error"]["details"]
+        assert problem["field"] == "body"
+        assert problem["reason"].startswith("not JSON: ") and "at character 15" in problem["reason"]
+    # Sent as JSON, the same answer is taken.
+    taken = await c.post(routes[0][0], content=answer, headers={**key, "Content-Type": "application/json"})
+    assert taken.status_code == 200, taken.text
