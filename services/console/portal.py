@@ -25,7 +25,7 @@ async def live_data(request: Request, user: User, status: str | None = None) -> 
         .coordination(user)
         .get("/v1/institution/instructions", status=status, limit=200)
     )
-    return {"rows": rows}
+    return {"rows": rows["items"]}
 
 
 async def live_pieces(request: Request, user: User) -> dict[str, str]:

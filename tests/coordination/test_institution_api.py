@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests import factories as f
-from tests.coordination.conftest import case_body, stop_issued
+from tests.coordination.conftest import case_body, issue, open_case, stop_issued
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +49,30 @@ async def test_a_body_sent_wrong_is_told_what_is_wrong(coord, sessions):
     # Sent as JSON, the same answer is taken.
     taken = await c.post(routes[0][0], content=answer, headers={**key, "Content-Type": "application/json"})
     assert taken.status_code == 200, taken.text
+
+
+async def test_the_instructions_are_listed_page_by_page(coord, sessions):
+    """Past any one page (at most 500): a cursor takes the bank to the next, newest first, each once."""
+    c = coord.client
+    op = f.officer()
+    inst, key, case_id, first = await stop_issued(coord, sessions, op, "100.00")
+    more = [
+        await issue(c, op, case_id, kind="query", institution_id=inst, account=f.account("Q"))
+        for _ in range(2)
+    ]
+    other_case = await open_case(c, op, (inst, f.account("O"), "50.00"))
+    more.append(await issue(c, op, other_case, kind="query", institution_id=inst, account=f.account("Q")))
+    seen: list[str] = []
+    cursor: str | None = None
+    for size in (3, 1):
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        got = await c.get("/v1/institution/instructions", params=params, headers=key)
+        assert got.status_code == 200, got.text
+        page = got.json()
+        assert len(page["items"]) == size
+        seen += [i["message"]["instruction_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert cursor is None
+    assert seen == [i["id"] for i in reversed([first, *more])]
+    bad = await c.get("/v1/institution/instructions", params={"cursor": "not-a-cursor"}, headers=key)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "cursor"

@@ -51,7 +51,7 @@ async def test_a_bank_user_signs_in_sees_and_answers_only_their_institutions_ins
     )
     theirs = await issue(c, op, case, kind="query", institution_id=other, account=f.account("O"))
     listed = (await c.get("/v1/institution/instructions", headers=staff)).json()
-    assert [r["message"]["instruction_id"] for r in listed] == [mine["id"]]
+    assert [r["message"]["instruction_id"] for r in listed["items"]] == [mine["id"]]
     assert (await c.get(f"/v1/institution/instructions/{theirs['id']}", headers=staff)).status_code == 404
     assert (await c.get("/v1/cases", headers=staff)).status_code == 401  # not an officer
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts import repository, service
 from services.coordination.alerts.schemas import AlertDetail, AlertPage, AlertRead, Status, StatusChange
 from services.coordination.deps import Deps
+from services.kit import pages
 from services.kit.auth import Officer, require_role
 from services.kit.errors import NotFound
 
@@ -37,10 +38,10 @@ def router(deps: Deps) -> APIRouter:
     ) -> AlertPage:
         require_role(who, "operator", "supervisor", "auditor")
         where = repository.AlertFilter(status, typology, min_score, max_score, since, until, incident_id)
-        after = service.decode_cursor(cursor) if cursor else None
+        after = pages.after(cursor) if cursor else None
         rows = await repository.list_page(session, where=where, limit=limit + 1, after=after)
         page = rows[:limit]
-        next_cursor = service.encode_cursor(page[-1]) if len(rows) > limit else None
+        next_cursor = pages.cursor_of(page[-1].received_at, page[-1].id) if len(rows) > limit else None
         return AlertPage(items=[AlertRead.model_validate(r) for r in page], next_cursor=next_cursor)
 
     @api.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its status history")

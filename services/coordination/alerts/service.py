@@ -3,7 +3,6 @@ the triage state machine (each move audited)."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from services.coordination.alerts.models import AlertRow, AlertStatusChange
 from services.kit import outages
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
-from services.kit.errors import Conflict, InvalidInput, NotFound
+from services.kit.errors import Conflict, NotFound
 from services.kit.logging import log_fields
 from streams.schemas.alerts import Alert
 
@@ -203,19 +202,3 @@ async def change_status(
         after={"status": to, "note": note},
     )
     return alert
-
-
-def encode_cursor(row: AlertRow) -> str:
-    return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        stamp, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        at = datetime.fromisoformat(stamp)
-        at.astimezone(UTC)  # a hand-made one past year 9999 in UTC cannot be sent to the database
-        return at, uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
-        raise InvalidInput(
-            "malformed cursor", details=[{"field": "cursor", "reason": "not from a previous page"}]
-        ) from exc

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.deps import Deps
 from services.coordination.instructions import answers, repository, service
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.schemas import InstitutionView, ResponseCreate
+from services.coordination.instructions.schemas import InstitutionPage, InstitutionView, ResponseCreate
 from services.coordination.instructions.states import STATUSES
 from services.institutions.credentials import Caller
+from services.kit import pages
 from services.kit.errors import Forbidden, InvalidInput, NotFound
 from streams.schemas.instructions import Response
 
@@ -30,21 +31,29 @@ def router(deps: Deps) -> APIRouter:
         if caller.kind not in ("bank", "payment"):
             raise Forbidden("only banks and payment providers receive instructions")
 
-    @api.get("", response_model=list[InstitutionView], summary="Instructions addressed to the caller")
+    @api.get("", response_model=InstitutionPage, summary="Instructions addressed to the caller, newest first")
     async def mine(
         session: Session,
         caller: Inst,
         status: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> list[InstitutionView]:
+        cursor: str | None = None,
+    ) -> InstitutionPage:
         financial(caller)
         if status is not None and status not in STATUSES:
             problem = f"status is one of {', '.join(STATUSES)}"
             raise InvalidInput(problem, details=[{"field": "status", "reason": problem}])
         rows = await repository.search(
-            session, institution_id=caller.institution_id, status=status, hide_unissued=True, limit=limit
+            session,
+            institution_id=caller.institution_id,
+            status=status,
+            hide_unissued=True,
+            limit=limit + 1,
+            after=pages.after(cursor) if cursor else None,
         )
-        return [_view(r) for r in rows]
+        page = rows[:limit]
+        next_cursor = pages.cursor_of(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+        return InstitutionPage(items=[_view(r) for r in page], next_cursor=next_cursor)
 
     @api.get(
         "/{instruction_id}", response_model=InstitutionView, summary="One instruction addressed to the caller"

@@ -134,8 +134,15 @@ async def search(
     kind: str | None = None,
     holding: bool | None = None,
     expires_before: datetime | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Instruction]:
+    """Newest first; `after`: the rows after a page's last (its creation time and id, services.kit.pages)."""
     stmt = select(Instruction)
+    if after is not None:
+        stmt = stmt.where(
+            (Instruction.created_at < after[0])
+            | ((Instruction.created_at == after[0]) & (Instruction.id < after[1]))
+        )
     if kind is not None:
         stmt = stmt.where(Instruction.kind == kind)
     if holding is True:
@@ -155,7 +162,7 @@ async def search(
         stmt = stmt.where(Instruction.overdue.is_not(None), Instruction.status.in_(PENDING_ANSWER))
     if before is not None:
         stmt = stmt.where(Instruction.created_at < before)
-    stmt = stmt.order_by(Instruction.created_at.desc()).limit(limit)
+    stmt = stmt.order_by(Instruction.created_at.desc(), Instruction.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 

@@ -118,3 +118,8 @@ class InstitutionView(BaseModel):
 
     status: str
     message: InstructionMessage
+
+
+class InstitutionPage(BaseModel):
+    items: list[InstitutionView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
