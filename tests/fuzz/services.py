@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +34,25 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
-    """Start every HTTP service; stop them all on leaving (and if one does not come up)."""
+def services(
+    infra: Infra, log_dir: Path, env: Mapping[str, str] | None = None, names: tuple[str, ...] = SERVICES
+) -> Iterator[Running]:
+    """Start the HTTP services `names` (all of them by default) with settings `env` besides the session's;
+    stop them all on leaving (and if one does not come up)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     logs: dict[str, Path] = {}
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in names}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     # The console is a client of the coordination and notifier APIs.
-    console = {
-        "STOPLINE_CONSOLE_COORDINATION_URL": urls["coordination"],
-        "STOPLINE_CONSOLE_NOTIFIER_URL": urls["notifier"],
-    }
+    console = (
+        {
+            "STOPLINE_CONSOLE_COORDINATION_URL": urls["coordination"],
+            "STOPLINE_CONSOLE_NOTIFIER_URL": urls["notifier"],
+        }
+        if "console" in names
+        else {}
+    )
     try:
         for name, port in ports.items():
             logs[name] = log_dir / f"{name}.log"
@@ -55,7 +62,7 @@ def services(infra: Infra, log_dir: Path, **env: str) -> Iterator[Running]:
                 "STOPLINE_TOPIC_PREFIX": infra.prefix,
                 f"STOPLINE_{name.upper()}_PORT": str(port),
                 **console,
-                **env,
+                **(env or {}),
             }
             with logs[name].open("wb") as out:
                 procs.append(

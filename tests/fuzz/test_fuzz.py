@@ -75,7 +75,7 @@ def running(infra: Infra, pg_log_at: int) -> Iterator[Running]:  # noqa: ARG001 
         for name in ("CREDENTIAL_PER_S", "AUTH_FAILURES_PER_MIN", "CITIZEN_PER_MIN", "RECEIPTS_PER_S")
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    with services(infra, OUT / "logs", **unlimited) as up:
+    with services(infra, OUT / "logs", unlimited) as up:
         yield up
 
 
