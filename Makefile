@@ -38,6 +38,7 @@ run: setup
 # their packages. promtool is taken out of Debian's prometheus package (seconds). Only the binary is
 # taken: installing the package would add a system user and have its postinst start a Prometheus
 # daemon on :9090 wherever no policy-rc.d forbids it.
+# Its go.mod asks for Go 1.26.0, which docs/operations.md names as needed: change both together.
 HELM_VERSION := v3.22.0
 TOOLS := .local/tools/bin
 HELM_BUILT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/stopline/helm-$(HELM_VERSION)

@@ -58,6 +58,28 @@ def test_the_readme_stays_a_short_introduction():
     assert "<!-- settings:start -->" not in readme
 
 
+def test_the_needs_of_make_test_are_those_of_the_makefile():
+    """What `make test` builds and installs before it runs (the Makefile's pins) is what a newcomer is told
+    to have: a missing Go, or one older than helm's, stops it at its first step."""
+    makefile = (ROOT / "Makefile").read_text()
+    helm = re.search(r"^HELM_VERSION := (\S+)$", makefile, re.M)
+    go = re.search(r"go\.mod asks for Go (\d+\.\d+)", makefile)
+    browser = re.search(r"^BROWSER_PACKAGES := (.+)$", makefile, re.M)
+    assert helm and go and browser, "the Makefile lost a pin this test reads"
+    running = (
+        (ROOT / "docs" / "operations.md").read_text().split("## Running it locally")[1].split("\n## ")[0]
+    )
+    for needed in (
+        f"helm {helm[1]}",
+        f"Go {go[1]}",
+        "`prometheus`",
+        "curl",
+        *map("`{}`".format, browser[1].split()),
+    ):
+        assert needed in running, needed
+    assert f"Go {go[1]}" in (ROOT / "README.md").read_text()
+
+
 def _posting_example(page: Path) -> tuple[str, str]:
     """The page's shell example that posts a batch, and the answer it shows (its `# {...}` line)."""
     [block] = [b for b in re.findall(r"```sh\n(.*?)```", page.read_text(), re.S) if EXAMPLE_URL in b]
