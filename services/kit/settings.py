@@ -109,8 +109,8 @@ class CommonSettings(Settings):
     event_max_ahead_s: float = Field(
         300.0,
         gt=0,
-        description="an event dated further ahead of the clock is refused (ingest: 422; scorer: dead letter);"
-        " so is an institution's answer, or one dated further before its instruction was issued",
+        description="an event dated further ahead of the clock is refused (posted: 422; produced to Kafka: a "
+        "dead letter); so is an institution's answer, or one dated further before its instruction was issued",
     )
     event_history_days: float = Field(
         7.0, gt=0, description="an event older than this is refused, at ingest and in the scorer"

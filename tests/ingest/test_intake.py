@@ -11,6 +11,7 @@ from services.ingest.claims import Claims
 from services.ingest.intake import GROUP, Intake
 from services.kit import outages
 from streams import keys, topics
+from streams.connection import KafkaConnection
 from streams.producer import Producer, Record
 from tests import factories as f
 from tests.conftest import Infra
@@ -26,6 +27,25 @@ def _record(infra: Infra, on: str, naming: str, event: dict) -> Record:
     return Record(
         topics.name(topics.intake_for(on), infra.prefix), orjson.dumps(envelope), keys.person_key(phone)
     )
+
+
+async def _handled(infra: Infra, kafka: KafkaConnection, on: str, records: list[Record]) -> list[dict]:
+    """Produce the records to `on`'s intake topic as `kafka`, wait until ingest has committed them all, and
+    return the headers of the dead letters of that topic."""
+    producer = Producer(kafka, client_id="test-intake")
+    await producer.start()
+    try:
+        await producer.send_all(records)
+    finally:
+        await producer.stop()
+    intake = topics.name(topics.intake_for(on), infra.prefix)
+
+    async def all_read() -> bool:
+        return await committed(infra.kafka, f"{infra.prefix}{GROUP}", intake) == len(records)
+
+    await eventually(all_read, timeout_s=30)
+    dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
+    return [dict(r.headers) for r in dead if dict(r.headers)["source.topic"] == intake.encode()]
 
 
 async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, ingest, sessions):
@@ -57,28 +77,14 @@ async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, 
         _record(infra, bank, bank, good),  # a repeat
         _record(infra, bank, bank, posted),  # posted over HTTP before
     ]
-    producer = Producer(kafka, client_id="test-intake")
-    await producer.start()
-    try:
-        await producer.send_all(records)
-    finally:
-        await producer.stop()
-    intake = topics.name(topics.intake_for(bank), infra.prefix)
-
-    async def all_read() -> bool:
-        return await committed(infra.kafka, f"{infra.prefix}{GROUP}", intake) == len(records)
-
-    await eventually(all_read, timeout_s=30)
+    letters = await _handled(infra, kafka, bank, records)
     events = await read_topic(infra.kafka, topics.name(topics.EVENTS_BANK, infra.prefix))
     mine = [orjson.loads(r.value) for r in events if r.key == keys.person_key(person)]
     assert sorted((e["event"]["event_id"], e["institution"]) for e in mine) == sorted(
         [(good["event_id"], bank), (posted["event_id"], bank)]
     )
     assert all(e["received_at"] for e in mine)  # stamped by ingest
-    dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
-    assert reasons == sorted(
-        dict(r.headers)["reason"].decode() for r in dead if dict(r.headers)["source.topic"] == intake.encode()
-    )
+    assert sorted(h["reason"].decode() for h in letters) == reasons
     # Each refused record counted once (the offsets committed above: counted before).
     assert [a - b for a, b in zip(await refusals(), before, strict=True)] == [1, 1, 1]
 
