@@ -3,6 +3,7 @@ the code declares, no page carries a path of the machine it was written on, and 
 batch gets, run as printed, the answer it shows."""
 
 import asyncio
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -56,6 +57,22 @@ def test_the_readme_stays_a_short_introduction():
     assert "make run" in readme and "make test" in readme
     assert len(readme.splitlines()) <= 120
     assert "<!-- settings:start -->" not in readme
+
+
+def test_every_command_a_page_gives_runs():
+    """`python -m X` names a module that runs (a package needs its `__main__`), and the setup job's command
+    carries the option it cannot run without."""
+    for page in PAGES:
+        text = page.read_text()
+        for module in set(re.findall(r"python -m ([\w.]+)", text)):
+            spec = importlib.util.find_spec(module)
+            assert spec is not None, f"{page.name}: no module {module}"
+            if spec.submodule_search_locations is not None:
+                assert importlib.util.find_spec(f"{module}.__main__"), (
+                    f"{page.name}: {module} has no __main__"
+                )
+        for command in re.findall(r"python -m streams\.acls services[^`\n]*", text):
+            assert "--password-dir" in command, f"{page.name}: {command}"
 
 
 def test_the_needs_of_make_test_are_those_of_the_makefile():
