@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy import settings_table
+from streams import topics
 from tests import factories as f
 from tests.fuzz.services import services
 
@@ -73,6 +74,30 @@ def test_every_command_a_page_gives_runs():
                 )
         for command in re.findall(r"python -m streams\.acls services[^`\n]*", text):
             assert "--password-dir" in command, f"{page.name}: {command}"
+
+
+def _is_topic(name: str) -> bool:
+    """`name` is a topic of streams/topics.py, or a family's (`intake.<id>`, `instructions.bank-a`)."""
+    families = {t.name.rstrip(".") for t in topics.institution_topics("")}
+    head, _, tail = name.rpartition(".")
+    if tail.startswith("<") and tail.endswith(">"):  # any of a family, or of the event topics
+        return head in families or any(t.name.startswith(f"{head}.") for t in topics.ALL)
+    return name in {t.name for t in topics.ALL} or (
+        head in families and re.fullmatch(topics.INSTITUTION_ID, tail) is not None
+    )
+
+
+def test_every_topic_a_page_names_exists():
+    """A name in backticks that is called a topic, or that starts as a dotted topic's name does (`events.`,
+    `scorer.`, `intake.`, ...), is one that streams/topics.py makes."""
+    heads = {t.name.split(".")[0] for t in (*topics.ALL, *topics.institution_topics("x")) if "." in t.name}
+    called = r"topic `([^`]+)`|`([^`]+)` topic\b"
+    for page in PAGES:
+        text = page.read_text()
+        named = {a or b for a, b in re.findall(called, text)}
+        dotted = {n for n in re.findall(r"`([\w.<> -]+)`", text) if "." in n and n.split(".")[0] in heads}
+        for name in named | {n for n in dotted if not re.search(r"\.(py|md|json|ya?ml)$", n)}:
+            assert _is_topic(name), f"{page.name} names a topic `{name}`"
 
 
 def test_the_needs_of_make_test_are_those_of_the_makefile():
