@@ -13,7 +13,7 @@ from services.ingest import metrics, service
 from services.ingest.claims import Claims
 from services.ingest.intake import Intake
 from services.ingest.purge import LedgerPurge
-from services.ingest.settings import IngestSettings
+from services.ingest.settings import IngestSettings, check_dedup_covers_history
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.kit.db import make_engine, make_sessionmaker, ping
@@ -33,6 +33,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     common = common or CommonSettings()
     settings = settings or IngestSettings()
     common.check_production_secrets()
+    check_dedup_covers_history(common, settings)
     engine = make_engine(common.database_url)
     sessions = make_sessionmaker(engine)
     kafka = connection(common, acls.INGEST)
