@@ -60,8 +60,8 @@ class ConsoleSettings(Settings):
             raise ValueError("STOPLINE_CONSOLE_DEV_SIGN_IN must be false in production")
         if not self.oidc_issuer or not self.oidc_client_secret:
             raise ValueError(
-                "STOPLINE_CONSOLE_OIDC_ISSUER and _OIDC_CLIENT_SECRET must be set in production: "
-                "officers sign in through the OIDC provider"
+                "STOPLINE_CONSOLE_OIDC_ISSUER and STOPLINE_CONSOLE_OIDC_CLIENT_SECRET must be set in "
+                "production: officers sign in through the OIDC provider"
             )
         if not self.secure_cookies:
             raise ValueError("STOPLINE_CONSOLE_SECURE_COOKIES must be true in production")

@@ -4,6 +4,7 @@ refuses to start, and production refuses every service's development secrets."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from deploy.local.common import REPO_ROOT
 from services.blocklist.app import build as build_blocklist
 from services.console.app import build as build_console
 from services.console.settings import ConsoleSettings
@@ -200,3 +202,47 @@ def test_an_institution_is_not_given_the_public_development_password_in_producti
     )
     assert done.returncode == 2
     assert "in production an institution's password comes from --password-file" in done.stderr
+
+
+# What a production start is given for each variable it asks for (any other: a secret of the site's own).
+PRODUCTION_VALUES = {
+    "STOPLINE_SECRETS_KEY": "c2VhbGluZy1rZXktb2YtdGhpcy1kZXBsb3ltZW50ISE=",  # 32 bytes, base64
+    "STOPLINE_NOTIFIER_PAYLOAD_KEY": "c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE=",
+    "STOPLINE_CONSOLE_SESSION_KEY": "c2VjcmV0LWtleS1vZi10aGlzLWRlcGxveW1lbnQtMDE=",
+    "STOPLINE_JWT_JWKS_URL": "https://sso.example.org/realms/police/certs",
+    "STOPLINE_JWT_PUBLIC_KEY": "",  # the other way, JWKS_URL, is taken
+    "STOPLINE_NOTIFIER_SMS_URL": "https://sms.example.org/send",
+    "STOPLINE_NOTIFIER_PUSH_URL": "",
+    "STOPLINE_CONSOLE_OIDC_ISSUER": "https://sso.example.org/realms/police",
+    "STOPLINE_CONSOLE_DEV_SIGN_IN": "false",
+    "STOPLINE_CONSOLE_SECURE_COOKIES": "true",
+}
+STARTS: dict[str, Any] = {
+    "ingest": lambda: build_ingest(CommonSettings()),
+    "scorer": lambda: CommonSettings().check_production_secrets(),  # all the scorer's start checks
+    "coordination": lambda: build_coordination(CommonSettings()),
+    "notifier": lambda: build_notifier(CommonSettings(), NotifierSettings()),
+    "blocklist": lambda: build_blocklist(CommonSettings()),
+    "console": lambda: build_console(CommonSettings(), ConsoleSettings()),
+}
+
+
+@pytest.mark.parametrize("service", STARTS)
+def test_every_variable_production_asks_for_is_in_security_md(service: str, monkeypatch: pytest.MonkeyPatch):
+    """Started in production with nothing set, each service names what it lacks; given that, it starts (or
+    names more). Every name it gave is in security.md's list, which an operator sets up a site from."""
+    monkeypatch.setenv("STOPLINE_ENVIRONMENT", "production")
+    asked: set[str] = set()
+    while True:
+        try:
+            STARTS[service]()
+            break
+        except ValueError as refused:
+            names = set(re.findall(r"STOPLINE_[A-Z_]+", str(refused))) - asked
+            assert names, f"{service} refuses again: {refused}"
+            asked |= names
+            for name in names:
+                monkeypatch.setenv(name, PRODUCTION_VALUES.get(name, SECRET))
+    page = (REPO_ROOT / "docs" / "security.md").read_text()
+    production = page.split("## Production mode")[1].split("\n## ")[0]
+    assert sorted(n for n in asked if f"`{n}`" not in production) == []
