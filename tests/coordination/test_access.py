@@ -100,8 +100,8 @@ async def test_institution_routes_check_the_addressee(coord, sessions):
         assert (await c.request(method, path, json=body, headers=telecom_key)).status_code == 403
     assert (await c.get(routes[1][1], headers=other_key)).status_code == 404
     assert (await c.post(routes[2][1], json=answer, headers=other_key)).status_code == 404
-    mine = (await c.get(routes[0][1], headers=key)).json()
-    theirs = (await c.get(routes[0][1], headers=other_key)).json()
+    mine = (await c.get(routes[0][1], headers=key)).json()["items"]
+    theirs = (await c.get(routes[0][1], headers=other_key)).json()["items"]
     assert [m["message"]["instruction_id"] for m in mine] == [query["id"]] and theirs == []
     assert (await c.post(routes[2][1], json=answer, headers=key)).status_code == 200
 
