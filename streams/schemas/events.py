@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     TypeAdapter,
     WithJsonSchema,
 )
@@ -84,6 +85,17 @@ EventTime = Annotated[
     ),
 ]
 
+
+def _integer(value: Any) -> Any:
+    # The published schemas say integer: pydantic's lax int would also take true, 2.0 and " 42 " (as StrictInt
+    # refuses them; a Literal takes no `strict`, hence this).
+    if type(value) is not int:
+        raise ValueError("an integer (a JSON number without a fraction or exponent)")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_integer)]
+
 SOURCES = ("telecom", "bank", "payment")
 
 
@@ -93,7 +105,7 @@ class EventBase(BaseModel):
     type: str
     event_id: EventId = Field(description="unique per institution; the de-duplication key")
     occurred_at: EventTime
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
 
     @property
     def source(self) -> str:
@@ -111,7 +123,7 @@ class Call(EventBase):
     type: Literal["telecom.call"]
     caller: Phone
     callee: Phone
-    duration_s: int = Field(ge=0, le=86_400)
+    duration_s: StrictInt = Field(ge=0, le=86_400)
     caller_reported: StrictBool = Field(False, description="the operator's own fraud reports name the caller")
 
     @property

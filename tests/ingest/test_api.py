@@ -120,6 +120,31 @@ async def test_each_malformed_field_is_named(ingest, sessions, mutate, field):
     assert [d["field"] for d in response.json()["error"]["details"]] == [field]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("duration_s", b"true"),
+        ("duration_s", b'"1_000"'),
+        ("duration_s", b'"  42 "'),
+        ("duration_s", b"2.0"),
+        ("duration_s", b"1e3"),
+        ("schema_version", b"true"),
+        ("schema_version", b"1.0"),
+    ],
+)
+async def test_integer_fields_take_only_json_integers(ingest, sessions, field, value):
+    """As the published schema says: no boolean, string, or number with a fraction or exponent is one."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    assert (await ingest.get("/v1/schemas/telecom.call")).json()["properties"][field]["type"] == "integer"
+    event = {**f.call(f.phone(), start=f.minutes_ago(5), minutes=1), field: "?"}
+    placeholder = f'"{field}":"?"'.encode()
+    body = orjson.dumps({"events": [event]}).replace(placeholder, f'"{field}":'.encode() + value)
+    response = await ingest.post("/v1/events", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+    assert await _ledger_count(sessions, telecom) == 0
+
+
 async def test_body_that_is_not_a_batch_is_refused(ingest, sessions):
     _, headers = await f.institution(sessions, "bank")
     for body in (b"{not json", b'{"events": {}}', b'{"events": []}', b"[]"):
