@@ -60,6 +60,8 @@ def validate_events(
                 loc = [str(p) for p in err["loc"]]
                 if isinstance(item, dict) and loc and loc[0] == item.get("type"):
                     loc = loc[1:]
+                if err["type"] in ("union_tag_not_found", "union_tag_invalid"):  # no or no known `type`
+                    loc = ["type"]
                 problems.append(
                     {
                         "index": index,

@@ -106,7 +106,9 @@ async def test_malformed_event_rejects_whole_batch_naming_event_field_and_reason
         (lambda e: e.update(payer_phone="13800000000"), "payer_phone"),  # not E.164
         (lambda e: e.update(amount="1.234"), "amount"),
         (lambda e: e.update(surprise=1), "surprise"),
-        (lambda e: e.update(type="bank.unknown"), "event"),
+        (lambda e: e.update(type="bank.unknown"), "type"),
+        (lambda e: e.pop("type"), "type"),
+        (lambda e: e.update(type=None), "type"),
     ],
 )
 async def test_each_malformed_field_is_named(ingest, sessions, mutate, field):
