@@ -98,7 +98,8 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     )
     async def post_events(request: Request, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
         """Body: `{"events": [...]}`, each event one of the schemas under /v1/schemas. Answers only after
-        Kafka has acknowledged every new event. Events already accepted before are listed as duplicates."""
+        Kafka has acknowledged every new event. Events already accepted before are listed as duplicates; an
+        event id accepted before for other content refuses the batch (409)."""
         raw: list[Any] = []
         try:
             raw = service.parse_batch(await request.body(), max_events=settings.max_batch_events)
@@ -109,6 +110,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             raise
         service.check_kinds(who, events)
         result = await claims.accept(caller=who, events=events, answer_within_s=settings.answer_timeout_s)
+        service.refuse_conflicts(who, events, result.conflicts)
         return {"accepted": result.accepted, "duplicates": result.duplicates}
 
     @app.get("/v1/schemas", tags=["schemas"], summary="Names of the event schemas")

@@ -1,7 +1,9 @@
 """Accepting each event once: the ledger's key (institution, event id) drops a repeated post, and a claim
 on it is taken before the event is produced and settled by what Kafka says, never by a guess. That
 makes the acceptance happen once by a key, not the delivery: downstream, the scorer still drops a
-repeated record by its event id.
+repeated record by its event id. The ledger also keeps a digest of each event's content: an id accepted
+before for other content is a conflict, not a repeat (its new content would otherwise be dropped unseen),
+and a batch with one is not claimed at all.
 
 A batch's new ids are claimed, in doubt for a lease (`pending_until`), and committed before anything is
 produced; a retry of the same events, on this instance or another, finds them claimed and waits for the
@@ -16,11 +18,13 @@ claimed them is gone (the lease ran out while the database answered), the topic 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -60,6 +64,7 @@ class ReadBackFailed(Exception):
 class BatchResult:
     accepted: int
     duplicates: list[str]
+    conflicts: list[str]  # ids accepted before for other content: if any, nothing of the batch was accepted
 
 
 @dataclass(frozen=True)
@@ -93,24 +98,29 @@ class Claims:
     ) -> BatchResult:
         """Claim, produce and settle; within `answer_within_s` (None: however long it takes). Raises
         InDoubt when the outcome is not known by then (it is followed up), Unavailable when nothing was
-        handed to Kafka (nothing was accepted)."""
+        handed to Kafka (nothing was accepted). With conflicts, nothing is claimed nor counted: the caller
+        refuses them (and the batch, or only them)."""
         deadline = None if answer_within_s is None else asyncio.get_running_loop().time() + answer_within_s
         ids = [e.event_id for e in events]
-        claim, duplicates = await self._claim(caller, events, deadline)
+        claim, duplicates, conflicts = await self._claim(caller, events, deadline)
+        if conflicts:
+            return BatchResult(accepted=0, duplicates=[], conflicts=conflicts)
         if claim.records:
             await self._deliver(claim, deadline)
         metrics.INGESTED.labels(caller.kind).inc(len(claim.records))
         if duplicates:
             metrics.REJECTED.labels(caller.kind, "duplicate").inc(len(duplicates))
         assert len(claim.records) + len(duplicates) == len(ids)
-        return BatchResult(accepted=len(claim.records), duplicates=duplicates)
+        return BatchResult(accepted=len(claim.records), duplicates=duplicates, conflicts=[])
 
     async def _claim(
         self, caller: Caller, events: Sequence[EventBase], deadline: float | None
-    ) -> tuple[_Claim, list[str]]:
+    ) -> tuple[_Claim, list[str], list[str]]:
         """Claim the new ids; wait while some of the others are in doubt elsewhere (a concurrent or
-        earlier attempt of the same events), up to the deadline."""
+        earlier attempt of the same events), up to the deadline. (claim, duplicates, conflicts): with
+        conflicts, nothing is claimed."""
         ids = [e.event_id for e in events]
+        digests = {e.event_id: _content_digest(e) for e in events}
         pause = 0.005
         while True:
             received_at = datetime.now(UTC)
@@ -118,7 +128,7 @@ class Claims:
                 fresh = await repository.claim_new(
                     session,
                     institution_id=caller.institution_id,
-                    event_ids=ids,
+                    digests=digests,
                     received_at=received_at,
                     pending_until=received_at + timedelta(seconds=LEASE_S),
                 )
@@ -128,7 +138,13 @@ class Claims:
                 accepted = await repository.accepted_among(
                     session, institution_id=caller.institution_id, event_ids=others
                 )
-                doubtful = set(others) - accepted
+                # An accepted id whose digest differs is a conflict whatever becomes of the others (one kept
+                # without a digest, from before they were kept, is compared by id only).
+                conflicts = [i for i in others if accepted.get(i) not in (None, digests[i])]
+                if conflicts:
+                    await session.rollback()  # all or nothing: none claimed when some are refused
+                    return _Claim(caller, "", received_at, {}), [], conflicts
+                doubtful = set(others) - accepted.keys()
                 if not doubtful:
                     break
                 await session.rollback()  # all or nothing: none claimed while some are in doubt
@@ -149,7 +165,7 @@ class Claims:
             if e.event_id in fresh
         }
         duplicates = [i for i in ids if i not in fresh]
-        return _Claim(caller, topic, received_at, records), duplicates
+        return _Claim(caller, topic, received_at, records), duplicates, []
 
     async def _deliver(self, claim: _Claim, deadline: float | None) -> None:
         try:
@@ -352,3 +368,19 @@ def _envelope_json(institution: str, received_at: str, event: EventBase) -> byte
     return orjson.dumps(
         {"institution": institution, "received_at": received_at, "event": event.model_dump(mode="json")}
     )
+
+
+def _content_digest(event: EventBase) -> bytes:
+    """What makes a repeat of an event id the same event: the sha-256 of the validated event as canonical
+    JSON (sorted keys, no spacing, defaults filled in), amounts to two places and times in UTC, so that a
+    retry differing only in how it is written ("10" or "10.00", +08:00 or Z, key order) is the same."""
+    fields = {name: _canonical(value) for name, value in event.model_dump().items()}
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return value

@@ -3,8 +3,10 @@ principal may write there, see streams.acls): checked as a posted event is, de-d
 ledger, and forwarded to the event topic of the institution's kind, so the scorer reads only what ingest
 has checked. The sender is the topic's institution, never the envelope's: an envelope naming another
 institution, an event of a kind the institution may not send, or an invalid event goes to the
-dead-letter topic with its reason. Offsets are committed once the forwarded events are acknowledged
-and their ledger rows committed; a batch read again finds its events in the ledger and sends nothing.
+dead-letter topic with its reason, as does an event whose id was accepted before for other content (an
+earlier record of the same batch included: its records are claimed in order). Offsets are committed once
+the forwarded events are acknowledged and their ledger rows committed; a batch read again finds its events
+in the ledger and sends nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest import metrics, service
@@ -68,7 +71,7 @@ class Intake:
 
     async def handle(self, batch: Batch) -> Landing:
         refused: list[Record] = []
-        accepted: dict[str, dict[str, EventBase]] = {}  # sender → event id → event (first of repeats)
+        accepted: dict[str, dict[str, list[tuple[EventBase, ConsumerRecord]]]] = {}  # sender → id → in order
         for tp, records in batch.items():
             sender = topics.institution_of(tp.topic, FAMILY, self.prefix) or ""
             kind = await self._kind(sender)
@@ -80,14 +83,29 @@ class Intake:
                         dead_letter_record(record, reason=reason, detail=detail, prefix=self.prefix)
                     )
                     continue
-                accepted.setdefault(sender, {}).setdefault(event.event_id, event)
-        for sender, events in accepted.items():
+                accepted.setdefault(sender, {}).setdefault(event.event_id, []).append((event, record))
+        for sender, by_id in accepted.items():
             # Waits as long as Kafka takes: the offsets are committed only once the events are accepted.
             caller = Caller(institution_id=sender, kind=self._kinds[sender])
-            await self.claims.accept(caller=caller, events=list(events.values()), answer_within_s=None)
+            while by_id:  # a round per repeat of an id, so the ledger judges each (a repeat or a conflict)
+                heads = {event_id: records.pop(0) for event_id, records in by_id.items()}
+                result = await self.claims.accept(
+                    caller=caller, events=[e for e, _ in heads.values()], answer_within_s=None
+                )
+                for event_id, head in heads.items():
+                    if event_id in result.conflicts:  # refused alone: the others are claimed again
+                        refused.append(self._reused(head[1], caller.kind))
+                    elif result.conflicts:
+                        by_id[event_id].insert(0, head)
+                by_id = {event_id: records for event_id, records in by_id.items() if records}
         # Not waited for here: a wait that timed out would have the batch retried and its letters sent again.
         # The runner commits once Kafka has them (and stops if the producer gives them up).
         return await self.producer.enqueue(refused) if refused else None
+
+    def _reused(self, record: ConsumerRecord, kind: str) -> Record:
+        """The dead letter of an event whose id was accepted before for other content (the API's 409)."""
+        metrics.REJECTED.labels(kind, "conflict").inc()
+        return dead_letter_record(record, reason="conflict", detail=service.REUSED_ID, prefix=self.prefix)
 
     def _check(self, value: bytes, sender: str, kind: str | None) -> tuple[EventBase | None, str, str]:
         """(the event, "", "") or (None, reason, detail)."""

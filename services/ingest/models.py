@@ -1,11 +1,12 @@
-"""The de-duplication ledger: every (institution, event id) ever accepted, within the retention, and the
-claims still in doubt (handed to Kafka, not yet acknowledged)."""
+"""The de-duplication ledger: every (institution, event id) ever accepted, within the retention, with a digest
+of the event's content (an id used again for other content is refused), and the claims still in doubt
+(handed to Kafka, not yet acknowledged)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, text
+from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kit.db import Base
@@ -25,4 +26,8 @@ class IngestedEvent(Base):
     pending_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True),
         comment="a claim in doubt until Kafka answers: the end of its lease; null once settled",
+    )
+    content_digest: Mapped[bytes | None] = mapped_column(
+        LargeBinary,
+        comment="sha-256 of the event's canonical content; null on older rows (compared by id only)",
     )

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from services.ingest import metrics
 from services.institutions.credentials import Caller
-from services.kit.errors import Forbidden, InvalidInput
+from services.kit.errors import Conflict, Forbidden, InvalidInput
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import EventBase, event_adapter
 
@@ -107,3 +107,20 @@ def check_kinds(caller: Caller, events: Sequence[EventBase]) -> None:
     if wrong:
         metrics.REJECTED.labels(caller.kind, "forbidden_kind").inc(len(events))
         raise Forbidden(f"{caller.institution_id} may send only {caller.kind} events", details=wrong)
+
+
+REUSED_ID = "this event_id was accepted before for other content; a corrected event takes a new event_id"
+
+
+def refuse_conflicts(caller: Caller, events: Sequence[EventBase], conflicts: Sequence[str]) -> None:
+    """The batch is refused when an id in it was accepted before for other content (nothing was claimed)."""
+    if not conflicts:
+        return
+    index = {e.event_id: i for i, e in enumerate(events)}
+    metrics.REJECTED.labels(caller.kind, "conflict").inc(len(events))
+    raise Conflict(
+        f"{len(conflicts)} event id(s) accepted before for other content; nothing was accepted",
+        details=[
+            {"index": index[i], "event_id": i, "field": "event_id", "reason": REUSED_ID} for i in conflicts
+        ],
+    )

@@ -4,6 +4,7 @@ with nothing written."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -65,6 +66,52 @@ async def test_repeated_batch_is_not_produced_twice(infra, ingest, sessions):
     assert again.status_code == 200
     assert again.json() == {"accepted": 0, "duplicates": [e["event_id"] for e in events]}
     assert len(await _on_topic(infra, "telecom", {e["event_id"] for e in events})) == 2
+
+
+async def test_an_event_id_reused_for_other_content_refuses_the_batch(infra, ingest, sessions):
+    """Not a repeat: the new content would be dropped unseen. 409 naming the event, nothing of the batch
+    written; the same content written another way stays a duplicate."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    person = f.phone()
+    first = {**f.call(person, start=f.minutes_ago(30), minutes=1), "duration_s": 60}
+    assert (await ingest.post("/v1/events", json={"events": [first]}, headers=headers)).status_code == 200
+    fresh = f.call(person, start=f.minutes_ago(20), minutes=2)
+    for changed in ({"duration_s": 3000}, {"duration_s": 9999, "caller_reported": True}):
+        response = await ingest.post(
+            "/v1/events", json={"events": [fresh, {**first, **changed}]}, headers=headers
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "conflict"
+        assert response.json()["error"]["details"] == [
+            {
+                "index": 1,
+                "event_id": first["event_id"],
+                "field": "event_id",
+                "reason": "this event_id was accepted before for other content; a corrected event takes a "
+                "new event_id",
+            }
+        ]
+    assert await _ledger_count(sessions, telecom) == 1  # not `fresh`
+    # Key order, spacing, the time zone and a default written out make no other event.
+    beijing = datetime.fromisoformat(first["occurred_at"]).astimezone(timezone(timedelta(hours=8)))
+    same = {"schema_version": 1, **dict(reversed(list(first.items()))), "occurred_at": beijing.isoformat()}
+    body = orjson.dumps({"events": [same]}, option=orjson.OPT_INDENT_2)
+    again = await ingest.post("/v1/events", content=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json() == {"accepted": 0, "duplicates": [first["event_id"]]}
+    records = await _on_topic(infra, "telecom", {first["event_id"], fresh["event_id"]})
+    assert [orjson.loads(r.value)["event"]["duration_s"] for r in records] == [60]
+
+
+async def test_an_id_kept_without_a_digest_is_compared_by_id_only(infra, ingest, sessions):
+    """Rows from before the ledger kept digests: a repeat of their id is a duplicate, as it was."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    event = f.call(f.phone(), start=f.minutes_ago(10), minutes=1)
+    async with sessions() as s, s.begin():
+        s.add(IngestedEvent(institution_id=telecom, event_id=event["event_id"], received_at=f.now()))
+    response = await ingest.post("/v1/events", json={"events": [{**event, "duration_s": 7}]}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 0, "duplicates": [event["event_id"]]}
 
 
 async def test_concurrent_identical_batches_are_accepted_once(infra, ingest, sessions):

@@ -304,7 +304,7 @@ async def test_a_late_read_back_settles_only_its_own_claim_not_a_retrys_newer_on
     await producer.start()
     a, c, sweeper = (Claims(sessions, producer, kafka, topic_prefix=infra.prefix) for _ in range(3))
     try:
-        claim_a, _ = await a._claim(caller, [event], None)
+        claim_a, _, _ = await a._claim(caller, [event], None)
         read, go_on = asyncio.Event(), asyncio.Event()
         real = settle.landed
 
@@ -325,7 +325,7 @@ async def test_a_late_read_back_settles_only_its_own_claim_not_a_retrys_newer_on
             assert row is not None
             row.pending_until = f.now() - timedelta(seconds=1)
         await sweeper.sweep_once()
-        claim_c, duplicates = await c._claim(caller, [event], None)
+        claim_c, duplicates, _ = await c._claim(caller, [event], None)
         assert list(claim_c.records) == [event.event_id] and not duplicates
         delivery = await producer.enqueue(list(claim_c.records.values()))
         go_on.set()

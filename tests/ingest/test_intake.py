@@ -89,6 +89,45 @@ async def test_events_on_the_intake_topic_are_checked_and_forwarded_once(infra, 
     assert [a - b for a, b in zip(await refusals(), before, strict=True)] == [1, 1, 1]
 
 
+async def test_an_event_id_reused_for_other_content_is_dead_lettered(infra, ingest, sessions):
+    """From Kafka as over HTTPS: an id accepted before for other content (by an earlier record of the same
+    batch, too) is refused with its reason instead of being dropped as a repeat; a true repeat is dropped
+    (after a refused one), and the rest forwarded."""
+    telecom, headers = await f.institution(sessions, "telecom")
+    kafka = await on_kafka(infra, telecom, "telecom")
+    person = f.phone()
+    posted = {**f.call(person, start=f.minutes_ago(30), minutes=1), "duration_s": 60}
+    assert (await ingest.post("/v1/events", json={"events": [posted]}, headers=headers)).status_code == 200
+    twice = f.call(person, start=f.minutes_ago(20), minutes=2)
+    fresh = f.call(person, start=f.minutes_ago(10), minutes=3)
+    records = [
+        _record(infra, telecom, telecom, {**posted, "duration_s": 3000}),  # accepted before as 60
+        _record(infra, telecom, telecom, posted),  # a true repeat
+        _record(infra, telecom, telecom, twice),
+        _record(infra, telecom, telecom, {**twice, "caller_reported": True}),  # the record before has it
+        _record(infra, telecom, telecom, fresh),
+    ]
+    await _handled(infra, kafka, telecom, records)
+    intake = topics.name(topics.intake_for(telecom), infra.prefix)
+    events = await read_topic(infra.kafka, topics.name(topics.EVENTS_TELECOM, infra.prefix))
+    mine = [orjson.loads(r.value)["event"] for r in events if r.key == keys.person_key(person)]
+    assert sorted((e["event_id"], e["duration_s"], e["caller_reported"]) for e in mine) == sorted(
+        [(posted["event_id"], 60, False), (twice["event_id"], 120, False), (fresh["event_id"], 180, False)]
+    )
+    dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
+    letters = [
+        (orjson.loads(r.value)["event"], dict(r.headers))
+        for r in dead
+        if dict(r.headers)["source.topic"] == intake.encode()
+    ]
+    assert sorted((e["event_id"], h["reason"].decode()) for e, h in letters) == sorted(
+        [(posted["event_id"], "conflict"), (twice["event_id"], "conflict")]
+    )
+    assert all(
+        h["detail"].decode().startswith("this event_id was accepted before for other") for _, h in letters
+    )
+
+
 async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(infra, sessions):
     """A refused record's dead letter is handed to Kafka and landed by the runner before it commits: a
     wait for it that ran out (Kafka slow) no longer has the whole batch retried and the letter sent again,
