@@ -133,3 +133,28 @@ async def _sql(url: str, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.fetch(sql)]
     finally:
         await conn.close()
+
+
+def test_the_transfer_ref_revision_names_the_source_account_of_the_transfers_recorded_before(
+    empty_database: str,
+) -> None:
+    url = empty_database
+    in_thread(lambda: command.upgrade(alembic_config(url), "0012_outbox_finished"))
+    case = "(select id from cases where case_number = 'CJ-flow')"
+    statements = [
+        _OLD_CASE.format(n="CJ-flow", status="open", closed_at="null"),
+        "insert into flow_accounts (case_id, institution_id, account, depth) values"
+        f" ({case}, 'bank-a', 'MULE1', 0), ({case}, 'bank-b', 'HOP1', 1)",
+        "insert into flow_transfers (case_id, ref, from_account_id, to_account_id, amount, at) values"
+        f" ({case}, 'report:0', null, (select min(id) from flow_accounts), 5000, now()),"
+        f" ({case}, 'bank-a:0001', (select min(id) from flow_accounts), (select max(id) from flow_accounts),"
+        " 4000, now())",
+    ]
+    for sql in statements:
+        asyncio.run(_sql(url, sql))
+    refs = "select ref from flow_transfers order by id"
+
+    upgrade(url)
+    assert asyncio.run(_sql(url, refs)) == [("report:0",), ("bank-a:MULE1:0001",)]
+    in_thread(lambda: command.downgrade(alembic_config(url), "0012_outbox_finished"))
+    assert asyncio.run(_sql(url, refs)) == [("report:0",), ("bank-a:0001",)]

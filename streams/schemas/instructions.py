@@ -20,7 +20,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from streams.schemas.events import Account, Amount, InstitutionId
 
@@ -91,7 +100,7 @@ class Holder(BaseModel):
 class OutgoingTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transfer_id: str = Field(min_length=1, max_length=64)
+    transfer_id: str = Field(min_length=1, max_length=64, description="unique among the answer's transfers")
     to_institution: InstitutionId
     to_account: Account
     amount: Amount
@@ -104,6 +113,25 @@ class QueryResult(BaseModel):
     holder: Holder
     balance: Held
     transfers: list[OutgoingTransfer] = Field(default_factory=list, max_length=10_000)
+
+    @field_validator("transfers")
+    @classmethod
+    def _one_transfer_per_id(cls, transfers: list[OutgoingTransfer]) -> list[OutgoingTransfer]:
+        """A transfer id names one transfer out of the queried account: two of the same id would be
+        recorded as one (the tree keeps a transfer once, by its id), the other's money lost from the case.
+        Refused, each repeat named where it is (`transfers.<n>.transfer_id`)."""
+        first: dict[str, int] = {}
+        repeats: list[InitErrorDetails] = []
+        for n, t in enumerate(transfers):
+            seen = first.setdefault(t.transfer_id, n)
+            if seen != n:
+                problem = PydanticCustomError(
+                    "transfer_id_repeated", "transfer id repeated: transfer {first} has it", {"first": seen}
+                )
+                repeats.append({"type": problem, "loc": (n, "transfer_id"), "input": t.transfer_id})
+        if repeats:
+            raise ValidationError.from_exception_data(cls.__name__, repeats)
+        return transfers
 
 
 class Response(BaseModel):

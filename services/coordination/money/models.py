@@ -37,7 +37,8 @@ class FlowTransfer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
-    ref: Mapped[str] = mapped_column(String(120), comment="institution:transfer id, or report:n")
+    # 140: an institution id (40), an account (34) and a transfer id (64), and their two colons.
+    ref: Mapped[str] = mapped_column(String(140), comment="institution:account:transfer id, or report:n")
     from_account_id: Mapped[int | None] = mapped_column(ForeignKey("flow_accounts.id"))
     to_account_id: Mapped[int] = mapped_column(ForeignKey("flow_accounts.id"))
     amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))

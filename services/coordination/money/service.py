@@ -23,6 +23,13 @@ from streams.schemas.instructions import QueryResult
 ZERO = Decimal("0.00")
 
 
+def transfer_ref(institution_id: str, account: str, transfer_id: str) -> str:
+    """A transfer out of a queried account, named once in its case: a bank's transfer ids need not be
+    unique across its accounts, so the account is part of the name. (A report's are `report:<n>`: one
+    colon, where these have two at least.)"""
+    return f"{institution_id}:{account}:{transfer_id}"
+
+
 async def seed_from_report(
     session: AsyncSession, *, case: Case, destinations: Sequence[tuple[str, str, Decimal, datetime]]
 ) -> None:
@@ -66,7 +73,7 @@ async def record_query_answer(
         transfer_id = await repository.add_transfer(
             session,
             case_id=instruction.case_id,
-            ref=f"{instruction.institution_id}:{t.transfer_id}",
+            ref=transfer_ref(instruction.institution_id, instruction.account, t.transfer_id),
             from_id=source.id,
             to_id=child.id,
             amount=t.amount,

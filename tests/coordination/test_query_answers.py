@@ -1,0 +1,163 @@
+"""A bank's answers to instant queries: each transfer out of a queried account is recorded in the case's
+money-flow tree once (a bank's transfer ids are its account's, not unique across its accounts), and an
+answer that lists one transfer id twice is refused, on the API and on Kafka alike."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from streams import topics
+from streams.producer import Producer, Record
+from tests import factories as f
+from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.kafka_tools import on_kafka, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def _transfer(transfer_id: str, to: tuple[str, str], amount: str) -> dict[str, Any]:
+    return {
+        "transfer_id": transfer_id,
+        "to_institution": to[0],
+        "to_account": to[1],
+        "amount": amount,
+        "at": f.iso(f.minutes_ago(10)),
+    }
+
+
+def _result(*transfers: dict[str, Any]) -> dict[str, Any]:
+    return {"holder": {"name": "Zhang San"}, "balance": "100.00", "transfers": list(transfers)}
+
+
+async def _gone(c: Any, op: dict[str, str], case_id: str) -> dict[str, Decimal]:
+    flow = (await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    return {n["account"]: Decimal(n["gone"]) for n in flow["nodes"]}
+
+
+async def _proposed(c: Any, op: dict[str, str], case_id: str) -> list[tuple[str, str]]:
+    proposals = (await c.get(f"/v1/cases/{case_id}/proposals", headers=op)).json()
+    return sorted((p["account"], p["amount"]) for p in proposals)
+
+
+@dataclass
+class Queried:
+    """A case, and a query issued in it to `inst` on `mule`, whose money went on to `other`'s `hop`."""
+
+    c: Any
+    op: dict[str, str]
+    inst: str
+    key: dict[str, str]
+    other: str
+    mule: str
+    hop: str
+    case_id: str
+    query: dict[str, Any]
+
+
+async def _queried(coord: Any, sessions: Any) -> Queried:
+    c, op = coord.client, f.officer()
+    inst, key, _ = await bank(sessions)
+    other, _, _ = await bank(sessions)
+    mule, hop = f.account("MULE"), f.account("HOP")
+    case_id = await open_case(c, op, (inst, mule, "20000.00"))
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=mule)
+    return Queried(c, op, inst, key, other, mule, hop, case_id, query)
+
+
+async def _unanswered(q: Queried) -> bool:
+    status = (await q.c.get(f"/v1/instructions/{q.query['id']}", headers=q.op)).json()["status"]
+    return status in ("issued", "delivered")
+
+
+async def test_two_accounts_transfers_of_the_same_id_are_two_transfers(coord, sessions):
+    c, op = coord.client, f.officer()
+    inst, key, _ = await bank(sessions)
+    other, _, _ = await bank(sessions)
+    first, second = f.account("MULE"), f.account("MULE")
+    hop1, hop2 = f.account("HOP"), f.account("HOP")
+    case_id = await open_case(c, op, (inst, first, "20000.00"), (inst, second, "20000.00"))
+    q1 = await issue(c, op, case_id, kind="query", institution_id=inst, account=first)
+    q2 = await issue(c, op, case_id, kind="query", institution_id=inst, account=second)
+
+    answered = await respond(
+        c, key, q1["id"], "executed", query_result=_result(_transfer("0001", (other, hop1), "7000.00"))
+    )
+    assert answered.status_code == 200, answered.text
+    repeat: dict[str, Any] = {"response_id": str(uuid.uuid4()), "outcome": "executed"}
+    repeat["query_result"] = _result(_transfer("0001", (other, hop2), "9000.00"))
+    url = f"/v1/institution/instructions/{q2['id']}/responses"
+    assert (await c.post(url, json=repeat, headers=key)).status_code == 200
+    gone = await _gone(c, op, case_id)
+    assert (gone[first], gone[second]) == (Decimal("7000.00"), Decimal("9000.00"))
+    assert await _proposed(c, op, case_id) == sorted([(hop1, "7000.00"), (hop2, "9000.00")])
+
+    # The same answer again (its response id) records nothing twice; nor does a later query of the same
+    # account whose answer lists the same transfer again, beside a new one.
+    assert (await c.post(url, json=repeat, headers=key)).status_code == 200
+    q3 = await issue(c, op, case_id, kind="query", institution_id=inst, account=second)
+    again = _result(_transfer("0001", (other, hop2), "9000.00"), _transfer("0002", (other, hop2), "1500.00"))
+    assert (await respond(c, key, q3["id"], "executed", query_result=again)).status_code == 200
+    gone = await _gone(c, op, case_id)
+    assert (gone[first], gone[second]) == (Decimal("7000.00"), Decimal("10500.00"))
+    assert await _proposed(c, op, case_id) == sorted(
+        [(hop1, "7000.00"), (hop2, "9000.00"), (hop2, "1500.00")]
+    )
+
+
+async def test_an_answer_listing_a_transfer_id_twice_is_refused(coord, sessions):
+    q = await _queried(coord, sessions)
+    to = (q.other, q.hop)
+    twice = _result(
+        _transfer("tr1", to, "5000.00"), _transfer("tr2", to, "100.00"), _transfer("tr1", to, "6000.00")
+    )
+    refused = await respond(q.c, q.key, q.query["id"], "executed", query_result=twice)
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["error"]["details"]
+    assert problem["field"] == "body.query_result.transfers.2.transfer_id"
+    assert "transfer 0" in problem["reason"]
+    assert await _unanswered(q)
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
+
+
+async def test_on_kafka_an_answer_listing_a_transfer_id_twice_is_told_refused(infra, coord, sessions):
+    q = await _queried(coord, sessions)
+    body = {
+        "response_id": str(uuid.uuid4()),
+        "instruction_id": q.query["id"],
+        "institution_id": q.inst,
+        "outcome": "executed",
+        "query_result": _result(
+            _transfer("tr1", (q.other, q.hop), "5000.00"), _transfer("tr1", (q.other, q.hop), "6000.00")
+        ),
+        "responded_at": f.iso(f.now()),
+    }
+    record = Record(
+        topic=topics.name(topics.responses_from(q.inst), infra.prefix),
+        key=q.query["id"].encode(),
+        value=orjson.dumps(body),
+    )
+    producer = Producer(await on_kafka(infra, q.inst, "bank"), client_id="test-bank")
+    await producer.start()
+    try:
+        await producer.send_all([record])
+    finally:
+        await producer.stop()
+
+    def refusals(records: list[Any]) -> list[dict[str, Any]]:
+        return [v for v in (orjson.loads(r.value) for r in records) if v["type"] == "answer_refused"]
+
+    instructions = topics.name(topics.instructions_for(q.inst), infra.prefix)
+    told = await read_topic(infra.kafka, instructions, until=lambda rs: len(refusals(rs)) == 1, timeout_s=20)
+    [notice] = refusals(told)
+    assert notice["response_id"] == body["response_id"]
+    fields = [d["field"] for d in notice["error"]["details"]]
+    assert fields == ["body.query_result.transfers.1.transfer_id"]
+    # The notice is queued in the transaction that refused the answer: nothing of it was applied.
+    assert await _unanswered(q)
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
