@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Integer,
+    Numeric,
+    String,
+    TableValuedAlias,
+    Uuid,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.states import HOLDING
@@ -26,20 +42,46 @@ async def account(
     parent_id: int | None,
 ) -> FlowAccount:
     """The tree node of this account, made on first sight (first parent and depth win)."""
-    stmt = (
+    key = (institution_id, account)
+    return (await nodes(session, case_id=case_id, accounts=[key], depth=depth, parent_id=parent_id))[key]
+
+
+async def nodes(
+    session: AsyncSession,
+    *,
+    case_id: uuid.UUID,
+    accounts: Sequence[tuple[str, str]],
+    depth: int,
+    parent_id: int | None,
+) -> dict[tuple[str, str], FlowAccount]:
+    """The tree nodes of these (institution, account)s, each made on first sight (first parent and depth
+    win) in the order given: two statements however many there are (a query answer lists thousands)."""
+    given = _rows(
+        [("institution_id", String(40)), ("account", String(34))],
+        [[i for i, _ in accounts], [a for _, a in accounts]],
+    )
+    made = (
         insert(FlowAccount)
-        .values(
-            case_id=case_id, institution_id=institution_id, account=account, depth=depth, parent_id=parent_id
+        .from_select(
+            ["case_id", "institution_id", "account", "depth", "parent_id"],
+            select(
+                literal(case_id, Uuid),
+                given.c.institution_id,
+                given.c.account,
+                literal(depth, Integer),
+                literal(parent_id, Integer),
+            ).order_by(given.c.n),
         )
         .on_conflict_do_nothing(index_elements=["case_id", "institution_id", "account"])
     )
-    await session.execute(stmt)
-    found = select(FlowAccount).where(
-        FlowAccount.case_id == case_id,
-        FlowAccount.institution_id == institution_id,
-        FlowAccount.account == account,
+    await session.execute(made)
+    found = select(FlowAccount).join(
+        given,
+        (FlowAccount.case_id == case_id)
+        & (FlowAccount.institution_id == given.c.institution_id)
+        & (FlowAccount.account == given.c.account),
     )
-    return (await session.execute(found)).scalar_one()
+    return {(n.institution_id, n.account): n for n in (await session.execute(found)).scalars()}
 
 
 async def add_transfer(
@@ -50,20 +92,66 @@ async def add_transfer(
     from_id: int | None,
     to_id: int,
     amount: Decimal,
-    at: object,
+    at: datetime,
 ) -> int | None:
     """Record a transfer once (by ref); None when it was known already."""
+    new = await add_transfers(session, case_id=case_id, from_id=from_id, transfers=[(ref, to_id, amount, at)])
+    return new.get(ref)
+
+
+async def add_transfers(
+    session: AsyncSession,
+    *,
+    case_id: uuid.UUID,
+    from_id: int | None,
+    transfers: Sequence[tuple[str, int, Decimal, datetime]],
+) -> dict[str, int]:
+    """Record transfers (ref, to account, amount, at) out of one account, each once (by ref), in the order
+    given, in one statement; the ids of those that were not known already, by ref."""
+    given = _rows(
+        [
+            ("ref", String(140)),
+            ("to_account_id", Integer()),
+            ("amount", Numeric(15, 2)),
+            ("at", DateTime(timezone=True)),
+        ],
+        [list(column) for column in zip(*transfers, strict=True)] if transfers else [[], [], [], []],
+    )
     stmt = (
         insert(FlowTransfer)
-        .values(case_id=case_id, ref=ref, from_account_id=from_id, to_account_id=to_id, amount=amount, at=at)
+        .from_select(
+            ["case_id", "ref", "from_account_id", "to_account_id", "amount", "at"],
+            select(
+                literal(case_id, Uuid),
+                given.c.ref,
+                literal(from_id, Integer),
+                given.c.to_account_id,
+                given.c.amount,
+                given.c.at,
+            ).order_by(given.c.n),
+        )
         .on_conflict_do_nothing(index_elements=["case_id", "ref"])
-        .returning(FlowTransfer.id)
+        .returning(FlowTransfer.ref, FlowTransfer.id)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return {ref: id_ for ref, id_ in (await session.execute(stmt)).all()}
+
+
+def _rows(columns: Sequence[tuple[str, TypeEngine[Any]]], values: Sequence[list[Any]]) -> TableValuedAlias:
+    """Rows given as one array per column (`unnest`), numbered `n` in their order: a statement of one
+    parameter per column, whatever the number of rows (a VALUES list takes one per value, and a
+    statement takes at most 32,767)."""
+    arrays = [bindparam(name, v, type_=ARRAY(t)) for (name, t), v in zip(columns, values, strict=True)]
+    shape = [column(name, t) for name, t in columns]
+    return func.unnest(*arrays).table_valued(*shape, with_ordinality="n").render_derived()
 
 
 async def add_proposal(session: AsyncSession, proposal: Proposal) -> None:
-    session.add(proposal)
+    await add_proposals(session, [proposal])
+
+
+async def add_proposals(session: AsyncSession, proposals: Sequence[Proposal]) -> None:
+    """One flush: a multi-row INSERT … RETURNING per thousand."""
+    session.add_all(proposals)
     await session.flush()
 
 

@@ -34,13 +34,17 @@ async def seed_from_report(
     session: AsyncSession, *, case: Case, destinations: Sequence[tuple[str, str, Decimal, datetime]]
 ) -> None:
     """The accounts the victim paid into are the roots of the tree (depth 0)."""
-    for n, (institution_id, account, amount, at) in enumerate(destinations):
-        node = await repository.account(
-            session, case_id=case.id, institution_id=institution_id, account=account, depth=0, parent_id=None
-        )
-        await repository.add_transfer(
-            session, case_id=case.id, ref=f"report:{n}", from_id=None, to_id=node.id, amount=amount, at=at
-        )
+    roots = await repository.nodes(
+        session,
+        case_id=case.id,
+        accounts=list(dict.fromkeys((i, a) for i, a, _, _ in destinations)),
+        depth=0,
+        parent_id=None,
+    )
+    paid = [
+        (f"report:{n}", roots[(i, a)].id, amount, at) for n, (i, a, amount, at) in enumerate(destinations)
+    ]
+    await repository.add_transfers(session, case_id=case.id, from_id=None, transfers=paid)
 
 
 async def record_query_answer(
@@ -51,7 +55,9 @@ async def record_query_answer(
     policy: CoordinationSettings,
     actor: audit.Actor,
 ) -> list[Proposal]:
-    """Add the queried account's outgoing transfers to the tree; propose stops on the large ones."""
+    """Add the queried account's outgoing transfers to the tree; propose stops on the large ones. A few
+    statements whatever the answer's size (it may list thousands of transfers, and the answers of every
+    institution on the same consumer wait for it)."""
     source = await repository.account(
         session,
         case_id=instruction.case_id,
@@ -60,38 +66,43 @@ async def record_query_answer(
         depth=0,
         parent_id=None,
     )
+    children = await repository.nodes(
+        session,
+        case_id=instruction.case_id,
+        accounts=list(dict.fromkeys((t.to_institution, t.to_account) for t in result.transfers)),
+        depth=source.depth + 1,
+        parent_id=source.id,
+    )
+    refs = [
+        transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
+    ]
+    new = await repository.add_transfers(
+        session,
+        case_id=instruction.case_id,
+        from_id=source.id,
+        transfers=[
+            (ref, children[(t.to_institution, t.to_account)].id, t.amount, t.at)
+            for ref, t in zip(refs, result.transfers, strict=True)
+        ],
+    )
     proposed: list[Proposal] = []
-    for t in result.transfers:
-        child = await repository.account(
-            session,
-            case_id=instruction.case_id,
-            institution_id=t.to_institution,
-            account=t.to_account,
-            depth=source.depth + 1,
-            parent_id=source.id,
-        )
-        transfer_id = await repository.add_transfer(
-            session,
-            case_id=instruction.case_id,
-            ref=transfer_ref(instruction.institution_id, instruction.account, t.transfer_id),
-            from_id=source.id,
-            to_id=child.id,
-            amount=t.amount,
-            at=t.at,
-        )
-        if transfer_id is None or t.amount < policy.follow_threshold or child.depth > policy.follow_max_depth:
+    for ref, t in zip(refs, result.transfers, strict=True):
+        child = children[(t.to_institution, t.to_account)]
+        # A transfer known already (a later answer listing it again) was proposed, or not, then.
+        if ref not in new or t.amount < policy.follow_threshold or child.depth > policy.follow_max_depth:
             continue
-        proposal = Proposal(
-            case_id=instruction.case_id,
-            transfer_id=transfer_id,
-            institution_id=t.to_institution,
-            account=t.to_account,
-            amount=t.amount,
-            depth=child.depth,
-            status="open",
+        proposed.append(
+            Proposal(
+                case_id=instruction.case_id,
+                transfer_id=new[ref],
+                institution_id=t.to_institution,
+                account=t.to_account,
+                amount=t.amount,
+                depth=child.depth,
+                status="open",
+            )
         )
-        await repository.add_proposal(session, proposal)
-        proposed.append(proposal)
+    await repository.add_proposals(session, proposed)
     await audit.record(
         session,
         actor=actor,
