@@ -107,12 +107,24 @@ class OutgoingTransfer(BaseModel):
     at: AwareDatetime
 
 
+# An answer is one request of at most 1,000,000 bytes on the API (services.kit.http; Kafka's record limit,
+# 1 MiB, is larger): a transfer with every field at its longest (a 64-character id, an institution of 40,
+# an account of 34, 999999999999.99, a time to the microsecond with its offset) is 260 bytes of compact
+# JSON, 271 with the spaces of Python's default encoder; 3,500 of them and the rest of an answer at its
+# longest (1.7 kB) fit either way. A larger cap would let answers through that the size limit refuses.
+MAX_TRANSFERS = 3_500
+
+
 class QueryResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     holder: Holder
     balance: Held
-    transfers: list[OutgoingTransfer] = Field(default_factory=list, max_length=10_000)
+    transfers: list[OutgoingTransfer] = Field(
+        default_factory=list,
+        max_length=MAX_TRANSFERS,
+        description=f"at most {MAX_TRANSFERS:,}, for an answer to fit the 1,000,000 bytes of a request",
+    )
 
     @field_validator("transfers")
     @classmethod

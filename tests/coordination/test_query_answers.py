@@ -4,6 +4,7 @@ answer that lists one transfer id twice is refused, on the API and on Kafka alik
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,9 +17,10 @@ from sqlalchemy.engine import Engine
 
 from streams import topics
 from streams.producer import Producer, Record
+from streams.schemas.instructions import MAX_TRANSFERS
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
-from tests.kafka_tools import on_kafka, read_topic
+from tests.kafka_tools import eventually, on_kafka, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +72,16 @@ async def _queried(coord: Any, sessions: Any) -> Queried:
     case_id = await open_case(c, op, (inst, mule, "20000.00"))
     query = await issue(c, op, case_id, kind="query", institution_id=inst, account=mule)
     return Queried(c, op, inst, key, other, mule, hop, case_id, query)
+
+
+async def _produce(infra: Any, inst: str, record: Record) -> None:
+    """`record` written by the institution itself (its principal) on its answer topic."""
+    producer = Producer(await on_kafka(infra, inst, "bank"), client_id="test-bank")
+    await producer.start()
+    try:
+        await producer.send_all([record])
+    finally:
+        await producer.stop()
 
 
 async def _unanswered(q: Queried) -> bool:
@@ -144,12 +156,7 @@ async def test_on_kafka_an_answer_listing_a_transfer_id_twice_is_told_refused(in
         key=q.query["id"].encode(),
         value=orjson.dumps(body),
     )
-    producer = Producer(await on_kafka(infra, q.inst, "bank"), client_id="test-bank")
-    await producer.start()
-    try:
-        await producer.send_all([record])
-    finally:
-        await producer.stop()
+    await _produce(infra, q.inst, record)
 
     def refusals(records: list[Any]) -> list[dict[str, Any]]:
         return [v for v in (orjson.loads(r.value) for r in records) if v["type"] == "answer_refused"]
@@ -194,3 +201,67 @@ async def test_an_answer_of_many_transfers_costs_a_few_statements(coord, session
     assert {Decimal(n["received"]) for n in hops} == {Decimal("2050.00")}
     proposals = (await q.c.get(f"/v1/cases/{q.case_id}/proposals", headers=q.op)).json()
     assert len(proposals) == 400 and {p["amount"] for p in proposals} == {"2000.00"}
+
+
+def _longest(n: int) -> dict[str, Any]:
+    """A transfer with every field at its longest, each of them its own (`n`)."""
+    return {
+        "transfer_id": f"{n:T>64}",
+        "to_institution": "b" * 40,
+        "to_account": f"{n:A>34}",
+        "amount": "999999999999.99",
+        "at": "2026-12-05T09:41:00.123456+08:00",
+    }
+
+
+def _longest_answer(response: dict[str, Any], transfers: int) -> dict[str, Any]:
+    """An executed query's answer with every field at its longest, listing `transfers` transfers."""
+    result = {
+        "holder": {"name": "n" * 200, "id_number_last4": "123X", "phone": "+" + "8" * 19},
+        "balance": "9999999999999.99",
+        "transfers": [_longest(n) for n in range(transfers)],
+    }
+    return response | {
+        "response_id": str(uuid.uuid4()),
+        "outcome": "executed",
+        "reason": "r" * 1000,
+        "query_result": result,
+        "responded_at": "2026-12-05T09:41:00.123456+08:00",
+    }
+
+
+async def test_an_answer_of_the_most_transfers_fits_and_one_more_is_refused(coord, sessions):
+    q = await _queried(coord, sessions)
+    url = f"/v1/institution/instructions/{q.query['id']}/responses"
+    headers = q.key | {"Content-Type": "application/json"}
+    # Encoded with the spaces of Python's default encoder, as a bank's client may.
+    over = json.dumps(_longest_answer({}, MAX_TRANSFERS + 1)).encode()
+    refused = await q.c.post(url, content=over, headers=headers)
+    assert refused.status_code == 422, refused.text[:300]
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["body.query_result.transfers"]
+    assert await _unanswered(q)
+
+    most = json.dumps(_longest_answer({}, MAX_TRANSFERS)).encode()
+    answered = await q.c.post(url, content=most, headers=headers)
+    assert answered.status_code == 200, answered.text[:300]
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("999999999999.99") * MAX_TRANSFERS
+
+
+async def test_on_kafka_an_answer_of_the_most_transfers_fits_a_record(infra, coord, sessions):
+    q = await _queried(coord, sessions)
+    value = orjson.dumps(
+        _longest_answer({"instruction_id": q.query["id"], "institution_id": q.inst}, MAX_TRANSFERS)
+    )
+    record = Record(
+        topic=topics.name(topics.responses_from(q.inst), infra.prefix),
+        key=q.query["id"].encode(),
+        value=value,
+    )
+    await _produce(infra, q.inst, record)
+
+    async def executed() -> bool:
+        got = await q.c.get(f"/v1/instructions/{q.query['id']}", headers=q.op)
+        return bool(got.json()["status"] == "executed")
+
+    await eventually(executed, timeout_s=20)
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("999999999999.99") * MAX_TRANSFERS
