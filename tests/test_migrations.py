@@ -139,7 +139,7 @@ def test_the_transfer_ref_revision_names_the_source_account_of_the_transfers_rec
     empty_database: str,
 ) -> None:
     url = empty_database
-    in_thread(lambda: command.upgrade(alembic_config(url), "0012_outbox_finished"))
+    in_thread(lambda: command.upgrade(alembic_config(url), "0013_audit_entity_id"))
     case = "(select id from cases where case_number = 'CJ-flow')"
     statements = [
         _OLD_CASE.format(n="CJ-flow", status="open", closed_at="null"),
@@ -156,5 +156,5 @@ def test_the_transfer_ref_revision_names_the_source_account_of_the_transfers_rec
 
     upgrade(url)
     assert asyncio.run(_sql(url, refs)) == [("report:0",), ("bank-a:MULE1:0001",)]
-    in_thread(lambda: command.downgrade(alembic_config(url), "0012_outbox_finished"))
+    in_thread(lambda: command.downgrade(alembic_config(url), "0013_audit_entity_id"))
     assert asyncio.run(_sql(url, refs)) == [("report:0",), ("bank-a:0001",)]

@@ -8,8 +8,8 @@ The rows recorded before are renamed to the new form (their source account is th
 records nothing twice. A transfer dropped before this revision is not restored here; its answer is kept in
 `instruction_responses.query_result`. (A varchar widened is a change of the catalogue only, no rewrite.)
 
-Revision ID: 0013_flow_transfer_ref_account
-Revises: 0012_outbox_finished
+Revision ID: 0014_flow_transfer_ref_account
+Revises: 0013_audit_entity_id
 Create Date: 2026-12-05 19:00:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_flow_transfer_ref_account"
-down_revision: str | None = "0012_outbox_finished"
+revision: str = "0014_flow_transfer_ref_account"
+down_revision: str | None = "0013_audit_entity_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
