@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -203,6 +204,11 @@ async def test_an_answer_of_many_transfers_costs_a_few_statements(coord, session
     assert len(proposals) == 400 and {p["amount"] for p in proposals} == {"2000.00"}
 
 
+def _longest_time() -> str:
+    """Now, as long as a time is written: to the microsecond, with an offset."""
+    return datetime.now(timezone(timedelta(hours=8))).isoformat(timespec="microseconds")
+
+
 def _longest(n: int) -> dict[str, Any]:
     """A transfer with every field at its longest, each of them its own (`n`)."""
     return {
@@ -210,7 +216,7 @@ def _longest(n: int) -> dict[str, Any]:
         "to_institution": "b" * 40,
         "to_account": f"{n:A>34}",
         "amount": "999999999999.99",
-        "at": "2026-12-05T09:41:00.123456+08:00",
+        "at": _longest_time(),
     }
 
 
@@ -226,7 +232,7 @@ def _longest_answer(response: dict[str, Any], transfers: int) -> dict[str, Any]:
         "outcome": "executed",
         "reason": "r" * 1000,
         "query_result": result,
-        "responded_at": "2026-12-05T09:41:00.123456+08:00",
+        "responded_at": _longest_time(),
     }
 
 
