@@ -38,7 +38,7 @@ def _refuse(field: str, problem: str) -> InvalidInput:
 
 def _responded_at(answer: Response) -> datetime:
     """When the answer was given: each channel dates one that does not say before applying it (the API
-    when it receives it, the consumer by its record's timestamp)."""
+    when it receives it, the consumer when it reads it)."""
     assert answer.responded_at is not None, "an answer is dated by the channel it came on"
     return answer.responded_at
 

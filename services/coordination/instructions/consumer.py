@@ -90,9 +90,9 @@ async def _apply(
         )
         return refusals.unreadable(exc, record.value or b"")
     if response.responded_at is None:
-        # Undated: when it was produced (the record's timestamp), as the API dates one when it is received.
-        received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        response = response.model_copy(update={"responded_at": received})
+        # Undated: when Stopline reads it, as the API dates one when it is received. Not the record's
+        # timestamp: that is the producer's clock (any value, even one no datetime holds).
+        response = response.model_copy(update={"responded_at": datetime.now(UTC)})
     # The HTTP routes' edge rule too (on a body the schema took, so of bounded depth): a value the
     # database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and stop the
     # partition's answers.
