@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests import factories as f
-from tests.coordination.conftest import case_body, issue, open_case, stop_issued
+from tests.coordination.conftest import bank, case_body, issue, open_case, stop_issued
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +76,24 @@ async def test_the_instructions_are_listed_page_by_page(coord, sessions):
     assert seen == [i["id"] for i in reversed([first, *more])]
     bad = await c.get("/v1/institution/instructions", params={"cursor": "not-a-cursor"}, headers=key)
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "cursor"
+
+
+async def test_an_instruction_approved_later_comes_first_to_a_bank_that_polls(coord, sessions):
+    """Listed by when each was sent to the bank: a freeze made before a query but approved after it comes
+    on top, where a bank reading down to the newest one it already knows finds it."""
+    c = coord.client
+    op, sup = f.officer(unit="poll-unit"), f.officer("supervisor", unit="poll-unit")
+    inst, key, _ = await bank(sessions)
+    account = f.account("MULE")
+    case_id = await open_case(c, op, (inst, account, "700.00"))
+    hold = {"institution_id": inst, "account": account, "amount": "700.00", "document_number": "DOC-9"}
+    freeze = await issue(c, op, case_id, kind="freeze", **hold)  # waits for the supervisor
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=f.account("Q"))
+
+    async def newest() -> list[str]:
+        got = await c.get("/v1/institution/instructions", params={"limit": 1}, headers=key)
+        return [i["message"]["instruction_id"] for i in got.json()["items"]]
+
+    assert await newest() == [query["id"]]  # what the bank has seen
+    assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+    assert await newest() == [freeze["id"]]

@@ -52,7 +52,8 @@ def router(deps: Deps) -> APIRouter:
             after=pages.after(cursor) if cursor else None,
         )
         page = rows[:limit]
-        next_cursor = pages.cursor_of(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+        last = page[-1] if len(rows) > limit else None
+        next_cursor = pages.cursor_of(last.issued_at, last.id) if last and last.issued_at else None
         return InstitutionPage(items=[_view(r) for r in page], next_cursor=next_cursor)
 
     @api.get(

@@ -136,13 +136,13 @@ async def search(
     expires_before: datetime | None = None,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Instruction]:
-    """Newest first; `after`: the rows after a page's last (its creation time and id, services.kit.pages)."""
+    """Newest first; `after`: the rows after a page's last (its time and id, services.kit.pages). An
+    institution's list (`hide_unissued`) is by when each was sent to it: one approved after a later one was
+    made still comes above what the institution has seen."""
     stmt = select(Instruction)
+    newest = Instruction.issued_at if hide_unissued else Instruction.created_at
     if after is not None:
-        stmt = stmt.where(
-            (Instruction.created_at < after[0])
-            | ((Instruction.created_at == after[0]) & (Instruction.id < after[1]))
-        )
+        stmt = stmt.where((newest < after[0]) | ((newest == after[0]) & (Instruction.id < after[1])))
     if kind is not None:
         stmt = stmt.where(Instruction.kind == kind)
     if holding is True:
@@ -162,7 +162,7 @@ async def search(
         stmt = stmt.where(Instruction.overdue.is_not(None), Instruction.status.in_(PENDING_ANSWER))
     if before is not None:
         stmt = stmt.where(Instruction.created_at < before)
-    stmt = stmt.order_by(Instruction.created_at.desc(), Instruction.id.desc()).limit(limit)
+    stmt = stmt.order_by(newest.desc(), Instruction.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
