@@ -13,14 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.alerts import consumer as alerts_consumer
 from services.coordination.alerts.endpoints import router as alerts_router
-from services.coordination.audit.check import AuditCheck
 from services.coordination.audit.endpoints import router as audit_router
 from services.coordination.cases.endpoints import router as cases_router
 from services.coordination.dashboard.endpoints import router as dashboard_router
-from services.coordination.dashboard.gauges import DashboardGauges
 from services.coordination.deadlines.scheduler import Scheduler
-from services.coordination.delivery.backlog import OutboxBacklog
-from services.coordination.delivery.purge import OutboxPurge
 from services.coordination.delivery.relay import Relay
 from services.coordination.deps import Deps
 from services.coordination.incidents.endpoints import router as incidents_router
@@ -28,6 +24,7 @@ from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.endpoints import router as instructions_router
 from services.coordination.instructions.institution_endpoints import router as institution_router
 from services.coordination.instructions.service import Context
+from services.coordination.jobs import with_the_scheduler
 from services.coordination.settings import CoordinationSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
@@ -61,13 +58,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     scheduler = (
         Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
     )
-    # The figures' and housekeeping jobs run with the scheduler: one set per instance that runs it.
-    jobs: dict[str, PeriodicJob] = {}
-    if settings.scheduler:
-        jobs["dashboard_gauges"] = DashboardGauges(sessions, interval_s=settings.dashboard_interval_s)
-        jobs["outbox_backlog"] = OutboxBacklog(sessions, interval_s=settings.dashboard_interval_s)
-        jobs["audit_check"] = AuditCheck(sessions, interval_s=settings.audit_verify_interval_s)
-        jobs["outbox_purge"] = OutboxPurge(sessions, retention_days=settings.outbox_retention_days)
+    jobs: dict[str, PeriodicJob] = with_the_scheduler(sessions, settings) if settings.scheduler else {}
     consuming: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager

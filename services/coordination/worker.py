@@ -1,5 +1,6 @@
-"""The coordination background worker in its own process: outbox relay, deadline scheduler and the
-institution-responses consumer, for when the API runs with them switched off
+"""The coordination background worker in its own process: outbox relay, deadline scheduler (with its
+periodic jobs: gauges, audit verification, outbox housekeeping) and the institution-responses consumer,
+for when the API runs with them switched off
 (`STOPLINE_COORDINATION_RELAY=false STOPLINE_COORDINATION_SCHEDULER=false`):
 
     python -m services.coordination.worker
@@ -17,6 +18,7 @@ from services.coordination.deadlines.scheduler import Scheduler
 from services.coordination.delivery.relay import Relay
 from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.service import Context
+from services.coordination.jobs import with_the_scheduler
 from services.coordination.settings import CoordinationSettings
 from services.kit import loopwatch, taskdump
 from services.kit.db import make_engine, make_sessionmaker
@@ -36,6 +38,7 @@ async def main() -> None:
     relay = Relay(common, settings, sessions)
     scheduler = Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s)
     runner = responses_consumer.build_runner(common, sessions, ctx)
+    jobs = with_the_scheduler(sessions, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,15 +47,20 @@ async def main() -> None:
     await relay.start()
     scheduler.start()
     watch = loopwatch.start()  # started: logs where the loop is when it stops turning
-    consuming = asyncio.create_task(runner.run())
+    tasks = [
+        asyncio.create_task(runner.run()),
+        *(asyncio.create_task(j.run(), name=n) for n, j in jobs.items()),
+    ]
     try:
         await stop.wait()
     finally:
         watch.stop()
         runner.stop()
+        for job in jobs.values():
+            job.stop()
         await scheduler.stop()
         await relay.stop()
-        await asyncio.wait([consuming], timeout=15)
+        await asyncio.wait(tasks, timeout=15)
         await engine.dispose()
 
 

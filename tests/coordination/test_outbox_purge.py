@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,3 +150,36 @@ async def test_coordination_purges_its_outbox_when_it_starts(infra, sessions):
             return await _left(sessions, tag) == {"young/kafka"}
 
         await eventually(purged, timeout_s=10)
+
+
+async def test_the_worker_purges_too_where_it_runs_the_scheduler(infra, sessions):
+    """The API with its scheduler off and `services.coordination.worker` beside it (docs/scaling.md): the
+    worker runs the scheduler's periodic jobs, the purge among them."""
+    tag = uuid.uuid4().hex
+    old, young = (
+        _row(tag, name, age=age, state="delivered") for name, age in (("old", OLD), ("young", timedelta()))
+    )
+    await _add(sessions, [old, young])
+    env = os.environ | {
+        "DATABASE_URL": infra.common.database_url,
+        "STOPLINE_TOPIC_PREFIX": infra.prefix,
+        "STOPLINE_COORDINATION_OUTBOX_RETENTION_DAYS": str(RETENTION_DAYS),
+        "STOPLINE_LOG_LEVEL": "WARNING",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.coordination.worker", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+
+        async def purged() -> bool:
+            assert worker.returncode is None, "the worker exited"
+            return await _left(sessions, tag) == {"young/kafka"}
+
+        await eventually(purged, timeout_s=30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(worker.wait(), 20)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
