@@ -39,6 +39,8 @@ from streams.consumer import ConsumerRunner
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
+# A query's answer of the most transfers (streams.schemas.instructions.MAX_TRANSFERS) at their longest.
+MAX_BODY_BYTES = 3_000_000
 
 
 def build(common: CommonSettings | None = None, settings: CoordinationSettings | None = None) -> FastAPI:
@@ -110,7 +112,13 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     ) -> AsyncSession:
         return session
 
-    app = create_app(title="Stopline coordination API", health=health, liveness=liveness, lifespan=lifespan)
+    app = create_app(
+        title="Stopline coordination API",
+        health=health,
+        liveness=liveness,
+        lifespan=lifespan,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
     officer = officer_dependency(verifier)
     app.include_router(
         institution_sessions_router(sessions, committed_session, ttl_s=settings.institution_session_ttl_s)
