@@ -23,14 +23,14 @@ down_revision: str | None = "0013_audit_entity_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Institution ids and accounts have no `%` or `_`: LIKE patterns of them match literally.
+# Institution ids and accounts have no `%` or `_`: LIKE patterns of them match literally. Every old ref is
+# renamed, even one whose bank transfer id happens to start with `<account>:` (the revision runs once).
 RENAME = """
 update flow_transfers t
    set ref = a.institution_id || ':' || a.account || ':' || substr(t.ref, length(a.institution_id) + 2)
   from flow_accounts a
  where a.id = t.from_account_id
    and t.ref like a.institution_id || ':%'
-   and t.ref not like a.institution_id || ':' || a.account || ':%'
 """
 # Back to the old form where it names one transfer of the case; the others (two accounts' transfers of the
 # same id, which the old form cannot tell apart) keep the new one.
