@@ -372,9 +372,11 @@ def _envelope_json(institution: str, received_at: str, event: EventBase) -> byte
 
 def _content_digest(event: EventBase) -> bytes:
     """What makes a repeat of an event id the same event: the sha-256 of the validated event as canonical
-    JSON (sorted keys, no spacing, defaults filled in), amounts to two places and times in UTC, so that a
-    retry differing only in how it is written ("10" or "10.00", +08:00 or Z, key order) is the same."""
-    fields = {name: _canonical(value) for name, value in event.model_dump().items()}
+    JSON (sorted keys, no spacing, fields at their defaults left out), amounts to two places and times in
+    UTC, so that a retry differing only in how it is written ("10" or "10.00", +08:00 or Z, key order, a
+    default written out or not) is the same. Defaults left out keep it the same across a release that adds
+    a field with a default: a retry of an event accepted before it is still a repeat."""
+    fields = {name: _canonical(value) for name, value in event.model_dump(exclude_defaults=True).items()}
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).digest()
 
 
