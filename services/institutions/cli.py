@@ -119,8 +119,10 @@ def main() -> None:
     args = parser.parse_args()
     common = CommonSettings()
     configure_logging(service="institutions-cli", level=common.log_level, pseudonym_key=common.pseudonym_key)
-    # `delivery` and `reseal` seal webhook secrets: never under the public development key.
-    common.check_production_secrets(kafka=False, sealing=args.command in ("delivery", "reseal"))
+    try:  # `delivery` and `reseal` seal webhook secrets: never under the public development key
+        common.check_production_secrets(kafka=False, sealing=args.command in ("delivery", "reseal"))
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc} (run it where the service's secrets are: docs/deployment.md)\n")
     try:
         key = asyncio.run(_run(args, common))
     except DomainError as exc:
