@@ -241,6 +241,7 @@ async def check(
         # a new payee: a hard rule's case) whose victim an alert names.
         scams=len(ledger.scams),
         scams_alerted=len(ledger.scams & alerted),
+        scams_missed_sample=sorted(ledger.scams - alerted)[:10],  # the victims' (made-up) numbers
     )
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier
