@@ -584,6 +584,17 @@ async def _lapsed_with_its_notice_given_up(
             return hook if settled and hook is not None and hook.dead_at is not None else None
 
         dead = await eventually(given_up, timeout_s=20)
+
+        async def escalation_out() -> bool:
+            """The escalation queued with the giving up, if any, is out too: this relay may have taken it,
+            and stopped with it in hand the app's relay would wait out its lease before sending it."""
+            async with sessions() as s:
+                stmt = select(OutboxMessage.sent_at).where(
+                    OutboxMessage.message_id == f"{stop['id']}:notice_expired"
+                )
+                return all(sent is not None for sent in (await s.execute(stmt)).scalars())
+
+        await eventually(escalation_out, timeout_s=20)
     finally:
         await relay.stop()
     assert dead.attempts == 2
