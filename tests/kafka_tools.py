@@ -25,7 +25,7 @@ from deploy.local.common import free_port
 from streams.acls import ADMIN, provision_institution
 from streams.admin import admin_client, wait_for_leaders
 from streams.connection import KafkaConnection, development_password
-from streams.producer import Producer
+from streams.producer import Producer, Record
 
 if TYPE_CHECKING:
     from tests.conftest import Infra
@@ -154,6 +154,16 @@ async def on_kafka(
 
     await eventually(admitted, timeout_s=15, every_s=0.2)
     return principal
+
+
+async def produce(kafka: KafkaConnection, records: Sequence[Record], *, client_id: str = "test") -> None:
+    """Write the records as `kafka`'s principal (an institution's, say), each acknowledged."""
+    producer = Producer(kafka, client_id=client_id)
+    await producer.start()
+    try:
+        await producer.send_all(list(records))
+    finally:
+        await producer.stop()
 
 
 async def committed(kafka: KafkaConnection, group: str, *topics: str) -> int:

@@ -17,12 +17,12 @@ from aiokafka import TopicPartition
 from services.coordination.instructions import consumer
 from services.coordination.instructions.service import Context
 from streams import topics
-from streams.producer import Producer, Record
+from streams.producer import Record
 from streams.schemas.instructions import Response
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond, stop_issued
 from tests.coordination.receiver import Receiver
-from tests.kafka_tools import committed, eventually, on_kafka, read_topic
+from tests.kafka_tools import committed, eventually, on_kafka, produce, read_topic
 from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
@@ -51,15 +51,6 @@ async def _is(expected: int, value: Awaitable[int]) -> bool:
     return await value == expected
 
 
-async def _send(kafka: Any, records: list[Record]) -> None:
-    producer = Producer(kafka, client_id="test-bank")
-    await producer.start()
-    try:
-        await producer.send_all(records)
-    finally:
-        await producer.stop()
-
-
 async def test_answers_on_the_response_topic(infra, coord, sessions):
     c = coord.client
     op = f.officer()
@@ -76,7 +67,7 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
     # institution the instruction is for (refused: the topic is the intruder's, whatever the body says).
     foreign = _answer(infra, stop, on=intruder, naming=intruder, outcome="executed", held="6000.00")
     forged = _answer(infra, stop, on=intruder, naming=inst, outcome="account_not_found")
-    await _send(intruder_kafka, [foreign, forged])
+    await produce(intruder_kafka, [foreign, forged])
     # Both read and refused (the offsets committed past them) before the institution answers.
     group = f"{infra.prefix}{consumer.GROUP}"
     intruder_topic = topics.name(topics.responses_from(intruder), infra.prefix)
@@ -94,7 +85,7 @@ async def test_answers_on_the_response_topic(infra, coord, sessions):
         rejected, value=orjson.dumps({**orjson.loads(rejected.value), "outcome": "done"})
     )
     garbage = Record(topics.name(topics.responses_from(inst), infra.prefix), b"not json", key=b"x")
-    await _send(
+    await produce(
         inst_kafka,
         [
             garbage,
@@ -191,7 +182,7 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     )
     instructions = topics.name(topics.instructions_for(inst), infra.prefix)
     held_nothing = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="0.00")
-    await _send(inst_kafka, [held_nothing])
+    await produce(inst_kafka, [held_nothing])
 
     told = await read_topic(infra.kafka, instructions, until=lambda rs: len(_refusals(rs)) == 1, timeout_s=20)
     notice = _refusals(told)[0]
@@ -239,7 +230,7 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     # second's notice comes after any notice of the first, and of the record handled again.
     accepted = _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged")
     later = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="1000.00")  # over 900
-    await _send(inst_kafka, [accepted, later])
+    await produce(inst_kafka, [accepted, later])
     told = await read_topic(
         infra.kafka,
         instructions,
@@ -263,7 +254,7 @@ async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions):
         inst_kafka = await on_kafka(infra, inst, "bank")
         stop = {"id": str(uuid.uuid4())}  # an instruction that does not exist
         stray = _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged")
-        await _send(inst_kafka, [stray])
+        await produce(inst_kafka, [stray])
         instructions = topics.name(topics.instructions_for(inst), infra.prefix)
         told = await read_topic(infra.kafka, instructions, until=lambda rs: bool(_refusals(rs)), timeout_s=20)
         [notice] = _refusals(told)
@@ -289,7 +280,7 @@ async def test_an_undated_answer_is_dated_when_read_whatever_its_records_timesta
         timestamp_ms=0,
     )
     sent = datetime.now(UTC)
-    await _send(await on_kafka(infra, inst, "bank"), [undated])
+    await produce(await on_kafka(infra, inst, "bank"), [undated])
 
     async def answered() -> bool:
         return bool((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json())
@@ -326,7 +317,7 @@ async def test_an_answer_dated_out_of_bounds_is_refused_on_both_channels(infra, 
         dated = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="700.00")
         value = orjson.dumps({**orjson.loads(dated.value), "responded_at": at.isoformat()})
         on_kafka_at[at] = dataclasses.replace(dated, value=value)
-    await _send(await on_kafka(infra, inst, "bank"), list(on_kafka_at.values()))
+    await produce(await on_kafka(infra, inst, "bank"), list(on_kafka_at.values()))
     told = await read_topic(
         infra.kafka,
         topics.name(topics.instructions_for(inst), infra.prefix),

@@ -18,11 +18,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from streams import topics
-from streams.producer import Producer, Record
+from streams.producer import Record
 from streams.schemas.instructions import MAX_TRANSFERS
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
-from tests.kafka_tools import eventually, on_kafka, read_topic
+from tests.kafka_tools import eventually, on_kafka, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -74,16 +74,6 @@ async def _queried(coord: Any, sessions: Any) -> Queried:
     case_id = await open_case(c, op, (inst, mule, "20000.00"))
     query = await issue(c, op, case_id, kind="query", institution_id=inst, account=mule)
     return Queried(c, op, inst, key, other, mule, hop, case_id, query)
-
-
-async def _produce(infra: Any, inst: str, record: Record) -> None:
-    """`record` written by the institution itself (its principal) on its answer topic."""
-    producer = Producer(await on_kafka(infra, inst, "bank"), client_id="test-bank")
-    await producer.start()
-    try:
-        await producer.send_all([record])
-    finally:
-        await producer.stop()
 
 
 async def _unanswered(q: Queried) -> bool:
@@ -158,7 +148,7 @@ async def test_on_kafka_an_answer_listing_a_transfer_id_twice_is_told_refused(in
         key=q.query["id"].encode(),
         value=orjson.dumps(body),
     )
-    await _produce(infra, q.inst, record)
+    await produce(await on_kafka(infra, q.inst, "bank"), [record])  # as the bank itself
 
     def refusals(records: list[Any]) -> list[dict[str, Any]]:
         return [v for v in (orjson.loads(r.value) for r in records) if v["type"] == "answer_refused"]

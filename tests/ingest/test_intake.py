@@ -15,7 +15,7 @@ from streams.connection import KafkaConnection
 from streams.producer import Producer, Record
 from tests import factories as f
 from tests.conftest import Infra
-from tests.kafka_tools import committed, eventually, on_kafka, read_topic
+from tests.kafka_tools import committed, eventually, on_kafka, produce, read_topic
 from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
@@ -32,12 +32,7 @@ def _record(infra: Infra, on: str, naming: str, event: dict) -> Record:
 async def _handled(infra: Infra, kafka: KafkaConnection, on: str, records: list[Record]) -> list[dict]:
     """Produce the records to `on`'s intake topic as `kafka`, wait until ingest has committed them all, and
     return the headers of the dead letters of that topic."""
-    producer = Producer(kafka, client_id="test-intake")
-    await producer.start()
-    try:
-        await producer.send_all(records)
-    finally:
-        await producer.stop()
+    await produce(kafka, records, client_id="test-intake")
     intake = topics.name(topics.intake_for(on), infra.prefix)
 
     async def all_read() -> bool:
