@@ -80,10 +80,12 @@ async def _apply(
     sessions: async_sessionmaker[AsyncSession], ctx: Context, record: ConsumerRecord, sender: str | None
 ) -> Refused | None:
     """Apply the record's answer in a transaction of its own; what refused it, if it was."""
+    refused = metrics.RESPONSES_REFUSED.labels  # by the topic's institution, and the reason
+    institution = sender or UNNAMED
     try:
         response = response_adapter.validate_json(record.value or b"")
     except ValidationError as exc:
-        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "invalid").inc()
+        refused(institution, "invalid").inc()
         log.error(
             "invalid response skipped",
             extra=log_fields(offset=record.offset, errors=exc.error_count()),
@@ -97,14 +99,14 @@ async def _apply(
     # database cannot store (a NUL, a date past 9999 in UTC) would fail every attempt and stop the
     # partition's answers.
     if unstorable := body_problems(record.value or b""):
-        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "invalid").inc()
+        refused(institution, "invalid").inc()
         log.error(
             "unstorable response skipped",
             extra=log_fields(offset=record.offset, fields=[p["field"] for p in unstorable]),
         )
         return refusals.unstorable(unstorable, response)
     if response.institution_id != sender:
-        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, "wrong_sender").inc()
+        refused(institution, "wrong_sender").inc()
         log.warning(
             "response naming another institution refused",
             extra=log_fields(
@@ -117,7 +119,7 @@ async def _apply(
             await answers.answer(session, response=response, channel="kafka", ctx=ctx)
     except DomainError as exc:
         # The institution's mistake (wrong instruction, illegal move): recorded, not retried.
-        metrics.RESPONSES_REFUSED.labels(sender or UNNAMED, exc.code).inc()
+        refused(institution, exc.code).inc()
         log.warning(
             "response refused",
             extra=log_fields(
