@@ -161,6 +161,7 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
             ).most_common()
         )
         report["retries"] = dict(ledger.retries)
+        report["traffic"] = {"errors": ledger.failures()}
         report["restarts"] = {c.name: len(stack.supervisor.restarts(c.name)) for c in stack.children}
     finally:
         await traffic.close()
@@ -281,6 +282,7 @@ def _passed(report: dict[str, Any], faults: int) -> bool:
         and recovery.get("service", {}).get("p99", 0) < TARGET_SERVICE_S
         and recovery.get("broker", {}).get("p99", 0) < TARGET_BROKER_S
         and report.get("fleet", {}).get("ok")
+        and report.get("traffic", {}).get("errors") == []
     )
 
 

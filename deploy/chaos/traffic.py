@@ -17,6 +17,7 @@ import logging
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +67,13 @@ class Ledger:
     blocklisted: set[str] = field(default_factory=set)  # numbers approved
     retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
     scams: set[str] = field(default_factory=set)  # victims whose call and transfer were both acknowledged
+    # (loop, error) → times a traffic loop's item failed: an answer the harness does not expect (ingest
+    # refusing a retried batch, say) is a finding, reported and failing the run
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The traffic's failures as the report lists them, the most frequent first."""
+        return [{"loop": loop, "error": error, "n": n} for (loop, error), n in self.errors.most_common()]
 
     def acknowledged(self, answer: Answer) -> None:
         assert answer.responded_at is not None, "the chaos banks date their answers (`_answer_to`)"
@@ -162,10 +170,23 @@ class Traffic:
             self._runners.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=f"bank-{bank}"))
 
-    def drive(self) -> None:
-        """Start the traffic loops (until `stop`)."""
-        for loop in (self._events, self._events, self._instructions_issued, self._blocklist):
-            self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
+    def drive(self, *loops: Callable[[], Awaitable[None]]) -> None:
+        """Start the traffic loops (every path's unless given) until `stop_traffic`."""
+        for loop in loops or (self._events, self._events, self._instructions_issued, self._blocklist):
+            name = loop.__name__.lstrip("_")
+            self._tasks.append(asyncio.create_task(self._keep_driving(name, loop), name=name))
+
+    async def _keep_driving(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A loop whose item raised is recorded in the ledger and goes on with its next item: a task that
+        died would be read by no one (its error at most logged when collected), and its path's traffic
+        would silently thin out."""
+        while not self.stopping.is_set():
+            try:
+                await loop()
+            except Exception as exc:  # noqa: BLE001 - every failure is a finding for the report
+                self.ledger.errors[(name, f"{type(exc).__name__}: {exc}")] += 1
+                log.exception("a traffic loop's item failed", extra={"fields": {"loop": name}})
+                await asyncio.sleep(RETRY_S)
 
     async def stop_traffic(self, grace_s: float = GRACE_S) -> None:
         """Stop sending; the banks go on receiving and answering. An item in hand gets `grace_s` to be
@@ -398,7 +419,7 @@ class Traffic:
             if answer is not None and answer.status_code == 409:  # made by an attempt that seemed to fail
                 return await self._case_by_number(number)
             if answer is not None and answer.status_code < 500:
-                raise RuntimeError(f"a chaos case was refused: HTTP {answer.status_code} {answer.text[:200]}")
+                raise _refused("case", answer)
             if self.stopping.is_set():
                 return None
         return None
@@ -433,9 +454,7 @@ class Traffic:
                 await self._issued_on(case_id, bank)
                 return
             if answer is not None and answer.status_code < 500:
-                raise RuntimeError(
-                    f"a chaos instruction was refused: HTTP {answer.status_code} {answer.text[:200]}"
-                )
+                raise _refused("instruction", answer)
 
     async def _issued_on(self, case_id: str, bank: str) -> None:
         while not self.abandoned.is_set():
@@ -465,18 +484,20 @@ class Traffic:
                 )
                 if answer is not None and answer.status_code in (200, 201):
                     entry = answer.json()["id"]
+                elif answer is not None:
+                    raise _refused("proposal", answer)
             review = {"decision": "approve", "note": "chaos"}
             while entry is not None and not self.abandoned.is_set():
                 path = f"/v1/blocklist/entries/{entry}/review"
                 answer = await self._request(
                     "POST", self.blocklist, path, "blocklist", json=review, headers=self.approver
                 )
-                if answer is not None and answer.status_code in (
-                    200,
-                    409,
-                ):  # 409: approved by an earlier attempt
+                # 409: approved by an earlier attempt that seemed to fail
+                if answer is not None and answer.status_code in (200, 409):
                     self.ledger.blocklisted.add(number)
                     break
+                if answer is not None:
+                    raise _refused("approval", answer)
             await asyncio.sleep(3)
 
     # -- calls -----------------------------------------------------------------------------------------------
@@ -499,6 +520,11 @@ class Traffic:
     async def _call(self, method: str, urls: list[str], path: str, what: str, **kw: Any) -> int | None:
         answer = await self._request(method, urls, path, what, **kw)
         return None if answer is None else answer.status_code
+
+
+def _refused(what: str, answer: httpx.Response) -> RuntimeError:
+    """An answer the harness does not expect: its loop records it (`Traffic._keep_driving`)."""
+    return RuntimeError(f"a chaos {what} was refused: HTTP {answer.status_code} {answer.text[:200]}")
 
 
 def _answer_to(message: Any) -> Answer:

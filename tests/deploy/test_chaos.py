@@ -124,3 +124,9 @@ def test_under_faults_every_scam_of_the_traffic_is_alerted(report):
     to a new payee minutes later); the suite runs with no warm-up."""
     alerts = report["paths"]["alerts"]
     assert alerts["scams"] > 0 and alerts["scams_alerted"] == alerts["scams"], alerts
+
+
+def test_the_traffic_met_no_answer_it_does_not_expect(report):
+    """A refusal the traffic does not expect (ingest answering 409 to a retried batch, say) is a finding: its
+    loop records it and goes on; none may be left."""
+    assert report["traffic"]["errors"] == []
