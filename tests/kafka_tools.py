@@ -11,13 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import ClusterAuthorizationFailedError
 
 from deploy.local import kafka as local_kafka
@@ -154,6 +156,61 @@ async def on_kafka(
 
     await eventually(admitted, timeout_s=15, every_s=0.2)
     return principal
+
+
+@dataclass
+class Holdout:
+    """`revoking` is set once a rebalance has begun (another member joined); the member rejoins only once
+    `rejoin` is set."""
+
+    revoking: asyncio.Event = field(default_factory=asyncio.Event)
+    rejoin: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@contextlib.asynccontextmanager
+async def member_that_never_rejoins(infra: Infra, topic: str, group: str) -> AsyncIterator[Holdout]:
+    """A member of `group` holding `topic` that does not rejoin the next rebalance (until told to, or it
+    leaves): the broker waits for it up to its rebalance timeout, and a runner joining meanwhile stays out of
+    the group."""
+    holdout = Holdout()
+
+    class NeverRejoins(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+            if revoked:  # (aiokafka calls it before its first join too, with nothing)
+                holdout.revoking.set()
+                await holdout.rejoin.wait()
+
+        async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+            pass
+
+    stuck = AIOKafkaConsumer(
+        **infra.kafka.options(),
+        group_id=group,
+        partition_assignment_strategy=(RangePartitionAssignor,),  # the runner's: the same protocol
+        session_timeout_ms=30_000,
+        rebalance_timeout_ms=60_000,
+        max_poll_interval_ms=60_000,
+        # Nothing to commit at its stop: its coordinator may be marked dead by then (the broker closed its
+        # connection at a re-authentication while it hung in the listener), and aiokafka's last autocommit
+        # would wait for one for ever.
+        enable_auto_commit=False,
+    )
+    await stuck.start()
+
+    async def polling() -> None:
+        while True:
+            await stuck.getmany(timeout_ms=100)
+
+    stuck.subscribe([topic], listener=NeverRejoins())
+    polls = asyncio.create_task(polling())
+    try:
+        await eventually(stuck.assignment, timeout_s=30)
+        yield holdout
+    finally:
+        holdout.rejoin.set()
+        polls.cancel()
+        await asyncio.gather(polls, return_exceptions=True)
+        await asyncio.wait_for(stuck.stop(), 30)
 
 
 async def produce(kafka: KafkaConnection, records: Sequence[Record], *, client_id: str = "test") -> None:

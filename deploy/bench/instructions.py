@@ -3,11 +3,12 @@ its Kafka topic), at a fixed rate of stop-payments per second, on the real Kafka
 
     python -m deploy.bench.instructions [--rate 100] [--duration 30] [--url http://127.0.0.1:8003]
 
-Without `--url` it makes a scratch database and topic prefix, starts its own coordination process
-(API + relay + scheduler) on a free port against them, and drops both at the end, so runs neither see
-nor leave data. With `--url` it drives that service and its database. It creates its own banks and
-cases, reads the banks' topics with a plain consumer, and prints one JSON object: p50/p90/p99/max
-issue-to-delivery latency, API latency, and instructions per second sustained.
+Without `--url` it makes a scratch database and topic prefix, starts its own coordination API and
+worker (relay + scheduler) on free ports against them, both ready before the first issue, and drops the
+database and topics at the end, so runs neither see nor leave data. With `--url` it drives that service
+and its database. It creates its own banks and cases, reads the banks' topics with a plain consumer, and
+prints one JSON object: p50/p90/p99/max issue-to-delivery latency, API latency, and instructions per
+second sustained.
 """
 
 from __future__ import annotations
@@ -28,30 +29,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.local.common import free_port
+from deploy.local.scratch import scratch_site
 from services.institutions import credentials
-from services.kit.db import make_engine, make_sessionmaker, scratch_database, unit_of_work
+from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.settings import CommonSettings
 from services.kit.tokens import issue as issue_token
-from services.migrate import upgrade
 from streams import acls, admin, topics
 from streams.connection import connection
 
 CLIENTS = 8  # HTTP clients the requests are spread over (8 connections each)
-
-
-@contextlib.asynccontextmanager
-async def _scratch(common: CommonSettings) -> AsyncIterator[CommonSettings]:
-    """A migrated database and a topic prefix of this run only; removed afterwards."""
-    name = f"stopline_bench_{uuid.uuid4().hex[:8]}"
-    url = await scratch_database(common.database_url, name, create=True)
-    prefix = f"bench-coord-{name[-8:]}-"
-    try:
-        await asyncio.to_thread(upgrade, url)
-        await admin.ensure_topics(connection(common, acls.ADMIN), prefix)
-        yield common.model_copy(update={"database_url": url, "topic_prefix": prefix})
-    finally:
-        await admin.delete_topics(connection(common, acls.ADMIN), prefix)
-        await scratch_database(common.database_url, name, create=False)
 
 
 @contextlib.asynccontextmanager
@@ -60,12 +46,13 @@ async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str
     if url:
         yield url
         return
-    port = free_port()
+    port, worker_port = free_port(), free_port()
     env = {
         **os.environ,
         "DATABASE_URL": common.database_url,
         "STOPLINE_TOPIC_PREFIX": common.topic_prefix,
         "STOPLINE_COORDINATION_PORT": str(port),
+        "STOPLINE_COORDINATION_WORKER_PORT": str(worker_port),
         "STOPLINE_COORDINATION_CONSUME": "false",
         # The API and the relay + scheduler in two processes, one per core, as deployed.
         "STOPLINE_COORDINATION_RELAY": "false",
@@ -80,14 +67,9 @@ async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
-                        break
-                if proc.returncode is not None:
-                    raise SystemExit("coordination exited at start")
-                await asyncio.sleep(0.1)
+        # Both ready before the clock starts: an instruction issued before the relay runs would wait.
+        await _ready(proc, base, "coordination")
+        await _ready(worker, f"http://127.0.0.1:{worker_port}", "the coordination worker")
         yield base
     finally:
         for child in (proc, worker):
@@ -96,6 +78,20 @@ async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str
                 await asyncio.wait_for(child.wait(), 15)
             except TimeoutError:
                 child.kill()
+
+
+async def _ready(child: asyncio.subprocess.Process, base: str, name: str, within_s: float = 60.0) -> None:
+    """Wait until the child's readiness probe answers 200."""
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/health/ready", timeout=1)).status_code == 200:
+                    return
+            if child.returncode is not None:
+                raise SystemExit(f"{name} exited at start")
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{name} not ready within {within_s:.0f} s")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -108,7 +104,8 @@ def _pct(values: list[float], q: float) -> float:
 async def run(*, rate: float, duration: float, url: str | None, banks: int) -> dict[str, Any]:
     if url:
         return await _run(CommonSettings(), rate=rate, duration=duration, url=url, banks=banks)
-    async with _scratch(CommonSettings()) as common:
+    name = f"stopline_bench_{uuid.uuid4().hex[:8]}"
+    async with scratch_site(CommonSettings(), database=name, prefix=f"bench-coord-{name[-8:]}-") as common:
         return await _run(common, rate=rate, duration=duration, url=None, banks=banks)
 
 

@@ -1,11 +1,9 @@
 """The coordination service: the police- and institution-facing API, the alerts and responses consumers,
 the outbox relay and the deadline scheduler (each can be switched off to run in its own process)."""
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
@@ -14,26 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts import consumer as alerts_consumer
 from services.coordination.alerts.endpoints import router as alerts_router
 from services.coordination.audit.endpoints import router as audit_router
+from services.coordination.background import Background
 from services.coordination.cases.endpoints import router as cases_router
 from services.coordination.dashboard.endpoints import router as dashboard_router
-from services.coordination.deadlines.scheduler import Scheduler
-from services.coordination.delivery.relay import Relay
 from services.coordination.deps import Deps
 from services.coordination.incidents.endpoints import router as incidents_router
 from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.endpoints import router as instructions_router
 from services.coordination.instructions.institution_endpoints import router as institution_router
 from services.coordination.instructions.service import Context
-from services.coordination.jobs import with_the_scheduler
 from services.coordination.settings import CoordinationSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.institutions.endpoints import router as institution_sessions_router
 from services.institutions.users import SessionVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
-from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.http import STOPPED, create_app, group_health, serve, task_health
-from services.kit.periodic import PeriodicJob
+from services.kit.db import make_engine, make_sessionmaker, unit_of_work
+from services.kit.http import create_app, serve
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
 
@@ -56,47 +51,16 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     if settings.consume:
         runners["alerts_consumer"] = alerts_consumer.build_runner(common, sessions)
         runners["responses_consumer"] = responses_consumer.build_runner(common, sessions, ctx)
-    relay = Relay(common, settings, sessions) if settings.relay else None
-    scheduler = (
-        Scheduler(sessions, ctx, interval_s=settings.scheduler_interval_s) if settings.scheduler else None
+    background = Background(
+        common,
+        settings,
+        sessions,
+        engine,
+        ctx,
+        runners=runners,
+        relay=settings.relay,
+        scheduler=settings.scheduler,
     )
-    jobs: dict[str, PeriodicJob] = with_the_scheduler(sessions, settings) if settings.scheduler else {}
-    consuming: dict[str, asyncio.Task[None]] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for name, runner in runners.items():
-            consuming[name] = asyncio.create_task(runner.run(), name=name)
-        if relay is not None:
-            await relay.start()
-        if scheduler is not None:
-            scheduler.start()
-        for name, job in jobs.items():
-            consuming[name] = asyncio.create_task(job.run(), name=name)
-        app.state.relay, app.state.scheduler, app.state.runners = relay, scheduler, runners
-        try:
-            yield
-        finally:
-            if scheduler is not None:
-                await scheduler.stop()
-            for job in jobs.values():
-                job.stop()
-            if relay is not None:
-                await relay.stop()
-            for runner in runners.values():
-                runner.stop()
-            if consuming:
-                await asyncio.wait(consuming.values(), timeout=15)
-            await engine.dispose()
-
-    async def health() -> dict[str, Any]:
-        return {"database": await ping(engine), **liveness(), **group_health(runners)}
-
-    def liveness() -> dict[str, str]:
-        checks = task_health(consuming)
-        if relay is not None:
-            checks["relay"] = "ok" if all(not t.done() for t in relay.tasks) else STOPPED
-        return checks
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
         # The unit of work is the request: commit when the route returns, roll back when it raises.
@@ -114,9 +78,9 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
 
     app = create_app(
         title="Stopline coordination API",
-        health=health,
-        liveness=liveness,
-        lifespan=lifespan,
+        health=background.readiness,
+        liveness=background.liveness,
+        lifespan=background.lifespan,
         max_body_bytes=MAX_BODY_BYTES,
     )
     officer = officer_dependency(verifier)

@@ -39,8 +39,15 @@ DEFAULT_EXEC_S = {
 class CoordinationSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="STOPLINE_COORDINATION_")
 
-    host: str = Field("127.0.0.1", description="address the coordination API listens on")
+    host: str = Field(
+        "127.0.0.1",
+        description="address the coordination API (and the worker's /metrics and /health) listens on",
+    )
     port: int = Field(8003, description="port of the coordination API")
+    worker_port: int = Field(
+        8013,
+        description="port of the coordination worker's (services.coordination.worker) /metrics and /health",
+    )
     consume: bool = Field(True, description="run the alerts and institution-response consumers in the API")
     relay: bool = Field(True, description="run the outbox relay (Kafka and webhooks) in the API process")
     scheduler: bool = Field(True, description="run the deadline and expiry jobs in the API process")

@@ -3,8 +3,12 @@ open cases and create institutions with their delivery channels."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from deploy.local.common import free_port
 from services.coordination.instructions.models import Instruction
 from services.coordination.settings import CoordinationSettings
 from services.institutions import delivery
@@ -54,6 +59,50 @@ async def running(infra: Infra, **overrides: Any) -> AsyncIterator[App]:
             transport=transport, base_url="http://coordination", timeout=30
         ) as client:
             yield App(client, app, settings)
+
+
+@dataclass
+class Worker:
+    process: asyncio.subprocess.Process
+    client: httpx.AsyncClient  # its /metrics and /health
+
+
+@contextlib.asynccontextmanager
+async def worker(database_url: str, prefix: str, **settings: str) -> AsyncIterator[Worker]:
+    """`services.coordination.worker` in a process of its own on a free port, its environment `settings`
+    added; yielded once it serves (its start-up done), stopped with SIGTERM (killed after 20 s)."""
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "STOPLINE_TOPIC_PREFIX": prefix,
+        "STOPLINE_COORDINATION_WORKER_PORT": str(port),
+        "STOPLINE_LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.coordination.worker", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            running = Worker(process, client)
+
+            async def serving() -> bool:
+                assert process.returncode is None, "the worker exited"
+                try:
+                    return (await client.get("/health/live")).status_code == 200
+                except httpx.ConnectError:  # not listening yet
+                    return False
+
+            await eventually(serving, timeout_s=60, every_s=0.2)
+            yield running
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def bank(

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +17,7 @@ from sqlalchemy import select
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.purge import OutboxPurge
 from services.kit.db import unit_of_work
-from tests.coordination.conftest import running
+from tests.coordination.conftest import running, worker
 from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.integration
@@ -160,26 +157,11 @@ async def test_the_worker_purges_too_where_it_runs_the_scheduler(infra, sessions
         _row(tag, name, age=age, state="delivered") for name, age in (("old", OLD), ("young", timedelta()))
     )
     await _add(sessions, [old, young])
-    env = os.environ | {
-        "DATABASE_URL": infra.common.database_url,
-        "STOPLINE_TOPIC_PREFIX": infra.prefix,
-        "STOPLINE_COORDINATION_OUTBOX_RETENTION_DAYS": str(RETENTION_DAYS),
-        "STOPLINE_LOG_LEVEL": "WARNING",
-    }
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.coordination.worker", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    try:
+    retention = {"STOPLINE_COORDINATION_OUTBOX_RETENTION_DAYS": str(RETENTION_DAYS)}
+    async with worker(infra.common.database_url, infra.prefix, **retention) as started:
 
         async def purged() -> bool:
-            assert worker.returncode is None, "the worker exited"
+            assert started.process.returncode is None, "the worker exited"
             return await _left(sessions, tag) == {"young/kafka"}
 
         await eventually(purged, timeout_s=30)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(worker.wait(), 20)
-        except TimeoutError:
-            worker.kill()
-            await worker.wait()

@@ -170,7 +170,7 @@ def test_a_secret_from_a_file_is_read_without_its_last_newline(monkeypatch: pyte
         (["services.institutions.cli", "issue-key", "bank-a"], "STOPLINE_PSEUDONYM_KEY must be set"),
     ],
 )
-def test_processes_without_http_refuse_development_secrets(command: list[str], refused: str):
+def test_the_worker_and_the_operators_cli_refuse_development_secrets(command: list[str], refused: str):
     """Started with nothing listening at the database's and Kafka's addresses: the refusal, naming the
     secrets, comes before any connection (one would fail otherwise)."""
     secrets = ("STOPLINE_PSEUDONYM_KEY", "STOPLINE_SECRETS_KEY", "STOPLINE_KAFKA_PASSWORD")

@@ -4,18 +4,15 @@ when the handler returns), so a failed batch is read again, and a clean stop com
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
@@ -26,7 +23,7 @@ from streams import consumer as consumer_module
 from streams.consumer import IDLE_AFTER_S, Batch, ConsumerRunner, OutOfGroup, _Listener
 from tests import factories as f
 from tests.conftest import Infra, plain_dsn
-from tests.kafka_tools import broker_frozen, committed, eventually, new_topic
+from tests.kafka_tools import broker_frozen, committed, eventually, member_that_never_rejoins, new_topic
 
 pytestmark = pytest.mark.integration
 
@@ -703,56 +700,12 @@ async def test_a_dead_group_task_stops_the_runner_at_once(infra):
     assert not failures  # not polled again
 
 
-@contextlib.asynccontextmanager
-async def _member_that_never_rejoins(infra: Infra, topic: str, group: str) -> AsyncIterator[None]:
-    """A member of `group` holding `topic` that never rejoins the next rebalance: the broker waits for it
-    up to its rebalance timeout, and a runner joining meanwhile stays out of the group."""
-    never = asyncio.Event()
-
-    class NeverRejoins(ConsumerRebalanceListener):
-        async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-            if revoked:  # (aiokafka calls it before its first join too, with nothing)
-                await never.wait()
-
-        async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-            pass
-
-    stuck = AIOKafkaConsumer(
-        **infra.kafka.options(),
-        group_id=group,
-        partition_assignment_strategy=(RangePartitionAssignor,),  # the runner's: the same protocol
-        session_timeout_ms=30_000,
-        rebalance_timeout_ms=60_000,
-        max_poll_interval_ms=60_000,
-        # Nothing to commit at its stop: its coordinator may be marked dead by then (the broker closed its
-        # connection at a re-authentication while it hung in the listener), and aiokafka's last autocommit
-        # would wait for one for ever.
-        enable_auto_commit=False,
-    )
-    await stuck.start()
-
-    async def polling() -> None:
-        while True:
-            await stuck.getmany(timeout_ms=100)
-
-    stuck.subscribe([topic], listener=NeverRejoins())
-    polls = asyncio.create_task(polling())
-    try:
-        await eventually(stuck.assignment, timeout_s=30)
-        yield
-    finally:
-        never.set()
-        polls.cancel()
-        await asyncio.gather(polls, return_exceptions=True)
-        await asyncio.wait_for(stuck.stop(), 30)
-
-
 async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
     """A runner kept out of its group stops after `assignment_wait_max_s` (its process starts again and
     rejoins) rather than waiting, never ready, for as long as aiokafka does."""
     topic = await _topic_with(infra, [b"a"])
     group = f.unique("g")
-    async with _member_that_never_rejoins(infra, topic, group):
+    async with member_that_never_rejoins(infra, topic, group):
         runner = _runner(infra, topic, group, lambda batch: _record([], batch), assignment_wait_max_s=2.0)
         began = time.monotonic()
         with pytest.raises(OutOfGroup):
@@ -773,7 +726,7 @@ async def test_a_runner_cancelled_while_it_waits_for_the_group_leaves_no_poll_be
     bound) must not leave that poll running on the stopped consumer."""
     topic = await _topic_with(infra, [b"a"])
     group = f.unique("g")
-    async with _member_that_never_rejoins(infra, topic, group):
+    async with member_that_never_rejoins(infra, topic, group):
         before = _getmany_tasks()
         runner = _runner(infra, topic, group, lambda batch: _record([], batch))
         task = asyncio.create_task(runner.run())
