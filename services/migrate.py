@@ -21,7 +21,7 @@ from services.ingest import models as _ingest  # noqa: F401
 from services.institutions import models as _institutions  # noqa: F401
 from services.kit.audit import models as _audit  # noqa: F401
 from services.kit.db import Base
-from services.kit.settings import CommonSettings
+from services.kit.settings import DEV_SECRETS_KEY, CommonSettings, refuse_development_secrets
 from services.notifier.delivery import models as _deliveries  # noqa: F401
 from services.notifier.desk import models as _desk  # noqa: F401
 from services.notifier.warnings import models as _warnings  # noqa: F401
@@ -74,7 +74,16 @@ def main() -> None:
     rev = sub.add_parser("revision")
     rev.add_argument("-m", "--message", required=True)
     args = parser.parse_args()
-    url = CommonSettings().database_url
+    common = CommonSettings()
+    try:
+        # A migration seals the webhook secrets a former schema kept in clear: under the public development
+        # key they would be as good as clear, and the services (given the real key) could not open them.
+        refuse_development_secrets(
+            common.environment, {"STOPLINE_SECRETS_KEY": (common.secrets_key, DEV_SECRETS_KEY)}
+        )
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc} (run it where the service's secrets are: docs/deployment.md)\n")
+    url = common.database_url
     if args.command == "revision":
         command.revision(alembic_config(url), message=args.message, autogenerate=True)
     else:

@@ -168,9 +168,10 @@ def test_a_secret_from_a_file_is_read_without_its_last_newline(monkeypatch: pyte
             "STOPLINE_PSEUDONYM_KEY, STOPLINE_SECRETS_KEY must be set",
         ),
         (["services.institutions.cli", "issue-key", "bank-a"], "STOPLINE_PSEUDONYM_KEY must be set"),
+        (["services.migrate", "upgrade"], "STOPLINE_SECRETS_KEY must be set"),  # it seals clear secrets
     ],
 )
-def test_the_worker_and_the_operators_cli_refuse_development_secrets(command: list[str], refused: str):
+def test_the_worker_and_the_operators_commands_refuse_development_secrets(command: list[str], refused: str):
     """Started with nothing listening at the database's and Kafka's addresses: the refusal, naming the
     secrets, comes before any connection (one would fail otherwise)."""
     secrets = ("STOPLINE_PSEUDONYM_KEY", "STOPLINE_SECRETS_KEY", "STOPLINE_KAFKA_PASSWORD")
@@ -184,7 +185,7 @@ def test_the_worker_and_the_operators_cli_refuse_development_secrets(command: li
     )
     assert done.returncode != 0
     assert f"{refused} to secret values in production" in done.stderr
-    if command[0] == "services.institutions.cli":  # an operator's command: a one-line error, exit 2
+    if command[0] != "services.coordination.worker":  # an operator's command: a one-line error, exit 2
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
 
 
