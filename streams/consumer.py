@@ -73,6 +73,12 @@ GROUP_TASK_DEAD = "Unexpected error during coordination"
 # Above POLL_FAILING_MAX_S: polls that fail while out of the group stop the runner first, with their error.
 ASSIGNMENT_WAIT_MAX_S = 120.0
 REBALANCE_TIMEOUT_MS = 30_000
+# A member learns that its group rebalances (a member joined, one was taken out: `streams.membership`) only
+# from its next heartbeat's answer, and the rebalance waits for every member to rejoin: the heartbeat
+# interval is what any rebalance waits. A fifth of the session timeout (1.2 s at the default 6 s), but
+# no longer than this: a long session (a static member given time to restart) is no reason for every
+# rebalance to wait longer (12 s at a 60 s session, and a joining member's JoinGroup timed out meanwhile).
+HEARTBEAT_MAX_MS = 1_200
 # How old a consumer's metadata (the partitions' leaders, the topics) may get: a pattern subscription
 # finds a new topic at the next refresh. And aiokafka (0.14) does not refresh it when a partition's
 # position has to be looked up (ListOffsets) and the node asked no longer leads the partition: it asks
@@ -377,7 +383,7 @@ class ConsumerRunner:
             # rebalance at all, so a crash-looping process does not stall the rest of its group. The
             # rebalance timeout is how long the others get to finish the batch in hand and rejoin.
             session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
+            heartbeat_interval_ms=min(max(kafka.session_timeout_ms // 5, 500), HEARTBEAT_MAX_MS),
             rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
             max_poll_interval_ms=120_000,
             group_instance_id=kafka.instance,

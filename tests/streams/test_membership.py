@@ -103,6 +103,31 @@ async def test_a_member_that_does_not_come_back_loses_its_partitions_to_the_othe
         await _stopped(b, b_task)
 
 
+async def test_a_long_session_does_not_make_a_rebalance_wait_longer(infra: Infra):
+    """A member learns of a rebalance from its next heartbeat's answer, and the group waits for it: with
+    a session of a minute (time for a static member to restart), a member joining still gets its share
+    within seconds, not after a heartbeat interval grown with the session (12 s)."""
+    topic = await _topic_with(infra, [], partitions=2)
+    group = f"{infra.prefix}{f.unique('static')}"
+    a, b = (_member(infra, topic, group, f.unique(name), session_timeout_ms=60_000) for name in "ab")
+    a_task = await _joined(a)
+    began = time.monotonic()
+    b_task = asyncio.create_task(b.run())
+    try:
+        await asyncio.wait_for(b.started.wait(), 20)
+        await eventually(
+            lambda: (
+                len(a.consumer.assignment()) == len(b.consumer.assignment()) == 1
+                and a.readiness() == b.readiness() == "ok"
+            ),
+            timeout_s=30,
+        )
+        assert time.monotonic() - began < 6
+    finally:
+        await _stopped(a, a_task)
+        await _stopped(b, b_task)
+
+
 async def test_a_member_known_dead_is_taken_out_of_its_group_at_once_and_only_it(infra: Infra):
     # A session long enough that the partitions cannot have moved by the timeout alone.
     topic = await _topic_with(infra, [], partitions=4)
