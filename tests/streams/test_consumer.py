@@ -700,13 +700,26 @@ async def test_a_dead_group_task_stops_the_runner_at_once(infra):
     assert not failures  # not polled again
 
 
+# A runner kept out of its group has its JoinGroup in flight (the broker holds it for the member that never
+# rejoins), and aiokafka's stop waits for it to time out: the request timeout, 10 s by default, spent on
+# every such test's stop. Shorter here, and still longer than the bound the runner is out for.
+_JOIN_WAIT_MS = 3_000
+
+
 async def test_a_runner_the_group_assigns_nothing_for_too_long_stops(infra):
     """A runner kept out of its group stops after `assignment_wait_max_s` (its process starts again and
     rejoins) rather than waiting, never ready, for as long as aiokafka does."""
     topic = await _topic_with(infra, [b"a"])
     group = f.unique("g")
     async with member_that_never_rejoins(infra, topic, group):
-        runner = _runner(infra, topic, group, lambda batch: _record([], batch), assignment_wait_max_s=2.0)
+        runner = _runner(
+            infra,
+            topic,
+            group,
+            lambda batch: _record([], batch),
+            assignment_wait_max_s=2.0,
+            request_timeout_ms=_JOIN_WAIT_MS,
+        )
         began = time.monotonic()
         with pytest.raises(OutOfGroup):
             await asyncio.wait_for(runner.run(), 30)
@@ -728,7 +741,9 @@ async def test_a_runner_cancelled_while_it_waits_for_the_group_leaves_no_poll_be
     group = f.unique("g")
     async with member_that_never_rejoins(infra, topic, group):
         before = _getmany_tasks()
-        runner = _runner(infra, topic, group, lambda batch: _record([], batch))
+        runner = _runner(
+            infra, topic, group, lambda batch: _record([], batch), request_timeout_ms=_JOIN_WAIT_MS
+        )
         task = asyncio.create_task(runner.run())
         await asyncio.wait_for(runner.started.wait(), 20)
         await eventually(lambda: _getmany_tasks() - before, timeout_s=10)  # its poll, waiting for the group
