@@ -192,6 +192,7 @@ class Supervisor:
         probe_every_s: float = 5.0,
         probe_failures: int = 3,
         startup_s: float = 120.0,
+        probe_timeout_s: float = 2.0,
         release: Callable[[Child, float], None] | None = None,
     ) -> None:
         self.watches = {c.name: _Watch(c) for c in children}
@@ -207,7 +208,7 @@ class Supervisor:
         # Apart from the probes: a release may take seconds while a Kafka node is down.
         self._releases = ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="release")
         # One client for every probe (it is thread-safe): a client made per probe costs ~50 ms of CPU.
-        self._http = httpx.Client(timeout=2)
+        self._http = httpx.Client(timeout=probe_timeout_s)
 
     def started(self, child: Child) -> None:
         """Note that a child was started (by whoever started it)."""

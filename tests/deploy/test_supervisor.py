@@ -117,9 +117,12 @@ def test_a_child_that_never_comes_up_is_killed_once_its_start_up_time_is_over():
 
 def test_a_slow_start_is_not_taken_for_a_hang_and_a_hang_after_it_is():
     # Not listening for 1.5 s, with a probe every 0.05 s that kills after one failure once the child
-    # has answered: only the start-up allowance keeps it alive until its first answer.
+    # has answered: only the start-up allowance keeps it alive until its first answer. (A refused
+    # connection fails at once; the short probe timeout only shortens finding out the hang after it.)
     child = _serving("sup-slow-start", delay_s=1.5)
-    supervisor = Supervisor([child], backoff_s=5, probe_every_s=0.05, probe_failures=1, startup_s=60)
+    supervisor = Supervisor(
+        [child], backoff_s=5, probe_every_s=0.05, probe_failures=1, startup_s=60, probe_timeout_s=0.5
+    )
     child.start()
     supervisor.started(child)
     try:
@@ -135,11 +138,14 @@ def test_a_slow_start_is_not_taken_for_a_hang_and_a_hang_after_it_is():
 
 
 def test_a_hung_child_does_not_delay_the_restart_of_another():
-    # The hung child's probes each take their whole 2 s timeout; they must not hold up the ticks that
-    # start the killed one again (they did when a tick waited for its probes: 2 s or more).
+    # The hung child's probe takes its whole 2 s timeout (longer than the 1.5 s the restart is given);
+    # it must not hold up the ticks that start the killed one again (they did when a tick waited for its
+    # probes: 2 s or more). One failed probe finds the hung one out: more would only repeat that wait.
     hung = _serving("sup-hung", delay_s=0)
     killed = Child("sup-killed-beside", ["tests.deploy.child", "60", "0"])
-    supervisor = Supervisor([hung, killed], backoff_s=0.05, probe_every_s=0.05, probe_failures=3)
+    supervisor = Supervisor(
+        [hung, killed], backoff_s=0.05, probe_every_s=0.05, probe_failures=1, probe_timeout_s=2.0
+    )
     for child in (hung, killed):
         child.start()
         supervisor.started(child)
@@ -206,7 +212,11 @@ def test_a_child_killed_for_liveness_leaves_its_threads_stacks_in_its_log():
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     child = Child("sup-stacks", ["tests.deploy.child", "kit", str(port)], url=url)
-    supervisor = Supervisor([child], backoff_s=5, probe_every_s=0.2, probe_failures=2, startup_s=60)
+    # Killed 2 x 1 s of probe timeouts into the hang: past the 1 s the service's loop watch waits before it
+    # says where the loop is stuck (services.kit.loopwatch.STALL_S).
+    supervisor = Supervisor(
+        [child], backoff_s=5, probe_every_s=0.2, probe_failures=2, startup_s=60, probe_timeout_s=1.0
+    )
     child.start()
     assert child.log is not None
     before = child.log.tell()  # (the log is appended to, run after run)
@@ -243,13 +253,13 @@ def test_a_stopped_service_is_counted_as_paused_not_as_a_stalled_loop():
     try:
         wait_healthy(child)
         child.proc.send_signal(signal.SIGSTOP)
-        time.sleep(2.5)
+        time.sleep(1.5)  # past the watch's 1 s (STALL_S) and the histogram's first bucket
         child.proc.send_signal(signal.SIGCONT)
         metrics = _metrics_once(url, "stopline_process_pause_seconds_count")
     finally:
         child.stop()
     assert _sample(metrics, "stopline_process_pause_seconds_count") == 1
-    assert _sample(metrics, 'stopline_process_pause_seconds_bucket{le="2.0"}') == 0
+    assert _sample(metrics, 'stopline_process_pause_seconds_bucket{le="1.0"}') == 0
     assert _sample(metrics, "stopline_event_loop_stall_seconds_count") == 0
 
 
