@@ -5,9 +5,11 @@ for when the API runs with them switched off
 
     python -m services.coordination.worker
 
-It serves only `/metrics` and `/health` (services.kit.http), on `STOPLINE_COORDINATION_WORKER_PORT`. Several
-workers (and API processes) may run at once: rows are claimed with SKIP LOCKED and the consumer group
-shares the partitions. SIGTERM finishes the batch in hand, then exits.
+It serves only `/metrics` and `/health` (services.kit.http), on `STOPLINE_COORDINATION_WORKER_PORT`
+(8013; in a container probed and scraped on 8080, as the compose file and the chart do, give it 8080).
+Several workers (and API processes) may run at once: rows are claimed with SKIP LOCKED and the consumer
+group shares the partitions; workers on one host each need a port of their own (one whose port is taken
+exits with status 3 before it starts any work). SIGTERM finishes the batch in hand, then exits.
 """
 
 from __future__ import annotations

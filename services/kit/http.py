@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -282,7 +283,7 @@ def group_health(runners: Mapping[str, Any]) -> dict[str, str]:
 
 
 def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) -> None:
-    """Run a service's API: JSON logs, then uvicorn on the settings' host and port (no access log)."""
+    """Run a service's API: JSON logs, its port taken (`listen`), then uvicorn on it (no access log)."""
     import uvicorn
 
     from services.kit import loopwatch, taskdump
@@ -299,6 +300,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
+            log.info("serving", extra=log_fields(host=settings.host, port=settings.port))
             self.watch = loopwatch.start()  # serving: logs where the loop is when it stops turning
 
         async def shutdown(self, sockets: Any = None) -> None:
@@ -308,11 +310,36 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
+    sock = listen(settings)
     app = build(common, settings)
     # The first query would configure the mappers: a second of CPU with the loop held on a busy host.
     sqlalchemy.orm.configure_mappers()
     freeze_startup()
-    Server(server_config(app, settings, common)).run()
+    Server(server_config(app, settings, common)).run(sockets=[sock])
+
+
+STARTUP_FAILURE = 3  # uvicorn's exit status for a server that could not start
+
+
+def listen(settings: Any) -> socket.socket:
+    """The service's listening socket on the settings' host and port, taken before anything else starts.
+    uvicorn would run the app's lifespan (consumers joining their groups, the relay and scheduler claiming
+    work) and bind after: a second process on a port already in use did all that, then exited, and was
+    restarted to do it again. Connections made while the service starts wait until it serves."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+    try:
+        sock.bind((settings.host, settings.port))
+        sock.listen(2048)  # uvicorn's backlog; listening now, so a second process's bind fails here too
+    except OSError as exc:
+        sock.close()
+        log.error(
+            "cannot listen: the port is taken or the address is not this host's",
+            extra=log_fields(host=settings.host, port=settings.port, error=str(exc)),
+        )
+        raise SystemExit(STARTUP_FAILURE) from exc
+    return sock
 
 
 def server_config(app: ASGIApp, settings: Any, common: CommonSettings) -> uvicorn.Config:

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from models.artifact import ArtifactError
 from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import create_app, group_health, server_config, task_health
+from services.kit.http import create_app, group_health, listen, server_config, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -219,6 +219,7 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
+    sock = listen(settings)  # a port in use ends it before it loads its model and joins its groups
     try:
         scorer = Scorer(common, settings)
     except ArtifactError as exc:
@@ -244,7 +245,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    web = asyncio.create_task(server.serve())
+    web = asyncio.create_task(server.serve(sockets=[sock]))
     failed = asyncio.create_task(_first_failure(scorer.tasks))
     waiting = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait({failed, waiting}, return_when=asyncio.FIRST_COMPLETED)
