@@ -69,15 +69,17 @@ class Background:
             self.tasks[name] = asyncio.create_task(job.run(), name=name)
 
     async def stop(self) -> None:
-        """Each finishes what it has in hand (within its grace), then ends."""
-        if self.scheduler is not None:
-            await self.scheduler.stop()
-        for job in self.jobs.values():
-            job.stop()
-        if self.relay is not None:
-            await self.relay.stop()
+        """Each finishes what it has in hand (within its grace), then ends. The consumers and jobs are told
+        first (that does not wait): told after the scheduler's and relay's graces (10 s each), a consumer
+        would go on taking new batches for up to 20 s after SIGTERM."""
         for runner in self.runners.values():
             runner.stop()
+        for job in self.jobs.values():
+            job.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         if self.tasks:
             await asyncio.wait(self.tasks.values(), timeout=15)
 
