@@ -70,7 +70,8 @@ class Worker:
 @contextlib.asynccontextmanager
 async def worker(database_url: str, prefix: str, **settings: str) -> AsyncIterator[Worker]:
     """`services.coordination.worker` in a process of its own on a free port, its environment `settings`
-    added; yielded once it serves (its start-up done), stopped with SIGTERM (killed after 20 s)."""
+    added; yielded once it serves (its start-up done), then stopped with SIGTERM: it must end by itself
+    within the chart's grace, by that signal (killed and failed otherwise)."""
     port = free_port()
     env = os.environ | {
         "DATABASE_URL": database_url,
@@ -96,13 +97,26 @@ async def worker(database_url: str, prefix: str, **settings: str) -> AsyncIterat
             await eventually(serving, timeout_s=60, every_s=0.2)
             yield running
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        stopped_by_itself = await _terminate(process)
+    # (Not in `finally`: a failure of the test itself is not replaced by this one.)
+    assert stopped_by_itself, f"the worker did not end within {STOP_GRACE_S} s of SIGTERM; killed"
+    assert process.returncode == -signal.SIGTERM, f"the worker exited with status {process.returncode}"
+
+
+STOP_GRACE_S = 45  # the chart's terminationGracePeriodSeconds, after which Kubernetes kills a pod
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> bool:
+    """SIGTERM, then wait for the process to end; whether it did within the grace (else it is killed)."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False
+    return True
 
 
 async def bank(
