@@ -12,6 +12,7 @@ it (what a receiver de-duplicates), for the checks at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -49,6 +50,11 @@ SILENT_BANK = "chaos-k3"  # receives its instructions and never answers: they go
 HOOK_BANK = "chaos-w1"
 UNIT = "chaos-psb"
 RETRY_S = 0.5  # between attempts of a call that failed
+# After a traffic item that failed (an answer the harness does not expect), the path's next item waits this
+# long, doubled with each failure in a row up to the most: a refusal that persists is not sent at a higher
+# rate than the path's healthy traffic (a blocklist item every ~3 s).
+ITEM_BACKOFF_S = 1.0
+ITEM_BACKOFF_MOST_S = 5.0
 GRACE_S = 120.0  # how long an item in hand may still take once the traffic stops
 
 IDEMPOTENCY_KEY = "Idempotency-Key"  # the receiver's de-duplication key, as Stopline sends it
@@ -170,23 +176,29 @@ class Traffic:
             self._runners.append(runner)
             self._tasks.append(asyncio.create_task(runner.run(), name=f"bank-{bank}"))
 
-    def drive(self, *loops: Callable[[], Awaitable[None]]) -> None:
-        """Start the traffic loops (every path's unless given) until `stop_traffic`."""
-        for loop in loops or (self._events, self._events, self._instructions_issued, self._blocklist):
-            name = loop.__name__.lstrip("_")
-            self._tasks.append(asyncio.create_task(self._keep_driving(name, loop), name=name))
+    def drive(self, *items: Callable[[], Awaitable[None]]) -> None:
+        """Start the traffic loops, each repeating one item of a path's traffic (every path's unless
+        given), until `stop_traffic`."""
+        for item in items or (self._events, self._events, self._instructions_issued, self._blocklist):
+            name = item.__name__.lstrip("_")
+            self._tasks.append(asyncio.create_task(self._keep_driving(name, item), name=name))
 
-    async def _keep_driving(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """A loop whose item raised is recorded in the ledger and goes on with its next item: a task that
-        died would be read by no one (its error at most logged when collected), and its path's traffic
-        would silently thin out."""
+    async def _keep_driving(self, name: str, item: Callable[[], Awaitable[None]]) -> None:
+        """An item that raised is recorded in the ledger and the loop goes on with its next item: a task
+        that died would be read by no one (its error at most logged when collected), and its path's
+        traffic would silently thin out. After failures in a row it backs off (`ITEM_BACKOFF_S`)."""
+        backoff = ITEM_BACKOFF_S
         while not self.stopping.is_set():
             try:
-                await loop()
+                await item()
             except Exception as exc:  # noqa: BLE001 - every failure is a finding for the report
                 self.ledger.errors[(name, f"{type(exc).__name__}: {exc}")] += 1
                 log.exception("a traffic loop's item failed", extra={"fields": {"loop": name}})
-                await asyncio.sleep(RETRY_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), backoff)
+                backoff = min(backoff * 2, ITEM_BACKOFF_MOST_S)
+            else:
+                backoff = ITEM_BACKOFF_S
 
     async def stop_traffic(self, grace_s: float = GRACE_S) -> None:
         """Stop sending; the banks go on receiving and answering. An item in hand gets `grace_s` to be
@@ -320,24 +332,19 @@ class Traffic:
     # -- events ----------------------------------------------------------------------------------------------
 
     async def _events(self) -> None:
-        while not self.stopping.is_set():
-            now = datetime.now(UTC)
-            calls = [self._call_event(_phone(), now - timedelta(minutes=30), 3) for _ in range(6)]
-            transfers = [self._transfer(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
-            await self._post(TELECOM, calls)
-            await self._post(BANK, transfers)
-            if self.rng.random() < 0.3:  # a scam: a long call from an unknown number, then a large transfer
-                victim = _phone()
-                called = await self._post(
-                    TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)]
-                )
-                await asyncio.sleep(1.5)
-                paid = await self._post(
-                    BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))]
-                )
-                if called and paid:
-                    self.ledger.scams.add(victim)
-            await asyncio.sleep(0.2)
+        now = datetime.now(UTC)
+        calls = [self._call_event(_phone(), now - timedelta(minutes=30), 3) for _ in range(6)]
+        transfers = [self._transfer(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
+        await self._post(TELECOM, calls)
+        await self._post(BANK, transfers)
+        if self.rng.random() < 0.3:  # a scam: a long call from an unknown number, then a large transfer
+            victim = _phone()
+            called = await self._post(TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)])
+            await asyncio.sleep(1.5)
+            paid = await self._post(BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))])
+            if called and paid:
+                self.ledger.scams.add(victim)
+        await asyncio.sleep(0.2)
 
     def _call_event(self, callee: str, start: datetime, minutes: float) -> dict[str, Any]:
         return {
@@ -384,12 +391,11 @@ class Traffic:
     # -- instructions ----------------------------------------------------------------------------------------
 
     async def _instructions_issued(self) -> None:
-        while not self.stopping.is_set():
-            bank = self.rng.choice([*KAFKA_BANKS, HOOK_BANK])
-            case_id = await self._open_case(bank)
-            if case_id is not None:
-                await self._issue(case_id, bank)
-            await asyncio.sleep(0.7)
+        bank = self.rng.choice([*KAFKA_BANKS, HOOK_BANK])
+        case_id = await self._open_case(bank)
+        if case_id is not None:
+            await self._issue(case_id, bank)
+        await asyncio.sleep(0.7)
 
     async def _open_case(self, bank: str) -> str | None:
         number = f"CHAOS-{uuid.uuid4().hex[:16]}"
@@ -469,36 +475,35 @@ class Traffic:
     # -- blocklist -------------------------------------------------------------------------------------------
 
     async def _blocklist(self) -> None:
-        while not self.stopping.is_set():
-            number = _phone()
-            body = {"number": number, "category": "impersonation", "reason": "chaos: reported by victims"}
-            entry = None
-            while entry is None and not self.stopping.is_set():
-                answer = await self._request(
-                    "POST",
-                    self.blocklist,
-                    "/v1/blocklist/proposals",
-                    "blocklist",
-                    json=body,
-                    headers=self.officer,
-                )
-                if answer is not None and answer.status_code in (200, 201):
-                    entry = answer.json()["id"]
-                elif answer is not None:
-                    raise _refused("proposal", answer)
-            review = {"decision": "approve", "note": "chaos"}
-            while entry is not None and not self.abandoned.is_set():
-                path = f"/v1/blocklist/entries/{entry}/review"
-                answer = await self._request(
-                    "POST", self.blocklist, path, "blocklist", json=review, headers=self.approver
-                )
-                # 409: approved by an earlier attempt that seemed to fail
-                if answer is not None and answer.status_code in (200, 409):
-                    self.ledger.blocklisted.add(number)
-                    break
-                if answer is not None:
-                    raise _refused("approval", answer)
-            await asyncio.sleep(3)
+        number = _phone()
+        body = {"number": number, "category": "impersonation", "reason": "chaos: reported by victims"}
+        entry = None
+        while entry is None and not self.stopping.is_set():
+            answer = await self._request(
+                "POST",
+                self.blocklist,
+                "/v1/blocklist/proposals",
+                "blocklist",
+                json=body,
+                headers=self.officer,
+            )
+            if answer is not None and answer.status_code in (200, 201):
+                entry = answer.json()["id"]
+            elif answer is not None:
+                raise _refused("proposal", answer)
+        review = {"decision": "approve", "note": "chaos"}
+        while entry is not None and not self.abandoned.is_set():
+            path = f"/v1/blocklist/entries/{entry}/review"
+            answer = await self._request(
+                "POST", self.blocklist, path, "blocklist", json=review, headers=self.approver
+            )
+            # 409: approved by an earlier attempt that seemed to fail
+            if answer is not None and answer.status_code in (200, 409):
+                self.ledger.blocklisted.add(number)
+                break
+            if answer is not None:
+                raise _refused("approval", answer)
+        await asyncio.sleep(3)
 
     # -- calls -----------------------------------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ traffic."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections import Counter
 from typing import Any, cast
 
 import httpx
 import pytest
 
+from deploy.chaos import traffic as traffic_module
 from deploy.chaos.__main__ import _passed
 from deploy.chaos.traffic import UNIT, Ledger, Traffic
 from services.kit.tokens import issue
@@ -34,16 +37,14 @@ async def test_a_loop_whose_item_raises_is_recorded_and_goes_on_as_do_the_others
     items: Counter[str] = Counter()
 
     async def _events() -> None:
-        while not traffic.stopping.is_set():
-            items["events"] += 1
-            if items["events"] == 1:
-                raise RuntimeError(REFUSED)
-            await asyncio.sleep(0.01)
+        items["events"] += 1
+        if items["events"] == 1:
+            raise RuntimeError(REFUSED)
+        await asyncio.sleep(0.01)
 
     async def _blocklist() -> None:
-        while not traffic.stopping.is_set():
-            items["blocklist"] += 1
-            await asyncio.sleep(0.01)
+        items["blocklist"] += 1
+        await asyncio.sleep(0.01)
 
     traffic.drive(_events, _blocklist)
     await eventually(lambda: items["events"] > 1, timeout_s=5, every_s=0.01)  # its next item
@@ -54,6 +55,40 @@ async def test_a_loop_whose_item_raises_is_recorded_and_goes_on_as_do_the_others
     assert ledger.failures() == [{"loop": "events", "error": f"RuntimeError: {REFUSED}", "n": 1}]
     assert items["blocklist"] > 0
     assert not abandoned  # every loop ended by itself when told to stop
+
+
+async def test_a_loop_whose_items_keep_failing_backs_off_until_one_succeeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refusal that persists (a 4xx for every item) is not sent faster than the path's healthy traffic:
+    the pause after a failure doubles with each failure in a row up to the most, and is short again once
+    an item succeeded. Before, every failure was followed by the same 0.5 s (faster than a healthy
+    blocklist item, paced at 3 s), for ever."""
+    monkeypatch.setattr(traffic_module, "ITEM_BACKOFF_S", 0.2)
+    monkeypatch.setattr(traffic_module, "ITEM_BACKOFF_MOST_S", 1.0)
+    traffic = _traffic(Ledger())
+    fails = [True, True, True, True, True, False, True, False]  # the items' outcomes, in order
+    began: list[float] = []  # when each item began
+
+    async def _blocklist() -> None:
+        began.append(time.monotonic())
+        if len(began) == len(fails):
+            traffic.stopping.set()
+        if fails[len(began) - 1]:
+            raise RuntimeError("a chaos proposal was refused: HTTP 403")
+
+    traffic.drive(_blocklist)
+    await eventually(lambda: len(began) == len(fails), timeout_s=30, every_s=0.05)
+    await traffic.stop_traffic(grace_s=5)
+    await traffic.close()
+
+    pauses = [later - earlier for earlier, later in itertools.pairwise(began)]
+    # After the first five failures: 0.2, 0.4, 0.8, then the most, 1.0 (a sleep is never shorter).
+    for pause, least in zip(pauses[:4], [0.2, 0.4, 0.8, 1.0], strict=True):
+        assert pause >= least, pauses
+    assert pauses[4] >= 1.0, pauses  # the fifth failure's: still the most
+    assert pauses[5] < 0.1, pauses  # after the success, the item's own pace (none here)
+    assert pauses[6] < 1.0, pauses  # a failure after a success: the first pause again (0.2), not the most
 
 
 def test_a_run_whose_traffic_met_an_unexpected_answer_fails() -> None:
