@@ -489,6 +489,11 @@ class Traffic:
             )
             if answer is not None and answer.status_code in (200, 201):
                 entry = answer.json()["id"]
+            elif answer is not None and answer.status_code == 409:
+                # "a live entry for this number was made meanwhile; retry": an earlier attempt that seemed
+                # to fail made it as this one ran. As the service says, the retry is answered that entry.
+                self.ledger.retries["blocklist"] += 1
+                await asyncio.sleep(RETRY_S)
             elif answer is not None:
                 raise _refused("proposal", answer)
         review = {"decision": "approve", "note": "chaos"}

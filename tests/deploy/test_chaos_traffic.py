@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections import Counter
 from typing import Any, cast
@@ -89,6 +90,38 @@ async def test_a_loop_whose_items_keep_failing_backs_off_until_one_succeeds(
     assert pauses[4] >= 1.0, pauses  # the fifth failure's: still the most
     assert pauses[5] < 0.1, pauses  # after the success, the item's own pace (none here)
     assert pauses[6] < 1.0, pauses  # a failure after a success: the first pause again (0.2), not the most
+
+
+async def test_a_proposal_the_blocklist_asks_to_retry_is_retried_not_reported() -> None:
+    """The blocklist answers a proposal 409 when a live entry for the number was made as it ran (by an
+    earlier attempt that seemed to fail), and says to retry: the retry is answered that entry. The harness
+    retries it, as the service asks; it is no finding. (The race cannot be made on demand against the
+    service, so a stand-in answers as services/blocklist/repository.py `add` does.)"""
+    proposals: list[str] = []
+
+    def blocklist(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/blocklist/proposals":
+            proposals.append(json.loads(request.content)["number"])
+            if len(proposals) == 1:
+                message = "a live entry for this number or account was made meanwhile; retry"
+                return httpx.Response(409, json={"error": {"code": "conflict", "message": message}})
+            return httpx.Response(200, json={"id": "the-entry", "status": "proposed"})
+        assert request.url.path == "/v1/blocklist/entries/the-entry/review"
+        return httpx.Response(200, json={"id": "the-entry", "status": "listed"})
+
+    ledger = Ledger()
+    traffic = _traffic(ledger, "http://blocklist")
+    await traffic.http.aclose()
+    traffic.http = httpx.AsyncClient(transport=httpx.MockTransport(blocklist))
+    try:
+        await traffic._blocklist()  # one item
+    finally:
+        await traffic.http.aclose()
+
+    assert ledger.failures() == []
+    assert len(proposals) == 2 and proposals[0] == proposals[1]  # the same number asked again
+    assert ledger.blocklisted == {proposals[0]}
+    assert ledger.retries["blocklist"] == 1
 
 
 def test_a_run_whose_traffic_met_an_unexpected_answer_fails() -> None:
