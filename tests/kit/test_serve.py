@@ -9,15 +9,18 @@ import json
 import signal
 import socket
 import sys
+from typing import Any
 
-# A kit service whose lifespan (where a service starts its background work) says on stdout that it ran.
+# A kit service whose lifespan (where a service starts its background work) says on stdout that it ran,
+# then takes the start-up seconds given.
 SERVICE = """
-import contextlib, sys, types
+import asyncio, contextlib, sys, types
 from services.kit.http import create_app, serve
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
     print("background work started", flush=True)
+    await asyncio.sleep(float(sys.argv[2]))
     yield
 
 async def health():
@@ -30,15 +33,22 @@ serve(build, types.SimpleNamespace(host="127.0.0.1", port=int(sys.argv[1])), ser
 """
 
 
-async def _start(port: int) -> asyncio.subprocess.Process:
+async def _start(port: int, startup_s: float = 0) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         SERVICE,
         str(port),
+        str(startup_s),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _held() -> socket.socket:
@@ -63,10 +73,7 @@ async def test_a_service_on_a_port_in_use_exits_before_its_background_work_start
 
 async def test_a_service_on_a_free_port_starts_its_background_work():
     """The same service, the port free: its lifespan runs (what the test above sees not happen)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await _start(port)
+    process = await _start(_free_port())
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 30)
@@ -75,3 +82,22 @@ async def test_a_service_on_a_free_port_starts_its_background_work():
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == -signal.SIGTERM  # having stopped gracefully, uvicorn ends by the signal
+
+
+async def test_sigusr1_during_the_start_up_logs_what_each_task_waits_on():
+    """The task dump is installed as the event loop starts, before the app's start-up: a start-up that
+    hangs (a consumer that cannot join its group, say) can be asked what it waits on, and is not ended."""
+    process = await _start(_free_port(), startup_s=60)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert await asyncio.wait_for(process.stdout.readline(), 30) == b"background work started\n"
+        process.send_signal(signal.SIGUSR1)
+        logged: list[dict[str, Any]] = []
+        while not logged or logged[-1]["msg"] != "task dump done":
+            logged.append(json.loads(await asyncio.wait_for(process.stderr.readline(), 30)))
+        assert process.returncode is None  # still starting
+        waits = [entry["awaits"] for entry in logged if entry["msg"] == "task waiting"]
+        assert any(any(at.endswith(".lifespan") for at in chain) for chain in waits), waits
+    finally:
+        process.kill()
+        await process.communicate()
