@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.console import audit, cases, dashboard, live, oidc, portal, queue, signin, supervisor, web
 from services.console.api import ApiError
-from services.console.headers import SecurityHeaders
+from services.console.headers import SecurityHeaders, server_error
 from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
 from services.console.slots import Slots
@@ -64,6 +64,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         title="Stopline console", health=health, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(Exception, server_error)
     app.state.console = state
     app.mount("/static", StaticFiles(directory=web.HERE / "static"), name="static")
     for module in (signin, queue, cases, supervisor, portal, audit, dashboard, live):

@@ -6,6 +6,8 @@ browser or a proxy. Static assets alone may be cached."""
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 POLICY = "; ".join(
@@ -49,3 +51,9 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+async def server_error(_: Request, __: Exception) -> Response:
+    """A bug's 500. Starlette answers it outside every middleware (SecurityHeaders included), so it is given
+    the headers here; it says nothing of the error."""
+    return PlainTextResponse("Internal Server Error", 500, headers={**EVERY, "Cache-Control": "no-store"})

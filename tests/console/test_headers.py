@@ -8,6 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from services.console.app import build
 from tests import factories as f
 from tests.console.conftest import UNIT, Site
 from tests.coordination.conftest import case_body
@@ -43,6 +44,24 @@ async def test_every_response_carries_the_security_headers(site: Site):
         if name != "script":  # pages and answers carry personal data; the static script may be cached
             assert answer.headers["cache-control"] == "no-store", name
     assert answers["refusal"].status_code == 404 and answers["queue"].status_code == 200
+
+
+async def test_a_bugs_500_carries_the_security_headers_too():
+    """Starlette answers an unexpected error outside the middleware that adds the headers."""
+    app = build()
+
+    @app.get("/test-bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        answer = await client.get("/test-bug")
+    assert answer.status_code == 500
+    assert {k: answer.headers.get(k) for k in EVERY} == EVERY
+    assert answer.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert "a bug" not in answer.text
 
 
 async def test_the_pages_script_styles_and_graph_work_under_the_policy(site: Site):
