@@ -4,11 +4,12 @@ an answer is bound to the topic it came from."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pytest
@@ -16,16 +17,46 @@ from aiokafka import TopicPartition
 
 from services.coordination.instructions import consumer
 from services.coordination.instructions.service import Context
+from services.institutions import delivery
+from services.kit.db import unit_of_work
 from streams import topics
+from streams.connection import KafkaConnection
 from streams.producer import Record
 from streams.schemas.instructions import Response
 from tests import factories as f
-from tests.coordination.conftest import bank, issue, open_case, respond, stop_issued
+from tests.coordination.conftest import App, issue, open_case, respond
 from tests.coordination.receiver import Receiver
 from tests.kafka_tools import committed, eventually, on_kafka, produce, read_topic
 from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
+
+_BANKS = 6  # what the module's tests use
+
+
+class Bank(NamedTuple):
+    ident: str
+    key: dict[str, str]  # its API key's headers
+    kafka: KafkaConnection  # as its principal
+
+
+@pytest.fixture(scope="module")
+async def banks(infra, coord, sessions) -> AsyncIterator[list[Bank]]:
+    """Banks on Kafka, each test taking its own. Provisioned together, up front: the app's consumer finds
+    their answer topics at one metadata refresh (up to `PATTERN_REFRESH_MS`, 5 s) for the module, not at
+    one of each test's. Each test still waits, through its barrier, for its answers to be read."""
+    idents = [await f.institution(sessions, "bank") for _ in range(_BANKS)]
+    kafkas = await asyncio.gather(*(on_kafka(infra, ident, "bank") for ident, _ in idents))
+    yield [Bank(ident, key, kafka) for (ident, key), kafka in zip(idents, kafkas, strict=True)]
+
+
+async def _stop_to(coord: App, op: dict[str, str], inst: str, amount: str) -> dict[str, Any]:
+    """A case and a stop-payment of `amount` issued to `inst`."""
+    account = f.account("MULE")
+    case_id = await open_case(coord.client, op, (inst, account, amount))
+    return await issue(
+        coord.client, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount=amount
+    )
 
 
 def _answer(
@@ -51,18 +82,11 @@ async def _is(expected: int, value: Awaitable[int]) -> bool:
     return await value == expected
 
 
-async def test_answers_on_the_response_topic(infra, coord, sessions):
+async def test_answers_on_the_response_topic(infra, coord, banks):
     c = coord.client
     op = f.officer()
-    inst, key, _ = await bank(sessions)
-    intruder, intruder_key, _ = await bank(sessions)
-    inst_kafka = await on_kafka(infra, inst, "bank")
-    intruder_kafka = await on_kafka(infra, intruder, "bank")
-    account = f.account("MULE")
-    case_id = await open_case(c, op, (inst, account, "6000.00"))
-    stop = await issue(
-        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="6000.00"
-    )
+    (inst, key, inst_kafka), (intruder, intruder_key, intruder_kafka) = banks.pop(), banks.pop()
+    stop = await _stop_to(coord, op, inst, "6000.00")
     # On its own topic, the intruder can only name itself (not addressed to it: refused) or name the
     # institution the instruction is for (refused: the topic is the intruder's, whatever the body says).
     foreign = _answer(infra, stop, on=intruder, naming=intruder, outcome="executed", held="6000.00")
@@ -170,16 +194,11 @@ def _as_by_api(notice: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in notice["error"].items() if v is not None}
 
 
-async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, sessions):
+async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, sessions, banks):
     c = coord.client
     op = f.officer()
-    inst, key, _ = await bank(sessions)
-    inst_kafka = await on_kafka(infra, inst, "bank")
-    account = f.account("MULE")
-    case_id = await open_case(c, op, (inst, account, "900.00"))
-    stop = await issue(
-        c, op, case_id, kind="stop_payment", institution_id=inst, account=account, amount="900.00"
-    )
+    inst, key, inst_kafka = banks.pop()
+    stop = await _stop_to(coord, op, inst, "900.00")
     instructions = topics.name(topics.instructions_for(inst), infra.prefix)
     held_nothing = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="0.00")
     await produce(inst_kafka, [held_nothing])
@@ -243,15 +262,18 @@ async def test_a_refused_answer_is_told_to_its_sender_once(infra, coord, session
     assert got["status"] == "acknowledged"
 
 
-async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions):
+async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions, banks):
     """An institution taking instructions on its topic and by webhook is told on both, once on each."""
     receiver = Receiver(secret="")
     await receiver.start()
     try:
-        inst, _, secret = await bank(sessions, kafka=True, webhook_url=receiver.url)
+        inst, _, inst_kafka = banks.pop()
+        async with unit_of_work(sessions) as session:
+            secret = await delivery.configure(
+                session, institution_id=inst, kafka=True, webhook_url=receiver.url
+            )
         assert secret is not None
         receiver.secret = secret
-        inst_kafka = await on_kafka(infra, inst, "bank")
         stop = {"id": str(uuid.uuid4())}  # an instruction that does not exist
         stray = _answer(infra, stop, on=inst, naming=inst, outcome="acknowledged")
         await produce(inst_kafka, [stray])
@@ -266,13 +288,14 @@ async def test_a_refusal_goes_where_the_instructions_go(infra, coord, sessions):
     assert (notice["error"]["code"], notice["response_id"]) == ("not_found", _of(stray))
 
 
-async def test_an_undated_answer_is_dated_when_read_whatever_its_records_timestamp(infra, coord, sessions):
+async def test_an_undated_answer_is_dated_when_read_whatever_its_records_timestamp(infra, coord, banks):
     """`responded_at` is optional on Kafka as on the API: left out, the answer is dated when Stopline reads
     it, as the API dates one when it receives it. The record's timestamp is the producer's clock: here 1970,
     which would have dated the answer before its instruction and refused it."""
     c = coord.client
     op = f.officer()
-    inst, _, _, stop = await stop_issued(coord, sessions, op, "500.00")
+    inst, _, inst_kafka = banks.pop()
+    stop = await _stop_to(coord, op, inst, "500.00")
     dated = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="500.00")
     undated = dataclasses.replace(
         dated,
@@ -280,7 +303,7 @@ async def test_an_undated_answer_is_dated_when_read_whatever_its_records_timesta
         timestamp_ms=0,
     )
     sent = datetime.now(UTC)
-    await produce(await on_kafka(infra, inst, "bank"), [undated])
+    await produce(inst_kafka, [undated])
 
     async def answered() -> bool:
         return bool((await c.get(f"/v1/instructions/{stop['id']}/responses", headers=op)).json())
@@ -293,12 +316,13 @@ async def test_an_undated_answer_is_dated_when_read_whatever_its_records_timesta
     assert (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()["status"] == "executed"
 
 
-async def test_an_answer_dated_out_of_bounds_is_refused_on_both_channels(infra, coord, sessions):
+async def test_an_answer_dated_out_of_bounds_is_refused_on_both_channels(infra, coord, banks):
     """Given after its instruction was issued and not in the future (give or take the clocks' skew): one
     dated outside is refused naming `responded_at`, on the API and on Kafka alike, and nothing is kept."""
     c = coord.client
     op = f.officer()
-    inst, key, _, stop = await stop_issued(coord, sessions, op, "700.00")
+    inst, key, inst_kafka = banks.pop()
+    stop = await _stop_to(coord, op, inst, "700.00")
     issued_at = datetime.fromisoformat(stop["issued_at"])
     skew = timedelta(seconds=infra.common.event_max_ahead_s)
     future, past = f.now() + skew + timedelta(minutes=1), issued_at - skew - timedelta(minutes=1)
@@ -317,7 +341,7 @@ async def test_an_answer_dated_out_of_bounds_is_refused_on_both_channels(infra, 
         dated = _answer(infra, stop, on=inst, naming=inst, outcome="executed", held="700.00")
         value = orjson.dumps({**orjson.loads(dated.value), "responded_at": at.isoformat()})
         on_kafka_at[at] = dataclasses.replace(dated, value=value)
-    await produce(await on_kafka(infra, inst, "bank"), list(on_kafka_at.values()))
+    await produce(inst_kafka, list(on_kafka_at.values()))
     told = await read_topic(
         infra.kafka,
         topics.name(topics.instructions_for(inst), infra.prefix),
