@@ -21,6 +21,9 @@ from tests.kafka_tools import eventually
 pytestmark = pytest.mark.integration
 
 MULE_REASON = "the payee account is a known mule account"
+# How long the freeze's listing lasts from its review: the test waits that long for it to expire. The
+# scorer knows of it a tenth of a second after the review (its own wait is bounded by the listing).
+_LISTED_S = 4.0
 
 
 def _scorer_knows(scorer: Scorer, institution: str, account: str) -> bool:
@@ -142,11 +145,11 @@ async def test_an_executed_freeze_lists_the_account_until_the_listing_expires(
         await respond(coord.client, key, freeze["id"], "executed", held_amount="9000.00")
     ).status_code == 200
 
-    async with blocklist_client(infra)(entry_ttl_s=8.0) as blocklist:
+    async with blocklist_client(infra)(entry_ttl_s=_LISTED_S) as blocklist:
         entry = await _proposed(blocklist, mule)
         assert (entry["source"], entry["proposed_by"]) == ("freeze", "fz-chief")
         await _review(blocklist, entry)
-        await eventually(lambda: _scorer_knows(scorer, mule_bank, mule), timeout_s=8)
+        await eventually(lambda: _scorer_knows(scorer, mule_bank, mule), timeout_s=_LISTED_S)
 
         async def expired() -> bool:
             rows = (
