@@ -17,6 +17,7 @@ import pytest
 from aiokafka.errors import ProducerFenced
 from sqlalchemy import func, select, text, update
 
+from services.coordination.delivery import relay as relay_module
 from services.coordination.delivery import repository, signing
 from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.models import OutboxMessage
@@ -513,9 +514,11 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     it and answers, and the answer is applied, not refused. Once the same hold is issued again, a late
     answer to the failed one is kept and audited beside it."""
     op = f.officer()
-    receiver = Receiver(secret="", trickle_s=FAST["webhook_timeout_s"] / 4)
+    # The whole call is cut at the timeout, which the test waits out: shorter than the shared apps' 2 s.
+    settings = CoordinationSettings(**{**FAST, "webhook_max_attempts": 1, "webhook_timeout_s": 1.0})
+    receiver = Receiver(secret="", trickle_s=settings.webhook_timeout_s / 4)
     inst, key, case_id, stops = await _stops_by_webhook(coord, sessions, op, receiver, 2)
-    relay = Relay(infra.common, CoordinationSettings(**{**FAST, "webhook_max_attempts": 1}), sessions)
+    relay = Relay(infra.common, settings, sessions)
     await receiver.start()
     await relay.start()
     try:
@@ -535,7 +538,7 @@ async def test_an_instruction_given_up_that_reached_its_bank_takes_the_banks_ans
     async with sessions() as s:
         mine = (OutboxMessage.institution_id == inst) & (OutboxMessage.channel == "webhook")
         rows = (await s.execute(select(OutboxMessage).where(mine))).scalars()
-        timed_out = f"Timeout: no answer within {FAST['webhook_timeout_s']} s"
+        timed_out = f"Timeout: no answer within {settings.webhook_timeout_s} s"
         assert {(r.attempts, r.last_error) for r in rows} == {(1, timed_out)}
 
     answered = await respond(coord.client, key, stops[0]["id"], "executed", held_amount="1000.00")
@@ -719,7 +722,10 @@ async def test_a_queued_message_wakes_only_the_relay_loop_of_its_channel(infra, 
     }
 
 
-async def test_the_relay_listens_again_after_its_connection_is_cut(infra, coord, sessions):
+async def test_the_relay_listens_again_after_its_connection_is_cut(infra, coord, sessions, monkeypatch):
+    # How often the relay looks at its LISTEN connection: a cut one is made again up to that late (2 s,
+    # most of the test's time); that it is made again is what is tested, not how soon.
+    monkeypatch.setattr(relay_module, "LISTEN_RETRY_S", 0.5)
     relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
     heard: list[str] = []
     original = relay._notified
