@@ -50,7 +50,12 @@ class NotifierSettings(Settings):
 
     token_ttl_s: float = Field(24 * 3600.0, gt=0, description="how long the answer link is valid")
     rate_limit_s: float = Field(
-        1800.0, ge=0, description="at most one warning per person in this period; later alerts join it"
+        1800.0,
+        ge=0,
+        description=(
+            "at most one open warning per person in this period; later alerts join it until it is "
+            "answered or closed"
+        ),
     )
     desk_score: float = Field(0.9, ge=0, le=1, description="score from which the phone desk calls at once")
     answer_timeout_s: float = Field(

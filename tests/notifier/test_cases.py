@@ -9,7 +9,7 @@ import pytest
 
 from tests import factories as f
 from tests.kafka_tools import eventually
-from tests.notifier.helpers import desk_task_for, messages_to, token_in, warnings_for
+from tests.notifier.helpers import desk_closes, desk_task_for, messages_to, token_in, warnings_for
 
 pytestmark = pytest.mark.integration
 
@@ -114,11 +114,9 @@ async def test_defrauded_after_the_desks_case_was_closed_is_noted_on_that_case(
     victim, _, _, sms = await _scam_reaches_the_victim(ingest, notifier, sessions)
     task = await eventually(lambda: desk_task_for(sessions, victim), timeout_s=10)
 
-    desk = f.officer("operator")
-    assert (await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)).status_code == 200
-    close = {"outcome": "reached_too_late", "defrauded": True}
-    closed = await notifier.client.post(f"/v1/desk/tasks/{task.id}/close", json=close, headers=desk)
-    assert closed.status_code == 200, closed.text
+    await desk_closes(
+        notifier.client, task.id, f.officer("operator"), outcome="reached_too_late", defrauded=True
+    )
     [warning] = await warnings_for(sessions, victim)
     case_id = str(warning.case_id)
     operator = f.officer("operator", unit=notifier.settings.case_unit)
@@ -148,11 +146,7 @@ async def test_defrauded_after_the_desk_dissuaded_them_puts_the_call_back_at_the
     victim, _, _, sms = await _scam_reaches_the_victim(ingest, notifier, sessions)
     task = await eventually(lambda: desk_task_for(sessions, victim), timeout_s=10)
     desk = f.officer("operator")
-    assert (await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)).status_code == 200
-    closed = await notifier.client.post(
-        f"/v1/desk/tasks/{task.id}/close", json={"outcome": "dissuaded"}, headers=desk
-    )
-    assert closed.status_code == 200, closed.text
+    await desk_closes(notifier.client, task.id, desk, outcome="dissuaded")
 
     token = token_in(str(sms[0]["text"]))
     answered = await notifier.client.post(f"/a/{token}", data={"answer": "defrauded"})

@@ -17,7 +17,9 @@ from tests.metrics import sample
 from tests.notifier.helpers import (
     alerts_joined,
     deliveries_for,
+    desk_closes,
     desk_task_for,
+    desk_tasks_for,
     messages_to,
     token_in,
     warnings_for,
@@ -160,6 +162,48 @@ async def test_a_second_episode_soon_after_is_rate_limited(notifier, sessions):
     assert len(await warnings_for(sessions, phone)) == 1
     joined = sorted(a.joined for a in await alerts_joined(sessions, phone))
     assert joined == ["created", "rate_limit"]
+
+
+async def test_a_new_risky_episode_after_the_desk_dissuaded_the_person_is_warned_and_called_again(
+    notifier, sessions
+):
+    """The desk called the person and closed the call as dissuaded; minutes later, within the rate limit,
+    a new scam call and transfer score high again. The settled warning does not swallow it: the person is
+    warned again and the desk calls again."""
+    phone = f.phone()
+    await notifier.alert(phone, score=0.97)
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=20)
+    await desk_closes(notifier.client, task.id, f.officer("operator"), outcome="dissuaded")
+
+    await notifier.alert(phone, score=0.98)  # another scam call, another large transfer
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    assert sorted(a.joined for a in await alerts_joined(sessions, phone)) == ["created", "created"]
+    first, second = sorted(await warnings_for(sessions, phone), key=lambda w: w.created_at)
+    assert (first.status, first.outcome, second.status) == ("closed", "dissuaded", "open")
+    tasks = await desk_tasks_for(sessions, phone)
+    assert [(t.warning_id, t.reason, t.status, t.priority) for t in tasks] == [
+        (first.id, "high_risk", "closed", 0.97),
+        (second.id, "high_risk", "open", 0.98),
+    ]
+    await eventually(lambda: len(messages_to(notifier.sms.receiver, phone)) == 2, timeout_s=20)
+
+
+async def test_a_new_episode_after_the_person_answered_safe_is_warned_again(notifier, sessions):
+    """A scammer coaching the victim to tap "I am safe", then calling again: the answered warning does not
+    swallow the new episode. It is warned, and unanswered it goes to the desk, as any warning."""
+    phone = f.phone()
+    await notifier.alert(phone)
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    token = token_in(str(sms[0]["text"]))
+    assert (await notifier.client.post(f"/v1/answers/{token}", json={"answer": "safe"})).status_code == 200
+
+    await notifier.alert(phone)  # minutes later, within the rate limit
+    await eventually(lambda: _count_joined(sessions, phone, 2), timeout_s=10)
+    first, second = sorted(await warnings_for(sessions, phone), key=lambda w: w.created_at)
+    assert (first.status, first.answer, second.status) == ("answered", "safe", "open")
+    await eventually(lambda: len(messages_to(notifier.sms.receiver, phone)) == 2, timeout_s=20)
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=15)
+    assert (task.warning_id, task.reason) == (second.id, "unanswered")
 
 
 async def test_answer_link_is_single_use_expires_and_reveals_nothing(notifier, sessions):

@@ -29,10 +29,16 @@ async def by_episode(session: AsyncSession, *, episode: str, person: str) -> Cit
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def latest_since(session: AsyncSession, *, person: str, since: datetime) -> CitizenWarning | None:
+async def latest_open_since(session: AsyncSession, *, person: str, since: datetime) -> CitizenWarning | None:
+    """The person's latest warning made since `since` that is still open: neither answered nor closed by
+    the desk."""
     stmt = (
         select(CitizenWarning)
-        .where(CitizenWarning.person == person, CitizenWarning.created_at >= since)
+        .where(
+            CitizenWarning.person == person,
+            CitizenWarning.created_at >= since,
+            CitizenWarning.status == "open",
+        )
         .order_by(CitizenWarning.created_at.desc())
         .limit(1)
     )

@@ -100,7 +100,10 @@ async def _one(
     existing = await repository.by_episode(session, episode=episode, person=person)
     joined = "episode"
     if existing is None and settings.rate_limit_s > 0:
-        existing = await repository.latest_since(
+        # The rate limit spares the person a flood of messages while a warning waits for them; once they
+        # answered or the desk closed the call, a new episode is news to tell them, and a scammer who had
+        # them tap "I am safe" must not buy silence for the rest of the window.
+        existing = await repository.latest_open_since(
             session, person=person, since=now - timedelta(seconds=settings.rate_limit_s)
         )
         joined = "rate_limit"
