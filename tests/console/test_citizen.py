@@ -74,8 +74,8 @@ async def test_the_answer_page_in_each_language(
         warning = await repository.by_token(s, tokens.digest(token))
     assert warning is not None and warning.answer == "safe" and warning.outcome == "dissuaded"
 
-    # The link is single use: the same page, posted again, says so and changes nothing.
-    again = await page.request.post(link, form={"answer": "defrauded"})
+    # The link takes one answer (only "defrauded" may follow "safe"): posted again, the page says so.
+    again = await page.request.post(link, form={"answer": "safe"})
     assert again.status == 409
     assert {"zh": "已使用", "ug": "ئىشلىتىلىپ", "kk": "قولدانىلىپ"}[language] in await again.text()
     await context.close()

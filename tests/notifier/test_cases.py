@@ -154,6 +154,8 @@ async def test_defrauded_after_the_desk_dissuaded_them_puts_the_call_back_at_the
     again = await desk_task_for(sessions, victim)
     assert again is not None and again.id == task.id
     assert (again.status, again.reason, again.priority, again.taken_by) == ("open", "high_risk", 1.0, None)
+    [warning] = await warnings_for(sessions, victim)
+    assert (warning.answer, warning.outcome) == ("defrauded", "reached_too_late")  # not "dissuaded"
     queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
     assert str(task.id) in [t["id"] for t in queue]
     taken = await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)

@@ -216,7 +216,7 @@ async def test_answer_link_is_single_use_expires_and_reveals_nothing(notifier, s
     first = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "safe"})
     assert first.status_code == 200, first.text
     assert not f.shows_phone(first.text, phone)
-    again = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "defrauded"})
+    again = await notifier.client.post(f"/v1/answers/{token}", json={"answer": "safe"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "token_used"
     unknown = await notifier.client.post(f"/v1/answers/{token[:-2]}xx", json={"answer": "safe"})
     assert unknown.status_code == 404
@@ -237,6 +237,33 @@ async def test_answer_link_is_single_use_expires_and_reveals_nothing(notifier, s
     assert expired.status_code == 409 and expired.json()["error"]["code"] == "token_expired"
     [late_warning] = await warnings_for(sessions, late)
     assert late_warning.answer is None
+
+
+async def test_defrauded_after_safe_is_taken_once_and_replaces_the_outcome(notifier, sessions):
+    """A mis-tap, or a scammer's coaching undone: "I am safe", then "I am being defrauded" through the same
+    link. The later answer counts: the desk calls at once, the outcome says the money went, and the change
+    is audited. The link takes nothing more, and never "safe" after "defrauded"."""
+    phone = f.phone()
+    await notifier.alert(phone)
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    token = token_in(str(sms[0]["text"]))
+    for answer in ("safe", "defrauded"):
+        answered = await notifier.client.post(f"/v1/answers/{token}", json={"answer": answer})
+        assert answered.status_code == 200, answered.text
+    for answer in ("safe", "defrauded"):
+        again = await notifier.client.post(f"/v1/answers/{token}", json={"answer": answer})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "token_used"
+    [warning] = await warnings_for(sessions, phone)
+    assert (warning.answer, warning.outcome) == ("defrauded", "reached_too_late")
+    assert warning.case_id is not None
+    task = await desk_task_for(sessions, phone)
+    assert task is not None and (task.reason, task.priority, task.status) == ("high_risk", 1.0, "open")
+    async with sessions() as s:
+        stmt = select(AuditEntry).where(AuditEntry.entity_id == str(warning.id))
+        [entry] = (await s.execute(stmt)).scalars()
+    assert (entry.action, entry.actor_role) == ("warning.outcome_replaced", "citizen")
+    assert (entry.before["answer"], entry.before["outcome"]) == ("safe", "dissuaded")
+    assert (entry.after["answer"], entry.after["outcome"]) == ("defrauded", "reached_too_late")
 
 
 async def test_high_risk_goes_to_the_phone_desk_at_once(notifier, sessions):

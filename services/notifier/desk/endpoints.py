@@ -85,7 +85,7 @@ def router(
             warning_id=task.warning_id,
             outcome=body.outcome,
             defrauded=body.defrauded,
-            actor=who.subject,
+            officer=who,
             bridge=bridge,
         )
         return await _with_warning(session, task)

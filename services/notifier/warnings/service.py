@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.audit import service as audit
+from services.kit.auth import Officer
 from services.kit.errors import Conflict, Forbidden, NotFound
 from services.kit.logging import pseudonym
 from services.kit.sealing import Sealer
@@ -25,6 +27,7 @@ from streams.schemas.alerts import Alert
 
 Answer = Literal["safe", "defrauded"]
 OUTCOME_OF_ANSWER = {"safe": "dissuaded", "defrauded": "reached_too_late"}
+CITIZEN = audit.Actor("citizen", "citizen", "public")  # the person, through their one-time link
 
 
 class TokenUsed(Conflict):
@@ -162,23 +165,25 @@ async def _one(
 async def answer(
     session: AsyncSession, *, token: str, answer: Answer, bridge: CaseBridge, now: datetime
 ) -> CitizenWarning:
-    """Record the person's answer once. An unknown token, a used one and an expired one are refused
-    alike in what they reveal: nothing about whom the token was for."""
+    """Record the person's answer once; but "safe" may be followed by one "defrauded" (a mis-tap, or a
+    scammer's coaching undone), never the reverse. An unknown token, a used one and an expired one are
+    refused alike in what they reveal: nothing about whom the token was for."""
     warning = await repository.by_token(session, tokens.digest(token))
     if warning is None:
         metrics.TOKENS_REFUSED.labels("unknown").inc()
         raise NotFound("this link is not valid")
-    if warning.token_used_at is not None:
+    if warning.token_used_at is not None and (warning.answer, answer) != ("safe", "defrauded"):
         metrics.TOKENS_REFUSED.labels("used").inc()
         raise TokenUsed("this link has already been used")
     if warning.token_expires_at <= now:
         metrics.TOKENS_REFUSED.labels("expired").inc()
         raise TokenExpired("this link has expired")
-    warning.token_used_at = now
+    before = _snapshot(warning)
+    warning.token_used_at = warning.token_used_at or now
     warning.answer = answer
     warning.answered_at = now
     warning.status = "answered"
-    _set_outcome(warning, OUTCOME_OF_ANSWER[answer])
+    await _set_outcome(session, warning, OUTCOME_OF_ANSWER[answer], actor=CITIZEN, before=before)
     metrics.ANSWERS.labels(answer).inc()
     if answer == "defrauded":
         warning.case_id = await bridge.defrauded(session, warning=warning, actor="citizen")
@@ -186,11 +191,37 @@ async def answer(
     return warning
 
 
-def _set_outcome(warning: CitizenWarning, outcome: str) -> None:
-    """The first outcome stands: a later desk call does not rewrite what the person told us."""
-    if warning.outcome is None:
-        warning.outcome = outcome
-        metrics.OUTCOMES.labels(outcome).inc()
+def _snapshot(warning: CitizenWarning) -> dict[str, str | None]:
+    return {"status": warning.status, "answer": warning.answer, "outcome": warning.outcome}
+
+
+async def _set_outcome(
+    session: AsyncSession,
+    warning: CitizenWarning,
+    outcome: str,
+    *,
+    actor: audit.Actor,
+    before: dict[str, str | None],
+) -> None:
+    """The first outcome stands (a later desk call does not rewrite what the person told us), except that
+    money gone ("reached_too_late", from the person or the desk) replaces a "dissuaded" or "not_reached":
+    the summary must not count a defrauded person as saved. A replaced outcome is audited."""
+    if warning.outcome is not None and (outcome != "reached_too_late" or warning.outcome == outcome):
+        return
+    replaced = warning.outcome is not None
+    warning.outcome = outcome
+    metrics.OUTCOMES.labels(outcome).inc()
+    if replaced:
+        await audit.record(
+            session,
+            actor=actor,
+            action="warning.outcome_replaced",
+            entity_type="citizen_warning",
+            entity_id=warning.id,
+            legal_basis=f"citizen warning {warning.id}",
+            before=before,
+            after=_snapshot(warning),
+        )
 
 
 async def close_by_desk(
@@ -199,16 +230,17 @@ async def close_by_desk(
     warning_id: uuid.UUID,
     outcome: str,
     defrauded: bool,
-    actor: str,
+    officer: Officer,
     bridge: CaseBridge,
 ) -> CitizenWarning:
     warning = await repository.get(session, warning_id, for_update=True)
     if warning is None:
         raise NotFound(f"no warning {warning_id}")
-    _set_outcome(warning, outcome)
+    before = _snapshot(warning)
     warning.status = "closed"
+    await _set_outcome(session, warning, outcome, actor=audit.Actor.of(officer), before=before)
     if defrauded and warning.case_id is None:
-        warning.case_id = await bridge.defrauded(session, warning=warning, actor=actor)
+        warning.case_id = await bridge.defrauded(session, warning=warning, actor=officer.subject)
     await session.flush()
     return warning
 
