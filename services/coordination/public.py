@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.cases import citizen
 from services.coordination.cases import repository as cases_repo
-from services.coordination.cases.citizen import CitizenReport
+from services.coordination.cases.citizen import CitizenReport, Payee
 from services.coordination.cases.repository import AlertWithCases, LinkedCase
 from services.coordination.delivery import signing
 from services.kit.auth import Officer
@@ -23,6 +23,7 @@ __all__ = [
     "CaseSummary",
     "CitizenReport",
     "LinkedCase",
+    "Payee",
     "alerts_with_cases",
     "case_summary",
     "citizen_defrauded",
@@ -51,7 +52,7 @@ async def citizen_defrauded(
     session: AsyncSession, *, report: CitizenReport, on_behalf_of: str, unit: str
 ) -> uuid.UUID | None:
     """A warned person says they are being defrauded: open (or note) the case owned by `unit` and draft
-    a stop-payment on the account the money went to. The audit trail names `notifier:<on_behalf_of>`
+    a stop-payment on each account the money went to. The audit trail names `notifier:<on_behalf_of>`
     (the citizen or the desk officer) as the actor. Returns the case id, or None when there is no case
     to open (no amount at risk)."""
     officer = Officer(subject=f"notifier:{on_behalf_of}", unit=unit, role="operator")

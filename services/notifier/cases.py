@@ -28,11 +28,22 @@ class CoordinationCases:
             phone=warning.phone,
             institution=warning.institution,
             account=warning.account,
-            payee_institution=warning.payee_institution,
-            payee_account=warning.payee_account,
+            payees=await _payees(session, warning),
             amount_at_risk=warning.amount_at_risk,
             event_time=warning.event_time,
         )
         return await coordination.citizen_defrauded(
             session, report=report, on_behalf_of=actor, unit=self.unit
         )
+
+
+async def _payees(session: AsyncSession, warning: CitizenWarning) -> list[coordination.Payee]:
+    """Every account the warning's alerts saw paid; a warning from before payments were kept, its own."""
+    paid = [coordination.Payee(*row) for row in await repository.payees(session, warning.id)]
+    if paid or not (warning.payee_institution and warning.payee_account and warning.amount_at_risk):
+        return paid
+    return [
+        coordination.Payee(
+            warning.payee_institution, warning.payee_account, warning.amount_at_risk, warning.event_time
+        )
+    ]

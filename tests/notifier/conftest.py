@@ -48,8 +48,18 @@ class Notifier:
     producer: Producer
     prefix: str
 
-    async def alert(self, phone: str, *, score: float = 0.8, call: str | None = None, **extra: Any) -> Alert:
-        """Produce an alert for `phone` to the alerts topic, as the scorer would."""
+    async def alert(
+        self,
+        phone: str,
+        *,
+        score: float = 0.8,
+        call: str | None = None,
+        payee: tuple[str, str] = ("bank-x", "MULE0001"),
+        amount_at_risk: str = "30000.00",
+        **extra: Any,
+    ) -> Alert:
+        """Produce an alert for `phone` (paying `payee`: institution, account) to the alerts topic, as the
+        scorer would."""
         call = call or f"tel-a:{uuid.uuid4().hex[:10]}"
         transfer = f"bank-a:{uuid.uuid4().hex[:10]}"
         alert = f.alert(
@@ -61,24 +71,26 @@ class Notifier:
                 phone=phone,
                 account="ACC0001",
                 institution="bank-a",
-                payee_account="MULE0001",
-                payee_institution="bank-x",
+                payee_account=payee[1],
+                payee_institution=payee[0],
             ),
             triggering_event_ids=[call, transfer],
-            amount_at_risk="30000.00",
+            amount_at_risk=amount_at_risk,
             scorer_version="test",
             **extra,
         )
-        await self.producer.send_all(
-            [
-                Record(
-                    topics.name(topics.ALERTS, self.prefix),
-                    alert.model_dump_json().encode(),
-                    keys.person_key(phone),
-                )
-            ]
-        )
+        await self.send(alert)
         return alert
+
+    async def send(self, alert: Alert) -> None:
+        """Produce `alert` (a revision, a redelivery) to the alerts topic, keyed by its person."""
+        assert alert.subject.phone is not None
+        record = Record(
+            topics.name(topics.ALERTS, self.prefix),
+            alert.model_dump_json().encode(),
+            keys.person_key(alert.subject.phone),
+        )
+        await self.producer.send_all([record])
 
 
 async def _gateway(secret_sms: str, secret_push: str) -> Gateway:

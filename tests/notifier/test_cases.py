@@ -3,13 +3,23 @@ victim's payment counted once in the money flow, and no second stop-payment on a
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from streams.schemas.alerts import AlertPayment
 from tests import factories as f
 from tests.kafka_tools import eventually
-from tests.notifier.helpers import desk_closes, desk_task_for, messages_to, token_in, warnings_for
+from tests.notifier.helpers import (
+    alerts_joined,
+    desk_closes,
+    desk_task_for,
+    messages_to,
+    token_in,
+    warnings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +170,65 @@ async def test_defrauded_after_the_desk_dissuaded_them_puts_the_call_back_at_the
     assert str(task.id) in [t["id"] for t in queue]
     taken = await notifier.client.post(f"/v1/desk/tasks/{task.id}/take", headers=desk)
     assert taken.status_code == 200, taken.text
+
+
+async def test_defrauded_drafts_a_stop_on_every_payee_for_what_the_warning_grew_to(
+    coordination, notifier, sessions
+):
+    """The warning's first alert (30,000 CNY to one account) grows: its revision 2 adds 100,000 to a second
+    account, and another episode within the rate limit sends 70,000 to a third. The desk sees the 200,000
+    at risk; the person's "I am being defrauded" drafts a stop-payment on each of the three accounts."""
+    phone = f.phone()
+    first = await notifier.alert(phone, score=0.97, event_time=f.minutes_ago(10))  # on the desk's queue
+    one, two = (
+        AlertPayment(
+            event_ref=ref,
+            amount=amount,
+            occurred_at=first.event_time + timedelta(minutes=minutes),
+            payee_account=account,
+            payee_institution=bank,
+        )
+        for ref, amount, minutes, bank, account in (
+            (first.triggering_event_ids[1], "30000.00", 0, "bank-x", "MULE0001"),
+            (f"bank-a:{f.unique('tr')}", "100000.00", 5, "bank-y", "MULE0002"),
+        )
+    )
+    grown = first.model_copy(
+        update={
+            "revision": 2,
+            "amount_at_risk": "130000.00",
+            "payments": [one, two],
+            "triggering_event_ids": [*first.triggering_event_ids, two.event_ref],
+            "event_time": two.occurred_at,
+            "subject": first.subject.model_copy(
+                update={"payee_account": "MULE0002", "payee_institution": "bank-y"}
+            ),
+        }
+    )
+    await notifier.send(grown)
+    await notifier.alert(phone, score=0.6, payee=("bank-z", "MULE0003"), amount_at_risk="70000.00")
+    await eventually(lambda: _joined(sessions, phone, 2), timeout_s=10)  # behind the revision, same partition
+
+    [warning] = await warnings_for(sessions, phone)
+    assert (warning.amount_at_risk, warning.payee_account) == (Decimal("200000.00"), "MULE0003")
+    desk = f.officer("operator")
+    queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
+    assert [t["amount_at_risk"] for t in queue if t["phone"] == phone] == ["200000.00"]
+
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    answered = await notifier.client.post(
+        f"/v1/answers/{token_in(str(sms[0]['text']))}", json={"answer": "defrauded"}
+    )
+    assert answered.status_code == 200, answered.text
+    [warning] = await warnings_for(sessions, phone)
+    operator = f.officer("operator", unit=notifier.settings.case_unit)
+    proposals = (await coordination.get(f"/v1/cases/{warning.case_id}/proposals", headers=operator)).json()
+    assert sorted((p["institution_id"], p["account"], p["amount"]) for p in proposals) == [
+        ("bank-x", "MULE0001", "30000.00"),
+        ("bank-y", "MULE0002", "100000.00"),
+        ("bank-z", "MULE0003", "70000.00"),
+    ]
+
+
+async def _joined(sessions: Any, phone: str, n: int) -> bool:
+    return len(await alerts_joined(sessions, phone)) == n

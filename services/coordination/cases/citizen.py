@@ -1,10 +1,10 @@
 """A person's "I am being defrauded" (answered to a citizen warning, or told to the phone desk) becomes a
-case and a drafted stop-payment.
+case and drafted stop-payments.
 
-The case is opened, or, when police already opened one from one of the warning's alerts, noted. The
-stop-payment is drafted as an open money-flow proposal on the account the money went to, for the amount
-at risk: an operator issues it by accepting the proposal (`POST /v1/cases/{id}/proposals/accept`), as
-with follow-the-money.
+The case is opened, or, when police already opened one from one of the warning's alerts, noted. A
+stop-payment is drafted as an open money-flow proposal on each account the money went to (every payee of
+the warning's alerts), for what was paid to it: an operator issues it by accepting the proposal
+(`POST /v1/cases/{id}/proposals/accept`), as with follow-the-money.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ from services.kit.auth import Officer
 
 
 @dataclass(frozen=True)
+class Payee:
+    """An account the person's money went to: how much in all, and when it was last paid."""
+
+    institution: str
+    account: str
+    amount: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CitizenReport:
     """What the notifier knows of a warned person who says they are being defrauded."""
 
@@ -36,8 +46,7 @@ class CitizenReport:
     phone: str
     institution: str | None  # the person's own bank and account, where returned funds go
     account: str | None
-    payee_institution: str | None  # where the money went, if known
-    payee_account: str | None
+    payees: list[Payee]  # where the money went, as far as known: each gets a drafted stop
     amount_at_risk: Decimal | None
     event_time: datetime
 
@@ -69,16 +78,10 @@ async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
     first = report.alert_ids[0] if report.alert_ids else None
     # Linking needs the alert stored here; if it is not there yet, the case is opened as a report.
     alert_known = first is not None and await repository.alert(session, first) is not None
-    destinations = []
-    if report.payee_account and report.payee_institution:
-        destinations.append(
-            Destination(
-                institution_id=report.payee_institution,
-                account=report.payee_account,
-                amount=report.amount_at_risk,
-                at=report.event_time,
-            )
-        )
+    destinations = [
+        Destination(institution_id=p.institution, account=p.account, amount=p.amount, at=p.at)
+        for p in report.payees
+    ]
     return CaseCreate(
         case_number=_case_number(report),
         title="Citizen answered a warning: being defrauded",
@@ -96,9 +99,14 @@ def _case_number(report: CitizenReport) -> str:
 
 
 async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:
-    institution, account, amount = report.payee_institution, report.payee_account, report.amount_at_risk
-    if not (account and institution and amount):
-        return
+    for payee in report.payees:
+        await _draft_stop_on(session, case=case, report=report, payee=payee, officer=officer)
+
+
+async def _draft_stop_on(
+    session: AsyncSession, *, case: Case, report: CitizenReport, payee: Payee, officer: Officer
+) -> None:
+    institution, account, amount = payee.institution, payee.account, payee.amount
     active = await instructions_repo.find_active(
         session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
     )
@@ -119,11 +127,11 @@ async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenRepor
         transfer_id = await money_repo.add_transfer(
             session,
             case_id=case.id,
-            ref=f"warning:{report.warning_id}",
+            ref=f"warning:{report.warning_id}:{institution}:{account}",
             from_id=None,
             to_id=node.id,
             amount=amount,
-            at=report.event_time,
+            at=payee.at,
         )
     if transfer_id is None:
         return

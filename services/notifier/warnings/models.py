@@ -79,6 +79,20 @@ class WarningAlert(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class WarningPayment(Base):
+    """The payments of a warning's alerts (each revision's, and those of episodes joined to it), each once
+    by its event: the warning's amount at risk is their sum; a "defrauded" case drafts a stop per payee."""
+
+    __tablename__ = "citizen_warning_payments"
+
+    warning_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen_warnings.id"), primary_key=True)
+    event_ref: Mapped[str] = mapped_column(String(200), primary_key=True, comment="institution:event_id")
+    amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payee_account: Mapped[str | None] = mapped_column(String(34))
+    payee_institution: Mapped[str | None] = mapped_column(String(40))
+
+
 class Contact(Base):
     """What a telecom tells us of a subscriber: preferred language and app-push id, if any."""
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert
+from services.notifier.warnings.models import CitizenWarning, Contact, WarningAlert, WarningPayment
 
 
 async def known_alerts(
@@ -61,6 +62,50 @@ async def link_alert(
 ) -> None:
     stmt = insert(WarningAlert).values(alert_id=alert_id, warning_id=warning_id, joined=joined)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id"]))
+
+
+async def add_payments(
+    session: AsyncSession, *, warning_id: uuid.UUID, payments: Sequence[dict[str, Any]]
+) -> None:
+    """Keep payments with the warning, each once by event_ref (a revision lists the earlier ones again)."""
+    if payments:
+        stmt = insert(WarningPayment).values([{**p, "warning_id": warning_id} for p in payments])
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["warning_id", "event_ref"]))
+
+
+async def grow(session: AsyncSession, warning_id: uuid.UUID) -> None:
+    """The warning's amount at risk becomes the sum of its payments, never less than it was (a warning from
+    before payments were kept has none for its first alert); its payee, the newest payment's."""
+    p, w = WarningPayment, CitizenWarning
+    total = (await session.execute(select(func.sum(p.amount)).where(p.warning_id == warning_id))).scalar()
+    newest = (
+        await session.execute(
+            select(p.payee_institution, p.payee_account)
+            .where(p.warning_id == warning_id, p.payee_account.is_not(None))
+            .order_by(p.occurred_at.desc(), p.event_ref.desc())
+            .limit(1)
+        )
+    ).first()
+    values: dict[str, Any] = {}
+    if total is not None:
+        values["amount_at_risk"] = func.greatest(func.coalesce(w.amount_at_risk, 0), total)
+    if newest is not None:
+        values["payee_institution"], values["payee_account"] = newest
+    if values:
+        stmt = update(w).where(w.id == warning_id).values(**values)
+        await session.execute(stmt.execution_options(synchronize_session="fetch"))
+
+
+async def payees(session: AsyncSession, warning_id: uuid.UUID) -> list[tuple[str, str, Decimal, datetime]]:
+    """Where the warning's money went: (institution, account, amount, last paid at), the first paid first."""
+    p = WarningPayment
+    stmt = (
+        select(p.payee_institution, p.payee_account, func.sum(p.amount), func.max(p.occurred_at))
+        .where(p.warning_id == warning_id, p.payee_account.is_not(None), p.payee_institution.is_not(None))
+        .group_by(p.payee_institution, p.payee_account)
+        .order_by(func.min(p.occurred_at), p.payee_institution, p.payee_account)
+    )
+    return [(i or "", a or "", amount, at) for i, a, amount, at in (await session.execute(stmt)).all()]
 
 
 async def contact(session: AsyncSession, phone: str) -> Contact | None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +55,24 @@ def episode_of(alert: Alert) -> str:
     return f"{alert.typology}|{alert.triggering_event_ids[0]}"
 
 
+def payments_of(alert: Alert) -> list[dict[str, Any]]:
+    """The alert's payments; one that lists none (an older scorer's) counts as one: its newest trigger, for
+    its amount at risk, to its payee."""
+    if alert.payments:
+        return [p.model_dump() for p in alert.payments]
+    if alert.amount_at_risk is None:
+        return []
+    return [
+        {
+            "event_ref": alert.triggering_event_ids[-1],
+            "amount": Decimal(alert.amount_at_risk),
+            "occurred_at": alert.event_time,
+            "payee_account": alert.subject.payee_account,
+            "payee_institution": alert.subject.payee_institution,
+        }
+    ]
+
+
 @dataclass
 class Received:
     created: list[uuid.UUID]
@@ -83,6 +101,9 @@ async def receive(
         # An alert over the desk's threshold has the person called back: the warning's first, or one that
         # joined it (a revision: the episode's next payment; the same episode; the rate limit's window).
         warning_id = known[alert.alert_id]
+        if warning_id is not None:  # (a redelivered alert adds nothing: its payments are kept already)
+            await repository.add_payments(session, warning_id=warning_id, payments=payments_of(alert))
+            await repository.grow(session, warning_id)
         if warning_id is not None and alert.score >= settings.desk_score:
             await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
     return out
