@@ -19,6 +19,7 @@ from services.blocklist.schemas import (
     EntryRead,
     ProposalIn,
     ReportIn,
+    ReportReceipt,
     Review,
     SyncPage,
 )
@@ -103,11 +104,11 @@ def router(
         return EntryRead.model_validate(entry)
 
     @api.post(
-        "/reports", response_model=EntryRead, status_code=202, summary="A telecom reports a fraud number"
+        "/reports", response_model=ReportReceipt, status_code=202, summary="A telecom reports a fraud number"
     )
-    async def report(body: ReportIn, session: Session, caller: Institution) -> EntryRead:
+    async def report(body: ReportIn, session: Session, caller: Institution) -> ReportReceipt:
         _telecom(caller)
-        entry = await service.report(
+        row = await service.report(
             session,
             number=body.number,
             category=body.category,
@@ -115,7 +116,7 @@ def router(
             actor=Actor.of(caller),
             now=datetime.now(UTC),
         )
-        return EntryRead.model_validate(entry)
+        return ReportReceipt.model_validate(row)
 
     @api.post("/proposals", response_model=EntryRead, status_code=201, summary="Propose a number from a case")
     async def propose(body: ProposalIn, session: Session, who: Who) -> EntryRead:

@@ -20,6 +20,16 @@ class ReportIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="what the operator saw")
 
 
+class ReportReceipt(BaseModel):
+    """A telecom's report, received. Nothing of the entry it joined (its status, reason, officers): that is
+    police-internal, and would tell a telecom whether a number is under review."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="the report's id, to quote when asking about it")
+    received_at: datetime = Field(validation_alias="at")
+
+
 class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

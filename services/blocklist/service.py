@@ -116,19 +116,21 @@ async def propose_account(
 
 async def report(
     session: AsyncSession, *, number: str, category: str, note: str, actor: audit.Actor, now: datetime
-) -> Entry:
-    """A telecom reports a number: it joins the live entry or becomes a new proposal."""
+) -> Report:
+    """A telecom reports a number: it joins the live entry or becomes a new proposal. The report is
+    returned, not the entry: what the police hold on a number is not the telecom's to see."""
     entry = await repository.live_for_number(session, number)
     before = changes.snapshot(entry) if entry else None
     if entry is None:
         entry = _proposal(actor, now, number=number, source="telecom_report", category=category, reason=note)
         await repository.add(session, entry)
     entry.reports += 1
-    await repository.add(session, Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now))
+    row = Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now)
+    await repository.add(session, row)
     await changes.record(
         session, entry, actor=actor, action="reported", basis=f"report by {actor.subject}", before=before
     )
-    return entry
+    return row
 
 
 async def review(

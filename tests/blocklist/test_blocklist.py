@@ -40,10 +40,10 @@ async def _feed_has(infra, number: str, status: str) -> None:
     await read_topic(infra.kafka, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10)
 
 
-async def _approved(blocklist, number: str) -> dict:
+async def _approved(blocklist, number: str, reason: str = "confirmed in case") -> dict:
     proposed = await blocklist.post(
         "/v1/blocklist/proposals",
-        json={"number": number, "category": "impersonation", "reason": "confirmed in case"},
+        json={"number": number, "category": "impersonation", "reason": reason},
         headers=f.officer("operator", sub="proposer"),
     )
     assert proposed.status_code == 201, proposed.text
@@ -66,7 +66,8 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
             "/v1/blocklist/reports", json={"number": number, "note": "scam calls"}, headers=headers
         )
         assert r.status_code == 202, r.text
-    entry = r.json()
+    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    entry = next(e for e in listed if e["number"] == number)
     assert entry["status"] == "proposed" and entry["reports"] == 2
     assert (
         await blocklist.post("/v1/blocklist/reports", json={"number": number, "note": "x"}, headers=bank)
@@ -95,6 +96,30 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
         verdict = await audit.verify(s)
     assert actions == ["blocklist.reported", "blocklist.reported", "blocklist.approved"]
     assert verdict.ok, verdict
+
+
+async def test_a_report_is_answered_with_a_receipt_not_the_police_entry(blocklist, sessions):
+    """The reason, the officers and the status are police-internal; a telecom reporting a listed (or only
+    proposed) number learns that its report was received, nothing more."""
+    _, telecom = await f.institution(sessions, "telecom")
+    listed, fresh = f.phone(), f.phone()
+    await _approved(blocklist, listed, reason="victim Zhang San lost 50000 in case 2026-123")
+    answers = [
+        await blocklist.post(
+            "/v1/blocklist/reports", json={"number": number, "note": "scam calls"}, headers=telecom
+        )
+        for number in (listed, fresh)
+    ]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert [set(a.json()) for a in answers] == [{"id", "received_at"}] * 2
+    assert answers[0].json()["id"] != answers[1].json()["id"]
+
+    entries = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    by_number = {e["number"]: e for e in entries if e["number"] in (listed, fresh)}
+    assert {n: (e["status"], e["reports"]) for n, e in by_number.items()} == {
+        listed: ("active", 1),
+        fresh: ("proposed", 1),
+    }
 
 
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
