@@ -31,6 +31,10 @@ from services.kit.errors import Forbidden
 
 SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 
+UNKNOWN_CURSOR = (
+    "`since` is above the current version (this server never issued it): sync again from `since=0`"
+)
+
 
 def _telecom(caller: Caller) -> Caller:
     if caller.kind != "telecom":
@@ -55,7 +59,12 @@ def router(
     Who = Annotated[Officer, Depends(officer_dep)]
     Institution = Annotated[Caller, Depends(institution_dep)]
 
-    @api.get("", response_model=SyncPage, summary="Incremental sync for telecoms (ETag / version)")
+    @api.get(
+        "",
+        response_model=SyncPage,
+        responses={409: {"description": UNKNOWN_CURSOR}},
+        summary="Incremental sync for telecoms (ETag / version)",
+    )
     async def sync(
         session: Session,
         caller: Institution,
@@ -70,6 +79,7 @@ def router(
     @api.get(
         "/accounts",
         response_model=AccountSyncPage,
+        responses={409: {"description": UNKNOWN_CURSOR}},
         summary="Incremental sync of mule accounts for banks and payment providers (ETag / version)",
     )
     async def sync_accounts(

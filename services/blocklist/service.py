@@ -252,8 +252,17 @@ async def sync(
     session: AsyncSession, *, kind: str, since: int, limit: int
 ) -> tuple[int, bool, list[BlocklistChange | AccountChange]]:
     """Changes of one kind (numbers or accounts) after `since` (from 0: the active list), the version to
-    ask from next, and if more wait."""
+    ask from next, and if more wait. A `since` above the current version is refused."""
     current = await repository.current_version(session, kind=kind)
+    if since > current:
+        # Never issued: the database was restored to an earlier state (its versions are taken again), or
+        # the cursor came from elsewhere. Answered "no changes", the reader would miss every change below
+        # its cursor for good; from 0 it gets the whole list again.
+        raise Conflict(
+            f"since={since} is above the current version {current}: this server never issued it; "
+            "sync again from since=0 and replace your list with what it gives",
+            details={"since": since, "current_version": current},
+        )
     # From 0 a reader starts afresh and needs only what is listed; after that, every change.
     rows = await repository.changes_after(
         session, since=since, limit=limit, active_only=since == 0, kind=kind
@@ -261,5 +270,5 @@ async def sync(
     last = max((r.version or 0 for r in rows), default=since)
     more = len(rows) == limit
     # A change committed between the two reads may be in `rows` and above `current`: take the larger.
-    version = last if more else max(current, last, since)
+    version = last if more else max(current, last)
     return version, more, [to_change(r) for r in rows]

@@ -122,6 +122,27 @@ async def test_a_report_is_answered_with_a_receipt_not_the_police_entry(blocklis
     }
 
 
+async def test_a_cursor_the_server_never_issued_is_refused_not_answered_empty(blocklist, sessions):
+    """A cursor above the current version (a database restored to an earlier state, a reader that took a
+    version from elsewhere) would be answered "no changes" until the list caught up with it, and the
+    changes below it never: the reader is told to sync again from 0."""
+    _, telecom = await f.institution(sessions, "telecom")
+    _, bank = await f.institution(sessions, "bank")
+    current = (await _sync(blocklist, telecom)).json()["version"]
+    ahead = current + 1000
+    refused = await _sync(blocklist, telecom, since=ahead)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert "since=0" in error["message"] and error["details"]["current_version"] == current
+    await _approved(blocklist, f.phone())
+    assert (await _sync(blocklist, telecom, since=ahead)).status_code == 409
+    accounts = (await blocklist.get("/v1/blocklist/accounts", headers=bank)).json()["version"]
+    refused = await blocklist.get("/v1/blocklist/accounts", params={"since": accounts + 1000}, headers=bank)
+    assert refused.status_code == 409, refused.text
+    at_current = await _sync(blocklist, telecom, since=(await _sync(blocklist, telecom)).json()["version"])
+    assert at_current.status_code == 200 and at_current.json()["changes"] == []
+
+
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
     number = f.phone()
     me = f.officer("operator", sub="op-one")
