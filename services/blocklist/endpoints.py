@@ -31,6 +31,12 @@ from services.kit.errors import Forbidden
 
 SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 
+# From 0 the page holds only what is listed now: what expired or was removed before is not in it, so a
+# reader that merged it into its old list would keep blocking those.
+SINCE = (
+    "the `version` of your last sync: every change after it (listings, expiries, removals). 0: a snapshot"
+    " of what is listed now (no expiries or removals), which replaces your list rather than merging into it"
+)
 UNKNOWN_CURSOR = (
     "`since` is above the current version (this server never issued it): sync again from `since=0`"
 )
@@ -69,7 +75,7 @@ def router(
         session: Session,
         caller: Institution,
         response: Response,
-        since: Annotated[int, Query(ge=0, description="the `version` of your last sync; 0: everything")] = 0,
+        since: Annotated[int, Query(ge=0, description=SINCE)] = 0,
         if_none_match: Annotated[str | None, Header()] = None,
     ) -> SyncPage | Response:
         _telecom(caller)
@@ -86,7 +92,7 @@ def router(
         session: Session,
         caller: Institution,
         response: Response,
-        since: Annotated[int, Query(ge=0, description="the `version` of your last sync; 0: everything")] = 0,
+        since: Annotated[int, Query(ge=0, description=SINCE)] = 0,
         if_none_match: Annotated[str | None, Header()] = None,
     ) -> AccountSyncPage | Response:
         _account_holder(caller)

@@ -106,8 +106,9 @@ class AppealRead(BaseModel):
 
 
 class SyncPage(BaseModel):
-    """`since=0` gives the active list; `since=N` every change after version N (adds and removals).
-    Call again with `since=version` while `more` is true."""
+    """`since=0` gives a snapshot of the active list, which replaces the reader's list (it carries no
+    expiries or removals); `since=N` every change after version N (listings, expiries, removals). Call
+    again with `since=version` while `more` is true."""
 
     version: int
     more: bool

@@ -143,6 +143,27 @@ async def test_a_cursor_the_server_never_issued_is_refused_not_answered_empty(bl
     assert at_current.status_code == 200 and at_current.json()["changes"] == []
 
 
+async def test_since_0_is_a_snapshot_that_replaces_the_readers_list(infra, sessions):
+    """From 0 the sync gives what is listed now, not every change: a number that expired meanwhile is not
+    in it, so a reader merging it into the list it held would block that number for ever. The API says
+    the page replaces the list."""
+    _, telecom = await f.institution(sessions, "telecom")
+    async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
+        number = f.phone()
+        entry = await _approved(short, number)
+
+        async def expired() -> bool:
+            page = (await _sync(short, telecom, since=entry["version"])).json()["changes"]
+            return (number, "expired") in {(c["number"], c["status"]) for c in page}
+
+        await eventually(expired, timeout_s=10)
+        assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+        spec = (await short.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/blocklist", "/v1/blocklist/accounts"):
+        (since,) = [p for p in spec[path]["get"]["parameters"] if p["name"] == "since"]
+        assert "snapshot" in since["description"] and "replace" in since["description"], since
+
+
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
     number = f.phone()
     me = f.officer("operator", sub="op-one")
