@@ -129,6 +129,7 @@ def router(
             number=body.number,
             category=body.category,
             note=body.note,
+            request_id=body.request_id,
             actor=Actor.of(caller),
             now=datetime.now(UTC),
         )

@@ -97,12 +97,19 @@ class Report(Base):
     """A telecom's report of a fraud number; several reports may back one entry."""
 
     __tablename__ = "blocklist_reports"
+    __table_args__ = (
+        # A telecom's retry (the same request_id) finds its first report: a report counts once.
+        Index("uq_blocklist_reports_request", "institution_id", "request_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blocklist_entries.id"), index=True)
     institution_id: Mapped[str] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), comment="the telecom's idempotency key (its request_id), if it gave one"
+    )
 
 
 class Appeal(Base):

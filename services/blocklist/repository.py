@@ -45,6 +45,23 @@ async def first_receipt(session: AsyncSession, message_id: str) -> bool:
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+async def reported_for(
+    session: AsyncSession, institution_id: str, request_id: uuid.UUID
+) -> tuple[Report, str | None] | None:
+    """The report (and its number) a telecom's request with this idempotency key made, if one did.
+    Requests with the same key wait for each other here (a transaction-scoped advisory lock on it), so
+    the second sees the first's."""
+    lock_key = func.hashtextextended(f"{institution_id}:{request_id}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(lock_key)))
+    stmt = (
+        select(Report, Entry.number)
+        .join(Entry, Entry.id == Report.entry_id)
+        .where(Report.institution_id == institution_id, Report.request_id == request_id)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
     session.add(row)
     try:

@@ -18,6 +18,11 @@ class ReportIn(BaseModel):
     number: Phone
     category: str = Field("fraud", min_length=1, max_length=40)
     note: str = Field(min_length=1, max_length=2000, description="what the operator saw")
+    request_id: uuid.UUID | None = Field(
+        None,
+        description="your idempotency key: the same report sent again (a retry after a timeout) counts"
+        " once and is answered with the first one's receipt",
+    )
 
 
 class ReportReceipt(BaseModel):

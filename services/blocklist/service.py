@@ -115,17 +115,39 @@ async def propose_account(
 
 
 async def report(
-    session: AsyncSession, *, number: str, category: str, note: str, actor: audit.Actor, now: datetime
+    session: AsyncSession,
+    *,
+    number: str,
+    category: str,
+    note: str,
+    request_id: uuid.UUID | None,
+    actor: audit.Actor,
+    now: datetime,
 ) -> Report:
     """A telecom reports a number: it joins the live entry or becomes a new proposal. The report is
-    returned, not the entry: what the police hold on a number is not the telecom's to see."""
+    returned, not the entry: what the police hold on a number is not the telecom's to see. A request
+    whose `request_id` made a report already is answered with it."""
+    if request_id is not None and (
+        earlier := await repository.reported_for(session, actor.subject, request_id)
+    ):
+        row, reported = earlier
+        differs = [
+            name for name, same in (("number", reported == number), ("note", row.note == note)) if not same
+        ]
+        if differs:
+            raise Conflict(
+                f"request_id is the key of another report (of another {', '.join(differs)}); a corrected"
+                " report takes a new request_id",
+                details={"field": "body.request_id", "differs": differs},
+            )
+        return row
     entry = await repository.live_for_number(session, number)
     before = changes.snapshot(entry) if entry else None
     if entry is None:
         entry = _proposal(actor, now, number=number, source="telecom_report", category=category, reason=note)
         await repository.add(session, entry)
     entry.reports += 1
-    row = Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now)
+    row = Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now, request_id=request_id)
     await repository.add(session, row)
     await changes.record(
         session, entry, actor=actor, action="reported", basis=f"report by {actor.subject}", before=before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 
 import orjson
 import pytest
@@ -162,6 +163,33 @@ async def test_since_0_is_a_snapshot_that_replaces_the_readers_list(infra, sessi
     for path in ("/v1/blocklist", "/v1/blocklist/accounts"):
         (since,) = [p for p in spec[path]["get"]["parameters"] if p["name"] == "since"]
         assert "snapshot" in since["description"] and "replace" in since["description"], since
+
+
+async def test_a_report_retried_under_its_request_id_counts_once(blocklist, sessions):
+    """A telecom that timed out sends its report again: under the same `request_id` it is answered with
+    the first receipt and counts once; the key is the telecom's own (another's same key is its own
+    report), and a corrected report under a used key is refused, not taken for a retry."""
+    _, tel_a = await f.institution(sessions, "telecom")
+    _, tel_b = await f.institution(sessions, "telecom")
+    number, key = f.phone(), str(uuid.uuid4())
+    body = {"number": number, "note": "same report", "request_id": key}
+    answers = [await blocklist.post("/v1/blocklist/reports", json=body, headers=tel_a) for _ in range(3)]
+    assert [a.status_code for a in answers] == [202] * 3
+    assert len({a.json()["id"] for a in answers}) == 1
+    other = await blocklist.post("/v1/blocklist/reports", json=body, headers=tel_b)
+    assert other.status_code == 202 and other.json()["id"] != answers[0].json()["id"]
+    corrected = await blocklist.post(
+        "/v1/blocklist/reports", json=body | {"note": "another report"}, headers=tel_a
+    )
+    assert corrected.status_code == 409, corrected.text
+    assert corrected.json()["error"]["details"] == {"field": "body.request_id", "differs": ["note"]}
+
+    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    entry = next(e for e in listed if e["number"] == number)
+    assert entry["reports"] == 2
+    async with sessions() as s:
+        stmt = select(AuditEntry.action).where(AuditEntry.entity_id == entry["id"])
+        assert list((await s.execute(stmt)).scalars()) == ["blocklist.reported"] * 2
 
 
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
