@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.blocklist import repository, service
+from services.blocklist.models import Entry
 from services.blocklist.schemas import (
     AccountProposalIn,
     AccountSyncPage,
@@ -37,6 +38,7 @@ SINCE = (
     "the `version` of your last sync: every change after it (listings, expiries, removals). 0: a snapshot"
     " of what is listed now (no expiries or removals), which replaces your list rather than merging into it"
 )
+JOINED = "the number or account has a live entry (proposed or listed): the proposal joined it, on the record"
 UNKNOWN_CURSOR = (
     "`since` is above the current version (this server never issued it): sync again from `since=0`"
 )
@@ -103,11 +105,14 @@ def router(
         "/accounts",
         response_model=EntryRead,
         status_code=201,
+        responses={200: {"description": JOINED}},
         summary="A supervisor lists a mule account (reviewed by a second officer)",
     )
-    async def propose_account(body: AccountProposalIn, session: Session, who: Who) -> EntryRead:
+    async def propose_account(
+        body: AccountProposalIn, session: Session, who: Who, response: Response
+    ) -> EntryRead:
         require_role(who, "supervisor")
-        entry = await service.propose_account(
+        entry, joined = await service.propose_account(
             session,
             institution=body.institution,
             account=body.account,
@@ -117,7 +122,7 @@ def router(
             actor=Actor.of(who),
             now=datetime.now(UTC),
         )
-        return EntryRead.model_validate(entry)
+        return _proposed(entry, joined, response)
 
     @api.post(
         "/reports", response_model=ReportReceipt, status_code=202, summary="A telecom reports a fraud number"
@@ -135,10 +140,16 @@ def router(
         )
         return ReportReceipt.model_validate(row)
 
-    @api.post("/proposals", response_model=EntryRead, status_code=201, summary="Propose a number from a case")
-    async def propose(body: ProposalIn, session: Session, who: Who) -> EntryRead:
+    @api.post(
+        "/proposals",
+        response_model=EntryRead,
+        status_code=201,
+        responses={200: {"description": JOINED}},
+        summary="Propose a number from a case",
+    )
+    async def propose(body: ProposalIn, session: Session, who: Who, response: Response) -> EntryRead:
         require_role(who, "operator", "supervisor")
-        entry = await service.propose(
+        entry, joined = await service.propose(
             session,
             number=body.number,
             category=body.category,
@@ -147,7 +158,7 @@ def router(
             actor=Actor.of(who),
             now=datetime.now(UTC),
         )
-        return EntryRead.model_validate(entry)
+        return _proposed(entry, joined, response)
 
     @api.get("/entries", response_model=list[EntryRead], summary="Entries, newest first")
     async def entries(
@@ -202,6 +213,13 @@ def router(
         return AppealRead.model_validate(row)
 
     return api
+
+
+def _proposed(entry: Entry, joined: bool, response: Response) -> EntryRead:
+    """A new proposal is 201; one that joined the live entry of its subject is 200, with that entry."""
+    if joined:
+        response.status_code = 200
+    return EntryRead.model_validate(entry)
 
 
 async def _page(

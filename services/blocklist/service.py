@@ -31,14 +31,14 @@ async def propose(
     case_id: uuid.UUID | None,
     actor: audit.Actor,
     now: datetime,
-) -> Entry:
-    """An operator proposes a number from a confirmed case of their unit; a live entry for it is returned
-    as is."""
+) -> tuple[Entry, bool]:
+    """An operator proposes a number from a confirmed case of their unit; a live entry for it is joined
+    (True), not made again."""
     if case_id is not None:
         await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_number(session, number)
     if existing is not None:
-        return existing
+        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id), True
     entry = _proposal(
         actor,
         now,
@@ -51,6 +51,16 @@ async def propose(
     await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "operator proposal"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
+    return entry, False
+
+
+async def _joined(
+    session: AsyncSession, entry: Entry, *, actor: audit.Actor, reason: str, case_id: uuid.UUID | None
+) -> Entry:
+    """A second proposal of a live entry joins it; who proposed it again, why and from which case is
+    recorded, not dropped."""
+    basis = f"case {case_id}: {reason}" if case_id else reason
+    await changes.record(session, entry, actor=actor, action="proposal_joined", basis=basis, before=None)
     return entry
 
 
@@ -82,10 +92,11 @@ async def propose_account(
     case_id: uuid.UUID | None,
     actor: audit.Actor,
     now: datetime,
-) -> Entry:
+) -> tuple[Entry, bool]:
     """An account that received victims' money is proposed for the mule list: from coordination (a
     confirmed case, an executed freeze: `source` case or freeze) or a supervisor's listing (`operator`,
-    citing a confirmed case of their unit, if any); a live entry for it is returned as is."""
+    citing a confirmed case of their unit, if any); a live entry for it is joined (True), not made
+    again."""
     holder = await session.get(Institution, institution)
     if holder is None or holder.kind not in ACCOUNT_HOLDERS:
         raise InvalidInput(
@@ -96,7 +107,7 @@ async def propose_account(
         await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_account(session, institution, account)
     if existing is not None:
-        return existing
+        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id), True
     entry = _proposal(
         actor,
         now,
@@ -111,7 +122,7 @@ async def propose_account(
     await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "supervisor's listing"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
-    return entry
+    return entry, False
 
 
 async def report(

@@ -192,6 +192,35 @@ async def test_a_report_retried_under_its_request_id_counts_once(blocklist, sess
         assert list((await s.execute(stmt)).scalars()) == ["blocklist.reported"] * 2
 
 
+async def test_a_second_proposal_of_a_live_entry_joins_it_on_the_record(blocklist, sessions):
+    """A second officer proposing a number (or account) already proposed or listed is told it joined that
+    entry (200, not 201), and their proposal and reason are in the audit chain, not dropped."""
+    number, bank = f.phone(), (await f.institution(sessions, "bank"))[0]
+    proposals = [
+        ("/v1/blocklist/proposals", {"number": number, "category": "impersonation"}, "operator"),
+        ("/v1/blocklist/accounts", {"institution": bank, "account": f.unique("acct")}, "supervisor"),
+    ]
+    for path, subject, role in proposals:
+        first, second = f.unique("off-a"), f.unique("off-b")
+        answers = [
+            await blocklist.post(path, json=subject | {"reason": reason}, headers=f.officer(role, sub=who))
+            for who, reason in ((first, "first"), (second, "second, other case"))
+        ]
+        assert [a.status_code for a in answers] == [201, 200], answers[1].text
+        entry = answers[0].json()
+        assert answers[1].json()["id"] == entry["id"] and answers[1].json()["proposed_by"] == first
+        async with sessions() as s:
+            stmt = select(AuditEntry).where(AuditEntry.entity_id == entry["id"]).order_by(AuditEntry.id)
+            trail = [(e.action, e.actor, e.legal_basis) for e in (await s.execute(stmt)).scalars()]
+            verdict = await audit.verify(s)
+        assert [(a, who) for a, who, _ in trail] == [
+            ("blocklist.proposed", first),
+            ("blocklist.proposal_joined", second),
+        ]
+        assert "second, other case" in trail[1][2]
+        assert verdict.ok, verdict
+
+
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
     number = f.phone()
     me = f.officer("operator", sub="op-one")
