@@ -139,6 +139,10 @@ class AlertSeen:
     kind: str  # the alert's typology (call_then_transfer, suspicious_payment, mule_fan_in)
     payments: list[PaidSeen] = field(default_factory=list)
     amount: float = 0.0  # a mule_fan_in alert's amount at risk (a victim's is the sum of its payments)
+    # Stage two's, of a victim's alert: the highest score it was sent with and the hard-rule reasons it
+    # gave, so a payment scored again after a late call revises it only if that adds to them.
+    score: float = 0.0
+    hard: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

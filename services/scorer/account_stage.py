@@ -231,9 +231,8 @@ class AccountStage:
             raised = episodes.decide(
                 p.move,
                 p.state.victims.get(payer),
-                alertable=alertable,
+                episodes.Scored(score, hard, alertable, self._kind(p)),
                 may_open=not p.cold or bool(hard),
-                kind=self._kind(p),
             )
             if raised is None:
                 continue

@@ -87,6 +87,8 @@ class Raised:
     incident_id: uuid.UUID
     payments: list[AlertPayment]
     kind: str  # the alert's typology: a revision stays call_then_transfer once it was
+    score: float  # the highest score the alert was sent with, this revision's included
+    hard: list[str]  # the hard-rule reasons the alert gave, this revision's included
 
     @property
     def amount(self) -> Decimal:
@@ -101,16 +103,26 @@ class _Open:
     payments: list[AlertPayment]
     kind: str
     last_at: float
+    score: float = 0.0  # unknown (0) as stage one tells of it
+    hard: tuple[str, ...] = ()
 
 
-def decide(
-    move: Movement, local: AlertSeen | None, *, alertable: bool, may_open: bool, kind: str
-) -> Raised | None:
+@dataclass(frozen=True)
+class Scored:
+    """What the model and the hard rules made of the payment."""
+
+    score: float
+    hard: list[str]  # the hard rules' reasons
+    alertable: bool
+    kind: str  # its own typology (call_then_transfer after a suspicious call)
+
+
+def decide(move: Movement, local: AlertSeen | None, scored: Scored, *, may_open: bool) -> Raised | None:
     """Stage two, for a scored inflow: the next revision of the open alert (the one this payee account
     remembers for the payer, or the one stage one told of, whichever is newer) if the payment continues
     the episode: to a payee of the episode, or alertable itself. Else a new alert if the payment is
-    alertable and `may_open`; else nothing. A payment the alert holds already (a rescore after a late
-    call, a replay) raises nothing."""
+    alertable and `may_open`; else nothing. A payment the alert holds already (scored again after a late
+    call, or replayed) is a revision only if it tells more (`_rescored`), else nothing."""
     assert move.payer_phone is not None
     this = AlertPayment(
         event_ref=move.event_ref,
@@ -125,7 +137,16 @@ def decide(
         incident = uuid.UUID(local.incident_id) if local.incident_id else None
         payments = [_payment(p) for p in local.payments]
         candidates.append(
-            _Open(uuid.UUID(local.alert_id), local.revision, incident, payments, local.kind, local.last_at)
+            _Open(
+                uuid.UUID(local.alert_id),
+                local.revision,
+                incident,
+                payments,
+                local.kind,
+                local.last_at,
+                local.score,
+                tuple(local.hard),
+            )
         )
     if (told := move.episode) is not None:
         last = max((p.occurred_at.timestamp() for p in told.payments), default=0.0)
@@ -138,28 +159,49 @@ def decide(
         else:
             base = max(candidates, key=lambda c: (c.last_at, c.revision))  # two alerts: the newer episode
         if any(p.event_ref == this.event_ref for p in base.payments):
-            return None
+            return _rescored(base, move, scored)
         same_payee = any(
             (p.payee_institution, p.payee_account) == (this.payee_institution, this.payee_account)
             for p in base.payments
         )
-        if not (alertable or same_payee):
+        if not (scored.alertable or same_payee):
             return None  # an ordinary payment while an episode is open
-        return Raised(
-            base.alert_id,
-            base.revision + 1,
-            base.incident_id or incident_id_for(move.institution, move.account),
-            [*base.payments, this][-MAX_PAYMENTS:],
-            "call_then_transfer" if "call_then_transfer" in (base.kind, kind) else kind,
-        )
-    if not (alertable and may_open):
+        return _revision(base, move, scored, [*base.payments, this][-MAX_PAYMENTS:])
+    if not (scored.alertable and may_open):
         return None
     return Raised(
         move.opens or alert_id_for("episode", keys.person_key(move.payer_phone).decode(), move.event_ref),
         1,
         incident_id_for(move.institution, move.account),
         [this],
-        kind,
+        scored.kind,
+        scored.score,
+        list(scored.hard),
+    )
+
+
+def _rescored(base: _Open, move: Movement, scored: Scored) -> Raised | None:
+    """A payment the alert holds, scored again (a call before it reported late; or replayed): the next
+    revision if it tells the alert more than it said (its kind becomes call_then_transfer, a hard rule
+    fires that had not, or the score rises above the alert's highest), so the police and the citizen's
+    warning get the call and its reasons; else nothing (a replay, a call that changes nothing)."""
+    if not scored.alertable:
+        return None
+    raised = _revision(base, move, scored, base.payments)
+    if (raised.kind, raised.score, raised.hard) == (base.kind, base.score, list(base.hard)):
+        return None
+    return raised
+
+
+def _revision(base: _Open, move: Movement, scored: Scored, payments: list[AlertPayment]) -> Raised:
+    return Raised(
+        base.alert_id,
+        base.revision + 1,
+        base.incident_id or incident_id_for(move.institution, move.account),
+        payments,
+        "call_then_transfer" if "call_then_transfer" in (base.kind, scored.kind) else scored.kind,
+        max(base.score, scored.score),
+        list(dict.fromkeys([*base.hard, *scored.hard])),
     )
 
 
@@ -176,6 +218,8 @@ def _united(same: list[_Open]) -> _Open:
         ordered,
         newest.kind,
         max(c.last_at for c in same),
+        max(c.score for c in same),
+        tuple(dict.fromkeys(r for c in same for r in c.hard)),
     )
 
 
@@ -188,6 +232,8 @@ def seen(raised: Raised, at: float) -> AlertSeen:
         last_at=at,
         kind=raised.kind,
         payments=[_seen(p) for p in raised.payments],
+        score=raised.score,
+        hard=list(raised.hard),
     )
 
 

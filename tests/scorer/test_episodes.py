@@ -1,6 +1,7 @@
 """One alert per scam episode: a victim's later payments update the open alert (revision and amount at
 risk grow), whichever payee they go to, once stage one has the alert back from the alerts topic; an
-ordinary payment meanwhile raises nothing; a payment scored again after a late call raises nothing new;
+ordinary payment meanwhile raises nothing; a payment scored again after a late call revises the alert
+only if it tells more;
 the victims of one collection account share its incident, each alerted (so warned) once."""
 
 from __future__ import annotations
@@ -151,10 +152,11 @@ def test_a_payment_scored_again_never_gives_a_later_episode_the_last_alerts_id()
     other = Scene(s.victim, s.caller, s.payer_account, "MULE4OTHER")
     (first,), _ = score(stage_two, through(persons, other.transfer("30000.00", minutes_ago=days_4)))
     back(persons, first)
-    # A call during the small payment, reported late: the payment is scored again, and raises nothing.
+    # A call during the small payment, reported late: both payments are scored again; the small one raises
+    # nothing, the alerted one revises its alert (the call makes it call_then_transfer).
     rescored = through(persons, s.call(minutes_ago=days_4 + 40, minutes=15))
     assert [m.event_ref for m in rescored if m.rescore][:1] == [through_ref(small)]
-    assert score(stage_two, rescored)[0] == []
+    assert [(a.alert_id, a.revision) for a in score(stage_two, rescored)[0]] == [(first.alert_id, 2)]
     later = Scene(s.victim, s.caller, s.payer_account, "MULE5LATER")  # four days on: a new episode
     (fresh,), _ = score(stage_two, through(persons, later.transfer("40000.00", minutes_ago=4)))
     assert fresh.alert_id != first.alert_id and fresh.revision == 1
@@ -165,13 +167,36 @@ def through_ref(event: tuple[str, dict]) -> str:
     return f"{institution}:{body['event_id']}"
 
 
-def test_a_payment_scored_again_after_a_late_call_raises_nothing_new() -> None:
+def test_a_call_reported_after_the_payment_revises_its_alert() -> None:
+    """A telecom reports a call when it ends; the victim paid during it, so the bank's transfer came first
+    and alerted on its own. The call, from a number reported for fraud, reaches the alert as its next
+    revision: the police and the citizen's warning get the call, the number's reason and the kind."""
     s = scene()
     persons, stage_two = stage_one(), accounts()
-    (alert,), _ = score(stage_two, through(persons, s.transfer("30000.00", minutes_ago=10)))
-    assert alert.typology == "suspicious_payment"
-    # The call it was made during ends and is reported now: the payment is scored again, not alerted again.
-    rescored = through(persons, s.call(minutes_ago=20, minutes=15))
+    paid = s.transfer("50000.00", minutes_ago=10)
+    (alert,), _ = score(stage_two, through(persons, paid))
+    assert (alert.typology, alert.revision) == ("suspicious_payment", 1)
+    back(persons, alert)
+    late_call = s.call(reported=True, minutes_ago=20, minutes=35)
+    rescored = through(persons, late_call)
+    assert [m.rescore for m in rescored] == [True]
+    (revision,), _ = score(stage_two, rescored)
+    assert (revision.alert_id, revision.revision) == (alert.alert_id, 2)
+    assert revision.typology == "call_then_transfer"
+    assert revision.reasons[0] == "the caller's number has been reported for fraud by its operator"
+    assert revision.triggering_event_ids == [through_ref(late_call), through_ref(paid)]
+    assert revision.payments == alert.payments and revision.amount_at_risk == alert.amount_at_risk
+    assert revision.score >= alert.score
+
+
+def test_a_payment_scored_again_that_tells_nothing_new_raises_nothing() -> None:
+    s = scene()
+    persons, stage_two = stage_one(), accounts()
+    score(stage_two, through(persons, s.call(reported=True, minutes_ago=40), s.transfer("30000.00")))
+    # A longer call during the payment, from another reported number, ends and is reported now: the payment
+    # is scored again; its alert is already call_then_transfer, with that score and that hard rule.
+    other = Scene(s.victim, f.phone(), s.payer_account, s.payee_account)
+    rescored = through(persons, other.call(reported=True, minutes_ago=50, minutes=48))
     assert [m.rescore for m in rescored] == [True]
     assert score(stage_two, rescored)[0] == []
 

@@ -149,11 +149,12 @@ def test_one_alert_per_victim_and_payee(model_dir: Path) -> None:
     first, _ = score(account_stage, [paid])
     assert len(first) == 1
     # The call before the payment arrives late (calls are reported when they end): the same payment
-    # is scored again, and must not alert a second time.
+    # is scored again, and must not alert a second time; the call (from a stranger) revises the alert.
     (again,) = inflows(s.call(), persons=persons)
     assert (again.event_ref, again.rescore) == (paid.event_ref, True)
-    second, pending = score(account_stage, [again])
-    assert len(pending) == 1 and second == []
+    (second,), pending = score(account_stage, [again])
+    assert len(pending) == 1
+    assert (second.alert_id, second.revision, second.typology) == (first[0].alert_id, 2, "call_then_transfer")
     # Another victim paying the same mule is another alert.
     other = scene(s.payee_account)
     (alert,), _ = score(account_stage, inflows(other.transfer("700.00")))
