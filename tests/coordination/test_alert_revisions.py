@@ -194,3 +194,36 @@ async def test_a_weaker_revision_grows_the_alert_but_keeps_what_explains_it(sess
     assert (row.revision, row.amount_at_risk, row.score) == (2, Decimal("30200.00"), 0.99)
     assert row.reasons == ["a long call from an unknown number"]
     assert (row.typology, row.scam_typology) == (alert.typology, "impersonation_police")
+
+
+async def test_a_late_calls_revision_makes_the_alert_call_then_transfer(sessions):
+    """The transfer alerted on its own (a known mule: the hard rule's score); the call it was made during,
+    reported when it ended, comes as a revision of the same payment with the same score. The alert becomes
+    call_then_transfer, explained by the call, naming it, though its number is one the stored alert has
+    passed (two revisions from the same one were merged)."""
+    p1, p2, p3 = payment("50000.00", 0), payment("5000.00", 2), payment("7000.00", 3)
+    alert = first(p1).model_copy(
+        update={
+            "typology": "suspicious_payment",
+            "score": 0.95,
+            "reasons": ["the payee account is a known mule account"],
+            "triggering_event_ids": [p1.event_ref],
+        }
+    )
+    await _store(sessions, alert, revision(alert, 2, [p1, p2]), revision(alert, 2, [p1, p3]))
+    call = f"tel-a:{f.unique('call')}"
+    reported = "the caller's number has been reported for fraud by its operator"
+    late = alert.model_copy(
+        update={
+            "revision": 3,
+            "typology": "call_then_transfer",
+            "reasons": [reported, "the payee account is a known mule account"],
+            "triggering_event_ids": [call, p1.event_ref],
+        }
+    )
+    assert (await _row(sessions, alert.alert_id)).revision == 3
+    assert await _store(sessions, late) == service.Stored(new=0, updated=1)
+    row = await _row(sessions, alert.alert_id)
+    assert (row.typology, row.reasons[0], row.score) == ("call_then_transfer", reported, 0.95)
+    assert call in row.triggering_event_ids and row.amount_at_risk == Decimal("62000.00")
+    assert await _store(sessions, late) == service.Stored(new=0, updated=0)  # redelivered: nothing more

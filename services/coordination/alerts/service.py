@@ -137,12 +137,20 @@ def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
     """Merge a revision of a stored alert into it; True if anything changed. The payments are united by
     event ref and the amount at risk is the largest of their sum and what either side says, so revisions
     merge in any order, a repeated one changes nothing, and two revisions made from the same earlier one
-    (two payments scored at once on two partitions) both count. The triage status is the operators'."""
+    (two payments scored at once on two partitions) both count. A revision that tells more of a payment
+    the alert holds (a call reported late: its event, a higher score, the kind call_then_transfer) is
+    merged whatever its number, which may be one the stored revision has passed. The triage status is the
+    operators'."""
     payments = {p["event_ref"]: p for p in row.payments}
     added = [p.model_dump(mode="json") for p in alert.payments if p.event_ref not in payments]
     incoming = Decimal(alert.amount_at_risk) if alert.amount_at_risk else None
     grows = incoming is not None and (row.amount_at_risk is None or incoming > row.amount_at_risk)
-    if not added and not grows and alert.revision <= row.revision:
+    triggers = set(alert.triggering_event_ids) - set(row.triggering_event_ids)
+    # The scorer's rule: an alert stays call_then_transfer once it was; that revision explains the alert
+    # unless a stronger one does (of equal scores, it: the call explains the payment).
+    called = alert.typology == "call_then_transfer" != row.typology
+    describes = alert.score > row.score or (called and alert.score == row.score)
+    if not (added or grows or triggers or describes or called) and alert.revision <= row.revision:
         return False
     payments.update((p["event_ref"], p) for p in added)
     row.payments = sorted(payments.values(), key=lambda p: (p["occurred_at"], p["event_ref"]))
@@ -153,12 +161,15 @@ def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
     row.recommended_actions = list(dict.fromkeys([*row.recommended_actions, *alert.recommended_actions]))
     # The episode is described by its strongest payment (a later ordinary one grows the amount at risk, it
     # does not explain the alert); of equal ones, the first stored (the stored revision number has moved on
-    # with every merge: it does not tell which revision the description came from).
-    if alert.score > row.score:
+    # with every merge: it does not tell which revision the description came from), unless the later one
+    # makes the alert call_then_transfer.
+    if describes:
         row.reasons = list(alert.reasons)
         row.typology = alert.typology
         row.scam_typology = alert.scam_typology or row.scam_typology
         row.scam_typology_score = alert.scam_typology_score or row.scam_typology_score
+    if called:
+        row.typology = "call_then_transfer"
     row.score = max(row.score, alert.score)
     row.event_time = max(row.event_time, alert.event_time)
     row.incident_id = row.incident_id or alert.incident_id
