@@ -124,6 +124,25 @@ async def test_a_riskier_revision_or_episode_puts_the_person_on_the_desks_queue(
     assert len(await warnings_for(sessions, phone)) == 1
 
 
+async def test_a_late_calls_revision_shows_the_desk_the_call(notifier, sessions):
+    """The transfer alerted on its own and the person was warned; the call they paid during, reported when
+    it ended, comes as revision 2, call_then_transfer and riskier: no second warning, and the desk calls
+    back knowing it was a call."""
+    phone = f.phone()
+    alert = await notifier.alert(phone, typology="suspicious_payment")
+    await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
+    called = alert.model_copy(update={"revision": 2, "typology": "call_then_transfer", "score": 0.97})
+    record = Record(
+        topics.name(topics.ALERTS, notifier.prefix), called.model_dump_json().encode(), keys.person_key(phone)
+    )
+    await notifier.producer.send_all([record])
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
+    assert (task.reason, task.priority) == ("high_risk", 0.97)
+    (warning,) = await warnings_for(sessions, phone)
+    assert warning.typology == "call_then_transfer"
+    assert len(messages_to(notifier.sms.receiver, phone)) == 1
+
+
 async def test_a_riskier_alert_raises_an_undelivered_call_and_keeps_why(notifier, sessions):
     """Nothing got through to the person (the desk calls because of that); a later alert riskier still
     raises the call's priority, and the desk still sees that the warning never reached them. The same

@@ -108,6 +108,15 @@ async def payees(session: AsyncSession, warning_id: uuid.UUID) -> list[tuple[str
     return [(i or "", a or "", amount, at) for i, a, amount, at in (await session.execute(stmt)).all()]
 
 
+async def called(session: AsyncSession, warning_id: uuid.UUID) -> None:
+    """The warning's alert is call_then_transfer now (a revision: the call was reported after the
+    payment): the desk sees it so."""
+    stmt = update(CitizenWarning).where(
+        CitizenWarning.id == warning_id, CitizenWarning.typology != "call_then_transfer"
+    )
+    await session.execute(stmt.values(typology="call_then_transfer"))
+
+
 async def contact(session: AsyncSession, phone: str) -> Contact | None:
     return await session.get(Contact, phone)
 

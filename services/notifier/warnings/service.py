@@ -104,6 +104,9 @@ async def receive(
         if warning_id is not None:  # (a redelivered alert adds nothing: its payments are kept already)
             await repository.add_payments(session, warning_id=warning_id, payments=payments_of(alert))
             await repository.grow(session, warning_id)
+        if warning_id is not None and alert.typology == "call_then_transfer":
+            # Once call_then_transfer, an alert stays so (a late call's revision may make it so).
+            await repository.called(session, warning_id)
         if warning_id is not None and alert.score >= settings.desk_score:
             await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
     return out
