@@ -13,6 +13,7 @@ WHO = {
     "a number reported for fraud": "被举报的涉诈号码",
     "a number that had never called before": "从未来电的陌生号码",
     "a known number": "熟悉的号码",
+    "a number": "来电号码",
 }
 KINDS = {
     "international": "境外",
@@ -27,11 +28,15 @@ def _money(text: str) -> str:
 
 
 def _call(m: Match) -> str:
-    who = WHO.get(m["who"], m["who"])
+    """The scorer states only the call's parts that raised the score: each one may be missing."""
+    who = WHO.get(m["who"], m["who"]) if m["who"] else "来电号码"
     if m["kinds"]:
         who += f"（{KINDS.get(m['kinds'], m['kinds'])}）"
-    when = "通话期间" if m["when"] == "during the call" else f"通话结束{m['gap']}分钟后"
-    return f"当事人与{who}通话{m['minutes']}分钟，{when}转账"
+    talked = f"当事人与{who}通话" + (f"{m['minutes']}分钟" if m["minutes"] else "")
+    when = (
+        "通话期间" if m["when"] == "during the call" else f"通话结束{m['gap']}分钟后" if m["gap"] else "随后"
+    )
+    return f"{talked}，{when}{'向从未付过款的收款人' if m['to'] else ''}转账"
 
 
 def _people(text: str) -> str:
@@ -45,15 +50,21 @@ def _span(text: str) -> str:
 
 
 def _window(text: str) -> str:
-    return "1小时" if text == "hour" else "24小时"
+    return {"hour": "1小时", "10 min": "10分钟"}.get(text, "24小时")
 
 
 def _payee(m: Match) -> str:
-    said = f"{_money(m['a'])}转给此前付过{m['n']}次的收款人"
-    if m["t"]:
-        said += "（不到1分钟前首次付款）" if m["t"] == "under a minute" else f"（{_span(m['t'])}前首次付款）"
-    said += f"，24小时内共{m['s']}元"
-    return said + (f"，是上一笔的{m['x']}倍" if m["x"] else "")
+    """A known payee's parts that raised the score, each translated (a part no pattern knows as written)."""
+    return f"{_money(m['a'])}转给收款人：" + "，".join(_one(p, PAYEE) or p for p in m["parts"].split(", "))
+
+
+PAYEE: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+    (re.compile(r"paid (?P<n>\d+) times? before"), lambda m: f"此前付过{m['n']}次"),
+    (re.compile(r"first paid under a minute ago"), lambda m: "不到1分钟前首次付款"),
+    (re.compile(r"first paid (?P<t>\d+ (?:min|h)) ago"), lambda m: f"{_span(m['t'])}前首次付款"),
+    (re.compile(r"(?P<s>[\d,]+) CNY to it in 24 h"), lambda m: f"24小时内共{m['s']}元"),
+    (re.compile(r"(?P<x>[\d.]+) times the payment before"), lambda m: f"是上一笔的{m['x']}倍"),
+]
 
 
 def _device(m: Match) -> str:
@@ -64,8 +75,9 @@ def _device(m: Match) -> str:
 PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (
         re.compile(
-            r"the person had a (?P<minutes>\d+)-minute call from (?P<who>.+?)(?: \((?P<kinds>[a-z -]+)\))? "
-            r"and paid (?P<when>during the call|(?P<gap>\d+) min after the call ended)"
+            r"the person had a(?: (?P<minutes>\d+)-minute)? call(?: from (?P<who>.+?))?"
+            r"(?: \((?P<kinds>[a-z -]+)\))? and paid(?P<to> to a payee never paid before)?"
+            r"(?: (?P<when>during the call|(?P<gap>\d+) min after the call ended))?"
         ),
         _call,
     ),
@@ -73,14 +85,7 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
         re.compile(r"(?P<a>[\d,]+ CNY) went to a payee this person had never paid"),
         lambda m: f"{_money(m['a'])}转给了此人从未付过款的收款人",
     ),
-    (
-        re.compile(
-            r"(?P<a>[\d,]+ CNY) to a payee paid (?P<n>\d+) times? before"
-            r"(?:, first (?P<t>\d+ (?:min|h)|under a minute) ago)?, (?P<s>[\d,]+) CNY to it in 24 h"
-            r"(?:, (?P<x>[\d.]+) times the payment before)?"
-        ),
-        _payee,
-    ),
+    (re.compile(r"(?P<a>[\d,]+ CNY) to a payee: (?P<parts>.+)"), _payee),
     (
         re.compile(r"(?P<a>[\d,]+ CNY) is (?P<n>\d+) times this person's typical payment"),
         lambda m: f"{_money(m['a'])}，是此人平时付款的{m['n']}倍",
@@ -90,27 +95,23 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (
         re.compile(
             r"the payee account received money from (?P<p>1 person|\d+ different people) "
-            r"in the last (?P<w>hour|24 h)"
+            r"in the last (?P<w>hour|10 min|24 h)"
         ),
         lambda m: f"收款账户在过去{_window(m['w'])}内收到{_people(m['p'])}的汇款",
     ),
     (re.compile(r"the payee account has not paid money on"), lambda m: "收款账户尚未转出资金"),
     (
         re.compile(
-            r"money rests about (?P<n>\d+) min in the payee account before it moves on "
-            r"\((?P<p>\d+)% paid out in 24 h\)"
-        ),
-        lambda m: f"资金在收款账户停留约{m['n']}分钟即转出（24小时内转出{m['p']}%）",
-    ),
-    (
-        re.compile(
-            r"(?P<n>\d+) payments? totalling (?P<a>[\d,]+ CNY) in the last hour, "
-            r"(?P<k>\d+) new payees? in 24 h(?:, (?P<r>[\d,]+ CNY) to new payees in 7 days)?"
+            r"money rests about (?P<n>\d+) min in the payee account before it moves on"
+            r"(?: \((?P<p>\d+)% paid out in 24 h\))?"
         ),
         lambda m: (
-            f"过去1小时付款{m['n']}笔，共{_money(m['a'])}；24小时内新增收款人{m['k']}个"
-            + (f"；7天内付给新收款人共{_money(m['r'])}" if m["r"] else "")
+            f"资金在收款账户停留约{m['n']}分钟即转出" + (f"（24小时内转出{m['p']}%）" if m["p"] else "")
         ),
+    ),
+    (
+        re.compile(r"the payee account: (?P<p>\d+)% paid out in 24 h"),
+        lambda m: f"收款账户24小时内转出{m['p']}%",
     ),
     (re.compile(r"(?P<parts>.+) within 24 h"), _device),
     (re.compile(r"no device change"), lambda m: "设备无变化"),
@@ -120,16 +121,17 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     ),
     (
         re.compile(
-            r"a new device logged in to the account (?P<t>\d+ (?:min|h)) before the payment"
+            r"a new device logged in to the account(?: (?P<t>\d+ (?:min|h)))? before the payment"
             r"(?P<sms> after an SMS with a link from an unknown sender)?"
         ),
         lambda m: (
-            ("收到陌生号码带链接短信后，" if m["sms"] else "") + f"付款前{_span(m['t'])}有新设备登录账户"
+            ("收到陌生号码带链接短信后，" if m["sms"] else "")
+            + f"付款前{_span(m['t']) if m['t'] else ''}有新设备登录账户"
         ),
     ),
     (
-        re.compile(r"the person's SIM card was changed (?P<t>\d+ (?:min|h)) before the payment"),
-        lambda m: f"付款前{_span(m['t'])}此人的SIM卡被更换",
+        re.compile(r"the person's SIM card was changed(?: (?P<t>\d+ (?:min|h)))? before the payment"),
+        lambda m: f"付款前{_span(m['t']) if m['t'] else ''}此人的SIM卡被更换",
     ),
     (
         re.compile(r"the wallet was topped up from the bank just before paying a payee it never paid"),
@@ -162,7 +164,21 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
         lambda m: f"其中{m['p']}%在{m['m']}分钟内转至{m['k']}个账户",
     ),
 ]
-CONTACTS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+# The clauses of a reason told in parts (the recent contacts joined by "; ", the payments by ", ").
+CLAUSES: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+    (
+        re.compile(r"(?P<n>\d+) payments?(?: totalling (?P<a>[\d,]+ CNY))? in the last hour"),
+        lambda m: f"过去1小时付款{m['n']}笔" + (f"，共{_money(m['a'])}" if m["a"] else ""),
+    ),
+    (
+        re.compile(r"(?P<a>[\d,]+ CNY) paid out in the last hour"),
+        lambda m: f"过去1小时共付款{_money(m['a'])}",
+    ),
+    (re.compile(r"(?P<k>\d+) new payees? in 24 h"), lambda m: f"24小时内新增收款人{m['k']}个"),
+    (
+        re.compile(r"(?P<r>[\d,]+ CNY) to new payees in 7 days"),
+        lambda m: f"7天内付给新收款人共{_money(m['r'])}",
+    ),
     (
         re.compile(r"(?P<n>\d+) SMS with links from unknown senders this week"),
         lambda m: f"本周收到陌生号码带链接短信{m['n']}条",
@@ -194,5 +210,5 @@ def in_language(reason: str, lang: str) -> str:
     found = _one(reason, PATTERNS)
     if found is not None:
         return found
-    parts = [_one(p, CONTACTS) for p in reason.split("; ")]
+    parts = [_one(p, CLAUSES) for p in re.split(r"; |, ", reason)]  # "1,000 CNY" has no space after its comma
     return "；".join(p for p in parts if p) if all(parts) else reason

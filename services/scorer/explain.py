@@ -4,7 +4,9 @@ The model attributes each row's raw score to its features (`models.model.Path`: 
 exactly to the score's departure from the model's expected score); features that describe one fact are
 summed into a group, and the groups that raised the score, strongest first, become the reasons. A group
 that lowered the score or left it unchanged is never said, nor is a fact its words cannot state (a call
-that did not happen)."""
+that did not happen). A said group's sentence states only its parts whose own contribution raised the
+score: a group raised by the amount, while the amount's ratio to the person's typical payment lowered
+it, is said as a large payment, not as so many times the typical one."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from models.features.person import RELATIONSHIP_CAP_H, SINCE_CAP_H
 from models.features.vector import FEATURE_NAMES
 
 F = dict[str, float]
+Up = frozenset[str]  # the features whose own contribution raised the score
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+EVERY: Up = frozenset(FEATURE_NAMES)
 MAX_REASONS = 4
 MIN_CONTRIBUTION = 0.05  # in log-odds: less than this raised the score by nothing worth saying
 STEP_UP = math.log10(1.5)  # a payment this much larger than the last to the payee is worth saying
@@ -47,131 +51,164 @@ def _ago(hours: float) -> str:
     return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.0f} h"
 
 
-def _call(f: F) -> str | None:
+def _call(f: F, up: Up) -> str | None:
     if not f["call_present"]:
         return None
-    return call_reason(f)
+    said = call_reason(f, up)
+    return None if said == BARE_CALL and "call_present" not in up else said
 
 
-def call_reason(f: F) -> str:
-    """The call before the payment, as it happened (also a hard rule's reason)."""
-    if f["caller_reported"]:
-        who = "a number reported for fraud"
-    elif f["caller_unknown"]:
-        who = "a number that had never called before"
-    else:
-        who = "a known number"
+def call_reason(f: F, up: Up = EVERY) -> str:
+    """The call before the payment, its parts that raised the score (all of them for a hard rule's
+    reason, which states the facts that alert whatever the score)."""
+    said = "the person had a"
+    if "call_duration_min" in up:
+        said += f" {f['call_duration_min']:.0f}-minute"
+    said += " call"
+    if f["caller_reported"] and "caller_reported" in up:
+        said += " from a number reported for fraud"
+    elif not f["caller_reported"] and "caller_unknown" in up:
+        said += (
+            " from a number that had never called before" if f["caller_unknown"] else " from a known number"
+        )
     kinds = [
         k
-        for k, on in (
-            ("international", f["caller_international"]),
-            ("virtual-operator", f["caller_virtual_operator"]),
+        for k, name in (
+            ("international", "caller_international"),
+            ("virtual-operator", "caller_virtual_operator"),
         )
-        if on
+        if f[name] and name in up
     ]
     if kinds:
-        who += f" ({' '.join(kinds)})"
-    gap = f["minutes_call_end_to_transfer"]
-    when = "during the call" if gap < 0 else f"{gap:.0f} min after the call ended"
-    to = " to a payee never paid before" if f["seq_unknown_call_new_payee"] else ""
-    return f"the person had a {f['call_duration_min']:.0f}-minute call from {who} and paid{to} {when}"
+        said += f"{'' if ' from ' in said else ' from a number'} ({' '.join(kinds)})"
+    said += " and paid"
+    if f["seq_unknown_call_new_payee"] and "seq_unknown_call_new_payee" in up:
+        said += " to a payee never paid before"
+    if "minutes_call_end_to_transfer" in up:
+        gap = f["minutes_call_end_to_transfer"]
+        said += " during the call" if gap < 0 else f" {gap:.0f} min after the call ended"
+    return said
 
 
-def _takeover(f: F) -> str | None:
+BARE_CALL = "the person had a call and paid"  # none of the call's details raised the score
+
+
+def _takeover(f: F, up: Up) -> str | None:
     hours = f["hours_since_new_device"]
-    if hours >= SINCE_CAP_H:
+    link = bool(f["seq_link_new_device_payment"]) and "seq_link_new_device_payment" in up
+    if hours >= SINCE_CAP_H or not (link or "hours_since_new_device" in up):
         return None
-    after = " after an SMS with a link from an unknown sender" if f["seq_link_new_device_payment"] else ""
-    return f"a new device logged in to the account {_ago(hours)} before the payment{after}"
+    when = f" {_ago(hours)}" if "hours_since_new_device" in up else ""
+    after = " after an SMS with a link from an unknown sender" if link else ""
+    return f"a new device logged in to the account{when} before the payment{after}"
 
 
-def _sim(f: F) -> str | None:
+def _sim(f: F, up: Up) -> str | None:
     hours = f["hours_since_sim_change"]
-    if hours >= SINCE_CAP_H:
+    if hours >= SINCE_CAP_H or not up & {"hours_since_sim_change", "seq_sim_change_payment"}:
         return None
-    return f"the person's SIM card was changed {_ago(hours)} before the payment"
+    when = f" {_ago(hours)}" if "hours_since_sim_change" in up else ""
+    return f"the person's SIM card was changed{when} before the payment"
 
 
-def _wallet(f: F) -> str | None:
-    if f["seq_topup_new_payee"]:
+def _wallet(f: F, up: Up) -> str | None:
+    if f["seq_topup_new_payee"] and "seq_topup_new_payee" in up:
         return "the wallet was topped up from the bank just before paying a payee it never paid"
     return None
 
 
-def _payee(f: F) -> str:
+def _payee(f: F, up: Up) -> str | None:
     if f["payee_new"]:
-        return f"{money(_amount(f))} went to a payee this person had never paid"
-    said = f"{money(_amount(f))} to a payee paid {_count(f['payee_prior_count'], 'time')} before"
+        if "payee_new" in up:
+            return f"{money(_amount(f))} went to a payee this person had never paid"
+        return None
+    parts = []
+    if "payee_prior_count" in up:
+        parts.append(f"paid {_count(f['payee_prior_count'], 'time')} before")
     hours = f["payee_first_paid_h"]
-    if 0 < hours < RELATIONSHIP_CAP_H:
-        said += f", first {'under a minute' if hours * 60 < 1 else _ago(hours)} ago"
-    said += f", {10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h"
-    if f["amount_vs_last_to_payee"] >= STEP_UP:
-        said += f", {10 ** f['amount_vs_last_to_payee']:.1f} times the payment before"
-    return said
+    if 0 < hours < RELATIONSHIP_CAP_H and "payee_first_paid_h" in up:
+        parts.append(f"first paid {'under a minute' if hours * 60 < 1 else _ago(hours)} ago")
+    if "to_payee_24h_sum_log10" in up:
+        parts.append(f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h")
+    if f["amount_vs_last_to_payee"] >= STEP_UP and "amount_vs_last_to_payee" in up:
+        parts.append(f"{10 ** f['amount_vs_last_to_payee']:.1f} times the payment before")
+    return f"{money(_amount(f))} to a payee: {', '.join(parts)}" if parts else None
 
 
-def _amount_reason(f: F) -> str:
+def _amount_reason(f: F, up: Up) -> str | None:
     times = 10 ** f["amount_vs_typical"]
-    if f["prior_money_outs"] and times >= 2:
+    if f["prior_money_outs"] and times >= 2 and "amount_vs_typical" in up:
         return f"{money(_amount(f))} is {times:.0f} times this person's typical payment"
+    if "amount_log10" not in up:
+        return None
     if _amount(f) >= LARGE_CNY:
         return f"a large payment: {money(_amount(f))}"
     return f"the amount: {money(_amount(f))}"  # it raised the score, but calling 856 CNY large would mislead
 
 
-def _fan_in(f: F) -> str | None:
-    if f["payee_payers_1h"] >= 2:
-        return f"the payee account received money from {_people(f['payee_payers_1h'])} in the last hour"
-    if f["payee_payers_24h"] >= 2:
-        return f"the payee account received money from {_people(f['payee_payers_24h'])} in the last 24 h"
+def _fan_in(f: F, up: Up) -> str | None:
+    for name, window in (
+        ("payee_payers_1h", "hour"),
+        ("payee_payers_10m", "10 min"),
+        ("payee_payers_24h", "24 h"),
+    ):
+        if f[name] >= 2 and name in up:
+            return f"the payee account received money from {_people(f[name])} in the last {window}"
     return None
 
 
-def _rests(f: F) -> str | None:
+def _rests(f: F, up: Up) -> str | None:
     if not f["payee_outflows_seen"] or f["payee_minutes_money_rests"] >= 1440:
         return None
-    return (
+    paid_out = f"{100 * f['payee_payout_ratio_24h']:.0f}% paid out in 24 h"
+    if "payee_minutes_money_rests" not in up:
+        return f"the payee account: {paid_out}" if "payee_payout_ratio_24h" in up else None
+    said = (
         f"money rests about {max(f['payee_minutes_money_rests'], 1):.0f} min in the payee account before it "
-        f"moves on ({100 * f['payee_payout_ratio_24h']:.0f}% paid out in 24 h)"
+        "moves on"
     )
+    return said + (f" ({paid_out})" if "payee_payout_ratio_24h" in up else "")
 
 
-def _refund(f: F) -> str | None:
-    if f["payee_paid_payer_24h"]:
+def _refund(f: F, up: Up) -> str | None:
+    if f["payee_paid_payer_24h"] and "payee_paid_payer_24h" in up:
         return "the payee account had paid this person's account in the last 24 h, then asked for more"
     return None
 
 
-def _velocity(f: F) -> str:
+def _velocity(f: F, up: Up) -> str | None:
     total = money(10 ** f["outs_1h_sum_log10"] - 1)
-    said = (
-        f"{_count(f['outs_1h_count'], 'payment')} totalling {total} in the last hour, "
-        f"{_count(f['new_payees_24h'], 'new payee')} in 24 h"
-    )
-    if f["to_recent_payees_7d_sum_log10"] > 0:
-        said += f", {money(10 ** f['to_recent_payees_7d_sum_log10'] - 1)} to new payees in 7 days"
-    return said
-
-
-def _contacts(f: F) -> str | None:
     parts = []
-    if f["link_sms_7d"]:
-        parts.append(f"{_count(f['link_sms_7d'], 'SMS')} with links from unknown senders this week")
-    if f["long_unknown_calls_7d"]:
+    if "outs_1h_count" in up:
+        totalling = f" totalling {total}" if "outs_1h_sum_log10" in up else ""
+        parts.append(f"{_count(f['outs_1h_count'], 'payment')}{totalling} in the last hour")
+    elif "outs_1h_sum_log10" in up:
+        parts.append(f"{total} paid out in the last hour")
+    if "new_payees_24h" in up:
+        parts.append(f"{_count(f['new_payees_24h'], 'new payee')} in 24 h")
+    if f["to_recent_payees_7d_sum_log10"] > 0 and "to_recent_payees_7d_sum_log10" in up:
+        parts.append(f"{money(10 ** f['to_recent_payees_7d_sum_log10'] - 1)} to new payees in 7 days")
+    return ", ".join(parts) or None
+
+
+def _contacts(f: F, up: Up) -> str | None:
+    parts = []
+    if f["link_sms_7d"] and "link_sms_7d" in up:
+        parts.append(f"{f['link_sms_7d']:.0f} SMS with links from unknown senders this week")  # "2 SMS"
+    if f["long_unknown_calls_7d"] and "long_unknown_calls_7d" in up:
         parts.append(f"{_count(f['long_unknown_calls_7d'], 'long call')} from unknown numbers this week")
-    if f["reported_calls_7d"]:
+    if f["reported_calls_7d"] and "reported_calls_7d" in up:
         parts.append(f"{_count(f['reported_calls_7d'], 'call')} from reported numbers this week")
     return "; ".join(parts) or None
 
 
-def _history(f: F) -> str | None:
-    if f["prior_money_outs"] >= 5:
+def _history(f: F, up: Up) -> str | None:
+    if f["prior_money_outs"] >= 5 or "prior_money_outs" not in up:
         return None
     return f"little payment history for this person ({_count(f['prior_money_outs'], 'earlier payment')})"
 
 
-GROUPS: list[tuple[tuple[str, ...], Callable[[F], str | None]]] = [
+GROUPS: list[tuple[tuple[str, ...], Callable[[F, Up], str | None]]] = [
     (
         (
             "call_present",
@@ -249,13 +286,16 @@ def reasons(rows: np.ndarray, contributions: np.ndarray) -> list[list[str]]:
     """For each row, the groups that raised its score, strongest first, in words (at most MAX_REASONS);
     an empty list when no group raised it by MIN_CONTRIBUTION (a hard rule says its own reason)."""
     out = []
-    for row, by_group in zip(rows, group_contributions(contributions), strict=True):
+    for row, by_feature, by_group in zip(
+        rows, contributions, group_contributions(contributions), strict=True
+    ):
         f = {name: float(row[i]) for name, i in INDEX.items()}
+        up = frozenset(name for name, i in INDEX.items() if by_feature[i] > 0)
         said: list[str] = []
         for k in np.argsort(-by_group):
             if by_group[k] < MIN_CONTRIBUTION or len(said) >= MAX_REASONS:
                 break
-            text = GROUPS[k][1](f)
+            text = GROUPS[k][1](f, up)
             if text:
                 said.append(text)
         out.append(said)

@@ -5,6 +5,9 @@ MAX_REASONS of them; a group that lowered the score or left it unchanged is neve
 from __future__ import annotations
 
 import math
+import random
+import re
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -14,28 +17,41 @@ from models.features.vector import FEATURE_NAMES
 from models.model import ScamModel
 from services.scorer import explain
 from services.scorer.books import Book
+from tests import factories
 from tests.scorer.model_factory import INDEX, row
-from tests.scorer.scenes import inflows, scene, stage
+from tests.scorer.scenes import NOW, Scene, inflows, scene, stage, stage_one
 
-# A transparent model: a logistic score of weighted features. Its exact attribution against an all-zero
-# reference is each feature's weight times its value, so the order of the reasons is known.
+# A transparent model: a logistic score of weighted features. Its exact attribution against a reference
+# row (all zero but the call's gap, 30 min) is each feature's weight times its departure from the
+# reference, so the order of the reasons is known.
 WEIGHTS = {
     "payee_payers_1h": 0.5,
     "call_duration_min": 0.1,
+    "caller_unknown": 0.5,
+    "caller_reported": 0.8,
+    "caller_international": 0.2,
+    "caller_virtual_operator": 0.2,
+    "minutes_call_end_to_transfer": -0.01,
+    "seq_unknown_call_new_payee": 0.3,
     "payee_new": 1.0,
     "amount_log10": 0.3,
     "payee_minutes_money_rests": -0.001,
     "outs_1h_count": 0.4,
+    "outs_1h_sum_log10": 0.02,
+    "new_payees_24h": 0.1,
     "hours_since_sim_change": -0.02,
     "link_sms_7d": 0.2,
 }
+REFERENCE = {"minutes_call_end_to_transfer": 30.0}
 
 
 def contributions(rows: np.ndarray) -> np.ndarray:
-    w = np.zeros(len(FEATURE_NAMES))
+    w, reference = np.zeros(len(FEATURE_NAMES)), np.zeros(len(FEATURE_NAMES))
     for name, weight in WEIGHTS.items():
         w[INDEX[name]] = weight
-    return rows * w
+    for name, value in REFERENCE.items():
+        reference[INDEX[name]] = value
+    return (rows - reference) * w
 
 
 def explained(*rows: list[float]) -> list[list[str]]:
@@ -76,8 +92,9 @@ def test_a_long_call_from_an_unknown_number_is_told_in_words() -> None:
 
 
 def test_reasons_come_strongest_first_and_stop_at_the_maximum() -> None:
-    # Contributions: fan-in 6.0, call 3.5, amount 1.35, payments in the hour 1.2, payee 1.0, link SMS
-    # 0.2; the SIM card changed an hour before (-0.02 × 1): that one lowered the score.
+    # Contributions: fan-in 6.0, call 4.26, amount 1.35, payments in the hour 1.29 (none to a new payee:
+    # not said), payee 1.0, link SMS 0.2; the SIM card changed an hour before (-0.02 × 1): that one
+    # lowered the score.
     busy = np.add.reduce(
         [
             np.array(FAN_IN),
@@ -93,7 +110,7 @@ def test_reasons_come_strongest_first_and_stop_at_the_maximum() -> None:
         "the person had a 35-minute call from a number that had never called before and paid 4 min after "
         "the call ended",
         "a large payment: 30,000 CNY",
-        "3 payments totalling 45,000 CNY in the last hour, 0 new payees in 24 h",
+        "3 payments totalling 45,000 CNY in the last hour",
     ]
     assert_plain_words(reasons)
 
@@ -155,7 +172,7 @@ def test_contributions_of_the_live_model_add_up_and_its_reasons_are_plain_words(
     assert_plain_words(reasons)
     by_group = explain.group_contributions(phi)[0]
     said = {
-        explain.GROUPS[k][1](dict(zip(FEATURE_NAMES, p.row, strict=True)))
+        explain.GROUPS[k][1](dict(zip(FEATURE_NAMES, p.row, strict=True)), explain.EVERY)
         for k in np.flatnonzero(by_group < 0)
     }
     assert not said & set(reasons)  # nothing that lowered the score
@@ -175,3 +192,160 @@ def test_counts_of_one_read_in_the_singular() -> None:
         )
     )
     assert reasons == ["1 payment totalling 500 CNY in the last hour, 1 new payee in 24 h"]
+
+
+def said_with(values: dict[str, float], contributed: dict[str, float]) -> list[str]:
+    """The reasons for a row of `values`, each feature contributing as `contributed` says (others 0)."""
+    c = np.zeros(len(FEATURE_NAMES))
+    for name, value in contributed.items():
+        c[INDEX[name]] = value
+    (reasons,) = explain.reasons(np.array([row(**values)]), c[None, :])
+    return reasons
+
+
+def test_a_said_group_states_only_its_parts_that_raised_the_score() -> None:
+    # The review's cases: each group raised the score, one of its parts lowered it.
+    amount = {"amount_log10": math.log10(8000), "amount_vs_typical": math.log10(49), "prior_money_outs": 3}
+    assert said_with(amount, {"amount_log10": 2.3, "amount_vs_typical": -0.091}) == [
+        "a large payment: 8,000 CNY"
+    ]
+    assert said_with(amount, {"amount_log10": -0.2, "amount_vs_typical": 0.5}) == [
+        "8,000 CNY is 49 times this person's typical payment"
+    ]
+    payee = {
+        "amount_log10": math.log10(50_000),
+        "payee_prior_count": 4,
+        "to_payee_24h_sum_log10": math.log10(50_001),
+        "amount_vs_last_to_payee": math.log10(250),
+    }
+    assert said_with(
+        payee, {"payee_prior_count": -0.073, "to_payee_24h_sum_log10": 0.1, "amount_vs_last_to_payee": 0.2}
+    ) == ["50,000 CNY to a payee: 50,000 CNY to it in 24 h, 250.0 times the payment before"]
+    velocity = {"outs_1h_count": 1, "outs_1h_sum_log10": math.log10(50_001), "new_payees_24h": 2}
+    assert said_with(velocity, {"outs_1h_count": 0.5, "outs_1h_sum_log10": -0.06, "new_payees_24h": 0.3}) == [
+        "1 payment in the last hour, 2 new payees in 24 h"
+    ]
+    # A group whose only raising part its words cannot state is not said at all.
+    assert said_with(payee, {"payee_prior_count": -0.073, "payee_new": 0.3}) == []
+
+
+# What each sentence states, by its words, and the features of which one at least must have raised the
+# score for those words to be said (written from the sentences, not from explain's code).
+STATES: list[tuple[str, tuple[str, ...]]] = [
+    (r"\d+-minute call", ("call_duration_min",)),
+    (r"^the person had a call and paid$", ("call_present",)),
+    (r"from a number reported for fraud", ("caller_reported",)),
+    (r"from a number that had never called before|from a known number", ("caller_unknown",)),
+    (r"\(international", ("caller_international",)),
+    (r"virtual-operator\)", ("caller_virtual_operator",)),
+    (r"and paid to a payee never paid before", ("seq_unknown_call_new_payee",)),
+    (r"during the call|min after the call ended", ("minutes_call_end_to_transfer",)),
+    (r"logged in to the account \d", ("hours_since_new_device",)),
+    (r"after an SMS with a link", ("seq_link_new_device_payment",)),
+    (r"new device logged in", ("hours_since_new_device", "seq_link_new_device_payment")),
+    (r"SIM card was changed \d", ("hours_since_sim_change",)),
+    (r"SIM card was changed", ("hours_since_sim_change", "seq_sim_change_payment")),
+    (r"topped up from the bank", ("seq_topup_new_payee",)),
+    (r"went to a payee this person had never paid", ("payee_new",)),
+    (r"paid \d+ times? before", ("payee_prior_count",)),
+    (r"first paid", ("payee_first_paid_h",)),
+    (r"CNY to it in 24 h", ("to_payee_24h_sum_log10",)),
+    (r"times the payment before", ("amount_vs_last_to_payee",)),
+    (r"times this person's typical payment", ("amount_vs_typical",)),
+    (r"^a large payment|^the amount", ("amount_log10",)),
+    (r"received money from .* in the last hour", ("payee_payers_1h",)),
+    (r"received money from .* in the last 10 min", ("payee_payers_10m",)),
+    (r"received money from .* in the last 24 h", ("payee_payers_24h",)),
+    (r"money rests about", ("payee_minutes_money_rests",)),
+    (r"% paid out in 24 h", ("payee_payout_ratio_24h",)),
+    (r"had paid this person's account", ("payee_paid_payer_24h",)),
+    (r"payments? (totalling .*)?in the last hour", ("outs_1h_count",)),
+    (r"totalling|CNY paid out in the last hour", ("outs_1h_sum_log10",)),
+    (r"new payees? in 24 h", ("new_payees_24h",)),
+    (r"to new payees in 7 days", ("to_recent_payees_7d_sum_log10",)),
+    (r"SMS with links from unknown senders", ("link_sms_7d",)),
+    (r"long calls? from unknown numbers", ("long_unknown_calls_7d",)),
+    (r"from reported numbers", ("reported_calls_7d",)),
+    (r"little payment history", ("prior_money_outs",)),
+]
+
+
+def unraised_parts(reasons: list[str], contributions: np.ndarray) -> list[tuple[str, tuple[str, ...]]]:
+    """The (reason, features) of every part a reason states although none of its features raised the
+    score; a reason whose words STATES does not know counts too (a new wording must be added there)."""
+    bad = []
+    for reason in reasons:
+        parts = [names for words, names in STATES if re.search(words, reason)]
+        bad += [(reason, names) for names in parts if max(contributions[INDEX[n]] for n in names) <= 0]
+        bad += [] if parts else [(reason, ())]
+    return bad
+
+
+def test_no_part_said_lowered_or_left_the_score_unchanged_on_any_row() -> None:
+    # Random rows with every feature contributing, each with a random sign: every sentence and every
+    # combination of its parts raised or not.
+    rng = np.random.default_rng(15)
+    rows = rng.uniform(0, 3, size=(3000, len(FEATURE_NAMES))).round()
+    rows[:, INDEX["hours_since_new_device"]] = rng.uniform(0, 48, size=3000)
+    rows[:, INDEX["hours_since_sim_change"]] = rng.uniform(0, 48, size=3000)
+    rows[:, INDEX["payee_first_paid_h"]] = rng.uniform(0, 48, size=3000)
+    rows[:, INDEX["payee_minutes_money_rests"]] = rng.uniform(0, 60, size=3000)
+    phi = rng.normal(0, 0.3, size=rows.shape)
+    said = explain.reasons(rows, phi)
+    assert sum(len(r) for r in said) > 5000  # premise: many reasons, of every group
+    assert [w for w, _ in STATES if not any(re.search(w, reason) for r in said for reason in r)] == []
+    assert [bad for reasons, c in zip(said, phi, strict=True) if (bad := unraised_parts(reasons, c))] == []
+
+
+def test_no_part_said_lowered_the_live_models_score_over_varied_scenes() -> None:
+    """The review's scenes, seeded: a person with or without a known caller, payee and payments to a shop,
+    mostly a call, then a payment of 3,000 to 50,000 CNY; every alerted one's reasons state only parts whose
+    own contribution raised the score."""
+    draw = random.Random(7)
+    account_stage = stage(ARTIFACTS)
+    slot, accounts = account_stage.model, account_stage.accounts.setdefault(0, Book())
+    built = []
+    for _ in range(300):
+        s = scene()
+        events = []
+        if draw.random() < 0.5:
+            events.append(
+                (
+                    "tel-a",
+                    factories.call(s.victim, caller=s.caller, start=NOW - timedelta(hours=50), minutes=3),
+                )
+            )
+        if draw.random() < 0.5:
+            events += [
+                s.transfer(f"{draw.choice([200, 800, 2000, 5000])}.00", minutes_ago=draw.uniform(1500, 6000))
+                for _ in range(draw.randint(1, 4))
+            ]
+        shop = Scene(s.victim, s.caller, s.payer_account, factories.account("SHOP"))
+        events += [
+            shop.transfer(f"{draw.randint(20, 900)}.00", minutes_ago=draw.uniform(600, 9000))
+            for _ in range(draw.randint(0, 5))
+        ]
+        events.sort(key=lambda e: e[1].get("occurred_at") or e[1].get("start") or "")
+        if draw.random() < 0.8:
+            events.append(
+                s.call(
+                    minutes_ago=draw.uniform(10, 120),
+                    minutes=draw.uniform(2, 60),
+                    reported=draw.random() < 0.1,
+                )
+            )
+        events.append(
+            s.transfer(f"{draw.choice([3000, 8000, 20000, 50000])}.00", minutes_ago=draw.uniform(0, 8))
+        )
+        *earlier, last = inflows(*events, persons=stage_one())
+        for move in earlier:
+            account_stage._inflow(0, accounts, move, 0)
+        p = account_stage._inflow(0, accounts, last, 0)
+        assert p is not None
+        built.append(p.row)
+    rows = np.array(built)
+    alerted = rows[slot.score(rows) >= slot.threshold]  # one call: the model is slow row by row
+    phi = slot.live.contributions(alerted)
+    said = explain.reasons(alerted, phi)
+    assert len(alerted) > 50  # premise: the scenes alert often enough to say many reasons
+    assert [bad for reasons, c in zip(said, phi, strict=True) if (bad := unraised_parts(reasons, c))] == []
