@@ -219,8 +219,9 @@ class AccountStage:
         metrics.SCORED.inc(len(pending))
         threshold = self.model.threshold
         chosen: list[tuple[int, float, list[str], episodes.Raised, bool]] = []
+        stated: list[explain.Up] = []
         for i, p in enumerate(pending):
-            score, hard = self._hard_rules(p, float(scores[i]))
+            score, hard, facts = self._hard_rules(p, float(scores[i]))
             if p.cold and not hard and score >= threshold:
                 # A state younger than the windows (fresh start, or replayed history) sees every account
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
@@ -240,11 +241,12 @@ class AccountStage:
             p.state.victims[payer] = episodes.seen(raised, p.move.occurred_at.timestamp())
             if not p.replay:
                 chosen.append((i, score, hard, raised, alertable))
+                stated.append(facts)
         if not chosen:
             return []
         index = [i for i, *_ in chosen]
         live = self.model.live
-        said = explain.reasons(rows[index], live.contributions(rows[index]))
+        said = explain.reasons(rows[index], live.contributions(rows[index]), stated)
         kinds = live.typology(rows[index])
         out = []
         for (i, score, hard, raised, alertable), words, kind in zip(chosen, said, kinds, strict=True):
@@ -253,9 +255,7 @@ class AccountStage:
                 # it does not explain the alert (coordination keeps the reasons of the strongest revision).
                 reasons = [FURTHER_PAYMENT, *words]
             else:
-                reasons = hard + [w for w in words if w not in hard] or [
-                    f"the model finds this payment likely a scam (score {score:.2f})"
-                ]
+                reasons = hard + words or [f"the model finds this payment likely a scam (score {score:.2f})"]
             out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
         return out
 
@@ -266,21 +266,25 @@ class AccountStage:
         suspicious = f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(p.move)
         return "call_then_transfer" if suspicious else "suspicious_payment"
 
-    def _hard_rules(self, p: Pending, score: float) -> tuple[float, list[str]]:
-        """Facts that alert whatever the model says, with their reason first."""
+    def _hard_rules(self, p: Pending, score: float) -> tuple[float, list[str], explain.Up]:
+        """Facts that alert whatever the model says, with their reason first; and the features those
+        reasons state, which the model's reasons do not say again."""
         move, f = p.move, p.row
         said = []
+        stated: explain.Up = frozenset()
         if self._blocked_caller(move):
             said.append("the caller's number is on the fraud blocklist")
         elif f[F["caller_reported"]] and f[F["payee_new"]] and move.amount >= self.s.large_amount:
             said.append("the caller's number has been reported for fraud by its operator")
+            stated = frozenset({"caller_reported"})  # the model's call sentence keeps the call's length
         elif not p.cold and self._talked_into_it(p):
             # The scorer's own example: long on the phone with a stranger, then a large sum to a new payee
             # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
             said.append(explain.call_reason({name: float(p.row[i]) for name, i in F.items()}))
+            stated = frozenset(explain.CALL)
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
-        return (max(score, self.s.hard_rule_score) if said else score), said
+        return (max(score, self.s.hard_rule_score) if said else score), said, stated
 
     def _talked_into_it(self, p: Pending) -> bool:
         """A long call from an unknown number, then soon after a large payment to a payee never paid (the

@@ -11,7 +11,7 @@ it, is said as a large payment, not as so many times the typical one."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -208,20 +208,18 @@ def _history(f: F, up: Up) -> str | None:
     return f"little payment history for this person ({_count(f['prior_money_outs'], 'earlier payment')})"
 
 
+CALL = (
+    "call_present",
+    "call_duration_min",
+    "caller_unknown",
+    "caller_reported",
+    "caller_international",
+    "caller_virtual_operator",
+    "minutes_call_end_to_transfer",
+    "seq_unknown_call_new_payee",
+)
 GROUPS: list[tuple[tuple[str, ...], Callable[[F, Up], str | None]]] = [
-    (
-        (
-            "call_present",
-            "call_duration_min",
-            "caller_unknown",
-            "caller_reported",
-            "caller_international",
-            "caller_virtual_operator",
-            "minutes_call_end_to_transfer",
-            "seq_unknown_call_new_payee",
-        ),
-        _call,
-    ),
+    (CALL, _call),
     (("hours_since_new_device", "seq_link_new_device_payment"), _takeover),
     (("hours_since_sim_change", "seq_sim_change_payment"), _sim),
     (("seq_topup_new_payee", "wallet_payment"), _wallet),
@@ -282,15 +280,19 @@ def group_contributions(contributions: np.ndarray) -> np.ndarray:
     return np.column_stack([contributions[:, index].sum(axis=1) for index in _GROUP_INDEX])
 
 
-def reasons(rows: np.ndarray, contributions: np.ndarray) -> list[list[str]]:
+def reasons(
+    rows: np.ndarray, contributions: np.ndarray, stated: Sequence[Up] | None = None
+) -> list[list[str]]:
     """For each row, the groups that raised its score, strongest first, in words (at most MAX_REASONS);
-    an empty list when no group raised it by MIN_CONTRIBUTION (a hard rule says its own reason)."""
+    an empty list when no group raised it by MIN_CONTRIBUTION (a hard rule says its own reason). A row's
+    `stated` features are facts its hard rules' reasons already state: they are not said again."""
     out = []
-    for row, by_feature, by_group in zip(
-        rows, contributions, group_contributions(contributions), strict=True
+    stated = stated or [frozenset()] * len(rows)
+    for row, by_feature, by_group, known in zip(
+        rows, contributions, group_contributions(contributions), stated, strict=True
     ):
         f = {name: float(row[i]) for name, i in INDEX.items()}
-        up = frozenset(name for name, i in INDEX.items() if by_feature[i] > 0)
+        up = frozenset(name for name, i in INDEX.items() if by_feature[i] > 0) - known
         said: list[str] = []
         for k in np.argsort(-by_group):
             if by_group[k] < MIN_CONTRIBUTION or len(said) >= MAX_REASONS:

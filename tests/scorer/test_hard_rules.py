@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from models import artifact
+from models.artifact import ARTIFACTS
 from streams.schemas.movements import Movement
 from tests.scorer.model_factory import save_artifact
 from tests.scorer.scenes import Known, Scene, inflows, scene, score, stage, stage_one
@@ -196,3 +197,27 @@ def test_a_long_call_from_a_stranger_then_a_large_payment_to_a_new_payee_alerts(
         else []
     )
     assert [a.typology for a in alerts] == (["call_then_transfer"] if alerted else [])
+
+
+@pytest.mark.parametrize("reported", [True, False], ids=["reported caller", "long call from a stranger"])
+def test_the_models_reasons_do_not_say_again_what_a_callers_hard_rule_said(reported: bool) -> None:
+    # The committed model, whose own reasons include the call: the hard rule's fact is said once, first;
+    # the model's call sentence keeps only what the rule did not say (the call's length and timing after a
+    # reported caller; nothing after the long call, whose rule tells the whole call).
+    s = scene()
+    known = Scene(s.victim, s.caller, s.payer_account, "SHOP0000001")
+    history = [known.transfer("300.00", minutes_ago=60 * 24 * d + 30) for d in range(1, 6)]
+    account_stage = stage(ARTIFACTS, Known())
+    moves = inflows(*history, s.call(minutes_ago=40, minutes=35, reported=reported), s.transfer("30000.00"))
+    alerts, _ = score(account_stage, moves)
+    reasons = alerts[-1].reasons
+    calls = [r for r in reasons if r.startswith("the person had a")]
+    if reported:
+        assert reasons[0] == REPORTED
+        assert [r for r in reasons if "reported for fraud" in r] == [REPORTED]
+        assert calls == [
+            "the person had a 35-minute call and paid to a payee never paid before 2 min after the call ended"
+        ]
+    else:
+        told = "from a number that had never called before and paid to a payee never paid before 2 min after"
+        assert calls == [reasons[0]] == [f"the person had a 35-minute call {told} the call ended"]
