@@ -16,6 +16,7 @@ from services.ingest.purge import LedgerPurge
 from services.ingest.settings import IngestSettings, check_dedup_covers_history
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
+from services.institutions.directory import Directory
 from services.kit.db import make_engine, make_sessionmaker, ping
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.http import create_app, group_health, serve, task_health
@@ -39,8 +40,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
     kafka = connection(common, acls.INGEST)
     producer = Producer(kafka, client_id="stopline-ingest")
     verifier = CredentialVerifier(sessions, ttl_s=settings.credential_cache_s)
+    directory = Directory(sessions)
     claims = Claims(sessions, producer, kafka, topic_prefix=common.topic_prefix)
-    intake = Intake(common, sessions, producer, claims)
+    intake = Intake(common, sessions, producer, claims, directory)
     purge = LedgerPurge(sessions, retention_days=settings.dedup_retention_days)
     tasks: dict[str, asyncio.Task[None]] = {}
     schemas = json_schemas()
@@ -109,8 +111,10 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             metrics.REJECTED.labels(who.kind, "invalid").inc(len(raw) or 1)
             raise
         service.check_kinds(who, events)
+        unknown = await service.unknown_payees(directory, events)
         result = await claims.accept(caller=who, events=events, answer_within_s=settings.answer_timeout_s)
         service.refuse_conflicts(who, events, result.conflicts)
+        service.count_unknown_payees(who, events, unknown, result)
         return {"accepted": result.accepted, "duplicates": result.duplicates}
 
     @app.get("/v1/schemas", tags=["schemas"], summary="Names of the event schemas")

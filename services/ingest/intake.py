@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.ingest import metrics, service
 from services.ingest.claims import Claims
 from services.institutions.credentials import Caller
+from services.institutions.directory import Directory
 from services.institutions.models import Institution
 from services.kit import outages
 from services.kit.errors import InvalidInput
@@ -44,12 +45,14 @@ class Intake:
         sessions: async_sessionmaker[AsyncSession],
         producer: Producer,
         claims: Claims,
+        directory: Directory,
     ) -> None:
         self.prefix = common.topic_prefix
         self.bounds = common.event_time_bounds()  # the same bounds as posted events
         self.sessions = sessions
         self.producer = producer
         self.claims = claims
+        self.directory = directory
         self._kinds: dict[str, str] = {}  # institution → kind (an institution's kind never changes)
         self.runner = ConsumerRunner(
             kafka=connection(common, acls.INGEST),
@@ -89,9 +92,10 @@ class Intake:
             caller = Caller(institution_id=sender, kind=self._kinds[sender])
             while by_id:  # a round per repeat of an id, so the ledger judges each (a repeat or a conflict)
                 heads = {event_id: records.pop(0) for event_id, records in by_id.items()}
-                result = await self.claims.accept(
-                    caller=caller, events=[e for e, _ in heads.values()], answer_within_s=None
-                )
+                events = [e for e, _ in heads.values()]
+                unknown = await service.unknown_payees(self.directory, events)
+                result = await self.claims.accept(caller=caller, events=events, answer_within_s=None)
+                service.count_unknown_payees(caller, events, unknown, result)
                 for event_id, head in heads.items():
                     if event_id in result.conflicts:  # refused alone: the others are claimed again
                         refused.append(self._reused(head[1], caller.kind))

@@ -8,3 +8,9 @@ REJECTED = Counter(
     "events refused (invalid, forbidden_kind, duplicate, unauthenticated, too_large, unavailable)",
     ["source", "reason"],
 )
+# By the sending institution only: the unknown value is whatever a bank wrote, an unbounded label.
+UNKNOWN_PAYEE_INSTITUTION = Counter(
+    "stopline_ingest_unknown_payee_institution_total",
+    "events accepted whose payee_institution names no Stopline institution",
+    ["institution"],
+)

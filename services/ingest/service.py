@@ -14,7 +14,9 @@ import orjson
 from pydantic import ValidationError
 
 from services.ingest import metrics
+from services.ingest.claims import BatchResult
 from services.institutions.credentials import Caller
+from services.institutions.directory import Directory
 from services.kit.errors import Conflict, Forbidden, InvalidInput
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import EventBase, event_adapter
@@ -107,6 +109,25 @@ def check_kinds(caller: Caller, events: Sequence[EventBase]) -> None:
     if wrong:
         metrics.REJECTED.labels(caller.kind, "forbidden_kind").inc(len(events))
         raise Forbidden(f"{caller.institution_id} may send only {caller.kind} events", details=wrong)
+
+
+async def unknown_payees(directory: Directory, events: Sequence[EventBase]) -> set[str]:
+    """The payee institutions the events name that are no Stopline institution (asked before the events
+    are accepted: a database outage then refuses the batch, rather than failing after it was sent)."""
+    return await directory.unknown(p for e in events if (p := getattr(e, "payee_institution", None)))
+
+
+def count_unknown_payees(
+    caller: Caller, events: Sequence[EventBase], unknown: set[str], result: BatchResult
+) -> None:
+    """Count the accepted events (not the duplicates) naming a payee institution of `unknown`: accepted,
+    since a payee bank outside Stopline is legitimate, but a member named another way is a mistake."""
+    if result.conflicts or not unknown:
+        return
+    repeats = set(result.duplicates)
+    count = sum(getattr(e, "payee_institution", None) in unknown for e in events if e.event_id not in repeats)
+    if count:
+        metrics.UNKNOWN_PAYEE_INSTITUTION.labels(caller.institution_id).inc(count)
 
 
 REUSED_ID = "this event_id was accepted before for other content; a corrected event takes a new event_id"

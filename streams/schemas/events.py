@@ -160,6 +160,13 @@ class SimChange(EventBase):
         return self.subscriber
 
 
+PAYEE_INSTITUTION = (
+    "the payee's institution by its Stopline id (not a bank code), so the payee account is one with its "
+    "institution's own reports; a payee institution outside Stopline by an id of your choosing (accepted, "
+    "and counted)"
+)
+
+
 class Transfer(EventBase):
     """A transfer out of an account held at the reporting bank."""
 
@@ -167,7 +174,7 @@ class Transfer(EventBase):
     payer_account: Account
     payer_phone: Phone = Field(description="the payer's phone number on file")
     payee_account: Account
-    payee_institution: InstitutionId
+    payee_institution: InstitutionId = Field(description=PAYEE_INSTITUTION)
     amount: Amount
     currency: Literal["CNY"] = "CNY"
     channel: Literal["mobile", "online", "counter", "atm"] = "mobile"
@@ -204,7 +211,7 @@ class Payment(EventBase):
     payer_account: Account
     payer_phone: Phone
     payee_account: Account
-    payee_institution: InstitutionId
+    payee_institution: InstitutionId = Field(description=PAYEE_INSTITUTION)
     amount: Amount
     currency: Literal["CNY"] = "CNY"
 

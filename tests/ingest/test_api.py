@@ -307,3 +307,34 @@ async def test_metrics_count_what_was_accepted_and_refused(ingest, sessions):
     ).status_code == 401
     after = await counts()
     assert [a - b for a, b in zip(after, before, strict=True)] == [3, 2, 3, 1, 1]
+
+
+async def test_a_payee_institution_that_is_no_stopline_institution_is_accepted_and_counted(
+    infra, ingest, sessions
+):
+    """A payee bank outside Stopline is legitimate (200), but a member named by the bank's own code is a
+    mistake that hides the payee account from its bank's reports: ingest counts such events by sender."""
+    bank, headers = await f.institution(sessions, "bank")
+    member, _ = await f.institution(sessions, "bank")
+    outside = f"code-{f.unique('x')[-8:]}"
+    metric = "stopline_ingest_unknown_payee_institution_total"
+
+    def paid_to(payee_bank: str) -> dict:
+        return f.transfer(
+            f.phone(),
+            payer_account=f.account(),
+            payee_account=f.account(),
+            amount="50.00",
+            at=f.minutes_ago(1),
+            payee_bank=payee_bank,
+        )
+
+    events = [paid_to(member), paid_to(outside), paid_to(outside), paid_to(bank)]
+    response = await ingest.post("/v1/events", json={"events": events}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 4, "duplicates": []}
+    assert await sample(ingest, metric, institution=bank) == 2
+    # A retry is a duplicate, not counted again; a later event to the outside bank is.
+    again = await ingest.post("/v1/events", json={"events": [*events, paid_to(outside)]}, headers=headers)
+    assert again.json()["accepted"] == 1
+    assert await sample(ingest, metric, institution=bank) == 3

@@ -9,6 +9,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.ingest.claims import Claims
 from services.ingest.intake import GROUP, Intake
+from services.institutions.directory import Directory
 from services.kit import outages
 from streams import keys, topics
 from streams.connection import KafkaConnection
@@ -138,9 +139,8 @@ async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(
     )
     producer.timeout_s = 0.001  # any wait on Kafka runs out
     try:
-        intake = Intake(
-            infra.common, sessions, producer, Claims(sessions, producer, kafka, topic_prefix=infra.prefix)
-        )
+        claims = Claims(sessions, producer, kafka, topic_prefix=infra.prefix)
+        intake = Intake(infra.common, sessions, producer, claims, Directory(sessions))
         for _ in range(3):  # as the runner does: an outage is retried
             try:
                 landing = await intake.handle({TopicPartition(intake_topic, 0): [record]})
