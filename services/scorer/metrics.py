@@ -6,8 +6,8 @@ EVENTS = Counter("stopline_scorer_events_total", "events scored", ["type"])
 DUPLICATES = Counter("stopline_scorer_duplicate_events_total", "events seen before and skipped")
 REPARTITIONED = Counter(
     "stopline_scorer_repartitioned_total",
-    "events found on a partition their key does not hash to (a producer with another partitioner), moved "
-    "to the right one so that a person's events meet",
+    "records found on a partition their key does not hash to (a producer with another partitioner), moved "
+    "to the right one so that a person's events meet; a record produced twice counts twice",
     ["topic"],
 )
 DEAD_LETTERS = Counter(
