@@ -3,8 +3,8 @@ report sent again after a timeout counts once.
 
 On the warnings and blocklist branch. Reports made before have no key.
 
-Revision ID: 0015_blocklist_report_request_id
-Revises: 0009_contact_operator
+Revision ID: 0016_blocklist_report_request_id
+Revises: 0015_warning_payments
 Create Date: 2026-12-05 22:00:00
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0015_blocklist_report_request_id"
-down_revision: str | None = "0009_contact_operator"
+revision: str = "0016_blocklist_report_request_id"
+down_revision: str | None = "0015_warning_payments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
