@@ -244,25 +244,6 @@ async def test_a_second_proposal_of_a_live_entry_joins_it_on_the_record(blocklis
         assert verdict.ok, verdict
 
 
-async def test_a_number_with_a_trunk_zero_after_86_is_refused(blocklist, sessions):
-    """`+860…` would be listed as a number of its own that no call ever comes from, blocking nothing: it is
-    refused, naming the field, and the number without the 0 is taken."""
-    _, telecom = await f.institution(sessions, "telecom")
-    national = f.phone().removeprefix("+86")
-    trunk = f"+860{national}"
-    for path, body, headers in (
-        ("/v1/blocklist/reports", {"number": trunk, "note": "scam"}, telecom),
-        ("/v1/blocklist/proposals", {"number": trunk, "category": "c", "reason": "r"}, f.officer()),
-    ):
-        refused = await blocklist.post(path, json=body, headers=headers)
-        assert refused.status_code == 422, refused.text
-        assert [d["field"] for d in refused.json()["error"]["details"]] == ["body.number"]
-    taken = await blocklist.post(
-        "/v1/blocklist/reports", json={"number": f"+86{national}", "note": "scam"}, headers=telecom
-    )
-    assert taken.status_code == 202, taken.text
-
-
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
     number = f.phone()
     me = f.officer("operator", sub="op-one")
