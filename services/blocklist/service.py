@@ -240,16 +240,11 @@ async def decide_appeal(
     if appeal.filed_by == actor.subject:
         raise Forbidden("whoever filed the appeal may not decide it")
     entry = await _get(session, appeal.entry_id)
-    if uphold and entry.status != "active":
-        # The appeal is about the number (or account), not one listing of it: listed again after the
-        # appealed listing expired, it is the new listing that an upheld appeal takes off the list.
-        live = await _live(session, entry)
-        entry = live if live is not None and live.status == "active" else entry
     appeal.status = "upheld" if uphold else "dismissed"
     appeal.decided_by, appeal.decided_at, appeal.decision_note = actor.subject, now, note
     before = changes.snapshot(entry)
-    # Upheld on a number no longer listed (it expired while the appeal waited and is not listed again, or
-    # only proposed again): nothing to remove, and the log does not say something was.
+    # Upheld on a number no longer listed (it expired while the appeal waited): nothing to remove, and the
+    # log does not say something was.
     removed = uphold and entry.status == "active"
     if removed:
         entry.status, entry.ended_at, entry.end_reason = "removed", now, f"appeal upheld: {note}"
@@ -260,13 +255,6 @@ async def decide_appeal(
         session, entry, actor=actor, action=action, basis=f"appeal {appeal.id}: {note}", before=before
     )
     return appeal
-
-
-async def _live(session: AsyncSession, entry: Entry) -> Entry | None:
-    """The live (proposed or listed) entry of the same number or account, locked."""
-    if entry.kind == "account":
-        return await repository.live_for_account(session, entry.institution or "", entry.account or "")
-    return await repository.live_for_number(session, entry.number or "")
 
 
 async def _get(session: AsyncSession, entry_id: uuid.UUID) -> Entry:
