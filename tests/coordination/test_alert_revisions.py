@@ -227,3 +227,9 @@ async def test_a_late_calls_revision_makes_the_alert_call_then_transfer(sessions
     assert (row.typology, row.reasons[0], row.score) == ("call_then_transfer", reported, 0.95)
     assert call in row.triggering_event_ids and row.amount_at_risk == Decimal("62000.00")
     assert await _store(sessions, late) == service.Stored(new=0, updated=0)  # redelivered: nothing more
+    # A stronger revision built from an older view of the episode (another payee's partition) does not
+    # say the call: it explains the alert now, which stays call_then_transfer.
+    stronger = revision(alert, 4, [p1, payment("9000.00", 4)], score=0.97, reasons=["more"])
+    assert await _store(sessions, stronger) == service.Stored(new=0, updated=1)
+    row = await _row(sessions, alert.alert_id)
+    assert (row.typology, row.reasons, row.score) == ("call_then_transfer", ["more"], 0.97)

@@ -165,7 +165,9 @@ def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
     # makes the alert call_then_transfer.
     if describes:
         row.reasons = list(alert.reasons)
-        row.typology = alert.typology
+        # Never back: a stronger revision built from an older view of the episode may not say the call.
+        kinds = (row.typology, alert.typology)
+        row.typology = "call_then_transfer" if "call_then_transfer" in kinds else alert.typology
         row.scam_typology = alert.scam_typology or row.scam_typology
         row.scam_typology_score = alert.scam_typology_score or row.scam_typology_score
     if called:
