@@ -77,6 +77,9 @@ async def grow(session: AsyncSession, warning_id: uuid.UUID) -> None:
     """The warning's amount at risk becomes the sum of its payments, never less than it was (a warning from
     before payments were kept has none for its first alert); its payee, the newest payment's."""
     p, w = WarningPayment, CitizenWarning
+    # Locked before the sum: two instances adding payments to one warning (a rebalance) each sum what the
+    # other committed first, not only their own.
+    await session.execute(select(w.id).where(w.id == warning_id).with_for_update())
     total = (await session.execute(select(func.sum(p.amount)).where(p.warning_id == warning_id))).scalar()
     newest = (
         await session.execute(
