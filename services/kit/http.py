@@ -322,16 +322,16 @@ STARTUP_FAILURE = 3  # uvicorn's exit status for a server that could not start
 
 
 def listen(settings: Any) -> socket.socket:
-    """The service's listening socket on the settings' host and port, taken before anything else starts.
-    uvicorn would run the app's lifespan (consumers joining their groups, the relay and scheduler claiming
-    work) and bind after: a second process on a port already in use did all that, then exited, and was
-    restarted to do it again. Connections made while the service starts wait until it serves."""
+    """The service's socket, bound to the settings' host and port before anything else starts. uvicorn
+    would run the app's lifespan (consumers joining their groups, the relay and scheduler claiming work)
+    and bind after: a second process on a port already in use did all that, then exited, and was restarted
+    to do it again. Bound, not listening: asyncio listens when the app serves, so a connection made while
+    the service starts is refused at once (a client tries another instance) rather than left waiting."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
     try:
-        sock.bind((settings.host, settings.port))
-        sock.listen(2048)  # uvicorn's backlog; listening now, so a second process's bind fails here too
+        sock.bind((settings.host, settings.port))  # refused while another process listens on it
     except OSError as exc:
         sock.close()
         log.error(
