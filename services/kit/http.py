@@ -283,7 +283,7 @@ def group_health(runners: Mapping[str, Any]) -> dict[str, str]:
 
 
 def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) -> None:
-    """Run a service's API: JSON logs, its port taken (`listen`), then uvicorn on it (no access log)."""
+    """Run a service's API: JSON logs, its port taken (`bind_port`), then uvicorn on it (no access log)."""
     import uvicorn
 
     from services.kit import loopwatch, taskdump
@@ -310,7 +310,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
 
     common = CommonSettings()
     configure_logging(service=service, level=common.log_level, pseudonym_key=common.pseudonym_key)
-    sock = listen(settings)
+    sock = bind_port(settings)
     app = build(common, settings)
     # The first query would configure the mappers: a second of CPU with the loop held on a busy host.
     sqlalchemy.orm.configure_mappers()
@@ -321,7 +321,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
 STARTUP_FAILURE = 3  # uvicorn's exit status for a server that could not start
 
 
-def listen(settings: Any) -> socket.socket:
+def bind_port(settings: Any) -> socket.socket:
     """The service's socket, bound to the settings' host and port before anything else starts. uvicorn
     would run the app's lifespan (consumers joining their groups, the relay and scheduler claiming work)
     and bind after: a second process on a port already in use did all that, then exited, and was restarted

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from models.artifact import ArtifactError
 from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import create_app, group_health, listen, server_config, task_health
+from services.kit.http import bind_port, create_app, group_health, server_config, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -219,7 +219,7 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
-    sock = listen(settings)  # a port in use ends it before it loads its model and joins its groups
+    sock = bind_port(settings)  # a port in use ends it before it loads its model and joins its groups
     try:
         scorer = Scorer(common, settings)
     except ArtifactError as exc:

@@ -91,7 +91,7 @@ async def worker(database_url: str, prefix: str, **settings: str) -> AsyncIterat
                 assert process.returncode is None, "the worker exited"
                 try:
                     return (await client.get("/health/live")).status_code == 200
-                except httpx.TransportError:  # not listening yet, or listening and still starting
+                except httpx.ConnectError:  # not serving yet: its port refuses connections
                     return False
 
             await eventually(serving, timeout_s=60, every_s=0.2)
