@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from deploy.chaos.stack import ANSWER_TIMEOUT_S, PREFIX
 from deploy.chaos.traffic import IDEMPOTENCY_KEY, KAFKA_BANKS, SILENT_BANK, Ledger
 from services.kit.audit.service import verify
-from streams import topics
+from streams import keys, topics
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
 
@@ -179,10 +179,15 @@ async def check(
     # Events: every one answered 200 is on its event topic; a copy beyond the first is dropped by the
     # scorer (it skips event ids it has seen).
     seen: Counter[tuple[str, str]] = Counter()
+    by_person: dict[bytes, list[list[Any]]] = {}  # where each person's events are: a missed scam's trail
     for topic in topics.EVENT_TOPICS.values():
         for record in await read_all(kafka, topics.name(topic, PREFIX)):
             envelope = orjson.loads(record.value or b"{}")
-            seen[(envelope.get("institution"), envelope.get("event", {}).get("event_id"))] += 1
+            event = envelope.get("event", {})
+            seen[(envelope.get("institution"), event.get("event_id"))] += 1
+            by_person.setdefault(record.key or b"", []).append(
+                [event.get("type"), event.get("event_id"), record.partition, record.offset, record.timestamp]
+            )
     mine = {k: n for k, n in seen.items() if k in ledger.events}
     lost_events = sorted(ledger.events.keys() - mine.keys())
     paths["events"] = _path(
@@ -228,6 +233,7 @@ async def check(
         }
         verdict = await verify(s)
     lost_alerts = [a for a, rev in latest.items() if stored.get(a, 0) < rev]
+    missed = ledger.scams - alerted
     paths["alerts"] = _path(
         len(latest),
         len(lost_alerts),
@@ -241,7 +247,8 @@ async def check(
         # a new payee: a hard rule's case) whose victim an alert names.
         scams=len(ledger.scams),
         scams_alerted=len(ledger.scams & alerted),
-        scams_missed_sample=sorted(ledger.scams - alerted)[:10],  # the victims' (made-up) numbers
+        scams_missed_sample=sorted(missed)[:10],  # the victims' (made-up) numbers
+        scams_missed_trail=await _trails(kafka, sorted(missed)[:10], by_person) if missed else {},
     )
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier
@@ -346,6 +353,37 @@ async def _group_offsets(
         group: {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
         for group in groups
     }
+
+
+async def _trails(
+    kafka: KafkaConnection, victims: list[str], by_person: dict[bytes, list[list[Any]]]
+) -> dict[str, Any]:
+    """Where a missed scam's trail ends: the victim's events (type, id, partition, offset, timestamp), the
+    movements stage one made of them (direction, rescore, partition, offset), the dead letters naming
+    them, and the scorer groups' committed offsets."""
+    refs = {v: {e[1] for e in by_person.get(keys.person_key(v), [])} for v in victims}
+    moves: dict[str, list[list[Any]]] = {v: [] for v in victims}
+    for record in await read_all(kafka, topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)):
+        move = orjson.loads(record.value or b"{}")
+        phone = move.get("payer_phone") or move.get("holder_phone")
+        if phone in moves:
+            moves[phone].append(
+                [move.get("direction"), move.get("rescore", False), record.partition, record.offset]
+            )
+    dead: dict[str, list[str]] = {v: [] for v in victims}
+    for record in await read_all(kafka, topics.name(topics.DEAD_LETTER, PREFIX)):
+        raw = (record.value or b"").decode(errors="replace")
+        for v, ids in refs.items():
+            dead[v] += [raw[:300] for i in ids if i and i in raw]
+    committed = await _committed(kafka, ("scorer-events", "scorer-accounts"))
+    return {
+        v: {
+            "events": by_person.get(keys.person_key(v), []),
+            "movements": moves[v],
+            "dead_letters": dead[v],
+        }
+        for v in victims
+    } | {"committed": committed}
 
 
 async def _committed(kafka: KafkaConnection, groups: tuple[str, ...]) -> dict[str, dict[int, int]]:
