@@ -13,7 +13,9 @@ half-applied it). On stop, the batch
 in hand finishes, everything finished is committed, and the consumer leaves its group. Owners of
 per-partition state may also resume from their own snapshots (`rewind`, a seek on assignment) and write
 them after each commit (`after_commit`). Records read again from below the group's committed offset
-(an older snapshot) are not committed: the group's offsets never go back. Each partition's lag and the
+(an older snapshot) are not committed: the group's offsets never go back. While one input of a partition
+number is read again, its other inputs wait at the records their previous owner had not handled, so the
+owner's state sees them in the order it first did. Each partition's lag and the
 time of its last progress are exported, and the lag kept counting while a batch holds the loop (see LAG).
 """
 
@@ -146,6 +148,11 @@ REWINDS_RETRIED = Counter(
 ABANDONED = Counter(
     "stopline_consumer_batches_abandoned_total",
     "batches being retried and given up for a rebalance (read again by the next owner)",
+    ["group"],
+)
+HELD_BACK = Counter(
+    "stopline_consumer_records_held_back_total",
+    "records fetched and put back until another input of their partition finished its replay",
     ["group"],
 )
 # A revocation holds the whole group: no member is given partitions again until every member's has ended.
@@ -365,6 +372,13 @@ class ConsumerRunner:
         # read again is not committed over it (a next owner would read again less than was done, and send
         # its output again); the owner is still told it landed, its state being at its offsets.
         self.replays: dict[TopicPartition, int] = {}
+        # Of those, the ones not read again to that offset yet. While one input of partition n is, the
+        # other inputs of partition n (co-partitioned topics: one owner's state) hand over only records
+        # their previous owner handled; the rest wait, their partitions paused (`_held_back`). Fetched
+        # apart, a payment its previous owner never handled would otherwise come before the call or the
+        # SIM change it handled, and be scored without it.
+        self._replaying: dict[TopicPartition, int] = {}
+        self._held_back: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
         self.revoking = asyncio.Event()  # a rebalance waits for the lock
         self._options = dict(
@@ -498,7 +512,9 @@ class ConsumerRunner:
                     if generation != self.generation:
                         self._refetch(batch)
                         continue
-                    await self._process(batch)
+                    batch = self._in_step(batch)
+                    if batch:
+                        await self._process(batch)
                     await self._measure()
                     outside.reset()  # (fetched once assigned, before the callback said so)
             # A clean stop hands the partitions back: the owner is told, as on a rebalance (only here,
@@ -572,11 +588,13 @@ class ConsumerRunner:
         try:
             for tp in assigned:
                 self.replays.pop(tp, None)
+            self._replaying.clear()
+            self._held_back.clear()  # (every assigned partition is resumed below)
             for tp, offset in self.rewound.items():
                 self.consumer.seek(tp, offset)  # how aiokafka resumes from offsets kept outside the group
                 done = committed.get(tp)
                 if done is not None and offset < done:
-                    self.replays[tp] = done
+                    self.replays[tp] = self._replaying[tp] = done
                 if offset > (done or 0):
                     # A snapshot taken after a refused commit is ahead of the group's offsets: what lies
                     # between landed, so it is committed now (with nothing after it to read, the group
@@ -673,6 +691,8 @@ class ConsumerRunner:
             if end is None:  # assigned anew meanwhile: not fetched since
                 continue
             self._unfinished[tp] = position
+            if tp in self._replaying and position >= self._replaying[tp]:
+                self._replays_read({tp})
             labels = (self.group_id, tp.topic, str(tp.partition))
             LAG.labels(*labels).set(max(end - position, 0))
             fetched_ms = consumer.last_poll_timestamp(tp)
@@ -725,6 +745,44 @@ class ConsumerRunner:
         for tp, records in batch.items():
             if tp in assigned and records:
                 self.consumer.seek(tp, self.rewound.get(tp, records[0].offset))
+
+    def _in_step(self, batch: Batch) -> Batch:
+        """The batch less the records that must wait for another input of their partition to finish its
+        replay (see `_replaying`): those partitions are sought back to the first such record and paused,
+        and resumed once no input of their partition is replayed any longer. Within a batch the owner
+        orders its records itself."""
+        if not self._replaying and not self._held_back:
+            return batch
+        for tp, records in batch.items():
+            if tp in self._replaying and records and records[-1].offset + 1 >= self._replaying[tp]:
+                del self._replaying[tp]
+        self._replays_read(set())
+        replaying = {tp.partition for tp in self._replaying}
+        kept: Batch = {}
+        for tp, records in batch.items():
+            if tp.partition not in replaying or tp in self._replaying:
+                kept[tp] = records
+                continue
+            own = self.replays.get(tp, 0)  # its own replay's end (none left: every record is new)
+            new = next((i for i, r in enumerate(records) if r.offset >= own), len(records))
+            if new < len(records):
+                self.consumer.seek(tp, records[new].offset)
+                self.consumer.pause(tp)
+                self._held_back.add(tp)
+                HELD_BACK.labels(self.group_id).inc(len(records) - new)
+            if new:
+                kept[tp] = records[:new]
+        return kept
+
+    def _replays_read(self, read: set[TopicPartition]) -> None:
+        """Replays `read` to their end (found by position: records deleted since have no batch) are over;
+        partitions held back for replays now over are resumed."""
+        for tp in read:
+            self._replaying.pop(tp, None)
+        replaying = {tp.partition for tp in self._replaying}
+        if ready := {tp for tp in self._held_back if tp.partition not in replaying}:
+            self._held_back -= ready
+            self.consumer.resume(*(ready & self.consumer.assignment()))
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()

@@ -58,9 +58,6 @@ class PersonStage:
         self.prefix = prefix
         self.people: dict[int, Book[PersonState]] = {}
         self.seen: dict[int, OrderedDict[str, float]] = {}  # event ref → when handled (monotonic)
-        # Money-outs handled live while their partition's inputs were still being replayed: fetched apart,
-        # a call the previous owner handled may be replayed after one, which that owner never saw.
-        self.fresh: dict[int, set[str]] = {}
         self.checkpoints = Checkpoints(
             snapshots,
             stage="persons",
@@ -86,7 +83,6 @@ class PersonStage:
     def _drop(self, partition: int) -> None:
         self.people.pop(partition, None)
         self.seen.pop(partition, None)
-        self.fresh.pop(partition, None)
 
     def _export(self, partition: int) -> dict[str, object]:
         now = time.monotonic()
@@ -128,7 +124,6 @@ class PersonStage:
         # past the replay (one moved here keeps its first timestamp) may come before replayed ones, and its
         # question ends the replay. Alerts' replay ends this way too, or the partition would never be
         # saved again.
-        mid_replay = {tp.partition for tp in self.checkpoints.replay_until}
         replayed = {
             (tp, record.offset): self.checkpoints.replaying(tp, record.offset)
             for tp, records in batch.items()
@@ -140,12 +135,9 @@ class PersonStage:
             elif replayed[tp, record.offset]:
                 # Handled by this partition's previous owner, which forwarded its movements: the
                 # state is rebuilt, the output dropped.
-                self._one(tp.partition, record, out, replayed=True)
+                self._one(tp.partition, record, [])
             else:
-                self._one(tp.partition, record, out, mid_replay=tp.partition in mid_replay)
-        still = {tp.partition for tp in self.checkpoints.replay_until}
-        for partition in [p for p in self.fresh if p not in still]:
-            del self.fresh[partition]
+                self._one(tp.partition, record, out)
         metrics.BATCH_EVENTS.observe(len(ordered))
         return out
 
@@ -162,21 +154,7 @@ class PersonStage:
         if person is not None:  # a person forgotten since has no episode to continue
             episodes.remember(person, alert)
 
-    def _one(
-        self,
-        partition: int,
-        record: ConsumerRecord,
-        out: list[Record],
-        *,
-        replayed: bool = False,
-        mid_replay: bool = False,
-    ) -> None:
-        """Apply one event; its output to `out`, unless `replayed` (its previous owner sent it). Only a
-        replayed call's new score of a money-out this owner handled first (`fresh`) is sent: the previous
-        owner committed the call and not the money-out, so it handled the call first and never rescored
-        it."""
-        fresh = self.fresh.get(partition, set())
-        sent, out = out, ([] if replayed else out)
+    def _one(self, partition: int, record: ConsumerRecord, out: list[Record]) -> None:
         try:
             envelope = ev.envelope_adapter.validate_json(record.value or b"")
         except ValidationError as exc:
@@ -223,10 +201,7 @@ class PersonStage:
                 episode = episodes.open_episode(person, outcome.money)
                 opens = episodes.opening(person, event.person_phone, outcome.money, rescore=outcome.rescore)
                 moves = self._movements(outcome, episode, opens)
-                to = sent if outcome.rescore and outcome.money.ref in fresh else out
-                to.extend(self._record(m, record.timestamp) for m in moves)
-                if mid_replay and not outcome.rescore:
-                    self.fresh.setdefault(partition, set()).add(outcome.money.ref)
+                out.extend(self._record(m, record.timestamp) for m in moves)
         people.touched(event.person_phone, event.occurred_at.timestamp())
 
     def _record(self, move: Movement, ts: int) -> Record:

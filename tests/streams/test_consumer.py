@@ -954,3 +954,53 @@ async def test_a_rewind_longer_than_the_session_timeout_keeps_the_member_in_its_
         await asyncio.wait_for(task, 30)
     assert rewinds == 1  # never expelled, so never assigned again
     assert await _committed(infra, topic, runner.group_id) == 3
+
+
+async def test_while_one_input_is_read_again_the_others_wait_for_the_records_it_had_handled(infra):
+    """Co-partitioned inputs (a person's calls and payments) are fetched apart. After a restore from an
+    older snapshot, a payment the previous owner never handled must not reach the owner's state before
+    the calls it did handle, which are being read again: it would be scored without them. It waits,
+    fetched and put back, and comes after them; nothing is lost or read twice."""
+    calls = await _topic_with(infra, [b"call-%d" % i for i in range(40)], partitions=1)
+    payments = await _topic_with(infra, [b"pay-0", b"pay-1", b"pay-2"], partitions=1)
+    group = f.unique("g")
+    c0, p0 = TopicPartition(calls, 0), TopicPartition(payments, 0)
+    previous = AIOKafkaConsumer(**infra.kafka.options(), group_id=group, enable_auto_commit=False)
+    await previous.start()
+    try:  # the previous owner handled every call and the first payment
+        previous.assign([c0, p0])
+        await previous.commit({c0: 40, p0: 1})
+    finally:
+        await previous.stop()
+    seen: list[bytes] = []
+
+    async def older_snapshot(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        return {c0: 0, p0: 0}
+
+    held = functools.partial(REGISTRY.get_sample_value, "stopline_consumer_records_held_back_total")
+    runner = ConsumerRunner(
+        kafka=infra.kafka,
+        group_id=group,
+        topics=[calls, payments],
+        handle=lambda batch: _record(seen, batch),
+        rewind=older_snapshot,
+        max_records=1,
+    )
+    # One record per partition and fetch: the payments' fetches come with the first calls, every time.
+    runner._options["max_partition_fetch_bytes"] = 1
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def both_read() -> bool:
+            return (await _committed(infra, calls, group), await _committed(infra, payments, group)) == (
+                40,
+                3,
+            )
+
+        await eventually(both_read, timeout_s=30)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+    assert (held({"group": group}) or 0) > 0  # the payments came early and were put back
+    assert sorted(seen) == sorted([b"call-%d" % i for i in range(40)] + [b"pay-0", b"pay-1", b"pay-2"])
+    assert seen.index(b"pay-1") > seen.index(b"call-39")
