@@ -163,14 +163,13 @@ def merge(row: AlertRow, alert: Alert, now: datetime) -> bool:
     # does not explain the alert); of equal ones, the first stored (the stored revision number has moved on
     # with every merge: it does not tell which revision the description came from), unless the later one
     # makes the alert call_then_transfer.
+    kinds = (row.typology, alert.typology)
     if describes:
         row.reasons = list(alert.reasons)
-        # Never back: a stronger revision built from an older view of the episode may not say the call.
-        kinds = (row.typology, alert.typology)
-        row.typology = "call_then_transfer" if "call_then_transfer" in kinds else alert.typology
+        row.typology = alert.typology
         row.scam_typology = alert.scam_typology or row.scam_typology
         row.scam_typology_score = alert.scam_typology_score or row.scam_typology_score
-    if called:
+    if "call_then_transfer" in kinds:  # never back: a stronger revision from an older view may not say it
         row.typology = "call_then_transfer"
     row.score = max(row.score, alert.score)
     row.event_time = max(row.event_time, alert.event_time)
