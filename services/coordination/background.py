@@ -1,7 +1,8 @@
 """What coordination runs besides answering requests: its consumers, the outbox relay, the deadline
 scheduler and the scheduler's periodic jobs. The API runs those its settings switch on; the worker
 (services.coordination.worker) runs the relay, the scheduler and the responses consumer on its own. Both
-start, stop and judge them here, so a process's health says the same of the same components."""
+start, stop and judge them here, so a process's health says the same of the same components; the worker
+adds Kafka to its readiness (the relay is all it is for), the API does not (it serves meanwhile)."""
 
 from __future__ import annotations
 
