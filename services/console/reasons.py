@@ -53,6 +53,50 @@ def _window(text: str) -> str:
     return {"hour": "1小时", "10 min": "10分钟"}.get(text, "24小时")
 
 
+def _since(m: Match) -> str:
+    """ "under a minute" → "不到1分钟", "40 min" → "40分钟": how long ago a payee was first paid or seen."""
+    return "不到1分钟" if m["t"] == "under a minute" else _span(m["t"])
+
+
+def _fan_in(m: Match) -> str:
+    parts = [f"在过去{_window(m['w'])}内收到{_people(m['p'])}的汇款"] if m["p"] else []
+    if m["n"]:
+        parts.append(f"24小时内收款{m['n']}笔" + (f"，共{_money(m['a'])}" if m["a"] else ""))
+    elif m["s"]:
+        parts.append(f"24小时内收款{_money(m['s'])}")
+    return "收款账户" + "，".join(parts)
+
+
+def _paid_out(m: Match) -> str:
+    """The payee's pay-out parts that raised the score (amount, share, accounts), each one may be missing."""
+    what = _money(m["a"]) if m["a"] else ""
+    if m["p"]:
+        what += f"（{m['p']}%）" if what else f"{m['p']}%"
+    return "24小时内" + (f"转出{what}" if what else "有转出") + (f"，转至{m['k']}个账户" if m["k"] else "")
+
+
+# The payee account's parts (a part no pattern knows is shown as written).
+ACCOUNT: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
+    (
+        re.compile(
+            r"(?:(?P<a>[\d,]+ CNY) )?(?:\(?(?P<p>\d+)%\)? )?paid out(?: to (?P<k>\d+) accounts?)? in 24 h"
+        ),
+        _paid_out,
+    ),
+    (re.compile(r"first seen (?P<t>under a minute|\d+ (?:min|h)) ago"), lambda m: f"{_since(m)}前首次出现"),
+]
+
+
+def _rests(m: Match) -> str:
+    paid = f"（{_one(m['paid'], ACCOUNT) or m['paid']}）" if m["paid"] else ""
+    seen = f"；该账户{_one(m['seen'], ACCOUNT) or m['seen']}" if m["seen"] else ""
+    return f"资金在收款账户停留约{m['n']}分钟即转出{paid}{seen}"
+
+
+def _account(m: Match) -> str:
+    return "收款账户" + "，".join(_one(p, ACCOUNT) or p for p in m["parts"].split(", "))
+
+
 def _payee(m: Match) -> str:
     """A known payee's parts that raised the score, each translated (a part no pattern knows as written)."""
     return f"{_money(m['a'])}转给收款人：" + "，".join(_one(p, PAYEE) or p for p in m["parts"].split(", "))
@@ -60,8 +104,7 @@ def _payee(m: Match) -> str:
 
 PAYEE: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (re.compile(r"paid (?P<n>\d+) times? before"), lambda m: f"此前付过{m['n']}次"),
-    (re.compile(r"first paid under a minute ago"), lambda m: "不到1分钟前首次付款"),
-    (re.compile(r"first paid (?P<t>\d+ (?:min|h)) ago"), lambda m: f"{_span(m['t'])}前首次付款"),
+    (re.compile(r"first paid (?P<t>under a minute|\d+ (?:min|h)) ago"), lambda m: f"{_since(m)}前首次付款"),
     (re.compile(r"(?P<s>[\d,]+) CNY to it in 24 h"), lambda m: f"24小时内共{m['s']}元"),
     (re.compile(r"(?P<x>[\d.]+) times the payment before"), lambda m: f"是上一笔的{m['x']}倍"),
 ]
@@ -94,25 +137,23 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (re.compile(r"the amount: (?P<a>[\d,]+ CNY)"), lambda m: f"付款金额：{_money(m['a'])}"),
     (
         re.compile(
-            r"the payee account received money from (?P<p>1 person|\d+ different people) "
-            r"in the last (?P<w>hour|10 min|24 h)"
+            r"the payee account received"
+            r"(?: money from (?P<p>1 person|\d+ different people) in the last (?P<w>hour|10 min|24 h))?"
+            r"(?:(?: and)? (?:(?P<n>\d+) payments?(?: totalling (?P<a>[\d,]+ CNY))?|(?P<s>[\d,]+ CNY))"
+            r" in 24 h)?"
         ),
-        lambda m: f"收款账户在过去{_window(m['w'])}内收到{_people(m['p'])}的汇款",
+        _fan_in,
     ),
     (re.compile(r"the payee account has not paid money on"), lambda m: "收款账户尚未转出资金"),
     (
         re.compile(
             r"money rests about (?P<n>\d+) min in the payee account before it moves on"
-            r"(?: \((?P<p>\d+)% paid out in 24 h\))?"
+            r"(?: \((?P<paid>.+ in 24 h)\))?(?:; the account was (?P<seen>first seen .+ ago))?"
         ),
-        lambda m: (
-            f"资金在收款账户停留约{m['n']}分钟即转出" + (f"（24小时内转出{m['p']}%）" if m["p"] else "")
-        ),
+        _rests,
     ),
-    (
-        re.compile(r"the payee account: (?P<p>\d+)% paid out in 24 h"),
-        lambda m: f"收款账户24小时内转出{m['p']}%",
-    ),
+    (re.compile(r"the payee account: (?P<parts>(?:first seen|[\d,]+ CNY|\d+%|paid out).*)"), _account),
+    (re.compile(r"the payment was made from a wallet"), lambda m: "此笔付款来自钱包"),
     (re.compile(r"(?P<parts>.+) within 24 h"), _device),
     (re.compile(r"no device change"), lambda m: "设备无变化"),
     (
@@ -167,12 +208,14 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
 # The clauses of a reason told in parts (the recent contacts joined by "; ", the payments by ", ").
 CLAUSES: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     (
-        re.compile(r"(?P<n>\d+) payments?(?: totalling (?P<a>[\d,]+ CNY))? in the last hour"),
-        lambda m: f"过去1小时付款{m['n']}笔" + (f"，共{_money(m['a'])}" if m["a"] else ""),
+        re.compile(
+            r"(?P<n>\d+) payments?(?: totalling (?P<a>[\d,]+ CNY))? in the last (?P<w>10 min|hour|24 h)"
+        ),
+        lambda m: f"过去{_window(m['w'])}付款{m['n']}笔" + (f"，共{_money(m['a'])}" if m["a"] else ""),
     ),
     (
-        re.compile(r"(?P<a>[\d,]+ CNY) paid out in the last hour"),
-        lambda m: f"过去1小时共付款{_money(m['a'])}",
+        re.compile(r"(?P<a>[\d,]+ CNY) paid out in the last (?P<w>hour|24 h)"),
+        lambda m: f"过去{_window(m['w'])}共付款{_money(m['a'])}",
     ),
     (re.compile(r"(?P<k>\d+) new payees? in 24 h"), lambda m: f"24小时内新增收款人{m['k']}个"),
     (

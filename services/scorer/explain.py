@@ -4,9 +4,10 @@ The model attributes each row's raw score to its features (`models.model.Path`: 
 exactly to the score's departure from the model's expected score); features that describe one fact are
 summed into a group, and the groups that raised the score, strongest first, become the reasons. A group
 that lowered the score or left it unchanged is never said, nor is a fact its words cannot state (a call
-that did not happen). A said group's sentence states only its parts whose own contribution raised the
-score: a group raised by the amount, while the amount's ratio to the person's typical payment lowered
-it, is said as a large payment, not as so many times the typical one."""
+that did not happen, whether an operator or an institution reports at all, a single payer or inflow into
+the payee: the payment scored). A said group's sentence states every part whose own contribution raised
+the score, and only those: a group raised by the amount, while the amount's ratio to the person's typical
+payment lowered it, is said as a large payment, not as so many times the typical one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from models.features.account import ACTIVE_CAP_H, NEVER_RESTS_MIN
 from models.features.person import RELATIONSHIP_CAP_H, SINCE_CAP_H
 from models.features.vector import FEATURE_NAMES
 
@@ -49,6 +51,20 @@ def _people(n: float) -> str:
 
 def _ago(hours: float) -> str:
     return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.0f} h"
+
+
+def _since(hours: float) -> str:
+    """ "under a minute ago", "40 min ago": how long since a payee was first paid or seen."""
+    return f"{'under a minute' if hours * 60 < 1 else _ago(hours)} ago"
+
+
+def _payments(f: F, up: Up, count: str, total: str, alone: str) -> str | None:
+    """ "3 payments totalling 45,000 CNY", "3 payments" or the total and `alone`: the parts that raised the
+    score."""
+    amount = money(10 ** f[total] - 1)
+    if count in up:
+        return _count(f[count], "payment") + (f" totalling {amount}" if total in up else "")
+    return f"{amount}{alone}" if total in up else None
 
 
 def _call(f: F, up: Up) -> str | None:
@@ -114,6 +130,8 @@ def _sim(f: F, up: Up) -> str | None:
 def _wallet(f: F, up: Up) -> str | None:
     if f["seq_topup_new_payee"] and "seq_topup_new_payee" in up:
         return "the wallet was topped up from the bank just before paying a payee it never paid"
+    if f["wallet_payment"] and "wallet_payment" in up:
+        return "the payment was made from a wallet"
     return None
 
 
@@ -127,7 +145,7 @@ def _payee(f: F, up: Up) -> str | None:
         parts.append(f"paid {_count(f['payee_prior_count'], 'time')} before")
     hours = f["payee_first_paid_h"]
     if 0 < hours < RELATIONSHIP_CAP_H and "payee_first_paid_h" in up:
-        parts.append(f"first paid {'under a minute' if hours * 60 < 1 else _ago(hours)} ago")
+        parts.append(f"first paid {_since(hours)}")
     if "to_payee_24h_sum_log10" in up:
         parts.append(f"{10 ** f['to_payee_24h_sum_log10'] - 1:,.0f} CNY to it in 24 h")
     if f["amount_vs_last_to_payee"] >= STEP_UP and "amount_vs_last_to_payee" in up:
@@ -147,27 +165,44 @@ def _amount_reason(f: F, up: Up) -> str | None:
 
 
 def _fan_in(f: F, up: Up) -> str | None:
+    parts = []
     for name, window in (
         ("payee_payers_1h", "hour"),
         ("payee_payers_10m", "10 min"),
         ("payee_payers_24h", "24 h"),
     ):
         if f[name] >= 2 and name in up:
-            return f"the payee account received money from {_people(f[name])} in the last {window}"
-    return None
+            parts.append(f"money from {_people(f[name])} in the last {window}")
+            break
+    # Its day's inflows count the payment scored: one of them is no fact beside it, as one payer is not.
+    day = _payments(f, up, "payee_inflows_24h", "payee_received_24h_log10", "")
+    if day and f["payee_inflows_24h"] >= 2:
+        parts.append(f"{day} in 24 h")
+    return f"the payee account received {' and '.join(parts)}" if parts else None
+
+
+def _paid_out(f: F, up: Up) -> str | None:
+    """ "12,000 CNY (90%) paid out to 3 accounts in 24 h": the payee's pay-out parts that raised the score."""
+    how_much = [money(10 ** f["payee_paid_out_24h_log10"] - 1)] if "payee_paid_out_24h_log10" in up else []
+    if "payee_payout_ratio_24h" in up:
+        share = f"{100 * f['payee_payout_ratio_24h']:.0f}%"
+        how_much.append(f"({share})" if how_much else share)
+    to = f" to {_count(f['payee_payees_24h'], 'account')}" if "payee_payees_24h" in up else ""
+    return " ".join([*how_much, f"paid out{to} in 24 h"]) if how_much or to else None
 
 
 def _rests(f: F, up: Up) -> str | None:
-    if not f["payee_outflows_seen"] or f["payee_minutes_money_rests"] >= 1440:
-        return None
-    paid_out = f"{100 * f['payee_payout_ratio_24h']:.0f}% paid out in 24 h"
-    if "payee_minutes_money_rests" not in up:
-        return f"the payee account: {paid_out}" if "payee_payout_ratio_24h" in up else None
-    said = (
-        f"money rests about {max(f['payee_minutes_money_rests'], 1):.0f} min in the payee account before it "
-        "moves on"
-    )
-    return said + (f" ({paid_out})" if "payee_payout_ratio_24h" in up else "")
+    # What the payee pays out is known only where its institution reports outflows.
+    paid_out = _paid_out(f, up) if f["payee_outflows_seen"] else None
+    hours = f["payee_active_hours"]
+    new = f"first seen {_since(hours)}" if hours < ACTIVE_CAP_H and "payee_active_hours" in up else None
+    rests = f["payee_minutes_money_rests"]
+    if f["payee_outflows_seen"] and rests < NEVER_RESTS_MIN and "payee_minutes_money_rests" in up:
+        said = f"money rests about {max(rests, 1):.0f} min in the payee account before it moves on"
+        said += f" ({paid_out})" if paid_out else ""
+        return said + (f"; the account was {new}" if new else "")
+    parts = [p for p in (new, paid_out) if p]
+    return f"the payee account: {', '.join(parts)}" if parts else None
 
 
 def _refund(f: F, up: Up) -> str | None:
@@ -177,13 +212,16 @@ def _refund(f: F, up: Up) -> str | None:
 
 
 def _velocity(f: F, up: Up) -> str | None:
-    total = money(10 ** f["outs_1h_sum_log10"] - 1)
     parts = []
-    if "outs_1h_count" in up:
-        totalling = f" totalling {total}" if "outs_1h_sum_log10" in up else ""
-        parts.append(f"{_count(f['outs_1h_count'], 'payment')}{totalling} in the last hour")
-    elif "outs_1h_sum_log10" in up:
-        parts.append(f"{total} paid out in the last hour")
+    if "outs_10m_count" in up:
+        parts.append(f"{_count(f['outs_10m_count'], 'payment')} in the last 10 min")
+    for count, total, window in (
+        ("outs_1h_count", "outs_1h_sum_log10", "hour"),
+        ("outs_24h_count", "outs_24h_sum_log10", "24 h"),
+    ):
+        said = _payments(f, up, count, total, " paid out")
+        if said:
+            parts.append(f"{said} in the last {window}")
     if "new_payees_24h" in up:
         parts.append(f"{_count(f['new_payees_24h'], 'new payee')} in 24 h")
     if f["to_recent_payees_7d_sum_log10"] > 0 and "to_recent_payees_7d_sum_log10" in up:
@@ -195,6 +233,8 @@ def _contacts(f: F, up: Up) -> str | None:
     parts = []
     if f["link_sms_7d"] and "link_sms_7d" in up:
         parts.append(f"{f['link_sms_7d']:.0f} SMS with links from unknown senders this week")  # "2 SMS"
+    if f["unknown_calls_24h"] and "unknown_calls_24h" in up:
+        parts.append(f"{_count(f['unknown_calls_24h'], 'call')} from unknown numbers in 24 h")
     if f["long_unknown_calls_7d"] and "long_unknown_calls_7d" in up:
         parts.append(f"{_count(f['long_unknown_calls_7d'], 'long call')} from unknown numbers this week")
     if f["reported_calls_7d"] and "reported_calls_7d" in up:

@@ -46,6 +46,14 @@ def _variants() -> list[dict[str, float]]:
             flags[2],
         )
         f["unknown_calls_24h"] = 1.0 + flags[4]
+        f["wallet_payment"], f["outs_10m_count"] = flags[0], 1.0 + flags[1]
+        f["outs_24h_count"], f["outs_24h_sum_log10"] = 3.0 + flags[2], 4.9
+        f["payee_inflows_24h"], f["payee_received_24h_log10"] = 4.0 + flags[3], 4.3
+        f["payee_outflows_seen"], f["payee_paid_out_24h_log10"] = 1.0 - flags[0], 4.1
+        f["payee_payees_24h"], f["payee_active_hours"] = (
+            1.0 + flags[1],
+            (0.005, 3.0, 24.0)[int(flags[2] + flags[3])],
+        )
         f["new_device_24h"] = flags[3]
         f["hour_of_day"] = 23.0
         out.append(f)
@@ -90,6 +98,24 @@ def test_every_reason_the_scorer_words_reads_in_mandarin():
     )
     assert in_language("1 payment in the last hour, 2 new payees in 24 h", "zh") == (
         "过去1小时付款1笔；24小时内新增收款人2个"
+    )
+    assert in_language(
+        "4 payments in the last 10 min, 6 payments totalling 40,000 CNY in the last 24 h", "zh"
+    ) == ("过去10分钟付款4笔；过去24小时付款6笔，共40,000元")
+    assert in_language("the payee account received 15 payments totalling 30,000 CNY in 24 h", "zh") == (
+        "收款账户24小时内收款15笔，共30,000元"
+    )
+    assert (
+        in_language(
+            "money rests about 5 min in the payee account before it moves on "
+            "(12,000 CNY (90%) paid out to 3 accounts in 24 h); the account was first seen 40 min ago",
+            "zh",
+        )
+        == "资金在收款账户停留约5分钟即转出（24小时内转出12,000元（90%），转至3个账户）"
+        "；该账户40分钟前首次出现"
+    )
+    assert in_language("the payee account: first seen under a minute ago, 90% paid out in 24 h", "zh") == (
+        "收款账户不到1分钟前首次出现，24小时内转出90%"
     )
 
 
