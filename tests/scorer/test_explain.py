@@ -149,6 +149,20 @@ def test_the_call_is_described_as_it_happened(values: dict[str, float], words: s
     assert words in reasons[0]
 
 
+def test_after_a_reported_callers_rule_the_call_is_said_but_for_its_report() -> None:
+    # The hard rule said the report (docs/model.md): the model's sentence states every other part that
+    # raised the score, the caller's kind and the new payee included.
+    call = SCAM_CALL.copy()
+    for name in ("caller_reported", "caller_international", "seq_unknown_call_new_payee"):
+        call[INDEX[name]] = 1
+    batch = np.array([call])
+    (reasons,) = explain.reasons(batch, contributions(batch), [frozenset({"caller_reported"})])
+    assert reasons[0] == (
+        "the person had a 35-minute call from a number (international) and paid to a payee never paid before "
+        "4 min after the call ended"
+    )
+
+
 def test_contributions_of_the_live_model_add_up_and_its_reasons_are_plain_words() -> None:
     """The active artifact on a row from the feature engine (a payee that twelve other people paid within
     the hour, after a long call from an unknown number): the contributions add up exactly to the raw score's

@@ -202,7 +202,7 @@ def test_a_long_call_from_a_stranger_then_a_large_payment_to_a_new_payee_alerts(
 @pytest.mark.parametrize("reported", [True, False], ids=["reported caller", "long call from a stranger"])
 def test_the_models_reasons_do_not_say_again_what_a_callers_hard_rule_said(reported: bool) -> None:
     # The committed model, whose own reasons include the call: the hard rule's fact is said once, first;
-    # the model's call sentence keeps only what the rule did not say (the call's length and timing after a
+    # the model's call sentence keeps only what the rule did not say (all of the call but the report after a
     # reported caller; nothing after the long call, whose rule tells the whole call).
     s = scene()
     known = Scene(s.victim, s.caller, s.payer_account, "SHOP0000001")
