@@ -8,8 +8,9 @@ for when the API runs with them switched off
 It serves only `/metrics` and `/health` (services.kit.http), on `STOPLINE_COORDINATION_WORKER_PORT`
 (8013; in a container probed and scraped on 8080, as the compose file and the chart do, give it 8080).
 Several workers (and API processes) may run at once: rows are claimed with SKIP LOCKED and the consumer
-group shares the partitions; workers on one host each need a port of their own (one whose port is taken
-exits with status 3 before it starts any work). SIGTERM finishes the batch in hand, then ends the process
+group shares the partitions; workers on one host each need a port of their own (one on a port a serving
+process holds exits with status 3 before it starts any work; of two started at once on one port, the later
+to serve stops its work again and exits so). SIGTERM finishes the batch in hand, then ends the process
 by that signal (uvicorn raises it again once it has stopped): status 143 in a shell, -15 to Python's
 subprocess, which is a clean stop; any other status is a failure.
 """

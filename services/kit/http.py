@@ -299,7 +299,7 @@ def serve(build: Callable[[Any, Any], FastAPI], settings: Any, *, service: str) 
         watch: loopwatch.LoopWatch | None = None
 
         async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets)
+            await listened(super().startup(sockets), self, sockets[0], settings)
             log.info("serving", extra=log_fields(host=settings.host, port=settings.port))
             self.watch = loopwatch.start()  # serving: logs where the loop is when it stops turning
 
@@ -324,9 +324,11 @@ STARTUP_FAILURE = 3  # uvicorn's exit status for a server that could not start
 def bind_port(settings: Any) -> socket.socket:
     """The service's socket, bound to the settings' host and port before anything else starts. uvicorn
     would run the app's lifespan (consumers joining their groups, the relay and scheduler claiming work)
-    and bind after: a second process on a port already in use did all that, then exited, and was restarted
-    to do it again. Bound, not listening: asyncio listens when the app serves, so a connection made while
-    the service starts is refused at once (a client tries another instance) rather than left waiting."""
+    and bind after: a second process on a port a serving process holds did all that, then exited, and was
+    restarted to do it again. Bound, not listening: asyncio listens when the app serves, so a connection
+    made while the service starts is refused at once (a client tries another instance) rather than left
+    waiting. So two processes starting at the same moment on one port both bind (neither listens yet): the
+    later to serve fails to listen once its start-up is done, and stops that work (`cannot_listen`)."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
@@ -334,12 +336,38 @@ def bind_port(settings: Any) -> socket.socket:
         sock.bind((settings.host, settings.port))  # refused while another process listens on it
     except OSError as exc:
         sock.close()
-        log.error(
-            "cannot listen: the port is taken or the address is not this host's",
-            extra=log_fields(host=settings.host, port=settings.port, error=str(exc)),
-        )
-        raise SystemExit(STARTUP_FAILURE) from exc
+        raise cannot_listen(settings, exc) from exc
     return sock
+
+
+async def listened(
+    startup: Awaitable[None], server: uvicorn.Server, sock: socket.socket, settings: Any
+) -> None:
+    """uvicorn's start-up on the socket `bind_port` bound: the app's lifespan, then listening. When another
+    process bound the port at the same moment and listened first, the lifespan's work is stopped again
+    (as uvicorn does when it cannot bind a port itself) and the service exits as `bind_port` does. uvloop
+    takes the socket over and, when it cannot listen, closes it and serves nothing, unsaid (asyncio
+    raises): a duplicate of the socket tells."""
+    seen = sock.dup()
+    try:
+        await startup
+        if not seen.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            seen.listen()  # raises why the server could not: another process listens on the port
+            raise OSError("the server does not listen on its socket")
+    except OSError as exc:
+        await server.lifespan.shutdown()
+        raise cannot_listen(settings, exc) from exc
+    finally:
+        seen.close()
+
+
+def cannot_listen(settings: Any, exc: OSError) -> SystemExit:
+    """Log why the service cannot take its port; the exit to raise (uvicorn's for a failed start)."""
+    log.error(
+        "cannot listen: the port is taken or the address is not this host's",
+        extra=log_fields(host=settings.host, port=settings.port, error=str(exc)),
+    )
+    return SystemExit(STARTUP_FAILURE)
 
 
 def server_config(app: ASGIApp, settings: Any, common: CommonSettings) -> uvicorn.Config:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from models.artifact import ArtifactError
 from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import bind_port, create_app, group_health, server_config, task_health
+from services.kit.http import bind_port, create_app, group_health, listened, server_config, task_health
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -211,7 +212,16 @@ def _stage_runner(
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the scorer decides how it stops."""
+    """uvicorn without its own signal handling: the scorer decides how it stops. A port that another
+    process bound at the same moment and listened on first ends it (status 3, `listened`)."""
+
+    def __init__(self, config: uvicorn.Config, settings: ScorerSettings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        assert sockets is not None
+        await listened(super().startup(sockets), self, sockets[0], self.settings)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -219,7 +229,7 @@ class _QuietServer(uvicorn.Server):
 
 
 async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
-    sock = bind_port(settings)  # a port in use ends it before it loads its model and joins its groups
+    sock = bind_port(settings)  # a port a serving process holds ends it before it loads its model
     try:
         scorer = Scorer(common, settings)
     except ArtifactError as exc:
@@ -240,7 +250,7 @@ async def serve(common: CommonSettings, settings: ScorerSettings) -> None:
     app = create_app(title="Stopline scorer", health=scorer.health, liveness=scorer.liveness)
     freeze_startup()
     watch = loopwatch.start()  # started (the model loaded, the state restored): logs where a stalled loop is
-    server = _QuietServer(server_config(app, settings, common))
+    server = _QuietServer(server_config(app, settings, common), settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

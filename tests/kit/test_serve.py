@@ -1,6 +1,8 @@
-"""A kit service (services.kit.http.serve) takes its port before its app starts: on a port another process
+"""A kit service (services.kit.http.serve) takes its port before its app starts: on a port a serving process
 holds it exits without having started its background work (consumers, relay, scheduler: the app's
-lifespan), rather than starting it, failing to bind, and being restarted to start it again."""
+lifespan), rather than starting it, failing to bind, and being restarted to start it again. Bound, it
+listens only when it serves: a process that bound the same port at the same moment and listened first makes
+it stop its work and exit the same way."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import socket
 import sys
 from typing import Any
 
+import pytest
+
 # A kit service whose lifespan (where a service starts its background work) says on stdout that it ran,
 # then takes the start-up seconds given.
 SERVICE = """
@@ -20,8 +24,12 @@ from services.kit.http import create_app, serve
 @contextlib.asynccontextmanager
 async def lifespan(app):
     print("background work started", flush=True)
-    await asyncio.sleep(float(sys.argv[2]))
+    if sys.argv[2] == "stdin":  # its start-up lasts until a line comes on stdin
+        await asyncio.to_thread(sys.stdin.readline)
+    else:
+        await asyncio.sleep(float(sys.argv[2]))
     yield
+    print("background work stopped", flush=True)
 
 async def health():
     return {}
@@ -33,13 +41,14 @@ serve(build, types.SimpleNamespace(host="127.0.0.1", port=int(sys.argv[1])), ser
 """
 
 
-async def _start(port: int, startup_s: float = 0) -> asyncio.subprocess.Process:
+async def _start(port: int, startup_s: float | str = 0) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         SERVICE,
         str(port),
         str(startup_s),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -65,10 +74,37 @@ async def test_a_service_on_a_port_in_use_exits_before_its_background_work_start
         out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 3
     assert out == b""  # its lifespan never ran
+    assert "in use" in _refused(err)[0]["error"]
+
+
+def _refused(err: bytes) -> list[dict[str, Any]]:
     logged = [json.loads(line) for line in err.decode().splitlines()]
     refused = [entry for entry in logged if entry["msg"].startswith("cannot listen")]
     assert len(refused) == 1, logged
-    assert "in use" in refused[0]["error"]
+    return refused
+
+
+async def test_a_service_that_bound_a_port_another_listened_on_first_stops_its_work_and_exits():
+    """Two processes starting at the same moment on one port both bind it (neither listens yet): the one
+    still starting when the other listens cannot listen when it serves, stops its work and exits 3 (under
+    uvloop it used to log "serving", keep its work running and accept nothing)."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as bind_port does
+        other.bind(("127.0.0.1", 0))
+        process = await _start(other.getsockname()[1], "stdin")
+        try:
+            assert process.stdout is not None and process.stdin is not None
+            assert await asyncio.wait_for(process.stdout.readline(), 30) == b"background work started\n"
+            other.listen()  # the other process serves first
+            process.stdin.write(b"go on\n")  # its start-up is done: it serves now
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.communicate()
+    assert process.returncode == 3, err.decode()
+    assert out == b"background work stopped\n"
+    assert "in use" in _refused(err)[0]["error"]
 
 
 async def test_a_service_on_a_free_port_starts_its_background_work():
@@ -101,3 +137,27 @@ async def test_sigusr1_during_the_start_up_logs_what_each_task_waits_on():
     finally:
         process.kill()
         await process.communicate()
+
+
+async def test_the_scorers_server_on_a_port_another_listened_on_first_exits_3():
+    """The scorer runs uvicorn itself (services.scorer.main): the same clash ends it the same way."""
+    import uvicorn
+
+    from services.kit.http import bind_port, create_app
+    from services.scorer.main import _QuietServer
+    from services.scorer.settings import ScorerSettings
+
+    async def health() -> dict[str, str]:
+        return {}
+
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", 0))
+        settings = ScorerSettings(host="127.0.0.1", port=other.getsockname()[1])
+        sock = bind_port(settings)
+        other.listen()  # the other process serves first
+        app = create_app(title="test", health=health)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None)
+        with pytest.raises(SystemExit) as stopped:
+            await _QuietServer(config, settings).serve(sockets=[sock])
+    assert stopped.value.code == 3
