@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.cases import citizen
 from services.coordination.cases import repository as cases_repo
-from services.coordination.cases.citizen import CitizenReport, Payee
+from services.coordination.cases.citizen import CitizenReport, Payee, ReportSource
 from services.coordination.cases.repository import AlertWithCases, LinkedCase
 from services.coordination.delivery import signing
 from services.kit.auth import Officer
@@ -24,6 +24,7 @@ __all__ = [
     "CitizenReport",
     "LinkedCase",
     "Payee",
+    "ReportSource",
     "alerts_with_cases",
     "case_summary",
     "citizen_defrauded",

@@ -54,7 +54,9 @@ def build(
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)
     escalator = Escalator(sessions, settings)
     runner = (
-        consumer.build_runner(common, settings, sessions, sealer, worker.wake) if settings.consume else None
+        consumer.build_runner(common, settings, sessions, sealer, worker.wake, bridge)
+        if settings.consume
+        else None
     )
     tasks: dict[str, asyncio.Task[None]] = {}
 

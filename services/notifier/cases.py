@@ -1,6 +1,6 @@
 """The bridge from a person's "I am being defrauded" to the coordination case and a drafted stop-payment,
-through the coordination service's public interface; the phone desk calls the person back whatever
-else happens."""
+through the coordination service's public interface, in the caller's transaction; the phone desk calls the
+person back whatever else happens. A payment that joins the warning afterwards is drafted on the same way."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ class CoordinationCases:
         self.unit = unit
 
     async def defrauded(
-        self, session: AsyncSession, *, warning: CitizenWarning, actor: str
+        self, session: AsyncSession, *, warning: CitizenWarning, actor: str, source: coordination.ReportSource
     ) -> uuid.UUID | None:
-        await desk.call_back(session, warning_id=warning.id)
+        if source != "payment":  # the person's word; a payment joining is scored for the desk as any alert
+            await desk.call_back(session, warning_id=warning.id)
         report = coordination.CitizenReport(
             warning_id=warning.id,
             alert_ids=await repository.alert_ids(session, warning),
@@ -31,6 +32,7 @@ class CoordinationCases:
             payees=await _payees(session, warning),
             amount_at_risk=warning.amount_at_risk,
             event_time=warning.event_time,
+            source=source,
         )
         return await coordination.citizen_defrauded(
             session, report=report, on_behalf_of=actor, unit=self.unit

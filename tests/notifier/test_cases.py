@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.notifier.warnings import repository
 from streams.schemas.alerts import AlertPayment
 from tests import factories as f
 from tests.kafka_tools import eventually
@@ -180,31 +181,7 @@ async def test_defrauded_drafts_a_stop_on_every_payee_for_what_the_warning_grew_
     at risk; the person's "I am being defrauded" drafts a stop-payment on each of the three accounts."""
     phone = f.phone()
     first = await notifier.alert(phone, score=0.97, event_time=f.minutes_ago(10))  # on the desk's queue
-    one, two = (
-        AlertPayment(
-            event_ref=ref,
-            amount=amount,
-            occurred_at=first.event_time + timedelta(minutes=minutes),
-            payee_account=account,
-            payee_institution=bank,
-        )
-        for ref, amount, minutes, bank, account in (
-            (first.triggering_event_ids[1], "30000.00", 0, "bank-x", "MULE0001"),
-            (f"bank-a:{f.unique('tr')}", "100000.00", 5, "bank-y", "MULE0002"),
-        )
-    )
-    grown = first.model_copy(
-        update={
-            "revision": 2,
-            "amount_at_risk": "130000.00",
-            "payments": [one, two],
-            "triggering_event_ids": [*first.triggering_event_ids, two.event_ref],
-            "event_time": two.occurred_at,
-            "subject": first.subject.model_copy(
-                update={"payee_account": "MULE0002", "payee_institution": "bank-y"}
-            ),
-        }
-    )
+    grown = _revision_paying(first, bank="bank-y", account="MULE0002", amount="100000.00", total="130000.00")
     await notifier.send(grown)
     await notifier.alert(phone, score=0.6, payee=("bank-z", "MULE0003"), amount_at_risk="70000.00")
     await eventually(lambda: _joined(sessions, phone, 2), timeout_s=10)  # behind the revision, same partition
@@ -215,12 +192,7 @@ async def test_defrauded_drafts_a_stop_on_every_payee_for_what_the_warning_grew_
     queue = (await notifier.client.get("/v1/desk/tasks", headers=desk)).json()["items"]
     assert [t["amount_at_risk"] for t in queue if t["phone"] == phone] == ["200000.00"]
 
-    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
-    answered = await notifier.client.post(
-        f"/v1/answers/{token_in(str(sms[0]['text']))}", json={"answer": "defrauded"}
-    )
-    assert answered.status_code == 200, answered.text
-    [warning] = await warnings_for(sessions, phone)
+    warning = await _answers_defrauded(notifier, sessions, phone)
     operator = f.officer("operator", unit=notifier.settings.case_unit)
     proposals = (await coordination.get(f"/v1/cases/{warning.case_id}/proposals", headers=operator)).json()
     assert sorted((p["institution_id"], p["account"], p["amount"]) for p in proposals) == [
@@ -230,5 +202,120 @@ async def test_defrauded_drafts_a_stop_on_every_payee_for_what_the_warning_grew_
     ]
 
 
+async def _answers_defrauded(notifier: Any, sessions: Any, phone: str) -> Any:
+    """The person answers their warning's SMS: "I am being defrauded"; their warning after it."""
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    answered = await notifier.client.post(
+        f"/v1/answers/{token_in(str(sms[0]['text']))}", json={"answer": "defrauded"}
+    )
+    assert answered.status_code == 200, answered.text
+    [warning] = await warnings_for(sessions, phone)
+    return warning
+
+
 async def _joined(sessions: Any, phone: str, n: int) -> bool:
     return len(await alerts_joined(sessions, phone)) == n
+
+
+def _revision_paying(first: Any, *, bank: str, account: str, amount: str, total: str) -> Any:
+    """Revision 2 of `first` (30,000 CNY to bank-x/MULE0001): the episode's next payment, `amount` to
+    (`bank`, `account`), `total` at risk in all."""
+    paid, then = (
+        AlertPayment(
+            event_ref=ref,
+            amount=value,
+            occurred_at=first.event_time + timedelta(minutes=minutes),
+            payee_account=acct,
+            payee_institution=inst,
+        )
+        for ref, value, minutes, inst, acct in (
+            (first.triggering_event_ids[1], "30000.00", 0, "bank-x", "MULE0001"),
+            (f"bank-a:{f.unique('tr')}", amount, 5, bank, account),
+        )
+    )
+    return first.model_copy(
+        update={
+            "revision": 2,
+            "amount_at_risk": total,
+            "payments": [paid, then],
+            "triggering_event_ids": [*first.triggering_event_ids, then.event_ref],
+            "event_time": then.occurred_at,
+            "subject": first.subject.model_copy(update={"payee_account": account, "payee_institution": bank}),
+        }
+    )
+
+
+async def _stops_and_notes(coordination: Any, case_id: Any, operator: Any) -> tuple[list[Any], list[str]]:
+    proposals = (await coordination.get(f"/v1/cases/{case_id}/proposals", headers=operator)).json()
+    case = (await coordination.get(f"/v1/cases/{case_id}", headers=operator)).json()
+    stops = sorted((p["institution_id"], p["account"], p["amount"]) for p in proposals)
+    return stops, [n["text"] for n in case["notes"]]
+
+
+async def _defrauded_on_one_payee(
+    coordination: Any, notifier: Any, sessions: Any
+) -> tuple[str, Any, Any, Any]:
+    """A person warned of 30,000 CNY to bank-x/MULE0001 (on the desk's queue) answers "I am being
+    defrauded": (their phone, the alert, the case, an operator of its unit)."""
+    phone = f.phone()
+    first = await notifier.alert(phone, score=0.97, event_time=f.minutes_ago(10))
+    warning = await _answers_defrauded(notifier, sessions, phone)
+    operator = f.officer("operator", unit=notifier.settings.case_unit)
+    stops, _ = await _stops_and_notes(coordination, warning.case_id, operator)
+    assert stops == [("bank-x", "MULE0001", "30000.00")]
+    return phone, first, warning.case_id, operator
+
+
+async def test_a_payment_joining_after_defrauded_gets_its_stop_drafted(coordination, notifier, sessions):
+    """The person answers "I am being defrauded" (a stop is drafted on the one payee), then the episode's
+    next payment arrives, 100,000 CNY to a second account: a stop is drafted on it too, in the same
+    case. The desk then hears the same from the person: its word is noted, and nothing is drafted twice."""
+    phone, first, case_id, operator = await _defrauded_on_one_payee(coordination, notifier, sessions)
+
+    await notifier.send(
+        _revision_paying(first, bank="bank-y", account="MULE0002", amount="100000.00", total="130000.00")
+    )
+    await eventually(lambda: _at_risk(sessions, phone, Decimal("130000.00")), timeout_s=10)
+    [warning] = await warnings_for(sessions, phone)
+    assert warning.case_id == case_id
+    both = [("bank-x", "MULE0001", "30000.00"), ("bank-y", "MULE0002", "100000.00")]
+    stops, notes = await _stops_and_notes(coordination, case_id, operator)
+    assert (stops, notes) == (both, [])  # the payment is no news from the person: no note
+
+    task = await desk_task_for(sessions, phone)
+    assert task is not None
+    await desk_closes(
+        notifier.client, task.id, f.officer("operator"), outcome="reached_too_late", defrauded=True
+    )
+    stops, notes = await _stops_and_notes(coordination, case_id, operator)
+    assert stops == both
+    assert notes == [f"The phone desk heard from the person: being defrauded (warning {warning.id})."]
+
+
+async def _at_risk(sessions: Any, phone: str, amount: Decimal) -> bool:
+    [warning] = await warnings_for(sessions, phone)
+    return warning.amount_at_risk == amount
+
+
+async def test_the_desks_defrauded_drafts_on_a_payee_the_case_lacks(coordination, notifier, sessions):
+    """A warning with a case whose later payment has no stop yet (it joined before joining payments were
+    drafted on): the desk's "defrauded" drafts it, though the warning has its case already."""
+    phone, first, case_id, operator = await _defrauded_on_one_payee(coordination, notifier, sessions)
+    [warning] = await warnings_for(sessions, phone)
+    async with sessions() as s, s.begin():
+        later = {
+            "event_ref": f"bank-a:{f.unique('tr')}",
+            "amount": Decimal("100000.00"),
+            "occurred_at": first.event_time + timedelta(minutes=5),
+            "payee_account": "MULE0002",
+            "payee_institution": "bank-y",
+        }
+        await repository.add_payments(s, warning_id=warning.id, payments=[later])
+        await repository.grow(s, warning.id)
+    task = await desk_task_for(sessions, phone)
+    assert task is not None
+    await desk_closes(
+        notifier.client, task.id, f.officer("operator"), outcome="reached_too_late", defrauded=True
+    )
+    stops, _ = await _stops_and_notes(coordination, case_id, operator)
+    assert stops == [("bank-x", "MULE0001", "30000.00"), ("bank-y", "MULE0002", "100000.00")]

@@ -1,5 +1,5 @@
 """A person's "I am being defrauded" (answered to a citizen warning, or told to the phone desk) becomes a
-case and drafted stop-payments.
+case and drafted stop-payments; a payment that joins the warning afterwards gets its stop-payment too.
 
 The case is opened, or, when police already opened one from one of the warning's alerts, noted. A
 stop-payment is drafted as an open money-flow proposal on each account the money went to (every payee of
@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,10 @@ from services.coordination.money import repository as money_repo
 from services.coordination.money.models import Proposal
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
+
+# What is new in a report: the person's answer, the desk's word from them (each noted on a case they
+# find), or a payment that joined the warning after either (no news from the person: its stop is drafted).
+ReportSource = Literal["answer", "desk", "payment"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,18 @@ class CitizenReport:
     payees: list[Payee]  # where the money went, as far as known: each gets a drafted stop
     amount_at_risk: Decimal | None
     event_time: datetime
+    source: ReportSource
+
+
+_NOTES = {
+    "answer": "The person answered a citizen warning: being defrauded (warning {}).",
+    "desk": "The phone desk heard from the person: being defrauded (warning {}).",
+}
 
 
 async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Officer) -> uuid.UUID | None:
-    """Open or note the case and draft the stop; the case's id, or None when there is nothing to open
-    a case on (no amount at risk and no case yet)."""
+    """Open or note the case and draft the stops its payees lack (asked again, nothing is drafted twice);
+    the case's id, or None when there is nothing to open a case on (no amount at risk and no case yet)."""
     # The warning's own case, opened by an earlier "defrauded" (the desk's) and closed since, is noted
     # again: its number is taken, and the person's word belongs with it.
     existing = await repository.open_case_for_alerts(session, report.alert_ids) or await repository.by_number(
@@ -62,8 +74,9 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
     if existing is not None:
         case = await repository.get(session, existing, lock="update")
         assert case is not None
-        text = f"The person answered a citizen warning: being defrauded (warning {report.warning_id})."
-        await cases.add_note(session, case=case, text=text, officer=officer)
+        if report.source in _NOTES:
+            text = _NOTES[report.source].format(report.warning_id)
+            await cases.add_note(session, case=case, text=text, officer=officer)
     elif report.amount_at_risk is None:
         return None
     else:

@@ -30,13 +30,14 @@ def build_runner(
     sessions: async_sessionmaker[AsyncSession],
     sealer: Sealer,
     on_queued: Callable[[], None],
+    bridge: service.CaseBridge,
 ) -> ConsumerRunner:
     async def handle(batch: Batch) -> None:
         alerts, invalid = decode_alerts(batch)
         metrics.DECISIONS.labels("invalid").inc(invalid)
         async with unit_of_work(sessions) as session:
             received = await service.receive(
-                session, alerts=alerts, settings=settings, sealer=sealer, now=datetime.now(UTC)
+                session, alerts=alerts, settings=settings, sealer=sealer, bridge=bridge, now=datetime.now(UTC)
             )
         if received.channels:
             on_queued()  # only after commit: the worker must find the rows

@@ -66,11 +66,18 @@ async def link_alert(
 
 async def add_payments(
     session: AsyncSession, *, warning_id: uuid.UUID, payments: Sequence[dict[str, Any]]
-) -> None:
-    """Keep payments with the warning, each once by event_ref (a revision lists the earlier ones again)."""
-    if payments:
-        stmt = insert(WarningPayment).values([{**p, "warning_id": warning_id} for p in payments])
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["warning_id", "event_ref"]))
+) -> int:
+    """Keep payments with the warning, each once by event_ref (a revision lists the earlier ones again);
+    how many were new."""
+    if not payments:
+        return 0
+    stmt = (
+        insert(WarningPayment)
+        .values([{**p, "warning_id": warning_id} for p in payments])
+        .on_conflict_do_nothing(index_elements=["warning_id", "event_ref"])
+        .returning(WarningPayment.event_ref)
+    )
+    return len((await session.execute(stmt)).all())
 
 
 async def grow(session: AsyncSession, warning_id: uuid.UUID) -> None:
@@ -166,8 +173,8 @@ async def get(
     session: AsyncSession, warning_id: uuid.UUID, *, for_update: bool = False
 ) -> CitizenWarning | None:
     stmt = select(CitizenWarning).where(CitizenWarning.id == warning_id)
-    if for_update:
-        stmt = stmt.with_for_update()
+    if for_update:  # (and as committed: an object this session loaded before the lock may be stale)
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

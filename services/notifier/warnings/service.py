@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination.public import ReportSource
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, Forbidden, NotFound
@@ -39,10 +40,12 @@ class TokenExpired(Conflict):
 
 
 class CaseBridge(Protocol):
-    """Opens or updates the coordination case of a person who says they are being defrauded."""
+    """Opens or updates the coordination case of a person who says they are being defrauded (`source`:
+    their answer, the desk's word, or a payment joining their warning after it), in the caller's
+    transaction; drafts a stop on each payee that has none."""
 
     async def defrauded(
-        self, session: AsyncSession, *, warning: CitizenWarning, actor: str
+        self, session: AsyncSession, *, warning: CitizenWarning, actor: str, source: ReportSource
     ) -> uuid.UUID | None: ...
 
 
@@ -85,6 +88,7 @@ async def receive(
     alerts: Sequence[Alert],
     settings: NotifierSettings,
     sealer: Sealer,
+    bridge: CaseBridge,
     now: datetime,
 ) -> Received:
     """Turn alerts into warnings and queued messages; redelivered alerts change nothing."""
@@ -102,14 +106,28 @@ async def receive(
         # joined it (a revision: the episode's next payment; the same episode; the rate limit's window).
         warning_id = known[alert.alert_id]
         if warning_id is not None:  # (a redelivered alert adds nothing: its payments are kept already)
-            await repository.add_payments(session, warning_id=warning_id, payments=payments_of(alert))
+            added = await repository.add_payments(session, warning_id=warning_id, payments=payments_of(alert))
             await repository.grow(session, warning_id)
+            if added:
+                await _draft_on_new_payees(session, warning_id, bridge)
         if warning_id is not None and alert.typology == "call_then_transfer":
             # Once call_then_transfer, an alert stays so (a late call's revision may make it so).
             await repository.called(session, warning_id)
         if warning_id is not None and alert.score >= settings.desk_score:
             await desk.high_risk(session, warning_id=warning_id, priority=alert.score, reopen=False)
     return out
+
+
+async def _draft_on_new_payees(session: AsyncSession, warning_id: uuid.UUID, bridge: CaseBridge) -> None:
+    """Money that left after the person said they are being defrauded (or the desk heard it: a case) gets
+    its stop drafted now: nobody else would ask for it. Locked by `grow`, the warning cannot be answered
+    meanwhile; an answer that came first is seen, one that comes after drafts on these payments itself."""
+    warning = await repository.get(session, warning_id, for_update=True)
+    assert warning is not None
+    if warning.answer == "defrauded" or warning.case_id is not None:
+        case_id = await bridge.defrauded(session, warning=warning, actor="system", source="payment")
+        warning.case_id = case_id or warning.case_id
+        await session.flush()
 
 
 async def _one(
@@ -210,7 +228,7 @@ async def answer(
     await _set_outcome(session, warning, OUTCOME_OF_ANSWER[answer], actor=CITIZEN, before=before)
     metrics.ANSWERS.labels(answer).inc()
     if answer == "defrauded":
-        warning.case_id = await bridge.defrauded(session, warning=warning, actor="citizen")
+        warning.case_id = await bridge.defrauded(session, warning=warning, actor="citizen", source="answer")
     await session.flush()
     return warning
 
@@ -263,8 +281,9 @@ async def close_by_desk(
     before = _snapshot(warning)
     warning.status = "closed"
     await _set_outcome(session, warning, outcome, actor=audit.Actor.of(officer), before=before)
-    if defrauded and warning.case_id is None:
-        warning.case_id = await bridge.defrauded(session, warning=warning, actor=officer.subject)
+    if defrauded:  # also with a case: the desk's word is noted, and a payee without a stop gets one
+        case_id = await bridge.defrauded(session, warning=warning, actor=officer.subject, source="desk")
+        warning.case_id = case_id or warning.case_id
     await session.flush()
     return warning
 
