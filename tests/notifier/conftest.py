@@ -48,8 +48,14 @@ class Notifier:
     producer: Producer
     prefix: str
 
-    async def alert(
-        self,
+    async def alert(self, phone: str, **spec: Any) -> Alert:
+        """Produce an alert for `phone` (see `make_alert`) to the alerts topic, as the scorer would."""
+        alert = self.make_alert(phone, **spec)
+        await self.send(alert)
+        return alert
+
+    @staticmethod
+    def make_alert(
         phone: str,
         *,
         score: float = 0.8,
@@ -58,11 +64,10 @@ class Notifier:
         amount_at_risk: str = "30000.00",
         **extra: Any,
     ) -> Alert:
-        """Produce an alert for `phone` (paying `payee`: institution, account) to the alerts topic, as the
-        scorer would."""
+        """An alert for `phone` paying `payee` (institution, account) during `call` (a new one if None)."""
         call = call or f"tel-a:{uuid.uuid4().hex[:10]}"
         transfer = f"bank-a:{uuid.uuid4().hex[:10]}"
-        alert = f.alert(
+        return f.alert(
             alert_id=alert_id_for("call_then_transfer", phone, transfer),
             score=score,
             reasons=["a long call from an unknown number, then a large transfer"],
@@ -79,8 +84,6 @@ class Notifier:
             scorer_version="test",
             **extra,
         )
-        await self.send(alert)
-        return alert
 
     async def send(self, alert: Alert) -> None:
         """Produce `alert` (a revision, a redelivery) to the alerts topic, keyed by its person."""

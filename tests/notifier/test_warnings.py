@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from services.kit.audit.models import AuditEntry
+from services.notifier.cases import CoordinationCases
+from services.notifier.warnings import service
 from services.notifier.warnings.models import CitizenWarning
 from streams import keys, topics
 from streams.producer import Record
@@ -223,6 +227,50 @@ async def test_a_new_episode_after_the_person_answered_safe_is_warned_again(noti
     await eventually(lambda: len(messages_to(notifier.sms.receiver, phone)) == 2, timeout_s=20)
     task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=15)
     assert (task.warning_id, task.reason) == (second.id, "unanswered")
+
+
+async def test_an_episode_scored_while_the_person_answers_is_warned_on_its_own(notifier, sessions):
+    """The person taps "I am safe" while their next transfer, a new episode within the rate limit, is being
+    received: the answer holds the warning's row; receiving waits for it, then sees the warning answered
+    and warns the person of the new episode instead of joining it."""
+    phone = f.phone()
+    await notifier.alert(phone)
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    bridge = CoordinationCases(unit=notifier.settings.case_unit)
+    now = datetime.now(UTC)
+    next_episode = notifier.make_alert(phone)
+    backend: list[int] = []
+
+    async def receiving() -> None:
+        async with sessions() as s, s.begin():
+            backend.append((await s.execute(text("select pg_backend_pid()"))).scalar_one())
+            await service.receive(
+                s,
+                alerts=[next_episode],
+                settings=notifier.settings,
+                sealer=notifier.settings.payload_sealer(),
+                bridge=bridge,
+                now=now,
+            )
+
+    async with sessions() as answering, answering.begin():
+        token = token_in(str(sms[0]["text"]))
+        await service.answer(answering, token=token, answer="safe", bridge=bridge, now=now)
+        received = asyncio.create_task(receiving())
+        await eventually(lambda: _waits_for_a_lock(sessions, backend), timeout_s=10)
+    await received
+
+    first, second = sorted(await warnings_for(sessions, phone), key=lambda w: w.created_at)
+    assert (first.answer, second.status, second.first_alert_id) == ("safe", "open", next_episode.alert_id)
+    assert sorted(a.joined for a in await alerts_joined(sessions, phone)) == ["created", "created"]
+
+
+async def _waits_for_a_lock(sessions, backend: list[int]) -> bool:
+    if not backend:
+        return False
+    async with sessions() as s:
+        stmt = text("select count(*) from pg_locks where pid = :pid and not granted")
+        return bool((await s.execute(stmt, {"pid": backend[0]})).scalar_one())
 
 
 async def test_answer_link_is_single_use_expires_and_reveals_nothing(notifier, sessions):

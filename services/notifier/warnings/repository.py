@@ -32,7 +32,8 @@ async def by_episode(session: AsyncSession, *, episode: str, person: str) -> Cit
 
 async def latest_open_since(session: AsyncSession, *, person: str, since: datetime) -> CitizenWarning | None:
     """The person's latest warning made since `since` that is still open: neither answered nor closed by
-    the desk."""
+    the desk. Locked, as an answer or the desk's close locks it: one being answered is waited for, and
+    PostgreSQL checks the status again once it is committed (then None: the new episode is news)."""
     stmt = (
         select(CitizenWarning)
         .where(
@@ -42,6 +43,8 @@ async def latest_open_since(session: AsyncSession, *, person: str, since: dateti
         )
         .order_by(CitizenWarning.created_at.desc())
         .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
