@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text, update
@@ -103,6 +104,28 @@ async def test_a_revision_of_the_alert_warns_no_one_again(notifier, sessions):
     assert len(await warnings_for(sessions, phone)) == 1
     assert len(messages_to(notifier.sms.receiver, phone)) == 1
     assert sorted(a.joined for a in await alerts_joined(sessions, phone)) == ["created", "rate_limit"]
+
+
+async def test_a_redelivered_alert_writes_nothing_to_its_warning(notifier, sessions):
+    """Kafka delivers an alert again (a retried batch, a rebalance): its payments are kept already, so
+    receiving it again leaves the warning's row as it was, not even rewritten with the same values."""
+    phone = f.phone()
+    alert = await notifier.alert(phone)
+    [warning] = await eventually(lambda: warnings_for(sessions, phone), timeout_s=10)
+    async with sessions() as s, s.begin():
+        await service.receive(
+            s,
+            alerts=[alert],
+            settings=notifier.settings,
+            sealer=notifier.settings.payload_sealer(),
+            bridge=CoordinationCases(unit=notifier.settings.case_unit),
+            now=datetime.now(UTC),
+        )
+        # Another writer (a delivery receipt) may change the row meanwhile; only this transaction's is asked.
+        stmt = text("select xmin = pg_current_xact_id()::xid from citizen_warnings where id = :id")
+        assert (await s.execute(stmt, {"id": warning.id})).scalar_one() is False
+    [after] = await warnings_for(sessions, phone)
+    assert after.amount_at_risk == Decimal("30000.00")
 
 
 async def test_a_riskier_revision_or_episode_puts_the_person_on_the_desks_queue(notifier, sessions):

@@ -105,11 +105,12 @@ async def receive(
         # An alert over the desk's threshold has the person called back: the warning's first, or one that
         # joined it (a revision: the episode's next payment; the same episode; the rate limit's window).
         warning_id = known[alert.alert_id]
-        if warning_id is not None:  # (a redelivered alert adds nothing: its payments are kept already)
-            added = await repository.add_payments(session, warning_id=warning_id, payments=payments_of(alert))
+        # A redelivered alert adds no payments (they are kept already), so it neither locks nor rewrites.
+        if warning_id is not None and await repository.add_payments(
+            session, warning_id=warning_id, payments=payments_of(alert)
+        ):
             await repository.grow(session, warning_id)
-            if added:
-                await _draft_on_new_payees(session, warning_id, bridge)
+            await _draft_on_new_payees(session, warning_id, bridge)
         if warning_id is not None and alert.typology == "call_then_transfer":
             # Once call_then_transfer, an alert stays so (a late call's revision may make it so).
             await repository.called(session, warning_id)
