@@ -21,12 +21,24 @@ DELIVERIES = Counter(
     "delivery results by channel: sent, retry, dead, delivered, failed",
     ["channel", "result"],
 )
-OUTCOMES = Counter("stopline_warning_outcomes_total", "dissuaded, reached_too_late, not_reached", ["outcome"])
+# A warning is counted once, by its first answer and its first outcome, so that a label's share of the sum
+# is a share of warnings; a later change is counted on a label of its own, "<first>_then_<last>", to be
+# taken off the first's count and added to the last's for where the warnings ended up.
+OUTCOMES = Counter(
+    "stopline_warning_outcomes_total",
+    "warnings by first outcome: dissuaded, reached_too_late, not_reached; a first outcome replaced later: "
+    "dissuaded_then_reached_too_late, not_reached_then_reached_too_late",
+    ["outcome"],
+)
 DECISIONS = Counter(
     "stopline_warning_decisions_total",
     "alerts considered: created, episode, rate_limited, duplicate, no_warning, invalid",
     ["decision"],
 )
 DESK_TASKS = Counter("stopline_desk_tasks_total", "phone-desk tasks opened", ["reason"])
-ANSWERS = Counter("stopline_warning_answers_total", "citizens' answers", ["answer"])
+ANSWERS = Counter(
+    "stopline_warning_answers_total",
+    "warnings answered, by first answer: safe, defrauded; a safe one changed later: safe_then_defrauded",
+    ["answer"],
+)
 TOKENS_REFUSED = Counter("stopline_warning_tokens_refused_total", "refused answer links", ["reason"])

@@ -397,6 +397,28 @@ async def test_receipts_must_be_signed(notifier, sessions):
     assert not_ascii.status_code == 401, not_ascii.text
 
 
+async def test_metrics_count_a_changed_answer_once_and_the_change_apart(notifier, sessions):
+    """The person taps "I am safe", then "I am being defrauded" through the same link: one warning answered,
+    so one answer and one outcome, each its first; the change is counted on its own label."""
+    series = [
+        ("stopline_warning_answers_total", {"answer": "safe"}),
+        ("stopline_warning_answers_total", {"answer": "defrauded"}),
+        ("stopline_warning_answers_total", {"answer": "safe_then_defrauded"}),
+        ("stopline_warning_outcomes_total", {"outcome": "dissuaded"}),
+        ("stopline_warning_outcomes_total", {"outcome": "reached_too_late"}),
+        ("stopline_warning_outcomes_total", {"outcome": "dissuaded_then_reached_too_late"}),
+    ]
+    before = await _samples(notifier, series)
+    phone = f.phone()
+    await notifier.alert(phone)
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=20)
+    token = token_in(str(sms[0]["text"]))
+    for answer in ("safe", "defrauded"):
+        answered = await notifier.client.post(f"/v1/answers/{token}", json={"answer": answer})
+        assert answered.status_code == 200, answered.text
+    assert await _increase(notifier, series, before) == [1, 0, 1, 1, 0, 1]
+
+
 async def test_metrics_count_a_warning_from_alert_to_answer(notifier, sessions):
     series = [
         ("stopline_warning_decisions_total", {"decision": "created"}),
@@ -407,14 +429,21 @@ async def test_metrics_count_a_warning_from_alert_to_answer(notifier, sessions):
         ("stopline_warning_answers_total", {"answer": "safe"}),
         ("stopline_warning_outcomes_total", {"outcome": "dissuaded"}),
     ]
-
-    async def values() -> list[float]:
-        return [await sample(notifier.client, name, **labels) for name, labels in series]
-
-    before = await values()
+    before = await _samples(notifier, series)
     phone = f.phone()
     await notifier.alert(phone)
     await eventually(lambda: _delivered(sessions, phone), timeout_s=20)
     token = token_in(str(messages_to(notifier.sms.receiver, phone)[0]["text"]))
     assert (await notifier.client.post(f"/v1/answers/{token}", json={"answer": "safe"})).status_code == 200
-    assert [a - b for a, b in zip(await values(), before, strict=True)] == [1, 1, 1, 1, 1, 1, 1]
+    assert await _increase(notifier, series, before) == [1, 1, 1, 1, 1, 1, 1]
+
+
+Series = list[tuple[str, dict[str, str]]]
+
+
+async def _samples(notifier, series: Series) -> list[float]:
+    return [await sample(notifier.client, name, **labels) for name, labels in series]
+
+
+async def _increase(notifier, series: Series, before: list[float]) -> list[float]:
+    return [a - b for a, b in zip(await _samples(notifier, series), before, strict=True)]

@@ -222,12 +222,12 @@ async def answer(
         metrics.TOKENS_REFUSED.labels("expired").inc()
         raise TokenExpired("this link has expired")
     before = _snapshot(warning)
+    metrics.ANSWERS.labels(f"{warning.answer}_then_{answer}" if warning.answer else answer).inc()
     warning.token_used_at = warning.token_used_at or now
     warning.answer = answer
     warning.answered_at = now
     warning.status = "answered"
     await _set_outcome(session, warning, OUTCOME_OF_ANSWER[answer], actor=CITIZEN, before=before)
-    metrics.ANSWERS.labels(answer).inc()
     if answer == "defrauded":
         warning.case_id = await bridge.defrauded(session, warning=warning, actor="citizen", source="answer")
     await session.flush()
@@ -252,8 +252,8 @@ async def _set_outcome(
     if warning.outcome is not None and (outcome != "reached_too_late" or warning.outcome == outcome):
         return
     replaced = warning.outcome is not None
+    metrics.OUTCOMES.labels(f"{warning.outcome}_then_{outcome}" if replaced else outcome).inc()
     warning.outcome = outcome
-    metrics.OUTCOMES.labels(outcome).inc()
     if replaced:
         await audit.record(
             session,
