@@ -753,11 +753,13 @@ class ConsumerRunner:
         orders its records itself."""
         if not self._replaying and not self._held_back:
             return batch
-        for tp, records in batch.items():
-            if tp in self._replaying and records and records[-1].offset + 1 >= self._replaying[tp]:
-                del self._replaying[tp]
-        self._replays_read(set())
-        replaying = {tp.partition for tp in self._replaying}
+        replaying = self._replays_read(
+            {
+                tp
+                for tp, records in batch.items()
+                if records and records[-1].offset + 1 >= self._replaying.get(tp, math.inf)
+            }
+        )
         kept: Batch = {}
         for tp, records in batch.items():
             if tp.partition not in replaying or tp in self._replaying:
@@ -774,15 +776,17 @@ class ConsumerRunner:
                 kept[tp] = records[:new]
         return kept
 
-    def _replays_read(self, read: set[TopicPartition]) -> None:
-        """Replays `read` to their end (found by position: records deleted since have no batch) are over;
-        partitions held back for replays now over are resumed."""
+    def _replays_read(self, read: set[TopicPartition]) -> set[int]:
+        """Replays `read` to their end (by a batch, or by position: records deleted since have no batch)
+        are over; partitions held back for replays now over are resumed. The partition numbers still
+        being replayed."""
         for tp in read:
             self._replaying.pop(tp, None)
         replaying = {tp.partition for tp in self._replaying}
         if ready := {tp for tp in self._held_back if tp.partition not in replaying}:
             self._held_back -= ready
             self.consumer.resume(*(ready & self.consumer.assignment()))
+        return replaying
 
     async def _process(self, batch: Batch) -> None:
         began = time.perf_counter()
