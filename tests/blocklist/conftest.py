@@ -11,7 +11,9 @@ import httpx
 
 from services.blocklist.app import build
 from services.blocklist.settings import BlocklistSettings
+from tests import factories as f
 from tests.conftest import Infra
+from tests.kafka_tools import eventually
 
 Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -30,3 +32,14 @@ def blocklist_client(infra: Infra) -> Client:
                 yield client
 
     return start
+
+
+async def wait_expired(blocklist: httpx.AsyncClient, entry_id: str) -> None:
+    """Until the expiry job has ended the entry (an officer lists it among the expired)."""
+
+    async def expired() -> bool:
+        params = {"status": "expired"}
+        rows = (await blocklist.get("/v1/blocklist/entries", params=params, headers=f.officer())).json()
+        return entry_id in {r["id"] for r in rows}
+
+    await eventually(expired, timeout_s=10)

@@ -21,7 +21,7 @@ from services.scorer.blocklist import Blocklist
 from streams import acls, topics
 from streams.schemas.blocklist import number_key
 from tests import factories as f
-from tests.blocklist.conftest import blocklist_client
+from tests.blocklist.conftest import blocklist_client, wait_expired
 from tests.kafka_tools import eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -297,14 +297,7 @@ async def test_listed_numbers_expire(infra, sessions):
         number = f.phone()
         entry = await _approved(short, number)
         assert number in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
-
-        async def expired() -> bool:
-            rows = (
-                await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
-            ).json()
-            return entry["id"] in {r["id"] for r in rows}
-
-        await eventually(expired, timeout_s=10)
+        await wait_expired(short, entry["id"])
         changes = (await _sync(short, telecom, since=entry["version"])).json()["changes"]
         assert (number, "expired") in {(c["number"], c["status"]) for c in changes}
         assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}

@@ -21,7 +21,7 @@ from services.scorer.blocklist import Blocklist
 from streams import topics
 from streams.schemas.blocklist import FraudReceiver
 from tests import factories as f
-from tests.blocklist.conftest import blocklist_client
+from tests.blocklist.conftest import blocklist_client, wait_expired
 from tests.coordination.conftest import open_case
 from tests.kafka_tools import eventually, read_topic
 
@@ -150,14 +150,7 @@ async def test_listed_accounts_expire(infra, sessions):
     mule = f.account("MULE")
     async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
         entry = await _listed(short, bank, mule)
-
-        async def expired() -> bool:
-            rows = (
-                await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
-            ).json()
-            return entry["id"] in {r["id"] for r in rows}
-
-        await eventually(expired, timeout_s=10)
+        await wait_expired(short, entry["id"])
         current = (await short.get("/v1/blocklist/accounts", headers=bank_headers)).json()["changes"]
         assert mule not in {c["account"] for c in current}
         await _feed_has(infra, bank, mule, "expired")
