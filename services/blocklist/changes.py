@@ -3,7 +3,8 @@ count."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,14 +42,17 @@ async def record(
     action: str,
     basis: str,
     before: dict[str, Any] | None,
+    case_id: uuid.UUID | None | Literal["entry's"] = "entry's",
 ) -> None:
+    """`case_id` is the case the change was made under: the entry's own, unless the change names another
+    (a second proposal from another case, or from none, is that case's act, found by its trail)."""
     await audit.record(
         session,
         actor=actor,
         action=f"blocklist.{action}",
         entity_type=ENTITY,
         entity_id=entry.id,
-        case_id=entry.case_id,
+        case_id=entry.case_id if case_id == "entry's" else case_id,
         legal_basis=basis,
         before=before,
         after=snapshot(entry),

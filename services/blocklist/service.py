@@ -60,7 +60,9 @@ async def _joined(
     """A second proposal of a live entry joins it; who proposed it again, why and from which case is
     recorded, not dropped."""
     basis = f"case {case_id}: {reason}" if case_id else reason
-    await changes.record(session, entry, actor=actor, action="proposal_joined", basis=basis, before=None)
+    await changes.record(
+        session, entry, actor=actor, action="proposal_joined", basis=basis, before=None, case_id=case_id
+    )
     return entry
 
 

@@ -49,3 +49,29 @@ async def test_only_a_confirmed_case_of_the_own_unit_may_be_cited(coordination, 
         for r, (case_id, _) in zip(answers, tried, strict=True)
     }
     assert len(said) == 1  # the same answer for each: nothing tells them apart
+
+
+async def test_a_proposal_joining_another_cases_entry_is_in_its_own_cases_trail(coordination, blocklist):
+    """An auditor reading case B's trail finds B's officer proposing the number, even though case A had
+    proposed it first and B's proposal joined A's entry."""
+    first, second = await _case(coordination, confirmed=True), await _case(coordination, confirmed=True)
+    number = f.phone()
+    answers = []
+    for case_id in (first, second):
+        body = {"number": number, "category": "impersonation", "reason": "from the case", "case_id": case_id}
+        answers.append(
+            await blocklist.post("/v1/blocklist/proposals", json=body, headers=f.officer(unit=UNIT))
+        )
+    assert [a.status_code for a in answers] == [201, 200], answers[1].text
+    auditor = f.officer("auditor", unit=UNIT)
+    trails = {
+        case_id: [
+            e["action"]
+            for e in (
+                await coordination.get("/v1/audit", params={"case_id": case_id}, headers=auditor)
+            ).json()["items"]
+            if e["action"].startswith("blocklist.")
+        ]
+        for case_id in (first, second)
+    }
+    assert trails == {first: ["blocklist.proposed"], second: ["blocklist.proposal_joined"]}
