@@ -17,6 +17,7 @@ from services.coordination.cases import models as _cases  # noqa: F401
 from services.coordination.delivery import models as _delivery  # noqa: F401
 from services.coordination.instructions import models as _instructions  # noqa: F401
 from services.coordination.money import models as _money  # noqa: F401
+from services.coordination.officers import models as _officers  # noqa: F401
 from services.ingest import models as _ingest  # noqa: F401
 from services.institutions import models as _institutions  # noqa: F401
 from services.kit.audit import models as _audit  # noqa: F401

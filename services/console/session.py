@@ -1,7 +1,9 @@
 """Who is signed in: a session sealed into an HttpOnly cookie (AES-256-GCM), so any console instance
 can read it and nobody can read or forge it. It carries the person's own credential for the APIs, a
 CSRF token, and its two clocks: the absolute end (sign-in + TTL, or the credential's own expiry if
-sooner) and the idle end (last use + idle TTL)."""
+sooner) and the idle end (last use + idle TTL). Whether it was ended before (a sign-out, an
+administrator) is known at the coordination API, where the session is kept (`web.signed_in`): the cookie
+alone cannot say, as a copy of it does not see the sign-out."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class User:
     csrf: str
     ends_at: float  # epoch seconds
     seen_at: float
+    session_id: str  # an officer's session at the coordination API ("" for an institution user: `token`)
 
     @property
     def officer(self) -> bool:
@@ -49,6 +52,7 @@ class Sessions:
     def start(
         self, *, kind: Kind, subject: str, role: str, unit: str, token: str, credential_ends_at: float
     ) -> User:
+        """A new session; an officer's is of use once it is opened at the API too (`signin`)."""
         now = time.time()
         return User(
             kind=kind,
@@ -59,6 +63,7 @@ class Sessions:
             csrf=secrets.token_urlsafe(24),
             ends_at=min(now + self.ttl_s, credential_ends_at),
             seen_at=now,
+            session_id="",
         )
 
     def seal(self, user: User) -> str:

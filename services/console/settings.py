@@ -22,7 +22,12 @@ class ConsoleSettings(Settings):
     session_key: str = Field(
         DEV_SESSION_KEY, description="base64 AES-256 key sealing the session cookie (it holds the credential)"
     )
-    session_ttl_s: float = Field(8 * 3600.0, gt=0, description="a session ends this long after sign-in")
+    session_ttl_s: float = Field(
+        8 * 3600.0,
+        gt=0,
+        le=24 * 3600.0,
+        description="a session ends this long after sign-in (at most a day, as coordination keeps it)",
+    )
     idle_ttl_s: float = Field(30 * 60.0, gt=0, description="a session unused this long ends")
     secure_cookies: bool = Field(False, description="mark cookies Secure (set behind HTTPS)")
     dev_sign_in: bool = Field(

@@ -1,13 +1,13 @@
 """Sign-in and sign-out. Officers sign in with the coordination service's operator identity (in
 development the local token issuer); institution staff with their own user of their institution,
-whose password the coordination API checks. Sign-out removes the session cookie, and ends an institution
-user's session at the API; an officer's session is sealed in the cookie alone, so a copy of it stays
-valid until it ends by itself (idle or TTL, docs/console.md)."""
+whose password the coordination API checks. Either's session is kept at the coordination API too (an
+officer's opened there at sign-in; an institution user's is their session token), so a sign-out ends it
+there at once: a copy of the cookie is refused by every console instance after it (docs/console.md)."""
 
 import hmac
 import time
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import jwt
@@ -83,7 +83,7 @@ def router() -> APIRouter:
             token=who.access_token,
             credential_ends_at=who.ends_at,
         )
-        response = _started(request, user, attempt.next)
+        response = await _officer_started(request, user, attempt.next)
         response.delete_cookie(OIDC_COOKIE, path="/signin/oidc")
         return response
 
@@ -109,7 +109,7 @@ def router() -> APIRouter:
             token=token,
             credential_ends_at=_token_end(token),
         )
-        return _started(request, user, next)
+        return await _officer_started(request, user, next)
 
     @api.post("/signin/institution")
     async def sign_in_institution(
@@ -150,12 +150,17 @@ def router() -> APIRouter:
         csrf: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
         web.check_csrf(user, csrf)
-        c = web.console(request)
-        if not user.officer:
-            try:
-                await c.coordination(user).call("DELETE", "/v1/institution/sessions/current")
-            except ApiError:
-                pass  # already ended at the API: the console's session ends all the same
+        # Ended at the API, where every console instance asks: a copy of the cookie is of no use after it.
+        # One the API did not end (it did not answer) is shown as an error: the person tries again.
+        ended = (
+            f"/v1/officer/sessions/{user.session_id}" if user.officer else "/v1/institution/sessions/current"
+        )
+        try:
+            await web.console(request).coordination(user).call("DELETE", ended)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+            # (401: ended already; the console's cookie goes all the same)
         response = RedirectResponse("/signin?out=1", 303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -203,6 +208,19 @@ def _attempt(request: Request) -> oidc.Attempt | None:
 def _token_end(token: str) -> float:
     claims = jwt.decode(token, options={"verify_signature": False})
     return float(claims.get("exp", time.time()))
+
+
+async def _officer_started(request: Request, user: User, next: str) -> Response:
+    """An officer's session opened at the coordination API (where a sign-out or an administrator ends it
+    for every console instance), then in the browser."""
+    end = datetime.fromtimestamp(user.ends_at, UTC).isoformat()
+    try:
+        opened = (
+            await web.console(request).coordination(user).post("/v1/officer/sessions", {"expires_at": end})
+        )
+    except ApiError as exc:
+        return _page(request, next=next, status=exc.status, error="unavailable")
+    return _started(request, replace(user, session_id=str(opened["id"])), next)
 
 
 def _started(request: Request, user: User, next: str) -> Response:

@@ -108,8 +108,21 @@ async def signed_in(request: Request) -> User:
     user = current_user(request)
     if user is None:
         raise SignInRequired
+    await still_open(console(request), user)
     request.state.user = user  # (for `done`, which renews it: the cookie is opened once a request)
     return user
+
+
+async def still_open(c: Console, user: User) -> None:
+    """Refused (ApiError 401: to the sign-in page) if the session was ended since its cookie was sealed:
+    signed out (a copy of the cookie does not see it), or revoked by an administrator. The coordination API
+    keeps officers' sessions, so an end holds on every console instance at once; an institution user's
+    session is its token, which the APIs check on every call."""
+    if not user.officer:
+        return
+    if not user.session_id:
+        raise SignInRequired
+    await c.coordination(user).get(f"/v1/officer/sessions/{user.session_id}")
 
 
 async def officer(request: Request) -> User:

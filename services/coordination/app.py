@@ -21,6 +21,7 @@ from services.coordination.instructions import consumer as responses_consumer
 from services.coordination.instructions.endpoints import router as instructions_router
 from services.coordination.instructions.institution_endpoints import router as institution_router
 from services.coordination.instructions.service import Context
+from services.coordination.officers.endpoints import router as officer_sessions_router
 from services.coordination.settings import CoordinationSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
@@ -96,6 +97,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
         instructions_router,
         institution_router,
         audit_router,
+        officer_sessions_router,
     ):
         app.include_router(router(deps))
     return app

@@ -1,7 +1,7 @@
 """The periodic jobs that run beside the deadline scheduler, wherever it runs (the API with
 `STOPLINE_COORDINATION_SCHEDULER` on, or `services.coordination.worker`): the gauges the dashboard and the
-alert rules read (outbox backlog, audit verification) and the outbox's housekeeping. One set per process
-that runs the scheduler; each is safe to run on several at once."""
+alert rules read (outbox backlog, audit verification) and the housekeeping of the outbox and of officers'
+console sessions. One set per process that runs the scheduler; each is safe to run on several at once."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.coordination.audit.check import AuditCheck
 from services.coordination.dashboard.gauges import DashboardGauges
 from services.coordination.delivery.backlog import OutboxBacklog
 from services.coordination.delivery.purge import OutboxPurge
+from services.coordination.officers.sessions import SessionPurge
 from services.coordination.settings import CoordinationSettings
 from services.kit.periodic import PeriodicJob
 
@@ -23,4 +24,5 @@ def with_the_scheduler(
         "outbox_backlog": OutboxBacklog(sessions, interval_s=settings.dashboard_interval_s),
         "audit_check": AuditCheck(sessions, interval_s=settings.audit_verify_interval_s),
         "outbox_purge": OutboxPurge(sessions, retention_days=settings.outbox_retention_days),
+        "officer_session_purge": SessionPurge(sessions, retention_days=0),
     }

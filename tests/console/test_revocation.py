@@ -1,0 +1,150 @@
+"""An officer's session ends at the coordination API, so every console instance refuses it at once: a copy
+of the cookie works until the officer signs out and on no instance after (an open live stream of it is
+closed); the administrator's CLI ends every session of one officer and no other's; and sessions past
+their end are removed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from services.console.app import build as build_console
+from services.console.session import COOKIE, Sessions
+from services.console.settings import DEV_SESSION_KEY, ConsoleSettings
+from services.coordination.jobs import with_the_scheduler
+from services.coordination.officers.models import OfficerSession
+from services.coordination.officers.sessions import SessionPurge
+from services.coordination.settings import CoordinationSettings
+from services.kit.audit.models import AuditEntry
+from tests import factories as f
+from tests.console.conftest import UNIT, Site, serving
+
+pytestmark = pytest.mark.integration
+JSON = {"Accept": "application/json"}
+STREAM = {"Accept": "text/event-stream"}
+
+
+def _second_console(site: Site) -> FastAPI:
+    """Another instance of the console, as a deployment runs several: the same key, nothing else shared."""
+    return build_console(
+        site.infra.common,
+        ConsoleSettings(coordination_url=site.coordination, notifier_url=site.notifier, live_interval_s=0.5),
+    )
+
+
+async def _signed_in(site: Site, subject: str) -> tuple[str, str]:
+    """A browser's sign-in: (its session cookie, the session's CSRF token)."""
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+        signed = await browser.post(
+            "/signin/officer", data={"subject": subject, "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303, signed.text
+        cookie = browser.cookies[COOKIE]
+    user = Sessions(DEV_SESSION_KEY, ttl_s=3600, idle_s=600).open(cookie)
+    assert user is not None
+    return cookie, user.csrf
+
+
+async def _queue(base: str, cookie: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base, cookies={COOKIE: cookie}, timeout=10) as browser:
+        return await browser.get("/")
+
+
+async def test_a_copied_cookie_works_until_sign_out_and_then_on_no_console_instance(site: Site):
+    subject = f.unique("officer-copied")
+    cookie, csrf = await _signed_in(site, subject)
+    async with (
+        serving(_second_console(site)) as second,
+        httpx.AsyncClient(cookies={COOKIE: cookie}, timeout=10) as copy,
+    ):
+        for base in (site.console, second):
+            page = await copy.get(base + "/")
+            assert page.status_code == 200 and subject in page.text
+
+        async with copy.stream("GET", second + "/live/queue", headers=STREAM) as live:
+            assert live.status_code == 200
+            lines = live.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")  # open, on the other instance
+
+            async with httpx.AsyncClient(base_url=site.console, cookies={COOKIE: cookie}) as officer:
+                out = await officer.post("/signout", data={"csrf": csrf})
+            assert out.status_code == 303 and out.headers["location"] == "/signin?out=1"
+
+            async with asyncio.timeout(20):  # (the stream asks every 5 s whether its session is open)
+                async for line in lines:
+                    if line == "event: signedout":
+                        break
+
+        for base in (site.console, second):
+            page = await copy.get(base + "/")
+            assert page.status_code == 303 and page.headers["location"].startswith("/signin?next=")
+            action = await copy.post(
+                base + "/incidents/0123456789abcdef0123/status",
+                data={"status": "dismissed", "csrf": csrf},
+                headers=JSON,
+            )
+            assert action.status_code == 401 and action.json()["signin"] == "/signin"
+            stream = await copy.get(base + "/live/queue", headers=STREAM)
+            assert "event: signedout" in stream.text
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    """`python -m services.coordination.officers` on the test database: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.coordination.officers",
+        *args,
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode().strip(), err.decode()
+
+
+async def test_the_cli_ends_every_session_of_one_officer_and_no_other(site: Site):
+    lost, other = f.unique("officer-lost"), f.unique("officer-stays")
+    laptop, desk = (await _signed_in(site, lost))[0], (await _signed_in(site, lost))[0]
+    others = (await _signed_in(site, other))[0]
+    for cookie in (laptop, desk, others):
+        assert (await _queue(site.console, cookie)).status_code == 200
+
+    code, printed, err = await _cli("revoke-sessions", lost)
+    assert code == 0, err
+    assert printed == f"(2 console sessions of {lost} ended)"
+
+    for cookie in (laptop, desk):
+        refused = await _queue(site.console, cookie)
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/signin")
+    kept = await _queue(site.console, others)
+    assert kept.status_code == 200 and other in kept.text
+    async with site.sessions() as s:
+        audited = (await s.scalars(select(AuditEntry).where(AuditEntry.entity_id == lost))).all()
+    assert [(a.actor, a.action, a.entity_type, a.after) for a in audited] == [
+        ("officers-cli", "officer_sessions.revoked", "officer", {"sessions_ended": 2})
+    ]
+
+
+async def test_sessions_past_their_end_are_removed_and_open_ones_kept(site: Site):
+    now = datetime.now(UTC)
+    past, open_ = secrets.token_hex(16), secrets.token_hex(16)
+    async with site.sessions() as s, s.begin():
+        for ident, ends in ((past, now - timedelta(seconds=1)), (open_, now + timedelta(hours=8))):
+            s.add(OfficerSession(id=ident, subject="officer-purge", unit=UNIT, expires_at=ends))
+
+    purge = with_the_scheduler(site.sessions, CoordinationSettings())["officer_session_purge"]
+    assert isinstance(purge, SessionPurge)  # (it runs with the scheduler, every hour)
+    assert await purge.once() >= 1
+
+    async with site.sessions() as s:
+        left = (await s.scalars(select(OfficerSession.id).where(OfficerSession.id.in_([past, open_])))).all()
+    assert left == [open_]
