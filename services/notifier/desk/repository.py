@@ -14,8 +14,17 @@ from services.notifier.desk.models import DeskTask
 from services.notifier.warnings.models import CitizenWarning
 
 
+# The lock order of the notifier: a warning's row, then its desk task's. A citizen's answer holds the
+# warning when it raises the call back; the desk's close would otherwise hold the task when it closes the
+# warning, and the two, each waiting for the other, end in a deadlock. So a task is locked, or inserted
+# (whose foreign key share-locks the warning), only under its warning's lock, taken here.
+async def lock_warning(session: AsyncSession, warning_id: uuid.UUID) -> None:
+    await session.execute(select(CitizenWarning.id).where(CitizenWarning.id == warning_id).with_for_update())
+
+
 async def open_task(session: AsyncSession, *, warning_id: uuid.UUID, reason: str, priority: float) -> bool:
     """One task per warning (unique): a second reason for the same person does not queue a second call."""
+    await lock_warning(session, warning_id)
     stmt = (
         insert(DeskTask)
         .values(id=uuid.uuid4(), warning_id=warning_id, reason=reason, priority=priority, status="open")
@@ -56,6 +65,9 @@ async def _escalate(session: AsyncSession, *, reason: str, where: list[object], 
         .where(CitizenWarning.status == "open", _no_task(), *where)  # type: ignore[arg-type]
         .order_by(CitizenWarning.created_at)
         .limit(limit)
+        .with_for_update(
+            skip_locked=True
+        )  # (one being answered is skipped: it is not open by the next round)
     )
     stmt = (
         insert(DeskTask)
@@ -79,16 +91,21 @@ async def page(session: AsyncSession, *, status: str, limit: int) -> list[tuple[
 
 
 async def get(session: AsyncSession, task_id: uuid.UUID, *, for_update: bool = False) -> DeskTask | None:
-    stmt = select(DeskTask).where(DeskTask.id == task_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The task; locked, after its warning (a task's warning never changes, so it is read unlocked)."""
+    if not for_update:
+        return (await session.execute(select(DeskTask).where(DeskTask.id == task_id))).scalar_one_or_none()
+    warning_id = (
+        await session.execute(select(DeskTask.warning_id).where(DeskTask.id == task_id))
+    ).scalar_one_or_none()
+    return None if warning_id is None else await for_warning(session, warning_id, for_update=True)
 
 
 async def for_warning(
     session: AsyncSession, warning_id: uuid.UUID, *, for_update: bool = False
 ) -> DeskTask | None:
+    """The warning's task; locked, after the warning."""
     stmt = select(DeskTask).where(DeskTask.warning_id == warning_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        await lock_warning(session, warning_id)
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
