@@ -4,10 +4,11 @@ answer that lists one transfer id twice is refused, on the API and on Kafka alik
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +18,17 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from services.coordination.instructions import answers
+from services.coordination.instructions.service import Context
+from services.coordination.money import repository as money
+from services.kit.db import unit_of_work
 from streams import topics
 from streams.producer import Record
-from streams.schemas.instructions import MAX_TRANSFERS
+from streams.schemas.instructions import MAX_TRANSFERS, QueryResult, Response
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
 from tests.kafka_tools import eventually, on_kafka, produce, read_topic
+from tests.locks import backend, blocked_by
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +120,55 @@ async def test_two_accounts_transfers_of_the_same_id_are_two_transfers(coord, se
     assert await _proposed(c, op, case_id) == sorted(
         [(hop1, "7000.00"), (hop2, "9000.00"), (hop2, "1500.00")]
     )
+
+
+async def test_two_banks_answering_at_once_with_each_others_account_both_apply(coord, sessions, infra):
+    """Two banks answer their queries of one case at once, each listing a transfer to the account queried at
+    the other, both accounts new to the tree: each answer makes its own account's node, then the other's.
+    Bank B's answer has made its first node as bank A's starts and waits on it; both answers apply."""
+    c, op = coord.client, f.officer()
+    bank_a, key_a, _ = await bank(sessions)
+    bank_b, _, _ = await bank(sessions)
+    x, y = f.account("MULE"), f.account("MULE")
+    case_id = await open_case(c, op, (bank_a, f.account("MULE"), "20000.00"))
+    query_a = await issue(c, op, case_id, kind="query", institution_id=bank_a, account=x)
+    query_b = await issue(c, op, case_id, kind="query", institution_id=bank_b, account=y)
+    ctx = Context(coord.settings, infra.prefix, infra.common.event_max_ahead_s)
+    answer_b = Response(
+        response_id=uuid.uuid4(),
+        instruction_id=uuid.UUID(query_b["id"]),
+        institution_id=bank_b,
+        outcome="executed",
+        query_result=QueryResult.model_validate(_result(_transfer("0001", (bank_a, x), "6000.00"))),
+        responded_at=datetime.now(UTC),
+    )
+
+    async with unit_of_work(sessions) as answering_b:
+        pid = await backend(answering_b)
+        # Bank B's answer as it starts on the tree: its queried account's node.
+        await money.account(
+            answering_b, case_id=uuid.UUID(case_id), institution_id=bank_b, account=y, depth=0, parent_id=None
+        )
+        answering_a = asyncio.create_task(
+            respond(
+                c,
+                key_a,
+                query_a["id"],
+                "executed",
+                query_result=_result(_transfer("0001", (bank_b, y), "7000.00")),
+            )
+        )
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)
+        await answers.answer(answering_b, response=answer_b, channel="api", ctx=ctx)
+    answered_a = await answering_a
+    assert answered_a.status_code == 200, (
+        answered_a.text
+    )  # (a deadlock would be a 503, for the bank to retry)
+
+    gone = await _gone(c, op, case_id)
+    assert (gone[x], gone[y]) == (Decimal("7000.00"), Decimal("6000.00"))
+    for query in (query_a, query_b):
+        assert (await c.get(f"/v1/instructions/{query['id']}", headers=op)).json()["status"] == "executed"
 
 
 async def test_an_answer_listing_a_transfer_id_twice_is_refused(coord, sessions):

@@ -32,6 +32,15 @@ from services.coordination.money.models import FlowAccount, FlowTransfer, Propos
 from streams.schemas.instructions import Kind
 
 
+async def lock_tree(session: AsyncSession, case_id: uuid.UUID) -> None:
+    """Serialise, to the end of the transaction, the writes to a case's tree. Two answers of one case (two
+    banks' queries, each listing the other's account) make their new nodes in other orders: each would
+    hold a node the other is making and wait for one the other holds (a deadlock). So every write of
+    nodes takes this lock first, after the answered instruction's row and before the audit chain's."""
+    key = f"flow/{case_id}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 async def account(
     session: AsyncSession,
     *,
@@ -56,6 +65,7 @@ async def nodes(
 ) -> dict[tuple[str, str], FlowAccount]:
     """The tree nodes of these (institution, account)s, each made on first sight (first parent and depth
     win) in the order given: two statements however many there are (a query answer lists thousands)."""
+    await lock_tree(session, case_id)
     given = _rows(
         [("institution_id", String(40)), ("account", String(34))],
         [[i for i, _ in accounts], [a for _, a in accounts]],
