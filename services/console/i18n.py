@@ -317,6 +317,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         " cancel it)",
     ),
     "act_money.query_answered": ("查询结果入图", "query answer added to the graph"),
+    "act_money.stop_drafted": ("拟定紧急止付（待签发）", "stop-payment drafted (to issue)"),
+    "act_money.stop_draft_grown": ("止付草稿金额增加", "stop-payment draft grown"),
     # supervision
     "approvals_waiting": ("待审批（双人复核）", "Approvals waiting (four eyes)"),
     "nothing_waiting": ("没有待审批事项。", "Nothing waits for approval."),

@@ -218,26 +218,30 @@ async def _joined(sessions: Any, phone: str, n: int) -> bool:
 
 
 def _revision_paying(first: Any, *, bank: str, account: str, amount: str, total: str) -> Any:
-    """Revision 2 of `first` (30,000 CNY to bank-x/MULE0001): the episode's next payment, `amount` to
-    (`bank`, `account`), `total` at risk in all."""
-    paid, then = (
+    """The next revision of `first` (its payments; or its amount at risk to its payee, as `make_alert` makes
+    it): the episode's next payment, `amount` to (`bank`, `account`) 5 minutes on, `total` at risk in all."""
+    earlier = first.payments or [
         AlertPayment(
-            event_ref=ref,
-            amount=value,
-            occurred_at=first.event_time + timedelta(minutes=minutes),
-            payee_account=acct,
-            payee_institution=inst,
+            event_ref=first.triggering_event_ids[1],
+            amount=first.amount_at_risk,
+            occurred_at=first.event_time,
+            payee_account=first.subject.payee_account,
+            payee_institution=first.subject.payee_institution,
         )
-        for ref, value, minutes, inst, acct in (
-            (first.triggering_event_ids[1], "30000.00", 0, "bank-x", "MULE0001"),
-            (f"bank-a:{f.unique('tr')}", amount, 5, bank, account),
-        )
+        for _ in range(1 if first.amount_at_risk else 0)  # (an alert of no amount has no payment)
+    ]
+    then = AlertPayment(
+        event_ref=f"bank-a:{f.unique('tr')}",
+        amount=amount,
+        occurred_at=first.event_time + timedelta(minutes=5),
+        payee_account=account,
+        payee_institution=bank,
     )
     return first.model_copy(
         update={
-            "revision": 2,
+            "revision": first.revision + 1,
             "amount_at_risk": total,
-            "payments": [paid, then],
+            "payments": [*earlier, then],
             "triggering_event_ids": [*first.triggering_event_ids, then.event_ref],
             "event_time": then.occurred_at,
             "subject": first.subject.model_copy(update={"payee_account": account, "payee_institution": bank}),
@@ -319,3 +323,69 @@ async def test_the_desks_defrauded_drafts_on_a_payee_the_case_lacks(coordination
     )
     stops, _ = await _stops_and_notes(coordination, case_id, operator)
     assert stops == [("bank-x", "MULE0001", "30000.00"), ("bank-y", "MULE0002", "100000.00")]
+
+
+async def _timeline(coordination: Any, case_id: Any, operator: Any) -> list[Any]:
+    return (await coordination.get(f"/v1/cases/{case_id}/timeline", headers=operator)).json()["items"]
+
+
+async def test_a_further_payment_to_a_drafted_payee_grows_its_draft(coordination, notifier, sessions):
+    """The person said "I am being defrauded" (a stop drafted on 30,000 CNY to bank-x/MULE0001), then the
+    episode pays the same account 20,000 more: the one draft now asks to stop 50,000, what the account
+    received from the person, and the case's history says so. Redelivered, the revision changes nothing."""
+    phone, first, case_id, operator = await _defrauded_on_one_payee(coordination, notifier, sessions)
+    again = _revision_paying(first, bank="bank-x", account="MULE0001", amount="20000.00", total="50000.00")
+    await notifier.send(again)
+    await eventually(lambda: _at_risk(sessions, phone, Decimal("50000.00")), timeout_s=10)
+
+    stops, notes = await _stops_and_notes(coordination, case_id, operator)
+    assert (stops, notes) == ([("bank-x", "MULE0001", "50000.00")], [])
+    flow = (await coordination.get(f"/v1/cases/{case_id}/flow", headers=operator)).json()
+    assert [(n["account"], n["received"]) for n in flow["nodes"]] == [("MULE0001", "50000.00")]
+    history = await _timeline(coordination, case_id, operator)
+    grown = [e for e in history if e["action"] == "money.stop_draft_grown"]
+    assert [(e["before"]["amount"], e["after"]["amount"]) for e in grown] == [("30000.00", "50000.00")]
+
+    # Redelivered, then a marker behind it on the same partition: a third payment, to a second account.
+    await notifier.send(again)
+    await notifier.send(
+        _revision_paying(again, bank="bank-y", account="MULE0002", amount="10000.00", total="60000.00")
+    )
+    await eventually(lambda: _at_risk(sessions, phone, Decimal("60000.00")), timeout_s=10)
+    stops, _ = await _stops_and_notes(coordination, case_id, operator)
+    assert stops == [("bank-x", "MULE0001", "50000.00"), ("bank-y", "MULE0002", "10000.00")]
+    flow = (await coordination.get(f"/v1/cases/{case_id}/flow", headers=operator)).json()
+    assert sorted((n["account"], n["received"]) for n in flow["nodes"]) == [
+        ("MULE0001", "50000.00"),
+        ("MULE0002", "10000.00"),
+    ]
+
+
+async def test_a_further_payment_to_a_stopped_payee_is_noted_not_sent(coordination, notifier, sessions):
+    """The person's draft (30,000 CNY) was issued: the bank has the stop-payment. The episode then pays the
+    same account 20,000 more: the instruction sent stays as it was, the account shows the 50,000 received,
+    and a note on the case tells the officer of the 20,000 its stop does not cover."""
+    bank, _ = await f.institution(sessions, "bank")
+    phone = f.phone()
+    first = await notifier.alert(phone, score=0.97, payee=(bank, "MULE0001"), event_time=f.minutes_ago(10))
+    warning = await _answers_defrauded(notifier, sessions, phone)
+    case_id, operator = warning.case_id, f.officer("operator", unit=notifier.settings.case_unit)
+    accepted = await coordination.post(
+        f"/v1/cases/{case_id}/proposals/accept", json={"follow_with_query": False}, headers=operator
+    )
+    assert accepted.status_code == 200, accepted.text
+    [stop] = accepted.json()
+    assert (stop["kind"], stop["amount"]) == ("stop_payment", "30000.00")
+
+    await notifier.send(
+        _revision_paying(first, bank=bank, account="MULE0001", amount="20000.00", total="50000.00")
+    )
+    await eventually(lambda: _at_risk(sessions, phone, Decimal("50000.00")), timeout_s=10)
+    instructions = (await coordination.get(f"/v1/cases/{case_id}/instructions", headers=operator)).json()
+    assert [(i["id"], i["amount"]) for i in instructions] == [(stop["id"], "30000.00")]
+    proposals = (await coordination.get(f"/v1/cases/{case_id}/proposals", headers=operator)).json()
+    assert [(p["amount"], p["status"]) for p in proposals] == [("30000.00", "accepted")]
+    flow = (await coordination.get(f"/v1/cases/{case_id}/flow", headers=operator)).json()
+    assert [(n["account"], n["received"]) for n in flow["nodes"]] == [("MULE0001", "50000.00")]
+    _, notes = await _stops_and_notes(coordination, case_id, operator)
+    assert len(notes) == 1 and "20000.00" in notes[0] and "50000.00" in notes[0], notes

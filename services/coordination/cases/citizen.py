@@ -4,7 +4,9 @@ case and drafted stop-payments; a payment that joins the warning afterwards gets
 The case is opened, or, when police already opened one from one of the warning's alerts, noted. A
 stop-payment is drafted as an open money-flow proposal on each account the money went to (every payee of
 the warning's alerts), for what was paid to it: an operator issues it by accepting the proposal
-(`POST /v1/cases/{id}/proposals/accept`), as with follow-the-money.
+(`POST /v1/cases/{id}/proposals/accept`), as with follow-the-money. A further payment to an account grows
+its open draft to the whole; once the stop is issued, the instruction sent is not changed (one stop per
+account is in force at a time), and a note tells the officer what it does not cover.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from services.coordination.cases import service as cases
 from services.coordination.cases.models import Case
 from services.coordination.cases.schemas import CaseCreate, Destination, Victim
 from services.coordination.instructions import repository as instructions_repo
+from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository as money_repo
 from services.coordination.money.models import Proposal
 from services.kit.audit import service as audit
@@ -119,52 +122,104 @@ async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenRepor
 async def _draft_stop_on(
     session: AsyncSession, *, case: Case, report: CitizenReport, payee: Payee, officer: Officer
 ) -> None:
-    institution, account, amount = payee.institution, payee.account, payee.amount
-    active = await instructions_repo.find_active(
-        session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
-    )
-    if active is not None:
-        return  # police stop this account already: a draft would only ask for it twice
+    """Count in the tree what the person paid the account beyond what the case knows (once: asked again,
+    nothing is new), and have it stopped: the first draft, or the open draft grown to the whole; where a
+    stop was issued (or the draft decided) already, the further money is a note for the officer."""
+    institution, account = payee.institution, payee.account
     node = await money_repo.account(
         session, case_id=case.id, institution_id=institution, account=account, depth=0, parent_id=None
     )
-    # The victim's payment may be in the tree already (the case was opened from the alert with it as
-    # a destination): draft on that transfer rather than count the same money twice.
-    known = [t for t in await money_repo.transfers(session, case.id) if t.to_account_id == node.id]
-    if known:
-        drafted = {p.transfer_id for p in await money_repo.proposals(session, case.id)}
-        if known[0].id in drafted:
-            return  # drafted already (the desk and the person both said so)
-        transfer_id: int | None = known[0].id
-    else:
-        transfer_id = await money_repo.add_transfer(
-            session,
-            case_id=case.id,
-            ref=f"warning:{report.warning_id}:{institution}:{account}",
-            from_id=None,
-            to_id=node.id,
-            amount=amount,
-            at=payee.at,
+    # The victim's payments into the account (not a queried account's): the case may have been opened from
+    # the alert with the first one as a destination (`report:<n>`), or drafted on from an earlier report.
+    paid = [t for t in await money_repo.transfers(session, case.id) if t.to_account_id == node.id]
+    paid = [t for t in paid if t.from_account_id is None]
+    further = payee.amount - sum((t.amount for t in paid), Decimal(0))
+    if further > 0:
+        ref = f"warning:{report.warning_id}:{institution}:{account}:{payee.amount}"  # the total it makes
+        new = await money_repo.add_transfer(
+            session, case_id=case.id, ref=ref, from_id=None, to_id=node.id, amount=further, at=payee.at
         )
-    if transfer_id is None:
-        return
-    proposal = Proposal(
-        case_id=case.id,
-        transfer_id=transfer_id,
-        institution_id=institution,
-        account=account,
-        amount=amount,
-        depth=0,
-        status="open",
+        assert new is not None  # the total is new: it grew past every earlier one
+        transfer = await money_repo.transfer(session, new)
+        assert transfer is not None
+        paid.append(transfer)
+    active = await instructions_repo.find_active(
+        session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
     )
-    await money_repo.add_proposal(session, proposal)
+    drafts = [
+        p for p in await money_repo.proposals(session, case.id) if p.transfer_id in {t.id for t in paid}
+    ]
+    draft = next((p for p in drafts if p.status == "open"), None)
+    if active is not None or (drafts and draft is None):
+        # Police stop this account already, or decided the draft: a sent instruction is not changed (and a
+        # second stop of the account is refused while one is in force), so the officer is told of money
+        # the stop does not cover, once: when it reaches the tree.
+        asked = (active or drafts[0]).amount or Decimal(0)
+        if further > 0 and asked < payee.amount:
+            text = _further_note(report, payee, further, stop=active, decided=drafts[0] if drafts else None)
+            await cases.add_note(session, case=case, text=text, officer=officer)
+    elif draft is not None:
+        if draft.amount < payee.amount:
+            before = draft.amount
+            draft.amount = payee.amount
+            await session.flush()
+            await _audit_draft(
+                session, case, report, draft, officer, action="money.stop_draft_grown", before=before
+            )
+    elif paid:
+        draft = Proposal(
+            case_id=case.id,
+            transfer_id=paid[0].id,
+            institution_id=institution,
+            account=account,
+            amount=payee.amount,
+            depth=0,
+            status="open",
+        )
+        await money_repo.add_proposal(session, draft)
+        await _audit_draft(session, case, report, draft, officer, action="money.stop_drafted", before=None)
+
+
+def _further_note(
+    report: CitizenReport,
+    payee: Payee,
+    further: Decimal,
+    *,
+    stop: Instruction | None,
+    decided: Proposal | None,
+) -> str:
+    said = (
+        f"The person paid a further {further} CNY to {payee.institution} {payee.account} (warning"
+        f" {report.warning_id}), {payee.amount} CNY in all."
+    )
+    if stop is not None:
+        return (
+            f"{said} Its stop-payment {stop.id} ({stop.status}) asks for {stop.amount} CNY and is not changed"
+            " once issued; while it is in force a freeze of the account can cover the whole."
+        )
+    assert decided is not None
+    drafted = f"The stop-payment drafted on it for {decided.amount} CNY was {decided.status}"
+    return f"{said} {drafted}: nothing is drafted again."
+
+
+async def _audit_draft(
+    session: AsyncSession,
+    case: Case,
+    report: CitizenReport,
+    draft: Proposal,
+    officer: Officer,
+    *,
+    action: str,
+    before: Decimal | None,
+) -> None:
     await audit.record(
         session,
         actor=audit.Actor.of(officer),
-        action="money.stop_drafted",
+        action=action,
         entity_type="case",
         entity_id=case.id,
         case_id=case.id,
         legal_basis=f"citizen warning {report.warning_id}: the person reports being defrauded",
-        after={"proposal_id": proposal.id, "amount": amount, "institution": institution},
+        before=None if before is None else {"proposal_id": draft.id, "amount": before},
+        after={"proposal_id": draft.id, "amount": draft.amount, "institution": draft.institution_id},
     )
