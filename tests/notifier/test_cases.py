@@ -389,3 +389,28 @@ async def test_a_further_payment_to_a_stopped_payee_is_noted_not_sent(coordinati
     assert [(n["account"], n["received"]) for n in flow["nodes"]] == [("MULE0001", "50000.00")]
     _, notes = await _stops_and_notes(coordination, case_id, operator)
     assert len(notes) == 1 and "20000.00" in notes[0] and "50000.00" in notes[0], notes
+
+
+async def test_the_desks_defrauded_without_a_case_drafts_on_later_payments(coordination, notifier, sessions):
+    """A warning of no amount yet (its alert named no payment) on the desk's queue: the desk hears from the
+    person that they are being defrauded, and there is nothing to open a case on. The episode's payment
+    then arrives, 30,000 CNY to bank-x/MULE0001: as after the person's own answer, a case is opened and the
+    stop drafted."""
+    phone = f.phone()
+    first = await notifier.alert(phone, score=0.97, amount_at_risk=None, event_time=f.minutes_ago(10))
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
+    await desk_closes(
+        notifier.client, task.id, f.officer("operator"), outcome="reached_too_late", defrauded=True
+    )
+    [warning] = await warnings_for(sessions, phone)
+    assert (warning.amount_at_risk, warning.case_id) == (None, None)
+
+    await notifier.send(
+        _revision_paying(first, bank="bank-x", account="MULE0001", amount="30000.00", total="30000.00")
+    )
+    await eventually(lambda: _at_risk(sessions, phone, Decimal("30000.00")), timeout_s=10)
+    [warning] = await warnings_for(sessions, phone)
+    assert warning.case_id is not None
+    operator = f.officer("operator", unit=notifier.settings.case_unit)
+    stops, _ = await _stops_and_notes(coordination, warning.case_id, operator)
+    assert stops == [("bank-x", "MULE0001", "30000.00")]

@@ -77,8 +77,9 @@ def router(
     @api.post("/{task_id}/close", response_model=TaskRead, summary="Close a call with its outcome")
     async def close(task_id: uuid.UUID, body: Close, session: Session, who: Who) -> TaskRead:
         require_role(who, "operator")
+        now = datetime.now(UTC)
         task = await service.close(
-            session, task_id=task_id, officer=who, outcome=body.outcome, note=body.note, now=datetime.now(UTC)
+            session, task_id=task_id, officer=who, outcome=body.outcome, note=body.note, now=now
         )
         await warnings.close_by_desk(
             session,
@@ -87,6 +88,7 @@ def router(
             defrauded=body.defrauded,
             officer=who,
             bridge=bridge,
+            now=now,
         )
         return await _with_warning(session, task)
 

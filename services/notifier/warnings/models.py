@@ -62,6 +62,10 @@ class CitizenWarning(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(20))
     first_delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    desk_defrauded_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="when the phone desk first heard from the person that they are being defrauded",
+    )
     case_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), comment="the coordination case opened from a 'defrauded' answer"
     )

@@ -120,12 +120,15 @@ async def receive(
 
 
 async def _draft_on_new_payees(session: AsyncSession, warning_id: uuid.UUID, bridge: CaseBridge) -> None:
-    """Money that left after the person said they are being defrauded (or the desk heard it: a case) gets
-    its stop drafted now: nobody else would ask for it. Locked by `grow`, the warning cannot be answered
-    meanwhile; an answer that came first is seen, one that comes after drafts on these payments itself."""
+    """Money that left after the person said they are being defrauded (answering, or to the desk; a case
+    opened or noted by either says so too) gets its stop drafted now: nobody else would ask for it. The
+    desk's word is kept apart from the answer: with nothing at risk yet there was no case to open. Locked
+    by `grow`, the warning cannot be answered or closed meanwhile; an answer or close that came first is
+    seen, one that comes after drafts on these payments itself."""
     warning = await repository.get(session, warning_id, for_update=True)
     assert warning is not None
-    if warning.answer == "defrauded" or warning.case_id is not None:
+    said = warning.answer == "defrauded" or warning.desk_defrauded_at is not None
+    if said or warning.case_id is not None:
         case_id = await bridge.defrauded(session, warning=warning, actor="system", source="payment")
         warning.case_id = case_id or warning.case_id
         await session.flush()
@@ -275,6 +278,7 @@ async def close_by_desk(
     defrauded: bool,
     officer: Officer,
     bridge: CaseBridge,
+    now: datetime,
 ) -> CitizenWarning:
     warning = await repository.get(session, warning_id, for_update=True)
     if warning is None:
@@ -283,6 +287,7 @@ async def close_by_desk(
     warning.status = "closed"
     await _set_outcome(session, warning, outcome, actor=audit.Actor.of(officer), before=before)
     if defrauded:  # also with a case: the desk's word is noted, and a payee without a stop gets one
+        warning.desk_defrauded_at = warning.desk_defrauded_at or now
         case_id = await bridge.defrauded(session, warning=warning, actor=officer.subject, source="desk")
         warning.case_id = case_id or warning.case_id
     await session.flush()
