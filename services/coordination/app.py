@@ -26,6 +26,7 @@ from services.coordination.settings import CoordinationSettings
 from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.institutions.endpoints import router as institution_sessions_router
+from services.institutions.listing import router as institutions_router
 from services.institutions.users import SessionVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
@@ -88,6 +89,7 @@ def build(common: CommonSettings | None = None, settings: CoordinationSettings |
     app.include_router(
         institution_sessions_router(sessions, committed_session, ttl_s=settings.institution_session_ttl_s)
     )
+    app.include_router(institutions_router(committed_session, officer))
     deps = Deps(session=committed_session, officer=officer, institution=institution_dep, ctx=ctx)
     for router in (
         alerts_router,

@@ -43,6 +43,7 @@ def officer_routes(case: str, ins: str, inst: str) -> list[tuple[str, str, Any, 
         ("POST", "/v1/incidents/0123456789abcdef0123/status", {"status": "triaged"}, WORK, False),
         ("GET", "/v1/dashboard", None, ALL, False),
         ("GET", f"/v1/cases/{case}/timeline", None, ALL, True),
+        ("GET", "/v1/institutions", None, ALL, False),
         ("GET", "/v1/audit", None, {"auditor"}, False),
         ("GET", "/v1/audit/verify", None, {"auditor"}, False),
     ]
