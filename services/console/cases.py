@@ -33,6 +33,18 @@ async def _warnings(request: Request, user: User, alert_ids: list[str]) -> list[
     return list(found.get("items", []))
 
 
+async def _recipients(request: Request, user: User) -> list[dict[str, Any]]:
+    """The institutions the issue form offers: the banks and payment providers instructions reach (each of
+    its kinds goes to those only; a telecom receives none). A choice, not a rule: an id typed is sent as
+    typed, for the API to refuse; and the form works without the list (its first page: 500)."""
+    api = web.console(request).coordination(user)
+    try:
+        found = await api.get("/v1/institutions", kind=["bank", "payment"], limit=500)
+    except ApiError:
+        return []
+    return [i for i in found["items"] if i["receives_instructions"]]
+
+
 # The case page shows the newest entries of its timeline, and links the audit log for the rest.
 TIMELINE_SHOWN = 500
 ISSUED_HERE = ("query", "stop_payment", "freeze")  # the kinds of the page's issue form
@@ -249,6 +261,7 @@ async def _case_page(
 ) -> Response:
     data = await live_data(request, user, case_id)
     warnings = await _warnings(request, user, data["case"]["alert_ids"])
+    recipients = await _recipients(request, user) if data["case"]["status"] == "open" else []
     return web.render(
         request,
         "case.html",
@@ -257,6 +270,7 @@ async def _case_page(
         notice=notice,
         prefill=prefill,
         warnings=warnings,
+        recipients=recipients,
         now=datetime.now(UTC),
         **data,
     )

@@ -206,6 +206,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kind_return_funds": ("资金返还", "Return funds"),
     "account": ("账号", "Account"),
     "amount_hint": ("止付/冻结金额", "to stop or freeze"),
+    "institution_hint": ("选择或输入机构编号", "choose, or type its id"),
     "document_number": ("法律文书号", "Document no."),
     "document_hint": ("冻结、延期、解冻必填", "freeze, extend, release"),
     "reason": ("理由", "Reason"),

@@ -17,6 +17,8 @@ from services.console.api import ApiError
 from services.console.portal import _local_time
 from services.console.session import Sessions, User
 from services.console.settings import DEV_SESSION_KEY
+from services.institutions import credentials
+from services.kit.db import unit_of_work
 from tests import factories as f
 from tests.console.conftest import UNIT, Site
 from tests.coordination.conftest import case_body
@@ -147,6 +149,35 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(si
         ):
             assert typed in shown.text
         assert _hidden(shown.text, "response_id") not in ("", answer_id)
+
+
+@pytest.mark.integration
+async def test_the_issue_form_offers_the_institutions_instructions_reach(site: Site):
+    """An officer chooses the institution by its name ("name (id)"), not by an id known by heart: the form
+    offers the banks and payment providers, never a telecom (it receives no instruction), with no script;
+    an institution the page was opened with (a graph node's) is still filled in."""
+    named = f.unique("bank")
+    async with unit_of_work(site.sessions) as session:
+        await credentials.create_institution(session, institution_id=named, kind="bank", name="昌吉农商银行")
+    payment, _ = await f.institution(site.sessions, "payment")
+    telecom, _ = await f.institution(site.sessions, "telecom")
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        body = case_body((named, f.account("MULE"), "5000.00"))
+        case_id = (await api.post("/v1/cases", json=body, headers=f.officer(unit=UNIT))).json()["id"]
+
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": "o-choose", "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        page = (await officer.get(f"/cases/{case_id}", params={"kind": "query", "institution": payment})).text
+    offered = dict(re.findall(r'<option value="([^"]+)" data-testid="recipient">([^<]*)</option>', page))
+    assert offered[named] == f"昌吉农商银行 ({named})"
+    assert offered[payment] == f"{payment} ({payment})"
+    assert telecom not in page
+    field = re.search(r'<input name="institution_id"[^>]*>', page)
+    assert field and f'value="{payment}"' in field.group(0) and 'list="recipients"' in field.group(0)
+    assert '<datalist id="recipients">' in page
 
 
 def test_a_follow_up_forms_key_holds_across_live_renders_and_changes_once_the_case_moves_on():
