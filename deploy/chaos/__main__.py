@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    sys.stdout.write("".join(f"chaos: {line}\n" for line in summary(report)))
     sys.exit(0 if report["pass"] else 1)
 
 
@@ -160,7 +161,7 @@ async def _drive(args: argparse.Namespace, stack: Any, began: datetime) -> dict[
                 if f.kind.startswith("service_") and (f.recovery_s or HEALED_WITHIN_S) >= TARGET_SERVICE_S
             ).most_common()
         )
-        report["retries"] = dict(ledger.retries)
+        report["retries"] = ledger.retries_by_path()
         report["traffic"] = {"errors": ledger.failures()}
         report["restarts"] = {c.name: len(stack.supervisor.restarts(c.name)) for c in stack.children}
     finally:
@@ -266,6 +267,33 @@ def _ended_while_healing(
     healed = fault.at + lasted(fault.recovery_s)
     ends = ((other.at, other.at + lasted(until(other))) for other in faults if other.kind.startswith(heads))
     return [end for began, end in ends if began < healed and end > fault.at]
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """The run in a few lines, printed after its report: the faults, what was lost or doubled, the scams
+    alerted, and why the traffic's attempts failed (a run whose traffic was thin says why)."""
+    faults = report.get("faults", {})
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(faults.get("by_kind", {}).items()))
+    paths = report.get("paths", {})
+    alerts = paths.get("alerts", {})
+    lines = [
+        f"faults {faults.get('total', 0)} ({kinds}), {faults.get('unhealed', 0)} unhealed",
+        f"lost {_per_path(paths, 'lost')}",
+        f"doubled {_per_path(paths, 'doubled')}; where nothing drops them "
+        f"{_per_path(paths, 'doubled_undeduplicated')}",
+        f"scams alerted {alerts.get('scams_alerted', 0)} of {alerts.get('scams', 0)}",
+    ]
+    for what, failed in report.get("retries", {}).items():
+        causes = "; ".join(f"{n} {cause}" for cause, n in failed["by_cause"].items())
+        lines.append(f"failed attempts, {what}: {failed['n']} ({causes})")
+    return [*lines, "pass" if report.get("pass") else "FAIL"]
+
+
+def _per_path(paths: dict[str, Any], key: str) -> str:
+    """`3 (answers 2, warnings 1)`: the total and the paths that have any."""
+    some = {name: p[key] for name, p in paths.items() if p.get(key)}
+    named = ", ".join(f"{name} {n}" for name, n in some.items())
+    return f"{sum(some.values())}" + (f" ({named})" if named else "")
 
 
 def _passed(report: dict[str, Any], faults: int) -> bool:

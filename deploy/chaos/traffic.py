@@ -71,7 +71,10 @@ class Ledger:
     answers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     sms: Counter[str] = field(default_factory=Counter)  # delivery id → times the gateway got it
     blocklisted: set[str] = field(default_factory=set)  # numbers approved
-    retries: Counter[str] = field(default_factory=Counter)  # path → calls repeated after a failure
+    # (path, cause) → attempts that failed and were made again. The cause says why a run's traffic was slow:
+    # no answer (the transport error's class: refused, timed out, cut) or the answer's status, with the
+    # service's error code and the Retry-After it asked for (`_cause`).
+    retries: Counter[tuple[str, str]] = field(default_factory=Counter)
     scams: set[str] = field(default_factory=set)  # victims whose call and transfer were both acknowledged
     # (loop, error) → times a traffic loop's item failed: an answer the harness does not expect (ingest
     # refusing a retried batch, say) is a finding, reported and failing the run
@@ -80,6 +83,18 @@ class Ledger:
     def failures(self) -> list[dict[str, Any]]:
         """The traffic's failures as the report lists them, the most frequent first."""
         return [{"loop": loop, "error": error, "n": n} for (loop, error), n in self.errors.most_common()]
+
+    def retried(self, what: str, cause: str) -> None:
+        self.retries[(what, cause)] += 1
+
+    def retries_by_path(self) -> dict[str, dict[str, Any]]:
+        """Per path, the failed attempts and how many of each cause, the most frequent first."""
+        found: dict[str, dict[str, Any]] = {}
+        for (what, cause), n in self.retries.most_common():
+            path = found.setdefault(what, {"n": 0, "by_cause": {}})
+            path["n"] += n
+            path["by_cause"][cause] = n
+        return found
 
     def acknowledged(self, answer: Answer) -> None:
         assert answer.responded_at is not None, "the chaos banks date their answers (`_answer_to`)"
@@ -307,8 +322,8 @@ class Traffic:
                         await self._producers[bank].send_all(
                             [Record(topic, value, key=str(message.instruction_id).encode())]
                         )
-                    except Exception:  # noqa: BLE001 - Kafka unavailable or in doubt: the answer is repeated
-                        self.ledger.retries["answers"] += 1
+                    except Exception as exc:  # noqa: BLE001 - Kafka unavailable or in doubt: the answer is repeated
+                        self.ledger.retried("answers", f"Kafka: {type(exc).__name__}")
                         await asyncio.sleep(RETRY_S)
                         continue
                     self.ledger.acknowledged(answer)
@@ -492,7 +507,7 @@ class Traffic:
             elif answer is not None and answer.status_code == 409:
                 # "a live entry for this number was made meanwhile; retry": an earlier attempt that seemed
                 # to fail made it as this one ran. As the service says, the retry is answered that entry.
-                self.ledger.retries["blocklist"] += 1
+                self.ledger.retried("blocklist", _cause(answer))
                 await asyncio.sleep(RETRY_S)
             elif answer is not None:
                 raise _refused("proposal", answer)
@@ -519,13 +534,14 @@ class Traffic:
         url = self.rng.choice(urls)
         try:
             answer = await self.http.request(method, f"{url}{path}", **kw)
-        except httpx.HTTPError:
-            answer = None
-        if answer is None or answer.status_code >= 500:
-            self.ledger.retries[what] += 1
-            await asyncio.sleep(RETRY_S)
-            return None
-        return answer
+        except httpx.HTTPError as exc:  # ConnectError (refused), ConnectTimeout, ReadTimeout, ...
+            self.ledger.retried(what, f"no answer: {type(exc).__name__}")
+        else:
+            if answer.status_code < 500:
+                return answer
+            self.ledger.retried(what, _cause(answer))
+        await asyncio.sleep(RETRY_S)
+        return None
 
     async def _call(self, method: str, urls: list[str], path: str, what: str, **kw: Any) -> int | None:
         answer = await self._request(method, urls, path, what, **kw)
@@ -535,6 +551,19 @@ class Traffic:
 def _refused(what: str, answer: httpx.Response) -> RuntimeError:
     """An answer the harness does not expect: its loop records it (`Traffic._keep_driving`)."""
     return RuntimeError(f"a chaos {what} was refused: HTTP {answer.status_code} {answer.text[:200]}")
+
+
+def _cause(answer: httpx.Response) -> str:
+    """Why an attempt was answered but not done: its status, the service's error code and message when the
+    body is Stopline's error, and the Retry-After asked for (`HTTP 503 in_doubt: these events… (Retry-After
+    2)`)."""
+    cause = f"HTTP {answer.status_code}"
+    with contextlib.suppress(ValueError, LookupError, TypeError):  # not JSON, or not an error body
+        error = answer.json()["error"]
+        cause += f" {error['code']}: {str(error['message'])[:100]}"
+    if (after := answer.headers.get("Retry-After")) is not None:
+        cause += f" (Retry-After {after})"
+    return cause
 
 
 def _answer_to(message: Any) -> Answer:

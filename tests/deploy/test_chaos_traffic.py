@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from deploy.chaos import traffic as traffic_module
-from deploy.chaos.__main__ import _passed
-from deploy.chaos.traffic import UNIT, Ledger, Traffic
+from deploy.chaos.__main__ import _passed, summary
+from deploy.chaos.traffic import TELECOM, UNIT, Ledger, Traffic
 from services.kit.tokens import issue
 from streams.connection import KafkaConnection
 from tests.kafka_tools import eventually
@@ -121,7 +121,85 @@ async def test_a_proposal_the_blocklist_asks_to_retry_is_retried_not_reported() 
     assert ledger.failures() == []
     assert len(proposals) == 2 and proposals[0] == proposals[1]  # the same number asked again
     assert ledger.blocklisted == {proposals[0]}
-    assert ledger.retries["blocklist"] == 1
+    message = "a live entry for this number or account was made meanwhile; retry"
+    assert ledger.retries_by_path() == {
+        "blocklist": {"n": 1, "by_cause": {f"HTTP 409 conflict: {message}": 1}}
+    }
+
+
+async def test_each_failed_attempt_is_counted_by_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch retried until ingest takes it: each failed attempt is counted by why it failed, no answer (by
+    the transport error's class) or the status with the service's error and the Retry-After it asked for.
+    Before, only how many: two runs whose traffic differed by half could not say why."""
+    monkeypatch.setattr(traffic_module, "RETRY_S", 0.0)
+    in_doubt = {"error": {"code": "in_doubt", "message": "handed to Kafka, not acknowledged yet"}}
+    down = {"error": {"code": "unavailable", "message": "the database is unavailable; retry later"}}
+    answers: list[Exception | httpx.Response] = [
+        httpx.ConnectError("[Errno 111] Connection refused"),
+        httpx.ReadTimeout("timed out"),
+        httpx.Response(503, json=in_doubt, headers={"Retry-After": "2"}),
+        httpx.Response(503, json=down, headers={"Retry-After": "1"}),
+        httpx.Response(503, json=down, headers={"Retry-After": "1"}),
+        httpx.Response(500, text="Internal Server Error"),
+        httpx.Response(200, json={"accepted": 1, "duplicates": []}),
+    ]
+
+    def ingest(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    ledger = Ledger()
+    traffic = _traffic(ledger)
+    traffic.ingest, traffic.keys = ["http://ingest"], {TELECOM: "key"}
+    await traffic.http.aclose()
+    traffic.http = httpx.AsyncClient(transport=httpx.MockTransport(ingest))
+    try:
+        assert await traffic._post(TELECOM, [{"event_id": "e-1"}])
+    finally:
+        await traffic.http.aclose()
+
+    assert ledger.retries_by_path() == {
+        "events": {
+            "n": 6,
+            "by_cause": {
+                "no answer: ConnectError": 1,
+                "no answer: ReadTimeout": 1,
+                "HTTP 503 in_doubt: handed to Kafka, not acknowledged yet (Retry-After 2)": 1,
+                "HTTP 503 unavailable: the database is unavailable; retry later (Retry-After 1)": 2,
+                "HTTP 500": 1,
+            },
+        }
+    }
+    assert ledger.events[(TELECOM, "e-1")][1] == 7  # the attempts its batch took
+
+
+def test_the_printed_summary_says_why_attempts_failed() -> None:
+    report: dict[str, Any] = {
+        "faults": {"total": 3, "by_kind": {"service_kill": 2, "database_stop": 1}, "unhealed": 0},
+        "paths": {
+            "events": {"items": 40, "lost": 0, "doubled": 0, "doubled_undeduplicated": 0},
+            "alerts": {"items": 2, "lost": 0, "doubled": 1, "doubled_undeduplicated": 0},
+        },
+        "retries": {
+            "events": {
+                "n": 5,
+                "by_cause": {"HTTP 503 unavailable: down (Retry-After 1)": 4, "no answer: ReadTimeout": 1},
+            }
+        },
+        "pass": False,
+    }
+    report["paths"]["alerts"] |= {"scams": 2, "scams_alerted": 2}
+
+    assert summary(report) == [
+        "faults 3 (database_stop 1, service_kill 2), 0 unhealed",
+        "lost 0",
+        "doubled 1 (alerts 1); where nothing drops them 0",
+        "scams alerted 2 of 2",
+        "failed attempts, events: 5 (4 HTTP 503 unavailable: down (Retry-After 1); 1 no answer: ReadTimeout)",
+        "FAIL",
+    ]
 
 
 def test_a_run_whose_traffic_met_an_unexpected_answer_fails() -> None:
