@@ -273,15 +273,17 @@ def summary(report: dict[str, Any]) -> list[str]:
     """The run in a few lines, printed after its report: the faults, what was lost or doubled, the scams
     alerted, and why the traffic's attempts failed (a run whose traffic was thin says why)."""
     faults = report.get("faults", {})
-    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(faults.get("by_kind", {}).items()))
+    injected = ", ".join(f"{kind} {n}" for kind, n in sorted(faults.get("by_kind", {}).items()))
     paths = report.get("paths", {})
     alerts = paths.get("alerts", {})
+    scams = sorted(alerts.get("scams_by_kind", {}).items())
+    by_kind = ", ".join(f"{kind} {n['alerted']} of {n['scams']}" for kind, n in scams)
     lines = [
-        f"faults {faults.get('total', 0)} ({kinds}), {faults.get('unhealed', 0)} unhealed",
+        f"faults {faults.get('total', 0)} ({injected}), {faults.get('unhealed', 0)} unhealed",
         f"lost {_per_path(paths, 'lost')}",
         f"doubled {_per_path(paths, 'doubled')}; where nothing drops them "
         f"{_per_path(paths, 'doubled_undeduplicated')}",
-        f"scams alerted {alerts.get('scams_alerted', 0)} of {alerts.get('scams', 0)}",
+        f"scams alerted {alerts.get('scams_alerted', 0)} of {alerts.get('scams', 0)} ({by_kind})",
     ]
     for what, failed in report.get("retries", {}).items():
         causes = "; ".join(f"{n} {cause}" for cause, n in failed["by_cause"].items())

@@ -233,7 +233,9 @@ async def check(
         }
         verdict = await verify(s)
     lost_alerts = [a for a, rev in latest.items() if stored.get(a, 0) < rev]
-    missed = ledger.scams - alerted
+    missed = sorted(ledger.scams.keys() - alerted)
+    kinds = Counter(ledger.scams.values())
+    kinds_alerted = Counter(kind for victim, kind in ledger.scams.items() if victim in alerted)
     paths["alerts"] = _path(
         len(latest),
         len(lost_alerts),
@@ -243,12 +245,13 @@ async def check(
         ],
         committed=await _committed(kafka, ("coordination-alerts", "notifier-alerts")) if lost_alerts else {},
         # Detection under faults, told apart from delivery (a scorer that skips a scam loses nothing the
-        # checks above count): the traffic's scams (a long call from an unknown number, then 30,000 CNY to
-        # a new payee: a hard rule's case) whose victim an alert names.
+        # checks above count): the traffic's scams (a long call from an unknown number or a SIM change,
+        # then 30,000 CNY to a new payee: `traffic.scam_events`) whose victim an alert names.
         scams=len(ledger.scams),
-        scams_alerted=len(ledger.scams & alerted),
-        scams_missed_sample=sorted(missed)[:10],  # the victims' (made-up) numbers
-        scams_missed_trail=await _trails(kafka, sorted(missed)[:10], by_person) if missed else {},
+        scams_alerted=sum(kinds_alerted.values()),
+        scams_by_kind={kind: {"scams": n, "alerted": kinds_alerted[kind]} for kind, n in kinds.items()},
+        scams_missed_sample={v: ledger.scams[v] for v in missed[:10]},  # the victims' (made-up) numbers
+        scams_missed_trail=await _trails(kafka, missed[:10], by_person) if missed else {},
     )
 
     # Warnings: every alert that asks to warn the citizen joined a warning; every delivery the notifier

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -59,6 +59,16 @@ GRACE_S = 120.0  # how long an item in hand may still take once the traffic stop
 
 IDEMPOTENCY_KEY = "Idempotency-Key"  # the receiver's de-duplication key, as Stopline sends it
 
+# The traffic's scams, mixed: the telecom posts the victim's call or SIM change, then (once it is
+# acknowledged) the bank the victim's transfer of 30,000 CNY to a new payee minutes later (`scam_events`).
+ScamKind = Literal["call_then_transfer", "sim_change_then_transfer"]
+CALL_SCAM: ScamKind = "call_then_transfer"  # a 35-minute call from an unknown number: a hard rule's case
+SIM_SCAM: ScamKind = "sim_change_then_transfer"  # an account takeover: the model's case, no hard rule's
+SCAMS: tuple[ScamKind, ...] = (CALL_SCAM, SIM_SCAM)
+SCAM_SHARE = 0.3  # of the event loops' items
+SCAM_AMOUNT = "30000.00"
+SCAM_GAP_S = 1.5  # between a scam's two posts
+
 
 @dataclass
 class Ledger:
@@ -75,7 +85,8 @@ class Ledger:
     # no answer (the transport error's class: refused, timed out, cut) or the answer's status, with the
     # service's error code and the Retry-After it asked for (`_cause`).
     retries: Counter[tuple[str, str]] = field(default_factory=Counter)
-    scams: set[str] = field(default_factory=set)  # victims whose call and transfer were both acknowledged
+    # victim → the kind of their scam, once both of its events were acknowledged
+    scams: dict[str, ScamKind] = field(default_factory=dict)
     # (loop, error) → times a traffic loop's item failed: an answer the harness does not expect (ingest
     # refusing a retried batch, say) is a finding, reported and failing the run
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -111,6 +122,50 @@ def _account(prefix: str = "ACC") -> str:
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
+
+
+def scam_events(kind: ScamKind, victim: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A scam's two events, posted in this order: the telecom's (a long call from an unknown number, or the
+    victim's SIM swapped 20 minutes before the payment), then the bank's transfer out to a new payee. The
+    SIM change alerts only through the model, and only if the scorer applied it before the transfer
+    (tests/deploy/test_chaos_scams.py)."""
+    if kind == CALL_SCAM:
+        lead = call_event(victim, now - timedelta(minutes=40), 35)
+    else:
+        lead = sim_change_event(victim, now - timedelta(minutes=23))
+    return lead, transfer_event(victim, SCAM_AMOUNT, now - timedelta(minutes=3))
+
+
+def call_event(callee: str, start: datetime, minutes: float) -> dict[str, Any]:
+    return _event(
+        "telecom.call",
+        start,
+        caller=_phone(),
+        callee=callee,
+        duration_s=int(minutes * 60),
+        caller_reported=False,
+    )
+
+
+def sim_change_event(subscriber: str, at: datetime) -> dict[str, Any]:
+    return _event("telecom.sim_change", at, subscriber=subscriber)
+
+
+def transfer_event(payer: str, amount: str, at: datetime) -> dict[str, Any]:
+    return _event(
+        "bank.transfer",
+        at,
+        payer_account=_account(),
+        payer_phone=payer,
+        payee_account=_account("MULE"),
+        payee_institution="bank-x",
+        amount=amount,
+    )
+
+
+def _event(kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """An institution's event of that type, with a new id, dated `at`."""
+    return {"type": kind, "event_id": f"{kind}-{uuid.uuid4().hex}", "occurred_at": _iso(at), **fields}
 
 
 class Traffic:
@@ -348,41 +403,20 @@ class Traffic:
 
     async def _events(self) -> None:
         now = datetime.now(UTC)
-        calls = [self._call_event(_phone(), now - timedelta(minutes=30), 3) for _ in range(6)]
-        transfers = [self._transfer(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
+        calls = [call_event(_phone(), now - timedelta(minutes=30), 3) for _ in range(6)]
+        transfers = [transfer_event(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
         await self._post(TELECOM, calls)
         await self._post(BANK, transfers)
-        if self.rng.random() < 0.3:  # a scam: a long call from an unknown number, then a large transfer
+        if self.rng.random() < SCAM_SHARE:
+            kind = self.rng.choice(SCAMS)
             victim = _phone()
-            called = await self._post(TELECOM, [self._call_event(victim, now - timedelta(minutes=40), 35)])
-            await asyncio.sleep(1.5)
-            paid = await self._post(BANK, [self._transfer(victim, "30000.00", now - timedelta(minutes=3))])
-            if called and paid:
-                self.ledger.scams.add(victim)
+            lead, transfer = scam_events(kind, victim, now)
+            led = await self._post(TELECOM, [lead])
+            await asyncio.sleep(SCAM_GAP_S)
+            paid = await self._post(BANK, [transfer])
+            if led and paid:
+                self.ledger.scams[victim] = kind
         await asyncio.sleep(0.2)
-
-    def _call_event(self, callee: str, start: datetime, minutes: float) -> dict[str, Any]:
-        return {
-            "type": "telecom.call",
-            "event_id": f"c-{uuid.uuid4().hex}",
-            "occurred_at": _iso(start),
-            "caller": _phone(),
-            "callee": callee,
-            "duration_s": int(minutes * 60),
-            "caller_reported": False,
-        }
-
-    def _transfer(self, payer: str, amount: str, at: datetime) -> dict[str, Any]:
-        return {
-            "type": "bank.transfer",
-            "event_id": f"t-{uuid.uuid4().hex}",
-            "occurred_at": _iso(at),
-            "payer_account": _account(),
-            "payer_phone": payer,
-            "payee_account": _account("MULE"),
-            "payee_institution": "bank-x",
-            "amount": amount,
-        }
 
     async def _post(self, institution: str, events: list[dict[str, Any]]) -> bool:
         """Post until answered 200 (a retry of the same batch is always safe); then every event is in.

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from deploy.chaos.traffic import SCAMS
 from deploy.local.common import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -120,10 +121,14 @@ def test_under_faults_nothing_acknowledged_is_lost_and_nothing_undeduplicated_is
 
 def test_under_faults_every_scam_of_the_traffic_is_alerted(report):
     """Detection under faults, told apart from delivery: a scorer that skipped a scam would lose nothing
-    the paths count. Each scam is a hard rule's case (a long call from an unknown number, then 30,000 CNY
-    to a new payee minutes later); the suite runs with no warm-up."""
+    the paths count. The scams are of two kinds, a long call from an unknown number (a hard rule's case)
+    or a SIM change (the model's), then 30,000 CNY to a new payee minutes later; the suite runs with no
+    warm-up."""
     alerts = report["paths"]["alerts"]
     assert alerts["scams"] > 0 and alerts["scams_alerted"] == alerts["scams"], alerts
+    by_kind = {kind: (n["alerted"], n["scams"]) for kind, n in alerts["scams_by_kind"].items()}
+    assert sorted(by_kind) == sorted(SCAMS), by_kind  # each kind was in the traffic
+    assert all(alerted == scams for alerted, scams in by_kind.values()), by_kind
 
 
 def test_the_traffic_met_no_answer_it_does_not_expect(report):

@@ -17,7 +17,7 @@ import pytest
 
 from deploy.chaos import traffic as traffic_module
 from deploy.chaos.__main__ import _passed, summary
-from deploy.chaos.traffic import TELECOM, UNIT, Ledger, Traffic
+from deploy.chaos.traffic import BANK, CALL_SCAM, SIM_SCAM, TELECOM, UNIT, Ledger, Traffic
 from services.kit.tokens import issue
 from streams.connection import KafkaConnection
 from tests.kafka_tools import eventually
@@ -175,7 +175,41 @@ async def test_each_failed_attempt_is_counted_by_its_cause(monkeypatch: pytest.M
     assert ledger.events[(TELECOM, "e-1")][1] == 7  # the attempts its batch took
 
 
-def test_the_printed_summary_says_why_attempts_failed() -> None:
+async def test_the_traffics_scams_are_calls_and_sim_changes_each_posted_before_its_transfer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(traffic_module, "SCAM_SHARE", 1.0)  # a scam with every item
+    monkeypatch.setattr(traffic_module, "SCAM_GAP_S", 0.0)
+    posted: list[tuple[str, list[dict[str, Any]]]] = []  # (institution's key, its events), in order
+
+    def ingest(request: httpx.Request) -> httpx.Response:
+        posted.append((request.headers["Authorization"], json.loads(request.content)["events"]))
+        return httpx.Response(200, json={"accepted": len(posted[-1][1]), "duplicates": []})
+
+    ledger = Ledger()
+    traffic = _traffic(ledger)
+    traffic.ingest, traffic.keys = ["http://ingest"], {TELECOM: "telecom", BANK: "bank"}
+    await traffic.http.aclose()
+    traffic.http = httpx.AsyncClient(transport=httpx.MockTransport(ingest))
+    try:
+        for _ in range(8):
+            await traffic._events()
+    finally:
+        await traffic.http.aclose()
+
+    leads = {CALL_SCAM: "telecom.call", SIM_SCAM: "telecom.sim_change"}
+    assert set(ledger.scams.values()) == {CALL_SCAM, SIM_SCAM}
+    for victim, kind in ledger.scams.items():
+        mine = [
+            (key, e["type"], e.get("amount"))
+            for key, events in posted
+            for e in events
+            if victim in (e.get("callee"), e.get("subscriber"), e.get("payer_phone"))
+        ]
+        assert mine == [("Bearer telecom", leads[kind], None), ("Bearer bank", "bank.transfer", "30000.00")]
+
+
+def test_the_printed_summary_says_why_attempts_failed_and_which_scams_were_alerted() -> None:
     report: dict[str, Any] = {
         "faults": {"total": 3, "by_kind": {"service_kill": 2, "database_stop": 1}, "unhealed": 0},
         "paths": {
@@ -190,13 +224,20 @@ def test_the_printed_summary_says_why_attempts_failed() -> None:
         },
         "pass": False,
     }
-    report["paths"]["alerts"] |= {"scams": 2, "scams_alerted": 2}
+    report["paths"]["alerts"] |= {
+        "scams": 3,
+        "scams_alerted": 2,
+        "scams_by_kind": {
+            "sim_change_then_transfer": {"scams": 2, "alerted": 1},
+            "call_then_transfer": {"scams": 1, "alerted": 1},
+        },
+    }
 
     assert summary(report) == [
         "faults 3 (database_stop 1, service_kill 2), 0 unhealed",
         "lost 0",
         "doubled 1 (alerts 1); where nothing drops them 0",
-        "scams alerted 2 of 2",
+        "scams alerted 2 of 3 (call_then_transfer 1 of 1, sim_change_then_transfer 1 of 2)",
         "failed attempts, events: 5 (4 HTTP 503 unavailable: down (Retry-After 1); 1 no answer: ReadTimeout)",
         "FAIL",
     ]

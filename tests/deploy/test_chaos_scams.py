@@ -1,0 +1,33 @@
+"""The fault suite's scams, as its traffic posts them, through both scorer stages with the shipped model:
+each kind is alerted in order, and only because of its telecom event (the transfer alone is not), so a
+run's `scams_by_kind` measures the path of each (a hard rule's for the call, the model's for the SIM
+change). The suite checks under faults that every one is alerted; this says it would be without them."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.chaos.traffic import SCAMS, TELECOM, ScamKind, scam_events
+from models.artifact import ARTIFACTS
+from tests import factories as f
+from tests.scorer.scenes import NOW, movements, score, stage, stage_one
+
+Event = tuple[str, dict[str, object]]
+
+
+def _alerted(victim: str, *events: Event) -> bool:
+    alerts, _ = score(stage(ARTIFACTS), movements(*events, persons=stage_one()))
+    return any(a.subject.phone == victim for a in alerts)
+
+
+@pytest.mark.parametrize("kind", SCAMS)
+def test_each_kind_of_the_suites_scams_is_alerted_in_order_and_only_with_its_telecom_event(
+    kind: ScamKind,
+) -> None:
+    # The SIM change's: 0.87 with m-20261202-r7 over its threshold of 0.81; 0.27 without the SIM change.
+    victim = f.phone()
+    lead, transfer = scam_events(kind, victim, NOW)
+    assert lead["occurred_at"] < transfer["occurred_at"]
+
+    assert _alerted(victim, (TELECOM, lead), ("bank-a", transfer))
+    assert not _alerted(victim, ("bank-a", transfer))
