@@ -36,6 +36,7 @@ class KafkaConnection:
     ca_file: str | None = None
     instance: str | None = None  # the process's stable name: its consumers are static group members
     session_timeout_ms: int = 6_000
+    handler_max_s: float = 60.0  # a consumer's handler still running after this is stuck (streams.consumer)
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
@@ -72,6 +73,7 @@ def connection(common: CommonSettings, principal: str) -> KafkaConnection:
         ca_file=common.kafka_ca_file or None,
         instance=common.instance or None,
         session_timeout_ms=common.kafka_session_timeout_ms,
+        handler_max_s=common.consumer_handler_max_s,
     )
 
 

@@ -17,6 +17,7 @@ them after each commit (`after_commit`). Records read again from below the group
 number is read again, its other inputs wait at the records their previous owner had not handled, so the
 owner's state sees them in the order it first did. Each partition's lag and the
 time of its last progress are exported, and the lag kept counting while a batch holds the loop (see LAG).
+A handler that has not returned within `handler_max_s` is stuck: the runner is then not live (see STUCK).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, Ka
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
+from services.kit.taskdump import awaits
 from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
 
@@ -164,6 +166,27 @@ REVOCATION_SECONDS = Histogram(
     "from a revocation until this member let its partitions go (batch in hand, commit, owner's state)",
     ["group"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+# A handler that never returns (an await on a connection gone half-open, a lock never granted, a bug
+# looping) holds its partitions while their lag grows, and the group sees a member in good health. Past the
+# connection's `handler_max_s` (60 s by default: the slowest batch measured is a scorer's, 24 s waiting under
+# chaos faults for Kafka to take its output, and every await a handler makes on PostgreSQL or Kafka has a
+# 10 s timeout of its own, each attempt of a retried batch bounded apart) it is stuck: logged once with its
+# partitions, first offsets and chain of awaits (code locations, no values), counted, and the runner is not
+# live until it returns, so its supervisor restarts the process and its partitions go to another member.
+# Only the handler is bounded: the loop's other long waits are an owner's state (a rewind restoring
+# snapshots, after_commit and on_idle writing them: the snapshot store's timeouts bound them) and
+# Kafka taking the effects (a node's fault: the producer's own timeouts), none of which a restart would cure.
+# The group's own bound on a loop that does not poll (max.poll.interval.ms, past which aiokafka gives up
+# its membership: the stuck member drops out, never to rejoin) is two minutes, and at least
+# POLL_BEYOND_HANDLER_S past the handler's: the process is restarted (three failed liveness probes) before
+# the group drops it, and a static member back within its session timeout takes its partitions back.
+MAX_POLL_INTERVAL_MS = 120_000
+POLL_BEYOND_HANDLER_S = 60.0
+STUCK = Counter(
+    "stopline_consumer_stuck_total",
+    "batches whose handler had not returned after the bound (the runner not live until it does)",
+    ["group"],
 )
 BATCH_SECONDS = Histogram(
     "stopline_consumer_batch_seconds",
@@ -399,7 +422,9 @@ class ConsumerRunner:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=min(max(kafka.session_timeout_ms // 5, 500), HEARTBEAT_MAX_MS),
             rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
-            max_poll_interval_ms=120_000,
+            max_poll_interval_ms=max(
+                MAX_POLL_INTERVAL_MS, int((kafka.handler_max_s + POLL_BEYOND_HANDLER_S) * 1000)
+            ),
             group_instance_id=kafka.instance,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
@@ -419,6 +444,8 @@ class ConsumerRunner:
         self._measured_at = -math.inf  # when the loop last measured its partitions (monotonic)
         self._turned_at = math.inf  # when the loop last came round to measure (monotonic); not yet running
         self.stall_watch_s = STALL_WATCH_S
+        self.handler_max_s = kafka.handler_max_s
+        self._handling_since: float | None = None  # when the handler in progress was called (monotonic)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -429,11 +456,20 @@ class ConsumerRunner:
     def readiness(self) -> str:
         """ "ok" while the runner holds the partitions the group gave it; not while it is joining or
         rebalancing (then nobody may be processing some of the group's partitions)."""
+        if (stuck := self.liveness()) != "ok":
+            return stuck
         if self.retrying:
             return "error: retrying a failed batch (a dependency is down)"
         if self._holds_its_share():
             return "ok"
         return "error: not in its consumer group (joining or rebalancing)"
+
+    def liveness(self) -> str:
+        """ "ok" unless the handler has been running for `handler_max_s` or more (see STUCK)."""
+        since = self._handling_since
+        if since is not None and (held := time.monotonic() - since) >= self.handler_max_s:
+            return f"error: a batch's handler has not returned for {held:.0f} s (stuck)"
+        return "ok"
 
     def _holds_its_share(self) -> bool:
         # (a pattern no topic matches yet has nothing to hold)
@@ -891,7 +927,7 @@ class ConsumerRunner:
                 raise _Abandoned
             attempt += 1
             try:
-                landing = await self.handle(batch)
+                landing = await self._handle_bounded(batch)
             except Exception as exc:
                 outage = self.retry_while is not None and self.retry_while(exc)
                 if self._stopping.is_set() or not (outage or attempt < self.attempts):
@@ -913,6 +949,34 @@ class ConsumerRunner:
                 continue
             self.retrying = False
             return landing
+
+    async def _handle_bounded(self, batch: Batch) -> Landing:
+        """One call of the handler, told stuck past `handler_max_s` (see STUCK); it is not cut off: a
+        handler cancelled midway could leave an owner's state half-applied, and it may still return."""
+        task = asyncio.current_task()
+        stuck = asyncio.get_running_loop().call_later(self.handler_max_s, self._stuck, batch, task)
+        self._handling_since = time.monotonic()
+        try:
+            return await self.handle(batch)
+        finally:
+            self._handling_since = None
+            stuck.cancel()
+
+    def _stuck(self, batch: Batch, task: asyncio.Task[Any] | None) -> None:
+        STUCK.labels(self.group_id).inc()
+        log.error(
+            "consumer handler stuck",
+            extra=log_fields(
+                group=self.group_id,
+                after_s=self.handler_max_s,
+                at=[
+                    f"{tp.topic}[{tp.partition}]@{records[0].offset}"
+                    for tp, records in batch.items()
+                    if records
+                ],
+                awaits=awaits(task.get_coro()) if task is not None else [],
+            ),
+        )
 
     def _abandon(self) -> bool:
         """Whether a failed batch is given up rather than retried: a rebalance waits for it, and a handler

@@ -20,7 +20,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.http import create_app, serve, task_health
+from services.kit.http import consumer_liveness, create_app, serve, task_health
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
@@ -72,7 +72,10 @@ def build(common: CommonSettings | None = None, settings: BlocklistSettings | No
         feed.wake()
 
     app = create_app(
-        title="Stopline blocklist", health=health, liveness=lambda: task_health(tasks), lifespan=lifespan
+        title="Stopline blocklist",
+        health=health,
+        liveness=lambda: task_health(tasks) | consumer_liveness({"receivers": receivers}),
+        lifespan=lifespan,
     )
     officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
     app.include_router(

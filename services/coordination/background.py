@@ -20,7 +20,7 @@ from services.coordination.instructions.service import Context
 from services.coordination.jobs import with_the_scheduler
 from services.coordination.settings import CoordinationSettings
 from services.kit.db import ping
-from services.kit.http import STOPPED, group_health, task_health
+from services.kit.http import STOPPED, consumer_liveness, group_health, task_health
 from services.kit.periodic import PeriodicJob
 from services.kit.settings import CommonSettings
 from streams.consumer import ConsumerRunner
@@ -85,8 +85,8 @@ class Background:
             await asyncio.wait(self.tasks.values(), timeout=15)
 
     def liveness(self) -> dict[str, str]:
-        """None of them has ended (asks no dependency)."""
-        checks = task_health(self.tasks)
+        """None of them has ended, no consumer's handler is stuck (asks no dependency)."""
+        checks = task_health(self.tasks) | consumer_liveness(self.runners)
         if self.relay is not None:
             checks["relay"] = "ok" if all(not t.done() for t in self.relay.tasks) else STOPPED
         return checks

@@ -19,7 +19,7 @@ from services.institutions.credentials import Caller, CredentialVerifier
 from services.institutions.directory import Directory
 from services.kit.db import make_engine, make_sessionmaker, ping
 from services.kit.errors import InvalidInput, NotFound
-from services.kit.http import create_app, group_health, serve, task_health
+from services.kit.http import consumer_liveness, create_app, group_health, serve, task_health
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
@@ -67,8 +67,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
             await producer.stop()
             await engine.dispose()
 
+    consumers = {"intake": intake.runner} if settings.intake else {}
+
     async def health() -> dict[str, Any]:
-        consumers = {"intake": intake.runner} if settings.intake else {}
         database, kafka = await asyncio.gather(ping(engine), producer.ping())  # the probe waits for one
         checks = {"database": database, "kafka": kafka, **task_health(tasks)}
         return checks | group_health(consumers)
@@ -77,7 +78,7 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         title="Stopline ingest API",
         description="Institutions post telecom, bank and payment events; see /v1/schemas.",
         health=health,
-        liveness=lambda: task_health(tasks),
+        liveness=lambda: task_health(tasks) | consumer_liveness(consumers),
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
         components={**batch.pop("$defs"), "EventBatch": batch},

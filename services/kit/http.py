@@ -232,8 +232,8 @@ def create_app(
     """A FastAPI app with the kit's error mapping, its input rule, `/metrics`, health and a body-size
     limit. Health is two questions: `/health/ready` (also `/health`): may it take work now - its database
     and Kafka answer, its consumers hold their partitions (`health`); `/health/live`: is it worth keeping -
-    no background task has ended (`liveness`, which must not wait on any dependency: an outage of one
-    is not a reason to restart)."""
+    no background task has ended and no consumer's handler is stuck (`liveness`, which must not wait on any
+    dependency: an outage of one is not a reason to restart)."""
     dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
     app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
@@ -275,6 +275,11 @@ def _report(checks: dict[str, Any]) -> JSONResponse:
 def task_health(tasks: Mapping[str, asyncio.Task[Any]]) -> dict[str, str]:
     """A health check per background task: a consumer or worker that has ended is reported, not hidden."""
     return {name: STOPPED if task.done() else "ok" for name, task in tasks.items()}
+
+
+def consumer_liveness(runners: Mapping[str, Any]) -> dict[str, str]:
+    """A liveness check per consumer (a streams.consumer.ConsumerRunner): its handler is not stuck."""
+    return {f"{name} handler": runner.liveness() for name, runner in runners.items()}
 
 
 def group_health(runners: Mapping[str, Any]) -> dict[str, str]:

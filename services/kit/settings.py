@@ -71,6 +71,13 @@ class CommonSettings(Settings):
         ge=1_000,
         description="a consumer that stops heart-beating (killed, frozen) loses its partitions after this",
     )
+    consumer_handler_max_s: float = Field(
+        60.0,
+        gt=0,
+        description="a consumer whose handler has not returned from a batch after this long is stuck: its "
+        "service reports itself not live (its supervisor restarts it, and its partitions move) and counts it "
+        "in stopline_consumer_stuck_total",
+    )
     instance: str = Field(
         "",
         description="this process's stable name among its service's instances (e.g. ingest-1, a StatefulSet "

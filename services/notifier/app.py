@@ -18,7 +18,7 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import CredentialVerifier
 from services.kit.auth import AuthSettings, TokenVerifier, officer_dependency
 from services.kit.db import make_engine, make_sessionmaker, ping, unit_of_work
-from services.kit.http import create_app, group_health, serve, task_health
+from services.kit.http import consumer_liveness, create_app, group_health, serve, task_health
 from services.kit.settings import CommonSettings
 from services.notifier.cases import CoordinationCases
 from services.notifier.delivery.channels import Channels
@@ -78,8 +78,9 @@ def build(
             await client.aclose()
             await engine.dispose()
 
+    consumers = {"alerts_consumer": runner} if runner is not None else {}
+
     async def health() -> dict[str, Any]:
-        consumers = {"alerts_consumer": runner} if runner is not None else {}
         return {"database": await ping(engine), **task_health(tasks), **group_health(consumers)}
 
     async def session_dep() -> AsyncIterator[AsyncSession]:
@@ -89,7 +90,10 @@ def build(
             yield session
 
     app = create_app(
-        title="Stopline notifier", health=health, liveness=lambda: task_health(tasks), lifespan=lifespan
+        title="Stopline notifier",
+        health=health,
+        liveness=lambda: task_health(tasks) | consumer_liveness(consumers),
+        lifespan=lifespan,
     )
     officer = officer_dependency(TokenVerifier(AuthSettings(), environment=common.environment))
     institution = institution_dependency(CredentialVerifier(sessions))

@@ -17,7 +17,15 @@ from threadpoolctl import threadpool_limits
 from models.artifact import ArtifactError
 from services.kit import loopwatch, taskdump
 from services.kit.collector import FullCollections, freeze_startup, pace_full_collections
-from services.kit.http import bind_port, create_app, group_health, listened, server_config, task_health
+from services.kit.http import (
+    bind_port,
+    consumer_liveness,
+    create_app,
+    group_health,
+    listened,
+    server_config,
+    task_health,
+)
 from services.kit.logging import configure_logging, log_fields
 from services.kit.settings import CommonSettings
 from services.scorer.account_stage import AccountStage
@@ -182,7 +190,10 @@ class Scorer:
         }
 
     def liveness(self) -> dict[str, str]:
-        return task_health({t.get_name(): t for t in self.tasks})
+        """No task has ended, no stage's handler is stuck (asks no dependency)."""
+        return task_health({t.get_name(): t for t in self.tasks}) | consumer_liveness(
+            {r.group_id: r for r in self.runners}
+        )
 
 
 class TopicLayoutError(RuntimeError):
