@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.cases import repository
 from services.coordination.cases import service as cases
 from services.coordination.cases.models import Case
-from services.coordination.cases.schemas import CaseCreate, Destination, Victim
+from services.coordination.cases.schemas import MAX_DESTINATIONS, CaseCreate, Destination, Victim
 from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository as money_repo
@@ -67,8 +67,9 @@ _NOTES = {
 
 
 async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Officer) -> uuid.UUID | None:
-    """Open or note the case and draft the stops its payees lack (asked again, nothing is drafted twice);
-    the case's id, or None when there is nothing to open a case on (no amount at risk and no case yet)."""
+    """Open or note the case and draft the stops its payees lack, however many (asked again, nothing is
+    drafted twice); the case's id, or None when there is nothing to open a case on (nothing at risk, no
+    amount or zero, and no case yet)."""
     # The warning's own case, opened by an earlier "defrauded" (the desk's) and closed since, is noted
     # again: its number is taken, and the person's word belongs with it.
     existing = await repository.open_case_for_alerts(session, report.alert_ids) or await repository.by_number(
@@ -80,7 +81,10 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
         if report.source in _NOTES:
             text = _NOTES[report.source].format(report.warning_id)
             await cases.add_note(session, case=case, text=text, officer=officer)
-    elif report.amount_at_risk is None:
+    elif not report.amount_at_risk:
+        # Nothing paid yet (no amount, or "0.00"): a case would have no loss to state and nothing to stop.
+        # The desk calls the person back meanwhile, the warning keeps their word, and the first payment
+        # that joins it opens the case.
         return None
     else:
         case = await cases.open_case(session, spec=await _spec(session, report), officer=officer)
@@ -94,9 +98,11 @@ async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
     first = report.alert_ids[0] if report.alert_ids else None
     # Linking needs the alert stored here; if it is not there yet, the case is opened as a report.
     alert_known = first is not None and await repository.alert(session, first) is not None
+    # The first paid, as many as a case's report lists; the others join its money flow as their stops are
+    # drafted (`_draft_stop`), each as these are.
     destinations = [
         Destination(institution_id=p.institution, account=p.account, amount=p.amount, at=p.at)
-        for p in report.payees
+        for p in _paid(report)[:MAX_DESTINATIONS]
     ]
     return CaseCreate(
         case_number=_case_number(report),
@@ -114,8 +120,13 @@ def _case_number(report: CitizenReport) -> str:
     return f"WARN-{report.warning_id.hex[:16].upper()}"
 
 
+def _paid(report: CitizenReport) -> list[Payee]:
+    """The payees money went to: one of nothing (an alert of "0.00" counted as a payment) has none to stop."""
+    return [p for p in report.payees if p.amount > 0]
+
+
 async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:
-    for payee in report.payees:
+    for payee in _paid(report):
         await _draft_stop_on(session, case=case, report=report, payee=payee, officer=officer)
 
 

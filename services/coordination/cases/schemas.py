@@ -24,6 +24,7 @@ from streams.schemas.events import Account, Amount, InstitutionId, Phone
 # the case could not tell. The first two label the case's alerts for training; see models.training.feedback.
 Outcome = Literal["confirmed_fraud", "false_alarm", "undetermined"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+MAX_DESTINATIONS = 100  # the accounts a case is opened with; more join its money flow as they are learnt
 
 
 def outcome_problem(status: str | None, outcome: Outcome | None) -> str | None:
@@ -68,7 +69,7 @@ class CaseCreate(BaseModel):
     victim: Victim = Field(default_factory=Victim)
     amount_lost: Amount
     lost_at: AwareDatetime
-    destinations: list[Destination] = Field(default_factory=list, max_length=100)
+    destinations: list[Destination] = Field(default_factory=list, max_length=MAX_DESTINATIONS)
 
     @model_validator(mode="after")
     def _alert_source(self) -> CaseCreate:
