@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.cases import citizen
 from services.coordination.cases import repository as cases_repo
-from services.coordination.cases.citizen import CitizenReport, Payee, ReportSource
+from services.coordination.cases.citizen import CitizenReport, Payee, ReportSource, Word
 from services.coordination.cases.repository import AlertWithCases, LinkedCase
 from services.coordination.delivery import signing
 from services.kit.auth import Officer
@@ -25,6 +25,7 @@ __all__ = [
     "LinkedCase",
     "Payee",
     "ReportSource",
+    "Word",
     "alerts_with_cases",
     "case_summary",
     "citizen_defrauded",

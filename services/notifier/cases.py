@@ -33,10 +33,19 @@ class CoordinationCases:
             amount_at_risk=warning.amount_at_risk,
             event_time=warning.event_time,
             source=source,
+            word=source if source != "payment" else _first_word(warning),
         )
         return await coordination.citizen_defrauded(
             session, report=report, on_behalf_of=actor, unit=self.unit
         )
+
+
+def _first_word(warning: CitizenWarning) -> coordination.Word:
+    """Who first said the person is being defrauded: a payment's case rests on it (the desk's word may
+    come with no answer, or before it)."""
+    answered = warning.answered_at if warning.answer == "defrauded" else None
+    desk = warning.desk_defrauded_at
+    return "desk" if desk is not None and (answered is None or desk < answered) else "answer"
 
 
 async def _payees(session: AsyncSession, warning: CitizenWarning) -> list[coordination.Payee]:

@@ -147,3 +147,9 @@ async def test_defrauded_with_nothing_at_risk_waits_for_the_first_payment(coordi
     assert warning.case_id is not None
     operator = f.officer("operator", unit=notifier.settings.case_unit)
     assert await _stops(coordination, warning.case_id, operator) == [("MULE0001", "30000.00", "open")]
+    case = (await coordination.get(f"/v1/cases/{warning.case_id}", headers=operator)).json()
+    assert case["title"] == "Citizen answered a warning: being defrauded"  # their word came first
+    assert [n["text"] for n in case["notes"]] == [
+        f"The person answered a citizen warning: being defrauded (warning {warning.id}). Nothing was at"
+        " risk then: the payment that followed opened this case."
+    ]

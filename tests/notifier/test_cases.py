@@ -131,6 +131,8 @@ async def test_defrauded_after_the_desks_case_was_closed_is_noted_on_that_case(
     [warning] = await warnings_for(sessions, victim)
     case_id = str(warning.case_id)
     operator = f.officer("operator", unit=notifier.settings.case_unit)
+    case = (await coordination.get(f"/v1/cases/{case_id}", headers=operator)).json()
+    assert case["title"] == "Phone desk heard from the person: being defrauded"  # not "answered"
     closing = {"status": "closed", "outcome": "confirmed_fraud"}
     assert (
         await coordination.patch(f"/v1/cases/{case_id}", json=closing, headers=operator)
@@ -395,7 +397,7 @@ async def test_the_desks_defrauded_without_a_case_drafts_on_later_payments(coord
     """A warning of no amount yet (its alert named no payment) on the desk's queue: the desk hears from the
     person that they are being defrauded, and there is nothing to open a case on. The episode's payment
     then arrives, 30,000 CNY to bank-x/MULE0001: as after the person's own answer, a case is opened and the
-    stop drafted."""
+    stop drafted; titled and noted as the desk's word, which it rests on (the person never answered)."""
     phone = f.phone()
     first = await notifier.alert(phone, score=0.97, amount_at_risk=None, event_time=f.minutes_ago(10))
     task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
@@ -412,5 +414,11 @@ async def test_the_desks_defrauded_without_a_case_drafts_on_later_payments(coord
     [warning] = await warnings_for(sessions, phone)
     assert warning.case_id is not None
     operator = f.officer("operator", unit=notifier.settings.case_unit)
-    stops, _ = await _stops_and_notes(coordination, warning.case_id, operator)
+    stops, notes = await _stops_and_notes(coordination, warning.case_id, operator)
     assert stops == [("bank-x", "MULE0001", "30000.00")]
+    case = (await coordination.get(f"/v1/cases/{warning.case_id}", headers=operator)).json()
+    assert case["title"] == "Phone desk heard from the person: being defrauded"
+    assert notes == [
+        f"The phone desk heard from the person: being defrauded (warning {warning.id}). Nothing was at risk"
+        " then: the payment that followed opened this case."
+    ]

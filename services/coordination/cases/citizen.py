@@ -30,9 +30,11 @@ from services.coordination.money.models import Proposal
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
 
-# What is new in a report: the person's answer, the desk's word from them (each noted on a case they
-# find), or a payment that joined the warning after either (no news from the person: its stop is drafted).
-ReportSource = Literal["answer", "desk", "payment"]
+# Who said the person is being defrauded: they did, answering their warning, or the phone desk did.
+Word = Literal["answer", "desk"]
+# What is new in a report: a word (noted on a case it finds), or a payment that joined the warning after
+# one (no news from the person: its stop is drafted).
+ReportSource = Literal[Word, "payment"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,19 @@ class CitizenReport:
     amount_at_risk: Decimal | None
     event_time: datetime
     source: ReportSource
+    word: Word  # what the case rests on: the report's own word; a payment's, the first said before it
 
 
+_TITLES = {
+    "answer": "Citizen answered a warning: being defrauded",
+    "desk": "Phone desk heard from the person: being defrauded",
+}
 _NOTES = {
     "answer": "The person answered a citizen warning: being defrauded (warning {}).",
     "desk": "The phone desk heard from the person: being defrauded (warning {}).",
 }
+# A case opened by a payment after the word: when and why it was opened so late.
+_OPENED_LATER = " Nothing was at risk then: the payment that followed opened this case."
 
 
 async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Officer) -> uuid.UUID | None:
@@ -78,7 +87,7 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
     if existing is not None:
         case = await repository.get(session, existing, lock="update")
         assert case is not None
-        if report.source in _NOTES:
+        if report.source != "payment":
             text = _NOTES[report.source].format(report.warning_id)
             await cases.add_note(session, case=case, text=text, officer=officer)
     elif not report.amount_at_risk:
@@ -88,6 +97,9 @@ async def defrauded(session: AsyncSession, *, report: CitizenReport, officer: Of
         return None
     else:
         case = await cases.open_case(session, spec=await _spec(session, report), officer=officer)
+        if report.source == "payment":
+            text = _NOTES[report.word].format(report.warning_id) + _OPENED_LATER
+            await cases.add_note(session, case=case, text=text, officer=officer)
     if case.status == "open":  # a closed case's officers decide again from the note; nothing is drafted
         await _draft_stop(session, case=case, report=report, officer=officer)
     return case.id
@@ -106,7 +118,7 @@ async def _spec(session: AsyncSession, report: CitizenReport) -> CaseCreate:
     ]
     return CaseCreate(
         case_number=_case_number(report),
-        title="Citizen answered a warning: being defrauded",
+        title=_TITLES[report.word],
         source="alert" if alert_known else "report",
         alert_ids=[first] if alert_known and first is not None else [],
         victim=Victim(phone=report.phone, institution_id=report.institution, account=report.account),
