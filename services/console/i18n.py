@@ -259,6 +259,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "answer_safe": ("我很安全", "I am safe"),
     "answer_defrauded": ("我正在被骗", "I am being defrauded"),
     "no_answer": ("未回复", "no answer"),
+    "desk_defrauded": ("接警台：本人称正在被骗", "Phone desk: the person is being defrauded"),
     "warning_dissuaded": ("劝阻成功", "dissuaded"),
     "warning_reached_too_late": ("已被骗", "reached too late"),
     "warning_not_reached": ("未联系上", "not reached"),

@@ -9,7 +9,7 @@ import pytest
 
 from tests import factories as f
 from tests.kafka_tools import eventually
-from tests.notifier.helpers import messages_to, token_in, warnings_for
+from tests.notifier.helpers import desk_closes, desk_task_for, messages_to, token_in, warnings_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +42,23 @@ async def test_officers_see_a_cases_warning_and_its_answer(notifier, sessions):
         "/v1/warnings/summary", params={"since": "2026-01-01T00:00:00"}, headers=f.officer()
     )
     assert naive.status_code == 422
+
+
+async def test_officers_see_the_desks_word_beside_the_persons_answer(notifier, sessions):
+    """The person did not answer the SMS; the desk heard from them that they are being defrauded: officers
+    reading the warning see when, where they see a person's own answer."""
+    phone = f.phone()
+    alert = await notifier.alert(phone, score=0.97)
+    task = await eventually(lambda: desk_task_for(sessions, phone), timeout_s=10)
+    await desk_closes(
+        notifier.client, task.id, f.officer("operator"), outcome="reached_too_late", defrauded=True
+    )
+    got = await notifier.client.get(
+        "/v1/warnings", params={"alert_id": str(alert.alert_id)}, headers=f.officer()
+    )
+    assert got.status_code == 200, got.text
+    [warning] = got.json()["items"]
+    [stored] = await warnings_for(sessions, phone)
+    assert stored.desk_defrauded_at is not None
+    assert (warning["answer"], warning["outcome"]) == (None, "reached_too_late")
+    assert datetime.fromisoformat(warning["desk_defrauded_at"]) == stored.desk_defrauded_at

@@ -28,6 +28,7 @@ class WarningRead(BaseModel):
     first_delivered_at: datetime | None
     answer: str | None
     answered_at: datetime | None
+    desk_defrauded_at: datetime | None  # when the phone desk first heard from the person: being defrauded
     outcome: str | None
     case_id: uuid.UUID | None
 
