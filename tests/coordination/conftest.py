@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -117,6 +118,18 @@ async def _terminate(process: asyncio.subprocess.Process) -> bool:
         await process.wait()
         return False
     return True
+
+
+@pytest.fixture(scope="module")
+async def relays_paused(coord: App, coordination: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The relays of the session's apps wait while the module's tests run (theirs, or none)."""
+    lead_app = coordination._transport.app  # type: ignore[attr-defined]  # the tests/conftest.py app
+    relays = [coord.app.state.relay, lead_app.state.relay]
+    for relay in relays:
+        await relay.stop()
+    yield
+    for relay in relays:
+        await relay.start()
 
 
 async def bank(

@@ -6,12 +6,10 @@ loop of its channel only, also after the relay's LISTEN connection was cut."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 from aiokafka.errors import ProducerFenced
@@ -34,19 +32,8 @@ from tests.coordination.receiver import Receiver
 from tests.kafka_tools import eventually, read_topic
 from tests.metrics import sample
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True, scope="module")
-async def shared_relays_paused(coord: App, coordination: httpx.AsyncClient) -> AsyncIterator[None]:
-    """These tests run their own relays; the relays of the session's apps wait meanwhile."""
-    lead_app = coordination._transport.app  # type: ignore[attr-defined]  # the tests/conftest.py app
-    relays = [coord.app.state.relay, lead_app.state.relay]
-    for relay in relays:
-        await relay.stop()
-    yield
-    for relay in relays:
-        await relay.start()
+# These tests run their own relays.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("relays_paused")]
 
 
 class Killed(Exception):

@@ -29,6 +29,13 @@ async def add(session: AsyncSession, case: Case) -> None:
 
 # A case's row lock: "update" for a close or a change of the case; "share" for work that must not cross a
 # close but may run beside other such work (issuing instructions).
+#
+# The order of the locks: a case's row before any of its instructions' rows (an issue, an approval, and an
+# answer that checks the case, `answers._locked`, each take it first), and an instruction before the hold it
+# acts on (an extension or release before its stop-payment or freeze). An approval holding the case while it
+# waits for the hold, and the hold's late answer holding the hold while it waits for the case, would each
+# wait for the other: PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
+# instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only.
 Lock = Literal["update", "share"]
 
 

@@ -5,6 +5,7 @@ part leaves the rest held), an executed query feeds the money-flow tree."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -119,7 +120,7 @@ async def answer(
 ) -> Instruction:
     """Apply an institution's answer once; a repeated response id returns the instruction unchanged.
     `by` names who answered when it is a person of the institution (the audit trail's actor)."""
-    row = await repository.get(session, response.instruction_id, for_update=True)
+    row = await _locked(session, response)
     # An institution learns nothing about instructions that are not addressed to it.
     if row is None or row.institution_id != response.institution_id or row.issued_at is None:
         raise NotFound(f"no instruction {response.instruction_id} for {response.institution_id}")
@@ -224,6 +225,40 @@ NOTHING_DONE = frozenset(
 )
 
 
+# Statuses from which the relay may fail an instruction (give its delivery up) while its answer waits for it.
+MAY_FAIL = frozenset({Status.AWAITING_APPROVAL, Status.ISSUED})
+
+
+def _checks_the_case(row: Instruction, response: Response, *, statuses: Iterable[str]) -> bool:
+    """Whether this answer, to the instruction in one of `statuses`, is one `_superseded` checks against the
+    case: one that would put a failed instruction (not a query) in effect."""
+    return row.status in statuses and response.outcome in SUPERSEDED_IN_EFFECT and row.kind != Kind.QUERY
+
+
+async def _locked(session: AsyncSession, response: Response) -> Instruction | None:
+    """The answered instruction, locked for update; and, when the answer is one `_superseded` checks, its
+    case first, for update. The case's lock comes before the instruction's (cases.repository): this answer,
+    holding a failed hold, would otherwise wait for the case that an approval or issue of the hold's
+    extension holds while it waits for the hold. The other answers lock no case."""
+    iid = response.instruction_id
+    seen = await repository.get(session, iid)
+    if seen is None or seen.institution_id != response.institution_id:
+        return seen  # (refused: not found)
+    case_id, may_fail = seen.case_id, _checks_the_case(seen, response, statuses=MAY_FAIL)
+    if may_fail:
+        # Failed by the relay while this answer waited for it, the instruction is let go (its lock was taken
+        # in a savepoint, rolled back) and locked again after its case.
+        savepoint = await session.begin_nested()
+        row = await repository.get(session, iid, for_update=True)
+        if row is None or row.status != Status.FAILED:
+            await savepoint.commit()
+            return row
+        await savepoint.rollback()
+    if may_fail or _checks_the_case(seen, response, statuses=(Status.FAILED,)):
+        await cases.get(session, case_id, lock="update")
+    return await repository.get(session, iid, for_update=True)
+
+
 async def _acknowledged_after_the_answer(session: AsyncSession, row: Instruction, response: Response) -> bool:
     """Whether this is an acknowledgement of an instruction its institution has answered finally (one
     dated before the instruction was issued acknowledges nothing of it: refused as before)."""
@@ -268,11 +303,12 @@ async def _superseded(session: AsyncSession, row: Instruction, response: Respons
     ("hold_not_in_force"), or the same instruction issued again since ("issued_again"): the same hold on
     the account (one is in force: the database's unique index), or the same follow-up (extension, release,
     return) of the same hold."""
-    if row.status != Status.FAILED or response.outcome not in SUPERSEDED_IN_EFFECT or row.kind == Kind.QUERY:
+    if not _checks_the_case(row, response, statuses=(Status.FAILED,)):
         return None  # (a query's answer holds nothing: applied as it comes)
-    # Locked for update: an instruction being issued in the case (it share-locks the case), or the case
-    # being closed, has committed, or waits. A share lock would run beside an issue of the same hold, not
-    # see it, and put this one in force too, which the one-hold index refuses as the issue commits.
+    # Locked for update (by `_locked`, before the instruction): an instruction being issued in the case (it
+    # share-locks the case), or the case being closed, has committed, or waits. A share lock would run beside
+    # an issue of the same hold, not see it, and put this one in force too, which the one-hold index refuses
+    # as the issue commits.
     case = await cases.get(session, row.case_id, lock="update")
     if case is not None and case.status == "closed":
         return "case_closed"

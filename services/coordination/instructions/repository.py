@@ -43,9 +43,11 @@ async def issued_for(session: AsyncSession, request_id: uuid.UUID) -> Instructio
 async def get(
     session: AsyncSession, instruction_id: uuid.UUID, *, for_update: bool = False
 ) -> Instruction | None:
+    """The instruction; locked, as it is now (one already in the session, read before its case was locked, is
+    read again)."""
     stmt = select(Instruction).where(Instruction.id == instruction_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

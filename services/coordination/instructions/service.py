@@ -413,8 +413,10 @@ async def _parent_still_holds(session: AsyncSession, row: Instruction) -> None:
         raise Conflict(f"the hold it acts on is {status}", details={"parent_status": status})
 
 
-async def _owned(session: AsyncSession, instruction_id: uuid.UUID, officer: Officer) -> Instruction:
-    row = await repository.get(session, instruction_id, for_update=True)
+async def _owned(
+    session: AsyncSession, instruction_id: uuid.UUID, officer: Officer, *, lock: bool = True
+) -> Instruction:
+    row = await repository.get(session, instruction_id, for_update=lock)
     if row is None or row.issued_by_unit != officer.unit:
         raise NotFound(f"no instruction {instruction_id}")
     return row
@@ -429,11 +431,13 @@ async def approve(
     note: str | None = None,
 ) -> Instruction:
     """A supervisor other than the issuer approves; the instruction is issued in the same transaction."""
+    # The case's lock before the instruction's (cases.repository). Share-locked: a close waits for this
+    # approval, or this approval sees the case closed.
+    seen = await _owned(session, instruction_id, officer, lock=False)
+    case = await cases.get(session, seen.case_id, lock="share")
     row = await _owned(session, instruction_id, officer)
     if row.issued_by == officer.subject:
         raise Forbidden("the issuer cannot approve their own instruction")
-    # Share-locked: a close waits for this approval, or this approval sees the case closed.
-    case = await cases.get(session, row.case_id, lock="share")
     if case is None or case.status != "open":
         status = case.status if case is not None else "gone"
         raise Conflict(f"the instruction's case is {status}", details={"case_status": status})

@@ -1,0 +1,132 @@
+"""Transactions that lock a case and its instructions take the case first (cases.repository): a late answer to
+a failed hold never holds the hold's row while it waits for the case, which an approval or an issue of a
+follow-up of that hold holds while it waits for the hold (a deadlock, which PostgreSQL ends by aborting one:
+a 503 for the bank or the officer)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.coordination.cases import repository as cases
+from services.coordination.instructions import service as instructions
+from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.schemas import InstructionCreate
+from services.kit.auth import Officer
+from services.kit.db import unit_of_work
+from services.kit.errors import Conflict
+from tests import factories as f
+from tests.coordination.conftest import issue, respond, stop_issued
+from tests.kafka_tools import eventually
+from tests.locks import backend, blocked_by, waiting_behind
+
+pytestmark = pytest.mark.integration
+
+UNIT = "lock-unit"
+# Acts on the failed stop and its extension in the test's own transaction, which holds the case's share lock.
+Act = Callable[[AsyncSession, uuid.UUID, dict[str, Any], instructions.Context], Awaitable[Any]]
+
+
+async def _approve(session: AsyncSession, case_id: uuid.UUID, extension: dict[str, Any], ctx: Any) -> Any:
+    supervisor = Officer(subject="supervisor-wu", unit=UNIT, role="supervisor")
+    return await instructions.approve(
+        session, instruction_id=uuid.UUID(extension["id"]), officer=supervisor, ctx=ctx
+    )
+
+
+async def _extend_again(
+    session: AsyncSession, case_id: uuid.UUID, extension: dict[str, Any], ctx: Any
+) -> Any:
+    case = await cases.get(session, case_id, lock="share")
+    assert case is not None
+    spec = InstructionCreate(
+        kind="extend", parent_id=uuid.UUID(extension["parent_id"]), document_number="EXT-2"
+    )
+    officer = Officer(subject="officer-li", unit=UNIT, role="operator")
+    return await instructions.issue(session, case=case, officer=officer, spec=spec, ctx=ctx)
+
+
+@pytest.mark.parametrize("act", [_approve, _extend_again], ids=["approval", "issue"])
+async def test_a_late_answer_to_a_failed_hold_crossing_an_approval_or_issue_of_its_extension(
+    coord, sessions, infra, act: Act
+):
+    """Stopline gave up delivering a stop-payment that has an extension awaiting approval; the bank executed
+    it after all and its answer comes as a supervisor approves the extension (or an officer asks for another).
+    The officer's transaction has the case's share lock, as an approval or an issue takes it first, as the
+    answer starts. The officer's act, first, finds the hold failed (409, not a 503); the bank's answer then
+    puts the hold in force (200, not a 503), and the approval asked again goes through."""
+    c = coord.client
+    op, sup = f.officer(unit=UNIT), f.officer("supervisor", unit=UNIT)
+    _, key, case_id, stop = await stop_issued(coord, sessions, op, "1500.00")
+    extension = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
+    async with unit_of_work(sessions) as s:  # given up, as the relay does after its last attempt
+        await s.execute(
+            sa.update(Instruction).where(Instruction.id == uuid.UUID(stop["id"])).values(status="failed")
+        )
+    ctx = instructions.Context(coord.settings, infra.common.topic_prefix, infra.common.event_max_ahead_s)
+
+    with pytest.raises(Conflict) as refused:
+        async with unit_of_work(sessions) as acting:
+            pid = await backend(acting)
+            await cases.get(acting, uuid.UUID(case_id), lock="share")  # the officer's first lock
+            answering = asyncio.create_task(respond(c, key, stop["id"], "executed", held_amount="1500.00"))
+            await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the answer waits for the case
+            await act(acting, uuid.UUID(case_id), extension, ctx)
+    assert refused.value.details in ({"parent_status": "failed"}, {"current_status": "failed"})
+    answered = await answering
+    assert answered.status_code == 200, answered.text  # (a deadlock would be a 503, for the bank to retry)
+    assert answered.json()["status"] == "executed"
+
+    approved = await c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] in ("issued", "delivered")
+    held = (await c.get(f"/v1/instructions/{stop['id']}", headers=op)).json()
+    assert (held["status"], Decimal(held["held_amount"])) == ("executed", Decimal("1500.00"))
+
+
+async def _two_behind(sessions: Any, pid: int) -> bool:
+    return await waiting_behind(sessions, pid) == 2
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test is the relay: the stop stays issued until it fails it
+async def test_a_late_answer_crossing_the_relay_giving_its_hold_up_and_an_approval_of_its_extension(
+    coord, sessions, infra
+):
+    """The relay gives a stop-payment up (its last attempt timed out) as the bank, which had it after all,
+    answers it executed and a supervisor approves its extension. The answer read the stop issued and waits
+    for the relay's lock on it; the approval holds the case's share lock and waits for the stop behind it.
+    The answer, finding the stop failed once it has it, lets it go and waits for the case: the approval finds
+    the hold failed (409, not a 503), then the answer puts it in force (200, not a 503)."""
+    c = coord.client
+    op, sup = f.officer(unit=UNIT), f.officer("supervisor", unit=UNIT)
+    _, key, case_id, stop = await stop_issued(coord, sessions, op, "1500.00")
+    extension = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
+
+    async with unit_of_work(sessions) as relaying:
+        pid = await backend(relaying)
+        await instructions.lock(relaying, uuid.UUID(stop["id"]))  # the relay's first lock, giving it up
+        answering = asyncio.create_task(respond(c, key, stop["id"], "executed", held_amount="1500.00"))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)
+        approving = asyncio.create_task(c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup))
+        await eventually(lambda: _two_behind(sessions, pid), timeout_s=10)
+        await instructions.delivery_failed(
+            relaying,
+            instruction_id=uuid.UUID(stop["id"]),
+            error="Timeout",
+            topic_prefix=infra.common.topic_prefix,
+        )
+    approved, answered = await approving, await answering
+    assert approved.status_code == 409, approved.text  # (a deadlock would be a 503 for one of them)
+    assert approved.json()["error"]["details"] == {"parent_status": "failed"}
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "executed"
+
+    again = await c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
+    assert again.status_code == 200, again.text
