@@ -1,5 +1,5 @@
-"""Tables of the blocklist: entries (fraud numbers and mule accounts), the telecom reports behind them,
-appeals, the Kafka feed cursor.
+"""Tables of the blocklist: entries (fraud numbers and mule accounts), their proposers, the telecom reports
+behind them, appeals, the Kafka feed cursor.
 
 Every change is audited in the shared hash-chained audit log (services.kit.audit)."""
 
@@ -91,6 +91,17 @@ class Entry(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int | None] = mapped_column(BigInteger, comment="of its last published change")
+
+
+class Proposer(Base):
+    """Who proposed an entry: its first proposer and everyone whose proposal joined it. None of them may
+    review it or decide an appeal on it (four eyes)."""
+
+    __tablename__ = "blocklist_proposers"
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blocklist_entries.id"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(120), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), comment="of their first proposal of it")
 
 
 class Report(Base):

@@ -10,7 +10,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.blocklist.models import LIVE, VERSION_SEQ, Appeal, Entry, FeedCursor, Receipt, Report
+from services.blocklist.models import (
+    LIVE,
+    VERSION_SEQ,
+    Appeal,
+    Entry,
+    FeedCursor,
+    Proposer,
+    Receipt,
+    Report,
+)
 from services.kit.errors import Conflict
 
 # Advisory lock of the published list: versions are taken and committed in order, so a reader that
@@ -71,6 +80,17 @@ async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
         if any(f"uq_blocklist_entries_live_{what}" in str(exc.orig) for what in ("number", "account")):
             raise Conflict("a live entry for this number or account was made meanwhile; retry") from exc
         raise
+
+
+async def add_proposer(session: AsyncSession, entry_id: uuid.UUID, subject: str, at: datetime) -> None:
+    """Record `subject` among the entry's proposers (once: a second proposal by them changes nothing)."""
+    stmt = insert(Proposer).values(entry_id=entry_id, subject=subject, at=at).on_conflict_do_nothing()
+    await session.execute(stmt)
+
+
+async def is_proposer(session: AsyncSession, entry_id: uuid.UUID, subject: str) -> bool:
+    stmt = select(Proposer.subject).where(Proposer.entry_id == entry_id, Proposer.subject == subject)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def get(session: AsyncSession, entry_id: uuid.UUID, *, for_update: bool = False) -> Entry | None:

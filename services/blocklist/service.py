@@ -38,8 +38,9 @@ async def propose(
         await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_number(session, number)
     if existing is not None:
-        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id), True
-    entry = _proposal(
+        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id, now=now), True
+    entry = await _proposal(
+        session,
         actor,
         now,
         number=number,
@@ -48,17 +49,23 @@ async def propose(
         reason=reason,
         case_id=case_id,
     )
-    await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "operator proposal"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
 
 
 async def _joined(
-    session: AsyncSession, entry: Entry, *, actor: audit.Actor, reason: str, case_id: uuid.UUID | None
+    session: AsyncSession,
+    entry: Entry,
+    *,
+    actor: audit.Actor,
+    reason: str,
+    case_id: uuid.UUID | None,
+    now: datetime,
 ) -> Entry:
     """A second proposal of a live entry joins it; who proposed it again, why and from which case is
-    recorded, not dropped."""
+    recorded, not dropped, and its proposer is one of the entry's: they may not review it."""
+    await repository.add_proposer(session, entry.id, actor.subject, now)
     basis = f"case {case_id}: {reason}" if case_id else reason
     await changes.record(
         session, entry, actor=actor, action="proposal_joined", basis=basis, before=None, case_id=case_id
@@ -66,11 +73,20 @@ async def _joined(
     return entry
 
 
-def _proposal(actor: audit.Actor, now: datetime, **fields: Any) -> Entry:
+async def _proposal(session: AsyncSession, actor: audit.Actor, now: datetime, **fields: Any) -> Entry:
     """A new entry awaiting review, proposed by `actor`: a number or an account, by `fields`."""
-    return Entry(
+    entry = Entry(
         id=uuid.uuid4(), status="proposed", reports=0, proposed_by=actor.subject, proposed_at=now, **fields
     )
+    await repository.add(session, entry)
+    await repository.add_proposer(session, entry.id, actor.subject, now)
+    return entry
+
+
+async def _not_a_proposer(session: AsyncSession, entry: Entry, actor: audit.Actor, act: str) -> None:
+    """Four eyes: whoever proposed the entry, first or by joining it, may not be the second person."""
+    if await repository.is_proposer(session, entry.id, actor.subject):
+        raise Forbidden(f"a proposer of the entry (its first or a joining one) may not {act}")
 
 
 async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> None:
@@ -109,8 +125,9 @@ async def propose_account(
         await _own_confirmed_case(session, case_id, actor)
     existing = await repository.live_for_account(session, institution, account)
     if existing is not None:
-        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id), True
-    entry = _proposal(
+        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id, now=now), True
+    entry = await _proposal(
+        session,
         actor,
         now,
         kind="account",
@@ -121,7 +138,6 @@ async def propose_account(
         reason=reason,
         case_id=case_id,
     )
-    await repository.add(session, entry)
     basis = f"case {case_id}" if case_id else "supervisor's listing"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
@@ -157,8 +173,9 @@ async def report(
     entry = await repository.live_for_number(session, number)
     before = changes.snapshot(entry) if entry else None
     if entry is None:
-        entry = _proposal(actor, now, number=number, source="telecom_report", category=category, reason=note)
-        await repository.add(session, entry)
+        entry = await _proposal(
+            session, actor, now, number=number, source="telecom_report", category=category, reason=note
+        )
     entry.reports += 1
     row = Report(entry_id=entry.id, institution_id=actor.subject, note=note, at=now, request_id=request_id)
     await repository.add(session, row)
@@ -182,8 +199,7 @@ async def review(
     entry = await _get(session, entry_id)
     if entry.status != "proposed":
         raise Conflict(f"the entry is {entry.status}", details={"current_status": entry.status})
-    if entry.proposed_by == actor.subject:
-        raise Forbidden("the proposer may not review their own proposal")
+    await _not_a_proposer(session, entry, actor, "review it")
     before = changes.snapshot(entry)
     entry.reviewed_by, entry.reviewed_at, entry.review_note = actor.subject, now, note
     if approve:
@@ -233,7 +249,8 @@ async def file_appeal(
 async def decide_appeal(
     session: AsyncSession, *, appeal_id: uuid.UUID, uphold: bool, note: str, actor: audit.Actor, now: datetime
 ) -> Appeal:
-    """A supervisor decides; an upheld appeal removes the number from the list at once."""
+    """A supervisor who neither filed the appeal nor proposed the entry decides; an upheld appeal removes
+    the number from the list at once."""
     appeal = await repository.get_appeal(session, appeal_id)
     if appeal is None:
         raise NotFound(f"no appeal {appeal_id}")
@@ -242,6 +259,7 @@ async def decide_appeal(
     if appeal.filed_by == actor.subject:
         raise Forbidden("whoever filed the appeal may not decide it")
     entry = await _get(session, appeal.entry_id)
+    await _not_a_proposer(session, entry, actor, "decide an appeal against it")
     appeal.status = "upheld" if uphold else "dismissed"
     appeal.decided_by, appeal.decided_at, appeal.decision_note = actor.subject, now, note
     before = changes.snapshot(entry)

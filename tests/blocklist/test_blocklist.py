@@ -221,6 +221,43 @@ async def test_a_second_proposal_of_a_live_entry_joins_it_on_the_record(blocklis
         assert verdict.ok, verdict
 
 
+async def test_no_proposer_of_an_entry_reviews_it_nor_decides_its_appeal(blocklist, sessions):
+    """Four eyes: an officer whose proposal joined an entry proposed it as much as its first proposer, so
+    neither approves it as the second person, nor decides an appeal against its listing."""
+    bank = (await f.institution(sessions, "bank"))[0]
+    proposals = [
+        ("/v1/blocklist/proposals", {"number": f.phone(), "category": "impersonation"}),
+        ("/v1/blocklist/accounts", {"institution": bank, "account": f.unique("acct")}),
+    ]
+    for path, subject in proposals:
+        first, joiner = (f.officer("supervisor", sub=f.unique(who)) for who in ("first", "joiner"))
+        answers = [
+            await blocklist.post(path, json=subject | {"reason": "r"}, headers=h) for h in (first, joiner)
+        ]
+        assert [a.status_code for a in answers] == [201, 200], answers[1].text
+        review = f"/v1/blocklist/entries/{answers[0].json()['id']}/review"
+        for proposer in (joiner, first):
+            own = await blocklist.post(review, json={"decision": "approve"}, headers=proposer)
+            assert own.status_code == 403, own.text
+            assert "proposer of the entry" in own.json()["error"]["message"]
+        approved = await blocklist.post(review, json={"decision": "approve"}, headers=f.officer())
+        assert approved.status_code == 200 and approved.json()["status"] == "active", approved.text
+
+        appeal = await blocklist.post(
+            f"/v1/blocklist/entries/{approved.json()['id']}/appeals",
+            json={"statement": "not mine"},
+            headers=f.officer(),
+        )
+        decision = f"/v1/blocklist/appeals/{appeal.json()['id']}/decision"
+        for proposer in (joiner, first):
+            own = await blocklist.post(decision, json={"uphold": False, "note": "n"}, headers=proposer)
+            assert own.status_code == 403, own.text
+        decided = await blocklist.post(
+            decision, json={"uphold": False, "note": "n"}, headers=f.officer("supervisor")
+        )
+        assert decided.status_code == 200 and decided.json()["status"] == "dismissed", decided.text
+
+
 async def test_review_needs_a_second_person_and_happens_once(blocklist):
     number = f.phone()
     me = f.officer("operator", sub="op-one")
