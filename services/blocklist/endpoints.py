@@ -17,6 +17,7 @@ from services.blocklist.schemas import (
     AppealDecision,
     AppealIn,
     AppealRead,
+    EntryPage,
     EntryRead,
     ProposalIn,
     ReportIn,
@@ -26,6 +27,7 @@ from services.blocklist.schemas import (
 )
 from services.blocklist.settings import BlocklistSettings
 from services.institutions.credentials import Caller
+from services.kit import pages
 from services.kit.audit.service import Actor
 from services.kit.auth import Officer, require_role
 from services.kit.errors import Forbidden
@@ -160,18 +162,20 @@ def router(
         )
         return _proposed(entry, joined, response)
 
-    @api.get("/entries", response_model=list[EntryRead], summary="Entries, newest first")
+    @api.get("/entries", response_model=EntryPage, summary="Entries, newest first, by pages")
     async def entries(
         session: Session,
         who: Who,
         status: Literal["proposed", "active", "rejected", "expired", "removed"] | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> list[EntryRead]:
+        cursor: str | None = None,
+    ) -> EntryPage:
         require_role(who, "operator", "supervisor", "auditor")
-        return [
-            EntryRead.model_validate(e)
-            for e in await repository.list_entries(session, status=status, limit=limit)
-        ]
+        after = pages.after(cursor) if cursor else None
+        rows = await repository.list_entries(session, status=status, limit=limit + 1, after=after)
+        page = rows[:limit]
+        next_cursor = pages.cursor_of(page[-1].proposed_at, page[-1].id) if len(rows) > limit else None
+        return EntryPage(items=[EntryRead.model_validate(e) for e in page], next_cursor=next_cursor)
 
     @api.post("/entries/{entry_id}/review", response_model=EntryRead, summary="Approve or reject a proposal")
     async def review(entry_id: uuid.UUID, body: Review, session: Session, who: Who) -> EntryRead:

@@ -67,6 +67,7 @@ class Entry(Base):
             postgresql_where=text(f"status in ({in_list(LIVE)})"),
         ),
         Index("ix_blocklist_entries_version", "version"),
+        Index("ix_blocklist_entries_proposed_id", "proposed_at", "id"),  # the officers' list, by pages
         Index("ix_blocklist_entries_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
     )
 

@@ -100,11 +100,19 @@ async def get(session: AsyncSession, entry_id: uuid.UUID, *, for_update: bool = 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_entries(session: AsyncSession, *, status: str | None, limit: int) -> list[Entry]:
+async def list_entries(
+    session: AsyncSession, *, status: str | None, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[Entry]:
+    """Newest first; keyset pagination on (proposed_at, id), so pages stay stable while entries arrive."""
     stmt = select(Entry)
     if status is not None:
         stmt = stmt.where(Entry.status == status)
-    return list((await session.execute(stmt.order_by(Entry.proposed_at.desc()).limit(limit))).scalars())
+    if after is not None:
+        stmt = stmt.where(
+            (Entry.proposed_at < after[0]) | ((Entry.proposed_at == after[0]) & (Entry.id < after[1]))
+        )
+    stmt = stmt.order_by(Entry.proposed_at.desc(), Entry.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def due_to_expire(session: AsyncSession, *, now: datetime, limit: int) -> list[Entry]:

@@ -99,6 +99,11 @@ class EntryRead(BaseModel):
     version: int | None
 
 
+class EntryPage(BaseModel):
+    items: list[EntryRead]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
 class AppealRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -39,7 +39,9 @@ async def wait_expired(blocklist: httpx.AsyncClient, entry_id: str) -> None:
 
     async def expired() -> bool:
         params = {"status": "expired"}
-        rows = (await blocklist.get("/v1/blocklist/entries", params=params, headers=f.officer())).json()
+        rows = (await blocklist.get("/v1/blocklist/entries", params=params, headers=f.officer())).json()[
+            "items"
+        ]
         return entry_id in {r["id"] for r in rows}
 
     await eventually(expired, timeout_s=10)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -15,11 +16,13 @@ from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from services.blocklist import receivers
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
+from services.kit.db import unit_of_work
 from services.scorer.blocklist import Blocklist
 from streams import acls, topics
-from streams.schemas.blocklist import number_key
+from streams.schemas.blocklist import FraudReceiver, number_key
 from tests import factories as f
 from tests.blocklist.conftest import blocklist_client, wait_expired
 from tests.kafka_tools import eventually, read_topic
@@ -67,7 +70,7 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
             "/v1/blocklist/reports", json={"number": number, "note": "scam calls"}, headers=headers
         )
         assert r.status_code == 202, r.text
-    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()["items"]
     entry = next(e for e in listed if e["number"] == number)
     assert entry["status"] == "proposed" and entry["reports"] == 2
     assert (
@@ -115,7 +118,7 @@ async def test_a_report_is_answered_with_a_receipt_not_the_police_entry(blocklis
     assert [set(a.json()) for a in answers] == [{"id", "received_at"}] * 2
     assert answers[0].json()["id"] != answers[1].json()["id"]
 
-    entries = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    entries = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()["items"]
     by_number = {e["number"]: e for e in entries if e["number"] in (listed, fresh)}
     assert {n: (e["status"], e["reports"]) for n, e in by_number.items()} == {
         listed: ("active", 1),
@@ -184,12 +187,51 @@ async def test_a_report_retried_under_its_request_id_counts_once(blocklist, sess
     assert corrected.status_code == 409, corrected.text
     assert corrected.json()["error"]["details"] == {"field": "body.request_id", "differs": ["note"]}
 
-    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()
+    listed = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()["items"]
     entry = next(e for e in listed if e["number"] == number)
     assert entry["reports"] == 2
     async with sessions() as s:
         stmt = select(AuditEntry.action).where(AuditEntry.entity_id == entry["id"])
         assert list((await s.execute(stmt)).scalars()) == ["blocklist.reported"] * 2
+
+
+async def test_officers_page_through_every_entry_by_cursor(blocklist, sessions):
+    """The officers' list comes by pages, newest first, each naming the cursor of the next: every entry is
+    reached once, also among entries proposed at the same instant (one case's accounts), and a cursor no
+    page made is refused at the edge."""
+    bank = (await f.institution(sessions, "bank"))[0]
+    at, case_id = datetime.now(UTC), uuid.uuid4()
+    accounts = [f.account("PAGE") for _ in range(5)]
+    async with unit_of_work(sessions) as s:
+        for account in accounts:
+            message = FraudReceiver(
+                message_id=f.unique("msg"),
+                source="case",
+                institution=bank,
+                account=account,
+                case_id=case_id,
+                case_number="CJ-PAGES-1",
+                decided_by=f.unique("closer"),
+                role="operator",
+                unit="changji-psb",
+                decided_at=at,
+            )
+            await receivers.take(s, message)
+    seen: list[dict] = []
+    cursor = None
+    while {e["account"] for e in seen} < set(accounts):
+        params = {"status": "proposed", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await blocklist.get("/v1/blocklist/entries", params=params, headers=f.officer())).json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        assert cursor is not None, "the last page came before every entry was seen"
+    assert len({e["id"] for e in seen}) == len(seen)  # none twice
+    mine = [e for e in seen if e["account"] in accounts]
+    assert len(mine) == 5 and [e["id"] for e in mine] == sorted((e["id"] for e in mine), reverse=True)
+    refused = await blocklist.get("/v1/blocklist/entries", params={"cursor": "x"}, headers=f.officer())
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "cursor"
 
 
 async def test_a_second_proposal_of_a_live_entry_joins_it_on_the_record(blocklist, sessions):
@@ -356,7 +398,7 @@ async def test_an_appeal_upheld_after_the_listing_expired_removes_nothing_and_sa
         async def expired() -> dict | None:
             rows = (
                 await short.get("/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer())
-            ).json()
+            ).json()["items"]
             return next((r for r in rows if r["id"] == entry["id"]), None)
 
         ended = await eventually(expired, timeout_s=10)

@@ -188,7 +188,7 @@ async def test_a_fraud_receiver_message_is_taken_once(blocklist, coord, sessions
     assert await proposals() == ["proposed"]
     entry = (
         await blocklist.get("/v1/blocklist/entries", params={"status": "proposed"}, headers=f.officer())
-    ).json()
+    ).json()["items"]
     entry_id = next(e["id"] for e in entry if e["account"] == mule)
     rejected = await blocklist.post(
         f"/v1/blocklist/entries/{entry_id}/review", json={"decision": "reject"}, headers=f.officer()

@@ -37,7 +37,7 @@ async def _proposed(blocklist: httpx.AsyncClient, account: str) -> dict[str, Any
     async def found() -> dict[str, Any] | None:
         rows = (
             await blocklist.get("/v1/blocklist/entries", params={"status": "proposed"}, headers=f.officer())
-        ).json()
+        ).json()["items"]
         return next((r for r in rows if r["account"] == account), None)
 
     return await eventually(found, timeout_s=20)
@@ -156,7 +156,7 @@ async def test_an_executed_freeze_lists_the_account_until_the_listing_expires(
                 await blocklist.get(
                     "/v1/blocklist/entries", params={"status": "expired"}, headers=f.officer()
                 )
-            ).json()
+            ).json()["items"]
             return entry["id"] in {r["id"] for r in rows}
 
         await eventually(expired, timeout_s=20)
