@@ -1,5 +1,5 @@
 """Routes of the blocklist: telecom reports and sync, banks' sync of mule accounts (API keys), officers'
-proposals, review, appeals."""
+proposals, review, renewals, appeals."""
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -20,6 +20,8 @@ from services.blocklist.schemas import (
     EntryPage,
     EntryRead,
     ProposalIn,
+    RenewalIn,
+    RenewalRead,
     ReportIn,
     ReportReceipt,
     Review,
@@ -190,6 +192,38 @@ def router(
             now=datetime.now(UTC),
         )
         return EntryRead.model_validate(entry)
+
+    @api.post(
+        "/entries/{entry_id}/renewals",
+        response_model=RenewalRead,
+        status_code=201,
+        responses={409: {"description": "the listing has ended, or a renewal of it is pending"}},
+        summary="Propose to keep a listing listed for a new period, before it expires",
+    )
+    async def renew(entry_id: uuid.UUID, body: RenewalIn, session: Session, who: Who) -> RenewalRead:
+        require_role(who, "operator", "supervisor")
+        row = await service.propose_renewal(
+            session, entry_id=entry_id, reason=body.reason, actor=Actor.of(who), now=datetime.now(UTC)
+        )
+        return RenewalRead.model_validate(row)
+
+    @api.post(
+        "/renewals/{renewal_id}/review",
+        response_model=RenewalRead,
+        summary="Approve (a new listing period from now) or reject a renewal",
+    )
+    async def review_renewal(renewal_id: uuid.UUID, body: Review, session: Session, who: Who) -> RenewalRead:
+        require_role(who, "operator", "supervisor")
+        row = await service.review_renewal(
+            session,
+            renewal_id=renewal_id,
+            approve=body.decision == "approve",
+            note=body.note,
+            actor=Actor.of(who),
+            ttl_s=settings.entry_ttl_s,
+            now=datetime.now(UTC),
+        )
+        return RenewalRead.model_validate(row)
 
     @api.post(
         "/entries/{entry_id}/appeals", response_model=AppealRead, status_code=201, summary="File an appeal"

@@ -1,5 +1,5 @@
 """Tables of the blocklist: entries (fraud numbers and mule accounts), their proposers, the telecom reports
-behind them, appeals, the Kafka feed cursor.
+behind them, renewals, appeals, the Kafka feed cursor.
 
 Every change is audited in the shared hash-chained audit log (services.kit.audit)."""
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from services.kit.db import Base, in_list
 
 # proposed ─review─► active ─► expired | removed (appeal upheld or withdrawn)
-#     └──review──► rejected
+#     └──review──► rejected     └─ renewal reviewed before expiry: active, with a new expiry
 STATUSES = ("proposed", "active", "rejected", "expired", "removed")
 LIVE = ("proposed", "active")
 # A number (published to telecoms) or an account confirmed as a fraud receiver (to banks and payment
@@ -88,6 +88,7 @@ class Entry(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     review_note: Mapped[str | None] = mapped_column(Text)
     listed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    renewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), comment="its last renewal")
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(Text)
@@ -145,6 +146,35 @@ class Appeal(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_note: Mapped[str | None] = mapped_column(Text)
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+RENEWAL_STATUSES = ("pending", "approved", "rejected")
+
+
+class Renewal(Base):
+    """An officer's proposal to keep a listed entry listed for a new period (the number or account is still
+    in use for fraud), reviewed by a second person as the listing was."""
+
+    __tablename__ = "blocklist_renewals"
+    __table_args__ = (
+        CheckConstraint(f"status in ({in_list(RENEWAL_STATUSES)})", name="status"),
+        Index(
+            "uq_blocklist_renewals_pending_entry",
+            "entry_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blocklist_entries.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(120))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Receipt(Base):

@@ -18,6 +18,7 @@ from services.blocklist.models import (
     FeedCursor,
     Proposer,
     Receipt,
+    Renewal,
     Report,
 )
 from services.kit.errors import Conflict
@@ -71,7 +72,7 @@ async def reported_for(
     return None if row is None else (row[0], row[1])
 
 
-async def add(session: AsyncSession, row: Entry | Report | Appeal) -> None:
+async def add(session: AsyncSession, row: Entry | Report | Appeal | Renewal) -> None:
     session.add(row)
     try:
         await session.flush()
@@ -133,6 +134,16 @@ async def get_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Appeal | No
 
 async def pending_appeal(session: AsyncSession, entry_id: uuid.UUID) -> Appeal | None:
     stmt = select(Appeal).where(Appeal.entry_id == entry_id, Appeal.status == "pending")
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_renewal(session: AsyncSession, renewal_id: uuid.UUID) -> Renewal | None:
+    stmt = select(Renewal).where(Renewal.id == renewal_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def pending_renewal(session: AsyncSession, entry_id: uuid.UUID) -> Renewal | None:
+    stmt = select(Renewal).where(Renewal.entry_id == entry_id, Renewal.status == "pending")
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -62,6 +62,26 @@ class Review(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class RenewalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000, description="why it must stay listed: still in use")
+
+
+class RenewalRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    entry_id: uuid.UUID
+    status: Literal["pending", "approved", "rejected"]
+    reason: str
+    proposed_by: str
+    proposed_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +113,7 @@ class EntryRead(BaseModel):
     proposed_at: datetime
     reviewed_by: str | None
     listed_at: datetime | None
+    renewed_at: datetime | None
     expires_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.blocklist import changes, repository
-from services.blocklist.models import Appeal, Entry, Report
+from services.blocklist.models import Appeal, Entry, Renewal, Report
 from services.coordination import public as coordination
 from services.institutions.models import Institution
 from services.kit.audit import service as audit
@@ -214,6 +214,79 @@ async def review(
     return entry
 
 
+async def propose_renewal(
+    session: AsyncSession, *, entry_id: uuid.UUID, reason: str, actor: audit.Actor, now: datetime
+) -> Renewal:
+    """An officer proposes to keep a listing that has not expired yet listed for a new period (the number
+    or account is still in use); a second person reviews it, as the listing was."""
+    entry = await _get(session, entry_id)  # locked: a second proposal waits and finds this one pending
+    _renewable(entry, now)
+    if await repository.pending_renewal(session, entry_id) is not None:
+        raise Conflict("a renewal of this entry is pending: review it")
+    renewal = Renewal(
+        id=uuid.uuid4(), entry_id=entry_id, reason=reason, proposed_by=actor.subject, proposed_at=now
+    )
+    await repository.add(session, renewal)
+    basis = f"renewal {renewal.id}: {reason}"
+    await changes.record(session, entry, actor=actor, action="renewal_proposed", basis=basis, before=None)
+    return renewal
+
+
+async def review_renewal(
+    session: AsyncSession,
+    *,
+    renewal_id: uuid.UUID,
+    approve: bool,
+    note: str | None,
+    actor: audit.Actor,
+    ttl_s: float,
+    now: datetime,
+) -> Renewal:
+    """A second person decides; an approved renewal lists the entry for `ttl_s` from now (the period a
+    listing has) and publishes its new expiry."""
+    renewal = _pending(await repository.get_renewal(session, renewal_id), "renewal", renewal_id)
+    if renewal.proposed_by == actor.subject:
+        raise Forbidden("whoever proposed the renewal may not review it")
+    entry = await _get(session, renewal.entry_id)
+    if approve:
+        _renewable(entry, now)
+    before = changes.snapshot(entry)
+    renewal.status = "approved" if approve else "rejected"
+    renewal.reviewed_by, renewal.reviewed_at, renewal.review_note = actor.subject, now, note
+    if approve:
+        assert entry.expires_at is not None  # an active entry has one
+        # Never shortened: with STOPLINE_BLOCKLIST_ENTRY_TTL_S lowered since, the listing keeps its expiry.
+        entry.expires_at = max(entry.expires_at, now + timedelta(seconds=ttl_s))
+        entry.renewed_at = now
+        entry.version = await repository.next_version(session)
+    await session.flush()
+    action = "renewed" if approve else "renewal_rejected"
+    await changes.record(
+        session,
+        entry,
+        actor=actor,
+        action=action,
+        basis=f"renewal {renewal.id}: {note or action}",
+        before=before,
+    )
+    return renewal
+
+
+def _renewable(entry: Entry, now: datetime) -> None:
+    """Only a listing still running is renewed; one that ended (or whose time is up, before the expiry job
+    took it off) is proposed again."""
+    state = (
+        "expired"
+        if entry.status == "active" and entry.expires_at and entry.expires_at <= now
+        else entry.status
+    )
+    if state != "active":
+        raise Conflict(
+            f"only a listing that has not ended can be renewed; it is {state}: propose it again",
+            details={"current_status": state},
+        )
+
+
 async def expire_due(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
     """Take entries past their time off the list (and the feed)."""
     due = await repository.due_to_expire(session, now=now, limit=limit)
@@ -251,11 +324,7 @@ async def decide_appeal(
 ) -> Appeal:
     """A supervisor who neither filed the appeal nor proposed the entry decides; an upheld appeal removes
     the number from the list at once."""
-    appeal = await repository.get_appeal(session, appeal_id)
-    if appeal is None:
-        raise NotFound(f"no appeal {appeal_id}")
-    if appeal.status != "pending":
-        raise Conflict(f"the appeal is {appeal.status}", details={"current_status": appeal.status})
+    appeal = _pending(await repository.get_appeal(session, appeal_id), "appeal", appeal_id)
     if appeal.filed_by == actor.subject:
         raise Forbidden("whoever filed the appeal may not decide it")
     entry = await _get(session, appeal.entry_id)
@@ -277,6 +346,18 @@ async def decide_appeal(
     return appeal
 
 
+Asked = TypeVar("Asked", Appeal, Renewal)
+
+
+def _pending(row: Asked | None, what: str, ident: uuid.UUID) -> Asked:
+    """An appeal or a renewal still waiting for its decision."""
+    if row is None:
+        raise NotFound(f"no {what} {ident}")
+    if row.status != "pending":
+        raise Conflict(f"the {what} is {row.status}", details={"current_status": row.status})
+    return row
+
+
 async def _get(session: AsyncSession, entry_id: uuid.UUID) -> Entry:
     entry = await repository.get(session, entry_id, for_update=True)
     if entry is None:
@@ -294,7 +375,7 @@ def to_change(entry: Entry) -> BlocklistChange | AccountChange:
         "category": entry.category,
         "listed_at": entry.listed_at,
         "expires_at": entry.expires_at,
-        "changed_at": entry.ended_at or entry.listed_at or entry.proposed_at,
+        "changed_at": entry.ended_at or entry.renewed_at or entry.listed_at or entry.proposed_at,
     }
     if entry.kind == "account":
         return AccountChange(institution=entry.institution, account=entry.account, **common)

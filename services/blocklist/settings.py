@@ -11,7 +11,11 @@ class BlocklistSettings(Settings):
 
     host: str = Field("127.0.0.1", description="address the blocklist API listens on")
     port: int = Field(8005, description="port of the blocklist API")
-    entry_ttl_s: float = Field(180 * 24 * 3600.0, gt=0, description="a listed number is blocked this long")
+    entry_ttl_s: float = Field(
+        180 * 24 * 3600.0,
+        gt=0,
+        description="a listed number or account is blocked this long from its approval or renewal",
+    )
     background: bool = Field(
         True,
         description="run the feed publisher, the expiry job and the fraud-receivers consumer in the API",

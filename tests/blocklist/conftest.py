@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import httpx
 
@@ -45,3 +46,28 @@ async def wait_expired(blocklist: httpx.AsyncClient, entry_id: str) -> None:
         return entry_id in {r["id"] for r in rows}
 
     await eventually(expired, timeout_s=10)
+
+
+async def sync_numbers(
+    blocklist: httpx.AsyncClient, headers: dict[str, str], since: int = 0, etag: str | None = None
+) -> httpx.Response:
+    """A telecom's sync of the numbers after `since`."""
+    extra = {"If-None-Match": etag} if etag else {}
+    return await blocklist.get("/v1/blocklist", params={"since": since}, headers=headers | extra)
+
+
+async def listed_number(blocklist: httpx.AsyncClient, number: str, reason: str = "confirmed in case") -> Any:
+    """The number proposed by one officer and approved by another: its entry, listed."""
+    proposed = await blocklist.post(
+        "/v1/blocklist/proposals",
+        json={"number": number, "category": "impersonation", "reason": reason},
+        headers=f.officer("operator", sub="proposer"),
+    )
+    assert proposed.status_code == 201, proposed.text
+    reviewed = await blocklist.post(
+        f"/v1/blocklist/entries/{proposed.json()['id']}/review",
+        json={"decision": "approve"},
+        headers=f.officer("operator", sub="reviewer"),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    return reviewed.json()

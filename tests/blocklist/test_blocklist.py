@@ -24,15 +24,10 @@ from services.scorer.blocklist import Blocklist
 from streams import acls, topics
 from streams.schemas.blocklist import FraudReceiver, number_key
 from tests import factories as f
-from tests.blocklist.conftest import blocklist_client, wait_expired
+from tests.blocklist.conftest import blocklist_client, listed_number, sync_numbers, wait_expired
 from tests.kafka_tools import eventually, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-async def _sync(client, headers, since=0, etag=None):
-    extra = {"If-None-Match": etag} if etag else {}
-    return await client.get("/v1/blocklist", params={"since": since}, headers=headers | extra)
 
 
 async def _feed_has(infra, number: str, status: str) -> None:
@@ -42,22 +37,6 @@ async def _feed_has(infra, number: str, status: str) -> None:
         )
 
     await read_topic(infra.kafka, topics.name(topics.BLOCKLIST, infra.prefix), until=seen, timeout_s=10)
-
-
-async def _approved(blocklist, number: str, reason: str = "confirmed in case") -> dict:
-    proposed = await blocklist.post(
-        "/v1/blocklist/proposals",
-        json={"number": number, "category": "impersonation", "reason": reason},
-        headers=f.officer("operator", sub="proposer"),
-    )
-    assert proposed.status_code == 201, proposed.text
-    reviewed = await blocklist.post(
-        f"/v1/blocklist/entries/{proposed.json()['id']}/review",
-        json={"decision": "approve"},
-        headers=f.officer("operator", sub="reviewer"),
-    )
-    assert reviewed.status_code == 200, reviewed.text
-    return reviewed.json()
 
 
 async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infra, sessions):
@@ -76,8 +55,8 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
     assert (
         await blocklist.post("/v1/blocklist/reports", json={"number": number, "note": "x"}, headers=bank)
     ).status_code == 403
-    assert (await _sync(blocklist, bank)).status_code == 403
-    assert number not in {c["number"] for c in (await _sync(blocklist, tel_a)).json()["changes"]}
+    assert (await sync_numbers(blocklist, bank)).status_code == 403
+    assert number not in {c["number"] for c in (await sync_numbers(blocklist, tel_a)).json()["changes"]}
 
     # An operator reviews it; the telecom's sync then carries it, under a new version and ETag.
     reviewed = await blocklist.post(
@@ -85,10 +64,10 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
     )
     assert reviewed.status_code == 200 and reviewed.json()["status"] == "active"
     version = reviewed.json()["version"]
-    full = await _sync(blocklist, tel_a)
+    full = await sync_numbers(blocklist, tel_a)
     assert full.headers["ETag"] == f'"{full.json()["version"]}"' and full.json()["version"] >= version
     assert number in {c["number"] for c in full.json()["changes"] if c["status"] == "active"}
-    unchanged = await _sync(blocklist, tel_a, since=full.json()["version"], etag=full.headers["ETag"])
+    unchanged = await sync_numbers(blocklist, tel_a, since=full.json()["version"], etag=full.headers["ETag"])
     assert unchanged.status_code == 304
     await _feed_has(infra, number, "active")
 
@@ -107,7 +86,7 @@ async def test_a_report_is_answered_with_a_receipt_not_the_police_entry(blocklis
     proposed) number learns that its report was received, nothing more."""
     _, telecom = await f.institution(sessions, "telecom")
     listed, fresh = f.phone(), f.phone()
-    await _approved(blocklist, listed, reason="victim Zhang San lost 50000 in case 2026-123")
+    await listed_number(blocklist, listed, reason="victim Zhang San lost 50000 in case 2026-123")
     answers = [
         await blocklist.post(
             "/v1/blocklist/reports", json={"number": number, "note": "scam calls"}, headers=telecom
@@ -132,18 +111,20 @@ async def test_a_cursor_the_server_never_issued_is_refused_not_answered_empty(bl
     changes below it never: the reader is told to sync again from 0."""
     _, telecom = await f.institution(sessions, "telecom")
     _, bank = await f.institution(sessions, "bank")
-    current = (await _sync(blocklist, telecom)).json()["version"]
+    current = (await sync_numbers(blocklist, telecom)).json()["version"]
     ahead = current + 1000
-    refused = await _sync(blocklist, telecom, since=ahead)
+    refused = await sync_numbers(blocklist, telecom, since=ahead)
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
     assert "since=0" in error["message"] and error["details"]["current_version"] == current
-    await _approved(blocklist, f.phone())
-    assert (await _sync(blocklist, telecom, since=ahead)).status_code == 409
+    await listed_number(blocklist, f.phone())
+    assert (await sync_numbers(blocklist, telecom, since=ahead)).status_code == 409
     accounts = (await blocklist.get("/v1/blocklist/accounts", headers=bank)).json()["version"]
     refused = await blocklist.get("/v1/blocklist/accounts", params={"since": accounts + 1000}, headers=bank)
     assert refused.status_code == 409, refused.text
-    at_current = await _sync(blocklist, telecom, since=(await _sync(blocklist, telecom)).json()["version"])
+    at_current = await sync_numbers(
+        blocklist, telecom, since=(await sync_numbers(blocklist, telecom)).json()["version"]
+    )
     assert at_current.status_code == 200 and at_current.json()["changes"] == []
 
 
@@ -154,14 +135,14 @@ async def test_since_0_is_a_snapshot_that_replaces_the_readers_list(infra, sessi
     _, telecom = await f.institution(sessions, "telecom")
     async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
         number = f.phone()
-        entry = await _approved(short, number)
+        entry = await listed_number(short, number)
 
         async def expired() -> bool:
-            page = (await _sync(short, telecom, since=entry["version"])).json()["changes"]
+            page = (await sync_numbers(short, telecom, since=entry["version"])).json()["changes"]
             return (number, "expired") in {(c["number"], c["status"]) for c in page}
 
         await eventually(expired, timeout_s=10)
-        assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+        assert number not in {c["number"] for c in (await sync_numbers(short, telecom)).json()["changes"]}
         spec = (await short.get("/openapi.json")).json()["paths"]
     for path in ("/v1/blocklist", "/v1/blocklist/accounts"):
         (since,) = [p for p in spec[path]["get"]["parameters"] if p["name"] == "since"]
@@ -336,9 +317,9 @@ async def test_appeal_upheld_removes_the_number_everywhere(blocklist, infra, ses
     task = asyncio.create_task(runner.run())
     try:
         number = f.phone()
-        entry = await _approved(blocklist, number)
+        entry = await listed_number(blocklist, number)
         await eventually(lambda: scorer_view.blocks(number), timeout_s=15)
-        before = (await _sync(blocklist, telecom)).json()["version"]
+        before = (await sync_numbers(blocklist, telecom)).json()["version"]
 
         appeal = await blocklist.post(
             f"/v1/blocklist/entries/{entry['id']}/appeals",
@@ -359,9 +340,9 @@ async def test_appeal_upheld_removes_the_number_everywhere(blocklist, infra, ses
         )
         assert decided.status_code == 200 and decided.json()["status"] == "upheld"
 
-        changes = (await _sync(blocklist, telecom, since=before)).json()["changes"]
+        changes = (await sync_numbers(blocklist, telecom, since=before)).json()["changes"]
         assert {(c["number"], c["status"]) for c in changes} >= {(number, "removed")}
-        full = (await _sync(blocklist, telecom)).json()["changes"]
+        full = (await sync_numbers(blocklist, telecom)).json()["changes"]
         assert number not in {c["number"] for c in full}
         await _feed_has(infra, number, "removed")
         await eventually(lambda: not scorer_view.blocks(number), timeout_s=15)
@@ -374,12 +355,12 @@ async def test_listed_numbers_expire(infra, sessions):
     _, telecom = await f.institution(sessions, "telecom")
     async with blocklist_client(infra)(entry_ttl_s=1.0) as short:
         number = f.phone()
-        entry = await _approved(short, number)
-        assert number in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+        entry = await listed_number(short, number)
+        assert number in {c["number"] for c in (await sync_numbers(short, telecom)).json()["changes"]}
         await wait_expired(short, entry["id"])
-        changes = (await _sync(short, telecom, since=entry["version"])).json()["changes"]
+        changes = (await sync_numbers(short, telecom, since=entry["version"])).json()["changes"]
         assert (number, "expired") in {(c["number"], c["status"]) for c in changes}
-        assert number not in {c["number"] for c in (await _sync(short, telecom)).json()["changes"]}
+        assert number not in {c["number"] for c in (await sync_numbers(short, telecom)).json()["changes"]}
         await _feed_has(infra, number, "expired")
 
 
@@ -387,7 +368,7 @@ async def test_an_appeal_upheld_after_the_listing_expired_removes_nothing_and_sa
     """The number's listing ended while its appeal waited: upholding it is recorded as upheld, not as a
     removal, and the entry stays as it ended (no new version in the feed)."""
     async with blocklist_client(infra)(entry_ttl_s=2.0) as short:
-        entry = await _approved(short, f.phone())
+        entry = await listed_number(short, f.phone())
         appeal = await short.post(
             f"/v1/blocklist/entries/{entry['id']}/appeals",
             json={"statement": "my shop's number, spoofed"},
@@ -427,7 +408,7 @@ async def test_a_feed_nobody_else_publishes_beside_keeps_its_producer(blocklist,
 
     async def published() -> None:
         number = f.phone()
-        await _approved(blocklist, number)
+        await listed_number(blocklist, number)
         await _feed_has(infra, number, "active")
 
     await published()  # fenced meanwhile by an earlier test's feed, it starts its producer again here
@@ -447,7 +428,7 @@ async def test_two_instances_publishing_in_turn_fail_no_run(blocklist, infra, ca
         with caplog.at_level(logging.WARNING, logger="services.kit.periodic"):
             for instance in (other, blocklist, other, blocklist):
                 number = f.phone()
-                await _approved(instance, number)
+                await listed_number(instance, number)
                 await _feed_has(infra, number, "active")
         failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("blocklist feed")]
         assert failed == []
@@ -470,7 +451,7 @@ async def test_a_publication_given_up_on_never_lands_after_a_newer_one(blocklist
         await stale.begin_transaction()
         old = {"number": number, "status": "removed", "version": 1, "schema_version": 1}
         await stale.send_and_wait(topic, orjson.dumps(old), key=number_key(number))
-        entry = await _approved(blocklist, number)
+        entry = await listed_number(blocklist, number)
         await _feed_has(infra, number, "active")
         with pytest.raises(KafkaError):
             await stale.commit_transaction()
