@@ -1,7 +1,7 @@
 """Officers' console sessions, so that a sign-out, or an administrator, ends one at once on every console
 instance. A new table; no existing one changes.
 
-Revision ID: 0018_officer_sessions
+Revision ID: 0021_officer_sessions
 Revises: 0014_flow_transfer_ref_account
 Create Date: 2026-12-06 10:00:00
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_officer_sessions"
+revision: str = "0021_officer_sessions"
 down_revision: str | None = "0014_flow_transfer_ref_account"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -5,7 +5,7 @@ Entries from before have never been renewed.
 
 Revision ID: 0020_blocklist_renewals
 Revises: 0019_blocklist_entries_by_pages
-Create Date: 2026-12-07 12:00:00
+Create Date: 2026-12-06 12:00:00
 """
 
 from collections.abc import Sequence

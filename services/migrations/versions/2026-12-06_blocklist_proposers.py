@@ -6,7 +6,7 @@ Filled from what was recorded before: each entry's `proposed_by`, and the office
 
 Revision ID: 0018_blocklist_proposers
 Revises: 0017_warning_desk_defrauded
-Create Date: 2026-12-07 10:00:00
+Create Date: 2026-12-06 10:00:00
 """
 
 from collections.abc import Sequence

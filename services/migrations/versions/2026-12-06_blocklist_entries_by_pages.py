@@ -3,7 +3,7 @@ index on the two.
 
 Revision ID: 0019_blocklist_entries_by_pages
 Revises: 0018_blocklist_proposers
-Create Date: 2026-12-07 11:00:00
+Create Date: 2026-12-06 11:00:00
 """
 
 from collections.abc import Sequence
