@@ -26,6 +26,7 @@ from services.coordination.cases.schemas import MAX_DESTINATIONS, CaseCreate, De
 from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository as money_repo
+from services.coordination.money import service as money
 from services.coordination.money.models import Proposal
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
@@ -152,11 +153,17 @@ async def _draft_stop_on(
     node = await money_repo.account(
         session, case_id=case.id, institution_id=institution, account=account, depth=0, parent_id=None
     )
-    # The victim's payments into the account (not a queried account's): the case may have been opened from
-    # the alert with the first one as a destination (`report:<n>`), or drafted on from an earlier report.
-    paid = [t for t in await money_repo.transfers(session, case.id) if t.to_account_id == node.id]
-    paid = [t for t in paid if t.from_account_id is None]
-    further = payee.amount - sum((t.amount for t in paid), Decimal(0))
+    # The victims' payments into the account (not a queried mule's): reported without a payer (the case's
+    # destinations, this or an earlier report), or listed by a bank from a victim's own account.
+    victims = await money.victim_nodes(session, case)
+    transfers = await money_repo.transfers(session, case.id)
+    paid = [
+        t
+        for t in transfers
+        if t.to_account_id == node.id and (t.from_account_id is None or t.from_account_id in victims)
+    ]
+    known = money.victim_paid(transfers, victims).get(node.id, Decimal(0))
+    further = payee.amount - sum((t.amount for t in paid if t.from_account_id is None), Decimal(0))
     if further > 0:
         ref = f"warning:{report.warning_id}:{institution}:{account}:{payee.amount}"  # the total it makes
         new = await money_repo.add_transfer(
@@ -166,6 +173,8 @@ async def _draft_stop_on(
         transfer = await money_repo.transfer(session, new)
         assert transfer is not None
         paid.append(transfer)
+        transfers.append(transfer)
+    whole = money.victim_paid(transfers, victims).get(node.id, Decimal(0))
     active = await instructions_repo.find_active(
         session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
     )
@@ -178,13 +187,16 @@ async def _draft_stop_on(
         # second stop of the account is refused while one is in force), so the officer is told of money
         # the stop does not cover, once: when it reaches the tree.
         asked = (active or drafts[0]).amount or Decimal(0)
-        if further > 0 and asked < payee.amount:
-            text = _further_note(report, payee, further, stop=active, decided=drafts[0] if drafts else None)
+        if whole > known and asked < whole:
+            decided = drafts[0] if drafts else None
+            text = _further_note(report, payee, whole - known, whole, stop=active, decided=decided)
             await cases.add_note(session, case=case, text=text, officer=officer)
     elif draft is not None:
-        if draft.amount < payee.amount:
+        # The account's drafts (one, or a bank's listing's one per transfer) ask for the whole together.
+        others = sum((p.amount for p in drafts if p is not draft and p.status != "dismissed"), Decimal(0))
+        if draft.amount + others < whole:
             before = draft.amount
-            draft.amount = payee.amount
+            draft.amount = whole - others
             await session.flush()
             await _audit_draft(
                 session, case, report, draft, officer, action="money.stop_draft_grown", before=before
@@ -195,7 +207,7 @@ async def _draft_stop_on(
             transfer_id=paid[0].id,
             institution_id=institution,
             account=account,
-            amount=payee.amount,
+            amount=whole,
             depth=0,
             status="open",
         )
@@ -207,13 +219,14 @@ def _further_note(
     report: CitizenReport,
     payee: Payee,
     further: Decimal,
+    whole: Decimal,
     *,
     stop: Instruction | None,
     decided: Proposal | None,
 ) -> str:
     said = (
         f"The person paid a further {further} CNY to {payee.institution} {payee.account} (warning"
-        f" {report.warning_id}), {payee.amount} CNY in all."
+        f" {report.warning_id}), {whole} CNY in all."
     )
     if stop is not None:
         return (

@@ -11,10 +11,12 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination.cases import receivers
+from services.coordination.cases import repository as cases_repo
 from services.coordination.cases.models import Case
 from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository
-from services.coordination.money.models import Proposal
+from services.coordination.money.models import FlowTransfer, Proposal
 from services.coordination.money.schemas import FlowNode, FlowTotals, FlowView
 from services.coordination.settings import CoordinationSettings
 from services.kit.audit import service as audit
@@ -28,6 +30,29 @@ def transfer_ref(institution_id: str, account: str, transfer_id: str) -> str:
     unique across its accounts, so the account is part of the name. (A report's are `report:<n>`: one
     colon, where these have two at least.)"""
     return f"{institution_id}:{account}:{transfer_id}"
+
+
+async def victim_nodes(session: AsyncSession, case: Case) -> set[int]:
+    """The tree's nodes of the case's victims' own accounts (queried: where did the money go?)."""
+    victims = await receivers.victim_accounts(session, case)
+    nodes = await repository.accounts(session, case.id)
+    return {n.id for n in nodes if (n.institution_id, n.account) in victims}
+
+
+def victim_paid(transfers: Sequence[FlowTransfer], victims: set[int]) -> dict[int, Decimal]:
+    """Per account, the victims' own payments into it, counted once. They are known two ways: reported,
+    without a payer (the case's destinations, a warned person's payments), and listed by a bank from a
+    victim's own account (each with the bank's transfer id). Nothing names a payment alike in both (an
+    alert's event id is not the bank's transfer id, and a report gives the total paid to an account where
+    the bank lists each transfer), so the two are reconciled per account: the larger sum counts."""
+    reported: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    listed: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for t in transfers:
+        if t.from_account_id is None:
+            reported[t.to_account_id] += t.amount
+        elif t.from_account_id in victims:
+            listed[t.to_account_id] += t.amount
+    return {n: max(reported[n], listed[n]) for n in reported.keys() | listed.keys()}
 
 
 async def seed_from_report(
@@ -57,7 +82,10 @@ async def record_query_answer(
 ) -> list[Proposal]:
     """Add the queried account's outgoing transfers to the tree; propose stops on the large ones. A few
     statements whatever the answer's size (it may list thousands of transfers, and the answers of every
-    institution on the same consumer wait for it)."""
+    institution on the same consumer wait for it). A victim's own account lists the victim's payments:
+    what the case knew of them already (reported, and drafted) is not proposed again (`victim_paid`)."""
+    case = await cases_repo.get(session, instruction.case_id)
+    assert case is not None
     source = await repository.account(
         session,
         case_id=instruction.case_id,
@@ -76,6 +104,11 @@ async def record_query_answer(
     refs = [
         transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
     ]
+    # Only a victim's own account lists the victim's payments (a few statements more, then).
+    queried = (instruction.institution_id, instruction.account)
+    victim = queried in await receivers.victim_accounts(session, case)
+    victims = await victim_nodes(session, case) if victim else set()
+    before = victim_paid(await repository.transfers(session, case.id), victims) if victim else {}
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -85,11 +118,20 @@ async def record_query_answer(
             for ref, t in zip(refs, result.transfers, strict=True)
         ],
     )
+    # Per account, what is new to the case: a victim's payment reported already is not new money.
+    unknown: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    if victim:
+        after = victim_paid(await repository.transfers(session, case.id), victims)
+        unknown.update({n: paid - before.get(n, ZERO) for n, paid in after.items()})
     proposed: list[Proposal] = []
     for ref, t in zip(refs, result.transfers, strict=True):
         child = children[(t.to_institution, t.to_account)]
         # A transfer known already (a later answer listing it again) was proposed, or not, then.
         if ref not in new or t.amount < policy.follow_threshold or child.depth > policy.follow_max_depth:
+            continue
+        amount = min(t.amount, unknown[child.id]) if victim else t.amount
+        unknown[child.id] -= amount
+        if amount <= 0:
             continue
         proposed.append(
             Proposal(
@@ -97,7 +139,7 @@ async def record_query_answer(
                 transfer_id=new[ref],
                 institution_id=t.to_institution,
                 account=t.to_account,
-                amount=t.amount,
+                amount=amount,
                 depth=child.depth,
                 status="open",
             )
@@ -119,10 +161,13 @@ async def record_query_answer(
 async def flow(session: AsyncSession, *, case: Case) -> FlowView:
     """The tree with, per account, received / stopped / frozen / returned / gone, and the case totals."""
     nodes = await repository.accounts(session, case.id)
-    received: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    transfers = await repository.transfers(session, case.id)
+    victims = await victim_nodes(session, case)
+    received: dict[int, Decimal] = defaultdict(lambda: ZERO, victim_paid(transfers, victims))
     gone: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for t in await repository.transfers(session, case.id):
-        received[t.to_account_id] += t.amount
+    for t in transfers:
+        if t.from_account_id is not None and t.from_account_id not in victims:
+            received[t.to_account_id] += t.amount
         if t.from_account_id is not None:
             gone[t.from_account_id] += t.amount
     held = await repository.held_by_account(session, case.id)
