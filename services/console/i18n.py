@@ -280,6 +280,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "act_case.updated": ("案件更新", "case updated"),
     "act_case.note_added": ("添加备注", "note added"),
     "act_case.alert_linked": ("关联预警", "alert linked"),
+    "act_case.loss_grown": ("损失金额增加", "amount lost grown"),
     "act_instruction.issued": ("下发指令", "instruction issued"),
     "act_instruction.requested": ("申请（待审批）", "requested (awaits approval)"),
     "act_instruction.approved": ("批准", "approved"),

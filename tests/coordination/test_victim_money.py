@@ -92,3 +92,22 @@ async def test_a_payment_the_victims_own_account_lists_is_counted_and_stopped_on
     assert sorted((i["account"], i["amount"]) for i in accepted.json()) == sorted(
         [(a, "30000.00"), (b, "20000.00")]
     )
+
+
+async def test_the_cases_loss_grows_with_the_persons_further_payments(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    mule_bank, mule_key, _ = await bank(sessions)
+    victim, a = ("victim-bank", f.account("V")), f.account("MULE")
+    warning = uuid.uuid4()
+    case_id = await _defrauded(sessions, _report(warning, victim, [(mule_bank, a, "30000.00")]))
+    await _defrauded(sessions, _report(warning, victim, [(mule_bank, a, "50000.00")]))
+    assert await _drafts(c, op, case_id) == [(a, "50000.00")]
+    accept = {"follow_with_query": False}
+    [stop] = (await c.post(f"/v1/cases/{case_id}/proposals/accept", json=accept, headers=op)).json()
+    assert (await respond(c, mule_key, stop["id"], "executed", held_amount="50000.00")).status_code == 200
+    totals = (await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()["totals"]
+    assert (totals["lost"], totals["stopped"], totals["outstanding"]) == ("50000.00", "50000.00", "0.00")
+    trail = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
+    grown = [e for e in trail["items"] if e["action"] == "case.loss_grown"]
+    said = [(e["before"]["amount_lost"], e["after"]["amount_lost"]) for e in grown]
+    assert said == [("30000.00", "50000.00")]

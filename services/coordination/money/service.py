@@ -55,6 +55,28 @@ def victim_paid(transfers: Sequence[FlowTransfer], victims: set[int]) -> dict[in
     return {n: max(reported[n], listed[n]) for n in reported.keys() | listed.keys()}
 
 
+async def grow_loss(session: AsyncSession, *, case: Case, grown: Decimal, actor: audit.Actor) -> None:
+    """The case's loss grows by the victims' payments it learns of beyond what it knew (a warned person's
+    further payment, one their bank lists), so that lost is never less than the flow shows them paying.
+    The caller holds the case's row locked."""
+    if grown <= 0:
+        return
+    before = case.amount_lost
+    case.amount_lost = before + grown
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="case.loss_grown",
+        entity_type="case",
+        entity_id=case.id,
+        case_id=case.id,
+        legal_basis=f"case {case.case_number}: the victims' payments known to it grew",
+        before={"amount_lost": before},
+        after={"amount_lost": case.amount_lost},
+    )
+
+
 async def seed_from_report(
     session: AsyncSession, *, case: Case, destinations: Sequence[tuple[str, str, Decimal, datetime]]
 ) -> None:
@@ -86,6 +108,13 @@ async def record_query_answer(
     what the case knew of them already (reported, and drafted) is not proposed again (`victim_paid`)."""
     case = await cases_repo.get(session, instruction.case_id)
     assert case is not None
+    # Only a victim's own account lists the victim's payments (a few statements more, then); the case's
+    # loss may grow with them, so its row is locked before the tree, in the order the citizen's drafts take.
+    queried = (instruction.institution_id, instruction.account)
+    victim = queried in await receivers.victim_accounts(session, case)
+    if victim:
+        case = await cases_repo.get(session, instruction.case_id, lock="update")
+        assert case is not None
     source = await repository.account(
         session,
         case_id=instruction.case_id,
@@ -104,9 +133,6 @@ async def record_query_answer(
     refs = [
         transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
     ]
-    # Only a victim's own account lists the victim's payments (a few statements more, then).
-    queried = (instruction.institution_id, instruction.account)
-    victim = queried in await receivers.victim_accounts(session, case)
     victims = await victim_nodes(session, case) if victim else set()
     before = victim_paid(await repository.transfers(session, case.id), victims) if victim else {}
     new = await repository.add_transfers(
@@ -123,6 +149,7 @@ async def record_query_answer(
     if victim:
         after = victim_paid(await repository.transfers(session, case.id), victims)
         unknown.update({n: paid - before.get(n, ZERO) for n, paid in after.items()})
+        await grow_loss(session, case=case, grown=sum(unknown.values(), ZERO), actor=actor)
     proposed: list[Proposal] = []
     for ref, t in zip(refs, result.transfers, strict=True):
         child = children[(t.to_institution, t.to_account)]
