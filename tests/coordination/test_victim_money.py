@@ -34,6 +34,7 @@ def _report(warning_id: uuid.UUID, victim: tuple[str, str], payees: list[tuple[s
         amount_at_risk=sum((p.amount for p in paid), Decimal(0)),
         event_time=at,
         source="answer",
+        word="answer",
     )
 
 
