@@ -1,13 +1,16 @@
-"""Transactions that lock a case and its instructions take the case first (cases.repository): a late answer to
-a failed hold never holds the hold's row while it waits for the case, which an approval or an issue of a
-follow-up of that hold holds while it waits for the hold (a deadlock, which PostgreSQL ends by aborting one:
-a 503 for the bank or the officer)."""
+"""Transactions that lock a case and its instructions, or its money tree, take the case first
+(cases.repository): a late answer to a failed hold never holds the hold's row while it waits for the case,
+which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
+answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
+the tree (each a deadlock, which PostgreSQL ends by aborting one: a 503 for the bank or the officer, a
+failed notifier batch)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.coordination import public
 from services.coordination.cases import repository as cases
 from services.coordination.instructions import service as instructions
 from services.coordination.instructions.models import Instruction
@@ -23,7 +27,7 @@ from services.kit.auth import Officer
 from services.kit.db import unit_of_work
 from services.kit.errors import Conflict
 from tests import factories as f
-from tests.coordination.conftest import issue, respond, stop_issued
+from tests.coordination.conftest import bank, issue, respond, stop_issued
 from tests.kafka_tools import eventually
 from tests.locks import backend, blocked_by, waiting_behind
 
@@ -130,3 +134,74 @@ async def test_a_late_answer_crossing_the_relay_giving_its_hold_up_and_an_approv
 
     again = await c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
     assert again.status_code == 200, again.text
+
+
+def _report(
+    warning_id: uuid.UUID, bank_id: str, *paid: tuple[str, str], source: public.ReportSource
+) -> public.CitizenReport:
+    """The person's word (or a further payment) on warning `warning_id`: paid `paid` (account, amount)."""
+    payees = [public.Payee(bank_id, a, Decimal(amount), datetime.now(UTC)) for a, amount in paid]
+    return public.CitizenReport(
+        warning_id=warning_id,
+        alert_ids=[],
+        phone=f.phone(),
+        institution=bank_id,
+        account=f.account("VICTIM"),
+        payees=payees,
+        amount_at_risk=sum((p.amount for p in payees), Decimal(0)),
+        event_time=datetime.now(UTC),
+        source=source,
+        word="answer",
+    )
+
+
+async def test_a_query_answer_crossing_a_citizens_report_on_its_case(coord, sessions):
+    """A warned person said they were defrauded (their case has a stop drafted) and the officer queried a
+    further account of the case; the bank answers the query as a further payment of the person's reaches the
+    case. The report has the case locked for update, as it takes it first, as the answer starts on the tree.
+    The answer waits for the report, which drafts its stop and commits; then the answer applies (200, not a
+    503), and the tree has both."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, key, _ = await bank(sessions)
+    mule, further, queried, hop = (f.account("MULE") for _ in range(4))
+    warning = uuid.uuid4()
+    async with unit_of_work(sessions) as s:
+        said = _report(warning, inst, (mule, "3000.00"), source="answer")
+        case_id = await public.citizen_defrauded(s, report=said, on_behalf_of="citizen", unit=UNIT)
+    assert case_id is not None
+    query = await issue(c, op, str(case_id), kind="query", institution_id=inst, account=queried)
+    at = f.iso(f.now())
+    transfer = {
+        "transfer_id": "0001",
+        "to_institution": inst,
+        "to_account": hop,
+        "amount": "900.00",
+        "at": at,
+    }
+    result = {"holder": {"name": "Zhang San"}, "balance": "0.00", "transfers": [transfer]}
+
+    async with unit_of_work(sessions) as reporting:
+        pid = await backend(reporting)
+        await cases.get(reporting, case_id, lock="update")  # the report's first lock
+        answering = asyncio.create_task(respond(c, key, query["id"], "executed", query_result=result))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the answer waits for the case
+        paid = _report(warning, inst, (mule, "3000.00"), (further, "2000.00"), source="payment")
+        reported = await public.citizen_defrauded(reporting, report=paid, on_behalf_of="citizen", unit=UNIT)
+    assert reported == case_id
+    answered = await answering
+    assert answered.status_code == 200, answered.text  # (a deadlock would be a 503, for the bank to retry)
+    assert answered.json()["status"] == "executed"
+
+    flow = (await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    received = {n["account"]: Decimal(n["received"]) for n in flow["nodes"]}
+    assert received == {
+        mule: Decimal("3000.00"),
+        further: Decimal("2000.00"),
+        queried: Decimal("0"),
+        hop: Decimal("900.00"),
+    }
+    drafts = (await c.get(f"/v1/cases/{case_id}/proposals", headers=op)).json()
+    assert {p["account"]: Decimal(p["amount"]) for p in drafts if p["depth"] == 0} == {
+        mule: Decimal("3000.00"),
+        further: Decimal("2000.00"),
+    }

@@ -36,6 +36,11 @@ async def add(session: AsyncSession, case: Case) -> None:
 # waits for the hold, and the hold's late answer holding the hold while it waits for the case, would each
 # wait for the other: PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
 # instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only.
+# A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
+# takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
+# deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder
+# for update only, not for issues' and approvals' share), then the tree. A query's answer has its instruction
+# locked then, not its case: nothing holding a case for update waits for a query's row.
 Lock = Literal["update", "share"]
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from services.coordination.cases.models import Case
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.states import HOLDING
 from services.coordination.money.models import FlowAccount, FlowTransfer, Proposal
@@ -36,7 +37,11 @@ async def lock_tree(session: AsyncSession, case_id: uuid.UUID) -> None:
     """Serialise, to the end of the transaction, the writes to a case's tree. Two answers of one case (two
     banks' queries, each listing the other's account) make their new nodes in other orders: each would
     hold a node the other is making and wait for one the other holds (a deadlock). So every write of
-    nodes takes this lock first, after the answered instruction's row and before the audit chain's."""
+    nodes takes this lock first, after the answered instruction's row and before the audit chain's.
+    The case's row before it, for key share (as a node's foreign key would lock it, later): the order of
+    the locks is written in cases.repository."""
+    case = select(Case.id).where(Case.id == case_id).with_for_update(read=True, key_share=True)
+    await session.execute(case)
     key = f"flow/{case_id}"
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
