@@ -71,8 +71,9 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         app.include_router(module.router())
 
     @app.exception_handler(web.SignInRequired)
-    async def _sign_in(request: Request, _: Exception) -> Response:
-        return web.sign_in_redirect(request)
+    async def _sign_in(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, web.SignInRequired)
+        return web.sign_in_redirect(request, exc.why)
 
     @app.exception_handler(web.NotAllowed)
     async def _not_allowed(request: Request, _: Exception) -> Response:

@@ -28,6 +28,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "会话已结束, 操作未执行; 请重新登录。",
         "Your session ended; nothing was done. Sign in again.",
     ),
+    "signin_again_upgraded": (
+        "系统已升级，请重新登录（升级前的登录会话不再有效）。",
+        "The console was upgraded: sign in again (a session from before the upgrade no longer works).",
+    ),
     "officers": ("公安民警", "Police officers"),
     "institution_staff": ("银行/支付机构人员", "Bank and payment staff"),
     "dev_issuer_hint": (

@@ -33,7 +33,10 @@ class User:
     csrf: str
     ends_at: float  # epoch seconds
     seen_at: float
-    session_id: str  # an officer's session at the coordination API ("" for an institution user: `token`)
+    # An officer's session at the coordination API ("" for an institution user, whose session is `token`).
+    # A cookie sealed before sessions were kept there has none: an institution user's stays good, an
+    # officer's goes to the sign-in page (`web.still_open`).
+    session_id: str = ""
 
     @property
     def officer(self) -> bool:
@@ -63,7 +66,6 @@ class Sessions:
             csrf=secrets.token_urlsafe(24),
             ends_at=min(now + self.ttl_s, credential_ends_at),
             seen_at=now,
-            session_id="",
         )
 
     def seal(self, user: User) -> str:

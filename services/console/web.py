@@ -38,7 +38,12 @@ LOCAL = timezone(timedelta(hours=8))
 
 
 class SignInRequired(Exception):
-    """No valid session: the person is sent to the sign-in page (and back after it)."""
+    """No valid session: the person is sent to the sign-in page (and back after it), told `why` (a key of
+    `i18n`) if there is more to say than that the session ended."""
+
+    def __init__(self, why: str | None = None) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class NotAllowed(Exception):
@@ -120,8 +125,8 @@ async def still_open(c: Console, user: User) -> None:
     session is its token, which the APIs check on every call."""
     if not user.officer:
         return
-    if not user.session_id:
-        raise SignInRequired
+    if not user.session_id:  # sealed by a console from before officers' sessions were kept at the API
+        raise SignInRequired("signin_again_upgraded")
     await c.coordination(user).get(f"/v1/officer/sessions/{user.session_id}")
 
 
@@ -329,18 +334,26 @@ def sse_event(name: str, data: object) -> bytes:
 SSE_SIGNED_OUT = sse_event("signedout", {})
 
 
-def sign_in_redirect(request: Request) -> Response:
+def sign_in_redirect(request: Request, why: str | None = None) -> Response:
     """Where a request without a session goes: a page to the sign-in page; the page's own script (an
     action, a live view) is told so in its own terms, and takes the page there (a redirect would be
-    followed silently, and the action taken for done)."""
+    followed silently, and the action taken for done). A reason (`why`, a key of `i18n`) is said on the
+    sign-in page, and the cookie it was about is removed, so that it is said once."""
     accept = request.headers.get("accept", "")
+    response: Response
     if "text/event-stream" in accept:
-        return Response(SSE_RETRY + SSE_SIGNED_OUT, media_type="text/event-stream", headers=SSE_HEADERS)
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if "application/json" in accept:
-        message = i18n.translator(language(request))("session_ended")
-        return JSONResponse({"ok": False, "message": message, "signin": "/signin"}, 401)
-    return RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
+        response = Response(SSE_RETRY + SSE_SIGNED_OUT, media_type="text/event-stream", headers=SSE_HEADERS)
+    elif "application/json" in accept:
+        message = i18n.translator(language(request))(why or "session_ended")
+        response = JSONResponse({"ok": False, "message": message, "signin": "/signin"}, 401)
+    else:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(f"/signin?next={quote(target, safe='')}", 303)
+        if why:
+            flash(request, response, "error", i18n.translator(language(request))(why))
+    if why:
+        response.delete_cookie(COOKIE, path="/")
+    return response
 
 
 # ── formatting ────────────────────────────────────────────────────────────────────────────────

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import httpx
+import orjson
 import pytest
 
-from services.console.session import COOKIE, Sessions
+from services.console.session import COOKIE, Sessions, User
 from services.console.settings import DEV_SESSION_KEY
 from tests import factories as f
 from tests.console.conftest import Site
@@ -122,3 +123,42 @@ async def test_a_sign_in_posted_from_another_site_is_refused(site: Site):
         async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
             own = await browser.post(url, data=form, headers={"Origin": site.console})
             assert own.status_code == 303 and COOKIE in browser.cookies
+
+
+def _sealed_from_before(sessions: Sessions, user: User) -> str:
+    """The cookie of `user` as a console from before officers' sessions at the API sealed it (no
+    `session_id`)."""
+    fields = {k: v for k, v in asdict(user).items() if k != "session_id"}
+    sealed = sessions.sealer.seal(orjson.dumps(fields), context=COOKIE.encode())
+    return base64.urlsafe_b64encode(sealed).decode()
+
+
+@pytest.mark.integration
+async def test_a_cookie_from_before_the_upgrade_keeps_institution_users_and_tells_officers_why(site: Site):
+    sessions = _sessions()
+    inst, username, password = await site.institution_user("bank")
+    signins = {
+        "/signin/institution": {"institution": inst, "username": username, "password": password},
+        "/signin/officer": {"subject": f.unique("officer-old"), "unit": "changji-psb", "role": "operator"},
+    }
+    old: dict[str, str] = {}
+    for url, form in signins.items():
+        async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
+            assert (await browser.post(url, data=form)).status_code == 303
+            user = sessions.open(browser.cookies[COOKIE])
+            assert user is not None
+            old[url] = _sealed_from_before(sessions, user)
+
+    cookies = {COOKIE: old["/signin/institution"]}
+    async with httpx.AsyncClient(base_url=site.console, cookies=cookies, timeout=10) as staff:
+        portal = await staff.get("/portal")
+        assert portal.status_code == 200 and username in portal.text
+
+    cookies = {COOKIE: old["/signin/officer"], "stopline_lang": "en"}
+    async with httpx.AsyncClient(base_url=site.console, cookies=cookies, timeout=10) as officer:
+        queue = await officer.get("/")
+        assert queue.status_code == 303 and queue.headers["location"] == "/signin?next=%2F"
+        removed = [c for c in queue.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+        assert len(removed) == 1 and "Max-Age=0" in removed[0]  # (so the message is shown once)
+        signin = await officer.get(queue.headers["location"])
+        assert "The console was upgraded: sign in again" in signin.text
