@@ -24,6 +24,7 @@ from services.coordination.officers.models import OfficerSession
 from services.coordination.officers.sessions import SessionPurge
 from services.coordination.settings import CoordinationSettings
 from services.kit.audit.models import AuditEntry
+from services.kit.tokens import issue
 from tests import factories as f
 from tests.console.conftest import UNIT, Site, serving
 
@@ -148,3 +149,15 @@ async def test_sessions_past_their_end_are_removed_and_open_ones_kept(site: Site
     async with site.sessions() as s:
         left = (await s.scalars(select(OfficerSession.id).where(OfficerSession.id.in_([past, open_])))).all()
     assert left == [open_]
+
+
+async def test_a_day_long_session_opens_from_a_console_whose_clock_is_a_little_ahead(site: Site):
+    """The console dates the session's end by its own clock; at the longest TTL (a day), one a few seconds
+    ahead of coordination's would ask for more than a day. A few minutes of skew are taken, no more."""
+    token = issue(subject=f.unique("officer-skew"), role="operator", unit=UNIT, ttl_s=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=site.coordination, headers=headers, timeout=10) as console:
+        for ahead, status in ((timedelta(seconds=30), 201), (timedelta(minutes=6), 422)):
+            ends = datetime.now(UTC) + timedelta(hours=24) + ahead
+            opened = await console.post("/v1/officer/sessions", json={"expires_at": ends.isoformat()})
+            assert opened.status_code == status, opened.text

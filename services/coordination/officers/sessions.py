@@ -24,16 +24,21 @@ log = logging.getLogger(__name__)
 # No console session lasts longer (the console's TTL is 8 hours by default): a record is gone a day after
 # its start at the latest, whatever a console asks.
 MAX_LIFE = timedelta(hours=24)
+# The console dates a session's end by its own clock: one ahead of ours by a little asks for a day and a
+# few seconds at the longest TTL. Taken here rather than by capping the console's TTL below a day, as the
+# skew is between two clocks and the receiver is where both are known (as ingest takes events dated up to
+# 5 minutes ahead); a record lives at most this much longer.
+CLOCK_SKEW = timedelta(minutes=5)
 ADMINISTRATOR = audit.Actor("officers-cli", "system", "stopline")  # who acts through the CLI
 ENDED = "this console session has ended (signed out, revoked or expired)"
 
 
 async def open_session(session: AsyncSession, *, officer: Officer, expires_at: datetime) -> str:
     now = datetime.now(UTC)
-    if not now < expires_at <= now + MAX_LIFE:
+    if not now < expires_at <= now + MAX_LIFE + CLOCK_SKEW:
         raise InvalidInput(
             "a session ends in the future and within a day",
-            details=[{"field": "expires_at", "reason": f"between now and {MAX_LIFE} from now"}],
+            details=[{"field": "expires_at", "reason": f"between now and {MAX_LIFE + CLOCK_SKEW} from now"}],
         )
     session_id = secrets.token_hex(16)
     session.add(
