@@ -5,6 +5,7 @@ officer's opened there at sign-in; an institution user's is their session token)
 there at once: a copy of the cookie is refused by every console instance after it (docs/console.md)."""
 
 import hmac
+import logging
 import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from services.kit.ratelimit import client_address
 from services.kit.settings import Environment
 from services.kit.tokens import issue
 
+log = logging.getLogger(__name__)
 OIDC_COOKIE = "stopline_oidc"
 Name = Annotated[str, Form(min_length=1, max_length=120, pattern=r"^[\w.@-]+$")]
 
@@ -219,7 +221,12 @@ async def _officer_started(request: Request, user: User, next: str) -> Response:
             await web.console(request).coordination(user).post("/v1/officer/sessions", {"expires_at": end})
         )
     except ApiError as exc:
-        return _page(request, next=next, status=exc.status, error="unavailable")
+        if exc.status == 404:  # a coordination from before officers' sessions: deployed in the wrong order
+            log.error(
+                "the coordination API has no officer sessions (404 on POST /v1/officer/sessions): deploy "
+                "coordination of this version before the console (docs/operations.md#upgrade-order)"
+            )
+        return _page(request, next=next, status=503 if exc.status == 404 else exc.status, error="unavailable")
     return _started(request, replace(user, session_id=str(opened["id"])), next)
 
 

@@ -9,16 +9,19 @@ import asyncio
 import os
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.console.app import build as build_console
 from services.console.session import COOKIE, Sessions
 from services.console.settings import DEV_SESSION_KEY, ConsoleSettings
+from services.coordination.app import build as build_coordination
 from services.coordination.jobs import with_the_scheduler
 from services.coordination.officers.models import OfficerSession
 from services.coordination.officers.sessions import SessionPurge
@@ -161,3 +164,34 @@ async def test_a_day_long_session_opens_from_a_console_whose_clock_is_a_little_a
             ends = datetime.now(UTC) + timedelta(hours=24) + ahead
             opened = await console.post("/v1/officer/sessions", json={"expires_at": ends.isoformat()})
             assert opened.status_code == status, opened.text
+
+
+async def test_a_console_deployed_before_coordination_says_so_in_its_log(
+    site: Site, caplog: pytest.LogCaptureFixture
+):
+    """Coordination of the version before has no officer sessions (404): the sign-in cannot be done, and the
+    console's log says that coordination is to be upgraded first."""
+    old = build_coordination(
+        site.infra.common, CoordinationSettings(consume=False, relay=False, scheduler=False)
+    )
+
+    @old.middleware("http")
+    async def before_officer_sessions(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+        if request.url.path.startswith("/v1/officer/"):
+            return JSONResponse({"detail": "Not Found"}, 404)  # (as an unknown route is answered)
+        return await call_next(request)
+
+    async with serving(old) as coordination:
+        console = build_console(
+            site.infra.common, ConsoleSettings(coordination_url=coordination, notifier_url=site.notifier)
+        )
+        async with serving(console) as base, httpx.AsyncClient(base_url=base, timeout=10) as browser:
+            form = {"subject": f.unique("officer-early"), "unit": UNIT, "role": "operator"}
+            refused = await browser.post("/signin/officer", data=form)
+    assert refused.status_code == 503 and 'data-testid="signin-error"' in refused.text
+    assert COOKIE not in browser.cookies
+    said = [r.getMessage() for r in caplog.records if r.name == "services.console.signin"]
+    assert said == [
+        "the coordination API has no officer sessions (404 on POST /v1/officer/sessions): deploy "
+        "coordination of this version before the console (docs/operations.md#upgrade-order)"
+    ]
