@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.console import audit, cases, dashboard, live, oidc, portal, queue, signin, supervisor, web
+from services.console import audit, cases, dashboard, ends, live, oidc, portal, queue, signin, supervisor, web
 from services.console.api import ApiError
 from services.console.headers import SecurityHeaders, server_error
 from services.console.session import COOKIE, Sessions
@@ -40,6 +40,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         sealer=Sealer(settings.session_key),
         dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
         slots=Slots(per_session=settings.live_per_session, per_address=settings.live_per_address),
+        checks=ends.Checks(),
         oidc=oidc.Provider(
             http,
             issuer=settings.oidc_issuer,

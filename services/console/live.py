@@ -4,9 +4,9 @@ Each stream looks at the APIs every `live_interval_s` with the person's own cred
 page's live pieces as the page itself renders them, and sends a piece only when it changed (ages and
 countdowns tick in the browser, so an unchanged piece renders the same). A session that ends ends the
 stream, and the page goes to the sign-in page: by its clocks, or ended elsewhere (signed out, revoked), as
-the coordination API says when asked every few seconds; a stream the API will never show anything (a case not
-there, or another unit's) ends saying why; while the API fails, it is asked less and less often. A session
-and a client address have a few streams open at most (`slots.py`)."""
+the coordination API says when asked every few seconds (`ends.CHECK_S`); a stream the API will never show
+anything (a case not there, or another unit's) ends saying why; while the API fails, it is asked less and
+less often. A session and a client address have a few streams open at most (`slots.py`)."""
 
 import asyncio
 import time
@@ -24,7 +24,6 @@ from services.kit.ratelimit import client_address
 
 Pieces = Callable[[], Awaitable[dict[str, str]]]
 HEARTBEAT_S = 15.0
-SESSION_CHECK_S = 5.0  # a stream of a session ended elsewhere (signed out, revoked) ends within this
 ENDED = (403, 404, 422)  # asked again, the API would answer the same: the stream ends
 BACKOFF_MAX_S = 30.0
 
@@ -36,7 +35,6 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
     quiet_since = time.monotonic()
     yield web.SSE_RETRY
     sessions = web.console(request).sessions
-    checked = time.monotonic()  # (the connection's own request was checked: `web.signed_in`)
     while not await request.is_disconnected():
         if time.time() >= user.ends_at:
             yield web.SSE_SIGNED_OUT
@@ -46,9 +44,7 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
             # browser connects again with the cookie it has now, and that connection says which.
             return
         try:
-            if time.monotonic() - checked >= SESSION_CHECK_S:
-                await web.still_open(web.console(request), user)
-                checked = time.monotonic()
+            await web.still_open(web.console(request), user)  # (asks the API every `ends.CHECK_S` at most)
             now = await pieces()
         except ApiError as exc:
             if exc.status == 401:

@@ -2,7 +2,8 @@
 development the local token issuer); institution staff with their own user of their institution,
 whose password the coordination API checks. Either's session is kept at the coordination API too (an
 officer's opened there at sign-in; an institution user's is their session token), so a sign-out ends it
-there at once: a copy of the cookie is refused by every console instance after it (docs/console.md)."""
+there at once: a copy of the cookie is refused by every console instance after it, within `ends.CHECK_S`
+(docs/console.md)."""
 
 import hmac
 import logging
@@ -163,6 +164,8 @@ def router() -> APIRouter:
             if exc.status != 401:
                 raise
             # (401: ended already; the console's cookie goes all the same)
+        # (refused by this instance at once; by another within `ends.CHECK_S`, as its answer was taken)
+        web.console(request).checks.forget(user.session_id)
         response = RedirectResponse("/signin?out=1", 303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -227,7 +230,9 @@ async def _officer_started(request: Request, user: User, next: str) -> Response:
                 "coordination of this version before the console (docs/operations.md#upgrade-order)"
             )
         return _page(request, next=next, status=503 if exc.status == 404 else exc.status, error="unavailable")
-    return _started(request, replace(user, session_id=str(opened["id"])), next)
+    user = replace(user, session_id=str(opened["id"]))
+    web.console(request).checks.opened(user.session_id)  # (just opened: its first page need not ask)
+    return _started(request, user, next)
 
 
 def _started(request: Request, user: User, next: str) -> Response:

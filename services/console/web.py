@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.console import i18n, oidc, reasons
+from services.console import ends, i18n, oidc, reasons
 from services.console.api import Api, ApiError
 from services.console.session import COOKIE, Sessions, User
 from services.console.settings import ConsoleSettings
@@ -59,6 +59,7 @@ class Console:
     sealer: Sealer
     dev_tokens: bool
     slots: Slots
+    checks: ends.Checks
     oidc: oidc.Provider | None = None
 
     def coordination(self, user: User | None) -> Api:
@@ -121,13 +122,23 @@ async def signed_in(request: Request) -> User:
 async def still_open(c: Console, user: User) -> None:
     """Refused (ApiError 401: to the sign-in page) if the session was ended since its cookie was sealed:
     signed out (a copy of the cookie does not see it), or revoked by an administrator. The coordination API
-    keeps officers' sessions, so an end holds on every console instance at once; an institution user's
-    session is its token, which the APIs check on every call."""
+    keeps officers' sessions, so an end holds on every console instance within `ends.CHECK_S` (an answer
+    that it is open is taken that long); an institution user's session is its token, which the APIs check
+    on every call."""
     if not user.officer:
         return
     if not user.session_id:  # sealed by a console from before officers' sessions were kept at the API
         raise SignInRequired("signin_again_upgraded")
-    await c.coordination(user).get(f"/v1/officer/sessions/{user.session_id}")
+    if c.checks.fresh(user.session_id):
+        ends.CHECKS.labels("cached").inc()
+        return
+    try:
+        await c.coordination(user).get(f"/v1/officer/sessions/{user.session_id}")
+    except ApiError as exc:
+        ends.CHECKS.labels("ended" if exc.status == 401 else "unavailable").inc()
+        raise
+    ends.CHECKS.labels("open").inc()
+    c.checks.opened(user.session_id)
 
 
 async def officer(request: Request) -> User:

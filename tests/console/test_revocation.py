@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +17,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.console.app import build as build_console
+from services.console.ends import CHECK_S
 from services.console.session import COOKIE, Sessions
 from services.console.settings import DEV_SESSION_KEY, ConsoleSettings
 from services.coordination.app import build as build_coordination
@@ -60,6 +63,16 @@ async def _signed_in(site: Site, subject: str) -> tuple[str, str]:
 async def _queue(base: str, cookie: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=base, cookies={COOKIE: cookie}, timeout=10) as browser:
         return await browser.get("/")
+
+
+async def _refused_soon(base: str, cookie: str, *, since: float) -> httpx.Response:
+    """The queue page of `cookie` on the console `base` once it is not shown, or `CHECK_S` and a second
+    after the session's end (`since`), the longest a console instance takes the API's word that it is open."""
+    while True:
+        page = await _queue(base, cookie)
+        if page.status_code != 200 or time.monotonic() - since > CHECK_S + 1:
+            return page
+        await asyncio.sleep(0.1)
 
 
 async def test_a_copied_cookie_works_until_sign_out_and_then_on_no_console_instance(site: Site):
@@ -126,8 +139,9 @@ async def test_the_cli_ends_every_session_of_one_officer_and_no_other(site: Site
     assert code == 0, err
     assert printed == f"(2 console sessions of {lost} ended)"
 
+    revoked = time.monotonic()
     for cookie in (laptop, desk):
-        refused = await _queue(site.console, cookie)
+        refused = await _refused_soon(site.console, cookie, since=revoked)
         assert refused.status_code == 303 and refused.headers["location"].startswith("/signin")
     kept = await _queue(site.console, others)
     assert kept.status_code == 200 and other in kept.text
@@ -195,3 +209,40 @@ async def test_a_console_deployed_before_coordination_says_so_in_its_log(
         "the coordination API has no officer sessions (404 on POST /v1/officer/sessions): deploy "
         "coordination of this version before the console (docs/operations.md#upgrade-order)"
     ]
+
+
+def _checks(outcome: str) -> float:
+    """Officer sessions checked so far by the consoles of this process, by outcome."""
+    found = REGISTRY.get_sample_value("stopline_console_session_checks_total", {"outcome": outcome})
+    return found or 0.0
+
+
+async def test_an_instance_takes_the_apis_word_for_a_few_seconds_and_a_sign_out_holds_within_them(site: Site):
+    cookie, csrf = await _signed_in(site, f.unique("officer-cached"))
+    outcomes = ("open", "cached", "ended", "unavailable")
+    before = {o: _checks(o) for o in outcomes}
+    async with serving(_second_console(site)) as second:
+        for _ in range(3):
+            page = await _queue(second, cookie)
+            assert page.status_code == 200
+        assert {o: _checks(o) - before[o] for o in outcomes} == {
+            "open": 1,
+            "cached": 2,
+            "ended": 0,
+            "unavailable": 0,
+        }
+
+        async with httpx.AsyncClient(base_url=site.console, cookies={COOKIE: cookie}) as officer:
+            out = await officer.post("/signout", data={"csrf": csrf})
+        assert out.status_code == 303
+        # The other instance took the API's word moments ago: it refuses the copy once it asks again.
+        refused = await _refused_soon(second, cookie, since=time.monotonic())
+        assert refused.status_code == 303 and _checks("ended") - before["ended"] == 1
+
+    away = build_console(
+        site.infra.common, ConsoleSettings(coordination_url="http://127.0.0.1:9", notifier_url=site.notifier)
+    )
+    other = (await _signed_in(site, f.unique("officer-away")))[0]
+    async with serving(away) as console_away:
+        page = await _queue(console_away, other)
+    assert page.status_code == 503 and _checks("unavailable") - before["unavailable"] == 1

@@ -1,8 +1,8 @@
-"""Officers' console sessions: the console opens one at sign-in and asks on every request whether it is
-still live; the officer's sign-out ends it, and so does an administrator, for every session of an officer
-(`python -m services.coordination.officers revoke-sessions <subject>`). Each is checked against the
-database, so an end holds at once on every console instance. The officer's token is not revoked: the
-APIs verify it by its signature alone, until its own expiry (docs/security.md)."""
+"""Officers' console sessions: the console opens one at sign-in and asks whether it is still live (taking a
+yes for a few seconds); the officer's sign-out ends it, and so does an administrator, for every session of
+an officer (`python -m services.coordination.officers revoke-sessions <subject>`). Each is checked against
+the database, so an end holds on every console instance within those seconds. The officer's token is not
+revoked: the APIs verify it by its signature alone, until its own expiry (docs/security.md)."""
 
 from __future__ import annotations
 
