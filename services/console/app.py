@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,6 +42,7 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         dev_tokens=settings.dev_sign_in and signin.dev_tokens_usable(common.environment, AuthSettings()),
         slots=Slots(per_session=settings.live_per_session, per_address=settings.live_per_address),
         checks=ends.Checks(),
+        signouts=ends.SignOuts(http, settings),
         oidc=oidc.Provider(
             http,
             issuer=settings.oidc_issuer,
@@ -53,9 +55,13 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        retrying = asyncio.create_task(state.signouts.run(), name="sign-outs")
         try:
             yield
         finally:
+            retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retrying
             await http.aclose()
 
     async def health() -> dict[str, Any]:

@@ -24,6 +24,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "signed_out": ("已安全退出。", "You are signed out."),
+    "signed_out_pending": (
+        "已在本浏览器退出。协调服务暂未响应，会话尚未在服务端结束：系统会持续重试，直至结束或会话到期。"
+        "在此之前，复制的会话仍可能被使用；如在公用电脑上，请告知管理员结束您的会话。",
+        "You are signed out of this browser. The coordination service did not answer, so your session has "
+        "not ended there yet: the console keeps trying until it has, or the session expires. Until then a "
+        "copy of this browser's session could still be used; on a shared computer, ask an administrator to "
+        "end your sessions.",
+    ),
     "session_ended": (
         "会话已结束, 操作未执行; 请重新登录。",
         "Your session ended; nothing was done. Sign in again.",

@@ -16,7 +16,7 @@ import jwt
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.console import oidc, web
+from services.console import ends, oidc, web
 from services.console.api import ApiError
 from services.console.session import COOKIE, User
 from services.kit.auth import ROLES, AuthSettings
@@ -149,24 +149,22 @@ def router() -> APIRouter:
     @api.post("/signout")
     async def sign_out(
         request: Request,
-        user: Annotated[User, Depends(web.signed_in)],
+        user: Annotated[User, Depends(web.sealed_user)],
         csrf: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
         web.check_csrf(user, csrf)
+        c = web.console(request)
         # Ended at the API, where every console instance asks: a copy of the cookie is of no use after it.
-        # One the API did not end (it did not answer) is shown as an error: the person tries again.
-        ended = (
-            f"/v1/officer/sessions/{user.session_id}" if user.officer else "/v1/institution/sessions/current"
-        )
+        # The browser's cookie goes whatever the API says: one the API did not take (it did not answer) is
+        # tried again (`ends.SignOuts`), and the person is told that it is not done yet.
+        c.checks.forget(user.session_id)  # (refused here at once; elsewhere within `ends.CHECK_S`)
         try:
-            await web.console(request).coordination(user).call("DELETE", ended)
-        except ApiError as exc:
-            if exc.status != 401:
-                raise
-            # (401: ended already; the console's cookie goes all the same)
-        # (refused by this instance at once; by another within `ends.CHECK_S`, as its answer was taken)
-        web.console(request).checks.forget(user.session_id)
-        response = RedirectResponse("/signin?out=1", 303)
+            await ends.end(c.coordination(user), user)
+            told = "/signin?out=1"
+        except ApiError:
+            c.signouts.add(user)
+            told = "/signin?out=pending"
+        response = RedirectResponse(told, 303)
         response.delete_cookie(COOKIE, path="/")
         return response
 

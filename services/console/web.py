@@ -60,6 +60,7 @@ class Console:
     dev_tokens: bool
     slots: Slots
     checks: ends.Checks
+    signouts: ends.SignOuts
     oidc: oidc.Provider | None = None
 
     def coordination(self, user: User | None) -> Api:
@@ -110,10 +111,16 @@ def current_user(request: Request) -> User | None:
     return console(request).sessions.open(request.cookies.get(COOKIE))
 
 
-async def signed_in(request: Request) -> User:
+def sealed_user(request: Request) -> User:
+    """The session its cookie holds, not asked of the API (a sign-out: done whether the API answers)."""
     user = current_user(request)
     if user is None:
         raise SignInRequired
+    return user
+
+
+async def signed_in(request: Request) -> User:
+    user = sealed_user(request)
     await still_open(console(request), user)
     request.state.user = user  # (for `done`, which renews it: the cookie is opened once a request)
     return user
@@ -125,6 +132,8 @@ async def still_open(c: Console, user: User) -> None:
     keeps officers' sessions, so an end holds on every console instance within `ends.CHECK_S` (an answer
     that it is open is taken that long); an institution user's session is its token, which the APIs check
     on every call."""
+    if c.signouts.pending(user):  # (signed out here, the API not told yet: a copy of the cookie)
+        raise SignInRequired
     if not user.officer:
         return
     if not user.session_id:  # sealed by a console from before officers' sessions were kept at the API

@@ -246,3 +246,35 @@ async def test_an_instance_takes_the_apis_word_for_a_few_seconds_and_a_sign_out_
     async with serving(away) as console_away:
         page = await _queue(console_away, other)
     assert page.status_code == 503 and _checks("unavailable") - before["unavailable"] == 1
+
+
+async def test_a_sign_out_while_coordination_is_away_signs_the_browser_out_and_ends_the_session_later(
+    site: Site,
+):
+    """A sign-out the API does not take (an outage) still removes the browser's cookie, says the end is
+    pending, and the console ends the session at the API once it answers again."""
+    cookie, csrf = await _signed_in(site, f.unique("officer-outage"))
+    user = Sessions(DEV_SESSION_KEY, ttl_s=3600, idle_s=600).open(cookie)
+    assert user is not None
+    settings = ConsoleSettings(coordination_url="http://127.0.0.1:9", notifier_url=site.notifier)
+    async with serving(build_console(site.infra.common, settings)) as away:
+        async with httpx.AsyncClient(base_url=away, cookies={COOKIE: cookie, "stopline_lang": "en"}) as b:
+            out = await b.post("/signout", data={"csrf": csrf})
+            assert out.status_code == 303 and out.headers["location"] == "/signin?out=pending"
+            removed = [c for c in out.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+            assert len(removed) == 1 and "Max-Age=0" in removed[0]
+            told = await b.get(out.headers["location"])
+            assert "your session has not ended there yet" in told.text
+        refused = await _queue(away, cookie)  # a copy of the cookie, on the instance signed out on
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/signin")
+
+        settings.coordination_url = site.coordination  # coordination answers again (where this console asks)
+        headers = {"Authorization": f"Bearer {user.token}"}
+        async with httpx.AsyncClient(base_url=site.coordination, headers=headers) as api:
+            async with asyncio.timeout(CHECK_S + 5):  # (the console tries again every CHECK_S)
+                while True:
+                    check = await api.get(f"/v1/officer/sessions/{user.session_id}")
+                    if check.status_code != 200:
+                        break
+                    await asyncio.sleep(0.2)
+            assert check.status_code == 401
