@@ -170,10 +170,11 @@ REVOCATION_SECONDS = Histogram(
 # A handler that never returns (an await on a connection gone half-open, a lock never granted, a bug
 # looping) holds its partitions while their lag grows, and the group sees a member in good health. Past the
 # connection's `handler_max_s` (60 s by default: the slowest batch measured is a scorer's, 24 s waiting under
-# chaos faults for Kafka to take its output, and every await a handler makes on PostgreSQL or Kafka has a
-# 10 s timeout of its own, each attempt of a retried batch bounded apart) it is stuck: logged once with its
+# chaos faults for Kafka to take its output, and every await a handler makes on PostgreSQL has a 10 s
+# timeout of its own, each attempt of a retried batch bounded apart) it is stuck: logged once with its
 # partitions, first offsets and chain of awaits (code locations, no values), counted, and the runner is not
 # live until it returns, so its supervisor restarts the process and its partitions go to another member.
+# A handler that waits on purpose as long as Kafka takes (ingest's intake) is never stuck (`bounded=False`).
 # Only the handler is bounded: the loop's other long waits are an owner's state (a rewind restoring
 # snapshots, after_commit and on_idle writing them: the snapshot store's timeouts bound them) and
 # Kafka taking the effects (a node's fault: the producer's own timeouts), none of which a restart would cure.
@@ -350,6 +351,7 @@ class ConsumerRunner:
         on_idle: OnIdle | None = None,
         poll_failing_max_s: float = POLL_FAILING_MAX_S,
         assignment_wait_max_s: float = ASSIGNMENT_WAIT_MAX_S,
+        bounded: bool = True,
     ) -> None:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
@@ -360,7 +362,9 @@ class ConsumerRunner:
         (see `POLL_FAILING_MAX_S`) before it stops; `assignment_wait_max_s`, how long it may wait for the
         group to assign it partitions (`OutOfGroup`).
         `pattern` subscribes to every topic whose name matches (e.g. each institution's answers) instead
-        of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`."""
+        of `topics`; a new matching topic is found within `PATTERN_REFRESH_MS`.
+        `bounded=False` never tells the handler stuck (see STUCK): for a handler that waits, on purpose, as
+        long as Kafka takes to acknowledge its records (an outage is no reason to restart it)."""
         if bool(topics) == bool(pattern):
             raise ValueError("give either topics or a pattern")
         self.pattern = pattern
@@ -444,7 +448,7 @@ class ConsumerRunner:
         self._measured_at = -math.inf  # when the loop last measured its partitions (monotonic)
         self._turned_at = math.inf  # when the loop last came round to measure (monotonic); not yet running
         self.stall_watch_s = STALL_WATCH_S
-        self.handler_max_s = kafka.handler_max_s
+        self.handler_max_s = kafka.handler_max_s if bounded else math.inf
         self._handling_since: float | None = None  # when the handler in progress was called (monotonic)
 
     @property
@@ -953,6 +957,8 @@ class ConsumerRunner:
     async def _handle_bounded(self, batch: Batch) -> Landing:
         """One call of the handler, told stuck past `handler_max_s` (see STUCK); it is not cut off: a
         handler cancelled midway could leave an owner's state half-applied, and it may still return."""
+        if self.handler_max_s == math.inf:
+            return await self.handle(batch)
         task = asyncio.current_task()
         stuck = asyncio.get_running_loop().call_later(self.handler_max_s, self._stuck, batch, task)
         self._handling_since = time.monotonic()

@@ -61,6 +61,9 @@ class Intake:
             handle=self.handle,
             attempts=5,  # the ledger makes a repeated batch send nothing twice
             retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
+            # Its batch waits as long as Kafka takes to acknowledge the events (`handle`): not a stuck
+            # handler, and a restart would only read the batch again and wait the same.
+            bounded=False,
         )
 
     async def _kind(self, institution: str) -> str | None:

@@ -3,6 +3,8 @@ ingest; an envelope naming another institution, a forbidden kind or an invalid e
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -141,6 +143,7 @@ async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(
     try:
         claims = Claims(sessions, producer, kafka, topic_prefix=infra.prefix)
         intake = Intake(infra.common, sessions, producer, claims, Directory(sessions))
+        assert intake.runner.handler_max_s == math.inf  # it waits on Kafka on purpose: never told stuck
         for _ in range(3):  # as the runner does: an outage is retried
             try:
                 landing = await intake.handle({TopicPartition(intake_topic, 0): [record]})

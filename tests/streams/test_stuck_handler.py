@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 BOUND_S = 2.0
 
 
-async def _runner_with_one_record(infra: Infra, handle: Handler) -> ConsumerRunner:
+async def _runner_with_one_record(infra: Infra, handle: Handler, *, bounded: bool = True) -> ConsumerRunner:
     topic = await new_topic(infra, f"{infra.prefix}stuck-{f.unique('t')}")
     producer = AIOKafkaProducer(**infra.kafka.options())
     await producer.start()
@@ -36,7 +36,7 @@ async def _runner_with_one_record(infra: Infra, handle: Handler) -> ConsumerRunn
     finally:
         await producer.stop()
     kafka = dataclasses.replace(infra.kafka, handler_max_s=BOUND_S)
-    return ConsumerRunner(kafka=kafka, group_id=f.unique("g"), topics=[topic], handle=handle)
+    return ConsumerRunner(kafka=kafka, group_id=f.unique("g"), topics=[topic], handle=handle, bounded=bounded)
 
 
 @contextlib.asynccontextmanager
@@ -125,6 +125,38 @@ async def test_a_handler_slow_but_within_the_bound_stays_live_and_is_not_counted
         assert len(probed) >= 10 and set(probed) == {200}
         assert await sample(client, "stopline_consumer_stuck_total", group=runner.group_id) == 0
     assert not [r for r in caplog.records if r.getMessage() == "consumer handler stuck"]
+
+
+async def test_a_handler_waiting_on_kafka_on_purpose_is_never_told_stuck(infra):
+    """Ingest's intake waits as long as Kafka takes to acknowledge its events (`bounded=False`): an outage
+    past the bound would otherwise have the process restarted in a loop, each restart waiting the same."""
+    waiting, stuck, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def on_kafka(batch: Batch) -> None:
+        waiting.set()
+        await released.wait()
+
+    async def hanging(batch: Batch) -> None:
+        stuck.set()
+        await released.wait()
+
+    unbounded = await _runner_with_one_record(infra, on_kafka, bounded=False)
+    bounded = await _runner_with_one_record(infra, hanging)
+    async with _service(unbounded) as waits, _service(bounded) as hangs:
+        try:
+            await asyncio.wait_for(waiting.wait(), 30)
+            await asyncio.wait_for(stuck.wait(), 30)
+
+            async def not_live() -> bool:
+                return (await hangs.get("/health/live")).status_code == 503
+
+            # The barrier: the handler called after it is past the bound, so it is past it too.
+            await eventually(not_live, timeout_s=BOUND_S + 10, every_s=0.05)
+            live = (await waits.get("/health/live")).status_code
+            counted = await sample(waits, "stopline_consumer_stuck_total", group=unbounded.group_id)
+        finally:
+            released.set()
+    assert (live, counted, unbounded.liveness()) == (200, 0, "ok")
 
 
 async def test_the_group_drops_a_member_that_does_not_poll_only_after_its_handler_bound_and_a_restart(infra):
