@@ -174,8 +174,11 @@ async def _draft_stop_on(
         assert transfer is not None
         paid.append(transfer)
         transfers.append(transfer)
-    whole = money.victim_paid(transfers, victims).get(node.id, Decimal(0))
-    await money.grow_loss(session, case=case, grown=whole - known, actor=audit.Actor.of(officer))
+    victims_paid = money.victim_paid(transfers, victims)
+    whole = victims_paid.get(node.id, Decimal(0))
+    await money.grow_loss(
+        session, case=case, paid=sum(victims_paid.values(), Decimal(0)), actor=audit.Actor.of(officer)
+    )
     active = await instructions_repo.find_active(
         session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
     )

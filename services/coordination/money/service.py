@@ -55,14 +55,15 @@ def victim_paid(transfers: Sequence[FlowTransfer], victims: set[int]) -> dict[in
     return {n: max(reported[n], listed[n]) for n in reported.keys() | listed.keys()}
 
 
-async def grow_loss(session: AsyncSession, *, case: Case, grown: Decimal, actor: audit.Actor) -> None:
-    """The case's loss grows by the victims' payments it learns of beyond what it knew (a warned person's
-    further payment, one their bank lists), so that lost is never less than the flow shows them paying.
-    The caller holds the case's row locked."""
-    if grown <= 0:
+async def grow_loss(session: AsyncSession, *, case: Case, paid: Decimal, actor: audit.Actor) -> None:
+    """The case's loss grows to what the flow shows the victims paying in all (`paid`, by `victim_paid`)
+    when that is more: a warned person's further payment, one their bank lists. Never less: a loss stated
+    at opening may count money the flow holds later, or never (the payees past a report's first ones join
+    it as their stops are drafted). The caller holds the case's row locked."""
+    if paid <= case.amount_lost:
         return
     before = case.amount_lost
-    case.amount_lost = before + grown
+    case.amount_lost = paid
     await session.flush()
     await audit.record(
         session,
@@ -149,7 +150,7 @@ async def record_query_answer(
     if victim:
         after = victim_paid(await repository.transfers(session, case.id), victims)
         unknown.update({n: paid - before.get(n, ZERO) for n, paid in after.items()})
-        await grow_loss(session, case=case, grown=sum(unknown.values(), ZERO), actor=actor)
+        await grow_loss(session, case=case, paid=sum(after.values(), ZERO), actor=actor)
     proposed: list[Proposal] = []
     for ref, t in zip(refs, result.transfers, strict=True):
         child = children[(t.to_institution, t.to_account)]
