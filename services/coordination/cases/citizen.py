@@ -27,7 +27,7 @@ from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions.models import Instruction
 from services.coordination.money import repository as money_repo
 from services.coordination.money import service as money
-from services.coordination.money.models import Proposal
+from services.coordination.money.models import FlowTransfer, Proposal
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
 
@@ -139,12 +139,30 @@ def _paid(report: CitizenReport) -> list[Payee]:
 
 
 async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:
+    # The case's flow is read once for all the payees (a report may name hundreds), and kept up to date here
+    # as each adds its money and its draft; the victims' accounts are the person's, which no payee adds to.
+    victims = await money.victim_nodes(session, case)
+    transfers = await money_repo.transfers(session, case.id)
+    proposals = await money_repo.proposals(session, case.id)
     for payee in _paid(report):
-        await _draft_stop_on(session, case=case, report=report, payee=payee, officer=officer)
+        await _draft_stop_on(
+            session,
+            case=case,
+            report=report,
+            payee=payee,
+            officer=officer,
+            flow=(victims, transfers, proposals),
+        )
 
 
 async def _draft_stop_on(
-    session: AsyncSession, *, case: Case, report: CitizenReport, payee: Payee, officer: Officer
+    session: AsyncSession,
+    *,
+    case: Case,
+    report: CitizenReport,
+    payee: Payee,
+    officer: Officer,
+    flow: tuple[set[int], list[FlowTransfer], list[Proposal]],
 ) -> None:
     """Count in the tree what the person paid the account beyond what the case knows (once: asked again,
     nothing is new), and have it stopped: the first draft, or the open draft grown to the whole; where a
@@ -155,8 +173,7 @@ async def _draft_stop_on(
     )
     # The victims' payments into the account (not a queried mule's): reported without a payer (the case's
     # destinations, this or an earlier report), or listed by a bank from a victim's own account.
-    victims = await money.victim_nodes(session, case)
-    transfers = await money_repo.transfers(session, case.id)
+    victims, transfers, proposals = flow
     paid = [
         t
         for t in transfers
@@ -182,9 +199,7 @@ async def _draft_stop_on(
     active = await instructions_repo.find_active(
         session, case_id=case.id, kind="stop_payment", institution_id=institution, account=account
     )
-    drafts = [
-        p for p in await money_repo.proposals(session, case.id) if p.transfer_id in {t.id for t in paid}
-    ]
+    drafts = [p for p in proposals if p.transfer_id in {t.id for t in paid}]
     draft = next((p for p in drafts if p.status == "open"), None)
     if active is not None or (drafts and draft is None):
         # Police stop this account already, or decided the draft: a sent instruction is not changed (and a
@@ -216,6 +231,7 @@ async def _draft_stop_on(
             status="open",
         )
         await money_repo.add_proposal(session, draft)
+        proposals.append(draft)
         await _audit_draft(session, case, report, draft, officer, action="money.stop_drafted", before=None)
 
 
