@@ -200,12 +200,13 @@ async def test_unanswered_query_is_escalated_twice(infra, short, sessions):
     records = await read_topic(
         infra.kafka,
         topics.name(topics.ESCALATIONS, infra.prefix),
-        until=lambda rs: sum(orjson.loads(r.value)["instruction_id"] == query["id"] for r in rs) >= 2,
+        until=lambda rs: sum(orjson.loads(r.value).get("instruction_id") == query["id"] for r in rs) >= 2,
     )
+    # Other tests' escalations share the topic, some not of an instruction (a citizen's desk task).
     stages = [
         orjson.loads(r.value)["stage"]
         for r in records
-        if orjson.loads(r.value)["instruction_id"] == query["id"]
+        if orjson.loads(r.value).get("instruction_id") == query["id"]
     ]
     assert stages == ["acknowledgement", "execution"]
     assert [
