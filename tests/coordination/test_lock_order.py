@@ -2,8 +2,8 @@
 (cases.repository): a late answer to a failed hold never holds the hold's row while it waits for the case,
 which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
 answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
-the tree (each a deadlock, which PostgreSQL ends by aborting one: a 503 for the bank or the officer, a
-failed notifier batch)."""
+the tree; relays giving up batches lock their instructions in id order (each a deadlock, which PostgreSQL
+ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay batch)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import public
 from services.coordination.cases import repository as cases
+from services.coordination.delivery.models import OutboxMessage
+from services.coordination.delivery.relay import Relay
 from services.coordination.instructions import service as instructions
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
+from services.coordination.settings import CoordinationSettings
 from services.kit.auth import Officer
 from services.kit.db import unit_of_work
 from services.kit.errors import Conflict
 from tests import factories as f
-from tests.coordination.conftest import bank, issue, respond, stop_issued
+from tests.coordination.conftest import FAST, bank, issue, open_case, respond, stop_issued
 from tests.kafka_tools import eventually
 from tests.locks import backend, blocked_by, waiting_behind
 
@@ -115,7 +118,7 @@ async def test_a_late_answer_crossing_the_relay_giving_its_hold_up_and_an_approv
 
     async with unit_of_work(sessions) as relaying:
         pid = await backend(relaying)
-        await instructions.lock(relaying, uuid.UUID(stop["id"]))  # the relay's first lock, giving it up
+        await instructions.lock(relaying, [uuid.UUID(stop["id"])])  # the relay's first lock, giving it up
         answering = asyncio.create_task(respond(c, key, stop["id"], "executed", held_amount="1500.00"))
         await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)
         approving = asyncio.create_task(c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup))
@@ -134,6 +137,62 @@ async def test_a_late_answer_crossing_the_relay_giving_its_hold_up_and_an_approv
 
     again = await c.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
     assert again.status_code == 200, again.text
+
+
+async def _claimed(sessions: Any, instruction_ids: list[uuid.UUID]) -> list[OutboxMessage]:
+    """The instructions' messages, claimed as a relay claims them (`delivery.repository.claim`: their
+    attempt counted, the rows as they were before it), for the test's relays to give up."""
+    async with unit_of_work(sessions) as s:
+        theirs = OutboxMessage.message_id.in_([str(i) for i in instruction_ids])
+        rows = list((await s.execute(sa.select(OutboxMessage).where(theirs))).scalars())
+        counted = sa.update(OutboxMessage).where(theirs).values(attempts=OutboxMessage.attempts + 1)
+        await s.execute(counted.execution_options(synchronize_session=False))
+    return rows
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test's relays give the messages up, nobody sends them
+async def test_two_relays_giving_up_two_instructions_copies_in_opposite_orders(infra, coord, sessions):
+    """A bank takes instructions on Kafka and by webhook; two stop-payments are issued to it, each queued
+    twice. One relay gives up their Kafka copies (the first, then the second), another relay their webhook
+    copies (the second, then the first), at once. Both give-ups go through (not one aborted as a deadlock,
+    its batch failed and tried again): all four copies are dead and both stop-payments failed."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, _, _ = await bank(sessions, webhook_url="http://127.0.0.1:9/hook")
+    accounts = [f.account("MULE") for _ in range(2)]
+    case_id = await open_case(c, op, *[(inst, a, "1000.00") for a in accounts])
+    spec = {"kind": "stop_payment", "institution_id": inst, "amount": "1000.00"}
+    stops = [uuid.UUID((await issue(c, op, case_id, account=a, **spec))["id"]) for a in accounts]
+    copies = {(r.channel, r.instruction_id): r for r in await _claimed(sessions, stops)}
+    by_kafka = [copies["kafka", i] for i in stops]
+    by_webhook = [copies["webhook", i] for i in reversed(stops)]
+    settings = CoordinationSettings(**FAST)
+    kafka_relay, webhook_relay = (Relay(infra.common, settings, sessions) for _ in range(2))
+
+    # The barrier: the first copy each relay gives up is held until both relays wait (one locking an
+    # instruction at a time has its first locked by then; else one waits for the other's instructions).
+    async with unit_of_work(sessions) as holding:
+        pid = await backend(holding)
+        first = [by_kafka[0].id, by_webhook[0].id]
+        await holding.execute(
+            sa.select(OutboxMessage.id).where(OutboxMessage.id.in_(first)).with_for_update()
+        )
+        giving_up = [
+            asyncio.create_task(kafka_relay._give_up(by_kafka, error="its topic was refused")),
+            asyncio.create_task(webhook_relay._give_up(by_webhook, error="HTTP 410")),
+        ]
+        await eventually(lambda: _two_behind(sessions, pid), timeout_s=10)
+    await asyncio.gather(*giving_up)  # (a deadlock: PostgreSQL aborts one, which raises)
+
+    async with sessions() as s:
+        given_up = await s.execute(
+            sa.select(OutboxMessage).where(OutboxMessage.id.in_(r.id for r in copies.values()))
+        )
+        assert {(r.channel, r.instruction_id, r.dead_at is not None) for r in given_up.scalars()} == {
+            (channel, i, True) for channel in ("kafka", "webhook") for i in stops
+        }
+    for stop in stops:
+        failed = (await c.get(f"/v1/instructions/{stop}", headers=op)).json()
+        assert failed["status"] == "failed"
 
 
 def _report(

@@ -35,7 +35,9 @@ async def add(session: AsyncSession, case: Case) -> None:
 # acts on (an extension or release before its stop-payment or freeze). An approval holding the case while it
 # waits for the hold, and the hold's late answer holding the hold while it waits for the case, would each
 # wait for the other: PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
-# instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only.
+# instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only,
+# several of them in id order (a relay giving up or marking delivered a batch takes all its instructions at
+# once: two relays locking the same two one by one in other orders would deadlock).
 # A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder

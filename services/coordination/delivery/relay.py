@@ -239,6 +239,11 @@ class Relay:
         fails and is escalated."""
         now = datetime.now(UTC)
         async with unit_of_work(self.sessions) as session:
+            # All the batch's instructions first, in id order as `mark_delivered` takes them (`_dead` finds
+            # each held): locked one by one in the batch's order, two relays with messages of the same
+            # instructions in other orders would each hold one the other waits for (a deadlock: a failed
+            # batch, tried again).
+            await instructions.lock(session, [i for r in rows if (i := _failed_with(r)) is not None])
             for row in rows:
                 await self._dead(session, row, at=now, error=error)
         for row in rows:
@@ -250,11 +255,11 @@ class Relay:
         other channel's copy is still to be sent, its instruction fails, or a notice's failure is escalated.
         True if given up."""
         kind = row.payload.get("type")
-        instruction = row.instruction_id if kind in ("instruction", "notice") else None
+        instruction = _failed_with(row)
         if instruction is not None:
             # Locked first: the instruction's two channels giving up at once would each see the other's
             # message still waiting, and neither fail it.
-            await instructions.lock(session, instruction)
+            await instructions.lock(session, [instruction])
         if not await repository.give_up(session, claim_of(row), at=at, error=error):
             return False
         if instruction is None or await repository.reached_or_waiting_elsewhere(session, row):
@@ -539,6 +544,12 @@ def _record(row: OutboxMessage) -> Record:
 
 def _instruction_ids(rows: list[OutboxMessage]) -> list[Any]:
     return [r.instruction_id for r in rows if r.payload.get("type") == "instruction" and r.instruction_id]
+
+
+def _failed_with(row: OutboxMessage) -> uuid.UUID | None:
+    """The instruction that giving the row up may fail (or whose notice's failure it escalates): an
+    instruction's or a notice's message."""
+    return row.instruction_id if row.payload.get("type") in ("instruction", "notice") else None
 
 
 def _message_id(record: ConsumerRecord) -> str | None:

@@ -545,9 +545,11 @@ async def mark_delivered(
             row.delivered_at = at
 
 
-async def lock(session: AsyncSession, instruction_id: uuid.UUID) -> None:
-    """Hold the instruction's row for the rest of the transaction (a relay deciding its delivery failed)."""
-    await repository.get(session, instruction_id, for_update=True)
+async def lock(session: AsyncSession, instruction_ids: Iterable[uuid.UUID]) -> None:
+    """Hold the instructions' rows for the rest of the transaction (a relay deciding their delivery failed),
+    taken in id order, as the relay's marking delivered takes them: two relays giving up (or delivering) the
+    same instructions' messages in other orders would each hold a row the other waits for (a deadlock)."""
+    await repository.get_many_for_update(session, list(set(instruction_ids)))
 
 
 async def delivery_failed(
