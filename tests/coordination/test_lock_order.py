@@ -198,14 +198,15 @@ async def test_two_relays_giving_up_two_instructions_copies_in_opposite_orders(i
 def _report(
     warning_id: uuid.UUID, bank_id: str, *paid: tuple[str, str], source: public.ReportSource
 ) -> public.CitizenReport:
-    """The person's word (or a further payment) on warning `warning_id`: paid `paid` (account, amount)."""
+    """The person's word (or a further payment) on warning `warning_id`: paid `paid` (account, amount), from
+    the warning's one account of the person's."""
     payees = [public.Payee(bank_id, a, Decimal(amount), datetime.now(UTC)) for a, amount in paid]
     return public.CitizenReport(
         warning_id=warning_id,
         alert_ids=[],
         phone=f.phone(),
         institution=bank_id,
-        account=f.account("VICTIM"),
+        account=f"VICTIM{warning_id.hex[:12].upper()}",
         payees=payees,
         amount_at_risk=sum((p.amount for p in payees), Decimal(0)),
         event_time=datetime.now(UTC),

@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from services.coordination import public as coordination
+from services.coordination.alerts import service as alerts_service
 from services.kit.db import unit_of_work
+from streams.schemas.alerts import Subject
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, respond
 
@@ -20,13 +22,19 @@ pytestmark = pytest.mark.integration
 UNIT = "changji-psb"
 
 
-def _report(warning_id: uuid.UUID, victim: tuple[str, str], payees: list[tuple[str, str, str]]) -> Any:
+def _report(
+    warning_id: uuid.UUID,
+    victim: tuple[str, str],
+    payees: list[tuple[str, str, str]],
+    *,
+    alert_ids: list[uuid.UUID] | None = None,
+) -> Any:
     """What the notifier tells of a warned person who says they are defrauded: their total per payee."""
     at = datetime.now(UTC) - timedelta(minutes=20)
     paid = [coordination.Payee(i, a, Decimal(v), at) for i, a, v in payees]
     return coordination.CitizenReport(
         warning_id=warning_id,
-        alert_ids=[],
+        alert_ids=alert_ids or [],
         phone=f.phone(),
         institution=victim[0],
         account=victim[1],
@@ -42,6 +50,45 @@ async def _defrauded(sessions: Any, report: Any) -> str:
     async with unit_of_work(sessions) as s:
         case_id = await coordination.citizen_defrauded(s, report=report, on_behalf_of="p", unit=UNIT)
     return str(case_id)
+
+
+async def _victims_alert(
+    c: httpx.AsyncClient,
+    op: dict[str, str],
+    sessions: Any,
+    case_id: str,
+    phone: str,
+    victim: tuple[str, str],
+    payee: tuple[str, str],
+) -> uuid.UUID:
+    """An alert about a victim's payment (paid from `victim`, by the person of `phone`), linked to the case:
+    the account is a victim's own."""
+    subject = Subject(
+        phone=phone,
+        institution=victim[0],
+        account=victim[1],
+        payee_institution=payee[0],
+        payee_account=payee[1],
+    )
+    alert = f.alert(subject=subject, amount_at_risk="1000.00")
+    async with unit_of_work(sessions) as s:
+        await alerts_service.store(s, alerts=[alert])
+    linked = await c.post(f"/v1/cases/{case_id}/alerts", json={"alert_id": str(alert.alert_id)}, headers=op)
+    assert linked.status_code == 204, linked.text
+    return alert.alert_id
+
+
+def _listing(victim_bank: str, *transfers: tuple[str, str, str, str]) -> dict[str, Any]:
+    """A bank's answer to a query of a victim's account: (transfer id, payee bank, payee, amount)."""
+    listed = [
+        {"transfer_id": t, "to_institution": i, "to_account": a, "amount": v, "at": f.iso(f.minutes_ago(15))}
+        for t, i, a, v in transfers
+    ]
+    return {"holder": {"name": "Victim"}, "balance": "0.00", "transfers": listed}
+
+
+async def _lost(c: httpx.AsyncClient, op: dict[str, str], case_id: str) -> str:
+    return str((await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()["totals"]["lost"])
 
 
 async def _received(c: httpx.AsyncClient, op: dict[str, str], case_id: str) -> dict[str, str]:
@@ -112,3 +159,59 @@ async def test_the_cases_loss_grows_with_the_persons_further_payments(coord, ses
     grown = [e for e in trail["items"] if e["action"] == "case.loss_grown"]
     said = [(e["before"]["amount_lost"], e["after"]["amount_lost"]) for e in grown]
     assert said == [("30000.00", "50000.00")]
+
+
+async def test_each_victims_payments_into_an_account_count_beside_the_other_victims(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    b_bank, b_key, _ = await bank(sessions)
+    mule_bank, _, _ = await bank(sessions)
+    mule = (mule_bank, f.account("MULE"))
+    a, b, d = ("a-bank", f.account("VA")), (b_bank, f.account("VB")), ("d-bank", f.account("VD"))
+    # Victim A reports 30,000 paid to the mule: the case.
+    case_id = await _defrauded(sessions, _report(uuid.uuid4(), a, [(*mule, "30000.00")]))
+    # Victim B paid the same mule 20,000: B's alert joins the case, and B's bank lists the payment.
+    await _victims_alert(c, op, sessions, case_id, f.phone(), b, mule)
+    query = await issue(c, op, case_id, kind="query", institution_id=b[0], account=b[1])
+    listing = _listing(b_bank, ("t1", *mule, "20000.00"))
+    assert (await respond(c, b_key, query["id"], "executed", query_result=listing)).status_code == 200
+    assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
+    assert await _lost(c, op, case_id) == "50000.00"
+    assert await _drafts(c, op, case_id) == sorted([(mule[1], "30000.00"), (mule[1], "20000.00")])
+
+    # B's warning reports it too: the same money. Victim D, whose alert joined the case, reports 5,000.
+    b_alert = await _victims_alert(c, op, sessions, case_id, f.phone(), b, mule)
+    await _defrauded(sessions, _report(uuid.uuid4(), b, [(*mule, "20000.00")], alert_ids=[b_alert]))
+    d_alert = await _victims_alert(c, op, sessions, case_id, f.phone(), d, mule)
+    assert await _defrauded(
+        sessions, _report(uuid.uuid4(), d, [(*mule, "5000.00")], alert_ids=[d_alert])
+    ) == (case_id)
+    assert (await _received(c, op, case_id))[mule[1]] == "55000.00"
+    assert await _lost(c, op, case_id) == "55000.00"
+    # The mule's open draft grows to what the listing's does not ask for.
+    assert await _drafts(c, op, case_id) == sorted([(mule[1], "35000.00"), (mule[1], "20000.00")])
+    trail = (await c.get("/v1/audit", params={"case_id": case_id}, headers=f.officer("auditor"))).json()
+    grown = [e for e in trail["items"] if e["action"] == "case.loss_grown"]
+    said = [(e["before"]["amount_lost"], e["after"]["amount_lost"]) for e in grown]
+    assert said == [("30000.00", "50000.00"), ("50000.00", "55000.00")]
+
+
+async def test_a_victims_payment_counts_once_whichever_of_their_accounts_the_bank_lists(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    b_bank, b_key, _ = await bank(sessions)
+    mule_bank, _, _ = await bank(sessions)
+    mule = (mule_bank, f.account("MULE"))
+    a, b1, b2 = ("a-bank", f.account("VA")), (b_bank, f.account("VB")), (b_bank, f.account("VB"))
+    case_id = await _defrauded(sessions, _report(uuid.uuid4(), a, [(*mule, "30000.00")]))
+    # Victim B, of one phone, paid from two accounts; their warning names the first, and reports 20,000.
+    phone = f.phone()
+    b_alert = await _victims_alert(c, op, sessions, case_id, phone, b1, mule)
+    await _victims_alert(c, op, sessions, case_id, phone, b2, mule)
+    await _defrauded(sessions, _report(uuid.uuid4(), b1, [(*mule, "20000.00")], alert_ids=[b_alert]))
+    assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
+    # B's bank lists the payment from the second account: B's, reported already.
+    query = await issue(c, op, case_id, kind="query", institution_id=b2[0], account=b2[1])
+    listing = _listing(b_bank, ("t1", *mule, "20000.00"))
+    assert (await respond(c, b_key, query["id"], "executed", query_result=listing)).status_code == 200
+    assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
+    assert await _lost(c, op, case_id) == "50000.00"
+    assert await _drafts(c, op, case_id) == [(mule[1], "50000.00")]

@@ -141,7 +141,7 @@ def _paid(report: CitizenReport) -> list[Payee]:
 async def _draft_stop(session: AsyncSession, *, case: Case, report: CitizenReport, officer: Officer) -> None:
     # The case's flow is read once for all the payees (a report may name hundreds), and kept up to date here
     # as each adds its money and its draft; the victims' accounts are the person's, which no payee adds to.
-    victims = await money.victim_nodes(session, case)
+    victims = await money.case_victims(session, case)
     transfers = await money_repo.transfers(session, case.id)
     proposals = await money_repo.proposals(session, case.id)
     for payee in _paid(report):
@@ -162,11 +162,12 @@ async def _draft_stop_on(
     report: CitizenReport,
     payee: Payee,
     officer: Officer,
-    flow: tuple[set[int], list[FlowTransfer], list[Proposal]],
+    flow: tuple[money.Victims, list[FlowTransfer], list[Proposal]],
 ) -> None:
-    """Count in the tree what the person paid the account beyond what the case knows (once: asked again,
-    nothing is new), and have it stopped: the first draft, or the open draft grown to the whole; where a
-    stop was issued (or the draft decided) already, the further money is a note for the officer."""
+    """Count in the tree what the person paid the account beyond what they reported to it before (once:
+    asked again, nothing is new; other victims' payments to it are theirs), and have it stopped: the first
+    draft, or the open draft grown to the whole; where a stop was issued (or the draft decided) already,
+    the further money is a note for the officer."""
     institution, account = payee.institution, payee.account
     node = await money_repo.account(
         session, case_id=case.id, institution_id=institution, account=account, depth=0, parent_id=None
@@ -177,20 +178,38 @@ async def _draft_stop_on(
     paid = [
         t
         for t in transfers
-        if t.to_account_id == node.id and (t.from_account_id is None or t.from_account_id in victims)
+        if t.to_account_id == node.id and (t.from_account_id is None or t.from_account_id in victims.nodes)
     ]
     known = money.victim_paid(transfers, victims).get(node.id, Decimal(0))
-    further = payee.amount - sum((t.amount for t in paid if t.from_account_id is None), Decimal(0))
+    # The person's own reports to it (the case's destinations, when they are its victim, and earlier reports
+    # of theirs); one naming no victim counts against every victim's, in `victim_paid`.
+    person = victims.of(report.institution, report.account)
+    told = [
+        t
+        for t in paid
+        if t.from_account_id is None and victims.of(t.victim_institution, t.victim_account) == person
+    ]
+    further = payee.amount - sum((t.amount for t in told), Decimal(0))
     if further > 0:
         ref = f"warning:{report.warning_id}:{institution}:{account}:{payee.amount}"  # the total it makes
+        own = (report.institution, report.account) if report.institution and report.account else None
         new = await money_repo.add_transfer(
-            session, case_id=case.id, ref=ref, from_id=None, to_id=node.id, amount=further, at=payee.at
+            session,
+            case_id=case.id,
+            ref=ref,
+            from_id=None,
+            to_id=node.id,
+            amount=further,
+            at=payee.at,
+            victim=own,
         )
-        assert new is not None  # the total is new: it grew past every earlier one
-        transfer = await money_repo.transfer(session, new)
-        assert transfer is not None
-        paid.append(transfer)
-        transfers.append(transfer)
+        # Known already when the reports it was counted against named no victim (recorded before they
+        # did): this total of the warning's is in the case.
+        if new is not None:
+            transfer = await money_repo.transfer(session, new)
+            assert transfer is not None
+            paid.append(transfer)
+            transfers.append(transfer)
     victims_paid = money.victim_paid(transfers, victims)
     whole = victims_paid.get(node.id, Decimal(0))
     await money.grow_loss(

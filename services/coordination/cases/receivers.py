@@ -32,13 +32,34 @@ async def victim_accounts(session: AsyncSession, case: Case) -> set[tuple[str, s
     payment were paid from, unless the case shows that account receiving its money (a payee of its
     alerts, or found below a root of its money-flow tree: a mule's onward payment alerted too). A query on
     a victim's account (where did the money go?) makes it a root of the tree; it received nothing."""
+    return set(await victim_people(session, case))
+
+
+async def victim_people(session: AsyncSession, case: Case) -> dict[tuple[str, str], tuple[str, str]]:
+    """The case's victims' accounts (`victim_accounts`), each to the one that stands for its owner: the
+    accounts one phone paid from (the case's victim's, its alerts' payers') are one person's."""
     received = set(await repository.alert_payees(session, case.id)) | {
         (a.institution_id, a.account) for a in await money_repo.accounts(session, case.id) if a.depth > 0
     }
-    known = set(await repository.alert_payers(session, case.id)) - received
+    paid = [
+        (p, (i, a)) for p, i, a in await repository.alert_payers(session, case.id) if (i, a) not in received
+    ]
     if case.victim_institution and case.victim_account:
-        known.add((case.victim_institution, case.victim_account))
-    return known
+        paid.append((case.victim_phone, (case.victim_institution, case.victim_account)))
+    # Accounts joined by a phone, however many steps apart: each stands for itself, or for one before it.
+    owner = {account: account for _, account in paid}
+
+    def person(account: tuple[str, str]) -> tuple[str, str]:
+        while owner[account] != account:
+            account = owner[account]
+        return account
+
+    first: dict[str, tuple[str, str]] = {}
+    for phone, account in paid:
+        if phone is not None:
+            one, other = sorted((person(first.setdefault(phone, account)), person(account)))
+            owner[other] = one
+    return {account: person(account) for account in owner}
 
 
 async def receiving_accounts(session: AsyncSession, case: Case) -> list[tuple[str, str]]:

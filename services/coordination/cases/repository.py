@@ -118,17 +118,18 @@ async def alert_payees(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[
     return [(i, a) for i, a in (await session.execute(stmt)).all() if i and a]
 
 
-async def alert_payers(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[str, str]]:
-    """The accounts (institution, account) the case's alerts about a payment were paid from: the victims'
-    (an alert about a payment names the payer as its subject and the payee beside it; an alert about an
-    account collecting money, the collecting account alone)."""
+async def alert_payers(session: AsyncSession, case_id: uuid.UUID) -> list[tuple[str | None, str, str]]:
+    """The accounts (phone, institution, account) the case's alerts about a payment were paid from, with
+    the payer's phone where the alert names it: the victims' (an alert about a payment names the payer as
+    its subject and the payee beside it; an alert about an account collecting money, the collecting
+    account alone)."""
     subject = AlertRow.subject
     stmt = (
-        select(subject["institution"].astext, subject["account"].astext)
+        select(subject["phone"].astext, subject["institution"].astext, subject["account"].astext)
         .join(CaseAlert, CaseAlert.alert_id == AlertRow.id)
         .where(CaseAlert.case_id == case_id, subject["payee_account"].astext.is_not(None))
     )
-    return [(i, a) for i, a in (await session.execute(stmt)).all() if i and a]
+    return [(p, i, a) for p, i, a in (await session.execute(stmt)).all() if i and a]
 
 
 async def add_note(session: AsyncSession, note: CaseNote) -> None:

@@ -43,6 +43,14 @@ class FlowTransfer(Base):
     to_account_id: Mapped[int] = mapped_column(ForeignKey("flow_accounts.id"))
     amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A report's payment has no payer in the tree: its victim is named by their own (paying) account, the
+    # one a bank lists it from, so that each victim's payments are reconciled on their own.
+    victim_institution: Mapped[str | None] = mapped_column(
+        String(40), comment="a reported payment's victim: the institution of their own account, if named"
+    )
+    victim_account: Mapped[str | None] = mapped_column(
+        String(34), comment="a reported payment's victim: their own (paying) account, if named"
+    )
 
 
 class Proposal(Base):

@@ -108,9 +108,12 @@ async def add_transfer(
     to_id: int,
     amount: Decimal,
     at: datetime,
+    victim: tuple[str, str] | None = None,
 ) -> int | None:
     """Record a transfer once (by ref); None when it was known already."""
-    new = await add_transfers(session, case_id=case_id, from_id=from_id, transfers=[(ref, to_id, amount, at)])
+    new = await add_transfers(
+        session, case_id=case_id, from_id=from_id, transfers=[(ref, to_id, amount, at)], victim=victim
+    )
     return new.get(ref)
 
 
@@ -120,9 +123,12 @@ async def add_transfers(
     case_id: uuid.UUID,
     from_id: int | None,
     transfers: Sequence[tuple[str, int, Decimal, datetime]],
+    victim: tuple[str, str] | None = None,
 ) -> dict[str, int]:
     """Record transfers (ref, to account, amount, at) out of one account, each once (by ref), in the order
-    given, in one statement; the ids of those that were not known already, by ref."""
+    given, in one statement; the ids of those that were not known already, by ref. A report's (no `from_id`)
+    names the victim who paid by their own account (institution, account), when it knows it."""
+    victim_institution, victim_account = victim or (None, None)
     given = _rows(
         [
             ("ref", String(140)),
@@ -135,7 +141,16 @@ async def add_transfers(
     stmt = (
         insert(FlowTransfer)
         .from_select(
-            ["case_id", "ref", "from_account_id", "to_account_id", "amount", "at"],
+            [
+                "case_id",
+                "ref",
+                "from_account_id",
+                "to_account_id",
+                "amount",
+                "at",
+                "victim_institution",
+                "victim_account",
+            ],
             select(
                 literal(case_id, Uuid),
                 given.c.ref,
@@ -143,6 +158,8 @@ async def add_transfers(
                 given.c.to_account_id,
                 given.c.amount,
                 given.c.at,
+                literal(victim_institution, String(40)),
+                literal(victim_account, String(34)),
             ).order_by(given.c.n),
         )
         .on_conflict_do_nothing(index_elements=["case_id", "ref"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -32,27 +33,56 @@ def transfer_ref(institution_id: str, account: str, transfer_id: str) -> str:
     return f"{institution_id}:{account}:{transfer_id}"
 
 
-async def victim_nodes(session: AsyncSession, case: Case) -> set[int]:
-    """The tree's nodes of the case's victims' own accounts (queried: where did the money go?)."""
-    victims = await receivers.victim_accounts(session, case)
+@dataclass(frozen=True)
+class Victims:
+    """The case's victims as its money flow meets them: a victim stands for all their own accounts (one
+    phone's, as `receivers.victim_people` ties them), named by one of them."""
+
+    nodes: dict[int, tuple[str, str]] = field(default_factory=dict)  # a victim's own account's node → victim
+    people: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # own account → victim
+
+    def of(self, institution: str | None, account: str | None) -> tuple[str, str] | None:
+        """Whose payment a report naming this own account tells: None when it names none."""
+        if institution is None or account is None:
+            return None
+        return self.people.get((institution, account), (institution, account))
+
+
+async def case_victims(session: AsyncSession, case: Case) -> Victims:
+    """The case's victims, and the tree's nodes of their own accounts (queried: where did the money go?)."""
+    people = await receivers.victim_people(session, case)
     nodes = await repository.accounts(session, case.id)
-    return {n.id for n in nodes if (n.institution_id, n.account) in victims}
+    return Victims(
+        nodes={n.id: people[key] for n in nodes if (key := (n.institution_id, n.account)) in people},
+        people=people,
+    )
 
 
-def victim_paid(transfers: Sequence[FlowTransfer], victims: set[int]) -> dict[int, Decimal]:
+def victim_paid(transfers: Sequence[FlowTransfer], victims: Victims) -> dict[int, Decimal]:
     """Per account, the victims' own payments into it, counted once. They are known two ways: reported,
     without a payer (the case's destinations, a warned person's payments), and listed by a bank from a
     victim's own account (each with the bank's transfer id). Nothing names a payment alike in both (an
     alert's event id is not the bank's transfer id, and a report gives the total paid to an account where
-    the bank lists each transfer), so the two are reconciled per account: the larger sum counts."""
-    reported: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    listed: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    the bank lists each transfer), so the two are reconciled per victim and account: the larger of what the
+    victim reported paying into it and what banks list from the victim's own accounts counts, and the
+    victims' sums add up. A report names its victim by their own account; one naming none may tell any
+    victim's payment, so the account counts the larger of those reports and the victims' sum."""
+    reported: dict[tuple[tuple[str, str], int], Decimal] = defaultdict(lambda: ZERO)
+    listed: dict[tuple[tuple[str, str], int], Decimal] = defaultdict(lambda: ZERO)
+    unnamed: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for t in transfers:
         if t.from_account_id is None:
-            reported[t.to_account_id] += t.amount
-        elif t.from_account_id in victims:
-            listed[t.to_account_id] += t.amount
-    return {n: max(reported[n], listed[n]) for n in reported.keys() | listed.keys()}
+            victim = victims.of(t.victim_institution, t.victim_account)
+            if victim is None:
+                unnamed[t.to_account_id] += t.amount
+            else:
+                reported[(victim, t.to_account_id)] += t.amount
+        elif t.from_account_id in victims.nodes:
+            listed[(victims.nodes[t.from_account_id], t.to_account_id)] += t.amount
+    named: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for key in reported.keys() | listed.keys():
+        named[key[1]] += max(reported[key], listed[key])
+    return {n: max(named[n], unnamed[n]) for n in named.keys() | unnamed.keys()}
 
 
 async def grow_loss(session: AsyncSession, *, case: Case, paid: Decimal, actor: audit.Actor) -> None:
@@ -81,7 +111,8 @@ async def grow_loss(session: AsyncSession, *, case: Case, paid: Decimal, actor: 
 async def seed_from_report(
     session: AsyncSession, *, case: Case, destinations: Sequence[tuple[str, str, Decimal, datetime]]
 ) -> None:
-    """The accounts the victim paid into are the roots of the tree (depth 0)."""
+    """The accounts the victim paid into are the roots of the tree (depth 0); the payments are the case's
+    victim's, named by their own account when the case names it."""
     roots = await repository.nodes(
         session,
         case_id=case.id,
@@ -92,7 +123,9 @@ async def seed_from_report(
     paid = [
         (f"report:{n}", roots[(i, a)].id, amount, at) for n, (i, a, amount, at) in enumerate(destinations)
     ]
-    await repository.add_transfers(session, case_id=case.id, from_id=None, transfers=paid)
+    institution, account = case.victim_institution, case.victim_account
+    victim = (institution, account) if institution and account else None
+    await repository.add_transfers(session, case_id=case.id, from_id=None, transfers=paid, victim=victim)
 
 
 async def record_query_answer(
@@ -134,7 +167,7 @@ async def record_query_answer(
     refs = [
         transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
     ]
-    victims = await victim_nodes(session, case) if victim else set()
+    victims = await case_victims(session, case) if victim else Victims()
     before = victim_paid(await repository.transfers(session, case.id), victims) if victim else {}
     new = await repository.add_transfers(
         session,
@@ -145,7 +178,7 @@ async def record_query_answer(
             for ref, t in zip(refs, result.transfers, strict=True)
         ],
     )
-    # Per account, what is new to the case: a victim's payment reported already is not new money.
+    # Per account, what is new to the case: a payment its victim reported already is not new money.
     unknown: dict[int, Decimal] = defaultdict(lambda: ZERO)
     if victim:
         after = victim_paid(await repository.transfers(session, case.id), victims)
@@ -190,11 +223,11 @@ async def flow(session: AsyncSession, *, case: Case) -> FlowView:
     """The tree with, per account, received / stopped / frozen / returned / gone, and the case totals."""
     nodes = await repository.accounts(session, case.id)
     transfers = await repository.transfers(session, case.id)
-    victims = await victim_nodes(session, case)
+    victims = await case_victims(session, case)
     received: dict[int, Decimal] = defaultdict(lambda: ZERO, victim_paid(transfers, victims))
     gone: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for t in transfers:
-        if t.from_account_id is not None and t.from_account_id not in victims:
+        if t.from_account_id is not None and t.from_account_id not in victims.nodes:
             received[t.to_account_id] += t.amount
         if t.from_account_id is not None:
             gone[t.from_account_id] += t.amount
