@@ -2,14 +2,15 @@
 (cases.repository): a late answer to a failed hold never holds the hold's row while it waits for the case,
 which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
 answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
-the tree; relays giving up batches lock their instructions in id order (each a deadlock, which PostgreSQL
+the tree; relays giving up batches lock their instructions in one order, and a relay's batch takes a
+follow-up before its hold, as an answer to the follow-up does (each a deadlock, which PostgreSQL
 ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay batch)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,8 @@ from services.coordination import public
 from services.coordination.cases import repository as cases
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay
+from services.coordination.instructions import answers
+from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions import service as instructions
 from services.coordination.instructions.models import Instruction
 from services.coordination.instructions.schemas import InstructionCreate
@@ -29,6 +32,7 @@ from services.coordination.settings import CoordinationSettings
 from services.kit.auth import Officer
 from services.kit.db import unit_of_work
 from services.kit.errors import Conflict
+from streams.schemas.instructions import Response
 from tests import factories as f
 from tests.coordination.conftest import FAST, bank, issue, open_case, respond, stop_issued
 from tests.kafka_tools import eventually
@@ -193,6 +197,82 @@ async def test_two_relays_giving_up_two_instructions_copies_in_opposite_orders(i
     for stop in stops:
         failed = (await c.get(f"/v1/instructions/{stop}", headers=op)).json()
         assert failed["status"] == "failed"
+
+
+async def _extension_above_its_hold(
+    coord: Any, sessions: Any, op: dict[str, str]
+) -> tuple[str, uuid.UUID, uuid.UUID]:
+    """A bank, a stop-payment issued to it and an extension of it, approved and issued: (bank, stop,
+    extension). Ids are random: made again until the extension's is above the stop's, so that plain id
+    order would take the hold first."""
+    sup = f.officer("supervisor", unit=UNIT)
+    while True:
+        inst, _, case_id, stop = await stop_issued(coord, sessions, op, "1500.00")
+        spec = {"kind": "extend", "parent_id": stop["id"], "document_number": "EXT-1"}
+        extension = await issue(coord.client, op, case_id, **spec)
+        if uuid.UUID(extension["id"]) > uuid.UUID(stop["id"]):
+            break
+    approved = await coord.client.post(f"/v1/instructions/{extension['id']}/approve", headers=sup)
+    assert approved.json()["status"] == "issued", approved.text
+    return inst, uuid.UUID(stop["id"]), uuid.UUID(extension["id"])
+
+
+async def _mark_delivered(infra: Any, sessions: Any, ids: list[uuid.UUID]) -> None:
+    async with unit_of_work(sessions) as session:  # as the Kafka relay does for a batch it sent
+        await instructions.mark_delivered(session, instruction_ids=ids, at=datetime.now(UTC))
+
+
+async def _give_up(infra: Any, sessions: Any, ids: list[uuid.UUID]) -> None:
+    relay = Relay(infra.common, CoordinationSettings(**FAST), sessions)
+    await relay._give_up(await _claimed(sessions, ids), error="its topic was refused")
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test's relay takes the batch, nobody else
+@pytest.mark.parametrize(
+    ("relay", "hold_then"),
+    [(_mark_delivered, "delivered"), (_give_up, "failed")],
+    ids=["delivered", "given_up"],
+)
+async def test_an_extensions_answer_crossing_a_relay_batch_of_it_and_its_hold(
+    coord, sessions, infra, relay: Callable[..., Coroutine[Any, Any, None]], hold_then: str
+):
+    """A stop-payment and its extension are in one relay batch (sent, or given up) as the bank answers the
+    extension executed. The answer holds the extension and then takes the stop, to renew it; the relay takes
+    the batch's instructions all at once. The answer has the extension locked, as it takes it first, as the
+    relay starts: the relay waits for it holding nothing (not the stop, first by id, that the answer waits
+    for: a deadlock, one of them aborted), then has both once the answer is in. The stop is renewed and then
+    delivered (or failed); the extension stays executed."""
+    op = f.officer(unit=UNIT)
+    inst, stop, extension = await _extension_above_its_hold(coord, sessions, op)
+    ctx = instructions.Context(coord.settings, infra.common.topic_prefix, infra.common.event_max_ahead_s)
+    executed = Response(
+        response_id=uuid.uuid4(),
+        instruction_id=extension,
+        institution_id=inst,
+        outcome="executed",
+        responded_at=datetime.now(UTC),
+    )
+
+    async with unit_of_work(sessions) as answering:
+        pid = await backend(answering)
+        await instructions_repo.get(answering, extension, for_update=True)  # the answer's first lock
+        relaying = asyncio.create_task(relay(infra, sessions, [stop, extension]))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the relay waits for it
+        await answers.answer(answering, response=executed, channel="api", ctx=ctx)
+    await relaying  # (a deadlock: PostgreSQL aborts the answer or the relay, which raises)
+
+    async with sessions() as s:
+        rows = {
+            r.id: r
+            for r in (await s.execute(sa.select(Instruction).where(Instruction.parent_id == stop))).scalars()
+        }
+        held = await s.get(Instruction, stop)
+    assert held is not None
+    assert (rows[extension].status, rows[extension].delivered_at is not None) == (
+        "executed",
+        hold_then == "delivered",
+    )
+    assert (held.status, held.renewals) == (hold_then, 1)
 
 
 def _report(

@@ -31,13 +31,17 @@ async def add(session: AsyncSession, case: Case) -> None:
 # close but may run beside other such work (issuing instructions).
 #
 # The order of the locks: a case's row before any of its instructions' rows (an issue, an approval, and an
-# answer that checks the case, `answers._locked`, each take it first), and an instruction before the hold it
-# acts on (an extension or release before its stop-payment or freeze). An approval holding the case while it
-# waits for the hold, and the hold's late answer holding the hold while it waits for the case, would each
-# wait for the other: PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
-# instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only,
-# several of them in id order (a relay giving up or marking delivered a batch takes all its instructions at
-# once: two relays locking the same two one by one in other orders would deadlock).
+# answer that checks the case, `answers._locked`, each take it first), and a follow-up (an extension, release
+# or return: `parent_id`) before the hold it acts on (an answer to an extension or release holds it, then
+# renews or releases its stop-payment or freeze). An approval holding the case while it waits for the hold,
+# and the hold's late answer holding the hold while it waits for the case, would each wait for the other:
+# PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
+# instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only.
+# Several at once (a relay giving up or marking delivered a batch takes all its instructions first: two
+# relays locking the same two one by one in other orders would deadlock) are taken in that order too, by
+# `instructions.repository.get_many_for_update` alone: the follow-ups before the holds they act on, then by
+# id. In plain id order a batch with a hold and its extension could hold the hold and wait for the extension
+# that an answer to it holds while it waits for the hold (to renew it).
 # A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder

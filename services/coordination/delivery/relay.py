@@ -239,7 +239,7 @@ class Relay:
         fails and is escalated."""
         now = datetime.now(UTC)
         async with unit_of_work(self.sessions) as session:
-            # All the batch's instructions first, in id order as `mark_delivered` takes them (`_dead` finds
+            # All the batch's instructions first, in the order `mark_delivered` takes them (`_dead` finds
             # each held): locked one by one in the batch's order, two relays with messages of the same
             # instructions in other orders would each hold one the other waits for (a deadlock: a failed
             # batch, tried again).

@@ -52,7 +52,16 @@ async def get(
 
 
 async def get_many_for_update(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Instruction]:
-    stmt = select(Instruction).where(Instruction.id.in_(ids)).order_by(Instruction.id).with_for_update()
+    """The instructions, locked in the coordination's order (cases.repository): the follow-ups (an extension,
+    release or return) before the holds they act on, as an answer to a follow-up takes it and then its hold;
+    then by id. A follow-up acts on a hold, never on another follow-up (`service._shape_follow_up`): one
+    level, so "has a parent" first is the whole of it."""
+    stmt = (
+        select(Instruction)
+        .where(Instruction.id.in_(ids))
+        .order_by(Instruction.parent_id.is_(None), Instruction.id)  # (false first: the follow-ups)
+        .with_for_update()
+    )
     return list((await session.execute(stmt)).scalars())
 
 

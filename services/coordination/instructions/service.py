@@ -547,8 +547,9 @@ async def mark_delivered(
 
 async def lock(session: AsyncSession, instruction_ids: Iterable[uuid.UUID]) -> None:
     """Hold the instructions' rows for the rest of the transaction (a relay deciding their delivery failed),
-    taken in id order, as the relay's marking delivered takes them: two relays giving up (or delivering) the
-    same instructions' messages in other orders would each hold a row the other waits for (a deadlock)."""
+    taken in the lock order (`repository.get_many_for_update`), as the relay's marking delivered takes them:
+    two relays giving up (or delivering) the same instructions' messages in other orders would each hold a
+    row the other waits for (a deadlock)."""
     await repository.get_many_for_update(session, list(set(instruction_ids)))
 
 
