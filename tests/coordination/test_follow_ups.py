@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from services.coordination.delivery.models import OutboxMessage
-from services.coordination.instructions import repository
+from services.coordination.instructions import answers
 from services.coordination.instructions.models import Instruction
+from services.coordination.instructions.service import Context
 from services.kit.db import unit_of_work
+from streams.schemas.instructions import Response
 from tests import factories as f
 from tests.coordination.conftest import App, bank, issue, open_case, respond, stop_in_force, stop_issued
+from tests.kafka_tools import eventually
+from tests.locks import backend, blocked_by
 
 pytestmark = pytest.mark.integration
 
@@ -320,41 +325,35 @@ async def test_the_institution_list_names_an_unknown_status(coord, sessions):
     assert _problem(officers) == (422, ["status"]), officers.text
 
 
-async def test_a_stop_payment_and_its_freeze_answered_at_once_leave_one_hold(coord, sessions):
-    """Answers crossing: each looks for the other in force; neither may miss the other. The test holds
-    the account's lock until both answers wait on it (so they do cross), then lets them go."""
+@pytest.mark.usefixtures("relays_paused")  # (a relay marking the two delivered would wait for the test too)
+@pytest.mark.parametrize("first", ["stop_payment", "freeze"])
+async def test_a_stop_payment_and_its_freeze_answered_at_once_leave_one_hold(coord, sessions, infra, first):
+    """Answers crossing: each looks for the other in force; neither may miss the other. The first answer,
+    in the test's transaction, has put its hold in force (not yet committed) as the other's comes: that one
+    waits for it, and then finds it in force."""
     c = coord.client
     op, sup = f.officer(unit="fu11-unit"), f.officer("supervisor", unit="fu11-unit")
     inst, key, _ = await bank(sessions)
-    case_id, hold, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "900.00")
-    async with sessions() as holder, holder.begin():
-        await repository.lock_account_holds(
-            holder, case_id=uuid.UUID(case_id), institution_id=inst, account=hold["account"]
-        )
-        answering = asyncio.gather(
-            respond(c, key, stop["id"], "executed", held_amount="900.00"),
-            respond(c, key, freeze["id"], "executed", held_amount="900.00"),
-        )
-        await _until_waiting_on_advisory_locks(sessions, 2)
-    answered = await answering
-    assert [a.status_code for a in answered] == [200, 200]
-    assert (await _get(coord, op, stop["id"]))["status"] == "converted"
-    assert (await _totals(coord, op, case_id))["frozen"] == "900.00"
-
-
-async def _until_waiting_on_advisory_locks(sessions: Any, n: int, within_s: float = 20.0) -> None:
-    """Until `n` transactions wait on an advisory lock (the barrier the answers reach)."""
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
-        " AND datname = current_database()"
+    case_id, _, stop, freeze = await _stop_and_approved_freeze(c, op, sup, inst, "900.00")
+    one, other = (stop, freeze) if first == "stop_payment" else (freeze, stop)
+    ctx = Context(coord.settings, infra.common.topic_prefix, infra.common.event_max_ahead_s)
+    executed = Response(
+        response_id=uuid.uuid4(),
+        instruction_id=uuid.UUID(one["id"]),
+        institution_id=inst,
+        outcome="executed",
+        held_amount=Decimal("900.00"),
+        responded_at=datetime.now(UTC),
     )
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        async with sessions() as s:
-            if (await s.execute(waiting)).scalar_one() >= n:
-                return
-        assert asyncio.get_running_loop().time() < deadline, f"fewer than {n} answers reached the lock"
-        await asyncio.sleep(0.05)
+    async with unit_of_work(sessions) as answering:
+        pid = await backend(answering)
+        await answers.answer(answering, response=executed, channel="api", ctx=ctx)
+        later = asyncio.create_task(respond(c, key, other["id"], "executed", held_amount="900.00"))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the other waits for the first
+    assert (await later).status_code == 200
+    assert (await _get(coord, op, stop["id"]))["status"] == "converted"
+    assert (await _get(coord, op, freeze["id"]))["status"] == "executed"
+    assert (await _totals(coord, op, case_id))["frozen"] == "900.00"
 
 
 async def _stop_and_approved_freeze(

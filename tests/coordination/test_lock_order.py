@@ -3,8 +3,9 @@
 which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
 answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
 the tree; relays giving up batches lock their instructions in one order, and a relay's batch takes a
-follow-up before its hold, as an answer to the follow-up does (each a deadlock, which PostgreSQL
-ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay batch)."""
+follow-up before its hold, as an answer to the follow-up does, and a stop-payment and freeze of an account
+by id, as an answer to one of them does (each a deadlock, which PostgreSQL ends by aborting one: a 503 for
+the bank or the officer, a failed notifier or relay batch)."""
 
 from __future__ import annotations
 
@@ -273,6 +274,60 @@ async def test_an_extensions_answer_crossing_a_relay_batch_of_it_and_its_hold(
         hold_then == "delivered",
     )
     assert (held.status, held.renewals) == (hold_then, 1)
+
+
+async def _one_hold_in_force_below_the_other(
+    coord: Any, sessions: Any, first: str
+) -> tuple[str, dict[str, str], str, uuid.UUID, uuid.UUID]:
+    """A bank, a case's stop-payment and freeze of one account of it (the freeze approved), and `first` of
+    them executed: (bank, its key, case, the hold in force, the other, issued). Ids are random: made again
+    until the one in force is below the other, so that a relay's batch takes it first."""
+    c, op, sup = coord.client, f.officer(unit=UNIT), f.officer("supervisor", unit=UNIT)
+    while True:
+        inst, key, case_id, stop = await stop_issued(coord, sessions, op, "900.00")
+        spec = {"institution_id": inst, "account": stop["account"], "amount": "900.00"}
+        freeze = await issue(c, op, case_id, kind="freeze", document_number="D-F", **spec)
+        held, other = (stop, freeze) if first == "stop_payment" else (freeze, stop)
+        if uuid.UUID(held["id"]) < uuid.UUID(other["id"]):
+            break
+    assert (await c.post(f"/v1/instructions/{freeze['id']}/approve", headers=sup)).status_code == 200
+    executed = await respond(c, key, held["id"], "executed", held_amount="900.00")
+    assert executed.status_code == 200, executed.text
+    return inst, key, case_id, uuid.UUID(held["id"]), uuid.UUID(other["id"])
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test's relay takes the batch, nobody else
+@pytest.mark.parametrize("first", ["stop_payment", "freeze"])
+async def test_a_holds_answer_crossing_a_relay_batch_of_it_and_the_other_hold_of_its_account(
+    coord, sessions, infra, first: str
+):
+    """A case's stop-payment and freeze of one account are in one relay batch as the bank answers one of
+    them executed, the other already in force (its answer overtook the relay). The answer converts the
+    stop-payment, so it locks both holds, as the relay's batch does: in the same order (the one in force
+    first, by id), not its own first, which would hold it while it waits for the other that the relay holds
+    while it waits for it (a deadlock, one of them aborted). A transaction holding the one in force keeps
+    the relay and the answer waiting until both do. Both go through: the stop-payment is converted and the
+    freeze holds the money, and both are marked delivered."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    _, key, case_id, held, answered_one = await _one_hold_in_force_below_the_other(coord, sessions, first)
+
+    async with unit_of_work(sessions) as holding:
+        pid = await backend(holding)
+        await instructions_repo.get(holding, held, for_update=True)
+        relaying = asyncio.create_task(_mark_delivered(infra, sessions, [held, answered_one]))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the relay waits for it
+        answering = asyncio.create_task(respond(c, key, str(answered_one), "executed", held_amount="900.00"))
+        await eventually(lambda: _two_behind(sessions, pid), timeout_s=10)
+    answered = await answering
+    assert answered.status_code == 200, answered.text  # (a deadlock: a 503, or the relay's batch raises)
+    await relaying
+
+    async with sessions() as s:
+        both = sa.select(Instruction).where(Instruction.id.in_([held, answered_one]))
+        got = {r.kind: (r.status, r.delivered_at is not None) for r in (await s.execute(both)).scalars()}
+    assert got == {"stop_payment": ("converted", True), "freeze": ("executed", True)}
+    flow = (await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    assert (flow["totals"]["stopped"], flow["totals"]["frozen"]) == ("0.00", "900.00")
 
 
 def _report(

@@ -33,7 +33,9 @@ async def add(session: AsyncSession, case: Case) -> None:
 # The order of the locks: a case's row before any of its instructions' rows (an issue, an approval, and an
 # answer that checks the case, `answers._locked`, each take it first), and a follow-up (an extension, release
 # or return: `parent_id`) before the hold it acts on (an answer to an extension or release holds it, then
-# renews or releases its stop-payment or freeze). An approval holding the case while it waits for the hold,
+# renews or releases its stop-payment or freeze); a case's stop-payments and freezes of one account by id
+# (an answer that may put one in force takes them all first, `answers._lock`: it converts the stop-payment
+# when the other is in force). An approval holding the case while it waits for the hold,
 # and the hold's late answer holding the hold while it waits for the case, would each wait for the other:
 # PostgreSQL aborts one (a 503, to retry). Only the answers that may put a failed
 # instruction in effect lock the case; the instructions' timed jobs and the relay lock instructions only.
@@ -41,7 +43,8 @@ async def add(session: AsyncSession, case: Case) -> None:
 # relays locking the same two one by one in other orders would deadlock) are taken in that order too, by
 # `instructions.repository.get_many_for_update` alone: the follow-ups before the holds they act on, then by
 # id. In plain id order a batch with a hold and its extension could hold the hold and wait for the extension
-# that an answer to it holds while it waits for the hold (to renew it).
+# that an answer to it holds while it waits for the hold (to renew it); a batch with a stop-payment and a
+# freeze of an account, crossing an answer to one of them that took its own row first, likewise.
 # A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder

@@ -249,14 +249,28 @@ async def _locked(session: AsyncSession, response: Response) -> Instruction | No
         # Failed by the relay while this answer waited for it, the instruction is let go (its lock was taken
         # in a savepoint, rolled back) and locked again after its case.
         savepoint = await session.begin_nested()
-        row = await repository.get(session, iid, for_update=True)
+        row = await _lock(session, seen, response)
         if row is None or row.status != Status.FAILED:
             await savepoint.commit()
             return row
         await savepoint.rollback()
     if may_fail or _checks_the_case(seen, response, statuses=(Status.FAILED,)):
         await cases.get(session, case_id, lock="update")
-    return await repository.get(session, iid, for_update=True)
+    return await _lock(session, seen, response)
+
+
+async def _lock(session: AsyncSession, seen: Instruction, response: Response) -> Instruction | None:
+    """The answered instruction, locked; a stop-payment or freeze this answer may put in force, with the
+    case's other holds of its account, all in the lock order (cases.repository), as a relay's batch takes
+    them. Its effects take the other in force (to convert the stop-payment): locking its own row first, it
+    would hold it while it waits for the other that a batch of both holds while it waits for it. Two such
+    answers take their turns on the same rows, so each sees the other in force once it has committed."""
+    if seen.kind not in HOLD_KINDS or response.outcome not in ("executed", "partially_executed"):
+        return await repository.get(session, seen.id, for_update=True)
+    holds = await repository.account_holds(
+        session, case_id=seen.case_id, institution_id=seen.institution_id, account=seen.account
+    )
+    return next((r for r in await repository.get_many_for_update(session, holds) if r.id == seen.id), None)
 
 
 async def _acknowledged_after_the_answer(session: AsyncSession, row: Instruction, response: Response) -> bool:
@@ -379,10 +393,6 @@ async def _effects(
     session: AsyncSession, row: Instruction, response: Response, *, ctx: Context, now: datetime
 ) -> None:
     actor = audit.Actor.institution(response.institution_id)
-    if row.kind in HOLD_KINDS:
-        await repository.lock_account_holds(
-            session, case_id=row.case_id, institution_id=row.institution_id, account=row.account
-        )
     if row.kind == Kind.FREEZE:
         await receivers.freeze_executed(session, row=row, at=now, topic_prefix=ctx.topic_prefix)
         # The freeze takes over the provisional stop-payment on the same account.

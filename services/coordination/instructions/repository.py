@@ -61,6 +61,20 @@ async def get_many_for_update(session: AsyncSession, ids: Sequence[uuid.UUID]) -
         .where(Instruction.id.in_(ids))
         .order_by(Instruction.parent_id.is_(None), Instruction.id)  # (false first: the follow-ups)
         .with_for_update()
+        .execution_options(populate_existing=True)  # (as they are now, as `get` reads one)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def account_holds(
+    session: AsyncSession, *, case_id: uuid.UUID, institution_id: str, account: str
+) -> list[uuid.UUID]:
+    """The ids of a case's stop-payments and freezes of one account, in every status."""
+    stmt = select(Instruction.id).where(
+        Instruction.case_id == case_id,
+        Instruction.kind.in_(HOLD_KINDS),
+        Instruction.institution_id == institution_id,
+        Instruction.account == account,
     )
     return list((await session.execute(stmt)).scalars())
 
@@ -80,16 +94,6 @@ async def active_hold(
         .with_for_update()
     )
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def lock_account_holds(
-    session: AsyncSession, *, case_id: uuid.UUID, institution_id: str, account: str
-) -> None:
-    """Serialise, to the end of the transaction, the answers that decide between a case's stop-payment
-    and freeze of one account (each looks for the other in force): two crossing would each miss the
-    other, both uncommitted, and leave both in force."""
-    key = f"holds/{case_id}/{institution_id}/{account}"
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
 async def find_active(
