@@ -133,6 +133,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.transactions(COORDINATION, RELAY_TRANSACTIONS)  # the outbox relay's, and fencing another relay's
 
     g.topic(NOTIFIER, topics.ALERTS, "read")
+    g.topic(NOTIFIER, topics.DEAD_LETTER, "write")  # alerts it cannot handle
     g.groups(NOTIFIER, "notifier-")
 
     g.topic(BLOCKLIST, topics.BLOCKLIST, "write")

@@ -18,6 +18,8 @@ number is read again, its other inputs wait at the records their previous owner 
 owner's state sees them in the order it first did. Each partition's lag and the
 time of its last progress are exported, and the lag kept counting while a batch holds the loop (see LAG).
 A handler that has not returned within `handler_max_s` is stuck: the runner is then not live (see STUCK).
+A runner given `set_aside` does not stop on a record its handler keeps failing on: it sets the record
+aside (e.g. a dead letter) and goes on (see `_one_at_a_time`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ Batch = dict[TopicPartition, list[ConsumerRecord]]
 # A handler's effect still landing (None: done when the handler returns); its failure stops the runner.
 Landing = asyncio.Future[Any] | None
 Handler = Callable[[Batch], Awaitable[Landing]]
+# Given a record the handler still fails on when handled alone, and that failure: the record set aside (e.g.
+# its dead letter handed to Kafka), returning its effect still landing as a handler does.
+SetAside = Callable[[ConsumerRecord, Exception], Awaitable[Landing]]
 # Given the committed offsets of newly assigned partitions (None: nothing committed yet), where to start
 # reading instead, e.g. a state snapshot's offset; partitions left out start at their committed offset.
 # Called on every assignment, an empty one too.
@@ -343,6 +348,7 @@ class ConsumerRunner:
         poll_timeout_ms: int = 20,
         attempts: int = 1,
         retry_while: Callable[[Exception], bool] | None = None,
+        set_aside: SetAside | None = None,
         client_id: str | None = None,
         request_timeout_ms: int = 10_000,
         rewind: Rewind | None = None,
@@ -356,6 +362,8 @@ class ConsumerRunner:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
         are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
+        `set_aside` keeps one bad record from stopping the runner (see `_one_at_a_time`): not for owners of
+        per-partition state, whose failed attempt may have half-applied it.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage
@@ -382,6 +390,7 @@ class ConsumerRunner:
         self.poll_timeout_ms = poll_timeout_ms
         self.attempts = attempts
         self.retry_while = retry_while
+        self.set_aside = set_aside
         self.retrying = False  # a batch failed and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
@@ -834,7 +843,7 @@ class ConsumerRunner:
             if records:  # in hand: unfinished from its first record, however long it takes
                 self._unfinished[tp] = records[0].offset
         try:
-            landing = await self._handle_with_retries(batch)
+            landing, batch = await self._handle_with_retries(batch)
         except _Abandoned:
             # Not finished, so not committed: whoever the group gives the partitions reads it again.
             ABANDONED.labels(self.group_id).inc()
@@ -919,11 +928,73 @@ class ConsumerRunner:
             # snapshot taken at older ones would make its next owner apply these records twice).
             await self.after_commit(offsets)
 
-    async def _handle_with_retries(self, batch: Batch) -> Landing:
-        """Handle the batch; a failure is retried with backoff: an outage (`retry_while`) until it is over
-        or the runner is stopped, any other failure up to `attempts` in all. The last failure stops the
-        runner (logged in `run`). A rebalance waiting meanwhile has the batch given up (`_Abandoned`),
-        unless the runner keeps per-partition state (a failed attempt may have half-applied it)."""
+    async def _handle_with_retries(self, batch: Batch) -> tuple[Landing, Batch]:
+        """Handle the batch, retried (`_retried`): its effect, and the part of it handled (all of it, unless
+        a record was set aside). With `set_aside`, a batch that fails other than by an outage is handled
+        one record at a time instead (`_one_at_a_time`)."""
+        if self.set_aside is None:
+            return await self._retried(batch, self.handle, self.attempts), batch
+        if sum(len(records) for records in batch.values()) > 1:
+            try:
+                return await self._retried(batch, self.handle, 1), batch
+            except _Abandoned:
+                raise
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning(
+                    "batch failed; handling its records one at a time",
+                    extra=log_fields(group=self.group_id, error=type(exc).__name__),
+                )
+        return await self._one_at_a_time(batch)
+
+    async def _one_at_a_time(self, batch: Batch) -> tuple[Landing, Batch]:
+        """The batch's records in order, each as a batch of its own retried up to `attempts` times (an
+        outage for as long as it lasts), up to the first that still fails alone: that one is set aside
+        (`set_aside`, retried as a handler is) and the records after it are read again, as a batch of
+        their own. So a bad record neither stops the runner nor holds back the others, and costs one
+        record's retries before the runner polls and commits again, however many a batch holds."""
+        landings: list[Landing] = []
+        handled: Batch = {}
+        for tp, records in batch.items():
+            for i, record in enumerate(records):
+                landing, set_aside = await self._one(tp, record)
+                landings.append(landing)
+                if set_aside:
+                    handled[tp] = records[: i + 1]
+                    self._read_again(batch, handled)
+                    return _together(landings), handled
+            handled[tp] = records
+        return _together(landings), handled
+
+    def _read_again(self, batch: Batch, handled: Batch) -> None:
+        """The records of `batch` past those `handled` are fetched again: the next poll hands them over."""
+        for tp, records in batch.items():
+            done = len(handled.get(tp, []))
+            if done < len(records) and tp in self.consumer.assignment():
+                self.consumer.seek(tp, records[done].offset)
+
+    async def _one(self, tp: TopicPartition, record: ConsumerRecord) -> tuple[Landing, bool]:
+        """One record of a failed batch, handled alone or (True) set aside (see `_one_at_a_time`)."""
+        one = {tp: [record]}
+        try:
+            return await self._retried(one, self.handle, self.attempts), False
+        except _Abandoned:
+            raise
+        except Exception as exc:
+            if self._stopping.is_set():
+                raise  # read again at the next start
+            failure = exc
+        set_aside = self.set_aside
+        assert set_aside is not None
+        return await self._retried(one, lambda _: set_aside(record, failure), self.attempts), True
+
+    async def _retried(self, batch: Batch, handle: Handler, attempts: int) -> Landing:
+        """`handle` the batch; a failure is retried with backoff: an outage (`retry_while`) until it is over
+        or the runner is stopped, any other failure up to `attempts` in all, then raised (a failure that
+        stops the runner is logged in `run`). A rebalance waiting meanwhile has the batch given up
+        (`_Abandoned`), unless the runner keeps per-partition state (a failed attempt may have half-applied
+        it)."""
         attempt = 0
         while True:
             if attempt and self._abandon():
@@ -931,10 +1002,10 @@ class ConsumerRunner:
                 raise _Abandoned
             attempt += 1
             try:
-                landing = await self._handle_bounded(batch)
+                landing = await self._handle_bounded(batch, handle)
             except Exception as exc:
                 outage = self.retry_while is not None and self.retry_while(exc)
-                if self._stopping.is_set() or not (outage or attempt < self.attempts):
+                if self._stopping.is_set() or not (outage or attempt < attempts):
                     raise
                 self.retrying = True
                 delay = retry_delay(attempt, outage=outage)
@@ -954,16 +1025,16 @@ class ConsumerRunner:
             self.retrying = False
             return landing
 
-    async def _handle_bounded(self, batch: Batch) -> Landing:
-        """One call of the handler, told stuck past `handler_max_s` (see STUCK); it is not cut off: a
+    async def _handle_bounded(self, batch: Batch, handle: Handler) -> Landing:
+        """One call of `handle`, told stuck past `handler_max_s` (see STUCK); it is not cut off: a
         handler cancelled midway could leave an owner's state half-applied, and it may still return."""
         if self.handler_max_s == math.inf:
-            return await self.handle(batch)
+            return await handle(batch)
         task = asyncio.current_task()
         stuck = asyncio.get_running_loop().call_later(self.handler_max_s, self._stuck, batch, task)
         self._handling_since = time.monotonic()
         try:
-            return await self.handle(batch)
+            return await handle(batch)
         finally:
             self._handling_since = None
             stuck.cancel()
@@ -1007,6 +1078,12 @@ class ConsumerRunner:
 def _logged(failures: int) -> bool:
     """The 1st, 2nd, 4th, 8th, ... failure in a row: an outage retried every second logs a few lines."""
     return failures & (failures - 1) == 0
+
+
+def _together(landings: list[Landing]) -> Landing:
+    """The effects of several handler calls as one, landed once all have."""
+    effects = [landing for landing in landings if landing is not None]
+    return asyncio.gather(*effects) if effects else None
 
 
 def retry_delay(attempt: int, *, outage: bool) -> float:

@@ -31,6 +31,9 @@ from services.notifier.warnings import consumer
 from services.notifier.warnings.endpoints import router as citizens_router
 from services.notifier.warnings.officer_endpoints import router as warnings_router
 from services.notifier.warnings.service import CaseBridge
+from streams import acls
+from streams.connection import connection
+from streams.producer import START_WITHIN_S, Producer
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
@@ -53,8 +56,9 @@ def build(
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)
     escalator = Escalator(sessions, settings)
+    producer = Producer(connection(common, acls.NOTIFIER), client_id="stopline-notifier")  # dead letters
     runner = (
-        consumer.build_runner(common, settings, sessions, sealer, worker.wake, bridge)
+        consumer.build_runner(common, settings, sessions, sealer, worker.wake, bridge, producer)
         if settings.consume
         else None
     )
@@ -63,6 +67,7 @@ def build(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if runner is not None:
+            await producer.start(within_s=START_WITHIN_S)
             tasks["delivery_worker"] = asyncio.create_task(worker.run(), name="delivery-worker")
             tasks["escalation"] = asyncio.create_task(escalator.run(), name="escalation")
             tasks["alerts_consumer"] = asyncio.create_task(runner.run(), name="notifier-alerts")
@@ -75,6 +80,7 @@ def build(
             escalator.stop()
             if tasks:
                 await asyncio.wait(tasks.values(), timeout=15)
+            await producer.stop()
             await client.aclose()
             await engine.dispose()
 

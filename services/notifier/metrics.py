@@ -35,6 +35,11 @@ DECISIONS = Counter(
     "alerts considered: created, episode, rate_limited, duplicate, no_warning, invalid",
     ["decision"],
 )
+DEAD_LETTERS = Counter(
+    "stopline_notifier_dead_letters_total",
+    "alerts set aside on the dead-letter topic: invalid, or unhandled (failed alone at every attempt)",
+    ["reason"],
+)
 DESK_TASKS = Counter("stopline_desk_tasks_total", "phone-desk tasks opened", ["reason"])
 ANSWERS = Counter(
     "stopline_warning_answers_total",

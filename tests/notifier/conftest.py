@@ -1,5 +1,6 @@
 """Notifier fixtures: two real local gateways (SMS, push) on random ports, and the notifier serving on
-a real port too, because the gateways post receipts back and simulated citizens open their links."""
+a real port too, because the gateways post receipts back and simulated citizens open their links. Its
+bridge to coordination is the real one, which a test may have refuse one person's case (`RefusingCases`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.local.common import free_port
 from deploy.local.gateway import Behaviour, Receiver, serving
+from services.coordination.public import ReportSource
+from services.kit.errors import InvalidInput
 from services.notifier.app import build
+from services.notifier.cases import CoordinationCases
 from services.notifier.settings import NotifierSettings
+from services.notifier.warnings.models import CitizenWarning
 from streams import keys, topics
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, Subject, alert_id_for
@@ -38,6 +44,23 @@ class Gateway:
         await self.stack.enter_async_context(serving(self.receiver.app(), self.port))
 
 
+class RefusingCases(CoordinationCases):
+    """The real bridge, except that coordination refuses (InvalidInput, its API's 422) the case of a payment
+    joining the warning of a phone in `refused`, as it would a case it cannot open: the alert bringing
+    that payment then fails at every attempt. The message names the phone, as a refusal's may."""
+
+    def __init__(self, *, unit: str) -> None:
+        super().__init__(unit=unit)
+        self.refused: set[str] = set()
+
+    async def defrauded(
+        self, session: AsyncSession, *, warning: CitizenWarning, actor: str, source: ReportSource
+    ) -> uuid.UUID | None:
+        if source == "payment" and warning.phone in self.refused:
+            raise InvalidInput(f"no case can be opened for {warning.phone}")
+        return await super().defrauded(session, warning=warning, actor=actor, source=source)
+
+
 @dataclass
 class Notifier:
     app: FastAPI
@@ -47,6 +70,7 @@ class Notifier:
     push: Gateway
     producer: Producer
     prefix: str
+    cases: RefusingCases
 
     async def alert(self, phone: str, **spec: Any) -> Alert:
         """Produce an alert for `phone` (see `make_alert`) to the alerts topic, as the scorer would."""
@@ -121,12 +145,13 @@ async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
         escalation_interval_s=0.2,
         desk_score=0.95,
     )
-    app = build(infra.common, settings)
+    cases = RefusingCases(unit=settings.case_unit)
+    app = build(infra.common, settings, bridge=cases)
     producer = Producer(infra.kafka, client_id="test-notifier")
     await producer.start()
     async with app.router.lifespan_context(app), serving(app, port) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            yield Notifier(app, client, settings, sms, push, producer, infra.prefix)
+            yield Notifier(app, client, settings, sms, push, producer, infra.prefix, cases)
     await producer.stop()
     await sms.down()
     await push.down()

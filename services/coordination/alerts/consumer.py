@@ -23,7 +23,7 @@ GROUP = "coordination-alerts"
 def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
     async def handle(batch: Batch) -> None:
         alerts, invalid = decode_alerts(batch)
-        metrics.ALERTS_INVALID.inc(invalid)
+        metrics.ALERTS_INVALID.inc(len(invalid))
         async with unit_of_work(sessions) as session:
             stored = await service.store(session, alerts=alerts)
         for alert in alerts:

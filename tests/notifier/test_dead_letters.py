@@ -1,0 +1,104 @@
+"""An alert the notifier cannot handle is set aside on the dead-letter topic with its reason, and the
+alerts before and after it are warned: one poison alert does not stop every later citizen's warning."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from services.notifier.warnings import consumer
+from streams import topics
+from streams.producer import Record
+from tests import factories as f
+from tests.kafka_tools import drained, eventually, read_topic
+from tests.metrics import sample
+from tests.notifier.helpers import alerts_joined, messages_to, token_in, warnings_for
+
+pytestmark = pytest.mark.integration
+
+
+def _on_one_partition(notifier: Any, *values: bytes) -> list[Record]:
+    """Records a poll hands over in one batch: one partition, one produce request."""
+    return [Record(topics.name(topics.ALERTS, notifier.prefix), v, partition=0) for v in values]
+
+
+async def _dead_letter(infra: Any, value: bytes) -> dict[str, bytes]:
+    """The headers of the dead letter of the record `value`."""
+    letters = await read_topic(
+        infra.kafka,
+        topics.name(topics.DEAD_LETTER, infra.prefix),
+        until=lambda records: any(r.value == value for r in records),
+        timeout_s=30,
+    )
+    return next(dict(r.headers) for r in letters if r.value == value)
+
+
+async def _dead_letters(notifier: Any, reason: str) -> float:
+    return await sample(notifier.client, "stopline_notifier_dead_letters_total", reason=reason)
+
+
+async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_warned(
+    infra, notifier, sessions, caplog
+):
+    """The person said they are being defrauded; coordination refuses the case of the payment their next
+    alert brings, at every attempt. In one batch with an alert before and one after it: both are warned,
+    the poison one is on the dead-letter topic ("unhandled", the exception's type, never its message with
+    the phone), its payment not joined, and a later alert is warned too: the consumer runs on, and its
+    offsets reach the end of the topic."""
+    victim, before, after, later = f.phone(), f.phone(), f.phone(), f.phone()
+    call = f"tel-a:{f.unique('call')}"
+    await notifier.alert(victim, call=call)
+    sms = await eventually(lambda: messages_to(notifier.sms.receiver, victim), timeout_s=20)
+    answered = await notifier.client.post(
+        f"/v1/answers/{token_in(str(sms[0]['text']))}", json={"answer": "defrauded"}
+    )
+    assert answered.status_code == 200, answered.text
+    notifier.cases.refused.add(victim)
+    unhandled = await _dead_letters(notifier, "unhandled")
+    caplog.set_level(logging.INFO)
+
+    poison = notifier.make_alert(victim, call=call).model_dump_json().encode()
+    batch = [notifier.make_alert(p).model_dump_json().encode() for p in (before, after)]
+    await notifier.producer.send_all(_on_one_partition(notifier, batch[0], poison, batch[1]))
+    await notifier.alert(later)
+
+    def warned() -> bool:
+        return all(messages_to(notifier.sms.receiver, p) for p in (before, after, later))
+
+    await eventually(warned, timeout_s=30)
+    letter = await _dead_letter(infra, poison)
+    assert (letter["reason"], letter["detail"]) == (b"unhandled", b"InvalidInput")
+    assert letter["source.topic"] == topics.name(topics.ALERTS, infra.prefix).encode()
+    assert await _dead_letters(notifier, "unhandled") - unhandled == 1
+    assert len(await alerts_joined(sessions, victim)) == 1  # nothing of the poison alert applied
+    [warning] = await warnings_for(sessions, victim)
+    assert warning.answer == "defrauded"
+    alerts = topics.name(topics.ALERTS, infra.prefix)
+    await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
+    messages = [r.getMessage() for r in caplog.records]
+    assert "batch failed; handling its records one at a time" in messages  # the three came as one batch
+    set_aside = [r for r in caplog.records if r.getMessage().startswith("alert set aside")]
+    assert [r.levelname for r in set_aside] == ["ERROR"]
+    logged = caplog.text + "".join(str(getattr(r, "fields", "")) for r in caplog.records)
+    assert victim not in logged
+
+
+async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_warned(infra, notifier):
+    """An alert that fails validation goes to the dead-letter topic ("invalid", the fields and why); the
+    alert after it, in the same batch, is warned."""
+    phone = f.phone()
+    invalid = notifier.make_alert(phone).model_dump_json().replace('"score":0.8', '"score":7').encode()
+    invalids = await _dead_letters(notifier, "invalid")
+
+    good = notifier.make_alert(phone).model_dump_json().encode()
+    await notifier.producer.send_all(_on_one_partition(notifier, invalid, good))
+
+    await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=30)
+    letter = await _dead_letter(infra, invalid)
+    assert (letter["reason"], letter["detail"]) == (
+        b"invalid",
+        b"score: Input should be less than or equal to 1",
+    )
+    assert await _dead_letters(notifier, "invalid") - invalids == 1
