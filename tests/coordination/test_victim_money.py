@@ -16,7 +16,7 @@ from services.coordination.alerts import service as alerts_service
 from services.kit.db import unit_of_work
 from streams.schemas.alerts import Subject
 from tests import factories as f
-from tests.coordination.conftest import bank, issue, respond
+from tests.coordination.conftest import bank, case_body, issue, respond
 
 pytestmark = pytest.mark.integration
 UNIT = "changji-psb"
@@ -28,6 +28,7 @@ def _report(
     payees: list[tuple[str, str, str]],
     *,
     alert_ids: list[uuid.UUID] | None = None,
+    phone: str | None = None,
 ) -> Any:
     """What the notifier tells of a warned person who says they are defrauded: their total per payee."""
     at = datetime.now(UTC) - timedelta(minutes=20)
@@ -35,7 +36,7 @@ def _report(
     return coordination.CitizenReport(
         warning_id=warning_id,
         alert_ids=alert_ids or [],
-        phone=f.phone(),
+        phone=phone or f.phone(),
         institution=victim[0],
         account=victim[1],
         payees=paid,
@@ -63,6 +64,16 @@ async def _victims_alert(
 ) -> uuid.UUID:
     """An alert about a victim's payment (paid from `victim`, by the person of `phone`), linked to the case:
     the account is a victim's own."""
+    alert_id = await _stored_alert(sessions, phone, victim, payee)
+    linked = await c.post(f"/v1/cases/{case_id}/alerts", json={"alert_id": str(alert_id)}, headers=op)
+    assert linked.status_code == 204, linked.text
+    return alert_id
+
+
+async def _stored_alert(
+    sessions: Any, phone: str, victim: tuple[str, str], payee: tuple[str, str]
+) -> uuid.UUID:
+    """An alert about a payment from `victim` (by the person of `phone`) to `payee`, in no case yet."""
     subject = Subject(
         phone=phone,
         institution=victim[0],
@@ -73,8 +84,6 @@ async def _victims_alert(
     alert = f.alert(subject=subject, amount_at_risk="1000.00")
     async with unit_of_work(sessions) as s:
         await alerts_service.store(s, alerts=[alert])
-    linked = await c.post(f"/v1/cases/{case_id}/alerts", json={"alert_id": str(alert.alert_id)}, headers=op)
-    assert linked.status_code == 204, linked.text
     return alert.alert_id
 
 
@@ -215,3 +224,30 @@ async def test_a_victims_payment_counts_once_whichever_of_their_accounts_the_ban
     assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
     assert await _lost(c, op, case_id) == "50000.00"
     assert await _drafts(c, op, case_id) == [(mule[1], "50000.00")]
+
+
+async def test_a_warnings_account_the_case_does_not_tie_to_a_person_does_not_add_its_report(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    y_bank, y_key, _ = await bank(sessions)
+    mule_bank, _, _ = await bank(sessions)
+    mule = (mule_bank, f.account("MULE"))
+    phone, x, y = f.phone(), ("x-bank", f.account("VX")), (y_bank, f.account("VY"))
+    # One person paid the mule 30,000 from X (the alert that raised their warning) and 20,000 from Y. Police
+    # open the case from Y's alert alone, and Y's bank lists the 20,000.
+    x_alert = await _stored_alert(sessions, phone, x, mule)
+    y_alert = await _stored_alert(sessions, phone, y, mule)
+    body = case_body(amount_lost="20000.00", source="alert", alert_ids=[str(y_alert)])
+    body["victim"] = {"phone": phone}
+    opened = await c.post("/v1/cases", json=body, headers=op)
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    query = await issue(c, op, case_id, kind="query", institution_id=y[0], account=y[1])
+    listing = _listing(y_bank, ("t1", *mule, "20000.00"))
+    assert (await respond(c, y_key, query["id"], "executed", query_result=listing)).status_code == 200
+    # The person's warning names X, which the case does not know as anyone's: its 50,000 may hold the
+    # listed 20,000, so the larger counts, not the sum.
+    report = _report(uuid.uuid4(), x, [(*mule, "50000.00")], alert_ids=[x_alert, y_alert], phone=phone)
+    assert await _defrauded(sessions, report) == case_id
+    assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
+    assert await _lost(c, op, case_id) == "50000.00"
+    assert sum((Decimal(v) for _, v in await _drafts(c, op, case_id)), Decimal(0)) == Decimal("50000.00")

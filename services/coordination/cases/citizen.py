@@ -182,7 +182,8 @@ async def _draft_stop_on(
     ]
     known = money.victim_paid(transfers, victims).get(node.id, Decimal(0))
     # The person's own reports to it (the case's destinations, when they are its victim, and earlier reports
-    # of theirs); one naming no victim counts against every victim's, in `victim_paid`.
+    # of theirs). A report whose account no phone ties to a person (`Victims.of`) may be anyone's: it is told
+    # beyond the other such reports, and `victim_paid` counts their sum against every person's, not added.
     person = victims.of(report.institution, report.account)
     told = [
         t

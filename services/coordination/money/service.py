@@ -42,10 +42,12 @@ class Victims:
     people: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # own account → victim
 
     def of(self, institution: str | None, account: str | None) -> tuple[str, str] | None:
-        """Whose payment a report naming this own account tells: None when it names none."""
+        """Whose payment a report naming this own account tells: None when it names none, or one the case
+        does not know as a victim's (a warning's whose alert is not linked): it may be any victim's, the
+        same person's as a known account's."""
         if institution is None or account is None:
             return None
-        return self.people.get((institution, account), (institution, account))
+        return self.people.get((institution, account))
 
 
 async def case_victims(session: AsyncSession, case: Case) -> Victims:
