@@ -96,6 +96,29 @@ def _listing(victim_bank: str, *transfers: tuple[str, str, str, str]) -> dict[st
     return {"holder": {"name": "Victim"}, "balance": "0.00", "transfers": listed}
 
 
+async def _opened(
+    c: httpx.AsyncClient, op: dict[str, str], victim: dict[str, str], body: dict[str, Any]
+) -> str:
+    """A case police open with the victim as given (phone, account, or both)."""
+    opened = await c.post("/v1/cases", json={**body, "victim": victim}, headers=op)
+    assert opened.status_code == 201, opened.text
+    return str(opened.json()["id"])
+
+
+async def _bank_lists(
+    c: httpx.AsyncClient,
+    op: dict[str, str],
+    case_id: str,
+    key: dict[str, str],
+    victim: tuple[str, str],
+    *transfers: tuple[str, str, str, str],
+) -> None:
+    """The officer queries a victim's own account, and its bank lists the transfers (`_listing`)."""
+    query = await issue(c, op, case_id, kind="query", institution_id=victim[0], account=victim[1])
+    listing = _listing(victim[0], *transfers)
+    assert (await respond(c, key, query["id"], "executed", query_result=listing)).status_code == 200
+
+
 async def _lost(c: httpx.AsyncClient, op: dict[str, str], case_id: str) -> str:
     return str((await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()["totals"]["lost"])
 
@@ -180,9 +203,7 @@ async def test_each_victims_payments_into_an_account_count_beside_the_other_vict
     case_id = await _defrauded(sessions, _report(uuid.uuid4(), a, [(*mule, "30000.00")]))
     # Victim B paid the same mule 20,000: B's alert joins the case, and B's bank lists the payment.
     await _victims_alert(c, op, sessions, case_id, f.phone(), b, mule)
-    query = await issue(c, op, case_id, kind="query", institution_id=b[0], account=b[1])
-    listing = _listing(b_bank, ("t1", *mule, "20000.00"))
-    assert (await respond(c, b_key, query["id"], "executed", query_result=listing)).status_code == 200
+    await _bank_lists(c, op, case_id, b_key, b, ("t1", *mule, "20000.00"))
     assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
     assert await _lost(c, op, case_id) == "50000.00"
     assert await _drafts(c, op, case_id) == sorted([(mule[1], "30000.00"), (mule[1], "20000.00")])
@@ -218,9 +239,7 @@ async def test_a_victims_payment_counts_once_whichever_of_their_accounts_the_ban
     await _defrauded(sessions, _report(uuid.uuid4(), b1, [(*mule, "20000.00")], alert_ids=[b_alert]))
     assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
     # B's bank lists the payment from the second account: B's, reported already.
-    query = await issue(c, op, case_id, kind="query", institution_id=b2[0], account=b2[1])
-    listing = _listing(b_bank, ("t1", *mule, "20000.00"))
-    assert (await respond(c, b_key, query["id"], "executed", query_result=listing)).status_code == 200
+    await _bank_lists(c, op, case_id, b_key, b2, ("t1", *mule, "20000.00"))
     assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
     assert await _lost(c, op, case_id) == "50000.00"
     assert await _drafts(c, op, case_id) == [(mule[1], "50000.00")]
@@ -236,14 +255,10 @@ async def test_a_warnings_account_the_case_does_not_tie_to_a_person_does_not_add
     # open the case from Y's alert alone, and Y's bank lists the 20,000.
     x_alert = await _stored_alert(sessions, phone, x, mule)
     y_alert = await _stored_alert(sessions, phone, y, mule)
-    body = case_body(amount_lost="20000.00", source="alert", alert_ids=[str(y_alert)])
-    body["victim"] = {"phone": phone}
-    opened = await c.post("/v1/cases", json=body, headers=op)
-    assert opened.status_code == 201, opened.text
-    case_id = opened.json()["id"]
-    query = await issue(c, op, case_id, kind="query", institution_id=y[0], account=y[1])
-    listing = _listing(y_bank, ("t1", *mule, "20000.00"))
-    assert (await respond(c, y_key, query["id"], "executed", query_result=listing)).status_code == 200
+    case_id = await _opened(
+        c, op, {"phone": phone}, case_body(amount_lost="20000.00", source="alert", alert_ids=[str(y_alert)])
+    )
+    await _bank_lists(c, op, case_id, y_key, y, ("t1", *mule, "20000.00"))
     # The person's warning names X, which the case does not know as anyone's: its 50,000 may hold the
     # listed 20,000, so the larger counts, not the sum.
     report = _report(uuid.uuid4(), x, [(*mule, "50000.00")], alert_ids=[x_alert, y_alert], phone=phone)
@@ -251,3 +266,40 @@ async def test_a_warnings_account_the_case_does_not_tie_to_a_person_does_not_add
     assert (await _received(c, op, case_id))[mule[1]] == "50000.00"
     assert await _lost(c, op, case_id) == "50000.00"
     assert sum((Decimal(v) for _, v in await _drafts(c, op, case_id)), Decimal(0)) == Decimal("50000.00")
+
+
+async def test_a_case_victims_account_without_a_phone_does_not_add_the_persons_report(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    mule_bank, _, _ = await bank(sessions)
+    mule = (mule_bank, f.account("MULE"))
+    phone, x, y = f.phone(), ("x-bank", f.account("VX")), ("y-bank", f.account("VY"))
+    # Police open the case with the victim's account X (where returned funds go) and no phone: 30,000 paid
+    # to the mule (from Y).
+    case_id = await _opened(
+        c,
+        op,
+        {"institution_id": x[0], "account": x[1]},
+        case_body((*mule, "30000.00"), amount_lost="30000.00"),
+    )
+    # The person's warning (phone P, account Y, its alert linked) reports the same 30,000: nothing ties X
+    # to P, so the case's report may be theirs and the larger counts.
+    alert = await _victims_alert(c, op, sessions, case_id, phone, y, mule)
+    report = _report(uuid.uuid4(), y, [(*mule, "30000.00")], alert_ids=[alert], phone=phone)
+    assert await _defrauded(sessions, report) == case_id
+    assert (await _received(c, op, case_id))[mule[1]] == "30000.00"
+    assert await _lost(c, op, case_id) == "30000.00"
+    assert sum((Decimal(v) for _, v in await _drafts(c, op, case_id)), Decimal(0)) <= Decimal("30000.00")
+
+
+async def test_a_listing_from_a_case_victims_account_without_a_phone_counts(coord, sessions):
+    c, op = coord.client, f.officer("operator", unit=UNIT)
+    x_bank, x_key, _ = await bank(sessions)
+    mule_bank, _, _ = await bank(sessions)
+    mule, x = (mule_bank, f.account("MULE")), (x_bank, f.account("VX"))
+    case_id = await _opened(
+        c, op, {"institution_id": x[0], "account": x[1]}, case_body(amount_lost="20000.00")
+    )
+    # No phone ties X to a person, yet its bank's listing is a payment of its own: it counts, and is drafted.
+    await _bank_lists(c, op, case_id, x_key, x, ("t1", *mule, "20000.00"))
+    assert (await _received(c, op, case_id))[mule[1]] == "20000.00"
+    assert await _drafts(c, op, case_id) == [(mule[1], "20000.00")]

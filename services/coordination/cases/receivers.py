@@ -35,9 +35,10 @@ async def victim_accounts(session: AsyncSession, case: Case) -> set[tuple[str, s
     return set(await victim_people(session, case))
 
 
-async def victim_people(session: AsyncSession, case: Case) -> dict[tuple[str, str], tuple[str, str]]:
+async def victim_people(session: AsyncSession, case: Case) -> dict[tuple[str, str], tuple[str, str] | None]:
     """The case's victims' accounts (`victim_accounts`), each to the one that stands for its owner: the
-    accounts one phone paid from (the case's victim's, its alerts' payers') are one person's."""
+    accounts one phone paid from (the case's victim's, its alerts' payers') are one person's. An account no
+    phone paid from (the case's victim's, opened without a phone) is None: it may be any victim's."""
     received = set(await repository.alert_payees(session, case.id)) | {
         (a.institution_id, a.account) for a in await money_repo.accounts(session, case.id) if a.depth > 0
     }
@@ -59,7 +60,8 @@ async def victim_people(session: AsyncSession, case: Case) -> dict[tuple[str, st
         if phone is not None:
             one, other = sorted((person(first.setdefault(phone, account)), person(account)))
             owner[other] = one
-    return {account: person(account) for account in owner}
+    phoned = {account for phone, account in paid if phone is not None}
+    return {account: person(account) if account in phoned else None for account in owner}
 
 
 async def receiving_accounts(session: AsyncSession, case: Case) -> list[tuple[str, str]]:

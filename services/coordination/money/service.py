@@ -35,16 +35,17 @@ def transfer_ref(institution_id: str, account: str, transfer_id: str) -> str:
 
 @dataclass(frozen=True)
 class Victims:
-    """The case's victims as its money flow meets them: a victim stands for all their own accounts (one
-    phone's, as `receivers.victim_people` ties them), named by one of them."""
+    """The case's victims as its money flow meets them: a victim known as a person stands for all their own
+    accounts (one phone's, as `receivers.victim_people` ties them), named by one of them."""
 
-    nodes: dict[int, tuple[str, str]] = field(default_factory=dict)  # a victim's own account's node → victim
-    people: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # own account → victim
+    nodes: dict[int, tuple[str, str]] = field(default_factory=dict)  # a victim's own account's node → it
+    # own account → the person (None: no phone ties it to one)
+    people: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
 
     def of(self, institution: str | None, account: str | None) -> tuple[str, str] | None:
-        """Whose payment a report naming this own account tells: None when it names none, or one the case
-        does not know as a victim's (a warning's whose alert is not linked): it may be any victim's, the
-        same person's as a known account's."""
+        """The person whose payment a report naming this own account (or a bank listing from it) tells;
+        None when no phone ties the account to one (it names none, the case does not know it, or no phone
+        paid from it): it may be any victim's, the same person's as another account's."""
         if institution is None or account is None:
             return None
         return self.people.get((institution, account))
@@ -55,7 +56,7 @@ async def case_victims(session: AsyncSession, case: Case) -> Victims:
     people = await receivers.victim_people(session, case)
     nodes = await repository.accounts(session, case.id)
     return Victims(
-        nodes={n.id: people[key] for n in nodes if (key := (n.institution_id, n.account)) in people},
+        nodes={n.id: key for n in nodes if (key := (n.institution_id, n.account)) in people},
         people=people,
     )
 
@@ -65,13 +66,15 @@ def victim_paid(transfers: Sequence[FlowTransfer], victims: Victims) -> dict[int
     without a payer (the case's destinations, a warned person's payments), and listed by a bank from a
     victim's own account (each with the bank's transfer id). Nothing names a payment alike in both (an
     alert's event id is not the bank's transfer id, and a report gives the total paid to an account where
-    the bank lists each transfer), so the two are reconciled per victim and account: the larger of what the
-    victim reported paying into it and what banks list from the victim's own accounts counts, and the
-    victims' sums add up. A report names its victim by their own account; one naming none may tell any
-    victim's payment, so the account counts the larger of those reports and the victims' sum."""
+    the bank lists each transfer), so the two are reconciled per person and account: the larger of what the
+    person reported paying into it and what banks list from their own accounts counts, and the sums of
+    people known to be different (by their phones) add up. A payment told by an account no phone ties to a
+    person may be any victim's, so the account counts the larger of those reports, of all the listings
+    (each a transfer of its own) and of the people's sum: never a payment twice."""
     reported: dict[tuple[tuple[str, str], int], Decimal] = defaultdict(lambda: ZERO)
     listed: dict[tuple[tuple[str, str], int], Decimal] = defaultdict(lambda: ZERO)
     unnamed: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    all_listed: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for t in transfers:
         if t.from_account_id is None:
             victim = victims.of(t.victim_institution, t.victim_account)
@@ -80,11 +83,14 @@ def victim_paid(transfers: Sequence[FlowTransfer], victims: Victims) -> dict[int
             else:
                 reported[(victim, t.to_account_id)] += t.amount
         elif t.from_account_id in victims.nodes:
-            listed[(victims.nodes[t.from_account_id], t.to_account_id)] += t.amount
+            all_listed[t.to_account_id] += t.amount
+            if (victim := victims.of(*victims.nodes[t.from_account_id])) is not None:
+                listed[(victim, t.to_account_id)] += t.amount
     named: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for key in reported.keys() | listed.keys():
         named[key[1]] += max(reported[key], listed[key])
-    return {n: max(named[n], unnamed[n]) for n in named.keys() | unnamed.keys()}
+    accounts = named.keys() | unnamed.keys() | all_listed.keys()
+    return {n: max(named[n], unnamed[n], all_listed[n]) for n in accounts}
 
 
 async def grow_loss(session: AsyncSession, *, case: Case, paid: Decimal, actor: audit.Actor) -> None:
