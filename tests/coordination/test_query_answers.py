@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -248,6 +249,34 @@ async def test_an_answer_of_many_transfers_costs_a_few_statements(coord, session
     assert {Decimal(n["received"]) for n in hops} == {Decimal("2050.00")}
     proposals = (await q.c.get(f"/v1/cases/{q.case_id}/proposals", headers=q.op)).json()
     assert len(proposals) == 400 and {p["amount"] for p in proposals} == {"2000.00"}
+
+
+async def test_an_answer_of_many_transfers_keeps_no_object_per_transfer(coord, sessions, infra):
+    """The answered instruction stays locked to the commit: mapped objects for each transfer's account and
+    proposal (seconds of Python for the most transfers, more on a loaded machine) held a relay marking it
+    delivered past its statement timeout."""
+    q = await _queried(coord, sessions)
+    transfers = [_transfer(f"t{n}", (q.other, f"{q.hop}-{n}"), "2000.00") for n in range(500)]
+    answer = Response(
+        response_id=uuid.uuid4(),
+        instruction_id=uuid.UUID(q.query["id"]),
+        institution_id=q.inst,
+        outcome="executed",
+        query_result=QueryResult.model_validate(_result(*transfers)),
+        responded_at=datetime.now(UTC),
+    )
+    ctx = Context(coord.settings, infra.prefix, infra.common.event_max_ahead_s)
+    made: list[str] = []
+
+    def seen(_: Any, instance: Any) -> None:
+        made.append(type(instance).__name__)
+
+    async with unit_of_work(sessions) as session:
+        for change in ("loaded_as_persistent", "pending_to_persistent"):
+            event.listen(session.sync_session, change, seen)
+        await answers.answer(session, response=answer, channel="api", ctx=ctx)
+    assert len(made) < 10, Counter(made)
+    assert len(await _proposed(q.c, q.op, q.case_id)) == 500
 
 
 def _longest_time() -> str:

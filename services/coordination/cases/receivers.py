@@ -40,7 +40,7 @@ async def victim_people(session: AsyncSession, case: Case) -> dict[tuple[str, st
     accounts one phone paid from (the case's victim's, its alerts' payers') are one person's. An account no
     phone paid from (the case's victim's, opened without a phone) is None: it may be any victim's."""
     received = set(await repository.alert_payees(session, case.id)) | {
-        (a.institution_id, a.account) for a in await money_repo.accounts(session, case.id) if a.depth > 0
+        (a.institution_id, a.account) for a in await money_repo.account_nodes(session, case.id) if a.depth > 0
     }
     paid = [
         (p, (i, a)) for p, i, a in await repository.alert_payers(session, case.id) if (i, a) not in received

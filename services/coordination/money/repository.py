@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -33,6 +33,39 @@ from services.coordination.money.models import FlowAccount, FlowTransfer, Propos
 from streams.schemas.instructions import Kind
 
 
+class Node(NamedTuple):
+    """A tree node as a write needs it: plain values, not a mapped object (an answer makes thousands, and
+    building objects for them would hold the answered instruction's lock for seconds)."""
+
+    id: int
+    institution_id: str
+    account: str
+    depth: int
+
+
+class Payment(NamedTuple):
+    """A transfer into an account as the victims' reconciliation needs it (`service.victim_paid`)."""
+
+    from_account_id: int | None
+    to_account_id: int
+    amount: Decimal
+    victim_institution: str | None
+    victim_account: str | None
+
+
+class NewProposal(NamedTuple):
+    """A next-hop stop to propose (`add_proposals`)."""
+
+    transfer_id: int
+    institution_id: str
+    account: str
+    amount: Decimal
+    depth: int
+
+
+_NODE = (FlowAccount.id, FlowAccount.institution_id, FlowAccount.account, FlowAccount.depth)
+
+
 async def lock_tree(session: AsyncSession, case_id: uuid.UUID) -> None:
     """Serialise, to the end of the transaction, the writes to a case's tree. Two answers of one case (two
     banks' queries, each listing the other's account) make their new nodes in other orders: each would
@@ -54,7 +87,7 @@ async def account(
     account: str,
     depth: int,
     parent_id: int | None,
-) -> FlowAccount:
+) -> Node:
     """The tree node of this account, made on first sight (first parent and depth win)."""
     key = (institution_id, account)
     return (await nodes(session, case_id=case_id, accounts=[key], depth=depth, parent_id=parent_id))[key]
@@ -67,7 +100,7 @@ async def nodes(
     accounts: Sequence[tuple[str, str]],
     depth: int,
     parent_id: int | None,
-) -> dict[tuple[str, str], FlowAccount]:
+) -> dict[tuple[str, str], Node]:
     """The tree nodes of these (institution, account)s, each made on first sight (first parent and depth
     win) in the order given: two statements however many there are (a query answer lists thousands)."""
     await lock_tree(session, case_id)
@@ -90,13 +123,13 @@ async def nodes(
         .on_conflict_do_nothing(index_elements=["case_id", "institution_id", "account"])
     )
     await session.execute(made)
-    found = select(FlowAccount).join(
+    found = select(*_NODE).join(
         given,
         (FlowAccount.case_id == case_id)
         & (FlowAccount.institution_id == given.c.institution_id)
         & (FlowAccount.account == given.c.account),
     )
-    return {(n.institution_id, n.account): n for n in (await session.execute(found)).scalars()}
+    return {(n.institution_id, n.account): n for n in map(Node._make, (await session.execute(found)).all())}
 
 
 async def add_transfer(
@@ -178,13 +211,47 @@ def _rows(columns: Sequence[tuple[str, TypeEngine[Any]]], values: Sequence[list[
 
 
 async def add_proposal(session: AsyncSession, proposal: Proposal) -> None:
-    await add_proposals(session, [proposal])
-
-
-async def add_proposals(session: AsyncSession, proposals: Sequence[Proposal]) -> None:
-    """One flush: a multi-row INSERT … RETURNING per thousand."""
-    session.add_all(proposals)
+    """One proposal, kept as an object by the caller (a citizen's draft, grown later in its session)."""
+    session.add(proposal)
     await session.flush()
+
+
+async def add_proposals(
+    session: AsyncSession, *, case_id: uuid.UUID, proposals: Sequence[NewProposal]
+) -> None:
+    """Open proposals, in one statement however many (an answer may propose thousands: mapped objects
+    for them, and their flush, would cost seconds while the answered instruction is locked)."""
+    if not proposals:
+        return
+    given = _rows(
+        [
+            ("transfer_id", Integer()),
+            ("institution_id", String(40)),
+            ("account", String(34)),
+            ("amount", Numeric(15, 2)),
+            ("depth", Integer()),
+        ],
+        [list(column) for column in zip(*proposals, strict=True)],
+    )
+    stmt = insert(Proposal).from_select(
+        ["case_id", "transfer_id", "institution_id", "account", "amount", "depth", "status"],
+        select(
+            literal(case_id, Uuid),
+            given.c.transfer_id,
+            given.c.institution_id,
+            given.c.account,
+            given.c.amount,
+            given.c.depth,
+            literal("open", String(16)),
+        ).order_by(given.c.n),
+    )
+    await session.execute(stmt)
+
+
+async def account_nodes(session: AsyncSession, case_id: uuid.UUID) -> list[Node]:
+    """The case's tree nodes as plain values (for a write holding its locks; `accounts` for a view)."""
+    stmt = select(*_NODE).where(FlowAccount.case_id == case_id)
+    return list(map(Node._make, (await session.execute(stmt)).all()))
 
 
 async def accounts(session: AsyncSession, case_id: uuid.UUID) -> list[FlowAccount]:
@@ -197,6 +264,18 @@ async def accounts(session: AsyncSession, case_id: uuid.UUID) -> list[FlowAccoun
 async def transfers(session: AsyncSession, case_id: uuid.UUID) -> list[FlowTransfer]:
     stmt = select(FlowTransfer).where(FlowTransfer.case_id == case_id).order_by(FlowTransfer.id)
     return list((await session.execute(stmt)).scalars())
+
+
+async def payments(session: AsyncSession, case_id: uuid.UUID) -> list[Payment]:
+    """The case's transfers as plain values, for an answer to reconcile while it holds its locks."""
+    stmt = select(
+        FlowTransfer.from_account_id,
+        FlowTransfer.to_account_id,
+        FlowTransfer.amount,
+        FlowTransfer.victim_institution,
+        FlowTransfer.victim_account,
+    ).where(FlowTransfer.case_id == case_id)
+    return [Payment(*row) for row in (await session.execute(stmt)).all()]
 
 
 async def proposals(

@@ -54,14 +54,16 @@ class Victims:
 async def case_victims(session: AsyncSession, case: Case) -> Victims:
     """The case's victims, and the tree's nodes of their own accounts (queried: where did the money go?)."""
     people = await receivers.victim_people(session, case)
-    nodes = await repository.accounts(session, case.id)
+    nodes = await repository.account_nodes(session, case.id)
     return Victims(
         nodes={n.id: key for n in nodes if (key := (n.institution_id, n.account)) in people},
         people=people,
     )
 
 
-def victim_paid(transfers: Sequence[FlowTransfer], victims: Victims) -> dict[int, Decimal]:
+def victim_paid(
+    transfers: Sequence[FlowTransfer | repository.Payment], victims: Victims
+) -> dict[int, Decimal]:
     """Per account, the victims' own payments into it, counted once. They are known two ways: reported,
     without a payer (the case's destinations, a warned person's payments), and listed by a bank from a
     victim's own account (each with the bank's transfer id). Nothing names a payment alike in both (an
@@ -143,11 +145,13 @@ async def record_query_answer(
     result: QueryResult,
     policy: CoordinationSettings,
     actor: audit.Actor,
-) -> list[Proposal]:
+) -> None:
     """Add the queried account's outgoing transfers to the tree; propose stops on the large ones. A few
     statements whatever the answer's size (it may list thousands of transfers, and the answers of every
-    institution on the same consumer wait for it). A victim's own account lists the victim's payments:
-    what the case knew of them already (reported, and drafted) is not proposed again (`victim_paid`)."""
+    institution on the same consumer wait for it), and no mapped object per transfer: the answered
+    instruction stays locked to the commit, and a relay marking it delivered waits for it. A victim's own
+    account lists the victim's payments: what the case knew of them already (reported, and drafted) is
+    not proposed again (`victim_paid`)."""
     case = await cases_repo.get(session, instruction.case_id)
     assert case is not None
     # Only a victim's own account lists the victim's payments (a few statements more, then); the case's
@@ -176,7 +180,7 @@ async def record_query_answer(
         transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
     ]
     victims = await case_victims(session, case) if victim else Victims()
-    before = victim_paid(await repository.transfers(session, case.id), victims) if victim else {}
+    before = victim_paid(await repository.payments(session, case.id), victims) if victim else {}
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -189,10 +193,10 @@ async def record_query_answer(
     # Per account, what is new to the case: a payment its victim reported already is not new money.
     unknown: dict[int, Decimal] = defaultdict(lambda: ZERO)
     if victim:
-        after = victim_paid(await repository.transfers(session, case.id), victims)
+        after = victim_paid(await repository.payments(session, case.id), victims)
         unknown.update({n: paid - before.get(n, ZERO) for n, paid in after.items()})
         await grow_loss(session, case=case, paid=sum(after.values(), ZERO), actor=actor)
-    proposed: list[Proposal] = []
+    proposed: list[repository.NewProposal] = []
     for ref, t in zip(refs, result.transfers, strict=True):
         child = children[(t.to_institution, t.to_account)]
         # A transfer known already (a later answer listing it again) was proposed, or not, then.
@@ -202,18 +206,8 @@ async def record_query_answer(
         unknown[child.id] -= amount
         if amount <= 0:
             continue
-        proposed.append(
-            Proposal(
-                case_id=instruction.case_id,
-                transfer_id=new[ref],
-                institution_id=t.to_institution,
-                account=t.to_account,
-                amount=amount,
-                depth=child.depth,
-                status="open",
-            )
-        )
-    await repository.add_proposals(session, proposed)
+        proposed.append(repository.NewProposal(new[ref], t.to_institution, t.to_account, amount, child.depth))
+    await repository.add_proposals(session, case_id=instruction.case_id, proposals=proposed)
     await audit.record(
         session,
         actor=actor,
@@ -224,7 +218,6 @@ async def record_query_answer(
         legal_basis=f"case {instruction.case_number}",
         after={"transfers": len(result.transfers), "proposals": len(proposed)},
     )
-    return proposed
 
 
 async def flow(session: AsyncSession, *, case: Case) -> FlowView:
