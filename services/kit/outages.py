@@ -27,13 +27,15 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.DeadlockDetectedError,  # 40P01: one of two transactions locking in other orders
     asyncpg.SerializationError,  # 40001
     asyncpg.QueryCanceledError,  # 57014: a statement past statement_timeout (a server under load)
+    asyncpg.InsufficientResourcesError,  # class 53: out of connections (53300), memory or disk
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby refusing writes until a failover promotes it
 )
 
 
 def database_down(exc: BaseException) -> bool:
     """A driver error that says the server is restarting or gone (starting up, recovering after a crash,
-    shut down, the connection cut) or cannot do the work now (a deadlock, a statement timeout); any other
-    database error is a bug and stays one."""
+    shut down, the connection cut) or cannot do the work now (a deadlock, a statement timeout, too many
+    clients, a standby not promoted yet); any other database error is a bug and stays one."""
     return any(
         isinstance(link, DATABASE_DOWN)
         or (isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated)

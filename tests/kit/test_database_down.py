@@ -132,11 +132,30 @@ async def test_an_api_without_its_database_answers_503_with_retry_after(
         asyncpg.DeadlockDetectedError("deadlock detected"),
         asyncpg.SerializationError("could not serialize access"),
         asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
     ],
 )
-def test_a_deadlock_or_a_statement_past_its_timeout_is_retryable(orig: Exception):
-    """What the APIs answer 503 for and the consumers retry: the same work succeeds when tried again."""
+def test_a_deadlock_a_statement_past_its_timeout_or_a_server_that_cannot_write_now_is_retryable(
+    orig: Exception,
+):
+    """What the APIs answer 503 for and the consumers retry: the same work succeeds when tried again (also
+    on a server out of connections, or a standby that a failover has yet to promote)."""
     assert outages.database_down(sqlalchemy.exc.DBAPIError("SELECT 1", None, orig))
+
+
+async def test_a_write_refused_as_by_a_standby_is_retryable_as_sqlalchemy_raises_it(infra: Infra):
+    """Through SQLAlchemy's own wrapping (its driver adapter's error, the driver's as its cause): a write
+    in a read-only transaction is refused as a standby refuses every write."""
+    engine = db.make_engine(infra.database_url)
+    try:
+        with pytest.raises(sqlalchemy.exc.DBAPIError) as refused:
+            async with engine.begin() as conn:
+                await conn.execute(sqlalchemy.text("SET TRANSACTION READ ONLY"))
+                await conn.execute(sqlalchemy.text("CREATE TEMPORARY TABLE t (x int)"))
+    finally:
+        await engine.dispose()
+    assert outages.unavailable(refused.value)
 
 
 def test_a_broken_invariant_stays_a_bug():
