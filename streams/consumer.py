@@ -362,8 +362,8 @@ class ConsumerRunner:
         """`attempts` > 1 retries a failed batch with backoff; only for handlers that are idempotent.
         `retry_while` says which failures are an outage (e.g. `services.kit.outages.unavailable`): those
         are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
-        `set_aside` keeps one bad record from stopping the runner (see `_one_at_a_time`): not for owners of
-        per-partition state, whose failed attempt may have half-applied it.
+        `set_aside` keeps one bad record from stopping the runner (see `_one_at_a_time`): refused with an
+        `owner` or a `rewind` (per-partition state, which a failed attempt may have half-applied).
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage
@@ -375,6 +375,8 @@ class ConsumerRunner:
         long as Kafka takes to acknowledge its records (an outage is no reason to restart it)."""
         if bool(topics) == bool(pattern):
             raise ValueError("give either topics or a pattern")
+        if set_aside is not None and (owner is not None or rewind is not None):
+            raise ValueError("set_aside is not for an owner of per-partition state (owner, rewind)")
         self.pattern = pattern
         self.group_id = group_id
         self.rewind = rewind

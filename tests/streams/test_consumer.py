@@ -1004,3 +1004,31 @@ async def test_while_one_input_is_read_again_the_others_wait_for_the_records_it_
     assert (held({"group": group}) or 0) > 0  # the payments came early and were put back
     assert sorted(seen) == sorted([b"call-%d" % i for i in range(40)] + [b"pay-0", b"pay-1", b"pay-2"])
     assert seen.index(b"pay-1") > seen.index(b"call-39")
+
+
+async def _set_aside_into(into: list[tuple[bytes, str]], record: Any, exc: Exception) -> None:
+    into.append((record.value, type(exc).__name__))
+
+
+class _Owner:
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+    async def revoked(self, partitions: set[TopicPartition], *, leaving: bool = False) -> None:
+        pass
+
+
+async def test_set_aside_is_refused_to_an_owner_of_per_partition_state(infra):
+    """Its failed attempt may have half-applied the owner's state: going on past the record is not safe."""
+
+    async def handle(batch: Batch) -> None:
+        pass
+
+    async def rewind(committed: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+        return {}
+
+    aside = functools.partial(_set_aside_into, [])
+    with pytest.raises(ValueError, match="set_aside"):
+        _runner(infra, "t", "g", handle, set_aside=aside, owner=_Owner())
+    with pytest.raises(ValueError, match="set_aside"):
+        _runner(infra, "t", "g", handle, set_aside=aside, rewind=rewind)
