@@ -19,7 +19,8 @@ owner's state sees them in the order it first did. Each partition's lag and the
 time of its last progress are exported, and the lag kept counting while a batch holds the loop (see LAG).
 A handler that has not returned within `handler_max_s` is stuck: the runner is then not live (see STUCK).
 A runner given `set_aside` does not stop on a record its handler keeps failing on: it sets the record
-aside (e.g. a dead letter) and goes on (see `_one_at_a_time`).
+aside (e.g. a dead letter) and goes on (see `_one_at_a_time`), unless the record set aside just before
+failed on the same error (see `_one`).
 """
 
 from __future__ import annotations
@@ -393,6 +394,8 @@ class ConsumerRunner:
         self.attempts = attempts
         self.retry_while = retry_while
         self.set_aside = set_aside
+        # The error the record set aside last failed on, until a record is handled (see `_one`).
+        self._set_aside_on: type[Exception] | None = None
         self.retrying = False  # a batch failed and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
@@ -938,7 +941,9 @@ class ConsumerRunner:
             return await self._retried(batch, self.handle, self.attempts), batch
         if sum(len(records) for records in batch.values()) > 1:
             try:
-                return await self._retried(batch, self.handle, 1), batch
+                landing = await self._retried(batch, self.handle, 1)
+                self._set_aside_on = None
+                return landing, batch
             except _Abandoned:
                 raise
             except Exception as exc:
@@ -977,19 +982,38 @@ class ConsumerRunner:
                 self.consumer.seek(tp, records[done].offset)
 
     async def _one(self, tp: TopicPartition, record: ConsumerRecord) -> tuple[Landing, bool]:
-        """One record of a failed batch, handled alone or (True) set aside (see `_one_at_a_time`)."""
+        """One record of a failed batch, handled alone or (True) set aside (see `_one_at_a_time`). One that
+        fails on the error the record set aside just before it failed on (no record handled between) stops
+        the runner instead: a condition no outage check knows (a dependency refusing everything in a new
+        way) fails every record alike, and would have them all set aside, good ones too. Stopped, nothing
+        of it is lost: it is read again at the next start (with the streak forgotten, so such a condition
+        costs a record set aside per restart, not all of them)."""
         one = {tp: [record]}
         try:
-            return await self._retried(one, self.handle, self.attempts), False
+            landing = await self._retried(one, self.handle, self.attempts)
+            self._set_aside_on = None
+            return landing, False
         except _Abandoned:
             raise
         except Exception as exc:
             if self._stopping.is_set():
                 raise  # read again at the next start
+            if type(exc) is self._set_aside_on:
+                log.error(
+                    "record failed alone as the one set aside before it: stopping rather than set it aside",
+                    extra=log_fields(
+                        group=self.group_id,
+                        at=f"{tp.topic}[{tp.partition}]@{record.offset}",
+                        error=type(exc).__name__,
+                    ),
+                )
+                raise
             failure = exc
         set_aside = self.set_aside
         assert set_aside is not None
-        return await self._retried(one, lambda _: set_aside(record, failure), self.attempts), True
+        landing = await self._retried(one, lambda _: set_aside(record, failure), self.attempts)
+        self._set_aside_on = type(failure)
+        return landing, True
 
     async def _retried(self, batch: Batch, handle: Handler, attempts: int) -> Landing:
         """`handle` the batch; a failure is retried with backoff: an outage (`retry_while`) until it is over

@@ -1010,6 +1010,33 @@ async def _set_aside_into(into: list[tuple[bytes, str]], record: Any, exc: Excep
     into.append((record.value, type(exc).__name__))
 
 
+async def test_a_second_record_in_a_row_failing_alone_on_the_same_error_stops_the_runner(infra):
+    """A failure no outage check knows (a database refusing in a way not listed) fails every record alike,
+    good ones too: setting each aside would drop them all. A record failing on another error than the one
+    set aside before it is set aside; the next in a row failing on the same error stops the runner instead,
+    nothing of it or after it committed: read again at the next start."""
+    values = [b"good", b"bug", b"refused-1", b"refused-2", b"after"]
+    topic = await _topic_with(infra, values, partitions=1)
+    group = f.unique("g")
+    seen: list[bytes] = []
+    aside: list[tuple[bytes, str]] = []
+
+    async def handle(batch: Batch) -> None:
+        for record in (r for records in batch.values() for r in records):
+            if record.value == b"bug":
+                raise KeyError("a bug this record meets")
+            if record.value.startswith(b"refused"):
+                raise RuntimeError("refused, as every record would be")
+        await _record(seen, batch)
+
+    runner = _runner(infra, topic, group, handle, set_aside=functools.partial(_set_aside_into, aside))
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(runner.run(), 30)
+    assert aside == [(b"bug", "KeyError"), (b"refused-1", "RuntimeError")]
+    assert seen == [b"good"]
+    assert await _committed(infra, topic, group) == 3  # from refused-2 on, read again
+
+
 class _Owner:
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         pass
