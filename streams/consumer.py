@@ -960,11 +960,17 @@ class ConsumerRunner:
         outage for as long as it lasts), up to the first that still fails alone: that one is set aside
         (`set_aside`, retried as a handler is) and the records after it are read again, as a batch of
         their own. So a bad record neither stops the runner nor holds back the others, and costs one
-        record's retries before the runner polls and commits again, however many a batch holds."""
+        record's retries before the runner polls and commits again, however many a batch holds. A stop or
+        a rebalance waiting meanwhile ends it after the record in hand: the records handled are finished,
+        the rest read again (a rebalance waits for the batch in hand, the whole group with it)."""
         landings: list[Landing] = []
         handled: Batch = {}
         for tp, records in batch.items():
             for i, record in enumerate(records):
+                if self._stopping.is_set() or self.revoking.is_set():
+                    handled[tp] = records[:i]
+                    self._read_again(batch, handled)
+                    return _together(landings), handled
                 landing, set_aside = await self._one(tp, record)
                 landings.append(landing)
                 if set_aside:

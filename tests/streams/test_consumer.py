@@ -1037,6 +1037,29 @@ async def test_a_second_record_in_a_row_failing_alone_on_the_same_error_stops_th
     assert await _committed(infra, topic, group) == 3  # from refused-2 on, read again
 
 
+async def test_a_stop_between_records_handled_one_at_a_time_is_not_held_for_the_rest(infra):
+    """A batch failed and its records are handled one at a time: a stop asked meanwhile ends it after the
+    record in hand, which is committed; the records after it are left for the next start."""
+    values = [b"a", b"b", b"c", b"bad"]
+    topic = await _topic_with(infra, values, partitions=1)
+    group = f.unique("g")
+    alone: list[bytes] = []
+    aside: list[tuple[bytes, str]] = []
+
+    async def handle(batch: Batch) -> None:
+        records = [r.value for rs in batch.values() for r in rs]
+        if b"bad" in records:
+            raise KeyError("a bug this record meets")
+        alone.extend(records)
+        if records == [b"b"]:
+            runner.stop()
+
+    runner = _runner(infra, topic, group, handle, set_aside=functools.partial(_set_aside_into, aside))
+    await asyncio.wait_for(runner.run(), 30)
+    assert alone == [b"a", b"b"] and aside == []
+    assert await _committed(infra, topic, group) == 2
+
+
 class _Owner:
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         pass
