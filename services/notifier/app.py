@@ -33,7 +33,7 @@ from services.notifier.warnings.officer_endpoints import router as warnings_rout
 from services.notifier.warnings.service import CaseBridge
 from streams import acls
 from streams.connection import connection
-from streams.producer import START_WITHIN_S, Producer
+from streams.producer import Producer
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
@@ -64,18 +64,30 @@ def build(
     )
     tasks: dict[str, asyncio.Task[None]] = {}
 
+    async def consume() -> None:
+        # Kafka is waited for here, as the consumer's own start waits for it, not in the lifespan: the
+        # answer links, the desk and the delivery worker need only PostgreSQL, and serve meanwhile.
+        assert runner is not None
+        try:
+            await producer.start(within_s=runner.poll_failing_max_s)
+        except Exception:
+            log.exception("alerts consumer not started: Kafka took no producer")  # (not live: restarted)
+            raise
+        await runner.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if runner is not None:
-            await producer.start(within_s=START_WITHIN_S)
             tasks["delivery_worker"] = asyncio.create_task(worker.run(), name="delivery-worker")
             tasks["escalation"] = asyncio.create_task(escalator.run(), name="escalation")
-            tasks["alerts_consumer"] = asyncio.create_task(runner.run(), name="notifier-alerts")
+            tasks["alerts_consumer"] = asyncio.create_task(consume(), name="notifier-alerts")
         try:
             yield
         finally:
             if runner is not None:
                 runner.stop()
+                if not runner.started.is_set():
+                    tasks["alerts_consumer"].cancel()  # still waiting for Kafka: nothing in hand
             worker.stop()
             escalator.stop()
             if tasks:
