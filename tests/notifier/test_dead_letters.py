@@ -3,11 +3,13 @@ alerts before and after it are warned: one poison alert does not stop every late
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 
+from services.kit.logging import JsonFormatter
 from services.notifier.warnings import consumer
 from streams import topics
 from streams.producer import Record
@@ -79,10 +81,12 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_warned(
     await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
     messages = [r.getMessage() for r in caplog.records]
     assert "batch failed; handling its records one at a time" in messages  # the three came as one batch
-    set_aside = [r for r in caplog.records if r.getMessage().startswith("alert set aside")]
-    assert [r.levelname for r in set_aside] == ["ERROR"]
-    logged = caplog.text + "".join(str(getattr(r, "fields", "")) for r in caplog.records)
-    assert victim not in logged
+    # As the service writes them (its JSON lines): the set-aside alert with where it failed, never a value.
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
+    [set_aside] = [line for line in lines if line["msg"].startswith("alert set aside")]
+    assert set_aside["level"] == "error"
+    assert "Traceback" in set_aside["exc"] and "services.kit.errors.InvalidInput" in set_aside["exc"]
+    assert victim not in json.dumps(lines)
 
 
 async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_warned(infra, notifier):

@@ -65,11 +65,13 @@ def build_runner(
         return await dead_letters([(record, "invalid", detail) for record, detail in invalid])
 
     async def set_aside(record: ConsumerRecord, exc: Exception) -> Landing:
-        # The exception's type only, in the letter as in the log: its message may hold personal data (a
-        # phone number in a refused row, a case's victim).
+        # The exception's type only in the letter, and no message in the log: a message may hold personal
+        # data (a phone number in a refused row, a case's victim).
         landing = await dead_letters([(record, "unhandled", type(exc).__name__)])
+        # Its traceback as the JSON formatter writes it: where it was raised and the types, no message.
         log.error(
             "alert set aside: it failed alone at every attempt",
+            exc_info=exc,
             extra=log_fields(
                 topic=record.topic, partition=record.partition, offset=record.offset, error=type(exc).__name__
             ),
