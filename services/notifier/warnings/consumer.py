@@ -4,9 +4,11 @@ the offset committed once Kafka has it: one bad alert does not stop the warnings
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,8 +51,9 @@ def build_runner(
                 for r, reason, detail in letters
             ]
         )
-        for _, reason, _ in letters:
-            metrics.DEAD_LETTERS.labels(reason).inc()
+        # Counted once Kafka has them: a batch retried after a failed landing enqueues them again.
+        reasons = [reason for _, reason, _ in letters]
+        landing.add_done_callback(lambda done: _count_landed(done, reasons))
         return landing
 
     async def handle(batch: Batch) -> Landing:
@@ -88,3 +91,9 @@ def build_runner(
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
         set_aside=set_aside,  # anything else, once an alert fails alone at every attempt
     )
+
+
+def _count_landed(landing: asyncio.Future[Any], reasons: list[str]) -> None:
+    if not landing.cancelled() and landing.exception() is None:
+        for reason in reasons:
+            metrics.DEAD_LETTERS.labels(reason).inc()
