@@ -38,7 +38,8 @@ class Victims:
     """The case's victims as its money flow meets them: a victim known as a person stands for all their own
     accounts (one phone's, as `receivers.victim_people` ties them), named by one of them."""
 
-    nodes: dict[int, tuple[str, str]] = field(default_factory=dict)  # a victim's own account's node → it
+    # a victim's own account's node → the person (None: no phone ties it to one)
+    nodes: dict[int, tuple[str, str] | None] = field(default_factory=dict)
     # own account → the person (None: no phone ties it to one)
     people: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
 
@@ -56,7 +57,7 @@ async def case_victims(session: AsyncSession, case: Case) -> Victims:
     people = await receivers.victim_people(session, case)
     nodes = await repository.account_nodes(session, case.id)
     return Victims(
-        nodes={n.id: key for n in nodes if (key := (n.institution_id, n.account)) in people},
+        nodes={n.id: people[key] for n in nodes if (key := (n.institution_id, n.account)) in people},
         people=people,
     )
 
@@ -86,7 +87,7 @@ def victim_paid(
                 reported[(victim, t.to_account_id)] += t.amount
         elif t.from_account_id in victims.nodes:
             all_listed[t.to_account_id] += t.amount
-            if (victim := victims.of(*victims.nodes[t.from_account_id])) is not None:
+            if (victim := victims.nodes[t.from_account_id]) is not None:
                 listed[(victim, t.to_account_id)] += t.amount
     named: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for key in reported.keys() | listed.keys():
