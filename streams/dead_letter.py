@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from aiokafka import ConsumerRecord
+from aiokafka.structs import RecordMetadata
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from streams import topics
@@ -13,7 +19,14 @@ from streams.producer import Producer, Record
 KEPT_BYTES = 64 * 1024
 
 
-def dead_letter_record(record: ConsumerRecord, *, reason: str, detail: str, prefix: str) -> Record:
+@dataclass(frozen=True, kw_only=True)
+class Letter(Record):
+    """A record for the dead-letter topic, its reason kept to count it by once Kafka has it."""
+
+    reason: str
+
+
+def dead_letter_record(record: ConsumerRecord, *, reason: str, detail: str, prefix: str) -> Letter:
     """The original bytes, untouched, with where they came from and why they were refused; of a record
     too large for a request, its first `KEPT_BYTES` and its size (`truncated-from`)."""
     value = record.value or b""
@@ -24,14 +37,39 @@ def dead_letter_record(record: ConsumerRecord, *, reason: str, detail: str, pref
         ("source.partition", str(record.partition).encode()),
         ("source.offset", str(record.offset).encode()),
     ]
-    letter = Record(
-        topic=topics.name(topics.DEAD_LETTER, prefix), key=record.key, value=value, headers=headers
+    letter = Letter(
+        topic=topics.name(topics.DEAD_LETTER, prefix),
+        key=record.key,
+        value=value,
+        headers=headers,
+        reason=reason,
     )
     if Producer.fits(letter):
         return letter
     kept = [*headers, ("truncated-from", str(len(value)).encode())]
     key = record.key[:KEPT_BYTES] if record.key is not None else None
-    return Record(topic=letter.topic, key=key, value=value[:KEPT_BYTES], headers=kept)
+    return Letter(topic=letter.topic, key=key, value=value[:KEPT_BYTES], headers=kept, reason=reason)
+
+
+async def hand_over(
+    producer: Producer, records: Sequence[Record], counted: Counter
+) -> asyncio.Future[list[RecordMetadata]]:
+    """`producer.enqueue(records)`, the letters among them counted by reason in `counted` once Kafka has
+    acknowledged them: a letter Kafka refused was not set aside, and a batch retried after a failed landing
+    hands its letters over again."""
+    landing = await producer.enqueue(records)
+    reasons = [r.reason for r in records if isinstance(r, Letter)]
+    if reasons:
+        landing.add_done_callback(lambda done: _count_landed(done, counted, reasons))
+    return landing
+
+
+def _count_landed(
+    landing: asyncio.Future[list[RecordMetadata]], counted: Counter, reasons: list[str]
+) -> None:
+    if not landing.cancelled() and landing.exception() is None:
+        for reason in reasons:
+            counted.labels(reason).inc()
 
 
 def describe(exc: ValidationError) -> str:

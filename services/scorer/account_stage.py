@@ -26,7 +26,7 @@ from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
 from services.scorer import episodes, explain, metrics
 from services.scorer.books import Book
-from services.scorer.dead_letter import dead_letter, describe, untimely
+from services.scorer.dead_letter import untimely
 from services.scorer.hooks import FraudKnowledge, NothingKnown
 from services.scorer.model_slot import ModelSlot
 from services.scorer.rules import MuleFanIn, Rule, actions_for
@@ -34,6 +34,7 @@ from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch, Landing
+from streams.dead_letter import dead_letter_record, describe, hand_over
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for, incident_id_for
 from streams.schemas.event_time import EventTimeBounds
@@ -131,7 +132,8 @@ class AccountStage:
     async def handle(self, batch: Batch) -> Landing:
         self.model.maybe_swap()  # between batches: a promotion never splits one
         out, alerts = self.process(batch)
-        landing = await self.producer.enqueue(out) if out else None  # acknowledged while the next is scored
+        # Acknowledged while the next is scored.
+        landing = await hand_over(self.producer, out, metrics.DEAD_LETTERS) if out else None
         if landing is not None and alerts:
             landing.add_done_callback(lambda _: _observe_alerted([ts for _, ts in alerts]))
         self.prune()
@@ -153,7 +155,9 @@ class AccountStage:
                 except ValidationError as exc:
                     if not replay:
                         out.append(
-                            dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix)
+                            dead_letter_record(
+                                record, reason="invalid", detail=describe(exc), prefix=self.prefix
+                            )
                         )
                     continue
                 late = untimely(

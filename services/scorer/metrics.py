@@ -11,7 +11,9 @@ REPARTITIONED = Counter(
     ["topic"],
 )
 DEAD_LETTERS = Counter(
-    "stopline_scorer_dead_letters_total", "messages sent to the dead-letter topic", ["reason"]
+    "stopline_scorer_dead_letters_total",
+    "records set aside on the dead-letter topic, counted once Kafka has acknowledged them",
+    ["reason"],
 )
 ALERTS = Counter("stopline_scorer_alerts_total", "alerts raised", ["typology"])
 SCORING_SECONDS = Histogram(

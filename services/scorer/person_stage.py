@@ -22,11 +22,12 @@ from models.features.vector import FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
 from services.scorer import episodes, metrics
 from services.scorer.books import Book
-from services.scorer.dead_letter import dead_letter, describe, untimely
+from services.scorer.dead_letter import untimely
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
 from streams import keys, topics
 from streams.consumer import Batch, Landing
+from streams.dead_letter import dead_letter_record, describe, hand_over
 from streams.producer import Producer, Record
 from streams.schemas import events as ev
 from streams.schemas.alerts import event_ref, received_alert_adapter
@@ -105,7 +106,7 @@ class PersonStage:
         out = self.process(batch)
         # Not waited for: the next batch is scored while Kafka acknowledges (the runner waits before it
         # commits).
-        landing = await self.producer.enqueue(out) if out else None
+        landing = await hand_over(self.producer, out, metrics.DEAD_LETTERS) if out else None
         self.prune(time.monotonic())
         return landing
 
@@ -158,12 +159,12 @@ class PersonStage:
         try:
             envelope = ev.envelope_adapter.validate_json(record.value or b"")
         except ValidationError as exc:
-            out.append(dead_letter(record, reason="invalid", detail=describe(exc), prefix=self.prefix))
+            out.append(dead_letter_record(record, reason="invalid", detail=describe(exc), prefix=self.prefix))
             return
         event = envelope.event
         if record.key != keys.person_key(event.person_phone):
             out.append(
-                dead_letter(
+                dead_letter_record(
                     record,
                     reason="wrong_key",
                     detail="key must be streams.keys.person_key",

@@ -1,14 +1,18 @@
 """A message produced straight to an event topic that fails validation goes to the dead-letter topic
-with its reason, is counted, and does not stop its partition."""
+with its reason, is counted once Kafka has it, and does not stop its partition."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import REGISTRY
 
-from streams import keys, topics
+from services.kit.errors import Unavailable
+from services.scorer.person_stage import PersonStage
+from services.scorer.settings import ScorerSettings
+from streams import acls, keys, topics
+from streams.producer import Producer
 from tests import factories as f
 from tests.conftest import Infra
 from tests.kafka_tools import read_topic
@@ -67,3 +71,34 @@ async def test_poison_messages_go_to_dead_letter_and_the_next_message_is_process
     assert messages[3][1] not in by_value
     assert _dead_letters("invalid") - before["invalid"] == 2
     assert _dead_letters("wrong_key") - before["wrong_key"] == 1
+
+
+async def test_a_letter_kafka_refused_is_not_counted_and_counted_once_landed(infra: Infra):
+    """A batch whose dead letter Kafka refused (here: a principal not allowed to write that topic) is
+    retried, as the runner does an outage: the letter is counted once, on the attempt Kafka acknowledged,
+    not once per attempt."""
+    topic = topics.name(topics.EVENTS_BANK, infra.prefix)
+    poison = b"not json: refused, then retried"
+    record = ConsumerRecord(
+        topic, 0, 424242, 0, 0, keys.person_key(f.phone()), poison, None, 0, len(poison), ()
+    )
+    batch = {TopicPartition(topic, 0): [record]}
+    before = _dead_letters("invalid")
+    for principal, refused in ((acls.BLOCKLIST, True), (acls.SCORER, False)):
+        producer = Producer(infra.kafka.as_principal(principal), client_id=f"test-dead-letter-{principal}")
+        await producer.start()
+        try:
+            stage = PersonStage(ScorerSettings(), producer, prefix=infra.prefix)
+            if refused:
+                with pytest.raises(Unavailable):
+                    await stage.handle(batch)
+                assert _dead_letters("invalid") == before
+            else:
+                landing = await stage.handle(batch)
+                assert landing is not None
+                await landing
+        finally:
+            await producer.stop()
+    assert _dead_letters("invalid") - before == 1
+    dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
+    assert [r.value for r in dead if dict(r.headers)["source.offset"] == b"424242"] == [poison]

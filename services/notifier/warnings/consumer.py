@@ -4,11 +4,9 @@ the offset committed once Kafka has it: one bad alert does not stop the warnings
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +22,7 @@ from services.notifier.warnings import service
 from streams import acls, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner, Landing
-from streams.dead_letter import dead_letter_record
+from streams.dead_letter import dead_letter_record, hand_over
 from streams.producer import Producer
 from streams.schemas.decode import decode_alerts
 
@@ -45,16 +43,14 @@ def build_runner(
         """Hand the letters (record, reason, detail) to Kafka; the runner commits once it has them."""
         if not letters:
             return None
-        landing = await producer.enqueue(
+        return await hand_over(
+            producer,
             [
                 dead_letter_record(r, reason=reason, detail=detail, prefix=common.topic_prefix)
                 for r, reason, detail in letters
-            ]
+            ],
+            metrics.DEAD_LETTERS,
         )
-        # Counted once Kafka has them: a batch retried after a failed landing enqueues them again.
-        reasons = [reason for _, reason, _ in letters]
-        landing.add_done_callback(lambda done: _count_landed(done, reasons))
-        return landing
 
     async def handle(batch: Batch) -> Landing:
         alerts, invalid = decode_alerts(batch)
@@ -91,9 +87,3 @@ def build_runner(
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
         set_aside=set_aside,  # anything else, once an alert fails alone at every attempt
     )
-
-
-def _count_landed(landing: asyncio.Future[Any], reasons: list[str]) -> None:
-    if not landing.cancelled() and landing.exception() is None:
-        for reason in reasons:
-            metrics.DEAD_LETTERS.labels(reason).inc()
