@@ -32,7 +32,8 @@ OUTCOMES = Counter(
 )
 DECISIONS = Counter(
     "stopline_warning_decisions_total",
-    "alerts considered: created, episode, rate_limited, duplicate, no_warning, invalid",
+    "valid alerts considered: created, episode, rate_limited, duplicate, no_warning (invalid ones are "
+    "dead letters)",
     ["decision"],
 )
 DEAD_LETTERS = Counter(

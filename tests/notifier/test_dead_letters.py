@@ -90,11 +90,13 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_warned(
 
 
 async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_warned(infra, notifier):
-    """An alert that fails validation goes to the dead-letter topic ("invalid", the fields and why); the
-    alert after it, in the same batch, is warned."""
+    """An alert that fails validation goes to the dead-letter topic ("invalid", the fields and why) and is
+    counted there once, not also as a warning decision (those are about valid alerts); the alert after it,
+    in the same batch, is warned."""
     phone = f.phone()
     invalid = notifier.make_alert(phone).model_dump_json().replace('"score":0.8', '"score":7').encode()
     invalids = await _dead_letters(notifier, "invalid")
+    decided = await sample(notifier.client, "stopline_warning_decisions_total", decision="invalid")
 
     good = notifier.make_alert(phone).model_dump_json().encode()
     await notifier.producer.send_all(_on_one_partition(notifier, invalid, good))
@@ -108,3 +110,4 @@ async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_warned(infra, n
     alerts = topics.name(topics.ALERTS, infra.prefix)
     await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
     assert await _dead_letters(notifier, "invalid") - invalids == 1  # (committed: its letter acknowledged)
+    assert await sample(notifier.client, "stopline_warning_decisions_total", decision="invalid") == decided

@@ -54,7 +54,6 @@ def build_runner(
 
     async def handle(batch: Batch) -> Landing:
         alerts, invalid = decode_alerts(batch)
-        metrics.DECISIONS.labels("invalid").inc(len(invalid))
         async with unit_of_work(sessions) as session:
             received = await service.receive(
                 session, alerts=alerts, settings=settings, sealer=sealer, bridge=bridge, now=datetime.now(UTC)
