@@ -33,6 +33,7 @@ from services.kit.audit.models import AuditEntry
 from services.kit.tokens import issue
 from tests import factories as f
 from tests.console.conftest import UNIT, Site, serving
+from tests.http import post_again_on_503
 
 pytestmark = pytest.mark.integration
 JSON = {"Accept": "application/json"}
@@ -52,12 +53,9 @@ async def _signed_in(site: Site, subject: str) -> tuple[str, str]:
     async with httpx.AsyncClient(base_url=site.console, timeout=10) as browser:
         # Signed in again when told the service is away (503), as an officer would: on a busy machine the
         # session's opening at coordination may outlast the console's timeout (seen once in ci-BK).
-        for _ in range(3):
-            signed = await browser.post(
-                "/signin/officer", data={"subject": subject, "unit": UNIT, "role": "operator"}
-            )
-            if signed.status_code != 503:
-                break
+        signed = await post_again_on_503(
+            browser, "/signin/officer", data={"subject": subject, "unit": UNIT, "role": "operator"}
+        )
         assert signed.status_code == 303, signed.text
         cookie = browser.cookies[COOKIE]
     user = Sessions(DEV_SESSION_KEY, ttl_s=3600, idle_s=600).open(cookie)

@@ -28,6 +28,7 @@ from streams.producer import Record
 from streams.schemas.instructions import MAX_TRANSFERS, QueryResult, Response
 from tests import factories as f
 from tests.coordination.conftest import bank, issue, open_case, respond
+from tests.http import post_again_on_503
 from tests.kafka_tools import eventually, on_kafka, produce, read_topic
 from tests.locks import backend, blocked_by
 
@@ -325,10 +326,7 @@ async def test_an_answer_of_the_most_transfers_fits_and_one_more_is_refused(coor
     most = json.dumps(_longest_answer({}, MAX_TRANSFERS)).encode()
     # As a bank does on a 503 (nothing was applied; retry later): now and then, on a busy machine, this
     # answer's transaction and the relay's both wait out the statement timeout (cause not found yet).
-    for _ in range(3):
-        answered = await q.c.post(url, content=most, headers=headers)
-        if answered.status_code != 503:
-            break
+    answered = await post_again_on_503(q.c, url, content=most, headers=headers)
     assert answered.status_code == 200, answered.text[:300]
     assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("999999999999.99") * MAX_TRANSFERS
 
