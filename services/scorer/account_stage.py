@@ -36,12 +36,12 @@ from streams import keys, topics
 from streams.consumer import Batch, Landing
 from streams.dead_letter import dead_letter_record, describe, hand_over
 from streams.producer import Producer, Record
-from streams.schemas.alerts import Alert, Subject, Typology, alert_id_for, incident_id_for
+from streams.schemas.alerts import MAX_TRIGGERS, Alert, Subject, Typology, alert_id_for, incident_id_for
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.movements import Movement, movement_adapter
 
 COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case follows the rest
-MULE_TRIGGERS_MAX = 200  # event refs a mule alert names
+MULE_TRIGGERS_MAX = MAX_TRIGGERS - 1  # event refs a mule alert names (200)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 FURTHER_PAYMENT = "a further payment to a payee of this alert's episode"
 REORDER_S = 3600.0  # how far out of order events may come and still count as the state's history

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from streams.schemas.events import Account, Amount, InstitutionId, Phone
+from streams.schemas.events import EVENT_ID_MAX, INSTITUTION_ID_MAX, Account, Amount, InstitutionId, Phone
 
 # call_then_transfer: a victim paying after a suspicious call; mule_fan_in: an account collecting from
 # many and paying on; suspicious_payment: a victim's payment the model finds likely a scam with no call
@@ -32,6 +32,12 @@ _ALERT_NS = uuid.UUID("6f1d3c1e-7d0e-4b36-9a57-2f0d7d2e8a11")
 # cannot make every consumer store a huge array.
 MAX_FEATURES = 256
 MAX_PAYMENTS = 200  # a victim's payments in one episode; more are summed into the last revision's amount
+MAX_TRIGGERS = MAX_PAYMENTS + 1  # a victim's alert: the call, if any, then its payments
+# An event as the services name it, `institution:event_id` (`event_ref`): no longer than its parts allow, so
+# the scorer cannot write a longer one (its own bug would show) and what consumers store it in holds it (the
+# notifier's warning episode, VARCHAR(200), is the typology and the alert's first trigger).
+EVENT_REF_MAX = INSTITUTION_ID_MAX + 1 + EVENT_ID_MAX
+EventRef = Annotated[str, Field(min_length=1, max_length=EVENT_REF_MAX, description="institution:event_id")]
 
 
 class Subject(BaseModel):
@@ -51,7 +57,7 @@ class AlertPayment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_ref: str = Field(max_length=200, description="institution:event_id of the money-out")
+    event_ref: EventRef = Field(description="institution:event_id of the money-out")
     amount: Amount
     occurred_at: AwareDatetime
     payee_account: Account | None = None
@@ -71,7 +77,9 @@ class Alert(BaseModel):
     reasons: list[str] = Field(min_length=1, description="in words an operator understands")
     recommended_actions: list[Action] = Field(min_length=1)
     subject: Subject
-    triggering_event_ids: list[str] = Field(min_length=1, description="institution:event_id of each trigger")
+    triggering_event_ids: list[EventRef] = Field(
+        min_length=1, max_length=MAX_TRIGGERS, description="institution:event_id of each trigger"
+    )
     amount_at_risk: str | None = Field(None, description="decimal CNY")
     event_time: AwareDatetime = Field(description="when the last triggering event happened")
     created_at: AwareDatetime

@@ -25,7 +25,8 @@ from pydantic import (
 
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
 Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
-INSTITUTION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
+INSTITUTION_ID_MAX = 40
+INSTITUTION_ID_PATTERN = rf"^[a-z0-9][a-z0-9-]{{1,{INSTITUTION_ID_MAX - 1}}}$"
 InstitutionId = Annotated[str, Field(pattern=INSTITUTION_ID_PATTERN, description="institution id")]
 RESERVED_PREFIX = "stopline"  # no institution id may start with it: the services' Kafka principals do
 
@@ -61,7 +62,8 @@ Amount = Annotated[
     Field(gt=0, lt=Decimal("1000000000000"), max_digits=14, decimal_places=2),
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "description": 'CNY, e.g. "48000.00"'}),
 ]
-EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+EVENT_ID_MAX = 64
+EventId = Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")

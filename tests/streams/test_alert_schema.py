@@ -1,19 +1,24 @@
-"""The alert message: alerts from before the model's input was carried stay valid, and the feature list
-is bounded."""
+"""The alert message: alerts from before the model's input was carried stay valid, and its lists and
+values are bounded."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import get_args
 
 import orjson
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
+from sqlalchemy import String
 
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
-from streams.schemas.alerts import MAX_FEATURES, alert_adapter
+from services.notifier.warnings.models import CitizenWarning
+from services.notifier.warnings.service import episode_of
+from streams.schemas.alerts import MAX_FEATURES, MAX_TRIGGERS, Typology, alert_adapter, event_ref
 from streams.schemas.decode import decode_alerts
+from streams.schemas.events import EVENT_ID_MAX, INSTITUTION_ID_MAX
 
 OLD_MESSAGE = {
     "alert_id": str(uuid.uuid4()),
@@ -90,3 +95,35 @@ def test_consumers_refuse_values_their_columns_cannot_hold():
     alerts, invalid = decode_alerts(_batch(*bad, *good))
     assert len(invalid) == len(bad)
     assert [str(a.alert_id) for a in alerts] == [m["alert_id"] for m in good]
+
+
+def test_event_refs_are_bounded_to_what_their_parts_allow():
+    """An event ref is `institution:event_id`, so no longer than the longest of each: the notifier keeps an
+    alert's first trigger in its warning's episode (VARCHAR(200)) and each payment's ref (VARCHAR(200)),
+    where a longer one would fail its batch at every attempt. Refused by the scorer's own `Alert` too: the
+    scorer cannot write one (its inputs' ids are bounded alike)."""
+    longest = event_ref("b" * INSTITUTION_ID_MAX, "e" * EVENT_ID_MAX)
+    too_long = longest + "e"
+    payment = {"event_ref": longest, "amount": "5.00", "occurred_at": OLD_MESSAGE["event_time"]}
+    bad = [
+        {**OLD_MESSAGE, "triggering_event_ids": [too_long]},
+        {**OLD_MESSAGE, "triggering_event_ids": ["bank-a:t1"] * (MAX_TRIGGERS + 1)},
+        {**OLD_MESSAGE, "payments": [{**payment, "event_ref": too_long}]},
+    ]
+    alert_id = str(uuid.uuid4())
+    good = {**OLD_MESSAGE, "alert_id": alert_id, "triggering_event_ids": [longest] * MAX_TRIGGERS}
+    alerts, invalid = decode_alerts(_batch(*bad, {**good, "payments": [payment]}))
+    assert [detail.split(":")[0] for _, detail in invalid] == [
+        "triggering_event_ids.0",
+        "triggering_event_ids",
+        "payments.0.event_ref",
+    ]
+    assert [str(a.alert_id) for a in alerts] == [alert_id]
+    for message in bad:
+        with pytest.raises(ValidationError):
+            alert_adapter.validate_json(orjson.dumps(message))
+    # The longest episode the notifier makes fits its column.
+    longest_kind = max(get_args(Typology), key=len)
+    episode = episode_of(alert_adapter.validate_python({**good, "typology": longest_kind}))
+    column = CitizenWarning.__table__.c.episode.type
+    assert isinstance(column, String) and column.length is not None and len(episode) <= column.length
