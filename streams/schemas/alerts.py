@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from streams.schemas.events import EVENT_ID_MAX, INSTITUTION_ID_MAX, Account, Amount, InstitutionId, Phone
 
@@ -116,6 +117,7 @@ alert_adapter: TypeAdapter[Alert] = TypeAdapter(Alert)
 # What the consumers' columns hold (NUMERIC(15, 2): below 10^13; VARCHAR(64)). An amount at risk is a
 # sum (a mule's hour of inflows, each a valid amount), so a scorer can write one that fits no column.
 AMOUNT_AT_RISK_PATTERN = r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
+STORED_AMOUNT_LIMIT = Decimal(10) ** 13
 MAX_SCORER_VERSION = 64
 
 
@@ -132,6 +134,15 @@ class ReceivedAlert(Alert):
         None, pattern=AMOUNT_AT_RISK_PATTERN, description="decimal CNY, below 10^13, 2 decimals at most"
     )
     scorer_version: str = Field(max_length=MAX_SCORER_VERSION)
+
+    @field_validator("payments")
+    @classmethod
+    def _payments_sum_is_stored(cls, payments: list[AlertPayment]) -> list[AlertPayment]:
+        """Each payment's amount fits, but the consumers store their sum (coordination merging a revision,
+        the notifier growing a warning's amount at risk and, from it, a case's amount lost)."""
+        if sum((p.amount for p in payments), Decimal(0)) >= STORED_AMOUNT_LIMIT:
+            raise ValueError("their sum is 10^13 or more, past what the consumers' NUMERIC(15, 2) holds")
+        return payments
 
 
 received_alert_adapter: TypeAdapter[ReceivedAlert] = TypeAdapter(ReceivedAlert)

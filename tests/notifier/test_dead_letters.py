@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from services.kit.logging import JsonFormatter
 from services.notifier.warnings import consumer
 from streams import topics
 from streams.producer import Record
+from streams.schemas.alerts import MAX_PAYMENTS, AlertPayment
 from tests import factories as f
 from tests.kafka_tools import drained, eventually, read_topic
 from tests.metrics import sample
@@ -35,6 +37,18 @@ async def _dead_letter(infra: Any, value: bytes) -> dict[str, bytes]:
         timeout_s=30,
     )
     return next(dict(r.headers) for r in letters if r.value == value)
+
+
+async def _set_aside_before(infra: Any, notifier: Any, poison: bytes, phone: str) -> dict[str, bytes]:
+    """Send `poison`, then an alert for `phone`, in one batch; once `phone` is warned and the consumer's
+    offsets reach the end of the topic, the headers of the poison's dead letter."""
+    good = notifier.make_alert(phone).model_dump_json().encode()
+    await notifier.producer.send_all(_on_one_partition(notifier, poison, good))
+    await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=30)
+    letter = await _dead_letter(infra, poison)
+    alerts = topics.name(topics.ALERTS, infra.prefix)
+    await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
+    return letter
 
 
 async def _dead_letters(notifier: Any, reason: str) -> float:
@@ -98,16 +112,29 @@ async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_warned(infra, n
     invalids = await _dead_letters(notifier, "invalid")
     decided = await sample(notifier.client, "stopline_warning_decisions_total", decision="invalid")
 
-    good = notifier.make_alert(phone).model_dump_json().encode()
-    await notifier.producer.send_all(_on_one_partition(notifier, invalid, good))
-
-    await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=30)
-    letter = await _dead_letter(infra, invalid)
+    letter = await _set_aside_before(infra, notifier, invalid, phone)
     assert (letter["reason"], letter["detail"]) == (
         b"invalid",
         b"score: Input should be less than or equal to 1",
     )
-    alerts = topics.name(topics.ALERTS, infra.prefix)
-    await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
     assert await _dead_letters(notifier, "invalid") - invalids == 1  # (committed: its letter acknowledged)
     assert await sample(notifier.client, "stopline_warning_decisions_total", decision="invalid") == decided
+
+
+async def test_an_alert_whose_payments_sum_past_the_columns_is_invalid(infra, notifier):
+    """200 payments of the largest valid amount: the warning's amount at risk would be their sum, which no
+    NUMERIC(15, 2) holds. Refused at decoding ("invalid", the field and why), not retried until set aside
+    as unhandled; its person is not warned, the alert after it is."""
+    poisoned, after = f.phone(), f.phone()
+    at = f.now()
+    payments = [
+        AlertPayment(event_ref=f"bank-a:{f.unique('t')}", amount=Decimal("999999999999.99"), occurred_at=at)
+        for _ in range(MAX_PAYMENTS)
+    ]
+    poison = notifier.make_alert(poisoned, payments=payments).model_dump_json().encode()
+    letter = await _set_aside_before(infra, notifier, poison, after)
+    assert (letter["reason"], letter["detail"]) == (
+        b"invalid",
+        b"payments: Value error, their sum is 10^13 or more, past what the consumers' NUMERIC(15, 2) holds",
+    )
+    assert not messages_to(notifier.sms.receiver, poisoned)

@@ -16,7 +16,14 @@ from sqlalchemy import String
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.notifier.warnings.models import CitizenWarning
 from services.notifier.warnings.service import episode_of
-from streams.schemas.alerts import MAX_FEATURES, MAX_TRIGGERS, Typology, alert_adapter, event_ref
+from streams.schemas.alerts import (
+    MAX_FEATURES,
+    MAX_PAYMENTS,
+    MAX_TRIGGERS,
+    Typology,
+    alert_adapter,
+    event_ref,
+)
 from streams.schemas.decode import decode_alerts
 from streams.schemas.events import EVENT_ID_MAX, INSTITUTION_ID_MAX
 
@@ -127,3 +134,21 @@ def test_event_refs_are_bounded_to_what_their_parts_allow():
     episode = episode_of(alert_adapter.validate_python({**good, "typology": longest_kind}))
     column = CitizenWarning.__table__.c.episode.type
     assert isinstance(column, String) and column.length is not None and len(episode) <= column.length
+
+
+def test_consumers_refuse_payments_whose_sum_no_column_holds():
+    """Each payment's amount is valid (below 10^12), but 200 of them sum past NUMERIC(15, 2), which holds
+    what the consumers make of the sum: the warning's amount at risk, an alert's merged one, a case's loss."""
+    payment = {"amount": "999999999999.99", "occurred_at": OLD_MESSAGE["event_time"]}
+    payments = [{**payment, "event_ref": f"bank-a:t{i}"} for i in range(MAX_PAYMENTS)]
+    fitting = str(uuid.uuid4())
+    alerts, invalid = decode_alerts(
+        _batch(
+            {**OLD_MESSAGE, "payments": payments},
+            {**OLD_MESSAGE, "alert_id": fitting, "payments": payments[:10]},
+        )
+    )
+    assert [detail for _, detail in invalid] == [
+        "payments: Value error, their sum is 10^13 or more, past what the consumers' NUMERIC(15, 2) holds"
+    ]
+    assert [str(a.alert_id) for a in alerts] == [fitting]  # 9,999,999,999,999.90 in all
