@@ -2,10 +2,11 @@
 (cases.repository): a late answer to a failed hold never holds the hold's row while it waits for the case,
 which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
 answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
-the tree; relays giving up batches lock their instructions in one order, and a relay's batch takes a
-follow-up before its hold, as an answer to the follow-up does, and a stop-payment and freeze of an account
-by id, as an answer to one of them does (each a deadlock, which PostgreSQL ends by aborting one: a 503 for
-the bank or the officer, a failed notifier or relay batch)."""
+the tree; a relay marking a message sent takes its instruction before the message, as a withdrawal or
+another relay giving the message up does; relays giving up batches lock their instructions in one order,
+and a relay's batch takes a follow-up before its hold, as an answer to the follow-up does, and a
+stop-payment and freeze of an account by id, as an answer to one of them does (each a deadlock, which
+PostgreSQL ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay batch)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination import public
 from services.coordination.cases import repository as cases
 from services.coordination.delivery.models import OutboxMessage
-from services.coordination.delivery.relay import Relay
+from services.coordination.delivery.relay import Relay, mark_delivered
 from services.coordination.instructions import answers
 from services.coordination.instructions import repository as instructions_repo
 from services.coordination.instructions import service as instructions
@@ -198,6 +199,62 @@ async def test_two_relays_giving_up_two_instructions_copies_in_opposite_orders(i
     for stop in stops:
         failed = (await c.get(f"/v1/instructions/{stop}", headers=op)).json()
         assert failed["status"] == "failed"
+
+
+async def _withdraw(acting: AsyncSession, query: uuid.UUID, ctx: instructions.Context, relay: Relay) -> None:
+    supervisor = Officer(subject="supervisor-wu", unit=UNIT, role="supervisor")
+    await instructions.cancel(acting, instruction_id=query, officer=supervisor, note="sent in error", ctx=ctx)
+
+
+async def _give_up_again(
+    acting: AsyncSession, query: uuid.UUID, ctx: instructions.Context, relay: Relay
+) -> None:
+    (copy,) = [r for r in await _claimed(relay.sessions, [query]) if r.channel == "webhook"]  # its claim
+    assert await relay._dead(acting, copy, at=datetime.now(UTC), error="HTTP 503")
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test's relays take the messages, nobody else
+@pytest.mark.parametrize(
+    ("act", "then"),
+    [(_withdraw, "cancelled"), (_give_up_again, "delivered")],
+    ids=["withdrawal", "another_relay_giving_up"],
+)
+async def test_a_relay_marking_a_webhook_sent_crossing_a_withdrawal_or_giving_up_of_its_instruction(
+    coord, sessions, infra, act: Callable[..., Coroutine[Any, Any, None]], then: str
+):
+    """A bank takes a query on Kafka and by webhook; the relay posted the webhook copy and marks it sent as a
+    supervisor withdraws the query (which drops its unsent copies), or as another relay, which took the copy
+    over once the first relay's lease lapsed, gives its own attempt up. Those hold the query, as they take
+    it first, as the relay starts: the relay waits for them holding nothing (not the copy, that they then
+    update: a deadlock, one of them aborted), then marks the copy sent. The query is withdrawn (its Kafka copy
+    not sent), or delivered."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, _, _ = await bank(sessions, webhook_url="http://127.0.0.1:9/hook")
+    case_id = await open_case(c, op)
+    spec = {"kind": "query", "institution_id": inst, "account": f.account("MULE")}
+    query = uuid.UUID((await issue(c, op, case_id, **spec))["id"])
+    (posted,) = [r for r in await _claimed(sessions, [query]) if r.channel == "webhook"]
+    ctx = instructions.Context(coord.settings, infra.common.topic_prefix, infra.common.event_max_ahead_s)
+
+    async with unit_of_work(sessions) as acting:
+        pid = await backend(acting)
+        await instructions_repo.get(acting, query, for_update=True)  # the act's first lock
+        marking = asyncio.create_task(_sent(sessions, posted))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the relay waits for it
+        await act(acting, query, ctx, Relay(infra.common, CoordinationSettings(**FAST), sessions))
+    await marking  # (a deadlock: PostgreSQL aborts the act or the relay, which raises)
+
+    async with sessions() as s:
+        copies = await s.execute(sa.select(OutboxMessage).where(OutboxMessage.message_id == str(query)))
+        sent = {r.channel: r.sent_at is not None for r in copies.scalars()}
+    assert sent == {"webhook": True, "kafka": False}
+    answered = (await c.get(f"/v1/instructions/{query}", headers=op)).json()
+    assert answered["status"] == then
+
+
+async def _sent(sessions: Any, row: OutboxMessage) -> None:
+    async with unit_of_work(sessions) as session:  # as the relay does with a post that landed
+        await mark_delivered(session, [row], at=datetime.now(UTC))
 
 
 async def _extension_above_its_hold(

@@ -45,6 +45,11 @@ async def add(session: AsyncSession, case: Case) -> None:
 # id. In plain id order a batch with a hold and its extension could hold the hold and wait for the extension
 # that an answer to it holds while it waits for the hold (to renew it); a batch with a stop-payment and a
 # freeze of an account, crossing an answer to one of them that took its own row first, likewise.
+# An instruction's row comes before its outbox messages' rows: a withdrawal (dropping its unsent copies) and
+# a relay giving a message up hold the instruction, then update the message; a relay marking messages sent
+# takes their instructions first too (`delivery.relay.mark_delivered`). The other way round, the relay
+# would hold a copy it marks sent while it waits for the instruction that a withdrawal holds while it waits
+# for that copy (a deadlock).
 # A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder

@@ -219,8 +219,7 @@ class Relay:
         done = [r for r in rows if r.id in delivered]
         now = datetime.now(UTC)
         async with unit_of_work(self.sessions) as session:
-            await repository.mark_sent(session, [r.id for r in done], at=now)
-            await instructions.mark_delivered(session, instruction_ids=_instruction_ids(done), at=now)
+            await mark_delivered(session, done, at=now)
             # The rest is known not to be on Kafka: published again at the next round (those not known
             # either way keep their lease: they are looked at again when it lapses; those held back wait).
             await repository.lease_kafka(
@@ -505,8 +504,7 @@ class Relay:
         last = attempt >= self.settings.webhook_max_attempts
         async with unit_of_work(self.sessions) as session:
             if error is None:  # delivered, whichever relay's claim holds the row now
-                await repository.mark_sent(session, [row.id], at=now)
-                await instructions.mark_delivered(session, instruction_ids=_instruction_ids([row]), at=now)
+                await mark_delivered(session, [row], at=now)
             elif last:
                 # Not if another relay took the row meanwhile (this lease lapsed): its attempt decides.
                 last = await self._dead(session, row, at=now, error=error)
@@ -531,6 +529,15 @@ class Relay:
         )
         # Jitter spreads retries of many messages to one institution that just came back.
         return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+async def mark_delivered(session: AsyncSession, rows: list[OutboxMessage], *, at: datetime) -> None:
+    """The messages are sent, their instructions delivered. The instructions' rows first, then the
+    messages' (the lock order, cases.repository), as a relay giving messages up and a withdrawal dropping
+    them take them: the messages' first, this would hold one while it waits for its instruction, which the
+    other holds while it waits for that message (a deadlock: one of them aborted)."""
+    await instructions.mark_delivered(session, instruction_ids=_instruction_ids(rows), at=at)
+    await repository.mark_sent(session, [r.id for r in rows], at=at)
 
 
 def _record(row: OutboxMessage) -> Record:
