@@ -2,11 +2,13 @@
 (cases.repository): a late answer to a failed hold never holds the hold's row while it waits for the case,
 which an approval or an issue of a follow-up of that hold holds while it waits for the hold; a query's
 answer never holds the tree while it waits for the case, which a citizen's report holds while it waits for
-the tree; a relay marking a message sent takes its instruction before the message, as a withdrawal or
-another relay giving the message up does; relays giving up batches lock their instructions in one order,
-and a relay's batch takes a follow-up before its hold, as an answer to the follow-up does, and a
-stop-payment and freeze of an account by id, as an answer to one of them does (each a deadlock, which
-PostgreSQL ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay batch)."""
+the tree, nor the query, which a relay's batch of it and a hold waits for holding the hold that an approval
+holding the case waits for; a relay marking a message sent takes its instruction before the message, as
+a withdrawal or another relay giving the message up does; relays giving up batches lock their instructions
+in one order, and a relay's batch takes a follow-up before its hold, as an answer to the follow-up does,
+and a stop-payment and freeze of an account by id, as an answer to one of them does (each a deadlock,
+which PostgreSQL ends by aborting one: a 503 for the bank or the officer, a failed notifier or relay
+batch)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from services.kit.db import unit_of_work
 from services.kit.errors import Conflict
 from streams.schemas.instructions import Response
 from tests import factories as f
-from tests.coordination.conftest import FAST, bank, issue, open_case, respond, stop_issued
+from tests.coordination.conftest import FAST, bank, case_body, issue, open_case, respond, stop_issued
 from tests.kafka_tools import eventually
 from tests.locks import backend, blocked_by, waiting_behind
 
@@ -410,7 +412,7 @@ def _report(
 async def test_a_query_answer_crossing_a_citizens_report_on_its_case(coord, sessions):
     """A warned person said they were defrauded (their case has a stop drafted) and the officer queried a
     further account of the case; the bank answers the query as a further payment of the person's reaches the
-    case. The report has the case locked for update, as it takes it first, as the answer starts on the tree.
+    case. The report has the case locked for update, as it takes it first, as the answer starts.
     The answer waits for the report, which drafts its stop and commits; then the answer applies (200, not a
     503), and the tree has both."""
     c, op = coord.client, f.officer(unit=UNIT)
@@ -457,3 +459,73 @@ async def test_a_query_answer_crossing_a_citizens_report_on_its_case(coord, sess
         mule: Decimal("3000.00"),
         further: Decimal("2000.00"),
     }
+
+
+async def _victims_query_above_a_stop(
+    coord: Any, sessions: Any, op: dict[str, str]
+) -> tuple[dict[str, str], str, dict[str, Any], dict[str, Any], uuid.UUID]:
+    """A bank's key, a case whose victim banks with it, a stop-payment of the case, an extension of the stop
+    awaiting approval, and a query of the victim's account: (key, case, stop, extension, query). Ids are
+    random: queried again until the query's is above the stop's, so that a relay's batch of both takes the
+    stop first."""
+    c = coord.client
+    inst, key, _ = await bank(sessions)
+    body = case_body((inst, f.account("MULE"), "1500.00"))
+    body["victim"]["institution_id"] = inst  # the victim's account: the query's answer grows the loss
+    opened = await c.post("/v1/cases", json=body, headers=op)
+    assert opened.status_code == 201, opened.text
+    case_id, victim = opened.json()["id"], body["victim"]["account"]
+    mule = body["destinations"][0]["account"]
+    spec = {"kind": "stop_payment", "institution_id": inst, "account": mule, "amount": "1500.00"}
+    stop = await issue(c, op, case_id, **spec)
+    extension = await issue(c, op, case_id, kind="extend", parent_id=stop["id"], document_number="EXT-1")
+    query = uuid.UUID(int=0)
+    while query < uuid.UUID(stop["id"]):
+        query = uuid.UUID(
+            (await issue(c, op, case_id, kind="query", institution_id=inst, account=victim))["id"]
+        )
+    return key, case_id, stop, extension, query
+
+
+async def _settled_or_two_behind(sessions: Any, pid: int, task: asyncio.Task[None]) -> bool:
+    return task.done() or await waiting_behind(sessions, pid) == 2
+
+
+@pytest.mark.usefixtures("relays_paused")  # the test's relay takes the batch, nobody else
+async def test_a_victims_query_answer_crossing_a_relay_batch_and_an_approval_on_its_case(
+    coord, sessions, infra
+):
+    """The bank answers a query of the victim's account (its transfers grow the case's loss, so the answer
+    locks the case for update) as a relay marks delivered a batch of the query and a stop-payment of the
+    case, and a supervisor approves the stop's extension. The approval has the case's share lock, as it takes
+    it first, as the answer starts: the answer waits for it holding nothing (not the query, that the relay
+    then waits for holding the stop, that the approval then waits for: a deadlock, one of them aborted). The
+    relay marks both delivered, the extension is approved, then the answer applies (200, not a 503)."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    key, case_id, stop, extension, query = await _victims_query_above_a_stop(coord, sessions, op)
+    ctx = instructions.Context(coord.settings, infra.common.topic_prefix, infra.common.event_max_ahead_s)
+    paid = {"transfer_id": "0001", "to_institution": stop["institution_id"], "to_account": stop["account"]}
+    result = {
+        "holder": {"name": "Victim"},
+        "balance": "0.00",
+        "transfers": [paid | {"amount": "1500.00", "at": f.iso(f.minutes_ago(25))}],
+    }
+
+    async with unit_of_work(sessions) as approving:
+        pid = await backend(approving)
+        await cases.get(approving, uuid.UUID(case_id), lock="share")  # the approval's first lock
+        answering = asyncio.create_task(respond(c, key, str(query), "executed", query_result=result))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the answer waits for the case
+        relaying = asyncio.create_task(_mark_delivered(infra, sessions, [uuid.UUID(stop["id"]), query]))
+        await eventually(lambda: _settled_or_two_behind(sessions, pid, relaying), timeout_s=10)
+        approved = await _approve(approving, uuid.UUID(case_id), extension, ctx)
+    assert approved.status == "issued"
+    await relaying  # (a deadlock: PostgreSQL aborts the approval, the relay or the answer)
+    answered = await answering
+    assert answered.status_code == 200, answered.text  # (or a 503, for the bank to retry)
+    assert answered.json()["status"] == "executed"
+
+    async with sessions() as s:
+        both = sa.select(Instruction).where(Instruction.id.in_([uuid.UUID(stop["id"]), query]))
+        got = {r.kind: (r.status, r.delivered_at is not None) for r in (await s.execute(both)).scalars()}
+    assert got == {"stop_payment": ("delivered", True), "query": ("executed", True)}

@@ -53,8 +53,11 @@ async def add(session: AsyncSession, case: Case) -> None:
 # A case's row comes before its money tree's lock too: a citizen's report holds the case for update and
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder
-# for update only, not for issues' and approvals' share), then the tree. A query's answer has its instruction
-# locked then, not its case: nothing holding a case for update waits for a query's row.
+# for update only, not for issues' and approvals' share), then the tree. A query's answer that feeds the tree
+# takes its case for update before its instruction (`answers._locked`), as the other answers that lock a case
+# do: holding the query while it waited for the case, it would wait for an approval (or a citizen's report)
+# holding the case while it waits for a hold that a relay's batch of the hold and the query holds while it
+# waits for the query (a deadlock of three).
 Lock = Literal["update", "share"]
 
 

@@ -235,15 +235,32 @@ def _checks_the_case(row: Instruction, response: Response, *, statuses: Iterable
     return row.status in statuses and response.outcome in SUPERSEDED_IN_EFFECT and row.kind != Kind.QUERY
 
 
+def _feeds_the_tree(row: Instruction, response: Response) -> bool:
+    """Whether this answer, applied, adds the query's transfers to the case's money-flow tree (`_effects`),
+    which takes the case's row (`money.service.record_query_answer`)."""
+    done = response.outcome in ("executed", "partially_executed")
+    return row.kind == Kind.QUERY and done and response.query_result is not None
+
+
 async def _locked(session: AsyncSession, response: Response) -> Instruction | None:
-    """The answered instruction, locked for update; and, when the answer is one `_superseded` checks, its
-    case first, for update. The case's lock comes before the instruction's (cases.repository): this answer,
-    holding a failed hold, would otherwise wait for the case that an approval or issue of the hold's
-    extension holds while it waits for the hold. The other answers lock no case."""
+    """The answered instruction, locked for update; and, when the answer is one `_superseded` checks or one
+    that feeds the money-flow tree, its case first, for update. The case's lock comes before the
+    instruction's (cases.repository): this answer, holding a failed hold, would otherwise wait for the case
+    that an approval or issue of the hold's extension holds while it waits for the hold; holding a query, it
+    would wait for the case (its effects take it) that an approval holds while it waits for a hold that a
+    relay's batch of the hold and the query holds while it waits for the query. The other answers lock no
+    case."""
     iid = response.instruction_id
     seen = await repository.get(session, iid)
     if seen is None or seen.institution_id != response.institution_id:
         return seen  # (refused: not found)
+    if _feeds_the_tree(seen, response):
+        # For update whatever the account: on a victim's account its effects take the case for update (the
+        # loss grows), and whose the account is, is known only under the lock; key share (as the tree's nodes
+        # need) and then update would have two such answers each wait for the other's key share. Issues and
+        # approvals in the case wait the few statements of the answer.
+        await cases.get(session, seen.case_id, lock="update")
+        return await _lock(session, seen, response)
     case_id, may_fail = seen.case_id, _checks_the_case(seen, response, statuses=MAY_FAIL)
     if may_fail:
         # Failed by the relay while this answer waited for it, the instruction is let go (its lock was taken

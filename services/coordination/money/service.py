@@ -156,7 +156,8 @@ async def record_query_answer(
     case = await cases_repo.get(session, instruction.case_id)
     assert case is not None
     # Only a victim's own account lists the victim's payments (a few statements more, then); the case's
-    # loss may grow with them, so its row is locked before the tree, in the order the citizen's drafts take.
+    # loss may grow with them, so its row is locked before the tree, in the order the citizen's drafts take
+    # (the answer took it already, before its instruction: `answers._locked`).
     queried = (instruction.institution_id, instruction.account)
     victim = queried in await receivers.victim_accounts(session, case)
     if victim:
