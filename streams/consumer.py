@@ -20,7 +20,8 @@ time of its last progress are exported, and the lag kept counting while a batch 
 A handler that has not returned within `handler_max_s` is stuck: the runner is then not live (see STUCK).
 A runner given `set_aside` does not stop on a record its handler keeps failing on: it sets the record
 aside (e.g. a dead letter) and goes on (see `_one_at_a_time`), unless the record set aside just before
-failed on the same error (see `_one`).
+failed on the same error (see `_one`). A runner given a `producer` (one only its handler and `set_aside`
+hand records to) starts it before its consumer and stops it after its last commit.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from services.kit.logging import log_fields
 from services.kit.taskdump import awaits
 from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
+from streams.producer import Producer
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +352,7 @@ class ConsumerRunner:
         attempts: int = 1,
         retry_while: Callable[[Exception], bool] | None = None,
         set_aside: SetAside | None = None,
+        producer: Producer | None = None,
         client_id: str | None = None,
         request_timeout_ms: int = 10_000,
         rewind: Rewind | None = None,
@@ -365,6 +368,9 @@ class ConsumerRunner:
         are retried, with backoff, for as long as it lasts (not ready meanwhile), not `attempts` times.
         `set_aside` keeps one bad record from stopping the runner (see `_one_at_a_time`): refused with an
         `owner` or a `rewind` (per-partition state, which a failed attempt may have half-applied).
+        `producer`: one only `handle` and `set_aside` use (e.g. `streams.dead_letter.DeadLetters`'), started
+        in `run` within the bounds of the consumer's own start, so a service serves without Kafka meanwhile
+        as it does while its consumer waits, and stopped once the last commit has waited for its records.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage
@@ -394,6 +400,7 @@ class ConsumerRunner:
         self.attempts = attempts
         self.retry_while = retry_while
         self.set_aside = set_aside
+        self.producer = producer
         # The error the record set aside last failed on, until a record is handled (see `_one`).
         self._set_aside_on: type[Exception] | None = None
         self.retrying = False  # a batch failed and waits for its next attempt
@@ -505,6 +512,8 @@ class ConsumerRunner:
             # aiokafka binds to the running loop, so the client is made here, not in __init__. Kafka not
             # answering at the start (a node down as an instance restarts) is waited out, as a poll's
             # failures are, not a reason to restart the whole process (a scorer's reload costs seconds).
+            if self.producer is not None:
+                await self.producer.start(within_s=self.poll_failing_max_s)
             self._consumer = await start_through_any_node(
                 lambda options: AIOKafkaConsumer(**options),
                 self._options,
@@ -593,6 +602,8 @@ class ConsumerRunner:
                 await asyncio.gather(watcher, return_exceptions=True)
             if self._consumer is not None:
                 await self._consumer.stop()
+            if self.producer is not None:
+                await self.producer.stop()
             log.info("consumer stopped", extra=log_fields(group=self.group_id))
 
     async def _poll(self, outside: _LoopTime) -> Batch:

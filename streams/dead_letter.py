@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +12,10 @@ from aiokafka.structs import RecordMetadata
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.kit.logging import log_fields
 from streams import topics
+from streams.connection import KafkaConnection
+from streams.consumer import Landing
 from streams.producer import Producer, Record
 
 # What is kept of a record too large to set aside whole (with a compressed batch the broker takes a record
@@ -70,6 +74,60 @@ def _count_landed(
     if not landing.cancelled() and landing.exception() is None:
         for reason in reasons:
             counted.labels(reason).inc()
+
+
+class DeadLetters:
+    """A consumer's way of setting records aside on the dead-letter topic: those its handler found invalid
+    (`invalid`), and one it fails on alone at every attempt (`set_aside`, the runner's), each counted by
+    reason in `counted` once Kafka has it. Its `producer` is for the runner to start and stop
+    (`ConsumerRunner(producer=...)`); `log` and `what` make the consumer's line ("alert set aside")."""
+
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        *,
+        client_id: str,
+        prefix: str,
+        counted: Counter,
+        log: logging.Logger,
+        what: str,
+    ) -> None:
+        self.producer = Producer(kafka, client_id=client_id)
+        self.prefix = prefix
+        self.counted = counted
+        self.log = log
+        self.what = what
+
+    async def invalid(self, invalid: Sequence[tuple[ConsumerRecord, str]]) -> Landing:
+        """Hand the letters of the records (record, what is wrong) to Kafka: the runner commits once it has
+        them."""
+        return await self._hand_over([(record, "invalid", detail) for record, detail in invalid])
+
+    async def set_aside(self, record: ConsumerRecord, exc: Exception) -> Landing:
+        # The exception's type only in the letter, and no message in the log: a message may hold personal
+        # data (a phone number in a refused row, a case's victim).
+        landing = await self._hand_over([(record, "unhandled", type(exc).__name__)])
+        # Its traceback as the JSON formatter writes it: where it was raised and the types, no message.
+        self.log.error(
+            f"{self.what} set aside: it failed alone at every attempt",
+            exc_info=exc,
+            extra=log_fields(
+                topic=record.topic, partition=record.partition, offset=record.offset, error=type(exc).__name__
+            ),
+        )
+        return landing
+
+    async def _hand_over(self, letters: Sequence[tuple[ConsumerRecord, str, str]]) -> Landing:
+        if not letters:
+            return None
+        return await hand_over(
+            self.producer,
+            [
+                dead_letter_record(r, reason=reason, detail=detail, prefix=self.prefix)
+                for r, reason, detail in letters
+            ],
+            self.counted,
+        )
 
 
 def describe(exc: ValidationError) -> str:

@@ -24,6 +24,7 @@ from aiokafka.errors import ClusterAuthorizationFailedError
 
 from deploy.local import kafka as local_kafka
 from deploy.local.common import free_port
+from streams import topics as topic_names
 from streams.acls import ADMIN, provision_institution
 from streams.admin import admin_client, wait_for_leaders
 from streams.connection import KafkaConnection, development_password
@@ -113,6 +114,17 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def dead_letter_of(infra: Infra, value: bytes) -> dict[str, bytes]:
+    """The headers of the dead letter of the record `value`, waited for."""
+    letters = await read_topic(
+        infra.kafka,
+        topic_names.name(topic_names.DEAD_LETTER, infra.prefix),
+        until=lambda records: any(r.value == value for r in records),
+        timeout_s=30,
+    )
+    return next(dict(r.headers) for r in letters if r.value == value)
 
 
 @overload

@@ -31,9 +31,6 @@ from services.notifier.warnings import consumer
 from services.notifier.warnings.endpoints import router as citizens_router
 from services.notifier.warnings.officer_endpoints import router as warnings_router
 from services.notifier.warnings.service import CaseBridge
-from streams import acls
-from streams.connection import connection
-from streams.producer import Producer
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
@@ -56,31 +53,21 @@ def build(
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     worker = DeliveryWorker(sessions, settings, Channels(settings, client), sealer)
     escalator = Escalator(sessions, settings)
-    producer = Producer(connection(common, acls.NOTIFIER), client_id="stopline-notifier")  # dead letters
     runner = (
-        consumer.build_runner(common, settings, sessions, sealer, worker.wake, bridge, producer)
+        consumer.build_runner(common, settings, sessions, sealer, worker.wake, bridge)
         if settings.consume
         else None
     )
     tasks: dict[str, asyncio.Task[None]] = {}
-
-    async def consume() -> None:
-        # Kafka is waited for here, as the consumer's own start waits for it, not in the lifespan: the
-        # answer links, the desk and the delivery worker need only PostgreSQL, and serve meanwhile.
-        assert runner is not None
-        try:
-            await producer.start(within_s=runner.poll_failing_max_s)
-        except Exception:
-            log.exception("alerts consumer not started: Kafka took no producer")  # (not live: restarted)
-            raise
-        await runner.run()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if runner is not None:
             tasks["delivery_worker"] = asyncio.create_task(worker.run(), name="delivery-worker")
             tasks["escalation"] = asyncio.create_task(escalator.run(), name="escalation")
-            tasks["alerts_consumer"] = asyncio.create_task(consume(), name="notifier-alerts")
+            # Kafka is waited for in the consumer's task (its dead letters' producer too), not in the
+            # lifespan: the answer links, the desk and the delivery worker need only PostgreSQL, and serve.
+            tasks["alerts_consumer"] = asyncio.create_task(runner.run(), name="notifier-alerts")
         try:
             yield
         finally:
@@ -92,7 +79,6 @@ def build(
             escalator.stop()
             if tasks:
                 await asyncio.wait(tasks.values(), timeout=15)
-            await producer.stop()
             await client.aclose()
             await engine.dispose()
 

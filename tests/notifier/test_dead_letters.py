@@ -16,7 +16,7 @@ from streams import topics
 from streams.producer import Record
 from streams.schemas.alerts import MAX_PAYMENTS, AlertPayment
 from tests import factories as f
-from tests.kafka_tools import drained, eventually, read_topic
+from tests.kafka_tools import dead_letter_of, drained, eventually
 from tests.metrics import sample
 from tests.notifier.helpers import alerts_joined, messages_to, token_in, warnings_for
 
@@ -28,24 +28,13 @@ def _on_one_partition(notifier: Any, *values: bytes) -> list[Record]:
     return [Record(topics.name(topics.ALERTS, notifier.prefix), v, partition=0) for v in values]
 
 
-async def _dead_letter(infra: Any, value: bytes) -> dict[str, bytes]:
-    """The headers of the dead letter of the record `value`."""
-    letters = await read_topic(
-        infra.kafka,
-        topics.name(topics.DEAD_LETTER, infra.prefix),
-        until=lambda records: any(r.value == value for r in records),
-        timeout_s=30,
-    )
-    return next(dict(r.headers) for r in letters if r.value == value)
-
-
 async def _set_aside_before(infra: Any, notifier: Any, poison: bytes, phone: str) -> dict[str, bytes]:
     """Send `poison`, then an alert for `phone`, in one batch; once `phone` is warned and the consumer's
     offsets reach the end of the topic, the headers of the poison's dead letter."""
     good = notifier.make_alert(phone).model_dump_json().encode()
     await notifier.producer.send_all(_on_one_partition(notifier, poison, good))
     await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=30)
-    letter = await _dead_letter(infra, poison)
+    letter = await dead_letter_of(infra, poison)
     alerts = topics.name(topics.ALERTS, infra.prefix)
     await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
     return letter
@@ -84,7 +73,7 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_warned(
         return all(messages_to(notifier.sms.receiver, p) for p in (before, after, later))
 
     await eventually(warned, timeout_s=30)
-    letter = await _dead_letter(infra, poison)
+    letter = await dead_letter_of(infra, poison)
     assert (letter["reason"], letter["detail"]) == (b"unhandled", b"InvalidInput")
     assert letter["source.topic"] == topics.name(topics.ALERTS, infra.prefix).encode()
     assert len(await alerts_joined(sessions, victim)) == 1  # nothing of the poison alert applied

@@ -8,12 +8,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.kit import outages
 from services.kit.db import unit_of_work
-from services.kit.logging import log_fields
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 from services.notifier import metrics
@@ -22,8 +20,7 @@ from services.notifier.warnings import service
 from streams import acls, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner, Landing
-from streams.dead_letter import dead_letter_record, hand_over
-from streams.producer import Producer
+from streams.dead_letter import DeadLetters
 from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
@@ -37,20 +34,16 @@ def build_runner(
     sealer: Sealer,
     on_queued: Callable[[], None],
     bridge: service.CaseBridge,
-    producer: Producer,
 ) -> ConsumerRunner:
-    async def dead_letters(letters: list[tuple[ConsumerRecord, str, str]]) -> Landing:
-        """Hand the letters (record, reason, detail) to Kafka; the runner commits once it has them."""
-        if not letters:
-            return None
-        return await hand_over(
-            producer,
-            [
-                dead_letter_record(r, reason=reason, detail=detail, prefix=common.topic_prefix)
-                for r, reason, detail in letters
-            ],
-            metrics.DEAD_LETTERS,
-        )
+    kafka = connection(common, acls.NOTIFIER)
+    dead_letters = DeadLetters(
+        kafka,
+        client_id="stopline-notifier",
+        prefix=common.topic_prefix,
+        counted=metrics.DEAD_LETTERS,
+        log=log,
+        what="alert",
+    )
 
     async def handle(batch: Batch) -> Landing:
         alerts, invalid = decode_alerts(batch)
@@ -60,29 +53,16 @@ def build_runner(
             )
         if received.channels:
             on_queued()  # only after commit: the worker must find the rows
-        return await dead_letters([(record, "invalid", detail) for record, detail in invalid])
-
-    async def set_aside(record: ConsumerRecord, exc: Exception) -> Landing:
-        # The exception's type only in the letter, and no message in the log: a message may hold personal
-        # data (a phone number in a refused row, a case's victim).
-        landing = await dead_letters([(record, "unhandled", type(exc).__name__)])
-        # Its traceback as the JSON formatter writes it: where it was raised and the types, no message.
-        log.error(
-            "alert set aside: it failed alone at every attempt",
-            exc_info=exc,
-            extra=log_fields(
-                topic=record.topic, partition=record.partition, offset=record.offset, error=type(exc).__name__
-            ),
-        )
-        return landing
+        return await dead_letters.invalid(invalid)
 
     return ConsumerRunner(
-        kafka=connection(common, acls.NOTIFIER),
+        kafka=kafka,
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
         poll_timeout_ms=10,
         attempts=5,  # receiving is idempotent by alert id, so a retried batch is safe
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
-        set_aside=set_aside,  # anything else, once an alert fails alone at every attempt
+        set_aside=dead_letters.set_aside,  # anything else, once an alert fails alone at every attempt
+        producer=dead_letters.producer,  # started with the consumer: the API serves without Kafka meanwhile
     )
