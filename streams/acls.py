@@ -122,6 +122,7 @@ def service_grants(prefix: str) -> list[AclBinding]:
     g.groups(SCORER, "scorer-")
 
     g.topic(COORDINATION, topics.ALERTS, "read")
+    g.topic(COORDINATION, topics.DEAD_LETTER, "write")  # alerts it cannot store
     g.family(COORDINATION, topics.responses_from(""), "read")
     # Creates an institution's instruction topic on its first instruction if it was not provisioned;
     # reads it back when a publish is in doubt.

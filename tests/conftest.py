@@ -86,6 +86,19 @@ def short_login_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafk
         yield kafka
 
 
+@pytest.fixture
+def unreachable_kafka(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> CommonSettings:
+    """The session's settings (its database and topic prefix, from the environment infra set) with a broker
+    port nobody serves: a service built with them meets Kafka away."""
+    from deploy.local.common import free_port
+
+    monkeypatch.delenv("STOPLINE_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("STOPLINE_KAFKA_PORT", str(free_port()))
+    common = CommonSettings()
+    assert common.database_url == infra.common.database_url and common.topic_prefix == infra.prefix
+    return common
+
+
 @pytest.fixture(scope="session")
 async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = make_engine(infra.database_url, pool_size=5)

@@ -73,8 +73,10 @@ class Background:
         """Each finishes what it has in hand (within its grace), then ends. The consumers and jobs are told
         first (that does not wait): told after the scheduler's and relay's graces (10 s each), a consumer
         would go on taking new batches for up to 20 s after SIGTERM."""
-        for runner in self.runners.values():
+        for name, runner in self.runners.items():
             runner.stop()
+            if name in self.tasks and not runner.started.is_set():
+                self.tasks[name].cancel()  # still waiting for Kafka: nothing in hand
         for job in self.jobs.values():
             job.stop()
         if self.scheduler is not None:

@@ -7,12 +7,10 @@ ALERTS_STORED = Counter("stopline_coordination_alerts_stored_total", "alerts sto
 ALERTS_UPDATED = Counter(
     "stopline_coordination_alerts_updated_total", "stored alerts a later revision changed (episode grew)"
 )
-ALERTS_INVALID = Counter(
-    "stopline_coordination_alerts_invalid_total", "alert messages that failed validation"
-)
-ALERTS_UNSTORED = Counter(
-    "stopline_coordination_alerts_unstored_total",
-    "valid alerts the database refused to store (skipped, logged: a bug to see)",
+DEAD_LETTERS = Counter(
+    "stopline_coordination_dead_letters_total",
+    "alerts set aside on the dead-letter topic: invalid, or unhandled (failed alone at every attempt)",
+    ["reason"],
 )
 
 INSTRUCTIONS_ISSUED = Counter("stopline_instructions_issued_total", "instructions issued", ["kind"])

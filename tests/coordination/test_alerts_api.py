@@ -163,32 +163,3 @@ async def test_roles_and_authentication(coordination, sessions):
 
 async def test_health(coordination):
     assert (await coordination.get("/health")).json()["checks"]["alerts_consumer"] == "ok"
-
-
-async def test_an_alert_the_database_refuses_does_not_keep_the_others_out(coordination, sessions):
-    """Past the decoder's bounds (the scorer's `Alert`, as a test makes it), an amount at risk no column
-    holds: that alert is skipped and counted, the others of its batch are stored. A revision whose merged
-    amount no column holds leaves its alert as it was."""
-    unstored = await sample(coordination, "stopline_coordination_alerts_unstored_total")
-    huge = f"{11 * 999_999_999_999:.2f}"  # a mule's hour of the largest payments
-    first, fan_in = make_alert(), f.alert(typology="mule_fan_in", amount_at_risk=huge)
-    async with unit_of_work(sessions) as s:
-        stored = await service.store(s, alerts=[first, fan_in])
-    assert (stored.new, stored.unstored) == (1, 1)
-    grown = first.model_copy(update={"revision": 2, "amount_at_risk": huge})
-    other = make_alert()
-    async with unit_of_work(sessions) as s:
-        stored = await service.store(s, alerts=[grown, other])
-    assert (stored.new, stored.updated, stored.unstored) == (1, 0, 1)
-    async with sessions() as s:
-        rows = {
-            row.id: row
-            for row in (
-                await s.execute(
-                    select(AlertRow).where(AlertRow.id.in_([first.alert_id, fan_in.alert_id, other.alert_id]))
-                )
-            ).scalars()
-        }
-    assert set(rows) == {first.alert_id, other.alert_id}
-    assert (rows[first.alert_id].revision, str(rows[first.alert_id].amount_at_risk)) == (1, "5000.00")
-    assert await sample(coordination, "stopline_coordination_alerts_unstored_total") == unstored + 2

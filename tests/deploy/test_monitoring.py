@@ -64,7 +64,7 @@ def _names(queries: list[str]) -> set[str]:
 
 def test_promtool_checks_the_rules():
     out = run(tool("promtool"), "check", "rules", RULES)
-    assert "SUCCESS: 18 rules found" in out
+    assert "SUCCESS: 19 rules found" in out
 
 
 def test_the_rules_fire_when_they_should_and_not_before():
@@ -97,6 +97,7 @@ def test_every_metric_the_rules_and_the_dashboard_use_is_exported():
         "stopline_outbox_dead_total",
         "stopline_scorer_dead_letters_total",
         "stopline_notifier_dead_letters_total",
+        "stopline_coordination_dead_letters_total",
         "stopline_ready",
         "process_start_time_seconds",
         "stopline_audit_chain_ok",

@@ -9,25 +9,16 @@ import asyncio
 import httpx
 import pytest
 
-from deploy.local.common import free_port
 from services.kit.settings import CommonSettings
 from services.notifier.app import build
 from services.notifier.settings import NotifierSettings
 from tests import factories as f
-from tests.conftest import Infra
 
 pytestmark = pytest.mark.integration
 
 
-async def test_the_notifier_starts_and_answers_while_kafka_is_unreachable(
-    infra: Infra, monkeypatch: pytest.MonkeyPatch
-):
-    # The session's database and topic prefix (from the environment infra set), a broker port nobody serves.
-    monkeypatch.delenv("STOPLINE_KAFKA_BOOTSTRAP", raising=False)
-    monkeypatch.setenv("STOPLINE_KAFKA_PORT", str(free_port()))
-    common = CommonSettings()
-    assert common.database_url == infra.common.database_url and common.topic_prefix == infra.prefix
-    app = build(common, NotifierSettings())
+async def test_the_notifier_starts_and_answers_while_kafka_is_unreachable(unreachable_kafka: CommonSettings):
+    app = build(unreachable_kafka, NotifierSettings())
     async with asyncio.timeout(20):  # the producer's start used to hold the app for 60 s, then fail it
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -1,4 +1,6 @@
-"""Consumes the alerts topic into PostgreSQL; the offset is committed after the rows are."""
+"""Consumes the alerts topic into PostgreSQL; the offset is committed after the rows are. An alert that
+cannot be stored (invalid, or failing alone at every attempt) is set aside on the dead-letter topic, and
+the offset committed once Kafka has it: one bad alert does not keep every later one from the police."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from services.kit.db import unit_of_work
 from services.kit.settings import CommonSettings
 from streams import acls, topics
 from streams.connection import connection
-from streams.consumer import Batch, ConsumerRunner
+from streams.consumer import Batch, ConsumerRunner, Landing
+from streams.dead_letter import DeadLetters
 from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
@@ -21,21 +24,33 @@ GROUP = "coordination-alerts"
 
 
 def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
-    async def handle(batch: Batch) -> None:
+    kafka = connection(common, acls.COORDINATION)
+    dead_letters = DeadLetters(
+        kafka,
+        client_id="stopline-coordination-alerts",
+        prefix=common.topic_prefix,
+        counted=metrics.DEAD_LETTERS,
+        log=log,
+        what="alert",
+    )
+
+    async def handle(batch: Batch) -> Landing:
         alerts, invalid = decode_alerts(batch)
-        metrics.ALERTS_INVALID.inc(len(invalid))
         async with unit_of_work(sessions) as session:
             stored = await service.store(session, alerts=alerts)
         for alert in alerts:
             metrics.ALERTS_RECEIVED.labels(alert.typology).inc()
         metrics.ALERTS_STORED.inc(stored.new)
         metrics.ALERTS_UPDATED.inc(stored.updated)
+        return await dead_letters.invalid(invalid)
 
     return ConsumerRunner(
-        kafka=connection(common, acls.COORDINATION),
+        kafka=kafka,
         group_id=f"{common.topic_prefix}{GROUP}",
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
         attempts=5,  # storing is idempotent by alert id, so a retried batch is safe
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
+        set_aside=dead_letters.set_aside,  # anything else, once an alert fails alone at every attempt
+        producer=dead_letters.producer,  # started with the consumer: the API serves without Kafka meanwhile
     )

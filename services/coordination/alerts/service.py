@@ -3,29 +3,21 @@ the triage state machine (each move audited)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.coordination import metrics
 from services.coordination.alerts import repository
 from services.coordination.alerts.models import AlertRow, AlertStatusChange
-from services.kit import outages
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, NotFound
-from services.kit.logging import log_fields
 from streams.schemas.alerts import Alert
-
-log = logging.getLogger(__name__)
 
 # new → triaged → dismissed | escalated. Dismissed and escalated are final for an alert; an
 # escalated alert lives on in the case opened from it.
@@ -64,60 +56,16 @@ def to_row(alert: Alert) -> dict[str, Any]:
 class Stored:
     new: int  # alerts not seen before
     updated: int  # stored alerts a later revision changed
-    unstored: int = 0  # alerts the database refused (skipped, logged)
 
 
 async def store(session: AsyncSession, *, alerts: Sequence[Alert]) -> Stored:
     """Store alerts not seen before and merge later revisions into those stored (`merge`). A redelivered
-    revision changes nothing, so the consumer may read a batch again.
-
-    One alert the database refuses (a value the decoder let through that no column holds: a merged amount
-    at risk past NUMERIC(15, 2)) must not keep the others from the police: the batch is tried at once
-    and, if it is refused, alert by alert, each in a savepoint; one still refused is skipped, counted and
-    logged (a bug to see, as an invalid alert is). Any other error is raised: an outage, for the consumer
-    to retry; a bug, to stop it as before."""
+    revision changes nothing, so the consumer may read a batch again. What the database refuses (a value
+    no column holds: a merged amount at risk past NUMERIC(15, 2)) fails the whole batch: the consumer then
+    stores its alerts one at a time and sets aside the one still refused, as any alert it cannot store."""
     by_id: dict[uuid.UUID, list[Alert]] = {}
     for alert in sorted(alerts, key=lambda a: a.revision):
         by_id.setdefault(alert.alert_id, []).append(alert)
-    try:
-        async with session.begin_nested():
-            return await _store(session, by_id)
-    except (DBAPIError, InvalidOperation) as exc:
-        if not _refused_value(exc):
-            raise
-    new = updated = unstored = 0
-    for alert_id, revisions in by_id.items():
-        try:
-            async with session.begin_nested():
-                one = await _store(session, {alert_id: revisions})
-        except (DBAPIError, InvalidOperation) as exc:
-            if not _refused_value(exc):
-                raise
-            unstored += 1
-            metrics.ALERTS_UNSTORED.inc()
-            log.error(
-                "alert the database refused skipped",
-                extra=log_fields(
-                    alert_id=str(alert_id),
-                    revisions=[a.revision for a in revisions],
-                    error=type(getattr(exc, "orig", None) or exc).__name__,
-                ),
-            )
-            continue
-        new, updated = new + one.new, updated + one.updated
-    return Stored(new, updated, unstored)
-
-
-def _refused_value(exc: BaseException) -> bool:
-    """Whether the database refused a value of the alert (SQLSTATE class 22, data exception: a number or
-    a text no column holds; 23514, a check constraint), not the work: an outage is retried by the consumer,
-    and any other error (a missing migration, a unique or foreign key: a bug) must stop it rather than
-    skip every alert."""
-    refused = (InvalidOperation, asyncpg.DataError, asyncpg.CheckViolationError)
-    return any(isinstance(link, refused) for link in outages.causes(exc)) and not outages.unavailable(exc)
-
-
-async def _store(session: AsyncSession, by_id: dict[uuid.UUID, list[Alert]]) -> Stored:
     rows = await repository.lock(session, list(by_id))
     first = {i: revisions[0] for i, revisions in by_id.items() if i not in rows}
     inserted = await repository.insert_new(session, [to_row(a) for a in first.values()])
@@ -129,7 +77,6 @@ async def _store(session: AsyncSession, by_id: dict[uuid.UUID, list[Alert]]) -> 
         later = revisions[1:] if alert_id in inserted else revisions
         changed = [merge(rows[alert_id], alert, now) for alert in later]
         updated += any(changed) and alert_id not in inserted
-    await session.flush()  # what the database refuses, it refuses here, inside the caller's savepoint
     return Stored(len(inserted), updated)
 
 
