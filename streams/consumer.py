@@ -40,6 +40,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, Ka
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.logging import log_fields
+from services.kit.outages import innermost
 from services.kit.taskdump import awaits
 from streams.bootstrap import start_through_any_node
 from streams.connection import KafkaConnection
@@ -401,8 +402,9 @@ class ConsumerRunner:
         self.retry_while = retry_while
         self.set_aside = set_aside
         self.producer = producer
-        # The error the record set aside last failed on, until a record is handled (see `_one`).
-        self._set_aside_on: type[Exception] | None = None
+        # The error the record set aside last failed on, until a record is handled (see `_one`): its
+        # innermost (every refusal of the database is a `DBAPIError` to SQLAlchemy, whatever refused it).
+        self._set_aside_on: type[BaseException] | None = None
         self.retrying = False  # a batch failed and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
@@ -1015,13 +1017,13 @@ class ConsumerRunner:
         except Exception as exc:
             if self._stopping.is_set():
                 raise  # read again at the next start
-            if type(exc) is self._set_aside_on:
+            if type(innermost(exc)) is self._set_aside_on:
                 log.error(
                     "record failed alone as the one set aside before it: stopping rather than set it aside",
                     extra=log_fields(
                         group=self.group_id,
                         at=f"{tp.topic}[{tp.partition}]@{record.offset}",
-                        error=type(exc).__name__,
+                        error=type(innermost(exc)).__name__,
                     ),
                 )
                 raise
@@ -1029,7 +1031,7 @@ class ConsumerRunner:
         set_aside = self.set_aside
         assert set_aside is not None
         landing = await self._retried(one, lambda _: set_aside(record, failure), self.attempts)
-        self._set_aside_on = type(failure)
+        self._set_aside_on = type(innermost(failure))
         return landing, True
 
     async def _retried(self, batch: Batch, handle: Handler, attempts: int) -> Landing:

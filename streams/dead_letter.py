@@ -13,6 +13,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.kit.logging import log_fields
+from services.kit.outages import innermost
 from streams import topics
 from streams.connection import KafkaConnection
 from streams.consumer import Landing
@@ -104,15 +105,16 @@ class DeadLetters:
         return await self._hand_over([(record, "invalid", detail) for record, detail in invalid])
 
     async def set_aside(self, record: ConsumerRecord, exc: Exception) -> Landing:
-        # The exception's type only in the letter, and no message in the log: a message may hold personal
-        # data (a phone number in a refused row, a case's victim).
-        landing = await self._hand_over([(record, "unhandled", type(exc).__name__)])
+        # The type of what failed only in the letter (the driver's error, not the library's wrapper), and no
+        # message in the log: a message may hold personal data (a phone number in a refused row).
+        failed = type(innermost(exc)).__name__
+        landing = await self._hand_over([(record, "unhandled", failed)])
         # Its traceback as the JSON formatter writes it: where it was raised and the types, no message.
         self.log.error(
             f"{self.what} set aside: it failed alone at every attempt",
             exc_info=exc,
             extra=log_fields(
-                topic=record.topic, partition=record.partition, offset=record.offset, error=type(exc).__name__
+                topic=record.topic, partition=record.partition, offset=record.offset, error=failed
             ),
         )
         return landing

@@ -59,6 +59,15 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         todo.append(link.__cause__)
 
 
+def innermost(exc: BaseException) -> BaseException:
+    """What failed under its wrappers: the driver's error under SQLAlchemy's `DBAPIError`, which only says
+    the database refused (the last of `causes`)."""
+    last = exc
+    for last in causes(exc):  # noqa: B007 - the loop is to reach the last
+        pass
+    return last
+
+
 def unavailable(exc: BaseException) -> bool:
     """The database or Kafka is down (or Kafka has not confirmed yet): the same work succeeds once it is
     back. Anything else (a bug, bad data) is not an outage."""

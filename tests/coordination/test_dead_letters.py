@@ -108,7 +108,8 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_stored(
     await _send_in_one_batch(infra, producer, *values)
 
     letter = await dead_letter_of(infra, values[1])
-    assert (letter["reason"], letter["detail"]) == (b"unhandled", b"DBAPIError")
+    # What failed, the driver's error (every refusal of the database is a DBAPIError to SQLAlchemy).
+    assert (letter["reason"], letter["detail"]) == (b"unhandled", b"RaiseError")
     assert letter["source.topic"] == topics.name(topics.ALERTS, infra.prefix).encode()
     await _drained(infra)
     assert set(await _stored(sessions, before, poison, after)) == {before.alert_id, after.alert_id}
@@ -144,11 +145,12 @@ async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_stored(
 
 
 async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
-    infra, coordination, sessions, producer
+    infra, coordination, sessions, producer, refused_by_a_trigger
 ):
     """Each revision's payments sum below 10^13 (valid at decode), but merged, the alert's amount at risk
-    would be past NUMERIC(15, 2): that revision is set aside ("unhandled") and leaves its alert as it was;
-    the alert after it is stored."""
+    would be past NUMERIC(15, 2): that revision is set aside ("unhandled") and leaves its alert as it was.
+    Right after it in the batch, an alert the database refuses otherwise is set aside too (two failures,
+    not one failing twice: both are the database's to SQLAlchemy); the alert after them is stored."""
     at = f.now()
 
     def payments(n: int) -> list[AlertPayment]:
@@ -159,18 +161,21 @@ async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
 
     first = _alert(typology="mule_fan_in", payments=payments(9), amount_at_risk=str(9 * LARGEST))
     grown = first.model_copy(update={"revision": 2, "payments": payments(9)})
-    after = _alert()
+    refused, after = _alert(alert_id=refused_by_a_trigger), _alert()
     await _send_in_one_batch(infra, producer, first.model_dump_json().encode())
     await _drained(infra)
     unhandled = await _dead_letters(coordination, "unhandled")
 
-    values = [a.model_dump_json().encode() for a in (grown, after)]
+    values = [a.model_dump_json().encode() for a in (grown, refused, after)]
     await _send_in_one_batch(infra, producer, *values)
 
-    letter = await dead_letter_of(infra, values[0])
-    assert (letter["reason"], letter["detail"]) == (b"unhandled", b"DBAPIError")
+    letters = [await dead_letter_of(infra, value) for value in values[:2]]
+    assert [(x["reason"], x["detail"]) for x in letters] == [
+        (b"unhandled", b"NumericValueOutOfRangeError"),
+        (b"unhandled", b"RaiseError"),
+    ]
     await _drained(infra)
-    rows = await _stored(sessions, first, after)
+    rows = await _stored(sessions, first, refused, after)
     assert set(rows) == {first.alert_id, after.alert_id}
     assert (rows[first.alert_id].revision, rows[first.alert_id].amount_at_risk) == (1, 9 * LARGEST)
-    assert await _dead_letters(coordination, "unhandled") - unhandled == 1
+    assert await _dead_letters(coordination, "unhandled") - unhandled == 2
