@@ -24,7 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination import public
+from services.coordination.alerts import service as alerts
 from services.coordination.cases import repository as cases
+from services.coordination.cases import service as cases_service
 from services.coordination.delivery.models import OutboxMessage
 from services.coordination.delivery.relay import Relay, mark_delivered
 from services.coordination.instructions import answers
@@ -36,6 +38,7 @@ from services.coordination.settings import CoordinationSettings
 from services.kit.auth import Officer
 from services.kit.db import unit_of_work
 from services.kit.errors import Conflict
+from streams.schemas.alerts import Subject
 from streams.schemas.instructions import Response
 from tests import factories as f
 from tests.coordination.conftest import FAST, bank, case_body, issue, open_case, respond, stop_issued
@@ -487,7 +490,7 @@ async def _victims_query_above_a_stop(
     return key, case_id, stop, extension, query
 
 
-async def _settled_or_two_behind(sessions: Any, pid: int, task: asyncio.Task[None]) -> bool:
+async def _settled_or_two_behind(sessions: Any, pid: int, task: asyncio.Task[Any]) -> bool:
     return task.done() or await waiting_behind(sessions, pid) == 2
 
 
@@ -529,3 +532,126 @@ async def test_a_victims_query_answer_crossing_a_relay_batch_and_an_approval_on_
         both = sa.select(Instruction).where(Instruction.id.in_([uuid.UUID(stop["id"]), query]))
         got = {r.kind: (r.status, r.delivered_at is not None) for r in (await s.execute(both)).scalars()}
     assert got == {"stop_payment": ("delivered", True), "query": ("executed", True)}
+
+
+async def test_an_officers_issue_beside_a_query_answer_waiting_for_its_query(coord, sessions):
+    """The bank answers a query of a mule's account (not a victim's: the case's loss stays) while a relay's
+    batch marking the query delivered holds it, and an officer issues a stop-payment in the case meanwhile.
+    The answer waits for the query holding its case for key share only (its effects take no more): the issue
+    goes through while the answer still waits, not behind it (as long as the relay's batch, or a bank's
+    largest answer, takes: seconds, a 503 for the officer); then the answer applies."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, key, _ = await bank(sessions)
+    other, _, _ = await bank(sessions)
+    mule, hop = f.account("MULE"), f.account("HOP")
+    case_id = await open_case(c, op, (inst, mule, "20000.00"))
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=mule)
+    paid = {"transfer_id": "0001", "to_institution": other, "to_account": hop, "amount": "9000.00"}
+    result = {
+        "holder": {"name": "Mule"},
+        "balance": "0.00",
+        "transfers": [paid | {"at": f.iso(f.minutes_ago(5))}],
+    }
+    stop = {"kind": "stop_payment", "institution_id": inst, "account": mule, "amount": "1500.00"}
+
+    async with unit_of_work(sessions) as relaying:
+        pid = await backend(relaying)
+        await instructions_repo.get(relaying, uuid.UUID(query["id"]), for_update=True)  # the batch's lock
+        answering = asyncio.create_task(respond(c, key, query["id"], "executed", query_result=result))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the answer waits for the query
+        issuing = asyncio.create_task(issue(c, op, case_id, **stop))
+        await eventually(lambda: _settled_or_two_behind(sessions, pid, issuing), timeout_s=10)
+        assert issuing.done()  # (not waiting behind the answer)
+        assert (await issuing)["kind"] == "stop_payment"
+        assert not answering.done() and await blocked_by(sessions, pid)
+    answered = await answering
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "executed"
+    flow = (await c.get(f"/v1/cases/{case_id}/flow", headers=op)).json()
+    assert {n["account"]: Decimal(n["received"]) for n in flow["nodes"]}[hop] == Decimal("9000.00")
+
+
+async def test_a_query_answer_crossing_an_alert_linked_to_its_case_that_makes_the_account_a_victims(
+    coord, sessions
+):
+    """The officer queried an account of the case; as its bank answers, another officer links to the case an
+    alert about a payment from that account (another victim's: the account is a victim's own now). The
+    link has the case for update, as the answer starts: the answer waits for it, then finds the account a
+    victim's, and its listing grows the case's loss (the victims' payments: 20,000 reported, 40,000 listed
+    from the other victim's account), as it would have had the link come first."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, key, _ = await bank(sessions)
+    other, _, _ = await bank(sessions)
+    mule, hop, payer = f.account("MULE"), f.account("HOP"), f.account("V")
+    case_id = await open_case(c, op, (other, mule, "20000.00"))  # a loss of 50,000 stated
+    query = await issue(c, op, case_id, kind="query", institution_id=inst, account=payer)
+    subject = Subject(
+        phone=f.phone(), institution=inst, account=payer, payee_institution=other, payee_account=mule
+    )
+    alert = f.alert(subject=subject, amount_at_risk="100.00")
+    async with unit_of_work(sessions) as s:
+        await alerts.store(s, alerts=[alert])
+    paid = {"transfer_id": "0001", "to_institution": other, "to_account": hop, "amount": "40000.00"}
+    result = {
+        "holder": {"name": "Payer"},
+        "balance": "0.00",
+        "transfers": [paid | {"at": f.iso(f.minutes_ago(5))}],
+    }
+
+    async with unit_of_work(sessions) as linking:
+        pid = await backend(linking)
+        case = await cases.get(linking, uuid.UUID(case_id), lock="update")  # as the link's endpoint takes it
+        assert case is not None
+        answering = asyncio.create_task(respond(c, key, query["id"], "executed", query_result=result))
+        await eventually(lambda: blocked_by(sessions, pid), timeout_s=10)  # the answer waits for the case
+        officer = Officer(subject="officer-li", unit=UNIT, role="operator")
+        await cases_service.link_alert(linking, case=case, alert_id=alert.alert_id, officer=officer)
+    answered = await answering
+    assert answered.status_code == 200, answered.text
+    got = (await c.get(f"/v1/cases/{case_id}", headers=op)).json()
+    assert Decimal(got["amount_lost"]) == Decimal("60000.00")
+
+
+async def test_two_answers_to_queries_of_a_victims_account_crossing_an_issue_in_their_case(coord, sessions):
+    """The officer queried the victim's account twice (two periods, say); both answers come as an officer
+    issues an instruction in the case, which has the case's share lock as they start. Each found the account
+    a victim's under the case's key share, and let it go before it waits for the case for update: holding
+    it, each would wait for the other's (a deadlock, one answer a 503). Both apply once the issue is done,
+    and the case's loss is the victim's payments they list beside the one reported."""
+    c, op = coord.client, f.officer(unit=UNIT)
+    inst, key, _ = await bank(sessions)
+    body = case_body((inst, f.account("MULE"), "1500.00"), amount_lost="1500.00")
+    body["victim"]["institution_id"] = inst
+    opened = await c.post("/v1/cases", json=body, headers=op)
+    assert opened.status_code == 201, opened.text
+    case_id, victim = opened.json()["id"], body["victim"]["account"]
+    queries = [await issue(c, op, case_id, kind="query", institution_id=inst, account=victim) for _ in "ab"]
+    listings = [
+        {
+            "holder": {"name": "Victim"},
+            "balance": "0.00",
+            "transfers": [
+                {
+                    "transfer_id": n,
+                    "to_institution": inst,
+                    "to_account": f.account("HOP"),
+                    "amount": "4000.00",
+                }
+                | {"at": f.iso(f.minutes_ago(20))}
+            ],
+        }
+        for n in ("0001", "0002")
+    ]
+
+    async with unit_of_work(sessions) as issuing:
+        pid = await backend(issuing)
+        await cases.get(issuing, uuid.UUID(case_id), lock="share")  # the issue's first lock
+        answering = [
+            asyncio.create_task(respond(c, key, q["id"], "executed", query_result=r))
+            for q, r in zip(queries, listings, strict=True)
+        ]
+        await eventually(lambda: _two_behind(sessions, pid), timeout_s=10)  # both wait for the case
+    answered = [await a for a in answering]
+    assert [a.status_code for a in answered] == [200, 200], [a.text for a in answered]
+    got = (await c.get(f"/v1/cases/{case_id}", headers=op)).json()
+    assert Decimal(got["amount_lost"]) == Decimal("9500.00")  # reported 1,500, listed 2 x 4,000

@@ -28,7 +28,8 @@ async def add(session: AsyncSession, case: Case) -> None:
 
 
 # A case's row lock: "update" for a close or a change of the case; "share" for work that must not cross a
-# close but may run beside other such work (issuing instructions).
+# close but may run beside other such work (issuing instructions); "key_share" for work that must not cross
+# a change of the case but may run beside the work that shares it (a query's answer feeding the money tree).
 #
 # The order of the locks: a case's row before any of its instructions' rows (an issue, an approval, and an
 # answer that checks the case, `answers._locked`, each take it first), and a follow-up (an extension, release
@@ -54,11 +55,12 @@ async def add(session: AsyncSession, case: Case) -> None:
 # takes the tree; a query's answer, holding the tree, made nodes whose foreign key waited for the case (a
 # deadlock). So `money.repository.lock_tree` takes the case's row for key share first (it waits for a holder
 # for update only, not for issues' and approvals' share), then the tree. A query's answer that feeds the tree
-# takes its case for update before its instruction (`answers._locked`), as the other answers that lock a case
-# do: holding the query while it waited for the case, it would wait for an approval (or a citizen's report)
-# holding the case while it waits for a hold that a relay's batch of the hold and the query holds while it
-# waits for the query (a deadlock of three).
-Lock = Literal["update", "share"]
+# takes its case before its instruction (`answers._locked`), as the other answers that lock a case do: for key
+# share, or for update on a victim's account (the case's loss grows). Holding the query while it waited for
+# the case for update, it would wait for an approval (or a citizen's report) holding the case while it waits
+# for a hold that a relay's batch of the hold and the query holds while it waits for the query (a deadlock of
+# three). Its key share does not conflict with issues' and approvals' share: they do not wait for it.
+Lock = Literal["update", "share", "key_share"]
 
 
 async def get(session: AsyncSession, case_id: uuid.UUID, *, lock: Lock | None = None) -> Case | None:
@@ -66,7 +68,8 @@ async def get(session: AsyncSession, case_id: uuid.UUID, *, lock: Lock | None = 
     for, e.g. a close, has changed it)."""
     stmt = select(Case).where(Case.id == case_id)
     if lock is not None:
-        stmt = stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)
+        read, key_share = lock != "update", lock == "key_share"
+        stmt = stmt.with_for_update(read=read, key_share=key_share).execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

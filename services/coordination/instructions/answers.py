@@ -243,23 +243,19 @@ def _feeds_the_tree(row: Instruction, response: Response) -> bool:
 
 
 async def _locked(session: AsyncSession, response: Response) -> Instruction | None:
-    """The answered instruction, locked for update; and, when the answer is one `_superseded` checks or one
-    that feeds the money-flow tree, its case first, for update. The case's lock comes before the
-    instruction's (cases.repository): this answer, holding a failed hold, would otherwise wait for the case
-    that an approval or issue of the hold's extension holds while it waits for the hold; holding a query, it
-    would wait for the case (its effects take it) that an approval holds while it waits for a hold that a
-    relay's batch of the hold and the query holds while it waits for the query. The other answers lock no
-    case."""
+    """The answered instruction, locked for update; and, when the answer is one `_superseded` checks, its
+    case first, for update; when it feeds the money-flow tree, its case first as the tree needs it
+    (`_case_for_the_tree`). The case's lock comes before the instruction's (cases.repository): this answer,
+    holding a failed hold, would otherwise wait for the case that an approval or issue of the hold's
+    extension holds while it waits for the hold; holding a query, it would wait for the case (its effects
+    take it) that an approval holds while it waits for a hold that a relay's batch of the hold and the query
+    holds while it waits for the query. The other answers lock no case."""
     iid = response.instruction_id
     seen = await repository.get(session, iid)
     if seen is None or seen.institution_id != response.institution_id:
         return seen  # (refused: not found)
     if _feeds_the_tree(seen, response):
-        # For update whatever the account: on a victim's account its effects take the case for update (the
-        # loss grows), and whose the account is, is known only under the lock; key share (as the tree's nodes
-        # need) and then update would have two such answers each wait for the other's key share. Issues and
-        # approvals in the case wait the few statements of the answer.
-        await cases.get(session, seen.case_id, lock="update")
+        await _case_for_the_tree(session, seen)
         return await _lock(session, seen, response)
     case_id, may_fail = seen.case_id, _checks_the_case(seen, response, statuses=MAY_FAIL)
     if may_fail:
@@ -274,6 +270,23 @@ async def _locked(session: AsyncSession, response: Response) -> Instruction | No
     if may_fail or _checks_the_case(seen, response, statuses=(Status.FAILED,)):
         await cases.get(session, case_id, lock="update")
     return await _lock(session, seen, response)
+
+
+async def _case_for_the_tree(session: AsyncSession, query: Instruction) -> None:
+    """Lock the case of a query whose answer feeds the tree: for key share, as the tree's nodes need it
+    (issues and approvals share the case beside it, not waiting while the answer waits for its query, or
+    applies thousands of transfers); for update when the query is of a victim's account (its effects grow
+    the case's loss). Whose the account is, is read under the key share: only a change of the case (for
+    update, which waits for it) makes an account a victim's. A victim's lets the key share go (a savepoint
+    rolled back) before it takes the update, holding nothing then: two such answers waiting for the update
+    holding their key shares would each wait for the other's."""
+    savepoint = await session.begin_nested()
+    case = await cases.get(session, query.case_id, lock="key_share")
+    if case is None or not await money.queries_a_victim(session, case, query):
+        await savepoint.commit()
+        return
+    await savepoint.rollback()
+    await cases.get(session, query.case_id, lock="update")
 
 
 async def _lock(session: AsyncSession, seen: Instruction, response: Response) -> Instruction | None:

@@ -139,6 +139,13 @@ async def seed_from_report(
     await repository.add_transfers(session, case_id=case.id, from_id=None, transfers=paid, victim=victim)
 
 
+async def queries_a_victim(session: AsyncSession, case: Case, query: Instruction) -> bool:
+    """Whether the query is of one of the case's victims' accounts (`receivers.victim_accounts`): its
+    answer lists the victims' payments, and may grow the case's loss. Only a change of the case (an alert
+    linked to it, for update) makes an account a victim's."""
+    return (query.institution_id, query.account) in await receivers.victim_accounts(session, case)
+
+
 async def record_query_answer(
     session: AsyncSession,
     *,
@@ -157,9 +164,9 @@ async def record_query_answer(
     assert case is not None
     # Only a victim's own account lists the victim's payments (a few statements more, then); the case's
     # loss may grow with them, so its row is locked before the tree, in the order the citizen's drafts take
-    # (the answer took it already, before its instruction: `answers._locked`).
-    queried = (instruction.institution_id, instruction.account)
-    victim = queried in await receivers.victim_accounts(session, case)
+    # (the answer took it already, before its instruction, having found the account a victim's:
+    # `answers._locked`).
+    victim = await queries_a_victim(session, case, instruction)
     if victim:
         case = await cases_repo.get(session, instruction.case_id, lock="update")
         assert case is not None
