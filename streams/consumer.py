@@ -20,8 +20,8 @@ time of its last progress are exported, and the lag kept counting while a batch 
 A handler that has not returned within `handler_max_s` is stuck: the runner is then not live (see STUCK).
 A runner given `set_aside` does not stop on a record its handler keeps failing on: it sets the record
 aside (e.g. a dead letter) and goes on (see `_one_at_a_time`), unless the record set aside just before
-failed on the same error (see `_one`). A runner given a `producer` (one only its handler and `set_aside`
-hand records to) starts it before its consumer and stops it after its last commit.
+failed on the same error under another key (see `_one`). A runner given a `producer` (one only its
+handler and `set_aside` hand records to) starts it before its consumer and stops it after its last commit.
 """
 
 from __future__ import annotations
@@ -402,9 +402,9 @@ class ConsumerRunner:
         self.retry_while = retry_while
         self.set_aside = set_aside
         self.producer = producer
-        # The error the record set aside last failed on, until a record is handled (see `_one`): its
-        # innermost (every refusal of the database is a `DBAPIError` to SQLAlchemy, whatever refused it).
-        self._set_aside_on: type[BaseException] | None = None
+        # The error the record set aside last failed on, and its key, until a record is handled (see `_one`):
+        # its innermost (every refusal of the database is a `DBAPIError` to SQLAlchemy, whatever refused it).
+        self._set_aside_on: tuple[type[BaseException], bytes | None] | None = None
         self.retrying = False  # a batch failed and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
@@ -1002,11 +1002,15 @@ class ConsumerRunner:
 
     async def _one(self, tp: TopicPartition, record: ConsumerRecord) -> tuple[Landing, bool]:
         """One record of a failed batch, handled alone or (True) set aside (see `_one_at_a_time`). One that
-        fails on the error the record set aside just before it failed on (no record handled between) stops
-        the runner instead: a condition no outage check knows (a dependency refusing everything in a new
-        way) fails every record alike, and would have them all set aside, good ones too. Stopped, nothing
+        fails on the error the record set aside just before it failed on (no record handled between), under
+        another key, stops the runner instead: a condition no outage check knows (a dependency refusing
+        everything in a new way) fails every record alike, whatever its key, and would have them all set
+        aside, good ones too. Under the same key it is the same poison, set aside too: a key names what
+        its records are about (an alert's subject, which each revision of the alert keeps), and the later
+        records of a thing that cannot be handled fail as it did, often right behind it. Stopped, nothing
         of it is lost: it is read again at the next start (with the streak forgotten, so such a condition
-        costs a record set aside per restart, not all of them)."""
+        costs a record set aside per restart, not all of them). A record without a key is never the same
+        poison: nothing says what it is about."""
         one = {tp: [record]}
         try:
             landing = await self._retried(one, self.handle, self.attempts)
@@ -1017,7 +1021,7 @@ class ConsumerRunner:
         except Exception as exc:
             if self._stopping.is_set():
                 raise  # read again at the next start
-            if type(innermost(exc)) is self._set_aside_on:
+            if self._set_aside_on is not None and _another_poison(self._set_aside_on, exc, record.key):
                 log.error(
                     "record failed alone as the one set aside before it: stopping rather than set it aside",
                     extra=log_fields(
@@ -1031,7 +1035,7 @@ class ConsumerRunner:
         set_aside = self.set_aside
         assert set_aside is not None
         landing = await self._retried(one, lambda _: set_aside(record, failure), self.attempts)
-        self._set_aside_on = type(innermost(failure))
+        self._set_aside_on = (type(innermost(failure)), record.key)
         return landing, True
 
     async def _retried(self, batch: Batch, handle: Handler, attempts: int) -> Landing:
@@ -1118,6 +1122,15 @@ class ConsumerRunner:
         finally:
             for waiter in wake:
                 waiter.cancel()
+
+
+def _another_poison(
+    before: tuple[type[BaseException], bytes | None], exc: Exception, key: bytes | None
+) -> bool:
+    """Whether a record failing alone on `exc` fails as the record set aside just `before` it (its error,
+    its key) did, under another key (see `ConsumerRunner._one`)."""
+    error, its_key = before
+    return type(innermost(exc)) is error and (key is None or key != its_key)
 
 
 def _logged(failures: int) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from services.coordination.alerts import consumer
 from services.coordination.alerts.models import AlertRow
 from services.kit.logging import JsonFormatter
-from streams import topics
+from streams import keys, topics
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, AlertPayment, Subject
 from tests import factories as f
@@ -46,6 +46,16 @@ async def _send_in_one_batch(infra: Infra, producer: Producer, *values: bytes) -
     """Records a poll hands over in one batch: one partition, one produce request."""
     topic = topics.name(topics.ALERTS, infra.prefix)
     await producer.send_all([Record(topic, v, partition=0) for v in values])
+
+
+async def _send_keyed_in_one_batch(infra: Infra, producer: Producer, *alerts: Alert) -> None:
+    """Alerts keyed as the scorer keys them (by person), in one batch as `_send_in_one_batch`'s."""
+    topic = topics.name(topics.ALERTS, infra.prefix)
+    records = [
+        Record(topic, a.model_dump_json().encode(), key=keys.person_key(a.subject.phone or ""), partition=0)
+        for a in alerts
+    ]
+    await producer.send_all(records)
 
 
 async def _stored(sessions: Any, *alerts: Alert) -> dict[uuid.UUID, AlertRow]:
@@ -144,6 +154,14 @@ async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_stored(
     assert await _dead_letters(coordination, "invalid") - invalids == 1
 
 
+def _largest(n: int) -> list[AlertPayment]:
+    """`n` payments of the largest amount, each its own event."""
+    at = f.now()
+    return [
+        AlertPayment(event_ref=f"bank-a:{f.unique('t')}", amount=LARGEST, occurred_at=at) for _ in range(n)
+    ]
+
+
 async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
     infra, coordination, sessions, producer, refused_by_a_trigger
 ):
@@ -151,16 +169,8 @@ async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
     would be past NUMERIC(15, 2): that revision is set aside ("unhandled") and leaves its alert as it was.
     Right after it in the batch, an alert the database refuses otherwise is set aside too (two failures,
     not one failing twice: both are the database's to SQLAlchemy); the alert after them is stored."""
-    at = f.now()
-
-    def payments(n: int) -> list[AlertPayment]:
-        return [
-            AlertPayment(event_ref=f"bank-a:{f.unique('t')}", amount=LARGEST, occurred_at=at)
-            for _ in range(n)
-        ]
-
-    first = _alert(typology="mule_fan_in", payments=payments(9), amount_at_risk=str(9 * LARGEST))
-    grown = first.model_copy(update={"revision": 2, "payments": payments(9)})
+    first = _alert(typology="mule_fan_in", payments=_largest(9), amount_at_risk=str(9 * LARGEST))
+    grown = first.model_copy(update={"revision": 2, "payments": _largest(9)})
     refused, after = _alert(alert_id=refused_by_a_trigger), _alert()
     await _send_in_one_batch(infra, producer, first.model_dump_json().encode())
     await _drained(infra)
@@ -179,3 +189,32 @@ async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
     assert set(rows) == {first.alert_id, after.alert_id}
     assert (rows[first.alert_id].revision, rows[first.alert_id].amount_at_risk) == (1, 9 * LARGEST)
     assert await _dead_letters(coordination, "unhandled") - unhandled == 2
+
+
+async def test_revisions_in_a_row_whose_merged_amount_no_column_holds_are_all_set_aside(
+    infra, coordination, sessions, producer
+):
+    """Every later revision of an alert whose merged payments no column holds fails as the first did, often
+    right behind it: under the alert's key (its person), it is the same poison, set aside too, not taken for
+    a condition failing every alert (which would stop the consumer, and the API's liveness with it). The
+    alert after them, another person's, is stored and the consumer still runs."""
+    first = _alert(typology="mule_fan_in", payments=_largest(9), amount_at_risk=str(9 * LARGEST))
+    await _send_keyed_in_one_batch(infra, producer, first)
+    await _drained(infra)
+    unhandled = await _dead_letters(coordination, "unhandled")
+    grown = first.model_copy(update={"revision": 2, "payments": _largest(9)})
+    grown_more = first.model_copy(update={"revision": 3, "payments": [*grown.payments, *_largest(1)]})
+    after = _alert()
+
+    await _send_keyed_in_one_batch(infra, producer, grown, grown_more, after)
+
+    letters = [await dead_letter_of(infra, a.model_dump_json().encode()) for a in (grown, grown_more)]
+    assert [(x["reason"], x["detail"]) for x in letters] == [
+        (b"unhandled", b"NumericValueOutOfRangeError")
+    ] * 2
+    await _drained(infra)
+    rows = await _stored(sessions, first, after)
+    assert set(rows) == {first.alert_id, after.alert_id}
+    assert rows[first.alert_id].revision == 1
+    assert await _dead_letters(coordination, "unhandled") - unhandled == 2
+    assert (await coordination.get("/health/live")).status_code == 200

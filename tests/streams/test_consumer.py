@@ -34,13 +34,16 @@ async def _topic_with(infra: Infra, values: list[bytes], partitions: int = 2) ->
     return name
 
 
-async def _produce(infra: Infra, topic: str, values: list[bytes], partitions: int = 2) -> None:
-    """The values in order, spread over the partitions by key."""
+async def _produce(
+    infra: Infra, topic: str, values: list[bytes], partitions: int = 2, keys: list[bytes] | None = None
+) -> None:
+    """The values in order, spread over the partitions by key (their `keys`, else by turns)."""
+    keys = keys or [str(i % partitions).encode() for i in range(len(values))]
     producer = AIOKafkaProducer(**infra.kafka.options())
     await producer.start()
     try:
-        for i, v in enumerate(values):
-            await producer.send_and_wait(topic, v, key=str(i % partitions).encode())
+        for key, v in zip(keys, values, strict=True):
+            await producer.send_and_wait(topic, v, key=key)
     finally:
         await producer.stop()
 
@@ -1013,10 +1016,14 @@ async def _set_aside_into(into: list[tuple[bytes, str]], record: Any, exc: Excep
 async def test_a_second_record_in_a_row_failing_alone_on_the_same_error_stops_the_runner(infra):
     """A failure no outage check knows (a database refusing in a way not listed) fails every record alike,
     good ones too: setting each aside would drop them all. A record failing on another error than the one
-    set aside before it is set aside; the next in a row failing on the same error stops the runner instead,
+    set aside before it is set aside, and so is one under the same key (the same poison: a later record of
+    the same thing); the next in a row failing on the same error under another key stops the runner instead,
     nothing of it or after it committed: read again at the next start."""
-    values = [b"good", b"bug", b"refused-1", b"refused-2", b"after"]
-    topic = await _topic_with(infra, values, partitions=1)
+    values = [b"good", b"bug", b"refused-1", b"refused-1 again", b"refused-2", b"after"]
+    topic = await new_topic(infra, f"{infra.prefix}runner-{f.unique('t')}", 1)
+    # Each under a key of its own but the poison's later record (a revision of the same thing).
+    keys = [b"good", b"bug", b"refused-1", b"refused-1", b"refused-2", b"after"]
+    await _produce(infra, topic, values, partitions=1, keys=keys)
     group = f.unique("g")
     seen: list[bytes] = []
     aside: list[tuple[bytes, str]] = []
@@ -1032,9 +1039,13 @@ async def test_a_second_record_in_a_row_failing_alone_on_the_same_error_stops_th
     runner = _runner(infra, topic, group, handle, set_aside=functools.partial(_set_aside_into, aside))
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(runner.run(), 30)
-    assert aside == [(b"bug", "KeyError"), (b"refused-1", "RuntimeError")]
+    assert aside == [
+        (b"bug", "KeyError"),
+        (b"refused-1", "RuntimeError"),
+        (b"refused-1 again", "RuntimeError"),
+    ]
     assert seen == [b"good"]
-    assert await _committed(infra, topic, group) == 3  # from refused-2 on, read again
+    assert await _committed(infra, topic, group) == 4  # from refused-2 on, read again
 
 
 async def test_a_stop_between_records_handled_one_at_a_time_is_not_held_for_the_rest(infra):

@@ -51,6 +51,11 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
         handle=handle,
         attempts=5,  # storing is idempotent by alert id, so a retried batch is safe
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
-        set_aside=dead_letters.set_aside,  # anything else, once an alert fails alone at every attempt
+        # Anything else, once an alert fails alone at every attempt. An alert's key is its subject (the
+        # person, else the account: the scorer's), which every revision of the alert keeps: a next alert
+        # failing so under that key is taken for the same poison (a later revision, whose merged payments
+        # fail as the first's did) and set aside too; under another key, for a condition failing every
+        # alert, which stops the consumer (see ConsumerRunner._one).
+        set_aside=dead_letters.set_aside,
         producer=dead_letters.producer,  # started with the consumer: the API serves without Kafka meanwhile
     )
