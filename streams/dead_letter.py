@@ -31,12 +31,17 @@ class Letter(Record):
     reason: str
 
 
-def dead_letter_record(record: ConsumerRecord, *, reason: str, detail: str, prefix: str) -> Letter:
-    """The original bytes, untouched, with where they came from and why they were refused; of a record
-    too large for a request, its first `KEPT_BYTES` and its size (`truncated-from`)."""
+def dead_letter_record(
+    record: ConsumerRecord, *, reason: str, detail: str, prefix: str, consumer: str
+) -> Letter:
+    """The original bytes, untouched, with where they came from, which consumer (its group id) refused them
+    and why; of a record too large for a request, its first `KEPT_BYTES` and its size (`truncated-from`).
+    The consumer tells apart the letters of two groups reading the same topic (an invalid alert is set aside
+    by coordination's and by the notifier's: police without the alert, or a citizen not warned)."""
     value = record.value or b""
     headers = [
         ("reason", reason.encode()),
+        ("consumer", consumer.encode()),
         ("detail", detail[:1000].encode()),
         ("source.topic", record.topic.encode()),
         ("source.partition", str(record.partition).encode()),
@@ -80,20 +85,23 @@ def _count_landed(
 class DeadLetters:
     """A consumer's way of setting records aside on the dead-letter topic: those its handler found invalid
     (`invalid`), and one it fails on alone at every attempt (`set_aside`, the runner's), each counted by
-    reason in `counted` once Kafka has it. Its `producer` is for the runner to start and stop
-    (`ConsumerRunner(producer=...)`); `log` and `what` make the consumer's line ("alert set aside")."""
+    reason in `counted` once Kafka has it, and signed with the consumer's `group` id. Its `producer` is for
+    the runner to start and stop (`ConsumerRunner(producer=...)`); `log` and `what` make the consumer's line
+    ("alert set aside")."""
 
     def __init__(
         self,
         kafka: KafkaConnection,
         *,
         client_id: str,
+        group: str,
         prefix: str,
         counted: Counter,
         log: logging.Logger,
         what: str,
     ) -> None:
         self.producer = Producer(kafka, client_id=client_id)
+        self.group = group
         self.prefix = prefix
         self.counted = counted
         self.log = log
@@ -125,7 +133,7 @@ class DeadLetters:
         return await hand_over(
             self.producer,
             [
-                dead_letter_record(r, reason=reason, detail=detail, prefix=self.prefix)
+                dead_letter_record(r, reason=reason, detail=detail, prefix=self.prefix, consumer=self.group)
                 for r, reason, detail in letters
             ],
             self.counted,

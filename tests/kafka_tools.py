@@ -116,15 +116,21 @@ async def read_topic(
         await consumer.stop()
 
 
-async def dead_letter_of(infra: Infra, value: bytes) -> dict[str, bytes]:
-    """The headers of the dead letter of the record `value`, waited for."""
+async def dead_letter_of(infra: Infra, value: bytes, *, group: str) -> dict[str, bytes]:
+    """The headers of the dead letter the consumer `group` (unprefixed, e.g. "notifier-alerts") wrote of
+    the record `value`, waited for: an alert both alerts consumers set aside has a letter from each."""
+    consumer = f"{infra.prefix}{group}".encode()
+
+    def mine(r: ConsumerRecord) -> bool:
+        return r.value == value and dict(r.headers).get("consumer") == consumer
+
     letters = await read_topic(
         infra.kafka,
         topic_names.name(topic_names.DEAD_LETTER, infra.prefix),
-        until=lambda records: any(r.value == value for r in records),
+        until=lambda records: any(mine(r) for r in records),
         timeout_s=30,
     )
-    return next(dict(r.headers) for r in letters if r.value == value)
+    return next(dict(r.headers) for r in letters if mine(r))
 
 
 @overload

@@ -48,6 +48,7 @@ class Intake:
         directory: Directory,
     ) -> None:
         self.prefix = common.topic_prefix
+        self.group = f"{self.prefix}{GROUP}"
         self.bounds = common.event_time_bounds()  # the same bounds as posted events
         self.sessions = sessions
         self.producer = producer
@@ -56,7 +57,7 @@ class Intake:
         self._kinds: dict[str, str] = {}  # institution → kind (an institution's kind never changes)
         self.runner = ConsumerRunner(
             kafka=connection(common, acls.INGEST),
-            group_id=f"{self.prefix}{GROUP}",
+            group_id=self.group,
             pattern=topics.family_pattern(FAMILY, self.prefix),
             handle=self.handle,
             attempts=5,  # the ledger makes a repeated batch send nothing twice
@@ -86,7 +87,9 @@ class Intake:
                 if event is None:
                     metrics.REJECTED.labels(kind or "unknown", reason).inc()
                     refused.append(
-                        dead_letter_record(record, reason=reason, detail=detail, prefix=self.prefix)
+                        dead_letter_record(
+                            record, reason=reason, detail=detail, prefix=self.prefix, consumer=self.group
+                        )
                     )
                     continue
                 accepted.setdefault(sender, {}).setdefault(event.event_id, []).append((event, record))
@@ -112,7 +115,9 @@ class Intake:
     def _reused(self, record: ConsumerRecord, kind: str) -> Record:
         """The dead letter of an event whose id was accepted before for other content (the API's 409)."""
         metrics.REJECTED.labels(kind, "conflict").inc()
-        return dead_letter_record(record, reason="conflict", detail=service.REUSED_ID, prefix=self.prefix)
+        return dead_letter_record(
+            record, reason="conflict", detail=service.REUSED_ID, prefix=self.prefix, consumer=self.group
+        )
 
     def _check(self, value: bytes, sender: str, kind: str | None) -> tuple[EventBase | None, str, str]:
         """(the event, "", "") or (None, reason, detail)."""

@@ -59,6 +59,9 @@ class Pending:
     replay: bool = False  # read again after a restore: state is updated, no alert is sent
 
 
+GROUP = "scorer-accounts"  # its consumer group (prefixed), which signs its dead letters
+
+
 class AccountStage:
     def __init__(
         self,
@@ -77,6 +80,7 @@ class AccountStage:
         self.s = settings
         self.producer = producer
         self.prefix = prefix
+        self.group = f"{prefix}{GROUP}"
         # Movements meet the events' time bounds again (dead letter otherwise): one dated 9999 would be an
         # account never forgotten, and windows counted from a date no other movement reaches.
         self.bounds = bounds or CommonSettings().event_time_bounds()
@@ -156,12 +160,21 @@ class AccountStage:
                     if not replay:
                         out.append(
                             dead_letter_record(
-                                record, reason="invalid", detail=describe(exc), prefix=self.prefix
+                                record,
+                                reason="invalid",
+                                detail=describe(exc),
+                                prefix=self.prefix,
+                                consumer=self.group,
                             )
                         )
                     continue
                 late = untimely(
-                    record, move.occurred_at, bounds=self.bounds, now=self.clock(), prefix=self.prefix
+                    record,
+                    move.occurred_at,
+                    bounds=self.bounds,
+                    now=self.clock(),
+                    prefix=self.prefix,
+                    consumer=self.group,
                 )
                 if late is not None:
                     if not replay:

@@ -72,7 +72,7 @@ class Scorer:
                 _stage_runner(
                     common,
                     settings,
-                    group=f"{prefix}scorer-events",
+                    group=self.persons.group,
                     # The alerts too: keyed by person, a person's alerts come back to the partition of
                     # their events, so their later payments update the open alert (episodes).
                     topics=[topics.name(t, prefix) for t in (*topics.EVENT_TOPICS.values(), topics.ALERTS)],
@@ -103,7 +103,7 @@ class Scorer:
             self.after_blocklist = _stage_runner(
                 common,
                 settings,
-                group=f"{prefix}scorer-accounts",
+                group=self.accounts.group,
                 topics=[topics.name(topics.TRANSFERS_BY_ACCOUNT, prefix)],
                 stage=self.accounts,
             )

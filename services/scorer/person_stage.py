@@ -37,6 +37,9 @@ from streams.schemas.movements import Movement, OpenEpisode
 DEDUP_S = 3600.0
 
 
+GROUP = "scorer-events"  # its consumer group (prefixed), which signs its dead letters
+
+
 class PersonStage:
     """Holds the state of the person partitions assigned to this instance."""
 
@@ -57,6 +60,7 @@ class PersonStage:
         self.clock = clock
         self.producer = producer
         self.prefix = prefix
+        self.group = f"{prefix}{GROUP}"
         self.people: dict[int, Book[PersonState]] = {}
         self.seen: dict[int, OrderedDict[str, float]] = {}  # event ref → when handled (monotonic)
         self.checkpoints = Checkpoints(
@@ -159,7 +163,11 @@ class PersonStage:
         try:
             envelope = ev.envelope_adapter.validate_json(record.value or b"")
         except ValidationError as exc:
-            out.append(dead_letter_record(record, reason="invalid", detail=describe(exc), prefix=self.prefix))
+            out.append(
+                dead_letter_record(
+                    record, reason="invalid", detail=describe(exc), prefix=self.prefix, consumer=self.group
+                )
+            )
             return
         event = envelope.event
         if record.key != keys.person_key(event.person_phone):
@@ -169,10 +177,18 @@ class PersonStage:
                     reason="wrong_key",
                     detail="key must be streams.keys.person_key",
                     prefix=self.prefix,
+                    consumer=self.group,
                 )
             )
             return
-        late = untimely(record, event.occurred_at, bounds=self.bounds, now=self.clock(), prefix=self.prefix)
+        late = untimely(
+            record,
+            event.occurred_at,
+            bounds=self.bounds,
+            now=self.clock(),
+            prefix=self.prefix,
+            consumer=self.group,
+        )
         if late is not None:
             out.append(late)
             return

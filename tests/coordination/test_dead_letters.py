@@ -117,7 +117,7 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_stored(
     values = [a.model_dump_json().encode() for a in (before, poison, after)]
     await _send_in_one_batch(infra, producer, *values)
 
-    letter = await dead_letter_of(infra, values[1])
+    letter = await dead_letter_of(infra, values[1], group=consumer.GROUP)
     # What failed, the driver's error (every refusal of the database is a DBAPIError to SQLAlchemy).
     assert (letter["reason"], letter["detail"]) == (b"unhandled", b"RaiseError")
     assert letter["source.topic"] == topics.name(topics.ALERTS, infra.prefix).encode()
@@ -144,7 +144,7 @@ async def test_an_invalid_alert_is_dead_lettered_and_the_next_is_stored(
 
     await _send_in_one_batch(infra, producer, value, after.model_dump_json().encode())
 
-    letter = await dead_letter_of(infra, value)
+    letter = await dead_letter_of(infra, value, group=consumer.GROUP)
     assert (letter["reason"], letter["detail"]) == (
         b"invalid",
         b"score: Input should be less than or equal to 1",
@@ -179,7 +179,7 @@ async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
     values = [a.model_dump_json().encode() for a in (grown, refused, after)]
     await _send_in_one_batch(infra, producer, *values)
 
-    letters = [await dead_letter_of(infra, value) for value in values[:2]]
+    letters = [await dead_letter_of(infra, value, group=consumer.GROUP) for value in values[:2]]
     assert [(x["reason"], x["detail"]) for x in letters] == [
         (b"unhandled", b"NumericValueOutOfRangeError"),
         (b"unhandled", b"RaiseError"),
@@ -208,7 +208,10 @@ async def test_revisions_in_a_row_whose_merged_amount_no_column_holds_are_all_se
 
     await _send_keyed_in_one_batch(infra, producer, grown, grown_more, after)
 
-    letters = [await dead_letter_of(infra, a.model_dump_json().encode()) for a in (grown, grown_more)]
+    letters = [
+        await dead_letter_of(infra, a.model_dump_json().encode(), group=consumer.GROUP)
+        for a in (grown, grown_more)
+    ]
     assert [(x["reason"], x["detail"]) for x in letters] == [
         (b"unhandled", b"NumericValueOutOfRangeError")
     ] * 2

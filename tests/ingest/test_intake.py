@@ -163,3 +163,4 @@ async def test_a_batch_retried_after_its_dead_letters_were_slow_sends_them_once(
         == (intake_topic.encode(), b"12345")
     ]
     assert len(mine) == 1
+    assert dict(mine[0].headers)["consumer"] == f"{infra.prefix}{GROUP}".encode()

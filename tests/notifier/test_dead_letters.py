@@ -34,7 +34,7 @@ async def _set_aside_before(infra: Any, notifier: Any, poison: bytes, phone: str
     good = notifier.make_alert(phone).model_dump_json().encode()
     await notifier.producer.send_all(_on_one_partition(notifier, poison, good))
     await eventually(lambda: messages_to(notifier.sms.receiver, phone), timeout_s=30)
-    letter = await dead_letter_of(infra, poison)
+    letter = await dead_letter_of(infra, poison, group=consumer.GROUP)
     alerts = topics.name(topics.ALERTS, infra.prefix)
     await drained(infra.kafka, (f"{infra.prefix}{consumer.GROUP}", [alerts]))
     return letter
@@ -73,7 +73,7 @@ async def test_a_poison_alert_is_set_aside_and_the_alerts_around_it_are_warned(
         return all(messages_to(notifier.sms.receiver, p) for p in (before, after, later))
 
     await eventually(warned, timeout_s=30)
-    letter = await dead_letter_of(infra, poison)
+    letter = await dead_letter_of(infra, poison, group=consumer.GROUP)
     assert (letter["reason"], letter["detail"]) == (b"unhandled", b"InvalidInput")
     assert letter["source.topic"] == topics.name(topics.ALERTS, infra.prefix).encode()
     assert len(await alerts_joined(sessions, victim)) == 1  # nothing of the poison alert applied

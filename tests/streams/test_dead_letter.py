@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import REGISTRY
 
 from services.kit.errors import Unavailable
+from services.scorer import person_stage
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import acls, keys, topics
@@ -64,6 +65,7 @@ async def test_poison_messages_go_to_dead_letter_and_the_next_message_is_process
     poison = by_value[messages[0][1]]
     assert poison["reason"] == b"invalid"
     assert poison["source.topic"] == topic.encode()
+    assert poison["consumer"] == f"{infra.prefix}{person_stage.GROUP}".encode()  # the scorer's person stage
     schema_failure = by_value[messages[1][1]]
     assert schema_failure["reason"] == b"invalid"
     assert b"event.bank.transfer.amount" in schema_failure["detail"]

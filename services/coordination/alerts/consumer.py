@@ -25,9 +25,11 @@ GROUP = "coordination-alerts"
 
 def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSession]) -> ConsumerRunner:
     kafka = connection(common, acls.COORDINATION)
+    group = f"{common.topic_prefix}{GROUP}"
     dead_letters = DeadLetters(
         kafka,
         client_id="stopline-coordination-alerts",
+        group=group,
         prefix=common.topic_prefix,
         counted=metrics.DEAD_LETTERS,
         log=log,
@@ -46,7 +48,7 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
 
     return ConsumerRunner(
         kafka=kafka,
-        group_id=f"{common.topic_prefix}{GROUP}",
+        group_id=group,
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
         attempts=5,  # storing is idempotent by alert id, so a retried batch is safe

@@ -36,9 +36,11 @@ def build_runner(
     bridge: service.CaseBridge,
 ) -> ConsumerRunner:
     kafka = connection(common, acls.NOTIFIER)
+    group = f"{common.topic_prefix}{GROUP}"
     dead_letters = DeadLetters(
         kafka,
         client_id="stopline-notifier",
+        group=group,
         prefix=common.topic_prefix,
         counted=metrics.DEAD_LETTERS,
         log=log,
@@ -57,7 +59,7 @@ def build_runner(
 
     return ConsumerRunner(
         kafka=kafka,
-        group_id=f"{common.topic_prefix}{GROUP}",
+        group_id=group,
         topics=[topics.name(topics.ALERTS, common.topic_prefix)],
         handle=handle,
         poll_timeout_ms=10,
