@@ -370,8 +370,9 @@ class ConsumerRunner:
         `set_aside` keeps one bad record from stopping the runner (see `_one_at_a_time`): refused with an
         `owner` or a `rewind` (per-partition state, which a failed attempt may have half-applied).
         `producer`: one only `handle` and `set_aside` use (e.g. `streams.dead_letter.DeadLetters`'), started
-        in `run` within the bounds of the consumer's own start, so a service serves without Kafka meanwhile
-        as it does while its consumer waits, and stopped once the last commit has waited for its records.
+        in `run` before the consumer, given `poll_failing_max_s` to reach Kafka as the consumer's own start is
+        after it (so up to twice that in all), so a service answers without Kafka meanwhile as it does while
+        its consumer waits, and stopped once the last commit has waited for its records.
         `rewind` and `after_commit` let an owner keep state snapshots that agree with the offsets.
         `commit_interval_ms` > 0 commits finished batches at most that often instead of after each.
         `poll_failing_max_s`: how long polls, or an assignment's rewind, may keep failing on a Kafka outage

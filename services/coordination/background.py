@@ -2,7 +2,8 @@
 scheduler and the scheduler's periodic jobs. The API runs those its settings switch on; the worker
 (services.coordination.worker) runs the relay, the scheduler and the responses consumer on its own. Both
 start, stop and judge them here, so a process's health says the same of the same components; the worker
-adds Kafka to its readiness (the relay is all it is for), the API does not (it serves meanwhile)."""
+adds Kafka to its readiness (the relay is all it is for), the API does not (it answers meanwhile, not ready
+only while its consumers hold no partitions)."""
 
 from __future__ import annotations
 

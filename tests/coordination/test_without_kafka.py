@@ -28,4 +28,6 @@ async def test_coordination_starts_and_answers_while_kafka_is_unreachable(unreac
                 ready = await client.get("/health/ready")
     assert live.status_code == 200, live.text
     assert alerts.status_code == 200, alerts.text
+    # Not ready meanwhile: its readiness includes the consumers holding their partitions.
+    assert ready.status_code == 503
     assert ready.json()["checks"]["alerts_consumer partitions"].startswith("error")  # it waits for Kafka

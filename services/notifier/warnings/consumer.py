@@ -71,5 +71,7 @@ def build_runner(
         # fail as the first's did) and set aside too; under another key, for a condition failing every
         # alert, which stops the consumer (see ConsumerRunner._one).
         set_aside=dead_letters.set_aside,
-        producer=dead_letters.producer,  # started with the consumer: the API serves without Kafka meanwhile
+        # Started with the consumer, in its task: without Kafka the API still answers a direct request, but
+        # it is not ready (no partitions held) and, once the start gives up, not live either.
+        producer=dead_letters.producer,
     )
