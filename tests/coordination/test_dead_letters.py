@@ -42,6 +42,13 @@ def _alert(**fields: Any) -> Alert:
     return f.alert(subject=Subject(phone=f.phone()), **fields)
 
 
+def _police_only(**fields: Any) -> Alert:
+    """A collection account's alert, for the police only: the notifier of the session (and of the fuzz's
+    processes, which read the same topic) warns no one on it, so its sums past the columns poison only
+    coordination, the consumer under test."""
+    return _alert(typology="mule_fan_in", recommended_actions=["notify_police"], **fields)
+
+
 async def _send_in_one_batch(infra: Infra, producer: Producer, *values: bytes) -> None:
     """Records a poll hands over in one batch: one partition, one produce request."""
     topic = topics.name(topics.ALERTS, infra.prefix)
@@ -169,7 +176,7 @@ async def test_a_revision_whose_merged_amount_no_column_holds_is_set_aside(
     would be past NUMERIC(15, 2): that revision is set aside ("unhandled") and leaves its alert as it was.
     Right after it in the batch, an alert the database refuses otherwise is set aside too (two failures,
     not one failing twice: both are the database's to SQLAlchemy); the alert after them is stored."""
-    first = _alert(typology="mule_fan_in", payments=_largest(9), amount_at_risk=str(9 * LARGEST))
+    first = _police_only(payments=_largest(9), amount_at_risk=str(9 * LARGEST))
     grown = first.model_copy(update={"revision": 2, "payments": _largest(9)})
     refused, after = _alert(alert_id=refused_by_a_trigger), _alert()
     await _send_in_one_batch(infra, producer, first.model_dump_json().encode())
@@ -198,7 +205,7 @@ async def test_revisions_in_a_row_whose_merged_amount_no_column_holds_are_all_se
     right behind it: under the alert's key (its person), it is the same poison, set aside too, not taken for
     a condition failing every alert (which would stop the consumer, and the API's liveness with it). The
     alert after them, another person's, is stored and the consumer still runs."""
-    first = _alert(typology="mule_fan_in", payments=_largest(9), amount_at_risk=str(9 * LARGEST))
+    first = _police_only(payments=_largest(9), amount_at_risk=str(9 * LARGEST))
     await _send_keyed_in_one_batch(infra, producer, first)
     await _drained(infra)
     unhandled = await _dead_letters(coordination, "unhandled")
