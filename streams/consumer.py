@@ -406,7 +406,7 @@ class ConsumerRunner:
         # The error the record set aside last failed on, and its key, until a record is handled (see `_one`):
         # its innermost (every refusal of the database is a `DBAPIError` to SQLAlchemy, whatever refused it).
         self._set_aside_on: tuple[type[BaseException], bytes | None] | None = None
-        self.retrying = False  # a batch failed and waits for its next attempt
+        self.retrying = False  # a batch failed on an outage and waits for its next attempt
         self.commit_interval_s = commit_interval_ms / 1000
         self.finished: dict[TopicPartition, int] = {}  # handled, not yet committed: the next offsets
         self._landing: deque[tuple[Landing, dict[TopicPartition, int]]] = deque()  # handled, effect landing
@@ -1057,7 +1057,9 @@ class ConsumerRunner:
                 outage = self.retry_while is not None and self.retry_while(exc)
                 if self._stopping.is_set() or not (outage or attempt < attempts):
                     raise
-                self.retrying = True
+                # Not ready only through an outage: a failure of the batch's own says nothing of the
+                # instance, which can serve (and its other partitions wait only seconds).
+                self.retrying = outage
                 delay = retry_delay(attempt, outage=outage)
                 if not outage or _logged(attempt):
                     log.warning(

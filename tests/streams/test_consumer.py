@@ -259,6 +259,35 @@ async def test_an_outage_is_retried_for_as_long_as_it_lasts_and_the_runner_is_no
         await asyncio.wait_for(task, 20)
 
 
+async def test_a_batch_retried_for_a_failure_of_its_own_leaves_the_runner_ready(infra):
+    """A failure that is no outage (a bad record, say, retried before it is set aside or stops the runner)
+    says nothing of the instance: it stays ready, and its Service keeps sending it requests. (Before, any
+    retry made it not ready: an alerts consumer retrying one poison alert for ~6 s left its Service.)"""
+    topic = await _topic_with(infra, [b"x"], partitions=1)
+    calls = 0
+    second_attempt, let_go = asyncio.Event(), asyncio.Event()
+
+    async def failing_once(batch: Batch) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("a bad record")
+        second_attempt.set()
+        await let_go.wait()
+
+    runner = _runner(infra, topic, f.unique("g"), failing_once, attempts=3, retry_while=outages.unavailable)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(second_attempt.wait(), 30)  # the retry is under way: the first failed
+        assert runner.readiness() == "ok"
+        let_go.set()
+        assert await eventually(lambda: _committed(infra, topic, runner.group_id), timeout_s=10) == 1
+    finally:
+        let_go.set()
+        runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
 async def test_a_batch_retried_through_an_outage_is_given_up_for_a_rebalance(infra):
     """The whole group waits for a member's revocation, which waits for the batch in hand: one retried
     until the database is back would hold a joining member out for the outage (up to the rebalance
