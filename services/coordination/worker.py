@@ -45,7 +45,8 @@ def build(common: CommonSettings, settings: CoordinationSettings) -> FastAPI:
 
     async def health() -> dict[str, Any]:
         # What the API's readiness says of the same components, and Kafka: the relay is all this process
-        # is for, and it publishes nothing while no Kafka node answers (the API serves meanwhile).
+        # is for, and it publishes nothing while no Kafka node answers. (The API process still answers a
+        # direct request then, but its readiness is false too: its consumers hold no partitions.)
         checks, kafka = await asyncio.gather(background.readiness(), relay.producer.ping())
         return {**checks, "kafka": kafka}
 
