@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import fleet
 from deploy.local.common import LOCAL_DIR, REPO_ROOT, say
-from deploy.local.processes import PY, stack_running, step, wait_healthy
+from deploy.local.processes import PY, stack_running, step, stop_all, wait_healthy
 from services.kit.db import scratch_database
 from services.kit.settings import CommonSettings
 
@@ -163,15 +163,13 @@ def main() -> None:
                 say(f"bench: {name} (the scorer caught up in {waited} s) …")
                 results[name] = {**_run_json(args, env, timeout=600), "scorer_catch_up_s_before": waited}
         # The self-contained benchmarks start what they measure; idle services would only compete.
-        for child in reversed(services):
-            child.stop()
+        stop_all(list(reversed(services)))
         for name, args, needs_services in BENCHMARKS:
             if not needs_services and (not only or name in only):
                 say(f"bench: {name} …")
                 results[name] = _run_json(args, env, timeout=600)
     finally:
-        for child in reversed(services):
-            child.stop()
+        stop_all(list(reversed(services)))
         step(["streams.admin", "--delete"], "removing the benchmark topics", timeout=60)
         try:
             asyncio.run(scratch_database(server, database, create=False))

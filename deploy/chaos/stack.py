@@ -24,7 +24,7 @@ import httpx
 
 from deploy.local import fleet, kafka
 from deploy.local.common import CACHE_DIR, free_port
-from deploy.local.processes import PY, Child, step, wait_healthy
+from deploy.local.processes import PY, Child, step, stop_all, wait_healthy
 from deploy.local.supervisor import GroupRelease, Supervisor
 
 ROOT = CACHE_DIR / "chaos"
@@ -142,8 +142,7 @@ class Stack:
             self._thread.join(60)
         self.supervisor.close()
         self.release.close()
-        for child in reversed(self.children):
-            child.stop()
+        stop_all(list(reversed(self.children)))
 
     def down_stack(self) -> None:
         if ROOT.exists():

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings
 
 from deploy.local import fleet, kafka
 from deploy.local.common import REPO_ROOT, say
-from deploy.local.processes import LOGS, Child, stack_running, step, wait_healthy
+from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import GroupRelease, Supervisor
 from services.blocklist.settings import BlocklistSettings
@@ -158,8 +158,7 @@ def main() -> None:
         supervisor.close()
         if release is not None:
             release.close()
-        for child in reversed(CHILDREN):
-            child.stop()
+        stop_all(list(reversed(CHILDREN)))
         if not stack_was_up:
             step(["deploy.local.stack", "down"], "stopping Kafka and PostgreSQL", timeout=120)
         say("stopped.")

@@ -5,8 +5,11 @@
 seconds after its start (it is "starting" until then) until it is stopped.
 `python -m tests.deploy.child kit <port>` is an empty service run as every service is (`services.kit.http`);
 `GET /hang` blocks its event loop.
+`python -m tests.deploy.child peer <mine> <theirs>` writes `<mine>.ready` once it takes SIGTERM; told to
+stop, it writes `<mine>` and waits up to 10 s for `<theirs>`: it exits 0 if the other was told too, else 1.
 """
 
+import signal
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -45,7 +48,27 @@ def _kit(port: int) -> None:
     serve(build, settings, service="child")
 
 
+def _peer(mine: str, theirs: str) -> None:
+    from pathlib import Path
+
+    def told(*_: object) -> None:
+        Path(mine).touch()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if Path(theirs).exists():
+                sys.exit(0)
+            time.sleep(0.05)
+        sys.exit(1)
+
+    signal.signal(signal.SIGTERM, told)
+    Path(f"{mine}.ready").touch()
+    while True:
+        time.sleep(1)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "peer":
+        _peer(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "kit":
         _kit(int(sys.argv[2]))
         sys.exit(0)
