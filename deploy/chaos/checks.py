@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from deploy.chaos.stack import ANSWER_TIMEOUT_S, PREFIX
 from deploy.chaos.traffic import IDEMPOTENCY_KEY, KAFKA_BANKS, SILENT_BANK, Ledger
 from services.kit.audit.service import verify
-from streams import keys, topics
+from streams import groups, keys, topics
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
 
@@ -243,7 +243,9 @@ async def check(
         lost_sample=[
             {"alert": a, "stored_revision": stored.get(a), "records": where[a]} for a in lost_alerts[:10]
         ],
-        committed=await _committed(kafka, ("coordination-alerts", "notifier-alerts")) if lost_alerts else {},
+        committed=await _committed(kafka, (groups.COORDINATION_ALERTS, groups.NOTIFIER_ALERTS))
+        if lost_alerts
+        else {},
         # Detection under faults, told apart from delivery (a scorer that skips a scam loses nothing the
         # checks above count): the traffic's scams (a long call from an unknown number or a SIM change,
         # then 30,000 CNY to a new payee: `traffic.scam_events`) whose victim an alert names.
@@ -378,7 +380,7 @@ async def _trails(
         raw = (record.value or b"").decode(errors="replace")
         for v, ids in refs.items():
             dead[v] += [raw[:300] for i in ids if i and i in raw]
-    committed = await _committed(kafka, ("scorer-events", "scorer-accounts"))
+    committed = await _committed(kafka, (groups.SCORER_EVENTS, groups.SCORER_ACCOUNTS))
     return {
         v: {
             "events": by_person.get(keys.person_key(v), []),

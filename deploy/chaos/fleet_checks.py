@@ -14,29 +14,32 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from deploy.chaos.stack import PREFIX, Stack, signal_child
-from streams import topics
+from streams import groups, topics
 from streams.admin import admin_client
 from streams.connection import KafkaConnection
 
 # Each service's consumer groups (the blocklist service has none: its jobs run in every instance).
 SERVICE_GROUPS = {
-    "ingest": ("ingest-intake",),
-    "scorer-persons": ("scorer-events",),
-    "scorer-accounts": ("scorer-accounts",),
-    "coordination": ("coordination-alerts", "coordination-responses"),
-    "notifier": ("notifier-alerts",),
+    "ingest": (groups.INGEST_INTAKE,),
+    "scorer-persons": (groups.SCORER_EVENTS,),
+    "scorer-accounts": (groups.SCORER_ACCOUNTS,),
+    "coordination": (groups.COORDINATION_ALERTS, groups.COORDINATION_RESPONSES),
+    "notifier": (groups.NOTIFIER_ALERTS,),
     "blocklist": (),
 }
 GROUPS = {
     # The persons stage reads its alerts back too (a person's open alert meets their later payments).
-    "scorer-events": [topics.name(t, PREFIX) for t in (*topics.EVENT_TOPICS.values(), topics.ALERTS)],
-    "scorer-accounts": [topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)],
-    "coordination-alerts": [topics.name(topics.ALERTS, PREFIX)],
-    "coordination-responses": None,  # every institution's answer topic (a pattern)
-    "notifier-alerts": [topics.name(topics.ALERTS, PREFIX)],
-    "ingest-intake": None,  # every institution's intake topic (a pattern)
+    groups.SCORER_EVENTS: [topics.name(t, PREFIX) for t in (*topics.EVENT_TOPICS.values(), topics.ALERTS)],
+    groups.SCORER_ACCOUNTS: [topics.name(topics.TRANSFERS_BY_ACCOUNT, PREFIX)],
+    groups.COORDINATION_ALERTS: [topics.name(topics.ALERTS, PREFIX)],
+    groups.COORDINATION_RESPONSES: None,  # every institution's answer topic (a pattern)
+    groups.NOTIFIER_ALERTS: [topics.name(topics.ALERTS, PREFIX)],
+    groups.INGEST_INTAKE: None,  # every institution's intake topic (a pattern)
 }
-FAMILIES = {"coordination-responses": topics.responses_from(""), "ingest-intake": topics.intake_for("")}
+FAMILIES = {
+    groups.COORDINATION_RESPONSES: topics.responses_from(""),
+    groups.INGEST_INTAKE: topics.intake_for(""),
+}
 
 
 async def ownership(admin: AIOKafkaAdminClient, groups: Iterable[str] = GROUPS) -> dict[str, dict[str, Any]]:

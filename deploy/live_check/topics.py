@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.kit.settings import CommonSettings
-from streams import acls, topics
+from streams import acls, groups, topics
 from streams.connection import connection
 from streams.schemas.alerts import Alert, alert_adapter
 
@@ -48,15 +48,15 @@ async def caught_up(common: CommonSettings, *, timeout_s: float, settle_s: float
     """Wait until both scorer stages have committed the end of every topic they read, twice `settle_s`
     apart (stage one reads the alerts stage two writes, so the end moves until both are still)."""
     prefix = common.topic_prefix
-    groups = {
-        f"{prefix}scorer-events": [*topics.EVENT_TOPICS.values(), topics.ALERTS],
-        f"{prefix}scorer-accounts": [topics.TRANSFERS_BY_ACCOUNT],
+    stages = {
+        f"{prefix}{groups.SCORER_EVENTS}": [*topics.EVENT_TOPICS.values(), topics.ALERTS],
+        f"{prefix}{groups.SCORER_ACCOUNTS}": [topics.TRANSFERS_BY_ACCOUNT],
     }
     deadline = time.monotonic() + timeout_s
     still = 0
     while time.monotonic() < deadline:
         behind = 0
-        for group, wanted in groups.items():
+        for group, wanted in stages.items():
             parts = [TopicPartition(topics.name(t, prefix), p) for t in wanted for p in range(t.partitions)]
             consumer = AIOKafkaConsumer(
                 **connection(common, acls.ADMIN).options(), group_id=group, enable_auto_commit=False

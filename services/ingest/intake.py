@@ -26,7 +26,7 @@ from services.institutions.models import Institution
 from services.kit import outages
 from services.kit.errors import InvalidInput
 from services.kit.settings import CommonSettings
-from streams import acls, topics
+from streams import acls, groups, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner, Landing
 from streams.dead_letter import dead_letter_record
@@ -34,7 +34,7 @@ from streams.producer import Producer, Record
 from streams.schemas.events import EventBase
 
 log = logging.getLogger(__name__)
-GROUP = "ingest-intake"
+GROUP = groups.INGEST_INTAKE
 FAMILY = topics.intake_for("")
 
 

@@ -32,7 +32,7 @@ from services.scorer.model_slot import ModelSlot
 from services.scorer.rules import MuleFanIn, Rule, actions_for
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
-from streams import keys, topics
+from streams import groups, keys, topics
 from streams.consumer import Batch, Landing
 from streams.dead_letter import dead_letter_record, describe, hand_over
 from streams.producer import Producer, Record
@@ -59,7 +59,7 @@ class Pending:
     replay: bool = False  # read again after a restore: state is updated, no alert is sent
 
 
-GROUP = "scorer-accounts"  # its consumer group (prefixed), which signs its dead letters
+GROUP = groups.SCORER_ACCOUNTS  # its consumer group (prefixed), which signs its dead letters
 
 
 class AccountStage:

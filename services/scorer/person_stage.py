@@ -25,7 +25,7 @@ from services.scorer.books import Book
 from services.scorer.dead_letter import untimely
 from services.scorer.settings import ScorerSettings
 from services.scorer.snapshots import Checkpoints, SnapshotStore
-from streams import keys, topics
+from streams import groups, keys, topics
 from streams.consumer import Batch, Landing
 from streams.dead_letter import dead_letter_record, describe, hand_over
 from streams.producer import Producer, Record
@@ -37,7 +37,7 @@ from streams.schemas.movements import Movement, OpenEpisode
 DEDUP_S = 3600.0
 
 
-GROUP = "scorer-events"  # its consumer group (prefixed), which signs its dead letters
+GROUP = groups.SCORER_EVENTS  # its consumer group (prefixed), which signs its dead letters
 
 
 class PersonStage:

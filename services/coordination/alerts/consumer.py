@@ -13,14 +13,14 @@ from services.coordination.alerts import service
 from services.kit import outages
 from services.kit.db import unit_of_work
 from services.kit.settings import CommonSettings
-from streams import acls, topics
+from streams import acls, groups, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner, Landing
 from streams.dead_letter import DeadLetters
 from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
-GROUP = "coordination-alerts"
+GROUP = groups.COORDINATION_ALERTS
 
 
 def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSession]) -> ConsumerRunner:

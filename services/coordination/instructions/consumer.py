@@ -27,13 +27,13 @@ from services.kit.errors import DomainError
 from services.kit.inputs import body_problems
 from services.kit.logging import log_fields
 from services.kit.settings import CommonSettings
-from streams import acls, topics
+from streams import acls, groups, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner
 from streams.schemas.instructions import response_adapter
 
 log = logging.getLogger(__name__)
-GROUP = "coordination-responses"
+GROUP = groups.COORDINATION_RESPONSES
 # The metric label of a record on a topic of the family that names no institution the prefix knows.
 UNNAMED = "unknown"
 

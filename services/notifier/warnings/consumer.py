@@ -17,14 +17,14 @@ from services.kit.settings import CommonSettings
 from services.notifier import metrics
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings import service
-from streams import acls, topics
+from streams import acls, groups, topics
 from streams.connection import connection
 from streams.consumer import Batch, ConsumerRunner, Landing
 from streams.dead_letter import DeadLetters
 from streams.schemas.decode import decode_alerts
 
 log = logging.getLogger(__name__)
-GROUP = "notifier-alerts"
+GROUP = groups.NOTIFIER_ALERTS
 
 
 def build_runner(
