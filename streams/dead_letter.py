@@ -87,7 +87,15 @@ class DeadLetters:
     (`invalid`), and one it fails on alone at every attempt (`set_aside`, the runner's), each counted by
     reason in `counted` once Kafka has it, and signed with the consumer's `group` id. Its `producer` is for
     the runner to start and stop (`ConsumerRunner(producer=...)`); `log` and `what` make the consumer's line
-    ("alert set aside")."""
+    ("alert set aside").
+
+    For the alerts consumers (coordination's, the notifier's): an alert is set aside once it fails alone at
+    every attempt on anything but an outage. Its key is its subject (the person, else the account), which
+    every revision keeps: a next alert failing so under that key is the same poison (a later revision, whose
+    merged payments fail as the first's did), set aside too; under another key it is a condition failing
+    every alert, and the consumer stops (`ConsumerRunner._one`). The producer starts with the consumer, in
+    its task: without Kafka the API still answers a direct request, but is not ready (no partitions held)
+    and, once the start gives up, not live either."""
 
     def __init__(
         self,

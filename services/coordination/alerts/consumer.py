@@ -53,13 +53,6 @@ def build_runner(common: CommonSettings, sessions: async_sessionmaker[AsyncSessi
         handle=handle,
         attempts=5,  # storing is idempotent by alert id, so a retried batch is safe
         retry_while=outages.unavailable,  # a database or Kafka outage: until it is over
-        # Anything else, once an alert fails alone at every attempt. An alert's key is its subject (the
-        # person, else the account: the scorer's), which every revision of the alert keeps: a next alert
-        # failing so under that key is taken for the same poison (a later revision, whose merged payments
-        # fail as the first's did) and set aside too; under another key, for a condition failing every
-        # alert, which stops the consumer (see ConsumerRunner._one).
-        set_aside=dead_letters.set_aside,
-        # Started with the consumer, in its task: without Kafka the API still answers a direct request, but
-        # it is not ready (no partitions held) and, once the start gives up, not live either.
+        set_aside=dead_letters.set_aside,  # anything else (an alerts consumer's: see DeadLetters)
         producer=dead_letters.producer,
     )
