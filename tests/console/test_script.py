@@ -12,6 +12,7 @@ from playwright.async_api import Page, Route, expect
 from tests import factories as f
 from tests.console.conftest import Site
 from tests.coordination.conftest import case_body
+from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,47 @@ async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site
     await expect(page.locator("#notice")).to_have_text("已批准并下发。")
     assert sent == [f"{site.console}/instructions/{freeze_id}/approve"]
     assert await _status(site, unit, freeze_id) != "awaiting_approval"
+    await page.context.close()
+
+
+async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_answer(site: Site):
+    """The live stream re-renders the piece an approval was sent from (another freeze to approve): put in
+    while the approval is on its way, it would bring the button back enabled, and one more click would send
+    the approval again. It is held until the answer, then shown."""
+    unit = f.unique("unit")
+    (first,) = await _freezes_waiting(site, unit, 1)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    swaps: list[str] = []  # the stream's swap events as the browser received them (its devtools protocol)
+    devtools = await page.context.new_cdp_session(page)
+    devtools.on(
+        "Network.eventSourceMessageReceived",
+        lambda event: swaps.append(event["data"]) if event["eventName"] == "swap" else None,
+    )
+    await devtools.send("Network.enable")
+    await page.goto(site.console + "/supervisor")
+    answer = asyncio.Event()
+    sent: list[str] = []
+
+    async def held(route: Route) -> None:
+        sent.append(route.request.url)
+        await answer.wait()
+        await route.continue_()
+
+    await page.route("**/instructions/*/approve", held)
+    button = page.get_by_test_id("approve").locator("button")
+    await button.click()
+    await expect(button).to_be_disabled()
+    await _freezes_waiting(site, unit, 1)
+    await eventually(lambda: any(r"waiting-count\">2<" in data for data in swaps), timeout_s=20)
+    piece = page.locator("#supervision")
+    await expect(piece).to_have_attribute("data-held", "1")  # the change came and is kept aside
+    await expect(button).to_be_disabled()
+    await expect(page.get_by_test_id("waiting-count")).to_have_text("1")
+    answer.set()
+    await expect(page.locator("#notice")).to_have_text("已批准并下发。")
+    await expect(piece).not_to_have_attribute("data-held", "1")
+    assert sent == [f"{site.console}/instructions/{first}/approve"]
+    assert await _status(site, unit, first) != "awaiting_approval"
     await page.context.close()
 
 

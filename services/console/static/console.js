@@ -38,13 +38,7 @@ function connect(url) {
     source.addEventListener("swap", (event) => {
       const { target, html } = JSON.parse(event.data);
       const node = document.getElementById(target);
-      if (!node) return;
-      const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
-      const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
-      if (typing) return; // never pull a form away from someone filling it in; the next change brings it
-      node.innerHTML = html;
-      tick();
-      if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
+      if (node) swap(node, html);
     });
     source.addEventListener("end", (event) => { // nothing to show here (a case not there): not again
       source.close();
@@ -55,6 +49,32 @@ function connect(url) {
     source.addEventListener("signedout", () => { source.close(); location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search); });
   };
   open();
+}
+
+// A piece whose action is on its way keeps its disabled buttons until the answer: put back enabled, one
+// more click would send the action again. Its newest change is held (`data-held`) and put in then.
+const held = new Map();
+function swap(node, html) {
+  if (node.querySelector("form[data-sending]")) {
+    held.set(node.id, html);
+    node.dataset.held = "1";
+    return;
+  }
+  const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
+  const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+  if (typing) return; // never pull a form away from someone filling it in; the next change brings it
+  node.innerHTML = html;
+  tick();
+  if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
+}
+function release() {
+  for (const [id, html] of [...held]) {
+    const node = document.getElementById(id);
+    held.delete(id);
+    if (!node) continue;
+    delete node.dataset.held;
+    swap(node, html); // (held again if another of its actions is still on its way)
+  }
 }
 
 // ── ages and countdowns ───────────────────────────────────────────────────────
@@ -103,6 +123,7 @@ async function send(form) {
   } finally {
     delete form.dataset.sending;
     buttons.forEach((b) => { b.disabled = false; });
+    release();
   }
 }
 document.addEventListener("submit", (event) => {
