@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from deploy.local.common import free_port
 from deploy.local.gateway import Behaviour, Receiver, serving
@@ -21,13 +22,15 @@ from services.coordination.public import ReportSource
 from services.kit.errors import InvalidInput
 from services.notifier.app import build
 from services.notifier.cases import CoordinationCases
+from services.notifier.delivery.models import Delivery
 from services.notifier.settings import NotifierSettings
 from services.notifier.warnings.models import CitizenWarning
-from streams import keys, topics
+from streams import groups, keys, topics
 from streams.producer import Producer, Record
 from streams.schemas.alerts import Alert, Subject, alert_id_for
 from tests import factories as f
 from tests.conftest import Infra
+from tests.kafka_tools import drained, eventually
 
 
 @dataclass
@@ -126,8 +129,24 @@ async def _gateway(secret_sms: str, secret_push: str) -> Gateway:
     return gw
 
 
+async def _none_in_flight(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """No message to a citizen waits to be delivered (or given up)."""
+    async with sessions() as s:
+        stmt = select(func.count()).where(Delivery.status.in_(("pending", "sending", "sent")))
+        return (await s.execute(stmt)).scalar_one() == 0
+
+
+async def _caught_up(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The alerts the session's other tests wrote before the notifier started (the scorer's, the pipeline's)
+    are warned, and their messages delivered: the notifier's first test meets nothing of theirs in hand,
+    and its metrics count its own alerts only."""
+    alerts = topics.name(topics.ALERTS, infra.prefix)
+    await drained(infra.kafka, (f"{infra.prefix}{groups.NOTIFIER_ALERTS}", [alerts]), timeout_s=60)
+    await eventually(lambda: _none_in_flight(sessions), timeout_s=30)
+
+
 @pytest.fixture(scope="session")
-async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
+async def notifier(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Notifier]:
     base = NotifierSettings()
     sms = await _gateway(base.sms_secret, base.push_secret)
     push = await _gateway(base.sms_secret, base.push_secret)
@@ -151,6 +170,7 @@ async def notifier(infra: Infra) -> AsyncIterator[Notifier]:
     await producer.start()
     async with app.router.lifespan_context(app), serving(app, port) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await _caught_up(infra, sessions)
             yield Notifier(app, client, settings, sms, push, producer, infra.prefix, cases)
     await producer.stop()
     await sms.down()
