@@ -73,9 +73,8 @@ browser:
 
 # The slowest tests are listed at the end of every run, to keep the suite under 15 minutes. It runs in
 # two worker processes (pytest-xdist), each a session with its own database and topic prefix
-# (tests/conftest.py): the tests mostly wait on Kafka and PostgreSQL, and the fault suite's minutes of
-# set-up run beside the rest (846 s in one process, 562 s in two, on this 2-core machine).
-# PYTEST_WORKERS=0 runs it in one process.
+# (tests/conftest.py), as the tests mostly wait on Kafka and PostgreSQL; a file's tests go to one worker,
+# in their order, as in one process. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= --durations=25
 
@@ -84,12 +83,12 @@ PYTEST_ARGS ?= --durations=25
 test: lint mypy browser deploy-tools
 	@if $(STACK) status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
 	$(STACK) up || exit $$?; \
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$was_up = 0 ]; then $(STACK) down; fi; \
 	exit $$rc
 
 test-unit: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not integration" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 """Test fixtures. Integration tests run on the real Kafka and PostgreSQL that `make test` starts:
 each test session makes its own database and its own topic prefix, so concurrent runs (and a
 `make run` beside them) never see each other's data. `make test` runs two sessions at once, one in each
-of pytest-xdist's worker processes, dealing the tests between them."""
+of pytest-xdist's worker processes, each given whole files of tests."""
 
 from __future__ import annotations
 
