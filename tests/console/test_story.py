@@ -15,7 +15,8 @@ from playwright.async_api import Page, expect
 from tests import factories as f
 from tests.console.conftest import Site, shot
 
-pytestmark = pytest.mark.integration
+# Alone (make test): a browser and every service would starve the tests beside it of both cores.
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 async def answer(bank: Page, site: Site, kind: str, outcome: str, **fields: str) -> None:

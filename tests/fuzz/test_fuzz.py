@@ -24,7 +24,8 @@ from tests import factories as f
 from tests.conftest import Infra
 from tests.fuzz.services import SERVICES, Running, services
 
-pytestmark = pytest.mark.integration
+# Alone (make test): five services and the fuzzer would starve the tests beside it of both cores.
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 OUT = Path(".local/fuzz")
 # The order decides who covers an operation: its first role that may use it gets the coverage phase
