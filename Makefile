@@ -74,9 +74,10 @@ browser:
 # The slowest tests are listed at the end of every run, to keep the suite under 15 minutes. It runs in
 # two worker processes (pytest-xdist), each a session with its own database and topic prefix
 # (tests/conftest.py), as the tests mostly wait on Kafka and PostgreSQL; a file's tests go to one worker,
-# in their order, as in one process. Then, once those passed, the tests marked `alone` (the fault suite,
-# the fuzz, the console's story) by themselves: each keeps both cores busy, and beside them the timing of
-# the others (Kafka heartbeats, clients' timeouts) would not hold. PYTEST_WORKERS=0: one process.
+# in their order, as in one process. Then, once those passed, the tests marked `alone` by themselves: the
+# fault suite, the fuzz and the console's story keep both cores busy (beside them the others' Kafka
+# heartbeats and clients' timeouts would not hold), and the Kafka starts bounded at 2 s do not hold beside
+# another worker. PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= --durations=25
 

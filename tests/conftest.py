@@ -137,9 +137,15 @@ async def scorer(infra: Infra) -> AsyncIterator[Scorer]:
 async def coordination(infra: Infra) -> AsyncIterator[httpx.AsyncClient]:
     """The coordination API in-process, with its alerts consumer running."""
     from services.coordination.app import build
+    from streams import groups, topics
+    from tests.kafka_tools import drained
 
     app = build(infra.common)
     async with app.router.lifespan_context(app):
+        # The alerts the session's tests wrote before it started are stored first: a test that counts its
+        # alerts in the metrics meets none of theirs.
+        alerts = topics.name(topics.ALERTS, infra.prefix)
+        await drained(infra.kafka, (f"{infra.prefix}{groups.COORDINATION_ALERTS}", [alerts]), timeout_s=60)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://coordination", timeout=30

@@ -32,7 +32,8 @@ from tests.conftest import Infra
 from tests.kafka_tools import new_topic
 from tests.scorer.helpers import fresh_prefix
 
-pytestmark = pytest.mark.integration
+# Alone (make test): each start here is bounded at 2 s, which a second worker's load can outlast.
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 @contextmanager
