@@ -3,6 +3,7 @@ work that succeeds, and never for one that rolls back; audit entries are sealed 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
 from services.kit.db import before_commit, unit_of_work
+from tests import locks
+from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +73,39 @@ async def test_audit_entries_are_sealed_into_the_chain_by_the_unit_of_work(sessi
             )
     first, second = sorted(await _entries_about(sessions, entity), key=lambda e: e.id)
     assert second.prev_hash == first.hash and second.hash == audit.entry_hash(second)
+    async with sessions() as s:
+        assert (await audit.verify(s)).ok
+
+
+async def test_an_append_waiting_for_the_chain_links_to_the_one_that_held_it(sessions):
+    """Two works append at once: the second waits for the chain while the first, its entry written, has not
+    committed; once it has, the second's entry follows the first's (the head read after the wait, not
+    before it)."""
+    first_entity, second_entity = str(uuid.uuid4()), str(uuid.uuid4())
+    sealed, go_on = asyncio.Event(), asyncio.Event()
+    holder: list[int] = []
+
+    async def hold(session: AsyncSession) -> None:  # runs after the seal: the chain's lock is held
+        holder.append(await locks.backend(session))
+        sealed.set()
+        await go_on.wait()
+
+    async def append(entity: str, *, held: bool) -> None:
+        async with unit_of_work(sessions) as session:
+            await audit.record(
+                session, actor=audit.SYSTEM, action="test.append", entity_type="t", entity_id=entity
+            )
+            if held:
+                before_commit(session, hold)
+
+    first = asyncio.create_task(append(first_entity, held=True))
+    await sealed.wait()
+    second = asyncio.create_task(append(second_entity, held=False))
+    await eventually(lambda: locks.blocked_by(sessions, holder[0]), timeout_s=10)  # the second waits for it
+    go_on.set()
+    await asyncio.gather(first, second)
+    (a,), (b,) = await _entries_about(sessions, first_entity), await _entries_about(sessions, second_entity)
+    assert b.prev_hash == a.hash and b.hash == audit.entry_hash(b)
     async with sessions() as s:
         assert (await audit.verify(s)).ok
 

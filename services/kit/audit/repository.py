@@ -16,13 +16,11 @@ from services.kit.audit.models import AuditEntry
 CHAIN_LOCK = 0x5701_A0D1
 
 
-async def lock_chain(session: AsyncSession) -> None:
-    await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-
-
-async def head_hash(session: AsyncSession) -> str | None:
-    stmt = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def locked_head(session: AsyncSession) -> str | None:
+    """Take the chain's lock, then read its head as committed by then (the appends before this one), in one
+    round trip: every other append waits on the lock meanwhile (migration 0023_audit_chain_head)."""
+    stmt = text("select audit_chain_head_locked(:k)")
+    return (await session.execute(stmt, {"k": CHAIN_LOCK})).scalar_one_or_none()
 
 
 async def append_all(session: AsyncSession, entries: list[AuditEntry]) -> None:

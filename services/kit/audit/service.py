@@ -138,8 +138,7 @@ async def seal(session: AsyncSession) -> None:
     pending: list[AuditEntry] = session.info.pop(PENDING, [])
     if not pending:
         return
-    await repository.lock_chain(session)
-    head = await repository.head_hash(session) or GENESIS
+    head = await repository.locked_head(session) or GENESIS
     for entry in pending:
         entry.prev_hash = head
         entry.hash = head = entry_hash(entry)
