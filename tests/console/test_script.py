@@ -4,6 +4,7 @@ a request that gets no answer at all is said so, and live updates come back afte
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -78,11 +79,13 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     unit = f.unique("unit")
     (first,) = await _freezes_waiting(site, unit, 1)
     page = await site.officer("sup-b", "supervisor", unit=unit)
-    swaps: list[str] = []  # the stream's swap events as the browser received them (its devtools protocol)
+    swaps: list[str] = []  # the pieces the stream sent, as the browser received them (its devtools protocol)
     devtools = await page.context.new_cdp_session(page)
     devtools.on(
         "Network.eventSourceMessageReceived",
-        lambda event: swaps.append(event["data"]) if event["eventName"] == "swap" else None,
+        lambda event: (
+            swaps.append(json.loads(event["data"])["html"]) if event["eventName"] == "swap" else None
+        ),
     )
     await devtools.send("Network.enable")
     await page.goto(site.console + "/supervisor")
@@ -98,8 +101,8 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     button = page.get_by_test_id("approve").locator("button")
     await button.click()
     await expect(button).to_be_disabled()
-    await _freezes_waiting(site, unit, 1)
-    await eventually(lambda: any(r"waiting-count\">2<" in data for data in swaps), timeout_s=20)
+    (second,) = await _freezes_waiting(site, unit, 1)
+    await eventually(lambda: any(f"/instructions/{second}/approve" in html for html in swaps), timeout_s=20)
     piece = page.locator("#supervision")
     await expect(piece).to_have_attribute("data-held", "1")  # the change came and is kept aside
     await expect(button).to_be_disabled()
@@ -107,6 +110,7 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     answer.set()
     await expect(page.locator("#notice")).to_have_text("已批准并下发。")
     await expect(piece).not_to_have_attribute("data-held", "1")
+    await expect(page.locator(f'form[action="/instructions/{second}/approve"]')).to_be_visible()  # the change
     assert sent == [f"{site.console}/instructions/{first}/approve"]
     assert await _status(site, unit, first) != "awaiting_approval"
     await page.context.close()

@@ -79,33 +79,39 @@ async def test_audit_entries_are_sealed_into_the_chain_by_the_unit_of_work(sessi
 
 async def test_an_append_waiting_for_the_chain_links_to_the_one_that_held_it(sessions):
     """Two works append at once: the second waits for the chain while the first, its entry written, has not
-    committed; once it has, the second's entry follows the first's (the head read after the wait, not
-    before it)."""
+    committed; once it has, the second's entry comes after the first's and the chain holds (the head read
+    after the wait, not before it: read before, the second would link to an older entry, a fork)."""
     first_entity, second_entity = str(uuid.uuid4()), str(uuid.uuid4())
     sealed, go_on = asyncio.Event(), asyncio.Event()
-    holder: list[int] = []
+    pids: dict[str, int] = {}
 
-    async def hold(session: AsyncSession) -> None:  # runs after the seal: the chain's lock is held
-        holder.append(await locks.backend(session))
+    async def wait_after_sealing(session: AsyncSession) -> None:  # the chain's lock is held meanwhile
         sealed.set()
         await go_on.wait()
 
-    async def append(entity: str, *, held: bool) -> None:
+    async def append(entity: str, *, stop_at_the_lock: bool) -> None:
         async with unit_of_work(sessions) as session:
             await audit.record(
                 session, actor=audit.SYSTEM, action="test.append", entity_type="t", entity_id=entity
             )
-            if held:
-                before_commit(session, hold)
+            pids[entity] = await locks.backend(session)
+            if stop_at_the_lock:
+                before_commit(session, wait_after_sealing)
 
-    first = asyncio.create_task(append(first_entity, held=True))
+    async def second_waits_for_first() -> bool:
+        async with sessions() as s:
+            stmt = text("select :first = any(pg_blocking_pids(:second))")
+            found = await s.execute(stmt, {"first": pids[first_entity], "second": pids[second_entity]})
+            return bool(found.scalar_one())
+
+    first = asyncio.create_task(append(first_entity, stop_at_the_lock=True))
     await sealed.wait()
-    second = asyncio.create_task(append(second_entity, held=False))
-    await eventually(lambda: locks.blocked_by(sessions, holder[0]), timeout_s=10)  # the second waits for it
+    second = asyncio.create_task(append(second_entity, stop_at_the_lock=False))
+    await eventually(lambda: second_entity in pids and second_waits_for_first(), timeout_s=10)
     go_on.set()
     await asyncio.gather(first, second)
     (a,), (b,) = await _entries_about(sessions, first_entity), await _entries_about(sessions, second_entity)
-    assert b.prev_hash == a.hash and b.hash == audit.entry_hash(b)
+    assert a.id < b.id and b.hash == audit.entry_hash(b)
     async with sessions() as s:
         assert (await audit.verify(s)).ok
 

@@ -136,7 +136,7 @@ async def _none_in_flight(sessions: async_sessionmaker[AsyncSession]) -> bool:
         return (await s.execute(stmt)).scalar_one() == 0
 
 
-async def _caught_up(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _backlog_handled(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> None:
     """The alerts the session's other tests wrote before the notifier started (the scorer's, the pipeline's)
     are warned, and their messages delivered: the notifier's first test meets nothing of theirs in hand,
     and its metrics count its own alerts only."""
@@ -170,7 +170,7 @@ async def notifier(infra: Infra, sessions: async_sessionmaker[AsyncSession]) -> 
     await producer.start()
     async with app.router.lifespan_context(app), serving(app, port) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            await _caught_up(infra, sessions)
+            await _backlog_handled(infra, sessions)
             yield Notifier(app, client, settings, sms, push, producer, infra.prefix, cases)
     await producer.stop()
     await sms.down()

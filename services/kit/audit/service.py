@@ -2,7 +2,8 @@
 
 An action's entries are queued on its session and chained at the end of its unit of work (`seal`, a
 before-commit hook of `services.kit.db.unit_of_work`), right before the commit: the chain lock is held
-only for those last statements, so concurrent actions queue behind each other for milliseconds. A
+only for those last statements (the lock with the head, the insert, the commit), and concurrent actions
+queue behind each other for it: a write path's ceiling (docs/benchmarks.md). A
 session that would commit with unsealed entries refuses to (nothing is silently left out).
 
 Each row's hash is SHA-256 over the canonical JSON of its content and the previous row's hash. A
