@@ -76,9 +76,9 @@ browser:
 # (tests/conftest.py), as the tests mostly wait on Kafka and PostgreSQL; a file's tests go to one worker,
 # in their order, as in one process. Then, once those passed, the tests marked `alone` by themselves: the
 # fault suite, the fuzz and the console's story keep both cores busy (beside them the others' Kafka
-# heartbeats and clients' timeouts would not hold), and the Kafka starts bounded at 2 s do not hold beside
-# another worker (5, no test selected, is an error only when neither part selected any).
-# PYTEST_WORKERS=0 runs the first part in one process.
+# heartbeats and clients' timeouts would not hold), the Kafka starts bounded at 2 s do not hold beside
+# another worker, and a test that freezes Kafka freezes it for both workers. Exit 5 (no test selected) is
+# an error only when neither part selected any. PYTEST_WORKERS=0 runs the first part in one process.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= --durations=25
 

@@ -40,7 +40,8 @@ T = TypeVar("T")
 def broker_frozen() -> Iterator[None]:
     """Every broker stopped (SIGSTOP): connections stay open, nothing is answered, until SIGCONT. Keep it
     under broker.session.timeout.ms (4 s): frozen longer, a broker is fenced as it runs again, and for a
-    moment its metadata lists no broker (the next test's admin calls fail)."""
+    moment its metadata lists no broker (the next test's admin calls fail). A test that uses it is marked
+    `alone` (make test runs it by itself): every test worker's Kafka is frozen with it."""
     pids = [p.pid for p in local_kafka.running()]
     assert pids, "the test broker is not running"
     try:

@@ -50,6 +50,7 @@ async def _copies(infra: Infra, event_ids: set[str]) -> list[str]:
     return sorted(i for i in found if i in event_ids)
 
 
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_an_answer_past_kafkas_silence_is_in_doubt_and_a_retry_is_told_the_outcome(infra, sessions):
     _, headers = await f.institution(sessions, "telecom")
     events = [f.call(f.phone(), start=f.minutes_ago(10), minutes=2) for _ in range(3)]
@@ -248,6 +249,7 @@ async def test_a_claim_released_just_after_a_retry_met_it_is_claimed_again_not_t
     assert await _copies(infra, {event["event_id"]}) == [event["event_id"]]
 
 
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_events_waiting_on_kafka_as_long_as_it_takes_keep_their_claims(infra, sessions, monkeypatch):
     """The intake waits for Kafka however long it takes; meanwhile the claims' lease is renewed, since a
     lapsed one would have the sweeper release events still in the producer's hands (and a retry of them

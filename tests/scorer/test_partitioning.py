@@ -127,6 +127,7 @@ async def test_a_scorer_refuses_topics_whose_partition_counts_are_not_the_regist
 
 
 @pytest.mark.integration
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_a_scorer_starting_while_kafka_does_not_answer_checks_its_topics_once_it_does(
     infra: Any,
 ) -> None:

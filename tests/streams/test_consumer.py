@@ -155,6 +155,7 @@ async def test_clean_stop_commits_finished_work_so_nothing_is_done_twice(infra):
     assert sorted(again) == sorted(markers)  # read from the committed offsets: only what came after
 
 
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_a_commit_the_broker_does_not_answer_is_given_up_in_time_and_sent_again(infra):
     """aiokafka retries a commit for as long as the coordinator does not answer: the runner waits its
     request timeout at most (a revocation waiting on it would hold the whole group), counts it, and sends
@@ -686,6 +687,7 @@ async def test_a_group_failure_that_keeps_coming_stops_the_runner(infra):
     assert (failures or 0) >= 2
 
 
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_a_runner_that_cannot_reach_kafka_as_it_starts_waits_for_it(infra, monkeypatch):
     """Kafka not answering as an instance (re)starts: the runner's start waits it out, as its polls do,
     rather than ending at once (which ends the process: a scorer then reloads its model and state)."""

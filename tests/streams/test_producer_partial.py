@@ -37,6 +37,7 @@ async def test_a_batch_taken_in_part_is_in_doubt_after_the_part_taken_lands(infr
     assert [r.value for r in await read_topic(infra.kafka, topic)] == [b"taken"]
 
 
+@pytest.mark.alone  # it freezes the Kafka both workers share
 async def test_a_producer_stops_within_its_timeout_while_kafka_does_not_answer(infra):
     topic = await new_topic(infra, f"{infra.prefix}stop-{f.unique('t')}")
     producer = Producer(infra.kafka, client_id="stop-test", timeout_s=0.5)
