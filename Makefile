@@ -80,6 +80,7 @@ browser:
 # another worker, and a test that freezes Kafka freezes it for both workers. Exit 5 (no test selected) is
 # an error only when neither part selected any. PYTEST_WORKERS=0 runs the first part in one process.
 PYTEST_WORKERS ?= 2
+XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 PYTEST_ARGS ?= --durations=25
 
 # Lint and type checks first, then every test on Kafka and PostgreSQL: starts them if they are not
@@ -87,14 +88,14 @@ PYTEST_ARGS ?= --durations=25
 test: lint mypy browser deploy-tools
 	@if $(STACK) status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
 	$(STACK) up || exit $$?; \
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not alone" $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest $(XDIST) -m "not alone" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 0 ] || [ $$rc = 5 ]; then first=$$rc; $(PY) -m pytest -m alone $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc = 5 ] && [ $$first = 0 ]; then rc=0; fi; fi; \
 	if [ $$was_up = 0 ]; then $(STACK) down; fi; \
 	exit $$rc
 
 test-unit: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not integration" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

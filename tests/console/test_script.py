@@ -48,20 +48,26 @@ async def _status(site: Site, unit: str, instruction_id: str) -> str:
     return status
 
 
-async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site):
-    unit = f.unique("unit")
-    (freeze_id,) = await _freezes_waiting(site, unit, 1)
-    page = await site.officer("sup-b", "supervisor", unit=unit)
-    await page.goto(site.console + "/supervisor")
+async def _approvals_held(page: Page) -> tuple[list[str], asyncio.Event]:
+    """The page's approvals wait, sent, until the test sets the event: the URLs they were sent to."""
     sent: list[str] = []
     answer = asyncio.Event()
 
-    async def held(route: Route) -> None:  # the first approval waits until the test has looked
+    async def held(route: Route) -> None:
         sent.append(route.request.url)
         await answer.wait()
         await route.continue_()
 
     await page.route("**/instructions/*/approve", held)
+    return sent, answer
+
+
+async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site):
+    unit = f.unique("unit")
+    (freeze_id,) = await _freezes_waiting(site, unit, 1)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    await page.goto(site.console + "/supervisor")
+    sent, answer = await _approvals_held(page)  # the first approval waits until the test has looked
     button = page.get_by_test_id("approve").locator("button")
     await button.dblclick()
     await expect(button).to_be_disabled()  # while its request is on its way
@@ -89,15 +95,7 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     )
     await devtools.send("Network.enable")
     await page.goto(site.console + "/supervisor")
-    answer = asyncio.Event()
-    sent: list[str] = []
-
-    async def held(route: Route) -> None:
-        sent.append(route.request.url)
-        await answer.wait()
-        await route.continue_()
-
-    await page.route("**/instructions/*/approve", held)
+    sent, answer = await _approvals_held(page)
     button = page.get_by_test_id("approve").locator("button")
     await button.click()
     await expect(button).to_be_disabled()
