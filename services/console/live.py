@@ -2,7 +2,9 @@
 
 Each stream looks at the APIs every `live_interval_s` with the person's own credential, renders the
 page's live pieces as the page itself renders them, and sends a piece only when it changed (ages and
-countdowns tick in the browser, so an unchanged piece renders the same). A session that ends ends the
+countdowns tick in the browser, so an unchanged piece renders the same), then says when that look began
+(`rendered`, the server's clock: the page's script waits for one begun after an action's answer before it
+shows the piece that action was sent from again). A session that ends ends the
 stream, and the page goes to the sign-in page: by its clocks, or ended elsewhere (signed out, revoked), as
 the coordination API says when asked every few seconds (`ends.CHECK_S`); a stream the API will never show
 anything (a case not there, or another unit's) ends saying why; while the API fails, it is asked less and
@@ -45,6 +47,7 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
             return
         try:
             await web.still_open(web.console(request), user)  # (asks the API every `ends.CHECK_S` at most)
+            began = time.time()
             now = await pieces()
         except ApiError as exc:
             if exc.status == 401:
@@ -62,6 +65,9 @@ async def _stream(request: Request, user: User, pieces: Pieces) -> AsyncIterator
                 sent[target] = html
                 quiet_since = time.monotonic()
                 yield web.sse_event("swap", {"target": target, "html": html})
+        if now:
+            quiet_since = time.monotonic()
+            yield web.sse_event("rendered", {"at": began})
         if time.monotonic() - quiet_since > HEARTBEAT_S:
             quiet_since = time.monotonic()
             yield b": still here\n\n"

@@ -7,6 +7,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -292,7 +293,8 @@ def flash(request: Request, response: Response, kind: str, text: str) -> None:
 
 def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | None = None) -> Response:
     """The answer to an action: JSON for the page's own script (it stays where it is and the live view
-    shows the change), otherwise a redirect back with the outcome as a flash message."""
+    shows the change: one begun after `at`, the server's clock when the action was done), otherwise a
+    redirect back with the outcome as a flash message."""
     t = i18n.translator(language(request))
     text = t(ok) if ok else ""
     if error is not None:
@@ -300,7 +302,10 @@ def done(request: Request, *, to: str, ok: str | None = None, error: ApiError | 
     response: Response
     if "application/json" in request.headers.get("accept", ""):
         status = 200 if error is None else error.status
-        response = JSONResponse({"ok": error is None, "message": text}, status)
+        answer: dict[str, object] = {"ok": error is None, "message": text}
+        if error is None:
+            answer["at"] = time.time()
+        response = JSONResponse(answer, status)
     else:
         response = RedirectResponse(to, 303)
         if text:

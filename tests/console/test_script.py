@@ -62,6 +62,17 @@ async def _approvals_held(page: Page) -> tuple[list[str], asyncio.Event]:
     return sent, answer
 
 
+# Counts the page's changes that show the given form's button enabled (`window.enabledAgain`).
+_WATCH_ENABLED = """(action) => {
+  window.enabledAgain = 0;
+  const check = () => {
+    const button = document.querySelector(`form[action="${action}"] button`);
+    if (button && !button.disabled) window.enabledAgain += 1;
+  };
+  new MutationObserver(check).observe(document.body, { subtree: true, childList: true, attributes: true });
+}"""
+
+
 async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site):
     unit = f.unique("unit")
     (freeze_id,) = await _freezes_waiting(site, unit, 1)
@@ -81,7 +92,9 @@ async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site
 async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_answer(site: Site):
     """The live stream re-renders the piece an approval was sent from (another freeze to approve): put in
     while the approval is on its way, it would bring the button back enabled, and one more click would send
-    the approval again. It is held until the answer, then shown."""
+    the approval again. It is held until the answer; then, rendered before the approval was done, it would
+    show the approved freeze's button again (a click: a refusal): the page waits for a change rendered after
+    the answer, and the approved freeze's button is never enabled again."""
     unit = f.unique("unit")
     (first,) = await _freezes_waiting(site, unit, 1)
     page = await site.officer("sup-b", "supervisor", unit=unit)
@@ -105,10 +118,14 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     await expect(piece).to_have_attribute("data-held", "1")  # the change came and is kept aside
     await expect(button).to_be_disabled()
     await expect(page.get_by_test_id("waiting-count")).to_have_text("1")
+    await page.evaluate(_WATCH_ENABLED, f"/instructions/{first}/approve")
     answer.set()
     await expect(page.locator("#notice")).to_have_text("已批准并下发。")
+    # (the barrier: the change rendered after the approval, the first freeze no longer waiting in it)
+    await expect(page.locator(f'form[action="/instructions/{first}/approve"]')).to_have_count(0)
     await expect(piece).not_to_have_attribute("data-held", "1")
     await expect(page.locator(f'form[action="/instructions/{second}/approve"]')).to_be_visible()  # the change
+    assert await page.evaluate("window.enabledAgain") == 0
     assert sent == [f"{site.console}/instructions/{first}/approve"]
     assert await _status(site, unit, first) != "awaiting_approval"
     await page.context.close()

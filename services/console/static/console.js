@@ -40,6 +40,12 @@ function connect(url) {
       const node = document.getElementById(target);
       if (node) swap(node, html);
     });
+    source.addEventListener("rendered", (event) => { // the stream looked: what it sent up to here is newer
+      const { at } = JSON.parse(event.data);
+      document.querySelectorAll("form[data-awaiting]").forEach((form) => {
+        if (Number(form.dataset.awaiting) <= at) settle(form);
+      });
+    });
     source.addEventListener("end", (event) => { // nothing to show here (a case not there): not again
       source.close();
       down.delete(url);
@@ -52,8 +58,11 @@ function connect(url) {
 }
 
 // A piece whose action is on its way keeps its disabled buttons until the answer: put back enabled, one
-// more click would send the action again. Its newest change is held (`data-held`) and put in then.
+// more click would send the action again. Its newest change is held (`data-held`) and put in then. After
+// an action that was done, until a change the stream rendered after it: one from before (the approved
+// freeze's "approve" again) would only earn the next click a refusal (`data-awaiting`, the answer's `at`).
 const held = new Map();
+const AWAIT_MAX_MS = 5000; // (the stream away: the piece as it was last sent)
 function swap(node, html) {
   if (node.querySelector("form[data-sending]")) {
     held.set(node.id, html);
@@ -104,8 +113,7 @@ async function send(form) {
   // refusal (409, already done) would be all the person reads of an action that succeeded.
   if (form.dataset.sending) return;
   form.dataset.sending = "1";
-  const buttons = [...form.querySelectorAll("button")];
-  buttons.forEach((b) => { b.disabled = true; });
+  form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
     let response;
     try {
@@ -120,11 +128,20 @@ async function send(form) {
     if (response.status === 401 && body.signin) { // the session ended: nothing was done; sign in again
       location.href = body.signin + "?next=" + encodeURIComponent(location.pathname + location.search);
     }
+    if (body.ok && typeof body.at === "number") {
+      const awaiting = (form.dataset.awaiting = String(body.at));
+      setTimeout(() => { if (form.dataset.awaiting === awaiting) settle(form); }, AWAIT_MAX_MS);
+    }
   } finally {
-    delete form.dataset.sending;
-    buttons.forEach((b) => { b.disabled = false; });
-    release();
+    if (!form.dataset.awaiting) settle(form);
   }
+}
+function settle(form) {
+  if (!form.dataset.sending) return; // (settled already)
+  delete form.dataset.sending;
+  delete form.dataset.awaiting;
+  release(); // (first: a change held replaces the form, whose buttons are then enabled out of sight)
+  form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
 }
 document.addEventListener("submit", (event) => {
   const form = event.target;
