@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.kit.audit import repository
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
-from services.kit.db import before_commit, unit_of_work
+from services.kit.db import BeforeCommit, before_commit, unit_of_work
 from tests import locks
 from tests.kafka_tools import eventually
 
@@ -77,43 +81,104 @@ async def test_audit_entries_are_sealed_into_the_chain_by_the_unit_of_work(sessi
         assert (await audit.verify(s)).ok
 
 
-async def test_an_append_waiting_for_the_chain_links_to_the_one_that_held_it(sessions):
-    """Two works append at once: the second waits for the chain while the first, its entry written, has not
-    committed; once it has, the second's entry comes after the first's and the chain holds (the head read
-    after the wait, not before it: read before, the second would link to an older entry, a fork)."""
-    first_entity, second_entity = str(uuid.uuid4()), str(uuid.uuid4())
-    sealed, go_on = asyncio.Event(), asyncio.Event()
-    pids: dict[str, int] = {}
+async def _append(
+    sessions: async_sessionmaker[AsyncSession], entity: str, *, then: BeforeCommit | None = None
+) -> None:
+    """A work appending one entry; `then`: a hook run once its entry is written, before its commit."""
+    async with unit_of_work(sessions) as session:
+        await audit.record(
+            session, actor=audit.SYSTEM, action="test.append", entity_type="t", entity_id=entity
+        )
+        if then is not None:
+            before_commit(session, then)
 
-    async def wait_after_sealing(session: AsyncSession) -> None:  # the chain's lock is held meanwhile
-        sealed.set()
+
+async def test_an_append_waiting_for_the_chain_links_to_the_one_that_held_it(sessions):
+    """The database chains a transaction's entries as it commits, under the chain's lock. Two works append
+    at once: the second's commit waits for the lock while the first holds it, its entry written but not
+    committed; once the first has committed, the second's entry comes after it and the chain holds (the head
+    read after the wait, not before it: read before, the second would link to an older entry, a fork)."""
+    first_entity, second_entity = str(uuid.uuid4()), str(uuid.uuid4())
+    holding, go_on = asyncio.Event(), asyncio.Event()
+    holder: list[int] = []
+
+    async def hold_the_chain(session: AsyncSession) -> None:
+        await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": repository.CHAIN_LOCK})
+        holder.append(await locks.backend(session))
+        holding.set()
         await go_on.wait()
 
-    async def append(entity: str, *, stop_at_the_lock: bool) -> None:
-        async with unit_of_work(sessions) as session:
-            await audit.record(
-                session, actor=audit.SYSTEM, action="test.append", entity_type="t", entity_id=entity
-            )
-            pids[entity] = await locks.backend(session)
-            if stop_at_the_lock:
-                before_commit(session, wait_after_sealing)
-
-    async def second_waits_for_first() -> bool:
-        async with sessions() as s:
-            stmt = text("select :first = any(pg_blocking_pids(:second))")
-            found = await s.execute(stmt, {"first": pids[first_entity], "second": pids[second_entity]})
-            return bool(found.scalar_one())
-
-    first = asyncio.create_task(append(first_entity, stop_at_the_lock=True))
-    await sealed.wait()
-    second = asyncio.create_task(append(second_entity, stop_at_the_lock=False))
-    await eventually(lambda: second_entity in pids and second_waits_for_first(), timeout_s=10)
+    first = asyncio.create_task(_append(sessions, first_entity, then=hold_the_chain))
+    await holding.wait()
+    second = asyncio.create_task(_append(sessions, second_entity))
+    await eventually(lambda: locks.blocked_by(sessions, holder[0]), timeout_s=10)
     go_on.set()
     await asyncio.gather(first, second)
     (a,), (b,) = await _entries_about(sessions, first_entity), await _entries_about(sessions, second_entity)
-    assert a.id < b.id and b.hash == audit.entry_hash(b)
+    assert a.id < b.id and b.prev_hash == a.hash and b.hash == audit.entry_hash(b)
     async with sessions() as s:
         assert (await audit.verify(s)).ok
+
+
+async def test_an_append_does_not_wait_for_another_work_still_open(sessions):
+    """A work whose entries are written but which has not committed (its client slow, or its process
+    stopped) holds nothing of the chain: another work's append commits meanwhile, and the first's entry
+    comes after it once it commits."""
+    slow_entity, quick_entity = str(uuid.uuid4()), str(uuid.uuid4())
+    written, go_on = asyncio.Event(), asyncio.Event()
+
+    async def stall(session: AsyncSession) -> None:
+        written.set()
+        await go_on.wait()
+
+    slow = asyncio.create_task(_append(sessions, slow_entity, then=stall))
+    await written.wait()
+    await asyncio.wait_for(_append(sessions, quick_entity), 10)  # (before: it waited for the slow one)
+    go_on.set()
+    await slow
+    (quick,), (late,) = (
+        await _entries_about(sessions, quick_entity),
+        await _entries_about(sessions, slow_entity),
+    )
+    assert quick.id < late.id and late.prev_hash == quick.hash
+    async with sessions() as s:
+        assert (await audit.verify(s)).ok
+
+
+async def test_the_database_hashes_an_entry_as_the_chain_is_verified(sessions):
+    """The hash the database computes at commit, over the JSON the application wrote and the head, is the
+    one verification computes from the row: with text in Chinese, numbers as strings, nested values."""
+    entity = str(uuid.uuid4())
+    async with unit_of_work(sessions) as session:
+        await audit.record(
+            session,
+            actor=audit.Actor("警官-7", "supervisor", "反诈中心"),
+            action="test.unicode",
+            entity_type="t",
+            entity_id=entity,
+            case_id=uuid.uuid4(),
+            legal_basis='《电信网络诈骗及其关联违法犯罪联合惩戒办法》第十条 "止付"',
+            before={"金额": Decimal("12.50"), "list": [1, "二", None]},
+            after={"note": "line\nbreak and \u2028", "at": datetime.now(UTC)},
+        )
+    (entry,) = await _entries_about(sessions, entity)
+    assert entry.hash == audit.entry_hash(entry)
+    async with sessions() as s:
+        assert (await s.execute(text("select count(*) from audit_pending"))).scalar_one() == 0
+        assert (await audit.verify(s)).ok
+
+
+async def test_an_append_under_a_stricter_isolation_level_is_refused(sessions):
+    """Under REPEATABLE READ the head the database would read is the transaction's older snapshot (a fork):
+    the commit is refused, and nothing of the work is written."""
+    entity = str(uuid.uuid4())
+    with pytest.raises(DBAPIError, match="READ COMMITTED only"):
+        async with unit_of_work(sessions) as session:
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            await audit.record(
+                session, actor=audit.SYSTEM, action="test.repeatable", entity_type="t", entity_id=entity
+            )
+    assert await _entries_about(sessions, entity) == []
 
 
 async def test_a_commit_outside_the_unit_of_work_with_unsealed_entries_is_refused(sessions):

@@ -1,5 +1,7 @@
 """The audit log table. Rows are only ever inserted (a trigger refuses UPDATE and DELETE); each row's
-hash covers its content and the previous row's hash, so a changed or deleted row breaks the chain."""
+hash covers its content and the previous row's hash, so a changed or deleted row breaks the chain. An
+action's entries are written to `audit_pending` and moved into the log, linked, as its transaction commits
+(migration 0024_audit_chained_at_commit)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from services.kit.db import Base
 
 
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
+class _Content:
+    """What an entry says (its hash covers all of it)."""
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -25,9 +27,26 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[str] = mapped_column(String(30))
     entity_id: Mapped[str] = mapped_column(String(120))  # an institution user: `institution/username`
-    case_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     legal_basis: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class AuditEntry(_Content, Base):
+    __tablename__ = "audit_log"
+
+    case_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class PendingAuditEntry(_Content, Base):
+    """An entry of a transaction not yet committed: the database chains it as the transaction commits (a
+    deferred trigger), so the table is empty outside transactions. `canonical`: the entry's canonical JSON
+    up to the previous entry's hash (`services.kit.audit.service.chain_prefix`)."""
+
+    __tablename__ = "audit_pending"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}  # (empty outside transactions: nothing to log or recover)
+
+    canonical: Mapped[str] = mapped_column(Text)

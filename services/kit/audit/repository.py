@@ -1,4 +1,4 @@
-"""SQL of the audit log: the chain lock, the chain head, appends and reads."""
+"""SQL of the audit log: appends and reads."""
 
 from __future__ import annotations
 
@@ -6,24 +6,18 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.audit.models import AuditEntry
+from services.kit.audit.models import AuditEntry, PendingAuditEntry
 
-# One advisory lock orders every append: the chain is a single sequence, so appends take turns
-# (held from the append to the commit; appends are the last statements of a unit of work).
+# The advisory lock that orders appends: the database's chaining trigger takes it at commit and holds it
+# to the commit's end (migration 0024_audit_chained_at_commit).
 CHAIN_LOCK = 0x5701_A0D1
 
 
-async def locked_head(session: AsyncSession) -> str | None:
-    """Take the chain's lock, then read its head as committed by then (the appends before this one), in one
-    round trip: every other append waits on the lock meanwhile (migration 0023_audit_chain_head)."""
-    stmt = text("select audit_chain_head_locked(:k)")
-    return (await session.execute(stmt, {"k": CHAIN_LOCK})).scalar_one_or_none()
-
-
-async def append_all(session: AsyncSession, entries: list[AuditEntry]) -> None:
+async def queue_all(session: AsyncSession, entries: list[PendingAuditEntry]) -> None:
+    """Write entries for the database to chain at commit, in this order."""
     session.add_all(entries)
     await session.flush()
 

@@ -1,10 +1,10 @@
 """Recording actions in the hash-chained audit log, and verifying the chain.
 
-An action's entries are queued on its session and chained at the end of its unit of work (`seal`, a
-before-commit hook of `services.kit.db.unit_of_work`), right before the commit: the chain lock is held
-only for those last statements (the lock with the head, the insert, the commit), and concurrent actions
-queue behind each other for it: a write path's ceiling (docs/benchmarks.md). A
-session that would commit with unsealed entries refuses to (nothing is silently left out).
+An action's entries are queued on its session and written at the end of its unit of work (`seal`, a
+before-commit hook of `services.kit.db.unit_of_work`) to `audit_pending`; the database links them into the
+chain as the transaction commits (a deferred trigger, migration 0024_audit_chained_at_commit), under the
+chain's lock, taken and released within the commit: appends still take turns, but none waits on another's
+client. A session that would commit with unsealed entries refuses to (nothing is silently left out).
 
 Each row's hash is SHA-256 over the canonical JSON of its content and the previous row's hash. A
 changed row no longer matches its hash; a deleted or re-ordered row breaks the next row's link.
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.kit.audit import repository
-from services.kit.audit.models import AuditEntry
+from services.kit.audit.models import AuditEntry, PendingAuditEntry
 from services.kit.auth import Officer
 from services.kit.db import before_commit
 
@@ -77,7 +77,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def entry_hash(entry: AuditEntry) -> str:
+def _content(entry: AuditEntry | PendingAuditEntry, prev_hash: str) -> bytes:
+    """The canonical JSON an entry's hash is taken over: its content and the previous entry's hash."""
     content = {
         "at": entry.at.astimezone(UTC).isoformat(),
         "actor": entry.actor,
@@ -90,9 +91,22 @@ def entry_hash(entry: AuditEntry) -> str:
         "legal_basis": entry.legal_basis,
         "before": entry.before,
         "after": entry.after,
-        "prev_hash": entry.prev_hash,
+        "prev_hash": prev_hash,
     }
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    return hashlib.sha256(_content(entry, entry.prev_hash)).hexdigest()
+
+
+def chain_prefix(entry: PendingAuditEntry) -> str:
+    """The entry's canonical JSON up to the previous entry's hash, which the database appends, with `"}`,
+    before hashing (`prev_hash` sorts after every other key, so it comes last)."""
+    whole = _content(entry, "")
+    if not whole.endswith(b'"prev_hash":""}'):
+        raise RuntimeError("the audit entry's canonical JSON does not end with its previous hash")
+    return whole[: -len(b'"}')].decode()
 
 
 async def record(
@@ -106,9 +120,9 @@ async def record(
     legal_basis: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-) -> AuditEntry:
+) -> None:
     """Queue one action for the chain; it is written with the caller's transaction (see `seal`)."""
-    entry = AuditEntry(
+    entry = PendingAuditEntry(
         at=datetime.now(UTC),
         actor=actor.subject,
         actor_role=actor.role,
@@ -121,12 +135,11 @@ async def record(
         before=plain(before) if before is not None else None,
         after=plain(after) if after is not None else None,
     )
-    pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
+    pending: list[PendingAuditEntry] = session.info.setdefault(PENDING, [])
     if not pending:
         before_commit(session, seal)
         event.listen(session.sync_session, "before_commit", _refuse_unsealed, once=True)
     pending.append(entry)
-    return entry
 
 
 def _refuse_unsealed(session: Session) -> None:
@@ -135,15 +148,13 @@ def _refuse_unsealed(session: Session) -> None:
 
 
 async def seal(session: AsyncSession) -> None:
-    """Chain and write the queued entries; the caller commits next (the chain lock ends with it)."""
-    pending: list[AuditEntry] = session.info.pop(PENDING, [])
+    """Write the queued entries, in order, for the database to chain as the caller commits next."""
+    pending: list[PendingAuditEntry] = session.info.pop(PENDING, [])
     if not pending:
         return
-    head = await repository.locked_head(session) or GENESIS
     for entry in pending:
-        entry.prev_hash = head
-        entry.hash = head = entry_hash(entry)
-    await repository.append_all(session, pending)
+        entry.canonical = chain_prefix(entry)
+    await repository.queue_all(session, pending)
 
 
 @dataclass(frozen=True)
