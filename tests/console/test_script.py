@@ -62,6 +62,21 @@ async def _approvals_held(page: Page) -> tuple[list[str], asyncio.Event]:
     return sent, answer
 
 
+async def _swaps_received(page: Page) -> list[str]:
+    """The pieces the live stream sends the page from now on, as the browser receives them (its devtools
+    protocol says so)."""
+    swaps: list[str] = []
+    devtools = await page.context.new_cdp_session(page)
+    devtools.on(
+        "Network.eventSourceMessageReceived",
+        lambda event: (
+            swaps.append(json.loads(event["data"])["html"]) if event["eventName"] == "swap" else None
+        ),
+    )
+    await devtools.send("Network.enable")
+    return swaps
+
+
 # Counts the page's changes that show the given form's button enabled (`window.enabledAgain`).
 _WATCH_ENABLED = """(action) => {
   window.enabledAgain = 0;
@@ -98,15 +113,7 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     unit = f.unique("unit")
     (first,) = await _freezes_waiting(site, unit, 1)
     page = await site.officer("sup-b", "supervisor", unit=unit)
-    swaps: list[str] = []  # the pieces the stream sent, as the browser received them (its devtools protocol)
-    devtools = await page.context.new_cdp_session(page)
-    devtools.on(
-        "Network.eventSourceMessageReceived",
-        lambda event: (
-            swaps.append(json.loads(event["data"])["html"]) if event["eventName"] == "swap" else None
-        ),
-    )
-    await devtools.send("Network.enable")
+    swaps = await _swaps_received(page)
     await page.goto(site.console + "/supervisor")
     sent, answer = await _approvals_held(page)
     button = page.get_by_test_id("approve").locator("button")
@@ -128,6 +135,65 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     assert await page.evaluate("window.enabledAgain") == 0
     assert sent == [f"{site.console}/instructions/{first}/approve"]
     assert await _status(site, unit, first) != "awaiting_approval"
+    await page.context.close()
+
+
+async def test_an_action_done_while_another_of_its_piece_is_on_its_way_stays_disabled(site: Site):
+    """Two approvals of one piece on their way: the first is done, and the rendering after it comes while
+    the second is still on its way, so the piece keeps it aside; the first's form, still the one from
+    before, keeps its button disabled until that rendering is put in (after the second's answer)."""
+    unit = f.unique("unit")
+    first, second = await _freezes_waiting(site, unit, 2)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    await page.goto(site.console + "/supervisor")
+    answers = {first: asyncio.Event(), second: asyncio.Event()}
+    sent: list[str] = []
+
+    async def held(route: Route) -> None:
+        instruction = route.request.url.rsplit("/", 2)[-2]
+        sent.append(instruction)
+        await answers[instruction].wait()
+        await route.continue_()
+
+    await page.route("**/instructions/*/approve", held)
+    for instruction in (first, second):
+        await page.locator(f'form[action="/instructions/{instruction}/approve"] button').click()
+    await eventually(lambda: len(sent) == 2, timeout_s=10)
+    await page.evaluate(_WATCH_ENABLED, f"/instructions/{first}/approve")
+    answers[first].set()
+    # (the barrier: the first's form settled, a rendering begun after its answer having come)
+    settled = (
+        f"""() => !document.querySelector('form[action="/instructions/{first}/approve"]').dataset.sending"""
+    )
+    await page.wait_for_function(settled, timeout=10_000)
+    await expect(page.locator("#supervision")).to_have_attribute("data-held", "1")
+    answers[second].set()
+    for instruction in (first, second):
+        await expect(page.locator(f'form[action="/instructions/{instruction}/approve"]')).to_have_count(0)
+    assert await page.evaluate("window.enabledAgain") == 0
+    assert sorted(sent) == sorted([first, second])
+    await page.context.close()
+
+
+async def test_a_change_arriving_while_the_officer_types_is_shown_once_the_focus_leaves(site: Site):
+    """A change of the piece someone is typing in is not put in then (it would take the form away), nor
+    dropped (the stream sends a piece only when it changed: it would not come again): it is shown once the
+    focus leaves the piece, and what was typed stays until then."""
+    unit = f.unique("unit")
+    (first,) = await _freezes_waiting(site, unit, 1)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    swaps = await _swaps_received(page)
+    await page.goto(site.console + "/supervisor")
+    note = page.locator(f'form[action="/instructions/{first}/decline"] input[name="note"]')
+    await note.fill("核实中")  # (the focus stays in it)
+    (second,) = await _freezes_waiting(site, unit, 1)
+    await eventually(lambda: any(f"/instructions/{second}/approve" in html for html in swaps), timeout_s=20)
+    piece = page.locator("#supervision")
+    await expect(piece).to_have_attribute("data-held", "1")
+    await expect(note).to_have_value("核实中")
+    await note.blur()
+    await expect(page.locator(f'form[action="/instructions/{second}/approve"]')).to_be_visible()
+    await expect(piece).not_to_have_attribute("data-held", "1")
     await page.context.close()
 
 

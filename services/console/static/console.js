@@ -61,17 +61,18 @@ function connect(url) {
 // more click would send the action again. Its newest change is held (`data-held`) and put in then. After
 // an action that was done, until a change the stream rendered after it: one from before (the approved
 // freeze's "approve" again) would only earn the next click a refusal (`data-awaiting`, the answer's `at`).
+// Nor is a form pulled away from someone filling it in: the change is held until the focus leaves its piece
+// (the stream sends a piece only when it changed, so a change left out would not come again).
 const held = new Map();
 const AWAIT_MAX_MS = 5000; // (the stream away: the piece as it was last sent)
 function swap(node, html) {
-  if (node.querySelector("form[data-sending]")) {
+  const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+  if (typing || node.querySelector("form[data-sending]")) {
     held.set(node.id, html);
     node.dataset.held = "1";
     return;
   }
   const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
-  const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
-  if (typing) return; // never pull a form away from someone filling it in; the next change brings it
   node.innerHTML = html;
   tick();
   if (selected) node.querySelector(`[data-id="${selected}"]`)?.focus();
@@ -82,9 +83,13 @@ function release() {
     held.delete(id);
     if (!node) continue;
     delete node.dataset.held;
-    swap(node, html); // (held again if another of its actions is still on its way)
+    swap(node, html); // (held again if another of its actions is still on its way, or someone types in it)
   }
 }
+document.addEventListener("focusout", (event) => {
+  const piece = event.target.closest?.("[data-held]");
+  if (piece && !piece.contains(event.relatedTarget)) setTimeout(release); // (once the focus has moved)
+});
 
 // ── ages and countdowns ───────────────────────────────────────────────────────
 function span(seconds) {
@@ -129,6 +134,7 @@ async function send(form) {
       location.href = body.signin + "?next=" + encodeURIComponent(location.pathname + location.search);
     }
     if (body.ok && typeof body.at === "number") {
+      if (form.contains(document.activeElement)) document.activeElement.blur(); // (sent: not being filled in)
       const awaiting = (form.dataset.awaiting = String(body.at));
       setTimeout(() => { if (form.dataset.awaiting === awaiting) settle(form); }, AWAIT_MAX_MS);
     }
@@ -141,7 +147,8 @@ function settle(form) {
   delete form.dataset.sending;
   delete form.dataset.awaiting;
   release(); // (first: a change held replaces the form, whose buttons are then enabled out of sight)
-  form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  // A change held still (another action of its piece on its way, someone typing in it) replaces it later.
+  if (!form.closest("[data-held]")) form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
 }
 document.addEventListener("submit", (event) => {
   const form = event.target;

@@ -11,8 +11,7 @@ their ids in chain order (assigned under the lock), as before.
 
 Under READ COMMITTED (Stopline's level) each statement of the trigger takes its own snapshot, so the head it
 reads once the lock is granted is the entry the previous holder committed; under a stricter level it would
-read the transaction's older snapshot and fork the chain: it refuses to run there (as 0023's function did,
-which this replaces).
+read the transaction's older snapshot and fork the chain: it refuses to run there (as 0023's function does).
 
 Revision ID: 0024_audit_chained_at_commit
 Revises: 0023_audit_chain_head
@@ -57,7 +56,8 @@ def upgrade() -> None:
         LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
             head text;
-            entry audit_pending%ROWTYPE;
+            entries audit_pending[];
+            entry audit_pending;
         BEGIN
             -- The transaction's first firing chains all its entries; the others find theirs gone.
             IF NOT EXISTS (SELECT 1 FROM audit_pending WHERE id = NEW.id) THEN
@@ -68,9 +68,12 @@ def upgrade() -> None:
             END IF;
             PERFORM pg_advisory_xact_lock(1459724497);
             head := coalesce((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), repeat('0', 64));
-            -- Only this transaction's rows are there to see (every other's are gone when it commits), from
-            -- its first on (the first fired): an index scan, not a scan of the rows others left dead.
-            FOR entry IN SELECT * FROM audit_pending WHERE id >= NEW.id ORDER BY id LOOP
+            -- What is chained is what is taken out, in one statement. Only this transaction's rows are there
+            -- to see (every other's are gone when it commits), from its first on (the first fired): an index
+            -- range, not a scan of the rows others left dead.
+            WITH moved AS (DELETE FROM audit_pending WHERE id >= NEW.id RETURNING *)
+            SELECT array_agg(moved ORDER BY id) INTO entries FROM moved;
+            FOREACH entry IN ARRAY entries LOOP
                 INSERT INTO audit_log (
                     at, actor, actor_role, actor_unit, action, entity_type, entity_id, case_id,
                     legal_basis, before, after, prev_hash, hash
@@ -83,7 +86,6 @@ def upgrade() -> None:
                 )
                 RETURNING hash INTO head;
             END LOOP;
-            DELETE FROM audit_pending WHERE id >= NEW.id;
             RETURN NULL;
         END
         $$
@@ -95,24 +97,11 @@ def upgrade() -> None:
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_chain_pending()
         """
     )
-    op.execute("DROP FUNCTION audit_chain_head_locked(bigint)")
+    # 0023's function stays: during a rolling upgrade, the processes of the release before still call it,
+    # and take the same lock, so their appends and these take turns (a later revision drops it).
 
 
 def downgrade() -> None:
-    op.execute(
-        """
-        CREATE FUNCTION audit_chain_head_locked(chain_lock bigint) RETURNS text
-        LANGUAGE plpgsql VOLATILE AS $$
-        BEGIN
-            IF current_setting('transaction_isolation') <> 'read committed' THEN
-                RAISE EXCEPTION 'the audit chain is appended to under READ COMMITTED only';
-            END IF;
-            PERFORM pg_advisory_xact_lock(chain_lock);
-            RETURN (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1);
-        END
-        $$
-        """
-    )
     op.execute("DROP TRIGGER audit_pending_chained ON audit_pending")
     op.execute("DROP FUNCTION audit_chain_pending()")
     op.drop_table("audit_pending")
