@@ -87,8 +87,10 @@ class Site:
                 await field.select_option(value)
             else:
                 await field.fill(value)
-        await form.locator("button").click()
-        await page.wait_for_load_state()
+        # (until the page the sign-in leads to has loaded: the sign-in page is loaded already, and a page
+        # asked for before the answer came would cancel the sign-in, its cookie never set)
+        async with page.expect_navigation():
+            await form.locator("button").click()
         return page
 
     async def officer(self, subject: str, role: str, unit: str = UNIT) -> Page:

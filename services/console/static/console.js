@@ -43,7 +43,7 @@ function connect(url) {
     source.addEventListener("rendered", (event) => { // the stream looked: what it sent up to here is newer
       const { at } = JSON.parse(event.data);
       document.querySelectorAll("form[data-awaiting]").forEach((form) => {
-        if (Number(form.dataset.awaiting) <= at) settle(form);
+        if (Number(form.dataset.awaiting) <= at) settle(form, true);
       });
     });
     source.addEventListener("end", (event) => { // nothing to show here (a case not there): not again
@@ -66,12 +66,16 @@ function connect(url) {
 const held = new Map();
 const AWAIT_MAX_MS = 5000; // (the stream away: the piece as it was last sent)
 function swap(node, html) {
-  const typing = node.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+  // (someone who typed in a piece and moved on within it, to its button, is still filling it in)
+  const within = node.contains(document.activeElement);
+  const typing = within && (/INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName) || node.dataset.held);
   if (typing || node.querySelector("form[data-sending]")) {
     held.set(node.id, html);
     node.dataset.held = "1";
     return;
   }
+  held.delete(node.id); // (this change is newer than any held)
+  delete node.dataset.held;
   const selected = document.activeElement?.closest("[data-id]")?.dataset.id;
   node.innerHTML = html;
   tick();
@@ -86,9 +90,16 @@ function release() {
     swap(node, html); // (held again if another of its actions is still on its way, or someone types in it)
   }
 }
+// Released once the focus has moved; while a pointer is down, once its click is dispatched (a browser that
+// does not focus a clicked button would otherwise see the form replaced under the pointer, the click lost).
+let pressing = false;
+document.addEventListener("pointerdown", () => { pressing = true; }, true);
+for (const type of ["pointerup", "pointercancel"]) {
+  document.addEventListener(type, () => { pressing = false; setTimeout(release); }, true);
+}
 document.addEventListener("focusout", (event) => {
   const piece = event.target.closest?.("[data-held]");
-  if (piece && !piece.contains(event.relatedTarget)) setTimeout(release); // (once the focus has moved)
+  if (piece && !piece.contains(event.relatedTarget) && !pressing) setTimeout(release);
 });
 
 // ── ages and countdowns ───────────────────────────────────────────────────────
@@ -136,19 +147,21 @@ async function send(form) {
     if (body.ok && typeof body.at === "number") {
       if (form.contains(document.activeElement)) document.activeElement.blur(); // (sent: not being filled in)
       const awaiting = (form.dataset.awaiting = String(body.at));
-      setTimeout(() => { if (form.dataset.awaiting === awaiting) settle(form); }, AWAIT_MAX_MS);
+      setTimeout(() => { if (form.dataset.awaiting === awaiting) settle(form, true); }, AWAIT_MAX_MS);
     }
   } finally {
-    if (!form.dataset.awaiting) settle(form);
+    if (!form.dataset.awaiting) settle(form, false);
   }
 }
-function settle(form) {
+function settle(form, done) {
   if (!form.dataset.sending) return; // (settled already)
   delete form.dataset.sending;
   delete form.dataset.awaiting;
   release(); // (first: a change held replaces the form, whose buttons are then enabled out of sight)
-  // A change held still (another action of its piece on its way, someone typing in it) replaces it later.
-  if (!form.closest("[data-held]")) form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  // Done, with a change held still (another action of its piece on its way, someone typing in it): the form
+  // is the one from before the action, replaced later.
+  if (done && form.closest("[data-held]")) return;
+  form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
 }
 document.addEventListener("submit", (event) => {
   const form = event.target;

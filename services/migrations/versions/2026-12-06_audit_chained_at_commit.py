@@ -56,7 +56,6 @@ def upgrade() -> None:
         LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
             head text;
-            entries audit_pending[];
             entry audit_pending;
         BEGIN
             -- The transaction's first firing chains all its entries; the others find theirs gone.
@@ -71,9 +70,10 @@ def upgrade() -> None:
             -- What is chained is what is taken out, in one statement. Only this transaction's rows are there
             -- to see (every other's are gone when it commits), from its first on (the first fired): an index
             -- range, not a scan of the rows others left dead.
-            WITH moved AS (DELETE FROM audit_pending WHERE id >= NEW.id RETURNING *)
-            SELECT array_agg(moved ORDER BY id) INTO entries FROM moved;
-            FOREACH entry IN ARRAY entries LOOP
+            FOR entry IN
+                WITH moved AS (DELETE FROM audit_pending WHERE id >= NEW.id RETURNING *)
+                SELECT * FROM moved ORDER BY id
+            LOOP
                 INSERT INTO audit_log (
                     at, actor, actor_role, actor_unit, action, entity_type, entity_id, case_id,
                     legal_basis, before, after, prev_hash, hash
