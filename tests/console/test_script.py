@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import defaultdict
 
 import httpx
 import pytest
@@ -48,18 +49,19 @@ async def _status(site: Site, unit: str, instruction_id: str) -> str:
     return status
 
 
-async def _approvals_held(page: Page) -> tuple[list[str], asyncio.Event]:
-    """The page's approvals wait, sent, until the test sets the event: the URLs they were sent to."""
+async def _approvals_held(page: Page) -> tuple[list[str], defaultdict[str, asyncio.Event]]:
+    """The page's approvals wait, sent, each until the test sets its instruction's event: the URLs they were
+    sent to, and the events by instruction id."""
     sent: list[str] = []
-    answer = asyncio.Event()
+    answers: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
     async def held(route: Route) -> None:
         sent.append(route.request.url)
-        await answer.wait()
+        await answers[route.request.url.rsplit("/", 2)[-2]].wait()
         await route.continue_()
 
     await page.route("**/instructions/*/approve", held)
-    return sent, answer
+    return sent, answers
 
 
 async def _swaps_received(page: Page) -> list[str]:
@@ -93,11 +95,11 @@ async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site
     (freeze_id,) = await _freezes_waiting(site, unit, 1)
     page = await site.officer("sup-b", "supervisor", unit=unit)
     await page.goto(site.console + "/supervisor")
-    sent, answer = await _approvals_held(page)  # the first approval waits until the test has looked
+    sent, answers = await _approvals_held(page)  # the first approval waits until the test has looked
     button = page.get_by_test_id("approve").locator("button")
     await button.dblclick()
     await expect(button).to_be_disabled()  # while its request is on its way
-    answer.set()
+    answers[freeze_id].set()
     await expect(page.locator("#notice")).to_have_text("已批准并下发。")
     assert sent == [f"{site.console}/instructions/{freeze_id}/approve"]
     assert await _status(site, unit, freeze_id) != "awaiting_approval"
@@ -115,7 +117,7 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     page = await site.officer("sup-b", "supervisor", unit=unit)
     swaps = await _swaps_received(page)
     await page.goto(site.console + "/supervisor")
-    sent, answer = await _approvals_held(page)
+    sent, answers = await _approvals_held(page)
     button = page.get_by_test_id("approve").locator("button")
     await button.click()
     await expect(button).to_be_disabled()
@@ -126,7 +128,7 @@ async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_ans
     await expect(button).to_be_disabled()
     await expect(page.get_by_test_id("waiting-count")).to_have_text("1")
     await page.evaluate(_WATCH_ENABLED, f"/instructions/{first}/approve")
-    answer.set()
+    answers[first].set()
     await expect(page.locator("#notice")).to_have_text("已批准并下发。")
     # (the barrier: the change rendered after the approval, the first freeze no longer waiting in it)
     await expect(page.locator(f'form[action="/instructions/{first}/approve"]')).to_have_count(0)
@@ -146,16 +148,7 @@ async def test_an_action_done_while_another_of_its_piece_is_on_its_way_stays_dis
     first, second = await _freezes_waiting(site, unit, 2)
     page = await site.officer("sup-b", "supervisor", unit=unit)
     await page.goto(site.console + "/supervisor")
-    answers = {first: asyncio.Event(), second: asyncio.Event()}
-    sent: list[str] = []
-
-    async def held(route: Route) -> None:
-        instruction = route.request.url.rsplit("/", 2)[-2]
-        sent.append(instruction)
-        await answers[instruction].wait()
-        await route.continue_()
-
-    await page.route("**/instructions/*/approve", held)
+    sent, answers = await _approvals_held(page)
     for instruction in (first, second):
         await page.locator(f'form[action="/instructions/{instruction}/approve"] button').click()
     await eventually(lambda: len(sent) == 2, timeout_s=10)
@@ -171,7 +164,7 @@ async def test_an_action_done_while_another_of_its_piece_is_on_its_way_stays_dis
     for instruction in (first, second):
         await expect(page.locator(f'form[action="/instructions/{instruction}/approve"]')).to_have_count(0)
     assert await page.evaluate("window.enabledAgain") == 0
-    assert sorted(sent) == sorted([first, second])
+    assert sorted(sent) == sorted(f"{site.console}/instructions/{i}/approve" for i in (first, second))
     await page.context.close()
 
 

@@ -84,10 +84,9 @@ function swap(node, html) {
 function release() {
   for (const [id, html] of [...held]) {
     const node = document.getElementById(id);
-    held.delete(id);
-    if (!node) continue;
-    delete node.dataset.held;
-    swap(node, html); // (held again if another of its actions is still on its way, or someone types in it)
+    if (!node) { held.delete(id); continue; }
+    delete node.dataset.held; // (swap holds it again if another of its actions is on its way, or one types in it)
+    swap(node, html);
   }
 }
 // Released once the focus has moved; while a pointer is down, once its click is dispatched (a browser that
