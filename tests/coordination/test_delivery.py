@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka.errors import ProducerFenced
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from services.coordination.delivery import relay as relay_module
 from services.coordination.delivery import repository, signing
@@ -707,6 +707,36 @@ async def test_a_queued_message_wakes_only_the_relay_loop_of_its_channel(infra, 
         "kafka,webhook": ["kafka", "webhook"],
         "": ["kafka", "webhook"],  # a bare NOTIFY, as older writers send: both look
     }
+
+
+async def test_the_database_wakes_the_relays_for_any_insert_once_per_statement(infra, coord, sessions):
+    # The wake-up is the outbox's own trigger, not a call the inserting code must remember: rows put in by
+    # hand (a repair, a process of another release) wake the relays too, one notification a statement
+    # naming its channels. Due in an hour, so no relay takes them meanwhile; removed again at the end.
+    heard: list[str] = []
+    listener = await asyncpg.connect(plain_dsn(infra.database_url), timeout=10)
+    await listener.add_listener(repository.CHANNEL, lambda *args: heard.append(args[3]))
+    ids = [f.unique("by-hand") for _ in range(3)]
+    try:
+        async with sessions() as s, s.begin():
+            await s.execute(
+                text(
+                    "insert into outbox (message_id, channel, topic, payload, next_attempt_at) values "
+                    "(:a, 'webhook', null, '{}', now() + interval '1 hour'), "
+                    "(:b, 'kafka', 'by-hand', '{}', now() + interval '1 hour'), "
+                    "(:c, 'kafka', 'by-hand', '{}', now() + interval '1 hour')"
+                ),
+                dict(zip("abc", ids, strict=True)),
+            )
+        async with sessions() as s, s.begin():
+            await s.execute(text("select pg_notify(:c, 'marker')"), {"c": repository.CHANNEL})
+        # Notifications come in commit order: once the marker is heard, the insert's has come, if any.
+        await eventually(lambda: "marker" in heard)
+    finally:
+        await listener.close()
+        async with sessions() as s, s.begin():
+            await s.execute(delete(OutboxMessage).where(OutboxMessage.message_id.in_(ids)))
+    assert heard[: heard.index("marker")].count("kafka,webhook") == 1
 
 
 async def test_the_relay_listens_again_after_its_connection_is_cut(infra, coord, sessions, monkeypatch):

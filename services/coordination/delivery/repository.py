@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, text, tuple_, update
+from sqlalchemy import delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -15,13 +15,14 @@ from sqlalchemy.orm import aliased
 from services.coordination.delivery.models import OutboxMessage
 from services.institutions.models import Institution
 
+# What relays LISTEN on: every insert into the outbox notifies it, at commit, with the delivery channels
+# queued (the trigger of migration 0025), so a relay wakes only the loop with work.
 CHANNEL = "stopline_outbox"
 
 
 async def add(session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
     session.add_all(rows)
     await session.flush()
-    await _wake_relays(session, {r.channel for r in rows})
 
 
 async def add_once(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> bool:
@@ -36,16 +37,7 @@ async def add_once(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> boo
         .on_conflict_do_nothing(index_elements=["message_id", "channel"])
         .returning(OutboxMessage.channel)
     )
-    added = set((await session.execute(stmt)).scalars())
-    if added:
-        await _wake_relays(session, added)
-    return bool(added)
-
-
-async def _wake_relays(session: AsyncSession, channels: set[str]) -> None:
-    # Delivered to listening relays when (and only if) this transaction commits. It names the delivery
-    # channels queued, so a relay wakes only the loop with work (no webhook claim for a Kafka message).
-    await session.execute(text("select pg_notify(:c, :p)"), {"c": CHANNEL, "p": ",".join(sorted(channels))})
+    return bool((await session.execute(stmt)).scalars().all())
 
 
 async def institution(session: AsyncSession, institution_id: str) -> Institution | None:

@@ -89,16 +89,20 @@ async def transition(
     actor: audit.Actor,
     action: str,
     now: datetime,
+    flush: bool = True,
     **changes: Any,
 ) -> None:
-    """The one place an instruction changes status: checked against the state machine, audited."""
+    """The one place an instruction changes status: checked against the state machine, audited. Written
+    at once, as what follows may read it or a unique index may refuse it; `flush=False` leaves it to the
+    caller's one write of many rows (the relay's batch: one round trip, not one per instruction)."""
     states.check(kind=row.kind, current=row.status, target=target)
     before = snapshot(row)
     row.status = target
     row.updated_at = now
     for name, value in changes.items():
         setattr(row, name, value)
-    await session.flush()
+    if flush:
+        await session.flush()
     metrics.INSTRUCTION_TRANSITIONS.labels(row.kind, target).inc()
     await record(session, row, actor=actor, action=action, before=before, after=snapshot(row))
 
@@ -539,10 +543,12 @@ async def mark_delivered(
                 actor=audit.SYSTEM,
                 action="instruction.delivered",
                 now=at,
+                flush=False,
                 delivered_at=at,
             )
         elif row.delivered_at is None:
             row.delivered_at = at
+    await session.flush()
 
 
 async def lock(session: AsyncSession, instruction_ids: Iterable[uuid.UUID]) -> None:
