@@ -106,6 +106,29 @@ async def test_a_double_click_sends_the_action_once_and_reads_as_done(site: Site
     await page.context.close()
 
 
+async def test_the_other_actions_of_an_instruction_wait_while_one_is_on_its_way(site: Site):
+    """Decline and cancel beside an approval on its way: clicked, they would be refused (409) once the
+    approval is done. They are disabled with it, and never enabled again: the rendering after the approval
+    has none of the three."""
+    unit = f.unique("unit")
+    (freeze_id,) = await _freezes_waiting(site, unit, 1)
+    page = await site.officer("sup-b", "supervisor", unit=unit)
+    await page.goto(site.console + "/supervisor")
+    sent, answers = await _approvals_held(page)
+    await page.get_by_test_id("approve").locator("button").click()
+    for action in ("approve", "decline", "cancel"):
+        button = page.locator(f'form[action="/instructions/{freeze_id}/{action}"] button')
+        await expect(button).to_be_disabled()
+    await page.evaluate(_WATCH_ENABLED, f"/instructions/{freeze_id}/decline")
+    answers[freeze_id].set()
+    await expect(page.locator("#notice")).to_have_text("已批准并下发。")
+    # (the barrier: the rendering after the approval, the freeze no longer waiting in it)
+    await expect(page.locator(f'form[action="/instructions/{freeze_id}/decline"]')).to_have_count(0)
+    assert await page.evaluate("window.enabledAgain") == 0
+    assert sent == [f"{site.console}/instructions/{freeze_id}/approve"]
+    await page.context.close()
+
+
 async def test_a_change_arriving_while_an_action_is_on_its_way_waits_for_its_answer(site: Site):
     """The live stream re-renders the piece an approval was sent from (another freeze to approve): put in
     while the approval is on its way, it would bring the button back enabled, and one more click would send

@@ -123,12 +123,15 @@ function tick() {
 }
 
 // ── actions without leaving the page ──────────────────────────────────────────
+// The forms acting on one thing (an instruction's approve, decline and cancel): one of them at a time.
+const siblings = (form) => form.closest(".actions") || form;
 async function send(form) {
-  // One request per form at a time: a double click would send the action twice, and the second one's
-  // refusal (409, already done) would be all the person reads of an action that succeeded.
-  if (form.dataset.sending) return;
+  // One request per thing at a time: a double click would send the action twice, and the second one's
+  // refusal (409, already done) would be all the person reads of an action that succeeded; a decline
+  // clicked while its approval is on its way would be refused the same way once the approval is done.
+  if (siblings(form).querySelector("form[data-sending]") || form.dataset.sending) return;
   form.dataset.sending = "1";
-  form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  siblings(form).querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
     let response;
     try {
@@ -160,7 +163,7 @@ function settle(form, done) {
   // Done, with a change held still (another action of its piece on its way, someone typing in it): the form
   // is the one from before the action, replaced later.
   if (done && form.closest("[data-held]")) return;
-  form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  siblings(form).querySelectorAll("button").forEach((b) => { b.disabled = false; });
 }
 document.addEventListener("submit", (event) => {
   const form = event.target;
