@@ -21,7 +21,7 @@ Webhooks: rows are leased in a short transaction, posted outside it with a timeo
 or rescheduled with exponential backoff; after `webhook_max_attempts` the message is dead, and an
 instruction that reached its institution on no channel is failed and escalated.
 
-The relay wakes on PostgreSQL NOTIFY (sent at commit by whoever queued a message) and polls anyway. Its
+The relay wakes on PostgreSQL NOTIFY (the outbox's insert trigger's, at commit) and polls anyway. Its
 LISTEN connection is made again whenever it is lost (the database restarted); while the database is away,
 the relay starts and runs on polling alone.
 """
