@@ -129,9 +129,10 @@ async function send(form) {
   // One request per thing at a time: a double click would send the action twice, and the second one's
   // refusal (409, already done) would be all the person reads of an action that succeeded; a decline
   // clicked while its approval is on its way would be refused the same way once the approval is done.
-  if (siblings(form).querySelector("form[data-sending]") || form.dataset.sending) return;
+  const group = siblings(form);
+  if (form.dataset.sending || group.querySelector("form[data-sending]")) return;
   form.dataset.sending = "1";
-  siblings(form).querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  group.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
     let response;
     try {
