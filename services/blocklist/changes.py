@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.blocklist import metrics
 from services.blocklist.models import Entry
 from services.kit.audit import service as audit
+from services.kit.db import after_commit
 
 ENTITY = "blocklist_entry"
 
@@ -57,4 +58,4 @@ async def record(
         before=before,
         after=snapshot(entry),
     )
-    metrics.CHANGES.labels(action).inc()
+    after_commit(session, metrics.CHANGES.labels(action).inc)

@@ -100,15 +100,30 @@ def before_commit(session: AsyncSession, hook: BeforeCommit) -> None:
         hooks.append(hook)
 
 
+AfterCommit = Callable[[], object]
+_AFTER_COMMIT = "after_commit_calls"
+
+
+def after_commit(session: AsyncSession, done: AfterCommit) -> None:
+    """Call `done` once this session's unit of work has committed, as often as asked: how a metric counts
+    what a work did (`after_commit(session, COUNTER.labels(...).inc)`). A work that rolls back, or fails at
+    its commit, counts nothing; a batch handled again after such a failure counts once, not twice."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(done)
+
+
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """The edge of a piece of work, and the one place it commits: when the block succeeds, its
-    before-commit hooks run and then it commits; when it raises, it rolls back."""
-    async with sessions() as session, session.begin():
-        yield session
-        hooks: list[BeforeCommit] = session.info.setdefault(_BEFORE_COMMIT, [])
-        while hooks:  # a hook may ask for another
-            await hooks.pop(0)(session)
+    before-commit hooks run and then it commits, then its after-commit calls are made; when it raises,
+    it rolls back."""
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+            hooks: list[BeforeCommit] = session.info.setdefault(_BEFORE_COMMIT, [])
+            while hooks:  # a hook may ask for another
+                await hooks.pop(0)(session)
+        for done in session.info.pop(_AFTER_COMMIT, []):
+            done()
 
 
 async def reach(db: AsyncSession | AsyncConnection) -> None:

@@ -1,5 +1,6 @@
 """The one unit of work: its before-commit hooks run once each, in order, as the last statements of a
-work that succeeds, and never for one that rolls back; audit entries are sealed by it in any service."""
+work that succeeds, and never for one that rolls back; its after-commit calls only once it has committed;
+audit entries are sealed by it in any service."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.kit.audit import repository
 from services.kit.audit import service as audit
 from services.kit.audit.models import AuditEntry
-from services.kit.db import BeforeCommit, before_commit, unit_of_work
+from services.kit.db import BeforeCommit, after_commit, before_commit, unit_of_work
 from tests import locks
 from tests.kafka_tools import eventually
 
@@ -65,6 +68,41 @@ async def test_no_hook_runs_when_the_work_rolls_back(sessions):
             )
             raise RuntimeError("the action failed")
     assert seen == []
+    assert await _entries_about(sessions, entity) == []
+
+
+async def test_a_metric_counted_after_commit_counts_only_what_committed(sessions):
+    """What a work did is counted once it has committed: not while it is open, not when it rolls back, not
+    when its commit is refused (a batch handled again after such a failure would otherwise count twice)."""
+    registry = CollectorRegistry()
+    done = Counter("test_works_done", "works done", registry=registry)
+
+    def counted() -> float | None:
+        return registry.get_sample_value("test_works_done_total")
+
+    async with unit_of_work(sessions) as session:
+        after_commit(session, done.inc)
+        after_commit(session, done.inc)  # asked twice: counted twice (two things done)
+        after_commit(session, partial(done.inc, 3))
+        await session.execute(text("select 1"))
+        assert counted() == 0  # the work is still open
+    assert counted() == 5
+
+    with pytest.raises(RuntimeError, match="the action failed"):
+        async with unit_of_work(sessions) as session:
+            after_commit(session, done.inc)
+            raise RuntimeError("the action failed")
+    assert counted() == 5
+
+    entity = str(uuid.uuid4())
+    with pytest.raises(DBAPIError, match="READ COMMITTED only"):  # refused by the database at commit
+        async with unit_of_work(sessions) as session:
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            await audit.record(
+                session, actor=audit.SYSTEM, action="test.refused", entity_type="t", entity_id=entity
+            )
+            after_commit(session, done.inc)
+    assert counted() == 5
     assert await _entries_about(sessions, entity) == []
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination import metrics
 from services.coordination.delivery import service as delivery
 from services.coordination.instructions.models import Instruction
+from services.kit.db import after_commit
 from streams.schemas.instructions import Escalation
 
 
@@ -35,5 +36,5 @@ async def announce(
     )
     if not await delivery.enqueue_escalation(session, escalation=message, topic_prefix=topic_prefix):
         return False
-    metrics.ESCALATIONS.labels(row.kind, stage).inc()
+    after_commit(session, metrics.ESCALATIONS.labels(row.kind, stage).inc)
     return True

@@ -13,6 +13,7 @@ from services.coordination.instructions import repository, service
 from services.coordination.instructions.service import Context
 from services.coordination.instructions.states import Status
 from services.kit.audit import service as audit
+from services.kit.db import after_commit
 
 BATCH = 100
 
@@ -25,7 +26,7 @@ async def expire_holds(session: AsyncSession, *, now: datetime, ctx: Context) ->
             session, row, Status.EXPIRED, actor=audit.SYSTEM, action="instruction.expired", now=now
         )
         await service.notify(session, row, notice="expired", ctx=ctx)
-        metrics.EXPIRED.labels(row.kind).inc()
+        after_commit(session, metrics.EXPIRED.labels(row.kind).inc)
     return len(rows)
 
 

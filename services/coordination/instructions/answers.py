@@ -20,6 +20,7 @@ from services.coordination.instructions.service import Context, _period, notify,
 from services.coordination.instructions.states import ANSWERS, HOLD_KINDS, HOLDING, PENDING_ANSWER, Status
 from services.coordination.money import service as money
 from services.kit.audit import service as audit
+from services.kit.db import after_commit
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from streams.schemas.instructions import Kind, Response
 
@@ -210,7 +211,7 @@ async def answer(
         outcome_reason=response.reason,
     )
     await _store(session, row, response, channel)
-    metrics.RESPONSES.labels(channel, response.outcome).inc()
+    after_commit(session, metrics.RESPONSES.labels(channel, response.outcome).inc)
     if response.outcome in ("executed", "partially_executed"):
         await _effects(session, row, response, ctx=ctx, now=now)
     return row
@@ -395,7 +396,7 @@ async def _keep(
             **({"kept_because": why} if why else {}),
         },
     )
-    metrics.RESPONSES.labels(channel, response.outcome).inc()
+    after_commit(session, metrics.RESPONSES.labels(channel, response.outcome).inc)
 
 
 async def _store(session: AsyncSession, row: Instruction, response: Response, channel: str) -> None:

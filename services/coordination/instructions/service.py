@@ -25,6 +25,7 @@ from services.coordination.settings import CoordinationSettings
 from services.institutions.models import Institution
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
+from services.kit.db import after_commit
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from streams.schemas.instructions import Beneficiary, InstructionMessage, Kind, LegalBasis, Notice
 
@@ -103,7 +104,7 @@ async def transition(
         setattr(row, name, value)
     if flush:
         await session.flush()
-    metrics.INSTRUCTION_TRANSITIONS.labels(row.kind, target).inc()
+    after_commit(session, metrics.INSTRUCTION_TRANSITIONS.labels(row.kind, target).inc)
     await record(session, row, actor=actor, action=action, before=before, after=snapshot(row))
 
 
@@ -156,7 +157,7 @@ def _issue_fields(row: Instruction, ctx: Context, now: datetime) -> dict[str, An
 async def _queue(session: AsyncSession, row: Instruction, ctx: Context) -> None:
     """The message goes into the outbox in this transaction: sent if and only if the issue commits."""
     await delivery.enqueue_instruction(session, message=to_message(row), topic_prefix=ctx.topic_prefix)
-    metrics.INSTRUCTIONS_ISSUED.labels(row.kind).inc()
+    after_commit(session, metrics.INSTRUCTIONS_ISSUED.labels(row.kind).inc)
 
 
 async def issue(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
+from services.kit.db import after_commit
 from services.kit.errors import Conflict, Forbidden, NotFound
 from services.notifier import metrics
 from services.notifier.desk import repository
@@ -17,7 +19,7 @@ from services.notifier.desk.models import DeskTask
 
 async def open_task(session: AsyncSession, *, warning_id: uuid.UUID, reason: str, priority: float) -> None:
     if await repository.open_task(session, warning_id=warning_id, reason=reason, priority=priority):
-        metrics.DESK_TASKS.labels(reason).inc()
+        after_commit(session, metrics.DESK_TASKS.labels(reason).inc)
 
 
 async def call_back(session: AsyncSession, *, warning_id: uuid.UUID) -> None:
@@ -33,7 +35,7 @@ async def high_risk(session: AsyncSession, *, warning_id: uuid.UUID, priority: f
     desk spoke to the person after the money had gone (it knows, and the case says so). What a closed task
     said stays in the audit log (`desk.closed`). Asked again at the same priority, nothing changes."""
     if await repository.open_task(session, warning_id=warning_id, reason="high_risk", priority=priority):
-        metrics.DESK_TASKS.labels("high_risk").inc()
+        after_commit(session, metrics.DESK_TASKS.labels("high_risk").inc)
         return
     task = await repository.for_warning(session, warning_id, for_update=True)
     if task is None:
@@ -54,7 +56,7 @@ async def high_risk(session: AsyncSession, *, warning_id: uuid.UUID, priority: f
     action = "desk.reopened" if before == "closed" else "desk.raised"
     await _audit(session, task, actor=audit.SYSTEM, action=action, before=before)
     if before == "closed":  # a call to make again; a raised one is counted as the reason it was opened for
-        metrics.DESK_TASKS.labels("high_risk").inc()
+        after_commit(session, metrics.DESK_TASKS.labels("high_risk").inc)
 
 
 async def escalate(session: AsyncSession, *, now: datetime, answer_timeout_s: float, limit: int = 500) -> int:
@@ -64,9 +66,9 @@ async def escalate(session: AsyncSession, *, now: datetime, answer_timeout_s: fl
         session, before=now - timedelta(seconds=answer_timeout_s), limit=limit
     )
     if undelivered:
-        metrics.DESK_TASKS.labels("undelivered").inc(undelivered)
+        after_commit(session, partial(metrics.DESK_TASKS.labels("undelivered").inc, undelivered))
     if unanswered:
-        metrics.DESK_TASKS.labels("unanswered").inc(unanswered)
+        after_commit(session, partial(metrics.DESK_TASKS.labels("unanswered").inc, unanswered))
     return undelivered + unanswered
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.public import ReportSource
 from services.kit.audit import service as audit
 from services.kit.auth import Officer
+from services.kit.db import after_commit
 from services.kit.errors import Conflict, Forbidden, NotFound
 from services.kit.logging import pseudonym
 from services.kit.sealing import Sealer
@@ -96,12 +97,12 @@ async def receive(
     known = await repository.known_alerts(session, [a.alert_id for a in alerts])
     for alert in alerts:
         if alert.alert_id in known:
-            metrics.DECISIONS.labels("duplicate").inc()
+            after_commit(session, metrics.DECISIONS.labels("duplicate").inc)
         elif wants_warning(alert):
             known[alert.alert_id] = await _one(session, alert, settings, sealer, now, out)
         else:
             known[alert.alert_id] = None
-            metrics.DECISIONS.labels("no_warning").inc()
+            after_commit(session, metrics.DECISIONS.labels("no_warning").inc)
         # An alert over the desk's threshold has the person called back: the warning's first, or one that
         # joined it (a revision: the episode's next payment; the same episode; the rate limit's window).
         warning_id = known[alert.alert_id]
@@ -158,7 +159,9 @@ async def _one(
         joined = "rate_limit"
     if existing is not None:
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=existing.id, joined=joined)
-        metrics.DECISIONS.labels("episode" if joined == "episode" else "rate_limited").inc()
+        after_commit(
+            session, metrics.DECISIONS.labels("episode" if joined == "episode" else "rate_limited").inc
+        )
         return existing.id
     contact = await repository.contact(session, phone)
     token, token_sha256 = tokens.new_token()
@@ -187,7 +190,7 @@ async def _one(
         winner = await repository.by_episode(session, episode=episode, person=person)
         assert winner is not None
         await repository.link_alert(session, alert_id=alert.alert_id, warning_id=winner.id, joined="episode")
-        metrics.DECISIONS.labels("episode").inc()
+        after_commit(session, metrics.DECISIONS.labels("episode").inc)
         return winner.id
     warning = CitizenWarning(**values)
     await repository.link_alert(session, alert_id=alert.alert_id, warning_id=warning.id, joined="created")
@@ -202,7 +205,7 @@ async def _one(
     )
     if not channels:  # (a risky one's call back is `receive`'s, as for every alert)
         await desk.open_task(session, warning_id=warning.id, reason="undelivered", priority=alert.score)
-    metrics.DECISIONS.labels("created").inc()
+    after_commit(session, metrics.DECISIONS.labels("created").inc)
     out.created.append(warning.id)
     out.channels += len(channels)
     return warning.id
@@ -225,7 +228,9 @@ async def answer(
         metrics.TOKENS_REFUSED.labels("expired").inc()
         raise TokenExpired("this link has expired")
     before = _snapshot(warning)
-    metrics.ANSWERS.labels(f"{warning.answer}_then_{answer}" if warning.answer else answer).inc()
+    after_commit(
+        session, metrics.ANSWERS.labels(f"{warning.answer}_then_{answer}" if warning.answer else answer).inc
+    )
     warning.token_used_at = warning.token_used_at or now
     warning.answer = answer
     warning.answered_at = now
@@ -255,7 +260,9 @@ async def _set_outcome(
     if warning.outcome is not None and (outcome != "reached_too_late" or warning.outcome == outcome):
         return
     replaced = warning.outcome is not None
-    metrics.OUTCOMES.labels(f"{warning.outcome}_then_{outcome}" if replaced else outcome).inc()
+    after_commit(
+        session, metrics.OUTCOMES.labels(f"{warning.outcome}_then_{outcome}" if replaced else outcome).inc
+    )
     warning.outcome = outcome
     if replaced:
         await audit.record(
