@@ -7,8 +7,9 @@ Without `--url` it makes a scratch database and topic prefix, starts its own coo
 worker (relay + scheduler) on free ports against them, both ready before the first issue, and drops the
 database and topics at the end, so runs neither see nor leave data. With `--url` it drives that service
 and its database. It creates its own banks and cases, reads the banks' topics with a plain consumer, and
-prints one JSON object: p50/p90/p99/max issue-to-delivery latency, API latency, and instructions per
-second sustained.
+prints one JSON object: p50/p90/p99/max issue-to-delivery latency, API latency, instructions per second
+sustained, and the CPU the span used per instruction by the API, the worker, the benchmark itself and the
+machine, with the share of the machine's time that was busy (`deploy.bench.cpu`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from deploy.bench import cpu
 from deploy.local.common import free_port
 from deploy.local.scratch import scratch_site
 from services.institutions import credentials
@@ -41,10 +43,11 @@ CLIENTS = 8  # HTTP clients the requests are spread over (8 connections each)
 
 
 @contextlib.asynccontextmanager
-async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str]:
-    """The coordination API to drive: the given one, or a child process started here."""
+async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[tuple[str, dict[str, int]]]:
+    """The coordination API to drive, and the processes started here by name: the given one (none), or
+    the API and its worker, started here."""
     if url:
-        yield url
+        yield url, {}
         return
     port, worker_port = free_port(), free_port()
     env = {
@@ -70,7 +73,7 @@ async def _service(url: str | None, common: CommonSettings) -> AsyncIterator[str
         # Both ready before the clock starts: an instruction issued before the relay runs would wait.
         await _ready(proc, base, "coordination")
         await _ready(worker, f"http://127.0.0.1:{worker_port}", "the coordination worker")
-        yield base
+        yield base, {"api": proc.pid, "worker": worker.pid}
     finally:
         for child in (proc, worker):
             child.send_signal(signal.SIGTERM)
@@ -158,7 +161,7 @@ async def _run(
     # Several clients with a few connections each: one pool of hundreds costs httpcore time quadratic in
     # its size at every request, and on two cores the load generator then takes the service's CPU.
     async with contextlib.AsyncExitStack() as stack:
-        base = await stack.enter_async_context(_service(url, common))
+        base, children = await stack.enter_async_context(_service(url, common))
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
@@ -201,6 +204,7 @@ async def _run(
             sent[r.json()["id"]] = began
 
         total = int(rate * duration)
+        cpu_before = cpu.snapshot(children)
         start = time.perf_counter()
         tasks = []
         for n in range(total):  # open loop: requests go out on schedule whatever the answers do
@@ -212,6 +216,7 @@ async def _run(
         issuing_done.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_in.wait(), 15)
+        cpu_used = cpu.used(cpu_before, cpu.snapshot(children), per=max(len(sent), 1))
     reading.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reading
@@ -235,6 +240,8 @@ async def _run(
             "max": _pct(latencies, 1.0),
         },
         "api_latency_ms": {"p50": _pct(api, 0.50), "p99": _pct(api, 0.99)},
+        # From the first issue to the last delivery: the API, its worker (relay), this process, the machine.
+        **cpu_used,
         "cores": os.cpu_count(),
     }
 
