@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
-from sqlalchemy import MetaData, make_url, text
+from sqlalchemy import MetaData, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -69,11 +71,10 @@ async def _drop(conn: asyncpg.Connection, name: str) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 10_000) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
         hide_parameters=True,  # an error's message must not carry a statement's values (phone numbers)
         connect_args={
@@ -82,6 +83,23 @@ def make_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 10
             "server_settings": {"statement_timeout": str(statement_timeout_ms)},
         },
     )
+    event.listen(engine.sync_engine, "checkout", _closed_while_pooled)
+    return engine
+
+
+def _closed_while_pooled(
+    dbapi_connection: object, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """A connection the server closed while it sat in the pool (a restart, an immediate stop, a backend
+    ended) is replaced before use: the pool takes another (SQLAlchemy tries three). The driver knows it
+    from the socket's end, read by the event loop, at no cost; SQLAlchemy's `pool_pre_ping` asked the
+    server instead, three round trips with asyncpg (BEGIN, a statement, ROLLBACK) before every unit of
+    work. A connection cut without the server's word (a frozen server, a network partition) fails its first
+    statement, within the statement timeout, as a ping would have; a disconnect seen so makes SQLAlchemy
+    renew every connection pooled before it."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed the connection while it was pooled")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
