@@ -6,9 +6,11 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.db import after_commit
 from services.kit.errors import NotFound
 from services.kit.sealing import Sealer
 from services.notifier import metrics, templates
@@ -120,9 +122,10 @@ async def record_attempt(
             "last_error": attempt.error,
         }
     if await repository.finish_attempt(session, delivery_id=d.id, attempt=d.attempts, values=values):
-        metrics.DELIVERIES.labels(d.channel, result).inc()
+        after_commit(session, metrics.DELIVERIES.labels(d.channel, result).inc)
         if result == "sent":
-            metrics.EVENT_TO_SENT.labels(d.channel).observe(max((now - event_time).total_seconds(), 0))
+            seconds = max((now - event_time).total_seconds(), 0)
+            after_commit(session, partial(metrics.EVENT_TO_SENT.labels(d.channel).observe, seconds))
     return result
 
 
@@ -137,11 +140,11 @@ async def record_receipt(session: AsyncSession, *, channel: str, receipt: Receip
     delivery.status = receipt.status
     delivery.receipt_at = at
     delivery.sealed_body = None
-    metrics.DELIVERIES.labels(channel, receipt.status).inc()
+    after_commit(session, metrics.DELIVERIES.labels(channel, receipt.status).inc)
     if receipt.status == "delivered":
         warning = await warnings_repo.get(session, delivery.warning_id)
         await warnings_repo.mark_delivered(session, warning_id=delivery.warning_id, at=at)
         if warning is not None:
             seconds = max((at - warning.event_time).total_seconds(), 0)
-            metrics.EVENT_TO_DELIVERED.labels(channel).observe(seconds)
+            after_commit(session, partial(metrics.EVENT_TO_DELIVERED.labels(channel).observe, seconds))
     return True
