@@ -91,12 +91,11 @@ def _closed_while_pooled(
     dbapi_connection: object, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
 ) -> None:
     """A connection the server closed while it sat in the pool (a restart, an immediate stop, a backend
-    ended) is replaced before use: the pool takes another (SQLAlchemy tries three). The driver knows it
-    from the socket's end, read by the event loop, at no cost; SQLAlchemy's `pool_pre_ping` asked the
-    server instead, three round trips with asyncpg (BEGIN, a statement, ROLLBACK) before every unit of
-    work. A connection cut without the server's word (a frozen server, a network partition) fails its first
-    statement, within the statement timeout, as a ping would have; a disconnect seen so makes SQLAlchemy
-    renew every connection pooled before it."""
+    ended) is replaced before use: SQLAlchemy connects that slot of the pool again. The driver knows it from
+    the socket's end, read by the event loop, at no cost; SQLAlchemy's `pool_pre_ping` asked the server
+    instead, three round trips with asyncpg (BEGIN, a statement, ROLLBACK) before every unit of work. A
+    connection cut without the server's word (a frozen server, a network partition) fails its first
+    statement at the statement timeout, each such connection on its own, as a ping would have waited."""
     driver = record.driver_connection
     if driver is not None and driver.is_closed():
         raise DisconnectionError("the server closed the connection while it was pooled")

@@ -34,3 +34,12 @@ def test_the_work_of_each_process_is_counted_to_it_and_to_the_machine() -> None:
     assert ms["machine"] >= ms["load_generator"] - 10
     busy = used["machine_busy_share"]
     assert isinstance(busy, float) and 0 < busy <= 1
+
+
+def test_a_process_that_ended_meanwhile_is_reported_as_unknown() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    before = cpu.snapshot({"ended": child.pid})
+    child.wait(10)
+    ms = cpu.used(before, cpu.snapshot({"ended": child.pid}), per=1)["cpu_ms_per_item"]
+    assert isinstance(ms, dict)
+    assert ms["ended"] is None and isinstance(ms["load_generator"], float)
