@@ -4,6 +4,7 @@ instructions past their acknowledgement or execution deadline (telling superviso
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,5 +51,7 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime, ctx: Context
         await escalation.announce(
             session, row, stage=stage, due_at=due, now=now, topic_prefix=ctx.topic_prefix
         )
-    metrics.OVERDUE.set(await repository.overdue_count(session))
+    # What this work's commit leaves overdue: set once it has committed (rolled back, the escalations
+    # it counted did not happen).
+    after_commit(session, partial(metrics.OVERDUE.set, await repository.overdue_count(session)))
     return len(rows)
