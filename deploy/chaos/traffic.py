@@ -16,6 +16,8 @@ import contextlib
 import functools
 import logging
 import random
+import statistics
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -85,6 +87,9 @@ class Ledger:
     # no answer (the transport error's class: refused, timed out, cut) or the answer's status, with the
     # service's error code and the Retry-After it asked for (`_cause`).
     retries: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # (path, answered) → the seconds each attempt took, answered (under 500) or not (no answer, or 5xx; a
+    # pause of `RETRY_S` follows each of those): where a path's traffic spent its time
+    took: dict[tuple[str, bool], list[float]] = field(default_factory=dict)
     # victim → the kind of their scam, once both of its events were acknowledged
     scams: dict[str, ScamKind] = field(default_factory=dict)
     # (loop, error) → times a traffic loop's item failed: an answer the harness does not expect (ingest
@@ -99,12 +104,16 @@ class Ledger:
         self.retries[(what, cause)] += 1
 
     def retries_by_path(self) -> dict[str, dict[str, Any]]:
-        """Per path, the failed attempts and how many of each cause, the most frequent first."""
+        """Per path, the failed attempts and how many of each cause, the most frequent first; and the time
+        its attempts took, answered and failed (`took`)."""
         found: dict[str, dict[str, Any]] = {}
         for (what, cause), n in self.retries.most_common():
             path = found.setdefault(what, {"n": 0, "by_cause": {}})
             path["n"] += n
             path["by_cause"][cause] = n
+        for (what, answered), times in sorted(self.took.items()):
+            path = found.setdefault(what, {"n": 0, "by_cause": {}})
+            path.setdefault("attempt_s", {})["answered" if answered else "failed"] = _spread(times)
         return found
 
     def acknowledged(self, answer: Answer) -> None:
@@ -566,20 +575,35 @@ class Traffic:
     ) -> httpx.Response | None:
         """One attempt at a random instance; None (after a pause) when it could not be reached or was 5xx."""
         url = self.rng.choice(urls)
+        began = time.monotonic()
         try:
             answer = await self.http.request(method, f"{url}{path}", **kw)
         except httpx.HTTPError as exc:  # ConnectError (refused), ConnectTimeout, ReadTimeout, ...
             self.ledger.retried(what, f"no answer: {type(exc).__name__}")
         else:
             if answer.status_code < 500:
+                self.ledger.took.setdefault((what, True), []).append(time.monotonic() - began)
                 return answer
             self.ledger.retried(what, _cause(answer))
+        self.ledger.took.setdefault((what, False), []).append(time.monotonic() - began)
         await asyncio.sleep(RETRY_S)
         return None
 
     async def _call(self, method: str, urls: list[str], path: str, what: str, **kw: Any) -> int | None:
         answer = await self._request(method, urls, path, what, **kw)
         return None if answer is None else answer.status_code
+
+
+def _spread(times: list[float]) -> dict[str, Any]:
+    """How many, how long in all, and the median, 99th percentile and longest, in seconds."""
+    ordered = sorted(times)
+    return {
+        "n": len(ordered),
+        "total": round(sum(ordered), 1),
+        "p50": round(statistics.median(ordered), 3),
+        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 def _refused(what: str, answer: httpx.Response) -> RuntimeError:

@@ -122,9 +122,9 @@ async def test_a_proposal_the_blocklist_asks_to_retry_is_retried_not_reported() 
     assert len(proposals) == 2 and proposals[0] == proposals[1]  # the same number asked again
     assert ledger.blocklisted == {proposals[0]}
     message = "a live entry for this number or account was made meanwhile; retry"
-    assert ledger.retries_by_path() == {
-        "blocklist": {"n": 1, "by_cause": {f"HTTP 409 conflict: {message}": 1}}
-    }
+    retried = ledger.retries_by_path()["blocklist"]
+    assert (retried["n"], retried["by_cause"]) == (1, {f"HTTP 409 conflict: {message}": 1})
+    assert retried["attempt_s"]["answered"]["n"] == 3  # the proposal twice, then its review
 
 
 async def test_each_failed_attempt_is_counted_by_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,18 +160,17 @@ async def test_each_failed_attempt_is_counted_by_its_cause(monkeypatch: pytest.M
     finally:
         await traffic.http.aclose()
 
-    assert ledger.retries_by_path() == {
-        "events": {
-            "n": 6,
-            "by_cause": {
-                "no answer: ConnectError": 1,
-                "no answer: ReadTimeout": 1,
-                "HTTP 503 in_doubt: handed to Kafka, not acknowledged yet (Retry-After 2)": 1,
-                "HTTP 503 unavailable: the database is unavailable; retry later (Retry-After 1)": 2,
-                "HTTP 500": 1,
-            },
-        }
+    retried = ledger.retries_by_path()["events"]
+    assert retried["n"] == 6
+    assert retried["by_cause"] == {
+        "no answer: ConnectError": 1,
+        "no answer: ReadTimeout": 1,
+        "HTTP 503 in_doubt: handed to Kafka, not acknowledged yet (Retry-After 2)": 1,
+        "HTTP 503 unavailable: the database is unavailable; retry later (Retry-After 1)": 2,
+        "HTTP 500": 1,
     }
+    # Where the path's time went: each attempt's own, failed and answered.
+    assert {k: spread["n"] for k, spread in retried["attempt_s"].items()} == {"failed": 6, "answered": 1}
     assert ledger.events[(TELECOM, "e-1")][1] == 7  # the attempts its batch took
 
 
