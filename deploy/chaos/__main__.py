@@ -17,16 +17,16 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploy.chaos.spread import spread
 from deploy.chaos.stack import PREFIX, ROOT, environment, watch_closely
 from deploy.chaos.stack import database_url as stack_database_url
 from deploy.local.common import free_port
@@ -182,7 +182,7 @@ def _recoveries(faults: list[Fault]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     targets = {"service_": TARGET_SERVICE_S, "broker_": TARGET_BROKER_S}
     for group, (head, field) in groups.items():
-        found[group] = _spread(
+        found[group] = spread(
             (getattr(f, field) for f in faults if f.kind.startswith(head)), targets.get(head)
         )
     # Service faults by what else was down while they healed: with PostgreSQL stopped or starting again,
@@ -196,14 +196,14 @@ def _recoveries(faults: list[Fault]) -> dict[str, Any]:
         ("service_with_a_kafka_node_faulted", with_broker),
         ("service_with_postgresql_stopped", with_database),
     ):
-        found[group] = _spread((f.recovery_s for f in these), TARGET_SERVICE_S)
+        found[group] = spread((f.recovery_s for f in these), TARGET_SERVICE_S)
     # Across those: whether Kafka was whole while they healed, no node down nor back with its partitions
     # not yet all in sync (writes with acks=all, group coordinators and leaders wait on that too).
-    found["service_with_kafka_whole"] = _spread(
+    found["service_with_kafka_whole"] = spread(
         (f.recovery_s for f in service if not _during(f, faults, "broker_", until_healed=True)),
         TARGET_SERVICE_S,
     )
-    found["service_after_its_servers_back"] = _spread(
+    found["service_after_its_servers_back"] = spread(
         (_after_servers_back(f, faults) for f in service), TARGET_SERVICE_S
     )
     return {group: spread for group, spread in found.items() if spread}
@@ -224,21 +224,6 @@ def _after_servers_back(fault: Fault, faults: list[Fault]) -> float | None:
         fault, faults, needs, lambda o: o.down_s if o.kind.startswith("database_") else o.recovery_s
     )
     return round(max(0.0, fault.at + fault.recovery_s - max([fault.at, *backs])), 2)
-
-
-def _spread(measured: Iterable[float | None], target_s: float | None) -> dict[str, Any]:
-    times = sorted(t for t in measured if t is not None)
-    if not times:
-        return {}
-    spread: dict[str, Any] = {
-        "n": len(times),
-        "p50": round(statistics.median(times), 2),
-        "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
-        "max": times[-1],
-    }
-    if target_s is not None:
-        spread["within_target"] = sum(t < target_s for t in times)
-    return spread
 
 
 def _during(fault: Fault, faults: list[Fault], head: str, *, until_healed: bool = False) -> bool:

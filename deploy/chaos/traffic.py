@@ -16,7 +16,6 @@ import contextlib
 import functools
 import logging
 import random
-import statistics
 import time
 import uuid
 from collections import Counter
@@ -32,6 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from deploy.chaos.spread import spread
 from deploy.chaos.stack import PREFIX
 from services.coordination.public import verify_webhook
 from services.institutions import credentials, delivery
@@ -113,7 +113,8 @@ class Ledger:
             path["by_cause"][cause] = n
         for (what, answered), times in sorted(self.took.items()):
             path = found.setdefault(what, {"n": 0, "by_cause": {}})
-            path.setdefault("attempt_s", {})["answered" if answered else "failed"] = _spread(times)
+            took = spread(times) | {"total": round(sum(times), 1)}
+            path.setdefault("attempt_s", {})["answered" if answered else "failed"] = took
         return found
 
     def acknowledged(self, answer: Answer) -> None:
@@ -592,18 +593,6 @@ class Traffic:
     async def _call(self, method: str, urls: list[str], path: str, what: str, **kw: Any) -> int | None:
         answer = await self._request(method, urls, path, what, **kw)
         return None if answer is None else answer.status_code
-
-
-def _spread(times: list[float]) -> dict[str, Any]:
-    """How many, how long in all, and the median, 99th percentile and longest, in seconds."""
-    ordered = sorted(times)
-    return {
-        "n": len(ordered),
-        "total": round(sum(ordered), 1),
-        "p50": round(statistics.median(ordered), 3),
-        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 3),
-        "max": round(ordered[-1], 3),
-    }
 
 
 def _refused(what: str, answer: httpx.Response) -> RuntimeError:
