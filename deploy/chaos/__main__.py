@@ -271,6 +271,8 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"scams alerted {alerts.get('scams_alerted', 0)} of {alerts.get('scams', 0)} ({by_kind})",
     ]
     for what, failed in report.get("retries", {}).items():
+        if not failed["n"]:
+            continue
         causes = "; ".join(f"{n} {cause}" for cause, n in failed["by_cause"].items())
         lines.append(f"failed attempts, {what}: {failed['n']} ({causes})")
     return [*lines, "pass" if report.get("pass") else "FAIL"]

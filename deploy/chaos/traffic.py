@@ -113,7 +113,7 @@ class Ledger:
             path["by_cause"][cause] = n
         for (what, answered), times in sorted(self.took.items()):
             path = found.setdefault(what, {"n": 0, "by_cause": {}})
-            took = spread(times) | {"total": round(sum(times), 1)}
+            took = spread(round(t, 3) for t in times) | {"total": round(sum(times), 1)}
             path.setdefault("attempt_s", {})["answered" if answered else "failed"] = took
         return found
 
