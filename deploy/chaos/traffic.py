@@ -18,7 +18,7 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,7 +89,7 @@ class Ledger:
     retries: Counter[tuple[str, str]] = field(default_factory=Counter)
     # (path, answered) → the seconds each attempt took, answered (under 500) or not (no answer, or 5xx; a
     # pause of `RETRY_S` follows each of those): where a path's traffic spent its time
-    took: dict[tuple[str, bool], list[float]] = field(default_factory=dict)
+    took: defaultdict[tuple[str, bool], list[float]] = field(default_factory=lambda: defaultdict(list))
     # victim → the kind of their scam, once both of its events were acknowledged
     scams: dict[str, ScamKind] = field(default_factory=dict)
     # (loop, error) → times a traffic loop's item failed: an answer the harness does not expect (ingest
@@ -102,6 +102,9 @@ class Ledger:
 
     def retried(self, what: str, cause: str) -> None:
         self.retries[(what, cause)] += 1
+
+    def timed(self, what: str, *, answered: bool, began: float) -> None:
+        self.took[(what, answered)].append(time.monotonic() - began)
 
     def retries_by_path(self) -> dict[str, dict[str, Any]]:
         """Per path, the failed attempts and how many of each cause, the most frequent first; and the time
@@ -583,10 +586,10 @@ class Traffic:
             self.ledger.retried(what, f"no answer: {type(exc).__name__}")
         else:
             if answer.status_code < 500:
-                self.ledger.took.setdefault((what, True), []).append(time.monotonic() - began)
+                self.ledger.timed(what, answered=True, began=began)
                 return answer
             self.ledger.retried(what, _cause(answer))
-        self.ledger.took.setdefault((what, False), []).append(time.monotonic() - began)
+        self.ledger.timed(what, answered=False, began=began)
         await asyncio.sleep(RETRY_S)
         return None
 

@@ -110,7 +110,7 @@ async def nodes(
     node or two and the arrays ten rows, joined them by a nested loop (an answer of 10,000 transfers
     compared 10^8 pairs, 17 s, past the statement timeout: the answer was refused on every try)."""
     await lock_tree(session, case_id)
-    accounts = list(dict.fromkeys(accounts))  # a node is made or found once per statement
+    accounts = list(dict.fromkeys(accounts))  # each once: a statement makes or finds a node once
     given = _rows(
         [("institution_id", String(40)), ("account", String(34))],
         [[i for i, _ in accounts], [a for _, a in accounts]],

@@ -127,7 +127,7 @@ async def seed_from_report(
     roots = await repository.nodes(
         session,
         case_id=case.id,
-        accounts=list(dict.fromkeys((i, a) for i, a, _, _ in destinations)),
+        accounts=[(i, a) for i, a, _, _ in destinations],
         depth=0,
         parent_id=None,
     )
@@ -181,7 +181,7 @@ async def record_query_answer(
     children = await repository.nodes(
         session,
         case_id=instruction.case_id,
-        accounts=list(dict.fromkeys((t.to_institution, t.to_account) for t in result.transfers)),
+        accounts=[(t.to_institution, t.to_account) for t in result.transfers],
         depth=source.depth + 1,
         parent_id=source.id,
     )
