@@ -1,5 +1,6 @@
 """`make bench`: starts the stack and the services on fresh topics and a fresh database, drives them with
-the simulator, and prints every benchmark's figures as one JSON document (also kept under .local/bench/).
+the simulator, and prints its progress, then every benchmark's figures as one JSON document (also kept
+under .local/bench/, the file to read from a script).
 Topics and database are removed at the end: a run neither meets nor leaves the data of another."""
 
 from __future__ import annotations
