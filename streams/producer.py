@@ -17,9 +17,8 @@ know; and a fenced producer's transaction fails (`Fenced`), its records never co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,20 +314,32 @@ async def _discard(client: AIOKafkaProducer, timeout_s: float) -> None:
     longer; its tasks and connections are closed either way, and a commit waiting on it ends (aiokafka's
     stop leaves it waiting for good)."""
     discarded = InDoubt("producer discarded")
-    try:
-        await asyncio.wait_for(client.stop(), timeout_s)
-    except Exception:  # noqa: BLE001 - stopped by hand below
+    if not await _step(client.stop(), timeout_s):  # stopped by hand below
         client._message_accumulator.fail_all(discarded)  # noqa: SLF001
         task = client._sender.sender_task  # noqa: SLF001
         if task is not None:
             # Cancelled, the sender still waits for its requests in flight (a coordinator looked for
             # with none to be found loops): not past the timeout.
             task.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.client.close(), timeout_s)
+            await _step(asyncio.gather(task, return_exceptions=True), timeout_s)
+        await _step(client.client.close(), timeout_s)
     _settle(client, discarded)
+
+
+async def _step(step: Awaitable[Any], timeout_s: float) -> bool:
+    """One step of a stop, within the timeout: False if it failed or ran out. aiokafka's stop and close may
+    end in a CancelledError of their own (a connection's task cancelled under them, as a stop cut short by
+    its timeout leaves them): a failed step too, not this task's cancellation, which alone goes on up."""
+    try:
+        await asyncio.wait_for(step, timeout_s)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return False
+    except Exception:  # noqa: BLE001 - any failure of a step is the same: the next one goes on
+        return False
+    return True
 
 
 def _settle(client: AIOKafkaProducer, exc: Exception) -> None:

@@ -62,3 +62,29 @@ async def _sent(producer: Producer, topic: str) -> bool:
     except Unavailable:  # not handed over, or in doubt: a copy landing later changes nothing here
         return False
     return True
+
+
+async def test_a_stop_whose_library_steps_end_in_a_cancellation_of_their_own_still_stops(infra):
+    # aiokafka's stop and its connections' close may end in a CancelledError raised inside them (a
+    # connection's task cancelled under a close cut short): a failed step of the stop, not the caller's
+    # cancellation, which alone would be passed on.
+    producer = Producer(infra.kafka, client_id="cancelled-steps-test")
+    await producer.start()
+    client = producer._client
+    assert client is not None
+    close = client.client.close
+    closed = []
+
+    async def stop_cancelled_inside() -> None:
+        raise asyncio.CancelledError
+
+    async def close_then_cancelled() -> None:
+        await close()
+        closed.append(True)
+        raise asyncio.CancelledError
+
+    client.stop = stop_cancelled_inside
+    client.client.close = close_then_cancelled
+    await producer.stop()  # returns: nothing of it is this task's cancellation
+    assert closed == [True]
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
