@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy.bench import cpu
 from deploy.local.common import free_port
 from deploy.local.scratch import scratch_site
+from deploy.percentile import ms, percentile
 from services.institutions import credentials
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.settings import CommonSettings
@@ -95,13 +96,6 @@ async def _ready(child: asyncio.subprocess.Process, base: str, name: str, within
                 raise SystemExit(f"{name} exited at start")
             await asyncio.sleep(0.1)
     raise SystemExit(f"{name} not ready within {within_s:.0f} s")
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
 async def run(*, rate: float, duration: float, url: str | None, banks: int) -> dict[str, Any]:
@@ -234,12 +228,12 @@ async def _run(
         "errors": len(errors),
         "sustained_per_s": round(len(delivered_times) / span, 1) if span == span and span > 0 else None,
         "latency_ms": {
-            "p50": _pct(latencies, 0.50),
-            "p90": _pct(latencies, 0.90),
-            "p99": _pct(latencies, 0.99),
-            "max": _pct(latencies, 1.0),
+            "p50": ms(percentile(latencies, 50)),
+            "p90": ms(percentile(latencies, 90)),
+            "p99": ms(percentile(latencies, 99)),
+            "max": ms(percentile(latencies, 100)),
         },
-        "api_latency_ms": {"p50": _pct(api, 0.50), "p99": _pct(api, 0.99)},
+        "api_latency_ms": {"p50": ms(percentile(api, 50)), "p99": ms(percentile(api, 99))},
         # From the first issue to the last delivery: the API, its worker (relay), this process, the machine.
         **cpu_used,
         "cores": os.cpu_count(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import orjson
 
 from deploy.bench.alert_watch import AlertWatcher, SeenAlert
+from deploy.percentile import ms, percentile
 from services.kit.collector import defer_full_collections, freeze_startup
 from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
@@ -37,19 +37,6 @@ from streams import acls, topics
 from streams.connection import connection
 
 log = logging.getLogger("deploy.bench.loadgen")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile; None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
-
-
-def ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 1)
 
 
 @dataclass

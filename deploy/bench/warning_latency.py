@@ -24,6 +24,7 @@ import orjson
 from deploy.local.common import free_port
 from deploy.local.gateway import Behaviour, Receiver, serving
 from deploy.local.processes import Child, step, wait_healthy
+from deploy.percentile import ms, percentile
 from services.kit.settings import CommonSettings
 from services.notifier.settings import NotifierSettings
 from streams import acls, keys, topics
@@ -113,11 +114,6 @@ class Traffic:
         )
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 async def _drive(args: argparse.Namespace, common: CommonSettings, receiver: Receiver) -> dict[str, Any]:
     traffic = Traffic(common.topic_prefix)
     producer = Producer(connection(common, acls.ADMIN), client_id="notifier-bench", linger_ms=5)
@@ -160,8 +156,8 @@ async def _drive(args: argparse.Namespace, common: CommonSettings, receiver: Rec
         "scams": len(scams),
         "warnings_received": len(latencies),
         "missing": len(scams) - len(latencies),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms": ms(percentile(latencies, 50)),
+        "p99_ms": ms(percentile(latencies, 99)),
         "max_ms": round(max(latencies, default=float("nan")) * 1000, 1),
         "target_p99_ms": 1000,
     }

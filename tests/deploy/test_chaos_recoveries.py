@@ -57,4 +57,5 @@ def test_a_service_fault_is_also_counted_from_when_the_servers_it_needs_were_bac
 
     found = _recoveries(faults)["service_after_its_servers_back"]
 
-    assert (found["n"], found["p50"], found["max"], found["within_target"]) == (6, 4.5, 11.0, 4)
+    # p50 by nearest rank: the third of the six.
+    assert (found["n"], found["p50"], found["max"], found["within_target"]) == (6, 4.0, 11.0, 4)

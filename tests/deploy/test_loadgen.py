@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from deploy.bench.alert_watch import SeenAlert
-from deploy.bench.loadgen import Ledger, percentile
+from deploy.bench.loadgen import Ledger
+from deploy.percentile import percentile
 from services.simulator.model import IdSource
 from services.simulator.population import build_population
 from services.simulator.scenarios import ScenarioFactory
