@@ -102,6 +102,10 @@ class TokenVerifier:
         # "notifier:"): a longer one is refused here rather than failing the write it would sign.
         if len(subject) > CLAIM_MAX or len(unit) > CLAIM_MAX:
             raise NotAuthenticated(f"the `sub` and `unit` claims must be at most {CLAIM_MAX} characters")
+        # They are written as they are (records, the audit trail, logs): a control or format character
+        # (a NUL PostgreSQL cannot store, a line break, a bidirectional override) is no one's name.
+        if not (subject.isprintable() and unit.isprintable()):
+            raise NotAuthenticated("the `sub` and `unit` claims must be printable text")
         return Officer(subject=subject, unit=unit, role=role)
 
     async def _issuer_key(self, token: str) -> jwt.PyJWK:

@@ -81,6 +81,20 @@ async def test_officer_routes_check_role_and_unit(coord, sessions):
                 assert stranger.status_code == 404, (method, path, role, stranger.text)
 
 
+async def test_an_officer_named_with_a_control_character_is_refused_before_any_write(coord):
+    """Such a token answered 500 on every write (PostgreSQL refused the NUL in the name it was signed
+    with); now 401 before the route, and the case it would have opened does not exist."""
+    c = coord.client
+    for sub, unit in (("nul\x00guy", "changji-psb"), ("officer", "u\x001"), ("line\nbreak", "changji-psb")):
+        body = case_body()
+        refused = await c.post("/v1/cases", json=body, headers=f.officer(sub=sub, unit=unit))
+        assert refused.status_code == 401, refused.text
+        assert "printable" in refused.json()["error"]["message"]
+        listed = await c.get("/v1/cases", headers=f.officer("supervisor", unit="changji-psb"))
+        assert listed.status_code == 200
+        assert body["case_number"] not in {case["case_number"] for case in listed.json()}
+
+
 async def test_institution_routes_check_the_addressee(coord, sessions):
     c = coord.client
     inst, key, _ = await bank(sessions)

@@ -146,6 +146,20 @@ async def test_a_subject_or_unit_too_long_to_name_an_actor_is_refused():
                 await verifier.verify(token)
 
 
+async def test_a_subject_or_unit_with_a_control_character_is_refused():
+    """A NUL (which PostgreSQL cannot store: the write it signed answered 500), a line break or a
+    bidirectional override is no one's name: refused at sign-in. Other scripts' letters and spaces are."""
+    with running_issuer() as issuer:
+        issuer.rotate("k1")
+        verifier = TokenVerifier(_settings(issuer.url), environment=Environment.PRODUCTION)
+        named = await verifier.verify(issuer.token("k1", sub="王 警官", unit="昌吉 psb"))
+        assert (named.subject, named.unit) == ("王 警官", "昌吉 psb")
+        for bad in ("nul\u0000guy", "two\nlines", "evil\u202egpj", "tab\there"):
+            for token in (issuer.token("k1", sub=bad), issuer.token("k1", unit=bad)):
+                with pytest.raises(NotAuthenticated, match="printable"):
+                    await verifier.verify(token)
+
+
 async def test_unknown_key_ids_fetch_at_most_once_per_refresh_interval():
     with running_issuer() as issuer:
         issuer.rotate("k1")
