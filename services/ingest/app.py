@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.security import HTTPBearer
 
 from services.ingest import metrics, service
@@ -18,8 +18,17 @@ from services.institutions.auth import institution_dependency
 from services.institutions.credentials import Caller, CredentialVerifier
 from services.institutions.directory import Directory
 from services.kit.db import make_engine, make_sessionmaker, ping
-from services.kit.errors import InvalidInput, NotFound
-from services.kit.http import consumer_liveness, create_app, group_health, serve, task_health
+from services.kit.errors import InvalidInput, NotFound, Unstorable
+from services.kit.http import (
+    consumer_liveness,
+    create_app,
+    error_response,
+    group_health,
+    not_json,
+    serve,
+    task_health,
+)
+from services.kit.inputs import sent_as_json
 from services.kit.settings import CommonSettings
 from streams import acls
 from streams.connection import connection
@@ -80,9 +89,21 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         health=health,
         liveness=lambda: task_health(tasks) | consumer_liveness(consumers),
         max_body_bytes=settings.max_body_bytes,
+        too_large=metrics.REJECTED.labels("unknown", "too_large").inc,  # before its sender is known
         lifespan=lifespan,
         components={**batch.pop("$defs"), "EventBatch": batch},
     )
+
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        """A batch the edge rule refused (before its sender is known): counted, and its problems said
+        with each event's index and id."""
+        assert isinstance(exc, Unstorable)
+        if request.url.path == "/v1/events":
+            exc, events = service.unstorable_batch(exc, await request.body())
+            metrics.REJECTED.labels("unknown", "invalid").inc(events)
+        return error_response(exc)
+
+    app.add_exception_handler(Unstorable, unstorable)
 
     caller = institution_dependency(
         verifier, on_reject=metrics.REJECTED.labels("unknown", "unauthenticated").inc
@@ -103,6 +124,9 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         """Body: `{"events": [...]}`, each event one of the schemas under /v1/schemas. Answers only after
         Kafka has acknowledged every new event. Events already accepted before are listed as duplicates; an
         event id accepted before for other content refuses the batch (409)."""
+        if not sent_as_json(request):
+            metrics.REJECTED.labels(who.kind, "invalid").inc()
+            raise not_json(request)
         raw: list[Any] = []
         try:
             raw = service.parse_batch(await request.body(), max_events=settings.max_batch_events)

@@ -17,7 +17,7 @@ from services.ingest import metrics
 from services.ingest.claims import BatchResult
 from services.institutions.credentials import Caller
 from services.institutions.directory import Directory
-from services.kit.errors import Conflict, Forbidden, InvalidInput
+from services.kit.errors import Conflict, Forbidden, InvalidInput, Unstorable
 from streams.schemas.event_time import EventTimeBounds
 from streams.schemas.events import EventBase, event_adapter
 
@@ -32,6 +32,11 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
             "body must be an object with a list `events`",
             details=[{"field": "events", "reason": "missing or not a list"}],
         )
+    if extra := sorted(set(doc) - {"events"}):
+        raise InvalidInput(
+            "body has fields a batch does not have",
+            details=[{"field": name, "reason": "a batch has only `events`"} for name in extra],
+        )
     events: list[Any] = doc["events"]
     if not events:
         raise InvalidInput("batch is empty", details=[{"field": "events", "reason": "at least one event"}])
@@ -41,6 +46,28 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
             details=[{"field": "events", "reason": f"at most {max_events} events"}],
         )
     return events
+
+
+def unstorable_batch(refused: Unstorable, body: bytes) -> tuple[Unstorable, int]:
+    """The edge rule's refusal of a batch (`body.events.3.amount`) said as every other problem of a batch
+    is (the event's index and id, and its field), and how many events it refused (at least one)."""
+    try:
+        events = orjson.loads(body).get("events")
+    except (orjson.JSONDecodeError, AttributeError):
+        events = None  # a NaN or an integer beyond 64 bits, which orjson does not read: no ids then
+    if not isinstance(events, list):
+        events = []
+    details: list[dict[str, Any]] = []
+    for problem in refused.details or []:
+        path = str(problem["field"]).split(".")
+        if len(path) > 2 and path[:2] == ["body", "events"] and path[2].isdigit():
+            index = int(path[2])
+            item = events[index] if index < len(events) else None
+            event_id = item.get("event_id") if isinstance(item, dict) else None
+            field = ".".join(path[3:]) or "event"
+            problem = {"index": index, "event_id": event_id, "field": field, "reason": problem["reason"]}
+        details.append(problem)
+    return Unstorable(refused.message, details=details), len(events) or 1
 
 
 def validate_events(

@@ -37,8 +37,16 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
 
+class Unstorable(InvalidInput):
+    """A value no route can store (`services.kit.inputs`), found before the route ran."""
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
 
 
 class Unavailable(DomainError):

@@ -35,6 +35,7 @@ STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.TooManyRequests: 429,
     errors.InvalidInput: 422,
     errors.Unavailable: 503,
@@ -65,6 +66,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
+    return error_response(exc)
+
+
+def error_response(exc: errors.DomainError) -> JSONResponse:
+    """The answer to a domain error: its status, `{"error": ...}` body and headers."""
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.NotAuthenticated) else None
     if isinstance(exc, errors.Unavailable | errors.TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after_s)}
@@ -87,6 +93,12 @@ async def _database_down(_: Request, exc: Exception) -> JSONResponse:
 NOT_JSON = "the body is read as JSON only when sent with `Content-Type: application/json`"
 
 
+def not_json(request: Request) -> errors.UnsupportedMediaType:
+    """The 415 of a body sent as another content type, or none (curl -d sends a form's)."""
+    message = f"{NOT_JSON} (sent: {request.headers.get('content-type') or 'no Content-Type'})"
+    return errors.UnsupportedMediaType(message, details=[_body(message)])
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     for problem in exc.errors():
@@ -96,8 +108,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(reason)]), 422)
         # A body left as bytes (another content type, or none: curl -d sends a form's) is not "not a dict".
         if tuple(problem["loc"]) == ("body",) and isinstance(problem.get("input"), bytes):
-            message = f"{NOT_JSON} (sent: {request.headers.get('content-type') or 'no Content-Type'})"
-            return JSONResponse(error_body("unsupported_media_type", message, [_body(message)]), 415)
+            return await _domain_error(request, not_json(request))
     details = errors.field_problems(exc.errors())
     return JSONResponse(error_body("invalid_input", errors.FAILED_VALIDATION, details), 422)
 
@@ -124,11 +135,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 class BodyLimit:
-    """Refuses bodies over `max_bytes` with 413 before they are read into memory."""
+    """Refuses bodies over `max_bytes` with 413 before they are read into memory (`refused` called for
+    each)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, refused: Callable[[], object] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,6 +167,8 @@ class BodyLimit:
             await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
+        if self.refused is not None:
+            self.refused()
         response = JSONResponse(
             error_body("payload_too_large", f"request body is over {self.max_bytes} bytes"), 413
         )
@@ -226,6 +241,7 @@ def create_app(
     health: HealthCheck,
     liveness: LivenessCheck | None = None,
     max_body_bytes: int = 1_000_000,
+    too_large: Callable[[], object] | None = None,
     components: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> FastAPI:
@@ -233,7 +249,8 @@ def create_app(
     limit. Health is two questions: `/health/ready` (also `/health`): may it take work now - its database
     and Kafka answer, its consumers hold their partitions (`health`); `/health/live`: is it worth keeping -
     no background task has ended and no consumer's handler is stuck (`liveness`, which must not wait on any
-    dependency: an outage of one is not a reason to restart)."""
+    dependency: an outage of one is not a reason to restart). `too_large` is called for each body refused
+    for its size (before any route or credential is read)."""
     dependencies = [Depends(refuse_unstorable), *kwargs.pop("dependencies", [])]
     app = FastAPI(title=title, dependencies=dependencies, **kwargs)
     app.add_exception_handler(errors.DomainError, _domain_error)
@@ -242,7 +259,7 @@ def create_app(
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refused=too_large)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.routing import APIRoute
 
-from services.kit.errors import InvalidInput
+from services.kit.errors import Unstorable
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?\d+")
@@ -135,13 +135,16 @@ def _parameter_problems(request: Request) -> list[dict[str, str]]:
     return found
 
 
+def sent_as_json(request: Request) -> bool:
+    """Whether a body may be read as JSON: sent as a JSON type, or with no Content-Type (ingest reads such
+    a body; a route with a body model answers 415 for it itself). One of another type is answered 415."""
+    return "json" in request.headers.get("content-type", "json").lower()
+
+
 async def refuse_unstorable(request: Request) -> None:
     """App-wide dependency: NUL characters anywhere, integers beyond 64 bits, non-finite numbers → 422."""
     found = _parameter_problems(request)
-    if (
-        request.method in ("POST", "PUT", "PATCH")
-        and "json" in request.headers.get("content-type", "json").lower()
-    ):
+    if request.method in ("POST", "PUT", "PATCH") and sent_as_json(request):
         found += body_problems(await request.body())
     if found:
-        raise InvalidInput(UNSTORABLE, details=found)
+        raise Unstorable(UNSTORABLE, details=found)

@@ -202,6 +202,20 @@ async def test_body_that_is_not_a_batch_is_refused(ingest, sessions):
         assert response.json()["error"]["code"] == "invalid_input"
 
 
+async def test_a_batch_with_fields_beside_its_events_is_refused(ingest, sessions):
+    """The published schema forbids them (`additionalProperties: false`); they were taken silently."""
+    bank, headers = await f.institution(sessions, "bank")
+    event = f.transfer(
+        f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
+    )
+    schema = (await ingest.get("/openapi.json")).json()["components"]["schemas"]["EventBatch"]
+    assert schema["additionalProperties"] is False
+    response = await ingest.post("/v1/events", json={"events": [event], "x": 1}, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"] == [{"field": "x", "reason": "a batch has only `events`"}]
+    assert await _ledger_count(sessions, bank) == 0
+
+
 async def test_duplicate_event_id_inside_a_batch_is_refused(ingest, sessions):
     bank, headers = await f.institution(sessions, "bank")
     event = f.transfer(
@@ -219,9 +233,13 @@ async def test_oversized_body_gets_413(ingest, sessions):
         f.phone(), payer_account=f.account(), payee_account=f.account(), amount="10", at=f.now()
     )
     huge = {"events": [event], "padding": "x" * 3_000_000}
+    # Refused before its sender is known.
+    too_large = {"source": "unknown", "reason": "too_large"}
+    before = await sample(ingest, "stopline_ingest_rejected_total", **too_large)
     response = await ingest.post("/v1/events", json=huge, headers=headers)
     assert response.status_code == 413
     assert await _ledger_count(sessions, bank) == 0
+    assert await sample(ingest, "stopline_ingest_rejected_total", **too_large) == before + 1
 
 
 async def test_too_many_events_in_one_batch_is_refused(ingest, sessions):

@@ -11,6 +11,7 @@ import pytest
 from services.kit.inputs import MAX_DEPTH, TOO_DEEP, body_problems
 from tests import factories as f
 from tests.coordination.conftest import case_body
+from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
 TOO_BIG = 2**63
@@ -49,12 +50,31 @@ async def test_a_nul_in_a_blocklist_note_is_refused(blocklist, sessions):
     assert _fields(r) == {"body.note"}
 
 
-async def test_a_nul_in_an_event_names_the_event(ingest, sessions):
+async def test_a_nul_in_an_event_names_the_event_and_counts_the_batch_refused(ingest, sessions):
+    """As every other problem of a batch: the event's index and id, and its field (integration.md); and
+    the batch's events counted as refused, though before its sender is known (the rule runs first)."""
     _, telecom = await f.institution(sessions, "telecom")
     good = f.call(f.phone(), start=f.minutes_ago(1), minutes=1)
-    bad = {**f.call(f.phone(), start=f.minutes_ago(1), minutes=1), "event_id": "id\x00x"}
+    bad = {**f.call(f.phone(), start=f.minutes_ago(1), minutes=1), "caller": "+86138\x000000000"}
+    refused = {"source": "unknown", "reason": "invalid"}
+    before = await sample(ingest, "stopline_ingest_rejected_total", **refused)
     r = await ingest.post("/v1/events", json={"events": [good, bad]}, headers=telecom)
-    assert _fields(r) == {"body.events.1.event_id"}
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"] == [
+        {
+            "index": 1,
+            "event_id": bad["event_id"],
+            "field": "caller",
+            "reason": "must not contain a NUL character",
+        }
+    ]
+    assert await sample(ingest, "stopline_ingest_rejected_total", **refused) == before + 2
+    # The same body as another content type is not read as JSON at all (it was, and the NUL went on).
+    as_text = {**telecom, "Content-Type": "text/plain"}
+    r = await ingest.post("/v1/events", content=json.dumps({"events": [good, bad]}), headers=as_text)
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type", r.text
+    r = await ingest.post("/v1/events", json={"events": [good]}, headers=telecom)
+    assert r.json() == {"accepted": 1, "duplicates": []}  # nothing of the refused batches was taken
 
 
 def test_body_rule_finds_every_unstorable_value_and_nothing_else():
