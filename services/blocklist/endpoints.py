@@ -267,7 +267,14 @@ async def _page(
     page with its version as the ETag."""
     version, more, changes = await service.sync(session, kind=kind, since=since, limit=limit)
     etag = f'"{version}"'
-    if if_none_match == etag and not changes:
+    if if_none_match is not None and _holds(if_none_match, etag) and not changes:
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
     return {"version": version, "more": more, "changes": changes}
+
+
+def _holds(if_none_match: str, etag: str) -> bool:
+    """Whether If-None-Match names the version: a list of entity tags, weak (`W/"7"`) or strong, compared
+    weakly as RFC 9110 says for it, or `*`."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
