@@ -46,8 +46,11 @@ def institution_dependency(
                 who = await users.verify(creds.credentials)
                 credential = "session:" + creds.credentials.partition(".")[0]
             else:
-                if creds is None or not creds.credentials.startswith(PREFIX):
+                if creds is None:
                     raise NotAuthenticated(f"missing API key: send `Authorization: Bearer {PREFIX}...`")
+                if not creds.credentials.startswith(PREFIX):
+                    # An officer's token, a typo: say what is wrong, not that nothing was sent.
+                    raise NotAuthenticated(f"not an institution's API key: it begins `{PREFIX}`")
                 who = await verifier.verify(creds.credentials)
                 credential = parse_key(creds.credentials)[0]
         except NotAuthenticated:

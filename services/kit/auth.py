@@ -93,6 +93,8 @@ class TokenVerifier:
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:
+            if token.count(".") != 2:  # an institution's API key, say, on an officer's route
+                raise NotAuthenticated("not an officer's token: a JWT is three parts joined by dots") from exc
             raise NotAuthenticated(f"invalid token: {exc}") from exc
         role, unit = claims.get("role"), claims.get("unit")
         if role not in ROLES or not isinstance(unit, str) or not unit:
@@ -113,6 +115,8 @@ class TokenVerifier:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
+            if token.count(".") != 2:  # an institution's API key, say, on an officer's route
+                raise NotAuthenticated("not an officer's token: a JWT is three parts joined by dots") from exc
             raise NotAuthenticated(f"invalid token: {exc}") from exc
         key = await self.jwks.key(kid)
         if key.algorithm_name not in ISSUER_ALGORITHMS:

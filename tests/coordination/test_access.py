@@ -95,6 +95,19 @@ async def test_an_officer_named_with_a_control_character_is_refused_before_any_w
         assert body["case_number"] not in {case["case_number"] for case in listed.json()}
 
 
+async def test_a_credential_on_the_wrong_kind_of_route_is_told_so(coord, sessions):
+    """An outside trial got "missing API key" for an officer's token on an institution's route, and "Not
+    enough segments" for a key on an officer's: the refusal says what was sent instead."""
+    c = coord.client
+    _, key, _ = await bank(sessions)
+    as_officer = await c.get("/v1/cases", headers=key)
+    assert as_officer.status_code == 401
+    assert as_officer.json()["error"]["message"].startswith("not an officer's token")
+    for credential, says in ((f.officer(), "not an institution's API key"), ({}, "missing API key")):
+        as_bank = await c.get("/v1/institution/instructions", headers=credential)
+        assert as_bank.status_code == 401 and as_bank.json()["error"]["message"].startswith(says)
+
+
 async def test_institution_routes_check_the_addressee(coord, sessions):
     c = coord.client
     inst, key, _ = await bank(sessions)
