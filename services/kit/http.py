@@ -134,6 +134,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
 
+PROBED = frozenset({"/health", "/health/ready", "/health/live", "/metrics"})
+
+
+class ProbesTakeHead:
+    """HEAD on the probes and /metrics answered as their GET without the body (RFC 9110), as load
+    balancers and uptime checks send it; FastAPI's routes answer only the methods they declare (405)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or scope["path"] not in PROBED:
+            await self.app(scope, receive, send)
+            return
+
+        async def bodiless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, bodiless)
+
+
 class BodyLimit:
     """Refuses bodies over `max_bytes` with 413 before they are read into memory (`refused` called for
     each)."""
@@ -260,6 +283,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refused=too_large)
+    app.add_middleware(ProbesTakeHead)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
