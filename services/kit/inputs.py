@@ -23,7 +23,6 @@ from services.kit.errors import Unstorable
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?\d+")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # A JSON body can hold a NUL only escaped (and any escape may spell one, or a date's digits), an integer
 # beyond 64 bits only as 19 digits or more, and a non-finite number only as Python's extensions to JSON;
 # a body with none of them is not parsed twice.
@@ -110,14 +109,11 @@ def _takes(annotation: Any, kind: type) -> bool:
 def _parameter_problems(request: Request) -> list[dict[str, str]]:
     route = request.scope.get("route")
     ints: set[tuple[str, str]] = set()
-    times: set[tuple[str, str]] = set()
     if isinstance(route, APIRoute):
         for where, params in (("query", route.dependant.query_params), ("path", route.dependant.path_params)):
             for param in params:
                 if _takes(param.field_info.annotation, int):
                     ints.add((where, param.alias))
-                if _takes(param.field_info.annotation, datetime):
-                    times.add((where, param.alias))
     found: list[dict[str, str]] = []
     given = (("query", request.query_params.multi_items()), ("path", list(request.path_params.items())))
     for where, items in given:
@@ -129,9 +125,6 @@ def _parameter_problems(request: Request) -> list[dict[str, str]]:
                     found.append(_problem(f"{where}.{name}", "integer beyond 64 bits"))
             elif _beyond_utc(value):
                 found.append(_problem(f"{where}.{name}", OUT_OF_RANGE))
-            elif (where, name) in times and _NUMBER.fullmatch(value.strip()):
-                # Pydantic would read a number as Unix time; the schema says ISO 8601.
-                found.append(_problem(f"{where}.{name}", "an ISO 8601 date-time, not a number"))
     return found
 
 

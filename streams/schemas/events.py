@@ -22,6 +22,7 @@ from pydantic import (
     TypeAdapter,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 phone number")]
 Account = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,33}$", description="account number")]
@@ -67,19 +68,22 @@ EventId = Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX, pattern=r"
 
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+NOT_A_NUMBER = "an ISO 8601 date-time with a time zone, not a number"
 
 
 def _not_a_number(value: Any) -> Any:
     # Pydantic reads a bare number as Unix time (seconds or milliseconds, by its size): too easy to
-    # get wrong by a factor of 1,000, so an event time is always written out with its time zone.
+    # get wrong by a factor of 1,000, so a time is always written out with its time zone.
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError("an ISO 8601 date-time with a time zone, not a number")
+        raise PydanticCustomError("not_a_number", NOT_A_NUMBER)
     return value
 
 
+# Every date-time a client gives (an event's, a request body's, a query string's): with its time zone
+# (pydantic refuses a naive one), never a bare number.
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 EventTime = Annotated[
-    AwareDatetime,
-    BeforeValidator(_not_a_number),
+    Instant,
     Field(
         description="when it happened at the institution: ISO 8601 with a time zone, at most a few minutes "
         "ahead of Stopline's clock and within its history window (STOPLINE_EVENT_MAX_AHEAD_S, "

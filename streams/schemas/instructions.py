@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from streams.schemas.events import Account, Amount, InstitutionId
+from streams.schemas.events import Account, Amount, Instant, InstitutionId
 
 
 class Kind(StrEnum):
@@ -104,7 +104,7 @@ class OutgoingTransfer(BaseModel):
     to_institution: InstitutionId
     to_account: Account
     amount: Amount
-    at: AwareDatetime
+    at: Instant
 
 
 # At their longest (a 64-character id, an institution of 40, an account of 34, 999999999999.99, a time to
@@ -162,7 +162,7 @@ class Response(BaseModel):
     )
     reason: str | None = Field(None, max_length=1000, description="rejected or partially executed: why")
     query_result: QueryResult | None = Field(None, description="an executed query's answer")
-    responded_at: AwareDatetime | None = Field(
+    responded_at: Instant | None = Field(
         None,
         description="when the institution answered; left out, when Stopline received the answer (on Kafka,"
         " the record's timestamp)",

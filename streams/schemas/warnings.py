@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from streams.schemas.events import Instant
 
 Language = Literal["zh", "ug", "kk"]
 Channel = Literal["sms", "push"]
@@ -44,7 +46,7 @@ class Receipt(BaseModel):
 
     message_id: uuid.UUID
     status: Literal["delivered", "failed"]
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     detail: str | None = Field(None, max_length=500)
 
 

@@ -4,13 +4,20 @@ the field (it used to travel to PostgreSQL and come back as a 500), and nothing 
 from __future__ import annotations
 
 import json
+import typing
 import uuid
+from datetime import datetime
+from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
+from pydantic import AwareDatetime, BaseModel, NaiveDatetime
 
 from services.kit.inputs import MAX_DEPTH, TOO_DEEP, body_problems
+from streams.schemas.events import NOT_A_NUMBER, Instant
 from tests import factories as f
-from tests.coordination.conftest import case_body
+from tests.coordination.conftest import bank, case_body, issue, open_case, respond
+from tests.kit.test_openapi import _apps
 from tests.metrics import sample
 
 pytestmark = pytest.mark.integration
@@ -129,3 +136,78 @@ def test_body_rule_refuses_a_body_nested_too_deep_to_walk():
     for depth in (MAX_DEPTH + 1, 5_000):  # past the walk's bound; past Python's recursion limit
         body = b'{"s": "\\u0041", "a": ' + b"[" * depth + b"]" * depth + b"}"
         assert [p["reason"] for p in body_problems(body)] == [TOO_DEEP]
+
+
+def _problems(response) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    return {d["field"]: d["reason"] for d in response.json()["error"]["details"]}
+
+
+NAIVE = "2026-12-07T00:00:00"
+
+
+@pytest.mark.parametrize("number", [1796628300, 1796628300.5, "1796628300"])
+async def test_a_date_time_in_a_body_is_never_a_bare_number(coordination, sessions, number):
+    """Pydantic would read it as Unix time, as events and query strings refuse to."""
+    case = case_body(lost_at=number)
+    r = await coordination.post("/v1/cases", json=case, headers=f.officer())
+    assert _problems(r) == {"body.lost_at": NOT_A_NUMBER}
+
+    op = f.officer()
+    inst, key, _ = await bank(sessions)
+    case_id = await open_case(coordination, op, (inst, f.account("M"), "100.00"))
+    query = await issue(coordination, op, case_id, kind="query", institution_id=inst, account=f.account("M"))
+    r = await respond(coordination, key, query["id"], "acknowledged", responded_at=number)
+    assert _problems(r) == {"body.responded_at": NOT_A_NUMBER}
+    status = (await coordination.get(f"/v1/instructions/{query['id']}", headers=op)).json()["status"]
+    assert status in ("issued", "delivered")
+
+
+async def test_a_date_time_in_a_query_string_is_refused_as_in_a_body(coordination):
+    """Naive or a bare number, a time in a query string has the same answer as the same time in a body."""
+    in_body = _problems(
+        await coordination.post("/v1/cases", json=case_body(lost_at=NAIVE), headers=f.officer())
+    )
+    for route in ("/v1/alerts", "/v1/audit", "/v1/dashboard"):
+        r = await coordination.get(route, params={"since": NAIVE}, headers=f.officer("auditor"))
+        assert _problems(r) == {"query.since": in_body["body.lost_at"]}, route
+        r = await coordination.get(route, params={"since": "1796628300"}, headers=f.officer("auditor"))
+        assert _problems(r) == {"query.since": NOT_A_NUMBER}, route
+    r = await coordination.get("/v1/cases", params={"before": NAIVE}, headers=f.officer())
+    assert _problems(r) == {"query.before": in_body["body.lost_at"]}
+
+
+# What makes a time `Instant`: the same validator object wherever the type is used.
+_GUARD = typing.get_args(Instant)[1]
+
+
+def _unguarded(annotation: Any, guarded: bool, seen: set[type]) -> list[str]:
+    """Where in `annotation` a date-time is taken without `Instant`'s refusal of a bare number."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        return _unguarded(base, guarded or any(m is _GUARD for m in extras), seen)
+    if annotation in (datetime, AwareDatetime, NaiveDatetime):
+        return [] if guarded else ["<date-time>"]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return []
+        seen.add(annotation)
+        return [
+            f"{annotation.__name__}.{name}"
+            for name, field in annotation.model_fields.items()
+            if _unguarded(field.annotation, any(m is _GUARD for m in field.metadata), seen)
+        ]
+    return [where for arg in typing.get_args(annotation) for where in _unguarded(arg, guarded, seen)]
+
+
+def test_every_date_time_a_route_takes_is_an_instant():
+    """In a body, a query string or a path, of every service: with its time zone, never a bare number."""
+    for service, app in _apps().items():
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            d = route.dependant
+            for param in (*d.query_params, *d.path_params, *d.body_params):
+                info = param.field_info
+                guarded = any(m is _GUARD for m in info.metadata)
+                assert not _unguarded(info.annotation, guarded, set()), (service, route.path, param.name)

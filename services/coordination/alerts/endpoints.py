@@ -1,7 +1,6 @@
 """Routes of /v1/alerts."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +12,7 @@ from services.coordination.deps import Deps
 from services.kit import pages
 from services.kit.auth import Officer, require_role
 from services.kit.errors import NotFound
+from streams.schemas.events import Instant
 
 
 def router(deps: Deps) -> APIRouter:
@@ -28,8 +28,8 @@ def router(deps: Deps) -> APIRouter:
         typology: str | None = None,
         min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
         max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-        since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
-        until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+        since: Annotated[Instant | None, Query(description="received at or after (ISO 8601)")] = None,
+        until: Annotated[Instant | None, Query(description="received before (ISO 8601)")] = None,
         incident_id: Annotated[
             uuid.UUID | None, Query(description="only the alerts of this incident (one collection account)")
         ] = None,

@@ -2,7 +2,6 @@
 
 import uuid
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,6 +11,7 @@ from services.coordination.audit.schemas import AuditPage, AuditRead, VerdictRea
 from services.coordination.deps import Deps
 from services.kit.audit import repository, service
 from services.kit.auth import Officer, require_role
+from streams.schemas.events import Instant
 
 
 def router(deps: Deps) -> APIRouter:
@@ -26,7 +26,7 @@ def router(deps: Deps) -> APIRouter:
         case_id: uuid.UUID | None = None,
         entity_id: str | None = None,
         actor: str | None = None,
-        since: datetime | None = None,
+        since: Instant | None = None,
         after_id: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> AuditPage:

@@ -1,7 +1,6 @@
 """Routes of /v1/cases: cases, their notes and alerts, the money-flow tree and its proposals."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -29,6 +28,7 @@ from services.coordination.money import service as money
 from services.coordination.money.schemas import Accept, FlowView, ProposalRead
 from services.kit.audit import repository as audit_repo
 from services.kit.auth import Officer, Role, require_role
+from streams.schemas.events import Instant
 from streams.schemas.instructions import Kind
 
 CLOSE_REFUSED = (
@@ -55,7 +55,7 @@ def router(deps: Deps) -> APIRouter:
         session: Session,
         who: Who,
         status: Literal["open", "closed"] | None = None,
-        before: datetime | None = None,
+        before: Instant | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[CaseRead]:
         require_role(who, *READERS)

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Literal, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,7 +17,7 @@ from pydantic import (
 )
 
 from services.coordination.instructions.schemas import InstructionRead
-from streams.schemas.events import Account, Amount, InstitutionId, Phone
+from streams.schemas.events import Account, Amount, Instant, InstitutionId, Phone
 
 # confirmed_fraud: money was lost to a scam (or would have been); false_alarm: no scam; undetermined:
 # the case could not tell. The first two label the case's alerts for training; see models.training.feedback.
@@ -45,7 +44,7 @@ class Destination(BaseModel):
     institution_id: InstitutionId
     account: Account
     amount: Amount
-    at: AwareDatetime
+    at: Instant
 
 
 class Victim(BaseModel):
@@ -68,7 +67,7 @@ class CaseCreate(BaseModel):
     )
     victim: Victim = Field(default_factory=Victim)
     amount_lost: Amount
-    lost_at: AwareDatetime
+    lost_at: Instant
     destinations: list[Destination] = Field(default_factory=list, max_length=MAX_DESTINATIONS)
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from services.coordination.dashboard.schemas import Dashboard
 from services.coordination.deps import Deps
 from services.kit.auth import Officer, require_role
 from services.kit.errors import InvalidInput
+from streams.schemas.events import Instant
 
 LOCAL = timezone(timedelta(hours=8))
 
@@ -30,17 +31,11 @@ def router(deps: Deps) -> APIRouter:
     async def dashboard(
         session: Session,
         who: Who,
-        since: Annotated[
-            datetime | None, Query(description="default: today's midnight, Beijing time")
-        ] = None,
-        until: Annotated[datetime | None, Query(description="default: now")] = None,
+        since: Annotated[Instant | None, Query(description="default: today's midnight, Beijing time")] = None,
+        until: Annotated[Instant | None, Query(description="default: now")] = None,
     ) -> Dashboard:
         require_role(who, "operator", "supervisor", "auditor")
         start, end = since or midnight(), until or datetime.now(UTC)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise InvalidInput(
-                "times carry a time zone", details=[{"field": "since", "reason": "no time zone"}]
-            )
         if end <= start or end - start > timedelta(days=366):
             raise InvalidInput(
                 "the period is from `since` to `until`, at most a year",

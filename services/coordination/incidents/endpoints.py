@@ -1,6 +1,5 @@
 """Routes of /v1/incidents: the alert queue as operators work it, one mule or one episode at a time."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -16,6 +15,7 @@ from services.coordination.incidents.schemas import (
     QueueStatus,
 )
 from services.kit.auth import Officer, require_role
+from streams.schemas.events import Instant
 
 IncidentId = Annotated[str, Path(pattern="^[0-9a-f]{20}$", description="an incident's `id`")]
 
@@ -32,8 +32,8 @@ def router(deps: Deps) -> APIRouter:
         status: QueueStatus | None = None,
         typology: Annotated[str | None, Query(max_length=40)] = None,
         min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-        since: Annotated[datetime | None, Query(description="alerts received at or after")] = None,
-        until: Annotated[datetime | None, Query(description="alerts received before")] = None,
+        since: Annotated[Instant | None, Query(description="alerts received at or after")] = None,
+        until: Annotated[Instant | None, Query(description="alerts received before")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> IncidentPage:
         require_role(who, "operator", "supervisor", "auditor")

@@ -1,7 +1,6 @@
 """Officer routes of instructions: issue within a case, read, approve, decline, cancel; overdue list."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -20,6 +19,7 @@ from services.coordination.instructions.schemas import (
 from services.coordination.instructions.states import STATUSES
 from services.kit.auth import Officer, Role, require_role
 from services.kit.errors import InvalidInput, NotFound
+from streams.schemas.events import Instant
 from streams.schemas.instructions import Kind
 
 READERS: tuple[Role, ...] = ("operator", "supervisor", "auditor")
@@ -75,9 +75,7 @@ def router(deps: Deps) -> APIRouter:
         overdue: bool | None = None,
         kind: Kind | None = None,
         holding: Annotated[bool | None, Query(description="holds in force (executed, partially)")] = None,
-        expires_before: Annotated[
-            datetime | None, Query(description="holds lapsing before this time")
-        ] = None,
+        expires_before: Annotated[Instant | None, Query(description="holds lapsing before this time")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[InstructionRead]:
         require_role(who, *READERS)

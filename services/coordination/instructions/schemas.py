@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from streams.schemas.events import Account, Amount, InstitutionId
+from streams.schemas.events import Account, Amount, Instant, InstitutionId
 from streams.schemas.instructions import Beneficiary, Held, InstructionMessage, Kind, Outcome, QueryResult
 
 
@@ -22,7 +22,7 @@ class InstructionCreate(BaseModel):
     institution_id: InstitutionId | None = None
     account: Account | None = None
     amount: Amount | None = Field(None, description="stop-payment, freeze (optional limit), release, return")
-    since: AwareDatetime | None = Field(None, description="query: transfers since (default: the loss time)")
+    since: Instant | None = Field(None, description="query: transfers since (default: the loss time)")
     parent_id: uuid.UUID | None = None
     document_number: str | None = Field(
         None, min_length=1, max_length=64, description="freeze, extend, release"
@@ -93,7 +93,7 @@ class ResponseCreate(BaseModel):
     held_amount: Held | None = None
     reason: str | None = Field(None, max_length=1000)
     query_result: QueryResult | None = None
-    responded_at: AwareDatetime | None = Field(
+    responded_at: Instant | None = Field(
         None, description="when the institution answered; left out, when Stopline received the answer"
     )
 

@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.coordination.deps import Deps
 from services.coordination.officers import sessions
 from services.kit.auth import Officer
+from streams.schemas.events import Instant
 
 SessionId = Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
 
@@ -18,7 +19,7 @@ SessionId = Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
 class Opening(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expires_at: AwareDatetime = Field(description="the session's end (the console's; within a day)")
+    expires_at: Instant = Field(description="the session's end (the console's; within a day)")
 
 
 class OfficerSessionRead(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kit.auth import Officer, require_role
 from services.kit.errors import InvalidInput
 from services.notifier.warnings import repository
+from streams.schemas.events import Instant
 
 SessionDep = Callable[[], AsyncIterator[AsyncSession]]
 
@@ -67,15 +68,15 @@ def router(session_dep: SessionDep, officer_dep: Callable[..., Coroutine[Any, An
     async def summary(
         session: Session,
         who: Who,
-        since: Annotated[datetime, Query(description="warnings created at or after")],
-        until: Annotated[datetime | None, Query(description="default: now")] = None,
+        since: Annotated[Instant, Query(description="warnings created at or after")],
+        until: Annotated[Instant | None, Query(description="default: now")] = None,
     ) -> WarningSummary:
         require_role(who, "operator", "supervisor", "auditor")
         end = until or datetime.now(UTC)
-        if since.tzinfo is None or end.tzinfo is None or end <= since:
+        if end <= since:
             raise InvalidInput(
-                "the period is from `since` to `until`, with time zones",
-                details=[{"field": "since", "reason": "no time zone, or not before until"}],
+                "the period is from `since` to `until`",
+                details=[{"field": "query.since", "reason": "not before until"}],
             )
         return WarningSummary(
             since=since, until=end, **await repository.summary(session, since=since, until=end)
