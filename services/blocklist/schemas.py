@@ -9,15 +9,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from streams.schemas.blocklist import AccountChange, BlocklistChange
-from streams.schemas.events import Account, InstitutionId, Phone
+from streams.schemas.events import Account, InstitutionId, NonBlank, Phone
 
 
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: Phone
-    category: str = Field("fraud", min_length=1, max_length=40)
-    note: str = Field(min_length=1, max_length=2000, description="what the operator saw")
+    category: NonBlank = Field("fraud", max_length=40)
+    note: NonBlank = Field(max_length=2000, description="what the operator saw")
     request_id: uuid.UUID | None = Field(
         None,
         description="your idempotency key: the same report sent again (a retry after a timeout) counts"
@@ -39,8 +39,8 @@ class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: Phone
-    category: str = Field(min_length=1, max_length=40)
-    reason: str = Field(min_length=1, max_length=2000)
+    category: NonBlank = Field(max_length=40)
+    reason: NonBlank = Field(max_length=2000)
     case_id: uuid.UUID | None = Field(None, description="the confirmed case the number comes from")
 
 
@@ -51,7 +51,7 @@ class AccountProposalIn(BaseModel):
 
     institution: InstitutionId
     account: Account
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: NonBlank = Field(max_length=2000)
     case_id: uuid.UUID | None = Field(None, description="the case the account comes from, if any")
 
 
@@ -65,7 +65,7 @@ class Review(BaseModel):
 class RenewalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000, description="why it must stay listed: still in use")
+    reason: NonBlank = Field(max_length=2000, description="why it must stay listed: still in use")
 
 
 class RenewalRead(BaseModel):
@@ -85,14 +85,14 @@ class RenewalRead(BaseModel):
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    statement: str = Field(min_length=1, max_length=4000, description="the number holder's statement")
+    statement: NonBlank = Field(max_length=4000, description="the number holder's statement")
 
 
 class AppealDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uphold: StrictBool
-    note: str = Field(min_length=1, max_length=2000)
+    note: NonBlank = Field(max_length=2000)
 
 
 class EntryRead(BaseModel):

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from services.console import graph, i18n, web
 from services.console.api import ApiError
 from services.console.session import User
+from streams.schemas.events import NonBlank
 
 CaseId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
 InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
@@ -193,7 +194,7 @@ def router() -> APIRouter:
         request: Request,
         case_id: CaseId,
         user: Officer,
-        text: Annotated[str, Form(min_length=1, max_length=10_000)],
+        text: Annotated[NonBlank, Form(max_length=10_000)],
         csrf: Csrf = "",
     ) -> Response:
         return await _act(

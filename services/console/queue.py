@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from services.console import web
 from services.console.api import ApiError
 from services.console.session import User
+from streams.schemas.events import NonBlank
 
 IncidentId = Annotated[str, Path(pattern="^[0-9a-f]{20}$")]
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
@@ -182,8 +183,8 @@ def router() -> APIRouter:
         request: Request,
         incident_id: IncidentId,
         user: Officer,
-        case_number: Annotated[str, Form(min_length=1, max_length=64)],
-        title: Annotated[str, Form(min_length=1, max_length=200)],
+        case_number: Annotated[NonBlank, Form(max_length=64)],
+        title: Annotated[NonBlank, Form(max_length=200)],
         csrf: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
         coordination = web.console(request).coordination(user)

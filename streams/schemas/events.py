@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -90,6 +91,24 @@ EventTime = Annotated[
         "STOPLINE_EVENT_HISTORY_DAYS)"
     ),
 ]
+
+
+BLANK = "must not be blank (empty or only white space)"
+
+
+def blank(text: str | None) -> bool:
+    """Whether a text says nothing: absent, empty or only white space."""
+    return text is None or not text.strip()
+
+
+def _not_blank(value: str) -> str:
+    if blank(value):
+        raise PydanticCustomError("blank", BLANK)
+    return value
+
+
+# A text that is required says something: white space alone is refused as an empty text is.
+NonBlank = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
 def _integer(value: Any) -> Any:

@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from streams.schemas.events import Account, Amount, Instant, InstitutionId
+from streams.schemas.events import Account, Amount, Instant, InstitutionId, NonBlank
 
 
 class Kind(StrEnum):
@@ -54,7 +54,7 @@ Held = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, descripti
 class LegalBasis(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    case_number: str = Field(min_length=1, max_length=64)
+    case_number: NonBlank = Field(max_length=64)
     document_number: str | None = Field(None, max_length=64, description="required for freeze and release")
 
 
@@ -92,7 +92,7 @@ class InstructionMessage(BaseModel):
 class Holder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(max_length=200)
+    name: NonBlank = Field(max_length=200)
     id_number_last4: str | None = Field(None, pattern=r"^[0-9Xx]{4}$")
     phone: str | None = Field(None, max_length=20)
 
@@ -100,7 +100,7 @@ class Holder(BaseModel):
 class OutgoingTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transfer_id: str = Field(min_length=1, max_length=64, description="unique among the answer's transfers")
+    transfer_id: NonBlank = Field(max_length=64, description="unique among the answer's transfers")
     to_institution: InstitutionId
     to_account: Account
     amount: Amount

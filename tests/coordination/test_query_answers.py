@@ -187,6 +187,18 @@ async def test_an_answer_listing_a_transfer_id_twice_is_refused(coord, sessions)
     assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+async def test_an_answer_naming_no_holder_is_refused(coord, sessions, name):
+    q = await _queried(coord, sessions)
+    result = {**_result(_transfer("tr1", (q.other, q.hop), "5000.00")), "holder": {"name": name}}
+    refused = await respond(q.c, q.key, q.query["id"], "executed", query_result=result)
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["error"]["details"]
+    assert problem["field"] == "body.query_result.holder.name"
+    assert await _unanswered(q)
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
+
+
 async def test_on_kafka_an_answer_listing_a_transfer_id_twice_is_told_refused(infra, coord, sessions):
     q = await _queried(coord, sessions)
     body = {

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, NaiveDatetime
 
 from services.kit.inputs import MAX_DEPTH, TOO_DEEP, body_problems
-from streams.schemas.events import NOT_A_NUMBER, Instant
+from streams.schemas.events import BLANK, NOT_A_NUMBER, Instant
 from tests import factories as f
 from tests.coordination.conftest import bank, case_body, issue, open_case, respond
 from tests.kit.test_openapi import _apps
@@ -211,3 +211,25 @@ def test_every_date_time_a_route_takes_is_an_instant():
                 info = param.field_info
                 guarded = any(m is _GUARD for m in info.metadata)
                 assert not _unguarded(info.annotation, guarded, set()), (service, route.path, param.name)
+
+
+@pytest.mark.parametrize("blank", ["   ", " \n\t"])
+async def test_a_required_text_of_white_space_is_refused_as_an_empty_one(
+    coordination, blocklist, sessions, blank
+):
+    op = f.officer()
+    for field in ("title", "case_number"):
+        r = await coordination.post("/v1/cases", json=case_body(**{field: blank}), headers=op)
+        assert _problems(r) == {f"body.{field}": BLANK}
+    _, telecom = await f.institution(sessions, "telecom")
+    number = f.phone()
+    r = await blocklist.post("/v1/blocklist/reports", json={"number": number, "note": blank}, headers=telecom)
+    assert _problems(r) == {"body.note": BLANK}
+
+    inst, key, _ = await bank(sessions)
+    case_id = await open_case(coordination, op, (inst, f.account("M"), "100.00"))
+    query = await issue(coordination, op, case_id, kind="query", institution_id=inst, account=f.account("M"))
+    empty = _problems(await respond(coordination, key, query["id"], "rejected", reason=""))
+    assert _problems(await respond(coordination, key, query["id"], "rejected", reason=blank)) == empty
+    status = (await coordination.get(f"/v1/instructions/{query['id']}", headers=op)).json()["status"]
+    assert status in ("issued", "delivered")

@@ -40,3 +40,17 @@ async def test_only_the_owning_operator_sets_a_contact_until_it_ports_the_number
     ported = await _contact(sessions, phone)
     assert (ported.operator, ported.push_id) == (other_id, "app-attacker")
     assert (await client.put("/v1/contacts", json=mine, headers=owner)).status_code == 403
+
+
+@pytest.mark.parametrize("push_id", ["", "  \n"])
+async def test_a_blank_push_id_is_refused_and_nothing_is_set(notifier, sessions, push_id):
+    """Pushes would later be tried to it; a number without the app leaves `push_id` out."""
+    _, telecom = await f.institution(sessions, "telecom")
+    phone = f.phone()
+    body = {"phone": phone, "language": "zh", "push_id": push_id}
+    refused = await notifier.client.put("/v1/contacts", json=body, headers=telecom)
+    assert refused.status_code == 422, refused.text
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["body.push_id"]
+    assert await _contact(sessions, phone) is None
+    del body["push_id"]
+    assert (await notifier.client.put("/v1/contacts", json=body, headers=telecom)).status_code == 204

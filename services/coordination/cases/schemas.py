@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from services.coordination.instructions.schemas import InstructionRead
-from streams.schemas.events import Account, Amount, Instant, InstitutionId, Phone
+from streams.schemas.events import Account, Amount, Instant, InstitutionId, NonBlank, Phone
 
 # confirmed_fraud: money was lost to a scam (or would have been); false_alarm: no scam; undetermined:
 # the case could not tell. The first two label the case's alerts for training; see models.training.feedback.
@@ -59,8 +59,8 @@ class Victim(BaseModel):
 class CaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_number: str = Field(min_length=1, max_length=64, description="the police case registration number")
-    title: str = Field(min_length=1, max_length=200)
+    case_number: NonBlank = Field(max_length=64, description="the police case registration number")
+    title: NonBlank = Field(max_length=200)
     source: Literal["alert", "report"]
     alert_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=500, description="required when source is alert"
@@ -81,7 +81,7 @@ class CaseUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "closed"] | None = None
-    assignee: str | None = Field(None, min_length=1, max_length=120)
+    assignee: NonBlank | None = Field(None, max_length=120)
     outcome: Outcome | None = Field(
         None, validate_default=True, description="what the case found: required to close it, only then"
     )
@@ -112,7 +112,7 @@ class OpenWork(BaseModel):
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=10_000)
+    text: NonBlank = Field(max_length=10_000)
 
 
 class LinkAlert(BaseModel):

@@ -22,6 +22,7 @@ from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.db import after_commit
 from services.kit.errors import Conflict, InvalidInput, NotFound
+from streams.schemas.events import blank
 from streams.schemas.instructions import Kind, Response
 
 FINAL_OUTCOMES = ANSWERS - {Status.ACKNOWLEDGED}  # an answer after which the instruction waits for none
@@ -108,9 +109,9 @@ def _check_content(row: Instruction, answer: Response) -> None:
                 f"a partially executed {row.kind} states the amount {what} (`held_amount`), more than 0"
                 + (f" and less than the {row.amount} instructed" if row.amount is not None else ""),
             )
-    if answer.outcome == "partially_executed" and not answer.reason:
+    if answer.outcome == "partially_executed" and blank(answer.reason):
         raise _refuse("reason", "a partial execution states the `reason`")
-    if answer.outcome == "rejected" and not answer.reason:
+    if answer.outcome == "rejected" and blank(answer.reason):
         raise _refuse("reason", "a rejection states the `reason`")
     if row.kind == Kind.QUERY and answer.outcome == "executed" and answer.query_result is None:
         raise _refuse("query_result", "an executed query carries `query_result`")

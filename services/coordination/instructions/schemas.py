@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.schemas.events import Account, Amount, Instant, InstitutionId
+from streams.schemas.events import Account, Amount, Instant, InstitutionId, NonBlank
 from streams.schemas.instructions import Beneficiary, Held, InstructionMessage, Kind, Outcome, QueryResult
 
 
@@ -24,9 +24,7 @@ class InstructionCreate(BaseModel):
     amount: Amount | None = Field(None, description="stop-payment, freeze (optional limit), release, return")
     since: Instant | None = Field(None, description="query: transfers since (default: the loss time)")
     parent_id: uuid.UUID | None = None
-    document_number: str | None = Field(
-        None, min_length=1, max_length=64, description="freeze, extend, release"
-    )
+    document_number: NonBlank | None = Field(None, max_length=64, description="freeze, extend, release")
     beneficiary: Beneficiary | None = Field(
         None, description="return: default the victim's account on the case"
     )

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.schemas.events import Phone
+from streams.schemas.events import NonBlank, Phone
 
 
 class AnswerIn(BaseModel):
@@ -27,7 +27,7 @@ class ContactIn(BaseModel):
 
     phone: Phone
     language: Literal["zh", "ug", "kk"]
-    push_id: str | None = Field(
+    push_id: NonBlank | None = Field(
         None, max_length=200, description="the anti-fraud app's push id, if installed"
     )
 
