@@ -187,6 +187,34 @@ async def test_an_answer_listing_a_transfer_id_twice_is_refused(coord, sessions)
     assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
 
 
+def _wrong_transfers(q: Queried) -> list[tuple[dict[str, Any], str, str]]:
+    """Transfers no answer may list: each, the field it is refused at and part of the reason."""
+    since = datetime.fromisoformat(q.query["since"])
+    ok = _transfer("tr1", (q.other, q.hop), "100.00")
+    return [
+        ({**ok, "at": f.iso(f.now() + timedelta(days=365))}, "at", "in the future"),
+        ({**ok, "at": "1900-01-01T00:00:00Z"}, "at", "before the query's `since`"),
+        ({**ok, "at": f.iso(since - timedelta(days=3))}, "at", "before the query's `since`"),
+        ({**ok, "to_institution": q.inst, "to_account": q.mule}, "to_account", "the queried account itself"),
+    ]
+
+
+async def test_an_answer_listing_a_transfer_the_query_did_not_ask_for_is_refused(coord, sessions):
+    """The answer lists the transfers out of the account since the query's `since`, until now: one dated
+    outside, or to the account itself, would add money the account never sent to the case's flow."""
+    q = await _queried(coord, sessions)
+    for transfer, field, reason in _wrong_transfers(q):
+        fine = _transfer("tr0", (q.other, q.hop), "5000.00")
+        result = _result(fine, transfer)
+        refused = await respond(q.c, q.key, q.query["id"], "executed", query_result=result)
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["error"]["details"]
+        assert problem["field"] == f"body.query_result.transfers.1.{field}"
+        assert reason in problem["reason"]
+    assert await _unanswered(q)
+    assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("0.00")
+
+
 @pytest.mark.parametrize("name", ["", "  "])
 async def test_an_answer_naming_no_holder_is_refused(coord, sessions, name):
     q = await _queried(coord, sessions)

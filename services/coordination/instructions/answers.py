@@ -22,8 +22,9 @@ from services.coordination.money import service as money
 from services.kit.audit import service as audit
 from services.kit.db import after_commit
 from services.kit.errors import Conflict, InvalidInput, NotFound
+from streams.schemas.event_time import ahead
 from streams.schemas.events import blank
-from streams.schemas.instructions import Kind, Response
+from streams.schemas.instructions import Kind, QueryResult, Response
 
 FINAL_OUTCOMES = ANSWERS - {Status.ACKNOWLEDGED}  # an answer after which the instruction waits for none
 ACTIONS = {
@@ -51,10 +52,31 @@ def _check_time(row: Instruction, answer: Response, *, max_ahead_s: float, now: 
     skew. One dated outside is a wrong clock or a wrong answer: kept, its date would misstate the record
     (and one dated before the issue be refused as an illegal move it is not)."""
     at, skew = _responded_at(answer), timedelta(seconds=max_ahead_s)
-    if at > now + skew:
-        raise _refuse("responded_at", f"more than {max_ahead_s:g} s in the future")
+    if (problem := ahead(at, max_ahead_s=max_ahead_s, now=now)) is not None:
+        raise _refuse("responded_at", problem)
     if row.issued_at is not None and at < row.issued_at - skew:
         raise _refuse("responded_at", f"before the instruction was issued ({row.issued_at.isoformat()})")
+    if answer.query_result is not None:
+        _check_transfers(row, answer.query_result, max_ahead_s=max_ahead_s, now=now)
+
+
+def _check_transfers(row: Instruction, result: QueryResult, *, max_ahead_s: float, now: datetime) -> None:
+    """The answer lists the transfers out of the queried account since the query's `since`, until now
+    (give or take the clocks' skew): one dated outside it, or to the account itself, was not asked for,
+    and would add money the account never sent to the case's money flow. Each is named."""
+    problems: list[dict[str, str]] = []
+    for n, t in enumerate(result.transfers):
+        where = f"body.query_result.transfers.{n}"
+        if (late := ahead(t.at, max_ahead_s=max_ahead_s, now=now)) is not None:
+            problems.append({"field": f"{where}.at", "reason": late})
+        elif row.since is not None and t.at < row.since:
+            problems.append(
+                {"field": f"{where}.at", "reason": f"before the query's `since` ({row.since.isoformat()})"}
+            )
+        if (t.to_institution, t.to_account) == (row.institution_id, row.account):
+            problems.append({"field": f"{where}.to_account", "reason": "the queried account itself"})
+    if problems:
+        raise InvalidInput(f"{len(problems)} transfer(s) the query did not ask for", details=problems)
 
 
 # What a bank did under each kind, in the words of its refusals.
