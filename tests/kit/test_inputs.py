@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -233,3 +233,26 @@ async def test_a_required_text_of_white_space_is_refused_as_an_empty_one(
     assert _problems(await respond(coordination, key, query["id"], "rejected", reason=blank)) == empty
     status = (await coordination.get(f"/v1/instructions/{query['id']}", headers=op)).json()["status"]
     assert status in ("issued", "delivered")
+
+
+async def test_times_that_state_the_past_are_not_ahead_of_the_clock(coordination, sessions):
+    """A loss, a payment and a query's start have happened: a year ahead is a wrong date, refused with the
+    events' allowance for clocks' skew, and nothing is written nor issued."""
+    op, next_year = f.officer(), f.iso(f.now() + timedelta(days=365))
+    inst, _, _ = await bank(sessions)
+    case = case_body((inst, f.account("M"), "100.00"), lost_at=next_year)
+    r = await coordination.post("/v1/cases", json=case, headers=op)
+    assert _problems(r) == {"body.lost_at": "more than 300 s in the future"}
+    case = case_body((inst, f.account("M"), "100.00"))
+    case["destinations"][0]["at"] = next_year
+    r = await coordination.post("/v1/cases", json=case, headers=op)
+    assert _problems(r) == {"body.destinations.0.at": "more than 300 s in the future"}
+    listed = await coordination.get("/v1/cases", headers=op)
+    assert case["case_number"] not in {c["case_number"] for c in listed.json()}
+
+    case_id = await open_case(coordination, op, (inst, f.account("M"), "100.00"))
+    query = {"kind": "query", "institution_id": inst, "account": f.account("M"), "since": next_year}
+    r = await coordination.post(f"/v1/cases/{case_id}/instructions", json=query, headers=op)
+    assert _problems(r) == {"body.since": "more than 300 s in the future"}
+    issued = await coordination.get(f"/v1/cases/{case_id}", headers=op)
+    assert issued.json()["instructions"] == []

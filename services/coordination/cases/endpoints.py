@@ -1,6 +1,7 @@
 """Routes of /v1/cases: cases, their notes and alerts, the money-flow tree and its proposals."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -48,6 +49,7 @@ def router(deps: Deps) -> APIRouter:
     @api.post("", response_model=CaseRead, status_code=201, summary="Open a case from an alert or a report")
     async def open_case(body: CaseCreate, session: Session, who: Who) -> CaseRead:
         require_role(who, *WORKERS)
+        service.check_past(body, max_ahead_s=deps.ctx.max_ahead_s, now=datetime.now(UTC))
         return CaseRead.model_validate(await service.open_case(session, spec=body, officer=who))
 
     @api.get("", response_model=list[CaseRead], summary="Cases of the caller's unit, newest first")

@@ -18,6 +18,7 @@ from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.errors import Conflict, InvalidInput
 from services.kit.logging import pseudonym
+from streams.schemas.event_time import ahead
 
 
 def _snapshot(case: Case) -> dict[str, object]:
@@ -30,6 +31,20 @@ def _snapshot(case: Case) -> dict[str, object]:
         "outcome": case.outcome,
         "victim_phone": pseudonym(case.victim_phone) if case.victim_phone else None,
     }
+
+
+def check_past(spec: CaseCreate, *, max_ahead_s: float, now: datetime) -> None:
+    """The loss and the payments a case is opened with have happened: one dated ahead of the clock (by
+    more than the skew allowed to events) is a wrong date, and would misdate the case's money flow."""
+    times = [("body.lost_at", spec.lost_at)]
+    times += [(f"body.destinations.{n}.at", d.at) for n, d in enumerate(spec.destinations)]
+    problems = [
+        {"field": field, "reason": problem}
+        for field, at in times
+        if (problem := ahead(at, max_ahead_s=max_ahead_s, now=now)) is not None
+    ]
+    if problems:
+        raise InvalidInput("a loss and its payments are dated in the past", details=problems)
 
 
 async def open_case(session: AsyncSession, *, spec: CaseCreate, officer: Officer) -> Case:

@@ -27,6 +27,7 @@ from services.kit.audit import service as audit
 from services.kit.auth import Officer
 from services.kit.db import after_commit
 from services.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from streams.schemas.event_time import ahead
 from streams.schemas.instructions import Beneficiary, InstructionMessage, Kind, LegalBasis, Notice
 
 
@@ -252,6 +253,11 @@ async def _shape(
     if spec.kind == Kind.QUERY:
         if spec.amount is not None:
             raise InvalidInput("a query has no amount")
+        # Transfers since a time to come are none yet: a wrong date, not a query to send.
+        if spec.since is not None and (
+            late := ahead(spec.since, max_ahead_s=ctx.max_ahead_s, now=row.created_at)
+        ):
+            raise InvalidInput(late, details=[{"field": "body.since", "reason": late}])
         row.since = spec.since or case.lost_at
     elif spec.kind == Kind.STOP_PAYMENT and spec.amount is None:
         raise InvalidInput("a stop-payment names the amount to stop")
