@@ -96,7 +96,7 @@ async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: 
     if case is None or case.unit != actor.unit or case.outcome != "confirmed_fraud":
         raise InvalidInput(
             f"case {case_id} is not a case of your unit closed as confirmed_fraud",
-            details=[{"field": "case_id", "reason": "not a confirmed case of your unit"}],
+            details=[{"field": "body.case_id", "reason": "not a confirmed case of your unit"}],
         )
 
 
@@ -119,7 +119,7 @@ async def propose_account(
     if holder is None or holder.kind not in ACCOUNT_HOLDERS:
         raise InvalidInput(
             f"no bank or payment provider {institution}",
-            details=[{"field": "institution", "reason": "not a bank or payment provider"}],
+            details=[{"field": "body.institution", "reason": "not a bank or payment provider"}],
         )
     if source == "operator" and case_id is not None:
         await _own_confirmed_case(session, case_id, actor)

@@ -34,7 +34,13 @@ class Conflict(DomainError):
 
 
 class InvalidInput(DomainError):
+    """A 422: `details` lists each problem's `field` (`body.x`, `query.x`, `path.x`, as pydantic's own
+    refusals name it) and `reason`; `field` alone names the one field the message is the reason of."""
+
     code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, details: Any = None) -> None:
+        super().__init__(message, details=[{"field": field, "reason": message}] if field else details)
 
 
 class Unstorable(InvalidInput):

@@ -23,6 +23,4 @@ def after(cursor: str) -> tuple[datetime, uuid.UUID]:
         at.astimezone(UTC)  # a hand-made one past year 9999 in UTC cannot be sent to the database
         return at, uuid.UUID(ident)
     except (ValueError, UnicodeDecodeError, OverflowError) as exc:
-        raise InvalidInput(
-            "malformed cursor", details=[{"field": "cursor", "reason": "not from a previous page"}]
-        ) from exc
+        raise InvalidInput("malformed cursor: not from a previous page", field="query.cursor") from exc

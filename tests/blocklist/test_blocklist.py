@@ -220,7 +220,7 @@ async def test_officers_page_through_every_entry_by_cursor(blocklist, sessions):
     assert len(mine) == 5 and [e["id"] for e in mine] == sorted((e["id"] for e in mine), reverse=True)
     refused = await blocklist.get("/v1/blocklist/entries", params={"cursor": "x"}, headers=f.officer())
     assert refused.status_code == 422, refused.text
-    assert refused.json()["error"]["details"][0]["field"] == "cursor"
+    assert refused.json()["error"]["details"][0]["field"] == "query.cursor"
 
 
 async def test_a_second_proposal_of_a_live_entry_joins_it_on_the_record(blocklist, sessions):

@@ -81,7 +81,7 @@ async def test_a_listed_account_reaches_banks_and_the_scorer_and_leaves_on_appea
             headers=f.officer("supervisor"),
         )
         assert unknown.status_code == 422
-        assert unknown.json()["error"]["details"][0]["field"] == "institution"
+        assert unknown.json()["error"]["details"][0]["field"] == "body.institution"
         own = await blocklist.post(
             "/v1/blocklist/accounts",
             json={"institution": bank, "account": mule, "reason": "r"},
@@ -222,7 +222,7 @@ async def test_a_listing_cites_only_a_confirmed_case_of_the_supervisors_unit(blo
     for unit in ("cite-unit", "another-unit"):  # still open; another unit's: the same answer
         refused = await cite(unit)
         assert refused.status_code == 422
-        assert refused.json()["error"]["details"][0]["field"] == "case_id"
+        assert refused.json()["error"]["details"][0]["field"] == "body.case_id"
     closed = await coord.client.patch(
         f"/v1/cases/{case_id}", json={"status": "closed", "outcome": "confirmed_fraud"}, headers=officer
     )

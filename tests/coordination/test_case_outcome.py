@@ -124,7 +124,7 @@ async def test_the_case_service_refuses_an_outcome_without_closing_and_closing_w
         with pytest.raises(InvalidInput) as refused:
             await service.update(s, case=case, spec=spec, officer=officer, topic_prefix="")
         assert message in refused.value.message
-        assert [d["field"] for d in refused.value.details] == ["outcome"]
+        assert [d["field"] for d in refused.value.details] == ["body.outcome"]
         assert (case.status, case.outcome) == ("open", None)
 
 

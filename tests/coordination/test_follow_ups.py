@@ -318,11 +318,11 @@ async def test_an_acknowledgement_after_the_final_answer_is_kept(coord, sessions
 async def test_the_institution_list_names_an_unknown_status(coord, sessions):
     _, key, _ = await bank(sessions)
     refused = await coord.client.get("/v1/institution/instructions?status=done", headers=key)
-    assert _problem(refused) == (422, ["status"]), refused.text
+    assert _problem(refused) == (422, ["query.status"]), refused.text
     ok = await coord.client.get("/v1/institution/instructions?status=executed", headers=key)
     assert ok.status_code == 200
     officers = await coord.client.get("/v1/instructions?status=done", headers=f.officer())
-    assert _problem(officers) == (422, ["status"]), officers.text
+    assert _problem(officers) == (422, ["query.status"]), officers.text
 
 
 @pytest.mark.usefixtures("relays_paused")  # (a relay marking the two delivered would wait for the test too)

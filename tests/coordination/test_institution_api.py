@@ -75,7 +75,7 @@ async def test_the_instructions_are_listed_page_by_page(coord, sessions):
     assert cursor is None
     assert seen == [i["id"] for i in reversed([first, *more])]
     bad = await c.get("/v1/institution/instructions", params={"cursor": "not-a-cursor"}, headers=key)
-    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "cursor"
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "query.cursor"
 
 
 async def test_an_instruction_approved_later_comes_first_to_a_bank_that_polls(coord, sessions):

@@ -256,3 +256,22 @@ async def test_times_that_state_the_past_are_not_ahead_of_the_clock(coordination
     assert _problems(r) == {"body.since": "more than 300 s in the future"}
     issued = await coordination.get(f"/v1/cases/{case_id}", headers=op)
     assert issued.json()["instructions"] == []
+
+
+async def test_every_refusal_names_its_field_where_it_was_given(coordination, sessions):
+    """`body.`, `query.` or `path.` and the name, as pydantic's own refusals say it, with the reason."""
+    op = f.officer()
+    inst, key, _ = await bank(sessions)
+    unknown = str(uuid.uuid4())
+    r = await coordination.post("/v1/cases", json=case_body(source="alert", alert_ids=[unknown]), headers=op)
+    assert _problems(r) == {"body.alert_ids.0": f"no alert {unknown}"}
+    case_id = await open_case(coordination, op, (inst, f.account("M"), "100.00"))
+    url = f"/v1/cases/{case_id}/instructions"
+    stop = {"kind": "stop_payment", "institution_id": inst, "account": f.account("M")}
+    assert set(_problems(await coordination.post(url, json=stop, headers=op))) == {"body.amount"}
+    query = {"kind": "query", "institution_id": "tel-z", "account": f.account("M")}
+    assert set(_problems(await coordination.post(url, json=query, headers=op))) == {"body.institution_id"}
+    r = await coordination.get("/v1/instructions", params={"status": "bogus"}, headers=op)
+    assert set(_problems(r)) == {"query.status"}
+    r = await coordination.get("/v1/institution/instructions", params={"cursor": "bogus"}, headers=key)
+    assert set(_problems(r)) == {"query.cursor"}

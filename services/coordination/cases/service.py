@@ -66,8 +66,8 @@ async def open_case(session: AsyncSession, *, spec: CaseCreate, officer: Officer
         opened_at=datetime.now(UTC),
     )
     await repository.add(session, case)
-    for alert_id in spec.alert_ids:
-        await _link(session, case, alert_id, officer)
+    for n, alert_id in enumerate(spec.alert_ids):
+        await _link(session, case, alert_id, officer, field=f"body.alert_ids.{n}")
     await money.seed_from_report(
         session,
         case=case,
@@ -87,14 +87,16 @@ async def open_case(session: AsyncSession, *, spec: CaseCreate, officer: Officer
     return case
 
 
-async def _link(session: AsyncSession, case: Case, alert_id: uuid.UUID, officer: Officer) -> bool:
+async def _link(
+    session: AsyncSession, case: Case, alert_id: uuid.UUID, officer: Officer, *, field: str
+) -> bool:
     if await repository.alert(session, alert_id) is None:
-        raise InvalidInput(f"no alert {alert_id}")
+        raise InvalidInput(f"no alert {alert_id}", field=field)
     return await repository.link_alert(session, case_id=case.id, alert_id=alert_id, by=officer.subject)
 
 
 async def link_alert(session: AsyncSession, *, case: Case, alert_id: uuid.UUID, officer: Officer) -> None:
-    if await _link(session, case, alert_id, officer):
+    if await _link(session, case, alert_id, officer, field="body.alert_id"):
         await audit.record(
             session,
             actor=audit.Actor.of(officer),
@@ -114,7 +116,7 @@ async def update(
     accounts that received its money."""
     # The request schema refuses this already; checked again for callers that build the spec themselves.
     if (problem := outcome_problem(spec.status, spec.outcome)) is not None:
-        raise InvalidInput(problem, details=[{"field": "outcome", "reason": problem}])
+        raise InvalidInput(problem, field="body.outcome")
     before = _snapshot(case)
     if spec.status is not None and spec.status != case.status:
         if spec.status == "open":

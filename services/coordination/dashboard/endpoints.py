@@ -39,7 +39,7 @@ def router(deps: Deps) -> APIRouter:
         if end <= start or end - start > timedelta(days=366):
             raise InvalidInput(
                 "the period is from `since` to `until`, at most a year",
-                details=[{"field": "until", "reason": "not after since, or over a year later"}],
+                details=[{"field": "query.until", "reason": "not after since, or over a year later"}],
             )
         unit = None if who.role == "auditor" else who.unit
         return await service.figures(session, unit=unit, since=start, until=end)

@@ -37,7 +37,7 @@ ACTIONS = {
 
 
 def _refuse(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(problem, details=[{"field": f"body.{field}", "reason": problem}])
+    return InvalidInput(problem, field=f"body.{field}")
 
 
 def _responded_at(answer: Response) -> datetime:
@@ -151,7 +151,7 @@ async def answer(
     previous = await repository.get_response(session, response.response_id)
     if previous is not None:
         if previous.instruction_id != row.id:
-            raise InvalidInput("this response id was used for another instruction")
+            raise _refuse("response_id", "this response id was used for another instruction")
         # A repeat is the same decision: one sent again corrected (another outcome or amount, after a
         # timeout) would be dropped as a repeat without a word. (A query's details may differ in ids a
         # form makes afresh; its outcome is the decision.)
@@ -440,7 +440,7 @@ async def _store(session: AsyncSession, row: Instruction, response: Response, ch
         },
     )
     if not stored:
-        raise InvalidInput("this response id was used for another instruction")
+        raise _refuse("response_id", "this response id was used for another instruction")
 
 
 async def _effects(

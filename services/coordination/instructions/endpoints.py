@@ -81,7 +81,7 @@ def router(deps: Deps) -> APIRouter:
         require_role(who, *READERS)
         if status is not None and status not in STATUSES:
             problem = f"status is one of {', '.join(STATUSES)}"
-            raise InvalidInput(problem, details=[{"field": "status", "reason": problem}])
+            raise InvalidInput(problem, field="query.status")
         unit = None if who.role == "auditor" else who.unit
         rows = await repository.search(
             session,

@@ -42,7 +42,7 @@ def router(deps: Deps) -> APIRouter:
         financial(caller)
         if status is not None and status not in STATUSES:
             problem = f"status is one of {', '.join(STATUSES)}"
-            raise InvalidInput(problem, details=[{"field": "status", "reason": problem}])
+            raise InvalidInput(problem, field="query.status")
         rows = await repository.search(
             session,
             institution_id=caller.institution_id,

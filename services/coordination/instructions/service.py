@@ -245,24 +245,27 @@ async def _shape(
     """Check the request against the kind's rules and fill in what follows from them."""
     if spec.kind in (Kind.QUERY, Kind.STOP_PAYMENT, Kind.FREEZE):
         if not spec.institution_id or not spec.account:
-            raise InvalidInput(f"a {spec.kind} names `institution_id` and `account`")
+            raise InvalidInput(
+                f"a {spec.kind} names `institution_id` and `account`",
+                field="body.account" if spec.institution_id else "body.institution_id",
+            )
         if spec.parent_id is not None:
-            raise InvalidInput(f"a {spec.kind} has no `parent_id`")
+            raise InvalidInput(f"a {spec.kind} has no `parent_id`", field="body.parent_id")
         await _institution(session, spec.institution_id)
         row.institution_id, row.account = spec.institution_id, spec.account
     if spec.kind == Kind.QUERY:
         if spec.amount is not None:
-            raise InvalidInput("a query has no amount")
+            raise InvalidInput("a query has no amount", field="body.amount")
         # Transfers since a time to come are none yet: a wrong date, not a query to send.
         if spec.since is not None and (
             late := ahead(spec.since, max_ahead_s=ctx.max_ahead_s, now=row.created_at)
         ):
-            raise InvalidInput(late, details=[{"field": "body.since", "reason": late}])
+            raise InvalidInput(late, field="body.since")
         row.since = spec.since or case.lost_at
     elif spec.kind == Kind.STOP_PAYMENT and spec.amount is None:
-        raise InvalidInput("a stop-payment names the amount to stop")
+        raise InvalidInput("a stop-payment names the amount to stop", field="body.amount")
     elif spec.kind == Kind.FREEZE and not spec.document_number:
-        raise InvalidInput("a freeze needs the legal document number")
+        raise InvalidInput("a freeze needs the legal document number", field="body.document_number")
     elif spec.kind in (Kind.EXTEND, Kind.RELEASE, Kind.RETURN_FUNDS):
         await _shape_follow_up(session, row, case=case, spec=spec, ctx=ctx)
 
@@ -271,20 +274,29 @@ async def _shape_follow_up(
     session: AsyncSession, row: Instruction, *, case: Case, spec: InstructionCreate, ctx: Context
 ) -> None:
     if spec.parent_id is None:
-        raise InvalidInput(f"a {spec.kind} names the instruction it acts on in `parent_id`")
+        raise InvalidInput(
+            f"a {spec.kind} names the instruction it acts on in `parent_id`", field="body.parent_id"
+        )
     parent = await repository.get(session, spec.parent_id, for_update=True)
     if parent is None or parent.case_id != case.id:
-        raise InvalidInput(f"no instruction {spec.parent_id} in this case")
+        raise InvalidInput(f"no instruction {spec.parent_id} in this case", field="body.parent_id")
     if parent.kind not in states.HOLD_KINDS:
-        raise InvalidInput(f"a {spec.kind} acts on a stop-payment or a freeze, not a {parent.kind}")
+        raise InvalidInput(
+            f"a {spec.kind} acts on a stop-payment or a freeze, not a {parent.kind}", field="body.parent_id"
+        )
     if spec.institution_id not in (None, parent.institution_id) or spec.account not in (None, parent.account):
-        raise InvalidInput("institution and account are those of the parent instruction")
+        raise InvalidInput(
+            "institution and account are those of the parent instruction",
+            field="body.institution_id"
+            if spec.institution_id not in (None, parent.institution_id)
+            else "body.account",
+        )
     row.parent_id, row.institution_id, row.account = parent.id, parent.institution_id, parent.account
     if spec.kind in (Kind.EXTEND, Kind.RELEASE) and not spec.document_number:
-        raise InvalidInput(f"a {spec.kind} needs the legal document number")
+        raise InvalidInput(f"a {spec.kind} needs the legal document number", field="body.document_number")
     if spec.kind == Kind.EXTEND:
         if spec.amount is not None:
-            raise InvalidInput("an extension keeps the amount of the hold")
+            raise InvalidInput("an extension keeps the amount of the hold", field="body.amount")
         if parent.status not in states.PENDING_ANSWER + states.HOLDING:
             raise Conflict(f"the {parent.kind} is {parent.status}", details={"current_status": parent.status})
         limit = (
@@ -335,7 +347,7 @@ async def _shape_follow_up(
                 details={"current_status": parent.status, "held_amount": str(held)},
             )
         if spec.amount is not None and spec.amount != held:
-            raise InvalidInput(f"a release releases the whole hold of {held}")
+            raise InvalidInput(f"a release releases the whole hold of {held}", field="body.amount")
         row.amount = held
     else:  # return_funds
         await _shape_return(session, row, parent, case=case, spec=spec)
@@ -393,7 +405,9 @@ async def _shape_return(
         else None
     )
     if beneficiary is None:
-        raise InvalidInput("a return names the victim's account (`beneficiary`), or the case must")
+        raise InvalidInput(
+            "a return names the victim's account (`beneficiary`), or the case must", field="body.beneficiary"
+        )
     row.beneficiary_institution, row.beneficiary_account = beneficiary.institution, beneficiary.account
 
 
@@ -408,7 +422,7 @@ def _done_amount(row: Instruction) -> Decimal:
 async def _institution(session: AsyncSession, institution_id: str) -> Institution:
     inst = await session.get(Institution, institution_id)
     if inst is None or inst.kind not in ("bank", "payment"):
-        raise InvalidInput(f"no bank or payment provider {institution_id}")
+        raise InvalidInput(f"no bank or payment provider {institution_id}", field="body.institution_id")
     return inst
 
 
@@ -478,7 +492,7 @@ async def decline(
     note = note.strip() if note else None
     if not note:
         problem = "a decline states why"
-        raise InvalidInput(problem, details=[{"field": "body.note", "reason": problem}])
+        raise InvalidInput(problem, field="body.note")
     now = datetime.now(UTC)
     await transition(
         session,
@@ -518,7 +532,7 @@ async def cancel(
     note = note.strip() if note else None
     if sent and not note:
         problem = "a withdrawal of an instruction sent to its institution states why"
-        raise InvalidInput(problem, details=[{"field": "body.note", "reason": problem}])
+        raise InvalidInput(problem, field="body.note")
     now = datetime.now(UTC)
     await transition(
         session,

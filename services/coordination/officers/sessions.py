@@ -38,7 +38,9 @@ async def open_session(session: AsyncSession, *, officer: Officer, expires_at: d
     if not now < expires_at <= now + MAX_LIFE + CLOCK_SKEW:
         raise InvalidInput(
             "a session ends in the future and within a day",
-            details=[{"field": "expires_at", "reason": f"between now and {MAX_LIFE + CLOCK_SKEW} from now"}],
+            details=[
+                {"field": "body.expires_at", "reason": f"between now and {MAX_LIFE + CLOCK_SKEW} from now"}
+            ],
         )
     session_id = secrets.token_hex(16)
     session.add(
