@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from streams.schemas.blocklist import AccountChange, BlocklistChange
 from streams.schemas.events import Account, InstitutionId, NonBlank, Phone
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise PydanticCustomError(
+            "not_printable", "printable text: no control or format character (a line break, a bidi override)"
+        )
+    return value
+
+
+# Published to every telecom and bank with the number or account it labels: one line of plain text, so
+# nothing in it can reorder or hide what a reader's screen shows beside it.
+Category = Annotated[NonBlank, Field(max_length=40), AfterValidator(_printable)]
 
 
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: Phone
-    category: NonBlank = Field("fraud", max_length=40)
+    category: Category = "fraud"
     note: NonBlank = Field(max_length=2000, description="what the operator saw")
     request_id: uuid.UUID | None = Field(
         None,
@@ -39,7 +53,7 @@ class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: Phone
-    category: NonBlank = Field(max_length=40)
+    category: Category
     reason: NonBlank = Field(max_length=2000)
     case_id: uuid.UUID | None = Field(None, description="the confirmed case the number comes from")
 

@@ -89,6 +89,25 @@ async def test_telecom_reports_are_reviewed_published_and_synced(blocklist, infr
     assert verdict.ok, verdict
 
 
+async def test_a_category_is_one_line_of_printable_text(blocklist, sessions):
+    """It is published to every telecom beside the number: a bidirectional override or a line break in it
+    (an outside trial's report took `<b>\u202e`) could reorder or hide what their screens show."""
+    _, telecom = await f.institution(sessions, "telecom")
+    for category in ("<b>\u202e", "fraud\nvip", "\u200bfraud"):
+        number = f.phone()
+        r = await blocklist.post(
+            "/v1/blocklist/reports",
+            json={"number": number, "note": "scam calls", "category": category},
+            headers=telecom,
+        )
+        assert r.status_code == 422, (category, r.text)
+        assert [d["field"] for d in r.json()["error"]["details"]] == ["body.category"]
+        entries = (await blocklist.get("/v1/blocklist/entries", headers=f.officer())).json()["items"]
+        assert number not in {e["number"] for e in entries}
+    fine = {"number": f.phone(), "note": "scam calls", "category": "冒充公检法 impersonation"}
+    assert (await blocklist.post("/v1/blocklist/reports", json=fine, headers=telecom)).status_code == 202
+
+
 async def test_a_report_is_answered_with_a_receipt_not_the_police_entry(blocklist, sessions):
     """The reason, the officers and the status are police-internal; a telecom reporting a listed (or only
     proposed) number learns that its report was received, nothing more."""
