@@ -64,6 +64,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "signin_wrong_password": ("机构、用户名或密码错误。", "Wrong institution, user name or password."),
     "signin_unavailable": ("服务暂不可用，请稍后再试。", "The service is not available; try again shortly."),
+    "signin_too_many": (
+        "登录失败次数过多，请一分钟后再试。",
+        "Too many failed sign-ins; try again in a minute.",
+    ),
     "signin_cross_site": (
         "登录请求并非来自本系统页面，已拒绝；请在本页重新登录。",
         "This sign-in did not come from the console's own page and is refused; sign in here.",
@@ -362,6 +366,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "balance": ("余额", "Balance"),
     "to_institution": ("转入机构", "To institution"),
     "to_account": ("转入账号", "To account"),
+    "transfer_ref": ("交易流水号", "Transfer reference"),
     "send_answer": ("提交回复", "Send the answer"),
     # audit
     "chain_ok": ("审计链完整", "The audit chain is intact"),

@@ -46,24 +46,26 @@ def _local_time(when: str) -> str:
 def _transfers(
     to_institution: list[str], to_account: list[str], amount: list[str], at: list[str], transfer_id: list[str]
 ) -> list[dict[str, Any]]:
+    """The form's filled rows. Each names the bank's own reference of the transfer and its time: the
+    reference is what keeps a transfer listed again (a second query, the form sent again) from counting
+    twice in the case's money flow, and a made-up one did; a time left out is not the time of the answer."""
     out = []
     for n, (inst, acc, amt) in enumerate(zip(to_institution, to_account, amount, strict=False)):
         if not (inst.strip() or acc.strip() or amt.strip()):
             continue
         when = at[n].strip() if n < len(at) else ""
-        stamp = _local_time(when) if when else datetime.now(UTC).isoformat()
-        ident = (
-            transfer_id[n].strip()
-            if n < len(transfer_id) and transfer_id[n].strip()
-            else f"portal-{uuid.uuid4().hex[:12]}"
-        )
+        ident = transfer_id[n].strip() if n < len(transfer_id) else ""
+        if not ident:
+            raise ValueError(f"transfer {n + 1}: the bank's reference of the transfer is required")
+        if not when:
+            raise ValueError(f"transfer {n + 1}: the time of the transfer is required")
         out.append(
             {
                 "transfer_id": ident,
                 "to_institution": inst.strip(),
                 "to_account": acc.strip(),
                 "amount": amt.strip(),
-                "at": stamp,
+                "at": _local_time(when),
             }
         )
     return out
@@ -140,7 +142,7 @@ def router() -> APIRouter:
                     to_institution or [], to_account or [], amount or [], at or [], transfer_id or []
                 )
             except ValueError as exc:
-                return await refused(ApiError(422, "invalid_input", f"transfer time: {exc}"))
+                return await refused(ApiError(422, "invalid_input", str(exc)))
             body["query_result"] = {
                 "holder": {"name": holder_name.strip()},
                 "balance": balance.strip() or "0",

@@ -42,6 +42,15 @@ def _next(target: str | None, user: User) -> str:
     return home_of(user)
 
 
+def refused_sign_in(status: int) -> tuple[str, int]:
+    """What the sign-in page says (`signin_<error>`), and answers, of coordination's refusal of a bank
+    user's sign-in: too many wrong passwords is said as such (one locked out for a minute was told that the
+    service is down)."""
+    if status in (401, 422):
+        return "wrong_password", 401
+    return ("too_many" if status == 429 else "unavailable"), status
+
+
 def router() -> APIRouter:
     api = APIRouter(include_in_schema=False)
 
@@ -132,8 +141,7 @@ def router() -> APIRouter:
             coordination.headers["X-Forwarded-For"] = client_address(request)
             granted = await coordination.post("/v1/institution/sessions", body)
         except ApiError as exc:
-            error = "wrong_password" if exc.status in (401, 422) else "unavailable"
-            status = 401 if exc.status in (401, 422) else exc.status
+            error, status = refused_sign_in(exc.status)
             return _page(request, next=next, status=status, error=error, institution=institution)
         ends = datetime.fromisoformat(granted["expires_at"]).timestamp()
         user = c.sessions.start(

@@ -254,6 +254,8 @@ def back(request: Request, default: str) -> str:
     if parts.netloc and parts.netloc != request.url.netloc:
         return default
     path = parts.path or default
+    if path.startswith("//") or "\\" in path:  # `//elsewhere/x` is another site's address as a Location
+        return default
     return path + (f"?{parts.query}" if parts.query else "")
 
 

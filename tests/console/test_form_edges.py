@@ -7,12 +7,13 @@ import re
 import time
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 from starlette.requests import Request
 
-from services.console import i18n, web
+from services.console import i18n, signin, web
 from services.console.api import ApiError
 from services.console.portal import _local_time
 from services.console.session import Sessions, User
@@ -29,6 +30,15 @@ def test_a_form_time_without_an_offset_is_the_centres_and_one_with_an_offset_kee
     assert _local_time("2026-12-04T10:30Z") == "2026-12-04T10:30:00+00:00"
     assert _local_time("2026-12-04T10:30-05:00") == "2026-12-04T10:30:00-05:00"
     assert _local_time("noon T tomorrow") == "noon T tomorrow"  # the API names the field and the reason
+
+
+def test_a_bank_user_locked_out_is_told_so_not_that_the_service_is_down():
+    error, status = signin.refused_sign_in(429)
+    assert status == 429
+    assert i18n.translator("zh")(f"signin_{error}") == "登录失败次数过多，请一分钟后再试。"
+    assert i18n.translator("en")(f"signin_{error}") == "Too many failed sign-ins; try again in a minute."
+    assert signin.refused_sign_in(401) == signin.refused_sign_in(422) == ("wrong_password", 401)
+    assert signin.refused_sign_in(503) == ("unavailable", 503)
 
 
 def _request(referer: bytes) -> Request:
@@ -48,6 +58,13 @@ def test_an_action_goes_back_to_its_page_and_never_fails_on_a_referer_that_is_no
     assert web.back(_request(b"http://console/cases/1?tab=notes"), "/") == "/cases/1?tab=notes"
     assert web.back(_request(b"https://elsewhere.example/x"), "/") == "/"
     assert web.back(_request(b"http://["), "/cases/1") == "/cases/1"
+    # A path that a Location reads as another site's address (an outside trial's `//evil.com/x`).
+    for elsewhere in (
+        b"http://console//evil.example/x",
+        b"http://console///evil.example",
+        b"/\\evil.example",
+    ):
+        assert web.back(_request(elsewhere), "/") == "/", elsewhere
 
 
 def test_a_refused_close_names_what_keeps_the_case_open_in_the_officers_language():
@@ -149,6 +166,59 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(si
         ):
             assert typed in shown.text
         assert _hidden(shown.text, "response_id") not in ("", answer_id)
+
+
+@pytest.mark.integration
+async def test_a_transfer_answered_twice_in_the_portal_counts_once_in_the_money_flow(site: Site):
+    """An outside trial answered the same transfer to two queries of one account in the portal: each answer
+    gave it a made-up id, and the flow showed twice the money, with two proposals. The bank's own reference
+    of the transfer is required now (a row without it, or without its time, is refused), and a transfer
+    listed again under it is recorded once, as on the API."""
+    inst, username, password = await site.institution_user("bank")
+    mule, onward = f.account("MULE"), f.account("NEXT")
+    next_bank, _ = await f.institution(site.sessions, "bank")
+    officer_api = f.officer(unit=UNIT)
+    async with httpx.AsyncClient(base_url=site.coordination, timeout=10) as api:
+        body = case_body((inst, mule, "48000.00"))
+        case_id = (await api.post("/v1/cases", json=body, headers=officer_api)).json()["id"]
+
+        async def query() -> str:
+            query = {"kind": "query", "institution_id": inst, "account": mule}
+            made = await api.post(f"/v1/cases/{case_id}/instructions", json=query, headers=officer_api)
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        moved = (datetime.now(web.LOCAL) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S")
+        row = {"to_institution": next_bank, "to_account": onward, "amount": "20000.00", "at": moved}
+        async with httpx.AsyncClient(base_url=site.console, timeout=10) as bank:
+            fields = {"institution": inst, "username": username, "password": password}
+            assert (await bank.post("/signin/institution", data=fields)).status_code == 303
+
+            async def answer(query_id: str, reference: str) -> httpx.Response:
+                page = (await bank.get(f"/portal/{query_id}")).text
+                form = {
+                    "csrf": _hidden(page, "csrf"),
+                    "response_id": _hidden(page, "response_id"),
+                    "outcome": "executed",
+                    "holder_name": "王某",
+                    "balance": "10.00",
+                    **row,
+                    "transfer_id": reference,
+                }
+                return await bank.post(f"/portal/{query_id}/answer", data=form)
+
+            first = await query()
+            refused = await answer(first, "")
+            assert refused.status_code == 422 and "reference of the transfer" in refused.text
+            assert (await answer(first, "TX-77")).status_code == 303
+            assert (await answer(await query(), "TX-77")).status_code == 303  # the account queried again
+        flow = (await api.get(f"/v1/cases/{case_id}/flow", headers=officer_api)).json()
+        received = {n["account"]: Decimal(n["received"]) for n in flow["nodes"]}
+        assert received[onward] == Decimal("20000.00")
+        proposals = await api.get(
+            f"/v1/cases/{case_id}/proposals", params={"status": "open"}, headers=officer_api
+        )
+        assert [p["account"] for p in proposals.json()] == [onward]
 
 
 @pytest.mark.integration

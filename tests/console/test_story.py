@@ -8,10 +8,12 @@ see the case."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from playwright.async_api import Page, expect
 
+from services.console import web
 from tests import factories as f
 from tests.console.conftest import Site, shot
 
@@ -103,6 +105,10 @@ async def test_the_police_story(site: Site):
     await form.locator("input[name=to_institution]").first.fill(next_bank)
     await form.locator("input[name=to_account]").first.fill(next_account)
     await form.locator("input[name=amount]").first.fill("8000.00")
+    # Just now, in the centre's time (the form's): after the query's `since`, the alert's first payment.
+    moved = datetime.now(web.LOCAL)
+    await form.locator("input[name=at]").first.fill(moved.strftime("%Y-%m-%dT%H:%M:%S"))
+    await form.locator("input[name=transfer_id]").first.fill("TX-20261207-0001")
     await shot(bank, "portal-answer")
     await form.get_by_role("button").click()
     await expect(bank.get_by_test_id("flash")).to_contain_text("已回复")
