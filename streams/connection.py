@@ -79,11 +79,12 @@ def connection(common: CommonSettings, principal: str) -> KafkaConnection:
 
 def main() -> None:
     """`python -m streams.connection <principal>` prints a principal's development password."""
+    import argparse
     import sys
 
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m streams.connection <principal>")
-    sys.stdout.write(development_password(sys.argv[1]) + "\n")
+    parser = argparse.ArgumentParser(description="print a Kafka principal's development password")
+    parser.add_argument("principal", help="e.g. ingest, or an institution's id")
+    sys.stdout.write(development_password(parser.parse_args().principal) + "\n")
 
 
 if __name__ == "__main__":

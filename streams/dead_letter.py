@@ -47,6 +47,11 @@ def dead_letter_record(
         ("source.partition", str(record.partition).encode()),
         ("source.offset", str(record.offset).encode()),
     ]
+    if record.value is None:
+        # A record with no value at all (a tombstone) is set aside with an empty one, which a reader could
+        # not tell from an empty value; and a letter with none would delete its key's letters if the
+        # topic were ever compacted.
+        headers.append(("tombstone", b"true"))
     letter = Letter(
         topic=topics.name(topics.DEAD_LETTER, prefix),
         key=record.key,

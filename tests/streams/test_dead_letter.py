@@ -13,6 +13,7 @@ from services.scorer import person_stage
 from services.scorer.person_stage import PersonStage
 from services.scorer.settings import ScorerSettings
 from streams import acls, keys, topics
+from streams.dead_letter import dead_letter_record
 from streams.producer import Producer
 from tests import factories as f
 from tests.conftest import Infra
@@ -104,3 +105,14 @@ async def test_a_letter_kafka_refused_is_not_counted_and_counted_once_landed(inf
     assert _dead_letters("invalid") - before == 1
     dead = await read_topic(infra.kafka, topics.name(topics.DEAD_LETTER, infra.prefix))
     assert [r.value for r in dead if dict(r.headers)["source.offset"] == b"424242"] == [poison]
+
+
+def test_a_tombstone_is_set_aside_empty_and_said_to_be_one():
+    """A letter keeps the record's bytes; of a record with no value it cannot, so it says so (an outside
+    trial read an empty value where docs said untouched)."""
+    for value, tombstone in ((None, True), (b"", False), (b"{", False)):
+        record = ConsumerRecord("intake.bank-x", 2, 41, 0, 0, b"k", value, None, 1, 0, [])
+        letter = dead_letter_record(record, reason="invalid", detail="not JSON", prefix="", consumer="g")
+        assert letter.value == (value or b"")
+        assert (("tombstone", b"true") in letter.headers) is tombstone
+        assert ("source.offset", b"41") in letter.headers
