@@ -13,9 +13,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from scipy.stats import beta, chi2
-
 from models.foreign.world import DAY, HOUR, Episode, World
+from models.training.report import interval, rate_interval
 from streams.schemas.alerts import Alert
 
 _NUMBER = re.compile(r"\d[\d,.]*")
@@ -54,26 +53,27 @@ def merge(alerts: list[tuple[float, Alert]]) -> dict[str, Seen]:
 
 
 def share(k: int, n: int) -> dict[str, Any]:
-    """k of n, with an exact (Clopper-Pearson) 95 % interval."""
+    """k of n, with its exact 95 % interval."""
     out: dict[str, Any] = {"n": k, "of": n, "share": round(k / n, 3) if n else None}
     if n:
-        lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
-        hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
-        out["ci95"] = [round(lo, 3), round(hi, 3)]
+        out["ci95"] = [round(x, 3) for x in interval(k, n)]
     return out
 
 
 def rate(k: int, exposure: float) -> dict[str, Any]:
-    """k events over `exposure` units, per unit, with an exact (Garwood) Poisson 95 % interval."""
-    out: dict[str, Any] = {"n": k, "per_1000_people_day": round(k / exposure, 3)}
-    lo = 0.0 if k == 0 else float(chi2.ppf(0.025, 2 * k)) / 2
-    hi = float(chi2.ppf(0.975, 2 * k + 2)) / 2
-    out["ci95"] = [round(lo / exposure, 3), round(hi / exposure, 3)]
-    return out
+    """k events over `exposure` units (thousands of person-days), per unit, with its exact 95 % interval."""
+    low, high = rate_interval(k)
+    return {
+        "n": k,
+        "per_1000_people_day": round(k / exposure, 3),
+        "ci95": [round(low / exposure, 3), round(high / exposure, 3)],
+    }
 
 
 def _about(s: Seen, ep: Episode) -> bool:
-    return bool(s.refs & ep.refs) or s.phone == ep.victim or (s.account in ep.collectors)
+    # Not an alert on one of its collection accounts: the world's rings reuse them across victims, and the
+    # simulator's reports count an episode caught only by an alert naming it.
+    return bool(s.refs & ep.refs) or s.phone == ep.victim
 
 
 def report(world: World, alerts: list[tuple[float, Alert]], measure_days: int) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def build(common: CommonSettings | None = None, settings: IngestSettings | None 
         with each event's index and id."""
         assert isinstance(exc, Unstorable)
         if request.url.path == "/v1/events":
-            exc, events = service.unstorable_batch(exc, await request.body())
+            body = await request.body()
+            exc, events = service.unstorable_batch(exc, body, max_events=settings.max_batch_events)
             metrics.REJECTED.labels("unknown", "invalid").inc(events)
         return error_response(exc)
 

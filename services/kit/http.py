@@ -172,15 +172,21 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            self._count()
             await self._too_large(send)
             return
-        seen = 0
+        seen, counted = 0, False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, counted
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                # Counted here, once: the app's error handler usually answers it (a route or a dependency
+                # was reading the body), and only what escapes the app is answered below.
+                if not counted:
+                    counted = True
+                    self._count()
                 raise errors.PayloadTooLarge(f"request body is over {self.max_bytes} bytes")
             return message
 
@@ -189,9 +195,11 @@ class BodyLimit:
         except errors.PayloadTooLarge:
             await self._too_large(send)
 
-    async def _too_large(self, send: Send) -> None:
+    def _count(self) -> None:
         if self.refused is not None:
             self.refused()
+
+    async def _too_large(self, send: Send) -> None:
         response = JSONResponse(
             error_body("payload_too_large", f"request body is over {self.max_bytes} bytes"), 413
         )

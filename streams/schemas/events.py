@@ -68,7 +68,8 @@ EVENT_ID_MAX = 64
 EventId = Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+# Any way of writing a number Python or pydantic would read (`1.7e9`, `.5`): each is Unix time to pydantic.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 NOT_A_NUMBER = "an ISO 8601 date-time with a time zone, not a number"
 
 
@@ -214,7 +215,7 @@ class Login(EventBase):
     type: Literal["bank.login"]
     account: Account
     holder_phone: Phone
-    device_id: str = Field(min_length=1, max_length=64)
+    device_id: NonBlank = Field(max_length=64)
     new_device: StrictBool = False
 
     @property

@@ -54,7 +54,9 @@ Held = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, descripti
 class LegalBasis(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    case_number: NonBlank = Field(max_length=64)
+    # Not NonBlank: it is rebuilt from the stored instruction, and one stored before cases refused a blank
+    # number must still go out (cases' own input refuses it now).
+    case_number: str = Field(min_length=1, max_length=64)
     document_number: str | None = Field(None, max_length=64, description="required for freeze and release")
 
 

@@ -4,6 +4,7 @@ with nothing written."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -216,6 +217,23 @@ async def test_a_batch_with_fields_beside_its_events_is_refused(ingest, sessions
     assert await _ledger_count(sessions, bank) == 0
 
 
+async def test_a_login_from_a_blank_device_is_refused(ingest, sessions):
+    """A required text is never white space alone, in an event as in any request (docs/security.md)."""
+    bank, headers = await f.institution(sessions, "bank")
+    login = {
+        "type": "bank.login",
+        "event_id": f.unique("login"),
+        "occurred_at": f.iso(f.now()),
+        "account": f.account(),
+        "holder_phone": f.phone(),
+        "device_id": "   ",
+    }
+    response = await ingest.post("/v1/events", json={"events": [login]}, headers=headers)
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["device_id"]
+    assert await _ledger_count(sessions, bank) == 0
+
+
 async def test_duplicate_event_id_inside_a_batch_is_refused(ingest, sessions):
     bank, headers = await f.institution(sessions, "bank")
     event = f.transfer(
@@ -240,6 +258,16 @@ async def test_oversized_body_gets_413(ingest, sessions):
     assert response.status_code == 413
     assert await _ledger_count(sessions, bank) == 0
     assert await sample(ingest, "stopline_ingest_rejected_total", **too_large) == before + 1
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: found out while it is read
+        body = orjson.dumps(huge)
+        for start in range(0, len(body), 65_536):
+            yield body[start : start + 65_536]
+
+    response = await ingest.post("/v1/events", content=streamed(), headers=headers)
+    assert response.status_code == 413
+    assert await _ledger_count(sessions, bank) == 0
+    assert await sample(ingest, "stopline_ingest_rejected_total", **too_large) == before + 2
 
 
 async def test_too_many_events_in_one_batch_is_refused(ingest, sessions):

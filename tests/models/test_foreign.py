@@ -7,7 +7,9 @@ import functools
 from models.foreign.measure import report, share
 from models.foreign.negatives import KINDS
 from models.foreign.world import ScamTypes, World, build
+from streams.schemas.alerts import Alert, Subject
 from streams.schemas.events import event_adapter
+from tests import factories as f
 
 
 @functools.cache
@@ -77,3 +79,30 @@ def test_measure_without_alerts_counts_nothing_and_every_measured_truth():
     assert sum(s["of"] for s in result["hard_negatives"].values()) > 0
     lo, hi = share(0, 10)["ci95"]
     assert lo == 0.0 and 0.30 < hi < 0.31  # the exact interval of 0 of 10
+
+
+def test_measure_counts_an_episode_early_or_late_a_false_alert_and_a_hard_negative_alerted():
+    """The figures docs/model.md gives are these counts: an alert naming an episode's first payment before
+    its money left is early, one after it late, one about nobody false, one on a hard negative's payment
+    both false and that kind alerted."""
+    world, _ = _world()
+    start = world.t0  # every day measured
+    measured = [e for e in world.episodes if e.first_payment_at >= start and e.visible]
+    early_one, late_one = measured[0], measured[1]
+    negative = next(n for n in world.negatives if n.at >= start)
+    quiet = next(p.phone for p in world.people if p.phone not in {e.victim for e in world.episodes})
+
+    def made(at: float, ref: str, phone: str | None = None) -> tuple[float, Alert]:
+        return at, f.alert(triggering_event_ids=[ref], subject=Subject(phone=phone))
+
+    alerts = [
+        made(early_one.first_payment_at + 1, early_one.first_payment_ref),
+        made(late_one.money_left_at + 1, late_one.first_payment_ref),
+        made(negative.at + 1, negative.ref),
+        made(start + 3600, "bank-a:nothing-of-the-world", quiet),
+    ]
+    result = report(world, alerts, measure_days=world.days)
+    assert (result["episodes"]["alerted"]["n"], result["episodes"]["early"]["n"]) == (2, 1)
+    assert result["false_alerts"]["n"] == 2  # the hard negative's and the one about nobody
+    assert result["false_alerts_not_on_hard_negatives"]["n"] == 1
+    assert result["hard_negatives"][negative.kind]["n"] >= 1

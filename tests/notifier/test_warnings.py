@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from services.kit.audit.models import AuditEntry
+from services.notifier import signing
 from services.notifier.cases import CoordinationCases
 from services.notifier.warnings import service
 from services.notifier.warnings.models import CitizenWarning
@@ -395,6 +396,15 @@ async def test_receipts_must_be_signed(notifier, sessions):
         headers={"X-Stopline-Timestamp": str(int(time.time())), "X-Stopline-Signature": b"v1=\xff"},
     )
     assert not_ascii.status_code == 401, not_ascii.text
+
+
+async def test_a_malformed_receipt_names_its_fields_as_every_422_does(notifier):
+    """Signed, but not a receipt: refused naming each field under `body.`, as every route does."""
+    body = b'{"message_id": "not-a-uuid", "status": "delivered", "at": 1796628300}'
+    headers = signing.headers(notifier.settings.sms_secret, int(time.time()), body)
+    refused = await notifier.client.post("/v1/receipts/sms", content=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["body.message_id", "body.at"]
 
 
 async def test_metrics_count_a_changed_answer_once_and_the_change_apart(notifier, sessions):

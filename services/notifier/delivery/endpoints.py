@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.errors import InvalidInput
+from services.kit.errors import InvalidInput, field_problems
 from services.kit.ratelimit import RateLimiter, RateLimitSettings, client_address
 from services.notifier import signing
 from services.notifier.delivery import service
@@ -49,7 +49,7 @@ def router(session_dep: SessionDep, settings: NotifierSettings) -> APIRouter:
         try:
             parsed = Receipt.model_validate_json(body)
         except ValidationError as exc:
-            details = [{"field": ".".join(map(str, e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+            details = field_problems(exc.errors(), under="body")
             raise InvalidInput("malformed receipt", details=details) from exc
         await service.record_receipt(session, channel=channel, receipt=parsed, now=datetime.now(UTC))
 
