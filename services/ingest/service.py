@@ -50,8 +50,7 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
 
 def unstorable_batch(refused: Unstorable, body: bytes, *, max_events: int) -> tuple[Unstorable, int]:
     """The edge rule's refusal of a batch (`body.events.3.amount`) said as every other problem of a batch
-    is (the event's index and id, and its field), and how many events it refused: as the route counts a
-    refused batch, its events, or one for a batch that is not one (over `max_events` too)."""
+    is (the event's index and id, and its field), and how many events it refused."""
     try:
         events = orjson.loads(body).get("events")
     except (orjson.JSONDecodeError, AttributeError):
@@ -68,7 +67,11 @@ def unstorable_batch(refused: Unstorable, body: bytes, *, max_events: int) -> tu
             field = ".".join(path[3:]) or "event"
             problem = {"index": index, "event_id": event_id, "field": field, "reason": problem["reason"]}
         details.append(problem)
-    return Unstorable(refused.message, details=details), len(events) if 0 < len(events) <= max_events else 1
+    try:  # counted as the route counts a refused batch: its events, or one if it is not a batch
+        refused_events = len(parse_batch(body, max_events=max_events))
+    except InvalidInput:
+        refused_events = 1
+    return Unstorable(refused.message, details=details), refused_events
 
 
 def validate_events(

@@ -120,6 +120,8 @@ def _body(reason: str) -> dict[str, str]:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own answers (no route, wrong method, a body that is not JSON) in the kit's error body."""
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, errors.PayloadTooLarge):  # FastAPI's body reading cut short by BodyLimit
+        return error_response(exc.__cause__)
     if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, not JSON)
         return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(str(exc.detail))]), 422)
     headers = dict(exc.headers or {})

@@ -4,6 +4,7 @@ instructions listed page by page."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -12,6 +13,14 @@ from tests import factories as f
 from tests.coordination.conftest import bank, case_body, issue, open_case, stop_issued
 
 pytestmark = pytest.mark.integration
+
+
+async def _streamed(body: bytes) -> AsyncIterator[bytes]:
+    """The body with 3 MiB of padding, in chunks."""
+    yield body[:-1] + b', "padding": "'
+    for _ in range(50):
+        yield b"x" * 65_536
+    yield b'"}'
 
 
 async def test_a_body_sent_wrong_is_told_what_is_wrong(coord, sessions):
@@ -46,6 +55,13 @@ async def test_a_body_sent_wrong_is_told_what_is_wrong(coord, sessions):
         [problem] = malformed.json()["error"]["details"]
         assert problem["field"] == "body"
         assert problem["reason"].startswith("not JSON: ") and "at character 15" in problem["reason"]
+
+        # No Content-Length: found over the limit while FastAPI reads it for the route's model.
+        too_large = await c.post(
+            path, content=_streamed(body), headers={**headers, "Content-Type": "application/json"}
+        )
+        assert too_large.status_code == 413, too_large.text  # it was 422, "could not be parsed"
+        assert too_large.json()["error"]["code"] == "payload_too_large"
     # Sent as JSON, the same answer is taken.
     taken = await c.post(routes[0][0], content=answer, headers={**key, "Content-Type": "application/json"})
     assert taken.status_code == 200, taken.text
