@@ -29,10 +29,12 @@ from services.simulator.model import INSTITUTIONS
 RUN_PREFIX_ROOT = "run-"
 
 
-GATEWAY_PORT = 8007  # the local stand-in for the SMS gateway and the app-push provider
+# make run's own listeners beside the services' (whose ports are their settings): movable too, so that a
+# second stack on one machine can move every port it opens.
+GATEWAY_PORT = int(os.environ.get("STOPLINE_GATEWAY_PORT") or 8007)  # the SMS gateway's and push's stand-in
 GATEWAY = f"http://127.0.0.1:{GATEWAY_PORT}"
-SIMULATOR_METRICS_PORT = 8009
-SUPERVISOR_METRICS_PORT = 8011
+SIMULATOR_METRICS_PORT = int(os.environ.get("STOPLINE_SIMULATOR_METRICS_PORT") or 8009)
+SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT") or 8011)
 
 
 def _url(settings: BaseSettings) -> str:
