@@ -35,23 +35,35 @@ def say(line: str) -> None:
 # port in that range, free when chosen, may meanwhile be the local end of any outgoing connection (a
 # chaos instance failed its start on "address already in use" so). 28000-28099 is the live check's.
 CHOSEN_PORTS = range(20_000, 28_000)
+# Every port this process has handed out: free when chosen is not free when bound, and a caller choosing
+# the ports of a whole fleet before starting it (the fault suite) got one port twice (a birthday draw: some
+# 2% a run), and one of the two instances could not listen.
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 now, outside the ephemeral range if the kernel leaves room for it."""
+    """A port free on 127.0.0.1 now, outside the ephemeral range if the kernel leaves room for it, and
+    never one this process handed out before."""
     low, _ = ephemeral_ports()
     choices = range(CHOSEN_PORTS.start, min(CHOSEN_PORTS.stop, low))
     for _ in range(100 if choices else 0):
         port = random.choice(choices)  # noqa: S311 - a port, not a secret
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
+        return port
+    while True:  # no room below the range, or all taken: one the kernel picks
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
             return port
-    with socket.socket() as s:  # no room below the range, or all taken: one the kernel picks
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ephemeral_ports() -> tuple[int, int]:
