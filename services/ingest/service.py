@@ -27,6 +27,11 @@ def parse_batch(body: bytes, *, max_events: int) -> list[Any]:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("body is not valid JSON", details=[{"field": "body", "reason": str(exc)}]) from exc
+    return batch_events(doc, max_events=max_events)
+
+
+def batch_events(doc: Any, *, max_events: int) -> list[Any]:
+    """The events of a parsed body, if it is a batch."""
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
         raise InvalidInput(
             "body must be an object with a list `events`",
@@ -52,9 +57,10 @@ def unstorable_batch(refused: Unstorable, body: bytes, *, max_events: int) -> tu
     """The edge rule's refusal of a batch (`body.events.3.amount`) said as every other problem of a batch
     is (the event's index and id, and its field), and how many events it refused."""
     try:
-        events = orjson.loads(body).get("events")
-    except (orjson.JSONDecodeError, AttributeError):
-        events = None  # a NaN or an integer beyond 64 bits, which orjson does not read: no ids then
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = None  # a NaN or an integer beyond 64 bits, which orjson does not read: no ids then
+    events = doc.get("events") if isinstance(doc, dict) else None
     if not isinstance(events, list):
         events = []
     details: list[dict[str, Any]] = []
@@ -68,7 +74,7 @@ def unstorable_batch(refused: Unstorable, body: bytes, *, max_events: int) -> tu
             problem = {"index": index, "event_id": event_id, "field": field, "reason": problem["reason"]}
         details.append(problem)
     try:  # counted as the route counts a refused batch: its events, or one if it is not a batch
-        refused_events = len(parse_batch(body, max_events=max_events))
+        refused_events = len(batch_events(doc, max_events=max_events))
     except InvalidInput:
         refused_events = 1
     return Unstorable(refused.message, details=details), refused_events

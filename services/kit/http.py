@@ -87,7 +87,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL could not be reached: retryable, like any unavailable dependency (never a 500)."""
     log.warning("database unavailable", extra=log_fields(error=type(exc).__name__))
-    return await _domain_error(_, errors.Unavailable("the database is unavailable; retry later"))
+    return error_response(errors.Unavailable("the database is unavailable; retry later"))
 
 
 NOT_JSON = "the body is read as JSON only when sent with `Content-Type: application/json`"
@@ -108,7 +108,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(reason)]), 422)
         # A body left as bytes (another content type, or none: curl -d sends a form's) is not "not a dict".
         if tuple(problem["loc"]) == ("body",) and isinstance(problem.get("input"), bytes):
-            return await _domain_error(request, not_json(request))
+            return error_response(not_json(request))
     details = errors.field_problems(exc.errors())
     return JSONResponse(error_body("invalid_input", errors.FAILED_VALIDATION, details), 422)
 
@@ -202,9 +202,7 @@ class BodyLimit:
             self.refused()
 
     async def _too_large(self, send: Send) -> None:
-        response = JSONResponse(
-            error_body("payload_too_large", f"request body is over {self.max_bytes} bytes"), 413
-        )
+        response = error_response(errors.PayloadTooLarge(f"request body is over {self.max_bytes} bytes"))
         await response({"type": "http"}, _empty_receive, send)
 
 
