@@ -19,7 +19,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from services.simulator.normal import SERVICE_NUMBERS, lognormal, stranger
+from services.simulator.model import SimEvent
+from services.simulator.normal import SERVICE_NUMBERS, WALLET_LIMIT, lognormal, stranger
 from services.simulator.population import Person
 from services.simulator.typologies import DAY, HOUR, MIN, Build, log_uniform
 
@@ -45,13 +46,20 @@ class Benign(Build):
         return self.rng.choice(self.f.population.people)
 
     def out(self, payer: tuple[str, str, str], to: tuple[str, str], t: float, amount: float) -> None:
-        event = self.transfer(payer, to, t, amount)
+        self.money_out(self.transfer(payer, to, t, amount), t, payer[2])
+
+    def money_out(self, event: SimEvent, t: float, payer_phone: str) -> None:
         self.emit(t, event)
         self.victim_refs.append(event.ref)  # the episode's money-outs (none is a loss)
-        self.victims.add(payer[2])
+        self.victims.add(payer_phone)
 
     def pays(self, p: Person, to: tuple[str, str], t: float, amount: float) -> None:
-        self.out((p.bank, p.account, p.phone), to, t, amount)
+        """A person pays: from the wallet in the world's share of cases (up to a wallet's limit), else
+        from the bank, so that neither channel alone tells ordinary life from a scam."""
+        if p.wallet is not None and amount <= WALLET_LIMIT and self.f.pays_by_wallet():
+            self.money_out(self.payment(p, to, t, amount), t, p.phone)
+        else:
+            self.out((p.bank, p.account, p.phone), to, t, amount)
 
     def ordinary(self, p: Person, t: float, *, new_share: float = 0.0) -> None:
         """An ordinary payment: a usual payee at an ordinary amount, or now and then a service never

@@ -180,7 +180,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         config,
         normal,
         ScenarioFactory(
-            population, ids, seed=args.seed, time_scale=args.time_scale, kinds=TYPOLOGY_SETS[args.typologies]
+            population,
+            ids,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            kinds=TYPOLOGY_SETS[args.typologies],
+            wallet_share=world.wallet_share,
         ),
         await make_sink(args, common),
         truth=truth,

@@ -29,6 +29,7 @@ MIX: dict[str, float] = {
     "payment.withdrawal": 0.025,
 }
 MAX_NORMAL_TRANSFER = 50_000.0
+WALLET_LIMIT = 50_000.0  # the most a person pays from a wallet at once; larger sums go through the bank
 STRANGER_VIRTUAL_SHARE = 0.10  # strangers on virtual-operator numbers (couriers, sales)
 STRANGER_ABROAD_SHARE = 0.03
 NEW_PRIVATE_PAYEE_SHARE = 0.25  # of new payees: a private seller's account never seen before
@@ -62,6 +63,8 @@ class NormalTraffic:
         self.ids = ids
         self.world = world or World.draw(seed)
         self.rng = random.Random(f"normal:{seed}:{ids.run_tag}")
+        # Its own stream: the channel of a payment leaves every other draw of the seed as it was.
+        self.channel_rng = random.Random(f"normal-channel:{seed}:{ids.run_tag}")
         self.numbers = Numbers(self.rng, population.numbers.used)
         builders: dict[str, Callable[[Person, datetime], SimEvent]] = {
             "telecom.call": self._call,
@@ -174,7 +177,10 @@ class NormalTraffic:
         else:
             payee = rng.choice(person.payees)
             institution, account = payee.institution, payee.account
-        return self.transfer(person, now, institution, account, self.amount())
+        amount = self.amount()
+        if person.wallet is not None and self.channel_rng.random() < self.world.wallet_share:
+            return self.payment(person, now, institution, account, amount)
+        return self.transfer(person, now, institution, account, amount)
 
     def login(self, person: Person, now: datetime, new_device: bool) -> SimEvent:
         body = self._base("bank.login", now)

@@ -85,7 +85,9 @@ def generate(config: OfflineConfig, truth: Truth) -> Iterator[tuple[float, SimEv
     population = build_population(config.population, seed=config.seed, pace_sigma=world.pace_sigma)
     ids = IdSource(config.run_tag or f"off{config.seed}")
     normal = NormalTraffic(population, ids, seed=config.seed, world=world)
-    factory = ScenarioFactory(population, ids, seed=config.seed, time_scale=1.0)
+    factory = ScenarioFactory(
+        population, ids, seed=config.seed, time_scale=1.0, wallet_share=world.wallet_share
+    )
     heap: list[tuple[float, int, SimEvent]] = []
     seq = 0
     for scenario in _episodes(config, world, factory):

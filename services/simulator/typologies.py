@@ -261,18 +261,7 @@ class Build:
     def pay(self, victim: Person, to: Collector, t: float, amount: float, *, wallet: bool = False) -> None:
         """The victim pays a scam account; the account pays most of it on later (one more layer)."""
         if wallet and victim.wallet is not None:
-            event = self.event(
-                victim.wallet_provider,
-                victim.phone,
-                "payment.payment",
-                t,
-                payer_account=victim.wallet,
-                payer_phone=victim.phone,
-                payee_account=to.account,
-                payee_institution=to.institution,
-                amount=money(amount),
-                currency="CNY",
-            )
+            event = self.payment(victim, (to.institution, to.account), t, amount)
         else:
             event = self.transfer(
                 (victim.bank, victim.account, victim.phone), (to.institution, to.account), t, amount
@@ -300,6 +289,22 @@ class Build:
         if source.account in self.first_payee_accounts:
             self.first_payout_s = t if self.first_payout_s is None else min(self.first_payout_s, t)
         return target
+
+    def payment(self, payer: Person, to: tuple[str, str], t: float, amount: float) -> SimEvent:
+        """A payment from `payer`'s wallet to `to` (institution, account)."""
+        assert payer.wallet is not None
+        return self.event(
+            payer.wallet_provider,
+            payer.phone,
+            "payment.payment",
+            t,
+            payer_account=payer.wallet,
+            payer_phone=payer.phone,
+            payee_account=to[1],
+            payee_institution=to[0],
+            amount=money(amount),
+            currency="CNY",
+        )
 
     def transfer(self, payer: tuple[str, str, str], to: tuple[str, str], t: float, amount: float) -> SimEvent:
         bank, account, phone = payer

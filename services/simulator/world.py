@@ -26,6 +26,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "new_payee_share": (0.08, 0.18),  # transfers to someone the person never paid
     "silent_share": (0.15, 0.35),  # institutions that report nothing
 }
+# Of a wallet holder's payments to a person or business (ordinary transfers, the hard negatives' money):
+# the share paid from the wallet rather than the bank, as person-to-person wallet payments are common.
+# Drawn from its own stream so that the other parameters of a seed stay as they were.
+WALLET_SHARE_RANGE = (0.2, 0.6)
 BENIGN_RATES: dict[str, tuple[float, float]] = {
     "stranger_call_payment": (3.0, 8.0),
     "large_first_transfer": (1.0, 3.0),
@@ -51,6 +55,7 @@ class World:
     stranger_link_share: float
     new_payee_share: float
     silent_share: float
+    wallet_share: float = 0.0
     benign_rates: dict[str, float] = field(default_factory=dict)
     silent: frozenset[str] = frozenset()
 
@@ -68,7 +73,8 @@ class World:
         optional = sorted(set(INSTITUTIONS) - set(ALWAYS_REPORTING))
         count = min(round(values["silent_share"] * len(INSTITUTIONS)), len(optional))
         silent = frozenset(rng.sample(optional, count))
-        return cls(seed=seed, benign_rates=rates, silent=silent, **values)
+        wallet_share = random.Random(f"world-wallet:{seed}").uniform(*WALLET_SHARE_RANGE)
+        return cls(seed=seed, benign_rates=rates, silent=silent, wallet_share=wallet_share, **values)
 
     def reports(self, institution: str) -> bool:
         return institution not in self.silent
@@ -76,6 +82,7 @@ class World:
     def describe(self) -> dict[str, object]:
         """The run's parameters for a report or a model card."""
         out: dict[str, object] = {name: round(float(getattr(self, name)), 3) for name in RANGES}
+        out["wallet_share"] = round(self.wallet_share, 3)
         out["benign_rates_per_1000_people_day"] = {k: round(v, 2) for k, v in self.benign_rates.items()}
         out["silent_institutions"] = sorted(self.silent)
         return out
