@@ -197,11 +197,18 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         partitions=topics.ALERTS.partitions,
     )
     await watcher.start()
+    normal = NormalTraffic(population, ids, seed=args.seed)
     try:
         runner = Runner(
             config,
-            NormalTraffic(population, ids, seed=args.seed),
-            ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale),
+            normal,
+            ScenarioFactory(
+                population,
+                ids,
+                seed=args.seed,
+                time_scale=args.time_scale,
+                wallet_share=normal.world.wallet_share,
+            ),
             await make_sink(args, common),
             on_sent=ledger.on_sent,
             on_scenario=ledger.on_scenario,

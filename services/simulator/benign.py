@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from services.simulator.model import SimEvent
-from services.simulator.normal import SERVICE_NUMBERS, WALLET_LIMIT, lognormal, stranger
+from services.simulator.normal import SERVICE_NUMBERS, lognormal, stranger
 from services.simulator.population import Person
 from services.simulator.typologies import DAY, HOUR, MIN, Build, log_uniform
 
@@ -56,7 +56,8 @@ class Benign(Build):
     def pays(self, p: Person, to: tuple[str, str], t: float, amount: float) -> None:
         """A person pays: from the wallet in the world's share of cases (up to a wallet's limit), else
         from the bank, so that neither channel alone tells ordinary life from a scam."""
-        if p.wallet is not None and amount <= WALLET_LIMIT and self.f.pays_by_wallet():
+        if self.f.wallet.pays(p, amount):
+            self.rng.random()  # a transfer's draw of its channel, made either way: later episodes stay
             self.money_out(self.payment(p, to, t, amount), t, p.phone)
         else:
             self.out((p.bank, p.account, p.phone), to, t, amount)

@@ -38,6 +38,18 @@ NEW_PERSON_PAYEE_SHARE = 0.15  # of new payees: someone of the population
 SERVICE_NUMBERS = ("+8695588", "+8695533", "+8695599", "+8695566", "+8612366", "+8612320", "+8612345")
 
 
+class WalletChannel:
+    """Which payments to a person or business a wallet holder makes from the wallet: the world's share of
+    them, up to WALLET_LIMIT. Its own random stream, so that the choice moves no other draw of a seed."""
+
+    def __init__(self, share: float, rng: random.Random) -> None:
+        self.share = share
+        self.rng = rng
+
+    def pays(self, person: Person, amount: float) -> bool:
+        return person.wallet is not None and amount <= WALLET_LIMIT and self.rng.random() < self.share
+
+
 def lognormal(rng: random.Random, median: float, sigma: float, low: float, high: float) -> float:
     return min(max(median * math.exp(rng.gauss(0, sigma)), low), high)
 
@@ -63,8 +75,9 @@ class NormalTraffic:
         self.ids = ids
         self.world = world or World.draw(seed)
         self.rng = random.Random(f"normal:{seed}:{ids.run_tag}")
-        # Its own stream: the channel of a payment leaves every other draw of the seed as it was.
-        self.channel_rng = random.Random(f"normal-channel:{seed}:{ids.run_tag}")
+        self.wallet = WalletChannel(
+            self.world.wallet_share, random.Random(f"normal-wallet:{seed}:{ids.run_tag}")
+        )
         self.numbers = Numbers(self.rng, population.numbers.used)
         builders: dict[str, Callable[[Person, datetime], SimEvent]] = {
             "telecom.call": self._call,
@@ -178,7 +191,8 @@ class NormalTraffic:
             payee = rng.choice(person.payees)
             institution, account = payee.institution, payee.account
         amount = self.amount()
-        if person.wallet is not None and self.channel_rng.random() < self.world.wallet_share:
+        if self.wallet.pays(person, amount):
+            rng.random()  # a transfer's draw of its channel, made either way: later draws stay
             return self.payment(person, now, institution, account, amount)
         return self.transfer(person, now, institution, account, amount)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from services.simulator import benign, typologies
 from services.simulator.model import BANKS, CENT, IdSource, SimEvent, money, stamp
+from services.simulator.normal import WalletChannel
 from services.simulator.population import Numbers, Person, Population
 from services.simulator.typologies import Collector
 
@@ -91,15 +92,10 @@ class ScenarioFactory:
         # rightly seen by the scorer as a known caller and a known payee, and not alerted again.
         self.rng = random.Random(f"scenarios:{seed}:{ids.run_tag}")
         self.numbers = Numbers(self.rng, population.numbers.used)
-        self.wallet_share = wallet_share  # the world's: hard negatives' payments made from a wallet
-        self._channel_rng = random.Random(f"scenarios-channel:{seed}:{ids.run_tag}")
+        # The hard negatives' payments made from a wallet (0: all through the bank).
+        self.wallet = WalletChannel(wallet_share, random.Random(f"scenarios-wallet:{seed}:{ids.run_tag}"))
         self.collectors: list[Collector] = []  # collection accounts shared by the training typologies
         self._n = 0
-
-    def pays_by_wallet(self) -> bool:
-        """Whether an ordinary payment of a hard negative goes through the payer's wallet; its own random
-        stream, so the rest of a seed's episodes stay as they were."""
-        return self._channel_rng.random() < self.wallet_share
 
     def make(self, start: datetime, typology: str | None = None) -> Scenario:
         typology = typology or self.rng.choice(self.kinds)

@@ -10,9 +10,8 @@ import pytest
 
 from services.simulator import benign
 from services.simulator.model import ALWAYS_REPORTING, INSTITUTIONS, IdSource
-from services.simulator.normal import WALLET_LIMIT
 from services.simulator.offline import OfflineConfig, Truth, generate
-from services.simulator.population import build_population
+from services.simulator.population import WALLET_SHARE, build_population
 from services.simulator.scenarios import ScenarioFactory
 from services.simulator.world import RANGES, WALLET_SHARE_RANGE, World
 from streams.schemas.events import event_adapter
@@ -83,16 +82,14 @@ def test_a_world_pays_a_share_of_person_to_person_money_from_wallets() -> None:
     from a wallet to an account that is no merchant does not on its own mark a scam."""
     shares = [World.draw(seed).wallet_share for seed in range(20)]
     assert all(WALLET_SHARE_RANGE[0] <= s <= WALLET_SHARE_RANGE[1] for s in shares)
-    assert len(set(shares)) == len(shares)
     config = OfflineConfig(population=400, days=2.0, scams_per_day=30, seed=5, silent_share=0.0)
     truth = Truth()
     events = [e for _, e in generate(config, truth)]
     world = truth.world
     assert world is not None and world.describe()["wallet_share"] == round(world.wallet_share, 3)
-    population = build_population(400, seed=5)
-    merchants = {m.account for m in population.merchants}
+    merchants = {m.account for m in build_population(400, seed=5).merchants}
     benign_money = {ref for b in truth.benign for ref in b["money_ids"]}
-    scam_money = {ref for e in truth.episodes for ref in e["victim_payment_ids"]}
+    scam_money = {ref for e in truth.episodes for ref in (*e["victim_payment_ids"], *e["mule_transfer_ids"])}
     p2p = [
         e
         for e in events
@@ -101,25 +98,29 @@ def test_a_world_pays_a_share_of_person_to_person_money_from_wallets() -> None:
         and e.ref not in scam_money
     ]
     ordinary = [e for e in p2p if e.ref not in benign_money]
-    transfers = sum(1 for e in events if e.body["type"] == "bank.transfer" and e.ref not in benign_money)
-    # About the world's share of the wallet holders' (70%) transfers go through the wallet instead.
-    expected = world.wallet_share * 0.7 / (1 - world.wallet_share * 0.7)
-    assert 0.6 * expected < len(ordinary) / transfers < 1.4 * expected
+    transfers = [
+        e
+        for e in events
+        if e.body["type"] == "bank.transfer" and e.ref not in benign_money and e.ref not in scam_money
+    ]
+    # The world's share of the wallet holders' ordinary transfers goes through the wallet instead.
+    paid = world.wallet_share * WALLET_SHARE
+    assert 0.85 * paid < len(ordinary) / (len(ordinary) + len(transfers)) < 1.15 * paid
     assert {e.ref for e in p2p} & benign_money  # hard negatives pay from wallets too
-    assert max(float(e.body["amount"]) for e in p2p) <= WALLET_LIMIT
 
 
-def test_without_a_wallet_share_hard_negatives_pay_from_the_bank() -> None:
-    pop = build_population(300, seed=2)
-    paid = Counter[str]()
+def test_a_wallet_payment_moves_no_other_draw_of_the_seed() -> None:
+    """The world's wallet share changes how hard negatives pay, not which people, payees or scams a seed
+    draws: the episodes after them are the same."""
+    drawn = {}
     for share in (0.0, 1.0):
-        factory = ScenarioFactory(pop, IdSource(f"w{share}"), seed=2, time_scale=1.0, wallet_share=share)
-        for _ in range(5):
-            scenario = factory.make(START, "group_purchase")
-            money = set(scenario.truth["money_ids"])
-            for step in scenario.steps:
-                if step.event.ref in money:
-                    paid[f"{share}:{step.event.body['type']}"] += 1
-    assert paid["0.0:payment.payment"] == 0 and paid["0.0:bank.transfer"] > 0
-    # With every payment by wallet where one can: the wallet holders' (about 70%) payments.
-    assert paid["1.0:payment.payment"] > paid["1.0:bank.transfer"] > 0
+        # A population each: a factory's new accounts are marked used in the population's numbers.
+        pop = build_population(300, seed=2)
+        factory = ScenarioFactory(pop, IdSource("w"), seed=2, time_scale=1.0, wallet_share=share)
+        group = factory.make(START, "group_purchase")
+        scam = factory.make(START, "impersonation_police")
+        kinds = [s.event.body["type"] for s in group.steps if s.event.ref in group.truth["money_ids"]]
+        drawn[share] = (kinds, group.truth["people"], scam.truth)
+    (bank, people, scam), (wallet, people_1, scam_1) = drawn[0.0], drawn[1.0]
+    assert set(bank) == {"bank.transfer"} and "payment.payment" in wallet
+    assert (people, scam) == (people_1, scam_1)
