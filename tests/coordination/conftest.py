@@ -174,9 +174,13 @@ def case_body(
 
 
 async def open_case(
-    client: httpx.AsyncClient, headers: dict[str, str], *destinations: tuple[str, str, str]
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    *destinations: tuple[str, str, str],
+    amount_lost: str = "50000.00",
 ) -> str:
-    response = await client.post("/v1/cases", json=case_body(*destinations), headers=headers)
+    body = case_body(*destinations, amount_lost=amount_lost)
+    response = await client.post("/v1/cases", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 

@@ -299,6 +299,16 @@ async def proposals(
     return list((await session.execute(stmt.order_by(Proposal.id))).scalars())
 
 
+async def proposed_from(session: AsyncSession, case_id: uuid.UUID, account_id: int) -> Decimal:
+    """What the case's proposals (open, accepted or dismissed) put on transfers out of one account."""
+    stmt = (
+        select(func.coalesce(func.sum(Proposal.amount), 0))
+        .join(FlowTransfer, FlowTransfer.id == Proposal.transfer_id)
+        .where(Proposal.case_id == case_id, FlowTransfer.from_account_id == account_id)
+    )
+    return Decimal((await session.execute(stmt)).scalar_one())
+
+
 async def transfer(session: AsyncSession, transfer_id: int) -> FlowTransfer | None:
     return await session.get(FlowTransfer, transfer_id)
 

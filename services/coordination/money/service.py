@@ -96,6 +96,18 @@ def victim_paid(
     return {n: max(named[n], unnamed[n], all_listed[n]) for n in accounts}
 
 
+def received_by_account(
+    transfers: Sequence[FlowTransfer | repository.Payment], victims: Victims
+) -> defaultdict[int, Decimal]:
+    """Per account, what the flow shows it receiving: the victims' payments (`victim_paid`) and the
+    transfers listed out of the accounts past them."""
+    received: defaultdict[int, Decimal] = defaultdict(lambda: ZERO, victim_paid(transfers, victims))
+    for t in transfers:
+        if t.from_account_id is not None and t.from_account_id not in victims.nodes:
+            received[t.to_account_id] += t.amount
+    return received
+
+
 async def grow_loss(session: AsyncSession, *, case: Case, paid: Decimal, actor: audit.Actor) -> None:
     """The case's loss grows to what the flow shows the victims paying in all (`paid`, by `victim_paid`)
     when that is more: a warned person's further payment, one their bank lists. Never less: a loss stated
@@ -188,8 +200,16 @@ async def record_query_answer(
     refs = [
         transfer_ref(instruction.institution_id, instruction.account, t.transfer_id) for t in result.transfers
     ]
-    victims = await case_victims(session, case) if victim else Victims()
+    victims = await case_victims(session, case)
     before = victim_paid(await repository.payments(session, case.id), victims) if victim else {}
+    # Past the victims' own accounts, an account passes on no more of the case's money than it received
+    # of it, nor more than the case lost: its listing may show other victims' money, or sums an account
+    # never held. An account the flow shows receiving nothing (queried on a lead) is held to the loss.
+    room = ZERO
+    if not victim:
+        received = received_by_account(await repository.payments(session, case.id), victims)[source.id]
+        room = min(received or case.amount_lost, case.amount_lost)
+        room -= await repository.proposed_from(session, case.id, source.id)
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -211,8 +231,12 @@ async def record_query_answer(
         # A transfer known already (a later answer listing it again) was proposed, or not, then.
         if ref not in new or t.amount < policy.follow_threshold or child.depth > policy.follow_max_depth:
             continue
-        amount = min(t.amount, unknown[child.id]) if victim else t.amount
-        unknown[child.id] -= amount
+        if victim:
+            amount = min(t.amount, unknown[child.id])
+            unknown[child.id] -= amount
+        else:
+            amount = min(t.amount, room)
+            room -= amount
         if amount <= 0:
             continue
         proposed.append(repository.NewProposal(new[ref], t.to_institution, t.to_account, amount, child.depth))
@@ -234,11 +258,9 @@ async def flow(session: AsyncSession, *, case: Case) -> FlowView:
     nodes = await repository.accounts(session, case.id)
     transfers = await repository.transfers(session, case.id)
     victims = await case_victims(session, case)
-    received: dict[int, Decimal] = defaultdict(lambda: ZERO, victim_paid(transfers, victims))
+    received = received_by_account(transfers, victims)
     gone: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for t in transfers:
-        if t.from_account_id is not None and t.from_account_id not in victims.nodes:
-            received[t.to_account_id] += t.amount
         if t.from_account_id is not None:
             gone[t.from_account_id] += t.amount
     held = await repository.held_by_account(session, case.id)
