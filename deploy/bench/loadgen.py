@@ -198,17 +198,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     )
     await watcher.start()
     normal = NormalTraffic(population, ids, seed=args.seed)
+    share = normal.world.wallet_share
     try:
         runner = Runner(
             config,
             normal,
-            ScenarioFactory(
-                population,
-                ids,
-                seed=args.seed,
-                time_scale=args.time_scale,
-                wallet_share=normal.world.wallet_share,
-            ),
+            ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale, wallet_share=share),
             await make_sink(args, common),
             on_sent=ledger.on_sent,
             on_scenario=ledger.on_scenario,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_a_world_pays_a_share_of_person_to_person_money_from_wallets() -> None:
 def test_a_wallet_payment_moves_no_other_draw_of_the_seed() -> None:
     """The world's wallet share changes how hard negatives pay, not which people, payees or scams a seed
     draws: the episodes after them are the same."""
-    drawn = {}
+    drawn: dict[float, tuple[list[str], list[str], dict[str, Any]]] = {}
     for share in (0.0, 1.0):
         # A population each: a factory's new accounts are marked used in the population's numbers.
         pop = build_population(300, seed=2)
@@ -121,6 +122,6 @@ def test_a_wallet_payment_moves_no_other_draw_of_the_seed() -> None:
         scam = factory.make(START, "impersonation_police")
         kinds = [s.event.body["type"] for s in group.steps if s.event.ref in group.truth["money_ids"]]
         drawn[share] = (kinds, group.truth["people"], scam.truth)
-    (bank, people, scam), (wallet, people_1, scam_1) = drawn[0.0], drawn[1.0]
-    assert set(bank) == {"bank.transfer"} and "payment.payment" in wallet
-    assert (people, scam) == (people_1, scam_1)
+    (by_bank, people, truth), (by_wallet, people_1, truth_1) = drawn[0.0], drawn[1.0]
+    assert set(by_bank) == {"bank.transfer"} and "payment.payment" in by_wallet
+    assert (people, truth) == (people_1, truth_1)
