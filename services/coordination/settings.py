@@ -66,7 +66,9 @@ class CoordinationSettings(Settings):
     )
 
     follow_threshold: Decimal = Field(
-        Decimal("1000.00"), ge=0, description="downstream transfers from this amount are proposed for a stop"
+        Decimal("1000.00"),
+        ge=0,
+        description="transfers on from this amount are proposed for a stop, up to what the account received",
     )
     follow_max_depth: int = Field(5, ge=1, description="how many layers of next-hop accounts are proposed")
 

@@ -34,13 +34,13 @@ from tests.locks import backend, blocked_by
 pytestmark = pytest.mark.integration
 
 
-def _transfer(transfer_id: str, to: tuple[str, str], amount: str) -> dict[str, Any]:
+def _transfer(transfer_id: str, to: tuple[str, str], amount: str, minutes_ago: float = 10) -> dict[str, Any]:
     return {
         "transfer_id": transfer_id,
         "to_institution": to[0],
         "to_account": to[1],
         "amount": amount,
-        "at": f.iso(f.minutes_ago(10)),
+        "at": f.iso(f.minutes_ago(minutes_ago)),
     }
 
 
@@ -282,7 +282,7 @@ async def test_an_answer_of_many_transfers_costs_a_few_statements(coord, session
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
     assert answered.status_code == 200, answered.text
-    assert len(statements) <= 10, len(statements)  # three of them hold an account to the case's money
+    assert len(statements) <= 10, len(statements)  # four of them bound an account's proposals
     # All of it recorded: 400 next accounts, each paid twice; the 400 transfers of 2,000 proposed.
     assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("820000.00")
     flow = (await q.c.get(f"/v1/cases/{q.case_id}/flow", headers=q.op)).json()
@@ -295,27 +295,36 @@ async def test_an_answer_of_many_transfers_costs_a_few_statements(coord, session
 
 async def test_no_more_is_proposed_from_an_account_than_it_received_of_the_case(coord, sessions):
     """A collection account's listing shows other victims' money too: the stops proposed on what it passed
-    on stay within what the case's victims paid into it (20,000), however many answers list its transfers,
-    and within the case's loss (50,000) past it."""
+    on, oldest first, stay within what the flow shows it receiving (the victims' 20,000 here), however
+    many answers list its transfers; an account queried on a lead, which the flow shows receiving nothing,
+    is not bounded."""
     q = await _queried(coord, sessions)
-    hops = [f"{q.hop}-{n}" for n in range(4)]
+    hops = [f"{q.hop}-{n}" for n in range(5)]
+    # Listed newest first: the older 300,000 took the victims' 20,000 first.
     first = _result(
-        _transfer("a", (q.other, hops[0]), "12000.00"), _transfer("b", (q.other, hops[1]), "300000.00")
+        _transfer("a", (q.other, hops[0]), "12000.00", minutes_ago=5),
+        _transfer("b", (q.other, hops[1]), "300000.00", minutes_ago=10),
     )
     assert (await respond(q.c, q.key, q.query["id"], "executed", query_result=first)).status_code == 200
-    assert await _proposed(q.c, q.op, q.case_id) == [(hops[0], "12000.00"), (hops[1], "8000.00")]
-    # A later query of the account: its room is spent; the new transfer is recorded, not proposed.
+    assert await _proposed(q.c, q.op, q.case_id) == [(hops[1], "20000.00")]
+    # A later query of the account: nothing is left of its bound; the new transfer is recorded only.
     again = await issue(q.c, q.op, q.case_id, kind="query", institution_id=q.inst, account=q.mule)
-    later = _result(_transfer("c", (q.other, hops[2]), "5000.00"))
+    later = _result(_transfer("c", (q.other, hops[2]), "5000.00", minutes_ago=2))
     assert (await respond(q.c, q.key, again["id"], "executed", query_result=later)).status_code == 200
-    assert len(await _proposed(q.c, q.op, q.case_id)) == 2
+    assert await _proposed(q.c, q.op, q.case_id) == [(hops[1], "20000.00")]
     assert (await _gone(q.c, q.op, q.case_id))[q.mule] == Decimal("317000.00")
-    # The next layer: the account that took 300,000 (8,000 of it the case's, as proposed) is held to the
-    # case's loss (50,000), not to the 300,000 it received.
+    # The next layer is held to what the flow shows it receiving (300,000), not to the case's share of
+    # it: a bound, not a trace.
     deeper = await issue(q.c, q.op, q.case_id, kind="query", institution_id=q.other, account=hops[1])
-    onward = _result(_transfer("d", (q.inst, hops[3]), "250000.00"))
+    onward = _result(_transfer("d", (q.inst, hops[3]), "400000.00", minutes_ago=1))
     assert (await respond(q.c, q.other_key, deeper["id"], "executed", query_result=onward)).status_code == 200
-    assert (hops[3], "50000.00") in await _proposed(q.c, q.op, q.case_id)
+    assert (hops[3], "300000.00") in await _proposed(q.c, q.op, q.case_id)
+    # A lead: an account the case's flow does not reach.
+    lead = f.account("LEAD")
+    on_lead = await issue(q.c, q.op, q.case_id, kind="query", institution_id=q.inst, account=lead)
+    led = _result(_transfer("e", (q.other, hops[4]), "70000.00"))
+    assert (await respond(q.c, q.key, on_lead["id"], "executed", query_result=led)).status_code == 200
+    assert (hops[4], "70000.00") in await _proposed(q.c, q.op, q.case_id)
 
 
 async def test_an_answer_of_many_transfers_keeps_no_object_per_transfer(coord, sessions, infra):

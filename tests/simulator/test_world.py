@@ -11,6 +11,7 @@ import pytest
 
 from services.simulator import benign
 from services.simulator.model import ALWAYS_REPORTING, INSTITUTIONS, IdSource
+from services.simulator.normal import WALLET_LIMIT
 from services.simulator.offline import OfflineConfig, Truth, generate
 from services.simulator.population import WALLET_SHARE, build_population
 from services.simulator.scenarios import ScenarioFactory
@@ -125,3 +126,17 @@ def test_a_wallet_payment_moves_no_other_draw_of_the_seed() -> None:
     (by_bank, people, truth), (by_wallet, people_1, truth_1) = drawn[0.0], drawn[1.0]
     assert set(by_bank) == {"bank.transfer"} and "payment.payment" in by_wallet
     assert (people, truth) == (people_1, truth_1)
+
+
+def test_sums_over_a_wallets_limit_go_through_the_bank() -> None:
+    factory = ScenarioFactory(
+        build_population(300, seed=3), IdSource("l"), seed=3, time_scale=1.0, wallet_share=1.0
+    )
+    paid: dict[str, list[float]] = {"bank.transfer": [], "payment.payment": []}
+    for _ in range(40):  # large first transfers: 5,000-200,000 CNY
+        scenario = factory.make(START, "large_first_transfer")
+        for step in scenario.steps:
+            if step.event.ref in scenario.truth["money_ids"]:
+                paid[step.event.body["type"]].append(float(step.event.body["amount"]))
+    assert paid["payment.payment"] and max(paid["payment.payment"]) <= WALLET_LIMIT
+    assert max(paid["bank.transfer"]) > WALLET_LIMIT

@@ -269,8 +269,9 @@ async def transfers(session: AsyncSession, case_id: uuid.UUID) -> list[FlowTrans
     return list((await session.execute(stmt)).scalars())
 
 
-async def payments(session: AsyncSession, case_id: uuid.UUID) -> list[Payment]:
-    """The case's transfers as plain values, for an answer to reconcile while it holds its locks."""
+async def payments(session: AsyncSession, case_id: uuid.UUID, *, into: int | None = None) -> list[Payment]:
+    """The case's transfers (`into` one account only) as plain values, for an answer to reconcile while
+    it holds its locks."""
     stmt = select(
         FlowTransfer.from_account_id,
         FlowTransfer.to_account_id,
@@ -278,6 +279,8 @@ async def payments(session: AsyncSession, case_id: uuid.UUID) -> list[Payment]:
         FlowTransfer.victim_institution,
         FlowTransfer.victim_account,
     ).where(FlowTransfer.case_id == case_id)
+    if into is not None:
+        stmt = stmt.where(FlowTransfer.to_account_id == into)
     return [Payment(*row) for row in (await session.execute(stmt)).all()]
 
 

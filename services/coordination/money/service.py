@@ -202,14 +202,14 @@ async def record_query_answer(
     ]
     victims = await case_victims(session, case)
     before = victim_paid(await repository.payments(session, case.id), victims) if victim else {}
-    # Past the victims' own accounts, an account passes on no more of the case's money than it received
-    # of it, nor more than the case lost: its listing may show other victims' money, or sums an account
-    # never held. An account the flow shows receiving nothing (queried on a lead) is held to the loss.
-    room = ZERO
+    # Past the victims' own accounts, the stops proposed on an account's transfers stay within what the
+    # flow shows it receiving: its listing may carry other victims' money, or sums it never held. An
+    # account the flow shows receiving nothing (queried on a lead) has no such bound.
+    room: Decimal | None = None
     if not victim:
-        received = received_by_account(await repository.payments(session, case.id), victims)[source.id]
-        room = min(received or case.amount_lost, case.amount_lost)
-        room -= await repository.proposed_from(session, case.id, source.id)
+        into = await repository.payments(session, case.id, into=source.id)
+        if received := received_by_account(into, victims)[source.id]:
+            room = received - await repository.proposed_from(session, case.id, source.id)
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -226,16 +226,23 @@ async def record_query_answer(
         unknown.update({n: paid - before.get(n, ZERO) for n, paid in after.items()})
         await grow_loss(session, case=case, paid=sum(after.values(), ZERO), actor=actor)
     proposed: list[repository.NewProposal] = []
-    for ref, t in zip(refs, result.transfers, strict=True):
+    bounded = 0  # transfers proposed for less than they carried, or not at all, for the account's bound
+    # Oldest first: the money an account received leaves in the transfers after it, whatever order the
+    # bank lists them in.
+    for ref, t in sorted(zip(refs, result.transfers, strict=True), key=lambda pair: pair[1].at):
         child = children[(t.to_institution, t.to_account)]
         # A transfer known already (a later answer listing it again) was proposed, or not, then.
         if ref not in new or t.amount < policy.follow_threshold or child.depth > policy.follow_max_depth:
             continue
+        amount = t.amount
         if victim:
-            amount = min(t.amount, unknown[child.id])
+            amount = min(amount, unknown[child.id])
             unknown[child.id] -= amount
-        else:
-            amount = min(t.amount, room)
+        elif room is not None:
+            amount = min(amount, room)
+            bounded += amount < t.amount
+            if amount < policy.follow_threshold:
+                continue  # what is left of the bound is too small a stop to propose
             room -= amount
         if amount <= 0:
             continue
@@ -249,7 +256,7 @@ async def record_query_answer(
         entity_id=instruction.id,
         case_id=instruction.case_id,
         legal_basis=f"case {instruction.case_number}",
-        after={"transfers": len(result.transfers), "proposals": len(proposed)},
+        after={"transfers": len(result.transfers), "proposals": len(proposed), "bounded": bounded},
     )
 
 
