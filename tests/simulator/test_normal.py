@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ from decimal import Decimal
 from services.simulator.model import INSTITUTIONS, IdSource
 from services.simulator.normal import MAX_NORMAL_TRANSFER, MIX, NormalTraffic
 from services.simulator.population import build_population
+from services.simulator.world import World
 from streams.schemas.events import Call, Transfer, event_adapter
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,3 +72,25 @@ def test_a_person_day_is_about_the_worlds_pace() -> None:
     per_day = {k: n / 30_000 * traffic.world.events_per_person_day for k, n in kinds.items()}
     assert 5 < per_day["telecom.call"] < 10 and 1 < per_day["bank.transfer"] < 3
     assert 3 < per_day["payment.payment"] + per_day["payment.topup"] + per_day["payment.withdrawal"] < 10
+
+
+def test_paying_from_a_wallet_moves_no_other_draw() -> None:
+    """Whichever share of transfers a world pays from wallets, the same people do the same things with
+    the same counterparts and sums: only a transfer's channel changes."""
+    seen = {}
+    for share in (0.0, 1.0):
+        world = dataclasses.replace(World.draw(1), wallet_share=share)
+        traffic = NormalTraffic(build_population(500, seed=1), IdSource("t"), seed=1, world=world)
+        seen[share] = [traffic.next(NOW) for _ in range(3000)]
+    by_bank, by_wallet = seen[0.0], seen[1.0]
+    moved = 0
+    for bank, wallet in zip(by_bank, by_wallet, strict=True):
+        assert (bank.person_phone, bank.body.get("amount")) == (
+            wallet.person_phone,
+            wallet.body.get("amount"),
+        )
+        if bank.body["type"] != wallet.body["type"]:
+            assert (bank.body["type"], wallet.body["type"]) == ("bank.transfer", "payment.payment")
+            assert bank.body["payee_account"] == wallet.body["payee_account"]
+            moved += 1
+    assert moved > 50
