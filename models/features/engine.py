@@ -22,7 +22,7 @@ class PersonOutcome:
     money: MoneyOut
     features: list[float]
     call: CallSeen | None
-    rescore: bool  # scored before; scored again because a call that preceded it arrived late
+    rescore: bool  # scored before; scored again because a call or SIM change before it arrived late
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def apply_person_event(
         if event.contains_link and not known:
             person.record_link_sms(event.sender, at)
     elif isinstance(event, ev.SimChange):
-        person.sim_change_at = at
+        return [_outcome(phone, person, o, rescore=True) for o in person.record_sim_change(at)]
     elif isinstance(event, ev.Login) and event.new_device:
         person.record_new_device(at)
     elif isinstance(event, ev.TopUp):

@@ -277,6 +277,15 @@ class PersonState:
                 rivals.append(c)
         return [o for o in after if not any(_covers(c, o.at) for c in rivals)]
 
+    def record_sim_change(self, at: float) -> list[MoneyOut]:
+        """Remember a SIM change; return the money-outs made after it that were scored without it (the
+        operator reported it late, or its topic was read after the bank's): scored again, as after a
+        late call. An older change than the one known changes nothing: the features read the latest."""
+        if self.sim_change_at is not None and at <= self.sim_change_at:
+            return []
+        self.sim_change_at = at
+        return [o for o in self.outs if o.at >= at]
+
     def record_link_sms(self, sender: str, at: float) -> None:
         self.link_sms_7d.add(at, sender, 1.0)
         self.link_sms_at = at if self.link_sms_at is None else max(self.link_sms_at, at)
