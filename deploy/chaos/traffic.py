@@ -140,8 +140,8 @@ def _iso(at: datetime) -> str:
 def scam_events(kind: ScamKind, victim: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     """A scam's two events, posted in this order: the telecom's (a long call from an unknown number, or the
     victim's SIM swapped 20 minutes before the payment), then the bank's transfer out to a new payee. The
-    SIM change alerts only through the model, and only if the scorer applied it before the transfer
-    (tests/deploy/test_chaos_scams.py)."""
+    SIM change alerts only through the model: in order, or when read after the transfer, by scoring it
+    again (tests/deploy/test_chaos_scams.py)."""
     if kind == CALL_SCAM:
         lead = call_event(victim, now - timedelta(minutes=40), 35)
     else:

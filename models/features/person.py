@@ -3,7 +3,8 @@
 State is kept per person (by phone) and bounded by age: contacts and payees older than the horizon are
 forgotten, detail (calls, money-outs) is kept for two hours, windowed counts for at most a week. Events
 may arrive out of order: a call record arrives when the call ends, often after a transfer the victim made
-while still on the phone, so `record_call` tells which recent money-outs must be scored again.
+while still on the phone, so `record_call` tells which recent money-outs must be scored again (and
+`record_sim_change` likewise, for a SIM change read after the payments it preceded).
 
 Sequences are features of their own, because the order is the signal: a call from an unknown number
 *then* a payment to a new payee within the hour; a link SMS *then* a login from a new device *then* a
@@ -140,7 +141,7 @@ class AlertSeen:
     payments: list[PaidSeen] = field(default_factory=list)
     amount: float = 0.0  # a mule_fan_in alert's amount at risk (a victim's is the sum of its payments)
     # Stage two's, of a victim's alert: the highest score it was sent with and the hard-rule reasons it
-    # gave, so a payment scored again after a late call revises it only if that adds to them.
+    # gave, so a payment scored again (a late call or SIM change) revises it only if that adds to them.
     score: float = 0.0
     hard: list[str] = field(default_factory=list)
 

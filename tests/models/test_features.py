@@ -345,6 +345,43 @@ def test_engine_scores_a_money_out_and_again_when_its_call_arrives_late():
     assert values["telecom_seen"] == 1.0  # the operator reports: a missing call is a call that did not happen
 
 
+def _sim_change(at: float, event_id: str) -> ev.SimChange:
+    return ev.SimChange(
+        type="telecom.sim_change",
+        event_id=event_id,
+        occurred_at=datetime.fromtimestamp(at, UTC),
+        subscriber=ME,
+    )
+
+
+def test_engine_scores_again_the_money_outs_after_a_sim_change_that_arrives_late():
+    people: dict[str, PersonState] = {}
+    horizon = 7 * 86_400
+    apply_person_event(people, "bank-a", _transfer(T0 - 3600, "SHOP1", "80", "t0"), "bank-a:t0", horizon)
+    apply_person_event(people, "bank-a", _transfer(T0, "MULE1", "30000", "t1"), "bank-a:t1", horizon)
+    # Changed 20 minutes before the transfer, read after it: the transfer (not the payment before the
+    # change) is scored again, with the change.
+    again = apply_person_event(people, "telecom-a", _sim_change(T0 - 1200, "s1"), "telecom-a:s1", horizon)
+    assert [o.money.ref for o in again if isinstance(o, PersonOutcome)] == ["bank-a:t1"]
+    assert isinstance(again[0], PersonOutcome) and again[0].rescore
+    values = dict(zip(PERSON_FEATURES, again[0].features, strict=True))
+    assert round(values["hours_since_sim_change"], 2) == 0.33 and values["seq_sim_change_payment"] == 1.0
+    # The same change again, or an older one, changes nothing and scores nothing again.
+    assert (
+        apply_person_event(people, "telecom-a", _sim_change(T0 - 1200, "s1"), "telecom-a:s1", horizon) == []
+    )
+    assert (
+        apply_person_event(people, "telecom-a", _sim_change(T0 - 7200, "s0"), "telecom-a:s0", horizon) == []
+    )
+    # In order (the change first), the money-out is scored once, when it comes.
+    people = {}
+    assert (
+        apply_person_event(people, "telecom-a", _sim_change(T0 - 1200, "s2"), "telecom-a:s2", horizon) == []
+    )
+    first = apply_person_event(people, "bank-a", _transfer(T0, "MULE1", "30000", "t2"), "bank-a:t2", horizon)
+    assert len(first) == 1 and isinstance(first[0], PersonOutcome) and not first[0].rescore
+
+
 def test_no_feature_is_the_time_of_day():
     # Scams follow the day's rhythm as ordinary life does: the hour told nothing, and was said as a reason.
     assert not [name for name in PERSON_FEATURES if "hour_of_day" in name]
