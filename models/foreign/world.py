@@ -10,6 +10,7 @@ order; ground truth (scam episodes, hard negatives) is kept on the side (`World.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -267,13 +268,13 @@ class World:
 
     def _merchant_idx(self) -> int:
         x = self.rng.random() * self.merchant_w[-1]
-        return min(len(self.merchants) - 1, _bisect(self.merchant_w, x))
+        return min(len(self.merchants) - 1, bisect.bisect_right(self.merchant_w, x))
 
     # --- time ------------------------------------------------------------------------------------------
 
     def time_of_day(self, day: int) -> float:
         """A moment of `day` with people's daily rhythm."""
-        hour = _bisect(_HOUR_CUM, self.rng.random() * _HOUR_CUM[-1])
+        hour = bisect.bisect_right(_HOUR_CUM, self.rng.random() * _HOUR_CUM[-1])
         return self.t0 + day * DAY + hour * HOUR + self.rng.random() * HOUR
 
     def weekday(self, day: int) -> int:
@@ -517,17 +518,6 @@ class World:
         while heap:
             at, _, ev = heapq.heappop(heap)
             yield at, ev
-
-
-def _bisect(cum: list[float], x: float) -> int:
-    lo, hi = 0, len(cum)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
