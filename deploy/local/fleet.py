@@ -6,6 +6,7 @@ which makes its consumers static members of their groups.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,9 +20,10 @@ PortOf = Callable[[str, int], int]
 class Service:
     name: str  # also the log file's and the instance's name
     module: list[str]
-    port: int  # instance 1's
-    port_variable: str
+    port: int  # instance 1's, unless `moved_by` is set in the environment
+    port_variable: str  # the setting the service reads its port from
     env: tuple[tuple[str, str], ...] = ()
+    moved_by: str = ""  # the variable that moves instance 1's port, if not `port_variable`
 
 
 SERVICES = (
@@ -40,6 +42,7 @@ SERVICES = (
         8012,
         "STOPLINE_SCORER_PORT",
         (("STOPLINE_SCORER_STAGES", '["accounts"]'),),
+        "STOPLINE_SCORER_ACCOUNTS_PORT",  # the persons stage's process reads STOPLINE_SCORER_PORT
     ),
     # Each coordination instance runs the relay and the scheduler too: rows are claimed with SKIP LOCKED.
     Service("coordination", ["services.coordination.app"], 8003, "STOPLINE_COORDINATION_PORT"),
@@ -50,7 +53,10 @@ SERVICES = (
 
 
 def fixed_ports(service: str, instance: int) -> int:
-    return next(s.port for s in SERVICES if s.name == service) + 100 * (instance - 1)
+    """Instance 1 on the service's port setting (its default unless set), as the services' own settings and
+    make run's addresses of them read it; each child's environment is given its port explicitly."""
+    s = next(s for s in SERVICES if s.name == service)
+    return int(os.environ.get(s.moved_by or s.port_variable) or s.port) + 100 * (instance - 1)
 
 
 def url_of(port_of: PortOf, service: str, instance: int = 1) -> str:

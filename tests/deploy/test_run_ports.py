@@ -32,3 +32,35 @@ def test_make_runs_own_ports_follow_the_environment():
     ).stdout.split()
     # The gateway listens where the notifier is told to send, the simulator's metrics where it is told.
     assert shown == ["18107", "http://127.0.0.1:18107/sms", "18109", "18111"]
+
+
+FLEET = """
+import deploy.local.fleet as f
+print(*(c.url for c in f.children(2)))
+print(*(c.env[s.port_variable] for c, s in zip(f.children(1), f.SERVICES, strict=True)))
+"""
+
+
+def test_make_run_starts_each_service_on_its_port_setting():
+    """The services' port settings move the processes make run starts, not only the addresses it shows and
+    sends to (a newcomer's second stack listened on the defaults while the simulator posted elsewhere)."""
+    ports = {
+        "STOPLINE_INGEST_PORT": "18201",
+        "STOPLINE_SCORER_PORT": "18202",
+        "STOPLINE_SCORER_ACCOUNTS_PORT": "18212",
+        "STOPLINE_COORDINATION_PORT": "18203",
+    }
+    inherited = {
+        k: v for k, v in os.environ.items() if not (k.startswith("STOPLINE_") and k.endswith("_PORT"))
+    }
+    urls, given = subprocess.run(
+        [sys.executable, "-c", FLEET],
+        env={**inherited, **ports},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert given.split()[:4] == ["18201", "18202", "18212", "18203"]
+    assert given.split()[4:] == ["8004", "8005", "8008"]  # the rest on their defaults
+    assert "http://127.0.0.1:18201" in urls.split() and "http://127.0.0.1:18301" in urls.split()
