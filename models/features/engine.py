@@ -22,7 +22,7 @@ class PersonOutcome:
     money: MoneyOut
     features: list[float]
     call: CallSeen | None
-    rescore: bool  # scored before; scored again because a call or SIM change before it arrived late
+    rescore: bool  # scored before; scored again as a call, SIM change, link SMS or login before it came late
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +64,13 @@ def apply_person_event(
     if isinstance(event, ev.Sms):
         known = person.record_contact(event.sender, at)
         if event.contains_link and not known:
-            person.record_link_sms(event.sender, at)
+            return [
+                _outcome(phone, person, o, rescore=True) for o in person.record_link_sms(event.sender, at)
+            ]
     elif isinstance(event, ev.SimChange):
         return [_outcome(phone, person, o, rescore=True) for o in person.record_sim_change(at)]
     elif isinstance(event, ev.Login) and event.new_device:
-        person.record_new_device(at)
+        return [_outcome(phone, person, o, rescore=True) for o in person.record_new_device(at)]
     elif isinstance(event, ev.TopUp):
         person.topup_at = at if person.topup_at is None else max(person.topup_at, at)
         return [

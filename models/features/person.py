@@ -4,7 +4,8 @@ State is kept per person (by phone) and bounded by age: contacts and payees olde
 forgotten, detail (calls, money-outs) is kept for two hours, windowed counts for at most a week. Events
 may arrive out of order: a call record arrives when the call ends, often after a transfer the victim made
 while still on the phone, so `record_call` tells which recent money-outs must be scored again (and
-`record_sim_change` likewise, for a SIM change read after the payments it preceded).
+`record_sim_change`, `record_link_sms` and `record_new_device` likewise, for a SIM change, a link SMS or a
+new device's login read after the payments it preceded).
 
 Sequences are features of their own, because the order is the signal: a call from an unknown number
 *then* a payment to a new payee within the hour; a link SMS *then* a login from a new device *then* a
@@ -141,7 +142,8 @@ class AlertSeen:
     payments: list[PaidSeen] = field(default_factory=list)
     amount: float = 0.0  # a mule_fan_in alert's amount at risk (a victim's is the sum of its payments)
     # Stage two's, of a victim's alert: the highest score it was sent with and the hard-rule reasons it
-    # gave, so a payment scored again (a late call or SIM change) revises it only if that adds to them.
+    # gave, so a payment scored again (a late call, SIM change, link SMS or login) revises it only if that
+    # adds to them.
     score: float = 0.0
     hard: list[str] = field(default_factory=list)
 
@@ -287,15 +289,27 @@ class PersonState:
         self.sim_change_at = at
         return [o for o in self.outs if o.at >= at]
 
-    def record_link_sms(self, sender: str, at: float) -> None:
+    def record_link_sms(self, sender: str, at: float) -> list[MoneyOut]:
+        """Remember an SMS with a link from an unknown sender; return the money-outs made after it, scored
+        again as after a SIM change (the operator's topic read after the bank's). Read after the new
+        device's login that it came before, it makes that login the sequence's second step."""
         self.link_sms_7d.add(at, sender, 1.0)
         self.link_sms_at = at if self.link_sms_at is None else max(self.link_sms_at, at)
+        if self.new_device_at is not None and 0 <= self.new_device_at - at <= LINK_BEFORE_DEVICE_S:
+            self.link_before_device = True
+        return [o for o in self.outs if o.at >= at]
 
-    def record_new_device(self, at: float) -> None:
+    def record_new_device(self, at: float) -> list[MoneyOut]:
+        """Remember a login from a new device; return the money-outs made after it, scored again as after
+        a SIM change (a wallet's login read after a bank's payment). An older login than the one known
+        changes nothing: the features read the latest."""
+        if self.new_device_at is not None and at <= self.new_device_at:
+            return []
         self.new_device_at = at
         self.link_before_device = (
             self.link_sms_at is not None and 0 <= at - self.link_sms_at <= LINK_BEFORE_DEVICE_S
         )
+        return [o for o in self.outs if o.at >= at]
 
     def new_money_out(self, at: float, payee: str) -> bool:
         """Whether this payee is new for the person at `at`."""

@@ -18,7 +18,8 @@ TARGET_FPR = 0.01
 
 @dataclass
 class EventScores:
-    """Scores per money-out event: the highest of its scorings (a late call or SIM change scores it again)."""
+    """Scores per money-out event: the highest of its scorings (a late call, SIM change, link SMS or login
+    scores it again)."""
 
     refs: np.ndarray
     label: np.ndarray

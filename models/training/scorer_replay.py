@@ -35,8 +35,8 @@ BATCH_S = 30.0  # report time a micro-batch spans: the alerts come back to stage
 @dataclass
 class Replayed:
     """Every alert message the scorer sent (revisions included), with the report time it was made at;
-    and every row the model scored (a money-out scored again after a late call or SIM change is a row
-    again)."""
+    and every row the model scored (a money-out scored again after a late call, SIM change, link SMS or
+    login is a row again)."""
 
     alerts: list[tuple[float, Alert]] = field(default_factory=list)
     events: int = 0

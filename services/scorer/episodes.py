@@ -122,7 +122,8 @@ def decide(move: Movement, local: AlertSeen | None, scored: Scored, *, may_open:
     remembers for the payer, or the one stage one told of, whichever is newer) if the payment continues
     the episode: to a payee of the episode, or alertable itself. Else a new alert if the payment is
     alertable and `may_open`; else nothing. A payment the alert holds already (scored again after a late
-    call or SIM change, or replayed) is a revision only if it tells more (`_rescored`), else nothing."""
+    call, SIM change, link SMS or login, or replayed) is a revision only if it tells more (`_rescored`),
+    else nothing."""
     assert move.payer_phone is not None
     this = AlertPayment(
         event_ref=move.event_ref,
@@ -181,7 +182,7 @@ def decide(move: Movement, local: AlertSeen | None, scored: Scored, *, may_open:
 
 
 def _rescored(base: _Open, move: Movement, scored: Scored) -> Raised | None:
-    """A payment the alert holds, scored again (a call or SIM change before it reported late; or
+    """A payment the alert holds, scored again (a call, SIM change, link SMS or login before it read late; or
     replayed): the next revision if it tells the alert more than it said (its kind becomes
     call_then_transfer, a hard rule fires that had not, or the score rises above the alert's highest), so
     the police and the citizen's warning get the call and its reasons; else nothing (a replay, a call that

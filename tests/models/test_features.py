@@ -382,6 +382,61 @@ def test_engine_scores_again_the_money_outs_after_a_sim_change_that_arrives_late
     assert len(first) == 1 and isinstance(first[0], PersonOutcome) and not first[0].rescore
 
 
+def _link_sms(at: float, event_id: str) -> ev.Sms:
+    at_ = datetime.fromtimestamp(at, UTC)
+    return ev.Sms(
+        type="telecom.sms",
+        event_id=event_id,
+        occurred_at=at_,
+        sender="+8617099990000",
+        recipient=ME,
+        contains_link=True,
+    )
+
+
+def _new_device(at: float, event_id: str) -> ev.Login:
+    at_ = datetime.fromtimestamp(at, UTC)
+    return ev.Login(
+        type="bank.login",
+        event_id=event_id,
+        occurred_at=at_,
+        account="ACC1",
+        holder_phone=ME,
+        device_id="d2",
+        new_device=True,
+    )
+
+
+def test_engine_scores_again_the_money_outs_after_a_link_sms_or_new_device_that_arrive_late():
+    # An account takeover read in the worst order: the transfer, then the new device's login, then the SMS
+    # with the link that gave it away. Each late step scores the transfer again; after the SMS it is the
+    # whole sequence.
+    people: dict[str, PersonState] = {}
+    horizon = 7 * 86_400
+    apply_person_event(people, "bank-a", _transfer(T0 - 7000, "SHOP1", "80", "t0"), "bank-a:t0", horizon)
+    apply_person_event(people, "bank-a", _transfer(T0, "MULE1", "30000", "t1"), "bank-a:t1", horizon)
+    again = apply_person_event(people, "bank-a", _new_device(T0 - 600, "l1"), "bank-a:l1", horizon)
+    assert [(o.money.ref, o.rescore) for o in again if isinstance(o, PersonOutcome)] == [("bank-a:t1", True)]
+    assert isinstance(again[0], PersonOutcome)
+    values = dict(zip(PERSON_FEATURES, again[0].features, strict=True))
+    assert round(values["hours_since_new_device"], 2) == 0.17 and values["seq_link_new_device_payment"] == 0.0
+    last = apply_person_event(people, "telecom-a", _link_sms(T0 - 3600, "m1"), "telecom-a:m1", horizon)
+    assert [(o.money.ref, o.rescore) for o in last if isinstance(o, PersonOutcome)] == [("bank-a:t1", True)]
+    assert isinstance(last[0], PersonOutcome)
+    values = dict(zip(PERSON_FEATURES, last[0].features, strict=True))
+    assert values["link_sms_7d"] == 1.0 and values["seq_link_new_device_payment"] == 1.0
+    # An older login than the one known changes nothing and scores nothing again.
+    assert apply_person_event(people, "bank-a", _new_device(T0 - 1200, "l0"), "bank-a:l0", horizon) == []
+    # In order, each step comes before the money-out, which is scored once, when it comes.
+    people = {}
+    assert apply_person_event(people, "telecom-a", _link_sms(T0 - 3600, "m2"), "telecom-a:m2", horizon) == []
+    assert apply_person_event(people, "bank-a", _new_device(T0 - 600, "l2"), "bank-a:l2", horizon) == []
+    first = apply_person_event(people, "bank-a", _transfer(T0, "MULE1", "30000", "t2"), "bank-a:t2", horizon)
+    assert len(first) == 1 and isinstance(first[0], PersonOutcome) and not first[0].rescore
+    values = dict(zip(PERSON_FEATURES, first[0].features, strict=True))
+    assert values["seq_link_new_device_payment"] == 1.0
+
+
 def test_no_feature_is_the_time_of_day():
     # Scams follow the day's rhythm as ordinary life does: the hour told nothing, and was said as a reason.
     assert not [name for name in PERSON_FEATURES if "hour_of_day" in name]

@@ -226,3 +226,16 @@ def test_a_large_payment_into_an_account_collecting_from_many_is_alerted() -> No
     s = scene()
     payers = [scene(s.payee_account).transfer("9000.00", minutes_ago=30 - i) for i in range(8)]
     assert _alerted([*payers, s.transfer("60000.00", minutes_ago=1)], s)
+
+
+def test_an_account_takeover_read_in_the_worst_order_is_alerted() -> None:
+    # The bank's transfer first, then its new device's login, then the operator's SMS with the link (the
+    # topics are read independently): each late step scores the transfer again. m-20261202-r7: nothing
+    # before the late rescore (the transfer alone is under its 0.81); now 0.98 on the login, then 0.99 with
+    # the SMS, as in order.
+    s = scene()
+    *past, text, device, transfer = account_takeover(s)
+    alerts, _ = score(stage(ARTIFACTS), movements(*past, transfer, device, text, persons=stage_one()))
+    mine = [a for a in alerts if a.subject.phone == s.victim]
+    assert mine, "the model did not alert on it"
+    assert "after an SMS with a link" in mine[-1].reasons[0], mine[-1].reasons
