@@ -353,6 +353,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The police withdrew this instruction: no answer is needed. If you have already executed it, contact"
         " the issuing unit.",
     ),
+    "portal_settled": (
+        "此指令已办结，不再接受答复。状态：",
+        "This instruction is settled and takes no further answer. Status:",
+    ),
     "portal_empty": ("暂无发给本机构的指令。", "No instructions addressed to your institution."),
     "since": ("自", "since"),
     "beneficiary": ("返还至", "Return to"),

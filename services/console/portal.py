@@ -17,6 +17,10 @@ from services.console.session import User
 InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
 Field = Annotated[str, Form(max_length=200)]
 OUTCOMES = ("acknowledged", "executed", "partially_executed", "rejected", "account_not_found")
+# The statuses in which coordination takes an answer from the institution (`failed`: its delivery was given
+# up, and an answer shows the institution had it after all). Any other is settled: answered, lapsed,
+# released, withdrawn; the page says so instead of offering a form the API would refuse.
+ANSWERABLE = ("issued", "delivered", "acknowledged", "failed")
 
 
 async def live_data(request: Request, user: User, status: str | None = None) -> dict[str, Any]:
@@ -180,6 +184,7 @@ async def _answer_page(
         status=status,
         notice=notice,
         row=row,
+        answerable=row["status"] in ANSWERABLE,
         outcomes=OUTCOMES,
         response_id=response_id,
         typed=typed or {},
