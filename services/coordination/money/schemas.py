@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class FlowNode(BaseModel):
-    """One account the case's money reached. `gone` is what moved on out of it (followed into its
-    children); `stopped`, `frozen` are held now; `returned` went back to the victim."""
+    """One account the case's money reached. `gone` is what its institution listed moving out of it
+    (followed into its children), all of it: with other victims' money it may exceed `received`;
+    `stopped`, `frozen` are held now; `returned` went back to the victim."""
 
     id: int
     institution_id: str
