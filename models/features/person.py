@@ -88,6 +88,7 @@ PERSON_FEATURES = (
 SINCE_CAP_H = 72.0  # "hours since" a SIM change or a new device: this value means "not in three days"
 SEQUENCE_S = 3600  # the steps of a sequence follow each other within an hour
 LINK_BEFORE_DEVICE_S = DAY_S  # a link SMS may come a day before the login it gave away
+DEVICE_SEQUENCE_S = 2 * SEQUENCE_S  # payments this long after a new device's login follow it
 
 
 def log10(value: float) -> float:
@@ -290,24 +291,40 @@ class PersonState:
         return [o for o in self.outs if o.at >= at]
 
     def record_link_sms(self, sender: str, at: float) -> list[MoneyOut]:
-        """Remember an SMS with a link from an unknown sender; return the money-outs made after it, scored
-        again as after a SIM change (the operator's topic read after the bank's). Read after the new
-        device's login that it came before, it makes that login the sequence's second step."""
-        self.link_sms_7d.add(at, sender, 1.0)
+        """Remember an SMS with a link from an unknown sender; return the money-outs made after it that it
+        tells about, scored again as after a SIM change (the operator's topic read after the bank's): those
+        with no such SMS known in the week before them, and, if it makes the new device's login the
+        sequence's second step (read after the login it came before), those of that sequence. A person
+        sent many such texts is not scored again for each; the same text again scores nothing."""
+        texts = self.link_sms_7d
+        if at < texts.newest - texts.span_s:
+            return []  # older than the week kept: counted by nothing
+        if any(t == at and k == sender for t, k in zip(texts.times, texts.keys, strict=True)):
+            return []
+        told = {
+            id(o)
+            for o in self.outs
+            if at <= o.at < at + WEEK_S and not _any_in(texts.times, o.at - WEEK_S, o.at)
+        }
+        texts.add(at, sender, 1.0)
         self.link_sms_at = at if self.link_sms_at is None else max(self.link_sms_at, at)
-        if self.new_device_at is not None and 0 <= self.new_device_at - at <= LINK_BEFORE_DEVICE_S:
+        device = self.new_device_at
+        if device is not None and not self.link_before_device and 0 <= device - at <= LINK_BEFORE_DEVICE_S:
             self.link_before_device = True
-        return [o for o in self.outs if o.at >= at]
+            told |= {id(o) for o in self.outs if 0 <= o.at - device <= DEVICE_SEQUENCE_S}
+        return [o for o in self.outs if id(o) in told]
 
     def record_new_device(self, at: float) -> list[MoneyOut]:
         """Remember a login from a new device; return the money-outs made after it, scored again as after
         a SIM change (a wallet's login read after a bank's payment). An older login than the one known
-        changes nothing: the features read the latest."""
+        changes nothing (the features read the latest): a payment made between the two is not scored
+        with the older one."""
         if self.new_device_at is not None and at <= self.new_device_at:
             return []
         self.new_device_at = at
-        self.link_before_device = (
-            self.link_sms_at is not None and 0 <= at - self.link_sms_at <= LINK_BEFORE_DEVICE_S
+        # Any such SMS of the day before, not only the last: a later one may have been read first.
+        self.link_before_device = self.link_sms_at is not None and _any_in(
+            self.link_sms_7d.times, at - LINK_BEFORE_DEVICE_S, at
         )
         return [o for o in self.outs if o.at >= at]
 
@@ -394,7 +411,7 @@ class PersonState:
         suspicious_call = call is not None and (call.reported or not call.caller_known)
         since_sim = _hours_since(self.sim_change_at, at)
         since_device = _hours_since(self.new_device_at, at)
-        recent_device = since_device * 3600 <= SEQUENCE_S * 2
+        recent_device = since_device * 3600 <= DEVICE_SEQUENCE_S
         return [
             math.log10(max(out.amount, 1.0)),
             math.log10(max(out.amount, 1.0)) - typical,
@@ -439,6 +456,11 @@ class PersonState:
             ),
             float(self.telecom_at is not None and at - self.telecom_at <= WEEK_S),
         ], call
+
+
+def _any_in(times: list[float], start: float, end: float) -> bool:
+    """Whether any of the sorted times lies in [start, end]."""
+    return bisect.bisect_left(times, start) < bisect.bisect_right(times, end)
 
 
 def _hours_since(when: float | None, at: float) -> float:

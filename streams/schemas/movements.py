@@ -46,7 +46,7 @@ class Movement(BaseModel):
     feature_set: str | None = None  # the FEATURE_SET_HASH of the code that computed them
     call_ref: str | None = None  # the call before the money-out (the most suspicious one), if any
     call_caller: Phone | None = None  # its caller, checked against the blocklist
-    rescore: bool = False  # already counted; scored again: a call or SIM change before it arrived late
+    rescore: bool = False  # counted already; scored again as a call, SIM change, SMS or login came late
     episode: OpenEpisode | None = None  # inflows: the payer's open alert, if any
     # Inflows: the id a new alert of the payer takes (stage one's `episodes.opening`); absent from an older
     # scorer's records, where the payment's own ref names it.

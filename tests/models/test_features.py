@@ -425,8 +425,20 @@ def test_engine_scores_again_the_money_outs_after_a_link_sms_or_new_device_that_
     assert isinstance(last[0], PersonOutcome)
     values = dict(zip(PERSON_FEATURES, last[0].features, strict=True))
     assert values["link_sms_7d"] == 1.0 and values["seq_link_new_device_payment"] == 1.0
-    # An older login than the one known changes nothing and scores nothing again.
+    # An older login than the one known changes nothing and scores nothing again; nor does the same SMS
+    # again, nor another one that tells the transfer nothing new (it was texted in the week before).
     assert apply_person_event(people, "bank-a", _new_device(T0 - 1200, "l0"), "bank-a:l0", horizon) == []
+    assert apply_person_event(people, "telecom-a", _link_sms(T0 - 3600, "m1"), "telecom-a:m1", horizon) == []
+    assert apply_person_event(people, "telecom-a", _link_sms(T0 - 1800, "m3"), "telecom-a:m3", horizon) == []
+    # The login read last, after two texts (the later one after the login): the earlier text still makes
+    # it the sequence's second step.
+    people = {}
+    apply_person_event(people, "telecom-a", _link_sms(T0 - 3600, "m4"), "telecom-a:m4", horizon)
+    apply_person_event(people, "telecom-a", _link_sms(T0 - 300, "m5"), "telecom-a:m5", horizon)
+    apply_person_event(people, "bank-a", _transfer(T0, "MULE1", "30000", "t3"), "bank-a:t3", horizon)
+    again = apply_person_event(people, "bank-a", _new_device(T0 - 600, "l3"), "bank-a:l3", horizon)
+    assert isinstance(again[0], PersonOutcome)
+    assert dict(zip(PERSON_FEATURES, again[0].features, strict=True))["seq_link_new_device_payment"] == 1.0
     # In order, each step comes before the money-out, which is scored once, when it comes.
     people = {}
     assert apply_person_event(people, "telecom-a", _link_sms(T0 - 3600, "m2"), "telecom-a:m2", horizon) == []
