@@ -354,8 +354,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         " the issuing unit.",
     ),
     "portal_settled": (
-        "此指令已办结，不再接受答复。状态：",
-        "This instruction is settled and takes no further answer. Status:",
+        "此指令已办结，不再接受答复。",
+        "This instruction is settled and takes no further answer.",
     ),
     "portal_empty": ("暂无发给本机构的指令。", "No instructions addressed to your institution."),
     "since": ("自", "since"),

@@ -18,8 +18,8 @@ InstructionId = Annotated[str, Path(pattern="^[0-9a-f-]{36}$")]
 Field = Annotated[str, Form(max_length=200)]
 OUTCOMES = ("acknowledged", "executed", "partially_executed", "rejected", "account_not_found")
 # The statuses in which coordination takes an answer from the institution (`failed`: its delivery was given
-# up, and an answer shows the institution had it after all). Any other is settled: answered, lapsed,
-# released, withdrawn; the page says so instead of offering a form the API would refuse.
+# up, and an answer shows the institution had it after all). Any other is settled (answered, lapsed,
+# released, withdrawn): the page says so instead of offering a form for an answer that changes nothing.
 ANSWERABLE = ("issued", "delivered", "acknowledged", "failed")
 
 
@@ -185,7 +185,8 @@ async def _answer_page(
         notice=notice,
         row=row,
         answerable=row["status"] in ANSWERABLE,
-        outcomes=OUTCOMES,
+        # Acknowledged already, it waits for the final answer: a second acknowledgement is refused.
+        outcomes=[o for o in OUTCOMES if o != row["status"]],
         response_id=response_id,
         typed=typed or {},
         now=datetime.now(UTC),

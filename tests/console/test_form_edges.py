@@ -15,9 +15,10 @@ from starlette.requests import Request
 
 from services.console import i18n, signin, web
 from services.console.api import ApiError
-from services.console.portal import _local_time
+from services.console.portal import ANSWERABLE, _local_time
 from services.console.session import Sessions, User
 from services.console.settings import DEV_SESSION_KEY
+from services.coordination.instructions.states import PENDING_ANSWER, Status
 from services.institutions import credentials
 from services.kit.db import unit_of_work
 from tests import factories as f
@@ -427,6 +428,7 @@ def test_a_release_or_return_reads_as_the_amount_released_or_returned_not_held()
             lang="zh",
             path="/portal/i-1",
             row={"status": "delivered", "message": message},
+            answerable=True,
             outcomes=["executed"],
             response_id="r-1",
             typed={},
@@ -500,3 +502,8 @@ def test_the_overdue_badge_is_on_an_instruction_still_unanswered_only():
         for m in re.finditer(r'data-status="(\w+)"(.*?)</tr>', html, re.S)
     }
     assert badges == {"delivered": True, "executed": False, "released": False}
+
+
+def test_the_portal_offers_its_form_in_exactly_the_statuses_coordination_takes_an_answer_in():
+    # The console knows coordination through its API only and keeps the list itself: they must agree.
+    assert set(ANSWERABLE) == {*PENDING_ANSWER, Status.FAILED}

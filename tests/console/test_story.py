@@ -114,7 +114,8 @@ async def test_the_police_story(site: Site):
     await expect(bank.get_by_test_id("flash")).to_contain_text("已回复")
     # Answered, the query is settled: its page says so and offers no second answer.
     await query_row.get_by_role("link").click()
-    await expect(bank.get_by_test_id("portal-settled")).to_contain_text("已执行")
+    await expect(bank.get_by_test_id("portal-status")).to_have_text("已执行")
+    await expect(bank.get_by_test_id("portal-settled")).to_contain_text("已办结")
     await expect(bank.locator("#answer-form")).to_have_count(0)
     await expect(operator.get_by_test_id("flow-node")).to_have_count(2)
     await expect(operator.get_by_test_id("proposal")).to_have_count(1)
