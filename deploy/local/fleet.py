@@ -81,6 +81,12 @@ def children(
                 "STOPLINE_INSTANCE": f"{service.name}-{n}",
                 "STOPLINE_CONSOLE_COORDINATION_URL": url_of(port_of, "coordination", n),
                 "STOPLINE_CONSOLE_NOTIFIER_URL": url_of(port_of, "notifier", n),
+                # Where citizens' links, gateways' receipts and OIDC redirects reach them: their own port,
+                # wherever it was moved, unless a public address is set.
+                "STOPLINE_NOTIFIER_PUBLIC_URL": os.environ.get("STOPLINE_NOTIFIER_PUBLIC_URL")
+                or url_of(port_of, "notifier", n),
+                "STOPLINE_CONSOLE_PUBLIC_URL": os.environ.get("STOPLINE_CONSOLE_PUBLIC_URL")
+                or url_of(port_of, "console", n),
                 **dict(service.env),
                 **(env or {}),
             }

@@ -13,7 +13,7 @@ import httpx
 from prometheus_client import start_http_server
 from pydantic_settings import BaseSettings
 
-from deploy.local import fleet, kafka
+from deploy.local import fleet, gateway, kafka
 from deploy.local.common import REPO_ROOT, say
 from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
@@ -31,8 +31,7 @@ RUN_PREFIX_ROOT = "run-"
 
 # make run's own listeners beside the services' (whose ports are their settings): movable too, so that a
 # second stack on one machine can move every port it opens.
-GATEWAY_PORT = int(os.environ.get("STOPLINE_GATEWAY_PORT") or 8007)  # the SMS gateway's and push's stand-in
-GATEWAY = f"http://127.0.0.1:{GATEWAY_PORT}"
+GATEWAY = f"http://127.0.0.1:{gateway.PORT}"  # the SMS gateway's and push's stand-in
 SIMULATOR_METRICS_PORT = int(os.environ.get("STOPLINE_SIMULATOR_METRICS_PORT") or 8009)
 SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT") or 8011)
 
@@ -54,8 +53,17 @@ INSTANCES = int(os.environ.get("STOPLINE_INSTANCES", "1") or "1")
 SMS_PUSH = {"STOPLINE_NOTIFIER_SMS_URL": f"{GATEWAY}/sms", "STOPLINE_NOTIFIER_PUSH_URL": f"{GATEWAY}/push"}
 CHILDREN = [
     *fleet.children(INSTANCES, env=SMS_PUSH),
-    Child("banks", ["services.banksim"], None),  # simulated banks answering instructions
-    Child("gateway", ["deploy.local.gateway", "--port", str(GATEWAY_PORT)], None),
+    # Simulated banks answering instructions (those of the webhook bank through coordination's API).
+    Child(
+        "banks",
+        ["services.banksim"],
+        None,
+        env={
+            "STOPLINE_BANKSIM_COORDINATION_URL": os.environ.get("STOPLINE_BANKSIM_COORDINATION_URL")
+            or COORDINATION
+        },
+    ),
+    Child("gateway", ["deploy.local.gateway", "--port", str(gateway.PORT)], None),
     Child(
         "simulator",
         [
@@ -187,7 +195,9 @@ def _banner() -> None:
     say(
         "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit u1"
     )
-    say("  the whole story   .local/venv/bin/python -m deploy.story")
+    say(
+        f"  the whole story   .local/venv/bin/python -m deploy.story --url {COORDINATION} --gateway {GATEWAY}"
+    )
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")
 

@@ -2,6 +2,9 @@
 
     python -m deploy.story [--url http://127.0.0.1:8003] [--gateway http://127.0.0.1:8007]
 
+(by default the ports of the same settings make run reads, STOPLINE_COORDINATION_PORT and
+STOPLINE_GATEWAY_PORT)
+
 alert → case → stop-payment → bank executes → query → follow the money → freeze (approved by another
 supervisor) → release → return to the victim, with the amounts at each step, and the citizen's side
 (the warning on the gateway stand-in, and the answer). Exits non-zero, saying why, when a step does
@@ -20,7 +23,10 @@ from typing import Any
 
 import httpx
 
+from deploy.local import gateway
 from deploy.story.api import Officers, StoryFailed, money, say, wait_until
+from services.banksim.settings import BanksimSettings
+from services.coordination.settings import CoordinationSettings
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})
@@ -35,7 +41,8 @@ class Story:
 
     # ── steps ────────────────────────────────────────────────────────────────────────────────
     def alert(self) -> dict[str, Any]:
-        """A fresh call_then_transfer alert from the traffic, or (after the wait) the newest one."""
+        """A fresh call_then_transfer alert from the traffic, or (after the wait) the newest one, whose
+        payee's bank answers instructions (the simulator's other banks hold mule accounts too)."""
         params: dict[str, Any] = {"typology": "call_then_transfer", "limit": 50}
 
         def usable(since: datetime | None) -> dict[str, Any] | None:
@@ -47,7 +54,11 @@ class Story:
             )
             for a in page["items"]:
                 s = a["subject"]
-                if s.get("payee_account") and s.get("payee_institution") and a.get("amount_at_risk"):
+                if (
+                    s.get("payee_account")
+                    and s.get("payee_institution") in self.args.banks
+                    and a.get("amount_at_risk")
+                ):
                     return dict(a)
             return None
 
@@ -55,7 +66,8 @@ class Story:
         found = wait_until(lambda: usable(self.started), timeout_s=self.args.alert_wait) or usable(None)
         if found is None:
             raise StoryFailed(
-                "no call_then_transfer alert with a payee and an amount: is the simulator running?"
+                "no call_then_transfer alert with an amount and a payee at a bank that answers "
+                f"({', '.join(self.args.banks)}): is the simulator running?"
             )
         s = found["subject"]
         say(f"1. ALERT {found['id']}  score {found['score']:.2f}  {money(found['amount_at_risk'])} CNY")
@@ -326,17 +338,30 @@ class Story:
         self.citizen(alert)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="the whole police story against a running Stopline")
-    p.add_argument("--url", default="http://127.0.0.1:8003", help="coordination API")
-    p.add_argument("--gateway", default="http://127.0.0.1:8007", help="the SMS/push gateway stand-in")
+    coordination, banks = CoordinationSettings(), BanksimSettings()
+    p.add_argument("--url", default=f"http://127.0.0.1:{coordination.port}", help="coordination API")
+    p.add_argument(
+        "--gateway", default=f"http://127.0.0.1:{gateway.PORT}", help="the SMS/push gateway stand-in"
+    )
+    p.add_argument(
+        "--banks",
+        type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
+        default=[*banks.kafka_institutions, *banks.webhook_institutions],
+        help="comma-separated: the banks that answer instructions (default: the simulated banks')",
+    )
     p.add_argument("--unit", default="changji-anti-fraud-centre", help="police unit of the story's officers")
     p.add_argument("--alert-wait", type=float, default=90.0, help="seconds to wait for a fresh alert")
     p.add_argument("--step-timeout", type=float, default=45.0, help="seconds a bank has to answer each step")
     p.add_argument("--citizen-wait", type=float, default=30.0, help="seconds to wait for the warning")
     p.add_argument("--lookback-min", type=float, default=60.0, help="query: transfers out since loss − this")
     p.add_argument("--retries", type=int, default=2, help="re-issues of an instruction the bank rejects")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     story = Story(args)
     t0 = time.monotonic()
     try:

@@ -50,17 +50,59 @@ def test_make_run_starts_each_service_on_its_port_setting():
         "STOPLINE_SCORER_ACCOUNTS_PORT": "18212",
         "STOPLINE_COORDINATION_PORT": "18203",
     }
-    inherited = {
-        k: v for k, v in os.environ.items() if not (k.startswith("STOPLINE_") and k.endswith("_PORT"))
+    urls, given = _shown(FLEET, ports)
+    assert given.split()[:4] == ["18201", "18202", "18212", "18203"]
+    assert given.split()[4:] == ["8004", "8005", "8008"]  # the rest on their defaults
+    assert "http://127.0.0.1:18201" in urls.split() and "http://127.0.0.1:18301" in urls.split()
+
+
+WIRED = """
+import deploy.local.fleet as f
+import deploy.local.run as r
+from deploy.story.__main__ import parser
+env = {c.name: c.env for c in f.children(2)}
+banks = next(c for c in r.CHILDREN if c.name == "banks")
+story = parser().parse_args([])
+print(env["notifier-2"]["STOPLINE_NOTIFIER_PUBLIC_URL"], env["console-2"]["STOPLINE_CONSOLE_PUBLIC_URL"])
+print(banks.env["STOPLINE_BANKSIM_COORDINATION_URL"], story.url, story.gateway, *story.banks)
+"""
+
+
+def test_what_reaches_a_moved_service_is_told_its_port():
+    """A newcomer's second stack: the warnings' links and the gateway's receipts went to the notifier's
+    default port, the webhook bank's answers to coordination's, and deploy.story to both defaults."""
+    ports = {
+        "STOPLINE_COORDINATION_PORT": "18203",
+        "STOPLINE_NOTIFIER_PORT": "18204",
+        "STOPLINE_CONSOLE_PORT": "18208",
+        "STOPLINE_GATEWAY_PORT": "18207",
     }
-    urls, given = subprocess.run(
-        [sys.executable, "-c", FLEET],
-        env={**inherited, **ports},
+    public, told = _shown(WIRED, ports)
+    assert public.split() == ["http://127.0.0.1:18304", "http://127.0.0.1:18308"]  # instance 2: 100 up
+    assert told.split() == [
+        "http://127.0.0.1:18203",
+        "http://127.0.0.1:18203",
+        "http://127.0.0.1:18207",
+        "bank-a",
+        "bank-b",
+        "pay-a",
+        "bank-c",
+    ]
+
+
+def _shown(code: str, settings: dict[str, str]) -> list[str]:
+    """The lines `code` prints in a fresh interpreter given these settings and none of the environment's
+    own ports or addresses."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("STOPLINE_") and (k.endswith("_PORT") or k.endswith("_URL")))
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**inherited, **settings},
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout.splitlines()
-    assert given.split()[:4] == ["18201", "18202", "18212", "18203"]
-    assert given.split()[4:] == ["8004", "8005", "8008"]  # the rest on their defaults
-    assert "http://127.0.0.1:18201" in urls.split() and "http://127.0.0.1:18301" in urls.split()
