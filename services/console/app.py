@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -20,7 +21,8 @@ from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
 from services.console.slots import Slots
 from services.kit.auth import AuthSettings
-from services.kit.http import create_app, serve
+from services.kit.errors import field_problems
+from services.kit.http import create_app, serve, validation_error
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 
@@ -86,6 +88,19 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
     async def _not_allowed(request: Request, _: Exception) -> Response:
         user = web.current_user(request)
         return web.render(request, "error.html", user=user, status=403, code="not_allowed", message=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: Exception) -> Response:
+        """What the pages never send (an address typed or pasted wrong, a field out of its bounds): the
+        page's script gets the API's body, a browser a page naming each field and why."""
+        if "application/json" in request.headers.get("accept", ""):
+            return await validation_error(request, exc)
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(f"{p['field']}: {p['reason']}" for p in field_problems(exc.errors()))
+        user = web.current_user(request)
+        return web.render(
+            request, "error.html", user=user, status=422, code="invalid_input", message=problems
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: Exception) -> Response:

@@ -76,6 +76,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # errors and outcomes of actions
     "error": ("出错了", "Something went wrong"),
     "error_not_allowed": ("您的角色无权访问此页面。", "Your role has no access to this page."),
+    "error_invalid_input": ("请求无效。", "The request is not valid."),
     "error_not_found": ("未找到（或不属于您的单位）。", "Not found (or not your unit's)."),
     "error_forbidden": ("无权执行此操作。", "You may not do this."),
     "error_unavailable": ("服务暂不可用。", "A service is not available."),

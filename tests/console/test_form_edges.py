@@ -507,3 +507,20 @@ def test_the_overdue_badge_is_on_an_instruction_still_unanswered_only():
 def test_the_portal_offers_its_form_in_exactly_the_statuses_coordination_takes_an_answer_in():
     # The console knows coordination through its API only and keeps the list itself: they must agree.
     assert set(ANSWERABLE) == {*PENDING_ANSWER, Status.FAILED}
+
+
+@pytest.mark.integration
+async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_script_json(site: Site):
+    # A newcomer pasted an alert's incident_id (a UUID) into /incidents/…, which takes the incident's own id:
+    # the browser showed the API's raw JSON.
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": "o-typed", "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        page = await officer.get(f"/incidents/{uuid.uuid4()}")
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        shown = re.search(r'data-testid="error-message">([^<]+)<', page.text)
+        assert shown and shown.group(1).startswith("path.incident_id: String should match pattern")
+        script = await officer.get(f"/incidents/{uuid.uuid4()}", headers={"Accept": "application/json"})
+        assert script.status_code == 422 and script.json()["error"]["code"] == "invalid_input"
