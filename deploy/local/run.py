@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client import start_http_server
@@ -81,13 +82,14 @@ CHILDREN = [
 
 
 class AlertFeed:
-    """Prints alerts newly stored by the coordination service, so the demo shows what happens."""
+    """Prints alerts newly stored by the coordination service, so the demo shows what happens, and their
+    later revisions (a payment merged in, a call or login read late) among the newest."""
 
     def __init__(self) -> None:
         from services.kit.tokens import issue
 
         self.headers = {"Authorization": f"Bearer {issue(subject='make-run', role='auditor', unit='local')}"}
-        self.seen: set[str] = set()
+        self.seen: dict[str, int] = {}  # alert id → the revision printed
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
 
     def poll(self) -> None:
@@ -100,14 +102,23 @@ class AlertFeed:
             ).json()
         except (httpx.HTTPError, ValueError):
             return
-        for alert in reversed(page.get("items", [])):
-            if alert["id"] in self.seen:
+        for line in self.news(page.get("items", [])):
+            say(line)
+
+    def news(self, newest_first: list[dict[str, Any]]) -> list[str]:
+        """A line per alert not printed yet, or revised since it was, oldest first."""
+        lines = []
+        for alert in reversed(newest_first):
+            revision = alert.get("revision", 1)
+            if self.seen.get(alert["id"], 0) >= revision:
                 continue
-            self.seen.add(alert["id"])
-            say(
-                f"ALERT {alert['typology']:<18} score {alert['score']:.2f}  {alert['reasons'][0]}"
+            label = "ALERT" if alert["id"] not in self.seen else f"  rev {revision}"
+            self.seen[alert["id"]] = revision
+            lines.append(
+                f"{label} {alert['typology']:<18} score {alert['score']:.2f}  {alert['reasons'][0]}"
                 f"  → {', '.join(alert['recommended_actions'])}"
             )
+        return lines
 
 
 def main() -> None:

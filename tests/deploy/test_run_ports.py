@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 SHOW = """
 import deploy.local.run as r
@@ -106,3 +107,23 @@ def _shown(code: str, settings: dict[str, str]) -> list[str]:
         check=True,
         timeout=60,
     ).stdout.splitlines()
+
+
+def test_make_runs_feed_prints_an_alert_once_and_each_later_revision():
+    from deploy.local.run import AlertFeed
+
+    def alert(revision: int, reason: str) -> dict[str, Any]:
+        return {
+            "id": "a1",
+            "revision": revision,
+            "typology": "suspicious_payment",
+            "score": 0.9,
+            "reasons": [reason],
+            "recommended_actions": ["warn_citizen"],
+        }
+
+    feed = AlertFeed()
+    assert [line.split()[0] for line in feed.news([alert(1, "a new device")])] == ["ALERT"]
+    assert feed.news([alert(1, "a new device")]) == []
+    revised = feed.news([alert(3, "a new device after an SMS with a link")])
+    assert len(revised) == 1 and revised[0].startswith("  rev 3") and "after an SMS" in revised[0]
