@@ -12,19 +12,14 @@ from typing import Any
 
 import httpx
 from prometheus_client import start_http_server
-from pydantic_settings import BaseSettings
 
 from deploy.local import fleet, gateway, kafka
 from deploy.local.common import REPO_ROOT, say
 from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import GroupRelease, Supervisor
-from services.blocklist.settings import BlocklistSettings
-from services.console.settings import ConsoleSettings
-from services.coordination.settings import CoordinationSettings
-from services.ingest.settings import IngestSettings
+from services.banksim.settings import BanksimSettings
 from services.kit.settings import CommonSettings
-from services.notifier.settings import NotifierSettings
 from services.simulator.model import INSTITUTIONS
 
 RUN_PREFIX_ROOT = "run-"
@@ -37,16 +32,13 @@ SIMULATOR_METRICS_PORT = int(os.environ.get("STOPLINE_SIMULATOR_METRICS_PORT") o
 SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT") or 8011)
 
 
-def _url(settings: BaseSettings) -> str:
-    return f"http://{getattr(settings, 'host', '127.0.0.1')}:{getattr(settings, 'port', 0)}"
-
-
-INGEST = _url(IngestSettings())
-COORDINATION = _url(CoordinationSettings())
-NOTIFIER = _url(NotifierSettings())
-BLOCKLIST = _url(BlocklistSettings())
-CONSOLE = _url(ConsoleSettings())
-BANK_STAFF = ["bank-a", "bank-b", "bank-c", "pay-a"]  # the simulated banks and payment provider
+# The first instance of each, where make run starts it (a service bound to 0.0.0.0 is reached here too).
+INGEST, COORDINATION, NOTIFIER, BLOCKLIST, CONSOLE = (
+    fleet.url_of(fleet.fixed_ports, s) for s in ("ingest", "coordination", "notifier", "blocklist", "console")
+)
+_BANKS = BanksimSettings()
+KAFKA_BANKS, WEBHOOK_BANKS = _BANKS.kafka_institutions, _BANKS.webhook_institutions
+BANK_STAFF = [*KAFKA_BANKS, *WEBHOOK_BANKS]  # the simulated banks and payment provider: their portal users
 
 # STOPLINE_INSTANCES=2: two instances of every service on the same Kafka and PostgreSQL (the second
 # ones 100 ports up), as a deployment beyond one machine would run them.
@@ -112,10 +104,10 @@ class AlertFeed:
             revision = alert.get("revision", 1)
             if self.seen.get(alert["id"], 0) >= revision:
                 continue
-            label = "ALERT" if alert["id"] not in self.seen else f"  rev {revision}"
+            label = "ALERT  " if alert["id"] not in self.seen else f"  rev {revision}"
             self.seen[alert["id"]] = revision
             lines.append(
-                f"{label} {alert['typology']:<18} score {alert['score']:.2f}  {alert['reasons'][0]}"
+                f"{label:<7} {alert['typology']:<18} score {alert['score']:.2f}  {alert['reasons'][0]}"
                 f"  → {', '.join(alert['recommended_actions'])}"
             )
         return lines
@@ -197,7 +189,10 @@ def _banner() -> None:
     say(f"  blocklist         {BLOCKLIST}/docs     metrics {BLOCKLIST}/metrics")
     say(f"  console           {CONSOLE}/   (officers: the local issuer; bank staff: printed below)")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
-    say("  simulated banks   answer instructions on Kafka (bank-a, bank-b, pay-a) and by webhook (bank-c)")
+    say(
+        f"  simulated banks   answer instructions on Kafka ({', '.join(KAFKA_BANKS)}) and by webhook"
+        f" ({', '.join(WEBHOOK_BANKS)})"
+    )
     say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
     say(f"  supervisor        metrics http://127.0.0.1:{SUPERVISOR_METRICS_PORT}/metrics (restarts)")
@@ -208,6 +203,7 @@ def _banner() -> None:
     )
     say(
         f"  the whole story   .local/venv/bin/python -m deploy.story --url {COORDINATION} --gateway {GATEWAY}"
+        f" --banks {','.join(BANK_STAFF)}"
     )
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")

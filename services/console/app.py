@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.console import audit, cases, dashboard, ends, live, oidc, portal, queue, signin, supervisor, web
@@ -21,8 +21,8 @@ from services.console.session import COOKIE, Sessions
 from services.console.settings import ConsoleSettings
 from services.console.slots import Slots
 from services.kit.auth import AuthSettings
-from services.kit.errors import field_problems
-from services.kit.http import create_app, serve, validation_error
+from services.kit.errors import FAILED_VALIDATION, field_problems
+from services.kit.http import create_app, error_body, serve
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 
@@ -91,12 +91,15 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: Exception) -> Response:
-        """What the pages never send (an address typed or pasted wrong, a field out of its bounds): the
-        page's script gets the API's body, a browser a page naming each field and why."""
-        if "application/json" in request.headers.get("accept", ""):
-            return await validation_error(request, exc)
+        """What the pages never send (an address typed or pasted wrong, a field out of its bounds): a
+        browser gets a page naming each field and why; the page's script the answer `web.done` gives it
+        (`ok`, `message`), with the API's body of the same refusal."""
         assert isinstance(exc, RequestValidationError)
-        problems = "; ".join(f"{p['field']}: {p['reason']}" for p in field_problems(exc.errors()))
+        details = field_problems(exc.errors())
+        problems = "; ".join(f"{p['field']}: {p['reason']}" for p in details)
+        if "application/json" in request.headers.get("accept", ""):
+            body = error_body("invalid_input", FAILED_VALIDATION, details)
+            return JSONResponse({"ok": False, "message": problems, **body}, 422)
         user = web.current_user(request)
         return web.render(
             request, "error.html", user=user, status=422, code="invalid_input", message=problems

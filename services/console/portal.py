@@ -23,6 +23,12 @@ OUTCOMES = ("acknowledged", "executed", "partially_executed", "rejected", "accou
 ANSWERABLE = ("issued", "delivered", "acknowledged", "failed")
 
 
+def outcomes(status: str) -> list[str]:
+    """The answers the form offers: acknowledged already, it waits for the final one (coordination refuses
+    a second acknowledgement)."""
+    return [o for o in OUTCOMES if o != status]
+
+
 async def live_data(request: Request, user: User, status: str | None = None) -> dict[str, Any]:
     rows = (
         await web.console(request)
@@ -185,8 +191,7 @@ async def _answer_page(
         notice=notice,
         row=row,
         answerable=row["status"] in ANSWERABLE,
-        # Acknowledged already, it waits for the final answer: a second acknowledgement is refused.
-        outcomes=[o for o in OUTCOMES if o != row["status"]],
+        outcomes=outcomes(row["status"]),
         response_id=response_id,
         typed=typed or {},
         now=datetime.now(UTC),

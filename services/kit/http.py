@@ -99,7 +99,7 @@ def not_json(request: Request) -> errors.UnsupportedMediaType:
     return errors.UnsupportedMediaType(message, details=[_body(message)])
 
 
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     for problem in exc.errors():
         # FastAPI names the character a JSON body stopped parsing at as if it were a field (`body.15`).
@@ -288,7 +288,7 @@ def create_app(
     for down in outages.DATABASE_DOWN:
         app.add_exception_handler(down, _database_down)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refused=too_large)
     app.add_middleware(ProbesTakeHead)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from services.console import i18n, signin, web
 from services.console.api import ApiError
-from services.console.portal import ANSWERABLE, _local_time
+from services.console.portal import ANSWERABLE, _local_time, outcomes
 from services.console.session import Sessions, User
 from services.console.settings import DEV_SESSION_KEY
 from services.coordination.instructions.states import PENDING_ANSWER, Status
@@ -507,6 +507,8 @@ def test_the_overdue_badge_is_on_an_instruction_still_unanswered_only():
 def test_the_portal_offers_its_form_in_exactly_the_statuses_coordination_takes_an_answer_in():
     # The console knows coordination through its API only and keeps the list itself: they must agree.
     assert set(ANSWERABLE) == {*PENDING_ANSWER, Status.FAILED}
+    assert outcomes("delivered")[0] == "acknowledged"
+    assert "acknowledged" not in outcomes("acknowledged") and outcomes("acknowledged")[0] == "executed"
 
 
 @pytest.mark.integration
@@ -524,3 +526,4 @@ async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_scrip
         assert shown and shown.group(1).startswith("path.incident_id: String should match pattern")
         script = await officer.get(f"/incidents/{uuid.uuid4()}", headers={"Accept": "application/json"})
         assert script.status_code == 422 and script.json()["error"]["code"] == "invalid_input"
+        assert script.json()["ok"] is False and script.json()["message"].startswith("path.incident_id: ")

@@ -80,6 +80,13 @@ def test_what_reaches_a_moved_service_is_told_its_port():
     }
     public, told = _shown(WIRED, ports)
     assert public.split() == ["http://127.0.0.1:18304", "http://127.0.0.1:18308"]  # instance 2: 100 up
+    # An address set by hand (a public host, a proxy) is kept.
+    kept = {
+        "STOPLINE_NOTIFIER_PUBLIC_URL": "https://warn.example",
+        "STOPLINE_BANKSIM_COORDINATION_URL": "http://c:1",
+    }
+    public_set, told_set = _shown(WIRED, {**ports, **kept})
+    assert public_set.split()[0] == "https://warn.example" and told_set.split()[0] == "http://c:1"
     assert told.split() == [
         "http://127.0.0.1:18203",
         "http://127.0.0.1:18203",
