@@ -23,10 +23,9 @@ from typing import Any
 
 import httpx
 
-from deploy.local import gateway
+from deploy.local import fleet, gateway
 from deploy.story.api import Officers, StoryFailed, money, say, wait_until
 from services.banksim.settings import BanksimSettings
-from services.coordination.settings import CoordinationSettings
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})
@@ -340,8 +339,8 @@ class Story:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="the whole police story against a running Stopline")
-    coordination, banks = CoordinationSettings(), BanksimSettings()
-    p.add_argument("--url", default=f"http://127.0.0.1:{coordination.port}", help="coordination API")
+    banks = BanksimSettings()
+    p.add_argument("--url", default=fleet.url_of(fleet.fixed_ports, "coordination"), help="coordination API")
     p.add_argument(
         "--gateway", default=f"http://127.0.0.1:{gateway.PORT}", help="the SMS/push gateway stand-in"
     )
