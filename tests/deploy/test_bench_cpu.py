@@ -17,8 +17,14 @@ def _spin(seconds: float) -> None:
 
 
 def test_the_work_of_each_process_is_counted_to_it_and_to_the_machine() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)  # noqa: S603
+    child = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", "import sys; print('waiting', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
+        # Its start-up (the interpreter's imports: tens of ms) is over before the span: it said it waits.
+        assert child.stdout is not None and child.stdout.readline() == b"waiting\n"
         before = cpu.snapshot({"idle_child": child.pid})
         _spin(0.3)
         used = cpu.used(before, cpu.snapshot({"idle_child": child.pid}), per=3)
