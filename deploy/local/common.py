@@ -84,6 +84,11 @@ def env_port(name: str, default: int) -> int:
     return int(raw)
 
 
+def gateway_port() -> int:
+    """Where make run's SMS and push gateways' stand-in listens (deploy.local.gateway)."""
+    return env_port("STOPLINE_GATEWAY_PORT", 8007)
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from deploy.local.common import env_port
 from deploy.local.processes import Child
 
 # One port per (service, instance): instance 1 on the service's own port, instance n 100 (n - 1) higher.
@@ -56,7 +57,13 @@ def fixed_ports(service: str, instance: int) -> int:
     """Instance 1 on the service's port setting (its default unless set), as the services' own settings and
     make run's addresses of them read it; each child's environment is given its port explicitly."""
     s = next(s for s in SERVICES if s.name == service)
-    return int(os.environ.get(s.moved_by or s.port_variable) or s.port) + 100 * (instance - 1)
+    return env_port(s.moved_by or s.port_variable, s.port) + 100 * (instance - 1)
+
+
+def unless_set(variable: str, value: str) -> str:
+    """The environment's value of a setting if it has one (an address set by hand: a public host, a
+    proxy), else make run's."""
+    return os.environ.get(variable) or value
 
 
 def url_of(port_of: PortOf, service: str, instance: int = 1) -> str:
@@ -83,10 +90,12 @@ def children(
                 "STOPLINE_CONSOLE_NOTIFIER_URL": url_of(port_of, "notifier", n),
                 # Where citizens' links, gateways' receipts and OIDC redirects reach them: their own port,
                 # wherever it was moved, unless a public address is set.
-                "STOPLINE_NOTIFIER_PUBLIC_URL": os.environ.get("STOPLINE_NOTIFIER_PUBLIC_URL")
-                or url_of(port_of, "notifier", n),
-                "STOPLINE_CONSOLE_PUBLIC_URL": os.environ.get("STOPLINE_CONSOLE_PUBLIC_URL")
-                or url_of(port_of, "console", n),
+                "STOPLINE_NOTIFIER_PUBLIC_URL": unless_set(
+                    "STOPLINE_NOTIFIER_PUBLIC_URL", url_of(port_of, "notifier", n)
+                ),
+                "STOPLINE_CONSOLE_PUBLIC_URL": unless_set(
+                    "STOPLINE_CONSOLE_PUBLIC_URL", url_of(port_of, "console", n)
+                ),
                 **dict(service.env),
                 **(env or {}),
             }

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import re
 import socket
@@ -28,13 +27,12 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
+from deploy.local.common import gateway_port
 from services.kit.errors import NotAuthenticated
 from services.kit.logging import log_fields
 from services.notifier import signing
 
 log = logging.getLogger(__name__)
-# make run's gateway listens here, movable as the services' ports are (deploy.story finds it the same way).
-PORT = int(os.environ.get("STOPLINE_GATEWAY_PORT") or 8007)
 LINK = re.compile(r"(https?://\S+)/a/([A-Za-z0-9_-]+)")
 
 
@@ -200,7 +198,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="local SMS gateway / push provider with simulated citizens")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--port", type=int, default=gateway_port())
     parser.add_argument("--answer-rate", type=float, default=0.5)
     parser.add_argument("--defrauded-rate", type=float, default=0.3)
     args = parser.parse_args()

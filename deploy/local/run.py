@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from prometheus_client import start_http_server
 
-from deploy.local import fleet, gateway, kafka
-from deploy.local.common import REPO_ROOT, say
+from deploy.local import fleet, kafka
+from deploy.local.common import REPO_ROOT, gateway_port, say
 from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import GroupRelease, Supervisor
@@ -27,7 +27,7 @@ RUN_PREFIX_ROOT = "run-"
 
 # make run's own listeners beside the services' (whose ports are their settings): movable too, so that a
 # second stack on one machine can move every port it opens.
-GATEWAY = f"http://127.0.0.1:{gateway.PORT}"  # the SMS gateway's and push's stand-in
+GATEWAY = f"http://127.0.0.1:{gateway_port()}"  # the SMS gateway's and push's stand-in
 SIMULATOR_METRICS_PORT = int(os.environ.get("STOPLINE_SIMULATOR_METRICS_PORT") or 8009)
 SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT") or 8011)
 
@@ -36,9 +36,7 @@ SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT")
 INGEST, COORDINATION, NOTIFIER, BLOCKLIST, CONSOLE = (
     fleet.url_of(fleet.fixed_ports, s) for s in ("ingest", "coordination", "notifier", "blocklist", "console")
 )
-_BANKS = BanksimSettings()
-KAFKA_BANKS, WEBHOOK_BANKS = _BANKS.kafka_institutions, _BANKS.webhook_institutions
-BANK_STAFF = [*KAFKA_BANKS, *WEBHOOK_BANKS]  # the simulated banks and payment provider: their portal users
+SIMULATED_BANKS = BanksimSettings()  # the simulated banks and payment provider; their portal users too
 
 # STOPLINE_INSTANCES=2: two instances of every service on the same Kafka and PostgreSQL (the second
 # ones 100 ports up), as a deployment beyond one machine would run them.
@@ -52,11 +50,12 @@ CHILDREN = [
         ["services.banksim"],
         None,
         env={
-            "STOPLINE_BANKSIM_COORDINATION_URL": os.environ.get("STOPLINE_BANKSIM_COORDINATION_URL")
-            or COORDINATION
+            "STOPLINE_BANKSIM_COORDINATION_URL": fleet.unless_set(
+                "STOPLINE_BANKSIM_COORDINATION_URL", COORDINATION
+            )
         },
     ),
-    Child("gateway", ["deploy.local.gateway", "--port", str(gateway.PORT)], None),
+    Child("gateway", ["deploy.local.gateway", "--port", str(gateway_port())], None),
     Child(
         "simulator",
         [
@@ -152,7 +151,7 @@ def main() -> None:
             wait_healthy(child)
         _banner()
         feed = AlertFeed()
-        staff = Staff(BANK_STAFF)
+        staff = Staff(SIMULATED_BANKS.institutions)
         polled_at = 0.0
         while not stopping:
             if time.monotonic() - polled_at >= 2:
@@ -190,8 +189,8 @@ def _banner() -> None:
     say(f"  console           {CONSOLE}/   (officers: the local issuer; bank staff: printed below)")
     say(f"  SMS/push gateway  {GATEWAY} (simulated citizens answer some warnings)")
     say(
-        f"  simulated banks   answer instructions on Kafka ({', '.join(KAFKA_BANKS)}) and by webhook"
-        f" ({', '.join(WEBHOOK_BANKS)})"
+        f"  simulated banks   answer instructions on Kafka ({', '.join(SIMULATED_BANKS.kafka_institutions)})"
+        f" and by webhook ({', '.join(SIMULATED_BANKS.webhook_institutions)})"
     )
     say(f"  simulator         metrics http://127.0.0.1:{SIMULATOR_METRICS_PORT}/metrics")
     say(f"  logs              {Path(LOGS).relative_to(REPO_ROOT)}/<service>.log")
@@ -203,7 +202,7 @@ def _banner() -> None:
     )
     say(
         f"  the whole story   .local/venv/bin/python -m deploy.story --url {COORDINATION} --gateway {GATEWAY}"
-        f" --banks {','.join(BANK_STAFF)}"
+        f" --banks {','.join(SIMULATED_BANKS.institutions)}"
     )
     say("Alerts appear below as the scorer raises them. Ctrl-C stops everything.")
     say("")

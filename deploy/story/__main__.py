@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from deploy.local import fleet, gateway
+from deploy.local import fleet
+from deploy.local.common import gateway_port
 from deploy.story.api import Officers, StoryFailed, money, say, wait_until
 from services.banksim.settings import BanksimSettings
 
@@ -339,15 +340,14 @@ class Story:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="the whole police story against a running Stopline")
-    banks = BanksimSettings()
     p.add_argument("--url", default=fleet.url_of(fleet.fixed_ports, "coordination"), help="coordination API")
     p.add_argument(
-        "--gateway", default=f"http://127.0.0.1:{gateway.PORT}", help="the SMS/push gateway stand-in"
+        "--gateway", default=f"http://127.0.0.1:{gateway_port()}", help="the SMS/push gateway stand-in"
     )
     p.add_argument(
         "--banks",
         type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
-        default=[*banks.kafka_institutions, *banks.webhook_institutions],
+        default=BanksimSettings().institutions,
         help="comma-separated: the banks that answer instructions (default: the simulated banks')",
     )
     p.add_argument("--unit", default="changji-anti-fraud-centre", help="police unit of the story's officers")

@@ -60,17 +60,15 @@ def apply_person_event(
     if isinstance(event, ev.Call):
         known = person.record_contact(event.caller, at)
         call = CallSeen(event.caller, at, at + event.duration_s, event.caller_reported, known, ref)
-        return [_outcome(phone, person, o, rescore=True) for o in person.record_call(call)]
+        return _again(phone, person, person.record_call(call))
     if isinstance(event, ev.Sms):
         known = person.record_contact(event.sender, at)
         if event.contains_link and not known:
-            return [
-                _outcome(phone, person, o, rescore=True) for o in person.record_link_sms(event.sender, at)
-            ]
+            return _again(phone, person, person.record_link_sms(event.sender, at))
     elif isinstance(event, ev.SimChange):
-        return [_outcome(phone, person, o, rescore=True) for o in person.record_sim_change(at)]
+        return _again(phone, person, person.record_sim_change(at))
     elif isinstance(event, ev.Login) and event.new_device:
-        return [_outcome(phone, person, o, rescore=True) for o in person.record_new_device(at)]
+        return _again(phone, person, person.record_new_device(at))
     elif isinstance(event, ev.TopUp):
         person.topup_at = at if person.topup_at is None else max(person.topup_at, at)
         return [
@@ -108,6 +106,11 @@ def apply_person_event(
         person.record_out(money)
         return [_outcome(phone, person, money, rescore=False)]
     return []
+
+
+def _again(phone: str, person: PersonState, outs: list[MoneyOut]) -> list[Outcome]:
+    """The money-outs a late event tells about, scored again."""
+    return [_outcome(phone, person, o, rescore=True) for o in outs]
 
 
 def _outcome(phone: str, person: PersonState, money: MoneyOut, *, rescore: bool) -> PersonOutcome:

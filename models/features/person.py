@@ -288,7 +288,7 @@ class PersonState:
         if self.sim_change_at is not None and at <= self.sim_change_at:
             return []
         self.sim_change_at = at
-        return [o for o in self.outs if o.at >= at]
+        return self.outs_since(at)
 
     def record_link_sms(self, sender: str, at: float) -> list[MoneyOut]:
         """Remember an SMS with a link from an unknown sender; return the money-outs made after it that it
@@ -299,12 +299,13 @@ class PersonState:
         texts = self.link_sms_7d
         if at < texts.newest - texts.span_s:
             return []  # older than the week kept: counted by nothing
-        if any(t == at and k == sender for t, k in zip(texts.times, texts.keys, strict=True)):
+        same_time = slice(bisect.bisect_left(texts.times, at), bisect.bisect_right(texts.times, at))
+        if sender in texts.keys[same_time]:
             return []
         told = {
             id(o)
-            for o in self.outs
-            if at <= o.at < at + WEEK_S and not _any_in(texts.times, o.at - WEEK_S, o.at)
+            for o in self.outs_since(at)
+            if o.at < at + WEEK_S and not _any_in(texts.times, o.at - WEEK_S, o.at)
         }
         texts.add(at, sender, 1.0)
         self.link_sms_at = at if self.link_sms_at is None else max(self.link_sms_at, at)
@@ -326,7 +327,11 @@ class PersonState:
         self.link_before_device = self.link_sms_at is not None and _any_in(
             self.link_sms_7d.times, at - LINK_BEFORE_DEVICE_S, at
         )
-        return [o for o in self.outs if o.at >= at]
+        return self.outs_since(at)
+
+    def outs_since(self, at: float) -> list[MoneyOut]:
+        """The money-outs kept in detail made at `at` or after, in time order."""
+        return self.outs[bisect.bisect_left(self.outs, at, key=_made) :]
 
     def new_money_out(self, at: float, payee: str) -> bool:
         """Whether this payee is new for the person at `at`."""

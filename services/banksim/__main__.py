@@ -33,7 +33,7 @@ async def provision(
     base = f"http://{settings.webhook_host}:{settings.webhook_port}/webhooks"
     try:
         async with unit_of_work(make_sessionmaker(engine)) as session:
-            for ident in settings.kafka_institutions + settings.webhook_institutions:
+            for ident in settings.institutions:
                 if await session.get(Institution, ident) is None:
                     kind = "payment" if ident.startswith("pay") else "bank"
                     await credentials.create_institution(session, institution_id=ident, kind=kind, name=ident)

@@ -51,7 +51,7 @@ class SimBanks:
         self.webhook_secrets = webhook_secrets
         self.rng = random.Random(settings.seed)  # noqa: S311 - a simulation, not security
         self.ledger = Ledger(
-            settings.kafka_institutions + settings.webhook_institutions,
+            settings.institutions,
             rng=self.rng,
             forward_after=timedelta(seconds=settings.forward_after_s),
             forward_share=settings.forward_share,

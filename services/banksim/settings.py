@@ -19,6 +19,12 @@ class BanksimSettings(Settings):
     webhook_institutions: list[str] = Field(
         default_factory=lambda: ["bank-c"], description="receive webhooks and answer via the API (JSON list)"
     )
+
+    @property
+    def institutions(self) -> list[str]:
+        """Every institution the simulated banks answer for, on Kafka or by webhook."""
+        return [*self.kafka_institutions, *self.webhook_institutions]
+
     coordination_url: str = Field("http://127.0.0.1:8003", description="coordination API, for API answers")
     webhook_host: str = Field("127.0.0.1", description="address of the simulated banks' webhook receiver")
     webhook_port: int = Field(8010, description="port of the simulated banks' webhook receiver")

@@ -383,11 +383,10 @@ def test_engine_scores_again_the_money_outs_after_a_sim_change_that_arrives_late
 
 
 def _link_sms(at: float, event_id: str) -> ev.Sms:
-    at_ = datetime.fromtimestamp(at, UTC)
     return ev.Sms(
         type="telecom.sms",
         event_id=event_id,
-        occurred_at=at_,
+        occurred_at=datetime.fromtimestamp(at, UTC),
         sender="+8617099990000",
         recipient=ME,
         contains_link=True,
@@ -395,11 +394,10 @@ def _link_sms(at: float, event_id: str) -> ev.Sms:
 
 
 def _new_device(at: float, event_id: str) -> ev.Login:
-    at_ = datetime.fromtimestamp(at, UTC)
     return ev.Login(
         type="bank.login",
         event_id=event_id,
-        occurred_at=at_,
+        occurred_at=datetime.fromtimestamp(at, UTC),
         account="ACC1",
         holder_phone=ME,
         device_id="d2",
