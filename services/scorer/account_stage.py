@@ -299,6 +299,12 @@ class AccountStage:
             # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
             said.append(explain.call_reason({name: float(p.row[i]) for name, i in F.items()}))
             stated = frozenset(explain.CALL)
+        elif not p.cold and self._taken_over(p):
+            # No call to tell: telecom's word that the number moved to another SIM, or a link SMS then a
+            # login from a new device, then a large sum to a payee never paid. For a person Stopline has not
+            # seen pay, the model reads a large first sum as a car or a deposit, whatever came before it.
+            said += explain.takeover_reasons({name: float(p.row[i]) for name, i in F.items()})
+            stated = frozenset({*explain.TAKEOVER, "payee_new"})
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
         return (max(score, self.s.hard_rule_score) if said else score), said, stated
@@ -312,6 +318,16 @@ class AccountStage:
             and f[F["payee_new"]]
             and f[F["call_duration_min"]] >= self.s.long_call_minutes
             and f[F["minutes_call_end_to_transfer"]] <= self.s.call_gap_minutes
+            and p.move.amount >= self.s.large_amount
+        )
+
+    def _taken_over(self, p: Pending) -> bool:
+        """A SIM change in the day before, or a link SMS then a new device's login in the two hours before,
+        then a large payment to a payee never paid (the sequence features: `models.features.person`)."""
+        f = p.row
+        return bool(
+            (f[F["seq_sim_change_payment"]] or f[F["seq_link_new_device_payment"]])
+            and f[F["payee_new"]]
             and p.move.amount >= self.s.large_amount
         )
 

@@ -127,6 +127,28 @@ def _sim(f: F, up: Up) -> str | None:
     return f"the person's SIM card was changed{when} before the payment"
 
 
+TAKEOVER = (
+    "hours_since_new_device",
+    "seq_link_new_device_payment",
+    "hours_since_sim_change",
+    "seq_sim_change_payment",
+)
+
+
+def takeover_reasons(f: F) -> list[str]:
+    """A hard rule's reasons for a payment after the account was taken over: the SIM change or the link
+    SMS and new device's login, and the payee never paid (all of them, as `call_reason` for a call)."""
+    sim = bool(f["seq_sim_change_payment"])
+    device = f["seq_link_new_device_payment"] or (
+        sim and f["hours_since_new_device"] <= f["hours_since_sim_change"]
+    )
+    said = [_sim(f, EVERY) if sim else None, _takeover(f, EVERY) if device else None]
+    return [
+        *(text for text in said if text),
+        f"{money(_amount(f))} went to a payee this person had never paid",
+    ]
+
+
 def _wallet(f: F, up: Up) -> str | None:
     if f["seq_topup_new_payee"] and "seq_topup_new_payee" in up:
         return "the wallet was topped up from the bank just before paying a payee it never paid"

@@ -29,7 +29,10 @@ class ScorerSettings(Settings):
         0.85, ge=0, le=1, description="score from which stop-payment is advised"
     )
     large_amount: float = Field(
-        5000.0, gt=0, description="CNY from which a transfer after a suspicious call counts"
+        5000.0,
+        gt=0,
+        description="CNY from which a transfer to a new payee after a long call from a stranger, a SIM "
+        "change or a link SMS then a new device's login alerts whatever the model says (warm state only)",
     )
     long_call_minutes: float = Field(
         20.0,
@@ -90,7 +93,11 @@ class ScorerSettings(Settings):
     )
     model_watch_seconds: float = Field(5.0, gt=0, description="how often the ACTIVE pointer is checked")
     hard_rule_score: float = Field(
-        0.95, ge=0, le=1, description="score given when a hard rule fires (reported caller, known mule)"
+        0.95,
+        ge=0,
+        le=1,
+        description="score given when a hard rule fires (reported caller, known mule, a long call from a "
+        "stranger, an account taken over)",
     )
     snapshot_interval_seconds: float = Field(
         30.0,
