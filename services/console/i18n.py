@@ -378,6 +378,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chain_bad": ("审计链被破坏，首个异常", "The audit chain is broken at"),
     "entries_checked": ("条已校验", "entries checked"),
     "head": ("链头", "head"),
+    "whole_verified_at": ("全链上次逐条校验于", "whole chain last walked at"),
     "entity": ("对象", "Entity"),
     "actor": ("操作人", "Actor"),
     "action": ("操作", "Action"),

@@ -22,7 +22,11 @@ def with_the_scheduler(
     return {
         "dashboard_gauges": DashboardGauges(sessions, interval_s=settings.dashboard_interval_s),
         "outbox_backlog": OutboxBacklog(sessions, interval_s=settings.dashboard_interval_s),
-        "audit_check": AuditCheck(sessions, interval_s=settings.audit_verify_interval_s),
+        "audit_check": AuditCheck(
+            sessions,
+            interval_s=settings.audit_tail_interval_s,
+            whole_interval_s=settings.audit_verify_interval_s,
+        ),
         "outbox_purge": OutboxPurge(sessions, retention_days=settings.outbox_retention_days),
         "officer_session_purge": SessionPurge(sessions, retention_days=0),
     }

@@ -67,9 +67,12 @@ AUDIT_CHAIN_OK = Gauge(
     "stopline_audit_chain_ok", "1: the audit chain verified; 0: broken (the log names the row)"
 )
 AUDIT_CHAIN_OK.set(float("nan"))
-AUDIT_ROWS_VERIFIED = Gauge("stopline_audit_rows_verified", "audit rows the last verification walked")
+AUDIT_ROWS_VERIFIED = Gauge(
+    "stopline_audit_rows_verified", "audit rows from the first through where the last verification ended"
+)
 AUDIT_VERIFIED_AT = Gauge(
-    "stopline_audit_verified_timestamp_seconds", "when the last audit verification ended (Unix time)"
+    "stopline_audit_verified_timestamp_seconds",
+    "when the last walk of the whole audit chain ended (Unix time)",
 )
 # Not `job`: Prometheus keeps that label for the scrape target and renames ours to exported_job.
 SCHEDULER_ERRORS = Counter("stopline_scheduler_errors_total", "scheduled job runs that failed", ["task"])

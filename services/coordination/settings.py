@@ -82,8 +82,15 @@ class CoordinationSettings(Settings):
     audit_verify_interval_s: float = Field(
         3600.0,
         gt=0,
-        description="how often the whole audit chain is verified (metric stopline_audit_chain_ok); each "
-        "instance running the scheduler does it",
+        description="how often the whole audit chain is walked from its first row (metrics "
+        "stopline_audit_chain_ok, stopline_audit_verified_timestamp_seconds); each instance running the "
+        "scheduler does it",
+    )
+    audit_tail_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="how often the audit rows appended since the last verification are verified from where "
+        "it ended (the audit page verifies only the rows after that)",
     )
     relay_poll_s: float = Field(1.0, gt=0, description="relay poll interval when no NOTIFY wakes it")
     relay_lease_s: float = Field(

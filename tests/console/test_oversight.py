@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from services.coordination.audit.check import AuditCheck
 from tests import factories as f
 from tests.console.conftest import UNIT, Site, shot
 from tests.coordination.conftest import case_body
@@ -59,6 +60,11 @@ async def test_dashboard_shows_the_day_and_metrics_say_the_same(site: Site):
 async def test_the_auditor_reads_and_verifies_the_chain(site: Site):
     page = await site.officer("auditor-he", "auditor")
     await expect(page).to_have_url(site.console + "/audit")
+    await expect(page.get_by_test_id("verdict")).to_contain_text("审计链完整")
+    # The page verifies the rows since the newest check; when the whole chain was last walked is said.
+    await AuditCheck(site.sessions, interval_s=60, whole_interval_s=3600).whole()
+    await page.reload()
+    await expect(page.get_by_test_id("whole-verified")).to_contain_text("全链上次逐条校验于")
     await expect(page.get_by_test_id("verdict")).to_contain_text("审计链完整")
     await shot(page, "audit")
     await page.locator("input[name=actor]").fill("nobody-did-this")

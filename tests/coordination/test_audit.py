@@ -49,11 +49,11 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     assert entries[1]["legal_basis"].startswith("case ") and entries[1]["actor"]
     verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
     assert verdict["ok"] and verdict["checked"] >= 2
-    check = AuditCheck(sessions, interval_s=3600)  # the scheduled verification, and its gauges
-    await check.once()
+    check = AuditCheck(sessions, interval_s=60, whole_interval_s=3600)  # the scheduled verification
+    assert (await check.whole()).through_id >= entries[1]["id"]
     assert await sample(coord.client, "stopline_audit_chain_ok") == 1
 
-    target = entries[1]["id"]
+    target = entries[1]["id"]  # a row the whole walk just verified
     conn = await asyncpg.connect(plain_dsn(infra.database_url))
     try:
         with pytest.raises(asyncpg.RaiseError):
@@ -61,38 +61,83 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
         original = await conn.fetchrow("select * from audit_log where id = $1", target)
         await conn.execute("alter table audit_log disable trigger audit_log_append_only")
         try:
-            # Changed: the amount in the record of the stop-payment.
+            # Changed: the amount in the record of the stop-payment. The command line and the next walk of
+            # the whole chain name it; the page then says what that walk found.
             await conn.execute(
                 """update audit_log set after = jsonb_set(after, '{amount}', '"25.00"') where id = $1""",
                 target,
             )
-            verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
-            assert not verdict["ok"] and verdict["first_bad_id"] == target and "changed" in verdict["reason"]
             code, err = await _cli(infra.database_url)
             assert code == 1 and f"row {target}" in err
-            assert (await check.once()).first_bad_id == target
+            assert (await check.whole()).first_bad_id == target
             assert await sample(coord.client, "stopline_audit_chain_ok") == 0  # what the alert reads
+            verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
+            assert not verdict["ok"] and verdict["first_bad_id"] == target and "changed" in verdict["reason"]
 
             # Deleted: the next row's link breaks, and it is the one named.
             await conn.execute("update audit_log set after = $2 where id = $1", target, original["after"])
             await conn.execute("delete from audit_log where id = $1", target)
+            assert (await check.once()).first_bad_id > target  # the last check failed: the whole again
             verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
             assert not verdict["ok"] and verdict["first_bad_id"] > target and "link" in verdict["reason"]
-            cols = list(original.keys())
-            marks = ", ".join(f"${i + 1}" for i in range(len(cols)))
-            names = ", ".join(cols)
-            await conn.execute(f"insert into audit_log ({names}) values ({marks})", *original.values())
+            await _insert(conn, original)
         finally:
             await conn.execute("alter table audit_log enable trigger audit_log_append_only")
     finally:
         await conn.close()
-    assert (await coord.client.get("/v1/audit/verify", headers=auditor)).json()["ok"]
     assert (await _cli(infra.database_url))[0] == 0
     before = await sample(coord.client, "stopline_audit_verified_timestamp_seconds")
     assert (await check.once()).ok
+    assert (await coord.client.get("/v1/audit/verify", headers=auditor)).json()["ok"]
     assert await sample(coord.client, "stopline_audit_chain_ok") == 1
     assert await sample(coord.client, "stopline_audit_verified_timestamp_seconds") >= before
     assert stop["id"]
+
+
+async def _insert(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    cols = list(row.keys())
+    marks = ", ".join(f"${i + 1}" for i in range(len(cols)))
+    await conn.execute(f"insert into audit_log ({', '.join(cols)}) values ({marks})", *row.values())
+
+
+async def test_the_page_verifies_the_rows_since_the_last_check(infra, coord, sessions):
+    """The page's verdict costs the rows appended since the newest checkpoint, not the whole log: those
+    are walked from the checkpoint on each call, and the row the checkpoint ended at must still hold."""
+    auditor = f.officer("auditor")
+    check = AuditCheck(sessions, interval_s=60, whole_interval_s=3600)
+    walked = await check.whole()
+    inst, _, _ = await bank(sessions)
+    case_id = await open_case(coord.client, f.officer(), (inst, f.account("MULE"), "900.00"))
+    entries = (await coord.client.get(f"/v1/audit?case_id={case_id}", headers=auditor)).json()["items"]
+    newest = entries[-1]["id"]
+    verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
+    assert verdict["ok"] and verdict["through_id"] >= newest > walked.through_id
+    assert verdict["checked"] >= walked.checked + len(entries) and verdict["whole_verified_at"]
+
+    conn = await asyncpg.connect(plain_dsn(infra.database_url))
+    try:
+        await conn.execute("alter table audit_log disable trigger audit_log_append_only")
+        try:
+            # A row appended after the checkpoint, changed: named on the page at once.
+            await conn.execute("update audit_log set actor = 'someone else' where id = $1", newest)
+            verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
+            assert not verdict["ok"] and verdict["first_bad_id"] == newest and "changed" in verdict["reason"]
+            await conn.execute("update audit_log set actor = $2 where id = $1", newest, entries[-1]["actor"])
+            # The row a check ended at, removed (the newest rows deleted): named too.
+            tail = await check.once()
+            assert tail.ok and tail.through_id >= newest
+            last = await conn.fetchrow("select * from audit_log where id = $1", tail.through_id)
+            await conn.execute("delete from audit_log where id = $1", tail.through_id)
+            verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
+            assert not verdict["ok"] and verdict["first_bad_id"] == tail.through_id
+            assert "removed" in verdict["reason"]
+            await _insert(conn, last)
+        finally:
+            await conn.execute("alter table audit_log enable trigger audit_log_append_only")
+    finally:
+        await conn.close()
+    assert (await check.once()).ok
+    assert (await coord.client.get("/v1/audit/verify", headers=auditor)).json()["ok"]
 
 
 async def _audited(client, entity_id: str) -> list[dict]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AuditRead(BaseModel):
@@ -35,7 +35,12 @@ class AuditPage(BaseModel):
 
 class VerdictRead(BaseModel):
     ok: bool
-    checked: int
+    checked: int = Field(description="rows verified, from the chain's first through `through_id`")
     head_hash: str
     first_bad_id: int | None
     reason: str | None
+    through_id: int = Field(description="the last row that held (0: none)")
+    whole_verified_at: datetime | None = Field(
+        description="when the whole chain was last walked from its first row; the rows after the newest "
+        "verification's end are verified on each call (null: none recorded, the whole chain walked now)"
+    )

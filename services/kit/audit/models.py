@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Identity, String, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,3 +50,21 @@ class PendingAuditEntry(_Content, Base):
     __table_args__ = {"prefixes": ["UNLOGGED"]}  # (empty outside transactions: nothing to log or recover)
 
     canonical: Mapped[str] = mapped_column(Text)
+
+
+class AuditCheckpoint(Base):
+    """Where a verification ended: the chain held (or not) from its first row through `through_id`, whose
+    hash is `head_hash`. The audit page verifies only the rows after the newest checkpoint; a walk of the
+    whole chain runs on a schedule (`services.coordination.audit.check`)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    whole: Mapped[bool] = mapped_column(Boolean)  # walked from the first row, not from a checkpoint
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(BigInteger)  # rows from the first through `through_id`
+    through_id: Mapped[int] = mapped_column(BigInteger)  # 0: the chain was empty
+    head_hash: Mapped[str] = mapped_column(String(64))
+    first_bad_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)

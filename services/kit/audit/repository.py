@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.audit.models import AuditEntry, PendingAuditEntry
+from services.kit.audit.models import AuditCheckpoint, AuditEntry, PendingAuditEntry
 
 # The advisory lock that orders appends: the database's chaining trigger takes it at commit and holds it
 # to the commit's end (migration 0024_audit_chained_at_commit).
@@ -54,9 +54,10 @@ async def count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(AuditEntry))).scalar_one())
 
 
-async def stream_all(session: AsyncSession, *, batch: int = 1000) -> AsyncIterator[AuditEntry]:
-    """Every row in chain order, read in keyset pages so a long log does not sit in memory."""
-    after = 0
+async def stream_all(
+    session: AsyncSession, *, after: int = 0, batch: int = 1000
+) -> AsyncIterator[AuditEntry]:
+    """Every row after `after` in chain order, read in keyset pages so a long log does not sit in memory."""
     while True:
         stmt = select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(batch)
         rows = list((await session.execute(stmt)).scalars())
@@ -66,3 +67,23 @@ async def stream_all(session: AsyncSession, *, batch: int = 1000) -> AsyncIterat
             yield row
         after = rows[-1].id
         session.expunge_all()
+
+
+async def hash_of(session: AsyncSession, entry_id: int) -> str | None:
+    return (await session.execute(select(AuditEntry.hash).where(AuditEntry.id == entry_id))).scalar()
+
+
+async def last_checkpoint(session: AsyncSession, *, whole: bool = False) -> AuditCheckpoint | None:
+    """The newest checkpoint, or with `whole` the newest of a walk of the whole chain."""
+    stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    if whole:
+        stmt = stmt.where(AuditCheckpoint.whole)
+    return (await session.execute(stmt)).scalar()
+
+
+async def add_checkpoint(session: AsyncSession, checkpoint: AuditCheckpoint, *, keep_s: float) -> None:
+    """Record a checkpoint; forget those of walks from a checkpoint older than `keep_s` (a check a minute
+    would otherwise grow the table without end; the whole walks' stay, a record of when it was verified)."""
+    session.add(checkpoint)
+    cutoff = datetime.now(UTC) - timedelta(seconds=keep_s)
+    await session.execute(delete(AuditCheckpoint).where(~AuditCheckpoint.whole, AuditCheckpoint.at < cutoff))

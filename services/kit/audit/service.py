@@ -8,7 +8,9 @@ client. A session that would commit with unsealed entries refuses to (nothing is
 
 Each row's hash is SHA-256 over the canonical JSON of its content and the previous row's hash. A
 changed row no longer matches its hash; a deleted or re-ordered row breaks the next row's link.
-(Deleting the newest rows is only detected against a head hash kept elsewhere; see `verify`.)
+A verification records where it ended (`audit_checkpoints`): the rows after it are verified from
+there, and the row it ended at must still be there with its hash: the newest rows deleted once a
+verification has passed them are found too.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.kit.audit import repository
-from services.kit.audit.models import AuditEntry, PendingAuditEntry
+from services.kit.audit.models import AuditCheckpoint, AuditEntry, PendingAuditEntry
 from services.kit.auth import Officer
 from services.kit.db import before_commit
 
@@ -160,23 +162,67 @@ async def seal(session: AsyncSession) -> None:
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    checked: int
+    checked: int  # rows from the chain's first through `through_id`
     head_hash: str
     first_bad_id: int | None = None
     reason: str | None = None
+    through_id: int = 0  # the last row that held (0: none)
+
+    @classmethod
+    def of(cls, checkpoint: AuditCheckpoint) -> Verdict:
+        c = checkpoint
+        return cls(c.ok, c.checked, c.head_hash, c.first_bad_id, c.reason, c.through_id)
 
 
-async def verify(session: AsyncSession) -> Verdict:
-    """Walk the chain from the first row; name the first row whose content or link does not hold."""
-    prev, checked = GENESIS, 0
-    async for row in repository.stream_all(session):
+async def verify(session: AsyncSession, *, start: Verdict | None = None) -> Verdict:
+    """Walk the chain from the first row, or from where `start` (a verdict that held) ended; name the first
+    row whose content or link does not hold. From `start`, its last row must still be there, unchanged."""
+    prev, checked, after = GENESIS, 0, 0
+    if start is not None:
+        prev, checked, after = start.head_hash, start.checked, start.through_id
+        if after and await repository.hash_of(session, after) != prev:
+            reason = "the row the last verification ended at was changed or removed"
+            return Verdict(False, checked, prev, after, reason, after)
+    async for row in repository.stream_all(session, after=after):
         if row.prev_hash != prev:
-            return Verdict(
-                False, checked, prev, row.id, "link broken: a row before it was changed or removed"
-            )
+            reason = "link broken: a row before it was changed or removed"
+            return Verdict(False, checked, prev, row.id, reason, after)
         if entry_hash(row) != row.hash:
-            return Verdict(
-                False, checked, prev, row.id, "content does not match its hash: the row was changed"
-            )
-        prev, checked = row.hash, checked + 1
-    return Verdict(True, checked, prev)
+            reason = "content does not match its hash: the row was changed"
+            return Verdict(False, checked, prev, row.id, reason, after)
+        prev, checked, after = row.hash, checked + 1, row.id
+    return Verdict(True, checked, prev, through_id=after)
+
+
+def checkpoint(verdict: Verdict, *, whole: bool) -> AuditCheckpoint:
+    return AuditCheckpoint(
+        at=datetime.now(UTC),
+        whole=whole,
+        ok=verdict.ok,
+        checked=verdict.checked,
+        through_id=verdict.through_id,
+        head_hash=verdict.head_hash,
+        first_bad_id=verdict.first_bad_id,
+        reason=verdict.reason,
+    )
+
+
+@dataclass(frozen=True)
+class Current:
+    verdict: Verdict
+    whole_at: datetime | None  # when the whole chain was last walked (None: never, or walked now)
+
+
+async def current(session: AsyncSession) -> Current:
+    """The chain's verdict as of now, at the cost of the rows appended since the newest checkpoint: that
+    checkpoint's, and the rows after it verified now. A row changed before the checkpoint is found by the
+    next walk of the whole chain (`services.coordination.audit.check`), or by the command line's at once.
+    With no checkpoint yet, the whole chain is walked."""
+    last = await repository.last_checkpoint(session)
+    if last is None:
+        return Current(await verify(session), None)
+    whole = await repository.last_checkpoint(session, whole=True)
+    whole_at = whole.at if whole is not None else None
+    if not last.ok:
+        return Current(Verdict.of(last), whole_at)
+    return Current(await verify(session, start=Verdict.of(last)), whole_at)
