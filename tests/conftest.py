@@ -66,6 +66,9 @@ def infra() -> Iterator[Infra]:
     # credentials on purpose: the failed-authentication limit (tests/kit/test_rate_limits.py) would soon
     # answer them all 429.
     os.environ["STOPLINE_RATE_AUTH_FAILURES_PER_MIN"] = "1000000"
+    # The apps' schedulers check the audit chain at start, and then as the tests that tamper with it say
+    # (`AuditCheck.once`), not at a tick of their own in the middle of a tampering.
+    os.environ["STOPLINE_COORDINATION_AUDIT_TAIL_INTERVAL_S"] = "86400"
     common = CommonSettings()
     assert common.topic_prefix == prefix
     yield Infra(common=common, database_url=test_url, prefix=prefix, kafka=kafka)

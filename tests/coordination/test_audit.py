@@ -52,8 +52,11 @@ async def test_tampering_is_detected_and_named(infra, coord, sessions):
     check = AuditCheck(sessions, interval_s=60, whole_interval_s=3600)  # the scheduled verification
     assert (await check.whole()).through_id >= entries[1]["id"]
     assert await sample(coord.client, "stopline_audit_chain_ok") == 1
-
     target = entries[1]["id"]  # a row the whole walk just verified
+    # A later check moves the newest checkpoint past it (the row a check ended at is the next test's).
+    await open_case(coord.client, op, (inst, f.account("MULE"), "100.00"))
+    assert (await check.once()).through_id > target
+
     conn = await asyncpg.connect(plain_dsn(infra.database_url))
     try:
         with pytest.raises(asyncpg.RaiseError):
@@ -131,6 +134,11 @@ async def test_the_page_verifies_the_rows_since_the_last_check(infra, coord, ses
             verdict = (await coord.client.get("/v1/audit/verify", headers=auditor)).json()
             assert not verdict["ok"] and verdict["first_bad_id"] == tail.through_id
             assert "removed" in verdict["reason"]
+            # The whole chain still links without it; the walks after the failure must meet it all the same.
+            assert not (await check.once()).ok
+            again = await check.once()
+            assert not again.ok and again.first_bad_id == tail.through_id
+            assert (await _cli(infra.database_url))[0] == 1
             await _insert(conn, last)
         finally:
             await conn.execute("alter table audit_log enable trigger audit_log_append_only")

@@ -3,17 +3,20 @@ that no longer runs) is alerted on, not found by chance when someone opens the a
 
 Every `interval_s` the rows appended since the newest checkpoint are verified from it, and the whole chain
 from its first row every `whole_interval_s` (or after a check that failed): each run records where it ended,
-so the audit page verifies a minute's rows, not the whole log, which grows without end."""
+so the audit page verifies a minute's rows, not the whole log, which grows without end. A whole walk must
+meet the row the newest check that held ended at, unchanged, so a failure found by a check (rows deleted
+at the head of the chain among them) stays until the rows are restored."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.coordination import metrics
 from services.kit.audit import repository, service
+from services.kit.audit.models import AuditCheckpoint
 from services.kit.db import unit_of_work
 from services.kit.logging import log_fields
 from services.kit.periodic import PeriodicJob
@@ -37,22 +40,32 @@ class AuditCheck(PeriodicJob):
         async with self.sessions() as session:
             last = await repository.last_checkpoint(session)
             whole = await repository.last_checkpoint(session, whole=True)
-        due = whole is None or (datetime.now(UTC) - whole.at).total_seconds() >= self.whole_interval_s
+            # (the database's clock, as the checkpoints': every instance's the same)
+            now = (await session.execute(select(func.now()))).scalar_one()
+        due = whole is None or (now - whole.at).total_seconds() >= self.whole_interval_s
         if last is None or not last.ok or due:
             return await self.whole()
-        return await self._walk(service.Verdict.of(last))
+        return await self._walk(last, start=service.Verdict.of(last))
 
     async def whole(self) -> service.Verdict:
-        """Walk the whole chain from its first row."""
-        return await self._walk(None)
-
-    async def _walk(self, start: service.Verdict | None) -> service.Verdict:
+        """Walk the whole chain from its first row, through the row the newest check that held ended at."""
         async with self.sessions() as session:
-            verdict = await service.verify(session, start=start)
+            last = await repository.last_checkpoint(session)
+        return await self._walk(last, start=None)
+
+    async def _walk(self, last: AuditCheckpoint | None, *, start: service.Verdict | None) -> service.Verdict:
+        async with self.sessions() as session:
+            held = await repository.last_checkpoint(session, ok=True)
+            anchor = service.Verdict.of(held) if held is not None else None
+            verdict = await service.verify(session, start=start, anchor=anchor)
         if start is None or verdict != start:
             async with unit_of_work(self.sessions) as session:
                 point = service.checkpoint(verdict, whole=start is None)
-                await repository.add_checkpoint(session, point, keep_s=KEEP_TAIL_CHECKPOINTS_S)
+                after = last.id if last is not None else None
+                if not await repository.add_checkpoint(
+                    session, point, after=after, keep_s=KEEP_TAIL_CHECKPOINTS_S
+                ):
+                    return verdict  # another check was recorded meanwhile: the next run starts from it
         metrics.AUDIT_CHAIN_OK.set(1 if verdict.ok else 0)
         metrics.AUDIT_ROWS_VERIFIED.set(verdict.checked)
         if start is None:

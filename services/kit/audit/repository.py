@@ -14,6 +14,7 @@ from services.kit.audit.models import AuditCheckpoint, AuditEntry, PendingAuditE
 # The advisory lock that orders appends: the database's chaining trigger takes it at commit and holds it
 # to the commit's end (migration 0024_audit_chained_at_commit).
 CHAIN_LOCK = 0x5701_A0D1
+CHECKPOINT_LOCK = 0x5701_A0D2  # one checkpoint recorded at a time
 
 
 async def queue_all(session: AsyncSession, entries: list[PendingAuditEntry]) -> None:
@@ -69,21 +70,38 @@ async def stream_all(
         session.expunge_all()
 
 
-async def hash_of(session: AsyncSession, entry_id: int) -> str | None:
-    return (await session.execute(select(AuditEntry.hash).where(AuditEntry.id == entry_id))).scalar()
+async def entry(session: AsyncSession, entry_id: int) -> AuditEntry | None:
+    return await session.get(AuditEntry, entry_id)
 
 
-async def last_checkpoint(session: AsyncSession, *, whole: bool = False) -> AuditCheckpoint | None:
-    """The newest checkpoint, or with `whole` the newest of a walk of the whole chain."""
+async def last_checkpoint(
+    session: AsyncSession, *, whole: bool = False, ok: bool = False
+) -> AuditCheckpoint | None:
+    """The newest checkpoint; with `whole` the newest of a walk of the whole chain, with `ok` the newest
+    that held."""
     stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
     if whole:
         stmt = stmt.where(AuditCheckpoint.whole)
+    if ok:
+        stmt = stmt.where(AuditCheckpoint.ok)
     return (await session.execute(stmt)).scalar()
 
 
-async def add_checkpoint(session: AsyncSession, checkpoint: AuditCheckpoint, *, keep_s: float) -> None:
-    """Record a checkpoint; forget those of walks from a checkpoint older than `keep_s` (a check a minute
-    would otherwise grow the table without end; the whole walks' stay, a record of when it was verified)."""
+async def add_checkpoint(
+    session: AsyncSession, checkpoint: AuditCheckpoint, *, after: int | None, keep_s: float
+) -> bool:
+    """Record a checkpoint if the newest is still the one (by id) its walk started from: one check at a time
+    across instances (a walk that began before another's ended, and would say a chain held that the other
+    found broken, is not recorded). Forget the checkpoints of walks from a checkpoint that held and are
+    older than `keep_s` (a check a minute would grow the table without end); the whole walks' and the
+    failures stay."""
+    await session.execute(select(func.pg_advisory_xact_lock(CHECKPOINT_LOCK)))
+    newest = await last_checkpoint(session)
+    if (newest.id if newest is not None else None) != after:
+        return False
     session.add(checkpoint)
     cutoff = datetime.now(UTC) - timedelta(seconds=keep_s)
-    await session.execute(delete(AuditCheckpoint).where(~AuditCheckpoint.whole, AuditCheckpoint.at < cutoff))
+    await session.execute(
+        delete(AuditCheckpoint).where(~AuditCheckpoint.whole, AuditCheckpoint.ok, AuditCheckpoint.at < cutoff)
+    )
+    return True

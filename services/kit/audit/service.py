@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -162,11 +162,11 @@ async def seal(session: AsyncSession) -> None:
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    checked: int  # rows from the chain's first through `through_id`
+    checked: int  # rows verified to hold, from the chain's first through `through_id`
     head_hash: str
     first_bad_id: int | None = None
     reason: str | None = None
-    through_id: int = 0  # the last row that held (0: none)
+    through_id: int = 0  # the last row verified to hold (0: none)
 
     @classmethod
     def of(cls, checkpoint: AuditCheckpoint) -> Verdict:
@@ -174,16 +174,27 @@ class Verdict:
         return cls(c.ok, c.checked, c.head_hash, c.first_bad_id, c.reason, c.through_id)
 
 
-async def verify(session: AsyncSession, *, start: Verdict | None = None) -> Verdict:
+GONE = "the row an earlier verification ended at was changed or removed"
+
+
+async def verify(
+    session: AsyncSession, *, start: Verdict | None = None, anchor: Verdict | None = None
+) -> Verdict:
     """Walk the chain from the first row, or from where `start` (a verdict that held) ended; name the first
-    row whose content or link does not hold. From `start`, its last row must still be there, unchanged."""
+    row whose content or link does not hold. The row `start` or `anchor` (an earlier verdict that held)
+    ended at must still be there, unchanged: deleting the newest rows leaves a chain that links."""
     prev, checked, after = GENESIS, 0, 0
-    if start is not None:
+    if start is not None and start.through_id:
+        row = await repository.entry(session, start.through_id)
+        if row is None or row.hash != start.head_hash or entry_hash(row) != row.hash:
+            return Verdict(False, 0, GENESIS, start.through_id, GONE)
         prev, checked, after = start.head_hash, start.checked, start.through_id
-        if after and await repository.hash_of(session, after) != prev:
-            reason = "the row the last verification ended at was changed or removed"
-            return Verdict(False, checked, prev, after, reason, after)
+    met = anchor is None or anchor.through_id <= after
     async for row in repository.stream_all(session, after=after):
+        if not met and anchor is not None and row.id >= anchor.through_id:
+            if row.id != anchor.through_id or row.hash != anchor.head_hash:
+                return Verdict(False, checked, prev, anchor.through_id, GONE, after)
+            met = True
         if row.prev_hash != prev:
             reason = "link broken: a row before it was changed or removed"
             return Verdict(False, checked, prev, row.id, reason, after)
@@ -191,12 +202,14 @@ async def verify(session: AsyncSession, *, start: Verdict | None = None) -> Verd
             reason = "content does not match its hash: the row was changed"
             return Verdict(False, checked, prev, row.id, reason, after)
         prev, checked, after = row.hash, checked + 1, row.id
+    if not met and anchor is not None:
+        return Verdict(False, checked, prev, anchor.through_id, GONE, after)
     return Verdict(True, checked, prev, through_id=after)
 
 
 def checkpoint(verdict: Verdict, *, whole: bool) -> AuditCheckpoint:
     return AuditCheckpoint(
-        at=datetime.now(UTC),
+        at=func.now(),  # the database's clock: every instance's checkpoints on one
         whole=whole,
         ok=verdict.ok,
         checked=verdict.checked,
