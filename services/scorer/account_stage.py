@@ -303,8 +303,8 @@ class AccountStage:
             # No call to tell: telecom's word that the number moved to another SIM, or a link SMS then a
             # login from a new device, then a large sum to a payee never paid. For a person Stopline has not
             # seen pay, the model reads a large first sum as a car or a deposit, whatever came before it.
-            said += explain.takeover_reasons({name: float(p.row[i]) for name, i in F.items()})
-            stated = frozenset({*explain.TAKEOVER, "payee_new"})
+            reasons, stated = explain.takeover_reasons({name: float(p.row[i]) for name, i in F.items()})
+            said += reasons
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
         return (max(score, self.s.hard_rule_score) if said else score), said, stated

@@ -127,26 +127,26 @@ def _sim(f: F, up: Up) -> str | None:
     return f"the person's SIM card was changed{when} before the payment"
 
 
-TAKEOVER = (
-    "hours_since_new_device",
-    "seq_link_new_device_payment",
-    "hours_since_sim_change",
-    "seq_sim_change_payment",
-)
+SIM = ("hours_since_sim_change", "seq_sim_change_payment")
+DEVICE = ("hours_since_new_device", "seq_link_new_device_payment")
 
 
-def takeover_reasons(f: F) -> list[str]:
+def takeover_reasons(f: F) -> tuple[list[str], Up]:
     """A hard rule's reasons for a payment after the account was taken over: the SIM change or the link
-    SMS and new device's login, and the payee never paid (all of them, as `call_reason` for a call)."""
+    SMS and new device's login (a login after the SIM change too), and the payee never paid; and the
+    features they state, which the model's reasons do not say again (only those: a SIM change two days
+    before a link SMS's login is still the model's to say)."""
     sim = bool(f["seq_sim_change_payment"])
-    device = f["seq_link_new_device_payment"] or (
+    device = bool(f["seq_link_new_device_payment"]) or (
         sim and f["hours_since_new_device"] <= f["hours_since_sim_change"]
     )
-    said = [_sim(f, EVERY) if sim else None, _takeover(f, EVERY) if device else None]
-    return [
-        *(text for text in said if text),
-        f"{money(_amount(f))} went to a payee this person had never paid",
-    ]
+    said, stated = [], {"payee_new"}
+    for fires, group, sentence in ((sim, SIM, _sim), (device, DEVICE, _takeover)):
+        text = sentence(f, EVERY) if fires else None
+        if text:
+            said.append(text)
+            stated |= set(group)
+    return [*said, f"{money(_amount(f))} went to a payee this person had never paid"], frozenset(stated)
 
 
 def _wallet(f: F, up: Up) -> str | None:
@@ -282,8 +282,8 @@ CALL = (
 )
 GROUPS: list[tuple[tuple[str, ...], Callable[[F, Up], str | None]]] = [
     (CALL, _call),
-    (("hours_since_new_device", "seq_link_new_device_payment"), _takeover),
-    (("hours_since_sim_change", "seq_sim_change_payment"), _sim),
+    (DEVICE, _takeover),
+    (SIM, _sim),
     (("seq_topup_new_payee", "wallet_payment"), _wallet),
     (
         (

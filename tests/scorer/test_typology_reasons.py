@@ -252,8 +252,8 @@ TAKEN_OVER = {
 def test_a_takeover_of_a_person_never_seen_paying_is_alerted(
     before: Callable[[Scene], list[Event]], amount: str
 ) -> None:
-    # No payment history: m-20261202-r7 read the large first sum as a car or a deposit, whatever came
-    # before it (a SIM change then 80,000 CNY: 0.42 under its 0.81). The hard rule alerts, its facts first.
+    # No payment history: the models read a large first sum as a car or a deposit, whatever came before it
+    # (a SIM change then 80,000 CNY: m-20261202-r7 0.42 under its 0.81). The hard rule alerts, facts first.
     s = scene()
     alerts, _ = score(
         stage(ARTIFACTS), movements(*before(s), s.transfer(amount, minutes_ago=4), persons=stage_one())
@@ -265,6 +265,17 @@ def test_a_takeover_of_a_person_never_seen_paying_is_alerted(
     assert any(r.endswith("went to a payee this person had never paid") for r in mine[0].reasons)
 
 
+def test_a_takeover_read_after_its_transfer_is_alerted_by_the_rule() -> None:
+    # The operator's SIM change read after the bank's transfer (topics of their own): the late change scores
+    # the transfer again, and the rule alerts on it then.
+    s = scene()
+    events = [s.transfer("80000.00", minutes_ago=4), sim_change(s, 60)]
+    alerts, _ = score(stage(ARTIFACTS), movements(*events, persons=stage_one()))
+    mine = [a for a in alerts if a.subject.phone == s.victim]
+    assert mine and mine[0].score >= 0.95
+    assert mine[0].reasons[0].startswith("the person's SIM card was changed 56 min before the payment")
+
+
 NOT_TAKEN_OVER = {
     "a SIM change 30 h before": ("30000.00", 60 * 30),
     "an ordinary sum": ("2000.00", 60),
@@ -274,7 +285,7 @@ NOT_TAKEN_OVER = {
 @pytest.mark.parametrize(("amount", "minutes_ago"), NOT_TAKEN_OVER.values(), ids=NOT_TAKEN_OVER.keys())
 def test_a_new_sim_is_no_takeover_past_a_day_or_under_a_large_sum(amount: str, minutes_ago: float) -> None:
     # The same person, no history, a SIM change: a day later, or a sum under the rule's large amount, is
-    # the model's alone (m-20261202-r7 alerts neither; the rule's score is the hard rules' 0.95).
+    # the model's alone (m-20261202-r7 and m-20261207-r10 alert neither; the rule's score would be 0.95).
     s = scene()
     events = [sim_change(s, minutes_ago), s.transfer(amount, minutes_ago=4)]
     alerts, _ = score(stage(ARTIFACTS), movements(*events, persons=stage_one()))
