@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.console import audit, cases, dashboard, ends, live, oidc, portal, queue, signin, supervisor, web
 from services.console.api import ApiError
@@ -22,7 +23,7 @@ from services.console.settings import ConsoleSettings
 from services.console.slots import Slots
 from services.kit.auth import AuthSettings
 from services.kit.errors import FAILED_VALIDATION, field_problems
-from services.kit.http import create_app, error_body, serve
+from services.kit.http import create_app, error_body, http_error, serve
 from services.kit.sealing import Sealer
 from services.kit.settings import CommonSettings
 
@@ -104,6 +105,23 @@ def build(common: CommonSettings | None = None, settings: ConsoleSettings | None
         return web.render(
             request, "error.html", user=user, status=422, code="invalid_input", message=problems
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _no_such_page(request: Request, exc: Exception) -> Response:
+        """No such page, or a method it does not take (an address typed wrong, a form posted to a page):
+        a browser gets the console's page; the page's script and other clients, asking for JSON, the
+        kit's error body. Either way with the same status and `Allow`."""
+        answer = await http_error(request, exc)
+        if answer.status_code not in (404, 405) or "application/json" in request.headers.get("accept", ""):
+            return answer
+        code = "not_found" if answer.status_code == 404 else "method_not_allowed"
+        user = web.current_user(request)
+        page = web.render(
+            request, "error.html", user=user, status=answer.status_code, code=code, message=None
+        )
+        if "allow" in answer.headers:
+            page.headers["Allow"] = answer.headers["allow"]
+        return page
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: Exception) -> Response:

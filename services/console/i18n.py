@@ -78,6 +78,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error_not_allowed": ("您的角色无权访问此页面。", "Your role has no access to this page."),
     "error_invalid_input": ("请求无效。", "The request is not valid."),
     "error_not_found": ("未找到（或不属于您的单位）。", "Not found (or not your unit's)."),
+    "error_method_not_allowed": ("此页面不接受该请求。", "This page does not take that request."),
     "error_forbidden": ("无权执行此操作。", "You may not do this."),
     "error_unavailable": ("服务暂不可用。", "A service is not available."),
     "back_home": ("返回首页", "Back to the start"),

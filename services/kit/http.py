@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors, outages
@@ -117,7 +117,7 @@ def _body(reason: str) -> dict[str, str]:
     return {"field": "body", "reason": reason}
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own answers (no route, wrong method, a body that is not JSON) in the kit's error body."""
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc.__cause__, errors.PayloadTooLarge):  # FastAPI's body reading cut short by BodyLimit
@@ -126,14 +126,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("invalid_input", errors.UNPARSED, [_body(str(exc.detail))]), 422)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        # One route per method: Starlette names only the first route matching the path; name them all.
-        allowed: set[str] = set()
-        for route in request.app.router.routes:
-            if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
-                allowed |= route.methods
-        headers["Allow"] = ", ".join(sorted(allowed))
+        # One route per method: Starlette names only the first route matching the path; name them all, by
+        # asking the routes (an included router's among them) which methods they take at this path.
+        headers["Allow"] = ", ".join(m for m in METHODS if _takes(request, m))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _takes(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 
 
 PROBED = frozenset({"/health", "/health/ready", "/health/live", "/metrics"})
@@ -289,7 +294,7 @@ def create_app(
         app.add_exception_handler(down, _database_down)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, refused=too_large)
     app.add_middleware(ProbesTakeHead)
 

@@ -527,3 +527,22 @@ async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_scrip
         script = await officer.get(f"/incidents/{uuid.uuid4()}", headers={"Accept": "application/json"})
         assert script.status_code == 422 and script.json()["error"]["code"] == "invalid_input"
         assert script.json()["ok"] is False and script.json()["message"].startswith("path.incident_id: ")
+
+
+@pytest.mark.integration
+async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site):
+    # A newcomer's trial: the console answered an address typed wrong, or a form posted to a page that
+    # takes none, with the API's raw JSON.
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": "o-lost", "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        page = await officer.get("/no-such-page", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "未找到" in page.text and "o-lost" in page.text  # the console's page, signed in
+        wrong = await officer.post("/audit", data={"x": "1"}, headers={"Accept": "text/html"})
+        assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
+        assert "此页面不接受该请求" in wrong.text and "GET" in wrong.headers["allow"]
+        script = await officer.get("/no-such-page", headers={"Accept": "application/json"})
+        assert script.status_code == 404 and script.json()["error"]["code"] == "not_found"
