@@ -327,6 +327,28 @@ async def test_no_more_is_proposed_from_an_account_than_it_received_of_the_case(
     assert (hops[4], "70000.00") in await _proposed(q.c, q.op, q.case_id)
 
 
+async def test_what_a_hold_keeps_in_the_account_is_not_followed_on(coord, sessions):
+    """What a stop-payment keeps in the account did not go on: the stops proposed on what it passed on stay
+    within what it received less what the case holds there. make run's story held the whole 12,118.59 at
+    the first account, was proposed the same sum again at the next, and showed -12,118.59 outstanding."""
+    q = await _queried(coord, sessions, paid="20000.00", lost="20000.00")
+    stop = await issue(
+        q.c, q.op, q.case_id, kind="stop_payment", institution_id=q.inst, account=q.mule, amount="20000.00"
+    )
+    assert (await respond(q.c, q.key, stop["id"], "executed", held_amount="15000.00")).status_code == 200
+    listed = _result(_transfer("a", (q.other, q.hop), "30000.00"))
+    assert (await respond(q.c, q.key, q.query["id"], "executed", query_result=listed)).status_code == 200
+    assert await _proposed(q.c, q.op, q.case_id) == [(q.hop, "5000.00")]
+    # A stop at the next hop keeping more than the case lost: the case recovers its loss, no more.
+    hop_stop = await issue(
+        q.c, q.op, q.case_id, kind="stop_payment", institution_id=q.other, account=q.hop, amount="30000.00"
+    )
+    held = await respond(q.c, q.other_key, hop_stop["id"], "executed", held_amount="30000.00")
+    assert held.status_code == 200
+    totals = (await q.c.get(f"/v1/cases/{q.case_id}/flow", headers=q.op)).json()["totals"]
+    assert (totals["stopped"], totals["recovered"], totals["outstanding"]) == ("45000.00", "20000.00", "0.00")
+
+
 async def test_an_answer_of_many_transfers_keeps_no_object_per_transfer(coord, sessions, infra):
     """The answered instruction stays locked to the commit: mapped objects for each transfer's account and
     proposal (seconds of Python for the most transfers, more on a loaded machine) held a relay marking it

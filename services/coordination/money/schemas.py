@@ -31,8 +31,11 @@ class FlowTotals(BaseModel):
     stopped: Decimal
     frozen: Decimal
     returned: Decimal
-    recovered: Decimal = Field(description="stopped + frozen + returned")
-    outstanding: Decimal = Field(description="lost − recovered")
+    recovered: Decimal = Field(
+        description="stopped + frozen + returned, at most `lost` (holds along the flow may keep other "
+        "victims' money too)"
+    )
+    outstanding: Decimal = Field(description="lost − recovered (never below 0)")
 
 
 class FlowView(BaseModel):

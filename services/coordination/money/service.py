@@ -203,13 +203,19 @@ async def record_query_answer(
     victims = await case_victims(session, case)
     before = victim_paid(await repository.payments(session, case.id), victims) if victim else {}
     # Past the victims' own accounts, the stops proposed on an account's transfers stay within what the
-    # flow shows it receiving: its listing may carry other victims' money, or sums it never held. An
-    # account the flow shows receiving nothing (queried on a lead) has no such bound.
+    # flow shows it receiving and the case does not hold there already: its listing may carry other
+    # victims' money, or sums it never held, and what a stop-payment, a freeze or a return kept in it did
+    # not go on. An account the flow shows receiving nothing (queried on a lead) has no such bound.
     room: Decimal | None = None
     if not victim:
         into = await repository.payments(session, case.id, into=source.id)
         if received := received_by_account(into, victims)[source.id]:
-            room = received - await repository.proposed_from(session, case.id, source.id)
+            held = await repository.held_by_account(session, case.id)
+            kept = sum(
+                (v for (_, i, a), v in held.items() if (i, a) == (source.institution_id, source.account)),
+                ZERO,
+            )
+            room = received - kept - await repository.proposed_from(session, case.id, source.id)
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -291,7 +297,9 @@ async def flow(session: AsyncSession, *, case: Case) -> FlowView:
     stopped = sum((v for (k, *_), v in held.items() if k == "stop_payment"), ZERO)
     frozen = sum((v for (k, *_), v in held.items() if k == "freeze"), ZERO)
     returned = sum((v for (k, *_), v in held.items() if k == "return_funds"), ZERO)
-    recovered = stopped + frozen + returned
+    # Holds along the flow may keep more than the case lost (a collection account's other victims' money,
+    # or a hop stopped before its source was): the case recovers its loss at most.
+    recovered = min(stopped + frozen + returned, case.amount_lost)
     totals = FlowTotals(
         lost=case.amount_lost,
         stopped=stopped,
