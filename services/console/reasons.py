@@ -162,17 +162,19 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
     ),
     (
         re.compile(
-            r"a new device logged in to the account(?: (?P<t>\d+ (?:min|h)))? before the payment"
-            r"(?P<sms> after an SMS with a link from an unknown sender)?"
+            r"a new device logged in to the account(?: (?P<t>\d+ (?:min|h)|under a minute))?"
+            r" before the payment(?P<sms> after an SMS with a link from an unknown sender)?"
         ),
         lambda m: (
             ("收到陌生号码带链接短信后，" if m["sms"] else "")
-            + f"付款前{_span(m['t']) if m['t'] else ''}有新设备登录账户"
+            + f"付款前{_since(m) if m['t'] else ''}有新设备登录账户"
         ),
     ),
     (
-        re.compile(r"the person's SIM card was changed(?: (?P<t>\d+ (?:min|h)))? before the payment"),
-        lambda m: f"付款前{_span(m['t']) if m['t'] else ''}此人的SIM卡被更换",
+        re.compile(
+            r"the person's SIM card was changed(?: (?P<t>\d+ (?:min|h)|under a minute))? before the payment"
+        ),
+        lambda m: f"付款前{_since(m) if m['t'] else ''}此人的SIM卡被更换",
     ),
     (
         re.compile(r"the wallet was topped up from the bank just before paying a payee it never paid"),

@@ -53,9 +53,14 @@ def _ago(hours: float) -> str:
     return f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.0f} h"
 
 
+def _span(hours: float) -> str:
+    """ "under a minute", "40 min", "5 h" (never "0 min")."""
+    return "under a minute" if hours * 60 < 1 else _ago(hours)
+
+
 def _since(hours: float) -> str:
     """ "under a minute ago", "40 min ago": how long since a payee was first paid or seen."""
-    return f"{'under a minute' if hours * 60 < 1 else _ago(hours)} ago"
+    return f"{_span(hours)} ago"
 
 
 def _payments(f: F, up: Up, count: str, total: str, alone: str) -> str | None:
@@ -114,7 +119,7 @@ def _takeover(f: F, up: Up) -> str | None:
     link = bool(f["seq_link_new_device_payment"]) and "seq_link_new_device_payment" in up
     if hours >= SINCE_CAP_H or not (link or "hours_since_new_device" in up):
         return None
-    when = f" {_ago(hours)}" if "hours_since_new_device" in up else ""
+    when = f" {_span(hours)}" if "hours_since_new_device" in up else ""
     after = " after an SMS with a link from an unknown sender" if link else ""
     return f"a new device logged in to the account{when} before the payment{after}"
 
@@ -123,7 +128,7 @@ def _sim(f: F, up: Up) -> str | None:
     hours = f["hours_since_sim_change"]
     if hours >= SINCE_CAP_H or not up & {"hours_since_sim_change", "seq_sim_change_payment"}:
         return None
-    when = f" {_ago(hours)}" if "hours_since_sim_change" in up else ""
+    when = f" {_span(hours)}" if "hours_since_sim_change" in up else ""
     return f"the person's SIM card was changed{when} before the payment"
 
 

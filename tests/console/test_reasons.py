@@ -119,6 +119,23 @@ def test_every_reason_the_scorer_words_reads_in_mandarin():
     )
 
 
+def test_a_login_or_sim_change_of_the_same_minute_is_said_so():
+    # make run showed "a new device logged in to the account 0 min before the payment".
+    f = {name: 0.0 for name in FEATURE_NAMES}
+    f |= {"seq_sim_change_payment": 1.0, "hours_since_sim_change": 0.005, "hours_since_new_device": 0.002}
+    f |= {"seq_link_new_device_payment": 1.0, "payee_new": 1.0, "amount_log10": 4.0}
+    said, _ = explain.takeover_reasons(f)
+    assert said[:2] == [
+        "the person's SIM card was changed under a minute before the payment",
+        "a new device logged in to the account under a minute before the payment after an SMS with a link "
+        "from an unknown sender",
+    ]
+    assert [in_language(s, "zh") for s in said[:2]] == [
+        "付款前不到1分钟此人的SIM卡被更换",
+        "收到陌生号码带链接短信后，付款前不到1分钟有新设备登录账户",
+    ]
+
+
 def test_english_and_unknown_wordings_are_shown_as_written():
     assert (
         in_language("the payee account is a known mule account", "en")
