@@ -156,6 +156,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "episode": ("单次诈骗过程", "scam episode"),
     "victims": ("名受害人", "victim(s)"),
     "alerts": ("条预警", "alert(s)"),
+    "alerts_heading": ("预警", "Alerts"),
     "see_case": ("查看案件", "see the case"),
     "handled": ("已处理", "handled"),
     "do_triaged": ("研判", "Triage"),

@@ -81,7 +81,9 @@ def templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, when=when, iso=iso, short=short, reason=reasons.in_language)
+    env.filters.update(
+        money=money, when=when, iso=iso, short=short, reason=reasons.in_language, recorded=recorded
+    )
     # A form that issues an instruction carries a key of its own: posted twice, it issues one.
     env.globals.update(request_id=lambda: str(uuid.uuid4()), action_key=action_key)
     return env
@@ -417,6 +419,18 @@ def when(value: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
 def iso(value: Any) -> str:
     at = parse_time(value)
     return at.astimezone(UTC).isoformat() if at else ""
+
+
+def recorded(value: Any) -> str:
+    """An audit entry's value as a reader reads it: lists joined, nothing as a dash, a mapping as JSON (not
+    Python's own spelling: `['…']`, `None`)."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(recorded(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return str(value)
 
 
 def short(value: Any, n: int = 8) -> str:

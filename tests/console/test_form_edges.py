@@ -546,3 +546,11 @@ async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site)
         assert "此页面不接受该请求" in wrong.text and "GET" in wrong.headers["allow"]
         script = await officer.get("/no-such-page", headers={"Accept": "application/json"})
         assert script.status_code == 404 and script.json()["error"]["code"] == "not_found"
+
+
+def test_an_audit_entrys_values_read_as_values_not_python():
+    # The auditor's page showed `alerts: ['a63b…']` and `outcome: None` (a newcomer's trial).
+    assert web.recorded(["a63b", "77c0"]) == "a63b, 77c0"
+    assert web.recorded(None) == web.recorded([]) == "—"
+    assert web.recorded({"amount": "25.00", "ok": True}) == '{"amount":"25.00","ok":true}'
+    assert web.recorded("converted") == "converted" and web.recorded(3) == "3"
