@@ -74,9 +74,11 @@ class Queried:
     query: dict[str, Any]
 
 
-async def _queried(coord: Any, sessions: Any, paid: str = "20000.00", lost: str = "50000.00") -> Queried:
-    """`paid` into the mule, of the case's loss `lost`."""
-    c, op = coord.client, f.officer()
+async def _queried(
+    coord: Any, sessions: Any, paid: str = "20000.00", lost: str = "50000.00", unit: str | None = None
+) -> Queried:
+    """`paid` into the mule, of the case's loss `lost` (by an officer of `unit`, if given)."""
+    c, op = coord.client, f.officer(unit=unit) if unit else f.officer()
     inst, key, _ = await bank(sessions)
     other, other_key, _ = await bank(sessions)
     mule, hop = f.account("MULE"), f.account("HOP")
@@ -327,26 +329,37 @@ async def test_no_more_is_proposed_from_an_account_than_it_received_of_the_case(
     assert (hops[4], "70000.00") in await _proposed(q.c, q.op, q.case_id)
 
 
-async def test_what_a_hold_keeps_in_the_account_is_not_followed_on(coord, sessions):
-    """What a stop-payment keeps in the account did not go on: the stops proposed on what it passed on stay
-    within what it received less what the case holds there. make run's story held the whole 12,118.59 at
-    the first account, was proposed the same sum again at the next, and showed -12,118.59 outstanding."""
-    q = await _queried(coord, sessions, paid="20000.00", lost="20000.00")
+async def test_what_a_hold_kept_in_the_account_did_not_go_on_after_it(coord, sessions):
+    """A transfer out after a hold took effect in the account did not carry what the hold kept: make run's
+    story held the whole 12,118.59 at the first account, was then proposed the same sum again at the next
+    hop for a transfer after the hold, and showed -12,118.59 outstanding. A transfer before the hold may
+    have carried it (a hold fills from whatever the account has left): bounded as before."""
+    q = await _queried(coord, sessions, paid="20000.00", lost="20000.00", unit=f"held-{uuid.uuid4().hex[:8]}")
     stop = await issue(
         q.c, q.op, q.case_id, kind="stop_payment", institution_id=q.inst, account=q.mule, amount="20000.00"
     )
     assert (await respond(q.c, q.key, stop["id"], "executed", held_amount="15000.00")).status_code == 200
-    listed = _result(_transfer("a", (q.other, q.hop), "30000.00"))
+    before, after = f"{q.hop}-B", f"{q.hop}-A"
+    listed = _result(
+        _transfer("a", (q.other, before), "8000.00", minutes_ago=10),
+        _transfer("b", (q.other, after), "30000.00", minutes_ago=0),
+    )
     assert (await respond(q.c, q.key, q.query["id"], "executed", query_result=listed)).status_code == 200
-    assert await _proposed(q.c, q.op, q.case_id) == [(q.hop, "5000.00")]
+    # 20,000 received: 8,000 of it may have left before the hold; after it, 12,000 less the 15,000 it kept.
+    assert await _proposed(q.c, q.op, q.case_id) == [(before, "8000.00")]
     # A stop at the next hop keeping more than the case lost: the case recovers its loss, no more.
     hop_stop = await issue(
-        q.c, q.op, q.case_id, kind="stop_payment", institution_id=q.other, account=q.hop, amount="30000.00"
+        q.c, q.op, q.case_id, kind="stop_payment", institution_id=q.other, account=after, amount="30000.00"
     )
     held = await respond(q.c, q.other_key, hop_stop["id"], "executed", held_amount="30000.00")
     assert held.status_code == 200
     totals = (await q.c.get(f"/v1/cases/{q.case_id}/flow", headers=q.op)).json()["totals"]
     assert (totals["stopped"], totals["recovered"], totals["outstanding"]) == ("45000.00", "20000.00", "0.00")
+    dashboard = (await q.c.get("/v1/dashboard", headers=q.op)).json()["amounts"]  # the unit's one case
+    assert (Decimal(str(dashboard["stopped"])), Decimal(str(dashboard["outstanding"]))) == (
+        Decimal("45000"),
+        Decimal("0"),
+    )
 
 
 async def test_an_answer_of_many_transfers_keeps_no_object_per_transfer(coord, sessions, infra):

@@ -56,19 +56,29 @@ async def amounts(
     ).one()
     held = func.coalesce(func.sum(Instruction.held_amount), 0)
     in_cases = Instruction.case_id.in_(select(Case.id).where(_cases(unit, since, until)))
+    holding = Instruction.kind.in_(
+        (Kind.STOP_PAYMENT, Kind.FREEZE, Kind.RETURN_FUNDS)
+    ) & Instruction.status.in_(HOLDING)  # a return: all or part
     rows = (
         await session.execute(
-            select(Instruction.kind, held)
-            .where(
-                in_cases,
-                ((Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE))) & Instruction.status.in_(HOLDING))
-                | ((Instruction.kind == Kind.RETURN_FUNDS) & Instruction.status.in_(HOLDING)),  # all or part
-            )
-            .group_by(Instruction.kind)
+            select(Instruction.kind, held).where(in_cases, holding).group_by(Instruction.kind)
         )
     ).all()
     by_kind = {kind: Decimal(str(value)) for kind, value in rows}
-    return {"cases": int(cases[0]), "lost": Decimal(cases[1]), **by_kind}
+    # Per case, what is still lost: never below 0 (holds may keep more than a case lost: `money.flow`).
+    per_case = (
+        select(Instruction.case_id, held.label("held")).where(in_cases, holding).group_by(Instruction.case_id)
+    ).subquery()
+    left = func.greatest(Case.amount_lost - func.coalesce(per_case.c.held, 0), 0)
+    outstanding = (
+        await session.execute(
+            select(func.coalesce(func.sum(left), 0))
+            .select_from(Case)
+            .outerjoin(per_case, per_case.c.case_id == Case.id)
+            .where(_cases(unit, since, until))
+        )
+    ).scalar_one()
+    return {"cases": int(cases[0]), "lost": Decimal(cases[1]), "outstanding": Decimal(outstanding), **by_kind}
 
 
 async def median_to_stop_payment(

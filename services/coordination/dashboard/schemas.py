@@ -28,7 +28,10 @@ class Amounts(BaseModel):
     stopped: Decimal = Field(description="held now by stop-payments")
     frozen: Decimal = Field(description="held now by freezes")
     returned: Decimal = Field(description="returned to victims")
-    outstanding: Decimal = Field(description="lost − stopped − frozen − returned")
+    outstanding: Decimal = Field(
+        description="per case lost − stopped − frozen − returned, never below 0 (holds may keep other "
+        "victims' money too), summed"
+    )
 
 
 class Median(BaseModel):

@@ -45,7 +45,7 @@ async def figures(session: AsyncSession, *, unit: str | None, since: datetime, u
             stopped=stopped,
             frozen=frozen,
             returned=returned,
-            outstanding=money["lost"] - stopped - frozen - returned,
+            outstanding=money["outstanding"],
         ),
         alert_to_stop_payment=Median(median_s=from_alert[0], count=from_alert[1]),
         report_to_stop_payment=Median(median_s=from_report[0], count=from_report[1]),

@@ -316,6 +316,23 @@ async def transfer(session: AsyncSession, transfer_id: int) -> FlowTransfer | No
     return await session.get(FlowTransfer, transfer_id)
 
 
+async def holds_in(
+    session: AsyncSession, case_id: uuid.UUID, institution_id: str, account: str
+) -> list[tuple[datetime, Decimal]]:
+    """The case's holds in force (and returns) in one account: when each was answered, and what it kept."""
+    stmt = select(Instruction.answered_at, Instruction.held_amount).where(
+        Instruction.case_id == case_id,
+        Instruction.institution_id == institution_id,
+        Instruction.account == account,
+        Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE, Kind.RETURN_FUNDS)),
+        Instruction.status.in_(HOLDING),
+        Instruction.answered_at.is_not(None),
+        Instruction.held_amount.is_not(None),
+    )
+    rows = (await session.execute(stmt)).all()
+    return [(at, held) for at, held in rows if at is not None and held is not None]
+
+
 async def held_by_account(session: AsyncSession, case_id: uuid.UUID) -> dict[tuple[str, str, str], Decimal]:
     """(kind, institution, account) → amount held now (stop-payment, freeze) or returned (return: as the
     bank stated, in full or in part)."""

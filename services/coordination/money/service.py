@@ -203,19 +203,17 @@ async def record_query_answer(
     victims = await case_victims(session, case)
     before = victim_paid(await repository.payments(session, case.id), victims) if victim else {}
     # Past the victims' own accounts, the stops proposed on an account's transfers stay within what the
-    # flow shows it receiving and the case does not hold there already: its listing may carry other
-    # victims' money, or sums it never held, and what a stop-payment, a freeze or a return kept in it did
-    # not go on. An account the flow shows receiving nothing (queried on a lead) has no such bound.
+    # flow shows it receiving: its listing may carry other victims' money, or sums it never held. A
+    # transfer after a hold took effect there did not carry what the hold kept (before it, it may have:
+    # a hold fills from whatever the account has left). An account the flow shows receiving nothing
+    # (queried on a lead) has no such bound.
     room: Decimal | None = None
+    holds: list[tuple[datetime, Decimal]] = []
     if not victim:
         into = await repository.payments(session, case.id, into=source.id)
         if received := received_by_account(into, victims)[source.id]:
-            held = await repository.held_by_account(session, case.id)
-            kept = sum(
-                (v for (_, i, a), v in held.items() if (i, a) == (source.institution_id, source.account)),
-                ZERO,
-            )
-            room = received - kept - await repository.proposed_from(session, case.id, source.id)
+            room = received - await repository.proposed_from(session, case.id, source.id)
+            holds = await repository.holds_in(session, case.id, source.institution_id, source.account)
     new = await repository.add_transfers(
         session,
         case_id=instruction.case_id,
@@ -245,7 +243,7 @@ async def record_query_answer(
             amount = min(amount, unknown[child.id])
             unknown[child.id] -= amount
         elif room is not None:
-            amount = min(amount, room)
+            amount = min(amount, room - sum((held for at, held in holds if at <= t.at), ZERO))
             bounded += amount < t.amount
             if amount < policy.follow_threshold:
                 continue  # what is left of the bound is too small a stop to propose
