@@ -426,6 +426,8 @@ def recorded(value: Any) -> str:
     Python's own spelling: `['…']`, `None`)."""
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list):
         return ", ".join(recorded(v) for v in value) or "—"
     if isinstance(value, dict):

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import errors, outages
@@ -128,7 +128,9 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405:
         # One route per method: Starlette names only the first route matching the path; name them all, by
         # asking the routes (an included router's among them) which methods they take at this path.
-        headers["Allow"] = ", ".join(m for m in METHODS if _takes(request, m))
+        # A mounted app's own 405 (static files) names its methods already: kept.
+        named = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+        headers["Allow"] = ", ".join(m for m in METHODS if m in named or _takes(request, m))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
@@ -137,8 +139,11 @@ METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _takes(request: Request, method: str) -> bool:
-    scope = {**request.scope, "method": method}
-    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
+    """Whether a route of the app takes `method` at the request's path. The path as the app's router saw
+    it (a mount moved it on), and no mount: its match does not look at the method."""
+    scope = {**request.scope, "method": method, "root_path": request.scope.get("app_root_path", "")}
+    routes = (r for r in request.app.router.routes if not isinstance(r, Mount))
+    return any(route.matches(scope)[0] == Match.FULL for route in routes)
 
 
 PROBED = frozenset({"/health", "/health/ready", "/health/live", "/metrics"})

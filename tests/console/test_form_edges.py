@@ -544,6 +544,9 @@ async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site)
         wrong = await officer.post("/audit", data={"x": "1"}, headers={"Accept": "text/html"})
         assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
         assert "此页面不接受该请求" in wrong.text and "GET" in wrong.headers["allow"]
+        # A mounted app's own 405 (the static files) keeps the methods it named.
+        static = await officer.post("/static/favicon.svg", headers={"Accept": "text/html"})
+        assert static.status_code == 405 and static.headers["allow"] == "GET, HEAD"
         script = await officer.get("/no-such-page", headers={"Accept": "application/json"})
         assert script.status_code == 404 and script.json()["error"]["code"] == "not_found"
 
@@ -554,3 +557,4 @@ def test_an_audit_entrys_values_read_as_values_not_python():
     assert web.recorded(None) == web.recorded([]) == "—"
     assert web.recorded({"amount": "25.00", "ok": True}) == '{"amount":"25.00","ok":true}'
     assert web.recorded("converted") == "converted" and web.recorded(3) == "3"
+    assert web.recorded(False) == "false"
