@@ -8,7 +8,7 @@ import sys
 
 import orjson
 
-from services.kit.audit import repository, service
+from services.kit.audit import service
 from services.kit.db import make_engine, make_sessionmaker
 from services.kit.settings import CommonSettings
 
@@ -17,9 +17,7 @@ async def _verify(database_url: str) -> service.Verdict:
     engine = make_engine(database_url, pool_size=1, statement_timeout_ms=600_000)
     try:
         async with make_sessionmaker(engine)() as session:
-            # Through the row the newest check that held ended at: rows deleted at the chain's head are found.
-            held = await repository.last_checkpoint(session, ok=True)
-            return await service.verify(session, anchor=service.Verdict.of(held) if held else None)
+            return await service.verify_whole(session)
     finally:
         await engine.dispose()
 

@@ -43,21 +43,19 @@ class AuditCheck(PeriodicJob):
             # (the database's clock, as the checkpoints': every instance's the same)
             now = (await session.execute(select(func.now()))).scalar_one()
         due = whole is None or (now - whole.at).total_seconds() >= self.whole_interval_s
-        if last is None or not last.ok or due:
-            return await self.whole()
-        return await self._walk(last, start=service.Verdict.of(last))
+        return await self._walk(last, whole=last is None or not last.ok or due)
 
     async def whole(self) -> service.Verdict:
         """Walk the whole chain from its first row, through the row the newest check that held ended at."""
         async with self.sessions() as session:
             last = await repository.last_checkpoint(session)
-        return await self._walk(last, start=None)
+        return await self._walk(last, whole=True)
 
-    async def _walk(self, last: AuditCheckpoint | None, *, start: service.Verdict | None) -> service.Verdict:
+    async def _walk(self, last: AuditCheckpoint | None, *, whole: bool) -> service.Verdict:
+        """The whole chain, or the rows after `last` (a check that held) from it; recorded if it moved."""
+        start = None if whole or last is None else service.Verdict.of(last)
         async with self.sessions() as session:
-            held = await repository.last_checkpoint(session, ok=True)
-            anchor = service.Verdict.of(held) if held is not None else None
-            verdict = await service.verify(session, start=start, anchor=anchor)
+            verdict = await (service.verify(session, start=start) if start else service.verify_whole(session))
         if start is None or verdict != start:
             async with unit_of_work(self.sessions) as session:
                 point = service.checkpoint(verdict, whole=start is None)

@@ -207,6 +207,13 @@ async def verify(
     return Verdict(True, checked, prev, through_id=after)
 
 
+async def verify_whole(session: AsyncSession) -> Verdict:
+    """Walk the whole chain, through the row the newest check that held ended at: rows deleted at the
+    chain's head are found."""
+    held = await repository.last_checkpoint(session, ok=True)
+    return await verify(session, anchor=Verdict.of(held) if held is not None else None)
+
+
 def checkpoint(verdict: Verdict, *, whole: bool) -> AuditCheckpoint:
     return AuditCheckpoint(
         at=func.now(),  # the database's clock: every instance's checkpoints on one
