@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.alerts.models import AlertRow
 from services.coordination.cases.models import Case, CaseAlert
 from services.coordination.instructions.models import Instruction, InstructionResponse
-from services.coordination.instructions.states import HOLDING, PENDING_ANSWER, Status
+from services.coordination.instructions.repository import KEEPS_MONEY
+from services.coordination.instructions.states import PENDING_ANSWER, Status
 from streams.schemas.instructions import Kind
 
 
@@ -56,18 +57,17 @@ async def amounts(
     ).one()
     held = func.coalesce(func.sum(Instruction.held_amount), 0)
     in_cases = Instruction.case_id.in_(select(Case.id).where(_cases(unit, since, until)))
-    holding = Instruction.kind.in_(
-        (Kind.STOP_PAYMENT, Kind.FREEZE, Kind.RETURN_FUNDS)
-    ) & Instruction.status.in_(HOLDING)  # a return: all or part
     rows = (
         await session.execute(
-            select(Instruction.kind, held).where(in_cases, holding).group_by(Instruction.kind)
+            select(Instruction.kind, held).where(in_cases, KEEPS_MONEY).group_by(Instruction.kind)
         )
     ).all()
     by_kind = {kind: Decimal(str(value)) for kind, value in rows}
     # Per case, what is still lost: never below 0 (holds may keep more than a case lost: `money.flow`).
     per_case = (
-        select(Instruction.case_id, held.label("held")).where(in_cases, holding).group_by(Instruction.case_id)
+        select(Instruction.case_id, held.label("held"))
+        .where(in_cases, KEEPS_MONEY)
+        .group_by(Instruction.case_id)
     ).subquery()
     left = func.greatest(Case.amount_lost - func.coalesce(per_case.c.held, 0), 0)
     outstanding = (

@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.coordination.instructions.models import Instruction, InstructionResponse
 from services.coordination.instructions.states import ACTIVE, HOLD_KINDS, HOLDING, PENDING_ANSWER, Status
 from services.kit.errors import Conflict
+from streams.schemas.instructions import Kind
 
 ONE_ACTIVE_HOLD = "uq_instructions_one_active_hold"
+# An instruction that keeps money for its case: a stop-payment or freeze in force, or a return executed
+# (all or part: `held_amount` as the bank stated).
+KEEPS_MONEY = Instruction.kind.in_((*HOLD_KINDS, Kind.RETURN_FUNDS)) & Instruction.status.in_(HOLDING)
 
 
 async def add(session: AsyncSession, row: Instruction) -> None:

@@ -28,9 +28,8 @@ from sqlalchemy.types import TypeEngine
 
 from services.coordination.cases.models import Case
 from services.coordination.instructions.models import Instruction
-from services.coordination.instructions.states import HOLDING
+from services.coordination.instructions.repository import KEEPS_MONEY
 from services.coordination.money.models import FlowAccount, FlowTransfer, Proposal
-from streams.schemas.instructions import Kind
 
 
 class Node(NamedTuple):
@@ -324,10 +323,7 @@ async def holds_in(
         Instruction.case_id == case_id,
         Instruction.institution_id == institution_id,
         Instruction.account == account,
-        Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE, Kind.RETURN_FUNDS)),
-        Instruction.status.in_(HOLDING),
-        Instruction.answered_at.is_not(None),
-        Instruction.held_amount.is_not(None),
+        KEEPS_MONEY,
     )
     rows = (await session.execute(stmt)).all()
     return [(at, held) for at, held in rows if at is not None and held is not None]
@@ -336,8 +332,6 @@ async def holds_in(
 async def held_by_account(session: AsyncSession, case_id: uuid.UUID) -> dict[tuple[str, str, str], Decimal]:
     """(kind, institution, account) → amount held now (stop-payment, freeze) or returned (return: as the
     bank stated, in full or in part)."""
-    in_force = Instruction.kind.in_((Kind.STOP_PAYMENT, Kind.FREEZE)) & Instruction.status.in_(HOLDING)
-    returned = (Instruction.kind == Kind.RETURN_FUNDS) & Instruction.status.in_(HOLDING)
     stmt = (
         select(
             Instruction.kind,
@@ -345,7 +339,7 @@ async def held_by_account(session: AsyncSession, case_id: uuid.UUID) -> dict[tup
             Instruction.account,
             func.sum(Instruction.held_amount),
         )
-        .where(Instruction.case_id == case_id, in_force | returned)
+        .where(Instruction.case_id == case_id, KEEPS_MONEY)
         .group_by(Instruction.kind, Instruction.institution_id, Instruction.account)
     )
     return {(k, i, a): Decimal(v or 0) for k, i, a, v in (await session.execute(stmt)).all()}
