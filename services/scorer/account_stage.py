@@ -297,13 +297,13 @@ class AccountStage:
         elif not p.cold and self._talked_into_it(p):
             # The scorer's own example: long on the phone with a stranger, then a large sum to a new payee
             # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
-            said.append(explain.call_reason({name: float(p.row[i]) for name, i in F.items()}))
+            said.append(explain.call_reason(explain.named(p.row)))
             stated = frozenset(explain.CALL)
         elif not p.cold and self._taken_over(p):
             # No call to tell: telecom's word that the number moved to another SIM, or a link SMS then a
             # login from a new device, then a large sum to a payee never paid. For a person Stopline has not
             # seen pay, the model reads a large first sum as a car or a deposit, whatever came before it.
-            reasons, stated = explain.takeover_reasons({name: float(p.row[i]) for name, i in F.items()})
+            reasons, stated = explain.takeover_reasons(explain.named(p.row))
             said += reasons
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")

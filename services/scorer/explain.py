@@ -29,6 +29,11 @@ MIN_CONTRIBUTION = 0.05  # in log-odds: less than this raised the score by nothi
 STEP_UP = math.log10(1.5)  # a payment this much larger than the last to the payee is worth saying
 
 
+def named(row: Sequence[float] | np.ndarray) -> F:
+    """A feature row as name → value, as the sentences read it."""
+    return {name: float(row[i]) for name, i in INDEX.items()}
+
+
 def money(amount: float) -> str:
     return f"{amount:,.0f} CNY"
 
@@ -358,7 +363,7 @@ def reasons(
     for row, by_feature, by_group, known in zip(
         rows, contributions, group_contributions(contributions), stated, strict=True
     ):
-        f = {name: float(row[i]) for name, i in INDEX.items()}
+        f = named(row)
         up = frozenset(name for name, i in INDEX.items() if by_feature[i] > 0) - known
         said: list[str] = []
         for k in np.argsort(-by_group):
