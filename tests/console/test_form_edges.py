@@ -3,9 +3,11 @@ time moved to another zone."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -120,11 +122,7 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_the_same_key(si
         assert made.status_code == 201, made.text
         query_id = made.json()["id"]
 
-    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
-        signed = await officer.post(
-            "/signin/officer", data={"subject": "o-form", "unit": UNIT, "role": "operator"}
-        )
-        assert signed.status_code == 303
+    async with _operator(site, "o-form") as officer:
         page = (await officer.get(f"/cases/{case_id}")).text
         key = str(uuid.uuid4())
         sent = {
@@ -236,11 +234,7 @@ async def test_the_issue_form_offers_the_institutions_instructions_reach(site: S
         body = case_body((named, f.account("MULE"), "5000.00"))
         case_id = (await api.post("/v1/cases", json=body, headers=f.officer(unit=UNIT))).json()["id"]
 
-    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
-        signed = await officer.post(
-            "/signin/officer", data={"subject": "o-choose", "unit": UNIT, "role": "operator"}
-        )
-        assert signed.status_code == 303
+    async with _operator(site, "o-choose") as officer:
         page = (await officer.get(f"/cases/{case_id}", params={"kind": "query", "institution": payment})).text
     offered = dict(re.findall(r'<option value="([^"]+)" data-testid="recipient">([^<]*)</option>', page))
     assert offered[named] == f"昌吉农商银行 ({named})"
@@ -354,11 +348,7 @@ async def test_accept_sends_exactly_the_ticked_proposals_and_refuses_none_ticked
             rows = (await api.get(f"/v1/cases/{case_id}/instructions", headers=op)).json()
         return sorted(r["account"] for r in rows if r["kind"] == "stop_payment")
 
-    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
-        signed = await officer.post(
-            "/signin/officer", data={"subject": "o-accept", "unit": UNIT, "role": "operator"}
-        )
-        assert signed.status_code == 303
+    async with _operator(site, "o-accept") as officer:
         csrf = _hidden((await officer.get(f"/cases/{case_id}")).text, "csrf")
         url, json = f"/cases/{case_id}/proposals/accept", {"Accept": "application/json"}
 
@@ -371,6 +361,17 @@ async def test_accept_sends_exactly_the_ticked_proposals_and_refuses_none_ticked
         one = await officer.post(url, data={"csrf": csrf, "proposal_id": str(ids[second])}, headers=json)
         assert one.status_code == 200 and one.json()["ok"], one.text
         assert await stopped() == [second]
+
+
+@contextlib.asynccontextmanager
+async def _operator(site: Site, subject: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the console signed in as an operator of the unit (the sign-in answered 303)."""
+    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
+        signed = await officer.post(
+            "/signin/officer", data={"subject": subject, "unit": UNIT, "role": "operator"}
+        )
+        assert signed.status_code == 303
+        yield officer
 
 
 def _officer_user() -> User:
@@ -515,11 +516,7 @@ def test_the_portal_offers_its_form_in_exactly_the_statuses_coordination_takes_a
 async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_script_json(site: Site):
     # A newcomer pasted an alert's incident_id (a UUID) into /incidents/…, which takes the incident's own id:
     # the browser showed the API's raw JSON.
-    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
-        signed = await officer.post(
-            "/signin/officer", data={"subject": "o-typed", "unit": UNIT, "role": "operator"}
-        )
-        assert signed.status_code == 303
+    async with _operator(site, "o-typed") as officer:
         page = await officer.get(f"/incidents/{uuid.uuid4()}")
         assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
         shown = re.search(r'data-testid="error-message">([^<]+)<', page.text)
@@ -533,11 +530,7 @@ async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_scrip
 async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site):
     # A newcomer's trial: the console answered an address typed wrong, or a form posted to a page that
     # takes none, with the API's raw JSON.
-    async with httpx.AsyncClient(base_url=site.console, timeout=10) as officer:
-        signed = await officer.post(
-            "/signin/officer", data={"subject": "o-lost", "unit": UNIT, "role": "operator"}
-        )
-        assert signed.status_code == 303
+    async with _operator(site, "o-lost") as officer:
         page = await officer.get("/no-such-page", headers={"Accept": "text/html"})
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
         assert "未找到" in page.text and "o-lost" in page.text  # the console's page, signed in
