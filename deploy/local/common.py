@@ -89,6 +89,10 @@ def gateway_port() -> int:
     return env_port("STOPLINE_GATEWAY_PORT", 8007)
 
 
+def gateway_url() -> str:
+    return f"http://127.0.0.1:{gateway_port()}"
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -14,7 +14,7 @@ import httpx
 from prometheus_client import start_http_server
 
 from deploy.local import fleet, kafka
-from deploy.local.common import REPO_ROOT, gateway_port, say
+from deploy.local.common import REPO_ROOT, gateway_port, gateway_url, say
 from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import GroupRelease, Supervisor
@@ -27,7 +27,7 @@ RUN_PREFIX_ROOT = "run-"
 
 # make run's own listeners beside the services' (whose ports are their settings): movable too, so that a
 # second stack on one machine can move every port it opens.
-GATEWAY = f"http://127.0.0.1:{gateway_port()}"  # the SMS gateway's and push's stand-in
+GATEWAY = gateway_url()  # the SMS gateway's and push's stand-in
 SIMULATOR_METRICS_PORT = int(os.environ.get("STOPLINE_SIMULATOR_METRICS_PORT") or 8009)
 SUPERVISOR_METRICS_PORT = int(os.environ.get("STOPLINE_SUPERVISOR_METRICS_PORT") or 8011)
 

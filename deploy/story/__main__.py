@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from deploy.local import fleet
-from deploy.local.common import gateway_port
+from deploy.local.common import gateway_url
 from deploy.story.api import Officers, StoryFailed, money, say, wait_until
 from services.banksim.settings import BanksimSettings
 
@@ -341,9 +341,7 @@ class Story:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="the whole police story against a running Stopline")
     p.add_argument("--url", default=fleet.url_of(fleet.fixed_ports, "coordination"), help="coordination API")
-    p.add_argument(
-        "--gateway", default=f"http://127.0.0.1:{gateway_port()}", help="the SMS/push gateway stand-in"
-    )
+    p.add_argument("--gateway", default=gateway_url(), help="the SMS/push gateway stand-in")
     p.add_argument(
         "--banks",
         type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
