@@ -349,7 +349,14 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated: the banks that answer instructions (default: the simulated banks')",
     )
     p.add_argument("--unit", default="changji-anti-fraud-centre", help="police unit of the story's officers")
-    p.add_argument("--alert-wait", type=float, default=90.0, help="seconds to wait for a fresh alert")
+    p.add_argument(
+        "--alert-wait",
+        type=float,
+        default=300.0,
+        # make run's traffic may take minutes to bring a call then a transfer to a bank that answers: a
+        # newcomer's story gave up twice after 90 s with the only such alerts at a bank that does not.
+        help="seconds to wait for a call_then_transfer alert at a bank that answers",
+    )
     p.add_argument("--step-timeout", type=float, default=45.0, help="seconds a bank has to answer each step")
     p.add_argument("--citizen-wait", type=float, default=30.0, help="seconds to wait for the warning")
     p.add_argument("--lookback-min", type=float, default=60.0, help="query: transfers out since loss − this")
