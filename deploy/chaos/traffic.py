@@ -67,7 +67,9 @@ ScamKind = Literal["call_then_transfer", "sim_change_then_transfer"]
 CALL_SCAM: ScamKind = "call_then_transfer"  # a 35-minute call from an unknown number: a hard rule's case
 SIM_SCAM: ScamKind = "sim_change_then_transfer"  # an account takeover: the model's case, no hard rule's
 SCAMS: tuple[ScamKind, ...] = (CALL_SCAM, SIM_SCAM)
-SCAM_SHARE = 0.3  # of the event loops' items
+# Every third item of the event loops carries a scam, the kinds in turn, not drawn: even a short run
+# holds each kind (the checks ask that each was alerted).
+SCAM_EVERY = 3
 SCAM_AMOUNT = "30000.00"
 SCAM_GAP_S = 1.5  # between a scam's two posts
 
@@ -204,6 +206,7 @@ class Traffic:
         self.stopping = asyncio.Event()  # no new item is started
         self.abandoned = asyncio.Event()  # an item in hand is given up (never acknowledged: not counted)
         self.rng = random.Random(7)  # noqa: S311 - traffic, not security
+        self._event_items = 0
         self.http = httpx.AsyncClient(timeout=10)
         self.officer = {"Authorization": f"Bearer {issue(subject='chaos-op', role='operator', unit=UNIT)}"}
         self.approver = {
@@ -420,8 +423,9 @@ class Traffic:
         transfers = [transfer_event(_phone(), "120.00", now - timedelta(minutes=2)) for _ in range(6)]
         await self._post(TELECOM, calls)
         await self._post(BANK, transfers)
-        if self.rng.random() < SCAM_SHARE:
-            kind = self.rng.choice(SCAMS)
+        item, self._event_items = self._event_items, self._event_items + 1
+        if item % SCAM_EVERY == 0:
+            kind = SCAMS[item // SCAM_EVERY % len(SCAMS)]
             victim = _phone()
             lead, transfer = scam_events(kind, victim, now)
             led = await self._post(TELECOM, [lead])
