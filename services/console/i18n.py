@@ -259,6 +259,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status_expired": ("已失效", "expired"),
     "status_released": ("已解冻", "released"),
     "status_converted": ("已转冻结", "converted to freeze"),
+    # a blocklist entry's (its other statuses share the words above)
+    "status_proposed": ("待审批", "proposed"),
+    "status_active": ("已列入黑名单", "listed"),
+    "status_removed": ("已移出黑名单", "removed"),
     "proposals": ("建议的下一层止付", "Proposed next hops"),
     "no_proposals": (
         "暂无建议。查询结果会提出下一层账户。",
@@ -338,6 +342,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "answer after delivery failed (issued again, or the case closed; the institution is told to"
         " cancel it)",
     ),
+    "act_instruction.escalated": (
+        "逾期（未确认或未执行），已报上级",
+        "overdue (not acknowledged or not executed): supervisors told",
+    ),
+    "act_instruction.extended_after_lapse": (
+        "延期执行时原止付或冻结已结束（延期已撤销，已通知机构）",
+        "extension executed after the hold had ended (cancelled; the institution is told)",
+    ),
+    "act_instruction.notice_failed": ("通知机构失败", "notice to the institution failed"),
+    "act_blocklist.proposed": ("提请列入黑名单", "proposed for the blocklist"),
+    "act_blocklist.proposal_joined": ("附议列入黑名单", "proposal for the blocklist joined"),
+    "act_blocklist.reported": ("被举报", "reported"),
+    "act_blocklist.approved": ("列入黑名单已批准", "listing approved"),
+    "act_blocklist.rejected": ("列入黑名单被驳回", "listing rejected"),
+    "act_blocklist.renewal_proposed": ("提请延长黑名单期限", "renewal of the listing proposed"),
+    "act_blocklist.renewed": ("黑名单期限已延长", "listing renewed"),
+    "act_blocklist.renewal_rejected": ("延长黑名单期限被驳回", "renewal of the listing rejected"),
+    "act_blocklist.expired": ("黑名单期限届满", "listing ended"),
+    "act_blocklist.appealed": ("持有人申诉", "the holder appealed"),
+    "act_blocklist.removed": ("申诉成立，已移出黑名单", "appeal upheld: removed from the blocklist"),
+    "act_blocklist.appeal_upheld": (
+        "申诉成立（已不在黑名单中）",
+        "appeal upheld (no longer listed by then)",
+    ),
+    "act_blocklist.appeal_dismissed": ("申诉被驳回", "appeal dismissed"),
     "act_money.query_answered": ("查询结果入图", "query answer added to the graph"),
     "act_money.stop_drafted": ("拟定紧急止付（待签发）", "stop-payment drafted (to issue)"),
     "act_money.stop_draft_grown": ("止付草稿金额增加", "stop-payment draft grown"),

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from services.blocklist.models import STATUSES as BLOCKLIST_STATUSES
 from services.console import i18n
+from services.coordination.cases.models import CASE_STATUSES
 from services.coordination.cases.schemas import OUTCOMES
 from services.coordination.instructions.states import STATUSES
 from streams.schemas.instructions import KINDS
@@ -33,3 +35,33 @@ def test_every_key_the_console_names_is_there_in_both_languages():
     assert [
         k for k, words in i18n.MESSAGES.items() if len(words) != 2 or not all(w.strip() for w in words)
     ] == []
+
+
+SERVICES = CONSOLE.parent
+# The actions recorded under a case (the timeline lists a case's entries): of cases, instructions and money
+# by name, and the blocklist's, which it names `blocklist.<action>`. (Alerts', warnings', desks' and
+# institutions' are recorded without a case.)
+RECORDED = re.compile(r""""((?:case|instruction|money)\.[a-z_]+)\"""")
+BLOCKLIST_ACTION = re.compile(r"""\baction\s*=\s*(.*)""")  # action="proposed", action = "a" if … else "b"
+
+
+def test_every_action_and_status_a_case_timeline_shows_has_words():
+    """The timeline shows each audit entry of a case by its action and the status it left; one without
+    words showed raw (`blocklist.proposed`, `→ status_active`)."""
+    recorded: set[str] = set()
+    for path in SERVICES.glob("*/**/*.py"):
+        if path.parent.name != "migrations" and "console" not in path.parts:
+            recorded |= set(RECORDED.findall(path.read_text(encoding="utf-8")))
+    blocklist = (SERVICES / "blocklist" / "service.py").read_text(encoding="utf-8")
+    for said in BLOCKLIST_ACTION.findall(blocklist):
+        recorded |= {f"blocklist.{a}" for a in re.findall(r'"([a-z_]+)"', said)}
+    assert {
+        "blocklist.proposed",
+        "blocklist.appeal_dismissed",
+        "instruction.escalated",
+        "money.stop_drafted",
+    } <= (recorded)
+    statuses = {*STATUSES, *BLOCKLIST_STATUSES, *CASE_STATUSES}
+    missing = [f"act_{a}" for a in recorded if f"act_{a}" not in i18n.MESSAGES]
+    missing += [f"status_{s}" for s in statuses if f"status_{s}" not in i18n.MESSAGES]
+    assert sorted(missing) == []
