@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.console.web import LOCAL, parse_time
+from services.console.web import LOCAL, parse_time, span
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,6 @@ class Bar:
 def bars(pairs: list[tuple[str, float, str]]) -> list[Bar]:
     top = max((v for _, v, _ in pairs), default=0.0) or 1.0
     return [Bar(label, value, value / top, text) for label, value, text in pairs]
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 120:
-        return f"{value:.0f} s"
-    return f"{value / 60:.1f} min"
 
 
 def dashboard(
@@ -45,11 +37,11 @@ def dashboard(
         for k in ("lost", "stopped", "frozen", "returned", "outstanding")
     ]
     institutions = [
-        (i["institution_id"], float(i["median_first_answer_s"] or 0), _seconds(i["median_first_answer_s"]))
+        (i["institution_id"], float(i["median_first_answer_s"] or 0), span(i["median_first_answer_s"]))
         for i in figures["institutions"]
     ]
     executions = [
-        (i["institution_id"], float(i["median_execution_s"] or 0), _seconds(i["median_execution_s"]))
+        (i["institution_id"], float(i["median_execution_s"] or 0), span(i["median_execution_s"]))
         for i in figures["institutions"]
     ]
     warned = []

@@ -82,7 +82,7 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        money=money, when=when, iso=iso, short=short, reason=reasons.in_language, recorded=recorded
+        money=money, when=when, iso=iso, short=short, span=span, reason=reasons.in_language, recorded=recorded
     )
     # A form that issues an instruction carries a key of its own: posted twice, it issues one.
     env.globals.update(request_id=lambda: str(uuid.uuid4()), action_key=action_key)
@@ -433,6 +433,21 @@ def recorded(value: Any) -> str:
     if isinstance(value, dict):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+def span(seconds: float | None) -> str:
+    """A duration as a desk reads it: tenths under 10 s (a stop-payment 0.49 s after its alert is not
+    "0 s"), then seconds, minutes, hours; the unit chosen by the value as it will be shown."""
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, seconds)
+    if round(seconds, 1) < 10:
+        return f"{seconds:.1f} s"
+    if round(seconds) < 120:
+        return f"{seconds:.0f} s"
+    if round(seconds / 60) < 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def short(value: Any, n: int = 8) -> str:

@@ -100,6 +100,12 @@ def test_a_time_the_api_takes_is_shown_even_where_the_centres_zone_takes_it_past
     assert web.when("2026-12-04T02:30:00+00:00", "%Y-%m-%d %H:%M") == "2026-12-04 10:30"
 
 
+def test_a_median_under_a_second_is_not_shown_as_0_s_and_a_long_one_reads_in_minutes_or_hours():
+    spans = [None, -0.2, 0.49, 9.96, 10.4, 119.4, 119.6, 3569.0, 3571.0, 9000.0]
+    said = ["—", "0.0 s", "0.5 s", "10 s", "10 s", "119 s", "2 min", "59 min", "1.0 h", "2.5 h"]
+    assert [web.span(s) for s in spans] == said
+
+
 def _hidden(html: str, name: str) -> str:
     found = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert found, f"no {name} in the page"
