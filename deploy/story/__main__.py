@@ -25,11 +25,18 @@ import httpx
 
 from deploy.local import fleet
 from deploy.local.common import gateway_url
-from deploy.story.api import Officers, StoryFailed, money, say, wait_until
+from deploy.story.api import Officers, StoryFailed, clock, money, say, wait_until
 from services.banksim.settings import BanksimSettings
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})
+# The gateway stand-in's answers (`deploy.local.gateway`), as the story says them.
+ANSWERS = {
+    "none": "chose not to answer",
+    "pending": "had not decided yet",
+    "safe": "answered: safe (not being defrauded)",
+    "defrauded": "answered: being defrauded",
+}
 
 
 class Story:
@@ -155,10 +162,10 @@ class Story:
         transfers = result.get("transfers", [])
         say(
             f"4. QUERY {row['id']}: holder {result.get('holder', {}).get('name')}, balance "
-            f"{money(result.get('balance'))}, {len(transfers)} transfer(s) out since {since:%H:%M:%S}"
+            f"{money(result.get('balance'))}, {len(transfers)} transfer(s) out since {clock(since)}"
         )
         for t in transfers:
-            say(f"   → {t['to_institution']}/{t['to_account']}  {money(t['amount'])}  at {t['at'][11:19]}")
+            say(f"   → {t['to_institution']}/{t['to_account']}  {money(t['amount'])}  at {clock(t['at'])}")
         return row
 
     def follow(self, case: dict[str, Any]) -> None:
@@ -276,10 +283,11 @@ class Story:
             say(f"9. CITIZEN {phone}: no warning on the gateway stand-in for this person (rate limit?)")
             return
         for m in items:
-            at = time.strftime("%H:%M:%S", time.localtime(m["at"]))
-            say(f"9. CITIZEN {phone}: {m['channel']} warning in {m['language']} at {at}")
+            say(f"9. CITIZEN {phone}: {m['channel']} warning in {m['language']} at {clock(m['at'])}")
             say(f"   “{m['text'][:90]}…”")
-            say(f"   the simulated citizen answered: {m['answer']}")
+            status = m.get("answer_status")
+            refused = f" (refused: HTTP {status})" if status is not None and not 200 <= status < 300 else ""
+            say(f"   the simulated citizen {ANSWERS.get(m['answer'], 'answered: ' + m['answer'])}{refused}")
         if any(m["answer"] == "defrauded" for m in items):
             self.citizen_case(phone)
 

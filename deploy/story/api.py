@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,15 @@ def say(text: str = "") -> None:
 
 def money(value: Any) -> str:
     return f"{Decimal(str(value or 0)):,.2f}"
+
+
+def clock(value: datetime | str | float) -> str:
+    """A moment as this machine's local time of day with its offset from UTC (a zone's abbreviation can
+    name two zones): the API's times carry their offset, the gateway's are epoch seconds."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    at = datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+    return at.astimezone().strftime("%H:%M:%S %z")
 
 
 class Officers:
