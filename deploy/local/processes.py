@@ -62,8 +62,11 @@ def stop_all(children: Sequence[Child], timeout: float = 15) -> None:
             proc.wait(5)
 
 
-def step(args: list[str], what: str, timeout: float) -> None:
-    result = subprocess.run([PY, "-m", *args], cwd=REPO_ROOT, timeout=timeout, check=False)  # noqa: S603
+def step(args: list[str], what: str, timeout: float, *, quiet: bool = False) -> None:
+    """Run a set-up command to its end; `quiet`: its log at warnings only (an info line of a tool's JSON
+    log in `make run`'s banner says nothing to the person reading it)."""
+    env = {**os.environ, "STOPLINE_LOG_LEVEL": "WARNING"} if quiet else None
+    result = subprocess.run([PY, "-m", *args], cwd=REPO_ROOT, timeout=timeout, check=False, env=env)  # noqa: S603
     if result.returncode != 0:
         raise SystemExit(f"{what} failed (exit {result.returncode})")
 

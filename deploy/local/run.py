@@ -143,7 +143,7 @@ def main() -> None:
         # Each simulated institution connects as itself (the simulated banks on Kafka, an institution
         # producing straight to Kafka), with its own topics and grants.
         pairs = [f"{ident}:{kind}" for ident, kind in INSTITUTIONS.items()]
-        step(["streams.acls", "institutions", *pairs], "institutions' Kafka principals", timeout=60)
+        step(["streams.acls", "institutions", *pairs], "institutions' Kafka principals", 60, quiet=True)
         start_http_server(SUPERVISOR_METRICS_PORT, addr="127.0.0.1")  # the restart counts
         for child in CHILDREN:
             child.start()
