@@ -24,7 +24,7 @@ from models.features.engine import account
 from models.features.person import AlertSeen
 from models.features.vector import FEATURE_NAMES, FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
-from services.scorer import episodes, explain, metrics
+from services.scorer import episodes, explain, history, metrics
 from services.scorer.books import Book
 from services.scorer.dead_letter import untimely
 from services.scorer.hooks import FraudKnowledge, NothingKnown
@@ -44,7 +44,6 @@ COOLDOWN_S = 6 * 3600  # one mule alert per account per six hours; the case foll
 MULE_TRIGGERS_MAX = MAX_TRIGGERS - 1  # event refs a mule alert names (200)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 FURTHER_PAYMENT = "a further payment to a payee of this alert's episode"
-REORDER_S = 3600.0  # how far out of order events may come and still count as the state's history
 
 
 @dataclass
@@ -200,7 +199,9 @@ class AccountStage:
         state = account(accounts, key)
         at = move.occurred_at.timestamp()
         accounts.touched(key, at)
-        since = self._watching_since(partition, accounts, at)
+        since = self.watching_since[partition] = history.watching_since(
+            self.watching_since.get(partition), (a.first_seen for a in accounts.values()), at
+        )
         payer = f"{move.counterparty_institution}/{move.counterparty}"
         if not move.rescore and not state.record_in(at, payer, move.amount, move.event_ref):
             return None  # a replayed movement: counted and scored already
@@ -211,22 +212,13 @@ class AccountStage:
             # Stage one runs other feature code (a rolling upgrade): its numbers would be misread.
             metrics.SKIPPED.labels("feature_set").inc()
             return None
-        cold = at - since < self.s.model_warmup_hours * 3600
+        # Cold while either stage's state is younger than the warm-up: the payer's side (stage one's
+        # callers, payees, history) as much as the payee's. An older stage one does not say: warm.
+        warmup = self.s.model_warmup_hours * 3600
+        young_payer = move.person_history_s is not None and move.person_history_s < warmup
+        cold = at - since < warmup or young_payer
         seen = self.reporters.reports(move.institution, at)
         return Pending(move, state, move.person_features + state.payee_features(at, payer, seen), ts, cold)
-
-    def _watching_since(self, partition: int, accounts: Book[AccountState], at: float) -> float:
-        """Since when this partition's state holds history: the oldest first-seen of restored accounts (a
-        snapshot keeps their history), else the first event's time; lowered by an older event that comes
-        later only within REORDER_S of it (events come a little out of order; one payment a bank sends a
-        day late does not make a day of history)."""
-        since = self.watching_since.get(partition)
-        if since is None:
-            since = min((a.first_seen for a in accounts.values() if a.first_seen is not None), default=at)
-        if at >= since - REORDER_S:
-            since = min(since, at)
-        self.watching_since[partition] = since
-        return since
 
     def _score(self, pending: list[Pending]) -> list[tuple[Alert, int]]:
         if not pending:

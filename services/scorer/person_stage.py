@@ -20,7 +20,7 @@ from models.features.engine import UNKNOWN_INSTITUTION, PersonOutcome, WalletFlo
 from models.features.person import PersonState
 from models.features.vector import FEATURE_SET_HASH
 from services.kit.settings import CommonSettings
-from services.scorer import episodes, metrics
+from services.scorer import episodes, history, metrics
 from services.scorer.books import Book
 from services.scorer.dead_letter import untimely
 from services.scorer.settings import ScorerSettings
@@ -63,6 +63,7 @@ class PersonStage:
         self.group = f"{prefix}{GROUP}"
         self.people: dict[int, Book[PersonState]] = {}
         self.seen: dict[int, OrderedDict[str, float]] = {}  # event ref → when handled (monotonic)
+        self.watching_since: dict[int, float] = {}  # per partition: since when its state holds history
         self.checkpoints = Checkpoints(
             snapshots,
             stage="persons",
@@ -88,6 +89,7 @@ class PersonStage:
     def _drop(self, partition: int) -> None:
         self.people.pop(partition, None)
         self.seen.pop(partition, None)
+        self.watching_since.pop(partition, None)
 
     def _export(self, partition: int) -> dict[str, object]:
         now = time.monotonic()
@@ -210,6 +212,11 @@ class PersonStage:
         if people is None:  # not assigned through `assigned` (a test feeding records by hand)
             people = self.people[partition] = Book()
         horizon = self.s.state_horizon_hours * 3600
+        since = self.watching_since[partition] = history.watching_since(
+            self.watching_since.get(partition),
+            (p.first_seen for p in people.values()),
+            event.occurred_at.timestamp(),
+        )
         for outcome in apply_person_event(people, envelope.institution, event, ref, horizon):
             if isinstance(outcome, WalletFlow):
                 out.append(self._record(_wallet_movement(outcome), record.timestamp))
@@ -217,7 +224,8 @@ class PersonStage:
                 person = people[event.person_phone]
                 episode = episodes.open_episode(person, outcome.money)
                 opens = episodes.opening(person, event.person_phone, outcome.money, rescore=outcome.rescore)
-                moves = self._movements(outcome, episode, opens)
+                watched = max(0.0, outcome.money.at - since)
+                moves = self._movements(outcome, episode, opens, watched)
                 out.extend(self._record(m, record.timestamp) for m in moves)
         people.touched(event.person_phone, event.occurred_at.timestamp())
 
@@ -230,7 +238,7 @@ class PersonStage:
         )
 
     def _movements(
-        self, o: PersonOutcome, episode: OpenEpisode | None, opens: uuid.UUID | None
+        self, o: PersonOutcome, episode: OpenEpisode | None, opens: uuid.UUID | None, watched_s: float
     ) -> list[Movement]:
         """The money-out seen from the payee (with the payer's features, to be scored there) and, the
         first time only, from the payer's account."""
@@ -256,6 +264,7 @@ class PersonStage:
             rescore=o.rescore,
             episode=episode,
             opens=opens,
+            person_history_s=round(watched_s, 1),
             **common,
         )
         moves = [inflow]

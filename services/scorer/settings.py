@@ -88,8 +88,9 @@ class ScorerSettings(Settings):
     model_warmup_hours: float = Field(
         24.0,
         ge=0,
-        description="event time a partition's state must cover before the model alerts (hard rules alert "
-        "at once): the longest feature window; with less, ordinary payees look like fresh mule accounts",
+        description="event time a partition's state must cover, in both stages (the payer's side and the "
+        "payee's), before the model and the long-call and takeover rules alert (the other hard rules "
+        "alert at once): the longest feature window; with less, ordinary callers and payees look new",
     )
     model_watch_seconds: float = Field(5.0, gt=0, description="how often the ACTIVE pointer is checked")
     hard_rule_score: float = Field(

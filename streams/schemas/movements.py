@@ -51,6 +51,9 @@ class Movement(BaseModel):
     # Inflows: the id a new alert of the payer takes (stage one's `episodes.opening`); absent from an older
     # scorer's records, where the payment's own ref names it.
     opens: uuid.UUID | None = None
+    # Inflows: the event time stage one's partition state covered at the money-out (its warm-up: a younger
+    # state sees every caller and payee as new); absent from an older scorer's records.
+    person_history_s: float | None = Field(default=None, ge=0)
 
 
 movement_adapter: TypeAdapter[Movement] = TypeAdapter(Movement)
