@@ -548,6 +548,10 @@ async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site)
         assert static.status_code == 405 and static.headers["allow"] == "GET, HEAD"
         script = await officer.get("/no-such-page", headers={"Accept": "application/json"})
         assert script.status_code == 404 and script.json()["error"]["code"] == "not_found"
+        # An operator's typo on a page they may not see: told they may not, not that the field is wrong.
+        refused = await officer.get("/audit?days=abc", headers={"Accept": "text/html"})
+        shown = re.search(r'data-testid="error-message">([^<]+)<', refused.text)
+        assert refused.status_code == 403 and shown and shown.group(1).endswith("needs auditor")
 
 
 def test_an_audit_entrys_values_read_as_values_not_python():
