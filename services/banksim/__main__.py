@@ -21,6 +21,7 @@ from services.kit.collector import freeze_startup
 from services.kit.db import make_engine, make_sessionmaker, unit_of_work
 from services.kit.logging import configure_logging
 from services.kit.settings import CommonSettings
+from services.simulator.model import INSTITUTIONS
 from services.simulator.provision import NAMES
 
 
@@ -36,8 +37,8 @@ async def provision(
         async with unit_of_work(make_sessionmaker(engine)) as session:
             for ident in settings.institutions:
                 if await session.get(Institution, ident) is None:
-                    # Named as the simulator names it, whichever of the two creates it first.
-                    kind = "payment" if ident.startswith("pay") else "bank"
+                    # Named and kinded as the simulator does, whichever of the two creates it first.
+                    kind = INSTITUTIONS.get(ident, "payment" if ident.startswith("pay") else "bank")
                     name = NAMES.get(ident, ident)
                     await credentials.create_institution(session, institution_id=ident, kind=kind, name=name)
                 keys[ident] = await credentials.issue_key(session, institution_id=ident)
