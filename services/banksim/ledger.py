@@ -12,6 +12,10 @@ from decimal import Decimal
 from streams.schemas.instructions import Holder, InstructionMessage, OutgoingTransfer, QueryResult
 
 CENT = Decimal("0.01")
+# Money a freeze held and its release let go is kept this long for the freeze's return (冻结资金返还):
+# the police release frozen funds to return them, and the bank pays them back instead of letting the
+# holder move them on between the two instructions.
+RETURN_WINDOW = timedelta(hours=1)
 Key = tuple[str, str]  # (institution, account)
 
 
@@ -24,6 +28,9 @@ class Account:
     balance: Decimal = Decimal("0.00")
     holds: dict[str, Decimal] = field(default_factory=dict)  # instruction id → amount held
     hold_cases: dict[str, str] = field(default_factory=dict)  # instruction id → case number
+    freezes: set[str] = field(default_factory=set)  # the holds that are freezes
+    # A released freeze's money, kept for its return: freeze id → (amount, released at)
+    to_return: dict[str, tuple[Decimal, datetime]] = field(default_factory=dict)
     received_at: datetime | None = None  # the oldest receipt not moved on yet
     transfers_out: list[OutgoingTransfer] = field(default_factory=list)
 
@@ -33,7 +40,7 @@ class Account:
 
     @property
     def free(self) -> Decimal:
-        return self.balance - self.held
+        return self.balance - self.held - sum((a for a, _ in self.to_return.values()), Decimal("0.00"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class Ledger:
                 or now - acc.received_at < self.forward_after
             ):
                 continue
+            for freeze, (_, released_at) in list(acc.to_return.items()):
+                if now - released_at >= RETURN_WINDOW:
+                    del acc.to_return[freeze]  # never returned: the holder's to move again
             amount = (acc.free * self.forward_share).quantize(CENT)
             acc.received_at = None  # one hop per receipt
             if amount <= 0:
@@ -115,6 +125,7 @@ class Ledger:
                 self.withdrawn.add(iid)
             if acc is not None:  # a lapsed or cancelled hold is lifted
                 acc.holds.pop(iid, None)
+                acc.freezes.discard(iid)
                 acc.hold_cases.pop(iid, None)
             return Answer("acknowledged")
         if iid in self.withdrawn:
@@ -143,16 +154,28 @@ class Ledger:
                 return Answer("rejected", reason="no funds left in the account")
             acc.holds[iid] = held
             acc.hold_cases[iid] = message.legal_basis.case_number
+            if message.kind == "freeze":
+                acc.freezes.add(iid)
             if held < wanted:
                 return Answer("partially_executed", held, reason=f"only {held} left in the account")
             return Answer("executed", held)
         if message.kind == "release" and message.parent_instruction_id is not None:
-            acc.holds.pop(str(message.parent_instruction_id), None)
-            acc.hold_cases.pop(str(message.parent_instruction_id), None)
+            parent = str(message.parent_instruction_id)
+            released = acc.holds.pop(parent, None)
+            acc.hold_cases.pop(parent, None)
+            if released is not None and parent in acc.freezes:
+                acc.freezes.discard(parent)
+                acc.to_return[parent] = (released, message.issued_at)
             return Answer("executed")
         if message.kind == "return_funds" and message.amount is not None:
-            if acc.balance < message.amount:
+            parent = str(message.parent_instruction_id)
+            kept, released_at = acc.to_return.get(parent, (Decimal("0.00"), message.issued_at))
+            if acc.free + kept < message.amount:
                 return Answer("rejected", reason="balance is lower than the amount to return")
             acc.balance -= message.amount
+            if kept > message.amount:
+                acc.to_return[parent] = (kept - message.amount, released_at)
+            else:
+                acc.to_return.pop(parent, None)
             return Answer("executed")
         return Answer("executed")  # extend: the hold simply stays

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.banksim.ledger import Ledger
+from services.banksim.ledger import RETURN_WINDOW, Ledger
 from tests.banksim.test_banksim import _msg
 
 
@@ -65,3 +65,32 @@ def test_a_cancelled_notice_is_final_whenever_its_instruction_comes():
     late = ledger.apply(back)
     assert late.outcome == "rejected" and "withdrawn" in (late.reason or "")
     assert ledger.accounts[("bank-x", "MULE0001")].balance == Decimal("1000.00")  # nothing returned
+
+
+def test_money_a_released_freeze_let_go_waits_for_its_return_and_no_longer():
+    """The story's return failed as "balance is lower than the amount to return": between the release
+    and the return the mule account had moved the released money on."""
+    ledger = _ledger()
+    t0 = datetime.now(UTC)
+    ledger.credit("bank-x", "MULE0001", Decimal("1000.00"), at=t0 - timedelta(minutes=5))
+    freeze = _msg("freeze", "MULE0001", "300.00")
+    assert ledger.apply(freeze).held_amount == Decimal("300.00")
+    release = _msg("release", "MULE0001").model_copy(update={"parent_instruction_id": freeze.instruction_id})
+    assert ledger.apply(release).outcome == "executed"
+    assert [t.amount for t in ledger.move_on(t0)] == [Decimal("700.00")]  # the free money moves on
+    back = _msg("return_funds", "MULE0001", "300.00").model_copy(
+        update={"parent_instruction_id": freeze.instruction_id}
+    )
+    assert ledger.apply(back).outcome == "executed"
+    assert ledger.accounts[("bank-x", "MULE0001")].balance == Decimal("0.00")
+    # Released and never returned: after the window it is the holder's to move again.
+    ledger.credit("bank-x", "MULE0002", Decimal("500.00"), at=t0 - timedelta(minutes=5))
+    other = _msg("freeze", "MULE0002", "500.00")
+    ledger.apply(other)
+    let_go = _msg("release", "MULE0002").model_copy(update={"parent_instruction_id": other.instruction_id})
+    ledger.apply(let_go)
+    assert ledger.move_on(t0) == []
+    ledger.credit("bank-x", "MULE0002", Decimal("1.00"), at=t0)
+    ledger.move_on(let_go.issued_at + RETURN_WINDOW)
+    out = ledger.accounts[("bank-x", "MULE0002")].transfers_out
+    assert [t.amount for t in out] == [Decimal("501.00")]
