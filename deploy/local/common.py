@@ -18,6 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where a stack keeps its state; the fault suite runs a stack of its own elsewhere.
 LOCAL_DIR = Path(os.environ.get("STOPLINE_LOCAL_DIR") or REPO_ROOT / ".local")
 CACHE_DIR = REPO_ROOT / ".local"  # what every stack of this checkout shares (the broker's classpath)
+# The police unit of make run's officers: the console's sign-in form offers it, the story signs in with
+# it, the banner's token carries it (cases are the unit's: a token of another unit sees none of them).
+UNIT = "changji-anti-fraud-centre"
 
 
 class StackError(RuntimeError):

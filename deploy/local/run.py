@@ -14,7 +14,7 @@ import httpx
 from prometheus_client import start_http_server
 
 from deploy.local import fleet, kafka
-from deploy.local.common import REPO_ROOT, gateway_port, gateway_url, say
+from deploy.local.common import REPO_ROOT, UNIT, gateway_port, gateway_url, say
 from deploy.local.processes import LOGS, Child, stack_running, step, stop_all, wait_healthy
 from deploy.local.staff import USERNAME, Staff
 from deploy.local.supervisor import GroupRelease, Supervisor
@@ -198,7 +198,8 @@ def _banner() -> None:
     prefix = os.environ["STOPLINE_TOPIC_PREFIX"]
     say(f"  Kafka             {CommonSettings().kafka_bootstrap} (SASL/SCRAM), topics {prefix}*")
     say(
-        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator --unit u1"
+        "  operator token    .local/venv/bin/python -m services.kit.tokens --sub me --role operator"
+        f" --unit {UNIT}"
     )
     say(
         f"  the whole story   .local/venv/bin/python -m deploy.story --url {COORDINATION} --gateway {GATEWAY}"

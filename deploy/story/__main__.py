@@ -24,12 +24,13 @@ from typing import Any
 import httpx
 
 from deploy.local import fleet
-from deploy.local.common import gateway_url
+from deploy.local.common import UNIT, gateway_url
 from deploy.story.api import Officers, StoryFailed, clock, money, say, wait_until
 from services.banksim.settings import BanksimSettings
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})
+UNANSWERED = frozenset({"issued", "delivered", "acknowledged"})  # sent, no outcome from the institution
 # The gateway stand-in's answers (`deploy.local.gateway`), as the story says them.
 ANSWERS = {
     "none": "chose not to answer",
@@ -117,12 +118,21 @@ class Story:
     def issue(
         self, who: str, case: dict[str, Any], body: dict[str, Any], *, wanted: frozenset[str], what: str
     ) -> dict[str, Any]:
-        """Issue and wait for the answer; a rejection is re-issued (as police would), a silence fails."""
+        """Issue and wait for the answer; a rejection is issued again (as police would), and so is an
+        instruction left unanswered, once withdrawn (the simulated banks leave some unanswered on purpose,
+        to show the overdue path)."""
         for attempt in range(1, self.args.retries + 2):
             row = self.api.call(who, "POST", f"/v1/cases/{case['id']}/instructions", json=body, expect=201)
-            row = self.api.wait_for(row["id"], wanted, timeout_s=self.args.step_timeout, what=what)
+            row = self.api.wait_for(
+                row["id"], wanted, timeout_s=self.args.step_timeout, what=what, unanswered_ok=True
+            )
             if row["status"] in wanted:
                 return row
+            if row["status"] in UNANSWERED:
+                note = f"no answer in {self.args.step_timeout:.0f} s; issued again"
+                self.api.call(who, "POST", f"/v1/instructions/{row['id']}/cancel", json={"note": note})
+                say(f"   {what} left unanswered by {row['institution_id']}: withdrawn; attempt {attempt}")
+                continue
             reason = row.get("outcome_reason") or ""
             say(f"   {what} {row['status']} by {row['institution_id']} ({reason}); attempt {attempt}")
             if row["status"] != "rejected":
@@ -217,7 +227,11 @@ class Story:
         row = self.api.wait_for(row["id"], wanted, timeout_s=self.args.step_timeout, what=what)
         if row["status"] not in wanted:
             raise StoryFailed(f"{what} {row['id']} ended {row['status']}: {row.get('outcome_reason')}")
-        say(f"   {what} {row['status']} by {row['institution_id']}, held {money(row['held_amount'])}")
+        # A release answers with the amount it let go, a hold with the amount it holds.
+        done = (
+            f"released {money(row['amount'])}" if what == "release" else f"held {money(row['held_amount'])}"
+        )
+        say(f"   {what} {row['status']} by {row['institution_id']}, {done}")
         return row
 
     def release(self, case: dict[str, Any], freeze: dict[str, Any]) -> dict[str, Any]:
@@ -356,7 +370,7 @@ def parser() -> argparse.ArgumentParser:
         default=BanksimSettings().institutions,
         help="comma-separated: the banks that answer instructions (default: the simulated banks')",
     )
-    p.add_argument("--unit", default="changji-anti-fraud-centre", help="police unit of the story's officers")
+    p.add_argument("--unit", default=UNIT, help="police unit of the story's officers")
     p.add_argument(
         "--alert-wait",
         type=float,

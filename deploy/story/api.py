@@ -76,13 +76,22 @@ class Officers:
         return dict(self.call("operator", "GET", f"/v1/instructions/{instruction_id}"))
 
     def wait_for(
-        self, instruction_id: str, wanted: frozenset[str], *, timeout_s: float, what: str
+        self,
+        instruction_id: str,
+        wanted: frozenset[str],
+        *,
+        timeout_s: float,
+        what: str,
+        unanswered_ok: bool = False,
     ) -> dict[str, Any]:
-        """Poll the instruction until its status is in `wanted` (or another final one); fail after timeout."""
+        """Poll the instruction until its status is in `wanted` (or another final one); after the timeout
+        fail, or with `unanswered_ok` give the instruction as it stands."""
         deadline = time.monotonic() + timeout_s
         row = self.instruction(instruction_id)
         while row["status"] not in wanted | ANSWERED:
             if time.monotonic() > deadline:
+                if unanswered_ok:
+                    return row
                 raise StoryFailed(
                     f"{what} {instruction_id} is still {row['status']} after {timeout_s:.0f}s "
                     f"(wanted {'/'.join(sorted(wanted))}); {row['institution_id']} did not answer in time"
