@@ -33,9 +33,8 @@ def _call(m: Match) -> str:
     if m["kinds"]:
         who += f"（{KINDS.get(m['kinds'], m['kinds'])}）"
     talked = f"当事人与{who}通话" + (f"{m['minutes']}分钟" if m["minutes"] else "")
-    when = (
-        "通话期间" if m["when"] == "during the call" else f"通话结束{m['gap']}分钟后" if m["gap"] else "随后"
-    )
+    gap = m["gap"] and ("不到1分钟" if m["gap"] == "under a minute" else _span(m["gap"]))
+    when = "通话期间" if m["when"] == "during the call" else f"通话结束{gap}后" if gap else "随后"
     return f"{talked}，{when}{'向从未付过款的收款人' if m['to'] else ''}转账"
 
 
@@ -120,7 +119,7 @@ PATTERNS: list[tuple[re.Pattern[str], Callable[[Match], str]]] = [
         re.compile(
             r"the person had a(?: (?P<minutes>\d+)-minute)? call(?: from (?P<who>.+?))?"
             r"(?: \((?P<kinds>[a-z -]+)\))? and paid(?P<to> to a payee never paid before)?"
-            r"(?: (?P<when>during the call|(?P<gap>\d+) min after the call ended))?"
+            r"(?: (?P<when>during the call|(?P<gap>under a minute|\d+ (?:min|h)) after the call ended))?"
         ),
         _call,
     ),

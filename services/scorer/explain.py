@@ -112,7 +112,7 @@ def call_reason(f: F, up: Up = EVERY) -> str:
         said += " to a payee never paid before"
     if "minutes_call_end_to_transfer" in up:
         gap = f["minutes_call_end_to_transfer"]
-        said += " during the call" if gap < 0 else f" {gap:.0f} min after the call ended"
+        said += " during the call" if gap < 0 else f" {_span(gap / 60)} after the call ended"
     return said
 
 

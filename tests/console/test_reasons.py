@@ -29,7 +29,8 @@ def _variants() -> list[dict[str, float]]:
         ) = flags
         f["caller_virtual_operator"] = flags[2]
         f["call_duration_min"] = 41.0
-        f["minutes_call_end_to_transfer"] = -1.0 if flags[0] else 3.0
+        # during the call; under a minute after it; minutes after it
+        f["minutes_call_end_to_transfer"] = -1.0 if flags[0] else 0.4 if flags[4] else 3.0
         f["amount_log10"], f["amount_vs_typical"] = 4.68, 1.2 if flags[1] else 0.1
         f["prior_money_outs"] = 3.0 * flags[1]
         f["payee_prior_count"], f["to_payee_24h_sum_log10"] = 2.0, 3.5

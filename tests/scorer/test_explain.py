@@ -139,6 +139,7 @@ def test_a_fact_that_lowered_or_did_not_change_the_score_is_never_said() -> None
         ({"minutes_call_end_to_transfer": -5}, "and paid during the call"),
         ({"caller_international": 1, "caller_virtual_operator": 1}, "(international virtual-operator)"),
         ({"seq_unknown_call_new_payee": 1}, "and paid to a payee never paid before 4 min after"),
+        ({"minutes_call_end_to_transfer": 0.4}, "and paid under a minute after the call ended"),
     ],
 )
 def test_the_call_is_described_as_it_happened(values: dict[str, float], words: str) -> None:
@@ -253,7 +254,7 @@ STATES: list[tuple[str, tuple[str, ...]]] = [
     (r"\(international", ("caller_international",)),
     (r"virtual-operator\)", ("caller_virtual_operator",)),
     (r"and paid to a payee never paid before", ("seq_unknown_call_new_payee",)),
-    (r"during the call|min after the call ended", ("minutes_call_end_to_transfer",)),
+    (r"during the call|(min|a minute) after the call ended", ("minutes_call_end_to_transfer",)),
     (r"logged in to the account \d", ("hours_since_new_device",)),
     (r"after an SMS with a link", ("seq_link_new_device_payment",)),
     (r"new device logged in", ("hours_since_new_device", "seq_link_new_device_payment")),
