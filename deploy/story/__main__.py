@@ -30,6 +30,7 @@ from services.banksim.settings import BanksimSettings
 
 HELD = frozenset({"executed", "partially_executed"})
 DONE = frozenset({"executed"})
+VICTIM_ALERTS = ("call_then_transfer", "suspicious_payment")  # the story's choice, in this order
 UNANSWERED = frozenset({"issued", "delivered", "acknowledged"})  # sent, no outcome from the institution
 # The gateway stand-in's answers (`deploy.local.gateway`), as the story says them.
 ANSWERS = {
@@ -49,36 +50,37 @@ class Story:
 
     # ── steps ────────────────────────────────────────────────────────────────────────────────
     def alert(self) -> dict[str, Any]:
-        """A fresh call_then_transfer alert from the traffic, or (after the wait) the newest one, whose
-        payee's bank answers instructions (the simulator's other banks hold mule accounts too)."""
-        params: dict[str, Any] = {"typology": "call_then_transfer", "limit": 50}
+        """A fresh alert about a victim from the traffic, or (after the wait) the newest one still new,
+        whose payee's bank answers instructions (the simulator's other banks hold mule accounts too): a
+        call then a transfer if there is one, else a suspicious payment (the simulator makes many more)."""
 
         def usable(since: datetime | None) -> dict[str, Any] | None:
-            page = self.api.call(
-                "operator",
-                "GET",
-                "/v1/alerts",
-                params=params | ({"since": since.isoformat()} if since else {}),
-            )
-            for a in page["items"]:
-                s = a["subject"]
-                if (
-                    s.get("payee_account")
-                    and s.get("payee_institution") in self.args.banks
-                    and a.get("amount_at_risk")
-                ):
-                    return dict(a)
+            for typology in VICTIM_ALERTS:
+                params: dict[str, Any] = {"typology": typology, "status": "new", "limit": 50}
+                if since is not None:
+                    params["since"] = since.isoformat()
+                page = self.api.call("operator", "GET", "/v1/alerts", params=params)
+                for a in page["items"]:
+                    s = a["subject"]
+                    if (
+                        a.get("status") == "new"  # another story's alert is triaged or escalated
+                        and s.get("payee_account")
+                        and s.get("payee_institution") in self.args.banks
+                        and a.get("amount_at_risk")
+                    ):
+                        return dict(a)
             return None
 
-        say(f"waiting up to {self.args.alert_wait:.0f}s for a call_then_transfer alert …")
+        say(f"waiting up to {self.args.alert_wait:.0f}s for an alert about a victim …")
         found = wait_until(lambda: usable(self.started), timeout_s=self.args.alert_wait) or usable(None)
         if found is None:
             raise StoryFailed(
-                "no call_then_transfer alert with an amount and a payee at a bank that answers "
+                "no new alert about a victim with an amount and a payee at a bank that answers "
                 f"({', '.join(self.args.banks)}): is the simulator running?"
             )
         s = found["subject"]
-        say(f"1. ALERT {found['id']}  score {found['score']:.2f}  {money(found['amount_at_risk'])} CNY")
+        at_risk = money(found["amount_at_risk"])
+        say(f"1. ALERT {found['id']}  {found['typology']}  score {found['score']:.2f}  {at_risk} CNY")
         say(f"   {found['reasons'][0]}")
         say(
             f"   victim {s.get('phone')} ({s.get('institution')})"
@@ -91,7 +93,7 @@ class Story:
         self.api.call("operator", "POST", f"/v1/alerts/{alert['id']}/status", json={"status": "triaged"})
         body = {
             "case_number": f"STORY-{self.run}",
-            "title": "Story: call then transfer to a likely mule",
+            "title": f"Story: {alert['typology']} to a likely mule",
             "source": "alert",
             "alert_ids": [alert["id"]],
             "victim": {
@@ -377,7 +379,7 @@ def parser() -> argparse.ArgumentParser:
         default=300.0,
         # make run's traffic may take minutes to bring a call then a transfer to a bank that answers: a
         # newcomer's story gave up twice after 90 s with the only such alerts at a bank that does not.
-        help="seconds to wait for a call_then_transfer alert at a bank that answers",
+        help="seconds to wait for a fresh alert about a victim at a bank that answers",
     )
     p.add_argument("--step-timeout", type=float, default=45.0, help="seconds a bank has to answer each step")
     p.add_argument("--citizen-wait", type=float, default=30.0, help="seconds to wait for the warning")
