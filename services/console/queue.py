@@ -4,12 +4,12 @@ with one key; an incident's page, from which its case is opened."""
 import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from services.console import web
 from services.console.api import ApiError
@@ -17,9 +17,29 @@ from services.console.session import User
 from streams.schemas.events import NonBlank
 
 IncidentId = Annotated[str, Path(pattern="^[0-9a-f]{20}$")]
+# The form sends every field, empty ones as "": empty means the default, anything else must be known (an
+# address typed wrong is told, not shown as another queue).
+Status = Literal["open", "new", "triaged", "dismissed", "escalated", "all", ""]
+TypologyFilter = Literal["call_then_transfer", "mule_fan_in", "suspicious_payment", ""]
+Window = Literal["1h", "24h", "7d", "30d", ""]
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
-STATUSES = ("open", "new", "triaged", "dismissed", "escalated", "all")
-TYPOLOGIES = ("call_then_transfer", "mule_fan_in", "suspicious_payment")
+STATUSES = tuple(s for s in get_args(Status) if s)
+TYPOLOGIES = tuple(t for t in get_args(TypologyFilter) if t)
+
+
+def _score(value: str | None) -> str | None:
+    """The filter form sends the field empty when no minimum is wanted."""
+    if value:
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 <= number <= 1:
+            raise ValueError("a score from 0 to 1")
+    return value
+
+
+MinScore = Annotated[str | None, AfterValidator(_score)]
 
 
 class QueueFilter(BaseModel):
@@ -27,23 +47,6 @@ class QueueFilter(BaseModel):
     typology: str = ""
     min_score: str = ""
     window: str = "24h"
-
-    @classmethod
-    def of(
-        cls, status: str | None, typology: str | None, min_score: str | None, window: str | None
-    ) -> "QueueFilter":
-        score = ""
-        try:
-            if min_score and 0 <= float(min_score) <= 1:
-                score = min_score
-        except ValueError:
-            score = ""
-        return cls(
-            status=status if status in STATUSES else "open",
-            typology=typology if typology in TYPOLOGIES else "",
-            min_score=score,
-            window=window if window in WINDOWS else "24h",
-        )
 
     def params(self) -> dict[str, Any]:
         since = datetime.now(UTC) - timedelta(hours=WINDOWS[self.window])
@@ -60,12 +63,14 @@ class QueueFilter(BaseModel):
 
 
 def filters(
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    typology: Annotated[str | None, Query(max_length=40)] = None,
-    min_score: Annotated[str | None, Query(max_length=10)] = None,
-    window: Annotated[str | None, Query(max_length=5)] = None,
+    status: Annotated[Status | None, Query()] = None,
+    typology: Annotated[TypologyFilter | None, Query()] = None,
+    min_score: Annotated[MinScore, Query(max_length=10)] = None,
+    window: Annotated[Window | None, Query()] = None,
 ) -> QueueFilter:
-    return QueueFilter.of(status, typology, min_score, window)
+    return QueueFilter(
+        status=status or "open", typology=typology or "", min_score=min_score or "", window=window or "24h"
+    )
 
 
 async def incidents(request: Request, user: User, where: QueueFilter) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ time moved to another zone."""
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 import time
 import uuid
@@ -530,6 +531,24 @@ async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_scrip
         script = await officer.get(f"/incidents/{uuid.uuid4()}", headers={"Accept": "application/json"})
         assert script.status_code == 422 and script.json()["error"]["code"] == "invalid_input"
         assert script.json()["ok"] is False and script.json()["message"].startswith("path.incident_id: ")
+        # The queue's filters: a value typed wrong is named, not shown as the default queue; the form's
+        # empty fields are the defaults.
+        for query, field in (
+            ("status=bogus", "query.status: Input should be 'open'"),
+            ("typology=scam", "query.typology: Input should be 'call_then_transfer'"),
+            ("window=2d", "query.window: Input should be '1h'"),
+            ("min_score=1.5", "query.min_score: Value error, a score from 0 to 1"),
+            ("min_score=abc", "query.min_score: Value error, a score from 0 to 1"),
+        ):
+            wrong = await officer.get(f"/?{query}", headers={"Accept": "text/html"})
+            shown = re.search(r'data-testid="error-message">([^<]+)<', wrong.text)
+            assert wrong.status_code == 422 and shown and html.unescape(shown.group(1)).startswith(field), (
+                query
+            )
+        empty = await officer.get("/?status=&typology=&min_score=&window=", headers={"Accept": "text/html"})
+        assert empty.status_code == 200
+        chosen = await officer.get("/?status=all&min_score=0.5&window=7d", headers={"Accept": "text/html"})
+        assert chosen.status_code == 200
 
 
 @pytest.mark.integration
@@ -540,6 +559,11 @@ async def test_no_such_page_and_a_wrong_method_get_the_consoles_page(site: Site)
         page = await officer.get("/no-such-page", headers={"Accept": "text/html"})
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
         assert "未找到" in page.text and "o-lost" in page.text  # the console's page, signed in
+        # Every page says once in which zone its times are (a newcomer read them as UTC), and it is the
+        # zone they are shown in.
+        zone = re.search(r'data-testid="zone">([^<]+)<', page.text)
+        assert zone and zone.group(1) == "北京时间 UTC+08:00"
+        assert web.when("2026-12-07T00:00:00+00:00") == "12-07 08:00:00"
         wrong = await officer.post("/audit", data={"x": "1"}, headers={"Accept": "text/html"})
         assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
         assert "此页面不接受该请求" in wrong.text and "GET" in wrong.headers["allow"]
