@@ -391,6 +391,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "portal_empty": ("暂无发给本机构的指令。", "No instructions addressed to your institution."),
     "since": ("自", "since"),
+    "times_in": ("北京时间", "Beijing time"),
     "beneficiary": ("返还至", "Return to"),
     "issued": ("下发时间", "Issued"),
     "held_amount": ("已控制金额", "Amount held"),

@@ -36,6 +36,7 @@ LANG_COOKIE = "stopline_lang"
 FLASH_COOKIE = "stopline_flash"
 # The prefecture keeps Beijing time (no daylight saving): what officers read on their clocks.
 LOCAL = timezone(timedelta(hours=8))
+ZONE = LOCAL.tzname(None)  # "UTC+08:00": said once on every page, beside the language
 
 
 class SignInRequired(Exception):
@@ -85,7 +86,7 @@ def templates() -> Environment:
         money=money, when=when, iso=iso, short=short, span=span, reason=reasons.in_language, recorded=recorded
     )
     # A form that issues an instruction carries a key of its own: posted twice, it issues one.
-    env.globals.update(request_id=lambda: str(uuid.uuid4()), action_key=action_key)
+    env.globals.update(request_id=lambda: str(uuid.uuid4()), action_key=action_key, zone=ZONE)
     return env
 
 
