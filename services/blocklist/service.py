@@ -49,7 +49,7 @@ async def propose(
         reason=reason,
         case_id=case_id,
     )
-    basis = f"case {case_id}" if case_id else "operator proposal"
+    basis = await _cited(session, case_id) if case_id else "operator proposal"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
 
@@ -66,7 +66,7 @@ async def _joined(
     """A second proposal of a live entry joins it; who proposed it again, why and from which case is
     recorded, not dropped, and its proposer is one of the entry's: they may not review it."""
     await repository.add_proposer(session, entry.id, actor.subject, now)
-    basis = f"case {case_id}: {reason}" if case_id else reason
+    basis = f"{await _cited(session, case_id)}: {reason}" if case_id else reason
     await changes.record(
         session, entry, actor=actor, action="proposal_joined", basis=basis, before=None, case_id=case_id
     )
@@ -87,6 +87,12 @@ async def _not_a_proposer(session: AsyncSession, entry: Entry, actor: audit.Acto
     """Four eyes: whoever proposed the entry, first or by joining it, may not be the second person."""
     if await repository.is_proposer(session, entry.id, actor.subject):
         raise Forbidden(f"a proposer of the entry (its first or a joining one) may not {act}")
+
+
+async def _cited(session: AsyncSession, case_id: uuid.UUID) -> str:
+    """A case as the audit trail and the case's timeline cite it: by its number, as officers know it."""
+    case = await coordination.case_summary(session, case_id)
+    return f"case {case.case_number}" if case is not None else f"case {case_id}"
 
 
 async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> None:
@@ -138,7 +144,7 @@ async def propose_account(
         reason=reason,
         case_id=case_id,
     )
-    basis = f"case {case_id}" if case_id else "supervisor's listing"
+    basis = await _cited(session, case_id) if case_id else "supervisor's listing"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
 

@@ -66,7 +66,7 @@ async def test_a_proposal_joining_another_cases_entry_is_in_its_own_cases_trail(
     auditor = f.officer("auditor", unit=UNIT)
     trails = {
         case_id: [
-            e["action"]
+            (e["action"], e["legal_basis"])
             for e in (
                 await coordination.get("/v1/audit", params={"case_id": case_id}, headers=auditor)
             ).json()["items"]
@@ -74,4 +74,12 @@ async def test_a_proposal_joining_another_cases_entry_is_in_its_own_cases_trail(
         ]
         for case_id in (first, second)
     }
-    assert trails == {first: ["blocklist.proposed"], second: ["blocklist.proposal_joined"]}
+    # Each cites its case by the number officers know it by (the case's timeline showed a UUID).
+    numbers = {
+        c: (await coordination.get(f"/v1/cases/{c}", headers=f.officer(unit=UNIT))).json()["case_number"]
+        for c in (first, second)
+    }
+    assert trails == {
+        first: [("blocklist.proposed", f"case {numbers[first]}")],
+        second: [("blocklist.proposal_joined", f"case {numbers[second]}: from the case")],
+    }
