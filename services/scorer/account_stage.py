@@ -46,6 +46,11 @@ F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 FURTHER_PAYMENT = "a further payment to a payee of this alert's episode"
 
 
+# A payment judged by the hard rules: its score with them, their reasons, the features those state, and
+# whether one of them is about the call.
+Judged = tuple[float, list[str], explain.Up, bool]
+
+
 @dataclass
 class Pending:
     """An inflow waiting for the batch's one model call."""
@@ -229,8 +234,10 @@ class AccountStage:
         threshold = self.model.threshold
         chosen: list[tuple[int, float, list[str], episodes.Raised, bool]] = []
         stated: list[explain.Up] = []
+        judged = [self._hard_rules(p, float(scores[i])) for i, p in enumerate(pending)]
+        told = self._call_told(pending, rows, judged)
         for i, p in enumerate(pending):
-            score, hard, facts = self._hard_rules(p, float(scores[i]))
+            score, hard, facts, _ = judged[i]
             if p.cold and not hard and score >= threshold:
                 # A state younger than the windows (fresh start, or replayed history) sees every account
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
@@ -241,7 +248,7 @@ class AccountStage:
             raised = episodes.decide(
                 p.move,
                 p.state.victims.get(payer),
-                episodes.Scored(score, hard, alertable, self._kind(p)),
+                episodes.Scored(score, hard, alertable, self._kind(i in told)),
                 may_open=not p.cold or bool(hard),
             )
             if raised is None:
@@ -268,16 +275,41 @@ class AccountStage:
             out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
         return out
 
-    def _kind(self, p: Pending) -> Typology:
-        """call_then_transfer if the call before the payment was from an unknown, reported or blocked
-        number; otherwise the payment is suspicious on its own (the mule account's alert is `_outflow`'s)."""
-        f = p.row
-        suspicious = f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(p.move)
-        return "call_then_transfer" if suspicious else "suspicious_payment"
+    @staticmethod
+    def _kind(call_told: bool) -> Typology:
+        """call_then_transfer if the alert tells a call before the payment; otherwise the payment is
+        suspicious on its own (the mule account's alert is `_outflow`'s)."""
+        return "call_then_transfer" if call_told else "suspicious_payment"
 
-    def _hard_rules(self, p: Pending, score: float) -> tuple[float, list[str], explain.Up]:
-        """Facts that alert whatever the model says, with their reason first; and the features those
-        reasons state, which the model's reasons do not say again."""
+    def _call_told(self, pending: list[Pending], rows: np.ndarray, judged: list[Judged]) -> set[int]:
+        """The rows whose alert would tell a suspicious call (an unknown, reported or blocked caller): by a
+        hard rule about it, or among the model's reasons. A stranger ringing in the hour before a payment
+        that alerts for a new device's login does not make it a call then a transfer. Only rows that may
+        raise or revise an alert are attributed (a tree walk each)."""
+        asked = [
+            i
+            for i, p in enumerate(pending)
+            if self._suspicious_call(p)
+            and (
+                judged[i][1]  # a hard rule alerts
+                or judged[i][0] >= self.model.threshold
+                or p.state.victims.get(p.move.payer_phone or "") is not None  # it may revise an alert
+            )
+        ]
+        if not asked:
+            return set()
+        by_model = explain.tells_the_call(
+            rows[asked], self.model.live.contributions(rows[asked]), [judged[i][2] for i in asked]
+        )
+        return {i for i, model_told in zip(asked, by_model, strict=True) if model_told or judged[i][3]}
+
+    def _suspicious_call(self, p: Pending) -> bool:
+        f = p.row
+        return bool(f[F["caller_unknown"]] or f[F["caller_reported"]] or self._blocked_caller(p.move))
+
+    def _hard_rules(self, p: Pending, score: float) -> Judged:
+        """Facts that alert whatever the model says, with their reason first; the features those reasons
+        state, which the model's reasons do not say again; and whether a fact is the call."""
         move, f = p.move, p.row
         said = []
         stated: explain.Up = frozenset()
@@ -291,7 +323,8 @@ class AccountStage:
             # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
             said.append(explain.call_reason(explain.named(p.row)))
             stated = frozenset(explain.CALL)
-        elif not p.cold and self._taken_over(p):
+        about_call = bool(said)
+        if not said and not p.cold and self._taken_over(p):
             # No call to tell: telecom's word that the number moved to another SIM, or a link SMS then a
             # login from a new device, then a large sum to a payee never paid. For a person Stopline has not
             # seen pay, the model reads a large first sum as a car or a deposit, whatever came before it.
@@ -299,7 +332,7 @@ class AccountStage:
             said += reasons
         if self.knowledge.is_known_mule(move.institution, move.account):
             said.append("the payee account is a known mule account")
-        return (max(score, self.s.hard_rule_score) if said else score), said, stated
+        return (max(score, self.s.hard_rule_score) if said else score), said, stated, about_call
 
     def _talked_into_it(self, p: Pending) -> bool:
         """A long call from an unknown number, then soon after a large payment to a payee never paid (the

@@ -358,6 +358,19 @@ def reasons(
     """For each row, the groups that raised its score, strongest first, in words (at most MAX_REASONS);
     an empty list when no group raised it by MIN_CONTRIBUTION (a hard rule says its own reason). A row's
     `stated` features are facts its hard rules' reasons already state: they are not said again."""
+    return [[text for _, text in said] for said in _said(rows, contributions, stated)]
+
+
+def tells_the_call(
+    rows: np.ndarray, contributions: np.ndarray, stated: Sequence[Up] | None = None
+) -> list[bool]:
+    """For each row, whether its reasons (as `reasons` says them) include the call before the payment."""
+    return [any(GROUPS[k][0] is CALL for k, _ in said) for said in _said(rows, contributions, stated)]
+
+
+def _said(
+    rows: np.ndarray, contributions: np.ndarray, stated: Sequence[Up] | None
+) -> list[list[tuple[int, str]]]:
     out = []
     stated = stated or [frozenset()] * len(rows)
     for row, by_feature, by_group, known in zip(
@@ -365,12 +378,12 @@ def reasons(
     ):
         f = named(row)
         up = frozenset(name for name, i in INDEX.items() if by_feature[i] > 0) - known
-        said: list[str] = []
+        said: list[tuple[int, str]] = []
         for k in np.argsort(-by_group):
             if by_group[k] < MIN_CONTRIBUTION or len(said) >= MAX_REASONS:
                 break
             text = GROUPS[k][1](f, up)
             if text:
-                said.append(text)
+                said.append((int(k), text))
         out.append(said)
     return out

@@ -10,9 +10,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, f
 
 from streams.schemas.events import EVENT_ID_MAX, INSTITUTION_ID_MAX, Account, Amount, InstitutionId, Phone
 
-# call_then_transfer: a victim paying after a suspicious call; mule_fan_in: an account collecting from
-# many and paying on; suspicious_payment: a victim's payment the model finds likely a scam with no call
-# before it (investment, job or loan scams run over apps and messages). Consumers store it as text.
+# call_then_transfer: a victim paying after a suspicious call the alert tells; mule_fan_in: an account
+# collecting from many and paying on; suspicious_payment: a victim's payment the model finds likely a scam
+# for other reasons than a call (investment, job or loan scams run over apps and messages, an account taken
+# over). Consumers store it as text.
 Typology = Literal["call_then_transfer", "mule_fan_in", "suspicious_payment"]
 Action = Literal["warn_citizen", "notify_police", "recommend_stop_payment"]
 # The kind of scam the model thinks it is (docs/simulator.md describes each), beside the alert's kind.

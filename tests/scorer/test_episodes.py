@@ -153,8 +153,9 @@ def test_a_payment_scored_again_never_gives_a_later_episode_the_last_alerts_id()
     (first,), _ = score(stage_two, through(persons, other.transfer("30000.00", minutes_ago=days_4)))
     back(persons, first)
     # A call during the small payment, reported late: both payments are scored again; the small one raises
-    # nothing, the alerted one revises its alert (the call makes it call_then_transfer).
-    rescored = through(persons, s.call(minutes_ago=days_4 + 40, minutes=15))
+    # nothing, the alerted one revises its alert (the call, from a number reported for fraud, makes it
+    # call_then_transfer).
+    rescored = through(persons, s.call(minutes_ago=days_4 + 40, minutes=15, reported=True))
     assert [m.event_ref for m in rescored if m.rescore][:1] == [through_ref(small)]
     assert [(a.alert_id, a.revision) for a in score(stage_two, rescored)[0]] == [(first.alert_id, 2)]
     later = Scene(s.victim, s.caller, s.payer_account, "MULE5LATER")  # four days on: a new episode

@@ -150,12 +150,13 @@ def test_one_alert_per_victim_and_payee(model_dir: Path) -> None:
     first, _ = score(account_stage, [paid])
     assert len(first) == 1
     # The call before the payment arrives late (calls are reported when they end): the same payment
-    # is scored again, and must not alert a second time; the call (from a stranger) revises the alert.
+    # is scored again, and must not alert a second time. The call (from a stranger) raised nothing this
+    # model scores and no rule speaks of it: it tells the alert nothing, so no revision either (nor does
+    # the alert become a call then a transfer).
     (again,) = inflows(s.call(), persons=persons)
     assert (again.event_ref, again.rescore) == (paid.event_ref, True)
-    (second,), pending = score(account_stage, [again])
-    assert len(pending) == 1
-    assert (second.alert_id, second.revision, second.typology) == (first[0].alert_id, 2, "call_then_transfer")
+    second, pending = score(account_stage, [again])
+    assert len(pending) == 1 and second == []
     # Another victim paying the same mule is another alert.
     other = scene(s.payee_account)
     (alert,), _ = score(account_stage, inflows(other.transfer("700.00")))
@@ -221,3 +222,25 @@ def test_the_models_reasons_do_not_say_again_what_a_callers_hard_rule_said(repor
     else:
         told = "from a number that had never called before and paid to a payee never paid before 2 min after"
         assert calls == [reasons[0]] == [f"the person had a 35-minute call {told} the call ended"]
+
+
+@pytest.mark.parametrize(
+    ("feature", "typology"),
+    [("amount_log10", "suspicious_payment"), ("call_duration_min", "call_then_transfer")],
+    ids=["the amount raised the score", "the call raised the score"],
+)
+def test_an_alert_is_a_call_then_a_transfer_only_where_it_tells_the_call(
+    tmp_path: Path, feature: str, typology: str
+) -> None:
+    # A stranger rang three minutes before an 800 CNY payment (no rule speaks of that). A model that alerts
+    # for the amount tells no call, so its alert is no "call then transfer" (a trial's alert was one, its
+    # reasons a new device's login); one that alerts for the call tells it, and is.
+    save_artifact(tmp_path, "one", feature)
+    artifact.promote("one", tmp_path)
+    s = scene()
+    (alert,), _ = score(stage(tmp_path), inflows(s.call(minutes_ago=8, minutes=3), s.transfer("800.00")))
+    assert alert.typology == typology
+    calls = [r for r in alert.reasons if r.startswith("the person had a")]
+    assert bool(calls) == (typology == "call_then_transfer")
+    # The evidence names the call only where the alert is about it.
+    assert (len(alert.triggering_event_ids) == 2) == (typology == "call_then_transfer")
