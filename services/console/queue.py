@@ -28,15 +28,17 @@ TYPOLOGIES = tuple(t for t in get_args(TypologyFilter) if t)
 
 
 def _score(value: str | None) -> str | None:
-    """The filter form sends the field empty when no minimum is wanted."""
-    if value:
-        try:
-            number = float(value)
-        except ValueError:
-            number = -1.0
-        if not 0 <= number <= 1:
-            raise ValueError("a score from 0 to 1")
-    return value
+    """The filter form sends the field empty when no minimum is wanted; a number is passed on as read
+    (" 0.5" and "5e-1" as "0.5")."""
+    if not value:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:
+        raise ValueError("a score from 0 to 1")
+    return f"{number:g}"
 
 
 MinScore = Annotated[str | None, AfterValidator(_score)]

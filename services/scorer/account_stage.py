@@ -18,6 +18,7 @@ import numpy as np
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
+from models.artifact import Artifact
 from models.features.account import AccountState, Reporters
 from models.features.codec import decode, encode, layout
 from models.features.engine import account
@@ -232,12 +233,12 @@ class AccountStage:
         scores = self.model.score(rows)  # the micro-batch: one call for every inflow of the batch
         metrics.SCORED.inc(len(pending))
         threshold = self.model.threshold
-        chosen: list[tuple[int, float, list[str], episodes.Raised, bool]] = []
+        live = self.model.live
+        attributed: dict[int, np.ndarray] = {}  # row → its features' contributions (a tree walk each)
+        chosen: list[tuple[int, float, list[str], episodes.Raised, bool, bool]] = []
         stated: list[explain.Up] = []
-        judged = [self._hard_rules(p, float(scores[i])) for i, p in enumerate(pending)]
-        told = self._call_told(pending, rows, judged)
         for i, p in enumerate(pending):
-            score, hard, facts, _ = judged[i]
+            score, hard, facts, about_call = self._hard_rules(p, float(scores[i]))
             if p.cold and not hard and score >= threshold:
                 # A state younger than the windows (fresh start, or replayed history) sees every account
                 # as new: the model would alert on ordinary payees. Only hard rules alert until it fills.
@@ -245,10 +246,22 @@ class AccountStage:
             payer = p.move.payer_phone
             assert payer is not None
             alertable = score >= threshold or bool(hard)
+            base = p.state.victims.get(payer)
+            # The alert tells the call by a hard rule about the caller, or among the model's reasons; only a
+            # row that may open or revise an alert is attributed to know (a stranger ringing in the hour
+            # before a payment alerted for a new device's login makes no "call then transfer").
+            may_alert = (
+                bool(hard) or (alertable and not p.cold) or base is not None or p.move.episode is not None
+            )
+            told = about_call or (
+                may_alert
+                and self._suspicious_call(p)
+                and self._model_tells_call(i, rows, facts, attributed, live)
+            )
             raised = episodes.decide(
                 p.move,
-                p.state.victims.get(payer),
-                episodes.Scored(score, hard, alertable, self._kind(i in told)),
+                base,
+                episodes.Scored(score, hard, alertable, self._kind(told)),
                 may_open=not p.cold or bool(hard),
             )
             if raised is None:
@@ -256,23 +269,26 @@ class AccountStage:
             # Also when replayed (state rebuilt after a restore): the payment is not alerted on again.
             p.state.victims[payer] = episodes.seen(raised, p.move.occurred_at.timestamp())
             if not p.replay:
-                chosen.append((i, score, hard, raised, alertable))
+                chosen.append((i, score, hard, raised, alertable, told))
                 stated.append(facts)
         if not chosen:
             return []
         index = [i for i, *_ in chosen]
-        live = self.model.live
-        said = explain.reasons(rows[index], live.contributions(rows[index]), stated)
+        missing = [i for i in index if i not in attributed]
+        if missing:
+            attributed.update(zip(missing, live.contributions(rows[missing]), strict=True))
+        said = explain.reasons(rows[index], np.array([attributed[i] for i in index]), stated)
         kinds = live.typology(rows[index])
         out = []
-        for (i, score, hard, raised, alertable), words, kind in zip(chosen, said, kinds, strict=True):
+        for (i, score, hard, raised, alertable, told), words, kind in zip(chosen, said, kinds, strict=True):
             if not alertable:
                 # Sent because the episode's payee was paid again: this payment grows the amount at risk,
                 # it does not explain the alert (coordination keeps the reasons of the strongest revision).
                 reasons = [FURTHER_PAYMENT, *words]
             else:
                 reasons = hard + words or [f"the model finds this payment likely a scam (score {score:.2f})"]
-            out.append((self._victim_alert(pending[i], score, reasons, raised, kind), pending[i].source_ts))
+            alert = self._victim_alert(pending[i], score, reasons, raised, kind, call_told=told)
+            out.append((alert, pending[i].source_ts))
         return out
 
     @staticmethod
@@ -281,27 +297,13 @@ class AccountStage:
         suspicious on its own (the mule account's alert is `_outflow`'s)."""
         return "call_then_transfer" if call_told else "suspicious_payment"
 
-    def _call_told(self, pending: list[Pending], rows: np.ndarray, judged: list[Judged]) -> set[int]:
-        """The rows whose alert would tell a suspicious call (an unknown, reported or blocked caller): by a
-        hard rule about it, or among the model's reasons. A stranger ringing in the hour before a payment
-        that alerts for a new device's login does not make it a call then a transfer. Only rows that may
-        raise or revise an alert are attributed (a tree walk each)."""
-        asked = [
-            i
-            for i, p in enumerate(pending)
-            if self._suspicious_call(p)
-            and (
-                judged[i][1]  # a hard rule alerts
-                or judged[i][0] >= self.model.threshold
-                or p.state.victims.get(p.move.payer_phone or "") is not None  # it may revise an alert
-            )
-        ]
-        if not asked:
-            return set()
-        by_model = explain.tells_the_call(
-            rows[asked], self.model.live.contributions(rows[asked]), [judged[i][2] for i in asked]
-        )
-        return {i for i, model_told in zip(asked, by_model, strict=True) if model_told or judged[i][3]}
+    @staticmethod
+    def _model_tells_call(
+        i: int, rows: np.ndarray, facts: explain.Up, attributed: dict[int, np.ndarray], live: Artifact
+    ) -> bool:
+        if i not in attributed:
+            attributed[i] = live.contributions(rows[i : i + 1])[0]
+        return explain.tells_the_call(rows[i : i + 1], attributed[i][None, :], [facts])[0]
 
     def _suspicious_call(self, p: Pending) -> bool:
         f = p.row
@@ -361,14 +363,23 @@ class AccountStage:
         return bool(move.call_caller) and self.knowledge.is_blocked_number(move.call_caller or "")
 
     def _victim_alert(
-        self, p: Pending, score: float, reasons: list[str], raised: episodes.Raised, kind: tuple[str, float]
+        self,
+        p: Pending,
+        score: float,
+        reasons: list[str],
+        raised: episodes.Raised,
+        kind: tuple[str, float],
+        *,
+        call_told: bool,
     ) -> Alert:
         move = p.move
         assert move.payer_phone is not None
         typology: Typology = (
             "call_then_transfer" if raised.kind == "call_then_transfer" else "suspicious_payment"
         )
-        call = move.call_ref if typology == "call_then_transfer" and move.call_ref else None
+        call = (
+            move.call_ref if call_told else None
+        )  # the evidence names this payment's call where it tells it
         metrics.ALERTS.labels(f"model_{typology}" if raised.revision == 1 else "revision").inc()
         scam, scam_score = kind
         return Alert(

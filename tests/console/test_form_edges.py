@@ -547,8 +547,8 @@ async def test_an_address_typed_wrong_gets_a_page_naming_the_field_and_the_scrip
             )
         empty = await officer.get("/?status=&typology=&min_score=&window=", headers={"Accept": "text/html"})
         assert empty.status_code == 200
-        chosen = await officer.get("/?status=all&min_score=0.5&window=7d", headers={"Accept": "text/html"})
-        assert chosen.status_code == 200
+        chosen = await officer.get("/?status=all&min_score=5e-1&window=7d", headers={"Accept": "text/html"})
+        assert chosen.status_code == 200 and 'value="0.5"' in chosen.text  # the form shows it as read
 
 
 @pytest.mark.integration
