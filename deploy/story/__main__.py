@@ -63,8 +63,7 @@ class Story:
                 for a in page["items"]:
                     s = a["subject"]
                     if (
-                        a.get("status") == "new"  # another story's alert is triaged or escalated
-                        and s.get("payee_account")
+                        s.get("payee_account")
                         and s.get("payee_institution") in self.args.banks
                         and a.get("amount_at_risk")
                     ):

@@ -34,11 +34,13 @@ async def propose(
 ) -> tuple[Entry, bool]:
     """An operator proposes a number from a confirmed case of their unit; a live entry for it is joined
     (True), not made again."""
-    if case_id is not None:
-        await _own_confirmed_case(session, case_id, actor)
+    cited = await _own_confirmed_case(session, case_id, actor) if case_id is not None else None
     existing = await repository.live_for_number(session, number)
     if existing is not None:
-        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id, now=now), True
+        joined = await _joined(
+            session, existing, actor=actor, reason=reason, case_id=case_id, cited=cited, now=now
+        )
+        return joined, True
     entry = await _proposal(
         session,
         actor,
@@ -49,7 +51,7 @@ async def propose(
         reason=reason,
         case_id=case_id,
     )
-    basis = await _cited(session, case_id) if case_id else "operator proposal"
+    basis = cited or "operator proposal"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
 
@@ -61,12 +63,13 @@ async def _joined(
     actor: audit.Actor,
     reason: str,
     case_id: uuid.UUID | None,
+    cited: str | None,
     now: datetime,
 ) -> Entry:
-    """A second proposal of a live entry joins it; who proposed it again, why and from which case is
-    recorded, not dropped, and its proposer is one of the entry's: they may not review it."""
+    """A second proposal of a live entry joins it; who proposed it again, why and from which case (`cited`)
+    is recorded, not dropped, and its proposer is one of the entry's: they may not review it."""
     await repository.add_proposer(session, entry.id, actor.subject, now)
-    basis = f"{await _cited(session, case_id)}: {reason}" if case_id else reason
+    basis = f"{cited}: {reason}" if cited else reason
     await changes.record(
         session, entry, actor=actor, action="proposal_joined", basis=basis, before=None, case_id=case_id
     )
@@ -95,15 +98,16 @@ async def _cited(session: AsyncSession, case_id: uuid.UUID) -> str:
     return f"case {case.case_number}" if case is not None else f"case {case_id}"
 
 
-async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> None:
-    """An officer may cite only a case of their unit closed as confirmed fraud. One answer whether the case
-    is missing, another unit's or not confirmed: no probing of case ids."""
+async def _own_confirmed_case(session: AsyncSession, case_id: uuid.UUID, actor: audit.Actor) -> str:
+    """An officer may cite only a case of their unit closed as confirmed fraud (cited as `_cited` does).
+    One answer whether the case is missing, another unit's or not confirmed: no probing of case ids."""
     case = await coordination.case_summary(session, case_id)
     if case is None or case.unit != actor.unit or case.outcome != "confirmed_fraud":
         raise InvalidInput(
             f"case {case_id} is not a case of your unit closed as confirmed_fraud",
             details=[{"field": "body.case_id", "reason": "not a confirmed case of your unit"}],
         )
+    return f"case {case.case_number}"
 
 
 async def propose_account(
@@ -127,11 +131,16 @@ async def propose_account(
             f"no bank or payment provider {institution}",
             details=[{"field": "body.institution", "reason": "not a bank or payment provider"}],
         )
-    if source == "operator" and case_id is not None:
-        await _own_confirmed_case(session, case_id, actor)
+    cited = None
+    if case_id is not None:  # one lookup: checked where an officer cites it, else as coordination names it
+        own = source == "operator"
+        cited = await (_own_confirmed_case(session, case_id, actor) if own else _cited(session, case_id))
     existing = await repository.live_for_account(session, institution, account)
     if existing is not None:
-        return await _joined(session, existing, actor=actor, reason=reason, case_id=case_id, now=now), True
+        joined = await _joined(
+            session, existing, actor=actor, reason=reason, case_id=case_id, cited=cited, now=now
+        )
+        return joined, True
     entry = await _proposal(
         session,
         actor,
@@ -144,7 +153,7 @@ async def propose_account(
         reason=reason,
         case_id=case_id,
     )
-    basis = await _cited(session, case_id) if case_id else "supervisor's listing"
+    basis = cited or "supervisor's listing"
     await changes.record(session, entry, actor=actor, action="proposed", basis=basis, before=None)
     return entry, False
 

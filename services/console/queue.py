@@ -70,9 +70,8 @@ def filters(
     min_score: Annotated[MinScore, Query(max_length=10)] = None,
     window: Annotated[Window | None, Query()] = None,
 ) -> QueueFilter:
-    return QueueFilter(
-        status=status or "open", typology=typology or "", min_score=min_score or "", window=window or "24h"
-    )
+    given = {"status": status, "typology": typology, "min_score": min_score, "window": window}
+    return QueueFilter(**{name: value for name, value in given.items() if value})  # empty: the default
 
 
 async def incidents(request: Request, user: User, where: QueueFilter) -> list[dict[str, Any]]:

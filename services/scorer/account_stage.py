@@ -377,9 +377,8 @@ class AccountStage:
         typology: Typology = (
             "call_then_transfer" if raised.kind == "call_then_transfer" else "suspicious_payment"
         )
-        call = (
-            move.call_ref if call_told else None
-        )  # the evidence names this payment's call where it tells it
+        # The evidence names this payment's call where the alert tells it.
+        call = move.call_ref if call_told else None
         metrics.ALERTS.labels(f"model_{typology}" if raised.revision == 1 else "revision").inc()
         scam, scam_score = kind
         return Alert(
