@@ -198,12 +198,19 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     )
     await watcher.start()
     normal = NormalTraffic(population, ids, seed=args.seed)
-    share = normal.world.wallet_share
+    world = normal.world
     try:
         runner = Runner(
             config,
             normal,
-            ScenarioFactory(population, ids, seed=args.seed, time_scale=args.time_scale, wallet_share=share),
+            ScenarioFactory(
+                population,
+                ids,
+                seed=args.seed,
+                time_scale=args.time_scale,
+                wallet_share=world.wallet_share,
+                fresh_payee_share=world.fresh_payee_share,
+            ),
             await make_sink(args, common),
             on_sent=ledger.on_sent,
             on_scenario=ledger.on_scenario,

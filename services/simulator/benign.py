@@ -2,15 +2,20 @@
 report can say what share of each kind is alerted. docs/simulator.md describes each.
 
 - stranger_call_payment: a long call from a number the person never spoke to (a courier, a hospital,
-  the bank's call centre, a government office), then ordinary payments (a quarter to a new payee);
+  the bank's call centre, a government office), then ordinary payments (a quarter to a new payee), or
+  after an office's or a hospital's call now and then the deposit or fee it was about;
 - large_first_transfer: a large sum to a payee never paid before (a car, a flat's deposit, tuition),
-  split in two now and then, after a short call from the seller in some cases;
+  in parts when it is over a day's mobile limit, after a short call from the seller in some cases;
 - landlord_fan_in: rent from several tenants into one account, paid on to a mortgage later;
 - shop_fan_in: a small shop's busy day: dozens of customers pay its account, it pays a supplier;
 - payroll: an employer funds its salary account from several accounts and pays many employees at once;
 - group_purchase: someone collects small sums from friends and pays a merchant the total;
 - new_phone: a new phone: SIM changed and a login from a new device, then ordinary payments;
 - benign_link_sms: a delivery or bank notice with a link from an unknown sender, then a payment.
+
+The one-off payees (the seller, the hospital's or the office's account) are, in the world's
+`fresh_payee_share`, accounts nobody here paid before: to Stopline they are first seen with this payment,
+as a scam's collection account is.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from services.simulator.model import SimEvent
+from services.simulator.model import BANKS, SimEvent
 from services.simulator.normal import SERVICE_NUMBERS, lognormal, stranger
 from services.simulator.population import Person
 from services.simulator.typologies import DAY, HOUR, MIN, Build, log_uniform
@@ -62,13 +67,22 @@ class Benign(Build):
         else:
             self.out((p.bank, p.account, p.phone), to, t, amount)
 
+    def one_off(self, kind: str) -> tuple[str, str]:
+        """A payee paid once: an account nobody here paid before in the world's share, else a business of
+        `kind` that many people pay."""
+        business = self.f.population.business(kind, self.rng)
+        f = self.f
+        if f.fresh_rng.random() < f.fresh_payee_share:
+            bank = f.fresh_rng.choice(BANKS)
+            return bank, f.fresh_numbers.bank_account(bank)
+        return business.institution, business.account
+
     def ordinary(self, p: Person, t: float, *, new_share: float = 0.0) -> None:
         """An ordinary payment: a usual payee at an ordinary amount, or now and then a service never
         paid before (a hospital's or the tax office's account)."""
         rng = self.rng
         if rng.random() < new_share:
-            service = self.f.population.business("service", rng)
-            self.pays(p, (service.institution, service.account), t, log_uniform(rng, 100, 5_000))
+            self.pays(p, self.one_off("service"), t, log_uniform(rng, 100, 5_000))
             return
         payee = rng.choice(p.payees)
         self.pays(p, (payee.institution, payee.account), t, lognormal(rng, 300, 1.0, 5, 20_000))
@@ -92,8 +106,14 @@ class Benign(Build):
 def stranger_call_payment(b: Benign) -> None:
     rng = b.rng
     p = b.person()
-    caller = rng.choice(SERVICE_NUMBERS) if rng.random() < 0.4 else stranger(rng, b.f.population.by_phone)
+    office = rng.random() < 0.4  # a hospital, an office or the bank's call centre, else a courier or a sale
+    caller = rng.choice(SERVICE_NUMBERS) if office else stranger(rng, b.f.population.by_phone)
     t = b.call(p, caller, 0.0, log_uniform(rng, 5 * MIN, 45 * MIN))
+    if office and rng.random() < 0.35:  # the deposit, the fee or the premium the call was about
+        to = b.one_off("service")
+        b.first_payee_accounts.add(to[1])
+        b.pays(p, to, t + log_uniform(rng, MIN, 30 * MIN), log_uniform(rng, 1_000, 50_000))
+        return
     for _ in range(rng.randint(1, 3)):
         t += log_uniform(rng, 1 * MIN, 90 * MIN)
         b.ordinary(p, t, new_share=0.25)
@@ -102,8 +122,8 @@ def stranger_call_payment(b: Benign) -> None:
 def large_first_transfer(b: Benign) -> None:
     rng = b.rng
     p = b.person()
-    seller = b.f.population.business(rng.choice(("dealer", "dealer", "landlord", "service")), rng)
-    b.first_payee_accounts.add(seller.account)
+    seller = b.one_off(rng.choice(("dealer", "dealer", "landlord", "service")))
+    b.first_payee_accounts.add(seller[1])
     t = 0.0
     if rng.random() < 0.15:  # the seller calls to agree on the deposit
         t = b.call(p, stranger(rng, b.f.population.by_phone), t, log_uniform(rng, 2 * MIN, 8 * MIN))
@@ -111,11 +131,14 @@ def large_first_transfer(b: Benign) -> None:
     if rng.random() < 0.5:
         b.login(p, t, new_device=False)
         t += log_uniform(rng, 20, 300)
-    total = log_uniform(rng, 5_000, 200_000)
-    parts = 2 if rng.random() < 0.3 else 1
+    total = log_uniform(rng, 5_000, 400_000)
+    if total > 50_000 and rng.random() < 0.6:  # over a day's mobile limit: parts minutes apart
+        parts, gap = rng.randint(2, 3), (MIN, 20 * MIN)
+    else:
+        parts, gap = (2 if rng.random() < 0.3 else 1), (HOUR, 3 * DAY)
     for _ in range(parts):
-        b.pays(p, (seller.institution, seller.account), t, total / parts)
-        t += log_uniform(rng, HOUR, 3 * DAY)
+        b.pays(p, seller, t, total / parts)
+        t += log_uniform(rng, *gap)
 
 
 def _fan_in(

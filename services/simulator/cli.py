@@ -186,6 +186,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             time_scale=args.time_scale,
             kinds=TYPOLOGY_SETS[args.typologies],
             wallet_share=world.wallet_share,
+            fresh_payee_share=world.fresh_payee_share,
         ),
         await make_sink(args, common),
         truth=truth,

@@ -86,7 +86,12 @@ def generate(config: OfflineConfig, truth: Truth) -> Iterator[tuple[float, SimEv
     ids = IdSource(config.run_tag or f"off{config.seed}")
     normal = NormalTraffic(population, ids, seed=config.seed, world=world)
     factory = ScenarioFactory(
-        population, ids, seed=config.seed, time_scale=1.0, wallet_share=world.wallet_share
+        population,
+        ids,
+        seed=config.seed,
+        time_scale=1.0,
+        wallet_share=world.wallet_share,
+        fresh_payee_share=world.fresh_payee_share,
     )
     heap: list[tuple[float, int, SimEvent]] = []
     seq = 0

@@ -78,6 +78,7 @@ class ScenarioFactory:
         time_scale: float = 10.0,
         kinds: tuple[str, ...] = TYPOLOGIES,
         wallet_share: float = 0.0,
+        fresh_payee_share: float = 0.0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -94,6 +95,11 @@ class ScenarioFactory:
         self.numbers = Numbers(self.rng, population.numbers.used)
         # The hard negatives' payments made from a wallet (0: all through the bank).
         self.wallet = WalletChannel(wallet_share, random.Random(f"scenarios-wallet:{seed}:{ids.run_tag}"))
+        # Which of the hard negatives' one-off payees are accounts nobody paid before (world.py), and their
+        # numbers: a stream of their own, so the share moves no other draw of the seed.
+        self.fresh_payee_share = fresh_payee_share
+        self.fresh_rng = random.Random(f"scenarios-fresh:{seed}:{ids.run_tag}")
+        self.fresh_numbers = Numbers(self.fresh_rng, population.numbers.used)
         self.collectors: list[Collector] = []  # collection accounts shared by the training typologies
         self._n = 0
 

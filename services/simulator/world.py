@@ -30,9 +30,13 @@ RANGES: dict[str, tuple[float, float]] = {
 # the share paid from the wallet rather than the bank, as person-to-person wallet payments are common.
 # Drawn from its own stream so that the other parameters of a seed stay as they were.
 WALLET_SHARE_RANGE = (0.2, 0.6)
+# Of the one-off payees of ordinary life (a car's seller, a flat's deposit, the hospital a stranger's call was
+# about): the share that are accounts nobody in the world paid before, as a private seller's or an account at
+# a bank Stopline never hears from is; the rest are businesses many people pay. Its own stream too.
+FRESH_PAYEE_SHARE_RANGE = (0.3, 0.9)
 BENIGN_RATES: dict[str, tuple[float, float]] = {
     "stranger_call_payment": (3.0, 8.0),
-    "large_first_transfer": (1.0, 3.0),
+    "large_first_transfer": (1.0, 5.0),
     "landlord_fan_in": (0.6, 1.2),
     "shop_fan_in": (1.0, 2.0),
     "payroll": (0.4, 0.8),
@@ -56,6 +60,7 @@ class World:
     new_payee_share: float
     silent_share: float
     wallet_share: float = 0.0
+    fresh_payee_share: float = 0.0
     benign_rates: dict[str, float] = field(default_factory=dict)
     silent: frozenset[str] = frozenset()
 
@@ -74,7 +79,15 @@ class World:
         count = min(round(values["silent_share"] * len(INSTITUTIONS)), len(optional))
         silent = frozenset(rng.sample(optional, count))
         wallet_share = random.Random(f"world-wallet:{seed}").uniform(*WALLET_SHARE_RANGE)
-        return cls(seed=seed, benign_rates=rates, silent=silent, wallet_share=wallet_share, **values)
+        fresh_payee_share = random.Random(f"world-fresh:{seed}").uniform(*FRESH_PAYEE_SHARE_RANGE)
+        return cls(
+            seed=seed,
+            benign_rates=rates,
+            silent=silent,
+            wallet_share=wallet_share,
+            fresh_payee_share=fresh_payee_share,
+            **values,
+        )
 
     def reports(self, institution: str) -> bool:
         return institution not in self.silent
@@ -83,6 +96,7 @@ class World:
         """The run's parameters for a report or a model card."""
         out: dict[str, object] = {name: round(float(getattr(self, name)), 3) for name in RANGES}
         out["wallet_share"] = round(self.wallet_share, 3)
+        out["fresh_payee_share"] = round(self.fresh_payee_share, 3)
         out["benign_rates_per_1000_people_day"] = {k: round(v, 2) for k, v in self.benign_rates.items()}
         out["silent_institutions"] = sorted(self.silent)
         return out

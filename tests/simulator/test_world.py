@@ -15,7 +15,7 @@ from services.simulator.normal import WALLET_LIMIT
 from services.simulator.offline import OfflineConfig, Truth, generate
 from services.simulator.population import WALLET_SHARE, build_population
 from services.simulator.scenarios import ScenarioFactory
-from services.simulator.world import RANGES, WALLET_SHARE_RANGE, World
+from services.simulator.world import FRESH_PAYEE_SHARE_RANGE, RANGES, WALLET_SHARE_RANGE, World
 from streams.schemas.events import event_adapter
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -140,3 +140,23 @@ def test_sums_over_a_wallets_limit_go_through_the_bank() -> None:
                 paid[step.event.body["type"]].append(float(step.event.body["amount"]))
     assert paid["payment.payment"] and max(paid["payment.payment"]) <= WALLET_LIMIT
     assert max(paid["bank.transfer"]) > WALLET_LIMIT
+
+
+def test_one_off_payees_are_first_seen_in_the_worlds_share_and_move_no_other_draw() -> None:
+    """A car's seller or the hospital a stranger's call was about is often an account nobody here paid
+    before, as a scam's collection account is; the share changes which account, not what else a seed draws."""
+    shares = [World.draw(seed).fresh_payee_share for seed in range(20)]
+    assert all(FRESH_PAYEE_SHARE_RANGE[0] <= s <= FRESH_PAYEE_SHARE_RANGE[1] for s in shares)
+    drawn: dict[float, tuple[set[str], list[dict[str, Any]]]] = {}
+    for share in (0.0, 1.0):
+        pop = build_population(300, seed=4)
+        businesses = {b.account for made in pop.businesses.values() for b in made}
+        factory = ScenarioFactory(pop, IdSource("f"), seed=4, time_scale=1.0, fresh_payee_share=share)
+        sellers: set[str] = set()
+        others = []
+        for _ in range(30):
+            sellers |= set(factory.make(START, "large_first_transfer").truth["accounts"])
+            others.append(factory.make(START, "impersonation_police").truth)
+        drawn[share] = ({"business" if a in businesses else "first seen" for a in sellers}, others)
+    assert drawn[0.0][0] == {"business"} and drawn[1.0][0] == {"first seen"}
+    assert drawn[0.0][1] == drawn[1.0][1]  # the scams drawn between them are the same
