@@ -23,6 +23,7 @@ class PersonOutcome:
     features: list[float]
     call: CallSeen | None
     rescore: bool  # scored before; scored again as a call, SIM change, link SMS or login before it came late
+    to_own_account: bool  # the payee is the person's own account (`PersonState.owns`): not scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,10 @@ def apply_person_event(
             return _again(phone, person, person.record_link_sms(event.sender, at))
     elif isinstance(event, ev.SimChange):
         return _again(phone, person, person.record_sim_change(at))
-    elif isinstance(event, ev.Login) and event.new_device:
-        return _again(phone, person, person.record_new_device(at))
+    elif isinstance(event, ev.Login):
+        if event.new_device:
+            return _again(phone, person, person.record_new_device(at))
+        person.record_account(f"{institution}/{event.account}", at)
     elif isinstance(event, ev.TopUp):
         person.topup_at = at if person.topup_at is None else max(person.topup_at, at)
         return [
@@ -104,6 +107,7 @@ def apply_person_event(
             wallet=isinstance(event, ev.Payment),
         )
         person.record_out(money)
+        person.record_account(f"{institution}/{event.payer_account}", at)
         return [_outcome(phone, person, money, rescore=False)]
     return []
 
@@ -115,7 +119,7 @@ def _again(phone: str, person: PersonState, outs: list[MoneyOut]) -> list[Outcom
 
 def _outcome(phone: str, person: PersonState, money: MoneyOut, *, rescore: bool) -> PersonOutcome:
     features, call = person.features(money)
-    return PersonOutcome(phone, money, features, call, rescore)
+    return PersonOutcome(phone, money, features, call, rescore, person.owns(money.payee, money.at))
 
 
 def account(accounts: dict[str, AccountState], key: str) -> AccountState:

@@ -33,6 +33,10 @@ RECENT_S = 2 * 3600  # calls and money-outs kept in detail this long
 RECENT_MAX = 100
 LONG_CALL_S = 300  # a call this long from an unknown number is worth counting
 ESTABLISHED_S = 2 * DAY_S  # a number first in touch this long ago is a known contact
+# An account the person paid out of, or signed in to from a known device, this long ago is theirs: a "safe
+# account" opened in a victim's name for the scammers pays them within hours of the first deposit.
+OWN_ACCOUNT_S = DAY_S
+OWN_ACCOUNTS_MAX = 8  # banks' and wallets' accounts of one person: more is not a person's
 WEEK_S = 7 * DAY_S
 # Enough earlier payments to trust "typical"; a cap, so the feature does not keep growing with how long
 # Stopline has been running (no feature may measure that: a fresh deployment would look like fraud).
@@ -188,13 +192,16 @@ def _windows(span: float) -> Window:
     return Window(span, cap=500)  # one person's activity: 500 entries is far beyond any real day
 
 
-@dataclass
+@dataclass(slots=True)  # a few hundred bytes less per person than an instance dict
 class PersonState:
     first_seen: float | None = None
     last_seen: float = 0.0
     contacts: dict[str, float] = field(default_factory=dict)  # number → last contact (event time)
     contacts_since: dict[str, float] = field(default_factory=dict)  # number → first contact (event time)
     payees: dict[str, PayeeSeen] = field(default_factory=dict)
+    # The person's own accounts, "institution/account" → when first used as theirs (event time); forgotten
+    # with the person, at most OWN_ACCOUNTS_MAX (one more dict per person would cost a larger instance dict).
+    accounts: dict[str, float] = field(default_factory=dict)
     calls: list[CallSeen] = field(default_factory=list)  # by end time
     outs: list[MoneyOut] = field(default_factory=list)  # by time
     outs_10m: Window = field(default_factory=lambda: _windows(600))
@@ -244,6 +251,20 @@ class PersonState:
             del self.payees[key]
         for key in [k for k, w in self.to_payee_24h.items() if w.newest < now - DAY_S]:
             del self.to_payee_24h[key]
+
+    def record_account(self, key: str, at: float) -> None:
+        """Note an account ("institution/account") the person used as theirs: paid out of, or signed in to
+        from a known device."""
+        first = self.accounts.get(key)
+        if first is not None:
+            self.accounts[key] = min(first, at)
+        elif len(self.accounts) < OWN_ACCOUNTS_MAX:
+            self.accounts[key] = at
+
+    def owns(self, key: str, at: float) -> bool:
+        """Whether the account was the person's own at `at`: used as theirs `OWN_ACCOUNT_S` or more before."""
+        since = self.accounts.get(key)
+        return since is not None and since <= at - OWN_ACCOUNT_S
 
     def record_contact(self, number: str, at: float) -> bool:
         """Remember a contact; return whether the number is an established contact: first in touch more

@@ -214,6 +214,9 @@ class AccountStage:
         if move.person_features is None or move.payer_phone is None:
             metrics.SKIPPED.labels("no_features").inc()
             return None
+        if move.to_own_account:
+            metrics.SKIPPED.labels("own_account").inc()
+            return None
         if move.feature_set != FEATURE_SET_HASH:
             # Stage one runs other feature code (a rolling upgrade): its numbers would be misread.
             metrics.SKIPPED.labels("feature_set").inc()

@@ -262,6 +262,7 @@ class PersonStage:
             call_ref=o.call.ref if o.call is not None else None,
             call_caller=o.call.caller if o.call is not None else None,
             rescore=o.rescore,
+            to_own_account=o.to_own_account,
             episode=episode,
             opens=opens,
             person_history_s=round(watched_s, 1),

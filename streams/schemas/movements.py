@@ -47,6 +47,9 @@ class Movement(BaseModel):
     call_ref: str | None = None  # the call before the money-out (the most suspicious one), if any
     call_caller: Phone | None = None  # its caller, checked against the blocklist
     rescore: bool = False  # counted already; scored again as a call, SIM change, SMS or login came late
+    # Inflows: the payee is the payer's own account (stage one: `PersonState.owns`); money moved between a
+    # person's accounts has not left them, so it is counted, not scored.
+    to_own_account: bool = False
     episode: OpenEpisode | None = None  # inflows: the payer's open alert, if any
     # Inflows: the id a new alert of the payer takes (stage one's `episodes.opening`); absent from an older
     # scorer's records, where the payment's own ref names it.

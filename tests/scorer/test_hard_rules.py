@@ -5,6 +5,8 @@ go through stage one as the scorer's consumer would hand them over."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import pytest
 from models import artifact
 from models.artifact import ARTIFACTS
 from streams.schemas.movements import Movement
+from tests import factories as f
 from tests.scorer.model_factory import save_artifact
-from tests.scorer.scenes import Known, Scene, inflows, scene, score, stage, stage_one
+from tests.scorer.scenes import NOW, Known, Scene, inflows, movements, scene, score, stage, stage_one
 
 BLOCKED = "the caller's number is on the fraud blocklist"
 REPORTED = "the caller's number has been reported for fraud by its operator"
@@ -244,3 +247,47 @@ def test_an_alert_is_a_call_then_a_transfer_only_where_it_tells_the_call(
     assert bool(calls) == (typology == "call_then_transfer")
     # The evidence names the call only where the alert is about it.
     assert (len(alert.triggering_event_ids) == 2) == (typology == "call_then_transfer")
+
+
+def _used_as_theirs(s: Scene, own: str, how: str, hours_ago: float) -> tuple[str, dict[str, Any]]:
+    """An event of bank-b that shows the person using the account `own` there."""
+    at = NOW - timedelta(hours=hours_ago)
+    if how == "paid out of it":
+        spent = f.transfer(
+            s.victim, payer_account=own, payee_account=f.account("SHOP"), amount="300.00", at=at
+        )
+        return "bank-b", spent
+    login = {
+        "type": "bank.login",
+        "event_id": f.unique("li"),
+        "occurred_at": f.iso(at),
+        "account": own,
+        "holder_phone": s.victim,
+        "device_id": "the-persons-phone",
+        "new_device": how == "a new device signed in",
+    }
+    return "bank-b", login
+
+
+@pytest.mark.parametrize(
+    ("how", "hours_ago", "alerted"),
+    [
+        ("paid out of it", 30, False),
+        ("signed in from a known device", 30, False),
+        ("paid out of it", 2, True),
+        ("a new device signed in", 30, True),
+    ],
+)
+def test_money_moved_to_the_persons_own_account_is_not_scored_once_the_account_is_theirs(
+    model_dir: Path, how: str, hours_ago: float, alerted: bool
+) -> None:
+    # A foreign world's false alerts: people moving a round sum to their account at another bank. A "safe
+    # account" opened in the victim's name for the scammers pays them within hours of the first deposit,
+    # and the scammers sign in from their own device: neither makes the account the victim's.
+    s = scene()
+    own = replace(s, payee_account=f.account("OWN"), payee_bank="bank-b")
+    used = _used_as_theirs(s, own.payee_account, how, hours_ago)
+    moves = movements(used, own.call(reported=True), own.transfer("30000.00"))
+    assert [m.to_own_account for m in moves if m.direction == "in"][-1] is not alerted
+    alerts, _ = score(stage(model_dir), moves)
+    assert [a.reasons[0] for a in alerts] == ([REPORTED] if alerted else [])
