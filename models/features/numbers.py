@@ -14,3 +14,13 @@ def is_international(number: str) -> bool:
 
 def is_virtual_operator(number: str) -> bool:
     return number.startswith(VIRTUAL_OPERATOR_PREFIXES)
+
+
+def is_fixed_line(number: str) -> bool:
+    """A domestic number that is not a mobile's (1 and 3-9, then nine digits): a landline (a hospital's, an
+    office's) or a service number (a bank's 955xx, a government hotline's 123xx). Callers that offices and
+    businesses use; fraud calls can spoof one, so a signal, not a verdict."""
+    if is_international(number):
+        return False
+    national = number[len(HOME_COUNTRY) :]
+    return not (len(national) == 11 and national[0] == "1" and national[1] in "3456789")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TypeVar
 
-from models.features.numbers import is_international, is_virtual_operator
+from models.features.numbers import is_fixed_line, is_international, is_virtual_operator
 from models.features.windows import Window, prune_due
 
 DAY_S = 86_400.0
@@ -76,6 +76,7 @@ PERSON_FEATURES = (
     "caller_reported",
     "caller_international",
     "caller_virtual_operator",
+    "caller_fixed_line",
     "minutes_call_end_to_transfer",
     "unknown_calls_24h",
     "long_unknown_calls_7d",
@@ -461,6 +462,7 @@ class PersonState:
             float(call is not None and call.reported),
             float(call is not None and is_international(call.caller)),
             float(call is not None and is_virtual_operator(call.caller)),
+            float(call is not None and is_fixed_line(call.caller)),
             max(min(gap, 60.0), -180.0),
             float(self.unknown_calls_24h.stats(at)[0]),
             float(self.long_unknown_calls_7d.stats(at)[0]),

@@ -14,7 +14,8 @@ from models.features.person import PERSON_FEATURES
 # 4: an unknown call then a new payee counts the call's minutes; callers known for two days are known.
 # 5: a person's first payment is compared with an everyday payment's size, not with itself.
 # 6: a payee's relationship (first paid when, the step from the last payment), money to new payees a week.
-FEATURE_SET_REVISION = 6
+# 7: whether the caller is a domestic landline or service number.
+FEATURE_SET_REVISION = 7
 FEATURE_NAMES: tuple[str, ...] = PERSON_FEATURES + PAYEE_FEATURES
 FEATURE_SET_HASH = hashlib.sha256(f"{FEATURE_SET_REVISION}|{','.join(FEATURE_NAMES)}".encode()).hexdigest()[
     :16
@@ -28,6 +29,7 @@ TELECOM = (
     "caller_reported",
     "caller_international",
     "caller_virtual_operator",
+    "caller_fixed_line",
     "minutes_call_end_to_transfer",
     "unknown_calls_24h",
     "long_unknown_calls_7d",

@@ -21,6 +21,9 @@ MONOTONIC: dict[str, int] = {
     "caller_reported": 1,
     "caller_international": 1,
     "caller_virtual_operator": 1,
+    # Offices, hospitals and banks call from landlines and service numbers; a fraud call may spoof one, so
+    # the model may trust it less, never more.
+    "caller_fixed_line": -1,
     "long_unknown_calls_7d": 1,
     "reported_calls_7d": 1,
     "link_sms_7d": 1,

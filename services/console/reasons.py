@@ -19,6 +19,8 @@ KINDS = {
     "international": "境外",
     "virtual-operator": "虚拟运营商",
     "international virtual-operator": "境外、虚拟运营商",
+    "mobile": "手机",
+    "mobile virtual-operator": "虚拟运营商手机",
 }
 
 

@@ -326,7 +326,8 @@ class AccountStage:
         elif not p.cold and self._talked_into_it(p):
             # The scorer's own example: long on the phone with a stranger, then a large sum to a new payee
             # within minutes. The model leans on the payee's side, which a silent bank leaves empty.
-            said.append(explain.call_reason(explain.named(p.row)))
+            # The facts that fire the rule; the caller's kind of line is none of them.
+            said.append(explain.call_reason(explain.named(p.row), explain.EVERY - {"caller_fixed_line"}))
             stated = frozenset(explain.CALL)
         about_call = bool(said)
         if not said and not p.cold and self._taken_over(p):

@@ -97,7 +97,11 @@ def call_reason(f: F, up: Up = EVERY) -> str:
         said += (
             " from a number that had never called before" if f["caller_unknown"] else " from a known number"
         )
-    kinds = [
+    # Not a landline raises the score only by what the caller is not: a mobile (an international number
+    # says so itself).
+    mobile = "caller_fixed_line" in up and not f["caller_fixed_line"] and not f["caller_international"]
+    kinds = ["mobile"] if mobile else []
+    kinds += [
         k
         for k, name in (
             ("international", "caller_international"),
@@ -287,6 +291,7 @@ CALL = (
     "caller_reported",
     "caller_international",
     "caller_virtual_operator",
+    "caller_fixed_line",
     "minutes_call_end_to_transfer",
     "seq_unknown_call_new_payee",
 )

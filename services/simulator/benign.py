@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from services.simulator.model import BANKS, SimEvent
 from services.simulator.normal import SERVICE_NUMBERS, lognormal, stranger
-from services.simulator.population import Person
+from services.simulator.population import Person, fixed_line
 from services.simulator.typologies import DAY, HOUR, MIN, Build, log_uniform
 
 if TYPE_CHECKING:
@@ -107,7 +107,10 @@ def stranger_call_payment(b: Benign) -> None:
     rng = b.rng
     p = b.person()
     office = rng.random() < 0.4  # a hospital, an office or the bank's call centre, else a courier or a sale
-    caller = rng.choice(SERVICE_NUMBERS) if office else stranger(rng, b.f.population.by_phone)
+    if office:  # a bank's or a hotline's service number, or a hospital's or an office's landline
+        caller = rng.choice(SERVICE_NUMBERS) if rng.random() < 0.5 else fixed_line(rng)
+    else:
+        caller = stranger(rng, b.f.population.by_phone)
     t = b.call(p, caller, 0.0, log_uniform(rng, 5 * MIN, 45 * MIN))
     if office and rng.random() < 0.35:  # the deposit, the fee or the premium the call was about
         to = b.one_off("service")

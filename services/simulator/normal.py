@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from services.simulator.model import BANKS, IdSource, SimEvent, money, stamp
-from services.simulator.population import BANK_BIN, PREFIXES, Numbers, Person, Population
+from services.simulator.population import BANK_BIN, PREFIXES, Numbers, Person, Population, fixed_line
 from services.simulator.world import World
 
 # Share of each kind of event in normal traffic (about 25 a person-day: 7 calls, 6 SMS, 3 logins,
@@ -32,6 +32,7 @@ MAX_NORMAL_TRANSFER = 50_000.0
 WALLET_LIMIT = 50_000.0  # the most a person pays from a wallet at once; larger sums go through the bank
 STRANGER_VIRTUAL_SHARE = 0.10  # strangers on virtual-operator numbers (couriers, sales)
 STRANGER_ABROAD_SHARE = 0.03
+STRANGER_FIXED_SHARE = 0.15  # strangers on landlines (a clinic, an office, a shop's front desk)
 NEW_PRIVATE_PAYEE_SHARE = 0.25  # of new payees: a private seller's account never seen before
 NEW_PERSON_PAYEE_SHARE = 0.15  # of new payees: someone of the population
 # Service numbers: banks' call centres, the tax office, hospitals. Many people hear from them.
@@ -61,6 +62,8 @@ def stranger(rng: random.Random, people: dict[str, Person]) -> str:
         return f"+{rng.choice(('1', '44', '852', '60', '95'))}{rng.randrange(10**9):09d}"
     if roll < STRANGER_ABROAD_SHARE + STRANGER_VIRTUAL_SHARE:
         return f"+86{rng.choice(('170', '171', '162', '165', '167'))}{rng.randrange(10**8):08d}"
+    if roll < STRANGER_ABROAD_SHARE + STRANGER_VIRTUAL_SHARE + STRANGER_FIXED_SHARE:
+        return fixed_line(rng)
     while True:
         phone = f"+86{rng.choice(PREFIXES)}{rng.randrange(10**9):09d}"
         if phone not in people:

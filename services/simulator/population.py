@@ -13,6 +13,8 @@ from services.simulator.model import BANKS, PAYMENT, PAYMENTS, TELECOMS
 
 # Prefixes of Chinese mobile numbers (13x, 15x, 17x, 18x, 19x); 11 digits after +86.
 PREFIXES = ("13", "15", "17", "18", "19")
+# Area codes of landlines (Beijing, Shanghai, Guangzhou, ..., Jinan, Hangzhou, Kunming): eight digits follow.
+AREA_CODES = ("10", "20", "21", "22", "23", "24", "25", "27", "28", "29", "311", "371", "531", "571", "871")
 BANK_BIN = {
     "bank-a": "6222",
     "bank-b": "6217",
@@ -205,3 +207,8 @@ def build_population(
     ]
     _enrich(people, random.Random(f"population-extra:{seed}"), pace_sigma)
     return Population(people=people, merchants=wallet_merchants, numbers=numbers, businesses=businesses)
+
+
+def fixed_line(rng: random.Random) -> str:
+    """A landline's number: an office's, a clinic's, a shop's (or a fraud call spoofing one)."""
+    return f"+86{rng.choice(AREA_CODES)}{rng.randrange(10**8):08d}"

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.simulator.model import BANKS, PAYMENTS, SimEvent, money, stamp
-from services.simulator.population import Person
+from services.simulator.population import Person, fixed_line
 
 if TYPE_CHECKING:
     from services.simulator.scenarios import Scenario, ScenarioFactory
@@ -108,14 +108,16 @@ PAYOUT_AFTER_S = (2 * MIN, 6 * HOUR)  # a collection account pays on what it rec
 PAYOUT_SHARE = (0.70, 0.98)
 RECRUITED_SHARE = 0.3  # collection accounts that are real people's accounts, rented or sold
 POOL_USES = (3, 12)  # scams sharing one collection account before it is dropped
-FRAUD_NUMBER_KINDS = {  # share of international, virtual-operator and ordinary mobile numbers
-    "impersonation_police": (0.35, 0.25),
-    "impersonation_service": (0.15, 0.40),
-    "investment": (0.3, 0.3),
-    "job_scam": (0.2, 0.4),
-    "loan": (0.2, 0.4),
-    "wallet_scam": (0.2, 0.4),
-    "account_takeover": (0.1, 0.5),
+# Share of international, virtual-operator and landline numbers (spoofed: a police station's, a bank's line);
+# the rest ordinary mobiles.
+FRAUD_NUMBER_KINDS = {
+    "impersonation_police": (0.35, 0.25, 0.10),
+    "impersonation_service": (0.15, 0.40, 0.10),
+    "investment": (0.3, 0.3, 0.0),
+    "job_scam": (0.2, 0.4, 0.0),
+    "loan": (0.2, 0.4, 0.03),
+    "wallet_scam": (0.2, 0.4, 0.0),
+    "account_takeover": (0.1, 0.5, 0.0),
 }
 TEST_PAYMENT = (1.0, 50.0)  # a small first payment to check the account works
 INTERNATIONAL = ("+855", "+95", "+63", "+856", "+60")  # where call centres are often based
@@ -323,12 +325,14 @@ class Build:
         )
 
     def fraud_number(self) -> str:
-        intl, virtual = FRAUD_NUMBER_KINDS[self.typology]
+        intl, virtual, landline = FRAUD_NUMBER_KINDS[self.typology]
         roll = self.rng.random()
         if roll < intl:
             return self.rng.choice(INTERNATIONAL) + "".join(str(self.rng.randrange(10)) for _ in range(9))
         if roll < intl + virtual:
             return "+86" + self.rng.choice(VIRTUAL) + "".join(str(self.rng.randrange(10)) for _ in range(8))
+        if roll < intl + virtual + landline:
+            return fixed_line(self.rng)
         return self.f.numbers.phone()
 
     def finish(self) -> Scenario:

@@ -220,7 +220,8 @@ def test_the_models_reasons_do_not_say_again_what_a_callers_hard_rule_said(repor
         assert reasons[0] == REPORTED
         assert [r for r in reasons if "reported for fraud" in r] == [REPORTED]
         assert calls == [
-            "the person had a 35-minute call and paid to a payee never paid before 2 min after the call ended"
+            "the person had a 35-minute call from a number (mobile) and paid to a payee never paid before "
+            "2 min after the call ended"
         ]
     else:
         told = "from a number that had never called before and paid to a payee never paid before 2 min after"
