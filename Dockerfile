@@ -17,7 +17,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile -c constraints.txt -r requirements.txt
 COPY services/ /app/services/
 COPY streams/ /app/streams/
-COPY models/__init__.py models/artifact.py /app/models/
+COPY models/__init__.py models/artifact.py models/model.py /app/models/
 COPY models/features/ /app/models/features/
 COPY models/artifacts/ /src/artifacts/
 # Only the promoted model version (the one ACTIVE names) goes into the image.

@@ -125,6 +125,7 @@ def test_the_image_takes_production_code_and_the_promoted_model_only(image_tree:
         "artifact.py",
         "artifacts",
         "features",
+        "model.py",  # the pickled model's classes
     ]
     active = (REPO_ROOT / "models" / "artifacts" / "ACTIVE").read_text().strip()
     assert sorted(p.name for p in (image_tree / "models" / "artifacts").iterdir()) == ["ACTIVE", active]
@@ -139,8 +140,15 @@ class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + ".") for b in blocked):
             raise ImportError(f"the image has no {name}")
-# Only the image's tree: not the checkout (an editable install's finder), nor the development packages.
-sys.meta_path[:] = [Refuse()] + [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
+# Only the image's tree: not the checkout (an editable install's finder and its path hook, which find a
+# module the image lacks in a package it has), nor the development packages.
+# (The editable finder is a class: its module is its own, not its type's.)
+def image_only(items):
+    return [i for i in items if "editable" not in str(getattr(i, "__module__", "")).lower()]
+sys.meta_path[:] = [Refuse()] + image_only(sys.meta_path)
+sys.path_hooks[:] = image_only(sys.path_hooks)
+sys.path[:] = [p for p in sys.path if "__editable__" not in p]
+sys.path_importer_cache.clear()
 for name in sys.argv[2:]:
     importlib.import_module(name)
 from models import artifact
