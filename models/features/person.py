@@ -200,8 +200,8 @@ class PersonState:
     contacts: dict[str, float] = field(default_factory=dict)  # number → last contact (event time)
     contacts_since: dict[str, float] = field(default_factory=dict)  # number → first contact (event time)
     payees: dict[str, PayeeSeen] = field(default_factory=dict)
-    # The person's own accounts, "institution/account" → when first used as theirs (event time); forgotten
-    # with the person, at most OWN_ACCOUNTS_MAX (one more dict per person would cost a larger instance dict).
+    # The person's own accounts, "institution/account" → when first used as theirs (event time): only the
+    # first use matters (`owns`), so nothing ages them out; forgotten with the person; OWN_ACCOUNTS_MAX.
     accounts: dict[str, float] = field(default_factory=dict)
     calls: list[CallSeen] = field(default_factory=list)  # by end time
     outs: list[MoneyOut] = field(default_factory=list)  # by time

@@ -69,7 +69,8 @@ class Benign(Build):
 
     def one_off(self, kind: str) -> tuple[str, str]:
         """A payee paid once: an account nobody here paid before in the world's share, else a business of
-        `kind` that many people pay."""
+        `kind` that many people pay. The business is drawn either way, so the share moves no draw of the
+        episode's own stream."""
         business = self.f.population.business(kind, self.rng)
         f = self.f
         if f.fresh_rng.random() < f.fresh_payee_share:
